@@ -3,7 +3,7 @@
 //! Nothing here touches a socket, a clock or a file: every type takes bytes in and gives values
 //! and bytes out, so it runs on any runtime, in a fuzzer, or on `no_std` with `alloc`.
 //!
-//! - [`line`]: CRLF line framing with a length limit that holds however the input is chunked.
+//! - [`line`](mod@line): CRLF line framing with a length limit that holds however the input is chunked.
 //! - [`dot`]: streaming dot-stuffing encoder and decoder (RFC 5321 4.5.2, RFC 1939 section 3).
 //! - [`sasl`]: SASL exchange framing (RFC 4954, RFC 5034) and the common mechanisms.
 //! - [`Secret`]: a wrapper that keeps credentials out of `Debug` output.

@@ -1,0 +1,71 @@
+//! The two sides of a mechanism: [`ClientMechanism`] and [`ServerMechanism`].
+//!
+//! Both traits are object safe, so a protocol machine can hold a `Box<dyn ClientMechanism>` and
+//! mechanisms from other crates (SCRAM, GSSAPI...) plug in beside the built-in ones.
+
+use alloc::vec::Vec;
+
+use super::{Credentials, SaslError};
+
+/// The client side of a SASL mechanism: turns server challenges into client responses.
+///
+/// Payloads are raw bytes; the [framing functions](super#functions) do the base64. An
+/// implementation never does I/O, never reads a clock and never panics.
+pub trait ClientMechanism {
+    /// The registered mechanism name, in upper case (`PLAIN`, `XOAUTH2`...).
+    fn name(&self) -> &str;
+
+    /// The initial response to send with the `AUTH` command, if the mechanism speaks first
+    /// (RFC 4422 section 3.3 / RFC 4954 section 4). Call it at most once; if the result is too
+    /// long for the command line, send `AUTH` alone instead: the server then sends an empty
+    /// challenge, which [`ClientMechanism::respond`] answers.
+    fn initial_response(&mut self) -> Option<Vec<u8>>;
+
+    /// Answers one decoded server challenge. An error means the client must cancel the
+    /// exchange (`*`, RFC 4954 section 4).
+    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError>;
+}
+
+/// The server side of a SASL mechanism: turns client responses into challenges, and in the
+/// end into [`Credentials`] for the application to judge.
+///
+/// The mechanism decides nothing about policy: it checks the grammar and hands over what the
+/// client claimed. An implementation never does I/O, never reads a clock and never panics.
+pub trait ServerMechanism {
+    /// The registered mechanism name, in upper case (`PLAIN`, `XOAUTH2`...).
+    fn name(&self) -> &str;
+
+    /// Starts the exchange, with the decoded initial response if the `AUTH` command carried one
+    /// (`Some(&[])` for `=`).
+    fn start(&mut self, initial: Option<&[u8]>) -> Result<ServerStep, SaslError>;
+
+    /// Feeds the client's decoded answer to the last [`ServerStep::Challenge`].
+    fn step(&mut self, response: &[u8]) -> Result<ServerStep, SaslError>;
+
+    /// The application refused the credentials of [`ServerStep::Done`].
+    ///
+    /// Mechanisms that report failure inside the exchange (XOAUTH2, OAUTHBEARER: RFC 7628
+    /// section 3.2.2) return a [`ServerStep::Challenge`] carrying `error` (their JSON error
+    /// document; empty picks a default): send it, and pass the client's answer to
+    /// [`ServerMechanism::step`], which returns [`ServerStep::Failed`]. The others return
+    /// [`ServerStep::Failed`] at once, which is what this default does.
+    fn reject(&mut self, error: &[u8]) -> Result<ServerStep, SaslError> {
+        let _ = error;
+        Ok(ServerStep::Failed)
+    }
+}
+
+/// What the server does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "the exchange goes on only if the step is acted upon"]
+pub enum ServerStep {
+    /// Send this challenge (encoded with [`encode_challenge`](super::encode_challenge)) and
+    /// pass the client's answer to [`ServerMechanism::step`].
+    Challenge(Vec<u8>),
+    /// The exchange is complete: the application verifies these credentials, then replies with
+    /// success (RFC 4954 section 6: `235 2.7.0`) or calls [`ServerMechanism::reject`].
+    Done(Credentials),
+    /// The exchange ended in failure: reply "authentication failed" (RFC 4954 section 6:
+    /// `535 5.7.8`; RFC 5034: `-ERR`).
+    Failed,
+}

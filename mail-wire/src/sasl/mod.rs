@@ -1,0 +1,117 @@
+//! SASL exchanges as SMTP AUTH (RFC 4954) and POP3 AUTH (RFC 5034) frame them, and the common
+//! mechanisms.
+//!
+//! Two layers, both protocol-neutral and sans-IO:
+//!
+//! - **Framing**: a challenge or response is one line of base64; a client cancels with `*`; an
+//!   empty initial response is sent as `=`. The functions here handle the line's payload: the
+//!   protocol crates add `334 ` (SMTP) or `+ ` (POP3) and the CRLF. Every decoder takes a limit
+//!   on the decoded length, so the memory an exchange uses is bounded.
+//! - **Mechanisms**: state machines behind [`ClientMechanism`] and [`ServerMechanism`] that turn
+//!   raw challenges into raw responses and back, ending in [`Credentials`] for the application to
+//!   verify. Built in: PLAIN (RFC 4616), LOGIN, XOAUTH2 and OAUTHBEARER (RFC 7628), CRAM-MD5
+//!   (RFC 2195, feature `cram-md5`). Others plug in through the same object-safe traits.
+//!
+//! A PLAIN exchange without initial response, as in RFC 4954 section 4.1 (`AUTH PLAIN`,
+//! `334 `, then the response on a line of its own):
+//!
+//! ```
+//! use mail_wire::sasl::{
+//!     self, ClientMechanism, ClientResponse, PlainClient, PlainServer, ServerMechanism,
+//!     ServerStep, MAX_DECODED_LEN,
+//! };
+//!
+//! let mut client = PlainClient::new(None, "tim", String::from("tanstaaftanstaaf"))?;
+//! let mut server = PlainServer::new();
+//!
+//! // Server, on `AUTH PLAIN` with no initial response: an empty challenge.
+//! let ServerStep::Challenge(challenge) = server.start(None)? else { unreachable!() };
+//! let line = format!("334 {}", sasl::encode_challenge(&challenge));
+//! assert_eq!(line, "334 ");
+//!
+//! // Client: decode the challenge and answer it.
+//! let challenge = sasl::decode_challenge(line["334 ".len()..].as_bytes(), MAX_DECODED_LEN)?;
+//! let line = sasl::encode_response(&client.respond(&challenge)?);
+//! assert_eq!(line, "AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
+//!
+//! // Server: decode the line (it could be `*`) and step the mechanism.
+//! let ClientResponse::Data(response) = sasl::decode_response(line.as_bytes(), MAX_DECODED_LEN)?
+//! else {
+//!     unreachable!("the client cancelled: reply 501")
+//! };
+//! let ServerStep::Done(credentials) = server.step(response.expose_secret())? else {
+//!     unreachable!()
+//! };
+//!
+//! // The application decides: here, a password check, then `235 2.7.0`.
+//! assert_eq!(credentials.username(), Some("tim"));
+//! assert!(credentials.verify_password(b"tanstaaftanstaaf"));
+//! # Ok::<(), mail_wire::sasl::SaslError>(())
+//! ```
+
+use alloc::string::String;
+
+#[cfg(feature = "cram-md5")]
+mod cram_md5;
+mod credentials;
+mod error;
+mod framing;
+mod login;
+mod mechanism;
+mod oauth;
+mod plain;
+mod preference;
+
+#[cfg(feature = "cram-md5")]
+pub use cram_md5::{CRAM_MD5, CRAM_MD5_USERNAME_LIMIT, CramMd5Client, CramMd5Server};
+pub use credentials::Credentials;
+pub use error::SaslError;
+pub use framing::{
+    AUTH_LINE_LIMIT, CANCEL, ClientResponse, EMPTY_INITIAL_RESPONSE, MAX_DECODED_LEN,
+    decode_challenge, decode_initial_response, decode_response, encode_challenge,
+    encode_initial_response, encode_response,
+};
+pub use login::{
+    LOGIN, LOGIN_FIELD_LIMIT, LoginClient, LoginServer, PASSWORD_CHALLENGE, USERNAME_CHALLENGE,
+};
+pub use mechanism::{ClientMechanism, ServerMechanism, ServerStep};
+pub use oauth::{
+    DEFAULT_OAUTH_ERROR, OAUTHBEARER, OAuthBearerClient, OAuthBearerServer, XOAUTH2, XOAuth2Client,
+    XOAuth2Server, oauth_error,
+};
+pub use plain::{PLAIN, PLAIN_FIELD_LIMIT, PlainClient, PlainServer};
+pub use preference::preferred;
+
+/// The name of CRAM-MD5 (RFC 2195 section 2), for [`preferred`] when the mechanism itself is
+/// compiled out.
+#[cfg(not(feature = "cram-md5"))]
+pub const CRAM_MD5: &str = "CRAM-MD5";
+
+/// Checks a text field of a client message: non-empty, at most `max_len` octets, UTF-8, no NUL.
+fn text_field(
+    bytes: &[u8],
+    mechanism: &'static str,
+    field: &'static str,
+    max_len: usize,
+) -> Result<String, SaslError> {
+    let invalid = |reason| SaslError::InvalidField {
+        mechanism,
+        field,
+        reason,
+    };
+    if bytes.is_empty() {
+        return Err(invalid("empty"));
+    }
+    if bytes.len() > max_len {
+        return Err(SaslError::FieldTooLong {
+            mechanism,
+            field,
+            limit: max_len,
+        });
+    }
+    let text = core::str::from_utf8(bytes).map_err(|_| invalid("not UTF-8"))?;
+    if text.contains('\0') {
+        return Err(invalid("contains NUL"));
+    }
+    Ok(String::from(text))
+}
