@@ -350,7 +350,7 @@ impl DotDecoder {
                 State::Done => return Step::Skip(0),
                 State::LineStart if byte == DOT => {
                     if at > 0 {
-                        return self.content(at);
+                        return self.run(at);
                     }
                     self.state = State::Dot;
                     return Step::Skip(1);
@@ -376,7 +376,11 @@ impl DotDecoder {
                         return self.fail(0, BodyError::BareCr { offset });
                     }
                     if !self.invalid {
-                        return Step::HeldCr;
+                        // The CR is body now, and counts towards the size.
+                        return match self.content(1, 0) {
+                            Ok(()) => Step::HeldCr,
+                            Err(step) => step,
+                        };
                     }
                     continue;
                 }
@@ -385,6 +389,10 @@ impl DotDecoder {
                     // The previous octet was a bare CR; read `byte` again as text.
                     self.state = State::Text;
                     if strict {
+                        // Octets before `at`, the CR included, were body: were they too many?
+                        if let Err(step) = self.content(at, at) {
+                            return step;
+                        }
                         let offset = (self.consumed + at as u64).saturating_sub(1);
                         return self.fail(at, BodyError::BareCr { offset });
                     }
@@ -393,6 +401,9 @@ impl DotDecoder {
                 State::LineStart | State::Text if byte == LF => {
                     self.state = State::Text;
                     if strict {
+                        if let Err(step) = self.content(at, at) {
+                            return step;
+                        }
                         let offset = self.consumed + at as u64;
                         return self.fail(at + 1, BodyError::BareLf { offset });
                     }
@@ -413,25 +424,30 @@ impl DotDecoder {
                 _ => {}
             }
         }
-        self.content(at)
+        self.run(at)
     }
 
     /// The first `n` octets are body, unless the body is invalid or too large.
-    fn content(&mut self, n: usize) -> Step {
+    fn run(&mut self, n: usize) -> Step {
         if self.invalid {
             return Step::Skip(n);
         }
+        match self.content(n, n) {
+            Ok(()) => Step::Content(n),
+            Err(step) => step,
+        }
+    }
+
+    /// Counts `n` more octets of body; past the limit, the step that fails the body after
+    /// consuming `consume` octets.
+    fn content(&mut self, n: usize, consume: usize) -> Result<(), Step> {
         let size = self.size.saturating_add(n as u64);
         if size > self.config.max_size {
-            return self.fail(
-                n,
-                BodyError::TooLarge {
-                    limit: self.config.max_size,
-                },
-            );
+            let limit = self.config.max_size;
+            return Err(self.fail(consume, BodyError::TooLarge { limit }));
         }
         self.size = size;
-        Step::Content(n)
+        Ok(())
     }
 
     fn fail(&mut self, n: usize, error: BodyError) -> Step {

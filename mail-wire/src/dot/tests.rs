@@ -474,3 +474,23 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn limit_and_bare_endings_agree_under_any_chunking(
+        data in soup(300),
+        limit in 0u64..300,
+        pass_through in any::<bool>(),
+        cuts in prop::collection::vec(any::<usize>(), 0..12),
+    ) {
+        let policy = if pass_through { DecodeBareEndings::PassThrough } else { DecodeBareEndings::Reject };
+        let config = DecoderConfig::new().bare_endings(policy).max_size(limit);
+        let whole = decode_chunks(config, &[&data]);
+        prop_assert!(whole.body.len() as u64 <= limit);
+        prop_assert!(whole.errors.len() <= 1);
+        prop_assert_eq!(&whole, &decode_chunks(config, &chunked(&data, &cuts)));
+        let bytewise: Vec<&[u8]> = data.chunks(1).collect();
+        prop_assert_eq!(&whole, &decode_chunks(config, &bytewise));
+        prop_assert_eq!(&whole, &decode_into_chunks(config, &chunked(&data, &cuts)));
+    }
+}
