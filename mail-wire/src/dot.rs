@@ -138,6 +138,16 @@ fn find_break(data: &[u8], start: usize) -> Option<usize> {
     None
 }
 
+/// Skips the plain text from `at` (at least 1, with `state` agreeing with `data[at - 1]`): the
+/// position of the next octet that needs a look, and the state before it.
+fn skip_plain(data: &[u8], at: usize, state: State) -> (usize, State) {
+    let next = find_break(data, at).unwrap_or(data.len());
+    match data.get(..next).and_then(<[u8]>::last) {
+        Some(&last) if next > at => (next, state_after(last)),
+        _ => (at, state),
+    }
+}
+
 /// The state after a run of plain text that ends with `last`.
 fn state_after(last: u8) -> State {
     match last {
@@ -412,17 +422,7 @@ impl DotDecoder {
             }
             at += 1;
             // Every state but Dot and DotCr agrees with `data[at - 1]`: jump over plain text.
-            match find_break(data, at) {
-                Some(next) if next > at => {
-                    self.state = data.get(next - 1).map_or(self.state, |&b| state_after(b));
-                    at = next;
-                }
-                None if data.len() > at => {
-                    self.state = data.last().map_or(self.state, |&b| state_after(b));
-                    at = data.len();
-                }
-                _ => {}
-            }
+            (at, self.state) = skip_plain(data, at, self.state);
         }
         self.run(at)
     }
@@ -527,17 +527,7 @@ impl DotEncoder {
                 _ => self.state = state_after(byte),
             }
             at += 1;
-            match find_break(body, at) {
-                Some(next) if next > at => {
-                    self.state = body.get(next - 1).map_or(self.state, |&b| state_after(b));
-                    at = next;
-                }
-                None if body.len() > at => {
-                    self.state = body.last().map_or(self.state, |&b| state_after(b));
-                    at = body.len();
-                }
-                _ => {}
-            }
+            (at, self.state) = skip_plain(body, at, self.state);
         }
         out.put_slice(body.get(run..).unwrap_or_default());
         self.consumed = self.consumed.saturating_add(body.len() as u64);

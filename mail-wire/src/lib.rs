@@ -51,6 +51,8 @@ mod input;
 pub mod line;
 pub mod sasl;
 mod secret;
+#[cfg(test)]
+mod testing;
 
 pub use input::Input;
 pub use secret::Secret;

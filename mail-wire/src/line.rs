@@ -270,6 +270,7 @@ impl LineReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::chunked;
     use alloc::vec::Vec;
     use proptest::prelude::*;
 
@@ -399,20 +400,6 @@ mod tests {
         assert_eq!(reader.next_line(&mut input).unwrap().unwrap(), "DATA");
         assert_eq!(input, b"body bytes");
         assert!(!reader.is_mid_line());
-    }
-
-    /// Splits `data` at the given cut points (taken modulo the length).
-    fn chunked<'a>(data: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
-        points.sort_unstable();
-        let mut out = Vec::new();
-        let mut last = 0;
-        for p in points {
-            out.push(&data[last..p]);
-            last = p;
-        }
-        out.push(&data[last..]);
-        out
     }
 
     fn line_soup() -> impl Strategy<Value = Vec<u8>> {

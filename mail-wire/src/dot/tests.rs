@@ -1,4 +1,5 @@
 use super::*;
+use crate::testing::chunked;
 use alloc::vec;
 use alloc::vec::Vec;
 use proptest::prelude::*;
@@ -321,19 +322,6 @@ fn first_bare(data: &[u8], end: usize, ended: bool) -> Option<BodyError> {
         }
     }
     None
-}
-
-fn chunked<'a>(data: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
-    points.sort_unstable();
-    let mut out = Vec::new();
-    let mut last = 0;
-    for p in points {
-        out.push(&data[last..p]);
-        last = p;
-    }
-    out.push(&data[last..]);
-    out
 }
 
 /// Bytes rich in the octets that matter to dot-stuffing.
