@@ -1,0 +1,734 @@
+use super::*;
+use crate::types::{Domain, ForwardPath, Host, InvalidValue, Mailbox, Path, ReversePath};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use proptest::prelude::*;
+
+fn parse(line: &str) -> Result<Command<'_>, DecodeError> {
+    parse_command(line.as_bytes(), &CommandOptions::default())
+}
+
+fn parse_utf8(line: &str) -> Result<Command<'_>, DecodeError> {
+    parse_command(line.as_bytes(), &CommandOptions::default().smtputf8(true))
+}
+
+fn encoded(command: &Command<'_>) -> String {
+    let mut out = BytesMut::new();
+    encode_command(command, &mut out);
+    String::from_utf8(out.to_vec()).unwrap()
+}
+
+/// Decode, compare the canonical form, encode, decode again.
+fn round_trip(line: &str, canonical: &str) {
+    let command = parse_utf8(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    let wire = encoded(&command);
+    assert_eq!(wire, format!("{canonical}\r\n"), "{line:?}");
+    let again = parse_utf8(&wire[..wire.len() - 2]).unwrap();
+    assert_eq!(again, strip_routes(command));
+}
+
+fn strip_routes(command: Command<'_>) -> Command<'_> {
+    match command {
+        Command::Mail {
+            from: ReversePath::Path(path),
+            parameters,
+        } => Command::Mail {
+            from: ReversePath::Path(path.without_route()),
+            parameters,
+        },
+        Command::Rcpt {
+            to: ForwardPath::Path(path),
+            parameters,
+        } => Command::Rcpt {
+            to: ForwardPath::Path(path.without_route()),
+            parameters,
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn every_command_decodes_and_encodes() {
+    for (line, canonical) in [
+        ("EHLO foo.com", "EHLO foo.com"),
+        ("ehlo [192.0.2.1]", "EHLO [192.0.2.1]"),
+        ("EHLO [IPv6:2001:db8::1]", "EHLO [IPv6:2001:db8::1]"),
+        ("HELO foo.com", "HELO foo.com"),
+        ("LHLO lmtp.example", "LHLO lmtp.example"),
+        ("MAIL FROM:<JQP@bar.com>", "MAIL FROM:<JQP@bar.com>"),
+        ("mail from:<>", "MAIL FROM:<>"),
+        (
+            "MAIL FROM:<@a.example,@b.example:user@c.example>",
+            "MAIL FROM:<user@c.example>",
+        ),
+        ("RCPT TO:<Jones@XYZ.COM>", "RCPT TO:<Jones@XYZ.COM>"),
+        ("RCPT TO:<postmaster>", "RCPT TO:<Postmaster>"),
+        (
+            "RCPT TO:<\"john smith\"@[192.0.2.7]>",
+            "RCPT TO:<\"john smith\"@[192.0.2.7]>",
+        ),
+        ("DATA", "DATA"),
+        ("BDAT 1000", "BDAT 1000"),
+        ("bdat 0 last", "BDAT 0 LAST"),
+        ("RSET", "RSET"),
+        ("VRFY Crispin", "VRFY Crispin"),
+        ("VRFY <user@example.com>", "VRFY <user@example.com>"),
+        ("EXPN Example-People", "EXPN Example-People"),
+        ("HELP", "HELP"),
+        ("HELP MAIL", "HELP MAIL"),
+        ("NOOP", "NOOP"),
+        ("NOOP anything at all", "NOOP anything at all"),
+        ("QUIT", "QUIT"),
+        ("StartTLS", "STARTTLS"),
+        ("AUTH PLAIN", "AUTH PLAIN"),
+        (
+            "AUTH PLAIN dGVzdAB0ZXN0ADEyMzQ=",
+            "AUTH PLAIN dGVzdAB0ZXN0ADEyMzQ=",
+        ),
+        ("AUTH EXTERNAL =", "AUTH EXTERNAL ="),
+        ("ETRN @example.com", "ETRN @example.com"),
+        ("ATRN", "ATRN"),
+        ("ATRN a.example,b.example", "ATRN a.example,b.example"),
+        (
+            "BURL imap://x.example/INBOX;UIDVALIDITY=1/;UID=2 LAST",
+            "BURL imap://x.example/INBOX;UIDVALIDITY=1/;UID=2 LAST",
+        ),
+        ("XCLIENT ADDR=192.0.2.1", "XCLIENT ADDR=192.0.2.1"),
+        ("X-UNKNOWN", "X-UNKNOWN"),
+    ] {
+        round_trip(line, canonical);
+    }
+}
+
+#[test]
+fn decodes_mail_parameters() {
+    let line = "MAIL FROM:<a@b.example> SIZE=12345 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2B314159 \
+                AUTH=e+3Dmc2@example.com REQUIRETLS MT-PRIORITY=-3 HOLDFOR=3600 \
+                HOLDUNTIL=2026-12-01T10:00:00Z BY=120;RT X-FOO X-BAR=baz";
+    let Command::Mail { parameters: p, .. } = parse(line).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.size, Some(12345));
+    assert_eq!(p.body, Some(Body::EightBitMime));
+    assert!(p.smtputf8 && p.require_tls);
+    assert_eq!(p.ret, Some(Ret::Headers));
+    assert_eq!(p.envid.as_ref().unwrap().as_str(), "QQ+314159");
+    let long = format!("MAIL FROM:<> ENVID={}", "x".repeat(101));
+    assert!(matches!(
+        parse(&long).unwrap_err().kind,
+        ErrorKind::Invalid(InvalidValue::TooLong { what: "ENVID", .. })
+    ));
+    assert_eq!(
+        p.auth.as_ref().unwrap().as_ref().unwrap().as_str(),
+        "e=mc2@example.com"
+    );
+    assert_eq!(p.mt_priority.unwrap().get(), -3);
+    assert_eq!(p.hold_for.unwrap().seconds(), 3600);
+    assert_eq!(
+        p.hold_until.as_ref().unwrap().as_str(),
+        "2026-12-01T10:00:00Z"
+    );
+    let by = p.by.unwrap();
+    assert_eq!(
+        (by.seconds(), by.return_on_expiry(), by.trace()),
+        (120, true, true)
+    );
+    assert_eq!(p.other.len(), 2);
+    assert_eq!(
+        (p.other[1].keyword(), p.other[1].value()),
+        ("X-BAR", Some("baz"))
+    );
+    round_trip(line, line);
+    round_trip(
+        "MAIL FROM:<> AUTH=<> MT-PRIORITY=+4",
+        "MAIL FROM:<> AUTH=<> MT-PRIORITY=4",
+    );
+}
+
+#[test]
+fn decodes_rcpt_parameters() {
+    let line = "RCPT TO:<b@c.example> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;b+2Bx@c.example RRVS=2014-04-03T23:01:00Z;C";
+    let Command::Rcpt { parameters: p, .. } = parse(line).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.notify, Notify::on(true, false, true));
+    let orcpt = p.orcpt.as_ref().unwrap();
+    assert_eq!(
+        (orcpt.addr_type(), orcpt.address().as_str()),
+        ("rfc822", "b+x@c.example")
+    );
+    assert_eq!(
+        p.rrvs.as_ref().unwrap().on_unsupported,
+        Some(RrvsAction::Continue)
+    );
+    round_trip(line, line);
+    round_trip("RCPT TO:<a@b> NOTIFY=never", "RCPT TO:<a@b> NOTIFY=NEVER");
+    // RFC 6533: the utf-8 address type, in both escaped and raw forms.
+    let Command::Rcpt { parameters: p, .. } =
+        parse("RCPT TO:<a@b> ORCPT=utf-8;j\\x{F6}rg@b").unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(p.orcpt.unwrap().address().as_str(), "jörg@b");
+    let Command::Rcpt { parameters: p, .. } =
+        parse_utf8("RCPT TO:<a@b> ORCPT=utf-8;jörg@b").unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(p.orcpt.as_ref().unwrap().address().as_str(), "jörg@b");
+    assert_eq!(p.to_string(), " ORCPT=utf-8;j\\x{F6}rg@b");
+}
+
+#[test]
+fn appendix_d_sessions_decode() {
+    let lines = [
+        "EHLO bar.com",
+        "MAIL FROM:<Smith@bar.com>",
+        "RCPT TO:<Jones@foo.com>",
+        "RCPT TO:<Green@foo.com>",
+        "RCPT TO:<Brown@foo.com>",
+        "DATA",
+        "QUIT",
+        "EHLO foo.com",
+        "MAIL FROM:<JQP@bar.com>",
+        "RCPT TO:<Jones@XYZ.COM>",
+        "VRFY Crispin",
+        "RSET",
+        "MAIL FROM:<EAK@bar.com>",
+        "RCPT TO:<Admin.MRC@foo.com>",
+    ];
+    let mut stream = String::new();
+    for line in lines {
+        stream.push_str(line);
+        stream.push_str("\r\n");
+    }
+    let mut rest = stream.as_bytes();
+    let mut decoded = Vec::new();
+    while !rest.is_empty() {
+        let Decoded::Complete(command, used) =
+            decode_command(rest, &CommandOptions::default()).unwrap()
+        else {
+            panic!("incomplete")
+        };
+        decoded.push(encoded(&command));
+        rest = &rest[used..];
+    }
+    let want: Vec<String> = lines.iter().map(|l| format!("{l}\r\n")).collect();
+    assert_eq!(decoded, want);
+}
+
+#[test]
+fn invalid_commands_are_precise_errors() {
+    use ErrorKind::*;
+    let cases: &[(&str, usize, ErrorKind)] = &[
+        (
+            "MAIL FROM: <a@b>",
+            10,
+            Invalid(InvalidValue::UnexpectedChar {
+                what: "path",
+                offset: 0,
+                found: ' ',
+            }),
+        ),
+        (
+            "MAIL FROM:<a@b> ",
+            16,
+            Invalid(InvalidValue::Empty { what: "keyword" }),
+        ),
+        (
+            "MAIL FROM:<a@b>  SIZE=1",
+            16,
+            Invalid(InvalidValue::Empty { what: "keyword" }),
+        ),
+        ("MAIL TO:<a@b>", 5, Syntax { expected: "FROM:" }),
+        ("MAIL", 4, Syntax { expected: "FROM:" }),
+        (
+            "MAIL FROM:<a@b> SIZE=1 SIZE=2",
+            23,
+            DuplicateParameter {
+                keyword: "SIZE".into(),
+            },
+        ),
+        (
+            "MAIL FROM:<a@b> X=1 x=2",
+            20,
+            DuplicateParameter {
+                keyword: "x".into(),
+            },
+        ),
+        (
+            "MAIL FROM:<a@b> NOTIFY=NEVER",
+            16,
+            ParameterNotAllowed {
+                keyword: "NOTIFY".into(),
+            },
+        ),
+        (
+            "RCPT TO:<a@b> SIZE=10",
+            14,
+            ParameterNotAllowed {
+                keyword: "SIZE".into(),
+            },
+        ),
+        (
+            "MAIL FROM:<a@b> SIZE=123456789012345678901",
+            21,
+            NumberOutOfRange { what: "SIZE" },
+        ),
+        (
+            "MAIL FROM:<a@b> SIZE=18446744073709551616",
+            21,
+            NumberOutOfRange { what: "SIZE" },
+        ),
+        ("MAIL FROM:<a@b> SIZE=-1", 21, Syntax { expected: "digits" }),
+        (
+            "MAIL FROM:<a@b> SIZE",
+            16,
+            InvalidParameterValue { keyword: "SIZE" },
+        ),
+        (
+            "MAIL FROM:<a@b> BODY=9BIT",
+            16,
+            InvalidParameterValue { keyword: "BODY" },
+        ),
+        (
+            "MAIL FROM:<a@b> SMTPUTF8=yes",
+            16,
+            InvalidParameterValue {
+                keyword: "SMTPUTF8",
+            },
+        ),
+        (
+            "MAIL FROM:<a@b> MT-PRIORITY=10",
+            16,
+            InvalidParameterValue {
+                keyword: "MT-PRIORITY",
+            },
+        ),
+        (
+            "MAIL FROM:<a@b> ENVID=a+0D+0ADATA",
+            23,
+            Invalid(InvalidValue::UnexpectedChar {
+                what: "xtext",
+                offset: 1,
+                found: '\r',
+            }),
+        ),
+        (
+            "RCPT TO:<a@b> NOTIFY=NEVER,SUCCESS",
+            14,
+            InvalidParameterValue { keyword: "NOTIFY" },
+        ),
+        (
+            "RCPT TO:<a@b> NOTIFY=SUCCESS,SUCCESS",
+            14,
+            InvalidParameterValue { keyword: "NOTIFY" },
+        ),
+        (
+            "RCPT TO:<a@b> ORCPT=rfc822",
+            14,
+            InvalidParameterValue { keyword: "ORCPT" },
+        ),
+        (
+            "DATA x",
+            4,
+            Syntax {
+                expected: "end of line",
+            },
+        ),
+        (
+            "QUIT ",
+            4,
+            Syntax {
+                expected: "end of line",
+            },
+        ),
+        (
+            "EHLO",
+            4,
+            Syntax {
+                expected: "domain or address literal",
+            },
+        ),
+        (
+            "EHLO a_b.example",
+            6,
+            Invalid(InvalidValue::UnexpectedChar {
+                what: "domain",
+                offset: 6,
+                found: '_',
+            }),
+        ),
+        (
+            "EHLO a.example junk",
+            14,
+            Syntax {
+                expected: "end of line",
+            },
+        ),
+        (
+            "HELO [192.0.2.1]",
+            5,
+            Invalid(InvalidValue::Empty { what: "domain" }),
+        ),
+        ("BDAT x", 5, Syntax { expected: "digits" }),
+        ("BDAT 10 FIRST", 8, Syntax { expected: "LAST" }),
+        (
+            "AUTH PL@IN",
+            7,
+            Invalid(InvalidValue::UnexpectedChar {
+                what: "mechanism",
+                offset: 2,
+                found: '@',
+            }),
+        ),
+        (
+            "AUTH PLAIN ab*c",
+            13,
+            Invalid(InvalidValue::UnexpectedChar {
+                what: "initial response",
+                offset: 2,
+                found: '*',
+            }),
+        ),
+        (
+            "VRFY",
+            4,
+            Syntax {
+                expected: "argument",
+            },
+        ),
+        (
+            "NOOP  x",
+            5,
+            Invalid(InvalidValue::UnexpectedChar {
+                what: "argument",
+                offset: 0,
+                found: ' ',
+            }),
+        ),
+        (
+            "NOOP a\tb",
+            6,
+            Invalid(InvalidValue::UnexpectedChar {
+                what: "argument",
+                offset: 1,
+                found: '\t',
+            }),
+        ),
+        (
+            "MA!L FROM:<a@b>",
+            0,
+            Syntax {
+                expected: "command verb",
+            },
+        ),
+        (
+            "",
+            0,
+            Syntax {
+                expected: "command verb",
+            },
+        ),
+        ("RCPT TO:<a\0@b>", 10, Nul),
+        ("RCPT TO:<jörg@b>", 10, NonAscii),
+        ("RCPT TO:<a@b>\rDATA", 13, BareCr),
+        ("RCPT TO:<a@b>\nDATA", 13, BareLf),
+    ];
+    for (line, offset, kind) in cases {
+        let error = parse(line).unwrap_err();
+        assert_eq!((error.offset, &error.kind), (*offset, kind), "{line:?}");
+    }
+}
+
+#[test]
+fn utf8_needs_smtputf8_on_the_session_and_on_mail() {
+    assert_eq!(
+        parse("MAIL FROM:<jörg@b.example> SMTPUTF8")
+            .unwrap_err()
+            .kind,
+        ErrorKind::NonAscii
+    );
+    assert_eq!(
+        parse_utf8("MAIL FROM:<jörg@b.example>").unwrap_err().kind,
+        ErrorKind::NonAscii
+    );
+    let Command::Mail { from, .. } =
+        parse_utf8("MAIL FROM:<jörg@bücher.example> SMTPUTF8").unwrap()
+    else {
+        panic!()
+    };
+    assert!(!from.is_ascii());
+    assert!(parse_utf8("RCPT TO:<jörg@bücher.example>").is_ok());
+    assert!(
+        parse_command(
+            b"RCPT TO:<j\xffrg@b>",
+            &CommandOptions::default().smtputf8(true)
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn framing_limits_and_prefixes() {
+    let options = CommandOptions::default();
+    assert_eq!(
+        decode_command(b"NOOP", &options).unwrap(),
+        Decoded::Incomplete
+    );
+    assert_eq!(
+        decode_command(b"NOOP\r", &options).unwrap(),
+        Decoded::Incomplete
+    );
+    assert_eq!(
+        decode_command(b"NOOP\r\nQUIT", &options).unwrap(),
+        Decoded::Complete(Command::Noop(None), 6)
+    );
+    let long = format!("NOOP {}\r\n", "x".repeat(505));
+    assert!(matches!(
+        decode_command(long.as_bytes(), &options).unwrap(),
+        Decoded::Complete(..)
+    ));
+    let too_long = format!("NOOP {}\r\n", "x".repeat(506));
+    assert_eq!(
+        decode_command(too_long.as_bytes(), &options)
+            .unwrap_err()
+            .kind,
+        ErrorKind::LineTooLong { limit: 512 }
+    );
+    // Without a line end: an error as soon as the limit is reached, not before.
+    assert_eq!(
+        decode_command(&too_long.as_bytes()[..511], &options).unwrap(),
+        Decoded::Incomplete
+    );
+    assert!(decode_command(&too_long.as_bytes()[..512], &options).is_err());
+    let bigger = options.max_line_length(1000);
+    assert!(matches!(
+        decode_command(too_long.as_bytes(), &bigger).unwrap(),
+        Decoded::Complete(..)
+    ));
+}
+
+#[test]
+fn injection_through_values_is_impossible() {
+    assert!(Domain::new("a.example\r\nDATA").is_err());
+    assert!(Mailbox::parse("a@b\r\nRSET").is_err());
+    assert!(Argument::new("x\r\nDATA").is_err());
+    assert!(Argument::new("x\nDATA").is_err());
+    assert!(Parameter::new("X-A", Some("1\r\nDATA".into())).is_err());
+    assert!(Parameter::new("SIZE", Some("1".into())).is_err());
+    assert!(XText::new("x\r\nDATA").is_err());
+    assert!(Mechanism::new("PLAIN\r\nDATA").is_err());
+    assert!(InitialResponse::new("AAA\r\nDATA").is_err());
+    assert!(Verb::new("X\r\nDATA").is_err());
+    // And every command that can be built encodes to exactly one line.
+    let command = Command::Mail {
+        from: ReversePath::Path(Path::new(Mailbox::parse("a@b.example").unwrap())),
+        parameters: MailParameters {
+            envid: Some(EnvelopeId::new(XText::new("id with spaces+and=signs").unwrap()).unwrap()),
+            ..MailParameters::default()
+        },
+    };
+    let wire = encoded(&command);
+    assert_eq!(
+        wire,
+        "MAIL FROM:<a@b.example> ENVID=id+20with+20spaces+2Band+3Dsigns\r\n"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property tests: every command that can be built encodes, then decodes to itself; every prefix
+// of an encoded command is incomplete.
+
+fn domain() -> impl Strategy<Value = Domain<'static>> {
+    prop::collection::vec("[a-zA-Z0-9]([a-zA-Z0-9-]{0,6}[a-zA-Z0-9])?", 1..4)
+        .prop_map(|labels| Domain::new(labels.join(".")).unwrap())
+}
+
+fn host() -> impl Strategy<Value = Host<'static>> {
+    prop_oneof![
+        4 => domain().prop_map(Host::Domain),
+        1 => any::<[u8; 4]>().prop_map(|o| Host::Literal(crate::types::AddressLiteral::ipv4(o.into()))),
+        1 => any::<[u8; 16]>().prop_map(|o| Host::Literal(crate::types::AddressLiteral::ipv6(o.into()))),
+    ]
+}
+
+fn mailbox() -> impl Strategy<Value = Mailbox<'static>> {
+    let local = prop_oneof![
+        prop::collection::vec("[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,6}", 1..3)
+            .prop_map(|a| a.join(".")),
+        "[ -~]{0,8}".prop_map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))),
+    ];
+    (local, host())
+        .prop_map(|(local, host)| Mailbox::new(crate::types::LocalPart::new(local).unwrap(), host))
+}
+
+fn xtext() -> impl Strategy<Value = XText<'static>> {
+    "[^\\p{Cc}]{1,12}".prop_map(|s| XText::new(s).unwrap())
+}
+
+fn argument() -> impl Strategy<Value = Argument<'static>> {
+    "[!-~]([ -~]{0,10}[!-~])?".prop_map(|s| Argument::new(s).unwrap())
+}
+
+fn other_parameters() -> impl Strategy<Value = Vec<Parameter<'static>>> {
+    prop::collection::btree_map("X-[A-Z0-9]{1,5}", prop::option::of("[!-<>-~]{1,8}"), 0..3)
+        .prop_map(|map| {
+            map.into_iter()
+                .map(|(k, v)| Parameter::new(k, v.map(Into::into)).unwrap())
+                .collect()
+        })
+}
+
+fn mail_parameters() -> impl Strategy<Value = MailParameters<'static>> {
+    (
+        prop::option::of(any::<u64>()),
+        prop::option::of(prop_oneof![
+            Just(Body::SevenBit),
+            Just(Body::EightBitMime),
+            Just(Body::BinaryMime)
+        ]),
+        any::<(bool, bool)>(),
+        prop::option::of(prop_oneof![Just(Ret::Full), Just(Ret::Headers)]),
+        prop::option::of(xtext().prop_filter_map("too long", |x| EnvelopeId::new(x).ok())),
+        prop::option::of(prop::option::of(xtext())),
+        prop::option::of((-9i8..=9).prop_map(|p| Priority::new(p).unwrap())),
+        prop::option::of((0u32..=999_999_999).prop_map(|s| HoldFor::new(s).unwrap())),
+        prop::option::of(
+            (-999_999_999i32..=999_999_999, any::<(bool, bool)>())
+                .prop_map(|(s, (r, t))| DeliverBy::new(s, r, t).unwrap()),
+        ),
+        other_parameters(),
+    )
+        .prop_map(
+            |(
+                size,
+                body,
+                (smtputf8, require_tls),
+                ret,
+                envid,
+                auth,
+                mt_priority,
+                hold_for,
+                by,
+                other,
+            )| {
+                MailParameters {
+                    size,
+                    body,
+                    smtputf8,
+                    ret,
+                    envid,
+                    auth,
+                    require_tls,
+                    mt_priority,
+                    hold_for,
+                    hold_until: None,
+                    by,
+                    other,
+                }
+            },
+        )
+}
+
+fn rcpt_parameters() -> impl Strategy<Value = RcptParameters<'static>> {
+    (
+        prop::option::of(prop_oneof![
+            Just(Notify::Never),
+            any::<(bool, bool, bool)>().prop_filter_map("none", |(s, f, d)| Notify::on(s, f, d)),
+        ]),
+        prop::option::of(
+            (
+                prop_oneof![Just("rfc822"), Just("utf-8"), Just("x-custom")],
+                xtext(),
+            )
+                .prop_map(|(t, a)| OriginalRecipient::new(t, a).unwrap()),
+        ),
+        other_parameters(),
+    )
+        .prop_map(|(notify, orcpt, other)| RcptParameters {
+            notify,
+            orcpt,
+            rrvs: None,
+            other,
+        })
+}
+
+fn command() -> impl Strategy<Value = Command<'static>> {
+    prop_oneof![
+        host().prop_map(Command::Ehlo),
+        host().prop_map(Command::Lhlo),
+        domain().prop_map(Command::Helo),
+        (prop::option::of(mailbox()), mail_parameters()).prop_map(|(from, parameters)| {
+            Command::Mail {
+                from: from.map_or(ReversePath::Null, ReversePath::from),
+                parameters,
+            }
+        }),
+        (prop::option::of(mailbox()), rcpt_parameters()).prop_map(|(to, parameters)| {
+            Command::Rcpt {
+                to: to.map_or(ForwardPath::Postmaster, ForwardPath::from),
+                parameters,
+            }
+        }),
+        Just(Command::Data),
+        (any::<u64>(), any::<bool>()).prop_map(|(size, last)| Command::Bdat { size, last }),
+        Just(Command::Rset),
+        argument().prop_map(Command::Vrfy),
+        argument().prop_map(Command::Expn),
+        prop::option::of(argument()).prop_map(Command::Help),
+        prop::option::of(argument()).prop_map(Command::Noop),
+        Just(Command::Quit),
+        Just(Command::StartTls),
+        (
+            "[A-Z0-9_-]{1,20}",
+            prop::option::of("=|[A-Za-z0-9+/]{1,40}={0,2}")
+        )
+            .prop_map(|(m, r)| Command::Auth {
+                mechanism: Mechanism::new(m).unwrap(),
+                initial_response: r.map(|r| InitialResponse::new(r).unwrap()),
+            }),
+        argument().prop_map(Command::Etrn),
+        prop::collection::vec(domain(), 0..3).prop_map(Command::Atrn),
+        ("[!-~]{1,20}", any::<bool>()).prop_map(|(url, last)| Command::Burl {
+            url: Argument::new(url).unwrap(),
+            last
+        }),
+        ("X[A-Z0-9-]{0,8}", prop::option::of(argument())).prop_map(|(verb, argument)| {
+            Command::Other {
+                verb: Verb::new(verb).unwrap(),
+                argument,
+            }
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn encode_then_decode_gives_the_command_back(command in command()) {
+        let wire = encoded(&command);
+        let options = CommandOptions::default().max_line_length(4096).smtputf8(true);
+        let decoded = decode_command(wire.as_bytes(), &options);
+        prop_assert_eq!(decoded, Ok(Decoded::Complete(command.clone(), wire.len())));
+        // Every proper prefix is incomplete, never an error.
+        for end in 0..wire.len() {
+            prop_assert_eq!(decode_command(&wire.as_bytes()[..end], &options), Ok(Decoded::Incomplete));
+        }
+    }
+
+    #[test]
+    fn decoding_arbitrary_lines_never_panics_and_round_trips(line in "[ -~]{0,80}|(MAIL FROM:|RCPT TO:)<[ -~]{0,40}") {
+        if let Ok(command) = parse_utf8(&line) {
+            let wire = encoded(&command);
+            let again = parse_utf8(&wire[..wire.len() - 2]).unwrap();
+            prop_assert_eq!(&again, &strip_routes(command));
+            prop_assert_eq!(encoded(&again), wire);
+        }
+    }
+
+    #[test]
+    fn any_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..100), utf8 in any::<bool>()) {
+        let _ = decode_command(&bytes, &CommandOptions::default().smtputf8(utf8));
+    }
+}

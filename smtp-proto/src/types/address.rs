@@ -1,0 +1,828 @@
+//! Domains, address literals, mailboxes and paths (RFC 5321 4.1.2, 4.1.3; RFC 6531 3.3).
+//!
+//! Every value here is valid by construction: the constructors check the grammar, so no value
+//! can hold CR, LF, NUL or anything else that could change the meaning of a command it is put in.
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::{Ipv4Addr, Ipv6Addr};
+
+use super::error::InvalidValue;
+
+/// RFC 5321 4.5.3.1.1: a local part is at most 64 octets.
+pub const MAX_LOCAL_PART: usize = 64;
+/// RFC 5321 4.5.3.1.2: a domain is at most 255 octets.
+pub const MAX_DOMAIN: usize = 255;
+/// RFC 1035 2.3.4: a label is at most 63 octets.
+pub const MAX_LABEL: usize = 63;
+/// RFC 5321 4.5.3.1.3: a path is at most 256 octets, `<` and `>` included.
+pub const MAX_PATH: usize = 256;
+
+/// A domain name: `sub-domain *("." sub-domain)`, letters, digits and inner hyphens, labels of at
+/// most 63 octets, at most 255 octets in all (RFC 5321 4.1.2, 4.5.3.1.2). U-labels (non-ASCII)
+/// are allowed as RFC 6531 3.3 extends the grammar; [`is_ascii`](Self::is_ascii) tells whether
+/// the domain needs SMTPUTF8. Kept as written; compare with [`eq_ignore_case`](Self::eq_ignore_case).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Domain<'a>(Cow<'a, str>);
+
+impl<'a> Domain<'a> {
+    /// Checks `text` against the grammar.
+    pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        let text = text.into();
+        check_domain(&text, true)?;
+        Ok(Self(text))
+    }
+
+    /// The domain as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is all ASCII (usable without SMTPUTF8).
+    pub fn is_ascii(&self) -> bool {
+        self.0.is_ascii()
+    }
+
+    /// Domain names compare without regard to ASCII case.
+    pub fn eq_ignore_case(&self, other: &Domain<'_>) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
+    }
+
+    /// The same domain, owning its text.
+    pub fn into_owned(self) -> Domain<'static> {
+        Domain(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl fmt::Display for Domain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'a> TryFrom<&'a str> for Domain<'a> {
+    type Error = InvalidValue;
+    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
+        Self::new(text)
+    }
+}
+
+impl TryFrom<String> for Domain<'static> {
+    type Error = InvalidValue;
+    fn try_from(text: String) -> Result<Self, InvalidValue> {
+        Self::new(text)
+    }
+}
+
+/// What kind of address an [`AddressLiteral`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LiteralKind {
+    /// `[192.0.2.1]`
+    Ipv4(Ipv4Addr),
+    /// `[IPv6:2001:db8::1]`
+    Ipv6(Ipv6Addr),
+    /// `[tag:content]`, a General-address-literal; `tag_len` octets of tag precede the colon.
+    General {
+        /// Length of the tag.
+        tag_len: usize,
+    },
+}
+
+/// An address literal (RFC 5321 4.1.3): `[IPv4]`, `[IPv6:...]` or `[tag:content]`. The text
+/// between the brackets is kept exactly as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AddressLiteral<'a> {
+    text: Cow<'a, str>,
+    kind: LiteralKind,
+}
+
+impl<'a> AddressLiteral<'a> {
+    /// Checks the text between the brackets (`192.0.2.1`, `IPv6:::1`, `x-tag:value`).
+    pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        let text = text.into();
+        let kind = literal_kind(&text)?;
+        Ok(Self { text, kind })
+    }
+
+    /// An IPv4 literal.
+    pub fn ipv4(address: Ipv4Addr) -> AddressLiteral<'static> {
+        AddressLiteral {
+            text: Cow::Owned(alloc::format!("{address}")),
+            kind: LiteralKind::Ipv4(address),
+        }
+    }
+
+    /// An IPv6 literal.
+    pub fn ipv6(address: Ipv6Addr) -> AddressLiteral<'static> {
+        AddressLiteral {
+            text: Cow::Owned(alloc::format!("IPv6:{address}")),
+            kind: LiteralKind::Ipv6(address),
+        }
+    }
+
+    /// The text between the brackets.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The kind, with the parsed address for IPv4 and IPv6.
+    pub fn kind(&self) -> LiteralKind {
+        self.kind
+    }
+
+    /// The same literal, owning its text.
+    pub fn into_owned(self) -> AddressLiteral<'static> {
+        AddressLiteral {
+            text: Cow::Owned(self.text.into_owned()),
+            kind: self.kind,
+        }
+    }
+}
+
+impl fmt::Display for AddressLiteral<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}]", self.text)
+    }
+}
+
+/// What follows the `@` of a mailbox, or names a client in EHLO: a domain or an address literal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host<'a> {
+    /// A domain name.
+    Domain(Domain<'a>),
+    /// An address literal.
+    Literal(AddressLiteral<'a>),
+}
+
+impl<'a> Host<'a> {
+    /// Parses `example.com` or `[192.0.2.1]`.
+    pub fn new(text: &'a str) -> Result<Self, InvalidValue> {
+        whole(text, "host", |text| parse_host(text, true))
+    }
+
+    /// Whether it is all ASCII.
+    pub fn is_ascii(&self) -> bool {
+        match self {
+            Self::Domain(domain) => domain.is_ascii(),
+            Self::Literal(_) => true,
+        }
+    }
+
+    /// The same host, owning its text.
+    pub fn into_owned(self) -> Host<'static> {
+        match self {
+            Self::Domain(domain) => Host::Domain(domain.into_owned()),
+            Self::Literal(literal) => Host::Literal(literal.into_owned()),
+        }
+    }
+}
+
+impl fmt::Display for Host<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Domain(domain) => domain.fmt(f),
+            Self::Literal(literal) => literal.fmt(f),
+        }
+    }
+}
+
+impl<'a> From<Domain<'a>> for Host<'a> {
+    fn from(domain: Domain<'a>) -> Self {
+        Self::Domain(domain)
+    }
+}
+
+impl<'a> From<AddressLiteral<'a>> for Host<'a> {
+    fn from(literal: AddressLiteral<'a>) -> Self {
+        Self::Literal(literal)
+    }
+}
+
+/// The part of a mailbox before the `@` (RFC 5321 4.1.2): a Dot-string (`john.smith`) or a
+/// Quoted-string (`"john smith"`), kept exactly as written, quotes and backslashes included;
+/// at most 64 octets (4.5.3.1.1). Non-ASCII characters need SMTPUTF8 (RFC 6531 3.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LocalPart<'a>(Cow<'a, str>);
+
+impl<'a> LocalPart<'a> {
+    /// Checks `text` (with its quotes, if quoted) against the grammar.
+    pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        let text = text.into();
+        let end = local_part_end(&text, true)?;
+        if end != text.len() {
+            return Err(InvalidValue::at("local part", &text, end, true));
+        }
+        Ok(Self(text))
+    }
+
+    /// The local part as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is a Quoted-string.
+    pub fn is_quoted(&self) -> bool {
+        self.0.starts_with('"')
+    }
+
+    /// The value with quoting removed (RFC 5321 4.1.2 says all quoted forms are equivalent).
+    pub fn unquoted(&self) -> Cow<'_, str> {
+        let Some(inner) = self.0.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
+            return Cow::Borrowed(&self.0);
+        };
+        if !inner.contains('\\') {
+            return Cow::Borrowed(inner);
+        }
+        let mut out = String::with_capacity(inner.len());
+        let mut escaped = false;
+        for c in inner.chars() {
+            if c == '\\' && !escaped {
+                escaped = true;
+            } else {
+                out.push(c);
+                escaped = false;
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    /// Whether it is all ASCII.
+    pub fn is_ascii(&self) -> bool {
+        self.0.is_ascii()
+    }
+
+    /// The same local part, owning its text.
+    pub fn into_owned(self) -> LocalPart<'static> {
+        LocalPart(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl fmt::Display for LocalPart<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `Local-part "@" ( Domain / address-literal )` (RFC 5321 4.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Mailbox<'a> {
+    local_part: LocalPart<'a>,
+    host: Host<'a>,
+}
+
+impl<'a> Mailbox<'a> {
+    /// A mailbox from its parts.
+    pub fn new(local_part: LocalPart<'a>, host: impl Into<Host<'a>>) -> Self {
+        Self {
+            local_part,
+            host: host.into(),
+        }
+    }
+
+    /// Parses `user@example.com`, `"a b"@example.com` or `user@[192.0.2.1]`.
+    pub fn parse(text: &'a str) -> Result<Self, InvalidValue> {
+        whole(text, "mailbox", |text| parse_mailbox(text, true))
+    }
+
+    /// The part before the `@`.
+    pub fn local_part(&self) -> &LocalPart<'a> {
+        &self.local_part
+    }
+
+    /// The part after the `@`.
+    pub fn host(&self) -> &Host<'a> {
+        &self.host
+    }
+
+    /// Whether it is all ASCII (usable without SMTPUTF8).
+    pub fn is_ascii(&self) -> bool {
+        self.local_part.is_ascii() && self.host.is_ascii()
+    }
+
+    /// The same mailbox, owning its text.
+    pub fn into_owned(self) -> Mailbox<'static> {
+        Mailbox {
+            local_part: self.local_part.into_owned(),
+            host: self.host.into_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Mailbox<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.local_part, self.host)
+    }
+}
+
+impl<'a> TryFrom<&'a str> for Mailbox<'a> {
+    type Error = InvalidValue;
+    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
+        Self::parse(text)
+    }
+}
+
+/// `"<" [ A-d-l ":" ] Mailbox ">"` (RFC 5321 4.1.2). A source route (`<@a,@b:user@c>`) is
+/// accepted on input and kept in [`route`](Self::route) for the caller to see, but never sent:
+/// RFC 5321 says it MUST be accepted, SHOULD NOT be generated and SHOULD be ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Path<'a> {
+    route: Vec<Domain<'a>>,
+    mailbox: Mailbox<'a>,
+}
+
+impl<'a> Path<'a> {
+    /// A path to `mailbox`, with no route.
+    pub fn new(mailbox: Mailbox<'a>) -> Self {
+        Self {
+            route: Vec::new(),
+            mailbox,
+        }
+    }
+
+    /// The mailbox.
+    pub fn mailbox(&self) -> &Mailbox<'a> {
+        &self.mailbox
+    }
+
+    /// The source route that came with it on input (empty for almost everyone).
+    pub fn route(&self) -> &[Domain<'a>] {
+        &self.route
+    }
+
+    /// The path without its source route, as it is encoded.
+    #[must_use]
+    pub fn without_route(self) -> Self {
+        Self::new(self.mailbox)
+    }
+
+    /// The same path, owning its text.
+    pub fn into_owned(self) -> Path<'static> {
+        Path {
+            route: self.route.into_iter().map(Domain::into_owned).collect(),
+            mailbox: self.mailbox.into_owned(),
+        }
+    }
+}
+
+impl<'a> From<Mailbox<'a>> for Path<'a> {
+    fn from(mailbox: Mailbox<'a>) -> Self {
+        Self::new(mailbox)
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}>", self.mailbox)
+    }
+}
+
+/// The sender in `MAIL FROM:` (RFC 5321 4.1.2): a path, or `<>` for bounces (4.5.5).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ReversePath<'a> {
+    /// `<>`, the null reverse path.
+    Null,
+    /// A mailbox.
+    Path(Path<'a>),
+}
+
+impl ReversePath<'_> {
+    /// The mailbox, unless null.
+    pub fn mailbox(&self) -> Option<&Mailbox<'_>> {
+        match self {
+            Self::Null => None,
+            Self::Path(path) => Some(path.mailbox()),
+        }
+    }
+
+    /// Whether it is all ASCII.
+    pub fn is_ascii(&self) -> bool {
+        self.mailbox().is_none_or(Mailbox::is_ascii)
+    }
+
+    /// The same path, owning its text.
+    pub fn into_owned(self) -> ReversePath<'static> {
+        match self {
+            Self::Null => ReversePath::Null,
+            Self::Path(path) => ReversePath::Path(path.into_owned()),
+        }
+    }
+}
+
+impl fmt::Display for ReversePath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Null => f.write_str("<>"),
+            Self::Path(path) => path.fmt(f),
+        }
+    }
+}
+
+impl<'a> From<Mailbox<'a>> for ReversePath<'a> {
+    fn from(mailbox: Mailbox<'a>) -> Self {
+        Self::Path(Path::new(mailbox))
+    }
+}
+
+/// The recipient in `RCPT TO:` (RFC 5321 4.1.1.3): a path, or `<Postmaster>` without a domain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ForwardPath<'a> {
+    /// `<Postmaster>` (any case), which every server must accept (4.5.1).
+    Postmaster,
+    /// A mailbox.
+    Path(Path<'a>),
+}
+
+impl ForwardPath<'_> {
+    /// The mailbox, unless it is the bare postmaster.
+    pub fn mailbox(&self) -> Option<&Mailbox<'_>> {
+        match self {
+            Self::Postmaster => None,
+            Self::Path(path) => Some(path.mailbox()),
+        }
+    }
+
+    /// Whether it is all ASCII.
+    pub fn is_ascii(&self) -> bool {
+        self.mailbox().is_none_or(Mailbox::is_ascii)
+    }
+
+    /// The same path, owning its text.
+    pub fn into_owned(self) -> ForwardPath<'static> {
+        match self {
+            Self::Postmaster => ForwardPath::Postmaster,
+            Self::Path(path) => ForwardPath::Path(path.into_owned()),
+        }
+    }
+}
+
+impl fmt::Display for ForwardPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Postmaster => f.write_str("<Postmaster>"),
+            Self::Path(path) => path.fmt(f),
+        }
+    }
+}
+
+impl<'a> From<Mailbox<'a>> for ForwardPath<'a> {
+    fn from(mailbox: Mailbox<'a>) -> Self {
+        Self::Path(Path::new(mailbox))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grammar. Each `parse_*` reads a value at the start of `text` and returns it with the number of
+// octets it took; `utf8` says whether RFC 6531's UTF-8 extensions are in effect.
+
+/// Runs `parse` and requires it to take all of `text`.
+fn whole<'a, T>(
+    text: &'a str,
+    what: &'static str,
+    parse: impl FnOnce(&'a str) -> Result<(T, usize), InvalidValue>,
+) -> Result<T, InvalidValue> {
+    let (value, end) = parse(text)?;
+    if end != text.len() {
+        return Err(InvalidValue::at(what, text, end, true));
+    }
+    Ok(value)
+}
+
+fn is_ldh(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'-'
+}
+
+/// RFC 5322 3.2.3 atext, plus UTF-8 (RFC 6531 3.3) when allowed.
+fn is_atext(byte: u8, utf8: bool) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&byte) || (utf8 && byte >= 0x80)
+}
+
+/// The length of the run of domain characters at the start of `text`.
+fn domain_len(text: &str, utf8: bool) -> usize {
+    text.bytes()
+        .position(|b| !(is_ldh(b) || b == b'.' || (utf8 && b >= 0x80)))
+        .unwrap_or(text.len())
+}
+
+/// Checks a whole domain.
+pub(crate) fn check_domain(text: &str, utf8: bool) -> Result<(), InvalidValue> {
+    const WHAT: &str = "domain";
+    if text.is_empty() {
+        return Err(InvalidValue::Empty { what: WHAT });
+    }
+    let run = domain_len(text, utf8);
+    if run != text.len() {
+        return Err(InvalidValue::at(WHAT, text, run, utf8));
+    }
+    if text.len() > MAX_DOMAIN {
+        return Err(InvalidValue::TooLong {
+            what: WHAT,
+            length: text.len(),
+            limit: MAX_DOMAIN,
+        });
+    }
+    let mut start = 0;
+    for label in text.split('.') {
+        let malformed = |reason| InvalidValue::Malformed {
+            what: WHAT,
+            offset: start,
+            reason,
+        };
+        if label.is_empty() {
+            return Err(malformed("empty label"));
+        }
+        if label.len() > MAX_LABEL {
+            return Err(malformed("label longer than 63 octets"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(malformed("label starts or ends with a hyphen"));
+        }
+        start += label.len() + 1;
+    }
+    Ok(())
+}
+
+/// A domain at the start of `text`.
+pub(crate) fn parse_domain(text: &str, utf8: bool) -> Result<(Domain<'_>, usize), InvalidValue> {
+    let end = domain_len(text, utf8);
+    let domain = text.get(..end).unwrap_or_default();
+    if end == 0 {
+        return Err(match text.bytes().next() {
+            Some(b) if b >= 0x80 && !utf8 => InvalidValue::NonAscii {
+                what: "domain",
+                offset: 0,
+            },
+            _ => InvalidValue::Empty { what: "domain" },
+        });
+    }
+    check_domain(domain, utf8)?;
+    // A non-ASCII octet right after an ASCII domain, without SMTPUTF8, is the real problem.
+    if !utf8 && text.as_bytes().get(end).is_some_and(|b| *b >= 0x80) {
+        return Err(InvalidValue::NonAscii {
+            what: "domain",
+            offset: end,
+        });
+    }
+    Ok((Domain(Cow::Borrowed(domain)), end))
+}
+
+/// `[ ... ]` at the start of `text`.
+pub(crate) fn parse_literal(text: &str) -> Result<(AddressLiteral<'_>, usize), InvalidValue> {
+    const WHAT: &str = "address literal";
+    let Some(inner) = text.strip_prefix('[') else {
+        return Err(InvalidValue::at(WHAT, text, 0, false));
+    };
+    let Some(close) = inner.find(']') else {
+        return Err(InvalidValue::Malformed {
+            what: WHAT,
+            offset: text.len(),
+            reason: "no closing ']'",
+        });
+    };
+    let content = inner.get(..close).unwrap_or_default();
+    let kind = literal_kind(content).map_err(|e| e.shifted(1))?;
+    Ok((
+        AddressLiteral {
+            text: Cow::Borrowed(content),
+            kind,
+        },
+        close + 2,
+    ))
+}
+
+fn literal_kind(content: &str) -> Result<LiteralKind, InvalidValue> {
+    const WHAT: &str = "address literal";
+    if content.is_empty() {
+        return Err(InvalidValue::Empty { what: WHAT });
+    }
+    if let Some(bad) = content
+        .bytes()
+        .position(|b| !(33..=126).contains(&b) || b == b'[' || b == b'\\')
+    {
+        return Err(InvalidValue::at(WHAT, content, bad, false));
+    }
+    let Some((tag, value)) = content.split_once(':') else {
+        return parse_ipv4(content)
+            .map(LiteralKind::Ipv4)
+            .ok_or(InvalidValue::Malformed {
+                what: WHAT,
+                offset: 0,
+                reason: "not an IPv4 address",
+            });
+    };
+    let malformed = |offset, reason| InvalidValue::Malformed {
+        what: WHAT,
+        offset,
+        reason,
+    };
+    if tag.eq_ignore_ascii_case("IPv6") {
+        return parse_ipv6(value)
+            .map(LiteralKind::Ipv6)
+            .ok_or(malformed(5, "not an IPv6 address"));
+    }
+    // General-address-literal: Standardized-tag ":" 1*dcontent; the tag is an Ldh-str.
+    if tag.is_empty() || !tag.bytes().all(is_ldh) || tag.ends_with('-') {
+        return Err(malformed(0, "tag is not letters, digits and hyphens"));
+    }
+    if value.is_empty() {
+        return Err(malformed(tag.len() + 1, "empty address"));
+    }
+    Ok(LiteralKind::General { tag_len: tag.len() })
+}
+
+/// RFC 5321 Snum: 1 to 3 digits, 0 to 255.
+fn parse_ipv4(text: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = text.split('.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *octet = part.parse().ok()?;
+    }
+    parts.next().is_none().then_some(Ipv4Addr::from(octets))
+}
+
+/// RFC 5321 IPv6-addr: what RFC 4291 allows, with the group counts of 4.1.3 (at most 6 groups
+/// beside a `::`, 4 when an IPv4 tail follows).
+fn parse_ipv6(text: &str) -> Option<Ipv6Addr> {
+    let address: Ipv6Addr = text.parse().ok()?;
+    if text.contains("::") {
+        let (head, tail) = text.split_once("::")?;
+        let v4_tail = tail.contains('.');
+        let groups = |s: &str| {
+            s.split(':')
+                .filter(|g| !g.is_empty() && !g.contains('.'))
+                .count()
+        };
+        let limit = if v4_tail { 4 } else { 6 };
+        if groups(head) + groups(tail) > limit {
+            return None;
+        }
+    }
+    Some(address)
+}
+
+/// `Domain / address-literal` at the start of `text`.
+pub(crate) fn parse_host(text: &str, utf8: bool) -> Result<(Host<'_>, usize), InvalidValue> {
+    if text.starts_with('[') {
+        let (literal, end) = parse_literal(text)?;
+        Ok((Host::Literal(literal), end))
+    } else {
+        let (domain, end) = parse_domain(text, utf8)?;
+        Ok((Host::Domain(domain), end))
+    }
+}
+
+/// Where the local part at the start of `text` ends.
+fn local_part_end(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
+    const WHAT: &str = "local part";
+    let bytes = text.as_bytes();
+    let end = if bytes.first() == Some(&b'"') {
+        // Quoted-string = DQUOTE *QcontentSMTP DQUOTE
+        let mut at = 1;
+        loop {
+            match bytes.get(at) {
+                Some(b'"') => break at + 1,
+                Some(b'\\') => match bytes.get(at + 1) {
+                    Some(32..=126) => at += 2,
+                    _ => return Err(InvalidValue::at(WHAT, text, at + 1, false)),
+                },
+                Some(32..=126) => at += 1,
+                Some(128..) if utf8 => at += 1,
+                Some(_) => return Err(InvalidValue::at(WHAT, text, at, utf8)),
+                None => {
+                    return Err(InvalidValue::Malformed {
+                        what: WHAT,
+                        offset: at,
+                        reason: "unterminated quoted string",
+                    });
+                }
+            }
+        }
+    } else {
+        // Dot-string = Atom *("." Atom)
+        let end = bytes
+            .iter()
+            .position(|&b| !(is_atext(b, utf8) || b == b'.'))
+            .unwrap_or(bytes.len());
+        let atoms = text.get(..end).unwrap_or_default();
+        if atoms.is_empty() {
+            return Err(match bytes.first() {
+                Some(_) => InvalidValue::at(WHAT, text, 0, utf8),
+                None => InvalidValue::Empty { what: WHAT },
+            });
+        }
+        if let Some(at) = atoms.find("..") {
+            return Err(InvalidValue::Malformed {
+                what: WHAT,
+                offset: at + 1,
+                reason: "empty atom",
+            });
+        }
+        if atoms.starts_with('.') || atoms.ends_with('.') {
+            let offset = if atoms.starts_with('.') { 0 } else { end - 1 };
+            return Err(InvalidValue::Malformed {
+                what: WHAT,
+                offset,
+                reason: "empty atom",
+            });
+        }
+        end
+    };
+    if end > MAX_LOCAL_PART {
+        return Err(InvalidValue::TooLong {
+            what: WHAT,
+            length: end,
+            limit: MAX_LOCAL_PART,
+        });
+    }
+    Ok(end)
+}
+
+/// `Local-part "@" ( Domain / address-literal )` at the start of `text`.
+pub(crate) fn parse_mailbox(text: &str, utf8: bool) -> Result<(Mailbox<'_>, usize), InvalidValue> {
+    let end = local_part_end(text, utf8)?;
+    let local_part = LocalPart(Cow::Borrowed(text.get(..end).unwrap_or_default()));
+    if text.as_bytes().get(end) != Some(&b'@') {
+        return Err(InvalidValue::at("mailbox", text, end, utf8));
+    }
+    let rest = text.get(end + 1..).unwrap_or_default();
+    let (host, host_end) = parse_host(rest, utf8).map_err(|e| e.shifted(end + 1))?;
+    Ok((Mailbox { local_part, host }, end + 1 + host_end))
+}
+
+/// `"<" [ A-d-l ":" ] Mailbox ">"` at the start of `text`.
+pub(crate) fn parse_path(text: &str, utf8: bool) -> Result<(Path<'_>, usize), InvalidValue> {
+    const WHAT: &str = "path";
+    if !text.starts_with('<') {
+        return Err(InvalidValue::at(WHAT, text, 0, utf8));
+    }
+    let mut at = 1;
+    let mut route = Vec::new();
+    // A-d-l = At-domain *( "," At-domain ), then ":"
+    if text.as_bytes().get(at) == Some(&b'@') {
+        loop {
+            let rest = text.get(at + 1..).unwrap_or_default();
+            let (domain, len) = parse_domain(rest, utf8).map_err(|e| e.shifted(at + 1))?;
+            route.push(domain);
+            at += 1 + len;
+            match text.as_bytes().get(at) {
+                Some(b',') if text.as_bytes().get(at + 1) == Some(&b'@') => at += 1,
+                Some(b':') => {
+                    at += 1;
+                    break;
+                }
+                _ => return Err(InvalidValue::at(WHAT, text, at, utf8)),
+            }
+        }
+    }
+    let rest = text.get(at..).unwrap_or_default();
+    let (mailbox, len) = parse_mailbox(rest, utf8).map_err(|e| e.shifted(at))?;
+    at += len;
+    if text.as_bytes().get(at) != Some(&b'>') {
+        return Err(InvalidValue::at(WHAT, text, at, utf8));
+    }
+    at += 1;
+    if at > MAX_PATH {
+        return Err(InvalidValue::TooLong {
+            what: WHAT,
+            length: at,
+            limit: MAX_PATH,
+        });
+    }
+    Ok((Path { route, mailbox }, at))
+}
+
+/// `Reverse-path = Path / "<>"` at the start of `text`.
+pub(crate) fn parse_reverse_path(
+    text: &str,
+    utf8: bool,
+) -> Result<(ReversePath<'_>, usize), InvalidValue> {
+    if text.starts_with("<>") {
+        return Ok((ReversePath::Null, 2));
+    }
+    let (path, end) = parse_path(text, utf8)?;
+    Ok((ReversePath::Path(path), end))
+}
+
+/// `Forward-path = Path / "<Postmaster>"` at the start of `text` (RFC 5321 4.1.1.3).
+pub(crate) fn parse_forward_path(
+    text: &str,
+    utf8: bool,
+) -> Result<(ForwardPath<'_>, usize), InvalidValue> {
+    const POSTMASTER: &str = "<postmaster>";
+    if text
+        .get(..POSTMASTER.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(POSTMASTER))
+    {
+        return Ok((ForwardPath::Postmaster, POSTMASTER.len()));
+    }
+    let (path, end) = parse_path(text, utf8)?;
+    Ok((ForwardPath::Path(path), end))
+}
+
+#[cfg(test)]
+mod tests;

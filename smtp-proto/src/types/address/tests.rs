@@ -1,0 +1,228 @@
+use super::*;
+use alloc::format;
+use alloc::string::ToString;
+use alloc::vec;
+use proptest::prelude::*;
+
+#[test]
+fn domains() {
+    for good in [
+        "a",
+        "example.com",
+        "mx-1.example.co.uk",
+        "1.2.3",
+        "xn--bcher-kva.example",
+    ] {
+        assert_eq!(Domain::new(good).unwrap().as_str(), good);
+    }
+    let long_label = "a".repeat(64);
+    let too_long = ["a"; 129].join(".");
+    for bad in [
+        "",
+        ".a",
+        "a.",
+        "a..b",
+        "-a.b",
+        "a-.b",
+        "a_b.c",
+        "a b",
+        "a\r\nDATA",
+        &long_label,
+        &too_long,
+    ] {
+        assert!(Domain::new(bad).is_err(), "{bad:?}");
+    }
+    assert!(Domain::new("bücher.example").unwrap().is_ascii() == false);
+    assert!(parse_domain("bücher.example", false).is_err());
+    assert_eq!(
+        parse_domain("b\u{fc}cher", false).unwrap_err(),
+        InvalidValue::NonAscii {
+            what: "domain",
+            offset: 1
+        }
+    );
+}
+
+#[test]
+fn address_literals() {
+    let v4 = AddressLiteral::new("192.0.2.1").unwrap();
+    assert_eq!(v4.kind(), LiteralKind::Ipv4(Ipv4Addr::new(192, 0, 2, 1)));
+    assert_eq!(v4.to_string(), "[192.0.2.1]");
+    let v6 = AddressLiteral::new("IPv6:2001:db8::1").unwrap();
+    assert!(matches!(v6.kind(), LiteralKind::Ipv6(_)));
+    assert!(AddressLiteral::new("IPv6:::ffff:192.0.2.1").is_ok());
+    assert!(AddressLiteral::new("ipv6:1:2:3:4:5:6:7:8").is_ok());
+    assert_eq!(
+        AddressLiteral::new("x-tag:any%thing").unwrap().kind(),
+        LiteralKind::General { tag_len: 5 }
+    );
+    for bad in [
+        "",
+        "256.0.0.1",
+        "1.2.3",
+        "1.2.3.4.5",
+        "IPv6:1:2:3:4:5:6:7::",
+        "IPv6:zz::",
+        "x-:a",
+        "x:",
+        "a b",
+        "1.2.3.4\r\n",
+    ] {
+        assert!(AddressLiteral::new(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(
+        AddressLiteral::ipv4(Ipv4Addr::LOCALHOST).to_string(),
+        "[127.0.0.1]"
+    );
+}
+
+#[test]
+fn local_parts() {
+    for good in [
+        "a",
+        "john.smith",
+        "!#$%&'*+-/=?^_`{|}~",
+        "\"a b\"",
+        "\"a\\\"b\"",
+        "\"\"",
+        "\"@\"",
+    ] {
+        assert_eq!(LocalPart::new(good).unwrap().as_str(), good);
+    }
+    for bad in [
+        "",
+        ".a",
+        "a.",
+        "a..b",
+        "a b",
+        "\"a",
+        "\"a\"b",
+        "a\"b\"",
+        "\"\r\n\"",
+        "a@b",
+        &"a".repeat(65),
+    ] {
+        assert!(LocalPart::new(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(
+        LocalPart::new("\"Joe\\,Smith\"").unwrap().unquoted(),
+        "Joe,Smith"
+    );
+    assert_eq!(LocalPart::new("plain").unwrap().unquoted(), "plain");
+    assert!(LocalPart::new("\"a b\"").unwrap().is_quoted());
+    assert!(LocalPart::new(&"a".repeat(64)[..]).is_ok());
+}
+
+#[test]
+fn mailboxes_and_paths() {
+    let mailbox = Mailbox::parse("\"a b\"@[IPv6:::1]").unwrap();
+    assert_eq!(mailbox.local_part().as_str(), "\"a b\"");
+    assert_eq!(mailbox.to_string(), "\"a b\"@[IPv6:::1]");
+    assert!(Mailbox::parse("a@b\r\nDATA").is_err());
+    assert!(Mailbox::parse("ab").is_err());
+    assert!(Mailbox::parse("a@").is_err());
+
+    let (path, end) = parse_path("<@a.example,@b.example:user@c.example> SIZE=1", false).unwrap();
+    assert_eq!(end, 38);
+    assert_eq!(path.route().len(), 2);
+    assert_eq!(path.to_string(), "<user@c.example>");
+    assert_eq!(path.clone().without_route().route().len(), 0);
+
+    assert_eq!(
+        parse_reverse_path("<>", false).unwrap(),
+        (ReversePath::Null, 2)
+    );
+    assert_eq!(
+        parse_forward_path("<POSTMASTER>", false).unwrap(),
+        (ForwardPath::Postmaster, 12)
+    );
+    let (to, _) = parse_forward_path("<postmaster@example.com>", false).unwrap();
+    assert!(matches!(to, ForwardPath::Path(_)));
+    for bad in [
+        "<a@b",
+        "a@b>",
+        "<@a:b>",
+        "<@a,b:c@d>",
+        "<@a,@b c@d>",
+        "<a@b >",
+        "< a@b>",
+    ] {
+        assert!(parse_path(bad, false).is_err(), "{bad:?}");
+    }
+    let long = format!("<{}@{}>", "a".repeat(64), vec!["b".repeat(60); 4].join("."));
+    assert!(matches!(
+        parse_path(&long, false),
+        Err(InvalidValue::TooLong { what: "path", .. })
+    ));
+}
+
+#[test]
+fn utf8_only_with_smtputf8() {
+    assert!(parse_mailbox("jösé@example.com", false).is_err());
+    let (mailbox, _) = parse_mailbox("jösé@bücher.example", true).unwrap();
+    assert!(!mailbox.is_ascii());
+    assert!(parse_mailbox("\"jö sé\"@example.com", true).is_ok());
+    assert!(parse_mailbox("\"jö sé\"@example.com", false).is_err());
+}
+
+#[test]
+fn errors_point_at_the_problem() {
+    let err = parse_path("<user@exa_mple.com>", false).unwrap_err();
+    assert_eq!(
+        err,
+        InvalidValue::UnexpectedChar {
+            what: "path",
+            offset: 9,
+            found: '_'
+        }
+    );
+    let err = parse_path("<us er@example.com>", false).unwrap_err();
+    assert_eq!(err.offset(), 3);
+}
+
+fn domain_strategy() -> impl Strategy<Value = String> {
+    prop::collection::vec("[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", 1..4)
+        .prop_map(|labels| labels.join("."))
+}
+
+fn local_strategy() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::collection::vec("[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,8}", 1..4)
+            .prop_map(|atoms| atoms.join(".")),
+        "[ -!#-\\[\\]-~]{0,10}".prop_map(|s| format!("\"{s}\"")),
+        "[ -~]{0,10}".prop_map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn mailbox_display_parses_back(local in local_strategy(), domain in domain_strategy()) {
+        let text = format!("{local}@{domain}");
+        let mailbox = Mailbox::parse(&text).unwrap();
+        prop_assert_eq!(mailbox.to_string(), text.clone());
+        let path = format!("<{text}>");
+        let (parsed, end) = parse_path(&path, false).unwrap();
+        prop_assert_eq!(end, path.len());
+        prop_assert_eq!(parsed.to_string(), path);
+    }
+
+    #[test]
+    fn parsers_never_panic(text in "\\PC{0,40}", utf8 in any::<bool>()) {
+        let _ = parse_path(&text, utf8);
+        let _ = parse_reverse_path(&text, utf8);
+        let _ = parse_forward_path(&text, utf8);
+        let _ = parse_host(&text, utf8);
+        let _ = LocalPart::new(text.as_str());
+        let _ = AddressLiteral::new(text.as_str());
+    }
+
+    #[test]
+    fn no_value_holds_a_control_character(text in "[a-z@.<>\"\\[\\]:\r\n\0 ]{0,20}") {
+        if let Ok(mailbox) = Mailbox::parse(&text) {
+            prop_assert!(!mailbox.to_string().contains(['\r', '\n', '\0']));
+        }
+        if let Ok(domain) = Domain::new(text.as_str()) {
+            prop_assert!(!domain.as_str().contains(['\r', '\n', '\0', ' ']));
+        }
+    }
+}

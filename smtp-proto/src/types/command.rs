@@ -1,0 +1,385 @@
+//! SMTP commands (RFC 5321 4.1.1 and the extensions).
+
+use alloc::borrow::Cow;
+use alloc::vec::Vec;
+use core::fmt;
+
+use super::address::{Domain, ForwardPath, Host, ReversePath};
+use super::error::InvalidValue;
+use super::params::{MailParameters, RcptParameters, check_keyword};
+
+/// A command's free-form argument (VRFY, EXPN, HELP, NOOP, ETRN, BURL, unknown commands):
+/// printable characters and inner spaces, UTF-8 allowed; never CR, LF, NUL or other controls, so
+/// it cannot end the command early.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Argument<'a>(Cow<'a, str>);
+
+impl<'a> Argument<'a> {
+    /// Checks `text`: not empty, no control characters, no leading or trailing space.
+    pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        let text = text.into();
+        check_argument(&text, true)?;
+        Ok(Self(text))
+    }
+
+    pub(crate) fn checked(text: &'a str) -> Self {
+        Self(Cow::Borrowed(text))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The same argument, owning its text.
+    pub fn into_owned(self) -> Argument<'static> {
+        Argument(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+pub(crate) fn check_argument(text: &str, utf8: bool) -> Result<(), InvalidValue> {
+    const WHAT: &str = "argument";
+    if text.is_empty() {
+        return Err(InvalidValue::Empty { what: WHAT });
+    }
+    if let Some((offset, found)) = text.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(InvalidValue::UnexpectedChar {
+            what: WHAT,
+            offset,
+            found,
+        });
+    }
+    if !utf8 {
+        if let Some(offset) = text.bytes().position(|b| b >= 0x80) {
+            return Err(InvalidValue::NonAscii { what: WHAT, offset });
+        }
+    }
+    if text.starts_with(' ') || text.ends_with(' ') {
+        let offset = if text.starts_with(' ') {
+            0
+        } else {
+            text.len() - 1
+        };
+        return Err(InvalidValue::UnexpectedChar {
+            what: WHAT,
+            offset,
+            found: ' ',
+        });
+    }
+    Ok(())
+}
+
+impl fmt::Display for Argument<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A SASL mechanism name (RFC 4422 3.1: 1 to 20 of upper-case letters, digits, `-`, `_`;
+/// lower case is accepted and compared without regard to case).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Mechanism<'a>(Cow<'a, str>);
+
+impl<'a> Mechanism<'a> {
+    /// Checks the name.
+    pub fn new(name: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        let name = name.into();
+        const WHAT: &str = "mechanism";
+        if name.is_empty() {
+            return Err(InvalidValue::Empty { what: WHAT });
+        }
+        if name.len() > 20 {
+            return Err(InvalidValue::TooLong {
+                what: WHAT,
+                length: name.len(),
+                limit: 20,
+            });
+        }
+        if let Some(bad) = name
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(InvalidValue::at(WHAT, &name, bad, false));
+        }
+        Ok(Self(name))
+    }
+
+    /// The name as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it names `other` (case-insensitive).
+    pub fn is(&self, other: &str) -> bool {
+        self.0.eq_ignore_ascii_case(other)
+    }
+
+    /// The same name, owning its text.
+    pub fn into_owned(self) -> Mechanism<'static> {
+        Mechanism(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl fmt::Display for Mechanism<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The initial response of `AUTH` (RFC 4954 4): base64 text, or `=` for an empty response. Only
+/// the base64 alphabet is allowed; decode it with `mail_wire::sasl::decode_initial_response`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InitialResponse<'a>(Cow<'a, str>);
+
+impl<'a> InitialResponse<'a> {
+    /// Checks that `text` is `=` or made of base64 characters.
+    pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        let text = text.into();
+        if text.is_empty() {
+            return Err(InvalidValue::Empty {
+                what: "initial response",
+            });
+        }
+        if text != "=" {
+            if let Some(bad) = text
+                .bytes()
+                .position(|b| !(b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='))
+            {
+                return Err(InvalidValue::at("initial response", &text, bad, false));
+            }
+        }
+        Ok(Self(text))
+    }
+
+    /// The text as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The same value, owning its text.
+    pub fn into_owned(self) -> InitialResponse<'static> {
+        InitialResponse(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+/// A command verb outside the known set (RFC 5321 4.1.2 Keyword: letters, digits, `-`), kept so
+/// a server can answer `500` naming it, or a client can send an extension command.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Verb<'a>(Cow<'a, str>);
+
+impl<'a> Verb<'a> {
+    /// Checks the verb.
+    pub fn new(verb: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        let verb = verb.into();
+        check_keyword(&verb)?;
+        Ok(Self(verb))
+    }
+
+    pub(crate) fn checked(verb: &'a str) -> Self {
+        Self(Cow::Borrowed(verb))
+    }
+
+    /// The verb as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The same verb, owning its text.
+    pub fn into_owned(self) -> Verb<'static> {
+        Verb(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+/// One SMTP or LMTP command.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Command<'a> {
+    /// `EHLO` (RFC 5321 4.1.1.1): the client's domain or address literal.
+    Ehlo(Host<'a>),
+    /// `HELO` (RFC 5321 4.1.1.1).
+    Helo(Domain<'a>),
+    /// `LHLO` (RFC 2033 4.1), LMTP's EHLO.
+    Lhlo(Host<'a>),
+    /// `MAIL FROM:` (RFC 5321 4.1.1.2).
+    Mail {
+        /// The reverse path.
+        from: ReversePath<'a>,
+        /// The parameters.
+        parameters: MailParameters<'a>,
+    },
+    /// `RCPT TO:` (RFC 5321 4.1.1.3).
+    Rcpt {
+        /// The forward path.
+        to: ForwardPath<'a>,
+        /// The parameters.
+        parameters: RcptParameters<'a>,
+    },
+    /// `DATA` (RFC 5321 4.1.1.4).
+    Data,
+    /// `BDAT size [LAST]` (RFC 3030 2).
+    Bdat {
+        /// Octets in the chunk that follows.
+        size: u64,
+        /// Whether it is the last chunk.
+        last: bool,
+    },
+    /// `RSET` (RFC 5321 4.1.1.5).
+    Rset,
+    /// `VRFY` (RFC 5321 4.1.1.6).
+    Vrfy(Argument<'a>),
+    /// `EXPN` (RFC 5321 4.1.1.7).
+    Expn(Argument<'a>),
+    /// `HELP [argument]` (RFC 5321 4.1.1.8).
+    Help(Option<Argument<'a>>),
+    /// `NOOP [argument]` (RFC 5321 4.1.1.9).
+    Noop(Option<Argument<'a>>),
+    /// `QUIT` (RFC 5321 4.1.1.10).
+    Quit,
+    /// `STARTTLS` (RFC 3207 4).
+    StartTls,
+    /// `AUTH mechanism [initial-response]` (RFC 4954 4).
+    Auth {
+        /// The mechanism.
+        mechanism: Mechanism<'a>,
+        /// The initial response, if sent.
+        initial_response: Option<InitialResponse<'a>>,
+    },
+    /// `ETRN node` (RFC 1985 5), the node with its `@` or `#` prefix if any.
+    Etrn(Argument<'a>),
+    /// `ATRN [domain *("," domain)]` (RFC 2645 4.1).
+    Atrn(Vec<Domain<'a>>),
+    /// `BURL url [LAST]` (RFC 4468 3).
+    Burl {
+        /// The URL.
+        url: Argument<'a>,
+        /// Whether it ends the message.
+        last: bool,
+    },
+    /// Any other verb, with the rest of the line.
+    Other {
+        /// The verb.
+        verb: Verb<'a>,
+        /// The rest of the line after the space, if any.
+        argument: Option<Argument<'a>>,
+    },
+}
+
+impl Command<'_> {
+    /// The verb as it is sent (upper case for the known commands).
+    pub fn verb(&self) -> &str {
+        match self {
+            Self::Ehlo(_) => "EHLO",
+            Self::Helo(_) => "HELO",
+            Self::Lhlo(_) => "LHLO",
+            Self::Mail { .. } => "MAIL",
+            Self::Rcpt { .. } => "RCPT",
+            Self::Data => "DATA",
+            Self::Bdat { .. } => "BDAT",
+            Self::Rset => "RSET",
+            Self::Vrfy(_) => "VRFY",
+            Self::Expn(_) => "EXPN",
+            Self::Help(_) => "HELP",
+            Self::Noop(_) => "NOOP",
+            Self::Quit => "QUIT",
+            Self::StartTls => "STARTTLS",
+            Self::Auth { .. } => "AUTH",
+            Self::Etrn(_) => "ETRN",
+            Self::Atrn(_) => "ATRN",
+            Self::Burl { .. } => "BURL",
+            Self::Other { verb, .. } => verb.as_str(),
+        }
+    }
+
+    /// The same command, owning its text.
+    pub fn into_owned(self) -> Command<'static> {
+        match self {
+            Self::Ehlo(host) => Command::Ehlo(host.into_owned()),
+            Self::Helo(domain) => Command::Helo(domain.into_owned()),
+            Self::Lhlo(host) => Command::Lhlo(host.into_owned()),
+            Self::Mail { from, parameters } => Command::Mail {
+                from: from.into_owned(),
+                parameters: parameters.into_owned(),
+            },
+            Self::Rcpt { to, parameters } => Command::Rcpt {
+                to: to.into_owned(),
+                parameters: parameters.into_owned(),
+            },
+            Self::Data => Command::Data,
+            Self::Bdat { size, last } => Command::Bdat { size, last },
+            Self::Rset => Command::Rset,
+            Self::Vrfy(argument) => Command::Vrfy(argument.into_owned()),
+            Self::Expn(argument) => Command::Expn(argument.into_owned()),
+            Self::Help(argument) => Command::Help(argument.map(Argument::into_owned)),
+            Self::Noop(argument) => Command::Noop(argument.map(Argument::into_owned)),
+            Self::Quit => Command::Quit,
+            Self::StartTls => Command::StartTls,
+            Self::Auth {
+                mechanism,
+                initial_response,
+            } => Command::Auth {
+                mechanism: mechanism.into_owned(),
+                initial_response: initial_response.map(InitialResponse::into_owned),
+            },
+            Self::Etrn(argument) => Command::Etrn(argument.into_owned()),
+            Self::Atrn(domains) => {
+                Command::Atrn(domains.into_iter().map(Domain::into_owned).collect())
+            }
+            Self::Burl { url, last } => Command::Burl {
+                url: url.into_owned(),
+                last,
+            },
+            Self::Other { verb, argument } => Command::Other {
+                verb: verb.into_owned(),
+                argument: argument.map(Argument::into_owned),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Command<'_> {
+    /// The command line without its CRLF.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let optional = |f: &mut fmt::Formatter<'_>, argument: &Option<Argument<'_>>| match argument
+        {
+            Some(argument) => write!(f, " {argument}"),
+            None => Ok(()),
+        };
+        f.write_str(self.verb())?;
+        match self {
+            Self::Ehlo(host) | Self::Lhlo(host) => write!(f, " {host}"),
+            Self::Helo(domain) => write!(f, " {domain}"),
+            Self::Mail { from, parameters } => write!(f, " FROM:{from}{parameters}"),
+            Self::Rcpt { to, parameters } => write!(f, " TO:{to}{parameters}"),
+            Self::Bdat { size, last } => {
+                write!(f, " {size}")?;
+                if *last { f.write_str(" LAST") } else { Ok(()) }
+            }
+            Self::Vrfy(argument) | Self::Expn(argument) | Self::Etrn(argument) => {
+                write!(f, " {argument}")
+            }
+            Self::Help(argument) | Self::Noop(argument) => optional(f, argument),
+            Self::Other { argument, .. } => optional(f, argument),
+            Self::Auth {
+                mechanism,
+                initial_response,
+            } => {
+                write!(f, " {mechanism}")?;
+                match initial_response {
+                    Some(response) => write!(f, " {}", response.as_str()),
+                    None => Ok(()),
+                }
+            }
+            Self::Atrn(domains) => {
+                for (n, domain) in domains.iter().enumerate() {
+                    f.write_str(if n == 0 { " " } else { "," })?;
+                    f.write_str(domain.as_str())?;
+                }
+                Ok(())
+            }
+            Self::Burl { url, last } => {
+                write!(f, " {url}")?;
+                if *last { f.write_str(" LAST") } else { Ok(()) }
+            }
+            Self::Data | Self::Rset | Self::Quit | Self::StartTls => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Validated values: a value that exists is valid, so encoding it cannot fail or inject.
+
+mod address;
+mod command;
+mod error;
+mod params;
+mod xtext;
+
+pub use address::{
+    AddressLiteral, Domain, ForwardPath, Host, LiteralKind, LocalPart, MAX_DOMAIN, MAX_LABEL,
+    MAX_LOCAL_PART, MAX_PATH, Mailbox, Path, ReversePath,
+};
+pub(crate) use address::{
+    check_domain, parse_domain, parse_forward_path, parse_host, parse_mailbox, parse_reverse_path,
+};
+pub(crate) use command::check_argument;
+pub use command::{Argument, Command, InitialResponse, Mechanism, Verb};
+pub use error::InvalidValue;
+pub use params::{
+    Body, DateTime, DeliverBy, EnvelopeId, HoldFor, MAX_ENVID, MAX_ORCPT, MailParameters, Notify,
+    OriginalRecipient, Parameter, Priority, RcptParameters, Ret, Rrvs, RrvsAction,
+};
+pub(crate) use params::{check_esmtp_value, check_keyword};
+pub use xtext::XText;
+
+// Replies and EHLO capabilities.
+mod capability;
+mod reply;
+pub use capability::*;
+pub use reply::*;

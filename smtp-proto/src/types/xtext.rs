@@ -1,0 +1,268 @@
+//! xtext (RFC 3461 4) and the UTF-8 address forms of RFC 6533 3.
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use core::fmt::{self, Write};
+
+use super::error::InvalidValue;
+
+/// Text carried in xtext form: the *decoded* value, which can hold any character but CR, LF, NUL
+/// and other controls (RFC 3461 4 lets xtext encode them, and we refuse them, so a decoded value
+/// can never carry a line break anywhere). Used for ENVID, the AUTH= mailbox and ORCPT.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct XText<'a>(Cow<'a, str>);
+
+impl<'a> XText<'a> {
+    /// A decoded value; refuses control characters.
+    pub fn new(value: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        let value = value.into();
+        if let Some((offset, found)) = value.char_indices().find(|(_, c)| c.is_control()) {
+            return Err(InvalidValue::UnexpectedChar {
+                what: "xtext",
+                offset,
+                found,
+            });
+        }
+        Ok(Self(value))
+    }
+
+    /// The decoded value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The same value, owning its text.
+    pub fn into_owned(self) -> XText<'static> {
+        XText(Cow::Owned(self.0.into_owned()))
+    }
+
+    /// Decodes xtext: `+XX` (two upper-case hex digits) stands for an octet; every other
+    /// character must be `!` to `~` but `+` and `=`.
+    pub(crate) fn decode(encoded: &'a str) -> Result<Self, InvalidValue> {
+        const WHAT: &str = "xtext";
+        let bytes = encoded.as_bytes();
+        if let Some(bad) = bytes
+            .iter()
+            .position(|&b| !(33..=126).contains(&b) || b == b'=')
+        {
+            return Err(InvalidValue::at(WHAT, encoded, bad, false));
+        }
+        if !encoded.contains('+') {
+            return Ok(Self(Cow::Borrowed(encoded)));
+        }
+        let mut decoded = alloc::vec::Vec::with_capacity(bytes.len());
+        let mut at = 0;
+        while let Some(&byte) = bytes.get(at) {
+            if byte == b'+' {
+                let hex = bytes.get(at + 1..at + 3).and_then(|pair| {
+                    let high = upper_hex(*pair.first()?)?;
+                    let low = upper_hex(*pair.get(1)?)?;
+                    Some(high << 4 | low)
+                });
+                let Some(value) = hex else {
+                    return Err(InvalidValue::Malformed {
+                        what: WHAT,
+                        offset: at,
+                        reason: "'+' not followed by two upper-case hex digits",
+                    });
+                };
+                if value < 0x20 || value == 0x7f {
+                    // A control character never gets into a value, escaped or not.
+                    return Err(InvalidValue::UnexpectedChar {
+                        what: WHAT,
+                        offset: at,
+                        found: char::from(value),
+                    });
+                }
+                decoded.push(value);
+                at += 3;
+            } else {
+                decoded.push(byte);
+                at += 1;
+            }
+        }
+        let text = String::from_utf8(decoded).map_err(|_| InvalidValue::Malformed {
+            what: WHAT,
+            offset: 0,
+            reason: "decodes to invalid UTF-8",
+        })?;
+        Self::new(text)
+    }
+
+    /// Decodes RFC 6533 utf-8-addr-xtext / utf-8-addr-unitext: `\x{HEX}` stands for a
+    /// character; other characters must be printable ASCII but `+`, `=`, `\`, or (unitext)
+    /// non-ASCII.
+    pub(crate) fn decode_unitext(encoded: &'a str) -> Result<Self, InvalidValue> {
+        const WHAT: &str = "utf-8 address";
+        if !encoded.contains('\\') {
+            if let Some(bad) = encoded
+                .bytes()
+                .position(|b| b < 33 || b == 127 || b == b'+' || b == b'=')
+            {
+                return Err(InvalidValue::at(WHAT, encoded, bad, true));
+            }
+            return Ok(Self(Cow::Borrowed(encoded)));
+        }
+        let mut out = String::with_capacity(encoded.len());
+        let mut rest = encoded;
+        while let Some(c) = rest.chars().next() {
+            let offset = encoded.len() - rest.len();
+            if c == '\\' {
+                let escape = rest
+                    .strip_prefix("\\x{")
+                    .and_then(|tail| tail.split_once('}'))
+                    .filter(|(hex, _)| (1..=6).contains(&hex.len()))
+                    .and_then(|(hex, tail)| {
+                        let value = u32::from_str_radix(hex, 16).ok()?;
+                        Some((char::from_u32(value)?, tail))
+                    });
+                let Some((decoded, tail)) = escape else {
+                    return Err(InvalidValue::Malformed {
+                        what: WHAT,
+                        offset,
+                        reason: "'\\' not starting a \\x{HEX} escape",
+                    });
+                };
+                out.push(decoded);
+                rest = tail;
+            } else if c.is_ascii_graphic() && c != '+' && c != '=' || !c.is_ascii() {
+                out.push(c);
+                rest = rest.get(c.len_utf8()..).unwrap_or_default();
+            } else {
+                return Err(InvalidValue::at(WHAT, encoded, offset, true));
+            }
+        }
+        Self::new(out)
+    }
+
+    /// Octets of the xtext form.
+    pub fn xtext_len(&self) -> usize {
+        self.0
+            .bytes()
+            .map(|b| {
+                if (33..=126).contains(&b) && b != b'+' && b != b'=' {
+                    1
+                } else {
+                    3
+                }
+            })
+            .sum()
+    }
+
+    /// Octets of the RFC 6533 utf-8-addr-xtext form.
+    pub fn unitext_len(&self) -> usize {
+        self.0
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() && c != '+' && c != '=' && c != '\\' {
+                    1
+                } else {
+                    // \x{HEX}
+                    4 + (32 - u32::from(c).leading_zeros()).div_ceil(4).max(1) as usize
+                }
+            })
+            .sum()
+    }
+
+    /// Writes the value as xtext.
+    pub(crate) fn write_xtext(&self, out: &mut impl Write) -> fmt::Result {
+        for byte in self.0.bytes() {
+            if (33..=126).contains(&byte) && byte != b'+' && byte != b'=' {
+                out.write_char(char::from(byte))?;
+            } else {
+                write!(out, "+{byte:02X}")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the value as RFC 6533 utf-8-addr-xtext (ASCII only, `\x{HEX}` escapes).
+    pub(crate) fn write_unitext(&self, out: &mut impl Write) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_ascii_graphic() && c != '+' && c != '=' && c != '\\' {
+                out.write_char(c)?;
+            } else {
+                write!(out, "\\x{{{:X}}}", u32::from(c))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn upper_hex(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Display for XText<'_> {
+    /// The decoded value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn decodes_rfc3461_xtext() {
+        assert_eq!(XText::decode("QQ314159").unwrap().as_str(), "QQ314159");
+        assert_eq!(XText::decode("a+2Bb+3Dc").unwrap().as_str(), "a+b=c");
+        assert!(matches!(
+            XText::decode("a+2b").unwrap_err(),
+            InvalidValue::Malformed { offset: 1, .. }
+        ));
+        assert!(XText::decode("a+2").is_err());
+        assert!(XText::decode("a=b").is_err());
+        assert!(XText::decode("a b").is_err());
+        // A decoded CR, LF or NUL is refused: no smuggling through xtext.
+        for bad in ["a+0D+0ADATA", "+0A", "+00", "+0D"] {
+            assert!(XText::decode(bad).is_err(), "{bad}");
+        }
+        assert_eq!(XText::decode("+C3+A9").unwrap().as_str(), "é");
+        assert!(XText::decode("+C3").is_err());
+    }
+
+    #[test]
+    fn decodes_rfc6533_unitext() {
+        assert_eq!(
+            XText::decode_unitext("j\\x{F6}rg@example.com")
+                .unwrap()
+                .as_str(),
+            "jörg@example.com"
+        );
+        assert_eq!(
+            XText::decode_unitext("jörg@example.com").unwrap().as_str(),
+            "jörg@example.com"
+        );
+        assert!(XText::decode_unitext("a\\x{D}b").is_err());
+        assert!(XText::decode_unitext("a\\x{110000}").is_err());
+        assert!(XText::decode_unitext("a\\xF6").is_err());
+        assert!(XText::decode_unitext("a+b").is_err());
+        let mut out = String::new();
+        XText::new("jörg+x@example.com")
+            .unwrap()
+            .write_unitext(&mut out)
+            .unwrap();
+        assert_eq!(out, "j\\x{F6}rg\\x{2B}x@example.com");
+    }
+
+    proptest! {
+        #[test]
+        fn xtext_round_trips(value in "[^\\p{Cc}]{0,30}") {
+            let value = XText::new(value.as_str()).unwrap();
+            let mut encoded = String::new();
+            value.write_xtext(&mut encoded).unwrap();
+            prop_assert!(encoded.bytes().all(|b| (33..=126).contains(&b) && b != b'='));
+            prop_assert_eq!(XText::decode(&encoded).unwrap(), value.clone());
+            let mut unitext = String::new();
+            value.write_unitext(&mut unitext).unwrap();
+            prop_assert_eq!(XText::decode_unitext(&unitext).unwrap(), value);
+        }
+    }
+}
