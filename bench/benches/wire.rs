@@ -105,7 +105,7 @@ fn dot_encode(c: &mut Criterion) {
             for chunk in &chunks {
                 encoder.encode(chunk, &mut out).unwrap();
             }
-            encoder.finish(&mut out);
+            encoder.finish(&mut out).unwrap();
             black_box(out.len())
         })
     });

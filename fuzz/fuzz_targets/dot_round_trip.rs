@@ -37,7 +37,7 @@ fuzz_target!(|input: &[u8]| {
     for piece in mail_fuzz::chunks(&mut sizes, body) {
         encoder.encode(piece, &mut wire).unwrap();
     }
-    encoder.finish(&mut wire);
+    encoder.finish(&mut wire).unwrap();
     let first_end = wire.windows(5).position(|w| w == b"\r\n.\r\n");
     if wire != b".\r\n" {
         assert_eq!(first_end, Some(wire.len() - 5));

@@ -17,7 +17,7 @@
 //! let mut encoder = DotEncoder::default();
 //! let mut wire = Vec::new();
 //! encoder.encode(body, &mut wire).unwrap();
-//! encoder.finish(&mut wire);
+//! encoder.finish(&mut wire).unwrap();
 //! assert_eq!(wire, b"Subject: hi\r\n\r\n..starts with a dot\r\n.\r\n");
 //!
 //! let mut decoder = DotDecoder::default();
@@ -28,9 +28,9 @@
 //! assert_eq!(decoded, body);
 //! ```
 
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 
-use crate::input::Input;
+use crate::input::{Input, Output};
 
 const CR: u8 = b'\r';
 const LF: u8 = b'\n';
@@ -59,6 +59,7 @@ pub enum EncodeBareEndings {
 
 /// Why a body was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BodyError {
     /// A CR not followed by LF, `offset` octets into the stuffed (decoder) or raw (encoder) stream.
     #[error("bare CR at offset {offset} of the message")]
@@ -192,6 +193,16 @@ impl DecoderConfig {
         self.bare_endings = policy;
         self
     }
+
+    /// The size limit set with [`max_size`](Self::max_size) (`u64::MAX`: none).
+    pub const fn size_limit(&self) -> u64 {
+        self.max_size
+    }
+
+    /// The policy set with [`bare_endings`](Self::bare_endings).
+    pub const fn bare_endings_policy(&self) -> DecodeBareEndings {
+        self.bare_endings
+    }
 }
 
 /// A piece of decoded output from [`DotDecoder::decode`].
@@ -207,6 +218,7 @@ pub enum DotEvent {
 }
 
 /// Outcome of [`DotDecoder::decode_into`].
+#[must_use]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeStatus {
     /// The input is used up; the body goes on.
@@ -263,6 +275,16 @@ impl DotDecoder {
         }
     }
 
+    /// The settings.
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
+    /// Whether the body has been found invalid (the rest of it is being discarded).
+    pub fn is_invalid(&self) -> bool {
+        self.invalid
+    }
+
     /// Starts over for a new body with the same settings.
     pub fn reset(&mut self) {
         *self = Self::new(self.config);
@@ -286,6 +308,7 @@ impl DotDecoder {
     /// Consumes the front of `input` and returns the next event, or `None` when `input` is used
     /// up (or the body has already ended). With `Bytes` input the body pieces are zero-copy
     /// slices of it.
+    #[must_use = "events carry the body and its end"]
     pub fn decode<I: Input>(&mut self, input: &mut I) -> Option<DotEvent> {
         loop {
             let step = self.step(input.remaining())?;
@@ -308,7 +331,8 @@ impl DotDecoder {
     /// Consumes the front of `input`, appending the body to `out`, until the input is used up,
     /// the body ends, or it turns out invalid. Once the body has ended it consumes nothing and
     /// returns [`DecodeStatus::End`].
-    pub fn decode_into<I: Input, B: BufMut>(&mut self, input: &mut I, out: &mut B) -> DecodeStatus {
+    #[must_use = "the status says whether the body ended or is invalid"]
+    pub fn decode_into<I: Input, O: Output>(&mut self, input: &mut I, out: &mut O) -> DecodeStatus {
         if self.state == State::Done {
             return DecodeStatus::End;
         }
@@ -319,11 +343,11 @@ impl DotDecoder {
             };
             match step {
                 Step::Content(n) => {
-                    out.put_slice(data.get(..n).unwrap_or_default());
+                    out.put(data.get(..n).unwrap_or_default());
                     input.skip(n);
                 }
                 Step::Skip(n) => input.skip(n),
-                Step::HeldCr => out.put_u8(CR),
+                Step::HeldCr => out.put(b"\r"),
                 Step::Invalid(n, error) => {
                     input.skip(n);
                     return DecodeStatus::Invalid(error);
@@ -488,7 +512,7 @@ impl DotEncoder {
     /// start of every line, the first octet of the body included. With
     /// [`EncodeBareEndings::Reject`], a bare CR or LF fails the call; what was written before it
     /// must then not be sent as a complete message.
-    pub fn encode<B: BufMut>(&mut self, body: &[u8], out: &mut B) -> Result<(), BodyError> {
+    pub fn encode<O: Output>(&mut self, body: &[u8], out: &mut O) -> Result<(), BodyError> {
         let convert = self.bare_endings == EncodeBareEndings::ConvertToCrlf;
         // `body[run..at]` is copied as it is when the run ends.
         let mut run = 0;
@@ -496,8 +520,8 @@ impl DotEncoder {
         while let Some(&byte) = body.get(at) {
             match self.state {
                 State::LineStart if byte == DOT => {
-                    out.put_slice(body.get(run..at).unwrap_or_default());
-                    out.put_u8(DOT);
+                    out.put(body.get(run..at).unwrap_or_default());
+                    out.put(b".");
                     run = at;
                     self.state = State::Text;
                 }
@@ -507,8 +531,8 @@ impl DotEncoder {
                         let offset = (self.consumed + at as u64).saturating_sub(1);
                         return Err(BodyError::BareCr { offset });
                     }
-                    out.put_slice(body.get(run..at).unwrap_or_default());
-                    out.put_u8(LF);
+                    out.put(body.get(run..at).unwrap_or_default());
+                    out.put(b"\n");
                     run = at;
                     // `byte` now starts a line: read it again.
                     self.state = State::LineStart;
@@ -519,8 +543,8 @@ impl DotEncoder {
                         let offset = self.consumed + at as u64;
                         return Err(BodyError::BareLf { offset });
                     }
-                    out.put_slice(body.get(run..at).unwrap_or_default());
-                    out.put_slice(b"\r\n");
+                    out.put(body.get(run..at).unwrap_or_default());
+                    out.put(b"\r\n");
                     run = at + 1;
                     self.state = State::LineStart;
                 }
@@ -529,22 +553,39 @@ impl DotEncoder {
             at += 1;
             (at, self.state) = skip_plain(body, at, self.state);
         }
-        out.put_slice(body.get(run..).unwrap_or_default());
+        out.put(body.get(run..).unwrap_or_default());
         self.consumed = self.consumed.saturating_add(body.len() as u64);
         Ok(())
     }
 
-    /// Ends the body: appends CR LF when it did not end with one (completing a final CR), then
-    /// the terminator `.` CR LF. The encoder is then ready for a new body.
-    pub fn finish<B: BufMut>(&mut self, out: &mut B) {
+    /// Ends the body: appends CR LF when it did not end with one, then the terminator `.` CR LF.
+    /// The encoder is then ready for a new body. A body that ends with a CR is completed to CR LF
+    /// with [`EncodeBareEndings::ConvertToCrlf`] and refused with [`EncodeBareEndings::Reject`]
+    /// (nothing is written then; call [`reset`](Self::reset) before the next body).
+    pub fn finish<O: Output>(&mut self, out: &mut O) -> Result<(), BodyError> {
         match self.state {
             State::LineStart => {}
-            State::Cr => out.put_u8(LF),
-            _ => out.put_slice(b"\r\n"),
+            State::Cr if self.bare_endings == EncodeBareEndings::Reject => {
+                let offset = self.consumed.saturating_sub(1);
+                return Err(BodyError::BareCr { offset });
+            }
+            State::Cr => out.put(b"\n"),
+            _ => out.put(b"\r\n"),
         }
-        out.put_slice(b".\r\n");
+        out.put(b".\r\n");
+        self.reset();
+        Ok(())
+    }
+
+    /// Forgets the body in progress (after an error, or to abandon it) and starts over.
+    pub fn reset(&mut self) {
         self.state = State::LineStart;
         self.consumed = 0;
+    }
+
+    /// What the encoder does with bare CR and LF.
+    pub fn bare_endings(&self) -> EncodeBareEndings {
+        self.bare_endings
     }
 }
 

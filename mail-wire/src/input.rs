@@ -1,5 +1,5 @@
-//! What the framing types read from: a slice (copied when a value is kept) or `Bytes` /
-//! `BytesMut` (sliced without copying).
+//! What the framing types read from (a slice, copied when a value is kept, or `Bytes` /
+//! `BytesMut`, sliced without copying) and write to (a growable buffer).
 
 use bytes::{Bytes, BytesMut};
 
@@ -8,6 +8,7 @@ mod sealed {
     impl Sealed for &[u8] {}
     impl Sealed for bytes::Bytes {}
     impl Sealed for bytes::BytesMut {}
+    impl Sealed for alloc::vec::Vec<u8> {}
 }
 
 /// A buffer of received bytes that a reader consumes from the front.
@@ -61,5 +62,24 @@ impl Input for BytesMut {
     }
     fn skip(&mut self, n: usize) {
         bytes::Buf::advance(self, n.min(self.len()));
+    }
+}
+
+/// A growable buffer that encoders and copying decoders append to: `Vec<u8>` or [`BytesMut`].
+/// Growable only, so that writing can never fail or panic for want of room.
+pub trait Output: sealed::Sealed {
+    /// Appends `bytes`.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Output for alloc::vec::Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Output for BytesMut {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
     }
 }

@@ -35,7 +35,7 @@
 //! let mut encoder = DotEncoder::default();
 //! let mut wire = Vec::new();
 //! encoder.encode(&body, &mut wire).unwrap();
-//! encoder.finish(&mut wire);
+//! encoder.finish(&mut wire).unwrap();
 //! assert_eq!(wire, b"From: a\r\n..dot\r\n.\r\n");
 //! ```
 #![no_std]
@@ -54,5 +54,5 @@ mod secret;
 #[cfg(test)]
 mod testing;
 
-pub use input::Input;
+pub use input::{Input, Output};
 pub use secret::Secret;

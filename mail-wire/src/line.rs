@@ -78,6 +78,7 @@ impl LineConfig {
 
 /// Why a line was refused. The line has been consumed up to and including its terminator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LineError {
     /// The line is longer than the configured limit. `length` counts the whole line with its
     /// terminator; none of it was kept.
@@ -118,6 +119,8 @@ pub struct LineReader {
     pending_cr: bool,
     /// The first thing wrong with the current line; once set, content is no longer kept.
     fault: Option<LineError>,
+    /// Octets consumed since the reader was made or reset.
+    consumed: u64,
 }
 
 impl LineReader {
@@ -144,12 +147,14 @@ impl LineReader {
         self.length > 0 || self.pending_cr
     }
 
-    /// Forgets any partial line (after a TLS upgrade, say).
+    /// Octets of the stream consumed since the reader was made or [`reset`](Self::reset).
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Forgets any partial line (after a TLS upgrade, say) and restarts the count of octets.
     pub fn reset(&mut self) {
-        self.partial.clear();
-        self.length = 0;
-        self.pending_cr = false;
-        self.fault = None;
+        *self = Self::new(self.config);
     }
 
     /// Consumes bytes from the front of `input` up to the end of the next line and returns that
@@ -158,7 +163,17 @@ impl LineReader {
     ///
     /// With `Bytes` or `BytesMut` input a line that arrived in one piece is returned without
     /// copying.
+    #[must_use = "a line or an error for it was consumed"]
     pub fn next_line<I: Input>(&mut self, input: &mut I) -> Option<Result<Bytes, LineError>> {
+        let before = input.remaining().len();
+        let line = self.scan(input);
+        self.consumed = self
+            .consumed
+            .saturating_add((before - input.remaining().len()) as u64);
+        line
+    }
+
+    fn scan<I: Input>(&mut self, input: &mut I) -> Option<Result<Bytes, LineError>> {
         loop {
             let data = input.remaining();
             let first = *data.first()?;
@@ -235,11 +250,30 @@ impl LineReader {
                 });
                 self.partial.clear();
             } else if let Some(piece) = input.remaining().get(..n) {
-                self.partial.extend_from_slice(piece);
+                self.keep(piece);
             }
         }
         input.skip(n);
         self.length = new_length;
+    }
+
+    /// Appends to the partial line, growing the buffer by doubling but never past the limit, so
+    /// that the memory held stays within the limit too (`BytesMut` alone may round up).
+    fn keep(&mut self, piece: &[u8]) {
+        let needed = self.partial.len() + piece.len();
+        if needed > self.partial.capacity() {
+            let limit = self.config.content_limit();
+            let capacity = needed.max(self.partial.capacity() * 2).max(64).min(limit);
+            let mut grown = BytesMut::with_capacity(capacity);
+            grown.extend_from_slice(&self.partial);
+            self.partial = grown;
+        }
+        self.partial.extend_from_slice(piece);
+    }
+
+    /// Octets allocated for the partial line; never above the limit.
+    pub fn allocated(&self) -> usize {
+        self.partial.capacity()
     }
 
     /// Records a fault at the current position unless the line already has one.
@@ -284,6 +318,7 @@ mod tests {
             }
             assert!(input.is_empty());
             assert!(reader.buffered() <= config.max_length());
+            assert!(reader.allocated() <= config.max_length().max(64));
         }
         out
     }
@@ -400,6 +435,12 @@ mod tests {
         assert_eq!(reader.next_line(&mut input).unwrap().unwrap(), "DATA");
         assert_eq!(input, b"body bytes");
         assert!(!reader.is_mid_line());
+        assert_eq!(reader.consumed(), 6);
+        let mut more = &b"par"[..];
+        assert_eq!(reader.next_line(&mut more), None);
+        assert_eq!(reader.consumed(), 9);
+        reader.reset();
+        assert_eq!((reader.consumed(), reader.is_mid_line()), (0, false));
     }
 
     fn line_soup() -> impl Strategy<Value = Vec<u8>> {

@@ -85,7 +85,7 @@ fn encode_all(encoder: &mut DotEncoder, chunks: &[&[u8]]) -> Result<Vec<u8>, Bod
     for chunk in chunks {
         encoder.encode(chunk, &mut out)?;
     }
-    encoder.finish(&mut out);
+    encoder.finish(&mut out)?;
     Ok(out)
 }
 
@@ -243,6 +243,35 @@ fn encoder_reject_mode_refuses_bare_endings() {
         encode_all(&mut encoder, &[b".a\r\n.\r\n"]).unwrap(),
         b"..a\r\n..\r\n.\r\n"
     );
+    // A final bare CR is refused too, by finish(), which then writes nothing.
+    let mut encoder = DotEncoder::new(EncodeBareEndings::Reject);
+    let mut out = Vec::new();
+    encoder.encode(b"a\r", &mut out).unwrap();
+    assert_eq!(
+        encoder.finish(&mut out),
+        Err(BodyError::BareCr { offset: 1 })
+    );
+    assert_eq!(out, b"a\r");
+    encoder.reset();
+    out.clear();
+    encoder.encode(b"b", &mut out).unwrap();
+    encoder.finish(&mut out).unwrap();
+    assert_eq!(out, b"b\r\n.\r\n");
+}
+
+#[test]
+fn writes_into_bytes_mut_as_into_vec() {
+    let mut encoder = DotEncoder::default();
+    let mut out = bytes::BytesMut::new();
+    encoder.encode(b".x", &mut out).unwrap();
+    encoder.finish(&mut out).unwrap();
+    let mut decoder = DotDecoder::default();
+    let mut body = bytes::BytesMut::new();
+    assert_eq!(
+        decoder.decode_into(&mut out.freeze(), &mut body),
+        DecodeStatus::End
+    );
+    assert_eq!(&body[..], b".x\r\n");
 }
 
 #[test]

@@ -598,7 +598,7 @@ fn duplicate(offset: usize, keyword: &str) -> DecodeError {
     )
 }
 
-fn need<'t>(value: Option<&'t str>, bad: impl Fn() -> DecodeError) -> Result<&'t str, DecodeError> {
+fn need(value: Option<&str>, bad: impl Fn() -> DecodeError) -> Result<&str, DecodeError> {
     value.ok_or_else(bad)
 }
 

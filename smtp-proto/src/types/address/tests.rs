@@ -32,7 +32,7 @@ fn domains() {
     ] {
         assert!(Domain::new(bad).is_err(), "{bad:?}");
     }
-    assert!(Domain::new("bücher.example").unwrap().is_ascii() == false);
+    assert!(!Domain::new("bücher.example").unwrap().is_ascii());
     assert!(parse_domain("bücher.example", false).is_err());
     assert_eq!(
         parse_domain("b\u{fc}cher", false).unwrap_err(),
