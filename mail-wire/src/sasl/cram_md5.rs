@@ -30,7 +30,8 @@ pub struct CramMd5Client {
 }
 
 impl CramMd5Client {
-    /// A client for this user name (non-empty) and shared secret.
+    /// A client for this user name (non-empty) and shared secret (a `&str`, a `String` or a
+    /// [`Secret<String>`]).
     pub fn new(username: &str, password: impl Into<Secret<String>>) -> Result<Self, SaslError> {
         if username.is_empty() {
             return Err(SaslError::InvalidArgument {
@@ -52,13 +53,13 @@ impl ClientMechanism for CramMd5Client {
     }
 
     /// None: the server speaks first.
-    fn initial_response(&mut self) -> Option<Vec<u8>> {
+    fn initial_response(&mut self) -> Option<Secret<Vec<u8>>> {
         None
     }
 
     /// Answers the one challenge with `username SP digest`, the digest in lowercase hex
     /// (RFC 2195 section 2). An empty or a second challenge is an error.
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+    fn respond(&mut self, challenge: &[u8]) -> Result<Secret<Vec<u8>>, SaslError> {
         if challenge.is_empty() || self.answered {
             return Err(SaslError::UnexpectedChallenge {
                 mechanism: CRAM_MD5,
@@ -76,7 +77,7 @@ impl ClientMechanism for CramMd5Client {
                 response.push(hex_digit(nibble));
             }
         }
-        Ok(response)
+        Ok(Secret::new(response))
     }
 }
 
@@ -93,6 +94,8 @@ pub struct CramMd5Server {
 enum State {
     Start,
     AwaitingResponse,
+    /// `Done` was returned: the application judges the credentials.
+    Judging,
     Finished,
 }
 
@@ -171,11 +174,23 @@ impl ServerMechanism for CramMd5Server {
         let digest = digest.get(1..).unwrap_or_default();
         let username = text_field(username, CRAM_MD5, "username", self.max_username_len)?;
         let digest = parse_digest(digest).ok_or(malformed("digest is not 32 hex digits"))?;
+        self.state = State::Judging;
         Ok(ServerStep::Done(Credentials::CramMd5 {
             username,
             challenge: self.challenge.clone(),
             digest: Secret::new(digest),
         }))
+    }
+
+    fn reject(&mut self, _error: &[u8]) -> Result<ServerStep, SaslError> {
+        if self.state != State::Judging {
+            return Err(SaslError::OutOfOrder {
+                mechanism: CRAM_MD5,
+                reason: "no credentials to reject",
+            });
+        }
+        self.state = State::Finished;
+        Ok(ServerStep::Failed)
     }
 }
 
@@ -226,7 +241,6 @@ mod tests {
     use crate::sasl::{ClientResponse, MAX_DECODED_LEN, decode_challenge, decode_response};
     use crate::sasl::{encode_challenge, encode_response};
     use alloc::boxed::Box;
-    use alloc::string::ToString;
     use proptest::prelude::*;
 
     const CHALLENGE: &str = "<1896.697170952@postoffice.reston.mci.net>";
@@ -234,7 +248,7 @@ mod tests {
     #[test]
     fn rfc2195_example() {
         let mut server = CramMd5Server::new(CHALLENGE).unwrap();
-        let mut client = CramMd5Client::new("tim", "tanstaaftanstaaf".to_string()).unwrap();
+        let mut client = CramMd5Client::new("tim", "tanstaaftanstaaf").unwrap();
         assert_eq!(client.initial_response(), None);
 
         let ServerStep::Challenge(challenge) = server.start(None).unwrap() else {
@@ -249,8 +263,11 @@ mod tests {
         let response = client
             .respond(&decode_challenge(line.as_bytes(), MAX_DECODED_LEN).unwrap())
             .unwrap();
-        assert_eq!(response, b"tim b913a602c7eda7a495b4e6e7334d3890");
-        let line = encode_response(&response);
+        assert_eq!(
+            response.expose_secret(),
+            b"tim b913a602c7eda7a495b4e6e7334d3890"
+        );
+        let line = encode_response(response.expose_secret()).into_inner();
         assert_eq!(line, "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw");
 
         let ClientResponse::Data(response) =
@@ -292,9 +309,9 @@ mod tests {
     #[test]
     fn user_names_with_spaces_and_upper_case_hex() {
         let mut server = CramMd5Server::new(CHALLENGE).unwrap();
-        let mut client = CramMd5Client::new("Tim Berners", "pw".to_string()).unwrap();
+        let mut client = CramMd5Client::new("Tim Berners", "pw").unwrap();
         let _ = server.start(None);
-        let mut response = client.respond(CHALLENGE.as_bytes()).unwrap();
+        let mut response = client.respond(CHALLENGE.as_bytes()).unwrap().into_inner();
         response.make_ascii_uppercase();
         let Ok(ServerStep::Done(credentials)) = server.step(&response) else {
             panic!("not done")
@@ -379,8 +396,8 @@ mod tests {
     fn argument_checks() {
         assert!(CramMd5Server::new("").is_err_and(|error| error.is_misuse()));
         assert!(CramMd5Server::new("<a\r\n@b>").is_err());
-        assert!(CramMd5Client::new("", "pw".to_string()).is_err());
-        let mut client = CramMd5Client::new("tim", "pw".to_string()).unwrap();
+        assert!(CramMd5Client::new("", "pw").is_err());
+        let mut client = CramMd5Client::new("tim", "pw").unwrap();
         assert_eq!(
             client.respond(b""),
             Err(SaslError::UnexpectedChallenge {
@@ -397,11 +414,27 @@ mod tests {
     }
 
     #[test]
+    fn reject_only_after_done() {
+        let out_of_order = Err(SaslError::OutOfOrder {
+            mechanism: CRAM_MD5,
+            reason: "no credentials to reject",
+        });
+        let mut server = CramMd5Server::new(CHALLENGE).unwrap();
+        assert_eq!(server.reject(b""), out_of_order);
+        let _ = server.start(None);
+        assert_eq!(server.reject(b""), out_of_order);
+        let step = server.step(b"tim b913a602c7eda7a495b4e6e7334d3890");
+        assert!(matches!(step, Ok(ServerStep::Done(_))));
+        assert_eq!(server.reject(b""), Ok(ServerStep::Failed));
+        assert_eq!(server.reject(b""), out_of_order);
+    }
+
+    #[test]
     fn long_passwords_are_hashed_first() {
         // RFC 2195 section 2: secrets over 64 octets are replaced by their MD5; HMAC does that.
         let password = "p".repeat(100);
         let mut client = CramMd5Client::new("tim", password.clone()).unwrap();
-        let response = client.respond(CHALLENGE.as_bytes()).unwrap();
+        let response = client.respond(CHALLENGE.as_bytes()).unwrap().into_inner();
         let mut server = CramMd5Server::new(CHALLENGE)
             .unwrap()
             .with_max_username_len(3);
@@ -418,7 +451,7 @@ mod tests {
             let mut client = CramMd5Client::new(&username, password.clone()).unwrap();
             let mut server = CramMd5Server::new(CHALLENGE).unwrap().with_max_username_len(usize::MAX);
             let ServerStep::Challenge(challenge) = server.start(None).unwrap() else { panic!("no challenge") };
-            let response = client.respond(&challenge).unwrap();
+            let response = client.respond(&challenge).unwrap().into_inner();
             let Ok(ServerStep::Done(credentials)) = server.step(&response) else { panic!("not done") };
             prop_assert_eq!(credentials.username(), Some(username.as_str()));
             prop_assert!(credentials.verify_password(password.as_bytes()));

@@ -4,17 +4,20 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::Secret;
+use crate::secret::constant_time_eq;
 
 /// What the client presented in a completed exchange, for the application to verify.
 ///
 /// Passwords, tokens and digests are wrapped in [`Secret`], so the value can be logged with
-/// `{:?}`.
+/// `{:?}`, and `==` compares them in constant time (see [`constant_time_eq`]). To check a
+/// credential, use [`Credentials::verify_password`] or [`Credentials::verify_token`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Credentials {
     /// PLAIN (RFC 4616 section 2).
     Plain {
-        /// The identity to act as; `None` when the client left it to the server to derive.
+        /// The identity to act as, as sent; `None` when the client left it empty, for the
+        /// server to derive from `authcid`.
         authzid: Option<String>,
         /// The identity whose password this is.
         authcid: String,
@@ -29,9 +32,41 @@ pub enum Credentials {
         password: Secret<String>,
     },
     /// XOAUTH2 or OAUTHBEARER (RFC 7628 section 3.1): an OAuth 2.0 bearer token.
+    ///
+    /// **Nothing in here says who the client is.** The authenticated identity is the token's
+    /// subject (RFC 7628 section 3.2: "the identity securely established for the client with
+    /// the OAuth credential"), which only the application can establish, by validating the
+    /// token; so [`Credentials::username`] is `None` for this variant. The application:
+    ///
+    /// 1. validates `token` and learns its subject (an empty token is never valid: RFC 7628
+    ///    section 4.3 sends one to discover the scope);
+    /// 2. if `authzid` is given, checks that the subject may act as it (normally: that both
+    ///    name the same user) and refuses otherwise;
+    /// 3. logs the client in as the subject, or as `authzid` once step 2 allowed it.
+    ///
+    /// `authzid` alone is whatever the client typed: logging in as it without step 2 lets
+    /// anyone with a valid token for one user become any other.
+    ///
+    /// ```
+    /// use mail_wire::sasl::{Credentials, OAuthBearerServer, ServerMechanism, ServerStep};
+    ///
+    /// let mut server = OAuthBearerServer::new();
+    /// let message = b"n,a=mallory@example.com,\x01auth=Bearer token-of-alice\x01\x01";
+    /// let ServerStep::Done(credentials) = server.start(Some(message))? else { unreachable!() };
+    /// assert_eq!(credentials.username(), None); // only the token can tell
+    /// assert_eq!(credentials.authzid(), Some("mallory@example.com")); // a claim
+    ///
+    /// // The application's token check says the token is alice's: the claim does not match.
+    /// let subject = "alice@example.com";
+    /// assert!(credentials.verify_token(b"token-of-alice"));
+    /// assert_ne!(credentials.authzid(), Some(subject)); // so: reject
+    /// # Ok::<(), mail_wire::sasl::SaslError>(())
+    /// ```
     OAuth {
-        /// XOAUTH2's `user`, or OAUTHBEARER's optional gs2 authzid.
-        user: Option<String>,
+        /// The identity the client claims to act as, unverified: OAUTHBEARER's optional gs2
+        /// authzid (`a=`, RFC 7628 section 3.1, RFC 5801 section 4) or XOAUTH2's `user=`.
+        /// Check it against the token's subject before trusting it.
+        authzid: Option<String>,
         /// The bearer token; empty when the client sent an empty `auth` to discover the scope
         /// it needs (RFC 7628 section 4.3), which the application answers with a rejection.
         token: Secret<String>,
@@ -70,31 +105,43 @@ pub enum Credentials {
 }
 
 impl Credentials {
-    /// The identity that authenticated: PLAIN's authcid, the user name of LOGIN and CRAM-MD5,
-    /// the OAuth user if given, a plug-in's verified identity.
+    /// The identity the presented credential belongs to, once verified: PLAIN's authcid, the
+    /// user name of LOGIN and CRAM-MD5, a plug-in's verified identity.
+    ///
+    /// `None` for OAuth ([`Credentials::OAuth`]): the identity is the token's subject, which
+    /// only the application can learn; the user the client names there is only a claim, given
+    /// by [`Credentials::authzid`]. `None` for [`Credentials::Other`].
     pub fn username(&self) -> Option<&str> {
         match self {
             Self::Plain { authcid, .. } => Some(authcid),
             Self::Login { username, .. } => Some(username),
-            Self::OAuth { user, .. } => user.as_deref(),
             #[cfg(feature = "cram-md5")]
             Self::CramMd5 { username, .. } => Some(username),
             Self::Verified { identity, .. } => Some(identity),
-            Self::Other { .. } => None,
+            Self::OAuth { .. } | Self::Other { .. } => None,
         }
     }
 
-    /// The identity the client asked to act as, if it differs from [`Credentials::username`]
-    /// (RFC 4422 section 3.4.1).
+    /// The identity the client asked to act as (RFC 4422 section 3.4.1), exactly as sent,
+    /// whenever it sent a non-empty one, even when it equals [`Credentials::username`]:
+    /// PLAIN's authzid, OAUTHBEARER's gs2 authzid, XOAUTH2's `user`, a plug-in's authzid.
+    ///
+    /// The application decides whether the authenticated identity may act as it; `None` means
+    /// the client acts as itself.
     pub fn authzid(&self) -> Option<&str> {
         match self {
-            Self::Plain { authzid, .. } | Self::Verified { authzid, .. } => authzid.as_deref(),
-            _ => None,
+            Self::Plain { authzid, .. }
+            | Self::Verified { authzid, .. }
+            | Self::OAuth { authzid, .. } => authzid.as_deref(),
+            Self::Login { .. } | Self::Other { .. } => None,
+            #[cfg(feature = "cram-md5")]
+            Self::CramMd5 { .. } => None,
         }
     }
 
-    /// Checks the presented password (PLAIN, LOGIN) or CRAM-MD5 digest against `password`, in
-    /// constant time for equal lengths. False for the kinds that carry no password.
+    /// Checks the presented password (PLAIN, LOGIN) or CRAM-MD5 digest against the stored
+    /// `password`, in constant time ([`constant_time_eq`], with the length of `password` hidden
+    /// as far as practical). False for the kinds that carry no password.
     pub fn verify_password(&self, password: &[u8]) -> bool {
         match self {
             Self::Plain {
@@ -112,25 +159,38 @@ impl Credentials {
             Self::OAuth { .. } | Self::Verified { .. } | Self::Other { .. } => false,
         }
     }
-}
 
-/// Compares without an early exit, so the time taken does not reveal where the first
-/// difference is. The lengths are not secret.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+    /// Checks the presented OAuth bearer token against `expected`, in constant time
+    /// ([`constant_time_eq`], with the length of `expected` hidden as far as practical), for
+    /// applications that hold the valid tokens themselves. False for an empty presented token
+    /// (a scope discovery, RFC 7628 section 4.3) and for the kinds that carry no token.
+    ///
+    /// A match says the client holds that token, not who it is: see [`Credentials::OAuth`]
+    /// for binding the token's subject to [`Credentials::authzid`].
+    pub fn verify_token(&self, expected: &[u8]) -> bool {
+        match self {
+            Self::OAuth { token, .. } => {
+                let token = token.expose_secret().as_bytes();
+                !token.is_empty() && constant_time_eq(token, expected)
+            }
+            _ => false,
+        }
     }
-    let difference = a
-        .iter()
-        .zip(b)
-        .fold(0_u8, |acc, (x, y)| core::hint::black_box(acc | (x ^ y)));
-    difference == 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloc::format;
+
+    fn oauth(authzid: Option<&str>, token: &str) -> Credentials {
+        Credentials::OAuth {
+            authzid: authzid.map(String::from),
+            token: Secret::new(token.into()),
+            host: None,
+            port: None,
+        }
+    }
 
     #[test]
     fn password_checks() {
@@ -142,19 +202,11 @@ mod tests {
         assert!(plain.verify_password(b"xipj3plmq"));
         assert!(!plain.verify_password(b"xipj3plmQ"));
         assert!(!plain.verify_password(b"xipj3plm"));
+        assert!(!plain.verify_password(b"xipj3plmqxipj3plmq"));
         assert!(!plain.verify_password(b""));
+        assert!(!plain.verify_token(b"xipj3plmq"));
         assert_eq!(plain.username(), Some("Kurt"));
         assert_eq!(plain.authzid(), Some("Ursel"));
-
-        let oauth = Credentials::OAuth {
-            user: Some("user@example.com".into()),
-            token: Secret::new("token".into()),
-            host: None,
-            port: None,
-        };
-        assert!(!oauth.verify_password(b"token"));
-        assert_eq!(oauth.username(), Some("user@example.com"));
-        assert_eq!(oauth.authzid(), None);
 
         let other = Credentials::Other {
             mechanism: "X-TEST".into(),
@@ -162,6 +214,42 @@ mod tests {
         };
         assert_eq!(other.username(), None);
         assert!(!other.verify_password(b"data"));
+        assert!(!other.verify_token(b"data"));
+    }
+
+    #[test]
+    fn oauth_names_no_user_and_only_claims_an_authzid() {
+        let oauth = oauth(Some("user@example.com"), "token");
+        assert_eq!(oauth.username(), None);
+        assert_eq!(oauth.authzid(), Some("user@example.com"));
+        assert!(!oauth.verify_password(b"token"));
+        assert_eq!(self::oauth(None, "token").authzid(), None);
+    }
+
+    #[test]
+    fn token_checks() {
+        let oauth = oauth(None, "vF9dft4qmTc2Nvb3RlckBh");
+        assert!(oauth.verify_token(b"vF9dft4qmTc2Nvb3RlckBh"));
+        assert!(!oauth.verify_token(b"vF9dft4qmTc2Nvb3RlckBH"));
+        assert!(!oauth.verify_token(b"vF9dft4qmTc2Nvb3RlckB"));
+        assert!(!oauth.verify_token(b"vF9dft4qmTc2Nvb3RlckBhvF9dft4qmTc2Nvb3RlckBh"));
+        assert!(!oauth.verify_token(b""));
+        // A scope discovery carries no token, which matches nothing, not even "".
+        let discovery = self::oauth(None, "");
+        assert!(!discovery.verify_token(b""));
+        assert!(!discovery.verify_token(b"x"));
+    }
+
+    #[test]
+    fn authzid_as_sent_even_when_equal_to_the_username() {
+        // RFC 4954 section 4.1's `test\0test\01234`.
+        let plain = Credentials::Plain {
+            authzid: Some("test".into()),
+            authcid: "test".into(),
+            password: Secret::new("1234".into()),
+        };
+        assert_eq!(plain.username(), Some("test"));
+        assert_eq!(plain.authzid(), Some("test"));
     }
 
     #[test]
@@ -173,13 +261,5 @@ mod tests {
         let shown = format!("{login:?}");
         assert!(shown.contains("tim"));
         assert!(!shown.contains("tanstaaf"), "{shown}");
-    }
-
-    #[test]
-    fn constant_time_eq_works() {
-        assert!(constant_time_eq(b"", b""));
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

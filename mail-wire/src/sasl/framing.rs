@@ -13,13 +13,41 @@ use base64::engine::{DecodePaddingMode, general_purpose::STANDARD};
 
 use super::SaslError;
 use crate::Secret;
+use crate::line::LineConfig;
 
-/// RFC 4954 section 4: 12288 octets is a sufficient line length for the deployed mechanisms.
+/// RFC 4954 section 4: "12288 octets is considered to be a sufficient line length limit for
+/// handling of deployed authentication mechanisms". Counted like [`LineConfig::new`] counts:
+/// the whole line, CRLF included; [`auth_line_config`] frames lines with it.
 pub const AUTH_LINE_LIMIT: usize = 12288;
 
-/// The most octets a base64 line of [`AUTH_LINE_LIMIT`] octets can carry: a default for the
-/// `max_len` of the decode functions.
-pub const MAX_DECODED_LEN: usize = AUTH_LINE_LIMIT / 4 * 3;
+/// The most octets a client line of [`AUTH_LINE_LIMIT`] octets can carry: 12286 octets of text
+/// before the CRLF hold 3071 whole base64 groups, which decode to 9213 octets. The default for
+/// the `max_len` of the decode functions: every response that decodes within it arrives on a
+/// line that [`auth_line_config`] lets through.
+pub const MAX_DECODED_LEN: usize = (AUTH_LINE_LIMIT - 2) / 4 * 3;
+
+/// The line framing for a client's lines during an exchange (RFC 4954 section 4): strict CRLF
+/// lines of at most [`AUTH_LINE_LIMIT`] octets, whose text [`decode_response`] then decodes
+/// with [`MAX_DECODED_LEN`]. A longer line is
+/// [`LineError::TooLong`](crate::line::LineError::TooLong), which fails the exchange with
+/// `500 5.5.6`.
+///
+/// ```
+/// use mail_wire::line::LineReader;
+/// use mail_wire::sasl::{self, ClientResponse, MAX_DECODED_LEN};
+///
+/// let mut lines = LineReader::new(sasl::auth_line_config());
+/// let mut input = &b"dGVzdAB0ZXN0ADEyMzQ=\r\n"[..];
+/// let line = lines.next_line(&mut input).unwrap().unwrap();
+/// let ClientResponse::Data(response) = sasl::decode_response(&line, MAX_DECODED_LEN)? else {
+///     unreachable!()
+/// };
+/// assert_eq!(response.expose_secret(), b"test\0test\x001234");
+/// # Ok::<(), sasl::SaslError>(())
+/// ```
+pub const fn auth_line_config() -> LineConfig {
+    LineConfig::new(AUTH_LINE_LIMIT)
+}
 
 /// The line a client sends to cancel the exchange (RFC 4954 section 4, RFC 5034 section 4).
 pub const CANCEL: &str = "*";
@@ -95,9 +123,9 @@ pub fn decode_challenge(text: &[u8], max_len: usize) -> Result<Vec<u8>, SaslErro
 }
 
 /// Encodes a client response line sent during the exchange: base64, or an empty line for an
-/// empty response.
-pub fn encode_response(response: &[u8]) -> String {
-    STANDARD.encode(response)
+/// empty response. The line holds the credentials in a thin disguise, hence the [`Secret`].
+pub fn encode_response(response: &[u8]) -> Secret<String> {
+    Secret::new(STANDARD.encode(response))
 }
 
 /// Encodes a client response for use as the initial response argument of `AUTH`: base64, or
@@ -105,13 +133,14 @@ pub fn encode_response(response: &[u8]) -> String {
 ///
 /// Mind the protocol's line length (RFC 4954 section 4: 512 octets for the whole command;
 /// RFC 5034 section 4: 255): when the argument does not fit, send `AUTH mechanism` alone and
-/// answer the server's empty challenge with the same response.
-pub fn encode_initial_response(response: &[u8]) -> String {
-    if response.is_empty() {
+/// answer the server's empty challenge with the same response. The argument holds the
+/// credentials in a thin disguise, hence the [`Secret`].
+pub fn encode_initial_response(response: &[u8]) -> Secret<String> {
+    Secret::new(if response.is_empty() {
         String::from(EMPTY_INITIAL_RESPONSE)
     } else {
         STANDARD.encode(response)
-    }
+    })
 }
 
 /// Decodes base64 to at most `max_len` octets; empty input is empty output.
@@ -138,6 +167,8 @@ fn decode(text: &[u8], max_len: usize) -> Result<Vec<u8>, SaslError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::line::LineReader;
+    use alloc::string::ToString;
     use alloc::vec;
     use proptest::prelude::*;
 
@@ -154,7 +185,7 @@ mod tests {
         let decoded = decode_initial_response(b"dGVzdAB0ZXN0ADEyMzQ=", MAX_DECODED_LEN).unwrap();
         assert_eq!(decoded.expose_secret(), b"test\0test\x001234");
         assert_eq!(
-            encode_initial_response(b"test\0test\x001234"),
+            encode_initial_response(b"test\0test\x001234").expose_secret(),
             "dGVzdAB0ZXN0ADEyMzQ="
         );
     }
@@ -178,7 +209,10 @@ mod tests {
         let response = b"cmpzMyBlYzNhNTlmZWQzOTVhYmExZWM2MzY3YzRmNGI0MWFjMA==";
         let decoded = data(decode_response(response, MAX_DECODED_LEN).unwrap());
         assert_eq!(decoded, b"rjs3 ec3a59fed395aba1ec6367c4f4b41ac0");
-        assert_eq!(encode_response(&decoded).as_bytes(), response);
+        assert_eq!(
+            encode_response(&decoded).expose_secret().as_bytes(),
+            response
+        );
     }
 
     #[test]
@@ -186,7 +220,7 @@ mod tests {
         // RFC 4954 section 4.1: AUTH EXTERNAL =
         let decoded = decode_initial_response(b"=", MAX_DECODED_LEN).unwrap();
         assert!(decoded.expose_secret().is_empty());
-        assert_eq!(encode_initial_response(b""), "=");
+        assert_eq!(encode_initial_response(b"").expose_secret(), "=");
     }
 
     #[test]
@@ -307,7 +341,7 @@ mod tests {
     #[test]
     fn limits() {
         // 8 octets fit in 12 symbols.
-        let line = encode_response(b"12345678");
+        let line = encode_response(b"12345678").into_inner();
         assert_eq!(
             data(decode_response(line.as_bytes(), 8).unwrap()),
             b"12345678"
@@ -336,10 +370,9 @@ mod tests {
                 limit: MAX_DECODED_LEN
             })
         );
-        // A full-size line decodes.
+        // A full-size line decodes (more in `largest_line_passes_framing_and_decoding`).
         let big = vec![0xa5_u8; MAX_DECODED_LEN];
-        let line = encode_response(&big);
-        assert_eq!(line.len(), AUTH_LINE_LIMIT);
+        let line = encode_response(&big).into_inner();
         assert_eq!(
             data(decode_response(line.as_bytes(), MAX_DECODED_LEN).unwrap()),
             big
@@ -350,14 +383,64 @@ mod tests {
         assert!(decode_response(b"AAAA", usize::MAX).is_ok());
     }
 
+    /// Frames `wire` as a client line during an exchange, then decodes it.
+    fn read_auth_line(wire: &[u8]) -> Result<ClientResponse, String> {
+        let mut reader = LineReader::new(auth_line_config());
+        let mut input = wire;
+        let line = reader
+            .next_line(&mut input)
+            .ok_or("no line")?
+            .map_err(|error| error.to_string())?;
+        decode_response(&line, MAX_DECODED_LEN).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn largest_line_passes_framing_and_decoding() {
+        // The limit counts the CRLF, as RFC 4954 section 4 and `LineConfig` do.
+        assert_eq!(auth_line_config(), LineConfig::new(AUTH_LINE_LIMIT));
+        assert_eq!(AUTH_LINE_LIMIT, 12288);
+        assert_eq!(MAX_DECODED_LEN, 9213);
+
+        // The largest response: 9213 octets, 12284 base64 symbols, 12286 octets with CRLF.
+        let big = vec![0xa5_u8; MAX_DECODED_LEN];
+        let mut wire = encode_response(&big).into_inner().into_bytes();
+        wire.extend_from_slice(b"\r\n");
+        assert!(wire.len() <= AUTH_LINE_LIMIT);
+        assert_eq!(data(read_auth_line(&wire).unwrap()), big);
+
+        // One more group of four symbols (three octets) no longer fits the line...
+        let bigger = vec![0xa5_u8; MAX_DECODED_LEN + 1];
+        let mut wire = encode_response(&bigger).into_inner().into_bytes();
+        wire.extend_from_slice(b"\r\n");
+        assert!(wire.len() > AUTH_LINE_LIMIT);
+        assert!(
+            read_auth_line(&wire)
+                .unwrap_err()
+                .contains("exceeds the limit")
+        );
+        // ...nor the decoder's limit.
+        assert_eq!(
+            decode_response(&wire[..wire.len() - 2], MAX_DECODED_LEN),
+            Err(SaslError::TooLong {
+                limit: MAX_DECODED_LEN
+            })
+        );
+
+        // A line of exactly AUTH_LINE_LIMIT octets gets through the framer; its 12286 symbols
+        // are not whole groups, so the decoder refuses them.
+        let mut wire = vec![b'A'; AUTH_LINE_LIMIT - 2];
+        wire.extend_from_slice(b"\r\n");
+        assert!(read_auth_line(&wire).is_err());
+    }
+
     proptest! {
         #[test]
         fn encode_then_decode_is_identity(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-            let line = encode_response(&bytes);
+            let line = encode_response(&bytes).into_inner();
             prop_assert_eq!(data(decode_response(line.as_bytes(), bytes.len()).unwrap()), bytes.clone());
             let line = encode_challenge(&bytes);
             prop_assert_eq!(decode_challenge(line.as_bytes(), bytes.len()).unwrap(), bytes.clone());
-            let argument = encode_initial_response(&bytes);
+            let argument = encode_initial_response(&bytes).into_inner();
             let decoded = decode_initial_response(argument.as_bytes(), bytes.len()).unwrap();
             prop_assert_eq!(decoded.into_inner(), bytes);
         }

@@ -24,16 +24,19 @@ pub const LOGIN_FIELD_LIMIT: usize = super::PLAIN_FIELD_LIMIT;
 pub struct LoginClient {
     username: String,
     password: Secret<String>,
-    answered: u8,
+    sent_username: bool,
+    sent_password: bool,
 }
 
 impl LoginClient {
-    /// A client for this user name and password.
+    /// A client for this user name and password (a `&str`, a `String` or a
+    /// [`Secret<String>`]).
     pub fn new(username: &str, password: impl Into<Secret<String>>) -> Self {
         Self {
             username: String::from(username),
             password: password.into(),
-            answered: 0,
+            sent_username: false,
+            sent_password: false,
         }
     }
 }
@@ -44,14 +47,15 @@ impl ClientMechanism for LoginClient {
     }
 
     /// None: the user name waits for the server's first challenge, which every server sends.
-    fn initial_response(&mut self) -> Option<Vec<u8>> {
+    fn initial_response(&mut self) -> Option<Secret<Vec<u8>>> {
         None
     }
 
     /// Sends the user name for a challenge that starts with `User` and the password for one
     /// that starts with `Pass` (any case); for other texts, the user name first and the
-    /// password second. A third challenge is an error.
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+    /// password second. Each is sent once: a challenge asking for one already sent, and so
+    /// any third challenge, is an error.
+    fn respond(&mut self, challenge: &[u8]) -> Result<Secret<Vec<u8>>, SaslError> {
         let starts_with = |prefix: &[u8]| {
             challenge
                 .get(..prefix.len())
@@ -62,17 +66,22 @@ impl ClientMechanism for LoginClient {
         } else if starts_with(b"pass") {
             true
         } else {
-            self.answered > 0
+            self.sent_username
         };
-        if self.answered >= 2 {
+        let sent = if wants_password {
+            &mut self.sent_password
+        } else {
+            &mut self.sent_username
+        };
+        if *sent {
             return Err(SaslError::UnexpectedChallenge { mechanism: LOGIN });
         }
-        self.answered += 1;
-        Ok(if wants_password {
+        *sent = true;
+        Ok(Secret::new(if wants_password {
             self.password.expose_secret().as_bytes().to_vec()
         } else {
             self.username.as_bytes().to_vec()
-        })
+        }))
     }
 }
 
@@ -90,7 +99,11 @@ pub struct LoginServer {
 enum State {
     Start,
     AwaitingUsername,
-    AwaitingPassword { username: String },
+    AwaitingPassword {
+        username: String,
+    },
+    /// `Done` was returned: the application judges the credentials.
+    Judging,
     Finished,
 }
 
@@ -148,12 +161,13 @@ impl ServerMechanism for LoginServer {
             State::AwaitingUsername => self.take_username(response),
             State::AwaitingPassword { username } => {
                 let password = text_field(response, LOGIN, "password", self.max_field_len)?;
+                self.state = State::Judging;
                 Ok(ServerStep::Done(Credentials::Login {
                     username,
                     password: Secret::new(password),
                 }))
             }
-            state @ (State::Start | State::Finished) => {
+            state @ (State::Start | State::Judging | State::Finished) => {
                 self.state = state;
                 Err(SaslError::OutOfOrder {
                     mechanism: LOGIN,
@@ -162,17 +176,27 @@ impl ServerMechanism for LoginServer {
             }
         }
     }
+
+    fn reject(&mut self, _error: &[u8]) -> Result<ServerStep, SaslError> {
+        if !matches!(self.state, State::Judging) {
+            return Err(SaslError::OutOfOrder {
+                mechanism: LOGIN,
+                reason: "no credentials to reject",
+            });
+        }
+        self.state = State::Finished;
+        Ok(ServerStep::Failed)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sasl::{MAX_DECODED_LEN, decode_challenge, encode_challenge};
-    use alloc::string::ToString;
 
     #[test]
     fn exchange() {
-        let mut client = LoginClient::new("tim", "tanstaaftanstaaf".to_string());
+        let mut client = LoginClient::new("tim", "tanstaaftanstaaf");
         let mut server = LoginServer::new();
         assert_eq!(client.initial_response(), None);
 
@@ -184,14 +208,15 @@ mod tests {
         assert_eq!(line, "VXNlcm5hbWU6");
         let username = client
             .respond(&decode_challenge(line.as_bytes(), MAX_DECODED_LEN).unwrap())
-            .unwrap();
+            .unwrap()
+            .into_inner();
         assert_eq!(username, b"tim");
 
         let ServerStep::Challenge(challenge) = server.step(&username).unwrap() else {
             panic!("no challenge")
         };
         assert_eq!(encode_challenge(&challenge), "UGFzc3dvcmQ6");
-        let password = client.respond(&challenge).unwrap();
+        let password = client.respond(&challenge).unwrap().into_inner();
         assert_eq!(password, b"tanstaaftanstaaf");
 
         let ServerStep::Done(credentials) = server.step(&password).unwrap() else {
@@ -207,17 +232,40 @@ mod tests {
         );
     }
 
+    fn respond(client: &mut LoginClient, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+        client.respond(challenge).map(Secret::into_inner)
+    }
+
     #[test]
     fn client_follows_the_challenge_text() {
-        let mut client = LoginClient::new("tim", "pw".to_string());
-        assert_eq!(client.respond(b"PASSWORD:").unwrap(), b"pw");
-        assert_eq!(client.respond(b"user name").unwrap(), b"tim");
+        let mut client = LoginClient::new("tim", "pw");
+        assert_eq!(respond(&mut client, b"PASSWORD:").unwrap(), b"pw");
+        assert_eq!(respond(&mut client, b"user name").unwrap(), b"tim");
 
         // Unknown texts: user name first, then password.
-        let mut client = LoginClient::new("tim", "pw".to_string());
-        assert_eq!(client.respond(b"").unwrap(), b"tim");
-        assert_eq!(client.respond(b"?").unwrap(), b"pw");
+        let mut client = LoginClient::new("tim", "pw");
+        assert_eq!(respond(&mut client, b"").unwrap(), b"tim");
+        assert_eq!(respond(&mut client, b"?").unwrap(), b"pw");
         assert!(client.respond(b"?").is_err());
+    }
+
+    #[test]
+    fn client_sends_each_field_once() {
+        let unexpected = Err(SaslError::UnexpectedChallenge { mechanism: LOGIN });
+        // A server asking for the password again does not get it again...
+        let mut client = LoginClient::new("tim", "pw");
+        assert_eq!(respond(&mut client, b"Password:").unwrap(), b"pw");
+        assert_eq!(respond(&mut client, b"Password:"), unexpected);
+        // ...though it may still ask for the user name, and then nothing more.
+        assert_eq!(respond(&mut client, b"Username:").unwrap(), b"tim");
+        assert_eq!(respond(&mut client, b"Username:"), unexpected);
+        assert_eq!(respond(&mut client, b"?"), unexpected);
+
+        let mut client = LoginClient::new("tim", "pw");
+        assert_eq!(respond(&mut client, b"Username:").unwrap(), b"tim");
+        assert_eq!(respond(&mut client, b"Username:"), unexpected);
+        assert_eq!(respond(&mut client, b"?").unwrap(), b"pw");
+        assert_eq!(respond(&mut client, b"?"), unexpected);
     }
 
     #[test]
@@ -278,5 +326,24 @@ mod tests {
         assert!(server.step(b"tim").is_err_and(|error| error.is_misuse()));
         let _ = server.start(None);
         assert!(server.start(None).is_err_and(|error| error.is_misuse()));
+    }
+
+    #[test]
+    fn reject_only_after_done() {
+        let out_of_order = Err(SaslError::OutOfOrder {
+            mechanism: LOGIN,
+            reason: "no credentials to reject",
+        });
+        let mut server = LoginServer::new();
+        assert_eq!(server.reject(b""), out_of_order);
+        let _ = server.start(None);
+        assert_eq!(server.reject(b""), out_of_order);
+        let _ = server.step(b"tim");
+        assert_eq!(server.reject(b""), out_of_order);
+        assert!(matches!(server.step(b"pw"), Ok(ServerStep::Done(_))));
+        // Still judging: a stray step does not end it.
+        assert!(server.step(b"pw").is_err_and(|error| error.is_misuse()));
+        assert_eq!(server.reject(b"ignored"), Ok(ServerStep::Failed));
+        assert_eq!(server.reject(b""), out_of_order);
     }
 }

@@ -6,11 +6,17 @@
 use alloc::vec::Vec;
 
 use super::{Credentials, SaslError};
+use crate::Secret;
 
 /// The client side of a SASL mechanism: turns server challenges into client responses.
 ///
-/// Payloads are raw bytes; the [framing functions](super#functions) do the base64. An
-/// implementation never does I/O, never reads a clock and never panics.
+/// Payloads are raw bytes; the [framing functions](super#functions) do the base64. Responses
+/// come wrapped in [`Secret`], since they carry passwords and tokens: a protocol machine that
+/// holds one keeps it out of its `Debug` output.
+///
+/// An implementation never does I/O, never reads a clock and never panics, and answers a
+/// bounded number of challenges: a server that keeps sending them gets
+/// [`SaslError::UnexpectedChallenge`], so the exchange cannot go on for ever.
 pub trait ClientMechanism {
     /// The registered mechanism name, in upper case (`PLAIN`, `XOAUTH2`...).
     fn name(&self) -> &str;
@@ -19,11 +25,11 @@ pub trait ClientMechanism {
     /// (RFC 4422 section 3.3 / RFC 4954 section 4). Call it at most once; if the result is too
     /// long for the command line, send `AUTH` alone instead: the server then sends an empty
     /// challenge, which [`ClientMechanism::respond`] answers.
-    fn initial_response(&mut self) -> Option<Vec<u8>>;
+    fn initial_response(&mut self) -> Option<Secret<Vec<u8>>>;
 
     /// Answers one decoded server challenge. An error means the client must cancel the
     /// exchange (`*`, RFC 4954 section 4).
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError>;
+    fn respond(&mut self, challenge: &[u8]) -> Result<Secret<Vec<u8>>, SaslError>;
 }
 
 /// The server side of a SASL mechanism: turns client responses into challenges, and in the
@@ -42,17 +48,18 @@ pub trait ServerMechanism {
     /// Feeds the client's decoded answer to the last [`ServerStep::Challenge`].
     fn step(&mut self, response: &[u8]) -> Result<ServerStep, SaslError>;
 
-    /// The application refused the credentials of [`ServerStep::Done`].
+    /// The application refused the credentials of the last [`ServerStep::Done`].
     ///
     /// Mechanisms that report failure inside the exchange (XOAUTH2, OAUTHBEARER: RFC 7628
     /// section 3.2.2) return a [`ServerStep::Challenge`] carrying `error` (their JSON error
     /// document; empty picks a default): send it, and pass the client's answer to
-    /// [`ServerMechanism::step`], which returns [`ServerStep::Failed`]. The others return
-    /// [`ServerStep::Failed`] at once, which is what this default does.
-    fn reject(&mut self, error: &[u8]) -> Result<ServerStep, SaslError> {
-        let _ = error;
-        Ok(ServerStep::Failed)
-    }
+    /// [`ServerMechanism::step`], which returns [`ServerStep::Failed`]. The others ignore
+    /// `error` and return [`ServerStep::Failed`] at once.
+    ///
+    /// Only valid right after [`ServerStep::Done`]: before that, or once the exchange has
+    /// failed or already been rejected, there is nothing to reject and the result is
+    /// [`SaslError::OutOfOrder`].
+    fn reject(&mut self, error: &[u8]) -> Result<ServerStep, SaslError>;
 }
 
 /// What the server does next.

@@ -12,6 +12,11 @@
 //!   verify. Built in: PLAIN (RFC 4616), LOGIN, XOAUTH2 and OAUTHBEARER (RFC 7628), CRAM-MD5
 //!   (RFC 2195, feature `cram-md5`). Others plug in through the same object-safe traits.
 //!
+//! Whatever carries a password or a token on its way out (client responses, their base64
+//! lines) or in (decoded responses, [`Credentials`]) is a [`Secret`](crate::Secret), so a
+//! `{:?}` never shows it; check secrets with [`Credentials::verify_password`],
+//! [`Credentials::verify_token`] or [`constant_time_eq`], not with `==` on exposed contents.
+//!
 //! A PLAIN exchange without initial response, as in RFC 4954 section 4.1 (`AUTH PLAIN`,
 //! `334 `, then the response on a line of its own):
 //!
@@ -21,7 +26,7 @@
 //!     ServerStep, MAX_DECODED_LEN,
 //! };
 //!
-//! let mut client = PlainClient::new(None, "tim", String::from("tanstaaftanstaaf"))?;
+//! let mut client = PlainClient::new(None, "tim", "tanstaaftanstaaf")?;
 //! let mut server = PlainServer::new();
 //!
 //! // Server, on `AUTH PLAIN` with no initial response: an empty challenge.
@@ -31,10 +36,14 @@
 //!
 //! // Client: decode the challenge and answer it.
 //! let challenge = sasl::decode_challenge(line["334 ".len()..].as_bytes(), MAX_DECODED_LEN)?;
-//! let line = sasl::encode_response(&client.respond(&challenge)?);
+//! let response = client.respond(&challenge)?;
+//! let line = sasl::encode_response(response.expose_secret());
+//! assert_eq!(format!("{line:?}"), "Secret(<redacted>)"); // safe to log
+//! let line = line.expose_secret(); // to write it out
 //! assert_eq!(line, "AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
 //!
-//! // Server: decode the line (it could be `*`) and step the mechanism.
+//! // Server: frame the line (`sasl::auth_line_config()`), decode it (it could be `*`) and step
+//! // the mechanism.
 //! let ClientResponse::Data(response) = sasl::decode_response(line.as_bytes(), MAX_DECODED_LEN)?
 //! else {
 //!     unreachable!("the client cancelled: reply 501")
@@ -68,7 +77,7 @@ pub use credentials::Credentials;
 pub use error::SaslError;
 pub use framing::{
     AUTH_LINE_LIMIT, CANCEL, ClientResponse, EMPTY_INITIAL_RESPONSE, MAX_DECODED_LEN,
-    decode_challenge, decode_initial_response, decode_response, encode_challenge,
+    auth_line_config, decode_challenge, decode_initial_response, decode_response, encode_challenge,
     encode_initial_response, encode_response,
 };
 pub use login::{
@@ -81,6 +90,8 @@ pub use oauth::{
 };
 pub use plain::{PLAIN, PLAIN_FIELD_LIMIT, PlainClient, PlainServer};
 pub use preference::preferred;
+
+pub use crate::secret::constant_time_eq;
 
 /// The name of CRAM-MD5 (RFC 2195 section 2), for [`preferred`] when the mechanism itself is
 /// compiled out.

@@ -14,16 +14,28 @@ pub const PLAIN: &str = "PLAIN";
 pub const PLAIN_FIELD_LIMIT: usize = 255;
 
 /// The client side of PLAIN (RFC 4616 section 2).
+///
+/// ```
+/// use mail_wire::sasl::{ClientMechanism, PlainClient};
+///
+/// let mut client = PlainClient::new(None, "tim", "tanstaaftanstaaf")?;
+/// let message = client.initial_response().unwrap();
+/// assert_eq!(message.expose_secret(), b"\0tim\0tanstaaftanstaaf");
+/// # Ok::<(), mail_wire::sasl::SaslError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct PlainClient {
     authzid: Option<String>,
     authcid: String,
     password: Secret<String>,
+    /// Whether the empty challenge has been answered: PLAIN has only the one message.
+    answered: bool,
 }
 
 impl PlainClient {
     /// Checks the fields against RFC 4616 section 2: authcid and password non-empty, no NUL in
-    /// any field. An empty `authzid` is the same as `None`.
+    /// any field. An empty `authzid` is the same as `None`. The password may be a `&str`, a
+    /// `String` or a [`Secret<String>`].
     pub fn new(
         authzid: Option<&str>,
         authcid: &str,
@@ -52,11 +64,12 @@ impl PlainClient {
                 .map(String::from),
             authcid: String::from(authcid),
             password,
+            answered: false,
         })
     }
 
     /// The one client message: `[authzid] NUL authcid NUL password`.
-    pub fn message(&self) -> Vec<u8> {
+    pub fn message(&self) -> Secret<Vec<u8>> {
         let password = self.password.expose_secret();
         let authzid = self.authzid.as_deref().unwrap_or_default();
         let mut message =
@@ -66,7 +79,7 @@ impl PlainClient {
         message.extend_from_slice(self.authcid.as_bytes());
         message.push(0);
         message.extend_from_slice(password.as_bytes());
-        message
+        Secret::new(message)
     }
 }
 
@@ -75,18 +88,18 @@ impl ClientMechanism for PlainClient {
         PLAIN
     }
 
-    fn initial_response(&mut self) -> Option<Vec<u8>> {
+    fn initial_response(&mut self) -> Option<Secret<Vec<u8>>> {
         Some(self.message())
     }
 
     /// Answers the empty challenge a server sends when `AUTH PLAIN` came without an initial
-    /// response; PLAIN has no other challenge.
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
-        if challenge.is_empty() {
-            Ok(self.message())
-        } else {
-            Err(SaslError::UnexpectedChallenge { mechanism: PLAIN })
+    /// response, once; PLAIN has no other challenge.
+    fn respond(&mut self, challenge: &[u8]) -> Result<Secret<Vec<u8>>, SaslError> {
+        if !challenge.is_empty() || self.answered {
+            return Err(SaslError::UnexpectedChallenge { mechanism: PLAIN });
         }
+        self.answered = true;
+        Ok(self.message())
     }
 }
 
@@ -102,6 +115,8 @@ pub struct PlainServer {
 enum State {
     Start,
     AwaitingMessage,
+    /// `Done` was returned: the application judges the credentials.
+    Judging,
     Finished,
 }
 
@@ -122,7 +137,9 @@ impl PlainServer {
 
     fn finish(&mut self, message: &[u8]) -> Result<ServerStep, SaslError> {
         self.state = State::Finished;
-        parse(message, self.max_field_len).map(ServerStep::Done)
+        let credentials = parse(message, self.max_field_len)?;
+        self.state = State::Judging;
+        Ok(ServerStep::Done(credentials))
     }
 }
 
@@ -164,6 +181,17 @@ impl ServerMechanism for PlainServer {
         }
         self.finish(response)
     }
+
+    fn reject(&mut self, _error: &[u8]) -> Result<ServerStep, SaslError> {
+        if self.state != State::Judging {
+            return Err(SaslError::OutOfOrder {
+                mechanism: PLAIN,
+                reason: "no credentials to reject",
+            });
+        }
+        self.state = State::Finished;
+        Ok(ServerStep::Failed)
+    }
 }
 
 /// RFC 4616 section 2: `message = [authzid] UTF8NUL authcid UTF8NUL passwd`, each field
@@ -201,7 +229,6 @@ mod tests {
     use crate::sasl::{ClientResponse, MAX_DECODED_LEN, decode_initial_response, decode_response};
     use crate::sasl::{encode_initial_response, encode_response};
     use alloc::boxed::Box;
-    use alloc::string::ToString;
     use alloc::vec;
     use proptest::prelude::*;
 
@@ -216,20 +243,20 @@ mod tests {
     #[test]
     fn rfc4616_examples() {
         // RFC 4616 section 4, first example: no authzid, message after an empty challenge.
-        let mut client = PlainClient::new(None, "tim", "tanstaaftanstaaf".to_string()).unwrap();
+        let mut client = PlainClient::new(None, "tim", "tanstaaftanstaaf").unwrap();
         let mut server = PlainServer::new();
         assert_eq!(server.start(None), Ok(ServerStep::Challenge(vec![])));
-        let message = client.respond(b"").unwrap();
+        let message = client.respond(b"").unwrap().into_inner();
         assert_eq!(message, b"\0tim\0tanstaaftanstaaf");
         let expected = plain(None, "tim", "tanstaaftanstaaf");
         assert_eq!(server.step(&message), Ok(ServerStep::Done(expected)));
 
         // Second example: authzid "Ursel", as an initial response.
-        let mut client = PlainClient::new(Some("Ursel"), "Kurt", "xipj3plmq".to_string()).unwrap();
-        let message = client.initial_response().unwrap();
+        let mut client = PlainClient::new(Some("Ursel"), "Kurt", "xipj3plmq").unwrap();
+        let message = client.initial_response().unwrap().into_inner();
         assert_eq!(message, b"Ursel\0Kurt\0xipj3plmq");
         assert_eq!(
-            encode_initial_response(&message),
+            encode_initial_response(&message).expose_secret(),
             "VXJzZWwAS3VydAB4aXBqM3BsbXE="
         );
         let expected = plain(Some("Ursel"), "Kurt", "xipj3plmq");
@@ -243,10 +270,14 @@ mod tests {
         let initial = decode_initial_response(b"dGVzdAB0ZXN0ADEyMzQ=", MAX_DECODED_LEN).unwrap();
         let mut server = PlainServer::new();
         let expected = plain(Some("test"), "test", "1234");
-        assert_eq!(
-            server.start(Some(initial.expose_secret())),
-            Ok(ServerStep::Done(expected.clone()))
-        );
+        let step = server.start(Some(initial.expose_secret()));
+        assert_eq!(step, Ok(ServerStep::Done(expected.clone())));
+        // The authzid is reported as sent, although it equals the authcid.
+        let Ok(ServerStep::Done(credentials)) = step else {
+            panic!("not done")
+        };
+        assert_eq!(credentials.username(), Some("test"));
+        assert_eq!(credentials.authzid(), Some("test"));
 
         // The same after "334 ".
         let mut server = PlainServer::new();
@@ -261,8 +292,9 @@ mod tests {
             Ok(ServerStep::Done(expected))
         );
 
-        let client = PlainClient::new(Some("test"), "test", "1234".to_string()).unwrap();
-        assert_eq!(encode_response(&client.message()), "dGVzdAB0ZXN0ADEyMzQ=");
+        let client = PlainClient::new(Some("test"), "test", "1234").unwrap();
+        let line = encode_response(client.message().expose_secret());
+        assert_eq!(line.expose_secret(), "dGVzdAB0ZXN0ADEyMzQ=");
     }
 
     #[test]
@@ -342,9 +374,10 @@ mod tests {
     #[test]
     fn field_limits() {
         let long = "x".repeat(PLAIN_FIELD_LIMIT);
-        let message = PlainClient::new(Some(&long), &long, long.clone())
+        let message = PlainClient::new(Some(&long), &long, long.as_str())
             .unwrap()
-            .message();
+            .message()
+            .into_inner();
         let mut server = PlainServer::new();
         assert!(matches!(
             server.start(Some(&message)),
@@ -357,9 +390,10 @@ mod tests {
             ("", too_long.as_str(), "p", "authcid"),
             ("", "a", too_long.as_str(), "password"),
         ] {
-            let message = PlainClient::new(Some(authzid), authcid, password.to_string())
+            let message = PlainClient::new(Some(authzid), authcid, password)
                 .unwrap()
-                .message();
+                .message()
+                .into_inner();
             let mut server = PlainServer::new();
             assert_eq!(
                 server.start(Some(&message)),
@@ -374,7 +408,8 @@ mod tests {
         let mut roomy = PlainServer::with_max_field_len(1024);
         let message = PlainClient::new(None, "a", too_long.clone())
             .unwrap()
-            .message();
+            .message()
+            .into_inner();
         assert!(matches!(
             roomy.start(Some(&message)),
             Ok(ServerStep::Done(_))
@@ -390,7 +425,7 @@ mod tests {
             })
         };
         assert_eq!(
-            PlainClient::new(None, "", "pw".to_string()).map(|_| ()),
+            PlainClient::new(None, "", "pw").map(|_| ()),
             invalid("empty authcid")
         );
         assert_eq!(
@@ -398,31 +433,52 @@ mod tests {
             invalid("empty password")
         );
         assert_eq!(
-            PlainClient::new(Some("a\0"), "tim", "pw".to_string()).map(|_| ()),
+            PlainClient::new(Some("a\0"), "tim", "pw").map(|_| ()),
             invalid("NUL inside a field")
         );
         assert_eq!(
-            PlainClient::new(None, "t\0m", "pw".to_string()).map(|_| ()),
+            PlainClient::new(None, "t\0m", "pw").map(|_| ()),
             invalid("NUL inside a field")
         );
         assert_eq!(
-            PlainClient::new(None, "tim", "p\0w".to_string()).map(|_| ()),
+            PlainClient::new(None, "tim", "p\0w").map(|_| ()),
             invalid("NUL inside a field")
         );
         // An empty authzid is no authzid.
-        let client = PlainClient::new(Some(""), "tim", "pw".to_string()).unwrap();
-        assert_eq!(client.message(), b"\0tim\0pw");
+        let client = PlainClient::new(Some(""), "tim", "pw").unwrap();
+        assert_eq!(client.message().expose_secret(), b"\0tim\0pw");
     }
 
     #[test]
     fn client_rejects_a_real_challenge() {
         let mut client: Box<dyn ClientMechanism> =
-            Box::new(PlainClient::new(None, "tim", "pw".to_string()).unwrap());
+            Box::new(PlainClient::new(None, "tim", "pw").unwrap());
         assert_eq!(client.name(), "PLAIN");
         assert_eq!(
             client.respond(b"hello"),
             Err(SaslError::UnexpectedChallenge { mechanism: PLAIN })
         );
+    }
+
+    #[test]
+    fn client_answers_one_empty_challenge_only() {
+        let mut client = PlainClient::new(None, "tim", "pw").unwrap();
+        assert_eq!(client.respond(b"").unwrap().expose_secret(), b"\0tim\0pw");
+        // A server that keeps asking does not get the password again.
+        assert_eq!(
+            client.respond(b""),
+            Err(SaslError::UnexpectedChallenge { mechanism: PLAIN })
+        );
+    }
+
+    #[test]
+    fn client_takes_passwords_of_every_kind() {
+        let from_str = PlainClient::new(None, "u", "pw").unwrap();
+        let from_string = PlainClient::new(None, "u", String::from("pw")).unwrap();
+        let from_secret = PlainClient::new(None, "u", Secret::new(String::from("pw"))).unwrap();
+        for client in [from_str, from_string, from_secret] {
+            assert_eq!(client.message().expose_secret(), b"\0u\0pw");
+        }
     }
 
     #[test]
@@ -439,9 +495,41 @@ mod tests {
     }
 
     #[test]
+    fn reject_only_after_done() {
+        let out_of_order = Err(SaslError::OutOfOrder {
+            mechanism: PLAIN,
+            reason: "no credentials to reject",
+        });
+        // Before start, and while the message is awaited: nothing to reject.
+        let mut server = PlainServer::new();
+        assert_eq!(server.reject(b""), out_of_order);
+        let _ = server.start(None);
+        assert_eq!(server.reject(b""), out_of_order);
+        // After Done: once.
+        assert!(matches!(server.step(b"\0a\0b"), Ok(ServerStep::Done(_))));
+        assert_eq!(server.reject(b""), Ok(ServerStep::Failed));
+        assert_eq!(server.reject(b""), out_of_order);
+        // After a failed parse: nothing to reject either.
+        let mut server = PlainServer::new();
+        assert!(server.start(Some(b"junk")).is_err());
+        assert_eq!(server.reject(b""), out_of_order);
+    }
+
+    #[test]
     fn debug_does_not_leak() {
-        let client = PlainClient::new(None, "tim", "tanstaaftanstaaf".to_string()).unwrap();
+        let mut client = PlainClient::new(None, "tim", "tanstaaftanstaaf").unwrap();
         assert!(!alloc::format!("{client:?}").contains("tanstaaf"));
+        // Nor what it sends, in any form.
+        let message = client.initial_response().unwrap();
+        let line = encode_response(message.expose_secret());
+        let argument = encode_initial_response(message.expose_secret());
+        let shown = alloc::format!("{message:?} {line:?} {argument:?}");
+        assert!(!shown.contains("tanstaaf"), "{shown}");
+        assert!(!shown.contains(line.expose_secret().as_str()), "{shown}");
+        assert!(
+            !shown.contains(argument.expose_secret().as_str()),
+            "{shown}"
+        );
     }
 
     proptest! {
@@ -452,7 +540,7 @@ mod tests {
             password in "[^\0]{1,40}",
         ) {
             let mut client = PlainClient::new(authzid.as_deref(), &authcid, password.clone()).unwrap();
-            let message = client.initial_response().unwrap();
+            let message = client.initial_response().unwrap().into_inner();
             let mut server = PlainServer::with_max_field_len(usize::MAX);
             let expected = plain(authzid.as_deref(), &authcid, &password);
             prop_assert_eq!(server.start(Some(&message)), Ok(ServerStep::Done(expected)));
