@@ -29,14 +29,14 @@ use core::fmt::Write;
 
 use bytes::BytesMut;
 
-use super::{DecodeError, Decoded, ErrorKind, MAX_COMMAND_LINE, frame_line, line_text};
-use crate::types::InvalidValue;
+use super::{DecodeError, Decoded, ErrorKind, MAX_COMMAND_LINE, find_line};
 use crate::types::{
     Argument, Body, Command, DateTime, DeliverBy, EnvelopeId, HoldFor, InitialResponse,
     MailParameters, Mechanism, Notify, OriginalRecipient, Parameter, Priority, RcptParameters, Ret,
     Rrvs, RrvsAction, Verb, XText, check_argument, check_esmtp_value, check_keyword, parse_domain,
     parse_forward_path, parse_host, parse_reverse_path,
 };
+use crate::types::{InvalidValue, MAX_ENVID, MAX_ORCPT, is_atext};
 
 /// Settings of the command decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,14 +89,15 @@ impl CommandOptions {
 
 /// Decodes the command at the start of `input`: [`Decoded::Incomplete`] until its CRLF has
 /// arrived, then the command and the octets it took. Values borrow from `input`.
+#[inline]
 pub fn decode_command<'a>(
     input: &'a [u8],
     options: &CommandOptions,
 ) -> Result<Decoded<Command<'a>>, DecodeError> {
-    let Some((line, used)) = frame_line(input, options.max_line_length)? else {
+    let Some((line, used)) = find_line(input, options.max_line_length)? else {
         return Ok(Decoded::Incomplete);
     };
-    Ok(Decoded::Complete(parse_command(line, options)?, used))
+    Ok(Decoded::Complete(parse_checked(line, options)?, used))
 }
 
 /// Parses one command line, given without its CRLF (as a line framer such as
@@ -113,20 +114,47 @@ pub fn parse_command<'a>(
             },
         ));
     }
-    if let Some(at) = memchr::memchr2(b'\r', b'\n', line) {
-        let kind = if line.get(at) == Some(&b'\r') {
-            ErrorKind::BareCr
-        } else {
-            ErrorKind::BareLf
-        };
-        return Err(DecodeError::new(at, kind));
-    }
-    let text = line_text(line, options.smtputf8)?;
-    Parser {
-        text,
-        utf8: options.smtputf8,
-    }
-    .command()
+    parse_checked(line, options)
+}
+
+/// Parses a line known to be within the limit.
+#[inline(always)]
+fn parse_checked<'a>(line: &'a [u8], options: &CommandOptions) -> Result<Command<'a>, DecodeError> {
+    // Every octet of a valid command is checked by the grammar of the part it belongs to, so the
+    // parse itself refuses CR, LF, NUL, controls and (without SMTPUTF8) non-ASCII. Only when it
+    // fails is the line searched for those, to name them precisely.
+    let parsed = match core::str::from_utf8(line) {
+        Ok(text) => Parser {
+            text,
+            utf8: options.smtputf8,
+        }
+        .command(),
+        Err(error) => Err(DecodeError::new(
+            error.valid_up_to(),
+            ErrorKind::InvalidUtf8,
+        )),
+    };
+    parsed.map_err(|error| line_error(line, options.smtputf8).unwrap_or(error))
+}
+
+/// The first octet that can never be in a command line, as an error.
+#[cold]
+fn line_error(line: &[u8], utf8: bool) -> Option<DecodeError> {
+    let at = line
+        .iter()
+        .position(|&b| b < 0x20 || b == 0x7f || (b >= 0x80 && !utf8))?;
+    let kind = match line.get(at).copied()? {
+        b'\r' => ErrorKind::BareCr,
+        b'\n' => ErrorKind::BareLf,
+        0 => ErrorKind::Nul,
+        0x80.. => ErrorKind::NonAscii,
+        other => ErrorKind::Invalid(InvalidValue::UnexpectedChar {
+            what: "command",
+            offset: at,
+            found: char::from(other),
+        }),
+    };
+    Some(DecodeError::new(at, kind))
 }
 
 /// Writes `command` and its CRLF.
@@ -135,15 +163,43 @@ pub fn encode_command(command: &Command<'_>, out: &mut BytesMut) {
     let _ = write!(out, "{command}\r\n");
 }
 
-/// Upper-cases a verb of up to 8 octets into a fixed key; longer verbs get an empty key.
-fn verb_key(verb: &str) -> [u8; 8] {
+/// A verb of up to 8 octets, upper-cased, as an integer; 0 for longer verbs.
+#[inline]
+fn verb_key(verb: &[u8]) -> u64 {
     let mut key = [0u8; 8];
-    if verb.len() <= key.len() {
-        for (slot, byte) in key.iter_mut().zip(verb.bytes()) {
-            *slot = byte.to_ascii_uppercase();
-        }
+    if verb.len() > key.len() {
+        return 0;
     }
-    key
+    for (slot, byte) in key.iter_mut().zip(verb) {
+        *slot = byte.to_ascii_uppercase();
+    }
+    u64::from_le_bytes(key)
+}
+
+/// The key of a known verb.
+const fn key(verb: &[u8]) -> u64 {
+    let mut key = [0u8; 8];
+    let mut at = 0;
+    while at < verb.len() && at < 8 {
+        key[at] = verb[at];
+        at += 1;
+    }
+    u64::from_le_bytes(key)
+}
+
+/// Splits at the first space: what is before it and, if there is one, what follows.
+#[inline]
+fn split_space(text: &str) -> (&str, Option<&str>) {
+    split_at_byte(text, b' ')
+}
+
+/// Splits at the first `separator` (an ASCII octet).
+#[inline]
+fn split_at_byte(text: &str, separator: u8) -> (&str, Option<&str>) {
+    match text.bytes().position(|b| b == separator) {
+        Some(at) => (text.get(..at).unwrap_or_default(), text.get(at + 1..)),
+        None => (text, None),
+    }
 }
 
 struct Parser<'a> {
@@ -152,44 +208,53 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
+    #[inline(always)]
     fn command(&self) -> Result<Command<'a>, DecodeError> {
-        let text = self.text;
-        let (verb, argument) = match text.find(' ') {
-            Some(space) => (text.get(..space).unwrap_or_default(), text.get(space + 1..)),
-            None => (text, None),
-        };
+        const EHLO: u64 = key(b"EHLO");
+        const LHLO: u64 = key(b"LHLO");
+        const HELO: u64 = key(b"HELO");
+        const MAIL: u64 = key(b"MAIL");
+        const RCPT: u64 = key(b"RCPT");
+        const DATA: u64 = key(b"DATA");
+        const RSET: u64 = key(b"RSET");
+        const QUIT: u64 = key(b"QUIT");
+        const STARTTLS: u64 = key(b"STARTTLS");
+        const VRFY: u64 = key(b"VRFY");
+        const EXPN: u64 = key(b"EXPN");
+        const ETRN: u64 = key(b"ETRN");
+        const HELP: u64 = key(b"HELP");
+        const NOOP: u64 = key(b"NOOP");
+        const BDAT: u64 = key(b"BDAT");
+        const AUTH: u64 = key(b"AUTH");
+        const ATRN: u64 = key(b"ATRN");
+        const BURL: u64 = key(b"BURL");
+        let (verb, argument) = split_space(self.text);
         let at = verb.len() + 1;
-        let command = match &verb_key(verb) {
-            b"EHLO\0\0\0\0" => Command::Ehlo(self.host(at, argument)?),
-            b"LHLO\0\0\0\0" => Command::Lhlo(self.host(at, argument)?),
-            b"HELO\0\0\0\0" => {
+        let command = match verb_key(verb.as_bytes()) {
+            EHLO => Command::Ehlo(self.host(at, argument)?),
+            LHLO => Command::Lhlo(self.host(at, argument)?),
+            HELO => {
                 let argument = required(at, argument, "domain")?;
                 let (domain, end) =
                     parse_domain(argument, self.utf8).map_err(|e| DecodeError::value(at, e))?;
                 self.end(at + end, "domain")?;
                 Command::Helo(domain)
             }
-            b"MAIL\0\0\0\0" => self.mail(at, required(at, argument, "FROM:")?)?,
-            b"RCPT\0\0\0\0" => self.rcpt(at, required(at, argument, "TO:")?)?,
-            b"DATA\0\0\0\0" => self.bare(at, argument, Command::Data)?,
-            b"RSET\0\0\0\0" => self.bare(at, argument, Command::Rset)?,
-            b"QUIT\0\0\0\0" => self.bare(at, argument, Command::Quit)?,
-            b"STARTTLS" => self.bare(at, argument, Command::StartTls)?,
-            b"VRFY\0\0\0\0" => {
-                Command::Vrfy(self.argument(at, required(at, argument, "argument")?)?)
-            }
-            b"EXPN\0\0\0\0" => {
-                Command::Expn(self.argument(at, required(at, argument, "argument")?)?)
-            }
-            b"ETRN\0\0\0\0" => {
-                Command::Etrn(self.argument(at, required(at, argument, "node name")?)?)
-            }
-            b"HELP\0\0\0\0" => Command::Help(argument.map(|a| self.argument(at, a)).transpose()?),
-            b"NOOP\0\0\0\0" => Command::Noop(argument.map(|a| self.argument(at, a)).transpose()?),
-            b"BDAT\0\0\0\0" => self.bdat(at, required(at, argument, "chunk size")?)?,
-            b"AUTH\0\0\0\0" => self.auth(at, required(at, argument, "mechanism")?)?,
-            b"ATRN\0\0\0\0" => self.atrn(at, argument)?,
-            b"BURL\0\0\0\0" => self.burl(at, required(at, argument, "URL")?)?,
+            MAIL => self.mail(at, required(at, argument, "FROM:")?)?,
+            RCPT => self.rcpt(at, required(at, argument, "TO:")?)?,
+            DATA => self.bare(at, argument, Command::Data)?,
+            RSET => self.bare(at, argument, Command::Rset)?,
+            QUIT => self.bare(at, argument, Command::Quit)?,
+            STARTTLS => self.bare(at, argument, Command::StartTls)?,
+            VRFY => Command::Vrfy(self.argument(at, required(at, argument, "argument")?)?),
+            EXPN => Command::Expn(self.argument(at, required(at, argument, "argument")?)?),
+            ETRN => Command::Etrn(self.argument(at, required(at, argument, "node name")?)?),
+            HELP => Command::Help(argument.map(|a| self.argument(at, a)).transpose()?),
+            NOOP => Command::Noop(argument.map(|a| self.argument(at, a)).transpose()?),
+            BDAT => self.bdat(at, required(at, argument, "chunk size")?)?,
+            AUTH => self.auth(at, required(at, argument, "mechanism")?)?,
+            ATRN => self.atrn(at, argument)?,
+            BURL => self.burl(at, required(at, argument, "URL")?)?,
             _ => {
                 check_keyword(verb).map_err(|_| DecodeError::syntax(0, "command verb"))?;
                 Command::Other {
@@ -202,6 +267,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Nothing may follow the `what` that ends at `at`.
+    #[inline]
     fn end(&self, at: usize, what: &'static str) -> Result<(), DecodeError> {
         match self.text.get(at..).and_then(|rest| rest.chars().next()) {
             None => Ok(()),
@@ -213,6 +279,7 @@ impl<'a> Parser<'a> {
         }
     }
 
+    #[inline]
     fn bare(
         &self,
         at: usize,
@@ -225,6 +292,7 @@ impl<'a> Parser<'a> {
         }
     }
 
+    #[inline(always)]
     fn host(
         &self,
         at: usize,
@@ -236,24 +304,27 @@ impl<'a> Parser<'a> {
         Ok(host)
     }
 
+    #[inline]
     fn argument(&self, at: usize, text: &'a str) -> Result<Argument<'a>, DecodeError> {
         check_argument(text, self.utf8).map_err(|e| DecodeError::value(at, e))?;
         Ok(Argument::checked(text))
     }
 
+    #[inline(always)]
     fn mail(&self, at: usize, argument: &'a str) -> Result<Command<'a>, DecodeError> {
         let path = strip_keyword(argument, "FROM:").ok_or(DecodeError::syntax(at, "FROM:"))?;
         let at = at + 5;
         let (from, end) =
             parse_reverse_path(path, self.utf8).map_err(|e| DecodeError::value(at, e))?;
         let parameters = self.mail_parameters(at + end, path.get(end..).unwrap_or_default())?;
-        if !parameters.smtputf8 && !from.is_ascii() {
+        if self.utf8 && !parameters.smtputf8 && !from.is_ascii() {
             // RFC 6531 3.4: a non-ASCII address needs the SMTPUTF8 parameter.
             return Err(DecodeError::new(at, ErrorKind::NonAscii));
         }
         Ok(Command::Mail { from, parameters })
     }
 
+    #[inline(always)]
     fn rcpt(&self, at: usize, argument: &'a str) -> Result<Command<'a>, DecodeError> {
         let path = strip_keyword(argument, "TO:").ok_or(DecodeError::syntax(at, "TO:"))?;
         let at = at + 3;
@@ -264,10 +335,7 @@ impl<'a> Parser<'a> {
     }
 
     fn bdat(&self, at: usize, argument: &'a str) -> Result<Command<'a>, DecodeError> {
-        let (size, rest) = match argument.split_once(' ') {
-            Some((size, rest)) => (size, Some(rest)),
-            None => (argument, None),
-        };
+        let (size, rest) = split_space(argument);
         let size = digits(at, size, 20, "chunk size")?;
         let last = match rest {
             None => false,
@@ -283,10 +351,7 @@ impl<'a> Parser<'a> {
     }
 
     fn auth(&self, at: usize, argument: &'a str) -> Result<Command<'a>, DecodeError> {
-        let (name, response) = match argument.split_once(' ') {
-            Some((name, response)) => (name, Some(response)),
-            None => (argument, None),
-        };
+        let (name, response) = split_space(argument);
         let mechanism = Mechanism::new(name).map_err(|e| DecodeError::value(at, e))?;
         let response_at = at + name.len() + 1;
         let initial_response = response
@@ -317,10 +382,7 @@ impl<'a> Parser<'a> {
     }
 
     fn burl(&self, at: usize, argument: &'a str) -> Result<Command<'a>, DecodeError> {
-        let (url, rest) = match argument.split_once(' ') {
-            Some((url, rest)) => (url, Some(rest)),
-            None => (argument, None),
-        };
+        let (url, rest) = split_space(argument);
         let url = self.argument(at, url)?;
         let last = match rest {
             None => false,
@@ -332,6 +394,7 @@ impl<'a> Parser<'a> {
 
     /// Splits `SP esmtp-param *(SP esmtp-param)` (starting at `at` in the line) into keyword,
     /// value and the offset of each.
+    #[inline(always)]
     fn parameters(
         &self,
         at: usize,
@@ -345,46 +408,93 @@ impl<'a> Parser<'a> {
             return Err(DecodeError::syntax(at, "space before parameters"));
         };
         let mut offset = at + 1;
-        for parameter in list.split(' ') {
-            let (keyword, value) = match parameter.split_once('=') {
-                Some((keyword, value)) => (keyword, Some(value)),
-                None => (parameter, None),
-            };
-            check_keyword(keyword).map_err(|e| DecodeError::value(offset, e))?;
-            if let Some(value) = value {
-                check_esmtp_value(value, self.utf8)
-                    .map_err(|e| DecodeError::value(offset + keyword.len() + 1, e))?;
+        let mut rest = list;
+        loop {
+            // One pass over `esmtp-keyword ["=" esmtp-value]`, up to the next space.
+            let bytes = rest.as_bytes();
+            if !bytes.first().is_some_and(u8::is_ascii_alphanumeric) {
+                let error = check_keyword(rest.get(..1).unwrap_or_default());
+                return Err(DecodeError::value(
+                    offset,
+                    error
+                        .err()
+                        .unwrap_or(InvalidValue::Empty { what: "keyword" }),
+                ));
             }
+            let mut at = 1;
+            while bytes
+                .get(at)
+                .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                at += 1;
+            }
+            let keyword = rest.get(..at).unwrap_or_default();
+            let value = match bytes.get(at) {
+                Some(b'=') => {
+                    let start = at + 1;
+                    at = start;
+                    while bytes.get(at).is_some_and(|&b| {
+                        (b > b' ' && b < 0x7f && b != b'=') || (b >= 0x80 && self.utf8)
+                    }) {
+                        at += 1;
+                    }
+                    let value = rest.get(start..at).unwrap_or_default();
+                    if value.is_empty() || !matches!(bytes.get(at), None | Some(b' ')) {
+                        let error =
+                            check_esmtp_value(rest.get(start..).unwrap_or_default(), self.utf8);
+                        let error = error.err().unwrap_or(InvalidValue::Empty {
+                            what: "parameter value",
+                        });
+                        return Err(DecodeError::value(offset + start, error));
+                    }
+                    Some(value)
+                }
+                None | Some(b' ') => None,
+                Some(_) => {
+                    return Err(DecodeError::new(
+                        offset + at,
+                        ErrorKind::Invalid(
+                            InvalidValue::at("keyword", rest, at, self.utf8).shifted(0),
+                        ),
+                    ));
+                }
+            };
             each(offset, keyword, value)?;
-            offset += parameter.len() + 1;
+            match rest.get(at + 1..) {
+                Some(next) if bytes.get(at) == Some(&b' ') => {
+                    offset += at + 1;
+                    rest = next;
+                }
+                _ => return Ok(()),
+            }
         }
-        Ok(())
     }
 
+    #[inline(always)]
     fn mail_parameters(&self, at: usize, text: &'a str) -> Result<MailParameters<'a>, DecodeError> {
         let mut out = MailParameters::default();
         self.parameters(at, text, |offset, keyword, value| {
             let bad = || DecodeError::new(offset, invalid_value(keyword));
             let value_at = offset + keyword.len() + 1;
-            match &keyword_key(keyword) {
-                b"SIZE\0\0\0\0\0\0\0" => set(
+            match keyword_key(keyword) {
+                SIZE => set(
                     &mut out.size,
                     offset,
                     keyword,
                     digits(value_at, need(value, bad)?, 20, "SIZE")?,
                 ),
-                b"BODY\0\0\0\0\0\0\0" => {
-                    let body = match need(value, bad)?.to_ascii_uppercase().as_str() {
-                        "7BIT" => Body::SevenBit,
-                        "8BITMIME" => Body::EightBitMime,
-                        "BINARYMIME" => Body::BinaryMime,
+                BODY => {
+                    let body = match need(value, bad)? {
+                        v if v.eq_ignore_ascii_case("8BITMIME") => Body::EightBitMime,
+                        v if v.eq_ignore_ascii_case("7BIT") => Body::SevenBit,
+                        v if v.eq_ignore_ascii_case("BINARYMIME") => Body::BinaryMime,
                         _ => return Err(bad()),
                     };
                     set(&mut out.body, offset, keyword, body)
                 }
-                b"SMTPUTF8\0\0\0" => flag(&mut out.smtputf8, offset, keyword, value),
-                b"REQUIRETLS\0" => flag(&mut out.require_tls, offset, keyword, value),
-                b"RET\0\0\0\0\0\0\0\0" => {
+                SMTPUTF8 => flag(&mut out.smtputf8, offset, keyword, value),
+                REQUIRETLS => flag(&mut out.require_tls, offset, keyword, value),
+                RET => {
                     let ret = match need(value, bad)? {
                         v if v.eq_ignore_ascii_case("FULL") => Ret::Full,
                         v if v.eq_ignore_ascii_case("HDRS") => Ret::Headers,
@@ -392,13 +502,22 @@ impl<'a> Parser<'a> {
                     };
                     set(&mut out.ret, offset, keyword, ret)
                 }
-                b"ENVID\0\0\0\0\0\0" => {
-                    let envid = XText::decode(need(value, bad)?)
-                        .and_then(EnvelopeId::new)
+                ENVID => {
+                    let value = need(value, bad)?;
+                    if value.len() > MAX_ENVID {
+                        let too_long = InvalidValue::TooLong {
+                            what: "ENVID",
+                            length: value.len(),
+                            limit: MAX_ENVID,
+                        };
+                        return Err(DecodeError::value(value_at, too_long));
+                    }
+                    let envid = XText::decode(value)
+                        .map(EnvelopeId::checked)
                         .map_err(|e| DecodeError::value(value_at, e))?;
                     set(&mut out.envid, offset, keyword, envid)
                 }
-                b"AUTH\0\0\0\0\0\0\0" => {
+                AUTH_PARAMETER => {
                     let value = need(value, bad)?;
                     let auth = match value {
                         "<>" => None,
@@ -408,7 +527,7 @@ impl<'a> Parser<'a> {
                     };
                     set(&mut out.auth, offset, keyword, auth)
                 }
-                b"MT-PRIORITY" => {
+                MT_PRIORITY => {
                     let value = need(value, bad)?;
                     let number = value.strip_prefix('+').unwrap_or(value);
                     let priority = match number.as_bytes() {
@@ -424,7 +543,7 @@ impl<'a> Parser<'a> {
                         priority.ok_or_else(bad)?,
                     )
                 }
-                b"HOLDFOR\0\0\0\0" => {
+                HOLDFOR => {
                     let seconds = digits(value_at, need(value, bad)?, 9, "HOLDFOR")?;
                     let hold = u32::try_from(seconds)
                         .ok()
@@ -432,39 +551,51 @@ impl<'a> Parser<'a> {
                         .ok_or_else(bad)?;
                     set(&mut out.hold_for, offset, keyword, hold)
                 }
-                b"HOLDUNTIL\0\0" => {
+                HOLDUNTIL => {
                     let time = DateTime::new(need(value, bad)?)
                         .map_err(|e| DecodeError::value(value_at, e))?;
                     set(&mut out.hold_until, offset, keyword, time)
                 }
-                b"BY\0\0\0\0\0\0\0\0\0" => {
+                BY => {
                     let by = deliver_by(need(value, bad)?).ok_or_else(bad)?;
                     set(&mut out.by, offset, keyword, by)
                 }
-                b"NOTIFY\0\0\0\0\0" | b"ORCPT\0\0\0\0\0\0" | b"RRVS\0\0\0\0\0\0\0" => {
-                    Err(not_allowed(offset, keyword))
-                }
+                NOTIFY | ORCPT | RRVS => Err(not_allowed(offset, keyword)),
                 _ => other(&mut out.other, offset, keyword, value),
             }
         })?;
         Ok(out)
     }
 
+    #[inline(always)]
     fn rcpt_parameters(&self, at: usize, text: &'a str) -> Result<RcptParameters<'a>, DecodeError> {
         let mut out = RcptParameters::default();
         self.parameters(at, text, |offset, keyword, value| {
             let bad = || DecodeError::new(offset, invalid_value(keyword));
             let value_at = offset + keyword.len() + 1;
-            match &keyword_key(keyword) {
-                b"NOTIFY\0\0\0\0\0" => set(
+            match keyword_key(keyword) {
+                NOTIFY => set(
                     &mut out.notify,
                     offset,
                     keyword,
                     notify(need(value, bad)?).ok_or_else(bad)?,
                 ),
-                b"ORCPT\0\0\0\0\0\0" => {
+                ORCPT => {
                     let value = need(value, bad)?;
-                    let (addr_type, address) = value.split_once(';').ok_or_else(bad)?;
+                    if value.len() > MAX_ORCPT {
+                        let too_long = InvalidValue::TooLong {
+                            what: "ORCPT",
+                            length: value.len(),
+                            limit: MAX_ORCPT,
+                        };
+                        return Err(DecodeError::value(value_at, too_long));
+                    }
+                    let (addr_type, address) = split_at_byte(value, b';');
+                    let address = address.ok_or_else(bad)?;
+                    // addr-type = atom (RFC 3461 4.2)
+                    if addr_type.is_empty() || !addr_type.bytes().all(|b| is_atext(b, false)) {
+                        return Err(bad());
+                    }
                     let address_at = value_at + addr_type.len() + 1;
                     let address = if addr_type.eq_ignore_ascii_case("utf-8") {
                         XText::decode_unitext(address)
@@ -472,11 +603,10 @@ impl<'a> Parser<'a> {
                         XText::decode(address)
                     }
                     .map_err(|e| DecodeError::value(address_at, e))?;
-                    let orcpt = OriginalRecipient::new(addr_type, address)
-                        .map_err(|e| DecodeError::value(value_at, e))?;
+                    let orcpt = OriginalRecipient::checked(addr_type, address);
                     set(&mut out.orcpt, offset, keyword, orcpt)
                 }
-                b"RRVS\0\0\0\0\0\0\0" => {
+                RRVS => {
                     let value = need(value, bad)?;
                     let (time, action) = match value.rsplit_once(';') {
                         Some((time, "C" | "c")) => (time, Some(RrvsAction::Continue)),
@@ -491,17 +621,8 @@ impl<'a> Parser<'a> {
                     };
                     set(&mut out.rrvs, offset, keyword, rrvs)
                 }
-                b"SIZE\0\0\0\0\0\0\0"
-                | b"BODY\0\0\0\0\0\0\0"
-                | b"SMTPUTF8\0\0\0"
-                | b"REQUIRETLS\0"
-                | b"RET\0\0\0\0\0\0\0\0"
-                | b"ENVID\0\0\0\0\0\0"
-                | b"AUTH\0\0\0\0\0\0\0"
-                | b"MT-PRIORITY"
-                | b"HOLDFOR\0\0\0\0"
-                | b"HOLDUNTIL\0\0"
-                | b"BY\0\0\0\0\0\0\0\0\0" => Err(not_allowed(offset, keyword)),
+                SIZE | BODY | SMTPUTF8 | REQUIRETLS | RET | ENVID | AUTH_PARAMETER
+                | MT_PRIORITY | HOLDFOR | HOLDUNTIL | BY => Err(not_allowed(offset, keyword)),
                 _ => other(&mut out.other, offset, keyword, value),
             }
         })?;
@@ -528,26 +649,67 @@ fn strip_keyword<'t>(text: &'t str, prefix: &str) -> Option<&'t str> {
 
 /// `1*max DIGIT` as a number; more digits, or a value over `u64`, is out of range.
 fn digits(at: usize, text: &str, max: usize, what: &'static str) -> Result<u64, DecodeError> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+    if text.is_empty() {
         return Err(DecodeError::syntax(at, "digits"));
     }
-    if text.len() > max {
-        return Err(DecodeError::new(at, ErrorKind::NumberOutOfRange { what }));
-    }
-    text.parse()
-        .map_err(|_| DecodeError::new(at, ErrorKind::NumberOutOfRange { what }))
-}
-
-/// Upper-cases a parameter keyword of up to 11 octets into a fixed key.
-fn keyword_key(keyword: &str) -> [u8; 11] {
-    let mut key = [0u8; 11];
-    if keyword.len() <= key.len() {
-        for (slot, byte) in key.iter_mut().zip(keyword.bytes()) {
-            *slot = byte.to_ascii_uppercase();
+    let mut value: u64 = 0;
+    let mut overflow = text.len() > max;
+    for byte in text.bytes() {
+        if !byte.is_ascii_digit() {
+            return Err(DecodeError::syntax(at, "digits"));
+        }
+        match value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(byte - b'0')))
+        {
+            Some(next) => value = next,
+            None => overflow = true,
         }
     }
-    key
+    if overflow {
+        return Err(DecodeError::new(at, ErrorKind::NumberOutOfRange { what }));
+    }
+    Ok(value)
 }
+
+/// A parameter keyword of up to 16 octets, upper-cased, as an integer; 0 for longer ones.
+#[inline]
+fn keyword_key(keyword: &str) -> u128 {
+    let mut key = [0u8; 16];
+    if keyword.len() > key.len() {
+        return 0;
+    }
+    for (slot, byte) in key.iter_mut().zip(keyword.bytes()) {
+        *slot = byte.to_ascii_uppercase();
+    }
+    u128::from_le_bytes(key)
+}
+
+/// The key of a known keyword.
+const fn kw(keyword: &[u8]) -> u128 {
+    let mut key = [0u8; 16];
+    let mut at = 0;
+    while at < keyword.len() && at < 16 {
+        key[at] = keyword[at];
+        at += 1;
+    }
+    u128::from_le_bytes(key)
+}
+
+const SIZE: u128 = kw(b"SIZE");
+const BODY: u128 = kw(b"BODY");
+const SMTPUTF8: u128 = kw(b"SMTPUTF8");
+const REQUIRETLS: u128 = kw(b"REQUIRETLS");
+const RET: u128 = kw(b"RET");
+const ENVID: u128 = kw(b"ENVID");
+const AUTH_PARAMETER: u128 = kw(b"AUTH");
+const MT_PRIORITY: u128 = kw(b"MT-PRIORITY");
+const HOLDFOR: u128 = kw(b"HOLDFOR");
+const HOLDUNTIL: u128 = kw(b"HOLDUNTIL");
+const BY: u128 = kw(b"BY");
+const NOTIFY: u128 = kw(b"NOTIFY");
+const ORCPT: u128 = kw(b"ORCPT");
+const RRVS: u128 = kw(b"RRVS");
 
 /// The static name of a known keyword, for errors.
 fn known_name(keyword: &str) -> &'static str {
@@ -648,7 +810,10 @@ fn notify(value: &str) -> Option<Notify> {
         return Some(Notify::Never);
     }
     let (mut success, mut failure, mut delay) = (false, false, false);
-    for item in value.split(',') {
+    let mut rest = Some(value);
+    while let Some(remaining) = rest {
+        let (item, next) = split_at_byte(remaining, b',');
+        rest = next;
         let slot = match item {
             i if i.eq_ignore_ascii_case("SUCCESS") => &mut success,
             i if i.eq_ignore_ascii_case("FAILURE") => &mut failure,
@@ -676,12 +841,11 @@ fn deliver_by(value: &str) -> Option<DeliverBy> {
     } else {
         seconds
     };
-    let mode = mode.to_ascii_uppercase();
-    let (return_on_expiry, trace) = match mode.as_str() {
-        "N" => (false, false),
-        "R" => (true, false),
-        "NT" => (false, true),
-        "RT" => (true, true),
+    let (return_on_expiry, trace) = match mode.as_bytes() {
+        [b'N' | b'n'] => (false, false),
+        [b'R' | b'r'] => (true, false),
+        [b'N' | b'n', b'T' | b't'] => (false, true),
+        [b'R' | b'r', b'T' | b't'] => (true, true),
         _ => return None,
     };
     DeliverBy::new(seconds, return_on_expiry, trace)

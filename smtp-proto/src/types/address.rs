@@ -494,77 +494,97 @@ fn is_ldh(byte: u8) -> bool {
 }
 
 /// RFC 5322 3.2.3 atext, plus UTF-8 (RFC 6531 3.3) when allowed.
-fn is_atext(byte: u8, utf8: bool) -> bool {
-    byte.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&byte) || (utf8 && byte >= 0x80)
+#[inline]
+pub(crate) fn is_atext(byte: u8, utf8: bool) -> bool {
+    match byte {
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => true,
+        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'/' | b'=' | b'?'
+        | b'^' | b'_' | b'`' | b'{' | b'|' | b'}' | b'~' => true,
+        0x80.. => utf8,
+        _ => false,
+    }
 }
 
-/// The length of the run of domain characters at the start of `text`.
-fn domain_len(text: &str, utf8: bool) -> usize {
-    text.bytes()
-        .position(|b| !(is_ldh(b) || b == b'.' || (utf8 && b >= 0x80)))
-        .unwrap_or(text.len())
+/// Scans the domain at the start of `text` in one pass: where it ends (the first octet that
+/// cannot be part of it), or what is wrong with it. Checks the label rules of RFC 5321 4.1.2
+/// (letters, digits, inner hyphens; U-labels with `utf8`) and the lengths of 4.5.3.1.2.
+#[inline]
+fn scan_domain(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
+    const WHAT: &str = "domain";
+    let bytes = text.as_bytes();
+    let malformed = |offset, reason| InvalidValue::Malformed {
+        what: WHAT,
+        offset,
+        reason,
+    };
+    let mut label_start = 0;
+    // The previous octet, with '.' standing for "start of a label".
+    let mut previous = b'.';
+    let mut end = bytes.len();
+    for (at, &byte) in bytes.iter().enumerate() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => {}
+            b'-' if previous == b'.' => return Err(malformed(at, "label starts with a hyphen")),
+            b'-' => {}
+            b'.' => {
+                if previous == b'.' {
+                    return Err(malformed(at, "empty label"));
+                }
+                if previous == b'-' {
+                    return Err(malformed(at - 1, "label ends with a hyphen"));
+                }
+                if at - label_start > MAX_LABEL {
+                    return Err(malformed(label_start, "label longer than 63 octets"));
+                }
+                label_start = at + 1;
+            }
+            0x80.. if utf8 => {}
+            0x80.. => {
+                return Err(InvalidValue::NonAscii {
+                    what: WHAT,
+                    offset: at,
+                });
+            }
+            _ => {
+                end = at;
+                break;
+            }
+        }
+        previous = byte;
+    }
+    match previous {
+        _ if end == 0 => Err(InvalidValue::Empty { what: WHAT }),
+        b'.' => Err(malformed(end - 1, "empty label")),
+        b'-' => Err(malformed(end - 1, "label ends with a hyphen")),
+        _ if end - label_start > MAX_LABEL => {
+            Err(malformed(label_start, "label longer than 63 octets"))
+        }
+        _ if end > MAX_DOMAIN => Err(InvalidValue::TooLong {
+            what: WHAT,
+            length: end,
+            limit: MAX_DOMAIN,
+        }),
+        _ => Ok(end),
+    }
 }
 
 /// Checks a whole domain.
 pub(crate) fn check_domain(text: &str, utf8: bool) -> Result<(), InvalidValue> {
-    const WHAT: &str = "domain";
-    if text.is_empty() {
-        return Err(InvalidValue::Empty { what: WHAT });
-    }
-    let run = domain_len(text, utf8);
-    if run != text.len() {
-        return Err(InvalidValue::at(WHAT, text, run, utf8));
-    }
-    if text.len() > MAX_DOMAIN {
-        return Err(InvalidValue::TooLong {
-            what: WHAT,
-            length: text.len(),
-            limit: MAX_DOMAIN,
-        });
-    }
-    let mut start = 0;
-    for label in text.split('.') {
-        let malformed = |reason| InvalidValue::Malformed {
-            what: WHAT,
-            offset: start,
-            reason,
-        };
-        if label.is_empty() {
-            return Err(malformed("empty label"));
-        }
-        if label.len() > MAX_LABEL {
-            return Err(malformed("label longer than 63 octets"));
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err(malformed("label starts or ends with a hyphen"));
-        }
-        start += label.len() + 1;
+    let end = scan_domain(text, utf8)?;
+    if end != text.len() {
+        return Err(InvalidValue::at("domain", text, end, utf8));
     }
     Ok(())
 }
 
 /// A domain at the start of `text`.
+#[inline]
 pub(crate) fn parse_domain(text: &str, utf8: bool) -> Result<(Domain<'_>, usize), InvalidValue> {
-    let end = domain_len(text, utf8);
-    let domain = text.get(..end).unwrap_or_default();
-    if end == 0 {
-        return Err(match text.bytes().next() {
-            Some(b) if b >= 0x80 && !utf8 => InvalidValue::NonAscii {
-                what: "domain",
-                offset: 0,
-            },
-            _ => InvalidValue::Empty { what: "domain" },
-        });
-    }
-    check_domain(domain, utf8)?;
-    // A non-ASCII octet right after an ASCII domain, without SMTPUTF8, is the real problem.
-    if !utf8 && text.as_bytes().get(end).is_some_and(|b| *b >= 0x80) {
-        return Err(InvalidValue::NonAscii {
-            what: "domain",
-            offset: end,
-        });
-    }
-    Ok((Domain(Cow::Borrowed(domain)), end))
+    let end = scan_domain(text, utf8)?;
+    Ok((
+        Domain(Cow::Borrowed(text.get(..end).unwrap_or_default())),
+        end,
+    ))
 }
 
 /// `[ ... ]` at the start of `text`.
@@ -666,6 +686,7 @@ fn parse_ipv6(text: &str) -> Option<Ipv6Addr> {
 }
 
 /// `Domain / address-literal` at the start of `text`.
+#[inline(always)]
 pub(crate) fn parse_host(text: &str, utf8: bool) -> Result<(Host<'_>, usize), InvalidValue> {
     if text.starts_with('[') {
         let (literal, end) = parse_literal(text)?;
@@ -703,30 +724,34 @@ fn local_part_end(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
             }
         }
     } else {
-        // Dot-string = Atom *("." Atom)
-        let end = bytes
-            .iter()
-            .position(|&b| !(is_atext(b, utf8) || b == b'.'))
-            .unwrap_or(bytes.len());
-        let atoms = text.get(..end).unwrap_or_default();
-        if atoms.is_empty() {
+        // Dot-string = Atom *("." Atom), in one pass.
+        let mut previous = b'.';
+        let mut end = bytes.len();
+        for (at, &byte) in bytes.iter().enumerate() {
+            if byte == b'.' {
+                if previous == b'.' {
+                    return Err(InvalidValue::Malformed {
+                        what: WHAT,
+                        offset: at,
+                        reason: "empty atom",
+                    });
+                }
+            } else if !is_atext(byte, utf8) {
+                end = at;
+                break;
+            }
+            previous = byte;
+        }
+        if end == 0 {
             return Err(match bytes.first() {
                 Some(_) => InvalidValue::at(WHAT, text, 0, utf8),
                 None => InvalidValue::Empty { what: WHAT },
             });
         }
-        if let Some(at) = atoms.find("..") {
+        if previous == b'.' {
             return Err(InvalidValue::Malformed {
                 what: WHAT,
-                offset: at + 1,
-                reason: "empty atom",
-            });
-        }
-        if atoms.starts_with('.') || atoms.ends_with('.') {
-            let offset = if atoms.starts_with('.') { 0 } else { end - 1 };
-            return Err(InvalidValue::Malformed {
-                what: WHAT,
-                offset,
+                offset: end - 1,
                 reason: "empty atom",
             });
         }
@@ -743,6 +768,7 @@ fn local_part_end(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
 }
 
 /// `Local-part "@" ( Domain / address-literal )` at the start of `text`.
+#[inline(always)]
 pub(crate) fn parse_mailbox(text: &str, utf8: bool) -> Result<(Mailbox<'_>, usize), InvalidValue> {
     let end = local_part_end(text, utf8)?;
     let local_part = LocalPart(Cow::Borrowed(text.get(..end).unwrap_or_default()));
@@ -755,6 +781,7 @@ pub(crate) fn parse_mailbox(text: &str, utf8: bool) -> Result<(Mailbox<'_>, usiz
 }
 
 /// `"<" [ A-d-l ":" ] Mailbox ">"` at the start of `text`.
+#[inline(always)]
 pub(crate) fn parse_path(text: &str, utf8: bool) -> Result<(Path<'_>, usize), InvalidValue> {
     const WHAT: &str = "path";
     if !text.starts_with('<') {
@@ -797,6 +824,7 @@ pub(crate) fn parse_path(text: &str, utf8: bool) -> Result<(Path<'_>, usize), In
 }
 
 /// `Reverse-path = Path / "<>"` at the start of `text`.
+#[inline(always)]
 pub(crate) fn parse_reverse_path(
     text: &str,
     utf8: bool,
@@ -809,6 +837,7 @@ pub(crate) fn parse_reverse_path(
 }
 
 /// `Forward-path = Path / "<Postmaster>"` at the start of `text` (RFC 5321 4.1.1.3).
+#[inline(always)]
 pub(crate) fn parse_forward_path(
     text: &str,
     utf8: bool,

@@ -11,7 +11,7 @@ pub use address::{
     MAX_LOCAL_PART, MAX_PATH, Mailbox, Path, ReversePath,
 };
 pub(crate) use address::{
-    parse_domain, parse_forward_path, parse_host, parse_reverse_path,
+    is_atext, parse_domain, parse_forward_path, parse_host, parse_reverse_path,
 };
 pub(crate) use command::check_argument;
 pub use command::{Argument, Command, InitialResponse, Mechanism, Verb};

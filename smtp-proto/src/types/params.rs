@@ -147,6 +147,14 @@ impl<'a> OriginalRecipient<'a> {
         Ok(Self { addr_type, address })
     }
 
+    /// Built by the decoder, which has checked the type and the encoded length.
+    pub(crate) fn checked(addr_type: &'a str, address: XText<'a>) -> Self {
+        Self {
+            addr_type: Cow::Borrowed(addr_type),
+            address,
+        }
+    }
+
     /// An `rfc822` original recipient.
     pub fn rfc822(address: XText<'a>) -> Result<Self, InvalidValue> {
         Self::new("rfc822", address)
@@ -204,6 +212,11 @@ impl<'a> EnvelopeId<'a> {
             });
         }
         Ok(Self(id))
+    }
+
+    /// Built by the decoder, which has checked the encoded length.
+    pub(crate) fn checked(id: XText<'a>) -> Self {
+        Self(id)
     }
 
     /// The decoded identifier.
@@ -403,7 +416,7 @@ impl fmt::Display for Rrvs<'_> {
     }
 }
 
-/// The keywords that have typed fields, on MAIL or RCPT; an [`Parameter`] cannot use them.
+/// The keywords that have typed fields, on MAIL or RCPT; a [`Parameter`] cannot use them.
 const KNOWN: &[&str] = &[
     "SIZE",
     "BODY",

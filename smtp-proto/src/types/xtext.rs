@@ -41,13 +41,16 @@ impl<'a> XText<'a> {
     pub(crate) fn decode(encoded: &'a str) -> Result<Self, InvalidValue> {
         const WHAT: &str = "xtext";
         let bytes = encoded.as_bytes();
-        if let Some(bad) = bytes
-            .iter()
-            .position(|&b| !(33..=126).contains(&b) || b == b'=')
-        {
-            return Err(InvalidValue::at(WHAT, encoded, bad, false));
+        let mut escaped = false;
+        for (at, &byte) in bytes.iter().enumerate() {
+            match byte {
+                b'+' => escaped = true,
+                b'=' => return Err(InvalidValue::at(WHAT, encoded, at, false)),
+                33..=126 => {}
+                _ => return Err(InvalidValue::at(WHAT, encoded, at, false)),
+            }
         }
-        if !encoded.contains('+') {
+        if !escaped {
             return Ok(Self(Cow::Borrowed(encoded)));
         }
         let mut decoded = alloc::vec::Vec::with_capacity(bytes.len());

@@ -239,7 +239,11 @@ fn invalid_commands_are_precise_errors() {
         (
             "MAIL FROM:<a@b>  SIZE=1",
             16,
-            Invalid(InvalidValue::Empty { what: "keyword" }),
+            Invalid(InvalidValue::UnexpectedChar {
+                what: "keyword",
+                offset: 0,
+                found: ' ',
+            }),
         ),
         ("MAIL TO:<a@b>", 5, Syntax { expected: "FROM:" }),
         ("MAIL", 4, Syntax { expected: "FROM:" }),
@@ -412,8 +416,8 @@ fn invalid_commands_are_precise_errors() {
             "NOOP a\tb",
             6,
             Invalid(InvalidValue::UnexpectedChar {
-                what: "argument",
-                offset: 1,
+                what: "command",
+                offset: 6,
                 found: '\t',
             }),
         ),
