@@ -150,6 +150,7 @@ pub enum ErrorKind {
 /// else the line without its CRLF and the octets it took. A line over `max` octets (CRLF
 /// included) is an error as soon as that many octets have arrived without an end; a bare CR or
 /// LF in it is an error.
+#[inline]
 pub(crate) fn frame_line(input: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, DecodeError> {
     let window = input.get(..max.min(input.len())).unwrap_or(input);
     let Some(lf) = memchr::memchr(b'\n', window) else {
@@ -170,6 +171,20 @@ pub(crate) fn frame_line(input: &[u8], max: usize) -> Result<Option<(&[u8], usiz
         return Err(DecodeError::new(cr, ErrorKind::BareCr));
     }
     Ok(Some((content, lf + 1)))
+}
+
+/// Like [`frame_line`], but leaves finding a bare CR inside the line to the caller's own scan
+/// (the command parser checks every octet anyway).
+#[inline]
+pub(crate) fn find_line(input: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, DecodeError> {
+    let window = input.get(..max.min(input.len())).unwrap_or(input);
+    let Some(lf) = memchr::memchr(b'\n', window) else {
+        return frame_line(input, max);
+    };
+    match window.get(..lf).and_then(|line| line.strip_suffix(b"\r")) {
+        Some(content) => Ok(Some((content, lf + 1))),
+        None => Err(DecodeError::new(lf, ErrorKind::BareLf)),
+    }
 }
 
 /// Checks a line's content (no CR or LF in it) and gives it as text: NUL is an error; non-ASCII
