@@ -597,13 +597,20 @@ impl<'a> Parser<'a> {
                         return Err(bad());
                     }
                     let address_at = value_at + addr_type.len() + 1;
-                    let address = if addr_type.eq_ignore_ascii_case("utf-8") {
+                    let utf8_type = addr_type.eq_ignore_ascii_case("utf-8");
+                    let address = if utf8_type {
                         XText::decode_unitext(address)
                     } else {
                         XText::decode(address)
                     }
                     .map_err(|e| DecodeError::value(address_at, e))?;
-                    let orcpt = OriginalRecipient::checked(addr_type, address);
+                    let orcpt = if utf8_type {
+                        // Raw UTF-8 is sent back escaped, which is longer: check that form.
+                        OriginalRecipient::new(addr_type, address)
+                            .map_err(|e| DecodeError::value(value_at, e))?
+                    } else {
+                        OriginalRecipient::checked(addr_type, address)
+                    };
                     set(&mut out.orcpt, offset, keyword, orcpt)
                 }
                 RRVS => {

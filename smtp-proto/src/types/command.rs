@@ -335,6 +335,31 @@ impl Command<'_> {
     }
 }
 
+impl<'a> Command<'a> {
+    /// The same command without the source routes of its path, as it is encoded (RFC 5321
+    /// 4.1.2: routes are accepted, and ignored).
+    #[must_use]
+    pub fn without_routes(self) -> Self {
+        match self {
+            Self::Mail {
+                from: ReversePath::Path(path),
+                parameters,
+            } => Self::Mail {
+                from: ReversePath::Path(path.without_route()),
+                parameters,
+            },
+            Self::Rcpt {
+                to: ForwardPath::Path(path),
+                parameters,
+            } => Self::Rcpt {
+                to: ForwardPath::Path(path.without_route()),
+                parameters,
+            },
+            other => other,
+        }
+    }
+}
+
 impl fmt::Display for Command<'_> {
     /// The command line without its CRLF.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -29,23 +29,7 @@ fn round_trip(line: &str, canonical: &str) {
 }
 
 fn strip_routes(command: Command<'_>) -> Command<'_> {
-    match command {
-        Command::Mail {
-            from: ReversePath::Path(path),
-            parameters,
-        } => Command::Mail {
-            from: ReversePath::Path(path.without_route()),
-            parameters,
-        },
-        Command::Rcpt {
-            to: ForwardPath::Path(path),
-            parameters,
-        } => Command::Rcpt {
-            to: ForwardPath::Path(path.without_route()),
-            parameters,
-        },
-        other => other,
-    }
+    command.without_routes()
 }
 
 #[test]
