@@ -720,3 +720,40 @@ proptest! {
         let _ = decode_command(&bytes, &CommandOptions::default().smtputf8(utf8));
     }
 }
+
+proptest! {
+    /// A stream of commands arriving in arbitrary pieces decodes to the same commands as the
+    /// whole: the buffer keeps what is incomplete and nothing is decoded twice or lost.
+    #[test]
+    fn any_chunking_gives_the_same_commands(
+        commands in prop::collection::vec(command(), 1..6),
+        cuts in prop::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let mut stream = BytesMut::new();
+        for command in &commands {
+            encode_command(command, &mut stream);
+        }
+        let options = CommandOptions::default().max_line_length(4096).smtputf8(true);
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+        points.sort_unstable();
+        points.push(stream.len());
+        let mut buffer: Vec<u8> = Vec::new();
+        let mut decoded = Vec::new();
+        let mut last = 0;
+        for point in points {
+            buffer.extend_from_slice(&stream[last..point]);
+            last = point;
+            loop {
+                match decode_command(&buffer, &options).unwrap() {
+                    Decoded::Complete(command, used) => {
+                        decoded.push(command.into_owned());
+                        buffer.drain(..used);
+                    }
+                    Decoded::Incomplete => break,
+                }
+            }
+        }
+        prop_assert!(buffer.is_empty());
+        prop_assert_eq!(decoded, commands);
+    }
+}
