@@ -30,6 +30,7 @@ use core::fmt::Write;
 use bytes::BytesMut;
 
 use super::{DecodeError, Decoded, ErrorKind, MAX_COMMAND_LINE, find_line};
+use crate::types::chars::{self, HYPHEN, LET_DIG, VALUE};
 use crate::types::{
     Argument, Body, Command, DateTime, DeliverBy, EnvelopeId, HoldFor, InitialResponse,
     MailParameters, Mechanism, Notify, OriginalRecipient, Parameter, Priority, RcptParameters, Ret,
@@ -421,23 +422,13 @@ impl<'a> Parser<'a> {
                         .unwrap_or(InvalidValue::Empty { what: "keyword" }),
                 ));
             }
-            let mut at = 1;
-            while bytes
-                .get(at)
-                .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'-')
-            {
-                at += 1;
-            }
+            let mut at = 1 + chars::span(bytes.get(1..).unwrap_or_default(), LET_DIG | HYPHEN);
             let keyword = rest.get(..at).unwrap_or_default();
             let value = match bytes.get(at) {
                 Some(b'=') => {
                     let start = at + 1;
-                    at = start;
-                    while bytes.get(at).is_some_and(|&b| {
-                        (b > b' ' && b < 0x7f && b != b'=') || (b >= 0x80 && self.utf8)
-                    }) {
-                        at += 1;
-                    }
+                    let value_chars = chars::with_utf8(VALUE, self.utf8);
+                    at = start + chars::span(bytes.get(start..).unwrap_or_default(), value_chars);
                     let value = rest.get(start..at).unwrap_or_default();
                     if value.is_empty() || !matches!(bytes.get(at), None | Some(b' ')) {
                         let error =

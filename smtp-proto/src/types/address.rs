@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
+use super::chars;
 use super::error::InvalidValue;
 
 /// RFC 5321 4.5.3.1.1: a local part is at most 64 octets.
@@ -520,13 +521,21 @@ fn scan_domain(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
     let mut label_start = 0;
     // The previous octet, with '.' standing for "start of a label".
     let mut previous = b'.';
-    let mut end = bytes.len();
-    for (at, &byte) in bytes.iter().enumerate() {
-        match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => {}
-            b'-' if previous == b'.' => return Err(malformed(at, "label starts with a hyphen")),
-            b'-' => {}
-            b'.' => {
+    let letters = chars::with_utf8(chars::LET_DIG, utf8);
+    let mut at = 0;
+    let end = loop {
+        // Labels are mostly letters and digits: skip them a run at a time.
+        let run = chars::span(bytes.get(at..).unwrap_or_default(), letters);
+        if run > 0 {
+            at += run;
+            previous = b'a';
+        }
+        match bytes.get(at).copied() {
+            Some(b'-') if previous == b'.' => {
+                return Err(malformed(at, "label starts with a hyphen"));
+            }
+            Some(b'-') => previous = b'-',
+            Some(b'.') => {
                 if previous == b'.' {
                     return Err(malformed(at, "empty label"));
                 }
@@ -537,21 +546,18 @@ fn scan_domain(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
                     return Err(malformed(label_start, "label longer than 63 octets"));
                 }
                 label_start = at + 1;
+                previous = b'.';
             }
-            0x80.. if utf8 => {}
-            0x80.. => {
+            Some(0x80..) => {
                 return Err(InvalidValue::NonAscii {
                     what: WHAT,
                     offset: at,
                 });
             }
-            _ => {
-                end = at;
-                break;
-            }
+            _ => break at,
         }
-        previous = byte;
-    }
+        at += 1;
+    };
     match previous {
         _ if end == 0 => Err(InvalidValue::Empty { what: WHAT }),
         b'.' => Err(malformed(end - 1, "empty label")),
@@ -726,22 +732,27 @@ fn local_part_end(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
     } else {
         // Dot-string = Atom *("." Atom), in one pass.
         let mut previous = b'.';
-        let mut end = bytes.len();
-        for (at, &byte) in bytes.iter().enumerate() {
-            if byte == b'.' {
-                if previous == b'.' {
-                    return Err(InvalidValue::Malformed {
-                        what: WHAT,
-                        offset: at,
-                        reason: "empty atom",
-                    });
-                }
-            } else if !is_atext(byte, utf8) {
-                end = at;
-                break;
+        let atext = chars::with_utf8(chars::ATEXT, utf8);
+        let mut at = 0;
+        let end = loop {
+            let run = chars::span(bytes.get(at..).unwrap_or_default(), atext);
+            if run > 0 {
+                at += run;
+                previous = b'a';
             }
-            previous = byte;
-        }
+            if bytes.get(at) != Some(&b'.') {
+                break at;
+            }
+            if previous == b'.' {
+                return Err(InvalidValue::Malformed {
+                    what: WHAT,
+                    offset: at,
+                    reason: "empty atom",
+                });
+            }
+            previous = b'.';
+            at += 1;
+        };
         if end == 0 {
             return Err(match bytes.first() {
                 Some(_) => InvalidValue::at(WHAT, text, 0, utf8),

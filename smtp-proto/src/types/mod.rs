@@ -1,6 +1,7 @@
 //! Validated values: a value that exists is valid, so encoding it cannot fail or inject.
 
 mod address;
+pub(crate) mod chars;
 mod command;
 mod error;
 mod params;

@@ -4,6 +4,7 @@ use alloc::borrow::Cow;
 use alloc::string::String;
 use core::fmt::{self, Write};
 
+use super::chars;
 use super::error::InvalidValue;
 
 /// Text carried in xtext form: the *decoded* value, which can hold any character but CR, LF, NUL
@@ -41,17 +42,11 @@ impl<'a> XText<'a> {
     pub(crate) fn decode(encoded: &'a str) -> Result<Self, InvalidValue> {
         const WHAT: &str = "xtext";
         let bytes = encoded.as_bytes();
-        let mut escaped = false;
-        for (at, &byte) in bytes.iter().enumerate() {
-            match byte {
-                b'+' => escaped = true,
-                b'=' => return Err(InvalidValue::at(WHAT, encoded, at, false)),
-                33..=126 => {}
-                _ => return Err(InvalidValue::at(WHAT, encoded, at, false)),
-            }
-        }
-        if !escaped {
-            return Ok(Self(Cow::Borrowed(encoded)));
+        let plain = chars::span(bytes, chars::XCHAR);
+        match bytes.get(plain) {
+            None => return Ok(Self(Cow::Borrowed(encoded))),
+            Some(b'+') => {}
+            Some(_) => return Err(InvalidValue::at(WHAT, encoded, plain, false)),
         }
         let mut decoded = alloc::vec::Vec::with_capacity(bytes.len());
         let mut at = 0;
@@ -79,9 +74,11 @@ impl<'a> XText<'a> {
                 }
                 decoded.push(value);
                 at += 3;
-            } else {
+            } else if chars::class(byte) & chars::XCHAR != 0 {
                 decoded.push(byte);
                 at += 1;
+            } else {
+                return Err(InvalidValue::at(WHAT, encoded, at, false));
             }
         }
         let text = String::from_utf8(decoded).map_err(|_| InvalidValue::Malformed {

@@ -1,0 +1,111 @@
+//! Character classes of the SMTP grammar, looked up in one table so that the scanners spend a
+//! load and a test per octet.
+
+/// RFC 5321 4.1.2 `Let-dig`: a letter or digit.
+pub(crate) const LET_DIG: u8 = 1;
+/// `-`, which LDH strings and keywords allow inside.
+pub(crate) const HYPHEN: u8 = 2;
+/// RFC 5322 3.2.3 `atext` (letters, digits and ``!#$%&'*+-/=?^_`{|}~``).
+pub(crate) const ATEXT: u8 = 4;
+/// RFC 5321 `esmtp-value` octets: `!` to `~` but `=`.
+pub(crate) const VALUE: u8 = 8;
+/// RFC 3461 4 `xchar`: `!` to `~` but `+` and `=`.
+pub(crate) const XCHAR: u8 = 16;
+/// An octet of a UTF-8 sequence (0x80 and above), allowed where SMTPUTF8 extends a class.
+pub(crate) const HIGH: u8 = 32;
+
+const fn build() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut byte = 0usize;
+    while byte < 256 {
+        let b = byte as u8;
+        let mut class = 0;
+        if b.is_ascii_alphanumeric() {
+            class |= LET_DIG | ATEXT;
+        }
+        if b == b'-' {
+            class |= HYPHEN;
+        }
+        if matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'/'
+                | b'='
+                | b'?'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'{'
+                | b'|'
+                | b'}'
+                | b'~'
+        ) {
+            class |= ATEXT;
+        }
+        if b > b' ' && b < 0x7f && b != b'=' {
+            class |= VALUE;
+        }
+        if b > b' ' && b < 0x7f && b != b'=' && b != b'+' {
+            class |= XCHAR;
+        }
+        if b >= 0x80 {
+            class |= HIGH;
+        }
+        table[byte] = class;
+        byte += 1;
+    }
+    table
+}
+
+static TABLE: [u8; 256] = build();
+
+/// The classes `byte` belongs to.
+#[inline(always)]
+pub(crate) fn class(byte: u8) -> u8 {
+    // A u8 index is always within the 256 entries.
+    TABLE.get(usize::from(byte)).copied().unwrap_or(0)
+}
+
+/// `class` widened with [`HIGH`] when UTF-8 is allowed.
+#[inline(always)]
+pub(crate) const fn with_utf8(class: u8, utf8: bool) -> u8 {
+    if utf8 { class | HIGH } else { class }
+}
+
+/// Octets from the start of `bytes` that belong to any of `classes`.
+#[inline(always)]
+pub(crate) fn span(bytes: &[u8], classes: u8) -> usize {
+    bytes
+        .iter()
+        .position(|&b| class(b) & classes == 0)
+        .unwrap_or(bytes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_match_the_grammar() {
+        for byte in 0..=255u8 {
+            let c = class(byte);
+            assert_eq!(c & LET_DIG != 0, byte.is_ascii_alphanumeric());
+            assert_eq!(c & VALUE != 0, (33..=126).contains(&byte) && byte != b'=');
+            assert_eq!(
+                c & XCHAR != 0,
+                (33..=126).contains(&byte) && byte != b'=' && byte != b'+'
+            );
+            assert_eq!(c & HIGH != 0, byte >= 0x80);
+            let atext = byte.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&byte);
+            assert_eq!(c & ATEXT != 0, atext);
+        }
+        assert_eq!(span(b"abc-1 x", LET_DIG | HYPHEN), 5);
+    }
+}
