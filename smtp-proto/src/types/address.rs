@@ -329,7 +329,8 @@ impl<'a> TryFrom<&'a str> for Mailbox<'a> {
 /// RFC 5321 says it MUST be accepted, SHOULD NOT be generated and SHOULD be ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Path<'a> {
-    route: Vec<Domain<'a>>,
+    // Boxed rather than a Vec: routes are rare, and this keeps every command smaller.
+    route: alloc::boxed::Box<[Domain<'a>]>,
     mailbox: Mailbox<'a>,
 }
 
@@ -337,7 +338,7 @@ impl<'a> Path<'a> {
     /// A path to `mailbox`, with no route.
     pub fn new(mailbox: Mailbox<'a>) -> Self {
         Self {
-            route: Vec::new(),
+            route: alloc::boxed::Box::default(),
             mailbox,
         }
     }
@@ -361,7 +362,12 @@ impl<'a> Path<'a> {
     /// The same path, owning its text.
     pub fn into_owned(self) -> Path<'static> {
         Path {
-            route: self.route.into_iter().map(Domain::into_owned).collect(),
+            route: self
+                .route
+                .into_vec()
+                .into_iter()
+                .map(Domain::into_owned)
+                .collect(),
             mailbox: self.mailbox.into_owned(),
         }
     }
@@ -831,7 +837,13 @@ pub(crate) fn parse_path(text: &str, utf8: bool) -> Result<(Path<'_>, usize), In
             limit: MAX_PATH,
         });
     }
-    Ok((Path { route, mailbox }, at))
+    Ok((
+        Path {
+            route: route.into_boxed_slice(),
+            mailbox,
+        },
+        at,
+    ))
 }
 
 /// `Reverse-path = Path / "<>"` at the start of `text`.
