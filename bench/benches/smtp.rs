@@ -3,8 +3,11 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use smtp_proto::codec::{CommandOptions, Decoded, decode_command};
-use stalwart_smtp_proto::Request;
+use smtp_proto::codec::{
+    CommandOptions, Decoded, ReplyOptions, decode_command, decode_ehlo_response, decode_reply,
+};
+use stalwart_smtp_proto::response::parser::ResponseReceiver;
+use stalwart_smtp_proto::{EhloResponse, Request};
 
 const EHLO: &[u8] = b"EHLO mail.example.com\r\n";
 const MAIL: &[u8] = b"MAIL FROM:<sender.name@example.com> SIZE=123456 BODY=8BITMIME\r\n";
@@ -37,5 +40,80 @@ fn commands(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, commands);
+const EHLO_REPLY: &[u8] = b"250-mx.example.com Hello client.example [192.0.2.1]\r\n\
+250-SIZE 52428800\r\n\
+250-8BITMIME\r\n\
+250-PIPELINING\r\n\
+250-CHUNKING\r\n\
+250-SMTPUTF8\r\n\
+250-ENHANCEDSTATUSCODES\r\n\
+250-STARTTLS\r\n\
+250-AUTH PLAIN LOGIN\r\n\
+250 DSN\r\n";
+const OK_REPLY: &[u8] = b"250 2.1.0 Ok\r\n";
+
+fn replies(c: &mut Criterion) {
+    let options = ReplyOptions::default();
+
+    let mut group = c.benchmark_group("reply_250_2.1.0_Ok");
+    group.throughput(Throughput::Bytes(OK_REPLY.len() as u64));
+    group.bench_function("smtp-proto (ours)", |b| {
+        b.iter(|| match decode_reply(black_box(OK_REPLY), &options) {
+            Ok(Decoded::Complete(reply, used)) => {
+                black_box(&reply);
+                used
+            }
+            other => panic!("{other:?}"),
+        })
+    });
+    group.bench_function("stalwart smtp-proto 0.2", |b| {
+        b.iter(|| match ResponseReceiver::default().parse(&mut black_box(OK_REPLY).iter()) {
+            Ok(response) => {
+                black_box(&response);
+            }
+            Err(error) => panic!("{error:?}"),
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("reply_EHLO_10_lines");
+    group.throughput(Throughput::Bytes(EHLO_REPLY.len() as u64));
+    group.bench_function("smtp-proto (ours), generic reply", |b| {
+        b.iter(|| match decode_reply(black_box(EHLO_REPLY), &options) {
+            Ok(Decoded::Complete(reply, used)) => {
+                black_box(&reply);
+                used
+            }
+            other => panic!("{other:?}"),
+        })
+    });
+    group.bench_function("smtp-proto (ours), typed EHLO response", |b| {
+        b.iter(|| match decode_ehlo_response(black_box(EHLO_REPLY), &options) {
+            Ok(Decoded::Complete(ehlo, used)) => {
+                black_box(&ehlo);
+                used
+            }
+            other => panic!("{other:?}"),
+        })
+    });
+    group.bench_function("stalwart smtp-proto 0.2, generic reply", |b| {
+        b.iter(|| match ResponseReceiver::default().parse(&mut black_box(EHLO_REPLY).iter()) {
+            Ok(response) => {
+                black_box(&response);
+            }
+            Err(error) => panic!("{error:?}"),
+        })
+    });
+    group.bench_function("stalwart smtp-proto 0.2, typed EHLO response", |b| {
+        b.iter(|| match EhloResponse::parse(&mut black_box(EHLO_REPLY).iter()) {
+            Ok(response) => {
+                black_box(&response);
+            }
+            Err(error) => panic!("{error:?}"),
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, commands, replies);
 criterion_main!(benches);

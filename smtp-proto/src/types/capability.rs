@@ -1,1 +1,909 @@
-//! (in progress)
+//! What a server announces in its EHLO response (RFC 5321 4.1.1.1): typed [`Capability`]
+//! values and the [`EhloResponse`] that holds them.
+//!
+//! Keywords are recognised without regard to case (RFC 5321 4.1.1.1). A keyword this crate
+//! does not know, or a known one whose parameters break its grammar, is kept as
+//! [`Capability::Other`] with its parameters: nothing the server said is dropped.
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use super::address::Host;
+use super::chars;
+use super::error::InvalidValue;
+use super::reply::ReplyText;
+use crate::types::{DateTime, Mechanism};
+
+/// Defines a validated token that borrows or owns its text.
+macro_rules! token {
+    ($(#[$doc:meta])* $name:ident, $check:path) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name<'a>(Cow<'a, str>);
+
+        impl<'a> $name<'a> {
+            /// Checks `text` against the grammar.
+            pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+                let text = text.into();
+                $check(&text)?;
+                Ok(Self(text))
+            }
+
+            /// For text the caller has checked with the same rule.
+            #[allow(dead_code)]
+            pub(crate) const fn checked(text: &'a str) -> Self {
+                Self(Cow::Borrowed(text))
+            }
+
+            /// The text as written.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// Whether it equals `other` without regard to ASCII case.
+            pub fn eq_ignore_case(&self, other: &str) -> bool {
+                self.0.eq_ignore_ascii_case(other)
+            }
+
+            /// The same value, owning its text.
+            pub fn into_owned(self) -> $name<'static> {
+                $name(Cow::Owned(self.0.into_owned()))
+            }
+        }
+
+        impl fmt::Display for $name<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name<'_> {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<'a> TryFrom<&'a str> for $name<'a> {
+            type Error = InvalidValue;
+            fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
+                Self::new(text)
+            }
+        }
+
+        impl TryFrom<String> for $name<'static> {
+            type Error = InvalidValue;
+            fn try_from(text: String) -> Result<Self, InvalidValue> {
+                Self::new(text)
+            }
+        }
+    };
+}
+
+token! {
+    /// An EHLO keyword (RFC 5321 4.1.1.1): `(ALPHA / DIGIT) *(ALPHA / DIGIT / "-")`, compared
+    /// without regard to case.
+    EhloKeyword, check_keyword
+}
+
+token! {
+    /// An EHLO parameter (RFC 5321 4.1.1.1): `1*(%d33-126)`, any visible ASCII character.
+    EhloParam, check_param
+}
+
+token! {
+    /// The name of a priority assignment policy, the parameter of `MT-PRIORITY` (RFC 6710 7):
+    /// `1*20(ALPHA / DIGIT / "-" / "_" / ".")`, such as `MIXER` or `STANAG4406`.
+    PriorityProfile, check_profile
+}
+
+token! {
+    /// One entry of the `LIMITS` parameter (RFC 9422 3): `limit-name ["=" limit-value]`, the
+    /// name `1*(ALPHA / DIGIT / "-" / "_")`, the value `1*(%x21-3A / %x3C-7E)` (any visible
+    /// character but `;`).
+    Limit, check_limit
+}
+
+impl Limit<'_> {
+    /// The name, before any `=`.
+    pub fn name(&self) -> &str {
+        self.0.split_once('=').map_or(&*self.0, |(name, _)| name)
+    }
+
+    /// The value after the `=`, if there is one.
+    pub fn value(&self) -> Option<&str> {
+        self.0.split_once('=').map(|(_, value)| value)
+    }
+}
+
+fn check_token(
+    text: &str,
+    what: &'static str,
+    max: Option<usize>,
+    allowed: impl Fn(u8) -> bool,
+) -> Result<(), InvalidValue> {
+    if text.is_empty() {
+        return Err(InvalidValue::Empty { what });
+    }
+    if let Some(at) = text.bytes().position(|b| !allowed(b)) {
+        return Err(InvalidValue::at(what, text, at, false));
+    }
+    match max {
+        Some(limit) if text.len() > limit => Err(InvalidValue::TooLong {
+            what,
+            length: text.len(),
+            limit,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn check_keyword(text: &str) -> Result<(), InvalidValue> {
+    const WHAT: &str = "EHLO keyword";
+    if text.starts_with('-') {
+        return Err(InvalidValue::at(WHAT, text, 0, false));
+    }
+    check_token(text, WHAT, None, is_keyword_char)
+}
+
+fn check_param(text: &str) -> Result<(), InvalidValue> {
+    check_token(text, "EHLO parameter", None, is_param_char)
+}
+
+fn check_profile(text: &str) -> Result<(), InvalidValue> {
+    check_token(text, "priority profile", Some(20), |b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
+    })
+}
+
+fn check_limit(text: &str) -> Result<(), InvalidValue> {
+    const WHAT: &str = "limit";
+    let (name, value) = match text.split_once('=') {
+        Some((name, value)) => (name, Some(value)),
+        None => (text, None),
+    };
+    if name.is_empty() {
+        return Err(InvalidValue::Empty { what: WHAT });
+    }
+    if let Some(at) = name.bytes().position(|b| !is_limit_name_char(b)) {
+        return Err(InvalidValue::at(WHAT, text, at, false));
+    }
+    if let Some(value) = value {
+        let start = name.len() + 1;
+        if value.is_empty() {
+            return Err(InvalidValue::Malformed {
+                what: WHAT,
+                offset: start,
+                reason: "empty value",
+            });
+        }
+        if let Some(at) = value.bytes().position(|b| !is_param_char(b) || b == b';') {
+            return Err(InvalidValue::at(WHAT, text, start + at, false));
+        }
+    }
+    Ok(())
+}
+
+/// Letters, digits and `-`: the octets of an EHLO keyword (the scan of keywords is the hot
+/// loop of EHLO decoding, hence the table).
+#[inline(always)]
+fn is_keyword_char(byte: u8) -> bool {
+    chars::class(byte) & (chars::LET_DIG | chars::HYPHEN) != 0
+}
+
+fn is_param_char(byte: u8) -> bool {
+    (33..=126).contains(&byte)
+}
+
+fn is_limit_name_char(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'
+}
+
+/// The service extensions this crate knows, by EHLO keyword. [`Capability::Other`] holds the
+/// rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Extension {
+    /// `SIZE` (RFC 1870).
+    Size,
+    /// `8BITMIME` (RFC 6152).
+    EightBitMime,
+    /// `PIPELINING` (RFC 2920).
+    Pipelining,
+    /// `CHUNKING` (RFC 3030).
+    Chunking,
+    /// `BINARYMIME` (RFC 3030).
+    BinaryMime,
+    /// `DSN` (RFC 3461).
+    Dsn,
+    /// `SMTPUTF8` (RFC 6531).
+    SmtpUtf8,
+    /// `ENHANCEDSTATUSCODES` (RFC 2034).
+    EnhancedStatusCodes,
+    /// `STARTTLS` (RFC 3207).
+    StartTls,
+    /// `AUTH` (RFC 4954).
+    Auth,
+    /// `REQUIRETLS` (RFC 8689).
+    RequireTls,
+    /// `MT-PRIORITY` (RFC 6710).
+    MtPriority,
+    /// `FUTURERELEASE` (RFC 4865).
+    FutureRelease,
+    /// `DELIVERBY` (RFC 2852).
+    DeliverBy,
+    /// `LIMITS` (RFC 9422).
+    Limits,
+    /// `ETRN` (RFC 1985).
+    Etrn,
+    /// `VRFY` (RFC 5321 3.5.2).
+    Vrfy,
+    /// `EXPN` (RFC 5321 3.5.2).
+    Expn,
+    /// `HELP` (RFC 5321 4.1.1.8).
+    Help,
+}
+
+impl Extension {
+    /// Every extension with its keyword.
+    #[cfg(test)]
+    pub(crate) const ALL: [(Self, &'static str); 19] = [
+        (Self::Size, "SIZE"),
+        (Self::EightBitMime, "8BITMIME"),
+        (Self::Pipelining, "PIPELINING"),
+        (Self::Chunking, "CHUNKING"),
+        (Self::BinaryMime, "BINARYMIME"),
+        (Self::Dsn, "DSN"),
+        (Self::SmtpUtf8, "SMTPUTF8"),
+        (Self::EnhancedStatusCodes, "ENHANCEDSTATUSCODES"),
+        (Self::StartTls, "STARTTLS"),
+        (Self::Auth, "AUTH"),
+        (Self::RequireTls, "REQUIRETLS"),
+        (Self::MtPriority, "MT-PRIORITY"),
+        (Self::FutureRelease, "FUTURERELEASE"),
+        (Self::DeliverBy, "DELIVERBY"),
+        (Self::Limits, "LIMITS"),
+        (Self::Etrn, "ETRN"),
+        (Self::Vrfy, "VRFY"),
+        (Self::Expn, "EXPN"),
+        (Self::Help, "HELP"),
+    ];
+
+    /// The EHLO keyword, in upper case.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Self::Size => "SIZE",
+            Self::EightBitMime => "8BITMIME",
+            Self::Pipelining => "PIPELINING",
+            Self::Chunking => "CHUNKING",
+            Self::BinaryMime => "BINARYMIME",
+            Self::Dsn => "DSN",
+            Self::SmtpUtf8 => "SMTPUTF8",
+            Self::EnhancedStatusCodes => "ENHANCEDSTATUSCODES",
+            Self::StartTls => "STARTTLS",
+            Self::Auth => "AUTH",
+            Self::RequireTls => "REQUIRETLS",
+            Self::MtPriority => "MT-PRIORITY",
+            Self::FutureRelease => "FUTURERELEASE",
+            Self::DeliverBy => "DELIVERBY",
+            Self::Limits => "LIMITS",
+            Self::Etrn => "ETRN",
+            Self::Vrfy => "VRFY",
+            Self::Expn => "EXPN",
+            Self::Help => "HELP",
+        }
+    }
+
+    /// The extension a keyword names, in any case.
+    #[inline(always)]
+    pub fn from_keyword(keyword: &str) -> Option<Self> {
+        // The length and the first letter leave at most one candidate.
+        let first = keyword.as_bytes().first()?.to_ascii_uppercase();
+        let candidate = match (keyword.len(), first) {
+            (3, b'D') => Self::Dsn,
+            (4, b'S') => Self::Size,
+            (4, b'A') => Self::Auth,
+            (4, b'E')
+                if keyword
+                    .as_bytes()
+                    .get(1)
+                    .is_some_and(|b| b.eq_ignore_ascii_case(&b'T')) =>
+            {
+                Self::Etrn
+            }
+            (4, b'E') => Self::Expn,
+            (4, b'V') => Self::Vrfy,
+            (4, b'H') => Self::Help,
+            (6, b'L') => Self::Limits,
+            (8, b'8') => Self::EightBitMime,
+            (8, b'C') => Self::Chunking,
+            (8, b'S')
+                if keyword
+                    .as_bytes()
+                    .get(1)
+                    .is_some_and(|b| b.eq_ignore_ascii_case(&b'T')) =>
+            {
+                Self::StartTls
+            }
+            (8, b'S') => Self::SmtpUtf8,
+            (9, b'D') => Self::DeliverBy,
+            (10, b'P') => Self::Pipelining,
+            (10, b'B') => Self::BinaryMime,
+            (10, b'R') => Self::RequireTls,
+            (11, b'M') => Self::MtPriority,
+            (13, b'F') => Self::FutureRelease,
+            (19, b'E') => Self::EnhancedStatusCodes,
+            _ => return None,
+        };
+        // Without branches: under a known upper-case letter, clearing bit 5 folds the case of
+        // the octet (and only a letter then matches); other known octets must be equal.
+        let known = candidate.keyword().as_bytes();
+        let same = known.len() == keyword.len()
+            && known
+                .iter()
+                .zip(keyword.as_bytes())
+                .fold(true, |same, (k, b)| {
+                    let mask = !(u8::from(k.is_ascii_uppercase()) << 5);
+                    same & (b & mask == *k)
+                });
+        same.then_some(candidate)
+    }
+}
+
+impl fmt::Display for Extension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.keyword())
+    }
+}
+
+/// One line of an EHLO response after the first: a service extension the server offers, with
+/// its parameters (RFC 5321 4.1.1.1: `ehlo-line = ehlo-keyword *( SP ehlo-param )`).
+///
+/// ```
+/// use smtp_proto::types::{Capability, Extension};
+///
+/// assert_eq!(Capability::parse("SIZE 1000000")?, Capability::Size(Some(1000000)));
+/// assert_eq!(Capability::parse("pipelining")?, Capability::Pipelining);
+/// // The pre-standard `AUTH=` form is read as AUTH.
+/// let auth = Capability::parse("AUTH=LOGIN PLAIN")?;
+/// assert_eq!(auth.extension(), Some(Extension::Auth));
+/// assert_eq!(auth.to_string(), "AUTH LOGIN PLAIN");
+/// // Unknown keywords are kept.
+/// let other = Capability::parse("X-EXPS GSSAPI NTLM")?;
+/// assert_eq!(other.keyword(), "X-EXPS");
+/// # Ok::<(), smtp_proto::types::InvalidValue>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Capability<'a> {
+    /// `SIZE [n]` (RFC 1870 4): the largest message the server accepts; `Some(0)` means no
+    /// fixed maximum, `None` that the server does not say.
+    Size(Option<u64>),
+    /// `8BITMIME` (RFC 6152).
+    EightBitMime,
+    /// `PIPELINING` (RFC 2920).
+    Pipelining,
+    /// `CHUNKING`: the BDAT command (RFC 3030).
+    Chunking,
+    /// `BINARYMIME` (RFC 3030).
+    BinaryMime,
+    /// `DSN`: delivery status notifications (RFC 3461).
+    Dsn,
+    /// `SMTPUTF8` (RFC 6531).
+    SmtpUtf8,
+    /// `ENHANCEDSTATUSCODES` (RFC 2034).
+    EnhancedStatusCodes,
+    /// `STARTTLS` (RFC 3207).
+    StartTls,
+    /// `AUTH mechanism...` (RFC 4954 3). Every `AUTH` line of a response is merged into one,
+    /// including the pre-standard `AUTH=LOGIN PLAIN` form that some servers still send for old
+    /// clients.
+    Auth(Vec<Mechanism<'a>>),
+    /// `REQUIRETLS` (RFC 8689).
+    RequireTls,
+    /// `MT-PRIORITY [profile]` (RFC 6710 3).
+    MtPriority(Option<PriorityProfile<'a>>),
+    /// `FUTURERELEASE max-interval max-date-time` (RFC 4865 3).
+    FutureRelease {
+        /// The longest hold, in seconds, that `HOLDFOR` may ask for.
+        max_interval: u64,
+        /// The latest time that `HOLDUNTIL` may ask for.
+        max_datetime: DateTime<'a>,
+    },
+    /// `DELIVERBY [min-by-time]` (RFC 2852 2): the shortest `BY` time, in seconds, the server
+    /// accepts.
+    DeliverBy(Option<u64>),
+    /// `LIMITS` (RFC 9422): the limits the server applies in this session. The three registered
+    /// limits are read into fields; other entries (and a registered one whose value is not a
+    /// number) are kept in `others`.
+    Limits {
+        /// `MAILMAX`: transactions per session (RFC 9422 4.1).
+        mail_max: Option<u32>,
+        /// `RCPTMAX`: recipients per transaction (RFC 9422 4.2).
+        rcpt_max: Option<u32>,
+        /// `RCPTDOMAINMAX`: recipient domains per transaction (RFC 9422 4.3).
+        rcpt_domain_max: Option<u32>,
+        /// The other entries, in order.
+        others: Vec<Limit<'a>>,
+    },
+    /// `ETRN` (RFC 1985).
+    Etrn,
+    /// `VRFY` (RFC 5321 3.5.2).
+    Vrfy,
+    /// `EXPN` (RFC 5321 3.5.2).
+    Expn,
+    /// `HELP` (RFC 5321 4.1.1.8).
+    Help,
+    /// Any other keyword, or a known one whose parameters do not fit its grammar.
+    Other {
+        /// The keyword as sent.
+        keyword: EhloKeyword<'a>,
+        /// The parameters as sent.
+        params: Vec<EhloParam<'a>>,
+    },
+}
+
+impl<'a> Capability<'a> {
+    /// Reads one EHLO line (without the `250-`): a keyword, then parameters separated by
+    /// spaces. A run of spaces counts as one separator and trailing spaces are ignored; an `=`
+    /// right after the keyword counts as a space (the pre-standard `AUTH=LOGIN` form).
+    pub fn parse(text: &'a str) -> Result<Self, InvalidValue> {
+        parse_capability(text)
+    }
+
+    /// The extension, unless it is [`Other`](Self::Other).
+    pub fn extension(&self) -> Option<Extension> {
+        Some(match self {
+            Self::Size(_) => Extension::Size,
+            Self::EightBitMime => Extension::EightBitMime,
+            Self::Pipelining => Extension::Pipelining,
+            Self::Chunking => Extension::Chunking,
+            Self::BinaryMime => Extension::BinaryMime,
+            Self::Dsn => Extension::Dsn,
+            Self::SmtpUtf8 => Extension::SmtpUtf8,
+            Self::EnhancedStatusCodes => Extension::EnhancedStatusCodes,
+            Self::StartTls => Extension::StartTls,
+            Self::Auth(_) => Extension::Auth,
+            Self::RequireTls => Extension::RequireTls,
+            Self::MtPriority(_) => Extension::MtPriority,
+            Self::FutureRelease { .. } => Extension::FutureRelease,
+            Self::DeliverBy(_) => Extension::DeliverBy,
+            Self::Limits { .. } => Extension::Limits,
+            Self::Etrn => Extension::Etrn,
+            Self::Vrfy => Extension::Vrfy,
+            Self::Expn => Extension::Expn,
+            Self::Help => Extension::Help,
+            Self::Other { .. } => return None,
+        })
+    }
+
+    /// The keyword: upper case for the known extensions, as sent for the others.
+    pub fn keyword(&self) -> &str {
+        match self {
+            Self::Other { keyword, .. } => keyword.as_str(),
+            known => known.extension().map_or("", Extension::keyword),
+        }
+    }
+
+    /// The same capability, owning its text.
+    pub fn into_owned(self) -> Capability<'static> {
+        match self {
+            Self::Size(size) => Capability::Size(size),
+            Self::EightBitMime => Capability::EightBitMime,
+            Self::Pipelining => Capability::Pipelining,
+            Self::Chunking => Capability::Chunking,
+            Self::BinaryMime => Capability::BinaryMime,
+            Self::Dsn => Capability::Dsn,
+            Self::SmtpUtf8 => Capability::SmtpUtf8,
+            Self::EnhancedStatusCodes => Capability::EnhancedStatusCodes,
+            Self::StartTls => Capability::StartTls,
+            Self::Auth(mechanisms) => {
+                Capability::Auth(mechanisms.into_iter().map(Mechanism::into_owned).collect())
+            }
+            Self::RequireTls => Capability::RequireTls,
+            Self::MtPriority(profile) => {
+                Capability::MtPriority(profile.map(PriorityProfile::into_owned))
+            }
+            Self::FutureRelease {
+                max_interval,
+                max_datetime,
+            } => Capability::FutureRelease {
+                max_interval,
+                max_datetime: max_datetime.into_owned(),
+            },
+            Self::DeliverBy(time) => Capability::DeliverBy(time),
+            Self::Limits {
+                mail_max,
+                rcpt_max,
+                rcpt_domain_max,
+                others,
+            } => Capability::Limits {
+                mail_max,
+                rcpt_max,
+                rcpt_domain_max,
+                others: others.into_iter().map(Limit::into_owned).collect(),
+            },
+            Self::Etrn => Capability::Etrn,
+            Self::Vrfy => Capability::Vrfy,
+            Self::Expn => Capability::Expn,
+            Self::Help => Capability::Help,
+            Self::Other { keyword, params } => Capability::Other {
+                keyword: keyword.into_owned(),
+                params: params.into_iter().map(EhloParam::into_owned).collect(),
+            },
+        }
+    }
+}
+
+impl<'a> TryFrom<&'a str> for Capability<'a> {
+    type Error = InvalidValue;
+    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
+        Self::parse(text)
+    }
+}
+
+/// The EHLO line, as it is encoded (without `250-` and CRLF).
+impl fmt::Display for Capability<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.keyword())?;
+        match self {
+            Self::Size(Some(n)) | Self::DeliverBy(Some(n)) => write!(f, " {n}"),
+            Self::Auth(mechanisms) => mechanisms.iter().try_for_each(|m| write!(f, " {m}")),
+            Self::MtPriority(Some(profile)) => write!(f, " {profile}"),
+            Self::FutureRelease {
+                max_interval,
+                max_datetime,
+            } => write!(f, " {max_interval} {max_datetime}"),
+            Self::Limits {
+                mail_max,
+                rcpt_max,
+                rcpt_domain_max,
+                others,
+            } => {
+                let registered = [
+                    ("MAILMAX", mail_max),
+                    ("RCPTMAX", rcpt_max),
+                    ("RCPTDOMAINMAX", rcpt_domain_max),
+                ];
+                for (name, value) in registered {
+                    if let Some(value) = value {
+                        write!(f, " {name}={value}")?;
+                    }
+                }
+                others.iter().try_for_each(|limit| write!(f, " {limit}"))
+            }
+            Self::Other { params, .. } => params.iter().try_for_each(|p| write!(f, " {p}")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A positive answer to EHLO (RFC 5321 4.1.1.1): `250-host [greeting]`, then one capability per
+/// line.
+///
+/// The host is a domain or, as some servers without a name send, an address literal (the
+/// grammar of the greeting, RFC 5321 4.2, allows both). An empty greeting is the same as none.
+///
+/// ```
+/// use smtp_proto::types::{Capability, Domain, EhloResponse, Extension};
+///
+/// let mut ehlo = EhloResponse::new(Domain::new("mx.example")?);
+/// ehlo.capabilities.push(Capability::Size(Some(35882577)));
+/// ehlo.capabilities.push(Capability::Pipelining);
+/// assert!(ehlo.supports(Extension::Pipelining));
+/// assert_eq!(ehlo.size(), Some(35882577));
+/// assert!(ehlo.auth_mechanisms().is_empty());
+/// # Ok::<(), smtp_proto::types::InvalidValue>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EhloResponse<'a> {
+    /// The server's name.
+    pub host: Host<'a>,
+    /// The free text after the name on the first line.
+    pub greeting: Option<ReplyText<'a>>,
+    /// The capabilities, in the order sent.
+    pub capabilities: Vec<Capability<'a>>,
+}
+
+impl<'a> EhloResponse<'a> {
+    /// A response naming `host`, with no greeting and no capabilities.
+    pub fn new(host: impl Into<Host<'a>>) -> Self {
+        Self {
+            host: host.into(),
+            greeting: None,
+            capabilities: Vec::new(),
+        }
+    }
+
+    /// The same response with a greeting.
+    #[must_use]
+    pub fn with_greeting(mut self, greeting: ReplyText<'a>) -> Self {
+        self.greeting = Some(greeting);
+        self
+    }
+
+    /// The same response with one more capability.
+    #[must_use]
+    pub fn with(mut self, capability: Capability<'a>) -> Self {
+        self.capabilities.push(capability);
+        self
+    }
+
+    /// Whether the server offers `extension`.
+    pub fn supports(&self, extension: Extension) -> bool {
+        self.find(extension).is_some()
+    }
+
+    /// The first capability of `extension`.
+    pub fn find(&self, extension: Extension) -> Option<&Capability<'a>> {
+        self.capabilities
+            .iter()
+            .find(|capability| capability.extension() == Some(extension))
+    }
+
+    /// The first capability whose keyword is `keyword`, in any case, known or not.
+    pub fn find_keyword(&self, keyword: &str) -> Option<&Capability<'a>> {
+        self.capabilities
+            .iter()
+            .find(|capability| capability.keyword().eq_ignore_ascii_case(keyword))
+    }
+
+    /// The largest message the server accepts (RFC 1870 4): `None` if it has no `SIZE`, no
+    /// number with it, or `SIZE 0` (no fixed maximum).
+    pub fn size(&self) -> Option<u64> {
+        self.capabilities
+            .iter()
+            .find_map(|capability| match capability {
+                Capability::Size(size) => size.filter(|n| *n > 0),
+                _ => None,
+            })
+    }
+
+    /// The SASL mechanisms the server offers (RFC 4954 3), empty if it has no `AUTH`.
+    pub fn auth_mechanisms(&self) -> &[Mechanism<'a>] {
+        self.capabilities
+            .iter()
+            .find_map(|capability| match capability {
+                Capability::Auth(mechanisms) => Some(mechanisms.as_slice()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// The same response, owning its text.
+    pub fn into_owned(self) -> EhloResponse<'static> {
+        EhloResponse {
+            host: self.host.into_owned(),
+            greeting: self.greeting.map(ReplyText::into_owned),
+            capabilities: self
+                .capabilities
+                .into_iter()
+                .map(Capability::into_owned)
+                .collect(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grammar, shared with the codec.
+
+/// Adds `capability` to `capabilities`, merging every `AUTH` into the first one (without
+/// repeating a mechanism).
+pub(crate) fn push_capability<'a>(
+    capabilities: &mut Vec<Capability<'a>>,
+    capability: Capability<'a>,
+) {
+    let Capability::Auth(more) = capability else {
+        capabilities.push(capability);
+        return;
+    };
+    let existing = capabilities.iter_mut().find_map(|c| match c {
+        Capability::Auth(mechanisms) => Some(mechanisms),
+        _ => None,
+    });
+    match existing {
+        Some(mechanisms) => {
+            for mechanism in more {
+                if !mechanisms.iter().any(|m| m.is(mechanism.as_str())) {
+                    mechanisms.push(mechanism);
+                }
+            }
+        }
+        None => capabilities.push(Capability::Auth(more)),
+    }
+}
+
+/// Reads an EHLO line. See [`Capability::parse`].
+#[inline]
+pub(crate) fn parse_capability(text: &str) -> Result<Capability<'_>, InvalidValue> {
+    // Most lines are a known keyword alone.
+    if let Some(capability) = Extension::from_keyword(text).and_then(|e| typed(e, "")) {
+        return Ok(capability);
+    }
+    let (capability, end) = parse_capability_prefix(text)?;
+    match text.as_bytes().get(end) {
+        None => Ok(capability),
+        Some(_) => Err(InvalidValue::at("EHLO parameter", text, end, false)),
+    }
+}
+
+/// Reads the EHLO line at the start of `text` up to the first octet no EHLO line holds (the
+/// CR of its CRLF, say): gives the capability and the octets it took.
+#[inline(always)]
+pub(crate) fn parse_capability_prefix(text: &str) -> Result<(Capability<'_>, usize), InvalidValue> {
+    let bytes = text.as_bytes();
+    let end = bytes
+        .iter()
+        .position(|b| !is_keyword_char(*b))
+        .unwrap_or(bytes.len());
+    if end == 0 || bytes.first() == Some(&b'-') {
+        return Err(match bytes.first() {
+            None => InvalidValue::Empty {
+                what: "EHLO keyword",
+            },
+            Some(_) => InvalidValue::at("EHLO keyword", text, 0, false),
+        });
+    }
+    let keyword = text.get(..end).unwrap_or_default();
+    let (params, taken) = match bytes.get(end) {
+        Some(b' ' | b'=') => {
+            // SP and %d33-126.
+            let rest = bytes.get(end + 1..).unwrap_or_default();
+            let len = rest
+                .iter()
+                .position(|b| !(b' '..=b'~').contains(b))
+                .unwrap_or(rest.len());
+            let params = text.get(end + 1..end + 1 + len).unwrap_or_default();
+            (params, end + 1 + len)
+        }
+        Some(b'\r') | None => ("", end),
+        Some(_) => return Err(InvalidValue::at("EHLO keyword", text, end, false)),
+    };
+    let capability = match Extension::from_keyword(keyword).and_then(|e| typed(e, params)) {
+        Some(capability) => capability,
+        None => Capability::Other {
+            keyword: EhloKeyword::checked(keyword),
+            params: Params(params).map(EhloParam::checked).collect(),
+        },
+    };
+    Ok((capability, taken))
+}
+
+/// The parameters, separated by spaces (a run counts as one), already checked as
+/// `1*(%d33-126)`.
+#[derive(Clone)]
+struct Params<'a>(&'a str);
+
+impl<'a> Iterator for Params<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        let bytes = self.0.as_bytes();
+        let start = bytes.iter().position(|b| *b != b' ')?;
+        let end = bytes
+            .get(start..)
+            .and_then(|rest| rest.iter().position(|b| *b == b' '))
+            .map_or(bytes.len(), |len| start + len);
+        let param = self.0.get(start..end);
+        self.0 = self.0.get(end..).unwrap_or_default();
+        param
+    }
+}
+
+/// The typed capability for a known keyword whose parameters fit; `None` for [`Other`].
+///
+/// [`Other`]: Capability::Other
+#[inline(always)]
+fn typed(extension: Extension, params: &str) -> Option<Capability<'_>> {
+    let mut list = Params(params);
+    // At most one parameter.
+    let mut optional = || -> Option<Option<&str>> {
+        let first = list.next();
+        list.next().is_none().then_some(first)
+    };
+    Some(match extension {
+        Extension::Size => Capability::Size(optional_number(optional()?)?),
+        Extension::DeliverBy => Capability::DeliverBy(optional_number(optional()?)?),
+        Extension::MtPriority => Capability::MtPriority(match optional()? {
+            Some(profile) => Some(PriorityProfile::new(profile).ok()?),
+            None => None,
+        }),
+        Extension::Auth => {
+            let mut mechanisms = Vec::with_capacity(4);
+            for name in Params(params) {
+                mechanisms.push(Mechanism::new(name).ok()?);
+            }
+            Capability::Auth(mechanisms)
+        }
+        Extension::FutureRelease => {
+            let (Some(interval), Some(datetime), None) = (list.next(), list.next(), list.next())
+            else {
+                return None;
+            };
+            Capability::FutureRelease {
+                max_interval: number(interval)?,
+                max_datetime: DateTime::new(datetime).ok()?,
+            }
+        }
+        Extension::Limits => limits(params)?,
+        flag => {
+            if list.next().is_some() {
+                return None;
+            }
+            match flag {
+                Extension::EightBitMime => Capability::EightBitMime,
+                Extension::Pipelining => Capability::Pipelining,
+                Extension::Chunking => Capability::Chunking,
+                Extension::BinaryMime => Capability::BinaryMime,
+                Extension::Dsn => Capability::Dsn,
+                Extension::SmtpUtf8 => Capability::SmtpUtf8,
+                Extension::EnhancedStatusCodes => Capability::EnhancedStatusCodes,
+                Extension::StartTls => Capability::StartTls,
+                Extension::RequireTls => Capability::RequireTls,
+                Extension::Etrn => Capability::Etrn,
+                Extension::Vrfy => Capability::Vrfy,
+                Extension::Expn => Capability::Expn,
+                _ => Capability::Help,
+            }
+        }
+    })
+}
+
+/// `LIMITS` parameters (RFC 9422 3); `None` if one entry breaks the grammar.
+fn limits(params: &str) -> Option<Capability<'_>> {
+    let mut mail_max = None;
+    let mut rcpt_max = None;
+    let mut rcpt_domain_max = None;
+    let mut others = Vec::new();
+    for entry in Params(params) {
+        let limit = Limit::new(entry).ok()?;
+        let field = match limit.name() {
+            name if name.eq_ignore_ascii_case("MAILMAX") => &mut mail_max,
+            name if name.eq_ignore_ascii_case("RCPTMAX") => &mut rcpt_max,
+            name if name.eq_ignore_ascii_case("RCPTDOMAINMAX") => &mut rcpt_domain_max,
+            _ => {
+                others.push(limit);
+                continue;
+            }
+        };
+        // A registered limit whose value is not a number, or that comes twice, stays as it is.
+        match limit.value().and_then(number).map(u32::try_from) {
+            Some(Ok(value)) if field.is_none() => *field = Some(value),
+            _ => others.push(limit),
+        }
+    }
+    Some(Capability::Limits {
+        mail_max,
+        rcpt_max,
+        rcpt_domain_max,
+        others,
+    })
+}
+
+/// No parameter, or a number: `None` if there is a parameter that is not a number.
+fn optional_number(param: Option<&str>) -> Option<Option<u64>> {
+    match param {
+        Some(param) => Some(Some(number(param)?)),
+        None => Some(None),
+    }
+}
+
+/// `1*DIGIT` that fits in a `u64`.
+fn number(text: &str) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    text.bytes().try_fold(0u64, |acc, b| {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod strategies;
+#[cfg(test)]
+mod tests;

@@ -82,6 +82,7 @@ pub struct Mechanism<'a>(Cow<'a, str>);
 
 impl<'a> Mechanism<'a> {
     /// Checks the name.
+    #[inline]
     pub fn new(name: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
         let name = name.into();
         const WHAT: &str = "mechanism";
@@ -117,6 +118,12 @@ impl<'a> Mechanism<'a> {
     /// The same name, owning its text.
     pub fn into_owned(self) -> Mechanism<'static> {
         Mechanism(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl AsRef<str> for Mechanism<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
     }
 }
 

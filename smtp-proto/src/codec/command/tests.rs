@@ -743,14 +743,9 @@ proptest! {
         for point in points {
             buffer.extend_from_slice(&stream[last..point]);
             last = point;
-            loop {
-                match decode_command(&buffer, &options).unwrap() {
-                    Decoded::Complete(command, used) => {
-                        decoded.push(command.into_owned());
-                        buffer.drain(..used);
-                    }
-                    Decoded::Incomplete => break,
-                }
+            while let Decoded::Complete(command, used) = decode_command(&buffer, &options).unwrap() {
+                decoded.push(command.into_owned());
+                buffer.drain(..used);
             }
         }
         prop_assert!(buffer.is_empty());

@@ -1,0 +1,357 @@
+use super::*;
+use crate::types::{Domain, strategies};
+use alloc::string::ToString;
+use alloc::vec;
+use proptest::prelude::*;
+
+fn mechanisms(names: &[&str]) -> Vec<Mechanism<'static>> {
+    names
+        .iter()
+        .map(|n| Mechanism::new(String::from(*n)).unwrap())
+        .collect()
+}
+
+fn other(keyword: &str, params: &[&str]) -> Capability<'static> {
+    Capability::Other {
+        keyword: EhloKeyword::new(String::from(keyword)).unwrap(),
+        params: params
+            .iter()
+            .map(|p| EhloParam::new(String::from(*p)).unwrap())
+            .collect(),
+    }
+}
+
+#[test]
+fn known_capabilities() {
+    let date = DateTime::new("2026-12-01T00:00:00Z").unwrap();
+    let table = [
+        ("SIZE", Capability::Size(None)),
+        ("SIZE 1000000", Capability::Size(Some(1_000_000))),
+        ("SIZE 0", Capability::Size(Some(0))),
+        ("size 52428800", Capability::Size(Some(52_428_800))),
+        (
+            "SIZE 18446744073709551615",
+            Capability::Size(Some(u64::MAX)),
+        ),
+        ("8BITMIME", Capability::EightBitMime),
+        ("PIPELINING", Capability::Pipelining),
+        ("Pipelining", Capability::Pipelining),
+        ("CHUNKING", Capability::Chunking),
+        ("BINARYMIME", Capability::BinaryMime),
+        ("DSN", Capability::Dsn),
+        ("SMTPUTF8", Capability::SmtpUtf8),
+        ("ENHANCEDSTATUSCODES", Capability::EnhancedStatusCodes),
+        ("STARTTLS", Capability::StartTls),
+        ("AUTH", Capability::Auth(vec![])),
+        (
+            "AUTH GSSAPI DIGEST-MD5",
+            Capability::Auth(mechanisms(&["GSSAPI", "DIGEST-MD5"])),
+        ),
+        (
+            "AUTH=LOGIN PLAIN",
+            Capability::Auth(mechanisms(&["LOGIN", "PLAIN"])),
+        ),
+        ("auth=login", Capability::Auth(mechanisms(&["login"]))),
+        (
+            "AUTH SCRAM-SHA-256-PLUS XOAUTH2",
+            Capability::Auth(mechanisms(&["SCRAM-SHA-256-PLUS", "XOAUTH2"])),
+        ),
+        ("REQUIRETLS", Capability::RequireTls),
+        ("MT-PRIORITY", Capability::MtPriority(None)),
+        (
+            "MT-PRIORITY MIXER",
+            Capability::MtPriority(Some(PriorityProfile::new("MIXER").unwrap())),
+        ),
+        (
+            "FUTURERELEASE 604800 2026-12-01T00:00:00Z",
+            Capability::FutureRelease {
+                max_interval: 604_800,
+                max_datetime: date.clone(),
+            },
+        ),
+        ("DELIVERBY", Capability::DeliverBy(None)),
+        ("DELIVERBY 300", Capability::DeliverBy(Some(300))),
+        (
+            "LIMITS MAILMAX=1000 RCPTMAX=50000",
+            Capability::Limits {
+                mail_max: Some(1000),
+                rcpt_max: Some(50_000),
+                rcpt_domain_max: None,
+                others: vec![],
+            },
+        ),
+        (
+            "LIMITS rcptdomainmax=5 X_FUTURE FUTURE-VALUE=a=b RCPTMAX=many RCPTMAX=7 RCPTMAX=8",
+            Capability::Limits {
+                mail_max: None,
+                rcpt_max: Some(7),
+                rcpt_domain_max: Some(5),
+                others: vec![
+                    Limit::new("X_FUTURE").unwrap(),
+                    Limit::new("FUTURE-VALUE=a=b").unwrap(),
+                    Limit::new("RCPTMAX=many").unwrap(),
+                    Limit::new("RCPTMAX=8").unwrap(),
+                ],
+            },
+        ),
+        ("ETRN", Capability::Etrn),
+        ("VRFY", Capability::Vrfy),
+        ("EXPN", Capability::Expn),
+        ("HELP", Capability::Help),
+        // Tolerated: runs of spaces and trailing spaces.
+        ("SIZE  1000 ", Capability::Size(Some(1000))),
+        ("PIPELINING ", Capability::Pipelining),
+        (
+            "AUTH  PLAIN   LOGIN",
+            Capability::Auth(mechanisms(&["PLAIN", "LOGIN"])),
+        ),
+    ];
+    for (line, expected) in table {
+        assert_eq!(Capability::parse(line), Ok(expected), "{line}");
+    }
+}
+
+#[test]
+fn unknown_and_malformed_capabilities_are_kept() {
+    let table = [
+        ("X-EXPS GSSAPI NTLM", other("X-EXPS", &["GSSAPI", "NTLM"])),
+        ("XEXCH50", other("XEXCH50", &[])),
+        ("X-LINK2STATE", other("X-LINK2STATE", &[])),
+        ("XXXXXXXA", other("XXXXXXXA", &[])),
+        ("X-FOO=bar baz", other("X-FOO", &["bar", "baz"])),
+        ("SIZE abc", other("SIZE", &["abc"])),
+        ("SIZE 1 2", other("SIZE", &["1", "2"])),
+        (
+            "SIZE 18446744073709551616",
+            other("SIZE", &["18446744073709551616"]),
+        ),
+        ("SIZE -1", other("SIZE", &["-1"])),
+        ("PIPELINING now", other("PIPELINING", &["now"])),
+        ("AUTH PLAIN LOG=IN", other("AUTH", &["PLAIN", "LOG=IN"])),
+        (
+            "AUTH ABCDEFGHIJKLMNOPQRSTU",
+            other("AUTH", &["ABCDEFGHIJKLMNOPQRSTU"]),
+        ),
+        ("MT-PRIORITY A B", other("MT-PRIORITY", &["A", "B"])),
+        ("MT-PRIORITY a/b", other("MT-PRIORITY", &["a/b"])),
+        ("FUTURERELEASE 604800", other("FUTURERELEASE", &["604800"])),
+        (
+            "FUTURERELEASE x 2026-12-01T00:00:00Z",
+            other("FUTURERELEASE", &["x", "2026-12-01T00:00:00Z"]),
+        ),
+        (
+            "FUTURERELEASE 1 tomorrow",
+            other("FUTURERELEASE", &["1", "tomorrow"]),
+        ),
+        ("DELIVERBY 300,x", other("DELIVERBY", &["300,x"])),
+        ("LIMITS =5", other("LIMITS", &["=5"])),
+        ("LIMITS RCPTMAX=5;6", other("LIMITS", &["RCPTMAX=5;6"])),
+        ("LIMITS RCPTMAX=", other("LIMITS", &["RCPTMAX="])),
+        ("8BITMIME=yes", other("8BITMIME", &["yes"])),
+    ];
+    for (line, expected) in table {
+        assert_eq!(Capability::parse(line), Ok(expected), "{line}");
+    }
+}
+
+#[test]
+fn invalid_lines() {
+    for (line, offset) in [
+        ("", 0),
+        ("-FOO", 0),
+        (" SIZE", 0),
+        ("FO_O", 2),
+        ("SIZE\t1", 4),
+        ("SIZE 1\x01", 6),
+        ("X-FOO bär", 7),
+        ("HELP\0", 4),
+        ("AUTH PLAIN\r\nDATA", 10),
+    ] {
+        let error = Capability::parse(line).unwrap_err();
+        assert_eq!(error.offset(), offset, "{line:?}: {error}");
+    }
+}
+
+#[test]
+fn tokens() {
+    for valid in ["SIZE", "8BITMIME", "X-A-B", "x1"] {
+        assert!(EhloKeyword::new(valid).is_ok(), "{valid}");
+    }
+    for invalid in ["", "-X", "X_Y", "X Y", "X=Y", "É"] {
+        assert!(EhloKeyword::new(invalid).is_err(), "{invalid}");
+    }
+    for valid in ["a", "=", "~!\"#", "LOGIN"] {
+        assert!(EhloParam::new(valid).is_ok(), "{valid}");
+    }
+    for invalid in ["", "a b", "a\r\n", "\x7f", "é"] {
+        assert!(EhloParam::new(invalid).is_err(), "{invalid:?}");
+    }
+    for valid in [
+        "MIXER",
+        "STANAG4406",
+        "NSEP",
+        "a.b_c-d",
+        "12345678901234567890",
+    ] {
+        assert!(PriorityProfile::new(valid).is_ok(), "{valid}");
+    }
+    for invalid in ["", "a b", "a/b", "123456789012345678901"] {
+        assert!(PriorityProfile::new(invalid).is_err(), "{invalid}");
+    }
+    for valid in [
+        "RCPTMAX=5",
+        "X_Y",
+        "A-B=c=d",
+        "N=!\"#$%&'()*+,-./:<=>?@[\\]^_`{|}~",
+    ] {
+        assert!(Limit::new(valid).is_ok(), "{valid}");
+    }
+    for invalid in ["", "=5", "A=", "A=b;c", "A B", "A.B=1", "A=é"] {
+        assert!(Limit::new(invalid).is_err(), "{invalid}");
+    }
+    let limit = Limit::new("RCPTMAX=5").unwrap();
+    assert_eq!((limit.name(), limit.value()), ("RCPTMAX", Some("5")));
+    let flag = Limit::new("FLAG").unwrap();
+    assert_eq!((flag.name(), flag.value()), ("FLAG", None));
+    assert!(EhloKeyword::new("size").unwrap().eq_ignore_case("SIZE"));
+    assert_eq!(
+        EhloParam::try_from(String::from("x")).unwrap().as_ref(),
+        "x"
+    );
+}
+
+#[test]
+fn extensions_and_keywords() {
+    for (extension, keyword) in Extension::ALL {
+        assert_eq!(extension.keyword(), keyword);
+        assert_eq!(Extension::from_keyword(keyword), Some(extension));
+        assert_eq!(
+            Extension::from_keyword(&keyword.to_ascii_lowercase()),
+            Some(extension)
+        );
+        assert_eq!(extension.to_string(), keyword);
+    }
+    assert_eq!(Extension::from_keyword("X-SIZE"), None);
+    assert_eq!(Extension::from_keyword(""), None);
+    assert_eq!(Capability::Pipelining.keyword(), "PIPELINING");
+    assert_eq!(other("x-foo", &[]).keyword(), "x-foo");
+    assert_eq!(other("x-foo", &[]).extension(), None);
+    assert_eq!(Capability::parse("size 5").unwrap().keyword(), "SIZE");
+}
+
+#[test]
+fn display() {
+    let date = DateTime::new("2026-12-01T00:00:00Z").unwrap();
+    let table = [
+        (Capability::Size(None), "SIZE"),
+        (Capability::Size(Some(10)), "SIZE 10"),
+        (
+            Capability::Auth(mechanisms(&["PLAIN", "LOGIN"])),
+            "AUTH PLAIN LOGIN",
+        ),
+        (Capability::Auth(vec![]), "AUTH"),
+        (Capability::MtPriority(None), "MT-PRIORITY"),
+        (
+            Capability::FutureRelease {
+                max_interval: 604_800,
+                max_datetime: date,
+            },
+            "FUTURERELEASE 604800 2026-12-01T00:00:00Z",
+        ),
+        (Capability::DeliverBy(Some(60)), "DELIVERBY 60"),
+        (
+            Capability::Limits {
+                mail_max: Some(1),
+                rcpt_max: Some(2),
+                rcpt_domain_max: Some(3),
+                others: vec![Limit::new("X=y").unwrap()],
+            },
+            "LIMITS MAILMAX=1 RCPTMAX=2 RCPTDOMAINMAX=3 X=y",
+        ),
+        (other("X-EXPS", &["GSSAPI", "NTLM"]), "X-EXPS GSSAPI NTLM"),
+    ];
+    for (capability, text) in table {
+        assert_eq!(capability.to_string(), text);
+    }
+}
+
+#[test]
+fn auth_lines_merge() {
+    let mut capabilities = Vec::new();
+    push_capability(&mut capabilities, Capability::Pipelining);
+    push_capability(
+        &mut capabilities,
+        Capability::parse("AUTH=LOGIN PLAIN").unwrap(),
+    );
+    push_capability(&mut capabilities, Capability::Size(None));
+    push_capability(
+        &mut capabilities,
+        Capability::parse("AUTH login PLAIN CRAM-MD5").unwrap(),
+    );
+    assert_eq!(
+        capabilities,
+        [
+            Capability::Pipelining,
+            Capability::Auth(mechanisms(&["LOGIN", "PLAIN", "CRAM-MD5"])),
+            Capability::Size(None),
+        ]
+    );
+    let (capability, taken) = parse_capability_prefix("AUTH XOAUTH2 plain\r\n").unwrap();
+    assert_eq!(taken, 18);
+    assert_eq!(
+        capability,
+        Capability::Auth(mechanisms(&["XOAUTH2", "plain"]))
+    );
+}
+
+#[test]
+fn lookups() {
+    let ehlo = EhloResponse::new(Domain::new("mx.example").unwrap())
+        .with_greeting(ReplyText::new("hi").unwrap())
+        .with(Capability::Size(Some(0)))
+        .with(Capability::Auth(mechanisms(&["PLAIN"])))
+        .with(other("X-FOO", &["1"]));
+    assert_eq!(ehlo.size(), None);
+    assert!(ehlo.supports(Extension::Size));
+    assert!(ehlo.supports(Extension::Auth));
+    assert!(!ehlo.supports(Extension::Pipelining));
+    assert_eq!(ehlo.auth_mechanisms()[0].as_str(), "PLAIN");
+    assert_eq!(ehlo.find(Extension::Size), Some(&Capability::Size(Some(0))));
+    assert_eq!(ehlo.find_keyword("x-foo"), Some(&other("X-FOO", &["1"])));
+    assert_eq!(ehlo.find_keyword("size"), Some(&Capability::Size(Some(0))));
+    assert_eq!(ehlo.find_keyword("X-BAR"), None);
+    let owned = ehlo.clone().into_owned();
+    assert_eq!(owned, ehlo);
+
+    let bare = EhloResponse::new(Domain::new("mx.example").unwrap())
+        .with(Capability::Size(Some(1000)))
+        .with(Capability::Size(Some(2000)));
+    assert_eq!(bare.size(), Some(1000));
+    assert!(bare.auth_mechanisms().is_empty());
+}
+
+proptest! {
+    #[test]
+    fn display_parses_back(capability in strategies::capability()) {
+        let text = capability.to_string();
+        prop_assert_eq!(Capability::parse(&text), Ok(capability.clone()));
+        prop_assert_eq!(Capability::parse(&text).map(Capability::into_owned), Ok(capability));
+    }
+
+    #[test]
+    fn parse_never_panics(text in "\\PC{0,40}") {
+        let _ = Capability::parse(&text);
+    }
+
+    #[test]
+    fn parse_keeps_every_line(keyword in "[A-Za-z0-9][A-Za-z0-9-]{0,12}",
+                              params in prop::collection::vec("[!-~]{1,10}", 0..5)) {
+        // Whatever the keyword and parameters, the line is read, typed or as Other, and
+        // writes back to something that reads the same.
+        let line = alloc::format!("{keyword} {}", params.join(" "));
+        let capability = Capability::parse(&line).unwrap();
+        prop_assert!(capability.keyword().eq_ignore_ascii_case(&keyword));
+        let again = capability.to_string();
+        prop_assert_eq!(Capability::parse(&again), Ok(capability));
+    }
+}

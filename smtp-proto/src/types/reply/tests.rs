@@ -1,0 +1,272 @@
+use super::*;
+use crate::types::strategies;
+use alloc::string::ToString;
+use proptest::prelude::*;
+
+#[test]
+fn reply_codes() {
+    for valid in [
+        200, 211, 214, 220, 250, 259, 334, 354, 421, 455, 500, 530, 550, 555, 559,
+    ] {
+        assert_eq!(
+            ReplyCode::new(valid).map(ReplyCode::get),
+            Ok(valid),
+            "{valid}"
+        );
+    }
+    // RFC 5321 4.2: %x32-35 %x30-35 %x30-39.
+    for (invalid, offset) in [
+        (0, 0),
+        (99, 0),
+        (199, 0),
+        (260, 1),
+        (299, 1),
+        (360, 1),
+        (600, 0),
+        (999, 0),
+        (1250, 0),
+    ] {
+        let error = ReplyCode::new(invalid).unwrap_err();
+        assert_eq!(error.offset(), offset, "{invalid}");
+    }
+}
+
+#[test]
+fn reply_code_digits() {
+    assert_eq!(ReplyCode::from_digits(b"250 ok"), Ok(ReplyCode::OK));
+    assert_eq!(
+        ReplyCode::from_digits(b"554"),
+        Ok(ReplyCode::TRANSACTION_FAILED)
+    );
+    assert_eq!(ReplyCode::from_digits(b"150"), Err(0));
+    assert_eq!(ReplyCode::from_digits(b"2a0"), Err(1));
+    assert_eq!(ReplyCode::from_digits(b"26"), Err(1));
+    assert_eq!(ReplyCode::from_digits(b"25x"), Err(2));
+    assert_eq!(ReplyCode::from_digits(b"25"), Err(2));
+    assert_eq!(ReplyCode::from_digits(b""), Err(0));
+    assert_eq!(ReplyCode::OK.digits(), *b"250");
+    assert_eq!(ReplyCode::START_DATA.to_string(), "354");
+}
+
+#[test]
+fn reply_classes() {
+    assert_eq!(ReplyCode::READY.class(), ReplyClass::Positive);
+    assert_eq!(ReplyCode::AUTH_CHALLENGE.class(), ReplyClass::Intermediate);
+    assert_eq!(
+        ReplyCode::SERVICE_UNAVAILABLE.class(),
+        ReplyClass::TransientNegative
+    );
+    assert_eq!(
+        ReplyCode::MAILBOX_UNAVAILABLE.class(),
+        ReplyClass::PermanentNegative
+    );
+    let constants = [
+        (ReplyCode::SYSTEM_STATUS, 211),
+        (ReplyCode::HELP, 214),
+        (ReplyCode::READY, 220),
+        (ReplyCode::CLOSING, 221),
+        (ReplyCode::AUTH_SUCCESS, 235),
+        (ReplyCode::OK, 250),
+        (ReplyCode::WILL_FORWARD, 251),
+        (ReplyCode::CANNOT_VERIFY, 252),
+        (ReplyCode::AUTH_CHALLENGE, 334),
+        (ReplyCode::START_DATA, 354),
+        (ReplyCode::SERVICE_UNAVAILABLE, 421),
+        (ReplyCode::MAILBOX_BUSY, 450),
+        (ReplyCode::LOCAL_ERROR, 451),
+        (ReplyCode::INSUFFICIENT_STORAGE, 452),
+        (ReplyCode::TEMPORARY_TLS_OR_AUTH_FAILURE, 454),
+        (ReplyCode::PARAMETERS_NOT_ACCOMMODATED, 455),
+        (ReplyCode::COMMAND_UNRECOGNIZED, 500),
+        (ReplyCode::PARAMETER_SYNTAX_ERROR, 501),
+        (ReplyCode::COMMAND_NOT_IMPLEMENTED, 502),
+        (ReplyCode::BAD_SEQUENCE, 503),
+        (ReplyCode::PARAMETER_NOT_IMPLEMENTED, 504),
+        (ReplyCode::AUTH_REQUIRED, 530),
+        (ReplyCode::AUTH_MECHANISM_TOO_WEAK, 534),
+        (ReplyCode::AUTH_CREDENTIALS_INVALID, 535),
+        (ReplyCode::ENCRYPTION_REQUIRED, 538),
+        (ReplyCode::MAILBOX_UNAVAILABLE, 550),
+        (ReplyCode::USER_NOT_LOCAL, 551),
+        (ReplyCode::EXCEEDED_STORAGE, 552),
+        (ReplyCode::MAILBOX_NAME_NOT_ALLOWED, 553),
+        (ReplyCode::TRANSACTION_FAILED, 554),
+        (ReplyCode::PARAMETERS_NOT_RECOGNIZED, 555),
+    ];
+    for (constant, number) in constants {
+        assert_eq!(ReplyCode::new(number), Ok(constant), "{number}");
+    }
+}
+
+#[test]
+fn enhanced_status_codes() {
+    // RFC 3463 2, and its example 2.1.23.
+    for (text, parts) in [
+        ("2.0.0", (2, 0, 0)),
+        ("2.1.23", (2, 1, 23)),
+        ("4.7.12", (4, 7, 12)),
+        ("5.1.1", (5, 1, 1)),
+        ("5.7.30", (5, 7, 30)),
+        ("5.999.999", (5, 999, 999)),
+        ("5.100.0", (5, 100, 0)),
+    ] {
+        let status: EnhancedStatus = text.parse().unwrap();
+        assert_eq!((status.class(), status.subject(), status.detail()), parts);
+        assert_eq!(status.to_string(), text);
+    }
+    for text in [
+        "", "3.0.0", "1.0.0", "6.0.0", "5.01.1", "5.1.01", "5.00.0", "5.1000.1", "5.1.1000",
+        "5..1", "5.1", "5.1.", "5.1.1.", " 5.1.1", "5.1.1 ", "5.1.1x", "x.1.1", "55.1.1", "5-1-1",
+    ] {
+        assert!(text.parse::<EnhancedStatus>().is_err(), "{text:?}");
+    }
+    assert!(EnhancedStatus::new(3, 0, 0).is_err());
+    assert!(EnhancedStatus::new(5, 1000, 0).is_err());
+    assert!(EnhancedStatus::new(5, 0, 1000).is_err());
+    assert_eq!(
+        EnhancedStatus::new(5, 1, 1),
+        Ok(EnhancedStatus::BAD_DESTINATION_MAILBOX)
+    );
+    assert!(EnhancedStatus::SENDER_OK.agrees_with(ReplyCode::OK));
+    assert!(!EnhancedStatus::SENDER_OK.agrees_with(ReplyCode::MAILBOX_UNAVAILABLE));
+}
+
+#[test]
+fn status_prefixes() {
+    assert_eq!(
+        parse_status_prefix(b"2.1.0 Ok"),
+        Some((EnhancedStatus::SENDER_OK, 5))
+    );
+    assert_eq!(
+        parse_status_prefix(b"2.1.0"),
+        Some((EnhancedStatus::SENDER_OK, 5))
+    );
+    assert_eq!(
+        parse_status_prefix(b"5.7.30 REQUIRETLS"),
+        Some((EnhancedStatus::REQUIRETLS_REQUIRED, 6))
+    );
+    for text in [
+        &b"2.1.0Ok"[..],
+        b"2.1.0\tOk",
+        b"2.1",
+        b"2.01.0 x",
+        b"Ok",
+        b"",
+        b"250",
+    ] {
+        assert_eq!(parse_status_prefix(text), None, "{text:?}");
+    }
+}
+
+#[test]
+fn reply_texts() {
+    for valid in [
+        "",
+        "OK",
+        "Hello\there",
+        "a b  c ",
+        "~!@#$%^&*()",
+        "grüße, 你好",
+        "\u{2028}",
+    ] {
+        assert_eq!(
+            ReplyText::new(valid).map(|t| t.to_string()),
+            Ok(valid.to_string())
+        );
+    }
+    for (invalid, offset) in [
+        ("\r", 0),
+        ("\n", 0),
+        ("ok\r\nDATA", 2),
+        ("ok\nDATA", 2),
+        ("\0", 0),
+        ("a\x7f", 1),
+        ("a\x1b[31m", 1),
+        ("\x0b", 0),
+    ] {
+        let error = ReplyText::new(invalid).unwrap_err();
+        assert_eq!(error.offset(), offset, "{invalid:?}");
+    }
+    assert!(check_reply_text("grüße", false).is_err());
+    assert!(check_reply_text("grüße", true).is_ok());
+    let mut text = ReplyText::new("2.1.0 Ok").unwrap();
+    text.drop_front(6);
+    assert_eq!(text.as_str(), "Ok");
+    let mut owned = ReplyText::new(String::from("2.1.0 Ok")).unwrap();
+    owned.drop_front(6);
+    assert_eq!(owned.as_str(), "Ok");
+}
+
+#[test]
+fn replies() {
+    let reply = Reply::new(ReplyCode::OK, "OK").unwrap();
+    assert_eq!(reply.code(), ReplyCode::OK);
+    assert_eq!(reply.status(), None);
+    assert_eq!(reply.lines().len(), 1);
+    assert!(reply.is_positive());
+    assert!(!reply.is_intermediate() && !reply.is_transient_negative());
+    assert!(!reply.is_permanent_negative());
+    assert_eq!(reply.to_string(), "250 OK");
+
+    assert!(Reply::new(ReplyCode::OK, "OK\r\nDATA").is_err());
+    assert!(
+        Reply::with_status(ReplyCode::OK, EnhancedStatus::BAD_DESTINATION_MAILBOX, "x").is_err()
+    );
+    assert!(
+        Reply::with_status(ReplyCode::START_DATA, EnhancedStatus::SUCCESS, "go ahead").is_err()
+    );
+    let status = Reply::with_status(
+        ReplyCode::MAILBOX_UNAVAILABLE,
+        EnhancedStatus::BAD_DESTINATION_MAILBOX,
+        "",
+    )
+    .unwrap();
+    assert_eq!(status.to_string(), "550 5.1.1");
+    assert!(status.is_permanent_negative());
+
+    let empty = Reply::from_lines(ReplyCode::OK, Vec::<&str>::new()).unwrap();
+    assert_eq!(empty.lines(), [ReplyText::empty()]);
+    assert_eq!(empty.to_string(), "250");
+
+    let mut multi = Reply::from_lines(ReplyCode::OK, ["mx.example", "PIPELINING"]).unwrap();
+    multi.push_line(ReplyText::new("8BITMIME").unwrap());
+    assert_eq!(
+        multi.to_string(),
+        "250-mx.example\n250-PIPELINING\n250 8BITMIME"
+    );
+    let multi = multi.set_status(EnhancedStatus::SUCCESS).unwrap();
+    assert_eq!(
+        multi.to_string(),
+        "250-2.0.0 mx.example\n250-2.0.0 PIPELINING\n250 2.0.0 8BITMIME"
+    );
+    assert!(Reply::from_lines(ReplyCode::OK, ["ok", "bad\n"]).is_err());
+
+    let owned = Reply::new(ReplyCode::HELP, String::from("help"))
+        .unwrap()
+        .into_owned();
+    assert_eq!(owned.into_lines(), [ReplyText::new("help").unwrap()]);
+}
+
+proptest! {
+    #[test]
+    fn reply_code_accepts_exactly_the_grammar(code in 0u16..1200) {
+        let digits = alloc::format!("{code:03}");
+        let valid = digits.len() == 3 && reply_code_error(digits.as_bytes()).is_none();
+        prop_assert_eq!(ReplyCode::new(code).is_ok(), valid);
+        prop_assert_eq!(ReplyCode::from_digits(digits.as_bytes()).is_ok(), valid);
+    }
+
+    #[test]
+    fn enhanced_status_display_parses_back(status in strategies::enhanced_status()) {
+        prop_assert_eq!(status.to_string().parse::<EnhancedStatus>(), Ok(status));
+    }
+
+    #[test]
+    fn reply_text_refuses_controls(text in "\\PC{0,20}", control in 0u8..0x20, at in 0usize..20) {
+        prop_assume!(control != b'\t');
+        let mut text: String = text;
+        let at = (0..=at.min(text.len())).rev().find(|i| text.is_char_boundary(*i)).unwrap();
+        text.insert(at, char::from(control));
+        prop_assert!(ReplyText::new(text).is_err());
+    }
+}
