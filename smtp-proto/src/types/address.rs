@@ -153,8 +153,8 @@ impl fmt::Display for AddressLiteral<'_> {
 pub enum Host<'a> {
     /// A domain name.
     Domain(Domain<'a>),
-    /// An address literal.
-    Literal(AddressLiteral<'a>),
+    /// An address literal (boxed: rare, and it keeps every path and command small).
+    Literal(alloc::boxed::Box<AddressLiteral<'a>>),
 }
 
 impl<'a> Host<'a> {
@@ -175,7 +175,9 @@ impl<'a> Host<'a> {
     pub fn into_owned(self) -> Host<'static> {
         match self {
             Self::Domain(domain) => Host::Domain(domain.into_owned()),
-            Self::Literal(literal) => Host::Literal(literal.into_owned()),
+            Self::Literal(literal) => {
+                Host::Literal(alloc::boxed::Box::new((*literal).into_owned()))
+            }
         }
     }
 }
@@ -197,7 +199,7 @@ impl<'a> From<Domain<'a>> for Host<'a> {
 
 impl<'a> From<AddressLiteral<'a>> for Host<'a> {
     fn from(literal: AddressLiteral<'a>) -> Self {
-        Self::Literal(literal)
+        Self::Literal(alloc::boxed::Box::new(literal))
     }
 }
 
@@ -702,7 +704,7 @@ fn parse_ipv6(text: &str) -> Option<Ipv6Addr> {
 pub(crate) fn parse_host(text: &str, utf8: bool) -> Result<(Host<'_>, usize), InvalidValue> {
     if text.starts_with('[') {
         let (literal, end) = parse_literal(text)?;
-        Ok((Host::Literal(literal), end))
+        Ok((Host::Literal(alloc::boxed::Box::new(literal)), end))
     } else {
         let (domain, end) = parse_domain(text, utf8)?;
         Ok((Host::Domain(domain), end))

@@ -537,8 +537,8 @@ fn domain() -> impl Strategy<Value = Domain<'static>> {
 fn host() -> impl Strategy<Value = Host<'static>> {
     prop_oneof![
         4 => domain().prop_map(Host::Domain),
-        1 => any::<[u8; 4]>().prop_map(|o| Host::Literal(crate::types::AddressLiteral::ipv4(o.into()))),
-        1 => any::<[u8; 16]>().prop_map(|o| Host::Literal(crate::types::AddressLiteral::ipv6(o.into()))),
+        1 => any::<[u8; 4]>().prop_map(|o| Host::from(crate::types::AddressLiteral::ipv4(o.into()))),
+        1 => any::<[u8; 16]>().prop_map(|o| Host::from(crate::types::AddressLiteral::ipv6(o.into()))),
     ]
 }
 

@@ -176,9 +176,8 @@ fn host() -> impl Strategy<Value = Host<'static>> {
     prop_oneof![
         "[a-z0-9]{1,12}(\\.[a-z][a-z0-9-]{0,10}[a-z0-9]){0,3}"
             .prop_map(|d| Host::Domain(Domain::new(d).unwrap())),
-        any::<[u8; 4]>().prop_map(|octets| {
-            Host::Literal(crate::types::AddressLiteral::ipv4(octets.into()))
-        }),
+        any::<[u8; 4]>()
+            .prop_map(|octets| { Host::from(crate::types::AddressLiteral::ipv4(octets.into())) }),
     ]
 }
 
