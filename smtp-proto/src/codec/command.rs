@@ -165,16 +165,20 @@ pub fn encode_command(command: &Command<'_>, out: &mut BytesMut) {
 }
 
 /// A verb of up to 8 octets, upper-cased, as an integer; 0 for longer verbs.
+///
+/// Upper-casing clears bit 5 wherever bit 6 is set: that turns exactly the ASCII letters into
+/// capitals, and no other octet into a letter, so only a known verb in any case can match.
 #[inline]
 fn verb_key(verb: &[u8]) -> u64 {
-    let mut key = [0u8; 8];
-    if verb.len() > key.len() {
+    if verb.len() > 8 {
         return 0;
     }
-    for (slot, byte) in key.iter_mut().zip(verb) {
-        *slot = byte.to_ascii_uppercase();
-    }
-    u64::from_le_bytes(key)
+    // Built in registers: going through a stack array stalls on store forwarding.
+    let key = verb
+        .iter()
+        .rev()
+        .fold(0u64, |key, &byte| key << 8 | u64::from(byte));
+    key & !((key & 0x4040_4040_4040_4040) >> 1)
 }
 
 /// The key of a known verb.
@@ -673,17 +677,18 @@ fn digits(at: usize, text: &str, max: usize, what: &'static str) -> Result<u64, 
     Ok(value)
 }
 
-/// A parameter keyword of up to 16 octets, upper-cased, as an integer; 0 for longer ones.
+/// A parameter keyword of up to 16 octets, upper-cased as in [`verb_key`], as an integer; 0
+/// for longer ones.
 #[inline]
 fn keyword_key(keyword: &str) -> u128 {
-    let mut key = [0u8; 16];
-    if keyword.len() > key.len() {
+    if keyword.len() > 16 {
         return 0;
     }
-    for (slot, byte) in key.iter_mut().zip(keyword.bytes()) {
-        *slot = byte.to_ascii_uppercase();
-    }
-    u128::from_le_bytes(key)
+    let key = keyword
+        .bytes()
+        .rev()
+        .fold(0u128, |key, byte| key << 8 | u128::from(byte));
+    key & !((key & 0x4040_4040_4040_4040_4040_4040_4040_4040) >> 1)
 }
 
 /// The key of a known keyword.
@@ -809,7 +814,11 @@ fn other<'a>(
 
 /// `NEVER` or a comma list of `SUCCESS`, `FAILURE`, `DELAY`, each at most once (RFC 3461 4.1).
 fn notify(value: &str) -> Option<Notify> {
-    if value.eq_ignore_ascii_case("NEVER") {
+    const NEVER: u64 = key(b"NEVER");
+    const SUCCESS: u64 = key(b"SUCCESS");
+    const FAILURE: u64 = key(b"FAILURE");
+    const DELAY: u64 = key(b"DELAY");
+    if verb_key(value.as_bytes()) == NEVER {
         return Some(Notify::Never);
     }
     let (mut success, mut failure, mut delay) = (false, false, false);
@@ -817,10 +826,10 @@ fn notify(value: &str) -> Option<Notify> {
     while let Some(remaining) = rest {
         let (item, next) = split_at_byte(remaining, b',');
         rest = next;
-        let slot = match item {
-            i if i.eq_ignore_ascii_case("SUCCESS") => &mut success,
-            i if i.eq_ignore_ascii_case("FAILURE") => &mut failure,
-            i if i.eq_ignore_ascii_case("DELAY") => &mut delay,
+        let slot = match verb_key(item.as_bytes()) {
+            SUCCESS => &mut success,
+            FAILURE => &mut failure,
+            DELAY => &mut delay,
             _ => return None,
         };
         if *slot {

@@ -752,3 +752,23 @@ proptest! {
         prop_assert_eq!(decoded, commands);
     }
 }
+
+#[test]
+fn verb_and_keyword_keys_upper_case_letters_only() {
+    assert_eq!(verb_key(b"eHlO"), key(b"EHLO"));
+    assert_eq!(verb_key(b"starttls"), key(b"STARTTLS"));
+    assert_eq!(verb_key(b"STARTTLSX"), 0);
+    assert_eq!(keyword_key("mt-priority"), kw(b"MT-PRIORITY"));
+    // No octet but a letter turns into one: '`' stays distinct from '@' and from letters.
+    for byte in 0..=255u8 {
+        let upper = verb_key(&[byte]).to_le_bytes()[0];
+        assert_eq!(
+            upper.is_ascii_uppercase(),
+            byte.is_ascii_alphabetic(),
+            "{byte:#x}"
+        );
+        if byte.is_ascii_alphabetic() {
+            assert_eq!(upper, byte.to_ascii_uppercase());
+        }
+    }
+}
