@@ -67,12 +67,14 @@ fn replies(c: &mut Criterion) {
         })
     });
     group.bench_function("stalwart smtp-proto 0.2", |b| {
-        b.iter(|| match ResponseReceiver::default().parse(&mut black_box(OK_REPLY).iter()) {
-            Ok(response) => {
-                black_box(&response);
-            }
-            Err(error) => panic!("{error:?}"),
-        })
+        b.iter(
+            || match ResponseReceiver::default().parse(&mut black_box(OK_REPLY).iter()) {
+                Ok(response) => {
+                    black_box(&response);
+                }
+                Err(error) => panic!("{error:?}"),
+            },
+        )
     });
     group.finish();
 
@@ -88,29 +90,35 @@ fn replies(c: &mut Criterion) {
         })
     });
     group.bench_function("smtp-proto (ours), typed EHLO response", |b| {
-        b.iter(|| match decode_ehlo_response(black_box(EHLO_REPLY), &options) {
-            Ok(Decoded::Complete(ehlo, used)) => {
-                black_box(&ehlo);
-                used
-            }
-            other => panic!("{other:?}"),
-        })
+        b.iter(
+            || match decode_ehlo_response(black_box(EHLO_REPLY), &options) {
+                Ok(Decoded::Complete(ehlo, used)) => {
+                    black_box(&ehlo);
+                    used
+                }
+                other => panic!("{other:?}"),
+            },
+        )
     });
     group.bench_function("stalwart smtp-proto 0.2, generic reply", |b| {
-        b.iter(|| match ResponseReceiver::default().parse(&mut black_box(EHLO_REPLY).iter()) {
-            Ok(response) => {
-                black_box(&response);
-            }
-            Err(error) => panic!("{error:?}"),
-        })
+        b.iter(
+            || match ResponseReceiver::default().parse(&mut black_box(EHLO_REPLY).iter()) {
+                Ok(response) => {
+                    black_box(&response);
+                }
+                Err(error) => panic!("{error:?}"),
+            },
+        )
     });
     group.bench_function("stalwart smtp-proto 0.2, typed EHLO response", |b| {
-        b.iter(|| match EhloResponse::parse(&mut black_box(EHLO_REPLY).iter()) {
-            Ok(response) => {
-                black_box(&response);
-            }
-            Err(error) => panic!("{error:?}"),
-        })
+        b.iter(
+            || match EhloResponse::parse(&mut black_box(EHLO_REPLY).iter()) {
+                Ok(response) => {
+                    black_box(&response);
+                }
+                Err(error) => panic!("{error:?}"),
+            },
+        )
     });
     group.finish();
 }

@@ -2,7 +2,8 @@
 fn main() {
     let body = mail_bench::message(10 * 1024 * 1024);
     let lines = body.split(|&b| b == b'\n').count() - 1;
-    let dots = body.windows(2).filter(|w| w == b"\n.").count() + usize::from(body.first() == Some(&b'.'));
+    let dots =
+        body.windows(2).filter(|w| w == b"\n.").count() + usize::from(body.first() == Some(&b'.'));
     let stream = mail_bench::command_stream(2000);
     let commands = stream.iter().filter(|&&b| b == b'\n').count();
     println!(

@@ -7,7 +7,10 @@ fn main() {
         b"MAIL FROM:<sender.name@example.com> SIZE=123456 BODY=8BITMIME\r\n",
         b"RCPT TO:<recipient@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;recipient@example.org\r\n",
     ];
-    let which: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(0);
+    let which: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
     let options = CommandOptions::default();
     let mut total = 0;
     for _ in 0..5_000_000 {

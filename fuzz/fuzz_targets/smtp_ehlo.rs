@@ -8,7 +8,9 @@ use smtp_proto::codec::{Decoded, ReplyOptions, decode_ehlo_response, encode_ehlo
 
 fuzz_target!(|input: &[u8]| {
     let options = ReplyOptions::default();
-    let Ok(Decoded::Complete(ehlo, used)) = decode_ehlo_response(input, &options) else { return };
+    let Ok(Decoded::Complete(ehlo, used)) = decode_ehlo_response(input, &options) else {
+        return;
+    };
     assert!(used <= input.len());
     let mut wire = BytesMut::new();
     encode_ehlo_response(&ehlo, &mut wire);
