@@ -44,6 +44,7 @@
 //!
 //! - [`types`]: domains, mailboxes, paths, parameters, commands, replies, capabilities.
 //! - [`codec`]: `decode_*` / `parse_*` and `encode_*` for commands, replies and EHLO responses.
+//! - [`server`]: the sans-IO SMTP / LMTP server state machine.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -52,4 +53,5 @@ extern crate alloc;
 extern crate std;
 
 pub mod codec;
+pub mod server;
 pub mod types;

@@ -36,6 +36,11 @@ impl<'a> Domain<'a> {
         Ok(Self(text))
     }
 
+    /// A domain known to be valid (a literal in this crate).
+    pub(crate) const fn checked(text: &'a str) -> Self {
+        Self(Cow::Borrowed(text))
+    }
+
     /// The domain as written.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -1,0 +1,133 @@
+//! What a [`Server`](super::Server) offers and what it tolerates.
+
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use mail_wire::dot::DecodeBareEndings;
+
+use crate::types::{Domain, Mechanism, Reply, ReplyCode};
+
+/// Idle timeouts, RFC 5321 4.5.3.2 (server side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Waiting for the next command: 5 minutes (4.5.3.2.7).
+    pub command: Duration,
+    /// Waiting for the next block of message data: 3 minutes (4.5.3.2.5 on the client side;
+    /// the server uses the same bound).
+    pub data_block: Duration,
+    /// Waiting for the application's answer at the end of data: 10 minutes (4.5.3.2.6).
+    pub data_termination: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            command: Duration::from_secs(5 * 60),
+            data_block: Duration::from_secs(3 * 60),
+            data_termination: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// The settings of a [`Server`](super::Server). Every limit has a safe default.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The name in the greeting and the EHLO reply.
+    pub hostname: Domain<'static>,
+    /// Speak LMTP (RFC 2033): LHLO instead of EHLO/HELO, one reply per recipient after data.
+    pub lmtp: bool,
+    /// Advertise PIPELINING (RFC 2920). Without it, a client that sends ahead of a reply gets
+    /// [`sync_error`](Self::sync_error) and the connection is closed.
+    pub pipelining: bool,
+    /// Advertise 8BITMIME (RFC 6152).
+    pub eight_bit_mime: bool,
+    /// Advertise SMTPUTF8 (RFC 6531).
+    pub smtputf8: bool,
+    /// Advertise CHUNKING (RFC 3030).
+    pub chunking: bool,
+    /// Advertise BINARYMIME (RFC 3030); needs `chunking`.
+    pub binary_mime: bool,
+    /// Advertise DSN (RFC 3461) and accept its parameters.
+    pub dsn: bool,
+    /// Advertise ENHANCEDSTATUSCODES (RFC 2034) and put status codes on replies.
+    pub enhanced_status_codes: bool,
+    /// The application can start TLS: advertise STARTTLS (RFC 3207) before TLS is up.
+    pub starttls: bool,
+    /// The session starts with TLS already up (ports 465 and 995, RFC 8314).
+    pub implicit_tls: bool,
+    /// Advertise REQUIRETLS (RFC 8689) once TLS is up.
+    pub require_tls: bool,
+    /// Answer VRFY through [`Event::Verify`](super::Event::Verify); otherwise 502.
+    pub vrfy: bool,
+    /// Answer EXPN through [`Event::Expand`](super::Event::Expand); otherwise 502.
+    pub expn: bool,
+    /// SASL mechanisms offered (PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER are built in).
+    pub auth_mechanisms: Vec<Mechanism<'static>>,
+    /// Offer AUTH before TLS is up. Off by default: credentials travel only encrypted.
+    pub auth_without_tls: bool,
+    /// Require AUTH before MAIL (a submission server, RFC 6409).
+    pub auth_required: bool,
+    /// The largest message accepted, advertised as SIZE (RFC 1870) and enforced while the body
+    /// streams (552). `None`: no limit, SIZE without a number.
+    pub max_message_size: Option<u64>,
+    /// Recipients per message; more get 452 (RFC 5321 4.5.3.1.8 asks for at least 100).
+    pub max_recipients: usize,
+    /// The longest command line, CRLF included (RFC 5321 4.5.3.1.4: at least 512).
+    pub max_command_line: usize,
+    /// The longest AUTH response line, CRLF included (RFC 4954 4: 12288).
+    pub max_auth_line: usize,
+    /// Octets held unprocessed while a decision is pending (pipelined commands waiting);
+    /// [`Server::receive`](super::Server::receive) takes no more than this.
+    pub max_pending: usize,
+    /// Protocol errors before the session ends with 421.
+    pub max_errors: usize,
+    /// What to do with a bare CR or LF in a DATA body: reject the message after its end
+    /// (default) or keep them.
+    pub bare_endings: DecodeBareEndings,
+    /// The reply to a client that sends ahead without PIPELINING (then the session closes).
+    pub sync_error: Reply<'static>,
+    /// Idle timeouts.
+    pub timeouts: Timeouts,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            hostname: Domain::checked("localhost"),
+            lmtp: false,
+            pipelining: true,
+            eight_bit_mime: true,
+            smtputf8: true,
+            chunking: true,
+            binary_mime: false,
+            dsn: true,
+            enhanced_status_codes: true,
+            starttls: false,
+            implicit_tls: false,
+            require_tls: false,
+            vrfy: false,
+            expn: false,
+            auth_mechanisms: Vec::new(),
+            auth_without_tls: false,
+            auth_required: false,
+            max_message_size: Some(25 * 1024 * 1024),
+            max_recipients: 100,
+            max_command_line: 512,
+            max_auth_line: 12288,
+            max_pending: 64 * 1024,
+            max_errors: 10,
+            bare_endings: DecodeBareEndings::Reject,
+            sync_error: sync_error(),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// 554 5.5.0, as Postfix answers a client that talks out of turn.
+fn sync_error() -> Reply<'static> {
+    super::reply(
+        ReplyCode::TRANSACTION_FAILED,
+        Some((5, 5, 0)),
+        "Synchronization error: command sent before the reply",
+    )
+}

@@ -1,0 +1,1495 @@
+//! The sans-IO SMTP and LMTP server (RFC 5321, 2033, 2920, 3030, 3207, 4954).
+//!
+//! The machine speaks the protocol; the application decides policy. It never reads a socket,
+//! a clock or a file: the caller hands it what arrived ([`Server::receive`]), the end of the
+//! stream ([`Server::receive_eof`]) and expired timeouts ([`Server::handle_timeout`]), and
+//! drains [`Server::poll_output`]: bytes to send, [`Event`]s, the point where TLS starts, and
+//! the end of the connection.
+//!
+//! **The invariant:** after every input, call `poll_output` until it returns `None`. Events
+//! marked *decision* wait for [`Server::answer`]; until then the machine processes nothing
+//! more (pipelined commands wait, bounded by [`ServerConfig::max_pending`]), so replies always
+//! go out in order (RFC 2920).
+//!
+//! ```
+//! use smtp_proto::server::{Answer, Event, Output, Server, ServerConfig};
+//!
+//! let mut server = Server::new(ServerConfig::default());
+//! let mut sent = Vec::new();
+//! let mut messages = Vec::new();
+//! let mut body = Vec::new();
+//! let client: &[&[u8]] = &[
+//!     b"EHLO client.example\r\n",
+//!     b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n",
+//!     b"Subject: hi\r\n\r\n..dot\r\n.\r\nQUIT\r\n",
+//! ];
+//! let mut input = client.iter();
+//! loop {
+//!     // Drain everything the machine has to say.
+//!     while let Some(output) = server.poll_output() {
+//!         match output {
+//!             Output::Transmit(bytes) => sent.extend_from_slice(&bytes),
+//!             Output::Event(Event::Body(chunk)) => body.extend_from_slice(&chunk),
+//!             Output::Event(Event::MessageEnd { .. }) => {
+//!                 messages.push(std::mem::take(&mut body));
+//!                 server.answer(Answer::Accept)?;
+//!             }
+//!             // Accept the connection, the client, the sender, the recipients...
+//!             Output::Event(event) if event.is_decision() => server.answer(Answer::Accept)?,
+//!             Output::Event(_) => {}
+//!             Output::StartTls => unreachable!("not offered in this example"),
+//!             Output::Close => break,
+//!         }
+//!     }
+//!     if server.is_closed() {
+//!         break;
+//!     }
+//!     // Then feed what the peer sent next (here, the scripted client).
+//!     let Some(bytes) = input.next() else { break };
+//!     let taken = server.receive(bytes);
+//!     assert_eq!(taken, bytes.len());
+//! }
+//! assert_eq!(messages, [b"Subject: hi\r\n\r\n.dot\r\n".to_vec()]);
+//! let transcript = String::from_utf8(sent)?;
+//! assert!(transcript.starts_with("220 localhost ESMTP\r\n250-localhost\r\n"));
+//! assert!(transcript.ends_with("354 Start mail input; end with <CRLF>.<CRLF>\r\n250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use mail_wire::dot::{BodyError, DecoderConfig, DotDecoder, DotEvent};
+use mail_wire::line::{LineConfig, LineError, LineReader};
+use mail_wire::sasl::{self, ClientResponse, Credentials, ServerMechanism, ServerStep};
+
+pub use config::{ServerConfig, Timeouts};
+
+use crate::codec::{CommandOptions, DecodeError, ErrorKind, encode_reply, parse_command};
+use crate::types::{
+    Argument, Body, Capability, Command, EhloResponse, EnhancedStatus, ForwardPath, Host,
+    MailParameters, Mechanism, RcptParameters, Reply, ReplyCode, ReplyText, ReversePath,
+};
+
+/// Something the caller must act on, from [`Server::poll_output`].
+#[derive(Debug)]
+#[must_use = "every output must be acted upon"]
+pub enum Output {
+    /// Send these bytes to the client.
+    Transmit(Bytes),
+    /// Something happened; some events are decisions to [`answer`](Server::answer).
+    Event(Event),
+    /// Send what was transmitted so far, then start TLS on the connection: the next bytes on
+    /// the wire are the TLS handshake. Call [`Server::tls_established`] once it is up.
+    StartTls,
+    /// Close the connection (after sending what was transmitted).
+    Close,
+}
+
+/// How the client greeted the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Greeting {
+    /// `HELO`
+    Helo,
+    /// `EHLO`
+    Ehlo,
+    /// `LHLO` (LMTP)
+    Lhlo,
+}
+
+/// What happened. *Decision* events wait for [`Server::answer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// *Decision*: a client connected; accept (220) or refuse (for example 554, then close).
+    Connected,
+    /// *Decision*: the client introduced itself.
+    Hello {
+        /// HELO, EHLO or LHLO.
+        greeting: Greeting,
+        /// The name it gave.
+        host: Host<'static>,
+    },
+    /// *Decision*: the sender of a new message.
+    MailFrom {
+        /// The reverse path.
+        from: ReversePath<'static>,
+        /// Its parameters (already checked against what is advertised).
+        parameters: MailParameters<'static>,
+    },
+    /// *Decision*: one recipient.
+    RcptTo {
+        /// The forward path.
+        to: ForwardPath<'static>,
+        /// Its parameters.
+        parameters: RcptParameters<'static>,
+    },
+    /// *Decision*: the client wants to send the message (DATA, or the first BDAT chunk).
+    DataStart,
+    /// A piece of the message body, unstuffed. Never empty.
+    Body(Bytes),
+    /// *Decision*: the whole message has arrived and nothing is wrong with it. Accept it (250)
+    /// only once it is safely stored. In LMTP mode answer with one reply per accepted
+    /// recipient ([`Answer::PerRecipient`]), or `Accept` for all.
+    MessageEnd {
+        /// Octets of the body.
+        size: u64,
+        /// Recipients accepted for it, in order (what an LMTP answer must match).
+        recipients: usize,
+    },
+    /// The message was refused by the server itself (bare CR/LF, too large); the body
+    /// delivered so far must be discarded. The client has been told.
+    MessageRejected(BodyError),
+    /// The transaction was abandoned (RSET, a new EHLO, STARTTLS); discard any partial
+    /// message.
+    TransactionReset,
+    /// *Decision*: AUTH credentials to check. Accept (235) or refuse (535 and the like).
+    Authenticate {
+        /// The mechanism used.
+        mechanism: Mechanism<'static>,
+        /// What the client presented; passwords and tokens are `Secret`s.
+        credentials: Credentials,
+    },
+    /// *Decision*: `VRFY` (only with [`ServerConfig::vrfy`]).
+    Verify(Argument<'static>),
+    /// *Decision*: `EXPN` (only with [`ServerConfig::expn`]).
+    Expand(Argument<'static>),
+    /// Octets that arrived in plaintext after STARTTLS (or while TLS was being set up) were
+    /// thrown away unread: the STARTTLS injection of CVE-2011-0411 and its kin.
+    PlaintextDiscarded(usize),
+    /// The client ended the session with QUIT.
+    Quit,
+}
+
+impl Event {
+    /// Whether the machine waits for [`Server::answer`] after this event.
+    pub fn is_decision(&self) -> bool {
+        matches!(
+            self,
+            Self::Connected
+                | Self::Hello { .. }
+                | Self::MailFrom { .. }
+                | Self::RcptTo { .. }
+                | Self::DataStart
+                | Self::MessageEnd { .. }
+                | Self::Authenticate { .. }
+                | Self::Verify(_)
+                | Self::Expand(_)
+        )
+    }
+}
+
+/// The application's answer to a decision event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Yes, with the usual reply.
+    Accept,
+    /// This reply: a 2yz one accepts with the application's own text (a queue id, say); a
+    /// 4yz or 5yz one refuses.
+    Reply(Reply<'static>),
+    /// LMTP end of data: one reply per accepted recipient, in order (RFC 2033 4.2).
+    PerRecipient(Vec<Reply<'static>>),
+}
+
+/// The application used the machine wrongly; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// [`Server::answer`] with no decision pending.
+    #[error("no decision is pending")]
+    NoDecisionPending,
+    /// An answer that does not fit the decision (per-recipient replies outside LMTP's end of
+    /// data, or the wrong number of them; a 3yz reply).
+    #[error("this answer does not fit the pending decision")]
+    UnfitAnswer,
+    /// [`Server::tls_established`] without a preceding [`Output::StartTls`].
+    #[error("TLS was not being started")]
+    NotStartingTls,
+}
+
+/// Where the session stands.
+#[derive(Debug)]
+enum Phase {
+    /// Reading command lines.
+    Command,
+    /// Reading a DATA body.
+    Data(DotDecoder),
+    /// Reading a BDAT chunk: octets left, whether it is the last, whether it is kept.
+    Chunk { left: u64, last: bool, keep: bool },
+    /// Reading AUTH response lines.
+    Auth(Exchange, Mechanism<'static>),
+    /// STARTTLS accepted: waiting for the caller's TLS; input is discarded.
+    StartingTls,
+    /// Closed; input is discarded.
+    Closed,
+}
+
+/// A SASL exchange in progress (its state may hold credentials: not shown in `Debug`).
+struct Exchange(Box<dyn ServerMechanism + Send>);
+
+impl core::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Exchange({})", self.0.name())
+    }
+}
+
+/// The decision the machine waits for.
+#[derive(Debug)]
+enum Pending {
+    Connect,
+    Hello(Greeting, Host<'static>),
+    Mail(MailParameters<'static>),
+    Rcpt,
+    DataStart { bdat: Option<(u64, bool)> },
+    MessageEnd,
+    Auth(Exchange, Mechanism<'static>),
+    Verify,
+}
+
+/// The message being built.
+#[derive(Debug, Default)]
+struct Transaction {
+    smtputf8: bool,
+    body: Option<Body>,
+    recipients: usize,
+    /// BDAT has been used (DATA may not follow, RFC 3030 3).
+    chunked: bool,
+    /// A BDAT chunk was refused: the rest of the message is read and discarded.
+    refused: bool,
+    /// Octets of body received so far (BDAT).
+    size: u64,
+    /// Why the DATA body is refused, reported after its end.
+    body_error: Option<BodyError>,
+}
+
+/// The SMTP / LMTP server. See the [module docs](self).
+#[derive(Debug)]
+pub struct Server {
+    config: ServerConfig,
+    phase: Phase,
+    pending: Option<Pending>,
+    /// Raw input not yet processed (only while a decision is pending).
+    held: BytesMut,
+    lines: LineReader,
+    output: VecDeque<Output>,
+    /// Replies not yet handed out, merged into one transmission.
+    outgoing: BytesMut,
+    greeting: Option<Greeting>,
+    tls: bool,
+    authenticated: bool,
+    transaction: Option<Transaction>,
+    errors: usize,
+    /// The last processed line was followed by more input before its reply went out.
+    ahead: bool,
+    /// The client spoke before the greeting.
+    early_talker: bool,
+}
+
+impl Server {
+    /// A server for a new connection; the first output is [`Event::Connected`].
+    pub fn new(config: ServerConfig) -> Self {
+        let lines = LineReader::new(LineConfig::new(config.max_command_line));
+        let tls = config.implicit_tls;
+        let mut server = Self {
+            config,
+            phase: Phase::Command,
+            pending: Some(Pending::Connect),
+            held: BytesMut::new(),
+            lines,
+            output: VecDeque::new(),
+            outgoing: BytesMut::new(),
+            greeting: None,
+            tls,
+            authenticated: false,
+            transaction: None,
+            errors: 0,
+            ahead: false,
+            early_talker: false,
+        };
+        server.emit(Event::Connected);
+        server
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Whether TLS is up.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Whether the client has authenticated.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Whether the session is over.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// Whether a decision event waits for [`answer`](Self::answer).
+    pub fn is_waiting(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Octets held for processing later: never more than [`ServerConfig::max_pending`] plus
+    /// the command line limit.
+    pub fn buffered(&self) -> usize {
+        self.held.len() + self.lines.buffered()
+    }
+
+    /// How long the client may now stay silent before [`handle_timeout`](Self::handle_timeout)
+    /// should be called (RFC 5321 4.5.3.2); `None` once closed.
+    pub fn timeout(&self) -> Option<Duration> {
+        let timeouts = &self.config.timeouts;
+        match (&self.phase, &self.pending) {
+            (Phase::Closed, _) => None,
+            (_, Some(Pending::MessageEnd)) => Some(timeouts.data_termination),
+            (Phase::Data(_) | Phase::Chunk { .. }, _) => Some(timeouts.data_block),
+            _ => Some(timeouts.command),
+        }
+    }
+
+    /// Takes the next output; `None` when there is nothing to do until the next input or
+    /// answer.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(output) = self.output.pop_front() {
+            return Some(output);
+        }
+        None
+    }
+
+    /// Hands over received bytes and returns how many were taken. All are taken unless a
+    /// decision is pending and [`ServerConfig::max_pending`] octets already wait: then call
+    /// again with the rest once the decision is answered (this is back-pressure on a client
+    /// that pipelines too much).
+    pub fn receive(&mut self, bytes: &[u8]) -> usize {
+        match self.phase {
+            Phase::Closed => return bytes.len(),
+            Phase::StartingTls => {
+                if !bytes.is_empty() {
+                    self.emit(Event::PlaintextDiscarded(bytes.len()));
+                }
+                return bytes.len();
+            }
+            _ => {}
+        }
+        if self.pending.is_some() {
+            let room = self.config.max_pending.saturating_sub(self.held.len());
+            let taken = room.min(bytes.len());
+            self.held
+                .extend_from_slice(bytes.get(..taken).unwrap_or_default());
+            return taken;
+        }
+        let mut input = Bytes::copy_from_slice(bytes);
+        self.process(&mut input);
+        let left = input.len();
+        if left > 0 {
+            // A decision came up part-way: keep what is left, within the limit.
+            let room = self.config.max_pending.saturating_sub(self.held.len());
+            let keep = room.min(left);
+            self.held
+                .extend_from_slice(input.get(..keep).unwrap_or_default());
+            return bytes.len() - (left - keep);
+        }
+        bytes.len()
+    }
+
+    /// The client closed its side. A message in progress is abandoned; nothing is committed.
+    pub fn receive_eof(&mut self) {
+        if self.is_closed() {
+            return;
+        }
+        if self.transaction.is_some() {
+            self.emit(Event::TransactionReset);
+        }
+        self.close();
+    }
+
+    /// The idle timeout expired: 421 and close (RFC 5321 4.5.3.2).
+    pub fn handle_timeout(&mut self) {
+        if self.is_closed() {
+            return;
+        }
+        self.send(
+            ReplyCode::SERVICE_UNAVAILABLE,
+            (4, 4, 2),
+            "Timeout, closing the connection",
+        );
+        if self.transaction.is_some() {
+            self.emit(Event::TransactionReset);
+        }
+        self.close();
+    }
+
+    /// The application ends the session now, with 421 (RFC 5321 3.8).
+    pub fn shut_down(&mut self) {
+        if self.is_closed() {
+            return;
+        }
+        self.send(
+            ReplyCode::SERVICE_UNAVAILABLE,
+            (4, 3, 2),
+            "Service shutting down",
+        );
+        self.close();
+    }
+
+    /// TLS is up after [`Output::StartTls`]: the session starts over (RFC 3207 4.2): the client
+    /// must send EHLO again, and everything learnt before is forgotten.
+    pub fn tls_established(&mut self) -> Result<(), ApiError> {
+        if !matches!(self.phase, Phase::StartingTls) {
+            return Err(ApiError::NotStartingTls);
+        }
+        self.tls = true;
+        self.phase = Phase::Command;
+        self.greeting = None;
+        self.authenticated = false;
+        self.transaction = None;
+        self.lines.reset();
+        Ok(())
+    }
+
+    /// Answers the pending decision, then goes on with any input that waited for it.
+    pub fn answer(&mut self, answer: Answer) -> Result<(), ApiError> {
+        let Some(pending) = self.pending.take() else {
+            return Err(ApiError::NoDecisionPending);
+        };
+        let fits = match (&answer, &pending) {
+            (Answer::PerRecipient(replies), Pending::MessageEnd) => {
+                self.config.lmtp
+                    && Some(replies.len()) == self.transaction.as_ref().map(|t| t.recipients)
+            }
+            (Answer::PerRecipient(_), _) => false,
+            (Answer::Reply(reply), _) => !reply.is_intermediate(),
+            (Answer::Accept, _) => true,
+        };
+        if !fits {
+            self.pending = Some(pending);
+            return Err(ApiError::UnfitAnswer);
+        }
+        self.decide(pending, answer);
+        self.resume();
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Output helpers.
+
+    fn emit(&mut self, event: Event) {
+        self.flush();
+        self.output.push_back(Output::Event(event));
+    }
+
+    fn flush(&mut self) {
+        if !self.outgoing.is_empty() {
+            let bytes = self.outgoing.split().freeze();
+            self.output.push_back(Output::Transmit(bytes));
+        }
+    }
+
+    fn push_reply(&mut self, reply: &Reply<'_>) {
+        encode_reply(reply, &mut self.outgoing);
+        self.ahead = false;
+    }
+
+    /// Sends a reply of ours, with its enhanced status code when those are advertised.
+    fn send(&mut self, code: ReplyCode, status: (u8, u16, u16), text: &str) {
+        let status = self.config.enhanced_status_codes.then_some(status);
+        let reply = reply(code, status, text);
+        self.push_reply(&reply);
+    }
+
+    fn close(&mut self) {
+        self.flush();
+        self.phase = Phase::Closed;
+        self.pending = None;
+        self.held.clear();
+        self.lines.reset();
+        self.output.push_back(Output::Close);
+    }
+
+    /// A protocol error: counted, and past the limit the session ends (421).
+    fn error(&mut self, code: ReplyCode, status: (u8, u16, u16), text: &str) {
+        self.send(code, status, text);
+        self.errors += 1;
+        if self.errors >= self.config.max_errors {
+            self.send(
+                ReplyCode::SERVICE_UNAVAILABLE,
+                (4, 7, 0),
+                "Too many errors, closing the connection",
+            );
+            self.close();
+        }
+    }
+
+    fn ask(&mut self, pending: Pending, event: Event) {
+        self.pending = Some(pending);
+        self.emit(event);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Input.
+
+    /// Processes held input once nothing is pending any more.
+    fn resume(&mut self) {
+        if self.pending.is_some() || self.held.is_empty() {
+            if self.pending.is_none() {
+                self.flush();
+            }
+            return;
+        }
+        let mut input = self.held.split().freeze();
+        self.process(&mut input);
+        // What is still unprocessed (a new decision came up) goes back in front.
+        if !input.is_empty() {
+            let mut held = BytesMut::with_capacity(input.len() + self.held.len());
+            held.extend_from_slice(&input);
+            held.extend_from_slice(&self.held);
+            self.held = held;
+        }
+        self.flush();
+    }
+
+    /// Consumes `input` until it is used up, a decision comes up, or the session changes mode.
+    fn process(&mut self, input: &mut Bytes) {
+        while !input.is_empty() && self.pending.is_none() {
+            match &mut self.phase {
+                Phase::Closed => {
+                    input.clear();
+                }
+                Phase::StartingTls => {
+                    self.emit(Event::PlaintextDiscarded(input.len()));
+                    input.clear();
+                }
+                Phase::Data(decoder) => match decoder.decode(input) {
+                    Some(DotEvent::Data(chunk)) => self.emit(Event::Body(chunk)),
+                    Some(DotEvent::Invalid(error)) => {
+                        // Refused, but the body is read to its real end before the reply:
+                        // never guess where a message ends (SMTP smuggling).
+                        if let Some(transaction) = &mut self.transaction {
+                            transaction.body_error = Some(error);
+                        }
+                        self.emit(Event::MessageRejected(error));
+                    }
+                    Some(DotEvent::End) => self.end_of_data(),
+                    None => {}
+                },
+                Phase::Chunk { left, last, keep } => {
+                    let take = usize::try_from(*left)
+                        .unwrap_or(usize::MAX)
+                        .min(input.len());
+                    let chunk = input.split_to(take);
+                    *left -= take as u64;
+                    let (done, last, keep) = (*left == 0, *last, *keep);
+                    if keep && !chunk.is_empty() {
+                        self.chunk_data(chunk);
+                    }
+                    if done && keep {
+                        self.end_of_chunk(last);
+                    } else if done {
+                        // A refused chunk: consumed, and already answered.
+                        self.phase = Phase::Command;
+                    }
+                }
+                Phase::Command | Phase::Auth(..) => {
+                    let Some(line) = self.lines.next_line(input) else {
+                        continue;
+                    };
+                    // Sent ahead: more input already waits behind this line.
+                    self.ahead = !input.is_empty() || !self.held.is_empty();
+                    match line {
+                        Ok(line) => self.line(line, input),
+                        Err(error) => self.line_error(error),
+                    }
+                }
+            }
+        }
+        self.flush();
+    }
+
+    /// A client without PIPELINING must wait for each reply (RFC 2920 3.1, RFC 5321 4.5.3.2).
+    fn out_of_sync(&mut self) -> bool {
+        let pipelining =
+            self.config.pipelining && self.greeting.is_some_and(|g| g != Greeting::Helo);
+        if self.early_talker || (self.ahead && !pipelining) {
+            let reply = self.config.sync_error.clone();
+            self.push_reply(&reply);
+            self.close();
+            return true;
+        }
+        false
+    }
+
+    fn line_error(&mut self, error: LineError) {
+        match (&self.phase, error) {
+            (Phase::Auth(..), _) => {
+                self.phase = Phase::Command;
+                self.error(
+                    ReplyCode::COMMAND_UNRECOGNIZED,
+                    (5, 5, 6),
+                    "Authentication line too long or malformed",
+                );
+            }
+            (_, LineError::TooLong { .. }) => {
+                self.error(ReplyCode::COMMAND_UNRECOGNIZED, (5, 5, 6), "Line too long");
+            }
+            _ => self.error(
+                ReplyCode::COMMAND_UNRECOGNIZED,
+                (5, 5, 2),
+                "Bare CR or LF in a command line",
+            ),
+        }
+    }
+
+    fn line(&mut self, line: Bytes, input: &mut Bytes) {
+        if let Phase::Auth(..) = self.phase {
+            let Phase::Auth(mechanism, name) = core::mem::replace(&mut self.phase, Phase::Command)
+            else {
+                return;
+            };
+            self.auth_line(&line, mechanism, name);
+            return;
+        }
+        if self.out_of_sync() {
+            input.clear();
+            return;
+        }
+        let options = CommandOptions::default()
+            .max_line_length(self.config.max_command_line)
+            .smtputf8(self.config.smtputf8 && self.greeting.is_some_and(|g| g != Greeting::Helo));
+        match parse_command(&line, &options) {
+            Ok(command) => self.command(command.into_owned(), input),
+            Err(error) => self.decode_error(&error),
+        }
+    }
+
+    fn decode_error(&mut self, error: &DecodeError) {
+        match &error.kind {
+            ErrorKind::Syntax {
+                expected: "command verb",
+            } => {
+                self.error(
+                    ReplyCode::COMMAND_UNRECOGNIZED,
+                    (5, 5, 2),
+                    "Syntax error, command unrecognized",
+                );
+            }
+            ErrorKind::LineTooLong { .. } => {
+                self.error(ReplyCode::COMMAND_UNRECOGNIZED, (5, 5, 6), "Line too long")
+            }
+            ErrorKind::NonAscii | ErrorKind::InvalidUtf8 => {
+                self.error(
+                    ReplyCode::MAILBOX_NAME_NOT_ALLOWED,
+                    (5, 6, 7),
+                    "Non-ASCII addresses need SMTPUTF8",
+                );
+            }
+            ErrorKind::ParameterNotAllowed { .. } => {
+                self.error(
+                    ReplyCode::PARAMETERS_NOT_RECOGNIZED,
+                    (5, 5, 4),
+                    "Parameter not allowed here",
+                );
+            }
+            _ => {
+                let text =
+                    alloc::format!("Syntax error in parameters or arguments: {}", error.kind);
+                self.error(ReplyCode::PARAMETER_SYNTAX_ERROR, (5, 5, 4), &text);
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Commands (RFC 5321 4.1.1, 4.1.4 for the order).
+
+    fn command(&mut self, command: Command<'static>, input: &mut Bytes) {
+        let lmtp = self.config.lmtp;
+        match command {
+            Command::Ehlo(host) if !lmtp => self.ask_hello(Greeting::Ehlo, host),
+            Command::Helo(domain) if !lmtp => self.ask_hello(Greeting::Helo, Host::Domain(domain)),
+            Command::Lhlo(host) if lmtp => self.ask_hello(Greeting::Lhlo, host),
+            Command::Mail { from, parameters } => self.mail(from, parameters),
+            Command::Rcpt { to, parameters } => self.rcpt(to, parameters),
+            Command::Data => self.data(),
+            Command::Bdat { size, last } => self.bdat(size, last),
+            Command::Rset => {
+                self.reset_transaction();
+                self.send(ReplyCode::OK, (2, 0, 0), "Ok");
+            }
+            Command::Noop(_) => self.send(ReplyCode::OK, (2, 0, 0), "Ok"),
+            Command::Quit => {
+                self.send(ReplyCode::CLOSING, (2, 0, 0), "Bye");
+                if self.transaction.is_some() {
+                    self.emit(Event::TransactionReset);
+                }
+                self.emit(Event::Quit);
+                input.clear();
+                self.close();
+            }
+            Command::Vrfy(argument) if self.config.vrfy => {
+                self.ask(Pending::Verify, Event::Verify(argument))
+            }
+            Command::Expn(argument) if self.config.expn => {
+                self.ask(Pending::Verify, Event::Expand(argument))
+            }
+            Command::Help(_) => self.send(ReplyCode::HELP, (2, 0, 0), "See RFC 5321"),
+            Command::StartTls => self.starttls(input),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(
+                mechanism,
+                initial_response.map(|r| String::from(r.as_str())),
+            ),
+            Command::Other { verb, .. } => {
+                let text = alloc::format!("Command unrecognized: {}", verb.as_str());
+                self.error(ReplyCode::COMMAND_UNRECOGNIZED, (5, 5, 2), &text);
+            }
+            Command::Ehlo(_) | Command::Helo(_) | Command::Lhlo(_) => {
+                self.error(
+                    ReplyCode::COMMAND_UNRECOGNIZED,
+                    (5, 5, 1),
+                    "Wrong greeting for this protocol",
+                );
+            }
+            Command::Vrfy(_)
+            | Command::Expn(_)
+            | Command::Etrn(_)
+            | Command::Atrn(_)
+            | Command::Burl { .. } => {
+                self.error(
+                    ReplyCode::COMMAND_NOT_IMPLEMENTED,
+                    (5, 5, 1),
+                    "Command not implemented",
+                );
+            }
+        }
+    }
+
+    fn ask_hello(&mut self, greeting: Greeting, host: Host<'static>) {
+        let event = Event::Hello {
+            greeting,
+            host: host.clone(),
+        };
+        self.ask(Pending::Hello(greeting, host), event);
+    }
+
+    fn mail(&mut self, from: ReversePath<'static>, parameters: MailParameters<'static>) {
+        if self.greeting.is_none() {
+            return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "Send EHLO first");
+        }
+        if self.transaction.is_some() {
+            return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "Nested MAIL command");
+        }
+        if self.config.auth_required && !self.authenticated {
+            return self.error(
+                ReplyCode::AUTH_REQUIRED,
+                (5, 7, 0),
+                "Authentication required",
+            );
+        }
+        let config = &self.config;
+        let unsupported = match parameters.body {
+            Some(Body::EightBitMime) => !config.eight_bit_mime,
+            Some(Body::BinaryMime) => !(config.binary_mime && config.chunking),
+            _ => false,
+        } || (parameters.smtputf8 && !config.smtputf8)
+            || ((parameters.ret.is_some() || parameters.envid.is_some()) && !config.dsn)
+            || (parameters.require_tls && !(config.require_tls && self.tls))
+            || parameters.mt_priority.is_some()
+            || parameters.hold_for.is_some()
+            || parameters.hold_until.is_some()
+            || parameters.by.is_some()
+            || !parameters.other.is_empty();
+        if unsupported {
+            return self.error(
+                ReplyCode::PARAMETERS_NOT_RECOGNIZED,
+                (5, 5, 4),
+                "Unsupported parameter",
+            );
+        }
+        if let (Some(size), Some(limit)) = (parameters.size, config.max_message_size) {
+            if size > limit {
+                return self.send(
+                    ReplyCode::EXCEEDED_STORAGE,
+                    (5, 3, 4),
+                    "Message size exceeds the limit",
+                );
+            }
+        }
+        let event = Event::MailFrom {
+            from: from.clone(),
+            parameters: parameters.clone(),
+        };
+        self.ask(Pending::Mail(parameters), event);
+    }
+
+    fn rcpt(&mut self, to: ForwardPath<'static>, parameters: RcptParameters<'static>) {
+        let Some(transaction) = &self.transaction else {
+            return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "Send MAIL first");
+        };
+        if transaction.chunked {
+            return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "Recipients after BDAT");
+        }
+        if !transaction.smtputf8 && !to.is_ascii() {
+            return self.send(
+                ReplyCode::MAILBOX_NAME_NOT_ALLOWED,
+                (5, 6, 7),
+                "Non-ASCII recipient needs SMTPUTF8",
+            );
+        }
+        if (parameters.notify.is_some() || parameters.orcpt.is_some()) && !self.config.dsn
+            || parameters.rrvs.is_some()
+            || !parameters.other.is_empty()
+        {
+            return self.error(
+                ReplyCode::PARAMETERS_NOT_RECOGNIZED,
+                (5, 5, 4),
+                "Unsupported parameter",
+            );
+        }
+        if transaction.recipients >= self.config.max_recipients {
+            return self.send(
+                ReplyCode::INSUFFICIENT_STORAGE,
+                (4, 5, 3),
+                "Too many recipients",
+            );
+        }
+        self.ask(Pending::Rcpt, Event::RcptTo { to, parameters });
+    }
+
+    fn data(&mut self) {
+        let Some(transaction) = &self.transaction else {
+            return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "Send MAIL first");
+        };
+        if transaction.chunked || transaction.body == Some(Body::BinaryMime) {
+            return self.error(
+                ReplyCode::BAD_SEQUENCE,
+                (5, 5, 1),
+                "Use BDAT for this message",
+            );
+        }
+        if transaction.recipients == 0 {
+            return self.send(
+                ReplyCode::TRANSACTION_FAILED,
+                (5, 5, 1),
+                "No valid recipients",
+            );
+        }
+        self.ask(Pending::DataStart { bdat: None }, Event::DataStart);
+    }
+
+    fn bdat(&mut self, size: u64, last: bool) {
+        if !self.config.chunking {
+            // The chunk is still there: read it so that the stream stays in step.
+            self.phase = Phase::Chunk {
+                left: size,
+                last: false,
+                keep: false,
+            };
+            self.error(
+                ReplyCode::COMMAND_NOT_IMPLEMENTED,
+                (5, 5, 1),
+                "BDAT not offered",
+            );
+            return self.skip_empty_chunk();
+        }
+        let (ok, first) = match &self.transaction {
+            Some(t) if t.recipients > 0 && !t.refused => (true, !t.chunked),
+            _ => (false, false),
+        };
+        if !ok {
+            // RFC 3030 2: the chunk is consumed, then refused.
+            let refused = self.transaction.as_ref().is_some_and(|t| t.refused);
+            self.phase = Phase::Chunk {
+                left: size,
+                last,
+                keep: false,
+            };
+            match (refused, &self.transaction) {
+                (true, _) => self.send(
+                    ReplyCode::TRANSACTION_FAILED,
+                    (5, 5, 1),
+                    "Message already refused",
+                ),
+                (false, None) => self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "Send MAIL first"),
+                (false, Some(_)) => self.send(
+                    ReplyCode::TRANSACTION_FAILED,
+                    (5, 5, 1),
+                    "No valid recipients",
+                ),
+            }
+            if last {
+                self.reset_transaction();
+            }
+            return self.skip_empty_chunk();
+        }
+        if first {
+            self.ask(
+                Pending::DataStart {
+                    bdat: Some((size, last)),
+                },
+                Event::DataStart,
+            );
+        } else {
+            self.phase = Phase::Chunk {
+                left: size,
+                last,
+                keep: true,
+            };
+            self.skip_empty_chunk();
+        }
+    }
+
+    /// A zero-octet chunk ends at once (`BDAT 0 LAST`).
+    fn skip_empty_chunk(&mut self) {
+        if let Phase::Chunk {
+            left: 0,
+            last,
+            keep,
+        } = self.phase
+        {
+            if keep {
+                self.end_of_chunk(last);
+            } else {
+                self.phase = Phase::Command;
+            }
+        }
+    }
+
+    fn chunk_data(&mut self, chunk: Bytes) {
+        let limit = self.config.max_message_size;
+        let Some(transaction) = &mut self.transaction else {
+            return;
+        };
+        if transaction.refused {
+            return;
+        }
+        transaction.size = transaction.size.saturating_add(chunk.len() as u64);
+        if let Some(limit) = limit.filter(|&limit| transaction.size > limit) {
+            // The rest of the message is read and dropped; 552 after this chunk.
+            transaction.refused = true;
+            self.emit(Event::MessageRejected(BodyError::TooLarge { limit }));
+            return;
+        }
+        self.emit(Event::Body(chunk));
+    }
+
+    fn end_of_chunk(&mut self, last: bool) {
+        self.phase = Phase::Command;
+        let refused = self.transaction.as_ref().is_some_and(|t| t.refused);
+        if refused {
+            self.send(
+                ReplyCode::EXCEEDED_STORAGE,
+                (5, 3, 4),
+                "Message size exceeds the limit",
+            );
+            if last {
+                self.reset_transaction();
+            }
+            return;
+        }
+        if !last {
+            let size = self.transaction.as_ref().map_or(0, |t| t.size);
+            let text = alloc::format!("{size} octets received");
+            return self.send(ReplyCode::OK, (2, 0, 0), &text);
+        }
+        let (size, recipients) = self
+            .transaction
+            .as_ref()
+            .map_or((0, 0), |t| (t.size, t.recipients));
+        self.ask(Pending::MessageEnd, Event::MessageEnd { size, recipients });
+    }
+
+    fn end_of_data(&mut self) {
+        let size = match &self.phase {
+            Phase::Data(decoder) => decoder.body_size(),
+            _ => 0,
+        };
+        self.phase = Phase::Command;
+        let Some(transaction) = &self.transaction else {
+            return;
+        };
+        let recipients = transaction.recipients;
+        if let Some(error) = transaction.body_error {
+            // LMTP answers for each recipient (RFC 2033 4.2).
+            let count = if self.config.lmtp {
+                recipients.max(1)
+            } else {
+                1
+            };
+            for _ in 0..count {
+                match error {
+                    BodyError::TooLarge { .. } => {
+                        self.send(
+                            ReplyCode::EXCEEDED_STORAGE,
+                            (5, 3, 4),
+                            "Message size exceeds the limit",
+                        );
+                    }
+                    _ => self.send(
+                        ReplyCode::TRANSACTION_FAILED,
+                        (5, 6, 0),
+                        "Bare CR or LF in the message",
+                    ),
+                }
+            }
+            self.transaction = None;
+            return;
+        }
+        self.ask(Pending::MessageEnd, Event::MessageEnd { size, recipients });
+    }
+
+    fn starttls(&mut self, input: &mut Bytes) {
+        if !self.config.starttls || self.config.implicit_tls {
+            return self.error(
+                ReplyCode::COMMAND_NOT_IMPLEMENTED,
+                (5, 5, 1),
+                "STARTTLS not offered",
+            );
+        }
+        if self.tls {
+            return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "TLS already active");
+        }
+        self.send(ReplyCode::READY, (2, 0, 0), "Ready to start TLS");
+        // Everything after the STARTTLS line is plaintext that must never be executed.
+        let discarded = input.len() + self.held.len() + self.lines.buffered();
+        input.clear();
+        self.held.clear();
+        self.lines.reset();
+        if self.transaction.is_some() {
+            self.emit(Event::TransactionReset);
+            self.transaction = None;
+        }
+        self.flush();
+        self.output.push_back(Output::StartTls);
+        self.phase = Phase::StartingTls;
+        if discarded > 0 {
+            self.emit(Event::PlaintextDiscarded(discarded));
+        }
+    }
+
+    fn auth(&mut self, name: Mechanism<'static>, initial: Option<String>) {
+        let offered = self
+            .config
+            .auth_mechanisms
+            .iter()
+            .any(|m| m.is(name.as_str()));
+        if self.config.auth_mechanisms.is_empty()
+            || self.greeting != Some(Greeting::Ehlo) && !self.config.lmtp
+        {
+            return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "AUTH not available");
+        }
+        if !self.tls && !self.config.auth_without_tls {
+            return self.error(
+                ReplyCode::ENCRYPTION_REQUIRED,
+                (5, 7, 11),
+                "Encryption required for authentication",
+            );
+        }
+        if self.authenticated || self.transaction.is_some() {
+            return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "AUTH not allowed now");
+        }
+        let mechanism = match (offered, built_in(name.as_str())) {
+            (true, Some(mechanism)) => mechanism,
+            _ => {
+                return self.error(
+                    ReplyCode::PARAMETER_NOT_IMPLEMENTED,
+                    (5, 5, 4),
+                    "Unrecognized authentication type",
+                );
+            }
+        };
+        let initial = match initial
+            .as_deref()
+            .map(|text| sasl::decode_initial_response(text.as_bytes(), sasl::MAX_DECODED_LEN))
+        {
+            Some(Ok(secret)) => Some(secret),
+            Some(Err(_)) => {
+                return self.error(
+                    ReplyCode::PARAMETER_SYNTAX_ERROR,
+                    (5, 5, 2),
+                    "Invalid initial response",
+                );
+            }
+            None => None,
+        };
+        let mut mechanism = mechanism;
+        let step = mechanism
+            .0
+            .start(initial.as_ref().map(|s| s.expose_secret().as_slice()));
+        self.auth_step(step, mechanism, name);
+    }
+
+    fn auth_line(&mut self, line: &[u8], mut mechanism: Exchange, name: Mechanism<'static>) {
+        match sasl::decode_response(line, sasl::MAX_DECODED_LEN) {
+            Ok(ClientResponse::Cancel) => {
+                self.error(
+                    ReplyCode::PARAMETER_SYNTAX_ERROR,
+                    (5, 0, 0),
+                    "Authentication cancelled",
+                );
+            }
+            Ok(ClientResponse::Data(data)) => {
+                let step = mechanism.0.step(data.expose_secret());
+                self.auth_step(step, mechanism, name);
+            }
+            Err(_) => self.error(
+                ReplyCode::PARAMETER_SYNTAX_ERROR,
+                (5, 5, 2),
+                "Invalid base64 in the response",
+            ),
+        }
+    }
+
+    fn auth_step(
+        &mut self,
+        step: Result<ServerStep, sasl::SaslError>,
+        mechanism: Exchange,
+        name: Mechanism<'static>,
+    ) {
+        match step {
+            Ok(ServerStep::Challenge(challenge)) => {
+                let text = sasl::encode_challenge(&challenge);
+                let reply = reply(ReplyCode::AUTH_CHALLENGE, None, &text);
+                self.push_reply(&reply);
+                self.lines = LineReader::new(LineConfig::new(self.config.max_auth_line));
+                self.phase = Phase::Auth(mechanism, name);
+            }
+            Ok(ServerStep::Done(credentials)) => {
+                self.lines = LineReader::new(LineConfig::new(self.config.max_command_line));
+                let event = Event::Authenticate {
+                    mechanism: name.clone(),
+                    credentials,
+                };
+                self.ask(Pending::Auth(mechanism, name), event);
+            }
+            Ok(ServerStep::Failed) => {
+                self.lines = LineReader::new(LineConfig::new(self.config.max_command_line));
+                self.send(
+                    ReplyCode::AUTH_CREDENTIALS_INVALID,
+                    (5, 7, 8),
+                    "Authentication credentials invalid",
+                );
+            }
+            Err(_) => {
+                self.lines = LineReader::new(LineConfig::new(self.config.max_command_line));
+                self.error(
+                    ReplyCode::PARAMETER_SYNTAX_ERROR,
+                    (5, 5, 2),
+                    "Malformed authentication exchange",
+                );
+            }
+        }
+    }
+
+    fn reset_transaction(&mut self) {
+        if self.transaction.take().is_some() {
+            self.emit(Event::TransactionReset);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Decisions.
+
+    fn decide(&mut self, pending: Pending, answer: Answer) {
+        let accepted = match &answer {
+            Answer::Accept => true,
+            Answer::Reply(reply) => reply.is_positive(),
+            Answer::PerRecipient(replies) => replies.iter().any(Reply::is_positive),
+        };
+        let custom = match &answer {
+            Answer::Reply(reply) => Some(reply.clone()),
+            _ => None,
+        };
+        let answered = |server: &mut Self, code, status, text: &str| match &custom {
+            Some(reply) => server.push_reply(reply),
+            None => server.send(code, status, text),
+        };
+        match pending {
+            Pending::Connect => {
+                if accepted {
+                    let text = alloc::format!(
+                        "{} {}",
+                        self.config.hostname,
+                        if self.config.lmtp { "LMTP" } else { "ESMTP" }
+                    );
+                    let reply = custom.unwrap_or_else(|| reply(ReplyCode::READY, None, &text));
+                    self.push_reply(&reply);
+                    // An early talker spoke before the greeting: even PIPELINING does not
+                    // allow that (RFC 2920 3.1).
+                    self.early_talker = !self.held.is_empty();
+                } else {
+                    answered(
+                        self,
+                        ReplyCode::TRANSACTION_FAILED,
+                        (5, 7, 1),
+                        "Connection refused",
+                    );
+                    self.close();
+                }
+            }
+            Pending::Hello(greeting, host) => {
+                if !accepted {
+                    return answered(
+                        self,
+                        ReplyCode::MAILBOX_UNAVAILABLE,
+                        (5, 7, 1),
+                        "Not welcome",
+                    );
+                }
+                self.reset_transaction();
+                self.greeting = Some(greeting);
+                let reply = match (greeting, custom) {
+                    (Greeting::Helo, custom) => custom.unwrap_or_else(|| {
+                        reply(ReplyCode::OK, None, self.config.hostname.as_str())
+                    }),
+                    (_, _) => self.ehlo_reply(&host).to_reply(),
+                };
+                self.push_reply(&reply);
+            }
+            Pending::Mail(parameters) => {
+                if accepted {
+                    self.transaction = Some(Transaction {
+                        smtputf8: parameters.smtputf8,
+                        body: parameters.body,
+                        ..Transaction::default()
+                    });
+                }
+                answered(
+                    self,
+                    if accepted {
+                        ReplyCode::OK
+                    } else {
+                        ReplyCode::MAILBOX_UNAVAILABLE
+                    },
+                    if accepted { (2, 1, 0) } else { (5, 1, 0) },
+                    if accepted { "Ok" } else { "Sender refused" },
+                );
+            }
+            Pending::Rcpt => {
+                if accepted {
+                    if let Some(transaction) = &mut self.transaction {
+                        transaction.recipients += 1;
+                    }
+                }
+                answered(
+                    self,
+                    if accepted {
+                        ReplyCode::OK
+                    } else {
+                        ReplyCode::MAILBOX_UNAVAILABLE
+                    },
+                    if accepted { (2, 1, 5) } else { (5, 1, 1) },
+                    if accepted { "Ok" } else { "Recipient refused" },
+                );
+            }
+            Pending::DataStart { bdat } => match (accepted, bdat) {
+                (true, None) => {
+                    let reply = custom.unwrap_or_else(|| {
+                        reply(
+                            ReplyCode::START_DATA,
+                            None,
+                            "Start mail input; end with <CRLF>.<CRLF>",
+                        )
+                    });
+                    let reply = if reply.code() == ReplyCode::START_DATA {
+                        reply
+                    } else {
+                        reply_start_data()
+                    };
+                    self.push_reply(&reply);
+                    let mut decoder = DecoderConfig::new().bare_endings(self.config.bare_endings);
+                    if let Some(limit) = self.config.max_message_size {
+                        decoder = decoder.max_size(limit);
+                    }
+                    self.phase = Phase::Data(DotDecoder::new(decoder));
+                }
+                (true, Some((size, last))) => {
+                    if let Some(transaction) = &mut self.transaction {
+                        transaction.chunked = true;
+                    }
+                    self.phase = Phase::Chunk {
+                        left: size,
+                        last,
+                        keep: true,
+                    };
+                    self.skip_empty_chunk();
+                }
+                (false, None) => {
+                    answered(
+                        self,
+                        ReplyCode::TRANSACTION_FAILED,
+                        (5, 5, 1),
+                        "Message refused",
+                    );
+                    self.reset_transaction();
+                }
+                (false, Some((size, last))) => {
+                    if let Some(transaction) = &mut self.transaction {
+                        transaction.refused = true;
+                        transaction.chunked = true;
+                    }
+                    self.phase = Phase::Chunk {
+                        left: size,
+                        last,
+                        keep: false,
+                    };
+                    answered(
+                        self,
+                        ReplyCode::TRANSACTION_FAILED,
+                        (5, 5, 1),
+                        "Message refused",
+                    );
+                    if last {
+                        self.reset_transaction();
+                    }
+                    self.skip_empty_chunk();
+                }
+            },
+            Pending::MessageEnd => {
+                let recipients = self.transaction.as_ref().map_or(1, |t| t.recipients.max(1));
+                match answer {
+                    Answer::PerRecipient(replies) => {
+                        for reply in &replies {
+                            self.push_reply(reply);
+                        }
+                    }
+                    _ => {
+                        // LMTP: one reply per recipient (RFC 2033 4.2); SMTP: one.
+                        let count = if self.config.lmtp { recipients } else { 1 };
+                        for _ in 0..count {
+                            answered(self, ReplyCode::OK, (2, 0, 0), "Ok");
+                        }
+                    }
+                }
+                self.transaction = None;
+            }
+            Pending::Auth(mut mechanism, name) => {
+                if accepted {
+                    self.authenticated = true;
+                    answered(
+                        self,
+                        ReplyCode::AUTH_SUCCESS,
+                        (2, 7, 0),
+                        "Authentication succeeded",
+                    );
+                } else if let Ok(ServerStep::Challenge(error)) = mechanism.0.reject(&[]) {
+                    // XOAUTH2 / OAUTHBEARER report failure inside the exchange first (RFC 7628
+                    // 3.2.3); the client's answer then ends it with 535.
+                    self.auth_step(Ok(ServerStep::Challenge(error)), mechanism, name);
+                } else {
+                    answered(
+                        self,
+                        ReplyCode::AUTH_CREDENTIALS_INVALID,
+                        (5, 7, 8),
+                        "Authentication credentials invalid",
+                    );
+                }
+            }
+            Pending::Verify => {
+                answered(
+                    self,
+                    ReplyCode::CANNOT_VERIFY,
+                    (2, 5, 2),
+                    "Cannot verify the user, but will accept the message",
+                );
+            }
+        }
+    }
+
+    /// The EHLO / LHLO response for the current state (RFC 5321 4.1.1.1).
+    fn ehlo_reply(&self, _host: &Host<'_>) -> EhloResponse<'static> {
+        let config = &self.config;
+        let mut ehlo = EhloResponse::new(config.hostname.clone());
+        if config.pipelining {
+            ehlo = ehlo.with(Capability::Pipelining);
+        }
+        ehlo = ehlo.with(Capability::Size(config.max_message_size));
+        if config.eight_bit_mime {
+            ehlo = ehlo.with(Capability::EightBitMime);
+        }
+        if config.smtputf8 {
+            ehlo = ehlo.with(Capability::SmtpUtf8);
+        }
+        if config.chunking {
+            ehlo = ehlo.with(Capability::Chunking);
+            if config.binary_mime {
+                ehlo = ehlo.with(Capability::BinaryMime);
+            }
+        }
+        if config.dsn {
+            ehlo = ehlo.with(Capability::Dsn);
+        }
+        if config.enhanced_status_codes {
+            ehlo = ehlo.with(Capability::EnhancedStatusCodes);
+        }
+        if config.starttls && !self.tls {
+            ehlo = ehlo.with(Capability::StartTls);
+        }
+        if config.require_tls && self.tls {
+            ehlo = ehlo.with(Capability::RequireTls);
+        }
+        if !config.auth_mechanisms.is_empty() && (self.tls || config.auth_without_tls) {
+            ehlo = ehlo.with(Capability::Auth(config.auth_mechanisms.clone()));
+        }
+        if config.vrfy {
+            ehlo = ehlo.with(Capability::Vrfy);
+        }
+        if config.expn {
+            ehlo = ehlo.with(Capability::Expn);
+        }
+        ehlo = ehlo.with(Capability::Help);
+        ehlo
+    }
+}
+
+/// A built-in server mechanism by name.
+fn built_in(name: &str) -> Option<Exchange> {
+    let upper = |n: &str| name.eq_ignore_ascii_case(n);
+    if upper(sasl::PLAIN) {
+        Some(Exchange(Box::new(sasl::PlainServer::new())))
+    } else if upper(sasl::LOGIN) {
+        Some(Exchange(Box::new(sasl::LoginServer::new())))
+    } else if upper(sasl::XOAUTH2) {
+        Some(Exchange(Box::new(sasl::XOAuth2Server::new())))
+    } else if upper(sasl::OAUTHBEARER) {
+        Some(Exchange(Box::new(sasl::OAuthBearerServer::new())))
+    } else {
+        None
+    }
+}
+
+/// A reply from fixed parts; the texts here are valid, and a status that does not fit the
+/// code is dropped rather than failing.
+pub(crate) fn reply(code: ReplyCode, status: Option<(u8, u16, u16)>, text: &str) -> Reply<'static> {
+    let text =
+        ReplyText::new(Cow::Owned(String::from(text))).unwrap_or_else(|_| ReplyText::empty());
+    let reply = Reply::from_text(code, text);
+    match status.and_then(|(c, s, d)| EnhancedStatus::new(c, s, d).ok()) {
+        Some(status) => reply.clone().set_status(status).unwrap_or(reply),
+        None => reply,
+    }
+}
+
+fn reply_start_data() -> Reply<'static> {
+    reply(
+        ReplyCode::START_DATA,
+        None,
+        "Start mail input; end with <CRLF>.<CRLF>",
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,710 @@
+use super::*;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use proptest::prelude::*;
+
+/// A client script run against a server: the bytes sent back, the events, and how it ended.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Run {
+    transcript: String,
+    events: Vec<Event>,
+    starttls: bool,
+    closed: bool,
+}
+
+/// Feeds `chunks` one after the other, draining the outputs after each (the invariant) and
+/// answering every decision with `policy`. Bounded: a livelock fails instead of hanging.
+fn run_with(
+    config: ServerConfig,
+    chunks: &[&[u8]],
+    mut policy: impl FnMut(&Event) -> Answer,
+) -> (Run, Server) {
+    let mut server = Server::new(config);
+    let mut run = Run::default();
+    let mut drain = |server: &mut Server, run: &mut Run| {
+        for _ in 0..10_000 {
+            let Some(output) = server.poll_output() else {
+                return;
+            };
+            match output {
+                Output::Transmit(bytes) => run
+                    .transcript
+                    .push_str(core::str::from_utf8(&bytes).unwrap()),
+                Output::Event(event) => {
+                    let decision = event.is_decision().then(|| policy(&event));
+                    run.events.push(event);
+                    if let Some(answer) = decision {
+                        server.answer(answer).unwrap();
+                    }
+                }
+                Output::StartTls => run.starttls = true,
+                Output::Close => run.closed = true,
+            }
+        }
+        panic!("livelock");
+    };
+    drain(&mut server, &mut run);
+    for chunk in chunks {
+        let mut rest: &[u8] = chunk;
+        for _ in 0..10_000 {
+            let taken = server.receive(rest);
+            rest = &rest[taken..];
+            drain(&mut server, &mut run);
+            if rest.is_empty() {
+                break;
+            }
+        }
+        assert!(rest.is_empty(), "input not taken");
+    }
+    (run, server)
+}
+
+fn run(config: ServerConfig, chunks: &[&[u8]]) -> Run {
+    run_with(config, chunks, |_| Answer::Accept).0
+}
+
+fn plain() -> ServerConfig {
+    ServerConfig {
+        hostname: Domain::new("mx.example").unwrap(),
+        ..ServerConfig::default()
+    }
+}
+
+fn bodies(events: &[Event]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut body = Vec::new();
+    for event in events {
+        match event {
+            Event::Body(chunk) => body.extend_from_slice(chunk),
+            Event::MessageEnd { .. } => out.push(core::mem::take(&mut body)),
+            Event::MessageRejected(_) | Event::TransactionReset => body.clear(),
+            _ => {}
+        }
+    }
+    out
+}
+
+use crate::types::Domain;
+
+#[test]
+fn rfc5321_d1_transaction_byte_for_byte() {
+    let config = ServerConfig {
+        pipelining: false,
+        chunking: false,
+        dsn: false,
+        smtputf8: false,
+        eight_bit_mime: false,
+        enhanced_status_codes: false,
+        max_message_size: None,
+        ..plain()
+    };
+    let got = run(
+        config,
+        &[
+            b"EHLO bar.com\r\n",
+            b"MAIL FROM:<Smith@bar.com>\r\n",
+            b"RCPT TO:<Jones@foo.com>\r\n",
+            b"RCPT TO:<Green@foo.com>\r\n",
+            b"RCPT TO:<Brown@foo.com>\r\n",
+            b"DATA\r\n",
+            b"Blah blah blah...\r\n...etc. etc. etc.\r\n.\r\n",
+            b"QUIT\r\n",
+        ],
+    );
+    assert_eq!(
+        got.transcript,
+        "220 mx.example ESMTP\r\n\
+         250-mx.example\r\n250-SIZE\r\n250 HELP\r\n\
+         250 Ok\r\n250 Ok\r\n250 Ok\r\n250 Ok\r\n\
+         354 Start mail input; end with <CRLF>.<CRLF>\r\n\
+         250 Ok\r\n221 Bye\r\n"
+    );
+    assert_eq!(
+        bodies(&got.events),
+        [b"Blah blah blah...\r\n..etc. etc. etc.\r\n".to_vec()]
+    );
+    assert!(got.closed);
+}
+
+#[test]
+fn decisions_shape_the_replies() {
+    let (got, _) = run_with(
+        plain(),
+        &[b"EHLO c.example\r\n", b"MAIL FROM:<a@b.example>\r\nRCPT TO:<no@b.example>\r\nRCPT TO:<yes@b.example>\r\nDATA\r\nx\r\n.\r\n"],
+        |event| match event {
+            Event::RcptTo { to, .. } if to.to_string().contains("no@") => {
+                Answer::Reply(Reply::with_status(ReplyCode::MAILBOX_UNAVAILABLE, EnhancedStatus::BAD_DESTINATION_MAILBOX, "No such user").unwrap())
+            }
+            Event::MessageEnd { .. } => Answer::Reply(Reply::new(ReplyCode::OK, "queued as 4F2A").unwrap()),
+            _ => Answer::Accept,
+        },
+    );
+    let replies: Vec<&str> = got
+        .transcript
+        .split("\r\n")
+        .filter(|l| !l.starts_with("250-"))
+        .collect();
+    assert_eq!(
+        replies,
+        [
+            "220 mx.example ESMTP",
+            "250 HELP",
+            "250 2.1.0 Ok",
+            "550 5.1.1 No such user",
+            "250 2.1.5 Ok",
+            "354 Start mail input; end with <CRLF>.<CRLF>",
+            "250 queued as 4F2A",
+            "",
+        ]
+    );
+}
+
+#[test]
+fn pipelined_commands_wait_for_pending_decisions_and_replies_stay_in_order() {
+    // RFC 2920's example: everything in one flight.
+    let input: &[u8] = b"MAIL FROM:<mrose@dbc.mtview.ca.us>\r\nRCPT TO:<ned@innosoft.com>\r\nRCPT TO:<dan@innosoft.com>\r\nRCPT TO:<kvc@innosoft.com>\r\nDATA\r\nbody\r\n.\r\nQUIT\r\n";
+    let mut asked = Vec::new();
+    let (got, _) = run_with(plain(), &[b"EHLO c.example\r\n", input], |event| {
+        asked.push(core::mem::discriminant(event));
+        Answer::Accept
+    });
+    let codes: Vec<&str> = got
+        .transcript
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.starts_with("250-"))
+        .map(|l| &l[..3])
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "220", "250", "250", "250", "250", "250", "354", "250", "221"
+        ]
+    );
+    assert_eq!(bodies(&got.events), [b"body\r\n".to_vec()]);
+    assert_eq!(asked.len(), 8); // connect, hello, mail, 3 rcpt, data, end
+}
+
+#[test]
+fn sending_ahead_without_pipelining_is_a_synchronization_error() {
+    let config = ServerConfig {
+        pipelining: false,
+        ..plain()
+    };
+    let got = run(
+        config,
+        &[
+            b"EHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n",
+        ],
+    );
+    assert!(
+        got.transcript
+            .ends_with("554 5.5.0 Synchronization error: command sent before the reply\r\n")
+    );
+    assert!(got.closed);
+    assert!(
+        !got.events
+            .iter()
+            .any(|e| matches!(e, Event::MailFrom { .. }))
+    );
+
+    // With PIPELINING but before EHLO (HELO never allows it), the same.
+    let got = run(
+        plain(),
+        &[
+            b"HELO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n",
+        ],
+    );
+    assert!(got.transcript.contains("554 5.5.0"));
+
+    // An early talker, before the greeting, even with PIPELINING.
+    let mut server = Server::new(plain());
+    assert_eq!(server.receive(b"EHLO c.example\r\n"), 16);
+    assert!(matches!(
+        server.poll_output(),
+        Some(Output::Event(Event::Connected))
+    ));
+    server.answer(Answer::Accept).unwrap();
+    let mut text = String::new();
+    while let Some(output) = server.poll_output() {
+        if let Output::Transmit(bytes) = output {
+            text.push_str(core::str::from_utf8(&bytes).unwrap());
+        }
+    }
+    assert_eq!(
+        text,
+        "220 mx.example ESMTP\r\n554 5.5.0 Synchronization error: command sent before the reply\r\n"
+    );
+    assert!(server.is_closed());
+}
+
+#[test]
+fn starttls_injection_is_never_executed() {
+    let config = ServerConfig {
+        starttls: true,
+        ..plain()
+    };
+    for tail in [
+        &b"RSET\r\n"[..],
+        b"AUTH PLAIN AHVzZXIAcGFzcw==\r\nMAIL FROM:<a@b.example>\r\n",
+    ] {
+        let mut input = b"STARTTLS\r\n".to_vec();
+        input.extend_from_slice(tail);
+        let (got, mut server) = run_with(config.clone(), &[b"EHLO c.example\r\n", &input], |_| {
+            Answer::Accept
+        });
+        assert!(
+            got.transcript.ends_with("220 2.0.0 Ready to start TLS\r\n"),
+            "{}",
+            got.transcript
+        );
+        assert!(got.starttls);
+        assert!(got.events.contains(&Event::PlaintextDiscarded(tail.len())));
+        assert!(
+            !got.events
+                .iter()
+                .any(|e| matches!(e, Event::MailFrom { .. } | Event::Authenticate { .. }))
+        );
+        // After TLS: a fresh session that needs EHLO, and STARTTLS is no longer offered.
+        server.tls_established().unwrap();
+        assert_eq!(server.receive(b"MAIL FROM:<a@b.example>\r\n"), 25);
+        let mut text = String::new();
+        while let Some(output) = server.poll_output() {
+            if let Output::Transmit(bytes) = output {
+                text.push_str(core::str::from_utf8(&bytes).unwrap());
+            }
+        }
+        assert_eq!(text, "503 5.5.1 Send EHLO first\r\n");
+    }
+}
+
+#[test]
+fn smuggling_sequences_never_end_a_message_early() {
+    for fake in [
+        &b"\n.\n"[..],
+        b"\r.\r",
+        b"\n.\r\n",
+        b"\r\n.\n",
+        b"\r.\r\n",
+        b"\r\n.\r",
+        b"\r\n\x00.\r\n",
+    ] {
+        let mut input =
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nhello".to_vec();
+        input.extend_from_slice(fake);
+        input.extend_from_slice(b"MAIL FROM:<evil@b.example>\r\nRCPT TO:<victim@d.example>\r\nDATA\r\nsmuggled\r\n.\r\n");
+        let got = run(plain(), &[b"EHLO c.example\r\n", &input]);
+        let mails = got
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::MailFrom { .. }))
+            .count();
+        assert_eq!(mails, 1, "{fake:?}: a second transaction was smuggled");
+        let ends = got
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::MessageEnd { .. }))
+            .count();
+        let rejected = got
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::MessageRejected(_)))
+            .count();
+        assert_eq!(ends + rejected, 1, "{fake:?}");
+    }
+}
+
+#[test]
+fn too_many_errors_end_the_session() {
+    let config = ServerConfig {
+        max_errors: 3,
+        ..plain()
+    };
+    let got = run(
+        config,
+        &[b"EHLO c.example\r\n", b"FOO\r\nBAR\r\nBAZ\r\nNOOP\r\n"],
+    );
+    assert!(got.transcript.ends_with(
+        "500 5.5.2 Command unrecognized: FOO\r\n500 5.5.2 Command unrecognized: BAR\r\n500 5.5.2 Command unrecognized: BAZ\r\n421 4.7.0 Too many errors, closing the connection\r\n"
+    ));
+    assert!(got.closed);
+}
+
+#[test]
+fn sequence_rules() {
+    let got = run(
+        plain(),
+        &[
+            b"MAIL FROM:<a@b.example>\r\n",
+            b"EHLO c.example\r\n",
+            b"RCPT TO:<a@b.example>\r\n",
+            b"DATA\r\n",
+            b"MAIL FROM:<a@b.example>\r\n",
+            b"DATA\r\n",
+            b"MAIL FROM:<a@b.example>\r\n",
+        ],
+    );
+    let lines: Vec<&str> = got
+        .transcript
+        .split("\r\n")
+        .filter(|l| !l.starts_with("250-") && !l.is_empty())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "220 mx.example ESMTP",
+            "503 5.5.1 Send EHLO first",
+            "250 HELP",
+            "503 5.5.1 Send MAIL first",
+            "503 5.5.1 Send MAIL first",
+            "250 2.1.0 Ok",
+            "554 5.5.1 No valid recipients",
+            "503 5.5.1 Nested MAIL command",
+        ]
+    );
+}
+
+#[test]
+fn size_is_enforced_while_streaming() {
+    let config = ServerConfig {
+        max_message_size: Some(10),
+        ..plain()
+    };
+    let got = run(
+        config.clone(),
+        &[
+            b"EHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example> SIZE=11\r\n",
+        ],
+    );
+    assert!(
+        got.transcript
+            .ends_with("552 5.3.4 Message size exceeds the limit\r\n")
+    );
+    let got = run(
+        config,
+        &[
+            b"EHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n",
+            b"0123456789ABCDEF\r\n.\r\nNOOP\r\n",
+        ],
+    );
+    assert!(
+        got.transcript
+            .ends_with("552 5.3.4 Message size exceeds the limit\r\n250 2.0.0 Ok\r\n"),
+        "{}",
+        got.transcript
+    );
+    assert!(
+        got.events
+            .contains(&Event::MessageRejected(BodyError::TooLarge { limit: 10 }))
+    );
+}
+
+#[test]
+fn bare_lf_in_a_body_rejects_the_message_after_its_end() {
+    let got = run(plain(), &[b"EHLO c.example\r\n", b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nbad\nline\r\n.\r\nNOOP\r\n"]);
+    assert!(
+        got.transcript
+            .ends_with("554 5.6.0 Bare CR or LF in the message\r\n250 2.0.0 Ok\r\n")
+    );
+    assert!(
+        !got.events
+            .iter()
+            .any(|e| matches!(e, Event::MessageEnd { .. }))
+    );
+}
+
+#[test]
+fn lmtp_answers_once_per_recipient() {
+    // RFC 2033 4.3's example, shortened.
+    let config = ServerConfig {
+        lmtp: true,
+        ..plain()
+    };
+    let (got, _) = run_with(
+        config,
+        &[b"LHLO foo.edu\r\n", b"MAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\nRCPT TO:<jones@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\nBlah\r\n.\r\n"],
+        |event| match event {
+            Event::RcptTo { to, .. } if to.to_string().contains("jones") => Answer::Reply(
+                Reply::with_status(ReplyCode::MAILBOX_UNAVAILABLE, EnhancedStatus::BAD_DESTINATION_MAILBOX, "No such user here").unwrap(),
+            ),
+            Event::MessageEnd { recipients, .. } => {
+                assert_eq!(*recipients, 2);
+                Answer::PerRecipient(vec![
+                    Reply::with_status(ReplyCode::OK, EnhancedStatus::SUCCESS, "<pat@foo.edu> Ok").unwrap(),
+                    Reply::with_status(ReplyCode::LOCAL_ERROR, EnhancedStatus::new(4, 2, 1).unwrap(), "<green@foo.edu> busy").unwrap(),
+                ])
+            }
+            _ => Answer::Accept,
+        },
+    );
+    assert!(got.transcript.starts_with("220 mx.example LMTP\r\n"));
+    assert!(
+        got.transcript
+            .ends_with("250 2.0.0 <pat@foo.edu> Ok\r\n451 4.2.1 <green@foo.edu> busy\r\n"),
+        "{}",
+        got.transcript
+    );
+    // EHLO is not LMTP.
+    let got = run(
+        ServerConfig {
+            lmtp: true,
+            ..plain()
+        },
+        &[b"EHLO foo.edu\r\n"],
+    );
+    assert!(
+        got.transcript
+            .ends_with("500 5.5.1 Wrong greeting for this protocol\r\n")
+    );
+}
+
+#[test]
+fn bdat_chunks_and_refusals_stay_in_step() {
+    let got = run(
+        plain(),
+        &[
+            b"EHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 5\r\nhel",
+            b"loBDAT 3 LAST\r\n\r\n.QUIT\r\n",
+        ],
+    );
+    assert!(
+        got.transcript
+            .ends_with("250 2.0.0 5 octets received\r\n250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n"),
+        "{}",
+        got.transcript
+    );
+    assert_eq!(bodies(&got.events), [b"hello\r\n.".to_vec()]);
+    // A chunk with no transaction is read, then refused: the stream stays in step.
+    let got = run(
+        plain(),
+        &[b"EHLO c.example\r\n", b"BDAT 6 LAST\r\nRSET\r\nNOOP\r\n"],
+    );
+    assert!(
+        got.transcript
+            .ends_with("503 5.5.1 Send MAIL first\r\n250 2.0.0 Ok\r\n"),
+        "{}",
+        got.transcript
+    );
+    // DATA after BDAT is refused (RFC 3030 3).
+    let got = run(
+        plain(),
+        &[
+            b"EHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 1\r\nxDATA\r\n",
+        ],
+    );
+    assert!(
+        got.transcript
+            .ends_with("503 5.5.1 Use BDAT for this message\r\n")
+    );
+}
+
+#[test]
+fn auth_plain_over_tls_only() {
+    let config = ServerConfig {
+        auth_mechanisms: vec![
+            Mechanism::new("PLAIN").unwrap(),
+            Mechanism::new("LOGIN").unwrap(),
+        ],
+        ..plain()
+    };
+    // Not offered, and refused, in plaintext.
+    let got = run(
+        config.clone(),
+        &[b"EHLO c.example\r\n", b"AUTH PLAIN AHRlc3QAMTIzNA==\r\n"],
+    );
+    assert!(!got.transcript.contains("AUTH PLAIN LOGIN"));
+    assert!(
+        got.transcript
+            .ends_with("538 5.7.11 Encryption required for authentication\r\n")
+    );
+    // Over TLS: RFC 4954's example with an initial response, then LOGIN refused.
+    let config = ServerConfig {
+        implicit_tls: true,
+        ..config
+    };
+    let (got, _) = run_with(
+        config,
+        &[
+            b"EHLO c.example\r\n",
+            b"AUTH PLAIN dGVzdAB0ZXN0ADEyMzQ=\r\n",
+        ],
+        |event| match event {
+            Event::Authenticate { credentials, .. } => {
+                assert_eq!(credentials.username(), Some("test"));
+                assert!(credentials.verify_password(b"1234"));
+                Answer::Accept
+            }
+            _ => Answer::Accept,
+        },
+    );
+    assert!(got.transcript.contains("250-AUTH PLAIN LOGIN\r\n"));
+    assert!(
+        got.transcript
+            .ends_with("235 2.7.0 Authentication succeeded\r\n")
+    );
+    let config = ServerConfig {
+        implicit_tls: true,
+        auth_mechanisms: vec![Mechanism::new("LOGIN").unwrap()],
+        ..plain()
+    };
+    let (got, server) = run_with(
+        config,
+        &[
+            b"EHLO c.example\r\n",
+            b"AUTH LOGIN\r\n",
+            b"dXNlcg==\r\n",
+            b"cGFzcw==\r\n",
+        ],
+        |event| match event {
+            Event::Authenticate { .. } => Answer::Reply(
+                Reply::with_status(
+                    ReplyCode::AUTH_CREDENTIALS_INVALID,
+                    EnhancedStatus::AUTH_CREDENTIALS_INVALID,
+                    "Nope",
+                )
+                .unwrap(),
+            ),
+            _ => Answer::Accept,
+        },
+    );
+    assert!(
+        got.transcript
+            .ends_with("334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n535 5.7.8 Nope\r\n"),
+        "{}",
+        got.transcript
+    );
+    assert!(!server.is_authenticated());
+    // `*` cancels.
+    let config = ServerConfig {
+        implicit_tls: true,
+        auth_mechanisms: vec![Mechanism::new("LOGIN").unwrap()],
+        ..plain()
+    };
+    let got = run(config, &[b"EHLO c.example\r\n", b"AUTH LOGIN\r\n*\r\n"]);
+    assert!(
+        got.transcript
+            .ends_with("501 5.0.0 Authentication cancelled\r\n")
+    );
+}
+
+#[test]
+fn api_misuse_is_a_typed_error() {
+    let mut server = Server::new(plain());
+    let _ = server.poll_output();
+    server.answer(Answer::Accept).unwrap();
+    assert_eq!(
+        server.answer(Answer::Accept),
+        Err(ApiError::NoDecisionPending)
+    );
+    assert_eq!(server.tls_established(), Err(ApiError::NotStartingTls));
+    let mut server = Server::new(plain());
+    let _ = server.poll_output();
+    assert_eq!(
+        server.answer(Answer::PerRecipient(Vec::new())),
+        Err(ApiError::UnfitAnswer)
+    );
+    assert!(server.is_waiting());
+}
+
+#[test]
+fn timeouts_per_phase_and_expiry() {
+    let mut server = Server::new(plain());
+    assert_eq!(server.timeout(), Some(Duration::from_secs(300)));
+    let _ = server.poll_output();
+    server.answer(Answer::Accept).unwrap();
+    server.handle_timeout();
+    let mut text = String::new();
+    let mut closed = false;
+    while let Some(output) = server.poll_output() {
+        match output {
+            Output::Transmit(bytes) => text.push_str(core::str::from_utf8(&bytes).unwrap()),
+            Output::Close => closed = true,
+            _ => {}
+        }
+    }
+    assert!(text.ends_with("421 4.4.2 Timeout, closing the connection\r\n"));
+    assert!(closed && server.timeout().is_none());
+}
+
+#[test]
+fn a_hundred_megabytes_without_a_newline_stay_within_the_line_limit() {
+    let mut server = Server::new(plain());
+    let _ = server.poll_output();
+    server.answer(Answer::Accept).unwrap();
+    while server.poll_output().is_some() {}
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..100 {
+        assert_eq!(server.receive(&chunk), chunk.len());
+        assert!(server.buffered() <= 512);
+        while server.poll_output().is_some() {}
+    }
+    assert_eq!(server.receive(b"\r\nNOOP\r\n"), 8);
+    let mut text = String::new();
+    while let Some(output) = server.poll_output() {
+        if let Output::Transmit(bytes) = output {
+            text.push_str(core::str::from_utf8(&bytes).unwrap());
+        }
+    }
+    assert_eq!(text, "500 5.5.6 Line too long\r\n250 2.0.0 Ok\r\n");
+}
+
+proptest! {
+    /// Any chunking of a whole session gives the same events and the same bytes out.
+    #[test]
+    fn any_chunking_gives_identical_events_and_output(cuts in prop::collection::vec(any::<usize>(), 0..20)) {
+        let session: &[u8] = b"MAIL FROM:<a@b.example> SIZE=20\r\nRCPT TO:<c@d.example>\r\nRCPT TO:<e@f.example>\r\nDATA\r\n..line\r\nx\r\n.\r\nBDAT 4\r\nMAIL\r\nRSET\r\nMAIL FROM:<>\r\nRCPT TO:<g@h.example>\r\nBDAT 2 LAST\r\nhiNOOP\r\nVRFY x\r\nQUIT\r\n";
+        let ehlo: &[u8] = b"EHLO c.example\r\n";
+        let whole = run(plain(), &[ehlo, session]);
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (session.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = vec![ehlo];
+        let mut last = 0;
+        for p in points {
+            chunks.push(&session[last..p]);
+            last = p;
+        }
+        chunks.push(&session[last..]);
+        let pieces = run(plain(), &chunks);
+        prop_assert_eq!(&whole.transcript, &pieces.transcript);
+        // Body pieces may be split differently; everything else is identical.
+        prop_assert_eq!(bodies(&whole.events), bodies(&pieces.events));
+        let other = |events: &[Event]| events.iter().filter(|e| !matches!(e, Event::Body(_))).cloned().collect::<Vec<_>>();
+        prop_assert_eq!(other(&whole.events), other(&pieces.events));
+        prop_assert!(whole.closed && pieces.closed);
+    }
+
+    /// Random command sequences never panic and every line out is a well-formed reply.
+    #[test]
+    fn random_sessions_give_well_formed_replies(
+        commands in prop::collection::vec(prop_oneof![
+            Just("EHLO c.example"), Just("HELO c.example"), Just("MAIL FROM:<a@b.example>"),
+            Just("RCPT TO:<c@d.example>"), Just("DATA"), Just("."), Just("RSET"), Just("NOOP"),
+            Just("BDAT 3"), Just("BDAT 0 LAST"), Just("QUIT"), Just("STARTTLS"), Just("AUTH PLAIN"),
+            Just("VRFY x"), Just("garbage"), Just(""), Just("MAIL FROM:<bad"),
+        ], 0..30),
+        accept in any::<bool>(),
+    ) {
+        let mut wire = Vec::new();
+        for command in &commands {
+            wire.extend_from_slice(command.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+        }
+        let config = ServerConfig { starttls: true, ..plain() };
+        let (got, _) = run_with(config, &[&wire], |_| if accept {
+            Answer::Accept
+        } else {
+            Answer::Reply(Reply::new(ReplyCode::MAILBOX_UNAVAILABLE, "no").unwrap())
+        });
+        for line in got.transcript.split_terminator("\r\n") {
+            let code: u16 = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+            prop_assert!((200..600).contains(&code), "{line:?}");
+            prop_assert!(matches!(line.as_bytes().get(3), None | Some(b' ' | b'-')), "{line:?}");
+            prop_assert!(line.len() <= 510);
+        }
+    }
+}
