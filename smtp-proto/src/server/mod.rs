@@ -295,7 +295,7 @@ pub struct Server {
 impl Server {
     /// A server for a new connection; the first output is [`Event::Connected`].
     pub fn new(config: ServerConfig) -> Self {
-        let lines = LineReader::new(LineConfig::new(config.max_command_line));
+        let lines = LineReader::new(LineConfig::new(command_line_limit(&config)));
         let tls = config.implicit_tls;
         let mut server = Self {
             config,
@@ -665,8 +665,18 @@ impl Server {
             input.clear();
             return;
         }
+        // RFC 4954 4: an AUTH command with its initial response may be as long as an AUTH
+        // line; every other command keeps the command limit.
+        let is_auth = line
+            .get(..5)
+            .is_some_and(|verb| verb.eq_ignore_ascii_case(b"AUTH "));
+        let limit = if is_auth {
+            command_line_limit(&self.config)
+        } else {
+            self.config.max_command_line
+        };
         let options = CommandOptions::default()
-            .max_line_length(self.config.max_command_line)
+            .max_line_length(limit)
             .smtputf8(self.config.smtputf8 && self.greeting.is_some_and(|g| g != Greeting::Helo));
         match parse_command(&line, &options) {
             Ok(command) => self.command(command.into_owned(), input),
@@ -1168,7 +1178,7 @@ impl Server {
                 self.phase = Phase::Auth(mechanism, name);
             }
             Ok(ServerStep::Done(credentials)) => {
-                self.lines = LineReader::new(LineConfig::new(self.config.max_command_line));
+                self.lines = LineReader::new(LineConfig::new(command_line_limit(&self.config)));
                 let event = Event::Authenticate {
                     mechanism: name.clone(),
                     credentials,
@@ -1176,7 +1186,7 @@ impl Server {
                 self.ask(Pending::Auth(mechanism, name), event);
             }
             Ok(ServerStep::Failed) => {
-                self.lines = LineReader::new(LineConfig::new(self.config.max_command_line));
+                self.lines = LineReader::new(LineConfig::new(command_line_limit(&self.config)));
                 self.send(
                     ReplyCode::AUTH_CREDENTIALS_INVALID,
                     (5, 7, 8),
@@ -1184,7 +1194,7 @@ impl Server {
                 );
             }
             Err(_) => {
-                self.lines = LineReader::new(LineConfig::new(self.config.max_command_line));
+                self.lines = LineReader::new(LineConfig::new(command_line_limit(&self.config)));
                 self.error(
                     ReplyCode::PARAMETER_SYNTAX_ERROR,
                     (5, 5, 2),
@@ -1452,6 +1462,15 @@ impl Server {
         }
         ehlo = ehlo.with(Capability::Help);
         ehlo
+    }
+}
+
+/// The line limit of the command reader: room for an AUTH line when AUTH is offered.
+fn command_line_limit(config: &ServerConfig) -> usize {
+    if config.auth_mechanisms.is_empty() {
+        config.max_command_line
+    } else {
+        config.max_command_line.max(config.max_auth_line)
     }
 }
 

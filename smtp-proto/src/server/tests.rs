@@ -86,6 +86,10 @@ fn bodies(events: &[Event]) -> Vec<Vec<u8>> {
 
 use crate::types::Domain;
 
+fn base64_encode(bytes: &[u8]) -> String {
+    mail_wire::sasl::encode_challenge(bytes)
+}
+
 #[test]
 fn rfc5321_d1_transaction_byte_for_byte() {
     let config = ServerConfig {
@@ -579,6 +583,39 @@ fn auth_plain_over_tls_only() {
         got.transcript
     );
     assert!(!server.is_authenticated());
+    // An initial response longer than a command line: the AUTH line limit applies (RFC 4954 4).
+    let config = ServerConfig {
+        implicit_tls: true,
+        auth_mechanisms: vec![Mechanism::new("PLAIN").unwrap()],
+        ..plain()
+    };
+    // PLAIN fields are at most 255 octets each (RFC 4616); together they pass 512 in base64.
+    let long_password = "p".repeat(250);
+    let message = alloc::format!("{}\0{}\0{long_password}", "a".repeat(200), "u".repeat(200));
+    let line = alloc::format!("AUTH PLAIN {}\r\n", base64_encode(message.as_bytes()));
+    let (got, _) = run_with(
+        config.clone(),
+        &[b"EHLO c.example\r\n", line.as_bytes()],
+        |event| {
+            if let Event::Authenticate { credentials, .. } = event {
+                assert!(credentials.verify_password(long_password.as_bytes()));
+            }
+            Answer::Accept
+        },
+    );
+    assert!(
+        got.transcript
+            .ends_with("235 2.7.0 Authentication succeeded\r\n"),
+        "{}",
+        got.transcript
+    );
+    let noop = alloc::format!("NOOP {}\r\n", "x".repeat(600));
+    let got = run(config, &[b"EHLO c.example\r\n", noop.as_bytes()]);
+    assert!(
+        got.transcript.ends_with("500 5.5.6 Line too long\r\n"),
+        "{}",
+        got.transcript
+    );
     // `*` cancels.
     let config = ServerConfig {
         implicit_tls: true,
