@@ -265,6 +265,8 @@ struct Transaction {
     refused: bool,
     /// Octets of body received so far (BDAT).
     size: u64,
+    /// Octets announced by the current BDAT.
+    chunk: u64,
     /// Why the DATA body is refused, reported after its end.
     body_error: Option<BodyError>,
 }
@@ -945,6 +947,9 @@ impl Server {
             }
             return self.skip_empty_chunk();
         }
+        if let Some(transaction) = &mut self.transaction {
+            transaction.chunk = size;
+        }
         if first {
             self.ask(
                 Pending::DataStart {
@@ -1011,7 +1016,8 @@ impl Server {
             return;
         }
         if !last {
-            let size = self.transaction.as_ref().map_or(0, |t| t.size);
+            // RFC 3030 4.2: each chunk is acknowledged with its own size.
+            let size = self.transaction.as_ref().map_or(0, |t| t.chunk);
             let text = alloc::format!("{size} octets received");
             return self.send(ReplyCode::OK, (2, 0, 0), &text);
         }

@@ -745,3 +745,61 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn rfc3030_pipelined_binarymime_transcript() {
+    let config = ServerConfig {
+        hostname: Domain::new("cnri.reston.va.us").unwrap(),
+        binary_mime: true,
+        enhanced_status_codes: false,
+        ..ServerConfig::default()
+    };
+    // Binary data that contains everything a text parser would trip over.
+    let mut first = Vec::new();
+    while first.len() < 100_000 {
+        first.extend_from_slice(b"\r\n.\r\n\0\xff\n.\r");
+    }
+    first.truncate(100_000);
+    let second = vec![b'.'; 324];
+    let mut client = b"MAIL FROM:<ned@ymir.claremont.edu> BODY=BINARYMIME\r\nRCPT TO:<gvaudre@cnri.reston.va.us>\r\nRCPT TO:<jstewart@cnri.reston.va.us>\r\n".to_vec();
+    client.extend_from_slice(b"BDAT 100000\r\n");
+    client.extend_from_slice(&first);
+    client.extend_from_slice(b"BDAT 324\r\n");
+    client.extend_from_slice(&second);
+    client.extend_from_slice(b"BDAT 0 LAST\r\nQUIT\r\n");
+    let reply = |code, text: &str| {
+        Answer::Reply(Reply::new(code, alloc::string::String::from(text)).unwrap())
+    };
+    let (got, _) = run_with(
+        config,
+        &[b"EHLO ymir.claremont.edu\r\n", &client],
+        |event| match event {
+            Event::MailFrom { .. } => reply(
+                ReplyCode::OK,
+                "<ned@ymir.claremont.edu>... Sender and BINARYMIME ok",
+            ),
+            Event::RcptTo { to, .. } => {
+                reply(ReplyCode::OK, &alloc::format!("{}... Recipient ok", to))
+            }
+            Event::MessageEnd { size, .. } => reply(
+                ReplyCode::OK,
+                &alloc::format!("Message OK, {size} octets received"),
+            ),
+            _ => Answer::Accept,
+        },
+    );
+    let after_ehlo = got.transcript.split("250 HELP\r\n").nth(1).unwrap();
+    assert_eq!(
+        after_ehlo,
+        "250 <ned@ymir.claremont.edu>... Sender and BINARYMIME ok\r\n\
+         250 <gvaudre@cnri.reston.va.us>... Recipient ok\r\n\
+         250 <jstewart@cnri.reston.va.us>... Recipient ok\r\n\
+         250 100000 octets received\r\n\
+         250 324 octets received\r\n\
+         250 Message OK, 100324 octets received\r\n\
+         221 Bye\r\n"
+    );
+    let mut want = first.clone();
+    want.extend_from_slice(&second);
+    assert_eq!(bodies(&got.events), [want]);
+}
