@@ -63,6 +63,10 @@ pub struct ServerConfig {
     pub expn: bool,
     /// SASL mechanisms offered (PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER are built in).
     pub auth_mechanisms: Vec<Mechanism<'static>>,
+    /// The challenge for CRAM-MD5 (RFC 2195: `<unique.timestamp@hostname>`), which only the
+    /// application can make unique (the machine has no clock or randomness). CRAM-MD5 in
+    /// `auth_mechanisms` is offered only when this is set.
+    pub cram_md5_challenge: Option<alloc::string::String>,
     /// Offer AUTH before TLS is up. Off by default: credentials travel only encrypted.
     pub auth_without_tls: bool,
     /// Require AUTH before MAIL (a submission server, RFC 6409).
@@ -108,6 +112,7 @@ impl Default for ServerConfig {
             vrfy: false,
             expn: false,
             auth_mechanisms: Vec::new(),
+            cram_md5_challenge: None,
             auth_without_tls: false,
             auth_required: false,
             max_message_size: Some(25 * 1024 * 1024),

@@ -1117,7 +1117,7 @@ impl Server {
         if self.authenticated || self.transaction.is_some() {
             return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "AUTH not allowed now");
         }
-        let mechanism = match (offered, built_in(name.as_str())) {
+        let mechanism = match (offered, built_in(name.as_str(), &self.config)) {
             (true, Some(mechanism)) => mechanism,
             _ => {
                 return self.error(
@@ -1481,7 +1481,7 @@ fn command_line_limit(config: &ServerConfig) -> usize {
 }
 
 /// A built-in server mechanism by name.
-fn built_in(name: &str) -> Option<Exchange> {
+fn built_in(name: &str, config: &ServerConfig) -> Option<Exchange> {
     let upper = |n: &str| name.eq_ignore_ascii_case(n);
     if upper(sasl::PLAIN) {
         Some(Exchange(Box::new(sasl::PlainServer::new())))
@@ -1491,9 +1491,23 @@ fn built_in(name: &str) -> Option<Exchange> {
         Some(Exchange(Box::new(sasl::XOAuth2Server::new())))
     } else if upper(sasl::OAUTHBEARER) {
         Some(Exchange(Box::new(sasl::OAuthBearerServer::new())))
+    } else if upper(sasl::CRAM_MD5) {
+        cram_md5(config)
     } else {
         None
     }
+}
+
+#[cfg(feature = "cram-md5")]
+fn cram_md5(config: &ServerConfig) -> Option<Exchange> {
+    let challenge = config.cram_md5_challenge.as_deref()?;
+    let server = sasl::CramMd5Server::new(challenge).ok()?;
+    Some(Exchange(Box::new(server)))
+}
+
+#[cfg(not(feature = "cram-md5"))]
+fn cram_md5(_config: &ServerConfig) -> Option<Exchange> {
+    None
 }
 
 /// A reply from fixed parts; the texts here are valid, and a status that does not fit the

@@ -616,6 +616,37 @@ fn auth_plain_over_tls_only() {
         "{}",
         got.transcript
     );
+    // CRAM-MD5 with the application's challenge: RFC 2195's example.
+    let config = ServerConfig {
+        implicit_tls: true,
+        auth_mechanisms: vec![Mechanism::new("CRAM-MD5").unwrap()],
+        cram_md5_challenge: Some("<1896.697170952@postoffice.reston.mci.net>".into()),
+        ..plain()
+    };
+    let (got, _) = run_with(
+        config,
+        &[
+            b"EHLO c.example\r\n",
+            b"AUTH CRAM-MD5\r\n",
+            b"dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n",
+        ],
+        |event| {
+            if let Event::Authenticate { credentials, .. } = event {
+                assert!(credentials.verify_password(b"tanstaaftanstaaf"));
+            }
+            Answer::Accept
+        },
+    );
+    assert!(
+        got.transcript
+            .contains("334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n"),
+        "{}",
+        got.transcript
+    );
+    assert!(
+        got.transcript
+            .ends_with("235 2.7.0 Authentication succeeded\r\n")
+    );
     // `*` cancels.
     let config = ServerConfig {
         implicit_tls: true,
