@@ -42,49 +42,41 @@ use crate::types::{InvalidValue, MAX_ENVID, MAX_ORCPT, is_atext};
 /// Settings of the command decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandOptions {
-    max_line_length: usize,
-    smtputf8: bool,
+    /// The longest command line accepted, CRLF included (RFC 5321 4.5.3.1.4: at least 512;
+    /// extensions such as AUTH need more). 512 by default.
+    pub max_line_length: usize,
+    /// Whether SMTPUTF8 (RFC 6531) is in effect: UTF-8 in addresses, domains and arguments.
+    /// A `MAIL` with a non-ASCII path must still carry the `SMTPUTF8` parameter. Off by default.
+    pub smtputf8: bool,
 }
 
 impl Default for CommandOptions {
     fn default() -> Self {
-        Self {
-            max_line_length: MAX_COMMAND_LINE,
-            smtputf8: false,
-        }
+        Self::new()
     }
 }
 
 impl CommandOptions {
     /// 512-octet lines, ASCII only.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        Self {
+            max_line_length: MAX_COMMAND_LINE,
+            smtputf8: false,
+        }
     }
 
-    /// The longest command line accepted, CRLF included (RFC 5321 4.5.3.1.4: at least 512;
-    /// extensions such as AUTH need more).
+    /// The same options with another line limit.
     #[must_use]
-    pub fn max_line_length(mut self, max: usize) -> Self {
+    pub const fn max_line_length(mut self, max: usize) -> Self {
         self.max_line_length = max;
         self
     }
 
-    /// Whether SMTPUTF8 (RFC 6531) is in effect: UTF-8 in addresses, domains and arguments.
-    /// A `MAIL` with a non-ASCII path must still carry the `SMTPUTF8` parameter.
+    /// The same options with SMTPUTF8 on or off.
     #[must_use]
-    pub fn smtputf8(mut self, enabled: bool) -> Self {
+    pub const fn smtputf8(mut self, enabled: bool) -> Self {
         self.smtputf8 = enabled;
         self
-    }
-
-    /// The line limit.
-    pub fn line_limit(&self) -> usize {
-        self.max_line_length
-    }
-
-    /// Whether UTF-8 is accepted.
-    pub fn allows_utf8(&self) -> bool {
-        self.smtputf8
     }
 }
 
