@@ -144,8 +144,9 @@ pub enum Event {
         /// Recipients accepted for it, in order (what an LMTP answer must match).
         recipients: usize,
     },
-    /// The message was refused by the server itself (bare CR/LF, too large); the body
-    /// delivered so far must be discarded. The client has been told.
+    /// The message is refused by the server itself (bare CR/LF, too large); discard the body
+    /// delivered so far. The client is told once the rest of the message has been read (never
+    /// guess where a message ends); [`Event::TransactionReset`] follows then.
     MessageRejected(BodyError),
     /// The transaction was abandoned (RSET, a new EHLO, STARTTLS); discard any partial
     /// message.
@@ -221,14 +222,27 @@ enum Phase {
     Command,
     /// Reading a DATA body.
     Data(DotDecoder),
-    /// Reading a BDAT chunk: octets left, whether it is the last, whether it is kept.
-    Chunk { left: u64, last: bool, keep: bool },
+    /// Reading a BDAT chunk: octets left, whether it is the last, and the refusal to send
+    /// once it has been read (RFC 3030 2: a refused chunk is still consumed first).
+    Chunk {
+        left: u64,
+        last: bool,
+        refusal: Option<Refusal>,
+    },
     /// Reading AUTH response lines.
     Auth(Exchange, Mechanism<'static>),
     /// STARTTLS accepted: waiting for the caller's TLS; input is discarded.
     StartingTls,
     /// Closed; input is discarded.
     Closed,
+}
+
+/// A refusal of a BDAT chunk, sent once the chunk has been read.
+#[derive(Debug)]
+struct Refusal {
+    reply: Reply<'static>,
+    /// Whether it counts towards the error limit.
+    error: bool,
 }
 
 /// A SASL exchange in progress (its state may hold credentials: not shown in `Debug`).
@@ -272,7 +286,6 @@ struct Transaction {
 }
 
 /// The SMTP / LMTP server. See the [module docs](self).
-#[derive(Debug)]
 pub struct Server {
     config: ServerConfig,
     phase: Phase,
@@ -292,6 +305,25 @@ pub struct Server {
     ahead: bool,
     /// The client spoke before the greeting.
     early_talker: bool,
+    /// The next line arrived before the reply to the end of a body or chunk.
+    early: bool,
+}
+
+impl core::fmt::Debug for Server {
+    /// Shows the state, never the bytes held: they may be a half-received AUTH line.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Server")
+            .field("phase", &self.phase)
+            .field("pending", &self.pending)
+            .field("held", &self.held.len())
+            .field("partial_line", &self.lines.buffered())
+            .field("outputs", &self.output.len())
+            .field("greeting", &self.greeting)
+            .field("tls", &self.tls)
+            .field("authenticated", &self.authenticated)
+            .field("errors", &self.errors)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
@@ -314,6 +346,7 @@ impl Server {
             errors: 0,
             ahead: false,
             early_talker: false,
+            early: false,
         };
         server.emit(Event::Connected);
         server
@@ -420,30 +453,32 @@ impl Server {
 
     /// The idle timeout expired: 421 and close (RFC 5321 4.5.3.2).
     pub fn handle_timeout(&mut self) {
-        if self.is_closed() {
-            return;
-        }
-        self.send(
+        self.end_with(
             ReplyCode::SERVICE_UNAVAILABLE,
             (4, 4, 2),
             "Timeout, closing the connection",
         );
-        if self.transaction.is_some() {
-            self.emit(Event::TransactionReset);
-        }
-        self.close();
     }
 
     /// The application ends the session now, with 421 (RFC 5321 3.8).
     pub fn shut_down(&mut self) {
-        if self.is_closed() {
-            return;
-        }
-        self.send(
+        self.end_with(
             ReplyCode::SERVICE_UNAVAILABLE,
             (4, 3, 2),
             "Service shutting down",
         );
+    }
+
+    /// Ends the session with a reply (none while TLS is being set up: the wire is not
+    /// plaintext any more), abandoning any message in progress.
+    fn end_with(&mut self, code: ReplyCode, status: (u8, u16, u16), text: &str) {
+        if self.is_closed() {
+            return;
+        }
+        if !matches!(self.phase, Phase::StartingTls) {
+            self.send(code, status, text);
+        }
+        self.reset_transaction();
         self.close();
     }
 
@@ -471,8 +506,13 @@ impl Server {
             (Answer::PerRecipient(replies), Pending::MessageEnd) => {
                 self.config.lmtp
                     && Some(replies.len()) == self.transaction.as_ref().map(|t| t.recipients)
+                    && !replies.iter().any(Reply::is_intermediate)
             }
             (Answer::PerRecipient(_), _) => false,
+            // A custom 354 for DATA is the one intermediate reply that fits.
+            (Answer::Reply(reply), Pending::DataStart { bdat: None }) => {
+                !reply.is_intermediate() || reply.code() == ReplyCode::START_DATA
+            }
             (Answer::Reply(reply), _) => !reply.is_intermediate(),
             (Answer::Accept, _) => true,
         };
@@ -505,11 +545,50 @@ impl Server {
         self.ahead = false;
     }
 
-    /// Sends a reply of ours, with its enhanced status code when those are advertised.
+    /// A reply of ours, with its enhanced status code when those are advertised.
+    fn ours(&self, code: ReplyCode, status: (u8, u16, u16), text: &str) -> Reply<'static> {
+        reply(
+            code,
+            self.config.enhanced_status_codes.then_some(status),
+            text,
+        )
+    }
+
+    /// Sends a reply of ours.
     fn send(&mut self, code: ReplyCode, status: (u8, u16, u16), text: &str) {
-        let status = self.config.enhanced_status_codes.then_some(status);
-        let reply = reply(code, status, text);
+        let reply = self.ours(code, status, text);
         self.push_reply(&reply);
+    }
+
+    /// Sends the application's reply, with an enhanced status code exactly when those are
+    /// advertised (RFC 2034 4: then every 2yz, 4yz and 5yz reply carries one).
+    fn send_theirs(&mut self, theirs: &Reply<'static>) {
+        let wants = self.config.enhanced_status_codes && !theirs.is_intermediate();
+        let conformed = match (wants, theirs.status()) {
+            (true, Some(_)) | (false, None) => None,
+            (true, None) => {
+                let class = theirs.code().first_digit();
+                EnhancedStatus::new(class, 0, 0)
+                    .ok()
+                    .and_then(|status| theirs.clone().set_status(status).ok())
+            }
+            (false, Some(_)) => {
+                let lines = theirs
+                    .lines()
+                    .iter()
+                    .map(|line| Cow::Owned(String::from(line.as_str())));
+                Reply::from_lines(theirs.code(), lines).ok()
+            }
+        };
+        match conformed {
+            Some(reply) => self.push_reply(&reply),
+            None => self.push_reply(theirs),
+        }
+    }
+
+    /// Whether the client used EHLO or LHLO, so that extensions are in effect.
+    fn extended(&self) -> bool {
+        matches!(self.greeting, Some(Greeting::Ehlo | Greeting::Lhlo))
     }
 
     fn close(&mut self) {
@@ -524,6 +603,11 @@ impl Server {
     /// A protocol error: counted, and past the limit the session ends (421).
     fn error(&mut self, code: ReplyCode, status: (u8, u16, u16), text: &str) {
         self.send(code, status, text);
+        self.count_error();
+    }
+
+    /// Counts a protocol error; past the limit the session ends (421).
+    fn count_error(&mut self) {
         self.errors += 1;
         if self.errors >= self.config.max_errors {
             self.send(
@@ -549,6 +633,16 @@ impl Server {
             if self.pending.is_none() {
                 self.flush();
             }
+            return;
+        }
+        // A client without PIPELINING waits for every reply: input that arrived while a decision
+        // was pending (its reply not yet sent) was sent ahead. The data of an accepted BDAT is
+        // the exception: it follows its command by definition.
+        if !self.pipelining() && !matches!(self.phase, Phase::Chunk { .. } | Phase::Closed) {
+            self.held.clear();
+            let reply = self.config.sync_error.clone();
+            self.send_theirs(&reply);
+            self.close();
             return;
         }
         let mut input = self.held.split().freeze();
@@ -584,32 +678,37 @@ impl Server {
                         }
                         self.emit(Event::MessageRejected(error));
                     }
-                    Some(DotEvent::End) => self.end_of_data(),
+                    Some(DotEvent::End) => {
+                        self.early = !input.is_empty();
+                        self.end_of_data();
+                    }
                     None => {}
                 },
-                Phase::Chunk { left, last, keep } => {
+                Phase::Chunk { left, refusal, .. } => {
                     let take = usize::try_from(*left)
                         .unwrap_or(usize::MAX)
                         .min(input.len());
                     let chunk = input.split_to(take);
                     *left -= take as u64;
-                    let (done, last, keep) = (*left == 0, *last, *keep);
+                    let (done, keep) = (*left == 0, refusal.is_none());
                     if keep && !chunk.is_empty() {
                         self.chunk_data(chunk);
                     }
-                    if done && keep {
-                        self.end_of_chunk(last);
-                    } else if done {
-                        // A refused chunk: consumed, and already answered.
-                        self.phase = Phase::Command;
+                    if done {
+                        self.early = !input.is_empty();
+                        self.end_of_chunk();
                     }
                 }
                 Phase::Command | Phase::Auth(..) => {
                     let Some(line) = self.lines.next_line(input) else {
                         continue;
                     };
-                    // Sent ahead: more input already waits behind this line.
-                    self.ahead = !input.is_empty() || !self.held.is_empty();
+                    // Sent ahead: more input already waits behind this line (behind BDAT, that
+                    // is its chunk).
+                    let bdat = line.as_ref().is_ok_and(|l| {
+                        l.get(..5).is_some_and(|v| v.eq_ignore_ascii_case(b"BDAT "))
+                    });
+                    self.ahead = !bdat && (!input.is_empty() || !self.held.is_empty());
                     match line {
                         Ok(line) => self.line(line, input),
                         Err(error) => self.line_error(error),
@@ -620,13 +719,18 @@ impl Server {
         self.flush();
     }
 
+    /// Whether the client may send commands ahead of the replies: PIPELINING is offered and the
+    /// client used EHLO or LHLO (RFC 2920 3.1).
+    fn pipelining(&self) -> bool {
+        self.config.pipelining && self.extended()
+    }
+
     /// A client without PIPELINING must wait for each reply (RFC 2920 3.1, RFC 5321 4.5.3.2).
     fn out_of_sync(&mut self) -> bool {
-        let pipelining =
-            self.config.pipelining && self.greeting.is_some_and(|g| g != Greeting::Helo);
-        if self.early_talker || (self.ahead && !pipelining) {
+        let early = core::mem::take(&mut self.early);
+        if self.early_talker || ((self.ahead || early) && !self.pipelining()) {
             let reply = self.config.sync_error.clone();
-            self.push_reply(&reply);
+            self.send_theirs(&reply);
             self.close();
             return true;
         }
@@ -823,7 +927,9 @@ impl Server {
             || parameters.hold_for.is_some()
             || parameters.hold_until.is_some()
             || parameters.by.is_some()
-            || !parameters.other.is_empty();
+            || !parameters.other.is_empty()
+            // After HELO no extension is in effect (RFC 5321 4.1.1.1).
+            || (!self.extended() && !parameters.is_empty());
         if unsupported {
             return self.error(
                 ReplyCode::PARAMETERS_NOT_RECOGNIZED,
@@ -893,93 +999,82 @@ impl Server {
             );
         }
         if transaction.recipients == 0 {
-            return self.send(
-                ReplyCode::TRANSACTION_FAILED,
-                (5, 5, 1),
-                "No valid recipients",
-            );
+            // RFC 2033 4.2: LMTP MUST answer 503 here.
+            let code = if self.config.lmtp {
+                ReplyCode::BAD_SEQUENCE
+            } else {
+                ReplyCode::TRANSACTION_FAILED
+            };
+            return self.send(code, (5, 5, 1), "No valid recipients");
         }
         self.ask(Pending::DataStart { bdat: None }, Event::DataStart);
     }
 
     fn bdat(&mut self, size: u64, last: bool) {
-        if !self.config.chunking {
+        if !self.config.chunking || !self.extended() {
             // The chunk is still there: read it so that the stream stays in step.
-            self.phase = Phase::Chunk {
-                left: size,
-                last: false,
-                keep: false,
-            };
-            self.error(
+            let reply = self.ours(
                 ReplyCode::COMMAND_NOT_IMPLEMENTED,
                 (5, 5, 1),
                 "BDAT not offered",
             );
-            return self.skip_empty_chunk();
+            return self.refuse_chunk(size, last, reply, true);
         }
-        let (ok, first) = match &self.transaction {
-            Some(t) if t.recipients > 0 && !t.refused => (true, !t.chunked),
-            _ => (false, false),
-        };
-        if !ok {
-            // RFC 3030 2: the chunk is consumed, then refused.
-            let refused = self.transaction.as_ref().is_some_and(|t| t.refused);
-            self.phase = Phase::Chunk {
-                left: size,
-                last,
-                keep: false,
-            };
-            match (refused, &self.transaction) {
-                (true, _) => self.send(
+        match &self.transaction {
+            None => {
+                let reply = self.ours(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "Send MAIL first");
+                self.refuse_chunk(size, last, reply, true);
+            }
+            Some(t) if t.refused => {
+                let reply = self.ours(
                     ReplyCode::TRANSACTION_FAILED,
                     (5, 5, 1),
                     "Message already refused",
-                ),
-                (false, None) => self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "Send MAIL first"),
-                (false, Some(_)) => self.send(
+                );
+                self.refuse_chunk(size, last, reply, false);
+            }
+            Some(t) if t.recipients == 0 => {
+                let reply = self.ours(
                     ReplyCode::TRANSACTION_FAILED,
                     (5, 5, 1),
                     "No valid recipients",
-                ),
+                );
+                self.refuse_chunk(size, last, reply, false);
             }
-            if last {
-                self.reset_transaction();
+            Some(t) => {
+                let first = !t.chunked;
+                if let Some(transaction) = &mut self.transaction {
+                    transaction.chunk = size;
+                }
+                if first {
+                    let pending = Pending::DataStart {
+                        bdat: Some((size, last)),
+                    };
+                    self.ask(pending, Event::DataStart);
+                } else {
+                    self.read_chunk(size, last, None);
+                }
             }
-            return self.skip_empty_chunk();
-        }
-        if let Some(transaction) = &mut self.transaction {
-            transaction.chunk = size;
-        }
-        if first {
-            self.ask(
-                Pending::DataStart {
-                    bdat: Some((size, last)),
-                },
-                Event::DataStart,
-            );
-        } else {
-            self.phase = Phase::Chunk {
-                left: size,
-                last,
-                keep: true,
-            };
-            self.skip_empty_chunk();
         }
     }
 
-    /// A zero-octet chunk ends at once (`BDAT 0 LAST`).
-    fn skip_empty_chunk(&mut self) {
-        if let Phase::Chunk {
-            left: 0,
+    /// Reads a refused chunk, then sends `reply` (RFC 3030 2).
+    fn refuse_chunk(&mut self, size: u64, last: bool, reply: Reply<'static>, error: bool) {
+        if let Some(transaction) = &mut self.transaction {
+            transaction.refused = true;
+        }
+        self.read_chunk(size, last, Some(Refusal { reply, error }));
+    }
+
+    /// Starts reading a chunk; a zero-octet chunk (`BDAT 0 LAST`) ends at once.
+    fn read_chunk(&mut self, size: u64, last: bool, refusal: Option<Refusal>) {
+        self.phase = Phase::Chunk {
+            left: size,
             last,
-            keep,
-        } = self.phase
-        {
-            if keep {
-                self.end_of_chunk(last);
-            } else {
-                self.phase = Phase::Command;
-            }
+            refusal,
+        };
+        if size == 0 {
+            self.end_of_chunk();
         }
     }
 
@@ -1001,15 +1096,31 @@ impl Server {
         self.emit(Event::Body(chunk));
     }
 
-    fn end_of_chunk(&mut self, last: bool) {
-        self.phase = Phase::Command;
-        let refused = self.transaction.as_ref().is_some_and(|t| t.refused);
-        if refused {
-            self.send(
+    /// A chunk has been read to its last octet.
+    fn end_of_chunk(&mut self) {
+        let Phase::Chunk { last, refusal, .. } =
+            core::mem::replace(&mut self.phase, Phase::Command)
+        else {
+            return;
+        };
+        if let Some(Refusal { reply, error }) = refusal {
+            self.refuse_message(&reply, last);
+            if error {
+                self.count_error();
+            }
+            if last {
+                self.reset_transaction();
+            }
+            return;
+        }
+        if self.transaction.as_ref().is_some_and(|t| t.refused) {
+            // Grew past SIZE while it streamed.
+            let reply = self.ours(
                 ReplyCode::EXCEEDED_STORAGE,
                 (5, 3, 4),
                 "Message size exceeds the limit",
             );
+            self.refuse_message(&reply, last);
             if last {
                 self.reset_transaction();
             }
@@ -1028,6 +1139,19 @@ impl Server {
         self.ask(Pending::MessageEnd, Event::MessageEnd { size, recipients });
     }
 
+    /// Refuses the message: once, or in LMTP at the end of the message once per accepted
+    /// recipient, none when there is none (RFC 2033 4.2, 4.3).
+    fn refuse_message(&mut self, reply: &Reply<'_>, at_end: bool) {
+        let count = match (self.config.lmtp && at_end, &self.transaction) {
+            (true, Some(transaction)) => transaction.recipients,
+            (true, None) => 0,
+            (false, _) => 1,
+        };
+        for _ in 0..count {
+            self.push_reply(reply);
+        }
+    }
+
     fn end_of_data(&mut self) {
         let size = match &self.phase {
             Phase::Data(decoder) => decoder.body_size(),
@@ -1039,29 +1163,20 @@ impl Server {
         };
         let recipients = transaction.recipients;
         if let Some(error) = transaction.body_error {
-            // LMTP answers for each recipient (RFC 2033 4.2).
-            let count = if self.config.lmtp {
-                recipients.max(1)
-            } else {
-                1
+            let reply = match error {
+                BodyError::TooLarge { .. } => self.ours(
+                    ReplyCode::EXCEEDED_STORAGE,
+                    (5, 3, 4),
+                    "Message size exceeds the limit",
+                ),
+                _ => self.ours(
+                    ReplyCode::TRANSACTION_FAILED,
+                    (5, 6, 0),
+                    "Bare CR or LF in the message",
+                ),
             };
-            for _ in 0..count {
-                match error {
-                    BodyError::TooLarge { .. } => {
-                        self.send(
-                            ReplyCode::EXCEEDED_STORAGE,
-                            (5, 3, 4),
-                            "Message size exceeds the limit",
-                        );
-                    }
-                    _ => self.send(
-                        ReplyCode::TRANSACTION_FAILED,
-                        (5, 6, 0),
-                        "Bare CR or LF in the message",
-                    ),
-                }
-            }
-            self.transaction = None;
+            self.refuse_message(&reply, true);
+            self.reset_transaction();
             return;
         }
         self.ask(Pending::MessageEnd, Event::MessageEnd { size, recipients });
@@ -1102,16 +1217,15 @@ impl Server {
             .auth_mechanisms
             .iter()
             .any(|m| m.is(name.as_str()));
-        if self.config.auth_mechanisms.is_empty()
-            || self.greeting != Some(Greeting::Ehlo) && !self.config.lmtp
-        {
+        if self.config.auth_mechanisms.is_empty() || !self.extended() {
             return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "AUTH not available");
         }
         if !self.tls && !self.config.auth_without_tls {
+            // AUTH is not even advertised without TLS; as Postfix answers:
             return self.error(
-                ReplyCode::ENCRYPTION_REQUIRED,
-                (5, 7, 11),
-                "Encryption required for authentication",
+                ReplyCode::AUTH_REQUIRED,
+                (5, 7, 0),
+                "Must issue a STARTTLS command first",
             );
         }
         if self.authenticated || self.transaction.is_some() {
@@ -1153,7 +1267,7 @@ impl Server {
             Ok(ClientResponse::Cancel) => {
                 self.error(
                     ReplyCode::PARAMETER_SYNTAX_ERROR,
-                    (5, 0, 0),
+                    (5, 7, 0),
                     "Authentication cancelled",
                 );
             }
@@ -1222,7 +1336,8 @@ impl Server {
     fn decide(&mut self, pending: Pending, answer: Answer) {
         let accepted = match &answer {
             Answer::Accept => true,
-            Answer::Reply(reply) => reply.is_positive(),
+            // A custom 354 accepts DATA.
+            Answer::Reply(reply) => reply.is_positive() || reply.code() == ReplyCode::START_DATA,
             Answer::PerRecipient(replies) => replies.iter().any(Reply::is_positive),
         };
         let custom = match &answer {
@@ -1230,7 +1345,7 @@ impl Server {
             _ => None,
         };
         let answered = |server: &mut Self, code, status, text: &str| match &custom {
-            Some(reply) => server.push_reply(reply),
+            Some(reply) => server.send_theirs(reply),
             None => server.send(code, status, text),
         };
         match pending {
@@ -1313,19 +1428,11 @@ impl Server {
             }
             Pending::DataStart { bdat } => match (accepted, bdat) {
                 (true, None) => {
-                    let reply = custom.unwrap_or_else(|| {
-                        reply(
-                            ReplyCode::START_DATA,
-                            None,
-                            "Start mail input; end with <CRLF>.<CRLF>",
-                        )
-                    });
-                    let reply = if reply.code() == ReplyCode::START_DATA {
-                        reply
-                    } else {
-                        reply_start_data()
-                    };
-                    self.push_reply(&reply);
+                    // The application may word the 354 itself; nothing else fits here.
+                    match custom.filter(|reply| reply.code() == ReplyCode::START_DATA) {
+                        Some(reply) => self.push_reply(&reply),
+                        None => self.push_reply(&reply_start_data()),
+                    }
                     let mut decoder = DecoderConfig::new().bare_endings(self.config.bare_endings);
                     if let Some(limit) = self.config.max_message_size {
                         decoder = decoder.max_size(limit);
@@ -1336,12 +1443,7 @@ impl Server {
                     if let Some(transaction) = &mut self.transaction {
                         transaction.chunked = true;
                     }
-                    self.phase = Phase::Chunk {
-                        left: size,
-                        last,
-                        keep: true,
-                    };
-                    self.skip_empty_chunk();
+                    self.read_chunk(size, last, None);
                 }
                 (false, None) => {
                     answered(
@@ -1354,24 +1456,15 @@ impl Server {
                 }
                 (false, Some((size, last))) => {
                     if let Some(transaction) = &mut self.transaction {
-                        transaction.refused = true;
                         transaction.chunked = true;
                     }
-                    self.phase = Phase::Chunk {
-                        left: size,
-                        last,
-                        keep: false,
+                    let reply = match custom {
+                        Some(reply) => reply,
+                        None => {
+                            self.ours(ReplyCode::TRANSACTION_FAILED, (5, 5, 1), "Message refused")
+                        }
                     };
-                    answered(
-                        self,
-                        ReplyCode::TRANSACTION_FAILED,
-                        (5, 5, 1),
-                        "Message refused",
-                    );
-                    if last {
-                        self.reset_transaction();
-                    }
-                    self.skip_empty_chunk();
+                    self.refuse_chunk(size, last, reply, false);
                 }
             },
             Pending::MessageEnd => {
@@ -1379,7 +1472,7 @@ impl Server {
                 match answer {
                     Answer::PerRecipient(replies) => {
                         for reply in &replies {
-                            self.push_reply(reply);
+                            self.send_theirs(reply);
                         }
                     }
                     _ => {

@@ -157,7 +157,8 @@ fn decisions_shape_the_replies() {
             "550 5.1.1 No such user",
             "250 2.1.5 Ok",
             "354 Start mail input; end with <CRLF>.<CRLF>",
-            "250 queued as 4F2A",
+            // ENHANCEDSTATUSCODES is advertised: the application's reply gets one (RFC 2034).
+            "250 2.0.0 queued as 4F2A",
             "",
         ]
     );
@@ -524,7 +525,7 @@ fn auth_plain_over_tls_only() {
     assert!(!got.transcript.contains("AUTH PLAIN LOGIN"));
     assert!(
         got.transcript
-            .ends_with("538 5.7.11 Encryption required for authentication\r\n")
+            .ends_with("530 5.7.0 Must issue a STARTTLS command first\r\n")
     );
     // Over TLS: RFC 4954's example with an initial response, then LOGIN refused.
     let config = ServerConfig {
@@ -656,7 +657,7 @@ fn auth_plain_over_tls_only() {
     let got = run(config, &[b"EHLO c.example\r\n", b"AUTH LOGIN\r\n*\r\n"]);
     assert!(
         got.transcript
-            .ends_with("501 5.0.0 Authentication cancelled\r\n")
+            .ends_with("501 5.7.0 Authentication cancelled\r\n")
     );
 }
 
@@ -833,4 +834,259 @@ fn rfc3030_pipelined_binarymime_transcript() {
     let mut want = first.clone();
     want.extend_from_slice(&second);
     assert_eq!(bodies(&got.events), [want]);
+}
+
+/// Runs and returns the replies only, without the EHLO capability lines.
+fn replies(run: &Run) -> Vec<&str> {
+    run.transcript
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.starts_with("250-"))
+        .collect()
+}
+
+#[test]
+fn lmtp_bdat_refusals_answer_per_recipient() {
+    let lmtp = ServerConfig {
+        lmtp: true,
+        max_message_size: Some(3),
+        ..plain()
+    };
+    // Too large: one 552 per accepted recipient.
+    let got = run(lmtp.clone(), &[b"LHLO c.example\r\n", b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nRCPT TO:<e@d.example>\r\nBDAT 5 LAST\r\nhello"]);
+    assert_eq!(
+        &replies(&got)[replies(&got).len() - 2..],
+        ["552 5.3.4 Message size exceeds the limit"; 2]
+    );
+    // No recipient accepted: BDAT LAST gets no reply at all (RFC 2033 4.3), DATA gets 503.
+    let (got, _) = run_with(
+        lmtp.clone(),
+        &[
+            b"LHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 3 LAST\r\nabcNOOP\r\n",
+        ],
+        |event| match event {
+            Event::RcptTo { .. } => {
+                Answer::Reply(Reply::new(ReplyCode::MAILBOX_UNAVAILABLE, "no").unwrap())
+            }
+            _ => Answer::Accept,
+        },
+    );
+    assert_eq!(
+        &replies(&got)[replies(&got).len() - 2..],
+        ["550 5.0.0 no", "250 2.0.0 Ok"]
+    );
+    let (got, _) = run_with(
+        lmtp,
+        &[
+            b"LHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n",
+        ],
+        |event| match event {
+            Event::RcptTo { .. } => {
+                Answer::Reply(Reply::new(ReplyCode::MAILBOX_UNAVAILABLE, "no").unwrap())
+            }
+            _ => Answer::Accept,
+        },
+    );
+    assert!(
+        got.transcript
+            .ends_with("503 5.5.1 No valid recipients\r\n")
+    );
+}
+
+#[test]
+fn a_refused_chunk_is_answered_only_after_it_was_read() {
+    let mut server = Server::new(plain());
+    let _ = server.poll_output();
+    server.answer(Answer::Accept).unwrap();
+    let _ = server.receive(b"EHLO c.example\r\n");
+    while let Some(output) = server.poll_output() {
+        if let Output::Event(event) = output {
+            if event.is_decision() {
+                server.answer(Answer::Accept).unwrap();
+            }
+        }
+    }
+    assert_eq!(server.receive(b"BDAT 10 LAST\r\nabc"), 17);
+    assert!(
+        server.poll_output().is_none(),
+        "answered before the chunk was read"
+    );
+    assert_eq!(server.receive(b"defghij"), 7);
+    let Some(Output::Transmit(bytes)) = server.poll_output() else {
+        panic!()
+    };
+    assert_eq!(&bytes[..], b"503 5.5.1 Send MAIL first\r\n");
+}
+
+#[test]
+fn without_pipelining_bdat_data_is_not_sending_ahead_but_held_commands_are() {
+    let config = ServerConfig {
+        pipelining: false,
+        ..plain()
+    };
+    let got = run(
+        config.clone(),
+        &[
+            b"EHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\n",
+            b"RCPT TO:<c@d.example>\r\n",
+            b"BDAT 5 LAST\r\nhello",
+            b"QUIT\r\n",
+        ],
+    );
+    assert!(
+        got.transcript
+            .ends_with("250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n"),
+        "{}",
+        got.transcript
+    );
+    // Commands that arrive while a decision is pending were sent before its reply.
+    let mut server = Server::new(config);
+    let _ = server.poll_output();
+    server.answer(Answer::Accept).unwrap();
+    let _ = server.receive(b"EHLO c.example\r\n");
+    let mut text = String::new();
+    let mut decided = false;
+    while let Some(output) = server.poll_output() {
+        match output {
+            Output::Event(event) if event.is_decision() && !decided => {
+                // Before answering, the client talks.
+                let _ = server.receive(b"MAIL FROM:<a@b.example>\r\n");
+                decided = true;
+                server.answer(Answer::Accept).unwrap();
+            }
+            Output::Transmit(bytes) => text.push_str(core::str::from_utf8(&bytes).unwrap()),
+            _ => {}
+        }
+    }
+    assert!(
+        text.ends_with("554 5.5.0 Synchronization error: command sent before the reply\r\n"),
+        "{text}"
+    );
+    assert!(server.is_closed());
+}
+
+#[test]
+fn debug_never_shows_held_bytes() {
+    let config = ServerConfig {
+        implicit_tls: true,
+        auth_mechanisms: vec![Mechanism::new("PLAIN").unwrap()],
+        ..plain()
+    };
+    let mut server = Server::new(config);
+    let _ = server.poll_output();
+    server.answer(Answer::Accept).unwrap();
+    let _ = server.receive(b"EHLO c.example\r\n");
+    while let Some(output) = server.poll_output() {
+        if let Output::Event(event) = output {
+            if event.is_decision() {
+                server.answer(Answer::Accept).unwrap();
+            }
+        }
+    }
+    let _ = server.receive(b"AUTH PLAIN AHVzZXIAaHVudGVyMg");
+    let shown = alloc::format!("{server:?}");
+    assert!(
+        !shown.contains("AHVzZXIAaHVudGVyMg") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn answers_that_do_not_fit_and_custom_ones_that_do() {
+    // A 354 may word DATA's go-ahead; nothing intermediate fits elsewhere.
+    let (got, _) = run_with(
+        plain(),
+        &[
+            b"EHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nx\r\n.\r\n",
+        ],
+        |event| match event {
+            Event::DataStart => {
+                Answer::Reply(Reply::new(ReplyCode::START_DATA, "Go ahead, end with .").unwrap())
+            }
+            _ => Answer::Accept,
+        },
+    );
+    assert!(got.transcript.contains("354 Go ahead, end with .\r\n"));
+    assert_eq!(bodies(&got.events), [b"x\r\n".to_vec()]);
+    let lmtp = ServerConfig {
+        lmtp: true,
+        ..plain()
+    };
+    let mut server = Server::new(lmtp);
+    let _ = server.poll_output();
+    assert_eq!(
+        server.answer(Answer::Reply(
+            Reply::new(ReplyCode::START_DATA, "no").unwrap()
+        )),
+        Err(ApiError::UnfitAnswer)
+    );
+    // LMTP AUTH before LHLO is a sequence error.
+    let config = ServerConfig {
+        lmtp: true,
+        implicit_tls: true,
+        auth_mechanisms: vec![Mechanism::new("PLAIN").unwrap()],
+        ..plain()
+    };
+    let got = run(config, &[b"AUTH PLAIN AHVzZXIAaHVudGVyMg==\r\n"]);
+    assert!(got.transcript.ends_with("503 5.5.1 AUTH not available\r\n"));
+    // After HELO, no extension parameter is accepted.
+    let got = run(
+        plain(),
+        &[
+            b"HELO c.example\r\n",
+            b"MAIL FROM:<a@b.example> BODY=8BITMIME\r\n",
+        ],
+    );
+    assert!(
+        got.transcript
+            .ends_with("555 5.5.4 Unsupported parameter\r\n")
+    );
+    // Without ENHANCEDSTATUSCODES, none goes out, not even in the synchronization error.
+    let config = ServerConfig {
+        pipelining: false,
+        enhanced_status_codes: false,
+        ..plain()
+    };
+    let got = run(config, &[b"HELO c.example\r\n", b"NOOP\r\nNOOP\r\n"]);
+    assert!(
+        got.transcript
+            .ends_with("554 Synchronization error: command sent before the reply\r\n"),
+        "{}",
+        got.transcript
+    );
+}
+
+#[test]
+fn shutting_down_mid_message_abandons_it() {
+    let mut server = Server::new(plain());
+    let mut events = Vec::new();
+    let feed = |server: &mut Server, bytes: &[u8], events: &mut Vec<Event>| {
+        let _ = server.receive(bytes);
+        while let Some(output) = server.poll_output() {
+            if let Output::Event(event) = output {
+                if event.is_decision() {
+                    server.answer(Answer::Accept).unwrap();
+                }
+                events.push(event);
+            }
+        }
+    };
+    feed(&mut server, b"", &mut events);
+    feed(&mut server, b"EHLO c.example\r\n", &mut events);
+    feed(
+        &mut server,
+        b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n",
+        &mut events,
+    );
+    feed(&mut server, b"half a body\r\n", &mut events);
+    server.shut_down();
+    while let Some(output) = server.poll_output() {
+        if let Output::Event(event) = output {
+            events.push(event);
+        }
+    }
+    assert_eq!(events.last(), Some(&Event::TransactionReset));
 }
