@@ -37,7 +37,7 @@ use crate::types::{
     Rrvs, RrvsAction, Verb, XText, check_argument, check_esmtp_value, check_keyword, parse_domain,
     parse_forward_path, parse_host, parse_reverse_path,
 };
-use crate::types::{InvalidValue, MAX_ENVID, MAX_ORCPT, is_atext};
+use crate::types::{InvalidValue, KNOWN_PARAMETERS, MAX_ENVID, MAX_ORCPT, is_atext};
 
 /// Settings of the command decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -713,23 +713,7 @@ const RRVS: u128 = kw(b"RRVS");
 
 /// The static name of a known keyword, for errors.
 fn known_name(keyword: &str) -> &'static str {
-    const NAMES: &[&str] = &[
-        "SIZE",
-        "BODY",
-        "SMTPUTF8",
-        "RET",
-        "ENVID",
-        "AUTH",
-        "REQUIRETLS",
-        "MT-PRIORITY",
-        "HOLDFOR",
-        "HOLDUNTIL",
-        "BY",
-        "NOTIFY",
-        "ORCPT",
-        "RRVS",
-    ];
-    NAMES
+    KNOWN_PARAMETERS
         .iter()
         .find(|name| name.eq_ignore_ascii_case(keyword))
         .copied()

@@ -1398,16 +1398,12 @@ impl Server {
                         ..Transaction::default()
                     });
                 }
-                answered(
-                    self,
-                    if accepted {
-                        ReplyCode::OK
-                    } else {
-                        ReplyCode::MAILBOX_UNAVAILABLE
-                    },
-                    if accepted { (2, 1, 0) } else { (5, 1, 0) },
-                    if accepted { "Ok" } else { "Sender refused" },
-                );
+                let (status, text) = if accepted {
+                    ((2, 1, 0), "Ok")
+                } else {
+                    ((5, 1, 0), "Sender refused")
+                };
+                answered(self, envelope_code(accepted), status, text);
             }
             Pending::Rcpt => {
                 if accepted {
@@ -1415,16 +1411,12 @@ impl Server {
                         transaction.recipients += 1;
                     }
                 }
-                answered(
-                    self,
-                    if accepted {
-                        ReplyCode::OK
-                    } else {
-                        ReplyCode::MAILBOX_UNAVAILABLE
-                    },
-                    if accepted { (2, 1, 5) } else { (5, 1, 1) },
-                    if accepted { "Ok" } else { "Recipient refused" },
-                );
+                let (status, text) = if accepted {
+                    ((2, 1, 5), "Ok")
+                } else {
+                    ((5, 1, 1), "Recipient refused")
+                };
+                answered(self, envelope_code(accepted), status, text);
             }
             Pending::DataStart { bdat } => match (accepted, bdat) {
                 (true, None) => {
@@ -1612,6 +1604,15 @@ pub(crate) fn reply(code: ReplyCode, status: Option<(u8, u16, u16)>, text: &str)
     match status.and_then(|(c, s, d)| EnhancedStatus::new(c, s, d).ok()) {
         Some(status) => reply.clone().set_status(status).unwrap_or(reply),
         None => reply,
+    }
+}
+
+/// 250, or 550 for a refused sender or recipient.
+fn envelope_code(accepted: bool) -> ReplyCode {
+    if accepted {
+        ReplyCode::OK
+    } else {
+        ReplyCode::MAILBOX_UNAVAILABLE
     }
 }
 

@@ -21,7 +21,7 @@ pub use params::{
     Body, DateTime, DeliverBy, EnvelopeId, HoldFor, MAX_ENVID, MAX_ORCPT, MailParameters, Notify,
     OriginalRecipient, Parameter, Priority, RcptParameters, Ret, Rrvs, RrvsAction,
 };
-pub(crate) use params::{check_esmtp_value, check_keyword};
+pub(crate) use params::{KNOWN_PARAMETERS, check_esmtp_value, check_keyword};
 pub use xtext::XText;
 
 // Replies and EHLO capabilities.

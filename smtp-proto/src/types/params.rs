@@ -417,7 +417,7 @@ impl fmt::Display for Rrvs<'_> {
 }
 
 /// The keywords that have typed fields, on MAIL or RCPT; a [`Parameter`] cannot use them.
-const KNOWN: &[&str] = &[
+pub(crate) const KNOWN_PARAMETERS: &[&str] = &[
     "SIZE",
     "BODY",
     "SMTPUTF8",
@@ -452,7 +452,7 @@ impl<'a> Parameter<'a> {
     ) -> Result<Self, InvalidValue> {
         let keyword = keyword.into();
         check_keyword(&keyword)?;
-        if KNOWN
+        if KNOWN_PARAMETERS
             .iter()
             .any(|known| known.eq_ignore_ascii_case(&keyword))
         {
