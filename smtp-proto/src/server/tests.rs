@@ -1090,3 +1090,154 @@ fn shutting_down_mid_message_abandons_it() {
     }
     assert_eq!(events.last(), Some(&Event::TransactionReset));
 }
+
+/// A configuration that advertises as little as possible, so that whole RFC transcripts can be
+/// compared byte for byte.
+fn minimal(hostname: &str) -> ServerConfig {
+    ServerConfig {
+        hostname: Domain::new(String::from(hostname)).unwrap(),
+        pipelining: false,
+        eight_bit_mime: false,
+        smtputf8: false,
+        chunking: false,
+        dsn: false,
+        enhanced_status_codes: false,
+        max_message_size: None,
+        ..ServerConfig::default()
+    }
+}
+
+fn text(code: ReplyCode, text: &str) -> Answer {
+    Answer::Reply(Reply::new(code, String::from(text)).unwrap())
+}
+
+#[test]
+fn rfc2033_lmtp_example_byte_for_byte() {
+    let config = ServerConfig {
+        lmtp: true,
+        pipelining: true,
+        ..minimal("foo.edu")
+    };
+    let (got, _) = run_with(
+        config,
+        &[
+            b"LHLO foo.edu\r\n",
+            b"MAIL FROM:<chris@bar.com>\r\n",
+            b"RCPT TO:<pat@foo.edu>\r\n",
+            b"RCPT TO:<jones@foo.edu>\r\n",
+            b"RCPT TO:<green@foo.edu>\r\n",
+            b"DATA\r\n",
+            b"Blah blah blah...\r\n..etc. etc. etc.\r\n.\r\n",
+            b"QUIT\r\n",
+        ],
+        |event| match event {
+            Event::Connected => text(ReplyCode::READY, "foo.edu LMTP server ready"),
+            Event::RcptTo { to, .. } if to.to_string().contains("jones") => {
+                text(ReplyCode::MAILBOX_UNAVAILABLE, "No such user here")
+            }
+            Event::MessageEnd { .. } => Answer::PerRecipient(vec![
+                Reply::new(ReplyCode::OK, "OK").unwrap(),
+                Reply::new(
+                    ReplyCode::INSUFFICIENT_STORAGE,
+                    "<green@foo.edu> is temporarily over quota",
+                )
+                .unwrap(),
+            ]),
+            Event::Hello { .. } => Answer::Accept,
+            _ => text(ReplyCode::OK, "OK"),
+        },
+    );
+    assert_eq!(
+        got.transcript,
+        "220 foo.edu LMTP server ready\r\n\
+         250-foo.edu\r\n250-PIPELINING\r\n250-SIZE\r\n250 HELP\r\n\
+         250 OK\r\n250 OK\r\n550 No such user here\r\n250 OK\r\n\
+         354 Start mail input; end with <CRLF>.<CRLF>\r\n\
+         250 OK\r\n452 <green@foo.edu> is temporarily over quota\r\n\
+         221 Bye\r\n"
+    );
+}
+
+#[test]
+fn rfc2920_pipelined_example_byte_for_byte() {
+    let config = ServerConfig {
+        pipelining: true,
+        ..minimal("innosoft.com")
+    };
+    let (got, _) = run_with(
+        config,
+        &[
+            b"EHLO dbc.mtview.ca.us\r\n",
+            b"MAIL FROM:<mrose@dbc.mtview.ca.us>\r\nRCPT TO:<ned@innosoft.com>\r\nRCPT TO:<dan@innosoft.com>\r\nRCPT TO:<kvc@innosoft.com>\r\nDATA\r\n",
+            b"Hi\r\n.\r\nQUIT\r\n",
+        ],
+        |event| match event {
+            Event::Connected => text(ReplyCode::READY, "innosoft.com SMTP service ready"),
+            Event::MailFrom { from, .. } => text(ReplyCode::OK, &alloc::format!("sender {from} OK")),
+            Event::RcptTo { to, .. } => text(ReplyCode::OK, &alloc::format!("recipient {to} OK")),
+            Event::DataStart => text(ReplyCode::START_DATA, "enter mail, end with line containing only \".\""),
+            Event::MessageEnd { .. } => text(ReplyCode::OK, "message sent"),
+            _ => Answer::Accept,
+        },
+    );
+    assert_eq!(
+        got.transcript,
+        "220 innosoft.com SMTP service ready\r\n\
+         250-innosoft.com\r\n250-PIPELINING\r\n250-SIZE\r\n250 HELP\r\n\
+         250 sender <mrose@dbc.mtview.ca.us> OK\r\n\
+         250 recipient <ned@innosoft.com> OK\r\n\
+         250 recipient <dan@innosoft.com> OK\r\n\
+         250 recipient <kvc@innosoft.com> OK\r\n\
+         354 enter mail, end with line containing only \".\"\r\n\
+         250 message sent\r\n\
+         221 Bye\r\n"
+    );
+}
+
+#[test]
+fn rfc5321_d4_verify_and_send_byte_for_byte() {
+    let config = ServerConfig {
+        vrfy: true,
+        eight_bit_mime: true,
+        dsn: true,
+        ..minimal("foo.com")
+    };
+    let (got, _) = run_with(
+        config,
+        &[
+            b"EHLO bar.com\r\n",
+            b"VRFY Crispin\r\n",
+            b"MAIL FROM:<EAK@bar.com>\r\n",
+            b"RCPT TO:<Admin.MRC@foo.com>\r\n",
+            b"DATA\r\n",
+            b"Blah blah blah...\r\n...etc. etc. etc.\r\n.\r\n",
+            b"QUIT\r\n",
+        ],
+        |event| match event {
+            Event::Connected => text(
+                ReplyCode::READY,
+                "foo.com Simple Mail Transfer Service Ready",
+            ),
+            Event::Verify(who) => {
+                assert_eq!(who.as_str(), "Crispin");
+                text(ReplyCode::OK, "Mark Crispin <Admin.MRC@foo.com>")
+            }
+            Event::Hello { .. } | Event::DataStart => Answer::Accept,
+            _ => text(ReplyCode::OK, "OK"),
+        },
+    );
+    assert_eq!(
+        got.transcript,
+        "220 foo.com Simple Mail Transfer Service Ready\r\n\
+         250-foo.com\r\n250-SIZE\r\n250-8BITMIME\r\n250-DSN\r\n250-VRFY\r\n250 HELP\r\n\
+         250 Mark Crispin <Admin.MRC@foo.com>\r\n\
+         250 OK\r\n250 OK\r\n\
+         354 Start mail input; end with <CRLF>.<CRLF>\r\n\
+         250 OK\r\n\
+         221 Bye\r\n"
+    );
+    assert_eq!(
+        bodies(&got.events),
+        [b"Blah blah blah...\r\n..etc. etc. etc.\r\n".to_vec()]
+    );
+}
