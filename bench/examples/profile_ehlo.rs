@@ -7,7 +7,9 @@ fn main() {
     let mut total = 0;
     for _ in 0..3_000_000 {
         if let Ok(d) = decode_ehlo_response(std::hint::black_box(input), &options) {
-            total += std::hint::black_box(d).complete().map_or(0, |e| e.capabilities.len());
+            total += std::hint::black_box(d)
+                .complete()
+                .map_or(0, |e| e.capabilities.len());
         }
     }
     println!("{total}");
