@@ -34,8 +34,8 @@ use crate::types::chars::{self, HYPHEN, LET_DIG, VALUE};
 use crate::types::{
     Argument, Body, Command, DateTime, DeliverBy, EnvelopeId, HoldFor, InitialResponse,
     MailParameters, Mechanism, Notify, OriginalRecipient, Parameter, Priority, RcptParameters, Ret,
-    Rrvs, RrvsAction, Verb, XText, check_argument, check_esmtp_value, check_keyword, parse_domain,
-    parse_forward_path, parse_host, parse_reverse_path,
+    Rrvs, RrvsAction, Url, Verb, XText, check_argument, check_esmtp_value, check_keyword,
+    parse_domain, parse_forward_path, parse_host, parse_reverse_path,
 };
 use crate::types::{InvalidValue, KNOWN_PARAMETERS, MAX_ENVID, MAX_ORCPT, is_atext};
 
@@ -162,7 +162,8 @@ pub fn encode_command(command: &Command<'_>, out: &mut BytesMut) {
 /// capitals, and no other octet into a letter, so only a known verb in any case can match.
 #[inline]
 fn verb_key(verb: &[u8]) -> u64 {
-    if verb.len() > 8 {
+    // NUL pads the key: a verb holding one must never match a shorter known verb.
+    if verb.len() > 8 || verb.contains(&0) {
         return 0;
     }
     // Built in registers: going through a stack array stalls on store forwarding.
@@ -383,7 +384,7 @@ impl<'a> Parser<'a> {
 
     fn burl(&self, at: usize, argument: &'a str) -> Result<Command<'a>, DecodeError> {
         let (url, rest) = split_space(argument);
-        let url = self.argument(at, url)?;
+        let url = Url::new(url).map_err(|e| DecodeError::value(at, e))?;
         let last = match rest {
             None => false,
             Some(marker) if marker.eq_ignore_ascii_case("LAST") => true,

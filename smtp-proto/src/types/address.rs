@@ -637,7 +637,7 @@ fn literal_kind(content: &str) -> Result<LiteralKind, InvalidValue> {
     }
     if let Some(bad) = content
         .bytes()
-        .position(|b| !(33..=126).contains(&b) || b == b'[' || b == b'\\')
+        .position(|b| !(33..=126).contains(&b) || b == b'[' || b == b']' || b == b'\\')
     {
         return Err(InvalidValue::at(WHAT, content, bad, false));
     }

@@ -75,6 +75,43 @@ impl fmt::Display for Argument<'_> {
     }
 }
 
+/// The URL of BURL (RFC 4468 3: an absolute-URI): printable characters without spaces, so
+/// that it can never be confused with the `LAST` that may follow it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Url<'a>(Cow<'a, str>);
+
+impl<'a> Url<'a> {
+    /// Checks `text`: not empty, printable, no spaces.
+    pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        let text = text.into();
+        check_argument(&text, false)?;
+        if let Some(offset) = text.find(' ') {
+            return Err(InvalidValue::UnexpectedChar {
+                what: "URL",
+                offset,
+                found: ' ',
+            });
+        }
+        Ok(Self(text))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The same URL, owning its text.
+    pub fn into_owned(self) -> Url<'static> {
+        Url(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl fmt::Display for Url<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A SASL mechanism name (RFC 4422 3.1: 1 to 20 of upper-case letters, digits, `-`, `_`;
 /// lower case is accepted and compared without regard to case).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -257,7 +294,7 @@ pub enum Command<'a> {
     /// `BURL url [LAST]` (RFC 4468 3).
     Burl {
         /// The URL.
-        url: Argument<'a>,
+        url: Url<'a>,
         /// Whether it ends the message.
         last: bool,
     },

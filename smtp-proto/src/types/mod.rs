@@ -15,7 +15,7 @@ pub(crate) use address::{
     is_atext, parse_domain, parse_forward_path, parse_host, parse_reverse_path,
 };
 pub(crate) use command::check_argument;
-pub use command::{Argument, Command, InitialResponse, Mechanism, Verb};
+pub use command::{Argument, Command, InitialResponse, Mechanism, Url, Verb};
 pub use error::InvalidValue;
 pub use params::{
     Body, DateTime, DeliverBy, EnvelopeId, HoldFor, MAX_ENVID, MAX_ORCPT, MailParameters, Notify,

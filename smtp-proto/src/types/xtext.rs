@@ -101,7 +101,7 @@ impl<'a> XText<'a> {
             {
                 return Err(InvalidValue::at(WHAT, encoded, bad, true));
             }
-            return Ok(Self(Cow::Borrowed(encoded)));
+            return Self::new(Cow::Borrowed(encoded));
         }
         let mut out = String::with_capacity(encoded.len());
         let mut rest = encoded;

@@ -680,7 +680,7 @@ fn command() -> impl Strategy<Value = Command<'static>> {
         argument().prop_map(Command::Etrn),
         prop::collection::vec(domain(), 0..3).prop_map(Command::Atrn),
         ("[!-~]{1,20}", any::<bool>()).prop_map(|(url, last)| Command::Burl {
-            url: Argument::new(url).unwrap(),
+            url: Url::new(url).unwrap(),
             last
         }),
         ("X[A-Z0-9-]{0,8}", prop::option::of(argument())).prop_map(|(verb, argument)| {
@@ -771,4 +771,30 @@ fn verb_and_keyword_keys_upper_case_letters_only() {
             assert_eq!(upper, byte.to_ascii_uppercase());
         }
     }
+}
+
+#[test]
+fn review_findings_on_the_wire_are_closed() {
+    // A NUL after a known verb never passes for the verb.
+    for line in [
+        &b"QUIT\0"[..],
+        b"EHLO\0 example.com",
+        b"RCPT\0\0\0 TO:<a@b>",
+        b"DATA\0",
+    ] {
+        assert_eq!(
+            parse_command(line, &CommandOptions::default())
+                .unwrap_err()
+                .kind,
+            ErrorKind::Nul,
+            "{line:?}"
+        );
+    }
+    // ']' inside a general address literal would close it early.
+    assert!(crate::types::AddressLiteral::new("x-tag:a]>").is_err());
+    assert!(parse("RCPT TO:<u@[x-tag:a]>]>").is_err());
+    // A BURL URL cannot hold a space (it would read as "LAST").
+    assert!(Url::new("imap://x LAST").is_err());
+    // Raw UTF-8 in ORCPT is checked for controls like the escaped form.
+    assert!(parse_utf8("RCPT TO:<a@b> ORCPT=utf-8;a\u{85}b").is_err());
 }
