@@ -20,6 +20,8 @@ pub const MAX_DOMAIN: usize = 255;
 pub const MAX_LABEL: usize = 63;
 /// RFC 5321 4.5.3.1.3: a path is at most 256 octets, `<` and `>` included.
 pub const MAX_PATH: usize = 256;
+/// The longest mailbox that fits in a path: 256 less `<` and `>`.
+pub const MAX_MAILBOX: usize = MAX_PATH - 2;
 
 /// A domain name: `sub-domain *("." sub-domain)`, letters, digits and inner hyphens, labels of at
 /// most 63 octets, at most 255 octets in all (RFC 5321 4.1.2, 4.5.3.1.2). U-labels (non-ASCII)
@@ -282,11 +284,13 @@ pub struct Mailbox<'a> {
 
 impl<'a> Mailbox<'a> {
     /// A mailbox from its parts.
-    pub fn new(local_part: LocalPart<'a>, host: impl Into<Host<'a>>) -> Self {
-        Self {
-            local_part,
-            host: host.into(),
-        }
+    /// A mailbox from its parts, at most [`MAX_MAILBOX`] octets so that its path fits the 256
+    /// octets of RFC 5321 4.5.3.1.3.
+    pub fn new(local_part: LocalPart<'a>, host: impl Into<Host<'a>>) -> Result<Self, InvalidValue> {
+        let host = host.into();
+        let length = local_part.as_str().len() + 1 + host_len(&host);
+        check_mailbox_len(length)?;
+        Ok(Self { local_part, host })
     }
 
     /// Parses `user@example.com`, `"a b"@example.com` or `user@[192.0.2.1]`.
@@ -801,7 +805,27 @@ pub(crate) fn parse_mailbox(text: &str, utf8: bool) -> Result<(Mailbox<'_>, usiz
     }
     let rest = text.get(end + 1..).unwrap_or_default();
     let (host, host_end) = parse_host(rest, utf8).map_err(|e| e.shifted(end + 1))?;
+    check_mailbox_len(end + 1 + host_end)?;
     Ok((Mailbox { local_part, host }, end + 1 + host_end))
+}
+
+/// Octets of a host as written.
+fn host_len(host: &Host<'_>) -> usize {
+    match host {
+        Host::Domain(domain) => domain.as_str().len(),
+        Host::Literal(literal) => literal.as_str().len() + 2,
+    }
+}
+
+fn check_mailbox_len(length: usize) -> Result<(), InvalidValue> {
+    if length > MAX_MAILBOX {
+        return Err(InvalidValue::TooLong {
+            what: "mailbox",
+            length,
+            limit: MAX_MAILBOX,
+        });
+    }
+    Ok(())
 }
 
 /// `"<" [ A-d-l ":" ] Mailbox ">"` at the start of `text`.

@@ -9,7 +9,7 @@ mod xtext;
 
 pub use address::{
     AddressLiteral, Domain, ForwardPath, Host, LiteralKind, LocalPart, MAX_DOMAIN, MAX_LABEL,
-    MAX_LOCAL_PART, MAX_PATH, Mailbox, Path, ReversePath,
+    MAX_LOCAL_PART, MAX_MAILBOX, MAX_PATH, Mailbox, Path, ReversePath,
 };
 pub(crate) use address::{
     is_atext, parse_domain, parse_forward_path, parse_host, parse_reverse_path,

@@ -548,8 +548,9 @@ fn mailbox() -> impl Strategy<Value = Mailbox<'static>> {
             .prop_map(|a| a.join(".")),
         "[ -~]{0,8}".prop_map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))),
     ];
-    (local, host())
-        .prop_map(|(local, host)| Mailbox::new(crate::types::LocalPart::new(local).unwrap(), host))
+    (local, host()).prop_map(|(local, host)| {
+        Mailbox::new(crate::types::LocalPart::new(local).unwrap(), host).unwrap()
+    })
 }
 
 fn xtext() -> impl Strategy<Value = XText<'static>> {

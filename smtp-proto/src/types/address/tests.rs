@@ -152,7 +152,10 @@ fn mailboxes_and_paths() {
     let long = format!("<{}@{}>", "a".repeat(64), vec!["b".repeat(60); 4].join("."));
     assert!(matches!(
         parse_path(&long, false),
-        Err(InvalidValue::TooLong { what: "path", .. })
+        Err(InvalidValue::TooLong {
+            what: "mailbox",
+            ..
+        })
     ));
 }
 
@@ -225,4 +228,22 @@ proptest! {
             prop_assert!(!domain.as_str().contains(['\r', '\n', '\0', ' ']));
         }
     }
+}
+
+#[test]
+fn a_built_mailbox_always_fits_a_path() {
+    let local = LocalPart::new("a".repeat(64)).unwrap();
+    let domain = Domain::new(vec!["b".repeat(63); 4].join(".")).unwrap();
+    assert!(matches!(
+        Mailbox::new(local.clone(), domain),
+        Err(InvalidValue::TooLong {
+            what: "mailbox",
+            ..
+        })
+    ));
+    let domain = Domain::new(vec!["b".repeat(60); 3].join(".")).unwrap();
+    let mailbox = Mailbox::new(local, domain).unwrap();
+    let path = Path::new(mailbox).to_string();
+    assert!(path.len() <= MAX_PATH);
+    assert_eq!(parse_path(&path, false).unwrap().1, path.len());
 }
