@@ -32,10 +32,10 @@ use bytes::BytesMut;
 use super::{DecodeError, Decoded, ErrorKind, MAX_COMMAND_LINE, find_line};
 use crate::types::chars::{self, HYPHEN, LET_DIG, VALUE};
 use crate::types::{
-    Argument, Body, Command, DateTime, DeliverBy, EnvelopeId, HoldFor, InitialResponse,
-    MailParameters, Mechanism, Notify, OriginalRecipient, Parameter, Priority, RcptParameters, Ret,
-    Rrvs, RrvsAction, Url, Verb, XText, check_argument, check_esmtp_value, check_keyword,
-    parse_domain, parse_forward_path, parse_host, parse_reverse_path,
+    Argument, AuthMailbox, Body, Command, DateTime, DeliverBy, EnvelopeId, HoldFor,
+    InitialResponse, MailParameters, Mechanism, Notify, OriginalRecipient, Parameter, Priority,
+    RcptParameters, Ret, Rrvs, RrvsAction, Url, Verb, XText, check_argument, check_esmtp_value,
+    check_keyword, parse_domain, parse_forward_path, parse_host, parse_reverse_path,
 };
 use crate::types::{InvalidValue, KNOWN_PARAMETERS, MAX_ENVID, MAX_ORCPT, is_atext};
 
@@ -504,16 +504,20 @@ impl<'a> Parser<'a> {
                         return Err(DecodeError::value(value_at, too_long));
                     }
                     let envid = XText::decode(value)
-                        .map(EnvelopeId::checked)
+                        .and_then(EnvelopeId::new)
                         .map_err(|e| DecodeError::value(value_at, e))?;
                     set(&mut out.envid, offset, keyword, envid)
                 }
                 AUTH_PARAMETER => {
                     let value = need(value, bad)?;
-                    let auth = match value {
+                    // RFC 4954 5: a decoded `<>` (however encoded) is the unknown identity.
+                    let decoded =
+                        XText::decode(value).map_err(|e| DecodeError::value(value_at, e))?;
+                    let auth = match decoded.as_str() {
                         "<>" => None,
                         _ => Some(
-                            XText::decode(value).map_err(|e| DecodeError::value(value_at, e))?,
+                            AuthMailbox::new(decoded)
+                                .map_err(|e| DecodeError::value(value_at, e))?,
                         ),
                     };
                     set(&mut out.auth, offset, keyword, auth)

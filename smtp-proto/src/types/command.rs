@@ -212,10 +212,25 @@ impl<'a> InitialResponse<'a> {
 pub struct Verb<'a>(Cow<'a, str>);
 
 impl<'a> Verb<'a> {
-    /// Checks the verb.
+    /// Checks the verb: a keyword, and not one of the commands that have their own variant
+    /// (those would decode back as that variant).
     pub fn new(verb: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        const KNOWN_VERBS: &[&str] = &[
+            "EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "VRFY", "EXPN", "HELP",
+            "NOOP", "QUIT", "STARTTLS", "AUTH", "ETRN", "ATRN", "BURL",
+        ];
         let verb = verb.into();
         check_keyword(&verb)?;
+        if KNOWN_VERBS
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(&verb))
+        {
+            return Err(InvalidValue::Malformed {
+                what: "verb",
+                offset: 0,
+                reason: "a command with its own variant",
+            });
+        }
         Ok(Self(verb))
     }
 

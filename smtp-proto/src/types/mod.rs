@@ -18,8 +18,9 @@ pub(crate) use command::check_argument;
 pub use command::{Argument, Command, InitialResponse, Mechanism, Url, Verb};
 pub use error::InvalidValue;
 pub use params::{
-    Body, DateTime, DeliverBy, EnvelopeId, HoldFor, MAX_ENVID, MAX_ORCPT, MailParameters, Notify,
-    OriginalRecipient, Parameter, Priority, RcptParameters, Ret, Rrvs, RrvsAction,
+    AuthMailbox, Body, DateTime, DeliverBy, EnvelopeId, HoldFor, MAX_ENVID, MAX_ORCPT,
+    MailParameters, Notify, OriginalRecipient, Parameter, Priority, RcptParameters, Ret, Rrvs,
+    RrvsAction,
 };
 pub(crate) use params::{KNOWN_PARAMETERS, check_esmtp_value, check_keyword};
 pub use xtext::XText;

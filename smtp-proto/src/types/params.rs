@@ -203,6 +203,16 @@ pub struct EnvelopeId<'a>(XText<'a>);
 impl<'a> EnvelopeId<'a> {
     /// Checks the length of the encoded form.
     pub fn new(id: XText<'a>) -> Result<Self, InvalidValue> {
+        // RFC 3461 4.4: printable US-ASCII, and an esmtp-value is never empty.
+        if id.as_str().is_empty() {
+            return Err(InvalidValue::Empty { what: "ENVID" });
+        }
+        if let Some(offset) = id.as_str().bytes().position(|b| !(0x20..0x7f).contains(&b)) {
+            return Err(InvalidValue::NonAscii {
+                what: "ENVID",
+                offset,
+            });
+        }
         let length = id.xtext_len();
         if length > MAX_ENVID {
             return Err(InvalidValue::TooLong {
@@ -212,11 +222,6 @@ impl<'a> EnvelopeId<'a> {
             });
         }
         Ok(Self(id))
-    }
-
-    /// Built by the decoder, which has checked the encoded length.
-    pub(crate) fn checked(id: XText<'a>) -> Self {
-        Self(id)
     }
 
     /// The decoded identifier.
@@ -232,6 +237,38 @@ impl<'a> EnvelopeId<'a> {
     /// The same value, owning its text.
     pub fn into_owned(self) -> EnvelopeId<'static> {
         EnvelopeId(self.0.into_owned())
+    }
+}
+
+/// The mailbox of `AUTH=` (RFC 4954 5), decoded: not empty and not `<>`, which would read back
+/// as the unknown identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AuthMailbox<'a>(XText<'a>);
+
+impl<'a> AuthMailbox<'a> {
+    /// Checks the value.
+    pub fn new(mailbox: XText<'a>) -> Result<Self, InvalidValue> {
+        match mailbox.as_str() {
+            "" => Err(InvalidValue::Empty {
+                what: "AUTH mailbox",
+            }),
+            "<>" => Err(InvalidValue::Malformed {
+                what: "AUTH mailbox",
+                offset: 0,
+                reason: "<> is the unknown identity, not a mailbox",
+            }),
+            _ => Ok(Self(mailbox)),
+        }
+    }
+
+    /// The decoded mailbox.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The same value, owning its text.
+    pub fn into_owned(self) -> AuthMailbox<'static> {
+        AuthMailbox(self.0.into_owned())
     }
 }
 
@@ -553,8 +590,9 @@ pub struct MailParameters<'a> {
     pub ret: Option<Ret>,
     /// `ENVID=` (RFC 3461 4.4).
     pub envid: Option<EnvelopeId<'a>>,
-    /// `AUTH=` (RFC 4954 5): `Some(None)` is `AUTH=<>`, `Some(Some(x))` the decoded mailbox.
-    pub auth: Option<Option<XText<'a>>>,
+    /// `AUTH=` (RFC 4954 5): `Some(None)` is `AUTH=<>` (identity unknown), `Some(Some(x))`
+    /// the decoded mailbox.
+    pub auth: Option<Option<AuthMailbox<'a>>>,
     /// `REQUIRETLS` (RFC 8689 4.1).
     pub require_tls: bool,
     /// `MT-PRIORITY=` (RFC 6710).
@@ -565,7 +603,8 @@ pub struct MailParameters<'a> {
     pub hold_until: Option<DateTime<'a>>,
     /// `BY=` (RFC 2852).
     pub by: Option<DeliverBy>,
-    /// Every other parameter, as sent.
+    /// Every other parameter, as sent. Keywords must differ from each other (case aside): the
+    /// decoder refuses a parameter given twice.
     pub other: Vec<Parameter<'a>>,
 }
 
@@ -599,7 +638,7 @@ impl MailParameters<'_> {
             smtputf8: self.smtputf8,
             ret: self.ret,
             envid: self.envid.map(EnvelopeId::into_owned),
-            auth: self.auth.map(|auth| auth.map(XText::into_owned)),
+            auth: self.auth.map(|auth| auth.map(AuthMailbox::into_owned)),
             require_tls: self.require_tls,
             mt_priority: self.mt_priority,
             hold_for: self.hold_for,
@@ -632,7 +671,7 @@ impl fmt::Display for MailParameters<'_> {
         match &self.auth {
             Some(Some(mailbox)) => {
                 f.write_str(" AUTH=")?;
-                mailbox.write_xtext(f)?;
+                mailbox.0.write_xtext(f)?;
             }
             Some(None) => f.write_str(" AUTH=<>")?,
             None => {}

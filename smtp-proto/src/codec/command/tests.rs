@@ -580,8 +580,12 @@ fn mail_parameters() -> impl Strategy<Value = MailParameters<'static>> {
         ]),
         any::<(bool, bool)>(),
         prop::option::of(prop_oneof![Just(Ret::Full), Just(Ret::Headers)]),
-        prop::option::of(xtext().prop_filter_map("too long", |x| EnvelopeId::new(x).ok())),
-        prop::option::of(prop::option::of(xtext())),
+        prop::option::of(
+            "[ -~]{1,12}".prop_map(|s| EnvelopeId::new(XText::new(s).unwrap()).unwrap()),
+        ),
+        prop::option::of(prop::option::of(
+            xtext().prop_filter_map("<>", |x| AuthMailbox::new(x).ok()),
+        )),
         prop::option::of((-9i8..=9).prop_map(|p| Priority::new(p).unwrap())),
         prop::option::of((0u32..=999_999_999).prop_map(|s| HoldFor::new(s).unwrap())),
         prop::option::of(
@@ -798,4 +802,22 @@ fn review_findings_on_the_wire_are_closed() {
     assert!(Url::new("imap://x LAST").is_err());
     // Raw UTF-8 in ORCPT is checked for controls like the escaped form.
     assert!(parse_utf8("RCPT TO:<a@b> ORCPT=utf-8;a\u{85}b").is_err());
+}
+
+#[test]
+fn review_findings_on_built_values_are_closed() {
+    // ENVID: never empty, printable US-ASCII only (RFC 3461 4.4).
+    assert!(EnvelopeId::new(XText::new("").unwrap()).is_err());
+    assert!(EnvelopeId::new(XText::new("é").unwrap()).is_err());
+    assert!(parse("MAIL FROM:<> ENVID=+C3+A9").is_err());
+    // AUTH=: a decoded <> is the unknown identity, however it was encoded (RFC 4954 5).
+    let Command::Mail { parameters, .. } = parse("MAIL FROM:<> AUTH=+3C+3E").unwrap() else {
+        panic!()
+    };
+    assert_eq!(parameters.auth, Some(None));
+    assert!(AuthMailbox::new(XText::new("<>").unwrap()).is_err());
+    assert!(AuthMailbox::new(XText::new("").unwrap()).is_err());
+    // A verb with its own variant is not an `Other`.
+    assert!(Verb::new("data").is_err());
+    assert!(Verb::new("XCLIENT").is_ok());
 }
