@@ -523,12 +523,11 @@ impl<'a> Parser<'a> {
                     set(&mut out.auth, offset, keyword, auth)
                 }
                 MT_PRIORITY => {
-                    let value = need(value, bad)?;
-                    let number = value.strip_prefix('+').unwrap_or(value);
-                    let priority = match number.as_bytes() {
-                        [digit] | [b'-', digit] if digit.is_ascii_digit() => {
-                            number.parse().ok().and_then(Priority::new)
-                        }
+                    // RFC 6710 2: priority-value = (["-"] NZDIGIT) / "0".
+                    let priority = match need(value, bad)?.as_bytes() {
+                        [b'0'] => Priority::new(0),
+                        [digit @ b'1'..=b'9'] => Priority::new((digit - b'0') as i8),
+                        [b'-', digit @ b'1'..=b'9'] => Priority::new(-((digit - b'0') as i8)),
                         _ => None,
                     };
                     set(
@@ -544,11 +543,18 @@ impl<'a> Parser<'a> {
                         .ok()
                         .and_then(HoldFor::new)
                         .ok_or_else(bad)?;
+                    // RFC 4865 3: one hold parameter, HOLDFOR or HOLDUNTIL.
+                    if out.hold_until.is_some() {
+                        return Err(duplicate(offset, keyword));
+                    }
                     set(&mut out.hold_for, offset, keyword, hold)
                 }
                 HOLDUNTIL => {
                     let time = DateTime::new(need(value, bad)?)
                         .map_err(|e| DecodeError::value(value_at, e))?;
+                    if out.hold_for.is_some() {
+                        return Err(duplicate(offset, keyword));
+                    }
                     set(&mut out.hold_until, offset, keyword, time)
                 }
                 BY => {

@@ -185,11 +185,21 @@ impl<'a> InitialResponse<'a> {
             });
         }
         if text != "=" {
-            if let Some(bad) = text
+            // RFC 4954 4: base64 in groups of four, `=` only as padding at the end.
+            let data = text.trim_end_matches('=');
+            let padding = text.len() - data.len();
+            if let Some(bad) = data
                 .bytes()
-                .position(|b| !(b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='))
+                .position(|b| !(b.is_ascii_alphanumeric() || b == b'+' || b == b'/'))
             {
                 return Err(InvalidValue::at("initial response", &text, bad, false));
+            }
+            if text.len() % 4 != 0 || padding > 2 {
+                return Err(InvalidValue::Malformed {
+                    what: "initial response",
+                    offset: data.len(),
+                    reason: "not base64 in groups of four",
+                });
             }
         }
         Ok(Self(text))

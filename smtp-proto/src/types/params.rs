@@ -398,11 +398,32 @@ fn check_date_time(text: &str) -> Result<(), InvalidValue> {
         at += digits;
     }
     let zone = bytes.get(at..).unwrap_or_default();
+    let two = |from: usize, s: &[u8]| -> u32 {
+        s.get(from..from + 2).map_or(99, |d| {
+            d.iter().fold(0, |n, b| n * 10 + u32::from(b - b'0'))
+        })
+    };
     let valid_zone = matches!(zone, [b'Z' | b'z'])
         || matches!(zone, [b'+' | b'-', h1, h2, b':', m1, m2]
-            if [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()));
+            if [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()))
+            && two(1, zone) <= 23
+            && two(4, zone) <= 59;
     if !valid_zone {
         return Err(malformed(at));
+    }
+    // RFC 3339 5.6 ranges: month, day, hour, minute, second (60 for a leap second).
+    let ranges = [
+        (5, 1, 12),
+        (8, 1, 31),
+        (11, 0, 23),
+        (14, 0, 59),
+        (17, 0, 60),
+    ];
+    if let Some(&(offset, _, _)) = ranges
+        .iter()
+        .find(|&&(offset, low, high)| !(low..=high).contains(&two(offset, bytes)))
+    {
+        return Err(malformed(offset));
     }
     Ok(())
 }

@@ -111,11 +111,7 @@ impl<'a> XText<'a> {
                 let escape = rest
                     .strip_prefix("\\x{")
                     .and_then(|tail| tail.split_once('}'))
-                    .filter(|(hex, _)| (1..=6).contains(&hex.len()))
-                    .and_then(|(hex, tail)| {
-                        let value = u32::from_str_radix(hex, 16).ok()?;
-                        Some((char::from_u32(value)?, tail))
-                    });
+                    .and_then(|(hex, tail)| Some((hexpoint(hex)?, tail)));
                 let Some((decoded, tail)) = escape else {
                     return Err(InvalidValue::Malformed {
                         what: WHAT,
@@ -189,6 +185,24 @@ impl<'a> XText<'a> {
     }
 }
 
+/// RFC 6533 3 HEXPOINT: the code point of an escape, in its one allowed spelling: two digits
+/// for U+0080 to U+00FF and the ASCII characters that must be escaped (space, `+`, `=`, `\`),
+/// otherwise three to six digits without a leading zero.
+fn hexpoint(hex: &str) -> Option<char> {
+    if !(2..=6).contains(&hex.len()) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let value = u32::from_str_radix(hex, 16).ok()?;
+    let canonical = match hex.len() {
+        2 => value >= 0x80 || matches!(value, 0x20 | 0x2B | 0x3D | 0x5C),
+        _ => !hex.starts_with('0') && value >= 0x100,
+    };
+    if !canonical {
+        return None;
+    }
+    char::from_u32(value)
+}
+
 fn upper_hex(digit: u8) -> Option<u8> {
     match digit {
         b'0'..=b'9' => Some(digit - b'0'),
@@ -241,6 +255,20 @@ mod tests {
             "jörg@example.com"
         );
         assert!(XText::decode_unitext("a\\x{D}b").is_err());
+        for bad in [
+            "\\x{+41}",
+            "\\x{41}",
+            "\\x{0041}",
+            "\\x{00F6}",
+            "\\x{F}",
+            "\\x{1234567}",
+        ] {
+            assert!(XText::decode_unitext(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            XText::decode_unitext("\\x{4E2D}\\x{20}").unwrap().as_str(),
+            "中 "
+        );
         assert!(XText::decode_unitext("a\\x{110000}").is_err());
         assert!(XText::decode_unitext("a\\xF6").is_err());
         assert!(XText::decode_unitext("a+b").is_err());

@@ -88,7 +88,7 @@ fn every_command_decodes_and_encodes() {
 #[test]
 fn decodes_mail_parameters() {
     let line = "MAIL FROM:<a@b.example> SIZE=12345 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2B314159 \
-                AUTH=e+3Dmc2@example.com REQUIRETLS MT-PRIORITY=-3 HOLDFOR=3600 \
+                AUTH=e+3Dmc2@example.com REQUIRETLS MT-PRIORITY=-3 \
                 HOLDUNTIL=2026-12-01T10:00:00Z BY=120;RT X-FOO X-BAR=baz";
     let Command::Mail { parameters: p, .. } = parse(line).unwrap() else {
         panic!()
@@ -108,7 +108,7 @@ fn decodes_mail_parameters() {
         "e=mc2@example.com"
     );
     assert_eq!(p.mt_priority.unwrap().get(), -3);
-    assert_eq!(p.hold_for.unwrap().seconds(), 3600);
+    assert_eq!(p.hold_for, None);
     assert_eq!(
         p.hold_until.as_ref().unwrap().as_str(),
         "2026-12-01T10:00:00Z"
@@ -125,7 +125,7 @@ fn decodes_mail_parameters() {
     );
     round_trip(line, line);
     round_trip(
-        "MAIL FROM:<> AUTH=<> MT-PRIORITY=+4",
+        "MAIL FROM:<> AUTH=<> MT-PRIORITY=4",
         "MAIL FROM:<> AUTH=<> MT-PRIORITY=4",
     );
 }
@@ -676,7 +676,11 @@ fn command() -> impl Strategy<Value = Command<'static>> {
         Just(Command::StartTls),
         (
             "[A-Z0-9_-]{1,20}",
-            prop::option::of("=|[A-Za-z0-9+/]{1,40}={0,2}")
+            prop::option::of(prop_oneof![
+                Just(String::from("=")),
+                prop::collection::vec(any::<u8>(), 1..30)
+                    .prop_map(|b| mail_wire::sasl::encode_challenge(&b))
+            ])
         )
             .prop_map(|(m, r)| Command::Auth {
                 mechanism: Mechanism::new(m).unwrap(),
@@ -820,4 +824,46 @@ fn review_findings_on_built_values_are_closed() {
     // A verb with its own variant is not an `Other`.
     assert!(Verb::new("data").is_err());
     assert!(Verb::new("XCLIENT").is_ok());
+}
+
+#[test]
+fn review_findings_on_grammar_are_closed() {
+    // MT-PRIORITY: (["-"] NZDIGIT) / "0" (RFC 6710 2).
+    for bad in ["+5", "+0", "-0", "+-5", "05", "10"] {
+        assert!(
+            parse(&format!("MAIL FROM:<> MT-PRIORITY={bad}")).is_err(),
+            "{bad}"
+        );
+    }
+    for (good, value) in [("0", 0), ("9", 9), ("-9", -9)] {
+        let line = format!("MAIL FROM:<> MT-PRIORITY={good}");
+        let Command::Mail { parameters, .. } = parse(&line).unwrap() else {
+            panic!()
+        };
+        assert_eq!(parameters.mt_priority.unwrap().get(), value);
+    }
+    // AUTH initial responses are base64 in groups of four (RFC 4954 4).
+    for bad in ["abc", "a=b=", "====", "abcde"] {
+        assert!(InitialResponse::new(bad).is_err(), "{bad}");
+    }
+    for good in ["=", "AAAA", "AA==", "AAA="] {
+        assert!(InitialResponse::new(good).is_ok(), "{good}");
+    }
+    // One hold parameter only (RFC 4865 3), and HOLDFOR on its own is fine.
+    assert!(parse("MAIL FROM:<> HOLDFOR=5 HOLDUNTIL=2026-12-01T00:00:00Z").is_err());
+    let Command::Mail { parameters, .. } = parse("MAIL FROM:<> HOLDFOR=3600").unwrap() else {
+        panic!()
+    };
+    assert_eq!(parameters.hold_for.unwrap().seconds(), 3600);
+    // Dates within their ranges (RFC 3339 5.6).
+    for bad in [
+        "2024-13-01T00:00:00Z",
+        "2024-12-32T00:00:00Z",
+        "2024-12-01T24:00:00Z",
+        "2024-12-01T00:60:00Z",
+        "2024-12-01T00:00:00+24:00",
+    ] {
+        assert!(DateTime::new(bad).is_err(), "{bad}");
+    }
+    assert!(DateTime::new("2016-12-31T23:59:60Z").is_ok());
 }
