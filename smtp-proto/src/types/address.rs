@@ -587,7 +587,30 @@ fn scan_domain(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
             length: end,
             limit: MAX_DOMAIN,
         }),
-        _ => Ok(end),
+        _ => {
+            check_unicode(WHAT, text.get(..end).unwrap_or_default())?;
+            Ok(end)
+        }
+    }
+}
+
+/// UTF-8 octets passed the scanners as a class; here the characters themselves are checked:
+/// no C1 control and no line or paragraph separator, which could break a line in some
+/// readers although they are not CR or LF.
+fn check_unicode(what: &'static str, text: &str) -> Result<(), InvalidValue> {
+    if text.is_ascii() {
+        return Ok(());
+    }
+    match text
+        .char_indices()
+        .find(|&(_, c)| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+    {
+        Some((offset, found)) => Err(InvalidValue::UnexpectedChar {
+            what,
+            offset,
+            found,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -785,6 +808,7 @@ fn local_part_end(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
         }
         end
     };
+    check_unicode(WHAT, text.get(..end).unwrap_or_default())?;
     if end > MAX_LOCAL_PART {
         return Err(InvalidValue::TooLong {
             what: WHAT,

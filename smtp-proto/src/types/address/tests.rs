@@ -247,3 +247,14 @@ fn a_built_mailbox_always_fits_a_path() {
     assert!(path.len() <= MAX_PATH);
     assert_eq!(parse_path(&path, false).unwrap().1, path.len());
 }
+
+#[test]
+fn unicode_controls_and_separators_are_refused() {
+    for bad in ["a\u{85}b.example", "a\u{2028}b.example", "a\u{9f}.example"] {
+        assert!(Domain::new(bad).is_err(), "{bad:?}");
+        assert!(parse_domain(bad, true).is_err(), "{bad:?}");
+    }
+    assert!(LocalPart::new("j\u{2029}rg").is_err());
+    assert!(LocalPart::new("\"j\u{85}rg\"").is_err());
+    assert!(Domain::new("bücher.example").is_ok());
+}
