@@ -588,7 +588,9 @@ fn scan_domain(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
             limit: MAX_DOMAIN,
         }),
         _ => {
-            check_unicode(WHAT, text.get(..end).unwrap_or_default())?;
+            if utf8 {
+                check_unicode(WHAT, text.get(..end).unwrap_or_default())?;
+            }
             Ok(end)
         }
     }
@@ -808,7 +810,9 @@ fn local_part_end(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
         }
         end
     };
-    check_unicode(WHAT, text.get(..end).unwrap_or_default())?;
+    if utf8 {
+        check_unicode(WHAT, text.get(..end).unwrap_or_default())?;
+    }
     if end > MAX_LOCAL_PART {
         return Err(InvalidValue::TooLong {
             what: WHAT,
