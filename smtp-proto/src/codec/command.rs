@@ -162,8 +162,7 @@ pub fn encode_command(command: &Command<'_>, out: &mut BytesMut) {
 /// capitals, and no other octet into a letter, so only a known verb in any case can match.
 #[inline]
 fn verb_key(verb: &[u8]) -> u64 {
-    // NUL pads the key: a verb holding one must never match a shorter known verb.
-    if verb.len() > 8 || verb.contains(&0) {
+    if verb.len() > 8 {
         return 0;
     }
     // Built in registers: going through a stack array stalls on store forwarding.
@@ -171,7 +170,18 @@ fn verb_key(verb: &[u8]) -> u64 {
         .iter()
         .rev()
         .fold(0u64, |key, &byte| key << 8 | u64::from(byte));
-    key & !((key & 0x4040_4040_4040_4040) >> 1)
+    with_length(key & !((key & 0x4040_4040_4040_4040) >> 1), verb.len())
+}
+
+/// Puts the length of a key shorter than 8 octets in its (otherwise zero) top octet, so that a
+/// verb padded with NULs (`QUIT\0`) never matches the shorter verb.
+#[inline(always)]
+const fn with_length(key: u64, len: usize) -> u64 {
+    if len < 8 {
+        key | (len as u64) << 56
+    } else {
+        key
+    }
 }
 
 /// The key of a known verb.
@@ -185,7 +195,7 @@ const fn key(verb: &[u8]) -> u64 {
         key[at] = verb[at];
         at += 1;
     }
-    u64::from_le_bytes(key)
+    with_length(u64::from_le_bytes(key), verb.len())
 }
 
 /// Splits at the first space: what is before it and, if there is one, what follows.
