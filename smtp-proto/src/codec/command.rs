@@ -246,6 +246,15 @@ impl<'a> Parser<'a> {
             LHLO => Command::Lhlo(self.host(at, argument)?),
             HELO => {
                 let argument = required(at, argument, "domain")?;
+                if argument.starts_with('[') {
+                    // RFC 5321 4.1.1.1: HELO takes a domain only; EHLO also takes a literal.
+                    let literal = InvalidValue::UnexpectedChar {
+                        what: "domain",
+                        offset: 0,
+                        found: '[',
+                    };
+                    return Err(DecodeError::value(at, literal));
+                }
                 let (domain, end) =
                     parse_domain(argument, self.utf8).map_err(|e| DecodeError::value(at, e))?;
                 self.end(at + end, "domain")?;
@@ -672,9 +681,9 @@ fn digits(at: usize, text: &str, max: usize, what: &'static str) -> Result<u64, 
     }
     let mut value: u64 = 0;
     let mut overflow = text.len() > max;
-    for byte in text.bytes() {
+    for (offset, byte) in text.bytes().enumerate() {
         if !byte.is_ascii_digit() {
-            return Err(DecodeError::syntax(at, "digits"));
+            return Err(DecodeError::syntax(at + offset, "digits"));
         }
         match value
             .checked_mul(10)

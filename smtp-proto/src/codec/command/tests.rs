@@ -358,7 +358,11 @@ fn invalid_commands_are_precise_errors() {
         (
             "HELO [192.0.2.1]",
             5,
-            Invalid(InvalidValue::Empty { what: "domain" }),
+            Invalid(InvalidValue::UnexpectedChar {
+                what: "domain",
+                offset: 0,
+                found: '[',
+            }),
         ),
         ("BDAT x", 5, Syntax { expected: "digits" }),
         ("BDAT 10 FIRST", 8, Syntax { expected: "LAST" }),
@@ -849,6 +853,8 @@ fn review_findings_on_grammar_are_closed() {
     for good in ["=", "AAAA", "AA==", "AAA="] {
         assert!(InitialResponse::new(good).is_ok(), "{good}");
     }
+    // A bad digit is pointed at.
+    assert_eq!(parse("MAIL FROM:<> SIZE=12x").unwrap_err().offset, 20);
     // One hold parameter only (RFC 4865 3), and HOLDFOR on its own is fine.
     assert!(parse("MAIL FROM:<> HOLDFOR=5 HOLDUNTIL=2026-12-01T00:00:00Z").is_err());
     let Command::Mail { parameters, .. } = parse("MAIL FROM:<> HOLDFOR=3600").unwrap() else {
