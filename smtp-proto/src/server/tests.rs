@@ -59,6 +59,36 @@ fn run_with(
     (run, server)
 }
 
+/// What a server had to say until it waited: bytes, events, whether it closed. Decisions are
+/// accepted as they come.
+struct Drained {
+    text: String,
+    events: Vec<Event>,
+    closed: bool,
+}
+
+fn drain(server: &mut Server) -> Drained {
+    let mut drained = Drained {
+        text: String::new(),
+        events: Vec::new(),
+        closed: false,
+    };
+    while let Some(output) = server.poll_output() {
+        match output {
+            Output::Transmit(bytes) => drained.text.push_str(core::str::from_utf8(&bytes).unwrap()),
+            Output::Event(event) => {
+                if event.is_decision() {
+                    server.answer(Answer::Accept).unwrap();
+                }
+                drained.events.push(event);
+            }
+            Output::Close => drained.closed = true,
+            Output::StartTls => {}
+        }
+    }
+    drained
+}
+
 fn run(config: ServerConfig, chunks: &[&[u8]]) -> Run {
     run_with(config, chunks, |_| Answer::Accept).0
 }
@@ -231,12 +261,7 @@ fn sending_ahead_without_pipelining_is_a_synchronization_error() {
         Some(Output::Event(Event::Connected))
     ));
     server.answer(Answer::Accept).unwrap();
-    let mut text = String::new();
-    while let Some(output) = server.poll_output() {
-        if let Output::Transmit(bytes) = output {
-            text.push_str(core::str::from_utf8(&bytes).unwrap());
-        }
-    }
+    let text = drain(&mut server).text;
     assert_eq!(
         text,
         "220 mx.example ESMTP\r\n554 5.5.0 Synchronization error: command sent before the reply\r\n"
@@ -274,12 +299,7 @@ fn starttls_injection_is_never_executed() {
         // After TLS: a fresh session that needs EHLO, and STARTTLS is no longer offered.
         server.tls_established().unwrap();
         assert_eq!(server.receive(b"MAIL FROM:<a@b.example>\r\n"), 25);
-        let mut text = String::new();
-        while let Some(output) = server.poll_output() {
-            if let Output::Transmit(bytes) = output {
-                text.push_str(core::str::from_utf8(&bytes).unwrap());
-            }
-        }
+        let text = drain(&mut server).text;
         assert_eq!(text, "503 5.5.1 Send EHLO first\r\n");
     }
 }
@@ -687,15 +707,7 @@ fn timeouts_per_phase_and_expiry() {
     let _ = server.poll_output();
     server.answer(Answer::Accept).unwrap();
     server.handle_timeout();
-    let mut text = String::new();
-    let mut closed = false;
-    while let Some(output) = server.poll_output() {
-        match output {
-            Output::Transmit(bytes) => text.push_str(core::str::from_utf8(&bytes).unwrap()),
-            Output::Close => closed = true,
-            _ => {}
-        }
-    }
+    let Drained { text, closed, .. } = drain(&mut server);
     assert!(text.ends_with("421 4.4.2 Timeout, closing the connection\r\n"));
     assert!(closed && server.timeout().is_none());
 }
@@ -713,12 +725,7 @@ fn a_hundred_megabytes_without_a_newline_stay_within_the_line_limit() {
         while server.poll_output().is_some() {}
     }
     assert_eq!(server.receive(b"\r\nNOOP\r\n"), 8);
-    let mut text = String::new();
-    while let Some(output) = server.poll_output() {
-        if let Output::Transmit(bytes) = output {
-            text.push_str(core::str::from_utf8(&bytes).unwrap());
-        }
-    }
+    let text = drain(&mut server).text;
     assert_eq!(text, "500 5.5.6 Line too long\r\n250 2.0.0 Ok\r\n");
 }
 
@@ -900,13 +907,7 @@ fn a_refused_chunk_is_answered_only_after_it_was_read() {
     let _ = server.poll_output();
     server.answer(Answer::Accept).unwrap();
     let _ = server.receive(b"EHLO c.example\r\n");
-    while let Some(output) = server.poll_output() {
-        if let Output::Event(event) = output {
-            if event.is_decision() {
-                server.answer(Answer::Accept).unwrap();
-            }
-        }
-    }
+    drain(&mut server);
     assert_eq!(server.receive(b"BDAT 10 LAST\r\nabc"), 17);
     assert!(
         server.poll_output().is_none(),
@@ -978,13 +979,7 @@ fn debug_never_shows_held_bytes() {
     let _ = server.poll_output();
     server.answer(Answer::Accept).unwrap();
     let _ = server.receive(b"EHLO c.example\r\n");
-    while let Some(output) = server.poll_output() {
-        if let Output::Event(event) = output {
-            if event.is_decision() {
-                server.answer(Answer::Accept).unwrap();
-            }
-        }
-    }
+    drain(&mut server);
     let _ = server.receive(b"AUTH PLAIN AHVzZXIAaHVudGVyMg");
     let shown = alloc::format!("{server:?}");
     assert!(
@@ -1065,14 +1060,7 @@ fn shutting_down_mid_message_abandons_it() {
     let mut events = Vec::new();
     let feed = |server: &mut Server, bytes: &[u8], events: &mut Vec<Event>| {
         let _ = server.receive(bytes);
-        while let Some(output) = server.poll_output() {
-            if let Output::Event(event) = output {
-                if event.is_decision() {
-                    server.answer(Answer::Accept).unwrap();
-                }
-                events.push(event);
-            }
-        }
+        events.extend(drain(server).events);
     };
     feed(&mut server, b"", &mut events);
     feed(&mut server, b"EHLO c.example\r\n", &mut events);
@@ -1083,11 +1071,7 @@ fn shutting_down_mid_message_abandons_it() {
     );
     feed(&mut server, b"half a body\r\n", &mut events);
     server.shut_down();
-    while let Some(output) = server.poll_output() {
-        if let Output::Event(event) = output {
-            events.push(event);
-        }
-    }
+    events.extend(drain(&mut server).events);
     assert_eq!(events.last(), Some(&Event::TransactionReset));
 }
 
