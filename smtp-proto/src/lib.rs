@@ -1,6 +1,6 @@
 //! SMTP and LMTP, sans-IO: validated types and a strict, zero-copy codec for every command,
-//! reply and extension in common use (RFC 5321 and its extensions). Client and server state
-//! machines are being built on top.
+//! reply and extension in common use (RFC 5321 and its extensions). Sans-IO client and
+//! server state machines run the dialogue on top of them.
 //!
 //! Nothing here touches a socket, a clock or a file: bytes go in, typed values come out, and
 //! values go back to bytes. Decoders borrow from the input; every value can also be built by
@@ -44,6 +44,7 @@
 //!
 //! - [`types`]: domains, mailboxes, paths, parameters, commands, replies, capabilities.
 //! - [`codec`]: `decode_*` / `parse_*` and `encode_*` for commands, replies and EHLO responses.
+//! - [`client`]: the sans-IO SMTP / LMTP client state machine.
 //! - [`server`]: the sans-IO SMTP / LMTP server state machine.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -52,6 +53,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod client;
 pub mod codec;
 pub mod server;
 pub mod types;

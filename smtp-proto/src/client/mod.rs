@@ -1,0 +1,1266 @@
+//! The sans-IO SMTP and LMTP client (RFC 5321, 2033, 2920, 3030, 3207, 4954).
+//!
+//! The application says what to send; the machine runs the dialogue. It never reads a socket,
+//! a clock or a file: the caller hands it what the server sent ([`Client::receive`]), the end
+//! of the stream ([`Client::receive_eof`]) and expired timeouts ([`Client::handle_timeout`]),
+//! and drains [`Client::poll_output`]: bytes to send, [`Event`]s, the point where TLS starts,
+//! and the end of the connection. The requests are [`Client::send_message`] (once the client
+//! is [`Event::Ready`]), [`Client::send_body`] and [`Client::end_body`] (after
+//! [`Event::SendBody`]) and [`Client::quit`].
+//!
+//! **The invariant:** after every input and every request, call `poll_output` until it
+//! returns `None`.
+//!
+//! Here the client talks to this crate's own [`Server`](crate::server::Server), in memory:
+//!
+//! ```
+//! use smtp_proto::client::{Client, ClientConfig, Envelope, Event, Output as ClientOutput, TlsPolicy};
+//! use smtp_proto::server::{Answer, Output as ServerOutput, Server, ServerConfig};
+//! use smtp_proto::types::Mailbox;
+//!
+//! let mut client = Client::new(ClientConfig { tls: TlsPolicy::Never, ..ClientConfig::default() });
+//! let mut server = Server::new(ServerConfig::default());
+//! let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
+//! let mut body = Vec::new();
+//! let mut report = None;
+//! let mut message = Some(
+//!     Envelope::new(Mailbox::parse("alice@example.org")?).to(Mailbox::parse("bob@example.com")?),
+//! );
+//! while !client.is_closed() {
+//!     // The server's side: accept everything, keep the body.
+//!     while let Some(output) = server.poll_output() {
+//!         match output {
+//!             ServerOutput::Transmit(bytes) => to_client.extend_from_slice(&bytes),
+//!             ServerOutput::Event(smtp_proto::server::Event::Body(chunk)) => body.extend_from_slice(&chunk),
+//!             ServerOutput::Event(event) if event.is_decision() => server.answer(Answer::Accept)?,
+//!             _ => {}
+//!         }
+//!     }
+//!     client.receive(&std::mem::take(&mut to_client));
+//!     // The client's side: send one message, then quit.
+//!     while let Some(output) = client.poll_output() {
+//!         match output {
+//!             ClientOutput::Transmit(bytes) => to_server.extend_from_slice(&bytes),
+//!             ClientOutput::Event(Event::Ready) => match message.take() {
+//!                 Some(envelope) => client.send_message(envelope)?,
+//!                 None => client.quit()?,
+//!             },
+//!             ClientOutput::Event(Event::SendBody) => {
+//!                 client.send_body(b"Subject: hi\r\n\r\n.leading dot\r\nno final newline")?;
+//!                 client.end_body()?;
+//!             }
+//!             ClientOutput::Event(Event::Sent(sent)) => report = Some(sent),
+//!             ClientOutput::Event(Event::Error(error)) => return Err(error.into()),
+//!             ClientOutput::Event(_) | ClientOutput::StartTls | ClientOutput::Close => {}
+//!         }
+//!     }
+//!     server.receive(&std::mem::take(&mut to_server));
+//! }
+//! assert!(report.expect("a report").is_delivered_to_all());
+//! assert_eq!(body, b"Subject: hi\r\n\r\n.leading dot\r\nno final newline\r\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod message;
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use mail_wire::dot::{BodyError, DotEncoder};
+use mail_wire::sasl::{self, ClientMechanism, SaslError};
+
+pub use config::{ClientConfig, ClientTimeouts, TlsPolicy};
+pub use message::{Envelope, Recipient, RecipientReport, Report};
+
+use crate::codec::{DecodeError, ReplyAssembler, ReplyOptions, encode_command};
+use crate::types::{
+    Body, Command, EhloResponse, Extension, Host, MailParameters, Mechanism, Reply, ReplyCode,
+};
+
+/// Something the caller must act on, from [`Client::poll_output`].
+#[derive(Debug)]
+#[must_use = "every output must be acted upon"]
+pub enum Output {
+    /// Send these bytes to the server.
+    Transmit(Bytes),
+    /// Something happened.
+    Event(Event),
+    /// Send what was transmitted so far, then start TLS on the connection: the next bytes on
+    /// the wire are the TLS handshake. Call [`Client::tls_established`] once it is up.
+    StartTls,
+    /// Close the connection (after sending what was transmitted).
+    Close,
+}
+
+/// How the server answered the client's greeting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hello {
+    /// EHLO (or LHLO) was accepted: the typed capabilities.
+    Extended(EhloResponse<'static>),
+    /// Only HELO was accepted (the server refused EHLO with 500 or 502): no extensions.
+    Basic(Reply<'static>),
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The server's greeting (220).
+    Greeting(Reply<'static>),
+    /// The server answered EHLO / LHLO / HELO; after STARTTLS this comes again, and only the
+    /// new capabilities count.
+    Hello(Hello),
+    /// AUTH succeeded with this mechanism.
+    Authenticated(Mechanism<'static>),
+    /// The session is set up and idle: call [`Client::send_message`] or [`Client::quit`].
+    Ready,
+    /// The server waits for the body (after 354, or for the next BDAT chunk): call
+    /// [`Client::send_body`] as often as needed, then [`Client::end_body`]. Without
+    /// PIPELINING each BDAT chunk waits for its reply, and this event comes again for the
+    /// next one.
+    SendBody,
+    /// The outcome of the message of the last [`Client::send_message`], per recipient.
+    Sent(Report),
+    /// The session failed; [`Output::Close`] follows (after QUIT when the dialogue allows).
+    Error(Error),
+}
+
+/// Why the session failed. [`Error::is_protocol_violation`] picks out the server's faults.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A reply broke the grammar or a limit (mismatched multi-line codes, over-long lines...).
+    #[error("malformed reply: {0}")]
+    MalformedReply(DecodeError),
+    /// A reply that answers nothing the client sent.
+    #[error("unsolicited reply {}", .0.code())]
+    Unsolicited(Reply<'static>),
+    /// A reply that makes no sense for its command (354 to MAIL, 334 outside AUTH...).
+    #[error("reply {} to {command}", reply.code())]
+    UnexpectedReply {
+        /// The command it answered.
+        command: &'static str,
+        /// The reply.
+        reply: Reply<'static>,
+    },
+    /// The server sent bytes after its 220 to STARTTLS before TLS began: a response
+    /// injection (CVE-2011-0411 and its kin); nothing of them was read.
+    #[error("{octets} octets after the STARTTLS reply (response injection)")]
+    ResponseInjection {
+        /// How many.
+        octets: usize,
+    },
+    /// The server closed the connection while replies were owed or a message was under way.
+    #[error("connection closed by the server")]
+    ConnectionClosed,
+    /// The server's reply did not come in time ([`Client::timeout`]).
+    #[error("timed out waiting for the server")]
+    Timeout,
+    /// The server is shutting the session down (421, RFC 5321 3.8).
+    #[error("service not available: {}", .0.code())]
+    ServiceClosing(Reply<'static>),
+    /// The server refused the session: its greeting, or both EHLO and HELO.
+    #[error("refused by the server: {}", .0.code())]
+    Refused(Reply<'static>),
+    /// TLS is required and the server does not offer STARTTLS.
+    #[error("the server does not offer STARTTLS")]
+    TlsUnavailable,
+    /// TLS is required and the server refused STARTTLS.
+    #[error("STARTTLS refused: {}", .0.code())]
+    TlsRefused(Reply<'static>),
+    /// Credentials would travel in plaintext (see [`ClientConfig::allow_plaintext_auth`]).
+    #[error("authentication needs TLS")]
+    AuthNeedsTls,
+    /// The server offers none of the client's mechanisms.
+    #[error("no SASL mechanism in common with the server")]
+    AuthUnavailable,
+    /// The server refused the credentials (or the exchange failed).
+    #[error("authentication failed: {}", reply.code())]
+    AuthFailed {
+        /// The server's final reply.
+        reply: Reply<'static>,
+        /// Why the client cancelled the exchange, if it did.
+        cause: Option<SaslError>,
+    },
+    /// A DATA body with a bare CR or LF under [`EncodeBareEndings::Reject`](
+    /// mail_wire::dot::EncodeBareEndings::Reject): the connection is dropped so that no
+    /// partial message is delivered.
+    #[error("message body refused: {0}")]
+    BodyRefused(BodyError),
+}
+
+impl Error {
+    /// Whether the server broke the protocol (as opposed to refusing, failing or being slow).
+    pub fn is_protocol_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::MalformedReply(_)
+                | Self::Unsolicited(_)
+                | Self::UnexpectedReply { .. }
+                | Self::ResponseInjection { .. }
+        )
+    }
+}
+
+/// The application used the machine wrongly; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The client is not [`Event::Ready`]: setting up, busy with a message, or closed.
+    #[error("the client is not ready")]
+    NotReady,
+    /// [`Client::send_body`] or [`Client::end_body`] without an [`Event::SendBody`] for it.
+    #[error("the server is not waiting for the body")]
+    NotSendingBody,
+    /// [`Client::tls_established`] without a preceding [`Output::StartTls`].
+    #[error("TLS was not being started")]
+    NotStartingTls,
+}
+
+/// A message the client will not send to this server; nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The client is not [`Event::Ready`].
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// An envelope without recipients.
+    #[error("no recipients")]
+    NoRecipients,
+    /// The declared size is over the server's `SIZE` (RFC 1870 4).
+    #[error("message of {size} octets over the server's limit of {limit}")]
+    TooLarge {
+        /// The declared size.
+        size: u64,
+        /// The server's limit.
+        limit: u64,
+    },
+    /// The message needs an extension the server does not offer (SMTPUTF8 for UTF-8
+    /// addresses, 8BITMIME, BINARYMIME and CHUNKING, REQUIRETLS, MT-PRIORITY, FUTURERELEASE,
+    /// DELIVERBY).
+    #[error("the server does not offer {}", .0.keyword())]
+    Unsupported(Extension),
+    /// REQUIRETLS (RFC 8689) over a connection without TLS.
+    #[error("REQUIRETLS over a connection without TLS")]
+    RequireTlsWithoutTls,
+}
+
+/// The reply the client waits for, in the order the commands went out (RFC 2920 3.1: replies
+/// are matched by counting, never by their codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Greeting,
+    Hello(Verb),
+    StartTls,
+    Auth,
+    Mail,
+    Rcpt(usize),
+    Data,
+    /// The reply to a BDAT chunk that is not the last (or the last one in SMTP).
+    Chunk {
+        last: bool,
+    },
+    /// SMTP: the reply to the end of DATA.
+    EndOfData,
+    /// LMTP: the reply for the recipient at this index, after the end of the message.
+    Delivery(usize),
+    /// The end of the empty message sent after a 354 with no recipient (RFC 2920 3.1).
+    EmptyMessage,
+    /// A reply to read and forget (BDAT chunks in flight after a failed one).
+    Discard,
+    Rset,
+    Quit,
+}
+
+impl Expect {
+    fn command(self) -> &'static str {
+        match self {
+            Self::Greeting => "the greeting",
+            Self::Hello(verb) => verb.as_str(),
+            Self::StartTls => "STARTTLS",
+            Self::Auth => "AUTH",
+            Self::Mail => "MAIL",
+            Self::Rcpt(_) => "RCPT",
+            Self::Data => "DATA",
+            Self::Chunk { .. } | Self::Discard => "BDAT",
+            Self::EndOfData | Self::Delivery(_) | Self::EmptyMessage => "the end of data",
+            Self::Rset => "RSET",
+            Self::Quit => "QUIT",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Ehlo,
+    Lhlo,
+    Helo,
+}
+
+impl Verb {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ehlo => "EHLO",
+            Self::Lhlo => "LHLO",
+            Self::Helo => "HELO",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Greeting, EHLO, STARTTLS, AUTH.
+    Setup,
+    /// [`Output::StartTls`] given; waiting for [`Client::tls_established`].
+    StartingTls,
+    Ready,
+    /// A message or the RSET after it.
+    Busy,
+    /// QUIT sent.
+    Quitting,
+    Closed,
+}
+
+/// Where the body of the message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyState {
+    /// Not yet wanted.
+    Closed,
+    /// The application may send.
+    Open,
+    /// Lock-step BDAT: waiting for the reply to the last chunk.
+    Waiting,
+    /// Sent to its end.
+    Ended,
+}
+
+/// The message under way.
+#[derive(Debug)]
+struct Transaction {
+    report: Report,
+    recipients: Vec<Recipient>,
+    pipelined: bool,
+    chunked: bool,
+    mail_ok: bool,
+    /// Indexes of accepted recipients.
+    accepted: Vec<usize>,
+    body: BodyState,
+    encoder: DotEncoder,
+    /// The refusal that ended the transaction before the end of data.
+    failure: Option<Reply<'static>>,
+}
+
+/// A SASL exchange in progress (it may hold credentials: not shown in `Debug`).
+struct Exchange {
+    mechanism: Box<dyn ClientMechanism + Send>,
+    name: Mechanism<'static>,
+    /// Why the client cancelled with `*`.
+    cancelled: Option<SaslError>,
+}
+
+impl core::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Exchange({})", self.name)
+    }
+}
+
+/// The SMTP / LMTP client. See the [module docs](self).
+pub struct Client {
+    config: ClientConfig,
+    stage: Stage,
+    replies: ReplyAssembler,
+    expected: VecDeque<Expect>,
+    output: VecDeque<Output>,
+    /// Commands not yet handed out, merged into one transmission.
+    outgoing: BytesMut,
+    capabilities: Option<EhloResponse<'static>>,
+    tls: bool,
+    authenticated: bool,
+    mechanisms: Vec<Box<dyn ClientMechanism + Send>>,
+    exchange: Option<Exchange>,
+    transaction: Option<Transaction>,
+}
+
+impl core::fmt::Debug for Client {
+    /// Shows the state, never credentials.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client")
+            .field("stage", &self.stage)
+            .field("expected", &self.expected)
+            .field("outputs", &self.output.len())
+            .field("tls", &self.tls)
+            .field("authenticated", &self.authenticated)
+            .field("mechanisms", &self.mechanisms.len())
+            .field("exchange", &self.exchange)
+            .field("transaction", &self.transaction.as_ref().map(|t| t.body))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for a new connection that does not authenticate; it waits for the greeting.
+    pub fn new(config: ClientConfig) -> Self {
+        Self::with_auth(config, Vec::new())
+    }
+
+    /// A client that authenticates with the best of `mechanisms` that the server offers
+    /// (see [`mail_wire::sasl::preferred`]), after STARTTLS. A server that offers none of them
+    /// ends the session with [`Error::AuthUnavailable`] before any mail is sent.
+    pub fn with_auth(
+        config: ClientConfig,
+        mechanisms: Vec<Box<dyn ClientMechanism + Send>>,
+    ) -> Self {
+        let tls = config.implicit_tls;
+        let replies = ReplyAssembler::new(config.replies);
+        Self {
+            config,
+            stage: Stage::Setup,
+            replies,
+            expected: VecDeque::from([Expect::Greeting]),
+            output: VecDeque::new(),
+            outgoing: BytesMut::new(),
+            capabilities: None,
+            tls,
+            authenticated: false,
+            mechanisms,
+            exchange: None,
+            transaction: None,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// What the server offered in its last EHLO / LHLO response (`None` before it, after
+    /// STARTTLS until the next one, and with HELO).
+    pub fn capabilities(&self) -> Option<&EhloResponse<'static>> {
+        self.capabilities.as_ref()
+    }
+
+    /// Whether TLS is up.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Whether AUTH succeeded.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Whether [`send_message`](Self::send_message) may be called.
+    pub fn is_ready(&self) -> bool {
+        self.stage == Stage::Ready
+    }
+
+    /// Whether the session is over.
+    pub fn is_closed(&self) -> bool {
+        self.stage == Stage::Closed
+    }
+
+    /// Whether [`send_body`](Self::send_body) may be called.
+    pub fn wants_body(&self) -> bool {
+        self.transaction
+            .as_ref()
+            .is_some_and(|t| t.body == BodyState::Open)
+    }
+
+    /// Octets of a partial reply held: never more than the reply limits of
+    /// [`ClientConfig::replies`].
+    pub fn buffered(&self) -> usize {
+        self.replies.buffered()
+    }
+
+    /// How long the server may now stay silent before [`handle_timeout`](Self::handle_timeout)
+    /// should be called (RFC 5321 4.5.3.2); while the application streams a body, the time
+    /// one block may take. `None` when the client waits for nothing (idle, or closed).
+    pub fn timeout(&self) -> Option<Duration> {
+        let timeouts = &self.config.timeouts;
+        if self.stage == Stage::Closed {
+            return None;
+        }
+        Some(match self.expected.front() {
+            Some(Expect::Greeting) => timeouts.greeting,
+            Some(Expect::Mail) => timeouts.mail,
+            Some(Expect::Rcpt(_)) => timeouts.rcpt,
+            Some(Expect::Data) => timeouts.data_initiation,
+            Some(Expect::Chunk { last: false } | Expect::Discard) => timeouts.data_block,
+            Some(
+                Expect::Chunk { last: true }
+                | Expect::EndOfData
+                | Expect::Delivery(_)
+                | Expect::EmptyMessage,
+            ) => timeouts.data_termination,
+            Some(_) => timeouts.command,
+            None if self.wants_body() => timeouts.data_block,
+            None => return None,
+        })
+    }
+
+    /// Takes the next output; `None` when there is nothing to do until the next input or
+    /// request.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if self.output.is_empty() {
+            self.flush();
+        }
+        self.output.pop_front()
+    }
+
+    /// Hands over bytes from the server. All are taken: the client reads every reply at once
+    /// (a reply it did not ask for is an error).
+    pub fn receive(&mut self, bytes: &[u8]) -> usize {
+        match self.stage {
+            Stage::Closed => return bytes.len(),
+            Stage::StartingTls => {
+                if !bytes.is_empty() {
+                    self.fail(Error::ResponseInjection {
+                        octets: bytes.len(),
+                    });
+                }
+                return bytes.len();
+            }
+            _ => {}
+        }
+        let mut input = bytes;
+        while self.stage != Stage::Closed {
+            let reply = match self.replies.next_reply(&mut input) {
+                None => break,
+                Some(Ok(reply)) => reply.into_owned(),
+                Some(Err(error)) => {
+                    self.fail(Error::MalformedReply(error));
+                    break;
+                }
+            };
+            let after = input.len() + usize::from(self.replies.is_mid_reply());
+            self.on_reply(reply, after);
+        }
+        bytes.len()
+    }
+
+    /// The server closed its side. Fine after QUIT; otherwise [`Error::ConnectionClosed`]
+    /// (a message under way is reported first, with what is known).
+    pub fn receive_eof(&mut self) {
+        match self.stage {
+            Stage::Closed => {}
+            Stage::Quitting if self.expected.iter().all(|e| *e == Expect::Quit) => self.close(),
+            _ => self.fail(Error::ConnectionClosed),
+        }
+    }
+
+    /// The [`timeout`](Self::timeout) expired: [`Error::Timeout`], and close.
+    pub fn handle_timeout(&mut self) {
+        if self.stage != Stage::Closed {
+            self.fail(Error::Timeout);
+        }
+    }
+
+    /// TLS is up after [`Output::StartTls`]: the client greets again and forgets the
+    /// capabilities it saw in plaintext (RFC 3207 4.2).
+    pub fn tls_established(&mut self) -> Result<(), ApiError> {
+        if self.stage != Stage::StartingTls {
+            return Err(ApiError::NotStartingTls);
+        }
+        self.tls = true;
+        self.capabilities = None;
+        self.replies = ReplyAssembler::new(self.config.replies);
+        self.stage = Stage::Setup;
+        self.hello(self.greeting_verb());
+        Ok(())
+    }
+
+    /// Starts a message. Checks it against what the server offers first, and sends nothing
+    /// if it cannot go through ([`SendError`]); then sends `MAIL`, the `RCPT`s (and `DATA`),
+    /// pipelined when the server allows. [`Event::SendBody`] follows once the server waits
+    /// for the body; [`Event::Sent`] reports the outcome.
+    pub fn send_message(&mut self, envelope: Envelope) -> Result<(), SendError> {
+        if self.stage != Stage::Ready {
+            return Err(ApiError::NotReady.into());
+        }
+        let utf8 = envelope.needs_utf8();
+        let Envelope {
+            from,
+            mut parameters,
+            mut recipients,
+        } = envelope;
+        if recipients.is_empty() {
+            return Err(SendError::NoRecipients);
+        }
+        let dsn_dropped = self.check_message(&mut parameters, &mut recipients, utf8)?;
+        let caps = self.capabilities.as_ref();
+        let offers = |extension| caps.is_some_and(|c| c.supports(extension));
+        let pipelined = self.config.pipelining && offers(Extension::Pipelining);
+        let chunked = parameters.body == Some(Body::BinaryMime)
+            || (self.config.chunking && offers(Extension::Chunking));
+        let report = Report {
+            mail: None,
+            recipients: recipients
+                .iter()
+                .map(|r| RecipientReport {
+                    to: r.to.clone(),
+                    rcpt: None,
+                    result: None,
+                })
+                .collect(),
+            dsn_dropped,
+        };
+        self.command(&Command::Mail { from, parameters });
+        self.expected.push_back(Expect::Mail);
+        if pipelined {
+            for (index, recipient) in recipients.iter().enumerate() {
+                self.rcpt(recipient.clone(), index);
+            }
+            if !chunked {
+                self.command(&Command::Data);
+                self.expected.push_back(Expect::Data);
+            }
+        }
+        self.transaction = Some(Transaction {
+            report,
+            recipients,
+            pipelined,
+            chunked,
+            mail_ok: false,
+            accepted: Vec::new(),
+            body: BodyState::Closed,
+            encoder: DotEncoder::new(self.config.bare_endings),
+            failure: None,
+        });
+        self.stage = Stage::Busy;
+        Ok(())
+    }
+
+    /// Sends the next piece of the body, after [`Event::SendBody`]. DATA bodies are
+    /// dot-stuffed (RFC 5321 4.5.2), bare line ends converted per
+    /// [`ClientConfig::bare_endings`]; with BDAT each call is one chunk, sent as given.
+    pub fn send_body(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        let Some(t) = self.transaction.as_mut() else {
+            return Err(ApiError::NotSendingBody);
+        };
+        if t.body != BodyState::Open {
+            return Err(ApiError::NotSendingBody);
+        }
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        if t.chunked {
+            let lock_step = !t.pipelined;
+            if lock_step {
+                t.body = BodyState::Waiting;
+            }
+            self.command(&Command::Bdat {
+                size: chunk.len() as u64,
+                last: false,
+            });
+            self.outgoing.extend_from_slice(chunk);
+            self.expected.push_back(Expect::Chunk { last: false });
+            return Ok(());
+        }
+        if let Err(error) = t.encoder.encode(chunk, &mut self.outgoing) {
+            self.fail(Error::BodyRefused(error));
+        }
+        Ok(())
+    }
+
+    /// Ends the body: the final `.` of DATA, or `BDAT 0 LAST`. The outcome comes as
+    /// [`Event::Sent`].
+    pub fn end_body(&mut self) -> Result<(), ApiError> {
+        let Some(t) = self.transaction.as_mut() else {
+            return Err(ApiError::NotSendingBody);
+        };
+        if t.body != BodyState::Open {
+            return Err(ApiError::NotSendingBody);
+        }
+        t.body = BodyState::Ended;
+        let lmtp = self.config.lmtp;
+        let accepted = t.accepted.clone();
+        if t.chunked {
+            self.command(&Command::Bdat {
+                size: 0,
+                last: true,
+            });
+            if !lmtp {
+                self.expected.push_back(Expect::Chunk { last: true });
+            }
+        } else {
+            if let Err(error) = t.encoder.finish(&mut self.outgoing) {
+                self.fail(Error::BodyRefused(error));
+                return Ok(());
+            }
+            if !lmtp {
+                self.expected.push_back(Expect::EndOfData);
+            }
+        }
+        if lmtp {
+            self.expected
+                .extend(accepted.into_iter().map(Expect::Delivery));
+        }
+        Ok(())
+    }
+
+    /// Ends the session politely: `QUIT`, then [`Output::Close`] after the reply.
+    pub fn quit(&mut self) -> Result<(), ApiError> {
+        if self.stage != Stage::Ready {
+            return Err(ApiError::NotReady);
+        }
+        self.send_quit();
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inside.
+
+impl Client {
+    /// Checks a message against the server's extensions (nothing is sent on failure) and
+    /// adjusts its parameters: SMTPUTF8 declared when needed, SIZE only where offered, DSN
+    /// parameters left out where not (the result says whether they were).
+    fn check_message(
+        &self,
+        parameters: &mut MailParameters<'static>,
+        recipients: &mut [Recipient],
+        utf8: bool,
+    ) -> Result<bool, SendError> {
+        let caps = self.capabilities.as_ref();
+        let offers = |extension| caps.is_some_and(|c| c.supports(extension));
+        let require = |needed: bool, extension| {
+            if needed && !offers(extension) {
+                Err(SendError::Unsupported(extension))
+            } else {
+                Ok(())
+            }
+        };
+        parameters.smtputf8 |= utf8;
+        require(parameters.smtputf8, Extension::SmtpUtf8)?;
+        match parameters.body {
+            Some(Body::EightBitMime) => require(true, Extension::EightBitMime)?,
+            Some(Body::BinaryMime) => {
+                require(true, Extension::BinaryMime)?;
+                require(true, Extension::Chunking)?;
+            }
+            _ => {}
+        }
+        if parameters.require_tls {
+            if !self.tls {
+                return Err(SendError::RequireTlsWithoutTls);
+            }
+            require(true, Extension::RequireTls)?;
+        }
+        require(parameters.mt_priority.is_some(), Extension::MtPriority)?;
+        require(
+            parameters.hold_for.is_some() || parameters.hold_until.is_some(),
+            Extension::FutureRelease,
+        )?;
+        require(parameters.by.is_some(), Extension::DeliverBy)?;
+        if let (Some(size), Some(limit)) = (parameters.size, caps.and_then(|c| c.size())) {
+            if size > limit {
+                return Err(SendError::TooLarge { size, limit });
+            }
+        }
+        if !offers(Extension::Size) {
+            parameters.size = None;
+        }
+        if !offers(Extension::Auth) {
+            // RFC 4954 5: AUTH= only to a server that offers AUTH.
+            parameters.auth = None;
+        }
+        let mut dsn_dropped = false;
+        if !offers(Extension::Dsn) {
+            dsn_dropped |= parameters.ret.take().is_some() | parameters.envid.take().is_some();
+            for recipient in recipients.iter_mut() {
+                let p = &mut recipient.parameters;
+                dsn_dropped |= p.notify.take().is_some() | p.orcpt.take().is_some();
+            }
+        }
+        Ok(dsn_dropped)
+    }
+
+    fn greeting_verb(&self) -> Verb {
+        if self.config.lmtp {
+            Verb::Lhlo
+        } else {
+            Verb::Ehlo
+        }
+    }
+
+    fn command(&mut self, command: &Command<'_>) {
+        encode_command(command, &mut self.outgoing);
+    }
+
+    fn rcpt(&mut self, recipient: Recipient, index: usize) {
+        self.command(&Command::Rcpt {
+            to: recipient.to,
+            parameters: recipient.parameters,
+        });
+        self.expected.push_back(Expect::Rcpt(index));
+    }
+
+    fn hello(&mut self, verb: Verb) {
+        let host = self.config.hostname.clone();
+        let command = match (verb, host) {
+            (Verb::Ehlo, host) => Command::Ehlo(host),
+            (Verb::Lhlo, host) => Command::Lhlo(host),
+            (Verb::Helo, Host::Domain(domain)) => Command::Helo(domain),
+            // Checked by the caller: HELO takes a domain only.
+            (Verb::Helo, Host::Literal(_)) => return,
+        };
+        self.command(&command);
+        self.expected.push_back(Expect::Hello(verb));
+    }
+
+    fn send_quit(&mut self) {
+        self.command(&Command::Quit);
+        self.expected.push_back(Expect::Quit);
+        self.stage = Stage::Quitting;
+    }
+
+    /// Hands the commands written so far out as one transmission.
+    fn flush(&mut self) {
+        if !self.outgoing.is_empty() {
+            let bytes = self.outgoing.split().freeze();
+            self.output.push_back(Output::Transmit(bytes));
+        }
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.flush();
+        self.output.push_back(Output::Event(event));
+    }
+
+    fn close(&mut self) {
+        if self.stage == Stage::Closed {
+            return;
+        }
+        self.flush();
+        self.output.push_back(Output::Close);
+        self.stage = Stage::Closed;
+        self.expected.clear();
+        self.exchange = None;
+    }
+
+    /// Ends the session: a message under way is reported with what is known, then the
+    /// error; QUIT goes out when the dialogue is still in step, otherwise the connection
+    /// just closes.
+    fn fail(&mut self, error: Error) {
+        if self.stage == Stage::Closed {
+            return;
+        }
+        if let Some(mut t) = self.transaction.take() {
+            if let Error::ServiceClosing(reply) = &error {
+                t.failure = Some(reply.clone());
+            }
+            self.emit(Event::Sent(finish_report(t)));
+        }
+        let in_step = self.expected.is_empty()
+            && self.stage != Stage::StartingTls
+            && !error.is_protocol_violation()
+            && !matches!(
+                error,
+                Error::ConnectionClosed
+                    | Error::Timeout
+                    | Error::ServiceClosing(_)
+                    | Error::BodyRefused(_)
+            );
+        self.emit(Event::Error(error));
+        if in_step {
+            self.send_quit();
+        } else {
+            self.close();
+        }
+    }
+
+    fn ready(&mut self) {
+        self.stage = Stage::Ready;
+        self.emit(Event::Ready);
+    }
+
+    fn on_reply(&mut self, reply: Reply<'static>, after: usize) {
+        let Some(expect) = self.expected.pop_front() else {
+            let error = if reply.code() == ReplyCode::SERVICE_UNAVAILABLE {
+                Error::ServiceClosing(reply)
+            } else {
+                Error::Unsolicited(reply)
+            };
+            return self.fail(error);
+        };
+        if reply.code() == ReplyCode::SERVICE_UNAVAILABLE && expect != Expect::Quit {
+            // RFC 5321 3.8: the server is going away, whatever it was asked.
+            return self.fail(Error::ServiceClosing(reply));
+        }
+        let intermediate_fits = match expect {
+            Expect::Auth => reply.code() == ReplyCode::AUTH_CHALLENGE,
+            Expect::Data => reply.code() == ReplyCode::START_DATA,
+            _ => false,
+        };
+        if reply.is_intermediate() && !intermediate_fits {
+            return self.fail(Error::UnexpectedReply {
+                command: expect.command(),
+                reply,
+            });
+        }
+        match expect {
+            Expect::Greeting => {
+                if reply.code() == ReplyCode::READY {
+                    self.emit(Event::Greeting(reply));
+                    self.hello(self.greeting_verb());
+                } else {
+                    self.fail(Error::Refused(reply));
+                }
+            }
+            Expect::Hello(verb) => self.on_hello(verb, reply),
+            Expect::StartTls => self.on_starttls(reply, after),
+            Expect::Auth => self.on_auth(reply),
+            Expect::Quit => self.close(),
+            Expect::Rset => {
+                if self.stage == Stage::Busy {
+                    self.ready();
+                }
+            }
+            Expect::Discard => {}
+            _ => self.on_transaction_reply(expect, reply),
+        }
+    }
+
+    fn on_hello(&mut self, verb: Verb, reply: Reply<'static>) {
+        if reply.is_positive() {
+            let hello = if verb == Verb::Helo {
+                self.capabilities = None;
+                Hello::Basic(reply)
+            } else {
+                match EhloResponse::try_from(reply) {
+                    Ok(ehlo) => {
+                        let ehlo = ehlo.into_owned();
+                        if ehlo.supports(Extension::SmtpUtf8) && !self.replies.is_mid_reply() {
+                            // RFC 6531 3.7.4.2: reply text may now be UTF-8.
+                            self.replies = ReplyAssembler::new(ReplyOptions {
+                                utf8: true,
+                                ..self.config.replies
+                            });
+                        }
+                        self.capabilities = Some(ehlo.clone());
+                        Hello::Extended(ehlo)
+                    }
+                    Err(error) => return self.fail(Error::MalformedReply(error)),
+                }
+            };
+            self.emit(Event::Hello(hello));
+            return self.after_hello();
+        }
+        let unknown = matches!(reply.code().get(), 500 | 502);
+        let domain = matches!(self.config.hostname, Host::Domain(_));
+        if verb == Verb::Ehlo && unknown && domain {
+            // RFC 5321 3.2: an old server; HELO, without extensions.
+            self.hello(Verb::Helo);
+        } else {
+            self.fail(Error::Refused(reply));
+        }
+    }
+
+    fn after_hello(&mut self) {
+        if !self.tls && self.config.tls != TlsPolicy::Never {
+            let offered = self
+                .capabilities
+                .as_ref()
+                .is_some_and(|c| c.supports(Extension::StartTls));
+            if offered {
+                self.command(&Command::StartTls);
+                self.expected.push_back(Expect::StartTls);
+                return;
+            }
+            if self.config.tls == TlsPolicy::Required {
+                return self.fail(Error::TlsUnavailable);
+            }
+        }
+        self.start_auth();
+    }
+
+    fn on_starttls(&mut self, reply: Reply<'static>, after: usize) {
+        if reply.code() == ReplyCode::READY {
+            if after > 0 {
+                // Whatever follows the 220 was sent before TLS: never read it.
+                return self.fail(Error::ResponseInjection { octets: after });
+            }
+            self.stage = Stage::StartingTls;
+            self.flush();
+            self.output.push_back(Output::StartTls);
+        } else if self.config.tls == TlsPolicy::Required {
+            self.fail(Error::TlsRefused(reply));
+        } else if reply.is_positive() {
+            self.fail(Error::UnexpectedReply {
+                command: "STARTTLS",
+                reply,
+            });
+        } else {
+            self.start_auth();
+        }
+    }
+
+    fn start_auth(&mut self) {
+        if self.mechanisms.is_empty() || self.authenticated {
+            return self.ready();
+        }
+        if !self.tls && !self.config.allow_plaintext_auth {
+            return self.fail(Error::AuthNeedsTls);
+        }
+        let offered = self
+            .capabilities
+            .as_ref()
+            .map(|c| c.auth_mechanisms())
+            .unwrap_or_default();
+        let names: Vec<&str> = self.mechanisms.iter().map(|m| m.name()).collect();
+        let Some(chosen) = sasl::preferred(offered, &names) else {
+            return self.fail(Error::AuthUnavailable);
+        };
+        let chosen = String::from(chosen);
+        let Some(position) = self
+            .mechanisms
+            .iter()
+            .position(|m| m.name().eq_ignore_ascii_case(&chosen))
+        else {
+            return self.fail(Error::AuthUnavailable);
+        };
+        let mut mechanism = self.mechanisms.swap_remove(position);
+        let Ok(name) = Mechanism::new(Cow::Owned(chosen)) else {
+            return self.fail(Error::AuthUnavailable);
+        };
+        // RFC 4954 4: the initial response goes with the command unless that makes the line
+        // longer than 512 octets; then the server's empty challenge asks for it.
+        let mut line = BytesMut::new();
+        line.put_slice(b"AUTH ");
+        line.put_slice(name.as_str().as_bytes());
+        if let Some(initial) = mechanism.initial_response() {
+            let encoded = sasl::encode_initial_response(initial.expose_secret());
+            let encoded = encoded.expose_secret();
+            if line.len() + 1 + encoded.len() + 2 <= crate::codec::MAX_COMMAND_LINE {
+                line.put_u8(b' ');
+                line.put_slice(encoded.as_bytes());
+            }
+        }
+        line.put_slice(b"\r\n");
+        self.outgoing.extend_from_slice(&line);
+        self.expected.push_back(Expect::Auth);
+        self.exchange = Some(Exchange {
+            mechanism,
+            name,
+            cancelled: None,
+        });
+    }
+
+    fn on_auth(&mut self, reply: Reply<'static>) {
+        let Some(mut exchange) = self.exchange.take() else {
+            return self.fail(Error::UnexpectedReply {
+                command: "AUTH",
+                reply,
+            });
+        };
+        if reply.code() == ReplyCode::AUTH_CHALLENGE {
+            if exchange.cancelled.is_some() {
+                // A challenge after `*`: the server does not let go.
+                return self.fail(Error::UnexpectedReply {
+                    command: "AUTH",
+                    reply,
+                });
+            }
+            let text = reply
+                .lines()
+                .first()
+                .map(|l| l.as_str())
+                .unwrap_or_default();
+            let response = sasl::decode_challenge(text.as_bytes(), sasl::MAX_DECODED_LEN)
+                .and_then(|challenge| exchange.mechanism.respond(&challenge));
+            match response {
+                Ok(response) => {
+                    let line = sasl::encode_response(response.expose_secret());
+                    self.outgoing
+                        .extend_from_slice(line.expose_secret().as_bytes());
+                }
+                Err(error) => {
+                    // RFC 4954 4: cancel.
+                    self.outgoing.extend_from_slice(sasl::CANCEL.as_bytes());
+                    exchange.cancelled = Some(error);
+                }
+            }
+            self.outgoing.extend_from_slice(b"\r\n");
+            self.expected.push_back(Expect::Auth);
+            self.exchange = Some(exchange);
+        } else if reply.is_positive() && exchange.cancelled.is_none() {
+            self.authenticated = true;
+            self.emit(Event::Authenticated(exchange.name));
+            self.ready();
+        } else {
+            self.fail(Error::AuthFailed {
+                reply,
+                cause: exchange.cancelled,
+            });
+        }
+    }
+
+    fn on_transaction_reply(&mut self, expect: Expect, reply: Reply<'static>) {
+        let Some(t) = self.transaction.as_mut() else {
+            return self.fail(Error::UnexpectedReply {
+                command: expect.command(),
+                reply,
+            });
+        };
+        match expect {
+            Expect::Mail => {
+                t.mail_ok = reply.is_positive();
+                t.report.mail = Some(reply.clone());
+                if !t.pipelined {
+                    if t.mail_ok {
+                        if let Some(first) = t.recipients.first().cloned() {
+                            self.rcpt(first, 0);
+                        }
+                    } else {
+                        t.failure = Some(reply);
+                        self.conclude(false);
+                    }
+                }
+            }
+            Expect::Rcpt(index) => {
+                if reply.is_positive() {
+                    t.accepted.push(index);
+                }
+                if let Some(entry) = t.report.recipients.get_mut(index) {
+                    entry.rcpt = Some(reply);
+                }
+                let last = index + 1 >= t.recipients.len();
+                if !t.pipelined && !last {
+                    if let Some(next) = t.recipients.get(index + 1).cloned() {
+                        self.rcpt(next, index + 1);
+                    }
+                } else if last && (!t.pipelined || t.chunked) {
+                    self.after_recipients();
+                }
+            }
+            Expect::Data => {
+                if reply.code() == ReplyCode::START_DATA {
+                    if t.mail_ok && !t.accepted.is_empty() {
+                        t.body = BodyState::Open;
+                        self.emit(Event::SendBody);
+                    } else {
+                        // RFC 2920 3.1: DATA accepted with no recipient: an empty message.
+                        t.body = BodyState::Ended;
+                        self.outgoing.extend_from_slice(b".\r\n");
+                        self.expected.push_back(Expect::EmptyMessage);
+                    }
+                } else if reply.is_positive() {
+                    self.fail(Error::UnexpectedReply {
+                        command: "DATA",
+                        reply,
+                    });
+                } else {
+                    t.failure = Some(reply);
+                    self.conclude(true);
+                }
+            }
+            Expect::EmptyMessage => self.conclude(true),
+            Expect::Chunk { last } => {
+                if !reply.is_positive() {
+                    // RFC 3030 2: no more chunks; those in flight are answered and ignored.
+                    t.failure = Some(reply);
+                    for pending in &mut self.expected {
+                        if matches!(pending, Expect::Chunk { .. } | Expect::Delivery(_)) {
+                            *pending = Expect::Discard;
+                        }
+                    }
+                    self.conclude(true);
+                } else if last {
+                    for &index in &t.accepted {
+                        if let Some(entry) = t.report.recipients.get_mut(index) {
+                            entry.result = Some(reply.clone());
+                        }
+                    }
+                    self.conclude(false);
+                } else if t.body == BodyState::Waiting {
+                    t.body = BodyState::Open;
+                    self.emit(Event::SendBody);
+                }
+            }
+            Expect::EndOfData => {
+                for &index in &t.accepted {
+                    if let Some(entry) = t.report.recipients.get_mut(index) {
+                        entry.result = Some(reply.clone());
+                    }
+                }
+                self.conclude(false);
+            }
+            Expect::Delivery(index) => {
+                if let Some(entry) = t.report.recipients.get_mut(index) {
+                    entry.result = Some(reply);
+                }
+                if !self
+                    .expected
+                    .iter()
+                    .any(|e| matches!(e, Expect::Delivery(_)))
+                {
+                    self.conclude(false);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every RCPT has its reply (lock-step, or BDAT): the body, or the end of the message.
+    fn after_recipients(&mut self) {
+        let Some(t) = self.transaction.as_mut() else {
+            return;
+        };
+        if !t.mail_ok || t.accepted.is_empty() {
+            return self.conclude(true);
+        }
+        if t.chunked {
+            t.body = BodyState::Open;
+            self.emit(Event::SendBody);
+        } else {
+            self.command(&Command::Data);
+            self.expected.push_back(Expect::Data);
+        }
+    }
+
+    /// The message is over: report it, then RSET (a failure before the end of data left a
+    /// transaction open) or be ready for the next.
+    fn conclude(&mut self, rset: bool) {
+        let Some(t) = self.transaction.take() else {
+            return;
+        };
+        self.emit(Event::Sent(finish_report(t)));
+        if rset {
+            self.command(&Command::Rset);
+            self.expected.push_back(Expect::Rset);
+        } else {
+            self.ready();
+        }
+    }
+}
+
+/// The report of a finished or interrupted transaction: every recipient without a result
+/// gets the refusal that stopped it, if there is one.
+fn finish_report(t: Transaction) -> Report {
+    let Transaction {
+        mut report,
+        failure,
+        ..
+    } = t;
+    // A refused MAIL decides for everyone (the RCPT replies after it are only 503s).
+    let failure = match &report.mail {
+        Some(mail) if !mail.is_positive() => Some(mail.clone()),
+        _ => failure,
+    };
+    for entry in &mut report.recipients {
+        if entry.result.is_some() {
+            continue;
+        }
+        entry.result = match &entry.rcpt {
+            Some(rcpt) if !rcpt.is_positive() => Some(rcpt.clone()),
+            _ => failure.clone(),
+        };
+    }
+    report
+}
