@@ -541,6 +541,11 @@ impl Client {
             let after = input.len() + usize::from(self.replies.is_mid_reply());
             self.on_reply(reply, after);
         }
+        if let Some(error) = self.replies.pending_error() {
+            // A reply over the limits: no need to wait for its end.
+            let error = error.clone();
+            self.fail(Error::MalformedReply(error));
+        }
         bytes.len()
     }
 
@@ -1249,18 +1254,19 @@ fn finish_report(t: Transaction) -> Report {
         ..
     } = t;
     // A refused MAIL decides for everyone (the RCPT replies after it are only 503s).
-    let failure = match &report.mail {
-        Some(mail) if !mail.is_positive() => Some(mail.clone()),
-        _ => failure,
-    };
+    let mail_refusal = report.mail.clone().filter(|mail| !mail.is_positive());
     for entry in &mut report.recipients {
         if entry.result.is_some() {
             continue;
         }
-        entry.result = match &entry.rcpt {
-            Some(rcpt) if !rcpt.is_positive() => Some(rcpt.clone()),
-            _ => failure.clone(),
+        entry.result = match (&mail_refusal, &entry.rcpt) {
+            (Some(mail), _) => Some(mail.clone()),
+            (None, Some(rcpt)) if !rcpt.is_positive() => Some(rcpt.clone()),
+            (None, _) => failure.clone(),
         };
     }
     report
 }
+
+#[cfg(test)]
+mod tests;

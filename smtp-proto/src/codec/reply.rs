@@ -820,6 +820,13 @@ impl ReplyAssembler {
         self.code.is_some() || self.reader.is_mid_line()
     }
 
+    /// The error the reply being received already has (too many lines, too many octets): it
+    /// is returned by [`next_reply`](Self::next_reply) once the reply's last line arrives,
+    /// but a peer that has no intention of ending the reply can be dropped at once.
+    pub fn pending_error(&self) -> Option<&DecodeError> {
+        self.fault.as_ref()
+    }
+
     /// Forgets any partial reply (after a TLS upgrade, say).
     pub fn reset(&mut self) {
         self.reader.reset();
