@@ -2,7 +2,9 @@
 
 use alloc::vec::Vec;
 
-use crate::types::{ForwardPath, MailParameters, Mailbox, RcptParameters, Reply, ReversePath};
+use crate::types::{
+    Body, ForwardPath, MailParameters, Mailbox, RcptParameters, Reply, ReversePath,
+};
 
 /// One recipient of a message and its `RCPT` parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +57,15 @@ impl Envelope {
     #[must_use]
     pub fn size(mut self, octets: u64) -> Self {
         self.parameters.size = Some(octets);
+        self
+    }
+
+    /// The same envelope declaring what `message` needs: its size (`SIZE`) and its body type
+    /// ([`body_type`]), for a message the application holds whole.
+    #[must_use]
+    pub fn for_message(mut self, message: &[u8]) -> Self {
+        self.parameters.size = Some(message.len() as u64);
+        self.parameters.body = body_type(message);
         self
     }
 
@@ -128,5 +139,47 @@ impl Report {
             .iter()
             .filter(|recipient| recipient.is_delivered())
             .count()
+    }
+}
+
+/// The `BODY` a message needs: `None` for 7-bit text; `8BITMIME` (RFC 6152) when an octet has
+/// the high bit set; `BINARYMIME` (RFC 3030 3) when it holds a NUL or a line longer than the
+/// 998 octets of RFC 5322 2.1.1, which only BDAT carries intact.
+pub fn body_type(message: &[u8]) -> Option<Body> {
+    let mut line = 0usize;
+    let mut eight_bit = false;
+    for &byte in message {
+        match byte {
+            0 => return Some(Body::BinaryMime),
+            b'\n' => line = 0,
+            b'\r' => {}
+            _ => {
+                line += 1;
+                if line > 998 {
+                    return Some(Body::BinaryMime);
+                }
+                eight_bit |= byte >= 0x80;
+            }
+        }
+    }
+    eight_bit.then_some(Body::EightBitMime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn body_types() {
+        assert_eq!(body_type(b"Subject: x\r\n\r\nplain\r\n"), None);
+        assert_eq!(body_type("Grüße\r\n".as_bytes()), Some(Body::EightBitMime));
+        assert_eq!(body_type(b"a\0b"), Some(Body::BinaryMime));
+        let long = vec![b'x'; 999];
+        assert_eq!(body_type(&long), Some(Body::BinaryMime));
+        assert_eq!(body_type(&long[..998]), None);
+        let envelope = Envelope::new(ReversePath::Null).for_message("é".as_bytes());
+        assert_eq!(envelope.parameters.size, Some(2));
+        assert_eq!(envelope.parameters.body, Some(Body::EightBitMime));
     }
 }

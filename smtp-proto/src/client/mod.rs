@@ -76,7 +76,7 @@ use mail_wire::dot::{BodyError, DotEncoder};
 use mail_wire::sasl::{self, ClientMechanism, SaslError};
 
 pub use config::{ClientConfig, ClientTimeouts, TlsPolicy};
-pub use message::{Envelope, Recipient, RecipientReport, Report};
+pub use message::{Envelope, Recipient, RecipientReport, Report, body_type};
 
 use crate::codec::{DecodeError, ReplyAssembler, ReplyOptions, encode_command};
 use crate::types::{

@@ -1334,8 +1334,6 @@ fn body_strategy() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
     /// Any body, any line endings, lines of dots: it arrives byte-exact (normalized line ends
     /// for DATA, untouched for BDAT), whatever the chunking in both directions; the stuffed
     /// stream holds CRLF.CRLF only at its end.
@@ -1416,4 +1414,62 @@ fn recipients_keep_their_paths() {
         run.client_text()
             .contains("MAIL FROM:<>\r\nRCPT TO:<Postmaster>\r\n")
     );
+}
+
+proptest! {
+    /// A whole session (STARTTLS, AUTH, several messages, refused recipients, SMTP or LMTP,
+    /// DATA or BDAT, pipelined or not) gives the same events, bytes and bodies on both sides
+    /// whatever the chunking in either direction.
+    #[test]
+    fn any_chunking_same_session(
+        c2s in proptest::collection::vec(any::<usize>(), 1..8),
+        s2c in proptest::collection::vec(any::<usize>(), 1..8),
+        lmtp in any::<bool>(),
+        chunking in any::<bool>(),
+        pipelining in any::<bool>(),
+    ) {
+        let messages = vec![
+            message("a@example.org", &["b@example.com", "nobody@example.com"], b"one\r\n.\r\n"),
+            message("a@example.org", &["nope@example.com"], b"two"),
+            message("a@example.org", &["c@example.com"], b"\n.three\n"),
+        ];
+        let client = || {
+            Client::with_auth(
+                ClientConfig { lmtp, chunking, pipelining, ..no_tls_required() },
+                vec![mechanism("PLAIN", "tanstaaf")],
+            )
+        };
+        let server = || Server::new(ServerConfig { lmtp, pipelining, ..auth_server() });
+        let policy = |event: &server::Event| match event {
+            server::Event::Authenticate { .. } => check_credentials(event),
+            other => refuse_no(other),
+        };
+        let whole = pair(client(), server(), messages.clone(), &[], &[], policy);
+        prop_assert!(whole.errors().is_empty(), "{:?}", whole.errors());
+        prop_assert_eq!(whole.reports().len(), 3);
+        let split = pair(client(), server(), messages, &c2s, &s2c, policy);
+        prop_assert_eq!(&split.client_events, &whole.client_events);
+        prop_assert_eq!(merged(&split.server_events), merged(&whole.server_events));
+        prop_assert_eq!(&split.to_server, &whole.to_server);
+        prop_assert_eq!(&split.to_client, &whole.to_client);
+        prop_assert_eq!(&split.bodies, &whole.bodies);
+        prop_assert!(split.client_closed && split.server_closed);
+    }
+}
+
+/// The server's events with adjacent body pieces joined (their split follows the wire's).
+fn merged(events: &[server::Event]) -> Vec<server::Event> {
+    let mut out: Vec<server::Event> = Vec::new();
+    for event in events {
+        if let (server::Event::Body(more), Some(server::Event::Body(body))) =
+            (event, out.last_mut())
+        {
+            let mut joined = body.to_vec();
+            joined.extend_from_slice(more);
+            *body = Bytes::from(joined);
+            continue;
+        }
+        out.push(event.clone());
+    }
+    out
 }
