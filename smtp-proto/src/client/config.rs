@@ -79,8 +79,8 @@ pub struct ClientConfig {
     pub pipelining: bool,
     /// Use BDAT (RFC 3030) when CHUNKING is offered. BINARYMIME bodies always use BDAT.
     pub chunking: bool,
-    /// What to do with a bare CR or LF in a DATA body: convert it to CRLF (default) or refuse
-    /// the body. BDAT chunks go out exactly as given.
+    /// What to do with a bare CR or LF in a text body (DATA, or BDAT without BINARYMIME):
+    /// convert it to CRLF (default) or refuse the body. BINARYMIME goes out exactly as given.
     pub bare_endings: EncodeBareEndings,
     /// Limits on the server's replies (line length, lines, octets). The default accepts the
     /// 512-octet lines of RFC 5321 4.5.3.1.5; text may be UTF-8 once the server has offered

@@ -72,13 +72,13 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use mail_wire::dot::{BodyError, DotEncoder};
+use mail_wire::dot::{BodyError, DotEncoder, EncodeBareEndings};
 use mail_wire::sasl::{self, ClientMechanism, SaslError};
 
 pub use config::{ClientConfig, ClientTimeouts, TlsPolicy};
 pub use message::{Envelope, Recipient, RecipientReport, Report, body_type};
 
-use crate::codec::{DecodeError, ReplyAssembler, ReplyOptions, encode_command};
+use crate::codec::{DecodeError, ReplyAssembler, encode_command};
 use crate::types::{
     Body, Command, EhloResponse, Extension, Host, MailParameters, Mechanism, Reply, ReplyCode,
 };
@@ -188,11 +188,10 @@ pub enum Error {
         /// Why the client cancelled the exchange, if it did.
         cause: Option<SaslError>,
     },
-    /// A DATA body with a bare CR or LF under [`EncodeBareEndings::Reject`](
-    /// mail_wire::dot::EncodeBareEndings::Reject): the connection is dropped so that no
-    /// partial message is delivered.
+    /// The body handed to [`Client::send_body`] cannot be sent as declared: the connection
+    /// is dropped so that no partial message is delivered.
     #[error("message body refused: {0}")]
-    BodyRefused(BodyError),
+    BodyRefused(BodyFault),
 }
 
 impl Error {
@@ -206,6 +205,22 @@ impl Error {
                 | Self::ResponseInjection { .. }
         )
     }
+}
+
+/// What is wrong with a message body (see [`Error::BodyRefused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyFault {
+    /// An octet above 127 in a body declared 7-bit (RFC 6152 3): declare `BODY=8BITMIME`
+    /// (see [`Envelope::for_message`]).
+    #[error("octet above 127 at offset {offset} in a 7-bit body")]
+    EightBit {
+        /// Where, counted from the start of the body.
+        offset: u64,
+    },
+    /// A bare CR or LF under [`EncodeBareEndings::Reject`].
+    #[error(transparent)]
+    LineEnding(BodyError),
 }
 
 /// The application used the machine wrongly; nothing was changed.
@@ -352,6 +367,14 @@ struct Transaction {
     accepted: Vec<usize>,
     body: BodyState,
     encoder: DotEncoder,
+    /// The body may hold octets above 127 (8BITMIME, BINARYMIME or SMTPUTF8 declared).
+    eight_bit: bool,
+    /// BINARYMIME: BDAT chunks go out untouched.
+    binary: bool,
+    /// BDAT text: a CR ended the last chunk; whether it is bare depends on the next octet.
+    pending_cr: bool,
+    /// Octets of body handed over so far.
+    consumed: u64,
     /// The refusal that ended the transaction before the end of data.
     failure: Option<Reply<'static>>,
 }
@@ -385,6 +408,12 @@ pub struct Client {
     mechanisms: Vec<Box<dyn ClientMechanism + Send>>,
     exchange: Option<Exchange>,
     transaction: Option<Transaction>,
+    /// Replies expected so far, and replies received: a reply is matched to a command only
+    /// if the command went out before the input that holds the reply arrived.
+    issued: u64,
+    answered: u64,
+    /// The server offered SMTPUTF8: reply text may be UTF-8.
+    reply_utf8: bool,
 }
 
 impl core::fmt::Debug for Client {
@@ -431,6 +460,9 @@ impl Client {
             mechanisms,
             exchange: None,
             transaction: None,
+            issued: 1,
+            answered: 0,
+            reply_utf8: false,
         }
     }
 
@@ -529,6 +561,8 @@ impl Client {
             _ => {}
         }
         let mut input = bytes;
+        // Commands written while this input is read cannot have been answered in it.
+        let horizon = self.issued;
         while self.stage != Stage::Closed {
             let reply = match self.replies.next_reply(&mut input) {
                 None => break,
@@ -539,6 +573,17 @@ impl Client {
                 }
             };
             let after = input.len() + usize::from(self.replies.is_mid_reply());
+            if self.answered >= horizon {
+                // An answer to a command not sent yet: the server talks ahead of the client
+                // (or says goodbye, 421).
+                let error = if reply.code() == ReplyCode::SERVICE_UNAVAILABLE {
+                    Error::ServiceClosing(reply)
+                } else {
+                    Error::Unsolicited(reply)
+                };
+                self.fail(error);
+                break;
+            }
             self.on_reply(reply, after);
         }
         if let Some(error) = self.replies.pending_error() {
@@ -574,6 +619,7 @@ impl Client {
         }
         self.tls = true;
         self.capabilities = None;
+        self.reply_utf8 = false;
         self.replies = ReplyAssembler::new(self.config.replies);
         self.stage = Stage::Setup;
         self.hello(self.greeting_verb());
@@ -598,6 +644,9 @@ impl Client {
             return Err(SendError::NoRecipients);
         }
         let dsn_dropped = self.check_message(&mut parameters, &mut recipients, utf8)?;
+        let binary = parameters.body == Some(Body::BinaryMime);
+        let eight_bit =
+            binary || parameters.body == Some(Body::EightBitMime) || parameters.smtputf8;
         let caps = self.capabilities.as_ref();
         let offers = |extension| caps.is_some_and(|c| c.supports(extension));
         let pipelined = self.config.pipelining && offers(Extension::Pipelining);
@@ -616,14 +665,14 @@ impl Client {
             dsn_dropped,
         };
         self.command(&Command::Mail { from, parameters });
-        self.expected.push_back(Expect::Mail);
+        self.expect(Expect::Mail);
         if pipelined {
             for (index, recipient) in recipients.iter().enumerate() {
                 self.rcpt(recipient.clone(), index);
             }
             if !chunked {
                 self.command(&Command::Data);
-                self.expected.push_back(Expect::Data);
+                self.expect(Expect::Data);
             }
         }
         self.transaction = Some(Transaction {
@@ -635,15 +684,22 @@ impl Client {
             accepted: Vec::new(),
             body: BodyState::Closed,
             encoder: DotEncoder::new(self.config.bare_endings),
+            eight_bit,
+            binary,
+            pending_cr: false,
+            consumed: 0,
             failure: None,
         });
         self.stage = Stage::Busy;
         Ok(())
     }
 
-    /// Sends the next piece of the body, after [`Event::SendBody`]. DATA bodies are
-    /// dot-stuffed (RFC 5321 4.5.2), bare line ends converted per
-    /// [`ClientConfig::bare_endings`]; with BDAT each call is one chunk, sent as given.
+    /// Sends the next piece of the body, after [`Event::SendBody`]. Text bodies have bare CR
+    /// and LF made CR LF (or refused, per [`ClientConfig::bare_endings`]), DATA bodies are
+    /// dot-stuffed (RFC 5321 4.5.2); each call with BDAT is one chunk. A body declared 7-bit
+    /// (no 8BITMIME, BINARYMIME or SMTPUTF8) that holds an octet above 127, or a refused line
+    /// ending, ends the session without ending the message ([`Error::BodyRefused`]), so no
+    /// damaged message is delivered.
     pub fn send_body(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
         let Some(t) = self.transaction.as_mut() else {
             return Err(ApiError::NotSendingBody);
@@ -654,26 +710,45 @@ impl Client {
         if chunk.is_empty() {
             return Ok(());
         }
-        if t.chunked {
-            let lock_step = !t.pipelined;
-            if lock_step {
-                t.body = BodyState::Waiting;
-            }
-            self.command(&Command::Bdat {
-                size: chunk.len() as u64,
-                last: false,
-            });
-            self.outgoing.extend_from_slice(chunk);
-            self.expected.push_back(Expect::Chunk { last: false });
+        if !t.eight_bit && !chunk.is_ascii() {
+            // RFC 6152 3: eight-bit octets only in a body declared so.
+            let offset = chunk.iter().position(|b| !b.is_ascii()).unwrap_or_default();
+            let offset = t.consumed + offset as u64;
+            self.fail(Error::BodyRefused(BodyFault::EightBit { offset }));
             return Ok(());
         }
-        if let Err(error) = t.encoder.encode(chunk, &mut self.outgoing) {
-            self.fail(Error::BodyRefused(error));
+        let consumed = t.consumed;
+        t.consumed += chunk.len() as u64;
+        if !t.chunked {
+            if let Err(error) = t.encoder.encode(chunk, &mut self.outgoing) {
+                self.fail(Error::BodyRefused(BodyFault::LineEnding(error)));
+            }
+            return Ok(());
         }
+        let text = if t.binary {
+            Cow::Borrowed(chunk)
+        } else {
+            let reject = self.config.bare_endings == EncodeBareEndings::Reject;
+            let mut text = Vec::with_capacity(chunk.len() + 2);
+            if let Err(error) = canonical(chunk, consumed, &mut t.pending_cr, reject, &mut text) {
+                self.fail(Error::BodyRefused(BodyFault::LineEnding(error)));
+                return Ok(());
+            }
+            Cow::Owned(text)
+        };
+        if text.is_empty() {
+            return Ok(());
+        }
+        if !t.pipelined {
+            // Lock-step: the next chunk waits for this one's reply.
+            t.body = BodyState::Waiting;
+        }
+        bdat(&mut self.outgoing, &text, false);
+        self.expect(Expect::Chunk { last: false });
         Ok(())
     }
 
-    /// Ends the body: the final `.` of DATA, or `BDAT 0 LAST`. The outcome comes as
+    /// Ends the body: the final `.` of DATA, or the last BDAT chunk. The outcome comes as
     /// [`Event::Sent`].
     pub fn end_body(&mut self) -> Result<(), ApiError> {
         let Some(t) = self.transaction.as_mut() else {
@@ -685,26 +760,33 @@ impl Client {
         t.body = BodyState::Ended;
         let lmtp = self.config.lmtp;
         let accepted = t.accepted.clone();
-        if t.chunked {
-            self.command(&Command::Bdat {
-                size: 0,
-                last: true,
-            });
-            if !lmtp {
-                self.expected.push_back(Expect::Chunk { last: true });
+        let result = if !t.chunked {
+            t.encoder.finish(&mut self.outgoing)
+        } else if core::mem::take(&mut t.pending_cr) {
+            if self.config.bare_endings == EncodeBareEndings::Reject {
+                Err(BodyError::BareCr {
+                    offset: t.consumed.saturating_sub(1),
+                })
+            } else {
+                bdat(&mut self.outgoing, b"\r\n", true);
+                Ok(())
             }
         } else {
-            if let Err(error) = t.encoder.finish(&mut self.outgoing) {
-                self.fail(Error::BodyRefused(error));
-                return Ok(());
-            }
-            if !lmtp {
-                self.expected.push_back(Expect::EndOfData);
-            }
+            bdat(&mut self.outgoing, b"", true);
+            Ok(())
+        };
+        if let Err(error) = result {
+            self.fail(Error::BodyRefused(BodyFault::LineEnding(error)));
+            return Ok(());
         }
-        if lmtp {
-            self.expected
-                .extend(accepted.into_iter().map(Expect::Delivery));
+        match (lmtp, t.chunked) {
+            (true, _) => {
+                for index in accepted {
+                    self.expect(Expect::Delivery(index));
+                }
+            }
+            (false, true) => self.expect(Expect::Chunk { last: true }),
+            (false, false) => self.expect(Expect::EndOfData),
         }
         Ok(())
     }
@@ -744,6 +826,8 @@ impl Client {
         parameters.smtputf8 |= utf8;
         require(parameters.smtputf8, Extension::SmtpUtf8)?;
         match parameters.body {
+            // RFC 6152 3: BODY belongs to 8BITMIME; 7-bit text needs no declaration.
+            Some(Body::SevenBit) if !offers(Extension::EightBitMime) => parameters.body = None,
             Some(Body::EightBitMime) => require(true, Extension::EightBitMime)?,
             Some(Body::BinaryMime) => {
                 require(true, Extension::BinaryMime)?;
@@ -786,6 +870,26 @@ impl Client {
         Ok(dsn_dropped)
     }
 
+    fn expect(&mut self, expect: Expect) {
+        self.expected.push_back(expect);
+        self.issued += 1;
+    }
+
+    /// A new reply reader: UTF-8 text once SMTPUTF8 was offered; AUTH challenge lines as long
+    /// as RFC 4954 4 asks (12 288 octets) while an exchange runs. Only between replies.
+    fn renew_replies(&mut self, auth: bool) {
+        if self.replies.is_mid_reply() {
+            return;
+        }
+        let mut options = self.config.replies;
+        options.utf8 |= self.reply_utf8;
+        if auth {
+            options.max_line_length = options.max_line_length.max(sasl::AUTH_LINE_LIMIT);
+            options.max_bytes = options.max_bytes.max(sasl::AUTH_LINE_LIMIT);
+        }
+        self.replies = ReplyAssembler::new(options);
+    }
+
     fn greeting_verb(&self) -> Verb {
         if self.config.lmtp {
             Verb::Lhlo
@@ -803,7 +907,7 @@ impl Client {
             to: recipient.to,
             parameters: recipient.parameters,
         });
-        self.expected.push_back(Expect::Rcpt(index));
+        self.expect(Expect::Rcpt(index));
     }
 
     fn hello(&mut self, verb: Verb) {
@@ -816,12 +920,12 @@ impl Client {
             (Verb::Helo, Host::Literal(_)) => return,
         };
         self.command(&command);
-        self.expected.push_back(Expect::Hello(verb));
+        self.expect(Expect::Hello(verb));
     }
 
     fn send_quit(&mut self) {
         self.command(&Command::Quit);
-        self.expected.push_back(Expect::Quit);
+        self.expect(Expect::Quit);
         self.stage = Stage::Quitting;
     }
 
@@ -887,6 +991,7 @@ impl Client {
 
     fn on_reply(&mut self, reply: Reply<'static>, after: usize) {
         let Some(expect) = self.expected.pop_front() else {
+            // (Counted only when matched: an unsolicited reply ends the session anyway.)
             let error = if reply.code() == ReplyCode::SERVICE_UNAVAILABLE {
                 Error::ServiceClosing(reply)
             } else {
@@ -894,6 +999,7 @@ impl Client {
             };
             return self.fail(error);
         };
+        self.answered += 1;
         if reply.code() == ReplyCode::SERVICE_UNAVAILABLE && expect != Expect::Quit {
             // RFC 5321 3.8: the server is going away, whatever it was asked.
             return self.fail(Error::ServiceClosing(reply));
@@ -922,6 +1028,13 @@ impl Client {
             Expect::StartTls => self.on_starttls(reply, after),
             Expect::Auth => self.on_auth(reply),
             Expect::Quit => self.close(),
+            Expect::Rset if !reply.is_positive() => {
+                // RFC 5321 4.1.1.5: RSET must succeed; after it the state is unknown.
+                self.fail(Error::UnexpectedReply {
+                    command: "RSET",
+                    reply,
+                });
+            }
             Expect::Rset => {
                 if self.stage == Stage::Busy {
                     self.ready();
@@ -941,12 +1054,10 @@ impl Client {
                 match EhloResponse::try_from(reply) {
                     Ok(ehlo) => {
                         let ehlo = ehlo.into_owned();
-                        if ehlo.supports(Extension::SmtpUtf8) && !self.replies.is_mid_reply() {
+                        if ehlo.supports(Extension::SmtpUtf8) {
                             // RFC 6531 3.7.4.2: reply text may now be UTF-8.
-                            self.replies = ReplyAssembler::new(ReplyOptions {
-                                utf8: true,
-                                ..self.config.replies
-                            });
+                            self.reply_utf8 = true;
+                            self.renew_replies(false);
                         }
                         self.capabilities = Some(ehlo.clone());
                         Hello::Extended(ehlo)
@@ -975,7 +1086,7 @@ impl Client {
                 .is_some_and(|c| c.supports(Extension::StartTls));
             if offered {
                 self.command(&Command::StartTls);
-                self.expected.push_back(Expect::StartTls);
+                self.expect(Expect::StartTls);
                 return;
             }
             if self.config.tls == TlsPolicy::Required {
@@ -1049,7 +1160,8 @@ impl Client {
         }
         line.put_slice(b"\r\n");
         self.outgoing.extend_from_slice(&line);
-        self.expected.push_back(Expect::Auth);
+        self.expect(Expect::Auth);
+        self.renew_replies(true);
         self.exchange = Some(Exchange {
             mechanism,
             name,
@@ -1092,13 +1204,15 @@ impl Client {
                 }
             }
             self.outgoing.extend_from_slice(b"\r\n");
-            self.expected.push_back(Expect::Auth);
+            self.expect(Expect::Auth);
             self.exchange = Some(exchange);
         } else if reply.is_positive() && exchange.cancelled.is_none() {
+            self.renew_replies(false);
             self.authenticated = true;
             self.emit(Event::Authenticated(exchange.name));
             self.ready();
         } else {
+            self.renew_replies(false);
             self.fail(Error::AuthFailed {
                 reply,
                 cause: exchange.cancelled,
@@ -1151,9 +1265,13 @@ impl Client {
                         self.emit(Event::SendBody);
                     } else {
                         // RFC 2920 3.1: DATA accepted with no recipient: an empty message.
+                        // An LMTP server answers it with no reply at all (RFC 2033 4.2).
                         t.body = BodyState::Ended;
                         self.outgoing.extend_from_slice(b".\r\n");
-                        self.expected.push_back(Expect::EmptyMessage);
+                        if self.config.lmtp {
+                            return self.conclude(true);
+                        }
+                        self.expect(Expect::EmptyMessage);
                     }
                 } else if reply.is_positive() {
                     self.fail(Error::UnexpectedReply {
@@ -1225,7 +1343,7 @@ impl Client {
             self.emit(Event::SendBody);
         } else {
             self.command(&Command::Data);
-            self.expected.push_back(Expect::Data);
+            self.expect(Expect::Data);
         }
     }
 
@@ -1238,7 +1356,7 @@ impl Client {
         self.emit(Event::Sent(finish_report(t)));
         if rset {
             self.command(&Command::Rset);
-            self.expected.push_back(Expect::Rset);
+            self.expect(Expect::Rset);
         } else {
             self.ready();
         }
@@ -1270,3 +1388,68 @@ fn finish_report(t: Transaction) -> Report {
 
 #[cfg(test)]
 mod tests;
+
+/// Writes one BDAT chunk: the command, then the octets (RFC 3030 2).
+fn bdat(out: &mut BytesMut, data: &[u8], last: bool) {
+    encode_command(
+        &Command::Bdat {
+            size: data.len() as u64,
+            last,
+        },
+        out,
+    );
+    out.extend_from_slice(data);
+}
+
+/// Copies text with every bare CR and LF made CR LF (or refused), for BDAT chunks that are
+/// not BINARYMIME (RFC 3030 3: text in canonical form). A CR at the end is held in
+/// `pending_cr` until the next octet shows whether it is bare. `offset` counts the octets
+/// before `chunk`, for the error.
+fn canonical(
+    chunk: &[u8],
+    offset: u64,
+    pending_cr: &mut bool,
+    reject: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), BodyError> {
+    let mut rest = chunk;
+    let mut at = offset;
+    if rest.is_empty() {
+        return Ok(());
+    }
+    if core::mem::take(pending_cr) {
+        if rest.first() == Some(&b'\n') {
+            out.extend_from_slice(b"\r\n");
+            rest = rest.get(1..).unwrap_or_default();
+            at += 1;
+        } else if reject {
+            return Err(BodyError::BareCr {
+                offset: offset.saturating_sub(1),
+            });
+        } else {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    while let Some(found) = memchr::memchr2(b'\r', b'\n', rest) {
+        out.extend_from_slice(rest.get(..found).unwrap_or_default());
+        let ending = rest.get(found..).unwrap_or_default();
+        let position = at + found as u64;
+        let used = match ending {
+            [b'\r', b'\n', ..] => 2,
+            [b'\r'] => {
+                *pending_cr = true;
+                return Ok(());
+            }
+            [b'\r', ..] if reject => return Err(BodyError::BareCr { offset: position }),
+            [b'\n', ..] if reject => return Err(BodyError::BareLf { offset: position }),
+            _ => 1,
+        };
+        out.extend_from_slice(b"\r\n");
+        rest = ending.get(used..).unwrap_or_default();
+        at = position + used as u64;
+    }
+    out.extend_from_slice(rest);
+    Ok(())
+}
+#[cfg(test)]
+mod edge_tests;

@@ -288,8 +288,8 @@ fn simple_pair(client: ClientConfig, server: ServerConfig, messages: Vec<Message
 
 use crate::types::EnhancedStatus;
 
-/// The body as DATA delivers it: bare CR and LF made CR LF, a final CR LF added.
-fn normalized(body: &[u8]) -> Vec<u8> {
+/// The body as BDAT delivers text: bare CR and LF made CR LF, nothing added.
+fn canonical_text(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 2);
     let mut i = 0;
     while let Some(&byte) = body.get(i) {
@@ -303,6 +303,12 @@ fn normalized(body: &[u8]) -> Vec<u8> {
         }
         i += 1;
     }
+    out
+}
+
+/// The body as DATA delivers it: canonical, and a final CR LF added.
+fn normalized(body: &[u8]) -> Vec<u8> {
+    let mut out = canonical_text(body);
     if !out.is_empty() && !out.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
     }
@@ -496,9 +502,11 @@ fn bdat_pipelined_lock_step_and_binarymime() {
     let whole: Vec<u8> = body.concat();
     for (pipelining, binary) in [(true, false), (false, false), (true, true), (false, true)] {
         let mut envelope = Envelope::new(mailbox("a@example.org")).to(mailbox("b@example.com"));
-        if binary {
-            envelope.parameters.body = Some(Body::BinaryMime);
-        }
+        envelope.parameters.body = Some(if binary {
+            Body::BinaryMime
+        } else {
+            Body::EightBitMime
+        });
         let server = ServerConfig {
             pipelining,
             binary_mime: true,
@@ -522,14 +530,22 @@ fn bdat_pipelined_lock_step_and_binarymime() {
         );
         assert!(run.errors().is_empty(), "{:?}", run.errors());
         assert!(run.reports()[0].is_delivered_to_all());
-        assert_eq!(
-            run.bodies,
-            core::slice::from_ref(&whole),
-            "BDAT sends the octets as given"
-        );
+        // BINARYMIME goes as given; text has its bare line ends made CRLF (no final CRLF
+        // added: BDAT needs no terminator).
+        let expected = if binary {
+            whole.clone()
+        } else {
+            b"Subject: chunks\r\n\r\n.not stuffed\r\n\x00\xffbinary\r\n".to_vec()
+        };
+        assert_eq!(run.bodies, [expected]);
         let text = run.client_text();
         assert!(text.contains("BDAT 17\r\nSubject: chunks\r\n"), "{text}");
-        assert!(text.contains("BDAT 0 LAST\r\n"));
+        let last = if binary {
+            "BDAT 0 LAST\r\n"
+        } else {
+            "BDAT 2 LAST\r\n\r\n"
+        };
+        assert!(text.ends_with(&alloc::format!("{last}QUIT\r\n")), "{text}");
         assert!(!text.contains("DATA\r\n"));
         let sendbody = run
             .client_events
@@ -1303,7 +1319,8 @@ fn data_accepted_without_recipients_sends_an_empty_message() {
             b"220 mx\r\n",
             b"250-mx\r\n250 PIPELINING\r\n",
             b"250 ok\r\n550 no\r\n354 go\r\n",
-            b"554 no valid recipients\r\n250 reset\r\n",
+            b"554 no valid recipients\r\n",
+            b"250 reset\r\n",
         ],
     );
     assert!(errors_of(&outputs).is_empty());
@@ -1343,9 +1360,11 @@ proptest! {
         cuts in proptest::collection::vec(any::<usize>(), 0..12),
         c2s in proptest::collection::vec(any::<usize>(), 1..8),
         s2c in proptest::collection::vec(any::<usize>(), 1..8),
-        chunking in any::<bool>(),
+        mode in 0..3u8,
         pipelining in any::<bool>(),
     ) {
+        // DATA; BDAT with BINARYMIME; BDAT with 8BITMIME text.
+        let chunking = mode > 0;
         let pieces: Vec<Vec<u8>> = mail_wire_chunks(&body, &cuts);
         let client = ClientConfig { chunking, pipelining, ..no_tls() };
         let server = ServerConfig {
@@ -1354,9 +1373,7 @@ proptest! {
             ..mx()
         };
         let mut envelope = Envelope::new(mailbox("a@example.org")).to(mailbox("b@example.com"));
-        if chunking {
-            envelope.parameters.body = Some(Body::BinaryMime);
-        }
+        envelope.parameters.body = Some(if mode == 1 { Body::BinaryMime } else { Body::EightBitMime });
         let run = pair(
             Client::new(client),
             Server::new(ServerConfig { binary_mime: true, ..server }),
@@ -1366,7 +1383,11 @@ proptest! {
             accept_all,
         );
         prop_assert!(run.errors().is_empty(), "{:?}", run.errors());
-        let expected = if chunking { body.clone() } else { normalized(&body) };
+        let expected = match mode {
+            0 => normalized(&body),
+            1 => body.clone(),
+            _ => canonical_text(&body),
+        };
         prop_assert_eq!(&run.bodies, &vec![expected.clone()]);
         if !chunking {
             let sent = &run.to_server;

@@ -1,0 +1,549 @@
+//! Edge cases found in review: each one pins a rule the client once got wrong, and probes of
+//! the paths around them.
+
+use super::*;
+use crate::types::{Domain, Mailbox};
+use alloc::string::ToString;
+use alloc::vec;
+use mail_wire::Secret;
+use mail_wire::sasl::LoginClient;
+
+fn config() -> ClientConfig {
+    ClientConfig {
+        hostname: Host::Domain(Domain::new("client.example").unwrap()),
+        tls: TlsPolicy::Never,
+        ..ClientConfig::default()
+    }
+}
+
+fn mailbox(text: &str) -> Mailbox<'static> {
+    Mailbox::parse(text).unwrap().into_owned()
+}
+
+fn envelope(to: &[&str]) -> Envelope {
+    let mut e = Envelope::new(mailbox("a@example.org"));
+    for to in to {
+        e = e.to(mailbox(to));
+    }
+    e
+}
+
+/// A scripted application: feeds server bytes, drains outputs, records everything.
+struct Drive {
+    client: Client,
+    sent: String,
+    events: Vec<Event>,
+    closed: bool,
+    start_tls: bool,
+}
+
+impl Drive {
+    fn new(client: Client) -> Self {
+        let mut d = Self {
+            client,
+            sent: String::new(),
+            events: Vec::new(),
+            closed: false,
+            start_tls: false,
+        };
+        d.drain();
+        d
+    }
+
+    fn drain(&mut self) {
+        while let Some(output) = self.client.poll_output() {
+            match output {
+                Output::Transmit(bytes) => self.sent.push_str(&String::from_utf8_lossy(&bytes)),
+                Output::Event(event) => self.events.push(event),
+                Output::StartTls => self.start_tls = true,
+                Output::Close => self.closed = true,
+            }
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        self.client.receive(bytes);
+        self.drain();
+    }
+
+    fn take_sent(&mut self) -> String {
+        core::mem::take(&mut self.sent)
+    }
+
+    fn errors(&self) -> Vec<&Error> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Error(error) => Some(error),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn reports(&self) -> Vec<&Report> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Sent(r) => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn count(&self, f: impl Fn(&Event) -> bool) -> usize {
+        self.events.iter().filter(|e| f(e)).count()
+    }
+}
+
+/// A session up to Ready with the given EHLO keywords.
+fn ready(config: ClientConfig, keywords: &[&str]) -> Drive {
+    let mut d = Drive::new(Client::new(config));
+    d.feed(b"220 mx.example ESMTP\r\n");
+    let mut ehlo = String::from("250");
+    if keywords.is_empty() {
+        ehlo.push_str(" mx.example\r\n");
+    } else {
+        ehlo.push_str("-mx.example\r\n");
+        for (i, k) in keywords.iter().enumerate() {
+            let sep = if i + 1 == keywords.len() { ' ' } else { '-' };
+            ehlo.push_str(&alloc::format!("250{sep}{k}\r\n"));
+        }
+    }
+    d.feed(ehlo.as_bytes());
+    assert!(d.client.is_ready(), "{:?}", d.events);
+    d.take_sent();
+    d
+}
+
+// ---------------------------------------------------------------------------------------------
+// AUTH
+
+/// RFC 4954 4: clients handle challenges as long as their mechanisms produce, whatever the
+/// usual line limit (12288 octets suggested): a 334 line longer than 512 octets is answered.
+#[test]
+fn auth_long_challenge_is_accepted() {
+    let config = ClientConfig {
+        allow_plaintext_auth: true,
+        ..config()
+    };
+    let login: Box<dyn ClientMechanism + Send> =
+        Box::new(LoginClient::new("tim", Secret::new("pw".to_string())));
+    let mut d = Drive::new(Client::with_auth(config, vec![login]));
+    d.feed(b"220 mx\r\n");
+    d.feed(b"250-mx\r\n250 AUTH LOGIN\r\n");
+    assert!(d.take_sent().ends_with("AUTH LOGIN\r\n"));
+    // A 600-octet (base64) challenge: within what SASL mechanisms produce.
+    let challenge = "QUFB".repeat(150);
+    d.feed(alloc::format!("334 {challenge}\r\n").as_bytes());
+    assert!(d.errors().is_empty(), "{:?}", d.errors());
+    assert_eq!(d.take_sent(), "dGlt\r\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8BITMIME
+
+/// RFC 6152 3: a body not declared 8BITMIME holding 8-bit octets is never sent: the session
+/// ends without the end of data, so nothing is delivered.
+#[test]
+fn eight_bit_body_without_8bitmime_is_refused() {
+    let mut d = ready(config(), &["PIPELINING"]);
+    d.client.send_message(envelope(&["b@example.com"])).unwrap();
+    d.drain();
+    d.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    assert_eq!(d.count(|e| matches!(e, Event::SendBody)), 1);
+    let result = d
+        .client
+        .send_body("Subject: caf\u{e9}\r\n\r\nd\u{e9}j\u{e0} vu\r\n".as_bytes());
+    d.drain();
+    assert_eq!(result, Ok(()));
+    assert!(
+        matches!(
+            d.errors().as_slice(),
+            [Error::BodyRefused(BodyFault::EightBit { offset: 12 })]
+        ),
+        "{:?}",
+        d.errors()
+    );
+    assert!(!d.sent.contains("caf"), "{:?}", d.sent);
+    assert!(d.closed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probes (BDAT, LMTP, pipelining).
+
+/// RFC 3030 3: text sent with BDAT is canonical (CRLF), so `bare_endings` holds for BDAT as
+/// for DATA: under `EncodeBareEndings::Reject` a bare LF ends the session unsent.
+#[test]
+fn bdat_body_ignores_bare_endings_policy() {
+    let cfg = ClientConfig {
+        chunking: true,
+        bare_endings: mail_wire::dot::EncodeBareEndings::Reject,
+        ..config()
+    };
+    let mut d = ready(cfg, &["PIPELINING", "CHUNKING"]);
+    d.client.send_message(envelope(&["b@example.com"])).unwrap();
+    d.drain();
+    d.feed(b"250 ok\r\n250 ok\r\n");
+    assert_eq!(d.count(|e| matches!(e, Event::SendBody)), 1);
+    d.take_sent();
+    let result = d.client.send_body(b"Subject: x\n\nbare lf\n");
+    d.drain();
+    assert_eq!(result, Ok(()));
+    assert!(
+        matches!(
+            d.errors().as_slice(),
+            [Error::BodyRefused(BodyFault::LineEnding(
+                BodyError::BareLf { offset: 10 }
+            ))]
+        ),
+        "{:?}",
+        d.errors()
+    );
+    assert!(!d.sent.contains("BDAT"), "{:?}", d.sent);
+}
+
+#[test]
+fn probe_bdat_pipelined_failure_after_last() {
+    let cfg = ClientConfig {
+        chunking: true,
+        ..config()
+    };
+    let mut d = ready(cfg, &["PIPELINING", "CHUNKING"]);
+    d.client
+        .send_message(envelope(&["b@example.com", "c@example.com"]))
+        .unwrap();
+    d.drain();
+    d.feed(b"250 ok\r\n250 ok\r\n250 ok\r\n");
+    d.client.send_body(b"one\r\n").unwrap();
+    d.client.send_body(b"two\r\n").unwrap();
+    d.client.end_body().unwrap();
+    d.drain();
+    d.take_sent();
+    d.feed(b"552 too big\r\n");
+    // RSET must go out; chunks in flight answered and discarded.
+    d.feed(b"503 discard\r\n503 discard\r\n");
+    assert!(d.sent.contains("RSET\r\n"), "{}", d.sent);
+    d.feed(b"250 reset\r\n");
+    assert!(d.client.is_ready(), "{:?}", d.events);
+    let r = d.reports();
+    assert_eq!(r.len(), 1);
+    assert!(
+        r[0].recipients
+            .iter()
+            .all(|x| x.result.as_ref().unwrap().code().get() == 552)
+    );
+}
+
+#[test]
+fn probe_lmtp_bdat_pipelined_failure_after_last() {
+    let cfg = ClientConfig {
+        chunking: true,
+        lmtp: true,
+        ..config()
+    };
+    let mut d = ready(cfg, &["PIPELINING", "CHUNKING"]);
+    d.client
+        .send_message(envelope(&[
+            "b@example.com",
+            "c@example.com",
+            "x@example.com",
+        ]))
+        .unwrap();
+    d.drain();
+    d.feed(b"250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n");
+    d.client.send_body(b"one\r\n").unwrap();
+    d.client.end_body().unwrap();
+    d.drain();
+    d.feed(b"552 too big\r\n");
+    // BDAT LAST: one reply per accepted RCPT (RFC 2033 4.3), then RSET.
+    d.feed(b"552 a\r\n552 b\r\n250 reset\r\n");
+    assert!(d.client.is_ready(), "{:?}", d.events);
+    let r = d.reports();
+    assert_eq!(
+        r[0].recipients[1].result.as_ref().unwrap().code().get(),
+        550
+    );
+    assert_eq!(
+        r[0].recipients[2].result.as_ref().unwrap().code().get(),
+        552
+    );
+    assert_eq!(
+        r[0].recipients[0].result.as_ref().unwrap().code().get(),
+        552
+    );
+}
+
+/// A reply that arrives before the command it would answer has even been handed out is
+/// unsolicited: here the EHLO "reply" comes in the same read as the greeting.
+#[test]
+fn reply_before_command_is_unsolicited() {
+    let mut d = Drive::new(Client::new(config()));
+    d.feed(b"220 mx\r\n250 mx\r\n");
+    assert!(
+        !d.errors().is_empty(),
+        "EHLO answered before it was sent: {:?}",
+        d.events
+    );
+}
+
+/// The 220 "to STARTTLS" arrives in the same read as the EHLO reply, before STARTTLS was
+/// even sent: a response injected ahead of the command, refused.
+#[test]
+fn starttls_answered_before_sent() {
+    let cfg = ClientConfig {
+        tls: TlsPolicy::Required,
+        ..config()
+    };
+    let mut d = Drive::new(Client::new(cfg));
+    d.feed(b"220 mx\r\n");
+    d.feed(b"250-mx\r\n250 STARTTLS\r\n220 go ahead\r\n");
+    assert!(
+        !d.start_tls && !d.errors().is_empty(),
+        "TLS started on a 220 received before STARTTLS was sent"
+    );
+}
+
+/// EOF and timeout at each stage: exactly one error, one Close, and a report for a message.
+#[test]
+fn probe_eof_and_timeout_everywhere() {
+    type Step = fn(&mut Drive);
+    let stages: &[(&str, Step)] = &[
+        ("greeting", |_| {}),
+        ("ehlo", |d| d.feed(b"220 mx\r\n")),
+        ("ready", |d| {
+            d.feed(b"220 mx\r\n");
+            d.feed(b"250-mx\r\n250 PIPELINING\r\n");
+        }),
+        ("mail", |d| {
+            d.feed(b"220 mx\r\n");
+            d.feed(b"250-mx\r\n250 PIPELINING\r\n");
+            d.client.send_message(envelope(&["b@example.com"])).unwrap();
+            d.drain();
+        }),
+        ("body", |d| {
+            d.feed(b"220 mx\r\n");
+            d.feed(b"250-mx\r\n250 PIPELINING\r\n");
+            d.client.send_message(envelope(&["b@example.com"])).unwrap();
+            d.drain();
+            d.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+            d.client.send_body(b"x\r\n").unwrap();
+            d.drain();
+        }),
+        ("end", |d| {
+            d.feed(b"220 mx\r\n");
+            d.feed(b"250-mx\r\n250 PIPELINING\r\n");
+            d.client.send_message(envelope(&["b@example.com"])).unwrap();
+            d.drain();
+            d.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+            d.client.send_body(b"x\r\n").unwrap();
+            d.client.end_body().unwrap();
+            d.drain();
+        }),
+        ("rset", |d| {
+            d.feed(b"220 mx\r\n");
+            d.feed(b"250-mx\r\n250 PIPELINING\r\n");
+            d.client.send_message(envelope(&["b@example.com"])).unwrap();
+            d.drain();
+            d.feed(b"250 ok\r\n550 no\r\n554 no\r\n");
+        }),
+    ];
+    for (name, step) in stages {
+        for timeout in [false, true] {
+            let mut d = Drive::new(Client::new(config()));
+            step(&mut d);
+            let reports_before = d.reports().len();
+            let busy = d.client.transaction.is_some();
+            if timeout {
+                d.client.handle_timeout();
+            } else {
+                d.client.receive_eof();
+            }
+            d.drain();
+            assert_eq!(d.errors().len(), 1, "{name} {timeout}: {:?}", d.events);
+            assert!(d.closed, "{name} {timeout}");
+            assert!(d.client.is_closed());
+            assert_eq!(
+                d.reports().len(),
+                reports_before + usize::from(busy),
+                "{name}"
+            );
+            assert!(d.client.timeout().is_none());
+        }
+    }
+}
+
+#[test]
+fn probe_helo_fallback_lock_step() {
+    let mut d = Drive::new(Client::new(config()));
+    d.feed(b"220 mx\r\n");
+    d.feed(b"502 what\r\n");
+    assert!(d.take_sent().ends_with("HELO client.example\r\n"));
+    d.feed(b"250 mx\r\n");
+    assert!(d.client.is_ready());
+    d.client
+        .send_message(envelope(&["b@example.com", "c@example.com"]))
+        .unwrap();
+    d.drain();
+    assert_eq!(d.take_sent(), "MAIL FROM:<a@example.org>\r\n");
+    d.feed(b"250 ok\r\n");
+    assert_eq!(d.take_sent(), "RCPT TO:<b@example.com>\r\n");
+    d.feed(b"250 ok\r\n");
+    d.feed(b"250 ok\r\n");
+    assert_eq!(d.take_sent(), "RCPT TO:<c@example.com>\r\nDATA\r\n");
+}
+
+/// Random server replies and random application calls: no panic, and no output after Close.
+#[test]
+fn probe_random_dialogues_never_panic() {
+    let vocab: &[&[u8]] = &[
+        b"220 mx\r\n",
+        b"250-mx\r\n250-PIPELINING\r\n250-CHUNKING\r\n250-STARTTLS\r\n250-8BITMIME\r\n250-SIZE 100\r\n250 AUTH PLAIN LOGIN\r\n",
+        b"250 ok\r\n",
+        b"250-a\r\n250 b\r\n",
+        b"354 go\r\n",
+        b"334 \r\n",
+        b"334 VXNlcm5hbWU6\r\n",
+        b"334 !!\r\n",
+        b"235 ok\r\n",
+        b"421 bye\r\n",
+        b"450 later\r\n",
+        b"502 no\r\n",
+        b"550 no\r\n",
+        b"221 bye\r\n",
+        b"220 go\r\n",
+        b"25",
+        b"0 x\r\n",
+        b"\r\n",
+        b"999 x\r\n",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..20_000 {
+        let lmtp = next() % 2 == 0;
+        let cfg = ClientConfig {
+            lmtp,
+            chunking: next() % 2 == 0,
+            pipelining: next() % 2 == 0,
+            allow_plaintext_auth: next() % 2 == 0,
+            tls: match next() % 3 {
+                0 => TlsPolicy::Never,
+                1 => TlsPolicy::Opportunistic,
+                _ => TlsPolicy::Required,
+            },
+            ..config()
+        };
+        let mechs: Vec<Box<dyn ClientMechanism + Send>> = if next() % 2 == 0 {
+            vec![Box::new(LoginClient::new(
+                "tim",
+                Secret::new("pw".to_string()),
+            ))]
+        } else {
+            Vec::new()
+        };
+        let mut client = Client::with_auth(cfg, mechs);
+        let mut closed = false;
+        for _ in 0..40 {
+            match next() % 10 {
+                0..=4 => {
+                    let piece = vocab[(next() % vocab.len() as u64) as usize];
+                    client.receive(piece);
+                }
+                5 => {
+                    let _ = client.send_message(envelope(&["b@example.com", "c@example.com"]));
+                }
+                6 => {
+                    let _ = client.send_body(b"body\r\n.x\r\n");
+                }
+                7 => {
+                    let _ = client.end_body();
+                }
+                8 => {
+                    let _ = client.tls_established();
+                    let _ = client.quit();
+                }
+                _ => match next() % 3 {
+                    0 => client.receive_eof(),
+                    1 => client.handle_timeout(),
+                    _ => {}
+                },
+            }
+            while let Some(o) = client.poll_output() {
+                assert!(!closed, "round {round}: output after Close: {o:?}");
+                if matches!(o, Output::Close) {
+                    closed = true;
+                }
+            }
+        }
+    }
+}
+
+/// RFC 6152: the BODY parameter belongs to 8BITMIME; `BODY=7BIT` is left out for a server
+/// without it (which would answer 555, RFC 5321 4.1.1.11).
+#[test]
+fn body_7bit_to_server_without_8bitmime() {
+    let mut d = ready(config(), &["PIPELINING"]);
+    let mut e = envelope(&["b@example.com"]);
+    e.parameters.body = Some(Body::SevenBit);
+    let result = d.client.send_message(e);
+    d.drain();
+    assert_eq!(result, Ok(()));
+    assert!(
+        d.sent.contains("MAIL FROM:<a@example.org>\r\n"),
+        "sent: {}",
+        d.sent
+    );
+}
+
+/// RFC 2033 4.2: an LMTP server owes no reply to the end of a message with no accepted
+/// recipient; after a (non-conforming) 354 the client sends the lone dot, then RSET at once.
+#[test]
+fn lmtp_empty_message_waits_for_no_reply() {
+    let cfg = ClientConfig {
+        lmtp: true,
+        ..config()
+    };
+    let mut d = ready(cfg, &["PIPELINING"]);
+    d.client.send_message(envelope(&["b@example.com"])).unwrap();
+    d.drain();
+    d.take_sent();
+    d.feed(b"250 ok\r\n550 no\r\n354 go\r\n");
+    assert_eq!(d.take_sent(), ".\r\nRSET\r\n");
+    d.feed(b"250 reset\r\n");
+    assert!(d.client.is_ready());
+    assert_eq!(d.reports().len(), 1);
+}
+
+/// RFC 5321 4.1.1.5: RSET must succeed; a refused one leaves the state unknown and ends the
+/// session.
+#[test]
+fn refused_rset_ends_the_session() {
+    let mut d = ready(config(), &["PIPELINING"]);
+    d.client.send_message(envelope(&["b@example.com"])).unwrap();
+    d.drain();
+    d.feed(b"250 ok\r\n550 no\r\n554 no recipients\r\n");
+    assert!(d.sent.ends_with("RSET\r\n"));
+    d.feed(b"502 no RSET here\r\n");
+    assert!(matches!(
+        d.errors().as_slice(),
+        [Error::UnexpectedReply {
+            command: "RSET",
+            ..
+        }]
+    ));
+    assert!(d.closed);
+}
+
+/// A 421 that arrives ahead of any command (the server shutting down) is a closing notice,
+/// not a protocol violation.
+#[test]
+fn early_421_is_service_closing() {
+    let mut d = ready(config(), &["PIPELINING"]);
+    d.feed(b"421 4.3.2 shutting down\r\n");
+    assert!(matches!(d.errors().as_slice(), [Error::ServiceClosing(_)]));
+    assert!(d.closed);
+}
