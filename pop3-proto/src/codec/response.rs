@@ -1,0 +1,311 @@
+//! Responses, listings, capabilities and SASL continuations.
+
+use alloc::vec::Vec;
+
+use bytes::BytesMut;
+
+use super::{DecodeError, ErrorKind, check_line, line_str, put};
+use crate::types::{
+    CapaParam, CapaTag, Capability, Expire, Mechanism, MessageNumber, Response, ResponseCode,
+    ScanListing, Status, Text, UidListing, UniqueId, whole_number,
+};
+
+/// Parses the first line of a response (without its CRLF): `+OK` or `-ERR` in any case, then
+/// an optional response code (RFC 2449 8) and text. Text may be UTF-8 when `utf8` (after the
+/// `UTF8` command, RFC 6856). A text that only looks like a code (`[` without a valid code and
+/// `]`) is kept as text; a text that starts with ` [` loses that space, which
+/// [`encode_response`] puts there to escape a `[`.
+pub fn parse_response(line: &[u8], utf8: bool) -> Result<Response<'_>, DecodeError> {
+    check_line(line)?;
+    let text = line_str(line, utf8)?;
+    let (status, rest) = if starts_with_ignore_case(text, "+OK") {
+        (Status::Ok, text.get(3..).unwrap_or_default())
+    } else if starts_with_ignore_case(text, "-ERR") {
+        (Status::Err, text.get(4..).unwrap_or_default())
+    } else {
+        return Err(DecodeError::syntax(0, "+OK or -ERR"));
+    };
+    let base = text.len() - rest.len();
+    let rest = match rest.strip_prefix(' ') {
+        Some(rest) => rest,
+        None if rest.is_empty() => rest,
+        None => return Err(DecodeError::syntax(base, "a space after the status")),
+    };
+    let base = text.len() - rest.len();
+    let (code, body, body_at) = split_code(rest, base);
+    let body = match (code.is_some(), body.strip_prefix(" [")) {
+        (false, Some(_)) => body.get(1..).unwrap_or_default(),
+        _ => body,
+    };
+    Ok(Response {
+        status,
+        code,
+        text: Text::new(body).map_err(|e| DecodeError::value(body_at, e))?,
+    })
+}
+
+/// Splits a leading `[code]` off `text`, if it is one.
+fn split_code(text: &str, base: usize) -> (Option<ResponseCode<'_>>, &str, usize) {
+    let Some(inner) = text.strip_prefix('[') else {
+        return (None, text, base);
+    };
+    let Some(end) = inner.find(']') else {
+        return (None, text, base);
+    };
+    let Ok(code) = ResponseCode::new(inner.get(..end).unwrap_or_default()) else {
+        return (None, text, base);
+    };
+    let after = inner.get(end + 1..).unwrap_or_default();
+    match after.strip_prefix(' ') {
+        Some(body) => (Some(code), body, base + end + 3),
+        None if after.is_empty() => (Some(code), after, base + end + 2),
+        // `[x]y`: not a code followed by text.
+        None => (None, text, base),
+    }
+}
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+/// Writes a response line: status, `[code]`, text, CRLF. With no code, a text that starts with
+/// `[` is escaped with a space (RFC 2449 6.4: under RESP-CODES such text would be a code).
+pub fn encode_response(response: &Response<'_>, out: &mut BytesMut) {
+    out.extend_from_slice(response.status.as_str().as_bytes());
+    if let Some(code) = &response.code {
+        put(out, &[b" [", code.as_str().as_bytes(), b"]"]);
+    }
+    let text = response.text.as_str();
+    if !text.is_empty() {
+        out.extend_from_slice(b" ");
+        if response.code.is_none() && text.starts_with('[') {
+            out.extend_from_slice(b" ");
+        }
+        out.extend_from_slice(text.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Parses a SASL continuation (RFC 5034 4): `+ ` and the base64 payload, or a bare `+` (some
+/// servers send that for an empty challenge). `None` for any other line.
+pub fn parse_continuation(line: &[u8]) -> Option<&[u8]> {
+    match line {
+        [b'+'] => Some(&[]),
+        [b'+', b' ', payload @ ..] => Some(payload),
+        _ => None,
+    }
+}
+
+/// Writes a SASL continuation: `+ `, the base64 payload (possibly empty), CRLF.
+pub fn encode_continuation(payload: &str, out: &mut BytesMut) {
+    put(out, &[b"+ ", payload.as_bytes(), b"\r\n"]);
+}
+
+/// The two numbers at the start of `text`, separated by one space, and what follows them (which
+/// must start with a space, if anything does).
+fn two_numbers<'a>(
+    text: &'a str,
+    first: &'static str,
+    second: &'static str,
+) -> Result<(u64, u64, &'a str), DecodeError> {
+    let (a, rest) = text
+        .split_once(' ')
+        .ok_or(DecodeError::syntax(text.len(), "two numbers"))?;
+    let (b, tail) = match rest.split_once(' ') {
+        Some((b, tail)) => (b, Some(tail)),
+        None => (rest, None),
+    };
+    let x = whole_number(a.as_bytes(), first, u64::MAX).map_err(|e| DecodeError::value(0, e))?;
+    let y = whole_number(b.as_bytes(), second, u64::MAX)
+        .map_err(|e| DecodeError::value(a.len() + 1, e))?;
+    Ok((x, y, tail.unwrap_or_default()))
+}
+
+/// Parses the text of the `+OK` to `STAT` (RFC 1939 5: `nn mm`): the number of messages and
+/// their size. Text after the numbers is tolerated (real servers add some).
+pub fn parse_stat(text: &str) -> Result<(u64, u64), DecodeError> {
+    let (count, size, _) = two_numbers(text, "message count", "maildrop size")?;
+    Ok((count, size))
+}
+
+/// Parses a scan listing (RFC 1939 5: `msg size`), from a line of `LIST` or the text of the
+/// `+OK` to `LIST msg`. Text after the size is tolerated (RFC 1939 5 allows it).
+pub fn parse_scan_listing(line: &[u8]) -> Result<ScanListing, DecodeError> {
+    check_line(line)?;
+    let text = line_str(line, false)?;
+    let (message, size, _) = two_numbers(text, "message number", "message size")?;
+    let message = u32::try_from(message)
+        .ok()
+        .and_then(MessageNumber::new)
+        .ok_or(DecodeError::syntax(
+            0,
+            "a message number from 1 to 4294967295",
+        ))?;
+    Ok(ScanListing { message, size })
+}
+
+/// Writes a scan listing line.
+pub fn encode_scan_listing(listing: &ScanListing, out: &mut BytesMut) {
+    out.extend_from_slice(alloc::format!("{} {}\r\n", listing.message, listing.size).as_bytes());
+}
+
+/// Parses a unique-id listing (RFC 1939 7: `msg unique-id`), strictly: the id is 1 to 70
+/// characters in 0x21..0x7E and nothing follows it.
+pub fn parse_uid_listing(line: &[u8]) -> Result<UidListing<'_>, DecodeError> {
+    check_line(line)?;
+    let text = line_str(line, false)?;
+    let (number, uid) = text.split_once(' ').ok_or(DecodeError::syntax(
+        text.len(),
+        "a message number and a unique-id",
+    ))?;
+    Ok(UidListing {
+        message: MessageNumber::parse(number).map_err(|e| DecodeError::value(0, e))?,
+        uid: UniqueId::new(uid).map_err(|e| DecodeError::value(number.len() + 1, e))?,
+    })
+}
+
+/// Writes a unique-id listing line.
+pub fn encode_uid_listing(listing: &UidListing<'_>, out: &mut BytesMut) {
+    out.extend_from_slice(alloc::format!("{} {}\r\n", listing.message, listing.uid).as_bytes());
+}
+
+/// Parses one line of a CAPA response (RFC 2449 5): a tag in any case and its parameters.
+/// Unknown tags are kept with their parameters; a known tag with parameters it does not take
+/// is an error.
+pub fn parse_capability(line: &[u8]) -> Result<Capability<'_>, DecodeError> {
+    check_line(line)?;
+    let text = line_str(line, false)?;
+    let (tag, rest) = match text.split_once(' ') {
+        Some((tag, rest)) => (tag, Some(rest)),
+        None => (text, None),
+    };
+    let base = tag.len() + 1;
+    let is = |name: &str| tag.eq_ignore_ascii_case(name);
+    let params: Vec<&str> = rest.map(|r| r.split(' ').collect()).unwrap_or_default();
+    if params.iter().any(|p| p.is_empty()) && !is("IMPLEMENTATION") {
+        return Err(DecodeError::syntax(base, "one space between parameters"));
+    }
+    let bare = |capability: Capability<'static>| {
+        if params.is_empty() {
+            Ok(capability)
+        } else {
+            Err(DecodeError::new(
+                base,
+                ErrorKind::TooManyArguments { verb: "capability" },
+            ))
+        }
+    };
+    let user_flag = |index: usize| -> Result<bool, DecodeError> {
+        match params.get(index) {
+            None => Ok(false),
+            Some(p) if p.eq_ignore_ascii_case("USER") && params.len() == index + 1 => Ok(true),
+            Some(_) => Err(DecodeError::syntax(base, "USER or nothing")),
+        }
+    };
+    Ok(match () {
+        () if is("TOP") => bare(Capability::Top)?,
+        () if is("USER") => bare(Capability::User)?,
+        () if is("RESP-CODES") => bare(Capability::RespCodes)?,
+        () if is("PIPELINING") => bare(Capability::Pipelining)?,
+        () if is("UIDL") => bare(Capability::Uidl)?,
+        () if is("STLS") => bare(Capability::Stls)?,
+        () if is("AUTH-RESP-CODE") => bare(Capability::AuthRespCode)?,
+        () if is("LANG") => bare(Capability::Lang)?,
+        () if is("UTF8") => Capability::Utf8 {
+            user: user_flag(0)?,
+        },
+        () if is("SASL") => {
+            let mut mechanisms = Vec::with_capacity(params.len());
+            let mut at = base;
+            for name in &params {
+                mechanisms.push(Mechanism::new(*name).map_err(|e| DecodeError::value(at, e))?);
+                at += name.len() + 1;
+            }
+            Capability::Sasl(mechanisms)
+        }
+        () if is("LOGIN-DELAY") => {
+            let seconds = params.first().ok_or(DecodeError::new(
+                text.len(),
+                ErrorKind::MissingArgument {
+                    verb: "LOGIN-DELAY",
+                },
+            ))?;
+            let seconds = whole_number(seconds.as_bytes(), "login delay", u64::from(u32::MAX))
+                .map_err(|e| DecodeError::value(base, e))?;
+            Capability::LoginDelay {
+                seconds: u32::try_from(seconds).unwrap_or(u32::MAX),
+                per_user: user_flag(1)?,
+            }
+        }
+        () if is("EXPIRE") => {
+            let value = params.first().ok_or(DecodeError::new(
+                text.len(),
+                ErrorKind::MissingArgument { verb: "EXPIRE" },
+            ))?;
+            let expire = if value.eq_ignore_ascii_case("NEVER") {
+                Expire::Never
+            } else {
+                let days = whole_number(value.as_bytes(), "expiry days", u64::from(u32::MAX))
+                    .map_err(|e| DecodeError::value(base, e))?;
+                Expire::Days(u32::try_from(days).unwrap_or(u32::MAX))
+            };
+            Capability::Expire {
+                expire,
+                per_user: user_flag(1)?,
+            }
+        }
+        () if is("IMPLEMENTATION") => Capability::Implementation(
+            Text::new(rest.unwrap_or_default()).map_err(|e| DecodeError::value(base, e))?,
+        ),
+        () => {
+            let tag = CapaTag::new(tag).map_err(|e| DecodeError::value(0, e))?;
+            let mut kept = Vec::with_capacity(params.len());
+            let mut at = base;
+            for param in &params {
+                kept.push(CapaParam::new(*param).map_err(|e| DecodeError::value(at, e))?);
+                at += param.len() + 1;
+            }
+            Capability::Other { tag, params: kept }
+        }
+    })
+}
+
+/// Writes one CAPA line.
+pub fn encode_capability(capability: &Capability<'_>, out: &mut BytesMut) {
+    out.extend_from_slice(capability.tag().as_bytes());
+    let user = |out: &mut BytesMut, per_user: bool| {
+        if per_user {
+            out.extend_from_slice(b" USER");
+        }
+    };
+    match capability {
+        Capability::Sasl(mechanisms) => {
+            for mechanism in mechanisms {
+                put(out, &[b" ", mechanism.as_str().as_bytes()]);
+            }
+        }
+        Capability::LoginDelay { seconds, per_user } => {
+            out.extend_from_slice(alloc::format!(" {seconds}").as_bytes());
+            user(out, *per_user);
+        }
+        Capability::Expire { expire, per_user } => {
+            match expire {
+                Expire::Never => out.extend_from_slice(b" NEVER"),
+                Expire::Days(days) => out.extend_from_slice(alloc::format!(" {days}").as_bytes()),
+            }
+            user(out, *per_user);
+        }
+        Capability::Implementation(text) if !text.is_empty() => {
+            put(out, &[b" ", text.as_str().as_bytes()]);
+        }
+        Capability::Utf8 { user: per_user } => user(out, *per_user),
+        Capability::Other { params, .. } => {
+            for param in params {
+                put(out, &[b" ", param.as_str().as_bytes()]);
+            }
+        }
+        _ => {}
+    }
+    out.extend_from_slice(b"\r\n");
+}

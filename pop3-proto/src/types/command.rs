@@ -1,0 +1,335 @@
+//! POP3 commands (RFC 1939 5-7, RFC 2449 5, RFC 2595 4, RFC 5034 4, RFC 6856 3).
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use core::fmt;
+use core::num::NonZeroU32;
+
+use mail_wire::Secret;
+use md5::{Digest, Md5};
+
+use super::text::{InvalidValue, Mechanism, Text, Timestamp, check, is_vchar, text_type};
+
+/// A message number (RFC 1939 5): 1 for the first message of the maildrop. Decoded from ASCII
+/// digits only, no sign, at most `u32::MAX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageNumber(NonZeroU32);
+
+impl MessageNumber {
+    /// The first message.
+    pub const FIRST: Self = Self(NonZeroU32::MIN);
+
+    /// `n`, unless 0.
+    pub const fn new(n: u32) -> Option<Self> {
+        match NonZeroU32::new(n) {
+            Some(n) => Some(Self(n)),
+            None => None,
+        }
+    }
+
+    /// Parses `1*DIGIT`: no sign, no leading `+`, not 0, at most 4294967295.
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        let n = super::whole_number(text.as_bytes(), "message number", u64::from(u32::MAX))?;
+        u32::try_from(n)
+            .ok()
+            .and_then(Self::new)
+            .ok_or(InvalidValue::Number {
+                what: "message number",
+                reason: "message numbers start at 1",
+            })
+    }
+
+    /// The number.
+    pub const fn get(self) -> u32 {
+        self.0.get()
+    }
+
+    /// The index of the message in a 0-based list.
+    pub const fn index(self) -> usize {
+        self.0.get() as usize - 1
+    }
+}
+
+impl fmt::Display for MessageNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+text_type!(
+    /// A mailbox name for `USER` and `APOP` (RFC 1939 7): 1 to 200 VCHARs (no space: it is one
+    /// argument), UTF-8 allowed after `UTF8` (RFC 6856 2).
+    Username,
+    "user name",
+    200,
+    |b: u8| is_vchar(b) || b >= 0x80
+);
+
+text_type!(
+    /// A command verb outside the known set, kept so that a server can answer it (RFC 2449 3:
+    /// `3*4VCHAR`; up to 40 are kept, for extensions with longer names).
+    Verb,
+    "command",
+    40,
+    is_vchar
+);
+
+text_type!(
+    /// The argument of `LANG` (RFC 6856 3): a language tag or `*`, letters, digits and `-`.
+    LanguageTag,
+    "language tag",
+    64,
+    |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'*'
+);
+
+/// The `APOP` digest (RFC 1939 7): MD5 of the greeting's timestamp followed by the shared
+/// secret, sent as 32 lower-case hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ApopDigest([u8; 16]);
+
+impl ApopDigest {
+    /// The digest a client sends for `timestamp` and `secret`.
+    pub fn compute(timestamp: &Timestamp<'_>, secret: &[u8]) -> Self {
+        let mut md5 = Md5::new();
+        md5.update(timestamp.as_str().as_bytes());
+        md5.update(secret);
+        Self(md5.finalize().into())
+    }
+
+    /// Whether the digest is the one for `timestamp` and `secret`, compared in constant time.
+    pub fn verify(&self, timestamp: &Timestamp<'_>, secret: &[u8]) -> bool {
+        mail_wire::sasl::constant_time_eq(&Self::compute(timestamp, secret).0, &self.0)
+    }
+
+    /// Parses exactly 32 lower-case hex digits.
+    pub fn parse(hex: &str) -> Result<Self, InvalidValue> {
+        const WHAT: &str = "APOP digest";
+        if hex.len() != 32 {
+            return Err(InvalidValue::Malformed {
+                what: WHAT,
+                reason: "not 32 hex digits",
+            });
+        }
+        let mut digest = [0u8; 16];
+        for (i, byte) in hex.bytes().enumerate() {
+            let nibble = match byte {
+                b'0'..=b'9' => byte - b'0',
+                b'a'..=b'f' => byte - b'a' + 10,
+                _ => {
+                    return Err(InvalidValue::UnexpectedChar {
+                        what: WHAT,
+                        offset: i,
+                        found: char::from(byte),
+                    });
+                }
+            };
+            if let Some(slot) = digest.get_mut(i / 2) {
+                *slot = (*slot << 4) | nibble;
+            }
+        }
+        Ok(Self(digest))
+    }
+
+    /// The 32 lower-case hex digits.
+    pub fn to_hex(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(32);
+        for byte in self.0 {
+            for nibble in [byte >> 4, byte & 0x0f] {
+                if let Some(&digit) = HEX.get(usize::from(nibble)) {
+                    out.push(char::from(digit));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Debug for ApopDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApopDigest({})", self.to_hex())
+    }
+}
+
+/// What a password or an initial response may hold: 1 to 240 octets, no CR, LF or NUL.
+pub(crate) fn check_secret(text: &str, what: &'static str) -> Result<(), InvalidValue> {
+    check(text, what, 240, |b| !matches!(b, b'\r' | b'\n' | 0))
+}
+
+/// One POP3 command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command<'a> {
+    /// `USER name` (RFC 1939 7).
+    User(Username<'a>),
+    /// `PASS string` (RFC 1939 7): the rest of the line, spaces included. Build it with
+    /// [`Command::pass`].
+    Pass(Secret<String>),
+    /// `APOP name digest` (RFC 1939 7).
+    Apop {
+        /// The mailbox.
+        name: Username<'a>,
+        /// MD5 of the timestamp and the shared secret.
+        digest: ApopDigest,
+    },
+    /// `STAT` (RFC 1939 5).
+    Stat,
+    /// `LIST [msg]` (RFC 1939 5).
+    List(Option<MessageNumber>),
+    /// `RETR msg` (RFC 1939 5).
+    Retr(MessageNumber),
+    /// `DELE msg` (RFC 1939 5).
+    Dele(MessageNumber),
+    /// `NOOP` (RFC 1939 5).
+    Noop,
+    /// `RSET` (RFC 1939 5).
+    Rset,
+    /// `QUIT` (RFC 1939 4, 6).
+    Quit,
+    /// `TOP msg n` (RFC 1939 7): the headers and `n` lines of the body.
+    Top {
+        /// The message.
+        message: MessageNumber,
+        /// Lines of the body.
+        lines: u32,
+    },
+    /// `UIDL [msg]` (RFC 1939 7).
+    Uidl(Option<MessageNumber>),
+    /// `CAPA` (RFC 2449 5).
+    Capa,
+    /// `STLS` (RFC 2595 4).
+    Stls,
+    /// `AUTH [mechanism [initial-response]]` (RFC 5034 4); a bare `AUTH` asks for the list of
+    /// mechanisms (the RFC 1734 practice clients still use). Build it with [`Command::auth`].
+    Auth {
+        /// The mechanism.
+        mechanism: Option<Mechanism<'a>>,
+        /// The initial response (base64, or `=` for an empty one).
+        initial_response: Option<Secret<String>>,
+    },
+    /// `UTF8` (RFC 6856 2).
+    Utf8,
+    /// `LANG [tag]` (RFC 6856 3).
+    Lang(Option<LanguageTag<'a>>),
+    /// Any other verb, with the rest of the line.
+    Other {
+        /// The verb as sent.
+        verb: Verb<'a>,
+        /// The rest of the line after the space, if any.
+        arguments: Option<Text<'a>>,
+    },
+}
+
+impl<'a> Command<'a> {
+    /// `PASS password`: 1 to 240 octets without CR, LF or NUL.
+    pub fn pass(password: impl Into<String>) -> Result<Self, InvalidValue> {
+        let password = password.into();
+        check_secret(&password, "password")?;
+        Ok(Self::Pass(Secret::new(password)))
+    }
+
+    /// `AUTH mechanism [initial-response]`: the response is base64 text or `=`.
+    pub fn auth(
+        mechanism: Mechanism<'a>,
+        initial_response: Option<String>,
+    ) -> Result<Self, InvalidValue> {
+        if let Some(response) = &initial_response {
+            check_secret(response, "initial response")?;
+            let base64 = response == "="
+                || (response.len() % 4 == 0
+                    && response
+                        .trim_end_matches('=')
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/'));
+            if !base64 {
+                return Err(InvalidValue::Malformed {
+                    what: "initial response",
+                    reason: "not base64",
+                });
+            }
+        }
+        Ok(Self::Auth {
+            mechanism: Some(mechanism),
+            initial_response: initial_response.map(Secret::new),
+        })
+    }
+
+    /// The verb as sent (upper case for the known commands).
+    pub fn verb(&self) -> &str {
+        match self {
+            Self::User(_) => "USER",
+            Self::Pass(_) => "PASS",
+            Self::Apop { .. } => "APOP",
+            Self::Stat => "STAT",
+            Self::List(_) => "LIST",
+            Self::Retr(_) => "RETR",
+            Self::Dele(_) => "DELE",
+            Self::Noop => "NOOP",
+            Self::Rset => "RSET",
+            Self::Quit => "QUIT",
+            Self::Top { .. } => "TOP",
+            Self::Uidl(_) => "UIDL",
+            Self::Capa => "CAPA",
+            Self::Stls => "STLS",
+            Self::Auth { .. } => "AUTH",
+            Self::Utf8 => "UTF8",
+            Self::Lang(_) => "LANG",
+            Self::Other { verb, .. } => verb.as_str(),
+        }
+    }
+
+    /// Whether the response is multi-line (RFC 1939 5, 7; RFC 2449 5): `LIST` and `UIDL`
+    /// without argument, `RETR`, `TOP`, `CAPA`, and `LANG` without argument (RFC 6856 3).
+    /// (A bare `AUTH`'s list is multi-line too.)
+    pub fn is_multi_line(&self) -> bool {
+        matches!(
+            self,
+            Self::List(None)
+                | Self::Uidl(None)
+                | Self::Retr(_)
+                | Self::Top { .. }
+                | Self::Capa
+                | Self::Lang(None)
+                | Self::Auth {
+                    mechanism: None,
+                    ..
+                }
+        )
+    }
+
+    /// The same command, owning its text.
+    pub fn into_owned(self) -> Command<'static> {
+        match self {
+            Self::User(name) => Command::User(name.into_owned()),
+            Self::Pass(password) => Command::Pass(password),
+            Self::Apop { name, digest } => Command::Apop {
+                name: name.into_owned(),
+                digest,
+            },
+            Self::Stat => Command::Stat,
+            Self::List(n) => Command::List(n),
+            Self::Retr(n) => Command::Retr(n),
+            Self::Dele(n) => Command::Dele(n),
+            Self::Noop => Command::Noop,
+            Self::Rset => Command::Rset,
+            Self::Quit => Command::Quit,
+            Self::Top { message, lines } => Command::Top { message, lines },
+            Self::Uidl(n) => Command::Uidl(n),
+            Self::Capa => Command::Capa,
+            Self::Stls => Command::Stls,
+            Self::Auth {
+                mechanism,
+                initial_response,
+            } => Command::Auth {
+                mechanism: mechanism.map(Mechanism::into_owned),
+                initial_response,
+            },
+            Self::Utf8 => Command::Utf8,
+            Self::Lang(tag) => Command::Lang(tag.map(LanguageTag::into_owned)),
+            Self::Other { verb, arguments } => Command::Other {
+                verb: verb.into_owned(),
+                arguments: arguments.map(Text::into_owned),
+            },
+        }
+    }
+}

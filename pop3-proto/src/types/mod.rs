@@ -1,0 +1,16 @@
+//! Validated POP3 values. A value that exists is valid: constructors refuse CR, LF and NUL and
+//! whatever else the grammar forbids (RFC 1939 3, RFC 2449 3), so no field can carry a command
+//! or a response into the stream, and encoding cannot fail.
+
+mod capability;
+mod command;
+mod response;
+mod text;
+
+pub use capability::{CapaParam, CapaTag, Capability, Expire};
+pub use command::{ApopDigest, Command, LanguageTag, MessageNumber, Username, Verb};
+pub use response::{KnownCode, Response, ResponseCode, ScanListing, Status, UidListing, UniqueId};
+pub use text::{InvalidValue, MAX_TEXT, Mechanism, Text, Timestamp};
+
+pub(crate) use command::check_secret;
+pub(crate) use text::whole_number;
