@@ -36,4 +36,5 @@ extern crate alloc;
 extern crate std;
 
 pub mod codec;
+pub mod server;
 pub mod types;

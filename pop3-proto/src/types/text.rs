@@ -237,6 +237,20 @@ text_type!(
     |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 );
 
+impl Mechanism<'static> {
+    /// A name known to be valid.
+    pub(crate) const fn checked(name: &'static str) -> Self {
+        Self(Cow::Borrowed(name))
+    }
+}
+
+impl Text<'static> {
+    /// Text known to be valid.
+    pub(crate) const fn checked(text: &'static str) -> Self {
+        Self(Cow::Borrowed(text))
+    }
+}
+
 impl Mechanism<'_> {
     /// Whether it names `other` (case-insensitive).
     pub fn is(&self, other: &str) -> bool {

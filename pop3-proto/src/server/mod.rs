@@ -1,0 +1,1277 @@
+//! The sans-IO POP3 server (RFC 1939, 2449, 2595, 3206, 5034, 6856).
+//!
+//! The machine speaks the protocol; the application owns the maildrop. It never reads a
+//! socket, a clock or a file: the caller hands it what arrived ([`Server::receive`]), the end
+//! of the stream ([`Server::receive_eof`]) and expired timeouts ([`Server::handle_timeout`]),
+//! and drains [`Server::poll_output`]: bytes to send, [`Event`]s, the point where TLS starts,
+//! and the end of the connection. The verbs are those of the SMTP machines.
+//!
+//! **The invariant:** after every input, answer and body call, call `poll_output` until it
+//! returns `None`. Events marked *decision* wait for [`Server::answer`]; until then (and while
+//! a message is being sent) pipelined commands wait, bounded by
+//! [`ServerConfig::max_pending`], so responses always go out in order.
+//!
+//! After a login the application hands over the maildrop listing ([`Answer::Open`]); from then
+//! on the machine answers STAT, LIST, UIDL, DELE, RSET and NOOP itself (RFC 1939 5), asks for
+//! message contents ([`Event::Retrieve`]), which the application streams
+//! ([`Server::send_body`], [`Server::end_body`]), and at QUIT asks once to commit the deletions
+//! ([`Event::Commit`]). A session that ends any other way commits nothing.
+//!
+//! ```
+//! use pop3_proto::server::{Answer, Event, MessageInfo, Output, Server, ServerConfig};
+//! use pop3_proto::types::UniqueId;
+//!
+//! let config = ServerConfig { plaintext_login: true, ..ServerConfig::default() };
+//! let mut server = Server::new(config);
+//! let mailbox = [b"Subject: one\r\n\r\n.hello\r\n".to_vec()];
+//! let mut sent = Vec::new();
+//! let mut deleted = Vec::new();
+//! let client: &[&[u8]] = &[b"USER alice\r\nPASS secret words\r\n", b"STAT\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n"];
+//! let mut input = client.iter();
+//! loop {
+//!     while let Some(output) = server.poll_output() {
+//!         match output {
+//!             Output::Transmit(bytes) => sent.extend_from_slice(&bytes),
+//!             Output::Event(Event::Login(login)) => {
+//!                 let answer = if login.verify_secret(b"secret words") {
+//!                     let uid = UniqueId::new("msg-1")?;
+//!                     Answer::Open(vec![MessageInfo { size: mailbox[0].len() as u64, uid }])
+//!                 } else {
+//!                     Answer::reject("[AUTH] wrong password")
+//!                 };
+//!                 server.answer(answer)?;
+//!             }
+//!             Output::Event(Event::Retrieve { message, .. }) => {
+//!                 server.answer(Answer::Accept)?;
+//!                 server.send_body(&mailbox[message.index()])?;
+//!                 server.end_body()?;
+//!             }
+//!             Output::Event(Event::Commit { deleted: marked }) => {
+//!                 deleted = marked; // delete them for good, then:
+//!                 server.answer(Answer::Accept)?;
+//!             }
+//!             Output::Event(event) if event.is_decision() => server.answer(Answer::Accept)?,
+//!             Output::Event(_) | Output::StartTls => {}
+//!             Output::Close => break,
+//!         }
+//!     }
+//!     if server.is_closed() { break; }
+//!     let Some(bytes) = input.next() else { break };
+//!     server.receive(bytes);
+//! }
+//! assert_eq!(deleted.len(), 1);
+//! let transcript = String::from_utf8(sent)?;
+//! assert!(transcript.starts_with("+OK POP3 server ready\r\n+OK\r\n+OK maildrop has 1 message (24 octets)\r\n+OK 1 24\r\n"));
+//! assert!(transcript.contains("+OK 24 octets\r\nSubject: one\r\n\r\n..hello\r\n.\r\n"));
+//! assert!(transcript.ends_with("+OK message 1 deleted\r\n+OK bye\r\n"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use mail_wire::Secret;
+use mail_wire::dot::{BodyError, DotEncoder};
+use mail_wire::line::{LineConfig, LineError, LineReader};
+use mail_wire::sasl::{self, ClientResponse, Credentials, ServerMechanism, ServerStep};
+
+pub use config::ServerConfig;
+
+use crate::codec::{
+    CommandOptions, encode_capability, encode_continuation, encode_response, encode_scan_listing,
+    encode_uid_listing, parse_command,
+};
+use crate::types::{
+    ApopDigest, Capability, Command, KnownCode, Mechanism, MessageNumber, Response, ResponseCode,
+    ScanListing, Status, Text, Timestamp, UidListing, UniqueId, Username,
+};
+
+/// Something the caller must act on, from [`Server::poll_output`].
+#[derive(Debug)]
+#[must_use = "every output must be acted upon"]
+pub enum Output {
+    /// Send these bytes to the client.
+    Transmit(Bytes),
+    /// Something happened; some events are decisions to [`answer`](Server::answer).
+    Event(Event),
+    /// Send what was transmitted so far, then start TLS on the connection. Call
+    /// [`Server::tls_established`] once it is up.
+    StartTls,
+    /// Close the connection (after sending what was transmitted).
+    Close,
+}
+
+/// One message of the maildrop, as the application lists it at login.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MessageInfo {
+    /// Its size in octets as it will be sent (CRLF line ends, before dot-stuffing).
+    pub size: u64,
+    /// Its unique-id (RFC 1939 7), stable across sessions.
+    pub uid: UniqueId<'static>,
+}
+
+/// How the client logged in; the secrets it presented stay [`Secret`]s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Login {
+    /// `USER` then `PASS`.
+    User {
+        /// The mailbox.
+        name: Username<'static>,
+        /// The password.
+        password: Secret<String>,
+    },
+    /// `APOP` (RFC 1939 7).
+    Apop {
+        /// The mailbox.
+        name: Username<'static>,
+        /// What the client sent.
+        digest: ApopDigest,
+        /// The timestamp of this session's greeting.
+        timestamp: Timestamp<'static>,
+    },
+    /// `AUTH` (RFC 5034).
+    Sasl {
+        /// The mechanism used.
+        mechanism: Mechanism<'static>,
+        /// What the client presented.
+        credentials: Credentials,
+    },
+}
+
+impl Login {
+    /// The mailbox the client names (for SASL, the authenticated identity, or the one it asks
+    /// to act as for OAuth).
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Self::User { name, .. } | Self::Apop { name, .. } => Some(name.as_str()),
+            Self::Sasl { credentials, .. } => {
+                credentials.username().or_else(|| credentials.authzid())
+            }
+        }
+    }
+
+    /// Checks the presented secret against the stored one in constant time: the password of
+    /// USER/PASS and SASL PLAIN/LOGIN, the MD5 digest of APOP.
+    pub fn verify_secret(&self, secret: &[u8]) -> bool {
+        match self {
+            Self::User { password, .. } => {
+                sasl::constant_time_eq(password.expose_secret().as_bytes(), secret)
+            }
+            Self::Apop {
+                digest, timestamp, ..
+            } => digest.verify(timestamp, secret),
+            Self::Sasl { credentials, .. } => credentials.verify_password(secret),
+        }
+    }
+}
+
+/// What happened. *Decision* events wait for [`Server::answer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// *Decision*: a client connected; accept (the greeting) or refuse (`-ERR`, then close).
+    Connected,
+    /// *Decision*: credentials to check. Open the maildrop ([`Answer::Open`]) or refuse
+    /// ([`Answer::Reply`] with `-ERR`, optionally `[AUTH]`, `[IN-USE]`, `[LOGIN-DELAY]`,
+    /// `[SYS/TEMP]`).
+    Login(Login),
+    /// *Decision*: the client wants a message (`RETR`, or `TOP` with `top` body lines).
+    /// Accept, then stream it whole with [`Server::send_body`] and [`Server::end_body`] (for
+    /// TOP the machine sends only the headers and the lines asked for); or refuse.
+    Retrieve {
+        /// The message.
+        message: MessageNumber,
+        /// Its unique-id.
+        uid: UniqueId<'static>,
+        /// Its size, as listed.
+        size: u64,
+        /// `TOP`: the number of body lines; `None` for `RETR`.
+        top: Option<u32>,
+    },
+    /// *Decision*: QUIT in the TRANSACTION state (RFC 1939 6): remove exactly these messages,
+    /// then accept (`+OK`) or report a failure (`-ERR`; with no text, `-ERR some deleted
+    /// messages not removed`, RFC 1939 6).
+    /// Sent once per session, even with nothing to delete.
+    Commit {
+        /// The messages marked deleted and not reset, in order.
+        deleted: Vec<UidListing<'static>>,
+    },
+    /// The client ended the session with QUIT before logging in.
+    Quit,
+    /// Octets that arrived in plaintext after STLS (or while TLS was being set up) were thrown
+    /// away unread (RFC 2595 4; CVE-2011-0411 and its kin).
+    PlaintextDiscarded(usize),
+}
+
+impl Event {
+    /// Whether the machine waits for [`Server::answer`] after this event.
+    pub fn is_decision(&self) -> bool {
+        matches!(
+            self,
+            Self::Connected | Self::Login(_) | Self::Retrieve { .. } | Self::Commit { .. }
+        )
+    }
+}
+
+/// The application's answer to a decision event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Yes (the greeting, a message transfer, the commit).
+    Accept,
+    /// Login accepted: the maildrop, message 1 first.
+    Open(Vec<MessageInfo>),
+    /// This response: `-ERR` refuses; `+OK` accepts with the application's own text (not for a
+    /// login, which needs [`Answer::Open`]).
+    Reply(Response<'static>),
+}
+
+impl Answer {
+    /// `-ERR text`; a leading `[CODE]` in `text` becomes the response code.
+    pub fn reject(text: &str) -> Self {
+        let response = crate::codec::parse_response(alloc::format!("-ERR {text}").as_bytes(), true)
+            .map(Response::into_owned)
+            .unwrap_or_else(|_| Response::err(Text::empty()));
+        Self::Reply(response)
+    }
+}
+
+/// The application used the machine wrongly; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// [`Server::answer`] with no decision pending.
+    #[error("no decision is pending")]
+    NoDecisionPending,
+    /// An answer that does not fit the decision (a login accepted without a maildrop, a
+    /// maildrop for anything else).
+    #[error("this answer does not fit the pending decision")]
+    UnfitAnswer,
+    /// [`Server::tls_established`] without a preceding [`Output::StartTls`].
+    #[error("TLS was not being started")]
+    NotStartingTls,
+    /// [`Server::send_body`] or [`Server::end_body`] with no message being sent.
+    #[error("no message is being sent")]
+    NotSendingBody,
+    /// The message holds a bare CR or LF under `EncodeBareEndings::Reject`: the response
+    /// cannot be completed, so the connection is closed.
+    #[error("message refused: {0}")]
+    BodyRefused(BodyError),
+}
+
+/// RFC 1939's three states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Authorization,
+    Transaction,
+    Update,
+}
+
+/// A SASL exchange in progress (its state may hold credentials: not shown in `Debug`).
+struct Exchange(Box<dyn ServerMechanism + Send>);
+
+impl core::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Exchange({})", self.0.name())
+    }
+}
+
+/// Where input goes.
+#[derive(Debug)]
+enum Phase {
+    Command,
+    /// Reading AUTH response lines.
+    Auth(Exchange, Mechanism<'static>),
+    /// The application streams a message.
+    Sending(Transfer),
+    /// STLS accepted: waiting for the caller's TLS; input is discarded.
+    StartingTls,
+    Closed,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Connect,
+    Login(Option<(Exchange, Mechanism<'static>)>),
+    Retrieve { top: Option<u32>, size: u64 },
+    Commit,
+}
+
+/// A message going out.
+#[derive(Debug)]
+struct Transfer {
+    encoder: DotEncoder,
+    top: Option<Top>,
+}
+
+/// Cuts a message after its headers, the blank line and `left` body lines (RFC 1939 7, TOP).
+/// A line ends at LF, CRLF or a bare CR (as the encoder will write them).
+#[derive(Debug)]
+struct Top {
+    in_headers: bool,
+    left: u32,
+    /// The current line has content.
+    content: bool,
+    /// The last octet was a CR.
+    cr: bool,
+    done: bool,
+}
+
+impl Top {
+    fn new(lines: u32) -> Self {
+        Self {
+            in_headers: true,
+            left: lines,
+            content: false,
+            cr: false,
+            done: false,
+        }
+    }
+
+    /// How much of `chunk` to send.
+    fn take(&mut self, chunk: &[u8]) -> usize {
+        if self.done {
+            return 0;
+        }
+        for (at, &byte) in chunk.iter().enumerate() {
+            if self.cr && byte != b'\n' {
+                // A bare CR ended a line: the octet here starts the next.
+                self.cr = false;
+                if self.end_of_line() {
+                    return at;
+                }
+            }
+            match byte {
+                b'\r' => self.cr = true,
+                b'\n' => {
+                    self.cr = false;
+                    if self.end_of_line() {
+                        return at + 1;
+                    }
+                }
+                _ => self.content = true,
+            }
+        }
+        chunk.len()
+    }
+
+    /// A line ended; whether the cut comes here.
+    fn end_of_line(&mut self) -> bool {
+        let content = core::mem::take(&mut self.content);
+        if self.in_headers {
+            if !content {
+                self.in_headers = false;
+                self.done = self.left == 0;
+            }
+        } else {
+            self.left = self.left.saturating_sub(1);
+            self.done = self.left == 0;
+        }
+        self.done
+    }
+}
+
+/// The maildrop of a logged-in session.
+#[derive(Debug, Default)]
+struct Maildrop {
+    messages: Vec<MessageInfo>,
+    deleted: Vec<bool>,
+}
+
+impl Maildrop {
+    fn live(&self) -> impl Iterator<Item = (MessageNumber, &MessageInfo)> {
+        self.messages
+            .iter()
+            .zip(&self.deleted)
+            .enumerate()
+            .filter(|(_, (_, deleted))| !**deleted)
+            .filter_map(|(i, (info, _))| {
+                let number = u32::try_from(i + 1).ok().and_then(MessageNumber::new)?;
+                Some((number, info))
+            })
+    }
+
+    fn totals(&self) -> (usize, u64) {
+        self.live().fold((0, 0), |(n, size), (_, info)| {
+            (n + 1, size.saturating_add(info.size))
+        })
+    }
+}
+
+/// The POP3 server. See the [module docs](self).
+pub struct Server {
+    config: ServerConfig,
+    state: State,
+    phase: Phase,
+    pending: Option<Pending>,
+    held: BytesMut,
+    lines: LineReader,
+    output: VecDeque<Output>,
+    outgoing: BytesMut,
+    tls: bool,
+    utf8: bool,
+    /// The name of a USER command just accepted (PASS must follow at once).
+    user: Option<Username<'static>>,
+    maildrop: Maildrop,
+    errors: usize,
+}
+
+impl core::fmt::Debug for Server {
+    /// Shows the state, never the bytes held: they may be a half-received PASS line.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Server")
+            .field("state", &self.state)
+            .field("phase", &self.phase)
+            .field("pending", &self.pending)
+            .field("held", &self.held.len())
+            .field("tls", &self.tls)
+            .field("messages", &self.maildrop.messages.len())
+            .field("errors", &self.errors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of a protocol slip: counted towards [`ServerConfig::max_errors`].
+const COUNTED: bool = true;
+
+impl Server {
+    /// A server for a new connection; the first output is [`Event::Connected`].
+    pub fn new(config: ServerConfig) -> Self {
+        let limit = if config.sasl_mechanisms.is_empty() {
+            config.max_command_line
+        } else {
+            config.max_command_line.max(config.max_auth_line)
+        };
+        let tls = config.implicit_tls;
+        let mut server = Self {
+            config,
+            state: State::Authorization,
+            phase: Phase::Command,
+            pending: Some(Pending::Connect),
+            held: BytesMut::new(),
+            lines: LineReader::new(LineConfig::new(limit)),
+            output: VecDeque::new(),
+            outgoing: BytesMut::new(),
+            tls,
+            utf8: false,
+            user: None,
+            maildrop: Maildrop::default(),
+            errors: 0,
+        };
+        server.emit(Event::Connected);
+        server
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Whether TLS is up.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Whether the client has logged in (the TRANSACTION state or after).
+    pub fn is_logged_in(&self) -> bool {
+        self.state != State::Authorization
+    }
+
+    /// Whether the session is over.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// Whether a decision event waits for [`answer`](Self::answer).
+    pub fn is_waiting(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Whether [`send_body`](Self::send_body) is wanted: a message is being sent and (for TOP)
+    /// more of it will go out.
+    pub fn wants_body(&self) -> bool {
+        match &self.phase {
+            Phase::Sending(transfer) => !transfer.top.as_ref().is_some_and(|t| t.done),
+            _ => false,
+        }
+    }
+
+    /// Octets held for processing later: never more than [`ServerConfig::max_pending`] plus
+    /// the line limit.
+    pub fn buffered(&self) -> usize {
+        self.held.len() + self.lines.buffered()
+    }
+
+    /// How long the client may now stay idle before [`handle_timeout`](Self::handle_timeout)
+    /// should be called (RFC 1939 3: at least 10 minutes); `None` while the application has
+    /// the next move (a decision, a message being sent) and once closed.
+    pub fn timeout(&self) -> Option<Duration> {
+        match (&self.phase, &self.pending) {
+            (Phase::Closed | Phase::Sending(_), _) | (_, Some(_)) => None,
+            _ => Some(self.config.idle_timeout),
+        }
+    }
+
+    /// Takes the next output; `None` when there is nothing to do until the next input, answer
+    /// or body call.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if self.output.is_empty() {
+            self.flush();
+        }
+        self.output.pop_front()
+    }
+
+    /// Hands over received bytes and returns how many were taken: all, unless a decision is
+    /// pending or a message is being sent and [`ServerConfig::max_pending`] octets already
+    /// wait (then call again with the rest later: back-pressure on a client that pipelines
+    /// too much).
+    pub fn receive(&mut self, bytes: &[u8]) -> usize {
+        match self.phase {
+            Phase::Closed => return bytes.len(),
+            Phase::StartingTls => {
+                if !bytes.is_empty() {
+                    self.emit(Event::PlaintextDiscarded(bytes.len()));
+                }
+                return bytes.len();
+            }
+            _ => {}
+        }
+        if self.is_busy() {
+            let room = self.config.max_pending.saturating_sub(self.held.len());
+            let taken = room.min(bytes.len());
+            self.held
+                .extend_from_slice(bytes.get(..taken).unwrap_or_default());
+            return taken;
+        }
+        let mut input = Bytes::copy_from_slice(bytes);
+        self.process(&mut input);
+        let left = input.len();
+        if left > 0 {
+            let room = self.config.max_pending.saturating_sub(self.held.len());
+            let keep = room.min(left);
+            self.held
+                .extend_from_slice(input.get(..keep).unwrap_or_default());
+            return bytes.len() - (left - keep);
+        }
+        bytes.len()
+    }
+
+    /// The client closed its side: the session ends, nothing is committed.
+    pub fn receive_eof(&mut self) {
+        self.close();
+    }
+
+    /// The idle timeout expired: `-ERR` and close, nothing committed (RFC 1939 3).
+    pub fn handle_timeout(&mut self) {
+        self.end_with("idle for too long, closing");
+    }
+
+    /// The application ends the session now (shutting down): `-ERR` and close, nothing
+    /// committed.
+    pub fn shut_down(&mut self) {
+        self.end_with("server shutting down");
+    }
+
+    fn end_with(&mut self, text: &'static str) {
+        if self.is_closed() {
+            return;
+        }
+        if !matches!(self.phase, Phase::StartingTls | Phase::Sending(_)) {
+            self.respond(Response::err(Text::checked(text)));
+        }
+        self.close();
+    }
+
+    /// TLS is up after [`Output::StartTls`]: the session starts over in the AUTHORIZATION
+    /// state, with the capabilities of a TLS session (RFC 2595 4).
+    pub fn tls_established(&mut self) -> Result<(), ApiError> {
+        if !matches!(self.phase, Phase::StartingTls) {
+            return Err(ApiError::NotStartingTls);
+        }
+        self.tls = true;
+        self.phase = Phase::Command;
+        self.state = State::Authorization;
+        self.user = None;
+        self.utf8 = false;
+        self.lines.reset();
+        Ok(())
+    }
+
+    /// Answers the pending decision, then goes on with any input that waited for it.
+    pub fn answer(&mut self, answer: Answer) -> Result<(), ApiError> {
+        let Some(pending) = self.pending.take() else {
+            return Err(ApiError::NoDecisionPending);
+        };
+        let fits = match (&answer, &pending) {
+            (Answer::Open(_), Pending::Login(_)) => true,
+            (Answer::Open(_), _) | (Answer::Accept, Pending::Login(_)) => false,
+            (Answer::Reply(reply), Pending::Login(_)) => reply.status == Status::Err,
+            _ => true,
+        };
+        if !fits {
+            self.pending = Some(pending);
+            return Err(ApiError::UnfitAnswer);
+        }
+        self.decide(pending, answer);
+        self.resume();
+        Ok(())
+    }
+
+    /// Sends the next piece of the message being retrieved (after accepting
+    /// [`Event::Retrieve`]): dot-stuffed, bare line ends made CRLF (per
+    /// [`ServerConfig::bare_endings`]), cut after the lines TOP asked for (the rest is
+    /// accepted and dropped: [`wants_body`](Self::wants_body) says when to stop reading).
+    pub fn send_body(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        let Phase::Sending(transfer) = &mut self.phase else {
+            return Err(ApiError::NotSendingBody);
+        };
+        let take = match &mut transfer.top {
+            Some(top) => top.take(chunk),
+            None => chunk.len(),
+        };
+        let part = chunk.get(..take).unwrap_or_default();
+        if let Err(error) = transfer.encoder.encode(part, &mut self.outgoing) {
+            self.close();
+            return Err(ApiError::BodyRefused(error));
+        }
+        Ok(())
+    }
+
+    /// Ends the message: the final `.` of the multi-line response; then pipelined commands
+    /// go on.
+    pub fn end_body(&mut self) -> Result<(), ApiError> {
+        let Phase::Sending(transfer) = &mut self.phase else {
+            return Err(ApiError::NotSendingBody);
+        };
+        if let Err(error) = transfer.encoder.finish(&mut self.outgoing) {
+            self.close();
+            return Err(ApiError::BodyRefused(error));
+        }
+        self.phase = Phase::Command;
+        self.resume();
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inside.
+
+impl Server {
+    fn is_busy(&self) -> bool {
+        self.pending.is_some() || matches!(self.phase, Phase::Sending(_))
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.flush();
+        self.output.push_back(Output::Event(event));
+    }
+
+    fn ask(&mut self, pending: Pending, event: Event) {
+        self.pending = Some(pending);
+        self.emit(event);
+    }
+
+    fn flush(&mut self) {
+        if !self.outgoing.is_empty() {
+            let bytes = self.outgoing.split().freeze();
+            self.output.push_back(Output::Transmit(bytes));
+        }
+    }
+
+    fn close(&mut self) {
+        if self.is_closed() {
+            return;
+        }
+        self.flush();
+        self.phase = Phase::Closed;
+        self.pending = None;
+        self.held.clear();
+        self.lines.reset();
+        self.output.push_back(Output::Close);
+    }
+
+    /// Writes a response; codes only when RESP-CODES is advertised.
+    fn respond(&mut self, mut response: Response<'_>) {
+        if !self.config.resp_codes {
+            response.code = None;
+        }
+        encode_response(&response, &mut self.outgoing);
+    }
+
+    fn ok(&mut self, text: &str) {
+        let text = Text::new(text).unwrap_or_else(|_| Text::empty());
+        self.respond(Response::ok(text));
+    }
+
+    /// A `-ERR` for a protocol slip or a refused request; `counted` slips end the session
+    /// once there are too many.
+    fn err(&mut self, code: Option<KnownCode>, text: &str, counted: bool) {
+        let text = Text::new(text).unwrap_or_else(|_| Text::empty());
+        let mut response = Response::err(text);
+        response.code = code.map(ResponseCode::known);
+        self.respond(response);
+        if counted {
+            self.errors += 1;
+            if self.errors >= self.config.max_errors {
+                self.respond(Response::err(Text::checked("too many errors, closing")));
+                self.close();
+            }
+        }
+    }
+
+    /// Processes held input once nothing is pending any more.
+    fn resume(&mut self) {
+        if self.is_busy() || self.held.is_empty() {
+            self.flush();
+            return;
+        }
+        let mut input = self.held.split().freeze();
+        self.process(&mut input);
+        if !input.is_empty() {
+            let mut rest = BytesMut::from(&input[..]);
+            rest.extend_from_slice(&self.held);
+            self.held = rest;
+        }
+        self.flush();
+    }
+
+    fn process(&mut self, input: &mut Bytes) {
+        while !input.is_empty() && !self.is_busy() {
+            match &self.phase {
+                Phase::Closed => input.clear(),
+                Phase::StartingTls => {
+                    self.emit(Event::PlaintextDiscarded(input.len()));
+                    input.clear();
+                }
+                Phase::Sending(_) => return,
+                Phase::Command | Phase::Auth(..) => {
+                    let Some(line) = self.lines.next_line(input) else {
+                        continue;
+                    };
+                    match line {
+                        Ok(line) => self.line(&line, input),
+                        Err(error) => self.line_error(error),
+                    }
+                }
+            }
+        }
+        self.flush();
+    }
+
+    fn line_error(&mut self, error: LineError) {
+        if let Phase::Auth(..) = self.phase {
+            self.phase = Phase::Command;
+        }
+        self.user = None;
+        let text = match error {
+            LineError::TooLong { .. } => "line too long",
+            _ => "lines end with CRLF",
+        };
+        self.err(None, text, COUNTED);
+    }
+
+    fn line(&mut self, line: &[u8], input: &mut Bytes) {
+        if let Phase::Auth(..) = self.phase {
+            return self.auth_line(line);
+        }
+        if line.len() + 2 > self.config.max_command_line {
+            self.user = None;
+            return self.err(None, "line too long", COUNTED);
+        }
+        let options = CommandOptions {
+            max_line_length: self.config.max_command_line,
+            utf8: self.utf8,
+        };
+        let command = match parse_command(line, &options) {
+            Ok(command) => command.into_owned(),
+            Err(error) => {
+                self.user = None;
+                let text = alloc::format!("{error}");
+                return self.err(None, &text, COUNTED);
+            }
+        };
+        // PASS must follow USER at once (RFC 1939 7).
+        let user = self.user.take();
+        match self.state {
+            State::Authorization => self.authorization(command, user, input),
+            State::Transaction => self.transaction(command),
+            State::Update => {}
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // AUTHORIZATION.
+
+    /// Whether passwords may travel now.
+    fn passwords_allowed(&self) -> bool {
+        self.tls || self.config.plaintext_login
+    }
+
+    fn authorization(
+        &mut self,
+        command: Command<'static>,
+        user: Option<Username<'static>>,
+        input: &mut Bytes,
+    ) {
+        match command {
+            Command::Capa => self.capa(),
+            Command::Quit => {
+                self.ok("bye");
+                self.emit(Event::Quit);
+                self.close();
+            }
+            Command::Stls => self.stls(input),
+            Command::User(name) => {
+                if !self.config.user_pass {
+                    return self.err(None, "USER not supported", COUNTED);
+                }
+                if !self.passwords_allowed() {
+                    return self.err(Some(KnownCode::Auth), "use STLS first", COUNTED);
+                }
+                self.user = Some(name);
+                self.ok("");
+            }
+            Command::Pass(password) => {
+                let Some(name) = user else {
+                    return self.err(None, "USER first", COUNTED);
+                };
+                let login = Login::User { name, password };
+                self.ask(Pending::Login(None), Event::Login(login));
+            }
+            Command::Apop { name, digest } => {
+                let Some(timestamp) = self.config.apop_timestamp.clone() else {
+                    return self.err(None, "APOP not supported", COUNTED);
+                };
+                let login = Login::Apop {
+                    name,
+                    digest,
+                    timestamp,
+                };
+                self.ask(Pending::Login(None), Event::Login(login));
+            }
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(mechanism, initial_response),
+            Command::Utf8 if self.config.utf8 => {
+                self.utf8 = true;
+                self.ok("UTF8 enabled");
+            }
+            Command::Other { .. } | Command::Utf8 | Command::Lang(_) => {
+                self.err(None, "unknown command", COUNTED);
+            }
+            _ => self.err(None, "not logged in", COUNTED),
+        }
+    }
+
+    fn stls(&mut self, input: &mut Bytes) {
+        if !self.config.stls || self.tls {
+            return self.err(None, "STLS not available", COUNTED);
+        }
+        self.ok("begin TLS negotiation");
+        // Whatever follows the command arrived in plaintext: never read it (RFC 2595 4).
+        let discarded = input.len() + self.held.len() + self.lines.buffered();
+        input.clear();
+        self.held.clear();
+        self.lines.reset();
+        self.phase = Phase::StartingTls;
+        if discarded > 0 {
+            self.emit(Event::PlaintextDiscarded(discarded));
+        }
+        self.flush();
+        self.output.push_back(Output::StartTls);
+    }
+
+    fn sasl_allowed(&self) -> bool {
+        !self.config.sasl_mechanisms.is_empty() && self.passwords_allowed()
+    }
+
+    fn auth(&mut self, mechanism: Option<Mechanism<'static>>, initial: Option<Secret<String>>) {
+        if !self.sasl_allowed() {
+            let code = (!self.config.sasl_mechanisms.is_empty()).then_some(KnownCode::Auth);
+            return self.err(code, "AUTH not available", COUNTED);
+        }
+        let Some(name) = mechanism else {
+            // The RFC 1734 listing clients still ask for.
+            self.ok("");
+            for mechanism in self.config.sasl_mechanisms.clone() {
+                self.outgoing
+                    .extend_from_slice(mechanism.as_str().as_bytes());
+                self.outgoing.extend_from_slice(b"\r\n");
+            }
+            self.outgoing.extend_from_slice(b".\r\n");
+            return;
+        };
+        let offered = self
+            .config
+            .sasl_mechanisms
+            .iter()
+            .any(|m| m.is(name.as_str()));
+        let Some(exchange) = offered.then(|| built_in(name.as_str())).flatten() else {
+            return self.err(None, "unsupported mechanism", COUNTED);
+        };
+        let decoded = match &initial {
+            None => None,
+            Some(text) => {
+                match sasl::decode_initial_response(
+                    text.expose_secret().as_bytes(),
+                    sasl::MAX_DECODED_LEN,
+                ) {
+                    Ok(decoded) => Some(decoded),
+                    Err(_) => return self.err(None, "malformed initial response", COUNTED),
+                }
+            }
+        };
+        let mut exchange = exchange;
+        let step = exchange
+            .0
+            .start(decoded.as_ref().map(|d| d.expose_secret().as_slice()));
+        self.auth_step(step, exchange, name);
+    }
+
+    fn auth_step(
+        &mut self,
+        step: Result<ServerStep, sasl::SaslError>,
+        exchange: Exchange,
+        name: Mechanism<'static>,
+    ) {
+        match step {
+            Ok(ServerStep::Challenge(challenge)) => {
+                encode_continuation(&sasl::encode_challenge(&challenge), &mut self.outgoing);
+                self.phase = Phase::Auth(exchange, name);
+            }
+            Ok(ServerStep::Done(credentials)) => {
+                self.phase = Phase::Command;
+                let login = Login::Sasl {
+                    mechanism: name.clone(),
+                    credentials,
+                };
+                self.ask(Pending::Login(Some((exchange, name))), Event::Login(login));
+            }
+            Ok(ServerStep::Failed) | Err(_) => {
+                self.phase = Phase::Command;
+                self.err(Some(KnownCode::Auth), "authentication failed", COUNTED);
+            }
+        }
+    }
+
+    fn auth_line(&mut self, line: &[u8]) {
+        let Phase::Auth(exchange, name) = core::mem::replace(&mut self.phase, Phase::Command)
+        else {
+            return;
+        };
+        let mut exchange = exchange;
+        match sasl::decode_response(line, sasl::MAX_DECODED_LEN) {
+            Ok(ClientResponse::Cancel) => self.err(None, "authentication cancelled", COUNTED),
+            Ok(ClientResponse::Data(data)) => {
+                let step = exchange.0.step(data.expose_secret());
+                self.auth_step(step, exchange, name);
+            }
+            Err(_) => self.err(None, "malformed authentication response", COUNTED),
+        }
+    }
+
+    fn capa(&mut self) {
+        let mut capabilities = Vec::new();
+        let before_login = self.state == State::Authorization;
+        capabilities.push(Capability::Top);
+        capabilities.push(Capability::Uidl);
+        if self.config.resp_codes {
+            capabilities.push(Capability::RespCodes);
+            capabilities.push(Capability::AuthRespCode);
+        }
+        if self.config.pipelining {
+            capabilities.push(Capability::Pipelining);
+        }
+        if let Some((seconds, per_user)) = self.config.login_delay {
+            capabilities.push(Capability::LoginDelay {
+                seconds,
+                per_user: per_user && before_login,
+            });
+        }
+        if let Some((expire, per_user)) = self.config.expire {
+            capabilities.push(Capability::Expire {
+                expire,
+                per_user: per_user && before_login,
+            });
+        }
+        if before_login {
+            if self.config.user_pass && self.passwords_allowed() {
+                capabilities.push(Capability::User);
+            }
+            if self.sasl_allowed() {
+                capabilities.push(Capability::Sasl(self.config.sasl_mechanisms.clone()));
+            }
+            if self.config.stls && !self.tls {
+                capabilities.push(Capability::Stls);
+            }
+            if self.config.utf8 {
+                capabilities.push(Capability::Utf8 { user: true });
+            }
+        }
+        if let Some(text) = self.config.implementation.clone() {
+            capabilities.push(Capability::Implementation(text));
+        }
+        self.ok("capability list follows");
+        for capability in &capabilities {
+            encode_capability(capability, &mut self.outgoing);
+        }
+        self.outgoing.extend_from_slice(b".\r\n");
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // TRANSACTION.
+
+    /// The message `n` if it exists and is not deleted; otherwise the `-ERR` is sent.
+    fn message(&mut self, n: MessageNumber) -> Option<MessageInfo> {
+        let index = n.index();
+        match (
+            self.maildrop.messages.get(index),
+            self.maildrop.deleted.get(index),
+        ) {
+            (Some(info), Some(false)) => Some(info.clone()),
+            (Some(_), _) => {
+                self.err(
+                    None,
+                    &alloc::format!("message {n} already deleted"),
+                    !COUNTED,
+                );
+                None
+            }
+            (None, _) => {
+                self.err(None, "no such message", !COUNTED);
+                None
+            }
+        }
+    }
+
+    fn transaction(&mut self, command: Command<'static>) {
+        match command {
+            Command::Stat => {
+                let (count, size) = self.maildrop.totals();
+                self.ok(&alloc::format!("{count} {size}"));
+            }
+            Command::List(None) => {
+                let (count, size) = self.maildrop.totals();
+                self.ok(&alloc::format!("{count} messages ({size} octets)"));
+                let listings: Vec<ScanListing> = self
+                    .maildrop
+                    .live()
+                    .map(|(message, info)| ScanListing {
+                        message,
+                        size: info.size,
+                    })
+                    .collect();
+                for listing in &listings {
+                    encode_scan_listing(listing, &mut self.outgoing);
+                }
+                self.outgoing.extend_from_slice(b".\r\n");
+            }
+            Command::List(Some(n)) => {
+                if let Some(info) = self.message(n) {
+                    self.ok(&alloc::format!("{n} {}", info.size));
+                }
+            }
+            Command::Uidl(None) => {
+                self.ok("");
+                let listings: Vec<UidListing<'static>> = self
+                    .maildrop
+                    .live()
+                    .map(|(message, info)| UidListing {
+                        message,
+                        uid: info.uid.clone(),
+                    })
+                    .collect();
+                for listing in &listings {
+                    encode_uid_listing(listing, &mut self.outgoing);
+                }
+                self.outgoing.extend_from_slice(b".\r\n");
+            }
+            Command::Uidl(Some(n)) => {
+                if let Some(info) = self.message(n) {
+                    self.ok(&alloc::format!("{n} {}", info.uid));
+                }
+            }
+            Command::Retr(n) => self.retrieve(n, None),
+            Command::Top { message, lines } => self.retrieve(message, Some(lines)),
+            Command::Dele(n) => {
+                if self.message(n).is_some() {
+                    if let Some(flag) = self.maildrop.deleted.get_mut(n.index()) {
+                        *flag = true;
+                    }
+                    self.ok(&alloc::format!("message {n} deleted"));
+                }
+            }
+            Command::Noop => self.ok(""),
+            Command::Rset => {
+                self.maildrop.deleted.iter_mut().for_each(|d| *d = false);
+                let (count, size) = self.maildrop.totals();
+                self.ok(&maildrop_text(count, size));
+            }
+            Command::Quit => {
+                self.state = State::Update;
+                let deleted = self
+                    .maildrop
+                    .messages
+                    .iter()
+                    .zip(&self.maildrop.deleted)
+                    .enumerate()
+                    .filter(|(_, (_, deleted))| **deleted)
+                    .filter_map(|(i, (info, _))| {
+                        Some(UidListing {
+                            message: u32::try_from(i + 1).ok().and_then(MessageNumber::new)?,
+                            uid: info.uid.clone(),
+                        })
+                    })
+                    .collect();
+                self.ask(Pending::Commit, Event::Commit { deleted });
+            }
+            Command::Capa => self.capa(),
+            Command::Other { .. } | Command::Utf8 | Command::Lang(_) => {
+                self.err(None, "unknown command", COUNTED);
+            }
+            _ => self.err(None, "already logged in", COUNTED),
+        }
+    }
+
+    fn retrieve(&mut self, n: MessageNumber, top: Option<u32>) {
+        if let Some(info) = self.message(n) {
+            let event = Event::Retrieve {
+                message: n,
+                uid: info.uid.clone(),
+                size: info.size,
+                top,
+            };
+            self.ask(
+                Pending::Retrieve {
+                    top,
+                    size: info.size,
+                },
+                event,
+            );
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Decisions.
+
+    fn decide(&mut self, pending: Pending, answer: Answer) {
+        let custom = match &answer {
+            Answer::Reply(response) => Some(response.clone()),
+            _ => None,
+        };
+        let refused = custom.as_ref().is_some_and(|r| r.status == Status::Err);
+        match pending {
+            Pending::Connect => {
+                if refused {
+                    if let Some(response) = custom {
+                        self.respond(response);
+                    }
+                    return self.close();
+                }
+                let text =
+                    custom.map_or_else(|| self.config.greeting.to_string(), |r| r.text.to_string());
+                let text = match &self.config.apop_timestamp {
+                    Some(stamp) if !text.contains(stamp.as_str()) => {
+                        alloc::format!("{text} {stamp}")
+                    }
+                    _ => text,
+                };
+                self.ok(text.trim_start());
+            }
+            Pending::Login(exchange) => match answer {
+                Answer::Open(messages) => {
+                    let count = messages.len();
+                    let size = messages.iter().fold(0u64, |s, m| s.saturating_add(m.size));
+                    self.maildrop = Maildrop {
+                        deleted: alloc::vec![false; count],
+                        messages,
+                    };
+                    self.state = State::Transaction;
+                    self.utf8 = false;
+                    self.ok(&maildrop_text(count, size));
+                }
+                _ => {
+                    if let Some((mut exchange, name)) = exchange {
+                        // XOAUTH2 / OAUTHBEARER report failure inside the exchange first.
+                        if let Ok(ServerStep::Challenge(error)) = exchange.0.reject(&[]) {
+                            return self.auth_step(
+                                Ok(ServerStep::Challenge(error)),
+                                exchange,
+                                name,
+                            );
+                        }
+                    }
+                    let response = custom.unwrap_or_else(|| {
+                        Response::err(Text::checked("authentication failed"))
+                            .with_code(ResponseCode::known(KnownCode::Auth))
+                    });
+                    self.respond(response);
+                }
+            },
+            Pending::Retrieve { top, size } => {
+                if refused {
+                    if let Some(response) = custom {
+                        self.respond(response);
+                    }
+                    return;
+                }
+                match custom {
+                    Some(response) => self.respond(response),
+                    None => match top {
+                        None => self.ok(&alloc::format!("{size} octets")),
+                        Some(_) => self.ok("top of message follows"),
+                    },
+                }
+                self.phase = Phase::Sending(Transfer {
+                    encoder: DotEncoder::new(self.config.bare_endings),
+                    top: top.map(Top::new),
+                });
+            }
+            Pending::Commit => {
+                match custom {
+                    Some(response)
+                        if response.status == Status::Err && response.text.is_empty() =>
+                    {
+                        let text = Text::checked("some deleted messages not removed");
+                        self.respond(Response { text, ..response });
+                    }
+                    Some(response) => self.respond(response),
+                    None => self.ok("bye"),
+                }
+                self.close();
+            }
+        }
+    }
+}
+
+fn maildrop_text(count: usize, size: u64) -> String {
+    let plural = if count == 1 { "" } else { "s" };
+    alloc::format!("maildrop has {count} message{plural} ({size} octets)")
+}
+
+/// A built-in server mechanism by name.
+fn built_in(name: &str) -> Option<Exchange> {
+    let is = |n: &str| name.eq_ignore_ascii_case(n);
+    let mechanism: Box<dyn ServerMechanism + Send> = if is(sasl::PLAIN) {
+        Box::new(sasl::PlainServer::new())
+    } else if is(sasl::LOGIN) {
+        Box::new(sasl::LoginServer::new())
+    } else if is(sasl::XOAUTH2) {
+        Box::new(sasl::XOAuth2Server::new())
+    } else if is(sasl::OAUTHBEARER) {
+        Box::new(sasl::OAuthBearerServer::new())
+    } else {
+        return None;
+    };
+    Some(Exchange(mechanism))
+}
+
+#[cfg(test)]
+mod tests;
