@@ -61,7 +61,7 @@
 //! }
 //! assert_eq!(deleted.len(), 1);
 //! let transcript = String::from_utf8(sent)?;
-//! assert!(transcript.starts_with("+OK POP3 server ready\r\n+OK\r\n+OK maildrop has 1 message (24 octets)\r\n+OK 1 24\r\n"));
+//! assert!(transcript.starts_with("+OK POP3 server ready\r\n+OK\r\n+OK alice's maildrop has 1 message (24 octets)\r\n+OK 1 24\r\n"));
 //! assert!(transcript.contains("+OK 24 octets\r\nSubject: one\r\n\r\n..hello\r\n.\r\n"));
 //! assert!(transcript.ends_with("+OK message 1 deleted\r\n+OK bye\r\n"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -298,8 +298,14 @@ enum Phase {
 #[derive(Debug)]
 enum Pending {
     Connect,
-    Login(Option<(Exchange, Mechanism<'static>)>),
-    Retrieve { top: Option<u32>, size: u64 },
+    Login {
+        exchange: Option<(Exchange, Mechanism<'static>)>,
+        name: Option<String>,
+    },
+    Retrieve {
+        top: Option<u32>,
+        size: u64,
+    },
     Commit,
 }
 
@@ -609,9 +615,9 @@ impl Server {
             return Err(ApiError::NoDecisionPending);
         };
         let fits = match (&answer, &pending) {
-            (Answer::Open(_), Pending::Login(_)) => true,
-            (Answer::Open(_), _) | (Answer::Accept, Pending::Login(_)) => false,
-            (Answer::Reply(reply), Pending::Login(_)) => reply.status == Status::Err,
+            (Answer::Open(_), Pending::Login { .. }) => true,
+            (Answer::Open(_), _) | (Answer::Accept, Pending::Login { .. }) => false,
+            (Answer::Reply(reply), Pending::Login { .. }) => reply.status == Status::Err,
             _ => true,
         };
         if !fits {
@@ -842,7 +848,7 @@ impl Server {
                     return self.err(None, "USER first", COUNTED);
                 };
                 let login = Login::User { name, password };
-                self.ask(Pending::Login(None), Event::Login(login));
+                self.ask_login(None, login);
             }
             Command::Apop { name, digest } => {
                 let Some(timestamp) = self.config.apop_timestamp.clone() else {
@@ -853,7 +859,7 @@ impl Server {
                     digest,
                     timestamp,
                 };
-                self.ask(Pending::Login(None), Event::Login(login));
+                self.ask_login(None, login);
             }
             Command::Auth {
                 mechanism,
@@ -886,6 +892,11 @@ impl Server {
         }
         self.flush();
         self.output.push_back(Output::StartTls);
+    }
+
+    fn ask_login(&mut self, exchange: Option<(Exchange, Mechanism<'static>)>, login: Login) {
+        let name = login.username().map(String::from);
+        self.ask(Pending::Login { exchange, name }, Event::Login(login));
     }
 
     fn sasl_allowed(&self) -> bool {
@@ -952,7 +963,7 @@ impl Server {
                     mechanism: name.clone(),
                     credentials,
                 };
-                self.ask(Pending::Login(Some((exchange, name))), Event::Login(login));
+                self.ask_login(Some((exchange, name)), login);
             }
             Ok(ServerStep::Failed) | Err(_) => {
                 self.phase = Phase::Command;
@@ -1185,7 +1196,7 @@ impl Server {
                 };
                 self.ok(text.trim_start());
             }
-            Pending::Login(exchange) => match answer {
+            Pending::Login { exchange, name } => match answer {
                 Answer::Open(messages) => {
                     let count = messages.len();
                     let size = messages.iter().fold(0u64, |s, m| s.saturating_add(m.size));
@@ -1195,7 +1206,12 @@ impl Server {
                     };
                     self.state = State::Transaction;
                     self.utf8 = false;
-                    self.ok(&maildrop_text(count, size));
+                    let text = maildrop_text(count, size);
+                    match name {
+                        // As RFC 1939 10 has it: "mrose's maildrop has 2 messages".
+                        Some(name) => self.ok(&alloc::format!("{name}'s {text}")),
+                        None => self.ok(&text),
+                    }
                 }
                 _ => {
                     if let Some((mut exchange, name)) = exchange {

@@ -1,1 +1,756 @@
+use super::*;
+use alloc::string::ToString;
+use alloc::vec;
+use proptest::prelude::*;
 
+/// The maildrop the tests serve: contents by message number.
+#[derive(Debug, Clone)]
+struct Mailbox {
+    messages: Vec<Vec<u8>>,
+}
+
+impl Mailbox {
+    fn new(messages: &[&[u8]]) -> Self {
+        Self {
+            messages: messages.iter().map(|m| m.to_vec()).collect(),
+        }
+    }
+
+    fn listing(&self) -> Vec<MessageInfo> {
+        self.messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| MessageInfo {
+                size: m.len() as u64,
+                uid: UniqueId::new(alloc::format!("uid-{}", i + 1)).unwrap(),
+            })
+            .collect()
+    }
+}
+
+/// What a session produced.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Run {
+    transcript: String,
+    events: Vec<Event>,
+    starttls: bool,
+    closed: bool,
+}
+
+impl Run {
+    fn commits(&self) -> Vec<&Vec<UidListing<'static>>> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Commit { deleted } => Some(deleted),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// How the application behaves.
+#[derive(Clone)]
+struct App {
+    mailbox: Mailbox,
+    password: &'static [u8],
+    /// Stream messages in pieces of this size.
+    piece: usize,
+    commit: Answer,
+}
+
+impl App {
+    fn new(mailbox: Mailbox) -> Self {
+        Self {
+            mailbox,
+            password: b"tanstaaf",
+            piece: 7,
+            commit: Answer::Accept,
+        }
+    }
+
+    fn handle(&self, server: &mut Server, event: &Event) {
+        match event {
+            Event::Login(login) => {
+                let answer = if login.verify_secret(self.password) {
+                    Answer::Open(self.mailbox.listing())
+                } else {
+                    Answer::reject("[AUTH] invalid credentials")
+                };
+                server.answer(answer).unwrap();
+            }
+            Event::Retrieve { message, .. } => {
+                server.answer(Answer::Accept).unwrap();
+                let content = &self.mailbox.messages[message.index()];
+                for piece in content.chunks(self.piece.max(1)) {
+                    server.send_body(piece).unwrap();
+                }
+                server.end_body().unwrap();
+            }
+            Event::Commit { .. } => server.answer(self.commit.clone()).unwrap(),
+            event if event.is_decision() => server.answer(Answer::Accept).unwrap(),
+            _ => {}
+        }
+    }
+}
+
+fn drain(server: &mut Server, run: &mut Run, app: &App) {
+    for _ in 0..100_000 {
+        let Some(output) = server.poll_output() else {
+            return;
+        };
+        match output {
+            Output::Transmit(bytes) => run
+                .transcript
+                .push_str(core::str::from_utf8(&bytes).unwrap()),
+            Output::Event(event) => {
+                app.handle(server, &event);
+                run.events.push(event);
+            }
+            Output::StartTls => run.starttls = true,
+            Output::Close => run.closed = true,
+        }
+    }
+    panic!("livelock");
+}
+
+/// Feeds `chunks` in turn, draining after each (the invariant).
+fn run_with(config: ServerConfig, app: &App, chunks: &[&[u8]]) -> (Run, Server) {
+    let mut server = Server::new(config);
+    let mut run = Run::default();
+    drain(&mut server, &mut run, app);
+    for chunk in chunks {
+        let mut rest: &[u8] = chunk;
+        for _ in 0..10_000 {
+            let taken = server.receive(rest);
+            rest = &rest[taken..];
+            drain(&mut server, &mut run, app);
+            if rest.is_empty() {
+                break;
+            }
+        }
+        assert!(rest.is_empty(), "input not taken");
+    }
+    (run, server)
+}
+
+fn plain() -> ServerConfig {
+    ServerConfig {
+        plaintext_login: true,
+        ..ServerConfig::default()
+    }
+}
+
+fn two_messages() -> Mailbox {
+    Mailbox::new(&[
+        b"Subject: one\r\n\r\nfirst\r\n",
+        b"Subject: two\r\n\r\nsecond\r\n",
+    ])
+}
+
+/// Logs in with USER/PASS, then runs `commands`.
+fn session(mailbox: Mailbox, commands: &str) -> Run {
+    let input = alloc::format!("USER mrose\r\nPASS tanstaaf\r\n{commands}");
+    run_with(plain(), &App::new(mailbox), &[input.as_bytes()]).0
+}
+
+/// The responses after the greeting and the login.
+fn after_login(run: &Run) -> String {
+    let mut lines = run.transcript.split_inclusive("\r\n");
+    lines.next();
+    lines.next();
+    lines.next();
+    lines.collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 1939 section 10, byte for byte.
+
+#[test]
+fn rfc1939_example_session() {
+    let mut one = b"From: a\r\n\r\n".to_vec();
+    one.resize(118, b'x');
+    one.extend_from_slice(b"\r\n");
+    let mut two = b"From: b\r\n\r\n".to_vec();
+    two.resize(198, b'y');
+    two.extend_from_slice(b"\r\n");
+    let mut app = App::new(Mailbox::new(&[&one, &two]));
+    app.commit = Answer::Reply(Response::ok(
+        Text::new("dewey POP3 server signing off (maildrop empty)").unwrap(),
+    ));
+    let config = ServerConfig {
+        apop_timestamp: Some(Timestamp::new("<1896.697170952@dbc.mtview.ca.us>").unwrap()),
+        ..ServerConfig::default()
+    };
+    let client = "APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\nSTAT\r\nLIST\r\nRETR 1\r\nDELE 1\r\nRETR 2\r\nDELE 2\r\nQUIT\r\n";
+    let (run, _) = run_with(config, &app, &[client.as_bytes()]);
+    let expected = [
+        "+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n",
+        "+OK mrose's maildrop has 2 messages (320 octets)\r\n",
+        "+OK 2 320\r\n",
+        "+OK 2 messages (320 octets)\r\n1 120\r\n2 200\r\n.\r\n",
+        "+OK 120 octets\r\n",
+        core::str::from_utf8(&one).unwrap(),
+        ".\r\n",
+        "+OK message 1 deleted\r\n",
+        "+OK 200 octets\r\n",
+        core::str::from_utf8(&two).unwrap(),
+        ".\r\n",
+        "+OK message 2 deleted\r\n",
+        "+OK dewey POP3 server signing off (maildrop empty)\r\n",
+    ]
+    .concat();
+    assert_eq!(run.transcript, expected);
+    assert!(run.closed);
+    let commits = run.commits();
+    assert_eq!(commits.len(), 1);
+    let uids: Vec<&str> = commits[0].iter().map(|d| d.uid.as_str()).collect();
+    assert_eq!(uids, ["uid-1", "uid-2"]);
+    // The application checked the digest with the helper.
+    let login = run.events.iter().find_map(|e| match e {
+        Event::Login(login) => Some(login),
+        _ => None,
+    });
+    assert!(login.unwrap().verify_secret(b"tanstaaf"));
+    assert!(!login.unwrap().verify_secret(b"tanstaaF"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 1939 sections 5 and 6.
+
+#[test]
+fn deleted_messages_disappear_and_numbers_stay() {
+    let mailbox = Mailbox::new(&[b"a\r\n", b"bb\r\n", b"ccc\r\n"]);
+    let run = session(
+        mailbox,
+        "DELE 2\r\nSTAT\r\nLIST\r\nUIDL\r\nLIST 2\r\nUIDL 2\r\nRETR 2\r\nTOP 2 0\r\nDELE 2\r\nLIST 3\r\nUIDL 3\r\n",
+    );
+    assert_eq!(
+        after_login(&run),
+        [
+            "+OK message 2 deleted\r\n",
+            "+OK 2 8\r\n",
+            "+OK 2 messages (8 octets)\r\n1 3\r\n3 5\r\n.\r\n",
+            "+OK\r\n1 uid-1\r\n3 uid-3\r\n.\r\n",
+            "-ERR message 2 already deleted\r\n",
+            "-ERR message 2 already deleted\r\n",
+            "-ERR message 2 already deleted\r\n",
+            "-ERR message 2 already deleted\r\n",
+            "-ERR message 2 already deleted\r\n",
+            "+OK 3 5\r\n",
+            "+OK 3 uid-3\r\n",
+        ]
+        .concat()
+    );
+}
+
+#[test]
+fn bad_numbers_are_errors() {
+    let run = session(
+        two_messages(),
+        "RETR 0\r\nRETR 3\r\nRETR -1\r\nRETR 4294967296\r\nTOP 1 -1\r\nLIST +1\r\nDELE 123456789012345678901\r\nRETR\r\nLIST 1 2\r\nNOOP\r\n",
+    );
+    let responses = after_login(&run);
+    let lines: Vec<&str> = responses.split_inclusive("\r\n").collect();
+    assert_eq!(lines.len(), 10, "{responses}");
+    for line in &lines[..9] {
+        assert!(line.starts_with("-ERR "), "{line}");
+    }
+    assert_eq!(lines[1], "-ERR no such message\r\n");
+    assert_eq!(lines[9], "+OK\r\n");
+    assert!(!run.closed);
+}
+
+#[test]
+fn rset_unmarks_and_quit_commits_exactly_the_marked() {
+    let mailbox = Mailbox::new(&[b"a\r\n", b"b\r\n", b"c\r\n"]);
+    let run = session(
+        mailbox.clone(),
+        "DELE 1\r\nDELE 3\r\nRSET\r\nDELE 2\r\nQUIT\r\n",
+    );
+    assert!(after_login(&run).contains("+OK maildrop has 3 messages (9 octets)\r\n"));
+    let commits = run.commits();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(
+        commits[0],
+        &vec![UidListing {
+            message: MessageNumber::new(2).unwrap(),
+            uid: UniqueId::new("uid-2").unwrap(),
+        }]
+    );
+    assert!(run.transcript.ends_with("+OK bye\r\n"));
+    // A failed commit says so.
+    let mut app = App::new(mailbox);
+    app.commit = Answer::Reply(Response::err(Text::empty()));
+    let (run, _) = run_with(
+        plain(),
+        &app,
+        &[b"USER u\r\nPASS tanstaaf\r\nDELE 1\r\nQUIT\r\n"],
+    );
+    assert!(
+        run.transcript
+            .ends_with("-ERR some deleted messages not removed\r\n")
+    );
+    assert!(run.closed);
+}
+
+#[test]
+fn no_commit_without_quit_in_transaction() {
+    // QUIT before login, end of stream, timeout, too many errors: never a commit.
+    let (run, _) = run_with(plain(), &App::new(two_messages()), &[b"QUIT\r\n"]);
+    assert!(run.commits().is_empty() && run.closed);
+    assert!(run.events.contains(&Event::Quit));
+
+    let (mut run, mut server) = run_with(
+        plain(),
+        &App::new(two_messages()),
+        &[b"USER u\r\nPASS tanstaaf\r\nDELE 1\r\n"],
+    );
+    server.receive_eof();
+    drain(&mut server, &mut run, &App::new(two_messages()));
+    assert!(run.commits().is_empty() && run.closed);
+
+    let (mut run, mut server) = run_with(
+        plain(),
+        &App::new(two_messages()),
+        &[b"USER u\r\nPASS tanstaaf\r\nDELE 1\r\n"],
+    );
+    assert_eq!(server.timeout(), Some(Duration::from_secs(600)));
+    server.handle_timeout();
+    drain(&mut server, &mut run, &App::new(two_messages()));
+    assert!(run.commits().is_empty() && run.closed);
+    assert!(
+        run.transcript
+            .ends_with("-ERR idle for too long, closing\r\n")
+    );
+
+    let errors = "BOGUS\r\n".repeat(10);
+    let input = alloc::format!("USER u\r\nPASS tanstaaf\r\nDELE 1\r\n{errors}QUIT\r\n");
+    let (run, _) = run_with(plain(), &App::new(two_messages()), &[input.as_bytes()]);
+    assert!(run.commits().is_empty() && run.closed);
+    assert!(
+        run.transcript
+            .ends_with("-ERR too many errors, closing\r\n")
+    );
+}
+
+#[test]
+fn commands_out_of_state() {
+    let (run, _) = run_with(
+        plain(),
+        &App::new(two_messages()),
+        &[b"STAT\r\nPASS x\r\nUSER u\r\nSTAT\r\nPASS tanstaaf\r\nUSER u\r\nPASS tanstaaf\r\nUSER u\r\nAPOP u c4c9334bac560ecc979e58001b3e22fb\r\nSTLS\r\nNOOP\r\n"],
+    );
+    let lines: Vec<&str> = run.transcript.split_inclusive("\r\n").skip(1).collect();
+    assert_eq!(
+        lines,
+        [
+            "-ERR not logged in\r\n",
+            "-ERR USER first\r\n",
+            "+OK\r\n",
+            "-ERR not logged in\r\n",
+            // PASS must follow USER at once.
+            "-ERR USER first\r\n",
+            "+OK\r\n",
+            "+OK u's maildrop has 2 messages (47 octets)\r\n",
+            "-ERR already logged in\r\n",
+            "-ERR already logged in\r\n",
+            "-ERR already logged in\r\n",
+            "+OK\r\n",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages.
+
+#[test]
+fn retr_stuffs_dots_and_converts_bare_line_ends() {
+    let mailbox = Mailbox::new(&[b".starts with a dot\n..two\r\n.\r\nend", b"\r\n.\r\n"]);
+    let run = session(mailbox, "RETR 1\r\nRETR 2\r\n");
+    let text = after_login(&run);
+    assert_eq!(
+        text,
+        [
+            "+OK 32 octets\r\n",
+            "..starts with a dot\r\n...two\r\n..\r\nend\r\n.\r\n",
+            "+OK 5 octets\r\n",
+            "\r\n..\r\n.\r\n",
+        ]
+        .concat()
+    );
+}
+
+#[test]
+fn top_sends_headers_blank_line_and_n_lines() {
+    let message: &[u8] =
+        b"Subject: x\r\nFrom: y\r\n\r\nline 1\r\n.line 2\nline 3\rline 4\r\nline 5";
+    for (lines, expected) in [
+        (0, "Subject: x\r\nFrom: y\r\n\r\n"),
+        (1, "Subject: x\r\nFrom: y\r\n\r\nline 1\r\n"),
+        (2, "Subject: x\r\nFrom: y\r\n\r\nline 1\r\n..line 2\r\n"),
+        (
+            3,
+            "Subject: x\r\nFrom: y\r\n\r\nline 1\r\n..line 2\r\nline 3\r\n",
+        ),
+        (
+            4,
+            "Subject: x\r\nFrom: y\r\n\r\nline 1\r\n..line 2\r\nline 3\r\nline 4\r\n",
+        ),
+        (
+            9,
+            "Subject: x\r\nFrom: y\r\n\r\nline 1\r\n..line 2\r\nline 3\r\nline 4\r\nline 5\r\n",
+        ),
+    ] {
+        for piece in [1, 3, 100] {
+            let mut app = App::new(Mailbox::new(&[message]));
+            app.piece = piece;
+            let input = alloc::format!("USER u\r\nPASS tanstaaf\r\nTOP 1 {lines}\r\n");
+            let (run, _) = run_with(plain(), &app, &[input.as_bytes()]);
+            assert_eq!(
+                after_login(&run),
+                alloc::format!("+OK top of message follows\r\n{expected}.\r\n"),
+                "TOP 1 {lines} in pieces of {piece}"
+            );
+        }
+    }
+    // No blank line: the whole message is headers.
+    let run = session(Mailbox::new(&[b"Subject: only\r\n"]), "TOP 1 0\r\n");
+    assert_eq!(
+        after_login(&run),
+        "+OK top of message follows\r\nSubject: only\r\n.\r\n"
+    );
+}
+
+#[test]
+fn refused_retrieve_and_api_misuse() {
+    let mut server = Server::new(plain());
+    assert_eq!(server.send_body(b"x"), Err(ApiError::NotSendingBody));
+    assert_eq!(server.end_body(), Err(ApiError::NotSendingBody));
+    assert_eq!(server.tls_established(), Err(ApiError::NotStartingTls));
+    while server.poll_output().is_some() {}
+    server.answer(Answer::Accept).unwrap();
+    assert_eq!(
+        server.answer(Answer::Accept),
+        Err(ApiError::NoDecisionPending)
+    );
+    server.receive(b"USER u\r\nPASS p\r\n");
+    while server.poll_output().is_some() {}
+    assert_eq!(server.answer(Answer::Accept), Err(ApiError::UnfitAnswer));
+    assert_eq!(
+        server.answer(Answer::Reply(Response::ok(Text::empty()))),
+        Err(ApiError::UnfitAnswer)
+    );
+    server
+        .answer(Answer::Open(two_messages().listing()))
+        .unwrap();
+    server.receive(b"RETR 1\r\nNOOP\r\n");
+    let mut text = String::new();
+    while let Some(output) = server.poll_output() {
+        if let Output::Transmit(bytes) = output {
+            text.push_str(core::str::from_utf8(&bytes).unwrap());
+        }
+    }
+    assert_eq!(
+        server.answer(Answer::Open(vec![])),
+        Err(ApiError::UnfitAnswer)
+    );
+    server
+        .answer(Answer::reject("[SYS/TEMP] cannot read it now"))
+        .unwrap();
+    while let Some(output) = server.poll_output() {
+        if let Output::Transmit(bytes) = output {
+            text.push_str(core::str::from_utf8(&bytes).unwrap());
+        }
+    }
+    assert!(
+        text.ends_with("-ERR [SYS/TEMP] cannot read it now\r\n+OK\r\n"),
+        "{text}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login.
+
+#[test]
+fn user_pass_only_over_tls_by_default() {
+    let app = App::new(two_messages());
+    let config = ServerConfig {
+        stls: true,
+        ..ServerConfig::default()
+    };
+    let (run, mut server) = run_with(
+        config.clone(),
+        &app,
+        &[b"CAPA\r\nUSER u\r\nAUTH PLAIN\r\nSTLS\r\n"],
+    );
+    let text = &run.transcript;
+    assert!(text.contains("STLS\r\n") && !text.contains("\r\nUSER\r\n") && !text.contains("SASL"));
+    assert!(text.contains("-ERR [AUTH] use STLS first\r\n"));
+    assert!(text.contains("-ERR [AUTH] AUTH not available\r\n"));
+    assert!(text.ends_with("+OK begin TLS negotiation\r\n"));
+    assert!(run.starttls);
+    server.tls_established().unwrap();
+    let mut run = Run::default();
+    server.receive(b"CAPA\r\nUSER u\r\nPASS tanstaaf\r\nCAPA\r\n");
+    drain(&mut server, &mut run, &app);
+    let capa_before = "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nUSER\r\nSASL PLAIN\r\n.\r\n";
+    let capa_after = "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n.\r\n";
+    assert_eq!(
+        run.transcript,
+        [
+            capa_before,
+            "+OK\r\n",
+            "+OK u's maildrop has 2 messages (47 octets)\r\n",
+            capa_after
+        ]
+        .concat()
+    );
+}
+
+#[test]
+fn stls_injection_is_discarded() {
+    let app = App::new(two_messages());
+    let config = ServerConfig {
+        stls: true,
+        ..ServerConfig::default()
+    };
+    for chunks in [
+        vec![&b"STLS\r\nCAPA\r\n"[..]],
+        vec![&b"STL"[..], b"S\r\nCA", b"PA\r\n"],
+    ] {
+        let (run, mut server) = run_with(config.clone(), &app, &chunks);
+        assert!(run.transcript.ends_with("+OK begin TLS negotiation\r\n"));
+        assert!(!run.transcript.contains("capability"));
+        let discarded: usize = run
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::PlaintextDiscarded(n) => *n,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(discarded, 6);
+        // After TLS, nothing of it is executed and STLS is gone.
+        server.tls_established().unwrap();
+        let mut run = Run::default();
+        server.receive(b"STLS\r\n");
+        drain(&mut server, &mut run, &app);
+        assert_eq!(run.transcript, "-ERR STLS not available\r\n");
+    }
+}
+
+#[test]
+fn auth_plain_and_failures() {
+    let app = App::new(two_messages());
+    let plain_response = mail_wire::sasl::encode_challenge(b"\0mrose\0tanstaaf");
+    let wrong = mail_wire::sasl::encode_challenge(b"\0mrose\0nope");
+    let input = alloc::format!(
+        "AUTH\r\nAUTH PLAIN {wrong}\r\nAUTH PLAIN\r\n*\r\nAUTH PLAIN\r\n{plain_response}\r\nSTAT\r\n"
+    );
+    let (run, _) = run_with(plain(), &app, &[input.as_bytes()]);
+    let lines: Vec<&str> = run.transcript.split_inclusive("\r\n").skip(1).collect();
+    assert_eq!(
+        lines,
+        [
+            "+OK\r\n",
+            "PLAIN\r\n",
+            ".\r\n",
+            "-ERR [AUTH] invalid credentials\r\n",
+            "+ \r\n",
+            "-ERR authentication cancelled\r\n",
+            "+ \r\n",
+            "+OK mrose's maildrop has 2 messages (47 octets)\r\n",
+            "+OK 2 47\r\n",
+        ]
+    );
+    // Codes are left out without RESP-CODES.
+    let config = ServerConfig {
+        resp_codes: false,
+        ..plain()
+    };
+    let (run, _) = run_with(config, &app, &[b"USER u\r\nPASS wrong\r\n"]);
+    assert!(
+        run.transcript
+            .ends_with("+OK\r\n-ERR invalid credentials\r\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits and chunking.
+
+#[test]
+fn long_lines_and_back_pressure() {
+    let app = App::new(two_messages());
+    let long = alloc::format!("USER {}\r\nNOOP\r\n", "x".repeat(300));
+    let (run, _) = run_with(plain(), &app, &[long.as_bytes()]);
+    assert!(
+        run.transcript
+            .ends_with("-ERR line too long\r\n-ERR not logged in\r\n")
+    );
+    // While a decision is pending the server holds at most max_pending octets.
+    let config = ServerConfig {
+        max_pending: 16,
+        ..plain()
+    };
+    let mut server = Server::new(config);
+    let taken = server.receive(b"NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n");
+    assert_eq!(taken, 16);
+    assert!(server.buffered() <= 16);
+}
+
+fn full_session() -> (ServerConfig, App, String) {
+    let config = ServerConfig {
+        apop_timestamp: Some(Timestamp::new("<1.2@mx>").unwrap()),
+        ..plain()
+    };
+    let app = App::new(Mailbox::new(&[
+        b".dot\r\nbody\n",
+        b"Subject: x\r\n\r\n1\r\n2\r\n",
+        b"x",
+    ]));
+    let digest = ApopDigest::compute(&Timestamp::new("<1.2@mx>").unwrap(), b"tanstaaf").to_hex();
+    let input = alloc::format!(
+        "CAPA\r\nUSER u\r\nPASS wrong\r\nAPOP u {digest}\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\nTOP 2 1\r\nDELE 1\r\nBOGUS\r\nRETR 1\r\nRSET\r\nDELE 3\r\nNOOP\r\nQUIT\r\n"
+    );
+    (config, app, input)
+}
+
+proptest! {
+    /// Any chunking of a whole session, and any piece size of the streamed messages, gives the
+    /// same output and events.
+    #[test]
+    fn any_chunking_same_session(
+        cuts in proptest::collection::vec(any::<usize>(), 0..40),
+        piece in 1usize..40,
+    ) {
+        let (config, app, input) = full_session();
+        let (whole, _) = run_with(config.clone(), &app, &[input.as_bytes()]);
+        prop_assert!(whole.closed);
+        prop_assert_eq!(whole.commits().len(), 1);
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut last = 0;
+        for point in points {
+            chunks.push(&input.as_bytes()[last..point]);
+            last = point;
+        }
+        chunks.push(&input.as_bytes()[last..]);
+        let app = App { piece, ..app };
+        let (split, _) = run_with(config, &app, &chunks);
+        prop_assert_eq!(&split.transcript, &whole.transcript);
+        prop_assert_eq!(&split.events, &whole.events);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model: random command sequences with random disconnects.
+
+#[derive(Debug, Clone)]
+enum Step {
+    Dele(u32),
+    Rset,
+    Retr(u32),
+    Noop,
+    List(Option<u32>),
+    Bogus,
+    Quit,
+    Disconnect,
+    Timeout,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (0u32..6).prop_map(Step::Dele),
+        Just(Step::Rset),
+        (0u32..6).prop_map(Step::Retr),
+        Just(Step::Noop),
+        proptest::option::of(0u32..6).prop_map(Step::List),
+        Just(Step::Bogus),
+        Just(Step::Quit),
+        Just(Step::Disconnect),
+        Just(Step::Timeout),
+    ]
+}
+
+proptest! {
+    /// The commit event comes exactly when QUIT arrives in TRANSACTION, once, naming exactly
+    /// the messages marked and not reset; STAT always counts the others.
+    #[test]
+    fn model_commit(
+        login_first in any::<bool>(),
+        steps in proptest::collection::vec(step(), 0..30),
+    ) {
+        let mailbox = Mailbox::new(&[b"a\r\n", b"bb\r\n", b"ccc\r\n", b"dddd\r\n"]);
+        let app = App::new(mailbox.clone());
+        let mut server = Server::new(ServerConfig { max_errors: 1000, ..plain() });
+        let mut run = Run::default();
+        drain(&mut server, &mut run, &app);
+        let mut logged_in = false;
+        if login_first {
+            server.receive(b"USER u\r\nPASS tanstaaf\r\n");
+            drain(&mut server, &mut run, &app);
+            logged_in = true;
+        }
+        let mut marked = [false; 4];
+        let mut expected_commit: Option<Vec<u32>> = None;
+        for step in steps {
+            if server.is_closed() {
+                break;
+            }
+            let command = match &step {
+                Step::Dele(n) => {
+                    if logged_in && (1..=4).contains(n) {
+                        marked[*n as usize - 1] = true;
+                    }
+                    alloc::format!("DELE {n}\r\n")
+                }
+                Step::Rset => {
+                    if logged_in {
+                        marked = [false; 4];
+                    }
+                    "RSET\r\n".to_string()
+                }
+                Step::Retr(n) => alloc::format!("RETR {n}\r\n"),
+                Step::Noop => "NOOP\r\n".to_string(),
+                Step::List(None) => "LIST\r\n".to_string(),
+                Step::List(Some(n)) => alloc::format!("LIST {n}\r\n"),
+                Step::Bogus => "XYZZ\r\n".to_string(),
+                Step::Quit => {
+                    if logged_in {
+                        expected_commit = Some(
+                            (1..=4u32).filter(|n| marked[*n as usize - 1]).collect(),
+                        );
+                    }
+                    "QUIT\r\n".to_string()
+                }
+                Step::Disconnect => {
+                    server.receive_eof();
+                    drain(&mut server, &mut run, &app);
+                    continue;
+                }
+                Step::Timeout => {
+                    server.handle_timeout();
+                    drain(&mut server, &mut run, &app);
+                    continue;
+                }
+            };
+            let before = run.transcript.len();
+            server.receive(command.as_bytes());
+            drain(&mut server, &mut run, &app);
+            if logged_in && matches!(step, Step::Noop) {
+                prop_assert!(run.transcript[before..].starts_with("+OK"));
+            }
+        }
+        let commits = run.commits();
+        match expected_commit {
+            None => prop_assert!(commits.is_empty()),
+            Some(expected) => {
+                prop_assert_eq!(commits.len(), 1);
+                let got: Vec<u32> = commits[0].iter().map(|d| d.message.get()).collect();
+                prop_assert_eq!(got, expected);
+            }
+        }
+    }
+}
