@@ -1,0 +1,1092 @@
+//! The sans-IO POP3 client (RFC 1939, 2449, 2595, 3206, 5034).
+//!
+//! The application says what to do; the machine runs the dialogue. The driving loop and the
+//! verbs are those of the other machines: hand over what the server sent
+//! ([`Client::receive`], [`Client::receive_eof`], [`Client::handle_timeout`]) and drain
+//! [`Client::poll_output`]. The client greets, asks for the capabilities, starts TLS by
+//! policy, logs in, then says [`Event::Ready`]; from then on [`Client::request`] queues
+//! requests (sent at once with PIPELINING, one at a time otherwise), each answered by its own
+//! event. Messages stream: [`Event::Message`], [`Event::Body`] chunks, [`Event::MessageEnd`].
+//!
+//! **The invariant:** after every input and every request, call `poll_output` until it
+//! returns `None`.
+//!
+//! Here it fetches and deletes a message from this crate's own server, in memory:
+//!
+//! ```
+//! use pop3_proto::client::{Client, ClientConfig, Credentials, Event, Output, Request, TlsPolicy};
+//! use pop3_proto::server::{self, Answer, MessageInfo, Server, ServerConfig};
+//! use pop3_proto::types::{MessageNumber, UniqueId, Username};
+//!
+//! let credentials = Credentials::User {
+//!     name: Username::new("alice")?,
+//!     password: "secret".into(),
+//! };
+//! let config = ClientConfig { tls: TlsPolicy::Never, allow_plaintext_auth: true, ..ClientConfig::default() };
+//! let mut client = Client::new(config, credentials);
+//! let mut server = Server::new(ServerConfig { plaintext_login: true, ..ServerConfig::default() });
+//! let stored = b".signature\r\nline\r\n".to_vec();
+//! let (mut to_server, mut to_client, mut fetched) = (Vec::new(), Vec::new(), Vec::new());
+//! let mut committed = None;
+//! while !client.is_closed() {
+//!     while let Some(output) = server.poll_output() {
+//!         match output {
+//!             server::Output::Transmit(bytes) => to_client.extend_from_slice(&bytes),
+//!             server::Output::Event(server::Event::Login(_)) => {
+//!                 let uid = UniqueId::new("a1")?;
+//!                 server.answer(Answer::Open(vec![MessageInfo { size: stored.len() as u64, uid }]))?;
+//!             }
+//!             server::Output::Event(server::Event::Retrieve { .. }) => {
+//!                 server.answer(Answer::Accept)?;
+//!                 server.send_body(&stored)?;
+//!                 server.end_body()?;
+//!             }
+//!             server::Output::Event(event) if event.is_decision() => server.answer(Answer::Accept)?,
+//!             _ => {}
+//!         }
+//!     }
+//!     client.receive(&std::mem::take(&mut to_client));
+//!     while let Some(output) = client.poll_output() {
+//!         match output {
+//!             Output::Transmit(bytes) => to_server.extend_from_slice(&bytes),
+//!             Output::Event(Event::Ready) => {
+//!                 let first = MessageNumber::FIRST;
+//!                 client.request(Request::Retr(first))?;
+//!                 client.request(Request::Dele(first))?;
+//!                 client.request(Request::Quit)?;
+//!             }
+//!             Output::Event(Event::Body(chunk)) => fetched.extend_from_slice(&chunk),
+//!             Output::Event(Event::Closed { committed: c, .. }) => committed = Some(c),
+//!             Output::Event(Event::Error(error)) => return Err(error.into()),
+//!             _ => {}
+//!         }
+//!     }
+//!     server.receive(&std::mem::take(&mut to_server));
+//! }
+//! assert_eq!(fetched, stored);
+//! assert_eq!(committed, Some(true));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use mail_wire::Secret;
+use mail_wire::dot::{DecodeBareEndings, DecoderConfig, DotDecoder, DotEvent};
+use mail_wire::line::{LineConfig, LineError, LineReader};
+use mail_wire::sasl::{self, ClientMechanism, SaslError};
+
+pub use config::{ClientConfig, TlsPolicy};
+
+use crate::codec::{
+    DecodeError, ErrorKind, encode_command, parse_capability, parse_continuation, parse_response,
+    parse_scan_listing, parse_stat, parse_uid_listing,
+};
+use crate::types::{
+    ApopDigest, Capability, Command, InvalidValue, Mechanism, MessageNumber, Response, ScanListing,
+    Status, UidListing, Username,
+};
+
+/// How the client logs in.
+pub enum Credentials {
+    /// `USER` then `PASS` (RFC 1939 7).
+    User {
+        /// The mailbox.
+        name: Username<'static>,
+        /// The password.
+        password: Secret<String>,
+    },
+    /// `APOP` (RFC 1939 7): the digest of the greeting's timestamp and the shared secret.
+    Apop {
+        /// The mailbox.
+        name: Username<'static>,
+        /// The shared secret.
+        secret: Secret<String>,
+    },
+    /// `AUTH` (RFC 5034) with the best of these mechanisms the server offers.
+    Sasl(Vec<Box<dyn ClientMechanism + Send>>),
+}
+
+impl core::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::User { name, .. } => write!(f, "User({name})"),
+            Self::Apop { name, .. } => write!(f, "Apop({name})"),
+            Self::Sasl(mechanisms) => write!(f, "Sasl({} mechanisms)", mechanisms.len()),
+        }
+    }
+}
+
+/// Something the caller must act on, from [`Client::poll_output`].
+#[derive(Debug)]
+#[must_use = "every output must be acted upon"]
+pub enum Output {
+    /// Send these bytes to the server.
+    Transmit(Bytes),
+    /// Something happened.
+    Event(Event),
+    /// Send what was transmitted so far, then start TLS; call [`Client::tls_established`]
+    /// once it is up.
+    StartTls,
+    /// Close the connection.
+    Close,
+}
+
+/// What the application asks for once the client is [`Event::Ready`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Request {
+    /// `STAT`: [`Event::Stat`].
+    Stat,
+    /// `LIST` ([`Event::Listing`]) or `LIST msg` ([`Event::Scan`]).
+    List(Option<MessageNumber>),
+    /// `UIDL` ([`Event::UniqueIds`]) or `UIDL msg` ([`Event::UniqueId`]).
+    Uidl(Option<MessageNumber>),
+    /// `RETR msg`: [`Event::Message`], [`Event::Body`]..., [`Event::MessageEnd`].
+    Retr(MessageNumber),
+    /// `TOP msg lines`: as `RETR`, with the headers and `lines` lines of the body.
+    Top(MessageNumber, u32),
+    /// `DELE msg`: [`Event::Deleted`].
+    Dele(MessageNumber),
+    /// `RSET`: [`Event::Done`].
+    Rset,
+    /// `NOOP`: [`Event::Done`].
+    Noop,
+    /// `QUIT`: [`Event::Closed`], which says whether the deletions were committed.
+    Quit,
+}
+
+impl Request {
+    fn command(self) -> Command<'static> {
+        match self {
+            Self::Stat => Command::Stat,
+            Self::List(n) => Command::List(n),
+            Self::Uidl(n) => Command::Uidl(n),
+            Self::Retr(n) => Command::Retr(n),
+            Self::Top(n, lines) => Command::Top { message: n, lines },
+            Self::Dele(n) => Command::Dele(n),
+            Self::Rset => Command::Rset,
+            Self::Noop => Command::Noop,
+            Self::Quit => Command::Quit,
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The server's greeting.
+    Greeting(Response<'static>),
+    /// The CAPA response; `None` when the server refused CAPA (RFC 2449 5: an older server,
+    /// assumed to offer nothing beyond RFC 1939). After STLS this comes again and only the new
+    /// list counts.
+    Capabilities(Option<Vec<Capability<'static>>>),
+    /// The login succeeded.
+    LoggedIn(Response<'static>),
+    /// Logged in: call [`Client::request`].
+    Ready,
+    /// `STAT`: messages and octets.
+    Stat {
+        /// Messages in the maildrop (not counting deleted ones).
+        count: u64,
+        /// Their total size.
+        size: u64,
+    },
+    /// `LIST`: every message not deleted.
+    Listing(Vec<ScanListing>),
+    /// `LIST msg`.
+    Scan(ScanListing),
+    /// `UIDL`: every message not deleted.
+    UniqueIds(Vec<UidListing<'static>>),
+    /// `UIDL msg`.
+    UniqueId(UidListing<'static>),
+    /// `RETR` / `TOP` accepted: the body follows as [`Event::Body`] chunks.
+    Message {
+        /// The message.
+        message: MessageNumber,
+        /// The size the server announced (`+OK 120 octets`), if it did.
+        octets: Option<u64>,
+        /// The first line.
+        response: Response<'static>,
+    },
+    /// A piece of the message, unstuffed, byte for byte. Never empty.
+    Body(Bytes),
+    /// The end of the message.
+    MessageEnd(MessageNumber),
+    /// `DELE msg` succeeded.
+    Deleted(MessageNumber),
+    /// `RSET` or `NOOP` succeeded.
+    Done(Request, Response<'static>),
+    /// The server refused a request (`-ERR`, with its response code if any); the session
+    /// goes on.
+    Refused(Request, Response<'static>),
+    /// The server answered QUIT: whether it committed the deletions (RFC 1939 6: `+OK`), then
+    /// [`Output::Close`].
+    Closed {
+        /// `+OK`: the marked messages are gone.
+        committed: bool,
+        /// The response.
+        response: Response<'static>,
+    },
+    /// The session failed; [`Output::Close`] follows (after QUIT when the dialogue allows).
+    Error(Error),
+}
+
+/// Why the session failed. [`Error::is_protocol_violation`] picks out the server's faults.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A response broke the grammar or a limit (a bad number, a unique-id outside 1 to 70
+    /// printable characters, an over-long line...).
+    #[error("malformed response: {0}")]
+    MalformedResponse(DecodeError),
+    /// A listing or message longer than the configured limit (it may never end).
+    #[error("{what} over the limit of {limit}")]
+    TooLarge {
+        /// What.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// A response that answers nothing the client sent.
+    #[error("unsolicited response")]
+    Unsolicited,
+    /// The server sent bytes after its `+OK` to STLS before TLS began (a response
+    /// injection); none of them was read.
+    #[error("{octets} octets after the STLS response (response injection)")]
+    ResponseInjection {
+        /// How many.
+        octets: usize,
+    },
+    /// The server closed the connection while responses were owed.
+    #[error("connection closed by the server")]
+    ConnectionClosed,
+    /// A response did not come in time.
+    #[error("timed out waiting for the server")]
+    Timeout,
+    /// The server's greeting was `-ERR`.
+    #[error("refused by the server")]
+    Refused(Response<'static>),
+    /// TLS is required and the server does not offer STLS.
+    #[error("the server does not offer STLS")]
+    TlsUnavailable,
+    /// TLS is required and the server refused STLS.
+    #[error("STLS refused")]
+    TlsRefused(Response<'static>),
+    /// Credentials would travel in plaintext (see [`ClientConfig::allow_plaintext_auth`]).
+    #[error("login needs TLS")]
+    AuthNeedsTls,
+    /// The server offers no way in for these credentials (no common SASL mechanism, no APOP
+    /// timestamp in the greeting).
+    #[error("no login method in common with the server")]
+    AuthUnavailable,
+    /// The application's password cannot go in a PASS command (CR, LF or NUL, or too long).
+    #[error("unusable credentials: {0}")]
+    BadCredentials(InvalidValue),
+    /// The server refused the login; its response code says why (`[AUTH]`, `[IN-USE]`,
+    /// `[LOGIN-DELAY]`, `[SYS/TEMP]`...).
+    #[error("login refused")]
+    LoginFailed {
+        /// The server's response.
+        response: Response<'static>,
+        /// Why the client cancelled a SASL exchange, if it did.
+        cause: Option<SaslError>,
+    },
+}
+
+impl Error {
+    /// Whether the server broke the protocol.
+    pub fn is_protocol_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::MalformedResponse(_)
+                | Self::TooLarge { .. }
+                | Self::Unsolicited
+                | Self::ResponseInjection { .. }
+        )
+    }
+}
+
+/// The application used the machine wrongly; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// Not logged in yet, already quitting, or closed.
+    #[error("the client is not ready")]
+    NotReady,
+    /// [`Client::tls_established`] without a preceding [`Output::StartTls`].
+    #[error("TLS was not being started")]
+    NotStartingTls,
+}
+
+/// The response the client waits for, in the order the commands went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Greeting,
+    Capa,
+    Stls,
+    User,
+    Pass,
+    Apop,
+    Auth,
+    Request(Request),
+    /// QUIT after a failure.
+    Quit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Setup,
+    StartingTls,
+    Ready,
+    /// QUIT sent (asked for, or after a failure).
+    Quitting,
+    Closed,
+}
+
+/// What the next input is.
+#[derive(Debug)]
+enum Reading {
+    /// A first line.
+    Line,
+    /// The lines of a listing, up to `.`.
+    Listing(Expect, Vec<Bytes>),
+    /// A message body.
+    Body(MessageNumber, DotDecoder, u64),
+}
+
+/// A SASL exchange in progress (it may hold credentials: not shown in `Debug`).
+struct Exchange {
+    mechanism: Box<dyn ClientMechanism + Send>,
+    /// The initial response not sent with the command, for the server's first `+`.
+    initial: Option<Secret<Vec<u8>>>,
+    cancelled: Option<SaslError>,
+}
+
+impl core::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Exchange({})", self.mechanism.name())
+    }
+}
+
+/// The POP3 client. See the [module docs](self).
+pub struct Client {
+    config: ClientConfig,
+    credentials: Option<Credentials>,
+    stage: Stage,
+    lines: LineReader,
+    reading: Reading,
+    expected: VecDeque<Expect>,
+    /// Requests not yet sent (lock-step without PIPELINING).
+    queued: VecDeque<Request>,
+    output: VecDeque<Output>,
+    outgoing: BytesMut,
+    capabilities: Option<Vec<Capability<'static>>>,
+    timestamp: Option<crate::types::Timestamp<'static>>,
+    tls: bool,
+    exchange: Option<Exchange>,
+    /// Responses expected so far and responses received (see `receive`).
+    issued: u64,
+    answered: u64,
+    /// Octets of the current body line (for the line limit).
+    body_line: usize,
+}
+
+impl core::fmt::Debug for Client {
+    /// Shows the state, never credentials.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client")
+            .field("stage", &self.stage)
+            .field("expected", &self.expected)
+            .field("queued", &self.queued.len())
+            .field("tls", &self.tls)
+            .field("exchange", &self.exchange)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for a new connection, logging in with `credentials`; it waits for the
+    /// greeting.
+    pub fn new(config: ClientConfig, credentials: Credentials) -> Self {
+        let limit = config.max_response_line.max(config.max_listing_line);
+        let tls = config.implicit_tls;
+        Self {
+            config,
+            credentials: Some(credentials),
+            stage: Stage::Setup,
+            lines: LineReader::new(LineConfig::new(limit)),
+            reading: Reading::Line,
+            expected: VecDeque::from([Expect::Greeting]),
+            queued: VecDeque::new(),
+            output: VecDeque::new(),
+            outgoing: BytesMut::new(),
+            capabilities: None,
+            timestamp: None,
+            tls,
+            exchange: None,
+            issued: 1,
+            answered: 0,
+            body_line: 0,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The capabilities of the last CAPA (`None` before it, when refused, and after STLS
+    /// until the next).
+    pub fn capabilities(&self) -> Option<&[Capability<'static>]> {
+        self.capabilities.as_deref()
+    }
+
+    /// Whether TLS is up.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Whether [`request`](Self::request) may be called.
+    pub fn is_ready(&self) -> bool {
+        self.stage == Stage::Ready
+    }
+
+    /// Whether the session is over.
+    pub fn is_closed(&self) -> bool {
+        self.stage == Stage::Closed
+    }
+
+    /// Octets held of a partial line or listing.
+    pub fn buffered(&self) -> usize {
+        let listing = match &self.reading {
+            Reading::Listing(_, lines) => lines.iter().map(Bytes::len).sum(),
+            _ => 0,
+        };
+        self.lines.buffered() + listing
+    }
+
+    /// How long the server may now stay silent before [`handle_timeout`](Self::handle_timeout)
+    /// should be called; `None` when no response is owed.
+    pub fn timeout(&self) -> Option<Duration> {
+        if self.stage == Stage::Closed || self.expected.is_empty() {
+            return None;
+        }
+        Some(self.config.timeout)
+    }
+
+    /// Takes the next output; `None` when there is nothing to do until the next input or
+    /// request.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if self.output.is_empty() {
+            self.flush();
+        }
+        self.output.pop_front()
+    }
+
+    /// Asks for something, once [`Event::Ready`]: sent at once with PIPELINING, after the
+    /// responses before it otherwise. Nothing may follow `QUIT`.
+    pub fn request(&mut self, request: Request) -> Result<(), ApiError> {
+        if self.stage != Stage::Ready {
+            return Err(ApiError::NotReady);
+        }
+        if request == Request::Quit {
+            self.stage = Stage::Quitting;
+        }
+        self.queued.push_back(request);
+        self.send_queued();
+        Ok(())
+    }
+
+    /// Hands over bytes from the server. All are taken.
+    pub fn receive(&mut self, bytes: &[u8]) -> usize {
+        match self.stage {
+            Stage::Closed => return bytes.len(),
+            Stage::StartingTls => {
+                if !bytes.is_empty() {
+                    self.fail(Error::ResponseInjection {
+                        octets: bytes.len(),
+                    });
+                }
+                return bytes.len();
+            }
+            _ => {}
+        }
+        let mut input = Bytes::copy_from_slice(bytes);
+        // Commands written while this input is read cannot have been answered in it.
+        let horizon = self.issued;
+        while !input.is_empty() && self.stage != Stage::Closed && self.stage != Stage::StartingTls {
+            match &mut self.reading {
+                Reading::Body(message, decoder, size) => {
+                    let message = *message;
+                    match decoder.decode(&mut input) {
+                        Some(DotEvent::Data(chunk)) => {
+                            *size += chunk.len() as u64;
+                            self.body_chunk(chunk);
+                        }
+                        Some(DotEvent::Invalid(_)) => self.fail(Error::TooLarge {
+                            what: "message",
+                            limit: self.config.max_message_size,
+                        }),
+                        Some(DotEvent::End) => {
+                            self.reading = Reading::Line;
+                            self.emit(Event::MessageEnd(message));
+                            self.send_queued();
+                        }
+                        None => {}
+                    }
+                }
+                Reading::Line | Reading::Listing(..) => {
+                    let Some(line) = self.lines.next_line(&mut input) else {
+                        continue;
+                    };
+                    let line = match line {
+                        Ok(line) => line,
+                        Err(error) => {
+                            let error = line_error(error);
+                            self.fail(Error::MalformedResponse(error));
+                            break;
+                        }
+                    };
+                    if matches!(self.reading, Reading::Listing(..)) {
+                        self.listing_line(line);
+                        continue;
+                    }
+                    if self.answered >= horizon {
+                        self.fail(Error::Unsolicited);
+                        break;
+                    }
+                    let after = input.len() + self.lines.buffered();
+                    self.first_line(&line, after);
+                }
+            }
+        }
+        bytes.len()
+    }
+
+    /// The server closed its side: fine once QUIT was answered; otherwise
+    /// [`Error::ConnectionClosed`].
+    pub fn receive_eof(&mut self) {
+        if self.stage != Stage::Closed {
+            if self.expected.is_empty() && self.stage == Stage::Quitting {
+                self.close();
+            } else {
+                self.fail(Error::ConnectionClosed);
+            }
+        }
+    }
+
+    /// The [`timeout`](Self::timeout) expired: [`Error::Timeout`], and close.
+    pub fn handle_timeout(&mut self) {
+        if self.stage != Stage::Closed {
+            self.fail(Error::Timeout);
+        }
+    }
+
+    /// TLS is up after [`Output::StartTls`]: the client asks for the capabilities again and
+    /// forgets the old ones (RFC 2595 4).
+    pub fn tls_established(&mut self) -> Result<(), ApiError> {
+        if self.stage != Stage::StartingTls {
+            return Err(ApiError::NotStartingTls);
+        }
+        self.tls = true;
+        self.capabilities = None;
+        self.lines.reset();
+        self.stage = Stage::Setup;
+        self.command(&Command::Capa, Expect::Capa);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inside.
+
+fn line_error(error: LineError) -> DecodeError {
+    let kind = match error {
+        LineError::TooLong { limit, .. } => ErrorKind::LineTooLong { limit },
+        LineError::BareCr { .. } => ErrorKind::BareCr,
+        _ => ErrorKind::BareLf,
+    };
+    DecodeError { offset: 0, kind }
+}
+
+impl Client {
+    fn command(&mut self, command: &Command<'_>, expect: Expect) {
+        encode_command(command, &mut self.outgoing);
+        self.expect(expect);
+    }
+
+    fn expect(&mut self, expect: Expect) {
+        self.expected.push_back(expect);
+        self.issued += 1;
+    }
+
+    fn flush(&mut self) {
+        if !self.outgoing.is_empty() {
+            let bytes = self.outgoing.split().freeze();
+            self.output.push_back(Output::Transmit(bytes));
+        }
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.flush();
+        self.output.push_back(Output::Event(event));
+    }
+
+    fn close(&mut self) {
+        if self.stage == Stage::Closed {
+            return;
+        }
+        self.flush();
+        self.output.push_back(Output::Close);
+        self.stage = Stage::Closed;
+        self.expected.clear();
+        self.queued.clear();
+        self.exchange = None;
+        self.credentials = None;
+    }
+
+    /// Ends the session: QUIT when the dialogue is in step, otherwise just close.
+    fn fail(&mut self, error: Error) {
+        if self.stage == Stage::Closed {
+            return;
+        }
+        let in_step = self.expected.is_empty()
+            && matches!(self.reading, Reading::Line)
+            && self.stage != Stage::StartingTls
+            && !error.is_protocol_violation()
+            && !matches!(error, Error::ConnectionClosed | Error::Timeout);
+        self.emit(Event::Error(error));
+        self.queued.clear();
+        if in_step {
+            self.stage = Stage::Quitting;
+            self.command(&Command::Quit, Expect::Quit);
+        } else {
+            self.close();
+        }
+    }
+
+    /// Sends what may go now: everything with PIPELINING, else one request at a time.
+    fn send_queued(&mut self) {
+        let pipelining = self.config.pipelining
+            && self
+                .capabilities
+                .as_ref()
+                .is_some_and(|c| c.contains(&Capability::Pipelining));
+        while let Some(&request) = self.queued.front() {
+            let idle = self.expected.is_empty() && matches!(self.reading, Reading::Line);
+            if !pipelining && !idle {
+                break;
+            }
+            self.queued.pop_front();
+            self.command(&request.command(), Expect::Request(request));
+        }
+    }
+
+    fn body_chunk(&mut self, chunk: Bytes) {
+        // The line limit: octets since the last LF, across chunks.
+        let limit = self.config.max_body_line;
+        let mut current = self.body_line;
+        let mut last = 0;
+        for lf in memchr::memchr_iter(b'\n', &chunk) {
+            current += lf - last + 1;
+            if current > limit {
+                break;
+            }
+            current = 0;
+            last = lf + 1;
+        }
+        if current <= limit {
+            current += chunk.len() - last;
+        }
+        if current > limit {
+            return self.fail(Error::TooLarge {
+                what: "message line",
+                limit: limit as u64,
+            });
+        }
+        self.body_line = current;
+        self.emit(Event::Body(chunk));
+    }
+
+    fn listing_line(&mut self, line: Bytes) {
+        let Reading::Listing(expect, entries) = &mut self.reading else {
+            return;
+        };
+        if line.len() + 2 > self.config.max_listing_line {
+            let limit = self.config.max_listing_line;
+            return self.fail(Error::MalformedResponse(DecodeError {
+                offset: 0,
+                kind: ErrorKind::LineTooLong { limit },
+            }));
+        }
+        if line.as_ref() == b"." {
+            let expect = *expect;
+            let entries = core::mem::take(entries);
+            self.reading = Reading::Line;
+            return self.listing_done(expect, entries);
+        }
+        if entries.len() >= self.config.max_listing_entries {
+            let limit = self.config.max_listing_entries as u64;
+            return self.fail(Error::TooLarge {
+                what: "listing",
+                limit,
+            });
+        }
+        // Dot-stuffed like any multi-line response.
+        let line = if line.first() == Some(&b'.') {
+            line.slice(1..)
+        } else {
+            line
+        };
+        entries.push(line);
+    }
+
+    fn listing_done(&mut self, expect: Expect, entries: Vec<Bytes>) {
+        let event = match expect {
+            Expect::Capa => {
+                let mut capabilities = Vec::with_capacity(entries.len());
+                for line in &entries {
+                    match parse_capability(line) {
+                        Ok(capability) => capabilities.push(capability.into_owned()),
+                        Err(error) => return self.fail(Error::MalformedResponse(error)),
+                    }
+                }
+                self.capabilities = Some(capabilities.clone());
+                self.emit(Event::Capabilities(Some(capabilities)));
+                return self.after_capa();
+            }
+            Expect::Request(Request::List(None)) => {
+                let mut listings = Vec::with_capacity(entries.len());
+                for line in &entries {
+                    match parse_scan_listing(line) {
+                        Ok(listing) => listings.push(listing),
+                        Err(error) => return self.fail(Error::MalformedResponse(error)),
+                    }
+                }
+                Event::Listing(listings)
+            }
+            Expect::Request(Request::Uidl(None)) => {
+                let mut listings = Vec::with_capacity(entries.len());
+                for line in &entries {
+                    match parse_uid_listing(line) {
+                        Ok(listing) => listings.push(listing.into_owned()),
+                        Err(error) => return self.fail(Error::MalformedResponse(error)),
+                    }
+                }
+                Event::UniqueIds(listings)
+            }
+            _ => return,
+        };
+        self.emit(event);
+        self.send_queued();
+    }
+
+    fn first_line(&mut self, line: &[u8], after: usize) {
+        if line.len() + 2 > self.config.max_response_line {
+            let limit = self.config.max_response_line;
+            return self.fail(Error::MalformedResponse(DecodeError {
+                offset: limit,
+                kind: ErrorKind::LineTooLong { limit },
+            }));
+        }
+        let Some(&expect) = self.expected.front() else {
+            return self.fail(Error::Unsolicited);
+        };
+        // A SASL continuation (`+ ` or a bare `+`, RFC 5034 4) answers AUTH only.
+        if expect == Expect::Auth {
+            if let Some(payload) = parse_continuation(line) {
+                self.expected.pop_front();
+                self.answered += 1;
+                return self.auth_challenge(payload);
+            }
+        }
+        let response = match parse_response(line, true) {
+            Ok(response) => response.into_owned(),
+            Err(error) => return self.fail(Error::MalformedResponse(error)),
+        };
+        self.expected.pop_front();
+        self.answered += 1;
+        let ok = response.status == Status::Ok;
+        match expect {
+            Expect::Greeting => {
+                if !ok {
+                    return self.fail(Error::Refused(response));
+                }
+                self.timestamp = response
+                    .timestamp()
+                    .map(crate::types::Timestamp::into_owned);
+                self.emit(Event::Greeting(response));
+                self.command(&Command::Capa, Expect::Capa);
+            }
+            Expect::Capa => {
+                if ok {
+                    self.reading = Reading::Listing(Expect::Capa, Vec::new());
+                } else {
+                    // RFC 2449 5: no CAPA, no extensions.
+                    self.capabilities = None;
+                    self.emit(Event::Capabilities(None));
+                    self.after_capa();
+                }
+            }
+            Expect::Stls => {
+                if ok {
+                    if after > 0 {
+                        return self.fail(Error::ResponseInjection { octets: after });
+                    }
+                    self.stage = Stage::StartingTls;
+                    self.flush();
+                    self.output.push_back(Output::StartTls);
+                } else if self.config.tls == TlsPolicy::Required {
+                    self.fail(Error::TlsRefused(response));
+                } else {
+                    self.login();
+                }
+            }
+            Expect::User => {
+                if !ok {
+                    return self.login_failed(response, None);
+                }
+                let password = match &self.credentials {
+                    Some(Credentials::User { password, .. }) => password.expose_secret().clone(),
+                    _ => return self.fail(Error::AuthUnavailable),
+                };
+                match Command::pass(password) {
+                    Ok(command) => self.command(&command, Expect::Pass),
+                    Err(error) => self.fail(Error::BadCredentials(error)),
+                }
+            }
+            Expect::Pass | Expect::Apop | Expect::Auth => {
+                let cause = self.exchange.take().and_then(|e| e.cancelled);
+                if ok && cause.is_none() {
+                    self.credentials = None;
+                    self.emit(Event::LoggedIn(response));
+                    self.stage = Stage::Ready;
+                    self.emit(Event::Ready);
+                } else {
+                    self.login_failed(response, cause);
+                }
+            }
+            Expect::Quit => self.close(),
+            Expect::Request(request) => self.request_response(request, response),
+        }
+    }
+
+    fn request_response(&mut self, request: Request, response: Response<'static>) {
+        if response.status == Status::Err {
+            if request == Request::Quit {
+                self.emit(Event::Closed {
+                    committed: false,
+                    response,
+                });
+                return self.close();
+            }
+            self.emit(Event::Refused(request, response));
+            return self.send_queued();
+        }
+        let text = response.text.as_str();
+        let event = match request {
+            Request::Stat => match parse_stat(text) {
+                Ok((count, size)) => Event::Stat { count, size },
+                Err(error) => return self.fail(Error::MalformedResponse(error)),
+            },
+            Request::List(Some(_)) => match parse_scan_listing(text.as_bytes()) {
+                Ok(listing) => Event::Scan(listing),
+                Err(error) => return self.fail(Error::MalformedResponse(error)),
+            },
+            Request::Uidl(Some(_)) => match parse_uid_listing(text.as_bytes()) {
+                Ok(listing) => Event::UniqueId(listing.into_owned()),
+                Err(error) => return self.fail(Error::MalformedResponse(error)),
+            },
+            Request::List(None) | Request::Uidl(None) => {
+                self.reading = Reading::Listing(Expect::Request(request), Vec::new());
+                return;
+            }
+            Request::Retr(message) | Request::Top(message, _) => {
+                let octets = announced_octets(text);
+                let decoder = DotDecoder::new(
+                    DecoderConfig::new()
+                        .max_size(self.config.max_message_size)
+                        .bare_endings(DecodeBareEndings::PassThrough),
+                );
+                self.reading = Reading::Body(message, decoder, 0);
+                self.body_line = 0;
+                self.emit(Event::Message {
+                    message,
+                    octets,
+                    response,
+                });
+                return;
+            }
+            Request::Dele(message) => Event::Deleted(message),
+            Request::Rset | Request::Noop => Event::Done(request, response),
+            Request::Quit => {
+                self.emit(Event::Closed {
+                    committed: true,
+                    response,
+                });
+                return self.close();
+            }
+        };
+        self.emit(event);
+        self.send_queued();
+    }
+
+    fn after_capa(&mut self) {
+        let offers_stls = self
+            .capabilities
+            .as_ref()
+            .map(|c| c.contains(&Capability::Stls));
+        if !self.tls && self.config.tls != TlsPolicy::Never {
+            // Required: try STLS even when CAPA was refused (an older server may still have it).
+            let try_stls = match (offers_stls, self.config.tls) {
+                (Some(offered), _) => offered,
+                (None, policy) => policy == TlsPolicy::Required,
+            };
+            if try_stls {
+                return self.command(&Command::Stls, Expect::Stls);
+            }
+            if self.config.tls == TlsPolicy::Required {
+                return self.fail(Error::TlsUnavailable);
+            }
+        }
+        self.login();
+    }
+
+    fn login(&mut self) {
+        if !self.tls && !self.config.allow_plaintext_auth {
+            return self.fail(Error::AuthNeedsTls);
+        }
+        match self.credentials.take() {
+            Some(Credentials::User { name, password }) => {
+                self.command(&Command::User(name.clone()), Expect::User);
+                self.credentials = Some(Credentials::User { name, password });
+            }
+            Some(Credentials::Apop { name, secret }) => {
+                let Some(timestamp) = &self.timestamp else {
+                    return self.fail(Error::AuthUnavailable);
+                };
+                let digest = ApopDigest::compute(timestamp, secret.expose_secret().as_bytes());
+                self.command(&Command::Apop { name, digest }, Expect::Apop);
+            }
+            Some(Credentials::Sasl(mechanisms)) => self.start_sasl(mechanisms),
+            None => self.fail(Error::AuthUnavailable),
+        }
+    }
+
+    fn start_sasl(&mut self, mut mechanisms: Vec<Box<dyn ClientMechanism + Send>>) {
+        let offered: Vec<Mechanism<'static>> = self
+            .capabilities
+            .as_ref()
+            .and_then(|c| {
+                c.iter().find_map(|capability| match capability {
+                    Capability::Sasl(list) => Some(list.clone()),
+                    _ => None,
+                })
+            })
+            .unwrap_or_default();
+        let names: Vec<&str> = mechanisms.iter().map(|m| m.name()).collect();
+        // Without a SASL capability (CAPA refused), try the application's first choice.
+        let chosen = if offered.is_empty() && self.capabilities.is_none() {
+            names.first().map(|n| String::from(*n))
+        } else {
+            sasl::preferred(&offered, &names).map(String::from)
+        };
+        let Some(chosen) = chosen else {
+            return self.fail(Error::AuthUnavailable);
+        };
+        let Some(position) = mechanisms
+            .iter()
+            .position(|m| m.name().eq_ignore_ascii_case(&chosen))
+        else {
+            return self.fail(Error::AuthUnavailable);
+        };
+        let mut mechanism = mechanisms.swap_remove(position);
+        let Ok(name) = Mechanism::new(chosen) else {
+            return self.fail(Error::AuthUnavailable);
+        };
+        let initial = mechanism.initial_response();
+        let mut line = BytesMut::new();
+        line.extend_from_slice(b"AUTH ");
+        line.extend_from_slice(name.as_str().as_bytes());
+        let mut stashed = None;
+        if let Some(initial) = initial {
+            let encoded = sasl::encode_initial_response(initial.expose_secret());
+            let encoded = encoded.expose_secret();
+            // RFC 5034 4: the command with its initial response stays within 255 octets.
+            let fits = line.len() + 1 + encoded.len() + 2 <= crate::codec::MAX_COMMAND_LINE;
+            if self.config.initial_response && fits {
+                line.extend_from_slice(b" ");
+                line.extend_from_slice(encoded.as_bytes());
+            } else {
+                stashed = Some(initial);
+            }
+        }
+        line.extend_from_slice(b"\r\n");
+        self.outgoing.extend_from_slice(&line);
+        self.expect(Expect::Auth);
+        self.exchange = Some(Exchange {
+            mechanism,
+            initial: stashed,
+            cancelled: None,
+        });
+    }
+
+    fn auth_challenge(&mut self, payload: &[u8]) {
+        let Some(mut exchange) = self.exchange.take() else {
+            return self.fail(Error::Unsolicited);
+        };
+        if exchange.cancelled.is_some() {
+            return self.fail(Error::Unsolicited);
+        }
+        let response = match sasl::decode_challenge(payload, sasl::MAX_DECODED_LEN) {
+            // The two-step form: the initial response after the first, empty, challenge.
+            Ok(challenge) if challenge.is_empty() && exchange.initial.is_some() => Ok(exchange
+                .initial
+                .take()
+                .unwrap_or_else(|| Secret::new(Vec::new()))),
+            Ok(challenge) => exchange.mechanism.respond(&challenge),
+            Err(error) => Err(error),
+        };
+        match response {
+            Ok(response) => {
+                let line = sasl::encode_response(response.expose_secret());
+                self.outgoing
+                    .extend_from_slice(line.expose_secret().as_bytes());
+            }
+            Err(error) => {
+                self.outgoing.extend_from_slice(sasl::CANCEL.as_bytes());
+                exchange.cancelled = Some(error);
+            }
+        }
+        self.outgoing.extend_from_slice(b"\r\n");
+        self.expect(Expect::Auth);
+        self.exchange = Some(exchange);
+    }
+
+    fn login_failed(&mut self, response: Response<'static>, cause: Option<SaslError>) {
+        self.credentials = None;
+        self.fail(Error::LoginFailed { response, cause });
+    }
+}
+
+/// The size in `+OK 120 octets` (RFC 1939 5 example), if the text starts with it.
+fn announced_octets(text: &str) -> Option<u64> {
+    let (number, rest) = text.split_once(' ')?;
+    if !rest
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("octets"))
+    {
+        return None;
+    }
+    crate::types::whole_number(number.as_bytes(), "octets", u64::MAX).ok()
+}
+
+#[cfg(test)]
+mod tests;
