@@ -13,8 +13,8 @@ use crate::types::{
 /// Parses the first line of a response (without its CRLF): `+OK` or `-ERR` in any case, then
 /// an optional response code (RFC 2449 8) and text. Text may be UTF-8 when `utf8` (after the
 /// `UTF8` command, RFC 6856). A text that only looks like a code (`[` without a valid code and
-/// `]`) is kept as text; a text that starts with ` [` loses that space, which
-/// [`encode_response`] puts there to escape a `[`.
+/// `]`) is kept as text; a text that starts with a space, then any spaces and `[`, loses that
+/// first space, which [`encode_response`] puts there to escape a `[`.
 pub fn parse_response(line: &[u8], utf8: bool) -> Result<Response<'_>, DecodeError> {
     check_line(line)?;
     let text = line_str(line, utf8)?;
@@ -33,8 +33,9 @@ pub fn parse_response(line: &[u8], utf8: bool) -> Result<Response<'_>, DecodeErr
     };
     let base = text.len() - rest.len();
     let (code, body, body_at) = split_code(rest, base);
-    let body = match (code.is_some(), body.strip_prefix(" [")) {
-        (false, Some(_)) => body.get(1..).unwrap_or_default(),
+    // Undo the escape of `encode_response`: one space before spaces and a `[`.
+    let body = match body.strip_prefix(' ') {
+        Some(unescaped) if code.is_none() && escapes(unescaped) => unescaped,
         _ => body,
     };
     Ok(Response {
@@ -69,8 +70,15 @@ fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
+/// Whether a text without a code needs the escape space: it starts with `[`, after spaces or not
+/// (the spaces are the text's own; the escape space goes before them).
+fn escapes(text: &str) -> bool {
+    text.trim_start_matches(' ').starts_with('[')
+}
+
 /// Writes a response line: status, `[code]`, text, CRLF. With no code, a text that starts with
-/// `[` is escaped with a space (RFC 2449 6.4: under RESP-CODES such text would be a code).
+/// `[` (after any spaces) is escaped with a space (RFC 2449 6.4: under RESP-CODES such text would
+/// be a code).
 pub fn encode_response(response: &Response<'_>, out: &mut BytesMut) {
     out.extend_from_slice(response.status.as_str().as_bytes());
     if let Some(code) = &response.code {
@@ -79,7 +87,7 @@ pub fn encode_response(response: &Response<'_>, out: &mut BytesMut) {
     let text = response.text.as_str();
     if !text.is_empty() {
         out.extend_from_slice(b" ");
-        if response.code.is_none() && text.starts_with('[') {
+        if response.code.is_none() && escapes(text) {
             out.extend_from_slice(b" ");
         }
         out.extend_from_slice(text.as_bytes());

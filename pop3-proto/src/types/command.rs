@@ -163,7 +163,16 @@ pub enum Command<'a> {
     /// `USER name` (RFC 1939 7).
     User(Username<'a>),
     /// `PASS string` (RFC 1939 7): the rest of the line, spaces included. Build it with
-    /// [`Command::pass`].
+    /// [`Command::pass`], which refuses CR, LF and NUL (the variant cannot be built outside
+    /// this crate, so no password can smuggle a second command onto the wire):
+    ///
+    /// ```compile_fail
+    /// use pop3_proto::types::Command;
+    /// let _ = Command::Pass(mail_wire::Secret::new(String::from("x\r\nDELE 1")));
+    /// ```
+    ///
+    /// Outside this crate, match it with `Command::Pass { 0: password, .. }`.
+    #[non_exhaustive]
     Pass(Secret<String>),
     /// `APOP name digest` (RFC 1939 7).
     Apop {
@@ -200,7 +209,10 @@ pub enum Command<'a> {
     /// `STLS` (RFC 2595 4).
     Stls,
     /// `AUTH [mechanism [initial-response]]` (RFC 5034 4); a bare `AUTH` asks for the list of
-    /// mechanisms (the RFC 1734 practice clients still use). Build it with [`Command::auth`].
+    /// mechanisms (the RFC 1734 practice clients still use). Build it with [`Command::auth`]
+    /// or [`Command::auth_list`] (outside this crate the variant cannot be built directly, so
+    /// the initial response is always checked).
+    #[non_exhaustive]
     Auth {
         /// The mechanism.
         mechanism: Option<Mechanism<'a>>,
@@ -252,6 +264,14 @@ impl<'a> Command<'a> {
             mechanism: Some(mechanism),
             initial_response: initial_response.map(Secret::new),
         })
+    }
+
+    /// A bare `AUTH`: asks for the list of SASL mechanisms.
+    pub const fn auth_list() -> Self {
+        Self::Auth {
+            mechanism: None,
+            initial_response: None,
+        }
     }
 
     /// The verb as sent (upper case for the known commands).
