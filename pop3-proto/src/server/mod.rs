@@ -287,7 +287,9 @@ impl core::fmt::Debug for Exchange {
 enum Phase {
     Command,
     /// Reading AUTH response lines.
-    Auth(Exchange, Mechanism<'static>),
+    /// Reading AUTH response lines; the application's refusal to send once a mechanism that
+    /// reports failure inside the exchange (XOAUTH2, OAUTHBEARER) has finished.
+    Auth(Exchange, Mechanism<'static>, Option<Response<'static>>),
     /// The application streams a message.
     Sending(Transfer),
     /// STLS accepted: waiting for the caller's TLS; input is discarded.
@@ -426,6 +428,8 @@ pub struct Server {
     user: Option<Username<'static>>,
     maildrop: Maildrop,
     errors: usize,
+    /// The last `receive` left octets with the caller: plaintext that may follow an STLS.
+    short_read: bool,
 }
 
 impl core::fmt::Debug for Server {
@@ -442,6 +446,12 @@ impl core::fmt::Debug for Server {
             .finish_non_exhaustive()
     }
 }
+
+/// Octets of responses written ahead of the caller before input processing pauses.
+const MAX_OUTPUT: usize = 256 * 1024;
+
+/// RFC 1939 3: the shortest autologout timer.
+const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// The outcome of a protocol slip: counted towards [`ServerConfig::max_errors`].
 const COUNTED: bool = true;
@@ -469,6 +479,7 @@ impl Server {
             user: None,
             maildrop: Maildrop::default(),
             errors: 0,
+            short_read: false,
         };
         server.emit(Event::Connected);
         server
@@ -482,6 +493,12 @@ impl Server {
     /// Whether TLS is up.
     pub fn is_tls(&self) -> bool {
         self.tls
+    }
+
+    /// Whether UTF8 mode is on (RFC 6856 2): messages may go out with UTF-8 headers as they
+    /// are; otherwise the application sends a 7-bit surrogate or refuses with `[UTF8]`.
+    pub fn is_utf8(&self) -> bool {
+        self.utf8
     }
 
     /// Whether the client has logged in (the TRANSACTION state or after).
@@ -520,7 +537,8 @@ impl Server {
     pub fn timeout(&self) -> Option<Duration> {
         match (&self.phase, &self.pending) {
             (Phase::Closed | Phase::Sending(_), _) | (_, Some(_)) => None,
-            _ => Some(self.config.idle_timeout),
+            // RFC 1939 3: the autologout timer is at least 10 minutes.
+            _ => Some(self.config.idle_timeout.max(MIN_IDLE_TIMEOUT)),
         }
     }
 
@@ -530,6 +548,10 @@ impl Server {
         if self.output.is_empty() {
             self.flush();
         }
+        if self.output.is_empty() && !self.held.is_empty() {
+            // Input held back by output back-pressure goes on now that the output is taken.
+            self.resume();
+        }
         self.output.pop_front()
     }
 
@@ -538,6 +560,12 @@ impl Server {
     /// wait (then call again with the rest later: back-pressure on a client that pipelines
     /// too much).
     pub fn receive(&mut self, bytes: &[u8]) -> usize {
+        let taken = self.take(bytes);
+        self.short_read = taken < bytes.len();
+        taken
+    }
+
+    fn take(&mut self, bytes: &[u8]) -> usize {
         match self.phase {
             Phase::Closed => return bytes.len(),
             Phase::StartingTls => {
@@ -548,11 +576,12 @@ impl Server {
             }
             _ => {}
         }
-        if self.is_busy() {
+        if self.is_busy() || !self.held.is_empty() {
             let room = self.config.max_pending.saturating_sub(self.held.len());
             let taken = room.min(bytes.len());
             self.held
                 .extend_from_slice(bytes.get(..taken).unwrap_or_default());
+            self.resume();
             return taken;
         }
         let mut input = Bytes::copy_from_slice(bytes);
@@ -723,11 +752,15 @@ impl Server {
         response.code = code.map(ResponseCode::known);
         self.respond(response);
         if counted {
-            self.errors += 1;
-            if self.errors >= self.config.max_errors {
-                self.respond(Response::err(Text::checked("too many errors, closing")));
-                self.close();
-            }
+            self.count_error();
+        }
+    }
+
+    fn count_error(&mut self) {
+        self.errors += 1;
+        if self.errors >= self.config.max_errors {
+            self.respond(Response::err(Text::checked("too many errors, closing")));
+            self.close();
         }
     }
 
@@ -747,8 +780,30 @@ impl Server {
         self.flush();
     }
 
+    /// Octets of responses written and not yet taken with [`poll_output`](Self::poll_output).
+    /// Input stops being processed (and then taken) once this passes 256 KiB, so a client
+    /// that pipelines listings of a large maildrop cannot make the server queue without
+    /// bound; draining the output lets it go on.
+    pub fn pending_output(&self) -> usize {
+        self.output_waiting()
+    }
+
+    fn output_waiting(&self) -> usize {
+        self.outgoing.len()
+            + self
+                .output
+                .iter()
+                .map(|o| match o {
+                    Output::Transmit(bytes) => bytes.len(),
+                    _ => 0,
+                })
+                .sum::<usize>()
+    }
+
     fn process(&mut self, input: &mut Bytes) {
-        while !input.is_empty() && !self.is_busy() {
+        // Output back-pressure: a client that pipelines listings (each as large as the
+        // maildrop) waits until the caller has taken what is written.
+        while !input.is_empty() && !self.is_busy() && self.output_waiting() < MAX_OUTPUT {
             match &self.phase {
                 Phase::Closed => input.clear(),
                 Phase::StartingTls => {
@@ -792,7 +847,8 @@ impl Server {
         }
         let options = CommandOptions {
             max_line_length: self.config.max_command_line,
-            utf8: self.utf8,
+            // `UTF8 USER` (RFC 6856 2.2): UTF-8 names and passwords even before `UTF8`.
+            utf8: self.utf8 || (self.config.utf8 && self.state == State::Authorization),
         };
         let command = match parse_command(line, &options) {
             Ok(command) => command.into_owned(),
@@ -880,6 +936,16 @@ impl Server {
         if !self.config.stls || self.tls {
             return self.err(None, "STLS not available", COUNTED);
         }
+        if self.short_read {
+            // The client sent so much behind STLS that some of it is still with the caller,
+            // who could hand it over once TLS is up: refuse, and end the session.
+            let discarded = input.len() + self.held.len() + self.lines.buffered();
+            input.clear();
+            self.held.clear();
+            self.emit(Event::PlaintextDiscarded(discarded));
+            self.respond(Response::err(Text::checked("commands sent after STLS")));
+            return self.close();
+        }
         self.ok("begin TLS negotiation");
         // Whatever follows the command arrived in plaintext: never read it (RFC 2595 4).
         let discarded = input.len() + self.held.len() + self.lines.buffered();
@@ -943,7 +1009,7 @@ impl Server {
         let step = exchange
             .0
             .start(decoded.as_ref().map(|d| d.expose_secret().as_slice()));
-        self.auth_step(step, exchange, name);
+        self.auth_step(step, exchange, name, None);
     }
 
     fn auth_step(
@@ -951,11 +1017,12 @@ impl Server {
         step: Result<ServerStep, sasl::SaslError>,
         exchange: Exchange,
         name: Mechanism<'static>,
+        refusal: Option<Response<'static>>,
     ) {
         match step {
             Ok(ServerStep::Challenge(challenge)) => {
                 encode_continuation(&sasl::encode_challenge(&challenge), &mut self.outgoing);
-                self.phase = Phase::Auth(exchange, name);
+                self.phase = Phase::Auth(exchange, name, refusal);
             }
             Ok(ServerStep::Done(credentials)) => {
                 self.phase = Phase::Command;
@@ -967,13 +1034,20 @@ impl Server {
             }
             Ok(ServerStep::Failed) | Err(_) => {
                 self.phase = Phase::Command;
-                self.err(Some(KnownCode::Auth), "authentication failed", COUNTED);
+                match refusal {
+                    Some(response) => {
+                        self.respond(response);
+                        self.count_error();
+                    }
+                    None => self.err(Some(KnownCode::Auth), "authentication failed", COUNTED),
+                }
             }
         }
     }
 
     fn auth_line(&mut self, line: &[u8]) {
-        let Phase::Auth(exchange, name) = core::mem::replace(&mut self.phase, Phase::Command)
+        let Phase::Auth(exchange, name, refusal) =
+            core::mem::replace(&mut self.phase, Phase::Command)
         else {
             return;
         };
@@ -982,7 +1056,7 @@ impl Server {
             Ok(ClientResponse::Cancel) => self.err(None, "authentication cancelled", COUNTED),
             Ok(ClientResponse::Data(data)) => {
                 let step = exchange.0.step(data.expose_secret());
-                self.auth_step(step, exchange, name);
+                self.auth_step(step, exchange, name, refusal);
             }
             Err(_) => self.err(None, "malformed authentication response", COUNTED),
         }
@@ -1012,19 +1086,19 @@ impl Server {
                 per_user: per_user && before_login,
             });
         }
-        if before_login {
-            if self.config.user_pass && self.passwords_allowed() {
-                capabilities.push(Capability::User);
-            }
-            if self.sasl_allowed() {
-                capabilities.push(Capability::Sasl(self.config.sasl_mechanisms.clone()));
-            }
-            if self.config.stls && !self.tls {
-                capabilities.push(Capability::Stls);
-            }
-            if self.config.utf8 {
-                capabilities.push(Capability::Utf8 { user: true });
-            }
+        // RFC 2449 5: what the AUTHORIZATION state offers is announced in both states (STLS
+        // is valid in AUTHORIZATION only, RFC 2595 4).
+        if self.config.user_pass && self.passwords_allowed() {
+            capabilities.push(Capability::User);
+        }
+        if self.sasl_allowed() {
+            capabilities.push(Capability::Sasl(self.config.sasl_mechanisms.clone()));
+        }
+        if before_login && self.config.stls && !self.tls {
+            capabilities.push(Capability::Stls);
+        }
+        if self.config.utf8 {
+            capabilities.push(Capability::Utf8 { user: true });
         }
         if let Some(text) = self.config.implementation.clone() {
             capabilities.push(Capability::Implementation(text));
@@ -1190,7 +1264,13 @@ impl Server {
                     custom.map_or_else(|| self.config.greeting.to_string(), |r| r.text.to_string());
                 let text = match &self.config.apop_timestamp {
                     Some(stamp) if !text.contains(stamp.as_str()) => {
-                        alloc::format!("{text} {stamp}")
+                        // The timestamp always fits: the text gives way.
+                        let room = crate::types::MAX_TEXT.saturating_sub(stamp.as_str().len() + 1);
+                        let mut cut = text.len().min(room);
+                        while !text.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        alloc::format!("{} {stamp}", text.get(..cut).unwrap_or_default())
                     }
                     _ => text,
                 };
@@ -1205,7 +1285,6 @@ impl Server {
                         messages,
                     };
                     self.state = State::Transaction;
-                    self.utf8 = false;
                     let text = maildrop_text(count, size);
                     match name {
                         // As RFC 1939 10 has it: "mrose's maildrop has 2 messages".
@@ -1214,21 +1293,21 @@ impl Server {
                     }
                 }
                 _ => {
-                    if let Some((mut exchange, name)) = exchange {
-                        // XOAUTH2 / OAUTHBEARER report failure inside the exchange first.
-                        if let Ok(ServerStep::Challenge(error)) = exchange.0.reject(&[]) {
-                            return self.auth_step(
-                                Ok(ServerStep::Challenge(error)),
-                                exchange,
-                                name,
-                            );
-                        }
-                    }
                     let response = custom.unwrap_or_else(|| {
                         Response::err(Text::checked("authentication failed"))
                             .with_code(ResponseCode::known(KnownCode::Auth))
                     });
+                    if let Some((mut exchange, name)) = exchange {
+                        // XOAUTH2 / OAUTHBEARER report failure inside the exchange first; the
+                        // application's response ends it.
+                        if let Ok(ServerStep::Challenge(error)) = exchange.0.reject(&[]) {
+                            let step = Ok(ServerStep::Challenge(error));
+                            return self.auth_step(step, exchange, name, Some(response));
+                        }
+                    }
                     self.respond(response);
+                    // A refused login counts, so that guessing passwords ends the session.
+                    self.count_error();
                 }
             },
             Pending::Retrieve { top, size } => {
@@ -1291,3 +1370,6 @@ fn built_in(name: &str) -> Option<Exchange> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod edge_tests;

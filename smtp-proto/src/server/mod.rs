@@ -307,6 +307,8 @@ pub struct Server {
     early_talker: bool,
     /// The next line arrived before the reply to the end of a body or chunk.
     early: bool,
+    /// The last `receive` left octets with the caller: plaintext that may follow a STARTTLS.
+    short_read: bool,
 }
 
 impl core::fmt::Debug for Server {
@@ -347,6 +349,7 @@ impl Server {
             ahead: false,
             early_talker: false,
             early: false,
+            short_read: false,
         };
         server.emit(Event::Connected);
         server
@@ -409,6 +412,12 @@ impl Server {
     /// again with the rest once the decision is answered (this is back-pressure on a client
     /// that pipelines too much).
     pub fn receive(&mut self, bytes: &[u8]) -> usize {
+        let taken = self.take(bytes);
+        self.short_read = taken < bytes.len();
+        taken
+    }
+
+    fn take(&mut self, bytes: &[u8]) -> usize {
         match self.phase {
             Phase::Closed => return bytes.len(),
             Phase::StartingTls => {
@@ -1193,9 +1202,22 @@ impl Server {
         if self.tls {
             return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "TLS already active");
         }
-        self.send(ReplyCode::READY, (2, 0, 0), "Ready to start TLS");
         // Everything after the STARTTLS line is plaintext that must never be executed.
         let discarded = input.len() + self.held.len() + self.lines.buffered();
+        if self.short_read {
+            // So much was sent behind STARTTLS that some of it is still with the caller, who
+            // could hand it over once TLS is up: refuse, and end the session.
+            input.clear();
+            self.held.clear();
+            self.emit(Event::PlaintextDiscarded(discarded));
+            self.send(
+                ReplyCode::TRANSACTION_FAILED,
+                (5, 5, 0),
+                "Commands sent after STARTTLS",
+            );
+            return self.close();
+        }
+        self.send(ReplyCode::READY, (2, 0, 0), "Ready to start TLS");
         input.clear();
         self.held.clear();
         self.lines.reset();

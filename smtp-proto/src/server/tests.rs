@@ -304,6 +304,56 @@ fn starttls_injection_is_never_executed() {
     }
 }
 
+/// STARTTLS pipelined behind a pending decision with more input than `max_pending`: the
+/// untaken tail stays with the caller, who might feed it once TLS is up. The machine refuses
+/// that STARTTLS and closes, so the tail can never run inside TLS.
+#[test]
+fn starttls_with_plaintext_left_with_the_caller_is_refused() {
+    let config = ServerConfig {
+        starttls: true,
+        max_pending: 40,
+        ..plain()
+    };
+    let mut server = Server::new(config);
+    drain(&mut server);
+    server.receive(b"EHLO c.example\r\n");
+    drain(&mut server);
+    // MAIL is a decision: what follows it waits, up to max_pending; the rest stays with the
+    // caller.
+    let mut read = b"MAIL FROM:<a@b.example>\r\nRSET\r\nSTARTTLS\r\n".to_vec();
+    read.extend_from_slice(b"MAIL FROM:<evil@b.example>\r\nRCPT TO:<victim@d.example>\r\n");
+    let taken = server.receive(&read);
+    assert!(taken < read.len(), "{taken} of {}", read.len());
+    let mut events = Vec::new();
+    let mut starttls = false;
+    while let Some(output) = server.poll_output() {
+        match output {
+            Output::Event(event) => {
+                if event.is_decision() {
+                    server.answer(Answer::Accept).unwrap();
+                }
+                events.push(event);
+            }
+            Output::StartTls => starttls = true,
+            _ => {}
+        }
+    }
+    assert!(!starttls);
+    assert!(server.is_closed());
+    // Only the MAIL before STARTTLS: the one behind it never ran.
+    let mails = events
+        .iter()
+        .filter(|e| matches!(e, Event::MailFrom { .. }))
+        .count();
+    assert_eq!(mails, 1);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::PlaintextDiscarded(_)))
+    );
+    assert_eq!(server.tls_established(), Err(ApiError::NotStartingTls));
+}
+
 #[test]
 fn smuggling_sequences_never_end_a_message_early() {
     for fake in [
