@@ -355,10 +355,42 @@ enum Stage {
 enum Reading {
     /// A first line.
     Line,
-    /// The lines of a listing, up to `.`.
-    Listing(Expect, Vec<Bytes>),
+    /// The entries of a listing, up to `.`, each checked as it arrives.
+    Listing(Listing),
     /// A message body.
     Body(MessageNumber, DotDecoder, u64),
+}
+
+/// A listing being read.
+#[derive(Debug)]
+enum Listing {
+    Capa(Vec<Capability<'static>>),
+    Scan(Vec<ScanListing>),
+    Uid(Vec<UidListing<'static>>),
+}
+
+impl Listing {
+    fn len(&self) -> usize {
+        match self {
+            Self::Capa(v) => v.len(),
+            Self::Scan(v) => v.len(),
+            Self::Uid(v) => v.len(),
+        }
+    }
+
+    /// Adds one line (unstuffed); CAPA lines may end in spaces (tolerated).
+    fn push(&mut self, line: &[u8]) -> Result<(), DecodeError> {
+        match self {
+            Self::Capa(v) => {
+                let end = line.iter().rposition(|b| *b != b' ').map_or(0, |p| p + 1);
+                let line = line.get(..end).unwrap_or_default();
+                v.push(parse_capability(line)?.into_owned());
+            }
+            Self::Scan(v) => v.push(parse_scan_listing(line)?),
+            Self::Uid(v) => v.push(parse_uid_listing(line)?.into_owned()),
+        }
+        Ok(())
+    }
 }
 
 /// A SASL exchange in progress (it may hold credentials: not shown in `Debug`).
@@ -415,7 +447,11 @@ impl Client {
     /// A client for a new connection, logging in with `credentials`; it waits for the
     /// greeting.
     pub fn new(config: ClientConfig, credentials: Credentials) -> Self {
-        let limit = config.max_response_line.max(config.max_listing_line);
+        // SASL challenges may be longer than any other line (RFC 5034 4): 12 288 octets.
+        let limit = config
+            .max_response_line
+            .max(config.max_listing_line)
+            .max(sasl::AUTH_LINE_LIMIT);
         let tls = config.implicit_tls;
         Self {
             config,
@@ -463,10 +499,11 @@ impl Client {
         self.stage == Stage::Closed
     }
 
-    /// Octets held of a partial line or listing.
+    /// Octets held of a partial line, and entries of a listing being read (bounded by
+    /// [`ClientConfig::max_listing_entries`]).
     pub fn buffered(&self) -> usize {
         let listing = match &self.reading {
-            Reading::Listing(_, lines) => lines.iter().map(Bytes::len).sum(),
+            Reading::Listing(listing) => listing.len(),
             _ => 0,
         };
         self.lines.buffered() + listing
@@ -475,7 +512,8 @@ impl Client {
     /// How long the server may now stay silent before [`handle_timeout`](Self::handle_timeout)
     /// should be called; `None` when no response is owed.
     pub fn timeout(&self) -> Option<Duration> {
-        if self.stage == Stage::Closed || self.expected.is_empty() {
+        let streaming = !matches!(self.reading, Reading::Line);
+        if self.stage == Stage::Closed || (self.expected.is_empty() && !streaming) {
             return None;
         }
         Some(self.config.timeout)
@@ -574,7 +612,8 @@ impl Client {
     /// [`Error::ConnectionClosed`].
     pub fn receive_eof(&mut self) {
         if self.stage != Stage::Closed {
-            if self.expected.is_empty() && self.stage == Stage::Quitting {
+            let between = self.expected.is_empty() && matches!(self.reading, Reading::Line);
+            if between && self.stage == Stage::Quitting && self.queued.is_empty() {
                 self.close();
             } else {
                 self.fail(Error::ConnectionClosed);
@@ -661,7 +700,10 @@ impl Client {
             && matches!(self.reading, Reading::Line)
             && self.stage != Stage::StartingTls
             && !error.is_protocol_violation()
-            && !matches!(error, Error::ConnectionClosed | Error::Timeout);
+            && !matches!(
+                error,
+                Error::ConnectionClosed | Error::Timeout | Error::Refused(_)
+            );
         self.emit(Event::Error(error));
         self.queued.clear();
         if in_step {
@@ -716,9 +758,6 @@ impl Client {
     }
 
     fn listing_line(&mut self, line: Bytes) {
-        let Reading::Listing(expect, entries) = &mut self.reading else {
-            return;
-        };
         if line.len() + 2 > self.config.max_listing_line {
             let limit = self.config.max_listing_line;
             return self.fail(Error::MalformedResponse(DecodeError {
@@ -726,13 +765,17 @@ impl Client {
                 kind: ErrorKind::LineTooLong { limit },
             }));
         }
+        let Reading::Listing(listing) = &mut self.reading else {
+            return;
+        };
         if line.as_ref() == b"." {
-            let expect = *expect;
-            let entries = core::mem::take(entries);
-            self.reading = Reading::Line;
-            return self.listing_done(expect, entries);
+            let Reading::Listing(listing) = core::mem::replace(&mut self.reading, Reading::Line)
+            else {
+                return;
+            };
+            return self.listing_done(listing);
         }
-        if entries.len() >= self.config.max_listing_entries {
+        if listing.len() >= self.config.max_listing_entries {
             let limit = self.config.max_listing_entries as u64;
             return self.fail(Error::TooLarge {
                 what: "listing",
@@ -740,56 +783,30 @@ impl Client {
             });
         }
         // Dot-stuffed like any multi-line response.
-        let line = if line.first() == Some(&b'.') {
-            line.slice(1..)
-        } else {
-            line
-        };
-        entries.push(line);
+        let line = line.strip_prefix(b".").unwrap_or(&line);
+        if let Err(error) = listing.push(line) {
+            self.fail(Error::MalformedResponse(error));
+        }
     }
 
-    fn listing_done(&mut self, expect: Expect, entries: Vec<Bytes>) {
-        let event = match expect {
-            Expect::Capa => {
-                let mut capabilities = Vec::with_capacity(entries.len());
-                for line in &entries {
-                    match parse_capability(line) {
-                        Ok(capability) => capabilities.push(capability.into_owned()),
-                        Err(error) => return self.fail(Error::MalformedResponse(error)),
-                    }
-                }
+    fn listing_done(&mut self, listing: Listing) {
+        let event = match listing {
+            Listing::Capa(capabilities) => {
                 self.capabilities = Some(capabilities.clone());
                 self.emit(Event::Capabilities(Some(capabilities)));
                 return self.after_capa();
             }
-            Expect::Request(Request::List(None)) => {
-                let mut listings = Vec::with_capacity(entries.len());
-                for line in &entries {
-                    match parse_scan_listing(line) {
-                        Ok(listing) => listings.push(listing),
-                        Err(error) => return self.fail(Error::MalformedResponse(error)),
-                    }
-                }
-                Event::Listing(listings)
-            }
-            Expect::Request(Request::Uidl(None)) => {
-                let mut listings = Vec::with_capacity(entries.len());
-                for line in &entries {
-                    match parse_uid_listing(line) {
-                        Ok(listing) => listings.push(listing.into_owned()),
-                        Err(error) => return self.fail(Error::MalformedResponse(error)),
-                    }
-                }
-                Event::UniqueIds(listings)
-            }
-            _ => return,
+            Listing::Scan(listings) => Event::Listing(listings),
+            Listing::Uid(listings) => Event::UniqueIds(listings),
         };
         self.emit(event);
         self.send_queued();
     }
 
     fn first_line(&mut self, line: &[u8], after: usize) {
-        if line.len() + 2 > self.config.max_response_line {
+        let continuation =
+            self.expected.front() == Some(&Expect::Auth) && parse_continuation(line).is_some();
+        if !continuation && line.len() + 2 > self.config.max_response_line {
             let limit = self.config.max_response_line;
             return self.fail(Error::MalformedResponse(DecodeError {
                 offset: limit,
@@ -807,7 +824,10 @@ impl Client {
                 return self.auth_challenge(payload);
             }
         }
-        let response = match parse_response(line, true) {
+        // Text that is not UTF-8 (Latin-1 from an old server) is only for humans: keep it
+        // readable rather than end the session.
+        let text = String::from_utf8_lossy(line);
+        let response = match parse_response(text.as_bytes(), true) {
             Ok(response) => response.into_owned(),
             Err(error) => return self.fail(Error::MalformedResponse(error)),
         };
@@ -827,7 +847,7 @@ impl Client {
             }
             Expect::Capa => {
                 if ok {
-                    self.reading = Reading::Listing(Expect::Capa, Vec::new());
+                    self.reading = Reading::Listing(Listing::Capa(Vec::new()));
                 } else {
                     // RFC 2449 5: no CAPA, no extensions.
                     self.capabilities = None;
@@ -896,16 +916,22 @@ impl Client {
                 Ok((count, size)) => Event::Stat { count, size },
                 Err(error) => return self.fail(Error::MalformedResponse(error)),
             },
-            Request::List(Some(_)) => match parse_scan_listing(text.as_bytes()) {
-                Ok(listing) => Event::Scan(listing),
+            Request::List(Some(asked)) => match parse_scan_listing(text.as_bytes()) {
+                Ok(listing) if listing.message == asked => Event::Scan(listing),
+                Ok(_) => return self.fail(Error::MalformedResponse(other_message())),
                 Err(error) => return self.fail(Error::MalformedResponse(error)),
             },
-            Request::Uidl(Some(_)) => match parse_uid_listing(text.as_bytes()) {
-                Ok(listing) => Event::UniqueId(listing.into_owned()),
+            Request::Uidl(Some(asked)) => match parse_uid_listing(text.as_bytes()) {
+                Ok(listing) if listing.message == asked => Event::UniqueId(listing.into_owned()),
+                Ok(_) => return self.fail(Error::MalformedResponse(other_message())),
                 Err(error) => return self.fail(Error::MalformedResponse(error)),
             },
-            Request::List(None) | Request::Uidl(None) => {
-                self.reading = Reading::Listing(Expect::Request(request), Vec::new());
+            Request::List(None) => {
+                self.reading = Reading::Listing(Listing::Scan(Vec::new()));
+                return;
+            }
+            Request::Uidl(None) => {
+                self.reading = Reading::Listing(Listing::Uid(Vec::new()));
                 return;
             }
             Request::Retr(message) | Request::Top(message, _) => {
@@ -1076,6 +1102,16 @@ impl Client {
     }
 }
 
+/// A listing of another message than the one asked for.
+fn other_message() -> DecodeError {
+    DecodeError {
+        offset: 0,
+        kind: ErrorKind::Syntax {
+            expected: "the listing of the message asked for",
+        },
+    }
+}
+
 /// The size in `+OK 120 octets` (RFC 1939 5 example), if the text starts with it.
 fn announced_octets(text: &str) -> Option<u64> {
     let (number, rest) = text.split_once(' ')?;
@@ -1090,3 +1126,6 @@ fn announced_octets(text: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod edge_tests;

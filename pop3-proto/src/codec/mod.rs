@@ -133,10 +133,11 @@ pub(crate) fn frame_line(
     }
 }
 
-/// No CR and no NUL inside a line.
+/// No CR, LF or NUL inside a line (the `parse_*` functions take lines from callers too).
 pub(crate) fn check_line(line: &[u8]) -> Result<(), DecodeError> {
-    match memchr::memchr2(b'\r', 0, line) {
+    match memchr::memchr3(b'\r', b'\n', 0, line) {
         Some(at) if line.get(at) == Some(&0) => Err(DecodeError::new(at, ErrorKind::Nul)),
+        Some(at) if line.get(at) == Some(&b'\n') => Err(DecodeError::new(at, ErrorKind::BareLf)),
         Some(at) => Err(DecodeError::new(at, ErrorKind::BareCr)),
         None => Ok(()),
     }

@@ -174,8 +174,9 @@ fn is_text_byte(byte: u8) -> bool {
     !matches!(byte, b'\r' | b'\n' | 0)
 }
 
-/// Human-readable text of a response, a capability or a command argument: up to 506 octets
-/// without CR, LF or NUL. May be empty (use [`Text::empty`]).
+/// Human-readable text of a response, a capability or a command argument: no CR, LF or NUL;
+/// at most 506 octets when built (so that a response line fits in 512), as long as the line
+/// allowed when decoded. May be empty (use [`Text::empty`]).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Text<'a>(Cow<'a, str>);
 
@@ -187,6 +188,12 @@ impl<'a> Text<'a> {
             check(&text, "text", MAX_TEXT, is_text_byte)?;
         }
         Ok(Self(text))
+    }
+
+    /// Decoded text: no CR, LF or NUL (checked by the line framing), as long as the line that
+    /// carried it was allowed to be.
+    pub(crate) fn decoded(text: &'a str) -> Self {
+        Self(Cow::Borrowed(text))
     }
 
     /// No text.

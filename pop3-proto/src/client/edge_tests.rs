@@ -1,0 +1,497 @@
+//! Edge cases found in review: each `review_*` test pins a rule the client once got wrong
+//! (timeouts and end of stream while a body or listing streams, long SASL challenges, raised
+//! line limits, listings of another message, listing lines checked on arrival, non-UTF-8 text,
+//! CAPA lines with trailing spaces, no QUIT after a refusing greeting); `control_*` tests probe
+//! the paths around them.
+
+use super::*;
+use alloc::string::ToString;
+use alloc::vec;
+use mail_wire::sasl::{PlainClient, XOAuth2Client};
+
+fn n(number: u32) -> MessageNumber {
+    MessageNumber::new(number).unwrap()
+}
+
+fn user() -> Credentials {
+    Credentials::User {
+        name: Username::new("mrose").unwrap(),
+        password: Secret::new("tanstaaf".to_string()),
+    }
+}
+
+fn plain() -> ClientConfig {
+    ClientConfig {
+        tls: TlsPolicy::Never,
+        allow_plaintext_auth: true,
+        ..ClientConfig::default()
+    }
+}
+
+#[derive(Default)]
+struct Log {
+    events: Vec<Event>,
+    sent: String,
+    closed: bool,
+    start_tls: bool,
+}
+
+impl Log {
+    fn errors(&self) -> Vec<&Error> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Error(error) => Some(error),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn drain(client: &mut Client, log: &mut Log) {
+    while let Some(output) = client.poll_output() {
+        match output {
+            Output::Transmit(bytes) => log.sent.push_str(&String::from_utf8_lossy(&bytes)),
+            Output::Event(event) => log.events.push(event),
+            Output::StartTls => log.start_tls = true,
+            Output::Close => log.closed = true,
+        }
+    }
+}
+
+fn feed(client: &mut Client, log: &mut Log, pieces: &[&[u8]]) {
+    for piece in pieces {
+        client.receive(piece);
+        drain(client, log);
+    }
+}
+
+/// Logged in by USER/PASS, without PIPELINING (lock-step).
+fn ready_lockstep() -> (Client, Log) {
+    let mut client = Client::new(plain(), user());
+    let mut log = Log::default();
+    feed(
+        &mut client,
+        &mut log,
+        &[
+            b"+OK ready\r\n",
+            b"+OK\r\nUSER\r\n.\r\n",
+            b"+OK\r\n",
+            b"+OK in\r\n",
+        ],
+    );
+    assert!(client.is_ready(), "{:?}", log.events);
+    (client, log)
+}
+
+/// Logged in by USER/PASS, with PIPELINING.
+fn ready_pipelining() -> (Client, Log) {
+    let mut client = Client::new(plain(), user());
+    let mut log = Log::default();
+    feed(
+        &mut client,
+        &mut log,
+        &[
+            b"+OK ready\r\n",
+            b"+OK\r\nUSER\r\nPIPELINING\r\n.\r\n",
+            b"+OK\r\n",
+            b"+OK in\r\n",
+        ],
+    );
+    assert!(client.is_ready(), "{:?}", log.events);
+    (client, log)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Timeouts while a multi-line response streams.
+
+#[test]
+fn review_timeout_stated_while_body_streams_lockstep() {
+    let (mut client, mut log) = ready_lockstep();
+    client.request(Request::Retr(n(1))).unwrap();
+    drain(&mut client, &mut log);
+    assert!(client.timeout().is_some());
+    // The first line arrives, then the server stalls in the middle of the body.
+    feed(&mut client, &mut log, &[b"+OK 100 octets\r\nhalf a mess"]);
+    assert!(!client.is_closed());
+    assert!(
+        client.timeout().is_some(),
+        "the rest of the body is owed, but no timeout is stated: a stalled server hangs the caller"
+    );
+}
+
+#[test]
+fn review_timeout_stated_while_listing_streams_lockstep() {
+    let (mut client, mut log) = ready_lockstep();
+    client.request(Request::Uidl(None)).unwrap();
+    feed(&mut client, &mut log, &[b"+OK\r\n1 abc\r\n"]);
+    assert!(
+        client.timeout().is_some(),
+        "the end of the listing is owed, but no timeout is stated"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. EOF in the middle of a message with QUIT queued (lock-step) is taken as a clean close.
+
+#[test]
+fn review_eof_mid_body_with_quit_queued_reports_error() {
+    let (mut client, mut log) = ready_lockstep();
+    client.request(Request::Retr(n(1))).unwrap();
+    client.request(Request::Quit).unwrap();
+    drain(&mut client, &mut log);
+    feed(&mut client, &mut log, &[b"+OK 100 octets\r\nhalf a mess"]);
+    client.receive_eof();
+    drain(&mut client, &mut log);
+    assert!(log.closed);
+    assert!(
+        log.errors().contains(&&Error::ConnectionClosed),
+        "a truncated message must not end silently: {:?}",
+        log.events
+    );
+}
+
+#[test]
+fn review_eof_mid_listing_with_quit_queued_reports_error() {
+    let (mut client, mut log) = ready_lockstep();
+    client.request(Request::List(None)).unwrap();
+    client.request(Request::Quit).unwrap();
+    feed(&mut client, &mut log, &[b"+OK\r\n1 100\r\n"]);
+    client.receive_eof();
+    drain(&mut client, &mut log);
+    assert!(
+        log.errors().contains(&&Error::ConnectionClosed),
+        "a truncated listing must not end silently: {:?}",
+        log.events
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. SASL challenges longer than the 512-octet response line (RFC 5034 4: challenges as long as
+//    the mechanism makes them, independent of other line limits).
+
+struct Echo;
+
+impl mail_wire::sasl::ClientMechanism for Echo {
+    fn name(&self) -> &str {
+        "X-ECHO"
+    }
+    fn initial_response(&mut self) -> Option<Secret<Vec<u8>>> {
+        None
+    }
+    fn respond(&mut self, _challenge: &[u8]) -> Result<Secret<Vec<u8>>, SaslError> {
+        Ok(Secret::new(b"ok".to_vec()))
+    }
+}
+
+#[test]
+fn review_long_sasl_challenge_accepted() {
+    let mut client = Client::new(plain(), Credentials::Sasl(vec![Box::new(Echo)]));
+    let mut log = Log::default();
+    // 600 octets of challenge: 800 base64 characters (e.g. a Kerberos/GSSAPI token).
+    let challenge = alloc::format!("+ {}\r\n", "QUFB".repeat(200));
+    feed(
+        &mut client,
+        &mut log,
+        &[
+            b"+OK ready\r\n",
+            b"+OK\r\nSASL X-ECHO\r\n.\r\n",
+            challenge.as_bytes(),
+            b"+OK in\r\n",
+        ],
+    );
+    assert!(log.errors().is_empty(), "{:?}", log.errors());
+    assert!(client.is_ready());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Raising max_response_line does not help: Text caps the text at 506 octets.
+
+#[test]
+fn review_raised_response_line_limit_is_honoured() {
+    let config = ClientConfig {
+        max_response_line: 2048,
+        ..plain()
+    };
+    let mut client = Client::new(config, user());
+    let mut log = Log::default();
+    let greeting = alloc::format!("+OK {} <1.2@host>\r\n", "x".repeat(600));
+    feed(
+        &mut client,
+        &mut log,
+        &[
+            greeting.as_bytes(),
+            b"+OK\r\nUSER\r\n.\r\n",
+            b"+OK\r\n",
+            b"+OK\r\n",
+        ],
+    );
+    assert!(log.errors().is_empty(), "{:?}", log.errors());
+    assert!(client.is_ready());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. LIST n / UIDL n: the answer for another message is accepted as the answer.
+
+#[test]
+fn review_scan_for_other_message_rejected() {
+    let (mut client, mut log) = ready_lockstep();
+    client.request(Request::List(Some(n(1)))).unwrap();
+    feed(&mut client, &mut log, &[b"+OK 2 120\r\n"]);
+    assert!(
+        !log.events
+            .iter()
+            .any(|e| matches!(e, Event::Scan(s) if s.message == n(2))),
+        "LIST 1 answered with message 2: {:?}",
+        log.events
+    );
+}
+
+#[test]
+fn review_uid_for_other_message_rejected() {
+    let (mut client, mut log) = ready_lockstep();
+    client.request(Request::Uidl(Some(n(1)))).unwrap();
+    feed(&mut client, &mut log, &[b"+OK 7 abc\r\n"]);
+    assert!(
+        !log.events
+            .iter()
+            .any(|e| matches!(e, Event::UniqueId(u) if u.message == n(7))),
+        "UIDL 1 answered with message 7: {:?}",
+        log.events
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. An 8-bit (Latin-1) -ERR text to a request kills the whole session.
+
+#[test]
+fn review_latin1_refusal_text_tolerated() {
+    let (mut client, mut log) = ready_lockstep();
+    client.request(Request::Retr(n(1))).unwrap();
+    feed(&mut client, &mut log, &[b"-ERR Nachricht gel\xf6scht\r\n"]);
+    assert!(
+        log.errors().is_empty(),
+        "the text of a refusal is not needed; nothing is lost by tolerating it: {:?}",
+        log.errors()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. A CAPA line with a trailing space (known tag) ends the session.
+
+#[test]
+fn review_capa_trailing_space_tolerated() {
+    let mut client = Client::new(plain(), user());
+    let mut log = Log::default();
+    feed(
+        &mut client,
+        &mut log,
+        &[
+            b"+OK ready\r\n",
+            b"+OK\r\nUSER\r\nSASL PLAIN LOGIN \r\nTOP \r\n.\r\n",
+            b"+OK\r\n",
+            b"+OK\r\n",
+        ],
+    );
+    assert!(log.errors().is_empty(), "{:?}", log.errors());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. A refused greeting: the client sends QUIT to a server that refused the session.
+
+#[test]
+fn review_refused_greeting_does_not_send_quit() {
+    let mut client = Client::new(plain(), user());
+    let mut log = Log::default();
+    feed(&mut client, &mut log, &[b"-ERR go away\r\n"]);
+    assert_eq!(log.sent, "", "QUIT sent after a -ERR greeting");
+    assert!(log.closed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Controls (expected to pass): framing byte by byte, SASL forms, pipelining.
+
+fn byte_by_byte(client: &mut Client, log: &mut Log, wire: &[u8]) {
+    for byte in wire {
+        client.receive(core::slice::from_ref(byte));
+        drain(client, log);
+    }
+}
+
+#[test]
+fn control_framing_byte_by_byte() {
+    let (mut client, mut log) = ready_pipelining();
+    for request in [
+        Request::List(None),
+        Request::Uidl(None),
+        Request::Retr(n(1)),
+        Request::Top(n(1), 0),
+        Request::List(Some(n(1))),
+        Request::Retr(n(2)),
+        Request::Quit,
+    ] {
+        client.request(request).unwrap();
+    }
+    drain(&mut client, &mut log);
+    byte_by_byte(
+        &mut client,
+        &mut log,
+        b"+OK\r\n.\r\n+OK\r\n1 .a\r\n.\r\n+OK 5 octets\r\n..x\r\n.\r\n-ERR no\r\n+OK 1 5\r\n+OK\r\n.\r\n+OK bye\r\n",
+    );
+    assert!(log.errors().is_empty(), "{:?}", log.errors());
+    assert!(log.events.contains(&Event::Listing(vec![])));
+    let body: Vec<u8> = log
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Body(b) => Some(b.to_vec()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(body, b".x\r\n");
+    assert!(log.events.iter().any(|e| matches!(
+        e,
+        Event::Closed {
+            committed: true,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn control_xoauth2_two_step_and_error() {
+    let config = ClientConfig {
+        initial_response: false,
+        ..plain()
+    };
+    let mech = XOAuth2Client::new("u@example.com", "tok").unwrap();
+    let mut client = Client::new(config, Credentials::Sasl(vec![Box::new(mech)]));
+    let mut log = Log::default();
+    feed(
+        &mut client,
+        &mut log,
+        &[
+            b"+OK ready\r\n",
+            b"+OK\r\nSASL XOAUTH2\r\n.\r\n",
+            b"+ \r\n",
+            b"+ eyJzdGF0dXMiOiI0MDEifQ==\r\n",
+            b"-ERR [AUTH] bad token\r\n",
+        ],
+    );
+    assert!(
+        log.sent.starts_with("CAPA\r\nAUTH XOAUTH2\r\ndXNlcj1"),
+        "{}",
+        log.sent
+    );
+    assert!(log.sent.ends_with("\r\n\r\nQUIT\r\n"), "{:?}", log.sent);
+    assert!(matches!(
+        log.errors().as_slice(),
+        [Error::LoginFailed { cause: None, .. }]
+    ));
+}
+
+#[test]
+fn control_plain_initial_response_over_255_goes_after_plus() {
+    let long = "p".repeat(300);
+    let mech = PlainClient::new(None, "u", Secret::new(long)).unwrap();
+    let mut client = Client::new(plain(), Credentials::Sasl(vec![Box::new(mech)]));
+    let mut log = Log::default();
+    feed(
+        &mut client,
+        &mut log,
+        &[
+            b"+OK ready\r\n",
+            b"+OK\r\nSASL PLAIN\r\n.\r\n",
+            b"+\r\n",
+            b"+OK\r\n",
+        ],
+    );
+    assert!(
+        log.sent.starts_with("CAPA\r\nAUTH PLAIN\r\n"),
+        "{}",
+        log.sent
+    );
+    assert!(client.is_ready());
+}
+
+#[test]
+fn control_required_tls_without_stls_sends_no_credentials() {
+    let config = ClientConfig {
+        tls: TlsPolicy::Required,
+        allow_plaintext_auth: true,
+        ..ClientConfig::default()
+    };
+    let mut client = Client::new(config, user());
+    let mut log = Log::default();
+    feed(
+        &mut client,
+        &mut log,
+        &[b"+OK ready\r\n", b"+OK\r\nUSER\r\n.\r\n"],
+    );
+    assert_eq!(log.errors(), [&Error::TlsUnavailable]);
+    assert!(!log.sent.contains("USER"));
+}
+
+#[test]
+fn control_no_panic_on_arbitrary_bytes() {
+    // A tiny deterministic fuzz: every stage with a spread of hostile inputs.
+    let inputs: &[&[u8]] = &[
+        b"\r\n",
+        b".\r\n",
+        b"+\r\n",
+        b"+ \r\n",
+        b"+OK\r\n",
+        b"-ERR\r\n",
+        b"\r",
+        b"\n",
+        b"\0",
+        b"+OK 18446744073709551616 octets\r\n",
+        b"+OK \xff\xfe\r\n",
+        b"..\r\n.\r\n",
+        b"+OK [\r\n",
+        b"+OK [A/]\r\n",
+        b"+OK <>\r\n",
+        b"+OK <\r\n",
+        b"1 \r\n",
+        b" 1\r\n",
+    ];
+    for a in inputs {
+        for b in inputs {
+            for c in inputs {
+                let (mut client, mut log) = ready_pipelining();
+                for r in [
+                    Request::List(None),
+                    Request::Retr(n(1)),
+                    Request::Uidl(Some(n(1))),
+                ] {
+                    let _ = client.request(r);
+                }
+                feed(&mut client, &mut log, &[a, b, c]);
+                client.receive_eof();
+                drain(&mut client, &mut log);
+                let mut client = Client::new(plain(), user());
+                feed(&mut client, &mut log, &[a, b, c]);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Listing lines are only validated at the terminating `.`: a bogus listing is buffered (up to
+//    max_listing_entries x max_listing_line, ~512 MB by default) before it is refused.
+
+#[test]
+fn review_bogus_listing_line_refused_at_once() {
+    let (mut client, mut log) = ready_lockstep();
+    client.request(Request::List(None)).unwrap();
+    feed(&mut client, &mut log, &[b"+OK\r\n-1 5\r\n"]);
+    let filler =
+        b"this is not a scan listing at all, just filler to fill up memory\r\n".repeat(1000);
+    feed(&mut client, &mut log, &[&filler]);
+    assert!(
+        !log.errors().is_empty(),
+        "bad lines accepted and buffered: {} octets held",
+        client.buffered()
+    );
+}
