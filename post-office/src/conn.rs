@@ -41,11 +41,6 @@ impl Conn {
             _ => Err(io::Error::other("TLS is already up")),
         }
     }
-
-    /// Whether TLS is up.
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Self::Server(_) | Self::Client(_))
-    }
 }
 
 macro_rules! dispatch {

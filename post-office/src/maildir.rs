@@ -62,11 +62,6 @@ impl Maildir {
         Ok(Self { root })
     }
 
-    /// The directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Stores the contents of `spool` as a new message: written to `tmp/`, synced, renamed into
     /// `new/`, the directory synced. Returns the unique name.
     pub fn deliver_file(&self, spool: &Path, hostname: &str) -> io::Result<String> {

@@ -258,8 +258,7 @@ async fn smtp_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
     if kind == Listener::Smtps {
         conn = conn.accept_tls(&office.acceptor).await?;
     }
-    let hostname = Domain::new(office.hostname.clone())
-        .unwrap_or_else(|_| Domain::new("localhost").expect("valid"));
+    let hostname = Domain::new(office.hostname.clone()).or_else(|_| Domain::new("localhost"))?;
     let config = ServerConfig {
         hostname: hostname.into_owned(),
         lmtp: kind == Listener::Lmtp,
@@ -276,13 +275,17 @@ async fn smtp_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
     let mut transaction: Option<Transaction> = None;
     let mut buf = vec![0u8; 64 * 1024];
     let mut pending = BytesMut::new();
-    let reply = |code: u16, text: &str| -> Reply<'static> {
-        Reply::new(
-            ReplyCode::new(code).unwrap_or(ReplyCode::LOCAL_ERROR),
-            text.to_string(),
-        )
-        .unwrap_or_else(|_| Reply::new(ReplyCode::LOCAL_ERROR, "error").expect("valid"))
-    };
+    let reply =
+        |code: u16, (class, subject, detail): (u8, u16, u16), text: &str| -> Reply<'static> {
+            let code = ReplyCode::new(code).unwrap_or(ReplyCode::LOCAL_ERROR);
+            let text = smtp_proto::types::ReplyText::new(text.to_string())
+                .unwrap_or_else(|_| smtp_proto::types::ReplyText::empty());
+            let plain = Reply::from_text(code, text);
+            match smtp_proto::types::EnhancedStatus::new(class, subject, detail) {
+                Ok(status) => plain.clone().set_status(status).unwrap_or(plain),
+                Err(_) => plain,
+            }
+        };
     loop {
         while let Some(output) = server.poll_output() {
             match output {
@@ -401,8 +404,8 @@ async fn smtp_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
         }
         match read_input(&mut conn, &mut buf, server.timeout(), &mut shutdown).await {
             Input::Data(n) => {
-                let taken = server.receive(&buf[..n]);
-                pending.extend_from_slice(&buf[taken..n]);
+                let taken = server.receive(buf.get(..n).unwrap_or_default());
+                pending.extend_from_slice(buf.get(taken..n).unwrap_or_default());
             }
             Input::Eof => server.receive_eof(),
             Input::Timeout => server.handle_timeout(),
@@ -411,12 +414,15 @@ async fn smtp_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
     }
 }
 
+/// Builds a reply from a code, an enhanced status code and text.
+type MakeReply = dyn Fn(u16, (u8, u16, u16), &str) -> smtp_proto::types::Reply<'static>;
+
 /// Stores a whole message for every recipient, durably, then answers (250 only after fsync).
 fn deliver(
     office: &Office,
     transaction: Option<Transaction>,
     lmtp: bool,
-    reply: &dyn Fn(u16, &str) -> smtp_proto::types::Reply<'static>,
+    reply: &MakeReply,
 ) -> smtp_proto::server::Answer {
     use smtp_proto::server::Answer;
     let Some(mut t) = transaction else {
@@ -426,10 +432,8 @@ fn deliver(
         // The sink: nothing to store.
         return Answer::Accept;
     };
-    let stored = file.sync_all().and_then(|()| {
-        drop(file);
-        Ok(())
-    });
+    let stored = file.sync_all();
+    drop(file);
     let mut results = Vec::with_capacity(t.recipients.len());
     let mut done: HashMap<String, bool> = HashMap::new();
     for user in &t.recipients {
@@ -446,9 +450,9 @@ fn deliver(
             }
         };
         results.push(if ok {
-            reply(250, "2.0.0 Delivered")
+            reply(250, (2, 0, 0), "Delivered")
         } else {
-            reply(451, "4.3.0 Could not store the message")
+            reply(451, (4, 3, 0), "Could not store the message")
         });
     }
     let _ = fs::remove_file(&path);
@@ -462,7 +466,7 @@ fn deliver(
     if results.iter().all(|r| r.is_positive()) {
         Answer::Accept
     } else {
-        Answer::Reply(reply(451, "4.3.0 Could not store the message"))
+        Answer::Reply(reply(451, (4, 3, 0), "Could not store the message"))
     }
 }
 
@@ -591,7 +595,7 @@ async fn pop3_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
                         if n == 0 || !server.wants_body() {
                             break;
                         }
-                        server.send_body(&chunk[..n])?;
+                        server.send_body(chunk.get(..n).unwrap_or_default())?;
                         while let Some(Output::Transmit(bytes)) = server.poll_output() {
                             conn.write_all(&bytes).await?;
                         }
@@ -637,8 +641,8 @@ async fn pop3_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
         }
         match read_input(&mut conn, &mut buf, server.timeout(), &mut shutdown).await {
             Input::Data(n) => {
-                let taken = server.receive(&buf[..n]);
-                pending.extend_from_slice(&buf[taken..n]);
+                let taken = server.receive(buf.get(..n).unwrap_or_default());
+                pending.extend_from_slice(buf.get(taken..n).unwrap_or_default());
             }
             Input::Eof => server.receive_eof(),
             Input::Timeout => server.handle_timeout(),
