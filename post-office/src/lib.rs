@@ -1,0 +1,122 @@
+//! `post-office`: a small, real mail program on the sans-IO crates. SMTP in, POP3 out, a
+//! Maildir between (`serve`); a submission client (`send`) and a fetcher (`fetch`). Everything
+//! with a socket, a file or a clock lives here; the protocols live in `smtp-proto` and
+//! `pop3-proto`.
+
+// The library exists for the binary and the peer tests: its modules are internal.
+#![allow(unreachable_pub, missing_docs)]
+
+mod conn;
+mod fetch;
+mod maildir;
+mod send;
+mod serve;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "post-office",
+    version,
+    about = "SMTP in, POP3 out, a Maildir between"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the SMTP and POP3 servers.
+    Serve(serve::Args),
+    /// Send a message over SMTP (or LMTP).
+    Send(send::Args),
+    /// Fetch messages over POP3 into a Maildir.
+    Fetch(fetch::Args),
+}
+
+/// `NAME:PASSWORD`.
+#[derive(Clone, Debug)]
+pub struct UserPass {
+    /// The name.
+    pub name: String,
+    /// The password.
+    pub password: String,
+}
+
+impl std::str::FromStr for UserPass {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, password) = s.split_once(':').ok_or("expected NAME:PASSWORD")?;
+        if name.is_empty() {
+            return Err("empty user name".into());
+        }
+        Ok(Self {
+            name: name.to_string(),
+            password: password.to_string(),
+        })
+    }
+}
+
+/// `HOST:PORT`, resolved.
+pub fn resolve(server: &str) -> anyhow::Result<(String, SocketAddr)> {
+    use std::net::ToSocketAddrs;
+    let host = server
+        .rsplit_once(':')
+        .map(|(host, _)| {
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string()
+        })
+        .ok_or_else(|| anyhow::anyhow!("expected HOST:PORT, got {server}"))?;
+    let addr = server
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{server}: no address"))?;
+    Ok((host, addr))
+}
+
+/// A path argument.
+pub type Path = PathBuf;
+
+/// The program: parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("post-office: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Send(args) => send::run(args).await,
+            Command::Fetch(args) => fetch::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("post-office: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

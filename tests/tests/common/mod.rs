@@ -1,0 +1,196 @@
+//! Starting post-office and peers on loopback, and reading what ended up in the Maildirs.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fresh directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "peer-tests-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Whether `program` is installed; if not, the test says how to install it and passes, unless
+/// `PEERS_REQUIRED=1` (as in CI), where it fails.
+pub fn peer(program: &str, install: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !found {
+        let message = format!("{program} is not installed; install it with: {install}");
+        if std::env::var("PEERS_REQUIRED").as_deref() == Ok("1") {
+            panic!("{message}");
+        }
+        eprintln!("skipped: {message}");
+    }
+    found
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_for(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on port {port}");
+}
+
+/// A running `post-office serve`.
+pub struct Office {
+    child: Child,
+    pub dir: PathBuf,
+    pub smtp: u16,
+    pub submission: u16,
+    pub smtps: u16,
+    pub lmtp: u16,
+    pub pop3: u16,
+    pub pop3s: u16,
+}
+
+/// The program under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_po-under-test")
+}
+
+impl Office {
+    /// Starts post-office with users `alice:secret` and `bob:hunter2`, every listener on a free
+    /// port, and `extra` arguments.
+    pub fn start(name: &str, extra: &[&str]) -> Self {
+        let dir = scratch(name);
+        let (smtp, submission, smtps, lmtp, pop3, pop3s) = (
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        );
+        let addr = |port: u16| format!("127.0.0.1:{port}");
+        let mut command = Command::new(binary());
+        command
+            .arg("serve")
+            .args([
+                "--smtp",
+                &addr(smtp),
+                "--submission",
+                &addr(submission),
+                "--smtps",
+                &addr(smtps),
+            ])
+            .args([
+                "--lmtp",
+                &addr(lmtp),
+                "--pop3",
+                &addr(pop3),
+                "--pop3s",
+                &addr(pop3s),
+            ])
+            .args(["--data", dir.join("data").to_str().unwrap()])
+            .args(["--user", "alice:secret", "--user", "bob:hunter2"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("serve.log")).unwrap(),
+            ));
+        let child = command.spawn().expect("post-office starts");
+        for port in [smtp, submission, smtps, lmtp, pop3, pop3s] {
+            wait_for(port);
+        }
+        Self {
+            child,
+            dir,
+            smtp,
+            submission,
+            smtps,
+            lmtp,
+            pop3,
+            pop3s,
+        }
+    }
+
+    /// The messages in a user's Maildir, oldest first.
+    pub fn messages(&self, user: &str) -> Vec<Vec<u8>> {
+        messages_in(&self.dir.join("data").join(user))
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Office {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The messages of a Maildir (`new/` and `cur/`), by file name.
+pub fn messages_in(maildir: &Path) -> Vec<Vec<u8>> {
+    let mut files = Vec::new();
+    for sub in ["new", "cur"] {
+        if let Ok(entries) = std::fs::read_dir(maildir.join(sub)) {
+            for entry in entries.flatten() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| std::fs::read(path).unwrap())
+        .collect()
+}
+
+/// Runs a command; panics with its output unless it exits 0.
+pub fn run(command: &mut Command) -> String {
+    let output = command.output().expect("the command runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\n{stdout}\n{stderr}",
+        output.status
+    );
+    stdout
+}
+
+/// Runs a Python script (standard library only unless the peer is installed) with arguments.
+pub fn python(script: &str, args: &[String]) -> String {
+    run(Command::new("python3").arg("-c").arg(script).args(args))
+}

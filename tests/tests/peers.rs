@@ -1,0 +1,244 @@
+//! post-office against real peers, end to end, every message checked byte for byte.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{Office, binary, peer, python, run, scratch};
+
+const MESSAGE: &[u8] = b"From: Alice <a@example.org>\r\nSubject: test\r\n\r\n.a line with a leading dot\r\n..two dots\r\n.\r\nlast line\r\n";
+
+/// 1. lettre (Rust SMTP client): plaintext, STARTTLS, and AUTH after STARTTLS.
+#[test]
+fn lettre_plain_starttls_auth() {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    use lettre::{Message, SmtpTransport, Transport};
+
+    let office = Office::start("lettre", &[]);
+    let email = |n: u32| {
+        Message::builder()
+            .from("Sender <sender@example.org>".parse().unwrap())
+            .to("Alice <alice@example.com>".parse().unwrap())
+            .subject(format!("lettre {n}"))
+            .body(format!(".leading dot {n}\r\nsecond line\r\n"))
+            .unwrap()
+    };
+    let tls = TlsParameters::builder("localhost".to_string())
+        .dangerous_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let plain = SmtpTransport::builder_dangerous("127.0.0.1")
+        .port(office.smtp)
+        .build();
+    let starttls = SmtpTransport::builder_dangerous("127.0.0.1")
+        .port(office.smtp)
+        .tls(Tls::Required(tls.clone()))
+        .build();
+    let auth = SmtpTransport::builder_dangerous("127.0.0.1")
+        .port(office.submission)
+        .tls(Tls::Required(tls))
+        .credentials(Credentials::new("alice".into(), "secret".into()))
+        .build();
+    let mut sent = Vec::new();
+    for (n, transport) in [plain, starttls, auth].iter().enumerate() {
+        let message = email(n as u32);
+        transport
+            .send(&message)
+            .unwrap_or_else(|e| panic!("lettre #{n}: {e}\n{}", office.log()));
+        // lettre ends DATA with CRLF "." CRLF after the body even when the body already ends
+        // with CRLF: the message the server receives has one more empty line, byte for byte.
+        let mut wire = message.formatted();
+        wire.extend_from_slice(b"\r\n");
+        sent.push(wire);
+    }
+    assert_eq!(office.messages("alice"), sent);
+}
+
+/// 2. Python's smtplib (STARTTLS, AUTH, SMTPUTF8, 8BITMIME, several recipients and messages
+///    per session) and poplib (STLS, APOP, USER/PASS, UIDL, TOP, RETR, DELE, QUIT, then a
+///    second session that sees the deletions).
+#[test]
+fn python_smtplib_and_poplib() {
+    if !peer("python3", "apt-get install python3") {
+        return;
+    }
+    let office = Office::start("python", &[]);
+    let script = r#"
+import poplib, smtplib, ssl, sys
+smtp_port, pop3_port = int(sys.argv[1]), int(sys.argv[2])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+one = b"Subject: one\r\n\r\n.dot\r\nbody one\r\n"
+two = "Subject: zwei\r\n\r\nGr\u00fc\u00dfe, J\u00f6rg\r\n".encode()
+s = smtplib.SMTP("127.0.0.1", smtp_port)
+s.starttls(context=ctx)
+s.login("alice", "secret")
+refused = s.sendmail("sender@example.org", ["alice@example.com", "bob@example.com"], one)
+assert refused == {}, refused
+refused = s.sendmail("j\u00f6rg@example.org", ["alice@example.com"], two, mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+assert refused == {}, refused
+try:
+    s.sendmail("sender@example.org", ["nobody@example.com"], one)
+    raise SystemExit("unknown user accepted")
+except smtplib.SMTPRecipientsRefused as e:
+    assert e.recipients["nobody@example.com"][0] == 550
+s.quit()
+
+p = poplib.POP3("127.0.0.1", pop3_port)
+greeting = p.getwelcome()
+p.stls(context=ctx)
+p.apop("alice", "secret")
+count, size = p.stat()
+assert count == 2, count
+uids = p.uidl()[1]
+assert len(uids) == 2
+top = p.top(1, 0)[1]
+assert top == [b"Subject: one", b""], top
+assert b"\r\n".join(p.retr(1)[1]) + b"\r\n" == one
+assert b"\r\n".join(p.retr(2)[1]) + b"\r\n" == two
+p.dele(1)
+assert p.quit().startswith(b"+OK")
+
+p = poplib.POP3("127.0.0.1", pop3_port)
+p.stls(context=ctx)
+p.user("alice"); p.pass_("secret")
+assert p.stat()[0] == 1
+p.quit()
+p = poplib.POP3("127.0.0.1", pop3_port)
+p.stls(context=ctx)
+p.user("bob"); p.pass_("hunter2")
+assert b"\r\n".join(p.retr(1)[1]) + b"\r\n" == one
+p.quit()
+print("ok")
+"#;
+    let out = python(script, &[office.smtp.to_string(), office.pop3.to_string()]);
+    assert_eq!(out.trim(), "ok", "{}", office.log());
+    let alice = office.messages("alice");
+    assert_eq!(
+        alice,
+        vec!["Subject: zwei\r\n\r\nGrüße, Jörg\r\n".as_bytes().to_vec()]
+    );
+    assert_eq!(
+        office.messages("bob"),
+        vec![b"Subject: one\r\n\r\n.dot\r\nbody one\r\n".to_vec()]
+    );
+}
+
+/// 5. curl as an SMTP and as a POP3 client.
+#[test]
+fn curl_smtp_and_pop3() {
+    if !peer("curl", "apt-get install curl") {
+        return;
+    }
+    let office = Office::start("curl", &[]);
+    let dir = scratch("curl-message");
+    let file = dir.join("message.eml");
+    std::fs::write(&file, MESSAGE).unwrap();
+    run(Command::new("curl")
+        .args(["--silent", "--show-error", "--ssl-reqd", "--insecure"])
+        .arg(format!("smtp://127.0.0.1:{}", office.smtp))
+        .args([
+            "--user",
+            "alice:secret",
+            "--mail-from",
+            "sender@example.org",
+        ])
+        .args(["--mail-rcpt", "alice@example.com", "--upload-file"])
+        .arg(&file));
+    assert_eq!(office.messages("alice"), vec![MESSAGE.to_vec()]);
+    let fetched = run(Command::new("curl")
+        .args(["--silent", "--show-error", "--ssl-reqd", "--insecure"])
+        .arg(format!("pop3://127.0.0.1:{}/1", office.pop3))
+        .args(["--user", "alice:secret"]));
+    assert_eq!(fetched.as_bytes(), MESSAGE);
+}
+
+/// `post-office send` and `post-office fetch` against post-office itself: every listener.
+#[test]
+fn own_send_and_fetch_every_listener() {
+    let office = Office::start("own", &[]);
+    let dir = scratch("own-client");
+    let file = dir.join("message.eml");
+    std::fs::write(&file, MESSAGE).unwrap();
+    let send = |args: &[&str]| {
+        run(Command::new(binary())
+            .arg("send")
+            .args([
+                "--from",
+                "sender@example.org",
+                "--to",
+                "alice@example.com",
+                "--insecure",
+            ])
+            .args(args)
+            .arg(&file))
+    };
+    send(&[
+        "--server",
+        &format!("127.0.0.1:{}", office.smtp),
+        "--starttls",
+    ]);
+    send(&[
+        "--server",
+        &format!("127.0.0.1:{}", office.submission),
+        "--starttls",
+        "--auth",
+        "alice:secret",
+    ]);
+    send(&["--server", &format!("127.0.0.1:{}", office.smtps), "--tls"]);
+    send(&["--server", &format!("127.0.0.1:{}", office.lmtp), "--lmtp"]);
+    // Submission without AUTH is refused, and the exit status says so.
+    let refused = Command::new(binary())
+        .arg("send")
+        .args([
+            "--from",
+            "sender@example.org",
+            "--to",
+            "alice@example.com",
+            "--insecure",
+            "--starttls",
+        ])
+        .args(["--server", &format!("127.0.0.1:{}", office.submission)])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert_eq!(office.messages("alice"), vec![MESSAGE.to_vec(); 4]);
+    let out = dir.join("fetched");
+    let fetch = |args: &[&str]| {
+        run(Command::new(binary())
+            .arg("fetch")
+            .args([
+                "--user",
+                "alice:secret",
+                "--insecure",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .args(args))
+    };
+    fetch(&["--server", &format!("127.0.0.1:{}", office.pop3), "--stls"]);
+    fetch(&[
+        "--server",
+        &format!("127.0.0.1:{}", office.pop3s),
+        "--tls",
+        "--apop",
+    ]);
+    fetch(&[
+        "--server",
+        &format!("127.0.0.1:{}", office.pop3),
+        "--stls",
+        "--auth",
+        "PLAIN",
+        "--delete",
+    ]);
+    assert_eq!(common::messages_in(&out), vec![MESSAGE.to_vec(); 12]);
+    assert!(office.messages("alice").is_empty());
+}
