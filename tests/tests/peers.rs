@@ -242,3 +242,221 @@ fn own_send_and_fetch_every_listener() {
     assert_eq!(common::messages_in(&out), vec![MESSAGE.to_vec(); 12]);
     assert!(office.messages("alice").is_empty());
 }
+
+/// 3. swaks with `--pipeline`, `--tls`, `--auth`, and a body with lines that start with dots.
+#[test]
+fn swaks_pipeline_tls_auth() {
+    if !peer(
+        "swaks",
+        "apt-get install swaks libnet-ssleay-perl libio-socket-ssl-perl",
+    ) {
+        return;
+    }
+    let office = Office::start("swaks", &[]);
+    let dir = scratch("swaks-message");
+    let file = dir.join("message.eml");
+    std::fs::write(&file, MESSAGE).unwrap();
+    for port in [office.smtp, office.submission] {
+        run(Command::new("swaks")
+            .args(["-s", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-f",
+                "sender@example.org",
+                "-t",
+                "alice@example.com,bob@example.com",
+            ])
+            .args([
+                "--tls",
+                "--pipeline",
+                "-a",
+                "PLAIN",
+                "-au",
+                "alice",
+                "-ap",
+                "secret",
+            ])
+            .arg("--data")
+            .arg(format!("@{}", file.display()))
+            .arg("--silent"));
+    }
+    // swaks, like lettre, puts CRLF before the final dot even after a body that ends with
+    // CRLF (PEERS.md): one more empty line arrives, byte for byte.
+    let mut wire = MESSAGE.to_vec();
+    wire.extend_from_slice(b"\r\n");
+    assert_eq!(office.messages("alice"), vec![wire.clone(); 2]);
+    assert_eq!(office.messages("bob"), vec![wire; 2]);
+}
+
+/// 4. Postfix's smtp-source: 2000 messages in 20 sessions into the SMTP listener, and the same
+///    in LMTP mode into the LMTP listener; every message is in the Maildirs.
+#[test]
+fn postfix_smtp_source_smtp_and_lmtp() {
+    if !peer(
+        "smtp-source",
+        "apt-get install postfix (choose \"No configuration\")",
+    ) {
+        return;
+    }
+    let office = Office::start("smtp-source", &[]);
+    for (port, lmtp, user) in [(office.smtp, false, "alice"), (office.lmtp, true, "bob")] {
+        let mut command = Command::new("smtp-source");
+        command.args([
+            "-s",
+            "20",
+            "-m",
+            "2000",
+            "-l",
+            "1024",
+            "-f",
+            "source@example.org",
+        ]);
+        command.args(["-t", &format!("{user}@example.com"), "-M", "client.example"]);
+        if lmtp {
+            command.arg("-L");
+        }
+        command.arg(format!("127.0.0.1:{port}"));
+        run(&mut command);
+        let messages = office.messages(user);
+        assert_eq!(messages.len(), 2000, "{user}");
+        assert!(
+            messages
+                .iter()
+                .all(|m| m.windows(18).any(|w| w == b"From: <source@exam")),
+            "{user}"
+        );
+    }
+}
+
+/// 7a. `post-office send` into aiosmtpd (Python): the message arrives byte for byte.
+#[test]
+fn send_into_aiosmtpd() {
+    if !peer("python3", "apt-get install python3") {
+        return;
+    }
+    let available = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !available {
+        assert!(
+            std::env::var("PEERS_REQUIRED").as_deref() != Ok("1"),
+            "aiosmtpd missing: pip install aiosmtpd"
+        );
+        eprintln!("skipped: aiosmtpd is not installed; install it with: pip install aiosmtpd");
+        return;
+    }
+    let dir = scratch("aiosmtpd");
+    let port = common::free_port();
+    let script = r#"
+import asyncio, sys
+from aiosmtpd.controller import Controller
+out, port = sys.argv[1], int(sys.argv[2])
+class Keep:
+    n = 0
+    async def handle_DATA(self, server, session, envelope):
+        Keep.n += 1
+        with open(f"{out}/{Keep.n}.eml", "wb") as f:
+            f.write(envelope.original_content)
+        with open(f"{out}/{Keep.n}.rcpt", "w") as f:
+            f.write(" ".join(envelope.rcpt_tos))
+        return "250 OK"
+controller = Controller(Keep(), hostname="127.0.0.1", port=port)
+controller.start()
+import time
+while True:
+    time.sleep(1)
+"#;
+    let mut server = Command::new("python3")
+        .args(["-c", script, dir.to_str().unwrap(), &port.to_string()])
+        .spawn()
+        .unwrap();
+    common::wait_for(port);
+    let file = dir.join("message.eml");
+    std::fs::write(&file, MESSAGE).unwrap();
+    let result = Command::new(binary())
+        .arg("send")
+        .args(["--server", &format!("127.0.0.1:{port}")])
+        .args([
+            "--from",
+            "sender@example.org",
+            "--to",
+            "x@example.com",
+            "--to",
+            "y@example.com",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let printed = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        printed.contains("<x@example.com>: accepted")
+            && printed.contains("<y@example.com>: accepted"),
+        "{printed}"
+    );
+    assert_eq!(std::fs::read(dir.join("1.eml")).unwrap(), MESSAGE);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("1.rcpt")).unwrap(),
+        "x@example.com y@example.com"
+    );
+}
+
+/// 7b. `post-office send` into Postfix's smtp-sink, in SMTP and in LMTP mode.
+#[test]
+fn send_into_smtp_sink() {
+    if !peer(
+        "smtp-sink",
+        "apt-get install postfix (choose \"No configuration\")",
+    ) {
+        return;
+    }
+    let dir = scratch("smtp-sink");
+    let file = dir.join("message.eml");
+    std::fs::write(&file, MESSAGE).unwrap();
+    for lmtp in [false, true] {
+        let port = common::free_port();
+        let mut sink = Command::new("smtp-sink");
+        sink.args(["-u", "nobody", "-c"]);
+        if lmtp {
+            sink.arg("-L");
+        }
+        let mut sink = sink
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("16")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        common::wait_for(port);
+        let mut send = Command::new(binary());
+        send.arg("send")
+            .args(["--server", &format!("127.0.0.1:{port}")])
+            .args([
+                "--from",
+                "sender@example.org",
+                "--to",
+                "x@example.com",
+                "--to",
+                "y@example.com",
+            ]);
+        if lmtp {
+            send.arg("--lmtp");
+        }
+        let result = send.arg(&file).output().unwrap();
+        let _ = sink.kill();
+        let _ = sink.wait();
+        let out = String::from_utf8_lossy(&result.stdout);
+        assert!(
+            result.status.success(),
+            "{out}{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        assert_eq!(out.matches(": accepted").count(), 2, "{out}");
+    }
+}

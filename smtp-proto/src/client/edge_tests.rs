@@ -547,3 +547,12 @@ fn early_421_is_service_closing() {
     assert!(matches!(d.errors().as_slice(), [Error::ServiceClosing(_)]));
     assert!(d.closed);
 }
+
+/// Postfix's smtp-sink ends its EHLO response with an empty `250 ` line: it carries nothing,
+/// so it is tolerated (the capabilities before it count).
+#[test]
+fn empty_capability_line_tolerated() {
+    let d = ready(config(), &["PIPELINING", "8BITMIME", ""]);
+    let caps = d.client.capabilities().unwrap();
+    assert!(caps.supports(Extension::Pipelining) && caps.supports(Extension::EightBitMime));
+}

@@ -81,6 +81,7 @@ pub use message::{Envelope, Recipient, RecipientReport, Report, body_type};
 use crate::codec::{DecodeError, ReplyAssembler, encode_command};
 use crate::types::{
     Body, Command, EhloResponse, Extension, Host, MailParameters, Mechanism, Reply, ReplyCode,
+    ReplyText,
 };
 
 /// Something the caller must act on, from [`Client::poll_output`].
@@ -1051,6 +1052,16 @@ impl Client {
                 self.capabilities = None;
                 Hello::Basic(reply)
             } else {
+                // An empty capability line (Postfix's smtp-sink ends with `250 `) carries
+                // nothing: tolerated, since nothing is lost.
+                let code = reply.code();
+                let lines = reply.into_lines();
+                let first = lines.first().cloned();
+                let kept = first
+                    .into_iter()
+                    .chain(lines.into_iter().skip(1).filter(|l| !l.is_empty()));
+                let reply = Reply::from_lines(code, kept.map(ReplyText::into_inner))
+                    .unwrap_or_else(|_| Reply::from_text(code, ReplyText::empty()));
                 match EhloResponse::try_from(reply) {
                     Ok(ehlo) => {
                         let ehlo = ehlo.into_owned();
