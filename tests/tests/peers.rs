@@ -460,3 +460,244 @@ fn send_into_smtp_sink() {
         assert_eq!(out.matches(": accepted").count(), 2, "{out}");
     }
 }
+
+/// 6. fetchmail retrieving everything over STLS.
+#[test]
+fn fetchmail_over_stls() {
+    if !peer("fetchmail", "apt-get install fetchmail") {
+        return;
+    }
+    let office = Office::start("fetchmail", &[]);
+    // Three messages for alice, delivered through SMTP.
+    let dir = scratch("fetchmail-home");
+    let file = dir.join("message.eml");
+    std::fs::write(&file, MESSAGE).unwrap();
+    for _ in 0..3 {
+        run(Command::new(binary())
+            .arg("send")
+            .args(["--server", &format!("127.0.0.1:{}", office.smtp)])
+            .args(["--from", "sender@example.org", "--to", "alice@example.com"])
+            .arg(&file));
+    }
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let rc = dir.join("fetchmailrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "set no syslog\n\
+             poll localhost with proto POP3 port {port}\n  \
+             user \"alice\" there with password \"secret\" is \"nobody\" here\n  \
+             sslproto 'TLS1.2+' no sslcertck\n  \
+             mda \"/bin/sh -c 'cat > {out}/msg.$$'\"\n",
+            port = office.pop3,
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&rc, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let result = Command::new("fetchmail")
+        .args(["-f", rc.to_str().unwrap(), "--nodetach"])
+        .env("FETCHMAILHOME", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        result.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let mut fetched: Vec<Vec<u8>> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    fetched.sort();
+    assert_eq!(fetched.len(), 3);
+    for message in &fetched {
+        // fetchmail hands the MDA the message with its own Received: header on top and LF
+        // line ends; what follows it is the message, line for line.
+        let text = String::from_utf8_lossy(message).replace("\r\n", "\n");
+        let original = String::from_utf8_lossy(MESSAGE).replace("\r\n", "\n");
+        assert!(text.ends_with(&original), "{text}");
+    }
+    // fetchmail deleted what it fetched (no `keep`).
+    assert!(office.messages("alice").is_empty());
+}
+
+/// 8. `post-office fetch` from Dovecot (a private instance on a high port) over STLS with
+///    USER/PASS, APOP and AUTH PLAIN: every message byte for byte.
+#[test]
+fn fetch_from_dovecot() {
+    if !peer("dovecot", "apt-get install dovecot-core dovecot-pop3d")
+        || !peer("openssl", "apt-get install openssl")
+    {
+        return;
+    }
+    let dir = scratch("dovecot");
+    let port = common::free_port();
+    // A CA and a server certificate it signed (rustls, rightly, takes no CA certificate as a
+    // server's own).
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=peer-tests CA",
+        ])
+        .args(["-keyout", &path("ca.key"), "-out", &path("ca.pem")]));
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-keyout", &path("key.pem"), "-out", &path("server.csr")]));
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(Command::new("openssl")
+        .args([
+            "x509",
+            "-req",
+            "-in",
+            &path("server.csr"),
+            "-CA",
+            &path("ca.pem"),
+            "-CAkey",
+            &path("ca.key"),
+        ])
+        .args([
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-extfile",
+            &path("ext.cnf"),
+            "-out",
+            &path("cert.pem"),
+        ]));
+    let home = dir.join("home");
+    let maildir = home.join("alice").join("Maildir");
+    let messages: Vec<Vec<u8>> = (0..3)
+        .map(|i| format!("Subject: dovecot {i}\r\n\r\n.dot line {i}\r\nend\r\n").into_bytes())
+        .collect();
+    for sub in ["tmp", "new", "cur"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    for (i, message) in messages.iter().enumerate() {
+        std::fs::write(
+            maildir.join("new").join(format!("100{i}.M1P1.test")),
+            message,
+        )
+        .unwrap();
+    }
+    run(Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(&home));
+    std::fs::write(dir.join("passwd"), "alice:{PLAIN}secret\n").unwrap();
+    let d = dir.display();
+    let config = format!(
+        "base_dir = {d}/run\n\
+         state_dir = {d}/state\n\
+         instance_name = peer-tests-{port}\n\
+         protocols = pop3\n\
+         listen = 127.0.0.1\n\
+         log_path = {d}/dovecot.log\n\
+         ssl = yes\n\
+         ssl_cert = <{d}/cert.pem\n\
+         ssl_key = <{d}/key.pem\n\
+         auth_mechanisms = plain apop\n\
+         passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n}}\n\
+         userdb {{\n  driver = static\n  args = uid=nobody gid=nogroup home={d}/home/%u\n}}\n\
+         mail_location = maildir:~/Maildir\n\
+         service pop3-login {{\n  inet_listener pop3 {{\n    port = {port}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
+         service anvil {{\n  chroot =\n}}\n\
+         service stats {{\n  chroot =\n}}\n"
+    );
+    let conf = dir.join("dovecot.conf");
+    std::fs::write(&conf, config).unwrap();
+    let mut dovecot = Command::new("dovecot")
+        .args(["-c", conf.to_str().unwrap(), "-F"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for(port);
+    let fetch = |name: &str, args: &[&str]| {
+        let out = dir.join(name);
+        let result = Command::new(binary())
+            .arg("fetch")
+            .args(["--server", &format!("localhost:{port}"), "--stls"])
+            .args(["--ca", &path("ca.pem")])
+            .args(["--user", "alice:secret", "--out", out.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&result.stdout),
+            String::from_utf8_lossy(&result.stderr)
+        );
+        (result.status.success(), report, common::messages_in(&out))
+    };
+    let results = [
+        fetch("user", &[]),
+        fetch("apop", &["--apop"]),
+        fetch("plain", &["--auth", "PLAIN"]),
+    ];
+    let _ = Command::new("doveadm")
+        .args(["-c", conf.to_str().unwrap(), "stop"])
+        .status();
+    let _ = dovecot.kill();
+    let _ = dovecot.wait();
+    let log = std::fs::read_to_string(dir.join("dovecot.log")).unwrap_or_default();
+    for (ok, report, mut fetched) in results {
+        assert!(ok, "{report}\n{log}");
+        fetched.sort();
+        assert_eq!(fetched, messages, "{report}\n{log}");
+    }
+}
+
+/// Ctrl-C: open sessions are told (421 / -ERR) and the program exits.
+#[test]
+fn ctrl_c_closes_sessions_politely() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut office = Office::start("ctrl-c", &[]);
+    let smtp = std::net::TcpStream::connect(("127.0.0.1", office.smtp)).unwrap();
+    let pop3 = std::net::TcpStream::connect(("127.0.0.1", office.pop3)).unwrap();
+    let mut smtp_lines = BufReader::new(smtp.try_clone().unwrap());
+    let mut pop3_lines = BufReader::new(pop3.try_clone().unwrap());
+    let mut line = String::new();
+    smtp_lines.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220 "), "{line}");
+    line.clear();
+    pop3_lines.read_line(&mut line).unwrap();
+    assert!(line.starts_with("+OK"), "{line}");
+    (&smtp).write_all(b"EHLO client.example\r\n").unwrap();
+    loop {
+        line.clear();
+        smtp_lines.read_line(&mut line).unwrap();
+        if line.starts_with("250 ") {
+            break;
+        }
+    }
+    run(Command::new("kill").args(["-INT", &office.pid().to_string()]));
+    line.clear();
+    smtp_lines.read_line(&mut line).unwrap();
+    assert!(line.starts_with("421 "), "{line}");
+    line.clear();
+    pop3_lines.read_line(&mut line).unwrap();
+    assert!(line.starts_with("-ERR "), "{line}");
+    let status = office.wait();
+    assert!(status.success(), "{status:?}");
+}
