@@ -42,8 +42,9 @@ pub fn unique_name(hostname: &str) -> String {
             }
         })
         .collect();
+    // Zero-padded, so that the names sort in the order of delivery.
     format!(
-        "{}.M{}P{}Q{}.{}",
+        "{}.M{:06}P{}Q{:06}.{}",
         now.as_secs(),
         now.subsec_micros(),
         std::process::id(),
