@@ -701,3 +701,47 @@ fn ctrl_c_closes_sessions_politely() {
     let status = office.wait();
     assert!(status.success(), "{status:?}");
 }
+
+/// A maildrop held by one POP3 session answers `-ERR [IN-USE]` to a second; `--sink` stores
+/// nothing; `--domain` limits the domains accepted.
+#[test]
+fn in_use_sink_and_domains() {
+    let office = Office::start("in-use", &["--domain", "example.com"]);
+    let script = r#"
+import poplib, smtplib, ssl, sys
+ctx = ssl._create_unverified_context()
+first = poplib.POP3("127.0.0.1", int(sys.argv[1])); first.stls(context=ctx)
+first.user("alice"); first.pass_("secret")
+second = poplib.POP3("127.0.0.1", int(sys.argv[1])); second.stls(context=ctx)
+second.user("alice")
+try:
+    second.pass_("secret")
+    raise SystemExit("second session got the maildrop")
+except poplib.error_proto as e:
+    assert str(e).startswith("b'-ERR [IN-USE]"), e
+first.quit()
+third = poplib.POP3("127.0.0.1", int(sys.argv[1])); third.stls(context=ctx)
+third.user("alice"); third.pass_("secret"); third.quit()
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[2]))
+try:
+    s.sendmail("a@example.org", ["alice@other.example"], b"x\r\n")
+    raise SystemExit("other domain accepted")
+except smtplib.SMTPRecipientsRefused as e:
+    assert e.recipients["alice@other.example"][0] == 550
+print("ok")
+"#;
+    let out = python(script, &[office.pop3.to_string(), office.smtp.to_string()]);
+    assert_eq!(out.trim(), "ok");
+    drop(office);
+    let sink = Office::start("sink", &["--sink"]);
+    let dir = scratch("sink-message");
+    let file = dir.join("m.eml");
+    std::fs::write(&file, MESSAGE).unwrap();
+    let printed = run(Command::new(binary())
+        .arg("send")
+        .args(["--server", &format!("127.0.0.1:{}", sink.smtp)])
+        .args(["--from", "a@example.org", "--to", "anyone@anywhere.example"])
+        .arg(&file));
+    assert!(printed.contains("accepted"), "{printed}");
+    assert!(sink.messages("alice").is_empty());
+}
