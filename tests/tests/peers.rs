@@ -745,3 +745,42 @@ print("ok")
     assert!(printed.contains("accepted"), "{printed}");
     assert!(sink.messages("alice").is_empty());
 }
+
+/// A connection that breaks in the middle of a message leaves nothing behind: no message, no
+/// spool file.
+#[test]
+fn broken_connection_leaves_nothing() {
+    use std::io::{BufRead, BufReader, Write};
+    let office = Office::start("broken", &[]);
+    let stream = std::net::TcpStream::connect(("127.0.0.1", office.smtp)).unwrap();
+    let mut lines = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    lines.read_line(&mut line).unwrap();
+    let mut until = |lines: &mut BufReader<std::net::TcpStream>, prefix: &str| loop {
+        line.clear();
+        assert!(
+            lines.read_line(&mut line).unwrap() > 0,
+            "closed before {prefix}"
+        );
+        if line.starts_with(prefix) {
+            break;
+        }
+    };
+    (&stream).write_all(b"EHLO c.example\r\n").unwrap();
+    until(&mut lines, "250 ");
+    (&stream)
+        .write_all(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n")
+        .unwrap();
+    until(&mut lines, "354");
+    (&stream)
+        .write_all(b"Subject: half\r\n\r\nonly half of it")
+        .unwrap();
+    drop(lines);
+    drop(stream);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(office.messages("alice").is_empty());
+    let spool: Vec<_> = std::fs::read_dir(office.dir.join("data").join(".spool"))
+        .unwrap()
+        .collect();
+    assert!(spool.is_empty(), "{spool:?}");
+}
