@@ -113,7 +113,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let mut client = Client::new(config, credentials);
     let progress = std::io::stderr().is_terminal();
     let mut bar: Option<indicatif::ProgressBar> = None;
-    let mut current: Vec<u8> = Vec::new();
+    // The message being stored, written as it streams: memory stays bounded.
+    let mut current: Option<crate::maildir::Incoming> = None;
     let mut stored = 0usize;
     let mut count = 0u64;
     let mut failed = false;
@@ -163,11 +164,18 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                     }
                     client.request(Request::Quit)?;
                 }
-                Output::Event(Event::Message { .. }) => current.clear(),
-                Output::Event(Event::Body(chunk)) => current.extend_from_slice(&chunk),
+                Output::Event(Event::Message { .. }) => {
+                    current = Some(tokio::task::block_in_place(|| maildir.begin("fetch"))?);
+                }
+                Output::Event(Event::Body(chunk)) => {
+                    if let Some(incoming) = &mut current {
+                        tokio::task::block_in_place(|| incoming.write(&chunk))?;
+                    }
+                }
                 Output::Event(Event::MessageEnd(_)) => {
-                    let contents = std::mem::take(&mut current);
-                    tokio::task::block_in_place(|| maildir.deliver_bytes(&contents, "fetch"))?;
+                    if let Some(incoming) = current.take() {
+                        tokio::task::block_in_place(|| incoming.finish())?;
+                    }
                     stored += 1;
                     if let Some(bar) = &bar {
                         bar.inc(1);

@@ -79,16 +79,19 @@ impl Maildir {
         Ok(unique)
     }
 
-    /// Stores `contents` as a new message (the fetch side): same steps.
-    pub fn deliver_bytes(&self, contents: &[u8], hostname: &str) -> io::Result<String> {
+    /// Starts a new message written as it arrives (the fetch side): it goes to `tmp/` and
+    /// appears in `new/` only once [`Incoming::finish`] has made it durable.
+    pub fn begin(&self, hostname: &str) -> io::Result<Incoming> {
         let unique = unique_name(hostname);
         let tmp = self.root.join("tmp").join(&unique);
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        fs::rename(&tmp, self.root.join("new").join(&unique))?;
-        sync_dir(&self.root.join("new"))?;
-        Ok(unique)
+        let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        Ok(Incoming {
+            file,
+            new: self.root.join("new").join(&unique),
+            tmp,
+            unique,
+            done: false,
+        })
     }
 
     /// The messages in `new/` and `cur/`, oldest first (by unique name, which starts with the
@@ -119,4 +122,39 @@ impl Maildir {
 /// Makes a directory's entries durable (the rename into `new/`).
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// A message being written into a Maildir; removed from `tmp/` if dropped unfinished.
+pub struct Incoming {
+    file: File,
+    tmp: PathBuf,
+    new: PathBuf,
+    unique: String,
+    done: bool,
+}
+
+impl Incoming {
+    /// Appends a piece.
+    pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.file.write_all(chunk)
+    }
+
+    /// Syncs the file, moves it into `new/`, syncs the directory; returns the unique name.
+    pub fn finish(mut self) -> io::Result<String> {
+        self.file.sync_all()?;
+        fs::rename(&self.tmp, &self.new)?;
+        if let Some(dir) = self.new.parent() {
+            sync_dir(dir)?;
+        }
+        self.done = true;
+        Ok(std::mem::take(&mut self.unique))
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
