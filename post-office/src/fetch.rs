@@ -117,6 +117,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let mut current: Option<crate::maildir::Incoming> = None;
     let mut stored = 0usize;
     let mut count = 0u64;
+    // RETRs not yet answered.
+    let mut outstanding = 0u64;
     let mut failed = false;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -152,17 +154,18 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                     if progress {
                         bar = Some(indicatif::ProgressBar::new(n));
                     }
-                    // RETR (and DELE) for every message: one batch with PIPELINING.
+                    // RETR for every message (one batch with PIPELINING); DELE for each only
+                    // once it is stored, QUIT (which commits the deletions) after the last.
                     for i in 1..=u32::try_from(n).unwrap_or(u32::MAX) {
                         let Some(number) = MessageNumber::new(i) else {
                             continue;
                         };
                         client.request(Request::Retr(number))?;
-                        if args.delete {
-                            client.request(Request::Dele(number))?;
-                        }
                     }
-                    client.request(Request::Quit)?;
+                    outstanding = n;
+                    if outstanding == 0 {
+                        client.request(Request::Quit)?;
+                    }
                 }
                 Output::Event(Event::Message { .. }) => {
                     current = Some(tokio::task::block_in_place(|| maildir.begin("fetch"))?);
@@ -172,11 +175,20 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                         tokio::task::block_in_place(|| incoming.write(&chunk))?;
                     }
                 }
-                Output::Event(Event::MessageEnd(_)) => {
+                Output::Event(Event::MessageEnd(number)) => {
+                    // A message that cannot be stored ends the run here, without QUIT: the
+                    // server then deletes nothing.
                     if let Some(incoming) = current.take() {
                         tokio::task::block_in_place(|| incoming.finish())?;
                     }
                     stored += 1;
+                    if args.delete {
+                        client.request(Request::Dele(number))?;
+                    }
+                    outstanding = outstanding.saturating_sub(1);
+                    if outstanding == 0 {
+                        client.request(Request::Quit)?;
+                    }
                     if let Some(bar) = &bar {
                         bar.inc(1);
                     }
@@ -184,6 +196,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 Output::Event(Event::Refused(request, response)) => {
                     eprintln!("post-office: {request:?} refused: {}", response.text);
                     failed = true;
+                    if matches!(request, Request::Retr(_)) {
+                        outstanding = outstanding.saturating_sub(1);
+                        if outstanding == 0 {
+                            client.request(Request::Quit)?;
+                        }
+                    }
                 }
                 Output::Event(Event::Closed {
                     committed: false, ..

@@ -32,6 +32,7 @@ pub fn unique_name(hostname: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // POP3 unique-ids are at most 70 characters: the host part is cut to fit.
     let host: String = hostname
         .chars()
         .map(|c| {
@@ -41,6 +42,7 @@ pub fn unique_name(hostname: &str) -> String {
                 '_'
             }
         })
+        .take(24)
         .collect();
     // Zero-padded, so that the names sort in the order of delivery.
     format!(
@@ -69,14 +71,20 @@ impl Maildir {
         let unique = unique_name(hostname);
         let tmp = self.root.join("tmp").join(&unique);
         // A hard link when the spool is on the same file system, a copy otherwise.
-        if fs::hard_link(spool, &tmp).is_err() {
-            fs::copy(spool, &tmp)?;
-        }
-        File::open(&tmp)?.sync_all()?;
         let new = self.root.join("new").join(&unique);
-        fs::rename(&tmp, &new)?;
-        sync_dir(&self.root.join("new"))?;
-        Ok(unique)
+        let stored = (|| {
+            if fs::hard_link(spool, &tmp).is_err() {
+                fs::copy(spool, &tmp)?;
+            }
+            File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, &new)?;
+            sync_dir(&self.root.join("new"))
+        })();
+        if stored.is_err() {
+            // Nothing half-stored stays behind.
+            let _ = fs::remove_file(&tmp);
+        }
+        stored.map(|()| unique)
     }
 
     /// Starts a new message written as it arrives (the fetch side): it goes to `tmp/` and

@@ -88,6 +88,9 @@ struct Office {
     active: AtomicUsize,
 }
 
+/// Sessions at once, across listeners (each holds a socket and a task).
+const MAX_SESSIONS: usize = 1024;
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Listener {
     Smtp,
@@ -114,8 +117,12 @@ pub async fn run(args: Args) -> Result<()> {
     for user in &args.users {
         users.insert(user.name.to_lowercase(), user.password.clone());
     }
-    fs::create_dir_all(args.data.join(".spool"))
-        .with_context(|| format!("creating {}", args.data.display()))?;
+    let spool = args.data.join(".spool");
+    fs::create_dir_all(&spool).with_context(|| format!("creating {}", args.data.display()))?;
+    // Whatever a killed process left half-received is not mail: nobody answered 250 for it.
+    for entry in fs::read_dir(&spool)?.flatten() {
+        let _ = fs::remove_file(entry.path());
+    }
     for name in users.keys() {
         Maildir::open(args.data.join(name))?;
     }
@@ -176,10 +183,17 @@ async fn accept_loop(office: Arc<Office>, listener: TcpListener, kind: Listener)
         let (tcp, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
+                // Out of descriptors, say: back off instead of spinning.
                 warn!(%error, "accept");
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
+        if office.active.load(Ordering::SeqCst) >= MAX_SESSIONS {
+            warn!(%peer, "too many sessions: connection closed");
+            drop(tcp);
+            continue;
+        }
         let office = office.clone();
         office.active.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
@@ -193,6 +207,26 @@ async fn accept_loop(office: Arc<Office>, listener: TcpListener, kind: Listener)
             office.active.fetch_sub(1, Ordering::SeqCst);
         });
     }
+}
+
+/// How long a TLS handshake, or one write to a client that does not read, may take.
+const IO_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Writes with a deadline: a client that stops reading cannot hold a session (and a POP3
+/// maildrop lock) for ever.
+async fn send(conn: &mut Conn, bytes: &[u8]) -> Result<()> {
+    tokio::time::timeout(IO_TIMEOUT, conn.write_all(bytes))
+        .await
+        .map_err(|_| anyhow::anyhow!("the client stopped reading"))??;
+    Ok(())
+}
+
+/// Starts TLS with a deadline (a silent client must not hold the task).
+async fn start_tls(conn: Conn, acceptor: &TlsAcceptor) -> Result<Conn> {
+    tokio::time::timeout(IO_TIMEOUT, conn.accept_tls(acceptor))
+        .await
+        .map_err(|_| anyhow::anyhow!("TLS handshake timed out"))?
+        .map_err(Into::into)
 }
 
 /// Reads from the connection into the machine, honouring its back-pressure and timeout.
@@ -233,6 +267,8 @@ struct Transaction {
     /// Local users, in RCPT order (duplicates kept for LMTP's per-recipient replies).
     recipients: Vec<String>,
     spool: Option<(PathBuf, File)>,
+    /// The spool could not be written: the message gets a temporary failure.
+    failed: bool,
 }
 
 impl Transaction {
@@ -256,7 +292,7 @@ async fn smtp_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
 
     let mut conn = Conn::Plain(tcp);
     if kind == Listener::Smtps {
-        conn = conn.accept_tls(&office.acceptor).await?;
+        conn = start_tls(conn, &office.acceptor).await?;
     }
     let hostname = Domain::new(office.hostname.clone()).or_else(|_| Domain::new("localhost"))?;
     let config = ServerConfig {
@@ -289,13 +325,12 @@ async fn smtp_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
     loop {
         while let Some(output) = server.poll_output() {
             match output {
-                Output::Transmit(bytes) => conn.write_all(&bytes).await?,
+                Output::Transmit(bytes) => send(&mut conn, &bytes).await?,
                 Output::StartTls => {
                     conn.flush().await?;
                     // What the client sent behind STARTTLS is plaintext: never fed in after TLS.
                     pending.clear();
-                    conn = std::mem::replace(&mut conn, Conn::Gone)
-                        .accept_tls(&office.acceptor)
+                    conn = start_tls(std::mem::replace(&mut conn, Conn::Gone), &office.acceptor)
                         .await?;
                     server.tls_established()?;
                 }
@@ -334,26 +369,41 @@ async fn smtp_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
                             Some(Answer::Accept)
                         }
                         Event::DataStart => {
+                            let mut answer = Answer::Accept;
                             if let (Some(t), false) = (&mut transaction, office.sink) {
                                 let path = office
                                     .data
                                     .join(".spool")
                                     .join(unique_name(&office.hostname));
-                                let file = OpenOptions::new()
-                                    .write(true)
-                                    .create_new(true)
-                                    .open(&path)?;
-                                t.spool = Some((path, file));
+                                let file =
+                                    OpenOptions::new().write(true).create_new(true).open(&path);
+                                match file {
+                                    Ok(file) => t.spool = Some((path, file)),
+                                    Err(error) => {
+                                        warn!(%error, "opening a spool file");
+                                        answer = Answer::Reply(reply(
+                                            452,
+                                            (4, 3, 1),
+                                            "Cannot store messages now",
+                                        ));
+                                    }
+                                }
                             }
-                            Some(Answer::Accept)
+                            Some(answer)
                         }
                         Event::Body(chunk) => {
-                            if let Some(Transaction {
-                                spool: Some((_, file)),
-                                ..
-                            }) = &mut transaction
-                            {
-                                tokio::task::block_in_place(|| file.write_all(chunk))?;
+                            if let Some(t) = &mut transaction {
+                                if let Some((_, file)) = &mut t.spool {
+                                    if let Err(error) =
+                                        tokio::task::block_in_place(|| file.write_all(chunk))
+                                    {
+                                        // Disk full, say: the rest is read and the message
+                                        // refused with a temporary error at its end.
+                                        warn!(%error, "writing a spool file");
+                                        t.discard();
+                                        t.failed = true;
+                                    }
+                                }
                             }
                             None
                         }
@@ -370,12 +420,17 @@ async fn smtp_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
                             None
                         }
                         Event::Authenticate { credentials, .. } => {
-                            let ok = credentials
-                                .username()
-                                .and_then(|name| office.users.get(&name.to_lowercase()))
-                                .is_some_and(|password| {
-                                    credentials.verify_password(password.as_bytes())
-                                });
+                            // Acting as another user (a PLAIN authzid) is not offered.
+                            let own = credentials
+                                .authzid()
+                                .is_none_or(|authzid| Some(authzid) == credentials.username());
+                            let ok = own
+                                && credentials
+                                    .username()
+                                    .and_then(|name| office.users.get(&name.to_lowercase()))
+                                    .is_some_and(|password| {
+                                        credentials.verify_password(password.as_bytes())
+                                    });
                             Some(if ok {
                                 Answer::Accept
                             } else {
@@ -428,6 +483,14 @@ fn deliver(
     let Some(mut t) = transaction else {
         return Answer::Accept;
     };
+    if t.failed {
+        let failure = reply(451, (4, 3, 0), "Could not store the message");
+        return if lmtp {
+            Answer::PerRecipient(vec![failure; t.recipients.len()])
+        } else {
+            Answer::Reply(failure)
+        };
+    }
     let Some((path, file)) = t.spool.take() else {
         // The sink: nothing to store.
         return Answer::Accept;
@@ -495,7 +558,7 @@ async fn pop3_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
 
     let mut conn = Conn::Plain(tcp);
     if kind == Listener::Pop3s {
-        conn = conn.accept_tls(&office.acceptor).await?;
+        conn = start_tls(conn, &office.acceptor).await?;
     }
     let stamp = format!(
         "<{}@{}>",
@@ -519,12 +582,11 @@ async fn pop3_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
     loop {
         while let Some(output) = server.poll_output() {
             match output {
-                Output::Transmit(bytes) => conn.write_all(&bytes).await?,
+                Output::Transmit(bytes) => send(&mut conn, &bytes).await?,
                 Output::StartTls => {
                     conn.flush().await?;
                     pending.clear();
-                    conn = std::mem::replace(&mut conn, Conn::Gone)
-                        .accept_tls(&office.acceptor)
+                    conn = start_tls(std::mem::replace(&mut conn, Conn::Gone), &office.acceptor)
                         .await?;
                     server.tls_established()?;
                 }
@@ -535,10 +597,17 @@ async fn pop3_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
                 }
                 Output::Event(Event::Login(login)) => {
                     let name = login.username().map(str::to_lowercase).unwrap_or_default();
-                    let valid = office
-                        .users
-                        .get(&name)
-                        .is_some_and(|password| login.verify_secret(password.as_bytes()));
+                    let own = match &login {
+                        pop3_proto::server::Login::Sasl { credentials, .. } => credentials
+                            .authzid()
+                            .is_none_or(|authzid| Some(authzid) == credentials.username()),
+                        _ => true,
+                    };
+                    let valid = own
+                        && office
+                            .users
+                            .get(&name)
+                            .is_some_and(|password| login.verify_secret(password.as_bytes()));
                     let answer = if !valid {
                         Answer::reject("[AUTH] invalid user name or password")
                     } else if !office
@@ -555,20 +624,28 @@ async fn pop3_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
                         });
                         match listing {
                             Ok(list) => {
-                                messages = list;
-                                let infos = messages
-                                    .iter()
-                                    .filter_map(|m| {
-                                        Some(MessageInfo {
-                                            size: m.size,
-                                            uid: UniqueId::new(m.unique.clone()).ok()?,
-                                        })
-                                    })
-                                    .collect();
+                                // Only files whose names are valid unique-ids are served, and
+                                // the numbers index exactly that list.
+                                let mut infos = Vec::with_capacity(list.len());
+                                messages.clear();
+                                for stored in list {
+                                    let Ok(uid) = UniqueId::new(stored.unique.clone()) else {
+                                        continue;
+                                    };
+                                    // The size as sent: bare line ends go out as CRLF.
+                                    let size = tokio::task::block_in_place(|| wire_size(&stored))
+                                        .unwrap_or(stored.size);
+                                    infos.push(MessageInfo { size, uid });
+                                    messages.push(stored);
+                                }
                                 Answer::Open(infos)
                             }
                             Err(error) => {
                                 warn!(%error, "listing the maildrop");
+                                if let Ok(mut locks) = office.locks.lock() {
+                                    locks.remove(&name);
+                                }
+                                lock.user = None;
                                 Answer::reject("[SYS/TEMP] cannot open the maildrop")
                             }
                         }
@@ -597,7 +674,7 @@ async fn pop3_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
                         }
                         server.send_body(chunk.get(..n).unwrap_or_default())?;
                         while let Some(Output::Transmit(bytes)) = server.poll_output() {
-                            conn.write_all(&bytes).await?;
+                            send(&mut conn, &bytes).await?;
                         }
                     }
                     server.end_body()?;
@@ -649,4 +726,31 @@ async fn pop3_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
             Input::Shutdown => server.shut_down(),
         }
     }
+}
+
+/// The size of a stored message as POP3 sends it: every bare CR or LF becomes CRLF.
+fn wire_size(stored: &Stored) -> std::io::Result<u64> {
+    let mut file = File::open(&stored.path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut extra = 0u64;
+    let mut last = 0u8;
+    loop {
+        let n = file.read(&mut buf)?;
+        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+            break;
+        };
+        for &byte in chunk {
+            match (last, byte) {
+                (b'\r', b'\n') => {}
+                (b'\r', _) => extra += 1,
+                (_, b'\n') => extra += 1,
+                _ => {}
+            }
+            last = byte;
+        }
+    }
+    if last == b'\r' {
+        extra += 1;
+    }
+    Ok(stored.size + extra)
 }
