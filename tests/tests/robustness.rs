@@ -40,8 +40,7 @@ fn smtp_deliver(port: u16, rcpt: &str, body: &str) {
     expect(&mut lines, "220");
     w.write_all(b"EHLO c.example\r\n").unwrap();
     expect(&mut lines, "250");
-    w.write_all(format!("MAIL FROM:<a@example.org>\r\n").as_bytes())
-        .unwrap();
+    w.write_all(b"MAIL FROM:<a@example.org>\r\n").unwrap();
     expect(&mut lines, "250");
     w.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
         .unwrap();
