@@ -89,6 +89,17 @@ impl Office {
     /// Starts post-office with users `alice:secret` and `bob:hunter2`, every listener on a free
     /// port, and `extra` arguments.
     pub fn start(name: &str, extra: &[&str]) -> Self {
+        // A port picked free can be taken by a test running beside this one before post-office
+        // binds it: then post-office exits at once, and the start is tried again.
+        for _ in 0..5 {
+            if let Some(office) = Self::try_start(name, extra) {
+                return office;
+            }
+        }
+        panic!("post-office did not start");
+    }
+
+    fn try_start(name: &str, extra: &[&str]) -> Option<Self> {
         let dir = scratch(name);
         let (smtp, submission, smtps, lmtp, pop3, pop3s) = (
             free_port(),
@@ -125,11 +136,25 @@ impl Office {
             .stderr(Stdio::from(
                 std::fs::File::create(dir.join("serve.log")).unwrap(),
             ));
-        let child = command.spawn().expect("post-office starts");
-        for port in [smtp, submission, smtps, lmtp, pop3, pop3s] {
-            wait_for(port);
+        let mut child = command.spawn().expect("post-office starts");
+        // It prints each listener once bound, the POP3S one last (or exits if a port is taken).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                let _ = std::fs::remove_dir_all(&dir);
+                return None;
+            }
+            let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+            if log.contains(&format!("Pop3s on 127.0.0.1:{pop3s}")) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "post-office did not start:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
-        Self {
+        Some(Self {
             child,
             dir,
             smtp,
@@ -138,7 +163,7 @@ impl Office {
             lmtp,
             pop3,
             pop3s,
-        }
+        })
     }
 
     /// The messages in a user's Maildir, oldest first.
