@@ -3,8 +3,9 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
@@ -21,24 +22,68 @@ pub enum Conn {
     Gone,
 }
 
+/// How long a TLS handshake, or one write to a peer that does not read, may take.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One read from the connection.
+pub enum Input {
+    /// This many octets arrived.
+    Data(usize),
+    /// The peer closed (or the connection broke).
+    Eof,
+    /// The peer was silent for the machine's timeout.
+    Timeout,
+    /// The program is shutting down (servers only).
+    Shutdown,
+}
+
 impl Conn {
-    /// Starts TLS as the server (STARTTLS, STLS, or implicit TLS).
-    pub async fn accept_tls(self, acceptor: &TlsAcceptor) -> io::Result<Self> {
-        match self {
-            Self::Plain(tcp) => Ok(Self::Server(Box::new(acceptor.accept(tcp).await?))),
-            _ => Err(io::Error::other("TLS is already up")),
-        }
+    /// Starts TLS as the server (STARTTLS, STLS, or implicit TLS), in place, within
+    /// [`IO_TIMEOUT`], after sending what was written: a silent client cannot hold the task.
+    pub async fn accept_tls(&mut self, acceptor: &TlsAcceptor) -> io::Result<()> {
+        self.flush().await?;
+        let Self::Plain(tcp) = std::mem::replace(self, Self::Gone) else {
+            return Err(io::Error::other("TLS is already up"));
+        };
+        let tls = tokio::time::timeout(IO_TIMEOUT, acceptor.accept(tcp))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        *self = Self::Server(Box::new(tls));
+        Ok(())
     }
 
-    /// Starts TLS as the client.
+    /// Starts TLS as the client, in place, within [`IO_TIMEOUT`].
     pub async fn connect_tls(
-        self,
+        &mut self,
         connector: &TlsConnector,
         name: ServerName<'static>,
-    ) -> io::Result<Self> {
-        match self {
-            Self::Plain(tcp) => Ok(Self::Client(Box::new(connector.connect(name, tcp).await?))),
-            _ => Err(io::Error::other("TLS is already up")),
+    ) -> io::Result<()> {
+        self.flush().await?;
+        let Self::Plain(tcp) = std::mem::replace(self, Self::Gone) else {
+            return Err(io::Error::other("TLS is already up"));
+        };
+        let tls = tokio::time::timeout(IO_TIMEOUT, connector.connect(name, tcp))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        *self = Self::Client(Box::new(tls));
+        Ok(())
+    }
+
+    /// Writes everything within [`IO_TIMEOUT`]: a peer that stops reading cannot hold a
+    /// session (and a POP3 maildrop lock) for ever.
+    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        tokio::time::timeout(IO_TIMEOUT, self.write_all(bytes))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading"))?
+    }
+
+    /// Reads once, waiting at most `timeout` (an hour when the machine states none).
+    pub async fn read_for(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Input {
+        let timeout = timeout.unwrap_or(Duration::from_secs(3600));
+        match tokio::time::timeout(timeout, self.read(buf)).await {
+            Err(_) => Input::Timeout,
+            Ok(Ok(0)) | Ok(Err(_)) => Input::Eof,
+            Ok(Ok(n)) => Input::Data(n),
         }
     }
 }

@@ -8,11 +8,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use mail_wire::sasl::{ClientMechanism, LoginClient, PlainClient};
 use pop3_proto::client::{Client, ClientConfig, Credentials, Event, Output, Request, TlsPolicy};
 use pop3_proto::types::{MessageNumber, Username};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::UserPass;
-use crate::conn::Conn;
+use crate::conn::{Conn, Input};
 use crate::maildir::Maildir;
 
 /// `fetch`'s options.
@@ -67,8 +67,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     );
     if args.tls {
         let connector = connector.as_ref().ok_or_else(|| anyhow!("no TLS"))?;
-        conn = conn
-            .connect_tls(connector, crate::tls::server_name(&host)?)
+        conn.connect_tls(connector, crate::tls::server_name(&host)?)
             .await?;
     }
     let name = Username::new(args.user.name.clone())
@@ -124,12 +123,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     loop {
         while let Some(output) = client.poll_output() {
             match output {
-                Output::Transmit(bytes) => conn.write_all(&bytes).await?,
+                Output::Transmit(bytes) => conn.send(&bytes).await?,
                 Output::StartTls => {
-                    conn.flush().await?;
                     let connector = connector.as_ref().ok_or_else(|| anyhow!("no TLS"))?;
-                    conn = std::mem::replace(&mut conn, Conn::Gone)
-                        .connect_tls(connector, crate::tls::server_name(&host)?)
+                    conn.connect_tls(connector, crate::tls::server_name(&host)?)
                         .await?;
                     client.tls_established()?;
                 }
@@ -216,13 +213,14 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 Output::Event(_) => {}
             }
         }
+        // Without a stated timeout (nothing owed), ten minutes.
         let timeout = client
             .timeout()
-            .unwrap_or(std::time::Duration::from_secs(600));
-        match tokio::time::timeout(timeout, conn.read(&mut buf)).await {
-            Err(_) => client.handle_timeout(),
-            Ok(Ok(0)) | Ok(Err(_)) => client.receive_eof(),
-            Ok(Ok(n)) => {
+            .or(Some(std::time::Duration::from_secs(600)));
+        match conn.read_for(&mut buf, timeout).await {
+            Input::Timeout | Input::Shutdown => client.handle_timeout(),
+            Input::Eof => client.receive_eof(),
+            Input::Data(n) => {
                 client.receive(buf.get(..n).unwrap_or_default());
             }
         }

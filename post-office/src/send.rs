@@ -9,11 +9,11 @@ use bytes::Buf;
 use mail_wire::sasl::{ClientMechanism, LoginClient, PlainClient};
 use smtp_proto::client::{Client, ClientConfig, Envelope, Event, Output, TlsPolicy, body_type};
 use smtp_proto::types::{Domain, Host, Mailbox};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::UserPass;
-use crate::conn::Conn;
+use crate::conn::{Conn, Input};
 
 /// `send`'s options.
 #[derive(clap::Args)]
@@ -93,8 +93,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     );
     if args.tls {
         let connector = connector.as_ref().ok_or_else(|| anyhow!("no TLS"))?;
-        conn = conn
-            .connect_tls(connector, crate::tls::server_name(&host)?)
+        conn.connect_tls(connector, crate::tls::server_name(&host)?)
             .await?;
     }
     let config = ClientConfig {
@@ -128,12 +127,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     loop {
         while let Some(output) = client.poll_output() {
             match output {
-                Output::Transmit(bytes) => conn.write_all(&bytes).await?,
+                Output::Transmit(bytes) => conn.send(&bytes).await?,
                 Output::StartTls => {
-                    conn.flush().await?;
                     let connector = connector.as_ref().ok_or_else(|| anyhow!("no TLS"))?;
-                    conn = std::mem::replace(&mut conn, Conn::Gone)
-                        .connect_tls(connector, crate::tls::server_name(&host)?)
+                    conn.connect_tls(connector, crate::tls::server_name(&host)?)
                         .await?;
                     client.tls_established()?;
                 }
@@ -153,7 +150,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                         client.send_body(rest.get(..piece).unwrap_or_default())?;
                         rest.advance(piece);
                         while let Some(Output::Transmit(bytes)) = client.poll_output() {
-                            conn.write_all(&bytes).await?;
+                            conn.send(&bytes).await?;
                         }
                     }
                     if client.wants_body() {
@@ -167,13 +164,14 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 Output::Event(_) => {}
             }
         }
+        // Without a stated timeout (nothing owed), ten minutes.
         let timeout = client
             .timeout()
-            .unwrap_or(std::time::Duration::from_secs(600));
-        match tokio::time::timeout(timeout, conn.read(&mut buf)).await {
-            Err(_) => client.handle_timeout(),
-            Ok(Ok(0)) | Ok(Err(_)) => client.receive_eof(),
-            Ok(Ok(n)) => {
+            .or(Some(std::time::Duration::from_secs(600)));
+        match conn.read_for(&mut buf, timeout).await {
+            Input::Timeout | Input::Shutdown => client.handle_timeout(),
+            Input::Eof => client.receive_eof(),
+            Input::Data(n) => {
                 client.receive(buf.get(..n).unwrap_or_default());
             }
         }

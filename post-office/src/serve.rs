@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::UserPass;
-use crate::conn::Conn;
+use crate::conn::{Conn, Input};
 use crate::maildir::{Maildir, Stored, sync_dir, unique_name};
 
 /// `serve`'s options.
@@ -209,51 +209,79 @@ async fn accept_loop(office: Arc<Office>, listener: TcpListener, kind: Listener)
     }
 }
 
-/// How long a TLS handshake, or one write to a client that does not read, may take.
-const IO_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Writes with a deadline: a client that stops reading cannot hold a session (and a POP3
-/// maildrop lock) for ever.
-async fn send(conn: &mut Conn, bytes: &[u8]) -> Result<()> {
-    tokio::time::timeout(IO_TIMEOUT, conn.write_all(bytes))
-        .await
-        .map_err(|_| anyhow::anyhow!("the client stopped reading"))??;
-    Ok(())
+/// What the server machines of both protocols take as input (the same verbs).
+trait Machine {
+    fn receive(&mut self, bytes: &[u8]) -> usize;
+    fn receive_eof(&mut self);
+    fn handle_timeout(&mut self);
+    fn shut_down(&mut self);
+    fn timeout(&self) -> Option<Duration>;
 }
 
-/// Starts TLS with a deadline (a silent client must not hold the task).
-async fn start_tls(conn: Conn, acceptor: &TlsAcceptor) -> Result<Conn> {
-    tokio::time::timeout(IO_TIMEOUT, conn.accept_tls(acceptor))
-        .await
-        .map_err(|_| anyhow::anyhow!("TLS handshake timed out"))?
-        .map_err(Into::into)
+macro_rules! machine {
+    ($server:ty) => {
+        impl Machine for $server {
+            fn receive(&mut self, bytes: &[u8]) -> usize {
+                <$server>::receive(self, bytes)
+            }
+            fn receive_eof(&mut self) {
+                <$server>::receive_eof(self)
+            }
+            fn handle_timeout(&mut self) {
+                <$server>::handle_timeout(self)
+            }
+            fn shut_down(&mut self) {
+                <$server>::shut_down(self)
+            }
+            fn timeout(&self) -> Option<Duration> {
+                <$server>::timeout(self)
+            }
+        }
+    };
+}
+machine!(smtp_proto::server::Server);
+machine!(pop3_proto::server::Server);
+
+/// Gives the machine its next input: first what it did not take before (back-pressure, in
+/// order), otherwise what the connection brings, the end of stream, the idle timeout or the
+/// shutdown. Untaken bytes wait in `pending`.
+async fn feed(
+    server: &mut impl Machine,
+    conn: &mut Conn,
+    buf: &mut [u8],
+    pending: &mut BytesMut,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    if !pending.is_empty() {
+        let taken = server.receive(pending);
+        pending.advance(taken);
+        if taken > 0 {
+            return;
+        }
+    }
+    match read_input(conn, buf, server.timeout(), shutdown).await {
+        Input::Data(n) => {
+            let taken = server.receive(buf.get(..n).unwrap_or_default());
+            pending.extend_from_slice(buf.get(taken..n).unwrap_or_default());
+        }
+        Input::Eof => server.receive_eof(),
+        Input::Timeout => server.handle_timeout(),
+        Input::Shutdown => server.shut_down(),
+    }
 }
 
-/// Reads from the connection into the machine, honouring its back-pressure and timeout.
-/// Returns `false` once the machine should be told about end of stream or timeout (done here).
-enum Input {
-    Data(usize),
-    Eof,
-    Timeout,
-    Shutdown,
-}
-
+/// One read, bounded by the machine's timeout and the shutdown signal.
 async fn read_input(
     conn: &mut Conn,
     buf: &mut [u8],
     timeout: Option<Duration>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Input {
-    let timeout = timeout.unwrap_or(Duration::from_secs(3600));
     if *shutdown.borrow() {
         return Input::Shutdown;
     }
     tokio::select! {
-        read = tokio::time::timeout(timeout, conn.read(buf)) => match read {
-            Err(_) => Input::Timeout,
-            Ok(Ok(0)) | Ok(Err(_)) => Input::Eof,
-            Ok(Ok(n)) => Input::Data(n),
-        },
+        input = conn.read_for(buf, timeout) => input,
         _ = shutdown.changed() => Input::Shutdown,
     }
 }
@@ -292,7 +320,7 @@ async fn smtp_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
 
     let mut conn = Conn::Plain(tcp);
     if kind == Listener::Smtps {
-        conn = start_tls(conn, &office.acceptor).await?;
+        conn.accept_tls(&office.acceptor).await?;
     }
     let hostname = Domain::new(office.hostname.clone()).or_else(|_| Domain::new("localhost"))?;
     let config = ServerConfig {
@@ -325,13 +353,12 @@ async fn smtp_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
     loop {
         while let Some(output) = server.poll_output() {
             match output {
-                Output::Transmit(bytes) => send(&mut conn, &bytes).await?,
+                Output::Transmit(bytes) => conn.send(&bytes).await?,
                 Output::StartTls => {
-                    conn.flush().await?;
-                    // What the client sent behind STARTTLS is plaintext: never fed in after TLS.
+                    // What the client sent behind STARTTLS/STLS is plaintext: never fed in
+                    // after TLS.
                     pending.clear();
-                    conn = start_tls(std::mem::replace(&mut conn, Conn::Gone), &office.acceptor)
-                        .await?;
+                    conn.accept_tls(&office.acceptor).await?;
                     server.tls_established()?;
                 }
                 Output::Close => {
@@ -450,22 +477,14 @@ async fn smtp_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
                 }
             }
         }
-        if !pending.is_empty() {
-            let taken = server.receive(&pending);
-            pending.advance(taken);
-            if taken > 0 {
-                continue;
-            }
-        }
-        match read_input(&mut conn, &mut buf, server.timeout(), &mut shutdown).await {
-            Input::Data(n) => {
-                let taken = server.receive(buf.get(..n).unwrap_or_default());
-                pending.extend_from_slice(buf.get(taken..n).unwrap_or_default());
-            }
-            Input::Eof => server.receive_eof(),
-            Input::Timeout => server.handle_timeout(),
-            Input::Shutdown => server.shut_down(),
-        }
+        feed(
+            &mut server,
+            &mut conn,
+            &mut buf,
+            &mut pending,
+            &mut shutdown,
+        )
+        .await;
     }
 }
 
@@ -558,7 +577,7 @@ async fn pop3_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
 
     let mut conn = Conn::Plain(tcp);
     if kind == Listener::Pop3s {
-        conn = start_tls(conn, &office.acceptor).await?;
+        conn.accept_tls(&office.acceptor).await?;
     }
     let stamp = format!(
         "<{}@{}>",
@@ -582,12 +601,12 @@ async fn pop3_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
     loop {
         while let Some(output) = server.poll_output() {
             match output {
-                Output::Transmit(bytes) => send(&mut conn, &bytes).await?,
+                Output::Transmit(bytes) => conn.send(&bytes).await?,
                 Output::StartTls => {
-                    conn.flush().await?;
+                    // What the client sent behind STARTTLS/STLS is plaintext: never fed in
+                    // after TLS.
                     pending.clear();
-                    conn = start_tls(std::mem::replace(&mut conn, Conn::Gone), &office.acceptor)
-                        .await?;
+                    conn.accept_tls(&office.acceptor).await?;
                     server.tls_established()?;
                 }
                 Output::Close => {
@@ -674,7 +693,7 @@ async fn pop3_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
                         }
                         server.send_body(chunk.get(..n).unwrap_or_default())?;
                         while let Some(Output::Transmit(bytes)) = server.poll_output() {
-                            send(&mut conn, &bytes).await?;
+                            conn.send(&bytes).await?;
                         }
                     }
                     server.end_body()?;
@@ -709,22 +728,14 @@ async fn pop3_session(office: &Office, tcp: TcpStream, kind: Listener) -> Result
                 }
             }
         }
-        if !pending.is_empty() {
-            let taken = server.receive(&pending);
-            pending.advance(taken);
-            if taken > 0 {
-                continue;
-            }
-        }
-        match read_input(&mut conn, &mut buf, server.timeout(), &mut shutdown).await {
-            Input::Data(n) => {
-                let taken = server.receive(buf.get(..n).unwrap_or_default());
-                pending.extend_from_slice(buf.get(taken..n).unwrap_or_default());
-            }
-            Input::Eof => server.receive_eof(),
-            Input::Timeout => server.handle_timeout(),
-            Input::Shutdown => server.shut_down(),
-        }
+        feed(
+            &mut server,
+            &mut conn,
+            &mut buf,
+            &mut pending,
+            &mut shutdown,
+        )
+        .await;
     }
 }
 
