@@ -6,6 +6,7 @@
 //! - [`line`](mod@line): CRLF line framing with a length limit that holds however the input is chunked.
 //! - [`dot`]: streaming dot-stuffing encoder and decoder (RFC 5321 4.5.2, RFC 1939 section 3).
 //! - [`sasl`]: SASL exchange framing (RFC 4954, RFC 5034) and the common mechanisms.
+//! - [`machine`]: the [`Machine`](machine::Machine) trait the four protocol machines implement, and their output queue.
 //! - [`Secret`]: a wrapper that keeps credentials out of `Debug` output.
 //!
 //! ```
@@ -49,6 +50,7 @@ extern crate std;
 pub mod dot;
 mod input;
 pub mod line;
+pub mod machine;
 pub mod sasl;
 mod secret;
 #[cfg(test)]

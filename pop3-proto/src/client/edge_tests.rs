@@ -61,7 +61,7 @@ fn drain(client: &mut Client, log: &mut Log) {
 
 fn feed(client: &mut Client, log: &mut Log, pieces: &[&[u8]]) {
     for piece in pieces {
-        client.receive(piece);
+        assert_eq!(client.receive(piece), (piece).len());
         drain(client, log);
     }
 }
@@ -313,7 +313,10 @@ fn review_refused_greeting_does_not_send_quit() {
 
 fn byte_by_byte(client: &mut Client, log: &mut Log, wire: &[u8]) {
     for byte in wire {
-        client.receive(core::slice::from_ref(byte));
+        assert_eq!(
+            client.receive(core::slice::from_ref(byte)),
+            (core::slice::from_ref(byte)).len()
+        );
         drain(client, log);
     }
 }

@@ -80,6 +80,7 @@ use bytes::{Bytes, BytesMut};
 use mail_wire::Secret;
 use mail_wire::dot::{DecodeBareEndings, DecoderConfig, DotDecoder, DotEvent};
 use mail_wire::line::{LineConfig, LineError, LineReader};
+use mail_wire::machine::{Machine, OutputQueue};
 use mail_wire::sasl::{self, ClientMechanism, SaslError};
 
 pub use config::{ClientConfig, TlsPolicy};
@@ -124,19 +125,11 @@ impl core::fmt::Debug for Credentials {
 }
 
 /// Something the caller must act on, from [`Client::poll_output`].
-#[derive(Debug)]
-#[must_use = "every output must be acted upon"]
-pub enum Output {
-    /// Send these bytes to the server.
-    Transmit(Bytes),
-    /// Something happened.
-    Event(Event),
-    /// Send what was transmitted so far, then start TLS; call [`Client::tls_established`]
-    /// once it is up.
-    StartTls,
-    /// Close the connection.
-    Close,
-}
+///
+/// `Transmit(bytes)` to send, `Event(event)`, `StartTls` (send what was transmitted, then start
+/// TLS and call [`Client::tls_established`]) and `Close`: the shape all four machines share
+/// ([`mail_wire::machine::Output`]).
+pub type Output = mail_wire::machine::Output<Event>;
 
 /// What the application asks for once the client is [`Event::Ready`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -417,8 +410,7 @@ pub struct Client {
     expected: VecDeque<Expect>,
     /// Requests not yet sent (lock-step without PIPELINING).
     queued: VecDeque<Request>,
-    output: VecDeque<Output>,
-    outgoing: BytesMut,
+    output: OutputQueue<Event>,
     capabilities: Option<Vec<Capability<'static>>>,
     timestamp: Option<crate::types::Timestamp<'static>>,
     tls: bool,
@@ -461,8 +453,7 @@ impl Client {
             reading: Reading::Line,
             expected: VecDeque::from([Expect::Greeting]),
             queued: VecDeque::new(),
-            output: VecDeque::new(),
-            outgoing: BytesMut::new(),
+            output: OutputQueue::new(),
             capabilities: None,
             timestamp: None,
             tls,
@@ -522,10 +513,7 @@ impl Client {
     /// Takes the next output; `None` when there is nothing to do until the next input or
     /// request.
     pub fn poll_output(&mut self) -> Option<Output> {
-        if self.output.is_empty() {
-            self.flush();
-        }
-        self.output.pop_front()
+        self.output.pop()
     }
 
     /// Asks for something, once [`Event::Ready`]: sent at once with PIPELINING, after the
@@ -543,6 +531,7 @@ impl Client {
     }
 
     /// Hands over bytes from the server. All are taken.
+    #[must_use = "bytes that were not taken must be offered again"]
     pub fn receive(&mut self, bytes: &[u8]) -> usize {
         match self.stage {
             Stage::Closed => return bytes.len(),
@@ -657,7 +646,7 @@ fn line_error(error: LineError) -> DecodeError {
 
 impl Client {
     fn command(&mut self, command: &Command<'_>, expect: Expect) {
-        encode_command(command, &mut self.outgoing);
+        encode_command(command, self.output.buffer());
         self.expect(expect);
     }
 
@@ -667,23 +656,18 @@ impl Client {
     }
 
     fn flush(&mut self) {
-        if !self.outgoing.is_empty() {
-            let bytes = self.outgoing.split().freeze();
-            self.output.push_back(Output::Transmit(bytes));
-        }
+        self.output.flush();
     }
 
     fn emit(&mut self, event: Event) {
-        self.flush();
-        self.output.push_back(Output::Event(event));
+        self.output.emit(event);
     }
 
     fn close(&mut self) {
         if self.stage == Stage::Closed {
             return;
         }
-        self.flush();
-        self.output.push_back(Output::Close);
+        self.output.close();
         self.stage = Stage::Closed;
         self.expected.clear();
         self.queued.clear();
@@ -862,7 +846,7 @@ impl Client {
                     }
                     self.stage = Stage::StartingTls;
                     self.flush();
-                    self.output.push_back(Output::StartTls);
+                    self.output.start_tls();
                 } else if self.config.tls == TlsPolicy::Required {
                     self.fail(Error::TlsRefused(response));
                 } else {
@@ -1055,7 +1039,7 @@ impl Client {
             }
         }
         line.extend_from_slice(b"\r\n");
-        self.outgoing.extend_from_slice(&line);
+        self.output.buffer().extend_from_slice(&line);
         self.expect(Expect::Auth);
         self.exchange = Some(Exchange {
             mechanism,
@@ -1083,15 +1067,18 @@ impl Client {
         match response {
             Ok(response) => {
                 let line = sasl::encode_response(response.expose_secret());
-                self.outgoing
+                self.output
+                    .buffer()
                     .extend_from_slice(line.expose_secret().as_bytes());
             }
             Err(error) => {
-                self.outgoing.extend_from_slice(sasl::CANCEL.as_bytes());
+                self.output
+                    .buffer()
+                    .extend_from_slice(sasl::CANCEL.as_bytes());
                 exchange.cancelled = Some(error);
             }
         }
-        self.outgoing.extend_from_slice(b"\r\n");
+        self.output.buffer().extend_from_slice(b"\r\n");
         self.expect(Expect::Auth);
         self.exchange = Some(exchange);
     }
@@ -1122,6 +1109,47 @@ fn announced_octets(text: &str) -> Option<u64> {
         return None;
     }
     crate::types::whole_number(number.as_bytes(), "octets", u64::MAX).ok()
+}
+
+/// The shared driving verbs ([`mail_wire::machine`]), for drivers generic over all four machines.
+impl Machine for Client {
+    type Event = Event;
+    type ApiError = ApiError;
+
+    fn receive(&mut self, bytes: &[u8]) -> usize {
+        Client::receive(self, bytes)
+    }
+
+    fn receive_eof(&mut self) {
+        Client::receive_eof(self);
+    }
+
+    fn handle_timeout(&mut self) {
+        Client::handle_timeout(self);
+    }
+
+    /// QUIT when the dialogue allows it, otherwise close.
+    fn shut_down(&mut self) {
+        if self.request(Request::Quit).is_err() {
+            self.close();
+        }
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Client::timeout(self)
+    }
+
+    fn tls_established(&mut self) -> Result<(), ApiError> {
+        Client::tls_established(self)
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        Client::poll_output(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        Client::is_closed(self)
+    }
 }
 
 #[cfg(test)]

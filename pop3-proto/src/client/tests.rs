@@ -206,7 +206,7 @@ fn pair(
         }
         if !to_client.pending.is_empty() {
             let piece = to_client.take();
-            client.receive(&piece);
+            assert_eq!(client.receive(&piece), piece.len());
             progress = true;
         }
         if progress {
@@ -633,7 +633,7 @@ fn scripted(
     let mut closed = false;
     let mut requests = Some(requests.to_vec());
     for piece in server {
-        client.receive(piece);
+        assert_eq!(client.receive(piece), (piece).len());
         while let Some(output) = client.poll_output() {
             match output {
                 Output::Transmit(bytes) => sent.push_str(&String::from_utf8_lossy(&bytes)),
@@ -825,14 +825,14 @@ fn unterminated_and_interrupted_messages() {
     };
     let mut client = Client::new(config, user());
     for piece in LOGIN {
-        client.receive(piece);
+        assert_eq!(client.receive(piece), (piece).len());
         while client.poll_output().is_some() {}
     }
     client.request(Request::Retr(n(1))).unwrap();
-    client.receive(b"+OK\r\n");
+    assert_eq!(client.receive(b"+OK\r\n"), (b"+OK\r\n").len());
     let mut outputs = Vec::new();
     for _ in 0..100 {
-        client.receive(b"0123456789\r\n");
+        assert_eq!(client.receive(b"0123456789\r\n"), (b"0123456789\r\n").len());
         outputs.extend(core::iter::from_fn(|| client.poll_output()));
         if client.is_closed() {
             break;
@@ -874,11 +874,14 @@ fn unterminated_and_interrupted_messages() {
     // The server closes in the middle of a message.
     let mut client = Client::new(plain_client(), user());
     for piece in LOGIN {
-        client.receive(piece);
+        assert_eq!(client.receive(piece), (piece).len());
         while client.poll_output().is_some() {}
     }
     client.request(Request::Retr(n(1))).unwrap();
-    client.receive(b"+OK 100 octets\r\nhalf a mess");
+    assert_eq!(
+        client.receive(b"+OK 100 octets\r\nhalf a mess"),
+        (b"+OK 100 octets\r\nhalf a mess").len()
+    );
     client.receive_eof();
     let outputs: Vec<Output> = core::iter::from_fn(|| client.poll_output()).collect();
     assert!(
@@ -909,7 +912,7 @@ fn bare_plus_continuation() {
         b"+ UGFzc3dvcmQ6\r\n",
         b"+OK\r\n",
     ] {
-        client.receive(piece);
+        assert_eq!(client.receive(piece), (piece).len());
         while let Some(output) = client.poll_output() {
             if let Output::Transmit(bytes) = output {
                 sent.push_str(&String::from_utf8_lossy(&bytes));
@@ -933,7 +936,7 @@ fn api_misuse() {
         },
     );
     for piece in &LOGIN[..3] {
-        client.receive(piece);
+        assert_eq!(client.receive(piece), (piece).len());
     }
     let outputs: Vec<Output> = core::iter::from_fn(|| client.poll_output()).collect();
     assert!(

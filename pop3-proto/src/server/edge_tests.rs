@@ -186,7 +186,10 @@ fn pipelined_listings_do_not_amplify_without_bound() {
     let mut server = Server::new(plain());
     let mut r = Run::default();
     drain(&mut server, &mut r, &app);
-    server.receive(b"USER a\r\nPASS b\r\n");
+    assert_eq!(
+        server.receive(b"USER a\r\nPASS b\r\n"),
+        (b"USER a\r\nPASS b\r\n").len()
+    );
     drain(&mut server, &mut r, &app);
     let before = r.out.len();
     let flood = b"UIDL\r\n".repeat(64 * 1024 / 6);

@@ -70,7 +70,6 @@
 mod config;
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -79,6 +78,7 @@ use bytes::{Bytes, BytesMut};
 use mail_wire::Secret;
 use mail_wire::dot::{BodyError, DotEncoder};
 use mail_wire::line::{LineConfig, LineError, LineReader};
+use mail_wire::machine::{Machine, OutputQueue};
 use mail_wire::sasl::{self, ClientResponse, Credentials, ServerMechanism, ServerStep};
 
 pub use config::ServerConfig;
@@ -93,19 +93,11 @@ use crate::types::{
 };
 
 /// Something the caller must act on, from [`Server::poll_output`].
-#[derive(Debug)]
-#[must_use = "every output must be acted upon"]
-pub enum Output {
-    /// Send these bytes to the client.
-    Transmit(Bytes),
-    /// Something happened; some events are decisions to [`answer`](Server::answer).
-    Event(Event),
-    /// Send what was transmitted so far, then start TLS on the connection. Call
-    /// [`Server::tls_established`] once it is up.
-    StartTls,
-    /// Close the connection (after sending what was transmitted).
-    Close,
-}
+///
+/// `Transmit(bytes)` to send, `Event(event)`, `StartTls` (send what was transmitted, then start
+/// TLS and call [`Server::tls_established`]) and `Close`: the shape all four machines share
+/// ([`mail_wire::machine::Output`]).
+pub type Output = mail_wire::machine::Output<Event>;
 
 /// One message of the maildrop, as the application lists it at login.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -420,8 +412,7 @@ pub struct Server {
     pending: Option<Pending>,
     held: BytesMut,
     lines: LineReader,
-    output: VecDeque<Output>,
-    outgoing: BytesMut,
+    output: OutputQueue<Event>,
     tls: bool,
     utf8: bool,
     /// The name of a USER command just accepted (PASS must follow at once).
@@ -472,8 +463,7 @@ impl Server {
             pending: Some(Pending::Connect),
             held: BytesMut::new(),
             lines: LineReader::new(LineConfig::new(limit)),
-            output: VecDeque::new(),
-            outgoing: BytesMut::new(),
+            output: OutputQueue::new(),
             tls,
             utf8: false,
             user: None,
@@ -545,20 +535,18 @@ impl Server {
     /// Takes the next output; `None` when there is nothing to do until the next input, answer
     /// or body call.
     pub fn poll_output(&mut self) -> Option<Output> {
-        if self.output.is_empty() {
-            self.flush();
-        }
         if self.output.is_empty() && !self.held.is_empty() {
             // Input held back by output back-pressure goes on now that the output is taken.
             self.resume();
         }
-        self.output.pop_front()
+        self.output.pop()
     }
 
     /// Hands over received bytes and returns how many were taken: all, unless a decision is
     /// pending or a message is being sent and [`ServerConfig::max_pending`] octets already
     /// wait (then call again with the rest later: back-pressure on a client that pipelines
     /// too much).
+    #[must_use = "bytes that were not taken must be offered again"]
     pub fn receive(&mut self, bytes: &[u8]) -> usize {
         let taken = self.take(bytes);
         self.short_read = taken < bytes.len();
@@ -671,7 +659,7 @@ impl Server {
             None => chunk.len(),
         };
         let part = chunk.get(..take).unwrap_or_default();
-        if let Err(error) = transfer.encoder.encode(part, &mut self.outgoing) {
+        if let Err(error) = transfer.encoder.encode(part, self.output.buffer()) {
             self.close();
             return Err(ApiError::BodyRefused(error));
         }
@@ -684,7 +672,7 @@ impl Server {
         let Phase::Sending(transfer) = &mut self.phase else {
             return Err(ApiError::NotSendingBody);
         };
-        if let Err(error) = transfer.encoder.finish(&mut self.outgoing) {
+        if let Err(error) = transfer.encoder.finish(self.output.buffer()) {
             self.close();
             return Err(ApiError::BodyRefused(error));
         }
@@ -703,8 +691,7 @@ impl Server {
     }
 
     fn emit(&mut self, event: Event) {
-        self.flush();
-        self.output.push_back(Output::Event(event));
+        self.output.emit(event);
     }
 
     fn ask(&mut self, pending: Pending, event: Event) {
@@ -713,22 +700,18 @@ impl Server {
     }
 
     fn flush(&mut self) {
-        if !self.outgoing.is_empty() {
-            let bytes = self.outgoing.split().freeze();
-            self.output.push_back(Output::Transmit(bytes));
-        }
+        self.output.flush();
     }
 
     fn close(&mut self) {
         if self.is_closed() {
             return;
         }
-        self.flush();
         self.phase = Phase::Closed;
         self.pending = None;
         self.held.clear();
         self.lines.reset();
-        self.output.push_back(Output::Close);
+        self.output.close();
     }
 
     /// Writes a response; codes only when RESP-CODES is advertised.
@@ -736,7 +719,7 @@ impl Server {
         if !self.config.resp_codes {
             response.code = None;
         }
-        encode_response(&response, &mut self.outgoing);
+        encode_response(&response, self.output.buffer());
     }
 
     fn ok(&mut self, text: &str) {
@@ -789,15 +772,7 @@ impl Server {
     }
 
     fn output_waiting(&self) -> usize {
-        self.outgoing.len()
-            + self
-                .output
-                .iter()
-                .map(|o| match o {
-                    Output::Transmit(bytes) => bytes.len(),
-                    _ => 0,
-                })
-                .sum::<usize>()
+        self.output.pending_octets()
     }
 
     fn process(&mut self, input: &mut Bytes) {
@@ -957,7 +932,7 @@ impl Server {
             self.emit(Event::PlaintextDiscarded(discarded));
         }
         self.flush();
-        self.output.push_back(Output::StartTls);
+        self.output.start_tls();
     }
 
     fn ask_login(&mut self, exchange: Option<(Exchange, Mechanism<'static>)>, login: Login) {
@@ -978,11 +953,12 @@ impl Server {
             // The RFC 1734 listing clients still ask for.
             self.ok("");
             for mechanism in self.config.sasl_mechanisms.clone() {
-                self.outgoing
+                self.output
+                    .buffer()
                     .extend_from_slice(mechanism.as_str().as_bytes());
-                self.outgoing.extend_from_slice(b"\r\n");
+                self.output.buffer().extend_from_slice(b"\r\n");
             }
-            self.outgoing.extend_from_slice(b".\r\n");
+            self.output.buffer().extend_from_slice(b".\r\n");
             return;
         };
         let offered = self
@@ -1021,7 +997,7 @@ impl Server {
     ) {
         match step {
             Ok(ServerStep::Challenge(challenge)) => {
-                encode_continuation(&sasl::encode_challenge(&challenge), &mut self.outgoing);
+                encode_continuation(&sasl::encode_challenge(&challenge), self.output.buffer());
                 self.phase = Phase::Auth(exchange, name, refusal);
             }
             Ok(ServerStep::Done(credentials)) => {
@@ -1105,9 +1081,9 @@ impl Server {
         }
         self.ok("capability list follows");
         for capability in &capabilities {
-            encode_capability(capability, &mut self.outgoing);
+            encode_capability(capability, self.output.buffer());
         }
-        self.outgoing.extend_from_slice(b".\r\n");
+        self.output.buffer().extend_from_slice(b".\r\n");
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1154,9 +1130,9 @@ impl Server {
                     })
                     .collect();
                 for listing in &listings {
-                    encode_scan_listing(listing, &mut self.outgoing);
+                    encode_scan_listing(listing, self.output.buffer());
                 }
-                self.outgoing.extend_from_slice(b".\r\n");
+                self.output.buffer().extend_from_slice(b".\r\n");
             }
             Command::List(Some(n)) => {
                 if let Some(info) = self.message(n) {
@@ -1174,9 +1150,9 @@ impl Server {
                     })
                     .collect();
                 for listing in &listings {
-                    encode_uid_listing(listing, &mut self.outgoing);
+                    encode_uid_listing(listing, self.output.buffer());
                 }
-                self.outgoing.extend_from_slice(b".\r\n");
+                self.output.buffer().extend_from_slice(b".\r\n");
             }
             Command::Uidl(Some(n)) => {
                 if let Some(info) = self.message(n) {
@@ -1366,6 +1342,45 @@ fn built_in(name: &str) -> Option<Exchange> {
         return None;
     };
     Some(Exchange(mechanism))
+}
+
+/// The shared driving verbs ([`mail_wire::machine`]), for drivers generic over all four machines.
+impl Machine for Server {
+    type Event = Event;
+    type ApiError = ApiError;
+
+    fn receive(&mut self, bytes: &[u8]) -> usize {
+        Server::receive(self, bytes)
+    }
+
+    fn receive_eof(&mut self) {
+        Server::receive_eof(self);
+    }
+
+    fn handle_timeout(&mut self) {
+        Server::handle_timeout(self);
+    }
+
+    /// 421 / -ERR and close.
+    fn shut_down(&mut self) {
+        Server::shut_down(self);
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Server::timeout(self)
+    }
+
+    fn tls_established(&mut self) -> Result<(), ApiError> {
+        Server::tls_established(self)
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        Server::poll_output(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        Server::is_closed(self)
+    }
 }
 
 #[cfg(test)]

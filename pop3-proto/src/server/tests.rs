@@ -434,7 +434,10 @@ fn refused_retrieve_and_api_misuse() {
         server.answer(Answer::Accept),
         Err(ApiError::NoDecisionPending)
     );
-    server.receive(b"USER u\r\nPASS p\r\n");
+    assert_eq!(
+        server.receive(b"USER u\r\nPASS p\r\n"),
+        (b"USER u\r\nPASS p\r\n").len()
+    );
     while server.poll_output().is_some() {}
     assert_eq!(server.answer(Answer::Accept), Err(ApiError::UnfitAnswer));
     assert_eq!(
@@ -444,7 +447,10 @@ fn refused_retrieve_and_api_misuse() {
     server
         .answer(Answer::Open(two_messages().listing()))
         .unwrap();
-    server.receive(b"RETR 1\r\nNOOP\r\n");
+    assert_eq!(
+        server.receive(b"RETR 1\r\nNOOP\r\n"),
+        (b"RETR 1\r\nNOOP\r\n").len()
+    );
     let mut text = String::new();
     while let Some(output) = server.poll_output() {
         if let Output::Transmit(bytes) = output {
@@ -492,7 +498,10 @@ fn user_pass_only_over_tls_by_default() {
     assert!(run.starttls);
     server.tls_established().unwrap();
     let mut run = Run::default();
-    server.receive(b"CAPA\r\nUSER u\r\nPASS tanstaaf\r\nCAPA\r\n");
+    assert_eq!(
+        server.receive(b"CAPA\r\nUSER u\r\nPASS tanstaaf\r\nCAPA\r\n"),
+        (b"CAPA\r\nUSER u\r\nPASS tanstaaf\r\nCAPA\r\n").len()
+    );
     drain(&mut server, &mut run, &app);
     let capa_before = "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nUSER\r\nSASL PLAIN\r\n.\r\n";
     // RFC 2449 5: what AUTHORIZATION offers is announced after login too.
@@ -535,7 +544,7 @@ fn stls_injection_is_discarded() {
         // After TLS, nothing of it is executed and STLS is gone.
         server.tls_established().unwrap();
         let mut run = Run::default();
-        server.receive(b"STLS\r\n");
+        assert_eq!(server.receive(b"STLS\r\n"), (b"STLS\r\n").len());
         drain(&mut server, &mut run, &app);
         assert_eq!(run.transcript, "-ERR STLS not available\r\n");
     }
@@ -690,7 +699,7 @@ proptest! {
         drain(&mut server, &mut run, &app);
         let mut logged_in = false;
         if login_first {
-            server.receive(b"USER u\r\nPASS tanstaaf\r\n");
+            assert_eq!(server.receive(b"USER u\r\nPASS tanstaaf\r\n"), (b"USER u\r\nPASS tanstaaf\r\n").len());
             drain(&mut server, &mut run, &app);
             logged_in = true;
         }
@@ -738,7 +747,7 @@ proptest! {
                 }
             };
             let before = run.transcript.len();
-            server.receive(command.as_bytes());
+            assert_eq!(server.receive(command.as_bytes()), command.len());
             drain(&mut server, &mut run, &app);
             if logged_in && matches!(step, Step::Noop) {
                 prop_assert!(run.transcript[before..].starts_with("+OK"));

@@ -62,7 +62,7 @@ impl Drive {
     }
 
     fn feed(&mut self, bytes: &[u8]) {
-        self.client.receive(bytes);
+        assert_eq!(self.client.receive(bytes), bytes.len());
         self.drain();
     }
 
@@ -451,7 +451,7 @@ fn probe_random_dialogues_never_panic() {
             match next() % 10 {
                 0..=4 => {
                     let piece = vocab[(next() % vocab.len() as u64) as usize];
-                    client.receive(piece);
+                    assert_eq!(client.receive(piece), piece.len());
                 }
                 5 => {
                     let _ = client.send_message(envelope(&["b@example.com", "c@example.com"]));

@@ -71,8 +71,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use mail_wire::dot::{BodyError, DotEncoder, EncodeBareEndings};
+use mail_wire::machine::{Machine, OutputQueue};
 use mail_wire::sasl::{self, ClientMechanism, SaslError};
 
 pub use config::{ClientConfig, ClientTimeouts, TlsPolicy};
@@ -85,19 +86,11 @@ use crate::types::{
 };
 
 /// Something the caller must act on, from [`Client::poll_output`].
-#[derive(Debug)]
-#[must_use = "every output must be acted upon"]
-pub enum Output {
-    /// Send these bytes to the server.
-    Transmit(Bytes),
-    /// Something happened.
-    Event(Event),
-    /// Send what was transmitted so far, then start TLS on the connection: the next bytes on
-    /// the wire are the TLS handshake. Call [`Client::tls_established`] once it is up.
-    StartTls,
-    /// Close the connection (after sending what was transmitted).
-    Close,
-}
+///
+/// `Transmit(bytes)` to send, `Event(event)`, `StartTls` (send what was transmitted, then start
+/// TLS and call [`Client::tls_established`]) and `Close`: the shape all four machines share
+/// ([`mail_wire::machine::Output`]).
+pub type Output = mail_wire::machine::Output<Event>;
 
 /// How the server answered the client's greeting.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,9 +393,7 @@ pub struct Client {
     stage: Stage,
     replies: ReplyAssembler,
     expected: VecDeque<Expect>,
-    output: VecDeque<Output>,
-    /// Commands not yet handed out, merged into one transmission.
-    outgoing: BytesMut,
+    output: OutputQueue<Event>,
     capabilities: Option<EhloResponse<'static>>,
     tls: bool,
     authenticated: bool,
@@ -453,8 +444,7 @@ impl Client {
             stage: Stage::Setup,
             replies,
             expected: VecDeque::from([Expect::Greeting]),
-            output: VecDeque::new(),
-            outgoing: BytesMut::new(),
+            output: OutputQueue::new(),
             capabilities: None,
             tls,
             authenticated: false,
@@ -540,14 +530,12 @@ impl Client {
     /// Takes the next output; `None` when there is nothing to do until the next input or
     /// request.
     pub fn poll_output(&mut self) -> Option<Output> {
-        if self.output.is_empty() {
-            self.flush();
-        }
-        self.output.pop_front()
+        self.output.pop()
     }
 
     /// Hands over bytes from the server. All are taken: the client reads every reply at once
     /// (a reply it did not ask for is an error).
+    #[must_use = "bytes that were not taken must be offered again"]
     pub fn receive(&mut self, bytes: &[u8]) -> usize {
         match self.stage {
             Stage::Closed => return bytes.len(),
@@ -721,7 +709,7 @@ impl Client {
         let consumed = t.consumed;
         t.consumed += chunk.len() as u64;
         if !t.chunked {
-            if let Err(error) = t.encoder.encode(chunk, &mut self.outgoing) {
+            if let Err(error) = t.encoder.encode(chunk, self.output.buffer()) {
                 self.fail(Error::BodyRefused(BodyFault::LineEnding(error)));
             }
             return Ok(());
@@ -744,7 +732,7 @@ impl Client {
             // Lock-step: the next chunk waits for this one's reply.
             t.body = BodyState::Waiting;
         }
-        bdat(&mut self.outgoing, &text, false);
+        bdat(self.output.buffer(), &text, false);
         self.expect(Expect::Chunk { last: false });
         Ok(())
     }
@@ -762,18 +750,18 @@ impl Client {
         let lmtp = self.config.lmtp;
         let accepted = t.accepted.clone();
         let result = if !t.chunked {
-            t.encoder.finish(&mut self.outgoing)
+            t.encoder.finish(self.output.buffer())
         } else if core::mem::take(&mut t.pending_cr) {
             if self.config.bare_endings == EncodeBareEndings::Reject {
                 Err(BodyError::BareCr {
                     offset: t.consumed.saturating_sub(1),
                 })
             } else {
-                bdat(&mut self.outgoing, b"\r\n", true);
+                bdat(self.output.buffer(), b"\r\n", true);
                 Ok(())
             }
         } else {
-            bdat(&mut self.outgoing, b"", true);
+            bdat(self.output.buffer(), b"", true);
             Ok(())
         };
         if let Err(error) = result {
@@ -900,7 +888,7 @@ impl Client {
     }
 
     fn command(&mut self, command: &Command<'_>) {
-        encode_command(command, &mut self.outgoing);
+        encode_command(command, self.output.buffer());
     }
 
     fn rcpt(&mut self, recipient: Recipient, index: usize) {
@@ -932,23 +920,18 @@ impl Client {
 
     /// Hands the commands written so far out as one transmission.
     fn flush(&mut self) {
-        if !self.outgoing.is_empty() {
-            let bytes = self.outgoing.split().freeze();
-            self.output.push_back(Output::Transmit(bytes));
-        }
+        self.output.flush();
     }
 
     fn emit(&mut self, event: Event) {
-        self.flush();
-        self.output.push_back(Output::Event(event));
+        self.output.emit(event);
     }
 
     fn close(&mut self) {
         if self.stage == Stage::Closed {
             return;
         }
-        self.flush();
-        self.output.push_back(Output::Close);
+        self.output.close();
         self.stage = Stage::Closed;
         self.expected.clear();
         self.exchange = None;
@@ -1115,7 +1098,7 @@ impl Client {
             }
             self.stage = Stage::StartingTls;
             self.flush();
-            self.output.push_back(Output::StartTls);
+            self.output.start_tls();
         } else if self.config.tls == TlsPolicy::Required {
             self.fail(Error::TlsRefused(reply));
         } else if reply.is_positive() {
@@ -1170,7 +1153,7 @@ impl Client {
             }
         }
         line.put_slice(b"\r\n");
-        self.outgoing.extend_from_slice(&line);
+        self.output.buffer().extend_from_slice(&line);
         self.expect(Expect::Auth);
         self.renew_replies(true);
         self.exchange = Some(Exchange {
@@ -1205,16 +1188,19 @@ impl Client {
             match response {
                 Ok(response) => {
                     let line = sasl::encode_response(response.expose_secret());
-                    self.outgoing
+                    self.output
+                        .buffer()
                         .extend_from_slice(line.expose_secret().as_bytes());
                 }
                 Err(error) => {
                     // RFC 4954 4: cancel.
-                    self.outgoing.extend_from_slice(sasl::CANCEL.as_bytes());
+                    self.output
+                        .buffer()
+                        .extend_from_slice(sasl::CANCEL.as_bytes());
                     exchange.cancelled = Some(error);
                 }
             }
-            self.outgoing.extend_from_slice(b"\r\n");
+            self.output.buffer().extend_from_slice(b"\r\n");
             self.expect(Expect::Auth);
             self.exchange = Some(exchange);
         } else if reply.is_positive() && exchange.cancelled.is_none() {
@@ -1278,7 +1264,7 @@ impl Client {
                         // RFC 2920 3.1: DATA accepted with no recipient: an empty message.
                         // An LMTP server answers it with no reply at all (RFC 2033 4.2).
                         t.body = BodyState::Ended;
-                        self.outgoing.extend_from_slice(b".\r\n");
+                        self.output.buffer().extend_from_slice(b".\r\n");
                         if self.config.lmtp {
                             return self.conclude(true);
                         }
@@ -1395,6 +1381,47 @@ fn finish_report(t: Transaction) -> Report {
         };
     }
     report
+}
+
+/// The shared driving verbs ([`mail_wire::machine`]), for drivers generic over all four machines.
+impl Machine for Client {
+    type Event = Event;
+    type ApiError = ApiError;
+
+    fn receive(&mut self, bytes: &[u8]) -> usize {
+        Client::receive(self, bytes)
+    }
+
+    fn receive_eof(&mut self) {
+        Client::receive_eof(self);
+    }
+
+    fn handle_timeout(&mut self) {
+        Client::handle_timeout(self);
+    }
+
+    /// QUIT when the dialogue allows it, otherwise close.
+    fn shut_down(&mut self) {
+        if self.quit().is_err() {
+            self.close();
+        }
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Client::timeout(self)
+    }
+
+    fn tls_established(&mut self) -> Result<(), ApiError> {
+        Client::tls_established(self)
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        Client::poll_output(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        Client::is_closed(self)
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@ use crate::server::{self, Answer, Server, ServerConfig};
 use crate::types::{Domain, ForwardPath, Mailbox, RcptParameters, ReversePath};
 use alloc::string::ToString;
 use alloc::vec;
+use bytes::Bytes;
 use mail_wire::Secret;
 use mail_wire::sasl::{CramMd5Client, LoginClient, OAuthBearerClient, PlainClient, XOAuth2Client};
 use proptest::prelude::*;
@@ -1034,7 +1035,7 @@ fn timeouts_follow_the_phase() {
     let script: &[(&[u8], Option<Duration>)] =
         &[(b"220 mx\r\n", Some(t.command)), (b"250 mx\r\n", None)];
     for (input, timeout) in script {
-        client.receive(input);
+        assert_eq!(client.receive(input), input.len());
         while client.poll_output().is_some() {}
         assert_eq!(client.timeout(), *timeout);
     }
@@ -1042,11 +1043,11 @@ fn timeouts_follow_the_phase() {
         .send_message(Envelope::new(mailbox("a@example.org")).to(mailbox("b@example.com")))
         .unwrap();
     assert_eq!(client.timeout(), Some(t.mail));
-    client.receive(b"250 ok\r\n");
+    assert_eq!(client.receive(b"250 ok\r\n"), (b"250 ok\r\n").len());
     assert_eq!(client.timeout(), Some(t.rcpt));
-    client.receive(b"250 ok\r\n");
+    assert_eq!(client.receive(b"250 ok\r\n"), (b"250 ok\r\n").len());
     assert_eq!(client.timeout(), Some(t.data_initiation));
-    client.receive(b"354 go\r\n");
+    assert_eq!(client.receive(b"354 go\r\n"), (b"354 go\r\n").len());
     assert_eq!(client.timeout(), Some(t.data_block));
     client.send_body(b"x").unwrap();
     client.end_body().unwrap();
@@ -1078,7 +1079,7 @@ fn scripted(config: ClientConfig, server: &[&[u8]]) -> (Vec<Output>, String) {
     let mut sent = String::new();
     let mut message = Some(Envelope::new(mailbox("a@example.org")).to(mailbox("b@example.com")));
     for piece in server {
-        client.receive(piece);
+        assert_eq!(client.receive(piece), piece.len());
         while let Some(output) = client.poll_output() {
             match &output {
                 Output::Transmit(bytes) => sent.push_str(&String::from_utf8_lossy(bytes)),
@@ -1178,9 +1179,9 @@ fn malformed_and_oversized_replies() {
     ));
     // A reply that never ends holds no more than the limits.
     let mut client = Client::new(no_tls());
-    client.receive(b"220 mx\r\n");
+    assert_eq!(client.receive(b"220 mx\r\n"), (b"220 mx\r\n").len());
     for _ in 0..10_000 {
-        client.receive(b"250-more\r\n");
+        assert_eq!(client.receive(b"250-more\r\n"), (b"250-more\r\n").len());
         if client.is_closed() {
             break;
         }
@@ -1243,13 +1244,16 @@ fn unsolicited_unexpected_and_closing_replies() {
 fn server_closes_in_the_middle_of_data() {
     let mut client = Client::new(no_tls());
     for input in [&b"220 mx\r\n"[..], b"250-mx\r\n250 PIPELINING\r\n"] {
-        client.receive(input);
+        assert_eq!(client.receive(input), input.len());
         while client.poll_output().is_some() {}
     }
     client
         .send_message(Envelope::new(mailbox("a@example.org")).to(mailbox("b@example.com")))
         .unwrap();
-    client.receive(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    assert_eq!(
+        client.receive(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        (b"250 ok\r\n250 ok\r\n354 go\r\n").len()
+    );
     while client.poll_output().is_some() {}
     assert!(client.wants_body());
     client.send_body(b"part of it").unwrap();

@@ -60,7 +60,6 @@ mod config;
 
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -68,6 +67,7 @@ use core::time::Duration;
 use bytes::{Bytes, BytesMut};
 use mail_wire::dot::{BodyError, DecoderConfig, DotDecoder, DotEvent};
 use mail_wire::line::{LineConfig, LineError, LineReader};
+use mail_wire::machine::{Machine, OutputQueue};
 use mail_wire::sasl::{self, ClientResponse, Credentials, ServerMechanism, ServerStep};
 
 pub use config::{ServerConfig, Timeouts};
@@ -79,19 +79,11 @@ use crate::types::{
 };
 
 /// Something the caller must act on, from [`Server::poll_output`].
-#[derive(Debug)]
-#[must_use = "every output must be acted upon"]
-pub enum Output {
-    /// Send these bytes to the client.
-    Transmit(Bytes),
-    /// Something happened; some events are decisions to [`answer`](Server::answer).
-    Event(Event),
-    /// Send what was transmitted so far, then start TLS on the connection: the next bytes on
-    /// the wire are the TLS handshake. Call [`Server::tls_established`] once it is up.
-    StartTls,
-    /// Close the connection (after sending what was transmitted).
-    Close,
-}
+///
+/// `Transmit(bytes)` to send, `Event(event)`, `StartTls` (send what was transmitted, then start
+/// TLS and call [`Server::tls_established`]) and `Close`: the shape all four machines share
+/// ([`mail_wire::machine::Output`]).
+pub type Output = mail_wire::machine::Output<Event>;
 
 /// How the client greeted the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,9 +285,7 @@ pub struct Server {
     /// Raw input not yet processed (only while a decision is pending).
     held: BytesMut,
     lines: LineReader,
-    output: VecDeque<Output>,
-    /// Replies not yet handed out, merged into one transmission.
-    outgoing: BytesMut,
+    output: OutputQueue<Event>,
     greeting: Option<Greeting>,
     tls: bool,
     authenticated: bool,
@@ -339,8 +329,7 @@ impl Server {
             pending: Some(Pending::Connect),
             held: BytesMut::new(),
             lines,
-            output: VecDeque::new(),
-            outgoing: BytesMut::new(),
+            output: OutputQueue::new(),
             greeting: None,
             tls,
             authenticated: false,
@@ -401,16 +390,14 @@ impl Server {
     /// Takes the next output; `None` when there is nothing to do until the next input or
     /// answer.
     pub fn poll_output(&mut self) -> Option<Output> {
-        if let Some(output) = self.output.pop_front() {
-            return Some(output);
-        }
-        None
+        self.output.pop()
     }
 
     /// Hands over received bytes and returns how many were taken. All are taken unless a
     /// decision is pending and [`ServerConfig::max_pending`] octets already wait: then call
     /// again with the rest once the decision is answered (this is back-pressure on a client
     /// that pipelines too much).
+    #[must_use = "bytes that were not taken must be offered again"]
     pub fn receive(&mut self, bytes: &[u8]) -> usize {
         let taken = self.take(bytes);
         self.short_read = taken < bytes.len();
@@ -538,19 +525,15 @@ impl Server {
     // Output helpers.
 
     fn emit(&mut self, event: Event) {
-        self.flush();
-        self.output.push_back(Output::Event(event));
+        self.output.emit(event);
     }
 
     fn flush(&mut self) {
-        if !self.outgoing.is_empty() {
-            let bytes = self.outgoing.split().freeze();
-            self.output.push_back(Output::Transmit(bytes));
-        }
+        self.output.flush();
     }
 
     fn push_reply(&mut self, reply: &Reply<'_>) {
-        encode_reply(reply, &mut self.outgoing);
+        encode_reply(reply, self.output.buffer());
         self.ahead = false;
     }
 
@@ -601,12 +584,11 @@ impl Server {
     }
 
     fn close(&mut self) {
-        self.flush();
         self.phase = Phase::Closed;
         self.pending = None;
         self.held.clear();
         self.lines.reset();
-        self.output.push_back(Output::Close);
+        self.output.close();
     }
 
     /// A protocol error: counted, and past the limit the session ends (421).
@@ -1226,7 +1208,7 @@ impl Server {
             self.transaction = None;
         }
         self.flush();
-        self.output.push_back(Output::StartTls);
+        self.output.start_tls();
         self.phase = Phase::StartingTls;
         if discarded > 0 {
             self.emit(Event::PlaintextDiscarded(discarded));
@@ -1644,6 +1626,45 @@ fn reply_start_data() -> Reply<'static> {
         None,
         "Start mail input; end with <CRLF>.<CRLF>",
     )
+}
+
+/// The shared driving verbs ([`mail_wire::machine`]), for drivers generic over all four machines.
+impl Machine for Server {
+    type Event = Event;
+    type ApiError = ApiError;
+
+    fn receive(&mut self, bytes: &[u8]) -> usize {
+        Server::receive(self, bytes)
+    }
+
+    fn receive_eof(&mut self) {
+        Server::receive_eof(self);
+    }
+
+    fn handle_timeout(&mut self) {
+        Server::handle_timeout(self);
+    }
+
+    /// 421 / -ERR and close.
+    fn shut_down(&mut self) {
+        Server::shut_down(self);
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Server::timeout(self)
+    }
+
+    fn tls_established(&mut self) -> Result<(), ApiError> {
+        Server::tls_established(self)
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        Server::poll_output(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        Server::is_closed(self)
+    }
 }
 
 #[cfg(test)]

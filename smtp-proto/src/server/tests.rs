@@ -316,7 +316,10 @@ fn starttls_with_plaintext_left_with_the_caller_is_refused() {
     };
     let mut server = Server::new(config);
     drain(&mut server);
-    server.receive(b"EHLO c.example\r\n");
+    assert_eq!(
+        server.receive(b"EHLO c.example\r\n"),
+        (b"EHLO c.example\r\n").len()
+    );
     drain(&mut server);
     // MAIL is a decision: what follows it waits, up to max_pending; the rest stays with the
     // caller.
