@@ -1,0 +1,519 @@
+//! The tokio driver: one [`Connection`] runs any of the four machines over a [`Transport`].
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use mail_wire::machine::{Machine, Output};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::time::{Instant, sleep_until, timeout};
+
+use crate::transport::{Stream, Transport};
+use crate::{Error, IoConfig, Shutdown};
+#[cfg(feature = "rustls")]
+use crate::{TlsClient, TlsServer};
+
+/// The TLS side this connection takes when its machine asks for TLS.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum TlsRole {
+    #[default]
+    None,
+    #[cfg(feature = "rustls")]
+    Client(TlsClient),
+    #[cfg(feature = "rustls")]
+    Server(TlsServer),
+}
+
+/// A machine running over a connection: the I/O loop, written once for all four machines.
+///
+/// [`next_event`](Self::next_event) feeds the machine what arrives, sends what it says, runs
+/// the TLS handshake where it asks for one, keeps every timer, and returns each event. Between
+/// events the machine is yours ([`machine_mut`](Self::machine_mut)): answer a decision, make a
+/// request, send a body chunk; the next call to `next_event` (or [`send`](Self::send)) carries
+/// on.
+///
+/// - **One write per drain.** Everything the machine transmits is gathered and written at once
+///   (at most [`IoConfig::write_buffer`] octets wait) and flushed before the driver waits for
+///   input, so a peer that waits for each answer never waits for Nagle's algorithm; sockets
+///   this crate connects or accepts have `TCP_NODELAY`.
+/// - **Every wait bounded.** Reads by the machine's [`timeout`](Machine::timeout) (expiry is
+///   handed to [`handle_timeout`](Machine::handle_timeout)), writes by
+///   [`IoConfig::write_timeout`], TLS handshakes by [`IoConfig::handshake_timeout`].
+/// - **No input lost.** Octets the machine did not take are kept and offered again, first;
+///   while more than [`IoConfig::max_unread`] wait, nothing more is read.
+/// - **Idle is cheap.** Between bursts the read buffer is given back; a plain TCP connection
+///   waiting for its peer holds no buffer of the driver's.
+/// - **Shutdown.** With [`with_shutdown`](Self::with_shutdown), a triggered [`Shutdown`] makes
+///   the machine say goodbye (SMTP 421, POP3 `-ERR`, client QUIT) and close.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use mail_io::Connection;
+/// use smtp_proto::server::{Answer, Event, Server, ServerConfig};
+/// use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+///
+/// // A client on the other end of an in-memory pipe: it waits for the greeting and the EHLO
+/// // reply, then pipelines the rest.
+/// let (ours, theirs) = tokio::io::duplex(4096);
+/// let client = tokio::spawn(async move {
+///     let mut theirs = tokio::io::BufReader::new(theirs);
+///     let mut transcript = String::new();
+///     theirs.read_line(&mut transcript).await?;
+///     theirs.write_all(b"EHLO c.example\r\n").await?;
+///     while !transcript.contains("\n250 ") {
+///         theirs.read_line(&mut transcript).await?;
+///     }
+///     theirs.write_all(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\n").await?;
+///     theirs.write_all(b"DATA\r\nhi\r\n.\r\nQUIT\r\n").await?;
+///     theirs.read_to_string(&mut transcript).await?;
+///     Ok::<_, std::io::Error>(transcript)
+/// });
+///
+/// let mut connection = Connection::new(Server::new(ServerConfig::default()), ours);
+/// let mut body = Vec::new();
+/// while let Some(event) = connection.next_event().await? {
+///     match event {
+///         Event::Body(chunk) => body.extend_from_slice(&chunk),
+///         event if event.is_decision() => connection.machine_mut().answer(Answer::Accept)?,
+///         _ => {}
+///     }
+/// }
+/// assert_eq!(body, b"hi\r\n");
+/// assert!(client.await??.ends_with("250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n"));
+/// # Ok(())
+/// # }
+/// ```
+pub struct Connection<M: Machine, T: Transport = TcpStream> {
+    machine: M,
+    stream: Stream<T>,
+    tls: TlsRole,
+    config: IoConfig,
+    shutdown: Option<Shutdown>,
+    /// Octets read and not yet taken by the machine.
+    unread: BytesMut,
+    /// Transmissions gathered for the next write.
+    unsent: BytesMut,
+    /// Events met while only sending ([`send`](Self::send)), handed out first.
+    events: VecDeque<M::Event>,
+    /// The last read filled its buffer: more may be waiting, read again without waiting.
+    full_read: bool,
+    shutdown_seen: bool,
+    closed: bool,
+}
+
+impl<M: Machine, T: Transport> std::fmt::Debug for Connection<M, T>
+where
+    M: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("machine", &self.machine)
+            .field("tls", &self.stream.is_tls())
+            .field("unread", &self.unread.len())
+            .field("unsent", &self.unsent.len())
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Machine, T: Transport> Connection<M, T> {
+    /// Runs `machine` over `transport` (plaintext; TLS only if the machine never asks for it;
+    /// see [`with_tls_client`](Self::with_tls_client), [`with_tls_server`](Self::with_tls_server)).
+    pub fn new(machine: M, transport: T) -> Self {
+        Self {
+            machine,
+            stream: Stream::Plain(transport),
+            tls: TlsRole::None,
+            config: IoConfig::default(),
+            shutdown: None,
+            unread: BytesMut::new(),
+            unsent: BytesMut::new(),
+            events: VecDeque::new(),
+            full_read: false,
+            shutdown_seen: false,
+            closed: false,
+        }
+    }
+
+    /// Sets the driver's limits.
+    pub fn with_config(mut self, config: IoConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Watches `shutdown`: once triggered, the machine is told to
+    /// [`shut_down`](Machine::shut_down) at the next wait.
+    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// Where the machine asks for TLS (STARTTLS, STLS), take the client side with `tls`.
+    #[cfg(feature = "rustls")]
+    pub fn with_tls_client(mut self, tls: TlsClient) -> Self {
+        self.tls = TlsRole::Client(tls);
+        self
+    }
+
+    /// Where the machine asks for TLS (STARTTLS, STLS), take the server side with `tls`.
+    #[cfg(feature = "rustls")]
+    pub fn with_tls_server(mut self, tls: TlsServer) -> Self {
+        self.tls = TlsRole::Server(tls);
+        self
+    }
+
+    /// Starts TLS now, as the client, before the machine speaks (implicit TLS, RFC 8314):
+    /// the machine should be configured for implicit TLS.
+    #[cfg(feature = "rustls")]
+    pub async fn connect_tls(mut self, tls: TlsClient) -> Result<Self, Error> {
+        self.tls = TlsRole::Client(tls);
+        self.handshake().await?;
+        Ok(self)
+    }
+
+    /// Starts TLS now, as the server, before the machine speaks (implicit TLS, RFC 8314).
+    #[cfg(feature = "rustls")]
+    pub async fn accept_tls(mut self, tls: TlsServer) -> Result<Self, Error> {
+        self.tls = TlsRole::Server(tls);
+        self.handshake().await?;
+        Ok(self)
+    }
+
+    /// The machine, to read its state.
+    pub fn machine(&self) -> &M {
+        &self.machine
+    }
+
+    /// The machine, to answer, request or send a body between events.
+    pub fn machine_mut(&mut self) -> &mut M {
+        &mut self.machine
+    }
+
+    /// Whether TLS is up.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// Whether the connection is over (the machine closed it, or I/O failed).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The driver's limits.
+    pub fn config(&self) -> &IoConfig {
+        &self.config
+    }
+
+    /// The machine, once the connection is done with.
+    pub fn into_machine(self) -> M {
+        self.machine
+    }
+
+    /// Runs the connection until the machine has something to report: `Ok(Some(event))`, or
+    /// `Ok(None)` once the connection is closed (after the machine's last word went out).
+    /// `Err` means the I/O failed; the connection is closed then too.
+    pub async fn next_event(&mut self) -> Result<Option<M::Event>, Error> {
+        if let Some(event) = self.events.pop_front() {
+            return Ok(Some(event));
+        }
+        let result = self.run(true).await;
+        if result.is_err() {
+            self.closed = true;
+        }
+        result
+    }
+
+    /// Sends what the machine has to say, without waiting for input: call it after handing the
+    /// machine a body chunk, so that large bodies stream out with bounded memory. Events met on
+    /// the way are kept for [`next_event`](Self::next_event).
+    pub async fn send(&mut self) -> Result<(), Error> {
+        let result = match self.run(false).await {
+            Ok(Some(event)) => {
+                self.events.push_back(event);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if result.is_err() {
+            self.closed = true;
+        }
+        result
+    }
+
+    /// The loop. With `read`, it returns at the next event or the close; without, once the
+    /// machine's output is drained and written.
+    async fn run(&mut self, read: bool) -> Result<Option<M::Event>, Error> {
+        loop {
+            if self.closed {
+                return Ok(None);
+            }
+            while let Some(output) = self.machine.poll_output() {
+                match output {
+                    Output::Transmit(bytes) => {
+                        self.unsent.extend_from_slice(&bytes);
+                        if self.unsent.len() >= self.config.write_buffer {
+                            self.write_unsent().await?;
+                        }
+                    }
+                    Output::Event(event) => return Ok(Some(event)),
+                    Output::StartTls => self.start_tls().await?,
+                    Output::Close => {
+                        self.close().await?;
+                        return Ok(None);
+                    }
+                }
+            }
+            if !self.unread.is_empty() && self.machine.receive_from(&mut self.unread) > 0 {
+                continue;
+            }
+            self.write_unsent().await?;
+            if !read {
+                return Ok(None);
+            }
+            self.read().await?;
+        }
+    }
+
+    /// Writes what was gathered, within the write timeout, and flushes (TLS records too).
+    async fn write_unsent(&mut self) -> Result<(), Error> {
+        if self.unsent.is_empty() {
+            return Ok(());
+        }
+        let limit = self.config.write_timeout;
+        let stream = &mut self.stream;
+        let unsent = &self.unsent;
+        let written = timeout(limit, async {
+            stream.write_all(unsent).await?;
+            stream.flush().await
+        })
+        .await;
+        match written {
+            Err(_) => return Err(Error::WriteTimeout(limit)),
+            Ok(Err(error)) => return Err(Error::Io(error)),
+            Ok(Ok(())) => {}
+        }
+        if self.unsent.capacity() > self.config.write_buffer {
+            self.unsent = BytesMut::new();
+        } else {
+            self.unsent.clear();
+        }
+        Ok(())
+    }
+
+    /// Waits for input and hands it to the machine: octets, the end of the stream, the
+    /// machine's timeout, or the shutdown signal.
+    async fn read(&mut self) -> Result<(), Error> {
+        let deadline = self.machine.timeout().map(|limit| Instant::now() + limit);
+        let shutdown = if self.shutdown_seen {
+            None
+        } else {
+            self.shutdown.clone()
+        };
+        if self.unread.len() >= self.config.max_unread {
+            // The machine takes nothing more until the application acts: only the timer and
+            // the shutdown signal can move it on now.
+            self.wait(deadline, shutdown.as_ref(), Wait::Nothing).await;
+            return Ok(());
+        }
+        if !self.full_read && self.unread.is_empty() {
+            // Probably idle: wait for readiness without a buffer.
+            self.unread = BytesMut::new();
+            if self.wait(deadline, shutdown.as_ref(), Wait::Readable).await {
+                return Ok(());
+            }
+        }
+        self.wait(deadline, shutdown.as_ref(), Wait::Read).await;
+        Ok(())
+    }
+
+    /// Waits for one thing to happen and hands it to the machine; `false` when it was only
+    /// readiness (nothing handed over yet).
+    async fn wait(
+        &mut self,
+        deadline: Option<Instant>,
+        shutdown: Option<&Shutdown>,
+        what: Wait,
+    ) -> bool {
+        let room = self
+            .config
+            .read_buffer
+            .min(self.config.max_unread.saturating_sub(self.unread.len()))
+            .max(1);
+        let stream = &mut self.stream;
+        let unread = &mut self.unread;
+        let io = async {
+            match what {
+                Wait::Nothing => std::future::pending::<io::Result<Read>>().await,
+                Wait::Readable => poll_fn(|cx| stream.poll_read_ready(cx))
+                    .await
+                    .map(|()| Read::Ready),
+                Wait::Read => {
+                    unread.reserve(room);
+                    let mut limited = (&mut *stream).take(room as u64);
+                    limited.read_buf(unread).await.map(Read::Octets)
+                }
+            }
+        };
+        let timer = async {
+            match deadline {
+                Some(deadline) => sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let signal = async {
+            match shutdown {
+                Some(shutdown) => shutdown.triggered().await,
+                None => std::future::pending().await,
+            }
+        };
+        let outcome = tokio::select! {
+            biased;
+            () = signal => Read::Shutdown,
+            read = io => match read {
+                Ok(read) => read,
+                // A reset or broken connection is its end, for the machine.
+                Err(_) => Read::Octets(0),
+            },
+            () = timer => Read::Timeout,
+        };
+        match outcome {
+            Read::Ready => return false,
+            Read::Octets(0) => {
+                self.full_read = false;
+                self.machine.receive_eof();
+            }
+            Read::Octets(n) => {
+                self.full_read = n >= room;
+                let _ = self.machine.receive_from(&mut self.unread);
+            }
+            Read::Timeout => self.machine.handle_timeout(),
+            Read::Shutdown => {
+                self.shutdown_seen = true;
+                self.machine.shut_down();
+            }
+        }
+        true
+    }
+
+    /// The machine asked for TLS: send what it said before, drop the plaintext that followed
+    /// its command (the machine reports it), run the handshake, tell the machine.
+    async fn start_tls(&mut self) -> Result<(), Error> {
+        self.write_unsent().await?;
+        if !self.unread.is_empty() {
+            // Plaintext read behind the command: the machine discards and reports it; it must
+            // never be read as if it came over TLS.
+            let _ = self.machine.receive_from(&mut self.unread);
+            self.unread = BytesMut::new();
+        }
+        self.handshake().await?;
+        self.machine.tls_established().map_err(Error::api)
+    }
+
+    #[cfg(feature = "rustls")]
+    async fn handshake(&mut self) -> Result<(), Error> {
+        let limit = self.config.handshake_timeout;
+        let Stream::Plain(io) = std::mem::replace(&mut self.stream, Stream::Broken) else {
+            return Err(Error::TlsUnavailable);
+        };
+        let upgraded = match &self.tls {
+            TlsRole::None => return Err(Error::TlsUnavailable),
+            TlsRole::Client(tls) => {
+                let connector = tokio_rustls::TlsConnector::from(tls.config().clone());
+                timeout(limit, connector.connect(tls.server_name().clone(), io))
+                    .await
+                    .map(|done| done.map(|tls| Stream::Client(Box::new(tls))))
+            }
+            TlsRole::Server(tls) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.config().clone());
+                timeout(limit, acceptor.accept(io))
+                    .await
+                    .map(|done| done.map(|tls| Stream::Server(Box::new(tls))))
+            }
+        };
+        match upgraded {
+            Err(_) => Err(Error::HandshakeTimeout(limit)),
+            Ok(Err(error)) => Err(Error::Tls(error)),
+            Ok(Ok(stream)) => {
+                self.stream = stream;
+                self.full_read = false;
+                Ok(())
+            }
+        }
+    }
+
+    #[cfg(not(feature = "rustls"))]
+    async fn handshake(&mut self) -> Result<(), Error> {
+        Err(Error::TlsUnavailable)
+    }
+
+    /// Sends the machine's last words and closes our side (within the write timeout).
+    async fn close(&mut self) -> Result<(), Error> {
+        let written = self.write_unsent().await;
+        self.closed = true;
+        self.unread = BytesMut::new();
+        let limit = self.config.write_timeout;
+        let _ = timeout(limit, self.stream.shutdown()).await;
+        written
+    }
+}
+
+/// What a wait is for.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// Only the timer and the shutdown signal (input is held back).
+    Nothing,
+    /// Readiness, without a buffer.
+    Readable,
+    /// Octets.
+    Read,
+}
+
+enum Read {
+    Ready,
+    Octets(usize),
+    Timeout,
+    Shutdown,
+}
+
+impl<M: Machine> Connection<M, TcpStream> {
+    /// Connects to `address` (within [`IoConfig::connect_timeout`]), with `TCP_NODELAY`.
+    pub async fn connect(
+        address: impl ToSocketAddrs,
+        machine: M,
+        config: IoConfig,
+    ) -> Result<Self, Error> {
+        let stream = connect_tcp(address, &config).await?;
+        Ok(Self::new(machine, stream).with_config(config))
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        match &self.stream {
+            Stream::Plain(io) => io.peer_addr().ok(),
+            #[cfg(feature = "rustls")]
+            Stream::Client(tls) => tls.get_ref().0.peer_addr().ok(),
+            #[cfg(feature = "rustls")]
+            Stream::Server(tls) => tls.get_ref().0.peer_addr().ok(),
+            Stream::Broken => None,
+        }
+    }
+}
+
+/// Connects with `TCP_NODELAY`, within the connect timeout, trying each address in turn.
+pub(crate) async fn connect_tcp(
+    address: impl ToSocketAddrs,
+    config: &IoConfig,
+) -> Result<TcpStream, Error> {
+    let limit = config.connect_timeout;
+    let stream = timeout(limit, TcpStream::connect(address))
+        .await
+        .map_err(|_| Error::ConnectTimeout(limit))?
+        .map_err(Error::Connect)?;
+    stream.set_nodelay(true).map_err(Error::Connect)?;
+    Ok(stream)
+}

@@ -1,0 +1,321 @@
+//! TLS settings for the drivers (rustls): whom a client trusts, what a server presents.
+//!
+//! A [`TlsClient`] is a rustls client configuration plus the name to check the server's
+//! certificate against; a [`TlsServer`] is a rustls server configuration. Both are cheap to
+//! clone (the configurations are shared). The same values serve the tokio and the blocking
+//! drivers, for STARTTLS / STLS and for implicit TLS (ports 465 and 995, RFC 8314).
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, ring};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+
+/// Why TLS settings could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A file could not be read or held no usable PEM item.
+    #[error("{path}: {reason}")]
+    Pem {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The server name is neither a DNS name nor an IP address.
+    #[error("invalid server name {0:?}")]
+    ServerName(String),
+    /// rustls refused the settings.
+    #[error("TLS settings: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// The trust store could not be built.
+    #[error("certificate verifier: {0}")]
+    Verifier(String),
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(ring::default_provider())
+}
+
+/// The client side: a rustls configuration and the name the server's certificate must carry.
+#[derive(Clone)]
+pub struct TlsClient {
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+}
+
+impl fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsClient")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsClient {
+    /// Any rustls client configuration, checking certificates against `server_name` (a DNS
+    /// name or an IP address).
+    pub fn new(config: Arc<ClientConfig>, server_name: &str) -> Result<Self, TlsError> {
+        let name = ServerName::try_from(server_name.to_string())
+            .map_err(|_| TlsError::ServerName(server_name.to_string()))?;
+        Ok(Self { config, name })
+    }
+
+    /// Trusts the Web PKI roots (Mozilla's list, from `webpki-roots`): what a client of a
+    /// public mail server wants.
+    pub fn webpki(server_name: &str) -> Result<Self, TlsError> {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Self::new(Arc::new(config), server_name)
+    }
+
+    /// Trusts the certificates in a PEM file, as curl's `--cacert`, Python's `cafile`,
+    /// fetchmail and Postfix do: each is a trust anchor for chains it signed, and a server
+    /// presenting exactly one of them (a self-signed certificate, even one marked `CA:TRUE` as
+    /// `openssl req -x509` makes it) is accepted when the certificate names `server_name`.
+    pub fn trusting_pem_file(server_name: &str, path: &Path) -> Result<Self, TlsError> {
+        let pinned = load_certificates(path)?;
+        Self::trusting(server_name, pinned)
+    }
+
+    /// As [`trusting_pem_file`](Self::trusting_pem_file), from certificates already loaded.
+    pub fn trusting(
+        server_name: &str,
+        certificates: Vec<CertificateDer<'static>>,
+    ) -> Result<Self, TlsError> {
+        let mut roots = RootCertStore::empty();
+        let (added, _ignored) = roots.add_parsable_certificates(certificates.iter().cloned());
+        if added == 0 {
+            return Err(TlsError::Verifier("no usable certificate to trust".into()));
+        }
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map_err(|error| TlsError::Verifier(error.to_string()))?;
+        let verifier = PinnedOrChained {
+            webpki,
+            pinned: certificates,
+            provider: provider(),
+        };
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        Self::new(Arc::new(config), server_name)
+    }
+
+    /// Accepts any certificate: for tests against self-signed servers only. The connection is
+    /// encrypted but not authenticated; anyone on the path can read it.
+    pub fn dangerous_accept_any(server_name: &str) -> Result<Self, TlsError> {
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
+            .with_no_client_auth();
+        Self::new(Arc::new(config), server_name)
+    }
+
+    /// The rustls configuration.
+    pub fn config(&self) -> &Arc<ClientConfig> {
+        &self.config
+    }
+
+    /// The name checked against the server's certificate.
+    pub fn server_name(&self) -> &ServerName<'static> {
+        &self.name
+    }
+}
+
+/// The server side: a rustls server configuration.
+#[derive(Clone)]
+pub struct TlsServer {
+    config: Arc<ServerConfig>,
+}
+
+impl fmt::Debug for TlsServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsServer").finish_non_exhaustive()
+    }
+}
+
+impl TlsServer {
+    /// Any rustls server configuration.
+    pub fn new(config: Arc<ServerConfig>) -> Self {
+        Self { config }
+    }
+
+    /// A certificate chain and its key.
+    pub fn from_der(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Self, TlsError> {
+        let config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+        Ok(Self::new(Arc::new(config)))
+    }
+
+    /// A certificate chain and its key from PEM files.
+    pub fn from_pem_files(certificates: &Path, key: &Path) -> Result<Self, TlsError> {
+        let chain = load_certificates(certificates)?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|error| TlsError::Pem {
+            path: key.display().to_string(),
+            reason: error.to_string(),
+        })?;
+        Self::from_der(chain, key)
+    }
+
+    /// The rustls configuration.
+    pub fn config(&self) -> &Arc<ServerConfig> {
+        &self.config
+    }
+}
+
+/// Every certificate in a PEM file (at least one).
+pub fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let failed = |reason: String| TlsError::Pem {
+        path: path.display().to_string(),
+        reason,
+    };
+    let certificates = CertificateDer::pem_file_iter(path)
+        .map_err(|error| failed(error.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| failed(error.to_string()))?;
+    if certificates.is_empty() {
+        return Err(failed("no certificate".into()));
+    }
+    Ok(certificates)
+}
+
+/// Chains to a trusted certificate, or is exactly one of them and names the server.
+#[derive(Debug)]
+struct PinnedOrChained {
+    webpki: Arc<WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedOrChained {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let chained = self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        match chained {
+            Ok(verified) => Ok(verified),
+            Err(error) => {
+                if !self.pinned.iter().any(|pinned| pinned == end_entity) {
+                    return Err(error);
+                }
+                // The very certificate the user trusts: only its name remains to check.
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, server_name)?;
+                Ok(ServerCertVerified::assertion())
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Accepts any certificate; signatures are still checked.
+#[derive(Debug)]
+struct AcceptAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
