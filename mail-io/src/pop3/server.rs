@@ -1,0 +1,549 @@
+//! The POP3 server over tokio: an accept loop and a maildrop trait.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use pop3_proto::server::{Answer, ApiError, Event};
+use pop3_proto::types::{MessageNumber, Response, Status, Text, Timestamp, UidListing, UniqueId};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub use pop3_proto::server::{Login, MessageInfo, Server, ServerConfig};
+
+#[cfg(feature = "rustls")]
+use crate::TlsServer;
+use crate::accept::accept_loop;
+use crate::{Connection, IoConfig, ServeOptions, Shutdown, Transport};
+
+/// What [`serve`] writes to a connection over [`ServeOptions::max_sessions`] before closing it.
+const TOO_MANY: &[u8] = b"-ERR [SYS/TEMP] too many connections\r\n";
+
+/// Octets of a message read from its source and handed to the machine at a time; output is
+/// written out once this much waits, so a message of any size streams with bounded memory.
+const BODY_CHUNK: usize = 64 * 1024;
+
+/// A maildrop as a POP3 session sees it: one async method per decision, called in the order of
+/// the session, on a value of its own for each connection ([`serve`] makes one per connection).
+///
+/// The machine answers everything else itself (STAT, LIST, UIDL, DELE, RSET, NOOP, CAPA, the
+/// SASL exchange, STLS, TOP's cut), from the listing [`login`](Self::login) returns.
+///
+/// - [`login`](Self::login): check the credentials (with [`Login::verify_secret`]), take the
+///   maildrop's lock if it has one, and list it.
+/// - [`retrieve`](Self::retrieve): a reader over one message (RETR and TOP); it streams out in
+///   64 KiB chunks, dot-stuffed, bare line ends made CRLF (per [`ServerConfig::bare_endings`]).
+/// - [`commit`](Self::commit): at QUIT only, once, the messages marked deleted. A session that
+///   ends any other way (the client goes away, times out, the server shuts down) commits nothing.
+/// - [`closed`](Self::closed): once, as the session ends, whichever way: release the lock here.
+///
+/// A POP3 server over a maildrop in memory, shared by every session (the whole of
+/// `examples/pop3_memory.rs`):
+///
+/// ```
+/// use std::io::Cursor;
+/// use std::sync::Arc;
+///
+/// use mail_io::ServeOptions;
+/// use mail_io::pop3::{Login, Maildrop, MessageInfo, Refusal, Retrieve, ServerConfig, serve};
+/// use mail_io::pop3::{UidListing, UniqueId};
+/// use tokio::sync::Mutex;
+///
+/// /// The messages, in delivery order, shared by every session.
+/// type Store = Arc<Mutex<Vec<(UniqueId<'static>, Vec<u8>)>>>;
+///
+/// /// One session: the store, and the messages as listed at login.
+/// struct Memory {
+///     store: Store,
+///     listed: Vec<(UniqueId<'static>, Vec<u8>)>,
+/// }
+///
+/// impl Maildrop for Memory {
+///     type Message = Cursor<Vec<u8>>;
+///
+///     async fn login(&mut self, login: &Login) -> Result<Vec<MessageInfo>, Refusal> {
+///         if login.username() != Some("alice") || !login.verify_secret(b"secret") {
+///             return Err(Refusal::auth());
+///         }
+///         self.listed = self.store.lock().await.clone();
+///         let info = |(uid, message): &(UniqueId<'static>, Vec<u8>)| MessageInfo {
+///             size: message.len() as u64,
+///             uid: uid.clone(),
+///         };
+///         Ok(self.listed.iter().map(info).collect())
+///     }
+///
+///     async fn retrieve(&mut self, request: &Retrieve) -> Result<Self::Message, Refusal> {
+///         let listed = self.listed.get(request.message.index());
+///         let (_, message) = listed.ok_or(Refusal::new("no such message"))?;
+///         Ok(Cursor::new(message.clone()))
+///     }
+///
+///     async fn commit(&mut self, deleted: &[UidListing<'static>]) -> Result<(), Refusal> {
+///         let mut store = self.store.lock().await;
+///         store.retain(|(uid, _)| deleted.iter().all(|gone| gone.uid != *uid));
+///         Ok(())
+///     }
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let port = std::env::args().nth(1).unwrap_or_else(|| "1110".into());
+/// #   let port = { let _ = port; String::from("0") };
+///     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.parse()?)).await?;
+/// #   let address = listener.local_addr()?;
+///     let hello = b"From: bob@example.org\r\nSubject: hello\r\n\r\nHi Alice.\r\n".to_vec();
+///     let store = Arc::new(Mutex::new(vec![(UniqueId::new("m1")?, hello)]));
+///     let config = ServerConfig {
+///         plaintext_login: true,
+///         ..ServerConfig::default()
+///     };
+///     let new_session = move |_peer| Memory {
+///         store: store.clone(),
+///         listed: Vec::new(),
+///     };
+///     let options = ServeOptions::new();
+/// #   let shutdown = options.shutdown.clone();
+/// #   let client = tokio::spawn(async move {
+/// #       use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// #       let mut transcript = String::new();
+/// #       let talk = async {
+/// #           let mut client = tokio::net::TcpStream::connect(address).await?;
+/// #           client.write_all(b"USER alice\r\nPASS secret\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n").await?;
+/// #           client.read_to_string(&mut transcript).await
+/// #       };
+/// #       let talked = talk.await;
+/// #       shutdown.trigger();
+/// #       talked.map(|_| transcript)
+/// #   });
+///     serve(listener, config, options, new_session).await;
+/// #   let transcript = client.await??;
+/// #   assert!(transcript.contains("+OK 52 octets\r\nFrom: bob@example.org\r\n"), "{transcript}");
+/// #   assert!(transcript.ends_with("+OK message 1 deleted\r\n+OK bye\r\n"), "{transcript}");
+///     Ok(())
+/// }
+/// ```
+pub trait Maildrop: Send {
+    /// A message's content, as [`retrieve`](Self::retrieve) hands it over: a file
+    /// (`tokio::fs::File`), a `std::io::Cursor` over bytes in memory, any reader.
+    type Message: AsyncRead + Unpin + Send;
+
+    /// *Decision*: a client presents credentials (USER/PASS, APOP, SASL; the secret stays in
+    /// [`Login`], check it with [`Login::verify_secret`]). Open the maildrop, locking it for
+    /// this session if the store needs that, and list it, message 1 first; or refuse
+    /// ([`Refusal::auth`], [`Refusal::in_use`], [`Refusal::temporary`]). A refused login counts
+    /// towards [`ServerConfig::max_errors`].
+    fn login(
+        &mut self,
+        login: &Login,
+    ) -> impl Future<Output = Result<Vec<MessageInfo>, Refusal>> + Send;
+
+    /// *Decision*: the client wants a message (RETR, or TOP: the machine cuts it after the
+    /// lines asked for and stops reading). Return a reader over it, exactly as listed at
+    /// login; or refuse. A reader that fails before its first octets is answered
+    /// `-ERR [SYS/TEMP] message not readable`; one that fails later ends the session (the
+    /// response cannot be completed).
+    fn retrieve(
+        &mut self,
+        request: &Retrieve,
+    ) -> impl Future<Output = Result<Self::Message, Refusal>> + Send;
+
+    /// *Decision*: QUIT (RFC 1939 6): remove exactly these messages for good, then say so
+    /// (`+OK bye`); or fail (`-ERR`, for example [`Refusal::not_removed`]). Called once per
+    /// session that logged in and ended with QUIT, even with nothing to delete; never otherwise.
+    ///
+    /// The default removes nothing: it succeeds when nothing is marked deleted and otherwise
+    /// answers `-ERR [SYS/PERM] some deleted messages not removed` (a read-only maildrop).
+    fn commit(
+        &mut self,
+        deleted: &[UidListing<'static>],
+    ) -> impl Future<Output = Result<(), Refusal>> + Send {
+        let result = if deleted.is_empty() {
+            Ok(())
+        } else {
+            Err(Refusal::new("[SYS/PERM] some deleted messages not removed"))
+        };
+        std::future::ready(result)
+    }
+
+    /// The session is over: called exactly once per session, whichever way it ends (QUIT,
+    /// the client going away, a timeout, the shutdown, an I/O error, a failed TLS handshake),
+    /// with the error if it ended on one. Release the maildrop's lock here.
+    ///
+    /// It runs before the socket is closed where the session ends by the server's decision
+    /// (after [`commit`](Self::commit) and before `+OK bye` goes out, as RFC 1939 6 orders:
+    /// a client that reconnects at once finds the maildrop unlocked), otherwise as the
+    /// connection closes. If the session's task is dropped midway (the runtime stops), it
+    /// cannot run: keep a lock in a guard whose `Drop` releases it too. The default does
+    /// nothing.
+    fn closed(&mut self, error: Option<&ServerError>) -> impl Future<Output = ()> + Send {
+        let _ = error;
+        std::future::ready(())
+    }
+
+    /// The APOP timestamp for this session (RFC 1939 7: unique per connection, for example
+    /// `<process.counter.clock@host>`), or `None` (the default) not to offer APOP.
+    ///
+    /// [`serve`] calls it once per connection, before the greeting, and ignores any timestamp
+    /// in its [`ServerConfig`]: the same timestamp on every connection would let a recorded
+    /// APOP login be replayed.
+    fn apop_timestamp(&mut self) -> Option<Timestamp<'static>> {
+        None
+    }
+}
+
+/// The message a client asks for, as [`Maildrop::retrieve`] gets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retrieve {
+    /// Its number in the listing of [`Maildrop::login`] ([`MessageNumber::index`] indexes it).
+    pub message: MessageNumber,
+    /// Its unique-id, as listed.
+    pub uid: UniqueId<'static>,
+    /// Its size, as listed.
+    pub size: u64,
+    /// `TOP`: the number of body lines wanted (the machine cuts the message itself); `None`
+    /// for `RETR`.
+    pub top: Option<u32>,
+}
+
+/// A `-ERR` response refusing a decision: a login, a message, a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    response: Response<'static>,
+}
+
+impl Refusal {
+    /// `-ERR text`; a leading `[CODE]` becomes the response code (RFC 2449 8, RFC 3206:
+    /// `[AUTH]`, `[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]`, `[SYS/PERM]`). Text that cannot be
+    /// sent (line ends, too long) gives a bare `-ERR`.
+    pub fn new(text: &str) -> Self {
+        match Answer::reject(text) {
+            Answer::Reply(response) => Self::from_response(response),
+            _ => Self::from_response(Response::err(Text::empty())),
+        }
+    }
+
+    /// `-ERR [AUTH] invalid user name or password` (RFC 3206 4): wrong credentials.
+    pub fn auth() -> Self {
+        Self::new("[AUTH] invalid user name or password")
+    }
+
+    /// `-ERR [IN-USE] maildrop already locked` (RFC 2449 8.1.1): another session holds it.
+    pub fn in_use() -> Self {
+        Self::new("[IN-USE] maildrop already locked")
+    }
+
+    /// `-ERR [SYS/TEMP] text` (RFC 3206 5): a passing failure of the system; try later.
+    pub fn temporary(text: &str) -> Self {
+        Self::new(&format!("[SYS/TEMP] {text}"))
+    }
+
+    /// `-ERR [SYS/PERM] text` (RFC 3206 5): a lasting failure of the system.
+    pub fn permanent(text: &str) -> Self {
+        Self::new(&format!("[SYS/PERM] {text}"))
+    }
+
+    /// `-ERR some deleted messages not removed` (RFC 1939 6): the commit failed.
+    pub fn not_removed() -> Self {
+        Self::from_response(Response::err(Text::empty()))
+    }
+
+    /// Any response, sent as `-ERR` whatever its status.
+    pub fn from_response(mut response: Response<'static>) -> Self {
+        response.status = Status::Err;
+        Self { response }
+    }
+
+    /// The response that goes out.
+    pub fn response(&self) -> &Response<'static> {
+        &self.response
+    }
+
+    fn into_answer(self) -> Answer {
+        Answer::Reply(self.response)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("-ERR")?;
+        if let Some(code) = &self.response.code {
+            write!(f, " [{}]", code.as_str())?;
+        }
+        if !self.response.text.is_empty() {
+            write!(f, " {}", self.response.text.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a POP3 session ended in failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The connection failed at the I/O edge (TLS, timeouts, resets), or the machine refused
+    /// a message's content (bare line ends under `EncodeBareEndings::Reject`).
+    #[error(transparent)]
+    Io(#[from] crate::Error),
+    /// Reading a message from the maildrop failed after its first octets went out: the
+    /// response could not be completed, so the session was ended.
+    #[error("reading the message: {0}")]
+    Message(#[source] io::Error),
+}
+
+impl From<ApiError> for ServerError {
+    fn from(error: ApiError) -> Self {
+        Self::Io(crate::Error::api(error))
+    }
+}
+
+/// Serves POP3 on `listener` until [`ServeOptions::shutdown`] is triggered, with a maildrop
+/// handler made by `new_handler` for each connection (given the peer's address).
+///
+/// Each connection runs [`run_session`] in a task of its own, with `config` (STLS offered
+/// only when `options` has TLS; implicit TLS as `options` says; the APOP timestamp from
+/// [`Maildrop::apop_timestamp`], never the one in `config`), the driver's limits of [`ServeOptions::io`] and
+/// `TCP_NODELAY`. Over [`ServeOptions::max_sessions`] a connection is answered
+/// `-ERR [SYS/TEMP] too many connections` and closed. Once the shutdown is triggered, no
+/// connection is accepted any more, each session says `-ERR server shutting down` at its next
+/// wait and closes (nothing committed), and `serve` returns when they are all over or after
+/// [`ServeOptions::grace`].
+///
+/// See [`Maildrop`] for a whole server.
+pub async fn serve<F, H>(
+    listener: TcpListener,
+    mut config: ServerConfig,
+    options: ServeOptions,
+    mut new_handler: F,
+) where
+    F: FnMut(SocketAddr) -> H,
+    H: Maildrop + 'static,
+{
+    #[cfg(feature = "rustls")]
+    let has_tls = options.tls.is_some();
+    #[cfg(not(feature = "rustls"))]
+    let has_tls = false;
+    config.stls = has_tls && !options.implicit_tls;
+    config.implicit_tls = options.implicit_tls;
+    let listening = Arc::new(Listening {
+        config,
+        io: options.io,
+        shutdown: options.shutdown.clone(),
+        #[cfg(feature = "rustls")]
+        tls: options.tls.clone(),
+    });
+    accept_loop(listener, &options, TOO_MANY, |stream, peer, permit| {
+        let listening = listening.clone();
+        let handler = new_handler(peer);
+        async move {
+            listening.session(stream, handler).await;
+            // The slot is free once the handler has had its last word.
+            drop(permit);
+        }
+    })
+    .await;
+}
+
+/// What every connection of one [`serve`] shares.
+struct Listening {
+    config: ServerConfig,
+    io: IoConfig,
+    shutdown: Shutdown,
+    #[cfg(feature = "rustls")]
+    tls: Option<TlsServer>,
+}
+
+impl Listening {
+    async fn session<H: Maildrop>(&self, stream: TcpStream, mut handler: H) {
+        let mut config = self.config.clone();
+        config.apop_timestamp = handler.apop_timestamp();
+        let connection = Connection::new(Server::new(config), stream)
+            .with_config(self.io)
+            .with_shutdown(self.shutdown.clone());
+        match self.secure(connection).await {
+            Ok(connection) => {
+                // The handler heard how it ended; nobody else is waiting for the outcome.
+                let _ = run_session(connection, handler).await;
+            }
+            Err(error) => handler.closed(Some(&error.into())).await,
+        }
+    }
+
+    /// TLS as the listener has it: offered for STLS, or started at once (implicit TLS).
+    #[cfg(feature = "rustls")]
+    async fn secure(
+        &self,
+        connection: Connection<Server>,
+    ) -> Result<Connection<Server>, crate::Error> {
+        match (&self.tls, self.config.implicit_tls) {
+            (Some(tls), true) => connection.accept_tls(tls.clone()).await,
+            (Some(tls), false) => Ok(connection.with_tls_server(tls.clone())),
+            (None, true) => Err(crate::Error::TlsUnavailable),
+            (None, false) => Ok(connection),
+        }
+    }
+
+    #[cfg(not(feature = "rustls"))]
+    async fn secure(
+        &self,
+        connection: Connection<Server>,
+    ) -> Result<Connection<Server>, crate::Error> {
+        if self.config.implicit_tls {
+            return Err(crate::Error::TlsUnavailable);
+        }
+        Ok(connection)
+    }
+}
+
+/// Runs one POP3 session to its end over `connection` with `handler`: for a listener of your
+/// own (or a Unix socket, or an in-memory pipe). Set the connection up first (TLS, limits,
+/// shutdown) and configure its machine to match ([`ServerConfig::stls`] only with
+/// [`Connection::with_tls_server`], [`ServerConfig::implicit_tls`] after
+/// [`Connection::accept_tls`]).
+///
+/// [`Maildrop::closed`] has run when this returns, with the error returned here if any.
+///
+/// ```
+/// # use std::io::Cursor;
+/// # use mail_io::pop3::{Login, Maildrop, MessageInfo, Refusal, Retrieve};
+/// # struct Empty;
+/// # impl Maildrop for Empty {
+/// #     type Message = Cursor<Vec<u8>>;
+/// #     async fn login(&mut self, _: &Login) -> Result<Vec<MessageInfo>, Refusal> { Ok(Vec::new()) }
+/// #     async fn retrieve(&mut self, _: &Retrieve) -> Result<Self::Message, Refusal> {
+/// #         Err(Refusal::new("no such message"))
+/// #     }
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use mail_io::Connection;
+/// use mail_io::pop3::{run_session, Server, ServerConfig};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// let (ours, mut theirs) = tokio::io::duplex(4096);
+/// let config = ServerConfig { plaintext_login: true, ..ServerConfig::default() };
+/// let session = tokio::spawn(run_session(Connection::new(Server::new(config), ours), Empty));
+/// theirs.write_all(b"USER bob\r\nPASS pw\r\nSTAT\r\nQUIT\r\n").await?;
+/// let mut transcript = String::new();
+/// theirs.read_to_string(&mut transcript).await?;
+/// session.await??;
+/// assert!(transcript.ends_with("+OK 0 0\r\n+OK bye\r\n"));
+/// # Ok(())
+/// # }
+/// ```
+pub async fn run_session<H, T>(
+    connection: Connection<Server, T>,
+    handler: H,
+) -> Result<(), ServerError>
+where
+    H: Maildrop,
+    T: Transport,
+{
+    let mut session = Session {
+        connection,
+        handler,
+        ended: false,
+    };
+    let result = session.run().await;
+    if !session.ended {
+        session.handler.closed(result.as_ref().err()).await;
+    }
+    result
+}
+
+/// One session: the connection, the handler, and whether the handler heard of the end.
+struct Session<H, T: Transport> {
+    connection: Connection<Server, T>,
+    handler: H,
+    ended: bool,
+}
+
+impl<H: Maildrop, T: Transport> Session<H, T> {
+    async fn run(&mut self) -> Result<(), ServerError> {
+        while let Some(event) = self.connection.next_event().await? {
+            match event {
+                Event::Login(login) => {
+                    let answer = match self.handler.login(&login).await {
+                        Ok(listing) => Answer::Open(listing),
+                        Err(refusal) => refusal.into_answer(),
+                    };
+                    self.answer(answer)?;
+                }
+                Event::Retrieve {
+                    message,
+                    uid,
+                    size,
+                    top,
+                } => {
+                    let request = Retrieve {
+                        message,
+                        uid,
+                        size,
+                        top,
+                    };
+                    self.retrieve(&request).await?;
+                }
+                Event::Commit { deleted } => {
+                    let answer = match self.handler.commit(&deleted).await {
+                        Ok(()) => Answer::Accept,
+                        Err(refusal) => refusal.into_answer(),
+                    };
+                    self.answer(answer)?;
+                }
+                // The greeting, and any decision of a later version of the machine.
+                event if event.is_decision() => self.answer(Answer::Accept)?,
+                _ => {}
+            }
+            if self.connection.machine().is_closed() && !self.ended {
+                // The machine ended the session (QUIT, too many errors): its last words are
+                // still to be written; the maildrop is released first (RFC 1939 6).
+                self.ended = true;
+                self.handler.closed(None).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn answer(&mut self, answer: Answer) -> Result<(), ServerError> {
+        self.connection.machine_mut().answer(answer)?;
+        Ok(())
+    }
+
+    /// Streams one message: a chunk at a time, written out whenever a chunk's worth waits.
+    async fn retrieve(&mut self, request: &Retrieve) -> Result<(), ServerError> {
+        let mut message = match self.handler.retrieve(request).await {
+            Ok(message) => message,
+            Err(refusal) => return self.answer(refusal.into_answer()),
+        };
+        // Allocated per message, freed after it: an idle session holds no chunk.
+        let mut chunk = vec![0; BODY_CHUNK];
+        // The first read decides between `+OK` and `-ERR`.
+        let mut read = match message.read(&mut chunk).await {
+            Ok(read) => read,
+            Err(_) => return self.answer(Refusal::temporary("message not readable").into_answer()),
+        };
+        self.answer(Answer::Accept)?;
+        loop {
+            let machine = self.connection.machine_mut();
+            if read == 0 || !machine.wants_body() {
+                machine.end_body()?;
+                return Ok(());
+            }
+            machine.send_body(chunk.get(..read).unwrap_or_default())?;
+            if machine.pending_output() >= BODY_CHUNK {
+                self.connection.send().await?;
+            }
+            read = match message.read(&mut chunk).await {
+                Ok(read) => read,
+                Err(error) => {
+                    // Half a message went out: it cannot be completed; end the session.
+                    self.connection.machine_mut().shut_down();
+                    let _ = self.connection.send().await;
+                    return Err(ServerError::Message(error));
+                }
+            };
+        }
+    }
+}
