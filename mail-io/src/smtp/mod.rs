@@ -1,0 +1,21 @@
+//! SMTP and LMTP over tokio: a client that sends messages, and a server that runs a handler.
+//!
+//! The machines are `smtp-proto`'s; this module connects them to sockets, TLS and timers.
+
+mod client;
+
+pub use client::{Client, ClientBuilder, ClientError};
+pub use smtp_proto::client::{Envelope, RecipientReport, Report};
+pub use smtp_proto::types::Mailbox;
+
+mod server;
+// The server's public items (re-exported here by its author):
+pub use bytes::Bytes;
+pub use mail_wire::dot::BodyError;
+pub use mail_wire::sasl::Credentials;
+pub use server::{Handler, SessionInfo, reply, run_session, serve};
+pub use smtp_proto::server::{Answer, Greeting, Server, ServerConfig, Timeouts};
+pub use smtp_proto::types::{
+    Argument, Domain, EnhancedStatus, ForwardPath, Host, MailParameters, Mechanism, RcptParameters,
+    Reply, ReplyCode, ReversePath,
+};
