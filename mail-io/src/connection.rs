@@ -349,9 +349,14 @@ impl<M: Machine, T: Transport> Connection<M, T> {
         let io = async {
             match what {
                 Wait::Nothing => std::future::pending::<io::Result<Read>>().await,
-                Wait::Readable => poll_fn(|cx| stream.poll_read_ready(cx))
-                    .await
-                    .map(|()| Read::Ready),
+                Wait::Readable => {
+                    // Holding `&mut`, not `&`, keeps the future `Send` for transports that
+                    // are not `Sync`.
+                    let stream = &mut *stream;
+                    poll_fn(move |cx| stream.poll_read_ready(cx))
+                        .await
+                        .map(|()| Read::Ready)
+                }
                 Wait::Read => {
                     unread.reserve(room);
                     let mut limited = (&mut *stream).take(room as u64);
@@ -440,7 +445,10 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             Ok(Err(error)) => Err(Error::Tls(error)),
             Ok(Ok(stream)) => {
                 self.stream = stream;
-                self.full_read = false;
+                // The handshake may have read the peer's first records (a TLS 1.3 client
+                // sends its first command with its Finished): they wait inside rustls, where
+                // socket readiness cannot see them, so the next wait reads at once.
+                self.full_read = true;
                 Ok(())
             }
         }

@@ -1,0 +1,767 @@
+//! The POP3 client over tokio: connect, secure, log in, list, retrieve, delete, quit.
+
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes};
+use mail_wire::sasl::{ClientMechanism, LoginClient, PlainClient};
+use pop3_proto::client::{
+    ApiError, Client as Machine, ClientConfig, Credentials, Event, Request, TlsPolicy,
+};
+use pop3_proto::types::{Capability, MessageNumber, Response, ScanListing, UidListing, Username};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::net::TcpStream;
+
+#[cfg(feature = "rustls")]
+use crate::TlsClient;
+use crate::connection::connect_tcp;
+use crate::{Connection, IoConfig, Transport};
+
+/// Why a POP3 client call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The connection failed at the I/O edge (connect, TLS, timeouts, resets).
+    #[error(transparent)]
+    Io(#[from] crate::Error),
+    /// The session failed: the server refused the login, broke the protocol, timed out,
+    /// closed the connection...
+    #[error(transparent)]
+    Session(#[from] pop3_proto::client::Error),
+    /// The server refused this command (`-ERR`): no such message, a message already deleted...
+    /// The session goes on.
+    #[error("the server refused {request:?}: -ERR {}", .response.text)]
+    Refused {
+        /// What was asked.
+        request: Request,
+        /// The server's response, with its response code if any (RFC 2449 8).
+        response: Response<'static>,
+    },
+    /// The session is over (after an earlier failure, or after QUIT).
+    #[error("the session is closed")]
+    Closed,
+    /// Credentials could not be used (a user name with a space, an empty password, none
+    /// given...).
+    #[error("credentials: {0}")]
+    Credentials(String),
+}
+
+impl ClientError {
+    /// Whether the server refused the command and the session goes on
+    /// ([`Refused`](Self::Refused)).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, Self::Refused { .. })
+    }
+}
+
+impl From<ApiError> for ClientError {
+    fn from(error: ApiError) -> Self {
+        Self::Io(crate::Error::api(error))
+    }
+}
+
+impl From<ClientError> for io::Error {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::Io(crate::Error::Io(error)) => error,
+            error => io::Error::other(error),
+        }
+    }
+}
+
+/// How to reach the server and log in; [`Client::connect`] starts one, `.await` (or
+/// [`connect`](Self::connect)) runs it.
+pub struct ClientBuilder {
+    address: String,
+    config: ClientConfig,
+    io: IoConfig,
+    #[cfg(feature = "rustls")]
+    tls: Option<TlsClient>,
+    credentials: Option<Credentials>,
+    credentials_error: Option<String>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("address", &self.address)
+            .field("config", &self.config)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// STLS, required (RFC 2595 4): the session ends before any credential is sent if the
+    /// server does not offer it or refuses it.
+    #[cfg(feature = "rustls")]
+    pub fn stls(mut self, tls: TlsClient) -> Self {
+        self.config.tls = TlsPolicy::Required;
+        self.config.implicit_tls = false;
+        self.tls = Some(tls);
+        self
+    }
+
+    /// STLS when the server offers it, plaintext otherwise (credentials then stay unsent
+    /// unless [`allow_plaintext_auth`](Self::allow_plaintext_auth) is set).
+    #[cfg(feature = "rustls")]
+    pub fn opportunistic_tls(mut self, tls: TlsClient) -> Self {
+        self.config.tls = TlsPolicy::Opportunistic;
+        self.config.implicit_tls = false;
+        self.tls = Some(tls);
+        self
+    }
+
+    /// TLS from the first octet (port 995, RFC 8314).
+    #[cfg(feature = "rustls")]
+    pub fn implicit_tls(mut self, tls: TlsClient) -> Self {
+        self.config.tls = TlsPolicy::Never;
+        self.config.implicit_tls = true;
+        self.tls = Some(tls);
+        self
+    }
+
+    /// No TLS at all (loopback, tests). Credentials are then refused unless
+    /// [`allow_plaintext_auth`](Self::allow_plaintext_auth) is set; [`apop`](Self::apop) sends
+    /// no password but is refused too.
+    pub fn plaintext(mut self) -> Self {
+        self.config.tls = TlsPolicy::Never;
+        self.config.implicit_tls = false;
+        #[cfg(feature = "rustls")]
+        {
+            self.tls = None;
+        }
+        self
+    }
+
+    /// Logs in with `USER` and `PASS` (RFC 1939 7). The last login method set wins.
+    pub fn user_pass(mut self, user: &str, password: &str) -> Self {
+        match Username::new(user) {
+            Ok(name) => {
+                self.credentials = Some(Credentials::User {
+                    name: name.into_owned(),
+                    password: password.into(),
+                });
+            }
+            Err(error) => self.credentials_error = Some(format!("user name: {error}")),
+        }
+        self
+    }
+
+    /// Logs in with `APOP` (RFC 1939 7): the MD5 digest of the greeting's timestamp and the
+    /// shared `secret`, which itself never travels. The server must put a timestamp in its
+    /// greeting. The last login method set wins.
+    pub fn apop(mut self, user: &str, secret: &str) -> Self {
+        match Username::new(user) {
+            Ok(name) => {
+                self.credentials = Some(Credentials::Apop {
+                    name: name.into_owned(),
+                    secret: secret.into(),
+                });
+            }
+            Err(error) => self.credentials_error = Some(format!("user name: {error}")),
+        }
+        self
+    }
+
+    /// Logs in with `AUTH PLAIN`, or `AUTH LOGIN` where the server offers only that
+    /// (RFC 5034).
+    pub fn auth_plain(mut self, user: &str, password: &str) -> Self {
+        match PlainClient::new(None, user, password) {
+            Ok(plain) => {
+                self = self.sasl(Box::new(plain));
+                self.sasl(Box::new(LoginClient::new(user, password)))
+            }
+            Err(error) => {
+                self.credentials_error = Some(error.to_string());
+                self
+            }
+        }
+    }
+
+    /// Logs in with `AUTH` and this SASL mechanism (RFC 5034): several calls add mechanisms,
+    /// and the best the server offers is used. Replaces `USER`/`PASS` or `APOP` set before.
+    ///
+    /// ```no_run
+    /// # async fn oauth(token: String) -> Result<(), Box<dyn std::error::Error>> {
+    /// use mail_io::TlsClient;
+    /// use mail_io::pop3::{Client, XOAuth2Client};
+    ///
+    /// let client = Client::connect("pop.gmail.com:995")
+    ///     .implicit_tls(TlsClient::webpki("pop.gmail.com")?)
+    ///     .sasl(Box::new(XOAuth2Client::new("alice@gmail.com", token)?))
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn sasl(mut self, mechanism: Box<dyn ClientMechanism + Send>) -> Self {
+        match &mut self.credentials {
+            Some(Credentials::Sasl(mechanisms)) => mechanisms.push(mechanism),
+            _ => self.credentials = Some(Credentials::Sasl(vec![mechanism])),
+        }
+        self
+    }
+
+    /// Lets credentials travel without TLS.
+    pub fn allow_plaintext_auth(mut self) -> Self {
+        self.config.allow_plaintext_auth = true;
+        self
+    }
+
+    /// Every setting of the machine at once (TLS policy and limits included).
+    pub fn config(mut self, config: ClientConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The driver's limits (connect, handshake and write timeouts, buffers).
+    pub fn io(mut self, io: IoConfig) -> Self {
+        self.io = io;
+        self
+    }
+
+    /// Connects, reads the greeting, runs CAPA, STLS and the login, and returns once the
+    /// client is ready for commands.
+    pub async fn connect(self) -> Result<Client, ClientError> {
+        self.check()?;
+        let stream = connect_tcp(self.address.as_str(), &self.io).await?;
+        self.over(stream).await
+    }
+
+    /// As [`connect`](Self::connect), over a transport connected already (the address given
+    /// to [`Client::connect`] is not used).
+    pub async fn over<T: Transport>(mut self, transport: T) -> Result<Client<T>, ClientError> {
+        self.check()?;
+        let Some(credentials) = self.credentials.take() else {
+            return Err(ClientError::Credentials("no login method set".into()));
+        };
+        let implicit = self.config.implicit_tls;
+        let machine = Machine::new(self.config, credentials);
+        let mut connection = Connection::new(machine, transport).with_config(self.io);
+        #[cfg(feature = "rustls")]
+        if let Some(tls) = self.tls {
+            connection = if implicit {
+                connection.connect_tls(tls).await?
+            } else {
+                connection.with_tls_client(tls)
+            };
+        }
+        #[cfg(not(feature = "rustls"))]
+        if implicit {
+            return Err(crate::Error::TlsUnavailable.into());
+        }
+        let mut client = Client {
+            connection,
+            ready: false,
+            in_message: false,
+        };
+        client.until_ready().await?;
+        Ok(client)
+    }
+
+    fn check(&self) -> Result<(), ClientError> {
+        if let Some(error) = &self.credentials_error {
+            return Err(ClientError::Credentials(error.clone()));
+        }
+        if self.credentials.is_none() {
+            return Err(ClientError::Credentials("no login method set".into()));
+        }
+        Ok(())
+    }
+}
+
+impl IntoFuture for ClientBuilder {
+    type Output = Result<Client, ClientError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.connect())
+    }
+}
+
+/// A POP3 session, logged in: list, retrieve and delete messages, then [`quit`](Self::quit)
+/// to commit the deletions.
+///
+/// One command at a time; each waits for its response. A command the server refuses
+/// (`-ERR`) is [`ClientError::Refused`] and the session goes on; any other error ends it.
+/// Messages stream ([`retr`](Self::retr), [`top`](Self::top)): memory stays bounded whatever
+/// their size.
+///
+/// ```no_run
+/// # async fn fetch() -> Result<(), Box<dyn std::error::Error>> {
+/// use mail_io::TlsClient;
+/// use mail_io::pop3::Client;
+///
+/// let mut client = Client::connect("pop.example.com:110")
+///     .stls(TlsClient::webpki("pop.example.com")?)
+///     .user_pass("alice", "secret")
+///     .await?;
+/// let mut messages = Vec::new();
+/// for entry in client.list().await? {
+///     messages.push(client.retr_to_vec(entry.message).await?);
+///     client.dele(entry.message).await?;
+/// }
+/// let committed = client.quit().await?; // whether the deletions were made
+/// # Ok(())
+/// # }
+/// ```
+pub struct Client<T: Transport = TcpStream> {
+    connection: Connection<Machine, T>,
+    /// Logged in and not failed: commands may go.
+    ready: bool,
+    /// A message is being received: its rest is read (and dropped) before the next command.
+    in_message: bool,
+}
+
+impl<T: Transport> std::fmt::Debug for Client<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("connection", &self.connection)
+            .field("ready", &self.ready)
+            .field("in_message", &self.in_message)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Starts a connection to `address` (`host:port`); set it up with the builder's methods
+    /// (a login method at least), then `.await` it.
+    pub fn connect(address: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            address: address.into(),
+            config: ClientConfig {
+                tls: TlsPolicy::Never,
+                ..ClientConfig::default()
+            },
+            io: IoConfig::default(),
+            #[cfg(feature = "rustls")]
+            tls: None,
+            credentials: None,
+            credentials_error: None,
+        }
+    }
+}
+
+impl<T: Transport> Client<T> {
+    /// What the server offered in its last CAPA response (`None` if it refused CAPA).
+    pub fn capabilities(&self) -> Option<&[Capability<'static>]> {
+        self.connection.machine().capabilities()
+    }
+
+    /// Whether the session runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.connection.is_tls()
+    }
+
+    /// The connection underneath, with its machine.
+    pub fn connection(&self) -> &Connection<Machine, T> {
+        &self.connection
+    }
+
+    /// `STAT` (RFC 1939 5): the number of messages and their total size in octets, deleted
+    /// ones not counted.
+    pub async fn stat(&mut self) -> Result<(u64, u64), ClientError> {
+        match self.request(Request::Stat).await? {
+            Event::Stat { count, size } => Ok((count, size)),
+            _ => Err(self.out_of_step()),
+        }
+    }
+
+    /// `LIST` (RFC 1939 5): each message not deleted, with its size.
+    pub async fn list(&mut self) -> Result<Vec<ScanListing>, ClientError> {
+        match self.request(Request::List(None)).await? {
+            Event::Listing(listing) => Ok(listing),
+            _ => Err(self.out_of_step()),
+        }
+    }
+
+    /// `LIST msg` (RFC 1939 5): the size of one message.
+    pub async fn list_one(&mut self, message: MessageNumber) -> Result<ScanListing, ClientError> {
+        match self.request(Request::List(Some(message))).await? {
+            Event::Scan(listing) => Ok(listing),
+            _ => Err(self.out_of_step()),
+        }
+    }
+
+    /// `UIDL` (RFC 1939 7): each message not deleted, with its unique-id, stable across
+    /// sessions.
+    pub async fn uidl(&mut self) -> Result<Vec<UidListing<'static>>, ClientError> {
+        match self.request(Request::Uidl(None)).await? {
+            Event::UniqueIds(listing) => Ok(listing),
+            _ => Err(self.out_of_step()),
+        }
+    }
+
+    /// `UIDL msg` (RFC 1939 7): the unique-id of one message.
+    pub async fn uidl_one(
+        &mut self,
+        message: MessageNumber,
+    ) -> Result<UidListing<'static>, ClientError> {
+        match self.request(Request::Uidl(Some(message))).await? {
+            Event::UniqueId(listing) => Ok(listing),
+            _ => Err(self.out_of_step()),
+        }
+    }
+
+    /// `RETR msg` (RFC 1939 5): the message, as a stream of its octets, unstuffed. Read it
+    /// to its end, or drop the reader: the rest is then read and thrown away at the next call.
+    pub async fn retr(
+        &mut self,
+        message: MessageNumber,
+    ) -> Result<MessageReader<'_, T>, ClientError> {
+        self.message(Request::Retr(message)).await
+    }
+
+    /// `TOP msg n` (RFC 1939 7): the headers, the blank line and the first `lines` lines of the
+    /// body, as [`retr`](Self::retr) streams them.
+    pub async fn top(
+        &mut self,
+        message: MessageNumber,
+        lines: u32,
+    ) -> Result<MessageReader<'_, T>, ClientError> {
+        self.message(Request::Top(message, lines)).await
+    }
+
+    /// `RETR msg`, the whole message in memory.
+    pub async fn retr_to_vec(&mut self, message: MessageNumber) -> Result<Vec<u8>, ClientError> {
+        let mut reader = self.retr(message).await?;
+        let mut octets = Vec::new();
+        if let Some(size) = reader.octets() {
+            // The announced size, trusted only so far.
+            octets.reserve(usize::try_from(size).unwrap_or(0).min(1 << 20));
+        }
+        while let Some(chunk) = reader.next_chunk().await? {
+            octets.extend_from_slice(&chunk);
+        }
+        Ok(octets)
+    }
+
+    /// `DELE msg` (RFC 1939 5): marks the message deleted; it goes at [`quit`](Self::quit),
+    /// unless [`rset`](Self::rset) unmarks it first.
+    pub async fn dele(&mut self, message: MessageNumber) -> Result<(), ClientError> {
+        match self.request(Request::Dele(message)).await? {
+            Event::Deleted(_) => Ok(()),
+            _ => Err(self.out_of_step()),
+        }
+    }
+
+    /// `RSET` (RFC 1939 5): unmarks every message marked deleted.
+    pub async fn rset(&mut self) -> Result<(), ClientError> {
+        match self.request(Request::Rset).await? {
+            Event::Done(..) => Ok(()),
+            _ => Err(self.out_of_step()),
+        }
+    }
+
+    /// `NOOP` (RFC 1939 5): the server answers, nothing else.
+    pub async fn noop(&mut self) -> Result<(), ClientError> {
+        match self.request(Request::Noop).await? {
+            Event::Done(..) => Ok(()),
+            _ => Err(self.out_of_step()),
+        }
+    }
+
+    /// `QUIT` (RFC 1939 6): ends the session and closes the connection. `Ok(true)` when the
+    /// server committed the deletions (`+OK`), `Ok(false)` when it answered `-ERR` (some
+    /// messages marked deleted may remain).
+    pub async fn quit(mut self) -> Result<bool, ClientError> {
+        let committed = match self.request(Request::Quit).await? {
+            Event::Closed { committed, .. } => committed,
+            _ => return Err(self.out_of_step()),
+        };
+        // The machine closes after the answer: let the connection end cleanly. The outcome is
+        // known already, so a failure from here on changes nothing.
+        while let Ok(Some(_)) = self.connection.next_event().await {}
+        Ok(committed)
+    }
+
+    /// Sends `request` once the session is in step, and waits for its answer.
+    async fn request(&mut self, request: Request) -> Result<Event, ClientError> {
+        self.skip_message().await?;
+        if !self.ready {
+            return Err(ClientError::Closed);
+        }
+        self.connection.machine_mut().request(request)?;
+        loop {
+            let event = self.next_event().await?;
+            match event {
+                Event::Refused(request, response) => {
+                    return Err(ClientError::Refused { request, response });
+                }
+                Event::Stat { .. }
+                | Event::Listing(_)
+                | Event::Scan(_)
+                | Event::UniqueIds(_)
+                | Event::UniqueId(_)
+                | Event::Deleted(_)
+                | Event::Done(..) => return Ok(event),
+                Event::Message { .. } => {
+                    self.in_message = true;
+                    return Ok(event);
+                }
+                Event::Closed { .. } => {
+                    self.ready = false;
+                    return Ok(event);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn message(&mut self, request: Request) -> Result<MessageReader<'_, T>, ClientError> {
+        match self.request(request).await? {
+            Event::Message {
+                message, octets, ..
+            } => Ok(MessageReader {
+                client: self,
+                message,
+                octets,
+            }),
+            _ => Err(self.out_of_step()),
+        }
+    }
+
+    /// The next piece of the message being received; `None` at its end.
+    async fn body_chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
+        while self.in_message {
+            match self.next_event().await {
+                Ok(Event::Body(chunk)) => return Ok(Some(chunk)),
+                Ok(Event::MessageEnd(_)) => self.in_message = false,
+                Ok(_) => {}
+                Err(error) => {
+                    self.in_message = false;
+                    return Err(error);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads what is left of a message whose reader was dropped before its end.
+    async fn skip_message(&mut self) -> Result<(), ClientError> {
+        while self.body_chunk().await?.is_some() {}
+        Ok(())
+    }
+
+    /// The next event; a failed session, a closed connection or an I/O error ends the session.
+    async fn next_event(&mut self) -> Result<Event, ClientError> {
+        match self.connection.next_event().await {
+            Ok(Some(Event::Error(error))) => {
+                self.ready = false;
+                Err(error.into())
+            }
+            Ok(Some(event)) => Ok(event),
+            Ok(None) => {
+                self.ready = false;
+                Err(ClientError::Closed)
+            }
+            Err(error) => {
+                self.ready = false;
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn until_ready(&mut self) -> Result<(), ClientError> {
+        loop {
+            if let Event::Ready = self.next_event().await? {
+                self.ready = true;
+                return Ok(());
+            }
+        }
+    }
+
+    /// An answer that does not fit the request: the machine answers each request with its
+    /// own event, so this cannot happen; if it did, the session is no longer trusted.
+    fn out_of_step(&mut self) -> ClientError {
+        self.ready = false;
+        ClientError::Closed
+    }
+}
+
+/// A message being received ([`Client::retr`], [`Client::top`]): its octets as they arrive,
+/// unstuffed (RFC 1939 3: the leading dot of a stuffed line is gone, the final `.` line is
+/// not part of it), line ends as sent. Only what one read brought is held at a time.
+///
+/// Read it with [`next_chunk`](Self::next_chunk), or turn it into a [`tokio::io::AsyncRead`]
+/// with [`into_async_read`](Self::into_async_read). Dropping it before the end is fine: the
+/// client reads the rest and throws it away at its next call, so the session stays in step.
+///
+/// ```no_run
+/// # async fn fetch(client: &mut mail_io::pop3::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// use mail_io::pop3::MessageNumber;
+///
+/// let mut reader = client.retr(MessageNumber::FIRST).await?;
+/// let mut size = 0;
+/// while let Some(chunk) = reader.next_chunk().await? {
+///     size += chunk.len(); // or write it somewhere
+/// }
+/// client.dele(MessageNumber::FIRST).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct MessageReader<'a, T: Transport = TcpStream> {
+    client: &'a mut Client<T>,
+    message: MessageNumber,
+    octets: Option<u64>,
+}
+
+impl<T: Transport> std::fmt::Debug for MessageReader<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageReader")
+            .field("message", &self.message)
+            .field("octets", &self.octets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, T: Transport> MessageReader<'a, T> {
+    /// The message.
+    pub fn message(&self) -> MessageNumber {
+        self.message
+    }
+
+    /// The size the server announced (`+OK 120 octets`), if it did. For `RETR` it is the size
+    /// of the message as stored, which may differ from what arrives (line ends); for `TOP`
+    /// it is usually the whole message's.
+    pub fn octets(&self) -> Option<u64> {
+        self.octets
+    }
+
+    /// The next piece of the message, never empty; `None` once it has all arrived.
+    ///
+    /// An error ends the session (the server closed the connection mid-message, a message over
+    /// [`ClientConfig::max_message_size`], a timeout...).
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
+        self.client.body_chunk().await
+    }
+
+    /// Reads the rest of the message into memory.
+    pub async fn to_vec(mut self) -> Result<Vec<u8>, ClientError> {
+        let mut octets = Vec::new();
+        while let Some(chunk) = self.next_chunk().await? {
+            octets.extend_from_slice(&chunk);
+        }
+        Ok(octets)
+    }
+
+    /// The rest of the message as a [`tokio::io::AsyncRead`], for `tokio::io::copy` into a
+    /// file, say. The client stays borrowed until it is dropped: use it in one expression,
+    /// or drop it before the next command.
+    ///
+    /// ```no_run
+    /// # async fn fetch(
+    /// #     client: &mut mail_io::pop3::Client,
+    /// #     file: &mut (impl tokio::io::AsyncWrite + Unpin),
+    /// # ) -> Result<(), Box<dyn std::error::Error>> {
+    /// use mail_io::pop3::MessageNumber;
+    ///
+    /// // `file`: a `tokio::fs::File`, say.
+    /// let mut body = client.retr(MessageNumber::FIRST).await?.into_async_read();
+    /// tokio::io::copy(&mut body, file).await?;
+    /// drop(body);
+    /// client.dele(MessageNumber::FIRST).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn into_async_read(self) -> AsyncMessageReader<'a, T> {
+        AsyncMessageReader {
+            client: Reading::Idle(self.client),
+            message: self.message,
+            unread: Bytes::new(),
+        }
+    }
+}
+
+/// A message being received, as a [`tokio::io::AsyncRead`]
+/// ([`MessageReader::into_async_read`]). Dropping it before the end is fine, as for
+/// [`MessageReader`].
+pub struct AsyncMessageReader<'a, T: Transport = TcpStream> {
+    client: Reading<'a, T>,
+    message: MessageNumber,
+    /// What a read did not take of the last chunk.
+    unread: Bytes,
+}
+
+/// The answer to one read: the client comes back with it.
+type Chunk<'a, T> = (&'a mut Client<T>, Result<Option<Bytes>, ClientError>);
+
+/// The client, or the read under way that holds it: `poll_read` cannot keep an `async fn`'s
+/// future otherwise. Dropping a read under way leaves the client waiting for the rest of the
+/// message, which its next call reads and drops.
+enum Reading<'a, T: Transport> {
+    Idle(&'a mut Client<T>),
+    Busy(Pin<Box<dyn Future<Output = Chunk<'a, T>> + Send + 'a>>),
+    /// Only while switching between the two.
+    Switching,
+}
+
+impl<T: Transport> std::fmt::Debug for AsyncMessageReader<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncMessageReader")
+            .field("message", &self.message)
+            .field("busy", &matches!(self.client, Reading::Busy(_)))
+            .field("unread", &self.unread.len())
+            .finish()
+    }
+}
+
+impl<T: Transport> AsyncMessageReader<'_, T> {
+    /// The message.
+    pub fn message(&self) -> MessageNumber {
+        self.message
+    }
+
+    /// The next chunk, through a boxed future that holds the client meanwhile.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, ClientError>> {
+        loop {
+            match std::mem::replace(&mut self.client, Reading::Switching) {
+                Reading::Idle(client) => {
+                    self.client = Reading::Busy(Box::pin(async move {
+                        let chunk = client.body_chunk().await;
+                        (client, chunk)
+                    }));
+                }
+                Reading::Busy(mut read) => {
+                    return match read.as_mut().poll(cx) {
+                        Poll::Ready((client, chunk)) => {
+                            self.client = Reading::Idle(client);
+                            Poll::Ready(chunk)
+                        }
+                        Poll::Pending => {
+                            self.client = Reading::Busy(read);
+                            Poll::Pending
+                        }
+                    };
+                }
+                // Reached only if a poll panicked half-way: the reader is spent.
+                Reading::Switching => return Poll::Ready(Err(ClientError::Closed)),
+            }
+        }
+    }
+}
+
+impl<T: Transport> AsyncRead for AsyncMessageReader<'_, T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.unread.is_empty() {
+            match ready!(this.poll_chunk(cx)) {
+                Ok(Some(chunk)) => this.unread = chunk,
+                Ok(None) => return Poll::Ready(Ok(())),
+                Err(error) => return Poll::Ready(Err(error.into())),
+            }
+        }
+        let n = this.unread.len().min(buf.remaining());
+        if let Some(part) = this.unread.get(..n) {
+            buf.put_slice(part);
+        }
+        this.unread.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,806 @@
+//! The POP3 client against an in-process server on loopback: `pop3-proto`'s server machine
+//! driven by `mail_io::Connection`, answering from an in-memory maildrop.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mail_io::pop3::{Client, ClientConfig, ClientError, MessageNumber, Request, TlsPolicy};
+use mail_io::{Connection, IoConfig, TlsClient, TlsServer};
+use pop3_proto::client::Error as SessionError;
+use pop3_proto::server::{Answer, Event, MessageInfo, Server, ServerConfig};
+use pop3_proto::types::{KnownCode, Timestamp, UniqueId};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+
+/// Every test ends well within this, or fails instead of hanging.
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn n(number: u32) -> MessageNumber {
+    MessageNumber::new(number).unwrap()
+}
+
+/// A message whose lines start with dots: the server stuffs them, the client must unstuff.
+const DOTTED: &[u8] = b"From: a@example.org\r\nSubject: dots\r\n\r\n.\r\n..\r\n.leading dot\r\n...three\r\nmiddle . line\r\nlast\r\n";
+
+fn small_maildrop() -> Vec<Vec<u8>> {
+    vec![
+        b"Subject: one\r\n\r\nfirst\r\n".to_vec(),
+        DOTTED.to_vec(),
+        b"Subject: three\r\n\r\nthird message\r\nwith two lines\r\n".to_vec(),
+    ]
+}
+
+/// About 5 MiB of lines of varied length, some with leading dots.
+fn large_message() -> Vec<u8> {
+    let mut message = b"Subject: large\r\n\r\n".to_vec();
+    let mut i = 0u32;
+    while message.len() < 5 * 1024 * 1024 {
+        if i % 7 == 0 {
+            message.extend_from_slice(b".");
+        }
+        let width = (i * 37 % 150) as usize;
+        message.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, width));
+        message.extend_from_slice(b"\r\n");
+        i += 1;
+    }
+    message
+}
+
+/// What the in-process server keeps between sessions.
+#[derive(Default)]
+struct Store {
+    messages: Vec<Vec<u8>>,
+    /// The unique-ids removed at each committed QUIT.
+    commits: Mutex<Vec<Vec<String>>>,
+}
+
+#[derive(Clone)]
+struct Setup {
+    config: ServerConfig,
+    tls: Option<TlsServer>,
+    implicit_tls: bool,
+}
+
+impl Setup {
+    fn plaintext() -> Self {
+        Self {
+            config: ServerConfig {
+                plaintext_login: true,
+                ..ServerConfig::default()
+            },
+            tls: None,
+            implicit_tls: false,
+        }
+    }
+}
+
+/// A server on loopback, serving `messages` to alice (password or APOP secret `secret`).
+async fn start(setup: Setup, messages: Vec<Vec<u8>>) -> (SocketAddr, Arc<Store>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let store = Arc::new(Store {
+        messages,
+        ..Store::default()
+    });
+    let shared = store.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (setup, store) = (setup.clone(), shared.clone());
+            tokio::spawn(async move {
+                let _ = session(stream, setup, store).await;
+            });
+        }
+    });
+    (address, store)
+}
+
+async fn session(stream: TcpStream, setup: Setup, store: Arc<Store>) -> Result<(), mail_io::Error> {
+    stream.set_nodelay(true)?;
+    let mut connection = Connection::new(Server::new(setup.config.clone()), stream);
+    if let Some(tls) = setup.tls {
+        connection = if setup.implicit_tls {
+            connection.accept_tls(tls).await?
+        } else {
+            connection.with_tls_server(tls)
+        };
+    }
+    while let Some(event) = connection.next_event().await? {
+        match event {
+            Event::Login(login) => {
+                let answer = if login.username() == Some("alice") && login.verify_secret(b"secret")
+                {
+                    let listing = store
+                        .messages
+                        .iter()
+                        .enumerate()
+                        .map(|(i, message)| MessageInfo {
+                            size: message.len() as u64,
+                            uid: UniqueId::new(format!("uid-{}", i + 1)).unwrap(),
+                        })
+                        .collect();
+                    Answer::Open(listing)
+                } else {
+                    Answer::reject("[AUTH] wrong user or password")
+                };
+                connection.machine_mut().answer(answer).unwrap();
+            }
+            Event::Retrieve { message, .. } => {
+                connection.machine_mut().answer(Answer::Accept).unwrap();
+                let body = &store.messages[message.index()];
+                for chunk in body.chunks(16 * 1024) {
+                    if !connection.machine().wants_body() {
+                        break;
+                    }
+                    connection.machine_mut().send_body(chunk).unwrap();
+                    connection.send().await?;
+                }
+                connection.machine_mut().end_body().unwrap();
+            }
+            Event::Commit { deleted } => {
+                let uids = deleted.iter().map(|d| d.uid.to_string()).collect();
+                store.commits.lock().unwrap().push(uids);
+                connection.machine_mut().answer(Answer::Accept).unwrap();
+            }
+            event if event.is_decision() => {
+                connection.machine_mut().answer(Answer::Accept).unwrap()
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// alice over plaintext, USER/PASS.
+async fn login(address: SocketAddr) -> Client {
+    Client::connect(address.to_string())
+        .plaintext()
+        .user_pass("alice", "secret")
+        .allow_plaintext_auth()
+        .await
+        .unwrap()
+}
+
+fn self_signed() -> (TlsServer, CertificateDer<'static>) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let certificate = certified.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+    let server = TlsServer::from_der(vec![certificate.clone()], key).unwrap();
+    (server, certificate)
+}
+
+#[tokio::test]
+async fn user_pass_then_stat_list_uidl() {
+    timeout(LIMIT, async {
+        let messages = small_maildrop();
+        let (address, store) = start(Setup::plaintext(), messages.clone()).await;
+        let mut client = login(address).await;
+        assert!(!client.is_tls());
+        assert!(client.capabilities().is_some());
+
+        let total: usize = messages.iter().map(Vec::len).sum();
+        assert_eq!(client.stat().await.unwrap(), (3, total as u64));
+
+        let listing = client.list().await.unwrap();
+        assert_eq!(listing.len(), 3);
+        for (entry, message) in listing.iter().zip(&messages) {
+            assert_eq!(entry.size, message.len() as u64);
+        }
+        assert_eq!(listing[1].message, n(2));
+        let one = client.list_one(n(2)).await.unwrap();
+        assert_eq!((one.message, one.size), (n(2), messages[1].len() as u64));
+
+        let uids = client.uidl().await.unwrap();
+        let uids: Vec<_> = uids
+            .iter()
+            .map(|u| (u.message.get(), u.uid.to_string()))
+            .collect();
+        assert_eq!(
+            uids,
+            [
+                (1, "uid-1".into()),
+                (2, "uid-2".into()),
+                (3, "uid-3".into())
+            ]
+        );
+        let one = client.uidl_one(n(3)).await.unwrap();
+        assert_eq!(one.uid.as_str(), "uid-3");
+
+        client.noop().await.unwrap();
+        assert!(client.quit().await.unwrap());
+        // QUIT with nothing marked commits nothing.
+        assert_eq!(*store.commits.lock().unwrap(), [Vec::<String>::new()]);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn apop_and_auth_plain_log_in() {
+    timeout(LIMIT, async {
+        let mut setup = Setup::plaintext();
+        setup.config.apop_timestamp = Some(Timestamp::new("<1896.697170952@localhost>").unwrap());
+        let (address, _) = start(setup, small_maildrop()).await;
+
+        let mut client = Client::connect(address.to_string())
+            .plaintext()
+            .apop("alice", "secret")
+            .allow_plaintext_auth()
+            .await
+            .unwrap();
+        assert_eq!(client.stat().await.unwrap().0, 3);
+        assert!(client.quit().await.unwrap());
+
+        let mut client = Client::connect(address.to_string())
+            .plaintext()
+            .auth_plain("alice", "secret")
+            .allow_plaintext_auth()
+            .await
+            .unwrap();
+        assert_eq!(client.stat().await.unwrap().0, 3);
+        assert!(client.quit().await.unwrap());
+
+        let wrong = Client::connect(address.to_string())
+            .plaintext()
+            .apop("alice", "not the secret")
+            .allow_plaintext_auth()
+            .await
+            .unwrap_err();
+        let ClientError::Session(SessionError::LoginFailed { response, .. }) = wrong else {
+            panic!("{wrong:?}");
+        };
+        assert!(response.code.is_some_and(|code| code.is(KnownCode::Auth)));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn login_errors_are_typed() {
+    timeout(LIMIT, async {
+        let (address, _) = start(Setup::plaintext(), small_maildrop()).await;
+
+        let wrong = Client::connect(address.to_string())
+            .plaintext()
+            .user_pass("alice", "wrong")
+            .allow_plaintext_auth()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                wrong,
+                ClientError::Session(SessionError::LoginFailed { .. })
+            ),
+            "{wrong:?}"
+        );
+
+        // No TLS and no permission: the password is never sent.
+        let refused = Client::connect(address.to_string())
+            .plaintext()
+            .user_pass("alice", "secret")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, ClientError::Session(SessionError::AuthNeedsTls)),
+            "{refused:?}"
+        );
+
+        // STLS required, and this server does not offer it.
+        let (_, certificate) = self_signed();
+        let refused = Client::connect(address.to_string())
+            .stls(TlsClient::trusting("localhost", vec![certificate]).unwrap())
+            .user_pass("alice", "secret")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, ClientError::Session(SessionError::TlsUnavailable)),
+            "{refused:?}"
+        );
+
+        // Credentials that cannot be sent fail before connecting.
+        let bad = Client::connect(address.to_string())
+            .user_pass("al ice", "secret")
+            .await;
+        assert!(matches!(bad, Err(ClientError::Credentials(_))), "{bad:?}");
+        let none = Client::connect(address.to_string()).plaintext().await;
+        assert!(matches!(none, Err(ClientError::Credentials(_))), "{none:?}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn retr_and_top_unstuff_dotted_lines() {
+    timeout(LIMIT, async {
+        let (address, _) = start(Setup::plaintext(), small_maildrop()).await;
+        let mut client = login(address).await;
+
+        assert_eq!(client.retr_to_vec(n(2)).await.unwrap(), DOTTED);
+
+        let mut reader = client.retr(n(2)).await.unwrap();
+        assert_eq!(reader.message(), n(2));
+        assert_eq!(reader.octets(), Some(DOTTED.len() as u64));
+        let mut streamed = Vec::new();
+        while let Some(chunk) = reader.next_chunk().await.unwrap() {
+            assert!(!chunk.is_empty());
+            streamed.extend_from_slice(&chunk);
+        }
+        assert_eq!(streamed, DOTTED);
+        // The end stays the end.
+        assert!(reader.next_chunk().await.unwrap().is_none());
+
+        let top = client.top(n(2), 2).await.unwrap().to_vec().await.unwrap();
+        assert_eq!(
+            top,
+            b"From: a@example.org\r\nSubject: dots\r\n\r\n.\r\n..\r\n"
+        );
+        let headers = client.top(n(2), 0).await.unwrap().to_vec().await.unwrap();
+        assert_eq!(headers, b"From: a@example.org\r\nSubject: dots\r\n\r\n");
+
+        // As an AsyncRead, through a tiny buffer.
+        let mut reader = client.retr(n(2)).await.unwrap().into_async_read();
+        assert_eq!(reader.message(), n(2));
+        let mut read = Vec::new();
+        let mut buffer = [0u8; 7];
+        loop {
+            let got = reader.read(&mut buffer).await.unwrap();
+            if got == 0 {
+                break;
+            }
+            read.extend_from_slice(&buffer[..got]);
+        }
+        assert_eq!(read, DOTTED);
+        drop(reader);
+
+        assert!(client.quit().await.unwrap());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_large_message_streams_in_chunks() {
+    timeout(LIMIT, async {
+        let large = large_message();
+        let messages = vec![large.clone(), b"Subject: small\r\n\r\nx\r\n".to_vec()];
+        let (address, _) = start(Setup::plaintext(), messages).await;
+        let mut client = login(address).await;
+
+        let mut reader = client.retr(n(1)).await.unwrap();
+        let (mut received, mut chunks, mut largest) = (Vec::new(), 0, 0);
+        while let Some(chunk) = reader.next_chunk().await.unwrap() {
+            chunks += 1;
+            largest = largest.max(chunk.len());
+            received.extend_from_slice(&chunk);
+        }
+        assert!(received == large, "the message arrived changed");
+        assert!(chunks > 50, "{chunks} chunks");
+        // No chunk is larger than one read of the driver.
+        assert!(largest <= IoConfig::default().read_buffer, "{largest}");
+
+        // tokio::io::copy through the AsyncRead side.
+        let mut copied = Vec::new();
+        let mut reader = client.retr(n(1)).await.unwrap().into_async_read();
+        tokio::io::copy(&mut reader, &mut copied).await.unwrap();
+        drop(reader);
+        assert!(copied == large, "the message arrived changed");
+
+        let top = client.top(n(1), 3).await.unwrap().to_vec().await.unwrap();
+        let expected: Vec<u8> = large
+            .split_inclusive(|b| *b == b'\n')
+            .take(5)
+            .flatten()
+            .copied()
+            .collect();
+        assert_eq!(top, expected);
+
+        assert!(client.quit().await.unwrap());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_dropped_reader_leaves_the_session_in_step() {
+    timeout(LIMIT, async {
+        let large = large_message();
+        let messages = vec![large.clone(), DOTTED.to_vec()];
+        let (address, _) = start(Setup::plaintext(), messages).await;
+        let mut client = login(address).await;
+
+        // Dropped after one chunk.
+        let mut reader = client.retr(n(1)).await.unwrap();
+        assert!(reader.next_chunk().await.unwrap().is_some());
+        // (A MessageReader holds no more than the borrow: the client is usable again here.)
+        assert_eq!(client.stat().await.unwrap().0, 2);
+
+        // Dropped before reading anything.
+        let _ = client.retr(n(1)).await.unwrap();
+        assert_eq!(client.retr_to_vec(n(2)).await.unwrap(), DOTTED);
+
+        // Dropped in the middle of an AsyncRead that had to wait.
+        let mut reader = client.retr(n(1)).await.unwrap().into_async_read();
+        let mut buffer = vec![0u8; 1024];
+        let mut read = 0;
+        while read < 100_000 {
+            read += reader.read(&mut buffer).await.unwrap();
+        }
+        let _ = timeout(Duration::ZERO, reader.read(&mut buffer)).await;
+        drop(reader);
+        assert_eq!(client.retr_to_vec(n(2)).await.unwrap(), DOTTED);
+        assert!(client.retr_to_vec(n(1)).await.unwrap() == large);
+
+        assert!(client.quit().await.unwrap());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn dele_then_quit_commits() {
+    timeout(LIMIT, async {
+        let (address, store) = start(Setup::plaintext(), small_maildrop()).await;
+
+        // Marked, then reset: nothing goes.
+        let mut client = login(address).await;
+        client.dele(n(1)).await.unwrap();
+        assert_eq!(client.stat().await.unwrap().0, 2);
+        client.rset().await.unwrap();
+        assert_eq!(client.stat().await.unwrap().0, 3);
+        assert!(client.quit().await.unwrap());
+
+        // Every message retrieved, then deleted.
+        let mut client = login(address).await;
+        let mut fetched = Vec::new();
+        for entry in client.list().await.unwrap() {
+            fetched.push(client.retr_to_vec(entry.message).await.unwrap());
+            client.dele(entry.message).await.unwrap();
+        }
+        assert_eq!(fetched, small_maildrop());
+        assert_eq!(client.stat().await.unwrap(), (0, 0));
+        assert!(client.quit().await.unwrap());
+
+        let commits = store.commits.lock().unwrap().clone();
+        assert_eq!(commits, [vec![], vec!["uid-1", "uid-2", "uid-3"]]);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_command_keeps_the_session() {
+    timeout(LIMIT, async {
+        let (address, _) = start(Setup::plaintext(), small_maildrop()).await;
+        let mut client = login(address).await;
+
+        let refused = client.retr(n(9)).await.unwrap_err();
+        assert!(refused.is_refused(), "{refused:?}");
+        let ClientError::Refused { request, response } = refused else {
+            unreachable!()
+        };
+        assert_eq!(request, Request::Retr(n(9)));
+        assert!(!response.is_ok());
+
+        assert!(client.list_one(n(4)).await.unwrap_err().is_refused());
+        assert!(client.uidl_one(n(4)).await.unwrap_err().is_refused());
+        assert!(client.top(n(4), 1).await.unwrap_err().is_refused());
+        client.dele(n(1)).await.unwrap();
+        assert!(client.dele(n(1)).await.unwrap_err().is_refused());
+        assert!(client.retr(n(1)).await.unwrap_err().is_refused());
+
+        assert_eq!(client.stat().await.unwrap().0, 2);
+        assert_eq!(client.retr_to_vec(n(2)).await.unwrap(), DOTTED);
+        assert!(client.quit().await.unwrap());
+    })
+    .await
+    .unwrap();
+}
+
+/// A scripted server: greets, refuses CAPA, accepts any login, then answers the first
+/// command after login with `reply` and closes (or, if `silent`, says nothing more).
+async fn scripted(reply: &'static [u8], silent: bool) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut stream = BufReader::new(stream);
+        stream.write_all(b"+OK ready\r\n").await.unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if stream.read_line(&mut line).await.unwrap() == 0 {
+                return;
+            }
+            let verb = line
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            match verb.as_str() {
+                "CAPA" => stream.write_all(b"-ERR no CAPA here\r\n").await.unwrap(),
+                "USER" | "PASS" => stream.write_all(b"+OK\r\n").await.unwrap(),
+                _ => {
+                    stream.write_all(reply).await.unwrap();
+                    stream.flush().await.unwrap();
+                    if silent {
+                        tokio::time::sleep(LIMIT).await;
+                    }
+                    // Closes: the client must see an error, not wait for the rest.
+                    return;
+                }
+            }
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn a_server_that_closes_mid_body_is_an_error() {
+    timeout(LIMIT, async {
+        let address = scripted(
+            b"+OK 5000 octets\r\nSubject: cut\r\n\r\nthe first line\r\nand half a",
+            false,
+        )
+        .await;
+        let mut client = login(address).await;
+        let mut reader = client.retr(n(1)).await.unwrap();
+        let mut received = Vec::new();
+        let error = loop {
+            match reader.next_chunk().await {
+                Ok(Some(chunk)) => received.extend_from_slice(&chunk),
+                Ok(None) => panic!("a cut message ended well"),
+                Err(error) => break error,
+            }
+        };
+        assert!(
+            matches!(error, ClientError::Session(SessionError::ConnectionClosed)),
+            "{error:?}"
+        );
+        assert!(received.starts_with(b"Subject: cut\r\n"));
+        // The session is over.
+        assert!(matches!(client.stat().await, Err(ClientError::Closed)));
+
+        // Closed before the response: the command fails, as an error, at once.
+        let address = scripted(b"", false).await;
+        let mut client = login(address).await;
+        let error = client.stat().await.unwrap_err();
+        assert!(
+            matches!(error, ClientError::Session(SessionError::ConnectionClosed)),
+            "{error:?}"
+        );
+
+        // Closed in the middle of a response line.
+        let address = scripted(b"+OK 2 3", false).await;
+        let mut client = login(address).await;
+        assert!(client.stat().await.is_err());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_reader_dropped_while_waiting_leaves_the_session_in_step() {
+    timeout(LIMIT, async {
+        // The server sends half the message, then waits until told to send the rest.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut stream = BufReader::new(stream);
+            stream.write_all(b"+OK ready\r\n").await.unwrap();
+            let mut wait = Some(wait);
+            let mut line = String::new();
+            while stream.read_line(&mut line).await.unwrap() > 0 {
+                let reply: &[u8] = match line.split_whitespace().next().unwrap() {
+                    "CAPA" => b"-ERR\r\n",
+                    "RETR" => {
+                        stream.write_all(b"+OK\r\nfirst half\r\n").await.unwrap();
+                        if let Some(wait) = wait.take() {
+                            wait.await.unwrap();
+                        }
+                        b"..second half\r\n.\r\n"
+                    }
+                    "STAT" => b"+OK 1 30\r\n",
+                    "QUIT" => b"+OK bye\r\n",
+                    _ => b"+OK\r\n",
+                };
+                stream.write_all(reply).await.unwrap();
+                line.clear();
+            }
+        });
+
+        let mut client = login(address).await;
+        let mut reader = client.retr(n(1)).await.unwrap().into_async_read();
+        let mut buffer = [0u8; 64];
+        let got = reader.read(&mut buffer).await.unwrap();
+        assert_eq!(&buffer[..got], b"first half\r\n");
+        // A read that has to wait, abandoned, then the reader dropped.
+        let waited = timeout(Duration::from_millis(100), reader.read(&mut buffer)).await;
+        assert!(waited.is_err(), "the read did not wait");
+        drop(reader);
+        go.send(()).unwrap();
+        // The rest of the message is read and dropped: STAT gets its own answer.
+        assert_eq!(client.stat().await.unwrap(), (1, 30));
+        assert_eq!(
+            client.retr_to_vec(n(1)).await.unwrap(),
+            b"first half\r\n.second half\r\n"
+        );
+        assert!(client.quit().await.unwrap());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_server_silent_mid_body_times_out() {
+    timeout(LIMIT, async {
+        let address = scripted(b"+OK\r\nSubject: stalled\r\n\r\nthe first line\r\n", true).await;
+        let config = ClientConfig {
+            tls: TlsPolicy::Never,
+            allow_plaintext_auth: true,
+            timeout: Duration::from_millis(300),
+            ..ClientConfig::default()
+        };
+        let mut client = Client::connect(address.to_string())
+            .config(config)
+            .user_pass("alice", "secret")
+            .await
+            .unwrap();
+        let error = client.retr_to_vec(n(1)).await.unwrap_err();
+        assert!(
+            matches!(error, ClientError::Session(SessionError::Timeout)),
+            "{error:?}"
+        );
+        assert!(matches!(client.noop().await, Err(ClientError::Closed)));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn stls_with_a_self_signed_certificate() {
+    timeout(LIMIT, async {
+        let (tls, certificate) = self_signed();
+        let mut setup = Setup::plaintext();
+        setup.config.stls = true;
+        setup.config.plaintext_login = false;
+        setup.tls = Some(tls);
+        let (address, store) = start(setup, small_maildrop()).await;
+
+        let mut client = Client::connect(address.to_string())
+            .stls(TlsClient::trusting("localhost", vec![certificate.clone()]).unwrap())
+            .user_pass("alice", "secret")
+            .await
+            .unwrap();
+        assert!(client.is_tls());
+        assert_eq!(client.retr_to_vec(n(2)).await.unwrap(), DOTTED);
+        client.dele(n(2)).await.unwrap();
+        assert!(client.quit().await.unwrap());
+        assert_eq!(store.commits.lock().unwrap().last().unwrap(), &["uid-2"]);
+
+        // Another certificate is refused in the handshake.
+        let (_, other) = self_signed();
+        let refused = Client::connect(address.to_string())
+            .stls(TlsClient::trusting("localhost", vec![other]).unwrap())
+            .user_pass("alice", "secret")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, ClientError::Io(mail_io::Error::Tls(_))),
+            "{refused:?}"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn implicit_tls() {
+    timeout(LIMIT, async {
+        let (tls, certificate) = self_signed();
+        let mut setup = Setup::plaintext();
+        setup.config.implicit_tls = true;
+        setup.config.plaintext_login = false;
+        setup.tls = Some(tls);
+        setup.implicit_tls = true;
+        let (address, _) = start(setup, small_maildrop()).await;
+
+        let mut client = Client::connect(address.to_string())
+            .implicit_tls(TlsClient::trusting("localhost", vec![certificate]).unwrap())
+            .auth_plain("alice", "secret")
+            .await
+            .unwrap();
+        assert!(client.is_tls());
+        assert_eq!(client.stat().await.unwrap().0, 3);
+        assert!(client.quit().await.unwrap());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn over_an_in_memory_pipe_with_the_machine_config() {
+    timeout(LIMIT, async {
+        let (ours, theirs) = tokio::io::duplex(4096);
+        let store = Arc::new(Store {
+            messages: small_maildrop(),
+            ..Store::default()
+        });
+        let server = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let connection = Connection::new(Server::new(Setup::plaintext().config), theirs);
+                serve_pipe(connection, store).await
+            }
+        });
+        // No PIPELINING: one command at a time, as the client does anyway.
+        let config = ClientConfig {
+            tls: TlsPolicy::Never,
+            allow_plaintext_auth: true,
+            pipelining: false,
+            ..ClientConfig::default()
+        };
+        let mut client = Client::connect("unused")
+            .config(config)
+            .user_pass("alice", "secret")
+            .over(ours)
+            .await
+            .unwrap();
+        assert_eq!(client.retr_to_vec(n(2)).await.unwrap(), DOTTED);
+        client.dele(n(3)).await.unwrap();
+        assert!(client.quit().await.unwrap());
+        server.await.unwrap();
+        assert_eq!(*store.commits.lock().unwrap(), [vec!["uid-3"]]);
+    })
+    .await
+    .unwrap();
+}
+
+/// The loopback session, over any transport.
+async fn serve_pipe(
+    mut connection: Connection<Server, tokio::io::DuplexStream>,
+    store: Arc<Store>,
+) {
+    while let Some(event) = connection.next_event().await.unwrap() {
+        match event {
+            Event::Login(login) => {
+                assert!(login.verify_secret(b"secret"));
+                let listing = (0..store.messages.len())
+                    .map(|i| MessageInfo {
+                        size: store.messages[i].len() as u64,
+                        uid: UniqueId::new(format!("uid-{}", i + 1)).unwrap(),
+                    })
+                    .collect();
+                connection
+                    .machine_mut()
+                    .answer(Answer::Open(listing))
+                    .unwrap();
+            }
+            Event::Retrieve { message, .. } => {
+                let machine = connection.machine_mut();
+                machine.answer(Answer::Accept).unwrap();
+                machine.send_body(&store.messages[message.index()]).unwrap();
+                machine.end_body().unwrap();
+            }
+            Event::Commit { deleted } => {
+                let uids = deleted.iter().map(|d| d.uid.to_string()).collect();
+                store.commits.lock().unwrap().push(uids);
+                connection.machine_mut().answer(Answer::Accept).unwrap();
+            }
+            event if event.is_decision() => {
+                connection.machine_mut().answer(Answer::Accept).unwrap()
+            }
+            _ => {}
+        }
+    }
+}
