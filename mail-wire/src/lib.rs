@@ -4,6 +4,8 @@
 //! and bytes out, so it runs on any runtime, in a fuzzer, or on `no_std` with `alloc`.
 //!
 //! - [`line`](mod@line): CRLF line framing with a length limit that holds however the input is chunked.
+//! - [`decode`]: what the protocol crates' decoders share: [`Decoded`](decode::Decoded),
+//!   [`DecodeError`](decode::DecodeError) and strict framing of one line in a buffer.
 //! - [`dot`]: streaming dot-stuffing encoder and decoder (RFC 5321 4.5.2, RFC 1939 section 3).
 //! - [`sasl`]: SASL exchange framing (RFC 4954, RFC 5034) and the common mechanisms.
 //! - [`machine`]: the [`Machine`](machine::Machine) trait the four protocol machines implement, and their output queue.
@@ -47,6 +49,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod decode;
 pub mod dot;
 mod input;
 pub mod line;

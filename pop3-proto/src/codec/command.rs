@@ -5,8 +5,9 @@ use alloc::string::String;
 
 use bytes::BytesMut;
 use mail_wire::Secret;
+use mail_wire::decode::{check_line, frame_line, line_text};
 
-use super::{DecodeError, Decoded, ErrorKind, MAX_COMMAND_LINE, frame_line, line_str, put};
+use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_COMMAND_LINE, put};
 use crate::types::{
     ApopDigest, Command, LanguageTag, Mechanism, MessageNumber, Text, Username, Verb, check_secret,
     whole_number,
@@ -55,8 +56,8 @@ pub fn parse_command<'a>(
     line: &'a [u8],
     options: &CommandOptions,
 ) -> Result<Command<'a>, DecodeError> {
-    super::check_line(line)?;
-    let text = line_str(line, options.utf8)?;
+    check_line(line)?;
+    let text = line_text(line, options.utf8)?;
     let (verb, rest) = match text.find(' ') {
         Some(space) => (
             text.get(..space).unwrap_or_default(),

@@ -11,8 +11,10 @@ mod command;
 mod response;
 
 use bytes::BytesMut;
+use mail_wire::decode::LineFault;
 
 pub use command::{CommandOptions, decode_command, encode_command, parse_command};
+pub use mail_wire::decode::Decoded;
 pub use response::{
     encode_capability, encode_continuation, encode_response, encode_scan_listing,
     encode_uid_listing, parse_capability, parse_continuation, parse_response, parse_scan_listing,
@@ -26,35 +28,24 @@ pub const MAX_COMMAND_LINE: usize = 255;
 /// RFC 2449 4: the first line of a response is at most 512 octets, CRLF included.
 pub const MAX_RESPONSE_LINE: usize = 512;
 
-/// The result of a decoder given the bytes received so far.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decoded<T> {
-    /// More bytes are needed; nothing was consumed.
-    Incomplete,
-    /// A value, and how many octets of the input it took (CRLF included).
-    Complete(T, usize),
+/// Why a line could not be decoded, and where: [`mail_wire::decode::DecodeError`] with this
+/// crate's [`ErrorKind`].
+pub type DecodeError = mail_wire::decode::DecodeError<ErrorKind>;
+
+/// The constructors of [`DecodeError`] that need this crate's own kinds.
+pub(crate) trait DecodeErrorExt {
+    /// An invalid value that starts `base` octets into the line.
+    fn value(base: usize, invalid: InvalidValue) -> Self;
+    /// The grammar wanted `expected` at `offset`.
+    fn syntax(offset: usize, expected: &'static str) -> Self;
 }
 
-/// Why a line could not be decoded, and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind} (at offset {offset})")]
-pub struct DecodeError {
-    /// Octets from the start of the line to the problem.
-    pub offset: usize,
-    /// What is wrong.
-    pub kind: ErrorKind,
-}
-
-impl DecodeError {
-    pub(crate) fn new(offset: usize, kind: ErrorKind) -> Self {
-        Self { offset, kind }
-    }
-
-    pub(crate) fn value(base: usize, invalid: InvalidValue) -> Self {
+impl DecodeErrorExt for DecodeError {
+    fn value(base: usize, invalid: InvalidValue) -> Self {
         Self::new(base + invalid.offset(), ErrorKind::Invalid(invalid))
     }
 
-    pub(crate) fn syntax(offset: usize, expected: &'static str) -> Self {
+    fn syntax(offset: usize, expected: &'static str) -> Self {
         Self::new(offset, ErrorKind::Syntax { expected })
     }
 }
@@ -104,53 +95,17 @@ pub enum ErrorKind {
     Invalid(InvalidValue),
 }
 
-/// The line at the start of `input` without its CRLF, and the octets it takes with it; `None`
-/// while its CRLF has not arrived. A line longer than `limit` (CRLF included) is an error as
-/// soon as the bytes show it, and so is a bare CR or LF.
-pub(crate) fn frame_line(
-    input: &[u8],
-    limit: usize,
-) -> Result<Option<(&[u8], usize)>, DecodeError> {
-    let window = input.get(..limit).unwrap_or(input);
-    match memchr::memchr(b'\n', window) {
-        Some(lf) => {
-            let line = window.get(..lf).unwrap_or_default();
-            let Some(line) = line.strip_suffix(b"\r") else {
-                return Err(DecodeError::new(lf, ErrorKind::BareLf));
-            };
-            check_line(line)?;
-            Ok(Some((line, lf + 1)))
-        }
-        None if input.len() >= limit => {
-            Err(DecodeError::new(limit, ErrorKind::LineTooLong { limit }))
-        }
-        None => {
-            // Every octet but a final CR must already be line text.
-            let seen = window.strip_suffix(b"\r").unwrap_or(window);
-            check_line(seen)?;
-            Ok(None)
+/// The faults of a line both protocols share, as this crate's kinds.
+impl From<LineFault> for ErrorKind {
+    fn from(fault: LineFault) -> Self {
+        match fault {
+            LineFault::LineTooLong { limit } => Self::LineTooLong { limit },
+            LineFault::BareCr => Self::BareCr,
+            LineFault::BareLf => Self::BareLf,
+            LineFault::Nul => Self::Nul,
+            LineFault::NonAscii | LineFault::InvalidUtf8 => Self::NotText,
         }
     }
-}
-
-/// No CR, LF or NUL inside a line (the `parse_*` functions take lines from callers too).
-pub(crate) fn check_line(line: &[u8]) -> Result<(), DecodeError> {
-    match memchr::memchr3(b'\r', b'\n', 0, line) {
-        Some(at) if line.get(at) == Some(&0) => Err(DecodeError::new(at, ErrorKind::Nul)),
-        Some(at) if line.get(at) == Some(&b'\n') => Err(DecodeError::new(at, ErrorKind::BareLf)),
-        Some(at) => Err(DecodeError::new(at, ErrorKind::BareCr)),
-        None => Ok(()),
-    }
-}
-
-/// The line as text: ASCII, or UTF-8 when `utf8`.
-pub(crate) fn line_str(line: &[u8], utf8: bool) -> Result<&str, DecodeError> {
-    if !utf8 {
-        if let Some(at) = line.iter().position(|b| !b.is_ascii()) {
-            return Err(DecodeError::new(at, ErrorKind::NotText));
-        }
-    }
-    core::str::from_utf8(line).map_err(|e| DecodeError::new(e.valid_up_to(), ErrorKind::NotText))
 }
 
 fn put(out: &mut BytesMut, parts: &[&[u8]]) {

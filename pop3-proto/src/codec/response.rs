@@ -3,8 +3,9 @@
 use alloc::vec::Vec;
 
 use bytes::BytesMut;
+use mail_wire::decode::{check_line, line_text};
 
-use super::{DecodeError, ErrorKind, check_line, line_str, put};
+use super::{DecodeError, DecodeErrorExt, ErrorKind, put};
 use crate::types::{
     CapaParam, CapaTag, Capability, Expire, Mechanism, MessageNumber, Response, ResponseCode,
     ScanListing, Status, Text, UidListing, UniqueId, whole_number,
@@ -17,7 +18,7 @@ use crate::types::{
 /// first space, which [`encode_response`] puts there to escape a `[`.
 pub fn parse_response(line: &[u8], utf8: bool) -> Result<Response<'_>, DecodeError> {
     check_line(line)?;
-    let text = line_str(line, utf8)?;
+    let text = line_text(line, utf8)?;
     let (status, rest) = if starts_with_ignore_case(text, "+OK") {
         (Status::Ok, text.get(3..).unwrap_or_default())
     } else if starts_with_ignore_case(text, "-ERR") {
@@ -142,7 +143,7 @@ pub fn parse_stat(text: &str) -> Result<(u64, u64), DecodeError> {
 /// `+OK` to `LIST msg`. Text after the size is tolerated (RFC 1939 5 allows it).
 pub fn parse_scan_listing(line: &[u8]) -> Result<ScanListing, DecodeError> {
     check_line(line)?;
-    let text = line_str(line, false)?;
+    let text = line_text(line, false)?;
     let (message, size, _) = two_numbers(text, "message number", "message size")?;
     let message = u32::try_from(message)
         .ok()
@@ -163,7 +164,7 @@ pub fn encode_scan_listing(listing: &ScanListing, out: &mut BytesMut) {
 /// characters in 0x21..0x7E and nothing follows it.
 pub fn parse_uid_listing(line: &[u8]) -> Result<UidListing<'_>, DecodeError> {
     check_line(line)?;
-    let text = line_str(line, false)?;
+    let text = line_text(line, false)?;
     let (number, uid) = text.split_once(' ').ok_or(DecodeError::syntax(
         text.len(),
         "a message number and a unique-id",
@@ -184,7 +185,7 @@ pub fn encode_uid_listing(listing: &UidListing<'_>, out: &mut BytesMut) {
 /// is an error.
 pub fn parse_capability(line: &[u8]) -> Result<Capability<'_>, DecodeError> {
     check_line(line)?;
-    let text = line_str(line, false)?;
+    let text = line_text(line, false)?;
     let (tag, rest) = match text.split_once(' ') {
         Some((tag, rest)) => (tag, Some(rest)),
         None => (text, None),

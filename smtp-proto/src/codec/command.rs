@@ -28,8 +28,9 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 
 use bytes::BytesMut;
+use mail_wire::decode::find_line;
 
-use super::{DecodeError, Decoded, ErrorKind, MAX_COMMAND_LINE, find_line};
+use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_COMMAND_LINE};
 use crate::types::chars::{self, HYPHEN, LET_DIG, VALUE};
 use crate::types::{
     Argument, AuthMailbox, Body, Command, DateTime, DeliverBy, EnvelopeId, HoldFor,

@@ -8,56 +8,37 @@
 
 use alloc::string::String;
 
+use mail_wire::decode::LineFault;
+
 use crate::types::InvalidValue;
 
 mod command;
 pub use command::{CommandOptions, decode_command, encode_command, parse_command};
+pub use mail_wire::decode::Decoded;
 
 /// RFC 5321 4.5.3.1.4: a command line is at most 512 octets, CRLF included.
 pub const MAX_COMMAND_LINE: usize = 512;
 /// RFC 5321 4.5.3.1.5: a reply line is at most 512 octets, CRLF included.
 pub const MAX_REPLY_LINE: usize = 512;
 
-/// The result of a decoder given the bytes received so far.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decoded<T> {
-    /// More bytes are needed; nothing was consumed.
-    Incomplete,
-    /// A value, and how many octets of the input it took (terminator included).
-    Complete(T, usize),
-}
+/// Why a unit could not be decoded, and where: [`mail_wire::decode::DecodeError`] with this
+/// crate's [`ErrorKind`].
+pub type DecodeError = mail_wire::decode::DecodeError<ErrorKind>;
 
-impl<T> Decoded<T> {
-    /// The value, if complete.
-    pub fn complete(self) -> Option<T> {
-        match self {
-            Self::Complete(value, _) => Some(value),
-            Self::Incomplete => None,
-        }
-    }
-}
-
-/// Why a unit could not be decoded, and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind} (at offset {offset})")]
-pub struct DecodeError {
-    /// Octets from the start of the unit to the problem.
-    pub offset: usize,
-    /// What is wrong.
-    pub kind: ErrorKind,
-}
-
-impl DecodeError {
-    pub(crate) fn new(offset: usize, kind: ErrorKind) -> Self {
-        Self { offset, kind }
-    }
-
+/// The constructors of [`DecodeError`] that need this crate's own kinds.
+pub(crate) trait DecodeErrorExt {
     /// An invalid value that starts `base` octets into the unit.
-    pub(crate) fn value(base: usize, invalid: InvalidValue) -> Self {
+    fn value(base: usize, invalid: InvalidValue) -> Self;
+    /// The grammar wanted `expected` at `offset`.
+    fn syntax(offset: usize, expected: &'static str) -> Self;
+}
+
+impl DecodeErrorExt for DecodeError {
+    fn value(base: usize, invalid: InvalidValue) -> Self {
         Self::new(base + invalid.offset(), ErrorKind::Invalid(invalid))
     }
 
-    pub(crate) fn syntax(offset: usize, expected: &'static str) -> Self {
+    fn syntax(offset: usize, expected: &'static str) -> Self {
         Self::new(offset, ErrorKind::Syntax { expected })
     }
 }
@@ -146,60 +127,18 @@ pub enum ErrorKind {
     },
 }
 
-/// Finds the CRLF-terminated line at the start of `input`: `Ok(None)` while it is incomplete,
-/// else the line without its CRLF and the octets it took. A line over `max` octets (CRLF
-/// included) is an error as soon as that many octets have arrived without an end; a bare CR or
-/// LF in it is an error.
-#[inline]
-pub(crate) fn frame_line(input: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, DecodeError> {
-    let window = input.get(..max.min(input.len())).unwrap_or(input);
-    let Some(lf) = memchr::memchr(b'\n', window) else {
-        if input.len() >= max {
-            return Err(DecodeError::new(max, ErrorKind::LineTooLong { limit: max }));
-        }
-        // A CR not at the very end can never start a CRLF.
-        if let Some(cr) = memchr::memchr(b'\r', window).filter(|&cr| cr + 1 < window.len()) {
-            return Err(DecodeError::new(cr, ErrorKind::BareCr));
-        }
-        return Ok(None);
-    };
-    let line = window.get(..lf).unwrap_or_default();
-    let Some(content) = line.strip_suffix(b"\r") else {
-        return Err(DecodeError::new(lf, ErrorKind::BareLf));
-    };
-    if let Some(cr) = memchr::memchr(b'\r', content) {
-        return Err(DecodeError::new(cr, ErrorKind::BareCr));
-    }
-    Ok(Some((content, lf + 1)))
-}
-
-/// Like [`frame_line`], but leaves finding a bare CR inside the line to the caller's own scan
-/// (the command parser checks every octet anyway).
-#[inline]
-pub(crate) fn find_line(input: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, DecodeError> {
-    let window = input.get(..max.min(input.len())).unwrap_or(input);
-    let Some(lf) = memchr::memchr(b'\n', window) else {
-        return frame_line(input, max);
-    };
-    match window.get(..lf).and_then(|line| line.strip_suffix(b"\r")) {
-        Some(content) => Ok(Some((content, lf + 1))),
-        None => Err(DecodeError::new(lf, ErrorKind::BareLf)),
-    }
-}
-
-/// Checks a line's content (no CR or LF in it) and gives it as text: NUL is an error; non-ASCII
-/// needs `utf8` and then valid UTF-8.
-pub(crate) fn line_text(line: &[u8], utf8: bool) -> Result<&str, DecodeError> {
-    if let Some(nul) = memchr::memchr(0, line) {
-        return Err(DecodeError::new(nul, ErrorKind::Nul));
-    }
-    if let Some(high) = line.iter().position(|b| *b >= 0x80) {
-        if !utf8 {
-            return Err(DecodeError::new(high, ErrorKind::NonAscii));
+/// The faults of a line both protocols share, as this crate's kinds.
+impl From<LineFault> for ErrorKind {
+    fn from(fault: LineFault) -> Self {
+        match fault {
+            LineFault::LineTooLong { limit } => Self::LineTooLong { limit },
+            LineFault::BareCr => Self::BareCr,
+            LineFault::BareLf => Self::BareLf,
+            LineFault::Nul => Self::Nul,
+            LineFault::NonAscii => Self::NonAscii,
+            LineFault::InvalidUtf8 => Self::InvalidUtf8,
         }
     }
-    core::str::from_utf8(line)
-        .map_err(|error| DecodeError::new(error.valid_up_to(), ErrorKind::InvalidUtf8))
 }
 
 // Replies and EHLO responses.

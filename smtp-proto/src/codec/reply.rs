@@ -39,9 +39,10 @@ use alloc::vec::Vec;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use mail_wire::Input;
-use mail_wire::line::{LineConfig, LineError, LineReader};
+use mail_wire::decode::{frame_line, line_text};
+use mail_wire::line::{LineConfig, LineReader};
 
-use super::{DecodeError, Decoded, ErrorKind, MAX_REPLY_LINE, frame_line, line_text};
+use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_REPLY_LINE};
 use crate::types::{
     EnhancedStatus, InvalidValue, Reply, ReplyCode, ReplyText, check_reply_text,
     parse_status_prefix, reply_code_error,
@@ -105,7 +106,7 @@ pub fn decode_reply_line<'a>(
         line.get(head.text_start..).unwrap_or_default(),
         options.utf8,
     )
-    .map_err(|error| shift(error, head.text_start))?;
+    .map_err(|error| error.shifted(head.text_start))?;
     Ok(Decoded::Complete(
         ReplyLine {
             code: head.code,
@@ -488,12 +489,6 @@ fn mismatch(expected: ReplyCode, found: ReplyCode, offset: usize) -> DecodeError
     )
 }
 
-/// The error moved `by` octets further into the unit.
-pub(crate) fn shift(mut error: DecodeError, by: usize) -> DecodeError {
-    error.offset = error.offset.saturating_add(by);
-    error
-}
-
 /// The error for text that breaks its grammar `base` octets into the unit, with the specific
 /// kinds for NUL and non-ASCII.
 pub(crate) fn text_error(base: usize, invalid: InvalidValue) -> DecodeError {
@@ -592,8 +587,8 @@ pub(crate) fn frame_reply(
         // it as a bare CR.
         let Some(lf) = find_lf(window) else {
             // Incomplete, too long, or with a bare CR already.
-            frame_line(rest, options.max_line_length).map_err(|e| shift(e, at))?;
-            check_partial(rest, first).map_err(|e| shift(e, at))?;
+            frame_line(rest, options.max_line_length).map_err(|e| e.shifted(at))?;
+            check_partial(rest, first).map_err(|e| e.shifted(at))?;
             return match too_large(at + rest.len()) {
                 Some(error) => Err(error),
                 None => Ok(None),
@@ -606,7 +601,7 @@ pub(crate) fn frame_reply(
         if let Some(error) = too_large(at + used) {
             return Err(error);
         }
-        let head = line_head(line).map_err(|e| shift(e, at))?;
+        let head = line_head(line).map_err(|e| e.shifted(at))?;
         match first {
             Some(expected) if expected != head.code => {
                 return Err(mismatch(expected, head.code, at));
@@ -852,7 +847,7 @@ impl ReplyAssembler {
                 Ok(line) => line,
                 Err(error) => {
                     self.clear_reply();
-                    return Some(Err(line_error(error, start)));
+                    return Some(Err(DecodeError::from(error).shifted(start)));
                 }
             };
             self.octets = self.octets.saturating_add(line.len() + 2);
@@ -860,7 +855,7 @@ impl ReplyAssembler {
                 Ok(head) => head,
                 Err(error) => {
                     self.clear_reply();
-                    return Some(Err(shift(error, start)));
+                    return Some(Err(error.shifted(start)));
                 }
             };
             match self.code {
@@ -926,23 +921,11 @@ fn assemble(code: ReplyCode, lines: &[Bytes], utf8: bool) -> Result<Reply<'_>, D
     for line in lines {
         let start = line.len().min(4);
         let text = line.get(start..).unwrap_or_default();
-        let checked = text_str(text, utf8).map_err(|e| shift(e, offset + start))?;
+        let checked = text_str(text, utf8).map_err(|e| e.shifted(offset + start))?;
         builder.push(checked, offset + start, utf8)?;
         offset += line.len() + 2;
     }
     Ok(builder.finish())
-}
-
-fn line_error(error: LineError, start: usize) -> DecodeError {
-    match error {
-        LineError::TooLong { limit, .. } => DecodeError::new(
-            start.saturating_add(limit),
-            ErrorKind::LineTooLong { limit },
-        ),
-        LineError::BareCr { offset } => DecodeError::new(start + offset, ErrorKind::BareCr),
-        LineError::BareLf { offset } => DecodeError::new(start + offset, ErrorKind::BareLf),
-        _ => DecodeError::syntax(start, "a CRLF-terminated line"),
-    }
 }
 
 #[cfg(test)]
