@@ -203,6 +203,13 @@ impl<M: Machine, T: Transport> Connection<M, T> {
         self.closed
     }
 
+    /// Octets the driver holds: read and not yet taken by the machine, plus gathered and not
+    /// yet written. Bounded by [`IoConfig::max_unread`] and [`IoConfig::write_buffer`] (plus
+    /// one transmission).
+    pub fn buffered(&self) -> usize {
+        self.unread.len() + self.unsent.len()
+    }
+
     /// The driver's limits.
     pub fn config(&self) -> &IoConfig {
         &self.config

@@ -15,6 +15,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "blocking")]
+pub mod blocking;
 mod config;
 mod error;
 mod shutdown;
@@ -22,7 +24,13 @@ mod shutdown;
 pub mod tls;
 
 #[cfg(feature = "tokio")]
+mod accept;
+#[cfg(feature = "tokio")]
 mod connection;
+#[cfg(feature = "tokio")]
+pub mod pop3;
+#[cfg(feature = "tokio")]
+pub mod smtp;
 #[cfg(feature = "tokio")]
 mod transport;
 
@@ -32,6 +40,8 @@ pub use shutdown::Shutdown;
 #[cfg(feature = "rustls")]
 pub use tls::{TlsClient, TlsServer};
 
+#[cfg(feature = "tokio")]
+pub use accept::ServeOptions;
 #[cfg(feature = "tokio")]
 pub use connection::Connection;
 #[cfg(feature = "tokio")]

@@ -13,8 +13,14 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, ring};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+
+/// The certificate and key types the constructors take (from rustls), and rustls itself.
+pub use rustls::{
+    self,
+    pki_types::{CertificateDer, PrivateKeyDer},
+};
 
 /// Why TLS settings could not be made.
 #[derive(Debug, thiserror::Error)]

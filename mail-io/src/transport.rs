@@ -57,17 +57,37 @@ impl<T: Transport> Stream<T> {
         !matches!(self, Self::Plain(_) | Self::Broken)
     }
 
-    /// The transport's readiness. Under TLS this is the socket's: the driver asks only after a
-    /// read that did not fill its buffer, so no decrypted plaintext waits inside rustls.
+    /// The transport's readiness, seen through the TLS layer.
     pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
             Self::Plain(io) => io.poll_read_ready(cx),
             #[cfg(feature = "rustls")]
-            Self::Client(tls) => tls.get_ref().0.poll_read_ready(cx),
+            Self::Client(tls) => {
+                let (io, session) = tls.get_ref();
+                ready_under_tls(io, session.wants_read(), cx)
+            }
             #[cfg(feature = "rustls")]
-            Self::Server(tls) => tls.get_ref().0.poll_read_ready(cx),
+            Self::Server(tls) => {
+                let (io, session) = tls.get_ref();
+                ready_under_tls(io, session.wants_read(), cx)
+            }
             Self::Broken => Poll::Ready(Ok(())),
         }
+    }
+}
+
+/// Under TLS: ready at once while rustls holds plaintext not yet read (records that came with
+/// the handshake, or several records in one segment); otherwise when the socket is.
+#[cfg(feature = "rustls")]
+fn ready_under_tls<T: Transport>(
+    io: &T,
+    wants_read: bool,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    if wants_read {
+        io.poll_read_ready(cx)
+    } else {
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -1,0 +1,444 @@
+//! The tokio driver under faults, in process on loopback: stalled handshakes, peers that stop
+//! reading, endless lines, connections closed half-way, TLS and plaintext on the wrong ports,
+//! and long pipelines through a tiny read buffer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use mail_io::tls::{CertificateDer, PrivateKeyDer};
+use mail_io::{Connection, Error, IoConfig, TlsClient, TlsServer};
+use smtp_proto::client::{Client as SmtpClient, ClientConfig, Event as ClientEvent, TlsPolicy};
+use smtp_proto::server::{Answer, Event as ServerEvent, Server as SmtpServer, ServerConfig};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A self-signed certificate for `localhost`, as the server and the client that trusts it.
+fn tls_pair(ca: bool) -> (TlsServer, TlsClient) {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    if ca {
+        // What `openssl req -x509` makes: a certificate that says it is a CA.
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    }
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let der: CertificateDer<'static> = cert.der().clone();
+    let key = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let server = TlsServer::from_der(vec![der.clone()], key).unwrap();
+    let client = TlsClient::trusting("localhost", vec![der]).unwrap();
+    (server, client)
+}
+
+async fn bind() -> (TcpListener, std::net::SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+/// A raw client past the greeting and EHLO (talking ahead of them is refused, RFC 2920).
+async fn greeted(addr: std::net::SocketAddr) -> (BufReader<OwnedReadHalf>, OwnedWriteHalf) {
+    let socket = TcpStream::connect(addr).await.unwrap();
+    let (read, mut write) = socket.into_split();
+    let mut read = BufReader::new(read);
+    let mut lines = String::new();
+    read.read_line(&mut lines).await.unwrap();
+    write.write_all(b"EHLO c.example\r\n").await.unwrap();
+    while !lines.contains("\n250 ") {
+        read.read_line(&mut lines).await.unwrap();
+    }
+    (read, write)
+}
+
+/// Reads everything the server sends until it closes.
+fn transcript(mut read: BufReader<OwnedReadHalf>) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut transcript = Vec::new();
+        read.read_to_end(&mut transcript).await.unwrap();
+        String::from_utf8_lossy(&transcript).into_owned()
+    })
+}
+
+fn quick(handshake_ms: u64, write_ms: u64) -> IoConfig {
+    IoConfig::default()
+        .handshake_timeout(Duration::from_millis(handshake_ms))
+        .write_timeout(Duration::from_millis(write_ms))
+}
+
+fn smtp_client(policy: TlsPolicy, implicit: bool) -> SmtpClient {
+    SmtpClient::new(ClientConfig {
+        tls: policy,
+        implicit_tls: implicit,
+        ..ClientConfig::default()
+    })
+}
+
+/// Runs an SMTP server machine, accepting everything; returns the bodies received.
+async fn accept_all<T: mail_io::Transport>(
+    mut connection: Connection<SmtpServer, T>,
+) -> Result<Vec<Vec<u8>>, Error> {
+    let mut bodies = Vec::new();
+    let mut body = Vec::new();
+    while let Some(event) = connection.next_event().await? {
+        match event {
+            ServerEvent::Body(chunk) => body.extend_from_slice(&chunk),
+            ServerEvent::MessageEnd { .. } => {
+                bodies.push(std::mem::take(&mut body));
+                connection.machine_mut().answer(Answer::Accept).unwrap();
+            }
+            event if event.is_decision() => {
+                connection.machine_mut().answer(Answer::Accept).unwrap()
+            }
+            _ => {}
+        }
+    }
+    Ok(bodies)
+}
+
+#[tokio::test]
+async fn a_server_that_stalls_the_implicit_tls_handshake_times_out() {
+    let (listener, addr) = bind().await;
+    let stall = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(socket);
+    });
+    let (_, tls) = tls_pair(false);
+    let started = Instant::now();
+    let client = smtp_client(TlsPolicy::Never, true);
+    let connection = Connection::connect(addr, client, quick(300, 1000))
+        .await
+        .unwrap();
+    let error = connection.connect_tls(tls).await.unwrap_err();
+    assert!(matches!(error, Error::HandshakeTimeout(_)), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    stall.abort();
+}
+
+#[tokio::test]
+async fn a_server_that_stalls_after_its_starttls_reply_times_out() {
+    let (listener, addr) = bind().await;
+    let stall = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket
+            .write_all(b"220 stall.example ESMTP\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 1024];
+        let n = socket.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"EHLO "));
+        socket
+            .write_all(b"250-stall.example\r\n250 STARTTLS\r\n")
+            .await
+            .unwrap();
+        let n = socket.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"STARTTLS\r\n");
+        socket.write_all(b"220 go ahead\r\n").await.unwrap();
+        // ...and never a ServerHello.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let (_, tls) = tls_pair(false);
+    let started = Instant::now();
+    let client = smtp_client(TlsPolicy::Required, false);
+    let mut connection = Connection::connect(addr, client, quick(300, 1000))
+        .await
+        .unwrap()
+        .with_tls_client(tls);
+    let outcome = loop {
+        match connection.next_event().await {
+            Ok(Some(_)) => continue,
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(outcome, Err(Error::HandshakeTimeout(_))),
+        "{outcome:?}"
+    );
+    assert!(connection.is_closed());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    stall.abort();
+}
+
+#[tokio::test]
+async fn starttls_reaches_a_server_whose_self_signed_certificate_says_ca() {
+    for ca in [false, true] {
+        let (listener, addr) = bind().await;
+        let (server_tls, client_tls) = tls_pair(ca);
+        let server = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let config = ServerConfig {
+                starttls: true,
+                ..ServerConfig::default()
+            };
+            let connection = Connection::new(SmtpServer::new(config), socket);
+            accept_all(connection.with_tls_server(server_tls)).await
+        });
+        let client = smtp_client(TlsPolicy::Required, false);
+        let mut connection = Connection::connect(addr, client, IoConfig::default())
+            .await
+            .unwrap()
+            .with_tls_client(client_tls);
+        loop {
+            match connection.next_event().await.unwrap() {
+                Some(ClientEvent::Ready) => break,
+                Some(ClientEvent::Error(error)) => panic!("{error}"),
+                Some(_) => {}
+                None => panic!("closed before ready"),
+            }
+        }
+        assert!(connection.is_tls(), "ca = {ca}");
+        connection.machine_mut().quit().unwrap();
+        while connection.next_event().await.unwrap().is_some() {}
+        assert_eq!(server.await.unwrap().unwrap(), Vec::<Vec<u8>>::new());
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_name_is_refused_even_when_pinned() {
+    let (listener, addr) = bind().await;
+    let (server_tls, _) = tls_pair(true);
+    let (_, other_client) = tls_pair(true);
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        Connection::new(SmtpServer::new(ServerConfig::default()), socket)
+            .accept_tls(server_tls)
+            .await
+            .map(|_| ())
+    });
+    // Pinned, but not the certificate the server presents.
+    let client = smtp_client(TlsPolicy::Never, true);
+    let connection = Connection::connect(addr, client, quick(2000, 1000))
+        .await
+        .unwrap();
+    let error = connection.connect_tls(other_client).await.unwrap_err();
+    assert!(matches!(error, Error::Tls(_)), "{error}");
+    assert!(server.await.unwrap().is_err());
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_cannot_hold_a_writer() {
+    use pop3_proto::server::{
+        Answer as PopAnswer, Event as PopEvent, MessageInfo, Server, ServerConfig as PopConfig,
+    };
+    use pop3_proto::types::UniqueId;
+
+    let (listener, addr) = bind().await;
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let config = PopConfig {
+            plaintext_login: true,
+            ..PopConfig::default()
+        };
+        let mut connection =
+            Connection::new(Server::new(config), socket).with_config(quick(1000, 500));
+        let chunk = vec![b'x'; 64 * 1024];
+        while let Some(event) = connection.next_event().await? {
+            match event {
+                PopEvent::Login(_) => {
+                    let listing = vec![MessageInfo {
+                        size: 1 << 30,
+                        uid: UniqueId::new("big".to_string()).unwrap(),
+                    }];
+                    connection
+                        .machine_mut()
+                        .answer(PopAnswer::Open(listing))
+                        .unwrap();
+                }
+                PopEvent::Retrieve { .. } => {
+                    connection.machine_mut().answer(PopAnswer::Accept).unwrap();
+                    // A gigabyte, which the client never reads.
+                    for _ in 0..(1 << 14) {
+                        connection.machine_mut().send_body(&chunk).unwrap();
+                        connection.send().await?;
+                    }
+                    connection.machine_mut().end_body().unwrap();
+                }
+                event if event.is_decision() => {
+                    connection.machine_mut().answer(PopAnswer::Accept).unwrap();
+                }
+                _ => {}
+            }
+        }
+        Ok::<_, Error>(())
+    });
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    client
+        .write_all(b"USER u\r\nPASS p\r\nRETR 1\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(Error::WriteTimeout(_))),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(client);
+}
+
+#[tokio::test]
+async fn a_gigabyte_without_a_line_end_is_consumed_in_bounded_memory_and_refused() {
+    let (listener, addr) = bind().await;
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut connection = Connection::new(SmtpServer::new(ServerConfig::default()), socket);
+        let mut most = 0;
+        while let Some(event) = connection.next_event().await.unwrap() {
+            most = most.max(connection.machine().buffered() + connection.buffered());
+            if event.is_decision() {
+                connection.machine_mut().answer(Answer::Accept).unwrap();
+            }
+        }
+        most
+    });
+    let (read, mut write) = greeted(addr).await;
+    let reader = transcript(read);
+    let junk = vec![b'a'; 1 << 20];
+    write.write_all(b"NOOP ").await.unwrap();
+    for sent in 0..1024 {
+        if let Err(error) = write.write_all(&junk).await {
+            let transcript = reader.await.unwrap();
+            panic!("cut off after {sent} MiB ({error}): {transcript}");
+        }
+    }
+    write.write_all(b"\r\nQUIT\r\n").await.unwrap();
+    let transcript = reader.await.unwrap();
+    let most = server.await.unwrap();
+    assert!(most <= 64 * 1024, "the server held {most} octets");
+    assert!(transcript.starts_with("500 "), "{transcript}");
+    assert!(transcript.ends_with("221 2.0.0 Bye\r\n"), "{transcript}");
+}
+
+#[tokio::test]
+async fn a_server_closing_mid_reply_and_a_client_closing_mid_body_end_cleanly() {
+    // The client's side: the server hangs up in the middle of a multi-line EHLO reply.
+    let (listener, addr) = bind().await;
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        socket.write_all(b"220 x ESMTP\r\n").await.unwrap();
+        let mut buf = [0u8; 256];
+        let _ = socket.read(&mut buf).await.unwrap();
+        socket.write_all(b"250-x\r\n250-PIPELI").await.unwrap();
+    });
+    let mut connection = Connection::connect(
+        addr,
+        smtp_client(TlsPolicy::Never, false),
+        IoConfig::default(),
+    )
+    .await
+    .unwrap();
+    let mut failure = None;
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(5), connection.next_event())
+        .await
+        .expect("no hang")
+        .unwrap()
+    {
+        if let ClientEvent::Error(error) = event {
+            failure = Some(error);
+        }
+    }
+    assert_eq!(failure, Some(smtp_proto::client::Error::ConnectionClosed));
+
+    // The server's side: the client hangs up in the middle of a body; nothing is delivered.
+    let (listener, addr) = bind().await;
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        accept_all(Connection::new(
+            SmtpServer::new(ServerConfig::default()),
+            socket,
+        ))
+        .await
+    });
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 1024];
+    let _ = socket.read(&mut buf).await.unwrap();
+    socket.write_all(b"EHLO c\r\n").await.unwrap();
+    let _ = socket.read(&mut buf).await.unwrap();
+    socket
+        .write_all(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nSubject: half\r\n\r\nhalf a bo")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(socket);
+    let bodies = tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(bodies.is_empty());
+}
+
+#[tokio::test]
+async fn tls_on_a_plaintext_port_and_plaintext_on_a_tls_port_end_promptly() {
+    // A TLS ClientHello to a plaintext SMTP server: the handshake fails, the session ends.
+    let (listener, addr) = bind().await;
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let config = ServerConfig {
+            max_errors: 3,
+            ..ServerConfig::default()
+        };
+        accept_all(Connection::new(SmtpServer::new(config), socket)).await
+    });
+    let (_, tls) = tls_pair(false);
+    let connection =
+        Connection::connect(addr, smtp_client(TlsPolicy::Never, true), quick(2000, 1000))
+            .await
+            .unwrap();
+    let started = Instant::now();
+    let error = connection.connect_tls(tls).await.unwrap_err();
+    assert!(
+        matches!(error, Error::Tls(_) | Error::HandshakeTimeout(_)),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let _ = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server session ended");
+
+    // Plaintext to an implicit-TLS server: the handshake fails at once.
+    let (listener, addr) = bind().await;
+    let (server_tls, _) = tls_pair(false);
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let config = ServerConfig {
+            implicit_tls: true,
+            starttls: false,
+            ..ServerConfig::default()
+        };
+        Connection::new(SmtpServer::new(config), socket)
+            .with_config(quick(2000, 1000))
+            .accept_tls(server_tls)
+            .await
+            .map(|_| ())
+    });
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket.write_all(b"EHLO plain.example\r\n").await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(3), server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(outcome, Err(Error::Tls(_))), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn twenty_thousand_pipelined_commands_through_a_seven_octet_buffer_are_all_answered() {
+    let (listener, addr) = bind().await;
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let connection = Connection::new(SmtpServer::new(ServerConfig::default()), socket)
+            .with_config(IoConfig::default().read_buffer(7));
+        accept_all(connection).await.unwrap()
+    });
+    let (read, mut write) = greeted(addr).await;
+    let reader = transcript(read);
+    let mut commands = b"NOOP\r\n".repeat(20_000);
+    commands.extend_from_slice(b"QUIT\r\n");
+    write.write_all(&commands).await.unwrap();
+    let text = reader.await.unwrap();
+    server.await.unwrap();
+    assert_eq!(text.matches("250 2.0.0 Ok\r\n").count(), 20_000);
+    assert!(text.ends_with("221 2.0.0 Bye\r\n"));
+}
