@@ -1,0 +1,694 @@
+#!/usr/bin/env python3
+"""bench/e2e orchestrator: starts every server itself, runs the loads, prints the table.
+
+Called by run.sh (which installs the peers and builds post-office); see README.md.
+Standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PASSWORD = "bench"
+KIB = 1024
+MIB = 1024 * 1024
+
+FULL = {
+    "a": (500, 20 * KIB),
+    "b": (20, 5 * MIB),
+    "pop_min_seconds": 3.0,
+    "pop_max_rounds": 1000,
+    "smtp_loads": [
+        ("i", "20 sessions x 5000 msgs of 10 KiB, one per connection", 20, 5000, 10240, False),
+        ("ii", "the same, connections reused (-d)", 20, 5000, 10240, True),
+        ("iii", "4 sessions x 200 msgs of 1 MiB", 4, 200, 1048576, False),
+    ],
+    "smtp_reps": 3,
+    "idle": 1000,
+}
+QUICK = {
+    "a": (100, 20 * KIB),
+    "b": (5, 5 * MIB),
+    "pop_min_seconds": 0.5,
+    "pop_max_rounds": 1000,
+    "smtp_loads": [
+        ("i", "20 sessions x 1000 msgs of 10 KiB, one per connection", 20, 1000, 10240, False),
+        ("ii", "the same, connections reused (-d)", 20, 1000, 10240, True),
+        ("iii", "4 sessions x 40 msgs of 1 MiB", 4, 40, 1048576, False),
+    ],
+    "smtp_reps": 1,
+    "idle": 1000,
+}
+
+POP3_MODES = [
+    ("retr", "one command in flight, `RETR n`"),
+    ("top", "one command in flight, `TOP n 0`"),
+    ("poplib", "Python poplib, `retr(n)` each"),
+    ("mpop", "mpop (pipelining), all messages, keep"),
+]
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def vm_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def children_of(root):
+    """root and all its descendants (by /proc/*/stat ppid)."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        parent[int(d)] = int(fields[1])
+    tree = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parent.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return sorted(tree)
+
+
+def tree_rss_kib(root):
+    total = 0
+    for pid in children_of(root):
+        try:
+            total += vm_rss_kib(pid)
+        except OSError:
+            pass
+    return total
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def fmt(x, digits=None):
+    if x is None:
+        return "n/a"
+    if digits is None:
+        digits = 0 if abs(x) >= 100 else (1 if abs(x) >= 10 else 2)
+    return f"{x:,.{digits}f}"
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return "?"
+
+
+def make_message(index, size, box):
+    """A message of exactly `size` octets, CRLF line ends, some lines starting with a dot."""
+    head = (
+        f"From: Sender <sender@example.org>\r\n"
+        f"To: {box}@example.com\r\n"
+        f"Subject: bench message {index} of mailbox {box}\r\n"
+        f"Date: Sat, 06 Dec 2025 12:00:00 +0000\r\n"
+        f"Message-ID: <{box}.{index}@bench.example>\r\n"
+        f"\r\n"
+    ).encode()
+    lines = []
+    left = size - len(head)
+    n = 0
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    while left > 0:
+        if left <= 80:
+            line = ("." * (left - 2) + "\r\n") if left >= 2 else "\n"
+            line = line[:left]
+        else:
+            start = "." if n % 40 == 0 else alphabet[n % len(alphabet)]
+            line = start + (alphabet * 2)[n % 26 : n % 26 + 75] + "\r\n"
+        lines.append(line)
+        left -= len(line)
+        n += 1
+    data = head + "".join(lines).encode()
+    assert len(data) == size, (len(data), size)
+    return data
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.cfg = QUICK if args.quick else FULL
+        self.work = args.work
+        self.po = args.post_office
+        self.procs = []  # (name, Popen)
+        self.rows = []  # table rows
+        self.notes = []
+        self.details = []
+        self.pidfile = os.path.join(self.work, "pids")
+        self.load_start = loadavg()
+
+    # ---------------------------------------------------------------- processes
+
+    def spawn(self, name, argv, **kw):
+        logf = open(os.path.join(self.work, f"{name}.log"), "ab")
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                             start_new_session=True, **kw)
+        logf.close()
+        self.procs.append((name, p))
+        with open(self.pidfile, "a") as f:
+            f.write(f"{p.pid} {os.path.basename(argv[0])}\n")
+        return p
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.procs = [(n, q) for n, q in self.procs if q is not p]
+
+    def stop_all(self):
+        for _, p in reversed(list(self.procs)):
+            try:
+                self.stop(p)
+            except Exception as e:  # noqa: BLE001 - best effort at exit
+                print(f"stopping {p.pid}: {e}", file=sys.stderr)
+
+    def log_tail(self, name, n=15):
+        try:
+            with open(os.path.join(self.work, f"{name}.log"), errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def wait_ready(self, name, proc, port, prefix, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise BenchError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                    s.settimeout(5)
+                    data = b""
+                    while b"\r\n" not in data:
+                        chunk = s.recv(1024)
+                        if not chunk:
+                            break
+                        data += chunk
+                    if data.startswith(prefix.encode()):
+                        s.sendall(b"QUIT\r\n")
+                        try:
+                            s.recv(1024)
+                        except OSError:
+                            pass
+                        return
+                    last = data
+            except OSError as e:
+                last = e
+            time.sleep(0.05)
+        raise BenchError(f"{name} not ready on port {port} within {timeout} s (last: {last!r})\n"
+                         f"{self.log_tail(name)}")
+
+    def start(self, name, make_argv, prefix, ports=1, **kw):
+        """Starts a server on fresh free ports (retried if a port was taken meanwhile).
+        make_argv(ports) -> argv; the first port is checked for readiness."""
+        for attempt in range(3):
+            chosen = [free_port() for _ in range(ports)]
+            argv = make_argv(chosen)
+            p = self.spawn(name, argv, **kw)
+            try:
+                self.wait_ready(name, p, chosen[0], prefix)
+                return p, chosen
+            except BenchError:
+                self.stop(p)
+                if attempt == 2:
+                    raise
+                log(f"{name} did not start (attempt {attempt + 1}), trying other ports")
+        raise AssertionError("unreachable")
+
+    # ---------------------------------------------------------------- servers
+
+    def start_post_office(self, name, data, extra):
+        os.makedirs(data, exist_ok=True)
+
+        def argv(ports):
+            return [self.po, "serve", "--smtp", f"127.0.0.1:{ports[0]}", "--pop3",
+                    f"127.0.0.1:{ports[1]}", "--data", data, "--plaintext-login"] + extra
+
+        return argv
+
+    def dovecot_conf(self, name, port, home_root, users, client_limit):
+        d = os.path.join(self.work, name)
+        os.makedirs(os.path.join(d, "run"), exist_ok=True)
+        os.makedirs(os.path.join(d, "state"), exist_ok=True)
+        passwd = os.path.join(d, "passwd")
+        with open(passwd, "w") as f:
+            for u in users:
+                f.write(f"{u}:{{PLAIN}}{PASSWORD}\n")
+        conf = os.path.join(d, "dovecot.conf")
+        with open(conf, "w") as f:
+            f.write(f"""# private Dovecot instance for bench/e2e
+instance_name = pobench-{name}-{os.getpid()}
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+protocols = pop3
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+mail_location = maildir:~
+pop3_uidl_format = %08Xu%08Xv
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {passwd}
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={home_root}/%u
+}}
+# high-performance login mode: a few long-lived pop3-login processes serve every
+# client before login (the default mode forks one process per connection)
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  service_count = 0
+  process_min_avail = {os.cpu_count() or 2}
+  client_limit = {client_limit}
+}}
+""")
+        return conf
+
+    def start_dovecot(self, name, home_root, users, client_limit=200):
+        def argv(ports):
+            conf = self.dovecot_conf(name, ports[0], home_root, users, client_limit)
+            return ["dovecot", "-c", conf, "-F"]
+
+        return self.start(name, argv, "+OK")
+
+    # ---------------------------------------------------------------- mailboxes
+
+    def make_mailboxes(self):
+        src = os.path.join(self.work, "messages")
+        boxes = {"boxa": self.cfg["a"], "boxb": self.cfg["b"]}
+        for box, (count, size) in boxes.items():
+            d = os.path.join(src, box)
+            os.makedirs(d)
+            for i in range(1, count + 1):
+                name = f"{1700000000 + i}.M{i:06d}P1.bench"
+                with open(os.path.join(d, name), "wb") as f:
+                    f.write(make_message(i, size, box))
+        for root in ("po-pop3", "dovecot-mail"):
+            for box in boxes:
+                for sub in ("new", "cur", "tmp"):
+                    os.makedirs(os.path.join(self.work, root, box, sub))
+                for name in sorted(os.listdir(os.path.join(src, box))):
+                    # hard links: both servers read the very same files (same inodes)
+                    os.link(os.path.join(src, box, name), os.path.join(self.work, root, box, "new", name))
+        subprocess.run(["chown", "-R", "nobody:nogroup", os.path.join(self.work, "dovecot-mail")], check=True)
+
+    # ---------------------------------------------------------------- POP3
+
+    def pop3_client(self, mode, port, user, count=0):
+        argv = [sys.executable, os.path.join(HERE, "pop3_client.py"), mode, "--port", str(port),
+                "--user", user, "--password", PASSWORD,
+                "--min-seconds", str(self.cfg["pop_min_seconds"]),
+                "--max-rounds", str(self.cfg["pop_max_rounds"])]
+        if count:
+            argv += ["--count", str(count)]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired:
+            return {"error": "client timed out after 900 s"}
+        try:
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            r = {"error": f"client failed: {proc.stdout[-300:]} {proc.stderr[-500:]}"}
+        return r
+
+    def phase_pop3(self):
+        log("POP3: writing the mailboxes")
+        self.make_mailboxes()
+        po, po_ports = self.start("po-pop3", self.start_post_office(
+            "po-pop3", os.path.join(self.work, "po-pop3"),
+            ["--user", f"boxa:{PASSWORD}", "--user", f"boxb:{PASSWORD}"]), "220", ports=2)
+        po_port = po_ports[1]
+        self.wait_ready("po-pop3", po, po_port, "+OK")
+        dv, dv_ports = self.start_dovecot("dovecot-pop3", os.path.join(self.work, "dovecot-mail"),
+                                          ["boxa", "boxb"])
+        dv_port = dv_ports[0]
+        servers = [("post-office", po, po_port), ("Dovecot", dv, dv_port)]
+        for box in ("boxa", "boxb"):
+            for sname, _, port in servers:
+                r = self.pop3_client("list", port, box)
+                if "error" in r:
+                    raise BenchError(f"POP3 warm-up of {sname} ({box}) failed: {r['error']}")
+        boxes = [("boxa", "A", self.cfg["a"]), ("boxb", "B", self.cfg["b"])]
+        for box, label, (count, size) in boxes:
+            size_txt = f"{size // KIB} KiB" if size < MIB else f"{size // MIB} MiB"
+            for mode, desc in POP3_MODES:
+                results = {}
+                for sname, proc, port in (servers if len(self.rows) % 2 == 0 else servers[::-1]):
+                    log(f"POP3 {label} {mode}: {sname}")
+                    r = self.pop3_client(mode, port, box)
+                    if proc.poll() is not None:
+                        r = {"error": f"{sname} exited ({proc.returncode}) during the run"}
+                        self.notes.append(f"{sname} died during POP3 {label} {mode}:\n"
+                                          f"```\n{self.log_tail('po-pop3' if sname == 'post-office' else 'dovecot-pop3')}```")
+                    results[sname] = r
+                    self.details.append(f"POP3 {label} {mode} {sname}: {json.dumps(r)}")
+                    if "error" in r:
+                        self.notes.append(f"POP3 mailbox {label}, {mode}, {sname}: {r['error']}")
+                po_r = results["post-office"].get("rate")
+                dv_r = results["Dovecot"].get("rate")
+                goal = "≥ 1.00x" if mode in ("retr", "top") else ""
+                self.add_row(f"POP3 {label} ({count} x {size_txt}): {desc}", "msg/s", po_r, "Dovecot", dv_r,
+                             higher_better=True, goal=goal)
+                if po.poll() is not None or dv.poll() is not None:
+                    raise BenchError("a POP3 server exited; see the notes")
+        self.stop(po)
+        self.stop(dv)
+
+    # ---------------------------------------------------------------- SMTP
+
+    def phase_smtp(self):
+        po, po_ports = self.start("po-sink", self.start_post_office(
+            "po-sink", os.path.join(self.work, "po-sink"), ["--sink"]), "220", ports=2)
+        ss, ss_ports = self.start("smtp-sink", lambda p: ["smtp-sink", "-u", "nobody", f"127.0.0.1:{p[0]}", "256"],
+                                  "220")
+        servers = [("post-office", po, po_ports[0]), ("smtp-sink", ss, ss_ports[0])]
+        tck = os.sysconf("SC_CLK_TCK")
+        for key, desc, sessions, msgs, size, reuse in self.cfg["smtp_loads"]:
+            runs = {s[0]: [] for s in servers}
+            for rep in range(self.cfg["smtp_reps"]):
+                order = servers if rep % 2 == 0 else servers[::-1]
+                for sname, proc, port in order:
+                    argv = ["smtp-source", "-s", str(sessions), "-m", str(msgs), "-l", str(size)]
+                    if reuse:
+                        argv.append("-d")
+                    argv += ["-f", "a@example.com", "-t", "b@example.com", "-M", "client.example",
+                             f"127.0.0.1:{port}"]
+                    log(f"SMTP ({key}) run {rep + 1}: {sname}: {' '.join(argv)}")
+                    c0 = cpu_ticks(proc.pid)
+                    t0 = time.perf_counter()
+                    try:
+                        r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+                        err = r.stderr.strip() if (r.returncode != 0 or r.stderr.strip()) else ""
+                        if r.returncode != 0:
+                            err = f"exit {r.returncode}: {err}"
+                    except subprocess.TimeoutExpired:
+                        err = "smtp-source timed out after 600 s"
+                    wall = time.perf_counter() - t0
+                    time.sleep(0.3)  # let the server finish the last sessions' QUIT
+                    if proc.poll() is not None:
+                        err = f"{sname} exited ({proc.returncode}) during the run"
+                        self.notes.append(f"{sname} died during SMTP ({key}):\n```\n"
+                                          f"{self.log_tail('po-sink' if sname == 'post-office' else 'smtp-sink')}```")
+                        cpu = None
+                    else:
+                        cpu = (cpu_ticks(proc.pid) - c0) / tck
+                    run = {"wall": wall, "cpu": cpu, "msgs": msgs, "error": err[:400]}
+                    self.details.append(f"SMTP ({key}) run {rep + 1} {sname}: {json.dumps(run)}")
+                    if err:
+                        self.notes.append(f"SMTP ({key}) run {rep + 1}, {sname}: {err[:400]}")
+                    else:
+                        runs[sname].append(run)
+                    if proc.poll() is not None:
+                        break
+
+            def rate(sname):
+                rs = runs[sname]
+                return statistics.median(r["msgs"] / r["wall"] for r in rs) if rs else None
+
+            def cpu_per_msg(sname):
+                rs = runs[sname]
+                if not rs:
+                    return None
+                return sum(r["cpu"] for r in rs) / sum(r["msgs"] for r in rs) * 1e6
+
+            self.add_row(f"SMTP ({key}) {desc}: throughput (median of {self.cfg['smtp_reps']})", "msg/s",
+                         rate("post-office"), "smtp-sink", rate("smtp-sink"), higher_better=True, goal="≥ 1.00x")
+            self.add_row(f"SMTP ({key}) server CPU per message", "µs/msg", cpu_per_msg("post-office"),
+                         "smtp-sink", cpu_per_msg("smtp-sink"), higher_better=False, goal="< 1.00x")
+            if po.poll() is not None:
+                break
+        self.stop(po)
+        self.stop(ss)
+
+    # ---------------------------------------------------------------- idle connections
+
+    def idle_measure(self, label, name, proc, port, greeting, rss):
+        n = self.cfg["idle"]
+        time.sleep(0.5)
+        before = rss()
+        idle = subprocess.Popen([sys.executable, os.path.join(HERE, "idle.py"), "--port", str(port),
+                                 "--count", str(n), "--greeting", greeting],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            line = idle.stdout.readline().strip()
+            if not line.startswith("ready"):
+                self.notes.append(f"idle {label} {name}: {line or 'idle.py failed'}")
+                self.details.append(f"idle {label} {name}: {line}")
+                return None
+            time.sleep(2.0)
+            after = rss()
+            alive = proc.poll() is None
+            idle.stdin.close()
+            tail = idle.stdout.read().strip()
+        finally:
+            if idle.poll() is None:
+                try:
+                    idle.wait(30)
+                except subprocess.TimeoutExpired:
+                    idle.kill()
+                    idle.wait()
+        per = (after - before) / n
+        self.details.append(f"idle {label} {name}: RSS {before} KiB -> {after} KiB with {n} connections "
+                            f"= {per:.2f} KiB each; {tail}")
+        if not alive:
+            self.notes.append(f"idle {label}: {name} exited")
+        m = re.search(r"closed-by-server (\d+)", tail)
+        if m and int(m.group(1)):
+            self.notes.append(f"idle {label} {name}: the server closed {m.group(1)} of the {n} idle connections "
+                              f"before the measurement ended")
+        return per
+
+    def phase_idle(self):
+        n = self.cfg["idle"]
+        # post-office SMTP
+        po, ports = self.start("po-idle-smtp", self.start_post_office(
+            "po-idle-smtp", os.path.join(self.work, "po-idle-smtp"), []), "220", ports=2)
+        log(f"idle: {n} SMTP connections to post-office")
+        po_smtp = self.idle_measure("SMTP", "post-office", po, ports[0], "220", lambda: vm_rss_kib(po.pid))
+        self.stop(po)
+        # aiosmtpd
+        ai_smtp = None
+        if subprocess.run([sys.executable, "-c", "import aiosmtpd"], capture_output=True).returncode == 0:
+            try:
+                ai, aports = self.start("aiosmtpd", lambda p: [sys.executable, "-m", "aiosmtpd", "-n", "-l",
+                                                                f"127.0.0.1:{p[0]}", "-c", "aiosmtpd.handlers.Sink"],
+                                        "220")
+                log(f"idle: {n} SMTP connections to aiosmtpd")
+                ai_smtp = self.idle_measure("SMTP", "aiosmtpd", ai, aports[0], "220", lambda: vm_rss_kib(ai.pid))
+                self.stop(ai)
+            except BenchError as e:
+                self.notes.append(f"aiosmtpd did not start: {e}")
+        else:
+            self.notes.append("aiosmtpd is not installed (`python3 -m pip install aiosmtpd`): no SMTP idle peer")
+        self.add_row(f"Idle SMTP: {n} connections after the greeting, server RSS growth", "KiB/conn", po_smtp,
+                     "aiosmtpd", ai_smtp, higher_better=False, goal="≤ 8 KiB", absolute_goal=8.0)
+        # post-office POP3
+        po, ports = self.start("po-idle-pop3", self.start_post_office(
+            "po-idle-pop3", os.path.join(self.work, "po-idle-pop3"), ["--user", f"boxa:{PASSWORD}"]),
+            "220", ports=2)
+        self.wait_ready("po-idle-pop3", po, ports[1], "+OK")
+        log(f"idle: {n} POP3 connections to post-office")
+        po_pop3 = self.idle_measure("POP3", "post-office", po, ports[1], "+OK", lambda: vm_rss_kib(po.pid))
+        self.stop(po)
+        # Dovecot POP3 (high-performance login mode), RSS summed over all its processes
+        home = os.path.join(self.work, "dovecot-idle-mail")
+        os.makedirs(home, exist_ok=True)
+        dv, dports = self.start_dovecot("dovecot-idle", home, ["boxa"], client_limit=n + 200)
+        log(f"idle: {n} POP3 connections to Dovecot")
+        dv_pop3 = self.idle_measure("POP3", "Dovecot", dv, dports[0], "+OK", lambda: tree_rss_kib(dv.pid))
+        self.stop(dv)
+        self.add_row(f"Idle POP3: {n} connections after the greeting, server RSS growth", "KiB/conn", po_pop3,
+                     "Dovecot (all processes)", dv_pop3, higher_better=False, goal="≤ 8 KiB", absolute_goal=8.0)
+
+    # ---------------------------------------------------------------- table
+
+    def add_row(self, what, unit, po, peer, peer_value, higher_better, goal="", absolute_goal=None):
+        ratio = po / peer_value if (po is not None and peer_value) else None
+        met = ""
+        if absolute_goal is not None:
+            met = "n/a" if po is None else ("yes" if po <= absolute_goal else "no")
+        elif goal and ratio is not None:
+            met = "yes" if (ratio >= 1.0 if higher_better else ratio < 1.0) else "no"
+        elif goal:
+            met = "n/a"
+        self.rows.append({
+            "what": what, "unit": unit, "po": po, "peer": peer, "peer_value": peer_value,
+            "ratio": ratio, "goal": goal, "met": met,
+        })
+
+    def table(self):
+        out = ["| # | measure | unit | post-office | peer | peer's figure | post-office / peer | goal | met |",
+               "|---|---|---|---:|---|---:|---:|---|---|"]
+        for i, r in enumerate(self.rows, 1):
+            if r["ratio"] is None:
+                ratio = "n/a"
+            elif r["ratio"] >= 0.095:
+                ratio = f"{r['ratio']:.2f}x"
+            else:
+                ratio = f"{r['ratio']:.2g}x"
+            out.append(f"| {i} | {r['what']} | {r['unit']} | {fmt(r['po'])} | {r['peer']} | "
+                       f"{fmt(r['peer_value'])} | {ratio} | {r['goal']} | {r['met']} |")
+        return "\n".join(out)
+
+    def versions(self):
+        def first_line(argv):
+            try:
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+                return (r.stdout or r.stderr).strip().splitlines()[0]
+            except (OSError, IndexError, subprocess.SubprocessError):
+                return "?"
+
+        cpu = "?"
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        cpu = line.split(":", 1)[1].strip()
+                        break
+        except OSError:
+            pass
+        postfix = first_line(["dpkg-query", "-W", "-f=${Version}", "postfix"])
+        aiosmtpd = first_line([sys.executable, "-c", "import aiosmtpd; print(aiosmtpd.__version__)"])
+        return (f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}; "
+                f"Dovecot {first_line(['dovecot', '--version'])}, Postfix {postfix} (smtp-source, smtp-sink), "
+                f"{first_line(['mpop', '--version'])}, Python {platform.python_version()}, aiosmtpd {aiosmtpd}")
+
+    def report(self, started, phases_done):
+        cfg = self.cfg
+        a, b = cfg["a"], cfg["b"]
+        lines = [
+            "# bench/e2e results",
+            "",
+            f"Command: `{self.args.command}` ({'quick' if self.args.quick else 'full'} run), "
+            f"{started:%Y-%m-%d %H:%M} UTC, {time.time() - started.timestamp():.0f} s in all.",
+            f"post-office: {self.args.revision}.",
+            f"Machine and peers: {self.versions()}.",
+            f"Load average (1 min) at the start {self.load_start}, at the end {loadavg()}: other work on the "
+            f"machine during the run shows here and disturbs the figures.",
+            "",
+            f"Mailbox A: {a[0]} messages of {a[1] // KIB} KiB; mailbox B: {b[0]} messages of {b[1] // MIB} MiB "
+            f"(the same files, hard-linked, for both servers). POP3 rates: messages retrieved / seconds, "
+            f"each client repeating its walk over the mailbox until {cfg['pop_min_seconds']} s have passed "
+            f"(at most {cfg['pop_max_rounds']} walks, at least one). SMTP: wall time of smtp-source, "
+            f"median of {cfg['smtp_reps']} runs per server (alternating order); CPU: utime+stime of the "
+            f"server process over all those runs / messages. Idle: VmRSS growth of the server (Dovecot: "
+            f"summed over all its processes) with {cfg['idle']} connections open. "
+            f"Ratios are post-office / peer, from this run; for µs/msg and KiB/conn lower is better.",
+            "",
+            self.table(),
+            "",
+        ]
+        if phases_done != ["pop3", "smtp", "idle"]:
+            lines += [f"Incomplete: only these phases finished: {', '.join(phases_done) or 'none'}.", ""]
+        if self.notes:
+            lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
+        lines += ["## Every run", "", "```"] + self.details + ["```", ""]
+        return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--post-office", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--revision", default="?")
+    ap.add_argument("--command", default="bash bench/e2e/run.sh")
+    ap.add_argument("--phases", default="pop3,smtp,idle")
+    args = ap.parse_args()
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+
+    bench = Bench(args)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    done = []
+    status = 0
+    try:
+        for phase in args.phases.split(","):
+            log(f"phase {phase}")
+            try:
+                getattr(bench, f"phase_{phase}")()
+                done.append(phase)
+            except BenchError as e:
+                bench.notes.append(f"phase {phase} failed: {e}")
+                log(f"phase {phase} failed: {e}")
+                status = 1
+            finally:
+                bench.stop_all()
+    except KeyboardInterrupt:
+        log("interrupted")
+        status = 130
+    finally:
+        bench.stop_all()
+    text = bench.report(started, done)
+    print()
+    print(bench.table())
+    if bench.notes:
+        print("\nNotes:")
+        for n in bench.notes:
+            print(f"- {n}")
+    with open(args.out, "w") as f:
+        f.write(text)
+    log(f"written to {args.out}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
