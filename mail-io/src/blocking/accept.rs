@@ -1,0 +1,237 @@
+//! The accept loop of the blocking servers: one thread per connection, a session limit with a
+//! polite refusal over it, `TCP_NODELAY`, back-off when accepting fails, and shutdown.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+#[cfg(feature = "rustls")]
+use crate::TlsServer;
+use crate::{IoConfig, Shutdown};
+
+/// How a blocking server listens: limits, TLS, shutdown (the fields of the tokio
+/// [`ServeOptions`](crate::ServeOptions), for servers without tokio).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServeOptions {
+    /// Sessions (threads) at once on this listener; one more is told "too busy" and closed:
+    /// 1024.
+    pub max_sessions: usize,
+    /// The driver's limits for every connection.
+    pub io: IoConfig,
+    /// Ends the accept loop and every session politely once triggered.
+    pub shutdown: Shutdown,
+    /// TLS for STARTTLS / STLS (and for implicit TLS with `implicit_tls`).
+    #[cfg(feature = "rustls")]
+    pub tls: Option<TlsServer>,
+    /// Start every connection with the TLS handshake (ports 465 and 995, RFC 8314).
+    pub implicit_tls: bool,
+    /// How long the server waits for sessions to say goodbye after the shutdown: 10 seconds.
+    pub grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            max_sessions: 1024,
+            io: IoConfig::default(),
+            shutdown: Shutdown::new(),
+            #[cfg(feature = "rustls")]
+            tls: None,
+            implicit_tls: false,
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServeOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`max_sessions`](Self::max_sessions).
+    pub fn max_sessions(mut self, sessions: usize) -> Self {
+        self.max_sessions = sessions.max(1);
+        self
+    }
+
+    /// Sets [`io`](Self::io).
+    pub fn io(mut self, io: IoConfig) -> Self {
+        self.io = io;
+        self
+    }
+
+    /// Sets [`shutdown`](Self::shutdown).
+    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// Offers STARTTLS / STLS with these settings.
+    #[cfg(feature = "rustls")]
+    pub fn tls(mut self, tls: TlsServer) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Starts every connection with TLS (ports 465 and 995).
+    #[cfg(feature = "rustls")]
+    pub fn implicit_tls(mut self, tls: TlsServer) -> Self {
+        self.tls = Some(tls);
+        self.implicit_tls = true;
+        self
+    }
+
+    /// Sets [`grace`](Self::grace).
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+}
+
+/// How often the watcher looks at the shutdown signal while `accept` blocks.
+const WATCH: Duration = Duration::from_millis(100);
+
+/// Sessions running, and the signal that one ended.
+#[derive(Default)]
+struct Sessions {
+    running: Mutex<usize>,
+    ended: Condvar,
+}
+
+/// Frees a session's slot when its thread ends, however it ends (a panic too).
+struct Slot(Arc<Sessions>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut running = self
+            .0
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *running = running.saturating_sub(1);
+        self.0.ended.notify_all();
+    }
+}
+
+/// Accepts until the shutdown, running `session` for each connection in a thread of its own
+/// (named `name`), then waits (at most the grace period) for the sessions to end. Over the
+/// session limit, or when no thread can be started, a connection gets `refusal` and is closed.
+pub(crate) fn accept_loop<F, R>(
+    listener: &TcpListener,
+    options: &ServeOptions,
+    name: &str,
+    refusal: &'static [u8],
+    mut session: F,
+) where
+    F: FnMut(TcpStream, SocketAddr) -> R,
+    R: FnOnce() + Send + 'static,
+{
+    let sessions = Arc::new(Sessions::default());
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = wake_on_shutdown(listener, &options.shutdown, &done);
+    while !options.shutdown.is_triggered() {
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(_) => {
+                // Out of descriptors, say: back off instead of spinning.
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        if options.shutdown.is_triggered() {
+            // The watcher's wake-up call, or a client just too late.
+            break;
+        }
+        let _ = stream.set_nodelay(true);
+        {
+            let mut running = sessions
+                .running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if *running >= options.max_sessions {
+                drop(running);
+                refuse(&stream, refusal);
+                continue;
+            }
+            *running += 1;
+        }
+        let slot = Slot(sessions.clone());
+        let refused = stream.try_clone().ok();
+        let run = session(stream, peer);
+        let spawned = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                let _slot = slot;
+                run();
+            });
+        if spawned.is_err() {
+            // The closure (and the slot in it) is gone with the error: refuse politely.
+            if let Some(stream) = refused {
+                refuse(&stream, refusal);
+            }
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    if let Some(watcher) = watcher {
+        let _ = watcher.join();
+    }
+    // Sessions see the same signal and say goodbye; wait for them, within the grace period.
+    let until = Instant::now() + options.grace;
+    let mut running = sessions
+        .running
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    while *running > 0 {
+        let Some(left) = until.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        running = match sessions.ended.wait_timeout(running, left) {
+            Ok((running, _)) => running,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+    }
+}
+
+/// Writes the refusal without waiting (a new socket's send buffer has room for a line) and
+/// closes our side.
+fn refuse(stream: &TcpStream, refusal: &[u8]) {
+    let _ = stream.set_nonblocking(true);
+    let _ = (&*stream).write(refusal);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
+/// A thread that, once the shutdown is triggered, connects to the listener so that its
+/// blocking `accept` returns and sees the signal. `None` if the listener has no address or the
+/// thread cannot start (the loop then stops at its next connection).
+fn wake_on_shutdown(
+    listener: &TcpListener,
+    shutdown: &Shutdown,
+    done: &Arc<AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    let mut address = listener.local_addr().ok()?;
+    if address.ip().is_unspecified() {
+        let loopback = match address.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        };
+        address.set_ip(loopback);
+    }
+    let shutdown = shutdown.clone();
+    let done = done.clone();
+    std::thread::Builder::new()
+        .name("accept-watch".into())
+        .spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                if shutdown.is_triggered() {
+                    let _ = TcpStream::connect_timeout(&address, Duration::from_secs(1));
+                    return;
+                }
+                std::thread::sleep(WATCH);
+            }
+        })
+        .ok()
+}

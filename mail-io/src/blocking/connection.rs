@@ -1,0 +1,697 @@
+//! The blocking driver: one [`Connection`] runs any of the four machines over a [`Transport`],
+//! in the calling thread.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use mail_wire::machine::{Machine, Output};
+
+use super::transport::{Socket, Stream, Transport, timed_out};
+use crate::{Error, IoConfig, Shutdown};
+#[cfg(feature = "rustls")]
+use crate::{TlsClient, TlsServer};
+
+/// How long one wait lasts at most while a [`Shutdown`] is watched: the signal is seen within
+/// this (a blocking read cannot wait for two things at once).
+const SHUTDOWN_POLL: Duration = Duration::from_millis(250);
+
+/// Octets an idle read takes at most on a transport that cannot wait without reading.
+const IDLE_READ: usize = 1024;
+
+/// The TLS side this connection takes when its machine asks for TLS.
+#[derive(Debug, Clone, Default)]
+enum TlsRole {
+    #[default]
+    None,
+    #[cfg(feature = "rustls")]
+    Client(TlsClient),
+    #[cfg(feature = "rustls")]
+    Server(TlsServer),
+}
+
+/// A machine running over a connection, in the calling thread: the blocking twin of the tokio
+/// [`Connection`](crate::Connection), with the same methods and the same guarantees, for
+/// thread-per-connection programs.
+///
+/// [`next_event`](Self::next_event) feeds the machine what arrives, sends what it says, runs
+/// the TLS handshake where it asks for one, keeps every timer, and returns each event. Between
+/// events the machine is yours ([`machine_mut`](Self::machine_mut)): answer a decision, make a
+/// request, send a body chunk; the next call to `next_event` (or [`send`](Self::send)) carries
+/// on.
+///
+/// - **One write per drain.** Everything the machine transmits is gathered and written at once
+///   (at most [`IoConfig::write_buffer`] octets wait) and flushed before the driver waits for
+///   input, so a peer that waits for each answer never waits for Nagle's algorithm; sockets
+///   this module connects or accepts have `TCP_NODELAY`.
+/// - **Every wait bounded, by deadlines.** Reads by the machine's
+///   [`timeout`](Machine::timeout) (expiry is handed to
+///   [`handle_timeout`](Machine::handle_timeout)), writes by [`IoConfig::write_timeout`], TLS
+///   handshakes by [`IoConfig::handshake_timeout`]. The socket's timeouts are set from the
+///   time left before each wait, so a peer that trickles one octet at a time cannot stretch
+///   a handshake or a write.
+/// - **No input lost.** Octets the machine did not take are kept and offered again, first;
+///   while more than [`IoConfig::max_unread`] wait, nothing more is read.
+/// - **Idle is cheap.** Between bursts the read and write buffers are given back; a TCP
+///   connection waiting for its peer holds no buffer of the driver's (it waits with a
+///   one-octet peek into the stack), other transports a 1 KiB one. What remains is the
+///   machine's state and, under TLS, rustls's.
+/// - **Shutdown.** With [`with_shutdown`](Self::with_shutdown), a triggered [`Shutdown`] makes
+///   the machine say goodbye (SMTP 421, POP3 `-ERR`, client QUIT) and close; each wait is cut
+///   into slices of at most 250 ms to look at the signal.
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Read, Write};
+/// use std::net::{TcpListener, TcpStream};
+///
+/// use mail_io::blocking::Connection;
+/// use smtp_proto::server::{Answer, Event, Server, ServerConfig};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let address = listener.local_addr()?;
+/// // A client in a thread of its own: it waits for the greeting and the EHLO reply, then
+/// // pipelines the rest.
+/// let client = std::thread::spawn(move || {
+///     let mut theirs = BufReader::new(TcpStream::connect(address)?);
+///     let mut transcript = String::new();
+///     theirs.read_line(&mut transcript)?;
+///     theirs.get_mut().write_all(b"EHLO c.example\r\n")?;
+///     while !transcript.contains("\n250 ") {
+///         theirs.read_line(&mut transcript)?;
+///     }
+///     theirs.get_mut().write_all(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\n")?;
+///     theirs.get_mut().write_all(b"DATA\r\nhi\r\n.\r\nQUIT\r\n")?;
+///     theirs.read_to_string(&mut transcript)?;
+///     Ok::<_, std::io::Error>(transcript)
+/// });
+///
+/// let (stream, _) = listener.accept()?;
+/// let mut connection = Connection::new(Server::new(ServerConfig::default()), stream);
+/// let mut body = Vec::new();
+/// while let Some(event) = connection.next_event()? {
+///     match event {
+///         Event::Body(chunk) => body.extend_from_slice(&chunk),
+///         event if event.is_decision() => connection.machine_mut().answer(Answer::Accept)?,
+///         _ => {}
+///     }
+/// }
+/// assert_eq!(body, b"hi\r\n");
+/// let transcript = client.join().expect("the client thread")?;
+/// assert!(transcript.ends_with("250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Connection<M: Machine, S: Transport = TcpStream> {
+    machine: M,
+    stream: Stream<S>,
+    tls: TlsRole,
+    config: IoConfig,
+    shutdown: Option<Shutdown>,
+    /// Octets read and not yet taken by the machine.
+    unread: BytesMut,
+    /// Where reads land; given back when idle.
+    buffer: Vec<u8>,
+    /// Transmissions gathered for the next write.
+    unsent: BytesMut,
+    /// Events met while only sending ([`send`](Self::send)), handed out first.
+    events: VecDeque<M::Event>,
+    /// The last read filled its buffer (or TLS just came up): more may be waiting, read again
+    /// without waiting for readiness.
+    full_read: bool,
+    shutdown_seen: bool,
+    closed: bool,
+}
+
+impl<M: Machine, S: Transport> std::fmt::Debug for Connection<M, S>
+where
+    M: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("machine", &self.machine)
+            .field("tls", &self.stream.is_tls())
+            .field("unread", &self.unread.len())
+            .field("unsent", &self.unsent.len())
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Machine, S: Transport> Connection<M, S> {
+    /// Runs `machine` over `stream` (plaintext; TLS only if the machine never asks for it;
+    /// see [`with_tls_client`](Self::with_tls_client), [`with_tls_server`](Self::with_tls_server)).
+    pub fn new(machine: M, stream: S) -> Self {
+        Self {
+            machine,
+            stream: Stream::Plain(Socket::new(stream)),
+            tls: TlsRole::None,
+            config: IoConfig::default(),
+            shutdown: None,
+            unread: BytesMut::new(),
+            buffer: Vec::new(),
+            unsent: BytesMut::new(),
+            events: VecDeque::new(),
+            full_read: false,
+            shutdown_seen: false,
+            closed: false,
+        }
+    }
+
+    /// Sets the driver's limits.
+    pub fn with_config(mut self, config: IoConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Watches `shutdown`: once triggered, the machine is told to
+    /// [`shut_down`](Machine::shut_down) at the next wait (within 250 ms of the trigger while
+    /// waiting).
+    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// Where the machine asks for TLS (STARTTLS, STLS), take the client side with `tls`.
+    #[cfg(feature = "rustls")]
+    pub fn with_tls_client(mut self, tls: TlsClient) -> Self {
+        self.tls = TlsRole::Client(tls);
+        self
+    }
+
+    /// Where the machine asks for TLS (STARTTLS, STLS), take the server side with `tls`.
+    #[cfg(feature = "rustls")]
+    pub fn with_tls_server(mut self, tls: TlsServer) -> Self {
+        self.tls = TlsRole::Server(tls);
+        self
+    }
+
+    /// Starts TLS now, as the client, before the machine speaks (implicit TLS, RFC 8314):
+    /// the machine should be configured for implicit TLS.
+    #[cfg(feature = "rustls")]
+    pub fn connect_tls(mut self, tls: TlsClient) -> Result<Self, Error> {
+        self.tls = TlsRole::Client(tls);
+        self.handshake()?;
+        Ok(self)
+    }
+
+    /// Starts TLS now, as the server, before the machine speaks (implicit TLS, RFC 8314).
+    #[cfg(feature = "rustls")]
+    pub fn accept_tls(mut self, tls: TlsServer) -> Result<Self, Error> {
+        self.tls = TlsRole::Server(tls);
+        self.handshake()?;
+        Ok(self)
+    }
+
+    /// The machine, to read its state.
+    pub fn machine(&self) -> &M {
+        &self.machine
+    }
+
+    /// The machine, to answer, request or send a body between events.
+    pub fn machine_mut(&mut self) -> &mut M {
+        &mut self.machine
+    }
+
+    /// Whether TLS is up.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// Whether the connection is over (the machine closed it, or I/O failed).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The driver's limits.
+    pub fn config(&self) -> &IoConfig {
+        &self.config
+    }
+
+    /// The transport underneath (`None` only after a failed TLS handshake).
+    pub fn transport(&self) -> Option<&S> {
+        self.stream.transport()
+    }
+
+    /// The machine, once the connection is done with.
+    pub fn into_machine(self) -> M {
+        self.machine
+    }
+
+    /// Runs the connection until the machine has something to report: `Ok(Some(event))`, or
+    /// `Ok(None)` once the connection is closed (after the machine's last word went out).
+    /// `Err` means the I/O failed; the connection is closed then too.
+    pub fn next_event(&mut self) -> Result<Option<M::Event>, Error> {
+        if let Some(event) = self.events.pop_front() {
+            return Ok(Some(event));
+        }
+        let result = self.run(true);
+        if result.is_err() {
+            self.closed = true;
+        }
+        result
+    }
+
+    /// Sends what the machine has to say, without waiting for input: call it after handing the
+    /// machine a body chunk, so that large bodies stream out with bounded memory. Events met on
+    /// the way are kept for [`next_event`](Self::next_event).
+    pub fn send(&mut self) -> Result<(), Error> {
+        let result = match self.run(false) {
+            Ok(Some(event)) => {
+                self.events.push_back(event);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if result.is_err() {
+            self.closed = true;
+        }
+        result
+    }
+
+    /// The loop. With `read`, it returns at the next event or the close; without, once the
+    /// machine's output is drained and written.
+    fn run(&mut self, read: bool) -> Result<Option<M::Event>, Error> {
+        loop {
+            if self.closed {
+                return Ok(None);
+            }
+            while let Some(output) = self.machine.poll_output() {
+                match output {
+                    Output::Transmit(bytes) => {
+                        self.unsent.extend_from_slice(&bytes);
+                        if self.unsent.len() >= self.config.write_buffer {
+                            self.write_unsent()?;
+                        }
+                    }
+                    Output::Event(event) => return Ok(Some(event)),
+                    Output::StartTls => self.start_tls()?,
+                    Output::Close => {
+                        self.close()?;
+                        return Ok(None);
+                    }
+                }
+            }
+            if !self.unread.is_empty() && self.machine.receive_from(&mut self.unread) > 0 {
+                continue;
+            }
+            self.write_unsent()?;
+            if !read {
+                return Ok(None);
+            }
+            self.read();
+        }
+    }
+
+    /// Writes what was gathered and flushes (TLS records too), all within the write timeout.
+    fn write_unsent(&mut self) -> Result<(), Error> {
+        if self.unsent.is_empty() {
+            return Ok(());
+        }
+        let limit = self.config.write_timeout;
+        match self.stream.write_all(&self.unsent, Instant::now() + limit) {
+            Err(error) if timed_out(&error) => return Err(Error::WriteTimeout(limit)),
+            Err(error) => return Err(Error::Io(error)),
+            Ok(()) => {}
+        }
+        if self.unsent.capacity() > self.config.write_buffer {
+            self.unsent = BytesMut::new();
+        } else {
+            self.unsent.clear();
+        }
+        Ok(())
+    }
+
+    /// Waits for input and hands it to the machine: octets, the end of the stream, the
+    /// machine's timeout, or the shutdown signal.
+    fn read(&mut self) {
+        let deadline = self.machine.timeout().map(|limit| Instant::now() + limit);
+        let shutdown = if self.shutdown_seen {
+            None
+        } else {
+            self.shutdown.clone()
+        };
+        if self.unread.len() >= self.config.max_unread {
+            // The machine takes nothing more until the application acts: only the timer and
+            // the shutdown signal can move it on now.
+            self.wait(deadline, shutdown.as_ref(), Wait::Nothing);
+            return;
+        }
+        if !self.full_read && self.unread.is_empty() {
+            // Probably idle: wait for readiness without a buffer (the write buffer, empty
+            // now, goes too: a large response must not stay allocated between commands).
+            self.unread = BytesMut::new();
+            self.buffer = Vec::new();
+            self.unsent = BytesMut::new();
+            if self.wait(deadline, shutdown.as_ref(), Wait::Readable) {
+                return;
+            }
+        }
+        self.wait(deadline, shutdown.as_ref(), Wait::Read);
+    }
+
+    /// Waits for one thing to happen and hands it to the machine; `false` when it was only
+    /// readiness (nothing handed over yet).
+    fn wait(&mut self, deadline: Option<Instant>, shutdown: Option<&Shutdown>, what: Wait) -> bool {
+        let mut room = self
+            .config
+            .read_buffer
+            .min(self.config.max_unread.saturating_sub(self.unread.len()))
+            .max(1);
+        if what == Wait::Idle {
+            room = room.min(IDLE_READ);
+        }
+        loop {
+            if shutdown.is_some_and(Shutdown::is_triggered) {
+                self.shutdown_seen = true;
+                self.machine.shut_down();
+                return true;
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                self.machine.handle_timeout();
+                return true;
+            }
+            // One slice of the wait: to the machine's deadline, or to the next look at the
+            // shutdown signal.
+            let until = match (deadline, shutdown) {
+                (deadline, Some(_)) => {
+                    let slice = now + SHUTDOWN_POLL;
+                    Some(deadline.map_or(slice, |deadline| deadline.min(slice)))
+                }
+                (deadline, None) => deadline,
+            };
+            match what {
+                Wait::Nothing => match until {
+                    Some(until) => std::thread::sleep(until.saturating_duration_since(now)),
+                    // Nothing can happen any more: the machine waits for an application that
+                    // waits for it (as the tokio driver, which then waits for ever too).
+                    None => std::thread::sleep(Duration::from_secs(3600)),
+                },
+                Wait::Readable => match self.stream.wait_readable(until) {
+                    Ok(true) => return false,
+                    Ok(false) => {
+                        // The transport cannot tell: wait in a small read instead.
+                        return self.wait(deadline, shutdown, Wait::Idle);
+                    }
+                    Err(error) if timed_out(&error) => {}
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    // Failed or ended: the read says which.
+                    Err(_) => return false,
+                },
+                Wait::Read | Wait::Idle => {
+                    if self.buffer.len() < room {
+                        self.buffer.resize(room, 0);
+                    }
+                    let buffer = self.buffer.get_mut(..room).unwrap_or_default();
+                    let writes = self.config.write_timeout;
+                    match self.stream.read(buffer, until, writes) {
+                        Ok(0) => {
+                            self.full_read = false;
+                            self.machine.receive_eof();
+                            return true;
+                        }
+                        Ok(n) => {
+                            self.full_read = n >= room;
+                            self.hand_over(n);
+                            return true;
+                        }
+                        Err(error) if timed_out(&error) => {}
+                        Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                        // A reset or broken connection is its end, for the machine.
+                        Err(_) => {
+                            self.full_read = false;
+                            self.machine.receive_eof();
+                            return true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands the `n` octets just read to the machine, keeping what it did not take behind
+    /// what waited already.
+    fn hand_over(&mut self, n: usize) {
+        let read = self.buffer.get(..n).unwrap_or_default();
+        if self.unread.is_empty() {
+            let taken = self.machine.receive(read).min(n);
+            self.unread
+                .extend_from_slice(read.get(taken..).unwrap_or_default());
+        } else {
+            self.unread.extend_from_slice(read);
+            let _ = self.machine.receive_from(&mut self.unread);
+        }
+    }
+
+    /// The machine asked for TLS: send what it said before, drop the plaintext that followed
+    /// its command (the machine reports it), run the handshake, tell the machine.
+    fn start_tls(&mut self) -> Result<(), Error> {
+        self.write_unsent()?;
+        if !self.unread.is_empty() {
+            // Plaintext read behind the command: the machine discards and reports it; it must
+            // never be read as if it came over TLS.
+            let _ = self.machine.receive_from(&mut self.unread);
+            self.unread = BytesMut::new();
+        }
+        self.handshake()?;
+        self.machine.tls_established().map_err(Error::api)
+    }
+
+    #[cfg(feature = "rustls")]
+    fn handshake(&mut self) -> Result<(), Error> {
+        use super::transport::Tls;
+
+        let limit = self.config.handshake_timeout;
+        let Stream::Plain(socket) = std::mem::replace(&mut self.stream, Stream::Broken) else {
+            return Err(Error::TlsUnavailable);
+        };
+        let session = match &self.tls {
+            TlsRole::None => {
+                self.stream = Stream::Plain(socket);
+                return Err(Error::TlsUnavailable);
+            }
+            TlsRole::Client(tls) => {
+                rustls::ClientConnection::new(tls.config().clone(), tls.server_name().clone())
+                    .map(rustls::Connection::Client)
+            }
+            TlsRole::Server(tls) => {
+                rustls::ServerConnection::new(tls.config().clone()).map(rustls::Connection::Server)
+            }
+        };
+        let session = session.map_err(|error| Error::Tls(io::Error::other(error)))?;
+        let mut tls = Box::new(Tls::new(session, socket));
+        match tls.handshake(Instant::now() + limit) {
+            Err(error) if timed_out(&error) => Err(Error::HandshakeTimeout(limit)),
+            Err(error) => Err(Error::Tls(error)),
+            Ok(()) => {
+                self.stream = Stream::Tls(tls);
+                // Records that came with the end of the handshake may hold input already:
+                // read before waiting for the socket.
+                self.full_read = true;
+                Ok(())
+            }
+        }
+    }
+
+    #[cfg(not(feature = "rustls"))]
+    fn handshake(&mut self) -> Result<(), Error> {
+        let _ = &self.tls;
+        Err(Error::TlsUnavailable)
+    }
+
+    /// Sends the machine's last words and closes our side (within the write timeout).
+    fn close(&mut self) -> Result<(), Error> {
+        let written = self.write_unsent();
+        self.closed = true;
+        self.unread = BytesMut::new();
+        self.buffer = Vec::new();
+        let _ = self
+            .stream
+            .close(Instant::now() + self.config.write_timeout);
+        written
+    }
+}
+
+/// What a wait is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Only the timer and the shutdown signal (input is held back).
+    Nothing,
+    /// Readiness, without a buffer.
+    Readable,
+    /// Octets, with a small buffer (idle, on a transport that cannot wait without reading).
+    Idle,
+    /// Octets.
+    Read,
+}
+
+impl<M: Machine> Connection<M, TcpStream> {
+    /// Connects to `address` (within [`IoConfig::connect_timeout`]), with `TCP_NODELAY`.
+    pub fn connect(
+        address: impl ToSocketAddrs,
+        machine: M,
+        config: IoConfig,
+    ) -> Result<Self, Error> {
+        let stream = connect_tcp(address, &config)?;
+        Ok(Self::new(machine, stream).with_config(config))
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.stream.transport()?.peer_addr().ok()
+    }
+}
+
+/// Connects with `TCP_NODELAY`, within the connect timeout (for all addresses together),
+/// trying each address in turn.
+pub(crate) fn connect_tcp(
+    address: impl ToSocketAddrs,
+    config: &IoConfig,
+) -> Result<TcpStream, Error> {
+    let limit = config.connect_timeout;
+    let until = Instant::now() + limit;
+    let addresses = address.to_socket_addrs().map_err(Error::Connect)?;
+    let mut last = None;
+    for address in addresses {
+        let Some(left) = until
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            return Err(Error::ConnectTimeout(limit));
+        };
+        match TcpStream::connect_timeout(&address, left) {
+            Ok(stream) => {
+                stream.set_nodelay(true).map_err(Error::Connect)?;
+                return Ok(stream);
+            }
+            Err(error) => last = Some(error),
+        }
+    }
+    match last {
+        Some(error) if timed_out(&error) => Err(Error::ConnectTimeout(limit)),
+        Some(error) => Err(Error::Connect(error)),
+        None => Err(Error::Connect(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the address resolved to nothing",
+        ))),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    use mail_wire::machine::OutputQueue;
+
+    use super::*;
+
+    /// Answers every line with 64 KiB (a large response), reports each line, and reports
+    /// silence after 50 ms as an event.
+    struct Big {
+        out: OutputQueue<&'static str>,
+        line: Vec<u8>,
+    }
+
+    impl Machine for Big {
+        type Event = &'static str;
+        type ApiError = std::convert::Infallible;
+        fn receive(&mut self, bytes: &[u8]) -> usize {
+            for &byte in bytes {
+                self.line.push(byte);
+                if byte == b'\n' {
+                    self.out.buffer().extend_from_slice(&[b'x'; 64 * 1024]);
+                    self.out.emit("line");
+                    self.line.clear();
+                }
+            }
+            bytes.len()
+        }
+        fn receive_eof(&mut self) {
+            self.out.close();
+        }
+        fn handle_timeout(&mut self) {
+            self.out.emit("silence");
+        }
+        fn shut_down(&mut self) {
+            self.out.close();
+        }
+        fn timeout(&self) -> Option<Duration> {
+            Some(Duration::from_millis(50))
+        }
+        fn tls_established(&mut self) -> Result<(), Self::ApiError> {
+            Ok(())
+        }
+        fn poll_output(&mut self) -> Option<Output<Self::Event>> {
+            self.out.pop()
+        }
+        fn is_closed(&self) -> bool {
+            self.out.is_closed()
+        }
+    }
+
+    /// Runs one large answer, then a silence, and checks what the connection holds then.
+    fn idle_after_a_burst<S: Transport + Send + 'static>(
+        ours: S,
+        mut theirs: impl Read + Write + Send + 'static,
+        idle_buffer: usize,
+    ) {
+        let machine = Big {
+            out: OutputQueue::new(),
+            line: Vec::new(),
+        };
+        let mut connection = Connection::new(machine, ours);
+        theirs.write_all(b"one\r\n").unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            theirs.read_to_end(&mut all).map(|_| all.len())
+        });
+        assert_eq!(connection.next_event().unwrap(), Some("line"));
+        // The response goes out, then the wait: idle, the buffers go.
+        assert_eq!(connection.next_event().unwrap(), Some("silence"));
+        assert_eq!(connection.unread.capacity(), 0);
+        assert_eq!(connection.unsent.capacity(), 0);
+        assert!(connection.buffer.capacity() <= idle_buffer);
+        connection.machine_mut().shut_down();
+        assert_eq!(connection.next_event().unwrap(), None);
+        assert_eq!(reader.join().unwrap().unwrap(), 64 * 1024);
+    }
+
+    #[test]
+    fn an_idle_tcp_connection_holds_no_buffer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let theirs = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        idle_after_a_burst(ours, theirs, 0);
+    }
+
+    #[test]
+    fn an_idle_unix_connection_holds_a_small_buffer() {
+        // A transport that cannot wait without reading waits in a small buffer.
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        idle_after_a_burst(ours, theirs, IDLE_READ);
+    }
+
+    #[test]
+    fn a_bound_is_replaced_only_when_too_long_or_much_too_short() {
+        let second = Some(Duration::from_secs(1));
+        assert!(super::super::transport::stale_for_tests(None, second));
+        assert!(!super::super::transport::stale_for_tests(
+            Some(second),
+            Some(Duration::from_millis(995))
+        ));
+        assert!(super::super::transport::stale_for_tests(
+            Some(second),
+            Some(Duration::from_millis(900))
+        ));
+        assert!(super::super::transport::stale_for_tests(
+            Some(second),
+            Some(Duration::from_secs(3))
+        ));
+        assert!(super::super::transport::stale_for_tests(Some(second), None));
+    }
+}

@@ -1,0 +1,496 @@
+//! The POP3 server, blocking: an accept loop with a thread per connection, and a maildrop
+//! trait.
+
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener};
+
+use pop3_proto::server::{Answer, ApiError, Event};
+use pop3_proto::types::{MessageNumber, Response, Status, Text, Timestamp, UidListing, UniqueId};
+
+pub use pop3_proto::server::{Login, MessageInfo, Server, ServerConfig};
+
+use super::super::accept::accept_loop;
+use super::super::smtp::read_some;
+use super::super::{Connection, ServeOptions, Transport};
+
+/// What [`serve`] writes to a connection over [`ServeOptions::max_sessions`] before closing it.
+const TOO_MANY: &[u8] = b"-ERR [SYS/TEMP] too many connections\r\n";
+
+/// Octets of a message read from its source and handed to the machine at a time; output is
+/// written out once this much waits, so a message of any size streams with bounded memory.
+const BODY_CHUNK: usize = 64 * 1024;
+
+/// A maildrop as a POP3 session sees it: one method per decision, called in the order of the
+/// session, on a value of its own for each connection ([`serve`] makes one per connection and
+/// runs it in the connection's thread). The blocking twin of the tokio
+/// [`Maildrop`](crate::pop3::Maildrop).
+///
+/// The machine answers everything else itself (STAT, LIST, UIDL, DELE, RSET, NOOP, CAPA, the
+/// SASL exchange, STLS, TOP's cut), from the listing [`login`](Self::login) returns.
+///
+/// - [`login`](Self::login): check the credentials (with [`Login::verify_secret`]), take the
+///   maildrop's lock if it has one, and list it.
+/// - [`retrieve`](Self::retrieve): a reader over one message (RETR and TOP); it streams out in
+///   64 KiB chunks, dot-stuffed, bare line ends made CRLF (per [`ServerConfig::bare_endings`]).
+/// - [`commit`](Self::commit): at QUIT only, once, the messages marked deleted. A session that
+///   ends any other way (the client goes away, times out, the server shuts down) commits nothing.
+/// - [`closed`](Self::closed): once, as the session ends, whichever way: release the lock here.
+///
+/// A POP3 server over a maildrop in memory, shared by every session:
+///
+/// ```
+/// use std::io::{Cursor, Read, Write};
+/// use std::sync::{Arc, Mutex};
+///
+/// use mail_io::blocking::ServeOptions;
+/// use mail_io::blocking::pop3::{serve, Login, Maildrop, MessageInfo, Refusal, Retrieve};
+/// use mail_io::blocking::pop3::{ServerConfig, UidListing, UniqueId};
+///
+/// /// Messages by unique-id, in delivery order.
+/// type Store = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+///
+/// struct Memory(Store, Vec<(String, Vec<u8>)>);
+///
+/// impl Maildrop for Memory {
+///     type Message = Cursor<Vec<u8>>;
+///
+///     fn login(&mut self, login: &Login) -> Result<Vec<MessageInfo>, Refusal> {
+///         if login.username() != Some("alice") || !login.verify_secret(b"secret") {
+///             return Err(Refusal::auth());
+///         }
+///         self.1 = self.0.lock().map_err(|_| Refusal::temporary("store broken"))?.clone();
+///         let listing = self.1.iter().map(|(uid, message)| {
+///             let uid = UniqueId::new(uid.clone()).map_err(|_| Refusal::temporary("bad uid"))?;
+///             Ok(MessageInfo { size: message.len() as u64, uid })
+///         });
+///         listing.collect()
+///     }
+///
+///     fn retrieve(&mut self, request: &Retrieve) -> Result<Self::Message, Refusal> {
+///         let message = self.1.get(request.message.index()).ok_or(Refusal::new("no such message"))?;
+///         Ok(Cursor::new(message.1.clone()))
+///     }
+///
+///     fn commit(&mut self, deleted: &[UidListing<'static>]) -> Result<(), Refusal> {
+///         let mut store = self.0.lock().map_err(|_| Refusal::temporary("store broken"))?;
+///         store.retain(|(uid, _)| !deleted.iter().any(|gone| gone.uid.as_str() == uid));
+///         Ok(())
+///     }
+/// }
+///
+/// let store: Store = Arc::new(Mutex::new(vec![("m1".into(), b"Subject: hi\r\n\r\n.\r\n".to_vec())]));
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// # let address = listener.local_addr()?;
+/// let config = ServerConfig { plaintext_login: true, ..ServerConfig::default() };
+/// let options = ServeOptions::new();
+/// # let shutdown = options.shutdown.clone();
+/// # let server = std::thread::spawn(move || {
+/// serve(listener, config, options, move |_peer| Memory(store.clone(), Vec::new()))?;
+/// # Ok::<(), std::io::Error>(())
+/// # });
+/// # let mut client = std::net::TcpStream::connect(address)?;
+/// # client.write_all(b"USER alice\r\nPASS secret\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n")?;
+/// # let mut transcript = String::new();
+/// # client.read_to_string(&mut transcript)?;
+/// # assert!(transcript.contains("+OK 18 octets\r\nSubject: hi\r\n\r\n..\r\n.\r\n"), "{transcript}");
+/// # assert!(transcript.ends_with("+OK bye\r\n"), "{transcript}");
+/// # shutdown.trigger();
+/// # server.join().expect("the server thread")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Maildrop {
+    /// A message's content, as [`retrieve`](Self::retrieve) hands it over: a
+    /// `std::fs::File`, a `std::io::Cursor` over bytes in memory, any reader.
+    type Message: Read;
+
+    /// *Decision*: a client presents credentials (USER/PASS, APOP, SASL; the secret stays in
+    /// [`Login`], check it with [`Login::verify_secret`]). Open the maildrop, locking it for
+    /// this session if the store needs that, and list it, message 1 first; or refuse
+    /// ([`Refusal::auth`], [`Refusal::in_use`], [`Refusal::temporary`]). A refused login counts
+    /// towards [`ServerConfig::max_errors`].
+    fn login(&mut self, login: &Login) -> Result<Vec<MessageInfo>, Refusal>;
+
+    /// *Decision*: the client wants a message (RETR, or TOP: the machine cuts it after the
+    /// lines asked for and stops reading). Return a reader over it, exactly as listed at
+    /// login; or refuse. A reader that fails before its first octets is answered
+    /// `-ERR [SYS/TEMP] message not readable`; one that fails later ends the session (the
+    /// response cannot be completed).
+    fn retrieve(&mut self, request: &Retrieve) -> Result<Self::Message, Refusal>;
+
+    /// *Decision*: QUIT (RFC 1939 6): remove exactly these messages for good, then say so
+    /// (`+OK bye`); or fail (`-ERR`, for example [`Refusal::not_removed`]). Called once per
+    /// session that logged in and ended with QUIT, even with nothing to delete; never otherwise.
+    ///
+    /// The default removes nothing: it succeeds when nothing is marked deleted and otherwise
+    /// answers `-ERR [SYS/PERM] some deleted messages not removed` (a read-only maildrop).
+    fn commit(&mut self, deleted: &[UidListing<'static>]) -> Result<(), Refusal> {
+        if deleted.is_empty() {
+            Ok(())
+        } else {
+            Err(Refusal::new("[SYS/PERM] some deleted messages not removed"))
+        }
+    }
+
+    /// The session is over: called exactly once per session, whichever way it ends (QUIT,
+    /// the client going away, a timeout, the shutdown, an I/O error, a failed TLS handshake),
+    /// with the error if it ended on one. Release the maildrop's lock here.
+    ///
+    /// It runs before the socket is closed where the session ends by the server's decision
+    /// (after [`commit`](Self::commit) and before `+OK bye` goes out, as RFC 1939 6 orders:
+    /// a client that reconnects at once finds the maildrop unlocked), otherwise as the
+    /// connection closes. If the thread panics it cannot run: keep a lock in a guard whose
+    /// `Drop` releases it too. The default does nothing.
+    fn closed(&mut self, error: Option<&ServerError>) {
+        let _ = error;
+    }
+
+    /// The APOP timestamp for this session (RFC 1939 7: unique per connection, for example
+    /// `<process.counter.clock@host>`), or `None` (the default) not to offer APOP.
+    ///
+    /// [`serve`] calls it once per connection, before the greeting, and ignores any timestamp
+    /// in its [`ServerConfig`]: the same timestamp on every connection would let a recorded
+    /// APOP login be replayed.
+    fn apop_timestamp(&mut self) -> Option<Timestamp<'static>> {
+        None
+    }
+}
+
+/// The message a client asks for, as [`Maildrop::retrieve`] gets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retrieve {
+    /// Its number in the listing of [`Maildrop::login`] ([`MessageNumber::index`] indexes it).
+    pub message: MessageNumber,
+    /// Its unique-id, as listed.
+    pub uid: UniqueId<'static>,
+    /// Its size, as listed.
+    pub size: u64,
+    /// `TOP`: the number of body lines wanted (the machine cuts the message itself); `None`
+    /// for `RETR`.
+    pub top: Option<u32>,
+}
+
+/// A `-ERR` response refusing a decision: a login, a message, a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    response: Response<'static>,
+}
+
+impl Refusal {
+    /// `-ERR text`; a leading `[CODE]` becomes the response code (RFC 2449 8, RFC 3206:
+    /// `[AUTH]`, `[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]`, `[SYS/PERM]`). Text that cannot be
+    /// sent (line ends, too long) gives a bare `-ERR`.
+    pub fn new(text: &str) -> Self {
+        match Answer::reject(text) {
+            Answer::Reply(response) => Self::from_response(response),
+            _ => Self::from_response(Response::err(Text::empty())),
+        }
+    }
+
+    /// `-ERR [AUTH] invalid user name or password` (RFC 3206 4): wrong credentials.
+    pub fn auth() -> Self {
+        Self::new("[AUTH] invalid user name or password")
+    }
+
+    /// `-ERR [IN-USE] maildrop already locked` (RFC 2449 8.1.1): another session holds it.
+    pub fn in_use() -> Self {
+        Self::new("[IN-USE] maildrop already locked")
+    }
+
+    /// `-ERR [SYS/TEMP] text` (RFC 3206 5): a passing failure of the system; try later.
+    pub fn temporary(text: &str) -> Self {
+        Self::new(&format!("[SYS/TEMP] {text}"))
+    }
+
+    /// `-ERR [SYS/PERM] text` (RFC 3206 5): a lasting failure of the system.
+    pub fn permanent(text: &str) -> Self {
+        Self::new(&format!("[SYS/PERM] {text}"))
+    }
+
+    /// `-ERR some deleted messages not removed` (RFC 1939 6): the commit failed.
+    pub fn not_removed() -> Self {
+        Self::from_response(Response::err(Text::empty()))
+    }
+
+    /// Any response, sent as `-ERR` whatever its status.
+    pub fn from_response(mut response: Response<'static>) -> Self {
+        response.status = Status::Err;
+        Self { response }
+    }
+
+    /// The response that goes out.
+    pub fn response(&self) -> &Response<'static> {
+        &self.response
+    }
+
+    fn into_answer(self) -> Answer {
+        Answer::Reply(self.response)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("-ERR")?;
+        if let Some(code) = &self.response.code {
+            write!(f, " [{}]", code.as_str())?;
+        }
+        if !self.response.text.is_empty() {
+            write!(f, " {}", self.response.text.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a POP3 session ended in failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The connection failed at the I/O edge (TLS, timeouts, resets), or the machine refused
+    /// a message's content (bare line ends under `EncodeBareEndings::Reject`).
+    #[error(transparent)]
+    Io(#[from] crate::Error),
+    /// Reading a message from the maildrop failed after its first octets went out: the
+    /// response could not be completed, so the session was ended.
+    #[error("reading the message: {0}")]
+    Message(#[source] io::Error),
+}
+
+impl From<ApiError> for ServerError {
+    fn from(error: ApiError) -> Self {
+        Self::Io(crate::Error::api(error))
+    }
+}
+
+/// Serves POP3 on `listener` until [`ServeOptions::shutdown`] is triggered, one thread per
+/// connection, with a maildrop handler made by `new_handler` for each connection (given the
+/// peer's address; it runs in the accepting thread, the handler in the connection's).
+///
+/// Each connection runs [`run_session`] with `config` (STLS offered only when `options` has
+/// TLS; implicit TLS as `options` says; the APOP timestamp from
+/// [`Maildrop::apop_timestamp`]), the driver's limits of [`ServeOptions::io`] and
+/// `TCP_NODELAY`. Over [`ServeOptions::max_sessions`] a connection is answered
+/// `-ERR [SYS/TEMP] too many connections` and closed. Once the shutdown is triggered, no
+/// connection is accepted any more (within 100 ms), each session says
+/// `-ERR server shutting down` at its next wait (within 250 ms) and closes (nothing
+/// committed), and `serve` returns when they are all over or after [`ServeOptions::grace`].
+///
+/// Errors only if the listener has no local address; failures to accept are waited out.
+///
+/// See [`Maildrop`] for a whole server.
+pub fn serve<F, H>(
+    listener: TcpListener,
+    config: ServerConfig,
+    options: ServeOptions,
+    mut new_handler: F,
+) -> io::Result<()>
+where
+    F: FnMut(SocketAddr) -> H,
+    H: Maildrop + Send + 'static,
+{
+    listener.local_addr()?;
+    let mut config = config;
+    config.apop_timestamp = None;
+    #[cfg(feature = "rustls")]
+    let tls = options.tls.clone();
+    #[cfg(feature = "rustls")]
+    {
+        config.stls = tls.is_some() && !options.implicit_tls;
+    }
+    #[cfg(not(feature = "rustls"))]
+    {
+        config.stls = false;
+    }
+    config.implicit_tls = options.implicit_tls;
+    let io = options.io;
+    let shutdown = options.shutdown.clone();
+    let implicit = options.implicit_tls;
+    accept_loop(
+        &listener,
+        &options,
+        "pop3-session",
+        TOO_MANY,
+        |stream, peer| {
+            let mut handler = new_handler(peer);
+            let mut config = config.clone();
+            config.apop_timestamp = handler.apop_timestamp();
+            let connection = Connection::new(Server::new(config), stream)
+                .with_config(io)
+                .with_shutdown(shutdown.clone());
+            #[cfg(feature = "rustls")]
+            let tls = tls.clone();
+            move || {
+                #[cfg(feature = "rustls")]
+                let connection = match (tls, implicit) {
+                    (Some(tls), true) => connection.accept_tls(tls),
+                    (Some(tls), false) => Ok(connection.with_tls_server(tls)),
+                    (None, true) => Err(crate::Error::TlsUnavailable),
+                    (None, false) => Ok(connection),
+                };
+                #[cfg(not(feature = "rustls"))]
+                let connection = if implicit {
+                    Err(crate::Error::TlsUnavailable)
+                } else {
+                    Ok(connection)
+                };
+                let _ = match connection {
+                    Ok(connection) => run_session(connection, handler),
+                    Err(error) => {
+                        let error = ServerError::from(error);
+                        handler.closed(Some(&error));
+                        Err(error)
+                    }
+                };
+            }
+        },
+    );
+    Ok(())
+}
+
+/// Runs one POP3 session to its end over `connection` with `handler`, in the calling thread:
+/// for a listener of your own (or a Unix socket). Set the connection up first (TLS, limits,
+/// shutdown) and configure its machine to match ([`ServerConfig::stls`] only with
+/// [`Connection::with_tls_server`], [`ServerConfig::implicit_tls`] after
+/// [`Connection::accept_tls`]).
+///
+/// [`Maildrop::closed`] has run when this returns, with the error returned here if any.
+///
+/// ```
+/// # use std::io::Cursor;
+/// # use mail_io::blocking::pop3::{Login, Maildrop, MessageInfo, Refusal, Retrieve};
+/// # struct Empty;
+/// # impl Maildrop for Empty {
+/// #     type Message = Cursor<Vec<u8>>;
+/// #     fn login(&mut self, _: &Login) -> Result<Vec<MessageInfo>, Refusal> { Ok(Vec::new()) }
+/// #     fn retrieve(&mut self, _: &Retrieve) -> Result<Self::Message, Refusal> {
+/// #         Err(Refusal::new("no such message"))
+/// #     }
+/// # }
+/// use std::io::{Read, Write};
+/// use std::os::unix::net::UnixStream;
+///
+/// use mail_io::blocking::Connection;
+/// use mail_io::blocking::pop3::{run_session, Server, ServerConfig};
+///
+/// let (ours, mut theirs) = UnixStream::pair()?;
+/// let config = ServerConfig { plaintext_login: true, ..ServerConfig::default() };
+/// let session = std::thread::spawn(move || {
+///     run_session(Connection::new(Server::new(config), ours), Empty)
+/// });
+/// theirs.write_all(b"USER bob\r\nPASS pw\r\nSTAT\r\nQUIT\r\n")?;
+/// let mut transcript = String::new();
+/// theirs.read_to_string(&mut transcript)?;
+/// session.join().expect("the session thread")?;
+/// assert!(transcript.ends_with("+OK 0 0\r\n+OK bye\r\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run_session<H, S>(connection: Connection<Server, S>, handler: H) -> Result<(), ServerError>
+where
+    H: Maildrop,
+    S: Transport,
+{
+    let mut session = Session {
+        connection,
+        handler,
+        ended: false,
+    };
+    let result = session.run();
+    if !session.ended {
+        session.handler.closed(result.as_ref().err());
+    }
+    result
+}
+
+/// One session: the connection, the handler, and whether the handler heard of the end.
+struct Session<H, S: Transport> {
+    connection: Connection<Server, S>,
+    handler: H,
+    ended: bool,
+}
+
+impl<H: Maildrop, S: Transport> Session<H, S> {
+    fn run(&mut self) -> Result<(), ServerError> {
+        while let Some(event) = self.connection.next_event()? {
+            match event {
+                Event::Login(login) => {
+                    let answer = match self.handler.login(&login) {
+                        Ok(listing) => Answer::Open(listing),
+                        Err(refusal) => refusal.into_answer(),
+                    };
+                    self.answer(answer)?;
+                }
+                Event::Retrieve {
+                    message,
+                    uid,
+                    size,
+                    top,
+                } => {
+                    let request = Retrieve {
+                        message,
+                        uid,
+                        size,
+                        top,
+                    };
+                    self.retrieve(&request)?;
+                }
+                Event::Commit { deleted } => {
+                    let answer = match self.handler.commit(&deleted) {
+                        Ok(()) => Answer::Accept,
+                        Err(refusal) => refusal.into_answer(),
+                    };
+                    self.answer(answer)?;
+                }
+                // The greeting, and any decision of a later version of the machine.
+                event if event.is_decision() => self.answer(Answer::Accept)?,
+                _ => {}
+            }
+            if self.connection.machine().is_closed() && !self.ended {
+                // The machine ended the session (QUIT, too many errors): its last words are
+                // still to be written; the maildrop is released first (RFC 1939 6).
+                self.ended = true;
+                self.handler.closed(None);
+            }
+        }
+        Ok(())
+    }
+
+    fn answer(&mut self, answer: Answer) -> Result<(), ServerError> {
+        self.connection.machine_mut().answer(answer)?;
+        Ok(())
+    }
+
+    /// Streams one message: a chunk at a time, written out whenever a chunk's worth waits.
+    fn retrieve(&mut self, request: &Retrieve) -> Result<(), ServerError> {
+        let mut message = match self.handler.retrieve(request) {
+            Ok(message) => message,
+            Err(refusal) => return self.answer(refusal.into_answer()),
+        };
+        // Allocated per message, freed after it: an idle session holds no chunk.
+        let mut chunk = vec![0; BODY_CHUNK];
+        // The first read decides between `+OK` and `-ERR`.
+        let mut read = match read_some(&mut message, &mut chunk) {
+            Ok(read) => read,
+            Err(_) => return self.answer(Refusal::temporary("message not readable").into_answer()),
+        };
+        self.answer(Answer::Accept)?;
+        loop {
+            let machine = self.connection.machine_mut();
+            if read == 0 || !machine.wants_body() {
+                machine.end_body()?;
+                return Ok(());
+            }
+            machine.send_body(chunk.get(..read).unwrap_or_default())?;
+            if machine.pending_output() >= BODY_CHUNK {
+                self.connection.send()?;
+            }
+            read = match read_some(&mut message, &mut chunk) {
+                Ok(read) => read,
+                Err(error) => {
+                    // Half a message went out: it cannot be completed; end the session.
+                    self.connection.machine_mut().shut_down();
+                    let _ = self.connection.send();
+                    return Err(ServerError::Message(error));
+                }
+            };
+        }
+    }
+}
