@@ -1,9 +1,10 @@
 //! The tokio driver: one [`Connection`] runs any of the four machines over a [`Transport`].
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
+use std::task::Poll;
 
 use bytes::BytesMut;
 use mail_wire::machine::{Machine, Output};
@@ -171,7 +172,7 @@ impl<M: Machine, T: Transport> Connection<M, T> {
     #[cfg(feature = "rustls")]
     pub async fn connect_tls(mut self, tls: TlsClient) -> Result<Self, Error> {
         self.tls = TlsRole::Client(tls);
-        self.handshake().await?;
+        Box::pin(self.handshake()).await?;
         Ok(self)
     }
 
@@ -179,7 +180,7 @@ impl<M: Machine, T: Transport> Connection<M, T> {
     #[cfg(feature = "rustls")]
     pub async fn accept_tls(mut self, tls: TlsServer) -> Result<Self, Error> {
         self.tls = TlsRole::Server(tls);
-        self.handshake().await?;
+        Box::pin(self.handshake()).await?;
         Ok(self)
     }
 
@@ -208,6 +209,12 @@ impl<M: Machine, T: Transport> Connection<M, T> {
     /// one transmission).
     pub fn buffered(&self) -> usize {
         self.unread.len() + self.unsent.len()
+    }
+
+    /// Octets of buffer the driver holds allocated (read and write buffers, used or not).
+    /// Zero while a TCP connection waits for its peer.
+    pub fn buffer_capacity(&self) -> usize {
+        self.unread.capacity() + self.unsent.capacity()
     }
 
     /// The driver's limits.
@@ -328,10 +335,19 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             return Ok(());
         }
         if !self.full_read && self.unread.is_empty() {
-            // Probably idle: wait for readiness without a buffer.
-            self.unread = BytesMut::new();
-            if self.wait(deadline, shutdown.as_ref(), Wait::Readable).await {
-                return Ok(());
+            // Probably idle: wait for readiness without a buffer, then read what is there
+            // without waiting. Readiness can be stale (a new socket starts out "ready"); then
+            // the read finds nothing, the buffer goes, and the next readiness wait is exact.
+            // A transport that cannot tell readiness is ready at once twice: it gets a read
+            // that waits, with a buffer.
+            for _ in 0..2 {
+                self.release_buffers();
+                if self.wait(deadline, shutdown.as_ref(), Wait::Readable).await {
+                    return Ok(());
+                }
+                if self.wait(deadline, shutdown.as_ref(), Wait::TryRead).await {
+                    return Ok(());
+                }
             }
         }
         self.wait(deadline, shutdown.as_ref(), Wait::Read).await;
@@ -368,6 +384,16 @@ impl<M: Machine, T: Transport> Connection<M, T> {
                     unread.reserve(room);
                     let mut limited = (&mut *stream).take(room as u64);
                     limited.read_buf(unread).await.map(Read::Octets)
+                }
+                Wait::TryRead => {
+                    unread.reserve(room);
+                    let mut limited = (&mut *stream).take(room as u64);
+                    let mut read = std::pin::pin!(limited.read_buf(unread));
+                    poll_fn(|cx| match read.as_mut().poll(cx) {
+                        Poll::Ready(done) => Poll::Ready(done.map(Read::Octets)),
+                        Poll::Pending => Poll::Ready(Ok(Read::Ready)),
+                    })
+                    .await
                 }
             }
         };
@@ -412,6 +438,16 @@ impl<M: Machine, T: Transport> Connection<M, T> {
         true
     }
 
+    /// Gives the buffers back while nothing flows (an idle connection holds none of them).
+    fn release_buffers(&mut self) {
+        if self.unread.is_empty() {
+            self.unread = BytesMut::new();
+        }
+        if self.unsent.is_empty() {
+            self.unsent = BytesMut::new();
+        }
+    }
+
     /// The machine asked for TLS: send what it said before, drop the plaintext that followed
     /// its command (the machine reports it), run the handshake, tell the machine.
     async fn start_tls(&mut self) -> Result<(), Error> {
@@ -422,7 +458,7 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             let _ = self.machine.receive_from(&mut self.unread);
             self.unread = BytesMut::new();
         }
-        self.handshake().await?;
+        Box::pin(self.handshake()).await?;
         self.machine.tls_established().map_err(Error::api)
     }
 
@@ -484,6 +520,8 @@ enum Wait {
     Nothing,
     /// Readiness, without a buffer.
     Readable,
+    /// Octets already there, without waiting.
+    TryRead,
     /// Octets.
     Read,
 }

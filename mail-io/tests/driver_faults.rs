@@ -442,3 +442,29 @@ async fn twenty_thousand_pipelined_commands_through_a_seven_octet_buffer_are_all
     assert_eq!(text.matches("250 2.0.0 Ok\r\n").count(), 20_000);
     assert!(text.ends_with("221 2.0.0 Bye\r\n"));
 }
+
+#[tokio::test]
+async fn an_idle_tcp_connection_holds_no_driver_buffer() {
+    let (listener, addr) = bind().await;
+    let (read, mut write) = {
+        let client = tokio::spawn(greeted(addr));
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut connection = Connection::new(SmtpServer::new(ServerConfig::default()), socket);
+        // Serve the greeting and the EHLO, then let the connection sit idle.
+        let idle = loop {
+            match tokio::time::timeout(Duration::from_millis(300), connection.next_event()).await {
+                Ok(event) => {
+                    if event.unwrap().is_some_and(|event| event.is_decision()) {
+                        connection.machine_mut().answer(Answer::Accept).unwrap();
+                    }
+                }
+                Err(_) => break connection,
+            }
+        };
+        assert_eq!(idle.buffer_capacity(), 0);
+        assert_eq!(idle.buffered(), 0);
+        client.await.unwrap()
+    };
+    write.write_all(b"QUIT\r\n").await.unwrap();
+    drop((read, write));
+}
