@@ -45,7 +45,9 @@
 //!             _ => {}
 //!         }
 //!     }
-//!     client.receive(&std::mem::take(&mut to_client));
+//!     // The client takes every octet it is given (it reads every reply at once).
+//!     let taken = client.receive(&to_client);
+//!     to_client.drain(..taken);
 //!     while let Some(output) = client.poll_output() {
 //!         match output {
 //!             Output::Transmit(bytes) => to_server.extend_from_slice(&bytes),
@@ -61,7 +63,9 @@
 //!             _ => {}
 //!         }
 //!     }
-//!     server.receive(&std::mem::take(&mut to_server));
+//!     // A server may take less (back-pressure): the rest is offered again, first.
+//!     let taken = server.receive(&to_server);
+//!     to_server.drain(..taken);
 //! }
 //! assert_eq!(fetched, stored);
 //! assert_eq!(committed, Some(true));

@@ -28,6 +28,7 @@
 //! let mut deleted = Vec::new();
 //! let client: &[&[u8]] = &[b"USER alice\r\nPASS secret words\r\n", b"STAT\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n"];
 //! let mut input = client.iter();
+//! let mut unread = Vec::new();
 //! loop {
 //!     while let Some(output) = server.poll_output() {
 //!         match output {
@@ -56,8 +57,15 @@
 //!         }
 //!     }
 //!     if server.is_closed() { break; }
-//!     let Some(bytes) = input.next() else { break };
-//!     server.receive(bytes);
+//!     // What arrived goes behind what the machine did not take before (back-pressure while
+//!     // a decision or an output waits); only what it takes leaves the buffer.
+//!     match input.next() {
+//!         Some(bytes) => unread.extend_from_slice(bytes),
+//!         None if unread.is_empty() => break,
+//!         None => {}
+//!     }
+//!     let taken = server.receive(&unread);
+//!     unread.drain(..taken);
 //! }
 //! assert_eq!(deleted.len(), 1);
 //! let transcript = String::from_utf8(sent)?;

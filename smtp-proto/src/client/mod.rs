@@ -36,7 +36,9 @@
 //!             _ => {}
 //!         }
 //!     }
-//!     client.receive(&std::mem::take(&mut to_client));
+//!     // The client takes every octet it is given (it reads every reply at once).
+//!     let taken = client.receive(&to_client);
+//!     to_client.drain(..taken);
 //!     // The client's side: send one message, then quit.
 //!     while let Some(output) = client.poll_output() {
 //!         match output {
@@ -54,7 +56,9 @@
 //!             ClientOutput::Event(_) | ClientOutput::StartTls | ClientOutput::Close => {}
 //!         }
 //!     }
-//!     server.receive(&std::mem::take(&mut to_server));
+//!     // A server may take less (back-pressure): the rest is offered again, first.
+//!     let taken = server.receive(&to_server);
+//!     to_server.drain(..taken);
 //! }
 //! assert!(report.expect("a report").is_delivered_to_all());
 //! assert_eq!(body, b"Subject: hi\r\n\r\n.leading dot\r\nno final newline\r\n");
