@@ -20,7 +20,11 @@ use crate::{IoConfig, Shutdown};
 #[non_exhaustive]
 pub struct ServeOptions {
     /// Sessions at once on this listener; one more is told "too busy" and closed: 1024.
+    /// Ignored when [`session_limit`](Self::session_limit) is set.
     pub max_sessions: usize,
+    /// A limit shared with other listeners (see [`SessionLimit`]); `None` (the default): the
+    /// listener counts its own sessions against [`max_sessions`](Self::max_sessions).
+    pub session_limit: Option<SessionLimit>,
     /// The driver's limits for every connection.
     pub io: IoConfig,
     /// Ends the accept loop and every session politely once triggered.
@@ -39,6 +43,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         Self {
             max_sessions: 1024,
+            session_limit: None,
             io: IoConfig::default(),
             shutdown: Shutdown::new(),
             #[cfg(feature = "rustls")]
@@ -58,6 +63,13 @@ impl ServeOptions {
     /// Sets [`max_sessions`](Self::max_sessions).
     pub fn max_sessions(mut self, sessions: usize) -> Self {
         self.max_sessions = sessions.max(1);
+        self
+    }
+
+    /// Counts this listener's sessions against `limit`, shared with every listener given a
+    /// clone of it (instead of [`max_sessions`](Self::max_sessions) of its own).
+    pub fn session_limit(mut self, limit: SessionLimit) -> Self {
+        self.session_limit = Some(limit);
         self
     }
 
@@ -95,6 +107,51 @@ impl ServeOptions {
     }
 }
 
+/// A limit on sessions at once that several listeners share (an SMTP and a POP3 listener of one
+/// program, say): give each listener's [`ServeOptions::session_limit`] a clone, and together
+/// they run at most `max` sessions; over it, each listener refuses as it does over its own
+/// [`ServeOptions::max_sessions`].
+///
+/// After the shutdown, a listener's grace wait then waits for every session under the limit,
+/// on every listener that shares it (at most [`ServeOptions::grace`]): give the listeners one
+/// [`Shutdown`] too.
+///
+/// ```
+/// use mail_io::{ServeOptions, SessionLimit};
+///
+/// let limit = SessionLimit::new(1024);
+/// let smtp = ServeOptions::new().session_limit(limit.clone());
+/// let pop3 = ServeOptions::new().session_limit(limit.clone());
+/// assert_eq!(limit.in_use(), 0);
+/// # let _ = (smtp, pop3);
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionLimit {
+    slots: Arc<Semaphore>,
+    max: usize,
+}
+
+impl SessionLimit {
+    /// At most `max` sessions at once (at least 1).
+    pub fn new(max: usize) -> Self {
+        let max = max.clamp(1, Semaphore::MAX_PERMITS);
+        Self {
+            slots: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// The limit.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Sessions running now under this limit.
+    pub fn in_use(&self) -> usize {
+        self.max.saturating_sub(self.slots.available_permits())
+    }
+}
+
 /// Accepts until the shutdown, running `session` for each connection in a task of its own,
 /// then waits (at most the grace period) for the sessions to end. Over the session limit a
 /// connection gets `refusal` (written within a second) and is closed.
@@ -107,7 +164,11 @@ pub(crate) async fn accept_loop<S, F>(
     S: FnMut(TcpStream, SocketAddr, OwnedSemaphorePermit) -> F,
     F: Future<Output = ()> + Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(options.max_sessions));
+    let limit = options
+        .session_limit
+        .clone()
+        .unwrap_or_else(|| SessionLimit::new(options.max_sessions));
+    let slots = limit.slots;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -132,7 +193,7 @@ pub(crate) async fn accept_loop<S, F>(
         }
     }
     // Sessions see the same signal and say goodbye; wait for them, within the grace period.
-    let all = u32::try_from(options.max_sessions).unwrap_or(u32::MAX);
+    let all = u32::try_from(limit.max).unwrap_or(u32::MAX);
     let _ = timeout(options.grace, slots.acquire_many(all)).await;
 }
 
@@ -142,4 +203,56 @@ async fn refuse(mut stream: TcpStream, refusal: &'static [u8]) {
         stream.shutdown().await
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    use super::*;
+    use crate::smtp::{Handler, ServerConfig, serve};
+
+    struct Accepting;
+    impl Handler for Accepting {}
+
+    /// Connects and reads the first line; the connection stays open while the reader lives.
+    async fn first_line(address: SocketAddr) -> (String, BufReader<TcpStream>) {
+        let stream = TcpStream::connect(address).await.expect("connects");
+        let mut lines = BufReader::new(stream);
+        let mut line = String::new();
+        lines.read_line(&mut line).await.expect("reads");
+        (line, lines)
+    }
+
+    #[tokio::test]
+    async fn listeners_sharing_a_limit_count_together() {
+        let limit = SessionLimit::new(1);
+        let shutdown = Shutdown::new();
+        let mut addresses = Vec::new();
+        let mut servers = Vec::new();
+        for _ in 0..2 {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+            addresses.push(listener.local_addr().expect("an address"));
+            let options = ServeOptions::new()
+                .session_limit(limit.clone())
+                .shutdown(shutdown.clone())
+                .grace(Duration::from_secs(1));
+            servers.push(tokio::spawn(serve(
+                listener,
+                ServerConfig::default(),
+                options,
+                |_| Accepting,
+            )));
+        }
+        let (greeting, _session) = first_line(addresses[0]).await;
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        assert_eq!(limit.in_use(), 1);
+        // The other listener is over the shared limit.
+        let (refusal, _) = first_line(addresses[1]).await;
+        assert!(refusal.starts_with("421 4.3.2 "), "{refusal}");
+        shutdown.trigger();
+        for server in servers {
+            server.await.expect("serve ends");
+        }
+    }
 }

@@ -76,7 +76,7 @@ pub use shutdown::Shutdown;
 pub use tls::{TlsClient, TlsServer};
 
 #[cfg(feature = "tokio")]
-pub use accept::ServeOptions;
+pub use accept::{ServeOptions, SessionLimit};
 #[cfg(feature = "tokio")]
 pub use connection::Connection;
 #[cfg(feature = "tokio")]
