@@ -1,4 +1,4 @@
-//! A connection that starts in plaintext or TLS and can be upgraded in band.
+//! The clients' connection (`send`, `fetch`): plaintext or TLS, upgraded in band.
 
 use std::io;
 use std::pin::Pin;
@@ -8,14 +8,12 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
+use tokio_rustls::{TlsConnector, client};
 
-/// A TCP connection, in plaintext or TLS (either side).
+/// A TCP connection, in plaintext or TLS (the client side).
 pub enum Conn {
     /// Plaintext.
     Plain(TcpStream),
-    /// TLS, this side the server.
-    Server(Box<server::TlsStream<TcpStream>>),
     /// TLS, this side the client.
     Client(Box<client::TlsStream<TcpStream>>),
     /// Between states (only while upgrading).
@@ -33,25 +31,9 @@ pub enum Input {
     Eof,
     /// The peer was silent for the machine's timeout.
     Timeout,
-    /// The program is shutting down (servers only).
-    Shutdown,
 }
 
 impl Conn {
-    /// Starts TLS as the server (STARTTLS, STLS, or implicit TLS), in place, within
-    /// [`IO_TIMEOUT`], after sending what was written: a silent client cannot hold the task.
-    pub async fn accept_tls(&mut self, acceptor: &TlsAcceptor) -> io::Result<()> {
-        self.flush().await?;
-        let Self::Plain(tcp) = std::mem::replace(self, Self::Gone) else {
-            return Err(io::Error::other("TLS is already up"));
-        };
-        let tls = tokio::time::timeout(IO_TIMEOUT, acceptor.accept(tcp))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-        *self = Self::Server(Box::new(tls));
-        Ok(())
-    }
-
     /// Starts TLS as the client, in place, within [`IO_TIMEOUT`].
     pub async fn connect_tls(
         &mut self,
@@ -92,7 +74,6 @@ macro_rules! dispatch {
     ($self:ident, $io:ident => $call:expr) => {
         match $self.get_mut() {
             Conn::Plain($io) => $call,
-            Conn::Server($io) => $call,
             Conn::Client($io) => $call,
             Conn::Gone => Poll::Ready(Err(io::Error::from(io::ErrorKind::NotConnected))),
         }

@@ -218,7 +218,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             .timeout()
             .or(Some(std::time::Duration::from_secs(600)));
         match conn.read_for(&mut buf, timeout).await {
-            Input::Timeout | Input::Shutdown => client.handle_timeout(),
+            Input::Timeout => client.handle_timeout(),
             Input::Eof => client.receive_eof(),
             Input::Data(n) => {
                 // Clients take every byte (they read every reply at once).

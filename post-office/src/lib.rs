@@ -1,16 +1,18 @@
 //! `post-office`: a small, real mail program on the sans-IO crates. SMTP in, POP3 out, a
-//! Maildir between (`serve`); a submission client (`send`) and a fetcher (`fetch`). Everything
-//! with a socket, a file or a clock lives here; the protocols live in `smtp-proto` and
-//! `pop3-proto`.
+//! Maildir between (`serve`, on mail-io's servers); a submission client (`send`) and a fetcher
+//! (`fetch`). The protocols live in `smtp-proto` and `pop3-proto`.
 
 // The library exists for the binary and the peer tests: its modules are internal.
 #![allow(unreachable_pub, missing_docs)]
 
 mod conn;
+mod delivery;
 mod fetch;
 mod maildir;
+mod pop3;
 mod send;
 mod serve;
+mod smtp;
 mod tls;
 
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! TLS configuration: certificates from PEM files or made at start-up; client trust.
+//! TLS: the certificate the servers present (mail-io runs their handshakes); client trust.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -6,41 +6,36 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
+use mail_io::TlsServer;
+use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
 use tokio_rustls::rustls::crypto::ring::default_provider;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio_rustls::rustls::{
-    self, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
+    self, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-/// The server side: the given certificate and key, or a self-signed certificate for `hostname`.
-pub fn acceptor(cert: Option<&Path>, key: Option<&Path>, hostname: &str) -> Result<TlsAcceptor> {
-    let (chain, key) = match (cert, key) {
-        (Some(cert), Some(key)) => (load_certs(cert)?, load_key(key)?),
-        (None, None) => self_signed(hostname)?,
-        _ => return Err(anyhow!("--tls-cert and --tls-key go together")),
-    };
-    let config = ServerConfig::builder_with_provider(Arc::new(default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-fn self_signed(hostname: &str) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
-    let names = vec![
-        hostname.to_string(),
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-    ];
-    let certified = rcgen::generate_simple_self_signed(names)?;
-    let cert = certified.cert.der().clone();
-    let key =
-        PrivateKeyDer::try_from(certified.key_pair.serialize_der()).map_err(|e| anyhow!(e))?;
-    Ok((vec![cert], key))
+/// The servers' side: the given certificate chain and key (PEM files), or a self-signed
+/// certificate for `hostname`, `localhost` and `127.0.0.1` made at start-up.
+pub fn server(cert: Option<&Path>, key: Option<&Path>, hostname: &str) -> Result<TlsServer> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(TlsServer::from_pem_files(cert, key)?),
+        (None, None) => {
+            let names = vec![
+                hostname.to_string(),
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+            ];
+            let certified = rcgen::generate_simple_self_signed(names)?;
+            let cert: CertificateDer<'static> = certified.cert.der().clone();
+            let key = PrivateKeyDer::try_from(certified.key_pair.serialize_der())
+                .map_err(|e| anyhow!(e))?;
+            Ok(TlsServer::from_der(vec![cert], key)?)
+        }
+        _ => Err(anyhow!("--tls-cert and --tls-key go together")),
+    }
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
@@ -51,13 +46,6 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
         return Err(anyhow!("no certificate in {}", path.display()));
     }
     Ok(certs)
-}
-
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    let mut reader =
-        BufReader::new(File::open(path).with_context(|| format!("{}", path.display()))?);
-    rustls_pemfile::private_key(&mut reader)?
-        .ok_or_else(|| anyhow!("no private key in {}", path.display()))
 }
 
 /// The client side: trust `ca` (PEM), or anything (`insecure`), or the Web PKI roots.

@@ -1,0 +1,210 @@
+//! The POP3 and POP3S listeners' policy: who may log in, one session per maildrop (`[IN-USE]`),
+//! the listing, retrieval, and deletions at QUIT only.
+
+use std::fs::{self, File};
+use std::io::{Cursor, Read};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mail_io::pop3::{
+    Login, Maildrop, MessageInfo, Refusal, Retrieve, ServerConfig, ServerError, Timestamp,
+    UidListing, UniqueId,
+};
+use pop3_proto::types::Mechanism;
+use tokio::io::AsyncRead;
+use tracing::{info, warn};
+
+use crate::maildir::{Maildir, Stored, sync_dir, unique_name};
+use crate::serve::Office;
+
+/// Messages up to this size are read whole when retrieved; larger ones stream from the file.
+const READ_WHOLE: u64 = 256 * 1024;
+
+/// The machine's settings for both listeners.
+pub fn config(office: &Office) -> anyhow::Result<ServerConfig> {
+    Ok(ServerConfig {
+        sasl_mechanisms: vec![Mechanism::new("PLAIN")?],
+        plaintext_login: office.plaintext_login,
+        // STLS and implicit TLS follow the listener's `ServeOptions`; the APOP timestamp is
+        // the session's own (`apop_timestamp`).
+        ..ServerConfig::default()
+    })
+}
+
+/// One POP3 session.
+pub struct Session {
+    office: Arc<Office>,
+    peer: SocketAddr,
+    /// The maildrop this session holds, once logged in.
+    lock: Option<Lock>,
+    /// The messages as listed at login: message `n` is `messages[n - 1]`.
+    messages: Vec<Stored>,
+}
+
+/// A maildrop held by a session; released when dropped, however the session ends.
+struct Lock {
+    office: Arc<Office>,
+    user: String,
+}
+
+impl Lock {
+    /// Takes `user`'s maildrop, unless another session holds it.
+    fn take(office: &Arc<Office>, user: &str) -> Option<Self> {
+        let mut locks = office.locks.lock().ok()?;
+        locks.insert(user.to_string()).then(|| Self {
+            office: office.clone(),
+            user: user.to_string(),
+        })
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Ok(mut locks) = self.office.locks.lock() {
+            locks.remove(&self.user);
+        }
+    }
+}
+
+impl Session {
+    /// A session from `peer`.
+    pub fn new(office: Arc<Office>, peer: SocketAddr) -> Self {
+        Self {
+            office,
+            peer,
+            lock: None,
+            messages: Vec::new(),
+        }
+    }
+
+    /// The maildrop's messages whose names are valid unique-ids (only those are served, and
+    /// the message numbers index exactly that list), with their sizes as sent.
+    fn list(&mut self, user: &str) -> std::io::Result<Vec<MessageInfo>> {
+        let stored = Maildir::open(self.office.data.join(user))?.list()?;
+        let mut infos = Vec::with_capacity(stored.len());
+        self.messages.clear();
+        for message in stored {
+            let Ok(uid) = UniqueId::new(message.unique.clone()) else {
+                continue;
+            };
+            let size = wire_size(&message).unwrap_or(message.size);
+            infos.push(MessageInfo { size, uid });
+            self.messages.push(message);
+        }
+        Ok(infos)
+    }
+}
+
+impl Maildrop for Session {
+    type Message = Box<dyn AsyncRead + Unpin + Send>;
+
+    async fn login(&mut self, login: &Login) -> Result<Vec<MessageInfo>, Refusal> {
+        let name = login.username().map(str::to_lowercase).unwrap_or_default();
+        // Acting as another user (a PLAIN authzid) is not offered.
+        let own = match login {
+            Login::Sasl { credentials, .. } => credentials
+                .authzid()
+                .is_none_or(|authzid| Some(authzid) == credentials.username()),
+            _ => true,
+        };
+        let valid = own
+            && self
+                .office
+                .password(&name)
+                .is_some_and(|password| login.verify_secret(password.as_bytes()));
+        if !valid {
+            return Err(Refusal::auth());
+        }
+        let lock = Lock::take(&self.office, &name).ok_or_else(Refusal::in_use)?;
+        match tokio::task::block_in_place(|| self.list(&name)) {
+            Ok(listing) => {
+                self.lock = Some(lock);
+                Ok(listing)
+            }
+            Err(error) => {
+                // The lock goes with `lock`.
+                warn!(%error, "listing the maildrop");
+                Err(Refusal::temporary("cannot open the maildrop"))
+            }
+        }
+    }
+
+    async fn retrieve(&mut self, request: &Retrieve) -> Result<Self::Message, Refusal> {
+        let stored = self
+            .messages
+            .get(request.message.index())
+            .ok_or_else(|| Refusal::permanent("no such message"))?;
+        let unreadable = |_| Refusal::temporary("message not readable");
+        if stored.size <= READ_WHOLE {
+            let octets =
+                tokio::task::block_in_place(|| fs::read(&stored.path)).map_err(unreadable)?;
+            return Ok(Box::new(Cursor::new(octets)));
+        }
+        let file = tokio::fs::File::open(&stored.path)
+            .await
+            .map_err(unreadable)?;
+        Ok(Box::new(file))
+    }
+
+    /// Removes the messages marked deleted, durably.
+    async fn commit(&mut self, deleted: &[UidListing<'static>]) -> Result<(), Refusal> {
+        let Some(lock) = &self.lock else {
+            return Ok(());
+        };
+        let maildir = self.office.data.join(&lock.user);
+        let removed = tokio::task::block_in_place(|| -> std::io::Result<()> {
+            for listing in deleted {
+                if let Some(stored) = self.messages.get(listing.message.index()) {
+                    fs::remove_file(&stored.path)?;
+                }
+            }
+            sync_dir(&maildir.join("new"))?;
+            sync_dir(&maildir.join("cur"))
+        });
+        removed.map_err(|error| {
+            warn!(%error, "deleting messages");
+            Refusal::not_removed()
+        })
+    }
+
+    /// Releases the maildrop (before `+OK bye` goes out after QUIT).
+    async fn closed(&mut self, error: Option<&ServerError>) {
+        self.lock = None;
+        if let Some(error) = error {
+            info!(peer = %self.peer, "POP3 session ended: {error}");
+        }
+    }
+
+    /// `<unique@hostname>`, new for each connection.
+    fn apop_timestamp(&mut self) -> Option<Timestamp<'static>> {
+        let unique = unique_name("x").replace(['<', '>'], "");
+        Timestamp::new(format!("<{unique}@{}>", self.office.hostname)).ok()
+    }
+}
+
+/// The size of a stored message as POP3 sends it: every bare CR or LF becomes CRLF.
+fn wire_size(stored: &Stored) -> std::io::Result<u64> {
+    let mut file = File::open(&stored.path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut extra = 0u64;
+    let mut last = 0u8;
+    loop {
+        let n = file.read(&mut buf)?;
+        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+            break;
+        };
+        for &byte in chunk {
+            match (last, byte) {
+                (b'\r', b'\n') => {}
+                (b'\r', _) => extra += 1,
+                (_, b'\n') => extra += 1,
+                _ => {}
+            }
+            last = byte;
+        }
+    }
+    if last == b'\r' {
+        extra += 1;
+    }
+    Ok(stored.size + extra)
+}
