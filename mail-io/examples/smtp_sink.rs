@@ -21,6 +21,9 @@ async fn main() -> std::io::Result<()> {
     let port = std::env::args().nth(1).unwrap_or_else(|| "2525".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     let options = ServeOptions::new();
+    let shutdown = options.shutdown.clone();
+    // Ctrl-C: every open session is told 421 and closed, then `serve` returns.
+    tokio::spawn(async move { tokio::signal::ctrl_c().await.map(|()| shutdown.trigger()) });
     serve(listener, ServerConfig::default(), options, |_| Sink).await;
     Ok(())
 }

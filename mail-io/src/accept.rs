@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 #[cfg(feature = "rustls")]
@@ -35,7 +36,8 @@ pub struct ServeOptions {
     /// Start every connection with the TLS handshake (ports 465 and 995, RFC 8314).
     pub implicit_tls: bool,
     /// How long [`serve`](crate::smtp::serve) waits for sessions to say goodbye after the
-    /// shutdown: 10 seconds.
+    /// shutdown: 10 seconds. Sessions still running then (a handler stuck in a call, say) are
+    /// ended: their tasks are dropped, and with them the handlers and the connections.
     pub grace: Duration,
 }
 
@@ -112,9 +114,8 @@ impl ServeOptions {
 /// they run at most `max` sessions; over it, each listener refuses as it does over its own
 /// [`ServeOptions::max_sessions`].
 ///
-/// After the shutdown, a listener's grace wait then waits for every session under the limit,
-/// on every listener that shares it (at most [`ServeOptions::grace`]): give the listeners one
-/// [`Shutdown`] too.
+/// After the shutdown, each listener waits for its own sessions (at most
+/// [`ServeOptions::grace`], then it ends those still running).
 ///
 /// ```
 /// use mail_io::{ServeOptions, SessionLimit};
@@ -153,8 +154,8 @@ impl SessionLimit {
 }
 
 /// Accepts until the shutdown, running `session` for each connection in a task of its own,
-/// then waits (at most the grace period) for the sessions to end. Over the session limit a
-/// connection gets `refusal` (written within a second) and is closed.
+/// then waits (at most the grace period) for its sessions to end, and ends the rest. Over the
+/// session limit a connection gets `refusal` (written within a second) and is closed.
 pub(crate) async fn accept_loop<S, F>(
     listener: TcpListener,
     options: &ServeOptions,
@@ -164,11 +165,12 @@ pub(crate) async fn accept_loop<S, F>(
     S: FnMut(TcpStream, SocketAddr, OwnedSemaphorePermit) -> F,
     F: Future<Output = ()> + Send + 'static,
 {
-    let limit = options
+    let slots = options
         .session_limit
         .clone()
-        .unwrap_or_else(|| SessionLimit::new(options.max_sessions));
-    let slots = limit.slots;
+        .unwrap_or_else(|| SessionLimit::new(options.max_sessions))
+        .slots;
+    let mut sessions = JoinSet::new();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -185,16 +187,26 @@ pub(crate) async fn accept_loop<S, F>(
         let _ = stream.set_nodelay(true);
         match slots.clone().try_acquire_owned() {
             Ok(permit) => {
-                tokio::spawn(session(stream, peer, permit));
+                // Forget the sessions that ended, so the set stays as large as the live ones.
+                while sessions.try_join_next().is_some() {}
+                sessions.spawn(session(stream, peer, permit));
             }
             Err(_) => {
                 tokio::spawn(refuse(stream, refusal));
             }
         }
     }
-    // Sessions see the same signal and say goodbye; wait for them, within the grace period.
-    let all = u32::try_from(limit.max).unwrap_or(u32::MAX);
-    let _ = timeout(options.grace, slots.acquire_many(all)).await;
+    // Sessions see the same signal and say goodbye; wait for them, within the grace period,
+    // then end the ones still running (a handler stuck in a call, say): nothing outlives
+    // `serve`.
+    let ended = timeout(options.grace, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
+    if ended.is_err() {
+        sessions.abort_all();
+        while sessions.join_next().await.is_some() {}
+    }
 }
 
 async fn refuse(mut stream: TcpStream, refusal: &'static [u8]) {

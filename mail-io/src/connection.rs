@@ -49,6 +49,12 @@ pub(crate) enum TlsRole {
 ///   waiting for its peer holds no buffer of the driver's.
 /// - **Shutdown.** With [`with_shutdown`](Self::with_shutdown), a triggered [`Shutdown`] makes
 ///   the machine say goodbye (SMTP 421, POP3 `-ERR`, client QUIT) and close.
+/// - **Cancel-safe.** [`next_event`](Self::next_event) and [`send`](Self::send) may be dropped
+///   at any await (a `tokio::time::timeout` or `select!` around them): nothing read is lost,
+///   nothing written is written twice, and the next call goes on where the last one stopped.
+///   The one exception is a TLS handshake under way: cancelling it loses the connection.
+/// - **Broken connections.** When a write fails because the peer went away, what the peer
+///   sent last (a 421, say) still reaches the machine, and its events come before the error.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -102,6 +108,13 @@ pub struct Connection<M: Machine, T: Transport = TcpStream> {
     events: VecDeque<M::Event>,
     /// The last read filled its buffer: more may be waiting, read again without waiting.
     full_read: bool,
+    /// What the machine asked for and the driver has not finished (kept if a call is
+    /// cancelled, and resumed by the next one).
+    pending: Pending,
+    /// The peer's end of stream was handed to the machine: nothing more is read.
+    eof: bool,
+    /// A write failed: the machine's last events go out first, then this error.
+    failed: Option<Error>,
     shutdown_seen: bool,
     closed: bool,
 }
@@ -135,6 +148,9 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             unsent: BytesMut::new(),
             events: VecDeque::new(),
             full_read: false,
+            pending: Pending::Nothing,
+            eof: false,
+            failed: None,
             shutdown_seen: false,
             closed: false,
         }
@@ -261,31 +277,64 @@ impl<M: Machine, T: Transport> Connection<M, T> {
 
     /// The loop. With `read`, it returns at the next event or the close; without, once the
     /// machine's output is drained and written.
+    ///
+    /// Cancel-safe: every step records its progress in `self` before it awaits (bytes taken
+    /// from the machine are in `unsent`, and written ones leave it; a TLS start or a close the
+    /// machine asked for is in `pending`), so a dropped call loses and repeats nothing, and the
+    /// next one goes on. Only a TLS handshake cannot be resumed: cancelling one loses the
+    /// connection.
     async fn run(&mut self, read: bool) -> Result<Option<M::Event>, Error> {
         loop {
             if self.closed {
                 return Ok(None);
+            }
+            if let Some(event) = self.after_failure() {
+                return event;
+            }
+            match self.pending {
+                Pending::StartTls => {
+                    self.start_tls().await?;
+                    self.pending = Pending::Nothing;
+                    continue;
+                }
+                Pending::Close => {
+                    self.close().await?;
+                    return Ok(None);
+                }
+                Pending::Nothing => {}
             }
             while let Some(output) = self.machine.poll_output() {
                 match output {
                     Output::Transmit(bytes) => {
                         self.unsent.extend_from_slice(&bytes);
                         if self.unsent.len() >= self.config.write_buffer {
-                            self.write_unsent().await?;
+                            self.write_or_salvage().await?;
+                            if self.failed.is_some() {
+                                break;
+                            }
                         }
                     }
                     Output::Event(event) => return Ok(Some(event)),
-                    Output::StartTls => self.start_tls().await?,
+                    Output::StartTls => {
+                        self.pending = Pending::StartTls;
+                        break;
+                    }
                     Output::Close => {
-                        self.close().await?;
-                        return Ok(None);
+                        self.pending = Pending::Close;
+                        break;
                     }
                 }
+            }
+            if self.pending != Pending::Nothing || self.failed.is_some() {
+                continue;
             }
             if !self.unread.is_empty() && self.machine.receive_from(&mut self.unread) > 0 {
                 continue;
             }
-            self.write_unsent().await?;
+            self.write_or_salvage().await?;
+            if self.failed.is_some() {
+                continue;
+            }
             if !read {
                 return Ok(None);
             }
@@ -293,16 +342,56 @@ impl<M: Machine, T: Transport> Connection<M, T> {
         }
     }
 
+    /// After a failed write: the events the machine made of the peer's last words (a 421, say),
+    /// then the error, then the end.
+    fn after_failure(&mut self) -> Option<Result<Option<M::Event>, Error>> {
+        self.failed.as_ref()?;
+        while let Some(output) = self.machine.poll_output() {
+            if let Output::Event(event) = output {
+                return Some(Ok(Some(event)));
+            }
+        }
+        self.closed = true;
+        self.failed.take().map(Err)
+    }
+
+    /// Writes what was gathered. When the connection broke (the peer reset it or closed),
+    /// what the peer said last is still handed to the machine: a server that says 421 and
+    /// closes is reported as such, not as a broken pipe.
+    async fn write_or_salvage(&mut self) -> Result<(), Error> {
+        match self.write_unsent().await {
+            Err(Error::Io(error)) => {
+                self.unsent = BytesMut::new();
+                self.pending = Pending::Nothing;
+                if !self.eof {
+                    let _ = self.wait(None, None, Wait::TryRead).await;
+                    if !self.eof && !self.machine.is_closed() {
+                        self.eof = true;
+                        self.machine.receive_eof();
+                    }
+                }
+                self.failed = Some(Error::Io(error));
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     /// Writes what was gathered, within the write timeout, and flushes (TLS records too).
+    /// Written octets leave `unsent` as they go, so a cancelled write resumes where it stopped.
     async fn write_unsent(&mut self) -> Result<(), Error> {
         if self.unsent.is_empty() {
             return Ok(());
         }
         let limit = self.config.write_timeout;
         let stream = &mut self.stream;
-        let unsent = &self.unsent;
+        let unsent = &mut self.unsent;
         let written = timeout(limit, async {
-            stream.write_all(unsent).await?;
+            while !unsent.is_empty() {
+                if stream.write_buf(unsent).await? == 0 {
+                    return Err(io::Error::from(io::ErrorKind::WriteZero));
+                }
+            }
             stream.flush().await
         })
         .await;
@@ -322,19 +411,37 @@ impl<M: Machine, T: Transport> Connection<M, T> {
     /// Waits for input and hands it to the machine: octets, the end of the stream, the
     /// machine's timeout, or the shutdown signal.
     async fn read(&mut self) -> Result<(), Error> {
-        let deadline = self.machine.timeout().map(|limit| Instant::now() + limit);
+        let deadline = self
+            .machine
+            .timeout()
+            .and_then(|limit| Instant::now().checked_add(limit));
         let shutdown = if self.shutdown_seen {
             None
         } else {
             self.shutdown.clone()
         };
-        if self.unread.len() >= self.config.max_unread {
-            // The machine takes nothing more until the application acts: only the timer and
-            // the shutdown signal can move it on now.
+        let held_back = self.unread.len() >= self.config.max_unread.max(1);
+        if self.eof || held_back {
+            // Nothing is read (after the end of the stream, or while the machine takes nothing
+            // until the application acts): only the timer and the shutdown signal can move the
+            // machine on. Without either, it would wait for ever.
+            if deadline.is_none() && shutdown.is_none() {
+                if self.eof {
+                    self.pending = Pending::Close;
+                    return Ok(());
+                }
+                return Err(Error::Api(
+                    "the machine waits for the application: answer it before reading on".into(),
+                ));
+            }
             self.wait(deadline, shutdown.as_ref(), Wait::Nothing).await;
             return Ok(());
         }
-        if !self.full_read && self.unread.is_empty() {
+        if self.full_read && self.wait(deadline, shutdown.as_ref(), Wait::TryRead).await {
+            // More was waiting behind a read that filled its buffer.
+            return Ok(());
+        }
+        if self.unread.is_empty() {
             // Probably idle: wait for readiness without a buffer, then read what is there
             // without waiting. Readiness can be stale (a new socket starts out "ready"); then
             // the read finds nothing, the buffer goes, and the next readiness wait is exact.
@@ -367,6 +474,7 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             .read_buffer
             .min(self.config.max_unread.saturating_sub(self.unread.len()))
             .max(1);
+        self.full_read = false;
         let stream = &mut self.stream;
         let unread = &mut self.unread;
         let io = async {
@@ -422,7 +530,7 @@ impl<M: Machine, T: Transport> Connection<M, T> {
         match outcome {
             Read::Ready => return false,
             Read::Octets(0) => {
-                self.full_read = false;
+                self.eof = true;
                 self.machine.receive_eof();
             }
             Read::Octets(n) => {
@@ -458,6 +566,10 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             let _ = self.machine.receive_from(&mut self.unread);
             self.unread = BytesMut::new();
         }
+        if self.machine.is_closed() {
+            // It gave up on what followed its command (a response injection): no TLS now.
+            return Ok(());
+        }
         Box::pin(self.handshake()).await?;
         self.machine.tls_established().map_err(Error::api)
     }
@@ -465,8 +577,21 @@ impl<M: Machine, T: Transport> Connection<M, T> {
     #[cfg(feature = "rustls")]
     async fn handshake(&mut self) -> Result<(), Error> {
         let limit = self.config.handshake_timeout;
-        let Stream::Plain(io) = std::mem::replace(&mut self.stream, Stream::Broken) else {
+        if matches!(self.tls, TlsRole::None) {
             return Err(Error::TlsUnavailable);
+        }
+        let io = match std::mem::replace(&mut self.stream, Stream::Broken) {
+            Stream::Plain(io) => io,
+            Stream::Broken => {
+                return Err(Error::Io(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "the connection was lost in a cancelled TLS handshake",
+                )));
+            }
+            tls => {
+                self.stream = tls;
+                return Err(Error::TlsUnavailable);
+            }
         };
         let upgraded = match &self.tls {
             TlsRole::None => return Err(Error::TlsUnavailable),
@@ -487,11 +612,10 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             Err(_) => Err(Error::HandshakeTimeout(limit)),
             Ok(Err(error)) => Err(Error::Tls(error)),
             Ok(Ok(stream)) => {
-                self.stream = stream;
                 // The handshake may have read the peer's first records (a TLS 1.3 client
-                // sends its first command with its Finished): they wait inside rustls, where
-                // socket readiness cannot see them, so the next wait reads at once.
-                self.full_read = true;
+                // sends its first command with its Finished): they wait inside rustls, and the
+                // readiness of a TLS stream says so (`ready_under_tls`).
+                self.stream = stream;
                 Ok(())
             }
         }
@@ -506,11 +630,21 @@ impl<M: Machine, T: Transport> Connection<M, T> {
     async fn close(&mut self) -> Result<(), Error> {
         let written = self.write_unsent().await;
         self.closed = true;
+        self.pending = Pending::Nothing;
         self.unread = BytesMut::new();
+        self.unsent = BytesMut::new();
         let limit = self.config.write_timeout;
         let _ = timeout(limit, self.stream.shutdown()).await;
         written
     }
+}
+
+/// What the machine asked for that the driver has not finished yet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Pending {
+    Nothing,
+    StartTls,
+    Close,
 }
 
 /// What a wait is for.

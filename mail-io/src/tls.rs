@@ -14,7 +14,10 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, ring};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig,
+    SignatureScheme,
+};
 
 /// The certificate and key types the constructors take (from rustls), and rustls itself.
 pub use rustls::{
@@ -88,7 +91,8 @@ impl TlsClient {
     /// Trusts the certificates in a PEM file, as curl's `--cacert`, Python's `cafile`,
     /// fetchmail and Postfix do: each is a trust anchor for chains it signed, and a server
     /// presenting exactly one of them (a self-signed certificate, even one marked `CA:TRUE` as
-    /// `openssl req -x509` makes it) is accepted when the certificate names `server_name`.
+    /// `openssl req -x509` makes it) is accepted while it is within its dates and names
+    /// `server_name` (in a subject alternative name, or, when it has none, in its common name).
     pub fn trusting_pem_file(server_name: &str, path: &Path) -> Result<Self, TlsError> {
         let pinned = load_certificates(path)?;
         Self::trusting(server_name, pinned)
@@ -228,18 +232,25 @@ impl ServerCertVerifier for PinnedOrChained {
             ocsp_response,
             now,
         );
-        match chained {
-            Ok(verified) => Ok(verified),
-            Err(error) => {
-                if !self.pinned.iter().any(|pinned| pinned == end_entity) {
-                    return Err(error);
-                }
-                // The very certificate the user trusts: only its name remains to check.
-                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
-                rustls::client::verify_server_name(&parsed, server_name)?;
-                Ok(ServerCertVerified::assertion())
-            }
+        let error = match chained {
+            Ok(verified) => return Ok(verified),
+            Err(error) => error,
+        };
+        // Pinning stands in for the chain only: a certificate the user trusts as it is, which
+        // webpki refuses because it is its own issuer (`UnknownIssuer`) or says it is a CA
+        // (`CaUsedAsEndEntity`). Every other refusal (a bad signature algorithm, a wrong name
+        // in a chained certificate...) stays a refusal.
+        let overridable = matches!(
+            &error,
+            rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer | CertificateError::Other(_)
+            )
+        );
+        if !overridable || !self.pinned.iter().any(|pinned| pinned == end_entity) {
+            return Err(error);
         }
+        check_pinned(end_entity, server_name, now)?;
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -274,6 +285,43 @@ impl ServerCertVerifier for PinnedOrChained {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// What webpki would check of a chain's end entity, for a pinned self-signed certificate: its
+/// dates, and that it names the server. The name is looked for in the subject alternative names
+/// and, in a certificate that has none (as `openssl req -x509 -subj /CN=host` makes it), in the
+/// subject's common name, as OpenSSL and curl do (RFC 6125 6.4.4).
+fn check_pinned(
+    end_entity: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
+    use x509_parser::prelude::{ASN1Time, FromDer, X509Certificate};
+
+    let (_, parsed) = X509Certificate::from_der(end_entity.as_ref())
+        .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    let seconds = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let valid = ASN1Time::from_timestamp(seconds)
+        .map(|time| parsed.validity().is_valid_at(time))
+        .unwrap_or(false);
+    if !valid {
+        return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+    }
+    let webpki_parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+    let by_alternative_name = rustls::client::verify_server_name(&webpki_parsed, server_name);
+    let has_alternative_names = matches!(parsed.subject_alternative_name(), Ok(Some(_)));
+    match (by_alternative_name, server_name) {
+        (Ok(()), _) => Ok(()),
+        (Err(error), ServerName::DnsName(name)) if !has_alternative_names => {
+            let named = parsed
+                .subject()
+                .iter_common_name()
+                .filter_map(|common_name| common_name.as_str().ok())
+                .any(|common_name| common_name.eq_ignore_ascii_case(name.as_ref()));
+            if named { Ok(()) } else { Err(error) }
+        }
+        (Err(error), _) => Err(error),
     }
 }
 

@@ -468,3 +468,292 @@ async fn an_idle_tcp_connection_holds_no_driver_buffer() {
     write.write_all(b"QUIT\r\n").await.unwrap();
     drop((read, write));
 }
+
+#[tokio::test]
+async fn a_cancelled_next_event_neither_loses_nor_repeats_bytes() {
+    let (ours, mut theirs) = tokio::io::duplex(8);
+    let mut connection = Connection::new(SmtpServer::new(ServerConfig::default()), ours);
+    // The greeting does not fit the 8-octet pipe: the write stops part-way, and the call is
+    // dropped there, again and again.
+    {
+        let cancelled = tokio::time::timeout(Duration::from_millis(20), async {
+            loop {
+                if let Some(event) = connection.next_event().await.unwrap() {
+                    if event.is_decision() {
+                        connection.machine_mut().answer(Answer::Accept).unwrap();
+                    }
+                }
+            }
+        })
+        .await;
+        assert!(cancelled.is_err());
+        let mut some = [0u8; 4];
+        let n = theirs.read(&mut some).await.unwrap();
+        assert!(n > 0);
+        let mut seen = some[..n].to_vec();
+        // Read the rest of what was written so far, then let the driver go on.
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(10), theirs.read(&mut some)).await
+        {
+            seen.extend_from_slice(&some[..n]);
+        }
+        if seen.ends_with(b"\r\n") {
+            let mut all = seen;
+            theirs.write_all(b"QUIT\r\n").await.unwrap();
+            let driver =
+                tokio::spawn(
+                    async move { while connection.next_event().await.unwrap().is_some() {} },
+                );
+            theirs.read_to_end(&mut all).await.unwrap();
+            driver.await.unwrap();
+            assert_eq!(
+                String::from_utf8(all).unwrap(),
+                "220 localhost ESMTP\r\n221 2.0.0 Bye\r\n"
+            );
+            return;
+        }
+        // Part of the greeting: the driver must go on from there, not start over.
+        assert!(b"220 localhost ESMTP\r\n".starts_with(&seen), "{seen:?}");
+        let mut rest = vec![0u8; 21 - seen.len()];
+        let driver = async {
+            let _ = tokio::time::timeout(Duration::from_millis(20), connection.next_event()).await;
+        };
+        let (_, read) = tokio::join!(driver, theirs.read_exact(&mut rest));
+        read.unwrap();
+        seen.extend_from_slice(&rest);
+        assert_eq!(seen, b"220 localhost ESMTP\r\n");
+        theirs.write_all(b"QUIT\r\n").await.unwrap();
+        let driver =
+            tokio::spawn(async move { while connection.next_event().await.unwrap().is_some() {} });
+        let mut tail = Vec::new();
+        theirs.read_to_end(&mut tail).await.unwrap();
+        driver.await.unwrap();
+        assert_eq!(tail, b"221 2.0.0 Bye\r\n");
+    }
+}
+
+#[tokio::test]
+async fn an_idle_tls_connection_holds_no_driver_buffer() {
+    let (listener, addr) = bind().await;
+    let (server_tls, client_tls) = tls_pair(false);
+    let client = tokio::spawn(async move {
+        let client = smtp_client(TlsPolicy::Never, true);
+        let mut connection = Connection::connect(addr, client, IoConfig::default())
+            .await
+            .unwrap()
+            .connect_tls(client_tls)
+            .await
+            .unwrap();
+        loop {
+            match connection.next_event().await.unwrap() {
+                Some(ClientEvent::Ready) => break connection,
+                Some(_) => {}
+                None => panic!("closed"),
+            }
+        }
+    });
+    let (socket, _) = listener.accept().await.unwrap();
+    let config = ServerConfig {
+        implicit_tls: true,
+        starttls: false,
+        ..ServerConfig::default()
+    };
+    let mut connection = Connection::new(SmtpServer::new(config), socket)
+        .accept_tls(server_tls)
+        .await
+        .unwrap();
+    let idle = loop {
+        match tokio::time::timeout(Duration::from_millis(300), connection.next_event()).await {
+            Ok(event) => {
+                if event.unwrap().is_some_and(|event| event.is_decision()) {
+                    connection.machine_mut().answer(Answer::Accept).unwrap();
+                }
+            }
+            Err(_) => break connection,
+        }
+    };
+    assert!(idle.is_tls());
+    assert_eq!(idle.buffer_capacity(), 0);
+    drop(client.await.unwrap());
+}
+
+#[tokio::test]
+async fn endless_timeouts_do_not_overflow() {
+    let (ours, mut theirs) = tokio::io::duplex(1024);
+    let mut config = ServerConfig::default();
+    config.timeouts.command = Duration::MAX;
+    let connection = Connection::new(SmtpServer::new(config), ours)
+        .with_config(IoConfig::default().write_timeout(Duration::MAX));
+    let server = tokio::spawn(accept_all(connection));
+    let mut greeting = [0u8; 21];
+    theirs.read_exact(&mut greeting).await.unwrap();
+    theirs.write_all(b"QUIT\r\n").await.unwrap();
+    let mut bye = Vec::new();
+    theirs.read_to_end(&mut bye).await.unwrap();
+    assert_eq!(bye, b"221 2.0.0 Bye\r\n");
+    server.await.unwrap().unwrap();
+}
+
+/// A machine that never closes: it counts what it is told.
+#[derive(Default)]
+struct Stubborn {
+    eofs: usize,
+}
+
+impl mail_io::Machine for Stubborn {
+    type Event = ();
+    type ApiError = std::convert::Infallible;
+    fn receive(&mut self, bytes: &[u8]) -> usize {
+        bytes.len()
+    }
+    fn receive_eof(&mut self) {
+        self.eofs += 1;
+    }
+    fn handle_timeout(&mut self) {}
+    fn shut_down(&mut self) {}
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
+    fn tls_established(&mut self) -> Result<(), Self::ApiError> {
+        Ok(())
+    }
+    fn poll_output(&mut self) -> Option<mail_io::Output<()>> {
+        None
+    }
+    fn is_closed(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn the_end_of_stream_is_handed_over_once_even_to_a_machine_that_stays_open() {
+    let (ours, theirs) = tokio::io::duplex(64);
+    drop(theirs);
+    let mut connection = Connection::new(Stubborn::default(), ours);
+    let outcome = tokio::time::timeout(Duration::from_secs(2), connection.next_event())
+        .await
+        .expect("no spin, no hang");
+    assert!(matches!(outcome, Ok(None)), "{outcome:?}");
+    assert_eq!(connection.machine().eofs, 1);
+    assert!(connection.is_closed());
+}
+
+#[tokio::test]
+async fn a_decision_left_unanswered_is_an_error_not_a_hang() {
+    use pop3_proto::server::{Event as PopEvent, Server, ServerConfig as PopConfig};
+    let (ours, mut theirs) = tokio::io::duplex(1 << 20);
+    // The machine holds 1 KiB while it waits for the answer, the driver 4 KiB more; then
+    // nothing can move until the application answers, and no timer runs.
+    let config = PopConfig {
+        plaintext_login: true,
+        max_pending: 1024,
+        ..PopConfig::default()
+    };
+    let mut connection = Connection::new(Server::new(config), ours)
+        .with_config(IoConfig::default().max_unread(4096));
+    let mut pipeline = b"USER u\r\nPASS p\r\n".to_vec();
+    pipeline.extend_from_slice(&b"NOOP\r\n".repeat(10_000));
+    theirs.write_all(&pipeline).await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match connection.next_event().await {
+                // The login is never answered.
+                Ok(Some(PopEvent::Login(_))) => {}
+                Ok(Some(event)) if event.is_decision() => {
+                    connection
+                        .machine_mut()
+                        .answer(pop3_proto::server::Answer::Accept)
+                        .unwrap();
+                }
+                Ok(Some(_)) => {}
+                other => break other,
+            }
+        }
+    })
+    .await
+    .expect("no hang");
+    assert!(matches!(outcome, Err(Error::Api(_))), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn a_server_that_says_421_and_hangs_up_mid_body_is_reported_as_such() {
+    use mail_io::smtp::{Client, ClientError, Envelope, Mailbox};
+    let (listener, addr) = bind().await;
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (read, mut write) = socket.into_split();
+        let mut read = BufReader::new(read);
+        write.write_all(b"220 x ESMTP\r\n").await.unwrap();
+        let mut line = String::new();
+        read.read_line(&mut line).await.unwrap();
+        write.write_all(b"250 x\r\n").await.unwrap();
+        for reply in ["250 ok\r\n", "250 ok\r\n", "354 go\r\n"] {
+            line.clear();
+            read.read_line(&mut line).await.unwrap();
+            write.write_all(reply.as_bytes()).await.unwrap();
+        }
+        let mut some = vec![0u8; 64 * 1024];
+        let _ = read.read(&mut some).await.unwrap();
+        write
+            .write_all(b"421 4.3.2 Shutting down\r\n")
+            .await
+            .unwrap();
+        // Hang up with the client's body unread: the client's writes fail.
+        drop((read, write));
+    });
+    let mut client = Client::connect(addr.to_string()).plaintext().await.unwrap();
+    let envelope = Envelope::new(Mailbox::parse("a@example.org").unwrap())
+        .to(Mailbox::parse("b@example.com").unwrap());
+    let body = vec![b'x'; 64 << 20];
+    let outcome = client.send(envelope, body.as_slice()).await;
+    match outcome {
+        Err(ClientError::Session(smtp_proto::client::Error::ServiceClosing(reply))) => {
+            assert_eq!(reply.code().get(), 421);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn after_the_grace_period_a_stuck_session_is_ended_with_serve() {
+    use mail_io::smtp::{Handler, serve};
+    use mail_io::{ServeOptions, Shutdown};
+
+    /// A handler that never answers the greeting.
+    struct Stuck;
+    impl Handler for Stuck {
+        async fn hello(
+            &mut self,
+            _: smtp_proto::server::Greeting,
+            _: smtp_proto::types::Host<'static>,
+        ) -> Answer {
+            std::future::pending().await
+        }
+    }
+
+    let (listener, addr) = bind().await;
+    let shutdown = Shutdown::new();
+    let options = ServeOptions::new()
+        .shutdown(shutdown.clone())
+        .grace(Duration::from_millis(200));
+    let server = tokio::spawn(serve(listener, ServerConfig::default(), options, |_| Stuck));
+    let socket = TcpStream::connect(addr).await.unwrap();
+    let (read, mut write) = socket.into_split();
+    let mut read = BufReader::new(read);
+    let mut greeting = String::new();
+    read.read_line(&mut greeting).await.unwrap();
+    write.write_all(b"EHLO stuck.example\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("serve returns after the grace period")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The session is gone with its connection.
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), read.read_to_end(&mut rest))
+        .await
+        .expect("the connection closed");
+}
