@@ -20,7 +20,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let host = server
         .rsplit_once(':')
-        .map_or(server.as_str(), |(host, _)| host);
+        .map_or(server.as_str(), |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']'); // [::1]:587
     let tls = match rest.first() {
         Some(ca) => TlsClient::trusting_pem_file(host, ca.as_ref())?,
         None => TlsClient::webpki(host)?,
