@@ -79,6 +79,22 @@ pub struct ClientConfig {
     pub pipelining: bool,
     /// Use BDAT (RFC 3030) when CHUNKING is offered. BINARYMIME bodies always use BDAT.
     pub chunking: bool,
+    /// With PIPELINING, how many BDAT chunks may wait for their replies at once (taken as 1
+    /// if 0; without PIPELINING each chunk waits for its reply anyway). While this many are
+    /// unanswered, [`Client::wants_body`](super::Client::wants_body) is false; a reply that
+    /// brings the count under the limit makes [`Event::SendBody`](super::Event::SendBody)
+    /// come again.
+    ///
+    /// Why a limit: a driver that does not read while it writes (most do, `mail-io`'s among
+    /// them) meets a server that answers each chunk as it arrives. The replies nobody reads
+    /// fill the socket buffers, the server stops reading while it cannot write them, and both
+    /// sides wait for each other until a timeout (RFC 2920 3.1: a client that does not read
+    /// while it sends must keep what it sends in one go within what the connection holds).
+    /// Capping the chunks in flight caps the unread replies: 16 replies, even of the 512
+    /// octets a reply line may have, fit in 8 KiB, under the smallest socket buffers in use,
+    /// while 16 chunks of a driver's usual 64 KiB keep a megabyte on its way. It also bounds
+    /// the client's queue of expected replies. Default 16.
+    pub max_chunks_in_flight: usize,
     /// What to do with a bare CR or LF in a text body (DATA, or BDAT without BINARYMIME):
     /// convert it to CRLF (default) or refuse the body. BINARYMIME goes out exactly as given.
     pub bare_endings: EncodeBareEndings,
@@ -100,6 +116,7 @@ impl Default for ClientConfig {
             allow_plaintext_auth: false,
             pipelining: true,
             chunking: false,
+            max_chunks_in_flight: 16,
             bare_endings: EncodeBareEndings::ConvertToCrlf,
             replies: ReplyOptions::default(),
             timeouts: ClientTimeouts::default(),

@@ -556,3 +556,157 @@ fn empty_capability_line_tolerated() {
     let caps = d.client.capabilities().unwrap();
     assert!(caps.supports(Extension::Pipelining) && caps.supports(Extension::EightBitMime));
 }
+
+// ---------------------------------------------------------------------------------------------
+// BDAT chunks in flight (RFC 2920 3.1, RFC 3030 2): a driver that writes without reading
+// deadlocks with a server whose unread replies fill the socket buffers unless the chunks
+// awaiting replies are capped.
+
+/// A pipelined BDAT message to two recipients, accepted up to its body.
+fn chunking_body(max_chunks_in_flight: usize) -> Drive {
+    let config = ClientConfig {
+        chunking: true,
+        max_chunks_in_flight,
+        ..config()
+    };
+    let mut d = ready(config, &["PIPELINING", "CHUNKING"]);
+    d.client
+        .send_message(envelope(&["b@example.com", "c@example.com"]))
+        .unwrap();
+    d.drain();
+    d.feed(b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n");
+    assert_eq!(d.count(|e| *e == Event::SendBody), 1);
+    assert!(d.client.wants_body());
+    d.take_sent();
+    d
+}
+
+#[test]
+fn bdat_chunks_in_flight_are_capped_and_the_queue_stays_bounded() {
+    for cap in [1, 4, 16] {
+        let mut d = chunking_body(cap);
+        let total = 200;
+        let (mut sent, mut answered, mut most_expected) = (0usize, 0usize, 0usize);
+        while sent < total {
+            while d.client.wants_body() && sent < total {
+                d.client
+                    .send_body(alloc::format!("line {sent}\r\n").as_bytes())
+                    .unwrap();
+                d.drain();
+                sent += 1;
+                most_expected = most_expected.max(d.client.expected.len());
+            }
+            if sent == total {
+                break;
+            }
+            // The window is full: nothing more until a reply.
+            assert_eq!(sent - answered, cap);
+            assert_eq!(
+                d.client.send_body(b"more\r\n"),
+                Err(ApiError::NotSendingBody)
+            );
+            assert_eq!(d.client.end_body(), Err(ApiError::NotSendingBody));
+            assert_eq!(
+                d.client.timeout(),
+                Some(d.client.config().timeouts.data_block)
+            );
+            let before = d.count(|e| *e == Event::SendBody);
+            d.feed(alloc::format!("250 2.0.0 chunk {answered} ok\r\n").as_bytes());
+            answered += 1;
+            // One reply, one more chunk allowed, asked for again.
+            assert_eq!(d.count(|e| *e == Event::SendBody), before + 1);
+            assert!(d.client.wants_body());
+        }
+        assert!(most_expected <= cap, "{most_expected} replies expected");
+        // The last chunk also waits for room.
+        while !d.client.wants_body() {
+            d.feed(alloc::format!("250 2.0.0 chunk {answered} ok\r\n").as_bytes());
+            answered += 1;
+        }
+        d.client.end_body().unwrap();
+        d.drain();
+        assert!(d.client.expected.len() <= cap + 1);
+        let mut rest = String::new();
+        for chunk in answered..total {
+            rest.push_str(&alloc::format!("250 2.0.0 chunk {chunk} ok\r\n"));
+        }
+        rest.push_str("250 2.0.0 queued as LAST\r\n");
+        d.feed(rest.as_bytes());
+        assert!(d.errors().is_empty(), "{:?}", d.errors());
+        assert!(d.client.is_ready());
+        assert!(d.client.expected.is_empty());
+        // Every chunk's reply was matched to its chunk: the last one decides.
+        let reports = d.reports();
+        assert_eq!(reports.len(), 1);
+        for recipient in &reports[0].recipients {
+            let result = recipient.result.as_ref().unwrap();
+            assert!(result.to_string().contains("queued as LAST"), "{result}");
+        }
+        let bdats = d.sent.matches("BDAT ").count();
+        assert_eq!(bdats, total + 1);
+        assert!(d.sent.ends_with("BDAT 0 LAST\r\n"), "{}", d.sent);
+    }
+}
+
+#[test]
+fn bdat_window_of_zero_is_one_and_lock_step_ignores_the_window() {
+    let mut d = chunking_body(0);
+    d.client.send_body(b"one\r\n").unwrap();
+    assert!(!d.client.wants_body());
+    d.feed(b"250 ok\r\n");
+    assert!(d.client.wants_body());
+
+    // Without PIPELINING each chunk waits for its reply, whatever the window.
+    let config = ClientConfig {
+        chunking: true,
+        max_chunks_in_flight: 8,
+        ..config()
+    };
+    let mut d = ready(config, &["CHUNKING"]);
+    d.client.send_message(envelope(&["b@example.com"])).unwrap();
+    d.drain();
+    d.feed(b"250 ok\r\n");
+    d.feed(b"250 ok\r\n");
+    assert!(d.client.wants_body());
+    d.client.send_body(b"one\r\n").unwrap();
+    assert!(!d.client.wants_body());
+    d.feed(b"250 ok\r\n");
+    assert!(d.client.wants_body());
+}
+
+#[test]
+fn a_refused_chunk_among_those_in_flight_decides_and_the_rest_are_discarded() {
+    let mut d = chunking_body(4);
+    for i in 0..4 {
+        d.client
+            .send_body(alloc::format!("chunk {i}\r\n").as_bytes())
+            .unwrap();
+    }
+    d.drain();
+    assert!(!d.client.wants_body());
+    // The second chunk is refused while the third and fourth are in flight.
+    d.feed(b"250 2.0.0 chunk 0 ok\r\n552 5.3.4 too big\r\n");
+    let reports = d.reports();
+    assert_eq!(reports.len(), 1);
+    for recipient in &reports[0].recipients {
+        let result = recipient.result.as_ref().unwrap();
+        assert_eq!(result.code(), ReplyCode::EXCEEDED_STORAGE);
+    }
+    assert!(!d.client.wants_body());
+    assert!(d.take_sent().ends_with("RSET\r\n"));
+    // The replies to the chunks in flight are read and dropped; then RSET's.
+    let asked = d.count(|e| *e == Event::SendBody);
+    d.feed(b"250 2.0.0 chunk 2 ok\r\n250 2.0.0 chunk 3 ok\r\n250 2.0.0 reset\r\n");
+    assert_eq!(d.count(|e| *e == Event::SendBody), asked);
+    assert!(d.errors().is_empty(), "{:?}", d.errors());
+    assert!(d.client.is_ready());
+    assert!(d.client.expected.is_empty());
+    // The next message starts afresh with a full window.
+    d.client.send_message(envelope(&["b@example.com"])).unwrap();
+    d.drain();
+    d.feed(b"250 ok\r\n250 ok\r\n");
+    for _ in 0..4 {
+        d.client.send_body(b"x\r\n").unwrap();
+    }
+    assert!(!d.client.wants_body());
+}

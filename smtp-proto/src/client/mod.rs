@@ -119,9 +119,10 @@ pub enum Event {
     /// The session is set up and idle: call [`Client::send_message`] or [`Client::quit`].
     Ready,
     /// The server waits for the body (after 354, or for the next BDAT chunk): call
-    /// [`Client::send_body`] as often as needed, then [`Client::end_body`]. Without
-    /// PIPELINING each BDAT chunk waits for its reply, and this event comes again for the
-    /// next one.
+    /// [`Client::send_body`] while [`Client::wants_body`] says so, then [`Client::end_body`].
+    /// With BDAT, [`Client::wants_body`] turns false while chunks wait for their replies
+    /// (each one without PIPELINING, [`ClientConfig::max_chunks_in_flight`] with it), and
+    /// this event comes again once the server's reply lets the next chunk go.
     SendBody,
     /// The outcome of the message of the last [`Client::send_message`], per recipient.
     Sent(Report),
@@ -347,7 +348,8 @@ enum BodyState {
     Closed,
     /// The application may send.
     Open,
-    /// Lock-step BDAT: waiting for the reply to the last chunk.
+    /// BDAT: waiting for a chunk's reply before the next chunk may go (lock-step, or
+    /// [`ClientConfig::max_chunks_in_flight`] reached).
     Waiting,
     /// Sent to its end.
     Ended,
@@ -373,6 +375,8 @@ struct Transaction {
     pending_cr: bool,
     /// Octets of body handed over so far.
     consumed: u64,
+    /// BDAT chunks sent (not the last) whose replies have not come yet.
+    chunks_in_flight: usize,
     /// The refusal that ended the transaction before the end of data.
     failure: Option<Reply<'static>>,
 }
@@ -492,7 +496,10 @@ impl Client {
         self.stage == Stage::Closed
     }
 
-    /// Whether [`send_body`](Self::send_body) may be called.
+    /// Whether [`send_body`](Self::send_body) and [`end_body`](Self::end_body) may be called:
+    /// from [`Event::SendBody`] to the end of the body, except while BDAT chunks wait for
+    /// their replies (the last one without PIPELINING; [`ClientConfig::max_chunks_in_flight`]
+    /// of them with it). [`Event::SendBody`] says when it is true again.
     pub fn wants_body(&self) -> bool {
         self.transaction
             .as_ref()
@@ -681,6 +688,7 @@ impl Client {
             binary,
             pending_cr: false,
             consumed: 0,
+            chunks_in_flight: 0,
             failure: None,
         });
         self.stage = Stage::Busy;
@@ -689,7 +697,9 @@ impl Client {
 
     /// Sends the next piece of the body, after [`Event::SendBody`]. Text bodies have bare CR
     /// and LF made CR LF (or refused, per [`ClientConfig::bare_endings`]), DATA bodies are
-    /// dot-stuffed (RFC 5321 4.5.2); each call with BDAT is one chunk. A body declared 7-bit
+    /// dot-stuffed (RFC 5321 4.5.2); each call with BDAT is one chunk, after which
+    /// [`wants_body`](Self::wants_body) may be false until a reply comes (see
+    /// [`ClientConfig::max_chunks_in_flight`]). A body declared 7-bit
     /// (no 8BITMIME, BINARYMIME or SMTPUTF8) that holds an octet above 127, or a refused line
     /// ending, ends the session without ending the message ([`Error::BodyRefused`]), so no
     /// damaged message is delivered.
@@ -732,8 +742,10 @@ impl Client {
         if text.is_empty() {
             return Ok(());
         }
-        if !t.pipelined {
-            // Lock-step: the next chunk waits for this one's reply.
+        t.chunks_in_flight += 1;
+        if t.chunks_in_flight >= chunk_window(t.pipelined, &self.config) {
+            // Lock-step, or as many chunks in flight as allowed: the next chunk waits for a
+            // reply.
             t.body = BodyState::Waiting;
         }
         bdat(self.output.buffer(), &text, false);
@@ -741,8 +753,8 @@ impl Client {
         Ok(())
     }
 
-    /// Ends the body: the final `.` of DATA, or the last BDAT chunk. The outcome comes as
-    /// [`Event::Sent`].
+    /// Ends the body: the final `.` of DATA, or the last BDAT chunk, when
+    /// [`wants_body`](Self::wants_body) says so. The outcome comes as [`Event::Sent`].
     pub fn end_body(&mut self) -> Result<(), ApiError> {
         let Some(t) = self.transaction.as_mut() else {
             return Err(ApiError::NotSendingBody);
@@ -1302,9 +1314,13 @@ impl Client {
                         }
                     }
                     self.conclude(false);
-                } else if t.body == BodyState::Waiting {
-                    t.body = BodyState::Open;
-                    self.emit(Event::SendBody);
+                } else {
+                    t.chunks_in_flight = t.chunks_in_flight.saturating_sub(1);
+                    let window = chunk_window(t.pipelined, &self.config);
+                    if t.body == BodyState::Waiting && t.chunks_in_flight < window {
+                        t.body = BodyState::Open;
+                        self.emit(Event::SendBody);
+                    }
                 }
             }
             Expect::EndOfData => {
@@ -1430,6 +1446,16 @@ impl Machine for Client {
 
 #[cfg(test)]
 mod tests;
+
+/// How many BDAT chunks (not the last) may wait for their replies at once: one without
+/// PIPELINING, [`ClientConfig::max_chunks_in_flight`] (at least one) with it.
+fn chunk_window(pipelined: bool, config: &ClientConfig) -> usize {
+    if pipelined {
+        config.max_chunks_in_flight.max(1)
+    } else {
+        1
+    }
+}
 
 /// Writes one BDAT chunk: the command, then the octets (RFC 3030 2).
 fn bdat(out: &mut BytesMut, data: &[u8], last: bool) {

@@ -559,6 +559,45 @@ fn bdat_pipelined_lock_step_and_binarymime() {
 }
 
 #[test]
+fn bdat_many_chunks_through_a_small_window() {
+    // 300 pieces, at most 3 chunks awaiting replies: the application is asked again each
+    // time a reply makes room, and the body arrives whole, in order.
+    let pieces: Vec<Vec<u8>> = (0..300)
+        .map(|i| alloc::format!("line {i}\r\n").into_bytes())
+        .collect();
+    for lmtp in [false, true] {
+        let client = ClientConfig {
+            chunking: true,
+            max_chunks_in_flight: 3,
+            lmtp,
+            ..no_tls()
+        };
+        let mut m = message("a@example.org", &["b@example.com", "c@example.com"], b"");
+        m.body = pieces.clone();
+        let run = pair(
+            Client::new(client),
+            Server::new(ServerConfig { lmtp, ..mx() }),
+            vec![m.clone(), m],
+            &[7, 50, 3],
+            &[5, 64],
+            accept_all,
+        );
+        assert!(run.errors().is_empty(), "{:?}", run.errors());
+        let reports = run.reports();
+        assert_eq!(reports.len(), 2);
+        assert!(reports.iter().all(|r| r.is_delivered_to_all()));
+        assert_eq!(run.bodies, [pieces.concat(), pieces.concat()]);
+        let asked = run
+            .client_events
+            .iter()
+            .filter(|e| **e == Event::SendBody)
+            .count();
+        assert!(asked >= 2 * 300 / 3, "asked for the body {asked} times");
+        assert_eq!(run.client_text().matches("BDAT ").count(), 2 * 301);
+    }
+}
+
+#[test]
 fn bdat_chunk_refused_stops_the_message() {
     let server = ServerConfig {
         max_message_size: Some(10),
