@@ -35,9 +35,20 @@ pub enum ClientError {
     /// Credentials could not be encoded (a user name or password too long, say).
     #[error("credentials: {0}")]
     Credentials(String),
-    /// Reading the message body from its source failed.
+    /// Reading the message body from its source failed. The message was cut off: the session
+    /// cannot go on, and later calls return [`Interrupted`](Self::Interrupted).
     #[error("reading the message: {0}")]
     Body(#[source] std::io::Error),
+    /// A message was cut off before its end, and the session cannot go on: the call sending
+    /// it was cancelled (its future dropped, by a timeout say), its [`MessageWriter`] was
+    /// dropped before [`finish`](MessageWriter::finish), a write or `finish` failed outside the
+    /// session (an API misuse), or its body failed to read. The server may still be waiting
+    /// for the rest of the body, and replies may still be on their way: none can be matched
+    /// to a command any more. Nothing more is sent; [`Client::quit`] drops the connection
+    /// without QUIT (the server then discards a message whose end it did not see; a message
+    /// whose end went out before the cut may have been delivered). Connect again to go on.
+    #[error("a message was cut off before its end: the session cannot go on")]
+    Interrupted,
 }
 
 impl From<ApiError> for ClientError {
@@ -189,6 +200,7 @@ impl ClientBuilder {
         let mut client = Client {
             connection,
             ready: false,
+            in_message: false,
         };
         client.until_ready().await?;
         Ok(client)
@@ -205,6 +217,24 @@ impl IntoFuture for ClientBuilder {
 }
 
 /// An SMTP (or LMTP) session, ready to send messages one after the other.
+///
+/// A message goes with [`send`](Self::send) (the body from any [`AsyncRead`]) or with
+/// [`start`](Self::start), which returns a [`MessageWriter`] for a body pushed in pieces.
+/// Either way the result is the per-recipient [`Report`]: a refused recipient is in it, not
+/// an error. An error other than [`ClientError::Send`] ends the session.
+///
+/// # Cancel safety
+///
+/// The methods that send a message ([`send`](Self::send), [`start`](Self::start),
+/// [`MessageWriter::write`], [`MessageWriter::finish`]) are **not** cancel safe: a message
+/// cannot be taken back half-way through the dialogue. If one of their futures is dropped
+/// before it completes (by `tokio::time::timeout`, say, or a `select!`), or a
+/// [`MessageWriter`] is dropped before `finish`, the session is over: every later call
+/// returns [`ClientError::Interrupted`] (instead of taking replies meant for the message
+/// as its own), and [`quit`](Self::quit) closes the connection without a word. To bound how
+/// long sending takes, rely on the timeouts (the machine's reply timeouts,
+/// [`IoConfig::write_timeout`]), which fail the session cleanly, or drop the client.
+/// [`quit`](Self::quit) takes the client: dropping its future just closes the connection.
 ///
 /// ```no_run
 /// # async fn send() -> Result<(), Box<dyn std::error::Error>> {
@@ -225,7 +255,12 @@ impl IntoFuture for ClientBuilder {
 /// ```
 pub struct Client<T: Transport = TcpStream> {
     connection: Connection<Machine, T>,
+    /// Set up and between messages, not failed: a message may start.
     ready: bool,
+    /// A message started and has not ended (nor failed). Seen by a call on the client, it
+    /// means the message was cut off: only a [`MessageWriter`] holds a message under way, and
+    /// it borrows the client.
+    in_message: bool,
 }
 
 impl<T: Transport> std::fmt::Debug for Client<T> {
@@ -233,6 +268,7 @@ impl<T: Transport> std::fmt::Debug for Client<T> {
         f.debug_struct("Client")
             .field("connection", &self.connection)
             .field("ready", &self.ready)
+            .field("in_message", &self.in_message)
             .finish()
     }
 }
@@ -280,54 +316,92 @@ impl<T: Transport> Client<T> {
         &self.connection
     }
 
+    /// Whether a message may be sent now: set up, not failed, no message cut off.
+    pub fn is_ready(&self) -> bool {
+        self.ready && !self.in_message
+    }
+
     /// Sends one message: the envelope, then the body read from `body` to its end (a
     /// `&[u8]`, a file, any `AsyncRead`), dot-stuffed or chunked as the server allows. Returns
-    /// the per-recipient report; a refused recipient is in the report, not an error.
+    /// the per-recipient report; a refused recipient is in the report, not an error. When the
+    /// server refuses the message before its body (MAIL, or every recipient), `body` is not
+    /// read at all.
+    ///
+    /// The body is read in pieces of 64 KiB and each goes out before the next is read: memory
+    /// stays bounded whatever the size. For a body the application produces piece by piece,
+    /// see [`start`](Self::start).
+    ///
+    /// Not cancel safe: see [the type's docs](Self#cancel-safety). A failure to read `body`
+    /// is [`ClientError::Body`], and the session cannot go on.
     pub async fn send(
         &mut self,
         envelope: Envelope,
         mut body: impl AsyncRead + Unpin,
     ) -> Result<Report, ClientError> {
-        if !self.ready {
-            return Err(ClientError::Closed);
-        }
-        self.connection.machine_mut().send_message(envelope)?;
-        self.ready = false;
-        let mut report = None;
+        let mut writer = self.start(envelope).await?;
         let mut chunk = Vec::new();
-        let mut ended = false;
-        loop {
-            let Some(event) = self.connection.next_event().await? else {
-                return Err(ClientError::Closed);
-            };
-            match event {
-                Event::SendBody => {
-                    while !ended && self.connection.machine().wants_body() {
-                        chunk.resize(BODY_CHUNK, 0);
-                        let n = body.read(&mut chunk).await.map_err(ClientError::Body)?;
-                        let machine = self.connection.machine_mut();
-                        if n == 0 {
-                            machine.end_body()?;
-                            ended = true;
-                        } else {
-                            machine.send_body(chunk.get(..n).unwrap_or_default())?;
-                        }
-                        self.connection.send().await?;
-                    }
-                }
-                Event::Sent(sent) => report = Some(sent),
-                Event::Ready => {
-                    self.ready = true;
-                    return report.ok_or(ClientError::Closed);
-                }
-                Event::Error(error) => return Err(error.into()),
-                _ => {}
+        while writer.report().is_none() {
+            chunk.resize(BODY_CHUNK, 0);
+            let n = body.read(&mut chunk).await.map_err(ClientError::Body)?;
+            match chunk.get(..n) {
+                Some(read) if n > 0 => writer.write(read).await?,
+                _ => break,
             }
         }
+        writer.finish().await
     }
 
-    /// Ends the session politely (QUIT) and closes the connection.
+    /// Starts one message: sends the envelope and returns, once the server waits for the body,
+    /// a [`MessageWriter`] to push the body through, piece by piece, then
+    /// [`finish`](MessageWriter::finish) for the per-recipient report. Nothing of the message
+    /// is held beyond the piece being sent.
+    ///
+    /// When the server refuses the message before its body (MAIL, or every recipient), the
+    /// writer is returned all the same, with the report already known
+    /// ([`MessageWriter::report`]): its writes send nothing, and `finish` returns the report.
+    ///
+    /// ```no_run
+    /// # async fn send(client: &mut mail_io::smtp::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use mail_io::smtp::{Envelope, Mailbox};
+    ///
+    /// let envelope = Envelope::new(Mailbox::parse("alice@example.com")?)
+    ///     .to(Mailbox::parse("bob@example.org")?);
+    /// let mut message = client.start(envelope).await?;
+    /// message.write(b"Subject: numbers\r\n\r\n").await?;
+    /// for n in 0..1000 {
+    ///     message.write(format!("{n}\r\n").as_bytes()).await?;
+    /// }
+    /// let report = message.finish().await?;
+    /// assert!(report.is_delivered_to_all());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// A message the server cannot take as it is (no recipients, too large for its SIZE, an
+    /// extension it lacks) is [`ClientError::Send`], nothing is sent and the session goes on.
+    /// Not cancel safe: see [the type's docs](Self#cancel-safety).
+    pub async fn start(&mut self, envelope: Envelope) -> Result<MessageWriter<'_, T>, ClientError> {
+        self.check_idle()?;
+        self.connection.machine_mut().send_message(envelope)?;
+        self.ready = false;
+        self.in_message = true;
+        let mut writer = MessageWriter {
+            client: self,
+            report: None,
+            busy: false,
+        };
+        writer.until_body().await?;
+        Ok(writer)
+    }
+
+    /// Ends the session politely (QUIT) and closes the connection. After a message was cut off
+    /// ([`ClientError::Interrupted`]) nothing is sent: the connection is closed as it is, and
+    /// the result is that error.
     pub async fn quit(mut self) -> Result<(), ClientError> {
+        if self.in_message {
+            // The server may be in the middle of a body: QUIT would be read as part of it.
+            return Err(ClientError::Interrupted);
+        }
         if self.ready {
             self.connection.machine_mut().quit()?;
         }
@@ -339,17 +413,185 @@ impl<T: Transport> Client<T> {
         Ok(())
     }
 
+    /// Whether a message may start: not cut off, not failed.
+    fn check_idle(&self) -> Result<(), ClientError> {
+        if self.in_message {
+            Err(ClientError::Interrupted)
+        } else if self.ready {
+            Ok(())
+        } else {
+            Err(ClientError::Closed)
+        }
+    }
+
+    /// The next event. A failed session, the end of the connection or an I/O error end the
+    /// session (and the message under way: it is not cut off, it failed).
+    async fn event(&mut self) -> Result<Event, ClientError> {
+        let error = match self.connection.next_event().await {
+            Ok(Some(Event::Error(error))) => error.into(),
+            Ok(Some(event)) => return Ok(event),
+            Ok(None) => ClientError::Closed,
+            Err(error) => error.into(),
+        };
+        self.ended();
+        Err(error)
+    }
+
+    /// Sends what the machine has to say; an I/O error ends the session.
+    async fn flush(&mut self) -> Result<(), ClientError> {
+        if let Err(error) = self.connection.send().await {
+            self.ended();
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    /// The session is over (failed or closed): later calls return [`ClientError::Closed`].
+    fn ended(&mut self) {
+        self.ready = false;
+        self.in_message = false;
+    }
+
     async fn until_ready(&mut self) -> Result<(), ClientError> {
         loop {
-            match self.connection.next_event().await? {
-                Some(Event::Ready) => {
-                    self.ready = true;
-                    return Ok(());
-                }
-                Some(Event::Error(error)) => return Err(error.into()),
-                Some(_) => {}
-                None => return Err(ClientError::Closed),
+            if let Event::Ready = self.event().await? {
+                self.ready = true;
+                return Ok(());
             }
         }
+    }
+}
+
+/// A message under way ([`Client::start`]): push its body with [`write`](Self::write), then
+/// [`finish`](Self::finish) it for the per-recipient report.
+///
+/// Each write goes out as it is made (dot-stuffed for DATA, as one BDAT chunk per piece of at
+/// most 64 KiB with CHUNKING), after waiting, with BDAT, for the server to acknowledge enough
+/// of the chunks before it ([`ClientConfig::max_chunks_in_flight`]): nothing of the message is
+/// kept. With CHUNKING, write in pieces of some kilobytes: each write of a few octets would be
+/// a chunk of its own, with its own reply. Line ends are made CR LF (or refused, per
+/// [`ClientConfig::bare_endings`]); a body declared 7-bit that holds an octet above 127 ends the
+/// session before its end is sent ([`smtp_proto::client::Error::BodyRefused`]).
+///
+/// Dropping the writer before `finish`, or a `write` or `finish` future before it completes,
+/// cuts the message off: the session is then over ([`ClientError::Interrupted`], see
+/// [`Client`'s cancel safety](Client#cancel-safety)). An error from `write` ends the session
+/// too; `finish` then returns [`ClientError::Closed`] (or `Interrupted` after an API misuse).
+pub struct MessageWriter<'a, T: Transport = TcpStream> {
+    client: &'a mut Client<T>,
+    /// The outcome, once known.
+    report: Option<Report>,
+    /// A `write` or `finish` is under way: seen at the start of the next, it was cancelled.
+    busy: bool,
+}
+
+impl<T: Transport> std::fmt::Debug for MessageWriter<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageWriter")
+            .field("report", &self.report)
+            .field("busy", &self.busy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport> MessageWriter<'_, T> {
+    /// The outcome, when the server decided before the end of the body: it refused MAIL or
+    /// every recipient (known when [`Client::start`] returns), or refused a BDAT chunk (seen
+    /// by a later write). Writes then send nothing, and [`finish`](Self::finish) returns this
+    /// report. `None` while the server takes the body.
+    pub fn report(&self) -> Option<&Report> {
+        self.report.as_ref()
+    }
+
+    /// Sends the next piece of the body. Returns once it went out (to the socket): with BDAT,
+    /// after waiting for the server's replies to earlier chunks where too many are
+    /// unanswered. Once the server has decided ([`report`](Self::report)), the piece is
+    /// dropped and nothing is sent.
+    ///
+    /// Not cancel safe: a dropped `write` cuts the message off ([`ClientError::Interrupted`]).
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), ClientError> {
+        self.enter()?;
+        for piece in data.chunks(BODY_CHUNK) {
+            self.until_body().await?;
+            if self.report.is_some() {
+                break;
+            }
+            self.client.connection.machine_mut().send_body(piece)?;
+            self.client.flush().await?;
+            if self.client.connection.machine().is_closed() {
+                // The machine refused the body (an octet above 127 in a 7-bit body, a bare
+                // line end refused): its report, then its error.
+                loop {
+                    if let Event::Sent(report) = self.client.event().await? {
+                        self.report = Some(report);
+                    }
+                }
+            }
+        }
+        self.busy = false;
+        Ok(())
+    }
+
+    /// Ends the body (the final `.` of DATA, or the last BDAT chunk) unless the server decided
+    /// already, waits for the outcome and returns the per-recipient report; the client is
+    /// ready for the next message.
+    ///
+    /// Not cancel safe: a dropped `finish` cuts the message off ([`ClientError::Interrupted`]),
+    /// and it may or may not have been delivered.
+    pub async fn finish(mut self) -> Result<Report, ClientError> {
+        self.enter()?;
+        self.until_body().await?;
+        if self.report.is_none() {
+            self.client.connection.machine_mut().end_body()?;
+            self.client.flush().await?;
+        }
+        loop {
+            match self.client.event().await? {
+                Event::Sent(report) => self.report = Some(report),
+                Event::Ready => {
+                    let Some(report) = self.report.take() else {
+                        // Ready without a report: the machine never does that; not trusted.
+                        self.client.ended();
+                        return Err(ClientError::Closed);
+                    };
+                    self.client.in_message = false;
+                    self.client.ready = true;
+                    return Ok(report);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// At the start of `write` and `finish`: the session must still hold this message, and
+    /// no call of this writer may have been cut off.
+    fn enter(&mut self) -> Result<(), ClientError> {
+        if !self.client.in_message {
+            // The session failed during an earlier call.
+            return Err(ClientError::Closed);
+        }
+        if self.busy {
+            return Err(ClientError::Interrupted);
+        }
+        self.busy = true;
+        Ok(())
+    }
+
+    /// Runs the session until the machine takes body, or until the outcome is known without
+    /// it (the message was refused, or a BDAT chunk was).
+    async fn until_body(&mut self) -> Result<(), ClientError> {
+        while self.report.is_none() && !self.client.connection.machine().wants_body() {
+            match self.client.event().await? {
+                Event::Sent(report) => self.report = Some(report),
+                Event::Ready => {
+                    // Ready before the report: the machine never does that; not trusted.
+                    self.client.ended();
+                    return Err(ClientError::Closed);
+                }
+                // Event::SendBody: the loop asks the machine itself.
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }

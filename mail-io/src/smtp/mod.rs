@@ -4,8 +4,8 @@
 
 mod client;
 
-pub use client::{Client, ClientBuilder, ClientError};
-pub use smtp_proto::client::{Envelope, RecipientReport, Report};
+pub use client::{Client, ClientBuilder, ClientError, MessageWriter};
+pub use smtp_proto::client::{ClientConfig, Envelope, RecipientReport, Report, TlsPolicy};
 pub use smtp_proto::types::Mailbox;
 
 mod server;
