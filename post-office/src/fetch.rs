@@ -1,18 +1,15 @@
-//! `post-office fetch`: every message of a POP3 maildrop into a local Maildir, byte for byte.
+//! `post-office fetch`: every message of a POP3 maildrop into a local Maildir, byte for byte,
+//! with mail-io's client.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
-use mail_wire::sasl::{ClientMechanism, LoginClient, PlainClient};
-use pop3_proto::client::{Client, ClientConfig, Credentials, Event, Output, Request, TlsPolicy};
-use pop3_proto::types::{MessageNumber, Username};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use anyhow::{Context, Result, bail};
+use mail_io::pop3::{Client, ClientError, ClientMechanism, MessageNumber};
+use mail_wire::sasl::{LoginClient, PlainClient};
 
 use crate::UserPass;
-use crate::conn::{Conn, Input};
 use crate::maildir::Maildir;
 
 /// `fetch`'s options.
@@ -42,7 +39,8 @@ pub struct Args {
     /// The Maildir to store into (created if missing).
     #[arg(long)]
     out: PathBuf,
-    /// Trust this CA certificate (PEM) instead of the Web PKI roots.
+    /// Trust the certificates in this PEM file instead of the Web PKI roots: a CA that signed
+    /// the server's certificate, or the server's own self-signed certificate.
     #[arg(long, conflicts_with = "insecure")]
     ca: Option<PathBuf>,
     /// Accept any certificate (tests against self-signed servers only).
@@ -53,177 +51,150 @@ pub struct Args {
 /// Fetches; prints how many messages were stored.
 pub async fn run(args: Args) -> Result<ExitCode> {
     let maildir = Maildir::open(&args.out).with_context(|| format!("{}", args.out.display()))?;
-    let (host, addr) = crate::resolve(&args.server)?;
-    let tls_wanted = args.tls || args.stls;
-    let connector = if tls_wanted {
-        Some(crate::tls::connector(args.ca.as_deref(), args.insecure)?)
+    let mut client = Client::connect(args.server.clone());
+    if args.tls || args.stls {
+        let tls = crate::tls::client(
+            &crate::host_of(&args.server)?,
+            args.ca.as_deref(),
+            args.insecure,
+        )?;
+        client = if args.tls {
+            client.implicit_tls(tls)
+        } else {
+            client.stls(tls)
+        };
     } else {
-        None
-    };
-    let mut conn = Conn::Plain(
-        TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("connecting to {addr}"))?,
-    );
-    if args.tls {
-        let connector = connector.as_ref().ok_or_else(|| anyhow!("no TLS"))?;
-        conn.connect_tls(connector, crate::tls::server_name(&host)?)
-            .await?;
+        client = client.plaintext().allow_plaintext_auth();
     }
-    let name = Username::new(args.user.name.clone())
-        .map_err(|e| anyhow!("--user: {e}"))?
-        .into_owned();
-    let credentials = if args.apop {
-        Credentials::Apop {
-            name,
-            secret: args.user.password.clone().into(),
-        }
+    let (name, password) = (&args.user.name, &args.user.password);
+    client = if args.apop {
+        client.apop(name, password)
     } else if let Some(mechanism) = &args.auth {
         let mechanism: Box<dyn ClientMechanism + Send> =
             match mechanism.to_ascii_uppercase().as_str() {
-                "PLAIN" => Box::new(PlainClient::new(
-                    None,
-                    &args.user.name,
-                    args.user.password.clone(),
-                )?),
-                "LOGIN" => Box::new(LoginClient::new(
-                    &args.user.name,
-                    args.user.password.clone(),
-                )),
+                "PLAIN" => Box::new(PlainClient::new(None, name, password.clone())?),
+                "LOGIN" => Box::new(LoginClient::new(name, password.clone())),
                 other => bail!("--auth {other}: PLAIN or LOGIN"),
             };
-        Credentials::Sasl(vec![mechanism])
+        client.sasl(mechanism)
     } else {
-        Credentials::User {
-            name,
-            password: args.user.password.clone().into(),
-        }
+        client.user_pass(name, password)
     };
-    let config = ClientConfig {
-        tls: if args.stls {
-            TlsPolicy::Required
-        } else {
-            TlsPolicy::Never
-        },
-        implicit_tls: args.tls,
-        allow_plaintext_auth: !tls_wanted,
-        ..ClientConfig::default()
-    };
-    let mut client = Client::new(config, credentials);
-    let progress = std::io::stderr().is_terminal();
-    let mut bar: Option<indicatif::ProgressBar> = None;
-    // The message being stored, written as it streams: memory stays bounded.
-    let mut current: Option<crate::maildir::Incoming> = None;
-    let mut stored = 0usize;
-    let mut count = 0u64;
-    // RETRs not yet answered.
-    let mut outstanding = 0u64;
+    let mut client = client.await.with_context(|| args.server.clone())?;
+    let (count, _) = client.stat().await?;
+    let bar = std::io::stderr()
+        .is_terminal()
+        .then(|| indicatif::ProgressBar::new(count));
+    let mut stored = 0u64;
     let mut failed = false;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        while let Some(output) = client.poll_output() {
-            match output {
-                Output::Transmit(bytes) => conn.send(&bytes).await?,
-                Output::StartTls => {
-                    let connector = connector.as_ref().ok_or_else(|| anyhow!("no TLS"))?;
-                    conn.connect_tls(connector, crate::tls::server_name(&host)?)
-                        .await?;
-                    client.tls_established()?;
-                }
-                Output::Close => {
-                    conn.shutdown().await.ok();
-                    if let Some(bar) = &bar {
-                        bar.finish();
-                    }
-                    println!(
-                        "{stored} of {count} messages stored in {}",
-                        args.out.display()
-                    );
-                    return Ok(if failed || stored as u64 != count {
-                        ExitCode::FAILURE
-                    } else {
-                        ExitCode::SUCCESS
-                    });
-                }
-                Output::Event(Event::Ready) => client.request(Request::Stat)?,
-                Output::Event(Event::Stat { count: n, .. }) => {
-                    count = n;
-                    if progress {
-                        bar = Some(indicatif::ProgressBar::new(n));
-                    }
-                    // RETR for every message (one batch with PIPELINING); DELE for each only
-                    // once it is stored, QUIT (which commits the deletions) after the last.
-                    for i in 1..=u32::try_from(n).unwrap_or(u32::MAX) {
-                        let Some(number) = MessageNumber::new(i) else {
-                            continue;
-                        };
-                        client.request(Request::Retr(number))?;
-                    }
-                    outstanding = n;
-                    if outstanding == 0 {
-                        client.request(Request::Quit)?;
-                    }
-                }
-                Output::Event(Event::Message { .. }) => {
-                    current = Some(tokio::task::block_in_place(|| maildir.begin("fetch"))?);
-                }
-                Output::Event(Event::Body(chunk)) => {
-                    if let Some(incoming) = &mut current {
-                        tokio::task::block_in_place(|| incoming.write(&chunk))?;
-                    }
-                }
-                Output::Event(Event::MessageEnd(number)) => {
-                    // A message that cannot be stored ends the run here, without QUIT: the
-                    // server then deletes nothing.
-                    if let Some(incoming) = current.take() {
-                        tokio::task::block_in_place(|| incoming.finish())?;
-                    }
-                    stored += 1;
-                    if args.delete {
-                        client.request(Request::Dele(number))?;
-                    }
-                    outstanding = outstanding.saturating_sub(1);
-                    if outstanding == 0 {
-                        client.request(Request::Quit)?;
-                    }
-                    if let Some(bar) = &bar {
-                        bar.inc(1);
-                    }
-                }
-                Output::Event(Event::Refused(request, response)) => {
-                    eprintln!("post-office: {request:?} refused: {}", response.text);
-                    failed = true;
-                    if matches!(request, Request::Retr(_)) {
-                        outstanding = outstanding.saturating_sub(1);
-                        if outstanding == 0 {
-                            client.request(Request::Quit)?;
-                        }
-                    }
-                }
-                Output::Event(Event::Closed {
-                    committed: false, ..
-                }) if args.delete => {
-                    eprintln!("post-office: the server did not remove the messages");
-                    failed = true;
-                }
-                Output::Event(Event::Error(error)) => {
+    for i in 1..=u32::try_from(count).unwrap_or(u32::MAX) {
+        let Some(number) = MessageNumber::new(i) else {
+            continue;
+        };
+        match fetch_one(&mut client, number, &maildir).await {
+            Ok(()) => {}
+            Err(Failure::Refused(error)) => {
+                eprintln!("post-office: {error}");
+                failed = true;
+                continue;
+            }
+            // The session failed: what was stored stays stored, nothing is deleted (no QUIT).
+            Err(Failure::Session(error)) => {
+                eprintln!("post-office: {error}");
+                return Ok(summary(stored, count, &args, false));
+            }
+            // A message that cannot be stored ends the run here, without QUIT: the server
+            // then deletes nothing.
+            Err(Failure::Store(error)) => return Err(error),
+        }
+        stored += 1;
+        if args.delete {
+            // Only what is stored is deleted.
+            match client.dele(number).await {
+                Ok(()) => {}
+                Err(error) if error.is_refused() => {
                     eprintln!("post-office: {error}");
                     failed = true;
                 }
-                Output::Event(_) => {}
+                Err(error) => {
+                    eprintln!("post-office: {error}");
+                    return Ok(summary(stored, count, &args, false));
+                }
             }
         }
-        // Without a stated timeout (nothing owed), ten minutes.
-        let timeout = client
-            .timeout()
-            .or(Some(std::time::Duration::from_secs(600)));
-        match conn.read_for(&mut buf, timeout).await {
-            Input::Timeout => client.handle_timeout(),
-            Input::Eof => client.receive_eof(),
-            Input::Data(n) => {
-                // Clients take every byte (they read every reply at once).
-                let _ = client.receive(buf.get(..n).unwrap_or_default());
-            }
+        if let Some(bar) = &bar {
+            bar.inc(1);
         }
     }
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    match client.quit().await {
+        Ok(committed) => {
+            if !committed && args.delete {
+                eprintln!("post-office: the server did not remove the messages");
+                failed = true;
+            }
+        }
+        Err(error) => {
+            eprintln!("post-office: {error}");
+            failed = true;
+        }
+    }
+    Ok(summary(stored, count, &args, !failed))
+}
+
+/// Prints how many messages were stored; success only if all were and nothing failed.
+fn summary(stored: u64, count: u64, args: &Args, ok: bool) -> ExitCode {
+    println!(
+        "{stored} of {count} messages stored in {}",
+        args.out.display()
+    );
+    if ok && stored == count {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Why one message was not fetched.
+enum Failure {
+    /// The server refused it; the session goes on.
+    Refused(ClientError),
+    /// The session failed.
+    Session(ClientError),
+    /// The local Maildir did not take it.
+    Store(anyhow::Error),
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Self {
+        if error.is_refused() {
+            Self::Refused(error)
+        } else {
+            Self::Session(error)
+        }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(error: std::io::Error) -> Self {
+        Self::Store(anyhow::Error::new(error).context("storing a message"))
+    }
+}
+
+/// RETR, the message streamed into the Maildir as it arrives (memory stays bounded), made
+/// durable (`tmp/`, fsync, `new/`) before this returns.
+async fn fetch_one(
+    client: &mut Client,
+    number: MessageNumber,
+    maildir: &Maildir,
+) -> Result<(), Failure> {
+    let mut reader = client.retr(number).await?;
+    let mut incoming = tokio::task::block_in_place(|| maildir.begin("fetch"))?;
+    while let Some(chunk) = reader.next_chunk().await? {
+        tokio::task::block_in_place(|| incoming.write(&chunk))?;
+    }
+    tokio::task::block_in_place(|| incoming.finish())?;
+    Ok(())
 }

@@ -1,11 +1,11 @@
 //! `post-office`: a small, real mail program on the sans-IO crates. SMTP in, POP3 out, a
-//! Maildir between (`serve`, on mail-io's servers); a submission client (`send`) and a fetcher
-//! (`fetch`). The protocols live in `smtp-proto` and `pop3-proto`.
+//! Maildir between (`serve`); a submission client (`send`) and a fetcher (`fetch`). The
+//! protocols live in `smtp-proto` and `pop3-proto`, the sockets, TLS and timers in `mail-io`;
+//! what is here is the listeners, the policy (users, domains, authentication) and the store.
 
 // The library exists for the binary and the peer tests: its modules are internal.
 #![allow(unreachable_pub, missing_docs)]
 
-mod conn;
 mod delivery;
 mod fetch;
 mod maildir;
@@ -15,7 +15,6 @@ mod serve;
 mod smtp;
 mod tls;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -66,22 +65,18 @@ impl std::str::FromStr for UserPass {
     }
 }
 
-/// `HOST:PORT`, resolved.
-pub fn resolve(server: &str) -> anyhow::Result<(String, SocketAddr)> {
-    use std::net::ToSocketAddrs;
-    let host = server
+/// The host of `HOST:PORT` (`[::1]:25` gives `::1`): the name a server's certificate must carry.
+pub fn host_of(server: &str) -> anyhow::Result<String> {
+    let (host, port) = server
         .rsplit_once(':')
-        .map(|(host, _)| {
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string()
-        })
         .ok_or_else(|| anyhow::anyhow!("expected HOST:PORT, got {server}"))?;
-    let addr = server
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("{server}: no address"))?;
-    Ok((host, addr))
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        anyhow::bail!("expected HOST:PORT, got {server}");
+    }
+    Ok(host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string())
 }
 
 /// A path argument.

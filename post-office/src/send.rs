@@ -1,19 +1,15 @@
-//! `post-office send`: one message over SMTP or LMTP, the result per recipient.
+//! `post-office send`: one message over SMTP or LMTP with mail-io's client, the result per
+//! recipient.
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
-use bytes::Buf;
-use mail_wire::sasl::{ClientMechanism, LoginClient, PlainClient};
-use smtp_proto::client::{Client, ClientConfig, Envelope, Event, Output, TlsPolicy, body_type};
-use smtp_proto::types::{Domain, Host, Mailbox};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use anyhow::{Context, Result, anyhow};
+use mail_io::smtp::{Client, Domain, Envelope, Host, Mailbox, Report, ReversePath};
+use smtp_proto::client::body_type;
 
 use crate::UserPass;
-use crate::conn::{Conn, Input};
 
 /// `send`'s options.
 #[derive(clap::Args)]
@@ -39,7 +35,8 @@ pub struct Args {
     /// Speak LMTP.
     #[arg(long)]
     lmtp: bool,
-    /// Trust this CA certificate (PEM) instead of the Web PKI roots.
+    /// Trust the certificates in this PEM file instead of the Web PKI roots: a CA that signed
+    /// the server's certificate, or the server's own self-signed certificate.
     #[arg(long, conflicts_with = "insecure")]
     ca: Option<PathBuf>,
     /// Accept any certificate (tests against self-signed servers only).
@@ -63,7 +60,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         }
     };
     let from = if args.from == "<>" || args.from.is_empty() {
-        smtp_proto::types::ReversePath::Null
+        ReversePath::Null
     } else {
         Mailbox::parse(&args.from)
             .map_err(|e| anyhow!("--from: {e}"))?
@@ -79,110 +76,45 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     if envelope.parameters.body.is_none() && !message.is_ascii() {
         envelope.parameters.body = body_type(&message);
     }
-    let (host, addr) = crate::resolve(&args.server)?;
-    let tls_wanted = args.tls || args.starttls;
-    let connector = if tls_wanted {
-        Some(crate::tls::connector(args.ca.as_deref(), args.insecure)?)
-    } else {
-        None
-    };
-    let mut conn = Conn::Plain(
-        TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("connecting to {addr}"))?,
-    );
-    if args.tls {
-        let connector = connector.as_ref().ok_or_else(|| anyhow!("no TLS"))?;
-        conn.connect_tls(connector, crate::tls::server_name(&host)?)
-            .await?;
-    }
-    let config = ClientConfig {
-        hostname: Host::Domain(
-            Domain::new(args.helo.clone())
-                .map_err(|e| anyhow!("--helo: {e}"))?
-                .into_owned(),
-        ),
-        lmtp: args.lmtp,
-        tls: if args.starttls {
-            TlsPolicy::Required
+    let helo = Domain::new(args.helo.clone())
+        .map_err(|e| anyhow!("--helo: {e}"))?
+        .into_owned();
+    let mut client = Client::connect(args.server.clone()).hello(Host::Domain(helo));
+    if args.tls || args.starttls {
+        let tls = crate::tls::client(
+            &crate::host_of(&args.server)?,
+            args.ca.as_deref(),
+            args.insecure,
+        )?;
+        client = if args.tls {
+            client.implicit_tls(tls)
         } else {
-            TlsPolicy::Never
-        },
-        implicit_tls: args.tls,
+            client.starttls(tls)
+        };
+    } else {
         // Without TLS the user chose plaintext: AUTH then goes in plaintext too.
-        allow_plaintext_auth: !tls_wanted,
-        ..ClientConfig::default()
-    };
-    let mechanisms: Vec<Box<dyn ClientMechanism + Send>> = match &args.auth {
-        Some(user) => vec![
-            Box::new(PlainClient::new(None, &user.name, user.password.clone())?),
-            Box::new(LoginClient::new(&user.name, user.password.clone())),
-        ],
-        None => Vec::new(),
-    };
-    let mut client = Client::with_auth(config, mechanisms);
-    let mut envelope = Some(envelope);
-    let mut report = None;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        while let Some(output) = client.poll_output() {
-            match output {
-                Output::Transmit(bytes) => conn.send(&bytes).await?,
-                Output::StartTls => {
-                    let connector = connector.as_ref().ok_or_else(|| anyhow!("no TLS"))?;
-                    conn.connect_tls(connector, crate::tls::server_name(&host)?)
-                        .await?;
-                    client.tls_established()?;
-                }
-                Output::Close => {
-                    conn.shutdown().await.ok();
-                    return finish(report);
-                }
-                Output::Event(Event::Ready) => match envelope.take() {
-                    Some(envelope) => client.send_message(envelope)?,
-                    None => client.quit()?,
-                },
-                Output::Event(Event::SendBody) => {
-                    // Whole message at once: the client makes BDAT or DATA of it.
-                    let mut rest = &message[..];
-                    while client.wants_body() && rest.has_remaining() {
-                        let piece = rest.len().min(64 * 1024);
-                        client.send_body(rest.get(..piece).unwrap_or_default())?;
-                        rest.advance(piece);
-                        while let Some(Output::Transmit(bytes)) = client.poll_output() {
-                            conn.send(&bytes).await?;
-                        }
-                    }
-                    if client.wants_body() {
-                        client.end_body()?;
-                    }
-                }
-                Output::Event(Event::Sent(sent)) => report = Some(sent),
-                Output::Event(Event::Error(error)) => {
-                    eprintln!("post-office: {error}");
-                }
-                Output::Event(_) => {}
-            }
-        }
-        // Without a stated timeout (nothing owed), ten minutes.
-        let timeout = client
-            .timeout()
-            .or(Some(std::time::Duration::from_secs(600)));
-        match conn.read_for(&mut buf, timeout).await {
-            Input::Timeout => client.handle_timeout(),
-            Input::Eof => client.receive_eof(),
-            Input::Data(n) => {
-                // Clients take every byte (they read every reply at once).
-                let _ = client.receive(buf.get(..n).unwrap_or_default());
-            }
-        }
+        client = client.plaintext().allow_plaintext_auth();
     }
+    if let Some(user) = &args.auth {
+        client = client.credentials(&user.name, &user.password);
+    }
+    if args.lmtp {
+        client = client.lmtp();
+    }
+    let mut client = client
+        .await
+        .with_context(|| format!("{}: the message was not sent", args.server))?;
+    let report = client
+        .send(envelope, &message[..])
+        .await
+        .context("the message was not sent")?;
+    if let Err(error) = client.quit().await {
+        eprintln!("post-office: QUIT: {error}");
+    }
+    finish(&report)
 }
 
-fn finish(report: Option<smtp_proto::client::Report>) -> Result<ExitCode> {
-    let Some(report) = report else {
-        bail!("the message was not sent");
-    };
+fn finish(report: &Report) -> Result<ExitCode> {
     for recipient in &report.recipients {
         let reply = recipient
             .result

@@ -243,6 +243,97 @@ fn own_send_and_fetch_every_listener() {
     assert!(office.messages("alice").is_empty());
 }
 
+/// `post-office send --ca` and `fetch --ca` trust a server whose self-signed certificate is
+/// that very file, even one made by a plain `openssl req -x509` (marked CA:TRUE, which rustls
+/// alone refuses as a server's own certificate), by IP address and by name, over STARTTLS/STLS
+/// and implicit TLS; a server presenting another certificate is refused.
+#[test]
+fn send_and_fetch_trust_an_openssl_self_signed_certificate() {
+    if !peer("openssl", "apt-get install openssl") {
+        return;
+    }
+    let dir = scratch("self-signed");
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    for name in ["server", "other"] {
+        run(Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+            ])
+            .args(["-subj", "/CN=localhost", "-addext"])
+            .arg("subjectAltName=DNS:localhost,IP:127.0.0.1")
+            .args(["-keyout", &path(&format!("{name}.key"))])
+            .args(["-out", &path(&format!("{name}.pem"))]));
+    }
+    let text =
+        run(Command::new("openssl").args(["x509", "-noout", "-text", "-in", &path("server.pem")]));
+    assert!(text.contains("CA:TRUE"), "{text}");
+    let office = Office::start(
+        "self-signed-office",
+        &[
+            "--tls-cert",
+            &path("server.pem"),
+            "--tls-key",
+            &path("server.key"),
+        ],
+    );
+    let file = dir.join("message.eml");
+    std::fs::write(&file, MESSAGE).unwrap();
+    let send = |ca: &str, server: String, tls: &str| {
+        Command::new(binary())
+            .arg("send")
+            .args(["--server", &server, tls, "--ca", &path(ca)])
+            .args(["--from", "sender@example.org", "--to", "alice@example.com"])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = dir.join("fetched");
+    let fetch = |ca: &str, server: String, tls: &str| {
+        Command::new(binary())
+            .arg("fetch")
+            .args(["--server", &server, tls, "--ca", &path(ca)])
+            .args(["--user", "alice:secret", "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let report = |output: &std::process::Output| {
+        format!(
+            "{}{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            office.log()
+        )
+    };
+    for (server, tls) in [
+        (format!("127.0.0.1:{}", office.smtp), "--starttls"),
+        (format!("localhost:{}", office.smtp), "--starttls"),
+        (format!("127.0.0.1:{}", office.smtps), "--tls"),
+    ] {
+        let sent = send("server.pem", server, tls);
+        assert!(sent.status.success(), "{}", report(&sent));
+    }
+    assert_eq!(office.messages("alice"), vec![MESSAGE.to_vec(); 3]);
+    // Another certificate: refused, nothing sent.
+    for (server, tls) in [
+        (format!("127.0.0.1:{}", office.smtp), "--starttls"),
+        (format!("127.0.0.1:{}", office.smtps), "--tls"),
+    ] {
+        let refused = send("other.pem", server, tls);
+        assert!(!refused.status.success(), "{}", report(&refused));
+    }
+    assert_eq!(office.messages("alice").len(), 3);
+    for (server, tls) in [
+        (format!("127.0.0.1:{}", office.pop3), "--stls"),
+        (format!("localhost:{}", office.pop3s), "--tls"),
+    ] {
+        let refused = fetch("other.pem", server.clone(), tls);
+        assert!(!refused.status.success(), "{}", report(&refused));
+        let fetched = fetch("server.pem", server, tls);
+        assert!(fetched.status.success(), "{}", report(&fetched));
+    }
+    assert_eq!(common::messages_in(&out), vec![MESSAGE.to_vec(); 6]);
+}
+
 /// 3. swaks with `--pipeline`, `--tls`, `--auth`, and a body with lines that start with dots.
 #[test]
 fn swaks_pipeline_tls_auth() {
@@ -535,8 +626,8 @@ fn fetch_from_dovecot() {
     }
     let dir = scratch("dovecot");
     let port = common::free_port();
-    // A CA and a server certificate it signed (rustls, rightly, takes no CA certificate as a
-    // server's own).
+    // A CA and a server certificate it signed: `--ca` trusts the chain (a server's own
+    // self-signed certificate is trusted too: see the test above).
     let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
     run(Command::new("openssl")
         .args([
