@@ -804,3 +804,113 @@ async fn serve_pipe(
         }
     }
 }
+
+/// A scripted server that answers `DELE 1`, `RETR 1` and `TOP 1 0` after 300 ms and `DELE 2`
+/// with `-ERR`; it records every command line it reads, before answering it.
+async fn slow_server(pipelining: bool) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = log.clone();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut stream = BufReader::new(stream);
+        stream.write_all(b"+OK ready\r\n").await.unwrap();
+        let mut line = String::new();
+        while stream.read_line(&mut line).await.unwrap() > 0 {
+            let command = line.trim_end().to_string();
+            seen.lock().unwrap().push(command.clone());
+            let slow = Duration::from_millis(300);
+            let reply: &[u8] = match command.as_str() {
+                "CAPA" if pipelining => b"+OK\r\nUSER\r\nPIPELINING\r\nUIDL\r\nTOP\r\n.\r\n",
+                "CAPA" => b"-ERR no CAPA here\r\n",
+                "DELE 1" => {
+                    tokio::time::sleep(slow).await;
+                    b"+OK marked\r\n"
+                }
+                "DELE 2" => b"-ERR no such message\r\n",
+                "RETR 1" => {
+                    tokio::time::sleep(slow).await;
+                    b"+OK 20 octets\r\nSubject: one\r\n\r\n..dot\r\n.\r\n"
+                }
+                "STAT" => b"+OK 2 30\r\n",
+                "TOP 1 0" => {
+                    tokio::time::sleep(slow).await;
+                    b"+OK\r\nSubject: one\r\n\r\n.\r\n"
+                }
+                "LIST 2" => b"+OK 2 10\r\n",
+                "UIDL 2" => b"+OK 2 uid-2\r\n",
+                "QUIT" => b"+OK bye\r\n",
+                _ => b"+OK\r\n",
+            };
+            stream.write_all(reply).await.unwrap();
+            line.clear();
+        }
+    });
+    (address, log)
+}
+
+/// A request future dropped before its answer: the command went out and its answer comes
+/// later; the next request reads it (and throws it away) before taking its own, and each
+/// answer is matched to the request it answers. (The reviewer's case: `dele(2)` returned Ok,
+/// before the server even read `DELE 2`, on the answer meant for `DELE 1`; the next `noop()`
+/// got `Refused { Dele(2) }`.)
+#[tokio::test]
+async fn a_cancelled_request_leaves_its_answer_to_be_skipped() {
+    timeout(LIMIT, async {
+        for pipelining in [false, true] {
+            let (address, log) = slow_server(pipelining).await;
+            let mut client = login(address).await;
+
+            let cancelled = timeout(Duration::from_millis(50), client.dele(n(1))).await;
+            assert!(cancelled.is_err(), "DELE 1 was answered at once");
+            let refused = client.dele(n(2)).await.unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    ClientError::Refused {
+                        request: Request::Dele(m),
+                        ..
+                    } if m == n(2)
+                ),
+                "{refused:?}"
+            );
+            assert!(log.lock().unwrap().contains(&"DELE 2".to_string()));
+            client.noop().await.unwrap();
+
+            // A cancelled RETR: its message is read and dropped.
+            let cancelled = timeout(Duration::from_millis(50), client.retr_to_vec(n(1))).await;
+            assert!(cancelled.is_err());
+            assert_eq!(client.stat().await.unwrap(), (2, 30));
+
+            // Several in a row: a slow TOP cancelled, then calls cancelled while they catch up
+            // (they never send their commands); the next call reads the TOP's message, drops
+            // it, and gets its own answer.
+            let short = Duration::from_millis(50);
+            assert!(timeout(short, client.top(n(1), 0)).await.is_err());
+            assert!(timeout(short, client.noop()).await.is_err());
+            assert!(timeout(short, client.dele(n(2))).await.is_err());
+            let one = client.list_one(n(2)).await.unwrap();
+            assert_eq!((one.message, one.size), (n(2), 10));
+            assert_eq!(client.uidl_one(n(2)).await.unwrap().message, n(2));
+            assert!(client.quit().await.unwrap());
+
+            let log = log.lock().unwrap().clone();
+            let after_login: Vec<&str> = log
+                .iter()
+                .map(String::as_str)
+                .skip_while(|c| !c.starts_with("PASS"))
+                .skip(1)
+                .collect();
+            assert_eq!(
+                after_login,
+                [
+                    "DELE 1", "DELE 2", "NOOP", "RETR 1", "STAT", "TOP 1 0", "LIST 2", "UIDL 2",
+                    "QUIT"
+                ]
+            );
+        }
+    })
+    .await
+    .unwrap();
+}

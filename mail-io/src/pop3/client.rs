@@ -1,5 +1,6 @@
 //! The POP3 client over tokio: connect, secure, log in, list, retrieve, delete, quit.
 
+use std::collections::VecDeque;
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::pin::Pin;
@@ -256,6 +257,7 @@ impl ClientBuilder {
             connection,
             ready: false,
             in_message: false,
+            unanswered: VecDeque::new(),
         };
         client.until_ready().await?;
         Ok(client)
@@ -289,6 +291,32 @@ impl IntoFuture for ClientBuilder {
 /// Messages stream ([`retr`](Self::retr), [`top`](Self::top)): memory stays bounded whatever
 /// their size.
 ///
+/// # Cancel safety
+///
+/// Every method may be cancelled (its future dropped by `tokio::time::timeout` or a
+/// `select!`, say) and the session stays in step: a command already handed over still goes
+/// to the server, and its answer is read and thrown away by the next call, before that call
+/// sends its own command; each answer is checked against the command it answers. A call
+/// cancelled while it reads what earlier calls left sends nothing. So a cancelled call may or
+/// may not have taken effect: a cancelled [`dele`](Self::dele) may still mark its message,
+/// which [`quit`](Self::quit) then deletes ([`rset`](Self::rset) unmarks every message, to be
+/// sure), and a cancelled [`rset`](Self::rset) may still unmark. A [`MessageReader`] may be
+/// dropped, or one of its reads cancelled, at any point: the rest of the message is read and
+/// thrown away the same way. [`quit`](Self::quit) takes the client: cancelled, it closes the
+/// connection, and QUIT may or may not have reached the server (the deletions may or may not
+/// be committed).
+///
+/// # Ending the session: QUIT commits
+///
+/// Deletions take effect only at QUIT (RFC 1939 6): [`quit`](Self::quit) sends it and says
+/// whether the server committed them. Dropping the client closes the connection without
+/// QUIT, and the server deletes nothing. Mind the same when you drive the POP3 client machine
+/// yourself on a [`Connection`] watching a [`Shutdown`](crate::Shutdown) signal
+/// ([`Connection::with_shutdown`]): the machine's [`shut_down`](crate::Machine::shut_down)
+/// sends QUIT when the dialogue allows it, and that QUIT commits every DELE made so far. A
+/// shutdown ends the session as `quit` does, it does not abort it: to leave the maildrop as it
+/// was, send RSET before, or close the connection instead.
+///
 /// ```no_run
 /// # async fn fetch() -> Result<(), Box<dyn std::error::Error>> {
 /// use mail_io::TlsClient;
@@ -313,6 +341,10 @@ pub struct Client<T: Transport = TcpStream> {
     ready: bool,
     /// A message is being received: its rest is read (and dropped) before the next command.
     in_message: bool,
+    /// Requests handed to the machine whose answers were not taken yet, oldest first: the one
+    /// under way, and those whose calls were cancelled. Their answers are read (and dropped)
+    /// before the next request's, and each answer is checked against its request.
+    unanswered: VecDeque<Request>,
 }
 
 impl<T: Transport> std::fmt::Debug for Client<T> {
@@ -321,6 +353,7 @@ impl<T: Transport> std::fmt::Debug for Client<T> {
             .field("connection", &self.connection)
             .field("ready", &self.ready)
             .field("in_message", &self.in_message)
+            .field("unanswered", &self.unanswered)
             .finish()
     }
 }
@@ -438,8 +471,11 @@ impl<T: Transport> Client<T> {
         Ok(octets)
     }
 
-    /// `DELE msg` (RFC 1939 5): marks the message deleted; it goes at [`quit`](Self::quit),
-    /// unless [`rset`](Self::rset) unmarks it first.
+    /// `DELE msg` (RFC 1939 5): marks the message deleted; it goes at [`quit`](Self::quit)
+    /// (at any QUIT, the one a shutdown of the machine sends included: see
+    /// [Ending the session](Self#ending-the-session-quit-commits)), unless
+    /// [`rset`](Self::rset) unmarks it first. Cancelled, it may still mark the message (see
+    /// [Cancel safety](Self#cancel-safety)).
     pub async fn dele(&mut self, message: MessageNumber) -> Result<(), ClientError> {
         match self.request(Request::Dele(message)).await? {
             Event::Deleted(_) => Ok(()),
@@ -465,7 +501,9 @@ impl<T: Transport> Client<T> {
 
     /// `QUIT` (RFC 1939 6): ends the session and closes the connection. `Ok(true)` when the
     /// server committed the deletions (`+OK`), `Ok(false)` when it answered `-ERR` (some
-    /// messages marked deleted may remain).
+    /// messages marked deleted may remain). Answers still owed to cancelled calls are read
+    /// first. Dropping the future closes the connection; QUIT may or may not have reached the
+    /// server then.
     pub async fn quit(mut self) -> Result<bool, ClientError> {
         let committed = match self.request(Request::Quit).await? {
             Event::Closed { committed, .. } => committed,
@@ -479,34 +517,58 @@ impl<T: Transport> Client<T> {
 
     /// Sends `request` once the session is in step, and waits for its answer.
     async fn request(&mut self, request: Request) -> Result<Event, ClientError> {
-        self.skip_message().await?;
+        self.catch_up().await?;
         if !self.ready {
             return Err(ClientError::Closed);
         }
         self.connection.machine_mut().request(request)?;
+        self.unanswered.push_back(request);
+        self.answer().await
+    }
+
+    /// Reads what earlier calls left unread: the rest of a message whose reader was dropped,
+    /// and the answers to requests whose calls were cancelled (a message among them read to
+    /// its end), all thrown away.
+    async fn catch_up(&mut self) -> Result<(), ClientError> {
+        loop {
+            self.skip_message().await?;
+            if self.unanswered.is_empty() {
+                return Ok(());
+            }
+            match self.answer().await {
+                Ok(_) | Err(ClientError::Refused { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Waits for the answer to the oldest unanswered request; an answer to another request
+    /// ends the session (it is out of step).
+    async fn answer(&mut self) -> Result<Event, ClientError> {
         loop {
             let event = self.next_event().await?;
-            match event {
-                Event::Refused(request, response) => {
-                    return Err(ClientError::Refused { request, response });
+            match answers(&event, self.unanswered.front().copied()) {
+                // News on the way (a body chunk of a message being skipped, say).
+                None => continue,
+                Some(false) => return Err(self.out_of_step()),
+                Some(true) => {
+                    self.unanswered.pop_front();
                 }
-                Event::Stat { .. }
-                | Event::Listing(_)
-                | Event::Scan(_)
-                | Event::UniqueIds(_)
-                | Event::UniqueId(_)
-                | Event::Deleted(_)
-                | Event::Done(..) => return Ok(event),
+            }
+            return match event {
+                Event::Refused(request, response) => {
+                    Err(ClientError::Refused { request, response })
+                }
                 Event::Message { .. } => {
                     self.in_message = true;
-                    return Ok(event);
+                    Ok(event)
                 }
                 Event::Closed { .. } => {
                     self.ready = false;
-                    return Ok(event);
+                    Ok(event)
                 }
-                _ => {}
-            }
+                event => Ok(event),
+            };
         }
     }
 
@@ -574,11 +636,34 @@ impl<T: Transport> Client<T> {
     }
 
     /// An answer that does not fit the request: the machine answers each request with its
-    /// own event, so this cannot happen; if it did, the session is no longer trusted.
+    /// own event, in order, so this cannot happen; if it did, the session is no longer
+    /// trusted.
     fn out_of_step(&mut self) -> ClientError {
         self.ready = false;
+        self.unanswered.clear();
         ClientError::Closed
     }
+}
+
+/// Whether `event` answers `request` (the oldest request without its answer, if any);
+/// `None` when it answers no request at all. The machine's events say what they answer: the
+/// request itself, or the message it names.
+fn answers(event: &Event, request: Option<Request>) -> Option<bool> {
+    let fits = |wanted: Request| request == Some(wanted);
+    Some(match event {
+        Event::Stat { .. } => fits(Request::Stat),
+        Event::Listing(_) => fits(Request::List(None)),
+        Event::Scan(listing) => fits(Request::List(Some(listing.message))),
+        Event::UniqueIds(_) => fits(Request::Uidl(None)),
+        Event::UniqueId(listing) => fits(Request::Uidl(Some(listing.message))),
+        Event::Message { message, .. } => {
+            matches!(request, Some(Request::Retr(m) | Request::Top(m, _)) if m == *message)
+        }
+        Event::Deleted(message) => fits(Request::Dele(*message)),
+        Event::Done(answered, _) | Event::Refused(answered, _) => fits(*answered),
+        Event::Closed { .. } => fits(Request::Quit),
+        _ => return None,
+    })
 }
 
 /// A message being received ([`Client::retr`], [`Client::top`]): its octets as they arrive,
@@ -763,5 +848,92 @@ impl<T: Transport> AsyncRead for AsyncMessageReader<'_, T> {
         }
         this.unread.advance(n);
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use pop3_proto::types::{Text, UniqueId};
+
+    fn n(number: u32) -> MessageNumber {
+        MessageNumber::new(number).unwrap()
+    }
+
+    #[test]
+    fn answers_are_matched_to_their_requests() {
+        let ok = Response::ok(Text::new("fine").unwrap());
+        let uid = |message| UidListing {
+            message,
+            uid: UniqueId::new("u").unwrap(),
+        };
+        let message = |number| Event::Message {
+            message: n(number),
+            octets: None,
+            response: ok.clone(),
+        };
+        let fitting = [
+            (Event::Stat { count: 1, size: 2 }, Request::Stat),
+            (Event::Listing(Vec::new()), Request::List(None)),
+            (
+                Event::Scan(ScanListing {
+                    message: n(2),
+                    size: 3,
+                }),
+                Request::List(Some(n(2))),
+            ),
+            (Event::UniqueIds(Vec::new()), Request::Uidl(None)),
+            (Event::UniqueId(uid(n(2))), Request::Uidl(Some(n(2)))),
+            (message(2), Request::Retr(n(2))),
+            (message(2), Request::Top(n(2), 0)),
+            (Event::Deleted(n(2)), Request::Dele(n(2))),
+            (Event::Done(Request::Noop, ok.clone()), Request::Noop),
+            (Event::Done(Request::Rset, ok.clone()), Request::Rset),
+            (
+                Event::Refused(Request::Dele(n(2)), ok.clone()),
+                Request::Dele(n(2)),
+            ),
+            (
+                Event::Closed {
+                    committed: true,
+                    response: ok.clone(),
+                },
+                Request::Quit,
+            ),
+        ];
+        for (event, request) in &fitting {
+            assert_eq!(answers(event, Some(*request)), Some(true), "{event:?}");
+            // An answer with nothing asked, or to another request, is out of step.
+            assert_eq!(answers(event, None), Some(false), "{event:?}");
+            for (_, other) in &fitting {
+                if answers(event, Some(*other)) == Some(true) {
+                    continue;
+                }
+                assert_eq!(answers(event, Some(*other)), Some(false));
+            }
+        }
+        // The reviewer's case: DELE 1's answer is not DELE 2's, nor NOOP's.
+        assert_eq!(
+            answers(&Event::Deleted(n(1)), Some(Request::Dele(n(2)))),
+            Some(false)
+        );
+        assert_eq!(
+            answers(
+                &Event::Refused(Request::Dele(n(2)), ok.clone()),
+                Some(Request::Noop)
+            ),
+            Some(false)
+        );
+        assert_eq!(answers(&message(1), Some(Request::Retr(n(2)))), Some(false));
+        // News is no answer.
+        for event in [
+            Event::Body(Bytes::from_static(b"x")),
+            Event::MessageEnd(n(1)),
+            Event::Ready,
+        ] {
+            assert_eq!(answers(&event, Some(Request::Noop)), None);
+        }
     }
 }
