@@ -1132,7 +1132,10 @@ impl Machine for Client {
         Client::handle_timeout(self);
     }
 
-    /// QUIT when the dialogue allows it, otherwise close.
+    /// QUIT when the dialogue allows it, otherwise close. Mind that QUIT commits the
+    /// deletions (RFC 1939 6): every DELE made so far takes effect, as with
+    /// [`Request::Quit`]. To end the session without deleting anything, request
+    /// [`Request::Rset`] first, or close the connection instead.
     fn shut_down(&mut self) {
         if self.request(Request::Quit).is_err() {
             self.close();
