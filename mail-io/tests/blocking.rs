@@ -12,13 +12,15 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mail_io::blocking::pop3::{self, Login, Maildrop, MessageInfo, Refusal, Retrieve, UidListing};
 use mail_io::blocking::{Connection, ServeOptions, smtp};
-use mail_io::{Error, IoConfig, Shutdown};
+use mail_io::{Error, IoConfig, Machine, Output, Shutdown};
+use mail_wire::machine::OutputQueue;
 use pop3_proto::types::{KnownCode, MessageNumber, UniqueId};
 use smtp_proto::server::{Answer, Event as SmtpEvent, Server as SmtpServer, ServerConfig};
 
@@ -505,6 +507,54 @@ fn shutdown_ends_idle_sessions_politely_and_serve_returns() {
     );
 }
 
+#[cfg(feature = "rustls")]
+#[test]
+fn over_the_session_limit_an_implicit_tls_client_is_closed_without_plaintext() {
+    let (server_tls, _) = tls_pair();
+    let maildrop = Memory::new(&[]);
+    let options = ServeOptions::new().implicit_tls(server_tls).max_sessions(1);
+    let (address, shutdown, server) = serve_pop3(maildrop, options);
+    // The first client holds the only slot, in its handshake.
+    let first = TcpStream::connect(address).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    // The second is closed without a word: plaintext would only garble its TLS.
+    let mut said = String::new();
+    TcpStream::connect(address)
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert_eq!(said, "");
+    drop(first);
+    shutdown.trigger();
+    server.join().unwrap().unwrap();
+}
+
+#[cfg(feature = "rustls")]
+#[test]
+fn shutdown_cuts_an_implicit_tls_handshake_short() {
+    let (server_tls, _) = tls_pair();
+    let maildrop = Memory::new(&[]);
+    let closed = maildrop.closed.clone();
+    // The handshake would wait 30 s, the server 10 s for its sessions.
+    let options = ServeOptions::new().implicit_tls(server_tls);
+    let (address, shutdown, server) = serve_pop3(maildrop, options);
+    // A client that never says hello.
+    let mut silent = TcpStream::connect(address).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    shutdown.trigger();
+    server.join().unwrap().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut said = Vec::new();
+    let _ = silent.read_to_end(&mut said);
+    assert!(said.is_empty(), "{said:?}");
+    assert_eq!(*closed.lock().unwrap(), [None]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Faults.
 
@@ -825,4 +875,564 @@ fn a_unix_socket_carries_a_session_through_small_idle_reads() {
     session.join().unwrap().unwrap();
     assert!(transcript.contains("+OK 1 21\r\n"), "{transcript}");
     assert!(transcript.ends_with("+OK bye\r\n"), "{transcript}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The driver itself, with a toy machine.
+
+/// A toy machine: a line `starttls` is answered `go` and starts TLS, and so does a line `go`
+/// (no events; nothing more is taken as plaintext after either); a line `hold` is reported
+/// (`"held"`) and nothing more is taken until the application lets go of `hold`; any other
+/// line is reported (`"line"`) and, by a server, answered `ok`; silence for its timer is
+/// reported (`"silence"`), and so is the end of the stream (`"eof"`), which it may leave open.
+struct Toy {
+    out: OutputQueue<&'static str>,
+    line: Vec<u8>,
+    hold: bool,
+    answer: bool,
+    timeout: Option<Duration>,
+    close_at_eof: bool,
+    eofs: Arc<AtomicUsize>,
+}
+
+impl Toy {
+    /// A server: answers each line.
+    fn server(timeout: Option<Duration>) -> Self {
+        Self {
+            out: OutputQueue::new(),
+            line: Vec::new(),
+            hold: false,
+            answer: true,
+            timeout,
+            close_at_eof: true,
+            eofs: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// A client: says `first` (or asks for TLS with `starttls`), answers nothing.
+    fn client(timeout: Option<Duration>, starttls: bool, first: &[u8]) -> Self {
+        let mut toy = Self::server(timeout);
+        toy.answer = false;
+        if starttls {
+            toy.out.buffer().extend_from_slice(b"starttls\r\n");
+        }
+        toy.out.buffer().extend_from_slice(first);
+        toy
+    }
+}
+
+impl Machine for Toy {
+    type Event = &'static str;
+    type ApiError = std::convert::Infallible;
+
+    fn receive(&mut self, bytes: &[u8]) -> usize {
+        for (at, &byte) in bytes.iter().enumerate() {
+            if self.hold {
+                return at;
+            }
+            self.line.push(byte);
+            if byte == b'\n' {
+                if self.line == b"starttls\r\n" || self.line == b"go\r\n" {
+                    if self.answer {
+                        self.out.buffer().extend_from_slice(b"go\r\n");
+                    }
+                    self.out.start_tls();
+                    self.line.clear();
+                    return at + 1;
+                } else if self.line == b"hold\r\n" {
+                    self.hold = true;
+                    self.out.emit("held");
+                } else {
+                    if self.answer {
+                        self.out.buffer().extend_from_slice(b"ok\r\n");
+                    }
+                    self.out.emit("line");
+                }
+                self.line.clear();
+            }
+        }
+        bytes.len()
+    }
+
+    fn receive_eof(&mut self) {
+        self.eofs.fetch_add(1, Ordering::SeqCst);
+        self.out.emit("eof");
+        if self.close_at_eof {
+            self.out.close();
+        }
+    }
+
+    fn handle_timeout(&mut self) {
+        self.out.emit("silence");
+    }
+
+    fn shut_down(&mut self) {
+        self.out.close();
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        if self.out.is_closed() {
+            None
+        } else {
+            self.timeout
+        }
+    }
+
+    fn tls_established(&mut self) -> Result<(), Self::ApiError> {
+        Ok(())
+    }
+
+    fn poll_output(&mut self) -> Option<Output<Self::Event>> {
+        self.out.pop()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.out.is_closed()
+    }
+}
+
+/// Runs `test` in a thread of its own; fails if it takes longer than `limit` (a hang) instead
+/// of blocking the run.
+fn within<T: Send + 'static>(limit: Duration, test: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, outcome) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(test());
+    });
+    outcome
+        .recv_timeout(limit)
+        .expect("the test hung (or panicked: see above)")
+}
+
+/// The next event, which must be `expected`.
+fn expect_event<S: mail_io::blocking::Transport>(
+    connection: &mut Connection<Toy, S>,
+    expected: &str,
+) {
+    assert_eq!(connection.next_event().unwrap(), Some(expected));
+}
+
+#[cfg(feature = "rustls")]
+#[test]
+fn implicit_tls_and_starttls_sessions_that_go_idle_hold_no_driver_buffer() {
+    for starttls in [false, true] {
+        within(Duration::from_secs(10), move || {
+            let (server_tls, client_tls) = tls_pair();
+            let (listener, address) = bind();
+            let (idle, idle_seen) = std::sync::mpsc::channel();
+            let client = thread::spawn(move || {
+                let stream = TcpStream::connect(address).unwrap();
+                let toy = Toy::client(Some(Duration::from_millis(100)), starttls, b"");
+                let connection = Connection::new(toy, stream);
+                let mut connection = if starttls {
+                    connection.with_tls_client(client_tls)
+                } else {
+                    connection.connect_tls(client_tls).unwrap()
+                };
+                // Up, then nothing to say: idle.
+                expect_event(&mut connection, "silence");
+                assert!(connection.is_tls());
+                assert_eq!(connection.buffer_capacity(), 0, "starttls: {starttls}");
+                idle_seen.recv().unwrap();
+                while connection.next_event().unwrap().is_some() {}
+            });
+            let (stream, _) = listener.accept().unwrap();
+            let connection = Connection::new(Toy::server(Some(Duration::from_millis(400))), stream);
+            let mut connection = if starttls {
+                connection.with_tls_server(server_tls)
+            } else {
+                connection.accept_tls(server_tls).unwrap()
+            };
+            expect_event(&mut connection, "silence");
+            assert!(connection.is_tls());
+            assert_eq!(connection.buffer_capacity(), 0, "starttls: {starttls}");
+            idle.send(()).unwrap();
+            connection.machine_mut().shut_down();
+            assert_eq!(connection.next_event().unwrap(), None);
+            client.join().unwrap();
+        });
+    }
+}
+
+#[test]
+fn after_a_read_that_fills_the_buffer_an_idle_wait_holds_no_buffer() {
+    // Plain TCP and TLS: four octets into a four-octet read buffer, then silence.
+    let tls_too = cfg!(feature = "rustls");
+    for tls in [false, tls_too] {
+        within(Duration::from_secs(10), move || {
+            let (listener, address) = bind();
+            #[cfg(feature = "rustls")]
+            let (server_tls, client_tls) = tls_pair();
+            let client = thread::spawn(move || {
+                let stream = TcpStream::connect(address).unwrap();
+                let toy = Toy::client(None, false, b"ab\r\n");
+                let connection = Connection::new(toy, stream);
+                #[cfg(feature = "rustls")]
+                let connection = if tls {
+                    connection.connect_tls(client_tls).unwrap()
+                } else {
+                    connection
+                };
+                let mut connection = connection;
+                // `ok`, then the server's close.
+                expect_event(&mut connection, "line");
+                expect_event(&mut connection, "eof");
+                assert_eq!(connection.next_event().unwrap(), None);
+            });
+            let (stream, _) = listener.accept().unwrap();
+            let io = IoConfig::new().read_buffer(4);
+            let toy = Toy::server(Some(Duration::from_millis(300)));
+            let connection = Connection::new(toy, stream).with_config(io);
+            #[cfg(feature = "rustls")]
+            let connection = if tls {
+                connection.accept_tls(server_tls).unwrap()
+            } else {
+                connection
+            };
+            let mut connection = connection;
+            expect_event(&mut connection, "line");
+            let started = Instant::now();
+            expect_event(&mut connection, "silence");
+            assert_eq!(connection.buffer_capacity(), 0, "tls: {tls}");
+            assert!(started.elapsed() >= Duration::from_millis(250));
+            connection.machine_mut().shut_down();
+            assert_eq!(connection.next_event().unwrap(), None);
+            client.join().unwrap();
+        });
+    }
+}
+
+#[test]
+fn timeouts_of_duration_max_neither_overflow_nor_expire() {
+    let tls_too = cfg!(feature = "rustls");
+    for tls in [false, tls_too] {
+        within(Duration::from_secs(10), move || {
+            #[cfg(not(feature = "rustls"))]
+            let _ = tls;
+            let forever = IoConfig::new()
+                .connect_timeout(Duration::MAX)
+                .handshake_timeout(Duration::MAX)
+                .write_timeout(Duration::MAX);
+            let (listener, address) = bind();
+            #[cfg(feature = "rustls")]
+            let (server_tls, client_tls) = tls_pair();
+            let client = thread::spawn(move || {
+                let toy = Toy::client(Some(Duration::MAX), false, b"hi\r\n");
+                let connection = Connection::connect(address, toy, forever).unwrap();
+                #[cfg(feature = "rustls")]
+                let connection = if tls {
+                    connection.connect_tls(client_tls).unwrap()
+                } else {
+                    connection
+                };
+                let mut connection = connection;
+                expect_event(&mut connection, "line");
+                connection.machine_mut().shut_down();
+                assert_eq!(connection.next_event().unwrap(), None);
+            });
+            let (stream, _) = listener.accept().unwrap();
+            let toy = Toy::server(Some(Duration::MAX));
+            let connection = Connection::new(toy, stream).with_config(forever);
+            #[cfg(feature = "rustls")]
+            let connection = if tls {
+                connection.accept_tls(server_tls).unwrap()
+            } else {
+                connection
+            };
+            let mut connection = connection;
+            expect_event(&mut connection, "line");
+            expect_event(&mut connection, "eof");
+            assert_eq!(connection.next_event().unwrap(), None);
+            client.join().unwrap();
+        });
+    }
+}
+
+#[test]
+fn a_machine_that_stays_open_at_the_end_of_the_stream_hears_of_it_once() {
+    // A timer: the driver waits for it, and never reads again.
+    within(Duration::from_secs(10), || {
+        let (listener, address) = bind();
+        drop(TcpStream::connect(address).unwrap());
+        let (stream, _) = listener.accept().unwrap();
+        let mut toy = Toy::server(Some(Duration::from_millis(200)));
+        toy.close_at_eof = false;
+        let eofs = toy.eofs.clone();
+        let mut connection = Connection::new(toy, stream);
+        expect_event(&mut connection, "eof");
+        let started = Instant::now();
+        expect_event(&mut connection, "silence");
+        expect_event(&mut connection, "silence");
+        assert!(started.elapsed() >= Duration::from_millis(350));
+        assert_eq!(eofs.load(Ordering::SeqCst), 1);
+        connection.machine_mut().shut_down();
+        assert_eq!(connection.next_event().unwrap(), None);
+    });
+    // No timer, a shutdown watched: the driver waits for it.
+    within(Duration::from_secs(10), || {
+        let (listener, address) = bind();
+        drop(TcpStream::connect(address).unwrap());
+        let (stream, _) = listener.accept().unwrap();
+        let mut toy = Toy::server(None);
+        toy.close_at_eof = false;
+        let eofs = toy.eofs.clone();
+        let shutdown = Shutdown::new();
+        let mut connection = Connection::new(toy, stream).with_shutdown(shutdown.clone());
+        expect_event(&mut connection, "eof");
+        let trigger = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(300));
+            shutdown.trigger();
+        });
+        let started = Instant::now();
+        assert_eq!(connection.next_event().unwrap(), None);
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        assert_eq!(eofs.load(Ordering::SeqCst), 1);
+        trigger.join().unwrap();
+    });
+    // Neither: nothing can happen any more, the connection is closed.
+    within(Duration::from_secs(10), || {
+        let (listener, address) = bind();
+        drop(TcpStream::connect(address).unwrap());
+        let (stream, _) = listener.accept().unwrap();
+        let mut toy = Toy::server(None);
+        toy.close_at_eof = false;
+        let eofs = toy.eofs.clone();
+        let mut connection = Connection::new(toy, stream);
+        expect_event(&mut connection, "eof");
+        assert_eq!(connection.next_event().unwrap(), None);
+        assert!(connection.is_closed());
+        assert_eq!(eofs.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn the_end_of_the_stream_is_told_after_the_input_that_came_before_it() {
+    within(Duration::from_secs(10), || {
+        let (listener, address) = bind();
+        let mut client = TcpStream::connect(address).unwrap();
+        client.write_all(b"hold\r\nafter\r\n").unwrap();
+        drop(client);
+        let (stream, _) = listener.accept().unwrap();
+        let toy = Toy::server(Some(Duration::from_millis(300)));
+        let mut connection = Connection::new(toy, stream);
+        expect_event(&mut connection, "held");
+        // Still held: the end has come, but `after` is not taken yet.
+        expect_event(&mut connection, "silence");
+        connection.machine_mut().hold = false;
+        expect_event(&mut connection, "line");
+        expect_event(&mut connection, "eof");
+        assert_eq!(connection.next_event().unwrap(), None);
+    });
+}
+
+#[test]
+fn a_max_unread_of_zero_still_reads() {
+    // The field can be set to 0 directly (the builder makes it at least 1): read as 1.
+    let mut io = IoConfig::new();
+    io.max_unread = 0;
+    let (listener, address) = bind();
+    let client = thread::spawn(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .write_all(b"USER alice\r\nPASS secret\r\nSTAT\r\nQUIT\r\n")
+            .unwrap();
+        let mut transcript = String::new();
+        stream.read_to_string(&mut transcript).unwrap();
+        transcript
+    });
+    within(Duration::from_secs(10), move || {
+        let (stream, _) = listener.accept().unwrap();
+        let connection = Connection::new(pop3::Server::new(pop3_config()), stream).with_config(io);
+        pop3::run_session(connection, Memory::new(&[])).unwrap();
+    });
+    let transcript = client.join().unwrap();
+    assert!(
+        transcript.ends_with("+OK 0 0\r\n+OK bye\r\n"),
+        "{transcript}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// More faults, as the tokio driver has them.
+
+#[test]
+fn a_server_closing_mid_reply_and_a_client_closing_mid_body_end_cleanly() {
+    use smtp_proto::client::{
+        Client as SmtpClient, ClientConfig, Error as ClientError, Event as ClientEvent, TlsPolicy,
+    };
+
+    // The client's side: the server hangs up in the middle of a multi-line EHLO reply.
+    let (listener, address) = bind();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.write_all(b"220 x ESMTP\r\n").unwrap();
+        let mut buffer = [0; 256];
+        let _ = stream.read(&mut buffer).unwrap();
+        stream.write_all(b"250-x\r\n250-PIPELI").unwrap();
+    });
+    let failure = within(Duration::from_secs(5), move || {
+        let machine = SmtpClient::new(ClientConfig {
+            tls: TlsPolicy::Never,
+            ..ClientConfig::default()
+        });
+        let mut connection = Connection::connect(address, machine, IoConfig::default()).unwrap();
+        let mut failure = None;
+        while let Some(event) = connection.next_event().unwrap() {
+            if let ClientEvent::Error(error) = event {
+                failure = Some(error);
+            }
+        }
+        failure
+    });
+    assert_eq!(failure, Some(ClientError::ConnectionClosed));
+    server.join().unwrap();
+
+    // The server's side: the client hangs up in the middle of a body; nothing is delivered.
+    let (listener, address) = bind();
+    #[cfg(feature = "rustls")]
+    let session = smtp_server(listener, ServerConfig::default(), None);
+    #[cfg(not(feature = "rustls"))]
+    let session = smtp_server(listener, ServerConfig::default());
+    let mut stream = TcpStream::connect(address).unwrap();
+    let mut buffer = [0; 1024];
+    let _ = stream.read(&mut buffer).unwrap();
+    stream.write_all(b"EHLO c\r\n").unwrap();
+    let _ = stream.read(&mut buffer).unwrap();
+    stream
+        .write_all(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n")
+        .unwrap();
+    stream.write_all(b"Subject: half\r\n\r\nhalf a bo").unwrap();
+    thread::sleep(Duration::from_millis(50));
+    drop(stream);
+    let bodies = within(Duration::from_secs(5), move || session.join().unwrap());
+    assert_eq!(bodies.unwrap(), Vec::<Vec<u8>>::new());
+}
+
+#[cfg(feature = "rustls")]
+#[test]
+fn tls_on_a_plaintext_port_and_plaintext_on_a_tls_port_end_promptly() {
+    use smtp_proto::client::{Client as SmtpClient, ClientConfig, TlsPolicy};
+
+    let quick = IoConfig::new()
+        .handshake_timeout(Duration::from_secs(2))
+        .write_timeout(Duration::from_secs(1));
+
+    // A TLS ClientHello to a plaintext SMTP server: the handshake fails, the session ends.
+    let (listener, address) = bind();
+    let config = ServerConfig {
+        max_errors: 3,
+        ..ServerConfig::default()
+    };
+    let session = smtp_server(listener, config, None);
+    let (_, client_tls) = tls_pair();
+    let started = Instant::now();
+    let error = within(Duration::from_secs(5), move || {
+        let machine = SmtpClient::new(ClientConfig {
+            tls: TlsPolicy::Never,
+            implicit_tls: true,
+            ..ClientConfig::default()
+        });
+        let connection = Connection::connect(address, machine, quick).unwrap();
+        connection.connect_tls(client_tls).unwrap_err()
+    });
+    assert!(
+        matches!(error, Error::Tls(_) | Error::HandshakeTimeout(_)),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let _ = within(Duration::from_secs(10), move || session.join().unwrap());
+
+    // Plaintext to an implicit TLS server: the handshake fails at once.
+    let (listener, address) = bind();
+    let (server_tls, _) = tls_pair();
+    let session = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let config = ServerConfig {
+            implicit_tls: true,
+            starttls: false,
+            ..ServerConfig::default()
+        };
+        Connection::new(SmtpServer::new(config), stream)
+            .with_config(quick)
+            .accept_tls(server_tls)
+            .map(|_| ())
+    });
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(b"EHLO plain.example\r\n").unwrap();
+    let started = Instant::now();
+    let outcome = within(Duration::from_secs(3), move || session.join().unwrap());
+    assert!(matches!(outcome, Err(Error::Tls(_))), "{outcome:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn a_server_that_says_421_and_hangs_up_mid_body_is_reported_as_such() {
+    let (listener, address) = bind();
+    let server = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut read = BufReader::new(stream.try_clone().unwrap());
+        let mut write = stream;
+        write.write_all(b"220 x ESMTP\r\n").unwrap();
+        let mut line = String::new();
+        read.read_line(&mut line).unwrap();
+        write.write_all(b"250 x\r\n").unwrap();
+        for reply in ["250 ok\r\n", "250 ok\r\n", "354 go\r\n"] {
+            line.clear();
+            read.read_line(&mut line).unwrap();
+            write.write_all(reply.as_bytes()).unwrap();
+        }
+        let mut some = vec![0; 64 * 1024];
+        let _ = read.read(&mut some).unwrap();
+        write.write_all(b"421 4.3.2 Shutting down\r\n").unwrap();
+        // Hang up with the client's body unread: the client's writes fail.
+    });
+    let outcome = within(Duration::from_secs(20), move || {
+        let mut client = smtp::Client::connect(address.to_string())
+            .plaintext()
+            .connect()
+            .unwrap();
+        // 64 MiB, made as it is read (other tests measure this process's memory).
+        client.send(envelope(), Generated::new(64 << 20))
+    });
+    match outcome {
+        Err(smtp::ClientError::Session(smtp_proto::client::Error::ServiceClosing(reply))) => {
+            assert_eq!(reply.code().get(), 421);
+        }
+        other => panic!("{other:?}"),
+    }
+    server.join().unwrap();
+}
+
+#[test]
+fn an_unanswered_decision_without_a_machine_timeout_does_not_hang() {
+    let (listener, address) = bind();
+    let client = thread::spawn(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        // Far more than the machine and the driver hold while the login waits for its answer.
+        let mut commands = b"USER alice\r\nPASS secret\r\n".to_vec();
+        commands.extend_from_slice(&b"NOOP\r\n".repeat(50_000));
+        let _ = stream.write_all(&commands);
+        // Stay connected (the server must not wait for the end of the stream).
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+    });
+    let outcome = within(Duration::from_secs(10), move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut connection = Connection::new(pop3::Server::new(pop3_config()), stream);
+        loop {
+            match connection.next_event() {
+                // The login is left unanswered; the machine has no timer then.
+                Ok(Some(pop3_proto::server::Event::Login(_))) => {}
+                Ok(Some(event)) if event.is_decision() => connection
+                    .machine_mut()
+                    .answer(pop3_proto::server::Answer::Accept)
+                    .unwrap(),
+                Ok(Some(_)) => {}
+                other => return (other.map(|_| ()), connection.is_closed()),
+            }
+        }
+    });
+    let (result, closed) = outcome;
+    assert!(matches!(result, Err(Error::Api(_))), "{result:?}");
+    assert!(closed);
+    client.join().unwrap();
 }

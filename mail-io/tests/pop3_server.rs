@@ -984,3 +984,42 @@ async fn python_poplib_over_stls() {
     mailbox.until_closed(1).await;
     assert_eq!(mailbox.log().commits, [vec![(1, "uid-1".to_string())]]);
 }
+
+#[tokio::test]
+async fn over_the_session_limit_an_implicit_tls_client_is_closed_without_plaintext() {
+    let (tls_server, _, _, _) = self_signed();
+    let mailbox = Mailbox::new(vec![]);
+    let options = ServeOptions::new().implicit_tls(tls_server).max_sessions(1);
+    let (address, _) = start(&mailbox, ServerConfig::default(), options).await;
+    // The first client holds the only slot, in its handshake.
+    let _first = TcpStream::connect(address).await.unwrap();
+    // The second is closed without a word: plaintext would only garble its TLS.
+    let mut second = Peer::connect(address).await;
+    let mut said = Vec::new();
+    let _ = bounded(second.io.read_to_end(&mut said)).await;
+    assert_eq!(String::from_utf8_lossy(&said), "");
+}
+
+#[tokio::test]
+async fn shutdown_cuts_an_implicit_tls_handshake_short() {
+    let (tls_server, _, _, _) = self_signed();
+    let mailbox = Mailbox::new(vec![]);
+    // The handshake would wait 30 s, the server 10 s for its sessions.
+    let options = ServeOptions::new().implicit_tls(tls_server);
+    let shutdown = options.shutdown.clone();
+    let (address, server) = start(&mailbox, ServerConfig::default(), options).await;
+    // A client that never says hello.
+    let mut silent = Peer::connect(address).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    shutdown.trigger();
+    bounded(server).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(silent.at_end().await);
+    mailbox.until_closed(1).await;
+    assert_eq!(mailbox.log().closed, [None]);
+}

@@ -1,10 +1,10 @@
 //! The accept loop of the blocking servers: one thread per connection, a session limit with a
 //! polite refusal over it, `TCP_NODELAY`, back-off when accepting fails, and shutdown.
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "rustls")]
@@ -120,15 +120,42 @@ impl Drop for Slot {
 /// Accepts until the shutdown, running `session` for each connection in a thread of its own
 /// (named `name`), then waits (at most the grace period) for the sessions to end. Over the
 /// session limit, or when no thread can be started, a connection gets `refusal` and is closed.
+///
+/// `session` runs in the accepting thread (it makes the connection's handler) only once the
+/// connection's thread is up: a connection refused for want of a thread has no handler, so no
+/// handler is ever dropped without hearing of its end.
 pub(crate) fn accept_loop<F, R>(
     listener: &TcpListener,
     options: &ServeOptions,
     name: &str,
     refusal: &'static [u8],
-    mut session: F,
+    session: F,
 ) where
     F: FnMut(TcpStream, SocketAddr) -> R,
     R: FnOnce() + Send + 'static,
+{
+    accept_loop_with(listener, options, refusal, session, |job| {
+        std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(job)
+            .map(drop)
+    });
+}
+
+/// A session's thread, to be started.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// [`accept_loop`] with the way threads are started (`spawn`), which may fail.
+fn accept_loop_with<F, R, T>(
+    listener: &TcpListener,
+    options: &ServeOptions,
+    refusal: &'static [u8],
+    mut session: F,
+    mut spawn: T,
+) where
+    F: FnMut(TcpStream, SocketAddr) -> R,
+    R: FnOnce() + Send + 'static,
+    T: FnMut(Job) -> io::Result<()>,
 {
     let sessions = Arc::new(Sessions::default());
     let done = Arc::new(AtomicBool::new(false));
@@ -160,33 +187,41 @@ pub(crate) fn accept_loop<F, R>(
             *running += 1;
         }
         let slot = Slot(sessions.clone());
-        let refused = stream.try_clone().ok();
-        let run = session(stream, peer);
-        let spawned = std::thread::Builder::new()
-            .name(name.to_string())
-            .spawn(move || {
-                let _slot = slot;
+        // The thread first, then the session (and its handler), handed over to it.
+        let (hand_over, handed) = mpsc::sync_channel::<R>(1);
+        let spawned = spawn(Box::new(move || {
+            let _slot = slot;
+            // Nothing comes if making the session failed (it panicked): the slot is freed.
+            if let Ok(run) = handed.recv() {
                 run();
-            });
-        if spawned.is_err() {
-            // The closure (and the slot in it) is gone with the error: refuse politely.
-            if let Some(stream) = refused {
-                refuse(&stream, refusal);
             }
+        }));
+        match spawned {
+            Ok(()) => {
+                let _ = hand_over.send(session(stream, peer));
+            }
+            // The closure (and the slot in it) is gone with the error; no handler was made:
+            // refuse politely.
+            Err(_) => refuse(&stream, refusal),
         }
     }
     done.store(true, Ordering::SeqCst);
     if let Some(watcher) = watcher {
         let _ = watcher.join();
     }
-    // Sessions see the same signal and say goodbye; wait for them, within the grace period.
-    let until = Instant::now() + options.grace;
+    // Sessions see the same signal and say goodbye; wait for them, within the grace period
+    // (with no end if it lies beyond what the clock can tell).
+    let until = Instant::now().checked_add(options.grace);
     let mut running = sessions
         .running
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
     while *running > 0 {
-        let Some(left) = until.checked_duration_since(Instant::now()) else {
+        let left = match until {
+            Some(until) => until.checked_duration_since(Instant::now()),
+            None => Some(options.grace),
+        };
+        let Some(left) = left else {
             break;
         };
         running = match sessions.ended.wait_timeout(running, left) {
@@ -234,4 +269,68 @@ fn wake_on_shutdown(
             }
         })
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::io::Read;
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[test]
+    fn a_connection_without_a_thread_is_refused_and_no_handler_is_left_behind() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let options = ServeOptions::new().max_sessions(1);
+        let shutdown = options.shutdown.clone();
+        // Handlers made, and handlers that heard of their end (a session run, here).
+        let made = Arc::new(AtomicUsize::new(0));
+        let ended = Arc::new(AtomicUsize::new(0));
+        let (made_by_loop, ended_by_loop) = (made.clone(), ended.clone());
+        let server = std::thread::spawn(move || {
+            let mut spawns = 0;
+            accept_loop_with(
+                &listener,
+                &options,
+                b"-ERR busy\r\n",
+                move |stream, _| {
+                    made_by_loop.fetch_add(1, Ordering::SeqCst);
+                    let ended = ended_by_loop.clone();
+                    move || {
+                        let _ = (&stream).write_all(b"+OK\r\n");
+                        ended.fetch_add(1, Ordering::SeqCst);
+                    }
+                },
+                // The first thread cannot be started; the others can.
+                move |job| {
+                    spawns += 1;
+                    if spawns == 1 {
+                        return Err(io::Error::other("no more threads"));
+                    }
+                    std::thread::Builder::new().spawn(job).map(drop)
+                },
+            );
+        });
+        let mut first = String::new();
+        TcpStream::connect(address)
+            .unwrap()
+            .read_to_string(&mut first)
+            .unwrap();
+        assert_eq!(first, "-ERR busy\r\n");
+        assert_eq!(made.load(Ordering::SeqCst), 0);
+        // Its slot was freed: with one session at most, the next connection is served.
+        let mut second = String::new();
+        TcpStream::connect(address)
+            .unwrap()
+            .read_to_string(&mut second)
+            .unwrap();
+        assert_eq!(second, "+OK\r\n");
+        shutdown.trigger();
+        server.join().unwrap();
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        assert_eq!(ended.load(Ordering::SeqCst), 1);
+    }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mail_wire::machine::{Machine, Output};
 
-use super::transport::{Socket, Stream, Transport, timed_out};
+use super::transport::{Socket, Stream, Transport, deadline, timed_out};
 use crate::{Error, IoConfig, Shutdown};
 #[cfg(feature = "rustls")]
 use crate::{TlsClient, TlsServer};
@@ -20,6 +20,10 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(250);
 
 /// Octets an idle read takes at most on a transport that cannot wait without reading.
 const IDLE_READ: usize = 1024;
+
+/// How long a read that must not wait may wait all the same (the shortest bound a socket
+/// takes): only a read that filled its buffer is followed by one.
+const NO_WAIT: Duration = Duration::from_millis(1);
 
 /// The TLS side this connection takes when its machine asks for TLS.
 #[derive(Debug, Clone, Default)]
@@ -56,8 +60,14 @@ enum TlsRole {
 ///   while more than [`IoConfig::max_unread`] wait, nothing more is read.
 /// - **Idle is cheap.** Between bursts the read and write buffers are given back; a TCP
 ///   connection waiting for its peer holds no buffer of the driver's (it waits with a
-///   one-octet peek into the stack), other transports a 1 KiB one. What remains is the
-///   machine's state and, under TLS, rustls's.
+///   one-octet peek into the stack), under TLS too, other transports a 1 KiB one. What
+///   remains is the machine's state and, under TLS, rustls's
+///   ([`buffer_capacity`](Self::buffer_capacity) tells what the driver holds).
+/// - **Broken connections.** When a write fails because the peer went away, what the peer
+///   sent last (a 421, say) still reaches the machine, and its events come before the error.
+/// - **The end of the stream is told once.** After it the driver never reads again: it waits
+///   only for the machine's timer and the shutdown; a machine that has neither and stays open
+///   is closed.
 /// - **Shutdown.** With [`with_shutdown`](Self::with_shutdown), a triggered [`Shutdown`] makes
 ///   the machine say goodbye (SMTP 421, POP3 `-ERR`, client QUIT) and close; each wait is cut
 ///   into slices of at most 250 ms to look at the signal.
@@ -116,9 +126,15 @@ pub struct Connection<M: Machine, S: Transport = TcpStream> {
     unsent: BytesMut,
     /// Events met while only sending ([`send`](Self::send)), handed out first.
     events: VecDeque<M::Event>,
-    /// The last read filled its buffer (or TLS just came up): more may be waiting, read again
-    /// without waiting for readiness.
+    /// The last read filled its buffer: more may be waiting, read again at once (a read that
+    /// does not wait), before waiting for readiness without a buffer.
     full_read: bool,
+    /// The stream has ended (or a read failed): nothing is read any more.
+    eof: bool,
+    /// The machine was told of the end: once it had taken every octet read before it.
+    eof_told: bool,
+    /// A write failed: the machine's last events go out first, then this error.
+    failed: Option<Error>,
     shutdown_seen: bool,
     closed: bool,
 }
@@ -153,6 +169,9 @@ impl<M: Machine, S: Transport> Connection<M, S> {
             unsent: BytesMut::new(),
             events: VecDeque::new(),
             full_read: false,
+            eof: false,
+            eof_told: false,
+            failed: None,
             shutdown_seen: false,
             closed: false,
         }
@@ -203,6 +222,22 @@ impl<M: Machine, S: Transport> Connection<M, S> {
         Ok(self)
     }
 
+    /// [`accept_tls`](Self::accept_tls), cut short by the shutdown signal this connection
+    /// watches (within 250 ms of the trigger): `Ok(None)` then.
+    #[cfg(feature = "rustls")]
+    pub(crate) fn accept_tls_unless_shut_down(
+        mut self,
+        tls: TlsServer,
+    ) -> Result<Option<Self>, Error> {
+        self.tls = TlsRole::Server(tls);
+        let shutdown = self.shutdown.clone();
+        if self.handshake_watching(shutdown.as_ref())? {
+            Ok(Some(self))
+        } else {
+            Ok(None)
+        }
+    }
+
     /// The machine, to read its state.
     pub fn machine(&self) -> &M {
         &self.machine
@@ -221,6 +256,20 @@ impl<M: Machine, S: Transport> Connection<M, S> {
     /// Whether the connection is over (the machine closed it, or I/O failed).
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Octets the driver holds: read and not yet taken by the machine, plus gathered and not
+    /// yet written. Bounded by [`IoConfig::max_unread`] and [`IoConfig::write_buffer`] (plus
+    /// one transmission).
+    pub fn buffered(&self) -> usize {
+        self.unread.len() + self.unsent.len()
+    }
+
+    /// Octets of buffer the driver holds allocated (the read buffer, octets read and not yet
+    /// taken, the write buffer; used or not). Zero while a TCP connection, plain or TLS, waits
+    /// for its peer.
+    pub fn buffer_capacity(&self) -> usize {
+        self.unread.capacity() + self.unsent.capacity() + self.buffer.capacity()
     }
 
     /// The driver's limits.
@@ -277,12 +326,18 @@ impl<M: Machine, S: Transport> Connection<M, S> {
             if self.closed {
                 return Ok(None);
             }
+            if let Some(outcome) = self.after_failure() {
+                return outcome;
+            }
             while let Some(output) = self.machine.poll_output() {
                 match output {
                     Output::Transmit(bytes) => {
                         self.unsent.extend_from_slice(&bytes);
                         if self.unsent.len() >= self.config.write_buffer {
-                            self.write_unsent()?;
+                            self.write_or_salvage()?;
+                            if self.failed.is_some() {
+                                break;
+                            }
                         }
                     }
                     Output::Event(event) => return Ok(Some(event)),
@@ -293,24 +348,66 @@ impl<M: Machine, S: Transport> Connection<M, S> {
                     }
                 }
             }
+            if self.failed.is_some() {
+                continue;
+            }
             if !self.unread.is_empty() && self.machine.receive_from(&mut self.unread) > 0 {
                 continue;
             }
-            self.write_unsent()?;
+            self.write_or_salvage()?;
+            if self.failed.is_some() {
+                continue;
+            }
             if !read {
                 return Ok(None);
             }
-            self.read();
+            self.read()?;
+        }
+    }
+
+    /// After a failed write: the events the machine made of the peer's last words (a 421,
+    /// say), then the error, then the end.
+    fn after_failure(&mut self) -> Option<Result<Option<M::Event>, Error>> {
+        self.failed.as_ref()?;
+        while let Some(output) = self.machine.poll_output() {
+            if let Output::Event(event) = output {
+                return Some(Ok(Some(event)));
+            }
+        }
+        self.closed = true;
+        self.failed.take().map(Err)
+    }
+
+    /// Writes what was gathered. When the connection broke (the peer reset it or closed),
+    /// what the peer said last is still handed to the machine, and then the end of the
+    /// stream: a server that says 421 and closes is reported as such, not as a broken pipe.
+    fn write_or_salvage(&mut self) -> Result<(), Error> {
+        match self.write_unsent() {
+            Err(Error::Io(error)) => {
+                self.unsent = BytesMut::new();
+                if !self.eof {
+                    let _ = self.wait(None, None, Wait::TryRead);
+                    self.eof = true;
+                }
+                if !self.eof_told && !self.machine.is_closed() {
+                    self.tell_eof();
+                }
+                self.failed = Some(Error::Io(error));
+                Ok(())
+            }
+            other => other,
         }
     }
 
     /// Writes what was gathered and flushes (TLS records too), all within the write timeout.
+    /// What went out is removed as it goes: a write that fails or times out half-way leaves
+    /// only what was never sent, and nothing is ever sent twice.
     fn write_unsent(&mut self) -> Result<(), Error> {
         if self.unsent.is_empty() {
             return Ok(());
         }
         let limit = self.config.write_timeout;
-        match self.stream.write_all(&self.unsent, Instant::now() + limit) {
+        match self.stream.write_all(&mut self.unsent, deadline(limit)) {
             Err(error) if timed_out(&error) => return Err(Error::WriteTimeout(limit)),
             Err(error) => return Err(Error::Io(error)),
             Ok(()) => {}
@@ -324,44 +421,93 @@ impl<M: Machine, S: Transport> Connection<M, S> {
     }
 
     /// Waits for input and hands it to the machine: octets, the end of the stream, the
-    /// machine's timeout, or the shutdown signal.
-    fn read(&mut self) {
-        let deadline = self.machine.timeout().map(|limit| Instant::now() + limit);
+    /// machine's timeout, or the shutdown signal. `Err` only when nothing can ever happen.
+    fn read(&mut self) -> Result<(), Error> {
+        let deadline = self.machine.timeout().and_then(deadline);
         let shutdown = if self.shutdown_seen {
             None
         } else {
             self.shutdown.clone()
         };
-        if self.unread.len() >= self.config.max_unread {
-            // The machine takes nothing more until the application acts: only the timer and
-            // the shutdown signal can move it on now.
-            self.wait(deadline, shutdown.as_ref(), Wait::Nothing);
-            return;
+        if self.eof && !self.eof_told && self.unread.is_empty() {
+            // The machine has taken what came before the end: now it hears of the end.
+            self.tell_eof();
+            return Ok(());
         }
-        if !self.full_read && self.unread.is_empty() {
-            // Probably idle: wait for readiness without a buffer (the write buffer, empty
-            // now, goes too: a large response must not stay allocated between commands).
-            self.unread = BytesMut::new();
-            self.buffer = Vec::new();
-            self.unsent = BytesMut::new();
-            if self.wait(deadline, shutdown.as_ref(), Wait::Readable) {
-                return;
+        if self.eof || self.unread.len() >= self.config.max_unread.max(1) {
+            // Nothing is to be read: the stream has ended, or the machine takes nothing more
+            // until the application acts. Only the timer and the shutdown can move it on now.
+            self.full_read = false;
+            return self.wait_without_input(deadline, shutdown.as_ref());
+        }
+        if std::mem::take(&mut self.full_read) {
+            // The last read filled its buffer: take what followed it, without waiting (the
+            // buffer is not held for a wait).
+            if self.wait(deadline, shutdown.as_ref(), Wait::TryRead) {
+                return Ok(());
             }
         }
-        self.wait(deadline, shutdown.as_ref(), Wait::Read);
+        // Wait for readiness without a buffer (the write buffer, empty now, goes too: a large
+        // response must not stay allocated between commands), then read what is there.
+        self.release_buffers();
+        if !self.wait(deadline, shutdown.as_ref(), Wait::Readable) {
+            self.wait(deadline, shutdown.as_ref(), Wait::Read);
+        }
+        Ok(())
+    }
+
+    /// Gives the buffers back while nothing flows: what waits in them stays.
+    fn release_buffers(&mut self) {
+        self.buffer = Vec::new();
+        if self.unread.is_empty() {
+            self.unread = BytesMut::new();
+        }
+        if self.unsent.is_empty() {
+            self.unsent = BytesMut::new();
+        }
+    }
+
+    /// Waits with nothing to read, for the machine's timer or the shutdown. With neither,
+    /// nothing can ever happen: after the end of the stream the connection is over (closed);
+    /// before it, the machine waits for the application that waits for it (an unanswered
+    /// decision, say), which is an error rather than a wait for ever.
+    fn wait_without_input(
+        &mut self,
+        deadline: Option<Instant>,
+        shutdown: Option<&Shutdown>,
+    ) -> Result<(), Error> {
+        if deadline.is_none() && shutdown.is_none() {
+            if self.eof_told {
+                return self.close();
+            }
+            return Err(Error::Api(
+                "the machine takes no more input and has no timer: nothing can happen until \
+                 the application acts (answer its pending decision before waiting for the \
+                 next event)"
+                    .into(),
+            ));
+        }
+        self.wait(deadline, shutdown, Wait::Nothing);
+        Ok(())
     }
 
     /// Waits for one thing to happen and hands it to the machine; `false` when it was only
-    /// readiness (nothing handed over yet).
+    /// readiness, or nothing to read at once (nothing handed over yet).
     fn wait(&mut self, deadline: Option<Instant>, shutdown: Option<&Shutdown>, what: Wait) -> bool {
         let mut room = self
             .config
             .read_buffer
-            .min(self.config.max_unread.saturating_sub(self.unread.len()))
+            .min(
+                self.config
+                    .max_unread
+                    .max(1)
+                    .saturating_sub(self.unread.len()),
+            )
             .max(1);
         if what == Wait::Idle {
             room = room.min(IDLE_READ);
         }
+        let writes = self.config.write_timeout;
         loop {
             if shutdown.is_some_and(Shutdown::is_triggered) {
                 self.shutdown_seen = true;
@@ -374,22 +520,26 @@ impl<M: Machine, S: Transport> Connection<M, S> {
                 return true;
             }
             // One slice of the wait: to the machine's deadline, or to the next look at the
-            // shutdown signal.
-            let until = match (deadline, shutdown) {
+            // shutdown signal; a read that must not wait, a moment at most.
+            let mut until = match (deadline, shutdown) {
                 (deadline, Some(_)) => {
                     let slice = now + SHUTDOWN_POLL;
                     Some(deadline.map_or(slice, |deadline| deadline.min(slice)))
                 }
                 (deadline, None) => deadline,
             };
+            if what == Wait::TryRead {
+                let moment = now + NO_WAIT;
+                until = Some(until.map_or(moment, |until| until.min(moment)));
+            }
             match what {
                 Wait::Nothing => match until {
                     Some(until) => std::thread::sleep(until.saturating_duration_since(now)),
-                    // Nothing can happen any more: the machine waits for an application that
-                    // waits for it (as the tokio driver, which then waits for ever too).
-                    None => std::thread::sleep(Duration::from_secs(3600)),
+                    // Not reached (see `wait_without_input`); the shutdown or the timer ends
+                    // any wait that is.
+                    None => return false,
                 },
-                Wait::Readable => match self.stream.wait_readable(until) {
+                Wait::Readable => match self.stream.wait_readable(until, writes) {
                     Ok(true) => return false,
                     Ok(false) => {
                         // The transport cannot tell: wait in a small read instead.
@@ -397,19 +547,21 @@ impl<M: Machine, S: Transport> Connection<M, S> {
                     }
                     Err(error) if timed_out(&error) => {}
                     Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                    // Failed or ended: the read says which.
-                    Err(_) => return false,
+                    // A reset, a broken connection or a TLS failure is its end, for the
+                    // machine.
+                    Err(_) => {
+                        self.end_of_input();
+                        return true;
+                    }
                 },
-                Wait::Read | Wait::Idle => {
+                Wait::TryRead | Wait::Read | Wait::Idle => {
                     if self.buffer.len() < room {
                         self.buffer.resize(room, 0);
                     }
                     let buffer = self.buffer.get_mut(..room).unwrap_or_default();
-                    let writes = self.config.write_timeout;
                     match self.stream.read(buffer, until, writes) {
                         Ok(0) => {
-                            self.full_read = false;
-                            self.machine.receive_eof();
+                            self.end_of_input();
                             return true;
                         }
                         Ok(n) => {
@@ -417,18 +569,35 @@ impl<M: Machine, S: Transport> Connection<M, S> {
                             self.hand_over(n);
                             return true;
                         }
+                        // Nothing there at once.
+                        Err(error) if timed_out(&error) && what == Wait::TryRead => return false,
                         Err(error) if timed_out(&error) => {}
                         Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                         // A reset or broken connection is its end, for the machine.
                         Err(_) => {
-                            self.full_read = false;
-                            self.machine.receive_eof();
+                            self.end_of_input();
                             return true;
                         }
                     }
                 }
             }
         }
+    }
+
+    /// The stream has ended (or failed): nothing is read again, and the machine hears of it
+    /// once, after every octet read before it (at once if it has taken them all).
+    fn end_of_input(&mut self) {
+        self.full_read = false;
+        self.eof = true;
+        self.buffer = Vec::new();
+        if self.unread.is_empty() {
+            self.tell_eof();
+        }
+    }
+
+    fn tell_eof(&mut self) {
+        self.eof_told = true;
+        self.machine.receive_eof();
     }
 
     /// Hands the `n` octets just read to the machine, keeping what it did not take behind
@@ -455,17 +624,33 @@ impl<M: Machine, S: Transport> Connection<M, S> {
             let _ = self.machine.receive_from(&mut self.unread);
             self.unread = BytesMut::new();
         }
+        if self.machine.is_closed() {
+            // It gave up on what followed its command (a response injection): no TLS now.
+            return Ok(());
+        }
         self.handshake()?;
         self.machine.tls_established().map_err(Error::api)
     }
 
-    #[cfg(feature = "rustls")]
+    /// Runs the TLS handshake, within the handshake timeout.
     fn handshake(&mut self) -> Result<(), Error> {
+        self.handshake_watching(None).map(|_| ())
+    }
+
+    /// Runs the TLS handshake, within the handshake timeout; cut short (`Ok(false)`) once
+    /// `shutdown` is triggered, within 250 ms.
+    #[cfg(feature = "rustls")]
+    fn handshake_watching(&mut self, shutdown: Option<&Shutdown>) -> Result<bool, Error> {
         use super::transport::Tls;
 
         let limit = self.config.handshake_timeout;
-        let Stream::Plain(socket) = std::mem::replace(&mut self.stream, Stream::Broken) else {
-            return Err(Error::TlsUnavailable);
+        let socket = match std::mem::replace(&mut self.stream, Stream::Broken) {
+            Stream::Plain(socket) => socket,
+            // TLS already (or lost in a failed handshake): it stays as it is.
+            stream => {
+                self.stream = stream;
+                return Err(Error::TlsUnavailable);
+            }
         };
         let session = match &self.tls {
             TlsRole::None => {
@@ -482,22 +667,40 @@ impl<M: Machine, S: Transport> Connection<M, S> {
         };
         let session = session.map_err(|error| Error::Tls(io::Error::other(error)))?;
         let mut tls = Box::new(Tls::new(session, socket));
-        match tls.handshake(Instant::now() + limit) {
-            Err(error) if timed_out(&error) => Err(Error::HandshakeTimeout(limit)),
-            Err(error) => Err(Error::Tls(error)),
-            Ok(()) => {
-                self.stream = Stream::Tls(tls);
-                // Records that came with the end of the handshake may hold input already:
-                // read before waiting for the socket.
-                self.full_read = true;
-                Ok(())
+        let until = deadline(limit);
+        loop {
+            // With a shutdown to watch, the handshake runs in slices, a look at the signal
+            // between two.
+            let slice = match shutdown {
+                Some(_) => {
+                    let slice = Instant::now() + SHUTDOWN_POLL;
+                    Some(until.map_or(slice, |until| until.min(slice)))
+                }
+                None => until,
+            };
+            match tls.handshake(slice) {
+                Err(error) if timed_out(&error) || error.kind() == io::ErrorKind::Interrupted => {
+                    if shutdown.is_some_and(Shutdown::is_triggered) {
+                        return Ok(false);
+                    }
+                    if until.is_some_and(|until| Instant::now() >= until) {
+                        return Err(Error::HandshakeTimeout(limit));
+                    }
+                }
+                Err(error) => return Err(Error::Tls(error)),
+                Ok(()) => {
+                    // Records that came with the end of the handshake may hold input already:
+                    // they wait inside rustls, and the readiness wait sees them.
+                    self.stream = Stream::Tls(tls);
+                    return Ok(true);
+                }
             }
         }
     }
 
     #[cfg(not(feature = "rustls"))]
-    fn handshake(&mut self) -> Result<(), Error> {
-        let _ = &self.tls;
+    fn handshake_watching(&mut self, shutdown: Option<&Shutdown>) -> Result<bool, Error> {
+        let _ = (&self.tls, shutdown);
         Err(Error::TlsUnavailable)
     }
 
@@ -506,10 +709,9 @@ impl<M: Machine, S: Transport> Connection<M, S> {
         let written = self.write_unsent();
         self.closed = true;
         self.unread = BytesMut::new();
+        self.unsent = BytesMut::new();
         self.buffer = Vec::new();
-        let _ = self
-            .stream
-            .close(Instant::now() + self.config.write_timeout);
+        let _ = self.stream.close(deadline(self.config.write_timeout));
         written
     }
 }
@@ -521,6 +723,8 @@ enum Wait {
     Nothing,
     /// Readiness, without a buffer.
     Readable,
+    /// Octets already there, without waiting.
+    TryRead,
     /// Octets, with a small buffer (idle, on a transport that cannot wait without reading).
     Idle,
     /// Octets.
@@ -551,14 +755,16 @@ pub(crate) fn connect_tcp(
     config: &IoConfig,
 ) -> Result<TcpStream, Error> {
     let limit = config.connect_timeout;
-    let until = Instant::now() + limit;
+    let until = deadline(limit);
     let addresses = address.to_socket_addrs().map_err(Error::Connect)?;
     let mut last = None;
     for address in addresses {
-        let Some(left) = until
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-        else {
+        let left = match until {
+            Some(until) => until.checked_duration_since(Instant::now()),
+            // Beyond what the clock can tell: as long as the system lets a connect take.
+            None => Some(limit),
+        };
+        let Some(left) = left.filter(|d| !d.is_zero()) else {
             return Err(Error::ConnectTimeout(limit));
         };
         match TcpStream::connect_timeout(&address, left) {

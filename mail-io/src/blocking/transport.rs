@@ -5,6 +5,8 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use bytes::{Buf, BytesMut};
+
 /// A byte stream the blocking driver can run a machine over: TCP, a Unix socket, or your own
 /// type.
 ///
@@ -99,6 +101,20 @@ pub(crate) fn timed_out(error: &io::Error) -> bool {
     )
 }
 
+/// The deadline `limit` from now; `None` (no deadline) when it lies beyond what the clock can
+/// tell (`Duration::MAX`, say): adding it would overflow.
+pub(crate) fn deadline(limit: Duration) -> Option<Instant> {
+    Instant::now().checked_add(limit)
+}
+
+/// The socket bound for a wait until `until` (`None`: unbounded); an error once it has passed.
+fn bound(until: Option<Instant>) -> io::Result<Option<Duration>> {
+    match until {
+        Some(until) => remaining(until).map(Some).ok_or_else(deadline_passed),
+        None => Ok(None),
+    }
+}
+
 /// The error a wait past its deadline reports.
 fn deadline_passed() -> io::Error {
     io::Error::from(io::ErrorKind::TimedOut)
@@ -133,7 +149,7 @@ fn stale(set: Option<Option<Duration>>, wanted: Option<Duration>) -> bool {
         (None, _) => true,
         (Some(None), wanted) => wanted.is_some(),
         (Some(Some(_)), None) => true,
-        (Some(Some(set)), Some(wanted)) => set > wanted + SLACK || set < wanted / 2,
+        (Some(Some(set)), Some(wanted)) => set > wanted.saturating_add(SLACK) || set < wanted / 2,
     }
 }
 
@@ -161,8 +177,8 @@ impl<S: Transport> Socket<S> {
         Ok(())
     }
 
-    fn bound_writes(&mut self, limit: Duration) -> io::Result<()> {
-        let limit = Some(limit.max(SHORTEST));
+    fn bound_writes(&mut self, limit: Option<Duration>) -> io::Result<()> {
+        let limit = limit.map(|limit| limit.max(SHORTEST));
         if stale(self.write_timeout, limit) {
             self.write_timeout = None;
             self.io.set_write_timeout(limit)?;
@@ -174,11 +190,7 @@ impl<S: Transport> Socket<S> {
     /// Reads once, waiting until `until` at most (`None`: as long as it takes).
     fn read_until(&mut self, buf: &mut [u8], until: Option<Instant>) -> io::Result<usize> {
         loop {
-            let limit = match until {
-                Some(until) => Some(remaining(until).ok_or_else(deadline_passed)?),
-                None => None,
-            };
-            self.bound_reads(limit)?;
+            self.bound_reads(bound(until)?)?;
             match self.io.read(buf) {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 // Woken early (a bound longer ago than now): go on while time is left.
@@ -188,40 +200,37 @@ impl<S: Transport> Socket<S> {
         }
     }
 
-    /// Writes once, waiting until `until` at most.
-    fn write_until(&mut self, buf: &[u8], until: Instant) -> io::Result<usize> {
+    /// Writes once, waiting until `until` at most (`None`: as long as it takes).
+    fn write_until(&mut self, buf: &[u8], until: Option<Instant>) -> io::Result<usize> {
         loop {
-            let limit = remaining(until).ok_or_else(deadline_passed)?;
-            self.bound_writes(limit)?;
+            self.bound_writes(bound(until)?)?;
             match self.io.write(buf) {
                 Ok(0) if !buf.is_empty() => return Err(io::ErrorKind::WriteZero.into()),
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) if timed_out(&error) && Instant::now() < until => {}
+                // Woken early (a bound longer ago than now): go on while time is left.
+                Err(error) if timed_out(&error) && until.is_some_and(|u| Instant::now() < u) => {}
                 result => return result,
             }
         }
     }
 
-    fn flush_until(&mut self, until: Instant) -> io::Result<()> {
-        let limit = remaining(until).ok_or_else(deadline_passed)?;
-        self.bound_writes(limit)?;
+    fn flush_until(&mut self, until: Option<Instant>) -> io::Result<()> {
+        self.bound_writes(bound(until)?)?;
         self.io.flush()
     }
 
-    fn write_all_until(&mut self, mut buf: &[u8], until: Instant) -> io::Result<()> {
+    /// Writes all of `buf`, removing from it what went out as it goes (so that a write cut
+    /// short by its deadline leaves exactly what was not sent), and flushes.
+    fn write_all_until(&mut self, buf: &mut BytesMut, until: Option<Instant>) -> io::Result<()> {
         while !buf.is_empty() {
             let n = self.write_until(buf, until)?;
-            buf = buf.get(n..).unwrap_or_default();
+            buf.advance(n.min(buf.len()));
         }
         self.flush_until(until)
     }
 
     fn wait_readable_until(&mut self, until: Option<Instant>) -> io::Result<bool> {
-        let limit = match until {
-            Some(until) => Some(remaining(until).ok_or_else(deadline_passed)?),
-            None => None,
-        };
-        self.bound_reads(limit)?;
+        self.bound_reads(bound(until)?)?;
         self.io.wait_readable()
     }
 }
@@ -244,17 +253,11 @@ impl<S: Transport> Read for Within<'_, S> {
 #[cfg(feature = "rustls")]
 impl<S: Transport> Write for Within<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.until {
-            Some(until) => self.socket.write_until(buf, until),
-            None => self.socket.io.write(buf),
-        }
+        self.socket.write_until(buf, self.until)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self.until {
-            Some(until) => self.socket.flush_until(until),
-            None => self.socket.io.flush(),
-        }
+        self.socket.flush_until(self.until)
     }
 }
 
@@ -272,25 +275,27 @@ impl<S: Transport> Tls<S> {
         Self { session, socket }
     }
 
-    /// Runs the handshake to its end, every socket wait ending by `until`.
-    pub(crate) fn handshake(&mut self, until: Instant) -> io::Result<()> {
+    /// Runs the handshake on, every socket wait ending by `until` (`None`: no deadline). A
+    /// handshake cut short by its deadline can be taken up again: rustls keeps what it read and
+    /// what it has still to send.
+    pub(crate) fn handshake(&mut self, until: Option<Instant>) -> io::Result<()> {
         loop {
             self.write_tls(until)?;
             if !self.session.is_handshaking() {
                 return Ok(());
             }
-            self.read_tls(Some(until), until)?;
+            self.read_tls(until, until)?;
         }
     }
 
     /// Sends what rustls has to send.
-    fn write_tls(&mut self, until: Instant) -> io::Result<()> {
+    fn write_tls(&mut self, until: Option<Instant>) -> io::Result<()> {
         if !self.session.wants_write() {
             return Ok(());
         }
         let mut socket = Within {
             socket: &mut self.socket,
-            until: Some(until),
+            until,
         };
         while self.session.wants_write() {
             self.session.write_tls(&mut socket)?;
@@ -301,7 +306,11 @@ impl<S: Transport> Tls<S> {
     /// Reads one lot of records and processes them; the end of the stream is an error while
     /// the handshake runs. A TLS error is sent to the peer as an alert (within `alert_until`)
     /// and returned.
-    fn read_tls(&mut self, until: Option<Instant>, alert_until: Instant) -> io::Result<usize> {
+    fn read_tls(
+        &mut self,
+        until: Option<Instant>,
+        alert_until: Option<Instant>,
+    ) -> io::Result<usize> {
         let mut socket = Within {
             socket: &mut self.socket,
             until,
@@ -333,27 +342,51 @@ impl<S: Transport> Tls<S> {
                 Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 result => return result,
             }
-            let alerts = Instant::now() + writes;
+            let alerts = deadline(writes);
             self.read_tls(until, alerts)?;
             // Records read may ask for an answer (a key update): send it on.
             self.write_tls(alerts)?;
         }
     }
 
-    fn write_all(&mut self, mut buf: &[u8], until: Instant) -> io::Result<()> {
+    /// Waits until plaintext (or the end) can be read, without a buffer of the driver's:
+    /// records that carry none (session tickets, key updates) are taken into rustls's own
+    /// buffer and processed on the way. `Ok(false)` when the transport cannot tell.
+    fn wait_readable(&mut self, until: Option<Instant>, writes: Duration) -> io::Result<bool> {
+        loop {
+            // Plaintext held by rustls (read with the handshake's last records, say), or the
+            // peer's `close_notify`: a read returns at once.
+            if !self.session.wants_read() {
+                return Ok(true);
+            }
+            if !self.socket.wait_readable_until(until)? {
+                return Ok(false);
+            }
+            let alerts = deadline(writes);
+            if self.read_tls(until, alerts)? == 0 {
+                // The end of the stream: the read reports it.
+                return Ok(true);
+            }
+            self.write_tls(alerts)?;
+        }
+    }
+
+    /// Hands all of `buf` to rustls and sends the records, removing from `buf` what rustls
+    /// took as it goes.
+    fn write_all(&mut self, buf: &mut BytesMut, until: Option<Instant>) -> io::Result<()> {
         while !buf.is_empty() {
             // rustls takes what fits under its buffer limit and encrypts it; send that on.
             let n = self.session.writer().write(buf)?;
             if n == 0 && !self.session.wants_write() {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            buf = buf.get(n..).unwrap_or_default();
+            buf.advance(n.min(buf.len()));
             self.write_tls(until)?;
         }
         self.write_tls(until)
     }
 
-    fn close(&mut self, until: Instant) -> io::Result<()> {
+    fn close(&mut self, until: Option<Instant>) -> io::Result<()> {
         self.session.send_close_notify();
         self.write_tls(until)?;
         self.socket.io.shutdown_write()
@@ -405,19 +438,31 @@ impl<S: Transport> Stream<S> {
     }
 
     /// Waits until input is there, without a buffer; `Ok(false)` when the transport cannot
-    /// tell. Under TLS this is the socket's: the driver asks only after a read that did not
-    /// fill its buffer, so no decrypted plaintext waits inside rustls then.
-    pub(crate) fn wait_readable(&mut self, until: Option<Instant>) -> io::Result<bool> {
+    /// tell. Under TLS, plaintext rustls holds already makes it ready at once; otherwise the
+    /// socket's readiness, with records that carry no plaintext processed on the way.
+    pub(crate) fn wait_readable(
+        &mut self,
+        until: Option<Instant>,
+        writes: Duration,
+    ) -> io::Result<bool> {
         match self {
             Self::Plain(socket) => socket.wait_readable_until(until),
             #[cfg(feature = "rustls")]
-            Self::Tls(tls) => tls.socket.wait_readable_until(until),
-            Self::Broken => Ok(true),
+            Self::Tls(tls) => tls.wait_readable(until, writes),
+            Self::Broken => {
+                let _ = writes;
+                Ok(true)
+            }
         }
     }
 
-    /// Writes all of `buf` and flushes (TLS records too), by `until`.
-    pub(crate) fn write_all(&mut self, buf: &[u8], until: Instant) -> io::Result<()> {
+    /// Writes all of `buf` and flushes (TLS records too), by `until`; what went out (or was
+    /// taken by TLS) is removed from `buf` as it goes, so that nothing is ever sent twice.
+    pub(crate) fn write_all(
+        &mut self,
+        buf: &mut BytesMut,
+        until: Option<Instant>,
+    ) -> io::Result<()> {
         match self {
             Self::Plain(socket) => socket.write_all_until(buf, until),
             #[cfg(feature = "rustls")]
@@ -427,7 +472,7 @@ impl<S: Transport> Stream<S> {
     }
 
     /// Ends the sending side (`close_notify` first under TLS), by `until`.
-    pub(crate) fn close(&mut self, until: Instant) -> io::Result<()> {
+    pub(crate) fn close(&mut self, until: Option<Instant>) -> io::Result<()> {
         match self {
             Self::Plain(socket) => socket.io.shutdown_write(),
             #[cfg(feature = "rustls")]

@@ -306,10 +306,12 @@ impl From<ApiError> for ServerError {
 /// only when `options` has TLS; implicit TLS as `options` says; the APOP timestamp from
 /// [`Maildrop::apop_timestamp`], never the one in `config`), the driver's limits of [`ServeOptions::io`] and
 /// `TCP_NODELAY`. Over [`ServeOptions::max_sessions`] a connection is answered
-/// `-ERR [SYS/TEMP] too many connections` and closed. Once the shutdown is triggered, no
-/// connection is accepted any more, each session says `-ERR server shutting down` at its next
-/// wait and closes (nothing committed), and `serve` returns when they are all over or after
-/// [`ServeOptions::grace`].
+/// `-ERR [SYS/TEMP] too many connections` and closed (on an implicit TLS listener, where
+/// plaintext would only confuse the client's TLS, closed without a word). Once the shutdown is
+/// triggered, no connection is accepted any more, each session says `-ERR server shutting
+/// down` at its next wait and closes (nothing committed; a session still in its implicit TLS
+/// handshake ends at once, without a word), and `serve` returns when they are all over or
+/// after [`ServeOptions::grace`].
 ///
 /// See [`Maildrop`] for a whole server.
 pub async fn serve<F, H>(
@@ -327,6 +329,8 @@ pub async fn serve<F, H>(
     let has_tls = false;
     config.stls = has_tls && !options.implicit_tls;
     config.implicit_tls = options.implicit_tls;
+    // A refusal in plaintext where the client starts with TLS would only garble its handshake.
+    let refusal: &'static [u8] = if options.implicit_tls { b"" } else { TOO_MANY };
     let listening = Arc::new(Listening {
         config,
         io: options.io,
@@ -334,7 +338,7 @@ pub async fn serve<F, H>(
         #[cfg(feature = "rustls")]
         tls: options.tls.clone(),
     });
-    accept_loop(listener, &options, TOO_MANY, |stream, peer, permit| {
+    accept_loop(listener, &options, refusal, |stream, peer, permit| {
         let listening = listening.clone();
         let handler = new_handler(peer);
         async move {
@@ -363,25 +367,31 @@ impl Listening {
             .with_config(self.io)
             .with_shutdown(self.shutdown.clone());
         match self.secure(connection).await {
-            Ok(connection) => {
+            Ok(Some(connection)) => {
                 // The handler heard how it ended; nobody else is waiting for the outcome.
                 let _ = run_session(connection, handler).await;
             }
+            // The shutdown came during the implicit TLS handshake: no word can be said.
+            Ok(None) => handler.closed(None).await,
             Err(error) => handler.closed(Some(&error.into())).await,
         }
     }
 
-    /// TLS as the listener has it: offered for STLS, or started at once (implicit TLS).
+    /// TLS as the listener has it: offered for STLS, or started at once (implicit TLS; cut
+    /// short by the shutdown, `Ok(None)`).
     #[cfg(feature = "rustls")]
     async fn secure(
         &self,
         connection: Connection<Server>,
-    ) -> Result<Connection<Server>, crate::Error> {
+    ) -> Result<Option<Connection<Server>>, crate::Error> {
         match (&self.tls, self.config.implicit_tls) {
-            (Some(tls), true) => connection.accept_tls(tls.clone()).await,
-            (Some(tls), false) => Ok(connection.with_tls_server(tls.clone())),
+            (Some(tls), true) => tokio::select! {
+                secured = connection.accept_tls(tls.clone()) => secured.map(Some),
+                () = self.shutdown.triggered() => Ok(None),
+            },
+            (Some(tls), false) => Ok(Some(connection.with_tls_server(tls.clone()))),
             (None, true) => Err(crate::Error::TlsUnavailable),
-            (None, false) => Ok(connection),
+            (None, false) => Ok(Some(connection)),
         }
     }
 
@@ -389,11 +399,11 @@ impl Listening {
     async fn secure(
         &self,
         connection: Connection<Server>,
-    ) -> Result<Connection<Server>, crate::Error> {
+    ) -> Result<Option<Connection<Server>>, crate::Error> {
         if self.config.implicit_tls {
             return Err(crate::Error::TlsUnavailable);
         }
-        Ok(connection)
+        Ok(Some(connection))
     }
 }
 

@@ -269,10 +269,12 @@ impl From<ApiError> for ServerError {
 /// TLS; implicit TLS as `options` says; the APOP timestamp from
 /// [`Maildrop::apop_timestamp`]), the driver's limits of [`ServeOptions::io`] and
 /// `TCP_NODELAY`. Over [`ServeOptions::max_sessions`] a connection is answered
-/// `-ERR [SYS/TEMP] too many connections` and closed. Once the shutdown is triggered, no
-/// connection is accepted any more (within 100 ms), each session says
+/// `-ERR [SYS/TEMP] too many connections` and closed (on an implicit TLS listener, where
+/// plaintext would only confuse the client's TLS, closed without a word). Once the shutdown is
+/// triggered, no connection is accepted any more (within 100 ms), each session says
 /// `-ERR server shutting down` at its next wait (within 250 ms) and closes (nothing
-/// committed), and `serve` returns when they are all over or after [`ServeOptions::grace`].
+/// committed; a session still in its implicit TLS handshake ends without a word), and `serve`
+/// returns when they are all over or after [`ServeOptions::grace`].
 ///
 /// Errors only if the listener has no local address; failures to accept are waited out.
 ///
@@ -304,11 +306,13 @@ where
     let io = options.io;
     let shutdown = options.shutdown.clone();
     let implicit = options.implicit_tls;
+    // A refusal in plaintext where the client starts with TLS would only garble its handshake.
+    let refusal: &'static [u8] = if implicit { b"" } else { TOO_MANY };
     accept_loop(
         &listener,
         &options,
         "pop3-session",
-        TOO_MANY,
+        refusal,
         |stream, peer| {
             let mut handler = new_handler(peer);
             let mut config = config.clone();
@@ -319,21 +323,28 @@ where
             #[cfg(feature = "rustls")]
             let tls = tls.clone();
             move || {
+                // The implicit TLS handshake is cut short by the shutdown (`Ok(None)`): the
+                // session ends without a word.
                 #[cfg(feature = "rustls")]
                 let connection = match (tls, implicit) {
-                    (Some(tls), true) => connection.accept_tls(tls),
-                    (Some(tls), false) => Ok(connection.with_tls_server(tls)),
+                    (Some(tls), true) => connection.accept_tls_unless_shut_down(tls),
+                    (Some(tls), false) => Ok(Some(connection.with_tls_server(tls))),
                     (None, true) => Err(crate::Error::TlsUnavailable),
-                    (None, false) => Ok(connection),
+                    (None, false) => Ok(Some(connection)),
                 };
                 #[cfg(not(feature = "rustls"))]
                 let connection = if implicit {
                     Err(crate::Error::TlsUnavailable)
                 } else {
-                    Ok(connection)
+                    Ok(Some(connection))
                 };
+                // The handler hears how it ended; nobody else is waiting for the outcome.
                 let _ = match connection {
-                    Ok(connection) => run_session(connection, handler),
+                    Ok(Some(connection)) => run_session(connection, handler),
+                    Ok(None) => {
+                        handler.closed(None);
+                        Ok(())
+                    }
                     Err(error) => {
                         let error = ServerError::from(error);
                         handler.closed(Some(&error));
