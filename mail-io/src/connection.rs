@@ -111,8 +111,10 @@ pub struct Connection<M: Machine, T: Transport = TcpStream> {
     /// What the machine asked for and the driver has not finished (kept if a call is
     /// cancelled, and resumed by the next one).
     pending: Pending,
-    /// The peer's end of stream was handed to the machine: nothing more is read.
+    /// The peer closed its side: nothing more is read.
     eof: bool,
+    /// The end of stream was handed to the machine (after every octet that came before it).
+    eof_told: bool,
     /// A write failed: the machine's last events go out first, then this error.
     failed: Option<Error>,
     shutdown_seen: bool,
@@ -150,6 +152,7 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             full_read: false,
             pending: Pending::Nothing,
             eof: false,
+            eof_told: false,
             failed: None,
             shutdown_seen: false,
             closed: false,
@@ -331,6 +334,12 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             if !self.unread.is_empty() && self.machine.receive_from(&mut self.unread) > 0 {
                 continue;
             }
+            if self.eof && !self.eof_told && self.unread.is_empty() {
+                // The end of the stream comes after every octet that came before it.
+                self.eof_told = true;
+                self.machine.receive_eof();
+                continue;
+            }
             self.write_or_salvage().await?;
             if self.failed.is_some() {
                 continue;
@@ -365,8 +374,9 @@ impl<M: Machine, T: Transport> Connection<M, T> {
                 self.pending = Pending::Nothing;
                 if !self.eof {
                     let _ = self.wait(None, None, Wait::TryRead).await;
-                    if !self.eof && !self.machine.is_closed() {
+                    if !self.eof_told && !self.machine.is_closed() {
                         self.eof = true;
+                        self.eof_told = true;
                         self.machine.receive_eof();
                     }
                 }
@@ -426,7 +436,7 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             // until the application acts): only the timer and the shutdown signal can move the
             // machine on. Without either, it would wait for ever.
             if deadline.is_none() && shutdown.is_none() {
-                if self.eof {
+                if self.eof && self.unread.is_empty() {
                     self.pending = Pending::Close;
                     return Ok(());
                 }
@@ -531,7 +541,10 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             Read::Ready => return false,
             Read::Octets(0) => {
                 self.eof = true;
-                self.machine.receive_eof();
+                if self.unread.is_empty() {
+                    self.eof_told = true;
+                    self.machine.receive_eof();
+                }
             }
             Read::Octets(n) => {
                 self.full_read = n >= room;

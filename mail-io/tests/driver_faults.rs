@@ -757,3 +757,53 @@ async fn after_the_grace_period_a_stuck_session_is_ended_with_serve() {
         .await
         .expect("the connection closed");
 }
+
+#[tokio::test]
+async fn the_end_of_stream_comes_after_the_input_held_back_before_it() {
+    let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+    // The machine holds 16 octets while a decision waits: the rest waits in the driver.
+    let config = ServerConfig {
+        max_pending: 16,
+        ..ServerConfig::default()
+    };
+    let mut connection = Connection::new(SmtpServer::new(config), ours);
+    let client = tokio::spawn(async move {
+        let mut greeting = [0u8; 21];
+        theirs.read_exact(&mut greeting).await.unwrap();
+        theirs.write_all(b"EHLO c.example\r\n").await.unwrap();
+        let mut ehlo = vec![0u8; 512];
+        let n = theirs.read(&mut ehlo).await.unwrap();
+        assert!(ehlo[..n].ends_with(b"\r\n"));
+        // A pipelined transaction, then the client closes its side at once.
+        theirs
+            .write_all(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n")
+            .await
+            .unwrap();
+        theirs.shutdown().await.unwrap();
+        let mut rest = String::new();
+        theirs.read_to_string(&mut rest).await.unwrap();
+        rest
+    });
+    let mut body = Vec::new();
+    let mut delayed = false;
+    while let Some(event) = connection.next_event().await.unwrap() {
+        match event {
+            ServerEvent::Body(chunk) => body.extend_from_slice(&chunk),
+            ServerEvent::MailFrom { .. } if !delayed => {
+                // The application takes its time: the driver reads on meanwhile (the rest of
+                // the pipeline and the end of the stream) while the machine holds back.
+                delayed = true;
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(100), connection.next_event()).await;
+                connection.machine_mut().answer(Answer::Accept).unwrap();
+            }
+            event if event.is_decision() => {
+                connection.machine_mut().answer(Answer::Accept).unwrap();
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(body, b"hi\r\n");
+    let rest = client.await.unwrap();
+    assert!(rest.ends_with("221 2.0.0 Bye\r\n"), "{rest}");
+}
