@@ -141,6 +141,12 @@ impl Maildrop for Session {
             let octets = read_small(&stored.path, stored.size).map_err(unreadable)?;
             return Ok(Box::new(Cursor::new(octets)));
         }
+        if request.top.is_some() {
+            // TOP of a large message needs its first chunk or two: read them on the worker
+            // rather than send each read to the blocking pool and back.
+            let file = File::open(&stored.path).map_err(unreadable)?;
+            return Ok(Box::new(InlineFile(file)));
+        }
         let file = tokio::fs::File::open(&stored.path)
             .await
             .map_err(unreadable)?;
@@ -237,4 +243,18 @@ fn read_small(path: &std::path::Path, size: u64) -> std::io::Result<Vec<u8>> {
     }
     octets.truncate(filled);
     Ok(octets)
+}
+
+/// A file read on the worker itself, chunk by chunk as the machine asks (TOP reads a prefix).
+struct InlineFile(File);
+
+impl AsyncRead for InlineFile {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let read = self.0.read(buf.initialize_unfilled());
+        std::task::Poll::Ready(read.map(|n| buf.advance(n)))
+    }
 }
