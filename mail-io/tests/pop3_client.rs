@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mail_io::pop3::{Client, ClientConfig, ClientError, MessageNumber, Request, TlsPolicy};
+use mail_io::pop3::{
+    Capability, Client, ClientConfig, ClientError, MessageNumber, Request, TlsPolicy,
+};
 use mail_io::{Connection, IoConfig, TlsClient, TlsServer};
 use pop3_proto::client::Error as SessionError;
 use pop3_proto::server::{Answer, Event, MessageInfo, Server, ServerConfig};
@@ -909,6 +911,341 @@ async fn a_cancelled_request_leaves_its_answer_to_be_skipped() {
                     "QUIT"
                 ]
             );
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// Every message, pipelined or not, streamed byte for byte (dot-stuffed lines, a 5 MiB
+/// message), each deleted once read: a refused message and a refused DELE keep the rest going.
+#[tokio::test]
+async fn fetch_streams_every_message_with_and_without_pipelining() {
+    timeout(LIMIT, async {
+        for pipelining in [true, false] {
+            let mut messages = small_maildrop();
+            messages.push(large_message());
+            messages.push(b"Subject: last\r\n\r\n.\r\n..\r\n".to_vec());
+            let mut setup = Setup::plaintext();
+            setup.config.pipelining = pipelining;
+            let (address, store) = start(setup, messages.clone()).await;
+            let mut client = login(address).await;
+            let offered = client
+                .capabilities()
+                .unwrap()
+                .contains(&Capability::Pipelining);
+            assert_eq!(offered, pipelining);
+
+            let mut fetch = client.fetch([n(1), n(2), n(9), n(3), n(4), n(5)]);
+            assert_eq!(fetch.remaining(), 6);
+            let (mut fetched, mut refused, mut largest) = (Vec::new(), Vec::new(), 0);
+            loop {
+                let mut reader = match fetch.next().await {
+                    Ok(Some(reader)) => reader,
+                    Ok(None) => break,
+                    Err(ClientError::Refused { request, response }) => {
+                        assert!(!response.is_ok());
+                        refused.push(request);
+                        continue;
+                    }
+                    Err(error) => panic!("{error:?}"),
+                };
+                let message = reader.message();
+                let mut octets = Vec::new();
+                while let Some(chunk) = reader.next_chunk().await.unwrap() {
+                    assert!(!chunk.is_empty());
+                    largest = largest.max(chunk.len());
+                    octets.extend_from_slice(&chunk);
+                }
+                fetched.push((message, octets));
+                fetch.delete(message);
+                if message == n(2) {
+                    // Twice: the second DELE is refused.
+                    fetch.delete(message);
+                }
+            }
+            assert_eq!(fetch.remaining(), 0);
+            // The end stays the end.
+            assert!(fetch.next().await.unwrap().is_none());
+            drop(fetch);
+
+            assert_eq!(refused.len(), 2, "{refused:?}");
+            assert!(refused.contains(&Request::Retr(n(9))), "{refused:?}");
+            assert!(refused.contains(&Request::Dele(n(2))), "{refused:?}");
+            let expected: Vec<_> = (1..=5)
+                .map(|i| (n(i), messages[i as usize - 1].clone()))
+                .collect();
+            assert!(fetched == expected, "the messages arrived changed");
+            // Streamed: no chunk larger than one read of the driver.
+            assert!(largest <= IoConfig::default().read_buffer, "{largest}");
+
+            assert_eq!(client.stat().await.unwrap(), (0, 0));
+            assert!(client.quit().await.unwrap());
+            let mut committed = store.commits.lock().unwrap().concat();
+            committed.sort();
+            assert_eq!(committed, ["uid-1", "uid-2", "uid-3", "uid-4", "uid-5"]);
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// A scripted server for fetches: `RETR n` is `Subject: n` and a dot-stuffed line, `RETR 9`
+/// is refused. With `pipelining` it offers PIPELINING and answers no `RETR` until it has read
+/// `hold` of them; then it checks that nothing more comes before its first answer (`EARLY` in
+/// the log if something does). With `cut`, it answers `RETR 2` with `cut` only and closes.
+/// It records every command line it reads.
+async fn batch_server(
+    pipelining: bool,
+    hold: usize,
+    cut: Option<&'static [u8]>,
+) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = log.clone();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut stream = BufReader::new(stream);
+        stream.write_all(b"+OK ready\r\n").await.unwrap();
+        let (mut held, mut retrs, mut holding) = (Vec::new(), 0, pipelining && hold > 0);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if stream.read_line(&mut line).await.unwrap() == 0 {
+                return;
+            }
+            let command = line.trim_end().to_string();
+            seen.lock().unwrap().push(command.clone());
+            if holding && (command.starts_with("RETR") || !held.is_empty()) {
+                retrs += usize::from(command.starts_with("RETR"));
+                held.push(command);
+                if retrs < hold {
+                    continue;
+                }
+                holding = false;
+                // The window: nothing more before an answer.
+                let more = timeout(Duration::from_millis(100), stream.fill_buf()).await;
+                if more.is_ok_and(|read| read.is_ok_and(|octets| !octets.is_empty())) {
+                    seen.lock().unwrap().push("EARLY".into());
+                }
+            } else {
+                held.push(command);
+            }
+            for command in std::mem::take(&mut held) {
+                let mut words = command.split_whitespace();
+                let (verb, number) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+                let reply = match verb {
+                    "CAPA" if pipelining => "+OK\r\nUSER\r\nPIPELINING\r\n.\r\n".to_string(),
+                    "CAPA" => "-ERR no CAPA here\r\n".to_string(),
+                    "RETR" if number == "9" => "-ERR no such message\r\n".to_string(),
+                    "RETR" if number == "2" && cut.is_some() => {
+                        stream.write_all(cut.unwrap_or_default()).await.unwrap();
+                        stream.get_mut().shutdown().await.unwrap();
+                        // Read what comes until the client closes (no reset).
+                        let mut rest = Vec::new();
+                        let _ = stream.read_to_end(&mut rest).await;
+                        return;
+                    }
+                    "RETR" => format!("+OK\r\nSubject: {number}\r\n\r\n..dot {number}\r\n.\r\n"),
+                    "STAT" => "+OK 0 0\r\n".to_string(),
+                    "QUIT" => "+OK bye\r\n".to_string(),
+                    _ => "+OK\r\n".to_string(),
+                };
+                stream.write_all(reply.as_bytes()).await.unwrap();
+            }
+        }
+    });
+    (address, log)
+}
+
+/// The commands after the login.
+fn after_login(log: &Mutex<Vec<String>>) -> Vec<String> {
+    let log = log.lock().unwrap();
+    log.iter()
+        .skip_while(|c| !c.starts_with("PASS"))
+        .skip(1)
+        .cloned()
+        .collect()
+}
+
+fn subject(number: u32) -> Vec<u8> {
+    format!("Subject: {number}\r\n\r\n.dot {number}\r\n").into_bytes()
+}
+
+/// With PIPELINING the window of RETRs goes out at once (the server answers none before it
+/// has them all), no more than the window, and each DELE goes out once its message was read,
+/// with the next RETR; without, one command at a time: RETR, DELE, RETR...
+#[tokio::test]
+async fn fetch_sends_a_window_of_requests_at_once() {
+    timeout(LIMIT, async {
+        for pipelining in [true, false] {
+            let (address, log) = batch_server(pipelining, 3, None).await;
+            let mut client = login(address).await;
+            let mut fetch = client.fetch((1..=5).map(n)).window(3);
+            let mut fetched = Vec::new();
+            while let Some(reader) = fetch.next().await.unwrap() {
+                let message = reader.message();
+                fetched.push(reader.to_vec().await.unwrap());
+                fetch.delete(message);
+            }
+            drop(fetch);
+            assert_eq!(fetched, (1..=5).map(subject).collect::<Vec<_>>());
+            assert!(client.quit().await.unwrap());
+            let expected: &[&str] = if pipelining {
+                &[
+                    "RETR 1", "RETR 2", "RETR 3", "DELE 1", "RETR 4", "DELE 2", "RETR 5", "DELE 3",
+                    "DELE 4", "DELE 5", "QUIT",
+                ]
+            } else {
+                &[
+                    "RETR 1", "DELE 1", "RETR 2", "DELE 2", "RETR 3", "DELE 3", "RETR 4", "DELE 4",
+                    "RETR 5", "DELE 5", "QUIT",
+                ]
+            };
+            assert_eq!(after_login(&log), expected, "pipelining: {pipelining}");
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// A server that closes the connection mid-batch: an error, never a wait.
+#[tokio::test]
+async fn a_server_closing_mid_batch_is_an_error() {
+    timeout(LIMIT, async {
+        // In the middle of the second message.
+        let (address, _) = batch_server(true, 3, Some(b"+OK\r\nSubject: 2\r\n\r\nhalf a")).await;
+        let mut client = login(address).await;
+        let mut fetch = client.fetch((1..=3).map(n));
+        let first = fetch.next().await.unwrap().unwrap();
+        assert_eq!(first.to_vec().await.unwrap(), subject(1));
+        fetch.delete(n(1));
+        let mut second = fetch.next().await.unwrap().unwrap();
+        assert_eq!(second.message(), n(2));
+        let error = loop {
+            match second.next_chunk().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("a cut message ended well"),
+                Err(error) => break error,
+            }
+        };
+        assert!(
+            matches!(error, ClientError::Session(SessionError::ConnectionClosed)),
+            "{error:?}"
+        );
+        assert!(matches!(fetch.next().await, Err(ClientError::Closed)));
+        drop(fetch);
+        assert!(matches!(client.stat().await, Err(ClientError::Closed)));
+
+        // Between two answers.
+        let (address, _) = batch_server(true, 3, Some(b"")).await;
+        let mut client = login(address).await;
+        let mut fetch = client.fetch((1..=3).map(n));
+        let first = fetch.next().await.unwrap().unwrap();
+        assert_eq!(first.to_vec().await.unwrap(), subject(1));
+        let error = fetch.next().await.unwrap_err();
+        assert!(
+            matches!(error, ClientError::Session(SessionError::ConnectionClosed)),
+            "{error:?}"
+        );
+        assert!(matches!(fetch.next().await, Err(ClientError::Closed)));
+    })
+    .await
+    .unwrap();
+}
+
+/// Readers dropped half-way, a `next` cancelled, the fetch dropped with answers owed: the
+/// session stays in step, and only the DELEs sent take effect.
+#[tokio::test]
+async fn a_dropped_fetch_leaves_the_session_in_step() {
+    timeout(LIMIT, async {
+        for pipelining in [true, false] {
+            let large = large_message();
+            let third = b"Subject: three\r\n\r\nx\r\n".to_vec();
+            let messages = vec![large.clone(), DOTTED.to_vec(), third.clone()];
+            let mut setup = Setup::plaintext();
+            setup.config.pipelining = pipelining;
+            let (address, store) = start(setup, messages).await;
+            let mut client = login(address).await;
+
+            let mut fetch = client.fetch((1..=3).map(n));
+            // Dropped after one chunk: the next `next` reads the rest and throws it away.
+            {
+                let mut reader = fetch.next().await.unwrap().unwrap();
+                assert!(reader.next_chunk().await.unwrap().is_some());
+            }
+            let reader = fetch.next().await.unwrap().unwrap();
+            assert_eq!(reader.message(), n(2));
+            assert_eq!(reader.to_vec().await.unwrap(), DOTTED);
+            fetch.delete(n(2));
+            // DELE 2 goes out with this `next`, cancelled (or not) at once; then the fetch is
+            // dropped with its answers owed.
+            let _ = timeout(Duration::ZERO, fetch.next()).await;
+            drop(fetch);
+            let size = (large.len() + third.len()) as u64;
+            assert_eq!(client.stat().await.unwrap(), (2, size));
+
+            // A DELE asked for but never sent.
+            let mut fetch = client.fetch([]);
+            fetch.delete(n(1));
+            drop(fetch);
+            assert_eq!(client.stat().await.unwrap(), (2, size));
+
+            // Another fetch after it: in step.
+            let mut fetch = client.fetch([n(3), n(1)]);
+            let reader = fetch.next().await.unwrap().unwrap();
+            assert_eq!(reader.to_vec().await.unwrap(), third);
+            let reader = fetch.next().await.unwrap().unwrap();
+            assert!(reader.to_vec().await.unwrap() == large);
+            assert!(fetch.next().await.unwrap().is_none());
+            drop(fetch);
+            assert!(client.quit().await.unwrap());
+            assert_eq!(*store.commits.lock().unwrap(), [vec!["uid-2"]]);
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// A fetch after a cancelled call reads that call's answer first; a cancelled `next` (while
+/// it catches up, and while it waits for its message) sends nothing twice and the next one
+/// goes on.
+#[tokio::test]
+async fn a_cancelled_next_goes_on_where_it_stopped() {
+    timeout(LIMIT, async {
+        for pipelining in [false, true] {
+            let (address, log) = slow_server(pipelining).await;
+            let mut client = login(address).await;
+            let short = Duration::from_millis(50);
+            assert!(timeout(short, client.dele(n(1))).await.is_err());
+            let mut fetch = client.fetch([n(1)]);
+            // Catching up with DELE 1 (answered after 300 ms).
+            assert!(timeout(short, fetch.next()).await.is_err());
+            // Catching up, then RETR 1 sent and its answer (300 ms more) awaited.
+            assert!(
+                timeout(Duration::from_millis(400), fetch.next())
+                    .await
+                    .is_err()
+            );
+            let reader = fetch.next().await.unwrap().unwrap();
+            assert_eq!(reader.message(), n(1));
+            assert_eq!(
+                reader.to_vec().await.unwrap(),
+                b"Subject: one\r\n\r\n.dot\r\n"
+            );
+            assert!(fetch.next().await.unwrap().is_none());
+            drop(fetch);
+            assert_eq!(client.stat().await.unwrap(), (2, 30));
+            assert!(client.quit().await.unwrap());
+            let log = log.lock().unwrap().clone();
+            let after_login: Vec<&str> = log
+                .iter()
+                .map(String::as_str)
+                .skip_while(|c| !c.starts_with("PASS"))
+                .skip(1)
+                .collect();
+            assert_eq!(after_login, ["DELE 1", "RETR 1", "STAT", "QUIT"]);
         }
     })
     .await

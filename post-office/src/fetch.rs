@@ -1,12 +1,13 @@
 //! `post-office fetch`: every message of a POP3 maildrop into a local Maildir, byte for byte,
-//! with mail-io's client.
+//! with mail-io's client: the RETRs pipelined when the server offers PIPELINING, each DELE sent
+//! once its message is stored durably.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use mail_io::pop3::{Client, ClientError, ClientMechanism, MessageNumber};
+use mail_io::pop3::{Client, ClientError, ClientMechanism, MessageNumber, MessageReader};
 use mail_wire::sasl::{LoginClient, PlainClient};
 
 use crate::UserPass;
@@ -87,18 +88,30 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         .then(|| indicatif::ProgressBar::new(count));
     let mut stored = 0u64;
     let mut failed = false;
-    for i in 1..=u32::try_from(count).unwrap_or(u32::MAX) {
-        let Some(number) = MessageNumber::new(i) else {
-            continue;
-        };
-        match fetch_one(&mut client, number, &maildir).await {
-            Ok(()) => {}
-            Err(Failure::Refused(error)) => {
+    // RETRs pipelined (a window of them in flight when the server offers PIPELINING), each
+    // message streamed into the Maildir as it arrives; its DELE is asked for only once it is
+    // stored durably, and goes out with the next requests.
+    let numbers = (1..=u32::try_from(count).unwrap_or(u32::MAX)).filter_map(MessageNumber::new);
+    let mut fetch = client.fetch(numbers);
+    loop {
+        let mut reader = match fetch.next().await {
+            Ok(Some(reader)) => reader,
+            Ok(None) => break,
+            // This message, or a DELE, was refused; the others go on.
+            Err(error) if error.is_refused() => {
                 eprintln!("post-office: {error}");
                 failed = true;
                 continue;
             }
             // The session failed: what was stored stays stored, nothing is deleted (no QUIT).
+            Err(error) => {
+                eprintln!("post-office: {error}");
+                return Ok(summary(stored, count, &args, false));
+            }
+        };
+        let number = reader.message();
+        match store(&mut reader, &maildir).await {
+            Ok(()) => {}
             Err(Failure::Session(error)) => {
                 eprintln!("post-office: {error}");
                 return Ok(summary(stored, count, &args, false));
@@ -110,22 +123,13 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         stored += 1;
         if args.delete {
             // Only what is stored is deleted.
-            match client.dele(number).await {
-                Ok(()) => {}
-                Err(error) if error.is_refused() => {
-                    eprintln!("post-office: {error}");
-                    failed = true;
-                }
-                Err(error) => {
-                    eprintln!("post-office: {error}");
-                    return Ok(summary(stored, count, &args, false));
-                }
-            }
+            fetch.delete(number);
         }
         if let Some(bar) = &bar {
             bar.inc(1);
         }
     }
+    drop(fetch);
     if let Some(bar) = &bar {
         bar.finish();
     }
@@ -157,11 +161,9 @@ fn summary(stored: u64, count: u64, args: &Args, ok: bool) -> ExitCode {
     }
 }
 
-/// Why one message was not fetched.
+/// Why one message was not stored.
 enum Failure {
-    /// The server refused it; the session goes on.
-    Refused(ClientError),
-    /// The session failed.
+    /// The session failed mid-message.
     Session(ClientError),
     /// The local Maildir did not take it.
     Store(anyhow::Error),
@@ -169,11 +171,7 @@ enum Failure {
 
 impl From<ClientError> for Failure {
     fn from(error: ClientError) -> Self {
-        if error.is_refused() {
-            Self::Refused(error)
-        } else {
-            Self::Session(error)
-        }
+        Self::Session(error)
     }
 }
 
@@ -183,14 +181,9 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-/// RETR, the message streamed into the Maildir as it arrives (memory stays bounded), made
-/// durable (`tmp/`, fsync, `new/`) before this returns.
-async fn fetch_one(
-    client: &mut Client,
-    number: MessageNumber,
-    maildir: &Maildir,
-) -> Result<(), Failure> {
-    let mut reader = client.retr(number).await?;
+/// The message streamed into the Maildir as it arrives (memory stays bounded), made durable
+/// (`tmp/`, fsync, `new/`) before this returns.
+async fn store(reader: &mut MessageReader<'_>, maildir: &Maildir) -> Result<(), Failure> {
     let mut incoming = tokio::task::block_in_place(|| maildir.begin("fetch"))?;
     while let Some(chunk) = reader.next_chunk().await? {
         tokio::task::block_in_place(|| incoming.write(&chunk))?;

@@ -286,7 +286,8 @@ impl IntoFuture for ClientBuilder {
 /// A POP3 session, logged in: list, retrieve and delete messages, then [`quit`](Self::quit)
 /// to commit the deletions.
 ///
-/// One command at a time; each waits for its response. A command the server refuses
+/// One command at a time; each waits for its response, except in [`fetch`](Self::fetch),
+/// which pipelines `RETR` and `DELE` over many messages. A command the server refuses
 /// (`-ERR`) is [`ClientError::Refused`] and the session goes on; any other error ends it.
 /// Messages stream ([`retr`](Self::retr), [`top`](Self::top)): memory stays bounded whatever
 /// their size.
@@ -515,15 +516,54 @@ impl<T: Transport> Client<T> {
         Ok(committed)
     }
 
+    /// `RETR` for each of `messages`, in order, pipelined: a [`Fetch`] that hands out each
+    /// message as a [`MessageReader`] and sends the `DELE`s asked for
+    /// ([`Fetch::delete`]) along with the next requests.
+    ///
+    /// When the server offers PIPELINING (and [`ClientConfig::pipelining`] is on), up to
+    /// [`Fetch::DEFAULT_WINDOW`] `RETR`s ([`Fetch::window`]) go out together, and more as the
+    /// messages come in, so a distant server is not waited for once per message; otherwise
+    /// one command at a time, as the other methods do. Each message still streams: only what
+    /// one read brought is held, whatever the size of the messages and of the window.
+    /// Nothing is sent until the first [`Fetch::next`].
+    pub fn fetch<I>(&mut self, messages: I) -> Fetch<'_, T>
+    where
+        I: IntoIterator<Item = MessageNumber>,
+    {
+        Fetch {
+            client: self,
+            waiting: messages.into_iter().collect(),
+            deletions: VecDeque::new(),
+            window: Fetch::<T>::DEFAULT_WINDOW,
+            started: false,
+        }
+    }
+
     /// Sends `request` once the session is in step, and waits for its answer.
     async fn request(&mut self, request: Request) -> Result<Event, ClientError> {
         self.catch_up().await?;
         if !self.ready {
             return Err(ClientError::Closed);
         }
+        self.hand_over(request)?;
+        self.answer().await
+    }
+
+    /// Hands `request` to the machine (sent at once, or after the answers before it without
+    /// PIPELINING), its answer owed from then on.
+    fn hand_over(&mut self, request: Request) -> Result<(), ClientError> {
         self.connection.machine_mut().request(request)?;
         self.unanswered.push_back(request);
-        self.answer().await
+        Ok(())
+    }
+
+    /// Whether requests go out without waiting for the answers before them.
+    fn pipelines(&self) -> bool {
+        let machine = self.connection.machine();
+        machine.config().pipelining
+            && machine
+                .capabilities()
+                .is_some_and(|c| c.contains(&Capability::Pipelining))
     }
 
     /// Reads what earlier calls left unread: the rest of a message whose reader was dropped,
@@ -642,6 +682,180 @@ impl<T: Transport> Client<T> {
         self.ready = false;
         self.unanswered.clear();
         ClientError::Closed
+    }
+}
+
+/// Many messages retrieved at once ([`Client::fetch`]): `RETR` pipelined over a bounded
+/// window, each message handed out as a [`MessageReader`] in the order asked, and `DELE`s sent
+/// when asked for ([`delete`](Self::delete)), typically once the message is stored.
+///
+/// Call [`next`](Self::next) until it returns `Ok(None)`: that is once every message was
+/// handed out (or refused) and every `DELE` answered. A message or a `DELE` the server refuses
+/// is [`ClientError::Refused`] (its [`request`](ClientError::Refused::request) says which) and
+/// the fetch goes on: call `next` again. Any other error ends the session, and `next` then
+/// says [`ClientError::Closed`].
+///
+/// **Deletion waits for you.** No `DELE` goes out unless [`delete`](Self::delete) asked for
+/// it, and then only with the next call to `next`: a message is never marked before the
+/// application is done with it (stored durably, say), and a failure before that leaves it on
+/// the server. `DELE`s share the pipeline with the `RETR`s still under way, their answers
+/// are read in order by `next`, and they take effect at [`Client::quit`] only, as always.
+///
+/// **Cancel safety** as for every call of the client: a reader from this fetch may be
+/// dropped before its end (the rest of the message is read and thrown away by the next `next`),
+/// a `next` may be cancelled (the next one goes on where it stopped), and the fetch itself may
+/// be dropped at any point. The client's next call then first reads the answers still owed,
+/// each checked against its request, and throws them away: with PIPELINING, that may be up to
+/// a window of messages read for nothing. Deletions asked for but not yet sent are never sent;
+/// those sent may have marked their messages ([`Client::rset`] unmarks them all).
+///
+/// ```no_run
+/// # async fn fetch(mut client: mail_io::pop3::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// use mail_io::pop3::ClientError;
+///
+/// let numbers: Vec<_> = client.list().await?.iter().map(|entry| entry.message).collect();
+/// let mut fetch = client.fetch(numbers);
+/// loop {
+///     let mut reader = match fetch.next().await {
+///         Ok(Some(reader)) => reader,
+///         Ok(None) => break,
+///         // This message (or a DELE) was refused; the others go on.
+///         Err(ClientError::Refused { request, response }) => {
+///             eprintln!("{request:?}: {}", response.text);
+///             continue;
+///         }
+///         Err(error) => return Err(error.into()),
+///     };
+///     let message = reader.message();
+///     let mut stored = Vec::new(); // a file, say, made durable before the DELE
+///     while let Some(chunk) = reader.next_chunk().await? {
+///         stored.extend_from_slice(&chunk);
+///     }
+///     fetch.delete(message); // goes out with the next call to `next`
+/// }
+/// drop(fetch);
+/// let committed = client.quit().await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Fetch<'a, T: Transport = TcpStream> {
+    client: &'a mut Client<T>,
+    /// Messages not asked for yet, in order.
+    waiting: VecDeque<MessageNumber>,
+    /// `DELE`s asked for and not handed to the machine yet.
+    deletions: VecDeque<MessageNumber>,
+    /// How many `RETR`s may wait for their answers at once.
+    window: usize,
+    /// The answers owed to calls made before this fetch were read: every request the client
+    /// still owes an answer to is this fetch's.
+    started: bool,
+}
+
+impl<T: Transport> std::fmt::Debug for Fetch<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetch")
+            .field("waiting", &self.waiting.len())
+            .field("deletions", &self.deletions)
+            .field("window", &self.window)
+            .field("unanswered", &self.client.unanswered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport> Fetch<'_, T> {
+    /// How many `RETR`s wait for their answers at once, by default, when the server offers
+    /// PIPELINING.
+    pub const DEFAULT_WINDOW: usize = 32;
+
+    /// How many `RETR`s may wait for their answers at once when the server offers PIPELINING
+    /// (1 at least; [`DEFAULT_WINDOW`](Self::DEFAULT_WINDOW) unless set). Without PIPELINING
+    /// the window is 1: one command at a time.
+    pub fn window(mut self, messages: usize) -> Self {
+        self.window = messages.max(1);
+        self
+    }
+
+    /// Asks for `DELE message`, sent with the next call to [`next`](Self::next) (whose
+    /// answers include this one's: a refusal is [`ClientError::Refused`] there). Any message
+    /// may be named, one of this fetch or not.
+    pub fn delete(&mut self, message: MessageNumber) {
+        self.deletions.push_back(message);
+    }
+
+    /// Messages not handed out yet: those not asked for, and those asked for whose answers
+    /// have not come.
+    pub fn remaining(&self) -> usize {
+        let asked = self
+            .client
+            .unanswered
+            .iter()
+            .filter(|r| matches!(r, Request::Retr(_)))
+            .count();
+        self.waiting.len() + if self.started { asked } else { 0 }
+    }
+
+    /// The next message, as it starts arriving; `Ok(None)` once every message was handed out
+    /// and every `DELE` asked for was answered.
+    ///
+    /// Reads what the last reader left of its message first, then sends the `DELE`s asked
+    /// for and as many `RETR`s as the window allows. [`ClientError::Refused`] for a message
+    /// (`RETR`) or a `DELE` the server refused: the fetch goes on. Any other error ends the
+    /// session (a server that closes the connection mid-batch is
+    /// [`Session`](ClientError::Session)`(`[`ConnectionClosed`](pop3_proto::client::Error::ConnectionClosed)`)`).
+    pub async fn next(&mut self) -> Result<Option<MessageReader<'_, T>>, ClientError> {
+        let Self {
+            client,
+            waiting,
+            deletions,
+            window,
+            started,
+        } = self;
+        let client: &mut Client<T> = client;
+        if *started {
+            client.skip_message().await?;
+        } else {
+            client.catch_up().await?;
+            *started = true;
+        }
+        loop {
+            if !client.ready {
+                return Err(ClientError::Closed);
+            }
+            while let Some(&message) = deletions.front() {
+                client.hand_over(Request::Dele(message))?;
+                deletions.pop_front();
+            }
+            let window = if client.pipelines() { *window } else { 1 };
+            let mut asked = client
+                .unanswered
+                .iter()
+                .filter(|r| matches!(r, Request::Retr(_)))
+                .count();
+            while asked < window {
+                let Some(&message) = waiting.front() else {
+                    break;
+                };
+                client.hand_over(Request::Retr(message))?;
+                waiting.pop_front();
+                asked += 1;
+            }
+            if client.unanswered.is_empty() {
+                return Ok(None);
+            }
+            match client.answer().await? {
+                Event::Message {
+                    message, octets, ..
+                } => {
+                    return Ok(Some(MessageReader {
+                        client,
+                        message,
+                        octets,
+                    }));
+                }
+                Event::Deleted(_) => {}
+                _ => return Err(client.out_of_step()),
+            }
+        }
     }
 }
 

@@ -85,7 +85,7 @@
 mod client;
 mod server;
 // The client's public items (re-exported here by its author):
-pub use client::{AsyncMessageReader, Client, ClientBuilder, ClientError, MessageReader};
+pub use client::{AsyncMessageReader, Client, ClientBuilder, ClientError, Fetch, MessageReader};
 pub use mail_wire::sasl::{ClientMechanism, OAuthBearerClient, XOAuth2Client};
 pub use pop3_proto::client::{ClientConfig, Request, TlsPolicy};
 pub use pop3_proto::types::{
