@@ -12,102 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
-#[cfg(feature = "rustls")]
-use crate::TlsServer;
-use crate::{IoConfig, Shutdown};
-
-/// How a server listens: limits, TLS, shutdown. Shared by the SMTP and POP3 servers.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ServeOptions {
-    /// Sessions at once on this listener; one more is told "too busy" and closed: 1024.
-    /// Ignored when [`session_limit`](Self::session_limit) is set.
-    pub max_sessions: usize,
-    /// A limit shared with other listeners (see [`SessionLimit`]); `None` (the default): the
-    /// listener counts its own sessions against [`max_sessions`](Self::max_sessions).
-    pub session_limit: Option<SessionLimit>,
-    /// The driver's limits for every connection.
-    pub io: IoConfig,
-    /// Ends the accept loop and every session politely once triggered.
-    pub shutdown: Shutdown,
-    /// TLS for STARTTLS / STLS (and for implicit TLS with `implicit_tls`).
-    #[cfg(feature = "rustls")]
-    pub tls: Option<TlsServer>,
-    /// Start every connection with the TLS handshake (ports 465 and 995, RFC 8314).
-    pub implicit_tls: bool,
-    /// How long [`serve`](crate::smtp::serve) waits for sessions to say goodbye after the
-    /// shutdown: 10 seconds. Sessions still running then (a handler stuck in a call, say) are
-    /// ended: their tasks are dropped, and with them the handlers and the connections.
-    pub grace: Duration,
-}
-
-impl Default for ServeOptions {
-    fn default() -> Self {
-        Self {
-            max_sessions: 1024,
-            session_limit: None,
-            io: IoConfig::default(),
-            shutdown: Shutdown::new(),
-            #[cfg(feature = "rustls")]
-            tls: None,
-            implicit_tls: false,
-            grace: Duration::from_secs(10),
-        }
-    }
-}
-
-impl ServeOptions {
-    /// The defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sets [`max_sessions`](Self::max_sessions).
-    pub fn max_sessions(mut self, sessions: usize) -> Self {
-        self.max_sessions = sessions.max(1);
-        self
-    }
-
-    /// Counts this listener's sessions against `limit`, shared with every listener given a
-    /// clone of it (instead of [`max_sessions`](Self::max_sessions) of its own).
-    pub fn session_limit(mut self, limit: SessionLimit) -> Self {
-        self.session_limit = Some(limit);
-        self
-    }
-
-    /// Sets [`io`](Self::io).
-    pub fn io(mut self, io: IoConfig) -> Self {
-        self.io = io;
-        self
-    }
-
-    /// Sets [`shutdown`](Self::shutdown).
-    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
-        self.shutdown = shutdown;
-        self
-    }
-
-    /// Offers STARTTLS / STLS with these settings.
-    #[cfg(feature = "rustls")]
-    pub fn tls(mut self, tls: TlsServer) -> Self {
-        self.tls = Some(tls);
-        self
-    }
-
-    /// Starts every connection with TLS (ports 465 and 995).
-    #[cfg(feature = "rustls")]
-    pub fn implicit_tls(mut self, tls: TlsServer) -> Self {
-        self.tls = Some(tls);
-        self.implicit_tls = true;
-        self
-    }
-
-    /// Sets [`grace`](Self::grace).
-    pub fn grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
-}
+use crate::ServeOptions;
 
 /// A limit on sessions at once that several listeners share (an SMTP and a POP3 listener of one
 /// program, say): give each listener's [`ServeOptions::session_limit`] a clone, and together
@@ -222,6 +127,7 @@ mod tests {
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     use super::*;
+    use crate::Shutdown;
     use crate::smtp::{Handler, ServerConfig, serve};
 
     struct Accepting;

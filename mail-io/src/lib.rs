@@ -54,7 +54,13 @@
 pub mod blocking;
 mod config;
 mod error;
+// What the tokio and blocking sides share.
+#[cfg(any(feature = "tokio", feature = "blocking"))]
+mod pop3_server;
+mod serve_options;
 mod shutdown;
+#[cfg(any(feature = "tokio", feature = "blocking"))]
+mod smtp_client;
 #[cfg(feature = "rustls")]
 pub mod tls;
 
@@ -71,12 +77,13 @@ mod transport;
 
 pub use config::IoConfig;
 pub use error::Error;
+pub use serve_options::ServeOptions;
 pub use shutdown::Shutdown;
 #[cfg(feature = "rustls")]
 pub use tls::{TlsClient, TlsServer};
 
 #[cfg(feature = "tokio")]
-pub use accept::{ServeOptions, SessionLimit};
+pub use accept::SessionLimit;
 #[cfg(feature = "tokio")]
 pub use connection::Connection;
 #[cfg(feature = "tokio")]

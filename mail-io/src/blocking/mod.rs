@@ -36,6 +36,6 @@ pub mod pop3;
 pub mod smtp;
 mod transport;
 
-pub use accept::ServeOptions;
+pub use crate::ServeOptions;
 pub use connection::Connection;
 pub use transport::Transport;

@@ -8,184 +8,48 @@
 use std::io::{self, Read};
 use std::net::TcpStream;
 
-use mail_wire::sasl::{ClientMechanism, LoginClient, PlainClient};
-use smtp_proto::client::{ApiError, Client as Machine, ClientConfig, Event, SendError, TlsPolicy};
-use smtp_proto::types::{EhloResponse, Host};
+use smtp_proto::client::{Client as Machine, Event};
+use smtp_proto::types::EhloResponse;
 
 pub use smtp_proto::client::{Envelope, RecipientReport, Report};
 pub use smtp_proto::types::Mailbox;
 
 use super::connection::connect_tcp;
 use super::{Connection, Transport};
-use crate::IoConfig;
-#[cfg(feature = "rustls")]
-use crate::TlsClient;
-
-/// Why an SMTP client call failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The connection failed at the I/O edge (connect, TLS, timeouts, resets).
-    #[error(transparent)]
-    Io(#[from] crate::Error),
-    /// The session failed: the server refused it, broke the protocol, timed out, closed...
-    #[error(transparent)]
-    Session(#[from] smtp_proto::client::Error),
-    /// The message was not sent: the server cannot take it as it is (nothing was sent).
-    #[error(transparent)]
-    Send(#[from] SendError),
-    /// The session is over (after an earlier failure, or after QUIT).
-    #[error("the session is closed")]
-    Closed,
-    /// Credentials could not be encoded (a user name or password too long, say).
-    #[error("credentials: {0}")]
-    Credentials(String),
-    /// Reading the message body from its source failed.
-    #[error("reading the message: {0}")]
-    Body(#[source] io::Error),
-}
-
-impl From<ApiError> for ClientError {
-    fn from(error: ApiError) -> Self {
-        Self::Io(crate::Error::api(error))
-    }
-}
+pub use crate::smtp_client::ClientError;
+use crate::smtp_client::{Settings, builder_setters};
 
 /// How to reach the server; [`Client::connect`] starts one, [`connect`](Self::connect) runs
 /// it.
 pub struct ClientBuilder {
-    address: String,
-    config: ClientConfig,
-    io: IoConfig,
-    #[cfg(feature = "rustls")]
-    tls: Option<TlsClient>,
-    mechanisms: Vec<Box<dyn ClientMechanism + Send>>,
-    credentials_error: Option<String>,
+    settings: Settings,
 }
 
-impl std::fmt::Debug for ClientBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("address", &self.address)
-            .field("config", &self.config)
-            .field("mechanisms", &self.mechanisms.len())
-            .finish_non_exhaustive()
-    }
-}
+builder_setters!(ClientBuilder);
 
 impl ClientBuilder {
-    /// STARTTLS, required (RFC 3207): the session ends before anything is sent if the server
-    /// does not offer it or refuses it.
-    #[cfg(feature = "rustls")]
-    pub fn starttls(mut self, tls: TlsClient) -> Self {
-        self.config.tls = TlsPolicy::Required;
-        self.config.implicit_tls = false;
-        self.tls = Some(tls);
-        self
-    }
-
-    /// STARTTLS when the server offers it, plaintext otherwise (relaying between MXs).
-    #[cfg(feature = "rustls")]
-    pub fn opportunistic_tls(mut self, tls: TlsClient) -> Self {
-        self.config.tls = TlsPolicy::Opportunistic;
-        self.config.implicit_tls = false;
-        self.tls = Some(tls);
-        self
-    }
-
-    /// TLS from the first octet (port 465, RFC 8314).
-    #[cfg(feature = "rustls")]
-    pub fn implicit_tls(mut self, tls: TlsClient) -> Self {
-        self.config.tls = TlsPolicy::Never;
-        self.config.implicit_tls = true;
-        self.tls = Some(tls);
-        self
-    }
-
-    /// No TLS at all (loopback, tests). Credentials are then refused unless
-    /// [`allow_plaintext_auth`](Self::allow_plaintext_auth) is set.
-    pub fn plaintext(mut self) -> Self {
-        self.config.tls = TlsPolicy::Never;
-        self.config.implicit_tls = false;
-        #[cfg(feature = "rustls")]
-        {
-            self.tls = None;
-        }
-        self
-    }
-
-    /// Authenticates with a user name and password (AUTH PLAIN, or LOGIN where the server
-    /// offers only that), never over plaintext unless allowed.
-    pub fn credentials(mut self, user: &str, password: &str) -> Self {
-        match PlainClient::new(None, user, password.to_string()) {
-            Ok(plain) => {
-                self.mechanisms.push(Box::new(plain));
-                self.mechanisms
-                    .push(Box::new(LoginClient::new(user, password.to_string())));
-            }
-            Err(error) => self.credentials_error = Some(error.to_string()),
-        }
-        self
-    }
-
-    /// Authenticates with this SASL mechanism (in order of preference, with the others).
-    pub fn mechanism(mut self, mechanism: Box<dyn ClientMechanism + Send>) -> Self {
-        self.mechanisms.push(mechanism);
-        self
-    }
-
-    /// Lets credentials travel without TLS.
-    pub fn allow_plaintext_auth(mut self) -> Self {
-        self.config.allow_plaintext_auth = true;
-        self
-    }
-
-    /// The name to greet with (EHLO / LHLO); `localhost` unless set.
-    pub fn hello(mut self, name: Host<'static>) -> Self {
-        self.config.hostname = name;
-        self
-    }
-
-    /// Speak LMTP (RFC 2033): LHLO, one result per recipient.
-    pub fn lmtp(mut self) -> Self {
-        self.config.lmtp = true;
-        self
-    }
-
-    /// Every setting of the machine at once (TLS policy included).
-    pub fn config(mut self, config: ClientConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// The driver's limits (connect, handshake and write timeouts, buffers).
-    pub fn io(mut self, io: IoConfig) -> Self {
-        self.io = io;
-        self
-    }
-
     /// Connects, runs the greeting, EHLO, STARTTLS and AUTH, and returns once the client is
     /// ready to send.
     pub fn connect(self) -> Result<Client, ClientError> {
-        if let Some(error) = &self.credentials_error {
+        if let Some(error) = &self.settings.credentials_error {
             return Err(ClientError::Credentials(error.clone()));
         }
-        let stream = connect_tcp(self.address.as_str(), &self.io)?;
+        let stream = connect_tcp(self.settings.address.as_str(), &self.settings.io)?;
         self.over(stream)
     }
 
     /// As [`connect`](Self::connect), over a transport connected already (the address given
     /// to [`Client::connect`] is not used).
     pub fn over<S: Transport>(self, transport: S) -> Result<Client<S>, ClientError> {
-        if let Some(error) = self.credentials_error {
+        if let Some(error) = self.settings.credentials_error {
             return Err(ClientError::Credentials(error));
         }
-        let implicit = self.config.implicit_tls;
-        let machine = Machine::with_auth(self.config, self.mechanisms);
+        let implicit = self.settings.config.implicit_tls;
+        let machine = Machine::with_auth(self.settings.config, self.settings.mechanisms);
         #[cfg_attr(not(feature = "rustls"), allow(unused_mut))]
-        let mut connection = Connection::new(machine, transport).with_config(self.io);
+        let mut connection = Connection::new(machine, transport).with_config(self.settings.io);
         #[cfg(feature = "rustls")]
-        if let Some(tls) = self.tls {
+        if let Some(tls) = self.settings.tls {
             connection = if implicit {
                 connection.connect_tls(tls)?
             } else {
@@ -244,16 +108,7 @@ impl Client {
     /// then [`connect`](ClientBuilder::connect).
     pub fn connect(address: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
-            address: address.into(),
-            config: ClientConfig {
-                tls: TlsPolicy::Never,
-                ..ClientConfig::default()
-            },
-            io: IoConfig::default(),
-            #[cfg(feature = "rustls")]
-            tls: None,
-            mechanisms: Vec::new(),
-            credentials_error: None,
+            settings: Settings::new(address.into()),
         }
     }
 }
