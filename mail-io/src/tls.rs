@@ -111,9 +111,11 @@ impl TlsClient {
         let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
             .build()
             .map_err(|error| TlsError::Verifier(error.to_string()))?;
-        let verifier = PinnedOrChained {
-            webpki,
-            pinned: certificates,
+        let verifier = Verifier {
+            trust: Trust::PinnedOrChained {
+                webpki,
+                pinned: certificates,
+            },
             provider: provider(),
         };
         let config = ClientConfig::builder_with_provider(provider())
@@ -130,7 +132,10 @@ impl TlsClient {
         let config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
+            .with_custom_certificate_verifier(Arc::new(Verifier {
+                trust: Trust::Any,
+                provider: provider(),
+            }))
             .with_no_client_auth();
         Self::new(Arc::new(config), server_name)
     }
@@ -208,15 +213,27 @@ pub fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
     Ok(certificates)
 }
 
-/// Chains to a trusted certificate, or is exactly one of them and names the server.
+/// The client's certificate check. Handshake signatures are checked the same way whatever the
+/// trust.
 #[derive(Debug)]
-struct PinnedOrChained {
-    webpki: Arc<WebPkiServerVerifier>,
-    pinned: Vec<CertificateDer<'static>>,
+struct Verifier {
+    trust: Trust,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for PinnedOrChained {
+/// Which server certificates are accepted.
+#[derive(Debug)]
+enum Trust {
+    /// Any (`dangerous_accept_any`).
+    Any,
+    /// A chain to one of `pinned`, or exactly one of them that names the server.
+    PinnedOrChained {
+        webpki: Arc<WebPkiServerVerifier>,
+        pinned: Vec<CertificateDer<'static>>,
+    },
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -225,13 +242,11 @@ impl ServerCertVerifier for PinnedOrChained {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let chained = self.webpki.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        );
+        let Trust::PinnedOrChained { webpki, pinned } = &self.trust else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        let chained =
+            webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
         let error = match chained {
             Ok(verified) => return Ok(verified),
             Err(error) => error,
@@ -246,7 +261,7 @@ impl ServerCertVerifier for PinnedOrChained {
                 CertificateError::UnknownIssuer | CertificateError::Other(_)
             )
         );
-        if !overridable || !self.pinned.iter().any(|pinned| pinned == end_entity) {
+        if !overridable || !pinned.iter().any(|pinned| pinned == end_entity) {
             return Err(error);
         }
         check_pinned(end_entity, server_name, now)?;
@@ -322,54 +337,5 @@ fn check_pinned(
             if named { Ok(()) } else { Err(error) }
         }
         (Err(error), _) => Err(error),
-    }
-}
-
-/// Accepts any certificate; signatures are still checked.
-#[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
