@@ -97,6 +97,7 @@ pub(crate) enum TlsRole {
 pub struct Connection<M: Machine, T: Transport = TcpStream> {
     machine: M,
     stream: Stream<T>,
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
     tls: TlsRole,
     config: IoConfig,
     shutdown: Option<Shutdown>,

@@ -56,6 +56,8 @@ mod config;
 mod error;
 // What the tokio and blocking sides share.
 #[cfg(any(feature = "tokio", feature = "blocking"))]
+mod pop3_client;
+#[cfg(any(feature = "tokio", feature = "blocking"))]
 mod pop3_server;
 mod serve_options;
 mod shutdown;

@@ -49,6 +49,7 @@ pub(crate) enum Stream<T> {
     #[cfg(feature = "rustls")]
     Server(Box<tokio_rustls::server::TlsStream<T>>),
     /// Only while the handshake runs, or after it failed.
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
     Broken,
 }
 

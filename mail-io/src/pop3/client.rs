@@ -7,242 +7,59 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
-use mail_wire::sasl::{ClientMechanism, LoginClient, PlainClient};
-use pop3_proto::client::{
-    ApiError, Client as Machine, ClientConfig, Credentials, Event, Request, TlsPolicy,
-};
-use pop3_proto::types::{Capability, MessageNumber, Response, ScanListing, UidListing, Username};
+use pop3_proto::client::{Client as Machine, Event, Request};
+use pop3_proto::types::{Capability, MessageNumber, ScanListing, UidListing};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
 
-#[cfg(feature = "rustls")]
-use crate::TlsClient;
 use crate::connection::connect_tcp;
-use crate::{Connection, IoConfig, Transport};
+use crate::{Connection, Transport};
 
-/// Why a POP3 client call failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The connection failed at the I/O edge (connect, TLS, timeouts, resets).
-    #[error(transparent)]
-    Io(#[from] crate::Error),
-    /// The session failed: the server refused the login, broke the protocol, timed out,
-    /// closed the connection...
-    #[error(transparent)]
-    Session(#[from] pop3_proto::client::Error),
-    /// The server refused this command (`-ERR`): no such message, a message already deleted...
-    /// The session goes on.
-    #[error("the server refused {request:?}: -ERR {}", .response.text)]
-    Refused {
-        /// What was asked.
-        request: Request,
-        /// The server's response, with its response code if any (RFC 2449 8).
-        response: Response<'static>,
-    },
-    /// The session is over (after an earlier failure, or after QUIT).
-    #[error("the session is closed")]
-    Closed,
-    /// Credentials could not be used (a user name with a space, an empty password, none
-    /// given...).
-    #[error("credentials: {0}")]
-    Credentials(String),
-}
-
-impl ClientError {
-    /// Whether the server refused the command and the session goes on
-    /// ([`Refused`](Self::Refused)).
-    pub fn is_refused(&self) -> bool {
-        matches!(self, Self::Refused { .. })
-    }
-}
-
-impl From<ApiError> for ClientError {
-    fn from(error: ApiError) -> Self {
-        Self::Io(crate::Error::api(error))
-    }
-}
-
-impl From<ClientError> for io::Error {
-    fn from(error: ClientError) -> Self {
-        match error {
-            ClientError::Io(crate::Error::Io(error)) => error,
-            error => io::Error::other(error),
-        }
-    }
-}
+pub use crate::pop3_client::ClientError;
+use crate::pop3_client::{Settings, pop3_builder_setters};
 
 /// How to reach the server and log in; [`Client::connect`] starts one, `.await` (or
 /// [`connect`](Self::connect)) runs it.
+///
+/// With a SASL mechanism of your own (OAuth here):
+///
+/// ```no_run
+/// # async fn oauth(token: String) -> Result<(), Box<dyn std::error::Error>> {
+/// use mail_io::TlsClient;
+/// use mail_io::pop3::{Client, XOAuth2Client};
+///
+/// let client = Client::connect("pop.gmail.com:995")
+///     .implicit_tls(TlsClient::webpki("pop.gmail.com")?)
+///     .sasl(Box::new(XOAuth2Client::new("alice@gmail.com", token)?))
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct ClientBuilder {
-    address: String,
-    config: ClientConfig,
-    io: IoConfig,
-    #[cfg(feature = "rustls")]
-    tls: Option<TlsClient>,
-    credentials: Option<Credentials>,
-    credentials_error: Option<String>,
+    settings: Settings,
 }
 
-impl std::fmt::Debug for ClientBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("address", &self.address)
-            .field("config", &self.config)
-            .field("credentials", &self.credentials)
-            .finish_non_exhaustive()
-    }
-}
+pop3_builder_setters!(ClientBuilder);
 
 impl ClientBuilder {
-    /// STLS, required (RFC 2595 4): the session ends before any credential is sent if the
-    /// server does not offer it or refuses it.
-    #[cfg(feature = "rustls")]
-    pub fn stls(mut self, tls: TlsClient) -> Self {
-        self.config.tls = TlsPolicy::Required;
-        self.config.implicit_tls = false;
-        self.tls = Some(tls);
-        self
-    }
-
-    /// STLS when the server offers it, plaintext otherwise (credentials then stay unsent
-    /// unless [`allow_plaintext_auth`](Self::allow_plaintext_auth) is set).
-    #[cfg(feature = "rustls")]
-    pub fn opportunistic_tls(mut self, tls: TlsClient) -> Self {
-        self.config.tls = TlsPolicy::Opportunistic;
-        self.config.implicit_tls = false;
-        self.tls = Some(tls);
-        self
-    }
-
-    /// TLS from the first octet (port 995, RFC 8314).
-    #[cfg(feature = "rustls")]
-    pub fn implicit_tls(mut self, tls: TlsClient) -> Self {
-        self.config.tls = TlsPolicy::Never;
-        self.config.implicit_tls = true;
-        self.tls = Some(tls);
-        self
-    }
-
-    /// No TLS at all (loopback, tests). Credentials are then refused unless
-    /// [`allow_plaintext_auth`](Self::allow_plaintext_auth) is set; [`apop`](Self::apop) sends
-    /// no password but is refused too.
-    pub fn plaintext(mut self) -> Self {
-        self.config.tls = TlsPolicy::Never;
-        self.config.implicit_tls = false;
-        #[cfg(feature = "rustls")]
-        {
-            self.tls = None;
-        }
-        self
-    }
-
-    /// Logs in with `USER` and `PASS` (RFC 1939 7). The last login method set wins.
-    pub fn user_pass(mut self, user: &str, password: &str) -> Self {
-        match Username::new(user) {
-            Ok(name) => {
-                self.credentials = Some(Credentials::User {
-                    name: name.into_owned(),
-                    password: password.into(),
-                });
-            }
-            Err(error) => self.credentials_error = Some(format!("user name: {error}")),
-        }
-        self
-    }
-
-    /// Logs in with `APOP` (RFC 1939 7): the MD5 digest of the greeting's timestamp and the
-    /// shared `secret`, which itself never travels. The server must put a timestamp in its
-    /// greeting. The last login method set wins.
-    pub fn apop(mut self, user: &str, secret: &str) -> Self {
-        match Username::new(user) {
-            Ok(name) => {
-                self.credentials = Some(Credentials::Apop {
-                    name: name.into_owned(),
-                    secret: secret.into(),
-                });
-            }
-            Err(error) => self.credentials_error = Some(format!("user name: {error}")),
-        }
-        self
-    }
-
-    /// Logs in with `AUTH PLAIN`, or `AUTH LOGIN` where the server offers only that
-    /// (RFC 5034).
-    pub fn auth_plain(mut self, user: &str, password: &str) -> Self {
-        match PlainClient::new(None, user, password) {
-            Ok(plain) => {
-                self = self.sasl(Box::new(plain));
-                self.sasl(Box::new(LoginClient::new(user, password)))
-            }
-            Err(error) => {
-                self.credentials_error = Some(error.to_string());
-                self
-            }
-        }
-    }
-
-    /// Logs in with `AUTH` and this SASL mechanism (RFC 5034): several calls add mechanisms,
-    /// and the best the server offers is used. Replaces `USER`/`PASS` or `APOP` set before.
-    ///
-    /// ```no_run
-    /// # async fn oauth(token: String) -> Result<(), Box<dyn std::error::Error>> {
-    /// use mail_io::TlsClient;
-    /// use mail_io::pop3::{Client, XOAuth2Client};
-    ///
-    /// let client = Client::connect("pop.gmail.com:995")
-    ///     .implicit_tls(TlsClient::webpki("pop.gmail.com")?)
-    ///     .sasl(Box::new(XOAuth2Client::new("alice@gmail.com", token)?))
-    ///     .await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn sasl(mut self, mechanism: Box<dyn ClientMechanism + Send>) -> Self {
-        match &mut self.credentials {
-            Some(Credentials::Sasl(mechanisms)) => mechanisms.push(mechanism),
-            _ => self.credentials = Some(Credentials::Sasl(vec![mechanism])),
-        }
-        self
-    }
-
-    /// Lets credentials travel without TLS.
-    pub fn allow_plaintext_auth(mut self) -> Self {
-        self.config.allow_plaintext_auth = true;
-        self
-    }
-
-    /// Every setting of the machine at once (TLS policy and limits included).
-    pub fn config(mut self, config: ClientConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// The driver's limits (connect, handshake and write timeouts, buffers).
-    pub fn io(mut self, io: IoConfig) -> Self {
-        self.io = io;
-        self
-    }
-
     /// Connects, reads the greeting, runs CAPA, STLS and the login, and returns once the
     /// client is ready for commands.
     pub async fn connect(self) -> Result<Client, ClientError> {
-        self.check()?;
-        let stream = connect_tcp(self.address.as_str(), &self.io).await?;
+        self.settings.check()?;
+        let stream = connect_tcp(self.settings.address.as_str(), &self.settings.io).await?;
         self.over(stream).await
     }
 
     /// As [`connect`](Self::connect), over a transport connected already (the address given
     /// to [`Client::connect`] is not used).
     pub async fn over<T: Transport>(mut self, transport: T) -> Result<Client<T>, ClientError> {
-        self.check()?;
-        let Some(credentials) = self.credentials.take() else {
-            return Err(ClientError::Credentials("no login method set".into()));
-        };
-        let implicit = self.config.implicit_tls;
-        let machine = Machine::new(self.config, credentials);
-        let mut connection = Connection::new(machine, transport).with_config(self.io);
+        let credentials = self.settings.take_credentials()?;
+        let implicit = self.settings.config.implicit_tls;
+        let machine = Machine::new(self.settings.config, credentials);
+        #[cfg_attr(not(feature = "rustls"), allow(unused_mut))]
+        let mut connection = Connection::new(machine, transport).with_config(self.settings.io);
         #[cfg(feature = "rustls")]
-        if let Some(tls) = self.tls {
+        if let Some(tls) = self.settings.tls {
             connection = if implicit {
                 connection.connect_tls(tls).await?
             } else {
@@ -261,16 +78,6 @@ impl ClientBuilder {
         };
         client.until_ready().await?;
         Ok(client)
-    }
-
-    fn check(&self) -> Result<(), ClientError> {
-        if let Some(error) = &self.credentials_error {
-            return Err(ClientError::Credentials(error.clone()));
-        }
-        if self.credentials.is_none() {
-            return Err(ClientError::Credentials("no login method set".into()));
-        }
-        Ok(())
     }
 }
 
@@ -364,16 +171,7 @@ impl Client {
     /// (a login method at least), then `.await` it.
     pub fn connect(address: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
-            address: address.into(),
-            config: ClientConfig {
-                tls: TlsPolicy::Never,
-                ..ClientConfig::default()
-            },
-            io: IoConfig::default(),
-            #[cfg(feature = "rustls")]
-            tls: None,
-            credentials: None,
-            credentials_error: None,
+            settings: Settings::new(address.into()),
         }
     }
 }
@@ -520,7 +318,7 @@ impl<T: Transport> Client<T> {
     /// message as a [`MessageReader`] and sends the `DELE`s asked for
     /// ([`Fetch::delete`]) along with the next requests.
     ///
-    /// When the server offers PIPELINING (and [`ClientConfig::pipelining`] is on), up to
+    /// When the server offers PIPELINING (and [`ClientConfig::pipelining`](pop3_proto::client::ClientConfig::pipelining) is on), up to
     /// [`Fetch::DEFAULT_WINDOW`] `RETR`s ([`Fetch::window`]) go out together, and more as the
     /// messages come in, so a distant server is not waited for once per message; otherwise
     /// one command at a time, as the other methods do. Each message still streams: only what
@@ -932,7 +730,7 @@ impl<'a, T: Transport> MessageReader<'a, T> {
     /// The next piece of the message, never empty; `None` once it has all arrived.
     ///
     /// An error ends the session (the server closed the connection mid-message, a message over
-    /// [`ClientConfig::max_message_size`], a timeout...).
+    /// [`ClientConfig::max_message_size`](pop3_proto::client::ClientConfig::max_message_size), a timeout...).
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
         self.client.body_chunk().await
     }
@@ -1070,7 +868,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use pop3_proto::types::{Text, UniqueId};
+    use pop3_proto::types::{Response, Text, UniqueId};
 
     fn n(number: u32) -> MessageNumber {
         MessageNumber::new(number).unwrap()

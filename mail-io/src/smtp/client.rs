@@ -36,6 +36,7 @@ impl ClientBuilder {
         }
         let implicit = self.settings.config.implicit_tls;
         let machine = Machine::with_auth(self.settings.config, self.settings.mechanisms);
+        #[cfg_attr(not(feature = "rustls"), allow(unused_mut))]
         let mut connection = Connection::new(machine, transport).with_config(self.settings.io);
         #[cfg(feature = "rustls")]
         if let Some(tls) = self.settings.tls {
