@@ -123,6 +123,54 @@ pub trait Machine {
     fn is_closed(&self) -> bool;
 }
 
+/// Implements [`Machine`] for a machine whose inherent methods of the same names do the work, as
+/// the four protocol machines of this workspace do (so their users call the same verbs with or
+/// without the trait in scope).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! impl_machine {
+    ($machine:ty, $event:ty, $api_error:ty) => {
+        /// The shared driving verbs ([`mail_wire::machine`]), for drivers generic over all four
+        /// machines; each calls the inherent method of the same name.
+        impl $crate::machine::Machine for $machine {
+            type Event = $event;
+            type ApiError = $api_error;
+
+            fn receive(&mut self, bytes: &[u8]) -> usize {
+                <$machine>::receive(self, bytes)
+            }
+
+            fn receive_eof(&mut self) {
+                <$machine>::receive_eof(self);
+            }
+
+            fn handle_timeout(&mut self) {
+                <$machine>::handle_timeout(self);
+            }
+
+            fn shut_down(&mut self) {
+                <$machine>::shut_down(self);
+            }
+
+            fn timeout(&self) -> Option<::core::time::Duration> {
+                <$machine>::timeout(self)
+            }
+
+            fn tls_established(&mut self) -> Result<(), $api_error> {
+                <$machine>::tls_established(self)
+            }
+
+            fn poll_output(&mut self) -> Option<$crate::machine::Output<$event>> {
+                <$machine>::poll_output(self)
+            }
+
+            fn is_closed(&self) -> bool {
+                <$machine>::is_closed(self)
+            }
+        }
+    };
+}
+
 /// The ordered output queue of a machine: bytes written by the encoders are merged into one
 /// [`Output::Transmit`] until an event, a TLS start or the close comes between.
 #[derive(Debug)]

@@ -84,7 +84,7 @@ use bytes::{Bytes, BytesMut};
 use mail_wire::Secret;
 use mail_wire::dot::{DecodeBareEndings, DecoderConfig, DotDecoder, DotEvent};
 use mail_wire::line::{LineConfig, LineError, LineReader};
-use mail_wire::machine::{Machine, OutputQueue};
+use mail_wire::machine::OutputQueue;
 use mail_wire::sasl::{self, ClientMechanism, SaslError};
 
 pub use config::{ClientConfig, TlsPolicy};
@@ -518,6 +518,16 @@ impl Client {
     /// request.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.output.pop()
+    }
+
+    /// Ends the session now (for example on shutdown): QUIT when the dialogue allows it,
+    /// otherwise close. Mind that QUIT commits the deletions (RFC 1939 6): every DELE made so
+    /// far takes effect, as with [`Request::Quit`]. To end the session without deleting
+    /// anything, request [`Request::Rset`] first, or close the connection instead.
+    pub fn shut_down(&mut self) {
+        if self.request(Request::Quit).is_err() {
+            self.close();
+        }
     }
 
     /// Asks for something, once [`Event::Ready`]: sent at once with PIPELINING, after the
@@ -1115,49 +1125,7 @@ fn announced_octets(text: &str) -> Option<u64> {
     crate::types::whole_number(number.as_bytes(), "octets", u64::MAX).ok()
 }
 
-/// The shared driving verbs ([`mail_wire::machine`]), for drivers generic over all four machines.
-impl Machine for Client {
-    type Event = Event;
-    type ApiError = ApiError;
-
-    fn receive(&mut self, bytes: &[u8]) -> usize {
-        Client::receive(self, bytes)
-    }
-
-    fn receive_eof(&mut self) {
-        Client::receive_eof(self);
-    }
-
-    fn handle_timeout(&mut self) {
-        Client::handle_timeout(self);
-    }
-
-    /// QUIT when the dialogue allows it, otherwise close. Mind that QUIT commits the
-    /// deletions (RFC 1939 6): every DELE made so far takes effect, as with
-    /// [`Request::Quit`]. To end the session without deleting anything, request
-    /// [`Request::Rset`] first, or close the connection instead.
-    fn shut_down(&mut self) {
-        if self.request(Request::Quit).is_err() {
-            self.close();
-        }
-    }
-
-    fn timeout(&self) -> Option<Duration> {
-        Client::timeout(self)
-    }
-
-    fn tls_established(&mut self) -> Result<(), ApiError> {
-        Client::tls_established(self)
-    }
-
-    fn poll_output(&mut self) -> Option<Output> {
-        Client::poll_output(self)
-    }
-
-    fn is_closed(&self) -> bool {
-        Client::is_closed(self)
-    }
-}
+mail_wire::impl_machine!(Client, Event, ApiError);
 
 #[cfg(test)]
 mod tests;

@@ -86,7 +86,7 @@ use bytes::{Bytes, BytesMut};
 use mail_wire::Secret;
 use mail_wire::dot::{BodyError, DotEncoder};
 use mail_wire::line::{LineConfig, LineError, LineReader};
-use mail_wire::machine::{Machine, OutputQueue};
+use mail_wire::machine::OutputQueue;
 use mail_wire::sasl::{self, ClientResponse, Credentials, ServerMechanism, ServerStep};
 
 pub use config::ServerConfig;
@@ -1352,44 +1352,7 @@ fn built_in(name: &str) -> Option<Exchange> {
     Some(Exchange(mechanism))
 }
 
-/// The shared driving verbs ([`mail_wire::machine`]), for drivers generic over all four machines.
-impl Machine for Server {
-    type Event = Event;
-    type ApiError = ApiError;
-
-    fn receive(&mut self, bytes: &[u8]) -> usize {
-        Server::receive(self, bytes)
-    }
-
-    fn receive_eof(&mut self) {
-        Server::receive_eof(self);
-    }
-
-    fn handle_timeout(&mut self) {
-        Server::handle_timeout(self);
-    }
-
-    /// 421 / -ERR and close.
-    fn shut_down(&mut self) {
-        Server::shut_down(self);
-    }
-
-    fn timeout(&self) -> Option<Duration> {
-        Server::timeout(self)
-    }
-
-    fn tls_established(&mut self) -> Result<(), ApiError> {
-        Server::tls_established(self)
-    }
-
-    fn poll_output(&mut self) -> Option<Output> {
-        Server::poll_output(self)
-    }
-
-    fn is_closed(&self) -> bool {
-        Server::is_closed(self)
-    }
-}
+mail_wire::impl_machine!(Server, Event, ApiError);
 
 #[cfg(test)]
 mod tests;

@@ -77,7 +77,7 @@ use core::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use mail_wire::dot::{BodyError, DotEncoder, EncodeBareEndings};
-use mail_wire::machine::{Machine, OutputQueue};
+use mail_wire::machine::OutputQueue;
 use mail_wire::sasl::{self, ClientMechanism, SaslError};
 
 pub use config::{ClientConfig, ClientTimeouts, TlsPolicy};
@@ -624,6 +624,14 @@ impl Client {
         self.stage = Stage::Setup;
         self.hello(self.greeting_verb());
         Ok(())
+    }
+
+    /// Ends the session now (for example on shutdown): QUIT when the dialogue allows it,
+    /// otherwise close.
+    pub fn shut_down(&mut self) {
+        if self.quit().is_err() {
+            self.close();
+        }
     }
 
     /// Starts a message. Checks it against what the server offers first, and sends nothing
@@ -1403,46 +1411,7 @@ fn finish_report(t: Transaction) -> Report {
     report
 }
 
-/// The shared driving verbs ([`mail_wire::machine`]), for drivers generic over all four machines.
-impl Machine for Client {
-    type Event = Event;
-    type ApiError = ApiError;
-
-    fn receive(&mut self, bytes: &[u8]) -> usize {
-        Client::receive(self, bytes)
-    }
-
-    fn receive_eof(&mut self) {
-        Client::receive_eof(self);
-    }
-
-    fn handle_timeout(&mut self) {
-        Client::handle_timeout(self);
-    }
-
-    /// QUIT when the dialogue allows it, otherwise close.
-    fn shut_down(&mut self) {
-        if self.quit().is_err() {
-            self.close();
-        }
-    }
-
-    fn timeout(&self) -> Option<Duration> {
-        Client::timeout(self)
-    }
-
-    fn tls_established(&mut self) -> Result<(), ApiError> {
-        Client::tls_established(self)
-    }
-
-    fn poll_output(&mut self) -> Option<Output> {
-        Client::poll_output(self)
-    }
-
-    fn is_closed(&self) -> bool {
-        Client::is_closed(self)
-    }
-}
+mail_wire::impl_machine!(Client, Event, ApiError);
 
 #[cfg(test)]
 mod tests;

@@ -67,7 +67,7 @@ use core::time::Duration;
 use bytes::{Bytes, BytesMut};
 use mail_wire::dot::{BodyError, DecoderConfig, DotDecoder, DotEvent};
 use mail_wire::line::{LineConfig, LineError, LineReader};
-use mail_wire::machine::{Machine, OutputQueue};
+use mail_wire::machine::OutputQueue;
 use mail_wire::sasl::{self, ClientResponse, Credentials, ServerMechanism, ServerStep};
 
 pub use config::{ServerConfig, Timeouts};
@@ -1628,44 +1628,7 @@ fn reply_start_data() -> Reply<'static> {
     )
 }
 
-/// The shared driving verbs ([`mail_wire::machine`]), for drivers generic over all four machines.
-impl Machine for Server {
-    type Event = Event;
-    type ApiError = ApiError;
-
-    fn receive(&mut self, bytes: &[u8]) -> usize {
-        Server::receive(self, bytes)
-    }
-
-    fn receive_eof(&mut self) {
-        Server::receive_eof(self);
-    }
-
-    fn handle_timeout(&mut self) {
-        Server::handle_timeout(self);
-    }
-
-    /// 421 / -ERR and close.
-    fn shut_down(&mut self) {
-        Server::shut_down(self);
-    }
-
-    fn timeout(&self) -> Option<Duration> {
-        Server::timeout(self)
-    }
-
-    fn tls_established(&mut self) -> Result<(), ApiError> {
-        Server::tls_established(self)
-    }
-
-    fn poll_output(&mut self) -> Option<Output> {
-        Server::poll_output(self)
-    }
-
-    fn is_closed(&self) -> bool {
-        Server::is_closed(self)
-    }
-}
+mail_wire::impl_machine!(Server, Event, ApiError);
 
 #[cfg(test)]
 mod tests;
