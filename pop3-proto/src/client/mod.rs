@@ -997,7 +997,17 @@ impl Client {
                     return self.fail(Error::AuthUnavailable);
                 };
                 let digest = ApopDigest::compute(timestamp, secret.expose_secret().as_bytes());
-                self.command(&Command::Apop { name, digest }, Expect::Apop);
+                let command = Command::Apop { name, digest };
+                // RFC 2449 4: a name that fills a USER line leaves no room for the digest.
+                let length = command.encoded_len();
+                if length > crate::codec::MAX_COMMAND_LINE {
+                    return self.fail(Error::BadCredentials(InvalidValue::TooLong {
+                        what: "APOP command",
+                        length,
+                        limit: crate::codec::MAX_COMMAND_LINE,
+                    }));
+                }
+                self.command(&command, Expect::Apop);
             }
             Some(Credentials::Sasl(mechanisms)) => self.start_sasl(mechanisms),
             None => self.fail(Error::AuthUnavailable),

@@ -284,3 +284,50 @@ impl NumberBytes for MessageNumber {
         alloc::format!("{self}").into_bytes()
     }
 }
+
+/// Octets of a decimal number.
+fn digits(mut n: u64) -> usize {
+    let mut count = 1;
+    while n >= 10 {
+        n /= 10;
+        count += 1;
+    }
+    count
+}
+
+impl Command<'_> {
+    /// The octets [`encode_command`] writes for this command, CRLF included. A command longer
+    /// than [`MAX_COMMAND_LINE`] (255, RFC 2449 4), such as `APOP` with a 248-octet name, is
+    /// refused by a server that keeps to that limit: check before sending.
+    pub fn encoded_len(&self) -> usize {
+        let argument = |len: usize| 1 + len;
+        let arguments = match self {
+            Command::User(name) => argument(name.as_str().len()),
+            Command::Pass(password) => argument(password.expose_secret().len()),
+            Command::Apop { name, .. } => argument(name.as_str().len()) + argument(32),
+            Command::List(Some(n))
+            | Command::Retr(n)
+            | Command::Dele(n)
+            | Command::Uidl(Some(n)) => argument(digits(u64::from(n.get()))),
+            Command::Top { message, lines } => {
+                argument(digits(u64::from(message.get()))) + argument(digits(u64::from(*lines)))
+            }
+            Command::Auth {
+                mechanism: Some(mechanism),
+                initial_response,
+            } => {
+                argument(mechanism.as_str().len())
+                    + initial_response
+                        .as_ref()
+                        .map_or(0, |r| argument(r.expose_secret().len()))
+            }
+            Command::Lang(Some(tag)) => argument(tag.as_str().len()),
+            Command::Other {
+                arguments: Some(arguments),
+                ..
+            } => argument(arguments.as_str().len()),
+            _ => 0,
+        };
+        self.verb().len() + arguments + 2
+    }
+}

@@ -24,9 +24,9 @@ pub use response::{
 use crate::types::InvalidValue;
 
 /// RFC 2449 4: a command line is at most 255 octets, CRLF included.
-pub const MAX_COMMAND_LINE: usize = 255;
+pub const MAX_COMMAND_LINE: usize = crate::types::COMMAND_LINE;
 /// RFC 2449 4: the first line of a response is at most 512 octets, CRLF included.
-pub const MAX_RESPONSE_LINE: usize = 512;
+pub const MAX_RESPONSE_LINE: usize = crate::types::RESPONSE_LINE;
 
 /// Why a line could not be decoded, and where: [`mail_wire::decode::DecodeError`] with this
 /// crate's [`ErrorKind`].

@@ -1,8 +1,8 @@
 use super::*;
 use crate::types::{
     ApopDigest, CapaParam, CapaTag, Capability, Command, Expire, InvalidValue, KnownCode,
-    LanguageTag, Mechanism, MessageNumber, Response, ResponseCode, ScanListing, Status, Text,
-    Timestamp, UidListing, UniqueId, Username, Verb,
+    LanguageTag, MAX_ARGUMENT, Mechanism, MessageNumber, Response, ResponseCode, ScanListing,
+    Status, Text, Timestamp, UidListing, UniqueId, Username, Verb,
 };
 use alloc::format;
 use alloc::string::String;
@@ -627,16 +627,89 @@ fn line_length_limit() {
         Ok(Decoded::Complete(_, 8))
     ));
     assert!(decode_command(b"RETR 10\r\n", &small).is_err());
-    // A password of more than 240 octets, within a longer configured line.
+    // A password longer than a 255-octet line holds, within a longer configured line.
     let roomy = CommandOptions {
         max_line_length: 1000,
         ..CommandOptions::default()
     };
-    let long = format!("PASS {}\r\n", "x".repeat(241));
+    let long = format!("PASS {}\r\n", "x".repeat(MAX_ARGUMENT + 1));
     assert!(matches!(
         decode_command(long.as_bytes(), &roomy).unwrap_err().kind,
         ErrorKind::Invalid(InvalidValue::TooLong { .. })
     ));
+}
+
+/// RFC 2449 4: command lines up to 255 octets, CRLF included, and no smaller cap of ours on any
+/// argument: each single-argument command fills the line, and one octet more is refused.
+#[test]
+fn rfc2449_4_arguments_fill_the_255_octet_line() {
+    let fill = |verb: &str| "x".repeat(MAX_COMMAND_LINE - verb.len() - 3);
+    let name = fill("USER");
+    let password = "p w".repeat(MAX_ARGUMENT / 3) + &"p".repeat(MAX_ARGUMENT % 3);
+    let verb = "X".repeat(MAX_COMMAND_LINE - 2);
+    let tag = "a".repeat(8) + &"-abcdefgh".repeat(26) + "-abcde";
+    let cases = [
+        (
+            format!("USER {name}"),
+            Command::User(Username::new(name.as_str()).unwrap()),
+        ),
+        (
+            format!("PASS {password}"),
+            Command::pass(password.as_str()).unwrap(),
+        ),
+        (
+            format!("XTND {}", fill("XTND")),
+            Command::Other {
+                verb: Verb::new("XTND").unwrap(),
+                arguments: Some(Text::new(fill("XTND")).unwrap()),
+            },
+        ),
+        (
+            verb.clone(),
+            Command::Other {
+                verb: Verb::new(verb.as_str()).unwrap(),
+                arguments: None,
+            },
+        ),
+        (
+            format!("LANG {tag}"),
+            Command::Lang(Some(LanguageTag::new(tag.as_str()).unwrap())),
+        ),
+        (
+            format!("APOP {} c4c9334bac560ecc979e58001b3e22fb", "n".repeat(215)),
+            Command::Apop {
+                name: Username::new("n".repeat(215)).unwrap(),
+                digest: ApopDigest::parse("c4c9334bac560ecc979e58001b3e22fb").unwrap(),
+            },
+        ),
+    ];
+    for (line, command) in cases {
+        assert_eq!(line.len() + 2, MAX_COMMAND_LINE, "{line}");
+        command_round_trip(&command, Some(&line));
+        assert_eq!(command.encoded_len(), MAX_COMMAND_LINE);
+        // One octet more is a line too long, before any argument is looked at.
+        let over = format!("{line}x\r\n");
+        assert_eq!(
+            decode_command(over.as_bytes(), &options())
+                .unwrap_err()
+                .kind,
+            ErrorKind::LineTooLong {
+                limit: MAX_COMMAND_LINE
+            },
+            "{line}"
+        );
+    }
+    // The values themselves stop at what a line holds.
+    assert!(Username::new("x".repeat(MAX_ARGUMENT + 1)).is_err());
+    assert!(Verb::new("X".repeat(MAX_COMMAND_LINE - 1)).is_err());
+    // An APOP name that fills a USER line makes an APOP line too long to send: `encoded_len`
+    // says so before it goes out.
+    let long_apop = Command::Apop {
+        name: Username::new(name.as_str()).unwrap(),
+        digest: ApopDigest::parse("c4c9334bac560ecc979e58001b3e22fb").unwrap(),
+    };
+    assert!(long_apop.encoded_len() > MAX_COMMAND_LINE);
+    assert_eq!(encoded_command(&long_apop).len(), long_apop.encoded_len());
 }
 
 #[test]
@@ -741,11 +814,12 @@ fn constructors_refuse_cr_lf_and_nul() {
     assert!(Text::new("x".repeat(crate::types::MAX_TEXT)).is_ok());
     assert!(Text::new("x".repeat(crate::types::MAX_TEXT + 1)).is_err());
     assert!(Command::pass("").is_err());
-    assert!(Command::pass("x".repeat(240)).is_ok());
-    assert!(Command::pass("x".repeat(241)).is_err());
+    assert!(Command::pass("x".repeat(MAX_ARGUMENT)).is_ok());
+    assert!(Command::pass("x".repeat(MAX_ARGUMENT + 1)).is_err());
     assert!(Username::new("two words").is_err());
     assert!(Username::new("").is_err());
-    assert!(Username::new("x".repeat(201)).is_err());
+    assert!(Username::new("x".repeat(MAX_ARGUMENT)).is_ok());
+    assert!(Username::new("x".repeat(MAX_ARGUMENT + 1)).is_err());
     assert!(Verb::new("").is_err() && Verb::new("A B").is_err());
     assert!(LanguageTag::new("en US").is_err());
     assert!(Mechanism::new("x".repeat(21)).is_err());
@@ -941,8 +1015,9 @@ fn response_codes_are_typed() {
     for bad in ["", "/", "A/", "/A", "A//B", "A]B", "A B", "A\u{7f}"] {
         assert!(ResponseCode::new(bad).is_err(), "{bad:?}");
     }
-    assert!(ResponseCode::new("x".repeat(64)).is_ok());
-    assert!(ResponseCode::new("x".repeat(65)).is_err());
+    // RFC 2449 4: as long as `+OK [code]` fits in a 512-octet line.
+    assert!(ResponseCode::new("x".repeat(504)).is_ok());
+    assert!(ResponseCode::new("x".repeat(505)).is_err());
 }
 
 #[test]
@@ -1336,6 +1411,14 @@ fn message_number() -> impl Strategy<Value = MessageNumber> {
         .prop_map(|v| MessageNumber::new(v).unwrap())
 }
 
+/// RFC 4647 2.1: a basic language range, `*` included.
+fn language_range() -> impl Strategy<Value = LanguageTag<'static>> {
+    prop_oneof![
+        1 => Just(LanguageTag::any()),
+        8 => "[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8}){0,4}".prop_map(|t| LanguageTag::new(t).unwrap()),
+    ]
+}
+
 fn command() -> impl Strategy<Value = Command<'static>> {
     let name = "[!-~]{1,30}".prop_map(|s| Username::new(s).unwrap());
     prop_oneof![
@@ -1372,8 +1455,7 @@ fn command() -> impl Strategy<Value = Command<'static>> {
         )
             .prop_map(|(m, r)| Command::auth(Mechanism::new(m).unwrap(), r).unwrap()),
         Just(Command::Utf8),
-        proptest::option::of("[A-Za-z0-9*-]{1,20}".prop_map(|t| LanguageTag::new(t).unwrap()))
-            .prop_map(Command::Lang),
+        proptest::option::of(language_range()).prop_map(Command::Lang),
         (
             "[!-~]{1,20}".prop_filter("unknown verb", |v| !known_verb(v)),
             proptest::option::of("[ -~]{0,100}")

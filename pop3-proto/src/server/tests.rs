@@ -609,6 +609,47 @@ fn long_lines_and_back_pressure() {
     assert!(server.buffered() <= 16);
 }
 
+/// RFC 2449 4: a server with CAPA takes command lines up to 255 octets, CRLF included; a user
+/// name that fills the line logs in, one octet more is `-ERR` and the session goes on. With and
+/// without SASL (whose response lines may be longer, so the framing limit differs).
+#[test]
+fn rfc2449_4_a_255_octet_user_line_logs_in() {
+    let app = App::new(two_messages());
+    let name = "u".repeat(crate::types::MAX_ARGUMENT);
+    let fits = alloc::format!("USER {name}\r\n");
+    assert_eq!(fits.len(), crate::codec::MAX_COMMAND_LINE);
+    let over = alloc::format!("USER {name}x\r\n");
+    for sasl in [true, false] {
+        let config = ServerConfig {
+            sasl_mechanisms: if sasl {
+                plain().sasl_mechanisms
+            } else {
+                Vec::new()
+            },
+            ..plain()
+        };
+        let input = alloc::format!("{over}NOOP\r\n{fits}PASS tanstaaf\r\nNOOP\r\n");
+        let (run, server) = run_with(config, &app, &[input.as_bytes()]);
+        assert_eq!(
+            run.transcript,
+            "+OK POP3 server ready\r\n-ERR line too long\r\n-ERR not logged in\r\n+OK\r\n"
+                .to_string()
+                + &alloc::format!("+OK {name}'s maildrop has 2 messages (47 octets)\r\n+OK\r\n"),
+            "sasl: {sasl}"
+        );
+        let logins: Vec<_> = run
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Login(login) => login.username(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(logins, [name.as_str()]);
+        assert!(server.is_logged_in() && !server.is_closed());
+    }
+}
+
 fn full_session() -> (ServerConfig, App, String) {
     let config = ServerConfig {
         apop_timestamp: Some(Timestamp::new("<1.2@mx>").unwrap()),

@@ -4,7 +4,7 @@ use alloc::borrow::Cow;
 use alloc::vec::Vec;
 use core::fmt;
 
-use super::text::{InvalidValue, Mechanism, Text, check, is_vchar, text_type};
+use super::text::{InvalidValue, Mechanism, RESPONSE_LINE, Text, check, is_vchar, text_type};
 
 /// How long the server keeps messages (RFC 2449 6.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,18 +16,20 @@ pub enum Expire {
 }
 
 text_type!(
-    /// A capability tag outside the known set (RFC 2449 3: `1*cchar`, printable ASCII but `.`).
+    /// A capability tag outside the known set (RFC 2449 3: `1*cchar`, printable ASCII but `.`),
+    /// as long as a 512-octet capability line allows (RFC 2449 5).
     CapaTag,
     "capability tag",
-    64,
+    RESPONSE_LINE - 2,
     |b: u8| is_vchar(b) && b != b'.'
 );
 
 text_type!(
-    /// A parameter of an unknown capability (RFC 2449 3: `1*VCHAR`).
+    /// A parameter of an unknown capability (RFC 2449 3: `1*VCHAR`), as long as a 512-octet
+    /// capability line allows (RFC 2449 5).
     CapaParam,
     "capability parameter",
-    200,
+    RESPONSE_LINE - 2,
     is_vchar
 );
 

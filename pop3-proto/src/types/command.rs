@@ -8,7 +8,11 @@ use core::num::NonZeroU32;
 use mail_wire::Secret;
 use md5::{Digest, Md5};
 
-use super::text::{InvalidValue, Mechanism, Text, Timestamp, check, is_vchar, text_type};
+use super::language::LanguageTag;
+use super::text::{
+    COMMAND_LINE, InvalidValue, MAX_ARGUMENT, Mechanism, Text, Timestamp, check, is_vchar,
+    text_type,
+};
 
 /// A message number (RFC 1939 5): 1 for the first message of the maildrop. Decoded from ASCII
 /// digits only, no sign, at most `u32::MAX`.
@@ -57,29 +61,24 @@ impl fmt::Display for MessageNumber {
 }
 
 text_type!(
-    /// A mailbox name for `USER` and `APOP` (RFC 1939 7): 1 to 200 VCHARs (no space: it is one
-    /// argument), UTF-8 allowed after `UTF8` (RFC 6856 2).
+    /// A mailbox name for `USER` and `APOP` (RFC 1939 7): 1 to 248 VCHARs (no space: it is one
+    /// argument), UTF-8 allowed after `UTF8` (RFC 6856 2). 248 octets fill a 255-octet `USER`
+    /// line (RFC 2449 4, [`MAX_ARGUMENT`]); `APOP` with its digest holds names up to 215 within
+    /// that line.
     Username,
     "user name",
-    200,
+    MAX_ARGUMENT,
     |b: u8| is_vchar(b) || b >= 0x80
 );
 
 text_type!(
     /// A command verb outside the known set, kept so that a server can answer it (RFC 2449 3:
-    /// `3*4VCHAR`; up to 40 are kept, for extensions with longer names).
+    /// `3*4VCHAR`; longer ones are kept too, for extensions with longer names, up to the
+    /// 253 octets a 255-octet line holds, RFC 2449 4).
     Verb,
     "command",
-    40,
+    COMMAND_LINE - 2,
     is_vchar
-);
-
-text_type!(
-    /// The argument of `LANG` (RFC 6856 3): a language tag or `*`, letters, digits and `-`.
-    LanguageTag,
-    "language tag",
-    64,
-    |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'*'
 );
 
 /// The `APOP` digest (RFC 1939 7): MD5 of the greeting's timestamp followed by the shared
@@ -151,9 +150,12 @@ impl fmt::Debug for ApopDigest {
     }
 }
 
-/// What a password or an initial response may hold: 1 to 240 octets, no CR, LF or NUL.
+/// What a password or an initial response may hold: 1 to 248 octets ([`MAX_ARGUMENT`]: what a
+/// 255-octet `PASS` line holds, RFC 2449 4), no CR, LF or NUL.
 pub(crate) fn check_secret(text: &str, what: &'static str) -> Result<(), InvalidValue> {
-    check(text, what, 240, |b| !matches!(b, b'\r' | b'\n' | 0))
+    check(text, what, MAX_ARGUMENT, |b| {
+        !matches!(b, b'\r' | b'\n' | 0)
+    })
 }
 
 /// One POP3 command.
@@ -233,7 +235,8 @@ pub enum Command<'a> {
 }
 
 impl<'a> Command<'a> {
-    /// `PASS password`: 1 to 240 octets without CR, LF or NUL.
+    /// `PASS password`: 1 to 248 octets ([`MAX_ARGUMENT`], a full 255-octet line, RFC 2449 4)
+    /// without CR, LF or NUL.
     pub fn pass(password: impl Into<String>) -> Result<Self, InvalidValue> {
         let password = password.into();
         check_secret(&password, "password")?;

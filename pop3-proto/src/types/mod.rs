@@ -4,13 +4,17 @@
 
 mod capability;
 mod command;
+mod language;
 mod response;
 mod text;
 
 pub use capability::{CapaParam, CapaTag, Capability, Expire};
-pub use command::{ApopDigest, Command, LanguageTag, MessageNumber, Username, Verb};
+pub use command::{ApopDigest, Command, MessageNumber, Username, Verb};
+pub use language::{LanguageListing, LanguageTag};
 pub use response::{KnownCode, Response, ResponseCode, ScanListing, Status, UidListing, UniqueId};
-pub use text::{InvalidValue, MAX_TEXT, Mechanism, Text, Timestamp};
+pub use text::{InvalidValue, MAX_ARGUMENT, MAX_TEXT, Mechanism, Text, Timestamp};
+
+pub(crate) use text::{COMMAND_LINE, RESPONSE_LINE};
 
 pub(crate) use command::check_secret;
 pub(crate) use text::whole_number;

@@ -4,7 +4,7 @@ use alloc::borrow::Cow;
 use core::fmt;
 
 use super::command::MessageNumber;
-use super::text::{InvalidValue, Text, Timestamp, check, is_vchar, text_type};
+use super::text::{InvalidValue, RESPONSE_LINE, Text, Timestamp, check, is_vchar, text_type};
 
 /// `+OK` or `-ERR`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,8 +62,12 @@ fn is_rchar(byte: u8) -> bool {
     is_vchar(byte) && byte != b'/' && byte != b']'
 }
 
-/// An extended response code (RFC 2449 8): levels of `rchar`s separated by `/`, at most 64
-/// octets, compared without regard to case. Unknown codes and unknown detail levels are kept.
+/// The longest response code: `+OK [` and `]` and CRLF around it fill 512 octets.
+const MAX_CODE: usize = RESPONSE_LINE - "+OK []".len() - 2;
+
+/// An extended response code (RFC 2449 8): levels of `rchar`s separated by `/`, at most 504
+/// octets (what a 512-octet response line holds as `+OK [code]`, RFC 2449 4), compared without
+/// regard to case. Unknown codes and unknown detail levels are kept.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ResponseCode<'a>(Cow<'a, str>);
 
@@ -71,7 +75,9 @@ impl<'a> ResponseCode<'a> {
     /// Checks `resp-level *("/" resp-level)`.
     pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
         let text = text.into();
-        check(&text, "response code", 64, |b| is_rchar(b) || b == b'/')?;
+        check(&text, "response code", MAX_CODE, |b| {
+            is_rchar(b) || b == b'/'
+        })?;
         if text.split('/').any(str::is_empty) {
             return Err(InvalidValue::Malformed {
                 what: "response code",

@@ -165,9 +165,21 @@ macro_rules! text_type {
 }
 pub(crate) use text_type;
 
+/// RFC 2449 4: a command line is at most 255 octets, CRLF included.
+pub(crate) const COMMAND_LINE: usize = 255;
+
+/// RFC 2449 4: the first line of a response is at most 512 octets, CRLF included.
+pub(crate) const RESPONSE_LINE: usize = 512;
+
 /// The longest [`Text`]: what fits in a 512-octet response line after `+OK ` (RFC 2449 4).
 /// With a response code, keep code and text within it together.
-pub const MAX_TEXT: usize = 506;
+pub const MAX_TEXT: usize = RESPONSE_LINE - "+OK ".len() - 2;
+
+/// The longest single argument of a command (a user name, a password, a language tag): what
+/// fits in a 255-octet command line after a four-letter verb and a space, CRLF included
+/// (RFC 2449 4 raised RFC 1939's 40-octet arguments to this). No smaller cap of this crate's
+/// own applies; the line limit bounds commands with several arguments.
+pub const MAX_ARGUMENT: usize = COMMAND_LINE - "USER ".len() - 2;
 
 /// Any character but CR, LF and NUL (UTF-8 allowed: RFC 6856 after `UTF8`).
 fn is_text_byte(byte: u8) -> bool {
@@ -267,7 +279,8 @@ impl Mechanism<'_> {
 
 /// The APOP timestamp of a greeting (RFC 1939 7): `<` VCHARs `>` (an RFC 822 msg-id), such as
 /// `<1896.697170952@dbc.mtview.ca.us>`, made unique by the server (the machine has no clock or
-/// randomness: the application supplies it). At most 200 octets.
+/// randomness: the application supplies it). At most 506 octets: what fits in a greeting
+/// line (RFC 2449 4).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Timestamp<'a>(Cow<'a, str>);
 
@@ -275,7 +288,7 @@ impl<'a> Timestamp<'a> {
     /// Checks the brackets and the characters.
     pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
         let text = text.into();
-        check(&text, "timestamp", 200, is_vchar)?;
+        check(&text, "timestamp", MAX_TEXT, is_vchar)?;
         let inner = text
             .get(1..text.len().saturating_sub(1))
             .unwrap_or_default();
