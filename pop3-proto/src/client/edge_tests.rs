@@ -498,3 +498,114 @@ fn review_bogus_listing_line_refused_at_once() {
         client.buffered()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// RFC 1939 3: every line of a response ends in CRLF. A bare LF is refused the moment it
+// arrives, never held until a CRLF that a server ending its lines in LF would never send.
+
+/// The session ended at once with a bare LF at `offset`: no timeout is owed, nothing is sent
+/// after it (a server that breaks the framing gets no QUIT).
+fn assert_refused_at_once(client: &Client, log: &Log, sent_before: usize, offset: usize) {
+    assert_eq!(
+        log.errors(),
+        [&Error::MalformedResponse(DecodeError {
+            offset,
+            kind: ErrorKind::BareLf
+        })],
+        "{:?}",
+        log.events
+    );
+    assert!(log.closed && client.is_closed());
+    assert_eq!(client.timeout(), None);
+    assert_eq!(log.sent.len(), sent_before, "{}", log.sent);
+}
+
+#[test]
+fn rfc1939_3_bare_lf_status_line_refused_at_once() {
+    // The greeting, whole or byte by byte.
+    for bytewise in [false, true] {
+        let mut client = Client::new(plain(), user());
+        let mut log = Log::default();
+        if bytewise {
+            byte_by_byte(&mut client, &mut log, b"+OK ready\n");
+        } else {
+            feed(&mut client, &mut log, &[b"+OK ready\n"]);
+        }
+        assert_refused_at_once(&client, &log, 0, 9);
+    }
+    // A response to a request, with the next response already behind it.
+    let (mut client, mut log) = ready_lockstep();
+    client.request(Request::Stat).unwrap();
+    drain(&mut client, &mut log);
+    let sent = log.sent.len();
+    feed(&mut client, &mut log, &[b"+OK 2 320\n+OK\r\n"]);
+    assert_refused_at_once(&client, &log, sent, 9);
+}
+
+#[test]
+fn rfc1939_3_bare_lf_listing_line_refused_at_once() {
+    let (mut client, mut log) = ready_lockstep();
+    client.request(Request::List(None)).unwrap();
+    drain(&mut client, &mut log);
+    let sent = log.sent.len();
+    feed(
+        &mut client,
+        &mut log,
+        &[b"+OK 2 messages\r\n1 120\r\n2 200\n"],
+    );
+    assert_refused_at_once(&client, &log, sent, 5);
+    // The terminating `.` line too.
+    let (mut client, mut log) = ready_lockstep();
+    client.request(Request::Uidl(None)).unwrap();
+    drain(&mut client, &mut log);
+    let sent = log.sent.len();
+    feed(&mut client, &mut log, &[b"+OK\r\n1 a\r\n.\n"]);
+    assert_refused_at_once(&client, &log, sent, 1);
+}
+
+#[test]
+fn rfc1939_3_bare_lf_in_a_message_body_refused_at_once() {
+    // A body whose lines end in LF, cut off right after the first one: the client does not
+    // wait for more (the `.\n` that such a server would end it with never ends a body).
+    for wire in [&b"+OK 9 octets\r\nSubject\n"[..], b"+OK\r\nSubject\nx\n.\n"] {
+        let (mut client, mut log) = ready_lockstep();
+        client.request(Request::Retr(n(1))).unwrap();
+        drain(&mut client, &mut log);
+        let sent = log.sent.len();
+        feed(&mut client, &mut log, &[wire]);
+        assert_refused_at_once(&client, &log, sent, 7);
+        // At most what came before the bare LF was delivered, and no end of message.
+        let body: Vec<u8> = log
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Body(chunk) => Some(chunk.to_vec()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert!(b"Subject".starts_with(&body));
+        assert!(!log.events.iter().any(|e| matches!(e, Event::MessageEnd(_))));
+    }
+    // A bare LF before the terminating dot, arriving byte by byte.
+    let (mut client, mut log) = ready_pipelining();
+    client.request(Request::Top(n(1), 0)).unwrap();
+    drain(&mut client, &mut log);
+    let sent = log.sent.len();
+    byte_by_byte(&mut client, &mut log, b"+OK\r\nA: b\r\n\n.\r\n");
+    assert_refused_at_once(&client, &log, sent, 6);
+}
+
+/// CRLF split across chunks is not a bare LF.
+#[test]
+fn rfc1939_3_crlf_split_across_chunks_is_no_bare_lf() {
+    let (mut client, mut log) = ready_lockstep();
+    client.request(Request::Stat).unwrap();
+    drain(&mut client, &mut log);
+    feed(&mut client, &mut log, &[b"+OK 2 320\r", b"\n"]);
+    assert!(log.errors().is_empty(), "{:?}", log.events);
+    assert!(log.events.contains(&Event::Stat {
+        count: 2,
+        size: 320
+    }));
+}

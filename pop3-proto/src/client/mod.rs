@@ -11,6 +11,15 @@
 //! **The invariant:** after every input and every request, call `poll_output` until it
 //! returns `None`.
 //!
+//! **Line ends.** RFC 1939 3 ends every line of a response with CRLF. A bare LF (or, in a
+//! message, a bare CR) is refused the moment it arrives, in a status line, a listing line, a
+//! SASL challenge or a message body alike: the session ends at once with
+//! [`Error::MalformedResponse`] ([`ErrorKind::BareLf`](crate::codec::ErrorKind::BareLf) /
+//! [`BareCr`](crate::codec::ErrorKind::BareCr), with the offset in the line or body), then
+//! [`Output::Close`]. The client never waits for a CRLF that a server ending its lines in LF
+//! would never send, and never guesses where such a message ends (`\n.\n` is no terminator).
+//! There is no lenient mode: RFC 1939 allows no other line end.
+//!
 //! Here it fetches and deletes a message from this crate's own server, in memory:
 //!
 //! ```
@@ -82,7 +91,7 @@ use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use mail_wire::Secret;
-use mail_wire::dot::{DecodeBareEndings, DecoderConfig, DotDecoder, DotEvent};
+use mail_wire::dot::{BodyError, DecodeBareEndings, DecoderConfig, DotDecoder, DotEvent};
 use mail_wire::line::{LineConfig, LineError, LineReader};
 use mail_wire::machine::OutputQueue;
 use mail_wire::sasl::{self, ClientMechanism, SaslError};
@@ -410,6 +419,9 @@ pub struct Client {
     credentials: Option<Credentials>,
     stage: Stage,
     lines: LineReader,
+    /// Octets the line reader had consumed at the end of the last line (to tell a line that
+    /// ended in a bare LF from one that ended in CRLF).
+    line_end: u64,
     reading: Reading,
     expected: VecDeque<Expect>,
     /// Requests not yet sent (lock-step without PIPELINING).
@@ -453,7 +465,10 @@ impl Client {
             config,
             credentials: Some(credentials),
             stage: Stage::Setup,
-            lines: LineReader::new(LineConfig::new(limit)),
+            // A bare LF ends a line at once, so that it is refused at once (see `next_line`),
+            // not after a CRLF that may never come.
+            lines: LineReader::new(LineConfig::new(limit).accept_bare_lf(true)),
+            line_end: 0,
             reading: Reading::Line,
             expected: VecDeque::from([Expect::Greeting]),
             queued: VecDeque::new(),
@@ -571,10 +586,7 @@ impl Client {
                             *size += chunk.len() as u64;
                             self.body_chunk(chunk);
                         }
-                        Some(DotEvent::Invalid(_)) => self.fail(Error::TooLarge {
-                            what: "message",
-                            limit: self.config.max_message_size,
-                        }),
+                        Some(DotEvent::Invalid(error)) => self.fail(body_error(error)),
                         Some(DotEvent::End) => {
                             self.reading = Reading::Line;
                             self.emit(Event::MessageEnd(message));
@@ -584,7 +596,7 @@ impl Client {
                     }
                 }
                 Reading::Line | Reading::Listing(..) => {
-                    let Some(line) = self.lines.next_line(&mut input) else {
+                    let Some(line) = self.next_line(&mut input) else {
                         continue;
                     };
                     let line = match line {
@@ -640,6 +652,7 @@ impl Client {
         self.tls = true;
         self.capabilities = None;
         self.lines.reset();
+        self.line_end = 0;
         self.stage = Stage::Setup;
         self.command(&Command::Capa, Expect::Capa);
         Ok(())
@@ -649,16 +662,58 @@ impl Client {
 // ---------------------------------------------------------------------------------------------
 // Inside.
 
+/// A message body the dot decoder refused: too large, or a bare CR or LF (RFC 1939 3: lines
+/// end in CRLF), found as soon as the octet after it arrived.
+fn body_error(error: BodyError) -> Error {
+    let at = |offset: u64| usize::try_from(offset).unwrap_or(usize::MAX);
+    let kind = match error {
+        BodyError::TooLarge { limit } => {
+            return Error::TooLarge {
+                what: "message",
+                limit,
+            };
+        }
+        BodyError::BareCr { offset } => (at(offset), ErrorKind::BareCr),
+        BodyError::BareLf { offset } => (at(offset), ErrorKind::BareLf),
+        // A kind added to mail-wire later: still a broken body.
+        _ => (0, ErrorKind::BareLf),
+    };
+    Error::MalformedResponse(DecodeError {
+        offset: kind.0,
+        kind: kind.1,
+    })
+}
+
 fn line_error(error: LineError) -> DecodeError {
     let kind = match error {
         LineError::TooLong { limit, .. } => ErrorKind::LineTooLong { limit },
         LineError::BareCr { .. } => ErrorKind::BareCr,
         _ => ErrorKind::BareLf,
     };
-    DecodeError { offset: 0, kind }
+    let offset = match error {
+        LineError::BareCr { offset } | LineError::BareLf { offset } => offset,
+        _ => 0,
+    };
+    DecodeError { offset, kind }
 }
 
 impl Client {
+    /// The next line of a first line or a listing. The reader ends a line at a bare LF too;
+    /// such a line is refused here, at once (RFC 1939 3: every line ends in CRLF), rather than
+    /// held until a CRLF that a server which ends lines in LF would never send.
+    fn next_line(&mut self, input: &mut Bytes) -> Option<Result<Bytes, LineError>> {
+        let line = self.lines.next_line(input)?;
+        let end = self.lines.consumed();
+        let used = end.saturating_sub(self.line_end);
+        self.line_end = end;
+        Some(match line {
+            Ok(line) if used == line.len() as u64 + 1 => {
+                Err(LineError::BareLf { offset: line.len() })
+            }
+            other => other,
+        })
+    }
+
     fn command(&mut self, command: &Command<'_>, expect: Expect) {
         encode_command(command, self.output.buffer());
         self.expect(expect);
@@ -937,7 +992,7 @@ impl Client {
                 let decoder = DotDecoder::new(
                     DecoderConfig::new()
                         .max_size(self.config.max_message_size)
-                        .bare_endings(DecodeBareEndings::PassThrough),
+                        .bare_endings(DecodeBareEndings::Reject),
                 );
                 self.reading = Reading::Body(message, decoder, 0);
                 self.body_line = 0;
