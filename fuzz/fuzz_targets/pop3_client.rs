@@ -7,7 +7,7 @@ use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 use mail_wire::sasl::PlainClient;
 use pop3_proto::client::{Client, ClientConfig, Credentials, Output, Request, TlsPolicy};
-use pop3_proto::types::{MessageNumber, Username};
+use pop3_proto::types::{LanguageTag, MessageNumber, Username};
 
 fuzz_target!(|input: &[u8]| {
     let mut u = Unstructured::new(input);
@@ -87,6 +87,8 @@ fuzz_target!(|input: &[u8]| {
                 client.receive_eof();
                 None
             }
+            9 => Some(Request::Languages),
+            10 => Some(Request::Lang(LanguageTag::any())),
             _ => None,
         };
         if let Some(request) = request {

@@ -1,13 +1,14 @@
-//! POP3 response-side parsers (status lines, CAPA lines, scan and unique-id listings, SASL
-//! continuations, STAT text): arbitrary lines never panic; whatever parses encodes to one line
+//! POP3 response-side parsers (status lines, CAPA lines, scan, unique-id and language
+//! listings, SASL continuations, STAT text, the language a LANG selected): arbitrary lines never panic; whatever parses encodes to one line
 //! that parses to the same value and encodes to the same bytes again.
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use pop3_proto::codec::{
-    encode_capability, encode_continuation, encode_response, encode_scan_listing,
-    encode_uid_listing, parse_capability, parse_continuation, parse_response, parse_scan_listing,
+    encode_capability, encode_continuation, encode_language_listing, encode_response,
+    encode_scan_listing, encode_uid_listing, parse_capability, parse_continuation,
+    parse_language_listing, parse_response, parse_scan_listing, parse_selected_language,
     parse_stat, parse_uid_listing,
 };
 
@@ -68,6 +69,22 @@ fuzz_target!(|input: &[u8]| {
         );
         // Strict: the unique-id is exactly what came in.
         assert!(data.ends_with(listing.uid.as_str().as_bytes()));
+    }
+
+    if let Ok(listing) = parse_language_listing(data) {
+        let mut wire = BytesMut::new();
+        encode_language_listing(&listing, &mut wire);
+        assert_eq!(
+            parse_language_listing(line(&wire)).as_ref(),
+            Ok(&listing),
+            "{wire:?}"
+        );
+    }
+
+    if let Ok(text) = core::str::from_utf8(data)
+        && let Ok(tag) = parse_selected_language(text)
+    {
+        assert!(text.starts_with(tag.as_str()) && !tag.is_any());
     }
 
     if let Some(Ok(payload)) = parse_continuation(data).map(core::str::from_utf8)

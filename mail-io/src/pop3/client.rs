@@ -350,7 +350,7 @@ impl<T: Transport> Client<T> {
     /// Hands `request` to the machine (sent at once, or after the answers before it without
     /// PIPELINING), its answer owed from then on.
     fn hand_over(&mut self, request: Request) -> Result<(), ClientError> {
-        self.connection.machine_mut().request(request)?;
+        self.connection.machine_mut().request(request.clone())?;
         self.unanswered.push_back(request);
         Ok(())
     }
@@ -385,7 +385,7 @@ impl<T: Transport> Client<T> {
     async fn answer(&mut self) -> Result<Event, ClientError> {
         loop {
             let event = self.next_event().await?;
-            match answers(&event, self.unanswered.front().copied()) {
+            match answers(&event, self.unanswered.front().cloned()) {
                 // News on the way (a body chunk of a message being skipped, say).
                 None => continue,
                 Some(false) => return Err(self.out_of_step()),
@@ -672,7 +672,7 @@ fn answers(event: &Event, request: Option<Request>) -> Option<bool> {
             matches!(request, Some(Request::Retr(m) | Request::Top(m, _)) if m == *message)
         }
         Event::Deleted(message) => fits(Request::Dele(*message)),
-        Event::Done(answered, _) | Event::Refused(answered, _) => fits(*answered),
+        Event::Done(answered, _) | Event::Refused(answered, _) => fits(answered.clone()),
         Event::Closed { .. } => fits(Request::Quit),
         _ => return None,
     })
@@ -916,14 +916,18 @@ mod tests {
             ),
         ];
         for (event, request) in &fitting {
-            assert_eq!(answers(event, Some(*request)), Some(true), "{event:?}");
+            assert_eq!(
+                answers(event, Some(request.clone())),
+                Some(true),
+                "{event:?}"
+            );
             // An answer with nothing asked, or to another request, is out of step.
             assert_eq!(answers(event, None), Some(false), "{event:?}");
             for (_, other) in &fitting {
-                if answers(event, Some(*other)) == Some(true) {
+                if answers(event, Some(other.clone())) == Some(true) {
                     continue;
                 }
-                assert_eq!(answers(event, Some(*other)), Some(false));
+                assert_eq!(answers(event, Some(other.clone())), Some(false));
             }
         }
         // The reviewer's case: DELE 1's answer is not DELE 2's, nor NOOP's.

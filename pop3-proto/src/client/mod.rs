@@ -99,12 +99,13 @@ use mail_wire::sasl::{self, ClientMechanism, SaslError};
 pub use config::{ClientConfig, TlsPolicy};
 
 use crate::codec::{
-    DecodeError, ErrorKind, encode_command, parse_capability, parse_continuation, parse_response,
-    parse_scan_listing, parse_stat, parse_uid_listing,
+    DecodeError, ErrorKind, encode_command, parse_capability, parse_continuation,
+    parse_language_listing, parse_response, parse_scan_listing, parse_selected_language,
+    parse_stat, parse_uid_listing,
 };
 use crate::types::{
-    ApopDigest, Capability, Command, InvalidValue, Mechanism, MessageNumber, Response, ScanListing,
-    Status, UidListing, Username,
+    ApopDigest, Capability, Command, InvalidValue, LanguageListing, LanguageTag, Mechanism,
+    MessageNumber, Response, ScanListing, Status, UidListing, Username,
 };
 
 /// How the client logs in.
@@ -145,7 +146,8 @@ impl core::fmt::Debug for Credentials {
 pub type Output = mail_wire::machine::Output<Event>;
 
 /// What the application asks for once the client is [`Event::Ready`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Request {
     /// `STAT`: [`Event::Stat`].
     Stat,
@@ -165,6 +167,13 @@ pub enum Request {
     Noop,
     /// `QUIT`: [`Event::Closed`], which says whether the deletions were committed.
     Quit,
+    /// `LANG` without argument (RFC 6856 3.2): [`Event::Languages`], the languages the server
+    /// offers (when it announces [`Capability::Lang`]).
+    Languages,
+    /// `LANG range` (RFC 6856 3.2): [`Event::Language`] with the language the server chose
+    /// for its text from now on (UTF-8), or [`Event::Refused`] (the language stays).
+    /// [`LanguageTag::any`] asks for the one the server's administrator prefers.
+    Lang(LanguageTag<'static>),
 }
 
 impl Request {
@@ -179,6 +188,8 @@ impl Request {
             Self::Rset => Command::Rset,
             Self::Noop => Command::Noop,
             Self::Quit => Command::Quit,
+            Self::Languages => Command::Lang(None),
+            Self::Lang(range) => Command::Lang(Some(range)),
         }
     }
 }
@@ -229,6 +240,16 @@ pub enum Event {
     Deleted(MessageNumber),
     /// `RSET` or `NOOP` succeeded.
     Done(Request, Response<'static>),
+    /// `LANG`: the languages the server offers (RFC 6856 3.2).
+    Languages(Vec<LanguageListing<'static>>),
+    /// `LANG range` succeeded (RFC 6856 3.2): the server's text is in this language from now
+    /// on, starting with `response`.
+    Language {
+        /// The exact language tag the server selected.
+        tag: LanguageTag<'static>,
+        /// The response, in that language.
+        response: Response<'static>,
+    },
     /// The server refused a request (`-ERR`, with its response code if any); the session
     /// goes on.
     Refused(Request, Response<'static>),
@@ -332,7 +353,7 @@ pub enum ApiError {
 }
 
 /// The response the client waits for, in the order the commands went out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Expect {
     Greeting,
     Capa,
@@ -373,6 +394,7 @@ enum Listing {
     Capa(Vec<Capability<'static>>),
     Scan(Vec<ScanListing>),
     Uid(Vec<UidListing<'static>>),
+    Lang(Vec<LanguageListing<'static>>),
 }
 
 impl Listing {
@@ -381,6 +403,7 @@ impl Listing {
             Self::Capa(v) => v.len(),
             Self::Scan(v) => v.len(),
             Self::Uid(v) => v.len(),
+            Self::Lang(v) => v.len(),
         }
     }
 
@@ -394,6 +417,7 @@ impl Listing {
             }
             Self::Scan(v) => v.push(parse_scan_listing(line)?),
             Self::Uid(v) => v.push(parse_uid_listing(line)?.into_owned()),
+            Self::Lang(v) => v.push(parse_language_listing(line)?.into_owned()),
         }
         Ok(())
     }
@@ -774,13 +798,15 @@ impl Client {
                 .capabilities
                 .as_ref()
                 .is_some_and(|c| c.contains(&Capability::Pipelining));
-        while let Some(&request) = self.queued.front() {
+        while !self.queued.is_empty() {
             let idle = self.expected.is_empty() && matches!(self.reading, Reading::Line);
             if !pipelining && !idle {
                 break;
             }
-            self.queued.pop_front();
-            self.command(&request.command(), Expect::Request(request));
+            let Some(request) = self.queued.pop_front() else {
+                break;
+            };
+            self.command(&request.clone().command(), Expect::Request(request));
         }
     }
 
@@ -851,6 +877,7 @@ impl Client {
             }
             Listing::Scan(listings) => Event::Listing(listings),
             Listing::Uid(listings) => Event::UniqueIds(listings),
+            Listing::Lang(listings) => Event::Languages(listings),
         };
         self.emit(event);
         self.send_queued();
@@ -866,7 +893,7 @@ impl Client {
                 kind: ErrorKind::LineTooLong { limit },
             }));
         }
-        let Some(&expect) = self.expected.front() else {
+        let Some(expect) = self.expected.front().cloned() else {
             return self.fail(Error::Unsolicited);
         };
         // A SASL continuation (`+ ` or a bare `+`, RFC 5034 4) answers AUTH only.
@@ -1003,6 +1030,17 @@ impl Client {
                 });
                 return;
             }
+            Request::Languages => {
+                self.reading = Reading::Listing(Listing::Lang(Vec::new()));
+                return;
+            }
+            Request::Lang(_) => match parse_selected_language(text) {
+                Ok(tag) => Event::Language {
+                    tag: tag.into_owned(),
+                    response,
+                },
+                Err(error) => return self.fail(Error::MalformedResponse(error)),
+            },
             Request::Dele(message) => Event::Deleted(message),
             Request::Rset | Request::Noop => Event::Done(request, response),
             Request::Quit => {

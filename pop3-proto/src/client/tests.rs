@@ -1006,3 +1006,94 @@ proptest! {
         prop_assert!(committed);
     }
 }
+
+/// RFC 6856 3.2 against this crate's server: the language listing (UTF-8 names), a selection
+/// (the exact tag from the `+OK`), a refused range (the session goes on), pipelined or not.
+#[test]
+fn rfc6856_3_2_lang_requests_against_the_server() {
+    use crate::types::{LanguageListing, LanguageTag};
+    let listing = |tag: &str, name: Option<&str>| {
+        LanguageListing::new(
+            LanguageTag::new(tag).unwrap(),
+            name.map(|n| Text::new(n).unwrap()),
+        )
+        .unwrap()
+        .into_owned()
+    };
+    let offered = vec![
+        listing("es", Some("Español")),
+        listing("en", Some("English")),
+        listing("sv", None),
+    ];
+    for pipelining in [true, false] {
+        let config = ServerConfig {
+            languages: offered.clone(),
+            pipelining,
+            ..plain_server()
+        };
+        let script = Script {
+            requests: vec![
+                Request::Languages,
+                Request::Lang(LanguageTag::new("EN").unwrap()),
+                Request::Lang(LanguageTag::new("uga").unwrap()),
+                Request::Lang(LanguageTag::any()),
+                Request::Quit,
+            ],
+        };
+        let run = pair(
+            Client::new(plain_client(), user()),
+            Server::new(config),
+            &store(),
+            script,
+            &[],
+            &[],
+        );
+        assert!(run.errors().is_empty(), "{:?}", run.client_events);
+        let capabilities = run.client_events.iter().find_map(|e| match e {
+            Event::Capabilities(Some(c)) => Some(c),
+            _ => None,
+        });
+        assert!(capabilities.unwrap().contains(&Capability::Lang));
+        let lang: Vec<&Event> = run
+            .client_events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::Languages(_) | Event::Language { .. } | Event::Refused(..)
+                )
+            })
+            .collect();
+        assert_eq!(lang.len(), 4, "{lang:?}");
+        assert_eq!(lang[0], &Event::Languages(offered.clone()));
+        assert!(
+            matches!(lang[1], Event::Language { tag, response } if tag.as_str() == "en" && response.text.as_str() == "en English")
+        );
+        assert!(
+            matches!(lang[2], Event::Refused(Request::Lang(range), _) if range.as_str() == "uga")
+        );
+        assert!(
+            matches!(lang[3], Event::Language { tag, response } if tag.as_str() == "es" && response.text.as_str() == "es Español")
+        );
+        assert!(
+            run.client_text()
+                .contains("LANG\r\nLANG EN\r\nLANG uga\r\nLANG *\r\nQUIT\r\n")
+        );
+    }
+}
+
+/// RFC 6856 3.2: a `+OK` to `LANG range` must start with the language tag selected.
+#[test]
+fn rfc6856_3_2_lang_response_without_a_tag_is_malformed() {
+    use crate::types::LanguageTag;
+    let (events, _, closed) = scripted(
+        plain_client(),
+        &[Request::Lang(LanguageTag::new("de").unwrap())],
+        &after_login(&[b"+OK * changed\r\n"]),
+    );
+    assert!(closed);
+    assert!(
+        matches!(errors(&events)[..], [Error::MalformedResponse(_)]),
+        "{events:?}"
+    );
+}

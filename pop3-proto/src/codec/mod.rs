@@ -16,8 +16,9 @@ use mail_wire::decode::LineFault;
 pub use command::{CommandOptions, decode_command, encode_command, parse_command};
 pub use mail_wire::decode::Decoded;
 pub use response::{
-    encode_capability, encode_continuation, encode_response, encode_scan_listing,
-    encode_uid_listing, parse_capability, parse_continuation, parse_response, parse_scan_listing,
+    encode_capability, encode_continuation, encode_language_listing, encode_response,
+    encode_scan_listing, encode_uid_listing, parse_capability, parse_continuation,
+    parse_language_listing, parse_response, parse_scan_listing, parse_selected_language,
     parse_stat, parse_uid_listing,
 };
 

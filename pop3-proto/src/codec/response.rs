@@ -7,8 +7,8 @@ use mail_wire::decode::{check_line, line_text};
 
 use super::{DecodeError, DecodeErrorExt, ErrorKind, put};
 use crate::types::{
-    CapaParam, CapaTag, Capability, Expire, Mechanism, MessageNumber, Response, ResponseCode,
-    ScanListing, Status, Text, UidListing, UniqueId, whole_number,
+    CapaParam, CapaTag, Capability, Expire, LanguageListing, LanguageTag, Mechanism, MessageNumber,
+    Response, ResponseCode, ScanListing, Status, Text, UidListing, UniqueId, whole_number,
 };
 
 /// Parses the first line of a response (without its CRLF): `+OK` or `-ERR` in any case, then
@@ -318,4 +318,44 @@ pub fn encode_capability(capability: &Capability<'_>, out: &mut BytesMut) {
         _ => {}
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Parses a language listing, one line of the response to a bare `LANG` (RFC 6856 3.2): a
+/// language tag, then optionally one space and its name in that language (UTF-8). A tag alone
+/// with a trailing space is tolerated (no description).
+pub fn parse_language_listing(line: &[u8]) -> Result<LanguageListing<'_>, DecodeError> {
+    check_line(line)?;
+    let text = line_text(line, true)?;
+    let (tag, description) = match text.split_once(' ') {
+        Some((tag, description)) => (tag, Some(description)),
+        None => (text, None),
+    };
+    let tag = LanguageTag::new(tag).map_err(|e| DecodeError::value(0, e))?;
+    let base = tag.as_str().len() + 1;
+    let description = match description.filter(|d| !d.is_empty()) {
+        Some(d) => Some(Text::new(d).map_err(|e| DecodeError::value(base, e))?),
+        None => None,
+    };
+    LanguageListing::new(tag, description).map_err(|e| DecodeError::value(0, e))
+}
+
+/// Writes a language listing line.
+pub fn encode_language_listing(listing: &LanguageListing<'_>, out: &mut BytesMut) {
+    out.extend_from_slice(listing.tag().as_str().as_bytes());
+    if let Some(description) = listing.description() {
+        put(out, &[b" ", description.as_str().as_bytes()]);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The language a `+OK` to `LANG range` selected (RFC 6856 3.2): the text of the response
+/// starts with the exact language tag, then a space and text in that language (or ends after
+/// the tag).
+pub fn parse_selected_language(text: &str) -> Result<LanguageTag<'_>, DecodeError> {
+    let tag = text.split_once(' ').map_or(text, |(tag, _)| tag);
+    match LanguageTag::new(tag) {
+        Ok(tag) if !tag.is_any() => Ok(tag),
+        Ok(_) => Err(DecodeError::syntax(0, "a language tag, not `*`")),
+        Err(error) => Err(DecodeError::value(0, error)),
+    }
 }

@@ -1,8 +1,8 @@
 use super::*;
 use crate::types::{
     ApopDigest, CapaParam, CapaTag, Capability, Command, Expire, InvalidValue, KnownCode,
-    LanguageTag, MAX_ARGUMENT, Mechanism, MessageNumber, Response, ResponseCode, ScanListing,
-    Status, Text, Timestamp, UidListing, UniqueId, Username, Verb,
+    LanguageListing, LanguageTag, MAX_ARGUMENT, Mechanism, MessageNumber, Response, ResponseCode,
+    ScanListing, Status, Text, Timestamp, UidListing, UniqueId, Username, Verb,
 };
 use alloc::format;
 use alloc::string::String;
@@ -1715,4 +1715,116 @@ fn commands_with_different_passwords_differ() {
         Command::Pass(Secret::new(String::from("a"))),
         Command::pass("a").unwrap()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 6856 3: LANG.
+
+/// RFC 6856 3.2 and RFC 4647 2.1: `LANG` with and without a basic language range, `*`
+/// included; anything else is refused with a typed error.
+#[test]
+fn rfc6856_3_2_lang_command_forms() {
+    command_round_trip(&Command::Lang(None), Some("LANG"));
+    for range in [
+        "es",
+        "en-boont",
+        "MUL",
+        "*",
+        "i-default",
+        "zh-Hant-CN",
+        "de-1996",
+    ] {
+        let command = Command::Lang(Some(LanguageTag::new(range).unwrap()));
+        command_round_trip(&command, Some(&format!("LANG {range}")));
+        assert!(!command.is_multi_line());
+    }
+    assert!(Command::Lang(None).is_multi_line());
+    for bad in [
+        "en_US",
+        "1en",
+        "en-",
+        "-en",
+        "en--us",
+        "*-x",
+        "e*",
+        "abcdefghi",
+        "en-abcdefghi",
+    ] {
+        assert!(LanguageTag::new(bad).is_err(), "{bad}");
+        assert!(
+            matches!(
+                error(&format!("LANG {bad}")),
+                ErrorKind::Invalid(
+                    InvalidValue::Malformed { .. } | InvalidValue::UnexpectedChar { .. }
+                )
+            ),
+            "{bad}"
+        );
+    }
+    assert!(matches!(
+        error("LANG en de"),
+        ErrorKind::TooManyArguments { verb: "LANG" }
+    ));
+}
+
+/// RFC 4647 3.3.1 basic filtering, as `LANG` picks a language; tags compare without regard
+/// to case (RFC 5646 2.1.1).
+#[test]
+fn rfc4647_3_3_1_language_ranges_match() {
+    let tag = |t: &'static str| LanguageTag::new(t).unwrap();
+    assert!(tag("de").matches(&tag("de-CH")));
+    assert!(tag("DE").matches(&tag("de")));
+    assert!(tag("en-boont").matches(&tag("EN-Boont")));
+    assert!(!tag("de").matches(&tag("dem")));
+    assert!(!tag("de-CH").matches(&tag("de")));
+    assert!(LanguageTag::any().matches(&tag("sv")));
+    assert_eq!(tag("EN"), tag("en"));
+    assert!(LanguageTag::any().is_any() && !LanguageTag::i_default().is_any());
+}
+
+/// RFC 6856 3.2 and 3.3: the language listing (tag, optional name in UTF-8) and the tag that
+/// starts the `+OK` to `LANG range`.
+#[test]
+fn rfc6856_3_3_language_listings_and_selection() {
+    let listings = [
+        ("en English", "en", Some("English")),
+        (
+            "en-boont English Boontling dialect",
+            "en-boont",
+            Some("English Boontling dialect"),
+        ),
+        ("de Deutsch", "de", Some("Deutsch")),
+        ("es Español", "es", Some("Español")),
+        ("sv", "sv", None),
+    ];
+    for (line, tag, description) in listings {
+        let listing = parse_language_listing(line.as_bytes()).unwrap();
+        assert_eq!(listing.tag().as_str(), tag);
+        assert_eq!(listing.description().map(Text::as_str), description);
+        let mut out = BytesMut::new();
+        encode_language_listing(&listing, &mut out);
+        assert_eq!(&out[..], format!("{line}\r\n").as_bytes());
+        assert_eq!(listing.clone().into_owned(), listing);
+    }
+    // A trailing space is no description; `*` is no language; a bad tag is typed.
+    assert_eq!(parse_language_listing(b"sv ").unwrap().description(), None);
+    assert!(parse_language_listing(b"* any").is_err());
+    assert_eq!(
+        parse_language_listing(b"en_US English").unwrap_err().offset,
+        2
+    );
+    assert!(parse_language_listing(b"en a\0b").is_err());
+    assert!(LanguageListing::new(LanguageTag::any(), None).is_err());
+    // The `+OK` to `LANG es` (RFC 6856 3.3): "+OK es Idioma cambiado".
+    let response = parse_response(b"+OK es Idioma cambiado", true).unwrap();
+    assert_eq!(
+        parse_selected_language(response.text.as_str())
+            .unwrap()
+            .as_str(),
+        "es"
+    );
+    assert_eq!(parse_selected_language("sv").unwrap().as_str(), "sv");
+    assert!(parse_selected_language("* x").is_err());
+    assert!(parse_selected_language("Idioma_cambiado").is_err());
+    assert!(parse_selected_language("").is_err());
 }

@@ -6,7 +6,7 @@ use core::time::Duration;
 
 use mail_wire::dot::EncodeBareEndings;
 
-use crate::types::{Expire, Mechanism, Text, Timestamp};
+use crate::types::{Expire, LanguageListing, Mechanism, Text, Timestamp};
 
 /// The settings of a [`Server`](super::Server). Every limit has a safe default.
 #[derive(Debug, Clone)]
@@ -43,6 +43,13 @@ pub struct ServerConfig {
     pub implementation: Option<Text<'static>>,
     /// Offer UTF8 (RFC 6856 2): after the `UTF8` command, UTF-8 user names and text.
     pub utf8: bool,
+    /// The languages offered through `LANG` (RFC 6856 3), the administrator's preferred
+    /// first (`LANG *` selects it). Empty (the default): no `LANG` capability, and `LANG` is an
+    /// unknown command. A session starts in `i-default` (RFC 2277 4.5); the machine's own texts
+    /// stay in English whatever is selected: the application localises its texts by
+    /// [`Server::language`](super::Server::language) and
+    /// [`Event::LanguageChanged`](super::Event::LanguageChanged).
+    pub languages: Vec<LanguageListing<'static>>,
     /// The longest command line, CRLF included (RFC 2449 4: 255).
     pub max_command_line: usize,
     /// The longest AUTH response line, CRLF included (as SMTP's RFC 4954 4: 12288).
@@ -75,6 +82,7 @@ impl Default for ServerConfig {
             login_delay: None,
             implementation: None,
             utf8: false,
+            languages: Vec::new(),
             max_command_line: crate::codec::MAX_COMMAND_LINE,
             max_auth_line: mail_wire::sasl::AUTH_LINE_LIMIT,
             max_pending: 64 * 1024,

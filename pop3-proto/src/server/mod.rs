@@ -92,12 +92,12 @@ use mail_wire::sasl::{self, ClientResponse, Credentials, ServerMechanism, Server
 pub use config::ServerConfig;
 
 use crate::codec::{
-    CommandOptions, encode_capability, encode_continuation, encode_response, encode_scan_listing,
-    encode_uid_listing, parse_command,
+    CommandOptions, encode_capability, encode_continuation, encode_language_listing,
+    encode_response, encode_scan_listing, encode_uid_listing, parse_command,
 };
 use crate::types::{
-    ApopDigest, Capability, Command, KnownCode, Mechanism, MessageNumber, Response, ResponseCode,
-    ScanListing, Status, Text, Timestamp, UidListing, UniqueId, Username,
+    ApopDigest, Capability, Command, KnownCode, LanguageTag, MAX_TEXT, Mechanism, MessageNumber,
+    Response, ResponseCode, ScanListing, Status, Text, Timestamp, UidListing, UniqueId, Username,
 };
 
 /// Something the caller must act on, from [`Server::poll_output`].
@@ -208,6 +208,10 @@ pub enum Event {
     /// Octets that arrived in plaintext after STLS (or while TLS was being set up) were thrown
     /// away unread (RFC 2595 4; CVE-2011-0411 and its kin).
     PlaintextDiscarded(usize),
+    /// `LANG` selected this language (RFC 6856 3.2), one of
+    /// [`ServerConfig::languages`]: the texts of the application's answers should be in it
+    /// from now on (UTF-8).
+    LanguageChanged(LanguageTag<'static>),
 }
 
 impl Event {
@@ -423,6 +427,8 @@ pub struct Server {
     output: OutputQueue<Event>,
     tls: bool,
     utf8: bool,
+    /// The language selected with `LANG` (RFC 6856 3).
+    language: LanguageTag<'static>,
     /// The name of a USER command just accepted (PASS must follow at once).
     user: Option<Username<'static>>,
     maildrop: Maildrop,
@@ -474,6 +480,7 @@ impl Server {
             output: OutputQueue::new(),
             tls,
             utf8: false,
+            language: LanguageTag::i_default(),
             user: None,
             maildrop: Maildrop::default(),
             errors: 0,
@@ -497,6 +504,12 @@ impl Server {
     /// are; otherwise the application sends a 7-bit surrogate or refuses with `[UTF8]`.
     pub fn is_utf8(&self) -> bool {
         self.utf8
+    }
+
+    /// The language of human-readable text (RFC 6856 3): `i-default` (RFC 2277 4.5) until a
+    /// `LANG` command selects one of [`ServerConfig::languages`].
+    pub fn language(&self) -> &LanguageTag<'static> {
+        &self.language
     }
 
     /// Whether the client has logged in (the TRANSACTION state or after).
@@ -630,6 +643,7 @@ impl Server {
         self.state = State::Authorization;
         self.user = None;
         self.utf8 = false;
+        self.language = LanguageTag::i_default();
         self.lines.reset();
         Ok(())
     }
@@ -908,6 +922,7 @@ impl Server {
                 self.utf8 = true;
                 self.ok("UTF8 enabled");
             }
+            Command::Lang(range) if !self.config.languages.is_empty() => self.lang(range),
             Command::Other { .. } | Command::Utf8 | Command::Lang(_) => {
                 self.err(None, "unknown command", COUNTED);
             }
@@ -1084,6 +1099,10 @@ impl Server {
         if self.config.utf8 {
             capabilities.push(Capability::Utf8 { user: true });
         }
+        // RFC 6856 3.1: announced in both states.
+        if !self.config.languages.is_empty() {
+            capabilities.push(Capability::Lang);
+        }
         if let Some(text) = self.config.implementation.clone() {
             capabilities.push(Capability::Implementation(text));
         }
@@ -1092,6 +1111,39 @@ impl Server {
             encode_capability(capability, self.output.buffer());
         }
         self.output.buffer().extend_from_slice(b".\r\n");
+    }
+
+    /// `LANG [range]` (RFC 6856 3.2), valid in both states: the listing, or the first
+    /// configured language the range picks (RFC 4647 3.3.1; `*`: the first of all).
+    fn lang(&mut self, range: Option<LanguageTag<'static>>) {
+        let Some(range) = range else {
+            self.ok("language listing follows");
+            for listing in self.config.languages.clone() {
+                encode_language_listing(&listing, self.output.buffer());
+            }
+            self.output.buffer().extend_from_slice(b".\r\n");
+            return;
+        };
+        let chosen = self
+            .config
+            .languages
+            .iter()
+            .find(|listing| range.matches(listing.tag()))
+            .cloned();
+        let Some(chosen) = chosen else {
+            // A refused LANG is no protocol error: the language stays.
+            return self.err(None, "unsupported language", !COUNTED);
+        };
+        // "+OK tag text": the text is the language's own name, in that language.
+        let text = match chosen.description() {
+            Some(name) if chosen.tag().as_str().len() + 1 + name.as_str().len() <= MAX_TEXT => {
+                alloc::format!("{} {name}", chosen.tag())
+            }
+            _ => alloc::format!("{} language changed", chosen.tag()),
+        };
+        self.ok(&text);
+        self.language = chosen.tag().clone();
+        self.emit(Event::LanguageChanged(chosen.tag().clone()));
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1202,6 +1254,7 @@ impl Server {
                 self.ask(Pending::Commit, Event::Commit { deleted });
             }
             Command::Capa => self.capa(),
+            Command::Lang(range) if !self.config.languages.is_empty() => self.lang(range),
             Command::Other { .. } | Command::Utf8 | Command::Lang(_) => {
                 self.err(None, "unknown command", COUNTED);
             }

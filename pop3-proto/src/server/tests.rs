@@ -805,3 +805,121 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// RFC 6856 3: LANG.
+
+/// The languages of RFC 6856 3.3's example, Spanish first (the administrator's choice).
+fn languages() -> Vec<crate::types::LanguageListing<'static>> {
+    [
+        ("es", Some("Español")),
+        ("en", Some("English")),
+        ("en-boont", Some("English Boontling dialect")),
+        ("de", Some("Deutsch")),
+        ("sv", None),
+    ]
+    .into_iter()
+    .map(|(tag, name)| {
+        crate::types::LanguageListing::new(
+            LanguageTag::new(tag).unwrap(),
+            name.map(|n| Text::new(n).unwrap()),
+        )
+        .unwrap()
+    })
+    .collect()
+}
+
+fn lang_config() -> ServerConfig {
+    ServerConfig {
+        languages: languages(),
+        ..plain()
+    }
+}
+
+fn language_events(run: &Run) -> Vec<&str> {
+    run.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::LanguageChanged(tag) => Some(tag.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// RFC 6856 3.1: the LANG capability is announced in both states, only when languages are
+/// configured; without them LANG is an unknown command.
+#[test]
+fn rfc6856_3_1_lang_capability_in_both_states() {
+    let app = App::new(two_messages());
+    let input = "CAPA\r\nUSER mrose\r\nPASS tanstaaf\r\nCAPA\r\n";
+    let (run, _) = run_with(lang_config(), &app, &[input.as_bytes()]);
+    assert_eq!(
+        run.transcript.matches("\r\nLANG\r\n").count(),
+        2,
+        "{}",
+        run.transcript
+    );
+    let (run, server) = run_with(plain(), &app, &[b"CAPA\r\nLANG\r\nLANG en\r\n"]);
+    assert!(!run.transcript.contains("\r\nLANG\r\n"));
+    assert!(
+        run.transcript
+            .ends_with("-ERR unknown command\r\n-ERR unknown command\r\n")
+    );
+    assert_eq!(server.language().as_str(), "i-default");
+}
+
+/// RFC 6856 3.2 and the examples of 3.3: the listing, a selection (the `+OK` carries the exact
+/// tag), a refusal that keeps the language, `*` for the administrator's choice, and a basic
+/// language range (RFC 4647 3.3.1) picking a longer tag; in AUTHORIZATION and TRANSACTION.
+#[test]
+fn rfc6856_3_2_lang_listing_and_selection() {
+    let app = App::new(two_messages());
+    let (run, server) = run_with(lang_config(), &app, &[b"LANG\r\nLANG MUL\r\nLANG sv\r\n"]);
+    assert_eq!(
+        run.transcript,
+        "+OK POP3 server ready\r\n+OK language listing follows\r\nes Español\r\nen English\r\n\
+         en-boont English Boontling dialect\r\nde Deutsch\r\nsv\r\n.\r\n\
+         -ERR unsupported language\r\n+OK sv language changed\r\n"
+    );
+    assert_eq!(language_events(&run), ["sv"]);
+    assert_eq!(server.language().as_str(), "sv");
+    // After login; `*`, a range in another case, a refused one (no error counted).
+    let config = ServerConfig {
+        max_errors: 1,
+        ..lang_config()
+    };
+    let input =
+        "USER mrose\r\nPASS tanstaaf\r\nLANG DE\r\nLANG uga\r\nLANG *\r\nLANG en-BOONT\r\nNOOP\r\n";
+    let (run, server) = run_with(config, &app, &[input.as_bytes()]);
+    assert_eq!(
+        after_login(&run),
+        "+OK de Deutsch\r\n-ERR unsupported language\r\n+OK es Español\r\n\
+         +OK en-boont English Boontling dialect\r\n+OK\r\n"
+    );
+    assert_eq!(language_events(&run), ["de", "es", "en-boont"]);
+    assert_eq!(server.language().as_str(), "en-boont");
+    assert!(!server.is_closed());
+    // `en` picks the first tag it matches: `en`, not `en-boont`.
+    let (run, _) = run_with(lang_config(), &app, &[b"LANG en\r\n"]);
+    assert!(run.transcript.ends_with("+OK en English\r\n"));
+}
+
+/// RFC 2595 4 with RFC 6856 3: after STLS the session starts over, in `i-default`.
+#[test]
+fn rfc6856_3_language_starts_over_after_stls() {
+    let config = ServerConfig {
+        stls: true,
+        ..lang_config()
+    };
+    let mut server = Server::new(config);
+    let mut run = Run::default();
+    let app = App::new(two_messages());
+    drain(&mut server, &mut run, &app);
+    assert_eq!(server.receive(b"LANG de\r\n"), 9);
+    drain(&mut server, &mut run, &app);
+    assert_eq!(server.language().as_str(), "de");
+    assert_eq!(server.receive(b"STLS\r\n"), 6);
+    drain(&mut server, &mut run, &app);
+    server.tls_established().unwrap();
+    assert_eq!(server.language(), &LanguageTag::i_default());
+}
