@@ -25,12 +25,9 @@
 //! ```
 //! use pop3_proto::client::{Client, ClientConfig, Credentials, Event, Output, Request, TlsPolicy};
 //! use pop3_proto::server::{self, Answer, MessageInfo, Server, ServerConfig};
-//! use pop3_proto::types::{MessageNumber, UniqueId, Username};
+//! use pop3_proto::types::{MessageNumber, UniqueId};
 //!
-//! let credentials = Credentials::User {
-//!     name: Username::new("alice")?,
-//!     password: "secret".into(),
-//! };
+//! let credentials = Credentials::user("alice", "secret")?;
 //! let config = ClientConfig { tls: TlsPolicy::Never, allow_plaintext_auth: true, ..ClientConfig::default() };
 //! let mut client = Client::new(config, credentials);
 //! let mut server = Server::new(ServerConfig { plaintext_login: true, ..ServerConfig::default() });
@@ -42,7 +39,7 @@
 //!         match output {
 //!             server::Output::Transmit(bytes) => to_client.extend_from_slice(&bytes),
 //!             server::Output::Event(server::Event::Login(_)) => {
-//!                 let uid = UniqueId::new("a1")?;
+//!                 let uid: UniqueId = "a1".parse()?;
 //!                 server.answer(Answer::Open(vec![MessageInfo { size: stored.len() as u64, uid }]))?;
 //!             }
 //!             server::Output::Event(server::Event::Retrieve { .. }) => {
@@ -126,6 +123,30 @@ pub enum Credentials {
     },
     /// `AUTH` (RFC 5034) with the best of these mechanisms the server offers.
     Sasl(Vec<Box<dyn ClientMechanism + Send>>),
+}
+
+impl Credentials {
+    /// `USER` then `PASS` from plain strings: the name as [`Username`] takes it, the password
+    /// as [`Command::pass`] does (1 to 248 octets without CR, LF or NUL).
+    pub fn user(
+        name: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Result<Self, InvalidValue> {
+        let password = password.into();
+        crate::types::check_secret(&password, "password")?;
+        Ok(Self::User {
+            name: Username::new(name.into())?,
+            password: Secret::new(password),
+        })
+    }
+
+    /// `APOP` from plain strings: the name as [`Username`] takes it, the shared secret as is.
+    pub fn apop(name: impl Into<String>, secret: impl Into<String>) -> Result<Self, InvalidValue> {
+        Ok(Self::Apop {
+            name: Username::new(name.into())?,
+            secret: Secret::new(secret.into()),
+        })
+    }
 }
 
 impl core::fmt::Debug for Credentials {

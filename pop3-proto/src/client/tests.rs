@@ -627,7 +627,23 @@ fn scripted(
     requests: &[Request],
     server: &[&[u8]],
 ) -> (Vec<Event>, String, bool) {
-    let mut client = Client::new(config, user());
+    scripted_requests(Client::new(config, user()), requests, server)
+}
+
+/// As `scripted`, logging in with `credentials`, no requests.
+fn scripted_with(
+    config: ClientConfig,
+    credentials: Credentials,
+    server: &[&[u8]],
+) -> (Vec<Event>, String, bool) {
+    scripted_requests(Client::new(config, credentials), &[], server)
+}
+
+fn scripted_requests(
+    mut client: Client,
+    requests: &[Request],
+    server: &[&[u8]],
+) -> (Vec<Event>, String, bool) {
     let mut events = Vec::new();
     let mut sent = String::new();
     let mut closed = false;
@@ -1096,4 +1112,34 @@ fn rfc6856_3_2_lang_response_without_a_tag_is_malformed() {
         matches!(errors(&events)[..], [Error::MalformedResponse(_)]),
         "{events:?}"
     );
+}
+
+/// Credentials from plain strings, checked as the commands they become (RFC 1939 7,
+/// RFC 2449 4: a password fills at most a 255-octet PASS line).
+#[test]
+fn credentials_from_strings() {
+    let credentials = Credentials::user("mrose", "tanstaaf").unwrap();
+    assert!(matches!(&credentials, Credentials::User { name, .. } if name.as_str() == "mrose"));
+    assert!(Credentials::user("two words", "x").is_err());
+    assert!(Credentials::user("mrose", "a\r\nDELE 1").is_err());
+    assert!(Credentials::user("mrose", "p".repeat(crate::types::MAX_ARGUMENT)).is_ok());
+    assert!(Credentials::user("mrose", "p".repeat(crate::types::MAX_ARGUMENT + 1)).is_err());
+    assert!(Credentials::apop("mrose", "tanstaaf").is_ok());
+    assert!(Credentials::apop("", "tanstaaf").is_err());
+    // A name that fills a USER line leaves no room for APOP's digest: refused before sending.
+    let long = Credentials::apop("n".repeat(crate::types::MAX_ARGUMENT), "tanstaaf").unwrap();
+    let (events, sent, closed) = scripted_with(
+        plain_client(),
+        long,
+        &[b"+OK <1.2@host>\r\n", b"+OK\r\n.\r\n", b"+OK bye\r\n"],
+    );
+    assert!(
+        matches!(
+            errors(&events)[..],
+            [Error::BadCredentials(InvalidValue::TooLong { .. })]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(sent, "CAPA\r\nQUIT\r\n");
+    assert!(closed);
 }

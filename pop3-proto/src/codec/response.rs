@@ -182,10 +182,10 @@ pub fn encode_uid_listing(listing: &UidListing<'_>, out: &mut BytesMut) {
 
 /// Parses one line of a CAPA response (RFC 2449 5): a tag in any case and its parameters.
 /// Unknown tags are kept with their parameters; a known tag with parameters it does not take
-/// is an error.
+/// is an error. Only the `IMPLEMENTATION` text may be UTF-8 (it is free text, as [`Text`]).
 pub fn parse_capability(line: &[u8]) -> Result<Capability<'_>, DecodeError> {
     check_line(line)?;
-    let text = line_text(line, false)?;
+    let text = line_text(line, true)?;
     let (tag, rest) = match text.split_once(' ') {
         Some((tag, rest)) => (tag, Some(rest)),
         None => (text, None),

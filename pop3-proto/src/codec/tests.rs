@@ -1419,11 +1419,32 @@ fn language_range() -> impl Strategy<Value = LanguageTag<'static>> {
     ]
 }
 
+/// Up to `max` octets of the characters `class` allows (a regex class), cut at a character
+/// boundary: values that reach the limits of the public constructors.
+fn up_to(class: &'static str, max: usize) -> BoxedStrategy<String> {
+    let short = format!("{class}{{1,12}}");
+    let long = format!("{class}{{1,{max}}}");
+    prop_oneof![
+        proptest::string::string_regex(&short).unwrap(),
+        proptest::string::string_regex(&long).unwrap(),
+    ]
+    .prop_map(move |mut text| {
+        while text.len() > max {
+            text.pop();
+        }
+        text
+    })
+    .prop_filter("not empty", |text| !text.is_empty())
+    .boxed()
+}
+
 fn command() -> impl Strategy<Value = Command<'static>> {
-    let name = "[!-~]{1,30}".prop_map(|s| Username::new(s).unwrap());
+    // User names: VCHARs and UTF-8 (RFC 6856 2), up to the 248 octets of a USER line.
+    let name = up_to("[!-~é中]", MAX_ARGUMENT).prop_map(|s| Username::new(s).unwrap());
     prop_oneof![
         name.clone().prop_map(Command::User),
-        "[ -~]{1,200}".prop_map(|p| Command::pass(p).unwrap()),
+        // Passwords: anything but CR, LF and NUL, spaces included, up to 248 octets.
+        up_to("[^\\r\\n\\x00]", MAX_ARGUMENT).prop_map(|p| Command::pass(p).unwrap()),
         (name, any::<[u8; 16]>()).prop_map(|(name, bytes)| {
             let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
             Command::Apop {
@@ -1457,8 +1478,11 @@ fn command() -> impl Strategy<Value = Command<'static>> {
         Just(Command::Utf8),
         proptest::option::of(language_range()).prop_map(Command::Lang),
         (
-            "[!-~]{1,20}".prop_filter("unknown verb", |v| !known_verb(v)),
-            proptest::option::of("[ -~]{0,100}")
+            up_to("[!-~]", MAX_COMMAND_LINE - 2).prop_filter("unknown verb", |v| !known_verb(v)),
+            proptest::option::of(prop_oneof![
+                Just(String::new()),
+                up_to("[^\\r\\n\\x00]", crate::types::MAX_TEXT),
+            ])
         )
             .prop_map(|(verb, arguments)| Command::Other {
                 verb: Verb::new(verb).unwrap(),
@@ -1481,11 +1505,18 @@ fn response_code() -> impl Strategy<Value = ResponseCode<'static>> {
         .prop_map(|c| ResponseCode::new(c).unwrap()),
         prop::collection::vec("[!-.0-\\\\^-~]{1,8}", 1..4)
             .prop_map(|levels| ResponseCode::new(levels.join("/")).unwrap()),
+        // Up to the 504 octets of `+OK [code]` in a 512-octet line.
+        up_to("[!-.0-\\\\^-~]", 504).prop_map(|code| ResponseCode::new(code).unwrap()),
     ]
 }
 
 fn response_text() -> impl Strategy<Value = Text<'static>> {
-    ("[ \\[\\]]{0,3}", "\\PC{0,60}").prop_map(|(head, tail)| Text::new(head + &tail).unwrap())
+    prop_oneof![
+        ("[ \\[\\]]{0,3}", "\\PC{0,60}").prop_map(|(head, tail)| head + &tail),
+        // Anything but CR, LF and NUL, controls and UTF-8 included, up to 506 octets.
+        up_to("[^\\r\\n\\x00]", crate::types::MAX_TEXT),
+    ]
+    .prop_map(|text| Text::new(text).unwrap())
 }
 
 fn response() -> impl Strategy<Value = Response<'static>> {
@@ -1521,14 +1552,18 @@ fn capability() -> impl Strategy<Value = Capability<'static>> {
             }
         }),
         Just(Capability::Uidl),
-        "[ -~]{0,60}".prop_map(|t| Capability::Implementation(Text::new(t).unwrap())),
+        prop_oneof![
+            Just(String::new()),
+            up_to("[^\\r\\n\\x00]", crate::types::MAX_TEXT)
+        ]
+        .prop_map(|t| Capability::Implementation(Text::new(t).unwrap())),
         Just(Capability::Stls),
         Just(Capability::AuthRespCode),
         any::<bool>().prop_map(|user| Capability::Utf8 { user }),
         Just(Capability::Lang),
         (
-            "[!-\\-/-~]{1,16}".prop_filter("unknown tag", |t| !known_tag(t)),
-            prop::collection::vec("[!-~]{1,12}", 0..5)
+            up_to("[!-\\-/-~]", 300).prop_filter("unknown tag", |t| !known_tag(t)),
+            prop::collection::vec(up_to("[!-~]", 200), 0..5)
         )
             .prop_map(|(tag, params)| Capability::Other {
                 tag: CapaTag::new(tag).unwrap(),
@@ -1545,15 +1580,47 @@ fn uid() -> impl Strategy<Value = UniqueId<'static>> {
 }
 
 proptest! {
+    /// decode(encode(x)) == x for every command the public constructors allow, at their
+    /// limits: lines within 255 octets decode with the default options (RFC 2449 4); longer
+    /// ones (several arguments near their limits) are refused as too long, which
+    /// `encoded_len` says beforehand, and decode with a raised limit.
     #[test]
     fn commands_round_trip(command in command()) {
-        command_round_trip(&command, None);
+        let wire = encoded_command(&command);
+        prop_assert_eq!(wire.len(), command.encoded_len());
+        if wire.len() <= MAX_COMMAND_LINE {
+            command_round_trip(&command, None);
+        } else {
+            prop_assert_eq!(
+                decode_command(&wire, &utf8_options()).unwrap_err().kind,
+                ErrorKind::LineTooLong { limit: MAX_COMMAND_LINE }
+            );
+            let roomy = CommandOptions { max_line_length: wire.len(), utf8: true };
+            prop_assert_eq!(
+                decode_command(&wire, &roomy),
+                Ok(Decoded::Complete(command.clone(), wire.len()))
+            );
+        }
         prop_assert_eq!(command.clone().into_owned(), command);
+    }
+
+    #[test]
+    fn language_listings_round_trip(
+        tag in language_range().prop_filter("a language", |t| !t.is_any()),
+        description in proptest::option::of(up_to("[^\\r\\n\\x00]", crate::types::MAX_TEXT)),
+    ) {
+        let listing = LanguageListing::new(tag, description.map(|d| Text::new(d).unwrap())).unwrap();
+        let mut out = BytesMut::new();
+        encode_language_listing(&listing, &mut out);
+        let parsed = parse_language_listing(out.strip_suffix(b"\r\n").unwrap());
+        prop_assert_eq!(parsed.as_ref(), Ok(&listing));
+        prop_assert_eq!(listing.clone().into_owned(), listing);
     }
 
     #[test]
     fn every_prefix_of_a_command_is_incomplete(command in command(), trailer in "[ -~\r\n]{0,20}") {
         let wire = encoded_command(&command);
+        prop_assume!(wire.len() <= MAX_COMMAND_LINE);
         for end in 0..wire.len() {
             prop_assert_eq!(decode_command(&wire[..end], &utf8_options()), Ok(Decoded::Incomplete));
         }
@@ -1827,4 +1894,64 @@ fn rfc6856_3_3_language_listings_and_selection() {
     assert!(parse_selected_language("* x").is_err());
     assert!(parse_selected_language("Idioma_cambiado").is_err());
     assert!(parse_selected_language("").is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Construction from what users have.
+
+/// `FromStr` and `TryFrom<String>` give `'static` values, `TryFrom<&str>` borrowed ones, with
+/// the same checks as `new`; `into_owned` turns any borrowed value `'static`.
+#[test]
+fn validated_types_from_strings() {
+    fn owned<T: core::str::FromStr + TryFrom<String>>(text: &str) -> Option<T> {
+        let parsed = text.parse::<T>().ok();
+        let converted = T::try_from(String::from(text)).ok();
+        assert_eq!(parsed.is_some(), converted.is_some(), "{text}");
+        parsed
+    }
+    let name: Username<'static> = owned("mrose").unwrap();
+    assert_eq!(name, Username::new("mrose").unwrap());
+    assert!(owned::<Username<'static>>("two words").is_none());
+    assert_eq!(
+        owned::<Text<'static>>("any text").unwrap().as_str(),
+        "any text"
+    );
+    assert!(owned::<Text<'static>>("a\r\nb").is_none());
+    assert!(owned::<Timestamp<'static>>("<1.2@host>").is_some());
+    assert!(owned::<Timestamp<'static>>("1.2@host").is_none());
+    assert!(owned::<Mechanism<'static>>("SCRAM-SHA-256").is_some());
+    assert!(owned::<ResponseCode<'static>>("SYS/TEMP").is_some());
+    assert!(owned::<UniqueId<'static>>("QhdPYR:00WBw1Ph7x7").is_some());
+    assert!(owned::<LanguageTag<'static>>("en-boont").is_some());
+    assert!(owned::<LanguageTag<'static>>("en_US").is_none());
+    assert!(owned::<CapaTag<'static>>("X-EXTENSION").is_some());
+    assert!(owned::<CapaParam<'static>>("param").is_some());
+    assert!(owned::<Verb<'static>>("XTND").is_some());
+    assert_eq!("7".parse::<MessageNumber>(), Ok(n(7)));
+    assert!("0".parse::<MessageNumber>().is_err());
+    assert_eq!(MessageNumber::try_from(7), Ok(n(7)));
+    assert!(MessageNumber::try_from(0).is_err());
+    let digest: ApopDigest = "c4c9334bac560ecc979e58001b3e22fb".parse().unwrap();
+    assert_eq!(digest.to_hex(), "c4c9334bac560ecc979e58001b3e22fb");
+    // Borrowed, then owned.
+    let text = String::from("USER mrose");
+    let borrowed = Username::try_from(&text[5..]).unwrap();
+    let command: Command<'static> = Command::User(borrowed).into_owned();
+    drop(text);
+    assert_eq!(command, Command::User(name));
+}
+
+/// Encoding never gives what decoding reads as another value: a known verb or capability tag
+/// cannot be built as `Other` (it has its own variant, which decoding gives).
+#[test]
+fn known_names_cannot_be_other() {
+    for verb in KNOWN_VERBS {
+        assert!(Verb::new(verb).is_err(), "{verb}");
+        assert!(Verb::new(verb.to_ascii_lowercase()).is_err(), "{verb}");
+    }
+    for tag in KNOWN_TAGS.iter().filter(|t| **t != ".") {
+        assert!(CapaTag::new(*tag).is_err(), "{tag}");
+        assert!(CapaTag::new(tag.to_ascii_lowercase()).is_err(), "{tag}");
+    }
+    assert!(Verb::new("XTND").is_ok() && CapaTag::new("X-TOP").is_ok());
 }

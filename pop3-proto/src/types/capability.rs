@@ -4,7 +4,9 @@ use alloc::borrow::Cow;
 use alloc::vec::Vec;
 use core::fmt;
 
-use super::text::{InvalidValue, Mechanism, RESPONSE_LINE, Text, check, is_vchar, text_type};
+use super::text::{
+    InvalidValue, Mechanism, RESPONSE_LINE, Text, check, is_vchar, text_conversions, text_type,
+};
 
 /// How long the server keeps messages (RFC 2449 6.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,12 +19,32 @@ pub enum Expire {
 
 text_type!(
     /// A capability tag outside the known set (RFC 2449 3: `1*cchar`, printable ASCII but `.`),
-    /// as long as a 512-octet capability line allows (RFC 2449 5).
+    /// as long as a 512-octet capability line allows (RFC 2449 5). A known tag, in any case, is
+    /// refused: it has its own [`Capability`] variant, which is what decoding gives.
     CapaTag,
     "capability tag",
     RESPONSE_LINE - 2,
-    |b: u8| is_vchar(b) && b != b'.'
+    |b: u8| is_vchar(b) && b != b'.',
+    |tag: &str| !KNOWN_TAGS.iter().any(|known| known.eq_ignore_ascii_case(tag)),
+    "a known capability: use its own variant"
 );
+
+/// The tags with a [`Capability`] variant of their own.
+const KNOWN_TAGS: [&str; 13] = [
+    "TOP",
+    "USER",
+    "SASL",
+    "RESP-CODES",
+    "LOGIN-DELAY",
+    "PIPELINING",
+    "EXPIRE",
+    "UIDL",
+    "IMPLEMENTATION",
+    "STLS",
+    "AUTH-RESP-CODE",
+    "UTF8",
+    "LANG",
+];
 
 text_type!(
     /// A parameter of an unknown capability (RFC 2449 3: `1*VCHAR`), as long as a 512-octet
@@ -32,6 +54,8 @@ text_type!(
     RESPONSE_LINE - 2,
     is_vchar
 );
+
+text_conversions!(CapaTag, CapaParam);
 
 /// One line of a CAPA response.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

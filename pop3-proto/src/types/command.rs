@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 use super::language::LanguageTag;
 use super::text::{
     COMMAND_LINE, InvalidValue, MAX_ARGUMENT, Mechanism, Text, Timestamp, check, is_vchar,
-    text_type,
+    text_conversions, text_type,
 };
 
 /// A message number (RFC 1939 5): 1 for the first message of the maildrop. Decoded from ASCII
@@ -74,12 +74,53 @@ text_type!(
 text_type!(
     /// A command verb outside the known set, kept so that a server can answer it (RFC 2449 3:
     /// `3*4VCHAR`; longer ones are kept too, for extensions with longer names, up to the
-    /// 253 octets a 255-octet line holds, RFC 2449 4).
+    /// 253 octets a 255-octet line holds, RFC 2449 4). A known verb, in any case, is refused:
+    /// it has its own [`Command`] variant, which is what decoding gives.
     Verb,
     "command",
     COMMAND_LINE - 2,
-    is_vchar
+    is_vchar,
+    |verb: &str| !KNOWN_VERBS.iter().any(|known| known.eq_ignore_ascii_case(verb)),
+    "a known command: use its own variant"
 );
+
+/// The verbs with a [`Command`] variant of their own.
+const KNOWN_VERBS: [&str; 17] = [
+    "USER", "PASS", "APOP", "STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "QUIT", "TOP", "UIDL",
+    "CAPA", "STLS", "AUTH", "UTF8", "LANG",
+];
+
+text_conversions!(Username, Verb);
+
+impl core::str::FromStr for MessageNumber {
+    type Err = InvalidValue;
+
+    /// As [`MessageNumber::parse`].
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
+        Self::parse(text)
+    }
+}
+
+impl TryFrom<u32> for MessageNumber {
+    type Error = InvalidValue;
+
+    /// Any number but 0.
+    fn try_from(n: u32) -> Result<Self, InvalidValue> {
+        Self::new(n).ok_or(InvalidValue::Number {
+            what: "message number",
+            reason: "message numbers start at 1",
+        })
+    }
+}
+
+impl core::str::FromStr for ApopDigest {
+    type Err = InvalidValue;
+
+    /// As [`ApopDigest::parse`].
+    fn from_str(hex: &str) -> Result<Self, InvalidValue> {
+        Self::parse(hex)
+    }
+}
 
 /// The `APOP` digest (RFC 1939 7): MD5 of the greeting's timestamp followed by the shared
 /// secret, sent as 32 lower-case hex digits.

@@ -3,7 +3,7 @@
 use alloc::borrow::Cow;
 use core::fmt;
 
-use super::text::{InvalidValue, MAX_ARGUMENT, Text, check};
+use super::text::{InvalidValue, MAX_ARGUMENT, Text, check, text_conversions};
 
 /// A language tag (RFC 5646) or the basic language range of a `LANG` command (RFC 6856 3.2,
 /// RFC 4647 2.1): `1*8ALPHA *("-" 1*8alphanum)`, or `*` for the language the server's
@@ -91,6 +91,8 @@ impl<'a> LanguageTag<'a> {
         LanguageTag(Cow::Owned(self.0.into_owned()))
     }
 }
+
+text_conversions!(LanguageTag);
 
 /// RFC 5646 2.1.1: tags are compared without regard to case.
 impl PartialEq for LanguageTag<'_> {

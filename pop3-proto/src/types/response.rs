@@ -4,7 +4,9 @@ use alloc::borrow::Cow;
 use core::fmt;
 
 use super::command::MessageNumber;
-use super::text::{InvalidValue, RESPONSE_LINE, Text, Timestamp, check, is_vchar, text_type};
+use super::text::{
+    InvalidValue, RESPONSE_LINE, Text, Timestamp, check, is_vchar, text_conversions, text_type,
+};
 
 /// `+OK` or `-ERR`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -221,6 +223,8 @@ text_type!(
     70,
     is_vchar
 );
+
+text_conversions!(UniqueId, ResponseCode);
 
 /// A scan listing (RFC 1939 5): `msg size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -121,6 +121,12 @@ pub(crate) fn whole_number(text: &[u8], what: &'static str, max: u64) -> Result<
 
 macro_rules! text_type {
     ($(#[$doc:meta])* $name:ident, $what:literal, $limit:expr, $allowed:expr) => {
+        text_type!($(#[$doc])* $name, $what, $limit, $allowed, |_: &str| true, "");
+    };
+    (
+        $(#[$doc:meta])* $name:ident, $what:literal, $limit:expr, $allowed:expr,
+        $whole:expr, $refused:literal
+    ) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name<'a>(Cow<'a, str>);
@@ -130,6 +136,12 @@ macro_rules! text_type {
             pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
                 let text = text.into();
                 check(&text, $what, $limit, $allowed)?;
+                if !($whole)(&*text) {
+                    return Err(InvalidValue::Malformed {
+                        what: $what,
+                        reason: $refused,
+                    });
+                }
                 Ok(Self(text))
             }
 
@@ -164,6 +176,37 @@ macro_rules! text_type {
     };
 }
 pub(crate) use text_type;
+
+/// `FromStr` and `TryFrom<String>` (owned, `'static`) and `TryFrom<&str>` (borrowed) for a
+/// validated text type with a `new` constructor: the same checks, whatever the caller has.
+macro_rules! text_conversions {
+    ($($name:ident),+ $(,)?) => {$(
+        impl core::str::FromStr for $name<'static> {
+            type Err = InvalidValue;
+
+            fn from_str(text: &str) -> Result<Self, InvalidValue> {
+                $name::new(text).map($name::into_owned)
+            }
+        }
+
+        impl TryFrom<alloc::string::String> for $name<'static> {
+            type Error = InvalidValue;
+
+            fn try_from(text: alloc::string::String) -> Result<Self, InvalidValue> {
+                $name::new(text)
+            }
+        }
+
+        impl<'a> TryFrom<&'a str> for $name<'a> {
+            type Error = InvalidValue;
+
+            fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
+                $name::new(text)
+            }
+        }
+    )+};
+}
+pub(crate) use text_conversions;
 
 /// RFC 2449 4: a command line is at most 255 octets, CRLF included.
 pub(crate) const COMMAND_LINE: usize = 255;
@@ -315,6 +358,8 @@ impl<'a> Timestamp<'a> {
         Timestamp(Cow::Owned(self.0.into_owned()))
     }
 }
+
+text_conversions!(Text, Mechanism, Timestamp);
 
 impl fmt::Display for Timestamp<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
