@@ -1955,3 +1955,6 @@ fn known_names_cannot_be_other() {
     }
     assert!(Verb::new("XTND").is_ok() && CapaTag::new("X-TOP").is_ok());
 }
+
+#[cfg(feature = "serde")]
+mod serde_round_trip;

@@ -5,11 +5,13 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use super::text::{
-    InvalidValue, Mechanism, RESPONSE_LINE, Text, check, is_vchar, text_conversions, text_type,
+    InvalidValue, Mechanism, RESPONSE_LINE, Text, check, is_vchar, text_conversions, text_serde,
+    text_type,
 };
 
 /// How long the server keeps messages (RFC 2449 6.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Expire {
     /// `NEVER`: messages are kept.
     Never,
@@ -56,9 +58,11 @@ text_type!(
 );
 
 text_conversions!(CapaTag, CapaParam);
+text_serde!(CapaTag, CapaParam);
 
 /// One line of a CAPA response.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum Capability<'a> {
     /// `TOP` (RFC 2449 6.1).

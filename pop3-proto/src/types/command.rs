@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 use super::language::LanguageTag;
 use super::text::{
     COMMAND_LINE, InvalidValue, MAX_ARGUMENT, Mechanism, Text, Timestamp, check, is_vchar,
-    text_conversions, text_type,
+    text_conversions, text_serde, text_type,
 };
 
 /// A message number (RFC 1939 5): 1 for the first message of the maildrop. Decoded from ASCII
@@ -91,6 +91,7 @@ const KNOWN_VERBS: [&str; 17] = [
 ];
 
 text_conversions!(Username, Verb);
+text_serde!(Username, Verb);
 
 impl core::str::FromStr for MessageNumber {
     type Err = InvalidValue;
@@ -110,6 +111,40 @@ impl TryFrom<u32> for MessageNumber {
             what: "message number",
             reason: "message numbers start at 1",
         })
+    }
+}
+
+/// Serialized as the number.
+#[cfg(feature = "serde")]
+impl serde::Serialize for MessageNumber {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.get())
+    }
+}
+
+/// Deserialized from a number, refused if 0 (RFC 1939 5: numbering starts at 1).
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for MessageNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = <u32 as serde::Deserialize>::deserialize(deserializer)?;
+        Self::try_from(n).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serialized as the 32 lower-case hex digits sent on the wire.
+#[cfg(feature = "serde")]
+impl serde::Serialize for ApopDigest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+/// Deserialized from 32 lower-case hex digits, as [`ApopDigest::parse`].
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for ApopDigest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let hex = <String as serde::Deserialize>::deserialize(deserializer)?;
+        Self::parse(&hex).map_err(serde::de::Error::custom)
     }
 }
 
@@ -200,7 +235,13 @@ pub(crate) fn check_secret(text: &str, what: &'static str) -> Result<(), Invalid
 }
 
 /// One POP3 command.
+///
+/// With the `serde` feature it serializes as a structure (`"Stat"`, `{"Retr": 2}`,
+/// `{"User": "alice"}`), every field deserialized through its checks; credentials are not
+/// serialized, so that no password reaches a log or a file by accident: serializing `PASS`, or
+/// an `AUTH` with an initial response, is an error, and neither deserializes.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum Command<'a> {
     /// `USER name` (RFC 1939 7).
@@ -216,6 +257,7 @@ pub enum Command<'a> {
     ///
     /// Outside this crate, match it with `Command::Pass { 0: password, .. }`.
     #[non_exhaustive]
+    #[cfg_attr(feature = "serde", serde(skip))]
     Pass(Secret<String>),
     /// `APOP name digest` (RFC 1939 7).
     Apop {
@@ -260,6 +302,15 @@ pub enum Command<'a> {
         /// The mechanism.
         mechanism: Option<Mechanism<'a>>,
         /// The initial response (base64, or `=` for an empty one).
+        #[cfg_attr(
+            feature = "serde",
+            serde(
+                default,
+                skip_serializing_if = "Option::is_none",
+                serialize_with = "refuse_secret",
+                deserialize_with = "refuse_secret_input"
+            )
+        )]
         initial_response: Option<Secret<String>>,
     },
     /// `UTF8` (RFC 6856 2).
@@ -395,5 +446,32 @@ impl<'a> Command<'a> {
                 arguments: arguments.map(Text::into_owned),
             },
         }
+    }
+}
+
+/// `serde`: an initial response is a credential (RFC 5034 4), never serialized.
+#[cfg(feature = "serde")]
+fn refuse_secret<S: serde::Serializer>(
+    secret: &Option<Secret<String>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        None => serializer.serialize_none(),
+        Some(_) => Err(serde::ser::Error::custom(
+            "credentials (an AUTH initial response) are not serialized",
+        )),
+    }
+}
+
+/// `serde`: an initial response is not read from serialized data either.
+#[cfg(feature = "serde")]
+fn refuse_secret_input<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Secret<String>>, D::Error> {
+    match <Option<serde::de::IgnoredAny> as serde::Deserialize>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(_) => Err(serde::de::Error::custom(
+            "credentials (an AUTH initial response) are not deserialized",
+        )),
     }
 }

@@ -3,7 +3,7 @@
 use alloc::borrow::Cow;
 use core::fmt;
 
-use super::text::{InvalidValue, MAX_ARGUMENT, Text, check, text_conversions};
+use super::text::{InvalidValue, MAX_ARGUMENT, Text, check, text_conversions, text_serde};
 
 /// A language tag (RFC 5646) or the basic language range of a `LANG` command (RFC 6856 3.2,
 /// RFC 4647 2.1): `1*8ALPHA *("-" 1*8alphanum)`, or `*` for the language the server's
@@ -93,6 +93,7 @@ impl<'a> LanguageTag<'a> {
 }
 
 text_conversions!(LanguageTag);
+text_serde!(LanguageTag);
 
 /// RFC 5646 2.1.1: tags are compared without regard to case.
 impl PartialEq for LanguageTag<'_> {
@@ -131,10 +132,33 @@ impl AsRef<str> for LanguageTag<'_> {
 
 /// One line of the multi-line response to a bare `LANG` (RFC 6856 3.2): a language the server
 /// offers and, optionally, its name in that language (UTF-8), such as `de Deutsch`.
+///
+/// With the `serde` feature it is `{"tag": "de", "description": "Deutsch"}`, deserialized
+/// through [`LanguageListing::new`] (so `*` is refused).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "ListingFields<'a>"))]
 pub struct LanguageListing<'a> {
     tag: LanguageTag<'a>,
     description: Option<Text<'a>>,
+}
+
+/// The fields of a [`LanguageListing`] before [`LanguageListing::new`] checks them together.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+struct ListingFields<'a> {
+    tag: LanguageTag<'a>,
+    #[serde(default)]
+    description: Option<Text<'a>>,
+}
+
+#[cfg(feature = "serde")]
+impl<'a> TryFrom<ListingFields<'a>> for LanguageListing<'a> {
+    type Error = InvalidValue;
+
+    fn try_from(fields: ListingFields<'a>) -> Result<Self, InvalidValue> {
+        Self::new(fields.tag, fields.description)
+    }
 }
 
 impl<'a> LanguageListing<'a> {

@@ -5,11 +5,13 @@ use core::fmt;
 
 use super::command::MessageNumber;
 use super::text::{
-    InvalidValue, RESPONSE_LINE, Text, Timestamp, check, is_vchar, text_conversions, text_type,
+    InvalidValue, RESPONSE_LINE, Text, Timestamp, check, is_vchar, text_conversions, text_serde,
+    text_type,
 };
 
 /// `+OK` or `-ERR`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Status {
     /// `+OK`
     Ok,
@@ -29,6 +31,7 @@ impl Status {
 
 /// The response codes this crate knows (RFC 2449 8.1, RFC 3206 4, RFC 6856 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum KnownCode {
     /// `IN-USE`: the maildrop is locked by another session.
@@ -148,6 +151,7 @@ impl fmt::Debug for ResponseCode<'_> {
 /// A single-line response (or the first line of a multi-line one): the status, an optional
 /// response code, and text. Encoded it stays within the 512 octets of RFC 2449 4.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Response<'a> {
     /// `+OK` or `-ERR`.
     pub status: Status,
@@ -225,9 +229,11 @@ text_type!(
 );
 
 text_conversions!(UniqueId, ResponseCode);
+text_serde!(UniqueId, ResponseCode);
 
 /// A scan listing (RFC 1939 5): `msg size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ScanListing {
     /// The message.
     pub message: MessageNumber,
@@ -237,6 +243,7 @@ pub struct ScanListing {
 
 /// A unique-id listing (RFC 1939 7): `msg unique-id`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct UidListing<'a> {
     /// The message.
     pub message: MessageNumber,

@@ -208,6 +208,31 @@ macro_rules! text_conversions {
 }
 pub(crate) use text_conversions;
 
+/// `serde` for a validated text type with a `new` constructor and `as_str`: serialized as its
+/// text, deserialized into an owned value through `new`, so a value that breaks the grammar is a
+/// serde error, never an invalid value.
+macro_rules! text_serde {
+    ($($name:ident),+ $(,)?) => {$(
+        /// Serialized as its text.
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $name<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        /// Deserialized from its text, owned, through the constructor's checks.
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name<'_> {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <alloc::string::String as serde::Deserialize>::deserialize(deserializer)?;
+                $name::new(text).map_err(serde::de::Error::custom)
+            }
+        }
+    )+};
+}
+pub(crate) use text_serde;
+
 /// RFC 2449 4: a command line is at most 255 octets, CRLF included.
 pub(crate) const COMMAND_LINE: usize = 255;
 
@@ -232,6 +257,9 @@ fn is_text_byte(byte: u8) -> bool {
 /// Human-readable text of a response, a capability or a command argument: no CR, LF or NUL;
 /// at most 506 octets when built (so that a response line fits in 512), as long as the line
 /// allowed when decoded. May be empty (use [`Text::empty`]).
+///
+/// With the `serde` feature it is a JSON string, deserialized through [`Text::new`]: text that
+/// a raised response-line limit let in beyond 506 octets serializes, but does not deserialize.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Text<'a>(Cow<'a, str>);
 
@@ -360,6 +388,7 @@ impl<'a> Timestamp<'a> {
 }
 
 text_conversions!(Text, Mechanism, Timestamp);
+text_serde!(Text, Mechanism, Timestamp);
 
 impl fmt::Display for Timestamp<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
