@@ -33,7 +33,7 @@ use mail_wire::decode::find_line;
 use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_COMMAND_LINE};
 use crate::types::chars::{self, HYPHEN, LET_DIG, VALUE};
 use crate::types::{
-    Argument, AuthMailbox, Body, Command, DateTime, DeliverBy, EnvelopeId, HoldFor,
+    Argument, AuthMailbox, Body, ByMode, Command, DateTime, DeliverBy, EnvelopeId, HoldFor,
     InitialResponse, MailParameters, Mechanism, Notify, OriginalRecipient, Parameter, Priority,
     RcptParameters, Ret, Rrvs, RrvsAction, Url, Verb, XText, check_argument, check_esmtp_value,
     check_keyword, parse_domain, parse_forward_path, parse_host, parse_reverse_path,
@@ -578,7 +578,7 @@ impl<'a> Parser<'a> {
                     set(&mut out.hold_until, offset, keyword, time)
                 }
                 BY => {
-                    let by = deliver_by(need(value, bad)?).ok_or_else(bad)?;
+                    let by = deliver_by(value_at, need(value, bad)?)?;
                     set(&mut out.by, offset, keyword, by)
                 }
                 NOTIFY | ORCPT | RRVS => Err(not_allowed(offset, keyword)),
@@ -847,27 +847,31 @@ fn notify(value: &str) -> Option<Notify> {
     Notify::on(success, failure, delay)
 }
 
-/// `by-time ";" by-mode [by-trace]` (RFC 2852 4): `["-" / "+"] 1*9DIGIT ";" ("N" / "R") ["T"]`.
-fn deliver_by(value: &str) -> Option<DeliverBy> {
-    let (time, mode) = value.split_once(';')?;
+/// `by-time ";" by-mode [by-trace]` (RFC 2852 4): `["-" / "+"] 1*9DIGIT ";" ("N" / "R") ["T"]`,
+/// and a by-time of zero or less only with mode `N`. `at` is where the value starts.
+fn deliver_by(at: usize, value: &str) -> Result<DeliverBy, DecodeError> {
+    let bad = || DecodeError::new(at, invalid_value("BY"));
+    let (time, mode) = split_at_byte(value, b';');
+    let mode = mode.ok_or_else(bad)?;
     let digits = time.strip_prefix(['-', '+']).unwrap_or(time);
     if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+        return Err(bad());
     }
-    let seconds: i32 = digits.parse().ok()?;
+    let seconds: i32 = digits.parse().map_err(|_| bad())?;
     let seconds = if time.starts_with('-') {
         -seconds
     } else {
         seconds
     };
-    let (return_on_expiry, trace) = match mode.as_bytes() {
-        [b'N' | b'n'] => (false, false),
-        [b'R' | b'r'] => (true, false),
-        [b'N' | b'n', b'T' | b't'] => (false, true),
-        [b'R' | b'r', b'T' | b't'] => (true, true),
-        _ => return None,
+    let (mode, trace) = match mode.as_bytes() {
+        [b'N' | b'n'] => (ByMode::Notify, false),
+        [b'R' | b'r'] => (ByMode::Return, false),
+        [b'N' | b'n', b'T' | b't'] => (ByMode::Notify, true),
+        [b'R' | b'r', b'T' | b't'] => (ByMode::Return, true),
+        _ => return Err(bad()),
     };
-    DeliverBy::new(seconds, return_on_expiry, trace)
+    // The only refusal left is the by-time that mode R forbids: point at the time.
+    DeliverBy::new(seconds, mode, trace).map_err(|e| DecodeError::value(at, e))
 }
 
 #[cfg(test)]

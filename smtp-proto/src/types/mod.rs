@@ -18,7 +18,7 @@ pub(crate) use command::check_argument;
 pub use command::{Argument, Command, InitialResponse, Mechanism, Url, Verb};
 pub use error::InvalidValue;
 pub use params::{
-    AuthMailbox, Body, DateTime, DeliverBy, EnvelopeId, HoldFor, MAX_ENVID, MAX_ORCPT,
+    AuthMailbox, Body, ByMode, DateTime, DeliverBy, EnvelopeId, HoldFor, MAX_ENVID, MAX_ORCPT,
     MailParameters, Notify, OriginalRecipient, Parameter, Priority, RcptParameters, Ret, Rrvs,
     RrvsAction,
 };

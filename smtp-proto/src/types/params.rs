@@ -288,11 +288,32 @@ impl Priority {
     }
 }
 
+/// What happens to a message whose `BY=` deadline passes (RFC 2852 4 `by-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ByMode {
+    /// `N`: deliver anyway and send a "delayed" DSN. The only mode that allows a by-time of
+    /// zero or less (the deadline has already passed).
+    Notify,
+    /// `R`: return the message undelivered. Needs a by-time greater than zero.
+    Return,
+}
+
 /// `BY=` (RFC 2852 4): a deadline in seconds, what to do when it passes, and whether to trace.
+///
+/// ```
+/// use smtp_proto::types::{ByMode, DeliverBy};
+///
+/// let by = DeliverBy::new(3600, ByMode::Return, false)?;
+/// assert_eq!(by.to_string(), "3600;R");
+/// // RFC 2852 4: a by-time of zero or less is only allowed with mode N.
+/// assert!(DeliverBy::new(0, ByMode::Return, false).is_err());
+/// assert_eq!(DeliverBy::new(-60, ByMode::Notify, true)?.to_string(), "-60;NT");
+/// # Ok::<(), smtp_proto::types::InvalidValue>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DeliverBy {
     seconds: i32,
-    return_on_expiry: bool,
+    mode: ByMode,
     trace: bool,
 }
 
@@ -300,16 +321,29 @@ pub struct DeliverBy {
 const MAX_BY_TIME: i32 = 999_999_999;
 
 impl DeliverBy {
-    /// `seconds` (at most 9 digits, either sign); `return_on_expiry` is mode `R` (else `N`,
-    /// notify); `trace` adds `T`.
-    pub fn new(seconds: i32, return_on_expiry: bool, trace: bool) -> Option<Self> {
-        (-MAX_BY_TIME..=MAX_BY_TIME)
-            .contains(&seconds)
-            .then_some(Self {
-                seconds,
-                return_on_expiry,
-                trace,
-            })
+    /// `seconds` (at most 9 digits, either sign; RFC 2852 4: greater than zero with
+    /// [`ByMode::Return`]), the mode, and `trace` for `T`.
+    pub fn new(seconds: i32, mode: ByMode, trace: bool) -> Result<Self, InvalidValue> {
+        const WHAT: &str = "BY";
+        if !(-MAX_BY_TIME..=MAX_BY_TIME).contains(&seconds) {
+            return Err(InvalidValue::Malformed {
+                what: WHAT,
+                offset: 0,
+                reason: "by-time has more than 9 digits",
+            });
+        }
+        if mode == ByMode::Return && seconds <= 0 {
+            return Err(InvalidValue::Malformed {
+                what: WHAT,
+                offset: 0,
+                reason: "by-time of zero or less with by-mode R",
+            });
+        }
+        Ok(Self {
+            seconds,
+            mode,
+            trace,
+        })
     }
 
     /// The deadline in seconds from now.
@@ -317,9 +351,14 @@ impl DeliverBy {
         self.seconds
     }
 
+    /// What happens when the deadline passes.
+    pub fn mode(self) -> ByMode {
+        self.mode
+    }
+
     /// Mode `R`: return the message when the deadline passes (else `N`: notify).
     pub fn return_on_expiry(self) -> bool {
-        self.return_on_expiry
+        self.mode == ByMode::Return
     }
 
     /// Trace requested (`T`).
@@ -330,7 +369,10 @@ impl DeliverBy {
 
 impl fmt::Display for DeliverBy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = if self.return_on_expiry { 'R' } else { 'N' };
+        let mode = match self.mode {
+            ByMode::Return => 'R',
+            ByMode::Notify => 'N',
+        };
         write!(f, "{};{mode}", self.seconds)?;
         if self.trace {
             f.write_str("T")?;

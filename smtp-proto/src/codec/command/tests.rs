@@ -593,8 +593,13 @@ fn mail_parameters() -> impl Strategy<Value = MailParameters<'static>> {
         prop::option::of((-9i8..=9).prop_map(|p| Priority::new(p).unwrap())),
         prop::option::of((0u32..=999_999_999).prop_map(|s| HoldFor::new(s).unwrap())),
         prop::option::of(
-            (-999_999_999i32..=999_999_999, any::<(bool, bool)>())
-                .prop_map(|(s, (r, t))| DeliverBy::new(s, r, t).unwrap()),
+            (-999_999_999i32..=999_999_999, any::<(bool, bool)>()).prop_filter_map(
+                "R needs a positive by-time",
+                |(s, (r, t))| {
+                    let mode = if r { ByMode::Return } else { ByMode::Notify };
+                    DeliverBy::new(s, mode, t).ok()
+                },
+            ),
         ),
         other_parameters(),
     )
@@ -872,4 +877,65 @@ fn review_findings_on_grammar_are_closed() {
         assert!(DateTime::new(bad).is_err(), "{bad}");
     }
     assert!(DateTime::new("2016-12-31T23:59:60Z").is_ok());
+}
+
+#[test]
+fn rfc2852_4_by_time_rules_per_by_mode() {
+    let by = |value: &str| match parse(&format!("MAIL FROM:<> BY={value}")) {
+        Ok(Command::Mail { parameters, .. }) => Ok(parameters.by.unwrap()),
+        Ok(other) => panic!("{other:?}"),
+        Err(error) => Err(error),
+    };
+    // Mode N takes any by-time, zero and negative included (the deadline has passed).
+    for (value, seconds, trace) in [
+        ("0;N", 0, false),
+        ("-0;N", 0, false),
+        ("-999999999;NT", -999_999_999, true),
+        ("+60;n", 60, false),
+    ] {
+        let parsed = by(value).unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert_eq!(parsed.mode(), ByMode::Notify, "{value}");
+        assert_eq!(
+            (parsed.seconds(), parsed.trace()),
+            (seconds, trace),
+            "{value}"
+        );
+    }
+    // Mode R needs a by-time above zero: zero or less is a syntax error, never a value.
+    for value in ["0;R", "-0;R", "+0;RT", "-1;R", "-999999999;RT"] {
+        let error = by(value).unwrap_err();
+        assert_eq!(error.offset, 16, "{value}");
+        assert!(
+            matches!(
+                error.kind,
+                ErrorKind::Invalid(InvalidValue::Malformed { what: "BY", .. })
+            ),
+            "{value}: {error:?}"
+        );
+    }
+    assert_eq!(by("1;R").unwrap().seconds(), 1);
+    assert!(by("999999999;RT").unwrap().return_on_expiry());
+    // The grammar itself: 1 to 9 digits, one mode, an optional T.
+    for value in [
+        "1234567890;N",
+        ";N",
+        "5",
+        "5;",
+        "5;X",
+        "5;NN",
+        "5;TN",
+        "5;NTT",
+        "++5;N",
+    ] {
+        assert_eq!(
+            by(value).unwrap_err().kind,
+            ErrorKind::InvalidParameterValue { keyword: "BY" },
+            "{value}"
+        );
+    }
+    // The constructor holds hand-built values to the same rules.
+    assert!(DeliverBy::new(0, ByMode::Return, false).is_err());
+    assert!(DeliverBy::new(-5, ByMode::Return, true).is_err());
+    assert!(DeliverBy::new(1_000_000_000, ByMode::Notify, false).is_err());
+    assert!(DeliverBy::new(0, ByMode::Notify, false).is_ok());
 }
