@@ -34,9 +34,10 @@ use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_COMMAND_LINE};
 use crate::types::chars::{self, HYPHEN, LET_DIG, VALUE};
 use crate::types::{
     Argument, AuthMailbox, Body, ByMode, Command, DateTime, DeliverBy, EnvelopeId, HoldFor,
-    InitialResponse, MailParameters, Mechanism, Notify, OriginalRecipient, Parameter, Priority,
-    RcptParameters, Ret, Rrvs, RrvsAction, Url, Verb, XText, check_argument, check_esmtp_value,
-    check_keyword, parse_domain, parse_forward_path, parse_host, parse_reverse_path,
+    InitialResponse, Lookup, MailParameters, Mechanism, Notify, OriginalRecipient, Parameter,
+    Priority, RcptParameters, Ret, Rrvs, RrvsAction, Url, Verb, XText, check_argument,
+    check_esmtp_value, check_keyword, parse_domain, parse_forward_path, parse_host,
+    parse_reverse_path, smtputf8_suffix,
 };
 use crate::types::{InvalidValue, KNOWN_PARAMETERS, MAX_ENVID, MAX_ORCPT, is_atext};
 
@@ -267,8 +268,8 @@ impl<'a> Parser<'a> {
             RSET => self.bare(at, argument, Command::Rset)?,
             QUIT => self.bare(at, argument, Command::Quit)?,
             STARTTLS => self.bare(at, argument, Command::StartTls)?,
-            VRFY => Command::Vrfy(self.argument(at, required(at, argument, "argument")?)?),
-            EXPN => Command::Expn(self.argument(at, required(at, argument, "argument")?)?),
+            VRFY => Command::Vrfy(self.lookup(at, required(at, argument, "argument")?)?),
+            EXPN => Command::Expn(self.lookup(at, required(at, argument, "argument")?)?),
             ETRN => Command::Etrn(self.argument(at, required(at, argument, "node name")?)?),
             HELP => Command::Help(argument.map(|a| self.argument(at, a)).transpose()?),
             NOOP => Command::Noop(argument.map(|a| self.argument(at, a)).transpose()?),
@@ -329,6 +330,17 @@ impl<'a> Parser<'a> {
     fn argument(&self, at: usize, text: &'a str) -> Result<Argument<'a>, DecodeError> {
         check_argument(text, self.utf8).map_err(|e| DecodeError::value(at, e))?;
         Ok(Argument::checked(text))
+    }
+
+    /// `String [SP "SMTPUTF8"]` (RFC 6531 3.7.4.2): a final word `SMTPUTF8` after the string
+    /// is the parameter.
+    fn lookup(&self, at: usize, text: &'a str) -> Result<Lookup<'a>, DecodeError> {
+        let (string, smtputf8) = match smtputf8_suffix(text) {
+            Some(end) => (text.get(..end).unwrap_or_default(), true),
+            None => (text, false),
+        };
+        check_argument(string, self.utf8).map_err(|e| DecodeError::value(at, e))?;
+        Ok(Lookup::checked(string, smtputf8))
     }
 
     #[inline(always)]

@@ -75,6 +75,103 @@ impl fmt::Display for Argument<'_> {
     }
 }
 
+/// What `VRFY` or `EXPN` asks about (RFC 5321 4.1.1.6, 4.1.1.7), and whether the client takes
+/// UTF-8 in the reply (the `SMTPUTF8` parameter, RFC 6531 3.7.4.2).
+///
+/// The string is checked as an [`Argument`] is (printable, inner spaces allowed, UTF-8
+/// allowed) and may not end in the word `SMTPUTF8`, which on the wire is the parameter.
+///
+/// ```
+/// use smtp_proto::types::Lookup;
+///
+/// let lookup = Lookup::new("Jörg Smith")?.with_smtputf8(true);
+/// assert_eq!(lookup.to_string(), "Jörg Smith SMTPUTF8");
+/// assert!(Lookup::new("list SMTPUTF8").is_err());
+/// # Ok::<(), smtp_proto::types::InvalidValue>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lookup<'a> {
+    string: Cow<'a, str>,
+    smtputf8: bool,
+}
+
+impl<'a> Lookup<'a> {
+    /// Checks `text`, without the `SMTPUTF8` parameter.
+    pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        let string = text.into();
+        check_argument(&string, true)?;
+        if let Some(offset) = smtputf8_suffix(&string) {
+            return Err(InvalidValue::Malformed {
+                what: "VRFY / EXPN string",
+                offset,
+                reason: "ends in the word SMTPUTF8, which is the parameter",
+            });
+        }
+        Ok(Self {
+            string,
+            smtputf8: false,
+        })
+    }
+
+    /// Built by the decoder from a checked string.
+    pub(crate) fn checked(string: &'a str, smtputf8: bool) -> Self {
+        Self {
+            string: Cow::Borrowed(string),
+            smtputf8,
+        }
+    }
+
+    /// The same lookup with the `SMTPUTF8` parameter set or not (RFC 6531 3.7.4.2: send it
+    /// only to a server that offered SMTPUTF8).
+    #[must_use]
+    pub fn with_smtputf8(mut self, smtputf8: bool) -> Self {
+        self.smtputf8 = smtputf8;
+        self
+    }
+
+    /// The user or list name asked about.
+    pub fn as_str(&self) -> &str {
+        &self.string
+    }
+
+    /// Whether the client sent `SMTPUTF8`: the reply may hold UTF-8 mailboxes (RFC 6531
+    /// 3.7.4.2); without it a reply that needs them must be 252 or 550.
+    pub fn smtputf8(&self) -> bool {
+        self.smtputf8
+    }
+
+    /// The same lookup, owning its text.
+    pub fn into_owned(self) -> Lookup<'static> {
+        Lookup {
+            string: Cow::Owned(self.string.into_owned()),
+            smtputf8: self.smtputf8,
+        }
+    }
+}
+
+/// Where ` SMTPUTF8` (any case) starts if `text` ends with it after something else.
+pub(crate) fn smtputf8_suffix(text: &str) -> Option<usize> {
+    const WORD: &str = " SMTPUTF8";
+    let start = text
+        .len()
+        .checked_sub(WORD.len())
+        .filter(|start| *start > 0)?;
+    text.get(start..)
+        .filter(|tail| tail.eq_ignore_ascii_case(WORD))
+        .map(|_| start)
+}
+
+impl fmt::Display for Lookup<'_> {
+    /// The string, then ` SMTPUTF8` when set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.string)?;
+        if self.smtputf8 {
+            f.write_str(" SMTPUTF8")?;
+        }
+        Ok(())
+    }
+}
+
 /// The URL of BURL (RFC 4468 3: an absolute-URI): printable characters without spaces, so
 /// that it can never be confused with the `LAST` that may follow it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -293,10 +390,10 @@ pub enum Command<'a> {
     },
     /// `RSET` (RFC 5321 4.1.1.5).
     Rset,
-    /// `VRFY` (RFC 5321 4.1.1.6).
-    Vrfy(Argument<'a>),
-    /// `EXPN` (RFC 5321 4.1.1.7).
-    Expn(Argument<'a>),
+    /// `VRFY string [SMTPUTF8]` (RFC 5321 4.1.1.6, RFC 6531 3.7.4.2).
+    Vrfy(Lookup<'a>),
+    /// `EXPN string [SMTPUTF8]` (RFC 5321 4.1.1.7, RFC 6531 3.7.4.2).
+    Expn(Lookup<'a>),
     /// `HELP [argument]` (RFC 5321 4.1.1.8).
     Help(Option<Argument<'a>>),
     /// `NOOP [argument]` (RFC 5321 4.1.1.9).
@@ -375,8 +472,8 @@ impl Command<'_> {
             Self::Data => Command::Data,
             Self::Bdat { size, last } => Command::Bdat { size, last },
             Self::Rset => Command::Rset,
-            Self::Vrfy(argument) => Command::Vrfy(argument.into_owned()),
-            Self::Expn(argument) => Command::Expn(argument.into_owned()),
+            Self::Vrfy(lookup) => Command::Vrfy(lookup.into_owned()),
+            Self::Expn(lookup) => Command::Expn(lookup.into_owned()),
             Self::Help(argument) => Command::Help(argument.map(Argument::into_owned)),
             Self::Noop(argument) => Command::Noop(argument.map(Argument::into_owned)),
             Self::Quit => Command::Quit,
@@ -447,9 +544,8 @@ impl fmt::Display for Command<'_> {
                 write!(f, " {size}")?;
                 if *last { f.write_str(" LAST") } else { Ok(()) }
             }
-            Self::Vrfy(argument) | Self::Expn(argument) | Self::Etrn(argument) => {
-                write!(f, " {argument}")
-            }
+            Self::Vrfy(lookup) | Self::Expn(lookup) => write!(f, " {lookup}"),
+            Self::Etrn(argument) => write!(f, " {argument}"),
             Self::Help(argument) | Self::Noop(argument) => optional(f, argument),
             Self::Other { argument, .. } => optional(f, argument),
             Self::Auth {

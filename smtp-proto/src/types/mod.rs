@@ -15,7 +15,8 @@ pub(crate) use address::{
     is_atext, parse_domain, parse_forward_path, parse_host, parse_reverse_path,
 };
 pub(crate) use command::check_argument;
-pub use command::{Argument, Command, InitialResponse, Mechanism, Url, Verb};
+pub(crate) use command::smtputf8_suffix;
+pub use command::{Argument, Command, InitialResponse, Lookup, Mechanism, Url, Verb};
 pub use error::InvalidValue;
 pub use params::{
     AuthMailbox, Body, ByMode, DateTime, DeliverBy, EnvelopeId, HoldFor, MAX_ENVID, MAX_ORCPT,

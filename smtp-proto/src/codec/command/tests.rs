@@ -565,6 +565,22 @@ fn argument() -> impl Strategy<Value = Argument<'static>> {
     "[!-~]([ -~]{0,10}[!-~])?".prop_map(|s| Argument::new(s).unwrap())
 }
 
+/// A VRFY / EXPN string from the public constructor (which refuses a final `SMTPUTF8`).
+fn lookup() -> impl Strategy<Value = Lookup<'static>> {
+    (
+        prop_oneof![
+            "[!-~]([ -~]{0,10}[!-~])?",
+            Just(String::from("x SMTPUTF8")),
+            Just(String::from("SMTPUTF8")),
+            Just(String::from("Jörg Smith")),
+        ],
+        any::<bool>(),
+    )
+        .prop_filter_map("ends in SMTPUTF8", |(text, smtputf8)| {
+            Some(Lookup::new(text).ok()?.with_smtputf8(smtputf8))
+        })
+}
+
 fn other_parameters() -> impl Strategy<Value = Vec<Parameter<'static>>> {
     prop::collection::btree_map("X-[A-Z0-9]{1,5}", prop::option::of("[!-<>-~]{1,8}"), 0..3)
         .prop_map(|map| {
@@ -677,8 +693,8 @@ fn command() -> impl Strategy<Value = Command<'static>> {
         Just(Command::Data),
         (any::<u64>(), any::<bool>()).prop_map(|(size, last)| Command::Bdat { size, last }),
         Just(Command::Rset),
-        argument().prop_map(Command::Vrfy),
-        argument().prop_map(Command::Expn),
+        lookup().prop_map(Command::Vrfy),
+        lookup().prop_map(Command::Expn),
         prop::option::of(argument()).prop_map(Command::Help),
         prop::option::of(argument()).prop_map(Command::Noop),
         Just(Command::Quit),
@@ -938,4 +954,40 @@ fn rfc2852_4_by_time_rules_per_by_mode() {
     assert!(DeliverBy::new(-5, ByMode::Return, true).is_err());
     assert!(DeliverBy::new(1_000_000_000, ByMode::Notify, false).is_err());
     assert!(DeliverBy::new(0, ByMode::Notify, false).is_ok());
+}
+
+#[test]
+fn rfc6531_3_7_4_2_vrfy_and_expn_take_the_smtputf8_parameter() {
+    for (line, string, smtputf8) in [
+        ("VRFY Crispin", "Crispin", false),
+        ("VRFY Crispin SMTPUTF8", "Crispin", true),
+        ("EXPN Example-People smtputf8", "Example-People", true),
+        ("VRFY John Smith SMTPUTF8", "John Smith", true),
+        ("VRFY John Smith", "John Smith", false),
+        // Alone, the word is the string: the parameter follows a string.
+        ("VRFY SMTPUTF8", "SMTPUTF8", false),
+        ("VRFY SMTPUTF8 SMTPUTF8", "SMTPUTF8", true),
+        ("VRFY Jörg SMTPUTF8", "Jörg", true),
+    ] {
+        let (Command::Vrfy(lookup) | Command::Expn(lookup)) =
+            parse_utf8(line).unwrap_or_else(|e| panic!("{line}: {e}"))
+        else {
+            panic!("{line}")
+        };
+        assert_eq!(
+            (lookup.as_str(), lookup.smtputf8()),
+            (string, smtputf8),
+            "{line}"
+        );
+        round_trip(line, &format!("{} {lookup}", &line[..4]));
+    }
+    // The string before the parameter is held to the argument's grammar.
+    assert!(parse("VRFY x  SMTPUTF8").is_err());
+    assert!(parse("VRFY  SMTPUTF8").is_err());
+    // A built lookup cannot end in the word, which would read back as the parameter.
+    assert!(Lookup::new("list SMTPUTF8").is_err());
+    assert!(Lookup::new("list smtputf8").is_err());
+    assert!(Lookup::new("SMTPUTF8").is_ok());
+    let built = Command::Expn(Lookup::new("staff").unwrap().with_smtputf8(true));
+    assert_eq!(encoded(&built), "EXPN staff SMTPUTF8\r\n");
 }
