@@ -39,7 +39,9 @@ use crate::types::{
     check_esmtp_value, check_keyword, parse_domain, parse_forward_path, parse_host,
     parse_reverse_path, smtputf8_suffix,
 };
-use crate::types::{InvalidValue, KNOWN_PARAMETERS, MAX_ENVID, MAX_ORCPT, is_atext};
+use crate::types::{
+    InvalidValue, KNOWN_PARAMETERS, MAX_ENVID, MAX_ORCPT, is_atext, parse_etrn_node,
+};
 
 /// Settings of the command decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,7 +272,12 @@ impl<'a> Parser<'a> {
             STARTTLS => self.bare(at, argument, Command::StartTls)?,
             VRFY => Command::Vrfy(self.lookup(at, required(at, argument, "argument")?)?),
             EXPN => Command::Expn(self.lookup(at, required(at, argument, "argument")?)?),
-            ETRN => Command::Etrn(self.argument(at, required(at, argument, "node name")?)?),
+            ETRN => {
+                let node = required(at, argument, "node name")?;
+                Command::Etrn(
+                    parse_etrn_node(node, self.utf8).map_err(|e| DecodeError::value(at, e))?,
+                )
+            }
             HELP => Command::Help(argument.map(|a| self.argument(at, a)).transpose()?),
             NOOP => Command::Noop(argument.map(|a| self.argument(at, a)).transpose()?),
             BDAT => self.bdat(at, required(at, argument, "chunk size")?)?,

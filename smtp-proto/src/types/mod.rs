@@ -15,8 +15,12 @@ pub(crate) use address::{
     is_atext, parse_domain, parse_forward_path, parse_host, parse_reverse_path,
 };
 pub(crate) use command::check_argument;
+pub(crate) use command::parse_etrn_node;
 pub(crate) use command::smtputf8_suffix;
-pub use command::{Argument, Command, InitialResponse, Lookup, Mechanism, Url, Verb};
+pub use command::{
+    Argument, Command, EtrnNode, InitialResponse, Lookup, MAX_QUEUE_NAME, Mechanism, QueueName,
+    Url, Verb,
+};
 pub use error::InvalidValue;
 pub use params::{
     AuthMailbox, Body, ByMode, DateTime, DeliverBy, EnvelopeId, HoldFor, MAX_ENVID, MAX_ORCPT,

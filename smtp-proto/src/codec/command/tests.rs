@@ -1,5 +1,8 @@
 use super::*;
-use crate::types::{Domain, ForwardPath, Host, InvalidValue, Mailbox, Path, ReversePath};
+use crate::types::{
+    Domain, EtrnNode, ForwardPath, Host, InvalidValue, MAX_QUEUE_NAME, Mailbox, Path, QueueName,
+    ReversePath,
+};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -711,12 +714,21 @@ fn command() -> impl Strategy<Value = Command<'static>> {
                 mechanism: Mechanism::new(m).unwrap(),
                 initial_response: r.map(|r| InitialResponse::new(r).unwrap()),
             }),
-        argument().prop_map(Command::Etrn),
+        prop_oneof![
+            domain().prop_map(EtrnNode::Domain),
+            domain().prop_map(EtrnNode::Subdomains),
+            "[!-~]{1,64}".prop_map(|q| EtrnNode::Queue(QueueName::new(q).unwrap())),
+        ]
+        .prop_map(Command::Etrn),
         prop::collection::vec(domain(), 0..3).prop_map(Command::Atrn),
-        ("[!-~]{1,20}", any::<bool>()).prop_map(|(url, last)| Command::Burl {
-            url: Url::new(url).unwrap(),
-            last
-        }),
+        (
+            "[a-zA-Z][a-zA-Z0-9+.-]{0,6}:(//[a-z0-9.:@\\[\\]]{0,12})?[a-zA-Z0-9;=/?:@!$&'()*+,~._-]{0,30}",
+            any::<bool>()
+        )
+            .prop_map(|(url, last)| Command::Burl {
+                url: Url::new(url).unwrap(),
+                last
+            }),
         ("X[A-Z0-9-]{0,8}", prop::option::of(argument())).prop_map(|(verb, argument)| {
             Command::Other {
                 verb: Verb::new(verb).unwrap(),
@@ -990,4 +1002,75 @@ fn rfc6531_3_7_4_2_vrfy_and_expn_take_the_smtputf8_parameter() {
     assert!(Lookup::new("SMTPUTF8").is_ok());
     let built = Command::Expn(Lookup::new("staff").unwrap().with_smtputf8(true));
     assert_eq!(encoded(&built), "EXPN staff SMTPUTF8\r\n");
+}
+
+#[test]
+fn rfc1985_5_etrn_takes_a_domain_an_at_domain_or_a_hash_queue() {
+    for (line, want) in [
+        ("ETRN example.com", "example.com"),
+        ("etrn @example.com", "@example.com"),
+        ("ETRN #uucp", "#uucp"),
+        ("ETRN #queue-1/x", "#queue-1/x"),
+    ] {
+        let Command::Etrn(node) = parse(line).unwrap_or_else(|e| panic!("{line}: {e}")) else {
+            panic!("{line}")
+        };
+        assert_eq!(node.to_string(), want);
+        round_trip(line, &format!("ETRN {want}"));
+    }
+    let Command::Etrn(node) = parse("ETRN @foo.com").unwrap() else {
+        panic!()
+    };
+    assert_eq!(node, EtrnNode::Subdomains(Domain::new("foo.com").unwrap()));
+    // Nothing else passes through: spaces, a bare prefix, a literal, a second prefix, junk.
+    for (line, offset) in [
+        ("ETRN example.com x", 16),
+        ("ETRN @", 6),
+        ("ETRN #", 6),
+        ("ETRN [192.0.2.1]", 5),
+        ("ETRN @@example.com", 6),
+        ("ETRN #a b", 7),
+        ("ETRN exa_mple.com", 8),
+        ("ETRN", 4),
+    ] {
+        let error = parse(line).unwrap_err();
+        assert_eq!(error.offset, offset, "{line}: {error}");
+    }
+    assert!(QueueName::new("a".repeat(MAX_QUEUE_NAME + 1)).is_err());
+    assert!(EtrnNode::parse("#ok").is_ok());
+}
+
+#[test]
+fn rfc4468_3_burl_takes_an_absolute_uri_and_an_optional_last() {
+    let url = "imap://harry@gray.example.com/outbox;UIDVALIDITY=1078863300/;UID=25;\
+               URLAUTH=submit+harry:internal:91354a473744909de610943775f92038";
+    let line = format!("BURL {url} LAST");
+    let Command::Burl { url: got, last } = parse(&line).unwrap() else {
+        panic!()
+    };
+    assert!(last);
+    assert_eq!((got.as_str(), got.scheme()), (url, "imap"));
+    round_trip(&line, &line);
+    round_trip(
+        "BURL imap://[2001:db8::1]/INBOX",
+        "BURL imap://[2001:db8::1]/INBOX",
+    );
+    round_trip("BURL imap://h/a%2Fb?x=1", "BURL imap://h/a%2Fb?x=1");
+    // Not an absolute URI, or characters no URI has: refused at the offending octet.
+    for (line, offset) in [
+        ("BURL outbox;UID=25", 11),
+        ("BURL /outbox", 5),
+        ("BURL 1map://x", 5),
+        ("BURL imap://x/a#fragment", 15),
+        ("BURL imap://x/a%4", 15),
+        ("BURL imap://x/a\"b", 15),
+        ("BURL imap://x/[a]", 14),
+        ("BURL imap://x/ LAST X", 15),
+        ("BURL imap://x/ FIRST", 15),
+    ] {
+        let error = parse(line).unwrap_err();
+        assert_eq!(error.offset, offset, "{line}: {error}");
+    }
+    assert!(Url::new("imap:").is_ok());
+    assert!(Url::new("").is_err());
 }
