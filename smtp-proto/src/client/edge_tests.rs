@@ -710,3 +710,58 @@ fn a_refused_chunk_among_those_in_flight_decides_and_the_rest_are_discarded() {
     }
     assert!(!d.client.wants_body());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities that cannot be read
+
+/// RFC 1870 4 and 6: a server whose SIZE parameter cannot be read has an unknown limit, not
+/// none. The client still declares the size, so the server refuses a message too large before
+/// any data is sent, and the unreadable line is visible in `Event::Hello`.
+#[test]
+fn rfc1870_unreadable_size_is_an_unknown_limit_not_none() {
+    let mut d = ready(config(), &["SIZE ten-megabytes", "PIPELINING"]);
+    let hello = d.events.iter().find_map(|e| match e {
+        Event::Hello(Hello::Extended(ehlo)) => Some(ehlo),
+        _ => None,
+    });
+    let ehlo = hello.expect("a typed EHLO response");
+    assert_eq!(ehlo.size(), None);
+    let malformed = ehlo.malformed(Extension::Size).expect("SIZE is malformed");
+    assert_eq!(malformed.params()[0].as_str(), "ten-megabytes");
+    let mut message = envelope(&["b@example.com"]);
+    message.parameters.size = Some(50_000_000);
+    d.client.send_message(message).unwrap();
+    d.drain();
+    assert!(
+        d.take_sent()
+            .starts_with("MAIL FROM:<a@example.org> SIZE=50000000\r\n"),
+        "the size is declared to a server whose limit is unknown"
+    );
+    // Where SIZE is absent, the parameter is left out (RFC 1870 6: only where offered).
+    let mut d = ready(config(), &["PIPELINING"]);
+    let mut message = envelope(&["b@example.com"]);
+    message.parameters.size = Some(50_000_000);
+    d.client.send_message(message).unwrap();
+    d.drain();
+    assert!(d.take_sent().starts_with("MAIL FROM:<a@example.org>\r\n"));
+}
+
+/// RFC 4954 3: an AUTH line whose mechanisms cannot be read offers no mechanism the client
+/// can use: with credentials, the session ends with `AuthUnavailable`, never with a guess.
+#[test]
+fn rfc4954_unreadable_auth_offers_nothing() {
+    let client = Client::with_auth(
+        ClientConfig {
+            allow_plaintext_auth: true,
+            ..config()
+        },
+        alloc::vec![
+            Box::new(LoginClient::new("u", Secret::new(String::from("p"))))
+                as Box<dyn mail_wire::sasl::ClientMechanism + Send>
+        ],
+    );
+    let mut d = Drive::new(client);
+    d.feed(b"220 mx.example ESMTP\r\n");
+    d.feed(b"250-mx.example\r\n250 AUTH LOGIN PL@IN\r\n");
+    assert_eq!(d.errors(), [&Error::AuthUnavailable]);
+}

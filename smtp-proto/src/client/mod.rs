@@ -247,7 +247,9 @@ pub enum SendError {
     /// An envelope without recipients.
     #[error("no recipients")]
     NoRecipients,
-    /// The declared size is over the server's `SIZE` (RFC 1870 4).
+    /// The declared size is over the server's `SIZE` (RFC 1870 4). A server whose `SIZE`
+    /// parameter cannot be read ([`EhloResponse::malformed`]) has an unknown limit, never "no
+    /// limit": the size is declared with `SIZE=` and the server decides (RFC 1870 6).
     #[error("message of {size} octets over the server's limit of {limit}")]
     TooLarge {
         /// The declared size.
@@ -865,7 +867,11 @@ impl Client {
                 return Err(SendError::TooLarge { size, limit });
             }
         }
-        if !offers(Extension::Size) {
+        // A SIZE line whose parameter cannot be read (RFC 1870 4) still says that the server
+        // takes the SIZE parameter, and its limit is unknown, not absent: the size is declared
+        // so that the server judges it before any data goes (RFC 1870 6).
+        let size_unreadable = caps.is_some_and(|c| c.malformed(Extension::Size).is_some());
+        if !offers(Extension::Size) && !size_unreadable {
             parameters.size = None;
         }
         if !offers(Extension::Auth) {
