@@ -765,3 +765,93 @@ fn rfc4954_unreadable_auth_offers_nothing() {
     d.feed(b"250-mx.example\r\n250 AUTH LOGIN PL@IN\r\n");
     assert_eq!(d.errors(), [&Error::AuthUnavailable]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// ENHANCEDSTATUSCODES (RFC 2034)
+
+fn strict() -> ClientConfig {
+    ClientConfig {
+        require_enhanced_status_codes: true,
+        ..config()
+    }
+}
+
+/// Sends one message on `d` with the given server replies to MAIL+RCPT+DATA, then the end of
+/// data.
+fn send_one(d: &mut Drive, envelope_replies: &[u8], end_reply: &[u8]) {
+    d.client.send_message(envelope(&["b@example.com"])).unwrap();
+    d.drain();
+    d.feed(envelope_replies);
+    if d.count(|e| matches!(e, Event::SendBody)) == 1 {
+        d.client.send_body(b"hi\r\n").unwrap();
+        d.client.end_body().unwrap();
+        d.drain();
+        d.feed(end_reply);
+    }
+}
+
+/// RFC 2034 3-4: under the option, a server that offered ENHANCEDSTATUSCODES must put a code
+/// of the reply's class on every 2yz/4yz/5yz reply but the EHLO answer; 3yz are exempt.
+#[test]
+fn rfc2034_4_strict_client_accepts_codes_of_the_right_class() {
+    let mut d = ready(strict(), &["ENHANCEDSTATUSCODES", "PIPELINING"]);
+    send_one(
+        &mut d,
+        b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n",
+        b"250 2.0.0 queued\r\n",
+    );
+    assert!(d.errors().is_empty(), "{:?}", d.errors());
+    assert!(d.reports()[0].is_delivered_to_all());
+    d.client.quit().unwrap();
+    d.drain();
+    d.feed(b"221 2.0.0 bye\r\n");
+    assert!(d.errors().is_empty() && d.closed);
+}
+
+#[test]
+fn rfc2034_4_strict_client_refuses_a_missing_or_mismatched_code() {
+    for (replies, command) in [
+        // No code at all on the RCPT reply.
+        (&b"250 2.1.0 ok\r\n250 ok\r\n354 go\r\n"[..], "RCPT"),
+        // A code of another class than the reply code (RFC 2034 4: must agree).
+        (b"250 5.1.0 ok\r\n", "MAIL"),
+        // A malformed code.
+        (b"250 2.1 ok\r\n", "MAIL"),
+        // Lines of one reply that disagree (RFC 2034 4: the same code on each line).
+        (b"250-2.1.0 ok\r\n250 2.1.1 ok\r\n", "MAIL"),
+        // A refusal without a code.
+        (b"550 no such user\r\n", "MAIL"),
+    ] {
+        let mut d = ready(strict(), &["ENHANCEDSTATUSCODES", "PIPELINING"]);
+        send_one(&mut d, replies, b"");
+        let errors = d.errors();
+        assert!(
+            matches!(
+                errors.as_slice(),
+                [Error::EnhancedStatusMissing { command: c, .. }] if *c == command
+            ),
+            "{replies:?}: {errors:?}"
+        );
+        assert!(errors[0].is_protocol_violation());
+        assert!(d.closed);
+    }
+}
+
+#[test]
+fn rfc2034_lenient_default_and_servers_without_the_extension() {
+    // Default: the reply is taken for its code; the status is simply absent.
+    let mut d = ready(config(), &["ENHANCEDSTATUSCODES", "PIPELINING"]);
+    send_one(
+        &mut d,
+        b"250 5.1.0 ok\r\n250 ok\r\n354 go\r\n",
+        b"250 2.0.0 queued\r\n",
+    );
+    assert!(d.errors().is_empty(), "{:?}", d.errors());
+    let report = d.reports()[0];
+    assert!(report.is_delivered_to_all());
+    // Strict, but the server never offered the extension: nothing is required.
+    let mut d = ready(strict(), &["PIPELINING"]);
+    send_one(&mut d, b"250 ok\r\n250 ok\r\n354 go\r\n", b"250 queued\r\n");
+    assert!(d.errors().is_empty(), "{:?}", d.errors());
+    assert!(d.reports()[0].is_delivered_to_all());
+}
