@@ -868,10 +868,7 @@ impl Client {
             require(true, Extension::RequireTls)?;
         }
         require(parameters.mt_priority.is_some(), Extension::MtPriority)?;
-        require(
-            parameters.hold_for.is_some() || parameters.hold_until.is_some(),
-            Extension::FutureRelease,
-        )?;
+        require(parameters.hold.is_some(), Extension::FutureRelease)?;
         require(parameters.by.is_some(), Extension::DeliverBy)?;
         if let (Some(size), Some(limit)) = (parameters.size, caps.and_then(|c| c.size())) {
             if size > limit {

@@ -926,8 +926,7 @@ impl Server {
             || ((parameters.ret.is_some() || parameters.envid.is_some()) && !config.dsn)
             || (parameters.require_tls && !(config.require_tls && self.tls))
             || parameters.mt_priority.is_some()
-            || parameters.hold_for.is_some()
-            || parameters.hold_until.is_some()
+            || parameters.hold.is_some()
             || parameters.by.is_some()
             || !parameters.other.is_empty()
             // After HELO no extension is in effect (RFC 5321 4.1.1.1).

@@ -23,9 +23,9 @@ pub use command::{
 };
 pub use error::InvalidValue;
 pub use params::{
-    AuthMailbox, Body, ByMode, DateTime, DeliverBy, EnvelopeId, HoldFor, MAX_ENVID, MAX_ORCPT,
-    MailParameters, Notify, OriginalRecipient, Parameter, Priority, RcptParameters, Ret, Rrvs,
-    RrvsAction,
+    AuthMailbox, Body, ByMode, DateTime, DeliverBy, DuplicateParameter, EnvelopeId,
+    ExtensionParameters, Hold, HoldFor, MAX_ENVID, MAX_ORCPT, MailParameters, Notify, NotifyEvents,
+    OriginalRecipient, Parameter, Priority, RcptParameters, Ret, Rrvs, RrvsAction,
 };
 pub(crate) use params::{KNOWN_PARAMETERS, check_esmtp_value, check_keyword};
 pub use xtext::XText;
