@@ -1335,3 +1335,36 @@ fn rfc6531_3_7_4_2_vrfy_smtputf8_reaches_the_application_only_where_offered() {
     );
     assert!(!ascii.events.iter().any(|e| matches!(e, Event::Expand(_))));
 }
+
+/// RFC 2852 4: a by-time of zero or less with by-mode R is a syntax error: 501, and the
+/// application never sees the command; a well-formed BY the server does not offer is 555.
+#[test]
+fn rfc2852_4_by_time_the_mode_forbids_is_answered_501() {
+    let got = run(
+        minimal("mx.example"),
+        &[
+            b"EHLO c.example\r\n",
+            b"MAIL FROM:<a@c.example> BY=0;R\r\n",
+            b"MAIL FROM:<a@c.example> BY=-30;RT\r\n",
+            b"MAIL FROM:<a@c.example> BY=0;N\r\n",
+        ],
+    );
+    let replies: Vec<&str> = got
+        .transcript
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with("250"))
+        .collect();
+    assert!(replies[0].starts_with("501 "), "{replies:?}");
+    assert!(
+        replies[0].contains("by-time of zero or less with by-mode R"),
+        "{replies:?}"
+    );
+    assert!(replies[1].starts_with("501 "), "{replies:?}");
+    assert_eq!(replies[2], "555 Unsupported parameter");
+    assert!(
+        !got.events
+            .iter()
+            .any(|e| matches!(e, Event::MailFrom { .. }))
+    );
+}
