@@ -45,10 +45,64 @@
 //!   implicit TLS with rustls ([`TlsClient`], [`TlsServer`]); a [`Shutdown`] signal.
 //! - `blocking` (feature `blocking`): the same for threads over `std::net::TcpStream`.
 //!
-//! Features: `tokio` (default), `rustls` (default), `blocking`. Nothing here decides policy:
-//! that stays with the application, through the handler traits.
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+//! Nothing here decides policy: that stays with the application, through the handler traits.
+//!
+//! # The driving loop
+//!
+//! [`Connection`] is the loop that `smtp-proto` and `pop3-proto` describe, written once: it
+//! feeds what the socket read to the machine (keeping what the machine did not take, first in
+//! line), drains `poll_output` after every input, writes every transmission of one drain in one
+//! write and flushes before it waits, starts TLS when the machine says so, and waits for input
+//! no longer than the machine's `timeout()`. Events come out of [`Connection::next_event`] for
+//! the application to answer on the machine ([`Connection::machine_mut`]); the high-level
+//! clients and servers above are built on it.
+//!
+//! # Features
+//!
+//! - `tokio` (default): the tokio driver ([`Connection`], [`Transport`]) and the async clients
+//!   and servers ([`smtp`], [`pop3`]).
+//! - `rustls` (default): TLS with rustls (STARTTLS, STLS, implicit TLS; [`TlsClient`],
+//!   [`TlsServer`], the [`tls`] module), with tokio-rustls under `tokio`, and Mozilla's roots
+//!   from webpki-roots for [`TlsClient::webpki`].
+//! - `blocking`: the blocking driver, clients and POP3 server for std threads (the `blocking`
+//!   module); `default-features = false, features = ["blocking"]` builds it without tokio's
+//!   runtime.
+//!
+//! # Examples
+//!
+//! In `mail-io/examples/` of the repository (run from a clone; `.ci/examples.sh` runs them all
+//! against real peers):
+//!
+//! - `smtp_send.rs`: send one message with STARTTLS and AUTH PLAIN, print the outcome per
+//!   recipient (`cargo run -p mail-io --example smtp_send -- HOST:PORT USER PASSWORD FROM TO
+//!   [CA.pem] < message.eml`).
+//! - `smtp_sink.rs`: an SMTP server that accepts every message and prints a line per message
+//!   (`cargo run -p mail-io --example smtp_sink -- 2525`).
+//! - `pop3_memory.rs`: a POP3 server over a maildrop in memory
+//!   (`cargo run -p mail-io --example pop3_memory -- 1110`, log in as `alice` / `secret`).
+//! - `pop3_blocking_memory.rs`: the same, one thread per connection
+//!   (`cargo run -p mail-io --features blocking --example pop3_blocking_memory -- 1100`).
+//!
+//! The `post-office` program of the same repository is a whole mail server and client on this
+//! crate.
+//!
+//! # Out of scope, and where to find it
+//!
+//! - Building and parsing messages: a body is opaque bytes here. Use
+//!   [mail-builder](https://docs.rs/mail-builder) to build one (its bytes go to
+//!   [`smtp::Client::send`]) and [mail-parser](https://docs.rs/mail-parser) to read one,
+//!   delivery status reports (RFC 3464 `multipart/report`) included.
+//! - DNS: the SMTP client connects to the host it is given; finding a domain's mail exchangers
+//!   (MX records, RFC 5321 5.1) is for a resolver such as
+//!   [hickory-resolver](https://docs.rs/hickory-resolver).
+//! - Queues, retries, relaying, DKIM, SPF and DMARC: policy for the application.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
+
+// The README's examples run as doc tests too, so that they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;

@@ -16,6 +16,6 @@ pub use mail_wire::sasl::Credentials;
 pub use server::{Handler, SessionInfo, reply, run_session, serve};
 pub use smtp_proto::server::{Answer, Greeting, Server, ServerConfig, Timeouts};
 pub use smtp_proto::types::{
-    Argument, Domain, EnhancedStatus, ForwardPath, Host, MailParameters, Mechanism, RcptParameters,
-    Reply, ReplyCode, ReversePath,
+    Argument, Domain, EnhancedStatus, ForwardPath, Host, Lookup, MailParameters, Mechanism,
+    RcptParameters, Reply, ReplyCode, ReversePath,
 };

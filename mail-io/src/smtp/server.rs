@@ -20,7 +20,7 @@ use mail_wire::dot::BodyError;
 use mail_wire::sasl::Credentials;
 use smtp_proto::server::{Answer, Event, Greeting, Server, ServerConfig};
 use smtp_proto::types::{
-    Argument, EnhancedStatus, ForwardPath, Host, MailParameters, Mechanism, RcptParameters, Reply,
+    EnhancedStatus, ForwardPath, Host, Lookup, MailParameters, Mechanism, RcptParameters, Reply,
     ReplyCode, ReplyText, ReversePath,
 };
 use tokio::net::TcpListener;
@@ -177,16 +177,17 @@ pub trait Handler: Send {
 
     /// *Decision*: VRFY (asked only with [`ServerConfig::vrfy`]). `Accept` answers 252 ("cannot
     /// verify, but will accept the message", RFC 5321 3.5.3), which reveals nothing; that is
-    /// the default.
-    fn verify(&mut self, argument: Argument<'static>) -> impl Future<Output = Answer> + Send {
-        let _ = argument;
+    /// the default. [`Lookup::smtputf8`] says whether the reply may hold UTF-8 (RFC 6531
+    /// 3.7.4.2).
+    fn verify(&mut self, lookup: Lookup<'static>) -> impl Future<Output = Answer> + Send {
+        let _ = lookup;
         async { Answer::Accept }
     }
 
     /// *Decision*: EXPN (asked only with [`ServerConfig::expn`]). The default is 502, as if
     /// EXPN were not offered: mailing lists are not disclosed.
-    fn expand(&mut self, argument: Argument<'static>) -> impl Future<Output = Answer> + Send {
-        let _ = argument;
+    fn expand(&mut self, lookup: Lookup<'static>) -> impl Future<Output = Answer> + Send {
+        let _ = lookup;
         async {
             Answer::Reply(reply(
                 ReplyCode::COMMAND_NOT_IMPLEMENTED,
@@ -456,8 +457,8 @@ async fn drive<H: Handler, T: Transport>(
                 mechanism,
                 credentials,
             } => handler.authenticate(mechanism, credentials).await,
-            Event::Verify(argument) => handler.verify(argument).await,
-            Event::Expand(argument) => handler.expand(argument).await,
+            Event::Verify(lookup) => handler.verify(lookup).await,
+            Event::Expand(lookup) => handler.expand(lookup).await,
             Event::MessageRejected(error) => {
                 handler.message_rejected(error);
                 continue;

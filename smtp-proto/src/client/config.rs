@@ -104,6 +104,18 @@ pub struct ClientConfig {
     pub replies: ReplyOptions,
     /// Reply timeouts.
     pub timeouts: ClientTimeouts,
+    /// Hold a server that offered ENHANCEDSTATUSCODES to RFC 2034 3-4: every later 2yz, 4yz
+    /// and 5yz reply (but the answers to EHLO / LHLO / HELO; 3yz replies are exempt) must
+    /// start each line with the same valid enhanced status code whose class is the reply
+    /// code's first digit; one that does not ends the session with
+    /// [`Error::EnhancedStatusMissing`](super::Error::EnhancedStatusMissing), a protocol
+    /// violation.
+    ///
+    /// Off by default, leniently: a reply whose code is missing, malformed, differs between
+    /// lines or is of another class (`250 5.1.1 ok`) is taken for its reply code alone;
+    /// [`Reply::status`](crate::types::Reply::status) is `None` and the text keeps whatever
+    /// the server wrote, so nothing is lost and nothing fails.
+    pub require_enhanced_status_codes: bool,
 }
 
 impl Default for ClientConfig {
@@ -120,6 +132,7 @@ impl Default for ClientConfig {
             bare_endings: EncodeBareEndings::ConvertToCrlf,
             replies: ReplyOptions::default(),
             timeouts: ClientTimeouts::default(),
+            require_enhanced_status_codes: false,
         }
     }
 }

@@ -710,3 +710,148 @@ fn a_refused_chunk_among_those_in_flight_decides_and_the_rest_are_discarded() {
     }
     assert!(!d.client.wants_body());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities that cannot be read
+
+/// RFC 1870 4 and 6: a server whose SIZE parameter cannot be read has an unknown limit, not
+/// none. The client still declares the size, so the server refuses a message too large before
+/// any data is sent, and the unreadable line is visible in `Event::Hello`.
+#[test]
+fn rfc1870_unreadable_size_is_an_unknown_limit_not_none() {
+    let mut d = ready(config(), &["SIZE ten-megabytes", "PIPELINING"]);
+    let hello = d.events.iter().find_map(|e| match e {
+        Event::Hello(Hello::Extended(ehlo)) => Some(ehlo),
+        _ => None,
+    });
+    let ehlo = hello.expect("a typed EHLO response");
+    assert_eq!(ehlo.size(), None);
+    let malformed = ehlo.malformed(Extension::Size).expect("SIZE is malformed");
+    assert_eq!(malformed.params()[0].as_str(), "ten-megabytes");
+    let mut message = envelope(&["b@example.com"]);
+    message.parameters.size = Some(50_000_000);
+    d.client.send_message(message).unwrap();
+    d.drain();
+    assert!(
+        d.take_sent()
+            .starts_with("MAIL FROM:<a@example.org> SIZE=50000000\r\n"),
+        "the size is declared to a server whose limit is unknown"
+    );
+    // Where SIZE is absent, the parameter is left out (RFC 1870 6: only where offered).
+    let mut d = ready(config(), &["PIPELINING"]);
+    let mut message = envelope(&["b@example.com"]);
+    message.parameters.size = Some(50_000_000);
+    d.client.send_message(message).unwrap();
+    d.drain();
+    assert!(d.take_sent().starts_with("MAIL FROM:<a@example.org>\r\n"));
+}
+
+/// RFC 4954 3: an AUTH line whose mechanisms cannot be read offers no mechanism the client
+/// can use: with credentials, the session ends with `AuthUnavailable`, never with a guess.
+#[test]
+fn rfc4954_unreadable_auth_offers_nothing() {
+    let client = Client::with_auth(
+        ClientConfig {
+            allow_plaintext_auth: true,
+            ..config()
+        },
+        alloc::vec![
+            Box::new(LoginClient::new("u", Secret::new(String::from("p"))))
+                as Box<dyn mail_wire::sasl::ClientMechanism + Send>
+        ],
+    );
+    let mut d = Drive::new(client);
+    d.feed(b"220 mx.example ESMTP\r\n");
+    d.feed(b"250-mx.example\r\n250 AUTH LOGIN PL@IN\r\n");
+    assert_eq!(d.errors(), [&Error::AuthUnavailable]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ENHANCEDSTATUSCODES (RFC 2034)
+
+fn strict() -> ClientConfig {
+    ClientConfig {
+        require_enhanced_status_codes: true,
+        ..config()
+    }
+}
+
+/// Sends one message on `d` with the given server replies to MAIL+RCPT+DATA, then the end of
+/// data.
+fn send_one(d: &mut Drive, envelope_replies: &[u8], end_reply: &[u8]) {
+    d.client.send_message(envelope(&["b@example.com"])).unwrap();
+    d.drain();
+    d.feed(envelope_replies);
+    if d.count(|e| matches!(e, Event::SendBody)) == 1 {
+        d.client.send_body(b"hi\r\n").unwrap();
+        d.client.end_body().unwrap();
+        d.drain();
+        d.feed(end_reply);
+    }
+}
+
+/// RFC 2034 3-4: under the option, a server that offered ENHANCEDSTATUSCODES must put a code
+/// of the reply's class on every 2yz/4yz/5yz reply but the EHLO answer; 3yz are exempt.
+#[test]
+fn rfc2034_4_strict_client_accepts_codes_of_the_right_class() {
+    let mut d = ready(strict(), &["ENHANCEDSTATUSCODES", "PIPELINING"]);
+    send_one(
+        &mut d,
+        b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n",
+        b"250 2.0.0 queued\r\n",
+    );
+    assert!(d.errors().is_empty(), "{:?}", d.errors());
+    assert!(d.reports()[0].is_delivered_to_all());
+    d.client.quit().unwrap();
+    d.drain();
+    d.feed(b"221 2.0.0 bye\r\n");
+    assert!(d.errors().is_empty() && d.closed);
+}
+
+#[test]
+fn rfc2034_4_strict_client_refuses_a_missing_or_mismatched_code() {
+    for (replies, command) in [
+        // No code at all on the RCPT reply.
+        (&b"250 2.1.0 ok\r\n250 ok\r\n354 go\r\n"[..], "RCPT"),
+        // A code of another class than the reply code (RFC 2034 4: must agree).
+        (b"250 5.1.0 ok\r\n", "MAIL"),
+        // A malformed code.
+        (b"250 2.1 ok\r\n", "MAIL"),
+        // Lines of one reply that disagree (RFC 2034 4: the same code on each line).
+        (b"250-2.1.0 ok\r\n250 2.1.1 ok\r\n", "MAIL"),
+        // A refusal without a code.
+        (b"550 no such user\r\n", "MAIL"),
+    ] {
+        let mut d = ready(strict(), &["ENHANCEDSTATUSCODES", "PIPELINING"]);
+        send_one(&mut d, replies, b"");
+        let errors = d.errors();
+        assert!(
+            matches!(
+                errors.as_slice(),
+                [Error::EnhancedStatusMissing { command: c, .. }] if *c == command
+            ),
+            "{replies:?}: {errors:?}"
+        );
+        assert!(errors[0].is_protocol_violation());
+        assert!(d.closed);
+    }
+}
+
+#[test]
+fn rfc2034_lenient_default_and_servers_without_the_extension() {
+    // Default: the reply is taken for its code; the status is simply absent.
+    let mut d = ready(config(), &["ENHANCEDSTATUSCODES", "PIPELINING"]);
+    send_one(
+        &mut d,
+        b"250 5.1.0 ok\r\n250 ok\r\n354 go\r\n",
+        b"250 2.0.0 queued\r\n",
+    );
+    assert!(d.errors().is_empty(), "{:?}", d.errors());
+    let report = d.reports()[0];
+    assert!(report.is_delivered_to_all());
+    // Strict, but the server never offered the extension: nothing is required.
+    let mut d = ready(strict(), &["PIPELINING"]);
+    send_one(&mut d, b"250 ok\r\n250 ok\r\n354 go\r\n", b"250 queued\r\n");
+    assert!(d.errors().is_empty(), "{:?}", d.errors());
+    assert!(d.reports()[0].is_delivered_to_all());
+}

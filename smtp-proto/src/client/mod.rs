@@ -148,6 +148,16 @@ pub enum Error {
         /// The reply.
         reply: Reply<'static>,
     },
+    /// A server that offered ENHANCEDSTATUSCODES sent a reply without a valid enhanced status
+    /// code of the reply code's class (RFC 2034 4); only with
+    /// [`ClientConfig::require_enhanced_status_codes`].
+    #[error("reply {} to {command} without an enhanced status code of its class", reply.code())]
+    EnhancedStatusMissing {
+        /// The command it answered.
+        command: &'static str,
+        /// The reply.
+        reply: Reply<'static>,
+    },
     /// The server sent bytes after its 220 to STARTTLS before TLS began: a response
     /// injection (CVE-2011-0411 and its kin); nothing of them was read.
     #[error("{octets} octets after the STARTTLS reply (response injection)")]
@@ -201,6 +211,7 @@ impl Error {
             Self::MalformedReply(_)
                 | Self::Unsolicited(_)
                 | Self::UnexpectedReply { .. }
+                | Self::EnhancedStatusMissing { .. }
                 | Self::ResponseInjection { .. }
         )
     }
@@ -247,7 +258,9 @@ pub enum SendError {
     /// An envelope without recipients.
     #[error("no recipients")]
     NoRecipients,
-    /// The declared size is over the server's `SIZE` (RFC 1870 4).
+    /// The declared size is over the server's `SIZE` (RFC 1870 4). A server whose `SIZE`
+    /// parameter cannot be read ([`EhloResponse::malformed`]) has an unknown limit, never "no
+    /// limit": the size is declared with `SIZE=` and the server decides (RFC 1870 6).
     #[error("message of {size} octets over the server's limit of {limit}")]
     TooLarge {
         /// The declared size.
@@ -855,17 +868,18 @@ impl Client {
             require(true, Extension::RequireTls)?;
         }
         require(parameters.mt_priority.is_some(), Extension::MtPriority)?;
-        require(
-            parameters.hold_for.is_some() || parameters.hold_until.is_some(),
-            Extension::FutureRelease,
-        )?;
+        require(parameters.hold.is_some(), Extension::FutureRelease)?;
         require(parameters.by.is_some(), Extension::DeliverBy)?;
         if let (Some(size), Some(limit)) = (parameters.size, caps.and_then(|c| c.size())) {
             if size > limit {
                 return Err(SendError::TooLarge { size, limit });
             }
         }
-        if !offers(Extension::Size) {
+        // A SIZE line whose parameter cannot be read (RFC 1870 4) still says that the server
+        // takes the SIZE parameter, and its limit is unknown, not absent: the size is declared
+        // so that the server judges it before any data goes (RFC 1870 6).
+        let size_unreadable = caps.is_some_and(|c| c.malformed(Extension::Size).is_some());
+        if !offers(Extension::Size) && !size_unreadable {
             parameters.size = None;
         }
         if !offers(Extension::Auth) {
@@ -1008,6 +1022,12 @@ impl Client {
             return self.fail(error);
         };
         self.answered += 1;
+        if self.lacks_enhanced_status(expect, &reply) {
+            return self.fail(Error::EnhancedStatusMissing {
+                command: expect.command(),
+                reply,
+            });
+        }
         if reply.code() == ReplyCode::SERVICE_UNAVAILABLE && expect != Expect::Quit {
             // RFC 5321 3.8: the server is going away, whatever it was asked.
             return self.fail(Error::ServiceClosing(reply));
@@ -1051,6 +1071,23 @@ impl Client {
             Expect::Discard => {}
             _ => self.on_transaction_reply(expect, reply),
         }
+    }
+
+    /// RFC 2034 4, under [`ClientConfig::require_enhanced_status_codes`]: once the server
+    /// offered ENHANCEDSTATUSCODES, every 2yz, 4yz and 5yz reply but the greeting and the
+    /// answer to EHLO / LHLO / HELO starts each line with the same enhanced status code, of
+    /// the reply code's class. The decoder keeps a code only when it is valid, on every line
+    /// and of the right class, so a reply without [`Reply::status`] breaks the rule.
+    fn lacks_enhanced_status(&self, expect: Expect, reply: &Reply<'_>) -> bool {
+        let exempt =
+            matches!(expect, Expect::Greeting | Expect::Hello(_)) || reply.is_intermediate();
+        self.config.require_enhanced_status_codes
+            && !exempt
+            && reply.status().is_none()
+            && self
+                .capabilities
+                .as_ref()
+                .is_some_and(|c| c.supports(Extension::EnhancedStatusCodes))
     }
 
     fn on_hello(&mut self, verb: Verb, reply: Reply<'static>) {

@@ -978,7 +978,8 @@ fn extensions_checked_before_sending() {
     };
     let mut dsn = message("a@example.org", &["b@example.com"], b"dsn\r\n");
     dsn.envelope.parameters.ret = Some(crate::types::Ret::Headers);
-    dsn.envelope.recipients[0].parameters.notify = crate::types::Notify::on(true, true, false);
+    dsn.envelope.recipients[0].parameters.notify =
+        Some((crate::types::Notify::SUCCESS | crate::types::Notify::FAILURE).into());
     let mut sized = message("a@example.org", &["b@example.com"], b"sized\r\n");
     sized.envelope = sized.envelope.size(7);
     let run = simple_pair(
@@ -1027,10 +1028,8 @@ fn extensions_declared_when_offered() {
     m.envelope.parameters.body = Some(Body::EightBitMime);
     m.envelope.parameters.require_tls = true;
     m.envelope.parameters.ret = Some(crate::types::Ret::Full);
-    m.envelope.recipients[0].parameters = RcptParameters {
-        notify: crate::types::Notify::on(false, true, true),
-        ..RcptParameters::default()
-    };
+    m.envelope.recipients[0].parameters = RcptParameters::new()
+        .with_notify(crate::types::Notify::FAILURE | crate::types::Notify::DELAY);
     let run = simple_pair(client, server, vec![m]);
     assert!(run.errors().is_empty(), "{:?}", run.errors());
     assert!(!run.reports()[0].dsn_dropped);

@@ -33,12 +33,15 @@ use mail_wire::decode::find_line;
 use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_COMMAND_LINE};
 use crate::types::chars::{self, HYPHEN, LET_DIG, VALUE};
 use crate::types::{
-    Argument, AuthMailbox, Body, Command, DateTime, DeliverBy, EnvelopeId, HoldFor,
-    InitialResponse, MailParameters, Mechanism, Notify, OriginalRecipient, Parameter, Priority,
-    RcptParameters, Ret, Rrvs, RrvsAction, Url, Verb, XText, check_argument, check_esmtp_value,
-    check_keyword, parse_domain, parse_forward_path, parse_host, parse_reverse_path,
+    Argument, AuthMailbox, Body, ByMode, Command, DateTime, DeliverBy, EnvelopeId,
+    ExtensionParameters, Hold, HoldFor, InitialResponse, Lookup, MailParameters, Mechanism, Notify,
+    NotifyEvents, OriginalRecipient, Parameter, Priority, RcptParameters, Ret, Rrvs, RrvsAction,
+    Url, Verb, XText, check_argument, check_esmtp_value, check_keyword, parse_domain,
+    parse_forward_path, parse_host, parse_reverse_path, smtputf8_suffix,
 };
-use crate::types::{InvalidValue, KNOWN_PARAMETERS, MAX_ENVID, MAX_ORCPT, is_atext};
+use crate::types::{
+    InvalidValue, KNOWN_PARAMETERS, MAX_ENVID, MAX_ORCPT, is_atext, parse_etrn_node,
+};
 
 /// Settings of the command decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,9 +270,14 @@ impl<'a> Parser<'a> {
             RSET => self.bare(at, argument, Command::Rset)?,
             QUIT => self.bare(at, argument, Command::Quit)?,
             STARTTLS => self.bare(at, argument, Command::StartTls)?,
-            VRFY => Command::Vrfy(self.argument(at, required(at, argument, "argument")?)?),
-            EXPN => Command::Expn(self.argument(at, required(at, argument, "argument")?)?),
-            ETRN => Command::Etrn(self.argument(at, required(at, argument, "node name")?)?),
+            VRFY => Command::Vrfy(self.lookup(at, required(at, argument, "argument")?)?),
+            EXPN => Command::Expn(self.lookup(at, required(at, argument, "argument")?)?),
+            ETRN => {
+                let node = required(at, argument, "node name")?;
+                Command::Etrn(
+                    parse_etrn_node(node, self.utf8).map_err(|e| DecodeError::value(at, e))?,
+                )
+            }
             HELP => Command::Help(argument.map(|a| self.argument(at, a)).transpose()?),
             NOOP => Command::Noop(argument.map(|a| self.argument(at, a)).transpose()?),
             BDAT => self.bdat(at, required(at, argument, "chunk size")?)?,
@@ -329,6 +337,17 @@ impl<'a> Parser<'a> {
     fn argument(&self, at: usize, text: &'a str) -> Result<Argument<'a>, DecodeError> {
         check_argument(text, self.utf8).map_err(|e| DecodeError::value(at, e))?;
         Ok(Argument::checked(text))
+    }
+
+    /// `String [SP "SMTPUTF8"]` (RFC 6531 3.7.4.2): a final word `SMTPUTF8` after the string
+    /// is the parameter.
+    fn lookup(&self, at: usize, text: &'a str) -> Result<Lookup<'a>, DecodeError> {
+        let (string, smtputf8) = match smtputf8_suffix(text) {
+            Some(end) => (text.get(..end).unwrap_or_default(), true),
+            None => (text, false),
+        };
+        check_argument(string, self.utf8).map_err(|e| DecodeError::value(at, e))?;
+        Ok(Lookup::checked(string, smtputf8))
     }
 
     #[inline(always)]
@@ -524,7 +543,7 @@ impl<'a> Parser<'a> {
                         return Err(DecodeError::value(value_at, too_long));
                     }
                     let envid = XText::decode(value)
-                        .and_then(EnvelopeId::new)
+                        .and_then(EnvelopeId::from_xtext)
                         .map_err(|e| DecodeError::value(value_at, e))?;
                     set(&mut out.envid, offset, keyword, envid)
                 }
@@ -536,7 +555,7 @@ impl<'a> Parser<'a> {
                     let auth = match decoded.as_str() {
                         "<>" => None,
                         _ => Some(
-                            AuthMailbox::new(decoded)
+                            AuthMailbox::from_xtext(decoded)
                                 .map_err(|e| DecodeError::value(value_at, e))?,
                         ),
                     };
@@ -564,21 +583,15 @@ impl<'a> Parser<'a> {
                         .and_then(HoldFor::new)
                         .ok_or_else(bad)?;
                     // RFC 4865 3: one hold parameter, HOLDFOR or HOLDUNTIL.
-                    if out.hold_until.is_some() {
-                        return Err(duplicate(offset, keyword));
-                    }
-                    set(&mut out.hold_for, offset, keyword, hold)
+                    set(&mut out.hold, offset, keyword, Hold::For(hold))
                 }
                 HOLDUNTIL => {
                     let time = DateTime::new(need(value, bad)?)
                         .map_err(|e| DecodeError::value(value_at, e))?;
-                    if out.hold_for.is_some() {
-                        return Err(duplicate(offset, keyword));
-                    }
-                    set(&mut out.hold_until, offset, keyword, time)
+                    set(&mut out.hold, offset, keyword, Hold::Until(time))
                 }
                 BY => {
-                    let by = deliver_by(need(value, bad)?).ok_or_else(bad)?;
+                    let by = deliver_by(value_at, need(value, bad)?)?;
                     set(&mut out.by, offset, keyword, by)
                 }
                 NOTIFY | ORCPT | RRVS => Err(not_allowed(offset, keyword)),
@@ -627,7 +640,7 @@ impl<'a> Parser<'a> {
                     .map_err(|e| DecodeError::value(address_at, e))?;
                     let orcpt = if utf8_type {
                         // Raw UTF-8 is sent back escaped, which is longer: check that form.
-                        OriginalRecipient::new(addr_type, address)
+                        OriginalRecipient::from_parts(addr_type, address)
                             .map_err(|e| DecodeError::value(value_at, e))?
                     } else {
                         OriginalRecipient::checked(addr_type, address)
@@ -655,6 +668,65 @@ impl<'a> Parser<'a> {
             }
         })?;
         Ok(out)
+    }
+}
+
+/// Reads a parameter list as it follows the path on the wire, without the first space.
+fn parse_parameters<T>(
+    text: &str,
+    read: impl for<'t> FnOnce(&Parser<'t>, &'t str) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    // The grammar reads `SP esmtp-param *(SP esmtp-param)`; give it its first space, and
+    // count offsets from the start of `text`.
+    let line = alloc::format!(" {text}");
+    let parser = Parser {
+        text: &line,
+        utf8: true,
+    };
+    read(&parser, &line).map_err(|e| DecodeError::new(e.offset.saturating_sub(1), e.kind))
+}
+
+impl core::str::FromStr for MailParameters<'static> {
+    type Err = DecodeError;
+
+    /// Reads the parameters of MAIL as they stand after the path, one space apart: `SIZE=1000
+    /// BODY=8BITMIME X-TAG=a`, by the decoder's own grammar (UTF-8 allowed in values, RFC 6531
+    /// 3.3). An empty text is no parameters.
+    ///
+    /// ```
+    /// use smtp_proto::types::{Body, MailParameters};
+    ///
+    /// let parameters: MailParameters = "SIZE=1000 BODY=8BITMIME".parse()?;
+    /// assert_eq!(parameters, MailParameters::new().with_size(1000).with_body(Body::EightBitMime));
+    /// assert!("SIZE=1 SIZE=2".parse::<MailParameters>().is_err());
+    /// # Ok::<(), smtp_proto::codec::DecodeError>(())
+    /// ```
+    fn from_str(text: &str) -> Result<Self, DecodeError> {
+        if text.is_empty() {
+            return Ok(Self::default());
+        }
+        parse_parameters(text, |parser, line| {
+            parser
+                .mail_parameters(0, line)
+                .map(MailParameters::into_owned)
+        })
+    }
+}
+
+impl core::str::FromStr for RcptParameters<'static> {
+    type Err = DecodeError;
+
+    /// Reads the parameters of RCPT as they stand after the path, one space apart:
+    /// `NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@example.com`. An empty text is no parameters.
+    fn from_str(text: &str) -> Result<Self, DecodeError> {
+        if text.is_empty() {
+            return Ok(Self::default());
+        }
+        parse_parameters(text, |parser, line| {
+            parser
+                .rcpt_parameters(0, line)
+                .map(RcptParameters::into_owned)
+        })
     }
 }
 
@@ -804,19 +876,13 @@ fn flag(
 }
 
 fn other<'a>(
-    list: &mut Vec<Parameter<'a>>,
+    list: &mut ExtensionParameters<'a>,
     offset: usize,
     keyword: &'a str,
     value: Option<&'a str>,
 ) -> Result<(), DecodeError> {
-    if list
-        .iter()
-        .any(|p| p.keyword().eq_ignore_ascii_case(keyword))
-    {
-        return Err(duplicate(offset, keyword));
-    }
-    list.push(Parameter::checked(keyword, value));
-    Ok(())
+    list.push(Parameter::checked(keyword, value))
+        .map_err(|_| duplicate(offset, keyword))
 }
 
 /// `NEVER` or a comma list of `SUCCESS`, `FAILURE`, `DELAY`, each at most once (RFC 3461 4.1).
@@ -828,46 +894,51 @@ fn notify(value: &str) -> Option<Notify> {
     if verb_key(value.as_bytes()) == NEVER {
         return Some(Notify::Never);
     }
-    let (mut success, mut failure, mut delay) = (false, false, false);
+    let mut events: Option<NotifyEvents> = None;
     let mut rest = Some(value);
     while let Some(remaining) = rest {
         let (item, next) = split_at_byte(remaining, b',');
         rest = next;
-        let slot = match verb_key(item.as_bytes()) {
-            SUCCESS => &mut success,
-            FAILURE => &mut failure,
-            DELAY => &mut delay,
+        let event = match verb_key(item.as_bytes()) {
+            SUCCESS => Notify::SUCCESS,
+            FAILURE => Notify::FAILURE,
+            DELAY => Notify::DELAY,
             _ => return None,
         };
-        if *slot {
-            return None;
-        }
-        *slot = true;
+        events = match events {
+            Some(set) if set.contains(event) => return None,
+            Some(set) => Some(set | event),
+            None => Some(event),
+        };
     }
-    Notify::on(success, failure, delay)
+    events.map(Notify::On)
 }
 
-/// `by-time ";" by-mode [by-trace]` (RFC 2852 4): `["-" / "+"] 1*9DIGIT ";" ("N" / "R") ["T"]`.
-fn deliver_by(value: &str) -> Option<DeliverBy> {
-    let (time, mode) = value.split_once(';')?;
+/// `by-time ";" by-mode [by-trace]` (RFC 2852 4): `["-" / "+"] 1*9DIGIT ";" ("N" / "R") ["T"]`,
+/// and a by-time of zero or less only with mode `N`. `at` is where the value starts.
+fn deliver_by(at: usize, value: &str) -> Result<DeliverBy, DecodeError> {
+    let bad = || DecodeError::new(at, invalid_value("BY"));
+    let (time, mode) = split_at_byte(value, b';');
+    let mode = mode.ok_or_else(bad)?;
     let digits = time.strip_prefix(['-', '+']).unwrap_or(time);
     if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+        return Err(bad());
     }
-    let seconds: i32 = digits.parse().ok()?;
+    let seconds: i32 = digits.parse().map_err(|_| bad())?;
     let seconds = if time.starts_with('-') {
         -seconds
     } else {
         seconds
     };
-    let (return_on_expiry, trace) = match mode.as_bytes() {
-        [b'N' | b'n'] => (false, false),
-        [b'R' | b'r'] => (true, false),
-        [b'N' | b'n', b'T' | b't'] => (false, true),
-        [b'R' | b'r', b'T' | b't'] => (true, true),
-        _ => return None,
+    let (mode, trace) = match mode.as_bytes() {
+        [b'N' | b'n'] => (ByMode::Notify, false),
+        [b'R' | b'r'] => (ByMode::Return, false),
+        [b'N' | b'n', b'T' | b't'] => (ByMode::Notify, true),
+        [b'R' | b'r', b'T' | b't'] => (ByMode::Return, true),
+        _ => return Err(bad()),
     };
-    DeliverBy::new(seconds, return_on_expiry, trace)
+    // The only refusal left is the by-time that mode R forbids: point at the time.
+    DeliverBy::new(seconds, mode, trace).map_err(|e| DecodeError::value(at, e))
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ pub use config::{ServerConfig, Timeouts};
 
 use crate::codec::{CommandOptions, DecodeError, ErrorKind, encode_reply, parse_command};
 use crate::types::{
-    Argument, Body, Capability, Command, EhloResponse, EnhancedStatus, ForwardPath, Host,
+    Body, Capability, Command, EhloResponse, EnhancedStatus, ForwardPath, Host, Lookup,
     MailParameters, Mechanism, RcptParameters, Reply, ReplyCode, ReplyText, ReversePath,
 };
 
@@ -150,10 +150,12 @@ pub enum Event {
         /// What the client presented; passwords and tokens are `Secret`s.
         credentials: Credentials,
     },
-    /// *Decision*: `VRFY` (only with [`ServerConfig::vrfy`]).
-    Verify(Argument<'static>),
-    /// *Decision*: `EXPN` (only with [`ServerConfig::expn`]).
-    Expand(Argument<'static>),
+    /// *Decision*: `VRFY` (only with [`ServerConfig::vrfy`]). [`Lookup::smtputf8`] says
+    /// whether the reply may hold UTF-8 (RFC 6531 3.7.4.2: without it, a reply that would
+    /// need UTF-8 must be 252 or 550).
+    Verify(Lookup<'static>),
+    /// *Decision*: `EXPN` (only with [`ServerConfig::expn`]), as for [`Event::Verify`].
+    Expand(Lookup<'static>),
     /// Octets that arrived in plaintext after STARTTLS (or while TLS was being set up) were
     /// thrown away unread: the STARTTLS injection of CVE-2011-0411 and its kin.
     PlaintextDiscarded(usize),
@@ -844,12 +846,8 @@ impl Server {
                 input.clear();
                 self.close();
             }
-            Command::Vrfy(argument) if self.config.vrfy => {
-                self.ask(Pending::Verify, Event::Verify(argument))
-            }
-            Command::Expn(argument) if self.config.expn => {
-                self.ask(Pending::Verify, Event::Expand(argument))
-            }
+            Command::Vrfy(lookup) if self.config.vrfy => self.lookup(Event::Verify, lookup),
+            Command::Expn(lookup) if self.config.expn => self.lookup(Event::Expand, lookup),
             Command::Help(_) => self.send(ReplyCode::HELP, (2, 0, 0), "See RFC 5321"),
             Command::StartTls => self.starttls(input),
             Command::Auth {
@@ -884,6 +882,19 @@ impl Server {
         }
     }
 
+    /// VRFY or EXPN, for the application to answer.
+    fn lookup(&mut self, event: fn(Lookup<'static>) -> Event, lookup: Lookup<'static>) {
+        if lookup.smtputf8() && !(self.config.smtputf8 && self.extended()) {
+            // RFC 6531 3.7.4.2: the parameter belongs to a session that offered SMTPUTF8.
+            return self.error(
+                ReplyCode::PARAMETERS_NOT_RECOGNIZED,
+                (5, 5, 4),
+                "Unsupported parameter",
+            );
+        }
+        self.ask(Pending::Verify, event(lookup));
+    }
+
     fn ask_hello(&mut self, greeting: Greeting, host: Host<'static>) {
         let event = Event::Hello {
             greeting,
@@ -915,8 +926,7 @@ impl Server {
             || ((parameters.ret.is_some() || parameters.envid.is_some()) && !config.dsn)
             || (parameters.require_tls && !(config.require_tls && self.tls))
             || parameters.mt_priority.is_some()
-            || parameters.hold_for.is_some()
-            || parameters.hold_until.is_some()
+            || parameters.hold.is_some()
             || parameters.by.is_some()
             || !parameters.other.is_empty()
             // After HELO no extension is in effect (RFC 5321 4.1.1.1).

@@ -1278,3 +1278,93 @@ fn rfc5321_d4_verify_and_send_byte_for_byte() {
         [b"Blah blah blah...\r\n..etc. etc. etc.\r\n".to_vec()]
     );
 }
+
+#[test]
+fn rfc6531_3_7_4_2_vrfy_smtputf8_reaches_the_application_only_where_offered() {
+    let config = ServerConfig {
+        vrfy: true,
+        expn: true,
+        smtputf8: true,
+        ..minimal("mx.example")
+    };
+    let (got, _) = run_with(
+        config.clone(),
+        &[
+            b"EHLO c.example\r\n",
+            b"VRFY J\xc3\xb6rg SMTPUTF8\r\n",
+            b"EXPN staff\r\n",
+        ],
+        |event| match event {
+            Event::Verify(lookup) => {
+                assert_eq!((lookup.as_str(), lookup.smtputf8()), ("Jörg", true));
+                text(ReplyCode::OK, "Jörg <jörg@mx.example>")
+            }
+            Event::Expand(lookup) => {
+                assert_eq!((lookup.as_str(), lookup.smtputf8()), ("staff", false));
+                text(ReplyCode::OK, "staff <staff@mx.example>")
+            }
+            _ => Answer::Accept,
+        },
+    );
+    assert!(
+        got.transcript.ends_with("250 staff <staff@mx.example>\r\n"),
+        "{}",
+        got.transcript
+    );
+    // After HELO (no extension in effect), or where SMTPUTF8 is not offered: 555.
+    let helo = run(
+        config.clone(),
+        &[b"HELO c.example\r\n", b"VRFY staff SMTPUTF8\r\n"],
+    );
+    assert!(
+        helo.transcript.ends_with("555 Unsupported parameter\r\n"),
+        "{}",
+        helo.transcript
+    );
+    let ascii = run(
+        ServerConfig {
+            smtputf8: false,
+            ..config
+        },
+        &[b"EHLO c.example\r\n", b"EXPN staff SMTPUTF8\r\n"],
+    );
+    assert!(
+        ascii.transcript.ends_with("555 Unsupported parameter\r\n"),
+        "{}",
+        ascii.transcript
+    );
+    assert!(!ascii.events.iter().any(|e| matches!(e, Event::Expand(_))));
+}
+
+/// RFC 2852 4: a by-time of zero or less with by-mode R is a syntax error: 501, and the
+/// application never sees the command; a well-formed BY the server does not offer is 555.
+#[test]
+fn rfc2852_4_by_time_the_mode_forbids_is_answered_501() {
+    let got = run(
+        minimal("mx.example"),
+        &[
+            b"EHLO c.example\r\n",
+            b"MAIL FROM:<a@c.example> BY=0;R\r\n",
+            b"MAIL FROM:<a@c.example> BY=-30;RT\r\n",
+            b"MAIL FROM:<a@c.example> BY=0;N\r\n",
+        ],
+    );
+    let replies: Vec<&str> = got
+        .transcript
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with("250"))
+        .collect();
+    assert!(replies[0].starts_with("501 "), "{replies:?}");
+    assert!(
+        replies[0].contains("by-time of zero or less with by-mode R"),
+        "{replies:?}"
+    );
+    assert!(replies[1].starts_with("501 "), "{replies:?}");
+    assert_eq!(replies[2], "555 Unsupported parameter");
+    assert!(
+        !got.events
+            .iter()
+            .any(|e| matches!(e, Event::MailFrom { .. }))
+    );
+}

@@ -2,8 +2,9 @@
 //! values and the [`EhloResponse`] that holds them.
 //!
 //! Keywords are recognised without regard to case (RFC 5321 4.1.1.1). A keyword this crate
-//! does not know, or a known one whose parameters break its grammar, is kept as
-//! [`Capability::Other`] with its parameters: nothing the server said is dropped.
+//! does not know is kept as [`Capability::Other`] with its parameters, and a known one whose
+//! parameters break its grammar as [`Capability::Malformed`], with the reason: nothing the
+//! server said is dropped, and nothing unreadable passes for absent.
 
 use alloc::borrow::Cow;
 use alloc::string::String;
@@ -435,7 +436,11 @@ pub enum Capability<'a> {
     Expn,
     /// `HELP` (RFC 5321 4.1.1.8).
     Help,
-    /// Any other keyword, or a known one whose parameters do not fit its grammar.
+    /// A keyword this crate knows whose parameters break its grammar (`SIZE abc`, `AUTH
+    /// PL@IN`): kept as sent, with the reason, so that it is never mistaken for the extension
+    /// being absent or for a well-formed one. Only the decoder makes it.
+    Malformed(MalformedCapability<'a>),
+    /// Any other keyword.
     Other {
         /// The keyword as sent.
         keyword: EhloKeyword<'a>,
@@ -474,7 +479,7 @@ impl<'a> Capability<'a> {
             Self::Vrfy => Extension::Vrfy,
             Self::Expn => Extension::Expn,
             Self::Help => Extension::Help,
-            Self::Other { .. } => return None,
+            Self::Malformed(_) | Self::Other { .. } => return None,
         })
     }
 
@@ -482,6 +487,7 @@ impl<'a> Capability<'a> {
     pub fn keyword(&self) -> &str {
         match self {
             Self::Other { keyword, .. } => keyword.as_str(),
+            Self::Malformed(malformed) => malformed.keyword.as_str(),
             known => known.extension().map_or("", Extension::keyword),
         }
     }
@@ -528,6 +534,7 @@ impl<'a> Capability<'a> {
             Self::Vrfy => Capability::Vrfy,
             Self::Expn => Capability::Expn,
             Self::Help => Capability::Help,
+            Self::Malformed(malformed) => Capability::Malformed(malformed.into_owned()),
             Self::Other { keyword, params } => Capability::Other {
                 keyword: keyword.into_owned(),
                 params: params.into_iter().map(EhloParam::into_owned).collect(),
@@ -574,7 +581,64 @@ impl fmt::Display for Capability<'_> {
                 others.iter().try_for_each(|limit| write!(f, " {limit}"))
             }
             Self::Other { params, .. } => params.iter().try_for_each(|p| write!(f, " {p}")),
+            Self::Malformed(malformed) => {
+                malformed.params.iter().try_for_each(|p| write!(f, " {p}"))
+            }
             _ => Ok(()),
+        }
+    }
+}
+
+/// A known EHLO keyword whose parameters break the extension's grammar, as the server sent
+/// it (see [`Capability::Malformed`]).
+///
+/// ```
+/// use smtp_proto::types::{Capability, Extension};
+///
+/// let Capability::Malformed(size) = Capability::parse("SIZE ten-megabytes")? else {
+///     unreachable!()
+/// };
+/// assert_eq!(size.extension(), Extension::Size);
+/// assert_eq!(size.params().len(), 1);
+/// assert_eq!(size.reason(), "SIZE is not a number of octets");
+/// # Ok::<(), smtp_proto::types::InvalidValue>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MalformedCapability<'a> {
+    extension: Extension,
+    keyword: EhloKeyword<'a>,
+    params: Vec<EhloParam<'a>>,
+    reason: &'static str,
+}
+
+impl MalformedCapability<'_> {
+    /// The extension the keyword names.
+    pub fn extension(&self) -> Extension {
+        self.extension
+    }
+
+    /// The keyword as sent.
+    pub fn keyword(&self) -> &EhloKeyword<'_> {
+        &self.keyword
+    }
+
+    /// The parameters as sent.
+    pub fn params(&self) -> &[EhloParam<'_>] {
+        &self.params
+    }
+
+    /// What is wrong with them.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    /// The same value, owning its text.
+    pub fn into_owned(self) -> MalformedCapability<'static> {
+        MalformedCapability {
+            extension: self.extension,
+            keyword: self.keyword.into_owned(),
+            params: self.params.into_iter().map(EhloParam::into_owned).collect(),
+            reason: self.reason,
         }
     }
 }
@@ -642,6 +706,19 @@ impl<'a> EhloResponse<'a> {
             .find(|capability| capability.extension() == Some(extension))
     }
 
+    /// The first line that names `extension` with parameters that break its grammar: the
+    /// server offers the extension, but what it says about it cannot be read.
+    pub fn malformed(&self, extension: Extension) -> Option<&MalformedCapability<'a>> {
+        self.capabilities
+            .iter()
+            .find_map(|capability| match capability {
+                Capability::Malformed(malformed) if malformed.extension == extension => {
+                    Some(malformed)
+                }
+                _ => None,
+            })
+    }
+
     /// The first capability whose keyword is `keyword`, in any case, known or not.
     pub fn find_keyword(&self, keyword: &str) -> Option<&Capability<'a>> {
         self.capabilities
@@ -650,7 +727,9 @@ impl<'a> EhloResponse<'a> {
     }
 
     /// The largest message the server accepts (RFC 1870 4): `None` if it has no `SIZE`, no
-    /// number with it, or `SIZE 0` (no fixed maximum).
+    /// number with it, or `SIZE 0` (no fixed maximum). A `SIZE` whose parameter cannot be read
+    /// is `None` here too: check [`malformed`](Self::malformed) before taking `None` for "no
+    /// limit".
     pub fn size(&self) -> Option<u64> {
         self.capabilities
             .iter()
@@ -718,7 +797,7 @@ pub(crate) fn push_capability<'a>(
 #[inline]
 pub(crate) fn parse_capability(text: &str) -> Result<Capability<'_>, InvalidValue> {
     // Most lines are a known keyword alone.
-    if let Some(capability) = Extension::from_keyword(text).and_then(|e| typed(e, "")) {
+    if let Some(capability) = Extension::from_keyword(text).and_then(|e| typed(e, "").ok()) {
         return Ok(capability);
     }
     let (capability, end) = parse_capability_prefix(text)?;
@@ -760,11 +839,20 @@ pub(crate) fn parse_capability_prefix(text: &str) -> Result<(Capability<'_>, usi
         Some(b'\r') | None => ("", end),
         Some(_) => return Err(InvalidValue::at("EHLO keyword", text, end, false)),
     };
-    let capability = match Extension::from_keyword(keyword).and_then(|e| typed(e, params)) {
-        Some(capability) => capability,
+    let raw = || Params(params).map(EhloParam::checked).collect();
+    let capability = match Extension::from_keyword(keyword) {
+        Some(extension) => match typed(extension, params) {
+            Ok(capability) => capability,
+            Err(reason) => Capability::Malformed(MalformedCapability {
+                extension,
+                keyword: EhloKeyword::checked(keyword),
+                params: raw(),
+                reason,
+            }),
+        },
         None => Capability::Other {
             keyword: EhloKeyword::checked(keyword),
-            params: Params(params).map(EhloParam::checked).collect(),
+            params: raw(),
         },
     };
     Ok((capability, taken))
@@ -792,45 +880,60 @@ impl<'a> Iterator for Params<'a> {
     }
 }
 
-/// The typed capability for a known keyword whose parameters fit; `None` for [`Other`].
-///
-/// [`Other`]: Capability::Other
+/// The typed capability for a known keyword whose parameters fit; otherwise what is wrong with
+/// them, for [`Capability::Malformed`].
 #[inline(always)]
-fn typed(extension: Extension, params: &str) -> Option<Capability<'_>> {
+fn typed(extension: Extension, params: &str) -> Result<Capability<'_>, &'static str> {
     let mut list = Params(params);
     // At most one parameter.
-    let mut optional = || -> Option<Option<&str>> {
+    let mut optional = |reason: &'static str| -> Result<Option<&str>, &'static str> {
         let first = list.next();
-        list.next().is_none().then_some(first)
+        match list.next() {
+            None => Ok(first),
+            Some(_) => Err(reason),
+        }
     };
-    Some(match extension {
-        Extension::Size => Capability::Size(optional_number(optional()?)?),
-        Extension::DeliverBy => Capability::DeliverBy(optional_number(optional()?)?),
-        Extension::MtPriority => Capability::MtPriority(match optional()? {
-            Some(profile) => Some(PriorityProfile::new(profile).ok()?),
-            None => None,
-        }),
+    Ok(match extension {
+        Extension::Size => {
+            let param = optional("SIZE takes at most one parameter")?;
+            Capability::Size(optional_number(param).ok_or("SIZE is not a number of octets")?)
+        }
+        Extension::DeliverBy => {
+            let param = optional("DELIVERBY takes at most one parameter")?;
+            Capability::DeliverBy(optional_number(param).ok_or("DELIVERBY is not a number")?)
+        }
+        Extension::MtPriority => {
+            Capability::MtPriority(match optional("MT-PRIORITY takes at most one profile")? {
+                Some(profile) => Some(
+                    PriorityProfile::new(profile)
+                        .map_err(|_| "MT-PRIORITY profile breaks its grammar")?,
+                ),
+                None => None,
+            })
+        }
         Extension::Auth => {
             let mut mechanisms = Vec::with_capacity(4);
             for name in Params(params) {
-                mechanisms.push(Mechanism::new(name).ok()?);
+                mechanisms
+                    .push(Mechanism::new(name).map_err(|_| "AUTH mechanism breaks its grammar")?);
             }
             Capability::Auth(mechanisms)
         }
         Extension::FutureRelease => {
             let (Some(interval), Some(datetime), None) = (list.next(), list.next(), list.next())
             else {
-                return None;
+                return Err("FUTURERELEASE takes an interval and a date-time");
             };
             Capability::FutureRelease {
-                max_interval: number(interval)?,
-                max_datetime: DateTime::new(datetime).ok()?,
+                max_interval: number(interval).ok_or("FUTURERELEASE interval is not a number")?,
+                max_datetime: DateTime::new(datetime)
+                    .map_err(|_| "FUTURERELEASE date-time breaks RFC 3339")?,
             }
         }
-        Extension::Limits => limits(params)?,
+        Extension::Limits => limits(params).ok_or("LIMITS entry breaks its grammar")?,
         flag => {
             if list.next().is_some() {
-                return None;
+                return Err("keyword takes no parameters");
             }
             match flag {
                 Extension::EightBitMime => Capability::EightBitMime,

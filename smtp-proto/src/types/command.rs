@@ -4,11 +4,11 @@ use alloc::borrow::Cow;
 use alloc::vec::Vec;
 use core::fmt;
 
-use super::address::{Domain, ForwardPath, Host, ReversePath};
+use super::address::{Domain, ForwardPath, Host, ReversePath, parse_domain};
 use super::error::InvalidValue;
 use super::params::{MailParameters, RcptParameters, check_keyword};
 
-/// A command's free-form argument (VRFY, EXPN, HELP, NOOP, ETRN, BURL, unknown commands):
+/// A command's free-form argument (HELP, NOOP, unknown commands):
 /// printable characters and inner spaces, UTF-8 allowed; never CR, LF, NUL or other controls, so
 /// it cannot end the command early.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -75,23 +75,129 @@ impl fmt::Display for Argument<'_> {
     }
 }
 
-/// The URL of BURL (RFC 4468 3: an absolute-URI): printable characters without spaces, so
-/// that it can never be confused with the `LAST` that may follow it.
+/// What `VRFY` or `EXPN` asks about (RFC 5321 4.1.1.6, 4.1.1.7), and whether the client takes
+/// UTF-8 in the reply (the `SMTPUTF8` parameter, RFC 6531 3.7.4.2).
+///
+/// The string is checked as an [`Argument`] is (printable, inner spaces allowed, UTF-8
+/// allowed) and may not end in the word `SMTPUTF8`, which on the wire is the parameter.
+///
+/// ```
+/// use smtp_proto::types::Lookup;
+///
+/// let lookup = Lookup::new("Jörg Smith")?.with_smtputf8(true);
+/// assert_eq!(lookup.to_string(), "Jörg Smith SMTPUTF8");
+/// assert!(Lookup::new("list SMTPUTF8").is_err());
+/// # Ok::<(), smtp_proto::types::InvalidValue>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lookup<'a> {
+    string: Cow<'a, str>,
+    smtputf8: bool,
+}
+
+impl<'a> Lookup<'a> {
+    /// Checks `text`, without the `SMTPUTF8` parameter.
+    pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        let string = text.into();
+        check_argument(&string, true)?;
+        if let Some(offset) = smtputf8_suffix(&string) {
+            return Err(InvalidValue::Malformed {
+                what: "VRFY / EXPN string",
+                offset,
+                reason: "ends in the word SMTPUTF8, which is the parameter",
+            });
+        }
+        Ok(Self {
+            string,
+            smtputf8: false,
+        })
+    }
+
+    /// Built by the decoder from a checked string.
+    pub(crate) fn checked(string: &'a str, smtputf8: bool) -> Self {
+        Self {
+            string: Cow::Borrowed(string),
+            smtputf8,
+        }
+    }
+
+    /// The same lookup with the `SMTPUTF8` parameter set or not (RFC 6531 3.7.4.2: send it
+    /// only to a server that offered SMTPUTF8).
+    #[must_use]
+    pub fn with_smtputf8(mut self, smtputf8: bool) -> Self {
+        self.smtputf8 = smtputf8;
+        self
+    }
+
+    /// The user or list name asked about.
+    pub fn as_str(&self) -> &str {
+        &self.string
+    }
+
+    /// Whether the client sent `SMTPUTF8`: the reply may hold UTF-8 mailboxes (RFC 6531
+    /// 3.7.4.2); without it a reply that needs them must be 252 or 550.
+    pub fn smtputf8(&self) -> bool {
+        self.smtputf8
+    }
+
+    /// The same lookup, owning its text.
+    pub fn into_owned(self) -> Lookup<'static> {
+        Lookup {
+            string: Cow::Owned(self.string.into_owned()),
+            smtputf8: self.smtputf8,
+        }
+    }
+}
+
+/// Where ` SMTPUTF8` (any case) starts if `text` ends with it after something else.
+pub(crate) fn smtputf8_suffix(text: &str) -> Option<usize> {
+    const WORD: &str = " SMTPUTF8";
+    let start = text
+        .len()
+        .checked_sub(WORD.len())
+        .filter(|start| *start > 0)?;
+    text.get(start..)
+        .filter(|tail| tail.eq_ignore_ascii_case(WORD))
+        .map(|_| start)
+}
+
+impl fmt::Display for Lookup<'_> {
+    /// The string, then ` SMTPUTF8` when set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.string)?;
+        if self.smtputf8 {
+            f.write_str(" SMTPUTF8")?;
+        }
+        Ok(())
+    }
+}
+
+/// The URL of BURL (RFC 4468 3: an `absolute-URI` of RFC 3986 4.3), such as
+/// `imap://joe@example.com/outbox;UIDVALIDITY=1/;UID=2;URLAUTH=submit+joe:internal:91354a`.
+///
+/// Checked against RFC 3986: a scheme (`ALPHA *(ALPHA / DIGIT / "+" / "-" / ".")`), `:`, then
+/// only the characters of `hier-part` and `query` (unreserved, sub-delims, `:`, `@`, `/`,
+/// `?`, `%` with two hex digits; `[` and `]` only in the authority), and no fragment. So it
+/// never holds a space, and can never be confused with the `LAST` that may follow it.
+///
+/// ```
+/// use smtp_proto::types::Url;
+///
+/// let url = Url::new("imap://joe@example.com/outbox;UIDVALIDITY=1/;UID=2")?;
+/// assert_eq!(url.scheme(), "imap");
+/// assert!(Url::new("outbox;UID=2").is_err()); // relative: no scheme
+/// assert!(Url::new("imap://x/a#frag").is_err()); // absolute-URI has no fragment
+/// assert!(Url::new("imap://x/%zz").is_err());
+/// # Ok::<(), smtp_proto::types::InvalidValue>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Url<'a>(Cow<'a, str>);
 
 impl<'a> Url<'a> {
-    /// Checks `text`: not empty, printable, no spaces.
+    /// Checks `text` as an `absolute-URI` (RFC 3986 4.3).
     pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
         let text = text.into();
-        check_argument(&text, false)?;
-        if let Some(offset) = text.find(' ') {
-            return Err(InvalidValue::UnexpectedChar {
-                what: "URL",
-                offset,
-                found: ' ',
-            });
-        }
+        check_absolute_uri(&text)?;
         Ok(Self(text))
     }
 
@@ -100,15 +206,207 @@ impl<'a> Url<'a> {
         &self.0
     }
 
+    /// The scheme, before the first `:` (`imap` for the URLs of RFC 4468).
+    pub fn scheme(&self) -> &str {
+        self.0.split_once(':').map_or("", |(scheme, _)| scheme)
+    }
+
     /// The same URL, owning its text.
     pub fn into_owned(self) -> Url<'static> {
         Url(Cow::Owned(self.0.into_owned()))
     }
 }
 
+/// `absolute-URI = scheme ":" hier-part [ "?" query ]` (RFC 3986 4.3), by character class.
+fn check_absolute_uri(text: &str) -> Result<(), InvalidValue> {
+    const WHAT: &str = "URL";
+    let bytes = text.as_bytes();
+    if bytes.is_empty() {
+        return Err(InvalidValue::Empty { what: WHAT });
+    }
+    // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 3.1)
+    let scheme = bytes
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')))
+        .unwrap_or(bytes.len());
+    if !bytes.first().is_some_and(u8::is_ascii_alphabetic) {
+        return Err(InvalidValue::at(WHAT, text, 0, false));
+    }
+    if bytes.get(scheme) != Some(&b':') {
+        return Err(match bytes.get(scheme) {
+            None => InvalidValue::Malformed {
+                what: WHAT,
+                offset: scheme,
+                reason: "no scheme: not an absolute URI",
+            },
+            Some(_) => InvalidValue::at(WHAT, text, scheme, false),
+        });
+    }
+    // The authority, where an IP literal may use brackets, runs from "//" to the next "/"
+    // or "?" (RFC 3986 3.2).
+    let rest = scheme + 1;
+    let authority_end = if bytes.get(rest..rest + 2) == Some(b"//") {
+        bytes
+            .get(rest + 2..)
+            .and_then(|tail| tail.iter().position(|&b| b == b'/' || b == b'?'))
+            .map_or(bytes.len(), |len| rest + 2 + len)
+    } else {
+        rest
+    };
+    let mut at = rest;
+    while let Some(&byte) = bytes.get(at) {
+        let allowed = byte.is_ascii_alphanumeric()
+            // unreserved, sub-delims, and the other pchar / query octets
+            || b"-._~!$&'()*+,;=:@/?".contains(&byte)
+            || (at < authority_end && matches!(byte, b'[' | b']'));
+        if byte == b'%' {
+            let hex = bytes.get(at + 1..at + 3);
+            if !hex.is_some_and(|pair| pair.iter().all(u8::is_ascii_hexdigit)) {
+                return Err(InvalidValue::Malformed {
+                    what: WHAT,
+                    offset: at,
+                    reason: "'%' not followed by two hex digits",
+                });
+            }
+            at += 3;
+            continue;
+        }
+        if !allowed {
+            return Err(InvalidValue::at(WHAT, text, at, false));
+        }
+        at += 1;
+    }
+    Ok(())
+}
+
 impl fmt::Display for Url<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// What `ETRN` asks the server to flush (RFC 1985 5, 5.3).
+///
+/// ```
+/// use smtp_proto::types::{Domain, EtrnNode};
+///
+/// assert_eq!(EtrnNode::parse("@example.com")?, EtrnNode::Subdomains(Domain::new("example.com")?));
+/// assert_eq!(EtrnNode::parse("#uucp")?.to_string(), "#uucp");
+/// assert!(EtrnNode::parse("example.com; rm -rf").is_err());
+/// # Ok::<(), smtp_proto::types::InvalidValue>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EtrnNode<'a> {
+    /// `node-name`: the queue of one fully qualified domain (RFC 1985 5).
+    Domain(Domain<'a>),
+    /// `@node-name`: the domain and every domain under it (RFC 1985 5.3).
+    Subdomains(Domain<'a>),
+    /// `#queue-name`: a queue named by the server's own convention (RFC 1985 5.3).
+    Queue(QueueName<'a>),
+}
+
+impl<'a> EtrnNode<'a> {
+    /// Reads the argument of ETRN: a domain, `@` and a domain, or `#` and a queue name.
+    pub fn parse(text: &'a str) -> Result<Self, InvalidValue> {
+        parse_etrn_node(text, false)
+    }
+
+    /// The same node, owning its text.
+    pub fn into_owned(self) -> EtrnNode<'static> {
+        match self {
+            Self::Domain(domain) => EtrnNode::Domain(domain.into_owned()),
+            Self::Subdomains(domain) => EtrnNode::Subdomains(domain.into_owned()),
+            Self::Queue(queue) => EtrnNode::Queue(queue.into_owned()),
+        }
+    }
+}
+
+/// An ETRN argument; UTF-8 domains with `utf8` (RFC 6531).
+pub(crate) fn parse_etrn_node(text: &str, utf8: bool) -> Result<EtrnNode<'_>, InvalidValue> {
+    let (prefix, body) = match text.as_bytes().first() {
+        Some(b'@') | Some(b'#') => text.split_at(1),
+        _ => ("", text),
+    };
+    if body.is_empty() && !prefix.is_empty() {
+        return Err(InvalidValue::Malformed {
+            what: "ETRN node",
+            offset: 1,
+            reason: "nothing after the prefix",
+        });
+    }
+    if prefix == "#" {
+        return QueueName::new(body)
+            .map(EtrnNode::Queue)
+            .map_err(|e| e.shifted(1));
+    }
+    let (domain, end) = parse_domain(body, utf8).map_err(|e| match e {
+        // A domain that is not there: point at what stands in its place.
+        InvalidValue::Empty { .. } => InvalidValue::at("ETRN node", text, prefix.len(), utf8),
+        other => other.shifted(prefix.len()),
+    })?;
+    if end != body.len() {
+        return Err(InvalidValue::at(
+            "ETRN node",
+            text,
+            prefix.len() + end,
+            utf8,
+        ));
+    }
+    Ok(if prefix.is_empty() {
+        EtrnNode::Domain(domain)
+    } else {
+        EtrnNode::Subdomains(domain)
+    })
+}
+
+impl fmt::Display for EtrnNode<'_> {
+    /// As sent: `example.com`, `@example.com` or `#queue`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Domain(domain) => f.write_str(domain.as_str()),
+            Self::Subdomains(domain) => write!(f, "@{}", domain.as_str()),
+            Self::Queue(queue) => write!(f, "#{}", queue.as_str()),
+        }
+    }
+}
+
+/// The name of an ETRN `#` queue (RFC 1985 5.3 leaves its syntax to the server): 1 to 64
+/// visible ASCII characters, no spaces.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QueueName<'a>(Cow<'a, str>);
+
+/// The longest [`QueueName`], a bound of this crate.
+pub const MAX_QUEUE_NAME: usize = 64;
+
+impl<'a> QueueName<'a> {
+    /// Checks the name.
+    pub fn new(name: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        const WHAT: &str = "queue name";
+        let name = name.into();
+        if name.is_empty() {
+            return Err(InvalidValue::Empty { what: WHAT });
+        }
+        if let Some(bad) = name.bytes().position(|b| !(0x21..0x7f).contains(&b)) {
+            return Err(InvalidValue::at(WHAT, &name, bad, false));
+        }
+        if name.len() > MAX_QUEUE_NAME {
+            return Err(InvalidValue::TooLong {
+                what: WHAT,
+                length: name.len(),
+                limit: MAX_QUEUE_NAME,
+            });
+        }
+        Ok(Self(name))
+    }
+
+    /// The name, without the `#`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The same name, owning its text.
+    pub fn into_owned(self) -> QueueName<'static> {
+        QueueName(Cow::Owned(self.0.into_owned()))
     }
 }
 
@@ -293,10 +591,10 @@ pub enum Command<'a> {
     },
     /// `RSET` (RFC 5321 4.1.1.5).
     Rset,
-    /// `VRFY` (RFC 5321 4.1.1.6).
-    Vrfy(Argument<'a>),
-    /// `EXPN` (RFC 5321 4.1.1.7).
-    Expn(Argument<'a>),
+    /// `VRFY string [SMTPUTF8]` (RFC 5321 4.1.1.6, RFC 6531 3.7.4.2).
+    Vrfy(Lookup<'a>),
+    /// `EXPN string [SMTPUTF8]` (RFC 5321 4.1.1.7, RFC 6531 3.7.4.2).
+    Expn(Lookup<'a>),
     /// `HELP [argument]` (RFC 5321 4.1.1.8).
     Help(Option<Argument<'a>>),
     /// `NOOP [argument]` (RFC 5321 4.1.1.9).
@@ -312,8 +610,8 @@ pub enum Command<'a> {
         /// The initial response, if sent.
         initial_response: Option<InitialResponse<'a>>,
     },
-    /// `ETRN node` (RFC 1985 5), the node with its `@` or `#` prefix if any.
-    Etrn(Argument<'a>),
+    /// `ETRN [@ / #]node` (RFC 1985 5).
+    Etrn(EtrnNode<'a>),
     /// `ATRN [domain *("," domain)]` (RFC 2645 4.1).
     Atrn(Vec<Domain<'a>>),
     /// `BURL url [LAST]` (RFC 4468 3).
@@ -375,8 +673,8 @@ impl Command<'_> {
             Self::Data => Command::Data,
             Self::Bdat { size, last } => Command::Bdat { size, last },
             Self::Rset => Command::Rset,
-            Self::Vrfy(argument) => Command::Vrfy(argument.into_owned()),
-            Self::Expn(argument) => Command::Expn(argument.into_owned()),
+            Self::Vrfy(lookup) => Command::Vrfy(lookup.into_owned()),
+            Self::Expn(lookup) => Command::Expn(lookup.into_owned()),
             Self::Help(argument) => Command::Help(argument.map(Argument::into_owned)),
             Self::Noop(argument) => Command::Noop(argument.map(Argument::into_owned)),
             Self::Quit => Command::Quit,
@@ -388,7 +686,7 @@ impl Command<'_> {
                 mechanism: mechanism.into_owned(),
                 initial_response: initial_response.map(InitialResponse::into_owned),
             },
-            Self::Etrn(argument) => Command::Etrn(argument.into_owned()),
+            Self::Etrn(node) => Command::Etrn(node.into_owned()),
             Self::Atrn(domains) => {
                 Command::Atrn(domains.into_iter().map(Domain::into_owned).collect())
             }
@@ -447,9 +745,8 @@ impl fmt::Display for Command<'_> {
                 write!(f, " {size}")?;
                 if *last { f.write_str(" LAST") } else { Ok(()) }
             }
-            Self::Vrfy(argument) | Self::Expn(argument) | Self::Etrn(argument) => {
-                write!(f, " {argument}")
-            }
+            Self::Vrfy(lookup) | Self::Expn(lookup) => write!(f, " {lookup}"),
+            Self::Etrn(node) => write!(f, " {node}"),
             Self::Help(argument) | Self::Noop(argument) => optional(f, argument),
             Self::Other { argument, .. } => optional(f, argument),
             Self::Auth {

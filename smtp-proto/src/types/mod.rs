@@ -15,12 +15,17 @@ pub(crate) use address::{
     is_atext, parse_domain, parse_forward_path, parse_host, parse_reverse_path,
 };
 pub(crate) use command::check_argument;
-pub use command::{Argument, Command, InitialResponse, Mechanism, Url, Verb};
+pub(crate) use command::parse_etrn_node;
+pub(crate) use command::smtputf8_suffix;
+pub use command::{
+    Argument, Command, EtrnNode, InitialResponse, Lookup, MAX_QUEUE_NAME, Mechanism, QueueName,
+    Url, Verb,
+};
 pub use error::InvalidValue;
 pub use params::{
-    AuthMailbox, Body, DateTime, DeliverBy, EnvelopeId, HoldFor, MAX_ENVID, MAX_ORCPT,
-    MailParameters, Notify, OriginalRecipient, Parameter, Priority, RcptParameters, Ret, Rrvs,
-    RrvsAction,
+    AuthMailbox, Body, ByMode, DateTime, DeliverBy, DuplicateParameter, EnvelopeId,
+    ExtensionParameters, Hold, HoldFor, MAX_ENVID, MAX_ORCPT, MailParameters, Notify, NotifyEvents,
+    OriginalRecipient, Parameter, Priority, RcptParameters, Ret, Rrvs, RrvsAction,
 };
 pub(crate) use params::{KNOWN_PARAMETERS, check_esmtp_value, check_keyword};
 pub use xtext::XText;

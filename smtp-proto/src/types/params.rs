@@ -48,46 +48,115 @@ impl Ret {
     }
 }
 
-/// `NOTIFY=` (RFC 3461 4.1): `NEVER`, or any of `SUCCESS`, `FAILURE`, `DELAY`.
+/// `NOTIFY=` (RFC 3461 4.1): `NEVER`, or a set of the events `SUCCESS`, `FAILURE`, `DELAY`.
+///
+/// The events are named flags that combine with `|`; `NEVER` is of another type, so that it
+/// cannot be combined with them, as RFC 3461 4.1 requires.
+///
+/// ```
+/// use smtp_proto::types::{Notify, RcptParameters};
+///
+/// let parameters = RcptParameters::new().with_notify(Notify::FAILURE | Notify::DELAY);
+/// assert_eq!(parameters.to_string(), " NOTIFY=FAILURE,DELAY");
+/// let never = RcptParameters::new().with_notify(Notify::NEVER);
+/// assert_eq!(never.to_string(), " NOTIFY=NEVER");
+/// assert!(Notify::from(Notify::SUCCESS).success());
+/// // `Notify::NEVER | Notify::SUCCESS` does not compile.
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Notify {
-    /// `NEVER`
+    /// `NEVER`: no DSN, whatever happens.
     Never,
-    /// Some of the three; at least one is set (see [`Notify::on`]).
-    On {
-        /// `SUCCESS`
-        success: bool,
-        /// `FAILURE`
-        failure: bool,
-        /// `DELAY`
-        delay: bool,
-    },
+    /// A DSN on each of these events.
+    On(NotifyEvents),
 }
 
+/// The events of `NOTIFY=` (RFC 3461 4.1): at least one of `SUCCESS`, `FAILURE`, `DELAY`,
+/// made from [`Notify::SUCCESS`], [`Notify::FAILURE`] and [`Notify::DELAY`] with `|`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NotifyEvents(u8);
+
 impl Notify {
-    /// Notification on the given events; `None` when none is set (use [`Notify::Never`]).
-    pub fn on(success: bool, failure: bool, delay: bool) -> Option<Self> {
-        (success || failure || delay).then_some(Self::On {
-            success,
-            failure,
-            delay,
-        })
+    /// `NEVER`.
+    pub const NEVER: Notify = Notify::Never;
+    /// `SUCCESS`: on delivery.
+    pub const SUCCESS: NotifyEvents = NotifyEvents(1);
+    /// `FAILURE`: on failure.
+    pub const FAILURE: NotifyEvents = NotifyEvents(2);
+    /// `DELAY`: on a delay.
+    pub const DELAY: NotifyEvents = NotifyEvents(4);
+
+    /// Whether it is `NEVER`.
+    pub fn is_never(self) -> bool {
+        self == Self::Never
+    }
+
+    /// Whether a DSN is asked on success.
+    pub fn success(self) -> bool {
+        self.has(Self::SUCCESS)
+    }
+
+    /// Whether a DSN is asked on failure.
+    pub fn failure(self) -> bool {
+        self.has(Self::FAILURE)
+    }
+
+    /// Whether a DSN is asked on delay.
+    pub fn delay(self) -> bool {
+        self.has(Self::DELAY)
+    }
+
+    fn has(self, event: NotifyEvents) -> bool {
+        match self {
+            Self::Never => false,
+            Self::On(events) => events.contains(event),
+        }
     }
 }
 
-impl fmt::Display for Notify {
+impl NotifyEvents {
+    /// Whether every event of `other` is in this set.
+    pub fn contains(self, other: NotifyEvents) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl core::ops::BitOr for NotifyEvents {
+    type Output = NotifyEvents;
+
+    fn bitor(self, other: NotifyEvents) -> NotifyEvents {
+        NotifyEvents(self.0 | other.0)
+    }
+}
+
+impl core::ops::BitOrAssign for NotifyEvents {
+    fn bitor_assign(&mut self, other: NotifyEvents) {
+        self.0 |= other.0;
+    }
+}
+
+impl From<NotifyEvents> for Notify {
+    fn from(events: NotifyEvents) -> Self {
+        Self::On(events)
+    }
+}
+
+impl fmt::Debug for NotifyEvents {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self::On {
-            success,
-            failure,
-            delay,
-        } = *self
-        else {
-            return f.write_str("NEVER");
-        };
+        write!(f, "NotifyEvents({self})")
+    }
+}
+
+impl fmt::Display for NotifyEvents {
+    /// `SUCCESS,FAILURE,DELAY`, in that order, those in the set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
-        for (set, name) in [(success, "SUCCESS"), (failure, "FAILURE"), (delay, "DELAY")] {
-            if set {
+        for (event, name) in [
+            (Notify::SUCCESS, "SUCCESS"),
+            (Notify::FAILURE, "FAILURE"),
+            (Notify::DELAY, "DELAY"),
+        ] {
+            if self.contains(event) {
                 if !first {
                     f.write_str(",")?;
                 }
@@ -96,6 +165,15 @@ impl fmt::Display for Notify {
             }
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Notify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Never => f.write_str("NEVER"),
+            Self::On(events) => events.fmt(f),
+        }
     }
 }
 
@@ -111,9 +189,67 @@ pub const MAX_ORCPT: usize = 500;
 /// RFC 3461 4.4: ENVID is at most 100 characters.
 pub const MAX_ENVID: usize = 100;
 
+impl OriginalRecipient<'static> {
+    /// An original recipient of the given address type (`rfc822`, `utf-8`, ...: an atom) and
+    /// address (decoded: escaping happens when it is sent), owned.
+    ///
+    /// ```
+    /// use smtp_proto::types::OriginalRecipient;
+    ///
+    /// let orcpt = OriginalRecipient::rfc822("a+b@example.com")?;
+    /// assert_eq!(orcpt.to_string(), "rfc822;a+2Bb@example.com");
+    /// assert_eq!("rfc822;a+2Bb@example.com".parse::<OriginalRecipient>()?, orcpt);
+    /// # Ok::<(), smtp_proto::types::InvalidValue>(())
+    /// ```
+    pub fn new(addr_type: &str, address: &str) -> Result<Self, InvalidValue> {
+        OriginalRecipient::from_parts(
+            alloc::string::String::from(addr_type),
+            XText::new(alloc::string::String::from(address))?,
+        )
+    }
+
+    /// An `rfc822` original recipient (RFC 3461 4.2), owned.
+    pub fn rfc822(address: &str) -> Result<Self, InvalidValue> {
+        Self::new("rfc822", address)
+    }
+
+    /// A `utf-8` original recipient (RFC 6533 3), owned.
+    pub fn utf8(address: &str) -> Result<Self, InvalidValue> {
+        Self::new("utf-8", address)
+    }
+
+    /// Reads the encoded form, `addr-type;xtext` (`utf-8;` with RFC 6533's escapes), as it
+    /// stands after `ORCPT=`.
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        let (addr_type, address) = text.split_once(';').ok_or(InvalidValue::Malformed {
+            what: "ORCPT",
+            offset: text.len(),
+            reason: "no ';' after the address type",
+        })?;
+        let at = addr_type.len() + 1;
+        let address = if addr_type.eq_ignore_ascii_case("utf-8") {
+            XText::decode_unitext(address)
+        } else {
+            XText::decode(address)
+        }
+        .map_err(|e| e.shifted(at))?;
+        OriginalRecipient::from_parts(addr_type, address).map(OriginalRecipient::into_owned)
+    }
+}
+
+impl core::str::FromStr for OriginalRecipient<'static> {
+    type Err = InvalidValue;
+
+    /// See [`OriginalRecipient::parse`].
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
+        Self::parse(text)
+    }
+}
+
 impl<'a> OriginalRecipient<'a> {
-    /// An original recipient of the given address type (`rfc822`, `utf-8`, ...: an atom).
-    pub fn new(
+    /// An original recipient of the given address type and decoded address, borrowing what
+    /// it is given.
+    pub fn from_parts(
         addr_type: impl Into<Cow<'a, str>>,
         address: XText<'a>,
     ) -> Result<Self, InvalidValue> {
@@ -123,9 +259,10 @@ impl<'a> OriginalRecipient<'a> {
                 what: "address type",
             });
         }
+        // An atom (RFC 3461 4.2) inside an esmtp-value, which has no `=` (RFC 5321 4.1.2).
         if let Some(bad) = addr_type
             .bytes()
-            .position(|b| !(b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)))
+            .position(|b| !(b.is_ascii_alphanumeric() || b"!#$%&'*+-/?^_`{|}~".contains(&b)))
         {
             return Err(InvalidValue::at("address type", &addr_type, bad, false));
         }
@@ -153,11 +290,6 @@ impl<'a> OriginalRecipient<'a> {
             addr_type: Cow::Borrowed(addr_type),
             address,
         }
-    }
-
-    /// An `rfc822` original recipient.
-    pub fn rfc822(address: XText<'a>) -> Result<Self, InvalidValue> {
-        Self::new("rfc822", address)
     }
 
     /// The address type as sent.
@@ -200,9 +332,24 @@ impl fmt::Display for OriginalRecipient<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EnvelopeId<'a>(XText<'a>);
 
+impl EnvelopeId<'static> {
+    /// An identifier from its text (decoded: xtext escaping happens when it is sent), owned.
+    ///
+    /// ```
+    /// use smtp_proto::types::EnvelopeId;
+    ///
+    /// let id = EnvelopeId::new("QQ314159+1")?;
+    /// assert_eq!(id.as_str(), "QQ314159+1");
+    /// # Ok::<(), smtp_proto::types::InvalidValue>(())
+    /// ```
+    pub fn new(id: &str) -> Result<Self, InvalidValue> {
+        EnvelopeId::from_xtext(XText::new(alloc::string::String::from(id))?)
+    }
+}
+
 impl<'a> EnvelopeId<'a> {
-    /// Checks the length of the encoded form.
-    pub fn new(id: XText<'a>) -> Result<Self, InvalidValue> {
+    /// Checks the length of the encoded form of a decoded value.
+    pub fn from_xtext(id: XText<'a>) -> Result<Self, InvalidValue> {
         // RFC 3461 4.4: printable US-ASCII, and an esmtp-value is never empty.
         if id.as_str().is_empty() {
             return Err(InvalidValue::Empty { what: "ENVID" });
@@ -245,9 +392,16 @@ impl<'a> EnvelopeId<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AuthMailbox<'a>(XText<'a>);
 
+impl AuthMailbox<'static> {
+    /// A mailbox from its text (decoded: xtext escaping happens when it is sent), owned.
+    pub fn new(mailbox: &str) -> Result<Self, InvalidValue> {
+        AuthMailbox::from_xtext(XText::new(alloc::string::String::from(mailbox))?)
+    }
+}
+
 impl<'a> AuthMailbox<'a> {
-    /// Checks the value.
-    pub fn new(mailbox: XText<'a>) -> Result<Self, InvalidValue> {
+    /// Checks a decoded value.
+    pub fn from_xtext(mailbox: XText<'a>) -> Result<Self, InvalidValue> {
         match mailbox.as_str() {
             "" => Err(InvalidValue::Empty {
                 what: "AUTH mailbox",
@@ -288,11 +442,32 @@ impl Priority {
     }
 }
 
+/// What happens to a message whose `BY=` deadline passes (RFC 2852 4 `by-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ByMode {
+    /// `N`: deliver anyway and send a "delayed" DSN. The only mode that allows a by-time of
+    /// zero or less (the deadline has already passed).
+    Notify,
+    /// `R`: return the message undelivered. Needs a by-time greater than zero.
+    Return,
+}
+
 /// `BY=` (RFC 2852 4): a deadline in seconds, what to do when it passes, and whether to trace.
+///
+/// ```
+/// use smtp_proto::types::{ByMode, DeliverBy};
+///
+/// let by = DeliverBy::new(3600, ByMode::Return, false)?;
+/// assert_eq!(by.to_string(), "3600;R");
+/// // RFC 2852 4: a by-time of zero or less is only allowed with mode N.
+/// assert!(DeliverBy::new(0, ByMode::Return, false).is_err());
+/// assert_eq!(DeliverBy::new(-60, ByMode::Notify, true)?.to_string(), "-60;NT");
+/// # Ok::<(), smtp_proto::types::InvalidValue>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DeliverBy {
     seconds: i32,
-    return_on_expiry: bool,
+    mode: ByMode,
     trace: bool,
 }
 
@@ -300,16 +475,29 @@ pub struct DeliverBy {
 const MAX_BY_TIME: i32 = 999_999_999;
 
 impl DeliverBy {
-    /// `seconds` (at most 9 digits, either sign); `return_on_expiry` is mode `R` (else `N`,
-    /// notify); `trace` adds `T`.
-    pub fn new(seconds: i32, return_on_expiry: bool, trace: bool) -> Option<Self> {
-        (-MAX_BY_TIME..=MAX_BY_TIME)
-            .contains(&seconds)
-            .then_some(Self {
-                seconds,
-                return_on_expiry,
-                trace,
-            })
+    /// `seconds` (at most 9 digits, either sign; RFC 2852 4: greater than zero with
+    /// [`ByMode::Return`]), the mode, and `trace` for `T`.
+    pub fn new(seconds: i32, mode: ByMode, trace: bool) -> Result<Self, InvalidValue> {
+        const WHAT: &str = "BY";
+        if !(-MAX_BY_TIME..=MAX_BY_TIME).contains(&seconds) {
+            return Err(InvalidValue::Malformed {
+                what: WHAT,
+                offset: 0,
+                reason: "by-time has more than 9 digits",
+            });
+        }
+        if mode == ByMode::Return && seconds <= 0 {
+            return Err(InvalidValue::Malformed {
+                what: WHAT,
+                offset: 0,
+                reason: "by-time of zero or less with by-mode R",
+            });
+        }
+        Ok(Self {
+            seconds,
+            mode,
+            trace,
+        })
     }
 
     /// The deadline in seconds from now.
@@ -317,9 +505,14 @@ impl DeliverBy {
         self.seconds
     }
 
+    /// What happens when the deadline passes.
+    pub fn mode(self) -> ByMode {
+        self.mode
+    }
+
     /// Mode `R`: return the message when the deadline passes (else `N`: notify).
     pub fn return_on_expiry(self) -> bool {
-        self.return_on_expiry
+        self.mode == ByMode::Return
     }
 
     /// Trace requested (`T`).
@@ -330,7 +523,10 @@ impl DeliverBy {
 
 impl fmt::Display for DeliverBy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = if self.return_on_expiry { 'R' } else { 'N' };
+        let mode = match self.mode {
+            ByMode::Return => 'R',
+            ByMode::Notify => 'N',
+        };
         write!(f, "{};{mode}", self.seconds)?;
         if self.trace {
             f.write_str("T")?;
@@ -526,6 +722,23 @@ impl<'a> Parameter<'a> {
         Ok(Self { keyword, value })
     }
 
+    /// Reads `keyword[=value]`, as it stands on the wire, into an owned parameter; error
+    /// offsets count from the start of `text`.
+    pub fn parse(text: &str) -> Result<Parameter<'static>, InvalidValue> {
+        let (keyword, value) = match text.split_once('=') {
+            Some((keyword, value)) => (keyword, Some(value)),
+            None => (text, None),
+        };
+        check_keyword(keyword)?;
+        if let Some(value) = value {
+            check_esmtp_value(value, true).map_err(|e| e.shifted(keyword.len() + 1))?;
+        }
+        Parameter::new(
+            alloc::string::String::from(keyword),
+            value.map(|v| Cow::Owned(v.into())),
+        )
+    }
+
     /// Built by the decoder from checked parts.
     pub(crate) fn checked(keyword: &'a str, value: Option<&'a str>) -> Self {
         Self {
@@ -553,6 +766,15 @@ impl<'a> Parameter<'a> {
     }
 }
 
+impl core::str::FromStr for Parameter<'static> {
+    type Err = InvalidValue;
+
+    /// See [`Parameter::parse`].
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
+        Parameter::parse(text)
+    }
+}
+
 impl fmt::Display for Parameter<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.keyword)?;
@@ -560,6 +782,141 @@ impl fmt::Display for Parameter<'_> {
             write!(f, "={value}")?;
         }
         Ok(())
+    }
+}
+
+/// The extension parameters of a MAIL or RCPT command that have no typed field, in the order
+/// sent, each keyword at most once (without regard to case), as the decoder requires: a list
+/// that encodes is a list that decodes back the same.
+///
+/// ```
+/// use smtp_proto::types::{ExtensionParameters, Parameter};
+///
+/// let mut list = ExtensionParameters::new();
+/// list.push(Parameter::parse("X-TAG=blue")?)?;
+/// list.push(Parameter::parse("XVERP")?)?;
+/// assert!(list.push(Parameter::parse("x-tag=red")?).is_err());
+/// assert_eq!(list.get("X-TAG").and_then(|p| p.value()), Some("blue"));
+/// assert_eq!(list.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ExtensionParameters<'a>(Vec<Parameter<'a>>);
+
+/// A keyword already in the list ([`ExtensionParameters::push`]); RFC 5321 4.1.2 gives each
+/// parameter once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("parameter {keyword} given twice")]
+pub struct DuplicateParameter {
+    /// The keyword, as in the refused parameter.
+    pub keyword: alloc::string::String,
+}
+
+impl<'a> ExtensionParameters<'a> {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Adds `parameter` at the end, unless its keyword is already there.
+    pub fn push(&mut self, parameter: Parameter<'a>) -> Result<(), DuplicateParameter> {
+        if self.get(parameter.keyword()).is_some() {
+            return Err(DuplicateParameter {
+                keyword: parameter.keyword().into(),
+            });
+        }
+        self.0.push(parameter);
+        Ok(())
+    }
+
+    /// The same list with `parameter` added (see [`push`](Self::push)).
+    pub fn with(mut self, parameter: Parameter<'a>) -> Result<Self, DuplicateParameter> {
+        self.push(parameter)?;
+        Ok(self)
+    }
+
+    /// The parameter with this keyword, in any case.
+    pub fn get(&self, keyword: &str) -> Option<&Parameter<'a>> {
+        self.0
+            .iter()
+            .find(|p| p.keyword().eq_ignore_ascii_case(keyword))
+    }
+
+    /// Takes out the parameter with this keyword, in any case.
+    pub fn remove(&mut self, keyword: &str) -> Option<Parameter<'a>> {
+        let at = self
+            .0
+            .iter()
+            .position(|p| p.keyword().eq_ignore_ascii_case(keyword))?;
+        Some(self.0.remove(at))
+    }
+
+    /// The parameters, in order.
+    pub fn as_slice(&self) -> &[Parameter<'a>] {
+        &self.0
+    }
+
+    /// The same list, owning its text.
+    pub fn into_owned(self) -> ExtensionParameters<'static> {
+        ExtensionParameters(self.0.into_iter().map(Parameter::into_owned).collect())
+    }
+}
+
+impl<'a> core::ops::Deref for ExtensionParameters<'a> {
+    type Target = [Parameter<'a>];
+
+    fn deref(&self) -> &[Parameter<'a>] {
+        &self.0
+    }
+}
+
+impl<'l, 'a> IntoIterator for &'l ExtensionParameters<'a> {
+    type Item = &'l Parameter<'a>;
+    type IntoIter = core::slice::Iter<'l, Parameter<'a>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'a> IntoIterator for ExtensionParameters<'a> {
+    type Item = Parameter<'a>;
+    type IntoIter = alloc::vec::IntoIter<Parameter<'a>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> TryFrom<Vec<Parameter<'a>>> for ExtensionParameters<'a> {
+    type Error = DuplicateParameter;
+
+    fn try_from(parameters: Vec<Parameter<'a>>) -> Result<Self, DuplicateParameter> {
+        let mut list = Self::new();
+        for parameter in parameters {
+            list.push(parameter)?;
+        }
+        Ok(list)
+    }
+}
+
+/// `HOLDFOR=` or `HOLDUNTIL=` (RFC 4865 3): a message is held one way or the other, never
+/// both.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Hold<'a> {
+    /// `HOLDFOR=` seconds.
+    For(HoldFor),
+    /// `HOLDUNTIL=` a date-time.
+    Until(DateTime<'a>),
+}
+
+impl Hold<'_> {
+    /// The same value, owning its text.
+    pub fn into_owned(self) -> Hold<'static> {
+        match self {
+            Self::For(seconds) => Hold::For(seconds),
+            Self::Until(time) => Hold::Until(time.into_owned()),
+        }
     }
 }
 
@@ -618,15 +975,12 @@ pub struct MailParameters<'a> {
     pub require_tls: bool,
     /// `MT-PRIORITY=` (RFC 6710).
     pub mt_priority: Option<Priority>,
-    /// `HOLDFOR=` seconds (RFC 4865), at most 9 digits.
-    pub hold_for: Option<HoldFor>,
-    /// `HOLDUNTIL=` (RFC 4865).
-    pub hold_until: Option<DateTime<'a>>,
+    /// `HOLDFOR=` or `HOLDUNTIL=` (RFC 4865 3).
+    pub hold: Option<Hold<'a>>,
     /// `BY=` (RFC 2852).
     pub by: Option<DeliverBy>,
-    /// Every other parameter, as sent. Keywords must differ from each other (case aside): the
-    /// decoder refuses a parameter given twice.
-    pub other: Vec<Parameter<'a>>,
+    /// Every other parameter, as sent, each keyword once.
+    pub other: ExtensionParameters<'a>,
 }
 
 /// `HOLDFOR=` (RFC 4865 3): seconds, 1 to 9 digits.
@@ -642,6 +996,47 @@ impl HoldFor {
     /// The seconds.
     pub fn seconds(self) -> u32 {
         self.0
+    }
+}
+
+impl<'a> MailParameters<'a> {
+    /// No parameters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same parameters with `SIZE=` (RFC 1870).
+    #[must_use]
+    pub fn with_size(mut self, size: u64) -> Self {
+        self.size = Some(size);
+        self
+    }
+
+    /// The same parameters with `BODY=` (RFC 6152, RFC 3030).
+    #[must_use]
+    pub fn with_body(mut self, body: Body) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// The same parameters with `RET=` (RFC 3461 4.3).
+    #[must_use]
+    pub fn with_ret(mut self, ret: Ret) -> Self {
+        self.ret = Some(ret);
+        self
+    }
+
+    /// The same parameters with `ENVID=` (RFC 3461 4.4).
+    #[must_use]
+    pub fn with_envid(mut self, envid: EnvelopeId<'a>) -> Self {
+        self.envid = Some(envid);
+        self
+    }
+
+    /// The same parameters with one more extension parameter, unless its keyword is there.
+    pub fn with_parameter(mut self, parameter: Parameter<'a>) -> Result<Self, DuplicateParameter> {
+        self.other.push(parameter)?;
+        Ok(self)
     }
 }
 
@@ -662,10 +1057,9 @@ impl MailParameters<'_> {
             auth: self.auth.map(|auth| auth.map(AuthMailbox::into_owned)),
             require_tls: self.require_tls,
             mt_priority: self.mt_priority,
-            hold_for: self.hold_for,
-            hold_until: self.hold_until.map(DateTime::into_owned),
+            hold: self.hold.map(Hold::into_owned),
             by: self.by,
-            other: self.other.into_iter().map(Parameter::into_owned).collect(),
+            other: self.other.into_owned(),
         }
     }
 }
@@ -703,11 +1097,10 @@ impl fmt::Display for MailParameters<'_> {
         if let Some(priority) = self.mt_priority {
             write!(f, " MT-PRIORITY={}", priority.get())?;
         }
-        if let Some(hold_for) = self.hold_for {
-            write!(f, " HOLDFOR={}", hold_for.seconds())?;
-        }
-        if let Some(until) = &self.hold_until {
-            write!(f, " HOLDUNTIL={until}")?;
+        match &self.hold {
+            Some(Hold::For(seconds)) => write!(f, " HOLDFOR={}", seconds.seconds())?,
+            Some(Hold::Until(time)) => write!(f, " HOLDUNTIL={time}")?,
+            None => {}
         }
         if let Some(by) = self.by {
             write!(f, " BY={by}")?;
@@ -728,8 +1121,43 @@ pub struct RcptParameters<'a> {
     pub orcpt: Option<OriginalRecipient<'a>>,
     /// `RRVS=` (RFC 7293).
     pub rrvs: Option<Rrvs<'a>>,
-    /// Every other parameter, as sent.
-    pub other: Vec<Parameter<'a>>,
+    /// Every other parameter, as sent, each keyword once.
+    pub other: ExtensionParameters<'a>,
+}
+
+impl<'a> RcptParameters<'a> {
+    /// No parameters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same parameters with `NOTIFY=` (RFC 3461 4.1): [`Notify::NEVER`], or events such
+    /// as `Notify::SUCCESS | Notify::FAILURE`.
+    #[must_use]
+    pub fn with_notify(mut self, notify: impl Into<Notify>) -> Self {
+        self.notify = Some(notify.into());
+        self
+    }
+
+    /// The same parameters with `ORCPT=` (RFC 3461 4.2).
+    #[must_use]
+    pub fn with_orcpt(mut self, orcpt: OriginalRecipient<'a>) -> Self {
+        self.orcpt = Some(orcpt);
+        self
+    }
+
+    /// The same parameters with `RRVS=` (RFC 7293).
+    #[must_use]
+    pub fn with_rrvs(mut self, rrvs: Rrvs<'a>) -> Self {
+        self.rrvs = Some(rrvs);
+        self
+    }
+
+    /// The same parameters with one more extension parameter, unless its keyword is there.
+    pub fn with_parameter(mut self, parameter: Parameter<'a>) -> Result<Self, DuplicateParameter> {
+        self.other.push(parameter)?;
+        Ok(self)
+    }
 }
 
 impl RcptParameters<'_> {
@@ -744,7 +1172,7 @@ impl RcptParameters<'_> {
             notify: self.notify,
             orcpt: self.orcpt.map(OriginalRecipient::into_owned),
             rrvs: self.rrvs.map(Rrvs::into_owned),
-            other: self.other.into_iter().map(Parameter::into_owned).collect(),
+            other: self.other.into_owned(),
         }
     }
 }

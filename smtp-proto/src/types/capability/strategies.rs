@@ -129,7 +129,20 @@ pub(crate) fn capability() -> impl Strategy<Value = Capability<'static>> {
                 .map(|p| EhloParam::new(p).unwrap())
                 .collect(),
         });
+    // A known keyword with parameters that break its grammar: only the decoder makes these.
+    let malformed =
+        (
+            "SIZE|DELIVERBY|MT-PRIORITY|AUTH|LIMITS|FUTURERELEASE|PIPELINING",
+            prop::collection::vec("[!-~]{1,12}", 1..4),
+        )
+            .prop_filter_map("well-formed after all", |(keyword, params)| {
+                match Capability::parse(&format!("{keyword} {}", params.join(" "))) {
+                    Ok(capability @ Capability::Malformed(_)) => Some(capability.into_owned()),
+                    _ => None,
+                }
+            });
     prop_oneof![
+        malformed,
         proptest::option::of(any::<u64>()).prop_map(Capability::Size),
         Just(Capability::EightBitMime),
         Just(Capability::Pipelining),

@@ -112,46 +112,156 @@ fn known_capabilities() {
 }
 
 #[test]
-fn unknown_and_malformed_capabilities_are_kept() {
+fn unknown_capabilities_are_kept() {
     let table = [
         ("X-EXPS GSSAPI NTLM", other("X-EXPS", &["GSSAPI", "NTLM"])),
         ("XEXCH50", other("XEXCH50", &[])),
         ("X-LINK2STATE", other("X-LINK2STATE", &[])),
         ("XXXXXXXA", other("XXXXXXXA", &[])),
         ("X-FOO=bar baz", other("X-FOO", &["bar", "baz"])),
-        ("SIZE abc", other("SIZE", &["abc"])),
-        ("SIZE 1 2", other("SIZE", &["1", "2"])),
-        (
-            "SIZE 18446744073709551616",
-            other("SIZE", &["18446744073709551616"]),
-        ),
-        ("SIZE -1", other("SIZE", &["-1"])),
-        ("PIPELINING now", other("PIPELINING", &["now"])),
-        ("AUTH PLAIN LOG=IN", other("AUTH", &["PLAIN", "LOG=IN"])),
-        (
-            "AUTH ABCDEFGHIJKLMNOPQRSTU",
-            other("AUTH", &["ABCDEFGHIJKLMNOPQRSTU"]),
-        ),
-        ("MT-PRIORITY A B", other("MT-PRIORITY", &["A", "B"])),
-        ("MT-PRIORITY a/b", other("MT-PRIORITY", &["a/b"])),
-        ("FUTURERELEASE 604800", other("FUTURERELEASE", &["604800"])),
-        (
-            "FUTURERELEASE x 2026-12-01T00:00:00Z",
-            other("FUTURERELEASE", &["x", "2026-12-01T00:00:00Z"]),
-        ),
-        (
-            "FUTURERELEASE 1 tomorrow",
-            other("FUTURERELEASE", &["1", "tomorrow"]),
-        ),
-        ("DELIVERBY 300,x", other("DELIVERBY", &["300,x"])),
-        ("LIMITS =5", other("LIMITS", &["=5"])),
-        ("LIMITS RCPTMAX=5;6", other("LIMITS", &["RCPTMAX=5;6"])),
-        ("LIMITS RCPTMAX=", other("LIMITS", &["RCPTMAX="])),
-        ("8BITMIME=yes", other("8BITMIME", &["yes"])),
     ];
     for (line, expected) in table {
         assert_eq!(Capability::parse(line), Ok(expected), "{line}");
     }
+}
+
+/// RFC 1870 4 (SIZE), RFC 4954 3 (AUTH), RFC 6710 3 (MT-PRIORITY), RFC 2852 2 (DELIVERBY),
+/// RFC 9422 3 (LIMITS), RFC 4865 3 (FUTURERELEASE): a known keyword whose parameters break its
+/// grammar is `Malformed`, visibly, never `Other` or absent.
+#[test]
+fn known_keywords_with_broken_parameters_are_malformed() {
+    let table: &[(&str, Extension, &[&str], &str)] = &[
+        (
+            "SIZE abc",
+            Extension::Size,
+            &["abc"],
+            "SIZE is not a number of octets",
+        ),
+        (
+            "SIZE 1 2",
+            Extension::Size,
+            &["1", "2"],
+            "SIZE takes at most one parameter",
+        ),
+        (
+            "SIZE 18446744073709551616",
+            Extension::Size,
+            &["18446744073709551616"],
+            "SIZE is not a number of octets",
+        ),
+        (
+            "size -1",
+            Extension::Size,
+            &["-1"],
+            "SIZE is not a number of octets",
+        ),
+        (
+            "PIPELINING now",
+            Extension::Pipelining,
+            &["now"],
+            "keyword takes no parameters",
+        ),
+        (
+            "AUTH PLAIN LOG=IN",
+            Extension::Auth,
+            &["PLAIN", "LOG=IN"],
+            "AUTH mechanism breaks its grammar",
+        ),
+        (
+            "AUTH ABCDEFGHIJKLMNOPQRSTU",
+            Extension::Auth,
+            &["ABCDEFGHIJKLMNOPQRSTU"],
+            "AUTH mechanism breaks its grammar",
+        ),
+        (
+            "MT-PRIORITY A B",
+            Extension::MtPriority,
+            &["A", "B"],
+            "MT-PRIORITY takes at most one profile",
+        ),
+        (
+            "MT-PRIORITY a/b",
+            Extension::MtPriority,
+            &["a/b"],
+            "MT-PRIORITY profile breaks its grammar",
+        ),
+        (
+            "FUTURERELEASE 604800",
+            Extension::FutureRelease,
+            &["604800"],
+            "FUTURERELEASE takes an interval and a date-time",
+        ),
+        (
+            "FUTURERELEASE x 2026-12-01T00:00:00Z",
+            Extension::FutureRelease,
+            &["x", "2026-12-01T00:00:00Z"],
+            "FUTURERELEASE interval is not a number",
+        ),
+        (
+            "FUTURERELEASE 1 tomorrow",
+            Extension::FutureRelease,
+            &["1", "tomorrow"],
+            "FUTURERELEASE date-time breaks RFC 3339",
+        ),
+        (
+            "DELIVERBY 300,x",
+            Extension::DeliverBy,
+            &["300,x"],
+            "DELIVERBY is not a number",
+        ),
+        (
+            "LIMITS =5",
+            Extension::Limits,
+            &["=5"],
+            "LIMITS entry breaks its grammar",
+        ),
+        (
+            "LIMITS RCPTMAX=5;6",
+            Extension::Limits,
+            &["RCPTMAX=5;6"],
+            "LIMITS entry breaks its grammar",
+        ),
+        (
+            "LIMITS RCPTMAX=",
+            Extension::Limits,
+            &["RCPTMAX="],
+            "LIMITS entry breaks its grammar",
+        ),
+        (
+            "8BITMIME=yes",
+            Extension::EightBitMime,
+            &["yes"],
+            "keyword takes no parameters",
+        ),
+    ];
+    for &(line, extension, params, reason) in table {
+        let capability = Capability::parse(line).unwrap();
+        let Capability::Malformed(malformed) = &capability else {
+            panic!("{line}: {capability:?}")
+        };
+        assert_eq!(malformed.extension(), extension, "{line}");
+        let got: Vec<&str> = malformed.params().iter().map(EhloParam::as_str).collect();
+        assert_eq!(got, params, "{line}");
+        assert_eq!(malformed.reason(), reason, "{line}");
+        // Not a usable extension, and not an unknown one either; the keyword as sent.
+        assert_eq!(capability.extension(), None, "{line}");
+        assert!(line.starts_with(capability.keyword()), "{line}");
+        // Encoded as sent (but `=`), and read back the same.
+        let encoded = capability.to_string();
+        assert_eq!(
+            Capability::parse(&encoded),
+            Ok(capability.clone()),
+            "{line}"
+        );
+        let ehlo = EhloResponse::new(Domain::new("mx.example").unwrap()).with(capability.clone());
+        assert!(!ehlo.supports(extension), "{line}");
+        assert_eq!(ehlo.malformed(extension), Some(malformed), "{line}");
+    }
+    // The size of a response with an unreadable SIZE is unknown, and says so.
+    let ehlo = EhloResponse::new(Domain::new("mx.example").unwrap())
+        .with(Capability::parse("SIZE lots").unwrap());
+    assert_eq!(ehlo.size(), None);
+    assert!(ehlo.malformed(Extension::Size).is_some());
 }
 
 #[test]
