@@ -119,6 +119,11 @@
 //! - `std` (default): the `std` features of the dependencies (memchr's run-time detection of
 //!   vector instructions among them). Without it the crate is `no_std` with `alloc`; the error
 //!   types implement `core::error::Error` either way.
+//! - `serde`: `Serialize` / `Deserialize` for the [`types`]: commands, responses, capabilities,
+//!   listings, and every validated text as its text (JSON `"alice"`, `{"Retr": 2}`).
+//!   Deserializing goes through the constructors' checks, so a bad value is a serde error, never
+//!   an invalid value; values deserialize owned. Credentials are left out: serializing `PASS` or
+//!   an `AUTH` initial response is an error, and neither deserializes.
 //!
 //! # Examples
 //!
