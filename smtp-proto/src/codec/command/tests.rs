@@ -3,6 +3,7 @@ use crate::types::{Domain, ForwardPath, Host, InvalidValue, Mailbox, Path, Rever
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
+use bytes::BytesMut;
 use proptest::prelude::*;
 
 fn parse(line: &str) -> Result<Command<'_>, DecodeError> {

@@ -1,6 +1,7 @@
 use super::*;
 use crate::types::{ReplyClass, strategies};
 use alloc::string::{String, ToString};
+use bytes::BytesMut;
 
 use proptest::prelude::*;
 
