@@ -48,7 +48,7 @@ fn everywhere(encode: impl Fn(&mut dyn Output)) -> Vec<u8> {
 fn commands_encode_alike_into_vec_and_bytes_mut_rfc5321_4_1_1() {
     let sender = Mailbox::parse("alice@example.org").unwrap();
     let commands = [
-        Command::Ehlo(crate::types::Host::new("client.example").unwrap()),
+        Command::Ehlo("client.example".parse().unwrap()),
         Command::Mail {
             from: ReversePath::from(sender),
             parameters: MailParameters {
@@ -57,7 +57,7 @@ fn commands_encode_alike_into_vec_and_bytes_mut_rfc5321_4_1_1() {
             },
         },
         Command::Rcpt {
-            to: Mailbox::parse("bob@example.com").unwrap().into(),
+            to: "<bob@example.com>".parse().unwrap(),
             parameters: crate::types::RcptParameters::default(),
         },
         Command::Data,

@@ -92,6 +92,17 @@ pub struct ReplyLine<'a> {
     pub text: ReplyText<'a>,
 }
 
+impl ReplyLine<'_> {
+    /// The same line, owning its text.
+    pub fn into_owned(self) -> ReplyLine<'static> {
+        ReplyLine {
+            code: self.code,
+            is_last: self.is_last,
+            text: self.text.into_owned(),
+        }
+    }
+}
+
 /// Decodes the reply line at the start of `input`.
 pub fn decode_reply_line<'a>(
     input: &'a [u8],
