@@ -104,7 +104,27 @@ use crate::types::{
     Status, UidListing, Username,
 };
 
-/// How the client logs in.
+/// How the client logs in. Passwords are [`Secret`](crate::Secret)s and SASL mechanisms come
+/// from [`pop3_proto::sasl`](crate::sasl), both re-exported from `mail-wire`:
+///
+/// ```
+/// use pop3_proto::Secret;
+/// use pop3_proto::client::Credentials;
+/// use pop3_proto::sasl::{ClientMechanism, PlainClient, XOAuth2Client};
+/// use pop3_proto::types::Username;
+///
+/// let user = Credentials::User {
+///     name: Username::new("alice")?,
+///     password: Secret::new(String::from("secret")),
+/// };
+/// let mechanisms: Vec<Box<dyn ClientMechanism + Send>> = vec![
+///     Box::new(XOAuth2Client::new("alice@example.org", "token")?),
+///     Box::new(PlainClient::new(None, "alice", "secret")?),
+/// ];
+/// let sasl = Credentials::Sasl(mechanisms);
+/// # let _ = (user, sasl);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub enum Credentials {
     /// `USER` then `PASS` (RFC 1939 7).
     User {

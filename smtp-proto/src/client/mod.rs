@@ -446,8 +446,25 @@ impl Client {
     }
 
     /// A client that authenticates with the best of `mechanisms` that the server offers
-    /// (see [`mail_wire::sasl::preferred`]), after STARTTLS. A server that offers none of them
-    /// ends the session with [`Error::AuthUnavailable`] before any mail is sent.
+    /// (see [`sasl::preferred`](crate::sasl::preferred)), after STARTTLS. A server that offers
+    /// none of them ends the session with [`Error::AuthUnavailable`] before any mail is sent.
+    /// The mechanisms come from [`smtp_proto::sasl`](crate::sasl), re-exported from
+    /// `mail-wire`:
+    ///
+    /// ```
+    /// use smtp_proto::Secret;
+    /// use smtp_proto::client::{Client, ClientConfig};
+    /// use smtp_proto::sasl::{ClientMechanism, LoginClient, PlainClient};
+    ///
+    /// let password = Secret::new(String::from("app password"));
+    /// let mechanisms: Vec<Box<dyn ClientMechanism + Send>> = vec![
+    ///     Box::new(PlainClient::new(None, "alice", password.clone())?),
+    ///     Box::new(LoginClient::new("alice", password)),
+    /// ];
+    /// let client = Client::with_auth(ClientConfig::default(), mechanisms);
+    /// assert!(!client.is_authenticated());
+    /// # Ok::<(), smtp_proto::sasl::SaslError>(())
+    /// ```
     pub fn with_auth(
         config: ClientConfig,
         mechanisms: Vec<Box<dyn ClientMechanism + Send>>,
