@@ -160,3 +160,13 @@ pub mod client;
 pub mod codec;
 pub mod server;
 pub mod types;
+
+/// A wrapper that keeps passwords and tokens out of `Debug` output (the passwords of
+/// [`Credentials`](client::Credentials)); re-exported from `mail-wire`.
+pub use mail_wire::Secret;
+/// SASL (RFC 5034): the client mechanisms for
+/// [`Credentials::Sasl`](client::Credentials::Sasl) ([`PlainClient`](sasl::PlainClient),
+/// [`XOAuth2Client`](sasl::XOAuth2Client)...), the [`Credentials`](sasl::Credentials) a
+/// server's login event carries, and the traits to write other mechanisms. Re-exported from
+/// `mail-wire`, so that none of it needs a dependency on that crate.
+pub use mail_wire::sasl;

@@ -168,3 +168,14 @@ pub mod client;
 pub mod codec;
 pub mod server;
 pub mod types;
+
+/// A wrapper that keeps passwords and tokens out of `Debug` output; re-exported from
+/// `mail-wire`.
+pub use mail_wire::Secret;
+/// SASL (RFC 4954): the client mechanisms to hand to
+/// [`Client::with_auth`](client::Client::with_auth) ([`PlainClient`](sasl::PlainClient),
+/// [`LoginClient`](sasl::LoginClient), [`XOAuth2Client`](sasl::XOAuth2Client)...), the
+/// [`Credentials`](sasl::Credentials) a server's `Authenticate` event carries, and the traits
+/// to write other mechanisms. Re-exported from `mail-wire`, so that none of it needs a
+/// dependency on that crate.
+pub use mail_wire::sasl;

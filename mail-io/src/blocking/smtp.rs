@@ -11,6 +11,7 @@ use std::net::TcpStream;
 use smtp_proto::client::{Client as Machine, Event};
 use smtp_proto::types::EhloResponse;
 
+pub use mail_wire::sasl::{ClientMechanism, OAuthBearerClient, XOAuth2Client};
 pub use smtp_proto::client::{Envelope, RecipientReport, Report};
 pub use smtp_proto::types::Mailbox;
 

@@ -5,6 +5,7 @@
 mod client;
 
 pub use client::{Client, ClientBuilder, ClientError, MessageWriter};
+pub use mail_wire::sasl::{ClientMechanism, OAuthBearerClient, XOAuth2Client};
 pub use smtp_proto::client::{ClientConfig, Envelope, RecipientReport, Report, TlsPolicy};
 pub use smtp_proto::types::Mailbox;
 

@@ -7,6 +7,8 @@
 //! policy, logs in, then says [`Event::Ready`]; from then on [`Client::request`] queues
 //! requests (sent at once with PIPELINING, one at a time otherwise), each answered by its own
 //! event. Messages stream: [`Event::Message`], [`Event::Body`] chunks, [`Event::MessageEnd`].
+//! Once it is closed, [`Client::outcome`] says how the session ended, and whether the deletions
+//! were committed.
 //!
 //! **The invariant:** after every input and every request, call `poll_output` until it
 //! returns `None`.
@@ -23,7 +25,7 @@
 //! Here it fetches and deletes a message from this crate's own server, in memory:
 //!
 //! ```
-//! use pop3_proto::client::{Client, ClientConfig, Credentials, Event, Output, Request, TlsPolicy};
+//! use pop3_proto::client::{Client, ClientConfig, Credentials, Event, Outcome, Output, Request, TlsPolicy};
 //! use pop3_proto::server::{self, Answer, MessageInfo, Server, ServerConfig};
 //! use pop3_proto::types::{MessageNumber, UniqueId};
 //!
@@ -75,10 +77,13 @@
 //! }
 //! assert_eq!(fetched, stored);
 //! assert_eq!(committed, Some(true));
+//! // How the session ended, in one place.
+//! assert_eq!(client.outcome(), Some(&Outcome::Quit { committed: true }));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod config;
+mod outcome;
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -94,6 +99,7 @@ use mail_wire::machine::OutputQueue;
 use mail_wire::sasl::{self, ClientMechanism, SaslError};
 
 pub use config::{ClientConfig, TlsPolicy};
+pub use outcome::Outcome;
 
 use crate::codec::{
     DecodeError, ErrorKind, encode_command, parse_capability, parse_continuation,
@@ -105,7 +111,27 @@ use crate::types::{
     MessageNumber, Response, ScanListing, Status, UidListing, Username,
 };
 
-/// How the client logs in.
+/// How the client logs in. Passwords are [`Secret`](crate::Secret)s and SASL mechanisms come
+/// from [`pop3_proto::sasl`](crate::sasl), both re-exported from `mail-wire`:
+///
+/// ```
+/// use pop3_proto::Secret;
+/// use pop3_proto::client::Credentials;
+/// use pop3_proto::sasl::{ClientMechanism, PlainClient, XOAuth2Client};
+/// use pop3_proto::types::Username;
+///
+/// let user = Credentials::User {
+///     name: Username::new("alice")?,
+///     password: Secret::new(String::from("secret")),
+/// };
+/// let mechanisms: Vec<Box<dyn ClientMechanism + Send>> = vec![
+///     Box::new(XOAuth2Client::new("alice@example.org", "token")?),
+///     Box::new(PlainClient::new(None, "alice", "secret")?),
+/// ];
+/// let sasl = Credentials::Sasl(mechanisms);
+/// # let _ = (user, sasl);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub enum Credentials {
     /// `USER` then `PASS` (RFC 1939 7).
     User {
@@ -481,6 +507,8 @@ pub struct Client {
     answered: u64,
     /// Octets of the current body line (for the line limit).
     body_line: usize,
+    /// How the session ended (set at the first failure, or when it closes).
+    outcome: Option<Outcome>,
 }
 
 impl core::fmt::Debug for Client {
@@ -525,6 +553,7 @@ impl Client {
             issued: 1,
             answered: 0,
             body_line: 0,
+            outcome: None,
         }
     }
 
@@ -547,6 +576,16 @@ impl Client {
     /// Whether [`request`](Self::request) may be called.
     pub fn is_ready(&self) -> bool {
         self.stage == Stage::Ready
+    }
+
+    /// How the session ended: `None` while it is open, then [`Outcome::Quit`] (with whether
+    /// the deletions were committed), [`Outcome::ShutDown`] or [`Outcome::Failed`] with the
+    /// error, once [`Output::Close`] was queued. The one place to read the end of a session,
+    /// whatever events were drained.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        self.outcome
+            .as_ref()
+            .filter(|_| self.stage == Stage::Closed)
     }
 
     /// Whether the session is over.
@@ -586,7 +625,7 @@ impl Client {
     /// anything, request [`Request::Rset`] first, or close the connection instead.
     pub fn shut_down(&mut self) {
         if self.request(Request::Quit).is_err() {
-            self.close();
+            self.close(Outcome::ShutDown);
         }
     }
 
@@ -674,7 +713,8 @@ impl Client {
         if self.stage != Stage::Closed {
             let between = self.expected.is_empty() && matches!(self.reading, Reading::Line);
             if between && self.stage == Stage::Quitting && self.queued.is_empty() {
-                self.close();
+                // Nothing owed, but no QUIT was answered either: nothing was committed.
+                self.close(Outcome::ShutDown);
             } else {
                 self.fail(Error::ConnectionClosed);
             }
@@ -777,10 +817,12 @@ impl Client {
         self.output.emit(event);
     }
 
-    fn close(&mut self) {
+    /// Closes the session; `outcome` counts unless a failure came first.
+    fn close(&mut self, outcome: Outcome) {
         if self.stage == Stage::Closed {
             return;
         }
+        self.outcome.get_or_insert(outcome);
         self.output.close();
         self.stage = Stage::Closed;
         self.expected.clear();
@@ -802,13 +844,15 @@ impl Client {
                 error,
                 Error::ConnectionClosed | Error::Timeout | Error::Refused(_)
             );
+        let failed = Outcome::Failed(error.clone());
         self.emit(Event::Error(error));
         self.queued.clear();
         if in_step {
+            self.outcome.get_or_insert(failed);
             self.stage = Stage::Quitting;
             self.command(&Command::Quit, Expect::Quit);
         } else {
-            self.close();
+            self.close(failed);
         }
     }
 
@@ -994,7 +1038,8 @@ impl Client {
                     self.login_failed(response, cause);
                 }
             }
-            Expect::Quit => self.close(),
+            // The QUIT after a failure: the failure is the outcome.
+            Expect::Quit => self.close(Outcome::ShutDown),
             Expect::Request(request) => self.request_response(request, response),
         }
     }
@@ -1006,7 +1051,7 @@ impl Client {
                     committed: false,
                     response,
                 });
-                return self.close();
+                return self.close(Outcome::Quit { committed: false });
             }
             self.emit(Event::Refused(request, response));
             return self.send_queued();
@@ -1069,7 +1114,7 @@ impl Client {
                     committed: true,
                     response,
                 });
-                return self.close();
+                return self.close(Outcome::Quit { committed: true });
             }
         };
         self.emit(event);
@@ -1251,6 +1296,8 @@ fn announced_octets(text: &str) -> Option<u64> {
 
 mail_wire::impl_machine!(Client, Event, ApiError);
 
+#[cfg(test)]
+mod outcome_tests;
 #[cfg(test)]
 mod tests;
 

@@ -3,7 +3,7 @@
 use alloc::borrow::Cow;
 use alloc::string::String;
 
-use bytes::BytesMut;
+use mail_wire::Output;
 use mail_wire::Secret;
 use mail_wire::decode::{check_line, frame_line, line_text};
 
@@ -222,7 +222,7 @@ impl<'a> Args<'a> {
 }
 
 /// Writes `command` and its CRLF.
-pub fn encode_command(command: &Command<'_>, out: &mut BytesMut) {
+pub fn encode_command<O: Output + ?Sized>(command: &Command<'_>, out: &mut O) {
     let verb = command.verb().as_bytes();
     let number;
     let second;
@@ -265,14 +265,14 @@ pub fn encode_command(command: &Command<'_>, out: &mut BytesMut) {
         } => (Some(Cow::Borrowed(arguments.as_str().as_bytes())), None),
         _ => (None, None),
     };
-    out.extend_from_slice(verb);
+    out.put(verb);
     if let Some(first) = first {
         put(out, &[b" ", &first]);
     }
     if let Some(extra) = extra {
         put(out, &[b" ", extra]);
     }
-    out.extend_from_slice(b"\r\n");
+    out.put(b"\r\n");
 }
 
 trait NumberBytes {

@@ -3,17 +3,18 @@
 //! Decoders that take a buffer (`decode_*`) return [`Decoded::Incomplete`] until the line's
 //! CRLF has arrived (every prefix of a valid line is incomplete, never an error); `parse_*`
 //! take one line without its CRLF. Strict by default: a bare CR or LF, a NUL, a sign or a
-//! space too many is an error, never repaired. Encoders write into a [`BytesMut`] and cannot
-//! fail: the types they take are valid by construction. Multi-line bodies are dot-stuffed and
+//! space too many is an error, never repaired. Encoders write into any growable buffer
+//! ([`Output`]: `Vec<u8>`, `BytesMut` or a type of your own) and cannot fail: the types they
+//! take are valid by construction. Multi-line bodies are dot-stuffed and
 //! unstuffed with [`mail_wire::dot`].
 
 mod command;
 mod response;
 
-use bytes::BytesMut;
 use mail_wire::decode::LineFault;
 
 pub use command::{CommandOptions, decode_command, encode_command, parse_command};
+pub use mail_wire::Output;
 pub use mail_wire::decode::Decoded;
 pub use response::{
     encode_capability, encode_continuation, encode_language_listing, encode_response,
@@ -109,11 +110,13 @@ impl From<LineFault> for ErrorKind {
     }
 }
 
-fn put(out: &mut BytesMut, parts: &[&[u8]]) {
+fn put<O: Output + ?Sized>(out: &mut O, parts: &[&[u8]]) {
     for part in parts {
-        out.extend_from_slice(part);
+        out.put(part);
     }
 }
 
+#[cfg(test)]
+mod output_tests;
 #[cfg(test)]
 mod tests;

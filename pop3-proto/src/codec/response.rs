@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use bytes::BytesMut;
+use mail_wire::Output;
 use mail_wire::decode::{check_line, line_text};
 
 use super::{DecodeError, DecodeErrorExt, ErrorKind, put};
@@ -81,20 +81,20 @@ fn escapes(text: &str) -> bool {
 /// Writes a response line: status, `[code]`, text, CRLF. With no code, a text that starts with
 /// `[` (after any spaces) is escaped with a space (RFC 2449 6.4: under RESP-CODES such text would
 /// be a code).
-pub fn encode_response(response: &Response<'_>, out: &mut BytesMut) {
-    out.extend_from_slice(response.status.as_str().as_bytes());
+pub fn encode_response<O: Output + ?Sized>(response: &Response<'_>, out: &mut O) {
+    out.put(response.status.as_str().as_bytes());
     if let Some(code) = &response.code {
         put(out, &[b" [", code.as_str().as_bytes(), b"]"]);
     }
     let text = response.text.as_str();
     if !text.is_empty() {
-        out.extend_from_slice(b" ");
+        out.put(b" ");
         if response.code.is_none() && escapes(text) {
-            out.extend_from_slice(b" ");
+            out.put(b" ");
         }
-        out.extend_from_slice(text.as_bytes());
+        out.put(text.as_bytes());
     }
-    out.extend_from_slice(b"\r\n");
+    out.put(b"\r\n");
 }
 
 /// Parses a SASL continuation (RFC 5034 4): `+ ` and the base64 payload, or a bare `+` (some
@@ -108,7 +108,7 @@ pub fn parse_continuation(line: &[u8]) -> Option<&[u8]> {
 }
 
 /// Writes a SASL continuation: `+ `, the base64 payload (possibly empty), CRLF.
-pub fn encode_continuation(payload: &str, out: &mut BytesMut) {
+pub fn encode_continuation<O: Output + ?Sized>(payload: &str, out: &mut O) {
     put(out, &[b"+ ", payload.as_bytes(), b"\r\n"]);
 }
 
@@ -156,8 +156,8 @@ pub fn parse_scan_listing(line: &[u8]) -> Result<ScanListing, DecodeError> {
 }
 
 /// Writes a scan listing line.
-pub fn encode_scan_listing(listing: &ScanListing, out: &mut BytesMut) {
-    out.extend_from_slice(alloc::format!("{} {}\r\n", listing.message, listing.size).as_bytes());
+pub fn encode_scan_listing<O: Output + ?Sized>(listing: &ScanListing, out: &mut O) {
+    out.put_fmt(format_args!("{} {}\r\n", listing.message, listing.size));
 }
 
 /// Parses a unique-id listing (RFC 1939 7: `msg unique-id`), strictly: the id is 1 to 70
@@ -176,8 +176,8 @@ pub fn parse_uid_listing(line: &[u8]) -> Result<UidListing<'_>, DecodeError> {
 }
 
 /// Writes a unique-id listing line.
-pub fn encode_uid_listing(listing: &UidListing<'_>, out: &mut BytesMut) {
-    out.extend_from_slice(alloc::format!("{} {}\r\n", listing.message, listing.uid).as_bytes());
+pub fn encode_uid_listing<O: Output + ?Sized>(listing: &UidListing<'_>, out: &mut O) {
+    out.put_fmt(format_args!("{} {}\r\n", listing.message, listing.uid));
 }
 
 /// Parses one line of a CAPA response (RFC 2449 5): a tag in any case and its parameters.
@@ -282,11 +282,11 @@ pub fn parse_capability(line: &[u8]) -> Result<Capability<'_>, DecodeError> {
 }
 
 /// Writes one CAPA line.
-pub fn encode_capability(capability: &Capability<'_>, out: &mut BytesMut) {
-    out.extend_from_slice(capability.tag().as_bytes());
-    let user = |out: &mut BytesMut, per_user: bool| {
+pub fn encode_capability<O: Output + ?Sized>(capability: &Capability<'_>, out: &mut O) {
+    out.put(capability.tag().as_bytes());
+    let user = |out: &mut O, per_user: bool| {
         if per_user {
-            out.extend_from_slice(b" USER");
+            out.put(b" USER");
         }
     };
     match capability {
@@ -296,13 +296,13 @@ pub fn encode_capability(capability: &Capability<'_>, out: &mut BytesMut) {
             }
         }
         Capability::LoginDelay { seconds, per_user } => {
-            out.extend_from_slice(alloc::format!(" {seconds}").as_bytes());
+            out.put_fmt(format_args!(" {seconds}"));
             user(out, *per_user);
         }
         Capability::Expire { expire, per_user } => {
             match expire {
-                Expire::Never => out.extend_from_slice(b" NEVER"),
-                Expire::Days(days) => out.extend_from_slice(alloc::format!(" {days}").as_bytes()),
+                Expire::Never => out.put(b" NEVER"),
+                Expire::Days(days) => out.put_fmt(format_args!(" {days}")),
             }
             user(out, *per_user);
         }
@@ -317,7 +317,7 @@ pub fn encode_capability(capability: &Capability<'_>, out: &mut BytesMut) {
         }
         _ => {}
     }
-    out.extend_from_slice(b"\r\n");
+    out.put(b"\r\n");
 }
 
 /// Parses a language listing, one line of the response to a bare `LANG` (RFC 6856 3.2): a
@@ -340,12 +340,12 @@ pub fn parse_language_listing(line: &[u8]) -> Result<LanguageListing<'_>, Decode
 }
 
 /// Writes a language listing line.
-pub fn encode_language_listing(listing: &LanguageListing<'_>, out: &mut BytesMut) {
-    out.extend_from_slice(listing.tag().as_str().as_bytes());
+pub fn encode_language_listing<O: Output + ?Sized>(listing: &LanguageListing<'_>, out: &mut O) {
+    out.put(listing.tag().as_str().as_bytes());
     if let Some(description) = listing.description() {
         put(out, &[b" ", description.as_str().as_bytes()]);
     }
-    out.extend_from_slice(b"\r\n");
+    out.put(b"\r\n");
 }
 
 /// The language a `+OK` to `LANG range` selected (RFC 6856 3.2): the text of the response

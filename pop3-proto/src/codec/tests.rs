@@ -8,6 +8,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use bytes::BytesMut;
 use mail_wire::Secret;
 use proptest::prelude::*;
 

@@ -252,7 +252,7 @@ pub enum Command<'a> {
     ///
     /// ```compile_fail
     /// use pop3_proto::types::Command;
-    /// let _ = Command::Pass(mail_wire::Secret::new(String::from("x\r\nDELE 1")));
+    /// let _ = Command::Pass(pop3_proto::Secret::new(String::from("x\r\nDELE 1")));
     /// ```
     ///
     /// Outside this crate, match it with `Command::Pass { 0: password, .. }`.

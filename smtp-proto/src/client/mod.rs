@@ -6,7 +6,8 @@
 //! and drains [`Client::poll_output`]: bytes to send, [`Event`]s, the point where TLS starts,
 //! and the end of the connection. The requests are [`Client::send_message`] (once the client
 //! is [`Event::Ready`]), [`Client::send_body`] and [`Client::end_body`] (after
-//! [`Event::SendBody`]) and [`Client::quit`].
+//! [`Event::SendBody`]) and [`Client::quit`]. Once it is closed, [`Client::outcome`] says how the
+//! session ended.
 //!
 //! **The invariant:** after every input and every request, call `poll_output` until it
 //! returns `None`.
@@ -14,7 +15,7 @@
 //! Here the client talks to this crate's own [`Server`](crate::server::Server), in memory:
 //!
 //! ```
-//! use smtp_proto::client::{Client, ClientConfig, Envelope, Event, Output as ClientOutput, TlsPolicy};
+//! use smtp_proto::client::{Client, ClientConfig, Envelope, Event, Outcome, Output as ClientOutput, TlsPolicy};
 //! use smtp_proto::server::{Answer, Output as ServerOutput, Server, ServerConfig};
 //! use smtp_proto::types::Mailbox;
 //!
@@ -62,11 +63,14 @@
 //! }
 //! assert!(report.expect("a report").is_delivered_to_all());
 //! assert_eq!(body, b"Subject: hi\r\n\r\n.leading dot\r\nno final newline\r\n");
+//! // How the session ended, in one place.
+//! assert_eq!(client.outcome(), Some(&Outcome::Quit));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod config;
 mod message;
+mod outcome;
 
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
@@ -82,6 +86,7 @@ use mail_wire::sasl::{self, ClientMechanism, SaslError};
 
 pub use config::{ClientConfig, ClientTimeouts, TlsPolicy};
 pub use message::{Envelope, Recipient, RecipientReport, Report, body_type};
+pub use outcome::Outcome;
 
 use crate::codec::{DecodeError, ReplyAssembler, encode_command};
 use crate::types::{
@@ -427,6 +432,8 @@ pub struct Client {
     answered: u64,
     /// The server offered SMTPUTF8: reply text may be UTF-8.
     reply_utf8: bool,
+    /// How the session ended (set at the first failure, or when it closes).
+    outcome: Option<Outcome>,
 }
 
 impl core::fmt::Debug for Client {
@@ -452,8 +459,25 @@ impl Client {
     }
 
     /// A client that authenticates with the best of `mechanisms` that the server offers
-    /// (see [`mail_wire::sasl::preferred`]), after STARTTLS. A server that offers none of them
-    /// ends the session with [`Error::AuthUnavailable`] before any mail is sent.
+    /// (see [`sasl::preferred`](crate::sasl::preferred)), after STARTTLS. A server that offers
+    /// none of them ends the session with [`Error::AuthUnavailable`] before any mail is sent.
+    /// The mechanisms come from [`smtp_proto::sasl`](crate::sasl), re-exported from
+    /// `mail-wire`:
+    ///
+    /// ```
+    /// use smtp_proto::Secret;
+    /// use smtp_proto::client::{Client, ClientConfig};
+    /// use smtp_proto::sasl::{ClientMechanism, LoginClient, PlainClient};
+    ///
+    /// let password = Secret::new(String::from("app password"));
+    /// let mechanisms: Vec<Box<dyn ClientMechanism + Send>> = vec![
+    ///     Box::new(PlainClient::new(None, "alice", password.clone())?),
+    ///     Box::new(LoginClient::new("alice", password)),
+    /// ];
+    /// let client = Client::with_auth(ClientConfig::default(), mechanisms);
+    /// assert!(!client.is_authenticated());
+    /// # Ok::<(), smtp_proto::sasl::SaslError>(())
+    /// ```
     pub fn with_auth(
         config: ClientConfig,
         mechanisms: Vec<Box<dyn ClientMechanism + Send>>,
@@ -475,6 +499,7 @@ impl Client {
             issued: 1,
             answered: 0,
             reply_utf8: false,
+            outcome: None,
         }
     }
 
@@ -507,6 +532,15 @@ impl Client {
     /// Whether the session is over.
     pub fn is_closed(&self) -> bool {
         self.stage == Stage::Closed
+    }
+
+    /// How the session ended: `None` while it is open, then [`Outcome::Quit`],
+    /// [`Outcome::ShutDown`] or [`Outcome::Failed`] with the error, once [`Output::Close`] was
+    /// queued. The one place to read the end of a session, whatever events were drained.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        self.outcome
+            .as_ref()
+            .filter(|_| self.stage == Stage::Closed)
     }
 
     /// Whether [`send_body`](Self::send_body) and [`end_body`](Self::end_body) may be called:
@@ -612,7 +646,9 @@ impl Client {
     pub fn receive_eof(&mut self) {
         match self.stage {
             Stage::Closed => {}
-            Stage::Quitting if self.expected.iter().all(|e| *e == Expect::Quit) => self.close(),
+            Stage::Quitting if self.expected.iter().all(|e| *e == Expect::Quit) => {
+                self.close(Outcome::Quit);
+            }
             _ => self.fail(Error::ConnectionClosed),
         }
     }
@@ -643,7 +679,7 @@ impl Client {
     /// otherwise close.
     pub fn shut_down(&mut self) {
         if self.quit().is_err() {
-            self.close();
+            self.close(Outcome::ShutDown);
         }
     }
 
@@ -965,10 +1001,12 @@ impl Client {
         self.output.emit(event);
     }
 
-    fn close(&mut self) {
+    /// Closes the session; `outcome` counts unless a failure came first.
+    fn close(&mut self, outcome: Outcome) {
         if self.stage == Stage::Closed {
             return;
         }
+        self.outcome.get_or_insert(outcome);
         self.output.close();
         self.stage = Stage::Closed;
         self.expected.clear();
@@ -998,11 +1036,13 @@ impl Client {
                     | Error::ServiceClosing(_)
                     | Error::BodyRefused(_)
             );
+        let failed = Outcome::Failed(error.clone());
         self.emit(Event::Error(error));
         if in_step {
+            self.outcome.get_or_insert(failed);
             self.send_quit();
         } else {
-            self.close();
+            self.close(failed);
         }
     }
 
@@ -1055,7 +1095,7 @@ impl Client {
             Expect::Hello(verb) => self.on_hello(verb, reply),
             Expect::StartTls => self.on_starttls(reply, after),
             Expect::Auth => self.on_auth(reply),
-            Expect::Quit => self.close(),
+            Expect::Quit => self.close(Outcome::Quit),
             Expect::Rset if !reply.is_positive() => {
                 // RFC 5321 4.1.1.5: RSET must succeed; after it the state is unknown.
                 self.fail(Error::UnexpectedReply {
@@ -1450,6 +1490,8 @@ fn finish_report(t: Transaction) -> Report {
 
 mail_wire::impl_machine!(Client, Event, ApiError);
 
+#[cfg(test)]
+mod outcome_tests;
 #[cfg(test)]
 mod tests;
 

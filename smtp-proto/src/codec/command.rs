@@ -25,9 +25,8 @@
 
 use alloc::string::ToString;
 use alloc::vec::Vec;
-use core::fmt::Write;
 
-use bytes::BytesMut;
+use mail_wire::Output;
 use mail_wire::decode::find_line;
 
 use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_COMMAND_LINE};
@@ -154,10 +153,10 @@ fn line_error(line: &[u8], utf8: bool) -> Option<DecodeError> {
     Some(DecodeError::new(at, kind))
 }
 
-/// Writes `command` and its CRLF.
-pub fn encode_command(command: &Command<'_>, out: &mut BytesMut) {
-    // Writing into a BytesMut cannot fail, and the types cannot hold a CR or LF.
-    let _ = write!(out, "{command}\r\n");
+/// Writes `command` and its CRLF into `out`: a `Vec<u8>`, a `BytesMut` or any other
+/// [`Output`]. The types cannot hold a CR or LF, so the command is one line.
+pub fn encode_command<O: Output + ?Sized>(command: &Command<'_>, out: &mut O) {
+    out.put_fmt(format_args!("{command}\r\n"));
 }
 
 /// A verb of up to 8 octets, upper-cased, as an integer; 0 for longer verbs.

@@ -50,9 +50,9 @@
 use alloc::borrow::Cow;
 use alloc::string::ToString;
 use alloc::vec::Vec;
-use core::fmt::{self, Write as _};
+use core::fmt;
 
-use bytes::{BufMut, BytesMut};
+use mail_wire::Output;
 
 use super::reply::{
     MOST_PLAIN_LINES, ReplyLines, frame_reply, general, is_not_plain, is_plain, not_plain,
@@ -229,17 +229,16 @@ impl EhloResponse<'_> {
 /// character boundary; an `AUTH` with too many mechanisms for one line is spread over several
 /// `AUTH` lines, which decoders merge again. Other capabilities are written whole: keep their
 /// parameters within a line.
-pub fn encode_ehlo_response(ehlo: &EhloResponse<'_>, dst: &mut BytesMut) {
-    let mut separator_at = None;
+pub fn encode_ehlo_response<O: Output + ?Sized>(ehlo: &EhloResponse<'_>, dst: &mut O) {
+    // Each line goes out once the next one shows it is not the last.
+    let mut previous = None;
     for_each_line(ehlo, |line| {
-        separator_at = Some(dst.len() + 3);
-        dst.put_slice(b"250-");
-        // Writing to a BytesMut cannot fail.
-        let _ = write!(dst, "{line}");
-        dst.put_slice(b"\r\n");
+        if let Some(previous) = previous.replace(line) {
+            dst.put_fmt(format_args!("250-{previous}\r\n"));
+        }
     });
-    if let Some(last) = separator_at.and_then(|at| dst.get_mut(at)) {
-        *last = b' ';
+    if let Some(last) = previous {
+        dst.put_fmt(format_args!("250 {last}\r\n"));
     }
 }
 

@@ -3,8 +3,9 @@
 //! Decoders take the bytes received so far and return [`Decoded::Incomplete`] while a unit is
 //! not all there (every prefix of a valid unit is incomplete, never an error), or the value and
 //! the number of octets it took. Strict by default: a bare CR, bare LF or NUL in a line is an
-//! error, never silently removed. Encoders write into a [`BytesMut`](bytes::BytesMut) and cannot
-//! fail: the types they take are valid by construction.
+//! error, never silently removed. Encoders write into any growable buffer ([`Output`]:
+//! `Vec<u8>`, `BytesMut` or a type of your own) and cannot fail: the types they take are valid
+//! by construction.
 
 use alloc::string::String;
 
@@ -14,6 +15,7 @@ use crate::types::InvalidValue;
 
 mod command;
 pub use command::{CommandOptions, decode_command, encode_command, parse_command};
+pub use mail_wire::Output;
 pub use mail_wire::decode::Decoded;
 
 /// RFC 5321 4.5.3.1.4: a command line is at most 512 octets, CRLF included.
@@ -146,3 +148,6 @@ mod ehlo;
 mod reply;
 pub use ehlo::*;
 pub use reply::*;
+
+#[cfg(test)]
+mod output_tests;

@@ -37,10 +37,10 @@
 
 use alloc::vec::Vec;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use mail_wire::Input;
+use bytes::Bytes;
 use mail_wire::decode::{frame_line, line_text};
 use mail_wire::line::{LineConfig, LineReader};
+use mail_wire::{Input, Output};
 
 use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_REPLY_LINE};
 use crate::types::{
@@ -90,6 +90,17 @@ pub struct ReplyLine<'a> {
     pub is_last: bool,
     /// The text after the separator.
     pub text: ReplyText<'a>,
+}
+
+impl ReplyLine<'_> {
+    /// The same line, owning its text.
+    pub fn into_owned(self) -> ReplyLine<'static> {
+        ReplyLine {
+            code: self.code,
+            is_last: self.is_last,
+            text: self.text.into_owned(),
+        }
+    }
 }
 
 /// Decodes the reply line at the start of `input`.
@@ -348,7 +359,7 @@ pub(crate) fn is_plain(text: &[u8], utf8: bool) -> bool {
 /// the last (the code alone when the text is empty), the enhanced status code, if any, at the
 /// start of every line's text. A line that would be longer than 512 octets (RFC 5321
 /// 4.5.3.1.5) is split into several, at a space where there is one.
-pub fn encode_reply(reply: &Reply<'_>, dst: &mut BytesMut) {
+pub fn encode_reply<O: Output + ?Sized>(reply: &Reply<'_>, dst: &mut O) {
     let code = reply.code().digits();
     let mut status_buf = [0u8; 11];
     let status = reply
@@ -363,20 +374,20 @@ pub fn encode_reply(reply: &Reply<'_>, dst: &mut BytesMut) {
             let (chunk, next) = split_text(rest, budget);
             let last = index + 1 == lines.len() && next.is_none();
             dst.reserve(chunk.len() + 20);
-            dst.put_slice(&code);
+            dst.put(&code);
             if !last {
-                dst.put_u8(b'-');
+                dst.put(b"-");
             } else if status.is_some() || !chunk.is_empty() {
-                dst.put_u8(b' ');
+                dst.put(b" ");
             }
             if let Some(status) = status {
-                dst.put_slice(status);
+                dst.put(status);
                 if !chunk.is_empty() {
-                    dst.put_u8(b' ');
+                    dst.put(b" ");
                 }
             }
-            dst.put_slice(chunk.as_bytes());
-            dst.put_slice(b"\r\n");
+            dst.put(chunk.as_bytes());
+            dst.put(b"\r\n");
             match next {
                 Some(next) => rest = next,
                 None => break,

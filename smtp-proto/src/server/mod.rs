@@ -74,8 +74,9 @@ pub use config::{ServerConfig, Timeouts};
 
 use crate::codec::{CommandOptions, DecodeError, ErrorKind, encode_reply, parse_command};
 use crate::types::{
-    Body, Capability, Command, EhloResponse, EnhancedStatus, ForwardPath, Host, Lookup,
-    MailParameters, Mechanism, RcptParameters, Reply, ReplyCode, ReplyText, ReversePath,
+    Body, Capability, Command, EhloResponse, EnhancedStatus, ForwardPath, Host, InvalidValue,
+    Lookup, MailParameters, Mechanism, RcptParameters, Reply, ReplyClass, ReplyCode, ReplyText,
+    ReversePath,
 };
 
 /// Something the caller must act on, from [`Server::poll_output`].
@@ -191,6 +192,91 @@ pub enum Answer {
     Reply(Reply<'static>),
     /// LMTP end of data: one reply per accepted recipient, in order (RFC 2033 4.2).
     PerRecipient(Vec<Reply<'static>>),
+}
+
+impl Answer {
+    /// Refuses: `code` must be 4yz (try again later) or 5yz (do not retry as is, RFC 5321
+    /// 4.2.1); `status`, an enhanced status code or `None`, must have the code's class (RFC
+    /// 2034 4: 4.x.x with 4yz, 5.x.x with 5yz); `text` is one line, checked as
+    /// [`ReplyText::new`] does (no CR, LF or other control character). What is wrong comes back
+    /// as an [`InvalidValue`], and nothing is answered. Without a status, a server that
+    /// advertises ENHANCEDSTATUSCODES sends the class's generic one (`4.0.0`, `5.0.0`), as RFC
+    /// 2034 3 has every reply carry one.
+    ///
+    /// ```
+    /// use smtp_proto::server::Answer;
+    /// use smtp_proto::types::{EnhancedStatus, ReplyCode};
+    ///
+    /// let unknown = Answer::reject(
+    ///     ReplyCode::MAILBOX_UNAVAILABLE,
+    ///     EnhancedStatus::BAD_DESTINATION_MAILBOX,
+    ///     "No such user here",
+    /// )?;
+    /// let busy = Answer::reject(ReplyCode::new(451)?, None, "Try again later")?;
+    /// # let _ = (unknown, busy);
+    /// assert!(Answer::reject(ReplyCode::OK, None, "not a refusal").is_err());
+    /// assert!(Answer::reject(ReplyCode::new(550)?, EnhancedStatus::SYSTEM_TRANSIENT, "4.x.x with 550").is_err());
+    /// assert!(Answer::reject(ReplyCode::new(550)?, None, "no\r\nRSET").is_err());
+    /// # Ok::<(), smtp_proto::types::InvalidValue>(())
+    /// ```
+    pub fn reject(
+        code: ReplyCode,
+        status: impl Into<Option<EnhancedStatus>>,
+        text: impl Into<Cow<'static, str>>,
+    ) -> Result<Self, InvalidValue> {
+        if !matches!(
+            code.class(),
+            ReplyClass::TransientNegative | ReplyClass::PermanentNegative
+        ) {
+            return Err(InvalidValue::Malformed {
+                what: "reply code",
+                offset: 0,
+                reason: "a refusal takes a 4yz or 5yz code",
+            });
+        }
+        Self::reply(code, status.into(), text)
+    }
+
+    /// Accepts with the application's own reply (a queue id after the message, say): `code`
+    /// must be 2yz (RFC 5321 4.2.1), `status` and `text` are checked as
+    /// [`reject`](Self::reject) checks them. Plain [`Answer::Accept`] sends the usual reply.
+    ///
+    /// ```
+    /// use smtp_proto::server::Answer;
+    /// use smtp_proto::types::{EnhancedStatus, ReplyCode};
+    ///
+    /// let queued = Answer::accept_with(ReplyCode::OK, EnhancedStatus::SUCCESS, "Ok: queued as 4F2A")?;
+    /// # let _ = queued;
+    /// assert!(Answer::accept_with(ReplyCode::new(550)?, None, "not an acceptance").is_err());
+    /// # Ok::<(), smtp_proto::types::InvalidValue>(())
+    /// ```
+    pub fn accept_with(
+        code: ReplyCode,
+        status: impl Into<Option<EnhancedStatus>>,
+        text: impl Into<Cow<'static, str>>,
+    ) -> Result<Self, InvalidValue> {
+        if code.class() != ReplyClass::Positive {
+            return Err(InvalidValue::Malformed {
+                what: "reply code",
+                offset: 0,
+                reason: "an acceptance takes a 2yz code",
+            });
+        }
+        Self::reply(code, status.into(), text)
+    }
+
+    fn reply(
+        code: ReplyCode,
+        status: Option<EnhancedStatus>,
+        text: impl Into<Cow<'static, str>>,
+    ) -> Result<Self, InvalidValue> {
+        let reply = Reply::new(code, text)?;
+        let reply = match status {
+            Some(status) => reply.set_status(status)?,
+            None => reply,
+        };
+        Ok(Self::Reply(reply))
+    }
 }
 
 /// The application used the machine wrongly; nothing was changed.
@@ -1640,5 +1726,7 @@ fn reply_start_data() -> Reply<'static> {
 
 mail_wire::impl_machine!(Server, Event, ApiError);
 
+#[cfg(test)]
+mod answer_tests;
 #[cfg(test)]
 mod tests;

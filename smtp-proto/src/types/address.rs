@@ -8,6 +8,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
+use core::str::FromStr;
 
 use super::chars;
 use super::error::InvalidValue;
@@ -81,6 +82,13 @@ impl TryFrom<String> for Domain<'static> {
     type Error = InvalidValue;
     fn try_from(text: String) -> Result<Self, InvalidValue> {
         Self::new(text)
+    }
+}
+
+impl FromStr for Domain<'static> {
+    type Err = InvalidValue;
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
+        Domain::new(text).map(Domain::into_owned)
     }
 }
 
@@ -165,9 +173,22 @@ pub enum Host<'a> {
 }
 
 impl<'a> Host<'a> {
-    /// Parses `example.com` or `[192.0.2.1]`.
-    pub fn new(text: &'a str) -> Result<Self, InvalidValue> {
-        whole(text, "host", |text| parse_host(text, true))
+    /// Parses `example.com` or `[192.0.2.1]` (RFC 5321 4.1.2, 4.1.3), from what
+    /// [`Domain::new`] takes: a `&str` (borrowed), a `String` (kept) or a `Cow<str>`.
+    pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
+        match text.into() {
+            Cow::Borrowed(text) => whole(text, "host", |text| parse_host(text, true)),
+            Cow::Owned(text) => {
+                let literal = match whole(&text, "host", |text| parse_host(text, true))? {
+                    Host::Domain(_) => None,
+                    Host::Literal(literal) => Some((*literal).into_owned()),
+                };
+                Ok(match literal {
+                    None => Host::Domain(Domain(Cow::Owned(text))),
+                    Some(literal) => Host::from(literal),
+                })
+            }
+        }
     }
 
     /// Whether it is all ASCII.
@@ -195,6 +216,27 @@ impl fmt::Display for Host<'_> {
             Self::Domain(domain) => domain.fmt(f),
             Self::Literal(literal) => literal.fmt(f),
         }
+    }
+}
+
+impl<'a> TryFrom<&'a str> for Host<'a> {
+    type Error = InvalidValue;
+    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
+        Self::new(text)
+    }
+}
+
+impl TryFrom<String> for Host<'static> {
+    type Error = InvalidValue;
+    fn try_from(text: String) -> Result<Self, InvalidValue> {
+        Self::new(text)
+    }
+}
+
+impl FromStr for Host<'static> {
+    type Err = InvalidValue;
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
+        Host::new(text).map(Host::into_owned)
     }
 }
 
@@ -275,7 +317,53 @@ impl fmt::Display for LocalPart<'_> {
     }
 }
 
+impl<'a> TryFrom<&'a str> for LocalPart<'a> {
+    type Error = InvalidValue;
+    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
+        Self::new(text)
+    }
+}
+
+impl TryFrom<String> for LocalPart<'static> {
+    type Error = InvalidValue;
+    fn try_from(text: String) -> Result<Self, InvalidValue> {
+        Self::new(text)
+    }
+}
+
+impl FromStr for LocalPart<'static> {
+    type Err = InvalidValue;
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
+        LocalPart::new(text).map(LocalPart::into_owned)
+    }
+}
+
 /// `Local-part "@" ( Domain / address-literal )` (RFC 5321 4.1.2).
+///
+/// Every address value is built the same ways, from borrowed or owned text: `TryFrom<&str>`
+/// borrows, `TryFrom<String>` and [`FromStr`] give a `'static` value, and `into_owned` turns a
+/// borrowed value into a `'static` one. The `new` of a one-piece value ([`Domain`], [`Host`],
+/// [`LocalPart`], [`AddressLiteral`]) takes a `&str`, a `String` or a `Cow<str>` (borrowing,
+/// or keeping the `String`); the `parse` of a value read from text ([`Mailbox`], [`Path`],
+/// [`ReversePath`], [`ForwardPath`]) borrows from a `&str`.
+///
+/// ```
+/// use smtp_proto::types::{Domain, ForwardPath, Host, LocalPart, Mailbox, ReversePath};
+///
+/// let domain: Domain<'static> = "example.com".parse()?;
+/// let host = Host::new(String::from("[192.0.2.1]"))?;
+/// let local = LocalPart::new(String::from("\"a b\""))?;
+/// let mailbox = Mailbox::try_from(String::from("alice@example.org"))?;
+/// let from: ReversePath<'static> = "<>".parse()?;
+/// let to = ForwardPath::parse("<bob@example.com>")?;
+/// assert_eq!(Host::from(domain.clone()), Host::new("example.com")?);
+/// assert_eq!(host.to_string(), "[192.0.2.1]");
+/// assert_eq!(mailbox.to_string(), "alice@example.org");
+/// assert_eq!(from, ReversePath::Null);
+/// assert_eq!(to.to_string(), "<bob@example.com>");
+/// assert_eq!(Mailbox::new(local, host)?.to_string(), "\"a b\"@[192.0.2.1]");
+/// # Ok::<(), smtp_proto::types::InvalidValue>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Mailbox<'a> {
     local_part: LocalPart<'a>,
@@ -283,7 +371,6 @@ pub struct Mailbox<'a> {
 }
 
 impl<'a> Mailbox<'a> {
-    /// A mailbox from its parts.
     /// A mailbox from its parts, at most [`MAX_MAILBOX`] octets so that its path fits the 256
     /// octets of RFC 5321 4.5.3.1.3.
     pub fn new(local_part: LocalPart<'a>, host: impl Into<Host<'a>>) -> Result<Self, InvalidValue> {
@@ -293,7 +380,8 @@ impl<'a> Mailbox<'a> {
         Ok(Self { local_part, host })
     }
 
-    /// Parses `user@example.com`, `"a b"@example.com` or `user@[192.0.2.1]`.
+    /// Parses `user@example.com`, `"a b"@example.com` or `user@[192.0.2.1]` (RFC 5321
+    /// 4.1.2), borrowing from `text`; from a `String`, use `TryFrom<String>` or `str::parse`.
     pub fn parse(text: &'a str) -> Result<Self, InvalidValue> {
         whole(text, "mailbox", |text| parse_mailbox(text, true))
     }
@@ -335,6 +423,20 @@ impl<'a> TryFrom<&'a str> for Mailbox<'a> {
     }
 }
 
+impl TryFrom<String> for Mailbox<'static> {
+    type Error = InvalidValue;
+    fn try_from(text: String) -> Result<Self, InvalidValue> {
+        Mailbox::parse(&text).map(Mailbox::into_owned)
+    }
+}
+
+impl FromStr for Mailbox<'static> {
+    type Err = InvalidValue;
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
+        Mailbox::parse(text).map(Mailbox::into_owned)
+    }
+}
+
 /// `"<" [ A-d-l ":" ] Mailbox ">"` (RFC 5321 4.1.2). A source route (`<@a,@b:user@c>`) is
 /// accepted on input and kept in [`route`](Self::route) for the caller to see, but never sent:
 /// RFC 5321 says it MUST be accepted, SHOULD NOT be generated and SHOULD be ignored.
@@ -352,6 +454,12 @@ impl<'a> Path<'a> {
             route: alloc::boxed::Box::default(),
             mailbox,
         }
+    }
+
+    /// Parses a path as written, `<user@example.com>` (a source route is accepted and kept,
+    /// RFC 5321 4.1.2), or a bare mailbox, `user@example.com`.
+    pub fn parse(text: &'a str) -> Result<Self, InvalidValue> {
+        path_text(text)
     }
 
     /// The mailbox.
@@ -390,6 +498,27 @@ impl<'a> From<Mailbox<'a>> for Path<'a> {
     }
 }
 
+impl<'a> TryFrom<&'a str> for Path<'a> {
+    type Error = InvalidValue;
+    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
+        Self::parse(text)
+    }
+}
+
+impl TryFrom<String> for Path<'static> {
+    type Error = InvalidValue;
+    fn try_from(text: String) -> Result<Self, InvalidValue> {
+        Path::parse(&text).map(Path::into_owned)
+    }
+}
+
+impl FromStr for Path<'static> {
+    type Err = InvalidValue;
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
+        Path::parse(text).map(Path::into_owned)
+    }
+}
+
 impl fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<{}>", self.mailbox)
@@ -405,7 +534,13 @@ pub enum ReversePath<'a> {
     Path(Path<'a>),
 }
 
-impl ReversePath<'_> {
+impl<'a> ReversePath<'a> {
+    /// Parses a reverse path as written, `<user@example.com>` or `<>` (RFC 5321 4.1.2), or a
+    /// bare mailbox, `user@example.com`.
+    pub fn parse(text: &'a str) -> Result<Self, InvalidValue> {
+        reverse_path_text(text)
+    }
+
     /// The mailbox, unless null.
     pub fn mailbox(&self) -> Option<&Mailbox<'_>> {
         match self {
@@ -425,6 +560,27 @@ impl ReversePath<'_> {
             Self::Null => ReversePath::Null,
             Self::Path(path) => ReversePath::Path(path.into_owned()),
         }
+    }
+}
+
+impl<'a> TryFrom<&'a str> for ReversePath<'a> {
+    type Error = InvalidValue;
+    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
+        Self::parse(text)
+    }
+}
+
+impl TryFrom<String> for ReversePath<'static> {
+    type Error = InvalidValue;
+    fn try_from(text: String) -> Result<Self, InvalidValue> {
+        ReversePath::parse(&text).map(ReversePath::into_owned)
+    }
+}
+
+impl FromStr for ReversePath<'static> {
+    type Err = InvalidValue;
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
+        ReversePath::parse(text).map(ReversePath::into_owned)
     }
 }
 
@@ -452,7 +608,13 @@ pub enum ForwardPath<'a> {
     Path(Path<'a>),
 }
 
-impl ForwardPath<'_> {
+impl<'a> ForwardPath<'a> {
+    /// Parses a forward path as written, `<user@example.com>` or `<Postmaster>` (RFC 5321
+    /// 4.1.1.3), or a bare mailbox, `user@example.com`.
+    pub fn parse(text: &'a str) -> Result<Self, InvalidValue> {
+        forward_path_text(text)
+    }
+
     /// The mailbox, unless it is the bare postmaster.
     pub fn mailbox(&self) -> Option<&Mailbox<'_>> {
         match self {
@@ -475,6 +637,27 @@ impl ForwardPath<'_> {
     }
 }
 
+impl<'a> TryFrom<&'a str> for ForwardPath<'a> {
+    type Error = InvalidValue;
+    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
+        Self::parse(text)
+    }
+}
+
+impl TryFrom<String> for ForwardPath<'static> {
+    type Error = InvalidValue;
+    fn try_from(text: String) -> Result<Self, InvalidValue> {
+        ForwardPath::parse(&text).map(ForwardPath::into_owned)
+    }
+}
+
+impl FromStr for ForwardPath<'static> {
+    type Err = InvalidValue;
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
+        ForwardPath::parse(text).map(ForwardPath::into_owned)
+    }
+}
+
 impl fmt::Display for ForwardPath<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -487,6 +670,33 @@ impl fmt::Display for ForwardPath<'_> {
 impl<'a> From<Mailbox<'a>> for ForwardPath<'a> {
     fn from(mailbox: Mailbox<'a>) -> Self {
         Self::Path(Path::new(mailbox))
+    }
+}
+
+/// A whole path as written (`<...>`), or a bare mailbox.
+fn path_text(text: &str) -> Result<Path<'_>, InvalidValue> {
+    if text.starts_with('<') {
+        whole(text, "path", |text| parse_path(text, true))
+    } else {
+        Mailbox::parse(text).map(Path::new)
+    }
+}
+
+/// A whole reverse path as written (`<...>`, `<>`), or a bare mailbox.
+fn reverse_path_text(text: &str) -> Result<ReversePath<'_>, InvalidValue> {
+    if text.starts_with('<') {
+        whole(text, "reverse path", |text| parse_reverse_path(text, true))
+    } else {
+        Mailbox::parse(text).map(ReversePath::from)
+    }
+}
+
+/// A whole forward path as written (`<...>`, `<Postmaster>`), or a bare mailbox.
+fn forward_path_text(text: &str) -> Result<ForwardPath<'_>, InvalidValue> {
+    if text.starts_with('<') {
+        whole(text, "forward path", |text| parse_forward_path(text, true))
+    } else {
+        Mailbox::parse(text).map(ForwardPath::from)
     }
 }
 

@@ -8,6 +8,7 @@ mod client;
 mod server;
 
 pub use client::{Client, ClientBuilder, ClientError, MessageReader};
+pub use mail_wire::sasl::{ClientMechanism, OAuthBearerClient, XOAuth2Client};
 pub use pop3_proto::client::{ClientConfig, Request, TlsPolicy};
 pub use pop3_proto::types::{
     Capability, MessageNumber, Response, ScanListing, Status, Timestamp, UidListing, UniqueId,

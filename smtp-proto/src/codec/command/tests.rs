@@ -6,6 +6,7 @@ use crate::types::{
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
+use bytes::BytesMut;
 use proptest::prelude::*;
 
 fn parse(line: &str) -> Result<Command<'_>, DecodeError> {

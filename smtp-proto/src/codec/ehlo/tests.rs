@@ -5,6 +5,7 @@ use crate::types::{
 };
 use alloc::string::String;
 use alloc::vec;
+use bytes::BytesMut;
 use proptest::prelude::*;
 
 fn options() -> ReplyOptions {

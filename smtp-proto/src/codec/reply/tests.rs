@@ -1,6 +1,7 @@
 use super::*;
 use crate::types::{ReplyClass, strategies};
 use alloc::string::{String, ToString};
+use bytes::BytesMut;
 
 use proptest::prelude::*;
 
@@ -723,4 +724,21 @@ proptest! {
             prop_assert!(matches!(decoded, Ok(Decoded::Complete(ref reply, _)) if reply == first));
         }
     }
+}
+
+// RFC 5321 4.2: a decoded reply line outlives its input once owned.
+#[test]
+fn reply_line_into_owned_outlives_the_input() {
+    let owned: ReplyLine<'static> = {
+        let input = alloc::vec::Vec::from(&b"250-mail.example greets you\r\n"[..]);
+        let Decoded::Complete(line, _) =
+            decode_reply_line(&input, &ReplyOptions::default()).unwrap()
+        else {
+            panic!("complete")
+        };
+        line.into_owned()
+    };
+    assert_eq!(owned.code, ReplyCode::OK);
+    assert!(!owned.is_last);
+    assert_eq!(owned.text.as_str(), "mail.example greets you");
 }

@@ -1,6 +1,6 @@
 use super::*;
 use alloc::format;
-use alloc::string::ToString;
+use alloc::string::{String, ToString};
 use alloc::vec;
 use proptest::prelude::*;
 
@@ -257,4 +257,166 @@ fn unicode_controls_and_separators_are_refused() {
     assert!(LocalPart::new("j\u{2029}rg").is_err());
     assert!(LocalPart::new("\"j\u{85}rg\"").is_err());
     assert!(Domain::new("bücher.example").is_ok());
+}
+
+// RFC 5321 4.1.2: `Domain` and `Host` take the same text, borrowed or owned, through `new`,
+// `TryFrom<&str>`, `TryFrom<String>` and `FromStr`, with the same verdicts.
+#[test]
+fn domain_and_host_build_from_borrowed_and_owned_text_rfc5321_4_1_2() {
+    for text in ["example.com", "mx-1.example.co.uk", "bücher.example"] {
+        let borrowed = Domain::new(text).unwrap();
+        assert!(matches!(borrowed.0, Cow::Borrowed(_)));
+        let owned = Domain::new(String::from(text)).unwrap();
+        assert!(matches!(owned.0, Cow::Owned(_)));
+        assert_eq!(owned, borrowed);
+        assert_eq!(Domain::try_from(text).unwrap(), borrowed);
+        assert_eq!(Domain::try_from(String::from(text)).unwrap(), borrowed);
+        assert_eq!(text.parse::<Domain>().unwrap(), borrowed);
+
+        let host = Host::new(text).unwrap();
+        assert_eq!(host, Host::Domain(borrowed.clone()));
+        assert_eq!(Host::new(String::from(text)).unwrap(), host);
+        assert_eq!(Host::new(Cow::Borrowed(text)).unwrap(), host);
+        assert_eq!(Host::try_from(text).unwrap(), host);
+        assert_eq!(Host::try_from(String::from(text)).unwrap(), host);
+        assert_eq!(text.parse::<Host>().unwrap(), host);
+    }
+    // An owned domain keeps the String it was given rather than copying it.
+    let Host::Domain(domain) = Host::new(String::from("example.org")).unwrap() else {
+        panic!("a domain")
+    };
+    assert!(matches!(domain.0, Cow::Owned(_)));
+    // RFC 5321 4.1.3: address literals, from either kind of text.
+    for text in ["[192.0.2.1]", "[IPv6:2001:db8::1]", "[x-tag:value]"] {
+        let borrowed = Host::new(text).unwrap();
+        assert!(matches!(borrowed, Host::Literal(_)));
+        assert_eq!(Host::new(String::from(text)).unwrap(), borrowed);
+        assert_eq!(text.parse::<Host>().unwrap(), borrowed);
+        assert_eq!(borrowed.to_string(), text);
+    }
+    for bad in [
+        "",
+        "a..b",
+        "-a.b",
+        "[192.0.2.1",
+        "[300.0.0.1]",
+        "a b",
+        "a\r\nDATA",
+    ] {
+        let error = Host::new(bad).unwrap_err();
+        assert_eq!(Host::new(String::from(bad)).unwrap_err(), error);
+        assert_eq!(bad.parse::<Host>().unwrap_err(), error);
+        assert_eq!(Host::try_from(String::from(bad)).unwrap_err(), error);
+        if !bad.starts_with('[') {
+            assert_eq!(
+                bad.parse::<Domain>().unwrap_err(),
+                Domain::new(bad).unwrap_err()
+            );
+        }
+    }
+}
+
+// RFC 5321 4.1.2: local parts and mailboxes from borrowed or owned text.
+#[test]
+fn local_parts_and_mailboxes_build_from_borrowed_and_owned_text_rfc5321_4_1_2() {
+    for text in ["john.smith", "\"john smith\"", "a+tag"] {
+        let local = LocalPart::new(text).unwrap();
+        assert_eq!(LocalPart::try_from(text).unwrap(), local);
+        assert_eq!(LocalPart::try_from(String::from(text)).unwrap(), local);
+        assert_eq!(text.parse::<LocalPart>().unwrap(), local);
+    }
+    assert!("a..b".parse::<LocalPart>().is_err());
+    assert!(LocalPart::try_from(String::from("a@b")).is_err());
+    for text in ["alice@example.org", "\"a b\"@example.org", "x@[192.0.2.1]"] {
+        let mailbox = Mailbox::parse(text).unwrap();
+        assert_eq!(Mailbox::try_from(String::from(text)).unwrap(), mailbox);
+        assert_eq!(text.parse::<Mailbox>().unwrap(), mailbox);
+        assert_eq!(mailbox.to_string(), text);
+    }
+    for bad in [
+        "",
+        "alice",
+        "alice@",
+        "@example.org",
+        "a@b@c",
+        "x@example.org>\r\nRCPT",
+    ] {
+        let error = Mailbox::parse(bad).unwrap_err();
+        assert_eq!(Mailbox::try_from(String::from(bad)).unwrap_err(), error);
+        assert_eq!(bad.parse::<Mailbox>().unwrap_err(), error);
+    }
+}
+
+// RFC 5321 4.1.2 and 4.1.1.3: paths as written (`<...>`, `<>`, `<Postmaster>`) or as a bare
+// mailbox, from borrowed or owned text.
+#[test]
+fn paths_parse_as_written_or_bare_rfc5321_4_1_2() {
+    let mailbox = Mailbox::parse("alice@example.org").unwrap();
+    for text in ["<alice@example.org>", "alice@example.org"] {
+        assert_eq!(Path::parse(text).unwrap(), Path::new(mailbox.clone()));
+        assert_eq!(text.parse::<Path>().unwrap(), Path::new(mailbox.clone()));
+        assert_eq!(
+            ReversePath::try_from(String::from(text)).unwrap(),
+            ReversePath::from(mailbox.clone())
+        );
+        assert_eq!(
+            ForwardPath::try_from(text).unwrap(),
+            ForwardPath::from(mailbox.clone())
+        );
+    }
+    assert_eq!("<>".parse::<ReversePath>().unwrap(), ReversePath::Null);
+    assert_eq!(
+        "<postmaster>".parse::<ForwardPath>().unwrap(),
+        ForwardPath::Postmaster
+    );
+    // A source route is accepted and kept (RFC 5321 4.1.2), never written back.
+    let routed = Path::try_from(String::from("<@a.example,@b.example:c@d.example>")).unwrap();
+    assert_eq!(routed.route().len(), 2);
+    assert_eq!(routed.to_string(), "<c@d.example>");
+    for bad in [
+        "",
+        "<>",
+        "<alice@example.org",
+        "<alice@example.org> ",
+        "Postmaster",
+    ] {
+        assert!(bad.parse::<Path>().is_err(), "{bad:?}");
+        assert!(bad.parse::<ForwardPath>().is_err(), "{bad:?}");
+    }
+    assert!("<Postmaster>".parse::<ReversePath>().is_err());
+    assert!("<>".parse::<ForwardPath>().is_err());
+    assert!("<>x".parse::<ReversePath>().is_err());
+}
+
+proptest! {
+    // RFC 5321 4.1.2: what `Display` writes, `FromStr` reads back, borrowed or owned.
+    #[test]
+    fn display_parses_back_through_from_str_and_try_from_string(
+        local in local_strategy(),
+        domain in domain_strategy(),
+    ) {
+        let mailbox = Mailbox::try_from(format!("{local}@{domain}")).unwrap();
+        prop_assert_eq!(mailbox.to_string().parse::<Mailbox>().unwrap(), mailbox.clone());
+        let host = mailbox.host().clone();
+        prop_assert_eq!(Host::try_from(host.to_string()).unwrap(), host);
+        let reverse = ReversePath::from(mailbox.clone());
+        prop_assert_eq!(reverse.to_string().parse::<ReversePath>().unwrap(), reverse);
+        let forward = ForwardPath::from(mailbox);
+        prop_assert_eq!(ForwardPath::try_from(forward.to_string()).unwrap(), forward);
+    }
+}
+
+// `into_owned` gives a `'static` value equal to the borrowed one, whatever it was built from.
+#[test]
+fn into_owned_keeps_the_value() {
+    fn owned<T: 'static>(value: T) -> T {
+        value
+    }
+    let text = String::from("<@r.example:\"a b\"@[IPv6:2001:db8::1]>");
+    let path = Path::parse(text.as_str()).unwrap();
+    assert_eq!(owned(path.clone().into_owned()), path);
+    let reverse = ReversePath::parse(text.as_str()).unwrap();
+    assert_eq!(owned(reverse.clone().into_owned()), reverse);
+    let forward = ForwardPath::parse(text.as_str()).unwrap();
+    assert_eq!(owned(forward.clone().into_owned()), forward);
 }
