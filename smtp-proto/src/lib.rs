@@ -127,6 +127,13 @@
 //!   types implement `core::error::Error` either way.
 //! - `cram-md5` (default): the CRAM-MD5 SASL mechanism (RFC 2195) in the server's AUTH, from
 //!   `mail-wire`.
+//! - `serde`: `Serialize` / `Deserialize` for the [`types`]: addresses, paths, parameter lists
+//!   and reply text as the text they are written in (`"<alice@example.org>"`,
+//!   `"SIZE=1000 BODY=8BITMIME"`), replies, commands and EHLO capabilities as structures
+//!   (`{"code": 250, "status": "2.1.0", "lines": ["Ok"]}`). Deserializing goes through the
+//!   constructors' and the decoder's checks, so a bad value is a serde error, never an invalid
+//!   value; values deserialize owned. An `AUTH` initial response is a credential: serializing
+//!   one is an error, and none deserializes.
 //!
 //! # Examples
 //!

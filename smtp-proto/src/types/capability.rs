@@ -376,6 +376,7 @@ impl fmt::Display for Extension {
 /// # Ok::<(), smtp_proto::types::InvalidValue>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum Capability<'a> {
     /// `SIZE [n]` (RFC 1870 4): the largest message the server accepts; `Some(0)` means no
@@ -661,6 +662,7 @@ impl MalformedCapability<'_> {
 /// # Ok::<(), smtp_proto::types::InvalidValue>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EhloResponse<'a> {
     /// The server's name.
     pub host: Host<'a>,

@@ -558,7 +558,13 @@ impl<'a> Verb<'a> {
 }
 
 /// One SMTP or LMTP command.
+///
+/// With the `serde` feature it serializes as a structure (`"Data"`, `{"Helo": "example.com"}`,
+/// `{"Mail": {"from": "<a@example.com>", "parameters": "SIZE=1000"}}`), each field through its
+/// checks. An `AUTH` initial response is a credential: serializing one is an error, and none
+/// deserializes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Command<'a> {
     /// `EHLO` (RFC 5321 4.1.1.1): the client's domain or address literal.
     Ehlo(Host<'a>),
@@ -608,6 +614,15 @@ pub enum Command<'a> {
         /// The mechanism.
         mechanism: Mechanism<'a>,
         /// The initial response, if sent.
+        #[cfg_attr(
+            feature = "serde",
+            serde(
+                default,
+                skip_serializing_if = "Option::is_none",
+                serialize_with = "super::serde_impls::refuse_credential",
+                deserialize_with = "super::serde_impls::refuse_credential_input"
+            )
+        )]
         initial_response: Option<InitialResponse<'a>>,
     },
     /// `ETRN [@ / #]node` (RFC 1985 5).

@@ -5,6 +5,8 @@ pub(crate) mod chars;
 mod command;
 mod error;
 mod params;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod xtext;
 
 pub use address::{

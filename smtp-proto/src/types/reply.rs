@@ -31,8 +31,9 @@ use super::error::InvalidValue;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ReplyCode(u16);
 
-/// What the first digit of a reply code says (RFC 5321 4.2.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What the first digit of a reply code says (RFC 5321 4.2.1), ordered as the digit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ReplyClass {
     /// 2yz, Positive Completion: the action is done.
     Positive,

@@ -1265,3 +1265,6 @@ fn rfc3461_4_1_notify_flags_and_parameters_from_text() {
         "e=mc2@example.com"
     );
 }
+
+#[cfg(feature = "serde")]
+mod serde_round_trip;
