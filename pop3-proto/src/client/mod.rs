@@ -16,7 +16,7 @@
 //! **Line ends.** RFC 1939 3 ends every line of a response with CRLF. A bare LF (or, in a
 //! message, a bare CR) is refused the moment it arrives, in a status line, a listing line, a
 //! SASL challenge or a message body alike: the session ends at once with
-//! [`Error::MalformedResponse`] ([`ErrorKind::BareLf`](crate::codec::ErrorKind::BareLf) /
+//! [`Error::MalformedResponse`] ([`ErrorKind::BareLf`] /
 //! [`BareCr`](crate::codec::ErrorKind::BareCr), with the offset in the line or body), then
 //! [`Output::Close`]. The client never waits for a CRLF that a server ending its lines in LF
 //! would never send, and never guesses where such a message ends (`\n.\n` is no terminator).
@@ -111,7 +111,7 @@ use crate::types::{
     MessageNumber, Response, ScanListing, Status, UidListing, Username,
 };
 
-/// How the client logs in. Passwords are [`Secret`](crate::Secret)s and SASL mechanisms come
+/// How the client logs in. Passwords are [`Secret`]s and SASL mechanisms come
 /// from [`pop3_proto::sasl`](crate::sasl), both re-exported from `mail-wire`:
 ///
 /// ```

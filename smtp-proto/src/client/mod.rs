@@ -459,7 +459,7 @@ impl Client {
     }
 
     /// A client that authenticates with the best of `mechanisms` that the server offers
-    /// (see [`sasl::preferred`](crate::sasl::preferred)), after STARTTLS. A server that offers
+    /// (see [`sasl::preferred`]), after STARTTLS. A server that offers
     /// none of them ends the session with [`Error::AuthUnavailable`] before any mail is sent.
     /// The mechanisms come from [`smtp_proto::sasl`](crate::sasl), re-exported from
     /// `mail-wire`:
