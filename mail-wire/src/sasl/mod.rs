@@ -64,17 +64,21 @@ use alloc::string::String;
 mod cram_md5;
 mod credentials;
 mod error;
+mod external;
 mod framing;
 mod login;
 mod mechanism;
 mod oauth;
 mod plain;
 mod preference;
+mod registry;
+mod scram;
 
 #[cfg(feature = "cram-md5")]
 pub use cram_md5::{CRAM_MD5, CRAM_MD5_USERNAME_LIMIT, CramMd5Client, CramMd5Server};
 pub use credentials::Credentials;
 pub use error::SaslError;
+pub use external::{EXTERNAL, EXTERNAL_AUTHZID_LIMIT, ExternalClient, ExternalServer};
 pub use framing::{
     AUTH_LINE_LIMIT, CANCEL, ClientResponse, EMPTY_INITIAL_RESPONSE, MAX_DECODED_LEN,
     auth_line_config, decode_challenge, decode_initial_response, decode_response, encode_challenge,
@@ -90,6 +94,12 @@ pub use oauth::{
 };
 pub use plain::{PLAIN, PLAIN_FIELD_LIMIT, PlainClient, PlainServer};
 pub use preference::preferred;
+pub use registry::{BoxedServerMechanism, Context, MechanismFactory, ServerMechanisms};
+pub use scram::{
+    SCRAM_FIELD_LIMIT, SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, SCRAM_SHA_256, ScramSecret,
+};
+#[cfg(feature = "scram")]
+pub use scram::{ScramSha256Client, ScramSha256Server};
 
 pub use crate::secret::constant_time_eq;
 
