@@ -155,7 +155,8 @@ impl Handler for Recorder {
     }
 
     async fn authenticate(&mut self, _: Mechanism<'static>, credentials: Credentials) -> Answer {
-        if credentials.username() == Some("alice") && credentials.verify_password(b"secret") {
+        let proven = credentials.verify_password(b"secret") || credentials.is_verified();
+        if credentials.username() == Some("alice") && proven {
             return Answer::Accept;
         }
         Answer::Reply(reply(
@@ -163,6 +164,11 @@ impl Handler for Recorder {
             EnhancedStatus::AUTH_CREDENTIALS_INVALID,
             "Who are you?",
         ))
+    }
+
+    async fn scram_secret(&mut self, username: String) -> Option<mail_io::smtp::ScramSecret> {
+        (username == "alice")
+            .then(|| mail_io::smtp::ScramSecret::derive("secret", b"alice's salt", 4096).unwrap())
     }
 
     fn tls_established(&mut self) {
@@ -724,7 +730,7 @@ async fn implicit_tls() {
 async fn authentication_is_refused_by_default_and_checked_by_a_handler() {
     bounded(async {
         let config = ServerConfig {
-            auth_mechanisms: vec![Mechanism::new("PLAIN").unwrap()],
+            sasl_mechanisms: smtp_proto::server::ServerMechanisms::new().plain(),
             auth_without_tls: true,
             ..ServerConfig::default()
         };
@@ -766,6 +772,69 @@ async fn authentication_is_refused_by_default_and_checked_by_a_handler() {
             "{refused:?}"
         );
         server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn scram_sha_256_secret_from_the_handler() {
+    bounded(async {
+        let config = ServerConfig {
+            sasl_mechanisms: smtp_proto::server::ServerMechanisms::new()
+                .plain()
+                .scram_sha_256(|| "server-nonce".to_string()),
+            auth_without_tls: true,
+            ..ServerConfig::default()
+        };
+        let scram = |password: &str| {
+            let mechanism =
+                mail_wire::sasl::ScramSha256Client::new(None, "alice", password, "client-nonce")
+                    .unwrap();
+            Box::new(mechanism)
+        };
+        // The handler's scram_secret knows alice (RFC 5802 / RFC 7677 end to end).
+        let server = start(config.clone(), ServeOptions::new()).await;
+        let client = Client::connect(server.address.to_string())
+            .plaintext()
+            .allow_plaintext_auth()
+            .mechanism(scram("secret"))
+            .await
+            .unwrap();
+        assert!(client.is_authenticated());
+        client.quit().await.unwrap();
+        let refused = Client::connect(server.address.to_string())
+            .plaintext()
+            .allow_plaintext_auth()
+            .mechanism(scram("wrong"))
+            .await;
+        assert!(
+            matches!(refused, Err(ClientError::Session(_))),
+            "{refused:?}"
+        );
+        server.stop().await;
+
+        // The default knows nobody: the exchange runs to its end and fails.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let options = ServeOptions::new();
+        let shutdown = options.shutdown.clone();
+        let task = tokio::spawn(serve(listener, config, options, |_| Defaults));
+        let mut raw = Raw::connect(address).await;
+        raw.reply().await;
+        assert!(
+            raw.command("EHLO c\r\n")
+                .await
+                .contains("AUTH PLAIN SCRAM-SHA-256")
+        );
+        // "n,,n=alice,r=cn"
+        let first = raw
+            .command("AUTH SCRAM-SHA-256 biwsbj1hbGljZSxyPWNu\r\n")
+            .await;
+        assert!(first.starts_with("334 "), "{first}");
+        raw.command("*\r\n").await;
+        raw.command("QUIT\r\n").await;
+        shutdown.trigger();
+        task.await.unwrap();
     })
     .await;
 }

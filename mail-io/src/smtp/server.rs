@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use mail_wire::dot::BodyError;
 use mail_wire::sasl::Credentials;
-use smtp_proto::server::{Answer, Event, Greeting, Server, ServerConfig};
+use smtp_proto::server::{Answer, Event, Greeting, ScramSecret, Server, ServerConfig};
 use smtp_proto::types::{
     Argument, EnhancedStatus, ForwardPath, Host, MailParameters, Mechanism, RcptParameters, Reply,
     ReplyCode, ReplyText, ReversePath,
@@ -173,6 +173,20 @@ pub trait Handler: Send {
                 "Authentication credentials invalid",
             ))
         }
+    }
+
+    /// *Decision*: SCRAM-SHA-256 (offered through [`ServerConfig::sasl_mechanisms`]) needs
+    /// the stored secret of `username` (RFC 5802 section 3; make it with
+    /// [`ScramSecret::derive`] when the password is set). `None`, the default, is an unknown
+    /// user: the exchange goes on and fails at its end, as for a wrong password. A user that
+    /// passes gets to [`authenticate`](Self::authenticate) with credentials that are already
+    /// verified ([`Credentials::is_verified`]): only authorization is left.
+    fn scram_secret(
+        &mut self,
+        username: String,
+    ) -> impl Future<Output = Option<ScramSecret>> + Send {
+        let _ = username;
+        async { None }
     }
 
     /// *Decision*: VRFY (asked only with [`ServerConfig::vrfy`]). `Accept` answers 252 ("cannot
@@ -456,6 +470,13 @@ async fn drive<H: Handler, T: Transport>(
                 mechanism,
                 credentials,
             } => handler.authenticate(mechanism, credentials).await,
+            Event::LookupSecret { username, .. } => {
+                let secret = handler.scram_secret(username).await;
+                if let Err(misuse) = connection.machine_mut().provide_secret(secret) {
+                    return Err(misused(connection, misuse).await);
+                }
+                continue;
+            }
             Event::Verify(argument) => handler.verify(argument).await,
             Event::Expand(argument) => handler.expand(argument).await,
             Event::MessageRejected(error) => {
