@@ -26,6 +26,11 @@ const MAX_SALT_LEN: usize = 256;
 /// empty. A server whose signature does not verify gets an error, on which the client
 /// cancels the exchange.
 ///
+/// Not done: channel binding (SCRAM-SHA-256-PLUS, RFC 5802 section 6) and SASLprep (RFC
+/// 4013): the user name and password are used as given, which is what SASLprep gives for
+/// printable ASCII; normalise others in the application, the same way as the server did
+/// when it stored the secret.
+///
 /// ```
 /// use mail_wire::sasl::{ClientMechanism, ScramSha256Client};
 ///
@@ -86,7 +91,7 @@ impl ScramSha256Client {
     /// (at least 18 random octets, say base64 of them), printable ASCII without `,`.
     ///
     /// The user name and authzid must be non-empty where given and free of NUL; they are
-    /// sent as given (no SASLprep, see the [module docs](self)).
+    /// sent as given (no SASLprep: see [`ScramSha256Client`]).
     pub fn new(
         authzid: Option<&str>,
         username: &str,

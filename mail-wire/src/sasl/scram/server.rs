@@ -25,7 +25,11 @@ const FAKE_SALT_LEN: usize = 16;
 ///
 /// An unknown user (`provide_secret(None)`) gets a made-up salt and iteration count, and the
 /// exchange fails only after the client's proof, as for a wrong password (RFC 5802 section
-/// 9). The made-up salt is an HMAC of the user name, keyed with
+/// 9). Channel binding is not offered: a client's gs2 flag `p=` is refused, `n` and `y` are
+/// accepted (RFC 5802 section 6); no SASLprep is applied (see
+/// [`ScramSha256Client`](super::ScramSha256Client)).
+///
+/// The made-up salt is an HMAC of the user name, keyed with
 /// [`with_unknown_user_key`](Self::with_unknown_user_key), so that it stays the same from one
 /// attempt to the next as a real one does; without a key set, the server nonce is the key.
 ///
