@@ -219,6 +219,31 @@ impl<M: Machine, T: Transport> Connection<M, T> {
         self.stream.is_tls()
     }
 
+    /// The certificate the peer presented in the TLS handshake (its end entity), once TLS is
+    /// up: the server's, or a client's where the server asked for one.
+    #[cfg(feature = "rustls")]
+    pub fn peer_certificate(&self) -> Option<&rustls::pki_types::CertificateDer<'static>> {
+        match &self.stream {
+            Stream::Client(tls) => tls.get_ref().1.peer_certificates()?.first(),
+            Stream::Server(tls) => tls.get_ref().1.peer_certificates()?.first(),
+            Stream::Plain(_) | Stream::Broken => None,
+        }
+    }
+
+    /// The identity the peer's TLS certificate names ([`crate::tls::certificate_identity`]),
+    /// for SASL EXTERNAL; `None` without TLS, without a certificate, or without rustls.
+    pub(crate) fn tls_identity(&self) -> Option<String> {
+        #[cfg(feature = "rustls")]
+        {
+            self.peer_certificate()
+                .and_then(crate::tls::certificate_identity)
+        }
+        #[cfg(not(feature = "rustls"))]
+        {
+            None
+        }
+    }
+
     /// Whether the connection is over (the machine closed it, or I/O failed).
     pub fn is_closed(&self) -> bool {
         self.closed

@@ -971,3 +971,149 @@ async fn twenty_thousand_pipelined_commands_through_a_seven_octet_buffer() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// SASL EXTERNAL over a TLS client certificate (RFC 4422 appendix A).
+
+/// A CA, a server certificate for localhost and a client certificate with `client` (subject
+/// common name, subject alternative email), all signed by it.
+struct Pki {
+    ca: CertificateDer<'static>,
+    server: (CertificateDer<'static>, PrivateKeyDer<'static>),
+    client: (CertificateDer<'static>, PrivateKeyDer<'static>),
+}
+
+fn pki(common_name: &str, email: Option<&str>) -> Pki {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issue = |params: rcgen::CertificateParams| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let certificate = params.signed_by(&key, &ca, &ca_key).unwrap();
+        let key = PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        (certificate.der().clone(), key)
+    };
+    let server = issue(rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap());
+    let mut client = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    client
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    if let Some(email) = email {
+        client.subject_alt_names = vec![rcgen::SanType::Rfc822Name(email.try_into().unwrap())];
+    }
+    client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    Pki {
+        ca: ca.der().clone(),
+        server,
+        client: issue(client),
+    }
+}
+
+/// TLS on both sides, the server asking for a client certificate signed by the CA.
+fn mutual_tls(pki: &Pki, with_client_certificate: bool) -> (TlsServer, TlsClient) {
+    use rustls::RootCertStore;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.ca.clone()).unwrap();
+    let roots = Arc::new(roots);
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        roots.clone(),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![pki.server.0.clone()], pki.server.1.clone_key())
+        .unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let client = if with_client_certificate {
+        client
+            .with_client_auth_cert(vec![pki.client.0.clone()], pki.client.1.clone_key())
+            .unwrap()
+    } else {
+        client.with_no_client_auth()
+    };
+    (
+        TlsServer::new(Arc::new(server)),
+        TlsClient::new(Arc::new(client), "localhost").unwrap(),
+    )
+}
+
+#[test]
+fn certificate_identity_prefers_the_email_name() {
+    let with_email = pki("Alice Example", Some("alice@example.org"));
+    assert_eq!(
+        mail_io::tls::certificate_identity(&with_email.client.0).as_deref(),
+        Some("alice@example.org")
+    );
+    let common_name_only = pki("alice", None);
+    assert_eq!(
+        mail_io::tls::certificate_identity(&common_name_only.client.0).as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        mail_io::tls::certificate_identity(&CertificateDer::from(vec![1, 2, 3])),
+        None
+    );
+}
+
+#[tokio::test]
+async fn rfc4422_appendix_a_external_with_the_client_certificate() {
+    bounded(async {
+        let pki = pki("alice", None);
+        let config = ServerConfig {
+            sasl_mechanisms: smtp_proto::server::ServerMechanisms::new().external(),
+            ..ServerConfig::default()
+        };
+        let external = || Box::new(mail_wire::sasl::ExternalClient::new(None).unwrap());
+
+        // Implicit TLS with a client certificate: EXTERNAL logs in as its subject.
+        let (tls, trust) = mutual_tls(&pki, true);
+        let server = start(config.clone(), ServeOptions::new().implicit_tls(tls)).await;
+        let client = Client::connect(server.address.to_string())
+            .implicit_tls(trust)
+            .mechanism(external())
+            .await
+            .unwrap();
+        assert!(client.is_authenticated());
+        client.quit().await.unwrap();
+        server.stop().await;
+
+        // STARTTLS with a client certificate: the same, after the upgrade.
+        let (tls, trust) = mutual_tls(&pki, true);
+        let server = start(config.clone(), ServeOptions::new().tls(tls)).await;
+        let client = Client::connect(server.address.to_string())
+            .starttls(trust)
+            .mechanism(external())
+            .await
+            .unwrap();
+        assert!(client.is_authenticated());
+        client.quit().await.unwrap();
+        server.stop().await;
+
+        // No client certificate: no identity, so EXTERNAL fails.
+        let (tls, trust) = mutual_tls(&pki, false);
+        let server = start(config, ServeOptions::new().implicit_tls(tls)).await;
+        let refused = Client::connect(server.address.to_string())
+            .implicit_tls(trust)
+            .mechanism(external())
+            .await;
+        assert!(
+            matches!(refused, Err(ClientError::Session(_))),
+            "{refused:?}"
+        );
+        server.stop().await;
+    })
+    .await;
+}

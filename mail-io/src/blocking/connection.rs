@@ -253,6 +253,27 @@ impl<M: Machine, S: Transport> Connection<M, S> {
         self.stream.is_tls()
     }
 
+    /// The certificate the peer presented in the TLS handshake (its end entity), once TLS is
+    /// up: the server's, or a client's where the server asked for one.
+    #[cfg(feature = "rustls")]
+    pub fn peer_certificate(&self) -> Option<&rustls::pki_types::CertificateDer<'static>> {
+        self.stream.peer_certificate()
+    }
+
+    /// The identity the peer's TLS certificate names ([`crate::tls::certificate_identity`]),
+    /// for SASL EXTERNAL; `None` without TLS, without a certificate, or without rustls.
+    pub(crate) fn tls_identity(&self) -> Option<String> {
+        #[cfg(feature = "rustls")]
+        {
+            self.peer_certificate()
+                .and_then(crate::tls::certificate_identity)
+        }
+        #[cfg(not(feature = "rustls"))]
+        {
+            None
+        }
+    }
+
     /// Whether the connection is over (the machine closed it, or I/O failed).
     pub fn is_closed(&self) -> bool {
         self.closed

@@ -408,6 +408,15 @@ impl<S: Transport> Stream<S> {
         !matches!(self, Self::Plain(_) | Self::Broken)
     }
 
+    /// The peer's end-entity certificate, once TLS is up and if it sent one.
+    #[cfg(feature = "rustls")]
+    pub(crate) fn peer_certificate(&self) -> Option<&rustls::pki_types::CertificateDer<'static>> {
+        match self {
+            Self::Tls(tls) => tls.session.peer_certificates()?.first(),
+            Self::Plain(_) | Self::Broken => None,
+        }
+    }
+
     /// The transport underneath.
     pub(crate) fn transport(&self) -> Option<&S> {
         match self {

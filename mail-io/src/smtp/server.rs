@@ -212,6 +212,9 @@ pub trait Handler: Send {
 
     /// TLS is up: at the start of an implicit TLS session, or after STARTTLS (RFC 3207 4.2:
     /// the session starts over, everything learnt before is forgotten; a new greeting follows).
+    /// The machine has been given the client certificate's identity for SASL EXTERNAL
+    /// ([`certificate_identity`](crate::tls::certificate_identity)), if the TLS configuration
+    /// asked for a certificate and the client sent one.
     fn tls_established(&mut self) {}
 
     /// `octets` arrived in plaintext behind STARTTLS and were thrown away unread (the
@@ -447,13 +450,14 @@ async fn drive<H: Handler, T: Transport>(
 ) -> Result<(), Error> {
     let mut tls = connection.is_tls();
     if tls {
-        handler.tls_established();
+        tls_up(connection, handler);
     }
     while let Some(event) = connection.next_event().await? {
         if !tls && connection.is_tls() {
-            // STARTTLS went through on the way to this event.
+            // STARTTLS went through on the way to this event (at the latest the EHLO that must
+            // follow it, before any AUTH).
             tls = true;
-            handler.tls_established();
+            tls_up(connection, handler);
         }
         let answer = match event {
             Event::Connected => handler.connected().await,
@@ -508,6 +512,14 @@ async fn drive<H: Handler, T: Transport>(
         }
     }
     Ok(())
+}
+
+/// TLS is up: the machine learns the client certificate's identity, for SASL EXTERNAL (when the
+/// TLS configuration asked for a certificate), and the handler hears of it.
+fn tls_up<H: Handler, T: Transport>(connection: &mut Connection<Server, T>, handler: &mut H) {
+    let identity = connection.tls_identity();
+    connection.machine_mut().set_external_identity(identity);
+    handler.tls_established();
 }
 
 /// The handler's answer did not fit: the client still gets a reply (a temporary failure, which

@@ -323,7 +323,17 @@ struct Session<H, S: Transport> {
 
 impl<H: Maildrop, S: Transport> Session<H, S> {
     fn run(&mut self) -> Result<(), ServerError> {
+        let mut tls = false;
         while let Some(event) = self.connection.next_event()? {
+            if !tls && self.connection.is_tls() {
+                // Implicit TLS, or STLS on the way to this event (before any AUTH): the client
+                // certificate's identity, for SASL EXTERNAL.
+                tls = true;
+                let identity = self.connection.tls_identity();
+                self.connection
+                    .machine_mut()
+                    .set_external_identity(identity);
+            }
             match event {
                 Event::Login(login) => {
                     let answer = match self.handler.login(&login) {
