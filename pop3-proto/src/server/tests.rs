@@ -979,3 +979,48 @@ fn rfc5034_custom_mechanism_plugged_in_with() {
     let text = feed(&mut server, &mut run, &app, b"bXJvc2U=\r\n");
     assert_eq!(text, "+OK mrose's maildrop has 2 messages (47 octets)\r\n");
 }
+
+#[test]
+fn rfc5034_4_scram_cancelled_and_malformed() {
+    let app = App::new(two_messages());
+    let mechanisms = ServerMechanisms::new().scram_sha_256(|| "sn".into());
+    let (mut server, mut run) = tls_server(mechanisms, None);
+    let first = mail_wire::sasl::encode_challenge(b"n,,n=user,r=cn");
+    let line = alloc::format!("AUTH SCRAM-SHA-256 {first}\r\n");
+    let text = feed(&mut server, &mut run, &app, line.as_bytes());
+    assert!(text.starts_with("+ "), "{text}");
+    let text = feed(&mut server, &mut run, &app, b"*\r\n");
+    assert_eq!(text, "-ERR authentication cancelled\r\n");
+    // A client-final-message with another nonce: the exchange fails.
+    let _ = feed(&mut server, &mut run, &app, line.as_bytes());
+    let last = mail_wire::sasl::encode_challenge(
+        b"c=biws,r=other,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+    );
+    let text = feed(
+        &mut server,
+        &mut run,
+        &app,
+        alloc::format!("{last}\r\n").as_bytes(),
+    );
+    assert_eq!(text, "-ERR [AUTH] authentication failed\r\n");
+    // A malformed client-first-message never reaches the application.
+    let bad = mail_wire::sasl::encode_challenge(b"x,,n=user,r=cn");
+    let lookups = run
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::LookupSecret { .. }))
+        .count();
+    let text = feed(
+        &mut server,
+        &mut run,
+        &app,
+        alloc::format!("AUTH SCRAM-SHA-256 {bad}\r\n").as_bytes(),
+    );
+    assert_eq!(text, "-ERR [AUTH] authentication failed\r\n");
+    let after = run
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::LookupSecret { .. }))
+        .count();
+    assert_eq!(lookups, after);
+}

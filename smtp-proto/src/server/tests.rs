@@ -1507,3 +1507,25 @@ fn rfc4954_custom_mechanism_plugged_in_with() {
     let (text, _) = feed(&mut server, b"AUTH X-OTHER\r\n");
     assert_eq!(text, "504 5.5.4 Unrecognized authentication type\r\n");
 }
+
+#[test]
+fn rfc4954_4_scram_cancelled_after_the_lookup() {
+    let (mut server, _) = greeted(ServerMechanisms::new().scram_sha_256(|| "sn".into()));
+    let first = base64_encode(b"n,,n=user,r=cn");
+    let line = alloc::format!("AUTH SCRAM-SHA-256 {first}\r\n");
+    let (_, events) = feed(&mut server, line.as_bytes());
+    assert!(matches!(events.as_slice(), [Event::LookupSecret { .. }]));
+    // The client's `*` waits behind the lookup, and cancels once the challenge is out.
+    let (text, _) = feed(&mut server, b"*\r\n");
+    assert_eq!(text, "");
+    server.provide_secret(None).unwrap();
+    let text = drain(&mut server).text;
+    assert!(text.starts_with("334 "), "{text}");
+    assert!(
+        text.ends_with("\r\n501 5.7.0 Authentication cancelled\r\n"),
+        "{text}"
+    );
+    // A new exchange starts afresh.
+    let (_, events) = feed(&mut server, line.as_bytes());
+    assert!(matches!(events.as_slice(), [Event::LookupSecret { .. }]));
+}
