@@ -121,6 +121,7 @@
 
 use alloc::string::String;
 
+mod binding;
 #[cfg(feature = "cram-md5")]
 mod cram_md5;
 mod credentials;
@@ -135,6 +136,7 @@ mod preference;
 mod registry;
 mod scram;
 
+pub use binding::{ChannelBinding, TLS_EXPORTER, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN};
 #[cfg(feature = "cram-md5")]
 pub use cram_md5::{CRAM_MD5, CRAM_MD5_USERNAME_LIMIT, CramMd5Client, CramMd5Server};
 pub use credentials::Credentials;
@@ -157,7 +159,8 @@ pub use plain::{PLAIN, PLAIN_FIELD_LIMIT, PlainClient, PlainServer};
 pub use preference::preferred;
 pub use registry::{BoxedServerMechanism, Context, MechanismFactory, ServerMechanisms};
 pub use scram::{
-    SCRAM_FIELD_LIMIT, SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, SCRAM_SHA_256, ScramSecret,
+    SCRAM_FIELD_LIMIT, SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, SCRAM_SHA_256,
+    SCRAM_SHA_256_PLUS, ScramSecret,
 };
 #[cfg(feature = "scram")]
 pub use scram::{ScramSha256Client, ScramSha256Server};

@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use super::{ExternalServer, SaslError, ServerMechanism};
+use super::{ChannelBinding, ExternalServer, SaslError, ServerMechanism};
 
 /// What a server knows about the connection when a client starts an exchange: what a
 /// mechanism factory may use to make (or refuse to make) its mechanism.
@@ -17,6 +17,13 @@ pub struct Context<'a> {
     /// The identity that a layer below SASL established (a TLS client certificate's subject,
     /// say), as the application set it on the server machine; what EXTERNAL logs in as.
     pub external_identity: Option<&'a str>,
+    /// The connection's channel binding data, as the application set it on the server
+    /// machine; what SCRAM-SHA-256-PLUS binds to.
+    pub channel_binding: Option<&'a ChannelBinding>,
+    /// Whether a `-PLUS` mechanism is available on this connection (set by
+    /// [`ServerMechanisms::start`]): then SCRAM without binding refuses a client's `y` flag
+    /// (RFC 5802 section 6).
+    pub binding_offered: bool,
 }
 
 impl<'a> Context<'a> {
@@ -25,7 +32,15 @@ impl<'a> Context<'a> {
         Self {
             tls,
             external_identity,
+            channel_binding: None,
+            binding_offered: false,
         }
+    }
+
+    /// The same, with the connection's channel binding data.
+    pub fn with_channel_binding(mut self, channel_binding: Option<&'a ChannelBinding>) -> Self {
+        self.channel_binding = channel_binding;
+        self
     }
 }
 
@@ -180,9 +195,29 @@ impl ServerMechanisms {
     where
         F: Fn() -> String + Send + Sync + 'static,
     {
-        self.built_in(super::SCRAM_SHA_256, move |_| {
-            let server = super::ScramSha256Server::new(&nonce()).ok()?;
+        self.built_in(super::SCRAM_SHA_256, move |context| {
+            let mut server = super::ScramSha256Server::new(&nonce()).ok()?;
+            if context.binding_offered {
+                server = server.with_binding_offered();
+            }
             Some(Box::new(server))
+        })
+    }
+
+    /// Offers SCRAM-SHA-256-PLUS (RFC 5802 section 6, RFC 7677), as
+    /// [`scram_sha_256`](Self::scram_sha_256) but bound to the connection's
+    /// [`Context::channel_binding`]: advertised ([`available`](Self::available)) and started
+    /// only when the application set one on the server machine (for TLS 1.3,
+    /// [`ChannelBinding::tls_exporter`]).
+    #[cfg(feature = "scram")]
+    pub fn scram_sha_256_plus<F>(self, nonce: F) -> Self
+    where
+        F: Fn() -> String + Send + Sync + 'static,
+    {
+        self.built_in(super::SCRAM_SHA_256_PLUS, move |context| {
+            let binding = context.channel_binding?.clone();
+            let server = super::ScramSha256Server::new(&nonce()).ok()?;
+            Some(Box::new(server.with_channel_binding(binding)))
         })
     }
 
@@ -196,6 +231,14 @@ impl ServerMechanisms {
     /// The names offered, in order, upper case.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.offered.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The names to advertise on a connection, in order: all of them, except the `-PLUS`
+    /// ones (channel binding, RFC 5802 section 6) while the connection has no
+    /// [`Context::channel_binding`].
+    pub fn available<'a>(&'a self, context: &Context<'_>) -> impl Iterator<Item = &'a str> {
+        let binding = context.channel_binding.is_some();
+        self.names().filter(move |name| binding || !is_plus(name))
     }
 
     /// Whether none is offered.
@@ -214,14 +257,30 @@ impl ServerMechanisms {
     }
 
     /// The server side of `name` (case-insensitive) for a new exchange; `None` if it is not
-    /// offered or its factory declined.
+    /// [`available`](Self::available) or its factory declined.
     pub fn start(&self, name: &str, context: &Context<'_>) -> Option<BoxedServerMechanism> {
+        if !self
+            .available(context)
+            .any(|known| known.eq_ignore_ascii_case(name))
+        {
+            return None;
+        }
         let (_, factory) = self
             .offered
             .iter()
             .find(|(known, _)| known.eq_ignore_ascii_case(name))?;
-        factory(context)
+        let mut context = *context;
+        context.binding_offered = context.channel_binding.is_some() && self.names().any(is_plus);
+        factory(&context)
     }
+}
+
+/// A mechanism with channel binding (RFC 5802 section 4: the `-PLUS` suffix).
+fn is_plus(name: &str) -> bool {
+    name.len() > 5
+        && name
+            .get(name.len() - 5..)
+            .is_some_and(|suffix| suffix.eq_ignore_ascii_case("-PLUS"))
 }
 
 #[cfg(test)]
@@ -387,5 +446,48 @@ mod tests {
         assert!(first.starts_with(b"r=clisrv,"));
         let bad = ServerMechanisms::new().scram_sha_256(|| String::from("a,b"));
         assert!(bad.start("SCRAM-SHA-256", &context).is_none());
+    }
+}
+
+#[cfg(all(test, feature = "scram"))]
+mod plus_tests {
+    use super::*;
+    use crate::sasl::{SCRAM_SHA_256, SCRAM_SHA_256_PLUS, ServerStep};
+    use alloc::vec::Vec;
+
+    #[test]
+    fn rfc5802_section6_plus_only_with_a_channel_binding() {
+        let mechanisms = ServerMechanisms::new()
+            .scram_sha_256_plus(|| String::from("sn"))
+            .scram_sha_256(|| String::from("sn"))
+            .plain();
+        let without = Context::new(true, None);
+        assert_eq!(
+            mechanisms.available(&without).collect::<Vec<_>>(),
+            [SCRAM_SHA_256, "PLAIN"]
+        );
+        assert!(mechanisms.start(SCRAM_SHA_256_PLUS, &without).is_none());
+        // Without binding data, SCRAM takes `y`: the server cannot bind here.
+        let mut scram = mechanisms.start(SCRAM_SHA_256, &without).unwrap();
+        assert!(matches!(
+            scram.start(Some(b"y,,n=user,r=c")),
+            Ok(ServerStep::Lookup { .. })
+        ));
+
+        let binding = ChannelBinding::tls_exporter([3; 32]);
+        let with = Context::new(true, None).with_channel_binding(Some(&binding));
+        assert_eq!(
+            mechanisms.available(&with).collect::<Vec<_>>(),
+            [SCRAM_SHA_256_PLUS, SCRAM_SHA_256, "PLAIN"]
+        );
+        let mut plus = mechanisms.start("scram-sha-256-plus", &with).unwrap();
+        assert_eq!(plus.name(), SCRAM_SHA_256_PLUS);
+        assert!(matches!(
+            plus.start(Some(b"p=tls-exporter,,n=user,r=c")),
+            Ok(ServerStep::Lookup { .. })
+        ));
+        // With -PLUS available, `y` to plain SCRAM is a downgrade (RFC 5802 section 6).
+        let mut scram = mechanisms.start(SCRAM_SHA_256, &with).unwrap();
+        assert!(scram.start(Some(b"y,,n=user,r=c")).is_err());
     }
 }

@@ -10,15 +10,17 @@ use super::grammar::{
 };
 use super::{
     KEY_LEN, SCRAM_FIELD_LIMIT, SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, SCRAM_SHA_256,
+    SCRAM_SHA_256_PLUS,
 };
 use crate::Secret;
-use crate::sasl::{ClientMechanism, SaslError, constant_time_eq};
+use crate::sasl::{ChannelBinding, ClientMechanism, SaslError, constant_time_eq};
 
 /// The most salt octets the client accepts from a server.
 const MAX_SALT_LEN: usize = 256;
 
-/// The client side of SCRAM-SHA-256 (RFC 5802 section 5, RFC 7677), without channel binding
-/// (gs2 flag `n`).
+/// The client side of SCRAM-SHA-256 (RFC 5802 section 5, RFC 7677): without channel binding
+/// (gs2 flag `n`), or SCRAM-SHA-256-PLUS with the connection's
+/// ([`with_channel_binding`](Self::with_channel_binding)).
 ///
 /// It speaks first (the client-first-message is the initial response), answers the
 /// server-first-message with its proof, and checks the server's signature in the
@@ -26,8 +28,7 @@ const MAX_SALT_LEN: usize = 256;
 /// empty. A server whose signature does not verify gets an error, on which the client
 /// cancels the exchange.
 ///
-/// Not done: channel binding (SCRAM-SHA-256-PLUS, RFC 5802 section 6) and SASLprep (RFC
-/// 4013): the user name and password are used as given, which is what SASLprep gives for
+/// Not done: SASLprep (RFC 4013): the user name and password are used as given, which is what SASLprep gives for
 /// printable ASCII; normalise others in the application, the same way as the server did
 /// when it stored the secret.
 ///
@@ -57,6 +58,7 @@ pub struct ScramSha256Client {
     password: Secret<String>,
     nonce: String,
     max_iterations: u32,
+    binding: Option<ChannelBinding>,
     state: State,
 }
 
@@ -119,8 +121,17 @@ impl ScramSha256Client {
             password: password.into(),
             nonce: String::from(nonce),
             max_iterations: SCRAM_MAX_ITERATIONS,
+            binding: None,
             state: State::Start,
         })
+    }
+
+    /// Makes this SCRAM-SHA-256-PLUS, bound to the connection's `binding` (RFC 5802 section
+    /// 6): the gs2 flag `p=` names its type and `c=` carries its data, so the exchange fails
+    /// if anyone relays it onto another TLS connection.
+    pub fn with_channel_binding(mut self, binding: ChannelBinding) -> Self {
+        self.binding = Some(binding);
+        self
     }
 
     /// Accepts iteration counts up to `max_iterations` instead of [`SCRAM_MAX_ITERATIONS`].
@@ -136,11 +147,15 @@ impl ScramSha256Client {
         matches!(self.state, State::Verified)
     }
 
-    /// `gs2-header`: no channel binding, the optional authzid.
+    /// `gs2-header`: the channel binding flag, the optional authzid.
     fn gs2_header(&self) -> String {
+        let flag = match &self.binding {
+            Some(binding) => format!("p={}", binding.kind()),
+            None => String::from("n"),
+        };
         match &self.authzid {
-            Some(authzid) => format!("n,a={},", encode_name(authzid)),
-            None => String::from("n,,"),
+            Some(authzid) => format!("{flag},a={},", encode_name(authzid)),
+            None => format!("{flag},,"),
         }
     }
 
@@ -184,10 +199,12 @@ impl ScramSha256Client {
         let salted = salted_password(self.password.expose_secret().as_bytes(), &salt, iterations);
         let client_key = hmac(&salted, &[b"Client Key"]);
         let stored_key = sha256(&client_key);
-        let without_proof = format!(
-            "c={},r={nonce}",
-            encode_base64(self.gs2_header().as_bytes())
-        );
+        // RFC 5802 section 7: `cbind-input = gs2-header [ cbind-data ]`.
+        let mut cbind_input = self.gs2_header().into_bytes();
+        if let Some(binding) = &self.binding {
+            cbind_input.extend_from_slice(binding.data());
+        }
+        let without_proof = format!("c={},r={nonce}", encode_base64(&cbind_input));
         let bare = self.first_bare();
         let auth_message: [&[u8]; 5] = [
             bare.as_bytes(),
@@ -230,7 +247,10 @@ fn parse_count(value: &str) -> Option<u32> {
 
 impl ClientMechanism for ScramSha256Client {
     fn name(&self) -> &str {
-        SCRAM_SHA_256
+        match self.binding {
+            Some(_) => SCRAM_SHA_256_PLUS,
+            None => SCRAM_SHA_256,
+        }
     }
 
     /// The client-first-message: `n,[a=authzid],n=username,r=nonce`.

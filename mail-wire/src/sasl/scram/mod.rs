@@ -18,10 +18,10 @@
 //! [`ServerStep::Lookup`](super::ServerStep::Lookup), answered with
 //! [`ServerMechanism::provide_secret`](super::ServerMechanism::provide_secret).
 //!
-//! Not done here: channel binding (SCRAM-SHA-256-PLUS; a client's `p=` flag is refused, `n`
-//! and `y` are accepted, RFC 5802 section 6) and SASLprep (RFC 4013): user names and
-//! passwords are used as given, which is what SASLprep gives for printable ASCII; normalise
-//! others in the application, the same way when storing and when logging in.
+//! Channel binding (SCRAM-SHA-256-PLUS, RFC 5802 section 6) comes with a
+//! [`ChannelBinding`](super::ChannelBinding) from the TLS layer. Not done here: SASLprep (RFC 4013): user
+//! names and passwords are used as given, which is what SASLprep gives for printable ASCII;
+//! normalise others in the application, the same way when storing and when logging in.
 
 use alloc::vec::Vec;
 
@@ -47,6 +47,9 @@ pub use server::ScramSha256Server;
 
 /// The mechanism name (RFC 7677 section 2).
 pub const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
+
+/// The name of the variant with channel binding (RFC 7677 section 2, RFC 5802 section 6).
+pub const SCRAM_SHA_256_PLUS: &str = "SCRAM-SHA-256-PLUS";
 
 /// The default limit on the user name, the authzid and each nonce, in octets.
 pub const SCRAM_FIELD_LIMIT: usize = super::PLAIN_FIELD_LIMIT;

@@ -9,8 +9,12 @@ use super::grammar::{
     attribute, check_nonce, decode_base64, decode_key, decode_name, encode_base64, is_extension,
     malformed, text,
 };
-use super::{KEY_LEN, SCRAM_FIELD_LIMIT, SCRAM_MIN_ITERATIONS, SCRAM_SHA_256, ScramSecret};
+use super::{
+    KEY_LEN, SCRAM_FIELD_LIMIT, SCRAM_MIN_ITERATIONS, SCRAM_SHA_256, SCRAM_SHA_256_PLUS,
+    ScramSecret,
+};
 use crate::Secret;
+use crate::sasl::ChannelBinding;
 use crate::sasl::{Credentials, SaslError, ServerMechanism, ServerStep, constant_time_eq};
 
 /// The salt length of the made-up secret of an unknown user.
@@ -25,9 +29,14 @@ const FAKE_SALT_LEN: usize = 16;
 ///
 /// An unknown user (`provide_secret(None)`) gets a made-up salt and iteration count, and the
 /// exchange fails only after the client's proof, as for a wrong password (RFC 5802 section
-/// 9). Channel binding is not offered: a client's gs2 flag `p=` is refused, `n` and `y` are
-/// accepted (RFC 5802 section 6); no SASLprep is applied (see
-/// [`ScramSha256Client`](super::ScramSha256Client)).
+/// 9). No SASLprep is applied (see [`ScramSha256Client`](super::ScramSha256Client)).
+///
+/// Channel binding (RFC 5802 section 6): plain, the server accepts the gs2 flags `n` and `y`
+/// and refuses `p=`; once the server also offers SCRAM-SHA-256-PLUS
+/// ([`with_binding_offered`](Self::with_binding_offered)), it refuses `y` too (a client that
+/// could bind was talked out of it: a downgrade). With
+/// [`with_channel_binding`](Self::with_channel_binding) it is SCRAM-SHA-256-PLUS and takes
+/// only `p=` with that binding's type, and a `c=` that carries its data.
 ///
 /// The made-up salt is an HMAC of the user name, keyed with
 /// [`with_unknown_user_key`](Self::with_unknown_user_key), so that it stays the same from one
@@ -62,7 +71,19 @@ pub struct ScramSha256Server {
     unknown_user_key: Option<Secret<Vec<u8>>>,
     unknown_user_iterations: u32,
     max_field_len: usize,
+    binding: Binding,
     state: State,
+}
+
+/// What the server does with channel binding.
+#[derive(Debug, Clone)]
+enum Binding {
+    /// Not offered at all.
+    None,
+    /// Offered through SCRAM-SHA-256-PLUS, not in this exchange.
+    Offered,
+    /// This exchange is SCRAM-SHA-256-PLUS, bound to this.
+    Plus(ChannelBinding),
 }
 
 /// What the client-first-message said.
@@ -114,8 +135,26 @@ impl ScramSha256Server {
             unknown_user_key: None,
             unknown_user_iterations: SCRAM_MIN_ITERATIONS,
             max_field_len: SCRAM_FIELD_LIMIT,
+            binding: Binding::None,
             state: State::Start,
         })
+    }
+
+    /// Makes this SCRAM-SHA-256-PLUS, bound to the connection's `binding` (RFC 5802 section
+    /// 6): the client must send the gs2 flag `p=` with its type, and its data in `c=`.
+    pub fn with_channel_binding(mut self, binding: ChannelBinding) -> Self {
+        self.binding = Binding::Plus(binding);
+        self
+    }
+
+    /// Says that the server offers SCRAM-SHA-256-PLUS on this connection too, so that a
+    /// client's `y` flag (it could bind, but believes the server cannot) is refused (RFC 5802
+    /// section 6).
+    pub fn with_binding_offered(mut self) -> Self {
+        if matches!(self.binding, Binding::None) {
+            self.binding = Binding::Offered;
+        }
+        self
     }
 
     /// Makes the salt of unknown users from this server-wide secret key (keep it the same
@@ -141,13 +180,29 @@ impl ScramSha256Server {
         let message = text(message)?;
         let mut header = message.splitn(3, ',');
         let flag = header.next().unwrap_or_default();
-        match flag {
-            // `y`: the client could bind but thinks we cannot; we cannot (no -PLUS offered).
-            "n" | "y" => {}
-            _ if flag.starts_with("p=") => {
+        let requested = flag.strip_prefix("p=");
+        if !matches!(flag, "n" | "y") && requested.is_none() {
+            return Err(malformed("gs2 flag is not n, y or p="));
+        }
+        match (&self.binding, requested) {
+            (Binding::Plus(binding), Some(kind)) if kind == binding.kind() => {}
+            (Binding::Plus(_), Some(_)) => {
+                return Err(malformed("channel binding type not supported"));
+            }
+            (Binding::Plus(_), None) => {
+                return Err(malformed("SCRAM-SHA-256-PLUS needs channel binding (p=)"));
+            }
+            (Binding::None | Binding::Offered, Some(_)) => {
                 return Err(malformed("channel binding (p=) is not supported"));
             }
-            _ => return Err(malformed("gs2 flag is not n, y or p=")),
+            // `y`: the client could bind but believes the server cannot, which is a downgrade
+            // when the server offers -PLUS.
+            (Binding::Offered, None) if flag == "y" => {
+                return Err(malformed(
+                    "gs2 flag y, but the server offers channel binding",
+                ));
+            }
+            (Binding::None | Binding::Offered, None) => {}
         }
         let authzid = header
             .next()
@@ -228,13 +283,15 @@ impl ScramSha256Server {
         let proof = decode_key(proof, "proof is not base64 of 32 octets")?;
         let mut parts = without_proof.split(',');
         let binding = attribute(parts.next(), "c").ok_or(malformed("no channel binding (c=)"))?;
-        let binding = decode_base64(
-            binding,
-            sent.first.gs2_header.len(),
-            "channel binding differs from the gs2 header",
-        )?;
-        if binding != sent.first.gs2_header.as_bytes() {
-            return Err(malformed("channel binding differs from the gs2 header"));
+        // RFC 5802 section 7: `cbind-input = gs2-header [ cbind-data ]`.
+        let mut cbind_input = sent.first.gs2_header.as_bytes().to_vec();
+        if let Binding::Plus(data) = &self.binding {
+            cbind_input.extend_from_slice(data.data());
+        }
+        let differs = "channel binding differs from the gs2 header";
+        let binding = decode_base64(binding, cbind_input.len(), differs)?;
+        if !constant_time_eq(&binding, &cbind_input) {
+            return Err(malformed(differs));
         }
         let nonce = attribute(parts.next(), "r").ok_or(malformed("client-final: no nonce (r=)"))?;
         let expected = format!("{}{}", sent.first.nonce, self.nonce);
@@ -274,7 +331,10 @@ impl ScramSha256Server {
 
 impl ServerMechanism for ScramSha256Server {
     fn name(&self) -> &str {
-        SCRAM_SHA_256
+        match self.binding {
+            Binding::Plus(_) => SCRAM_SHA_256_PLUS,
+            Binding::None | Binding::Offered => SCRAM_SHA_256,
+        }
     }
 
     /// Parses the client-first-message from the initial response, or asks for it with an

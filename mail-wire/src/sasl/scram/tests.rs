@@ -578,3 +578,109 @@ proptest! {
         let _ = client.respond(&last);
     }
 }
+
+fn binding(data: u8) -> crate::sasl::ChannelBinding {
+    crate::sasl::ChannelBinding::tls_exporter([data; 32])
+}
+
+/// A PLUS exchange between a client bound to `client` and a server bound to `server`.
+fn plus_exchange(
+    client: crate::sasl::ChannelBinding,
+    server: crate::sasl::ChannelBinding,
+) -> Result<ServerStep, SaslError> {
+    let mut client = ScramSha256Client::new(None, "user", "pencil", CLIENT_NONCE)
+        .unwrap()
+        .with_channel_binding(client);
+    assert_eq!(client.name(), SCRAM_SHA_256_PLUS);
+    let mut server = ScramSha256Server::new(SERVER_NONCE)
+        .unwrap()
+        .with_channel_binding(server);
+    assert_eq!(server.name(), SCRAM_SHA_256_PLUS);
+    let first = client.initial_response().unwrap();
+    assert!(
+        first
+            .expose_secret()
+            .starts_with(b"p=tls-exporter,,n=user,")
+    );
+    let _ = server.start(Some(first.expose_secret()))?;
+    let server_first = challenge(server.provide_secret(Some(rfc_secret())));
+    let last = client.respond(&server_first).unwrap();
+    let step = server.step(last.expose_secret())?;
+    let ServerStep::Challenge(server_final) = step else {
+        return Ok(step);
+    };
+    assert!(client.respond(&server_final).is_ok());
+    assert!(client.is_server_verified());
+    server.step(b"")
+}
+
+#[test]
+fn rfc5802_section6_plus_binds_the_exchange_to_the_connection() {
+    let done = plus_exchange(binding(7), binding(7)).unwrap();
+    assert!(matches!(done, ServerStep::Done(Credentials::Scram { .. })));
+    // Relayed onto another TLS connection: the binding data differ.
+    assert_eq!(
+        plus_exchange(binding(7), binding(8)),
+        Err(malformed("channel binding differs from the gs2 header"))
+    );
+    // The client's `c=` is the gs2 header and the data (RFC 5802 section 7, cbind-input).
+    let mut client = ScramSha256Client::new(None, "user", "pencil", CLIENT_NONCE)
+        .unwrap()
+        .with_channel_binding(binding(1));
+    let _ = client.initial_response();
+    let last = client.respond(SERVER_FIRST).unwrap();
+    let mut cbind_input = b"p=tls-exporter,,".to_vec();
+    cbind_input.extend_from_slice(&[1; 32]);
+    let expected = format!("c={},", STANDARD.encode(&cbind_input));
+    assert!(last.expose_secret().starts_with(expected.as_bytes()));
+}
+
+#[test]
+fn rfc5802_section6_gs2_flags_against_what_the_server_offers() {
+    let start = |server: ScramSha256Server, message: &[u8]| {
+        let mut server = server;
+        server.start(Some(message)).map(|_| ())
+    };
+    let plain = || ScramSha256Server::new(SERVER_NONCE).unwrap();
+    let offered = || plain().with_binding_offered();
+    let plus = || plain().with_channel_binding(binding(7));
+    // SCRAM-SHA-256 alone: `n` and `y` are fine, `p=` is not.
+    assert_eq!(start(plain(), b"n,,n=user,r=abc"), Ok(()));
+    assert_eq!(start(plain(), b"y,,n=user,r=abc"), Ok(()));
+    // With -PLUS offered too: `y` is a downgrade.
+    assert_eq!(start(offered(), b"n,,n=user,r=abc"), Ok(()));
+    assert_eq!(
+        start(offered(), b"y,,n=user,r=abc"),
+        Err(malformed(
+            "gs2 flag y, but the server offers channel binding"
+        ))
+    );
+    assert_eq!(
+        start(offered(), b"p=tls-exporter,,n=user,r=abc"),
+        Err(malformed("channel binding (p=) is not supported"))
+    );
+    // -PLUS: only `p=` with its type.
+    assert_eq!(start(plus(), b"p=tls-exporter,,n=user,r=abc"), Ok(()));
+    assert_eq!(
+        start(plus(), b"p=tls-unique,,n=user,r=abc"),
+        Err(malformed("channel binding type not supported"))
+    );
+    for flag in ["n", "y"] {
+        let message = format!("{flag},,n=user,r=abc");
+        assert_eq!(
+            start(plus(), message.as_bytes()),
+            Err(malformed("SCRAM-SHA-256-PLUS needs channel binding (p=)"))
+        );
+    }
+    assert!(crate::sasl::ChannelBinding::new("", alloc::vec![1]).is_err_and(|e| e.is_misuse()));
+    assert!(crate::sasl::ChannelBinding::new("tls exporter", alloc::vec![1]).is_err());
+    assert!(crate::sasl::ChannelBinding::new("tls-unique", Vec::new()).is_err());
+    let custom =
+        crate::sasl::ChannelBinding::new("tls-server-end-point", alloc::vec![1, 2]).unwrap();
+    assert_eq!(custom.kind(), "tls-server-end-point");
+    assert_eq!(custom.data(), [1, 2]);
+    assert_eq!(
+        format!("{custom:?}"),
+        r#"ChannelBinding { kind: "tls-server-end-point", data_len: 2 }"#
+    );
+}
