@@ -236,7 +236,10 @@ impl ServerMechanisms {
     /// The names to advertise on a connection, in order: all of them, except the `-PLUS`
     /// ones (channel binding, RFC 5802 section 6) while the connection has no
     /// [`Context::channel_binding`].
-    pub fn available<'a>(&'a self, context: &Context<'_>) -> impl Iterator<Item = &'a str> {
+    pub fn available<'a>(
+        &'a self,
+        context: &Context<'_>,
+    ) -> impl Iterator<Item = &'a str> + use<'a> {
         let binding = context.channel_binding.is_some();
         self.names().filter(move |name| binding || !is_plus(name))
     }

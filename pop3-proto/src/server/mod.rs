@@ -87,7 +87,9 @@ use mail_wire::Secret;
 use mail_wire::dot::{BodyError, DotEncoder};
 use mail_wire::line::{LineConfig, LineError, LineReader};
 use mail_wire::machine::OutputQueue;
-use mail_wire::sasl::{self, ClientResponse, Context, Credentials, ServerMechanism, ServerStep};
+use mail_wire::sasl::{
+    self, ChannelBinding, ClientResponse, Context, Credentials, ServerMechanism, ServerStep,
+};
 
 pub use config::ServerConfig;
 pub use mail_wire::sasl::{ScramSecret, ServerMechanisms};
@@ -446,6 +448,8 @@ pub struct Server {
     tls: bool,
     /// The identity a layer below SASL established, for EXTERNAL.
     external_identity: Option<String>,
+    /// The TLS connection's channel binding data, for SCRAM-SHA-256-PLUS.
+    channel_binding: Option<ChannelBinding>,
     utf8: bool,
     /// The name of a USER command just accepted (PASS must follow at once).
     user: Option<Username<'static>>,
@@ -498,6 +502,7 @@ impl Server {
             output: OutputQueue::new(),
             tls,
             external_identity: None,
+            channel_binding: None,
             utf8: false,
             user: None,
             maildrop: Maildrop::default(),
@@ -530,6 +535,25 @@ impl Server {
     /// The identity set with [`set_external_identity`](Self::set_external_identity).
     pub fn external_identity(&self) -> Option<&str> {
         self.external_identity.as_deref()
+    }
+
+    /// Sets the TLS connection's channel binding data (RFC 5056; for TLS 1.3,
+    /// [`ChannelBinding::tls_exporter`], RFC 9266), which SCRAM-SHA-256-PLUS binds the
+    /// exchange to; `-PLUS` mechanisms are advertised only while it is set. Call it once TLS
+    /// is up, as [`set_external_identity`](Self::set_external_identity).
+    pub fn set_channel_binding(&mut self, binding: Option<ChannelBinding>) {
+        self.channel_binding = binding;
+    }
+
+    /// The data set with [`set_channel_binding`](Self::set_channel_binding).
+    pub fn channel_binding(&self) -> Option<&ChannelBinding> {
+        self.channel_binding.as_ref()
+    }
+
+    /// What the SASL mechanisms may know of the connection.
+    fn sasl_context(&self) -> Context<'_> {
+        Context::new(self.tls, self.external_identity.as_deref())
+            .with_channel_binding(self.channel_binding.as_ref())
     }
 
     /// Whether UTF8 mode is on (RFC 6856 2): messages may go out with UTF-8 headers as they
@@ -1017,19 +1041,24 @@ impl Server {
         let Some(name) = mechanism else {
             // The RFC 1734 listing clients still ask for.
             self.ok("");
-            let names = self.config.sasl_mechanisms.clone();
-            for name in names.names() {
-                self.output.buffer().extend_from_slice(name.as_bytes());
-                self.output.buffer().extend_from_slice(b"\r\n");
+            let mut listing = Vec::new();
+            for name in self.config.sasl_mechanisms.available(&self.sasl_context()) {
+                listing.extend_from_slice(name.as_bytes());
+                listing.extend_from_slice(b"\r\n");
             }
+            self.output.buffer().extend_from_slice(&listing);
             self.output.buffer().extend_from_slice(b".\r\n");
             return;
         };
         let mechanisms = &self.config.sasl_mechanisms;
-        if !mechanisms.offers(name.as_str()) {
+        let context = self.sasl_context();
+        let available = mechanisms.available(&context);
+        if !available
+            .into_iter()
+            .any(|known| known.eq_ignore_ascii_case(name.as_str()))
+        {
             return self.err(None, "unsupported mechanism", COUNTED);
         }
-        let context = Context::new(self.tls, self.external_identity.as_deref());
         let Some(exchange) = mechanisms.start(name.as_str(), &context).map(Exchange) else {
             // Offered, but the application's factory declined it for now.
             let text = "mechanism not available now";
@@ -1144,7 +1173,7 @@ impl Server {
         }
         if self.sasl_allowed() {
             // The registry's names are valid mechanism names (RFC 4422 3.1).
-            let names = self.config.sasl_mechanisms.names();
+            let names = self.config.sasl_mechanisms.available(&self.sasl_context());
             let names = names.filter_map(|name| Mechanism::new(name).ok());
             capabilities.push(Capability::Sasl(names.map(Mechanism::into_owned).collect()));
         }

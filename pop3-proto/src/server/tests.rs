@@ -1024,3 +1024,28 @@ fn rfc5034_4_scram_cancelled_and_malformed() {
         .count();
     assert_eq!(lookups, after);
 }
+
+#[test]
+fn rfc5802_section6_scram_plus_advertised_only_with_a_binding() {
+    let app = App::new(two_messages());
+    let mechanisms = ServerMechanisms::new()
+        .plain()
+        .scram_sha_256_plus(|| "sn".into());
+    let (mut server, mut run) = tls_server(mechanisms.clone(), None);
+    let capa = feed(&mut server, &mut run, &app, b"CAPA\r\n");
+    assert!(capa.contains("SASL PLAIN\r\n"), "{capa}");
+    let listing = feed(&mut server, &mut run, &app, b"AUTH\r\n");
+    assert_eq!(listing, "+OK\r\nPLAIN\r\n.\r\n");
+    let text = feed(&mut server, &mut run, &app, b"AUTH SCRAM-SHA-256-PLUS\r\n");
+    assert_eq!(text, "-ERR unsupported mechanism\r\n");
+
+    let (mut server, mut run) = tls_server(mechanisms, None);
+    server.set_channel_binding(Some(mail_wire::sasl::ChannelBinding::tls_exporter([1; 32])));
+    let capa = feed(&mut server, &mut run, &app, b"CAPA\r\n");
+    assert!(capa.contains("SASL PLAIN SCRAM-SHA-256-PLUS\r\n"), "{capa}");
+    // Bound to the connection: a client without the binding is refused.
+    let first = mail_wire::sasl::encode_challenge(b"n,,n=user,r=cn");
+    let line = alloc::format!("AUTH SCRAM-SHA-256-PLUS {first}\r\n");
+    let text = feed(&mut server, &mut run, &app, line.as_bytes());
+    assert_eq!(text, "-ERR [AUTH] authentication failed\r\n");
+}

@@ -68,7 +68,9 @@ use bytes::{Bytes, BytesMut};
 use mail_wire::dot::{BodyError, DecoderConfig, DotDecoder, DotEvent};
 use mail_wire::line::{LineConfig, LineError, LineReader};
 use mail_wire::machine::OutputQueue;
-use mail_wire::sasl::{self, ClientResponse, Context, Credentials, ServerMechanism, ServerStep};
+use mail_wire::sasl::{
+    self, ChannelBinding, ClientResponse, Context, Credentials, ServerMechanism, ServerStep,
+};
 
 pub use config::{ServerConfig, Timeouts};
 pub use mail_wire::sasl::{ScramSecret, ServerMechanisms};
@@ -310,6 +312,8 @@ pub struct Server {
     tls: bool,
     /// The identity a layer below SASL established, for EXTERNAL.
     external_identity: Option<String>,
+    /// The TLS connection's channel binding data, for SCRAM-SHA-256-PLUS.
+    channel_binding: Option<ChannelBinding>,
     authenticated: bool,
     transaction: Option<Transaction>,
     errors: usize,
@@ -355,6 +359,7 @@ impl Server {
             greeting: None,
             tls,
             external_identity: None,
+            channel_binding: None,
             authenticated: false,
             transaction: None,
             errors: 0,
@@ -389,6 +394,25 @@ impl Server {
     /// The identity set with [`set_external_identity`](Self::set_external_identity).
     pub fn external_identity(&self) -> Option<&str> {
         self.external_identity.as_deref()
+    }
+
+    /// Sets the TLS connection's channel binding data (RFC 5056; for TLS 1.3,
+    /// [`ChannelBinding::tls_exporter`], RFC 9266), which SCRAM-SHA-256-PLUS binds the
+    /// exchange to; `-PLUS` mechanisms are advertised only while it is set. Call it once TLS
+    /// is up, as [`set_external_identity`](Self::set_external_identity).
+    pub fn set_channel_binding(&mut self, binding: Option<ChannelBinding>) {
+        self.channel_binding = binding;
+    }
+
+    /// The data set with [`set_channel_binding`](Self::set_channel_binding).
+    pub fn channel_binding(&self) -> Option<&ChannelBinding> {
+        self.channel_binding.as_ref()
+    }
+
+    /// What the SASL mechanisms may know of the connection.
+    fn sasl_context(&self) -> Context<'_> {
+        Context::new(self.tls, self.external_identity.as_deref())
+            .with_channel_binding(self.channel_binding.as_ref())
     }
 
     /// Whether the client has authenticated.
@@ -1288,14 +1312,18 @@ impl Server {
         if self.authenticated || self.transaction.is_some() {
             return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "AUTH not allowed now");
         }
-        if !mechanisms.offers(name.as_str()) {
+        let context = self.sasl_context();
+        let available = mechanisms.available(&context);
+        if !available
+            .into_iter()
+            .any(|known| known.eq_ignore_ascii_case(name.as_str()))
+        {
             return self.error(
                 ReplyCode::PARAMETER_NOT_IMPLEMENTED,
                 (5, 5, 4),
                 "Unrecognized authentication type",
             );
         }
-        let context = Context::new(self.tls, self.external_identity.as_deref());
         let Some(mechanism) = mechanisms.start(name.as_str(), &context).map(Exchange) else {
             // Offered, but the application's factory declined it for now (RFC 4954 6).
             return self.send(
@@ -1625,7 +1653,7 @@ impl Server {
         }
         if !config.sasl_mechanisms.is_empty() && (self.tls || config.auth_without_tls) {
             // The registry's names are valid mechanism names (RFC 4422 3.1).
-            let names = config.sasl_mechanisms.names();
+            let names = config.sasl_mechanisms.available(&self.sasl_context());
             let names = names.filter_map(|name| Mechanism::new(String::from(name)).ok());
             ehlo = ehlo.with(Capability::Auth(names.collect()));
         }

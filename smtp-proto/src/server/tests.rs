@@ -1529,3 +1529,58 @@ fn rfc4954_4_scram_cancelled_after_the_lookup() {
     let (_, events) = feed(&mut server, line.as_bytes());
     assert!(matches!(events.as_slice(), [Event::LookupSecret { .. }]));
 }
+
+#[test]
+fn rfc5802_section6_scram_plus_through_the_server_machine() {
+    use mail_wire::sasl::{ChannelBinding, ClientMechanism, ScramSha256Client};
+    let mechanisms = ServerMechanisms::new()
+        .scram_sha_256_plus(|| "sn".into())
+        .scram_sha_256(|| "sn".into());
+    let (mut server, ehlo) = greeted(mechanisms);
+    // No binding data yet: -PLUS is neither advertised nor accepted.
+    assert!(ehlo.contains("250-AUTH SCRAM-SHA-256\r\n"), "{ehlo}");
+    let (text, _) = feed(&mut server, b"AUTH SCRAM-SHA-256-PLUS\r\n");
+    assert_eq!(text, "504 5.5.4 Unrecognized authentication type\r\n");
+
+    let binding = ChannelBinding::tls_exporter([9; 32]);
+    server.set_channel_binding(Some(binding.clone()));
+    assert_eq!(server.channel_binding(), Some(&binding));
+    let ehlo = drain_after(&mut server, b"EHLO c.example\r\n");
+    assert!(
+        ehlo.contains("250-AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256\r\n"),
+        "{ehlo}"
+    );
+    let mut client = ScramSha256Client::new(None, "user", "pencil", "cn")
+        .unwrap()
+        .with_channel_binding(binding);
+    let first = client.initial_response().unwrap();
+    let line = alloc::format!(
+        "AUTH SCRAM-SHA-256-PLUS {}\r\n",
+        base64_encode(first.expose_secret())
+    );
+    let (_, events) = feed(&mut server, line.as_bytes());
+    assert!(
+        matches!(events.as_slice(), [Event::LookupSecret { mechanism, .. }] if mechanism.is("SCRAM-SHA-256-PLUS"))
+    );
+    let secret = ScramSecret::derive("pencil", b"salt", 4096).unwrap();
+    server.provide_secret(Some(secret)).unwrap();
+    let mut text = drain(&mut server).text;
+    let mut authenticated = None;
+    for _ in 0..3 {
+        let Some(challenge) = text.strip_prefix("334 ") else {
+            break;
+        };
+        let challenge =
+            sasl::decode_challenge(challenge.trim_end().as_bytes(), sasl::MAX_DECODED_LEN).unwrap();
+        let response = client.respond(&challenge).unwrap();
+        let line = alloc::format!("{}\r\n", base64_encode(response.expose_secret()));
+        let (reply, events) = feed(&mut server, line.as_bytes());
+        text = reply;
+        authenticated = events.into_iter().next();
+    }
+    assert!(client.is_server_verified());
+    let Some(Event::Authenticate { credentials, .. }) = authenticated else {
+        panic!("{text}")
+    };
+    assert!(credentials.is_verified());
+}
