@@ -1117,3 +1117,96 @@ async fn rfc4422_appendix_a_external_with_the_client_certificate() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// SCRAM-SHA-256-PLUS over TLS 1.3 (RFC 5802 section 6, RFC 9266 tls-exporter).
+
+/// Runs a SCRAM exchange with `client` over `raw`, answering each 334; the final reply.
+async fn scram_over<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    raw: &mut Raw<S>,
+    mut client: mail_wire::sasl::ScramSha256Client,
+) -> String {
+    use mail_wire::sasl::{self, ClientMechanism};
+    let name = client.name().to_string();
+    let first = client.initial_response().unwrap();
+    let first = sasl::encode_initial_response(first.expose_secret());
+    let mut reply = raw
+        .command(&format!("AUTH {name} {}\r\n", first.expose_secret()))
+        .await;
+    while let Some(challenge) = reply.strip_prefix("334 ") {
+        let challenge = sasl::decode_challenge(challenge.trim_end().as_bytes(), 4096).unwrap();
+        let Ok(response) = client.respond(&challenge) else {
+            return raw.command("*\r\n").await;
+        };
+        let response = sasl::encode_response(response.expose_secret());
+        reply = raw
+            .command(&format!("{}\r\n", response.expose_secret()))
+            .await;
+    }
+    reply
+}
+
+#[tokio::test]
+async fn rfc9266_scram_plus_with_the_tls_exporter() {
+    use mail_wire::sasl::{ChannelBinding, ScramSha256Client, TLS_EXPORTER_LABEL};
+    bounded(async {
+        let (tls, certificate) = certificate();
+        let config = ServerConfig {
+            sasl_mechanisms: smtp_proto::server::ServerMechanisms::new()
+                .scram_sha_256_plus(|| "server-nonce".to_string())
+                .scram_sha_256(|| "server-nonce".to_string()),
+            ..ServerConfig::default()
+        };
+        let server = start(config, ServeOptions::new().implicit_tls(tls)).await;
+        let trust = TlsClient::trusting("localhost", vec![certificate]).unwrap();
+        let connect = || async {
+            let connector = tokio_rustls::TlsConnector::from(trust.config().clone());
+            let stream = TcpStream::connect(server.address).await.unwrap();
+            let secured = connector
+                .connect(trust.server_name().clone(), stream)
+                .await
+                .unwrap();
+            let exported = secured
+                .get_ref()
+                .1
+                .export_keying_material([0_u8; 32], TLS_EXPORTER_LABEL, None)
+                .unwrap();
+            let mut raw = Raw {
+                stream: BufReader::new(secured),
+            };
+            assert!(raw.reply().await.starts_with("220 "));
+            let ehlo = raw.command("EHLO c\r\n").await;
+            assert!(
+                ehlo.contains("AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256\r\n"),
+                "{ehlo}"
+            );
+            (raw, ChannelBinding::tls_exporter(exported))
+        };
+        let scram = || ScramSha256Client::new(None, "alice", "secret", "client-nonce").unwrap();
+
+        // Bound to this connection's exporter: the server computed the same.
+        let (mut raw, binding) = connect().await;
+        let reply = scram_over(&mut raw, scram().with_channel_binding(binding)).await;
+        assert_eq!(reply, "235 2.7.0 Authentication succeeded\r\n");
+        raw.command("QUIT\r\n").await;
+
+        // Data of another connection (a relay): refused.
+        let (mut raw, _) = connect().await;
+        let elsewhere = ChannelBinding::tls_exporter([7; 32]);
+        let reply = scram_over(&mut raw, scram().with_channel_binding(elsewhere)).await;
+        assert!(reply.starts_with("501 "), "{reply}");
+        raw.command("QUIT\r\n").await;
+
+        // RFC 5802 section 6: a client that could bind says `y` to SCRAM-SHA-256 only when it
+        // believes the server cannot; this server can, so that is a downgrade, refused.
+        let (mut raw, _) = connect().await;
+        let first = mail_wire::sasl::encode_initial_response(b"y,,n=alice,r=cn");
+        let reply = raw
+            .command(&format!("AUTH SCRAM-SHA-256 {}\r\n", first.expose_secret()))
+            .await;
+        assert!(reply.starts_with("501 "), "{reply}");
+        raw.command("QUIT\r\n").await;
+        server.stop().await;
+    })
+    .await;
+}

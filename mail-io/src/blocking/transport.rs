@@ -271,6 +271,20 @@ pub(crate) struct Tls<S> {
 
 #[cfg(feature = "rustls")]
 impl<S: Transport> Tls<S> {
+    /// Whether TLS 1.3 was negotiated.
+    pub(crate) fn is_tls13(&self) -> bool {
+        self.session.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3)
+    }
+
+    /// Keying material exported with `label` and no context (RFC 8446 7.5).
+    pub(crate) fn export<T: AsMut<[u8]>>(
+        &self,
+        output: T,
+        label: &[u8],
+    ) -> Result<T, rustls::Error> {
+        self.session.export_keying_material(output, label, None)
+    }
+
     pub(crate) fn new(session: rustls::Connection, socket: Socket<S>) -> Self {
         Self { session, socket }
     }

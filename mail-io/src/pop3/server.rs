@@ -381,7 +381,8 @@ impl<H: Maildrop, T: Transport> Session<H, T> {
         while let Some(event) = self.connection.next_event().await? {
             if !tls && self.connection.is_tls() {
                 // Implicit TLS, or STLS on the way to this event (before any AUTH): the client
-                // certificate's identity, for SASL EXTERNAL.
+                // certificate's identity, for SASL EXTERNAL, and the channel binding data, for
+                // SCRAM-SHA-256-PLUS.
                 tls = true;
                 let identity = self.connection.tls_identity();
                 self.connection

@@ -515,10 +515,13 @@ async fn drive<H: Handler, T: Transport>(
 }
 
 /// TLS is up: the machine learns the client certificate's identity, for SASL EXTERNAL (when the
-/// TLS configuration asked for a certificate), and the handler hears of it.
+/// TLS configuration asked for a certificate), and the channel binding data, for
+/// SCRAM-SHA-256-PLUS (TLS 1.3); then the handler hears of it.
 fn tls_up<H: Handler, T: Transport>(connection: &mut Connection<Server, T>, handler: &mut H) {
     let identity = connection.tls_identity();
+    let binding = connection.channel_binding();
     connection.machine_mut().set_external_identity(identity);
+    connection.machine_mut().set_channel_binding(binding);
     handler.tls_established();
 }
 

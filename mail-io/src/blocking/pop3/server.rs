@@ -327,7 +327,8 @@ impl<H: Maildrop, S: Transport> Session<H, S> {
         while let Some(event) = self.connection.next_event()? {
             if !tls && self.connection.is_tls() {
                 // Implicit TLS, or STLS on the way to this event (before any AUTH): the client
-                // certificate's identity, for SASL EXTERNAL.
+                // certificate's identity, for SASL EXTERNAL, and the channel binding data, for
+                // SCRAM-SHA-256-PLUS.
                 tls = true;
                 let identity = self.connection.tls_identity();
                 self.connection
