@@ -10,12 +10,13 @@
 //! - **Mechanisms**: state machines behind [`ClientMechanism`] and [`ServerMechanism`] that turn
 //!   raw challenges into raw responses and back, ending in [`Credentials`] for the application to
 //!   verify. Built in: PLAIN (RFC 4616), LOGIN, XOAUTH2 and OAUTHBEARER (RFC 7628), EXTERNAL
-//!   (RFC 4422 appendix A), CRAM-MD5 (RFC 2195, feature `cram-md5`) and SCRAM-SHA-256
-//!   (RFC 5802, RFC 7677, feature `scram`). Others plug in through the same object-safe traits.
+//!   (RFC 4422 appendix A), CRAM-MD5 (RFC 2195, feature `cram-md5`) and SCRAM-SHA-256 with
+//!   its channel-bound SCRAM-SHA-256-PLUS (RFC 5802, RFC 7677, [`ChannelBinding`]; feature
+//!   `scram`). Others plug in through the same object-safe traits.
 //! - **What a server offers**: [`ServerMechanisms`], an ordered list of names and factories that
 //!   the SMTP and POP3 server machines take in their configuration (`sasl_mechanisms`); each
 //!   exchange gets a fresh mechanism, made with the connection's [`Context`] (TLS up, the
-//!   identity TLS established for EXTERNAL). A mechanism that needs the user's stored secret
+//!   identity TLS established for EXTERNAL, the channel binding data for -PLUS). A mechanism that needs the user's stored secret
 //!   (SCRAM) asks with [`ServerStep::Lookup`]; the machines turn that into an event.
 //!
 //! Whatever carries a password or a token on its way out (client responses, their base64

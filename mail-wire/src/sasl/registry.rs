@@ -60,9 +60,9 @@ pub type MechanismFactory = Arc<dyn Fn(&Context<'_>) -> Option<BoxedServerMechan
 ///
 /// Built in: [`plain`](Self::plain), [`login`](Self::login), [`xoauth2`](Self::xoauth2),
 /// [`oauthbearer`](Self::oauthbearer), [`external`](Self::external),
-/// [`cram_md5`](Self::cram_md5) (feature `cram-md5`) and
-/// [`scram_sha_256`](Self::scram_sha_256) (feature `scram`); anything else plugs in with
-/// [`with`](Self::with).
+/// [`cram_md5`](Self::cram_md5) (feature `cram-md5`),
+/// [`scram_sha_256`](Self::scram_sha_256) and [`scram_sha_256_plus`](Self::scram_sha_256_plus)
+/// (feature `scram`); anything else plugs in with [`with`](Self::with).
 ///
 /// ```
 /// use mail_wire::sasl::{ServerMechanisms, ServerMechanism, Context, PlainServer};
