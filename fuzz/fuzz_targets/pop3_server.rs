@@ -5,7 +5,9 @@
 
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
-use pop3_proto::server::{Answer, Event, MessageInfo, Output, Server, ServerConfig};
+use pop3_proto::server::{
+    Answer, Event, MessageInfo, Output, ScramSecret, Server, ServerConfig, ServerMechanisms,
+};
 use pop3_proto::types::{Response, Text, Timestamp, UniqueId};
 
 fuzz_target!(|input: &[u8]| {
@@ -15,16 +17,23 @@ fuzz_target!(|input: &[u8]| {
         stls: u.arbitrary().unwrap_or(false),
         utf8: u.arbitrary().unwrap_or(false),
         apop_timestamp: Timestamp::new("<1.2@fuzz>").ok(),
-        sasl_mechanisms: vec![
-            pop3_proto::types::Mechanism::new("PLAIN").unwrap(),
-            pop3_proto::types::Mechanism::new("LOGIN").unwrap(),
-        ],
+        sasl_mechanisms: ServerMechanisms::new()
+            .plain()
+            .login()
+            .external()
+            .cram_md5(|| "<1.2@fuzz>".into())
+            .scram_sha_256(|| "fuzz-nonce".into()),
         max_pending: 2048,
         max_errors: 50,
         ..ServerConfig::default()
     };
     let bound = config.max_pending + config.max_auth_line.max(config.max_command_line);
     let mut server = Server::new(config);
+    if u.arbitrary().unwrap_or(false) {
+        server.set_external_identity(Some("CN=fuzz".into()));
+    }
+    // A cheap stored secret (SCRAM's iteration count is the fuzzer's enemy).
+    let secret = ScramSecret::new(b"salt".to_vec(), 1, [1; 32], [2; 32]).unwrap();
     let mut closed = false;
     let mut commits = 0;
     let mut logged_in = false;
@@ -64,6 +73,12 @@ fuzz_target!(|input: &[u8]| {
                         let refusal = Response::err(Text::new("busy").unwrap());
                         server.answer(Answer::Reply(refusal)).unwrap();
                     }
+                }
+                Output::Event(Event::LookupSecret { .. }) => {
+                    let known = u.arbitrary().unwrap_or(false);
+                    server
+                        .provide_secret(known.then(|| secret.clone()))
+                        .unwrap();
                 }
                 Output::Event(Event::Commit { .. }) => {
                     assert!(logged_in, "commit before login");

@@ -9,16 +9,24 @@ fuzz_target!(|input: &[u8]| {
     let Some((&selector, rest)) = input.split_first() else {
         return;
     };
-    let mut mechanism: Box<dyn ServerMechanism> = match selector % 5 {
+    let mut mechanism: Box<dyn ServerMechanism> = match selector % 7 {
         0 => Box::new(sasl::PlainServer::new()),
         1 => Box::new(sasl::LoginServer::new()),
         2 => Box::new(sasl::XOAuth2Server::new()),
         3 => Box::new(sasl::OAuthBearerServer::new()),
-        _ => match sasl::CramMd5Server::new("<1896.697170952@postoffice.reston.mci.net>") {
+        4 => match sasl::CramMd5Server::new("<1896.697170952@postoffice.reston.mci.net>") {
+            Ok(server) => Box::new(server),
+            Err(_) => return,
+        },
+        5 => Box::new(sasl::ExternalServer::new(Some("CN=fuzz"))),
+        _ => match sasl::ScramSha256Server::new("fuzz-nonce") {
             Ok(server) => Box::new(server),
             Err(_) => return,
         },
     };
+    // SCRAM's stored secret, cheap to use (one iteration); known or not as the input says.
+    let secret = sasl::ScramSecret::new(b"salt".to_vec(), 1, [1; 32], [2; 32]).ok();
+    let known = selector & 0x80 != 0;
     let mut lines = rest.split(|&b| b == b'\n');
     let initial = lines
         .next()
@@ -29,6 +37,9 @@ fuzz_target!(|input: &[u8]| {
             .map(|secret| secret.expose_secret().as_slice()),
     );
     for line in lines {
+        if let Ok(sasl::ServerStep::Lookup { .. }) = step {
+            step = mechanism.provide_secret(secret.clone().filter(|_| known));
+        }
         match step {
             Ok(sasl::ServerStep::Challenge(challenge)) => {
                 let text = sasl::encode_challenge(&challenge);

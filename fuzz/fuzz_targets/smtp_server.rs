@@ -5,8 +5,10 @@
 
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
-use smtp_proto::server::{Answer, Output, Server, ServerConfig};
-use smtp_proto::types::{Mechanism, Reply, ReplyCode};
+use smtp_proto::server::{
+    Answer, Event, Output, ScramSecret, Server, ServerConfig, ServerMechanisms,
+};
+use smtp_proto::types::{Reply, ReplyCode};
 
 fuzz_target!(|input: &[u8]| {
     let mut u = Unstructured::new(input);
@@ -15,16 +17,22 @@ fuzz_target!(|input: &[u8]| {
         pipelining: u.arbitrary().unwrap_or(true),
         starttls: u.arbitrary().unwrap_or(false),
         auth_without_tls: true,
-        auth_mechanisms: vec![
-            Mechanism::new("PLAIN").unwrap(),
-            Mechanism::new("LOGIN").unwrap(),
-        ],
+        sasl_mechanisms: ServerMechanisms::new()
+            .plain()
+            .login()
+            .external()
+            .scram_sha_256(|| "fuzz-nonce".into()),
         max_message_size: Some(4096),
         max_pending: 2048,
         ..ServerConfig::default()
     };
     let bound = config.max_pending + config.max_auth_line.max(config.max_command_line);
     let mut server = Server::new(config);
+    if u.arbitrary().unwrap_or(false) {
+        server.set_external_identity(Some("CN=fuzz".into()));
+    }
+    // A cheap stored secret (SCRAM's iteration count is the fuzzer's enemy).
+    let secret = ScramSecret::new(b"salt".to_vec(), 1, [1; 32], [2; 32]).unwrap();
     let mut transcript = Vec::new();
     for _ in 0..200 {
         for _ in 0..10_000 {
@@ -33,6 +41,12 @@ fuzz_target!(|input: &[u8]| {
             };
             match output {
                 Output::Transmit(bytes) => transcript.extend_from_slice(&bytes),
+                Output::Event(Event::LookupSecret { .. }) => {
+                    let known = u.arbitrary().unwrap_or(false);
+                    server
+                        .provide_secret(known.then(|| secret.clone()))
+                        .unwrap();
+                }
                 Output::Event(event) if event.is_decision() => {
                     let answer = match u.arbitrary::<u8>().unwrap_or(0) % 4 {
                         0 | 1 => Answer::Accept,

@@ -219,6 +219,59 @@ impl<M: Machine, T: Transport> Connection<M, T> {
         self.stream.is_tls()
     }
 
+    /// The certificate the peer presented in the TLS handshake (its end entity), once TLS is
+    /// up: the server's, or a client's where the server asked for one.
+    #[cfg(feature = "rustls")]
+    pub fn peer_certificate(&self) -> Option<&rustls::pki_types::CertificateDer<'static>> {
+        match &self.stream {
+            Stream::Client(tls) => tls.get_ref().1.peer_certificates()?.first(),
+            Stream::Server(tls) => tls.get_ref().1.peer_certificates()?.first(),
+            Stream::Plain(_) | Stream::Broken => None,
+        }
+    }
+
+    /// The connection's channel binding data (RFC 5056) for SCRAM-SHA-256-PLUS:
+    /// `tls-exporter` (RFC 9266), over TLS 1.3 only (over TLS 1.2 it is safe only with the
+    /// extended master secret, which is not checked here). `None` without TLS 1.3 or without
+    /// rustls.
+    pub fn channel_binding(&self) -> Option<mail_wire::sasl::ChannelBinding> {
+        #[cfg(feature = "rustls")]
+        {
+            use mail_wire::sasl::{ChannelBinding, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN};
+            let output = [0_u8; TLS_EXPORTER_LEN];
+            let exported = match &self.stream {
+                Stream::Client(tls) if is_tls13(tls.get_ref().1) => tls
+                    .get_ref()
+                    .1
+                    .export_keying_material(output, TLS_EXPORTER_LABEL, None),
+                Stream::Server(tls) if is_tls13(tls.get_ref().1) => tls
+                    .get_ref()
+                    .1
+                    .export_keying_material(output, TLS_EXPORTER_LABEL, None),
+                _ => return None,
+            };
+            exported.ok().map(ChannelBinding::tls_exporter)
+        }
+        #[cfg(not(feature = "rustls"))]
+        {
+            None
+        }
+    }
+
+    /// The identity the peer's TLS certificate names ([`crate::tls::certificate_identity`]),
+    /// for SASL EXTERNAL; `None` without TLS, without a certificate, or without rustls.
+    pub(crate) fn tls_identity(&self) -> Option<String> {
+        #[cfg(feature = "rustls")]
+        {
+            self.peer_certificate()
+                .and_then(crate::tls::certificate_identity)
+        }
+        #[cfg(not(feature = "rustls"))]
+        {
+            None
+        }
+    }
+
     /// Whether the connection is over (the machine closed it, or I/O failed).
     pub fn is_closed(&self) -> bool {
         self.closed
@@ -717,4 +770,10 @@ pub(crate) async fn connect_tcp(
         .map_err(Error::Connect)?;
     stream.set_nodelay(true).map_err(Error::Connect)?;
     Ok(stream)
+}
+
+/// Whether TLS 1.3 was negotiated (what `tls-exporter` needs, RFC 9266 section 3).
+#[cfg(feature = "rustls")]
+fn is_tls13(state: &rustls::CommonState) -> bool {
+    state.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3)
 }

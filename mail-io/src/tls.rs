@@ -303,6 +303,41 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
+/// The identity a client certificate names, for SASL EXTERNAL (RFC 4422 appendix A): its
+/// first subject alternative name of the email kind (`rfc822Name`, RFC 5280 4.2.1.6), or else
+/// its subject's first common name. `None` for a certificate that does not parse or names
+/// neither.
+///
+/// The servers of this crate hand it to their machine
+/// (`set_external_identity`) once TLS is up, when the [`TlsServer`]'s rustls configuration asked
+/// the client for a certificate (`with_client_cert_verifier`) and the client sent one, which
+/// rustls verified.
+pub fn certificate_identity(certificate: &CertificateDer<'_>) -> Option<String> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+
+    let (_, parsed) = X509Certificate::from_der(certificate.as_ref()).ok()?;
+    let email = parsed
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .and_then(|names| {
+            names
+                .value
+                .general_names
+                .iter()
+                .find_map(|name| match name {
+                    GeneralName::RFC822Name(email) => Some(String::from(*email)),
+                    _ => None,
+                })
+        });
+    email.or_else(|| {
+        let mut common_names = parsed.subject().iter_common_name();
+        common_names
+            .find_map(|name| name.as_str().ok())
+            .map(String::from)
+    })
+}
+
 /// What webpki would check of a chain's end entity, for a pinned self-signed certificate: its
 /// dates, and that it names the server. The name is looked for in the subject alternative names
 /// and, in a certificate that has none (as `openssl req -x509 -subj /CN=host` makes it), in the

@@ -285,7 +285,7 @@ fn the_smtp_client_starts_tls_and_authenticates() {
     let (listener, address) = bind();
     let config = ServerConfig {
         starttls: true,
-        auth_mechanisms: vec![smtp_proto::types::Mechanism::new("PLAIN").unwrap()],
+        sasl_mechanisms: smtp_proto::server::ServerMechanisms::new().plain(),
         ..ServerConfig::default()
     };
     let server = smtp_server(listener, config, Some(server_tls));

@@ -115,7 +115,9 @@ impl Maildrop for Handler {
     async fn login(&mut self, login: &Login) -> Result<Vec<MessageInfo>, Refusal> {
         let name = login.username().unwrap_or_default().to_string();
         self.mailbox.log().logins.push(name.clone());
-        if name != "alice" || !login.verify_secret(b"secret") {
+        let verified =
+            matches!(login, Login::Sasl { credentials, .. } if credentials.is_verified());
+        if name != "alice" || !(login.verify_secret(b"secret") || verified) {
             return Err(Refusal::auth());
         }
         if !self.mailbox.locks.lock().unwrap().insert(name.clone()) {
@@ -171,6 +173,11 @@ impl Maildrop for Handler {
             return Err(Refusal::not_removed());
         }
         Ok(())
+    }
+
+    async fn scram_secret(&mut self, username: String) -> Option<mail_io::pop3::ScramSecret> {
+        (username == "alice")
+            .then(|| mail_io::pop3::ScramSecret::derive("secret", b"alice's salt", 4096).unwrap())
     }
 
     fn apop_timestamp(&mut self) -> Option<Timestamp<'static>> {
@@ -427,6 +434,45 @@ async fn login_then_stat_list_uidl_and_quit() {
     assert_eq!(log.commits, [Vec::<(u32, String)>::new()]);
     assert_eq!(log.closed, [None]);
     assert!(log.retrieved.is_empty());
+}
+
+#[tokio::test]
+async fn scram_sha_256_secret_from_the_maildrop() {
+    use mail_wire::sasl::{self, ClientMechanism, ScramSha256Client};
+    let mailbox = Mailbox::new(vec![message(300, 1)]);
+    let config = ServerConfig {
+        sasl_mechanisms: mail_io::pop3::ServerMechanisms::new()
+            .plain()
+            .scram_sha_256(|| "server-nonce".to_string()),
+        ..plaintext()
+    };
+    let (address, _) = start(&mailbox, config, ServeOptions::new()).await;
+    for (password, verified) in [("secret", true), ("wrong", false)] {
+        let mut peer = Peer::connect(address).await;
+        assert!(peer.line().await.starts_with("+OK"));
+        let mut client = ScramSha256Client::new(None, "alice", password, "client-nonce").unwrap();
+        let first = client.initial_response().unwrap();
+        let first = sasl::encode_initial_response(first.expose_secret());
+        let mut line = peer
+            .command(&format!("AUTH SCRAM-SHA-256 {}", first.expose_secret()))
+            .await;
+        // server-first, then (for the right password) server-final; each answered.
+        while let Some(challenge) = line.strip_prefix("+ ") {
+            let challenge = sasl::decode_challenge(challenge.trim_end().as_bytes(), 1024).unwrap();
+            let response = client.respond(&challenge).unwrap();
+            let response = sasl::encode_response(response.expose_secret());
+            line = peer.command(response.expose_secret()).await;
+        }
+        if verified {
+            assert!(
+                line.starts_with("+OK alice's maildrop has 1 message"),
+                "{line}"
+            );
+            assert!(client.is_server_verified());
+        } else {
+            assert!(line.starts_with("-ERR"), "{line}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -155,7 +155,8 @@ impl Handler for Recorder {
     }
 
     async fn authenticate(&mut self, _: Mechanism<'static>, credentials: Credentials) -> Answer {
-        if credentials.username() == Some("alice") && credentials.verify_password(b"secret") {
+        let proven = credentials.verify_password(b"secret") || credentials.is_verified();
+        if credentials.username() == Some("alice") && proven {
             return Answer::Accept;
         }
         Answer::Reply(reply(
@@ -163,6 +164,11 @@ impl Handler for Recorder {
             EnhancedStatus::AUTH_CREDENTIALS_INVALID,
             "Who are you?",
         ))
+    }
+
+    async fn scram_secret(&mut self, username: String) -> Option<mail_io::smtp::ScramSecret> {
+        (username == "alice")
+            .then(|| mail_io::smtp::ScramSecret::derive("secret", b"alice's salt", 4096).unwrap())
     }
 
     fn tls_established(&mut self) {
@@ -724,7 +730,7 @@ async fn implicit_tls() {
 async fn authentication_is_refused_by_default_and_checked_by_a_handler() {
     bounded(async {
         let config = ServerConfig {
-            auth_mechanisms: vec![Mechanism::new("PLAIN").unwrap()],
+            sasl_mechanisms: smtp_proto::server::ServerMechanisms::new().plain(),
             auth_without_tls: true,
             ..ServerConfig::default()
         };
@@ -766,6 +772,69 @@ async fn authentication_is_refused_by_default_and_checked_by_a_handler() {
             "{refused:?}"
         );
         server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn scram_sha_256_secret_from_the_handler() {
+    bounded(async {
+        let config = ServerConfig {
+            sasl_mechanisms: smtp_proto::server::ServerMechanisms::new()
+                .plain()
+                .scram_sha_256(|| "server-nonce".to_string()),
+            auth_without_tls: true,
+            ..ServerConfig::default()
+        };
+        let scram = |password: &str| {
+            let mechanism =
+                mail_wire::sasl::ScramSha256Client::new(None, "alice", password, "client-nonce")
+                    .unwrap();
+            Box::new(mechanism)
+        };
+        // The handler's scram_secret knows alice (RFC 5802 / RFC 7677 end to end).
+        let server = start(config.clone(), ServeOptions::new()).await;
+        let client = Client::connect(server.address.to_string())
+            .plaintext()
+            .allow_plaintext_auth()
+            .mechanism(scram("secret"))
+            .await
+            .unwrap();
+        assert!(client.is_authenticated());
+        client.quit().await.unwrap();
+        let refused = Client::connect(server.address.to_string())
+            .plaintext()
+            .allow_plaintext_auth()
+            .mechanism(scram("wrong"))
+            .await;
+        assert!(
+            matches!(refused, Err(ClientError::Session(_))),
+            "{refused:?}"
+        );
+        server.stop().await;
+
+        // The default knows nobody: the exchange runs to its end and fails.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let options = ServeOptions::new();
+        let shutdown = options.shutdown.clone();
+        let task = tokio::spawn(serve(listener, config, options, |_| Defaults));
+        let mut raw = Raw::connect(address).await;
+        raw.reply().await;
+        assert!(
+            raw.command("EHLO c\r\n")
+                .await
+                .contains("AUTH PLAIN SCRAM-SHA-256")
+        );
+        // "n,,n=alice,r=cn"
+        let first = raw
+            .command("AUTH SCRAM-SHA-256 biwsbj1hbGljZSxyPWNu\r\n")
+            .await;
+        assert!(first.starts_with("334 "), "{first}");
+        raw.command("*\r\n").await;
+        raw.command("QUIT\r\n").await;
+        shutdown.trigger();
+        task.await.unwrap();
     })
     .await;
 }
@@ -899,6 +968,245 @@ async fn twenty_thousand_pipelined_commands_through_a_seven_octet_buffer() {
         server.wait_for(|log| log.closed.len() == 1).await;
         let log = server.stop().await;
         assert_eq!(log.lock().unwrap().closed, [None]);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SASL EXTERNAL over a TLS client certificate (RFC 4422 appendix A).
+
+/// A CA, a server certificate for localhost and a client certificate with `client` (subject
+/// common name, subject alternative email), all signed by it.
+struct Pki {
+    ca: CertificateDer<'static>,
+    server: (CertificateDer<'static>, PrivateKeyDer<'static>),
+    client: (CertificateDer<'static>, PrivateKeyDer<'static>),
+}
+
+fn pki(common_name: &str, email: Option<&str>) -> Pki {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issue = |params: rcgen::CertificateParams| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let certificate = params.signed_by(&key, &ca, &ca_key).unwrap();
+        let key = PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        (certificate.der().clone(), key)
+    };
+    let server = issue(rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap());
+    let mut client = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    client
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    if let Some(email) = email {
+        client.subject_alt_names = vec![rcgen::SanType::Rfc822Name(email.try_into().unwrap())];
+    }
+    client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    Pki {
+        ca: ca.der().clone(),
+        server,
+        client: issue(client),
+    }
+}
+
+/// TLS on both sides, the server asking for a client certificate signed by the CA.
+fn mutual_tls(pki: &Pki, with_client_certificate: bool) -> (TlsServer, TlsClient) {
+    use rustls::RootCertStore;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.ca.clone()).unwrap();
+    let roots = Arc::new(roots);
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        roots.clone(),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![pki.server.0.clone()], pki.server.1.clone_key())
+        .unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let client = if with_client_certificate {
+        client
+            .with_client_auth_cert(vec![pki.client.0.clone()], pki.client.1.clone_key())
+            .unwrap()
+    } else {
+        client.with_no_client_auth()
+    };
+    (
+        TlsServer::new(Arc::new(server)),
+        TlsClient::new(Arc::new(client), "localhost").unwrap(),
+    )
+}
+
+#[test]
+fn certificate_identity_prefers_the_email_name() {
+    let with_email = pki("Alice Example", Some("alice@example.org"));
+    assert_eq!(
+        mail_io::tls::certificate_identity(&with_email.client.0).as_deref(),
+        Some("alice@example.org")
+    );
+    let common_name_only = pki("alice", None);
+    assert_eq!(
+        mail_io::tls::certificate_identity(&common_name_only.client.0).as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        mail_io::tls::certificate_identity(&CertificateDer::from(vec![1, 2, 3])),
+        None
+    );
+}
+
+#[tokio::test]
+async fn rfc4422_appendix_a_external_with_the_client_certificate() {
+    bounded(async {
+        let pki = pki("alice", None);
+        let config = ServerConfig {
+            sasl_mechanisms: smtp_proto::server::ServerMechanisms::new().external(),
+            ..ServerConfig::default()
+        };
+        let external = || Box::new(mail_wire::sasl::ExternalClient::new(None).unwrap());
+
+        // Implicit TLS with a client certificate: EXTERNAL logs in as its subject.
+        let (tls, trust) = mutual_tls(&pki, true);
+        let server = start(config.clone(), ServeOptions::new().implicit_tls(tls)).await;
+        let client = Client::connect(server.address.to_string())
+            .implicit_tls(trust)
+            .mechanism(external())
+            .await
+            .unwrap();
+        assert!(client.is_authenticated());
+        client.quit().await.unwrap();
+        server.stop().await;
+
+        // STARTTLS with a client certificate: the same, after the upgrade.
+        let (tls, trust) = mutual_tls(&pki, true);
+        let server = start(config.clone(), ServeOptions::new().tls(tls)).await;
+        let client = Client::connect(server.address.to_string())
+            .starttls(trust)
+            .mechanism(external())
+            .await
+            .unwrap();
+        assert!(client.is_authenticated());
+        client.quit().await.unwrap();
+        server.stop().await;
+
+        // No client certificate: no identity, so EXTERNAL fails.
+        let (tls, trust) = mutual_tls(&pki, false);
+        let server = start(config, ServeOptions::new().implicit_tls(tls)).await;
+        let refused = Client::connect(server.address.to_string())
+            .implicit_tls(trust)
+            .mechanism(external())
+            .await;
+        assert!(
+            matches!(refused, Err(ClientError::Session(_))),
+            "{refused:?}"
+        );
+        server.stop().await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SCRAM-SHA-256-PLUS over TLS 1.3 (RFC 5802 section 6, RFC 9266 tls-exporter).
+
+/// Runs a SCRAM exchange with `client` over `raw`, answering each 334; the final reply.
+async fn scram_over<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    raw: &mut Raw<S>,
+    mut client: mail_wire::sasl::ScramSha256Client,
+) -> String {
+    use mail_wire::sasl::{self, ClientMechanism};
+    let name = client.name().to_string();
+    let first = client.initial_response().unwrap();
+    let first = sasl::encode_initial_response(first.expose_secret());
+    let mut reply = raw
+        .command(&format!("AUTH {name} {}\r\n", first.expose_secret()))
+        .await;
+    while let Some(challenge) = reply.strip_prefix("334 ") {
+        let challenge = sasl::decode_challenge(challenge.trim_end().as_bytes(), 4096).unwrap();
+        let Ok(response) = client.respond(&challenge) else {
+            return raw.command("*\r\n").await;
+        };
+        let response = sasl::encode_response(response.expose_secret());
+        reply = raw
+            .command(&format!("{}\r\n", response.expose_secret()))
+            .await;
+    }
+    reply
+}
+
+#[tokio::test]
+async fn rfc9266_scram_plus_with_the_tls_exporter() {
+    use mail_wire::sasl::{ChannelBinding, ScramSha256Client, TLS_EXPORTER_LABEL};
+    bounded(async {
+        let (tls, certificate) = certificate();
+        let config = ServerConfig {
+            sasl_mechanisms: smtp_proto::server::ServerMechanisms::new()
+                .scram_sha_256_plus(|| "server-nonce".to_string())
+                .scram_sha_256(|| "server-nonce".to_string()),
+            ..ServerConfig::default()
+        };
+        let server = start(config, ServeOptions::new().implicit_tls(tls)).await;
+        let trust = TlsClient::trusting("localhost", vec![certificate]).unwrap();
+        let connect = || async {
+            let connector = tokio_rustls::TlsConnector::from(trust.config().clone());
+            let stream = TcpStream::connect(server.address).await.unwrap();
+            let secured = connector
+                .connect(trust.server_name().clone(), stream)
+                .await
+                .unwrap();
+            let exported = secured
+                .get_ref()
+                .1
+                .export_keying_material([0_u8; 32], TLS_EXPORTER_LABEL, None)
+                .unwrap();
+            let mut raw = Raw {
+                stream: BufReader::new(secured),
+            };
+            assert!(raw.reply().await.starts_with("220 "));
+            let ehlo = raw.command("EHLO c\r\n").await;
+            assert!(
+                ehlo.contains("AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256\r\n"),
+                "{ehlo}"
+            );
+            (raw, ChannelBinding::tls_exporter(exported))
+        };
+        let scram = || ScramSha256Client::new(None, "alice", "secret", "client-nonce").unwrap();
+
+        // Bound to this connection's exporter: the server computed the same.
+        let (mut raw, binding) = connect().await;
+        let reply = scram_over(&mut raw, scram().with_channel_binding(binding)).await;
+        assert_eq!(reply, "235 2.7.0 Authentication succeeded\r\n");
+        raw.command("QUIT\r\n").await;
+
+        // Data of another connection (a relay): refused.
+        let (mut raw, _) = connect().await;
+        let elsewhere = ChannelBinding::tls_exporter([7; 32]);
+        let reply = scram_over(&mut raw, scram().with_channel_binding(elsewhere)).await;
+        assert!(reply.starts_with("501 "), "{reply}");
+        raw.command("QUIT\r\n").await;
+
+        // RFC 5802 section 6: a client that could bind says `y` to SCRAM-SHA-256 only when it
+        // believes the server cannot; this server can, so that is a downgrade, refused.
+        let (mut raw, _) = connect().await;
+        let first = mail_wire::sasl::encode_initial_response(b"y,,n=alice,r=cn");
+        let reply = raw
+            .command(&format!("AUTH SCRAM-SHA-256 {}\r\n", first.expose_secret()))
+            .await;
+        assert!(reply.starts_with("501 "), "{reply}");
+        raw.command("QUIT\r\n").await;
+        server.stop().await;
     })
     .await;
 }

@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mail_io::pop3::{
-    Login, Maildrop, MessageInfo, Refusal, Retrieve, ServerConfig, ServerError, Timestamp,
-    UidListing, UniqueId,
+    Login, Maildrop, MessageInfo, Refusal, Retrieve, ServerConfig, ServerError, ServerMechanisms,
+    Timestamp, UidListing, UniqueId,
 };
-use pop3_proto::types::Mechanism;
 use tokio::io::AsyncRead;
 use tracing::{info, warn};
 
@@ -23,7 +22,7 @@ const READ_WHOLE: u64 = 256 * 1024;
 /// The machine's settings for both listeners.
 pub fn config(office: &Office) -> anyhow::Result<ServerConfig> {
     Ok(ServerConfig {
-        sasl_mechanisms: vec![Mechanism::new("PLAIN")?],
+        sasl_mechanisms: ServerMechanisms::new().plain(),
         plaintext_login: office.plaintext_login,
         // STLS and implicit TLS follow the listener's `ServeOptions`; the APOP timestamp is
         // the session's own (`apop_timestamp`).

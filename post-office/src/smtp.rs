@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use mail_io::smtp::{
     Answer, Bytes, Credentials, Domain, EnhancedStatus, ForwardPath, Handler, MailParameters,
-    Mechanism, RcptParameters, Reply, ReplyCode, ReversePath, ServerConfig, reply,
+    Mechanism, RcptParameters, Reply, ReplyCode, ReversePath, ServerConfig, ServerMechanisms,
+    reply,
 };
 use tracing::info;
 
@@ -19,7 +20,7 @@ pub fn config(office: &Office, lmtp: bool, submission: bool) -> anyhow::Result<S
     Ok(ServerConfig {
         hostname: hostname.into_owned(),
         lmtp,
-        auth_mechanisms: vec![Mechanism::new("PLAIN")?, Mechanism::new("LOGIN")?],
+        sasl_mechanisms: ServerMechanisms::new().plain().login(),
         auth_without_tls: office.plaintext_login,
         auth_required: submission,
         max_message_size: Some(office.max_message_size),

@@ -271,6 +271,20 @@ pub(crate) struct Tls<S> {
 
 #[cfg(feature = "rustls")]
 impl<S: Transport> Tls<S> {
+    /// Whether TLS 1.3 was negotiated.
+    pub(crate) fn is_tls13(&self) -> bool {
+        self.session.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3)
+    }
+
+    /// Keying material exported with `label` and no context (RFC 8446 7.5).
+    pub(crate) fn export<T: AsMut<[u8]>>(
+        &self,
+        output: T,
+        label: &[u8],
+    ) -> Result<T, rustls::Error> {
+        self.session.export_keying_material(output, label, None)
+    }
+
     pub(crate) fn new(session: rustls::Connection, socket: Socket<S>) -> Self {
         Self { session, socket }
     }
@@ -406,6 +420,15 @@ pub(crate) enum Stream<S> {
 impl<S: Transport> Stream<S> {
     pub(crate) fn is_tls(&self) -> bool {
         !matches!(self, Self::Plain(_) | Self::Broken)
+    }
+
+    /// The peer's end-entity certificate, once TLS is up and if it sent one.
+    #[cfg(feature = "rustls")]
+    pub(crate) fn peer_certificate(&self) -> Option<&rustls::pki_types::CertificateDer<'static>> {
+        match self {
+            Self::Tls(tls) => tls.session.peer_certificates()?.first(),
+            Self::Plain(_) | Self::Broken => None,
+        }
     }
 
     /// The transport underneath.

@@ -9,7 +9,9 @@ use pop3_proto::types::{Timestamp, UidListing};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
 
-pub use pop3_proto::server::{Login, MessageInfo, Server, ServerConfig};
+pub use pop3_proto::server::{
+    Login, MessageInfo, ScramSecret, Server, ServerConfig, ServerMechanisms,
+};
 
 use crate::pop3_server::{BODY_CHUNK, TOO_MANY};
 pub use crate::pop3_server::{Refusal, Retrieve, ServerError};
@@ -175,6 +177,20 @@ pub trait Maildrop: Send {
     fn closed(&mut self, error: Option<&ServerError>) -> impl Future<Output = ()> + Send {
         let _ = error;
         std::future::ready(())
+    }
+
+    /// *Decision*: SCRAM-SHA-256 (offered through [`ServerConfig::sasl_mechanisms`]) needs
+    /// the stored secret of `username` (RFC 5802 section 3; make it with
+    /// [`ScramSecret::derive`] when the password is set). `None`, the default, is an unknown
+    /// user: the exchange goes on and fails at its end, as for a wrong password. A user that
+    /// passes gets to [`login`](Self::login) with credentials that are already verified
+    /// ([`Credentials::is_verified`](mail_wire::sasl::Credentials::is_verified)).
+    fn scram_secret(
+        &mut self,
+        username: String,
+    ) -> impl Future<Output = Option<ScramSecret>> + Send {
+        let _ = username;
+        std::future::ready(None)
     }
 
     /// The APOP timestamp for this session (RFC 1939 7: unique per connection, for example
@@ -361,7 +377,18 @@ struct Session<H, T: Transport> {
 
 impl<H: Maildrop, T: Transport> Session<H, T> {
     async fn run(&mut self) -> Result<(), ServerError> {
+        let mut tls = false;
         while let Some(event) = self.connection.next_event().await? {
+            if !tls && self.connection.is_tls() {
+                // Implicit TLS, or STLS on the way to this event (before any AUTH): the client
+                // certificate's identity, for SASL EXTERNAL, and the channel binding data, for
+                // SCRAM-SHA-256-PLUS.
+                tls = true;
+                let identity = self.connection.tls_identity();
+                self.connection
+                    .machine_mut()
+                    .set_external_identity(identity);
+            }
             match event {
                 Event::Login(login) => {
                     let answer = match self.handler.login(&login).await {
@@ -390,6 +417,10 @@ impl<H: Maildrop, T: Transport> Session<H, T> {
                         Err(refusal) => refusal.into_answer(),
                     };
                     self.answer(answer)?;
+                }
+                Event::LookupSecret { username, .. } => {
+                    let secret = self.handler.scram_secret(username).await;
+                    self.connection.machine_mut().provide_secret(secret)?;
                 }
                 // The greeting, and any decision of a later version of the machine.
                 event if event.is_decision() => self.answer(Answer::Accept)?,

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use mail_wire::dot::BodyError;
 use mail_wire::sasl::Credentials;
-use smtp_proto::server::{Answer, Event, Greeting, Server, ServerConfig};
+use smtp_proto::server::{Answer, Event, Greeting, ScramSecret, Server, ServerConfig};
 use smtp_proto::types::{
     EnhancedStatus, ForwardPath, Host, Lookup, MailParameters, Mechanism, RcptParameters, Reply,
     ReplyCode, ReplyText, ReversePath,
@@ -175,6 +175,20 @@ pub trait Handler: Send {
         }
     }
 
+    /// *Decision*: SCRAM-SHA-256 (offered through [`ServerConfig::sasl_mechanisms`]) needs
+    /// the stored secret of `username` (RFC 5802 section 3; make it with
+    /// [`ScramSecret::derive`] when the password is set). `None`, the default, is an unknown
+    /// user: the exchange goes on and fails at its end, as for a wrong password. A user that
+    /// passes gets to [`authenticate`](Self::authenticate) with credentials that are already
+    /// verified ([`Credentials::is_verified`]): only authorization is left.
+    fn scram_secret(
+        &mut self,
+        username: String,
+    ) -> impl Future<Output = Option<ScramSecret>> + Send {
+        let _ = username;
+        async { None }
+    }
+
     /// *Decision*: VRFY (asked only with [`ServerConfig::vrfy`]). `Accept` answers 252 ("cannot
     /// verify, but will accept the message", RFC 5321 3.5.3), which reveals nothing; that is
     /// the default. [`Lookup::smtputf8`] says whether the reply may hold UTF-8 (RFC 6531
@@ -199,6 +213,9 @@ pub trait Handler: Send {
 
     /// TLS is up: at the start of an implicit TLS session, or after STARTTLS (RFC 3207 4.2:
     /// the session starts over, everything learnt before is forgotten; a new greeting follows).
+    /// The machine has been given the client certificate's identity for SASL EXTERNAL
+    /// ([`certificate_identity`](crate::tls::certificate_identity)), if the TLS configuration
+    /// asked for a certificate and the client sent one.
     fn tls_established(&mut self) {}
 
     /// `octets` arrived in plaintext behind STARTTLS and were thrown away unread (the
@@ -434,13 +451,14 @@ async fn drive<H: Handler, T: Transport>(
 ) -> Result<(), Error> {
     let mut tls = connection.is_tls();
     if tls {
-        handler.tls_established();
+        tls_up(connection, handler);
     }
     while let Some(event) = connection.next_event().await? {
         if !tls && connection.is_tls() {
-            // STARTTLS went through on the way to this event.
+            // STARTTLS went through on the way to this event (at the latest the EHLO that must
+            // follow it, before any AUTH).
             tls = true;
-            handler.tls_established();
+            tls_up(connection, handler);
         }
         let answer = match event {
             Event::Connected => handler.connected().await,
@@ -457,6 +475,13 @@ async fn drive<H: Handler, T: Transport>(
                 mechanism,
                 credentials,
             } => handler.authenticate(mechanism, credentials).await,
+            Event::LookupSecret { username, .. } => {
+                let secret = handler.scram_secret(username).await;
+                if let Err(misuse) = connection.machine_mut().provide_secret(secret) {
+                    return Err(misused(connection, misuse).await);
+                }
+                continue;
+            }
             Event::Verify(lookup) => handler.verify(lookup).await,
             Event::Expand(lookup) => handler.expand(lookup).await,
             Event::MessageRejected(error) => {
@@ -488,6 +513,17 @@ async fn drive<H: Handler, T: Transport>(
         }
     }
     Ok(())
+}
+
+/// TLS is up: the machine learns the client certificate's identity, for SASL EXTERNAL (when the
+/// TLS configuration asked for a certificate), and the channel binding data, for
+/// SCRAM-SHA-256-PLUS (TLS 1.3); then the handler hears of it.
+fn tls_up<H: Handler, T: Transport>(connection: &mut Connection<Server, T>, handler: &mut H) {
+    let identity = connection.tls_identity();
+    let binding = connection.channel_binding();
+    connection.machine_mut().set_external_identity(identity);
+    connection.machine_mut().set_channel_binding(binding);
+    handler.tls_established();
 }
 
 /// The handler's answer did not fit: the client still gets a reply (a temporary failure, which

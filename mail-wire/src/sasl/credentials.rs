@@ -85,6 +85,32 @@ pub enum Credentials {
         /// The client's HMAC-MD5 of the challenge, keyed with the password.
         digest: Secret<[u8; 16]>,
     },
+    /// EXTERNAL (RFC 4422 appendix A): the client is who a layer below SASL (a TLS client
+    /// certificate, say) established; see [`ServerMechanisms::external`](super::ServerMechanisms::external).
+    ///
+    /// The mechanism checked nothing but the message's grammar: `identity` is what the
+    /// application handed to the server machine as the external identity. The application
+    /// only decides whether that identity may act as `authzid`.
+    External {
+        /// The identity established outside SASL.
+        identity: String,
+        /// The identity to act as, exactly as sent; `None` when the client sent an empty
+        /// message, to act as `identity` itself.
+        authzid: Option<String>,
+    },
+    /// SCRAM-SHA-256 (RFC 5802, RFC 7677): **already verified**. The mechanism checked the
+    /// client's proof against the stored secret the application provided
+    /// ([`ServerStep::Lookup`](super::ServerStep::Lookup)), and proved itself to the client
+    /// in turn; a wrong password never gets this far.
+    ///
+    /// The application still does authorization: whether `authcid` may log in now, and act as
+    /// `authzid` if that is given.
+    Scram {
+        /// The authenticated user, as sent with its escapes undone (no SASLprep applied).
+        authcid: String,
+        /// The identity to act as, exactly as sent (the gs2 `a=`), if any.
+        authzid: Option<String>,
+    },
     /// An identity a plug-in mechanism has verified itself (SCRAM, EXTERNAL over a TLS client
     /// certificate...): the application only decides whether it may act as `authzid`.
     Verified {
@@ -106,7 +132,8 @@ pub enum Credentials {
 
 impl Credentials {
     /// The identity the presented credential belongs to, once verified: PLAIN's authcid, the
-    /// user name of LOGIN and CRAM-MD5, a plug-in's verified identity.
+    /// user name of LOGIN and CRAM-MD5, SCRAM's authcid, EXTERNAL's external identity, a
+    /// plug-in's verified identity.
     ///
     /// `None` for OAuth ([`Credentials::OAuth`]): the identity is the token's subject, which
     /// only the application can learn; the user the client names there is only a claim, given
@@ -117,7 +144,8 @@ impl Credentials {
             Self::Login { username, .. } => Some(username),
             #[cfg(feature = "cram-md5")]
             Self::CramMd5 { username, .. } => Some(username),
-            Self::Verified { identity, .. } => Some(identity),
+            Self::Verified { identity, .. } | Self::External { identity, .. } => Some(identity),
+            Self::Scram { authcid, .. } => Some(authcid),
             Self::OAuth { .. } | Self::Other { .. } => None,
         }
     }
@@ -132,6 +160,8 @@ impl Credentials {
         match self {
             Self::Plain { authzid, .. }
             | Self::Verified { authzid, .. }
+            | Self::External { authzid, .. }
+            | Self::Scram { authzid, .. }
             | Self::OAuth { authzid, .. } => authzid.as_deref(),
             Self::Login { .. } | Self::Other { .. } => None,
             #[cfg(feature = "cram-md5")]
@@ -156,8 +186,23 @@ impl Credentials {
             Self::CramMd5 {
                 challenge, digest, ..
             } => super::cram_md5::verify(password, challenge.as_bytes(), digest.expose_secret()),
-            Self::OAuth { .. } | Self::Verified { .. } | Self::Other { .. } => false,
+            Self::OAuth { .. }
+            | Self::Verified { .. }
+            | Self::External { .. }
+            | Self::Scram { .. }
+            | Self::Other { .. } => false,
         }
+    }
+
+    /// Whether the mechanism itself established [`Credentials::username`], so that nothing is
+    /// left to check but authorization: SCRAM (the proof was verified), EXTERNAL (the identity
+    /// came from the application) and [`Credentials::Verified`]. False for the kinds that hand
+    /// a password, digest or token to the application to check.
+    pub fn is_verified(&self) -> bool {
+        matches!(
+            self,
+            Self::Scram { .. } | Self::External { .. } | Self::Verified { .. }
+        )
     }
 
     /// Checks the presented OAuth bearer token against `expected`, in constant time

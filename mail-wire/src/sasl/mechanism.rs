@@ -3,9 +3,10 @@
 //! Both traits are object safe, so a protocol machine can hold a `Box<dyn ClientMechanism>` and
 //! mechanisms from other crates (SCRAM, GSSAPI...) plug in beside the built-in ones.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::{Credentials, SaslError};
+use super::{Credentials, SaslError, ScramSecret};
 use crate::Secret;
 
 /// The client side of a SASL mechanism: turns server challenges into client responses.
@@ -60,6 +61,21 @@ pub trait ServerMechanism {
     /// failed or already been rejected, there is nothing to reject and the result is
     /// [`SaslError::OutOfOrder`].
     fn reject(&mut self, error: &[u8]) -> Result<ServerStep, SaslError>;
+
+    /// Answers [`ServerStep::Lookup`]: the stored secret of the user it named, or `None` for
+    /// an unknown user. A mechanism that asks for secrets (SCRAM) then goes on as after
+    /// [`ServerMechanism::step`]; an unknown user must not end the exchange early, so that
+    /// the client cannot learn which users exist (RFC 5802 section 9: the server goes on with
+    /// made-up values and fails at the end).
+    ///
+    /// The default, for mechanisms that never ask: [`SaslError::OutOfOrder`].
+    fn provide_secret(&mut self, secret: Option<ScramSecret>) -> Result<ServerStep, SaslError> {
+        let _ = secret;
+        Err(SaslError::OutOfOrder {
+            mechanism: "SASL",
+            reason: "no secret was asked for",
+        })
+    }
 }
 
 /// What the server does next.
@@ -75,4 +91,13 @@ pub enum ServerStep {
     /// The exchange ended in failure: reply "authentication failed" (RFC 4954 section 6:
     /// `535 5.7.8`; RFC 5034: `-ERR`).
     Failed,
+    /// The mechanism needs the stored secret of `username` to go on (SCRAM, RFC 5802 section
+    /// 5: the server-first-message carries the user's salt and iteration count): look it up
+    /// and pass it, or `None` for an unknown user, to [`ServerMechanism::provide_secret`].
+    /// Nothing goes to the client meanwhile.
+    Lookup {
+        /// The user name as the client sent it (for SCRAM, with its `=2C` and `=3D` escapes
+        /// undone).
+        username: String,
+    },
 }

@@ -9,8 +9,15 @@
 //!   on the decoded length, so the memory an exchange uses is bounded.
 //! - **Mechanisms**: state machines behind [`ClientMechanism`] and [`ServerMechanism`] that turn
 //!   raw challenges into raw responses and back, ending in [`Credentials`] for the application to
-//!   verify. Built in: PLAIN (RFC 4616), LOGIN, XOAUTH2 and OAUTHBEARER (RFC 7628), CRAM-MD5
-//!   (RFC 2195, feature `cram-md5`). Others plug in through the same object-safe traits.
+//!   verify. Built in: PLAIN (RFC 4616), LOGIN, XOAUTH2 and OAUTHBEARER (RFC 7628), EXTERNAL
+//!   (RFC 4422 appendix A), CRAM-MD5 (RFC 2195, feature `cram-md5`) and SCRAM-SHA-256 with
+//!   its channel-bound SCRAM-SHA-256-PLUS (RFC 5802, RFC 7677, [`ChannelBinding`]; feature
+//!   `scram`). Others plug in through the same object-safe traits.
+//! - **What a server offers**: [`ServerMechanisms`], an ordered list of names and factories that
+//!   the SMTP and POP3 server machines take in their configuration (`sasl_mechanisms`); each
+//!   exchange gets a fresh mechanism, made with the connection's [`Context`] (TLS up, the
+//!   identity TLS established for EXTERNAL, the channel binding data for -PLUS). A mechanism that needs the user's stored secret
+//!   (SCRAM) asks with [`ServerStep::Lookup`]; the machines turn that into an event.
 //!
 //! Whatever carries a password or a token on its way out (client responses, their base64
 //! lines) or in (decoded responses, [`Credentials`]) is a [`Secret`](crate::Secret), so a
@@ -57,24 +64,85 @@
 //! assert!(credentials.verify_password(b"tanstaaftanstaaf"));
 //! # Ok::<(), mail_wire::sasl::SaslError>(())
 //! ```
+//!
+//! What a server offers, built-in and plugged-in alike, and how it starts an exchange (the
+//! server machines do this part):
+//!
+//! ```
+//! use mail_wire::sasl::{
+//!     Context, Credentials, SaslError, ScramSecret, ServerMechanism, ServerMechanisms,
+//!     ServerStep,
+//! };
+//!
+//! /// X-TOKEN: a mechanism of our own, one message holding a token.
+//! struct Token;
+//! impl ServerMechanism for Token {
+//!     fn name(&self) -> &str { "X-TOKEN" }
+//!     fn start(&mut self, initial: Option<&[u8]>) -> Result<ServerStep, SaslError> {
+//!         match initial {
+//!             Some(token) => self.step(token),
+//!             None => Ok(ServerStep::Challenge(Vec::new())),
+//!         }
+//!     }
+//!     fn step(&mut self, token: &[u8]) -> Result<ServerStep, SaslError> {
+//!         let data = token.to_vec().into();
+//!         Ok(ServerStep::Done(Credentials::Other { mechanism: "X-TOKEN".into(), data }))
+//!     }
+//!     fn reject(&mut self, _: &[u8]) -> Result<ServerStep, SaslError> { Ok(ServerStep::Failed) }
+//! }
+//!
+//! // The factories are application code: they may draw nonces and challenges at random.
+//! let offered = ServerMechanisms::new()
+//!     .scram_sha_256(|| String::from("fresh-random-nonce"))
+//!     .external()
+//!     .plain()
+//!     .with("X-TOKEN", |_: &Context<'_>| Some(Box::new(Token) as _))?;
+//! assert_eq!(
+//!     offered.names().collect::<Vec<_>>(),
+//!     ["SCRAM-SHA-256", "EXTERNAL", "PLAIN", "X-TOKEN"] // the EHLO / CAPA list
+//! );
+//!
+//! // `AUTH EXTERNAL =` on a connection whose TLS client certificate named alice:
+//! let context = Context::new(true, Some("alice@example.org"));
+//! let mut external = offered.start("EXTERNAL", &context).unwrap();
+//! let ServerStep::Done(credentials) = external.start(Some(b""))? else { unreachable!() };
+//! assert_eq!(credentials.username(), Some("alice@example.org"));
+//!
+//! // `AUTH SCRAM-SHA-256 <client-first-message>`: the mechanism asks for alice's secret.
+//! let mut scram = offered.start("scram-sha-256", &context).unwrap();
+//! let step = scram.start(Some(b"n,,n=alice,r=client-nonce"))?;
+//! assert_eq!(step, ServerStep::Lookup { username: "alice".into() });
+//! let secret = ScramSecret::derive("password of alice", b"salt of alice", 4096)?;
+//! let ServerStep::Challenge(server_first) = scram.provide_secret(Some(secret))? else {
+//!     unreachable!()
+//! };
+//! assert!(server_first.starts_with(b"r=client-noncefresh-random-nonce,s="));
+//! # Ok::<(), mail_wire::sasl::SaslError>(())
+//! ```
 
 use alloc::string::String;
 
+mod binding;
 #[cfg(feature = "cram-md5")]
 mod cram_md5;
 mod credentials;
 mod error;
+mod external;
 mod framing;
 mod login;
 mod mechanism;
 mod oauth;
 mod plain;
 mod preference;
+mod registry;
+mod scram;
 
+pub use binding::{ChannelBinding, TLS_EXPORTER, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN};
 #[cfg(feature = "cram-md5")]
 pub use cram_md5::{CRAM_MD5, CRAM_MD5_USERNAME_LIMIT, CramMd5Client, CramMd5Server};
 pub use credentials::Credentials;
 pub use error::SaslError;
+pub use external::{EXTERNAL, EXTERNAL_AUTHZID_LIMIT, ExternalClient, ExternalServer};
 pub use framing::{
     AUTH_LINE_LIMIT, CANCEL, ClientResponse, EMPTY_INITIAL_RESPONSE, MAX_DECODED_LEN,
     auth_line_config, decode_challenge, decode_initial_response, decode_response, encode_challenge,
@@ -90,6 +158,13 @@ pub use oauth::{
 };
 pub use plain::{PLAIN, PLAIN_FIELD_LIMIT, PlainClient, PlainServer};
 pub use preference::preferred;
+pub use registry::{BoxedServerMechanism, Context, MechanismFactory, ServerMechanisms};
+pub use scram::{
+    SCRAM_FIELD_LIMIT, SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, SCRAM_SHA_256,
+    SCRAM_SHA_256_PLUS, ScramSecret,
+};
+#[cfg(feature = "scram")]
+pub use scram::{ScramSha256Client, ScramSha256Server};
 
 pub use crate::secret::constant_time_eq;
 

@@ -1,9 +1,12 @@
 use super::*;
-use crate::server::{self, Answer, MessageInfo, Server, ServerConfig};
+use crate::server::{self, Answer, MessageInfo, Server, ServerConfig, ServerMechanisms};
 use crate::types::{KnownCode, Text, Timestamp, UniqueId};
 use alloc::string::ToString;
 use alloc::vec;
-use mail_wire::sasl::{LoginClient, OAuthBearerClient, PlainClient, XOAuth2Client};
+use mail_wire::sasl::{
+    CramMd5Client, LoginClient, OAuthBearerClient, PlainClient, ScramSecret, ScramSha256Client,
+    XOAuth2Client,
+};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -158,13 +161,20 @@ fn pair(
                     match &event {
                         server::Event::Login(login) => {
                             let answer = if login.verify_secret(b"tanstaaf")
-                                || matches!(login, server::Login::Sasl { credentials, .. } if credentials.verify_token(b"token-123"))
+                                || matches!(login, server::Login::Sasl { credentials, .. } if credentials.verify_token(b"token-123") || credentials.is_verified())
                             {
                                 Answer::Open(store.listing())
                             } else {
                                 Answer::reject("[AUTH] invalid credentials")
                             };
                             server.answer(answer).unwrap();
+                        }
+                        server::Event::LookupSecret { username, .. } => {
+                            // The SCRAM users this server knows: mrose, password tanstaaf.
+                            let secret = (username == "mrose").then(|| {
+                                ScramSecret::derive("tanstaaf", b"salt of mrose", 4096).unwrap()
+                            });
+                            server.provide_secret(secret).unwrap();
                         }
                         server::Event::Retrieve { message, .. } => {
                             server.answer(Answer::Accept).unwrap();
@@ -244,10 +254,13 @@ fn plain_server() -> ServerConfig {
     ServerConfig {
         plaintext_login: true,
         apop_timestamp: Some(Timestamp::new("<1896.697170952@dbc.mtview.ca.us>").unwrap()),
-        sasl_mechanisms: ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"]
-            .iter()
-            .map(|m| Mechanism::new(*m).unwrap())
-            .collect(),
+        sasl_mechanisms: ServerMechanisms::new()
+            .plain()
+            .login()
+            .xoauth2()
+            .oauthbearer()
+            .cram_md5(|| "<1896.697170952@dbc.mtview.ca.us>".to_string())
+            .scram_sha_256(|| "server-nonce".to_string()),
         ..ServerConfig::default()
     }
 }
@@ -473,6 +486,20 @@ fn every_login_method() {
                     .unwrap(),
             )]),
         ),
+        // RFC 2195 through the server's registry (feature cram-md5).
+        (
+            "CRAM-MD5",
+            Credentials::Sasl(vec![Box::new(
+                CramMd5Client::new("mrose", Secret::new("tanstaaf".to_string())).unwrap(),
+            )]),
+        ),
+        // RFC 5802 / RFC 7677, the secret looked up through Event::LookupSecret.
+        (
+            "SCRAM-SHA-256",
+            Credentials::Sasl(vec![Box::new(
+                ScramSha256Client::new(None, "mrose", "tanstaaf", "client-nonce").unwrap(),
+            )]),
+        ),
     ];
     for (name, credentials) in methods {
         let run = pair(
@@ -492,6 +519,12 @@ fn every_login_method() {
                 .any(|e| matches!(e, Event::Stat { count: 3, .. })),
             "{name}"
         );
+        if name != "USER" && name != "APOP" {
+            assert!(
+                run.client_text().contains(&alloc::format!("AUTH {name}")),
+                "{name}"
+            );
+        }
     }
     // XOAUTH2 in two steps: without the initial response in the command.
     let config = ClientConfig {

@@ -1,12 +1,12 @@
 //! What a [`Server`](super::Server) offers and tolerates.
 
-use alloc::vec;
 use alloc::vec::Vec;
 use core::time::Duration;
 
 use mail_wire::dot::EncodeBareEndings;
+use mail_wire::sasl::ServerMechanisms;
 
-use crate::types::{Expire, LanguageListing, Mechanism, Text, Timestamp};
+use crate::types::{Expire, LanguageListing, Text, Timestamp};
 
 /// The settings of a [`Server`](super::Server). Every limit has a safe default.
 #[derive(Debug, Clone)]
@@ -23,9 +23,10 @@ pub struct ServerConfig {
     pub implicit_tls: bool,
     /// Offer USER/PASS (RFC 1939 7).
     pub user_pass: bool,
-    /// SASL mechanisms offered through AUTH (RFC 5034; PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER
-    /// are built in).
-    pub sasl_mechanisms: Vec<Mechanism<'static>>,
+    /// The SASL mechanisms AUTH offers (RFC 5034), in the order CAPA lists them: PLAIN,
+    /// LOGIN, XOAUTH2, OAUTHBEARER, EXTERNAL, CRAM-MD5 (feature `cram-md5`), SCRAM-SHA-256
+    /// (feature `scram`) or any plugged in with [`ServerMechanisms::with`]. PLAIN by default.
+    pub sasl_mechanisms: ServerMechanisms,
     /// Allow USER/PASS and AUTH before TLS. Off by default: passwords travel only encrypted
     /// (APOP, which sends no password, is allowed either way).
     pub plaintext_login: bool,
@@ -74,7 +75,7 @@ impl Default for ServerConfig {
             stls: false,
             implicit_tls: false,
             user_pass: true,
-            sasl_mechanisms: vec![Mechanism::checked("PLAIN")],
+            sasl_mechanisms: ServerMechanisms::new().plain(),
             plaintext_login: false,
             pipelining: true,
             resp_codes: true,

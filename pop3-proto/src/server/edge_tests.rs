@@ -143,7 +143,7 @@ fn oauth_refusal_keeps_the_applications_response() {
     let mut app = App::new(&[b"a\r\n"]);
     app.login = Some(Answer::reject("[SYS/TEMP] try again later"));
     let config = ServerConfig {
-        sasl_mechanisms: vec![Mechanism::checked("XOAUTH2")],
+        sasl_mechanisms: ServerMechanisms::new().xoauth2(),
         ..plain()
     };
     // user=a^Aauth=Bearer tok^A^A
@@ -360,7 +360,7 @@ proptest! {
     #[test]
     fn api_in_any_order_never_panics(ops in proptest::collection::vec(op(), 0..30), pending in 0usize..20) {
         let config = ServerConfig { stls: true, max_pending: pending, utf8: true,
-            sasl_mechanisms: vec![Mechanism::checked("PLAIN"), Mechanism::checked("XOAUTH2")],
+            sasl_mechanisms: ServerMechanisms::new().plain().xoauth2(),
             ..plain() };
         let mut server = Server::new(config);
         let mut commits = 0;

@@ -87,9 +87,12 @@ use mail_wire::Secret;
 use mail_wire::dot::{BodyError, DotEncoder};
 use mail_wire::line::{LineConfig, LineError, LineReader};
 use mail_wire::machine::OutputQueue;
-use mail_wire::sasl::{self, ClientResponse, Credentials, ServerMechanism, ServerStep};
+use mail_wire::sasl::{
+    self, ChannelBinding, ClientResponse, Context, Credentials, ServerMechanism, ServerStep,
+};
 
 pub use config::ServerConfig;
+pub use mail_wire::sasl::{ScramSecret, ServerMechanisms};
 
 use crate::codec::{
     CommandOptions, encode_capability, encode_continuation, encode_language_listing,
@@ -158,7 +161,9 @@ impl Login {
     }
 
     /// Checks the presented secret against the stored one in constant time: the password of
-    /// USER/PASS and SASL PLAIN/LOGIN, the MD5 digest of APOP.
+    /// USER/PASS and SASL PLAIN/LOGIN, the password the CRAM-MD5 digest was made with, the MD5
+    /// digest of APOP. False for SASL mechanisms that verified the user themselves (SCRAM,
+    /// EXTERNAL: [`Credentials::is_verified`]).
     pub fn verify_secret(&self, secret: &[u8]) -> bool {
         match self {
             Self::User { password, .. } => {
@@ -203,6 +208,16 @@ pub enum Event {
         /// The messages marked deleted and not reset, in order.
         deleted: Vec<UidListing<'static>>,
     },
+    /// *Decision*: a SASL mechanism (SCRAM-SHA-256) needs the stored secret of `username` to
+    /// go on: answer with [`Server::provide_secret`], `None` for an unknown user (the
+    /// exchange then fails at its end, as for a wrong password, so that the client does not
+    /// learn who exists). [`Answer::Reply`] with `-ERR` ends the exchange with it instead.
+    LookupSecret {
+        /// The mechanism asking.
+        mechanism: Mechanism<'static>,
+        /// The user, as the client named it.
+        username: String,
+    },
     /// The client ended the session with QUIT before logging in.
     Quit,
     /// Octets that arrived in plaintext after STLS (or while TLS was being set up) were thrown
@@ -219,7 +234,11 @@ impl Event {
     pub fn is_decision(&self) -> bool {
         matches!(
             self,
-            Self::Connected | Self::Login(_) | Self::Retrieve { .. } | Self::Commit { .. }
+            Self::Connected
+                | Self::Login(_)
+                | Self::LookupSecret { .. }
+                | Self::Retrieve { .. }
+                | Self::Commit { .. }
         )
     }
 }
@@ -260,6 +279,9 @@ pub enum ApiError {
     /// [`Server::tls_established`] without a preceding [`Output::StartTls`].
     #[error("TLS was not being started")]
     NotStartingTls,
+    /// [`Server::provide_secret`] without a pending [`Event::LookupSecret`].
+    #[error("no secret was asked for")]
+    NoLookupPending,
     /// [`Server::send_body`] or [`Server::end_body`] with no message being sent.
     #[error("no message is being sent")]
     NotSendingBody,
@@ -308,6 +330,8 @@ enum Pending {
         exchange: Option<(Exchange, Mechanism<'static>)>,
         name: Option<String>,
     },
+    /// A mechanism waits for a user's stored secret.
+    Lookup(Exchange, Mechanism<'static>),
     Retrieve {
         top: Option<u32>,
         size: u64,
@@ -426,6 +450,10 @@ pub struct Server {
     lines: LineReader,
     output: OutputQueue<Event>,
     tls: bool,
+    /// The identity a layer below SASL established, for EXTERNAL.
+    external_identity: Option<String>,
+    /// The TLS connection's channel binding data, for SCRAM-SHA-256-PLUS.
+    channel_binding: Option<ChannelBinding>,
     utf8: bool,
     /// The language selected with `LANG` (RFC 6856 3).
     language: LanguageTag<'static>,
@@ -479,6 +507,8 @@ impl Server {
             lines: LineReader::new(LineConfig::new(limit)),
             output: OutputQueue::new(),
             tls,
+            external_identity: None,
+            channel_binding: None,
             utf8: false,
             language: LanguageTag::i_default(),
             user: None,
@@ -498,6 +528,39 @@ impl Server {
     /// Whether TLS is up.
     pub fn is_tls(&self) -> bool {
         self.tls
+    }
+
+    /// Sets the identity that a layer below SASL established for the client, such as the
+    /// subject of the client certificate TLS verified: what the EXTERNAL mechanism (RFC 4422
+    /// appendix A) logs in as ([`sasl::Context::external_identity`]). Call it once TLS is up
+    /// (after [`tls_established`](Self::tls_established), or at once with implicit TLS);
+    /// `None` clears it, and EXTERNAL then fails.
+    pub fn set_external_identity(&mut self, identity: Option<String>) {
+        self.external_identity = identity;
+    }
+
+    /// The identity set with [`set_external_identity`](Self::set_external_identity).
+    pub fn external_identity(&self) -> Option<&str> {
+        self.external_identity.as_deref()
+    }
+
+    /// Sets the TLS connection's channel binding data (RFC 5056; for TLS 1.3,
+    /// [`ChannelBinding::tls_exporter`], RFC 9266), which SCRAM-SHA-256-PLUS binds the
+    /// exchange to; `-PLUS` mechanisms are advertised only while it is set. Call it once TLS
+    /// is up, as [`set_external_identity`](Self::set_external_identity).
+    pub fn set_channel_binding(&mut self, binding: Option<ChannelBinding>) {
+        self.channel_binding = binding;
+    }
+
+    /// The data set with [`set_channel_binding`](Self::set_channel_binding).
+    pub fn channel_binding(&self) -> Option<&ChannelBinding> {
+        self.channel_binding.as_ref()
+    }
+
+    /// What the SASL mechanisms may know of the connection.
+    fn sasl_context(&self) -> Context<'_> {
+        Context::new(self.tls, self.external_identity.as_deref())
+            .with_channel_binding(self.channel_binding.as_ref())
     }
 
     /// Whether UTF8 mode is on (RFC 6856 2): messages may go out with UTF-8 headers as they
@@ -656,7 +719,10 @@ impl Server {
         let fits = match (&answer, &pending) {
             (Answer::Open(_), Pending::Login { .. }) => true,
             (Answer::Open(_), _) | (Answer::Accept, Pending::Login { .. }) => false,
-            (Answer::Reply(reply), Pending::Login { .. }) => reply.status == Status::Err,
+            (Answer::Reply(reply), Pending::Login { .. } | Pending::Lookup(..)) => {
+                reply.status == Status::Err
+            }
+            (Answer::Accept, Pending::Lookup(..)) => false,
             _ => true,
         };
         if !fits {
@@ -664,6 +730,21 @@ impl Server {
             return Err(ApiError::UnfitAnswer);
         }
         self.decide(pending, answer);
+        self.resume();
+        Ok(())
+    }
+
+    /// Answers [`Event::LookupSecret`] with the user's stored secret, or `None` for an
+    /// unknown user; then goes on with any input that waited.
+    pub fn provide_secret(&mut self, secret: Option<ScramSecret>) -> Result<(), ApiError> {
+        if !matches!(self.pending, Some(Pending::Lookup(..))) {
+            return Err(ApiError::NoLookupPending);
+        }
+        let Some(Pending::Lookup(mut exchange, name)) = self.pending.take() else {
+            return Err(ApiError::NoLookupPending);
+        };
+        let step = exchange.0.provide_secret(secret);
+        self.auth_step(step, exchange, name, None);
         self.resume();
         Ok(())
     }
@@ -975,22 +1056,28 @@ impl Server {
         let Some(name) = mechanism else {
             // The RFC 1734 listing clients still ask for.
             self.ok("");
-            for mechanism in self.config.sasl_mechanisms.clone() {
-                self.output
-                    .buffer()
-                    .extend_from_slice(mechanism.as_str().as_bytes());
-                self.output.buffer().extend_from_slice(b"\r\n");
+            let mut listing = Vec::new();
+            for name in self.config.sasl_mechanisms.available(&self.sasl_context()) {
+                listing.extend_from_slice(name.as_bytes());
+                listing.extend_from_slice(b"\r\n");
             }
+            self.output.buffer().extend_from_slice(&listing);
             self.output.buffer().extend_from_slice(b".\r\n");
             return;
         };
-        let offered = self
-            .config
-            .sasl_mechanisms
-            .iter()
-            .any(|m| m.is(name.as_str()));
-        let Some(exchange) = offered.then(|| built_in(name.as_str())).flatten() else {
+        let mechanisms = &self.config.sasl_mechanisms;
+        let context = self.sasl_context();
+        let available = mechanisms.available(&context);
+        if !available
+            .into_iter()
+            .any(|known| known.eq_ignore_ascii_case(name.as_str()))
+        {
             return self.err(None, "unsupported mechanism", COUNTED);
+        }
+        let Some(exchange) = mechanisms.start(name.as_str(), &context).map(Exchange) else {
+            // Offered, but the application's factory declined it for now.
+            let text = "mechanism not available now";
+            return self.err(Some(KnownCode::SysTemp), text, !COUNTED);
         };
         let decoded = match &initial {
             None => None,
@@ -1022,6 +1109,15 @@ impl Server {
             Ok(ServerStep::Challenge(challenge)) => {
                 encode_continuation(&sasl::encode_challenge(&challenge), self.output.buffer());
                 self.phase = Phase::Auth(exchange, name, refusal);
+            }
+            Ok(ServerStep::Lookup { username }) => {
+                // Nothing goes to the client until the application has looked the user up.
+                self.phase = Phase::Command;
+                let event = Event::LookupSecret {
+                    mechanism: name.clone(),
+                    username,
+                };
+                self.ask(Pending::Lookup(exchange, name), event);
             }
             Ok(ServerStep::Done(credentials)) => {
                 self.phase = Phase::Command;
@@ -1091,7 +1187,10 @@ impl Server {
             capabilities.push(Capability::User);
         }
         if self.sasl_allowed() {
-            capabilities.push(Capability::Sasl(self.config.sasl_mechanisms.clone()));
+            // The registry's names are valid mechanism names (RFC 4422 3.1).
+            let names = self.config.sasl_mechanisms.available(&self.sasl_context());
+            let names = names.filter_map(|name| Mechanism::new(name).ok());
+            capabilities.push(Capability::Sasl(names.map(Mechanism::into_owned).collect()));
         }
         if before_login && self.config.stls && !self.tls {
             capabilities.push(Capability::Stls);
@@ -1347,6 +1446,13 @@ impl Server {
                     self.count_error();
                 }
             },
+            Pending::Lookup(..) => {
+                // The application refused outright (only `-ERR` fits here).
+                if let Some(response) = custom {
+                    self.respond(response);
+                }
+                self.count_error();
+            }
             Pending::Retrieve { top, size } => {
                 if refused {
                     if let Some(response) = custom {
@@ -1386,23 +1492,6 @@ impl Server {
 fn maildrop_text(count: usize, size: u64) -> String {
     let plural = if count == 1 { "" } else { "s" };
     alloc::format!("maildrop has {count} message{plural} ({size} octets)")
-}
-
-/// A built-in server mechanism by name.
-fn built_in(name: &str) -> Option<Exchange> {
-    let is = |n: &str| name.eq_ignore_ascii_case(n);
-    let mechanism: Box<dyn ServerMechanism + Send> = if is(sasl::PLAIN) {
-        Box::new(sasl::PlainServer::new())
-    } else if is(sasl::LOGIN) {
-        Box::new(sasl::LoginServer::new())
-    } else if is(sasl::XOAUTH2) {
-        Box::new(sasl::XOAuth2Server::new())
-    } else if is(sasl::OAUTHBEARER) {
-        Box::new(sasl::OAuthBearerServer::new())
-    } else {
-        return None;
-    };
-    Some(Exchange(mechanism))
 }
 
 mail_wire::impl_machine!(Server, Event, ApiError);

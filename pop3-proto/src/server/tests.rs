@@ -72,7 +72,9 @@ impl App {
     fn handle(&self, server: &mut Server, event: &Event) {
         match event {
             Event::Login(login) => {
-                let answer = if login.verify_secret(self.password) {
+                let verified =
+                    matches!(login, Login::Sasl { credentials, .. } if credentials.is_verified());
+                let answer = if login.verify_secret(self.password) || verified {
                     Answer::Open(self.mailbox.listing())
                 } else {
                     Answer::reject("[AUTH] invalid credentials")
@@ -88,6 +90,17 @@ impl App {
                 server.end_body().unwrap();
             }
             Event::Commit { .. } => server.answer(self.commit.clone()).unwrap(),
+            Event::LookupSecret { username, .. } => {
+                // SCRAM: the one user, with RFC 7677's salt and this app's password.
+                let salt = [
+                    0x5b, 0x6d, 0x99, 0x68, 0x9d, 0x12, 0x35, 0x8e, 0xec, 0xa0, 0x4b, 0x14, 0x12,
+                    0x36, 0xfa, 0x81,
+                ];
+                let password = core::str::from_utf8(self.password).unwrap();
+                let secret = (username == "user")
+                    .then(|| ScramSecret::derive(password, &salt, 4096).unwrap());
+                server.provide_secret(secret).unwrap();
+            }
             event if event.is_decision() => server.answer(Answer::Accept).unwrap(),
             _ => {}
         }
@@ -624,7 +637,7 @@ fn rfc2449_4_a_255_octet_user_line_logs_in() {
             sasl_mechanisms: if sasl {
                 plain().sasl_mechanisms
             } else {
-                Vec::new()
+                ServerMechanisms::new()
             },
             ..plain()
         };
@@ -922,4 +935,275 @@ fn rfc6856_3_language_starts_over_after_stls() {
     drain(&mut server, &mut run, &app);
     server.tls_established().unwrap();
     assert_eq!(server.language(), &LanguageTag::i_default());
+}
+
+// Pluggable SASL (RFC 5034 with mail-wire's ServerMechanisms).
+
+/// A server over TLS offering `mechanisms`, greeted; identity set for EXTERNAL.
+fn tls_server(mechanisms: ServerMechanisms, identity: Option<&str>) -> (Server, Run) {
+    let mut server = Server::new(ServerConfig {
+        implicit_tls: true,
+        sasl_mechanisms: mechanisms,
+        ..ServerConfig::default()
+    });
+    server.set_external_identity(identity.map(String::from));
+    let mut run = Run::default();
+    drain(&mut server, &mut run, &App::new(two_messages()));
+    (server, run)
+}
+
+/// Feeds `bytes` and returns the new transcript text.
+fn feed(server: &mut Server, run: &mut Run, app: &App, bytes: &[u8]) -> String {
+    let before = run.transcript.len();
+    assert_eq!(server.receive(bytes), bytes.len());
+    drain(server, run, app);
+    run.transcript[before..].to_string()
+}
+
+#[test]
+fn rfc2195_cram_md5_through_the_registry() {
+    let mechanisms = ServerMechanisms::new()
+        .plain()
+        .cram_md5(|| "<1896.697170952@postoffice.reston.mci.net>".into());
+    let (mut server, mut run) = tls_server(mechanisms, None);
+    let app = App {
+        password: b"tanstaaftanstaaf",
+        ..App::new(two_messages())
+    };
+    let capa = feed(&mut server, &mut run, &app, b"CAPA\r\n");
+    assert!(capa.contains("SASL PLAIN CRAM-MD5\r\n"), "{capa}");
+    let listing = feed(&mut server, &mut run, &app, b"AUTH\r\n");
+    assert_eq!(listing, "+OK\r\nPLAIN\r\nCRAM-MD5\r\n.\r\n");
+    let challenge = feed(&mut server, &mut run, &app, b"AUTH CRAM-MD5\r\n");
+    assert_eq!(
+        challenge,
+        "+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n"
+    );
+    let answer = b"dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n";
+    let text = feed(&mut server, &mut run, &app, answer);
+    assert_eq!(text, "+OK tim's maildrop has 2 messages (47 octets)\r\n");
+    assert!(server.is_logged_in());
+    // A wrong password: RFC 2195's digest checked against another one.
+    let (mut server, mut run) = tls_server(
+        ServerMechanisms::new().cram_md5(|| "<1896.697170952@postoffice.reston.mci.net>".into()),
+        None,
+    );
+    let _ = feed(&mut server, &mut run, &app, b"AUTH CRAM-MD5\r\n");
+    let wrong = App::new(two_messages());
+    let text = feed(&mut server, &mut run, &wrong, answer);
+    assert_eq!(text, "-ERR [AUTH] invalid credentials\r\n");
+}
+
+#[test]
+fn rfc4422_appendix_a_external_with_and_without_identity() {
+    let app = App::new(two_messages());
+    let (mut server, mut run) = tls_server(ServerMechanisms::new().external(), Some("CN=mrose"));
+    assert_eq!(server.external_identity(), Some("CN=mrose"));
+    let text = feed(&mut server, &mut run, &app, b"AUTH EXTERNAL =\r\n");
+    assert_eq!(
+        text,
+        "+OK CN=mrose's maildrop has 2 messages (47 octets)\r\n"
+    );
+    let Some(Event::Login(Login::Sasl { credentials, .. })) = run.events.last() else {
+        panic!("{:?}", run.events)
+    };
+    assert_eq!(
+        credentials,
+        &Credentials::External {
+            identity: "CN=mrose".into(),
+            authzid: None
+        }
+    );
+    // No identity: the exchange fails without asking the application.
+    let (mut server, mut run) = tls_server(ServerMechanisms::new().external(), None);
+    let text = feed(&mut server, &mut run, &app, b"AUTH EXTERNAL =\r\n");
+    assert_eq!(text, "-ERR [AUTH] authentication failed\r\n");
+    assert!(!run.events.iter().any(|e| matches!(e, Event::Login(_))));
+    assert!(!server.is_logged_in());
+}
+
+#[test]
+fn rfc7677_section3_scram_through_the_server_machine() {
+    let app = App {
+        password: b"pencil",
+        ..App::new(two_messages())
+    };
+    let nonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+    let (mut server, mut run) = tls_server(
+        ServerMechanisms::new().scram_sha_256(move || nonce.into()),
+        None,
+    );
+    let encode = mail_wire::sasl::encode_challenge;
+    let first = encode(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+    let text = feed(
+        &mut server,
+        &mut run,
+        &app,
+        alloc::format!("AUTH SCRAM-SHA-256 {first}\r\n").as_bytes(),
+    );
+    let server_first = encode(
+        b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+    );
+    assert_eq!(text, alloc::format!("+ {server_first}\r\n"));
+    assert!(run.events.iter().any(
+        |e| matches!(e, Event::LookupSecret { mechanism, username } if mechanism.is("SCRAM-SHA-256") && username == "user")
+    ));
+    let last = encode(b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
+    let text = feed(
+        &mut server,
+        &mut run,
+        &app,
+        alloc::format!("{last}\r\n").as_bytes(),
+    );
+    let server_final = encode(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+    assert_eq!(text, alloc::format!("+ {server_final}\r\n"));
+    let text = feed(&mut server, &mut run, &app, b"\r\n");
+    assert_eq!(text, "+OK user's maildrop has 2 messages (47 octets)\r\n");
+    assert_eq!(server.provide_secret(None), Err(ApiError::NoLookupPending));
+}
+
+#[test]
+fn scram_lookup_answers() {
+    let app = App::new(two_messages());
+    let mechanisms = ServerMechanisms::new().scram_sha_256(|| "sn".into());
+    let (mut server, mut run) = tls_server(mechanisms.clone(), None);
+    // Pause at the lookup: answer it by hand.
+    let first = mail_wire::sasl::encode_challenge(b"n,,n=locked,r=cn");
+    let line = alloc::format!("AUTH SCRAM-SHA-256 {first}\r\n");
+    assert_eq!(server.receive(line.as_bytes()), line.len());
+    let Some(Output::Event(Event::LookupSecret { username, .. })) = server.poll_output() else {
+        panic!("no lookup")
+    };
+    assert_eq!(username, "locked");
+    assert!(server.timeout().is_none(), "the application has the move");
+    assert_eq!(server.answer(Answer::Accept), Err(ApiError::UnfitAnswer));
+    assert_eq!(
+        server.answer(Answer::Open(Vec::new())),
+        Err(ApiError::UnfitAnswer)
+    );
+    server
+        .answer(Answer::reject("[SYS/TEMP] try later"))
+        .unwrap();
+    let text = feed(&mut server, &mut run, &app, b"");
+    assert_eq!(text, "-ERR [SYS/TEMP] try later\r\n");
+    let text = feed(&mut server, &mut run, &app, b"NOOP\r\n");
+    assert_eq!(text, "-ERR not logged in\r\n");
+    // An unknown user: a server-first-message all the same, then failure.
+    let (mut server, mut run) = tls_server(mechanisms, None);
+    let text = feed(&mut server, &mut run, &app, line.as_bytes());
+    assert!(text.starts_with("+ "), "{text}");
+}
+
+#[test]
+fn rfc5034_custom_mechanism_plugged_in_with() {
+    /// X-ECHO: the client's one message is its name, "verified".
+    struct Echo;
+    impl ServerMechanism for Echo {
+        fn name(&self) -> &str {
+            "X-ECHO"
+        }
+        fn start(&mut self, initial: Option<&[u8]>) -> Result<ServerStep, sasl::SaslError> {
+            match initial {
+                None => Ok(ServerStep::Challenge(b"who?".to_vec())),
+                Some(name) => self.step(name),
+            }
+        }
+        fn step(&mut self, response: &[u8]) -> Result<ServerStep, sasl::SaslError> {
+            Ok(ServerStep::Done(Credentials::Verified {
+                mechanism: "X-ECHO".into(),
+                identity: String::from_utf8_lossy(response).into_owned(),
+                authzid: None,
+            }))
+        }
+        fn reject(&mut self, _: &[u8]) -> Result<ServerStep, sasl::SaslError> {
+            Ok(ServerStep::Failed)
+        }
+    }
+    let mechanisms = ServerMechanisms::new()
+        .with("X-ECHO", |_: &sasl::Context<'_>| {
+            Some(Box::new(Echo) as sasl::BoxedServerMechanism)
+        })
+        .unwrap()
+        .with("X-DECLINED", |_: &sasl::Context<'_>| None)
+        .unwrap();
+    let app = App::new(two_messages());
+    let (mut server, mut run) = tls_server(mechanisms, None);
+    let capa = feed(&mut server, &mut run, &app, b"CAPA\r\n");
+    assert!(capa.contains("SASL X-ECHO X-DECLINED\r\n"), "{capa}");
+    let text = feed(&mut server, &mut run, &app, b"AUTH X-DECLINED\r\n");
+    assert_eq!(text, "-ERR [SYS/TEMP] mechanism not available now\r\n");
+    let text = feed(&mut server, &mut run, &app, b"AUTH X-ECHO\r\n");
+    assert_eq!(text, "+ d2hvPw==\r\n");
+    let text = feed(&mut server, &mut run, &app, b"bXJvc2U=\r\n");
+    assert_eq!(text, "+OK mrose's maildrop has 2 messages (47 octets)\r\n");
+}
+
+#[test]
+fn rfc5034_4_scram_cancelled_and_malformed() {
+    let app = App::new(two_messages());
+    let mechanisms = ServerMechanisms::new().scram_sha_256(|| "sn".into());
+    let (mut server, mut run) = tls_server(mechanisms, None);
+    let first = mail_wire::sasl::encode_challenge(b"n,,n=user,r=cn");
+    let line = alloc::format!("AUTH SCRAM-SHA-256 {first}\r\n");
+    let text = feed(&mut server, &mut run, &app, line.as_bytes());
+    assert!(text.starts_with("+ "), "{text}");
+    let text = feed(&mut server, &mut run, &app, b"*\r\n");
+    assert_eq!(text, "-ERR authentication cancelled\r\n");
+    // A client-final-message with another nonce: the exchange fails.
+    let _ = feed(&mut server, &mut run, &app, line.as_bytes());
+    let last = mail_wire::sasl::encode_challenge(
+        b"c=biws,r=other,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+    );
+    let text = feed(
+        &mut server,
+        &mut run,
+        &app,
+        alloc::format!("{last}\r\n").as_bytes(),
+    );
+    assert_eq!(text, "-ERR [AUTH] authentication failed\r\n");
+    // A malformed client-first-message never reaches the application.
+    let bad = mail_wire::sasl::encode_challenge(b"x,,n=user,r=cn");
+    let lookups = run
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::LookupSecret { .. }))
+        .count();
+    let text = feed(
+        &mut server,
+        &mut run,
+        &app,
+        alloc::format!("AUTH SCRAM-SHA-256 {bad}\r\n").as_bytes(),
+    );
+    assert_eq!(text, "-ERR [AUTH] authentication failed\r\n");
+    let after = run
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::LookupSecret { .. }))
+        .count();
+    assert_eq!(lookups, after);
+}
+
+#[test]
+fn rfc5802_section6_scram_plus_advertised_only_with_a_binding() {
+    let app = App::new(two_messages());
+    let mechanisms = ServerMechanisms::new()
+        .plain()
+        .scram_sha_256_plus(|| "sn".into());
+    let (mut server, mut run) = tls_server(mechanisms.clone(), None);
+    let capa = feed(&mut server, &mut run, &app, b"CAPA\r\n");
+    assert!(capa.contains("SASL PLAIN\r\n"), "{capa}");
+    let listing = feed(&mut server, &mut run, &app, b"AUTH\r\n");
+    assert_eq!(listing, "+OK\r\nPLAIN\r\n.\r\n");
+    let text = feed(&mut server, &mut run, &app, b"AUTH SCRAM-SHA-256-PLUS\r\n");
+    assert_eq!(text, "-ERR unsupported mechanism\r\n");
+
+    let (mut server, mut run) = tls_server(mechanisms, None);
+    server.set_channel_binding(Some(mail_wire::sasl::ChannelBinding::tls_exporter([1; 32])));
+    let capa = feed(&mut server, &mut run, &app, b"CAPA\r\n");
+    assert!(capa.contains("SASL PLAIN SCRAM-SHA-256-PLUS\r\n"), "{capa}");
+    // Bound to the connection: a client without the binding is refused.
+    let first = mail_wire::sasl::encode_challenge(b"n,,n=user,r=cn");
+    let line = alloc::format!("AUTH SCRAM-SHA-256-PLUS {first}\r\n");
+    let text = feed(&mut server, &mut run, &app, line.as_bytes());
+    assert_eq!(text, "-ERR [AUTH] authentication failed\r\n");
 }

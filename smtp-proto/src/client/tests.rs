@@ -1,11 +1,14 @@
 use super::*;
-use crate::server::{self, Answer, Server, ServerConfig};
+use crate::server::{self, Answer, Server, ServerConfig, ServerMechanisms};
 use crate::types::{Domain, ForwardPath, Mailbox, RcptParameters, ReversePath};
 use alloc::string::ToString;
 use alloc::vec;
 use bytes::Bytes;
 use mail_wire::Secret;
-use mail_wire::sasl::{CramMd5Client, LoginClient, OAuthBearerClient, PlainClient, XOAuth2Client};
+use mail_wire::sasl::{
+    CramMd5Client, LoginClient, OAuthBearerClient, PlainClient, ScramSecret, ScramSha256Client,
+    XOAuth2Client,
+};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -181,7 +184,10 @@ fn pair(
                         }
                         _ => {}
                     }
-                    if event.is_decision() {
+                    if let server::Event::LookupSecret { username, .. } = &event {
+                        // The SCRAM users this server knows: tim, password tanstaaf.
+                        server.provide_secret(scram_secret(username)).unwrap();
+                    } else if event.is_decision() {
                         let answer = policy(&event);
                         if matches!(event, server::Event::MessageEnd { .. }) {
                             let accepted = match &answer {
@@ -702,7 +708,7 @@ fn lmtp_per_recipient_results() {
 fn starttls_required_then_capabilities_forgotten() {
     let server = ServerConfig {
         starttls: true,
-        auth_mechanisms: vec![Mechanism::new("PLAIN").unwrap()],
+        sasl_mechanisms: ServerMechanisms::new().plain(),
         ..mx()
     };
     let client = ClientConfig {
@@ -758,13 +764,20 @@ fn starttls_required_then_capabilities_forgotten() {
 fn auth_server() -> ServerConfig {
     ServerConfig {
         starttls: true,
-        auth_mechanisms: ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER", "CRAM-MD5"]
-            .iter()
-            .map(|m| Mechanism::new(*m).unwrap())
-            .collect(),
-        cram_md5_challenge: Some("<1896.697170952@mx.example>".to_string()),
+        sasl_mechanisms: ServerMechanisms::new()
+            .plain()
+            .login()
+            .xoauth2()
+            .oauthbearer()
+            .cram_md5(|| "<1896.697170952@mx.example>".to_string())
+            .scram_sha_256(|| "server-nonce".to_string()),
         ..mx()
     }
+}
+
+/// The stored SCRAM secret of the users [`auth_server`] knows.
+fn scram_secret(username: &str) -> Option<ScramSecret> {
+    (username == "tim").then(|| ScramSecret::derive("tanstaaf", b"salt of tim", 4096).unwrap())
 }
 
 fn check_credentials(event: &server::Event) -> Answer {
@@ -772,7 +785,8 @@ fn check_credentials(event: &server::Event) -> Answer {
         server::Event::Authenticate { credentials, .. } => {
             let good = credentials.username().or(credentials.authzid()) == Some("tim")
                 && (credentials.verify_password(b"tanstaaf")
-                    || credentials.verify_token(b"token-123"));
+                    || credentials.verify_token(b"token-123")
+                    || credentials.is_verified());
             if good {
                 Answer::Accept
             } else {
@@ -798,6 +812,15 @@ fn mechanism(name: &str, password: &str) -> Box<dyn ClientMechanism + Send> {
         "CRAM-MD5" => {
             Box::new(CramMd5Client::new("tim", Secret::new(password.to_string())).unwrap())
         }
+        "SCRAM-SHA-256" => Box::new(
+            ScramSha256Client::new(
+                None,
+                "tim",
+                Secret::new(password.to_string()),
+                "client-nonce",
+            )
+            .unwrap(),
+        ),
         other => panic!("{other}"),
     }
 }
@@ -810,6 +833,9 @@ fn auth_every_mechanism_after_starttls() {
         ("XOAUTH2", "token-123"),
         ("OAUTHBEARER", "token-123"),
         ("CRAM-MD5", "tanstaaf"),
+        // RFC 5802 / RFC 7677: the proof checked by the server mechanism, its signature by
+        // the client's, the stored secret looked up through Event::LookupSecret.
+        ("SCRAM-SHA-256", "tanstaaf"),
     ] {
         let client = Client::with_auth(no_tls_required(), vec![mechanism(name, secret)]);
         let run = pair(
@@ -841,6 +867,49 @@ fn no_tls_required() -> ClientConfig {
     ClientConfig {
         tls: TlsPolicy::Required,
         ..no_tls()
+    }
+}
+
+#[test]
+fn rfc5802_section9_scram_wrong_password_and_unknown_user_fail_alike() {
+    let failed_transcript = |client: Box<dyn ClientMechanism + Send>| {
+        let client = Client::with_auth(no_tls_required(), vec![client]);
+        let run = pair(
+            client,
+            Server::new(auth_server()),
+            vec![message("a@example.org", &["b@example.com"], b"hi\r\n")],
+            &[],
+            &[],
+            check_credentials,
+        );
+        assert!(
+            matches!(run.errors().as_slice(), [Error::AuthFailed { reply, .. }] if reply.code() == ReplyCode::AUTH_CREDENTIALS_INVALID),
+            "{:?}",
+            run.errors()
+        );
+        assert!(run.bodies.is_empty());
+        // The server never signed (no `v=`), and never asked the application to judge.
+        assert!(
+            !run.server_events
+                .iter()
+                .any(|e| matches!(e, server::Event::Authenticate { .. }))
+        );
+        let lookups = run
+            .server_events
+            .iter()
+            .filter(|e| matches!(e, server::Event::LookupSecret { .. }))
+            .count();
+        assert_eq!(lookups, 1);
+        String::from_utf8(run.to_client).unwrap()
+    };
+    let wrong = failed_transcript(mechanism("SCRAM-SHA-256", "wrong"));
+    let unknown = failed_transcript(Box::new(
+        ScramSha256Client::new(None, "nobody", "tanstaaf", "client-nonce").unwrap(),
+    ));
+    // Both see a 334 server-first-message and then 535: nothing tells them apart.
+    for transcript in [&wrong, &unknown] {
+        let after_auth = &transcript[transcript.rfind("334 ").unwrap()..];
+        assert!(after_auth.contains("\r\n535 "), "{transcript}");
     }
 }
 
@@ -899,7 +968,7 @@ fn auth_picks_the_best_common_mechanism_and_reports_failure() {
 
     // No mechanism in common; no AUTH at all.
     let server = ServerConfig {
-        auth_mechanisms: vec![Mechanism::new("LOGIN").unwrap()],
+        sasl_mechanisms: ServerMechanisms::new().login(),
         ..auth_server()
     };
     let client = Client::with_auth(no_tls_required(), vec![mechanism("PLAIN", "tanstaaf")]);

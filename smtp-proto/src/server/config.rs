@@ -1,11 +1,11 @@
 //! What a [`Server`](super::Server) offers and what it tolerates.
 
-use alloc::vec::Vec;
 use core::time::Duration;
 
 use mail_wire::dot::DecodeBareEndings;
+use mail_wire::sasl::ServerMechanisms;
 
-use crate::types::{Domain, Mechanism, Reply, ReplyCode};
+use crate::types::{Domain, Reply, ReplyCode};
 
 /// Idle timeouts, RFC 5321 4.5.3.2 (server side).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,12 +61,11 @@ pub struct ServerConfig {
     pub vrfy: bool,
     /// Answer EXPN through [`Event::Expand`](super::Event::Expand); otherwise 502.
     pub expn: bool,
-    /// SASL mechanisms offered (PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER are built in).
-    pub auth_mechanisms: Vec<Mechanism<'static>>,
-    /// The challenge for CRAM-MD5 (RFC 2195: `<unique.timestamp@hostname>`), which only the
-    /// application can make unique (the machine has no clock or randomness). CRAM-MD5 in
-    /// `auth_mechanisms` is offered only when this is set.
-    pub cram_md5_challenge: Option<alloc::string::String>,
+    /// The SASL mechanisms AUTH offers (RFC 4954), in the order the EHLO reply lists them:
+    /// PLAIN, LOGIN, XOAUTH2, OAUTHBEARER, EXTERNAL, CRAM-MD5 (feature `cram-md5`),
+    /// SCRAM-SHA-256 (feature `scram`) or any plugged in with
+    /// [`ServerMechanisms::with`]. None by default: AUTH is not offered.
+    pub sasl_mechanisms: ServerMechanisms,
     /// Offer AUTH before TLS is up. Off by default: credentials travel only encrypted.
     pub auth_without_tls: bool,
     /// Require AUTH before MAIL (a submission server, RFC 6409).
@@ -111,8 +110,7 @@ impl Default for ServerConfig {
             require_tls: false,
             vrfy: false,
             expn: false,
-            auth_mechanisms: Vec::new(),
-            cram_md5_challenge: None,
+            sasl_mechanisms: ServerMechanisms::new(),
             auth_without_tls: false,
             auth_required: false,
             max_message_size: Some(25 * 1024 * 1024),

@@ -68,9 +68,12 @@ use bytes::{Bytes, BytesMut};
 use mail_wire::dot::{BodyError, DecoderConfig, DotDecoder, DotEvent};
 use mail_wire::line::{LineConfig, LineError, LineReader};
 use mail_wire::machine::OutputQueue;
-use mail_wire::sasl::{self, ClientResponse, Credentials, ServerMechanism, ServerStep};
+use mail_wire::sasl::{
+    self, ChannelBinding, ClientResponse, Context, Credentials, ServerMechanism, ServerStep,
+};
 
 pub use config::{ServerConfig, Timeouts};
+pub use mail_wire::sasl::{ScramSecret, ServerMechanisms};
 
 use crate::codec::{CommandOptions, DecodeError, ErrorKind, encode_reply, parse_command};
 use crate::types::{
@@ -151,6 +154,17 @@ pub enum Event {
         /// What the client presented; passwords and tokens are `Secret`s.
         credentials: Credentials,
     },
+    /// *Decision*: a SASL mechanism (SCRAM-SHA-256) needs the stored secret of `username` to
+    /// go on: answer with [`Server::provide_secret`], `None` for an unknown user (the
+    /// exchange then fails at its end, as for a wrong password, so that the client does not
+    /// learn who exists). [`Answer::Reply`] with a 4yz or 5yz reply ends the exchange with it
+    /// instead.
+    LookupSecret {
+        /// The mechanism asking.
+        mechanism: Mechanism<'static>,
+        /// The user, as the client named it.
+        username: String,
+    },
     /// *Decision*: `VRFY` (only with [`ServerConfig::vrfy`]). [`Lookup::smtputf8`] says
     /// whether the reply may hold UTF-8 (RFC 6531 3.7.4.2: without it, a reply that would
     /// need UTF-8 must be 252 or 550).
@@ -176,6 +190,7 @@ impl Event {
                 | Self::DataStart
                 | Self::MessageEnd { .. }
                 | Self::Authenticate { .. }
+                | Self::LookupSecret { .. }
                 | Self::Verify(_)
                 | Self::Expand(_)
         )
@@ -293,6 +308,9 @@ pub enum ApiError {
     /// [`Server::tls_established`] without a preceding [`Output::StartTls`].
     #[error("TLS was not being started")]
     NotStartingTls,
+    /// [`Server::provide_secret`] without a pending [`Event::LookupSecret`].
+    #[error("no secret was asked for")]
+    NoLookupPending,
 }
 
 /// Where the session stands.
@@ -341,9 +359,13 @@ enum Pending {
     Hello(Greeting, Host<'static>),
     Mail(MailParameters<'static>),
     Rcpt,
-    DataStart { bdat: Option<(u64, bool)> },
+    DataStart {
+        bdat: Option<(u64, bool)>,
+    },
     MessageEnd,
     Auth(Exchange, Mechanism<'static>),
+    /// A mechanism waits for a user's stored secret.
+    Lookup(Exchange, Mechanism<'static>),
     Verify,
 }
 
@@ -376,6 +398,10 @@ pub struct Server {
     output: OutputQueue<Event>,
     greeting: Option<Greeting>,
     tls: bool,
+    /// The identity a layer below SASL established, for EXTERNAL.
+    external_identity: Option<String>,
+    /// The TLS connection's channel binding data, for SCRAM-SHA-256-PLUS.
+    channel_binding: Option<ChannelBinding>,
     authenticated: bool,
     transaction: Option<Transaction>,
     errors: usize,
@@ -420,6 +446,8 @@ impl Server {
             output: OutputQueue::new(),
             greeting: None,
             tls,
+            external_identity: None,
+            channel_binding: None,
             authenticated: false,
             transaction: None,
             errors: 0,
@@ -440,6 +468,39 @@ impl Server {
     /// Whether TLS is up.
     pub fn is_tls(&self) -> bool {
         self.tls
+    }
+
+    /// Sets the identity that a layer below SASL established for the client, such as the
+    /// subject of the client certificate TLS verified: what the EXTERNAL mechanism (RFC 4422
+    /// appendix A) logs in as ([`sasl::Context::external_identity`]). Call it once TLS is up
+    /// (after [`tls_established`](Self::tls_established), or at once with implicit TLS);
+    /// `None` clears it, and EXTERNAL then fails.
+    pub fn set_external_identity(&mut self, identity: Option<String>) {
+        self.external_identity = identity;
+    }
+
+    /// The identity set with [`set_external_identity`](Self::set_external_identity).
+    pub fn external_identity(&self) -> Option<&str> {
+        self.external_identity.as_deref()
+    }
+
+    /// Sets the TLS connection's channel binding data (RFC 5056; for TLS 1.3,
+    /// [`ChannelBinding::tls_exporter`], RFC 9266), which SCRAM-SHA-256-PLUS binds the
+    /// exchange to; `-PLUS` mechanisms are advertised only while it is set. Call it once TLS
+    /// is up, as [`set_external_identity`](Self::set_external_identity).
+    pub fn set_channel_binding(&mut self, binding: Option<ChannelBinding>) {
+        self.channel_binding = binding;
+    }
+
+    /// The data set with [`set_channel_binding`](Self::set_channel_binding).
+    pub fn channel_binding(&self) -> Option<&ChannelBinding> {
+        self.channel_binding.as_ref()
+    }
+
+    /// What the SASL mechanisms may know of the connection.
+    fn sasl_context(&self) -> Context<'_> {
+        Context::new(self.tls, self.external_identity.as_deref())
+            .with_channel_binding(self.channel_binding.as_ref())
     }
 
     /// Whether the client has authenticated.
@@ -593,6 +654,11 @@ impl Server {
                     && !replies.iter().any(Reply::is_intermediate)
             }
             (Answer::PerRecipient(_), _) => false,
+            // A lookup is answered with `provide_secret`, or refused with a reply.
+            (Answer::Accept, Pending::Lookup(..)) => false,
+            (Answer::Reply(reply), Pending::Lookup(..)) => {
+                !reply.is_intermediate() && !reply.is_positive()
+            }
             // A custom 354 for DATA is the one intermediate reply that fits.
             (Answer::Reply(reply), Pending::DataStart { bdat: None }) => {
                 !reply.is_intermediate() || reply.code() == ReplyCode::START_DATA
@@ -605,6 +671,21 @@ impl Server {
             return Err(ApiError::UnfitAnswer);
         }
         self.decide(pending, answer);
+        self.resume();
+        Ok(())
+    }
+
+    /// Answers [`Event::LookupSecret`] with the user's stored secret, or `None` for an
+    /// unknown user; then goes on with any input that waited.
+    pub fn provide_secret(&mut self, secret: Option<ScramSecret>) -> Result<(), ApiError> {
+        if !matches!(self.pending, Some(Pending::Lookup(..))) {
+            return Err(ApiError::NoLookupPending);
+        }
+        let Some(Pending::Lookup(mut exchange, name)) = self.pending.take() else {
+            return Err(ApiError::NoLookupPending);
+        };
+        let step = exchange.0.provide_secret(secret);
+        self.auth_step(step, exchange, name);
         self.resume();
         Ok(())
     }
@@ -1312,12 +1393,8 @@ impl Server {
     }
 
     fn auth(&mut self, name: Mechanism<'static>, initial: Option<String>) {
-        let offered = self
-            .config
-            .auth_mechanisms
-            .iter()
-            .any(|m| m.is(name.as_str()));
-        if self.config.auth_mechanisms.is_empty() || !self.extended() {
+        let mechanisms = &self.config.sasl_mechanisms;
+        if mechanisms.is_empty() || !self.extended() {
             return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "AUTH not available");
         }
         if !self.tls && !self.config.auth_without_tls {
@@ -1331,15 +1408,25 @@ impl Server {
         if self.authenticated || self.transaction.is_some() {
             return self.error(ReplyCode::BAD_SEQUENCE, (5, 5, 1), "AUTH not allowed now");
         }
-        let mechanism = match (offered, built_in(name.as_str(), &self.config)) {
-            (true, Some(mechanism)) => mechanism,
-            _ => {
-                return self.error(
-                    ReplyCode::PARAMETER_NOT_IMPLEMENTED,
-                    (5, 5, 4),
-                    "Unrecognized authentication type",
-                );
-            }
+        let context = self.sasl_context();
+        let available = mechanisms.available(&context);
+        if !available
+            .into_iter()
+            .any(|known| known.eq_ignore_ascii_case(name.as_str()))
+        {
+            return self.error(
+                ReplyCode::PARAMETER_NOT_IMPLEMENTED,
+                (5, 5, 4),
+                "Unrecognized authentication type",
+            );
+        }
+        let Some(mechanism) = mechanisms.start(name.as_str(), &context).map(Exchange) else {
+            // Offered, but the application's factory declined it for now (RFC 4954 6).
+            return self.send(
+                ReplyCode::TEMPORARY_TLS_OR_AUTH_FAILURE,
+                (4, 7, 0),
+                "Temporary authentication failure",
+            );
         };
         let initial = match initial
             .as_deref()
@@ -1396,6 +1483,14 @@ impl Server {
                 self.push_reply(&reply);
                 self.lines = LineReader::new(LineConfig::new(self.config.max_auth_line));
                 self.phase = Phase::Auth(mechanism, name);
+            }
+            Ok(ServerStep::Lookup { username }) => {
+                // Nothing goes to the client until the application has looked the user up.
+                let event = Event::LookupSecret {
+                    mechanism: name.clone(),
+                    username,
+                };
+                self.ask(Pending::Lookup(mechanism, name), event);
             }
             Ok(ServerStep::Done(credentials)) => {
                 self.lines = LineReader::new(LineConfig::new(command_line_limit(&self.config)));
@@ -1599,6 +1694,16 @@ impl Server {
                     );
                 }
             }
+            Pending::Lookup(..) => {
+                // The application refused outright (only a 4yz or 5yz reply fits here).
+                self.lines = LineReader::new(LineConfig::new(command_line_limit(&self.config)));
+                answered(
+                    self,
+                    ReplyCode::AUTH_CREDENTIALS_INVALID,
+                    (5, 7, 8),
+                    "Authentication credentials invalid",
+                );
+            }
             Pending::Verify => {
                 answered(
                     self,
@@ -1642,8 +1747,11 @@ impl Server {
         if config.require_tls && self.tls {
             ehlo = ehlo.with(Capability::RequireTls);
         }
-        if !config.auth_mechanisms.is_empty() && (self.tls || config.auth_without_tls) {
-            ehlo = ehlo.with(Capability::Auth(config.auth_mechanisms.clone()));
+        if !config.sasl_mechanisms.is_empty() && (self.tls || config.auth_without_tls) {
+            // The registry's names are valid mechanism names (RFC 4422 3.1).
+            let names = config.sasl_mechanisms.available(&self.sasl_context());
+            let names = names.filter_map(|name| Mechanism::new(String::from(name)).ok());
+            ehlo = ehlo.with(Capability::Auth(names.collect()));
         }
         if config.vrfy {
             ehlo = ehlo.with(Capability::Vrfy);
@@ -1658,41 +1766,11 @@ impl Server {
 
 /// The line limit of the command reader: room for an AUTH line when AUTH is offered.
 fn command_line_limit(config: &ServerConfig) -> usize {
-    if config.auth_mechanisms.is_empty() {
+    if config.sasl_mechanisms.is_empty() {
         config.max_command_line
     } else {
         config.max_command_line.max(config.max_auth_line)
     }
-}
-
-/// A built-in server mechanism by name.
-fn built_in(name: &str, config: &ServerConfig) -> Option<Exchange> {
-    let upper = |n: &str| name.eq_ignore_ascii_case(n);
-    if upper(sasl::PLAIN) {
-        Some(Exchange(Box::new(sasl::PlainServer::new())))
-    } else if upper(sasl::LOGIN) {
-        Some(Exchange(Box::new(sasl::LoginServer::new())))
-    } else if upper(sasl::XOAUTH2) {
-        Some(Exchange(Box::new(sasl::XOAuth2Server::new())))
-    } else if upper(sasl::OAUTHBEARER) {
-        Some(Exchange(Box::new(sasl::OAuthBearerServer::new())))
-    } else if upper(sasl::CRAM_MD5) {
-        cram_md5(config)
-    } else {
-        None
-    }
-}
-
-#[cfg(feature = "cram-md5")]
-fn cram_md5(config: &ServerConfig) -> Option<Exchange> {
-    let challenge = config.cram_md5_challenge.as_deref()?;
-    let server = sasl::CramMd5Server::new(challenge).ok()?;
-    Some(Exchange(Box::new(server)))
-}
-
-#[cfg(not(feature = "cram-md5"))]
-fn cram_md5(_config: &ServerConfig) -> Option<Exchange> {
-    None
 }
 
 /// A reply from fixed parts; the texts here are valid, and a status that does not fit the

@@ -584,10 +584,7 @@ fn bdat_chunks_and_refusals_stay_in_step() {
 #[test]
 fn auth_plain_over_tls_only() {
     let config = ServerConfig {
-        auth_mechanisms: vec![
-            Mechanism::new("PLAIN").unwrap(),
-            Mechanism::new("LOGIN").unwrap(),
-        ],
+        sasl_mechanisms: ServerMechanisms::new().plain().login(),
         ..plain()
     };
     // Not offered, and refused, in plaintext.
@@ -627,7 +624,7 @@ fn auth_plain_over_tls_only() {
     );
     let config = ServerConfig {
         implicit_tls: true,
-        auth_mechanisms: vec![Mechanism::new("LOGIN").unwrap()],
+        sasl_mechanisms: ServerMechanisms::new().login(),
         ..plain()
     };
     let (got, server) = run_with(
@@ -660,7 +657,7 @@ fn auth_plain_over_tls_only() {
     // An initial response longer than a command line: the AUTH line limit applies (RFC 4954 4).
     let config = ServerConfig {
         implicit_tls: true,
-        auth_mechanisms: vec![Mechanism::new("PLAIN").unwrap()],
+        sasl_mechanisms: ServerMechanisms::new().plain(),
         ..plain()
     };
     // PLAIN fields are at most 255 octets each (RFC 4616); together they pass 512 in base64.
@@ -693,8 +690,8 @@ fn auth_plain_over_tls_only() {
     // CRAM-MD5 with the application's challenge: RFC 2195's example.
     let config = ServerConfig {
         implicit_tls: true,
-        auth_mechanisms: vec![Mechanism::new("CRAM-MD5").unwrap()],
-        cram_md5_challenge: Some("<1896.697170952@postoffice.reston.mci.net>".into()),
+        sasl_mechanisms: ServerMechanisms::new()
+            .cram_md5(|| "<1896.697170952@postoffice.reston.mci.net>".into()),
         ..plain()
     };
     let (got, _) = run_with(
@@ -724,7 +721,7 @@ fn auth_plain_over_tls_only() {
     // `*` cancels.
     let config = ServerConfig {
         implicit_tls: true,
-        auth_mechanisms: vec![Mechanism::new("LOGIN").unwrap()],
+        sasl_mechanisms: ServerMechanisms::new().login(),
         ..plain()
     };
     let got = run(config, &[b"EHLO c.example\r\n", b"AUTH LOGIN\r\n*\r\n"]);
@@ -1025,7 +1022,7 @@ fn without_pipelining_bdat_data_is_not_sending_ahead_but_held_commands_are() {
 fn debug_never_shows_held_bytes() {
     let config = ServerConfig {
         implicit_tls: true,
-        auth_mechanisms: vec![Mechanism::new("PLAIN").unwrap()],
+        sasl_mechanisms: ServerMechanisms::new().plain(),
         ..plain()
     };
     let mut server = Server::new(config);
@@ -1075,7 +1072,7 @@ fn answers_that_do_not_fit_and_custom_ones_that_do() {
     let config = ServerConfig {
         lmtp: true,
         implicit_tls: true,
-        auth_mechanisms: vec![Mechanism::new("PLAIN").unwrap()],
+        sasl_mechanisms: ServerMechanisms::new().plain(),
         ..plain()
     };
     let got = run(config, &[b"AUTH PLAIN AHVzZXIAaHVudGVyMg==\r\n"]);
@@ -1367,4 +1364,313 @@ fn rfc2852_4_by_time_the_mode_forbids_is_answered_501() {
             .iter()
             .any(|e| matches!(e, Event::MailFrom { .. }))
     );
+}
+
+/// Feeds `bytes` and collects what the server says, answering nothing.
+fn feed(server: &mut Server, bytes: &[u8]) -> (String, Vec<Event>) {
+    assert_eq!(server.receive(bytes), bytes.len());
+    let mut text = String::new();
+    let mut events = Vec::new();
+    while let Some(output) = server.poll_output() {
+        match output {
+            Output::Transmit(bytes) => text.push_str(core::str::from_utf8(&bytes).unwrap()),
+            Output::Event(event) => events.push(event),
+            Output::StartTls | Output::Close => {}
+        }
+    }
+    (text, events)
+}
+
+/// A server over TLS offering `mechanisms`, greeted and past EHLO.
+fn greeted(mechanisms: ServerMechanisms) -> (Server, String) {
+    let mut server = Server::new(ServerConfig {
+        implicit_tls: true,
+        sasl_mechanisms: mechanisms,
+        ..plain()
+    });
+    let _ = drain(&mut server);
+    let ehlo = drain_after(&mut server, b"EHLO c.example\r\n");
+    (server, ehlo)
+}
+
+/// Feeds `bytes`, accepting decisions as they come; the text sent back.
+fn drain_after(server: &mut Server, bytes: &[u8]) -> String {
+    assert_eq!(server.receive(bytes), bytes.len());
+    drain(server).text
+}
+
+#[test]
+fn rfc4422_appendix_a_external_with_the_tls_identity() {
+    let (mut server, ehlo) = greeted(ServerMechanisms::new().external().plain());
+    assert!(ehlo.contains("250-AUTH EXTERNAL PLAIN\r\n"), "{ehlo}");
+    server.set_external_identity(Some("alice@example.org".into()));
+    assert_eq!(server.external_identity(), Some("alice@example.org"));
+    // RFC 4954 4: the empty initial response is `=`.
+    let (text, events) = feed(&mut server, b"AUTH EXTERNAL =\r\n");
+    assert_eq!(text, "");
+    assert_eq!(
+        events,
+        [Event::Authenticate {
+            mechanism: Mechanism::new("EXTERNAL").unwrap(),
+            credentials: Credentials::External {
+                identity: "alice@example.org".into(),
+                authzid: None,
+            },
+        }]
+    );
+    server.answer(Answer::Accept).unwrap();
+    assert_eq!(
+        drain(&mut server).text,
+        "235 2.7.0 Authentication succeeded\r\n"
+    );
+    assert!(server.is_authenticated());
+
+    // An authzid after an empty challenge.
+    let (mut server, _) = greeted(ServerMechanisms::new().external());
+    server.set_external_identity(Some("CN=alice".into()));
+    let (text, _) = feed(&mut server, b"AUTH EXTERNAL\r\n");
+    assert_eq!(text.trim_end(), "334", "an empty challenge");
+    let (_, events) = feed(&mut server, b"Ym9i\r\n");
+    let [Event::Authenticate { credentials, .. }] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(credentials.username(), Some("CN=alice"));
+    assert_eq!(credentials.authzid(), Some("bob"));
+}
+
+#[test]
+fn rfc4422_appendix_a_external_without_an_identity_fails() {
+    let (mut server, _) = greeted(ServerMechanisms::new().external());
+    let (text, events) = feed(&mut server, b"AUTH EXTERNAL =\r\n");
+    assert_eq!(text, "535 5.7.8 Authentication credentials invalid\r\n");
+    assert!(events.is_empty());
+    assert!(!server.is_authenticated());
+    // Cleared again: fails too.
+    server.set_external_identity(Some("CN=alice".into()));
+    server.set_external_identity(None);
+    let (text, _) = feed(&mut server, b"AUTH EXTERNAL =\r\n");
+    assert_eq!(text, "535 5.7.8 Authentication credentials invalid\r\n");
+}
+
+#[test]
+fn rfc7677_section3_scram_through_the_server_machine() {
+    let nonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+    let (mut server, ehlo) = greeted(ServerMechanisms::new().scram_sha_256(move || nonce.into()));
+    assert!(ehlo.contains("250-AUTH SCRAM-SHA-256\r\n"), "{ehlo}");
+    let first = base64_encode(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+    let (text, events) = feed(
+        &mut server,
+        alloc::format!("AUTH SCRAM-SHA-256 {first}\r\n").as_bytes(),
+    );
+    // Nothing goes out until the application has looked the user up.
+    assert_eq!(text, "");
+    assert_eq!(
+        events,
+        [Event::LookupSecret {
+            mechanism: Mechanism::new("SCRAM-SHA-256").unwrap(),
+            username: "user".into()
+        }]
+    );
+    assert!(server.is_waiting());
+    // Only provide_secret (or a refusal) answers a lookup.
+    assert_eq!(server.answer(Answer::Accept), Err(ApiError::UnfitAnswer));
+    let salt = [
+        0x5b, 0x6d, 0x99, 0x68, 0x9d, 0x12, 0x35, 0x8e, 0xec, 0xa0, 0x4b, 0x14, 0x12, 0x36, 0xfa,
+        0x81,
+    ];
+    let secret = ScramSecret::derive("pencil", &salt, 4096).unwrap();
+    server.provide_secret(Some(secret)).unwrap();
+    let (text, _) = feed(&mut server, b"");
+    let server_first =
+        b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    assert_eq!(
+        text,
+        alloc::format!("334 {}\r\n", base64_encode(server_first))
+    );
+    let last = base64_encode(b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
+    let (text, _) = feed(&mut server, alloc::format!("{last}\r\n").as_bytes());
+    let server_final = b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+    assert_eq!(
+        text,
+        alloc::format!("334 {}\r\n", base64_encode(server_final))
+    );
+    let (_, events) = feed(&mut server, b"\r\n");
+    let [Event::Authenticate { credentials, .. }] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        credentials,
+        &Credentials::Scram {
+            authcid: "user".into(),
+            authzid: None
+        }
+    );
+    server.answer(Answer::Accept).unwrap();
+    assert_eq!(
+        drain(&mut server).text,
+        "235 2.7.0 Authentication succeeded\r\n"
+    );
+    assert_eq!(server.provide_secret(None), Err(ApiError::NoLookupPending));
+}
+
+#[test]
+fn scram_lookup_refused_by_the_application() {
+    let (mut server, _) = greeted(ServerMechanisms::new().scram_sha_256(|| "sn".into()));
+    let first = base64_encode(b"n,,n=locked,r=cn");
+    let (_, events) = feed(
+        &mut server,
+        alloc::format!("AUTH SCRAM-SHA-256 {first}\r\n").as_bytes(),
+    );
+    assert!(matches!(events.as_slice(), [Event::LookupSecret { .. }]));
+    // A positive reply does not fit; a refusal ends the exchange with it.
+    let ok = Reply::new(ReplyCode::OK, "fine").unwrap();
+    assert_eq!(server.answer(Answer::Reply(ok)), Err(ApiError::UnfitAnswer));
+    let refusal = Reply::new(ReplyCode::TEMPORARY_TLS_OR_AUTH_FAILURE, "Try later").unwrap();
+    server.answer(Answer::Reply(refusal)).unwrap();
+    assert_eq!(drain(&mut server).text, "454 4.0.0 Try later\r\n");
+    // The session goes on with commands.
+    assert_eq!(drain_after(&mut server, b"NOOP\r\n"), "250 2.0.0 Ok\r\n");
+}
+
+#[test]
+fn rfc4954_custom_mechanism_plugged_in_with() {
+    /// X-TOKEN: one message, a token; "Verified" when it is "let-me-in".
+    struct Token(bool);
+    impl ServerMechanism for Token {
+        fn name(&self) -> &str {
+            "X-TOKEN"
+        }
+        fn start(&mut self, initial: Option<&[u8]>) -> Result<ServerStep, sasl::SaslError> {
+            match initial {
+                None => Ok(ServerStep::Challenge(b"token?".to_vec())),
+                Some(token) => self.step(token),
+            }
+        }
+        fn step(&mut self, response: &[u8]) -> Result<ServerStep, sasl::SaslError> {
+            if response != b"let-me-in" || !self.0 {
+                return Ok(ServerStep::Failed);
+            }
+            Ok(ServerStep::Done(Credentials::Verified {
+                mechanism: "X-TOKEN".into(),
+                identity: "robot".into(),
+                authzid: None,
+            }))
+        }
+        fn reject(&mut self, _: &[u8]) -> Result<ServerStep, sasl::SaslError> {
+            Ok(ServerStep::Failed)
+        }
+    }
+    let mechanisms = ServerMechanisms::new()
+        .plain()
+        .with("x-token", |context: &sasl::Context<'_>| {
+            Some(Box::new(Token(context.tls)) as sasl::BoxedServerMechanism)
+        })
+        .unwrap();
+    let (mut server, ehlo) = greeted(mechanisms);
+    assert!(ehlo.contains("250-AUTH PLAIN X-TOKEN\r\n"), "{ehlo}");
+    let (text, _) = feed(&mut server, b"AUTH X-TOKEN\r\n");
+    assert_eq!(text, alloc::format!("334 {}\r\n", base64_encode(b"token?")));
+    let (_, events) = feed(
+        &mut server,
+        alloc::format!("{}\r\n", base64_encode(b"let-me-in")).as_bytes(),
+    );
+    let [
+        Event::Authenticate {
+            mechanism,
+            credentials,
+        },
+    ] = events.as_slice()
+    else {
+        panic!("{events:?}")
+    };
+    assert!(mechanism.is("X-TOKEN"));
+    assert_eq!(credentials.username(), Some("robot"));
+    assert!(credentials.is_verified());
+
+    // A factory that declines: 454 (RFC 4954 6), not "unrecognized".
+    let declining = ServerMechanisms::new()
+        .with("X-NEVER", |_: &sasl::Context<'_>| None)
+        .unwrap();
+    let (mut server, _) = greeted(declining);
+    let (text, _) = feed(&mut server, b"AUTH X-NEVER\r\n");
+    assert_eq!(text, "454 4.7.0 Temporary authentication failure\r\n");
+    let (text, _) = feed(&mut server, b"AUTH X-OTHER\r\n");
+    assert_eq!(text, "504 5.5.4 Unrecognized authentication type\r\n");
+}
+
+#[test]
+fn rfc4954_4_scram_cancelled_after_the_lookup() {
+    let (mut server, _) = greeted(ServerMechanisms::new().scram_sha_256(|| "sn".into()));
+    let first = base64_encode(b"n,,n=user,r=cn");
+    let line = alloc::format!("AUTH SCRAM-SHA-256 {first}\r\n");
+    let (_, events) = feed(&mut server, line.as_bytes());
+    assert!(matches!(events.as_slice(), [Event::LookupSecret { .. }]));
+    // The client's `*` waits behind the lookup, and cancels once the challenge is out.
+    let (text, _) = feed(&mut server, b"*\r\n");
+    assert_eq!(text, "");
+    server.provide_secret(None).unwrap();
+    let text = drain(&mut server).text;
+    assert!(text.starts_with("334 "), "{text}");
+    assert!(
+        text.ends_with("\r\n501 5.7.0 Authentication cancelled\r\n"),
+        "{text}"
+    );
+    // A new exchange starts afresh.
+    let (_, events) = feed(&mut server, line.as_bytes());
+    assert!(matches!(events.as_slice(), [Event::LookupSecret { .. }]));
+}
+
+#[test]
+fn rfc5802_section6_scram_plus_through_the_server_machine() {
+    use mail_wire::sasl::{ChannelBinding, ClientMechanism, ScramSha256Client};
+    let mechanisms = ServerMechanisms::new()
+        .scram_sha_256_plus(|| "sn".into())
+        .scram_sha_256(|| "sn".into());
+    let (mut server, ehlo) = greeted(mechanisms);
+    // No binding data yet: -PLUS is neither advertised nor accepted.
+    assert!(ehlo.contains("250-AUTH SCRAM-SHA-256\r\n"), "{ehlo}");
+    let (text, _) = feed(&mut server, b"AUTH SCRAM-SHA-256-PLUS\r\n");
+    assert_eq!(text, "504 5.5.4 Unrecognized authentication type\r\n");
+
+    let binding = ChannelBinding::tls_exporter([9; 32]);
+    server.set_channel_binding(Some(binding.clone()));
+    assert_eq!(server.channel_binding(), Some(&binding));
+    let ehlo = drain_after(&mut server, b"EHLO c.example\r\n");
+    assert!(
+        ehlo.contains("250-AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256\r\n"),
+        "{ehlo}"
+    );
+    let mut client = ScramSha256Client::new(None, "user", "pencil", "cn")
+        .unwrap()
+        .with_channel_binding(binding);
+    let first = client.initial_response().unwrap();
+    let line = alloc::format!(
+        "AUTH SCRAM-SHA-256-PLUS {}\r\n",
+        base64_encode(first.expose_secret())
+    );
+    let (_, events) = feed(&mut server, line.as_bytes());
+    assert!(
+        matches!(events.as_slice(), [Event::LookupSecret { mechanism, .. }] if mechanism.is("SCRAM-SHA-256-PLUS"))
+    );
+    let secret = ScramSecret::derive("pencil", b"salt", 4096).unwrap();
+    server.provide_secret(Some(secret)).unwrap();
+    let mut text = drain(&mut server).text;
+    let mut authenticated = None;
+    for _ in 0..3 {
+        let Some(challenge) = text.strip_prefix("334 ") else {
+            break;
+        };
+        let challenge =
+            sasl::decode_challenge(challenge.trim_end().as_bytes(), sasl::MAX_DECODED_LEN).unwrap();
+        let response = client.respond(&challenge).unwrap();
+        let line = alloc::format!("{}\r\n", base64_encode(response.expose_secret()));
+        let (reply, events) = feed(&mut server, line.as_bytes());
+        text = reply;
+        authenticated = events.into_iter().next();
+    }
+    assert!(client.is_server_verified());
+    let Some(Event::Authenticate { credentials, .. }) = authenticated else {
+        panic!("{text}")
+    };
+    assert!(credentials.is_verified());
 }
