@@ -1024,6 +1024,15 @@ impl Server {
                 "Unsupported parameter",
             );
         }
+        if !parameters.smtputf8 && !from.is_ascii() {
+            // RFC 6531 3.4: a UTF-8 sender needs the SMTPUTF8 parameter; 3.5: a MAIL refused
+            // for a non-ASCII address is 550 with X.6.7 (a RCPT is 553).
+            return self.send(
+                ReplyCode::MAILBOX_UNAVAILABLE,
+                (5, 6, 7),
+                "Non-ASCII sender needs the SMTPUTF8 parameter",
+            );
+        }
         if let (Some(size), Some(limit)) = (parameters.size, config.max_message_size) {
             if size > limit {
                 return self.send(
