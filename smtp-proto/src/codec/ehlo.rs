@@ -28,8 +28,8 @@
 //! let Decoded::Complete(ehlo, _) = decode_ehlo_response(input, &ReplyOptions::default())? else {
 //!     unreachable!("the reply is all there");
 //! };
-//! assert_eq!(ehlo.host.to_string(), "mx.example");
-//! assert_eq!(ehlo.greeting.as_ref().map(|g| g.as_str()), Some("Hello client.example"));
+//! assert_eq!(ehlo.host().to_string(), "mx.example");
+//! assert_eq!(ehlo.greeting().map(|g| g.as_str()), Some("Hello client.example"));
 //! assert_eq!(ehlo.size(), Some(35882577));
 //! let mechanisms: Vec<&str> = ehlo.auth_mechanisms().iter().map(|m| m.as_str()).collect();
 //! assert_eq!(mechanisms, ["LOGIN", "PLAIN", "XOAUTH2"]);

@@ -1624,43 +1624,43 @@ impl Server {
         let config = &self.config;
         let mut ehlo = EhloResponse::new(config.hostname.clone());
         if config.pipelining {
-            ehlo = ehlo.with(Capability::Pipelining);
+            ehlo = ehlo.with_short(Capability::Pipelining);
         }
-        ehlo = ehlo.with(Capability::Size(config.max_message_size));
+        ehlo = ehlo.with_short(Capability::Size(config.max_message_size));
         if config.eight_bit_mime {
-            ehlo = ehlo.with(Capability::EightBitMime);
+            ehlo = ehlo.with_short(Capability::EightBitMime);
         }
         if config.smtputf8 {
-            ehlo = ehlo.with(Capability::SmtpUtf8);
+            ehlo = ehlo.with_short(Capability::SmtpUtf8);
         }
         if config.chunking {
-            ehlo = ehlo.with(Capability::Chunking);
+            ehlo = ehlo.with_short(Capability::Chunking);
             if config.binary_mime {
-                ehlo = ehlo.with(Capability::BinaryMime);
+                ehlo = ehlo.with_short(Capability::BinaryMime);
             }
         }
         if config.dsn {
-            ehlo = ehlo.with(Capability::Dsn);
+            ehlo = ehlo.with_short(Capability::Dsn);
         }
         if config.enhanced_status_codes {
-            ehlo = ehlo.with(Capability::EnhancedStatusCodes);
+            ehlo = ehlo.with_short(Capability::EnhancedStatusCodes);
         }
         if config.starttls && !self.tls {
-            ehlo = ehlo.with(Capability::StartTls);
+            ehlo = ehlo.with_short(Capability::StartTls);
         }
         if config.require_tls && self.tls {
-            ehlo = ehlo.with(Capability::RequireTls);
+            ehlo = ehlo.with_short(Capability::RequireTls);
         }
         if !config.auth_mechanisms.is_empty() && (self.tls || config.auth_without_tls) {
-            ehlo = ehlo.with(Capability::Auth(config.auth_mechanisms.clone()));
+            ehlo = ehlo.with_short(Capability::Auth(config.auth_mechanisms.clone()));
         }
         if config.vrfy {
-            ehlo = ehlo.with(Capability::Vrfy);
+            ehlo = ehlo.with_short(Capability::Vrfy);
         }
         if config.expn {
-            ehlo = ehlo.with(Capability::Expn);
+            ehlo = ehlo.with_short(Capability::Expn);
         }
-        ehlo = ehlo.with(Capability::Help);
+        ehlo = ehlo.with_short(Capability::Help);
         ehlo
     }
 }

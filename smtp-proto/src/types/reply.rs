@@ -426,6 +426,11 @@ impl<'a> ReplyText<'a> {
         Self(Cow::Borrowed(text))
     }
 
+    /// For text, borrowed or owned, that the caller has checked.
+    pub(crate) fn checked_cow(text: Cow<'a, str>) -> Self {
+        Self(text)
+    }
+
     /// Drops the first `n` octets (an ASCII prefix the decoder recognised).
     pub(crate) fn drop_front(&mut self, n: usize) {
         match &mut self.0 {
