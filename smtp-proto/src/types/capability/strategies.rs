@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use crate::types::{
     Capability, DateTime, Domain, EhloKeyword, EhloParam, EhloResponse, EnhancedStatus, Extension,
-    Host, Limit, Mechanism, PriorityProfile, Reply, ReplyCode, ReplyText, parse_status_prefix,
+    Host, Limit, Mechanism, PriorityProfile, Reply, ReplyCode, ReplyText,
 };
 
 /// Any valid reply code.
@@ -62,14 +62,61 @@ pub(crate) fn reply(utf8: bool) -> impl Strategy<Value = Reply<'static>> {
                 _ => reply,
             }
         })
-        // Without a status code, text that starts with one on every line would read as one.
-        .prop_filter("text looks like a status code", |reply| {
-            reply.status().is_some()
-                || !reply.lines().iter().all(|line| {
-                    parse_status_prefix(line.as_str().as_bytes())
-                        .is_some_and(|(status, _)| status.agrees_with(reply.code()))
-                })
-        })
+}
+
+/// Reply text the public constructors take: short or long (past one line), with or without
+/// an enhanced status code at its start (agreeing with the code or not), ASCII or UTF-8.
+fn any_text(utf8: bool) -> BoxedStrategy<String> {
+    let chars = if utf8 {
+        "[\t -~éß€😀]"
+    } else {
+        "[\t -~]"
+    };
+    let words = if utf8 { "[a-zé😀 ]" } else { "[a-z ]" };
+    (
+        prop_oneof![
+            Just(String::new()),
+            enhanced_status().prop_map(|s| format!("{s}")),
+            enhanced_status().prop_map(|s| format!("{s} ")),
+        ],
+        prop_oneof![
+            4 => proptest::string::string_regex(&format!("{chars}{{0,60}}")).unwrap(),
+            1 => proptest::string::string_regex(&format!("{chars}{{400,1200}}")).unwrap(),
+            1 => proptest::string::string_regex(&format!("{words}{{400,1200}}")).unwrap(),
+        ],
+    )
+        .prop_map(|(status, text)| format!("{status}{text}"))
+        .boxed()
+}
+
+/// Any reply the public constructors allow: `new`, `with_status`, `from_lines`, then
+/// `push_line` and `set_status`.
+pub(crate) fn any_reply(utf8: bool) -> impl Strategy<Value = Reply<'static>> {
+    (
+        reply_code(),
+        prop_oneof![Just(None), enhanced_status().prop_map(Some)],
+        prop::collection::vec(any_text(utf8), 1..4),
+        prop::collection::vec(any_text(utf8), 0..3),
+        0..3u8,
+        prop_oneof![Just(None), enhanced_status().prop_map(Some)],
+    )
+        .prop_filter_map(
+            "a status that disagrees with the code",
+            |(code, status, first, more, how, later)| {
+                let mut reply = match (how, status) {
+                    (0, Some(status)) => Reply::with_status(code, status, first[0].clone()).ok()?,
+                    (0 | 1, _) => Reply::new(code, first[0].clone()).unwrap(),
+                    _ => Reply::from_lines(code, first).unwrap(),
+                };
+                for line in more {
+                    reply.push_line(ReplyText::new(line).unwrap());
+                }
+                match later {
+                    Some(status) => reply.set_status(status).ok(),
+                    None => Some(reply),
+                }
+            },
+        )
 }
 
 fn is_known(keyword: &str) -> bool {
