@@ -560,6 +560,10 @@ fn host() -> impl Strategy<Value = Host<'static>> {
         4 => domain().prop_map(Host::Domain),
         1 => any::<[u8; 4]>().prop_map(|o| Host::from(crate::types::AddressLiteral::ipv4(o.into()))),
         1 => any::<[u8; 16]>().prop_map(|o| Host::from(crate::types::AddressLiteral::ipv6(o.into()))),
+        1 => "[a-zA-Z0-9]([a-zA-Z0-9-]{0,6}[a-zA-Z0-9])?:[!-Z^-~]{1,60}".prop_filter_map(
+            "a tag that reads as IPv6",
+            |text| crate::types::AddressLiteral::new(text).ok().map(Host::from),
+        ),
     ]
 }
 
