@@ -457,7 +457,8 @@ pub enum Capability<'a> {
     StartTls,
     /// `AUTH mechanism...` (RFC 4954 3). Every `AUTH` line of a response is merged into one,
     /// including the pre-standard `AUTH=LOGIN PLAIN` form that some servers still send for old
-    /// clients.
+    /// clients, and each mechanism is kept once (names compare without regard to case), as
+    /// decoding and [`EhloResponse::push`] keep them.
     Auth(Vec<Mechanism<'a>>),
     /// `REQUIRETLS` (RFC 8689).
     RequireTls,
@@ -1073,8 +1074,12 @@ fn typed(extension: Extension, params: &str) -> Result<Capability<'_>, &'static 
         Extension::Auth => {
             let mut mechanisms = Vec::with_capacity(4);
             for name in Params(params) {
-                mechanisms
-                    .push(Mechanism::new(name).map_err(|_| "AUTH mechanism breaks its grammar")?);
+                let mechanism =
+                    Mechanism::new(name).map_err(|_| "AUTH mechanism breaks its grammar")?;
+                // Once each, as the lines of a response merge (names compare without case).
+                if !mechanisms.iter().any(|m: &Mechanism<'_>| m.is(name)) {
+                    mechanisms.push(mechanism);
+                }
             }
             Capability::Auth(mechanisms)
         }

@@ -530,3 +530,21 @@ proptest! {
         }
     }
 }
+
+/// RFC 4954 3: mechanism names compare without regard to case; a response that names one
+/// twice, on one `AUTH` line or on two, offers it once, whichever decoding path reads it.
+#[test]
+fn rfc4954_3_auth_mechanisms_are_kept_once_on_every_path() {
+    let once = mechanisms(&["PLAIN", "LOGIN"]);
+    for wire in [
+        &b"250-mx.example\r\n250 AUTH PLAIN plain LOGIN\r\n"[..],
+        b"250-mx.example\r\n250-AUTH PLAIN\r\n250 AUTH=plain LOGIN\r\n",
+    ] {
+        let ehlo = decode(wire);
+        assert_eq!(ehlo.auth_mechanisms(), once, "{wire:?}");
+        let Ok(Decoded::Complete(reply, _)) = decode_reply(wire, &options()) else {
+            panic!()
+        };
+        assert_eq!(EhloResponse::try_from(reply).unwrap(), ehlo);
+    }
+}

@@ -199,7 +199,16 @@ pub(crate) fn capability() -> impl Strategy<Value = Capability<'static>> {
         Just(Capability::SmtpUtf8),
         Just(Capability::EnhancedStatusCodes),
         Just(Capability::StartTls),
-        prop::collection::vec(mechanism(), 0..8).prop_map(Capability::Auth),
+        prop::collection::vec(mechanism(), 0..8).prop_map(|mechanisms| {
+            // Each once, as decoding keeps them.
+            let mut unique: Vec<Mechanism<'static>> = Vec::new();
+            for mechanism in mechanisms {
+                if !unique.iter().any(|m| m.is(mechanism.as_str())) {
+                    unique.push(mechanism);
+                }
+            }
+            Capability::Auth(unique)
+        }),
         Just(Capability::RequireTls),
         proptest::option::of("[A-Za-z0-9._-]{1,20}".prop_map(|p| PriorityProfile::new(p).unwrap()))
             .prop_map(Capability::MtPriority),
