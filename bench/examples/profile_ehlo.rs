@@ -9,7 +9,7 @@ fn main() {
         if let Ok(d) = decode_ehlo_response(std::hint::black_box(input), &options) {
             total += std::hint::black_box(d)
                 .complete()
-                .map_or(0, |e| e.capabilities.len());
+                .map_or(0, |e| e.capabilities().len());
         }
     }
     println!("{total}");

@@ -48,8 +48,10 @@ pub struct CommandOptions {
     /// The longest command line accepted, CRLF included (RFC 5321 4.5.3.1.4: at least 512;
     /// extensions such as AUTH need more). 512 by default.
     pub max_line_length: usize,
-    /// Whether SMTPUTF8 (RFC 6531) is in effect: UTF-8 in addresses, domains and arguments.
-    /// A `MAIL` with a non-ASCII path must still carry the `SMTPUTF8` parameter. Off by default.
+    /// Whether SMTPUTF8 (RFC 6531) is in effect: UTF-8 in addresses, domains and arguments
+    /// (RFC 6531 3.3). The decoder reads a non-ASCII path in `MAIL` or `RCPT` whether or not
+    /// the transaction declared `SMTPUTF8` (3.4): that rule is the session's, and the
+    /// [server](crate::server) answers it (550 / 553 with 5.6.7, 3.5). Off by default.
     pub smtputf8: bool,
 }
 
@@ -356,10 +358,8 @@ impl<'a> Parser<'a> {
         let (from, end) =
             parse_reverse_path(path, self.utf8).map_err(|e| DecodeError::value(at, e))?;
         let parameters = self.mail_parameters(at + end, path.get(end..).unwrap_or_default())?;
-        if self.utf8 && !parameters.smtputf8 && !from.is_ascii() {
-            // RFC 6531 3.4: a non-ASCII address needs the SMTPUTF8 parameter.
-            return Err(DecodeError::new(at, ErrorKind::NonAscii));
-        }
+        // A UTF-8 path without the SMTPUTF8 parameter is grammar (RFC 6531 3.3 extends
+        // Mailbox); that the transaction needs the parameter (3.4) is the server's to answer.
         Ok(Command::Mail { from, parameters })
     }
 

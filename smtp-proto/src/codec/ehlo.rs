@@ -28,8 +28,8 @@
 //! let Decoded::Complete(ehlo, _) = decode_ehlo_response(input, &ReplyOptions::default())? else {
 //!     unreachable!("the reply is all there");
 //! };
-//! assert_eq!(ehlo.host.to_string(), "mx.example");
-//! assert_eq!(ehlo.greeting.as_ref().map(|g| g.as_str()), Some("Hello client.example"));
+//! assert_eq!(ehlo.host().to_string(), "mx.example");
+//! assert_eq!(ehlo.greeting().map(|g| g.as_str()), Some("Hello client.example"));
 //! assert_eq!(ehlo.size(), Some(35882577));
 //! let mechanisms: Vec<&str> = ehlo.auth_mechanisms().iter().map(|m| m.as_str()).collect();
 //! assert_eq!(mechanisms, ["LOGIN", "PLAIN", "XOAUTH2"]);
@@ -211,15 +211,8 @@ impl EhloResponse<'_> {
             // Lines are made of checked values: a host, reply text and EHLO tokens.
             lines.push(ReplyText::new(line.to_string()).unwrap_or_default());
         });
-        let mut reply = Reply::from_text(ReplyCode::OK, ReplyText::empty());
-        let mut lines = lines.into_iter();
-        if let Some(first) = lines.next() {
-            reply = Reply::from_text(ReplyCode::OK, first);
-        }
-        for line in lines {
-            reply.push_line(line);
-        }
-        reply
+        // Taken as they are: a host such as `2.0.0` is not an enhanced status code here.
+        Reply::decoded_many(ReplyCode::OK, None, lines)
     }
 }
 

@@ -45,7 +45,7 @@ use mail_wire::{Input, Output};
 use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_REPLY_LINE};
 use crate::types::{
     EnhancedStatus, InvalidValue, Reply, ReplyCode, ReplyText, check_reply_text,
-    parse_status_prefix, reply_code_error,
+    parse_status_prefix, reply_code_error, split_text,
 };
 
 /// Limits and switches of the reply decoders.
@@ -422,25 +422,6 @@ fn status_bytes(status: EnhancedStatus, buf: &mut [u8; 11]) -> &[u8] {
         }
     }
     buf.get(..len).unwrap_or_default()
-}
-
-/// The first piece of `text` that fits in `budget` octets, and the rest if there is any. A
-/// split falls on the last space that fits (which is dropped), else on a character boundary.
-fn split_text(text: &str, budget: usize) -> (&str, Option<&str>) {
-    if text.len() <= budget {
-        return (text, None);
-    }
-    let window = text.as_bytes().get(..=budget).unwrap_or_default();
-    if let Some(space) = memchr::memrchr(b' ', window).filter(|&at| at > 0) {
-        let (head, tail) = text.split_at(space);
-        return (head, Some(tail.get(1..).unwrap_or_default()));
-    }
-    let mut cut = budget;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let (head, tail) = text.split_at(cut);
-    (head, Some(tail))
 }
 
 // ---------------------------------------------------------------------------------------------

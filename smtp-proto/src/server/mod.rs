@@ -1105,6 +1105,15 @@ impl Server {
                 "Unsupported parameter",
             );
         }
+        if !parameters.smtputf8 && !from.is_ascii() {
+            // RFC 6531 3.4: a UTF-8 sender needs the SMTPUTF8 parameter; 3.5: a MAIL refused
+            // for a non-ASCII address is 550 with X.6.7 (a RCPT is 553).
+            return self.send(
+                ReplyCode::MAILBOX_UNAVAILABLE,
+                (5, 6, 7),
+                "Non-ASCII sender needs the SMTPUTF8 parameter",
+            );
+        }
         if let (Some(size), Some(limit)) = (parameters.size, config.max_message_size) {
             if size > limit {
                 return self.send(
@@ -1720,46 +1729,46 @@ impl Server {
         let config = &self.config;
         let mut ehlo = EhloResponse::new(config.hostname.clone());
         if config.pipelining {
-            ehlo = ehlo.with(Capability::Pipelining);
+            ehlo = ehlo.with_short(Capability::Pipelining);
         }
-        ehlo = ehlo.with(Capability::Size(config.max_message_size));
+        ehlo = ehlo.with_short(Capability::Size(config.max_message_size));
         if config.eight_bit_mime {
-            ehlo = ehlo.with(Capability::EightBitMime);
+            ehlo = ehlo.with_short(Capability::EightBitMime);
         }
         if config.smtputf8 {
-            ehlo = ehlo.with(Capability::SmtpUtf8);
+            ehlo = ehlo.with_short(Capability::SmtpUtf8);
         }
         if config.chunking {
-            ehlo = ehlo.with(Capability::Chunking);
+            ehlo = ehlo.with_short(Capability::Chunking);
             if config.binary_mime {
-                ehlo = ehlo.with(Capability::BinaryMime);
+                ehlo = ehlo.with_short(Capability::BinaryMime);
             }
         }
         if config.dsn {
-            ehlo = ehlo.with(Capability::Dsn);
+            ehlo = ehlo.with_short(Capability::Dsn);
         }
         if config.enhanced_status_codes {
-            ehlo = ehlo.with(Capability::EnhancedStatusCodes);
+            ehlo = ehlo.with_short(Capability::EnhancedStatusCodes);
         }
         if config.starttls && !self.tls {
-            ehlo = ehlo.with(Capability::StartTls);
+            ehlo = ehlo.with_short(Capability::StartTls);
         }
         if config.require_tls && self.tls {
-            ehlo = ehlo.with(Capability::RequireTls);
+            ehlo = ehlo.with_short(Capability::RequireTls);
         }
         if !config.sasl_mechanisms.is_empty() && (self.tls || config.auth_without_tls) {
             // The registry's names are valid mechanism names (RFC 4422 3.1).
             let names = config.sasl_mechanisms.available(&self.sasl_context());
             let names = names.filter_map(|name| Mechanism::new(String::from(name)).ok());
-            ehlo = ehlo.with(Capability::Auth(names.collect()));
+            ehlo = ehlo.with_short(Capability::Auth(names.collect()));
         }
         if config.vrfy {
-            ehlo = ehlo.with(Capability::Vrfy);
+            ehlo = ehlo.with_short(Capability::Vrfy);
         }
         if config.expn {
-            ehlo = ehlo.with(Capability::Expn);
+            ehlo = ehlo.with_short(Capability::Expn);
         }
-        ehlo = ehlo.with(Capability::Help);
+        ehlo = ehlo.with_short(Capability::Help);
         ehlo
     }
 }

@@ -1674,3 +1674,69 @@ fn rfc5802_section6_scram_plus_through_the_server_machine() {
     };
     assert!(credentials.is_verified());
 }
+
+/// RFC 6531 3.3 / 3.4 / 3.5: a UTF-8 path is grammar where SMTPUTF8 is offered, but the
+/// transaction needs the parameter: a MAIL without it is 550 5.6.7 and a RCPT in a transaction
+/// without it 553 5.6.7, neither reaching the application, and neither counted as a protocol
+/// error; with the parameter both are asked about.
+#[test]
+fn rfc6531_3_5_utf8_paths_without_the_smtputf8_parameter_are_550_and_553_5_6_7() {
+    let config = ServerConfig {
+        smtputf8: true,
+        enhanced_status_codes: true,
+        max_errors: 1,
+        ..minimal("mx.example")
+    };
+    let got = run(
+        config,
+        &[
+            b"EHLO c.example\r\n",
+            "MAIL FROM:<jörg@bücher.example>\r\n".as_bytes(),
+            b"MAIL FROM:<a@c.example>\r\n",
+            "RCPT TO:<jörg@bücher.example>\r\n".as_bytes(),
+            b"RSET\r\n",
+            "MAIL FROM:<jörg@bücher.example> SMTPUTF8\r\n".as_bytes(),
+            "RCPT TO:<jörg@bücher.example>\r\n".as_bytes(),
+        ],
+    );
+    let replies: Vec<&str> = got.transcript.lines().skip(2).collect();
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|l| !l.starts_with("250-"))
+            .copied()
+            .collect::<Vec<_>>(),
+        [
+            "250 HELP",
+            "550 5.6.7 Non-ASCII sender needs the SMTPUTF8 parameter",
+            "250 2.1.0 Ok",
+            "553 5.6.7 Non-ASCII recipient needs SMTPUTF8",
+            "250 2.0.0 Ok",
+            "250 2.1.0 Ok",
+            "250 2.1.5 Ok",
+        ],
+        "{}",
+        got.transcript
+    );
+    assert!(!got.closed);
+    let senders: Vec<String> = got
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::MailFrom { from, parameters } => {
+                Some(alloc::format!("{from} {}", parameters.smtputf8))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        senders,
+        ["<a@c.example> false", "<jörg@bücher.example> true"]
+    );
+    let recipients = got
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::RcptTo { .. }))
+        .count();
+    assert_eq!(recipients, 1);
+}

@@ -438,8 +438,10 @@ impl FromStr for Mailbox<'static> {
 }
 
 /// `"<" [ A-d-l ":" ] Mailbox ">"` (RFC 5321 4.1.2). A source route (`<@a,@b:user@c>`) is
-/// accepted on input and kept in [`route`](Self::route) for the caller to see, but never sent:
-/// RFC 5321 says it MUST be accepted, SHOULD NOT be generated and SHOULD be ignored.
+/// accepted and never sent: RFC 5321 says it MUST be accepted, SHOULD NOT be generated and
+/// SHOULD be ignored. The command decoder keeps it in [`route`](Self::route) for a server to
+/// see; [`parse`](Self::parse) and the other constructors drop it, so that a path built by
+/// hand is the path its encoding decodes to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Path<'a> {
     // Boxed rather than a Vec: routes are rare, and this keeps every command smaller.
@@ -456,10 +458,10 @@ impl<'a> Path<'a> {
         }
     }
 
-    /// Parses a path as written, `<user@example.com>` (a source route is accepted and kept,
-    /// RFC 5321 4.1.2), or a bare mailbox, `user@example.com`.
+    /// Parses a path as written, `<user@example.com>` (a source route is accepted and
+    /// dropped, RFC 5321 4.1.2), or a bare mailbox, `user@example.com`.
     pub fn parse(text: &'a str) -> Result<Self, InvalidValue> {
-        path_text(text)
+        path_text(text).map(Path::without_route)
     }
 
     /// The mailbox.
@@ -538,7 +540,10 @@ impl<'a> ReversePath<'a> {
     /// Parses a reverse path as written, `<user@example.com>` or `<>` (RFC 5321 4.1.2), or a
     /// bare mailbox, `user@example.com`.
     pub fn parse(text: &'a str) -> Result<Self, InvalidValue> {
-        reverse_path_text(text)
+        reverse_path_text(text).map(|path| match path {
+            Self::Path(path) => Self::Path(path.without_route()),
+            null => null,
+        })
     }
 
     /// The mailbox, unless null.
@@ -612,7 +617,10 @@ impl<'a> ForwardPath<'a> {
     /// Parses a forward path as written, `<user@example.com>` or `<Postmaster>` (RFC 5321
     /// 4.1.1.3), or a bare mailbox, `user@example.com`.
     pub fn parse(text: &'a str) -> Result<Self, InvalidValue> {
-        forward_path_text(text)
+        forward_path_text(text).map(|path| match path {
+            Self::Path(path) => Self::Path(path.without_route()),
+            postmaster => postmaster,
+        })
     }
 
     /// The mailbox, unless it is the bare postmaster.
@@ -873,6 +881,15 @@ fn literal_kind(content: &str) -> Result<LiteralKind, InvalidValue> {
     const WHAT: &str = "address literal";
     if content.is_empty() {
         return Err(InvalidValue::Empty { what: WHAT });
+    }
+    // Bracketed, no longer than a domain (RFC 5321 4.5.3.1.2), so that it fits wherever a
+    // domain does (the 512-octet EHLO line, 4.5.3.1.4).
+    if content.len() + 2 > MAX_DOMAIN {
+        return Err(InvalidValue::TooLong {
+            what: WHAT,
+            length: content.len() + 2,
+            limit: MAX_DOMAIN,
+        });
     }
     if let Some(bad) = content
         .bytes()

@@ -83,9 +83,19 @@ macro_rules! token {
 }
 
 token! {
-    /// An EHLO keyword (RFC 5321 4.1.1.1): `(ALPHA / DIGIT) *(ALPHA / DIGIT / "-")`, compared
-    /// without regard to case.
-    EhloKeyword, check_keyword
+    /// The keyword of an extension outside the known set, for [`Capability::Other`] (RFC 5321
+    /// 4.1.1.1: `(ALPHA / DIGIT) *(ALPHA / DIGIT / "-")`), compared without regard to case. A
+    /// keyword this crate knows ([`Extension`]), in any case, is refused: it has its own
+    /// [`Capability`] variant, which is what decoding gives.
+    ///
+    /// ```
+    /// use smtp_proto::types::EhloKeyword;
+    ///
+    /// assert!(EhloKeyword::new("X-VENDOR").is_ok());
+    /// assert!(EhloKeyword::new("size").is_err()); // Capability::Size
+    /// # Ok::<(), smtp_proto::types::InvalidValue>(())
+    /// ```
+    EhloKeyword, check_other_keyword
 }
 
 token! {
@@ -100,9 +110,23 @@ token! {
 }
 
 token! {
-    /// One entry of the `LIMITS` parameter (RFC 9422 3): `limit-name ["=" limit-value]`, the
-    /// name `1*(ALPHA / DIGIT / "-" / "_")`, the value `1*(%x21-3A / %x3C-7E)` (any visible
-    /// character but `;`).
+    /// One entry of the `LIMITS` parameter (RFC 9422 3) beside the registered ones:
+    /// `limit-name ["=" limit-value]`, the name `1*(ALPHA / DIGIT / "-" / "_")`, the value
+    /// `1*(%x21-3A / %x3C-7E)` (any visible character but `;`).
+    ///
+    /// A registered limit (`MAILMAX`, `RCPTMAX`, `RCPTDOMAINMAX`, any case) with a number
+    /// that fits its field is refused: it belongs in that field of [`Capability::Limits`],
+    /// which is where decoding puts it. (The decoder keeps a second one here, after the first
+    /// has filled the field.)
+    ///
+    /// ```
+    /// use smtp_proto::types::Limit;
+    ///
+    /// assert_eq!(Limit::new("X-PER-HOUR=50")?.value(), Some("50"));
+    /// assert!(Limit::new("RCPTMAX=abc").is_ok()); // not a number: stays an entry
+    /// assert!(Limit::new("rcptmax=100").is_err()); // the rcpt_max field
+    /// # Ok::<(), smtp_proto::types::InvalidValue>(())
+    /// ```
     Limit, check_limit
 }
 
@@ -148,6 +172,19 @@ fn check_keyword(text: &str) -> Result<(), InvalidValue> {
     check_token(text, WHAT, None, is_keyword_char)
 }
 
+/// A keyword for [`Capability::Other`]: the grammar, and not a known extension.
+fn check_other_keyword(text: &str) -> Result<(), InvalidValue> {
+    check_keyword(text)?;
+    if Extension::from_keyword(text).is_some() {
+        return Err(InvalidValue::Malformed {
+            what: "EHLO keyword",
+            offset: 0,
+            reason: "a known extension: use its own variant",
+        });
+    }
+    Ok(())
+}
+
 fn check_param(text: &str) -> Result<(), InvalidValue> {
     check_token(text, "EHLO parameter", None, is_param_char)
 }
@@ -159,6 +196,27 @@ fn check_profile(text: &str) -> Result<(), InvalidValue> {
 }
 
 fn check_limit(text: &str) -> Result<(), InvalidValue> {
+    check_limit_grammar(text)?;
+    let (name, value) = text.split_once('=').unwrap_or((text, ""));
+    if is_registered_limit(name) && number(value).is_some_and(|n| u32::try_from(n).is_ok()) {
+        return Err(InvalidValue::Malformed {
+            what: "limit",
+            offset: 0,
+            reason: "a registered limit with a number: use its field",
+        });
+    }
+    Ok(())
+}
+
+/// `MAILMAX`, `RCPTMAX` or `RCPTDOMAINMAX` (RFC 9422 4), in any case.
+fn is_registered_limit(name: &str) -> bool {
+    ["MAILMAX", "RCPTMAX", "RCPTDOMAINMAX"]
+        .iter()
+        .any(|registered| registered.eq_ignore_ascii_case(name))
+}
+
+/// `limit-name ["=" limit-value]` (RFC 9422 3).
+fn check_limit_grammar(text: &str) -> Result<(), InvalidValue> {
     const WHAT: &str = "limit";
     let (name, value) = match text.split_once('=') {
         Some((name, value)) => (name, Some(value)),
@@ -400,7 +458,8 @@ pub enum Capability<'a> {
     StartTls,
     /// `AUTH mechanism...` (RFC 4954 3). Every `AUTH` line of a response is merged into one,
     /// including the pre-standard `AUTH=LOGIN PLAIN` form that some servers still send for old
-    /// clients.
+    /// clients, and each mechanism is kept once (names compare without regard to case), as
+    /// decoding and [`EhloResponse::push`] keep them.
     Auth(Vec<Mechanism<'a>>),
     /// `REQUIRETLS` (RFC 8689).
     RequireTls,
@@ -441,7 +500,8 @@ pub enum Capability<'a> {
     /// PL@IN`): kept as sent, with the reason, so that it is never mistaken for the extension
     /// being absent or for a well-formed one. Only the decoder makes it.
     Malformed(MalformedCapability<'a>),
-    /// Any other keyword.
+    /// Any other keyword ([`EhloKeyword`] refuses the known ones, so that this is what
+    /// decoding gives back).
     Other {
         /// The keyword as sent.
         keyword: EhloKeyword<'a>,
@@ -488,7 +548,7 @@ impl<'a> Capability<'a> {
     pub fn keyword(&self) -> &str {
         match self {
             Self::Other { keyword, .. } => keyword.as_str(),
-            Self::Malformed(malformed) => malformed.keyword.as_str(),
+            Self::Malformed(malformed) => &malformed.keyword,
             known => known.extension().map_or("", Extension::keyword),
         }
     }
@@ -607,7 +667,7 @@ impl fmt::Display for Capability<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MalformedCapability<'a> {
     extension: Extension,
-    keyword: EhloKeyword<'a>,
+    keyword: Cow<'a, str>,
     params: Vec<EhloParam<'a>>,
     reason: &'static str,
 }
@@ -618,8 +678,8 @@ impl MalformedCapability<'_> {
         self.extension
     }
 
-    /// The keyword as sent.
-    pub fn keyword(&self) -> &EhloKeyword<'_> {
+    /// The keyword as sent (a known one, in the case the server used).
+    pub fn keyword(&self) -> &str {
         &self.keyword
     }
 
@@ -637,7 +697,7 @@ impl MalformedCapability<'_> {
     pub fn into_owned(self) -> MalformedCapability<'static> {
         MalformedCapability {
             extension: self.extension,
-            keyword: self.keyword.into_owned(),
+            keyword: Cow::Owned(self.keyword.into_owned()),
             params: self.params.into_iter().map(EhloParam::into_owned).collect(),
             reason: self.reason,
         }
@@ -650,27 +710,39 @@ impl MalformedCapability<'_> {
 /// The host is a domain or, as some servers without a name send, an address literal (the
 /// grammar of the greeting, RFC 5321 4.2, allows both). An empty greeting is the same as none.
 ///
-/// ```
-/// use smtp_proto::types::{Capability, Domain, EhloResponse, Extension};
+/// What can be built is what the decoder reads back ([`decode_ehlo_response`] of
+/// [`encode_ehlo_response`] is the same value): the greeting is kept to what fits on the
+/// first line, every `AUTH` joins the first one (as the decoder merges `AUTH` lines), and a
+/// capability whose line would pass the 512 octets of RFC 5321 4.5.3.1.5 is refused.
 ///
-/// let mut ehlo = EhloResponse::new(Domain::new("mx.example")?);
-/// ehlo.capabilities.push(Capability::Size(Some(35882577)));
-/// ehlo.capabilities.push(Capability::Pipelining);
+/// [`decode_ehlo_response`]: crate::codec::decode_ehlo_response
+/// [`encode_ehlo_response`]: crate::codec::encode_ehlo_response
+///
+/// ```
+/// use smtp_proto::types::{Capability, Domain, EhloResponse, Extension, Mechanism};
+///
+/// let ehlo = EhloResponse::new(Domain::new("mx.example")?)
+///     .with(Capability::Size(Some(35882577)))?
+///     .with(Capability::Auth(vec![Mechanism::new("PLAIN")?]))?
+///     .with(Capability::Pipelining)?
+///     .with(Capability::Auth(vec![Mechanism::new("LOGIN")?, Mechanism::new("plain")?]))?;
 /// assert!(ehlo.supports(Extension::Pipelining));
 /// assert_eq!(ehlo.size(), Some(35882577));
-/// assert!(ehlo.auth_mechanisms().is_empty());
+/// let mechanisms: Vec<&str> = ehlo.auth_mechanisms().iter().map(|m| m.as_str()).collect();
+/// assert_eq!(mechanisms, ["PLAIN", "LOGIN"]);
+/// assert_eq!(ehlo.capabilities().len(), 3);
 /// # Ok::<(), smtp_proto::types::InvalidValue>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EhloResponse<'a> {
-    /// The server's name.
-    pub host: Host<'a>,
-    /// The free text after the name on the first line.
-    pub greeting: Option<ReplyText<'a>>,
-    /// The capabilities, in the order sent.
-    pub capabilities: Vec<Capability<'a>>,
+    pub(crate) host: Host<'a>,
+    pub(crate) greeting: Option<ReplyText<'a>>,
+    pub(crate) capabilities: Vec<Capability<'a>>,
 }
+
+/// The most text of one EHLO response line after `250-` and before CRLF (RFC 5321 4.5.3.1.5).
+pub(crate) const EHLO_LINE_BUDGET: usize = 512 - 6;
 
 impl<'a> EhloResponse<'a> {
     /// A response naming `host`, with no greeting and no capabilities.
@@ -682,18 +754,85 @@ impl<'a> EhloResponse<'a> {
         }
     }
 
-    /// The same response with a greeting.
+    /// The server's name.
+    pub fn host(&self) -> &Host<'a> {
+        &self.host
+    }
+
+    /// The free text after the name on the first line, if any.
+    pub fn greeting(&self) -> Option<&ReplyText<'a>> {
+        self.greeting.as_ref()
+    }
+
+    /// The capabilities, in the order sent (all `AUTH` lines in the first).
+    pub fn capabilities(&self) -> &[Capability<'a>] {
+        &self.capabilities
+    }
+
+    /// The same response with a greeting: an empty one is none, and one too long for the
+    /// first line beside the host (RFC 5321 4.5.3.1.5) is cut short at a character boundary,
+    /// as it would be sent.
     #[must_use]
     pub fn with_greeting(mut self, greeting: ReplyText<'a>) -> Self {
-        self.greeting = Some(greeting);
+        let room = EHLO_LINE_BUDGET.saturating_sub(self.host_len() + 1);
+        let mut greeting = greeting.into_inner();
+        if greeting.len() > room {
+            let mut cut = room;
+            while !greeting.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            greeting = match greeting {
+                Cow::Borrowed(text) => Cow::Borrowed(text.get(..cut).unwrap_or_default()),
+                Cow::Owned(mut text) => {
+                    text.truncate(cut);
+                    Cow::Owned(text)
+                }
+            };
+        }
+        // A cut of checked text at a character boundary is checked text.
+        self.greeting = Some(ReplyText::checked_cow(greeting)).filter(|g| !g.is_empty());
         self
     }
 
-    /// The same response with one more capability.
+    /// The same response with one more capability; see [`push`](Self::push).
+    pub fn with(mut self, capability: Capability<'a>) -> Result<Self, InvalidValue> {
+        self.push(capability)?;
+        Ok(self)
+    }
+
+    /// Adds a capability: an `AUTH` joins the first `AUTH` (without repeating a mechanism),
+    /// as the decoder merges them; a capability whose line would be longer than the 506
+    /// octets left after `250-` and before CRLF (RFC 5321 4.5.3.1.5) is refused, as the
+    /// decoder would refuse that line. (A long `AUTH` is spread over several lines.)
+    pub fn push(&mut self, capability: Capability<'a>) -> Result<(), InvalidValue> {
+        if !matches!(capability, Capability::Auth(_)) {
+            let length = line_len(&capability);
+            if length > EHLO_LINE_BUDGET {
+                return Err(InvalidValue::TooLong {
+                    what: "EHLO line",
+                    length,
+                    limit: EHLO_LINE_BUDGET,
+                });
+            }
+        }
+        push_capability(&mut self.capabilities, capability);
+        Ok(())
+    }
+
+    /// [`with`](Self::with) for a capability whose line always fits: one without parameters,
+    /// a number (`SIZE`, `DELIVERBY`), `MT-PRIORITY` or `AUTH` (the server's own list).
     #[must_use]
-    pub fn with(mut self, capability: Capability<'a>) -> Self {
-        self.capabilities.push(capability);
+    pub(crate) fn with_short(mut self, capability: Capability<'a>) -> Self {
+        push_capability(&mut self.capabilities, capability);
         self
+    }
+
+    /// Octets of the host as sent.
+    fn host_len(&self) -> usize {
+        match &self.host {
+            Host::Domain(domain) => domain.as_str().len(),
+            Host::Literal(literal) => literal.as_str().len() + 2,
+        }
     }
 
     /// Whether the server offers `extension`.
@@ -770,7 +909,8 @@ impl<'a> EhloResponse<'a> {
 // Grammar, shared with the codec.
 
 /// Adds `capability` to `capabilities`, merging every `AUTH` into the first one (without
-/// repeating a mechanism).
+/// repeating a mechanism, within a line or across lines: the encoder may spread one `AUTH`
+/// over several lines).
 pub(crate) fn push_capability<'a>(
     capabilities: &mut Vec<Capability<'a>>,
     capability: Capability<'a>,
@@ -783,16 +923,36 @@ pub(crate) fn push_capability<'a>(
         Capability::Auth(mechanisms) => Some(mechanisms),
         _ => None,
     });
-    match existing {
-        Some(mechanisms) => {
-            for mechanism in more {
-                if !mechanisms.iter().any(|m| m.is(mechanism.as_str())) {
-                    mechanisms.push(mechanism);
-                }
+    let mechanisms = match existing {
+        Some(mechanisms) => mechanisms,
+        None => {
+            capabilities.push(Capability::Auth(Vec::with_capacity(more.len())));
+            match capabilities.last_mut() {
+                Some(Capability::Auth(mechanisms)) => mechanisms,
+                _ => return,
             }
         }
-        None => capabilities.push(Capability::Auth(more)),
+    };
+    for mechanism in more {
+        if !mechanisms.iter().any(|m| m.is(mechanism.as_str())) {
+            mechanisms.push(mechanism);
+        }
     }
+}
+
+/// Octets of the line `capability` is written as (without `250-` and CRLF).
+fn line_len(capability: &Capability<'_>) -> usize {
+    struct Count(usize);
+    impl fmt::Write for Count {
+        fn write_str(&mut self, text: &str) -> fmt::Result {
+            self.0 += text.len();
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Counting cannot fail.
+    let _ = fmt::write(&mut count, format_args!("{capability}"));
+    count.0
 }
 
 /// Reads an EHLO line. See [`Capability::parse`].
@@ -847,7 +1007,7 @@ pub(crate) fn parse_capability_prefix(text: &str) -> Result<(Capability<'_>, usi
             Ok(capability) => capability,
             Err(reason) => Capability::Malformed(MalformedCapability {
                 extension,
-                keyword: EhloKeyword::checked(keyword),
+                keyword: Cow::Borrowed(keyword),
                 params: raw(),
                 reason,
             }),
@@ -916,8 +1076,12 @@ fn typed(extension: Extension, params: &str) -> Result<Capability<'_>, &'static 
         Extension::Auth => {
             let mut mechanisms = Vec::with_capacity(4);
             for name in Params(params) {
-                mechanisms
-                    .push(Mechanism::new(name).map_err(|_| "AUTH mechanism breaks its grammar")?);
+                let mechanism =
+                    Mechanism::new(name).map_err(|_| "AUTH mechanism breaks its grammar")?;
+                // Once each, as the lines of a response merge (names compare without case).
+                if !mechanisms.iter().any(|m: &Mechanism<'_>| m.is(name)) {
+                    mechanisms.push(mechanism);
+                }
             }
             Capability::Auth(mechanisms)
         }
@@ -963,7 +1127,8 @@ fn limits(params: &str) -> Option<Capability<'_>> {
     let mut rcpt_domain_max = None;
     let mut others = Vec::new();
     for entry in Params(params) {
-        let limit = Limit::new(entry).ok()?;
+        check_limit_grammar(entry).ok()?;
+        let limit = Limit::checked(entry);
         let field = match limit.name() {
             name if name.eq_ignore_ascii_case("MAILMAX") => &mut mail_max,
             name if name.eq_ignore_ascii_case("RCPTMAX") => &mut rcpt_max,

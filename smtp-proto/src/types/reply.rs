@@ -427,6 +427,11 @@ impl<'a> ReplyText<'a> {
         Self(Cow::Borrowed(text))
     }
 
+    /// For text, borrowed or owned, that the caller has checked.
+    pub(crate) fn checked_cow(text: Cow<'a, str>) -> Self {
+        Self(text)
+    }
+
     /// Drops the first `n` octets (an ASCII prefix the decoder recognised).
     pub(crate) fn drop_front(&mut self, n: usize) {
         match &mut self.0 {
@@ -564,69 +569,108 @@ impl<'a> Lines<'a> {
 }
 
 impl<'a> Reply<'a> {
-    /// A reply with one line of text (checked as [`ReplyText::new`] does). Text too long for
-    /// one line is split when encoded.
+    /// A reply with one line of text (checked as [`ReplyText::new`] does); see
+    /// [`from_text`](Self::from_text).
     pub fn new(code: ReplyCode, text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
         Ok(Self::from_text(code, ReplyText::new(text)?))
     }
 
-    /// A reply with one line of checked text.
+    /// A reply with one line of checked text, held as the decoder would read it back: text
+    /// that starts with an enhanced status code agreeing with `code` (`550 5.1.1 unknown`)
+    /// gives the reply that status (RFC 3463, RFC 2034 4), and text longer than
+    /// [`MAX_REPLY_TEXT`] is split into lines as [`encode_reply`] splits it (at a space where
+    /// there is one).
+    ///
+    /// [`encode_reply`]: crate::codec::encode_reply
+    ///
+    /// ```
+    /// use smtp_proto::types::{EnhancedStatus, Reply, ReplyCode, ReplyText};
+    ///
+    /// let reply = Reply::from_text(ReplyCode::MAILBOX_UNAVAILABLE, ReplyText::new("5.1.1 No such user")?);
+    /// assert_eq!(reply.status(), Some(EnhancedStatus::BAD_DESTINATION_MAILBOX));
+    /// assert_eq!(reply.lines()[0].as_str(), "No such user");
+    /// # Ok::<(), smtp_proto::types::InvalidValue>(())
+    /// ```
     pub fn from_text(code: ReplyCode, text: ReplyText<'a>) -> Self {
-        Self {
-            code,
-            status: None,
-            lines: Lines::One(text),
+        if text.as_str().len() <= MAX_REPLY_TEXT && status_prefix(code, &text).is_none() {
+            return Self {
+                code,
+                status: None,
+                lines: Lines::One(text),
+            };
         }
+        Self::canonical(code, None, alloc::vec![text])
     }
 
     /// A reply with an enhanced status code, which must agree with the reply code (RFC 2034
-    /// 4: a 2yz reply carries 2.x.x, and so on; a 3yz reply carries none).
+    /// 4: a 2yz reply carries 2.x.x, and so on; a 3yz reply carries none). The text is taken
+    /// as it is (a status code at its start stays text); a long one is split as in
+    /// [`from_text`](Self::from_text).
     pub fn with_status(
         code: ReplyCode,
         status: EnhancedStatus,
         text: impl Into<Cow<'a, str>>,
     ) -> Result<Self, InvalidValue> {
-        Self::new(code, text)?.set_status(status)
+        let text = ReplyText::new(text)?;
+        if !status.agrees_with(code) {
+            return Err(disagreeing_status());
+        }
+        Ok(Self::canonical(code, Some(status), alloc::vec![text]))
     }
 
-    /// A reply of several lines; none at all gives one empty line.
+    /// A reply of several lines; none at all gives one empty line. As in
+    /// [`from_text`](Self::from_text), a status code agreeing with `code` at the start of
+    /// every line is the reply's status, and long lines are split.
     pub fn from_lines<I>(code: ReplyCode, lines: I) -> Result<Self, InvalidValue>
     where
         I: IntoIterator,
         I::Item: Into<Cow<'a, str>>,
     {
-        let mut checked = lines
+        let checked = lines
             .into_iter()
             .map(ReplyText::new)
             .collect::<Result<Vec<_>, _>>()?;
-        let lines = match checked.len() {
-            0 => Lines::One(ReplyText::empty()),
-            1 => Lines::One(checked.pop().unwrap_or_default()),
-            _ => Lines::Many(checked),
-        };
-        Ok(Self {
-            code,
-            status: None,
-            lines,
-        })
+        Ok(Self::canonical(code, None, checked))
+    }
+
+    /// A reply as the decoder reads back its encoding: with no `status`, one agreeing with
+    /// `code` at the start of every line is taken out of the text (as the decoder does), and
+    /// lines longer than [`MAX_REPLY_TEXT`] are split (as the encoder does).
+    fn canonical(
+        code: ReplyCode,
+        mut status: Option<EnhancedStatus>,
+        mut lines: Vec<ReplyText<'a>>,
+    ) -> Self {
+        if status.is_none() {
+            status = lift_status(code, &mut lines);
+        }
+        let mut split = Vec::with_capacity(lines.len());
+        for line in lines {
+            split_line(line, &mut split);
+        }
+        Self::decoded_many(code, status, split)
     }
 
     /// Puts `status` on the reply; it must agree with the code (RFC 2034 4).
     pub fn set_status(mut self, status: EnhancedStatus) -> Result<Self, InvalidValue> {
         if !status.agrees_with(self.code) {
-            return Err(InvalidValue::Malformed {
-                what: "enhanced status code",
-                offset: 0,
-                reason: "class differs from the reply code's first digit",
-            });
+            return Err(disagreeing_status());
         }
         self.status = Some(status);
         Ok(self)
     }
 
-    /// Adds a line at the end.
+    /// Adds a line at the end (split if longer than [`MAX_REPLY_TEXT`], as the encoder would
+    /// split it).
     pub fn push_line(&mut self, text: ReplyText<'a>) {
-        self.lines.push(text);
+        if text.as_str().len() <= MAX_REPLY_TEXT {
+            return self.lines.push(text);
+        }
+        let mut split = Vec::new();
+        split_line(text, &mut split);
+        for line in split {
+            self.lines.push(line);
+        }
     }
 
     /// A reply of one line assembled by the decoder (a status that disagrees with the code is
@@ -737,6 +781,96 @@ impl core::hash::Hash for Reply<'_> {
         self.status.hash(state);
         self.lines().hash(state);
     }
+}
+
+/// The most text a line of a built [`Reply`] holds: with `250-`, the longest enhanced status
+/// code and its space (`5.999.999 `) and CRLF, a line stays within the 512 octets of RFC 5321
+/// 4.5.3.1.5, so that encoding never splits it.
+pub const MAX_REPLY_TEXT: usize = 512 - 6 - 10;
+
+/// RFC 2034 4: the class of the status code is the first digit of the reply code.
+fn disagreeing_status() -> InvalidValue {
+    InvalidValue::Malformed {
+        what: "enhanced status code",
+        offset: 0,
+        reason: "class differs from the reply code's first digit",
+    }
+}
+
+/// The status code at the start of `text` if it agrees with `code`, with its length.
+fn status_prefix(code: ReplyCode, text: &ReplyText<'_>) -> Option<(EnhancedStatus, usize)> {
+    parse_status_prefix(text.as_str().as_bytes()).filter(|(status, _)| status.agrees_with(code))
+}
+
+/// The status code that every line starts with, taken out of the lines with the space after
+/// it, as the decoder reads it (RFC 2034 4); `None`, with the lines untouched, if a line has
+/// none or another.
+fn lift_status(code: ReplyCode, lines: &mut [ReplyText<'_>]) -> Option<EnhancedStatus> {
+    let (first, rest) = lines.split_first()?;
+    let found = status_prefix(code, first)?;
+    if rest
+        .iter()
+        .any(|line| status_prefix(code, line) != Some(found))
+    {
+        return None;
+    }
+    let (status, len) = found;
+    for line in lines {
+        let strip = len + usize::from(line.as_str().len() > len);
+        line.drop_front(strip);
+    }
+    Some(status)
+}
+
+/// Pushes `line` onto `out`, split into pieces of at most [`MAX_REPLY_TEXT`] octets.
+fn split_line<'a>(line: ReplyText<'a>, out: &mut Vec<ReplyText<'a>>) {
+    if line.as_str().len() <= MAX_REPLY_TEXT {
+        return out.push(line);
+    }
+    // Pieces of checked text cut at character boundaries are checked text.
+    match line.into_inner() {
+        Cow::Borrowed(text) => {
+            let mut rest = text;
+            loop {
+                let (piece, next) = split_text(rest, MAX_REPLY_TEXT);
+                out.push(ReplyText::checked(piece));
+                match next {
+                    Some(next) => rest = next,
+                    None => break,
+                }
+            }
+        }
+        Cow::Owned(text) => {
+            let mut rest = text.as_str();
+            loop {
+                let (piece, next) = split_text(rest, MAX_REPLY_TEXT);
+                out.push(ReplyText::checked_cow(Cow::Owned(String::from(piece))));
+                match next {
+                    Some(next) => rest = next,
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
+/// The first piece of `text` that fits in `budget` octets, and the rest if there is any. A
+/// split falls on the last space that fits (which is dropped), else on a character boundary.
+pub(crate) fn split_text(text: &str, budget: usize) -> (&str, Option<&str>) {
+    if text.len() <= budget {
+        return (text, None);
+    }
+    let window = text.as_bytes().get(..=budget).unwrap_or_default();
+    if let Some(space) = memchr::memrchr(b' ', window).filter(|&at| at > 0) {
+        let (head, tail) = text.split_at(space);
+        return (head, Some(tail.get(1..).unwrap_or_default()));
+    }
+    let mut cut = budget;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let (head, tail) = text.split_at(cut);
+    (head, Some(tail))
 }
 
 /// Shows the reply as it goes on the wire, without splitting long lines, one line per `\n`

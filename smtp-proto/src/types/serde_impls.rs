@@ -101,18 +101,10 @@ as_text! {
     RcptParameters: parameters_text, |text: String| text.parse::<RcptParameters<'static>>();
 }
 
-/// A path as [`Path::parse`] reads it back: with its source route, if it came with one (RFC
-/// 5321 4.1.2), so that nothing is lost, though the route is never sent.
+/// A path as it is encoded: a source route (RFC 5321 4.1.2, accepted and ignored) is dropped,
+/// as [`Path::parse`] and the encoder drop it.
 fn path_text(path: &Path<'_>) -> String {
-    if path.route().is_empty() {
-        return path.to_string();
-    }
-    let route: Vec<String> = path
-        .route()
-        .iter()
-        .map(|domain| alloc::format!("@{domain}"))
-        .collect();
-    alloc::format!("<{}:{}>", route.join(","), path.mailbox())
+    path.to_string()
 }
 
 fn reverse_path_text(path: &ReversePath<'_>) -> String {

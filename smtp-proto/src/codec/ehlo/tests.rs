@@ -415,7 +415,8 @@ fn encoding_limits() {
         .collect();
     let ehlo = EhloResponse::new(domain("mx.example"))
         .with(Capability::Auth(many.clone()))
-        .with(Capability::Pipelining);
+        .and_then(|e| e.with(Capability::Pipelining))
+        .unwrap();
     let wire = encode(&ehlo);
     let lines: Vec<&[u8]> = wire.split_inclusive(|b| *b == b'\n').collect();
     assert!(lines.len() > 4);
@@ -444,6 +445,33 @@ fn encoding_limits() {
 }
 
 proptest! {
+    /// Item of issue 13: decode(encode(x)) == x for every EHLO response the public
+    /// constructors allow (RFC 5321 4.1.1.1; lines within 512 octets, 4.5.3.1.5; UTF-8 text
+    /// as SMTPUTF8 allows in replies, RFC 6531 3.7.4.2), straight and through a reply, and
+    /// every line of the encoding within the limit.
+    #[test]
+    fn every_buildable_response_decodes_back_the_same(ehlo in strategies::any_ehlo_response()) {
+        let wire = encode(&ehlo);
+        for line in wire.split_inclusive(|b| *b == b'\n') {
+            prop_assert!(line.len() <= MAX_REPLY_LINE, "{}", line.len());
+        }
+        let utf8 = ReplyOptions { utf8: true, ..options() };
+        prop_assert_eq!(
+            decode_ehlo_response(&wire, &utf8),
+            Ok(Decoded::Complete(ehlo.clone(), wire.len()))
+        );
+        if wire.is_ascii() {
+            prop_assert_eq!(
+                decode_ehlo_response(&wire, &options()),
+                Ok(Decoded::Complete(ehlo.clone(), wire.len()))
+            );
+        }
+        let Ok(Decoded::Complete(reply, _)) = decode_reply(&wire, &utf8) else {
+            panic!("not a reply");
+        };
+        prop_assert_eq!(EhloResponse::try_from(reply), Ok(ehlo));
+    }
+
     #[test]
     fn encode_then_decode_gives_the_response(ehlo in strategies::ehlo_response()) {
         let wire = encode(&ehlo);
@@ -500,5 +528,23 @@ proptest! {
         if let Ok(Decoded::Complete(reply, _)) = decode_reply(&input, &options()) {
             let _ = EhloResponse::try_from(reply);
         }
+    }
+}
+
+/// RFC 4954 3: mechanism names compare without regard to case; a response that names one
+/// twice, on one `AUTH` line or on two, offers it once, whichever decoding path reads it.
+#[test]
+fn rfc4954_3_auth_mechanisms_are_kept_once_on_every_path() {
+    let once = mechanisms(&["PLAIN", "LOGIN"]);
+    for wire in [
+        &b"250-mx.example\r\n250 AUTH PLAIN plain LOGIN\r\n"[..],
+        b"250-mx.example\r\n250-AUTH PLAIN\r\n250 AUTH=plain LOGIN\r\n",
+    ] {
+        let ehlo = decode(wire);
+        assert_eq!(ehlo.auth_mechanisms(), once, "{wire:?}");
+        let Ok(Decoded::Complete(reply, _)) = decode_reply(wire, &options()) else {
+            panic!()
+        };
+        assert_eq!(EhloResponse::try_from(reply).unwrap(), ehlo);
     }
 }

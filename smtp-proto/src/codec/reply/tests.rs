@@ -619,6 +619,28 @@ fn replyish() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
+    /// Item of issue 13: decode(encode(x)) == x for every reply the public constructors allow
+    /// (RFC 5321 4.2; a status code at the start of the text is the reply's, RFC 2034 4; long
+    /// text in lines of at most 512 octets, RFC 5321 4.5.3.1.5), ASCII without SMTPUTF8 and
+    /// UTF-8 with it (RFC 6531 3.7.4.2); and the encoder splits none of its lines.
+    #[test]
+    fn every_buildable_reply_decodes_back_the_same(reply in strategies::any_reply(true)) {
+        let wire = encode(&reply);
+        let lines = wire.split_inclusive(|b| *b == b'\n').count();
+        prop_assert_eq!(lines, reply.lines().len());
+        for line in wire.split_inclusive(|b| *b == b'\n') {
+            prop_assert!(line.len() <= MAX_REPLY_LINE);
+        }
+        let utf8 = ReplyOptions { utf8: true, ..options() };
+        prop_assert_eq!(decode_reply(&wire, &utf8), Ok(Decoded::Complete(reply.clone(), wire.len())));
+        if wire.is_ascii() {
+            prop_assert_eq!(decode_reply(&wire, &options()), Ok(Decoded::Complete(reply.clone(), wire.len())));
+        }
+        let mut input = &wire[..];
+        let mut assembler = ReplyAssembler::new(utf8);
+        prop_assert_eq!(assembler.next_reply(&mut input).map(|r| r.map(Reply::into_owned)), Some(Ok(reply)));
+    }
+
     #[test]
     fn encode_then_decode_gives_the_reply(reply in strategies::reply(false)) {
         let wire = encode(&reply);

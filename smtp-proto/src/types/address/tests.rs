@@ -369,10 +369,38 @@ fn paths_parse_as_written_or_bare_rfc5321_4_1_2() {
         "<postmaster>".parse::<ForwardPath>().unwrap(),
         ForwardPath::Postmaster
     );
-    // A source route is accepted and kept (RFC 5321 4.1.2), never written back.
+    // RFC 5321 4.1.2: a source route is accepted and ignored: a path built from text is the
+    // path its encoding decodes to (only the command decoder keeps the route, for a server).
     let routed = Path::try_from(String::from("<@a.example,@b.example:c@d.example>")).unwrap();
-    assert_eq!(routed.route().len(), 2);
-    assert_eq!(routed.to_string(), "<c@d.example>");
+    assert_eq!(routed.route().len(), 0);
+    assert_eq!(routed, Path::parse("<c@d.example>").unwrap());
+    for text in ["<@a.example:c@d.example>", "c@d.example"] {
+        assert_eq!(
+            ReversePath::parse(text).unwrap().to_string(),
+            "<c@d.example>"
+        );
+        assert_eq!(
+            ForwardPath::parse(text).unwrap().to_string(),
+            "<c@d.example>"
+        );
+        assert!(
+            matches!(ReversePath::parse(text).unwrap(), ReversePath::Path(p) if p.route().is_empty())
+        );
+        assert!(
+            matches!(ForwardPath::parse(text).unwrap(), ForwardPath::Path(p) if p.route().is_empty())
+        );
+    }
+    // RFC 5321 4.5.3.1.2: an address literal is no longer than a domain, brackets included.
+    let general = alloc::format!("x:{}", "a".repeat(251));
+    assert!(AddressLiteral::new(general.as_str()).is_ok());
+    assert_eq!(
+        AddressLiteral::new(alloc::format!("{general}a")),
+        Err(InvalidValue::TooLong {
+            what: "address literal",
+            length: 256,
+            limit: MAX_DOMAIN
+        })
+    );
     for bad in [
         "",
         "<>",

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use crate::types::{
     Capability, DateTime, Domain, EhloKeyword, EhloParam, EhloResponse, EnhancedStatus, Extension,
-    Host, Limit, Mechanism, PriorityProfile, Reply, ReplyCode, ReplyText, parse_status_prefix,
+    Host, Limit, Mechanism, PriorityProfile, Reply, ReplyCode, ReplyText,
 };
 
 /// Any valid reply code.
@@ -62,14 +62,61 @@ pub(crate) fn reply(utf8: bool) -> impl Strategy<Value = Reply<'static>> {
                 _ => reply,
             }
         })
-        // Without a status code, text that starts with one on every line would read as one.
-        .prop_filter("text looks like a status code", |reply| {
-            reply.status().is_some()
-                || !reply.lines().iter().all(|line| {
-                    parse_status_prefix(line.as_str().as_bytes())
-                        .is_some_and(|(status, _)| status.agrees_with(reply.code()))
-                })
-        })
+}
+
+/// Reply text the public constructors take: short or long (past one line), with or without
+/// an enhanced status code at its start (agreeing with the code or not), ASCII or UTF-8.
+fn any_text(utf8: bool) -> BoxedStrategy<String> {
+    let chars = if utf8 {
+        "[\t -~éß€😀]"
+    } else {
+        "[\t -~]"
+    };
+    let words = if utf8 { "[a-zé😀 ]" } else { "[a-z ]" };
+    (
+        prop_oneof![
+            Just(String::new()),
+            enhanced_status().prop_map(|s| format!("{s}")),
+            enhanced_status().prop_map(|s| format!("{s} ")),
+        ],
+        prop_oneof![
+            4 => proptest::string::string_regex(&format!("{chars}{{0,60}}")).unwrap(),
+            1 => proptest::string::string_regex(&format!("{chars}{{400,1200}}")).unwrap(),
+            1 => proptest::string::string_regex(&format!("{words}{{400,1200}}")).unwrap(),
+        ],
+    )
+        .prop_map(|(status, text)| format!("{status}{text}"))
+        .boxed()
+}
+
+/// Any reply the public constructors allow: `new`, `with_status`, `from_lines`, then
+/// `push_line` and `set_status`.
+pub(crate) fn any_reply(utf8: bool) -> impl Strategy<Value = Reply<'static>> {
+    (
+        reply_code(),
+        prop_oneof![Just(None), enhanced_status().prop_map(Some)],
+        prop::collection::vec(any_text(utf8), 1..4),
+        prop::collection::vec(any_text(utf8), 0..3),
+        0..3u8,
+        prop_oneof![Just(None), enhanced_status().prop_map(Some)],
+    )
+        .prop_filter_map(
+            "a status that disagrees with the code",
+            |(code, status, first, more, how, later)| {
+                let mut reply = match (how, status) {
+                    (0, Some(status)) => Reply::with_status(code, status, first[0].clone()).ok()?,
+                    (0 | 1, _) => Reply::new(code, first[0].clone()).unwrap(),
+                    _ => Reply::from_lines(code, first).unwrap(),
+                };
+                for line in more {
+                    reply.push_line(ReplyText::new(line).unwrap());
+                }
+                match later {
+                    Some(status) => reply.set_status(status).ok(),
+                    None => Some(reply),
+                }
+            },
+        )
 }
 
 fn is_known(keyword: &str) -> bool {
@@ -152,7 +199,16 @@ pub(crate) fn capability() -> impl Strategy<Value = Capability<'static>> {
         Just(Capability::SmtpUtf8),
         Just(Capability::EnhancedStatusCodes),
         Just(Capability::StartTls),
-        prop::collection::vec(mechanism(), 0..8).prop_map(Capability::Auth),
+        prop::collection::vec(mechanism(), 0..8).prop_map(|mechanisms| {
+            // Each once, as decoding keeps them.
+            let mut unique: Vec<Mechanism<'static>> = Vec::new();
+            for mechanism in mechanisms {
+                if !unique.iter().any(|m| m.is(mechanism.as_str())) {
+                    unique.push(mechanism);
+                }
+            }
+            Capability::Auth(unique)
+        }),
         Just(Capability::RequireTls),
         proptest::option::of("[A-Za-z0-9._-]{1,20}".prop_map(|p| PriorityProfile::new(p).unwrap()))
             .prop_map(Capability::MtPriority),
@@ -194,28 +250,130 @@ fn host() -> impl Strategy<Value = Host<'static>> {
     ]
 }
 
-/// An EHLO response that encodes and decodes back to itself: at most one `AUTH`.
+/// Builds a response through the public constructors: `with_greeting`, then `push` for each
+/// capability (which merges `AUTH` and refuses a line too long).
+fn build(
+    host: Host<'static>,
+    greeting: Option<ReplyText<'static>>,
+    capabilities: Vec<Capability<'static>>,
+) -> EhloResponse<'static> {
+    let mut ehlo = EhloResponse::new(host);
+    if let Some(greeting) = greeting {
+        ehlo = ehlo.with_greeting(greeting);
+    }
+    for capability in capabilities {
+        let _ = ehlo.push(capability);
+    }
+    ehlo
+}
+
+/// An ASCII EHLO response from the public constructors.
 pub(crate) fn ehlo_response() -> impl Strategy<Value = EhloResponse<'static>> {
     (
         host(),
         proptest::option::of("[\t -~]{1,40}".prop_map(|g| ReplyText::new(g).unwrap())),
         prop::collection::vec(capability(), 0..12),
     )
-        .prop_map(|(host, greeting, capabilities)| {
-            let mut seen_auth = false;
-            let capabilities: Vec<_> = capabilities
-                .into_iter()
-                .filter(|c| {
-                    let auth = matches!(c, Capability::Auth(_));
-                    let keep = !(auth && seen_auth);
-                    seen_auth |= auth;
-                    keep
-                })
-                .collect();
-            EhloResponse {
-                host,
-                greeting,
-                capabilities,
-            }
-        })
+        .prop_map(|(host, greeting, capabilities)| build(host, greeting, capabilities))
+}
+
+/// Any host a response can name: LDH and U-label domains (RFC 6531 3.3), up to 255 octets,
+/// and every kind of address literal.
+fn any_host() -> impl Strategy<Value = Host<'static>> {
+    prop_oneof![
+        host(),
+        prop::collection::vec("[a-z0-9äж😀]([a-z0-9äж😀-]{0,20}[a-z0-9äж😀])?", 1..20)
+            .prop_filter_map("over 255 octets", |labels| Domain::new(labels.join("."))
+                .ok())
+            .prop_map(Host::Domain),
+        any::<[u8; 16]>()
+            .prop_map(|octets| Host::from(crate::types::AddressLiteral::ipv6(octets.into()))),
+        "[a-zA-Z0-9]([a-zA-Z0-9-]{0,8}[a-zA-Z0-9])?:[!-Z^-~]{1,240}"
+            .prop_filter_map("too long, or a tag that reads as IPv6", |text| {
+                crate::types::AddressLiteral::new(text).ok().map(Host::from)
+            }),
+    ]
+}
+
+/// Any capability the public constructors make, long parameter lists and known keywords in
+/// any case (refused by `EhloKeyword::new`, so they never become `Other`) included.
+fn any_capability() -> impl Strategy<Value = Capability<'static>> {
+    let keyword = prop_oneof![
+        "[A-Za-z0-9][A-Za-z0-9-]{0,15}",
+        prop::sample::select(Extension::ALL.map(|(_, k)| k).to_vec())
+            .prop_map(|k| k.to_ascii_lowercase()),
+    ];
+    let other = (keyword, prop::collection::vec("[!-~]{1,60}", 0..12)).prop_filter_map(
+        "known keyword",
+        |(keyword, params)| {
+            Some(Capability::Other {
+                keyword: EhloKeyword::new(keyword).ok()?,
+                params: params
+                    .into_iter()
+                    .map(|p| EhloParam::new(p).unwrap())
+                    .collect(),
+            })
+        },
+    );
+    let limits = (
+        proptest::option::of(any::<u32>()),
+        proptest::option::of(any::<u32>()),
+        proptest::option::of(any::<u32>()),
+        prop::collection::vec(
+            (
+                "[A-Za-z0-9_-]{1,10}|MAILMAX|rcptmax|RcptDomainMax",
+                proptest::option::of("[!-:<-~]{1,30}|[0-9]{1,11}"),
+            )
+                .prop_filter_map(
+                    "a registered limit with a number",
+                    |(name, value)| {
+                        let text = match value {
+                            Some(value) => format!("{name}={value}"),
+                            None => name,
+                        };
+                        Limit::new(text).ok()
+                    },
+                ),
+            0..30,
+        ),
+    )
+        .prop_map(
+            |(mail_max, rcpt_max, rcpt_domain_max, others)| Capability::Limits {
+                mail_max,
+                rcpt_max,
+                rcpt_domain_max,
+                others,
+            },
+        );
+    // What `Capability::parse` makes of any line, Malformed included.
+    let parsed = (
+        "SIZE|DELIVERBY|MT-PRIORITY|AUTH|LIMITS|FUTURERELEASE|PIPELINING|X-[A-Z]{1,5}",
+        prop::collection::vec("[!-~]{1,40}", 0..15),
+    )
+        .prop_filter_map("unreadable", |(keyword, params)| {
+            let line = format!("{keyword} {}", params.join(" "));
+            Capability::parse(&line).ok().map(Capability::into_owned)
+        });
+    prop_oneof![
+        capability(),
+        other,
+        limits,
+        parsed,
+        prop::collection::vec(mechanism(), 0..40).prop_map(Capability::Auth),
+    ]
+}
+
+/// Any EHLO response the public constructors allow: UTF-8 hosts and greetings (decoded with
+/// SMTPUTF8 replies, RFC 6531 3.7.4.2), empty and over-long greetings, several `AUTH`
+/// capabilities, parameter lists up to and past the line limit.
+pub(crate) fn any_ehlo_response() -> impl Strategy<Value = EhloResponse<'static>> {
+    (
+        any_host(),
+        proptest::option::of(
+            prop_oneof!["[\t -~éß€😀]{0,40}", "[\t -~é]{400,600}",]
+                .prop_map(|g| ReplyText::new(g).unwrap()),
+        ),
+        prop::collection::vec(any_capability(), 0..16),
+    )
+        .prop_map(|(host, greeting, capabilities)| build(host, greeting, capabilities))
 }

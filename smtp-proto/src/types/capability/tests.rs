@@ -90,7 +90,8 @@ fn known_capabilities() {
                     Limit::new("X_FUTURE").unwrap(),
                     Limit::new("FUTURE-VALUE=a=b").unwrap(),
                     Limit::new("RCPTMAX=many").unwrap(),
-                    Limit::new("RCPTMAX=8").unwrap(),
+                    // A second RCPTMAX: only the decoder keeps one here.
+                    Limit::checked("RCPTMAX=8"),
                 ],
             },
         ),
@@ -253,13 +254,16 @@ fn known_keywords_with_broken_parameters_are_malformed() {
             Ok(capability.clone()),
             "{line}"
         );
-        let ehlo = EhloResponse::new(Domain::new("mx.example").unwrap()).with(capability.clone());
+        let ehlo = EhloResponse::new(Domain::new("mx.example").unwrap())
+            .with(capability.clone())
+            .unwrap();
         assert!(!ehlo.supports(extension), "{line}");
         assert_eq!(ehlo.malformed(extension), Some(malformed), "{line}");
     }
     // The size of a response with an unreadable SIZE is unknown, and says so.
     let ehlo = EhloResponse::new(Domain::new("mx.example").unwrap())
-        .with(Capability::parse("SIZE lots").unwrap());
+        .with(Capability::parse("SIZE lots").unwrap())
+        .unwrap();
     assert_eq!(ehlo.size(), None);
     assert!(ehlo.malformed(Extension::Size).is_some());
 }
@@ -284,10 +288,10 @@ fn invalid_lines() {
 
 #[test]
 fn tokens() {
-    for valid in ["SIZE", "8BITMIME", "X-A-B", "x1"] {
+    for valid in ["SIZES", "8BIT", "X-A-B", "x1"] {
         assert!(EhloKeyword::new(valid).is_ok(), "{valid}");
     }
-    for invalid in ["", "-X", "X_Y", "X Y", "X=Y", "É"] {
+    for invalid in ["", "-X", "X_Y", "X Y", "X=Y", "É", "SIZE", "8bitmime"] {
         assert!(EhloKeyword::new(invalid).is_err(), "{invalid}");
     }
     for valid in ["a", "=", "~!\"#", "LOGIN"] {
@@ -309,7 +313,7 @@ fn tokens() {
         assert!(PriorityProfile::new(invalid).is_err(), "{invalid}");
     }
     for valid in [
-        "RCPTMAX=5",
+        "X-MAX=5",
         "X_Y",
         "A-B=c=d",
         "N=!\"#$%&'()*+,-./:<=>?@[\\]^_`{|}~",
@@ -319,11 +323,11 @@ fn tokens() {
     for invalid in ["", "=5", "A=", "A=b;c", "A B", "A.B=1", "A=é"] {
         assert!(Limit::new(invalid).is_err(), "{invalid}");
     }
-    let limit = Limit::new("RCPTMAX=5").unwrap();
-    assert_eq!((limit.name(), limit.value()), ("RCPTMAX", Some("5")));
+    let limit = Limit::new("X-MAX=5").unwrap();
+    assert_eq!((limit.name(), limit.value()), ("X-MAX", Some("5")));
     let flag = Limit::new("FLAG").unwrap();
     assert_eq!((flag.name(), flag.value()), ("FLAG", None));
-    assert!(EhloKeyword::new("size").unwrap().eq_ignore_case("SIZE"));
+    assert!(EhloKeyword::new("x-size").unwrap().eq_ignore_case("X-SIZE"));
     assert_eq!(
         EhloParam::try_from(String::from("x")).unwrap().as_ref(),
         "x"
@@ -419,8 +423,9 @@ fn lookups() {
     let ehlo = EhloResponse::new(Domain::new("mx.example").unwrap())
         .with_greeting(ReplyText::new("hi").unwrap())
         .with(Capability::Size(Some(0)))
-        .with(Capability::Auth(mechanisms(&["PLAIN"])))
-        .with(other("X-FOO", &["1"]));
+        .and_then(|e| e.with(Capability::Auth(mechanisms(&["PLAIN"]))))
+        .and_then(|e| e.with(other("X-FOO", &["1"])))
+        .unwrap();
     assert_eq!(ehlo.size(), None);
     assert!(ehlo.supports(Extension::Size));
     assert!(ehlo.supports(Extension::Auth));
@@ -435,7 +440,8 @@ fn lookups() {
 
     let bare = EhloResponse::new(Domain::new("mx.example").unwrap())
         .with(Capability::Size(Some(1000)))
-        .with(Capability::Size(Some(2000)));
+        .and_then(|e| e.with(Capability::Size(Some(2000))))
+        .unwrap();
     assert_eq!(bare.size(), Some(1000));
     assert!(bare.auth_mechanisms().is_empty());
 }
@@ -463,5 +469,45 @@ proptest! {
         prop_assert!(capability.keyword().eq_ignore_ascii_case(&keyword));
         let again = capability.to_string();
         prop_assert_eq!(Capability::parse(&again), Ok(capability));
+    }
+}
+
+/// Item of issue 13: `Capability::Other` cannot be built with a keyword that decodes as a
+/// typed capability (RFC 5321 4.1.1.1 keywords compare without regard to case), and a `LIMITS`
+/// entry cannot hold a registered limit whose number has a field (RFC 9422 4): what can be
+/// built is what decoding gives back.
+#[test]
+fn other_and_limit_entries_refuse_what_decodes_as_typed() {
+    for (extension, keyword) in Extension::ALL {
+        for spelled in [String::from(keyword), keyword.to_ascii_lowercase()] {
+            let error = EhloKeyword::new(spelled.clone()).unwrap_err();
+            assert_eq!(
+                error,
+                InvalidValue::Malformed {
+                    what: "EHLO keyword",
+                    offset: 0,
+                    reason: "a known extension: use its own variant",
+                },
+                "{extension:?} {spelled}"
+            );
+        }
+    }
+    assert!(EhloKeyword::new("SIZE-X").is_ok());
+    for refused in ["MAILMAX=5", "rcptmax=0", "RcptDomainMax=4294967295"] {
+        assert!(Limit::new(refused).is_err(), "{refused}");
+    }
+    // Not a number that fits the field: an entry, as the decoder keeps it.
+    for kept in [
+        "MAILMAX",
+        "RCPTMAX=x",
+        "RCPTDOMAINMAX=4294967296",
+        "MAILMAXX=5",
+    ] {
+        let limit = Limit::new(kept).unwrap();
+        let line = alloc::format!("LIMITS {limit}");
+        let Capability::Limits { others, .. } = Capability::parse(&line).unwrap() else {
+            panic!("{line}")
+        };
+        assert_eq!(others, [limit], "{line}");
     }
 }
