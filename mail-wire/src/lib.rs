@@ -84,6 +84,8 @@
 //!   types implement `core::error::Error` either way.
 //! - `cram-md5` (default): the CRAM-MD5 SASL mechanism (RFC 2195), client and server, with the
 //!   `md-5` and `hmac` crates.
+//! - `scram` (default): SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (RFC 5802, RFC 7677, RFC 9266),
+//!   client and server, with the `sha2`, `hmac` and `pbkdf2` crates.
 //!
 //! # Examples
 //!

@@ -119,6 +119,10 @@
 //! - `std` (default): the `std` features of the dependencies (memchr's run-time detection of
 //!   vector instructions among them). Without it the crate is `no_std` with `alloc`; the error
 //!   types implement `core::error::Error` either way.
+//! - `cram-md5` (default): the CRAM-MD5 SASL mechanism (RFC 2195) in the server's AUTH, from
+//!   `mail-wire`.
+//! - `scram` (default): SCRAM-SHA-256 (RFC 5802, RFC 7677) in the server's AUTH and for the
+//!   client, from `mail-wire`.
 //! - `serde`: `Serialize` / `Deserialize` for the [`types`]: commands, responses, capabilities,
 //!   listings, and every validated text as its text (JSON `"alice"`, `{"Retr": 2}`).
 //!   Deserializing goes through the constructors' checks, so a bad value is a serde error, never

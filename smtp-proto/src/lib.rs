@@ -127,6 +127,8 @@
 //!   types implement `core::error::Error` either way.
 //! - `cram-md5` (default): the CRAM-MD5 SASL mechanism (RFC 2195) in the server's AUTH, from
 //!   `mail-wire`.
+//! - `scram` (default): SCRAM-SHA-256 (RFC 5802, RFC 7677) in the server's AUTH and for the
+//!   client, from `mail-wire`.
 //! - `serde`: `Serialize` / `Deserialize` for the [`types`]: addresses, paths, parameter lists
 //!   and reply text as the text they are written in (`"<alice@example.org>"`,
 //!   `"SIZE=1000 BODY=8BITMIME"`), replies, commands and EHLO capabilities as structures
