@@ -109,7 +109,8 @@ pub struct ClientConfig {
     /// start each line with the same valid enhanced status code whose class is the reply
     /// code's first digit; one that does not ends the session with
     /// [`Error::EnhancedStatusMissing`](super::Error::EnhancedStatusMissing), a protocol
-    /// violation.
+    /// violation. A 421 is exempt too: with or without a code it is the server closing
+    /// (RFC 5321 3.8), [`Error::ServiceClosing`](super::Error::ServiceClosing).
     ///
     /// Off by default, leniently: a reply whose code is missing, malformed, differs between
     /// lines or is of another class (`250 5.1.1 ok`) is taken for its reply code alone;

@@ -855,3 +855,43 @@ fn rfc2034_lenient_default_and_servers_without_the_extension() {
     assert!(d.errors().is_empty(), "{:?}", d.errors());
     assert!(d.reports()[0].is_delivered_to_all());
 }
+
+/// RFC 2034 4 under the strict option: a reply whose lines do not all start with the same
+/// code has none, even when the first line has one.
+#[test]
+fn rfc2034_4_strict_client_wants_the_code_on_every_line() {
+    let mut d = ready(strict(), &["ENHANCEDSTATUSCODES", "PIPELINING"]);
+    send_one(&mut d, b"250-2.1.0 ok\r\n250 more\r\n", b"");
+    let errors = d.errors();
+    assert!(
+        matches!(
+            errors.as_slice(),
+            [Error::EnhancedStatusMissing {
+                command: "MAIL",
+                ..
+            }]
+        ),
+        "{errors:?}"
+    );
+}
+
+/// RFC 5321 3.8 over RFC 2034 4: a 421 without an enhanced status code, to a strict client,
+/// is still the server closing (ServiceClosing), not a missing code; after QUIT as well.
+#[test]
+fn rfc5321_3_8_a_421_without_a_code_is_service_closing_even_when_strict() {
+    let mut d = ready(strict(), &["ENHANCEDSTATUSCODES", "PIPELINING"]);
+    send_one(&mut d, b"421 shutting down\r\n", b"");
+    let errors = d.errors();
+    assert!(
+        matches!(errors.as_slice(), [Error::ServiceClosing(reply)] if reply.code().get() == 421),
+        "{errors:?}"
+    );
+    assert!(d.closed);
+
+    let mut d = ready(strict(), &["ENHANCEDSTATUSCODES"]);
+    d.client.quit().unwrap();
+    d.drain();
+    d.feed(b"421 bye\r\n");
+    assert!(d.errors().is_empty(), "{:?}", d.errors());
+    assert!(d.closed);
+}

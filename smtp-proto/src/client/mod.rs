@@ -1119,8 +1119,11 @@ impl Client {
     /// the reply code's class. The decoder keeps a code only when it is valid, on every line
     /// and of the right class, so a reply without [`Reply::status`] breaks the rule.
     fn lacks_enhanced_status(&self, expect: Expect, reply: &Reply<'_>) -> bool {
-        let exempt =
-            matches!(expect, Expect::Greeting | Expect::Hello(_)) || reply.is_intermediate();
+        // A 421 is the server going away (RFC 5321 3.8), whatever its form: reported as
+        // such, not as a missing status code.
+        let exempt = matches!(expect, Expect::Greeting | Expect::Hello(_))
+            || reply.is_intermediate()
+            || reply.code() == ReplyCode::SERVICE_UNAVAILABLE;
         self.config.require_enhanced_status_codes
             && !exempt
             && reply.status().is_none()
