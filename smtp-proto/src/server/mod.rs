@@ -24,6 +24,7 @@
 //!     b"Subject: hi\r\n\r\n..dot\r\n.\r\nQUIT\r\n",
 //! ];
 //! let mut input = client.iter();
+//! let mut unread = Vec::new();
 //! loop {
 //!     // Drain everything the machine has to say.
 //!     while let Some(output) = server.poll_output() {
@@ -44,10 +45,16 @@
 //!     if server.is_closed() {
 //!         break;
 //!     }
-//!     // Then feed what the peer sent next (here, the scripted client).
-//!     let Some(bytes) = input.next() else { break };
-//!     let taken = server.receive(bytes);
-//!     assert_eq!(taken, bytes.len());
+//!     // Then feed what the peer sent next (here, the scripted client) behind what the
+//!     // machine did not take last time: while a decision is pending it takes only up to
+//!     // `max_pending` octets (back-pressure), and the rest is offered again, first.
+//!     match input.next() {
+//!         Some(bytes) => unread.extend_from_slice(bytes),
+//!         None if unread.is_empty() => break,
+//!         None => {}
+//!     }
+//!     let taken = server.receive(&unread);
+//!     unread.drain(..taken);
 //! }
 //! assert_eq!(messages, [b"Subject: hi\r\n\r\n.dot\r\n".to_vec()]);
 //! let transcript = String::from_utf8(sent)?;
