@@ -18,6 +18,11 @@ pub enum TlsPolicy {
     /// STARTTLS when the server offers it; plaintext otherwise (mail relaying between MXs).
     /// Credentials still stay off plaintext unless
     /// [`ClientConfig::allow_plaintext_auth`] is set.
+    ///
+    /// A STARTTLS line the client cannot read (`STARTTLS x`, a
+    /// [`Capability::Malformed`](crate::types::Capability::Malformed)) counts as offered, under
+    /// every policy: the client tries it rather than go on in plaintext; if the server then
+    /// refuses, this policy goes on in plaintext as it would without the offer.
     Opportunistic,
     /// Never STARTTLS (for a connection that is already safe, such as loopback).
     Never,

@@ -895,3 +895,55 @@ fn rfc5321_3_8_a_421_without_a_code_is_service_closing_even_when_strict() {
     assert!(d.errors().is_empty(), "{:?}", d.errors());
     assert!(d.closed);
 }
+
+/// RFC 3207 3 (the `STARTTLS` keyword takes no parameters): a line `STARTTLS x` is
+/// malformed, but it still offers STARTTLS. An opportunistic client tries it rather than go on
+/// in plaintext; when the server then refuses (454), it goes on in plaintext as without the
+/// offer; a client that requires TLS tries it too, and a refusal ends the session.
+#[test]
+fn rfc3207_3_a_malformed_starttls_line_is_tried_not_taken_for_absent() {
+    for policy in [TlsPolicy::Opportunistic, TlsPolicy::Required] {
+        let mut d = Drive::new(Client::new(ClientConfig {
+            tls: policy,
+            ..config()
+        }));
+        d.feed(b"220 mx.example ESMTP\r\n");
+        d.feed(b"250-mx.example\r\n250-STARTTLS x\r\n250 PIPELINING\r\n");
+        let hello = d.events.iter().find_map(|e| match e {
+            Event::Hello(Hello::Extended(ehlo)) => Some(ehlo),
+            _ => None,
+        });
+        let ehlo = hello.expect("an EHLO response");
+        assert!(!ehlo.supports(Extension::StartTls));
+        assert!(ehlo.malformed(Extension::StartTls).is_some());
+        assert_eq!(
+            d.take_sent(),
+            "EHLO client.example\r\nSTARTTLS\r\n",
+            "{policy:?}"
+        );
+        assert!(!d.client.is_ready());
+
+        // Accepted: TLS starts.
+        let mut accepted = Drive::new(Client::new(ClientConfig {
+            tls: policy,
+            ..config()
+        }));
+        accepted.feed(b"220 mx.example ESMTP\r\n");
+        accepted.feed(b"250-mx.example\r\n250 STARTTLS x\r\n");
+        accepted.feed(b"220 go ahead\r\n");
+        assert!(accepted.start_tls, "{policy:?}");
+
+        // Refused: plaintext for the opportunistic client, the end for the other.
+        d.feed(b"454 TLS not available\r\n");
+        match policy {
+            TlsPolicy::Opportunistic => {
+                assert!(d.errors().is_empty(), "{:?}", d.errors());
+                assert!(d.client.is_ready());
+            }
+            _ => {
+                assert!(matches!(d.errors().as_slice(), [Error::TlsRefused(_)]));
+                assert!(!d.client.is_ready());
+            }
+        }
+    }
+}

@@ -1178,10 +1178,12 @@ impl Client {
 
     fn after_hello(&mut self) {
         if !self.tls && self.config.tls != TlsPolicy::Never {
-            let offered = self
-                .capabilities
-                .as_ref()
-                .is_some_and(|c| c.supports(Extension::StartTls));
+            // A STARTTLS line with parameters it does not take (`STARTTLS x`) still names the
+            // extension: it is tried, never taken for plaintext-only; a refusal is then handled
+            // as for any STARTTLS.
+            let offered = self.capabilities.as_ref().is_some_and(|c| {
+                c.supports(Extension::StartTls) || c.malformed(Extension::StartTls).is_some()
+            });
             if offered {
                 self.command(&Command::StartTls);
                 self.expect(Expect::StartTls);
