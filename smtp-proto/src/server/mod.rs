@@ -159,8 +159,9 @@ pub enum Event {
         credentials: Credentials,
     },
     /// *Decision*: `VRFY` (only with [`ServerConfig::vrfy`]). [`Lookup::smtputf8`] says
-    /// whether the reply may hold UTF-8 (RFC 6531 3.7.4.2: without it, a reply that would
-    /// need UTF-8 must be 252 or 550).
+    /// whether the reply may hold UTF-8 (RFC 6531 3.7.4.2). Without it, the machine does not
+    /// send a reply with UTF-8 text: it sends `252 2.6.8` in place of an acceptance and
+    /// `550 5.6.8` in place of a refusal (the enhanced code where those are advertised).
     Verify(Lookup<'static>),
     /// *Decision*: `EXPN` (only with [`ServerConfig::expn`]), as for [`Event::Verify`].
     Expand(Lookup<'static>),
@@ -348,10 +349,15 @@ enum Pending {
     Hello(Greeting, Host<'static>),
     Mail(MailParameters<'static>),
     Rcpt,
-    DataStart { bdat: Option<(u64, bool)> },
+    DataStart {
+        bdat: Option<(u64, bool)>,
+    },
     MessageEnd,
     Auth(Exchange, Mechanism<'static>),
-    Verify,
+    /// VRFY or EXPN; `smtputf8`: the client allowed UTF-8 in the reply (RFC 6531 3.7.4.2).
+    Verify {
+        smtputf8: bool,
+    },
 }
 
 /// The message being built.
@@ -985,7 +991,8 @@ impl Server {
                 "Unsupported parameter",
             );
         }
-        self.ask(Pending::Verify, event(lookup));
+        let smtputf8 = lookup.smtputf8();
+        self.ask(Pending::Verify { smtputf8 }, event(lookup));
     }
 
     fn ask_hello(&mut self, greeting: Greeting, host: Host<'static>) {
@@ -1606,7 +1613,24 @@ impl Server {
                     );
                 }
             }
-            Pending::Verify => {
+            Pending::Verify { smtputf8 } => {
+                let utf8 = custom
+                    .as_ref()
+                    .is_some_and(|reply| reply.lines().iter().any(|line| !line.is_ascii()));
+                if utf8 && !smtputf8 {
+                    // RFC 6531 3.7.4.2: without the SMTPUTF8 parameter the reply must not hold
+                    // UTF-8; one that needs it becomes 252 or 550, with X.6.8.
+                    let (code, status) = if accepted {
+                        (ReplyCode::CANNOT_VERIFY, (2, 6, 8))
+                    } else {
+                        (ReplyCode::MAILBOX_UNAVAILABLE, (5, 6, 8))
+                    };
+                    return self.send(
+                        code,
+                        status,
+                        "UTF-8 reply required, but not permitted by the client",
+                    );
+                }
                 answered(
                     self,
                     ReplyCode::CANNOT_VERIFY,
