@@ -83,7 +83,7 @@ use crate::codec::{CommandOptions, DecodeError, ErrorKind, encode_reply, parse_c
 use crate::types::{
     Body, Capability, Command, EhloResponse, EnhancedStatus, ForwardPath, Host, InvalidValue,
     Lookup, MailParameters, Mechanism, RcptParameters, Reply, ReplyClass, ReplyCode, ReplyText,
-    ReversePath,
+    ReversePath, parse_status_prefix,
 };
 
 /// Something the caller must act on, from [`Server::poll_output`].
@@ -207,7 +207,9 @@ impl Answer {
     /// 4.2.1); `status`, an enhanced status code or `None`, must have the code's class (RFC
     /// 2034 4: 4.x.x with 4yz, 5.x.x with 5yz); `text` is one line, checked as
     /// [`ReplyText::new`] does (no CR, LF or other control character). What is wrong comes back
-    /// as an [`InvalidValue`], and nothing is answered. Without a status, a server that
+    /// as an [`InvalidValue`], and nothing is answered. Without a status, text that starts
+    /// with one is read as one, as a client would read it, so it must have the code's class
+    /// too (`550` with `"4.2.2 Mailbox full"` is refused); without any, a server that
     /// advertises ENHANCEDSTATUSCODES sends the class's generic one (`4.0.0`, `5.0.0`), as RFC
     /// 2034 3 has every reply carry one.
     ///
@@ -225,6 +227,7 @@ impl Answer {
     /// assert!(Answer::reject(ReplyCode::OK, None, "not a refusal").is_err());
     /// assert!(Answer::reject(ReplyCode::new(550)?, EnhancedStatus::SYSTEM_TRANSIENT, "4.x.x with 550").is_err());
     /// assert!(Answer::reject(ReplyCode::new(550)?, None, "no\r\nRSET").is_err());
+    /// assert!(Answer::reject(ReplyCode::new(550)?, None, "4.2.2 Mailbox full").is_err());
     /// # Ok::<(), smtp_proto::types::InvalidValue>(())
     /// ```
     pub fn reject(
@@ -278,10 +281,22 @@ impl Answer {
         status: Option<EnhancedStatus>,
         text: impl Into<Cow<'static, str>>,
     ) -> Result<Self, InvalidValue> {
-        let reply = Reply::new(code, text)?;
+        let text = text.into();
         let reply = match status {
-            Some(status) => reply.set_status(status)?,
-            None => reply,
+            Some(status) => Reply::with_status(code, status, text)?,
+            None => {
+                // Without a status, one at the start of the text is what a client reads
+                // (`550 4.2.2 ...`): it must have the code's class too (RFC 2034 4).
+                let leading = parse_status_prefix(text.as_bytes());
+                if leading.is_some_and(|(found, _)| !found.agrees_with(code)) {
+                    return Err(InvalidValue::Malformed {
+                        what: "reply text",
+                        offset: 0,
+                        reason: "starts with an enhanced status code of another class than the reply code",
+                    });
+                }
+                Reply::new(code, text)?
+            }
         };
         Ok(Self::Reply(reply))
     }
