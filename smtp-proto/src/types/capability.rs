@@ -100,9 +100,23 @@ token! {
 }
 
 token! {
-    /// One entry of the `LIMITS` parameter (RFC 9422 3): `limit-name ["=" limit-value]`, the
-    /// name `1*(ALPHA / DIGIT / "-" / "_")`, the value `1*(%x21-3A / %x3C-7E)` (any visible
-    /// character but `;`).
+    /// One entry of the `LIMITS` parameter (RFC 9422 3) beside the registered ones:
+    /// `limit-name ["=" limit-value]`, the name `1*(ALPHA / DIGIT / "-" / "_")`, the value
+    /// `1*(%x21-3A / %x3C-7E)` (any visible character but `;`).
+    ///
+    /// A registered limit (`MAILMAX`, `RCPTMAX`, `RCPTDOMAINMAX`, RFC 9422 4; any case) is
+    /// refused, whatever its value: it has its own field of [`Capability::Limits`], and a
+    /// `LIMITS` line whose registered limit does not fit there is
+    /// [`Capability::Malformed`]. So what can be built is what decoding gives back.
+    ///
+    /// ```
+    /// use smtp_proto::types::Limit;
+    ///
+    /// assert_eq!(Limit::new("X-PER-HOUR=50")?.value(), Some("50"));
+    /// assert!(Limit::new("rcptmax=100").is_err());
+    /// assert!(Limit::new("RCPTMAX=abc").is_err());
+    /// # Ok::<(), smtp_proto::types::InvalidValue>(())
+    /// ```
     Limit, check_limit
 }
 
@@ -159,6 +173,27 @@ fn check_profile(text: &str) -> Result<(), InvalidValue> {
 }
 
 fn check_limit(text: &str) -> Result<(), InvalidValue> {
+    check_limit_grammar(text)?;
+    let name = text.split_once('=').map_or(text, |(name, _)| name);
+    if is_registered_limit(name) {
+        return Err(InvalidValue::Malformed {
+            what: "limit",
+            offset: 0,
+            reason: "a registered limit: use its field of Capability::Limits",
+        });
+    }
+    Ok(())
+}
+
+/// `MAILMAX`, `RCPTMAX` or `RCPTDOMAINMAX` (RFC 9422 4), in any case.
+fn is_registered_limit(name: &str) -> bool {
+    ["MAILMAX", "RCPTMAX", "RCPTDOMAINMAX"]
+        .iter()
+        .any(|registered| registered.eq_ignore_ascii_case(name))
+}
+
+/// `limit-name ["=" limit-value]` (RFC 9422 3).
+fn check_limit_grammar(text: &str) -> Result<(), InvalidValue> {
     const WHAT: &str = "limit";
     let (name, value) = match text.split_once('=') {
         Some((name, value)) => (name, Some(value)),
@@ -417,8 +452,9 @@ pub enum Capability<'a> {
     /// accepts.
     DeliverBy(Option<u64>),
     /// `LIMITS` (RFC 9422): the limits the server applies in this session. The three registered
-    /// limits are read into fields; other entries (and a registered one whose value is not a
-    /// number) are kept in `others`.
+    /// limits (RFC 9422 4) are read into fields, other entries are kept in `others`. A line
+    /// whose registered limit has no number that fits its field (`RCPTMAX=abc`), or names it
+    /// twice, is [`Capability::Malformed`] instead: its limits are unknown, never absent.
     Limits {
         /// `MAILMAX`: transactions per session (RFC 9422 4.1).
         mail_max: Option<u32>,
@@ -932,7 +968,7 @@ fn typed(extension: Extension, params: &str) -> Result<Capability<'_>, &'static 
                     .map_err(|_| "FUTURERELEASE date-time breaks RFC 3339")?,
             }
         }
-        Extension::Limits => limits(params).ok_or("LIMITS entry breaks its grammar")?,
+        Extension::Limits => limits(params)?,
         flag => {
             if list.next().is_some() {
                 return Err("keyword takes no parameters");
@@ -956,30 +992,36 @@ fn typed(extension: Extension, params: &str) -> Result<Capability<'_>, &'static 
     })
 }
 
-/// `LIMITS` parameters (RFC 9422 3); `None` if one entry breaks the grammar.
-fn limits(params: &str) -> Option<Capability<'_>> {
+/// `LIMITS` parameters (RFC 9422 3): the registered limits into their fields (RFC 9422 4:
+/// each a number), the other entries kept; otherwise what is wrong, for
+/// [`Capability::Malformed`].
+fn limits(params: &str) -> Result<Capability<'_>, &'static str> {
     let mut mail_max = None;
     let mut rcpt_max = None;
     let mut rcpt_domain_max = None;
     let mut others = Vec::new();
     for entry in Params(params) {
-        let limit = Limit::new(entry).ok()?;
-        let field = match limit.name() {
+        check_limit_grammar(entry).map_err(|_| "LIMITS entry breaks its grammar")?;
+        let (name, value) = match entry.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (entry, None),
+        };
+        let field = match name {
             name if name.eq_ignore_ascii_case("MAILMAX") => &mut mail_max,
             name if name.eq_ignore_ascii_case("RCPTMAX") => &mut rcpt_max,
             name if name.eq_ignore_ascii_case("RCPTDOMAINMAX") => &mut rcpt_domain_max,
             _ => {
-                others.push(limit);
+                others.push(Limit::checked(entry));
                 continue;
             }
         };
-        // A registered limit whose value is not a number, or that comes twice, stays as it is.
-        match limit.value().and_then(number).map(u32::try_from) {
-            Some(Ok(value)) if field.is_none() => *field = Some(value),
-            _ => others.push(limit),
+        if field.is_some() {
+            return Err("LIMITS names a registered limit twice");
         }
+        let value = value.and_then(number).and_then(|n| u32::try_from(n).ok());
+        *field = Some(value.ok_or("LIMITS registered limit is not a number")?);
     }
-    Some(Capability::Limits {
+    Ok(Capability::Limits {
         mail_max,
         rcpt_max,
         rcpt_domain_max,

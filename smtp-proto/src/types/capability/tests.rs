@@ -81,7 +81,7 @@ fn known_capabilities() {
             },
         ),
         (
-            "LIMITS rcptdomainmax=5 X_FUTURE FUTURE-VALUE=a=b RCPTMAX=many RCPTMAX=7 RCPTMAX=8",
+            "LIMITS rcptdomainmax=5 X_FUTURE FUTURE-VALUE=a=b RCPTMAX=7 X-RCPTMAX=many",
             Capability::Limits {
                 mail_max: None,
                 rcpt_max: Some(7),
@@ -89,8 +89,7 @@ fn known_capabilities() {
                 others: vec![
                     Limit::new("X_FUTURE").unwrap(),
                     Limit::new("FUTURE-VALUE=a=b").unwrap(),
-                    Limit::new("RCPTMAX=many").unwrap(),
-                    Limit::new("RCPTMAX=8").unwrap(),
+                    Limit::new("X-RCPTMAX=many").unwrap(),
                 ],
             },
         ),
@@ -227,6 +226,31 @@ fn known_keywords_with_broken_parameters_are_malformed() {
             &["RCPTMAX="],
             "LIMITS entry breaks its grammar",
         ),
+        // RFC 9422 4: a registered limit's value is a number.
+        (
+            "LIMITS RCPTMAX=abc MAILMAX=5",
+            Extension::Limits,
+            &["RCPTMAX=abc", "MAILMAX=5"],
+            "LIMITS registered limit is not a number",
+        ),
+        (
+            "LIMITS mailmax",
+            Extension::Limits,
+            &["mailmax"],
+            "LIMITS registered limit is not a number",
+        ),
+        (
+            "LIMITS RCPTDOMAINMAX=4294967296",
+            Extension::Limits,
+            &["RCPTDOMAINMAX=4294967296"],
+            "LIMITS registered limit is not a number",
+        ),
+        (
+            "LIMITS RCPTMAX=7 X=1 rcptmax=8",
+            Extension::Limits,
+            &["RCPTMAX=7", "X=1", "rcptmax=8"],
+            "LIMITS names a registered limit twice",
+        ),
         (
             "8BITMIME=yes",
             Extension::EightBitMime,
@@ -309,7 +333,7 @@ fn tokens() {
         assert!(PriorityProfile::new(invalid).is_err(), "{invalid}");
     }
     for valid in [
-        "RCPTMAX=5",
+        "X-MAX=5",
         "X_Y",
         "A-B=c=d",
         "N=!\"#$%&'()*+,-./:<=>?@[\\]^_`{|}~",
@@ -319,8 +343,8 @@ fn tokens() {
     for invalid in ["", "=5", "A=", "A=b;c", "A B", "A.B=1", "A=é"] {
         assert!(Limit::new(invalid).is_err(), "{invalid}");
     }
-    let limit = Limit::new("RCPTMAX=5").unwrap();
-    assert_eq!((limit.name(), limit.value()), ("RCPTMAX", Some("5")));
+    let limit = Limit::new("X-MAX=5").unwrap();
+    assert_eq!((limit.name(), limit.value()), ("X-MAX", Some("5")));
     let flag = Limit::new("FLAG").unwrap();
     assert_eq!((flag.name(), flag.value()), ("FLAG", None));
     assert!(EhloKeyword::new("size").unwrap().eq_ignore_case("SIZE"));
@@ -464,4 +488,40 @@ proptest! {
         let again = capability.to_string();
         prop_assert_eq!(Capability::parse(&again), Ok(capability));
     }
+}
+
+/// RFC 9422 4: the registered limits live in their fields of `Capability::Limits`, so a
+/// `Limit` entry cannot name one (in any case, with any value or none): a hand-built
+/// `others: [mailmax=7]` would come back from decoding as `mail_max: Some(7)`, and
+/// `RCPTMAX=abc` as `Malformed`. Unregistered entries, repeated or not, come back as built.
+#[test]
+fn rfc9422_4_limit_entries_cannot_name_a_registered_limit() {
+    for refused in [
+        "mailmax=7",
+        "MAILMAX",
+        "RCPTMAX=abc",
+        "RcptDomainMax=4294967296",
+    ] {
+        let error = Limit::new(refused).unwrap_err();
+        assert!(
+            matches!(error, InvalidValue::Malformed { what: "limit", .. }),
+            "{refused}: {error:?}"
+        );
+    }
+    for kept in ["MAILMAXX=5", "X-RCPTMAX", "RCPT_MAX=1"] {
+        assert!(Limit::new(kept).is_ok(), "{kept}");
+    }
+    let built = Capability::Limits {
+        mail_max: Some(7),
+        rcpt_max: None,
+        rcpt_domain_max: Some(0),
+        others: vec![
+            Limit::new("X=1").unwrap(),
+            Limit::new("X=2").unwrap(),
+            Limit::new("MAILMAXX").unwrap(),
+        ],
+    };
+    let line = built.to_string();
+    assert_eq!(line, "LIMITS MAILMAX=7 RCPTDOMAINMAX=0 X=1 X=2 MAILMAXX");
+    assert_eq!(Capability::parse(&line), Ok(built));
 }
