@@ -947,3 +947,50 @@ fn rfc3207_3_a_malformed_starttls_line_is_tried_not_taken_for_absent() {
         }
     }
 }
+
+/// RFC 2852 4: a server that advertises `DELIVERBY min-by-time` refuses `BY=` with by-mode R
+/// below it, so the client refuses to send that (a typed error, nothing sent); by-mode N is
+/// not held to the minimum, and `DELIVERBY` without a parameter states none. An unreadable
+/// `DELIVERBY 12345678901` (more than the 9 digits of RFC 2852 2) is not an offer of BY.
+#[test]
+fn rfc2852_4_by_time_below_the_servers_minimum_is_refused_before_sending() {
+    use crate::types::{ByMode, DeliverBy, MinByTime};
+    let with_by = |seconds, mode| {
+        let mut e = envelope(&["b@example.com"]);
+        e.parameters.by = Some(DeliverBy::new(seconds, mode, false).unwrap());
+        e
+    };
+    let mut d = ready(config(), &["DELIVERBY 600", "PIPELINING"]);
+    let refused = d.client.send_message(with_by(599, ByMode::Return));
+    assert_eq!(
+        refused,
+        Err(SendError::ByTimeTooShort {
+            by_time: 599,
+            min: MinByTime::new(600).unwrap(),
+        })
+    );
+    d.drain();
+    assert_eq!(d.take_sent(), "");
+    for (seconds, mode, wire) in [
+        (600, ByMode::Return, "BY=600;R"),
+        (-60, ByMode::Notify, "BY=-60;N"),
+    ] {
+        let mut d = ready(config(), &["DELIVERBY 600", "PIPELINING"]);
+        d.client.send_message(with_by(seconds, mode)).unwrap();
+        d.drain();
+        let sent = d.take_sent();
+        assert!(
+            sent.starts_with(&alloc::format!("MAIL FROM:<a@example.org> {wire}\r\n")),
+            "{sent}"
+        );
+    }
+
+    let mut d = ready(config(), &["DELIVERBY"]);
+    assert!(d.client.send_message(with_by(1, ByMode::Return)).is_ok());
+
+    let mut d = ready(config(), &["DELIVERBY 12345678901"]);
+    assert_eq!(
+        d.client.send_message(with_by(3600, ByMode::Return)),
+        Err(SendError::Unsupported(Extension::DeliverBy))
+    );
+}

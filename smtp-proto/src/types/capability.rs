@@ -15,7 +15,7 @@ use super::address::Host;
 use super::chars;
 use super::error::InvalidValue;
 use super::reply::ReplyText;
-use crate::types::{DateTime, Mechanism};
+use crate::types::{ByMode, DateTime, DeliverBy, Mechanism};
 
 /// Defines a validated token that borrows or owns its text.
 macro_rules! token {
@@ -129,6 +129,76 @@ impl Limit<'_> {
     /// The value after the `=`, if there is one.
     pub fn value(&self) -> Option<&str> {
         self.0.split_once('=').map(|(_, value)| value)
+    }
+}
+
+/// The parameter of `DELIVERBY` (RFC 2852 2: `min-by-time = [1*9DIGIT]`): the shortest
+/// by-time, in seconds, that the server accepts with by-mode `R` (RFC 2852 4). At most nine
+/// digits, as on the wire.
+///
+/// ```
+/// use smtp_proto::types::{ByMode, DeliverBy, MinByTime};
+///
+/// let min = MinByTime::new(600)?;
+/// assert!(min.allows(DeliverBy::new(900, ByMode::Return, false)?));
+/// assert!(!min.allows(DeliverBy::new(300, ByMode::Return, false)?));
+/// // By-mode N is not held to it.
+/// assert!(min.allows(DeliverBy::new(300, ByMode::Notify, false)?));
+/// assert!(MinByTime::new(1_000_000_000).is_err());
+/// # Ok::<(), smtp_proto::types::InvalidValue>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "u32", into = "u32")
+)]
+pub struct MinByTime(u32);
+
+impl MinByTime {
+    /// The longest: nine digits (RFC 2852 2).
+    pub const MAX: u32 = 999_999_999;
+
+    /// `seconds`, at most [`MAX`](Self::MAX).
+    pub const fn new(seconds: u32) -> Result<Self, InvalidValue> {
+        if seconds > Self::MAX {
+            return Err(InvalidValue::Malformed {
+                what: "min-by-time",
+                offset: 0,
+                reason: "more than 9 digits",
+            });
+        }
+        Ok(Self(seconds))
+    }
+
+    /// The shortest by-time, in seconds.
+    pub const fn seconds(self) -> u32 {
+        self.0
+    }
+
+    /// Whether a server with this minimum takes `by`: by-mode `N` always, by-mode `R` with a
+    /// by-time of at least the minimum (RFC 2852 4).
+    pub fn allows(self, by: DeliverBy) -> bool {
+        by.mode() == ByMode::Notify || i64::from(by.seconds()) >= i64::from(self.0)
+    }
+}
+
+impl TryFrom<u32> for MinByTime {
+    type Error = InvalidValue;
+    fn try_from(seconds: u32) -> Result<Self, InvalidValue> {
+        Self::new(seconds)
+    }
+}
+
+impl From<MinByTime> for u32 {
+    fn from(min: MinByTime) -> u32 {
+        min.0
+    }
+}
+
+impl fmt::Display for MinByTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
     }
 }
 
@@ -448,9 +518,10 @@ pub enum Capability<'a> {
         /// The latest time that `HOLDUNTIL` may ask for.
         max_datetime: DateTime<'a>,
     },
-    /// `DELIVERBY [min-by-time]` (RFC 2852 2): the shortest `BY` time, in seconds, the server
-    /// accepts.
-    DeliverBy(Option<u64>),
+    /// `DELIVERBY [min-by-time]` (RFC 2852 2): the shortest `BY` time the server accepts with
+    /// by-mode `R`. A parameter of more than nine digits, or not a number, is
+    /// [`Capability::Malformed`].
+    DeliverBy(Option<MinByTime>),
     /// `LIMITS` (RFC 9422): the limits the server applies in this session. The three registered
     /// limits (RFC 9422 4) are read into fields, other entries are kept in `others`. A line
     /// whose registered limit has no number that fits its field (`RCPTMAX=abc`), or names it
@@ -592,7 +663,8 @@ impl fmt::Display for Capability<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.keyword())?;
         match self {
-            Self::Size(Some(n)) | Self::DeliverBy(Some(n)) => write!(f, " {n}"),
+            Self::Size(Some(n)) => write!(f, " {n}"),
+            Self::DeliverBy(Some(min)) => write!(f, " {min}"),
             Self::Auth(mechanisms) => mechanisms.iter().try_for_each(|m| write!(f, " {m}")),
             Self::MtPriority(Some(profile)) => write!(f, " {profile}"),
             Self::FutureRelease {
@@ -938,7 +1010,10 @@ fn typed(extension: Extension, params: &str) -> Result<Capability<'_>, &'static 
         }
         Extension::DeliverBy => {
             let param = optional("DELIVERBY takes at most one parameter")?;
-            Capability::DeliverBy(optional_number(param).ok_or("DELIVERBY is not a number")?)
+            Capability::DeliverBy(match param {
+                Some(param) => Some(min_by_time(param).ok_or("DELIVERBY is not 1 to 9 digits")?),
+                None => None,
+            })
         }
         Extension::MtPriority => {
             Capability::MtPriority(match optional("MT-PRIORITY takes at most one profile")? {
@@ -1027,6 +1102,14 @@ fn limits(params: &str) -> Result<Capability<'_>, &'static str> {
         rcpt_domain_max,
         others,
     })
+}
+
+/// `1*9DIGIT` (RFC 2852 2).
+fn min_by_time(text: &str) -> Option<MinByTime> {
+    if text.len() > 9 {
+        return None;
+    }
+    MinByTime::new(u32::try_from(number(text)?).ok()?).ok()
 }
 
 /// No parameter, or a number: `None` if there is a parameter that is not a number.

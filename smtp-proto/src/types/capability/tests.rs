@@ -70,7 +70,10 @@ fn known_capabilities() {
             },
         ),
         ("DELIVERBY", Capability::DeliverBy(None)),
-        ("DELIVERBY 300", Capability::DeliverBy(Some(300))),
+        (
+            "DELIVERBY 300",
+            Capability::DeliverBy(Some(MinByTime::new(300).unwrap())),
+        ),
         (
             "LIMITS MAILMAX=1000 RCPTMAX=50000",
             Capability::Limits {
@@ -206,7 +209,20 @@ fn known_keywords_with_broken_parameters_are_malformed() {
             "DELIVERBY 300,x",
             Extension::DeliverBy,
             &["300,x"],
-            "DELIVERBY is not a number",
+            "DELIVERBY is not 1 to 9 digits",
+        ),
+        // RFC 2852 2: min-by-time = [1*9DIGIT].
+        (
+            "DELIVERBY 12345678901",
+            Extension::DeliverBy,
+            &["12345678901"],
+            "DELIVERBY is not 1 to 9 digits",
+        ),
+        (
+            "DELIVERBY 0000000300",
+            Extension::DeliverBy,
+            &["0000000300"],
+            "DELIVERBY is not 1 to 9 digits",
         ),
         (
             "LIMITS =5",
@@ -392,7 +408,10 @@ fn display() {
             },
             "FUTURERELEASE 604800 2026-12-01T00:00:00Z",
         ),
-        (Capability::DeliverBy(Some(60)), "DELIVERBY 60"),
+        (
+            Capability::DeliverBy(Some(MinByTime::new(60).unwrap())),
+            "DELIVERBY 60",
+        ),
         (
             Capability::Limits {
                 mail_max: Some(1),
