@@ -18,6 +18,11 @@ pub enum TlsPolicy {
     /// STARTTLS when the server offers it; plaintext otherwise (mail relaying between MXs).
     /// Credentials still stay off plaintext unless
     /// [`ClientConfig::allow_plaintext_auth`] is set.
+    ///
+    /// A STARTTLS line the client cannot read (`STARTTLS x`, a
+    /// [`Capability::Malformed`](crate::types::Capability::Malformed)) counts as offered, under
+    /// every policy: the client tries it rather than go on in plaintext; if the server then
+    /// refuses, this policy goes on in plaintext as it would without the offer.
     Opportunistic,
     /// Never STARTTLS (for a connection that is already safe, such as loopback).
     Never,
@@ -109,7 +114,8 @@ pub struct ClientConfig {
     /// start each line with the same valid enhanced status code whose class is the reply
     /// code's first digit; one that does not ends the session with
     /// [`Error::EnhancedStatusMissing`](super::Error::EnhancedStatusMissing), a protocol
-    /// violation.
+    /// violation. A 421 is exempt too: with or without a code it is the server closing
+    /// (RFC 5321 3.8), [`Error::ServiceClosing`](super::Error::ServiceClosing).
     ///
     /// Off by default, leniently: a reply whose code is missing, malformed, differs between
     /// lines or is of another class (`250 5.1.1 ok`) is taken for its reply code alone;

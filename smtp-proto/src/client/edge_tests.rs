@@ -855,3 +855,142 @@ fn rfc2034_lenient_default_and_servers_without_the_extension() {
     assert!(d.errors().is_empty(), "{:?}", d.errors());
     assert!(d.reports()[0].is_delivered_to_all());
 }
+
+/// RFC 2034 4 under the strict option: a reply whose lines do not all start with the same
+/// code has none, even when the first line has one.
+#[test]
+fn rfc2034_4_strict_client_wants_the_code_on_every_line() {
+    let mut d = ready(strict(), &["ENHANCEDSTATUSCODES", "PIPELINING"]);
+    send_one(&mut d, b"250-2.1.0 ok\r\n250 more\r\n", b"");
+    let errors = d.errors();
+    assert!(
+        matches!(
+            errors.as_slice(),
+            [Error::EnhancedStatusMissing {
+                command: "MAIL",
+                ..
+            }]
+        ),
+        "{errors:?}"
+    );
+}
+
+/// RFC 5321 3.8 over RFC 2034 4: a 421 without an enhanced status code, to a strict client,
+/// is still the server closing (ServiceClosing), not a missing code; after QUIT as well.
+#[test]
+fn rfc5321_3_8_a_421_without_a_code_is_service_closing_even_when_strict() {
+    let mut d = ready(strict(), &["ENHANCEDSTATUSCODES", "PIPELINING"]);
+    send_one(&mut d, b"421 shutting down\r\n", b"");
+    let errors = d.errors();
+    assert!(
+        matches!(errors.as_slice(), [Error::ServiceClosing(reply)] if reply.code().get() == 421),
+        "{errors:?}"
+    );
+    assert!(d.closed);
+
+    let mut d = ready(strict(), &["ENHANCEDSTATUSCODES"]);
+    d.client.quit().unwrap();
+    d.drain();
+    d.feed(b"421 bye\r\n");
+    assert!(d.errors().is_empty(), "{:?}", d.errors());
+    assert!(d.closed);
+}
+
+/// RFC 3207 3 (the `STARTTLS` keyword takes no parameters): a line `STARTTLS x` is
+/// malformed, but it still offers STARTTLS. An opportunistic client tries it rather than go on
+/// in plaintext; when the server then refuses (454), it goes on in plaintext as without the
+/// offer; a client that requires TLS tries it too, and a refusal ends the session.
+#[test]
+fn rfc3207_3_a_malformed_starttls_line_is_tried_not_taken_for_absent() {
+    for policy in [TlsPolicy::Opportunistic, TlsPolicy::Required] {
+        let mut d = Drive::new(Client::new(ClientConfig {
+            tls: policy,
+            ..config()
+        }));
+        d.feed(b"220 mx.example ESMTP\r\n");
+        d.feed(b"250-mx.example\r\n250-STARTTLS x\r\n250 PIPELINING\r\n");
+        let hello = d.events.iter().find_map(|e| match e {
+            Event::Hello(Hello::Extended(ehlo)) => Some(ehlo),
+            _ => None,
+        });
+        let ehlo = hello.expect("an EHLO response");
+        assert!(!ehlo.supports(Extension::StartTls));
+        assert!(ehlo.malformed(Extension::StartTls).is_some());
+        assert_eq!(
+            d.take_sent(),
+            "EHLO client.example\r\nSTARTTLS\r\n",
+            "{policy:?}"
+        );
+        assert!(!d.client.is_ready());
+
+        // Accepted: TLS starts.
+        let mut accepted = Drive::new(Client::new(ClientConfig {
+            tls: policy,
+            ..config()
+        }));
+        accepted.feed(b"220 mx.example ESMTP\r\n");
+        accepted.feed(b"250-mx.example\r\n250 STARTTLS x\r\n");
+        accepted.feed(b"220 go ahead\r\n");
+        assert!(accepted.start_tls, "{policy:?}");
+
+        // Refused: plaintext for the opportunistic client, the end for the other.
+        d.feed(b"454 TLS not available\r\n");
+        match policy {
+            TlsPolicy::Opportunistic => {
+                assert!(d.errors().is_empty(), "{:?}", d.errors());
+                assert!(d.client.is_ready());
+            }
+            _ => {
+                assert!(matches!(d.errors().as_slice(), [Error::TlsRefused(_)]));
+                assert!(!d.client.is_ready());
+            }
+        }
+    }
+}
+
+/// RFC 2852 4: a server that advertises `DELIVERBY min-by-time` refuses `BY=` with by-mode R
+/// below it, so the client refuses to send that (a typed error, nothing sent); by-mode N is
+/// not held to the minimum, and `DELIVERBY` without a parameter states none. An unreadable
+/// `DELIVERBY 12345678901` (more than the 9 digits of RFC 2852 2) is not an offer of BY.
+#[test]
+fn rfc2852_4_by_time_below_the_servers_minimum_is_refused_before_sending() {
+    use crate::types::{ByMode, DeliverBy, MinByTime};
+    let with_by = |seconds, mode| {
+        let mut e = envelope(&["b@example.com"]);
+        e.parameters.by = Some(DeliverBy::new(seconds, mode, false).unwrap());
+        e
+    };
+    let mut d = ready(config(), &["DELIVERBY 600", "PIPELINING"]);
+    let refused = d.client.send_message(with_by(599, ByMode::Return));
+    assert_eq!(
+        refused,
+        Err(SendError::ByTimeTooShort {
+            by_time: 599,
+            min: MinByTime::new(600).unwrap(),
+        })
+    );
+    d.drain();
+    assert_eq!(d.take_sent(), "");
+    for (seconds, mode, wire) in [
+        (600, ByMode::Return, "BY=600;R"),
+        (-60, ByMode::Notify, "BY=-60;N"),
+    ] {
+        let mut d = ready(config(), &["DELIVERBY 600", "PIPELINING"]);
+        d.client.send_message(with_by(seconds, mode)).unwrap();
+        d.drain();
+        let sent = d.take_sent();
+        assert!(
+            sent.starts_with(&alloc::format!("MAIL FROM:<a@example.org> {wire}\r\n")),
+            "{sent}"
+        );
+    }
+
+    let mut d = ready(config(), &["DELIVERBY"]);
+    assert!(d.client.send_message(with_by(1, ByMode::Return)).is_ok());
+
+    let mut d = ready(config(), &["DELIVERBY 12345678901"]);
+    assert_eq!(
+        d.client.send_message(with_by(3600, ByMode::Return)),
+        Err(SendError::Unsupported(Extension::DeliverBy))
+    );
+}

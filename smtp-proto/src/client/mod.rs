@@ -90,8 +90,8 @@ pub use outcome::Outcome;
 
 use crate::codec::{DecodeError, ReplyAssembler, encode_command};
 use crate::types::{
-    Body, Command, EhloResponse, Extension, Host, MailParameters, Mechanism, Reply, ReplyCode,
-    ReplyText,
+    Body, Capability, Command, EhloResponse, Extension, Host, MailParameters, Mechanism, MinByTime,
+    Reply, ReplyCode, ReplyText,
 };
 
 /// Something the caller must act on, from [`Client::poll_output`].
@@ -281,6 +281,15 @@ pub enum SendError {
     /// REQUIRETLS (RFC 8689) over a connection without TLS.
     #[error("REQUIRETLS over a connection without TLS")]
     RequireTlsWithoutTls,
+    /// `BY=` with by-mode `R` and a by-time below the server's `DELIVERBY` minimum
+    /// ([`MinByTime`]): RFC 2852 4 has the server refuse it.
+    #[error("BY= by-time of {by_time} seconds below the server's minimum of {min} for mode R")]
+    ByTimeTooShort {
+        /// The by-time asked for.
+        by_time: i32,
+        /// The server's minimum.
+        min: MinByTime,
+    },
 }
 
 /// The reply the client waits for, in the order the commands went out (RFC 2920 3.1: replies
@@ -906,6 +915,18 @@ impl Client {
         require(parameters.mt_priority.is_some(), Extension::MtPriority)?;
         require(parameters.hold.is_some(), Extension::FutureRelease)?;
         require(parameters.by.is_some(), Extension::DeliverBy)?;
+        if let Some(by) = parameters.by {
+            let min = match caps.and_then(|c| c.find(Extension::DeliverBy)) {
+                Some(Capability::DeliverBy(min)) => *min,
+                _ => None,
+            };
+            if let Some(min) = min.filter(|min| !min.allows(by)) {
+                return Err(SendError::ByTimeTooShort {
+                    by_time: by.seconds(),
+                    min,
+                });
+            }
+        }
         if let (Some(size), Some(limit)) = (parameters.size, caps.and_then(|c| c.size())) {
             if size > limit {
                 return Err(SendError::TooLarge { size, limit });
@@ -1119,8 +1140,11 @@ impl Client {
     /// the reply code's class. The decoder keeps a code only when it is valid, on every line
     /// and of the right class, so a reply without [`Reply::status`] breaks the rule.
     fn lacks_enhanced_status(&self, expect: Expect, reply: &Reply<'_>) -> bool {
-        let exempt =
-            matches!(expect, Expect::Greeting | Expect::Hello(_)) || reply.is_intermediate();
+        // A 421 is the server going away (RFC 5321 3.8), whatever its form: reported as
+        // such, not as a missing status code.
+        let exempt = matches!(expect, Expect::Greeting | Expect::Hello(_))
+            || reply.is_intermediate()
+            || reply.code() == ReplyCode::SERVICE_UNAVAILABLE;
         self.config.require_enhanced_status_codes
             && !exempt
             && reply.status().is_none()
@@ -1175,10 +1199,12 @@ impl Client {
 
     fn after_hello(&mut self) {
         if !self.tls && self.config.tls != TlsPolicy::Never {
-            let offered = self
-                .capabilities
-                .as_ref()
-                .is_some_and(|c| c.supports(Extension::StartTls));
+            // A STARTTLS line with parameters it does not take (`STARTTLS x`) still names the
+            // extension: it is tried, never taken for plaintext-only; a refusal is then handled
+            // as for any STARTTLS.
+            let offered = self.capabilities.as_ref().is_some_and(|c| {
+                c.supports(Extension::StartTls) || c.malformed(Extension::StartTls).is_some()
+            });
             if offered {
                 self.command(&Command::StartTls);
                 self.expect(Expect::StartTls);

@@ -154,3 +154,59 @@ fn reject_checks_the_text_rfc5321_4_2() {
     }
     assert!(Answer::reject(code, None, String::from("tab\tand ünïcode")).is_ok());
 }
+
+// RFC 2034 4: without a status, a status code at the start of the text is what a client
+// reads, so it must have the reply code's class as well: `550 4.2.2 ...` is refused; one of
+// the right class is the reply's status; an explicit status keeps the text as it is.
+#[test]
+fn reject_refuses_text_starting_with_a_status_of_another_class_rfc2034_4() {
+    let permanent = ReplyCode::new(550).unwrap();
+    for (code, text) in [
+        (permanent, "4.2.2 mailbox full"),
+        (permanent, "2.0.0"),
+        (ReplyCode::new(451).unwrap(), "5.7.1 go away"),
+    ] {
+        let error = Answer::reject(code, None, text).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                InvalidValue::Malformed {
+                    what: "reply text",
+                    ..
+                }
+            ),
+            "{code} {text}: {error:?}"
+        );
+    }
+    assert!(Answer::accept_with(ReplyCode::OK, None, "5.1.1 no").is_err());
+    // Not a status code: text like any other.
+    for text in ["4.2.2x full", "4.02.2 full", "42 is the answer"] {
+        assert!(Answer::reject(permanent, None, text).is_ok(), "{text}");
+    }
+    // A status of the right class in the text is accepted: whatever the client reads as the
+    // status has the code's class.
+    let text = transcript(
+        SESSION,
+        || Answer::reject(permanent, None, "5.2.2 mailbox full").unwrap(),
+        || Answer::Accept,
+    );
+    let refusals: Vec<&str> = text.lines().filter(|l| l.starts_with("550 ")).collect();
+    assert_eq!(refusals.len(), 2, "{text}");
+    assert!(
+        refusals
+            .iter()
+            .all(|l| l.starts_with("550 5.") && l.ends_with(" 5.2.2 mailbox full")),
+        "{text}"
+    );
+    // With a status given, the text is only text.
+    let Answer::Reply(reply) = Answer::reject(
+        permanent,
+        EnhancedStatus::MAILBOX_FULL,
+        "4.2.2 said the backend",
+    )
+    .unwrap() else {
+        panic!("a reply")
+    };
+    assert_eq!(reply.status(), Some(EnhancedStatus::MAILBOX_FULL));
+    assert_eq!(reply.lines()[0].as_str(), "4.2.2 said the backend");
+}

@@ -24,6 +24,7 @@
 //!     b"Subject: hi\r\n\r\n..dot\r\n.\r\nQUIT\r\n",
 //! ];
 //! let mut input = client.iter();
+//! let mut unread = Vec::new();
 //! loop {
 //!     // Drain everything the machine has to say.
 //!     while let Some(output) = server.poll_output() {
@@ -44,10 +45,16 @@
 //!     if server.is_closed() {
 //!         break;
 //!     }
-//!     // Then feed what the peer sent next (here, the scripted client).
-//!     let Some(bytes) = input.next() else { break };
-//!     let taken = server.receive(bytes);
-//!     assert_eq!(taken, bytes.len());
+//!     // Then feed what the peer sent next (here, the scripted client) behind what the
+//!     // machine did not take last time: while a decision is pending it takes only up to
+//!     // `max_pending` octets (back-pressure), and the rest is offered again, first.
+//!     match input.next() {
+//!         Some(bytes) => unread.extend_from_slice(bytes),
+//!         None if unread.is_empty() => break,
+//!         None => {}
+//!     }
+//!     let taken = server.receive(&unread);
+//!     unread.drain(..taken);
 //! }
 //! assert_eq!(messages, [b"Subject: hi\r\n\r\n.dot\r\n".to_vec()]);
 //! let transcript = String::from_utf8(sent)?;
@@ -79,7 +86,7 @@ use crate::codec::{CommandOptions, DecodeError, ErrorKind, encode_reply, parse_c
 use crate::types::{
     Body, Capability, Command, EhloResponse, EnhancedStatus, ForwardPath, Host, InvalidValue,
     Lookup, MailParameters, Mechanism, RcptParameters, Reply, ReplyClass, ReplyCode, ReplyText,
-    ReversePath,
+    ReversePath, parse_status_prefix,
 };
 
 /// Something the caller must act on, from [`Server::poll_output`].
@@ -166,8 +173,9 @@ pub enum Event {
         username: String,
     },
     /// *Decision*: `VRFY` (only with [`ServerConfig::vrfy`]). [`Lookup::smtputf8`] says
-    /// whether the reply may hold UTF-8 (RFC 6531 3.7.4.2: without it, a reply that would
-    /// need UTF-8 must be 252 or 550).
+    /// whether the reply may hold UTF-8 (RFC 6531 3.7.4.2). Without it, the machine does not
+    /// send a reply with UTF-8 text: it sends `252 2.6.8` in place of an acceptance and
+    /// `550 5.6.8` in place of a refusal (the enhanced code where those are advertised).
     Verify(Lookup<'static>),
     /// *Decision*: `EXPN` (only with [`ServerConfig::expn`]), as for [`Event::Verify`].
     Expand(Lookup<'static>),
@@ -214,7 +222,9 @@ impl Answer {
     /// 4.2.1); `status`, an enhanced status code or `None`, must have the code's class (RFC
     /// 2034 4: 4.x.x with 4yz, 5.x.x with 5yz); `text` is one line, checked as
     /// [`ReplyText::new`] does (no CR, LF or other control character). What is wrong comes back
-    /// as an [`InvalidValue`], and nothing is answered. Without a status, a server that
+    /// as an [`InvalidValue`], and nothing is answered. Without a status, text that starts
+    /// with one is read as one, as a client would read it, so it must have the code's class
+    /// too (`550` with `"4.2.2 Mailbox full"` is refused); without any, a server that
     /// advertises ENHANCEDSTATUSCODES sends the class's generic one (`4.0.0`, `5.0.0`), as RFC
     /// 2034 3 has every reply carry one.
     ///
@@ -232,6 +242,7 @@ impl Answer {
     /// assert!(Answer::reject(ReplyCode::OK, None, "not a refusal").is_err());
     /// assert!(Answer::reject(ReplyCode::new(550)?, EnhancedStatus::SYSTEM_TRANSIENT, "4.x.x with 550").is_err());
     /// assert!(Answer::reject(ReplyCode::new(550)?, None, "no\r\nRSET").is_err());
+    /// assert!(Answer::reject(ReplyCode::new(550)?, None, "4.2.2 Mailbox full").is_err());
     /// # Ok::<(), smtp_proto::types::InvalidValue>(())
     /// ```
     pub fn reject(
@@ -285,10 +296,22 @@ impl Answer {
         status: Option<EnhancedStatus>,
         text: impl Into<Cow<'static, str>>,
     ) -> Result<Self, InvalidValue> {
-        let reply = Reply::new(code, text)?;
+        let text = text.into();
         let reply = match status {
-            Some(status) => reply.set_status(status)?,
-            None => reply,
+            Some(status) => Reply::with_status(code, status, text)?,
+            None => {
+                // Without a status, one at the start of the text is what a client reads
+                // (`550 4.2.2 ...`): it must have the code's class too (RFC 2034 4).
+                let leading = parse_status_prefix(text.as_bytes());
+                if leading.is_some_and(|(found, _)| !found.agrees_with(code)) {
+                    return Err(InvalidValue::Malformed {
+                        what: "reply text",
+                        offset: 0,
+                        reason: "starts with an enhanced status code of another class than the reply code",
+                    });
+                }
+                Reply::new(code, text)?
+            }
         };
         Ok(Self::Reply(reply))
     }
@@ -366,7 +389,10 @@ enum Pending {
     Auth(Exchange, Mechanism<'static>),
     /// A mechanism waits for a user's stored secret.
     Lookup(Exchange, Mechanism<'static>),
-    Verify,
+    /// VRFY or EXPN; `smtputf8`: the client allowed UTF-8 in the reply (RFC 6531 3.7.4.2).
+    Verify {
+        smtputf8: bool,
+    },
 }
 
 /// The message being built.
@@ -1059,7 +1085,8 @@ impl Server {
                 "Unsupported parameter",
             );
         }
-        self.ask(Pending::Verify, event(lookup));
+        let smtputf8 = lookup.smtputf8();
+        self.ask(Pending::Verify { smtputf8 }, event(lookup));
     }
 
     fn ask_hello(&mut self, greeting: Greeting, host: Host<'static>) {
@@ -1713,7 +1740,24 @@ impl Server {
                     "Authentication credentials invalid",
                 );
             }
-            Pending::Verify => {
+            Pending::Verify { smtputf8 } => {
+                let utf8 = custom
+                    .as_ref()
+                    .is_some_and(|reply| reply.lines().iter().any(|line| !line.is_ascii()));
+                if utf8 && !smtputf8 {
+                    // RFC 6531 3.7.4.2: without the SMTPUTF8 parameter the reply must not hold
+                    // UTF-8; one that needs it becomes 252 or 550, with X.6.8.
+                    let (code, status) = if accepted {
+                        (ReplyCode::CANNOT_VERIFY, (2, 6, 8))
+                    } else {
+                        (ReplyCode::MAILBOX_UNAVAILABLE, (5, 6, 8))
+                    };
+                    return self.send(
+                        code,
+                        status,
+                        "UTF-8 reply required, but not permitted by the client",
+                    );
+                }
                 answered(
                     self,
                     ReplyCode::CANNOT_VERIFY,

@@ -1333,6 +1333,77 @@ fn rfc6531_3_7_4_2_vrfy_smtputf8_reaches_the_application_only_where_offered() {
     assert!(!ascii.events.iter().any(|e| matches!(e, Event::Expand(_))));
 }
 
+/// RFC 6531 3.7.4.2: without the SMTPUTF8 parameter on VRFY / EXPN the server must not send
+/// UTF-8 in the reply; where the application's answer holds some, the machine sends 252 (in
+/// place of an acceptance) or 550 (in place of a refusal) with X.6.8 instead. ASCII answers,
+/// and UTF-8 ones to a lookup that carried the parameter, go out as they are.
+#[test]
+fn rfc6531_3_7_4_2_utf8_lookup_reply_without_the_parameter_becomes_252_or_550_x_6_8() {
+    let config = ServerConfig {
+        vrfy: true,
+        expn: true,
+        smtputf8: true,
+        enhanced_status_codes: true,
+        ..minimal("mx.example")
+    };
+    let answer = |event: &Event| match event {
+        Event::Verify(lookup) if lookup.as_str() == "nobody" => {
+            text(ReplyCode::MAILBOX_UNAVAILABLE, "Jörg? No such user")
+        }
+        Event::Verify(lookup) if lookup.as_str() == "ascii" => {
+            text(ReplyCode::OK, "Ascii <ascii@mx.example>")
+        }
+        Event::Verify(_) | Event::Expand(_) => text(ReplyCode::OK, "Jörg <jörg@mx.example>"),
+        _ => Answer::Accept,
+    };
+    let (got, _) = run_with(
+        config.clone(),
+        &[
+            b"EHLO c.example\r\n",
+            b"VRFY jorg\r\n",
+            b"EXPN staff\r\n",
+            b"VRFY nobody\r\n",
+            b"VRFY ascii\r\n",
+            b"VRFY jorg SMTPUTF8\r\n",
+        ],
+        answer,
+    );
+    let replies: Vec<&str> = got
+        .transcript
+        .lines()
+        .filter(|l| !l.starts_with("250-") && !l.starts_with("220 "))
+        .skip(1)
+        .collect();
+    assert_eq!(
+        replies,
+        [
+            "252 2.6.8 UTF-8 reply required, but not permitted by the client",
+            "252 2.6.8 UTF-8 reply required, but not permitted by the client",
+            "550 5.6.8 UTF-8 reply required, but not permitted by the client",
+            "250 2.0.0 Ascii <ascii@mx.example>",
+            "250 2.0.0 Jörg <jörg@mx.example>",
+        ],
+        "{}",
+        got.transcript
+    );
+    assert!(!got.closed);
+    // Without ENHANCEDSTATUSCODES: the same reply codes, without the enhanced one.
+    let (got, _) = run_with(
+        ServerConfig {
+            enhanced_status_codes: false,
+            ..config
+        },
+        &[b"EHLO c.example\r\n", b"VRFY jorg\r\n"],
+        answer,
+    );
+    assert!(
+        got.transcript
+            .ends_with("\r\n252 UTF-8 reply required, but not permitted by the client\r\n"),
+        "{}",
+        got.transcript
+    );
+}
+
 /// RFC 2852 4: a by-time of zero or less with by-mode R is a syntax error: 501, and the
 /// application never sees the command; a well-formed BY the server does not offer is 555.
 #[test]

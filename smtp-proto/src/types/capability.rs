@@ -15,7 +15,7 @@ use super::address::Host;
 use super::chars;
 use super::error::InvalidValue;
 use super::reply::ReplyText;
-use crate::types::{DateTime, Mechanism};
+use crate::types::{ByMode, DateTime, DeliverBy, Mechanism};
 
 /// Defines a validated token that borrows or owns its text.
 macro_rules! token {
@@ -114,17 +114,17 @@ token! {
     /// `limit-name ["=" limit-value]`, the name `1*(ALPHA / DIGIT / "-" / "_")`, the value
     /// `1*(%x21-3A / %x3C-7E)` (any visible character but `;`).
     ///
-    /// A registered limit (`MAILMAX`, `RCPTMAX`, `RCPTDOMAINMAX`, any case) with a number
-    /// that fits its field is refused: it belongs in that field of [`Capability::Limits`],
-    /// which is where decoding puts it. (The decoder keeps a second one here, after the first
-    /// has filled the field.)
+    /// A registered limit (`MAILMAX`, `RCPTMAX`, `RCPTDOMAINMAX`, RFC 9422 4; any case) is
+    /// refused, whatever its value: it has its own field of [`Capability::Limits`], and a
+    /// `LIMITS` line whose registered limit does not fit there is
+    /// [`Capability::Malformed`]. So what can be built is what decoding gives back.
     ///
     /// ```
     /// use smtp_proto::types::Limit;
     ///
     /// assert_eq!(Limit::new("X-PER-HOUR=50")?.value(), Some("50"));
-    /// assert!(Limit::new("RCPTMAX=abc").is_ok()); // not a number: stays an entry
-    /// assert!(Limit::new("rcptmax=100").is_err()); // the rcpt_max field
+    /// assert!(Limit::new("rcptmax=100").is_err());
+    /// assert!(Limit::new("RCPTMAX=abc").is_err());
     /// # Ok::<(), smtp_proto::types::InvalidValue>(())
     /// ```
     Limit, check_limit
@@ -139,6 +139,76 @@ impl Limit<'_> {
     /// The value after the `=`, if there is one.
     pub fn value(&self) -> Option<&str> {
         self.0.split_once('=').map(|(_, value)| value)
+    }
+}
+
+/// The parameter of `DELIVERBY` (RFC 2852 2: `min-by-time = [1*9DIGIT]`): the shortest
+/// by-time, in seconds, that the server accepts with by-mode `R` (RFC 2852 4). At most nine
+/// digits, as on the wire.
+///
+/// ```
+/// use smtp_proto::types::{ByMode, DeliverBy, MinByTime};
+///
+/// let min = MinByTime::new(600)?;
+/// assert!(min.allows(DeliverBy::new(900, ByMode::Return, false)?));
+/// assert!(!min.allows(DeliverBy::new(300, ByMode::Return, false)?));
+/// // By-mode N is not held to it.
+/// assert!(min.allows(DeliverBy::new(300, ByMode::Notify, false)?));
+/// assert!(MinByTime::new(1_000_000_000).is_err());
+/// # Ok::<(), smtp_proto::types::InvalidValue>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "u32", into = "u32")
+)]
+pub struct MinByTime(u32);
+
+impl MinByTime {
+    /// The longest: nine digits (RFC 2852 2).
+    pub const MAX: u32 = 999_999_999;
+
+    /// `seconds`, at most [`MAX`](Self::MAX).
+    pub const fn new(seconds: u32) -> Result<Self, InvalidValue> {
+        if seconds > Self::MAX {
+            return Err(InvalidValue::Malformed {
+                what: "min-by-time",
+                offset: 0,
+                reason: "more than 9 digits",
+            });
+        }
+        Ok(Self(seconds))
+    }
+
+    /// The shortest by-time, in seconds.
+    pub const fn seconds(self) -> u32 {
+        self.0
+    }
+
+    /// Whether a server with this minimum takes `by`: by-mode `N` always, by-mode `R` with a
+    /// by-time of at least the minimum (RFC 2852 4).
+    pub fn allows(self, by: DeliverBy) -> bool {
+        by.mode() == ByMode::Notify || i64::from(by.seconds()) >= i64::from(self.0)
+    }
+}
+
+impl TryFrom<u32> for MinByTime {
+    type Error = InvalidValue;
+    fn try_from(seconds: u32) -> Result<Self, InvalidValue> {
+        Self::new(seconds)
+    }
+}
+
+impl From<MinByTime> for u32 {
+    fn from(min: MinByTime) -> u32 {
+        min.0
+    }
+}
+
+impl fmt::Display for MinByTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
     }
 }
 
@@ -197,12 +267,12 @@ fn check_profile(text: &str) -> Result<(), InvalidValue> {
 
 fn check_limit(text: &str) -> Result<(), InvalidValue> {
     check_limit_grammar(text)?;
-    let (name, value) = text.split_once('=').unwrap_or((text, ""));
-    if is_registered_limit(name) && number(value).is_some_and(|n| u32::try_from(n).is_ok()) {
+    let name = text.split_once('=').map_or(text, |(name, _)| name);
+    if is_registered_limit(name) {
         return Err(InvalidValue::Malformed {
             what: "limit",
             offset: 0,
-            reason: "a registered limit with a number: use its field",
+            reason: "a registered limit: use its field of Capability::Limits",
         });
     }
     Ok(())
@@ -472,12 +542,14 @@ pub enum Capability<'a> {
         /// The latest time that `HOLDUNTIL` may ask for.
         max_datetime: DateTime<'a>,
     },
-    /// `DELIVERBY [min-by-time]` (RFC 2852 2): the shortest `BY` time, in seconds, the server
-    /// accepts.
-    DeliverBy(Option<u64>),
+    /// `DELIVERBY [min-by-time]` (RFC 2852 2): the shortest `BY` time the server accepts with
+    /// by-mode `R`. A parameter of more than nine digits, or not a number, is
+    /// [`Capability::Malformed`].
+    DeliverBy(Option<MinByTime>),
     /// `LIMITS` (RFC 9422): the limits the server applies in this session. The three registered
-    /// limits are read into fields; other entries (and a registered one whose value is not a
-    /// number) are kept in `others`.
+    /// limits (RFC 9422 4) are read into fields, other entries are kept in `others`. A line
+    /// whose registered limit has no number that fits its field (`RCPTMAX=abc`), or names it
+    /// twice, is [`Capability::Malformed`] instead: its limits are unknown, never absent.
     Limits {
         /// `MAILMAX`: transactions per session (RFC 9422 4.1).
         mail_max: Option<u32>,
@@ -616,7 +688,8 @@ impl fmt::Display for Capability<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.keyword())?;
         match self {
-            Self::Size(Some(n)) | Self::DeliverBy(Some(n)) => write!(f, " {n}"),
+            Self::Size(Some(n)) => write!(f, " {n}"),
+            Self::DeliverBy(Some(min)) => write!(f, " {min}"),
             Self::Auth(mechanisms) => mechanisms.iter().try_for_each(|m| write!(f, " {m}")),
             Self::MtPriority(Some(profile)) => write!(f, " {profile}"),
             Self::FutureRelease {
@@ -1062,7 +1135,10 @@ fn typed(extension: Extension, params: &str) -> Result<Capability<'_>, &'static 
         }
         Extension::DeliverBy => {
             let param = optional("DELIVERBY takes at most one parameter")?;
-            Capability::DeliverBy(optional_number(param).ok_or("DELIVERBY is not a number")?)
+            Capability::DeliverBy(match param {
+                Some(param) => Some(min_by_time(param).ok_or("DELIVERBY is not 1 to 9 digits")?),
+                None => None,
+            })
         }
         Extension::MtPriority => {
             Capability::MtPriority(match optional("MT-PRIORITY takes at most one profile")? {
@@ -1096,7 +1172,7 @@ fn typed(extension: Extension, params: &str) -> Result<Capability<'_>, &'static 
                     .map_err(|_| "FUTURERELEASE date-time breaks RFC 3339")?,
             }
         }
-        Extension::Limits => limits(params).ok_or("LIMITS entry breaks its grammar")?,
+        Extension::Limits => limits(params)?,
         flag => {
             if list.next().is_some() {
                 return Err("keyword takes no parameters");
@@ -1120,36 +1196,49 @@ fn typed(extension: Extension, params: &str) -> Result<Capability<'_>, &'static 
     })
 }
 
-/// `LIMITS` parameters (RFC 9422 3); `None` if one entry breaks the grammar.
-fn limits(params: &str) -> Option<Capability<'_>> {
+/// `LIMITS` parameters (RFC 9422 3): the registered limits into their fields (RFC 9422 4:
+/// each a number), the other entries kept; otherwise what is wrong, for
+/// [`Capability::Malformed`].
+fn limits(params: &str) -> Result<Capability<'_>, &'static str> {
     let mut mail_max = None;
     let mut rcpt_max = None;
     let mut rcpt_domain_max = None;
     let mut others = Vec::new();
     for entry in Params(params) {
-        check_limit_grammar(entry).ok()?;
-        let limit = Limit::checked(entry);
-        let field = match limit.name() {
+        check_limit_grammar(entry).map_err(|_| "LIMITS entry breaks its grammar")?;
+        let (name, value) = match entry.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (entry, None),
+        };
+        let field = match name {
             name if name.eq_ignore_ascii_case("MAILMAX") => &mut mail_max,
             name if name.eq_ignore_ascii_case("RCPTMAX") => &mut rcpt_max,
             name if name.eq_ignore_ascii_case("RCPTDOMAINMAX") => &mut rcpt_domain_max,
             _ => {
-                others.push(limit);
+                others.push(Limit::checked(entry));
                 continue;
             }
         };
-        // A registered limit whose value is not a number, or that comes twice, stays as it is.
-        match limit.value().and_then(number).map(u32::try_from) {
-            Some(Ok(value)) if field.is_none() => *field = Some(value),
-            _ => others.push(limit),
+        if field.is_some() {
+            return Err("LIMITS names a registered limit twice");
         }
+        let value = value.and_then(number).and_then(|n| u32::try_from(n).ok());
+        *field = Some(value.ok_or("LIMITS registered limit is not a number")?);
     }
-    Some(Capability::Limits {
+    Ok(Capability::Limits {
         mail_max,
         rcpt_max,
         rcpt_domain_max,
         others,
     })
+}
+
+/// `1*9DIGIT` (RFC 2852 2).
+fn min_by_time(text: &str) -> Option<MinByTime> {
+    if text.len() > 9 {
+        return None;
+    }
+    MinByTime::new(u32::try_from(number(text)?).ok()?).ok()
 }
 
 /// No parameter, or a number: `None` if there is a parameter that is not a number.

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use crate::types::{
     Capability, DateTime, Domain, EhloKeyword, EhloParam, EhloResponse, EnhancedStatus, Extension,
-    Host, Limit, Mechanism, PriorityProfile, Reply, ReplyCode, ReplyText,
+    Host, Limit, Mechanism, MinByTime, PriorityProfile, Reply, ReplyCode, ReplyText,
 };
 
 /// Any valid reply code.
@@ -218,7 +218,8 @@ pub(crate) fn capability() -> impl Strategy<Value = Capability<'static>> {
                 max_datetime,
             }
         }),
-        proptest::option::of(any::<u64>()).prop_map(Capability::DeliverBy),
+        proptest::option::of((0..=MinByTime::MAX).prop_map(|s| MinByTime::new(s).unwrap()))
+            .prop_map(Capability::DeliverBy),
         (
             proptest::option::of(any::<u32>()),
             proptest::option::of(any::<u32>()),

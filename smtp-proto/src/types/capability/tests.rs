@@ -70,7 +70,10 @@ fn known_capabilities() {
             },
         ),
         ("DELIVERBY", Capability::DeliverBy(None)),
-        ("DELIVERBY 300", Capability::DeliverBy(Some(300))),
+        (
+            "DELIVERBY 300",
+            Capability::DeliverBy(Some(MinByTime::new(300).unwrap())),
+        ),
         (
             "LIMITS MAILMAX=1000 RCPTMAX=50000",
             Capability::Limits {
@@ -81,7 +84,7 @@ fn known_capabilities() {
             },
         ),
         (
-            "LIMITS rcptdomainmax=5 X_FUTURE FUTURE-VALUE=a=b RCPTMAX=many RCPTMAX=7 RCPTMAX=8",
+            "LIMITS rcptdomainmax=5 X_FUTURE FUTURE-VALUE=a=b RCPTMAX=7 X-RCPTMAX=many",
             Capability::Limits {
                 mail_max: None,
                 rcpt_max: Some(7),
@@ -89,9 +92,7 @@ fn known_capabilities() {
                 others: vec![
                     Limit::new("X_FUTURE").unwrap(),
                     Limit::new("FUTURE-VALUE=a=b").unwrap(),
-                    Limit::new("RCPTMAX=many").unwrap(),
-                    // A second RCPTMAX: only the decoder keeps one here.
-                    Limit::checked("RCPTMAX=8"),
+                    Limit::new("X-RCPTMAX=many").unwrap(),
                 ],
             },
         ),
@@ -208,7 +209,20 @@ fn known_keywords_with_broken_parameters_are_malformed() {
             "DELIVERBY 300,x",
             Extension::DeliverBy,
             &["300,x"],
-            "DELIVERBY is not a number",
+            "DELIVERBY is not 1 to 9 digits",
+        ),
+        // RFC 2852 2: min-by-time = [1*9DIGIT].
+        (
+            "DELIVERBY 12345678901",
+            Extension::DeliverBy,
+            &["12345678901"],
+            "DELIVERBY is not 1 to 9 digits",
+        ),
+        (
+            "DELIVERBY 0000000300",
+            Extension::DeliverBy,
+            &["0000000300"],
+            "DELIVERBY is not 1 to 9 digits",
         ),
         (
             "LIMITS =5",
@@ -227,6 +241,31 @@ fn known_keywords_with_broken_parameters_are_malformed() {
             Extension::Limits,
             &["RCPTMAX="],
             "LIMITS entry breaks its grammar",
+        ),
+        // RFC 9422 4: a registered limit's value is a number.
+        (
+            "LIMITS RCPTMAX=abc MAILMAX=5",
+            Extension::Limits,
+            &["RCPTMAX=abc", "MAILMAX=5"],
+            "LIMITS registered limit is not a number",
+        ),
+        (
+            "LIMITS mailmax",
+            Extension::Limits,
+            &["mailmax"],
+            "LIMITS registered limit is not a number",
+        ),
+        (
+            "LIMITS RCPTDOMAINMAX=4294967296",
+            Extension::Limits,
+            &["RCPTDOMAINMAX=4294967296"],
+            "LIMITS registered limit is not a number",
+        ),
+        (
+            "LIMITS RCPTMAX=7 X=1 rcptmax=8",
+            Extension::Limits,
+            &["RCPTMAX=7", "X=1", "rcptmax=8"],
+            "LIMITS names a registered limit twice",
         ),
         (
             "8BITMIME=yes",
@@ -372,7 +411,10 @@ fn display() {
             },
             "FUTURERELEASE 604800 2026-12-01T00:00:00Z",
         ),
-        (Capability::DeliverBy(Some(60)), "DELIVERBY 60"),
+        (
+            Capability::DeliverBy(Some(MinByTime::new(60).unwrap())),
+            "DELIVERBY 60",
+        ),
         (
             Capability::Limits {
                 mail_max: Some(1),
@@ -493,21 +535,48 @@ fn other_and_limit_entries_refuse_what_decodes_as_typed() {
         }
     }
     assert!(EhloKeyword::new("SIZE-X").is_ok());
-    for refused in ["MAILMAX=5", "rcptmax=0", "RcptDomainMax=4294967295"] {
+    for refused in [
+        "MAILMAX=5",
+        "rcptmax=0",
+        "RcptDomainMax=4294967295",
+        "RCPTMAX=x",
+    ] {
         assert!(Limit::new(refused).is_err(), "{refused}");
     }
-    // Not a number that fits the field: an entry, as the decoder keeps it.
-    for kept in [
+}
+
+/// RFC 9422 4: the registered limits live in their fields of `Capability::Limits`, so a
+/// `Limit` entry cannot name one (in any case, with any value or none): a hand-built
+/// `others: [mailmax=7]` would come back from decoding as `mail_max: Some(7)`, and
+/// `RCPTMAX=abc` as `Malformed`. Unregistered entries, repeated or not, come back as built.
+#[test]
+fn rfc9422_4_limit_entries_cannot_name_a_registered_limit() {
+    for refused in [
+        "mailmax=7",
         "MAILMAX",
-        "RCPTMAX=x",
-        "RCPTDOMAINMAX=4294967296",
-        "MAILMAXX=5",
+        "RCPTMAX=abc",
+        "RcptDomainMax=4294967296",
     ] {
-        let limit = Limit::new(kept).unwrap();
-        let line = alloc::format!("LIMITS {limit}");
-        let Capability::Limits { others, .. } = Capability::parse(&line).unwrap() else {
-            panic!("{line}")
-        };
-        assert_eq!(others, [limit], "{line}");
+        let error = Limit::new(refused).unwrap_err();
+        assert!(
+            matches!(error, InvalidValue::Malformed { what: "limit", .. }),
+            "{refused}: {error:?}"
+        );
     }
+    for kept in ["MAILMAXX=5", "X-RCPTMAX", "RCPT_MAX=1"] {
+        assert!(Limit::new(kept).is_ok(), "{kept}");
+    }
+    let built = Capability::Limits {
+        mail_max: Some(7),
+        rcpt_max: None,
+        rcpt_domain_max: Some(0),
+        others: vec![
+            Limit::new("X=1").unwrap(),
+            Limit::new("X=2").unwrap(),
+            Limit::new("MAILMAXX").unwrap(),
+        ],
+    };
+    let line = built.to_string();
+    assert_eq!(line, "LIMITS MAILMAX=7 RCPTDOMAINMAX=0 X=1 X=2 MAILMAXX");
+    assert_eq!(Capability::parse(&line), Ok(built));
 }

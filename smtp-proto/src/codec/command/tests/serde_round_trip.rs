@@ -343,6 +343,19 @@ fn rfc5321_4_1_1_1_capabilities_round_trip_through_json() {
     refused::<EhloResponse<'_>>(r#"{"host":"mx..example","greeting":null,"capabilities":[]}"#);
 }
 
+/// RFC 2852 2 (`min-by-time = [1*9DIGIT]`) and RFC 9422 4 (registered limits have their
+/// fields): JSON is held to what the constructors allow, so it cannot build an EHLO line that
+/// decodes as something else.
+#[test]
+fn rfc2852_2_and_rfc9422_4_capability_json_is_held_to_the_grammar() {
+    let by = Capability::DeliverBy(Some(crate::types::MinByTime::new(999_999_999).unwrap()));
+    assert_eq!(json_round_trip(&by), r#"{"DeliverBy":999999999}"#);
+    refused::<Capability<'_>>(r#"{"DeliverBy":1000000000}"#);
+    refused::<Capability<'_>>(
+        r#"{"Limits":{"mail_max":null,"rcpt_max":null,"rcpt_domain_max":null,"others":["mailmax=7"]}}"#,
+    );
+}
+
 /// RFC 5321 4.2.1 and RFC 3463 2: reply codes, classes and statuses order as their digits, and
 /// equal values hash equal; domains compare as written (case-insensitive comparison is
 /// `eq_ignore_case`), so Eq and Hash agree.
