@@ -219,7 +219,8 @@ pub enum Request {
     /// offers (when it announces [`Capability::Lang`]).
     Languages,
     /// `LANG range` (RFC 6856 3.2): [`Event::Language`] with the language the server chose
-    /// for its text from now on (UTF-8), or [`Event::Refused`] (the language stays).
+    /// for its text from now on (UTF-8), if its reply names one the range picks, or
+    /// [`Event::Refused`] (the language stays).
     /// [`LanguageTag::any`] asks for the one the server's administrator prefers.
     Lang(LanguageTag<'static>),
 }
