@@ -28,15 +28,19 @@ fuzz_target!(|input: &[u8]| {
     if let Ok(response) = parse_response(data, utf8) {
         let mut wire = BytesMut::new();
         encode_response(&response, &mut wire);
+        // RFC 2449 4: never over 512 octets; what came in shorter (room for an escape space
+        // included) goes out whole, a longer text is cut.
+        assert!(wire.len() <= 512, "{} octets", wire.len());
         match parse_response(line(&wire), utf8) {
-            Ok(again) => assert_eq!(again, response, "{wire:?}"),
+            Ok(again) if data.len() + 3 <= 512 => assert_eq!(again, response, "{wire:?}"),
+            Ok(again) => assert!(response.text().as_str().starts_with(again.text().as_str())),
             Err(e) => panic!("{wire:?} did not parse again: {e}"),
         }
         // Looking for the timestamp never panics, and what it finds is in the text.
         if let Some(stamp) = response.timestamp() {
-            assert!(response.text.as_str().contains(stamp.as_str()));
+            assert!(response.text().as_str().contains(stamp.as_str()));
         }
-        if let Some(code) = &response.code {
+        if let Some(code) = response.code() {
             let _ = code.kind();
         }
     }

@@ -57,7 +57,7 @@ fuzz_target!(|input: &[u8]| {
                         server.answer(Answer::Open(messages)).unwrap();
                         logged_in = true;
                     } else {
-                        server.answer(Answer::reject("[AUTH] no")).unwrap();
+                        server.answer(Answer::reject("[AUTH] no").unwrap()).unwrap();
                     }
                 }
                 Output::Event(Event::Retrieve { .. }) => {

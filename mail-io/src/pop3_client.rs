@@ -24,7 +24,7 @@ pub enum ClientError {
     Session(#[from] pop3_proto::client::Error),
     /// The server refused this command (`-ERR`): no such message, a message already deleted...
     /// The session goes on.
-    #[error("the server refused {request:?}: -ERR {}", .response.text)]
+    #[error("the server refused {request:?}: -ERR {}", .response.text())]
     Refused {
         /// What was asked.
         request: Request,

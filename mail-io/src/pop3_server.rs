@@ -44,7 +44,7 @@ impl Refusal {
     /// sent (line ends, too long) gives a bare `-ERR`.
     pub fn new(text: &str) -> Self {
         match Answer::reject(text) {
-            Answer::Reply(response) => Self::from_response(response),
+            Ok(Answer::Reply(response)) => Self::from_response(response),
             _ => Self::from_response(Response::err(Text::empty())),
         }
     }
@@ -75,9 +75,10 @@ impl Refusal {
     }
 
     /// Any response, sent as `-ERR` whatever its status.
-    pub fn from_response(mut response: Response<'static>) -> Self {
-        response.status = Status::Err;
-        Self { response }
+    pub fn from_response(response: Response<'static>) -> Self {
+        Self {
+            response: response.with_status(Status::Err),
+        }
     }
 
     /// The response that goes out.
@@ -93,11 +94,11 @@ impl Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("-ERR")?;
-        if let Some(code) = &self.response.code {
+        if let Some(code) = self.response.code() {
             write!(f, " [{}]", code.as_str())?;
         }
-        if !self.response.text.is_empty() {
-            write!(f, " {}", self.response.text.as_str())?;
+        if !self.response.text().is_empty() {
+            write!(f, " {}", self.response.text().as_str())?;
         }
         Ok(())
     }

@@ -414,7 +414,7 @@ fn the_pop3_client_lists_retrieves_deletes_and_commits() {
     else {
         panic!("{refused:?}");
     };
-    assert!(response.code.is_some_and(|code| code.is(KnownCode::Auth)));
+    assert!(response.code().is_some_and(|code| code.is(KnownCode::Auth)));
     shutdown.trigger();
     server.join().unwrap().unwrap();
     let closed = closed.lock().unwrap();

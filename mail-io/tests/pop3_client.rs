@@ -132,7 +132,7 @@ async fn session(stream: TcpStream, setup: Setup, store: Arc<Store>) -> Result<(
                         .collect();
                     Answer::Open(listing)
                 } else {
-                    Answer::reject("[AUTH] wrong user or password")
+                    Answer::reject("[AUTH] wrong user or password").unwrap()
                 };
                 connection.machine_mut().answer(answer).unwrap();
             }
@@ -260,7 +260,7 @@ async fn apop_and_auth_plain_log_in() {
         let ClientError::Session(SessionError::LoginFailed { response, .. }) = wrong else {
             panic!("{wrong:?}");
         };
-        assert!(response.code.is_some_and(|code| code.is(KnownCode::Auth)));
+        assert!(response.code().is_some_and(|code| code.is(KnownCode::Auth)));
     })
     .await
     .unwrap();

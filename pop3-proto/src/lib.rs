@@ -2,8 +2,9 @@
 //! every command and response, and the client and server state machines that run the dialogue.
 //!
 //! Nothing here touches a socket, a clock or a file: bytes go in, typed values and events come
-//! out, and values go back to bytes. A value that exists is valid, so encoding cannot fail and
-//! no field can smuggle a CR LF into the stream. The I/O loop over real sockets, with TLS and
+//! out, and values go back to bytes. A value that exists is valid, so encoding cannot fail, no
+//! field can smuggle a CR LF into the stream, and no response line passes the 512 octets of
+//! RFC 2449 4 that the peer's decoder holds it to. The I/O loop over real sockets, with TLS and
 //! timers, is the `mail-io` crate; this crate embeds anywhere (`no_std` with `alloc`).
 //!
 //! # The driving loop
@@ -95,14 +96,15 @@
 //! assert!(matches!(decode_command(b"RETR", &options)?, Decoded::Incomplete));
 //! assert!(decode_command(b"RETR -1\r\n", &options).is_err());
 //!
-//! // Responses carry typed codes (RFC 2449 8, RFC 3206).
+//! // Responses carry typed codes (RFC 2449 8, RFC 3206); code and text fit in one
+//! // 512-octet line together (RFC 2449 4), or `with_code` says so.
 //! let busy = Response::err(Text::new("maildrop already locked")?)
-//!     .with_code(ResponseCode::known(KnownCode::InUse));
+//!     .with_code(ResponseCode::known(KnownCode::InUse))?;
 //! let mut out = BytesMut::new();
 //! encode_response(&busy, &mut out);
 //! assert_eq!(&out[..], b"-ERR [IN-USE] maildrop already locked\r\n");
 //! let parsed = parse_response(&out[..out.len() - 2], false)?;
-//! assert!(parsed.code.is_some_and(|code| code.is(KnownCode::InUse)));
+//! assert!(parsed.code().is_some_and(|code| code.is(KnownCode::InUse)));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -519,7 +519,7 @@ impl<T: Transport> Client<T> {
 ///         Ok(None) => break,
 ///         // This message (or a DELE) was refused; the others go on.
 ///         Err(ClientError::Refused { request, response }) => {
-///             eprintln!("{request:?}: {}", response.text);
+///             eprintln!("{request:?}: {}", response.text());
 ///             continue;
 ///         }
 ///         Err(error) => return Err(error.into()),

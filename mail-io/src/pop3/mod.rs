@@ -44,7 +44,7 @@
 //!                 });
 //!                 machine.answer(Answer::Open(listing.collect()))?;
 //!             }
-//!             Event::Login(_) => machine.answer(Answer::reject("[AUTH] no"))?,
+//!             Event::Login(_) => machine.answer(Answer::reject("[AUTH] no")?)?,
 //!             Event::Retrieve { message, .. } => {
 //!                 machine.answer(Answer::Accept)?;
 //!                 machine.send_body(&maildrop[message.index()])?;

@@ -609,3 +609,242 @@ fn rfc1939_3_crlf_split_across_chunks_is_no_bare_lf() {
         size: 320
     }));
 }
+
+// ---------------------------------------------------------------------------------------------
+// LANG (RFC 6856 3) and CAPA parameters (RFC 2449 5).
+
+fn tag(text: &'static str) -> LanguageTag<'static> {
+    LanguageTag::new(text).unwrap()
+}
+
+/// The language the client reports for `reply` to `LANG range`, logged in, lock-step.
+fn selected(range: &'static str, reply: &[u8]) -> (Option<String>, Client, Log) {
+    let (mut client, mut log) = ready_lockstep();
+    client.request(Request::Lang(tag(range))).unwrap();
+    drain(&mut client, &mut log);
+    feed(&mut client, &mut log, &[reply]);
+    let selected = log.events.iter().find_map(|e| match e {
+        Event::Language { tag, .. } => Some(tag.as_ref().map(|t| t.as_str().to_string())),
+        _ => None,
+    });
+    (selected.expect("a Language event"), client, log)
+}
+
+/// RFC 6856 3.2: the `+OK` to `LANG range` is `+OK`, the exact tag selected, text. A reply
+/// that leaves the tag out (`+OK Idioma cambiado`) names no language: its first word is not
+/// taken for one, and the session goes on.
+#[test]
+fn rfc6856_3_2_lang_reply_without_its_tag_names_no_language() {
+    let (selected_tag, client, log) = selected("es", b"+OK Idioma cambiado\r\n");
+    assert_eq!(selected_tag, None);
+    assert!(
+        log.errors().is_empty() && client.is_ready(),
+        "{:?}",
+        log.events
+    );
+    // The RFC's own example (3.3).
+    let (selected_tag, ..) = selected("es", b"+OK es Idioma cambiado\r\n");
+    assert_eq!(selected_tag.as_deref(), Some("es"));
+}
+
+/// RFC 6856 3.2: a bare `+OK` to `LANG range` is sloppy, not fatal: no language named, and
+/// the next request is answered as usual.
+#[test]
+fn rfc6856_3_2_bare_ok_to_lang_keeps_the_session() {
+    let (selected_tag, mut client, mut log) = selected("es", b"+OK\r\n");
+    assert_eq!(selected_tag, None);
+    assert!(
+        !client.is_closed() && log.errors().is_empty(),
+        "{:?}",
+        log.events
+    );
+    client.request(Request::Noop).unwrap();
+    drain(&mut client, &mut log);
+    feed(&mut client, &mut log, &[b"+OK\r\n"]);
+    assert!(log.sent.ends_with("LANG es\r\nNOOP\r\n"), "{}", log.sent);
+    assert!(
+        log.events
+            .iter()
+            .any(|e| matches!(e, Event::Done(Request::Noop, _)))
+    );
+}
+
+/// RFC 6856 3.2 with RFC 4647 3.3.1 (basic filtering): the first word is the selected tag only
+/// if the range asked for picks it; `*` picks any tag, but a word is not one (RFC 5646 2.1: a
+/// primary language subtag has 2 or 3 letters, or is `i-` / `x-` with more).
+#[test]
+fn rfc4647_3_3_1_selected_tag_must_match_the_range() {
+    for (range, reply, expected) in [
+        ("de", "+OK de-CH Deutsch (Schweiz)\r\n", Some("de-CH")),
+        ("DE", "+OK de Deutsch\r\n", Some("de")),
+        ("de-CH", "+OK de-ch\r\n", Some("de-ch")),
+        ("en", "+OK  en English\r\n", Some("en")),
+        ("de", "+OK en English\r\n", None),
+        ("de", "+OK dem\r\n", None),
+        ("de-CH", "+OK de Deutsch\r\n", None),
+        ("*", "+OK es Idioma cambiado\r\n", Some("es")),
+        ("*", "+OK i-default\r\n", Some("i-default")),
+        ("*", "+OK Idioma cambiado\r\n", None),
+        ("*", "+OK Sprache ge\u{e4}ndert\r\n", None),
+        ("*", "+OK x\r\n", None),
+        ("*", "+OK * changed\r\n", None),
+    ] {
+        let (selected_tag, client, log) = selected(range, reply.as_bytes());
+        assert_eq!(selected_tag.as_deref(), expected, "LANG {range}: {reply:?}");
+        assert!(
+            client.is_ready() && log.errors().is_empty(),
+            "{:?}",
+            log.events
+        );
+    }
+}
+
+/// RFC 6856 3.1: LANG is valid in the AUTHORIZATION state. Asked for before the login, it goes
+/// out after CAPA (and after STLS), one at a time, before USER: the login's responses come in
+/// the language chosen. Other requests still wait for `Ready`.
+#[test]
+fn rfc6856_3_1_lang_before_login() {
+    let mut client = Client::new(plain(), user());
+    let mut log = Log::default();
+    client.request(Request::Languages).unwrap();
+    client.request(Request::Lang(tag("de"))).unwrap();
+    assert_eq!(client.request(Request::Stat), Err(ApiError::NotReady));
+    feed(
+        &mut client,
+        &mut log,
+        &[b"+OK ready\r\n", b"+OK\r\nUSER\r\nLANG\r\n.\r\n"],
+    );
+    assert_eq!(log.sent, "CAPA\r\nLANG\r\n");
+    feed(&mut client, &mut log, &[b"+OK\r\nde Deutsch\r\n.\r\n"]);
+    assert_eq!(log.sent, "CAPA\r\nLANG\r\nLANG de\r\n");
+    feed(
+        &mut client,
+        &mut log,
+        &[b"+OK de Sprache ge\xc3\xa4ndert\r\n"],
+    );
+    assert!(
+        log.sent.ends_with("LANG de\r\nUSER mrose\r\n"),
+        "{}",
+        log.sent
+    );
+    feed(&mut client, &mut log, &[b"+OK\r\n", b"+OK angemeldet\r\n"]);
+    assert!(client.is_ready(), "{:?}", log.events);
+    assert!(log.errors().is_empty(), "{:?}", log.events);
+    let languages = log
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Languages(listing) if listing.len() == 1));
+    let language = log
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::Language { tag: Some(t), .. } if t.as_str() == "de"));
+    let logged_in = log
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::LoggedIn(_)));
+    assert!(
+        languages < language && language < logged_in,
+        "{:?}",
+        log.events
+    );
+
+    // Refused, the language stays and the login goes on.
+    let mut client = Client::new(plain(), user());
+    let mut log = Log::default();
+    client.request(Request::Lang(tag("uga"))).unwrap();
+    feed(
+        &mut client,
+        &mut log,
+        &[
+            b"+OK ready\r\n",
+            b"+OK\r\nUSER\r\nLANG\r\n.\r\n",
+            b"-ERR invalid language\r\n",
+            b"+OK\r\n",
+            b"+OK in\r\n",
+        ],
+    );
+    assert!(client.is_ready(), "{:?}", log.events);
+    assert_eq!(
+        log.sent,
+        "CAPA\r\nLANG uga\r\nUSER mrose\r\nPASS tanstaaf\r\n"
+    );
+    assert!(
+        log.events.iter().any(
+            |e| matches!(e, Event::Refused(Request::Lang(range), _) if range.as_str() == "uga")
+        )
+    );
+
+    // With STLS: only once TLS is up (the session starts over then, RFC 2595 4).
+    let config = ClientConfig {
+        tls: TlsPolicy::Required,
+        ..ClientConfig::default()
+    };
+    let mut client = Client::new(config, user());
+    let mut log = Log::default();
+    client.request(Request::Lang(tag("de"))).unwrap();
+    feed(
+        &mut client,
+        &mut log,
+        &[
+            b"+OK ready\r\n",
+            b"+OK\r\nSTLS\r\nLANG\r\n.\r\n",
+            b"+OK go\r\n",
+        ],
+    );
+    assert!(log.start_tls);
+    assert_eq!(log.sent, "CAPA\r\nSTLS\r\n");
+    client.tls_established().unwrap();
+    drain(&mut client, &mut log);
+    feed(&mut client, &mut log, &[b"+OK\r\nUSER\r\nLANG\r\n.\r\n"]);
+    assert_eq!(log.sent, "CAPA\r\nSTLS\r\nCAPA\r\nLANG de\r\n");
+    feed(
+        &mut client,
+        &mut log,
+        &[b"+OK de ok\r\n", b"+OK\r\n", b"+OK in\r\n"],
+    );
+    assert!(client.is_ready(), "{:?}", log.events);
+    assert!(
+        log.sent
+            .ends_with("LANG de\r\nUSER mrose\r\nPASS tanstaaf\r\n")
+    );
+
+    // Asked for once the login is under way: sent as soon as it is done.
+    let mut client = Client::new(plain(), user());
+    let mut log = Log::default();
+    feed(
+        &mut client,
+        &mut log,
+        &[b"+OK ready\r\n", b"+OK\r\nUSER\r\nLANG\r\n.\r\n"],
+    );
+    client.request(Request::Lang(tag("de"))).unwrap();
+    drain(&mut client, &mut log);
+    feed(&mut client, &mut log, &[b"+OK\r\n", b"+OK in\r\n"]);
+    assert!(client.is_ready());
+    assert_eq!(
+        log.sent,
+        "CAPA\r\nUSER mrose\r\nPASS tanstaaf\r\nLANG de\r\n"
+    );
+}
+
+/// RFC 2449 3 and 5: a capability may carry parameters; a known one with more than it defines
+/// (`LANG en de`) is kept, the extras ignored, and the session goes on.
+#[test]
+fn rfc2449_5_capa_lang_with_extra_arguments_is_tolerated() {
+    let mut client = Client::new(plain(), user());
+    let mut log = Log::default();
+    feed(
+        &mut client,
+        &mut log,
+        &[
+            b"+OK ready\r\n",
+            b"+OK\r\nUSER\r\nLANG en de\r\nTOP x\r\n.\r\n",
+            b"+OK\r\n",
+            b"+OK in\r\n",
+        ],
+    );
+    assert!(log.errors().is_empty(), "{:?}", log.events);
+    assert!(client.is_ready());
+    let capabilities = client.capabilities().unwrap();
+    assert!(capabilities.contains(&Capability::Lang));
+    assert!(capabilities.contains(&Capability::Top));
+}

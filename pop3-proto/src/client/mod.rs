@@ -192,7 +192,8 @@ impl core::fmt::Debug for Credentials {
 /// ([`mail_wire::machine::Output`]).
 pub type Output = mail_wire::machine::Output<Event>;
 
-/// What the application asks for once the client is [`Event::Ready`].
+/// What the application asks for once the client is [`Event::Ready`] (LANG also before: see
+/// [`Client::request`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Request {
@@ -218,7 +219,8 @@ pub enum Request {
     /// offers (when it announces [`Capability::Lang`]).
     Languages,
     /// `LANG range` (RFC 6856 3.2): [`Event::Language`] with the language the server chose
-    /// for its text from now on (UTF-8), or [`Event::Refused`] (the language stays).
+    /// for its text from now on (UTF-8), if its reply names one the range picks, or
+    /// [`Event::Refused`] (the language stays).
     /// [`LanguageTag::any`] asks for the one the server's administrator prefers.
     Lang(LanguageTag<'static>),
 }
@@ -292,8 +294,12 @@ pub enum Event {
     /// `LANG range` succeeded (RFC 6856 3.2): the server's text is in this language from now
     /// on, starting with `response`.
     Language {
-        /// The exact language tag the server selected.
-        tag: LanguageTag<'static>,
+        /// The exact language tag the server selected, which starts the text of its `+OK`
+        /// (`+OK es Idioma cambiado`). `None` when the text does not start with a language
+        /// tag that the range asked for picks (RFC 4647 3.3.1): a server that left the tag out
+        /// (`+OK Idioma cambiado`, or a bare `+OK`) still changed the language, but did not
+        /// say to which.
+        tag: Option<LanguageTag<'static>>,
         /// The response, in that language.
         response: Response<'static>,
     },
@@ -391,7 +397,8 @@ impl Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
-    /// Not logged in yet, already quitting, or closed.
+    /// Not logged in yet (only LANG may be asked for before, RFC 6856 3.1), already
+    /// quitting, or closed.
     #[error("the client is not ready")]
     NotReady,
     /// [`Client::tls_established`] without a preceding [`Output::StartTls`].
@@ -573,7 +580,7 @@ impl Client {
         self.tls
     }
 
-    /// Whether [`request`](Self::request) may be called.
+    /// Whether [`request`](Self::request) may be called (for LANG, also before: see there).
     pub fn is_ready(&self) -> bool {
         self.stage == Stage::Ready
     }
@@ -631,7 +638,17 @@ impl Client {
 
     /// Asks for something, once [`Event::Ready`]: sent at once with PIPELINING, after the
     /// responses before it otherwise. Nothing may follow `QUIT`.
+    ///
+    /// [`Request::Lang`] and [`Request::Languages`] may come earlier, from the start (RFC 6856
+    /// 3.1: LANG is valid in the AUTHORIZATION state too): they go out after CAPA and STLS,
+    /// just before the login, whose responses are then in the language chosen; asked for once
+    /// the login is under way, they go out after it.
     pub fn request(&mut self, request: Request) -> Result<(), ApiError> {
+        let before_login = matches!(self.stage, Stage::Setup | Stage::StartingTls);
+        if before_login && matches!(request, Request::Lang(_) | Request::Languages) {
+            self.queued.push_back(request);
+            return Ok(());
+        }
         if self.stage != Stage::Ready {
             return Err(ApiError::NotReady);
         }
@@ -856,8 +873,16 @@ impl Client {
         }
     }
 
-    /// Sends what may go now: everything with PIPELINING, else one request at a time.
+    /// Sends what may go now: everything with PIPELINING, else one request at a time. Before
+    /// the login only LANG waits (see [`Client::request`]): the login goes on once it has been
+    /// answered.
     fn send_queued(&mut self) {
+        if self.stage == Stage::Setup {
+            if self.expected.is_empty() && matches!(self.reading, Reading::Line) {
+                self.login();
+            }
+            return;
+        }
         let pipelining = self.config.pipelining
             && self
                 .capabilities
@@ -1034,6 +1059,8 @@ impl Client {
                     self.emit(Event::LoggedIn(response));
                     self.stage = Stage::Ready;
                     self.emit(Event::Ready);
+                    // LANG asked for while the login was under way.
+                    self.send_queued();
                 } else {
                     self.login_failed(response, cause);
                 }
@@ -1100,12 +1127,9 @@ impl Client {
                 self.reading = Reading::Listing(Listing::Lang(Vec::new()));
                 return;
             }
-            Request::Lang(_) => match parse_selected_language(text) {
-                Ok(tag) => Event::Language {
-                    tag: tag.into_owned(),
-                    response,
-                },
-                Err(error) => return self.fail(Error::MalformedResponse(error)),
+            Request::Lang(range) => Event::Language {
+                tag: selected_language(text, &range),
+                response,
             },
             Request::Dele(message) => Event::Deleted(message),
             Request::Rset | Request::Noop => Event::Done(request, response),
@@ -1145,6 +1169,10 @@ impl Client {
     fn login(&mut self) {
         if !self.tls && !self.config.allow_plaintext_auth {
             return self.fail(Error::AuthNeedsTls);
+        }
+        // RFC 6856 3.1: LANG asked for before the login goes first, one at a time.
+        if let Some(request) = self.queued.pop_front() {
+            return self.command(&request.clone().command(), Expect::Request(request));
         }
         match self.credentials.take() {
             Some(Credentials::User { name, password }) => {
@@ -1280,6 +1308,25 @@ fn other_message() -> DecodeError {
             expected: "the listing of the message asked for",
         },
     }
+}
+
+/// The language tag that starts the text of the `+OK` to `LANG range` (RFC 6856 3.2: `+OK`, a
+/// space, the exact tag selected, a space, text), if it is one the range picks (RFC 4647
+/// 3.3.1) and has the shape of a language tag rather than of a word (RFC 5646 2.1: a primary
+/// language subtag of 2 or 3 letters, or the `i-` and `x-` prefixes). Anything else is text
+/// in a language the server did not name.
+fn selected_language(text: &str, range: &LanguageTag<'_>) -> Option<LanguageTag<'static>> {
+    let tag = parse_selected_language(text.trim_start_matches(' ')).ok()?;
+    let mut subtags = tag.as_str().split('-');
+    let primary = subtags.next().unwrap_or_default();
+    let shaped = match primary.len() {
+        2 | 3 => true,
+        // `i-default`, `x-private`: a singleton is never a tag on its own.
+        1 => matches!(primary, "i" | "I" | "x" | "X") && subtags.next().is_some(),
+        // 4 letters are reserved, 5 to 8 for languages not registered yet (RFC 5646 2.2.1).
+        _ => false,
+    };
+    (shaped && range.matches(&tag)).then(|| tag.into_owned())
 }
 
 /// The size in `+OK 120 octets` (RFC 1939 5 example), if the text starts with it.

@@ -115,7 +115,7 @@ proptest! {
         let text = Text::new(text).unwrap();
         let mut response = if ok { Response::ok(text) } else { Response::err(text) };
         if code {
-            response = response.with_code(ResponseCode::known(KnownCode::InUse));
+            response = response.with_code(ResponseCode::known(KnownCode::InUse)).unwrap();
         }
         let wire = everywhere(|out| encode_response(&response, out));
         prop_assert_eq!(parse_response(&wire[..wire.len() - 2], false).unwrap(), response);

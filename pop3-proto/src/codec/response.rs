@@ -8,7 +8,8 @@ use mail_wire::decode::{check_line, line_text};
 use super::{DecodeError, DecodeErrorExt, ErrorKind, put};
 use crate::types::{
     CapaParam, CapaTag, Capability, Expire, LanguageListing, LanguageTag, Mechanism, MessageNumber,
-    Response, ResponseCode, ScanListing, Status, Text, UidListing, UniqueId, whole_number,
+    RESPONSE_LINE, Response, ResponseCode, ScanListing, Status, Text, UidListing, UniqueId,
+    escapes, line_length, whole_number,
 };
 
 /// Parses the first line of a response (without its CRLF): `+OK` or `-ERR` in any case, then
@@ -72,21 +73,27 @@ fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
-/// Whether a text without a code needs the escape space: it starts with `[`, after spaces or not
-/// (the spaces are the text's own; the escape space goes before them).
-fn escapes(text: &str) -> bool {
-    text.trim_start_matches(' ').starts_with('[')
-}
-
 /// Writes a response line: status, `[code]`, text, CRLF. With no code, a text that starts with
 /// `[` (after any spaces) is escaped with a space (RFC 2449 6.4: under RESP-CODES such text would
 /// be a code).
+///
+/// The line never passes the 512 octets of RFC 2449 4, CRLF included: a built [`Response`] always
+/// fits; one decoded from a longer line (a raised response-line limit, or a `[` the peer did not
+/// escape at the very limit) has its text cut, at a character boundary, to fit.
 pub fn encode_response<O: Output + ?Sized>(response: &Response<'_>, out: &mut O) {
     out.put(response.status.as_str().as_bytes());
     if let Some(code) = &response.code {
         put(out, &[b" [", code.as_str().as_bytes(), b"]"]);
     }
-    let text = response.text.as_str();
+    let mut text = response.text.as_str();
+    let length = line_length(response.status, response.code.as_ref(), text);
+    if let Some(over) = length.checked_sub(RESPONSE_LINE).filter(|over| *over > 0) {
+        let mut keep = text.len().saturating_sub(over);
+        while !text.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        text = text.get(..keep).unwrap_or_default();
+    }
     if !text.is_empty() {
         out.put(b" ");
         if response.code.is_none() && escapes(text) {
@@ -181,8 +188,12 @@ pub fn encode_uid_listing<O: Output + ?Sized>(listing: &UidListing<'_>, out: &mu
 }
 
 /// Parses one line of a CAPA response (RFC 2449 5): a tag in any case and its parameters.
-/// Unknown tags are kept with their parameters; a known tag with parameters it does not take
-/// is an error. Only the `IMPLEMENTATION` text may be UTF-8 (it is free text, as [`Text`]).
+/// Unknown tags are kept with their parameters. A known tag followed by parameters beyond the
+/// ones it defines (`LANG en de`, `TOP x`, `UTF8 USER X`) is kept and the extra parameters are
+/// ignored: RFC 2449 3 lets any capability carry parameters, and a later revision of an
+/// extension may add some, which a client must not choke on. A parameter a known tag defines
+/// that breaks its grammar (`LOGIN-DELAY x`) is an error. Only the `IMPLEMENTATION` text may be
+/// UTF-8 (it is free text, as [`Text`]).
 pub fn parse_capability(line: &[u8]) -> Result<Capability<'_>, DecodeError> {
     check_line(line)?;
     let text = line_text(line, true)?;
@@ -193,38 +204,37 @@ pub fn parse_capability(line: &[u8]) -> Result<Capability<'_>, DecodeError> {
     let base = tag.len() + 1;
     let is = |name: &str| tag.eq_ignore_ascii_case(name);
     let params: Vec<&str> = rest.map(|r| r.split(' ').collect()).unwrap_or_default();
-    if params.iter().any(|p| p.is_empty()) && !is("IMPLEMENTATION") {
+    // Tags that take no parameters (and the free text of IMPLEMENTATION) take any spacing.
+    let takes_none = [
+        "TOP",
+        "USER",
+        "RESP-CODES",
+        "PIPELINING",
+        "UIDL",
+        "STLS",
+        "AUTH-RESP-CODE",
+        "LANG",
+        "IMPLEMENTATION",
+    ];
+    if params.iter().any(|p| p.is_empty()) && !takes_none.iter().any(|name| is(name)) {
         return Err(DecodeError::syntax(base, "one space between parameters"));
     }
-    let bare = |capability: Capability<'static>| {
-        if params.is_empty() {
-            Ok(capability)
-        } else {
-            Err(DecodeError::new(
-                base,
-                ErrorKind::TooManyArguments { verb: "capability" },
-            ))
-        }
-    };
-    let user_flag = |index: usize| -> Result<bool, DecodeError> {
-        match params.get(index) {
-            None => Ok(false),
-            Some(p) if p.eq_ignore_ascii_case("USER") && params.len() == index + 1 => Ok(true),
-            Some(_) => Err(DecodeError::syntax(base, "USER or nothing")),
-        }
+    // Parameters a known tag does not define are ignored (see above).
+    let user_flag = |index: usize| {
+        params
+            .get(index)
+            .is_some_and(|p| p.eq_ignore_ascii_case("USER"))
     };
     Ok(match () {
-        () if is("TOP") => bare(Capability::Top)?,
-        () if is("USER") => bare(Capability::User)?,
-        () if is("RESP-CODES") => bare(Capability::RespCodes)?,
-        () if is("PIPELINING") => bare(Capability::Pipelining)?,
-        () if is("UIDL") => bare(Capability::Uidl)?,
-        () if is("STLS") => bare(Capability::Stls)?,
-        () if is("AUTH-RESP-CODE") => bare(Capability::AuthRespCode)?,
-        () if is("LANG") => bare(Capability::Lang)?,
-        () if is("UTF8") => Capability::Utf8 {
-            user: user_flag(0)?,
-        },
+        () if is("TOP") => Capability::Top,
+        () if is("USER") => Capability::User,
+        () if is("RESP-CODES") => Capability::RespCodes,
+        () if is("PIPELINING") => Capability::Pipelining,
+        () if is("UIDL") => Capability::Uidl,
+        () if is("STLS") => Capability::Stls,
+        () if is("AUTH-RESP-CODE") => Capability::AuthRespCode,
+        () if is("LANG") => Capability::Lang,
+        () if is("UTF8") => Capability::Utf8 { user: user_flag(0) },
         () if is("SASL") => {
             let mut mechanisms = Vec::with_capacity(params.len());
             let mut at = base;
@@ -245,7 +255,7 @@ pub fn parse_capability(line: &[u8]) -> Result<Capability<'_>, DecodeError> {
                 .map_err(|e| DecodeError::value(base, e))?;
             Capability::LoginDelay {
                 seconds: u32::try_from(seconds).unwrap_or(u32::MAX),
-                per_user: user_flag(1)?,
+                per_user: user_flag(1),
             }
         }
         () if is("EXPIRE") => {
@@ -262,7 +272,7 @@ pub fn parse_capability(line: &[u8]) -> Result<Capability<'_>, DecodeError> {
             };
             Capability::Expire {
                 expire,
-                per_user: user_flag(1)?,
+                per_user: user_flag(1),
             }
         }
         () if is("IMPLEMENTATION") => Capability::Implementation(

@@ -100,13 +100,39 @@ fn encoded_response(response: &Response<'_>) -> Vec<u8> {
     out.to_vec()
 }
 
+/// Decodes `wire` as the client decodes a first line, with its default limits (RFC 2449 4: at
+/// most 512 octets, CRLF included): as the greeting, `+OK` or `-ERR`.
+fn decoded_by_the_client(wire: &[u8]) -> Result<Response<'static>, crate::client::Error> {
+    use crate::client::{Client, ClientConfig, Credentials, Error, Event, Output};
+    let mut client = Client::new(
+        ClientConfig::default(),
+        Credentials::user("mrose", "tanstaaf").unwrap(),
+    );
+    assert_eq!(client.receive(wire), wire.len());
+    while let Some(output) = client.poll_output() {
+        match output {
+            Output::Event(Event::Greeting(response) | Event::Error(Error::Refused(response))) => {
+                return Ok(response);
+            }
+            Output::Event(Event::Error(error)) => return Err(error),
+            _ => {}
+        }
+    }
+    panic!("nothing decoded from {wire:?}")
+}
+
+/// Encodes `response`, checks the wire form against `wire` if given, and decodes it back both
+/// with `parse_response` and the way the client does (with the 512-octet line limit).
 fn response_round_trip(response: &Response<'_>, wire: Option<&str>) {
     let bytes = encoded_response(response);
     if let Some(wire) = wire {
         assert_eq!(String::from_utf8_lossy(&bytes), format!("{wire}\r\n"));
     }
+    assert!(bytes.len() <= MAX_RESPONSE_LINE, "{} octets", bytes.len());
     let line = bytes.strip_suffix(b"\r\n").unwrap();
     assert_eq!(parse_response(line, true).as_ref(), Ok(response));
+    let owned = response.clone().into_owned();
+    assert_eq!(decoded_by_the_client(&bytes), Ok(owned));
 }
 
 fn encoded_capability(capability: &Capability<'_>) -> Vec<u8> {
@@ -867,15 +893,20 @@ fn responses_round_trip() {
         ),
         (
             Response::err(text("Do you have another POP session running?"))
-                .with_code(ResponseCode::known(KnownCode::InUse)),
+                .with_code(ResponseCode::known(KnownCode::InUse))
+                .unwrap(),
             "-ERR [IN-USE] Do you have another POP session running?",
         ),
         (
-            Response::err(Text::empty()).with_code(code("SYS/TEMP")),
+            Response::err(Text::empty())
+                .with_code(code("SYS/TEMP"))
+                .unwrap(),
             "-ERR [SYS/TEMP]",
         ),
         (
-            Response::err(text("disk full")).with_code(code("SYS/TEMP/DISK")),
+            Response::err(text("disk full"))
+                .with_code(code("SYS/TEMP/DISK"))
+                .unwrap(),
             "-ERR [SYS/TEMP/DISK] disk full",
         ),
         (
@@ -885,11 +916,15 @@ fn responses_round_trip() {
         (Response::ok(text("[IN-USE] x")), "+OK  [IN-USE] x"),
         (Response::ok(text("[")), "+OK  ["),
         (
-            Response::err(text("[x] y")).with_code(code("AUTH")),
+            Response::err(text("[x] y"))
+                .with_code(code("AUTH"))
+                .unwrap(),
             "-ERR [AUTH] [x] y",
         ),
         (
-            Response::err(text(" [x] y")).with_code(code("AUTH")),
+            Response::err(text(" [x] y"))
+                .with_code(code("AUTH"))
+                .unwrap(),
             "-ERR [AUTH]  [x] y",
         ),
         (Response::ok(text(" leading space")), "+OK  leading space"),
@@ -1016,9 +1051,9 @@ fn response_codes_are_typed() {
     for bad in ["", "/", "A/", "/A", "A//B", "A]B", "A B", "A\u{7f}"] {
         assert!(ResponseCode::new(bad).is_err(), "{bad:?}");
     }
-    // RFC 2449 4: as long as `+OK [code]` fits in a 512-octet line.
-    assert!(ResponseCode::new("x".repeat(504)).is_ok());
-    assert!(ResponseCode::new("x".repeat(505)).is_err());
+    // RFC 2449 4: as long as `-ERR [code]` fits in a 512-octet line.
+    assert!(ResponseCode::new("x".repeat(503)).is_ok());
+    assert!(ResponseCode::new("x".repeat(504)).is_err());
 }
 
 #[test]
@@ -1361,22 +1396,14 @@ fn parse_capability_forms() {
         parse_capability(b"utf8 user"),
         Ok(Capability::Utf8 { user: true })
     );
-    // Errors: parameters where none are taken, missing or bad numbers, stray words.
+    // Errors: missing or bad numbers, bad mechanisms, bad spacing where parameters count.
     for bad in [
-        "TOP x",
-        "USER x",
-        "STLS x",
         "LOGIN-DELAY",
         "LOGIN-DELAY x",
         "LOGIN-DELAY -1",
         "LOGIN-DELAY 4294967296",
-        "LOGIN-DELAY 10 OTHER",
-        "LOGIN-DELAY 10 USER USER",
         "EXPIRE",
         "EXPIRE +1",
-        "EXPIRE 5 FOO",
-        "UTF8 FOO",
-        "UTF8 USER X",
         "SASL PL@IN",
         "SASL  PLAIN",
         "X-FOO  a",
@@ -1394,6 +1421,56 @@ fn parse_capability_forms() {
             params: vec![CapaParam::new("a").unwrap(), CapaParam::new("b=c").unwrap()],
         })
     );
+}
+
+/// RFC 2449 3 and 5: any capability may carry parameters, and a later revision of an extension
+/// may add some: a known tag with parameters beyond the ones it defines is kept, the extras
+/// ignored (`LANG en de` once ended the client's session with TooManyArguments).
+#[test]
+fn rfc2449_5_known_capabilities_ignore_extra_parameters() {
+    let cases = [
+        ("LANG en de", Capability::Lang),
+        ("LANG  en", Capability::Lang),
+        ("TOP x", Capability::Top),
+        ("USER x", Capability::User),
+        ("STLS x", Capability::Stls),
+        ("PIPELINING 1", Capability::Pipelining),
+        ("UIDL x y", Capability::Uidl),
+        ("RESP-CODES x", Capability::RespCodes),
+        ("AUTH-RESP-CODE x", Capability::AuthRespCode),
+        ("UTF8 FOO", Capability::Utf8 { user: false }),
+        ("UTF8 USER X", Capability::Utf8 { user: true }),
+        (
+            "LOGIN-DELAY 10 OTHER",
+            Capability::LoginDelay {
+                seconds: 10,
+                per_user: false,
+            },
+        ),
+        (
+            "LOGIN-DELAY 10 USER USER",
+            Capability::LoginDelay {
+                seconds: 10,
+                per_user: true,
+            },
+        ),
+        (
+            "EXPIRE 5 FOO",
+            Capability::Expire {
+                expire: Expire::Days(5),
+                per_user: false,
+            },
+        ),
+    ];
+    for (line, capability) in cases {
+        assert_eq!(
+            parse_capability(line.as_bytes()),
+            Ok(capability),
+            "{line:?}"
+        );
+    }
+    // The value a known tag defines still has to be right.
+    assert!(parse_capability(b"LOGIN-DELAY soon USER").is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1506,31 +1583,41 @@ fn response_code() -> impl Strategy<Value = ResponseCode<'static>> {
         .prop_map(|c| ResponseCode::new(c).unwrap()),
         prop::collection::vec("[!-.0-\\\\^-~]{1,8}", 1..4)
             .prop_map(|levels| ResponseCode::new(levels.join("/")).unwrap()),
-        // Up to the 504 octets of `+OK [code]` in a 512-octet line.
-        up_to("[!-.0-\\\\^-~]", 504).prop_map(|code| ResponseCode::new(code).unwrap()),
+        // Up to the 503 octets of `-ERR [code]` in a 512-octet line.
+        up_to("[!-.0-\\\\^-~]", 503).prop_map(|code| ResponseCode::new(code).unwrap()),
     ]
 }
 
-fn response_text() -> impl Strategy<Value = Text<'static>> {
+/// Text of at most `room` octets (cut at a character boundary), possibly empty.
+fn response_text(room: usize) -> impl Strategy<Value = Text<'static>> {
     prop_oneof![
         ("[ \\[\\]]{0,3}", "\\PC{0,60}").prop_map(|(head, tail)| head + &tail),
-        // Anything but CR, LF and NUL, controls and UTF-8 included, up to 506 octets.
-        up_to("[^\\r\\n\\x00]", crate::types::MAX_TEXT),
+        // Anything but CR, LF and NUL, controls and UTF-8 included, up to what is left.
+        up_to("[^\\r\\n\\x00]", room.clamp(1, crate::types::MAX_TEXT)),
     ]
-    .prop_map(|text| Text::new(text).unwrap())
+    .prop_map(move |mut text| {
+        while text.len() > room {
+            text.pop();
+        }
+        Text::new(text).unwrap()
+    })
 }
 
+fn status() -> impl Strategy<Value = Status> {
+    prop_oneof![Just(Status::Ok), Just(Status::Err)]
+}
+
+/// Every response the public constructors build: a code, then text up to what the code leaves
+/// of the 512-octet line (RFC 2449 4), up to its very last octet.
 fn response() -> impl Strategy<Value = Response<'static>> {
-    (
-        any::<bool>(),
-        proptest::option::of(response_code()),
-        response_text(),
-    )
-        .prop_map(|(ok, code, text)| Response {
-            status: if ok { Status::Ok } else { Status::Err },
-            code,
-            text,
+    (status(), proptest::option::of(response_code()))
+        .prop_flat_map(|(status, code)| {
+            let used = crate::types::line_length(Status::Err, code.as_ref(), "");
+            // One space before the text; without a code, maybe one more to escape a `[`.
+            let room = MAX_RESPONSE_LINE.saturating_sub(used + 1 + usize::from(code.is_none()));
+            (Just(status), Just(code), response_text(room))
         })
+        .prop_map(|(status, code, text)| Response::new(status, code, text).unwrap())
 }
 
 fn capability() -> impl Strategy<Value = Capability<'static>> {
@@ -1683,6 +1770,50 @@ proptest! {
     fn responses_round_trip_prop(response in response()) {
         response_round_trip(&response, None);
         prop_assert_eq!(response.clone().into_owned(), response);
+    }
+
+    /// RFC 2449 4: `Response::new` takes a code and a text exactly when the line they make,
+    /// as `-ERR` (the longer status), fits in 512 octets with its CRLF; then both statuses
+    /// round-trip through the client's length-checked decoding.
+    #[test]
+    fn rfc2449_4_response_new_takes_exactly_what_fits_prop(
+        status in status(),
+        code in proptest::option::of(response_code()),
+        text in response_text(crate::types::MAX_TEXT),
+    ) {
+        let fits = crate::types::line_length(Status::Err, code.as_ref(), text.as_str())
+            <= MAX_RESPONSE_LINE;
+        match Response::new(status, code, text) {
+            Ok(response) => {
+                prop_assert!(fits);
+                for status in [Status::Ok, Status::Err] {
+                    response_round_trip(&response.clone().with_status(status), None);
+                }
+            }
+            Err(error) => {
+                prop_assert!(!fits);
+                let too_long = matches!(error, InvalidValue::TooLong { limit: MAX_RESPONSE_LINE, .. });
+                prop_assert!(too_long);
+            }
+        }
+    }
+
+    /// RFC 2449 4: whatever was decoded (here with no limit at all), the encoder never writes
+    /// a line over 512 octets: what fits goes out as it came, a longer text is cut.
+    #[test]
+    fn rfc2449_4_decoded_responses_encode_within_512_octets_prop(
+        line in "(\\+OK|-ERR)( \\[[A-Z/]{0,8}\\]?)?( {1,3}\\[?\\PC{0,700})?",
+    ) {
+        let response = parse_response(line.as_bytes(), true).unwrap();
+        let wire = encoded_response(&response);
+        prop_assert!(wire.len() <= MAX_RESPONSE_LINE, "{} octets", wire.len());
+        let again = parse_response(wire.strip_suffix(b"\r\n").unwrap(), true).unwrap();
+        prop_assert_eq!(again.status(), response.status());
+        prop_assert_eq!(again.code(), response.code());
+        prop_assert!(response.text().as_str().starts_with(again.text().as_str()));
+        if line.len() + 2 < MAX_RESPONSE_LINE {
+            prop_assert_eq!(again, response);
+        }
     }
 
     #[test]

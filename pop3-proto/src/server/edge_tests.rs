@@ -141,7 +141,7 @@ fn utf8_mode_survives_login() {
 #[test]
 fn oauth_refusal_keeps_the_applications_response() {
     let mut app = App::new(&[b"a\r\n"]);
-    app.login = Some(Answer::reject("[SYS/TEMP] try again later"));
+    app.login = Some(Answer::reject("[SYS/TEMP] try again later").unwrap());
     let config = ServerConfig {
         sasl_mechanisms: ServerMechanisms::new().xoauth2(),
         ..plain()
@@ -295,7 +295,7 @@ proptest! {
 #[test]
 fn failed_logins_count_towards_max_errors() {
     let mut app = App::new(&[b"a\r\n"]);
-    app.login = Some(Answer::reject("[AUTH] wrong"));
+    app.login = Some(Answer::reject("[AUTH] wrong").unwrap());
     let config = ServerConfig {
         max_errors: 3,
         ..plain()
@@ -373,9 +373,9 @@ proptest! {
                         0 => Answer::Accept,
                         1 => Answer::Open(vec![MessageInfo { size: 3, uid: UniqueId::new("u1").unwrap() },
                                                MessageInfo { size: 3, uid: UniqueId::new("u2").unwrap() }]),
-                        2 => Answer::reject("[IN-USE] no"),
+                        2 => Answer::reject("[IN-USE] no").unwrap(),
                         3 => Answer::Reply(Response::ok(Text::checked("fine"))),
-                        _ => Answer::reject(""),
+                        _ => Answer::reject("").unwrap(),
                     };
                     let _ = server.answer(a);
                 }
@@ -466,7 +466,7 @@ fn untaken_plaintext_after_stls_is_never_executed() {
                 Output::Event(Event::Connected) => connected = true,
                 Output::Event(Event::Login(l)) => {
                     logins.push(l);
-                    server.answer(Answer::reject("no")).unwrap();
+                    server.answer(Answer::reject("no").unwrap()).unwrap();
                 }
                 // TLS is started at once, as Output::StartTls says.
                 Output::StartTls => server.tls_established().unwrap(),
@@ -482,7 +482,7 @@ fn untaken_plaintext_after_stls_is_never_executed() {
                     Output::StartTls => server.tls_established().unwrap(),
                     Output::Event(Event::Login(l)) => {
                         logins.push(l);
-                        server.answer(Answer::reject("no")).unwrap();
+                        server.answer(Answer::reject("no").unwrap()).unwrap();
                     }
                     _ => {}
                 }
@@ -498,4 +498,129 @@ fn untaken_plaintext_after_stls_is_never_executed() {
     );
     // The machine refused the STLS that had plaintext still waiting behind it.
     assert!(server.is_closed() && !server.is_tls());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response lines within 512 octets (RFC 2449 4), and the language after STLS (RFC 6856 3).
+
+fn encoded(response: &Response<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    crate::codec::encode_response(response, &mut out);
+    out
+}
+
+fn rejected(text: &str) -> Response<'static> {
+    match Answer::reject(text) {
+        Ok(Answer::Reply(response)) => response,
+        other => panic!("{text:?}: {other:?}"),
+    }
+}
+
+/// RFC 2449 4: a response line is at most 512 octets, CRLF included, and the client refuses
+/// longer ones: `Answer::reject` refuses text that would make one (it once sent 607 octets for
+/// 600 of text), up to the last octet that fits, with and without a code.
+#[test]
+fn rfc2449_4_reject_refuses_a_line_over_512_octets() {
+    let long = "x".repeat(600);
+    assert!(matches!(
+        Answer::reject(&long),
+        Err(InvalidValue::TooLong { .. })
+    ));
+    let longest = "x".repeat(MAX_TEXT);
+    assert_eq!(encoded(&rejected(&longest)).len(), 511);
+    assert!(Answer::reject(&"x".repeat(MAX_TEXT + 1)).is_err());
+    // `-ERR [SYS/TEMP] ` takes 16 octets and CRLF 2: 494 are left for the text.
+    let coded = rejected(&alloc::format!("[SYS/TEMP] {}", "y".repeat(494)));
+    assert!(coded.code().is_some_and(|c| c.is(KnownCode::SysTemp)));
+    assert_eq!(encoded(&coded).len(), 512);
+    assert!(matches!(
+        Answer::reject(&alloc::format!("[SYS/TEMP] {}", "y".repeat(495))),
+        Err(InvalidValue::TooLong {
+            what: "response line",
+            length: 513,
+            limit: 512
+        })
+    ));
+    // A code of its own fills the line.
+    let code = "C".repeat(503);
+    assert_eq!(encoded(&rejected(&alloc::format!("[{code}]"))).len(), 512);
+}
+
+/// RFC 2449 4: `Response::err` with the longest text fits in 512 octets, even with the space
+/// that escapes a leading `[` (RFC 2449 6.4); a code that would push it over is refused.
+#[test]
+fn rfc2449_4_err_with_the_longest_text_fits_512_octets() {
+    let text = Text::new("y".repeat(MAX_TEXT)).unwrap();
+    assert_eq!(encoded(&Response::err(text.clone())).len(), 511);
+    assert_eq!(encoded(&Response::ok(text.clone())).len(), 510);
+    let bracket = Text::new(alloc::format!("[{}", "y".repeat(MAX_TEXT - 1))).unwrap();
+    assert_eq!(encoded(&Response::err(bracket)).len(), 512);
+    assert!(Text::new("y".repeat(MAX_TEXT + 1)).is_err());
+    let with_code = Response::err(text).with_code(ResponseCode::known(KnownCode::InUse));
+    assert!(matches!(
+        with_code,
+        Err(InvalidValue::TooLong {
+            what: "response line",
+            ..
+        })
+    ));
+    // A status change never breaks a built response: it was checked as `-ERR`.
+    let ok = Response::ok(Text::new("z".repeat(494)).unwrap())
+        .with_code(ResponseCode::known(KnownCode::SysTemp))
+        .unwrap();
+    assert_eq!(encoded(&ok.clone().with_status(Status::Err)).len(), 512);
+    assert_eq!(encoded(&ok).len(), 511);
+}
+
+/// RFC 1939 3 (responses end in CRLF, one line each): text with a CR, LF or NUL is refused,
+/// not silently sent as a bare `-ERR` (it once was), nor sent as two responses.
+#[test]
+fn rfc1939_3_reject_refuses_line_breaks_instead_of_dropping_the_text() {
+    assert_eq!(
+        Answer::reject("no\r\n+OK fake"),
+        Err(InvalidValue::UnexpectedChar {
+            what: "text",
+            offset: 2,
+            found: '\r'
+        })
+    );
+    assert!(Answer::reject("no\n+OK fake").is_err());
+    assert!(Answer::reject("no\0").is_err());
+    let plain = rejected("no such user");
+    assert_eq!(encoded(&plain), b"-ERR no such user\r\n");
+    assert_eq!(rejected("").text().as_str(), "");
+}
+
+/// RFC 6856 3.2 with RFC 2595 4: STLS starts the session over, so a language chosen before
+/// goes back to `i-default` (RFC 2277 4.5), and the application is told with
+/// `Event::LanguageChanged`, as for LANG; not when nothing changes.
+#[test]
+fn rfc6856_3_2_stls_reports_the_language_going_back_to_i_default() {
+    let german = crate::types::LanguageListing::new(LanguageTag::new("de").unwrap(), None).unwrap();
+    let config = ServerConfig {
+        stls: true,
+        languages: vec![german],
+        ..ServerConfig::default()
+    };
+    let app = App::new(&[]);
+    let changes = |run: &Run| -> Vec<String> {
+        run.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::LanguageChanged(tag) => Some(tag.as_str().into()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (mut r, mut server) = run(config.clone(), &app, &[b"LANG de\r\nSTLS\r\n"]);
+    assert_eq!(server.language().as_str(), "de");
+    server.tls_established().unwrap();
+    drain(&mut server, &mut r, &app);
+    assert_eq!(server.language(), &LanguageTag::i_default());
+    assert_eq!(changes(&r), ["de", "i-default"]);
+    // No LANG before STLS: nothing changed, nothing to say.
+    let (mut r, mut server) = run(config, &app, &[b"STLS\r\n"]);
+    server.tls_established().unwrap();
+    drain(&mut server, &mut r, &app);
+    assert!(changes(&r).is_empty(), "{:?}", r.events);
 }

@@ -38,7 +38,7 @@
 //!                     let uid = UniqueId::new("msg-1")?;
 //!                     Answer::Open(vec![MessageInfo { size: mailbox[0].len() as u64, uid }])
 //!                 } else {
-//!                     Answer::reject("[AUTH] wrong password")
+//!                     Answer::reject("[AUTH] wrong password")?
 //!                 };
 //!                 server.answer(answer)?;
 //!             }
@@ -99,8 +99,9 @@ use crate::codec::{
     encode_response, encode_scan_listing, encode_uid_listing, parse_command,
 };
 use crate::types::{
-    ApopDigest, Capability, Command, KnownCode, LanguageTag, MAX_TEXT, Mechanism, MessageNumber,
-    Response, ResponseCode, ScanListing, Status, Text, Timestamp, UidListing, UniqueId, Username,
+    ApopDigest, Capability, Command, InvalidValue, KnownCode, LanguageTag, MAX_TEXT, Mechanism,
+    MessageNumber, Response, ResponseCode, ScanListing, Status, Text, Timestamp, UidListing,
+    UniqueId, Username,
 };
 
 /// Something the caller must act on, from [`Server::poll_output`].
@@ -223,8 +224,9 @@ pub enum Event {
     /// Octets that arrived in plaintext after STLS (or while TLS was being set up) were thrown
     /// away unread (RFC 2595 4; CVE-2011-0411 and its kin).
     PlaintextDiscarded(usize),
-    /// `LANG` selected this language (RFC 6856 3.2), one of
-    /// [`ServerConfig::languages`]: the texts of the application's answers should be in it
+    /// The language of the session's text changed: `LANG` selected this one (RFC 6856 3.2),
+    /// one of [`ServerConfig::languages`], or STLS put it back to `i-default` (RFC 2277 4.5)
+    /// ([`Server::tls_established`]). The texts of the application's answers should be in it
     /// from now on (UTF-8).
     LanguageChanged(LanguageTag<'static>),
 }
@@ -256,12 +258,44 @@ pub enum Answer {
 }
 
 impl Answer {
-    /// `-ERR text`; a leading `[CODE]` in `text` becomes the response code.
-    pub fn reject(text: &str) -> Self {
-        let response = crate::codec::parse_response(alloc::format!("-ERR {text}").as_bytes(), true)
-            .map(Response::into_owned)
-            .unwrap_or_else(|_| Response::err(Text::empty()));
-        Self::Reply(response)
+    /// `-ERR text`; a leading `[CODE]` in `text` becomes the response code (RFC 2449 8). The
+    /// text is checked, not repaired: a CR, LF or NUL, or a line longer than the 512 octets of
+    /// RFC 2449 4 (CRLF included), is an error, as in SMTP's `Answer::reject`.
+    ///
+    /// ```
+    /// use pop3_proto::server::Answer;
+    /// use pop3_proto::types::KnownCode;
+    ///
+    /// let Answer::Reply(refusal) = Answer::reject("[AUTH] wrong password")? else { unreachable!() };
+    /// assert!(refusal.code().is_some_and(|code| code.is(KnownCode::Auth)));
+    /// assert_eq!(refusal.text().as_str(), "wrong password");
+    /// assert!(Answer::reject("no\r\n+OK fake").is_err());
+    /// assert!(Answer::reject(&"x".repeat(600)).is_err());
+    /// # Ok::<(), pop3_proto::types::InvalidValue>(())
+    /// ```
+    pub fn reject(text: &str) -> Result<Self, InvalidValue> {
+        if let Some(offset) = text.bytes().position(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(InvalidValue::UnexpectedChar {
+                what: "text",
+                offset,
+                found: text
+                    .get(offset..)
+                    .and_then(|rest| rest.chars().next())
+                    .unwrap_or('\u{fffd}'),
+            });
+        }
+        let line = alloc::format!("-ERR {text}");
+        // Without CR, LF and NUL, `-ERR ` and UTF-8 text always parse.
+        let parsed = crate::codec::parse_response(line.as_bytes(), true).map_err(|_| {
+            InvalidValue::Malformed {
+                what: "text",
+                reason: "not a response text",
+            }
+        })?;
+        // The text is held to `Text::new` too, so that the response also deserializes.
+        let text = Text::new(parsed.text.as_str())?;
+        let response = Response::new(Status::Err, parsed.code, text)?;
+        Ok(Self::Reply(response.into_owned()))
     }
 }
 
@@ -696,7 +730,9 @@ impl Server {
     }
 
     /// TLS is up after [`Output::StartTls`]: the session starts over in the AUTHORIZATION
-    /// state, with the capabilities of a TLS session (RFC 2595 4).
+    /// state, with the capabilities of a TLS session (RFC 2595 4). A language chosen with
+    /// `LANG` before is forgotten: [`Event::LanguageChanged`] says the text is `i-default`
+    /// again (RFC 6856 3.2, RFC 2277 4.5).
     pub fn tls_established(&mut self) -> Result<(), ApiError> {
         if !matches!(self.phase, Phase::StartingTls) {
             return Err(ApiError::NotStartingTls);
@@ -706,8 +742,11 @@ impl Server {
         self.state = State::Authorization;
         self.user = None;
         self.utf8 = false;
-        self.language = LanguageTag::i_default();
         self.lines.reset();
+        if self.language != LanguageTag::i_default() {
+            self.language = LanguageTag::i_default();
+            self.emit(Event::LanguageChanged(LanguageTag::i_default()));
+        }
         Ok(())
     }
 
@@ -834,8 +873,12 @@ impl Server {
     /// once there are too many.
     fn err(&mut self, code: Option<KnownCode>, text: &str, counted: bool) {
         let text = Text::new(text).unwrap_or_else(|_| Text::empty());
-        let mut response = Response::err(text);
-        response.code = code.map(ResponseCode::known);
+        let response = Response::err(text);
+        let response = match code.map(ResponseCode::known) {
+            // The machine's texts that carry a code are short: they fit with it.
+            Some(code) => response.clone().with_code(code).unwrap_or(response),
+            None => response,
+        };
         self.respond(response);
         if counted {
             self.count_error();
@@ -1429,9 +1472,11 @@ impl Server {
                     }
                 }
                 _ => {
-                    let response = custom.unwrap_or_else(|| {
-                        Response::err(Text::checked("authentication failed"))
-                            .with_code(ResponseCode::known(KnownCode::Auth))
+                    let response = custom.unwrap_or_else(|| Response {
+                        // RFC 3206 4; short enough for any line.
+                        status: Status::Err,
+                        code: Some(ResponseCode::known(KnownCode::Auth)),
+                        text: Text::checked("authentication failed"),
                     });
                     if let Some((mut exchange, name)) = exchange {
                         // XOAUTH2 / OAUTHBEARER report failure inside the exchange first; the
@@ -1477,8 +1522,11 @@ impl Server {
                     Some(response)
                         if response.status == Status::Err && response.text.is_empty() =>
                     {
+                        // RFC 1939 6's text, unless the application's code leaves no room.
                         let text = Text::checked("some deleted messages not removed");
-                        self.respond(Response { text, ..response });
+                        let code = response.code.clone();
+                        let response = Response::new(Status::Err, code, text).unwrap_or(response);
+                        self.respond(response);
                     }
                     Some(response) => self.respond(response),
                     None => self.ok("bye"),

@@ -77,7 +77,7 @@ impl App {
                 let answer = if login.verify_secret(self.password) || verified {
                     Answer::Open(self.mailbox.listing())
                 } else {
-                    Answer::reject("[AUTH] invalid credentials")
+                    Answer::reject("[AUTH] invalid credentials").unwrap()
                 };
                 server.answer(answer).unwrap();
             }
@@ -475,7 +475,7 @@ fn refused_retrieve_and_api_misuse() {
         Err(ApiError::UnfitAnswer)
     );
     server
-        .answer(Answer::reject("[SYS/TEMP] cannot read it now"))
+        .answer(Answer::reject("[SYS/TEMP] cannot read it now").unwrap())
         .unwrap();
     while let Some(output) = server.poll_output() {
         if let Output::Transmit(bytes) = output {

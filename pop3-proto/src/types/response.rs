@@ -67,12 +67,12 @@ fn is_rchar(byte: u8) -> bool {
     is_vchar(byte) && byte != b'/' && byte != b']'
 }
 
-/// The longest response code: `+OK [` and `]` and CRLF around it fill 512 octets.
-const MAX_CODE: usize = RESPONSE_LINE - "+OK []".len() - 2;
+/// The longest response code: `-ERR [` and `]` and CRLF around it fill 512 octets.
+const MAX_CODE: usize = RESPONSE_LINE - "-ERR []".len() - 2;
 
-/// An extended response code (RFC 2449 8): levels of `rchar`s separated by `/`, at most 504
-/// octets (what a 512-octet response line holds as `+OK [code]`, RFC 2449 4), compared without
-/// regard to case. Unknown codes and unknown detail levels are kept.
+/// An extended response code (RFC 2449 8): levels of `rchar`s separated by `/`, at most 503
+/// octets (what a 512-octet response line holds as `-ERR [code]`, RFC 2449 4), compared
+/// without regard to case. Unknown codes and unknown detail levels are kept.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ResponseCode<'a>(Cow<'a, str>);
 
@@ -149,20 +149,97 @@ impl fmt::Debug for ResponseCode<'_> {
 }
 
 /// A single-line response (or the first line of a multi-line one): the status, an optional
-/// response code, and text. Encoded it stays within the 512 octets of RFC 2449 4.
+/// response code, and text.
+///
+/// Built, it always fits the 512-octet response line of RFC 2449 4, CRLF included, whatever
+/// its status: [`Response::ok`] and [`Response::err`] take any [`Text`] (at most
+/// [`MAX_TEXT`](crate::types::MAX_TEXT) octets), and [`Response::new`] and
+/// [`Response::with_code`] check code and text together. Only a response decoded from a line
+/// longer than RFC 2449 allows (a client with a raised
+/// [`max_response_line`](crate::client::ClientConfig::max_response_line)) can be longer;
+/// [`encode_response`](crate::codec::encode_response) cuts its text to fit.
+///
+/// With the `serde` feature it is `{"status": "Err", "code": "IN-USE", "text": "locked"}`,
+/// deserialized through [`Response::new`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "ResponseFields<'a>"))]
 pub struct Response<'a> {
-    /// `+OK` or `-ERR`.
-    pub status: Status,
-    /// The extended response code, if any (RFC 2449 8).
-    pub code: Option<ResponseCode<'a>>,
-    /// The text.
-    pub text: Text<'a>,
+    // Private to the crate: code and text are only valid together (the line limit).
+    pub(crate) status: Status,
+    pub(crate) code: Option<ResponseCode<'a>>,
+    pub(crate) text: Text<'a>,
+}
+
+/// The fields of a [`Response`] before [`Response::new`] checks them together.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+struct ResponseFields<'a> {
+    status: Status,
+    #[serde(default)]
+    code: Option<ResponseCode<'a>>,
+    text: Text<'a>,
+}
+
+#[cfg(feature = "serde")]
+impl<'a> TryFrom<ResponseFields<'a>> for Response<'a> {
+    type Error = InvalidValue;
+
+    fn try_from(fields: ResponseFields<'a>) -> Result<Self, InvalidValue> {
+        Self::new(fields.status, fields.code, fields.text)
+    }
+}
+
+/// Whether a text without a code needs the escape space when sent: it starts with `[`, after
+/// spaces or not (RFC 2449 6.4: under RESP-CODES such text would read as a code).
+pub(crate) fn escapes(text: &str) -> bool {
+    text.trim_start_matches(' ').starts_with('[')
+}
+
+/// The octets of the line `status [code] text` CRLF, as it is encoded.
+pub(crate) fn line_length(status: Status, code: Option<&ResponseCode<'_>>, text: &str) -> usize {
+    let code_length = code.map_or(0, |code| " [".len() + code.as_str().len() + "]".len());
+    let text_length = match text.len() {
+        0 => 0,
+        length if code.is_none() && escapes(text) => "  ".len() + length,
+        length => " ".len() + length,
+    };
+    status.as_str().len() + code_length + text_length + "\r\n".len()
 }
 
 impl<'a> Response<'a> {
-    /// `+OK text`.
+    /// A response with an optional code, checked as a whole: the line, CRLF included, fits in
+    /// 512 octets (RFC 2449 4) with `-ERR`, the longer status, so that
+    /// [`with_status`](Self::with_status) can never break it.
+    ///
+    /// ```
+    /// use pop3_proto::types::{KnownCode, Response, ResponseCode, Status, Text};
+    ///
+    /// let code = ResponseCode::known(KnownCode::SysTemp);
+    /// let busy = Response::new(Status::Err, Some(code.clone()), Text::new("try later")?)?;
+    /// assert_eq!(busy.code(), Some(&code));
+    /// let long = Text::new("x".repeat(500))?;
+    /// assert!(Response::new(Status::Err, Some(code), long).is_err());
+    /// # Ok::<(), pop3_proto::types::InvalidValue>(())
+    /// ```
+    pub fn new(
+        status: Status,
+        code: Option<ResponseCode<'a>>,
+        text: Text<'a>,
+    ) -> Result<Self, InvalidValue> {
+        let length = line_length(Status::Err, code.as_ref(), text.as_str());
+        if length > RESPONSE_LINE {
+            return Err(InvalidValue::TooLong {
+                what: "response line",
+                length,
+                limit: RESPONSE_LINE,
+            });
+        }
+        Ok(Self { status, code, text })
+    }
+
+    /// `+OK text` (always fits: [`Text`] is at most [`MAX_TEXT`](crate::types::MAX_TEXT)
+    /// octets).
     pub fn ok(text: Text<'a>) -> Self {
         Self {
             status: Status::Ok,
@@ -171,7 +248,8 @@ impl<'a> Response<'a> {
         }
     }
 
-    /// `-ERR text`.
+    /// `-ERR text` (always fits: [`Text`] is at most [`MAX_TEXT`](crate::types::MAX_TEXT)
+    /// octets).
     pub fn err(text: Text<'a>) -> Self {
         Self {
             status: Status::Err,
@@ -180,11 +258,44 @@ impl<'a> Response<'a> {
         }
     }
 
-    /// The same response with a code.
+    /// The same response with a code (RFC 2449 8), if code and text fit in the 512-octet line
+    /// together (see [`new`](Self::new)).
+    ///
+    /// ```
+    /// use pop3_proto::types::{KnownCode, Response, ResponseCode, Text};
+    ///
+    /// let busy = Response::err(Text::new("maildrop already locked")?)
+    ///     .with_code(ResponseCode::known(KnownCode::InUse))?;
+    /// assert!(busy.code().is_some_and(|code| code.is(KnownCode::InUse)));
+    /// let long = Response::err(Text::new("x".repeat(500))?);
+    /// assert!(long.with_code(ResponseCode::known(KnownCode::InUse)).is_err());
+    /// # Ok::<(), pop3_proto::types::InvalidValue>(())
+    /// ```
+    pub fn with_code(self, code: ResponseCode<'a>) -> Result<Self, InvalidValue> {
+        Self::new(self.status, Some(code), self.text)
+    }
+
+    /// The same response with another status (a built response fits as `-ERR` and `+OK`
+    /// alike).
     #[must_use]
-    pub fn with_code(mut self, code: ResponseCode<'a>) -> Self {
-        self.code = Some(code);
+    pub fn with_status(mut self, status: Status) -> Self {
+        self.status = status;
         self
+    }
+
+    /// `+OK` or `-ERR`.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// The extended response code, if any (RFC 2449 8).
+    pub fn code(&self) -> Option<&ResponseCode<'a>> {
+        self.code.as_ref()
+    }
+
+    /// The text (without the code).
+    pub fn text(&self) -> &Text<'a> {
+        &self.text
     }
 
     /// Whether it is `+OK`.

@@ -239,9 +239,12 @@ pub(crate) const COMMAND_LINE: usize = 255;
 /// RFC 2449 4: the first line of a response is at most 512 octets, CRLF included.
 pub(crate) const RESPONSE_LINE: usize = 512;
 
-/// The longest [`Text`]: what fits in a 512-octet response line after `+OK ` (RFC 2449 4).
-/// With a response code, keep code and text within it together.
-pub const MAX_TEXT: usize = RESPONSE_LINE - "+OK ".len() - 2;
+/// The longest [`Text`]: what fits in a 512-octet response line (RFC 2449 4) after `-ERR `,
+/// the longer status, and the space that escapes a text starting with `[` (RFC 2449 6.4), with
+/// the CRLF: so [`Response::ok`](crate::types::Response::ok) and
+/// [`Response::err`](crate::types::Response::err) always fit. A response code takes room from
+/// the text: [`Response::with_code`](crate::types::Response::with_code) checks the two together.
+pub const MAX_TEXT: usize = RESPONSE_LINE - "-ERR ".len() - " ".len() - 2;
 
 /// The longest single argument of a command (a user name, a password, a language tag): what
 /// fits in a 255-octet command line after a four-letter verb and a space, CRLF included
@@ -255,16 +258,16 @@ fn is_text_byte(byte: u8) -> bool {
 }
 
 /// Human-readable text of a response, a capability or a command argument: no CR, LF or NUL;
-/// at most 506 octets when built (so that a response line fits in 512), as long as the line
-/// allowed when decoded. May be empty (use [`Text::empty`]).
+/// at most [`MAX_TEXT`] (504) octets when built (so that a response line fits in 512), as long
+/// as the line allowed when decoded. May be empty (use [`Text::empty`]).
 ///
 /// With the `serde` feature it is a JSON string, deserialized through [`Text::new`]: text that
-/// a raised response-line limit let in beyond 506 octets serializes, but does not deserialize.
+/// a raised response-line limit let in beyond 504 octets serializes, but does not deserialize.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Text<'a>(Cow<'a, str>);
 
 impl<'a> Text<'a> {
-    /// Checks the text: at most 506 octets, no CR, LF or NUL.
+    /// Checks the text: at most [`MAX_TEXT`] (504) octets, no CR, LF or NUL.
     pub fn new(text: impl Into<Cow<'a, str>>) -> Result<Self, InvalidValue> {
         let text = text.into();
         if !text.is_empty() {
@@ -352,8 +355,8 @@ impl Mechanism<'_> {
 
 /// The APOP timestamp of a greeting (RFC 1939 7): `<` VCHARs `>` (an RFC 822 msg-id), such as
 /// `<1896.697170952@dbc.mtview.ca.us>`, made unique by the server (the machine has no clock or
-/// randomness: the application supplies it). At most 506 octets: what fits in a greeting
-/// line (RFC 2449 4).
+/// randomness: the application supplies it). At most [`MAX_TEXT`] (504) octets: what fits in
+/// a greeting line (RFC 2449 4).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Timestamp<'a>(Cow<'a, str>);
 

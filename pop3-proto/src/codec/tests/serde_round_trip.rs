@@ -189,7 +189,8 @@ fn credentials_are_not_serialized() {
 #[test]
 fn responses_and_listings_round_trip_through_json() {
     let busy = Response::err(Text::new("maildrop already locked").unwrap())
-        .with_code(ResponseCode::known(KnownCode::InUse));
+        .with_code(ResponseCode::known(KnownCode::InUse))
+        .unwrap();
     assert_eq!(
         round_trip(&busy),
         r#"{"status":"Err","code":"IN-USE","text":"maildrop already locked"}"#
@@ -201,6 +202,13 @@ fn responses_and_listings_round_trip_through_json() {
     refused::<Response<'_>>(r#"{"status":"Ok","code":null,"text":"x\r\n+OK"}"#);
     refused::<Response<'_>>(r#"{"status":"Maybe","code":null,"text":""}"#);
     refused::<Response<'_>>(r#"{"status":"Ok","code":"A]B","text":""}"#);
+    // RFC 2449 4: code and text that would not fit in one 512-octet line together.
+    let long = format!(
+        r#"{{"status":"Err","code":"{}","text":"{}"}}"#,
+        "C".repeat(300),
+        "t".repeat(300)
+    );
+    refused::<Response<'_>>(&long);
 
     let scan = ScanListing {
         message: n(2),
