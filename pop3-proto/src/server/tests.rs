@@ -1082,7 +1082,7 @@ fn scram_lookup_answers() {
         Err(ApiError::UnfitAnswer)
     );
     server
-        .answer(Answer::reject("[SYS/TEMP] try later"))
+        .answer(Answer::reject("[SYS/TEMP] try later").unwrap())
         .unwrap();
     let text = feed(&mut server, &mut run, &app, b"");
     assert_eq!(text, "-ERR [SYS/TEMP] try later\r\n");
