@@ -625,6 +625,37 @@ fn apop_digest() {
     ));
 }
 
+/// RFC 2449 4: an unknown command (`Command::Other`) can be built with more arguments than a
+/// 255-octet line holds (its `Text` takes up to 504 octets). `encoded_len` says so before
+/// anything is sent (the client never sends one: it has no request for it), and a server's
+/// decoder refuses the line as too long, whatever its content.
+#[test]
+fn rfc2449_4_an_unknown_command_over_255_octets_is_refused_as_too_long() {
+    let command = Command::Other {
+        verb: Verb::new("XTND").unwrap(),
+        arguments: Some(Text::new("x".repeat(crate::types::MAX_TEXT)).unwrap()),
+    };
+    let wire = encoded_command(&command);
+    assert_eq!(command.encoded_len(), wire.len());
+    assert_eq!(wire.len(), "XTND ".len() + crate::types::MAX_TEXT + 2);
+    assert!(command.encoded_len() > MAX_COMMAND_LINE);
+    assert_eq!(
+        decode_command(&wire, &options()).unwrap_err().kind,
+        ErrorKind::LineTooLong {
+            limit: MAX_COMMAND_LINE
+        }
+    );
+    // With a raised limit it is the same command.
+    let roomy = CommandOptions {
+        max_line_length: wire.len(),
+        ..CommandOptions::default()
+    };
+    assert_eq!(
+        decode_command(&wire, &roomy),
+        Ok(Decoded::Complete(command, wire.len()))
+    );
+}
+
 #[test]
 fn line_length_limit() {
     // 255 octets with the CRLF: accepted; 256: refused, even before the LF arrives.
