@@ -48,8 +48,12 @@ fuzz_target!(|input: &[u8]| {
     if let Ok(capability) = parse_capability(data) {
         let mut wire = BytesMut::new();
         encode_capability(&capability, &mut wire);
+        // RFC 2449 4: never over 512 octets; what came in within a line goes out whole, a
+        // longer capability loses the parameters (or text) that do not fit.
+        assert!(wire.len() <= 512, "{} octets", wire.len());
         match parse_capability(line(&wire)) {
-            Ok(again) => assert_eq!(again, capability, "{wire:?}"),
+            Ok(again) if data.len() + 2 <= 512 => assert_eq!(again, capability, "{wire:?}"),
+            Ok(again) => assert!(again.same_tag(&capability), "{wire:?}"),
             Err(e) => panic!("{wire:?} did not parse again: {e}"),
         }
         let mut wire2 = BytesMut::new();

@@ -5,7 +5,7 @@
 use std::io;
 
 use pop3_proto::server::{Answer, ApiError};
-use pop3_proto::types::{MessageNumber, Response, Status, Text, UniqueId};
+use pop3_proto::types::{InvalidValue, MessageNumber, Response, Status, Text, UniqueId};
 
 /// What the servers write to a connection over [`ServeOptions::max_sessions`] before closing
 /// it.
@@ -40,12 +40,36 @@ pub struct Refusal {
 
 impl Refusal {
     /// `-ERR text`; a leading `[CODE]` becomes the response code (RFC 2449 8, RFC 3206:
-    /// `[AUTH]`, `[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]`, `[SYS/PERM]`). Text that cannot be
-    /// sent (line ends, too long) gives a bare `-ERR`.
+    /// `[AUTH]`, `[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]`, `[SYS/PERM]`).
+    ///
+    /// Never fails: text that cannot be sent (a CR, LF or NUL, or a line over the 512 octets
+    /// of RFC 2449 4) gives a bare `-ERR`, without text or code, which still refuses. Use
+    /// [`try_new`](Self::try_new) to learn that the text was refused.
     pub fn new(text: &str) -> Self {
-        match Answer::reject(text) {
-            Ok(Answer::Reply(response)) => Self::from_response(response),
-            _ => Self::from_response(Response::err(Text::empty())),
+        Self::try_new(text).unwrap_or_else(|_| Self::from_response(Response::err(Text::empty())))
+    }
+
+    /// `-ERR text` as [`new`](Self::new), checked: text that cannot be sent (a CR, LF or NUL,
+    /// or a line, code included, over the 512 octets of RFC 2449 4, CRLF included) is an
+    /// error rather than a bare `-ERR`.
+    ///
+    /// ```
+    /// use mail_io::pop3::Refusal;
+    ///
+    /// let busy = Refusal::try_new("[SYS/TEMP] try later")?;
+    /// assert_eq!(busy.to_string(), "-ERR [SYS/TEMP] try later");
+    /// assert!(Refusal::try_new("no\r\n+OK fake").is_err());
+    /// assert!(Refusal::try_new(&"x".repeat(600)).is_err());
+    /// # Ok::<(), pop3_proto::types::InvalidValue>(())
+    /// ```
+    pub fn try_new(text: &str) -> Result<Self, InvalidValue> {
+        match Answer::reject(text)? {
+            Answer::Reply(response) => Ok(Self::from_response(response)),
+            // `Answer::reject` answers with a reply, always.
+            _ => Err(InvalidValue::Malformed {
+                what: "refusal",
+                reason: "not a response",
+            }),
         }
     }
 
@@ -59,12 +83,14 @@ impl Refusal {
         Self::new("[IN-USE] maildrop already locked")
     }
 
-    /// `-ERR [SYS/TEMP] text` (RFC 3206 5): a passing failure of the system; try later.
+    /// `-ERR [SYS/TEMP] text` (RFC 3206 5): a passing failure of the system; try later. Text
+    /// that cannot be sent gives a bare `-ERR`, as with [`new`](Self::new).
     pub fn temporary(text: &str) -> Self {
         Self::new(&format!("[SYS/TEMP] {text}"))
     }
 
-    /// `-ERR [SYS/PERM] text` (RFC 3206 5): a lasting failure of the system.
+    /// `-ERR [SYS/PERM] text` (RFC 3206 5): a lasting failure of the system. Text that cannot
+    /// be sent gives a bare `-ERR`, as with [`new`](Self::new).
     pub fn permanent(text: &str) -> Self {
         Self::new(&format!("[SYS/PERM] {text}"))
     }
@@ -121,5 +147,48 @@ pub enum ServerError {
 impl From<ApiError> for ServerError {
     fn from(error: ApiError) -> Self {
         Self::Io(crate::Error::api(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pop3_proto::types::KnownCode;
+
+    /// RFC 2449 4 (a response line is at most 512 octets, CRLF included) and RFC 2449 8 (a
+    /// leading `[CODE]` is the response code): `try_new` refuses what cannot be sent, `new`
+    /// falls back to a bare `-ERR` for it, as documented.
+    #[test]
+    fn rfc2449_4_refusal_text_is_checked_or_falls_back_to_a_bare_err() {
+        let busy = Refusal::try_new("[IN-USE] locked").unwrap();
+        assert!(
+            busy.response()
+                .code()
+                .is_some_and(|c| c.is(KnownCode::InUse))
+        );
+        assert_eq!(busy.response().text().as_str(), "locked");
+        assert_eq!(busy, Refusal::new("[IN-USE] locked"));
+        // The longest text: 504 octets (`-ERR `, the room for an escaping space, CRLF).
+        let longest = "x".repeat(pop3_proto::types::MAX_TEXT);
+        let refusal = Refusal::try_new(&longest).unwrap();
+        assert_eq!(refusal.response().text().as_str(), longest);
+        let bare = Refusal::from_response(Response::err(Text::empty()));
+        for text in [
+            "no\r\n+OK fake",
+            "nul\0",
+            &"x".repeat(pop3_proto::types::MAX_TEXT + 1),
+            &format!("[SYS/TEMP] {}", "x".repeat(500)),
+        ] {
+            assert!(
+                matches!(
+                    Refusal::try_new(text),
+                    Err(InvalidValue::UnexpectedChar { .. } | InvalidValue::TooLong { .. })
+                ),
+                "{text:?}"
+            );
+            assert_eq!(Refusal::new(text), bare, "{text:?}");
+            assert_eq!(Refusal::new(text).to_string(), "-ERR");
+        }
+        assert_eq!(Refusal::temporary(&"x".repeat(600)), bare);
     }
 }

@@ -461,13 +461,19 @@ impl Listing {
         }
     }
 
-    /// Adds one line (unstuffed); CAPA lines may end in spaces (tolerated).
+    /// Adds one line (unstuffed); CAPA lines may end in spaces (tolerated), which are kept
+    /// where they belong to the value (an `IMPLEMENTATION` text).
     fn push(&mut self, line: &[u8]) -> Result<(), DecodeError> {
         match self {
             Self::Capa(v) => {
-                let end = line.iter().rposition(|b| *b != b' ').map_or(0, |p| p + 1);
-                let line = line.get(..end).unwrap_or_default();
-                v.push(parse_capability(line)?.into_owned());
+                let capability = match parse_capability(line) {
+                    Ok(capability) => capability,
+                    Err(_) => {
+                        let end = line.iter().rposition(|b| *b != b' ').map_or(0, |p| p + 1);
+                        parse_capability(line.get(..end).unwrap_or_default())?
+                    }
+                };
+                v.push(capability.into_owned());
             }
             Self::Scan(v) => v.push(parse_scan_listing(line)?),
             Self::Uid(v) => v.push(parse_uid_listing(line)?.into_owned()),
@@ -1207,7 +1213,7 @@ impl Client {
             .as_ref()
             .and_then(|c| {
                 c.iter().find_map(|capability| match capability {
-                    Capability::Sasl(list) => Some(list.clone()),
+                    Capability::Sasl(list) => Some(list.to_vec()),
                     _ => None,
                 })
             })

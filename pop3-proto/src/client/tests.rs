@@ -1188,3 +1188,56 @@ fn credentials_from_strings() {
     assert_eq!(sent, "CAPA\r\nQUIT\r\n");
     assert!(closed);
 }
+
+/// RFC 2449 4: a command line is at most 255 octets, CRLF included. The client sends only
+/// commands it builds itself (no `Command::Other`), and each, with its longest arguments,
+/// fits: USER, PASS and LANG fill the line exactly, TOP with the largest numbers is short,
+/// and an APOP that would not fit is refused before anything is sent
+/// (`credentials_from_strings`).
+#[test]
+fn rfc2449_4_the_client_never_sends_a_line_over_255_octets() {
+    let name = "n".repeat(crate::types::MAX_ARGUMENT);
+    let password = "p".repeat(crate::types::MAX_ARGUMENT);
+    let tag = "a".repeat(8) + &"-abcdefgh".repeat(26) + "-abcde";
+    let credentials = Credentials::user(name.as_str(), password.as_str()).unwrap();
+    let mut client = Client::new(plain_client(), credentials);
+    let lang = LanguageTag::new(tag.as_str()).unwrap().into_owned();
+    client.request(Request::Lang(lang)).unwrap();
+    let requests = [Request::Top(n(u32::MAX), u32::MAX), Request::Quit];
+    let (events, sent, _) = scripted_requests(
+        client,
+        &requests,
+        &[
+            b"+OK ready\r\n",
+            b"+OK\r\nUSER\r\nLANG\r\n.\r\n",
+            b"-ERR no such language\r\n",
+            b"+OK\r\n",
+            b"+OK logged in\r\n",
+            b"+OK\r\nbody\r\n.\r\n",
+            b"+OK bye\r\n",
+        ],
+    );
+    assert!(errors(&events).is_empty(), "{events:?}");
+    let lines: Vec<&str> = sent.split_inclusive("\r\n").collect();
+    for line in &lines {
+        assert!(
+            line.len() <= crate::codec::MAX_COMMAND_LINE,
+            "{} octets: {line:?}",
+            line.len()
+        );
+    }
+    assert_eq!(
+        lines,
+        [
+            "CAPA\r\n",
+            &alloc::format!("LANG {tag}\r\n"),
+            &alloc::format!("USER {name}\r\n"),
+            &alloc::format!("PASS {password}\r\n"),
+            "TOP 4294967295 4294967295\r\n",
+            "QUIT\r\n",
+        ]
+    );
+    for filled in &lines[1..4] {
+        assert_eq!(filled.len(), crate::codec::MAX_COMMAND_LINE);
+    }
+}

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::types::{
     Capability, Command, Expire, KnownCode, Mechanism, MessageNumber, Response, ResponseCode,
-    ScanListing, Text, UidListing, UniqueId, Username,
+    SaslMechanisms, ScanListing, Text, UidListing, UniqueId, Username,
 };
 
 /// A buffer of the caller's own: only [`Output::put`] is written, the rest is the trait's.
@@ -71,7 +71,7 @@ fn commands_encode_alike_into_vec_and_bytes_mut_rfc1939() {
 #[test]
 fn capabilities_encode_alike_into_vec_and_bytes_mut_rfc2449_6() {
     let capabilities = [
-        Capability::Sasl(vec![Mechanism::new("PLAIN").unwrap()]),
+        Capability::Sasl(SaslMechanisms::new(vec![Mechanism::new("PLAIN").unwrap()]).unwrap()),
         Capability::LoginDelay {
             seconds: 900,
             per_user: true,

@@ -7,9 +7,10 @@ use mail_wire::decode::{check_line, line_text};
 
 use super::{DecodeError, DecodeErrorExt, ErrorKind, put};
 use crate::types::{
-    CapaParam, CapaTag, Capability, Expire, LanguageListing, LanguageTag, Mechanism, MessageNumber,
-    RESPONSE_LINE, Response, ResponseCode, ScanListing, Status, Text, UidListing, UniqueId,
-    escapes, line_length, whole_number,
+    CapaParam, CapaTag, Capability, Expire, ImplementationText, LanguageListing, LanguageTag,
+    MAX_IMPLEMENTATION, Mechanism, MessageNumber, OtherCapability, RESPONSE_LINE, Response,
+    ResponseCode, SaslMechanisms, ScanListing, Status, Text, UidListing, UniqueId, escapes,
+    line_length, whole_number,
 };
 
 /// Parses the first line of a response (without its CRLF): `+OK` or `-ERR` in any case, then
@@ -194,6 +195,11 @@ pub fn encode_uid_listing<O: Output + ?Sized>(listing: &UidListing<'_>, out: &mu
 /// extension may add some, which a client must not choke on. A parameter a known tag defines
 /// that breaks its grammar (`LOGIN-DELAY x`) is an error. Only the `IMPLEMENTATION` text may be
 /// UTF-8 (it is free text, as [`Text`]).
+///
+/// The length of the line is the caller's business, as with [`parse_response`]: the client
+/// holds CAPA lines to its [`max_listing_line`](crate::client::ClientConfig::max_listing_line)
+/// (512 octets, CRLF included, by default: RFC 2449 4). Within 512 octets every capability
+/// decodes to a value its constructors also allow.
 pub fn parse_capability(line: &[u8]) -> Result<Capability<'_>, DecodeError> {
     check_line(line)?;
     let text = line_text(line, true)?;
@@ -242,7 +248,7 @@ pub fn parse_capability(line: &[u8]) -> Result<Capability<'_>, DecodeError> {
                 mechanisms.push(Mechanism::new(*name).map_err(|e| DecodeError::value(at, e))?);
                 at += name.len() + 1;
             }
-            Capability::Sasl(mechanisms)
+            Capability::Sasl(SaslMechanisms::decoded(mechanisms))
         }
         () if is("LOGIN-DELAY") => {
             let seconds = params.first().ok_or(DecodeError::new(
@@ -275,9 +281,10 @@ pub fn parse_capability(line: &[u8]) -> Result<Capability<'_>, DecodeError> {
                 per_user: user_flag(1),
             }
         }
-        () if is("IMPLEMENTATION") => Capability::Implementation(
-            Text::new(rest.unwrap_or_default()).map_err(|e| DecodeError::value(base, e))?,
-        ),
+        // The framing has refused CR, LF and NUL; the length is the line limit's business.
+        () if is("IMPLEMENTATION") => {
+            Capability::Implementation(ImplementationText::decoded(rest.unwrap_or_default()))
+        }
         () => {
             let tag = CapaTag::new(tag).map_err(|e| DecodeError::value(0, e))?;
             let mut kept = Vec::with_capacity(params.len());
@@ -286,43 +293,68 @@ pub fn parse_capability(line: &[u8]) -> Result<Capability<'_>, DecodeError> {
                 kept.push(CapaParam::new(*param).map_err(|e| DecodeError::value(at, e))?);
                 at += param.len() + 1;
             }
-            Capability::Other { tag, params: kept }
+            Capability::Other(OtherCapability::decoded(tag, kept))
         }
     })
 }
 
 /// Writes one CAPA line.
+///
+/// The line never passes the 512 octets of RFC 2449 4, CRLF included: a built [`Capability`]
+/// always fits; one decoded from a longer line (a raised
+/// [`max_listing_line`](crate::client::ClientConfig::max_listing_line)) loses the mechanisms or
+/// parameters that do not fit, or has its `IMPLEMENTATION` text cut at a character boundary.
 pub fn encode_capability<O: Output + ?Sized>(capability: &Capability<'_>, out: &mut O) {
-    out.put(capability.tag().as_bytes());
-    let user = |out: &mut O, per_user: bool| {
-        if per_user {
-            out.put(b" USER");
+    let tag = capability.tag();
+    out.put(tag.as_bytes());
+    // What the line holds after the tag, spaces included.
+    let mut room = RESPONSE_LINE.saturating_sub(tag.len() + "\r\n".len());
+    let mut word = |out: &mut O, word: &str| {
+        let length = " ".len() + word.len();
+        let fits = length <= room;
+        if fits {
+            room -= length;
+            put(out, &[b" ", word.as_bytes()]);
         }
+        fits
     };
     match capability {
         Capability::Sasl(mechanisms) => {
             for mechanism in mechanisms {
-                put(out, &[b" ", mechanism.as_str().as_bytes()]);
+                if !word(out, mechanism.as_str()) {
+                    break;
+                }
             }
         }
         Capability::LoginDelay { seconds, per_user } => {
             out.put_fmt(format_args!(" {seconds}"));
-            user(out, *per_user);
+            if *per_user {
+                out.put(b" USER");
+            }
         }
         Capability::Expire { expire, per_user } => {
             match expire {
                 Expire::Never => out.put(b" NEVER"),
                 Expire::Days(days) => out.put_fmt(format_args!(" {days}")),
             }
-            user(out, *per_user);
+            if *per_user {
+                out.put(b" USER");
+            }
         }
         Capability::Implementation(text) if !text.is_empty() => {
-            put(out, &[b" ", text.as_str().as_bytes()]);
+            let text = text.as_str();
+            let mut keep = text.len().min(MAX_IMPLEMENTATION);
+            while !text.is_char_boundary(keep) {
+                keep -= 1;
+            }
+            word(out, text.get(..keep).unwrap_or_default());
         }
-        Capability::Utf8 { user: per_user } => user(out, *per_user),
-        Capability::Other { params, .. } => {
-            for param in params {
-                put(out, &[b" ", param.as_str().as_bytes()]);
+        Capability::Utf8 { user: true } => out.put(b" USER"),
+        Capability::Other(other) => {
+            for param in other.params() {
+                if !word(out, param.as_str()) {
+                    break;
+                }
             }
         }
         _ => {}

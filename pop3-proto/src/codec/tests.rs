@@ -1,8 +1,9 @@
 use super::*;
 use crate::types::{
-    ApopDigest, CapaParam, CapaTag, Capability, Command, Expire, InvalidValue, KnownCode,
-    LanguageListing, LanguageTag, MAX_ARGUMENT, Mechanism, MessageNumber, Response, ResponseCode,
-    ScanListing, Status, Text, Timestamp, UidListing, UniqueId, Username, Verb,
+    ApopDigest, CapaParam, CapaTag, Capability, Command, Expire, ImplementationText, InvalidValue,
+    KnownCode, LanguageListing, LanguageTag, MAX_ARGUMENT, MAX_IMPLEMENTATION, Mechanism,
+    MessageNumber, OtherCapability, Response, ResponseCode, SaslMechanisms, ScanListing, Status,
+    Text, Timestamp, UidListing, UniqueId, Username, Verb,
 };
 use alloc::format;
 use alloc::string::String;
@@ -141,11 +142,21 @@ fn encoded_capability(capability: &Capability<'_>) -> Vec<u8> {
     out.to_vec()
 }
 
+/// An unknown capability, built through the checked constructors.
+fn other(tag: &str, params: &[&str]) -> Capability<'static> {
+    let params = params
+        .iter()
+        .map(|p| CapaParam::new(*p).unwrap().into_owned());
+    let tag = CapaTag::new(tag).unwrap().into_owned();
+    Capability::Other(OtherCapability::new(tag, params.collect()).unwrap())
+}
+
 fn capability_round_trip(capability: &Capability<'_>, wire: Option<&str>) {
     let bytes = encoded_capability(capability);
     if let Some(wire) = wire {
         assert_eq!(String::from_utf8_lossy(&bytes), format!("{wire}\r\n"));
     }
+    assert!(bytes.len() <= MAX_RESPONSE_LINE, "{} octets", bytes.len());
     let line = bytes.strip_suffix(b"\r\n").unwrap();
     assert_eq!(parse_capability(line).as_ref(), Ok(capability));
 }
@@ -612,6 +623,37 @@ fn apop_digest() {
         error("APOP mrose c4c9334bac560ecc979e58001b3e22fb extra"),
         ErrorKind::TooManyArguments { verb: "APOP" }
     ));
+}
+
+/// RFC 2449 4: an unknown command (`Command::Other`) can be built with more arguments than a
+/// 255-octet line holds (its `Text` takes up to 504 octets). `encoded_len` says so before
+/// anything is sent (the client never sends one: it has no request for it), and a server's
+/// decoder refuses the line as too long, whatever its content.
+#[test]
+fn rfc2449_4_an_unknown_command_over_255_octets_is_refused_as_too_long() {
+    let command = Command::Other {
+        verb: Verb::new("XTND").unwrap(),
+        arguments: Some(Text::new("x".repeat(crate::types::MAX_TEXT)).unwrap()),
+    };
+    let wire = encoded_command(&command);
+    assert_eq!(command.encoded_len(), wire.len());
+    assert_eq!(wire.len(), "XTND ".len() + crate::types::MAX_TEXT + 2);
+    assert!(command.encoded_len() > MAX_COMMAND_LINE);
+    assert_eq!(
+        decode_command(&wire, &options()).unwrap_err().kind,
+        ErrorKind::LineTooLong {
+            limit: MAX_COMMAND_LINE
+        }
+    );
+    // With a raised limit it is the same command.
+    let roomy = CommandOptions {
+        max_line_length: wire.len(),
+        ..CommandOptions::default()
+    };
+    assert_eq!(
+        decode_command(&wire, &roomy),
+        Ok(Decoded::Complete(command, wire.len()))
+    );
 }
 
 #[test]
@@ -1263,10 +1305,12 @@ fn every_capability_round_trips() {
         (Capability::Top, "TOP"),
         (Capability::User, "USER"),
         (
-            Capability::Sasl(vec![mech("CRAM-MD5"), mech("KERBEROS_V4")]),
+            Capability::Sasl(
+                SaslMechanisms::new(vec![mech("CRAM-MD5"), mech("KERBEROS_V4")]).unwrap(),
+            ),
             "SASL CRAM-MD5 KERBEROS_V4",
         ),
-        (Capability::Sasl(Vec::new()), "SASL"),
+        (Capability::Sasl(SaslMechanisms::empty()), "SASL"),
         (Capability::RespCodes, "RESP-CODES"),
         (
             Capability::LoginDelay {
@@ -1313,41 +1357,129 @@ fn every_capability_round_trips() {
         ),
         (Capability::Uidl, "UIDL"),
         (
-            Capability::Implementation(Text::new("Shlemazle-Plotz-v302").unwrap()),
+            Capability::Implementation(ImplementationText::new("Shlemazle-Plotz-v302").unwrap()),
             "IMPLEMENTATION Shlemazle-Plotz-v302",
         ),
         (
-            Capability::Implementation(Text::new("two  words ").unwrap()),
+            Capability::Implementation(ImplementationText::new("two  words ").unwrap()),
             "IMPLEMENTATION two  words ",
         ),
-        (Capability::Implementation(Text::empty()), "IMPLEMENTATION"),
+        (
+            Capability::Implementation(ImplementationText::empty()),
+            "IMPLEMENTATION",
+        ),
         (Capability::Stls, "STLS"),
         (Capability::AuthRespCode, "AUTH-RESP-CODE"),
         (Capability::Utf8 { user: false }, "UTF8"),
         (Capability::Utf8 { user: true }, "UTF8 USER"),
         (Capability::Lang, "LANG"),
-        (
-            Capability::Other {
-                tag: CapaTag::new("X-FOO").unwrap(),
-                params: Vec::new(),
-            },
-            "X-FOO",
-        ),
-        (
-            Capability::Other {
-                tag: CapaTag::new("XTND").unwrap(),
-                params: vec![
-                    CapaParam::new("XMIT").unwrap(),
-                    CapaParam::new("a=b").unwrap(),
-                ],
-            },
-            "XTND XMIT a=b",
-        ),
+        (other("X-FOO", &[]), "X-FOO"),
+        (other("XTND", &["XMIT", "a=b"]), "XTND XMIT a=b"),
     ];
     for (capability, wire) in &cases {
         capability_round_trip(capability, Some(wire));
         assert!(capability.same_tag(&capability.clone().into_owned()));
     }
+}
+
+/// RFC 2449 4: a CAPA line is a response line, at most 512 octets with its CRLF. A 504-octet
+/// `Text` once made a 521-octet `IMPLEMENTATION` line; each capability with text or a list
+/// now fills the line exactly at its limit, and one octet more is refused when built.
+#[test]
+fn rfc2449_4_capabilities_fill_the_512_octet_line_and_no_more() {
+    let text = Text::new("x".repeat(crate::types::MAX_TEXT)).unwrap();
+    assert!(matches!(
+        ImplementationText::try_from(text),
+        Err(InvalidValue::TooLong {
+            limit: MAX_IMPLEMENTATION,
+            ..
+        })
+    ));
+    let longest = ImplementationText::new("\u{e9}".repeat(MAX_IMPLEMENTATION / 2) + "x").unwrap();
+    let twenty = |c: char| Mechanism::new(String::from(c).repeat(20)).unwrap();
+    // `SASL`, 24 names of 20 octets and one of 1, each after a space, and CRLF: 512.
+    let mut names: Vec<_> = ('A'..='X').map(twenty).collect();
+    names.push(Mechanism::new("Y").unwrap());
+    let tag = CapaTag::new("X".repeat(100)).unwrap();
+    let params = vec![CapaParam::new("p".repeat(204)).unwrap(); 2];
+    let full = [
+        Capability::Implementation(longest.clone()),
+        Capability::Sasl(SaslMechanisms::new(names.clone()).unwrap()),
+        Capability::Other(OtherCapability::new(tag.clone(), params.clone()).unwrap()),
+    ];
+    for capability in &full {
+        let wire = encoded_capability(capability);
+        assert_eq!(wire.len(), MAX_RESPONSE_LINE, "{capability:?}");
+        capability_round_trip(capability, None);
+        assert_eq!(
+            capabilities_read_by_the_client(&wire),
+            Ok(vec![capability.clone().into_owned()])
+        );
+    }
+    // One octet more.
+    assert!(ImplementationText::new(format!("{longest}y")).is_err());
+    let mut more = names.clone();
+    more.push(Mechanism::new("Z").unwrap());
+    assert!(SaslMechanisms::new(more).is_err());
+    let mut mechanisms = SaslMechanisms::new(names).unwrap();
+    assert!(mechanisms.push(Mechanism::new("Z").unwrap()).is_err());
+    assert_eq!(mechanisms.len(), 25, "unchanged by a refused push");
+    let mut longer = params;
+    longer.push(CapaParam::new("q").unwrap());
+    assert!(matches!(
+        OtherCapability::new(tag, longer),
+        Err(InvalidValue::TooLong {
+            length: 514,
+            limit: MAX_RESPONSE_LINE,
+            ..
+        })
+    ));
+}
+
+/// RFC 2449 4: a capability decoded from a line longer than 512 octets (a client with a
+/// raised `max_listing_line`) is kept as read, and encoding cuts it to a 512-octet line.
+#[test]
+fn rfc2449_4_an_over_long_decoded_capability_is_cut_to_the_line() {
+    let sasl = format!("SASL {}", vec!["PLAIN-MECHANISM-NAME"; 30].join(" "));
+    let implementation = format!("IMPLEMENTATION {}", "\u{e9}".repeat(300));
+    let other = format!("X-LONG {}", vec!["p".repeat(100); 6].join(" "));
+    for line in [sasl, implementation, other] {
+        let decoded = parse_capability(line.as_bytes()).unwrap();
+        let wire = encoded_capability(&decoded);
+        assert!(
+            wire.len() <= MAX_RESPONSE_LINE && wire.len() > 400,
+            "{}",
+            wire.len()
+        );
+        assert!(
+            line.as_bytes()
+                .starts_with(wire.strip_suffix(b"\r\n").unwrap())
+        );
+        let again = parse_capability(wire.strip_suffix(b"\r\n").unwrap()).unwrap();
+        assert!(again.same_tag(&decoded));
+        assert_ne!(again, decoded);
+        // The client with its default limit refuses the long line, and reads the cut one.
+        assert!(capabilities_read_by_the_client(format!("{line}\r\n").as_bytes()).is_err());
+        assert_eq!(
+            capabilities_read_by_the_client(&wire),
+            Ok(vec![again.into_owned()])
+        );
+    }
+}
+
+/// A CAPA line the client reads keeps trailing spaces where they belong to the value (an
+/// `IMPLEMENTATION` text, RFC 2449 6.9) and tolerates them after a list.
+#[test]
+fn capa_trailing_spaces_in_the_client() {
+    let read = capabilities_read_by_the_client(b"IMPLEMENTATION v1 \r\nSASL PLAIN \r\nTOP \r\n");
+    assert_eq!(
+        read,
+        Ok(vec![
+            Capability::Implementation(ImplementationText::new("v1 ").unwrap()),
+            Capability::Sasl(SaslMechanisms::new(vec![Mechanism::new("PLAIN").unwrap()]).unwrap()),
+            Capability::Top,
+        ])
+    );
 }
 
 #[test]
@@ -1416,10 +1548,7 @@ fn parse_capability_forms() {
     // Unknown tags keep their parameters.
     assert_eq!(
         parse_capability(b"X-EXT a b=c"),
-        Ok(Capability::Other {
-            tag: CapaTag::new("X-EXT").unwrap(),
-            params: vec![CapaParam::new("a").unwrap(), CapaParam::new("b=c").unwrap()],
-        })
+        Ok(other("X-EXT", &["a", "b=c"]))
     );
 }
 
@@ -1620,15 +1749,11 @@ fn response() -> impl Strategy<Value = Response<'static>> {
         .prop_map(|(status, code, text)| Response::new(status, code, text).unwrap())
 }
 
+/// Every capability the public constructors allow, up to the 512-octet line (RFC 2449 4).
 fn capability() -> impl Strategy<Value = Capability<'static>> {
     prop_oneof![
         Just(Capability::Top),
         Just(Capability::User),
-        prop::collection::vec(
-            "[A-Za-z0-9_-]{1,20}".prop_map(|m| Mechanism::new(m).unwrap()),
-            0..5
-        )
-        .prop_map(Capability::Sasl),
         Just(Capability::RespCodes),
         (any::<u32>(), any::<bool>())
             .prop_map(|(seconds, per_user)| Capability::LoginDelay { seconds, per_user }),
@@ -1640,27 +1765,105 @@ fn capability() -> impl Strategy<Value = Capability<'static>> {
             }
         }),
         Just(Capability::Uidl),
-        prop_oneof![
-            Just(String::new()),
-            up_to("[^\\r\\n\\x00]", crate::types::MAX_TEXT)
-        ]
-        .prop_map(|t| Capability::Implementation(Text::new(t).unwrap())),
         Just(Capability::Stls),
         Just(Capability::AuthRespCode),
         any::<bool>().prop_map(|user| Capability::Utf8 { user }),
         Just(Capability::Lang),
+        capability_parts()
+            .prop_filter_map("fits a CAPA line", |parts| build_capability(&parts).ok()),
+    ]
+}
+
+/// What a user hands the checked constructors of the capabilities with text or lists: often
+/// more than a 512-octet CAPA line holds (RFC 2449 4).
+#[derive(Debug, Clone)]
+enum CapaParts {
+    Sasl(Vec<String>),
+    Implementation(String),
+    Other(String, Vec<String>),
+}
+
+fn capability_parts() -> impl Strategy<Value = CapaParts> {
+    prop_oneof![
+        prop::collection::vec("[A-Za-z0-9_-]{1,20}", 0..40).prop_map(CapaParts::Sasl),
+        prop_oneof![
+            Just(String::new()),
+            up_to("[^\\r\\n\\x00]", crate::types::MAX_TEXT),
+            up_to(" ?[a-z ]", crate::types::MAX_TEXT),
+        ]
+        .prop_map(CapaParts::Implementation),
         (
             up_to("[!-\\-/-~]", 300).prop_filter("unknown tag", |t| !known_tag(t)),
-            prop::collection::vec(up_to("[!-~]", 200), 0..5)
+            prop::collection::vec(up_to("[!-~]", 150), 0..6)
         )
-            .prop_map(|(tag, params)| Capability::Other {
-                tag: CapaTag::new(tag).unwrap(),
-                params: params
-                    .into_iter()
-                    .map(|p| CapaParam::new(p).unwrap())
-                    .collect(),
-            }),
+            .prop_map(|(tag, params)| CapaParts::Other(tag, params)),
     ]
+}
+
+/// The capability the parts make, through the public constructors.
+fn build_capability(parts: &CapaParts) -> Result<Capability<'static>, InvalidValue> {
+    Ok(match parts {
+        CapaParts::Sasl(names) => {
+            let names = names
+                .iter()
+                .map(|n| Mechanism::new(n.clone()).unwrap())
+                .collect();
+            Capability::Sasl(SaslMechanisms::new(names)?)
+        }
+        CapaParts::Implementation(text) => {
+            Capability::Implementation(ImplementationText::new(text.clone())?)
+        }
+        CapaParts::Other(tag, params) => {
+            let params = params
+                .iter()
+                .map(|p| CapaParam::new(p.clone()).unwrap())
+                .collect();
+            Capability::Other(OtherCapability::new(
+                CapaTag::new(tag.clone()).unwrap(),
+                params,
+            )?)
+        }
+    })
+}
+
+/// The octets of the CAPA line the parts ask for, CRLF included.
+fn capa_line_length(parts: &CapaParts) -> usize {
+    let words = |tag: &str, words: &[String]| {
+        tag.len() + words.iter().map(|w| 1 + w.len()).sum::<usize>() + 2
+    };
+    match parts {
+        CapaParts::Sasl(names) => words("SASL", names),
+        CapaParts::Implementation(text) if text.is_empty() => "IMPLEMENTATION\r\n".len(),
+        CapaParts::Implementation(text) => words("IMPLEMENTATION", core::slice::from_ref(text)),
+        CapaParts::Other(tag, params) => words(tag, params),
+    }
+}
+
+/// The capabilities a client reads from `+OK`, `lines` and `.`: the CAPA path of the client,
+/// with its 512-octet line limit (RFC 2449 4).
+fn capabilities_read_by_the_client(
+    lines: &[u8],
+) -> Result<Vec<Capability<'static>>, crate::client::Error> {
+    use crate::client::{Client, ClientConfig, Credentials, Event, Output};
+    let mut client = Client::new(
+        ClientConfig::default(),
+        Credentials::user("mrose", "tanstaaf").unwrap(),
+    );
+    // The greeting, then (once CAPA is sent) its response.
+    let mut capa = b"+OK\r\n".to_vec();
+    capa.extend_from_slice(lines);
+    capa.extend_from_slice(b".\r\n");
+    for input in [&b"+OK ready\r\n"[..], &capa] {
+        assert_eq!(client.receive(input), input.len());
+        while let Some(output) = client.poll_output() {
+            match output {
+                Output::Event(Event::Capabilities(Some(capabilities))) => return Ok(capabilities),
+                Output::Event(Event::Error(error)) => return Err(error),
+                _ => {}
+            }
+        }
+    }
+    panic!("no capabilities from {lines:?}")
 }
 
 fn uid() -> impl Strategy<Value = UniqueId<'static>> {
@@ -1875,6 +2078,30 @@ proptest! {
     fn capabilities_round_trip(capability in capability()) {
         capability_round_trip(&capability, None);
         prop_assert_eq!(capability.clone().into_owned(), capability);
+    }
+
+    /// RFC 2449 4 (response lines, CAPA lines included, are at most 512 octets, CRLF
+    /// included): the constructors build a capability exactly when its line fits, and every
+    /// one built reads back the same through the client's length-checked CAPA path.
+    #[test]
+    fn rfc2449_4_every_buildable_capability_fits_and_the_client_reads_it_back(
+        parts in capability_parts(),
+    ) {
+        let length = capa_line_length(&parts);
+        match build_capability(&parts) {
+            Ok(capability) => {
+                let wire = encoded_capability(&capability);
+                prop_assert_eq!(wire.len(), length);
+                prop_assert!(wire.len() <= MAX_RESPONSE_LINE);
+                let line = wire.strip_suffix(b"\r\n").unwrap();
+                prop_assert_eq!(parse_capability(line), Ok(capability.clone()));
+                prop_assert_eq!(capabilities_read_by_the_client(&wire), Ok(vec![capability]));
+            }
+            Err(error) => {
+                prop_assert!(length > MAX_RESPONSE_LINE, "{length}: {error}");
+                prop_assert!(matches!(error, InvalidValue::TooLong { .. }), "{error}");
+            }
+        }
     }
 
     #[test]

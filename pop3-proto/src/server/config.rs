@@ -6,7 +6,7 @@ use core::time::Duration;
 use mail_wire::dot::EncodeBareEndings;
 use mail_wire::sasl::ServerMechanisms;
 
-use crate::types::{Expire, LanguageListing, Text, Timestamp};
+use crate::types::{Expire, ImplementationText, LanguageListing, Text, Timestamp};
 
 /// The settings of a [`Server`](super::Server). Every limit has a safe default.
 #[derive(Debug, Clone)]
@@ -40,8 +40,10 @@ pub struct ServerConfig {
     pub expire: Option<(Expire, bool)>,
     /// `LOGIN-DELAY` seconds to advertise (RFC 2449 6.5), and whether it varies per user.
     pub login_delay: Option<(u32, bool)>,
-    /// `IMPLEMENTATION` text to advertise (RFC 2449 6.9); none by default.
-    pub implementation: Option<Text<'static>>,
+    /// `IMPLEMENTATION` text to advertise (RFC 2449 6.9); none by default. At most
+    /// [`MAX_IMPLEMENTATION`](crate::types::MAX_IMPLEMENTATION) (495) octets, so that the CAPA
+    /// line fits in 512 (RFC 2449 4).
+    pub implementation: Option<ImplementationText<'static>>,
     /// Offer UTF8 (RFC 6856 2): after the `UTF8` command, UTF-8 user names and text.
     pub utf8: bool,
     /// The languages offered through `LANG` (RFC 6856 3), the administrator's preferred

@@ -100,8 +100,8 @@ use crate::codec::{
 };
 use crate::types::{
     ApopDigest, Capability, Command, InvalidValue, KnownCode, LanguageTag, MAX_TEXT, Mechanism,
-    MessageNumber, Response, ResponseCode, ScanListing, Status, Text, Timestamp, UidListing,
-    UniqueId, Username,
+    MessageNumber, Response, ResponseCode, SaslMechanisms, ScanListing, Status, Text, Timestamp,
+    UidListing, UniqueId, Username,
 };
 
 /// Something the caller must act on, from [`Server::poll_output`].
@@ -1232,8 +1232,15 @@ impl Server {
         if self.sasl_allowed() {
             // The registry's names are valid mechanism names (RFC 4422 3.1).
             let names = self.config.sasl_mechanisms.available(&self.sasl_context());
-            let names = names.filter_map(|name| Mechanism::new(name).ok());
-            capabilities.push(Capability::Sasl(names.map(Mechanism::into_owned).collect()));
+            let mut mechanisms = SaslMechanisms::empty();
+            for name in names.filter_map(|name| Mechanism::new(name).ok()) {
+                // RFC 2449 4: the CAPA line holds 512 octets (at least 24 names); names
+                // beyond are left out of the list.
+                if mechanisms.push(name.into_owned()).is_err() {
+                    break;
+                }
+            }
+            capabilities.push(Capability::Sasl(mechanisms));
         }
         if before_login && self.config.stls && !self.tls {
             capabilities.push(Capability::Stls);

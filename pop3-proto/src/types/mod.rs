@@ -1,7 +1,8 @@
 //! Validated POP3 values. A value that exists is valid: constructors refuse CR, LF and NUL and
 //! whatever else the grammar forbids (RFC 1939 3, RFC 2449 3), so no field can carry a command
 //! or a response into the stream, and encoding cannot fail. Values that share a line are checked
-//! together where the line has a limit: a [`Response`]'s code and text fit in 512 octets.
+//! together where the line has a limit: a [`Response`]'s code and text, and a [`Capability`]'s
+//! parameters, fit in 512 octets.
 
 mod capability;
 mod command;
@@ -9,7 +10,10 @@ mod language;
 mod response;
 mod text;
 
-pub use capability::{CapaParam, CapaTag, Capability, Expire};
+pub use capability::{
+    CapaParam, CapaTag, Capability, Expire, ImplementationText, MAX_IMPLEMENTATION,
+    OtherCapability, SaslMechanisms,
+};
 pub use command::{ApopDigest, Command, MessageNumber, Username, Verb};
 pub use language::{LanguageListing, LanguageTag};
 pub use response::{KnownCode, Response, ResponseCode, ScanListing, Status, UidListing, UniqueId};

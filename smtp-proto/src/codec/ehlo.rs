@@ -164,9 +164,15 @@ fn decode_plain<'a>(
 }
 
 /// Reads an EHLO response out of a reply: 250, a first line `host [greeting]`, then one
-/// capability per line. Error offsets count from the start of the reply as
-/// [`encode_reply`](super::encode_reply) would write it without an enhanced status code
-/// (which an EHLO response should not have, RFC 2034 4, and is ignored).
+/// capability per line, as [`decode_ehlo_response`] reads the same bytes.
+///
+/// A one-line reply whose host looks like an enhanced status code (`250 2.0.0`, or
+/// `250 2.0.0 greeting`) had that "status" lifted off by [`decode_reply`](super::decode_reply):
+/// it is put back in front of the line, so that the host is what the server sent. An
+/// enhanced status code on every line of a longer reply (which an EHLO response should not
+/// have, RFC 2034 4; no line after the first could then be a capability) is ignored. Error
+/// offsets count from the start of the reply as [`encode_reply`](super::encode_reply) would
+/// write it without such an ignored status code.
 impl<'a> TryFrom<Reply<'a>> for EhloResponse<'a> {
     type Error = DecodeError;
 
@@ -174,8 +180,17 @@ impl<'a> TryFrom<Reply<'a>> for EhloResponse<'a> {
         if reply.code() != ReplyCode::OK {
             return Err(not_ok(reply.code(), 0));
         }
+        let lifted = reply.status().filter(|_| reply.lines().len() == 1);
         let mut lines = reply.into_lines().into_iter();
-        let first = lines.next().unwrap_or_default();
+        let mut first = lines.next().unwrap_or_default();
+        if let Some(status) = lifted {
+            // RFC 5321 4.1.1.1: `250 SP Domain [SP ehlo-greet]`; the "status" is the Domain.
+            let text = match first.as_str() {
+                "" => status.to_string(),
+                text => alloc::format!("{status} {text}"),
+            };
+            first = ReplyText::checked_cow(Cow::Owned(text));
+        }
         let mut offset = 4 + first.as_str().len() + 2;
         let (host, greeting) = match first.into_inner() {
             Cow::Borrowed(text) => parse_first_line(text, true),

@@ -252,7 +252,7 @@ fn capabilities_round_trip_through_json() {
     let table: Vec<(Capability<'static>, &str)> = vec![
         (Capability::Top, r#""Top""#),
         (
-            Capability::Sasl(vec![Mechanism::new("PLAIN").unwrap()]),
+            Capability::Sasl(SaslMechanisms::new(vec![Mechanism::new("PLAIN").unwrap()]).unwrap()),
             r#"{"Sasl":["PLAIN"]}"#,
         ),
         (
@@ -277,15 +277,12 @@ fn capabilities_round_trip_through_json() {
             r#"{"Expire":{"expire":{"Days":0},"per_user":false}}"#,
         ),
         (
-            Capability::Implementation(Text::new("Shlemazle-Plotz-v302").unwrap()),
+            Capability::Implementation(ImplementationText::new("Shlemazle-Plotz-v302").unwrap()),
             r#"{"Implementation":"Shlemazle-Plotz-v302"}"#,
         ),
         (Capability::Utf8 { user: true }, r#"{"Utf8":{"user":true}}"#),
         (
-            Capability::Other {
-                tag: CapaTag::new("X-FOO").unwrap(),
-                params: vec![CapaParam::new("a").unwrap(), CapaParam::new("b").unwrap()],
-            },
+            other("X-FOO", &["a", "b"]),
             r#"{"Other":{"tag":"X-FOO","params":["a","b"]}}"#,
         ),
     ];

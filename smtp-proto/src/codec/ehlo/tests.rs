@@ -548,3 +548,35 @@ fn rfc4954_3_auth_mechanisms_are_kept_once_on_every_path() {
         assert_eq!(EhloResponse::try_from(reply).unwrap(), ehlo);
     }
 }
+
+/// RFC 5321 4.1.1.1 (`"250" SP Domain [SP ehlo-greet]`): a one-line EHLO response whose host
+/// looks like an enhanced status code keeps that host on the road through a reply, where
+/// `decode_reply` lifts the "status" off (RFC 2034 4 gives EHLO responses none).
+#[test]
+fn rfc5321_4_1_1_1_a_host_like_a_status_code_survives_the_reply_road() {
+    for (wire, greeting) in [
+        (&b"250 2.0.0\r\n"[..], None),
+        (b"250 2.0.0 hello there\r\n", Some("hello there")),
+        (b"250 2.1.5 mx.example\r\n", Some("mx.example")),
+    ] {
+        // `decode` also checks that `EhloResponse::try_from(decode_reply(wire))` agrees.
+        let ehlo = decode(wire);
+        assert_eq!(ehlo.greeting().map(|g| g.as_str()), greeting, "{wire:?}");
+        assert!(ehlo.host().to_string().starts_with("2."), "{wire:?}");
+        let Ok(Decoded::Complete(reply, _)) = decode_reply(wire, &options()) else {
+            panic!("not a reply");
+        };
+        assert!(reply.status().is_some(), "the status is lifted: {wire:?}");
+        // Owned, the same.
+        assert_eq!(EhloResponse::try_from(reply.into_owned()).unwrap(), ehlo);
+        // And the response encodes back to the same bytes.
+        assert_eq!(encode(&ehlo), wire);
+    }
+    let built = EhloResponse::new(domain("2.0.0"));
+    let wire = encode(&built);
+    assert_eq!(wire, b"250 2.0.0\r\n");
+    let Ok(Decoded::Complete(reply, _)) = decode_reply(&wire, &options()) else {
+        panic!("not a reply");
+    };
+    assert_eq!(EhloResponse::try_from(reply), Ok(built));
+}
