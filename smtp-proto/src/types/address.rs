@@ -13,6 +13,55 @@ use core::str::FromStr;
 use super::chars;
 use super::error::InvalidValue;
 
+/// `TryFrom<&str>` (borrowing), `TryFrom<String>` and `FromStr` (owned, `'static`) for a type
+/// through its checked constructor: `new` (which keeps an owned `String` as it is) or `parse`.
+macro_rules! text_conversions {
+    ($type:ident, new) => {
+        impl<'a> TryFrom<&'a str> for $type<'a> {
+            type Error = InvalidValue;
+            fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
+                Self::new(text)
+            }
+        }
+
+        impl TryFrom<String> for $type<'static> {
+            type Error = InvalidValue;
+            fn try_from(text: String) -> Result<Self, InvalidValue> {
+                Self::new(text)
+            }
+        }
+
+        impl FromStr for $type<'static> {
+            type Err = InvalidValue;
+            fn from_str(text: &str) -> Result<Self, InvalidValue> {
+                $type::new(text).map($type::into_owned)
+            }
+        }
+    };
+    ($type:ident, parse) => {
+        impl<'a> TryFrom<&'a str> for $type<'a> {
+            type Error = InvalidValue;
+            fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
+                Self::parse(text)
+            }
+        }
+
+        impl TryFrom<String> for $type<'static> {
+            type Error = InvalidValue;
+            fn try_from(text: String) -> Result<Self, InvalidValue> {
+                $type::parse(&text).map($type::into_owned)
+            }
+        }
+
+        impl FromStr for $type<'static> {
+            type Err = InvalidValue;
+            fn from_str(text: &str) -> Result<Self, InvalidValue> {
+                $type::parse(text).map($type::into_owned)
+            }
+        }
+    };
+}
+
 /// RFC 5321 4.5.3.1.1: a local part is at most 64 octets.
 pub const MAX_LOCAL_PART: usize = 64;
 /// RFC 5321 4.5.3.1.2: a domain is at most 255 octets.
@@ -71,26 +120,7 @@ impl fmt::Display for Domain<'_> {
     }
 }
 
-impl<'a> TryFrom<&'a str> for Domain<'a> {
-    type Error = InvalidValue;
-    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
-        Self::new(text)
-    }
-}
-
-impl TryFrom<String> for Domain<'static> {
-    type Error = InvalidValue;
-    fn try_from(text: String) -> Result<Self, InvalidValue> {
-        Self::new(text)
-    }
-}
-
-impl FromStr for Domain<'static> {
-    type Err = InvalidValue;
-    fn from_str(text: &str) -> Result<Self, InvalidValue> {
-        Domain::new(text).map(Domain::into_owned)
-    }
-}
+text_conversions!(Domain, new);
 
 /// What kind of address an [`AddressLiteral`] holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -219,26 +249,7 @@ impl fmt::Display for Host<'_> {
     }
 }
 
-impl<'a> TryFrom<&'a str> for Host<'a> {
-    type Error = InvalidValue;
-    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
-        Self::new(text)
-    }
-}
-
-impl TryFrom<String> for Host<'static> {
-    type Error = InvalidValue;
-    fn try_from(text: String) -> Result<Self, InvalidValue> {
-        Self::new(text)
-    }
-}
-
-impl FromStr for Host<'static> {
-    type Err = InvalidValue;
-    fn from_str(text: &str) -> Result<Self, InvalidValue> {
-        Host::new(text).map(Host::into_owned)
-    }
-}
+text_conversions!(Host, new);
 
 impl<'a> From<Domain<'a>> for Host<'a> {
     fn from(domain: Domain<'a>) -> Self {
@@ -317,26 +328,7 @@ impl fmt::Display for LocalPart<'_> {
     }
 }
 
-impl<'a> TryFrom<&'a str> for LocalPart<'a> {
-    type Error = InvalidValue;
-    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
-        Self::new(text)
-    }
-}
-
-impl TryFrom<String> for LocalPart<'static> {
-    type Error = InvalidValue;
-    fn try_from(text: String) -> Result<Self, InvalidValue> {
-        Self::new(text)
-    }
-}
-
-impl FromStr for LocalPart<'static> {
-    type Err = InvalidValue;
-    fn from_str(text: &str) -> Result<Self, InvalidValue> {
-        LocalPart::new(text).map(LocalPart::into_owned)
-    }
-}
+text_conversions!(LocalPart, new);
 
 /// `Local-part "@" ( Domain / address-literal )` (RFC 5321 4.1.2).
 ///
@@ -416,26 +408,7 @@ impl fmt::Display for Mailbox<'_> {
     }
 }
 
-impl<'a> TryFrom<&'a str> for Mailbox<'a> {
-    type Error = InvalidValue;
-    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
-        Self::parse(text)
-    }
-}
-
-impl TryFrom<String> for Mailbox<'static> {
-    type Error = InvalidValue;
-    fn try_from(text: String) -> Result<Self, InvalidValue> {
-        Mailbox::parse(&text).map(Mailbox::into_owned)
-    }
-}
-
-impl FromStr for Mailbox<'static> {
-    type Err = InvalidValue;
-    fn from_str(text: &str) -> Result<Self, InvalidValue> {
-        Mailbox::parse(text).map(Mailbox::into_owned)
-    }
-}
+text_conversions!(Mailbox, parse);
 
 /// `"<" [ A-d-l ":" ] Mailbox ">"` (RFC 5321 4.1.2). A source route (`<@a,@b:user@c>`) is
 /// accepted and never sent: RFC 5321 says it MUST be accepted, SHOULD NOT be generated and
@@ -500,26 +473,7 @@ impl<'a> From<Mailbox<'a>> for Path<'a> {
     }
 }
 
-impl<'a> TryFrom<&'a str> for Path<'a> {
-    type Error = InvalidValue;
-    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
-        Self::parse(text)
-    }
-}
-
-impl TryFrom<String> for Path<'static> {
-    type Error = InvalidValue;
-    fn try_from(text: String) -> Result<Self, InvalidValue> {
-        Path::parse(&text).map(Path::into_owned)
-    }
-}
-
-impl FromStr for Path<'static> {
-    type Err = InvalidValue;
-    fn from_str(text: &str) -> Result<Self, InvalidValue> {
-        Path::parse(text).map(Path::into_owned)
-    }
-}
+text_conversions!(Path, parse);
 
 impl fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -568,26 +522,7 @@ impl<'a> ReversePath<'a> {
     }
 }
 
-impl<'a> TryFrom<&'a str> for ReversePath<'a> {
-    type Error = InvalidValue;
-    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
-        Self::parse(text)
-    }
-}
-
-impl TryFrom<String> for ReversePath<'static> {
-    type Error = InvalidValue;
-    fn try_from(text: String) -> Result<Self, InvalidValue> {
-        ReversePath::parse(&text).map(ReversePath::into_owned)
-    }
-}
-
-impl FromStr for ReversePath<'static> {
-    type Err = InvalidValue;
-    fn from_str(text: &str) -> Result<Self, InvalidValue> {
-        ReversePath::parse(text).map(ReversePath::into_owned)
-    }
-}
+text_conversions!(ReversePath, parse);
 
 impl fmt::Display for ReversePath<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -645,26 +580,7 @@ impl<'a> ForwardPath<'a> {
     }
 }
 
-impl<'a> TryFrom<&'a str> for ForwardPath<'a> {
-    type Error = InvalidValue;
-    fn try_from(text: &'a str) -> Result<Self, InvalidValue> {
-        Self::parse(text)
-    }
-}
-
-impl TryFrom<String> for ForwardPath<'static> {
-    type Error = InvalidValue;
-    fn try_from(text: String) -> Result<Self, InvalidValue> {
-        ForwardPath::parse(&text).map(ForwardPath::into_owned)
-    }
-}
-
-impl FromStr for ForwardPath<'static> {
-    type Err = InvalidValue;
-    fn from_str(text: &str) -> Result<Self, InvalidValue> {
-        ForwardPath::parse(text).map(ForwardPath::into_owned)
-    }
-}
+text_conversions!(ForwardPath, parse);
 
 impl fmt::Display for ForwardPath<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
