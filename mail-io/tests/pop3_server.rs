@@ -443,7 +443,10 @@ async fn scram_sha_256_secret_from_the_maildrop() {
     let config = ServerConfig {
         sasl_mechanisms: mail_io::pop3::ServerMechanisms::new()
             .plain()
-            .scram_sha_256(|| "server-nonce".to_string()),
+            .scram_sha_256(
+                mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+                || "server-nonce".to_string(),
+            ),
         ..plaintext()
     };
     let (address, _) = start(&mailbox, config, ServeOptions::new()).await;

@@ -782,7 +782,10 @@ async fn scram_sha_256_secret_from_the_handler() {
         let config = ServerConfig {
             sasl_mechanisms: smtp_proto::server::ServerMechanisms::new()
                 .plain()
-                .scram_sha_256(|| "server-nonce".to_string()),
+                .scram_sha_256(
+                    mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+                    || "server-nonce".to_string(),
+                ),
             auth_without_tls: true,
             ..ServerConfig::default()
         };
@@ -1153,8 +1156,14 @@ async fn rfc9266_scram_plus_with_the_tls_exporter() {
         let (tls, certificate) = certificate();
         let config = ServerConfig {
             sasl_mechanisms: smtp_proto::server::ServerMechanisms::new()
-                .scram_sha_256_plus(|| "server-nonce".to_string())
-                .scram_sha_256(|| "server-nonce".to_string()),
+                .scram_sha_256_plus(
+                    mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+                    || "server-nonce".to_string(),
+                )
+                .scram_sha_256(
+                    mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+                    || "server-nonce".to_string(),
+                ),
             ..ServerConfig::default()
         };
         let server = start(config, ServeOptions::new().implicit_tls(tls)).await;

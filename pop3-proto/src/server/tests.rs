@@ -1030,7 +1030,10 @@ fn rfc7677_section3_scram_through_the_server_machine() {
     };
     let nonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
     let (mut server, mut run) = tls_server(
-        ServerMechanisms::new().scram_sha_256(move || nonce.into()),
+        ServerMechanisms::new().scram_sha_256(
+            mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+            move || nonce.into(),
+        ),
         None,
     );
     let encode = mail_wire::sasl::encode_challenge;
@@ -1065,7 +1068,10 @@ fn rfc7677_section3_scram_through_the_server_machine() {
 #[test]
 fn scram_lookup_answers() {
     let app = App::new(two_messages());
-    let mechanisms = ServerMechanisms::new().scram_sha_256(|| "sn".into());
+    let mechanisms = ServerMechanisms::new().scram_sha_256(
+        mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+        || "sn".into(),
+    );
     let (mut server, mut run) = tls_server(mechanisms.clone(), None);
     // Pause at the lookup: answer it by hand.
     let first = mail_wire::sasl::encode_challenge(b"n,,n=locked,r=cn");
@@ -1141,7 +1147,10 @@ fn rfc5034_custom_mechanism_plugged_in_with() {
 #[test]
 fn rfc5034_4_scram_cancelled_and_malformed() {
     let app = App::new(two_messages());
-    let mechanisms = ServerMechanisms::new().scram_sha_256(|| "sn".into());
+    let mechanisms = ServerMechanisms::new().scram_sha_256(
+        mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+        || "sn".into(),
+    );
     let (mut server, mut run) = tls_server(mechanisms, None);
     let first = mail_wire::sasl::encode_challenge(b"n,,n=user,r=cn");
     let line = alloc::format!("AUTH SCRAM-SHA-256 {first}\r\n");
@@ -1186,9 +1195,10 @@ fn rfc5034_4_scram_cancelled_and_malformed() {
 #[test]
 fn rfc5802_section6_scram_plus_advertised_only_with_a_binding() {
     let app = App::new(two_messages());
-    let mechanisms = ServerMechanisms::new()
-        .plain()
-        .scram_sha_256_plus(|| "sn".into());
+    let mechanisms = ServerMechanisms::new().plain().scram_sha_256_plus(
+        mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+        || "sn".into(),
+    );
     let (mut server, mut run) = tls_server(mechanisms.clone(), None);
     let capa = feed(&mut server, &mut run, &app, b"CAPA\r\n");
     assert!(capa.contains("SASL PLAIN\r\n"), "{capa}");

@@ -1526,7 +1526,10 @@ fn rfc4422_appendix_a_external_without_an_identity_fails() {
 #[test]
 fn rfc7677_section3_scram_through_the_server_machine() {
     let nonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
-    let (mut server, ehlo) = greeted(ServerMechanisms::new().scram_sha_256(move || nonce.into()));
+    let (mut server, ehlo) = greeted(ServerMechanisms::new().scram_sha_256(
+        mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+        move || nonce.into(),
+    ));
     assert!(ehlo.contains("250-AUTH SCRAM-SHA-256\r\n"), "{ehlo}");
     let first = base64_encode(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
     let (text, events) = feed(
@@ -1586,7 +1589,10 @@ fn rfc7677_section3_scram_through_the_server_machine() {
 
 #[test]
 fn scram_lookup_refused_by_the_application() {
-    let (mut server, _) = greeted(ServerMechanisms::new().scram_sha_256(|| "sn".into()));
+    let (mut server, _) = greeted(ServerMechanisms::new().scram_sha_256(
+        mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+        || "sn".into(),
+    ));
     let first = base64_encode(b"n,,n=locked,r=cn");
     let (_, events) = feed(
         &mut server,
@@ -1671,7 +1677,10 @@ fn rfc4954_custom_mechanism_plugged_in_with() {
 
 #[test]
 fn rfc4954_4_scram_cancelled_after_the_lookup() {
-    let (mut server, _) = greeted(ServerMechanisms::new().scram_sha_256(|| "sn".into()));
+    let (mut server, _) = greeted(ServerMechanisms::new().scram_sha_256(
+        mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+        || "sn".into(),
+    ));
     let first = base64_encode(b"n,,n=user,r=cn");
     let line = alloc::format!("AUTH SCRAM-SHA-256 {first}\r\n");
     let (_, events) = feed(&mut server, line.as_bytes());
@@ -1695,8 +1704,14 @@ fn rfc4954_4_scram_cancelled_after_the_lookup() {
 fn rfc5802_section6_scram_plus_through_the_server_machine() {
     use mail_wire::sasl::{ChannelBinding, ClientMechanism, ScramSha256Client};
     let mechanisms = ServerMechanisms::new()
-        .scram_sha_256_plus(|| "sn".into())
-        .scram_sha_256(|| "sn".into());
+        .scram_sha_256_plus(
+            mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+            || "sn".into(),
+        )
+        .scram_sha_256(
+            mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+            || "sn".into(),
+        );
     let (mut server, ehlo) = greeted(mechanisms);
     // No binding data yet: -PLUS is neither advertised nor accepted.
     assert!(ehlo.contains("250-AUTH SCRAM-SHA-256\r\n"), "{ehlo}");
