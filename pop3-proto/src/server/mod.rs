@@ -93,6 +93,8 @@ use mail_wire::sasl::{
 
 pub use config::ServerConfig;
 pub use mail_wire::sasl::{ScramSecret, ServerMechanisms};
+#[cfg(feature = "scram")]
+pub use mail_wire::sasl::ScramUnknownUsers;
 
 use crate::codec::{
     CommandOptions, encode_capability, encode_continuation, encode_language_listing,
