@@ -19,10 +19,15 @@ fuzz_target!(|input: &[u8]| {
             Err(_) => return,
         },
         5 => Box::new(sasl::ExternalServer::new(Some("CN=fuzz"))),
-        _ => match sasl::ScramSha256Server::new("fuzz-nonce") {
-            Ok(server) => Box::new(server),
-            Err(_) => return,
-        },
+        _ => {
+            let Ok(unknown_users) = sasl::ScramUnknownUsers::new(b"fuzz server-wide key") else {
+                return;
+            };
+            match sasl::ScramSha256Server::new("fuzz-nonce", &unknown_users) {
+                Ok(server) => Box::new(server),
+                Err(_) => return,
+            }
+        }
     };
     // SCRAM's stored secret, cheap to use (one iteration); known or not as the input says.
     let secret = sasl::ScramSecret::new(b"salt".to_vec(), 1, [1; 32], [2; 32]).ok();

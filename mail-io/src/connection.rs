@@ -28,6 +28,10 @@ pub(crate) enum TlsRole {
     Server(TlsServer),
 }
 
+/// What a server driver calls once TLS is up, to give its machine the client certificate's
+/// identity (for SASL EXTERNAL) and the channel binding data (for SCRAM-SHA-256-PLUS).
+type TlsHook<M> = fn(&mut M, Option<String>, Option<mail_wire::sasl::ChannelBinding>);
+
 /// A machine running over a connection: the I/O loop, written once for all four machines.
 ///
 /// [`next_event`](Self::next_event) feeds the machine what arrives, sends what it says, runs
@@ -120,6 +124,9 @@ pub struct Connection<M: Machine, T: Transport = TcpStream> {
     failed: Option<Error>,
     shutdown_seen: bool,
     closed: bool,
+    /// Tells the machine what TLS established, right after the handshake (see
+    /// [`on_tls_established`](Self::on_tls_established)).
+    tls_hook: Option<TlsHook<M>>,
 }
 
 impl<M: Machine, T: Transport> std::fmt::Debug for Connection<M, T>
@@ -157,6 +164,7 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             failed: None,
             shutdown_seen: false,
             closed: false,
+            tls_hook: None,
         }
     }
 
@@ -255,6 +263,26 @@ impl<M: Machine, T: Transport> Connection<M, T> {
         #[cfg(not(feature = "rustls"))]
         {
             None
+        }
+    }
+
+    /// Has `hook` tell the machine the client certificate's identity and the channel binding
+    /// data as soon as a STARTTLS / STLS handshake completes, before any further input reaches
+    /// the machine (a server's CAPA or AUTH right after the handshake must already see them),
+    /// and now if TLS is already up (implicit TLS).
+    pub(crate) fn on_tls_established(&mut self, hook: TlsHook<M>) {
+        self.tls_hook = Some(hook);
+        if self.is_tls() {
+            self.tls_up();
+        }
+    }
+
+    /// Runs the [`on_tls_established`](Self::on_tls_established) hook, if any.
+    fn tls_up(&mut self) {
+        if let Some(hook) = self.tls_hook {
+            let identity = self.tls_identity();
+            let binding = self.channel_binding();
+            hook(&mut self.machine, identity, binding);
         }
     }
 
@@ -638,7 +666,9 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             return Ok(());
         }
         Box::pin(self.handshake()).await?;
-        self.machine.tls_established().map_err(Error::api)
+        self.machine.tls_established().map_err(Error::api)?;
+        self.tls_up();
+        Ok(())
     }
 
     #[cfg(feature = "rustls")]

@@ -304,9 +304,12 @@ impl ServerCertVerifier for Verifier {
 }
 
 /// The identity a client certificate names, for SASL EXTERNAL (RFC 4422 appendix A): its
-/// first subject alternative name of the email kind (`rfc822Name`, RFC 5280 4.2.1.6), or else
-/// its subject's first common name. `None` for a certificate that does not parse or names
-/// neither.
+/// first subject alternative name of the email kind (`rfc822Name`, RFC 5280 4.2.1.6); in a
+/// certificate without any subject alternative name, its subject's first common name (a
+/// certificate with alternative names of other kinds, such as `dNSName`, names its subject
+/// there, so its common name is not used: RFC 6125 6.4.4 has the same rule for servers).
+/// `None` for a certificate that does not parse or names neither, and for a name that is
+/// empty or holds a control character (NUL, CR, LF and their kin), which no identity may.
 ///
 /// The servers of this crate hand it to their machine
 /// (`set_external_identity`) once TLS is up, when the [`TlsServer`]'s rustls configuration asked
@@ -316,26 +319,26 @@ pub fn certificate_identity(certificate: &CertificateDer<'_>) -> Option<String> 
     use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
     let (_, parsed) = X509Certificate::from_der(certificate.as_ref()).ok()?;
-    let email = parsed
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .and_then(|names| {
-            names
-                .value
-                .general_names
-                .iter()
-                .find_map(|name| match name {
-                    GeneralName::RFC822Name(email) => Some(String::from(*email)),
-                    _ => None,
-                })
-        });
-    email.or_else(|| {
-        let mut common_names = parsed.subject().iter_common_name();
-        common_names
-            .find_map(|name| name.as_str().ok())
-            .map(String::from)
-    })
+    // A malformed extension counts as present: nothing falls back to the common name then.
+    let identity = match parsed.subject_alternative_name() {
+        Ok(Some(names)) => names
+            .value
+            .general_names
+            .iter()
+            .find_map(|name| match name {
+                GeneralName::RFC822Name(email) => Some(*email),
+                _ => None,
+            }),
+        Ok(None) => parsed
+            .subject()
+            .iter_common_name()
+            .find_map(|name| name.as_str().ok()),
+        Err(_) => None,
+    }?;
+    if identity.is_empty() || identity.chars().any(char::is_control) {
+        return None;
+    }
+    Some(String::from(identity))
 }
 
 /// What webpki would check of a chain's end entity, for a pinned self-signed certificate: its

@@ -27,6 +27,10 @@ use smtp_proto::server::{Answer, Event as SmtpEvent, Server as SmtpServer, Serve
 #[cfg(feature = "rustls")]
 use mail_io::{TlsClient, TlsServer};
 
+#[cfg(feature = "rustls")]
+#[path = "common/pki.rs"]
+mod pki;
+
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
@@ -1435,4 +1439,57 @@ fn an_unanswered_decision_without_a_machine_timeout_does_not_hang() {
     assert!(matches!(result, Err(Error::Api(_))), "{result:?}");
     assert!(closed);
     client.join().unwrap();
+}
+
+/// Logs in only alice by a verified mechanism (EXTERNAL); an empty maildrop.
+#[cfg(feature = "rustls")]
+#[derive(Clone)]
+struct CertificateOnly;
+
+#[cfg(feature = "rustls")]
+impl Maildrop for CertificateOnly {
+    type Message = io::Cursor<Vec<u8>>;
+
+    fn login(&mut self, login: &Login) -> Result<Vec<MessageInfo>, Refusal> {
+        let verified =
+            matches!(login, Login::Sasl { credentials, .. } if credentials.is_verified());
+        if login.username() != Some("alice") || !verified {
+            return Err(Refusal::auth());
+        }
+        Ok(Vec::new())
+    }
+
+    fn retrieve(&mut self, _request: &Retrieve) -> Result<Self::Message, Refusal> {
+        Err(Refusal::auth())
+    }
+}
+
+/// RFC 4422 appendix A and RFC 2595 4, with the blocking driver: after STLS the machine
+/// knows the client certificate's identity before it reads the CAPA and AUTH that follow,
+/// so EXTERNAL logs in (the blocking twin of the review's
+/// `review2_pop3_stls_external_and_plus`).
+#[cfg(feature = "rustls")]
+#[test]
+fn rfc4422_appendix_a_blocking_pop3_external_right_after_stls() {
+    let pki = pki::pki("alice", None);
+    let (server_tls, client_tls) = pki::mutual_tls(&pki, true);
+    let (listener, address) = bind();
+    let options = ServeOptions::new().tls(server_tls);
+    let shutdown = options.shutdown.clone();
+    let config = pop3::ServerConfig {
+        sasl_mechanisms: pop3::ServerMechanisms::new().external(),
+        ..pop3::ServerConfig::default()
+    };
+    let server =
+        thread::spawn(move || pop3::serve(listener, config, options, move |_peer| CertificateOnly));
+    let external = mail_wire::sasl::ExternalClient::new(None).unwrap();
+    let client = pop3::Client::connect(address.to_string())
+        .stls(client_tls)
+        .sasl(Box::new(external))
+        .connect()
+        .unwrap();
+    assert!(client.is_tls());
+    assert!(client.quit().unwrap());
+    shutdown.trigger();
+    server.join().unwrap().unwrap();
 }

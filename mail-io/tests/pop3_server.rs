@@ -29,6 +29,10 @@ use tokio::io::{
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+#[path = "common/pki.rs"]
+mod pki;
+use pki::{mutual_tls, pki};
+
 /// How long any one step of a test may take before it fails instead of hanging.
 const STEP: Duration = Duration::from_secs(20);
 
@@ -443,7 +447,10 @@ async fn scram_sha_256_secret_from_the_maildrop() {
     let config = ServerConfig {
         sasl_mechanisms: mail_io::pop3::ServerMechanisms::new()
             .plain()
-            .scram_sha_256(|| "server-nonce".to_string()),
+            .scram_sha_256(
+                mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+                || "server-nonce".to_string(),
+            ),
         ..plaintext()
     };
     let (address, _) = start(&mailbox, config, ServeOptions::new()).await;
@@ -1068,4 +1075,47 @@ async fn shutdown_cuts_an_implicit_tls_handshake_short() {
     assert!(silent.at_end().await);
     mailbox.until_closed(1).await;
     assert_eq!(mailbox.log().closed, [None]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What TLS establishes reaches the machine before the next command (RFC 2595 4: after STLS
+// the client sends CAPA again, then AUTH).
+
+/// RFC 5802 section 6 / RFC 9266 (SCRAM-SHA-256-PLUS offered over TLS 1.3) and RFC 4422
+/// appendix A (EXTERNAL with the client certificate's identity) right after STLS: the
+/// machine knows the identity and the binding before it reads CAPA and AUTH (the review's
+/// `review2_pop3_stls_external_and_plus`).
+#[tokio::test]
+async fn rfc2595_4_stls_then_capa_offers_plus_and_external_sees_the_certificate() {
+    let pki = pki("alice", None);
+    let (tls_server, tls_client) = mutual_tls(&pki, true);
+    let mailbox = Mailbox::new(vec![message(300, 1)]);
+    let unknown_users =
+        || mail_io::pop3::ScramUnknownUsers::new(b"a server-wide secret key").unwrap();
+    let config = ServerConfig {
+        sasl_mechanisms: mail_io::pop3::ServerMechanisms::new()
+            .scram_sha_256_plus(unknown_users(), || "server-nonce".to_string())
+            .external()
+            .scram_sha_256(unknown_users(), || "server-nonce".to_string()),
+        ..ServerConfig::default()
+    };
+    let options = ServeOptions::new().tls(tls_server);
+    let (address, _) = start(&mailbox, config, options).await;
+    let mut peer = Peer::connect(address).await;
+    assert!(peer.line().await.starts_with("+OK"));
+    // Before TLS: no -PLUS (no binding), and no EXTERNAL identity.
+    assert!(peer.command("CAPA").await.starts_with("+OK"));
+    let plaintext = String::from_utf8(peer.multi().await).unwrap();
+    assert!(!plaintext.contains("SCRAM-SHA-256-PLUS"), "{plaintext:?}");
+    assert_eq!(peer.command("STLS").await, "+OK begin TLS negotiation\r\n");
+    let tcp = peer.io.into_inner();
+    let mut peer = Peer::over(tls_connect(&tls_client, tcp).await);
+    assert!(peer.command("CAPA").await.starts_with("+OK"));
+    let capabilities = String::from_utf8(peer.multi().await).unwrap();
+    assert!(
+        capabilities.contains("SASL SCRAM-SHA-256-PLUS EXTERNAL SCRAM-SHA-256\r\n"),
+        "TLS 1.3, so SCRAM-SHA-256-PLUS is offered: {capabilities:?}"
+    );
+    let external = peer.command("AUTH EXTERNAL =").await;
+    assert!(external.starts_with("+OK"), "{external:?}");
 }

@@ -24,6 +24,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
+#[path = "common/pki.rs"]
+mod pki;
+use pki::{mutual_tls, pki};
+
 /// Every test is over in seconds; a hang fails instead of blocking the run.
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -782,7 +786,10 @@ async fn scram_sha_256_secret_from_the_handler() {
         let config = ServerConfig {
             sasl_mechanisms: smtp_proto::server::ServerMechanisms::new()
                 .plain()
-                .scram_sha_256(|| "server-nonce".to_string()),
+                .scram_sha_256(
+                    mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+                    || "server-nonce".to_string(),
+                ),
             auth_without_tls: true,
             ..ServerConfig::default()
         };
@@ -975,81 +982,6 @@ async fn twenty_thousand_pipelined_commands_through_a_seven_octet_buffer() {
 // ---------------------------------------------------------------------------------------------
 // SASL EXTERNAL over a TLS client certificate (RFC 4422 appendix A).
 
-/// A CA, a server certificate for localhost and a client certificate with `client` (subject
-/// common name, subject alternative email), all signed by it.
-struct Pki {
-    ca: CertificateDer<'static>,
-    server: (CertificateDer<'static>, PrivateKeyDer<'static>),
-    client: (CertificateDer<'static>, PrivateKeyDer<'static>),
-}
-
-fn pki(common_name: &str, email: Option<&str>) -> Pki {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issue = |params: rcgen::CertificateParams| {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let certificate = params.signed_by(&key, &ca, &ca_key).unwrap();
-        let key = PrivateKeyDer::Pkcs8(key.serialize_der().into());
-        (certificate.der().clone(), key)
-    };
-    let server = issue(rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap());
-    let mut client = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    client
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, common_name);
-    if let Some(email) = email {
-        client.subject_alt_names = vec![rcgen::SanType::Rfc822Name(email.try_into().unwrap())];
-    }
-    client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    Pki {
-        ca: ca.der().clone(),
-        server,
-        client: issue(client),
-    }
-}
-
-/// TLS on both sides, the server asking for a client certificate signed by the CA.
-fn mutual_tls(pki: &Pki, with_client_certificate: bool) -> (TlsServer, TlsClient) {
-    use rustls::RootCertStore;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
-    roots.add(pki.ca.clone()).unwrap();
-    let roots = Arc::new(roots);
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        roots.clone(),
-        provider.clone(),
-    )
-    .allow_unauthenticated()
-    .build()
-    .unwrap();
-    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![pki.server.0.clone()], pki.server.1.clone_key())
-        .unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let client = if with_client_certificate {
-        client
-            .with_client_auth_cert(vec![pki.client.0.clone()], pki.client.1.clone_key())
-            .unwrap()
-    } else {
-        client.with_no_client_auth()
-    };
-    (
-        TlsServer::new(Arc::new(server)),
-        TlsClient::new(Arc::new(client), "localhost").unwrap(),
-    )
-}
-
 #[test]
 fn certificate_identity_prefers_the_email_name() {
     let with_email = pki("Alice Example", Some("alice@example.org"));
@@ -1153,8 +1085,14 @@ async fn rfc9266_scram_plus_with_the_tls_exporter() {
         let (tls, certificate) = certificate();
         let config = ServerConfig {
             sasl_mechanisms: smtp_proto::server::ServerMechanisms::new()
-                .scram_sha_256_plus(|| "server-nonce".to_string())
-                .scram_sha_256(|| "server-nonce".to_string()),
+                .scram_sha_256_plus(
+                    mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+                    || "server-nonce".to_string(),
+                )
+                .scram_sha_256(
+                    mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+                    || "server-nonce".to_string(),
+                ),
             ..ServerConfig::default()
         };
         let server = start(config, ServeOptions::new().implicit_tls(tls)).await;

@@ -124,3 +124,59 @@ async fn a_certificate_that_is_not_the_pinned_one_is_refused() {
         Err(Error::Tls(_))
     ));
 }
+
+/// A self-signed certificate with this subject common name and these subject alternative
+/// names.
+fn client_certificate(
+    common_name: &str,
+    names: Vec<rcgen::SanType>,
+) -> mail_io::tls::CertificateDer<'static> {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    params.subject_alt_names = names;
+    params.self_signed(&key).unwrap().der().clone()
+}
+
+/// RFC 4422 appendix A (EXTERNAL) with RFC 5280 4.2.1.6 and the rule of RFC 6125 6.4.4: the
+/// common name names the client only in a certificate without subject alternative names.
+#[test]
+fn rfc5280_4_2_1_6_certificate_identity_uses_the_common_name_only_without_alternative_names() {
+    use mail_io::tls::certificate_identity;
+    let dns = rcgen::SanType::DnsName("alice.example.org".try_into().unwrap());
+    let email = rcgen::SanType::Rfc822Name("alice@example.org".try_into().unwrap());
+    assert_eq!(
+        certificate_identity(&client_certificate("admin", vec![dns.clone()])),
+        None,
+        "dNSName only: the common name does not count"
+    );
+    assert_eq!(
+        certificate_identity(&client_certificate("admin", vec![dns, email])).as_deref(),
+        Some("alice@example.org")
+    );
+    assert_eq!(
+        certificate_identity(&client_certificate("alice", Vec::new())).as_deref(),
+        Some("alice")
+    );
+}
+
+/// RFC 4422 appendix A: an identity with a control character (NUL, CR, LF...) is refused,
+/// so it can never reach a log line or a lookup as something else.
+#[test]
+fn rfc4422_appendix_a_certificate_identity_refuses_control_characters() {
+    use mail_io::tls::certificate_identity;
+    for bad in ["ali\0ce", "alice\r\nadmin", "alice\u{7f}", "\u{85}alice"] {
+        assert_eq!(
+            certificate_identity(&client_certificate(bad, Vec::new())),
+            None,
+            "{bad:?}"
+        );
+    }
+    let email = rcgen::SanType::Rfc822Name("alice@example.org\n".try_into().unwrap());
+    assert_eq!(
+        certificate_identity(&client_certificate("alice", vec![email])),
+        None
+    );
+}

@@ -36,6 +36,10 @@ enum TlsRole {
     Server(TlsServer),
 }
 
+/// What a server driver calls once TLS is up, to give its machine the client certificate's
+/// identity (for SASL EXTERNAL) and the channel binding data (for SCRAM-SHA-256-PLUS).
+type TlsHook<M> = fn(&mut M, Option<String>, Option<mail_wire::sasl::ChannelBinding>);
+
 /// A machine running over a connection, in the calling thread: the blocking twin of the tokio
 /// [`Connection`](crate::Connection), with the same methods and the same guarantees, for
 /// thread-per-connection programs.
@@ -137,6 +141,9 @@ pub struct Connection<M: Machine, S: Transport = TcpStream> {
     failed: Option<Error>,
     shutdown_seen: bool,
     closed: bool,
+    /// Tells the machine what TLS established, right after the handshake (see
+    /// [`on_tls_established`](Self::on_tls_established)).
+    tls_hook: Option<TlsHook<M>>,
 }
 
 impl<M: Machine, S: Transport> std::fmt::Debug for Connection<M, S>
@@ -174,6 +181,7 @@ impl<M: Machine, S: Transport> Connection<M, S> {
             failed: None,
             shutdown_seen: false,
             closed: false,
+            tls_hook: None,
         }
     }
 
@@ -278,6 +286,26 @@ impl<M: Machine, S: Transport> Connection<M, S> {
         #[cfg(not(feature = "rustls"))]
         {
             None
+        }
+    }
+
+    /// Has `hook` tell the machine the client certificate's identity and the channel binding
+    /// data as soon as a STARTTLS / STLS handshake completes, before any further input reaches
+    /// the machine (a server's CAPA or AUTH right after the handshake must already see them),
+    /// and now if TLS is already up (implicit TLS).
+    pub(crate) fn on_tls_established(&mut self, hook: TlsHook<M>) {
+        self.tls_hook = Some(hook);
+        if self.is_tls() {
+            self.tls_up();
+        }
+    }
+
+    /// Runs the [`on_tls_established`](Self::on_tls_established) hook, if any.
+    fn tls_up(&mut self) {
+        if let Some(hook) = self.tls_hook {
+            let identity = self.tls_identity();
+            let binding = self.channel_binding();
+            hook(&mut self.machine, identity, binding);
         }
     }
 
@@ -671,7 +699,9 @@ impl<M: Machine, S: Transport> Connection<M, S> {
             return Ok(());
         }
         self.handshake()?;
-        self.machine.tls_established().map_err(Error::api)
+        self.machine.tls_established().map_err(Error::api)?;
+        self.tls_up();
+        Ok(())
     }
 
     /// Runs the TLS handshake, within the handshake timeout.

@@ -95,6 +95,6 @@ pub use pop3_proto::types::{
 // The server's public items (re-exported here by its author):
 pub use pop3_proto::types::Timestamp;
 pub use server::{
-    Login, Maildrop, MessageInfo, Refusal, Retrieve, ScramSecret, Server, ServerConfig,
-    ServerError, ServerMechanisms, run_session, serve,
+    Login, Maildrop, MessageInfo, Refusal, Retrieve, ScramSecret, ScramUnknownUsers, Server,
+    ServerConfig, ServerError, ServerMechanisms, run_session, serve,
 };

@@ -4,13 +4,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use mail_wire::sasl::ChannelBinding;
 use pop3_proto::server::{Answer, Event};
 use pop3_proto::types::{Timestamp, UidListing};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
 
 pub use pop3_proto::server::{
-    Login, MessageInfo, ScramSecret, Server, ServerConfig, ServerMechanisms,
+    Login, MessageInfo, ScramSecret, ScramUnknownUsers, Server, ServerConfig, ServerMechanisms,
 };
 
 use crate::pop3_server::{BODY_CHUNK, TOO_MANY};
@@ -368,6 +369,13 @@ where
     result
 }
 
+/// TLS is up: the machine learns what it established (see
+/// [`Connection::on_tls_established`]).
+fn tls_up(server: &mut Server, identity: Option<String>, binding: Option<ChannelBinding>) {
+    server.set_external_identity(identity);
+    server.set_channel_binding(binding);
+}
+
 /// One session: the connection, the handler, and whether the handler heard of the end.
 struct Session<H, T: Transport> {
     connection: Connection<Server, T>,
@@ -377,18 +385,11 @@ struct Session<H, T: Transport> {
 
 impl<H: Maildrop, T: Transport> Session<H, T> {
     async fn run(&mut self) -> Result<(), ServerError> {
-        let mut tls = false;
+        // Implicit TLS now, STLS as soon as its handshake completes (before the machine sees
+        // the CAPA or AUTH that follows): the client certificate's identity, for SASL
+        // EXTERNAL, and the channel binding data, for SCRAM-SHA-256-PLUS.
+        self.connection.on_tls_established(tls_up);
         while let Some(event) = self.connection.next_event().await? {
-            if !tls && self.connection.is_tls() {
-                // Implicit TLS, or STLS on the way to this event (before any AUTH): the client
-                // certificate's identity, for SASL EXTERNAL, and the channel binding data, for
-                // SCRAM-SHA-256-PLUS.
-                tls = true;
-                let identity = self.connection.tls_identity();
-                self.connection
-                    .machine_mut()
-                    .set_external_identity(identity);
-            }
             match event {
                 Event::Login(login) => {
                     let answer = match self.handler.login(&login).await {

@@ -16,7 +16,8 @@ pub use mail_wire::dot::BodyError;
 pub use mail_wire::sasl::Credentials;
 pub use server::{Handler, SessionInfo, reply, run_session, serve};
 pub use smtp_proto::server::{
-    Answer, Greeting, ScramSecret, Server, ServerConfig, ServerMechanisms, Timeouts,
+    Answer, Greeting, ScramSecret, ScramUnknownUsers, Server, ServerConfig, ServerMechanisms,
+    Timeouts,
 };
 pub use smtp_proto::types::{
     Argument, Domain, EnhancedStatus, ForwardPath, Host, Lookup, MailParameters, Mechanism,

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use mail_wire::dot::BodyError;
-use mail_wire::sasl::Credentials;
+use mail_wire::sasl::{ChannelBinding, Credentials};
 use smtp_proto::server::{Answer, Event, Greeting, ScramSecret, Server, ServerConfig};
 use smtp_proto::types::{
     EnhancedStatus, ForwardPath, Host, Lookup, MailParameters, Mechanism, RcptParameters, Reply,
@@ -449,16 +449,19 @@ async fn drive<H: Handler, T: Transport>(
     connection: &mut Connection<Server, T>,
     handler: &mut H,
 ) -> Result<(), Error> {
+    // The machine learns what TLS established as soon as the handshake completes (implicit
+    // TLS: now), before it reads anything that follows.
+    connection.on_tls_established(tls_up);
     let mut tls = connection.is_tls();
     if tls {
-        tls_up(connection, handler);
+        handler.tls_established();
     }
     while let Some(event) = connection.next_event().await? {
         if !tls && connection.is_tls() {
             // STARTTLS went through on the way to this event (at the latest the EHLO that must
             // follow it, before any AUTH).
             tls = true;
-            tls_up(connection, handler);
+            handler.tls_established();
         }
         let answer = match event {
             Event::Connected => handler.connected().await,
@@ -517,13 +520,10 @@ async fn drive<H: Handler, T: Transport>(
 
 /// TLS is up: the machine learns the client certificate's identity, for SASL EXTERNAL (when the
 /// TLS configuration asked for a certificate), and the channel binding data, for
-/// SCRAM-SHA-256-PLUS (TLS 1.3); then the handler hears of it.
-fn tls_up<H: Handler, T: Transport>(connection: &mut Connection<Server, T>, handler: &mut H) {
-    let identity = connection.tls_identity();
-    let binding = connection.channel_binding();
-    connection.machine_mut().set_external_identity(identity);
-    connection.machine_mut().set_channel_binding(binding);
-    handler.tls_established();
+/// SCRAM-SHA-256-PLUS (TLS 1.3) (see [`Connection::on_tls_established`]).
+fn tls_up(server: &mut Server, identity: Option<String>, binding: Option<ChannelBinding>) {
+    server.set_external_identity(identity);
+    server.set_channel_binding(binding);
 }
 
 /// The handler's answer did not fit: the client still gets a reply (a temporary failure, which

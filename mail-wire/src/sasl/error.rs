@@ -78,6 +78,14 @@ pub enum SaslError {
         /// The mechanism's name.
         mechanism: &'static str,
     },
+    /// The server reported success before the mechanism completed (RFC 4422 section 3.6),
+    /// such as a SCRAM server that never sent its signature (RFC 5802 section 5): the
+    /// server did not prove itself, so the client treats the login as failed.
+    #[error("{mechanism} exchange not complete at the server's success")]
+    Incomplete {
+        /// The mechanism's name.
+        mechanism: &'static str,
+    },
     /// The application passed a value the mechanism cannot carry (a NUL inside a PLAIN field,
     /// an empty CRAM-MD5 challenge...).
     #[error("invalid {mechanism} argument: {reason}")]

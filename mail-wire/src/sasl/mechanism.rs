@@ -31,6 +31,17 @@ pub trait ClientMechanism {
     /// Answers one decoded server challenge. An error means the client must cancel the
     /// exchange (`*`, RFC 4954 section 4).
     fn respond(&mut self, challenge: &[u8]) -> Result<Secret<Vec<u8>>, SaslError>;
+
+    /// Called when the server reports success (SMTP `235`, POP3 `+OK`): whether the
+    /// mechanism agrees that the exchange is complete. RFC 4422 section 3.6: a success
+    /// outcome before the mechanism completed is a failure; a mechanism with mutual
+    /// authentication (SCRAM, RFC 5802 section 5) completes only once the server proved
+    /// itself. An error makes the client treat the login as failed.
+    ///
+    /// The default, for mechanisms with nothing to check: `Ok`.
+    fn complete(&mut self) -> Result<(), SaslError> {
+        Ok(())
+    }
 }
 
 /// The server side of a SASL mechanism: turns client responses into challenges, and in the

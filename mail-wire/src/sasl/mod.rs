@@ -70,8 +70,8 @@
 //!
 //! ```
 //! use mail_wire::sasl::{
-//!     Context, Credentials, SaslError, ScramSecret, ServerMechanism, ServerMechanisms,
-//!     ServerStep,
+//!     Context, Credentials, SaslError, ScramSecret, ScramUnknownUsers, ServerMechanism,
+//!     ServerMechanisms, ServerStep,
 //! };
 //!
 //! /// X-TOKEN: a mechanism of our own, one message holding a token.
@@ -92,8 +92,10 @@
 //! }
 //!
 //! // The factories are application code: they may draw nonces and challenges at random.
+//! // SCRAM makes up answers for unknown users with the server's secret key (RFC 5802 9).
+//! let unknown_users = ScramUnknownUsers::new(b"32 random octets, kept secret!!!")?;
 //! let offered = ServerMechanisms::new()
-//!     .scram_sha_256(|| String::from("fresh-random-nonce"))
+//!     .scram_sha_256(unknown_users, || String::from("fresh-random-nonce"))
 //!     .external()
 //!     .plain()
 //!     .with("X-TOKEN", |_: &Context<'_>| Some(Box::new(Token) as _))?;
@@ -161,10 +163,11 @@ pub use preference::preferred;
 pub use registry::{BoxedServerMechanism, Context, MechanismFactory, ServerMechanisms};
 pub use scram::{
     SCRAM_FIELD_LIMIT, SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, SCRAM_SHA_256,
-    SCRAM_SHA_256_PLUS, ScramSecret,
+    SCRAM_SHA_256_PLUS, SCRAM_UNKNOWN_USER_KEY_MIN_LEN, SCRAM_UNKNOWN_USER_SALT_MAX_LEN,
+    ScramSecret,
 };
 #[cfg(feature = "scram")]
-pub use scram::{ScramSha256Client, ScramSha256Server};
+pub use scram::{ScramSha256Client, ScramSha256Server, ScramUnknownUsers};
 
 pub use crate::secret::constant_time_eq;
 

@@ -190,13 +190,18 @@ impl ServerMechanisms {
     /// called for every exchange (at least 18 random octets, printable ASCII without `,`:
     /// base64 of them does). The server machine then asks the application for the user's
     /// [`ScramSecret`](super::ScramSecret). An invalid nonce declines the mechanism.
+    ///
+    /// `unknown_users` holds the server's secret key for the made-up salts of unknown users
+    /// and the iteration count and salt length of real users' secrets, so that an unknown
+    /// user's answer looks like a real one's and stays the same from attempt to attempt (RFC
+    /// 5802 section 9); keep the key the same across connections and restarts.
     #[cfg(feature = "scram")]
-    pub fn scram_sha_256<F>(self, nonce: F) -> Self
+    pub fn scram_sha_256<F>(self, unknown_users: super::ScramUnknownUsers, nonce: F) -> Self
     where
         F: Fn() -> String + Send + Sync + 'static,
     {
         self.built_in(super::SCRAM_SHA_256, move |context| {
-            let mut server = super::ScramSha256Server::new(&nonce()).ok()?;
+            let mut server = super::ScramSha256Server::new(&nonce(), &unknown_users).ok()?;
             if context.binding_offered {
                 server = server.with_binding_offered();
             }
@@ -208,15 +213,16 @@ impl ServerMechanisms {
     /// [`scram_sha_256`](Self::scram_sha_256) but bound to the connection's
     /// [`Context::channel_binding`]: advertised ([`available`](Self::available)) and started
     /// only when the application set one on the server machine (for TLS 1.3,
-    /// [`ChannelBinding::tls_exporter`]).
+    /// [`ChannelBinding::tls_exporter`]). `unknown_users` as for
+    /// [`scram_sha_256`](Self::scram_sha_256) (pass the same).
     #[cfg(feature = "scram")]
-    pub fn scram_sha_256_plus<F>(self, nonce: F) -> Self
+    pub fn scram_sha_256_plus<F>(self, unknown_users: super::ScramUnknownUsers, nonce: F) -> Self
     where
         F: Fn() -> String + Send + Sync + 'static,
     {
         self.built_in(super::SCRAM_SHA_256_PLUS, move |context| {
             let binding = context.channel_binding?.clone();
-            let server = super::ScramSha256Server::new(&nonce()).ok()?;
+            let server = super::ScramSha256Server::new(&nonce(), &unknown_users).ok()?;
             Some(Box::new(server.with_channel_binding(binding)))
         })
     }
@@ -292,6 +298,11 @@ mod tests {
     use crate::sasl::{Credentials, PlainServer, ServerStep};
     use alloc::format;
     use alloc::vec;
+
+    #[cfg(feature = "scram")]
+    pub(super) fn unknown_users() -> crate::sasl::ScramUnknownUsers {
+        crate::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap()
+    }
 
     #[test]
     fn rfc4422_section3_1_mechanism_names() {
@@ -436,7 +447,8 @@ mod tests {
     #[cfg(feature = "scram")]
     #[test]
     fn scram_nonce_per_exchange() {
-        let mechanisms = ServerMechanisms::new().scram_sha_256(|| String::from("srv"));
+        let mechanisms =
+            ServerMechanisms::new().scram_sha_256(unknown_users(), || String::from("srv"));
         let context = Context::new(true, None);
         let mut server = mechanisms.start("SCRAM-SHA-256", &context).unwrap();
         assert!(matches!(
@@ -447,7 +459,7 @@ mod tests {
             panic!("no challenge")
         };
         assert!(first.starts_with(b"r=clisrv,"));
-        let bad = ServerMechanisms::new().scram_sha_256(|| String::from("a,b"));
+        let bad = ServerMechanisms::new().scram_sha_256(unknown_users(), || String::from("a,b"));
         assert!(bad.start("SCRAM-SHA-256", &context).is_none());
     }
 }
@@ -458,11 +470,13 @@ mod plus_tests {
     use crate::sasl::{SCRAM_SHA_256, SCRAM_SHA_256_PLUS, ServerStep};
     use alloc::vec::Vec;
 
+    use super::tests::unknown_users;
+
     #[test]
     fn rfc5802_section6_plus_only_with_a_channel_binding() {
         let mechanisms = ServerMechanisms::new()
-            .scram_sha_256_plus(|| String::from("sn"))
-            .scram_sha_256(|| String::from("sn"))
+            .scram_sha_256_plus(unknown_users(), || String::from("sn"))
+            .scram_sha_256(unknown_users(), || String::from("sn"))
             .plain();
         let without = Context::new(true, None);
         assert_eq!(

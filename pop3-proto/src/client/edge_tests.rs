@@ -848,3 +848,58 @@ fn rfc2449_5_capa_lang_with_extra_arguments_is_tolerated() {
     assert!(capabilities.contains(&Capability::Lang));
     assert!(capabilities.contains(&Capability::Top));
 }
+
+/// RFC 5802 sections 3 and 5: the client must verify the SCRAM server signature; RFC 4422
+/// 3.6 (RFC 5034 4 carries the server-final-message as a challenge): a `+OK` before the
+/// mechanism completed is a failure. The client fails the login (cause `Incomplete`) and
+/// QUITs.
+#[test]
+fn rfc5802_section5_rfc4422_3_6_scram_ok_without_server_signature_fails() {
+    use mail_wire::sasl::ScramSha256Client;
+    let run = |last: &[u8]| {
+        let mech = ScramSha256Client::new(None, "user", "pencil", "rOprNGfwEbeRWgbNEkqO").unwrap();
+        let mut client = Client::new(plain(), Credentials::Sasl(vec![Box::new(mech)]));
+        let mut log = Log::default();
+        feed(
+            &mut client,
+            &mut log,
+            &[
+                b"+OK ready\r\n",
+                b"+OK\r\nSASL SCRAM-SHA-256\r\n.\r\n",
+                // The server-first-message of RFC 7677 section 3, base64.
+                b"+ cj1yT3ByTkdmd0ViZVJXZ2JORWtxTyVodllEcFdVYTJSYVRDQWZ1eEZJbGopaE5sRiRrMCxzPVcyMlphSjBTTlk3c29Fc1VFamI2Z1E9PSxpPTQwOTY=\r\n",
+            ],
+        );
+        assert!(log.errors().is_empty(), "{:?}", log.errors());
+        log.sent.clear();
+        feed(&mut client, &mut log, &[last]);
+        (client, log)
+    };
+    // An impostor that cannot sign just says +OK.
+    let (client, log) = run(b"+OK maildrop locked\r\n");
+    assert!(
+        matches!(
+            log.errors().as_slice(),
+            [Error::LoginFailed {
+                cause: Some(SaslError::Incomplete { .. }),
+                ..
+            }]
+        ),
+        "{:?}",
+        log.errors()
+    );
+    assert!(
+        !log.events
+            .iter()
+            .any(|e| matches!(e, Event::LoggedIn(_) | Event::Ready))
+    );
+    assert_eq!(log.sent, "QUIT\r\n");
+    assert!(!client.is_ready());
+    // The real server signs (RFC 7677 section 3's server-final-message), then says +OK.
+    let (mut client, mut log) =
+        run(b"+ dj02cnJpVFJCaTIzV3BSUi93dHVwK21NaFVaVW4vZEI1bkxUSlJzamw5NUc0PQ==\r\n");
+    assert_eq!(log.sent, "\r\n");
+    feed(&mut client, &mut log, &[b"+OK maildrop locked\r\n"]);
+    assert!(log.errors().is_empty(), "{:?}", log.errors());
+    assert!(client.is_ready());
+}

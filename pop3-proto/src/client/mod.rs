@@ -375,7 +375,9 @@ pub enum Error {
     LoginFailed {
         /// The server's response.
         response: Response<'static>,
-        /// Why the client cancelled a SASL exchange, if it did.
+        /// Why the client cancelled a SASL exchange, if it did; or, with a `+OK` response,
+        /// why it did not accept the server's success ([`SaslError::Incomplete`]: RFC 4422
+        /// 3.6, a SCRAM server that did not prove itself, RFC 5802 5).
         cause: Option<SaslError>,
     },
 }
@@ -1059,7 +1061,15 @@ impl Client {
                 }
             }
             Expect::Pass | Expect::Apop | Expect::Auth => {
-                let cause = self.exchange.take().and_then(|e| e.cancelled);
+                let mut cause = None;
+                if let Some(mut exchange) = self.exchange.take() {
+                    cause = exchange.cancelled.take();
+                    // RFC 4422 3.6: success before the mechanism completed (a SCRAM server
+                    // that never signed, RFC 5802 5) is a failure; the client QUITs.
+                    if ok && cause.is_none() {
+                        cause = exchange.mechanism.complete().err();
+                    }
+                }
                 if ok && cause.is_none() {
                     self.credentials = None;
                     self.emit(Event::LoggedIn(response));

@@ -260,7 +260,10 @@ fn plain_server() -> ServerConfig {
             .xoauth2()
             .oauthbearer()
             .cram_md5(|| "<1896.697170952@dbc.mtview.ca.us>".to_string())
-            .scram_sha_256(|| "server-nonce".to_string()),
+            .scram_sha_256(
+                mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+                || "server-nonce".to_string(),
+            ),
         ..ServerConfig::default()
     }
 }

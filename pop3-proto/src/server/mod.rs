@@ -93,6 +93,8 @@ use mail_wire::sasl::{
 
 pub use config::ServerConfig;
 pub use mail_wire::sasl::{ScramSecret, ServerMechanisms};
+#[cfg(feature = "scram")]
+pub use mail_wire::sasl::ScramUnknownUsers;
 
 use crate::codec::{
     CommandOptions, encode_capability, encode_continuation, encode_language_listing,
@@ -218,6 +220,18 @@ pub enum Event {
         mechanism: Mechanism<'static>,
         /// The user, as the client named it.
         username: String,
+    },
+    /// An AUTH exchange failed without the application deciding it: a SCRAM proof that did
+    /// not verify (a wrong password, or the unknown user of an [`Event::LookupSecret`]
+    /// answered with `None`), or a malformed exchange. The client got `-ERR`, and the failure
+    /// counts toward [`ServerConfig::max_errors`] as every failed login does. For logging and
+    /// rate limiting; no answer is due.
+    AuthFailed {
+        /// The mechanism used.
+        mechanism: Mechanism<'static>,
+        /// The user the client named, where the mechanism got that far (SCRAM's
+        /// [`Event::LookupSecret`]).
+        username: Option<String>,
     },
     /// The client ended the session with QUIT before logging in.
     Quit,
@@ -495,6 +509,8 @@ pub struct Server {
     user: Option<Username<'static>>,
     maildrop: Maildrop,
     errors: usize,
+    /// The user the AUTH exchange under way named (SCRAM's lookup), for [`Event::AuthFailed`].
+    auth_username: Option<String>,
     /// The last `receive` left octets with the caller: plaintext that may follow an STLS.
     short_read: bool,
 }
@@ -548,6 +564,7 @@ impl Server {
             user: None,
             maildrop: Maildrop::default(),
             errors: 0,
+            auth_username: None,
             short_read: false,
         };
         server.emit(Event::Connected);
@@ -1108,6 +1125,7 @@ impl Server {
             self.output.buffer().extend_from_slice(b".\r\n");
             return;
         };
+        self.auth_username = None;
         let mechanisms = &self.config.sasl_mechanisms;
         let context = self.sasl_context();
         let available = mechanisms.available(&context);
@@ -1156,6 +1174,7 @@ impl Server {
             Ok(ServerStep::Lookup { username }) => {
                 // Nothing goes to the client until the application has looked the user up.
                 self.phase = Phase::Command;
+                self.auth_username = Some(username.clone());
                 let event = Event::LookupSecret {
                     mechanism: name.clone(),
                     username,
@@ -1172,12 +1191,20 @@ impl Server {
             }
             Ok(ServerStep::Failed) | Err(_) => {
                 self.phase = Phase::Command;
+                let username = self.auth_username.take();
                 match refusal {
                     Some(response) => {
                         self.respond(response);
                         self.count_error();
                     }
-                    None => self.err(Some(KnownCode::Auth), "authentication failed", COUNTED),
+                    None => {
+                        // The application did not decide this one: tell it.
+                        self.emit(Event::AuthFailed {
+                            mechanism: name,
+                            username,
+                        });
+                        self.err(Some(KnownCode::Auth), "authentication failed", COUNTED);
+                    }
                 }
             }
         }

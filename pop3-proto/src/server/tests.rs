@@ -1030,7 +1030,10 @@ fn rfc7677_section3_scram_through_the_server_machine() {
     };
     let nonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
     let (mut server, mut run) = tls_server(
-        ServerMechanisms::new().scram_sha_256(move || nonce.into()),
+        ServerMechanisms::new().scram_sha_256(
+            mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+            move || nonce.into(),
+        ),
         None,
     );
     let encode = mail_wire::sasl::encode_challenge;
@@ -1065,7 +1068,10 @@ fn rfc7677_section3_scram_through_the_server_machine() {
 #[test]
 fn scram_lookup_answers() {
     let app = App::new(two_messages());
-    let mechanisms = ServerMechanisms::new().scram_sha_256(|| "sn".into());
+    let mechanisms = ServerMechanisms::new().scram_sha_256(
+        mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+        || "sn".into(),
+    );
     let (mut server, mut run) = tls_server(mechanisms.clone(), None);
     // Pause at the lookup: answer it by hand.
     let first = mail_wire::sasl::encode_challenge(b"n,,n=locked,r=cn");
@@ -1141,7 +1147,10 @@ fn rfc5034_custom_mechanism_plugged_in_with() {
 #[test]
 fn rfc5034_4_scram_cancelled_and_malformed() {
     let app = App::new(two_messages());
-    let mechanisms = ServerMechanisms::new().scram_sha_256(|| "sn".into());
+    let mechanisms = ServerMechanisms::new().scram_sha_256(
+        mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+        || "sn".into(),
+    );
     let (mut server, mut run) = tls_server(mechanisms, None);
     let first = mail_wire::sasl::encode_challenge(b"n,,n=user,r=cn");
     let line = alloc::format!("AUTH SCRAM-SHA-256 {first}\r\n");
@@ -1186,9 +1195,10 @@ fn rfc5034_4_scram_cancelled_and_malformed() {
 #[test]
 fn rfc5802_section6_scram_plus_advertised_only_with_a_binding() {
     let app = App::new(two_messages());
-    let mechanisms = ServerMechanisms::new()
-        .plain()
-        .scram_sha_256_plus(|| "sn".into());
+    let mechanisms = ServerMechanisms::new().plain().scram_sha_256_plus(
+        mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+        || "sn".into(),
+    );
     let (mut server, mut run) = tls_server(mechanisms.clone(), None);
     let capa = feed(&mut server, &mut run, &app, b"CAPA\r\n");
     assert!(capa.contains("SASL PLAIN\r\n"), "{capa}");
@@ -1206,4 +1216,49 @@ fn rfc5802_section6_scram_plus_advertised_only_with_a_binding() {
     let line = alloc::format!("AUTH SCRAM-SHA-256-PLUS {first}\r\n");
     let text = feed(&mut server, &mut run, &app, line.as_bytes());
     assert_eq!(text, "-ERR [AUTH] authentication failed\r\n");
+}
+
+/// RFC 5034 4 and RFC 5802 section 9: a SCRAM proof that does not verify (a wrong password
+/// or an unknown user) gets `-ERR [AUTH]` and an [`Event::AuthFailed`] naming the user, and
+/// counts toward `max_errors` like a refused login, so guessing ends the session.
+#[test]
+fn rfc5802_section9_failed_scram_proofs_are_reported_and_counted() {
+    use mail_wire::sasl::{ClientMechanism, ScramSha256Client};
+    let app = App {
+        password: b"pencil",
+        ..App::new(two_messages())
+    };
+    let (mut server, mut run) = tls_server(
+        ServerMechanisms::new().scram_sha_256(
+            mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+            || "srvnonce".into(),
+        ),
+        None,
+    );
+    let encode = mail_wire::sasl::encode_challenge;
+    let max = server.config().max_errors;
+    for i in 0..max {
+        let user = if i % 2 == 0 { "user" } else { "nobody" };
+        let mut client =
+            ScramSha256Client::new(None, user, alloc::format!("guess{i}"), "cnonce").unwrap();
+        let first = client.initial_response().unwrap();
+        let line = alloc::format!("AUTH SCRAM-SHA-256 {}\r\n", encode(first.expose_secret()));
+        let text = feed(&mut server, &mut run, &app, line.as_bytes());
+        let server_first =
+            mail_wire::sasl::decode_challenge(&text.trim_end().as_bytes()[2..], 4096).unwrap();
+        let last = client.respond(&server_first).unwrap();
+        let events_before = run.events.len();
+        let line = alloc::format!("{}\r\n", encode(last.expose_secret()));
+        let text = feed(&mut server, &mut run, &app, line.as_bytes());
+        assert_eq!(
+            run.events[events_before..],
+            [Event::AuthFailed {
+                mechanism: Mechanism::new("SCRAM-SHA-256").unwrap(),
+                username: Some(user.into()),
+            }],
+            "attempt {i}"
+        );
+        assert!(text.starts_with("-ERR [AUTH] "), "{text}");
+        assert_eq!(server.is_closed(), i + 1 == max, "attempt {i}: {text}");
+    }
 }

@@ -994,3 +994,59 @@ fn rfc2852_4_by_time_below_the_servers_minimum_is_refused_before_sending() {
         Err(SendError::Unsupported(Extension::DeliverBy))
     );
 }
+
+/// RFC 5802 sections 3 and 5: the client must verify the SCRAM server signature; RFC 4422
+/// 3.6: a success outcome (235) before the mechanism completed is a failure. The client does
+/// not report `Authenticated`, fails with `AuthFailed` (cause `Incomplete`) and QUITs (the
+/// review's `review2_scram_client_accepts_235_without_server_signature`).
+#[test]
+fn rfc5802_section5_rfc4422_3_6_scram_235_without_server_signature_fails() {
+    use mail_wire::sasl::ScramSha256Client;
+    let run = |last: &[u8]| {
+        let config = ClientConfig {
+            allow_plaintext_auth: true,
+            ..config()
+        };
+        let scram: Box<dyn ClientMechanism + Send> = Box::new(
+            ScramSha256Client::new(None, "user", "pencil", "rOprNGfwEbeRWgbNEkqO").unwrap(),
+        );
+        let mut d = Drive::new(Client::with_auth(config, vec![scram]));
+        d.feed(b"220 mx\r\n");
+        d.feed(b"250-mx\r\n250 AUTH SCRAM-SHA-256\r\n");
+        assert!(d.take_sent().contains("AUTH SCRAM-SHA-256"));
+        // The server-first-message of RFC 7677 section 3, base64.
+        d.feed(b"334 cj1yT3ByTkdmd0ViZVJXZ2JORWtxTyVodllEcFdVYTJSYVRDQWZ1eEZJbGopaE5sRiRrMCxzPVcyMlphSjBTTlk3c29Fc1VFamI2Z1E9PSxpPTQwOTY=\r\n");
+        assert!(d.errors().is_empty(), "{:?}", d.errors());
+        let _ = d.take_sent();
+        d.feed(last);
+        d
+    };
+    // An impostor that cannot sign just says 235.
+    let mut d = run(b"235 2.7.0 ok\r\n");
+    assert!(
+        !d.events
+            .iter()
+            .any(|e| matches!(e, Event::Authenticated(_) | Event::Ready)),
+        "{:?}",
+        d.events
+    );
+    assert!(
+        matches!(
+            d.errors().as_slice(),
+            [Error::AuthFailed {
+                cause: Some(SaslError::Incomplete { .. }),
+                reply,
+            }] if reply.code() == ReplyCode::AUTH_SUCCESS
+        ),
+        "{:?}",
+        d.errors()
+    );
+    assert_eq!(d.take_sent(), "QUIT\r\n");
+    assert!(!d.client.is_authenticated());
+    // The real server signs (RFC 7677 section 3's server-final-message), then says 235.
+    let mut d = run(b"334 dj02cnJpVFJCaTIzV3BSUi93dHVwK21NaFVaVW4vZEI1bkxUSlJzamw5NUc0PQ==\r\n");
+    assert_eq!(d.take_sent(), "\r\n");
+    d.feed(b"235 2.7.0 ok\r\n");
+    assert!(d.errors().is_empty(), "{:?}", d.errors());
+    assert!(d.client.is_authenticated());
+}

@@ -194,12 +194,14 @@ pub enum Error {
     /// The server offers none of the client's mechanisms.
     #[error("no SASL mechanism in common with the server")]
     AuthUnavailable,
-    /// The server refused the credentials (or the exchange failed).
+    /// The server refused the credentials (or the exchange failed), or it reported success
+    /// before the mechanism completed (RFC 4422 3.6: a SCRAM server that did not prove itself,
+    /// RFC 5802 5; `reply` is then the 235 and `cause` [`SaslError::Incomplete`]).
     #[error("authentication failed: {}", reply.code())]
     AuthFailed {
         /// The server's final reply.
         reply: Reply<'static>,
-        /// Why the client cancelled the exchange, if it did.
+        /// Why the client cancelled the exchange, or did not accept its success, if it did.
         cause: Option<SaslError>,
     },
     /// The body handed to [`Client::send_body`] cannot be sent as declared: the connection
@@ -1332,6 +1334,14 @@ impl Client {
             self.exchange = Some(exchange);
         } else if reply.is_positive() && exchange.cancelled.is_none() {
             self.renew_replies(false);
+            // RFC 4422 3.6: success before the mechanism completed (a SCRAM server that never
+            // signed, RFC 5802 5) is a failure; the session ends with QUIT.
+            if let Err(cause) = exchange.mechanism.complete() {
+                return self.fail(Error::AuthFailed {
+                    reply,
+                    cause: Some(cause),
+                });
+            }
             self.authenticated = true;
             self.emit(Event::Authenticated(exchange.name));
             self.ready();

@@ -82,7 +82,9 @@ pub struct ServerConfig {
     /// Octets held unprocessed while a decision is pending (pipelined commands waiting);
     /// [`Server::receive`](super::Server::receive) takes no more than this.
     pub max_pending: usize,
-    /// Protocol errors before the session ends with 421.
+    /// Protocol errors before the session ends with 421. Every failed AUTH counts as one
+    /// (a refused or unverified login, a malformed or cancelled exchange), so that guessing
+    /// passwords ends the session (RFC 4954 9 leaves the policy to the server).
     pub max_errors: usize,
     /// What to do with a bare CR or LF in a DATA body: reject the message after its end
     /// (default) or keep them.

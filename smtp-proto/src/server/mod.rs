@@ -81,6 +81,8 @@ use mail_wire::sasl::{
 
 pub use config::{ServerConfig, Timeouts};
 pub use mail_wire::sasl::{ScramSecret, ServerMechanisms};
+#[cfg(feature = "scram")]
+pub use mail_wire::sasl::ScramUnknownUsers;
 
 use crate::codec::{CommandOptions, DecodeError, ErrorKind, encode_reply, parse_command};
 use crate::types::{
@@ -171,6 +173,19 @@ pub enum Event {
         mechanism: Mechanism<'static>,
         /// The user, as the client named it.
         username: String,
+    },
+    /// An AUTH exchange failed without the application deciding it: a SCRAM proof that did
+    /// not verify (a wrong password, or the unknown user of an [`Event::LookupSecret`]
+    /// answered with `None`), or a malformed exchange. The client got `535 5.7.8` or `501`,
+    /// and the failure counts toward [`ServerConfig::max_errors`] as every failed AUTH does
+    /// (RFC 4954 9 leaves the limit to the server). For logging and rate limiting; no answer
+    /// is due.
+    AuthFailed {
+        /// The mechanism used.
+        mechanism: Mechanism<'static>,
+        /// The user the client named, where the mechanism got that far (SCRAM's
+        /// [`Event::LookupSecret`]).
+        username: Option<String>,
     },
     /// *Decision*: `VRFY` (only with [`ServerConfig::vrfy`]). [`Lookup::smtputf8`] says
     /// whether the reply may hold UTF-8 (RFC 6531 3.7.4.2). Without it, the machine does not
@@ -429,6 +444,11 @@ pub struct Server {
     /// The TLS connection's channel binding data, for SCRAM-SHA-256-PLUS.
     channel_binding: Option<ChannelBinding>,
     authenticated: bool,
+    /// The user the AUTH exchange under way named (SCRAM's lookup), for [`Event::AuthFailed`].
+    auth_username: Option<String>,
+    /// The application refused the AUTH exchange under way (XOAUTH2 and OAUTHBEARER end it
+    /// one step later): its failure is no news to the application.
+    auth_refused: bool,
     transaction: Option<Transaction>,
     errors: usize,
     /// The last processed line was followed by more input before its reply went out.
@@ -475,6 +495,8 @@ impl Server {
             external_identity: None,
             channel_binding: None,
             authenticated: false,
+            auth_username: None,
+            auth_refused: false,
             transaction: None,
             errors: 0,
             ahead: false,
@@ -1479,6 +1501,8 @@ impl Server {
             None => None,
         };
         let mut mechanism = mechanism;
+        self.auth_username = None;
+        self.auth_refused = false;
         let step = mechanism
             .0
             .start(initial.as_ref().map(|s| s.expose_secret().as_slice()));
@@ -1522,6 +1546,7 @@ impl Server {
             }
             Ok(ServerStep::Lookup { username }) => {
                 // Nothing goes to the client until the application has looked the user up.
+                self.auth_username = Some(username.clone());
                 let event = Event::LookupSecret {
                     mechanism: name.clone(),
                     username,
@@ -1538,7 +1563,9 @@ impl Server {
             }
             Ok(ServerStep::Failed) => {
                 self.lines = LineReader::new(LineConfig::new(command_line_limit(&self.config)));
-                self.send(
+                self.auth_failed(name);
+                // Every failed AUTH counts, so that guessing passwords ends the session.
+                self.error(
                     ReplyCode::AUTH_CREDENTIALS_INVALID,
                     (5, 7, 8),
                     "Authentication credentials invalid",
@@ -1546,12 +1573,24 @@ impl Server {
             }
             Err(_) => {
                 self.lines = LineReader::new(LineConfig::new(command_line_limit(&self.config)));
+                self.auth_failed(name);
                 self.error(
                     ReplyCode::PARAMETER_SYNTAX_ERROR,
                     (5, 5, 2),
                     "Malformed authentication exchange",
                 );
             }
+        }
+    }
+
+    /// Tells the application of a failed exchange it did not decide itself.
+    fn auth_failed(&mut self, mechanism: Mechanism<'static>) {
+        let username = self.auth_username.take();
+        if !core::mem::take(&mut self.auth_refused) {
+            self.emit(Event::AuthFailed {
+                mechanism,
+                username,
+            });
         }
     }
 
@@ -1719,7 +1758,8 @@ impl Server {
                     );
                 } else if let Ok(ServerStep::Challenge(error)) = mechanism.0.reject(&[]) {
                     // XOAUTH2 / OAUTHBEARER report failure inside the exchange first (RFC 7628
-                    // 3.2.3); the client's answer then ends it with 535.
+                    // 3.2.3); the client's answer then ends it with 535 (counted then).
+                    self.auth_refused = true;
                     self.auth_step(Ok(ServerStep::Challenge(error)), mechanism, name);
                 } else {
                     answered(
@@ -1728,17 +1768,21 @@ impl Server {
                         (5, 7, 8),
                         "Authentication credentials invalid",
                     );
+                    // A refused login counts, so that guessing passwords ends the session.
+                    self.count_error();
                 }
             }
             Pending::Lookup(..) => {
                 // The application refused outright (only a 4yz or 5yz reply fits here).
                 self.lines = LineReader::new(LineConfig::new(command_line_limit(&self.config)));
+                self.auth_username = None;
                 answered(
                     self,
                     ReplyCode::AUTH_CREDENTIALS_INVALID,
                     (5, 7, 8),
                     "Authentication credentials invalid",
                 );
+                self.count_error();
             }
             Pending::Verify { smtputf8 } => {
                 let utf8 = custom

@@ -1514,7 +1514,14 @@ fn rfc4422_appendix_a_external_without_an_identity_fails() {
     let (mut server, _) = greeted(ServerMechanisms::new().external());
     let (text, events) = feed(&mut server, b"AUTH EXTERNAL =\r\n");
     assert_eq!(text, "535 5.7.8 Authentication credentials invalid\r\n");
-    assert!(events.is_empty());
+    // The mechanism failed on its own: news for the application, and counted.
+    assert_eq!(
+        events,
+        [Event::AuthFailed {
+            mechanism: Mechanism::new("EXTERNAL").unwrap(),
+            username: None
+        }]
+    );
     assert!(!server.is_authenticated());
     // Cleared again: fails too.
     server.set_external_identity(Some("CN=alice".into()));
@@ -1526,7 +1533,10 @@ fn rfc4422_appendix_a_external_without_an_identity_fails() {
 #[test]
 fn rfc7677_section3_scram_through_the_server_machine() {
     let nonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
-    let (mut server, ehlo) = greeted(ServerMechanisms::new().scram_sha_256(move || nonce.into()));
+    let (mut server, ehlo) = greeted(ServerMechanisms::new().scram_sha_256(
+        mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+        move || nonce.into(),
+    ));
     assert!(ehlo.contains("250-AUTH SCRAM-SHA-256\r\n"), "{ehlo}");
     let first = base64_encode(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
     let (text, events) = feed(
@@ -1586,7 +1596,10 @@ fn rfc7677_section3_scram_through_the_server_machine() {
 
 #[test]
 fn scram_lookup_refused_by_the_application() {
-    let (mut server, _) = greeted(ServerMechanisms::new().scram_sha_256(|| "sn".into()));
+    let (mut server, _) = greeted(ServerMechanisms::new().scram_sha_256(
+        mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+        || "sn".into(),
+    ));
     let first = base64_encode(b"n,,n=locked,r=cn");
     let (_, events) = feed(
         &mut server,
@@ -1671,7 +1684,10 @@ fn rfc4954_custom_mechanism_plugged_in_with() {
 
 #[test]
 fn rfc4954_4_scram_cancelled_after_the_lookup() {
-    let (mut server, _) = greeted(ServerMechanisms::new().scram_sha_256(|| "sn".into()));
+    let (mut server, _) = greeted(ServerMechanisms::new().scram_sha_256(
+        mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+        || "sn".into(),
+    ));
     let first = base64_encode(b"n,,n=user,r=cn");
     let line = alloc::format!("AUTH SCRAM-SHA-256 {first}\r\n");
     let (_, events) = feed(&mut server, line.as_bytes());
@@ -1695,8 +1711,14 @@ fn rfc4954_4_scram_cancelled_after_the_lookup() {
 fn rfc5802_section6_scram_plus_through_the_server_machine() {
     use mail_wire::sasl::{ChannelBinding, ClientMechanism, ScramSha256Client};
     let mechanisms = ServerMechanisms::new()
-        .scram_sha_256_plus(|| "sn".into())
-        .scram_sha_256(|| "sn".into());
+        .scram_sha_256_plus(
+            mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+            || "sn".into(),
+        )
+        .scram_sha_256(
+            mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+            || "sn".into(),
+        );
     let (mut server, ehlo) = greeted(mechanisms);
     // No binding data yet: -PLUS is neither advertised nor accepted.
     assert!(ehlo.contains("250-AUTH SCRAM-SHA-256\r\n"), "{ehlo}");
@@ -1810,4 +1832,106 @@ fn rfc6531_3_5_utf8_paths_without_the_smtputf8_parameter_are_550_and_553_5_6_7()
         .filter(|e| matches!(e, Event::RcptTo { .. }))
         .count();
     assert_eq!(recipients, 1);
+}
+
+/// RFC 4954 9 (the server's policy against guessing; issue 14 makes it count) and RFC 5802
+/// section 9: a SCRAM proof that does not verify gets 535, an [`Event::AuthFailed`] naming
+/// the user, and counts toward `max_errors`, so guessing ends with 421 (the review's
+/// `review2_scram_wrong_password_is_silent_and_uncounted`).
+#[test]
+fn rfc4954_9_failed_scram_proofs_are_reported_and_counted() {
+    use mail_wire::sasl::{ClientMechanism, ScramSha256Client};
+    let (mut server, _) = greeted(ServerMechanisms::new().scram_sha_256(
+        mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+        || "srvnonce".into(),
+    ));
+    let max = server.config().max_errors;
+    for i in 0..max {
+        // A wrong password for a real user, then a guess at an unknown one, in turn.
+        let (user, known) = if i % 2 == 0 {
+            ("user", true)
+        } else {
+            ("nobody", false)
+        };
+        let mut client =
+            ScramSha256Client::new(None, user, alloc::format!("guess{i}"), "cnonce").unwrap();
+        let first = client.initial_response().unwrap();
+        let line = alloc::format!(
+            "AUTH SCRAM-SHA-256 {}\r\n",
+            base64_encode(first.expose_secret())
+        );
+        let (_, events) = feed(&mut server, line.as_bytes());
+        assert!(matches!(events.as_slice(), [Event::LookupSecret { .. }]));
+        let secret =
+            known.then(|| ScramSecret::derive("pencil", b"salt-of-user-16b", 4096).unwrap());
+        server.provide_secret(secret).unwrap();
+        let (text, _) = feed(&mut server, b"");
+        let server_first = sasl::decode_challenge(&text.trim_end().as_bytes()[4..], 4096).unwrap();
+        let last = client.respond(&server_first).unwrap();
+        let (text, events) = feed(
+            &mut server,
+            alloc::format!("{}\r\n", base64_encode(last.expose_secret())).as_bytes(),
+        );
+        assert_eq!(
+            events,
+            [Event::AuthFailed {
+                mechanism: Mechanism::new("SCRAM-SHA-256").unwrap(),
+                username: Some(user.into()),
+            }],
+            "attempt {i}"
+        );
+        if i + 1 < max {
+            assert_eq!(
+                text, "535 5.7.8 Authentication credentials invalid\r\n",
+                "attempt {i}"
+            );
+            assert!(!server.is_closed());
+        } else {
+            assert_eq!(
+                text,
+                "535 5.7.8 Authentication credentials invalid\r\n\
+                 421 4.7.0 Too many errors, closing the connection\r\n"
+            );
+            assert!(server.is_closed());
+        }
+    }
+}
+
+/// RFC 4954 9 / issue 14: credentials the application refuses (535 to PLAIN) count toward
+/// `max_errors` too; the application decided, so no [`Event::AuthFailed`] (the review's
+/// `review2_refused_plain_is_uncounted`).
+#[test]
+fn rfc4954_9_refused_plain_logins_are_counted() {
+    let (mut server, _) = greeted(ServerMechanisms::new().plain());
+    let max = server.config().max_errors;
+    for i in 0..max {
+        let (_, events) = feed(&mut server, b"AUTH PLAIN AHRpbQB3cm9uZw==\r\n");
+        assert!(matches!(events.as_slice(), [Event::Authenticate { .. }]));
+        server
+            .answer(Answer::Reply(
+                Reply::new(ReplyCode::AUTH_CREDENTIALS_INVALID, "No").unwrap(),
+            ))
+            .unwrap();
+        let (text, events) = feed(&mut server, b"");
+        assert!(events.is_empty(), "{events:?}");
+        assert!(text.starts_with("535 5.0.0 No\r\n"), "{text}");
+        assert_eq!(server.is_closed(), i + 1 == max, "attempt {i}");
+    }
+}
+
+/// RFC 4954 4 and 9: a malformed exchange is reported (no user named yet) and counted.
+#[test]
+fn rfc4954_4_malformed_exchange_reports_auth_failed() {
+    let (mut server, _) = greeted(ServerMechanisms::new().plain());
+    // PLAIN with no NUL separators.
+    let line = alloc::format!("AUTH PLAIN {}\r\n", base64_encode(b"just-a-name"));
+    let (text, events) = feed(&mut server, line.as_bytes());
+    assert!(text.starts_with("501 5.5.2 "), "{text}");
+    assert_eq!(
+        events,
+        [Event::AuthFailed {
+            mechanism: Mechanism::new("PLAIN").unwrap(),
+            username: None,
+        }]
+    );
 }

@@ -14,6 +14,6 @@ pub use pop3_proto::types::{
     Capability, MessageNumber, Response, ScanListing, Status, Timestamp, UidListing, UniqueId,
 };
 pub use server::{
-    Login, Maildrop, MessageInfo, Refusal, Retrieve, ScramSecret, Server, ServerConfig,
-    ServerError, ServerMechanisms, run_session, serve,
+    Login, Maildrop, MessageInfo, Refusal, Retrieve, ScramSecret, ScramUnknownUsers, Server,
+    ServerConfig, ServerError, ServerMechanisms, run_session, serve,
 };

@@ -59,6 +59,8 @@ pub struct ScramSha256Client {
     nonce: String,
     max_iterations: u32,
     binding: Option<ChannelBinding>,
+    /// Whether the client could bind (gs2 flag `y` when it does not).
+    binding_supported: bool,
     state: State,
 }
 
@@ -122,6 +124,7 @@ impl ScramSha256Client {
             nonce: String::from(nonce),
             max_iterations: SCRAM_MAX_ITERATIONS,
             binding: None,
+            binding_supported: false,
             state: State::Start,
         })
     }
@@ -134,6 +137,30 @@ impl ScramSha256Client {
         self
     }
 
+    /// Says that the client supports channel binding although this exchange does not bind:
+    /// the gs2 flag becomes `y` instead of `n` (RFC 5802 section 6), for the SCRAM-SHA-256
+    /// a client uses when it has channel binding data but the server did not offer
+    /// SCRAM-SHA-256-PLUS. A server that does offer -PLUS then refuses the exchange, since
+    /// someone must have removed -PLUS from its list on the way (a downgrade). Offer such a
+    /// client next to a -PLUS one ([`sasl::preferred`](crate::sasl::preferred) picks the -PLUS
+    /// one when the server offers it). Has no effect with
+    /// [`with_channel_binding`](Self::with_channel_binding) (`p=` is sent).
+    ///
+    /// ```
+    /// use mail_wire::sasl::{ClientMechanism, ScramSha256Client};
+    ///
+    /// let mut client = ScramSha256Client::new(None, "user", "pencil", "rOprNGfwEbeRWgbNEkqO")?
+    ///     .with_binding_supported();
+    /// assert_eq!(client.name(), "SCRAM-SHA-256");
+    /// let first = client.initial_response().unwrap();
+    /// assert_eq!(first.expose_secret(), b"y,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+    /// # Ok::<(), mail_wire::sasl::SaslError>(())
+    /// ```
+    pub fn with_binding_supported(mut self) -> Self {
+        self.binding_supported = true;
+        self
+    }
+
     /// Accepts iteration counts up to `max_iterations` instead of [`SCRAM_MAX_ITERATIONS`].
     pub fn with_max_iterations(mut self, max_iterations: u32) -> Self {
         self.max_iterations = max_iterations;
@@ -142,7 +169,7 @@ impl ScramSha256Client {
 
     /// Whether the server proved that it knows the user's secret (its server-final-message
     /// verified). A server that reports success without sending it has not: the protocol
-    /// machine cannot tell, so check this when holding the mechanism.
+    /// machines check this through [`ClientMechanism::complete`] and fail the login.
     pub fn is_server_verified(&self) -> bool {
         matches!(self.state, State::Verified)
     }
@@ -151,6 +178,7 @@ impl ScramSha256Client {
     fn gs2_header(&self) -> String {
         let flag = match &self.binding {
             Some(binding) => format!("p={}", binding.kind()),
+            None if self.binding_supported => String::from("y"),
             None => String::from("n"),
         };
         match &self.authzid {
@@ -277,6 +305,20 @@ impl ClientMechanism for ScramSha256Client {
             State::Start | State::Verified | State::Failed => Err(SaslError::UnexpectedChallenge {
                 mechanism: SCRAM_SHA_256,
             }),
+        }
+    }
+
+    /// RFC 5802 section 5 (the client verifies the server's signature) and RFC 4422 section
+    /// 3.6: success counts only once the server-final-message verified; otherwise
+    /// [`SaslError::Incomplete`].
+    fn complete(&mut self) -> Result<(), SaslError> {
+        if self.is_server_verified() {
+            Ok(())
+        } else {
+            self.state = State::Failed;
+            Err(SaslError::Incomplete {
+                mechanism: SCRAM_SHA_256,
+            })
         }
     }
 }

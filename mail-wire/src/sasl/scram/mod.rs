@@ -65,6 +65,115 @@ pub const SCRAM_MAX_ITERATIONS: u32 = 1_000_000;
 /// The octets of a SHA-256 key or signature.
 const KEY_LEN: usize = 32;
 
+/// The fewest octets a [`ScramUnknownUsers`] key may have.
+pub const SCRAM_UNKNOWN_USER_KEY_MIN_LEN: usize = 16;
+
+/// The longest made-up salt [`ScramUnknownUsers`] gives (the client of this crate accepts
+/// salts up to 256 octets).
+pub const SCRAM_UNKNOWN_USER_SALT_MAX_LEN: usize = 256;
+
+/// How a SCRAM server answers for a user it does not know, so that the answer looks like a
+/// real user's (RFC 5802 section 9: the server "SHOULD" go on with made-up values, or
+/// anyone may learn which users exist).
+///
+/// The made-up salt of a user name is an HMAC of it, keyed with a per-server secret key:
+/// the same user name gets the same salt on every attempt, as a real user does, and no one
+/// without the key can tell it from a random one. Keep the key secret and the same across
+/// connections and restarts (say, 32 random octets in the configuration). The iteration
+/// count and salt length should be those of the real users' secrets: by default 4096
+/// ([`SCRAM_MIN_ITERATIONS`]) and 16 octets, what [`ScramSecret::derive`] advises.
+///
+/// `Debug` never shows the key.
+///
+/// ```
+/// use mail_wire::sasl::{ScramSecret, ScramUnknownUsers};
+///
+/// let unknown_users = ScramUnknownUsers::new(b"32 random octets, kept secret!!!")?;
+/// assert_eq!((unknown_users.iterations(), unknown_users.salt_len()), (4096, 16));
+/// // Mimic what real users have, if that differs from the default:
+/// let real = ScramSecret::derive("pencil", b"a salt of 24 octets here", 10_000)?;
+/// let unknown_users = unknown_users.like(&real)?;
+/// assert_eq!((unknown_users.iterations(), unknown_users.salt_len()), (10_000, 24));
+/// # Ok::<(), mail_wire::sasl::SaslError>(())
+/// ```
+#[cfg(feature = "scram")]
+#[derive(Clone)]
+pub struct ScramUnknownUsers {
+    key: Secret<Vec<u8>>,
+    iterations: u32,
+    salt_len: usize,
+}
+
+#[cfg(feature = "scram")]
+impl core::fmt::Debug for ScramUnknownUsers {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ScramUnknownUsers")
+            .field("iterations", &self.iterations)
+            .field("salt_len", &self.salt_len)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "scram")]
+impl ScramUnknownUsers {
+    /// Made-up values keyed with `key`, a per-server secret of at least
+    /// [`SCRAM_UNKNOWN_USER_KEY_MIN_LEN`] octets, with 4096 iterations and 16-octet salts.
+    pub fn new(key: &[u8]) -> Result<Self, SaslError> {
+        if key.len() < SCRAM_UNKNOWN_USER_KEY_MIN_LEN {
+            return Err(SaslError::InvalidArgument {
+                mechanism: SCRAM_SHA_256,
+                reason: "unknown-user key shorter than 16 octets",
+            });
+        }
+        Ok(Self {
+            key: Secret::new(key.to_vec()),
+            iterations: SCRAM_MIN_ITERATIONS,
+            salt_len: 16,
+        })
+    }
+
+    /// The same, with `iterations` (at least 1) as the made-up iteration count.
+    pub fn with_iterations(mut self, iterations: u32) -> Result<Self, SaslError> {
+        if iterations == 0 {
+            return Err(SaslError::InvalidArgument {
+                mechanism: SCRAM_SHA_256,
+                reason: "zero iterations",
+            });
+        }
+        self.iterations = iterations;
+        Ok(self)
+    }
+
+    /// The same, with made-up salts of `salt_len` octets (1 to
+    /// [`SCRAM_UNKNOWN_USER_SALT_MAX_LEN`]).
+    pub fn with_salt_len(mut self, salt_len: usize) -> Result<Self, SaslError> {
+        if !(1..=SCRAM_UNKNOWN_USER_SALT_MAX_LEN).contains(&salt_len) {
+            return Err(SaslError::InvalidArgument {
+                mechanism: SCRAM_SHA_256,
+                reason: "made-up salt length not within 1 to 256 octets",
+            });
+        }
+        self.salt_len = salt_len;
+        Ok(self)
+    }
+
+    /// The same, with the iteration count and salt length of a real user's `secret`.
+    pub fn like(self, secret: &ScramSecret) -> Result<Self, SaslError> {
+        self.with_iterations(secret.iterations())?
+            .with_salt_len(secret.salt().len())
+    }
+
+    /// The made-up iteration count.
+    pub fn iterations(&self) -> u32 {
+        self.iterations
+    }
+
+    /// The made-up salt length, in octets.
+    pub fn salt_len(&self) -> usize {
+        self.salt_len
+    }
+}
+
 /// What a SCRAM-SHA-256 server stores for a user instead of the password (RFC 5802 section
 /// 3): the salt, the iteration count, `StoredKey` and `ServerKey`. Make one from a password
 /// with [`ScramSecret::derive`] (feature `scram`) when the user sets it, and keep it.

@@ -10,15 +10,10 @@ use super::grammar::{
     malformed, text,
 };
 use super::{
-    KEY_LEN, SCRAM_FIELD_LIMIT, SCRAM_MIN_ITERATIONS, SCRAM_SHA_256, SCRAM_SHA_256_PLUS,
-    ScramSecret,
+    KEY_LEN, SCRAM_FIELD_LIMIT, SCRAM_SHA_256, SCRAM_SHA_256_PLUS, ScramSecret, ScramUnknownUsers,
 };
-use crate::Secret;
 use crate::sasl::ChannelBinding;
 use crate::sasl::{Credentials, SaslError, ServerMechanism, ServerStep, constant_time_eq};
-
-/// The salt length of the made-up secret of an unknown user.
-const FAKE_SALT_LEN: usize = 16;
 
 /// The server side of SCRAM-SHA-256 (RFC 5802 section 5, RFC 7677), without channel binding.
 ///
@@ -27,9 +22,11 @@ const FAKE_SALT_LEN: usize = 16;
 /// client's proof itself, sends its own signature as a last challenge, and ends in
 /// [`Credentials::Scram`]: the user is authenticated, the application only authorizes.
 ///
-/// An unknown user (`provide_secret(None)`) gets a made-up salt and iteration count, and the
-/// exchange fails only after the client's proof, as for a wrong password (RFC 5802 section
-/// 9). No SASLprep is applied (see [`ScramSha256Client`](super::ScramSha256Client)).
+/// An unknown user (`provide_secret(None)`) gets a made-up salt and iteration count from the
+/// [`ScramUnknownUsers`] the server was made with (the same on every attempt, shaped as the
+/// real users' are), and made-up keys; the proof is checked against them with the same work
+/// as for a real user, and the exchange fails there, as for a wrong password (RFC 5802
+/// section 9). No SASLprep is applied (see [`ScramSha256Client`](super::ScramSha256Client)).
 ///
 /// Channel binding (RFC 5802 section 6): plain, the server accepts the gs2 flags `n` and `y`
 /// and refuses `p=`; once the server also offers SCRAM-SHA-256-PLUS
@@ -38,15 +35,15 @@ const FAKE_SALT_LEN: usize = 16;
 /// [`with_channel_binding`](Self::with_channel_binding) it is SCRAM-SHA-256-PLUS and takes
 /// only `p=` with that binding's type, and a `c=` that carries its data.
 ///
-/// The made-up salt is an HMAC of the user name, keyed with
-/// [`with_unknown_user_key`](Self::with_unknown_user_key), so that it stays the same from one
-/// attempt to the next as a real one does; without a key set, the server nonce is the key.
-///
 /// ```
-/// use mail_wire::sasl::{Credentials, ScramSecret, ScramSha256Server, ServerMechanism, ServerStep};
+/// use mail_wire::sasl::{
+///     Credentials, ScramSecret, ScramSha256Server, ScramUnknownUsers, ServerMechanism, ServerStep,
+/// };
 ///
+/// // Made once per server, from a secret key in its configuration.
+/// let unknown_users = ScramUnknownUsers::new(b"32 random octets, kept secret!!!")?;
 /// // RFC 7677 section 3, with the nonce the RFC's server chose.
-/// let mut server = ScramSha256Server::new("%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0")?;
+/// let mut server = ScramSha256Server::new("%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0", &unknown_users)?;
 /// let step = server.start(Some(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO"))?;
 /// assert_eq!(step, ServerStep::Lookup { username: "user".into() });
 ///
@@ -68,8 +65,7 @@ const FAKE_SALT_LEN: usize = 16;
 #[derive(Debug, Clone)]
 pub struct ScramSha256Server {
     nonce: String,
-    unknown_user_key: Option<Secret<Vec<u8>>>,
-    unknown_user_iterations: u32,
+    unknown_users: ScramUnknownUsers,
     max_field_len: usize,
     binding: Binding,
     state: State,
@@ -101,8 +97,10 @@ struct ClientFirst {
 struct Sent {
     first: ClientFirst,
     server_first: String,
-    /// `None` for an unknown user: the proof cannot verify.
-    secret: Option<ScramSecret>,
+    /// The user's secret, or the made-up one of an unknown user.
+    secret: ScramSecret,
+    /// False for an unknown user: the proof is checked all the same, then fails.
+    known: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -122,8 +120,9 @@ enum State {
 impl ScramSha256Server {
     /// A server adding `nonce` to the client's: fresh and unpredictable for each exchange
     /// (at least 18 random octets, say base64 of them), printable ASCII without `,`, at most
-    /// [`SCRAM_FIELD_LIMIT`] octets.
-    pub fn new(nonce: &str) -> Result<Self, SaslError> {
+    /// [`SCRAM_FIELD_LIMIT`] octets. `unknown_users` makes up what unknown users get (RFC 5802
+    /// section 9): share one per server.
+    pub fn new(nonce: &str, unknown_users: &ScramUnknownUsers) -> Result<Self, SaslError> {
         if check_nonce(nonce, SCRAM_FIELD_LIMIT).is_err() {
             return Err(SaslError::InvalidArgument {
                 mechanism: SCRAM_SHA_256,
@@ -132,8 +131,7 @@ impl ScramSha256Server {
         }
         Ok(Self {
             nonce: String::from(nonce),
-            unknown_user_key: None,
-            unknown_user_iterations: SCRAM_MIN_ITERATIONS,
+            unknown_users: unknown_users.clone(),
             max_field_len: SCRAM_FIELD_LIMIT,
             binding: Binding::None,
             state: State::Start,
@@ -154,14 +152,6 @@ impl ScramSha256Server {
         if matches!(self.binding, Binding::None) {
             self.binding = Binding::Offered;
         }
-        self
-    }
-
-    /// Makes the salt of unknown users from this server-wide secret key (keep it the same
-    /// across connections), and gives them `iterations` (the count real users have).
-    pub fn with_unknown_user_key(mut self, key: &[u8], iterations: u32) -> Self {
-        self.unknown_user_key = Some(Secret::new(key.to_vec()));
-        self.unknown_user_iterations = iterations.max(1);
         self
     }
 
@@ -244,29 +234,23 @@ impl ScramSha256Server {
 
     /// The server-first-message: `r=c-nonce s-nonce,s=salt,i=iterations`.
     fn server_first(&mut self, first: ClientFirst, secret: Option<ScramSecret>) -> ServerStep {
-        let (salt, iterations) = match &secret {
-            Some(secret) => (secret.salt().to_vec(), secret.iterations()),
-            None => {
-                let key = match &self.unknown_user_key {
-                    Some(key) => key.expose_secret().as_slice(),
-                    None => self.nonce.as_bytes(),
-                };
-                let salt = hmac(key, &[first.username.as_bytes()]);
-                let salt = salt.get(..FAKE_SALT_LEN).unwrap_or_default().to_vec();
-                (salt, self.unknown_user_iterations)
-            }
-        };
+        // Made up for every user, so that both paths do the same work.
+        let decoy = made_up_secret(&self.unknown_users, &first.username);
+        let known = secret.is_some();
+        let secret = secret.unwrap_or(decoy);
         let server_first = format!(
-            "r={}{},s={},i={iterations}",
+            "r={}{},s={},i={}",
             first.nonce,
             self.nonce,
-            encode_base64(&salt)
+            encode_base64(secret.salt()),
+            secret.iterations()
         );
         let challenge = server_first.as_bytes().to_vec();
         self.state = State::AwaitingFinal(Sent {
             first,
             server_first,
             secret,
+            known,
         });
         ServerStep::Challenge(challenge)
     }
@@ -301,10 +285,7 @@ impl ScramSha256Server {
         if !parts.all(is_extension) {
             return Err(malformed("extension is not attr=value"));
         }
-        let Some(secret) = sent.secret else {
-            // An unknown user: fails like a wrong password.
-            return Ok(ServerStep::Failed);
-        };
+        let secret = sent.secret;
         let auth_message: [&[u8]; 5] = [
             sent.first.bare.as_bytes(),
             b",",
@@ -315,7 +296,9 @@ impl ScramSha256Server {
         let stored_key = secret.stored_key().expose_secret();
         let client_signature = hmac(stored_key, &auth_message);
         let client_key: [u8; KEY_LEN] = xor(&proof, &client_signature);
-        if !constant_time_eq(&sha256(&client_key), stored_key) {
+        // An unknown user fails here too, after the same work as a wrong password (RFC 5802
+        // section 9); `&` rather than `&&` so that both sides are always evaluated.
+        if !(constant_time_eq(&sha256(&client_key), stored_key) & sent.known) {
             return Ok(ServerStep::Failed);
         }
         let signature = hmac(secret.server_key().expose_secret(), &auth_message);
@@ -404,4 +387,32 @@ impl ServerMechanism for ScramSha256Server {
             }
         }
     }
+}
+
+/// The made-up secret of an unknown user (RFC 5802 section 9): salt and keys are HMACs of
+/// the user name under the server's key, with a label each, so they stay the same from one
+/// attempt to the next and look random to anyone without the key.
+fn made_up_secret(unknown: &ScramUnknownUsers, username: &str) -> ScramSecret {
+    let key = unknown.key.expose_secret();
+    let name = username.as_bytes();
+    let mut salt = Vec::with_capacity(unknown.salt_len);
+    let mut block: u32 = 0;
+    while salt.len() < unknown.salt_len {
+        block = block.wrapping_add(1);
+        let part = hmac(key, &[b"salt\0", &block.to_be_bytes(), name]);
+        let wanted = unknown.salt_len - salt.len();
+        salt.extend_from_slice(part.get(..wanted.min(KEY_LEN)).unwrap_or_default());
+    }
+    let stored_key = hmac(key, &[b"stored key\0", name]);
+    let server_key = hmac(key, &[b"server key\0", name]);
+    // `ScramUnknownUsers` holds a salt length of at least 1 and a count of at least 1, so
+    // this never fails; the fallback would only differ in the salt.
+    ScramSecret::new(salt, unknown.iterations, stored_key, server_key).unwrap_or_else(|_| {
+        ScramSecret {
+            salt: alloc::vec![0],
+            iterations: unknown.iterations.max(1),
+            stored_key: crate::Secret::new(stored_key),
+            server_key: crate::Secret::new(server_key),
+        }
+    })
 }

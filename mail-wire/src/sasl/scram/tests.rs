@@ -24,6 +24,10 @@ fn rfc_secret() -> ScramSecret {
     ScramSecret::derive("pencil", &salt, 4096).unwrap()
 }
 
+fn unknown_users() -> ScramUnknownUsers {
+    ScramUnknownUsers::new(b"server-wide secret key").unwrap()
+}
+
 fn malformed(reason: &'static str) -> SaslError {
     SaslError::Malformed {
         mechanism: SCRAM_SHA_256,
@@ -40,7 +44,7 @@ fn challenge(step: Result<ServerStep, SaslError>) -> Vec<u8> {
 
 /// A server that has sent the RFC's server-first-message.
 fn rfc_server_after_first() -> ScramSha256Server {
-    let mut server = ScramSha256Server::new(SERVER_NONCE).unwrap();
+    let mut server = ScramSha256Server::new(SERVER_NONCE, &unknown_users()).unwrap();
     let step = server.start(Some(CLIENT_FIRST)).unwrap();
     assert_eq!(
         step,
@@ -130,7 +134,7 @@ fn rfc5802_section3_secret_derivation() {
 #[test]
 fn rfc5802_section5_without_initial_response() {
     let mut client = ScramSha256Client::new(None, "user", "pencil", CLIENT_NONCE).unwrap();
-    let mut server = ScramSha256Server::new(SERVER_NONCE).unwrap();
+    let mut server = ScramSha256Server::new(SERVER_NONCE, &unknown_users()).unwrap();
     assert_eq!(challenge(server.start(None)), b"");
     let first = client.respond(b"").unwrap();
     assert_eq!(first.expose_secret(), CLIENT_FIRST);
@@ -149,7 +153,7 @@ fn rfc5802_section5_1_names_are_escaped_and_authzid_carried() {
         first.expose_secret(),
         b"n,a=b=3Dob=2Cx,n=al=2Cice=3D,r=clientnonce"
     );
-    let mut server = ScramSha256Server::new("servernonce").unwrap();
+    let mut server = ScramSha256Server::new("servernonce", &unknown_users()).unwrap();
     assert_eq!(
         server.start(Some(first.expose_secret())),
         Ok(ServerStep::Lookup {
@@ -174,7 +178,7 @@ fn rfc5802_section5_1_names_are_escaped_and_authzid_carried() {
 #[test]
 fn rfc5802_section9_wrong_password_fails_without_a_signature() {
     let mut client = ScramSha256Client::new(None, "user", "pencil!", CLIENT_NONCE).unwrap();
-    let mut server = ScramSha256Server::new(SERVER_NONCE).unwrap();
+    let mut server = ScramSha256Server::new(SERVER_NONCE, &unknown_users()).unwrap();
     let _ = server.start(
         client
             .initial_response()
@@ -190,9 +194,7 @@ fn rfc5802_section9_wrong_password_fails_without_a_signature() {
 #[test]
 fn rfc5802_section9_unknown_users_look_like_known_ones() {
     let exchange = |username: &str, nonce: &str| {
-        let mut server = ScramSha256Server::new(nonce)
-            .unwrap()
-            .with_unknown_user_key(b"server-wide key", 4096);
+        let mut server = ScramSha256Server::new(nonce, &unknown_users()).unwrap();
         let mut client = ScramSha256Client::new(None, username, "pw", "cn").unwrap();
         let first = client.initial_response().unwrap();
         let _ = server.start(Some(first.expose_secret()));
@@ -217,7 +219,7 @@ fn rfc5802_section9_unknown_users_look_like_known_ones() {
 #[test]
 fn rfc5802_section6_channel_binding_flags() {
     // `y`: the client could bind but believes the server cannot; fine without -PLUS.
-    let mut server = ScramSha256Server::new(SERVER_NONCE).unwrap();
+    let mut server = ScramSha256Server::new(SERVER_NONCE, &unknown_users()).unwrap();
     assert!(matches!(
         server.start(Some(b"y,,n=user,r=abc")),
         Ok(ServerStep::Lookup { .. })
@@ -232,7 +234,7 @@ fn rfc5802_section6_channel_binding_flags() {
         Err(malformed("channel binding differs from the gs2 header"))
     );
     // `p=`: channel binding asked for, which is not offered.
-    let mut server = ScramSha256Server::new(SERVER_NONCE).unwrap();
+    let mut server = ScramSha256Server::new(SERVER_NONCE, &unknown_users()).unwrap();
     assert_eq!(
         server.start(Some(b"p=tls-unique,,n=user,r=abc")),
         Err(malformed("channel binding (p=) is not supported"))
@@ -300,18 +302,18 @@ fn malformed_client_first_messages() {
         ),
     ];
     for (message, expected) in cases {
-        let mut server = ScramSha256Server::new(SERVER_NONCE).unwrap();
+        let mut server = ScramSha256Server::new(SERVER_NONCE, &unknown_users()).unwrap();
         assert_eq!(server.start(Some(message)), Err(expected), "{message:?}");
         // A failed exchange stays failed.
         assert!(server.provide_secret(None).is_err_and(|e| e.is_misuse()));
     }
     // Extensions are ignored; a bigger limit lets longer names through.
-    let mut server = ScramSha256Server::new(SERVER_NONCE).unwrap();
+    let mut server = ScramSha256Server::new(SERVER_NONCE, &unknown_users()).unwrap();
     assert!(matches!(
         server.start(Some(b"n,,n=user,r=abc,x=ext")),
         Ok(ServerStep::Lookup { .. })
     ));
-    let mut server = ScramSha256Server::new(SERVER_NONCE)
+    let mut server = ScramSha256Server::new(SERVER_NONCE, &unknown_users())
         .unwrap()
         .with_max_field_len(300);
     assert!(matches!(
@@ -494,15 +496,15 @@ fn argument_checks() {
     misuse(ScramSha256Client::new(Some("a\0"), "u", "pw", "n").map(drop));
     misuse(ScramSha256Client::new(None, "u", "pw", "").map(drop));
     misuse(ScramSha256Client::new(None, "u", "pw", "a,b").map(drop));
-    misuse(ScramSha256Server::new("").map(drop));
-    misuse(ScramSha256Server::new("a b").map(drop));
-    misuse(ScramSha256Server::new(&"n".repeat(256)).map(drop));
+    misuse(ScramSha256Server::new("", &unknown_users()).map(drop));
+    misuse(ScramSha256Server::new("a b", &unknown_users()).map(drop));
+    misuse(ScramSha256Server::new(&"n".repeat(256), &unknown_users()).map(drop));
 }
 
 #[test]
 fn server_out_of_order() {
     let mut server: Box<dyn ServerMechanism> =
-        Box::new(ScramSha256Server::new(SERVER_NONCE).unwrap());
+        Box::new(ScramSha256Server::new(SERVER_NONCE, &unknown_users()).unwrap());
     assert_eq!(server.name(), SCRAM_SHA_256);
     assert!(server.step(CLIENT_FIRST).is_err_and(|e| e.is_misuse()));
     assert!(server.provide_secret(None).is_err_and(|e| e.is_misuse()));
@@ -541,7 +543,7 @@ proptest! {
     ) {
         let mut client =
             ScramSha256Client::new(authzid.as_deref(), &username, password.clone(), &client_nonce).unwrap();
-        let mut server = ScramSha256Server::new(&server_nonce).unwrap();
+        let mut server = ScramSha256Server::new(&server_nonce, &unknown_users()).unwrap();
         let first = client.initial_response().unwrap();
         let step = server.start(Some(first.expose_secret())).unwrap();
         prop_assert_eq!(step, ServerStep::Lookup { username: username.clone() });
@@ -560,7 +562,7 @@ proptest! {
         first in proptest::collection::vec(any::<u8>(), 0..120),
         last in proptest::collection::vec(any::<u8>(), 0..160),
     ) {
-        let mut server = ScramSha256Server::new(SERVER_NONCE).unwrap();
+        let mut server = ScramSha256Server::new(SERVER_NONCE, &unknown_users()).unwrap();
         let _ = server.start(Some(&first));
         let _ = server.provide_secret(Some(rfc_secret()));
         let _ = server.step(&last);
@@ -592,7 +594,7 @@ fn plus_exchange(
         .unwrap()
         .with_channel_binding(client);
     assert_eq!(client.name(), SCRAM_SHA_256_PLUS);
-    let mut server = ScramSha256Server::new(SERVER_NONCE)
+    let mut server = ScramSha256Server::new(SERVER_NONCE, &unknown_users())
         .unwrap()
         .with_channel_binding(server);
     assert_eq!(server.name(), SCRAM_SHA_256_PLUS);
@@ -641,7 +643,7 @@ fn rfc5802_section6_gs2_flags_against_what_the_server_offers() {
         let mut server = server;
         server.start(Some(message)).map(|_| ())
     };
-    let plain = || ScramSha256Server::new(SERVER_NONCE).unwrap();
+    let plain = || ScramSha256Server::new(SERVER_NONCE, &unknown_users()).unwrap();
     let offered = || plain().with_binding_offered();
     let plus = || plain().with_channel_binding(binding(7));
     // SCRAM-SHA-256 alone: `n` and `y` are fine, `p=` is not.
@@ -683,4 +685,158 @@ fn rfc5802_section6_gs2_flags_against_what_the_server_offers() {
         format!("{custom:?}"),
         r#"ChannelBinding { kind: "tls-server-end-point", data_len: 2 }"#
     );
+}
+
+/// RFC 5802 section 9: through the registry, with a fresh nonce per exchange as the docs
+/// require, an unknown user sees the same salt and iteration count on every attempt, shaped
+/// like a real user's (the review's `review2_registry_unknown_user_salt_is_stable`).
+#[test]
+fn rfc5802_section9_registry_unknown_user_answers_are_stable_and_look_real() {
+    use crate::sasl::{Context, ServerMechanisms};
+    use alloc::sync::Arc;
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    let real = ScramSecret::derive("pw", b"a real salt of 24 octets", 10_000).unwrap();
+    let counter = Arc::new(AtomicU32::new(0));
+    let nonces = Arc::clone(&counter);
+    let offered = ServerMechanisms::new()
+        .scram_sha_256(unknown_users().like(&real).unwrap(), move || {
+            format!("srvnonce{}", nonces.fetch_add(1, Ordering::Relaxed))
+        });
+    let context = Context::new(true, None);
+    // The salt and iteration count of the server-first-message.
+    let answer = |user: &str, secret: Option<ScramSecret>| {
+        let mut server = offered.start(SCRAM_SHA_256, &context).unwrap();
+        let first = format!("n,,n={user},r=cn");
+        assert!(matches!(
+            server.start(Some(first.as_bytes())),
+            Ok(ServerStep::Lookup { .. })
+        ));
+        let server_first = String::from_utf8(challenge(server.provide_secret(secret))).unwrap();
+        let mut parts = server_first.split(',').skip(1);
+        let salt = STANDARD
+            .decode(parts.next().unwrap().strip_prefix("s=").unwrap())
+            .unwrap();
+        let iterations = String::from(parts.next().unwrap());
+        (salt, iterations)
+    };
+    let known = answer("alice", Some(real.clone()));
+    assert_eq!(known, answer("alice", Some(real.clone())));
+    let unknown = answer("nobody", None);
+    assert_eq!(unknown, answer("nobody", None), "stable across attempts");
+    assert_ne!(unknown, answer("someone", None), "one salt per user name");
+    assert_eq!(unknown.0.len(), known.0.len(), "salt length of real users");
+    assert_eq!(unknown.1, known.1, "iteration count of real users");
+    assert_eq!(
+        counter.load(Ordering::Relaxed),
+        5,
+        "a fresh nonce each time"
+    );
+}
+
+#[test]
+fn unknown_users_arguments() {
+    let misuse = |result: Result<ScramUnknownUsers, SaslError>| {
+        assert!(result.is_err_and(|e| e.is_misuse()));
+    };
+    misuse(ScramUnknownUsers::new(b"fifteen octets!"));
+    misuse(unknown_users().with_iterations(0));
+    misuse(unknown_users().with_salt_len(0));
+    misuse(unknown_users().with_salt_len(257));
+    let long = unknown_users().with_salt_len(256).unwrap();
+    assert_eq!(long.salt_len(), 256);
+    assert!(!format!("{long:?}").contains("secret"));
+    // A long made-up salt comes out whole.
+    let mut server = ScramSha256Server::new(SERVER_NONCE, &long).unwrap();
+    let _ = server.start(Some(b"n,,n=nobody,r=cn"));
+    let server_first = String::from_utf8(challenge(server.provide_secret(None))).unwrap();
+    let salt = server_first.split(',').nth(1).unwrap();
+    assert_eq!(STANDARD.decode(&salt[2..]).unwrap().len(), 256);
+}
+
+/// RFC 5802 section 9: an unknown user's proof is checked as a wrong password's is, and
+/// fails the same way; the exchange then accepts nothing more.
+#[test]
+fn rfc5802_section9_unknown_user_fails_like_a_wrong_password() {
+    let run = |secret: Option<ScramSecret>| {
+        let mut client = ScramSha256Client::new(None, "user", "pencil", CLIENT_NONCE).unwrap();
+        let mut server = ScramSha256Server::new(SERVER_NONCE, &unknown_users()).unwrap();
+        let first = client.initial_response().unwrap();
+        let _ = server.start(Some(first.expose_secret()));
+        let server_first = challenge(server.provide_secret(secret));
+        let last = client.respond(&server_first).unwrap();
+        (server.step(last.expose_secret()), server.step(b""))
+    };
+    let wrong = ScramSecret::derive("not pencil", b"0123456789abcdef", 4096).unwrap();
+    let (unknown, unknown_after) = run(None);
+    let (wrong, wrong_after) = run(Some(wrong));
+    assert_eq!(unknown, Ok(ServerStep::Failed));
+    assert_eq!(unknown, wrong);
+    assert_eq!(unknown_after, wrong_after);
+}
+
+/// RFC 5802 section 6: a client that could bind but sees no -PLUS offered sends `y`; a
+/// server without -PLUS completes the exchange, one offering -PLUS refuses it (downgrade).
+#[test]
+fn rfc5802_section6_client_sends_y_when_it_could_bind() {
+    let exchange = |server: ScramSha256Server| {
+        let mut server = server;
+        let mut client = ScramSha256Client::new(None, "user", "pencil", CLIENT_NONCE)
+            .unwrap()
+            .with_binding_supported();
+        assert_eq!(client.name(), SCRAM_SHA_256);
+        let first = client.initial_response().unwrap();
+        assert!(first.expose_secret().starts_with(b"y,,n=user,"));
+        let _lookup = server.start(Some(first.expose_secret()))?;
+        let server_first = challenge(server.provide_secret(Some(rfc_secret())));
+        let last = client.respond(&server_first).unwrap();
+        // `c=` repeats the gs2 header, `y,,`.
+        let expected = format!("c={},", STANDARD.encode("y,,"));
+        assert!(last.expose_secret().starts_with(expected.as_bytes()));
+        let server_final = challenge(server.step(last.expose_secret()));
+        client.respond(&server_final).unwrap();
+        assert_eq!(client.complete(), Ok(()));
+        server.step(b"")
+    };
+    let plain = ScramSha256Server::new(SERVER_NONCE, &unknown_users()).unwrap();
+    assert!(matches!(exchange(plain.clone()), Ok(ServerStep::Done(_))));
+    assert_eq!(
+        exchange(plain.with_binding_offered()).map(drop),
+        Err(malformed(
+            "gs2 flag y, but the server offers channel binding"
+        ))
+    );
+    // With binding data, `p=` wins over `y`.
+    let mut bound = ScramSha256Client::new(None, "user", "pencil", CLIENT_NONCE)
+        .unwrap()
+        .with_binding_supported()
+        .with_channel_binding(binding(1));
+    assert!(
+        bound
+            .initial_response()
+            .unwrap()
+            .expose_secret()
+            .starts_with(b"p=tls-exporter,,")
+    );
+}
+
+/// RFC 5802 section 5 and RFC 4422 section 3.6: the client's exchange is complete only
+/// once the server's signature verified; success reported earlier is a failure.
+#[test]
+fn rfc5802_section5_client_complete_only_after_the_server_signature() {
+    let mut client = ScramSha256Client::new(None, "user", "pencil", CLIENT_NONCE).unwrap();
+    let incomplete = Err(SaslError::Incomplete {
+        mechanism: SCRAM_SHA_256,
+    });
+    assert_eq!(client.clone().complete(), incomplete);
+    let _ = client.initial_response();
+    assert_eq!(client.clone().complete(), incomplete);
+    let _ = client.respond(SERVER_FIRST).unwrap();
+    // A server that says "success" here, without `v=`, has not proved itself.
+    let mut impostor = client.clone();
+    assert_eq!(impostor.complete(), incomplete);
+    assert!(!impostor.is_server_verified());
+    assert!(impostor.respond(SERVER_FINAL).is_err(), "failed for good");
+    let _ = client.respond(SERVER_FINAL).unwrap();
+    assert_eq!(client.complete(), Ok(()));
 }
