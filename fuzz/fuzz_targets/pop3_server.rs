@@ -22,7 +22,10 @@ fuzz_target!(|input: &[u8]| {
             .login()
             .external()
             .cram_md5(|| "<1.2@fuzz>".into())
-            .scram_sha_256(mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(), || "fuzz-nonce".into()),
+            .scram_sha_256(
+                mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+                || "fuzz-nonce".into(),
+            ),
         max_pending: 2048,
         max_errors: 50,
         ..ServerConfig::default()

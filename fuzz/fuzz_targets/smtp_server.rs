@@ -21,7 +21,10 @@ fuzz_target!(|input: &[u8]| {
             .plain()
             .login()
             .external()
-            .scram_sha_256(mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(), || "fuzz-nonce".into()),
+            .scram_sha_256(
+                mail_wire::sasl::ScramUnknownUsers::new(b"a server-wide secret key").unwrap(),
+                || "fuzz-nonce".into(),
+            ),
         max_message_size: Some(4096),
         max_pending: 2048,
         ..ServerConfig::default()

@@ -92,9 +92,9 @@ use mail_wire::sasl::{
 };
 
 pub use config::ServerConfig;
-pub use mail_wire::sasl::{ScramSecret, ServerMechanisms};
 #[cfg(feature = "scram")]
 pub use mail_wire::sasl::ScramUnknownUsers;
+pub use mail_wire::sasl::{ScramSecret, ServerMechanisms};
 
 use crate::codec::{
     CommandOptions, encode_capability, encode_continuation, encode_language_listing,

@@ -80,9 +80,9 @@ use mail_wire::sasl::{
 };
 
 pub use config::{ServerConfig, Timeouts};
-pub use mail_wire::sasl::{ScramSecret, ServerMechanisms};
 #[cfg(feature = "scram")]
 pub use mail_wire::sasl::ScramUnknownUsers;
+pub use mail_wire::sasl::{ScramSecret, ServerMechanisms};
 
 use crate::codec::{CommandOptions, DecodeError, ErrorKind, encode_reply, parse_command};
 use crate::types::{
