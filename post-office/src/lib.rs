@@ -6,6 +6,7 @@
 // The library exists for the binary and the peer tests: its modules are internal.
 #![allow(unreachable_pub, missing_docs)]
 
+mod auth;
 mod delivery;
 mod fetch;
 mod maildir;
