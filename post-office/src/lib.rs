@@ -6,6 +6,7 @@
 // The library exists for the binary and the peer tests: its modules are internal.
 #![allow(unreachable_pub, missing_docs)]
 
+mod auth;
 mod delivery;
 mod fetch;
 mod maildir;
@@ -90,6 +91,8 @@ pub fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file stays plain for log watchers (fail2ban).
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

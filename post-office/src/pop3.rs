@@ -13,6 +13,7 @@ use mail_io::pop3::{
 use tokio::io::AsyncRead;
 use tracing::{info, warn};
 
+use crate::auth::{self, Protocol, Verdict};
 use crate::maildir::{Maildir, Stored, sync_dir, unique_name};
 use crate::serve::Office;
 
@@ -100,19 +101,38 @@ impl Maildrop for Session {
     async fn login(&mut self, login: &Login) -> Result<Vec<MessageInfo>, Refusal> {
         let name = login.username().map(str::to_lowercase).unwrap_or_default();
         // Acting as another user (a PLAIN authzid) is not offered.
-        let own = match login {
-            Login::Sasl { credentials, .. } => credentials
-                .authzid()
-                .is_none_or(|authzid| Some(authzid) == credentials.username()),
-            _ => true,
+        let (own, mechanism) = match login {
+            Login::Sasl {
+                credentials,
+                mechanism,
+            } => (
+                credentials
+                    .authzid()
+                    .is_none_or(|authzid| Some(authzid) == credentials.username()),
+                mechanism.as_str(),
+            ),
+            Login::User { .. } => (true, "USER"),
+            Login::Apop { .. } => (true, "APOP"),
+            _ => (true, "OTHER"),
         };
-        let valid = own
-            && self
-                .office
-                .password(&name)
-                .is_some_and(|password| login.verify_secret(password.as_bytes()));
-        if !valid {
-            return Err(Refusal::auth());
+        // After the address's penalty delay; refused at once after too many failures.
+        let verdict = auth::check_login(
+            &self.office,
+            Protocol::Pop3,
+            self.peer.ip(),
+            login.username().unwrap_or_default(),
+            mechanism,
+            |password| login.verify_secret(password) & own,
+        )
+        .await;
+        match verdict {
+            Verdict::Accepted => {}
+            Verdict::Rejected => return Err(Refusal::auth()),
+            Verdict::Refused => {
+                return Err(Refusal::temporary(
+                    "too many failed logins, try again later",
+                ));
+            }
         }
         let lock = Lock::take(&self.office, &name).ok_or_else(Refusal::in_use)?;
         match tokio::task::block_in_place(|| self.list(&name)) {

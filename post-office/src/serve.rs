@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::UserPass;
+use crate::auth::Penalties;
 use crate::delivery::Spool;
 use crate::maildir::Maildir;
 
@@ -83,6 +84,8 @@ pub struct Office {
     pub plaintext_login: bool,
     /// Maildrops held by a POP3 session.
     pub locks: Mutex<HashSet<String>>,
+    /// Failed logins per client address and per user name, across every listener.
+    pub penalties: Penalties,
 }
 
 impl Office {
@@ -145,6 +148,7 @@ pub async fn run(args: Args) -> Result<()> {
         max_message_size: args.max_message_size,
         plaintext_login: args.plaintext_login,
         locks: Mutex::new(HashSet::new()),
+        penalties: Penalties::new(),
     });
     let shutdown = Shutdown::new();
     let options = ServeOptions::new()

@@ -11,6 +11,7 @@ use mail_io::smtp::{
 };
 use tracing::info;
 
+use crate::auth::{self, Protocol, Verdict};
 use crate::delivery::Spool;
 use crate::serve::Office;
 
@@ -173,24 +174,41 @@ impl Handler for Session {
     }
 
     /// A known user with the right password, acting as nobody else (no PLAIN authzid for
-    /// another user).
-    async fn authenticate(&mut self, _: Mechanism<'static>, credentials: Credentials) -> Answer {
+    /// another user); after the address's penalty delay, and refused at once (454 4.7.0,
+    /// RFC 4954 6) after too many failures ([`crate::auth`]).
+    async fn authenticate(
+        &mut self,
+        mechanism: Mechanism<'static>,
+        credentials: Credentials,
+    ) -> Answer {
         let own = credentials
             .authzid()
             .is_none_or(|authzid| Some(authzid) == credentials.username());
-        let valid = own
-            && credentials
-                .username()
-                .and_then(|name| self.office.password(name))
-                .is_some_and(|password| credentials.verify_password(password.as_bytes()));
-        if valid {
-            Answer::Accept
-        } else {
-            Answer::Reply(reply(
+        let user = credentials
+            .username()
+            .or_else(|| credentials.authzid())
+            .unwrap_or_default();
+        let verdict = auth::check_login(
+            &self.office,
+            Protocol::Smtp,
+            self.peer.ip(),
+            user,
+            mechanism.as_str(),
+            |password| credentials.verify_password(password) & own,
+        )
+        .await;
+        match verdict {
+            Verdict::Accepted => Answer::Accept,
+            Verdict::Rejected => Answer::Reply(reply(
                 ReplyCode::AUTH_CREDENTIALS_INVALID,
                 EnhancedStatus::AUTH_CREDENTIALS_INVALID,
                 "Authentication credentials invalid",
-            ))
+            )),
+            Verdict::Refused => Answer::Reply(reply(
+                ReplyCode::TEMPORARY_TLS_OR_AUTH_FAILURE,
+                EnhancedStatus::SECURITY_TRANSIENT,
+                "Too many failed logins, try again later",
+            )),
         }
     }
 
