@@ -106,6 +106,7 @@ struct ReadmeDoctests;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
+mod client_limits;
 mod config;
 mod error;
 // What the tokio and blocking sides share.
@@ -131,6 +132,7 @@ pub mod smtp;
 #[cfg(feature = "tokio")]
 mod transport;
 
+pub use client_limits::{ClientLimits, ClientRefusals};
 pub use config::IoConfig;
 pub use error::Error;
 pub use serve_options::ServeOptions;

@@ -12,6 +12,10 @@ use pop3_proto::types::{InvalidValue, MessageNumber, Response, Status, Text, Uni
 ///
 /// [`ServeOptions::max_sessions`]: crate::ServeOptions::max_sessions
 pub(crate) const TOO_MANY: &[u8] = b"-ERR [SYS/TEMP] too many connections\r\n";
+/// Over the client's own limits (sessions at once, connections a minute): a temporary
+/// refusal (RFC 3206 4: `SYS/TEMP`, try again later).
+pub(crate) const CLIENT_TOO_MANY: &[u8] =
+    b"-ERR [SYS/TEMP] too many connections from your address, try again later\r\n";
 
 /// Octets of a message read from its source and handed to the machine at a time; output is
 /// written out once this much waits, so a message of any size streams with bounded memory.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::TlsServer;
 #[cfg(feature = "tokio")]
 use crate::accept::SessionLimit;
-use crate::{IoConfig, Shutdown};
+use crate::{ClientLimits, IoConfig, Shutdown};
 
 /// How a server listens: limits, TLS, shutdown. Shared by the SMTP and POP3 servers, tokio
 /// and blocking (`mail_io::ServeOptions` and `mail_io::blocking::ServeOptions` are this type).
@@ -23,6 +23,13 @@ pub struct ServeOptions {
     /// look at it: they always count their own sessions against `max_sessions`.
     #[cfg(feature = "tokio")]
     pub session_limit: Option<SessionLimit>,
+    /// Sessions at once and new connections a minute per client address, and the table that
+    /// counts them (see [`ClientLimits`]): 50 at once and 60 a minute per client, and never
+    /// more than half of the listener's sessions for one client. Each `ServeOptions::new()`
+    /// has a table of its own; clones (and [`client_limits`](Self::client_limits) with a
+    /// clone of one handle) share it, so listeners made from one `ServeOptions` count a
+    /// client's connections together.
+    pub client_limits: ClientLimits,
     /// The driver's limits for every connection.
     pub io: IoConfig,
     /// Ends the accept loop and every session politely once triggered.
@@ -44,6 +51,7 @@ impl Default for ServeOptions {
             max_sessions: 1024,
             #[cfg(feature = "tokio")]
             session_limit: None,
+            client_limits: ClientLimits::default(),
             io: IoConfig::default(),
             shutdown: Shutdown::new(),
             #[cfg(feature = "rustls")]
@@ -72,6 +80,13 @@ impl ServeOptions {
     #[cfg(feature = "tokio")]
     pub fn session_limit(mut self, limit: SessionLimit) -> Self {
         self.session_limit = Some(limit);
+        self
+    }
+
+    /// Counts each client's connections in `limits` (shared with every listener given a clone
+    /// of it); [`ClientLimits::unlimited`] leaves only the headroom.
+    pub fn client_limits(mut self, limits: ClientLimits) -> Self {
+        self.client_limits = limits;
         self
     }
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use mail_io::smtp::Mailbox;
-use mail_io::{ServeOptions, SessionLimit, Shutdown};
+use mail_io::{ClientLimits, ServeOptions, SessionLimit, Shutdown};
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::UserPass;
 use crate::auth::Penalties;
@@ -66,6 +66,18 @@ pub struct Args {
     /// Allow logins and AUTH without TLS (loopback tests with clients that cannot do TLS).
     #[arg(long)]
     plaintext_login: bool,
+    /// Sessions at once across all listeners; one more is told 421 / -ERR and closed.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_sessions: u32,
+    /// Sessions at once per client address (an IPv6 client by its /64), across all listeners;
+    /// 0: no limit of its own. One client never gets more than half of --max-sessions
+    /// (unless both this and --rate-per-client are 0: no per-client limit at all).
+    #[arg(long, default_value_t = 50)]
+    max_per_client: u32,
+    /// New connections a minute per client address, across all listeners (a minute's worth
+    /// may come at once); 0: no limit.
+    #[arg(long, default_value_t = 60)]
+    rate_per_client: u32,
 }
 
 /// What every session shares: the users, the domains, the store, the maildrop locks.
@@ -103,8 +115,9 @@ impl Office {
     }
 }
 
-/// Sessions at once, across all listeners (each holds a socket and a task).
-const MAX_SESSIONS: usize = 1024;
+/// How often refusals are summed up in the log: a flood of refused connections gives one
+/// line per period, not one per connection.
+const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(5);
 
 /// How long sessions get to say goodbye after Ctrl-C.
 const GRACE: Duration = Duration::from_secs(5);
@@ -151,10 +164,22 @@ pub async fn run(args: Args) -> Result<()> {
         penalties: Penalties::new(),
     });
     let shutdown = Shutdown::new();
+    let sessions = SessionLimit::new(usize::try_from(args.max_sessions).unwrap_or(usize::MAX));
+    let clients = ClientLimits::new()
+        .max_sessions_per_client(usize::try_from(args.max_per_client).unwrap_or(usize::MAX))
+        .connections_per_minute(args.rate_per_client);
+    info!(
+        max_sessions = sessions.max(),
+        max_per_client = args.max_per_client,
+        rate_per_client = args.rate_per_client,
+        "connection limits"
+    );
     let options = ServeOptions::new()
-        .session_limit(SessionLimit::new(MAX_SESSIONS))
+        .session_limit(sessions.clone())
+        .client_limits(clients.clone())
         .shutdown(shutdown.clone())
         .grace(GRACE);
+    tokio::spawn(log_refusals(sessions, clients, shutdown.clone()));
     let mut listeners = vec![(Listener::Smtp, args.smtp), (Listener::Pop3, args.pop3)];
     let optional = [
         (Listener::Submission, args.submission),
@@ -193,6 +218,35 @@ pub async fn run(args: Args) -> Result<()> {
         let _ = listener.await;
     }
     Ok(())
+}
+
+/// Logs the connections refused over the limits, summed up every [`REFUSALS_LOGGED_EVERY`]
+/// (nothing when there were none), until the shutdown.
+async fn log_refusals(sessions: SessionLimit, clients: ClientLimits, shutdown: Shutdown) {
+    let mut logged = (0, clients.refused());
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(REFUSALS_LOGGED_EVERY) => {}
+            () = shutdown.triggered() => return,
+        }
+        let now = (sessions.refused(), clients.refused());
+        if now.0 == logged.0 && now.1.total() == logged.1.total() {
+            continue;
+        }
+        let last = now.1.last.map(|address| address.to_string());
+        warn!(
+            over_session_limit = now.0.saturating_sub(logged.0),
+            over_client_sessions = now.1.sessions.saturating_sub(logged.1.sessions),
+            over_client_rate = now.1.rate.saturating_sub(logged.1.rate),
+            client_table_full = now.1.table_full.saturating_sub(logged.1.table_full),
+            last_client_refused = %last.as_deref().unwrap_or("-"),
+            sessions = sessions.in_use(),
+            clients = clients.clients(),
+            "connections refused in the last {} s",
+            REFUSALS_LOGGED_EVERY.as_secs()
+        );
+        logged = now;
+    }
 }
 
 /// The accept loop of one listener, ready to be spawned.

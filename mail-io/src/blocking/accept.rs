@@ -1,5 +1,6 @@
-//! The accept loop of the blocking servers: one thread per connection, a session limit with a
-//! polite refusal over it, `TCP_NODELAY`, back-off when accepting fails, and shutdown.
+//! The accept loop of the blocking servers: one thread per connection, the limits per client and
+//! for the listener with a polite refusal over them, `TCP_NODELAY`, back-off when accepting
+//! fails, and shutdown.
 
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -8,6 +9,24 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::{ServeOptions, Shutdown};
+
+/// What a listener says before it closes a connection it refuses (empty on an implicit TLS
+/// listener: plaintext there would only garble the client's handshake).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refusals {
+    /// Over the listener's session limit, or when no thread can be started.
+    pub(crate) busy: &'static [u8],
+    /// Over the client's own limits (sessions at once, connections a minute).
+    pub(crate) client: &'static [u8],
+}
+
+impl Refusals {
+    /// Nothing said at all (implicit TLS).
+    pub(crate) const SILENT: Self = Self {
+        busy: b"",
+        client: b"",
+    };
+}
 
 /// How often the watcher looks at the shutdown signal while `accept` blocks.
 const WATCH: Duration = Duration::from_millis(100);
@@ -35,8 +54,9 @@ impl Drop for Slot {
 }
 
 /// Accepts until the shutdown, running `session` for each connection in a thread of its own
-/// (named `name`), then waits (at most the grace period) for the sessions to end. Over the
-/// session limit, or when no thread can be started, a connection gets `refusal` and is closed.
+/// (named `name`), then waits (at most the grace period) for the sessions to end. Over its
+/// client's limits a connection gets `refusals.client`; over the session limit, or when no
+/// thread can be started, `refusals.busy`; then it is closed.
 ///
 /// `session` runs in the accepting thread (it makes the connection's handler) only once the
 /// connection's thread is up: a connection refused for want of a thread has no handler, so no
@@ -45,13 +65,13 @@ pub(crate) fn accept_loop<F, R>(
     listener: &TcpListener,
     options: &ServeOptions,
     name: &str,
-    refusal: &'static [u8],
+    refusals: Refusals,
     session: F,
 ) where
     F: FnMut(TcpStream, SocketAddr) -> R,
     R: FnOnce() + Send + 'static,
 {
-    accept_loop_with(listener, options, refusal, session, |job| {
+    accept_loop_with(listener, options, refusals, session, |job| {
         std::thread::Builder::new()
             .name(name.to_string())
             .spawn(job)
@@ -66,7 +86,7 @@ type Job = Box<dyn FnOnce() + Send>;
 fn accept_loop_with<F, R, T>(
     listener: &TcpListener,
     options: &ServeOptions,
-    refusal: &'static [u8],
+    refusals: Refusals,
     mut session: F,
     mut spawn: T,
 ) where
@@ -91,6 +111,15 @@ fn accept_loop_with<F, R, T>(
             break;
         }
         let _ = stream.set_nodelay(true);
+        // The client's limits first: a client over them takes no slot from the others.
+        let Ok(client) =
+            options
+                .client_limits
+                .admit(peer.ip(), options.max_sessions, Instant::now())
+        else {
+            refuse(&stream, refusals.client);
+            continue;
+        };
         {
             let mut running = sessions
                 .running
@@ -98,7 +127,8 @@ fn accept_loop_with<F, R, T>(
                 .unwrap_or_else(PoisonError::into_inner);
             if *running >= options.max_sessions {
                 drop(running);
-                refuse(&stream, refusal);
+                drop(client);
+                refuse(&stream, refusals.busy);
                 continue;
             }
             *running += 1;
@@ -108,6 +138,7 @@ fn accept_loop_with<F, R, T>(
         let (hand_over, handed) = mpsc::sync_channel::<R>(1);
         let spawned = spawn(Box::new(move || {
             let _slot = slot;
+            let _client = client;
             // Nothing comes if making the session failed (it panicked): the slot is freed.
             if let Ok(run) = handed.recv() {
                 run();
@@ -119,7 +150,7 @@ fn accept_loop_with<F, R, T>(
             }
             // The closure (and the slot in it) is gone with the error; no handler was made:
             // refuse politely.
-            Err(_) => refuse(&stream, refusal),
+            Err(_) => refuse(&stream, refusals.busy),
         }
     }
     done.store(true, Ordering::SeqCst);
@@ -196,6 +227,58 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
+    use crate::ClientLimits;
+
+    #[test]
+    fn a_client_over_its_limit_is_told_so_until_its_session_ends() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let options = ServeOptions::new()
+            .client_limits(ClientLimits::new().max_sessions_per_client(1))
+            .grace(Duration::from_secs(1));
+        let shutdown = options.shutdown.clone();
+        let server = std::thread::spawn(move || {
+            accept_loop(
+                &listener,
+                &options,
+                "test-session",
+                Refusals {
+                    busy: b"-ERR busy\r\n",
+                    client: b"-ERR you again\r\n",
+                },
+                |stream, _| {
+                    move || {
+                        // Greets, then holds the session until the client closes.
+                        let _ = (&stream).write_all(b"+OK\r\n");
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                        let _ = (&stream).read(&mut [0u8; 1]);
+                    }
+                },
+            );
+        });
+        let greeting = |stream: &TcpStream| {
+            let mut line = [0u8; 16];
+            let read = (&*stream).read(&mut line).unwrap();
+            String::from_utf8_lossy(&line[..read]).into_owned()
+        };
+        let first = TcpStream::connect(address).unwrap();
+        assert_eq!(greeting(&first), "+OK\r\n");
+        let second = TcpStream::connect(address).unwrap();
+        assert_eq!(greeting(&second), "-ERR you again\r\n");
+        // Once its session has ended, the client is served again.
+        drop(first);
+        let served = (0..50).any(|_| {
+            let again = TcpStream::connect(address).unwrap();
+            if greeting(&again) == "+OK\r\n" {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            false
+        });
+        assert!(served);
+        shutdown.trigger();
+        server.join().unwrap();
+    }
 
     #[test]
     fn a_connection_without_a_thread_is_refused_and_no_handler_is_left_behind() {
@@ -212,7 +295,10 @@ mod tests {
             accept_loop_with(
                 &listener,
                 &options,
-                b"-ERR busy\r\n",
+                Refusals {
+                    busy: b"-ERR busy\r\n",
+                    client: b"-ERR you again\r\n",
+                },
                 move |stream, _| {
                     made_by_loop.fetch_add(1, Ordering::SeqCst);
                     let ended = ended_by_loop.clone();

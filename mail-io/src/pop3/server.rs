@@ -14,12 +14,12 @@ pub use pop3_proto::server::{
     Login, MessageInfo, ScramSecret, ScramUnknownUsers, Server, ServerConfig, ServerMechanisms,
 };
 
-use crate::pop3_server::{BODY_CHUNK, TOO_MANY};
+use crate::pop3_server::{BODY_CHUNK, CLIENT_TOO_MANY, TOO_MANY};
 pub use crate::pop3_server::{Refusal, Retrieve, ServerError};
 
 #[cfg(feature = "rustls")]
 use crate::TlsServer;
-use crate::accept::accept_loop;
+use crate::accept::{Refusals, accept_loop};
 use crate::{Connection, IoConfig, ServeOptions, Shutdown, Transport};
 
 /// A maildrop as a POP3 session sees it: one async method per decision, called in the order of
@@ -212,8 +212,10 @@ pub trait Maildrop: Send {
 /// only when `options` has TLS; implicit TLS as `options` says; the APOP timestamp from
 /// [`Maildrop::apop_timestamp`], never the one in `config`), the driver's limits of [`ServeOptions::io`] and
 /// `TCP_NODELAY`. Over [`ServeOptions::max_sessions`] a connection is answered
-/// `-ERR [SYS/TEMP] too many connections` and closed (on an implicit TLS listener, where
-/// plaintext would only confuse the client's TLS, closed without a word). Once the shutdown is
+/// `-ERR [SYS/TEMP] too many connections` and closed, and over its client's limits
+/// ([`ServeOptions::client_limits`]: sessions at once and connections a minute per address)
+/// `-ERR [SYS/TEMP] too many connections from your address, try again later` (on an implicit
+/// TLS listener, where plaintext would only confuse the client's TLS, closed without a word). Once the shutdown is
 /// triggered, no connection is accepted any more, each session says `-ERR server shutting
 /// down` at its next wait and closes (nothing committed; a session still in its implicit TLS
 /// handshake ends at once, without a word), and `serve` returns when they are all over or
@@ -236,7 +238,14 @@ pub async fn serve<F, H>(
     config.stls = has_tls && !options.implicit_tls;
     config.implicit_tls = options.implicit_tls;
     // A refusal in plaintext where the client starts with TLS would only garble its handshake.
-    let refusal: &'static [u8] = if options.implicit_tls { b"" } else { TOO_MANY };
+    let refusals = if options.implicit_tls {
+        Refusals::SILENT
+    } else {
+        Refusals {
+            busy: TOO_MANY,
+            client: CLIENT_TOO_MANY,
+        }
+    };
     let listening = Arc::new(Listening {
         config,
         io: options.io,
@@ -244,7 +253,7 @@ pub async fn serve<F, H>(
         #[cfg(feature = "rustls")]
         tls: options.tls.clone(),
     });
-    accept_loop(listener, &options, refusal, |stream, peer, permit| {
+    accept_loop(listener, &options, refusals, |stream, peer, permit| {
         let listening = listening.clone();
         let handler = new_handler(peer);
         async move {

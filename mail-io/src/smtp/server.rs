@@ -27,11 +27,15 @@ use tokio::net::TcpListener;
 
 #[cfg(feature = "rustls")]
 use crate::TlsServer;
-use crate::accept::accept_loop;
+use crate::accept::{Refusals, accept_loop};
 use crate::{Connection, Error, ServeOptions, Transport};
 
 /// What a connection over the session limit is told before it is closed (RFC 5321 3.8).
 const TOO_MANY: &[u8] = b"421 4.3.2 Too many connections, try again later\r\n";
+/// Over the client's own limits (sessions at once, connections a minute); 4.7.0 as Postfix
+/// answers its `anvil` limits (RFC 3463 3.8: a security or policy status).
+const CLIENT_TOO_MANY: &[u8] =
+    b"421 4.7.0 Too many connections from your address, try again later\r\n";
 
 /// Where a session comes from: what the handler factory of [`serve`] is given.
 #[derive(Debug, Clone)]
@@ -258,6 +262,10 @@ pub fn reply(
 /// - **Session limit**: over `options.max_sessions`, a connection is told `421 4.3.2 Too many
 ///   connections, try again later` and closed (on an implicit TLS listener, where plaintext
 ///   cannot be read, it is only closed).
+/// - **Client limits**: over its client's limits (`options.client_limits`: sessions at once
+///   and connections a minute per address), a connection is told `421 4.7.0 Too many
+///   connections from your address, try again later` and closed (only closed with implicit
+///   TLS). Refusals are written without waiting on the client.
 /// - **Errors** of a session (I/O, timeouts, a failed handshake) end that session only and
 ///   are reported to its handler's [`closed`](Handler::closed).
 ///
@@ -317,9 +325,16 @@ pub async fn serve<F, H>(
     let has_tls = false;
     config.implicit_tls = options.implicit_tls;
     config.starttls = has_tls && !options.implicit_tls;
-    let refusal: &'static [u8] = if options.implicit_tls { b"" } else { TOO_MANY };
+    let refusals = if options.implicit_tls {
+        Refusals::SILENT
+    } else {
+        Refusals {
+            busy: TOO_MANY,
+            client: CLIENT_TOO_MANY,
+        }
+    };
     let lmtp = config.lmtp;
-    accept_loop(listener, &options, refusal, |stream, peer, permit| {
+    accept_loop(listener, &options, refusals, |stream, peer, permit| {
         let info = SessionInfo {
             peer,
             local: stream.local_addr().ok(),

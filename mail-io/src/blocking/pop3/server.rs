@@ -12,10 +12,10 @@ pub use pop3_proto::server::{
     Login, MessageInfo, ScramSecret, ScramUnknownUsers, Server, ServerConfig, ServerMechanisms,
 };
 
-use crate::pop3_server::{BODY_CHUNK, TOO_MANY};
+use crate::pop3_server::{BODY_CHUNK, CLIENT_TOO_MANY, TOO_MANY};
 pub use crate::pop3_server::{Refusal, Retrieve, ServerError};
 
-use super::super::accept::accept_loop;
+use super::super::accept::{Refusals, accept_loop};
 use super::super::smtp::read_some;
 use super::super::{Connection, ServeOptions, Transport};
 
@@ -173,8 +173,10 @@ pub trait Maildrop {
 /// TLS; implicit TLS as `options` says; the APOP timestamp from
 /// [`Maildrop::apop_timestamp`]), the driver's limits of [`ServeOptions::io`] and
 /// `TCP_NODELAY`. Over [`ServeOptions::max_sessions`] a connection is answered
-/// `-ERR [SYS/TEMP] too many connections` and closed (on an implicit TLS listener, where
-/// plaintext would only confuse the client's TLS, closed without a word). Once the shutdown is
+/// `-ERR [SYS/TEMP] too many connections` and closed, and over its client's limits
+/// ([`ServeOptions::client_limits`]: sessions at once and connections a minute per address)
+/// `-ERR [SYS/TEMP] too many connections from your address, try again later` (on an implicit
+/// TLS listener, where plaintext would only confuse the client's TLS, closed without a word). Once the shutdown is
 /// triggered, no connection is accepted any more (within 100 ms), each session says
 /// `-ERR server shutting down` at its next wait (within 250 ms) and closes (nothing
 /// committed; a session still in its implicit TLS handshake ends without a word), and `serve`
@@ -211,12 +213,19 @@ where
     let shutdown = options.shutdown.clone();
     let implicit = options.implicit_tls;
     // A refusal in plaintext where the client starts with TLS would only garble its handshake.
-    let refusal: &'static [u8] = if implicit { b"" } else { TOO_MANY };
+    let refusals = if implicit {
+        Refusals::SILENT
+    } else {
+        Refusals {
+            busy: TOO_MANY,
+            client: CLIENT_TOO_MANY,
+        }
+    };
     accept_loop(
         &listener,
         &options,
         "pop3-session",
-        refusal,
+        refusals,
         |stream, peer| {
             let mut handler = new_handler(peer);
             let mut config = config.clone();

@@ -1,0 +1,275 @@
+//! Per-client limits of a real post-office process on loopback: one client address cannot lock
+//! the others out, and every connection refused is told so before it is closed.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::Office;
+
+/// How long any read of these tests may wait.
+const READ: Duration = Duration::from_secs(10);
+
+/// A connection to `port` on 127.0.0.1 from the loopback address `from` (Linux answers on all
+/// of 127/8).
+fn connect_from(from: [u8; 4], port: u16) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from((from, 0)).into())
+        .expect("binds a loopback address");
+    socket
+        .connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)).into(), READ)
+        .unwrap();
+    let stream = TcpStream::from(socket);
+    stream.set_read_timeout(Some(READ)).unwrap();
+    stream
+}
+
+/// The first line the server says ("" if it closed without a word).
+fn first_line(stream: &TcpStream) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < 512 {
+        match (&*stream).read(&mut byte) {
+            Ok(1) => {
+                line.push(byte[0]);
+                if byte[0] == b'\n' {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// A line-at-a-time conversation.
+struct Talk {
+    lines: BufReader<TcpStream>,
+    stream: TcpStream,
+}
+
+impl Talk {
+    fn new(stream: TcpStream) -> Self {
+        Self {
+            lines: BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        }
+    }
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.lines.read_line(&mut line).unwrap();
+        line
+    }
+    /// The last line of a reply (SMTP multi-line replies end with `CODE `).
+    fn reply(&mut self) -> String {
+        for _ in 0..100 {
+            let line = self.line();
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return line;
+            }
+        }
+        panic!("a reply of more than 100 lines");
+    }
+    fn send(&mut self, text: &str) {
+        self.stream.write_all(text.as_bytes()).unwrap();
+    }
+}
+
+/// A whole SMTP delivery to alice from `from`; the replies, in order.
+fn smtp_delivery_from(from: [u8; 4], port: u16) -> Vec<String> {
+    let mut talk = Talk::new(connect_from(from, port));
+    let mut replies = vec![talk.reply()];
+    for command in [
+        "EHLO legit.example\r\n",
+        "MAIL FROM:<friend@example.org>\r\n",
+        "RCPT TO:<alice@example.com>\r\n",
+        "DATA\r\n",
+        "Subject: through the flood\r\n\r\nHello.\r\n.\r\n",
+        "QUIT\r\n",
+    ] {
+        talk.send(command);
+        replies.push(talk.reply());
+    }
+    replies
+}
+
+/// A POP3 session of alice from `from`: login, STAT, RETR 1, QUIT; the responses.
+fn pop3_session_from(from: [u8; 4], port: u16) -> (Vec<String>, String) {
+    let mut talk = Talk::new(connect_from(from, port));
+    let mut responses = vec![talk.line()];
+    for command in [
+        "USER alice\r\n",
+        "PASS secret\r\n",
+        "STAT\r\n",
+        "RETR 1\r\n",
+    ] {
+        talk.send(command);
+        responses.push(talk.line());
+    }
+    let mut message = String::new();
+    if responses.last().is_some_and(|r| r.starts_with("+OK")) {
+        for _ in 0..1000 {
+            let line = talk.line();
+            if line == ".\r\n" || line.is_empty() {
+                break;
+            }
+            message.push_str(&line);
+        }
+    }
+    talk.send("QUIT\r\n");
+    responses.push(talk.line());
+    (responses, message)
+}
+
+/// What the flood's connections heard.
+#[derive(Debug, Default)]
+struct Flood {
+    held: Vec<TcpStream>,
+    refused: usize,
+    silent: Vec<String>,
+}
+
+/// Opens `count` connections from 127.0.0.1 to `port`, keeping open those greeted with
+/// `greeting` and counting those told `refusal`; anything else (a close without a word, a
+/// time-out) is kept in `silent`.
+fn flood(port: u16, count: usize, greeting: &str, refusal: &str, into: &mut Flood) {
+    for _ in 0..count {
+        let stream = connect_from([127, 0, 0, 1], port);
+        let line = first_line(&stream);
+        if line.starts_with(greeting) {
+            into.held.push(stream);
+        } else if line.starts_with(refusal) {
+            into.refused += 1;
+        } else {
+            into.silent.push(line);
+        }
+    }
+}
+
+/// 1100 connections from 127.0.0.1 held open (or tried) against SMTP and POP3, with the
+/// default limits: the address keeps its 50 sessions across both listeners, every other
+/// connection is told 421 4.7.0 / -ERR [SYS/TEMP] and closed (implicit TLS: closed without a
+/// word), and a client from 127.0.0.2 is served over SMTP and POP3 meanwhile. The refusals are
+/// summed up in the log.
+#[test]
+fn a_flood_from_one_address_is_refused_politely_while_another_address_is_served() {
+    let office = Office::start("limits-flood", &["--plaintext-login"]);
+    let start = Instant::now();
+    let mut seen = Flood::default();
+    flood(office.smtp, 550, "220 ", "421 4.7.0 ", &mut seen);
+    flood(
+        office.pop3,
+        550,
+        "+OK",
+        "-ERR [SYS/TEMP] too many connections from your address",
+        &mut seen,
+    );
+    let flooded = start.elapsed();
+    eprintln!(
+        "flood: 1100 connections from 127.0.0.1 in {flooded:?}: {} held, {} refused with a \
+         reply, {} otherwise",
+        seen.held.len(),
+        seen.refused,
+        seen.silent.len()
+    );
+    assert!(seen.silent.is_empty(), "not answered: {:?}", seen.silent);
+    assert_eq!(seen.held.len(), 50, "sessions held by 127.0.0.1");
+    assert_eq!(seen.refused, 1050);
+    // The held sessions are still there.
+    assert!(seen.held.iter().all(|held| {
+        held.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        matches!((&*held).read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }));
+    // On the implicit TLS port the refusal is a close without plaintext.
+    let mut tls = connect_from([127, 0, 0, 1], office.smtps);
+    let mut heard = Vec::new();
+    tls.read_to_end(&mut heard).unwrap();
+    assert!(heard.is_empty(), "plaintext on SMTPS: {heard:?}");
+
+    // Another address is served, over SMTP and POP3, while the flood holds its sessions.
+    let served = Instant::now();
+    let replies = smtp_delivery_from([127, 0, 0, 2], office.smtp);
+    let codes: Vec<_> = replies.iter().map(|r| r.get(..3).unwrap_or("")).collect();
+    assert_eq!(
+        codes,
+        ["220", "250", "250", "250", "354", "250", "221"],
+        "{replies:?}"
+    );
+    let (responses, message) = pop3_session_from([127, 0, 0, 2], office.pop3);
+    assert!(
+        responses.iter().all(|r| r.starts_with("+OK")),
+        "{responses:?}"
+    );
+    assert!(responses[3].starts_with("+OK 1 "), "{responses:?}");
+    assert!(message.contains("Subject: through the flood"), "{message}");
+    eprintln!(
+        "legitimate client 127.0.0.2: 1 SMTP delivery and 1 POP3 session served in {:?}",
+        served.elapsed()
+    );
+
+    // One summary line for the whole flood, not a line per connection.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut log = office.log();
+    while !log.contains("connections refused") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        log = office.log();
+    }
+    let summaries: Vec<_> = log
+        .lines()
+        .filter(|line| line.contains("connections refused"))
+        .collect();
+    assert!(!summaries.is_empty(), "no refusal logged:\n{log}");
+    assert!(summaries.len() <= 3, "{summaries:?}");
+    assert!(summaries[0].contains("127.0.0.1"), "{summaries:?}");
+    eprintln!("log: {}", summaries[0]);
+    drop(seen);
+}
+
+/// With `--rate-per-client 5`, the sixth connection within the minute from one address is told
+/// so (SMTP and POP3 count together), and another address is not affected.
+#[test]
+fn connections_a_minute_per_address_are_limited_across_listeners() {
+    let office = Office::start(
+        "limits-rate",
+        &["--rate-per-client", "5", "--plaintext-login"],
+    );
+    let mut greetings = Vec::new();
+    for port in [
+        office.smtp,
+        office.pop3,
+        office.smtp,
+        office.pop3,
+        office.smtp,
+    ] {
+        greetings.push(first_line(&connect_from([127, 0, 0, 1], port)));
+    }
+    assert!(
+        greetings
+            .iter()
+            .all(|g| g.starts_with("220 ") || g.starts_with("+OK")),
+        "{greetings:?}"
+    );
+    let smtp = first_line(&connect_from([127, 0, 0, 1], office.smtp));
+    assert_eq!(
+        smtp,
+        "421 4.7.0 Too many connections from your address, try again later\r\n"
+    );
+    let pop3 = first_line(&connect_from([127, 0, 0, 1], office.pop3));
+    assert_eq!(
+        pop3,
+        "-ERR [SYS/TEMP] too many connections from your address, try again later\r\n"
+    );
+    let other = first_line(&connect_from([127, 0, 0, 3], office.smtp));
+    assert!(other.starts_with("220 "), "{other}");
+}
