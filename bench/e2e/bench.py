@@ -270,8 +270,11 @@ class Bench:
         os.makedirs(data, exist_ok=True)
 
         def argv(ports):
+            # Every load comes from 127.0.0.1: the per-client limits (50 at once, 60 a minute) would
+            # refuse it, as Postfix's anvil would; the peers here have no such limit either.
             return [self.po, "serve", "--smtp", f"127.0.0.1:{ports[0]}", "--pop3",
-                    f"127.0.0.1:{ports[1]}", "--data", data, "--plaintext-login"] + extra
+                    f"127.0.0.1:{ports[1]}", "--data", data, "--plaintext-login",
+                    "--max-per-client", "0", "--rate-per-client", "0"] + extra
 
         return argv
 
