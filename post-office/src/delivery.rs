@@ -8,7 +8,29 @@ use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
 
-use crate::maildir::{Maildir, sync_dir, unique_name};
+use crate::maildir::{Maildir, Sizes, sync_dir, unique_name};
+
+/// Octets free for an unprivileged user on the file system of `path` (statvfs(3)'s
+/// `f_bavail` blocks of `f_frsize` octets).
+pub fn free_space(path: &Path) -> io::Result<u64> {
+    let stat = rustix::fs::statvfs(path)?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// Whether `path`'s file system has `needed` octets free. When it cannot be told (statvfs
+/// fails), yes: a write that then fails still gets its 4yz reply.
+pub fn has_room(path: &Path, needed: u64) -> bool {
+    if needed == 0 {
+        return true;
+    }
+    match free_space(path) {
+        Ok(free) => free >= needed,
+        Err(error) => {
+            warn!(%error, "checking free disk space");
+            true
+        }
+    }
+}
 
 /// A message being received into `DATA/.spool/`. Whatever happens to the session, the spool
 /// file does not outlive this value: a broken connection leaves nothing behind.
@@ -16,6 +38,8 @@ pub struct Spool {
     path: PathBuf,
     /// `None` once writing failed (the file is gone then).
     file: Option<File>,
+    /// Counted as it is written: the Maildir file names carry them.
+    sizes: Sizes,
 }
 
 impl Spool {
@@ -45,6 +69,7 @@ impl Spool {
         Ok(Self {
             path,
             file: Some(file),
+            sizes: Sizes::default(),
         })
     }
 
@@ -52,6 +77,7 @@ impl Spool {
     /// is removed, the rest of the message is ignored, and [`deliver`](Self::deliver) fails.
     pub fn write(&mut self, chunk: &[u8]) {
         if let Some(file) = &mut self.file {
+            self.sizes.count(chunk);
             if let Err(error) = file.write_all(chunk) {
                 warn!(%error, "writing a spool file");
                 self.file = None;
@@ -75,7 +101,7 @@ impl Spool {
             let ok = *done.entry(user).or_insert_with(|| {
                 synced.is_ok()
                     && Maildir::open(data.join(user))
-                        .and_then(|maildir| maildir.deliver_file(&self.path, hostname))
+                        .and_then(|maildir| maildir.deliver_file(&self.path, hostname, &self.sizes))
                         .map_err(|error| warn!(%error, user, "delivery failed"))
                         .is_ok()
             });

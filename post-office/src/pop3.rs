@@ -87,7 +87,8 @@ impl Session {
             let Ok(uid) = UniqueId::new(message.unique.clone()) else {
                 continue;
             };
-            let size = wire_size(&message).unwrap_or(message.size);
+            // From the file name (or a stat): a login never reads a message.
+            let size = message.wire_size;
             infos.push(MessageInfo { size, uid });
             self.messages.push(message);
         }
@@ -206,33 +207,6 @@ impl Maildrop for Session {
         let unique = unique_name("x").replace(['<', '>'], "");
         Timestamp::new(format!("<{unique}@{}>", self.office.hostname)).ok()
     }
-}
-
-/// The size of a stored message as POP3 sends it: every bare CR or LF becomes CRLF.
-fn wire_size(stored: &Stored) -> std::io::Result<u64> {
-    let mut file = File::open(&stored.path)?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut extra = 0u64;
-    let mut last = 0u8;
-    loop {
-        let n = file.read(&mut buf)?;
-        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
-            break;
-        };
-        for &byte in chunk {
-            match (last, byte) {
-                (b'\r', b'\n') => {}
-                (b'\r', _) => extra += 1,
-                (_, b'\n') => extra += 1,
-                _ => {}
-            }
-            last = byte;
-        }
-    }
-    if last == b'\r' {
-        extra += 1;
-    }
-    Ok(stored.size + extra)
 }
 
 /// Reads a message whose size the listing knows: open, one read, close (a Maildir file never

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use crate::UserPass;
 use crate::auth::Penalties;
 use crate::delivery::Spool;
-use crate::maildir::Maildir;
+use crate::maildir::{Maildir, STALE_TMP};
 
 /// `serve`'s options.
 #[derive(clap::Args)]
@@ -63,6 +63,11 @@ pub struct Args {
     /// The largest message accepted, in octets.
     #[arg(long, default_value_t = 50 * 1024 * 1024)]
     max_message_size: u64,
+    /// Refuse mail (452 4.3.1 at MAIL and before DATA or BDAT) while the data directory's file
+    /// system has fewer octets free than this (Postfix's `queue_minfree`); 0 turns the check
+    /// off. Default: 1.5 times `--max-message-size`.
+    #[arg(long)]
+    min_free: Option<u64>,
     /// Allow logins and AUTH without TLS (loopback tests with clients that cannot do TLS).
     #[arg(long)]
     plaintext_login: bool,
@@ -93,6 +98,8 @@ pub struct Office {
     /// `--sink`: every recipient accepted, every message discarded.
     pub sink: bool,
     pub max_message_size: u64,
+    /// Octets that must stay free on the data directory's file system (`--min-free`).
+    pub min_free: u64,
     pub plaintext_login: bool,
     /// Maildrops held by a POP3 session.
     pub locks: Mutex<HashSet<String>>,
@@ -150,7 +157,13 @@ pub async fn run(args: Args) -> Result<()> {
     }
     Spool::clean(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
     for name in users.keys() {
-        Maildir::open(args.data.join(name))?;
+        let maildir = Maildir::open(args.data.join(name))?;
+        // What a delivery killed midway left in tmp/ (the Maildir convention: 36 hours).
+        match maildir.sweep_tmp(STALE_TMP) {
+            Ok(0) => {}
+            Ok(removed) => info!(user = %name, removed, "stale files removed from tmp/"),
+            Err(error) => warn!(user = %name, %error, "sweeping tmp/"),
+        }
     }
     let office = Arc::new(Office {
         data: args.data.clone(),
@@ -159,6 +172,11 @@ pub async fn run(args: Args) -> Result<()> {
         hostname: args.hostname.clone(),
         sink: args.sink,
         max_message_size: args.max_message_size,
+        // Room for one more message of the largest size and half again, as Postfix asks
+        // of `queue_minfree`.
+        min_free: args
+            .min_free
+            .unwrap_or_else(|| args.max_message_size.saturating_mul(3) / 2),
         plaintext_login: args.plaintext_login,
         locks: Mutex::new(HashSet::new()),
         penalties: Penalties::new(),

@@ -12,7 +12,7 @@ use mail_io::smtp::{
 use tracing::info;
 
 use crate::auth::{self, Protocol, Verdict};
-use crate::delivery::Spool;
+use crate::delivery::{Spool, has_room};
 use crate::serve::Office;
 
 /// The machine's settings for one listener.
@@ -88,6 +88,15 @@ impl Session {
     }
 }
 
+/// 452 4.3.1: the disk is too full to take a message now (Postfix's `queue_minfree`).
+fn no_room() -> Answer {
+    Answer::Reply(reply(
+        ReplyCode::INSUFFICIENT_STORAGE,
+        EnhancedStatus::SYSTEM_FULL,
+        "Insufficient system storage",
+    ))
+}
+
 /// 451: try again later.
 fn not_stored() -> Reply<'static> {
     reply(
@@ -98,7 +107,20 @@ fn not_stored() -> Reply<'static> {
 }
 
 impl Handler for Session {
-    async fn mail_from(&mut self, _: ReversePath<'static>, _: MailParameters<'static>) -> Answer {
+    /// A transaction, unless the disk has less than `--min-free` octets free (plus the size
+    /// the client declared, RFC 1870): then 452 4.3.1 before anything is sent.
+    async fn mail_from(
+        &mut self,
+        _: ReversePath<'static>,
+        parameters: MailParameters<'static>,
+    ) -> Answer {
+        let office = &self.office;
+        let needed = office
+            .min_free
+            .saturating_add(parameters.size.unwrap_or_default());
+        if !office.sink && office.min_free > 0 && !has_room(&office.data, needed) {
+            return no_room();
+        }
         self.transaction = Some(Transaction::default());
         Answer::Accept
     }
@@ -126,7 +148,8 @@ impl Handler for Session {
         }
     }
 
-    /// Opens the spool file, or answers 452 when it cannot be opened.
+    /// Opens the spool file, or answers 452 when it cannot be opened or the disk has less
+    /// than `--min-free` octets free (4.3.1, before the body is sent).
     async fn data_start(&mut self) -> Answer {
         let office = &self.office;
         let Some(transaction) = &mut self.transaction else {
@@ -134,6 +157,9 @@ impl Handler for Session {
         };
         if office.sink {
             return Answer::Accept;
+        }
+        if !has_room(&office.data, office.min_free) {
+            return no_room();
         }
         let spool = tokio::task::block_in_place(|| Spool::create(&office.data, &office.hostname));
         match spool {

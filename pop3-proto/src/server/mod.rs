@@ -539,6 +539,9 @@ const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// The outcome of a protocol slip: counted towards [`ServerConfig::max_errors`].
 const COUNTED: bool = true;
 
+/// The first octet of a TLS handshake record (RFC 8446 5.1: `ContentType` 22).
+const TLS_HANDSHAKE: u8 = 0x16;
+
 impl Server {
     /// A server for a new connection; the first output is [`Event::Connected`].
     pub fn new(config: ServerConfig) -> Self {
@@ -950,6 +953,10 @@ impl Server {
                 }
                 Phase::Sending(_) => return,
                 Phase::Command | Phase::Auth(..) => {
+                    if self.tls_record(input.first().copied()) {
+                        input.clear();
+                        continue;
+                    }
                     let Some(line) = self.lines.next_line(input) else {
                         continue;
                     };
@@ -961,6 +968,29 @@ impl Server {
             }
         }
         self.flush();
+    }
+
+    /// A TLS record where a command line starts (a client that speaks TLS at once, on a port
+    /// where TLS starts only with STLS): `-ERR` and close at once, rather than wait for a line
+    /// end that never comes (RFC 2595 4 has STLS; RFC 8314 3.3 implicit TLS on its own port).
+    ///
+    /// A TLS handshake record starts with octet 0x16 (then 0x03 0x0X, the record version); no
+    /// command starts with a control character, so 0x16 alone decides, however the input is
+    /// split. Returns whether the session ended.
+    fn tls_record(&mut self, first: Option<u8>) -> bool {
+        if !matches!(self.phase, Phase::Command)
+            || self.lines.is_mid_line()
+            || first != Some(TLS_HANDSHAKE)
+        {
+            return false;
+        }
+        let text = if self.config.stls && !self.tls {
+            "TLS handshake on a plaintext port: use STLS or the implicit TLS port"
+        } else {
+            "TLS handshake on a plaintext port: use the implicit TLS port"
+        };
+        self.end_with(text);
+        true
     }
 
     fn line_error(&mut self, error: LineError) {
@@ -1578,6 +1608,8 @@ fn maildrop_text(count: usize, size: u64) -> String {
 
 mail_wire::impl_machine!(Server, Event, ApiError);
 
+#[cfg(test)]
+mod guard_tests;
 #[cfg(test)]
 mod tests;
 

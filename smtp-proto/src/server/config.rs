@@ -72,6 +72,12 @@ pub struct ServerConfig {
     pub auth_required: bool,
     /// The largest message accepted, advertised as SIZE (RFC 1870) and enforced while the body
     /// streams (552). `None`: no limit, SIZE without a number.
+    ///
+    /// A BDAT chunk whose size alone exceeds it (a 20-digit size, say) is answered at once
+    /// without reading its octets (552 5.3.4; outside a transaction the refusal, 503) and the
+    /// session closes: RFC 3030 2 has a refused chunk read and discarded, which a client could
+    /// make last for gigabytes. Smaller chunks that take the message past it are still read,
+    /// discarded and answered 552, and the session goes on.
     pub max_message_size: Option<u64>,
     /// Recipients per message; more get 452 (RFC 5321 4.5.3.1.8 asks for at least 100).
     pub max_recipients: usize,

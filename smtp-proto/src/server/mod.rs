@@ -351,6 +351,9 @@ pub enum ApiError {
     NoLookupPending,
 }
 
+/// The first octet of a TLS handshake record (RFC 8446 5.1: `ContentType` 22).
+const TLS_HANDSHAKE: u8 = 0x16;
+
 /// Where the session stands.
 #[derive(Debug)]
 enum Phase {
@@ -843,6 +846,12 @@ impl Server {
             }
             return;
         }
+        // A TLS client on a plaintext port speaks at once: told so, rather than out of step.
+        if self.tls_record(self.held.first().copied()) {
+            self.held.clear();
+            self.flush();
+            return;
+        }
         // A client without PIPELINING waits for every reply: input that arrived while a decision
         // was pending (its reply not yet sent) was sent ahead. The data of an accepted BDAT is
         // the exception: it follows its command by definition.
@@ -908,6 +917,10 @@ impl Server {
                     }
                 }
                 Phase::Command | Phase::Auth(..) => {
+                    if self.tls_record(input.first().copied()) {
+                        input.clear();
+                        continue;
+                    }
                     let Some(line) = self.lines.next_line(input) else {
                         continue;
                     };
@@ -925,6 +938,29 @@ impl Server {
             }
         }
         self.flush();
+    }
+
+    /// A TLS record where a command line starts (a client that speaks TLS at once, on a port
+    /// where TLS starts only with STARTTLS): 421 and close at once, rather than wait for a line
+    /// end that never comes (RFC 3207 4 has STARTTLS; RFC 8314 3.3 implicit TLS on its own port).
+    ///
+    /// A TLS handshake record starts with octet 0x16 (then 0x03 0x0X, the record version); no
+    /// command starts with a control character, so 0x16 alone decides, however the input is
+    /// split. Returns whether the session ended.
+    fn tls_record(&mut self, first: Option<u8>) -> bool {
+        if !matches!(self.phase, Phase::Command)
+            || self.lines.is_mid_line()
+            || first != Some(TLS_HANDSHAKE)
+        {
+            return false;
+        }
+        let text = if self.config.starttls && !self.tls {
+            "TLS handshake on a plaintext port: use STARTTLS or the implicit TLS port"
+        } else {
+            "TLS handshake on a plaintext port: use the implicit TLS port"
+        };
+        self.end_with(ReplyCode::SERVICE_UNAVAILABLE, (4, 7, 0), text);
+        true
     }
 
     /// Whether the client may send commands ahead of the replies: PIPELINING is offered and the
@@ -994,7 +1030,24 @@ impl Server {
             .smtputf8(self.config.smtputf8 && self.greeting.is_some_and(|g| g != Greeting::Helo));
         match parse_command(&line, &options) {
             Ok(command) => self.command(command.into_owned(), input),
-            Err(error) => self.decode_error(&error),
+            Err(error) => {
+                self.decode_error(&error);
+                let bdat = line
+                    .get(..5)
+                    .is_some_and(|verb| verb.eq_ignore_ascii_case(b"BDAT "));
+                if bdat && !self.is_closed() {
+                    // A chunk of unknown size follows (a size past 2^64, say): its octets
+                    // cannot be told from commands, so the session ends here.
+                    self.send(
+                        ReplyCode::SERVICE_UNAVAILABLE,
+                        (4, 7, 0),
+                        "Chunk size unreadable, closing the connection",
+                    );
+                    self.reset_transaction();
+                    input.clear();
+                    self.close();
+                }
+            }
         }
     }
 
@@ -1269,6 +1322,14 @@ impl Server {
             }
             Some(t) => {
                 let first = !t.chunked;
+                if self.beyond_limit(size) {
+                    let reply = self.ours(
+                        ReplyCode::EXCEEDED_STORAGE,
+                        (5, 3, 4),
+                        "Message size exceeds the limit, closing the connection",
+                    );
+                    return self.refuse_unread(&reply, last);
+                }
                 if let Some(transaction) = &mut self.transaction {
                     transaction.chunk = size;
                 }
@@ -1284,8 +1345,30 @@ impl Server {
         }
     }
 
-    /// Reads a refused chunk, then sends `reply` (RFC 3030 2).
+    /// Whether a chunk of `size` octets is alone larger than
+    /// [`ServerConfig::max_message_size`] (a 20-digit size always is, when there is a limit).
+    fn beyond_limit(&self, size: u64) -> bool {
+        self.config
+            .max_message_size
+            .is_some_and(|limit| size > limit)
+    }
+
+    /// Refuses a chunk without reading it, and ends the session: its octets follow the
+    /// command at once, and the stream cannot be kept in step without reading them all
+    /// (gigabytes, or a 20-digit size). RFC 3030 2 has a refused chunk read and discarded;
+    /// that is kept for chunks within the size limit.
+    fn refuse_unread(&mut self, reply: &Reply<'_>, last: bool) {
+        self.refuse_message(reply, last);
+        self.reset_transaction();
+        self.close();
+    }
+
+    /// Reads a refused chunk, then sends `reply` (RFC 3030 2); one larger than the message
+    /// size limit is refused unread ([`refuse_unread`](Self::refuse_unread)).
     fn refuse_chunk(&mut self, size: u64, last: bool, reply: Reply<'static>, error: bool) {
+        if self.beyond_limit(size) {
+            return self.refuse_unread(&reply, last);
+        }
         if let Some(transaction) = &mut self.transaction {
             transaction.refused = true;
         }
@@ -1903,5 +1986,7 @@ mail_wire::impl_machine!(Server, Event, ApiError);
 
 #[cfg(test)]
 mod answer_tests;
+#[cfg(test)]
+mod guard_tests;
 #[cfg(test)]
 mod tests;

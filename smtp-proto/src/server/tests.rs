@@ -908,8 +908,8 @@ fn lmtp_bdat_refusals_answer_per_recipient() {
         max_message_size: Some(3),
         ..plain()
     };
-    // Too large: one 552 per accepted recipient.
-    let got = run(lmtp.clone(), &[b"LHLO c.example\r\n", b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nRCPT TO:<e@d.example>\r\nBDAT 5 LAST\r\nhello"]);
+    // Grown too large: one 552 per accepted recipient.
+    let got = run(lmtp.clone(), &[b"LHLO c.example\r\n", b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nRCPT TO:<e@d.example>\r\nBDAT 2\r\nheBDAT 3 LAST\r\nllo"]);
     assert_eq!(
         &replies(&got)[replies(&got).len() - 2..],
         ["552 5.3.4 Message size exceeds the limit"; 2]
