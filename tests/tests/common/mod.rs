@@ -14,8 +14,21 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// A port nobody listens on now.
+/// A port nobody listens on now, below the kernel's ephemeral range (32768 and up on Linux):
+/// tests that open thousands of client connections (floods, password guessing) churn through
+/// ephemeral ports, and one of them could take a port handed out here before post-office binds
+/// it. Each test process starts at its own place in 10000..30000 and counts up.
 pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 10_000 + (std::process::id() % 2_000) * 10;
+    for _ in 0..20_000 {
+        let step = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = 10_000 + (base - 10_000 + step * 7) % 20_000;
+        let port = u16::try_from(port).unwrap();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
