@@ -107,6 +107,8 @@ struct ReadmeDoctests;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 mod config;
+#[cfg(any(feature = "tokio", feature = "blocking"))]
+mod deadline;
 mod error;
 // What the tokio and blocking sides share.
 #[cfg(any(feature = "tokio", feature = "blocking"))]
@@ -133,7 +135,7 @@ mod transport;
 
 pub use config::IoConfig;
 pub use error::Error;
-pub use serve_options::ServeOptions;
+pub use serve_options::{SERVER_SESSION_TIMEOUT, ServeOptions};
 pub use shutdown::Shutdown;
 #[cfg(feature = "rustls")]
 pub use tls::{TlsClient, TlsServer};

@@ -8,6 +8,14 @@ use crate::TlsServer;
 use crate::accept::SessionLimit;
 use crate::{IoConfig, Shutdown};
 
+/// The servers' default limit on a whole session: 1 hour. Twelve SMTP command deadlines
+/// (RFC 5321 4.5.3.2.7) or six POP3 autologout timers (RFC 1939 3): far more than a mail
+/// session needs (Postfix's client reuses a connection for at most 300 s,
+/// `smtp_connection_reuse_time_limit`), and at most an hour's hold on a session slot (or a
+/// maildrop lock) for a client that keeps itself busy. A POP3 server whose users fetch
+/// gigabytes over slow links may want more.
+pub const SERVER_SESSION_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
 /// How a server listens: limits, TLS, shutdown. Shared by the SMTP and POP3 servers, tokio
 /// and blocking (`mail_io::ServeOptions` and `mail_io::blocking::ServeOptions` are this type).
 #[derive(Debug, Clone)]
@@ -23,7 +31,8 @@ pub struct ServeOptions {
     /// look at it: they always count their own sessions against `max_sessions`.
     #[cfg(feature = "tokio")]
     pub session_limit: Option<SessionLimit>,
-    /// The driver's limits for every connection.
+    /// The driver's limits for every connection; by default [`IoConfig::default`] with a
+    /// [`session_timeout`](IoConfig::session_timeout) of [`SERVER_SESSION_TIMEOUT`].
     pub io: IoConfig,
     /// Ends the accept loop and every session politely once triggered.
     pub shutdown: Shutdown,
@@ -44,7 +53,7 @@ impl Default for ServeOptions {
             max_sessions: 1024,
             #[cfg(feature = "tokio")]
             session_limit: None,
-            io: IoConfig::default(),
+            io: IoConfig::default().session_timeout(Some(SERVER_SESSION_TIMEOUT)),
             shutdown: Shutdown::new(),
             #[cfg(feature = "rustls")]
             tls: None,

@@ -614,6 +614,9 @@ impl mail_io::Machine for Stubborn {
     fn timeout(&self) -> Option<Duration> {
         None
     }
+    fn timer_epoch(&self) -> u64 {
+        0
+    }
     fn tls_established(&mut self) -> Result<(), Self::ApiError> {
         Ok(())
     }
@@ -806,4 +809,154 @@ async fn the_end_of_stream_comes_after_the_input_held_back_before_it() {
     assert_eq!(body, b"hi\r\n");
     let rest = client.await.unwrap();
     assert!(rest.ends_with("221 2.0.0 Bye\r\n"), "{rest}");
+}
+
+/// A server with a short command deadline, over loopback; the raw client is past EHLO.
+async fn short_deadlines(
+    command: Duration,
+    io: IoConfig,
+) -> (
+    BufReader<OwnedReadHalf>,
+    OwnedWriteHalf,
+    tokio::task::JoinHandle<Result<Vec<Vec<u8>>, Error>>,
+) {
+    let (listener, addr) = bind().await;
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut config = ServerConfig::default();
+        config.timeouts.command = command;
+        accept_all(Connection::new(SmtpServer::new(config), socket).with_config(io)).await
+    });
+    let (read, write) = greeted(addr).await;
+    (read, write, server)
+}
+
+/// Writes `bytes` one octet at a time, `every` apart, until the peer is gone or all are sent;
+/// returns how many went out.
+async fn trickle(mut write: OwnedWriteHalf, bytes: &'static [u8], every: Duration) -> usize {
+    for (sent, byte) in bytes.iter().enumerate() {
+        if write.write_all(std::slice::from_ref(byte)).await.is_err() {
+            return sent;
+        }
+        tokio::time::sleep(every).await;
+    }
+    bytes.len()
+}
+
+#[tokio::test]
+async fn a_client_trickling_one_octet_every_50_ms_is_closed_at_the_command_deadline() {
+    // Before deadlines, each octet restarted the timer: this client held its session for as
+    // long as it had octets to send (here 10 s), and for ever with an endless line.
+    let (read, write, server) = short_deadlines(Duration::from_millis(400), IoConfig::new()).await;
+    let started = Instant::now();
+    let sender = tokio::spawn(trickle(
+        write,
+        b"NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP \
+          NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP \
+          NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP\r\n",
+        Duration::from_millis(50),
+    ));
+    let transcript = tokio::time::timeout(Duration::from_secs(10), transcript(read))
+        .await
+        .expect("the trickler is closed")
+        .unwrap();
+    let held = started.elapsed();
+    assert!(
+        transcript.ends_with("421 4.4.2 Timeout, closing the connection\r\n"),
+        "{transcript:?}"
+    );
+    assert!(held >= Duration::from_millis(380), "{held:?}");
+    assert!(held < Duration::from_secs(3), "held its slot {held:?}");
+    server.await.unwrap().unwrap();
+    let sent = sender.await.unwrap();
+    assert!(sent < 240, "{sent} octets trickled in");
+    eprintln!("trickler (1 octet / 50 ms, 400 ms command deadline) held its slot {held:?}");
+}
+
+#[tokio::test]
+async fn whole_commands_each_within_the_deadline_keep_the_session_alive() {
+    // The deadline is per command: a client that completes each in time is served on.
+    let (mut read, mut write, server) =
+        short_deadlines(Duration::from_millis(400), IoConfig::new()).await;
+    let started = Instant::now();
+    let mut line = String::new();
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        write.write_all(b"NOOP\r\n").await.unwrap();
+        line.clear();
+        read.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "250 2.0.0 Ok\r\n");
+    }
+    assert!(started.elapsed() > Duration::from_millis(1000));
+    write.write_all(b"QUIT\r\n").await.unwrap();
+    let rest = transcript(read).await.unwrap();
+    assert_eq!(rest, "221 2.0.0 Bye\r\n");
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn message_data_trickled_is_closed_at_the_data_block_deadline() {
+    let (listener, addr) = bind().await;
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut config = ServerConfig::default();
+        config.timeouts.data_block = Duration::from_millis(400);
+        accept_all(Connection::new(SmtpServer::new(config), socket)).await
+    });
+    let (mut read, mut write) = greeted(addr).await;
+    write
+        .write_all(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+        .await
+        .unwrap();
+    let mut lines = String::new();
+    while !lines.contains("354 ") {
+        read.read_line(&mut lines).await.unwrap();
+    }
+    let started = Instant::now();
+    let sender = tokio::spawn(trickle(write, &[b'x'; 200], Duration::from_millis(20)));
+    let transcript = tokio::time::timeout(Duration::from_secs(10), transcript(read))
+        .await
+        .expect("the trickler is closed")
+        .unwrap();
+    let held = started.elapsed();
+    assert!(
+        transcript.ends_with("421 4.4.2 Timeout, closing the connection\r\n"),
+        "{transcript:?}"
+    );
+    assert!(held < Duration::from_secs(3), "held {held:?}");
+    assert!(
+        server.await.unwrap().unwrap().is_empty(),
+        "nothing delivered"
+    );
+    assert!(sender.await.unwrap() < 200);
+}
+
+#[tokio::test]
+async fn a_busy_session_is_ended_politely_at_the_session_timeout() {
+    let io = IoConfig::new().session_timeout(Some(Duration::from_millis(700)));
+    let (mut read, mut write, server) = short_deadlines(Duration::from_secs(60), io).await;
+    let started = Instant::now();
+    let mut line = String::new();
+    let mut served = 0;
+    for _ in 0..100 {
+        if write.write_all(b"NOOP\r\n").await.is_err() {
+            break;
+        }
+        line.clear();
+        if read.read_line(&mut line).await.unwrap() == 0 {
+            break;
+        }
+        if line.starts_with("421 ") {
+            assert_eq!(line, "421 4.4.2 Timeout, closing the connection\r\n");
+            break;
+        }
+        assert_eq!(line, "250 2.0.0 Ok\r\n");
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let held = started.elapsed();
+    assert!(served >= 3, "{served} commands served before the limit");
+    assert!(held >= Duration::from_millis(600), "{held:?}");
+    assert!(held < Duration::from_secs(3), "{held:?}");
+    server.await.unwrap().unwrap();
 }
