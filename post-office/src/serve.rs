@@ -65,6 +65,15 @@ pub struct Args {
     /// Allow logins and AUTH without TLS (loopback tests with clients that cannot do TLS).
     #[arg(long)]
     plaintext_login: bool,
+    /// Seconds an SMTP client gets for each command, from the reply to the last one to the end
+    /// of its line (an AUTH command with its whole exchange), and for each 64 KiB of message
+    /// data; trickling octets does not extend it (RFC 5321 4.5.3.2: 300). POP3 commands get
+    /// the larger of this and RFC 1939's 10 minutes.
+    #[arg(long, default_value_t = 300)]
+    command_timeout: u64,
+    /// Seconds a whole session may last, however busy (SMTP and POP3): then 421 / `-ERR`.
+    #[arg(long, default_value_t = mail_io::SERVER_SESSION_TIMEOUT.as_secs())]
+    session_timeout: u64,
 }
 
 /// What every session shares: the users, the domains, the store, the maildrop locks.
@@ -81,6 +90,8 @@ pub struct Office {
     pub sink: bool,
     pub max_message_size: u64,
     pub plaintext_login: bool,
+    /// `--command-timeout`: each command's (and each data block's) deadline.
+    pub command_timeout: Duration,
     /// Maildrops held by a POP3 session.
     pub locks: Mutex<HashSet<String>>,
 }
@@ -144,10 +155,14 @@ pub async fn run(args: Args) -> Result<()> {
         sink: args.sink,
         max_message_size: args.max_message_size,
         plaintext_login: args.plaintext_login,
+        command_timeout: Duration::from_secs(args.command_timeout),
         locks: Mutex::new(HashSet::new()),
     });
     let shutdown = Shutdown::new();
+    let io =
+        mail_io::IoConfig::new().session_timeout(Some(Duration::from_secs(args.session_timeout)));
     let options = ServeOptions::new()
+        .io(io)
         .session_limit(SessionLimit::new(MAX_SESSIONS))
         .shutdown(shutdown.clone())
         .grace(GRACE);
