@@ -384,6 +384,10 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             if let Some(event) = self.after_failure() {
                 return event;
             }
+            if self.deadlines.session_due(self.config.session_timeout) {
+                self.deadlines.expired(self.config.session_timeout);
+                self.machine.handle_timeout();
+            }
             match self.pending {
                 Pending::StartTls => {
                     self.start_tls().await?;

@@ -118,6 +118,14 @@ impl<I: Moment> Deadlines<I> {
         }
     }
 
+    /// Whether the session's limit has passed and the machine has not been told yet: checked
+    /// before each turn of the drivers' loops, so that a session busy sending (a POP3 server
+    /// streaming a message, which never waits to read) ends at its limit too, one write
+    /// timeout late at most.
+    pub(crate) fn session_due(&self, session: Option<Duration>) -> bool {
+        self.session_end(session).is_some_and(|end| I::now() >= end)
+    }
+
     /// Whether the session limit expired (the machine was told): a machine that stays open
     /// after it is closed by the driver.
     pub(crate) fn session_over(&self) -> bool {

@@ -1592,3 +1592,29 @@ fn a_busy_blocking_session_is_ended_politely_at_the_session_timeout() {
         server.join().unwrap().unwrap();
     });
 }
+
+#[cfg(unix)]
+#[test]
+fn the_session_timeout_ends_a_session_that_only_sends_and_closes_a_machine_that_stays_open() {
+    use std::os::unix::net::UnixStream;
+
+    within(Duration::from_secs(10), || {
+        let (ours, _theirs) = UnixStream::pair().unwrap();
+        // No timer of its own (as a POP3 server streaming a message): only the session's.
+        let io = IoConfig::new().session_timeout(Some(Duration::from_millis(300)));
+        let mut connection = Connection::new(Toy::server(None), ours).with_config(io);
+        let started = Instant::now();
+        let mut turns = 0;
+        while started.elapsed() < Duration::from_millis(350) {
+            connection.send().unwrap();
+            turns += 1;
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(turns > 5);
+        // The machine heard of it (the toy reports it and stays open) ...
+        assert_eq!(connection.next_event().unwrap(), Some("silence"));
+        // ... and the driver ends the session all the same.
+        assert_eq!(connection.next_event().unwrap(), None);
+        assert!(connection.is_closed());
+    });
+}

@@ -960,3 +960,68 @@ async fn a_busy_session_is_ended_politely_at_the_session_timeout() {
     assert!(held < Duration::from_secs(3), "{held:?}");
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn the_session_timeout_ends_a_session_that_only_sends() {
+    let (ours, theirs) = tokio::io::duplex(4096);
+    let io = IoConfig::new().session_timeout(Some(Duration::from_millis(300)));
+    let mut connection =
+        Connection::new(SmtpServer::new(ServerConfig::default()), ours).with_config(io);
+    // The greeting goes out; then the application only sends (as a POP3 server streaming a
+    // message does), never waiting to read.
+    assert!(matches!(
+        connection.next_event().await.unwrap(),
+        Some(ServerEvent::Connected)
+    ));
+    connection.machine_mut().answer(Answer::Accept).unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(350) {
+        connection.send().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    connection.send().await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(2), connection.next_event())
+        .await
+        .expect("no hang");
+    assert!(matches!(outcome, Ok(None)), "{outcome:?}");
+    let mut said = String::new();
+    let mut theirs = theirs;
+    theirs.read_to_string(&mut said).await.unwrap();
+    assert!(
+        said.ends_with("421 4.4.2 Timeout, closing the connection\r\n"),
+        "{said:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_trickling_its_tls_handshake_is_cut_at_the_handshake_deadline_from_its_start() {
+    let (listener, addr) = bind().await;
+    let (tls, _) = tls_pair(false);
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let started = Instant::now();
+        let outcome = Connection::new(SmtpServer::new(ServerConfig::default()), socket)
+            .with_config(quick(400, 1000))
+            .accept_tls(tls)
+            .await;
+        (outcome.map(|_| ()), started.elapsed())
+    });
+    let socket = TcpStream::connect(addr).await.unwrap();
+    let (_read, write) = socket.into_split();
+    // The start of a ClientHello record announcing 512 octets, then one octet every 50 ms.
+    let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01];
+    hello.resize(100, 0);
+    let hello: &'static [u8] = hello.leak();
+    let sender = tokio::spawn(trickle(write, hello, Duration::from_millis(50)));
+    let (outcome, took) = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the handshake is cut")
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(Error::HandshakeTimeout(_))),
+        "{outcome:?}"
+    );
+    assert!(took >= Duration::from_millis(380), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    sender.abort();
+}

@@ -406,6 +406,10 @@ impl<M: Machine, S: Transport> Connection<M, S> {
             if let Some(outcome) = self.after_failure() {
                 return outcome;
             }
+            if self.deadlines.session_due(self.config.session_timeout) {
+                self.deadlines.expired(self.config.session_timeout);
+                self.machine.handle_timeout();
+            }
             while let Some(output) = self.machine.poll_output() {
                 match output {
                     Output::Transmit(bytes) => {
