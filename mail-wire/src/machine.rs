@@ -116,7 +116,8 @@ pub trait Machine {
     /// (SMTP 421, POP3 `-ERR`), clients quit where the dialogue allows; then [`Output::Close`].
     fn shut_down(&mut self);
 
-    /// How long the peer may now stay silent before [`handle_timeout`](Self::handle_timeout)
+    /// How long the phase under way may take, from its start (see
+    /// [`timer_epoch`](Self::timer_epoch)), before [`handle_timeout`](Self::handle_timeout)
     /// should be called; `None` when no timer runs (closed, or waiting for the application).
     fn timeout(&self) -> Option<Duration>;
 

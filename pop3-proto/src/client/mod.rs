@@ -625,7 +625,8 @@ impl Client {
         self.lines.buffered() + listing
     }
 
-    /// How long the server may now stay silent before [`handle_timeout`](Self::handle_timeout)
+    /// How long the server may take for the response now awaited, from the command (see
+    /// [`timer_epoch`](Self::timer_epoch)), before [`handle_timeout`](Self::handle_timeout)
     /// should be called; `None` when no response is owed.
     pub fn timeout(&self) -> Option<Duration> {
         let streaming = !matches!(self.reading, Reading::Line);

@@ -573,7 +573,8 @@ impl Client {
         self.replies.buffered()
     }
 
-    /// How long the server may now stay silent before [`handle_timeout`](Self::handle_timeout)
+    /// How long the server may take for the reply now awaited, from the command (see
+    /// [`timer_epoch`](Self::timer_epoch)), before [`handle_timeout`](Self::handle_timeout)
     /// should be called (RFC 5321 4.5.3.2); while the application streams a body, the time
     /// one block may take. `None` when the client waits for nothing (idle, or closed).
     pub fn timeout(&self) -> Option<Duration> {
