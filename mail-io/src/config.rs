@@ -2,15 +2,17 @@
 
 use std::time::Duration;
 
-/// How a driver waits and buffers. The machine decides how long a peer may stay silent
-/// ([`Machine::timeout`](mail_wire::machine::Machine::timeout)); everything else that can wait
-/// is bounded here.
+/// How a driver waits and buffers. The machine decides how long each phase of the dialogue may
+/// take ([`Machine::timeout`](mail_wire::machine::Machine::timeout), from the start of the
+/// phase that [`Machine::timer_epoch`](mail_wire::machine::Machine::timer_epoch) marks, not
+/// from the last octet); everything else that can wait is bounded here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IoConfig {
     /// How long establishing a TCP connection may take (clients): 30 seconds.
     pub connect_timeout: Duration,
-    /// How long a TLS handshake may take, implicit or after STARTTLS/STLS: 30 seconds.
+    /// How long a TLS handshake may take, from its first octet to its last, implicit or after
+    /// STARTTLS/STLS: 30 seconds.
     pub handshake_timeout: Duration,
     /// How long one write may wait for a peer that does not read: 2 minutes. A peer that
     /// stops reading cannot hold a session (or a POP3 maildrop lock) longer than this.
@@ -24,6 +26,14 @@ pub struct IoConfig {
     /// Octets read and not yet taken by a machine that applies back-pressure before the
     /// driver stops reading: 64 KiB.
     pub max_unread: usize,
+    /// How long a whole session may last, from the connection to its close, however busy:
+    /// then the machine is told its time is up ([`Machine::handle_timeout`]: a server says
+    /// 421 or `-ERR` and closes, a client fails with a timeout). `None` (the default for
+    /// connections made by hand and for clients): no limit. The servers' default
+    /// ([`ServeOptions`](crate::ServeOptions)) is 1 hour.
+    ///
+    /// [`Machine::handle_timeout`]: mail_wire::machine::Machine::handle_timeout
+    pub session_timeout: Option<Duration>,
 }
 
 impl Default for IoConfig {
@@ -35,6 +45,7 @@ impl Default for IoConfig {
             read_buffer: 64 * 1024,
             write_buffer: 64 * 1024,
             max_unread: 64 * 1024,
+            session_timeout: None,
         }
     }
 }
@@ -72,6 +83,12 @@ impl IoConfig {
     /// Sets [`write_buffer`](Self::write_buffer).
     pub fn write_buffer(mut self, octets: usize) -> Self {
         self.write_buffer = octets.max(1);
+        self
+    }
+
+    /// Sets [`session_timeout`](Self::session_timeout).
+    pub fn session_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.session_timeout = limit;
         self
     }
 

@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::time::{Instant, sleep_until, timeout};
 
+use crate::deadline::Deadlines;
 use crate::transport::{Stream, Transport};
 use crate::{Error, IoConfig, Shutdown};
 #[cfg(feature = "rustls")]
@@ -44,9 +45,13 @@ type TlsHook<M> = fn(&mut M, Option<String>, Option<mail_wire::sasl::ChannelBind
 ///   (at most [`IoConfig::write_buffer`] octets wait) and flushed before the driver waits for
 ///   input, so a peer that waits for each answer never waits for Nagle's algorithm; sockets
 ///   this crate connects or accepts have `TCP_NODELAY`.
-/// - **Every wait bounded.** Reads by the machine's [`timeout`](Machine::timeout) (expiry is
-///   handed to [`handle_timeout`](Machine::handle_timeout)), writes by
-///   [`IoConfig::write_timeout`], TLS handshakes by [`IoConfig::handshake_timeout`].
+/// - **Every wait bounded, by deadlines.** Reads by the machine's
+///   [`timeout`](Machine::timeout), counted from the start of the phase it times (the timer
+///   starts again only when [`timer_epoch`](Machine::timer_epoch) or the timeout changes, never
+///   because octets arrived: a peer trickling octets is closed like a silent one), and by
+///   [`IoConfig::session_timeout`] for the whole session (expiry of either is handed to
+///   [`handle_timeout`](Machine::handle_timeout)); writes by [`IoConfig::write_timeout`], TLS
+///   handshakes by [`IoConfig::handshake_timeout`], from their start.
 /// - **No input lost.** Octets the machine did not take are kept and offered again, first;
 ///   while more than [`IoConfig::max_unread`] wait, nothing more is read.
 /// - **Idle is cheap.** Between bursts the read buffer is given back; a plain TCP connection
@@ -127,6 +132,8 @@ pub struct Connection<M: Machine, T: Transport = TcpStream> {
     /// Tells the machine what TLS established, right after the handshake (see
     /// [`on_tls_established`](Self::on_tls_established)).
     tls_hook: Option<TlsHook<M>>,
+    /// The phase's and the session's deadlines.
+    deadlines: Deadlines<Instant>,
 }
 
 impl<M: Machine, T: Transport> std::fmt::Debug for Connection<M, T>
@@ -165,6 +172,7 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             shutdown_seen: false,
             closed: false,
             tls_hook: None,
+            deadlines: Deadlines::new(),
         }
     }
 
@@ -376,6 +384,10 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             if let Some(event) = self.after_failure() {
                 return event;
             }
+            if self.deadlines.session_due(self.config.session_timeout) {
+                self.deadlines.expired(self.config.session_timeout);
+                self.machine.handle_timeout();
+            }
             match self.pending {
                 Pending::StartTls => {
                     self.start_tls().await?;
@@ -503,10 +515,15 @@ impl<M: Machine, T: Transport> Connection<M, T> {
     /// Waits for input and hands it to the machine: octets, the end of the stream, the
     /// machine's timeout, or the shutdown signal.
     async fn read(&mut self) -> Result<(), Error> {
-        let deadline = self
-            .machine
-            .timeout()
-            .and_then(|limit| Instant::now().checked_add(limit));
+        if self.deadlines.session_over() && !self.machine.is_closed() {
+            // Told its session is over, the machine stays open: the driver ends it.
+            self.pending = Pending::Close;
+            return Ok(());
+        }
+        let next = self
+            .deadlines
+            .next(&self.machine, self.config.session_timeout);
+        let deadline = next.any;
         let shutdown = if self.shutdown_seen {
             None
         } else {
@@ -517,7 +534,7 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             // Nothing is read (after the end of the stream, or while the machine takes nothing
             // until the application acts): only the timer and the shutdown signal can move the
             // machine on. Without either, it would wait for ever.
-            if deadline.is_none() && shutdown.is_none() {
+            if next.phase.is_none() && shutdown.is_none() {
                 if self.eof && self.unread.is_empty() {
                     self.pending = Pending::Close;
                     return Ok(());
@@ -632,7 +649,10 @@ impl<M: Machine, T: Transport> Connection<M, T> {
                 self.full_read = n >= room;
                 let _ = self.machine.receive_from(&mut self.unread);
             }
-            Read::Timeout => self.machine.handle_timeout(),
+            Read::Timeout => {
+                self.deadlines.expired(self.config.session_timeout);
+                self.machine.handle_timeout();
+            }
             Read::Shutdown => {
                 self.shutdown_seen = true;
                 self.machine.shut_down();

@@ -108,6 +108,8 @@ struct ReadmeDoctests;
 pub mod blocking;
 mod client_limits;
 mod config;
+#[cfg(any(feature = "tokio", feature = "blocking"))]
+mod deadline;
 mod error;
 // What the tokio and blocking sides share.
 #[cfg(any(feature = "tokio", feature = "blocking"))]
@@ -135,7 +137,7 @@ mod transport;
 pub use client_limits::{ClientLimits, ClientRefusals};
 pub use config::IoConfig;
 pub use error::Error;
-pub use serve_options::ServeOptions;
+pub use serve_options::{SERVER_SESSION_TIMEOUT, ServeOptions};
 pub use shutdown::Shutdown;
 #[cfg(feature = "rustls")]
 pub use tls::{TlsClient, TlsServer};

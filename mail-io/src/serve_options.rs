@@ -8,6 +8,14 @@ use crate::TlsServer;
 use crate::accept::SessionLimit;
 use crate::{ClientLimits, IoConfig, Shutdown};
 
+/// The servers' default limit on a whole session: 1 hour. Twelve SMTP command deadlines
+/// (RFC 5321 4.5.3.2.7) or six POP3 autologout timers (RFC 1939 3): far more than a mail
+/// session needs (Postfix's client reuses a connection for at most 300 s,
+/// `smtp_connection_reuse_time_limit`), and at most an hour's hold on a session slot (or a
+/// maildrop lock) for a client that keeps itself busy. A POP3 server whose users fetch
+/// gigabytes over slow links may want more.
+pub const SERVER_SESSION_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
 /// How a server listens: limits, TLS, shutdown. Shared by the SMTP and POP3 servers, tokio
 /// and blocking (`mail_io::ServeOptions` and `mail_io::blocking::ServeOptions` are this type).
 #[derive(Debug, Clone)]
@@ -30,7 +38,8 @@ pub struct ServeOptions {
     /// clone of one handle) share it, so listeners made from one `ServeOptions` count a
     /// client's connections together.
     pub client_limits: ClientLimits,
-    /// The driver's limits for every connection.
+    /// The driver's limits for every connection; by default [`IoConfig::default`] with a
+    /// [`session_timeout`](IoConfig::session_timeout) of [`SERVER_SESSION_TIMEOUT`].
     pub io: IoConfig,
     /// Ends the accept loop and every session politely once triggered.
     pub shutdown: Shutdown,
@@ -52,7 +61,7 @@ impl Default for ServeOptions {
             #[cfg(feature = "tokio")]
             session_limit: None,
             client_limits: ClientLimits::default(),
-            io: IoConfig::default(),
+            io: IoConfig::default().session_timeout(Some(SERVER_SESSION_TIMEOUT)),
             shutdown: Shutdown::new(),
             #[cfg(feature = "rustls")]
             tls: None,

@@ -897,6 +897,8 @@ struct Toy {
     timeout: Option<Duration>,
     close_at_eof: bool,
     eofs: Arc<AtomicUsize>,
+    /// Lines taken: each starts a new deadline.
+    lines: u64,
 }
 
 impl Toy {
@@ -910,6 +912,7 @@ impl Toy {
             timeout,
             close_at_eof: true,
             eofs: Arc::new(AtomicUsize::new(0)),
+            lines: 0,
         }
     }
 
@@ -936,6 +939,7 @@ impl Machine for Toy {
             }
             self.line.push(byte);
             if byte == b'\n' {
+                self.lines += 1;
                 if self.line == b"starttls\r\n" || self.line == b"go\r\n" {
                     if self.answer {
                         self.out.buffer().extend_from_slice(b"go\r\n");
@@ -980,6 +984,10 @@ impl Machine for Toy {
         } else {
             self.timeout
         }
+    }
+
+    fn timer_epoch(&self) -> u64 {
+        self.lines
     }
 
     fn tls_established(&mut self) -> Result<(), Self::ApiError> {
@@ -1492,4 +1500,121 @@ fn rfc4422_appendix_a_blocking_pop3_external_right_after_stls() {
     assert!(client.quit().unwrap());
     shutdown.trigger();
     server.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_client_trickling_one_octet_every_50_ms_is_closed_at_the_command_deadline() {
+    within(Duration::from_secs(20), || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut config = ServerConfig::default();
+        config.timeouts.command = Duration::from_millis(400);
+        let server = smtp_server(
+            listener,
+            config,
+            #[cfg(feature = "rustls")]
+            None,
+        );
+        let stream = TcpStream::connect(address).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let mut transcript = String::new();
+        reader.read_line(&mut transcript).unwrap();
+        let started = Instant::now();
+        // Each octet used to restart the timer; now the line must be done in 400 ms.
+        let trickler = thread::spawn(move || {
+            for (sent, byte) in b"NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP\r\n"
+                .iter()
+                .enumerate()
+            {
+                if writer.write_all(std::slice::from_ref(byte)).is_err() {
+                    return sent;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+            usize::MAX
+        });
+        reader.read_to_string(&mut transcript).unwrap();
+        let held = started.elapsed();
+        assert!(
+            transcript.ends_with("421 4.4.2 Timeout, closing the connection\r\n"),
+            "{transcript:?}"
+        );
+        assert!(held >= Duration::from_millis(380), "{held:?}");
+        assert!(held < Duration::from_secs(3), "held its slot {held:?}");
+        assert!(server.join().unwrap().unwrap().is_empty());
+        assert!(trickler.join().unwrap() < 57, "the whole line went through");
+    });
+}
+
+#[test]
+fn a_busy_blocking_session_is_ended_politely_at_the_session_timeout() {
+    within(Duration::from_secs(20), || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let io = IoConfig::new().session_timeout(Some(Duration::from_millis(700)));
+            let mut connection =
+                Connection::new(SmtpServer::new(ServerConfig::default()), stream).with_config(io);
+            while let Some(event) = connection.next_event()? {
+                if event.is_decision() {
+                    connection.machine_mut().answer(Answer::Accept).unwrap();
+                }
+            }
+            Ok::<_, Error>(())
+        });
+        let stream = TcpStream::connect(address).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let started = Instant::now();
+        let mut served = 0;
+        for _ in 0..100 {
+            if writer.write_all(b"NOOP\r\n").is_err() {
+                break;
+            }
+            line.clear();
+            if reader.read_line(&mut line).unwrap() == 0 || line.starts_with("421 ") {
+                break;
+            }
+            served += 1;
+            thread::sleep(Duration::from_millis(50));
+        }
+        let held = started.elapsed();
+        assert_eq!(line, "421 4.4.2 Timeout, closing the connection\r\n");
+        assert!(served >= 3, "{served}");
+        assert!(
+            held >= Duration::from_millis(600) && held < Duration::from_secs(3),
+            "{held:?}"
+        );
+        server.join().unwrap().unwrap();
+    });
+}
+
+#[cfg(unix)]
+#[test]
+fn the_session_timeout_ends_a_session_that_only_sends_and_closes_a_machine_that_stays_open() {
+    use std::os::unix::net::UnixStream;
+
+    within(Duration::from_secs(10), || {
+        let (ours, _theirs) = UnixStream::pair().unwrap();
+        // No timer of its own (as a POP3 server streaming a message): only the session's.
+        let io = IoConfig::new().session_timeout(Some(Duration::from_millis(300)));
+        let mut connection = Connection::new(Toy::server(None), ours).with_config(io);
+        let started = Instant::now();
+        let mut turns = 0;
+        while started.elapsed() < Duration::from_millis(350) {
+            connection.send().unwrap();
+            turns += 1;
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(turns > 5);
+        // The machine heard of it (the toy reports it and stays open) ...
+        assert_eq!(connection.next_event().unwrap(), Some("silence"));
+        // ... and the driver ends the session all the same.
+        assert_eq!(connection.next_event().unwrap(), None);
+        assert!(connection.is_closed());
+    });
 }

@@ -614,6 +614,9 @@ impl mail_io::Machine for Stubborn {
     fn timeout(&self) -> Option<Duration> {
         None
     }
+    fn timer_epoch(&self) -> u64 {
+        0
+    }
     fn tls_established(&mut self) -> Result<(), Self::ApiError> {
         Ok(())
     }
@@ -806,4 +809,219 @@ async fn the_end_of_stream_comes_after_the_input_held_back_before_it() {
     assert_eq!(body, b"hi\r\n");
     let rest = client.await.unwrap();
     assert!(rest.ends_with("221 2.0.0 Bye\r\n"), "{rest}");
+}
+
+/// A server with a short command deadline, over loopback; the raw client is past EHLO.
+async fn short_deadlines(
+    command: Duration,
+    io: IoConfig,
+) -> (
+    BufReader<OwnedReadHalf>,
+    OwnedWriteHalf,
+    tokio::task::JoinHandle<Result<Vec<Vec<u8>>, Error>>,
+) {
+    let (listener, addr) = bind().await;
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut config = ServerConfig::default();
+        config.timeouts.command = command;
+        accept_all(Connection::new(SmtpServer::new(config), socket).with_config(io)).await
+    });
+    let (read, write) = greeted(addr).await;
+    (read, write, server)
+}
+
+/// Writes `bytes` one octet at a time, `every` apart, until the peer is gone or all are sent;
+/// returns how many went out.
+async fn trickle(mut write: OwnedWriteHalf, bytes: &'static [u8], every: Duration) -> usize {
+    for (sent, byte) in bytes.iter().enumerate() {
+        if write.write_all(std::slice::from_ref(byte)).await.is_err() {
+            return sent;
+        }
+        tokio::time::sleep(every).await;
+    }
+    bytes.len()
+}
+
+#[tokio::test]
+async fn a_client_trickling_one_octet_every_50_ms_is_closed_at_the_command_deadline() {
+    // Before deadlines, each octet restarted the timer: this client held its session for as
+    // long as it had octets to send (here 10 s), and for ever with an endless line.
+    let (read, write, server) = short_deadlines(Duration::from_millis(400), IoConfig::new()).await;
+    let started = Instant::now();
+    let sender = tokio::spawn(trickle(
+        write,
+        b"NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP \
+          NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP \
+          NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP NOOP\r\n",
+        Duration::from_millis(50),
+    ));
+    let transcript = tokio::time::timeout(Duration::from_secs(10), transcript(read))
+        .await
+        .expect("the trickler is closed")
+        .unwrap();
+    let held = started.elapsed();
+    assert!(
+        transcript.ends_with("421 4.4.2 Timeout, closing the connection\r\n"),
+        "{transcript:?}"
+    );
+    assert!(held >= Duration::from_millis(380), "{held:?}");
+    assert!(held < Duration::from_secs(3), "held its slot {held:?}");
+    server.await.unwrap().unwrap();
+    let sent = sender.await.unwrap();
+    assert!(sent < 240, "{sent} octets trickled in");
+    eprintln!("trickler (1 octet / 50 ms, 400 ms command deadline) held its slot {held:?}");
+}
+
+#[tokio::test]
+async fn whole_commands_each_within_the_deadline_keep_the_session_alive() {
+    // The deadline is per command: a client that completes each in time is served on.
+    let (mut read, mut write, server) =
+        short_deadlines(Duration::from_millis(400), IoConfig::new()).await;
+    let started = Instant::now();
+    let mut line = String::new();
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        write.write_all(b"NOOP\r\n").await.unwrap();
+        line.clear();
+        read.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "250 2.0.0 Ok\r\n");
+    }
+    assert!(started.elapsed() > Duration::from_millis(1000));
+    write.write_all(b"QUIT\r\n").await.unwrap();
+    let rest = transcript(read).await.unwrap();
+    assert_eq!(rest, "221 2.0.0 Bye\r\n");
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn message_data_trickled_is_closed_at_the_data_block_deadline() {
+    let (listener, addr) = bind().await;
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut config = ServerConfig::default();
+        config.timeouts.data_block = Duration::from_millis(400);
+        accept_all(Connection::new(SmtpServer::new(config), socket)).await
+    });
+    let (mut read, mut write) = greeted(addr).await;
+    write
+        .write_all(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+        .await
+        .unwrap();
+    let mut lines = String::new();
+    while !lines.contains("354 ") {
+        read.read_line(&mut lines).await.unwrap();
+    }
+    let started = Instant::now();
+    let sender = tokio::spawn(trickle(write, &[b'x'; 200], Duration::from_millis(20)));
+    let transcript = tokio::time::timeout(Duration::from_secs(10), transcript(read))
+        .await
+        .expect("the trickler is closed")
+        .unwrap();
+    let held = started.elapsed();
+    assert!(
+        transcript.ends_with("421 4.4.2 Timeout, closing the connection\r\n"),
+        "{transcript:?}"
+    );
+    assert!(held < Duration::from_secs(3), "held {held:?}");
+    assert!(
+        server.await.unwrap().unwrap().is_empty(),
+        "nothing delivered"
+    );
+    assert!(sender.await.unwrap() < 200);
+}
+
+#[tokio::test]
+async fn a_busy_session_is_ended_politely_at_the_session_timeout() {
+    let io = IoConfig::new().session_timeout(Some(Duration::from_millis(700)));
+    let (mut read, mut write, server) = short_deadlines(Duration::from_secs(60), io).await;
+    let started = Instant::now();
+    let mut line = String::new();
+    let mut served = 0;
+    for _ in 0..100 {
+        if write.write_all(b"NOOP\r\n").await.is_err() {
+            break;
+        }
+        line.clear();
+        if read.read_line(&mut line).await.unwrap() == 0 {
+            break;
+        }
+        if line.starts_with("421 ") {
+            assert_eq!(line, "421 4.4.2 Timeout, closing the connection\r\n");
+            break;
+        }
+        assert_eq!(line, "250 2.0.0 Ok\r\n");
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let held = started.elapsed();
+    assert!(served >= 3, "{served} commands served before the limit");
+    assert!(held >= Duration::from_millis(600), "{held:?}");
+    assert!(held < Duration::from_secs(3), "{held:?}");
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_session_timeout_ends_a_session_that_only_sends() {
+    let (ours, theirs) = tokio::io::duplex(4096);
+    let io = IoConfig::new().session_timeout(Some(Duration::from_millis(300)));
+    let mut connection =
+        Connection::new(SmtpServer::new(ServerConfig::default()), ours).with_config(io);
+    // The greeting goes out; then the application only sends (as a POP3 server streaming a
+    // message does), never waiting to read.
+    assert!(matches!(
+        connection.next_event().await.unwrap(),
+        Some(ServerEvent::Connected)
+    ));
+    connection.machine_mut().answer(Answer::Accept).unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(350) {
+        connection.send().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    connection.send().await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(2), connection.next_event())
+        .await
+        .expect("no hang");
+    assert!(matches!(outcome, Ok(None)), "{outcome:?}");
+    let mut said = String::new();
+    let mut theirs = theirs;
+    theirs.read_to_string(&mut said).await.unwrap();
+    assert!(
+        said.ends_with("421 4.4.2 Timeout, closing the connection\r\n"),
+        "{said:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_trickling_its_tls_handshake_is_cut_at_the_handshake_deadline_from_its_start() {
+    let (listener, addr) = bind().await;
+    let (tls, _) = tls_pair(false);
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let started = Instant::now();
+        let outcome = Connection::new(SmtpServer::new(ServerConfig::default()), socket)
+            .with_config(quick(400, 1000))
+            .accept_tls(tls)
+            .await;
+        (outcome.map(|_| ()), started.elapsed())
+    });
+    let socket = TcpStream::connect(addr).await.unwrap();
+    let (_read, write) = socket.into_split();
+    // The start of a ClientHello record announcing 512 octets, then one octet every 50 ms.
+    let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01];
+    hello.resize(100, 0);
+    let hello: &'static [u8] = hello.leak();
+    let sender = tokio::spawn(trickle(write, hello, Duration::from_millis(50)));
+    let (outcome, took) = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the handshake is cut")
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(Error::HandshakeTimeout(_))),
+        "{outcome:?}"
+    );
+    assert!(took >= Duration::from_millis(380), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    sender.abort();
 }

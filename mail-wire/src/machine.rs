@@ -10,6 +10,12 @@
 //! output in order, and only then wait for more input. Input that [`Machine::receive`] did not
 //! take must be offered again, first, before anything read later.
 //!
+//! **Deadlines, not idle timers.** [`Machine::timeout`] is the limit of the phase under way (a
+//! command, an AUTH exchange, a block of message data; RFC 5321 4.5.3.2 times a command, not
+//! an octet), and [`Machine::timer_epoch`] says when a new phase starts: the driver starts its
+//! timer when the epoch (or the limit) changes, and never because octets arrived, so a peer
+//! that trickles one octet at a time is closed like a silent one.
+//!
 //! ```
 //! use bytes::BytesMut;
 //! use mail_wire::machine::{Machine, Output, OutputQueue};
@@ -40,6 +46,7 @@
 //!     fn handle_timeout(&mut self) { self.out.close() }
 //!     fn shut_down(&mut self) { self.out.close() }
 //!     fn timeout(&self) -> Option<Duration> { Some(Duration::from_secs(600)) }
+//!     fn timer_epoch(&self) -> u64 { 0 } // one deadline for the whole toy session
 //!     fn tls_established(&mut self) -> Result<(), Self::ApiError> { Ok(()) }
 //!     fn poll_output(&mut self) -> Option<Output<Self::Event>> { self.out.pop() }
 //!     fn is_closed(&self) -> bool { self.out.is_closed() }
@@ -109,9 +116,17 @@ pub trait Machine {
     /// (SMTP 421, POP3 `-ERR`), clients quit where the dialogue allows; then [`Output::Close`].
     fn shut_down(&mut self);
 
-    /// How long the peer may now stay silent before [`handle_timeout`](Self::handle_timeout)
+    /// How long the phase under way may take, from its start (see
+    /// [`timer_epoch`](Self::timer_epoch)), before [`handle_timeout`](Self::handle_timeout)
     /// should be called; `None` when no timer runs (closed, or waiting for the application).
     fn timeout(&self) -> Option<Duration>;
+
+    /// Which phase the [`timeout`](Self::timeout) times: it changes when a new one starts (the
+    /// wait for the next command, an AUTH exchange, a block of message data, a BDAT chunk, a
+    /// reply), and never while a unit trickles in octet by octet. A driver starts the timer
+    /// when this value or the `timeout` changes, and after each expiry; otherwise it keeps the
+    /// deadline it set, however many octets arrive. [`TimerEpoch`] keeps the count.
+    fn timer_epoch(&self) -> u64;
 
     /// TLS is up after [`Output::StartTls`].
     fn tls_established(&mut self) -> Result<(), Self::ApiError>;
@@ -156,6 +171,10 @@ macro_rules! impl_machine {
                 <$machine>::timeout(self)
             }
 
+            fn timer_epoch(&self) -> u64 {
+                <$machine>::timer_epoch(self)
+            }
+
             fn tls_established(&mut self) -> Result<(), $api_error> {
                 <$machine>::tls_established(self)
             }
@@ -169,6 +188,47 @@ macro_rules! impl_machine {
             }
         }
     };
+}
+
+/// The phase counter behind [`Machine::timer_epoch`]: a machine restarts it where a new deadline
+/// begins, and counts the octets of message data so that each block of them is a phase of its
+/// own (RFC 5321 4.5.3.2.5: the data block timeout applies to each block, not to the message).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimerEpoch {
+    epoch: u64,
+    /// Octets of data counted since the last restart.
+    octets: usize,
+}
+
+impl TimerEpoch {
+    /// Epoch 0, nothing counted.
+    pub const fn new() -> Self {
+        Self {
+            epoch: 0,
+            octets: 0,
+        }
+    }
+
+    /// The current epoch, for [`Machine::timer_epoch`].
+    pub const fn get(&self) -> u64 {
+        self.epoch
+    }
+
+    /// A new phase starts now: the driver's next wait gets a fresh deadline.
+    pub fn restart(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.octets = 0;
+    }
+
+    /// Counts `octets` of data; restarts each time `block` octets (at least 1) have been
+    /// counted since the last restart, so that a peer must deliver a block within each
+    /// deadline: a minimum rate of `block` octets per timeout, not one octet per timeout.
+    pub fn count(&mut self, octets: usize, block: usize) {
+        self.octets = self.octets.saturating_add(octets);
+        if self.octets >= block.max(1) {
+            self.restart();
+        }
+    }
 }
 
 /// The ordered output queue of a machine: bytes written by the encoders are merged into one
@@ -307,6 +367,25 @@ mod tests {
             ]
         );
         assert!(queue.is_closed() && queue.is_empty());
+    }
+
+    #[test]
+    fn the_epoch_moves_on_restart_and_on_each_full_block_only() {
+        let mut epoch = TimerEpoch::new();
+        assert_eq!(epoch.get(), 0);
+        for _ in 0..99 {
+            epoch.count(1, 100);
+        }
+        assert_eq!(epoch.get(), 0, "a block trickling in is one phase");
+        epoch.count(1, 100);
+        assert_eq!(epoch.get(), 1);
+        epoch.count(50, 100);
+        epoch.restart();
+        assert_eq!(epoch.get(), 2);
+        epoch.count(99, 100);
+        assert_eq!(epoch.get(), 2, "a restart starts the block count again");
+        epoch.count(usize::MAX, 0);
+        assert_eq!(epoch.get(), 3);
     }
 
     #[test]

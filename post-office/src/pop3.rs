@@ -25,6 +25,8 @@ pub fn config(office: &Office) -> anyhow::Result<ServerConfig> {
     Ok(ServerConfig {
         sasl_mechanisms: ServerMechanisms::new().plain(),
         plaintext_login: office.plaintext_login,
+        // The machine keeps RFC 1939's 10 minutes as the least.
+        idle_timeout: office.command_timeout,
         // STLS and implicit TLS follow the listener's `ServeOptions`; the APOP timestamp is
         // the session's own (`apop_timestamp`).
         ..ServerConfig::default()

@@ -83,6 +83,15 @@ pub struct Args {
     /// may come at once); 0: no limit.
     #[arg(long, default_value_t = 60)]
     rate_per_client: u32,
+    /// Seconds an SMTP client gets for each command, from the reply to the last one to the end
+    /// of its line (an AUTH command with its whole exchange), and for each 64 KiB of message
+    /// data; trickling octets does not extend it (RFC 5321 4.5.3.2: 300). POP3 commands get
+    /// the larger of this and RFC 1939's 10 minutes.
+    #[arg(long, default_value_t = 300)]
+    command_timeout: u64,
+    /// Seconds a whole session may last, however busy (SMTP and POP3): then 421 / `-ERR`.
+    #[arg(long, default_value_t = mail_io::SERVER_SESSION_TIMEOUT.as_secs())]
+    session_timeout: u64,
 }
 
 /// What every session shares: the users, the domains, the store, the maildrop locks.
@@ -101,6 +110,8 @@ pub struct Office {
     /// Octets that must stay free on the data directory's file system (`--min-free`).
     pub min_free: u64,
     pub plaintext_login: bool,
+    /// `--command-timeout`: each command's (and each data block's) deadline.
+    pub command_timeout: Duration,
     /// Maildrops held by a POP3 session.
     pub locks: Mutex<HashSet<String>>,
     /// Failed logins per client address and per user name, across every listener.
@@ -178,6 +189,7 @@ pub async fn run(args: Args) -> Result<()> {
             .min_free
             .unwrap_or_else(|| args.max_message_size.saturating_mul(3) / 2),
         plaintext_login: args.plaintext_login,
+        command_timeout: Duration::from_secs(args.command_timeout),
         locks: Mutex::new(HashSet::new()),
         penalties: Penalties::new(),
     });
@@ -192,7 +204,10 @@ pub async fn run(args: Args) -> Result<()> {
         rate_per_client = args.rate_per_client,
         "connection limits"
     );
+    let io =
+        mail_io::IoConfig::new().session_timeout(Some(Duration::from_secs(args.session_timeout)));
     let options = ServeOptions::new()
+        .io(io)
         .session_limit(sessions.clone())
         .client_limits(clients.clone())
         .shutdown(shutdown.clone())

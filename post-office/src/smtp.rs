@@ -7,7 +7,7 @@ use std::sync::Arc;
 use mail_io::smtp::{
     Answer, Bytes, Credentials, Domain, EnhancedStatus, ForwardPath, Handler, MailParameters,
     Mechanism, RcptParameters, Reply, ReplyCode, ReversePath, ServerConfig, ServerMechanisms,
-    reply,
+    Timeouts, reply,
 };
 use tracing::info;
 
@@ -25,6 +25,11 @@ pub fn config(office: &Office, lmtp: bool, submission: bool) -> anyhow::Result<S
         auth_without_tls: office.plaintext_login,
         auth_required: submission,
         max_message_size: Some(office.max_message_size),
+        timeouts: Timeouts {
+            command: office.command_timeout,
+            data_block: office.command_timeout.min(Timeouts::default().data_block),
+            ..Timeouts::default()
+        },
         // STARTTLS and implicit TLS follow the listener's `ServeOptions`.
         ..ServerConfig::default()
     })

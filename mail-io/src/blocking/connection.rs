@@ -10,6 +10,7 @@ use bytes::BytesMut;
 use mail_wire::machine::{Machine, Output};
 
 use super::transport::{Socket, Stream, Transport, deadline, timed_out};
+use crate::deadline::Deadlines;
 use crate::{Error, IoConfig, Shutdown};
 #[cfg(feature = "rustls")]
 use crate::{TlsClient, TlsServer};
@@ -55,11 +56,14 @@ type TlsHook<M> = fn(&mut M, Option<String>, Option<mail_wire::sasl::ChannelBind
 ///   input, so a peer that waits for each answer never waits for Nagle's algorithm; sockets
 ///   this module connects or accepts have `TCP_NODELAY`.
 /// - **Every wait bounded, by deadlines.** Reads by the machine's
-///   [`timeout`](Machine::timeout) (expiry is handed to
-///   [`handle_timeout`](Machine::handle_timeout)), writes by [`IoConfig::write_timeout`], TLS
-///   handshakes by [`IoConfig::handshake_timeout`]. The socket's timeouts are set from the
-///   time left before each wait, so a peer that trickles one octet at a time cannot stretch
-///   a handshake or a write.
+///   [`timeout`](Machine::timeout), counted from the start of the phase it times (the timer
+///   starts again only when [`timer_epoch`](Machine::timer_epoch) or the timeout changes,
+///   never because octets arrived), and by [`IoConfig::session_timeout`] for the whole
+///   session (expiry of either is handed to [`handle_timeout`](Machine::handle_timeout));
+///   writes by [`IoConfig::write_timeout`], TLS handshakes by
+///   [`IoConfig::handshake_timeout`]. The socket's timeouts are set from the time left before
+///   each wait, so a peer that trickles one octet at a time cannot stretch a command, a
+///   handshake or a write.
 /// - **No input lost.** Octets the machine did not take are kept and offered again, first;
 ///   while more than [`IoConfig::max_unread`] wait, nothing more is read.
 /// - **Idle is cheap.** Between bursts the read and write buffers are given back; a TCP
@@ -144,6 +148,8 @@ pub struct Connection<M: Machine, S: Transport = TcpStream> {
     /// Tells the machine what TLS established, right after the handshake (see
     /// [`on_tls_established`](Self::on_tls_established)).
     tls_hook: Option<TlsHook<M>>,
+    /// The phase's and the session's deadlines.
+    deadlines: Deadlines<Instant>,
 }
 
 impl<M: Machine, S: Transport> std::fmt::Debug for Connection<M, S>
@@ -182,6 +188,7 @@ impl<M: Machine, S: Transport> Connection<M, S> {
             shutdown_seen: false,
             closed: false,
             tls_hook: None,
+            deadlines: Deadlines::new(),
         }
     }
 
@@ -399,6 +406,10 @@ impl<M: Machine, S: Transport> Connection<M, S> {
             if let Some(outcome) = self.after_failure() {
                 return outcome;
             }
+            if self.deadlines.session_due(self.config.session_timeout) {
+                self.deadlines.expired(self.config.session_timeout);
+                self.machine.handle_timeout();
+            }
             while let Some(output) = self.machine.poll_output() {
                 match output {
                     Output::Transmit(bytes) => {
@@ -493,7 +504,14 @@ impl<M: Machine, S: Transport> Connection<M, S> {
     /// Waits for input and hands it to the machine: octets, the end of the stream, the
     /// machine's timeout, or the shutdown signal. `Err` only when nothing can ever happen.
     fn read(&mut self) -> Result<(), Error> {
-        let deadline = self.machine.timeout().and_then(deadline);
+        if self.deadlines.session_over() && !self.machine.is_closed() {
+            // Told its session is over, the machine stays open: the driver ends it.
+            return self.close();
+        }
+        let next = self
+            .deadlines
+            .next(&self.machine, self.config.session_timeout);
+        let deadline = next.any;
         let shutdown = if self.shutdown_seen {
             None
         } else {
@@ -508,7 +526,7 @@ impl<M: Machine, S: Transport> Connection<M, S> {
             // Nothing is to be read: the stream has ended, or the machine takes nothing more
             // until the application acts. Only the timer and the shutdown can move it on now.
             self.full_read = false;
-            return self.wait_without_input(deadline, shutdown.as_ref());
+            return self.wait_without_input(next.phase, deadline, shutdown.as_ref());
         }
         if std::mem::take(&mut self.full_read) {
             // The last read filled its buffer: take what followed it, without waiting (the
@@ -543,10 +561,11 @@ impl<M: Machine, S: Transport> Connection<M, S> {
     /// decision, say), which is an error rather than a wait for ever.
     fn wait_without_input(
         &mut self,
+        phase: Option<Instant>,
         deadline: Option<Instant>,
         shutdown: Option<&Shutdown>,
     ) -> Result<(), Error> {
-        if deadline.is_none() && shutdown.is_none() {
+        if phase.is_none() && shutdown.is_none() {
             if self.eof_told {
                 return self.close();
             }
@@ -586,6 +605,7 @@ impl<M: Machine, S: Transport> Connection<M, S> {
             }
             let now = Instant::now();
             if deadline.is_some_and(|deadline| now >= deadline) {
+                self.deadlines.expired(self.config.session_timeout);
                 self.machine.handle_timeout();
                 return true;
             }
@@ -900,6 +920,9 @@ mod tests {
         }
         fn timeout(&self) -> Option<Duration> {
             Some(Duration::from_millis(50))
+        }
+        fn timer_epoch(&self) -> u64 {
+            0
         }
         fn tls_established(&mut self) -> Result<(), Self::ApiError> {
             Ok(())

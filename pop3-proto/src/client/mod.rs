@@ -95,7 +95,7 @@ use bytes::{Bytes, BytesMut};
 use mail_wire::Secret;
 use mail_wire::dot::{BodyError, DecodeBareEndings, DecoderConfig, DotDecoder, DotEvent};
 use mail_wire::line::{LineConfig, LineError, LineReader};
-use mail_wire::machine::OutputQueue;
+use mail_wire::machine::{OutputQueue, TimerEpoch};
 use mail_wire::sasl::{self, ClientMechanism, SaslError};
 
 pub use config::{ClientConfig, TlsPolicy};
@@ -524,7 +524,13 @@ pub struct Client {
     body_line: usize,
     /// How the session ended (set at the first failure, or when it closes).
     outcome: Option<Outcome>,
+    /// The phase the timeout times (see [`timer_epoch`](Self::timer_epoch)).
+    timer: TimerEpoch,
 }
+
+/// Octets of a multi-line response (a message, a listing) that restart the deadline: the
+/// server must send this much within each [`ClientConfig::timeout`].
+const RESPONSE_BLOCK: usize = 64 * 1024;
 
 impl core::fmt::Debug for Client {
     /// Shows the state, never credentials.
@@ -569,6 +575,7 @@ impl Client {
             answered: 0,
             body_line: 0,
             outcome: None,
+            timer: TimerEpoch::new(),
         }
     }
 
@@ -618,7 +625,8 @@ impl Client {
         self.lines.buffered() + listing
     }
 
-    /// How long the server may now stay silent before [`handle_timeout`](Self::handle_timeout)
+    /// How long the server may take for the response now awaited, from the command (see
+    /// [`timer_epoch`](Self::timer_epoch)), before [`handle_timeout`](Self::handle_timeout)
     /// should be called; `None` when no response is owed.
     pub fn timeout(&self) -> Option<Duration> {
         let streaming = !matches!(self.reading, Reading::Line);
@@ -628,10 +636,22 @@ impl Client {
         Some(self.config.timeout)
     }
 
+    /// Changes where a new deadline starts: at every transmission, at every complete
+    /// response line, and after every 64 KiB of a multi-line response; never while a line
+    /// trickles in octet by octet.
+    pub fn timer_epoch(&self) -> u64 {
+        self.timer.get()
+    }
+
     /// Takes the next output; `None` when there is nothing to do until the next input or
     /// request.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.output.pop()
+        let output = self.output.pop();
+        if matches!(output, Some(Output::Transmit(_))) {
+            // What was just sent is answered under a deadline of its own.
+            self.timer.restart();
+        }
+        output
     }
 
     /// Ends the session now (for example on shutdown): QUIT when the dialogue allows it,
@@ -909,6 +929,7 @@ impl Client {
     }
 
     fn body_chunk(&mut self, chunk: Bytes) {
+        self.timer.count(chunk.len(), RESPONSE_BLOCK);
         // The line limit: octets since the last LF, across chunks.
         let limit = self.config.max_body_line;
         let mut current = self.body_line;
@@ -935,6 +956,7 @@ impl Client {
     }
 
     fn listing_line(&mut self, line: Bytes) {
+        self.timer.count(line.len() + 2, RESPONSE_BLOCK);
         if line.len() + 2 > self.config.max_listing_line {
             let limit = self.config.max_listing_line;
             return self.fail(Error::MalformedResponse(DecodeError {
@@ -982,6 +1004,7 @@ impl Client {
     }
 
     fn first_line(&mut self, line: &[u8], after: usize) {
+        self.timer.restart();
         let continuation =
             self.expected.front() == Some(&Expect::Auth) && parse_continuation(line).is_some();
         if !continuation && line.len() + 2 > self.config.max_response_line {

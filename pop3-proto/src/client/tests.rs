@@ -1244,3 +1244,17 @@ fn rfc2449_4_the_client_never_sends_a_line_over_255_octets() {
         assert_eq!(filled.len(), crate::codec::MAX_COMMAND_LINE);
     }
 }
+
+#[test]
+fn the_epoch_stays_while_a_response_trickles_in_and_moves_at_its_end() {
+    let mut client = Client::new(plain_client(), user());
+    let start = client.timer_epoch();
+    let mut epochs = Vec::new();
+    for byte in b"+OK POP3 server ready\r\n" {
+        assert_eq!(client.receive(core::slice::from_ref(byte)), 1);
+        epochs.push(client.timer_epoch());
+    }
+    let last = epochs.len() - 1;
+    assert!(epochs[..last].iter().all(|&e| e == start), "{epochs:?}");
+    assert_ne!(epochs[last], start, "a complete response ends its deadline");
+}

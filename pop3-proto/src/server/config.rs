@@ -62,7 +62,9 @@ pub struct ServerConfig {
     pub max_pending: usize,
     /// Protocol errors before the session ends (without committing anything).
     pub max_errors: usize,
-    /// How long the client may stay idle (RFC 1939 3: at least 10 minutes).
+    /// How long the client may take for each command, from the response to the last one to
+    /// the end of its line, trickled or not (RFC 1939 3, the autologout timer: at least 10
+    /// minutes; less is raised to 10 minutes).
     pub idle_timeout: Duration,
     /// What to do with bare CR and LF in messages the application streams: made CRLF
     /// (default, for Maildir files written with LF) or refused.

@@ -86,7 +86,7 @@ use bytes::{Bytes, BytesMut};
 use mail_wire::Secret;
 use mail_wire::dot::{BodyError, DotEncoder};
 use mail_wire::line::{LineConfig, LineError, LineReader};
-use mail_wire::machine::OutputQueue;
+use mail_wire::machine::{OutputQueue, TimerEpoch};
 use mail_wire::sasl::{
     self, ChannelBinding, ClientResponse, Context, Credentials, ServerMechanism, ServerStep,
 };
@@ -513,6 +513,8 @@ pub struct Server {
     auth_username: Option<String>,
     /// The last `receive` left octets with the caller: plaintext that may follow an STLS.
     short_read: bool,
+    /// The phase the timeout times (see [`timer_epoch`](Self::timer_epoch)).
+    timer: TimerEpoch,
 }
 
 impl core::fmt::Debug for Server {
@@ -569,6 +571,7 @@ impl Server {
             errors: 0,
             auth_username: None,
             short_read: false,
+            timer: TimerEpoch::new(),
         };
         server.emit(Event::Connected);
         server
@@ -659,15 +662,27 @@ impl Server {
         self.held.len() + self.lines.buffered()
     }
 
-    /// How long the client may now stay idle before [`handle_timeout`](Self::handle_timeout)
-    /// should be called (RFC 1939 3: at least 10 minutes); `None` while the application has
-    /// the next move (a decision, a message being sent) and once closed.
+    /// How long the client may take for its next command, from the response to the last one
+    /// to the end of its line (an AUTH command with its whole exchange), before
+    /// [`handle_timeout`](Self::handle_timeout) should be called (RFC 1939 3: the autologout
+    /// timer, at least 10 minutes); `None` while the application has the next move (a
+    /// decision, a message being sent) and once closed. [`timer_epoch`](Self::timer_epoch)
+    /// says when that time starts: a client trickling a line octet by octet does not restart
+    /// it.
     pub fn timeout(&self) -> Option<Duration> {
         match (&self.phase, &self.pending) {
             (Phase::Closed | Phase::Sending(_), _) | (_, Some(_)) => None,
             // RFC 1939 3: the autologout timer is at least 10 minutes.
             _ => Some(self.config.idle_timeout.max(MIN_IDLE_TIMEOUT)),
         }
+    }
+
+    /// Changes where a new deadline starts, never while a command line trickles in: at every
+    /// response but a SASL challenge (`+ `: the whole AUTH exchange is one command, RFC 5034
+    /// 4), at every decision asked of the application, at the end of a message sent, and
+    /// when TLS is up.
+    pub fn timer_epoch(&self) -> u64 {
+        self.timer.get()
     }
 
     /// Takes the next output; `None` when there is nothing to do until the next input, answer
@@ -758,6 +773,7 @@ impl Server {
             return Err(ApiError::NotStartingTls);
         }
         self.tls = true;
+        self.timer.restart();
         self.phase = Phase::Command;
         self.state = State::Authorization;
         self.user = None;
@@ -838,6 +854,7 @@ impl Server {
             self.close();
             return Err(ApiError::BodyRefused(error));
         }
+        self.timer.restart();
         self.phase = Phase::Command;
         self.resume();
         Ok(())
@@ -857,6 +874,8 @@ impl Server {
     }
 
     fn ask(&mut self, pending: Pending, event: Event) {
+        // The application's time is not the client's.
+        self.timer.restart();
         self.pending = Some(pending);
         self.emit(event);
     }
@@ -882,6 +901,8 @@ impl Server {
             response.code = None;
         }
         encode_response(&response, self.output.buffer());
+        // The client's next command starts now.
+        self.timer.restart();
     }
 
     fn ok(&mut self, text: &str) {

@@ -1262,3 +1262,40 @@ fn rfc5802_section9_failed_scram_proofs_are_reported_and_counted() {
         assert_eq!(server.is_closed(), i + 1 == max, "attempt {i}: {text}");
     }
 }
+
+#[test]
+fn the_epoch_stays_while_a_command_trickles_in_and_through_an_auth_exchange_rfc1939_3() {
+    let app = App::new(two_messages());
+    let (mut run, mut server) = run_with(plain(), &app, &[]);
+    let start = server.timer_epoch();
+    let mut epochs = Vec::new();
+    for byte in b"CAPA\r\n" {
+        assert_eq!(server.receive(core::slice::from_ref(byte)), 1);
+        drain(&mut server, &mut run, &app);
+        epochs.push(server.timer_epoch());
+    }
+    assert!(epochs[..5].iter().all(|&e| e == start), "{epochs:?}");
+    assert_ne!(
+        epochs[5], start,
+        "the response starts the next command's deadline"
+    );
+    // AUTH: the challenge (`+ `) does not restart the deadline; the outcome does.
+    let before = server.timer_epoch();
+    assert_eq!(server.receive(b"AUTH PLAIN\r\n"), 12);
+    drain(&mut server, &mut run, &app);
+    assert!(run.transcript.ends_with("+ \r\n"), "{}", run.transcript);
+    assert_eq!(server.timer_epoch(), before);
+    let response = alloc::format!(
+        "{}\r\n",
+        mail_wire::sasl::encode_challenge(b"\0mrose\0tanstaaf")
+    );
+    assert_eq!(server.receive(response.as_bytes()), response.len());
+    drain(&mut server, &mut run, &app);
+    assert!(
+        run.transcript.ends_with("(47 octets)\r\n"),
+        "{}",
+        run.transcript
+    );
+    assert_ne!(server.timer_epoch(), before);
+    assert_eq!(server.timeout(), Some(Duration::from_secs(600)));
+}

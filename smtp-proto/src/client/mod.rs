@@ -81,7 +81,7 @@ use core::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use mail_wire::dot::{BodyError, DotEncoder, EncodeBareEndings};
-use mail_wire::machine::OutputQueue;
+use mail_wire::machine::{OutputQueue, TimerEpoch};
 use mail_wire::sasl::{self, ClientMechanism, SaslError};
 
 pub use config::{ClientConfig, ClientTimeouts, TlsPolicy};
@@ -445,6 +445,8 @@ pub struct Client {
     reply_utf8: bool,
     /// How the session ended (set at the first failure, or when it closes).
     outcome: Option<Outcome>,
+    /// The phase the timeout times (see [`timer_epoch`](Self::timer_epoch)).
+    timer: TimerEpoch,
 }
 
 impl core::fmt::Debug for Client {
@@ -511,6 +513,7 @@ impl Client {
             answered: 0,
             reply_utf8: false,
             outcome: None,
+            timer: TimerEpoch::new(),
         }
     }
 
@@ -570,7 +573,8 @@ impl Client {
         self.replies.buffered()
     }
 
-    /// How long the server may now stay silent before [`handle_timeout`](Self::handle_timeout)
+    /// How long the server may take for the reply now awaited, from the command (see
+    /// [`timer_epoch`](Self::timer_epoch)), before [`handle_timeout`](Self::handle_timeout)
     /// should be called (RFC 5321 4.5.3.2); while the application streams a body, the time
     /// one block may take. `None` when the client waits for nothing (idle, or closed).
     pub fn timeout(&self) -> Option<Duration> {
@@ -596,10 +600,22 @@ impl Client {
         })
     }
 
+    /// Changes where a new deadline starts: at every transmission (a command, a block of the
+    /// body: RFC 5321 4.5.3.2.5 times each) and at every complete reply, never while a reply
+    /// trickles in octet by octet.
+    pub fn timer_epoch(&self) -> u64 {
+        self.timer.get()
+    }
+
     /// Takes the next output; `None` when there is nothing to do until the next input or
     /// request.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.output.pop()
+        let output = self.output.pop();
+        if matches!(output, Some(Output::Transmit(_))) {
+            // What was just sent is answered (or followed) under a deadline of its own.
+            self.timer.restart();
+        }
+        output
     }
 
     /// Hands over bytes from the server. All are taken: the client reads every reply at once
@@ -1075,6 +1091,7 @@ impl Client {
     }
 
     fn on_reply(&mut self, reply: Reply<'static>, after: usize) {
+        self.timer.restart();
         let Some(expect) = self.expected.pop_front() else {
             // (Counted only when matched: an unsolicited reply ends the session anyway.)
             let error = if reply.code() == ReplyCode::SERVICE_UNAVAILABLE {

@@ -1608,3 +1608,25 @@ fn merged(events: &[server::Event]) -> Vec<server::Event> {
     }
     out
 }
+
+#[test]
+fn the_epoch_stays_while_a_reply_trickles_in_and_moves_at_its_end_and_at_each_command() {
+    let mut client = Client::new(no_tls());
+    let start = client.timer_epoch();
+    let mut epochs = Vec::new();
+    for byte in b"220 mx.example ESMTP\r\n" {
+        assert_eq!(client.receive(core::slice::from_ref(byte)), 1);
+        epochs.push(client.timer_epoch());
+    }
+    let last = epochs.len() - 1;
+    assert!(epochs[..last].iter().all(|&e| e == start), "{epochs:?}");
+    assert_ne!(epochs[last], start, "a complete reply ends its deadline");
+    // The EHLO goes out: its reply gets a deadline of its own.
+    let before = client.timer_epoch();
+    let mut sent = false;
+    while let Some(output) = client.poll_output() {
+        sent |= matches!(output, Output::Transmit(_));
+    }
+    assert!(sent);
+    assert_ne!(client.timer_epoch(), before);
+}

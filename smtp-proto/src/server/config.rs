@@ -7,14 +7,22 @@ use mail_wire::sasl::ServerMechanisms;
 
 use crate::types::{Domain, Reply, ReplyCode};
 
-/// Idle timeouts, RFC 5321 4.5.3.2 (server side).
+/// Deadlines, RFC 5321 4.5.3.2 (server side): each runs from the start of its phase, not from
+/// the last octet received, so a client that trickles octets is closed like a silent one (see
+/// [`Server::timer_epoch`](super::Server::timer_epoch)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// Waiting for the next command: 5 minutes (4.5.3.2.7).
+    /// For the next command, from the reply to the last one to the end of its line (an AUTH
+    /// command with its whole exchange): 5 minutes (4.5.3.2.7).
     pub command: Duration,
-    /// Waiting for the next block of message data: 3 minutes (4.5.3.2.5 on the client side;
-    /// the server uses the same bound).
+    /// For each block of [`data_block_size`](Self::data_block_size) octets of message data
+    /// (DATA or BDAT): 3 minutes (4.5.3.2.5 on the client side; the server uses the same
+    /// bound).
     pub data_block: Duration,
+    /// The octets of a data block: 64 KiB. With [`data_block`](Self::data_block), the
+    /// slowest message data accepted: 64 KiB in 3 minutes, about 360 octets a second (as
+    /// Postfix's `smtpd_min_data_rate`, 500 by default, under its per-request deadlines).
+    pub data_block_size: usize,
     /// Waiting for the application's answer at the end of data: 10 minutes (4.5.3.2.6).
     pub data_termination: Duration,
 }
@@ -24,6 +32,7 @@ impl Default for Timeouts {
         Self {
             command: Duration::from_secs(5 * 60),
             data_block: Duration::from_secs(3 * 60),
+            data_block_size: 64 * 1024,
             data_termination: Duration::from_secs(10 * 60),
         }
     }
@@ -97,7 +106,7 @@ pub struct ServerConfig {
     pub bare_endings: DecodeBareEndings,
     /// The reply to a client that sends ahead without PIPELINING (then the session closes).
     pub sync_error: Reply<'static>,
-    /// Idle timeouts.
+    /// Deadlines.
     pub timeouts: Timeouts,
 }
 

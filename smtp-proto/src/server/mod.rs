@@ -74,7 +74,7 @@ use core::time::Duration;
 use bytes::{Bytes, BytesMut};
 use mail_wire::dot::{BodyError, DecoderConfig, DotDecoder, DotEvent};
 use mail_wire::line::{LineConfig, LineError, LineReader};
-use mail_wire::machine::OutputQueue;
+use mail_wire::machine::{OutputQueue, TimerEpoch};
 use mail_wire::sasl::{
     self, ChannelBinding, ClientResponse, Context, Credentials, ServerMechanism, ServerStep,
 };
@@ -462,6 +462,8 @@ pub struct Server {
     early: bool,
     /// The last `receive` left octets with the caller: plaintext that may follow a STARTTLS.
     short_read: bool,
+    /// The phase the timeout times (see [`timer_epoch`](Self::timer_epoch)).
+    timer: TimerEpoch,
 }
 
 impl core::fmt::Debug for Server {
@@ -506,6 +508,7 @@ impl Server {
             early_talker: false,
             early: false,
             short_read: false,
+            timer: TimerEpoch::new(),
         };
         server.emit(Event::Connected);
         server
@@ -575,8 +578,10 @@ impl Server {
         self.held.len() + self.lines.buffered()
     }
 
-    /// How long the client may now stay silent before [`handle_timeout`](Self::handle_timeout)
-    /// should be called (RFC 5321 4.5.3.2); `None` once closed.
+    /// How long the phase under way may take, from its start, before
+    /// [`handle_timeout`](Self::handle_timeout) should be called (RFC 5321 4.5.3.2: a command,
+    /// not an octet); `None` once closed. [`timer_epoch`](Self::timer_epoch) says when a phase
+    /// starts.
     pub fn timeout(&self) -> Option<Duration> {
         let timeouts = &self.config.timeouts;
         match (&self.phase, &self.pending) {
@@ -585,6 +590,16 @@ impl Server {
             (Phase::Data(_) | Phase::Chunk { .. }, _) => Some(timeouts.data_block),
             _ => Some(timeouts.command),
         }
+    }
+
+    /// Changes where a new deadline starts, never while a command line or a block trickles
+    /// in: at every reply but an AUTH challenge (334: the whole AUTH exchange, from its
+    /// command to its final reply, is one command), at every decision asked of the
+    /// application, when TLS is up, and after every [`Timeouts::data_block_size`] octets of
+    /// message data, DATA or BDAT (RFC 5321 4.5.3.2.5: a deadline per block of data, so a
+    /// large message is not timed as a whole, and a trickled one is not timed per octet).
+    pub fn timer_epoch(&self) -> u64 {
+        self.timer.get()
     }
 
     /// Takes the next output; `None` when there is nothing to do until the next input or
@@ -685,6 +700,7 @@ impl Server {
             return Err(ApiError::NotStartingTls);
         }
         self.tls = true;
+        self.timer.restart();
         self.phase = Phase::Command;
         self.greeting = None;
         self.authenticated = false;
@@ -755,6 +771,11 @@ impl Server {
     fn push_reply(&mut self, reply: &Reply<'_>) {
         encode_reply(reply, self.output.buffer());
         self.ahead = false;
+        if reply.code() != ReplyCode::AUTH_CHALLENGE {
+            // The client's next unit starts now: a command, or the data after 354 (an AUTH
+            // exchange goes on under the deadline of its command).
+            self.timer.restart();
+        }
     }
 
     /// A reply of ours, with its enhanced status code when those are advertised.
@@ -831,6 +852,8 @@ impl Server {
     }
 
     fn ask(&mut self, pending: Pending, event: Event) {
+        // The application's time is not the client's.
+        self.timer.restart();
         self.pending = Some(pending);
         self.emit(event);
     }
@@ -885,22 +908,28 @@ impl Server {
                     self.emit(Event::PlaintextDiscarded(input.len()));
                     input.clear();
                 }
-                Phase::Data(decoder) => match decoder.decode(input) {
-                    Some(DotEvent::Data(chunk)) => self.emit(Event::Body(chunk)),
-                    Some(DotEvent::Invalid(error)) => {
-                        // Refused, but the body is read to its real end before the reply:
-                        // never guess where a message ends (SMTP smuggling).
-                        if let Some(transaction) = &mut self.transaction {
-                            transaction.body_error = Some(error);
+                Phase::Data(decoder) => {
+                    let before = input.len();
+                    let decoded = decoder.decode(input);
+                    let block = self.config.timeouts.data_block_size;
+                    self.timer.count(before.saturating_sub(input.len()), block);
+                    match decoded {
+                        Some(DotEvent::Data(chunk)) => self.emit(Event::Body(chunk)),
+                        Some(DotEvent::Invalid(error)) => {
+                            // Refused, but the body is read to its real end before the reply:
+                            // never guess where a message ends (SMTP smuggling).
+                            if let Some(transaction) = &mut self.transaction {
+                                transaction.body_error = Some(error);
+                            }
+                            self.emit(Event::MessageRejected(error));
                         }
-                        self.emit(Event::MessageRejected(error));
+                        Some(DotEvent::End) => {
+                            self.early = !input.is_empty();
+                            self.end_of_data();
+                        }
+                        None => {}
                     }
-                    Some(DotEvent::End) => {
-                        self.early = !input.is_empty();
-                        self.end_of_data();
-                    }
-                    None => {}
-                },
+                }
                 Phase::Chunk { left, refusal, .. } => {
                     let take = usize::try_from(*left)
                         .unwrap_or(usize::MAX)
@@ -908,6 +937,7 @@ impl Server {
                     let chunk = input.split_to(take);
                     *left -= take as u64;
                     let (done, keep) = (*left == 0, refusal.is_none());
+                    self.timer.count(take, self.config.timeouts.data_block_size);
                     if keep && !chunk.is_empty() {
                         self.chunk_data(chunk);
                     }

@@ -1935,3 +1935,150 @@ fn rfc4954_4_malformed_exchange_reports_auth_failed() {
         }]
     );
 }
+
+/// Hands `bytes` over one octet at a time, draining after each; returns the epochs seen after
+/// each octet.
+fn trickle(server: &mut Server, bytes: &[u8]) -> Vec<u64> {
+    let mut epochs = Vec::new();
+    for byte in bytes {
+        assert_eq!(server.receive(core::slice::from_ref(byte)), 1);
+        drain(server);
+        epochs.push(server.timer_epoch());
+    }
+    epochs
+}
+
+/// A server past its greeting and EHLO.
+fn after_ehlo(config: ServerConfig) -> Server {
+    let mut server = Server::new(config);
+    drain(&mut server);
+    assert_eq!(server.receive(b"EHLO c.example\r\n"), 16);
+    drain(&mut server);
+    server
+}
+
+#[test]
+fn the_epoch_stays_while_a_command_line_trickles_in_and_moves_at_its_reply_rfc5321_4_5_3_2() {
+    let mut server = after_ehlo(plain());
+    let start = server.timer_epoch();
+    let epochs = trickle(&mut server, b"NOOP\r\n");
+    assert!(
+        epochs[..5].iter().all(|&epoch| epoch == start),
+        "{epochs:?}: a trickled line restarted the deadline"
+    );
+    assert_ne!(
+        epochs[5], start,
+        "the reply starts the next command's deadline"
+    );
+    assert_eq!(server.timeout(), Some(Duration::from_secs(300)));
+}
+
+#[test]
+fn an_auth_exchange_is_one_deadline_from_its_command_to_its_final_reply() {
+    let config = ServerConfig {
+        implicit_tls: true,
+        sasl_mechanisms: ServerMechanisms::new().login(),
+        ..plain()
+    };
+    let mut server = after_ehlo(config);
+    let start = server.timer_epoch();
+    assert_eq!(server.receive(b"AUTH LOGIN\r\n"), 12);
+    let text = drain(&mut server).text;
+    assert!(text.starts_with("334 "), "{text}");
+    assert_eq!(server.receive(b"dXNlcg==\r\n"), 10);
+    assert!(drain(&mut server).text.starts_with("334 "));
+    assert_eq!(
+        server.timer_epoch(),
+        start,
+        "a challenge does not restart the deadline"
+    );
+    // The password line: the application's decision, then the final reply.
+    assert_eq!(server.receive(b"cGFzcw==\r\n"), 10);
+    let Drained { text, .. } = drain(&mut server);
+    assert!(text.starts_with("235 "), "{text}");
+    assert_ne!(server.timer_epoch(), start);
+}
+
+#[test]
+fn message_data_restarts_the_deadline_once_per_data_block_not_per_octet_rfc5321_4_5_3_2_5() {
+    let config = ServerConfig {
+        timeouts: Timeouts {
+            data_block_size: 100,
+            ..Timeouts::default()
+        },
+        ..plain()
+    };
+    let mut server = after_ehlo(config);
+    assert_eq!(
+        server.receive(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n"),
+        54
+    );
+    assert!(
+        drain(&mut server)
+            .text
+            .ends_with("354 Start mail input; end with <CRLF>.<CRLF>\r\n")
+    );
+    assert_eq!(server.timeout(), Some(Duration::from_secs(180)));
+    let start = server.timer_epoch();
+    // 99 octets trickled: one block, not yet complete.
+    let epochs = trickle(&mut server, &[b'x'; 99]);
+    assert!(epochs.iter().all(|&epoch| epoch == start), "{epochs:?}");
+    let epochs = trickle(&mut server, b"x");
+    assert_ne!(epochs[0], start, "a full block starts the next one");
+    // In one piece: a 1000-octet read moves the epoch once, as one block of time.
+    let before = server.timer_epoch();
+    assert_eq!(server.receive(&[b'y'; 1000]), 1000);
+    drain(&mut server);
+    assert_eq!(server.timer_epoch(), before.wrapping_add(1));
+}
+
+#[test]
+fn a_bdat_chunk_trickled_is_timed_per_block_and_its_reply_starts_the_next_deadline() {
+    let config = ServerConfig {
+        timeouts: Timeouts {
+            data_block_size: 1000,
+            ..Timeouts::default()
+        },
+        ..plain()
+    };
+    let mut server = after_ehlo(config);
+    assert_eq!(
+        server.receive(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n"),
+        48
+    );
+    drain(&mut server);
+    let start = server.timer_epoch();
+    let epochs = trickle(&mut server, b"BDAT 10\r\n0123456789");
+    // The command line trickles under one deadline; the decision to take the message (the
+    // application's time) restarts it, then the chunk trickles under one deadline until its
+    // reply.
+    let changes = epochs.windows(2).filter(|pair| pair[0] != pair[1]).count();
+    assert!(
+        epochs[..8].iter().all(|&epoch| epoch == start),
+        "{epochs:?}"
+    );
+    assert_ne!(epochs[8], start);
+    assert!(
+        epochs[9..18].iter().all(|&epoch| epoch == epochs[8]),
+        "{epochs:?}"
+    );
+    assert_ne!(
+        epochs[18], epochs[17],
+        "the chunk's reply starts the next deadline"
+    );
+    assert_eq!(changes, 2, "{epochs:?}");
+}
+
+#[test]
+fn the_epoch_moves_when_tls_is_up() {
+    let config = ServerConfig {
+        starttls: true,
+        ..plain()
+    };
+    let mut server = after_ehlo(config);
+    assert_eq!(server.receive(b"STARTTLS\r\n"), 10);
+    drain(&mut server);
+    let before = server.timer_epoch();
+    server.tls_established().unwrap();
+    assert_ne!(server.timer_epoch(), before);
+}
