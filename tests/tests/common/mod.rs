@@ -14,26 +14,22 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// A port nobody listens on now, below the kernel's ephemeral range (32768 and up on Linux):
-/// tests that open thousands of client connections (floods, password guessing) churn through
-/// ephemeral ports, and one of them could take a port handed out here before post-office binds
-/// it. Each test process starts at its own place in 10000..30000 and counts up.
+/// A port nobody listens on now, new in this process. Taken from 10000-29999, below the
+/// kernel's ephemeral range (32768-60999 on Linux): under load that range fills with client
+/// sockets in TIME-WAIT, and binding port 0 then hands the same few ports to tests running side
+/// by side before either has started its server.
 pub fn free_port() -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let base = 10_000 + (std::process::id() % 2_000) * 10;
+    // Each process starts elsewhere, so that test binaries run at once rarely meet.
+    let start = std::process::id().wrapping_mul(7919);
     for _ in 0..20_000 {
-        let step = NEXT.fetch_add(1, Ordering::SeqCst);
-        let port = 10_000 + (base - 10_000 + step * 7) % 20_000;
-        let port = u16::try_from(port).unwrap();
+        let offset = start.wrapping_add(NEXT.fetch_add(1, Ordering::SeqCst)) % 20_000;
+        let port = 10_000 + u16::try_from(offset).unwrap();
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    panic!("no free port in 10000-29999");
 }
 
 /// A fresh directory for one test.
@@ -104,16 +100,44 @@ impl Office {
     pub fn start(name: &str, extra: &[&str]) -> Self {
         // A port picked free can be taken by a test running beside this one before post-office
         // binds it: then post-office exits at once, and the start is tried again.
+        let mut log = String::new();
         for _ in 0..5 {
-            if let Some(office) = Self::try_start(name, extra) {
+            let dir = scratch(name);
+            if let Some(office) = Self::try_start(&dir, extra) {
+                return office;
+            }
+            log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        panic!("post-office did not start:\n{log}");
+    }
+
+    /// Starts post-office again on the data left in `dir` by [`Office::kill`] (same users,
+    /// fresh ports).
+    pub fn start_in(dir: &Path, extra: &[&str]) -> Self {
+        for _ in 0..5 {
+            if let Some(office) = Self::try_start(dir, extra) {
                 return office;
             }
         }
-        panic!("post-office did not start");
+        let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+        panic!(
+            "post-office did not start again in {}:\n{log}",
+            dir.display()
+        );
     }
 
-    fn try_start(name: &str, extra: &[&str]) -> Option<Self> {
-        let dir = scratch(name);
+    /// `kill -9`: the process gets no chance to clean up. Returns the directory, kept for
+    /// [`Office::start_in`], whose `Office` removes it when dropped.
+    pub fn kill(mut self) -> PathBuf {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+        // `Drop` then removes an empty path, which fails and is ignored.
+        std::mem::take(&mut self.dir)
+    }
+
+    fn try_start(dir: &Path, extra: &[&str]) -> Option<Self> {
+        let dir = dir.to_path_buf();
         let (smtp, submission, smtps, lmtp, pop3, pop3s) = (
             free_port(),
             free_port(),
@@ -154,7 +178,6 @@ impl Office {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if child.try_wait().unwrap().is_some() {
-                let _ = std::fs::remove_dir_all(&dir);
                 return None;
             }
             let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
