@@ -1,7 +1,8 @@
 //! Maildirs (one per user): messages written to `tmp/`, made durable, then moved to `new/`.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,14 +16,14 @@ pub struct Maildir {
 /// One stored message.
 #[derive(Debug, Clone)]
 pub struct Stored {
-    /// The unique name (the file name up to the first `,` or `:`), used as the POP3
-    /// unique-id.
+    /// The unique name (the file name up to `:`, its flags), used as the POP3 unique-id
+    /// (RFC 1939 7). `,S=` and `,W=` are part of it: they never change, and cutting them
+    /// off would change the unique-id of files other servers named (Dovecot, Courier).
     pub unique: String,
     /// Where it is.
     pub path: PathBuf,
-    /// Its size in octets.
-    pub size: u64,
-    /// Its size as POP3 sends it (every line end CRLF): the name's `W=`, else `size`.
+    /// Its size as POP3 sends it (every line end CRLF, RFC 1939 3): the name's `W=`, else
+    /// counted once and remembered in [`SIZES_FILE`].
     pub wire_size: u64,
 }
 
@@ -84,6 +85,22 @@ impl Sizes {
 /// Files in `tmp/` older than this are debris (the Maildir convention: 36 hours).
 pub const STALE_TMP: Duration = Duration::from_secs(36 * 60 * 60);
 
+/// RFC 1939 7: a unique-id is at most 70 characters; our file names fit in it.
+const MAX_UNIQUE: usize = 70;
+
+/// The file, at the root of a Maildir, remembering the wire sizes of messages whose names
+/// carry no `W=` (delivered by other programs): one line `<unique> <size> <wire size>` each,
+/// so that each is read once, not at every login. Rewritten whole (`tmp/`, fsync, rename)
+/// when it changes; entries of vanished files are dropped.
+pub const SIZES_FILE: &str = "post-office-sizes";
+
+/// At most this many wire sizes are remembered (beyond, they are counted at every login).
+const MAX_REMEMBERED: usize = 50_000;
+
+/// At most this much of [`SIZES_FILE`] is read (room for [`MAX_REMEMBERED`] lines of a
+/// 255-octet name and two numbers).
+const MAX_SIZES_FILE: u64 = 16 * 1024 * 1024;
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name no other delivery on this host uses (the Maildir convention: time, process, counter,
@@ -127,11 +144,10 @@ impl Maildir {
     }
 
     /// Stores the contents of `spool` (of `sizes`) as a new message: written to `tmp/`, synced,
-    /// renamed into `new/` (named `<unique>,S=<size>,W=<wire size>`), the directory synced.
-    /// Returns the unique name.
+    /// renamed into `new/` (named `<unique>,S=<size>,W=<wire size>`, [`stored_name`]), the
+    /// directory synced. Returns the name, the message's POP3 unique-id.
     pub fn deliver_file(&self, spool: &Path, hostname: &str, sizes: &Sizes) -> io::Result<String> {
-        let unique = unique_name(hostname);
-        let name = format!("{unique}{}", sizes.suffix());
+        let name = stored_name(&unique_name(hostname), sizes);
         let tmp = self.root.join("tmp").join(&name);
         // A hard link when the spool is on the same file system, a copy otherwise.
         let new = self.root.join("new").join(&name);
@@ -147,7 +163,7 @@ impl Maildir {
             // Nothing half-stored stays behind.
             let _ = fs::remove_file(&tmp);
         }
-        stored.map(|()| unique)
+        stored.map(|()| name)
     }
 
     /// Starts a new message written as it arrives (the fetch side): it goes to `tmp/` and
@@ -168,31 +184,27 @@ impl Maildir {
 
     /// Removes the files in `tmp/` last modified more than `age` ago (36 hours by the Maildir
     /// convention, [`STALE_TMP`]): what a delivery killed midway left. Returns how many.
+    /// Only reading `tmp/` itself can fail: an entry that vanishes or cannot be examined is
+    /// skipped, and the sweep goes on.
     pub fn sweep_tmp(&self, age: Duration) -> io::Result<usize> {
-        let now = SystemTime::now();
-        let mut removed = 0;
-        for entry in fs::read_dir(self.root.join("tmp"))? {
-            let entry = entry?;
-            // Files only (a symbolic link is not followed, a directory is left alone).
-            let metadata = entry.metadata()?;
-            if !metadata.is_file() {
-                continue;
-            }
-            let stale = metadata
-                .modified()
-                .ok()
-                .and_then(|modified| now.duration_since(modified).ok())
-                .is_some_and(|elapsed| elapsed > age);
-            if stale && fs::remove_file(entry.path()).is_ok() {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        let entries = fs::read_dir(self.root.join("tmp"))?;
+        Ok(sweep(
+            entries.map(|entry| entry.map(|entry| entry.path())),
+            age,
+        ))
     }
 
     /// The messages in `new/` and `cur/`, oldest first (by unique name, which starts with the
     /// time of delivery).
+    ///
+    /// Sizes come from the name (`,S=`, `,W=`: no file opened). A file whose name has no `W=`
+    /// is stat'ed, and its wire size counted by reading it once: later listings find it in
+    /// [`SIZES_FILE`] (while the file keeps its length). Files that vanish meanwhile are
+    /// left out. Other programs' files are never renamed.
     pub fn list(&self) -> io::Result<Vec<Stored>> {
+        let remembered = self.remembered_sizes();
+        let mut keep: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut changed = false;
         let mut out = Vec::new();
         for sub in ["cur", "new"] {
             for entry in fs::read_dir(self.root.join(sub))? {
@@ -202,43 +214,190 @@ impl Maildir {
                     continue;
                 }
                 let (unique, named) = parse_name(&name);
-                // Sizes from the name (no file opened); a file without them is stat'ed, and
-                // its wire size taken as its size.
-                let size = match named.size {
-                    Some(size) => size,
-                    None => entry.metadata()?.len(),
+                let path = entry.path();
+                let wire_size = match named.wire_size {
+                    Some(wire_size) => wire_size,
+                    None => {
+                        let length = match entry.metadata() {
+                            Ok(metadata) => metadata.len(),
+                            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+                            Err(error) => return Err(error),
+                        };
+                        let (wire_size, remember) = match remembered.get(unique) {
+                            Some(&(size, wire_size)) if size == length => (wire_size, true),
+                            _ => match count_file(&path) {
+                                Ok(sizes) => {
+                                    // Unless it changed while read: counted again next time.
+                                    let whole = sizes.size() == length;
+                                    changed |= whole;
+                                    (sizes.wire_size(), whole)
+                                }
+                                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                                    continue;
+                                }
+                                // Unreadable: listed at its length; RETR will tell.
+                                Err(_) => (length, false),
+                            },
+                        };
+                        if remember && rememberable(unique) && keep.len() < MAX_REMEMBERED {
+                            keep.insert(unique.to_string(), (length, wire_size));
+                        }
+                        wire_size
+                    }
                 };
                 out.push(Stored {
                     unique: unique.to_string(),
-                    path: entry.path(),
-                    size,
-                    wire_size: named.wire_size.unwrap_or(size),
+                    path,
+                    wire_size,
                 });
             }
+        }
+        // Entries of vanished files are dropped too.
+        if changed || keep.len() != remembered.len() {
+            // A cache: when it cannot be written, the sizes are counted again next time.
+            let _ = self.remember_sizes(&keep);
         }
         out.sort_by(|a, b| a.unique.cmp(&b.unique));
         Ok(out)
     }
+
+    /// The wire sizes [`SIZES_FILE`] holds: unique name to (length, wire size). A missing or
+    /// unreadable file, and malformed lines, count as nothing remembered.
+    fn remembered_sizes(&self) -> HashMap<String, (u64, u64)> {
+        let mut remembered = HashMap::new();
+        let mut text = Vec::new();
+        let read = File::open(self.root.join(SIZES_FILE))
+            .and_then(|file| file.take(MAX_SIZES_FILE).read_to_end(&mut text));
+        if read.is_err() {
+            return remembered;
+        }
+        for line in text.split(|&octet| octet == b'\n') {
+            if remembered.len() >= MAX_REMEMBERED {
+                break;
+            }
+            let Ok(line) = std::str::from_utf8(line) else {
+                continue;
+            };
+            // Split from the right: the name is everything before the two numbers.
+            let mut fields = line.rsplitn(3, ' ');
+            let (Some(wire_size), Some(size), Some(unique)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            if let (Ok(size), Ok(wire_size)) = (size.parse(), wire_size.parse()) {
+                remembered.insert(unique.to_string(), (size, wire_size));
+            }
+        }
+        remembered
+    }
+
+    /// Rewrites [`SIZES_FILE`] with `sizes`: written in `tmp/` (swept if left behind), synced,
+    /// renamed over the old one.
+    fn remember_sizes(&self, sizes: &HashMap<String, (u64, u64)>) -> io::Result<()> {
+        let mut text = String::new();
+        for (unique, (size, wire_size)) in sizes {
+            text.push_str(&format!("{unique} {size} {wire_size}\n"));
+        }
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{}.{SIZES_FILE}", unique_name("x")));
+        let written = (|| {
+            let mut file = File::create(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            fs::rename(&tmp, self.root.join(SIZES_FILE))
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written
+    }
 }
 
-/// The sizes a Maildir file name carries (`,S=` and `,W=`), if it carries them.
+/// Whether a unique name can be a line of [`SIZES_FILE`].
+fn rememberable(unique: &str) -> bool {
+    !unique.is_empty() && !unique.contains(['\n', '\r'])
+}
+
+/// Counts a file's sizes by reading it (64 KiB at a time).
+fn count_file(path: &Path) -> io::Result<Sizes> {
+    let mut file = File::open(path)?;
+    let mut sizes = Sizes::default();
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => return Ok(sizes),
+            Ok(n) => sizes.count(chunk.get(..n).unwrap_or_default()),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Removes the files among `paths` last modified more than `age` ago; an entry that cannot be
+/// read or examined (vanished, say) is skipped. Returns how many were removed.
+fn sweep(paths: impl Iterator<Item = io::Result<PathBuf>>, age: Duration) -> usize {
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for path in paths.flatten() {
+        // Files only (a symbolic link is not followed, a directory is left alone).
+        let Ok(metadata) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !metadata.is_file() {
+            continue;
+        }
+        let stale = metadata
+            .modified()
+            .ok()
+            .and_then(|modified| now.duration_since(modified).ok())
+            .is_some_and(|elapsed| elapsed > age);
+        if stale && fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The name a delivered message takes: `<unique>,S=<size>,W=<wire size>`, within the 70
+/// characters of a POP3 unique-id (RFC 1939 7), since the whole name (up to the flags) is
+/// the unique-id. The host at the end of `unique` ([`unique_name`]) is cut to make room; if
+/// the sizes leave no room for the time, process and counter, they are left out (the
+/// listing then counts them once, [`SIZES_FILE`]).
+fn stored_name(unique: &str, sizes: &Sizes) -> String {
+    let suffix = sizes.suffix();
+    let Some(room) = MAX_UNIQUE.checked_sub(suffix.len()) else {
+        return unique.to_string();
+    };
+    // The host starts after the second `.` ("<secs>.M<micros>P<pid>Q<n>.<host>").
+    let host_start = unique
+        .match_indices('.')
+        .nth(1)
+        .map_or(unique.len(), |(at, _)| at + 1);
+    match unique.get(..room.min(unique.len())) {
+        Some(kept) if room >= host_start => format!("{kept}{suffix}"),
+        _ => unique.to_string(),
+    }
+}
+
+/// What a Maildir file name tells (the listing needs only the wire size: RETR takes the
+/// length from the open file).
 #[derive(Debug, Default, PartialEq, Eq)]
 struct NamedSizes {
-    size: Option<u64>,
+    /// `,W=`: the size as POP3 sends it (Dovecot's and Courier's convention).
     wire_size: Option<u64>,
 }
 
-/// Splits a Maildir file name: the unique part (up to the first `,` or `:`) and the sizes
-/// among the `,`-separated fields before the `:2,` flags.
+/// Splits a Maildir file name: the unique part (up to the `:2,` flags, as before names carried
+/// sizes, so that no unique-id changes) and the `W=` among the `,`-separated fields after the
+/// first.
 fn parse_name(name: &str) -> (&str, NamedSizes) {
-    let base = name.split(':').next().unwrap_or_default();
-    let mut fields = base.split(',');
-    let unique = fields.next().unwrap_or_default();
+    let unique = name.split(':').next().unwrap_or_default();
     let mut sizes = NamedSizes::default();
-    for field in fields {
-        if let Some(n) = field.strip_prefix("S=") {
-            sizes.size = n.parse().ok();
-        } else if let Some(n) = field.strip_prefix("W=") {
+    for field in unique.split(',').skip(1) {
+        if let Some(n) = field.strip_prefix("W=") {
             sizes.wire_size = n.parse().ok();
         }
     }
@@ -267,15 +426,15 @@ impl Incoming {
         self.file.write_all(chunk)
     }
 
-    /// Syncs the file, moves it into `new/` (named with its sizes, `,S=` and `,W=`), syncs the
-    /// directory; returns the unique name.
+    /// Syncs the file, moves it into `new/` (named with its sizes, `,S=` and `,W=`,
+    /// [`stored_name`]), syncs the directory; returns the name, the POP3 unique-id.
     pub fn finish(mut self) -> io::Result<String> {
         self.file.sync_all()?;
-        let name = format!("{}{}", self.unique, self.sizes.suffix());
-        fs::rename(&self.tmp, self.new_dir.join(name))?;
+        let name = stored_name(&self.unique, &self.sizes);
+        fs::rename(&self.tmp, self.new_dir.join(&name))?;
         sync_dir(&self.new_dir)?;
         self.done = true;
-        Ok(std::mem::take(&mut self.unique))
+        Ok(name)
     }
 }
 
@@ -339,10 +498,9 @@ mod tests {
     }
 
     #[test]
-    fn names_give_the_unique_id_and_the_sizes() {
+    fn names_give_the_unique_id_up_to_the_flags_and_the_wire_size() {
         let (unique, sizes) = parse_name("1700000000.M1P2Q3.host,S=1234,W=1260:2,S");
-        assert_eq!(unique, "1700000000.M1P2Q3.host");
-        assert_eq!(sizes.size, Some(1234));
+        assert_eq!(unique, "1700000000.M1P2Q3.host,S=1234,W=1260");
         assert_eq!(sizes.wire_size, Some(1260));
         let (unique, sizes) = parse_name("1700000000.big.localhost");
         assert_eq!(unique, "1700000000.big.localhost");
@@ -364,20 +522,134 @@ mod tests {
         let listed = maildir.list().unwrap();
         fs::write(&listed[0].path, b"").unwrap();
         let listed = maildir.list().unwrap();
+        let remembered = dir.join(SIZES_FILE).exists();
         let _ = fs::remove_dir_all(&dir);
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].unique, unique);
-        assert_eq!((listed[0].size, listed[0].wire_size), (5, 6));
+        assert!(unique.ends_with(",S=5,W=6"), "{unique}");
+        assert_eq!(listed[0].wire_size, 6);
+        assert!(!remembered, "nothing to remember");
     }
 
     #[test]
-    fn files_without_sizes_in_the_name_are_stat_ed() {
-        let dir = scratch("unnamed");
+    fn dovecot_and_courier_names_keep_their_unique_id_up_to_the_flags() {
+        let dir = scratch("dovecot");
         let maildir = Maildir::open(&dir).unwrap();
-        fs::write(dir.join("new/1700000000.x.host"), b"abc\n").unwrap();
+        fs::write(dir.join("cur/1600000000.M1P2.mx,S=4,W=5:2,S"), b"abc\n").unwrap();
+        fs::write(dir.join("new/1600000001.M1P2.mx,S=4"), b"abc\n").unwrap();
         let listed = maildir.list().unwrap();
         let _ = fs::remove_dir_all(&dir);
-        assert_eq!((listed[0].size, listed[0].wire_size), (4, 4));
+        let uniques: Vec<_> = listed.iter().map(|s| s.unique.as_str()).collect();
+        assert_eq!(
+            uniques,
+            ["1600000000.M1P2.mx,S=4,W=5", "1600000001.M1P2.mx,S=4"]
+        );
+        assert_eq!((listed[0].wire_size, listed[1].wire_size), (5, 5));
+    }
+
+    #[test]
+    fn files_without_a_wire_size_are_counted_once_and_remembered() {
+        let dir = scratch("unnamed");
+        let maildir = Maildir::open(&dir).unwrap();
+        let other = dir.join("new/1700000000.x.host");
+        fs::write(&other, b"abc\n").unwrap();
+        let first = maildir.list().unwrap();
+        let remembered = fs::read_to_string(dir.join(SIZES_FILE)).unwrap();
+        // Same length, other line ends: a second listing does not read it again.
+        fs::write(&other, b"abcd").unwrap();
+        let second = maildir.list().unwrap();
+        // Another length: counted again.
+        fs::write(&other, b"a\nb\n\n").unwrap();
+        let third = maildir.list().unwrap();
+        let name_kept = dir.join("new/1700000000.x.host").exists();
+        // Gone: its line goes too.
+        fs::remove_file(&other).unwrap();
+        let fourth = maildir.list().unwrap();
+        let after = fs::read_to_string(dir.join(SIZES_FILE)).unwrap();
+        let tmp_left = fs::read_dir(dir.join("tmp")).unwrap().count();
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(first[0].unique, "1700000000.x.host");
+        assert_eq!(first[0].wire_size, 5, "the bare LF counted as CRLF");
+        assert_eq!(remembered, "1700000000.x.host 4 5\n");
+        assert_eq!(second[0].wire_size, 5);
+        assert_eq!(third[0].wire_size, 8);
+        assert!(name_kept, "another program's file is never renamed");
+        assert!(fourth.is_empty());
+        assert_eq!(after, "");
+        assert_eq!(tmp_left, 0);
+    }
+
+    #[test]
+    fn malformed_lines_of_the_sizes_file_are_ignored() {
+        let dir = scratch("malformed");
+        let maildir = Maildir::open(&dir).unwrap();
+        fs::write(dir.join("new/a b"), b"x\n").unwrap();
+        fs::write(dir.join("new/c"), b"yy\n").unwrap();
+        fs::write(
+            dir.join(SIZES_FILE),
+            b"a b 2 9\nc 3\nc x 4\n\xff\xfe 1 2\nno-numbers\n\n",
+        )
+        .unwrap();
+        let listed = maildir.list().unwrap();
+        let _ = fs::remove_dir_all(&dir);
+        // "a b" was remembered (a name with a space); "c" had no valid line: counted.
+        assert_eq!((listed[0].wire_size, listed[1].wire_size), (9, 4));
+    }
+
+    #[test]
+    fn our_names_fit_a_pop3_unique_id_whatever_the_host_and_sizes() {
+        let host = "a-very-long-host-name.example.org";
+        let mut small = Sizes::default();
+        small.count(b"x\r\n");
+        let huge = Sizes {
+            size: 1 << 40,
+            ..Sizes::default()
+        };
+        let absurd = Sizes {
+            size: u64::MAX / 2,
+            ..Sizes::default()
+        };
+        for sizes in [small, huge, absurd] {
+            let unique = unique_name(host);
+            let name = stored_name(&unique, &sizes);
+            assert!(name.len() <= MAX_UNIQUE, "{name}");
+            let (parsed, named) = parse_name(&name);
+            assert_eq!(parsed, name);
+            if name != unique {
+                assert_eq!(named.wire_size, Some(sizes.wire_size()), "{name}");
+                assert!(name.starts_with(unique.get(..30).unwrap()), "{name}");
+            }
+        }
+        // With room, nothing is cut.
+        let unique = unique_name("h");
+        assert_eq!(stored_name(&unique, &small), format!("{unique},S=3,W=3"));
+        // Sizes that leave no room for the time and counter: the name alone.
+        let unique = unique_name(host);
+        assert_eq!(stored_name(&unique, &absurd), unique);
+    }
+
+    #[test]
+    fn sweep_skips_entries_that_vanish_or_fail_and_goes_on() {
+        let dir = scratch("sweep-errors");
+        fs::create_dir_all(&dir).unwrap();
+        let old = dir.join("old");
+        fs::write(&old, b"debris").unwrap();
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(48 * 60 * 60))
+            .unwrap();
+        let entries = vec![
+            Err(io::Error::other("readdir failed")),
+            Ok(dir.join("vanished")),
+            Ok(old.clone()),
+        ];
+        let removed = sweep(entries.into_iter(), STALE_TMP);
+        let left = old.exists();
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(removed, 1);
+        assert!(!left);
     }
 
     #[test]
