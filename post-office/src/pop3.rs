@@ -10,7 +10,7 @@ use mail_io::pop3::{
     Login, Maildrop, MessageInfo, Refusal, Retrieve, ServerConfig, ServerError, ServerMechanisms,
     Timestamp, UidListing, UniqueId,
 };
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tracing::{info, warn};
 
 use crate::auth::{self, Protocol, Verdict};
@@ -157,22 +157,21 @@ impl Maildrop for Session {
             .get(request.message.index())
             .ok_or_else(|| Refusal::permanent("no such message"))?;
         let unreadable = |_| Refusal::temporary("message not readable");
-        if stored.size <= READ_WHOLE {
+        // Opened on the worker, and its length from the open file (fstat), not from the
+        // name's `S=`: a file named `S=5` may hold 1 GiB, and would be read whole.
+        let file = File::open(&stored.path).map_err(unreadable)?;
+        let length = file.metadata().map_err(unreadable)?.len();
+        if length <= READ_WHOLE {
             // On the worker: a small file from the page cache reads in microseconds, while
             // handing the worker over (`block_in_place`) wakes threads on every RETR and TOP.
-            let octets = read_small(&stored.path, stored.size).map_err(unreadable)?;
-            return Ok(Box::new(Cursor::new(octets)));
+            return read_small(file, length).map_err(unreadable);
         }
         if request.top.is_some() {
             // TOP of a large message needs its first chunk or two: read them on the worker
             // rather than send each read to the blocking pool and back.
-            let file = File::open(&stored.path).map_err(unreadable)?;
             return Ok(Box::new(InlineFile(file)));
         }
-        let file = tokio::fs::File::open(&stored.path)
-            .await
-            .map_err(unreadable)?;
-        Ok(Box::new(file))
+        Ok(Box::new(tokio::fs::File::from_std(file)))
     }
 
     /// Removes the messages marked deleted, durably.
@@ -211,33 +210,33 @@ impl Maildrop for Session {
     }
 }
 
-/// Reads a message whose size the listing knows: open, one read, close (a Maildir file never
-/// changes once delivered). `fs::read` would also stat the file and read once more to see its
-/// end: two system calls more on every RETR and TOP.
-fn read_small(path: &std::path::Path, size: u64) -> std::io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
-    let expected = usize::try_from(size).unwrap_or(usize::MAX);
-    // One octet of room beyond the size: a file that grew after all is read to its end.
-    let mut octets = vec![0; expected.saturating_add(1)];
+/// Reads a small message (`length` octets by fstat, at most [`READ_WHOLE`]) whole: one read
+/// (a Maildir file never changes once delivered). `fs::read` would read once more to see its
+/// end. Memory stays within `length` + 1 octets: a file that grew after all is read that far,
+/// and the rest streams from the file.
+fn read_small(mut file: File, length: u64) -> std::io::Result<Box<dyn AsyncRead + Unpin + Send>> {
+    let expected = usize::try_from(length.min(READ_WHOLE)).unwrap_or(0);
+    let mut octets = vec![0; expected + 1];
     let mut filled = 0;
-    loop {
-        let room = octets.get_mut(filled..).unwrap_or_default();
-        if room.is_empty() {
-            octets.resize(filled + 64 * 1024, 0);
-            continue;
-        }
-        match file.read(room)? {
-            0 => break,
-            n => {
+    while let Some(room) = octets.get_mut(filled..).filter(|room| !room.is_empty()) {
+        match file.read(room) {
+            Ok(0) => break,
+            Ok(n) => {
                 filled += n;
                 if filled == expected {
                     break;
                 }
             }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
         }
     }
     octets.truncate(filled);
-    Ok(octets)
+    if filled > expected {
+        let rest = InlineFile(file);
+        return Ok(Box::new(AsyncReadExt::chain(Cursor::new(octets), rest)));
+    }
+    Ok(Box::new(Cursor::new(octets)))
 }
 
 /// A file read on the worker itself, chunk by chunk as the machine asks (TOP reads a prefix).
