@@ -252,3 +252,40 @@ impl AsyncRead for InlineFile {
         std::task::Poll::Ready(read.map(|n| buf.advance(n)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything `read_small` gives for a file of `contents` said to be `length` octets.
+    fn read_all(contents: &[u8], length: u64) -> Vec<u8> {
+        let path = std::env::temp_dir().join(format!(
+            "po-pop3-{}-{}-{length}",
+            std::process::id(),
+            contents.len()
+        ));
+        fs::write(&path, contents).unwrap();
+        let file = File::open(&path).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        runtime.block_on(async {
+            let mut reader = read_small(file, length).unwrap();
+            reader.read_to_end(&mut out).await.unwrap();
+        });
+        let _ = fs::remove_file(&path);
+        out
+    }
+
+    #[test]
+    fn a_small_file_is_read_whole_and_one_that_grew_streams_the_rest() {
+        assert_eq!(read_all(b"hello\r\n", 7), b"hello\r\n");
+        assert_eq!(read_all(b"", 0), b"");
+        // Longer than its fstat said (it grew): all of it, not only `length` octets.
+        let grown: Vec<u8> = (0..200_000u32).map(|n| n as u8).collect();
+        assert_eq!(read_all(&grown, 10), grown);
+        // Shorter (it shrank): what is there.
+        assert_eq!(read_all(b"abc", 10), b"abc");
+    }
+}
