@@ -369,6 +369,55 @@ fn pop3_password_guessing_is_slowed_logged_and_spares_other_clients() {
     brute_force(Protocol::Pop3);
 }
 
+/// A dual-stack SMTP listener (`[::]`) sees an IPv4 client as `::ffff:127.0.0.1`: its failure
+/// is logged as `client=127.0.0.1`, the address a log watcher bans (RFC 4291 2.5.5.2).
+#[test]
+fn an_ipv4_mapped_client_is_logged_as_ipv4() {
+    let dir = common::scratch("auth-mapped");
+    let (smtp, pop3) = (common::free_port(), common::free_port());
+    let log_path = dir.join("serve.log");
+    let mut child = std::process::Command::new(common::binary())
+        .arg("serve")
+        .args(["--smtp", &format!("[::]:{smtp}")])
+        .args(["--pop3", &format!("127.0.0.1:{pop3}")])
+        .args(["--data", dir.join("data").to_str().unwrap()])
+        .args(["--user", "bob:hunter2", "--plaintext-login"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut log = String::new();
+    while !log.contains("Pop3 on") && Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            // No IPv6 here (or the port was taken): nothing to prove.
+            eprintln!(
+                "post-office did not start on [::]:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    }
+    let until = Instant::now() + Duration::from_secs(20);
+    let mut session = Session::open(Protocol::Smtp, ATTACKER, smtp, until).expect("connected");
+    session.send(&auth_plain("bob", "wrong"));
+    let answer = session.reply(until).unwrap_or_default();
+    assert!(answer.starts_with("535"), "{answer}");
+    let wanted = "auth failed: protocol=smtp client=127.0.0.1 user=\"bob\"";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log.contains(wanted) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(log.contains(wanted), "{log}");
+    assert!(!log.contains("client=::ffff:"), "{log}");
+}
+
 #[test]
 fn base64_matches_rfc4648_test_vectors() {
     for (plain, encoded) in [
