@@ -135,7 +135,8 @@ pub(crate) async fn accept_loop<S, F>(
             }
         };
         let _ = stream.set_nodelay(true);
-        // The client's limits first: a client over them takes no slot from the others.
+        // The client's limits first: a client over them takes no slot from the others (and
+        // one refused for want of a slot gets back what it spent of its rate).
         let client = match clients.admit(peer.ip(), limit.max, Instant::now()) {
             Ok(client) => client,
             Err(_) => {
@@ -155,7 +156,8 @@ pub(crate) async fn accept_loop<S, F>(
             }
             Err(_) => {
                 limit.refused.fetch_add(1, Ordering::Relaxed);
-                drop(client);
+                // Refused for the server's sake, not the client's: it keeps its rate.
+                client.refund();
                 refuse(stream, refusals.busy, &lingering);
             }
         }
@@ -341,5 +343,41 @@ mod tests {
         for server in servers {
             server.await.expect("serve ends");
         }
+    }
+
+    #[tokio::test]
+    async fn a_client_refused_because_the_server_is_full_keeps_its_rate() {
+        let limits = ClientLimits::new().connections_per_minute(1);
+        let listener = TcpListener::bind("0.0.0.0:0").await.expect("binds");
+        let port = listener.local_addr().expect("an address").port();
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let options = ServeOptions::new()
+            .session_limit(SessionLimit::new(1))
+            .client_limits(limits.clone())
+            .grace(Duration::from_secs(1));
+        let shutdown = options.shutdown.clone();
+        let server = tokio::spawn(serve(listener, ServerConfig::default(), options, |_| {
+            Accepting
+        }));
+        let (greeting, holder) = first_line_from("127.0.0.1", address).await;
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        // The server is full: 127.0.0.2 is told so, and its one connection a minute is kept.
+        let (busy, _) = first_line_from("127.0.0.2", address).await;
+        assert!(busy.starts_with("421 4.3.2 "), "{busy}");
+        drop(holder);
+        let mut greeting = String::new();
+        for _ in 0..100 {
+            let (line, _session) = first_line_from("127.0.0.2", address).await;
+            greeting = line;
+            if !greeting.starts_with("421 4.3.2 ") {
+                break;
+            }
+            // The holder's session is still ending.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        assert_eq!(limits.refused().rate, 0);
+        shutdown.trigger();
+        server.await.expect("serve ends");
     }
 }

@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,9 @@ use std::time::{Duration, Instant};
 ///   minute is over (nothing is forgotten then); when the table is full the client idle the
 ///   longest is forgotten, and if every client in it has sessions running, a new client is
 ///   refused until one ends.
+/// - **Exempt networks**: none by default. A client in one of them ([`exempt`](Self::exempt))
+///   is not counted at all, as Postfix exempts `mynetworks` from `anvil`'s limits: the session
+///   limit of each listener still holds for it.
 ///
 /// The setters make a new table: set the limits first, then hand out clones of the handle.
 ///
@@ -60,6 +64,8 @@ pub struct ClientLimits {
 /// The settings and the table.
 struct Shared {
     settings: Settings,
+    /// Networks whose clients are not counted.
+    exempt: Vec<Network>,
     table: Mutex<Table>,
 }
 
@@ -179,9 +185,14 @@ impl ClientLimits {
     }
 
     fn with(settings: Settings) -> Self {
+        Self::with_exempt(settings, Vec::new())
+    }
+
+    fn with_exempt(settings: Settings, exempt: Vec<Network>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 settings,
+                exempt,
                 table: Mutex::new(Table {
                     clients: HashMap::new(),
                     next_sweep: None,
@@ -195,7 +206,24 @@ impl ClientLimits {
     fn set(self, change: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = self.shared.settings;
         change(&mut settings);
-        Self::with(settings)
+        Self::with_exempt(settings, self.shared.exempt.clone())
+    }
+
+    /// Clients in `network` are exempt from these limits (repeat for more networks): their
+    /// connections are neither refused nor counted here (Postfix's `mynetworks`, Dovecot's
+    /// `login_trusted_networks`).
+    pub fn exempt(self, network: Network) -> Self {
+        let mut exempt = self.shared.exempt.clone();
+        exempt.push(network);
+        Self::with_exempt(self.shared.settings, exempt)
+    }
+
+    /// Whether `address` lies in an exempt network.
+    pub fn is_exempt(&self, address: IpAddr) -> bool {
+        self.shared
+            .exempt
+            .iter()
+            .any(|network| network.contains(address))
     }
 
     /// Sessions at once per client; 0: no limit (each listener still keeps half its session
@@ -274,8 +302,11 @@ impl ClientLimits {
         now: Instant,
     ) -> Result<ClientPermit, Refusal> {
         let settings = self.shared.settings;
-        if self.unlimited_here() {
-            return Ok(ClientPermit { key: None });
+        if self.unlimited_here() || self.is_exempt(address) {
+            return Ok(ClientPermit {
+                key: None,
+                spent: Duration::ZERO,
+            });
         }
         // Headroom: one client never takes more than half of a listener's sessions.
         let headroom = (listener_max / 2).max(1);
@@ -293,8 +324,9 @@ impl ClientLimits {
         let mut table = self.lock();
         let verdict = table.admit(key, &settings, max_sessions, now);
         match verdict {
-            Ok(()) => Ok(ClientPermit {
+            Ok(spent) => Ok(ClientPermit {
                 key: Some((key, self.clone())),
+                spent,
             }),
             Err(refusal) => {
                 let refused = &mut table.refused;
@@ -310,10 +342,14 @@ impl ClientLimits {
         }
     }
 
-    fn release(&self, key: ClientKey) {
+    /// Ends a session of the client at `key`, and gives back the `spent` part of its rate.
+    fn release(&self, key: ClientKey, spent: Duration) {
         let mut table = self.lock();
         if let Some(client) = table.clients.get_mut(&key) {
             client.sessions = client.sessions.saturating_sub(1);
+            if let Some(due) = client.due.checked_sub(spent) {
+                client.due = due;
+            }
         }
     }
 }
@@ -325,7 +361,7 @@ impl Table {
         settings: &Settings,
         max_sessions: usize,
         now: Instant,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Duration, Refusal> {
         if self.next_sweep.is_none_or(|next| now >= next) {
             self.sweep(now);
             self.next_sweep = now.checked_add(settings.window);
@@ -346,6 +382,7 @@ impl Table {
         if client.sessions >= max_sessions {
             return Err(Refusal::Sessions);
         }
+        let mut spent = Duration::ZERO;
         if settings.per_minute > 0 {
             let interval = settings.window / settings.per_minute;
             let due = client.due.max(now).checked_add(interval);
@@ -356,10 +393,11 @@ impl Table {
                     return Err(Refusal::Rate);
                 }
                 client.due = due;
+                spent = interval;
             }
         }
         client.sessions = client.sessions.saturating_add(1);
-        Ok(())
+        Ok(spent)
     }
 
     /// Drops the entries that hold nothing: no session, and a rate as fresh as a new client's.
@@ -384,13 +422,138 @@ impl Table {
 /// One session of a client, counted until it is dropped.
 pub(crate) struct ClientPermit {
     key: Option<(ClientKey, ClientLimits)>,
+    /// The part of the client's rate this connection took, given back by
+    /// [`refund`](Self::refund).
+    spent: Duration,
+}
+
+impl ClientPermit {
+    /// The connection was not served after all (the listener was full): the client gets back
+    /// its session and the connection it spent of its rate, as if it had never come.
+    pub(crate) fn refund(mut self) {
+        if let Some((key, limits)) = self.key.take() {
+            limits.release(key, self.spent);
+        }
+    }
 }
 
 impl Drop for ClientPermit {
     fn drop(&mut self) {
         if let Some((key, limits)) = self.key.take() {
-            limits.release(key);
+            limits.release(key, Duration::ZERO);
         }
+    }
+}
+
+/// An IP network, `ADDRESS/PREFIX` (RFC 4632 3.1 for IPv4, RFC 4291 2.3 for IPv6), or one
+/// address alone (`/32`, `/128`): the form of [`ClientLimits::exempt`] and of post-office's
+/// `--trusted-network`. An IPv4-mapped IPv6 address (RFC 4291 2.5.5.2) is taken as its IPv4
+/// address, whether it is the network's or a client's.
+///
+/// ```
+/// use mail_io::Network;
+///
+/// let network: Network = "192.0.2.0/24".parse().unwrap();
+/// assert!(network.contains("192.0.2.77".parse().unwrap()));
+/// assert!(network.contains("::ffff:192.0.2.77".parse().unwrap()));
+/// assert!(!network.contains("198.51.100.1".parse().unwrap()));
+/// assert_eq!(network.to_string(), "192.0.2.0/24");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Network {
+    /// The address with its host bits cleared.
+    address: IpAddr,
+    prefix: u8,
+}
+
+/// Why a network did not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetworkError {
+    /// The part before `/` is not an IPv4 or IPv6 address.
+    #[error("not an IP address")]
+    Address,
+    /// The part after `/` is not a number up to 32 (IPv4) or 128 (IPv6).
+    #[error("not a prefix length up to 32 (IPv4) or 128 (IPv6)")]
+    Prefix,
+}
+
+impl Network {
+    /// The network of `address` with a `prefix`-bit mask; `None` past 32 (IPv4) or 128 (IPv6)
+    /// bits. The host bits of `address` are cleared.
+    pub fn new(address: IpAddr, prefix: u8) -> Option<Self> {
+        let (address, prefix) = match address {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                // ::ffff:0:0/96 and longer: the IPv4 network inside.
+                Some(v4) if prefix >= 96 => (IpAddr::V4(v4), prefix - 96),
+                _ => (IpAddr::V6(v6), prefix),
+            },
+            v4 => (v4, prefix),
+        };
+        let address = match address {
+            IpAddr::V4(v4) => {
+                if prefix > 32 {
+                    return None;
+                }
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask))
+            }
+            IpAddr::V6(v6) => {
+                if prefix > 128 {
+                    return None;
+                }
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
+            }
+        };
+        Some(Self { address, prefix })
+    }
+
+    /// Whether `address` lies in the network.
+    pub fn contains(&self, address: IpAddr) -> bool {
+        match (self.address, address.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(v4)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(v4) & mask == u32::from(net)
+            }
+            (IpAddr::V6(net), IpAddr::V6(v6)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(v6) & mask == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Network {
+    type Err = NetworkError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let address: IpAddr = address.parse().map_err(|_| NetworkError::Address)?;
+        let prefix = match prefix {
+            // Digits only: `u8::from_str` would take a sign.
+            Some(prefix) if !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_digit()) => {
+                prefix.parse().map_err(|_| NetworkError::Prefix)?
+            }
+            Some(_) => return Err(NetworkError::Prefix),
+            None if address.is_ipv4() => 32,
+            None => 128,
+        };
+        Self::new(address, prefix).ok_or(NetworkError::Prefix)
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix)
     }
 }
 
@@ -542,5 +705,73 @@ mod tests {
         let _held = limits.admit(v4(1), 1024, now).unwrap();
         assert_eq!(other.admit(v4(1), 1024, now).err(), Some(Refusal::Sessions));
         assert_eq!(other.refused().total(), 1);
+    }
+
+    #[test]
+    fn a_client_in_an_exempt_network_is_neither_refused_nor_counted() {
+        let limits = ClientLimits::new()
+            .exempt("192.0.2.0/28".parse().unwrap())
+            .max_sessions_per_client(1)
+            .connections_per_minute(1);
+        let now = Instant::now();
+        let held: Vec<_> = (0..100)
+            .map(|_| limits.admit(v4(1), 1024, now).unwrap())
+            .collect();
+        // IPv4-mapped IPv6 counts as its IPv4 address.
+        let mapped: IpAddr = "::ffff:192.0.2.15".parse().unwrap();
+        assert!(limits.admit(mapped, 1024, now).is_ok());
+        assert_eq!(limits.sessions_of(v4(1)), 0);
+        assert_eq!(limits.clients(), 0);
+        // Outside the network (192.0.2.16 is past the /28) the limits hold.
+        let _outside = limits.admit(v4(16), 1024, now).unwrap();
+        assert_eq!(
+            limits.admit(v4(16), 1024, now).err(),
+            Some(Refusal::Sessions)
+        );
+        drop(held);
+    }
+
+    #[test]
+    fn a_refunded_permit_gives_back_the_session_and_the_rate() {
+        let limits = ClientLimits::new().connections_per_minute(2);
+        let now = Instant::now();
+        for _ in 0..10 {
+            limits.admit(v4(1), 1024, now).unwrap().refund();
+        }
+        assert_eq!(limits.sessions_of(v4(1)), 0);
+        // The whole minute's worth is still there; a dropped (served) permit spends it.
+        drop(limits.admit(v4(1), 1024, now).unwrap());
+        drop(limits.admit(v4(1), 1024, now).unwrap());
+        assert_eq!(limits.admit(v4(1), 1024, now).err(), Some(Refusal::Rate));
+    }
+
+    #[test]
+    fn networks_parse_mask_and_match_by_family() {
+        let network: Network = "10.1.2.3/8".parse().unwrap();
+        assert_eq!(network.to_string(), "10.0.0.0/8");
+        assert!(network.contains("10.255.0.1".parse().unwrap()));
+        assert!(!network.contains("11.0.0.1".parse().unwrap()));
+        assert!(!network.contains("::a01:203".parse().unwrap()));
+        let host: Network = "192.0.2.1".parse().unwrap();
+        assert_eq!(host.to_string(), "192.0.2.1/32");
+        let any: Network = "0.0.0.0/0".parse().unwrap();
+        assert!(any.contains(v4(9)));
+        let v6: Network = "2001:db8:1::/48".parse().unwrap();
+        assert!(v6.contains("2001:db8:1:ffff::1".parse().unwrap()));
+        assert!(!v6.contains("2001:db8:2::1".parse().unwrap()));
+        let mapped: Network = "::ffff:192.0.2.0/120".parse().unwrap();
+        assert_eq!(mapped.to_string(), "192.0.2.0/24");
+        assert!("::/128".parse::<Network>().is_ok());
+        for (bad, error) in [
+            ("192.0.2.0/33", NetworkError::Prefix),
+            ("2001:db8::/129", NetworkError::Prefix),
+            ("192.0.2.0/", NetworkError::Prefix),
+            ("192.0.2.0/+8", NetworkError::Prefix),
+            ("192.0.2.0/999", NetworkError::Prefix),
+            ("example.org/24", NetworkError::Address),
+            ("", NetworkError::Address),
+        ] {
+            assert_eq!(bad.parse::<Network>(), Err(error), "{bad}");
+        }
     }
 }

@@ -134,7 +134,7 @@ pub mod smtp;
 #[cfg(feature = "tokio")]
 mod transport;
 
-pub use client_limits::{ClientLimits, ClientRefusals};
+pub use client_limits::{ClientLimits, ClientRefusals, Network, NetworkError};
 pub use config::IoConfig;
 pub use error::Error;
 pub use serve_options::{SERVER_SESSION_TIMEOUT, ServeOptions};

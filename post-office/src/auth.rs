@@ -4,18 +4,23 @@
 //! Modelled on Dovecot's auth penalty (`auth-penalty.h`: 2 s, doubling, at most 15 s): each
 //! failed login from a client address makes the next attempt from that address wait longer
 //! before its credentials are even checked (0, 2, 4, 8, then 15 s), so that an attacker cannot
-//! learn the outcome early by hanging up, and a client that keeps failing is refused at once
-//! (`454 4.7.0` in SMTP, RFC 4954 6; `-ERR [SYS/TEMP]` in POP3, RFC 3206 5) until its address
-//! has been quiet for a while. Failures against one user name, from any address, add a delay
-//! too, but only for addresses that have failed before: a legitimate user on a clean address
-//! logs in at once however hard someone else guesses their password, and a user name can never
-//! be locked out by others.
+//! learn the outcome early by hanging up. A client that keeps failing for one user name is
+//! refused at once for that name (`454 4.7.0` in SMTP, RFC 4954 6; `-ERR [SYS/TEMP]` in POP3,
+//! RFC 3206 5) until it has been quiet for a while: the lockout is per (address, user name), so
+//! that a guesser behind a shared address (a NAT, a campus) slows its neighbours down but never
+//! locks them out of their own accounts. Failures against one user name, from any address, add
+//! a delay too, but only for addresses that have failed before: a legitimate user on a clean
+//! address logs in at once however hard someone else guesses their password, and a user name
+//! can never be locked out by others.
 //!
-//! Attempts under way count like failures, so that many connections at once from one address
-//! get no more guesses than one connection would. Every table is bounded: past
-//! [`MAX_ENTRIES`], expired records go first, then the least penalised. IPv6 addresses count
-//! by /64 prefix (Dovecot masks to /48), so that one host cannot spread its failures over the
-//! addresses of its subnet.
+//! Once an address has failed, its attempts under way count like failures, so that many
+//! connections at once from it get no more guesses than one connection would; before its first
+//! failure they do not, so that the overlapping logins of a busy NAT never wait. Addresses in
+//! the trusted networks (`--trusted-network`, Dovecot's `login_trusted_networks`) are never
+//! locked out, but wait the delays like anyone. Every table is bounded: past [`MAX_ENTRIES`],
+//! expired records go first, then the least penalised. IPv6 addresses count by /64 prefix
+//! (Dovecot masks to /48), so that one host cannot spread its failures over the addresses of
+//! its subnet.
 //!
 //! No clock is read here except through the `now` arguments of the `*_at` methods (the session
 //! passes `Instant::now()`); the sleeping is the session's, on its own task.
@@ -26,6 +31,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use mail_io::Network;
 use tracing::warn;
 
 use crate::serve::Office;
@@ -38,31 +44,35 @@ pub const FIRST_DELAY: Duration = Duration::from_secs(2);
 /// that a penalised session never holds its slot for long.
 pub const MAX_DELAY: Duration = Duration::from_secs(15);
 
-/// Failures (and attempts under way) from one address after which its attempts are refused
-/// without being checked.
+/// Failures (and attempts under way, once the address has failed) for one user name from one
+/// address after which its attempts for that name are refused without being checked.
 pub const LOCKOUT_AFTER: u32 = 10;
 
 /// A record is forgotten once this long has passed since its last failure: the delays decay,
 /// and a lockout ends.
 pub const QUIET: Duration = Duration::from_secs(15 * 60);
 
-/// Records kept per table (addresses, user names).
+/// Records kept per table (addresses, user names, addresses with user names).
 pub const MAX_ENTRIES: usize = 10_000;
 
 /// User names are logged and kept up to this many characters.
 const MAX_NAME: usize = 64;
 
-/// The penalty tables: one per client address (or IPv6 /64), one per user name.
+/// The penalty tables: one per client address (or IPv6 /64) for the delays, one per user
+/// name, one per address and user name for the lockouts.
 #[derive(Debug)]
 pub struct Penalties {
     tables: Mutex<Tables>,
     max_entries: usize,
+    /// Networks never locked out.
+    trusted: Vec<Network>,
 }
 
 #[derive(Debug, Default)]
 struct Tables {
     addresses: HashMap<Client, Record>,
     users: HashMap<String, Record>,
+    pairs: HashMap<(Client, String), Record>,
 }
 
 /// Where attempts come from: an IPv4 address, or an IPv6 /64 prefix.
@@ -91,6 +101,8 @@ struct Record {
     /// Attempts admitted and not yet decided.
     pending: u32,
     last_failure: Instant,
+    /// The lockout this record reached has been reported (logged).
+    lockout_reported: bool,
 }
 
 impl Record {
@@ -99,6 +111,15 @@ impl Record {
             failures: 0,
             pending: 0,
             last_failure: now,
+            lockout_reported: false,
+        }
+    }
+
+    /// Forgets the failures that no longer count (and the lockout they made).
+    fn decay(&mut self, now: Instant) {
+        if self.failures(now) == 0 {
+            self.failures = 0;
+            self.lockout_reported = false;
         }
     }
 
@@ -122,8 +143,12 @@ impl Record {
 pub enum Admission<'a> {
     /// Wait [`Attempt::delay`], then check the credentials and report the outcome.
     Check(Attempt<'a>),
-    /// Too many failures from this address: refuse at once, without checking.
-    Refused,
+    /// Too many failures for this user name from this address: refuse at once, without
+    /// checking.
+    Refused {
+        /// This refusal is the first of its lockout (which no failure reported yet): log it.
+        first: bool,
+    },
 }
 
 /// An admitted attempt. Dropped without an outcome (the session ended while it waited), it
@@ -135,6 +160,8 @@ pub struct Attempt<'a> {
     user: String,
     delay: Duration,
     decided: bool,
+    /// From a trusted network: never locked out.
+    trusted: bool,
 }
 
 impl Penalties {
@@ -148,7 +175,18 @@ impl Penalties {
         Self {
             tables: Mutex::new(Tables::default()),
             max_entries: max_entries.max(1),
+            trusted: Vec::new(),
         }
+    }
+
+    /// Addresses in `networks` are never locked out (they still wait their delays).
+    pub fn trusted(mut self, networks: impl IntoIterator<Item = Network>) -> Self {
+        self.trusted.extend(networks);
+        self
+    }
+
+    fn is_trusted(&self, address: IpAddr) -> bool {
+        self.trusted.iter().any(|network| network.contains(address))
     }
 
     /// A login attempt from `address` for `user` (as the client named it) begins now.
@@ -160,43 +198,51 @@ impl Penalties {
     pub fn admit_at(&self, now: Instant, address: IpAddr, user: &str) -> Admission<'_> {
         let client = Client::from(address);
         let user = user_key(user);
+        let trusted = self.is_trusted(address);
         let Ok(mut tables) = self.tables.lock() else {
             // A session panicked holding the lock (it cannot, but): refuse rather than let
             // guesses through unpenalised.
-            return Admission::Refused;
+            return Admission::Refused { first: false };
         };
-        let (address_level, lockout) = match tables.addresses.get(&client) {
-            Some(record) => {
-                let level = record.failures(now).saturating_add(record.pending);
-                (level, level >= LOCKOUT_AFTER)
-            }
-            None => (0, false),
+        let max_entries = self.max_entries;
+        let tables = &mut *tables;
+        let address_record = entry(&mut tables.addresses, client, now, max_entries);
+        address_record.decay(now);
+        let failed = address_record.failures > 0;
+        // Attempts under way count only once the address has failed.
+        let counted = |record: &Record| {
+            let pending = if failed { record.pending } else { 0 };
+            record.failures.saturating_add(pending)
         };
-        if lockout {
-            return Admission::Refused;
+        let address_level = counted(address_record);
+        let pair = entry(&mut tables.pairs, (client, user.clone()), now, max_entries);
+        pair.decay(now);
+        if !trusted && counted(pair) >= LOCKOUT_AFTER {
+            let first = !pair.lockout_reported;
+            pair.lockout_reported = true;
+            return Admission::Refused { first };
         }
+        pair.pending = pair.pending.saturating_add(1);
         let user_level = tables
             .users
             .get(&user)
             .map_or(0, |record| record.failures(now));
-        // The user's penalty reaches only addresses that have failed (or are trying) already.
-        let level = if address_level == 0 {
-            0
-        } else {
+        // The user's penalty reaches only addresses that have failed already.
+        let level = if failed {
             address_level.max(user_level)
+        } else {
+            0
         };
-        let max_entries = self.max_entries;
-        let record = entry(&mut tables.addresses, client, now, max_entries);
-        if record.failures(now) == 0 {
-            record.failures = 0;
+        if let Some(record) = tables.addresses.get_mut(&client) {
+            record.pending = record.pending.saturating_add(1);
         }
-        record.pending = record.pending.saturating_add(1);
         Admission::Check(Attempt {
             penalties: self,
             client,
             user,
             delay: delay_for(level),
             decided: false,
+            trusted,
         })
     }
 }
@@ -213,31 +259,51 @@ impl Attempt<'_> {
         self.delay
     }
 
-    /// The credentials were right: the user's own record is cleared (the address keeps its
-    /// record, so that an attacker holding one account cannot wash its failures away).
+    /// The credentials were right: the user's own record and its record at this address are
+    /// cleared (the address keeps its record, so that an attacker holding one account cannot
+    /// wash its failures away).
     pub fn succeeded(mut self) {
         self.decided = true;
         if let Ok(mut tables) = self.penalties.tables.lock() {
             if let Some(record) = tables.addresses.get_mut(&self.client) {
                 record.pending = record.pending.saturating_sub(1);
             }
+            tables.pairs.remove(&(self.client, self.user.clone()));
             tables.users.remove(&self.user);
         }
     }
 
-    /// The credentials were wrong (or the user unknown): one more failure for the address
-    /// and for the user name, at `now`. True when this failure locks the address out.
+    /// The credentials were wrong (or the user unknown): one more failure for the address,
+    /// for the user name, and for the two together, at `now`. True when this failure locks
+    /// the user name out at this address, and no refusal has reported that lockout yet (it is
+    /// reported once, however it was reached); never for a trusted address.
     pub fn failed_at(mut self, now: Instant) -> bool {
         self.decided = true;
         let max_entries = self.penalties.max_entries;
         let Ok(mut tables) = self.penalties.tables.lock() else {
             return false;
         };
+        let tables = &mut *tables;
         let address = entry(&mut tables.addresses, self.client, now, max_entries);
         address.pending = address.pending.saturating_sub(1);
         address.failures = address.failures(now).saturating_add(1);
         address.last_failure = now;
-        let locked = address.failures == LOCKOUT_AFTER;
+        let pair = entry(
+            &mut tables.pairs,
+            (self.client, self.user.clone()),
+            now,
+            max_entries,
+        );
+        pair.decay(now);
+        pair.pending = pair.pending.saturating_sub(1);
+        pair.failures = pair.failures.saturating_add(1);
+        pair.last_failure = now;
+        // The address has failed now: its pending attempts count.
+        let level = pair.failures.saturating_add(pair.pending);
+        let locked = !self.trusted && level >= LOCKOUT_AFTER && !pair.lockout_reported;
+        if locked {
+            pair.lockout_reported = true;
+        }
         let user = entry(&mut tables.users, self.user.clone(), now, max_entries);
         user.failures = user.failures(now).saturating_add(1);
         user.last_failure = now;
@@ -257,6 +323,9 @@ impl Drop for Attempt<'_> {
         }
         if let Ok(mut tables) = self.penalties.tables.lock() {
             if let Some(record) = tables.addresses.get_mut(&self.client) {
+                record.pending = record.pending.saturating_sub(1);
+            }
+            if let Some(record) = tables.pairs.get_mut(&(self.client, self.user.clone())) {
                 record.pending = record.pending.saturating_sub(1);
             }
         }
@@ -331,22 +400,30 @@ impl Protocol {
 ///
 /// `auth failed: protocol=smtp client=192.0.2.1 user="bob" mechanism=PLAIN`
 ///
-/// The user name is the client's and is [escaped](escape_user) so that it cannot end the line
-/// or forge another; the mechanism is one of ours (a validated SASL name, `USER` or `APOP`).
+/// The client is its canonical address (an IPv4-mapped IPv6 address, RFC 4291 2.5.5.2, shows
+/// as IPv4, so that one pattern matches however the listener was bound). The user name is the
+/// client's and is [escaped](escape_user) so that it cannot end the line or forge another; the
+/// mechanism is one of ours (a validated SASL name, `USER` or `APOP`).
 pub fn log_failure(protocol: Protocol, client: IpAddr, user: &str, mechanism: &str) {
     warn!(
-        "auth failed: protocol={} client={client} user=\"{}\" mechanism={}",
+        "auth failed: protocol={} client={} user=\"{}\" mechanism={}",
         protocol.as_str(),
+        client.to_canonical(),
         escape_user(user),
         escape_user(mechanism),
     );
 }
 
-/// Logs that `client` is now refused for a while, once, as it crosses [`LOCKOUT_AFTER`].
-pub fn log_lockout(protocol: Protocol, client: IpAddr) {
+/// Logs that `client` is now refused for `user` for a while, once per lockout, however it was
+/// reached (a failure, or attempts under way, crossing [`LOCKOUT_AFTER`]):
+///
+/// `auth lockout: protocol=smtp client=192.0.2.1 user="bob" failures=10 seconds=900`
+pub fn log_lockout(protocol: Protocol, client: IpAddr, user: &str) {
     warn!(
-        "auth lockout: protocol={} client={client} failures={LOCKOUT_AFTER} seconds={}",
+        "auth lockout: protocol={} client={} user=\"{}\" failures={LOCKOUT_AFTER} seconds={}",
         protocol.as_str(),
+        client.to_canonical(),
+        escape_user(user),
         QUIET.as_secs(),
     );
 }
@@ -384,7 +461,7 @@ pub enum Verdict {
     Accepted,
     /// Wrong credentials, or an unknown user (logged).
     Rejected,
-    /// Not checked: too many failures from this address.
+    /// Not checked: too many failures for this user name from this address.
     Refused,
 }
 
@@ -402,7 +479,12 @@ pub async fn check_login(
 ) -> Verdict {
     let attempt = match office.penalties.admit(client, user) {
         Admission::Check(attempt) => attempt,
-        Admission::Refused => return Verdict::Refused,
+        Admission::Refused { first } => {
+            if first {
+                log_lockout(protocol, client, user);
+            }
+            return Verdict::Refused;
+        }
     };
     tokio::time::sleep(attempt.delay()).await;
     let (password, known) = match office.password(user) {
@@ -416,7 +498,7 @@ pub async fn check_login(
     }
     log_failure(protocol, client, user, mechanism);
     if attempt.failed() {
-        log_lockout(protocol, client);
+        log_lockout(protocol, client, user);
     }
     Verdict::Rejected
 }
@@ -433,7 +515,7 @@ mod tests {
     fn check(admission: Admission<'_>) -> Attempt<'_> {
         match admission {
             Admission::Check(attempt) => attempt,
-            Admission::Refused => panic!("refused"),
+            Admission::Refused { .. } => panic!("refused"),
         }
     }
 
@@ -451,7 +533,7 @@ mod tests {
     }
 
     #[test]
-    fn address_is_refused_after_lockout_failures_until_quiet() {
+    fn a_user_name_is_locked_out_at_an_address_after_lockout_failures_until_quiet() {
         let penalties = Penalties::new();
         let now = Instant::now();
         let mut locked = Vec::new();
@@ -459,10 +541,17 @@ mod tests {
             locked.push(check(penalties.admit_at(now, ALICE, "bob")).failed_at(now));
         }
         assert_eq!(locked.iter().filter(|l| **l).count(), 1, "logged once");
+        assert_eq!(locked.last(), Some(&true), "logged as it is reached");
+        // Reported by the failure already: the refusals do not log it again.
         assert!(matches!(
-            penalties.admit_at(now + QUIET / 2, ALICE, "bob"),
-            Admission::Refused
+            penalties.admit_at(now + QUIET / 2, ALICE, "BOB"),
+            Admission::Refused { first: false }
         ));
+        // Another user name at the same address is not locked out, only delayed.
+        assert_eq!(
+            check(penalties.admit_at(now, ALICE, "carol")).delay(),
+            MAX_DELAY
+        );
         // Another address, even for the same user, is not refused, and not delayed.
         assert_eq!(
             check(penalties.admit_at(now, OTHER, "bob")).delay(),
@@ -474,30 +563,95 @@ mod tests {
     }
 
     #[test]
-    fn attempts_under_way_count_so_parallel_connections_gain_nothing() {
+    fn overlapping_logins_from_an_address_that_never_failed_do_not_wait() {
         let penalties = Penalties::new();
         let now = Instant::now();
+        // A busy NAT: fifty users log in at once from one address.
+        let attempts: Vec<_> = (0..50)
+            .map(|i| check(penalties.admit_at(now, ALICE, &format!("user{i}"))))
+            .collect();
+        assert!(attempts.iter().all(|a| a.delay() == Duration::ZERO));
+        for attempt in attempts {
+            attempt.succeeded();
+        }
+        // Even many at once for one user name are not refused.
+        let same: Vec<_> = (0..LOCKOUT_AFTER + 5)
+            .map(|_| check(penalties.admit_at(now, ALICE, "bob")))
+            .collect();
+        assert!(same.iter().all(|a| a.delay() == Duration::ZERO));
+    }
+
+    #[test]
+    fn after_a_failure_attempts_under_way_count_so_parallel_connections_gain_nothing() {
+        let penalties = Penalties::new();
+        let now = Instant::now();
+        check(penalties.admit_at(now, ALICE, "bob")).failed_at(now);
         let mut attempts = Vec::new();
         let mut delays = Vec::new();
-        let mut refused = 0;
+        let mut refusals = Vec::new();
         for _ in 0..LOCKOUT_AFTER + 5 {
             match penalties.admit_at(now, ALICE, "bob") {
                 Admission::Check(attempt) => {
                     delays.push(attempt.delay().as_secs());
                     attempts.push(attempt);
                 }
-                Admission::Refused => refused += 1,
+                Admission::Refused { first } => refusals.push(first),
             }
         }
-        assert_eq!(delays.get(..5), Some(&[0, 2, 4, 8, 15][..]));
-        assert_eq!(attempts.len(), LOCKOUT_AFTER as usize);
-        assert_eq!(refused, 5);
+        assert_eq!(delays.get(..5), Some(&[2, 4, 8, 15, 15][..]));
+        // One failure and nine under way: the tenth is refused.
+        assert_eq!(attempts.len(), LOCKOUT_AFTER as usize - 1);
+        assert_eq!(refusals.len(), 6);
+        // The lockout reached by attempts under way is reported by its first refusal, once.
+        assert_eq!(refusals.iter().filter(|first| **first).count(), 1);
+        assert_eq!(refusals.first(), Some(&true));
+        // Nor by the failures that follow.
+        let mut reported = 0;
+        for attempt in attempts {
+            reported += usize::from(attempt.failed_at(now));
+        }
+        assert_eq!(reported, 0);
         // Attempts abandoned (the session went away while it waited) count for nothing.
-        drop(attempts);
+        let penalties = Penalties::new();
+        check(penalties.admit_at(now, OTHER, "bob")).failed_at(now);
+        let abandoned: Vec<_> = (0..5)
+            .map(|_| check(penalties.admit_at(now, OTHER, "bob")))
+            .collect();
+        drop(abandoned);
         assert_eq!(
-            check(penalties.admit_at(now, ALICE, "bob")).delay(),
-            Duration::ZERO
+            check(penalties.admit_at(now, OTHER, "bob")).delay(),
+            FIRST_DELAY
         );
+    }
+
+    #[test]
+    fn a_trusted_network_is_delayed_but_never_locked_out() {
+        let penalties = Penalties::new().trusted(["192.0.2.0/24".parse().unwrap()]);
+        let now = Instant::now();
+        let mut delays = Vec::new();
+        let mut reported = 0;
+        for _ in 0..LOCKOUT_AFTER * 2 {
+            let attempt = check(penalties.admit_at(now, ALICE, "bob"));
+            delays.push(attempt.delay());
+            reported += usize::from(attempt.failed_at(now));
+        }
+        assert_eq!(reported, 0);
+        assert_eq!(delays.last(), Some(&MAX_DELAY));
+        // Its IPv4-mapped IPv6 form is trusted too.
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(
+            check(penalties.admit_at(now, mapped, "bob")).delay(),
+            MAX_DELAY
+        );
+        // An untrusted address is locked out as usual.
+        let outside = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 1));
+        for _ in 0..LOCKOUT_AFTER {
+            let _ = check(penalties.admit_at(now, outside, "bob")).failed_at(now);
+        }
+        assert!(matches!(
+            penalties.admit_at(now, outside, "bob"),
+            Admission::Refused { .. }
+        ));
     }
 
     #[test]
@@ -560,6 +714,14 @@ mod tests {
         let tables = penalties.tables.lock().unwrap();
         assert!(tables.addresses.len() <= 100, "{}", tables.addresses.len());
         assert!(tables.users.len() <= 100, "{}", tables.users.len());
+        assert!(tables.pairs.len() <= 100, "{}", tables.pairs.len());
+        assert_eq!(
+            tables
+                .pairs
+                .get(&(Client::from(ALICE), "bob".to_string()))
+                .map(|r| r.failures),
+            Some(4)
+        );
         assert_eq!(
             tables
                 .addresses

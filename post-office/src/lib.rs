@@ -35,7 +35,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the SMTP and POP3 servers.
-    Serve(serve::Args),
+    // Boxed: by far the largest of the three.
+    Serve(Box<serve::Args>),
     /// Send a message over SMTP (or LMTP).
     Send(send::Args),
     /// Fetch messages over POP3 into a Maildir.
@@ -107,7 +108,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Serve(args) => serve::run(*args).await.map(|()| ExitCode::SUCCESS),
             Command::Send(args) => send::run(args).await,
             Command::Fetch(args) => fetch::run(args).await,
         }

@@ -83,14 +83,25 @@ pub struct Args {
     /// may come at once); 0: no limit.
     #[arg(long, default_value_t = 60)]
     rate_per_client: u32,
+    /// A trusted network, `ADDRESS/PREFIX` (`192.0.2.0/24`, `2001:db8::/32`) or one address;
+    /// repeatable; none by default. Its clients are exempt from --max-per-client and
+    /// --rate-per-client (not from --max-sessions), and never locked out after failed logins
+    /// (they still wait the growing delay): Postfix's `mynetworks`, Dovecot's
+    /// `login_trusted_networks`.
+    #[arg(long = "trusted-network", value_name = "CIDR")]
+    trusted_networks: Vec<mail_io::Network>,
     /// Seconds an SMTP client gets for each command, from the reply to the last one to the end
     /// of its line (an AUTH command with its whole exchange), and for each 64 KiB of message
     /// data; trickling octets does not extend it (RFC 5321 4.5.3.2: 300). POP3 commands get
     /// the larger of this and RFC 1939's 10 minutes.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     command_timeout: u64,
     /// Seconds a whole session may last, however busy (SMTP and POP3): then 421 / `-ERR`.
-    #[arg(long, default_value_t = mail_io::SERVER_SESSION_TIMEOUT.as_secs())]
+    #[arg(
+        long,
+        default_value_t = mail_io::SERVER_SESSION_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     session_timeout: u64,
 }
 
@@ -191,17 +202,27 @@ pub async fn run(args: Args) -> Result<()> {
         plaintext_login: args.plaintext_login,
         command_timeout: Duration::from_secs(args.command_timeout),
         locks: Mutex::new(HashSet::new()),
-        penalties: Penalties::new(),
+        penalties: Penalties::new().trusted(args.trusted_networks.iter().copied()),
     });
     let shutdown = Shutdown::new();
     let sessions = SessionLimit::new(usize::try_from(args.max_sessions).unwrap_or(usize::MAX));
-    let clients = ClientLimits::new()
+    let mut clients = ClientLimits::new()
         .max_sessions_per_client(usize::try_from(args.max_per_client).unwrap_or(usize::MAX))
         .connections_per_minute(args.rate_per_client);
+    for network in &args.trusted_networks {
+        clients = clients.exempt(*network);
+    }
+    let trusted = args
+        .trusted_networks
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     info!(
         max_sessions = sessions.max(),
         max_per_client = args.max_per_client,
         rate_per_client = args.rate_per_client,
+        trusted_networks = %if trusted.is_empty() { "-" } else { &trusted },
         "connection limits"
     );
     let io =
@@ -266,7 +287,8 @@ async fn log_refusals(sessions: SessionLimit, clients: ClientLimits, shutdown: S
         if now.0 == logged.0 && now.1.total() == logged.1.total() {
             continue;
         }
-        let last = now.1.last.map(|address| address.to_string());
+        // Canonical: an IPv4-mapped IPv6 client shows as IPv4, as in the auth lines.
+        let last = now.1.last.map(|address| address.to_canonical().to_string());
         warn!(
             over_session_limit = now.0.saturating_sub(logged.0),
             over_client_sessions = now.1.sessions.saturating_sub(logged.1.sessions),

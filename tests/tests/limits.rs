@@ -273,3 +273,58 @@ fn connections_a_minute_per_address_are_limited_across_listeners() {
     let other = first_line(&connect_from([127, 0, 0, 3], office.smtp));
     assert!(other.starts_with("220 "), "{other}");
 }
+
+/// `--trusted-network 127.0.0.4/32 --max-per-client 2 --rate-per-client 3`: the trusted
+/// address holds ten sessions at once (past both limits) while an untrusted one is held to two.
+#[test]
+fn a_trusted_network_is_exempt_from_the_per_client_limits() {
+    let office = Office::start(
+        "limits-trusted",
+        &[
+            "--trusted-network",
+            "127.0.0.4/32",
+            "--max-per-client",
+            "2",
+            "--rate-per-client",
+            "3",
+            "--plaintext-login",
+        ],
+    );
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        let stream = connect_from([127, 0, 0, 4], office.smtp);
+        let greeting = first_line(&stream);
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        held.push(stream);
+    }
+    for _ in 0..2 {
+        let stream = connect_from([127, 0, 0, 5], office.smtp);
+        let greeting = first_line(&stream);
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        held.push(stream);
+    }
+    let refused = first_line(&connect_from([127, 0, 0, 5], office.smtp));
+    assert!(refused.starts_with("421 4.7.0 "), "{refused}");
+    eprintln!(
+        "trusted 127.0.0.4: 10 sessions held; untrusted 127.0.0.5: 2 held, the third refused"
+    );
+    drop(held);
+}
+
+/// `--command-timeout 0` and `--session-timeout 0` would end every session at once: refused
+/// at start-up, like `--max-sessions 0`.
+#[test]
+fn zero_timeouts_are_refused_at_start_up() {
+    for flag in ["--command-timeout", "--session-timeout", "--max-sessions"] {
+        let output = std::process::Command::new(common::binary())
+            .args(["serve", flag, "0"])
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{flag} 0 accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("invalid value '0' for '{flag}")),
+            "{stderr}"
+        );
+    }
+}
