@@ -580,13 +580,18 @@ impl Server {
 
     /// How long the phase under way may take, from its start, before
     /// [`handle_timeout`](Self::handle_timeout) should be called (RFC 5321 4.5.3.2: a command,
-    /// not an octet); `None` once closed. [`timer_epoch`](Self::timer_epoch) says when a phase
-    /// starts.
+    /// not an octet); `None` once closed and while the application has the next move (a
+    /// decision is pending: a slow answer, such as an authentication penalty or a spam check,
+    /// does not time the client out). The one decision that is timed is the end of a message:
+    /// [`Timeouts::data_termination`] bounds the application's answer there, as the client
+    /// waits no longer for it (RFC 5321 4.5.3.2.6). [`timer_epoch`](Self::timer_epoch) says
+    /// when a phase starts.
     pub fn timeout(&self) -> Option<Duration> {
         let timeouts = &self.config.timeouts;
         match (&self.phase, &self.pending) {
             (Phase::Closed, _) => None,
             (_, Some(Pending::MessageEnd)) => Some(timeouts.data_termination),
+            (_, Some(_)) => None,
             (Phase::Data(_) | Phase::Chunk { .. }, _) => Some(timeouts.data_block),
             _ => Some(timeouts.command),
         }
