@@ -2142,3 +2142,97 @@ fn a_slow_authentication_decision_does_not_time_the_client_out_rfc4954_4() {
         .unwrap();
     assert_eq!(server.timeout(), Some(Timeouts::default().command));
 }
+
+#[test]
+fn rfc2033_4_3_an_lmtp_bdat_last_refused_unread_gets_exactly_one_reply_before_the_close() {
+    let lmtp = ServerConfig {
+        lmtp: true,
+        max_message_size: Some(10),
+        ..plain()
+    };
+    // No transaction: a chunk beyond the size limit is refused unread and the session closes;
+    // the client hears why once (not zero times, though LAST has no recipient to answer for).
+    let got = run(lmtp.clone(), &[b"LHLO c.example\r\n", b"BDAT 20 LAST\r\n"]);
+    assert_eq!(
+        replies(&got),
+        [
+            "220 mx.example LMTP",
+            "250 HELP",
+            "503 5.5.1 Send MAIL first"
+        ]
+    );
+    assert!(got.closed);
+    // A transaction with no recipient accepted: one reply too.
+    let (got, _) = run_with(
+        lmtp,
+        &[
+            b"LHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 11 LAST\r\n",
+        ],
+        |event| match event {
+            Event::RcptTo { .. } => {
+                Answer::Reply(Reply::new(ReplyCode::MAILBOX_UNAVAILABLE, "no").unwrap())
+            }
+            _ => Answer::Accept,
+        },
+    );
+    assert_eq!(
+        &replies(&got)[2..],
+        [
+            "250 2.1.0 Ok",
+            "550 5.0.0 no",
+            "554 5.5.1 No valid recipients"
+        ]
+    );
+    assert!(got.closed);
+}
+
+#[test]
+fn rfc3030_2_chunks_after_a_transient_refusal_stay_transient() {
+    // The first chunk is refused 452 4.3.1; the chunks the client pipelined after it are read,
+    // discarded and refused with the same reply, not a permanent 554.
+    let (got, _) = run_with(
+        plain(),
+        &[
+            b"EHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 3\r\nabcBDAT 3\r\ndefBDAT 2 LAST\r\ngh",
+        ],
+        |event| match event {
+            Event::DataStart => Answer::Reply(
+                Reply::with_status(
+                    ReplyCode::INSUFFICIENT_STORAGE,
+                    EnhancedStatus::SYSTEM_FULL,
+                    "Insufficient system storage",
+                )
+                .unwrap(),
+            ),
+            _ => Answer::Accept,
+        },
+    );
+    let answers = replies(&got);
+    assert_eq!(
+        &answers[answers.len() - 3..],
+        ["452 4.3.1 Insufficient system storage"; 3],
+        "{answers:?}"
+    );
+    // A permanent first refusal stays permanent.
+    let (got, _) = run_with(
+        plain(),
+        &[
+            b"EHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 3\r\nabcBDAT 2 LAST\r\ngh",
+        ],
+        |event| match event {
+            Event::DataStart => {
+                Answer::Reply(Reply::new(ReplyCode::TRANSACTION_FAILED, "No thanks").unwrap())
+            }
+            _ => Answer::Accept,
+        },
+    );
+    let answers = replies(&got);
+    assert_eq!(
+        &answers[answers.len() - 2..],
+        ["554 5.0.0 No thanks"; 2],
+        "{answers:?}"
+    );
+}
