@@ -823,8 +823,15 @@ async fn shutdown_says_err_to_idle_sessions_and_closes_them() {
     assert!(logged_in.command("DELE 1").await.starts_with("+OK"));
 
     shutdown.trigger();
+    // RFC 1939 6, as at QUIT: the maildrop is released before the last words go out, so a
+    // client that reconnects at once finds it unlocked.
+    assert_eq!(logged_in.line().await, "-ERR server shutting down\r\n");
+    assert!(
+        mailbox.locks.lock().unwrap().is_empty(),
+        "the lock outlived the -ERR"
+    );
+    assert_eq!(greeted.line().await, "-ERR server shutting down\r\n");
     for peer in [&mut greeted, &mut logged_in] {
-        assert_eq!(peer.line().await, "-ERR server shutting down\r\n");
         assert!(peer.at_end().await);
     }
     bounded(server).await.unwrap();
@@ -1118,4 +1125,39 @@ async fn rfc2595_4_stls_then_capa_offers_plus_and_external_sees_the_certificate(
     );
     let external = peer.command("AUTH EXTERNAL =").await;
     assert!(external.starts_with("+OK"), "{external:?}");
+}
+
+/// RFC 1939 6, as at QUIT: on shutdown, the maildrop is released before the session's
+/// `-ERR` goes out, even when that `-ERR` cannot go out yet (the client reads nothing, its
+/// socket is full): a client that reconnects finds the maildrop unlocked at once, not after
+/// the write timeout.
+#[tokio::test]
+async fn on_shutdown_the_lock_is_released_before_the_err_of_a_client_that_does_not_read() {
+    let mailbox = Mailbox::new((0..2000).map(|seed| message(10, seed)).collect());
+    let options = ServeOptions::new();
+    let shutdown = options.shutdown.clone();
+    let (address, server) = start(&mailbox, plaintext(), options).await;
+    let mut peer = Peer::alice(address).await;
+    assert!(!mailbox.locks.lock().unwrap().is_empty());
+    // About 20 KB a LIST: the server's writes block long before the last one.
+    peer.send(&"LIST\r\n".repeat(2000)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let triggered = Instant::now();
+    shutdown.trigger();
+    while !mailbox.locks.lock().unwrap().is_empty() {
+        assert!(
+            triggered.elapsed() < Duration::from_secs(5),
+            "the lock is held until the -ERR is written"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let released = triggered.elapsed();
+    println!("lock released {released:?} after the shutdown, the client reading nothing");
+    assert_eq!(mailbox.log().closed, [None]);
+    // The client reads at last: every response, then the -ERR, then the end.
+    let mut rest = Vec::new();
+    bounded(peer.io.read_to_end(&mut rest)).await.unwrap();
+    assert!(rest.ends_with(b"-ERR server shutting down\r\n"));
+    bounded(server).await.unwrap();
+    assert!(mailbox.log().commits.is_empty());
 }

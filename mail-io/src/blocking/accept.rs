@@ -2,7 +2,7 @@
 //! for the listener with a polite refusal over them, `TCP_NODELAY`, back-off when accepting
 //! fails, and shutdown.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
@@ -30,6 +30,18 @@ impl Refusals {
 
 /// How often the watcher looks at the shutdown signal while `accept` blocks.
 const WATCH: Duration = Duration::from_millis(100);
+
+/// Refused connections that may linger at once, reading what the client still sends so that
+/// the close does not reset the connection (and with it the refusal) under its feet; more are
+/// closed at once. As the tokio accept loop.
+const LINGERING: usize = 256;
+
+/// How long a refused connection may linger, and how much it may read meanwhile.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_OCTETS: usize = 4096;
+
+/// How often the lingering connections are read while some are left.
+const LINGER_POLL: Duration = Duration::from_millis(10);
 
 /// Sessions running, and the signal that one ended.
 #[derive(Default)]
@@ -95,6 +107,7 @@ fn accept_loop_with<F, R, T>(
     T: FnMut(Job) -> io::Result<()>,
 {
     let sessions = Arc::new(Sessions::default());
+    let mut lingering = Lingering::default();
     let done = Arc::new(AtomicBool::new(false));
     let watcher = wake_on_shutdown(listener, &options.shutdown, &done);
     while !options.shutdown.is_triggered() {
@@ -117,7 +130,7 @@ fn accept_loop_with<F, R, T>(
                 .client_limits
                 .admit(peer.ip(), options.max_sessions, Instant::now())
         else {
-            refuse(&stream, refusals.client);
+            refuse(stream, refusals.client, &mut lingering);
             continue;
         };
         {
@@ -128,7 +141,7 @@ fn accept_loop_with<F, R, T>(
             if *running >= options.max_sessions {
                 drop(running);
                 drop(client);
-                refuse(&stream, refusals.busy);
+                refuse(stream, refusals.busy, &mut lingering);
                 continue;
             }
             *running += 1;
@@ -150,7 +163,7 @@ fn accept_loop_with<F, R, T>(
             }
             // The closure (and the slot in it) is gone with the error; no handler was made:
             // refuse politely.
-            Err(_) => refuse(&stream, refusals.busy),
+            Err(_) => refuse(stream, refusals.busy, &mut lingering),
         }
     }
     done.store(true, Ordering::SeqCst);
@@ -179,12 +192,114 @@ fn accept_loop_with<F, R, T>(
     }
 }
 
-/// Writes the refusal without waiting (a new socket's send buffer has room for a line) and
-/// closes our side.
-fn refuse(stream: &TcpStream, refusal: &[u8]) {
+/// Answers a refused connection and closes it, never waiting on the client: the refusal goes
+/// out in one non-blocking write (a new connection's send buffer has room for a line), then
+/// our side is shut. While few refused connections linger, this one is handed to the
+/// lingering thread ([`Lingering`]), which reads what the client still sends before it
+/// closes, so that the client's pipelined command does not turn the close into a reset that
+/// loses the refusal; otherwise it is closed at once.
+fn refuse(stream: TcpStream, refusal: &[u8], lingering: &mut Lingering) {
     let _ = stream.set_nonblocking(true);
-    let _ = (&*stream).write(refusal);
+    let _ = (&stream).write(refusal);
     let _ = stream.shutdown(std::net::Shutdown::Write);
+    lingering.hand_over(stream);
+}
+
+/// The refused connections that linger: one thread for a listener, started at its first
+/// refusal, reads them all without blocking (at most [`LINGER_OCTETS`] each, for at most
+/// [`LINGER_TIME`]), and closes each at its end of stream or its limit. At most [`LINGERING`]
+/// at once: the others are closed at once. The thread ends once the accept loop is over and
+/// its last connection has been closed.
+#[derive(Default)]
+struct Lingering {
+    /// To the thread; `None` before the first refusal, or when no thread could be started.
+    to_thread: Option<mpsc::SyncSender<TcpStream>>,
+    /// A thread could not be started: refused connections are closed at once.
+    failed: bool,
+}
+
+impl Lingering {
+    /// Hands a refused connection (non-blocking, its side shut) over, or closes it at once.
+    fn hand_over(&mut self, stream: TcpStream) {
+        if self.to_thread.is_none() && !self.failed {
+            let (to_thread, from_loop) = mpsc::sync_channel(LINGERING);
+            let started = std::thread::Builder::new()
+                .name("accept-linger".into())
+                .spawn(move || linger(&from_loop));
+            match started {
+                Ok(_) => self.to_thread = Some(to_thread),
+                Err(_) => self.failed = true,
+            }
+        }
+        if let Some(to_thread) = &self.to_thread {
+            // A full channel (the thread is busy with LINGERING already): closed at once.
+            let _ = to_thread.try_send(stream);
+        }
+    }
+}
+
+/// A refused connection lingering: what it may still read, and until when.
+struct Lingerer {
+    stream: TcpStream,
+    left: usize,
+    until: Instant,
+}
+
+impl Lingerer {
+    /// Reads what has come, without blocking; whether to keep it open.
+    fn drain(&mut self, now: Instant) -> bool {
+        let mut discard = [0u8; 512];
+        while self.left > 0 && now < self.until {
+            match (&self.stream).read(&mut discard) {
+                Ok(0) => return false,
+                Ok(read) => self.left = self.left.saturating_sub(read),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+}
+
+/// The lingering thread's loop (see [`Lingering`]).
+fn linger(from_loop: &mpsc::Receiver<TcpStream>) {
+    let mut open: Vec<Lingerer> = Vec::new();
+    let mut loop_over = false;
+    loop {
+        // Waits for the first connection; polls while some linger.
+        let wait = if open.is_empty() { WATCH } else { LINGER_POLL };
+        match from_loop.recv_timeout(wait) {
+            Ok(stream) => add(&mut open, stream),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => loop_over = true,
+        }
+        while let Ok(stream) = from_loop.try_recv() {
+            add(&mut open, stream);
+        }
+        let now = Instant::now();
+        open.retain_mut(|lingerer| lingerer.drain(now));
+        if loop_over && open.is_empty() {
+            return;
+        }
+        if loop_over {
+            std::thread::sleep(LINGER_POLL);
+        }
+    }
+}
+
+/// Adds a connection to linger, or closes it at once when [`LINGERING`] already do.
+fn add(open: &mut Vec<Lingerer>, stream: TcpStream) {
+    if open.len() < LINGERING {
+        open.push(Lingerer {
+            stream,
+            left: LINGER_OCTETS,
+            // Beyond what the clock can tell: no lingering.
+            until: Instant::now()
+                .checked_add(LINGER_TIME)
+                .unwrap_or_else(Instant::now),
+        });
+    }
 }
 
 /// A thread that, once the shutdown is triggered, connects to the listener so that its
@@ -276,6 +391,95 @@ mod tests {
             false
         });
         assert!(served);
+        shutdown.trigger();
+        server.join().unwrap();
+    }
+
+    /// Serves with one connection a minute per client and a session that greets and holds
+    /// the connection until the client closes.
+    fn one_a_minute() -> (SocketAddr, Shutdown, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let options = ServeOptions::new()
+            .client_limits(ClientLimits::new().connections_per_minute(1))
+            .grace(Duration::from_secs(1));
+        let shutdown = options.shutdown.clone();
+        let server = std::thread::spawn(move || {
+            accept_loop(
+                &listener,
+                &options,
+                "test-session",
+                Refusals {
+                    busy: b"421 busy\r\n",
+                    client: b"421 4.7.0 you again\r\n",
+                },
+                |stream, _| {
+                    move || {
+                        let _ = (&stream).write_all(b"220 hi\r\n");
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                        let _ = (&stream).read(&mut [0u8; 1]);
+                    }
+                },
+            );
+        });
+        (address, shutdown, server)
+    }
+
+    #[test]
+    fn a_refused_client_that_already_sent_a_command_still_reads_the_refusal() {
+        let (address, shutdown, server) = one_a_minute();
+        let first = TcpStream::connect(address).unwrap();
+        let mut greeting = [0u8; 8];
+        (&first).read_exact(&mut greeting).unwrap();
+        assert_eq!(&greeting, b"220 hi\r\n");
+        // Refused, though they speak first (pipelining clients): the close must not reset
+        // the refusal away. Several, so that a lucky timing does not hide a reset.
+        for _ in 0..5 {
+            let mut stream = TcpStream::connect(address).unwrap();
+            stream.write_all(b"EHLO eager.example\r\n").unwrap();
+            // More of the pipeline, as the refusal and the close are on their way.
+            std::thread::sleep(Duration::from_millis(20));
+            let _ = stream.write_all(&b"NOOP\r\n".repeat(100));
+            std::thread::sleep(Duration::from_millis(20));
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut all = Vec::new();
+            let read = stream.read_to_end(&mut all);
+            assert!(read.is_ok(), "{read:?}");
+            assert_eq!(all, b"421 4.7.0 you again\r\n");
+        }
+        drop(first);
+        shutdown.trigger();
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_refused_client_that_keeps_talking_is_closed_after_the_linger_time() {
+        let (address, shutdown, server) = one_a_minute();
+        let first = TcpStream::connect(address).unwrap();
+        let mut stream = TcpStream::connect(address).unwrap();
+        let mut refusal = [0u8; 21];
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.read_exact(&mut refusal).unwrap();
+        assert_eq!(&refusal, b"421 4.7.0 you again\r\n");
+        // A line every 50 ms: read and dropped while the connection lingers (about the linger
+        // time), then met by a reset once it is closed (a write fails).
+        let started = Instant::now();
+        let cut = (0..200).find(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            stream.write_all(b"NOOP\r\n").is_err()
+        });
+        let took = started.elapsed();
+        assert!(cut.is_some(), "still open after {took:?}");
+        // Not at once (no reset that could take the refusal with it: what the client sends
+        // is read), and not for ever.
+        assert!(took >= LINGER_TIME / 2, "reset after {took:?}");
+        assert!(took < LINGER_TIME * 2, "{took:?}");
+        println!("a refused connection lingered {took:?}");
+        drop(first);
         shutdown.trigger();
         server.join().unwrap();
     }

@@ -171,8 +171,9 @@ pub trait Maildrop: Send {
     ///
     /// It runs before the socket is closed where the session ends by the server's decision
     /// (after [`commit`](Self::commit) and before `+OK bye` goes out, as RFC 1939 6 orders:
-    /// a client that reconnects at once finds the maildrop unlocked), otherwise as the
-    /// connection closes. If the session's task is dropped midway (the runtime stops), it
+    /// a client that reconnects at once finds the maildrop unlocked; under [`serve`], before
+    /// `-ERR server shutting down` goes out too), otherwise as the connection closes (a
+    /// timeout: once its `-ERR` is written, within [`IoConfig::write_timeout`] twice). If the session's task is dropped midway (the runtime stops), it
     /// cannot run: keep a lock in a guard whose `Drop` releases it too. The default does
     /// nothing.
     fn closed(&mut self, error: Option<&ServerError>) -> impl Future<Output = ()> + Send {
@@ -284,7 +285,9 @@ impl Listening {
         match self.secure(connection).await {
             Ok(Some(connection)) => {
                 // The handler heard how it ended; nobody else is waiting for the outcome.
-                let _ = run_session(connection, handler).await;
+                let _ = Session::new(connection, handler, Some(self.shutdown.clone()))
+                    .finish()
+                    .await;
             }
             // The shutdown came during the implicit TLS handshake: no word can be said.
             Ok(None) => handler.closed(None).await,
@@ -366,16 +369,7 @@ where
     H: Maildrop,
     T: Transport,
 {
-    let mut session = Session {
-        connection,
-        handler,
-        ended: false,
-    };
-    let result = session.run().await;
-    if !session.ended {
-        session.handler.closed(result.as_ref().err()).await;
-    }
-    result
+    Session::new(connection, handler, None).finish().await
 }
 
 /// TLS is up: the machine learns what it established (see
@@ -390,15 +384,58 @@ struct Session<H, T: Transport> {
     connection: Connection<Server, T>,
     handler: H,
     ended: bool,
+    /// The server's shutdown, watched here too so that the maildrop is released before the
+    /// session's `-ERR` goes out (`None` once seen, or when the caller has its own).
+    shutdown: Option<Shutdown>,
 }
 
 impl<H: Maildrop, T: Transport> Session<H, T> {
+    fn new(connection: Connection<Server, T>, handler: H, shutdown: Option<Shutdown>) -> Self {
+        Self {
+            connection,
+            handler,
+            ended: false,
+            shutdown,
+        }
+    }
+
+    /// Runs the session to its end; [`Maildrop::closed`] has run when this returns.
+    async fn finish(mut self) -> Result<(), ServerError> {
+        let result = self.run().await;
+        if !self.ended {
+            self.handler.closed(result.as_ref().err()).await;
+        }
+        result
+    }
+
+    /// The next event. Once the shutdown is triggered, the maildrop is released first, then
+    /// the machine says `-ERR` and closes (RFC 1939 6 has the lock released before the
+    /// session's last words, as at QUIT). `next_event` is cancel-safe: a wait cut short by
+    /// the shutdown loses nothing.
+    async fn next_event(&mut self) -> Result<Option<Event>, crate::Error> {
+        if let Some(shutdown) = self.shutdown.clone() {
+            tokio::select! {
+                biased;
+                () = shutdown.triggered() => {
+                    self.shutdown = None;
+                    if !self.ended {
+                        self.ended = true;
+                        self.handler.closed(None).await;
+                    }
+                    self.connection.machine_mut().shut_down();
+                }
+                event = self.connection.next_event() => return event,
+            }
+        }
+        self.connection.next_event().await
+    }
+
     async fn run(&mut self) -> Result<(), ServerError> {
         // Implicit TLS now, STLS as soon as its handshake completes (before the machine sees
         // the CAPA or AUTH that follows): the client certificate's identity, for SASL
         // EXTERNAL, and the channel binding data, for SCRAM-SHA-256-PLUS.
         self.connection.on_tls_established(tls_up);
-        while let Some(event) = self.connection.next_event().await? {
+        while let Some(event) = self.next_event().await? {
             match event {
                 Event::Login(login) => {
                     let answer = match self.handler.login(&login).await {

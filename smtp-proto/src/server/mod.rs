@@ -423,6 +423,9 @@ struct Transaction {
     chunked: bool,
     /// A BDAT chunk was refused: the rest of the message is read and discarded.
     refused: bool,
+    /// The first refusal of a BDAT chunk, repeated to the chunks that follow it (RFC 3030 2:
+    /// they are read and discarded), so that they keep its class: a 4yz stays transient.
+    refusal: Option<Reply<'static>>,
     /// Octets of body received so far (BDAT).
     size: u64,
     /// Octets announced by the current BDAT.
@@ -580,13 +583,18 @@ impl Server {
 
     /// How long the phase under way may take, from its start, before
     /// [`handle_timeout`](Self::handle_timeout) should be called (RFC 5321 4.5.3.2: a command,
-    /// not an octet); `None` once closed. [`timer_epoch`](Self::timer_epoch) says when a phase
-    /// starts.
+    /// not an octet); `None` once closed and while the application has the next move (a
+    /// decision is pending: a slow answer, such as an authentication penalty or a spam check,
+    /// does not time the client out). The one decision that is timed is the end of a message:
+    /// [`Timeouts::data_termination`] bounds the application's answer there, as the client
+    /// waits no longer for it (RFC 5321 4.5.3.2.6). [`timer_epoch`](Self::timer_epoch) says
+    /// when a phase starts.
     pub fn timeout(&self) -> Option<Duration> {
         let timeouts = &self.config.timeouts;
         match (&self.phase, &self.pending) {
             (Phase::Closed, _) => None,
             (_, Some(Pending::MessageEnd)) => Some(timeouts.data_termination),
+            (_, Some(_)) => None,
             (Phase::Data(_) | Phase::Chunk { .. }, _) => Some(timeouts.data_block),
             _ => Some(timeouts.command),
         }
@@ -796,6 +804,13 @@ impl Server {
     /// Sends the application's reply, with an enhanced status code exactly when those are
     /// advertised (RFC 2034 4: then every 2yz, 4yz and 5yz reply carries one).
     fn send_theirs(&mut self, theirs: &Reply<'static>) {
+        let reply = self.conformed(theirs);
+        self.push_reply(&reply);
+    }
+
+    /// The application's reply with an enhanced status code exactly when those are advertised
+    /// (RFC 2034 4).
+    fn conformed(&self, theirs: &Reply<'static>) -> Reply<'static> {
         let wants = self.config.enhanced_status_codes && !theirs.is_intermediate();
         let conformed = match (wants, theirs.status()) {
             (true, Some(_)) | (false, None) => None,
@@ -813,10 +828,7 @@ impl Server {
                 Reply::from_lines(theirs.code(), lines).ok()
             }
         };
-        match conformed {
-            Some(reply) => self.push_reply(&reply),
-            None => self.push_reply(theirs),
-        }
+        conformed.unwrap_or_else(|| theirs.clone())
     }
 
     /// Whether the client used EHLO or LHLO, so that extensions are in effect.
@@ -1335,11 +1347,15 @@ impl Server {
                 self.refuse_chunk(size, last, reply, true);
             }
             Some(t) if t.refused => {
-                let reply = self.ours(
-                    ReplyCode::TRANSACTION_FAILED,
-                    (5, 5, 1),
-                    "Message already refused",
-                );
+                let reply = match &t.refusal {
+                    Some(first) => first.clone(),
+                    // Grew past the size limit: a 552 already went out.
+                    None => self.ours(
+                        ReplyCode::TRANSACTION_FAILED,
+                        (5, 5, 1),
+                        "Message already refused",
+                    ),
+                };
                 self.refuse_chunk(size, last, reply, false);
             }
             Some(t) if t.recipients == 0 => {
@@ -1387,8 +1403,16 @@ impl Server {
     /// command at once, and the stream cannot be kept in step without reading them all
     /// (gigabytes, or a 20-digit size). RFC 3030 2 has a refused chunk read and discarded;
     /// that is kept for chunks within the size limit.
+    ///
+    /// Never silent: where [`refuse_message`](Self::refuse_message) would send nothing (LMTP,
+    /// `LAST`, no transaction or no recipient, RFC 2033 4.3), it sends the reply once, as the
+    /// session closes and the client must learn why.
     fn refuse_unread(&mut self, reply: &Reply<'_>, last: bool) {
-        self.refuse_message(reply, last);
+        if self.refusals(last) == 0 {
+            self.push_reply(reply);
+        } else {
+            self.refuse_message(reply, last);
+        }
         self.reset_transaction();
         self.close();
     }
@@ -1401,6 +1425,9 @@ impl Server {
         }
         if let Some(transaction) = &mut self.transaction {
             transaction.refused = true;
+            if transaction.refusal.is_none() {
+                transaction.refusal = Some(reply.clone());
+            }
         }
         self.read_chunk(size, last, Some(Refusal { reply, error }));
     }
@@ -1481,13 +1508,18 @@ impl Server {
     /// Refuses the message: once, or in LMTP at the end of the message once per accepted
     /// recipient, none when there is none (RFC 2033 4.2, 4.3).
     fn refuse_message(&mut self, reply: &Reply<'_>, at_end: bool) {
-        let count = match (self.config.lmtp && at_end, &self.transaction) {
+        for _ in 0..self.refusals(at_end) {
+            self.push_reply(reply);
+        }
+    }
+
+    /// How many replies refuse the message: one, or in LMTP at the end of the message one per
+    /// accepted recipient (RFC 2033 4.2, 4.3).
+    fn refusals(&self, at_end: bool) -> usize {
+        match (self.config.lmtp && at_end, &self.transaction) {
             (true, Some(transaction)) => transaction.recipients,
             (true, None) => 0,
             (false, _) => 1,
-        };
-        for _ in 0..count {
-            self.push_reply(reply);
         }
     }
 
@@ -1834,7 +1866,7 @@ impl Server {
                         transaction.chunked = true;
                     }
                     let reply = match custom {
-                        Some(reply) => reply,
+                        Some(reply) => self.conformed(&reply),
                         None => {
                             self.ours(ReplyCode::TRANSACTION_FAILED, (5, 5, 1), "Message refused")
                         }

@@ -753,9 +753,11 @@ fn api_misuse_is_a_typed_error() {
 #[test]
 fn timeouts_per_phase_and_expiry() {
     let mut server = Server::new(plain());
-    assert_eq!(server.timeout(), Some(Duration::from_secs(300)));
+    // The connection decision is the application's move: no timer runs.
+    assert_eq!(server.timeout(), None);
     let _ = server.poll_output();
     server.answer(Answer::Accept).unwrap();
+    assert_eq!(server.timeout(), Some(Duration::from_secs(300)));
     server.handle_timeout();
     let Drained { text, closed, .. } = drain(&mut server);
     assert!(text.ends_with("421 4.4.2 Timeout, closing the connection\r\n"));
@@ -2081,4 +2083,156 @@ fn the_epoch_moves_when_tls_is_up() {
     let before = server.timer_epoch();
     server.tls_established().unwrap();
     assert_ne!(server.timer_epoch(), before);
+}
+
+/// Feeds `bytes` and takes the outputs up to the first decision, which stays unanswered.
+fn until_decision(server: &mut Server, bytes: &[u8]) -> Event {
+    assert_eq!(server.receive(bytes), bytes.len());
+    for _ in 0..100 {
+        match server.poll_output() {
+            Some(Output::Event(event)) if event.is_decision() => return event,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    panic!("no decision came up");
+}
+
+#[test]
+fn a_slow_decision_never_times_the_client_out_but_the_end_of_data_is_bounded_rfc5321_4_5_3_2_6() {
+    let timeouts = Timeouts::default();
+    let mut server = after_ehlo(plain());
+    assert_eq!(server.timeout(), Some(timeouts.command));
+    // MAIL FROM, RCPT TO, DATA: each decision (a slow spam check, say) is the application's
+    // move, and the client is not timed while it is made.
+    for (command, answered) in [
+        (&b"MAIL FROM:<a@b.example>\r\n"[..], Some(timeouts.command)),
+        (b"RCPT TO:<c@d.example>\r\n", Some(timeouts.command)),
+        (b"DATA\r\n", Some(timeouts.data_block)),
+    ] {
+        let _ = until_decision(&mut server, command);
+        assert!(server.is_waiting());
+        assert_eq!(server.timeout(), None, "{command:?}");
+        server.answer(Answer::Accept).unwrap();
+        let _ = drain(&mut server);
+        assert_eq!(server.timeout(), answered, "{command:?}");
+    }
+    // The end of the message: the application's answer is bounded by data_termination, the
+    // time the client waits for it (4.5.3.2.6).
+    let event = until_decision(&mut server, b"x\r\n.\r\n");
+    assert!(matches!(event, Event::MessageEnd { .. }));
+    assert_eq!(server.timeout(), Some(timeouts.data_termination));
+    server.answer(Answer::Accept).unwrap();
+    let _ = drain(&mut server);
+    assert_eq!(server.timeout(), Some(timeouts.command));
+}
+
+#[test]
+fn a_slow_authentication_decision_does_not_time_the_client_out_rfc4954_4() {
+    let (mut server, _) = greeted(ServerMechanisms::new().plain());
+    // AUTH PLAIN with an initial response: the application decides (a penalty may delay it
+    // for seconds).
+    let (_, events) = feed(&mut server, b"AUTH PLAIN AHRpbQB3cm9uZw==\r\n");
+    assert!(matches!(events.as_slice(), [Event::Authenticate { .. }]));
+    assert_eq!(server.timeout(), None);
+    server
+        .answer(Answer::Reply(
+            Reply::new(ReplyCode::AUTH_CREDENTIALS_INVALID, "No").unwrap(),
+        ))
+        .unwrap();
+    assert_eq!(server.timeout(), Some(Timeouts::default().command));
+}
+
+#[test]
+fn rfc2033_4_3_an_lmtp_bdat_last_refused_unread_gets_exactly_one_reply_before_the_close() {
+    let lmtp = ServerConfig {
+        lmtp: true,
+        max_message_size: Some(10),
+        ..plain()
+    };
+    // No transaction: a chunk beyond the size limit is refused unread and the session closes;
+    // the client hears why once (not zero times, though LAST has no recipient to answer for).
+    let got = run(lmtp.clone(), &[b"LHLO c.example\r\n", b"BDAT 20 LAST\r\n"]);
+    assert_eq!(
+        replies(&got),
+        [
+            "220 mx.example LMTP",
+            "250 HELP",
+            "503 5.5.1 Send MAIL first"
+        ]
+    );
+    assert!(got.closed);
+    // A transaction with no recipient accepted: one reply too.
+    let (got, _) = run_with(
+        lmtp,
+        &[
+            b"LHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 11 LAST\r\n",
+        ],
+        |event| match event {
+            Event::RcptTo { .. } => {
+                Answer::Reply(Reply::new(ReplyCode::MAILBOX_UNAVAILABLE, "no").unwrap())
+            }
+            _ => Answer::Accept,
+        },
+    );
+    assert_eq!(
+        &replies(&got)[2..],
+        [
+            "250 2.1.0 Ok",
+            "550 5.0.0 no",
+            "554 5.5.1 No valid recipients"
+        ]
+    );
+    assert!(got.closed);
+}
+
+#[test]
+fn rfc3030_2_chunks_after_a_transient_refusal_stay_transient() {
+    // The first chunk is refused 452 4.3.1; the chunks the client pipelined after it are read,
+    // discarded and refused with the same reply, not a permanent 554.
+    let (got, _) = run_with(
+        plain(),
+        &[
+            b"EHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 3\r\nabcBDAT 3\r\ndefBDAT 2 LAST\r\ngh",
+        ],
+        |event| match event {
+            Event::DataStart => Answer::Reply(
+                Reply::with_status(
+                    ReplyCode::INSUFFICIENT_STORAGE,
+                    EnhancedStatus::SYSTEM_FULL,
+                    "Insufficient system storage",
+                )
+                .unwrap(),
+            ),
+            _ => Answer::Accept,
+        },
+    );
+    let answers = replies(&got);
+    assert_eq!(
+        &answers[answers.len() - 3..],
+        ["452 4.3.1 Insufficient system storage"; 3],
+        "{answers:?}"
+    );
+    // A permanent first refusal stays permanent.
+    let (got, _) = run_with(
+        plain(),
+        &[
+            b"EHLO c.example\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nBDAT 3\r\nabcBDAT 2 LAST\r\ngh",
+        ],
+        |event| match event {
+            Event::DataStart => {
+                Answer::Reply(Reply::new(ReplyCode::TRANSACTION_FAILED, "No thanks").unwrap())
+            }
+            _ => Answer::Accept,
+        },
+    );
+    let answers = replies(&got);
+    assert_eq!(
+        &answers[answers.len() - 2..],
+        ["554 5.0.0 No thanks"; 2],
+        "{answers:?}"
+    );
 }
