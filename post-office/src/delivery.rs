@@ -123,3 +123,23 @@ impl Drop for Spool {
         }
     }
 }
+
+/// Final delivery of a message the queue holds (a DSN to a local sender, say): `message` (a
+/// durable file) stored in `user`'s Maildir under `data`.
+///
+#[allow(dead_code)] // until the queue delivers DSNs
+/// Skeleton for the queue: the issue-15 trace work adds `Return-Path:` and `Delivered-To:`
+/// above the message (RFC 5321 4.4) here as in [`Spool::deliver`].
+pub fn store_local(
+    data: &Path,
+    hostname: &str,
+    user: &str,
+    delivered_to: &str,
+    return_path: &mail_io::smtp::ReversePath<'_>,
+    message: &Path,
+) -> io::Result<String> {
+    let _ = (delivered_to, return_path);
+    let mut sizes = Sizes::default();
+    sizes.count(&fs::read(message)?);
+    Maildir::open(data.join(user))?.deliver_file(message, hostname, &sizes)
+}
