@@ -14,8 +14,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
-use crate::ServeOptions;
 use crate::client_limits::ClientPermit;
+use crate::refusals::Channel;
+#[cfg(feature = "rustls")]
+use crate::refusals::REFUSAL_HANDSHAKE_TIME;
+pub(crate) use crate::refusals::Refusals;
+use crate::{ServeOptions, Shutdown};
 
 /// A limit on sessions at once that several listeners share (an SMTP and a POP3 listener of one
 /// program, say): give each listener's [`ServeOptions::session_limit`] a clone, and together
@@ -69,24 +73,6 @@ impl SessionLimit {
     }
 }
 
-/// What a listener says before it closes a connection it refuses (empty on an implicit TLS
-/// listener: plaintext there would only garble the client's handshake).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Refusals {
-    /// Over the session limit of the listener (or of the program).
-    pub(crate) busy: &'static [u8],
-    /// Over the client's own limits (sessions at once, connections a minute).
-    pub(crate) client: &'static [u8],
-}
-
-impl Refusals {
-    /// Nothing said at all (implicit TLS).
-    pub(crate) const SILENT: Self = Self {
-        busy: b"",
-        client: b"",
-    };
-}
-
 /// What a session holds while it runs: its slot under the session limit and its client's.
 pub(crate) struct SessionPermit {
     _slot: OwnedSemaphorePermit,
@@ -94,7 +80,11 @@ pub(crate) struct SessionPermit {
 }
 
 /// Refused connections that may linger at once, reading what the client still sends so that
-/// the close does not reset the connection (and with it the refusal) under its feet.
+/// the close does not reset the connection (and with it the refusal) under its feet; on an
+/// implicit TLS listener, refused connections whose TLS handshake (and refusal) may run at
+/// once. Over it, a refused connection is closed at once: on an implicit TLS listener, without
+/// a word (the only silent refusal: a flood of connections must not buy unbounded handshake
+/// work).
 const LINGERING: usize = 256;
 
 /// How long a refused connection may linger, and how much it may read meanwhile.
@@ -104,7 +94,8 @@ const LINGER_OCTETS: usize = 4096;
 /// Accepts until the shutdown, running `session` for each connection in a task of its own,
 /// then waits (at most the grace period) for its sessions to end, and ends the rest. A
 /// connection over its client's limits or over the session limit gets the matching refusal
-/// (written without waiting) and is closed.
+/// (written without waiting, or inside TLS by a task of its own: see [`refuse_in_tls`]) and
+/// is closed. Refusals hold no session slot.
 pub(crate) async fn accept_loop<S, F>(
     listener: TcpListener,
     options: &ServeOptions,
@@ -140,7 +131,13 @@ pub(crate) async fn accept_loop<S, F>(
         let client = match clients.admit(peer.ip(), limit.max, Instant::now()) {
             Ok(client) => client,
             Err(_) => {
-                refuse(stream, refusals.client, &lingering);
+                refuse(
+                    stream,
+                    refusals.client,
+                    &refusals.channel,
+                    &lingering,
+                    &options.shutdown,
+                );
                 continue;
             }
         };
@@ -158,7 +155,13 @@ pub(crate) async fn accept_loop<S, F>(
                 limit.refused.fetch_add(1, Ordering::Relaxed);
                 // Refused for the server's sake, not the client's: it keeps its rate.
                 client.refund();
-                refuse(stream, refusals.busy, &lingering);
+                refuse(
+                    stream,
+                    refusals.busy,
+                    &refusals.channel,
+                    &lingering,
+                    &options.shutdown,
+                );
             }
         }
     }
@@ -181,7 +184,35 @@ pub(crate) async fn accept_loop<S, F>(
 /// still sends (at most [`LINGER_OCTETS`], for at most [`LINGER_TIME`]) before it closes, so
 /// that the client's pipelined command does not turn the close into a reset that loses the
 /// refusal; otherwise it is closed at once.
-fn refuse(stream: TcpStream, refusal: &[u8], lingering: &Arc<Semaphore>) {
+///
+/// Inside TLS, the refusal waits for the handshake: see [`refuse_in_tls`].
+#[cfg_attr(not(feature = "rustls"), allow(unused_variables))]
+fn refuse(
+    stream: TcpStream,
+    refusal: &'static [u8],
+    channel: &Channel,
+    lingering: &Arc<Semaphore>,
+    shutdown: &Shutdown,
+) {
+    match channel {
+        Channel::Plaintext => {}
+        #[cfg(feature = "rustls")]
+        Channel::Tls(tls) => {
+            // Over the bound (or with a deadline beyond what the clock can tell), closed at
+            // once: dropped.
+            let until = tokio::time::Instant::now().checked_add(REFUSAL_HANDSHAKE_TIME);
+            if let (Ok(linger), Some(until)) = (lingering.clone().try_acquire_owned(), until) {
+                let config = tls.config().clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    let _linger = linger;
+                    refuse_in_tls(stream, refusal, config, until, &shutdown).await;
+                });
+            }
+            return;
+        }
+        Channel::Closed => return,
+    }
     let Ok(stream) = stream.into_std() else {
         return;
     };
@@ -207,6 +238,50 @@ fn refuse(stream: TcpStream, refusal: &[u8], lingering: &Arc<Semaphore>) {
         })
         .await;
     });
+}
+
+/// Refuses a connection of an implicit TLS listener in TLS (RFC 8314 3.1, 3.3: from its
+/// first octet, a connection there speaks TLS): the handshake with the listener's settings, by
+/// `until` ([`REFUSAL_HANDSHAKE_TIME`] after the connection; a client that has not finished
+/// it by then, or by the shutdown, is closed without a word), then the refusal as application
+/// data and `close_notify` before the TCP close (RFC 8314 3.4), then the same lingering as in
+/// plaintext (at most [`LINGER_OCTETS`] read and dropped, for at most [`LINGER_TIME`]) so
+/// that the close does not reset the refusal away.
+#[cfg(feature = "rustls")]
+async fn refuse_in_tls(
+    stream: TcpStream,
+    refusal: &[u8],
+    config: Arc<rustls::ServerConfig>,
+    until: tokio::time::Instant,
+    shutdown: &Shutdown,
+) {
+    use tokio::io::AsyncWriteExt;
+
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let handshake = tokio::time::timeout_at(until, acceptor.accept(stream));
+    let mut secured = tokio::select! {
+        secured = handshake => match secured {
+            Ok(Ok(secured)) => secured,
+            // Failed, or too late.
+            Ok(Err(_)) | Err(_) => return,
+        },
+        () = shutdown.triggered() => return,
+    };
+    let _ = timeout(LINGER_TIME, async {
+        // `shutdown` sends `close_notify`, then shuts our side of the TCP stream.
+        if secured.write_all(refusal).await.is_err() || secured.shutdown().await.is_err() {
+            return;
+        }
+        let mut discard = [0u8; 512];
+        let mut left = LINGER_OCTETS;
+        while left > 0 {
+            match secured.read(&mut discard).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => left = left.saturating_sub(read),
+            }
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]
@@ -379,5 +454,274 @@ mod tests {
         assert_eq!(limits.refused().rate, 0);
         shutdown.trigger();
         server.await.expect("serve ends");
+    }
+
+    /// Refusals on an implicit TLS listener, said inside TLS.
+    #[cfg(feature = "rustls")]
+    mod implicit_tls {
+        use std::io::Cursor;
+
+        use tokio_rustls::client::TlsStream;
+
+        use super::*;
+        use crate::pop3::{Login, Maildrop, MessageInfo, Refusal, Retrieve};
+        use crate::tls::PrivateKeyDer;
+        use crate::{TlsClient, TlsServer};
+
+        /// The listener's settings with a new self-signed certificate, and a client that
+        /// trusts it.
+        fn certificate() -> (TlsServer, TlsClient) {
+            let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+                .expect("a certificate");
+            let certificate = made.cert.der().clone();
+            let key = PrivateKeyDer::Pkcs8(made.key_pair.serialize_der().into());
+            let server = TlsServer::from_der(vec![certificate.clone()], key).expect("settings");
+            let client = TlsClient::trusting("localhost", vec![certificate]).expect("a client");
+            (server, client)
+        }
+
+        /// Connects from `from` (any loopback address on Linux), without a word.
+        async fn connect_from(from: &str, address: SocketAddr) -> TcpStream {
+            let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+            socket
+                .bind(format!("{from}:0").parse().expect("an address"))
+                .expect("binds");
+            socket.connect(address).await.expect("connects")
+        }
+
+        /// Connects from `from` and completes the TLS handshake (within 10 s).
+        async fn secured_from(
+            from: &str,
+            address: SocketAddr,
+            trust: &TlsClient,
+        ) -> TlsStream<TcpStream> {
+            let stream = connect_from(from, address).await;
+            let connector = tokio_rustls::TlsConnector::from(trust.config().clone());
+            timeout(
+                Duration::from_secs(10),
+                connector.connect(trust.server_name().clone(), stream),
+            )
+            .await
+            .expect("the handshake in time")
+            .expect("the handshake")
+        }
+
+        /// Connects from `from`, reads the first line inside TLS; the session stays open
+        /// while the reader lives.
+        async fn greeted_from(
+            from: &str,
+            address: SocketAddr,
+            trust: &TlsClient,
+        ) -> (String, BufReader<TlsStream<TcpStream>>) {
+            let mut lines = BufReader::new(secured_from(from, address, trust).await);
+            let mut line = String::new();
+            timeout(Duration::from_secs(10), lines.read_line(&mut line))
+                .await
+                .expect("a line in time")
+                .expect("reads");
+            (line, lines)
+        }
+
+        /// Connects from `from` and reads all it is sent inside TLS, up to its end: the
+        /// refusal, then `close_notify` (an end of the TCP stream without it is an error).
+        async fn refused_from(from: &str, address: SocketAddr, trust: &TlsClient) -> String {
+            let mut secured = secured_from(from, address, trust).await;
+            let mut all = Vec::new();
+            let read = timeout(Duration::from_secs(10), secured.read_to_end(&mut all))
+                .await
+                .expect("the end in time");
+            assert!(read.is_ok(), "{read:?} {:?}", String::from_utf8_lossy(&all));
+            String::from_utf8(all).expect("text")
+        }
+
+        /// How long, since `since`, until a connection that says nothing is closed (waits
+        /// at most `limit`).
+        async fn closed_after(stream: &mut TcpStream, since: Instant, limit: Duration) -> Duration {
+            let mut discard = [0u8; 64];
+            let read = timeout(limit, stream.read(&mut discard)).await;
+            // Closed: the end of the stream (or a reset).
+            assert!(matches!(read, Ok(Ok(0) | Err(_))), "{read:?}");
+            since.elapsed()
+        }
+
+        /// An SMTP listener on implicit TLS with at most `max_sessions`, one session a client
+        /// at most (the headroom of two), over all loopback addresses.
+        fn smtp(
+            tls: TlsServer,
+            max_sessions: usize,
+        ) -> (SocketAddr, Shutdown, tokio::task::JoinHandle<()>) {
+            let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("binds");
+            let port = listener.local_addr().expect("an address").port();
+            listener.set_nonblocking(true).expect("non-blocking");
+            let listener = TcpListener::from_std(listener).expect("a tokio listener");
+            let options = ServeOptions::new()
+                .implicit_tls(tls)
+                .max_sessions(max_sessions)
+                .client_limits(ClientLimits::new().max_sessions_per_client(1))
+                .grace(Duration::from_secs(1));
+            let shutdown = options.shutdown.clone();
+            let server = tokio::spawn(serve(listener, ServerConfig::default(), options, |_| {
+                Accepting
+            }));
+            (SocketAddr::from(([127, 0, 0, 1], port)), shutdown, server)
+        }
+
+        #[tokio::test]
+        async fn an_smtp_client_refused_on_implicit_tls_reads_421_inside_tls_then_the_end() {
+            let (tls, trust) = certificate();
+            let (address, shutdown, server) = smtp(tls, 2);
+            let (greeting, _first) = greeted_from("127.0.0.1", address, &trust).await;
+            assert!(greeting.starts_with("220 "), "{greeting}");
+            // Over its own limit.
+            let started = Instant::now();
+            assert_eq!(
+                refused_from("127.0.0.1", address, &trust).await,
+                "421 4.7.0 Too many connections from your address, try again later\r\n"
+            );
+            println!("refused inside TLS in {:?}", started.elapsed());
+            // Over the listener's.
+            let (greeting, _second) = greeted_from("127.0.0.2", address, &trust).await;
+            assert!(greeting.starts_with("220 "), "{greeting}");
+            assert_eq!(
+                refused_from("127.0.0.3", address, &trust).await,
+                "421 4.3.2 Too many connections, try again later\r\n"
+            );
+            shutdown.trigger();
+            timeout(Duration::from_secs(5), server)
+                .await
+                .expect("serve ends in time")
+                .expect("serve ends");
+        }
+
+        /// A maildrop with nothing in it.
+        struct Empty;
+
+        impl Maildrop for Empty {
+            type Message = Cursor<Vec<u8>>;
+
+            async fn login(&mut self, _: &Login) -> Result<Vec<MessageInfo>, Refusal> {
+                Ok(Vec::new())
+            }
+
+            async fn retrieve(&mut self, _: &Retrieve) -> Result<Self::Message, Refusal> {
+                Err(Refusal::new("no such message"))
+            }
+        }
+
+        #[tokio::test]
+        async fn a_pop3_client_refused_on_implicit_tls_reads_err_sys_temp_inside_tls_then_the_end()
+        {
+            let (tls, trust) = certificate();
+            let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("binds");
+            let port = listener.local_addr().expect("an address").port();
+            listener.set_nonblocking(true).expect("non-blocking");
+            let listener = TcpListener::from_std(listener).expect("a tokio listener");
+            let address = SocketAddr::from(([127, 0, 0, 1], port));
+            let options = ServeOptions::new()
+                .implicit_tls(tls)
+                .max_sessions(2)
+                .client_limits(ClientLimits::new().max_sessions_per_client(1))
+                .grace(Duration::from_secs(1));
+            let shutdown = options.shutdown.clone();
+            let server = tokio::spawn(crate::pop3::serve(
+                listener,
+                crate::pop3::ServerConfig::default(),
+                options,
+                |_| Empty,
+            ));
+            let (greeting, _first) = greeted_from("127.0.0.1", address, &trust).await;
+            assert!(greeting.starts_with("+OK"), "{greeting}");
+            assert_eq!(
+                refused_from("127.0.0.1", address, &trust).await,
+                "-ERR [SYS/TEMP] too many connections from your address, try again later\r\n"
+            );
+            let (greeting, _second) = greeted_from("127.0.0.2", address, &trust).await;
+            assert!(greeting.starts_with("+OK"), "{greeting}");
+            assert_eq!(
+                refused_from("127.0.0.3", address, &trust).await,
+                "-ERR [SYS/TEMP] too many connections\r\n"
+            );
+            shutdown.trigger();
+            timeout(Duration::from_secs(5), server)
+                .await
+                .expect("serve ends in time")
+                .expect("serve ends");
+        }
+
+        #[tokio::test]
+        async fn a_refused_client_without_a_client_hello_is_closed_at_the_handshake_deadline() {
+            let (tls, trust) = certificate();
+            let (address, shutdown, server) = smtp(tls, 2);
+            let (_, _first) = greeted_from("127.0.0.1", address, &trust).await;
+            let (_, _second) = greeted_from("127.0.0.2", address, &trust).await;
+            // Over its own limit, and over the listener's: neither says a word.
+            let connected = Instant::now();
+            let mut over_its_own = connect_from("127.0.0.1", address).await;
+            let mut busy = connect_from("127.0.0.3", address).await;
+            let limit = REFUSAL_HANDSHAKE_TIME + Duration::from_secs(5);
+            for stream in [&mut over_its_own, &mut busy] {
+                let took = closed_after(stream, connected, limit).await;
+                println!("a silent refused client was closed after {took:?}");
+                assert!(
+                    took >= REFUSAL_HANDSHAKE_TIME - Duration::from_millis(500),
+                    "{took:?}"
+                );
+                assert!(
+                    took < REFUSAL_HANDSHAKE_TIME + Duration::from_secs(3),
+                    "{took:?}"
+                );
+            }
+            shutdown.trigger();
+            timeout(Duration::from_secs(5), server)
+                .await
+                .expect("serve ends in time")
+                .expect("serve ends");
+        }
+
+        #[tokio::test]
+        async fn the_shutdown_ends_refusal_handshakes_at_once_and_does_not_wait_for_them() {
+            let (tls, trust) = certificate();
+            let (address, shutdown, server) = smtp(tls, 2);
+            let (_, _first) = greeted_from("127.0.0.1", address, &trust).await;
+            let mut silent = connect_from("127.0.0.1", address).await;
+            // The refusal is under way (its handshake waits for the client).
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let triggered = Instant::now();
+            shutdown.trigger();
+            timeout(Duration::from_secs(5), server)
+                .await
+                .expect("serve ends in time")
+                .expect("serve ends");
+            let took = closed_after(&mut silent, triggered, REFUSAL_HANDSHAKE_TIME).await;
+            println!("the shutdown closed a refusal handshake after {took:?}");
+            assert!(took < REFUSAL_HANDSHAKE_TIME / 2, "{took:?}");
+        }
+
+        #[tokio::test]
+        async fn over_the_bound_a_refused_client_is_closed_at_once_without_a_handshake() {
+            let (tls, trust) = certificate();
+            let (address, shutdown, server) = smtp(tls, 2);
+            let (_, _first) = greeted_from("127.0.0.1", address, &trust).await;
+            // As many refusal handshakes under way as the bound allows...
+            let mut waiting = Vec::new();
+            for _ in 0..LINGERING {
+                waiting.push(connect_from("127.0.0.1", address).await);
+            }
+            // ...so the next refused client is closed at once.
+            let connected = Instant::now();
+            let mut over = connect_from("127.0.0.1", address).await;
+            let took = closed_after(&mut over, connected, REFUSAL_HANDSHAKE_TIME / 2).await;
+            println!("over the bound, closed after {took:?}");
+            // Those under the bound still get their handshake.
+            let mut bounded = waiting.pop().expect("a connection");
+            let mut discard = [0u8; 1];
+            let read = timeout(Duration::from_millis(200), bounded.read(&mut discard)).await;
+            assert!(read.is_err(), "{read:?}");
+            shutdown.trigger();
+            timeout(Duration::from_secs(5), server)
+                .await
+                .expect("serve ends in time")
+                .expect("serve ends");
+        }
     }
 }

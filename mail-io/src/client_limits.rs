@@ -39,8 +39,9 @@ use std::time::{Duration, Instant};
 /// The setters make a new table: set the limits first, then hand out clones of the handle.
 ///
 /// A refused connection is answered before it is closed (SMTP `421 4.7.0`, POP3
-/// `-ERR [SYS/TEMP]`; on an implicit TLS listener, where plaintext cannot be read, it is only
-/// closed). The refusals are counted ([`refused`](Self::refused)) for the application to log.
+/// `-ERR [SYS/TEMP]`; on an implicit TLS listener, inside TLS once the client has completed
+/// the handshake, as the servers' `serve` docs say). The refusals are counted
+/// ([`refused`](Self::refused)) for the application to log.
 ///
 /// ```
 /// use std::time::Duration;

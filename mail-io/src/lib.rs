@@ -116,6 +116,8 @@ mod error;
 mod pop3_client;
 #[cfg(any(feature = "tokio", feature = "blocking"))]
 mod pop3_server;
+#[cfg(any(feature = "tokio", feature = "blocking"))]
+mod refusals;
 mod serve_options;
 mod shutdown;
 #[cfg(any(feature = "tokio", feature = "blocking"))]

@@ -2,46 +2,18 @@
 //! for the listener with a polite refusal over them, `TCP_NODELAY`, back-off when accepting
 //! fails, and shutdown.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
+use super::refuse::{Lingering, refuse};
+pub(crate) use crate::refusals::Refusals;
 use crate::{ServeOptions, Shutdown};
-
-/// What a listener says before it closes a connection it refuses (empty on an implicit TLS
-/// listener: plaintext there would only garble the client's handshake).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Refusals {
-    /// Over the listener's session limit, or when no thread can be started.
-    pub(crate) busy: &'static [u8],
-    /// Over the client's own limits (sessions at once, connections a minute).
-    pub(crate) client: &'static [u8],
-}
-
-impl Refusals {
-    /// Nothing said at all (implicit TLS).
-    pub(crate) const SILENT: Self = Self {
-        busy: b"",
-        client: b"",
-    };
-}
 
 /// How often the watcher looks at the shutdown signal while `accept` blocks.
 const WATCH: Duration = Duration::from_millis(100);
-
-/// Refused connections that may linger at once, reading what the client still sends so that
-/// the close does not reset the connection (and with it the refusal) under its feet; more are
-/// closed at once. As the tokio accept loop.
-const LINGERING: usize = 256;
-
-/// How long a refused connection may linger, and how much it may read meanwhile.
-const LINGER_TIME: Duration = Duration::from_secs(2);
-const LINGER_OCTETS: usize = 4096;
-
-/// How often the lingering connections are read while some are left.
-const LINGER_POLL: Duration = Duration::from_millis(10);
 
 /// Sessions running, and the signal that one ended.
 #[derive(Default)]
@@ -107,7 +79,7 @@ fn accept_loop_with<F, R, T>(
     T: FnMut(Job) -> io::Result<()>,
 {
     let sessions = Arc::new(Sessions::default());
-    let mut lingering = Lingering::default();
+    let mut lingering = Lingering::new(&options.shutdown);
     let done = Arc::new(AtomicBool::new(false));
     let watcher = wake_on_shutdown(listener, &options.shutdown, &done);
     while !options.shutdown.is_triggered() {
@@ -130,7 +102,7 @@ fn accept_loop_with<F, R, T>(
                 .client_limits
                 .admit(peer.ip(), options.max_sessions, Instant::now())
         else {
-            refuse(stream, refusals.client, &mut lingering);
+            refuse(stream, refusals.client, &refusals.channel, &mut lingering);
             continue;
         };
         {
@@ -141,7 +113,7 @@ fn accept_loop_with<F, R, T>(
             if *running >= options.max_sessions {
                 drop(running);
                 drop(client);
-                refuse(stream, refusals.busy, &mut lingering);
+                refuse(stream, refusals.busy, &refusals.channel, &mut lingering);
                 continue;
             }
             *running += 1;
@@ -163,7 +135,7 @@ fn accept_loop_with<F, R, T>(
             }
             // The closure (and the slot in it) is gone with the error; no handler was made:
             // refuse politely.
-            Err(_) => refuse(stream, refusals.busy, &mut lingering),
+            Err(_) => refuse(stream, refusals.busy, &refusals.channel, &mut lingering),
         }
     }
     done.store(true, Ordering::SeqCst);
@@ -189,116 +161,6 @@ fn accept_loop_with<F, R, T>(
             Ok((running, _)) => running,
             Err(poisoned) => poisoned.into_inner().0,
         };
-    }
-}
-
-/// Answers a refused connection and closes it, never waiting on the client: the refusal goes
-/// out in one non-blocking write (a new connection's send buffer has room for a line), then
-/// our side is shut. While few refused connections linger, this one is handed to the
-/// lingering thread ([`Lingering`]), which reads what the client still sends before it
-/// closes, so that the client's pipelined command does not turn the close into a reset that
-/// loses the refusal; otherwise it is closed at once.
-fn refuse(stream: TcpStream, refusal: &[u8], lingering: &mut Lingering) {
-    let _ = stream.set_nonblocking(true);
-    let _ = (&stream).write(refusal);
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    lingering.hand_over(stream);
-}
-
-/// The refused connections that linger: one thread for a listener, started at its first
-/// refusal, reads them all without blocking (at most [`LINGER_OCTETS`] each, for at most
-/// [`LINGER_TIME`]), and closes each at its end of stream or its limit. At most [`LINGERING`]
-/// at once: the others are closed at once. The thread ends once the accept loop is over and
-/// its last connection has been closed.
-#[derive(Default)]
-struct Lingering {
-    /// To the thread; `None` before the first refusal, or when no thread could be started.
-    to_thread: Option<mpsc::SyncSender<TcpStream>>,
-    /// A thread could not be started: refused connections are closed at once.
-    failed: bool,
-}
-
-impl Lingering {
-    /// Hands a refused connection (non-blocking, its side shut) over, or closes it at once.
-    fn hand_over(&mut self, stream: TcpStream) {
-        if self.to_thread.is_none() && !self.failed {
-            let (to_thread, from_loop) = mpsc::sync_channel(LINGERING);
-            let started = std::thread::Builder::new()
-                .name("accept-linger".into())
-                .spawn(move || linger(&from_loop));
-            match started {
-                Ok(_) => self.to_thread = Some(to_thread),
-                Err(_) => self.failed = true,
-            }
-        }
-        if let Some(to_thread) = &self.to_thread {
-            // A full channel (the thread is busy with LINGERING already): closed at once.
-            let _ = to_thread.try_send(stream);
-        }
-    }
-}
-
-/// A refused connection lingering: what it may still read, and until when.
-struct Lingerer {
-    stream: TcpStream,
-    left: usize,
-    until: Instant,
-}
-
-impl Lingerer {
-    /// Reads what has come, without blocking; whether to keep it open.
-    fn drain(&mut self, now: Instant) -> bool {
-        let mut discard = [0u8; 512];
-        while self.left > 0 && now < self.until {
-            match (&self.stream).read(&mut discard) {
-                Ok(0) => return false,
-                Ok(read) => self.left = self.left.saturating_sub(read),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        false
-    }
-}
-
-/// The lingering thread's loop (see [`Lingering`]).
-fn linger(from_loop: &mpsc::Receiver<TcpStream>) {
-    let mut open: Vec<Lingerer> = Vec::new();
-    let mut loop_over = false;
-    loop {
-        // Waits for the first connection; polls while some linger.
-        let wait = if open.is_empty() { WATCH } else { LINGER_POLL };
-        match from_loop.recv_timeout(wait) {
-            Ok(stream) => add(&mut open, stream),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => loop_over = true,
-        }
-        while let Ok(stream) = from_loop.try_recv() {
-            add(&mut open, stream);
-        }
-        let now = Instant::now();
-        open.retain_mut(|lingerer| lingerer.drain(now));
-        if loop_over && open.is_empty() {
-            return;
-        }
-        if loop_over {
-            std::thread::sleep(LINGER_POLL);
-        }
-    }
-}
-
-/// Adds a connection to linger, or closes it at once when [`LINGERING`] already do.
-fn add(open: &mut Vec<Lingerer>, stream: TcpStream) {
-    if open.len() < LINGERING {
-        open.push(Lingerer {
-            stream,
-            left: LINGER_OCTETS,
-            // Beyond what the clock can tell: no lingering.
-            until: Instant::now()
-                .checked_add(LINGER_TIME)
-                .unwrap_or_else(Instant::now),
-        });
     }
 }
 
@@ -338,11 +200,13 @@ fn wake_on_shutdown(
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::io::Read;
+    use std::io::{Read, Write};
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
     use crate::ClientLimits;
+    use crate::blocking::refuse::LINGER_TIME;
+    use crate::refusals::Channel;
 
     #[test]
     fn a_client_over_its_limit_is_told_so_until_its_session_ends() {
@@ -360,6 +224,7 @@ mod tests {
                 Refusals {
                     busy: b"-ERR busy\r\n",
                     client: b"-ERR you again\r\n",
+                    channel: Channel::Plaintext,
                 },
                 |stream, _| {
                     move || {
@@ -412,6 +277,7 @@ mod tests {
                 Refusals {
                     busy: b"421 busy\r\n",
                     client: b"421 4.7.0 you again\r\n",
+                    channel: Channel::Plaintext,
                 },
                 |stream, _| {
                     move || {
@@ -502,6 +368,7 @@ mod tests {
                 Refusals {
                     busy: b"-ERR busy\r\n",
                     client: b"-ERR you again\r\n",
+                    channel: Channel::Plaintext,
                 },
                 move |stream, _| {
                     made_by_loop.fetch_add(1, Ordering::SeqCst);
@@ -539,5 +406,237 @@ mod tests {
         server.join().unwrap();
         assert_eq!(made.load(Ordering::SeqCst), 1);
         assert_eq!(ended.load(Ordering::SeqCst), 1);
+    }
+
+    /// Refusals on an implicit TLS listener, said inside TLS.
+    #[cfg(feature = "rustls")]
+    mod implicit_tls {
+        use std::io::Cursor;
+
+        use rustls::{ClientConnection, StreamOwned};
+
+        use super::*;
+        use crate::blocking::pop3::{Login, Maildrop, MessageInfo, Refusal, Retrieve};
+        use crate::blocking::pop3::{ServerConfig, serve};
+        use crate::blocking::refuse::LINGERING;
+        use crate::refusals::REFUSAL_HANDSHAKE_TIME;
+        use crate::tls::PrivateKeyDer;
+        use crate::{TlsClient, TlsServer};
+
+        /// The listener's settings with a new self-signed certificate, and a client that
+        /// trusts it.
+        fn certificate() -> (TlsServer, TlsClient) {
+            let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+            let certificate = made.cert.der().clone();
+            let key = PrivateKeyDer::Pkcs8(made.key_pair.serialize_der().into());
+            let server = TlsServer::from_der(vec![certificate.clone()], key).unwrap();
+            let client = TlsClient::trusting("localhost", vec![certificate]).unwrap();
+            (server, client)
+        }
+
+        /// A maildrop with nothing in it.
+        struct Empty;
+
+        impl Maildrop for Empty {
+            type Message = Cursor<Vec<u8>>;
+
+            fn login(&mut self, _: &Login) -> Result<Vec<MessageInfo>, Refusal> {
+                Ok(Vec::new())
+            }
+
+            fn retrieve(&mut self, _: &Retrieve) -> Result<Self::Message, Refusal> {
+                Err(Refusal::new("no such message"))
+            }
+        }
+
+        /// A POP3 listener on implicit TLS with these options.
+        fn pop3(
+            tls: TlsServer,
+            options: ServeOptions,
+        ) -> (SocketAddr, Shutdown, std::thread::JoinHandle<()>) {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let address = listener.local_addr().unwrap();
+            let options = options.implicit_tls(tls).grace(Duration::from_secs(1));
+            let shutdown = options.shutdown.clone();
+            let server = std::thread::spawn(move || {
+                serve(listener, ServerConfig::default(), options, |_| Empty).unwrap();
+            });
+            (address, shutdown, server)
+        }
+
+        /// Connects without a word; reads wait 10 s at most.
+        fn connect(address: SocketAddr) -> TcpStream {
+            let stream = TcpStream::connect(address).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            stream
+                .set_write_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            stream
+        }
+
+        /// Connects and completes the TLS handshake.
+        fn secured(
+            address: SocketAddr,
+            trust: &TlsClient,
+        ) -> StreamOwned<ClientConnection, TcpStream> {
+            let session =
+                ClientConnection::new(trust.config().clone(), trust.server_name().clone()).unwrap();
+            let mut secured = StreamOwned::new(session, connect(address));
+            while secured.conn.is_handshaking() {
+                secured.conn.complete_io(&mut secured.sock).unwrap();
+            }
+            secured
+        }
+
+        /// Connects and reads the first line inside TLS; the session lives as long as the
+        /// stream.
+        fn greeted(
+            address: SocketAddr,
+            trust: &TlsClient,
+        ) -> (String, StreamOwned<ClientConnection, TcpStream>) {
+            let mut secured = secured(address, trust);
+            let mut line = Vec::new();
+            let mut octet = [0u8; 1];
+            while !line.ends_with(b"\r\n") && line.len() < 512 {
+                secured.read_exact(&mut octet).unwrap();
+                line.push(octet[0]);
+            }
+            (String::from_utf8(line).unwrap(), secured)
+        }
+
+        /// Connects and reads all it is sent inside TLS, up to its end: the refusal, then
+        /// `close_notify` (an end of the TCP stream without it is an error).
+        fn refused(address: SocketAddr, trust: &TlsClient) -> String {
+            let mut secured = secured(address, trust);
+            let mut all = Vec::new();
+            let read = secured.read_to_end(&mut all);
+            assert!(read.is_ok(), "{read:?} {:?}", String::from_utf8_lossy(&all));
+            String::from_utf8(all).unwrap()
+        }
+
+        /// How long, since `since`, until a connection that says nothing is closed.
+        fn closed_after(mut stream: &TcpStream, since: Instant) -> Duration {
+            let read = stream.read(&mut [0u8; 64]);
+            // Closed: the end of the stream (or a reset), not the read timeout.
+            assert!(
+                match &read {
+                    Ok(read) => *read == 0,
+                    Err(error) => !matches!(
+                        error.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ),
+                },
+                "{read:?}"
+            );
+            since.elapsed()
+        }
+
+        #[test]
+        fn a_pop3_client_over_its_limit_on_implicit_tls_reads_err_sys_temp_inside_tls_then_the_end()
+        {
+            let (tls, trust) = certificate();
+            let options =
+                ServeOptions::new().client_limits(ClientLimits::new().max_sessions_per_client(1));
+            let (address, shutdown, server) = pop3(tls, options);
+            let (greeting, first) = greeted(address, &trust);
+            assert!(greeting.starts_with("+OK"), "{greeting}");
+            let started = Instant::now();
+            assert_eq!(
+                refused(address, &trust),
+                "-ERR [SYS/TEMP] too many connections from your address, try again later\r\n"
+            );
+            println!("refused inside TLS in {:?}", started.elapsed());
+            drop(first);
+            shutdown.trigger();
+            server.join().unwrap();
+        }
+
+        #[test]
+        fn a_pop3_connection_over_the_session_limit_on_implicit_tls_reads_err_sys_temp_inside_tls()
+        {
+            let (tls, trust) = certificate();
+            let (address, shutdown, server) = pop3(tls, ServeOptions::new().max_sessions(1));
+            let (greeting, first) = greeted(address, &trust);
+            assert!(greeting.starts_with("+OK"), "{greeting}");
+            assert_eq!(
+                refused(address, &trust),
+                "-ERR [SYS/TEMP] too many connections\r\n"
+            );
+            drop(first);
+            shutdown.trigger();
+            server.join().unwrap();
+        }
+
+        #[test]
+        fn a_refused_client_without_a_client_hello_is_closed_at_the_handshake_deadline() {
+            let (tls, trust) = certificate();
+            let (address, shutdown, server) = pop3(tls, ServeOptions::new().max_sessions(1));
+            let (_, first) = greeted(address, &trust);
+            let connected = Instant::now();
+            let silent = connect(address);
+            let took = closed_after(&silent, connected);
+            println!("a silent refused client was closed after {took:?}");
+            assert!(
+                took >= REFUSAL_HANDSHAKE_TIME - Duration::from_millis(500),
+                "{took:?}"
+            );
+            assert!(
+                took < REFUSAL_HANDSHAKE_TIME + Duration::from_secs(3),
+                "{took:?}"
+            );
+            drop(first);
+            shutdown.trigger();
+            server.join().unwrap();
+        }
+
+        #[test]
+        fn the_shutdown_ends_refusal_handshakes_at_once_and_does_not_wait_for_them() {
+            let (tls, trust) = certificate();
+            let (address, shutdown, server) = pop3(tls, ServeOptions::new().max_sessions(1));
+            let (_, first) = greeted(address, &trust);
+            let silent = connect(address);
+            // The refusal is under way (its handshake waits for the client).
+            std::thread::sleep(Duration::from_millis(200));
+            let triggered = Instant::now();
+            shutdown.trigger();
+            // `serve` waits for the session (it says goodbye), not for the refusal.
+            server.join().unwrap();
+            let took = closed_after(&silent, triggered);
+            println!("the shutdown closed a refusal handshake after {took:?}");
+            assert!(took < REFUSAL_HANDSHAKE_TIME / 2, "{took:?}");
+            drop(first);
+        }
+
+        #[test]
+        fn over_the_bound_a_refused_client_is_closed_at_once_without_a_handshake() {
+            let (tls, trust) = certificate();
+            let (address, shutdown, server) = pop3(tls, ServeOptions::new().max_sessions(1));
+            let (_, first) = greeted(address, &trust);
+            // As many refusal handshakes under way as the bound allows...
+            let waiting: Vec<TcpStream> = (0..LINGERING).map(|_| connect(address)).collect();
+            // ...so the next refused client is closed at once.
+            let connected = Instant::now();
+            let over = connect(address);
+            let took = closed_after(&over, connected);
+            println!("over the bound, closed after {took:?}");
+            assert!(took < REFUSAL_HANDSHAKE_TIME / 2, "{took:?}");
+            // Those under the bound still wait for their handshake.
+            let mut last = waiting.last().unwrap();
+            last.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let read = last.read(&mut [0u8; 1]);
+            assert!(
+                read.as_ref().is_err_and(|error| matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                )),
+                "{read:?}"
+            );
+            drop(first);
+            shutdown.trigger();
+            server.join().unwrap();
+        }
     }
 }

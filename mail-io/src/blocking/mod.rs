@@ -33,6 +33,7 @@
 mod accept;
 mod connection;
 pub mod pop3;
+mod refuse;
 pub mod smtp;
 mod transport;
 

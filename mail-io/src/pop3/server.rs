@@ -215,10 +215,14 @@ pub trait Maildrop: Send {
 /// `TCP_NODELAY`. Over [`ServeOptions::max_sessions`] a connection is answered
 /// `-ERR [SYS/TEMP] too many connections` and closed, and over its client's limits
 /// ([`ServeOptions::client_limits`]: sessions at once and connections a minute per address)
-/// `-ERR [SYS/TEMP] too many connections from your address, try again later` (on an implicit
-/// TLS listener, where plaintext would only confuse the client's TLS, closed without a word). Once the shutdown is
-/// triggered, no connection is accepted any more, each session says `-ERR server shutting
-/// down` at its next wait and closes (nothing committed; a session still in its implicit TLS
+/// `-ERR [SYS/TEMP] too many connections from your address, try again later`. On an implicit
+/// TLS listener these refusals are said inside TLS (RFC 8314 3.1): the client has 5 seconds
+/// from its connection to complete the handshake, then it reads the refusal and
+/// `close_notify`; only a client that does not complete it in time, or that comes while 256
+/// refusals are already under way on the listener (a flood must not buy unbounded handshake
+/// work), or whose handshake the shutdown interrupts, is closed without a word. Refusals hold
+/// no session slot. Once the shutdown is triggered, no connection is accepted any more, each
+/// session says `-ERR server shutting down` at its next wait and closes (nothing committed; a session still in its implicit TLS
 /// handshake ends at once, without a word), and `serve` returns when they are all over or
 /// after [`ServeOptions::grace`].
 ///
@@ -238,15 +242,8 @@ pub async fn serve<F, H>(
     let has_tls = false;
     config.stls = has_tls && !options.implicit_tls;
     config.implicit_tls = options.implicit_tls;
-    // A refusal in plaintext where the client starts with TLS would only garble its handshake.
-    let refusals = if options.implicit_tls {
-        Refusals::SILENT
-    } else {
-        Refusals {
-            busy: TOO_MANY,
-            client: CLIENT_TOO_MANY,
-        }
-    };
+    // Inside TLS on an implicit TLS listener.
+    let refusals = Refusals::new(TOO_MANY, CLIENT_TOO_MANY, &options);
     let listening = Arc::new(Listening {
         config,
         io: options.io,

@@ -260,12 +260,16 @@ pub fn reply(
 ///   `options.tls` is set, and with `options.implicit_tls` every session starts with the TLS
 ///   handshake (port 465) and STARTTLS is not offered.
 /// - **Session limit**: over `options.max_sessions`, a connection is told `421 4.3.2 Too many
-///   connections, try again later` and closed (on an implicit TLS listener, where plaintext
-///   cannot be read, it is only closed).
+///   connections, try again later` and closed.
 /// - **Client limits**: over its client's limits (`options.client_limits`: sessions at once
 ///   and connections a minute per address), a connection is told `421 4.7.0 Too many
-///   connections from your address, try again later` and closed (only closed with implicit
-///   TLS). Refusals are written without waiting on the client.
+///   connections from your address, try again later` and closed.
+/// - **Refusals** are written without waiting on the client and hold no session slot. On an
+///   implicit TLS listener they are said inside TLS (RFC 8314 3.3): the client has 5 seconds
+///   from its connection to complete the handshake, then it reads the refusal and
+///   `close_notify`. Only a client that does not complete it in time, or that comes while 256
+///   refusals are already under way on the listener (a flood must not buy unbounded handshake
+///   work), or whose handshake the shutdown interrupts, is closed without a word.
 /// - **Errors** of a session (I/O, timeouts, a failed handshake) end that session only and
 ///   are reported to its handler's [`closed`](Handler::closed).
 ///
@@ -325,14 +329,8 @@ pub async fn serve<F, H>(
     let has_tls = false;
     config.implicit_tls = options.implicit_tls;
     config.starttls = has_tls && !options.implicit_tls;
-    let refusals = if options.implicit_tls {
-        Refusals::SILENT
-    } else {
-        Refusals {
-            busy: TOO_MANY,
-            client: CLIENT_TOO_MANY,
-        }
-    };
+    // Inside TLS on an implicit TLS listener.
+    let refusals = Refusals::new(TOO_MANY, CLIENT_TOO_MANY, &options);
     let lmtp = config.lmtp;
     accept_loop(listener, &options, refusals, |stream, peer, permit| {
         let info = SessionInfo {

@@ -175,9 +175,14 @@ pub trait Maildrop {
 /// `TCP_NODELAY`. Over [`ServeOptions::max_sessions`] a connection is answered
 /// `-ERR [SYS/TEMP] too many connections` and closed, and over its client's limits
 /// ([`ServeOptions::client_limits`]: sessions at once and connections a minute per address)
-/// `-ERR [SYS/TEMP] too many connections from your address, try again later` (on an implicit
-/// TLS listener, where plaintext would only confuse the client's TLS, closed without a word). Once the shutdown is
-/// triggered, no connection is accepted any more (within 100 ms), each session says
+/// `-ERR [SYS/TEMP] too many connections from your address, try again later`. On an implicit
+/// TLS listener these refusals are said inside TLS (RFC 8314 3.1), all handshakes of refusals
+/// run by one thread of the listener: the client has 5 seconds from its connection to
+/// complete the handshake, then it reads the refusal and `close_notify`; only a client that
+/// does not complete it in time, or that comes while 256 refusals are already under way on
+/// the listener (a flood must not buy unbounded handshake work), or whose handshake the
+/// shutdown interrupts, is closed without a word. Refusals hold no session thread. Once the
+/// shutdown is triggered, no connection is accepted any more (within 100 ms), each session says
 /// `-ERR server shutting down` at its next wait (within 250 ms) and closes (nothing
 /// committed; a session still in its implicit TLS handshake ends without a word), and `serve`
 /// returns when they are all over or after [`ServeOptions::grace`].
@@ -212,15 +217,8 @@ where
     let io = options.io;
     let shutdown = options.shutdown.clone();
     let implicit = options.implicit_tls;
-    // A refusal in plaintext where the client starts with TLS would only garble its handshake.
-    let refusals = if implicit {
-        Refusals::SILENT
-    } else {
-        Refusals {
-            busy: TOO_MANY,
-            client: CLIENT_TOO_MANY,
-        }
-    };
+    // Inside TLS on an implicit TLS listener.
+    let refusals = Refusals::new(TOO_MANY, CLIENT_TOO_MANY, &options);
     accept_loop(
         &listener,
         &options,
