@@ -112,7 +112,9 @@ fn accept_loop_with<F, R, T>(
                 .unwrap_or_else(PoisonError::into_inner);
             if *running >= options.max_sessions {
                 drop(running);
-                drop(client);
+                // Refused for the server's sake, not the client's: it keeps its rate (as the
+                // tokio accept loop).
+                client.refund();
                 refuse(stream, refusals.busy, &refusals.channel, &mut lingering);
                 continue;
             }
