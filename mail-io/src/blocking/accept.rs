@@ -262,6 +262,62 @@ mod tests {
         server.join().unwrap();
     }
 
+    #[test]
+    fn a_client_refused_because_the_server_is_full_keeps_its_rate() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let limits = ClientLimits::new().connections_per_minute(2);
+        let options = ServeOptions::new()
+            .max_sessions(1)
+            .client_limits(limits.clone())
+            .grace(Duration::from_secs(1));
+        let shutdown = options.shutdown.clone();
+        let server = std::thread::spawn(move || {
+            accept_loop(
+                &listener,
+                &options,
+                "test-session",
+                Refusals {
+                    busy: b"421 busy\r\n",
+                    client: b"421 4.7.0 you again\r\n",
+                    channel: Channel::Plaintext,
+                },
+                |stream, _| {
+                    move || {
+                        let _ = (&stream).write_all(b"220 hi\r\n");
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                        let _ = (&stream).read(&mut [0u8; 1]);
+                    }
+                },
+            );
+        });
+        let line = |stream: &TcpStream| {
+            let mut line = [0u8; 32];
+            let read = (&*stream).read(&mut line).unwrap();
+            String::from_utf8_lossy(&line[..read]).into_owned()
+        };
+        // Two connections a minute: the first holds the one slot, the second is refused for
+        // the server's sake and gets its share of the rate back, so a third is still served.
+        let holder = TcpStream::connect(address).unwrap();
+        assert_eq!(line(&holder), "220 hi\r\n");
+        let busy = TcpStream::connect(address).unwrap();
+        assert_eq!(line(&busy), "421 busy\r\n");
+        drop(holder);
+        let mut third = String::new();
+        for _ in 0..50 {
+            third = line(&TcpStream::connect(address).unwrap());
+            if third != "421 busy\r\n" {
+                break;
+            }
+            // The holder's session is still ending (and got its rate back too).
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(third, "220 hi\r\n");
+        assert_eq!(limits.refused().rate, 0);
+        shutdown.trigger();
+        server.join().unwrap();
+    }
+
     /// Serves with one connection a minute per client and a session that greets and holds
     /// the connection until the client closes.
     fn one_a_minute() -> (SocketAddr, Shutdown, std::thread::JoinHandle<()>) {
