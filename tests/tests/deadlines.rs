@@ -143,3 +143,46 @@ fn a_busy_pop3_session_is_ended_at_the_session_timeout() {
         "a POP3 client sending NOOP every 100 ms was ended after {held:?} (--session-timeout 2)"
     );
 }
+
+/// RFC 1939 6: a session ended by its deadline releases the maildrop before its `-ERR` is
+/// written, so a client that logged in and then never reads cannot keep the maildrop locked
+/// past the deadline (while that write waits, up to the write timeout): a new login right
+/// after the deadline gets in, without `[IN-USE]`.
+#[test]
+fn a_pop3_session_ended_by_its_deadline_frees_the_maildrop_even_if_the_client_never_reads() {
+    let office = Office::start(
+        "deadline-lock",
+        &["--session-timeout", "1", "--plaintext-login"],
+    );
+    let (mut read, mut write) = connect(office.pop3, Duration::from_secs(10));
+    let started = Instant::now();
+    let mut line = String::new();
+    read.read_line(&mut line).unwrap();
+    for command in ["USER bob\r\n", "PASS hunter2\r\n"] {
+        write.write_all(command.as_bytes()).unwrap();
+        line.clear();
+        read.read_line(&mut line).unwrap();
+        assert!(line.starts_with("+OK"), "{line}");
+    }
+    // From here on the first client reads nothing, and keeps its socket open.
+    std::thread::sleep(Duration::from_millis(1100).saturating_sub(started.elapsed()));
+    let second = Instant::now();
+    let (mut read2, mut write2) = connect(office.pop3, Duration::from_secs(10));
+    read2.read_line(&mut line).unwrap();
+    for command in ["USER bob\r\n", "PASS hunter2\r\n"] {
+        write2.write_all(command.as_bytes()).unwrap();
+        line.clear();
+        read2.read_line(&mut line).unwrap();
+    }
+    assert!(
+        line.starts_with("+OK"),
+        "the second login after the deadline: {line}"
+    );
+    let took = second.elapsed();
+    write2.write_all(b"QUIT\r\n").unwrap();
+    eprintln!(
+        "second login in {took:?}, {:?} after the first (--session-timeout 1), the first client never reading",
+        second.duration_since(started)
+    );
+    drop((read, write));
+}
