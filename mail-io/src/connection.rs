@@ -50,8 +50,9 @@ type TlsHook<M> = fn(&mut M, Option<String>, Option<mail_wire::sasl::ChannelBind
 ///   [`timeout`](Machine::timeout), counted from the start of the phase it times (the timer
 ///   starts again only when [`timer_epoch`](Machine::timer_epoch) or the timeout changes, never
 ///   because octets arrived: a peer trickling octets is closed like a silent one), and by
-///   [`IoConfig::session_timeout`] for the whole session (expiry of either is handed to
-///   [`handle_timeout`](Machine::handle_timeout)); writes by [`IoConfig::write_timeout`], TLS
+///   [`IoConfig::session_timeout`] for the whole session (their expiry is handed to
+///   [`handle_timeout`](Machine::handle_timeout) and
+///   [`handle_session_timeout`](Machine::handle_session_timeout)); writes by [`IoConfig::write_timeout`], TLS
 ///   handshakes by [`IoConfig::handshake_timeout`], from their start.
 /// - **No input lost.** Octets the machine did not take are kept and offered again, first;
 ///   while more than [`IoConfig::max_unread`] wait, nothing more is read.
@@ -413,8 +414,9 @@ impl<M: Machine, T: Transport> Connection<M, T> {
                 return event;
             }
             if self.deadlines.session_due(self.config.session_timeout) {
-                self.deadlines.expired(self.config.session_timeout);
-                self.machine.handle_timeout();
+                self.deadlines
+                    .expired(self.config.session_timeout)
+                    .tell(&mut self.machine);
             }
             match self.pending {
                 Pending::StartTls => {
@@ -684,8 +686,9 @@ impl<M: Machine, T: Transport> Connection<M, T> {
                 let _ = self.machine.receive_from(&mut self.unread);
             }
             Read::Timeout => {
-                self.deadlines.expired(self.config.session_timeout);
-                self.machine.handle_timeout();
+                self.deadlines
+                    .expired(self.config.session_timeout)
+                    .tell(&mut self.machine);
             }
             Read::Shutdown => {
                 self.shutdown_seen = true;

@@ -60,7 +60,8 @@ type TlsHook<M> = fn(&mut M, Option<String>, Option<mail_wire::sasl::ChannelBind
 ///   [`timeout`](Machine::timeout), counted from the start of the phase it times (the timer
 ///   starts again only when [`timer_epoch`](Machine::timer_epoch) or the timeout changes,
 ///   never because octets arrived), and by [`IoConfig::session_timeout`] for the whole
-///   session (expiry of either is handed to [`handle_timeout`](Machine::handle_timeout));
+///   session (their expiry is handed to [`handle_timeout`](Machine::handle_timeout) and
+///   [`handle_session_timeout`](Machine::handle_session_timeout));
 ///   writes by [`IoConfig::write_timeout`], TLS handshakes by
 ///   [`IoConfig::handshake_timeout`]. The socket's timeouts are set from the time left before
 ///   each wait, so a peer that trickles one octet at a time cannot stretch a command, a
@@ -441,8 +442,9 @@ impl<M: Machine, S: Transport> Connection<M, S> {
                 return outcome;
             }
             if self.deadlines.session_due(self.config.session_timeout) {
-                self.deadlines.expired(self.config.session_timeout);
-                self.machine.handle_timeout();
+                self.deadlines
+                    .expired(self.config.session_timeout)
+                    .tell(&mut self.machine);
             }
             while let Some(output) = self.machine.poll_output() {
                 match output {
@@ -654,8 +656,9 @@ impl<M: Machine, S: Transport> Connection<M, S> {
             }
             let now = Instant::now();
             if deadline.is_some_and(|deadline| now >= deadline) {
-                self.deadlines.expired(self.config.session_timeout);
-                self.machine.handle_timeout();
+                self.deadlines
+                    .expired(self.config.session_timeout)
+                    .tell(&mut self.machine);
                 return true;
             }
             // One slice of the wait: to the machine's deadline, or to the next look at the

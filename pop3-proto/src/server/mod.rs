@@ -743,9 +743,21 @@ impl Server {
         self.close();
     }
 
-    /// The idle timeout expired: `-ERR` and close, nothing committed (RFC 1939 3).
+    /// The [`timeout`](Self::timeout) expired: `-ERR` and close, nothing committed (RFC 1939
+    /// 3, the autologout timer), the text saying which deadline it was: a command line, or an
+    /// AUTH exchange (RFC 5034 4).
     pub fn handle_timeout(&mut self) {
-        self.end_with("idle for too long, closing");
+        if matches!(self.phase, Phase::Auth(..)) {
+            self.end_with("timeout in the AUTH exchange, closing");
+        } else {
+            self.end_with("timeout waiting for a command, closing");
+        }
+    }
+
+    /// The session's overall time limit (the driver's) expired, whatever the phase: `-ERR`
+    /// and close, nothing committed.
+    pub fn handle_session_timeout(&mut self) {
+        self.end_with("session time limit reached, closing");
     }
 
     /// The application ends the session now (shutting down): `-ERR` and close, nothing
@@ -1627,7 +1639,7 @@ fn maildrop_text(count: usize, size: u64) -> String {
     alloc::format!("maildrop has {count} message{plural} ({size} octets)")
 }
 
-mail_wire::impl_machine!(Server, Event, ApiError);
+mail_wire::impl_machine!(Server, Event, ApiError, session_timeout);
 
 #[cfg(test)]
 mod guard_tests;

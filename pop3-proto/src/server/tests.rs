@@ -334,7 +334,7 @@ fn no_commit_without_quit_in_transaction() {
     assert!(run.commits().is_empty() && run.closed);
     assert!(
         run.transcript
-            .ends_with("-ERR idle for too long, closing\r\n")
+            .ends_with("-ERR timeout waiting for a command, closing\r\n")
     );
 
     let errors = "BOGUS\r\n".repeat(10);
@@ -1298,4 +1298,40 @@ fn the_epoch_stays_while_a_command_trickles_in_and_through_an_auth_exchange_rfc1
     );
     assert_ne!(server.timer_epoch(), before);
     assert_eq!(server.timeout(), Some(Duration::from_secs(600)));
+}
+
+/// RFC 1939 3 (the autologout timer) and RFC 5034 4: the `-ERR` of each deadline names it (a
+/// command, the AUTH exchange, and the driver's limit on the whole session), never "idle".
+#[test]
+fn rfc1939_3_each_timeout_response_names_the_deadline_that_expired() {
+    let app = App::new(two_messages());
+    let (mut run, mut server) = run_with(plain(), &app, &[b"USER u\r\n"]);
+    server.handle_timeout();
+    drain(&mut server, &mut run, &app);
+    assert!(
+        run.transcript
+            .ends_with("-ERR timeout waiting for a command, closing\r\n"),
+        "{}",
+        run.transcript
+    );
+
+    let (mut server, mut run) = tls_server(ServerMechanisms::new().plain(), None);
+    let challenge = feed(&mut server, &mut run, &app, b"AUTH PLAIN\r\n");
+    assert_eq!(challenge, "+ \r\n");
+    server.handle_timeout();
+    let text = feed(&mut server, &mut run, &app, b"");
+    assert_eq!(text, "-ERR timeout in the AUTH exchange, closing\r\n");
+    assert!(run.closed);
+
+    // The session's limit, in any phase, through the drivers' trait.
+    let (mut run, mut server) = run_with(plain(), &app, &[b"USER u\r\nPASS tanstaaf\r\n"]);
+    mail_wire::machine::Machine::handle_session_timeout(&mut server);
+    drain(&mut server, &mut run, &app);
+    assert!(
+        run.transcript
+            .ends_with("-ERR session time limit reached, closing\r\n"),
+        "{}",
+        run.transcript
+    );
+    assert!(run.commits().is_empty() && run.closed);
 }

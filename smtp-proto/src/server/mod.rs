@@ -670,12 +670,29 @@ impl Server {
         self.close();
     }
 
-    /// The idle timeout expired: 421 and close (RFC 5321 4.5.3.2).
+    /// The [`timeout`](Self::timeout) of the phase under way expired: 421 and close (RFC 5321
+    /// 4.5.3.2), the text saying which deadline it was: a command line (4.5.3.2.7, the AUTH
+    /// exchange being one command), a block of message data (4.5.3.2.5) or the end of a
+    /// message (4.5.3.2.6).
     pub fn handle_timeout(&mut self) {
+        let text = match (&self.phase, &self.pending) {
+            (_, Some(Pending::MessageEnd)) => "Timeout completing the message, closing",
+            (Phase::Data(_) | Phase::Chunk { .. }, _) => {
+                "Timeout waiting for message data, closing"
+            }
+            (Phase::Auth(..), _) => "Timeout in the AUTH exchange, closing",
+            _ => "Timeout waiting for a command, closing",
+        };
+        self.end_with(ReplyCode::SERVICE_UNAVAILABLE, (4, 4, 2), text);
+    }
+
+    /// The session's overall time limit (the driver's) expired, whatever the phase: 421 and
+    /// close (RFC 5321 3.8: a server may end a session with 421).
+    pub fn handle_session_timeout(&mut self) {
         self.end_with(
             ReplyCode::SERVICE_UNAVAILABLE,
             (4, 4, 2),
-            "Timeout, closing the connection",
+            "Session time limit reached, closing",
         );
     }
 
@@ -2044,7 +2061,7 @@ fn reply_start_data() -> Reply<'static> {
     )
 }
 
-mail_wire::impl_machine!(Server, Event, ApiError);
+mail_wire::impl_machine!(Server, Event, ApiError, session_timeout);
 
 #[cfg(test)]
 mod answer_tests;

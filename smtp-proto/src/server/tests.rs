@@ -760,8 +760,63 @@ fn timeouts_per_phase_and_expiry() {
     assert_eq!(server.timeout(), Some(Duration::from_secs(300)));
     server.handle_timeout();
     let Drained { text, closed, .. } = drain(&mut server);
-    assert!(text.ends_with("421 4.4.2 Timeout, closing the connection\r\n"));
+    assert!(text.ends_with("421 4.4.2 Timeout waiting for a command, closing\r\n"));
     assert!(closed && server.timeout().is_none());
+}
+
+/// RFC 5321 4.5.3.2: each deadline's 421 names it (a command, a block of data, the end of a
+/// message, the AUTH exchange, and the driver's limit on the whole session), never "idle".
+#[test]
+fn rfc5321_4_5_3_2_each_timeout_reply_names_the_deadline_that_expired() {
+    fn last_reply(server: &mut Server) -> String {
+        let Drained { text, closed, .. } = drain(server);
+        assert!(closed, "{text}");
+        text.rsplit_terminator("\r\n").next().unwrap().to_string()
+    }
+    let in_data = || {
+        let mut server = Server::new(plain());
+        let _ = drain(&mut server);
+        let _ = drain_after(&mut server, b"EHLO c.example\r\n");
+        let text = drain_after(
+            &mut server,
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\npart",
+        );
+        assert!(text.contains("354 "), "{text}");
+        server
+    };
+    let mut server = in_data();
+    server.handle_timeout();
+    assert_eq!(
+        last_reply(&mut server),
+        "421 4.4.2 Timeout waiting for message data, closing"
+    );
+
+    let mut server = in_data();
+    let (_, events) = feed(&mut server, b"ial\r\n.\r\n");
+    assert!(events.iter().any(Event::is_decision), "{events:?}");
+    assert_eq!(server.timeout(), Some(Duration::from_secs(600)));
+    server.handle_timeout();
+    assert_eq!(
+        last_reply(&mut server),
+        "421 4.4.2 Timeout completing the message, closing"
+    );
+
+    let (mut server, _) = greeted(ServerMechanisms::new().login());
+    let challenge = drain_after(&mut server, b"AUTH LOGIN\r\n");
+    assert!(challenge.starts_with("334 "), "{challenge}");
+    server.handle_timeout();
+    assert_eq!(
+        last_reply(&mut server),
+        "421 4.4.2 Timeout in the AUTH exchange, closing"
+    );
+
+    // The session's limit, in any phase, through the drivers' trait.
+    let mut server = in_data();
+    mail_wire::machine::Machine::handle_session_timeout(&mut server);
+    assert_eq!(
+        last_reply(&mut server),
+        "421 4.4.2 Session time limit reached, closing"
+    );
 }
 
 #[test]
