@@ -509,6 +509,8 @@ pub struct Server {
     user: Option<Username<'static>>,
     maildrop: Maildrop,
     errors: usize,
+    /// NOOPs in the TRANSACTION state ([`ServerConfig::max_junk_commands`]).
+    junk: usize,
     /// The user the AUTH exchange under way named (SCRAM's lookup), for [`Event::AuthFailed`].
     auth_username: Option<String>,
     /// The last `receive` left octets with the caller: plaintext that may follow an STLS.
@@ -569,6 +571,7 @@ impl Server {
             user: None,
             maildrop: Maildrop::default(),
             errors: 0,
+            junk: 0,
             auth_username: None,
             short_read: false,
             timer: TimerEpoch::new(),
@@ -1468,7 +1471,15 @@ impl Server {
                     self.ok(&alloc::format!("message {n} deleted"));
                 }
             }
-            Command::Noop => self.ok(""),
+            Command::Noop => {
+                self.junk = self.junk.saturating_add(1);
+                if self.junk > self.config.max_junk_commands {
+                    // Nothing committed, as at any end but QUIT (RFC 1939 6).
+                    self.end_with("too many commands, closing");
+                } else {
+                    self.ok("");
+                }
+            }
             Command::Rset => {
                 self.maildrop.deleted.iter_mut().for_each(|d| *d = false);
                 let (count, size) = self.maildrop.totals();

@@ -1335,3 +1335,62 @@ fn rfc1939_3_each_timeout_response_names_the_deadline_that_expired() {
     );
     assert!(run.commits().is_empty() && run.closed);
 }
+
+/// Past `max_junk_commands` NOOPs in the TRANSACTION state the session ends with `-ERR`,
+/// nothing committed (RFC 1939 6: only QUIT commits); the default allows 100.
+#[test]
+fn over_max_junk_commands_a_transaction_ends_with_err_and_commits_nothing() {
+    assert_eq!(ServerConfig::default().max_junk_commands, 100);
+    let app = App::new(two_messages());
+    let limited = ServerConfig {
+        max_junk_commands: 2,
+        ..plain()
+    };
+    let input = "USER u\r\nPASS tanstaaf\r\nDELE 1\r\nNOOP\r\nNOOP\r\nNOOP\r\nQUIT\r\n";
+    let (run, _) = run_with(limited, &app, &[input.as_bytes()]);
+    assert!(
+        run.transcript
+            .ends_with("+OK\r\n+OK\r\n-ERR too many commands, closing\r\n"),
+        "{}",
+        run.transcript
+    );
+    assert!(run.closed && run.commits().is_empty());
+    assert!(!run.events.contains(&Event::Quit));
+
+    let hundred = alloc::format!("USER u\r\nPASS tanstaaf\r\n{}", "NOOP\r\n".repeat(100));
+    let (run, _) = run_with(plain(), &app, &[hundred.as_bytes()]);
+    assert!(!run.closed && run.transcript.ends_with("+OK\r\n"));
+    let (run, _) = run_with(plain(), &app, &[hundred.as_bytes(), b"NOOP\r\n"]);
+    assert!(run.closed);
+    assert!(
+        run.transcript
+            .ends_with("-ERR too many commands, closing\r\n")
+    );
+}
+
+proptest! {
+    /// Any chunking of a session over the NOOP limit ends it at the same command.
+    #[test]
+    fn any_chunking_ends_a_noop_session_at_the_same_command(
+        cuts in proptest::collection::vec(any::<usize>(), 0..20),
+    ) {
+        let app = App::new(two_messages());
+        let config = ServerConfig { max_junk_commands: 3, ..plain() };
+        let input: &[u8] = b"USER u\r\nPASS tanstaaf\r\nNOOP\r\nSTAT\r\nNOOP\r\nNOOP\r\nNOOP\r\nQUIT\r\n";
+        let (whole, _) = run_with(config.clone(), &app, &[input]);
+        prop_assert!(whole.closed);
+        prop_assert!(whole.transcript.ends_with("+OK\r\n-ERR too many commands, closing\r\n"));
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut last = 0;
+        for point in points {
+            chunks.push(&input[last..point]);
+            last = point;
+        }
+        chunks.push(&input[last..]);
+        let (split, _) = run_with(config, &app, &chunks);
+        prop_assert_eq!(&split.transcript, &whole.transcript);
+        prop_assert_eq!(&split.events, &whole.events);
+    }
+}
