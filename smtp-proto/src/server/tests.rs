@@ -929,6 +929,20 @@ fn the_junk_command_count_starts_again_after_an_accepted_message_and_defaults_to
     );
 }
 
+/// `first`, then `session` cut at the points `cuts` name (each taken modulo its length + 1).
+fn cut_after<'a>(first: &'a [u8], session: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (session.len() + 1)).collect();
+    points.sort_unstable();
+    let mut chunks = vec![first];
+    let mut last = 0;
+    for p in points {
+        chunks.push(&session[last..p]);
+        last = p;
+    }
+    chunks.push(&session[last..]);
+    chunks
+}
+
 proptest! {
     /// Any chunking of a whole session gives the same events and the same bytes out.
     #[test]
@@ -936,15 +950,7 @@ proptest! {
         let session: &[u8] = b"MAIL FROM:<a@b.example> SIZE=20\r\nRCPT TO:<c@d.example>\r\nRCPT TO:<e@f.example>\r\nDATA\r\n..line\r\nx\r\n.\r\nBDAT 4\r\nMAIL\r\nRSET\r\nMAIL FROM:<>\r\nRCPT TO:<g@h.example>\r\nBDAT 2 LAST\r\nhiNOOP\r\nVRFY x\r\nQUIT\r\n";
         let ehlo: &[u8] = b"EHLO c.example\r\n";
         let whole = run(plain(), &[ehlo, session]);
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % (session.len() + 1)).collect();
-        points.sort_unstable();
-        let mut chunks = vec![ehlo];
-        let mut last = 0;
-        for p in points {
-            chunks.push(&session[last..p]);
-            last = p;
-        }
-        chunks.push(&session[last..]);
+        let chunks = cut_after(ehlo, session, &cuts);
         let pieces = run(plain(), &chunks);
         prop_assert_eq!(&whole.transcript, &pieces.transcript);
         // Body pieces may be split differently; everything else is identical.
@@ -962,15 +968,7 @@ proptest! {
         let ehlo: &[u8] = b"EHLO c.example\r\n";
         let whole = run(junk_limited(3), &[ehlo, session]);
         prop_assert!(whole.transcript.ends_with("250 2.0.0 Ok\r\n421 4.7.0 Too many commands, closing\r\n"));
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % (session.len() + 1)).collect();
-        points.sort_unstable();
-        let mut chunks = vec![ehlo];
-        let mut last = 0;
-        for p in points {
-            chunks.push(&session[last..p]);
-            last = p;
-        }
-        chunks.push(&session[last..]);
+        let chunks = cut_after(ehlo, session, &cuts);
         let pieces = run(junk_limited(3), &chunks);
         prop_assert_eq!(&whole.transcript, &pieces.transcript);
         prop_assert!(whole.closed && pieces.closed);
