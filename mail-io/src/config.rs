@@ -27,12 +27,12 @@ pub struct IoConfig {
     /// driver stops reading: 64 KiB.
     pub max_unread: usize,
     /// How long a whole session may last, from the connection to its close, however busy:
-    /// then the machine is told its time is up ([`Machine::handle_timeout`]: a server says
-    /// 421 or `-ERR` and closes, a client fails with a timeout). `None` (the default for
+    /// then the machine is told its time is up ([`Machine::handle_session_timeout`]: a server
+    /// says 421 or `-ERR` and closes, a client fails with a timeout). `None` (the default for
     /// connections made by hand and for clients): no limit. The servers' default
     /// ([`ServeOptions`](crate::ServeOptions)) is 1 hour.
     ///
-    /// [`Machine::handle_timeout`]: mail_wire::machine::Machine::handle_timeout
+    /// [`Machine::handle_session_timeout`]: mail_wire::machine::Machine::handle_session_timeout
     pub session_timeout: Option<Duration>,
 }
 

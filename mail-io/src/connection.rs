@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::time::{Instant, sleep_until, timeout};
 
+use crate::closing::{CloseNotice, Step};
 use crate::deadline::Deadlines;
 use crate::transport::{Stream, Transport};
 use crate::{Error, IoConfig, Shutdown};
@@ -49,8 +50,9 @@ type TlsHook<M> = fn(&mut M, Option<String>, Option<mail_wire::sasl::ChannelBind
 ///   [`timeout`](Machine::timeout), counted from the start of the phase it times (the timer
 ///   starts again only when [`timer_epoch`](Machine::timer_epoch) or the timeout changes, never
 ///   because octets arrived: a peer trickling octets is closed like a silent one), and by
-///   [`IoConfig::session_timeout`] for the whole session (expiry of either is handed to
-///   [`handle_timeout`](Machine::handle_timeout)); writes by [`IoConfig::write_timeout`], TLS
+///   [`IoConfig::session_timeout`] for the whole session (their expiry is handed to
+///   [`handle_timeout`](Machine::handle_timeout) and
+///   [`handle_session_timeout`](Machine::handle_session_timeout)); writes by [`IoConfig::write_timeout`], TLS
 ///   handshakes by [`IoConfig::handshake_timeout`], from their start.
 /// - **No input lost.** Octets the machine did not take are kept and offered again, first;
 ///   while more than [`IoConfig::max_unread`] wait, nothing more is read.
@@ -134,6 +136,9 @@ pub struct Connection<M: Machine, T: Transport = TcpStream> {
     tls_hook: Option<TlsHook<M>>,
     /// The phase's and the session's deadlines.
     deadlines: Deadlines<Instant>,
+    /// Whether the owner hears of the close before the machine's last words are written
+    /// ([`announce_close`](Self::announce_close)).
+    close_notice: CloseNotice,
 }
 
 impl<M: Machine, T: Transport> std::fmt::Debug for Connection<M, T>
@@ -173,6 +178,7 @@ impl<M: Machine, T: Transport> Connection<M, T> {
             closed: false,
             tls_hook: None,
             deadlines: Deadlines::new(),
+            close_notice: CloseNotice::Off,
         }
     }
 
@@ -308,6 +314,15 @@ impl<M: Machine, T: Transport> Connection<M, T> {
         }
     }
 
+    /// Has [`next_step`](Self::next_step) return [`Step::Closing`] once, when the session is
+    /// over (the machine closed it: QUIT, a deadline, the shutdown, too many errors; or the
+    /// driver ended it at the session limit) and before its last words are written: a POP3
+    /// server releases the maildrop then (RFC 1939 6), not after a write that a peer which
+    /// does not read can hold up to the write timeout.
+    pub(crate) fn announce_close(&mut self) {
+        self.close_notice = CloseNotice::Armed;
+    }
+
     /// Whether the connection is over (the machine closed it, or I/O failed).
     pub fn is_closed(&self) -> bool {
         self.closed
@@ -340,8 +355,20 @@ impl<M: Machine, T: Transport> Connection<M, T> {
     /// `Ok(None)` once the connection is closed (after the machine's last word went out).
     /// `Err` means the I/O failed; the connection is closed then too.
     pub async fn next_event(&mut self) -> Result<Option<M::Event>, Error> {
+        loop {
+            match self.next_step().await? {
+                Step::Event(event) => return Ok(Some(event)),
+                Step::Closed => return Ok(None),
+                Step::Closing => {}
+            }
+        }
+    }
+
+    /// As [`next_event`](Self::next_event), and with [`announce_close`](Self::announce_close)
+    /// [`Step::Closing`] once before the machine's last words go out. Cancel-safe likewise.
+    pub(crate) async fn next_step(&mut self) -> Result<Step<M::Event>, Error> {
         if let Some(event) = self.events.pop_front() {
-            return Ok(Some(event));
+            return Ok(Step::Event(event));
         }
         let result = self.run(true).await;
         if result.is_err() {
@@ -355,11 +382,12 @@ impl<M: Machine, T: Transport> Connection<M, T> {
     /// the way are kept for [`next_event`](Self::next_event).
     pub async fn send(&mut self) -> Result<(), Error> {
         let result = match self.run(false).await {
-            Ok(Some(event)) => {
+            Ok(Step::Event(event)) => {
                 self.events.push_back(event);
                 Ok(())
             }
-            Ok(None) => Ok(()),
+            // With the close announced, the machine's last words wait for `next_step`.
+            Ok(Step::Closed | Step::Closing) => Ok(()),
             Err(error) => Err(error),
         };
         if result.is_err() {
@@ -369,24 +397,26 @@ impl<M: Machine, T: Transport> Connection<M, T> {
     }
 
     /// The loop. With `read`, it returns at the next event or the close; without, once the
-    /// machine's output is drained and written.
+    /// machine's output is drained and written (or, the close being announced, as soon as the
+    /// machine closed: its last words then wait for the announcement, made with `read`).
     ///
     /// Cancel-safe: every step records its progress in `self` before it awaits (bytes taken
     /// from the machine are in `unsent`, and written ones leave it; a TLS start or a close the
     /// machine asked for is in `pending`), so a dropped call loses and repeats nothing, and the
     /// next one goes on. Only a TLS handshake cannot be resumed: cancelling one loses the
     /// connection.
-    async fn run(&mut self, read: bool) -> Result<Option<M::Event>, Error> {
+    async fn run(&mut self, read: bool) -> Result<Step<M::Event>, Error> {
         loop {
             if self.closed {
-                return Ok(None);
+                return Ok(Step::Closed);
             }
             if let Some(event) = self.after_failure() {
                 return event;
             }
             if self.deadlines.session_due(self.config.session_timeout) {
-                self.deadlines.expired(self.config.session_timeout);
-                self.machine.handle_timeout();
+                self.deadlines
+                    .expired(self.config.session_timeout)
+                    .tell(&mut self.machine);
             }
             match self.pending {
                 Pending::StartTls => {
@@ -395,8 +425,14 @@ impl<M: Machine, T: Transport> Connection<M, T> {
                     continue;
                 }
                 Pending::Close => {
+                    if self.close_notice == CloseNotice::Armed {
+                        if read {
+                            self.close_notice = CloseNotice::Given;
+                        }
+                        return Ok(Step::Closing);
+                    }
                     self.close().await?;
-                    return Ok(None);
+                    return Ok(Step::Closed);
                 }
                 Pending::Nothing => {}
             }
@@ -411,7 +447,7 @@ impl<M: Machine, T: Transport> Connection<M, T> {
                             }
                         }
                     }
-                    Output::Event(event) => return Ok(Some(event)),
+                    Output::Event(event) => return Ok(Step::Event(event)),
                     Output::StartTls => {
                         self.pending = Pending::StartTls;
                         break;
@@ -439,7 +475,7 @@ impl<M: Machine, T: Transport> Connection<M, T> {
                 continue;
             }
             if !read {
-                return Ok(None);
+                return Ok(Step::Closed);
             }
             self.read().await?;
         }
@@ -447,11 +483,11 @@ impl<M: Machine, T: Transport> Connection<M, T> {
 
     /// After a failed write: the events the machine made of the peer's last words (a 421, say),
     /// then the error, then the end.
-    fn after_failure(&mut self) -> Option<Result<Option<M::Event>, Error>> {
+    fn after_failure(&mut self) -> Option<Result<Step<M::Event>, Error>> {
         self.failed.as_ref()?;
         while let Some(output) = self.machine.poll_output() {
             if let Output::Event(event) = output {
-                return Some(Ok(Some(event)));
+                return Some(Ok(Step::Event(event)));
             }
         }
         self.closed = true;
@@ -650,8 +686,9 @@ impl<M: Machine, T: Transport> Connection<M, T> {
                 let _ = self.machine.receive_from(&mut self.unread);
             }
             Read::Timeout => {
-                self.deadlines.expired(self.config.session_timeout);
-                self.machine.handle_timeout();
+                self.deadlines
+                    .expired(self.config.session_timeout)
+                    .tell(&mut self.machine);
             }
             Read::Shutdown => {
                 self.shutdown_seen = true;

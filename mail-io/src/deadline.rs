@@ -51,6 +51,25 @@ pub(crate) struct Deadlines<I> {
     session_over: bool,
 }
 
+/// Which deadline a wait ended at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expired {
+    /// The machine's, for the phase under way ([`Machine::handle_timeout`]).
+    Phase,
+    /// The session's overall limit ([`Machine::handle_session_timeout`]).
+    Session,
+}
+
+impl Expired {
+    /// Tells `machine`.
+    pub(crate) fn tell<M: Machine>(self, machine: &mut M) {
+        match self {
+            Self::Phase => machine.handle_timeout(),
+            Self::Session => machine.handle_session_timeout(),
+        }
+    }
+}
+
 /// The bounds of the next wait.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Next<I> {
@@ -108,14 +127,15 @@ impl<I: Moment> Deadlines<I> {
         session.and_then(|limit| self.started.later(limit))
     }
 
-    /// A wait ended at its deadline: the machine is about to hear of it
-    /// ([`Machine::handle_timeout`]). The next wait starts a new phase deadline; if the
-    /// session's limit was reached, it is not set again.
-    pub(crate) fn expired(&mut self, session: Option<Duration>) {
+    /// A wait ended at its deadline: the machine is about to hear of it. The next wait starts
+    /// a new phase deadline; if the session's limit was reached, it is not set again.
+    pub(crate) fn expired(&mut self, session: Option<Duration>) -> Expired {
         self.phase = None;
         if self.session_end(session).is_some_and(|end| I::now() >= end) {
             self.session_over = true;
+            return Expired::Session;
         }
+        Expired::Phase
     }
 
     /// Whether the session's limit has passed and the machine has not been told yet: checked

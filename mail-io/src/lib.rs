@@ -107,6 +107,8 @@ struct ReadmeDoctests;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 mod client_limits;
+#[cfg(any(feature = "tokio", feature = "blocking"))]
+mod closing;
 mod config;
 #[cfg(any(feature = "tokio", feature = "blocking"))]
 mod deadline;

@@ -1537,7 +1537,7 @@ fn a_client_trickling_one_octet_every_50_ms_is_closed_at_the_command_deadline() 
         reader.read_to_string(&mut transcript).unwrap();
         let held = started.elapsed();
         assert!(
-            transcript.ends_with("421 4.4.2 Timeout, closing the connection\r\n"),
+            transcript.ends_with("421 4.4.2 Timeout waiting for a command, closing\r\n"),
             "{transcript:?}"
         );
         assert!(held >= Duration::from_millis(380), "{held:?}");
@@ -1583,7 +1583,7 @@ fn a_busy_blocking_session_is_ended_politely_at_the_session_timeout() {
             thread::sleep(Duration::from_millis(50));
         }
         let held = started.elapsed();
-        assert_eq!(line, "421 4.4.2 Timeout, closing the connection\r\n");
+        assert_eq!(line, "421 4.4.2 Session time limit reached, closing\r\n");
         assert!(served >= 3, "{served}");
         assert!(
             held >= Duration::from_millis(600) && held < Duration::from_secs(3),

@@ -866,7 +866,7 @@ async fn a_client_trickling_one_octet_every_50_ms_is_closed_at_the_command_deadl
         .unwrap();
     let held = started.elapsed();
     assert!(
-        transcript.ends_with("421 4.4.2 Timeout, closing the connection\r\n"),
+        transcript.ends_with("421 4.4.2 Timeout waiting for a command, closing\r\n"),
         "{transcript:?}"
     );
     // Not cut early: half the deadline is a lower bound no slow CI box breaks (the deadline
@@ -926,7 +926,7 @@ async fn message_data_trickled_is_closed_at_the_data_block_deadline() {
         .unwrap();
     let held = started.elapsed();
     assert!(
-        transcript.ends_with("421 4.4.2 Timeout, closing the connection\r\n"),
+        transcript.ends_with("421 4.4.2 Timeout waiting for message data, closing\r\n"),
         "{transcript:?}"
     );
     assert!(held < Duration::from_secs(3), "held {held:?}");
@@ -953,7 +953,7 @@ async fn a_busy_session_is_ended_politely_at_the_session_timeout() {
             break;
         }
         if line.starts_with("421 ") {
-            assert_eq!(line, "421 4.4.2 Timeout, closing the connection\r\n");
+            assert_eq!(line, "421 4.4.2 Session time limit reached, closing\r\n");
             break;
         }
         assert_eq!(line, "250 2.0.0 Ok\r\n");
@@ -995,7 +995,7 @@ async fn the_session_timeout_ends_a_session_that_only_sends() {
     let mut theirs = theirs;
     theirs.read_to_string(&mut said).await.unwrap();
     assert!(
-        said.ends_with("421 4.4.2 Timeout, closing the connection\r\n"),
+        said.ends_with("421 4.4.2 Session time limit reached, closing\r\n"),
         "{said:?}"
     );
 }

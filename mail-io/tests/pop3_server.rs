@@ -1161,3 +1161,51 @@ async fn on_shutdown_the_lock_is_released_before_the_err_of_a_client_that_does_n
     bounded(server).await.unwrap();
     assert!(mailbox.log().commits.is_empty());
 }
+
+/// RFC 1939 6, as at QUIT and on shutdown: when the session's deadline ends it, the maildrop
+/// is released before the `-ERR` is written, even when that `-ERR` cannot go out (the client
+/// reads nothing and its pipe is full): a client that reconnects finds the maildrop unlocked
+/// at the deadline, not a write timeout later.
+#[tokio::test]
+async fn at_the_session_deadline_the_lock_is_released_before_the_err_of_a_client_that_does_not_read()
+ {
+    let mailbox = Mailbox::new(vec![message(100, 1)]);
+    // Room for exactly 20 `+OK\r\n`.
+    let (ours, theirs) = tokio::io::duplex(100);
+    let io = IoConfig::default()
+        .session_timeout(Some(Duration::from_millis(500)))
+        .write_timeout(Duration::from_secs(10));
+    let connection = Connection::new(Server::new(plaintext()), ours).with_config(io);
+    let session = tokio::spawn(run_session(connection, mailbox.handler()));
+    let mut peer = Peer::over(theirs);
+    assert!(peer.line().await.starts_with("+OK"));
+    peer.login().await;
+    assert_eq!(peer.command("NOOP").await, "+OK\r\n");
+    let started = Instant::now();
+    // The responses fill the pipe; then the client reads nothing.
+    peer.send(&"NOOP\r\n".repeat(20)).await;
+    while !mailbox.locks.lock().unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the lock is held until the -ERR is written"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!(
+        "lock released {:?} after the last command, the client reading nothing",
+        started.elapsed()
+    );
+    assert_eq!(mailbox.log().closed, [None]);
+    assert!(!session.is_finished(), "the -ERR is still to be written");
+    // The client reads at last: every response, then the -ERR, then the end.
+    let mut rest = Vec::new();
+    bounded(peer.io.read_to_end(&mut rest)).await.unwrap();
+    let rest = String::from_utf8(rest).unwrap();
+    assert_eq!(rest.matches("+OK\r\n").count(), 20, "{rest}");
+    assert!(
+        rest.ends_with("+OK\r\n-ERR session time limit reached, closing\r\n"),
+        "{rest}"
+    );
+    bounded(session).await.unwrap().unwrap();
+    assert!(mailbox.log().commits.is_empty());
+}

@@ -112,6 +112,13 @@ pub trait Machine {
     /// The [`timeout`](Self::timeout) expired without input.
     fn handle_timeout(&mut self);
 
+    /// The session's overall limit expired (a driver's, not the machine's own
+    /// [`timeout`](Self::timeout)): a server says so (SMTP 421, POP3 `-ERR`) and closes. The
+    /// default is [`handle_timeout`](Self::handle_timeout).
+    fn handle_session_timeout(&mut self) {
+        self.handle_timeout();
+    }
+
     /// The application ends the session now (for example on shutdown): servers say goodbye
     /// (SMTP 421, POP3 `-ERR`), clients quit where the dialogue allows; then [`Output::Close`].
     fn shut_down(&mut self);
@@ -144,7 +151,18 @@ pub trait Machine {
 #[macro_export]
 #[doc(hidden)]
 macro_rules! impl_machine {
+    // A machine with an inherent `handle_session_timeout` of its own (the servers).
+    ($machine:ty, $event:ty, $api_error:ty, session_timeout) => {
+        $crate::impl_machine!(@impl $machine, $event, $api_error, {
+            fn handle_session_timeout(&mut self) {
+                <$machine>::handle_session_timeout(self);
+            }
+        });
+    };
     ($machine:ty, $event:ty, $api_error:ty) => {
+        $crate::impl_machine!(@impl $machine, $event, $api_error, {});
+    };
+    (@impl $machine:ty, $event:ty, $api_error:ty, { $($extra:tt)* }) => {
         /// The shared driving verbs ([`mail_wire::machine`]), for drivers generic over all four
         /// machines; each calls the inherent method of the same name.
         impl $crate::machine::Machine for $machine {
@@ -186,6 +204,8 @@ macro_rules! impl_machine {
             fn is_closed(&self) -> bool {
                 <$machine>::is_closed(self)
             }
+
+            $($extra)*
         }
     };
 }

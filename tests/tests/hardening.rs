@@ -11,106 +11,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Office, binary, free_port, peer, scratch, wait_for};
-
-/// A connection with line reads bounded by a 10 s timeout.
-struct Client {
-    lines: BufReader<TcpStream>,
-    stream: TcpStream,
-}
-
-impl Client {
-    fn connect(port: u16) -> Self {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        Self {
-            lines: BufReader::new(stream.try_clone().unwrap()),
-            stream,
-        }
-    }
-
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.lines.read_line(&mut line).unwrap();
-        line
-    }
-
-    /// The last line of a (possibly multi-line) SMTP reply.
-    fn reply(&mut self) -> String {
-        for _ in 0..100 {
-            let line = self.line();
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return line;
-            }
-        }
-        panic!("reply too long");
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
-    }
-
-    fn cmd(&mut self, cmd: &str) -> String {
-        self.send(format!("{cmd}\r\n").as_bytes());
-        self.line()
-    }
-
-    fn smtp(&mut self, cmd: &str) -> String {
-        self.send(format!("{cmd}\r\n").as_bytes());
-        self.reply()
-    }
-
-    /// Whether the server closed: end of stream within the read timeout.
-    fn closed(&mut self) -> bool {
-        let mut rest = Vec::new();
-        self.lines.read_to_end(&mut rest).is_ok()
-    }
-
-    fn pop_login(port: u16, user: &str, pass: &str) -> (Self, String) {
-        let mut pop = Self::connect(port);
-        pop.line();
-        pop.cmd(&format!("USER {user}"));
-        let answer = pop.cmd(&format!("PASS {pass}"));
-        (pop, answer)
-    }
-
-    /// A multi-line POP3 response: the first line and the rest up to `.`.
-    fn multi(&mut self, cmd: &str) -> (String, Vec<u8>) {
-        let first = self.cmd(cmd);
-        let mut rest = Vec::new();
-        if first.starts_with("+OK") {
-            for _ in 0..1_000_000 {
-                let line = self.line();
-                if line == ".\r\n" || line.is_empty() {
-                    break;
-                }
-                rest.extend_from_slice(line.as_bytes());
-            }
-        }
-        (first, rest)
-    }
-}
-
-/// One message into SMTP, raw.
-fn smtp_deliver(port: u16, rcpt: &str, body: &str) {
-    let mut smtp = Client::connect(port);
-    assert!(smtp.reply().starts_with("220"));
-    assert!(smtp.smtp("EHLO c.example").starts_with("250"));
-    assert!(smtp.smtp("MAIL FROM:<a@example.org>").starts_with("250"));
-    assert!(smtp.smtp(&format!("RCPT TO:<{rcpt}>")).starts_with("250"));
-    assert!(smtp.smtp("DATA").starts_with("354"));
-    smtp.send(body.as_bytes());
-    let end = smtp.smtp(".");
-    assert!(end.starts_with("250"), "{end}");
-    smtp.smtp("QUIT");
-}
+use common::{Client, Office, binary, free_port, peer, scratch, smtp_deliver, wait_for};
 
 /// Delivery names each file `<unique>,S=<size>,W=<wire size>`; POP3 lists the wire size from
 /// the name, and it is exactly what RETR sends (RFC 1939 5); the UIDL is the name up to the
@@ -240,7 +145,7 @@ fn a_file_larger_than_its_name_says_is_streamed_not_read_whole() {
     assert!(retr.starts_with("+OK"), "{retr}");
     // The first 64 KiB of the message arrive; then the connection is dropped.
     let mut first = vec![0; 64 * 1024];
-    pop.lines.read_exact(&mut first).unwrap();
+    pop.read_exact(&mut first);
     assert!(first.starts_with(b"Subject: big\r\n"));
     drop(pop);
     let after = peak();
@@ -465,4 +370,31 @@ fn stale_tmp_files_are_swept_at_start_up() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!old_left, "the stale file is still there");
     assert!(fresh_left, "the fresh file was removed");
+}
+
+/// RFC 5321 3.8, Postfix's `smtpd_junk_command_limit`: 100 NOOPs are answered, the 101st
+/// ends the session with 421 (a client cannot hold its slot by talking without mail); POP3
+/// likewise past 100 NOOPs in a transaction.
+#[test]
+fn the_101st_noop_ends_an_smtp_or_pop3_session() {
+    let office = Office::start("junk", &["--plaintext-login"]);
+    let mut smtp = Client::connect(office.smtp);
+    assert!(smtp.reply().starts_with("220"));
+    assert!(smtp.smtp("EHLO c.example").starts_with("250"));
+    for n in 1..=100 {
+        assert_eq!(smtp.smtp("NOOP"), "250 2.0.0 Ok\r\n", "NOOP {n}");
+    }
+    assert_eq!(
+        smtp.smtp("NOOP"),
+        "421 4.7.0 Too many commands, closing\r\n"
+    );
+    assert!(smtp.closed());
+
+    let (mut pop, answer) = Client::pop_login(office.pop3, "bob", "hunter2");
+    assert!(answer.starts_with("+OK"), "{answer}");
+    for n in 1..=100 {
+        assert_eq!(pop.cmd("NOOP"), "+OK\r\n", "NOOP {n}");
+    }
+    assert_eq!(pop.cmd("NOOP"), "-ERR too many commands, closing\r\n");
+    assert!(pop.closed());
 }

@@ -10,11 +10,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::Office;
+use common::{Client, Office};
 
 /// How long any read of these tests may wait.
 const READ: Duration = Duration::from_secs(10);
@@ -52,42 +52,9 @@ fn first_line(stream: &TcpStream) -> String {
     String::from_utf8_lossy(&line).into_owned()
 }
 
-/// A line-at-a-time conversation.
-struct Talk {
-    lines: BufReader<TcpStream>,
-    stream: TcpStream,
-}
-
-impl Talk {
-    fn new(stream: TcpStream) -> Self {
-        Self {
-            lines: BufReader::new(stream.try_clone().unwrap()),
-            stream,
-        }
-    }
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.lines.read_line(&mut line).unwrap();
-        line
-    }
-    /// The last line of a reply (SMTP multi-line replies end with `CODE `).
-    fn reply(&mut self) -> String {
-        for _ in 0..100 {
-            let line = self.line();
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return line;
-            }
-        }
-        panic!("a reply of more than 100 lines");
-    }
-    fn send(&mut self, text: &str) {
-        self.stream.write_all(text.as_bytes()).unwrap();
-    }
-}
-
 /// A whole SMTP delivery to alice from `from`; the replies, in order.
 fn smtp_delivery_from(from: [u8; 4], port: u16) -> Vec<String> {
-    let mut talk = Talk::new(connect_from(from, port));
+    let mut talk = Client::over(connect_from(from, port));
     let mut replies = vec![talk.reply()];
     for command in [
         "EHLO legit.example\r\n",
@@ -105,7 +72,7 @@ fn smtp_delivery_from(from: [u8; 4], port: u16) -> Vec<String> {
 
 /// A POP3 session of alice from `from`: login, STAT, RETR 1, QUIT; the responses.
 fn pop3_session_from(from: [u8; 4], port: u16) -> (Vec<String>, String) {
-    let mut talk = Talk::new(connect_from(from, port));
+    let mut talk = Client::over(connect_from(from, port));
     let mut responses = vec![talk.line()];
     for command in [
         "USER alice\r\n",

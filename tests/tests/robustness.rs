@@ -18,86 +18,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Office, binary, free_port, scratch, wait_for};
-
-/// One message into SMTP, raw (no TLS; the SMTP listener accepts mail without AUTH).
-fn smtp_deliver(port: u16, rcpt: &str, body: &str) {
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut lines = BufReader::new(stream.try_clone().unwrap());
-    let mut w = &stream;
-    let mut line = String::new();
-    let mut expect = |lines: &mut BufReader<TcpStream>, code: &str| loop {
-        line.clear();
-        assert!(
-            lines.read_line(&mut line).unwrap() > 0,
-            "closed before {code}"
-        );
-        assert!(line.starts_with(code), "wanted {code}, got {line}");
-        if line.as_bytes().get(3) == Some(&b' ') {
-            break;
-        }
-    };
-    expect(&mut lines, "220");
-    w.write_all(b"EHLO c.example\r\n").unwrap();
-    expect(&mut lines, "250");
-    w.write_all(b"MAIL FROM:<a@example.org>\r\n").unwrap();
-    expect(&mut lines, "250");
-    w.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
-        .unwrap();
-    expect(&mut lines, "250");
-    w.write_all(b"DATA\r\n").unwrap();
-    expect(&mut lines, "354");
-    w.write_all(body.as_bytes()).unwrap();
-    w.write_all(b".\r\n").unwrap();
-    expect(&mut lines, "250");
-    w.write_all(b"QUIT\r\n").unwrap();
-    expect(&mut lines, "221");
-}
-
-/// A plaintext POP3 session (needs `--plaintext-login`).
-struct Pop {
-    lines: BufReader<TcpStream>,
-    stream: TcpStream,
-}
-
-impl Pop {
-    fn login(port: u16, user: &str, pass: &str) -> (Self, String) {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let mut pop = Self {
-            lines: BufReader::new(stream.try_clone().unwrap()),
-            stream,
-        };
-        pop.line();
-        pop.cmd(&format!("USER {user}"));
-        let answer = pop.cmd(&format!("PASS {pass}"));
-        (pop, answer)
-    }
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.lines.read_line(&mut line).unwrap();
-        line
-    }
-    fn cmd(&mut self, cmd: &str) -> String {
-        self.stream
-            .write_all(format!("{cmd}\r\n").as_bytes())
-            .unwrap();
-        self.line()
-    }
-    fn multi(&mut self, cmd: &str) -> (String, Vec<String>) {
-        let first = self.cmd(cmd);
-        let mut rest = Vec::new();
-        if first.starts_with("+OK") {
-            loop {
-                let line = self.line();
-                if line == ".\r\n" {
-                    break;
-                }
-                rest.push(line);
-            }
-        }
-        (first, rest)
-    }
-}
+use common::{Client, Office, binary, free_port, scratch, smtp_deliver, wait_for};
 
 /// `fetch --delete` deletes only what it stored: when storing fails, the server keeps every
 /// message (no QUIT, no commit).
@@ -151,10 +72,10 @@ fn pop3_numbers_match_files_with_an_unlisted_file() {
         b"Subject: foreign\r\n\r\nforeign\r\n",
     )
     .unwrap();
-    let (mut pop, answer) = Pop::login(office.pop3, "alice", "secret");
+    let (mut pop, answer) = Client::pop_login(office.pop3, "alice", "secret");
     assert!(answer.starts_with("+OK"), "{answer}");
     let (_, body) = pop.multi("RETR 1");
-    let body = body.concat();
+    let body = String::from_utf8_lossy(&body);
     pop.cmd("QUIT");
     assert!(
         body.contains("Subject: first"),
@@ -176,7 +97,7 @@ fn long_hostname_messages_visible_over_pop3() {
     );
     smtp_deliver(office.smtp, "alice@example.com", "Subject: x\r\n\r\nx\r\n");
     assert_eq!(office.messages("alice").len(), 1);
-    let (mut pop, answer) = Pop::login(office.pop3, "alice", "secret");
+    let (mut pop, answer) = Client::pop_login(office.pop3, "alice", "secret");
     assert!(answer.starts_with("+OK"), "{answer}");
     let stat = pop.cmd("STAT");
     pop.cmd("QUIT");
@@ -220,7 +141,7 @@ fn failed_listing_releases_the_lock() {
     let cur = office.dir.join("data/bob/cur");
     std::fs::remove_dir_all(&cur).unwrap();
     std::fs::write(&cur, b"").unwrap();
-    let (mut pop, first) = Pop::login(office.pop3, "bob", "hunter2");
+    let (mut pop, first) = Client::pop_login(office.pop3, "bob", "hunter2");
     assert!(first.contains("[SYS/TEMP]"), "{first}");
     std::fs::remove_file(&cur).unwrap();
     std::fs::create_dir(&cur).unwrap();
@@ -357,10 +278,10 @@ fn non_reading_pop3_client_does_not_hold_the_lock_forever() {
         );
     }
     std::fs::write(new.join("1700000000.big.localhost"), &big).unwrap();
-    let (mut pop, answer) = Pop::login(office.pop3, "bob", "hunter2");
+    let (mut pop, answer) = Client::pop_login(office.pop3, "bob", "hunter2");
     assert!(answer.starts_with("+OK"), "{answer}");
     pop.stream.write_all(b"RETR 1\r\n").unwrap();
     std::thread::sleep(Duration::from_secs(11 * 60));
-    let (_second, answer) = Pop::login(office.pop3, "bob", "hunter2");
+    let (_second, answer) = Client::pop_login(office.pop3, "bob", "hunter2");
     assert!(!answer.contains("[IN-USE]"), "{answer}");
 }

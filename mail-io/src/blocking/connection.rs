@@ -10,6 +10,7 @@ use bytes::BytesMut;
 use mail_wire::machine::{Machine, Output};
 
 use super::transport::{Socket, Stream, Transport, deadline, timed_out};
+use crate::closing::{CloseNotice, Step};
 use crate::deadline::Deadlines;
 use crate::{Error, IoConfig, Shutdown};
 #[cfg(feature = "rustls")]
@@ -59,7 +60,8 @@ type TlsHook<M> = fn(&mut M, Option<String>, Option<mail_wire::sasl::ChannelBind
 ///   [`timeout`](Machine::timeout), counted from the start of the phase it times (the timer
 ///   starts again only when [`timer_epoch`](Machine::timer_epoch) or the timeout changes,
 ///   never because octets arrived), and by [`IoConfig::session_timeout`] for the whole
-///   session (expiry of either is handed to [`handle_timeout`](Machine::handle_timeout));
+///   session (their expiry is handed to [`handle_timeout`](Machine::handle_timeout) and
+///   [`handle_session_timeout`](Machine::handle_session_timeout));
 ///   writes by [`IoConfig::write_timeout`], TLS handshakes by
 ///   [`IoConfig::handshake_timeout`]. The socket's timeouts are set from the time left before
 ///   each wait, so a peer that trickles one octet at a time cannot stretch a command, a
@@ -150,6 +152,11 @@ pub struct Connection<M: Machine, S: Transport = TcpStream> {
     tls_hook: Option<TlsHook<M>>,
     /// The phase's and the session's deadlines.
     deadlines: Deadlines<Instant>,
+    /// Whether the owner hears of the close before the machine's last words are written
+    /// ([`announce_close`](Self::announce_close)).
+    close_notice: CloseNotice,
+    /// The session is over: the close waits for its announcement.
+    closing: bool,
 }
 
 impl<M: Machine, S: Transport> std::fmt::Debug for Connection<M, S>
@@ -189,6 +196,8 @@ impl<M: Machine, S: Transport> Connection<M, S> {
             closed: false,
             tls_hook: None,
             deadlines: Deadlines::new(),
+            close_notice: CloseNotice::Off,
+            closing: false,
         }
     }
 
@@ -330,6 +339,15 @@ impl<M: Machine, S: Transport> Connection<M, S> {
         }
     }
 
+    /// Has [`next_step`](Self::next_step) return [`Step::Closing`] once, when the session is
+    /// over (the machine closed it: QUIT, a deadline, the shutdown, too many errors; or the
+    /// driver ended it at the session limit) and before its last words are written: a POP3
+    /// server releases the maildrop then (RFC 1939 6), not after a write that a peer which
+    /// does not read can hold up to the write timeout.
+    pub(crate) fn announce_close(&mut self) {
+        self.close_notice = CloseNotice::Armed;
+    }
+
     /// Whether the connection is over (the machine closed it, or I/O failed).
     pub fn is_closed(&self) -> bool {
         self.closed
@@ -368,8 +386,20 @@ impl<M: Machine, S: Transport> Connection<M, S> {
     /// `Ok(None)` once the connection is closed (after the machine's last word went out).
     /// `Err` means the I/O failed; the connection is closed then too.
     pub fn next_event(&mut self) -> Result<Option<M::Event>, Error> {
+        loop {
+            match self.next_step()? {
+                Step::Event(event) => return Ok(Some(event)),
+                Step::Closed => return Ok(None),
+                Step::Closing => {}
+            }
+        }
+    }
+
+    /// As [`next_event`](Self::next_event), and with [`announce_close`](Self::announce_close)
+    /// [`Step::Closing`] once before the machine's last words go out.
+    pub(crate) fn next_step(&mut self) -> Result<Step<M::Event>, Error> {
         if let Some(event) = self.events.pop_front() {
-            return Ok(Some(event));
+            return Ok(Step::Event(event));
         }
         let result = self.run(true);
         if result.is_err() {
@@ -383,11 +413,12 @@ impl<M: Machine, S: Transport> Connection<M, S> {
     /// the way are kept for [`next_event`](Self::next_event).
     pub fn send(&mut self) -> Result<(), Error> {
         let result = match self.run(false) {
-            Ok(Some(event)) => {
+            Ok(Step::Event(event)) => {
                 self.events.push_back(event);
                 Ok(())
             }
-            Ok(None) => Ok(()),
+            // With the close announced, the machine's last words wait for `next_step`.
+            Ok(Step::Closed | Step::Closing) => Ok(()),
             Err(error) => Err(error),
         };
         if result.is_err() {
@@ -397,18 +428,23 @@ impl<M: Machine, S: Transport> Connection<M, S> {
     }
 
     /// The loop. With `read`, it returns at the next event or the close; without, once the
-    /// machine's output is drained and written.
-    fn run(&mut self, read: bool) -> Result<Option<M::Event>, Error> {
+    /// machine's output is drained and written (or, the close being announced, as soon as the
+    /// machine closed: its last words then wait for the announcement, made with `read`).
+    fn run(&mut self, read: bool) -> Result<Step<M::Event>, Error> {
         loop {
             if self.closed {
-                return Ok(None);
+                return Ok(Step::Closed);
+            }
+            if self.closing {
+                return self.close_or_announce(read);
             }
             if let Some(outcome) = self.after_failure() {
                 return outcome;
             }
             if self.deadlines.session_due(self.config.session_timeout) {
-                self.deadlines.expired(self.config.session_timeout);
-                self.machine.handle_timeout();
+                self.deadlines
+                    .expired(self.config.session_timeout)
+                    .tell(&mut self.machine);
             }
             while let Some(output) = self.machine.poll_output() {
                 match output {
@@ -421,11 +457,11 @@ impl<M: Machine, S: Transport> Connection<M, S> {
                             }
                         }
                     }
-                    Output::Event(event) => return Ok(Some(event)),
+                    Output::Event(event) => return Ok(Step::Event(event)),
                     Output::StartTls => self.start_tls()?,
                     Output::Close => {
-                        self.close()?;
-                        return Ok(None);
+                        self.closing = true;
+                        return self.close_or_announce(read);
                     }
                 }
             }
@@ -440,19 +476,32 @@ impl<M: Machine, S: Transport> Connection<M, S> {
                 continue;
             }
             if !read {
-                return Ok(None);
+                return Ok(Step::Closed);
             }
             self.read()?;
         }
     }
 
+    /// The session is over: announces it first if asked to (only where `read`; the close
+    /// waits meanwhile), then closes.
+    fn close_or_announce(&mut self, read: bool) -> Result<Step<M::Event>, Error> {
+        if self.close_notice == CloseNotice::Armed {
+            if read {
+                self.close_notice = CloseNotice::Given;
+            }
+            return Ok(Step::Closing);
+        }
+        self.close()?;
+        Ok(Step::Closed)
+    }
+
     /// After a failed write: the events the machine made of the peer's last words (a 421,
     /// say), then the error, then the end.
-    fn after_failure(&mut self) -> Option<Result<Option<M::Event>, Error>> {
+    fn after_failure(&mut self) -> Option<Result<Step<M::Event>, Error>> {
         self.failed.as_ref()?;
         while let Some(output) = self.machine.poll_output() {
             if let Output::Event(event) = output {
-                return Some(Ok(Some(event)));
+                return Some(Ok(Step::Event(event)));
             }
         }
         self.closed = true;
@@ -506,7 +555,8 @@ impl<M: Machine, S: Transport> Connection<M, S> {
     fn read(&mut self) -> Result<(), Error> {
         if self.deadlines.session_over() && !self.machine.is_closed() {
             // Told its session is over, the machine stays open: the driver ends it.
-            return self.close();
+            self.closing = true;
+            return Ok(());
         }
         let next = self
             .deadlines
@@ -567,7 +617,8 @@ impl<M: Machine, S: Transport> Connection<M, S> {
     ) -> Result<(), Error> {
         if phase.is_none() && shutdown.is_none() {
             if self.eof_told {
-                return self.close();
+                self.closing = true;
+                return Ok(());
             }
             return Err(Error::Api(
                 "the machine takes no more input and has no timer: nothing can happen until \
@@ -605,8 +656,9 @@ impl<M: Machine, S: Transport> Connection<M, S> {
             }
             let now = Instant::now();
             if deadline.is_some_and(|deadline| now >= deadline) {
-                self.deadlines.expired(self.config.session_timeout);
-                self.machine.handle_timeout();
+                self.deadlines
+                    .expired(self.config.session_timeout)
+                    .tell(&mut self.machine);
                 return true;
             }
             // One slice of the wait: to the machine's deadline, or to the next look at the

@@ -20,6 +20,7 @@ pub use crate::pop3_server::{Refusal, Retrieve, ServerError};
 #[cfg(feature = "rustls")]
 use crate::TlsServer;
 use crate::accept::{Refusals, accept_loop};
+use crate::closing::Step;
 use crate::{Connection, IoConfig, ServeOptions, Shutdown, Transport};
 
 /// A maildrop as a POP3 session sees it: one async method per decision, called in the order of
@@ -169,13 +170,14 @@ pub trait Maildrop: Send {
     /// the client going away, a timeout, the shutdown, an I/O error, a failed TLS handshake),
     /// with the error if it ended on one. Release the maildrop's lock here.
     ///
-    /// It runs before the socket is closed where the session ends by the server's decision
-    /// (after [`commit`](Self::commit) and before `+OK bye` goes out, as RFC 1939 6 orders:
-    /// a client that reconnects at once finds the maildrop unlocked; under [`serve`], before
-    /// `-ERR server shutting down` goes out too), otherwise as the connection closes (a
-    /// timeout: once its `-ERR` is written, within [`IoConfig::write_timeout`] twice). If the session's task is dropped midway (the runtime stops), it
-    /// cannot run: keep a lock in a guard whose `Drop` releases it too. The default does
-    /// nothing.
+    /// It runs before the session's last words are written whenever the session ends without
+    /// an I/O error (after [`commit`](Self::commit) and before `+OK bye` goes out, as RFC 1939
+    /// 6 orders: a client that reconnects at once finds the maildrop unlocked; before the
+    /// `-ERR` of a deadline, of too many errors or of the shutdown too), so that a client which
+    /// stops reading cannot keep the maildrop locked while that write waits. After an I/O
+    /// error it runs as the connection is dropped. If the session's task is dropped midway
+    /// (the runtime stops), it cannot run: keep a lock in a guard whose `Drop` releases it
+    /// too. The default does nothing.
     fn closed(&mut self, error: Option<&ServerError>) -> impl Future<Output = ()> + Send {
         let _ = error;
         std::future::ready(())
@@ -409,22 +411,40 @@ impl<H: Maildrop, T: Transport> Session<H, T> {
     /// the machine says `-ERR` and closes (RFC 1939 6 has the lock released before the
     /// session's last words, as at QUIT). `next_event` is cancel-safe: a wait cut short by
     /// the shutdown loses nothing.
+    ///
+    /// Whichever way the session ends (QUIT, a deadline, too many errors, the client going
+    /// away), the connection announces the close before the machine's last words are written
+    /// ([`Connection::announce_close`]): the maildrop is released then, so that a client which
+    /// does not read cannot keep it locked for the write timeout.
     async fn next_event(&mut self) -> Result<Option<Event>, crate::Error> {
-        if let Some(shutdown) = self.shutdown.clone() {
-            tokio::select! {
-                biased;
-                () = shutdown.triggered() => {
-                    self.shutdown = None;
-                    if !self.ended {
-                        self.ended = true;
-                        self.handler.closed(None).await;
+        loop {
+            let step = match self.shutdown.clone() {
+                Some(shutdown) => tokio::select! {
+                    biased;
+                    () = shutdown.triggered() => {
+                        self.shutdown = None;
+                        self.end().await;
+                        self.connection.machine_mut().shut_down();
+                        continue;
                     }
-                    self.connection.machine_mut().shut_down();
-                }
-                event = self.connection.next_event() => return event,
+                    step = self.connection.next_step() => step?,
+                },
+                None => self.connection.next_step().await?,
+            };
+            match step {
+                Step::Event(event) => return Ok(Some(event)),
+                Step::Closing => self.end().await,
+                Step::Closed => return Ok(None),
             }
         }
-        self.connection.next_event().await
+    }
+
+    /// Tells the handler the session is over, once.
+    async fn end(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            self.handler.closed(None).await;
+        }
     }
 
     async fn run(&mut self) -> Result<(), ServerError> {
@@ -432,6 +452,7 @@ impl<H: Maildrop, T: Transport> Session<H, T> {
         // the CAPA or AUTH that follows): the client certificate's identity, for SASL
         // EXTERNAL, and the channel binding data, for SCRAM-SHA-256-PLUS.
         self.connection.on_tls_established(tls_up);
+        self.connection.announce_close();
         while let Some(event) = self.next_event().await? {
             match event {
                 Event::Login(login) => {
@@ -470,12 +491,6 @@ impl<H: Maildrop, T: Transport> Session<H, T> {
                 event if event.is_decision() => self.answer(Answer::Accept)?,
                 _ => {}
             }
-            if self.connection.machine().is_closed() && !self.ended {
-                // The machine ended the session (QUIT, too many errors): its last words are
-                // still to be written; the maildrop is released first (RFC 1939 6).
-                self.ended = true;
-                self.handler.closed(None).await;
-            }
         }
         Ok(())
     }
@@ -508,6 +523,10 @@ impl<H: Maildrop, T: Transport> Session<H, T> {
             machine.send_body(chunk.get(..read).unwrap_or_default())?;
             if machine.pending_output() >= BODY_CHUNK {
                 self.connection.send().await?;
+                if self.connection.machine().is_closed() {
+                    // The session's limit came mid-message: the close is announced next.
+                    return Ok(());
+                }
             }
             read = match message.read(&mut chunk).await {
                 Ok(read) => read,

@@ -62,6 +62,11 @@ pub struct ServerConfig {
     pub max_pending: usize,
     /// Protocol errors before the session ends (without committing anything).
     pub max_errors: usize,
+    /// NOOP commands in the TRANSACTION state a session may send before it ends with
+    /// `-ERR too many commands, closing`: default 100, as Postfix's `smtpd_junk_command_limit`
+    /// for SMTP. A client cannot hold its maildrop locked by sending NOOP forever; counted over
+    /// the whole session (POP3 has no transaction that would start the count again).
+    pub max_junk_commands: usize,
     /// How long the client may take for each command, from the response to the last one to
     /// the end of its line, trickled or not (RFC 1939 3, the autologout timer: at least 10
     /// minutes; less is raised to 10 minutes).
@@ -92,6 +97,7 @@ impl Default for ServerConfig {
             max_auth_line: mail_wire::sasl::AUTH_LINE_LIMIT,
             max_pending: 64 * 1024,
             max_errors: 10,
+            max_junk_commands: 100,
             idle_timeout: Duration::from_secs(10 * 60),
             bare_endings: EncodeBareEndings::ConvertToCrlf,
         }

@@ -509,6 +509,8 @@ pub struct Server {
     user: Option<Username<'static>>,
     maildrop: Maildrop,
     errors: usize,
+    /// NOOPs in the TRANSACTION state ([`ServerConfig::max_junk_commands`]).
+    junk: usize,
     /// The user the AUTH exchange under way named (SCRAM's lookup), for [`Event::AuthFailed`].
     auth_username: Option<String>,
     /// The last `receive` left octets with the caller: plaintext that may follow an STLS.
@@ -569,6 +571,7 @@ impl Server {
             user: None,
             maildrop: Maildrop::default(),
             errors: 0,
+            junk: 0,
             auth_username: None,
             short_read: false,
             timer: TimerEpoch::new(),
@@ -743,9 +746,21 @@ impl Server {
         self.close();
     }
 
-    /// The idle timeout expired: `-ERR` and close, nothing committed (RFC 1939 3).
+    /// The [`timeout`](Self::timeout) expired: `-ERR` and close, nothing committed (RFC 1939
+    /// 3, the autologout timer), the text saying which deadline it was: a command line, or an
+    /// AUTH exchange (RFC 5034 4).
     pub fn handle_timeout(&mut self) {
-        self.end_with("idle for too long, closing");
+        if matches!(self.phase, Phase::Auth(..)) {
+            self.end_with("timeout in the AUTH exchange, closing");
+        } else {
+            self.end_with("timeout waiting for a command, closing");
+        }
+    }
+
+    /// The session's overall time limit (the driver's) expired, whatever the phase: `-ERR`
+    /// and close, nothing committed.
+    pub fn handle_session_timeout(&mut self) {
+        self.end_with("session time limit reached, closing");
     }
 
     /// The application ends the session now (shutting down): `-ERR` and close, nothing
@@ -1456,7 +1471,15 @@ impl Server {
                     self.ok(&alloc::format!("message {n} deleted"));
                 }
             }
-            Command::Noop => self.ok(""),
+            Command::Noop => {
+                self.junk = self.junk.saturating_add(1);
+                if self.junk > self.config.max_junk_commands {
+                    // Nothing committed, as at any end but QUIT (RFC 1939 6).
+                    self.end_with("too many commands, closing");
+                } else {
+                    self.ok("");
+                }
+            }
             Command::Rset => {
                 self.maildrop.deleted.iter_mut().for_each(|d| *d = false);
                 let (count, size) = self.maildrop.totals();
@@ -1627,7 +1650,7 @@ fn maildrop_text(count: usize, size: u64) -> String {
     alloc::format!("maildrop has {count} message{plural} ({size} octets)")
 }
 
-mail_wire::impl_machine!(Server, Event, ApiError);
+mail_wire::impl_machine!(Server, Event, ApiError, session_timeout);
 
 #[cfg(test)]
 mod guard_tests;

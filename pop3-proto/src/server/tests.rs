@@ -334,7 +334,7 @@ fn no_commit_without_quit_in_transaction() {
     assert!(run.commits().is_empty() && run.closed);
     assert!(
         run.transcript
-            .ends_with("-ERR idle for too long, closing\r\n")
+            .ends_with("-ERR timeout waiting for a command, closing\r\n")
     );
 
     let errors = "BOGUS\r\n".repeat(10);
@@ -1298,4 +1298,99 @@ fn the_epoch_stays_while_a_command_trickles_in_and_through_an_auth_exchange_rfc1
     );
     assert_ne!(server.timer_epoch(), before);
     assert_eq!(server.timeout(), Some(Duration::from_secs(600)));
+}
+
+/// RFC 1939 3 (the autologout timer) and RFC 5034 4: the `-ERR` of each deadline names it (a
+/// command, the AUTH exchange, and the driver's limit on the whole session), never "idle".
+#[test]
+fn rfc1939_3_each_timeout_response_names_the_deadline_that_expired() {
+    let app = App::new(two_messages());
+    let (mut run, mut server) = run_with(plain(), &app, &[b"USER u\r\n"]);
+    server.handle_timeout();
+    drain(&mut server, &mut run, &app);
+    assert!(
+        run.transcript
+            .ends_with("-ERR timeout waiting for a command, closing\r\n"),
+        "{}",
+        run.transcript
+    );
+
+    let (mut server, mut run) = tls_server(ServerMechanisms::new().plain(), None);
+    let challenge = feed(&mut server, &mut run, &app, b"AUTH PLAIN\r\n");
+    assert_eq!(challenge, "+ \r\n");
+    server.handle_timeout();
+    let text = feed(&mut server, &mut run, &app, b"");
+    assert_eq!(text, "-ERR timeout in the AUTH exchange, closing\r\n");
+    assert!(run.closed);
+
+    // The session's limit, in any phase, through the drivers' trait.
+    let (mut run, mut server) = run_with(plain(), &app, &[b"USER u\r\nPASS tanstaaf\r\n"]);
+    mail_wire::machine::Machine::handle_session_timeout(&mut server);
+    drain(&mut server, &mut run, &app);
+    assert!(
+        run.transcript
+            .ends_with("-ERR session time limit reached, closing\r\n"),
+        "{}",
+        run.transcript
+    );
+    assert!(run.commits().is_empty() && run.closed);
+}
+
+/// Past `max_junk_commands` NOOPs in the TRANSACTION state the session ends with `-ERR`,
+/// nothing committed (RFC 1939 6: only QUIT commits); the default allows 100.
+#[test]
+fn over_max_junk_commands_a_transaction_ends_with_err_and_commits_nothing() {
+    assert_eq!(ServerConfig::default().max_junk_commands, 100);
+    let app = App::new(two_messages());
+    let limited = ServerConfig {
+        max_junk_commands: 2,
+        ..plain()
+    };
+    let input = "USER u\r\nPASS tanstaaf\r\nDELE 1\r\nNOOP\r\nNOOP\r\nNOOP\r\nQUIT\r\n";
+    let (run, _) = run_with(limited, &app, &[input.as_bytes()]);
+    assert!(
+        run.transcript
+            .ends_with("+OK\r\n+OK\r\n-ERR too many commands, closing\r\n"),
+        "{}",
+        run.transcript
+    );
+    assert!(run.closed && run.commits().is_empty());
+    assert!(!run.events.contains(&Event::Quit));
+
+    let hundred = alloc::format!("USER u\r\nPASS tanstaaf\r\n{}", "NOOP\r\n".repeat(100));
+    let (run, _) = run_with(plain(), &app, &[hundred.as_bytes()]);
+    assert!(!run.closed && run.transcript.ends_with("+OK\r\n"));
+    let (run, _) = run_with(plain(), &app, &[hundred.as_bytes(), b"NOOP\r\n"]);
+    assert!(run.closed);
+    assert!(
+        run.transcript
+            .ends_with("-ERR too many commands, closing\r\n")
+    );
+}
+
+proptest! {
+    /// Any chunking of a session over the NOOP limit ends it at the same command.
+    #[test]
+    fn any_chunking_ends_a_noop_session_at_the_same_command(
+        cuts in proptest::collection::vec(any::<usize>(), 0..20),
+    ) {
+        let app = App::new(two_messages());
+        let config = ServerConfig { max_junk_commands: 3, ..plain() };
+        let input: &[u8] = b"USER u\r\nPASS tanstaaf\r\nNOOP\r\nSTAT\r\nNOOP\r\nNOOP\r\nNOOP\r\nQUIT\r\n";
+        let (whole, _) = run_with(config.clone(), &app, &[input]);
+        prop_assert!(whole.closed);
+        prop_assert!(whole.transcript.ends_with("+OK\r\n-ERR too many commands, closing\r\n"));
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut last = 0;
+        for point in points {
+            chunks.push(&input[last..point]);
+            last = point;
+        }
+        chunks.push(&input[last..]);
+        let (split, _) = run_with(config, &app, &chunks);
+        prop_assert_eq!(&split.transcript, &whole.transcript);
+        prop_assert_eq!(&split.events, &whole.events);
+    }
 }

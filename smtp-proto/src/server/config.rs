@@ -101,6 +101,12 @@ pub struct ServerConfig {
     /// (a refused or unverified login, a malformed or cancelled exchange), so that guessing
     /// passwords ends the session (RFC 4954 9 leaves the policy to the server).
     pub max_errors: usize,
+    /// Commands that move no mail (NOOP, RSET, VRFY, EXPN, HELP, ETRN, answered or not) a
+    /// session may send before it ends with `421 4.7.0 Too many commands, closing` (RFC 5321
+    /// 3.8 lets a server close with 421; 4.5.3.2 bounds each command's time, not their
+    /// number): a client cannot hold a session by talking forever. The count starts again
+    /// when a message is accepted, as Postfix's `smtpd_junk_command_limit` (default 100) does.
+    pub max_junk_commands: usize,
     /// What to do with a bare CR or LF in a DATA body: reject the message after its end
     /// (default) or keep them.
     pub bare_endings: DecodeBareEndings,
@@ -136,6 +142,7 @@ impl Default for ServerConfig {
             max_auth_line: 12288,
             max_pending: 64 * 1024,
             max_errors: 10,
+            max_junk_commands: 100,
             bare_endings: DecodeBareEndings::Reject,
             sync_error: sync_error(),
             timeouts: Timeouts::default(),

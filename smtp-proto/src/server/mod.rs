@@ -457,6 +457,9 @@ pub struct Server {
     auth_refused: bool,
     transaction: Option<Transaction>,
     errors: usize,
+    /// Commands that moved no mail since the session started or a message was accepted
+    /// ([`ServerConfig::max_junk_commands`]).
+    junk: usize,
     /// The last processed line was followed by more input before its reply went out.
     ahead: bool,
     /// The client spoke before the greeting.
@@ -507,6 +510,7 @@ impl Server {
             auth_refused: false,
             transaction: None,
             errors: 0,
+            junk: 0,
             ahead: false,
             early_talker: false,
             early: false,
@@ -670,12 +674,29 @@ impl Server {
         self.close();
     }
 
-    /// The idle timeout expired: 421 and close (RFC 5321 4.5.3.2).
+    /// The [`timeout`](Self::timeout) of the phase under way expired: 421 and close (RFC 5321
+    /// 4.5.3.2), the text saying which deadline it was: a command line (4.5.3.2.7, the AUTH
+    /// exchange being one command), a block of message data (4.5.3.2.5) or the end of a
+    /// message (4.5.3.2.6).
     pub fn handle_timeout(&mut self) {
+        let text = match (&self.phase, &self.pending) {
+            (_, Some(Pending::MessageEnd)) => "Timeout completing the message, closing",
+            (Phase::Data(_) | Phase::Chunk { .. }, _) => {
+                "Timeout waiting for message data, closing"
+            }
+            (Phase::Auth(..), _) => "Timeout in the AUTH exchange, closing",
+            _ => "Timeout waiting for a command, closing",
+        };
+        self.end_with(ReplyCode::SERVICE_UNAVAILABLE, (4, 4, 2), text);
+    }
+
+    /// The session's overall time limit (the driver's) expired, whatever the phase: 421 and
+    /// close (RFC 5321 3.8: a server may end a session with 421).
+    pub fn handle_session_timeout(&mut self) {
         self.end_with(
             ReplyCode::SERVICE_UNAVAILABLE,
             (4, 4, 2),
-            "Timeout, closing the connection",
+            "Session time limit reached, closing",
         );
     }
 
@@ -861,6 +882,21 @@ impl Server {
             );
             self.close();
         }
+    }
+
+    /// Counts a command that moves no mail; past [`ServerConfig::max_junk_commands`] the
+    /// session ends (421, RFC 5321 3.8) and `true` says so: the command is not carried out.
+    fn count_junk(&mut self) -> bool {
+        self.junk = self.junk.saturating_add(1);
+        if self.junk <= self.config.max_junk_commands {
+            return false;
+        }
+        self.end_with(
+            ReplyCode::SERVICE_UNAVAILABLE,
+            (4, 7, 0),
+            "Too many commands, closing",
+        );
+        true
     }
 
     fn ask(&mut self, pending: Pending, event: Event) {
@@ -1134,6 +1170,18 @@ impl Server {
 
     fn command(&mut self, command: Command<'static>, input: &mut Bytes) {
         let lmtp = self.config.lmtp;
+        if matches!(
+            command,
+            Command::Noop(_)
+                | Command::Rset
+                | Command::Vrfy(_)
+                | Command::Expn(_)
+                | Command::Help(_)
+                | Command::Etrn(_)
+        ) && self.count_junk()
+        {
+            return;
+        }
         match command {
             Command::Ehlo(host) if !lmtp => self.ask_hello(Greeting::Ehlo, host),
             Command::Helo(domain) if !lmtp => self.ask_hello(Greeting::Helo, Host::Domain(domain)),
@@ -1875,6 +1923,10 @@ impl Server {
                 }
             },
             Pending::MessageEnd => {
+                if accepted {
+                    // A completed transaction: the client does move mail.
+                    self.junk = 0;
+                }
                 let recipients = self.transaction.as_ref().map_or(1, |t| t.recipients.max(1));
                 match answer {
                     Answer::PerRecipient(replies) => {
@@ -2044,7 +2096,7 @@ fn reply_start_data() -> Reply<'static> {
     )
 }
 
-mail_wire::impl_machine!(Server, Event, ApiError);
+mail_wire::impl_machine!(Server, Event, ApiError, session_timeout);
 
 #[cfg(test)]
 mod answer_tests;

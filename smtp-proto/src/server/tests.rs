@@ -760,8 +760,63 @@ fn timeouts_per_phase_and_expiry() {
     assert_eq!(server.timeout(), Some(Duration::from_secs(300)));
     server.handle_timeout();
     let Drained { text, closed, .. } = drain(&mut server);
-    assert!(text.ends_with("421 4.4.2 Timeout, closing the connection\r\n"));
+    assert!(text.ends_with("421 4.4.2 Timeout waiting for a command, closing\r\n"));
     assert!(closed && server.timeout().is_none());
+}
+
+/// RFC 5321 4.5.3.2: each deadline's 421 names it (a command, a block of data, the end of a
+/// message, the AUTH exchange, and the driver's limit on the whole session), never "idle".
+#[test]
+fn rfc5321_4_5_3_2_each_timeout_reply_names_the_deadline_that_expired() {
+    fn last_reply(server: &mut Server) -> String {
+        let Drained { text, closed, .. } = drain(server);
+        assert!(closed, "{text}");
+        text.rsplit_terminator("\r\n").next().unwrap().to_string()
+    }
+    let in_data = || {
+        let mut server = Server::new(plain());
+        let _ = drain(&mut server);
+        let _ = drain_after(&mut server, b"EHLO c.example\r\n");
+        let text = drain_after(
+            &mut server,
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\npart",
+        );
+        assert!(text.contains("354 "), "{text}");
+        server
+    };
+    let mut server = in_data();
+    server.handle_timeout();
+    assert_eq!(
+        last_reply(&mut server),
+        "421 4.4.2 Timeout waiting for message data, closing"
+    );
+
+    let mut server = in_data();
+    let (_, events) = feed(&mut server, b"ial\r\n.\r\n");
+    assert!(events.iter().any(Event::is_decision), "{events:?}");
+    assert_eq!(server.timeout(), Some(Duration::from_secs(600)));
+    server.handle_timeout();
+    assert_eq!(
+        last_reply(&mut server),
+        "421 4.4.2 Timeout completing the message, closing"
+    );
+
+    let (mut server, _) = greeted(ServerMechanisms::new().login());
+    let challenge = drain_after(&mut server, b"AUTH LOGIN\r\n");
+    assert!(challenge.starts_with("334 "), "{challenge}");
+    server.handle_timeout();
+    assert_eq!(
+        last_reply(&mut server),
+        "421 4.4.2 Timeout in the AUTH exchange, closing"
+    );
+
+    // The session's limit, in any phase, through the drivers' trait.
+    let mut server = in_data();
+    mail_wire::machine::Machine::handle_session_timeout(&mut server);
+    assert_eq!(
+        last_reply(&mut server),
+        "421 4.4.2 Session time limit reached, closing"
+    );
 }
 
 #[test]
@@ -781,6 +836,113 @@ fn a_hundred_megabytes_without_a_newline_stay_within_the_line_limit() {
     assert_eq!(text, "500 5.5.6 Line too long\r\n250 2.0.0 Ok\r\n");
 }
 
+/// A server that allows `limit` commands moving no mail.
+fn junk_limited(limit: usize) -> ServerConfig {
+    ServerConfig {
+        max_junk_commands: limit,
+        vrfy: true,
+        ..plain()
+    }
+}
+
+/// RFC 5321 3.8: past `max_junk_commands` commands that move no mail (NOOP, RSET, VRFY, EXPN,
+/// HELP, ETRN) the session ends with 421, and the command over the limit is not carried out.
+#[test]
+fn rfc5321_3_8_over_max_junk_commands_the_session_ends_with_421() {
+    let got = run(
+        junk_limited(3),
+        &[
+            b"EHLO c.example\r\n",
+            b"NOOP\r\nRSET\r\nHELP\r\nNOOP\r\nNOOP\r\n",
+        ],
+    );
+    let lines: Vec<&str> = got.transcript.split_inclusive("\r\n").collect();
+    assert_eq!(
+        lines[lines.len() - 4..],
+        [
+            "250 2.0.0 Ok\r\n",
+            "250 2.0.0 Ok\r\n",
+            "214 2.0.0 See RFC 5321\r\n",
+            "421 4.7.0 Too many commands, closing\r\n",
+        ]
+    );
+    assert!(got.closed);
+    // VRFY over the limit never reaches the application; ETRN counts as well.
+    let got = run(
+        junk_limited(1),
+        &[b"EHLO c.example\r\n", b"ETRN x.example\r\nVRFY bob\r\n"],
+    );
+    assert!(
+        got.transcript.ends_with(
+            "502 5.5.1 Command not implemented\r\n421 4.7.0 Too many commands, closing\r\n"
+        ),
+        "{}",
+        got.transcript
+    );
+    assert!(!got.events.iter().any(|e| matches!(e, Event::Verify(_))));
+}
+
+#[test]
+fn the_junk_command_count_starts_again_after_an_accepted_message_and_defaults_to_100() {
+    assert_eq!(ServerConfig::default().max_junk_commands, 100);
+    let message: &[u8] = b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nhi\r\n.\r\n";
+    let noops = "NOOP\r\n".repeat(3);
+    let got = run(
+        junk_limited(3),
+        &[
+            b"EHLO c.example\r\n",
+            noops.as_bytes(),
+            message,
+            noops.as_bytes(),
+        ],
+    );
+    assert!(!got.closed, "{}", got.transcript);
+    assert!(!got.transcript.contains("421"), "{}", got.transcript);
+    let got = run(
+        junk_limited(3),
+        &[
+            b"EHLO c.example\r\n",
+            noops.as_bytes(),
+            message,
+            noops.as_bytes(),
+            b"NOOP\r\n",
+        ],
+    );
+    assert!(
+        got.transcript
+            .ends_with("250 2.0.0 Ok\r\n421 4.7.0 Too many commands, closing\r\n")
+    );
+    assert!(got.closed);
+    // The default: 100 NOOPs are answered, the 101st ends the session.
+    let hundred = "NOOP\r\n".repeat(100);
+    let got = run(plain(), &[b"EHLO c.example\r\n", hundred.as_bytes()]);
+    assert!(!got.closed && got.transcript.ends_with("250 2.0.0 Ok\r\n"));
+    let got = run(
+        plain(),
+        &[b"EHLO c.example\r\n", hundred.as_bytes(), b"NOOP\r\n"],
+    );
+    assert!(got.closed);
+    assert_eq!(got.transcript.matches("250 2.0.0 Ok\r\n").count(), 100);
+    assert!(
+        got.transcript
+            .ends_with("421 4.7.0 Too many commands, closing\r\n")
+    );
+}
+
+/// `first`, then `session` cut at the points `cuts` name (each taken modulo its length + 1).
+fn cut_after<'a>(first: &'a [u8], session: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (session.len() + 1)).collect();
+    points.sort_unstable();
+    let mut chunks = vec![first];
+    let mut last = 0;
+    for p in points {
+        chunks.push(&session[last..p]);
+        last = p;
+    }
+    chunks.push(&session[last..]);
+    chunks
+}
+
 proptest! {
     /// Any chunking of a whole session gives the same events and the same bytes out.
     #[test]
@@ -788,21 +950,27 @@ proptest! {
         let session: &[u8] = b"MAIL FROM:<a@b.example> SIZE=20\r\nRCPT TO:<c@d.example>\r\nRCPT TO:<e@f.example>\r\nDATA\r\n..line\r\nx\r\n.\r\nBDAT 4\r\nMAIL\r\nRSET\r\nMAIL FROM:<>\r\nRCPT TO:<g@h.example>\r\nBDAT 2 LAST\r\nhiNOOP\r\nVRFY x\r\nQUIT\r\n";
         let ehlo: &[u8] = b"EHLO c.example\r\n";
         let whole = run(plain(), &[ehlo, session]);
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % (session.len() + 1)).collect();
-        points.sort_unstable();
-        let mut chunks = vec![ehlo];
-        let mut last = 0;
-        for p in points {
-            chunks.push(&session[last..p]);
-            last = p;
-        }
-        chunks.push(&session[last..]);
+        let chunks = cut_after(ehlo, session, &cuts);
         let pieces = run(plain(), &chunks);
         prop_assert_eq!(&whole.transcript, &pieces.transcript);
         // Body pieces may be split differently; everything else is identical.
         prop_assert_eq!(bodies(&whole.events), bodies(&pieces.events));
         let other = |events: &[Event]| events.iter().filter(|e| !matches!(e, Event::Body(_))).cloned().collect::<Vec<_>>();
         prop_assert_eq!(other(&whole.events), other(&pieces.events));
+        prop_assert!(whole.closed && pieces.closed);
+    }
+
+    /// Any chunking of a session that goes over the junk command limit ends it at the same
+    /// command, with the same bytes out.
+    #[test]
+    fn any_chunking_ends_a_junk_session_at_the_same_command(cuts in prop::collection::vec(any::<usize>(), 0..20)) {
+        let session: &[u8] = b"NOOP\r\nRSET\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nx\r\n.\r\nHELP\r\nVRFY x\r\nNOOP\r\nNOOP\r\nNOOP\r\nQUIT\r\n";
+        let ehlo: &[u8] = b"EHLO c.example\r\n";
+        let whole = run(junk_limited(3), &[ehlo, session]);
+        prop_assert!(whole.transcript.ends_with("250 2.0.0 Ok\r\n421 4.7.0 Too many commands, closing\r\n"));
+        let chunks = cut_after(ehlo, session, &cuts);
+        let pieces = run(junk_limited(3), &chunks);
+        prop_assert_eq!(&whole.transcript, &pieces.transcript);
         prop_assert!(whole.closed && pieces.closed);
     }
 

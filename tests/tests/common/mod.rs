@@ -8,6 +8,7 @@
     clippy::panic
 )]
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -271,4 +272,122 @@ pub fn run(command: &mut Command) -> String {
 /// Runs a Python script (standard library only unless the peer is installed) with arguments.
 pub fn python(script: &str, args: &[String]) -> String {
     run(Command::new("python3").arg("-c").arg(script).args(args))
+}
+
+/// A line-at-a-time client of a text protocol (SMTP, POP3) over a plain TCP connection,
+/// whose reads give up after 10 s (no test can hang on a server that stays silent).
+pub struct Client {
+    lines: BufReader<TcpStream>,
+    /// The connection, to write to directly.
+    pub stream: TcpStream,
+}
+
+impl Client {
+    /// Connects to `port` on loopback.
+    pub fn connect(port: u16) -> Self {
+        Self::over(TcpStream::connect(("127.0.0.1", port)).unwrap())
+    }
+
+    /// Talks over `stream` (connected from some address of its own, say).
+    pub fn over(stream: TcpStream) -> Self {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Self {
+            lines: BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        }
+    }
+
+    /// One line, CRLF included ("" at the end of the stream).
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.lines.read_line(&mut line).unwrap();
+        line
+    }
+
+    /// The last line of an SMTP reply (multi-line replies end with `CODE `).
+    pub fn reply(&mut self) -> String {
+        for _ in 0..100 {
+            let line = self.line();
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return line;
+            }
+        }
+        panic!("a reply of more than 100 lines");
+    }
+
+    /// Exactly `buf.len()` octets, whatever lines they hold.
+    pub fn read_exact(&mut self, buf: &mut [u8]) {
+        self.lines.read_exact(buf).unwrap();
+    }
+
+    /// Writes `bytes` as they are.
+    pub fn send(&mut self, bytes: impl AsRef<[u8]>) {
+        self.stream.write_all(bytes.as_ref()).unwrap();
+    }
+
+    /// Sends a POP3 command (CRLF added); its first response line.
+    pub fn cmd(&mut self, cmd: &str) -> String {
+        self.send(format!("{cmd}\r\n"));
+        self.line()
+    }
+
+    /// Sends an SMTP command (CRLF added); the last line of its reply.
+    pub fn smtp(&mut self, cmd: &str) -> String {
+        self.send(format!("{cmd}\r\n"));
+        self.reply()
+    }
+
+    /// Whether the server closed: end of stream within the read timeout.
+    pub fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        self.lines.read_to_end(&mut rest).is_ok()
+    }
+
+    /// Everything until the server closes (within the read timeout).
+    pub fn rest(&mut self) -> std::io::Result<String> {
+        let mut rest = String::new();
+        self.lines.read_to_string(&mut rest).map(|_| rest)
+    }
+
+    /// A plaintext POP3 login (needs `--plaintext-login`): the client and the answer to PASS.
+    pub fn pop_login(port: u16, user: &str, pass: &str) -> (Self, String) {
+        let mut pop = Self::connect(port);
+        pop.line();
+        pop.cmd(&format!("USER {user}"));
+        let answer = pop.cmd(&format!("PASS {pass}"));
+        (pop, answer)
+    }
+
+    /// A multi-line POP3 response: the first line and the rest up to `.` (as sent).
+    pub fn multi(&mut self, cmd: &str) -> (String, Vec<u8>) {
+        let first = self.cmd(cmd);
+        let mut rest = Vec::new();
+        if first.starts_with("+OK") {
+            for _ in 0..1_000_000 {
+                let line = self.line();
+                if line == ".\r\n" || line.is_empty() {
+                    break;
+                }
+                rest.extend_from_slice(line.as_bytes());
+            }
+        }
+        (first, rest)
+    }
+}
+
+/// One message into SMTP on `port`, raw (no TLS; the SMTP listener takes mail without AUTH),
+/// each reply checked.
+pub fn smtp_deliver(port: u16, rcpt: &str, body: &str) {
+    let mut smtp = Client::connect(port);
+    assert!(smtp.reply().starts_with("220"));
+    assert!(smtp.smtp("EHLO c.example").starts_with("250"));
+    assert!(smtp.smtp("MAIL FROM:<a@example.org>").starts_with("250"));
+    assert!(smtp.smtp(&format!("RCPT TO:<{rcpt}>")).starts_with("250"));
+    assert!(smtp.smtp("DATA").starts_with("354"));
+    smtp.send(body);
+    let end = smtp.smtp(".");
+    assert!(end.starts_with("250"), "{end}");
+    assert!(smtp.smtp("QUIT").starts_with("221"));
 }

@@ -12,6 +12,7 @@ pub use pop3_proto::server::{
     Login, MessageInfo, ScramSecret, ScramUnknownUsers, Server, ServerConfig, ServerMechanisms,
 };
 
+use crate::closing::Step;
 use crate::pop3_server::{BODY_CHUNK, CLIENT_TOO_MANY, TOO_MANY};
 pub use crate::pop3_server::{Refusal, Retrieve, ServerError};
 
@@ -134,11 +135,13 @@ pub trait Maildrop {
     /// the client going away, a timeout, the shutdown, an I/O error, a failed TLS handshake),
     /// with the error if it ended on one. Release the maildrop's lock here.
     ///
-    /// It runs before the socket is closed where the session ends by the server's decision
-    /// (after [`commit`](Self::commit) and before `+OK bye` goes out, as RFC 1939 6 orders:
-    /// a client that reconnects at once finds the maildrop unlocked), otherwise as the
-    /// connection closes. If the thread panics it cannot run: keep a lock in a guard whose
-    /// `Drop` releases it too. The default does nothing.
+    /// It runs before the session's last words are written whenever the session ends without
+    /// an I/O error (after [`commit`](Self::commit) and before `+OK bye` goes out, as RFC 1939
+    /// 6 orders: a client that reconnects at once finds the maildrop unlocked; before the
+    /// `-ERR` of a deadline, of too many errors or of the shutdown too), so that a client which
+    /// stops reading cannot keep the maildrop locked while that write waits. After an I/O
+    /// error it runs as the connection is dropped. If the thread panics it cannot run: keep a
+    /// lock in a guard whose `Drop` releases it too. The default does nothing.
     fn closed(&mut self, error: Option<&ServerError>) {
         let _ = error;
     }
@@ -342,7 +345,22 @@ impl<H: Maildrop, S: Transport> Session<H, S> {
         // the CAPA or AUTH that follows): the client certificate's identity, for SASL
         // EXTERNAL, and the channel binding data, for SCRAM-SHA-256-PLUS.
         self.connection.on_tls_established(tls_up);
-        while let Some(event) = self.connection.next_event()? {
+        // The maildrop is released before the session's last words are written, however it
+        // ends (QUIT, a deadline, too many errors, the shutdown): a client that does not read
+        // cannot keep it locked while that write waits (RFC 1939 6).
+        self.connection.announce_close();
+        loop {
+            let event = match self.connection.next_step()? {
+                Step::Event(event) => event,
+                Step::Closing => {
+                    if !self.ended {
+                        self.ended = true;
+                        self.handler.closed(None);
+                    }
+                    continue;
+                }
+                Step::Closed => return Ok(()),
+            };
             match event {
                 Event::Login(login) => {
                     let answer = match self.handler.login(&login) {
@@ -380,14 +398,7 @@ impl<H: Maildrop, S: Transport> Session<H, S> {
                 event if event.is_decision() => self.answer(Answer::Accept)?,
                 _ => {}
             }
-            if self.connection.machine().is_closed() && !self.ended {
-                // The machine ended the session (QUIT, too many errors): its last words are
-                // still to be written; the maildrop is released first (RFC 1939 6).
-                self.ended = true;
-                self.handler.closed(None);
-            }
         }
-        Ok(())
     }
 
     fn answer(&mut self, answer: Answer) -> Result<(), ServerError> {
@@ -418,6 +429,10 @@ impl<H: Maildrop, S: Transport> Session<H, S> {
             machine.send_body(chunk.get(..read).unwrap_or_default())?;
             if machine.pending_output() >= BODY_CHUNK {
                 self.connection.send()?;
+                if self.connection.machine().is_closed() {
+                    // The session's limit came mid-message: the close is announced next.
+                    return Ok(());
+                }
             }
             read = match read_some(&mut message, &mut chunk) {
                 Ok(read) => read,
