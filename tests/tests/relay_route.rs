@@ -407,8 +407,6 @@ impl Sinks {
             &resolver,
             "--relay-port",
             &port,
-            "--relay-timeout",
-            "30",
             "--relay-connect-timeout",
             "5",
             "--hostname",
@@ -417,6 +415,9 @@ impl Sinks {
         for recipient in recipients {
             args.push("--to");
             args.push(recipient);
+        }
+        if !extra.contains(&"--relay-timeout") {
+            args.extend_from_slice(&["--relay-timeout", "30"]);
         }
         args.extend_from_slice(extra);
         po(&self.dir, &args)
@@ -731,4 +732,62 @@ fn every_host_refusing_connections_defers() {
         assert_eq!(kind(outcome), "Deferred", "{outcomes:?}");
         assert_eq!(outcome["status"], "4.4.1");
     }
+}
+
+#[test]
+fn more_recipients_than_a_server_must_take_go_in_several_transactions() {
+    let dns = DnsServer::start(mail_zone());
+    let sinks = Sinks::new("relay-many");
+    // RFC 5321 4.5.3.1.8's minimum, which is also mail-io's default limit.
+    let seen = sinks.start(
+        "127.0.0.3",
+        ServerConfig {
+            max_recipients: 100,
+            ..ServerConfig::default()
+        },
+        None,
+    );
+    let recipients: Vec<String> = (0..150).map(|n| format!("<user{n}@d.example>")).collect();
+    let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    let outcomes = sinks.relay(&dns, MESSAGE, "", &recipients, &[]);
+    assert_eq!(outcomes.len(), 150);
+    assert!(
+        outcomes.iter().all(|o| kind(o) == "Delivered(true)"),
+        "{outcomes:?}"
+    );
+    let seen = seen.lock().unwrap();
+    let sizes: Vec<usize> = seen.iter().map(|m| m.recipients.len()).collect();
+    assert_eq!(sizes, [100, 50]);
+}
+
+#[test]
+fn a_server_that_never_answers_is_given_up_within_the_attempt_bound() {
+    let dns = DnsServer::start(mail_zone());
+    let sinks = Sinks::new("relay-silent");
+    // Accepts connections and says nothing (the connections are kept open).
+    let silent = std::net::TcpListener::bind(("127.0.0.3", sinks.port)).unwrap();
+    let held = std::thread::spawn(move || {
+        silent.set_nonblocking(true).unwrap();
+        let mut connections = Vec::new();
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until && connections.len() < 4 {
+            match silent.accept() {
+                Ok((stream, _)) => connections.push(stream),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let started = Instant::now();
+    let outcomes = sinks.relay(
+        &dns,
+        MESSAGE,
+        "",
+        &["<bob@d.example>"],
+        &["--relay-timeout", "2"],
+    );
+    let took = started.elapsed();
+    assert_eq!(kind(&outcomes[0]), "Deferred", "{outcomes:?}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    drop(held);
 }
