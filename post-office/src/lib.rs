@@ -16,7 +16,6 @@ mod maildir;
 mod pop3;
 #[allow(dead_code)]
 mod queue;
-#[allow(dead_code)]
 mod relay;
 mod send;
 mod serve;
@@ -48,6 +47,13 @@ enum Command {
     Send(send::Args),
     /// Fetch messages over POP3 into a Maildir.
     Fetch(fetch::Args),
+    /// Print where mail for a domain would go (routes, relay host, MX, A/AAAA): for tests.
+    #[command(hide = true)]
+    Route(relay::cli::RouteArgs),
+    /// One delivery attempt of a message file to another server, its outcomes as JSON: for
+    /// tests.
+    #[command(hide = true)]
+    Relay(Box<relay::cli::RelayArgs>),
 }
 
 /// `NAME:PASSWORD`.
@@ -118,6 +124,8 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(*args).await.map(|()| ExitCode::SUCCESS),
             Command::Send(args) => send::run(args).await,
             Command::Fetch(args) => fetch::run(args).await,
+            Command::Route(args) => relay::cli::route(args).await,
+            Command::Relay(args) => relay::cli::relay(*args).await,
         }
     });
     match result {

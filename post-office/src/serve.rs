@@ -103,6 +103,17 @@ pub struct Args {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     session_timeout: u64,
+    /// Where relayed mail goes and how (routes, relay host, DNS, TLS).
+    #[command(flatten)]
+    pub outbound: crate::relay::OutboundArgs,
+}
+
+/// The outbound side's settings from `serve`'s options (the queue's workers hold the
+/// [`Outbound`](crate::relay::Outbound) made of them).
+// Issue 15 in progress: called once the queue's workers are started.
+#[allow(dead_code)]
+pub fn outbound_config(args: &Args) -> crate::relay::OutboundConfig {
+    args.outbound.config(&args.hostname)
 }
 
 /// What every session shares: the users, the domains, the store, the maildrop locks.
