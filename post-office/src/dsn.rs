@@ -111,7 +111,12 @@ pub fn build(
     let report = MimePart::new(
         ContentType::new("multipart/report").attribute("report-type", "delivery-status"),
         vec![
-            MimePart::new("text/plain", text),
+            // Lines of at most 900 octets: no need to encode them.
+            MimePart::new("text/plain", text.clone()).transfer_encoding(if text.is_ascii() {
+                "7bit"
+            } else {
+                "8bit"
+            }),
             MimePart::new("message/delivery-status", status.into_bytes()).transfer_encoding("7bit"),
             returned,
         ],
@@ -208,11 +213,11 @@ fn delivery_status(
     if let Some(envid) = &envelope.parameters.envid {
         fields.push(format!("Original-Envelope-Id: {}", envid.as_str()));
     }
-    // 2.2.4.
+    // 2.2.4: the client's name first, `dns; client.example ([192.0.2.1])`.
     if !envelope.received_from.is_empty() {
         fields.push(format!(
             "Received-From-MTA: dns; {}",
-            envelope.received_from
+            mta_name(&envelope.received_from)
         ));
     }
     // 2.2.5.
@@ -272,6 +277,17 @@ fn delivery_status(
         }
     }
     text
+}
+
+/// `[192.0.2.1] (client.example)` as RFC 3464 2.2.4's `dns` name-type wants it, the domain
+/// first: `client.example ([192.0.2.1])`; anything else as it is.
+fn mta_name(received_from: &str) -> String {
+    match received_from.split_once(" (") {
+        Some((address, name)) if address.starts_with('[') && name.ends_with(')') => {
+            format!("{} ({address})", name.trim_end_matches(')'))
+        }
+        _ => received_from.to_string(),
+    }
 }
 
 /// An RFC 5322 date-time (`Mon, 7 Dec 2026 02:33:12 +0000`) of seconds since the epoch.

@@ -164,7 +164,7 @@ fn a_bounce_has_every_rfc_3464_field_and_the_header_section_by_default() {
     );
     assert_eq!(
         value(per_message, "Received-From-MTA"),
-        Some("dns; [127.0.0.1] (client.example)")
+        Some("dns; client.example ([127.0.0.1])")
     );
     let arrival = value(per_message, "Arrival-Date").unwrap();
     assert!(

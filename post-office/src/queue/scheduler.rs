@@ -135,6 +135,20 @@ pub fn report(queue: &Queue, hostname: &str, envelope: &mut QueuedEnvelope) -> i
         .map(|(index, _)| index)
         .collect();
     if !decided.is_empty() {
+        if envelope.from == mail_io::smtp::ReversePath::Null {
+            // RFC 5321 4.5.5: a bounce is never bounced; the log is all that is left of it.
+            for recipient in &envelope.recipients {
+                if let RecipientState::Done {
+                    outcome,
+                    reported: false,
+                } = &recipient.state
+                {
+                    if outcome.kind == OutcomeKind::Failed {
+                        warn!(id = %envelope.id, status = %outcome.status, "a DSN could not be delivered; dropped");
+                    }
+                }
+            }
+        }
         let wanted: Vec<usize> = decided
             .iter()
             .copied()
