@@ -166,6 +166,31 @@ impl Office {
     }
 }
 
+#[cfg(test)]
+impl Office {
+    /// An office for unit tests: `users` (password `secret`), every domain local, the queue
+    /// under `data`.
+    pub(crate) fn for_tests(data: &std::path::Path, users: &[&str]) -> Self {
+        Self {
+            data: data.to_path_buf(),
+            users: users
+                .iter()
+                .map(|user| (user.to_string(), "secret".to_string()))
+                .collect(),
+            domains: Vec::new(),
+            hostname: "mx.here.example".into(),
+            sink: false,
+            max_message_size: 1 << 20,
+            min_free: 0,
+            plaintext_login: false,
+            command_timeout: Duration::from_secs(300),
+            locks: Mutex::new(HashSet::new()),
+            penalties: Penalties::new(),
+            queue: Queue::open(data).ok(),
+        }
+    }
+}
+
 /// How often refusals are summed up in the log: a flood of refused connections gives one
 /// line per period, not one per connection.
 const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(5);

@@ -12,7 +12,10 @@
 //! spins.
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::io;
+use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -190,6 +193,32 @@ pub fn report(queue: &Queue, hostname: &str, envelope: &mut QueuedEnvelope) -> i
     Ok(finished)
 }
 
+/// Delivery to other servers as the scheduler sees it: [`Outbound`], or a stand-in in tests.
+pub(crate) trait Remote: Send + Sync + 'static {
+    /// One attempt for `recipients` of `envelope`, all at `domain`: one outcome per index.
+    fn deliver<'a>(
+        &'a self,
+        domain: &'a str,
+        envelope: &'a QueuedEnvelope,
+        recipients: &'a [usize],
+        message: &'a Path,
+    ) -> Pin<Box<dyn Future<Output = Vec<Outcome>> + Send + 'a>>;
+}
+
+impl Remote for Outbound {
+    fn deliver<'a>(
+        &'a self,
+        domain: &'a str,
+        envelope: &'a QueuedEnvelope,
+        recipients: &'a [usize],
+        message: &'a Path,
+    ) -> Pin<Box<dyn Future<Output = Vec<Outcome>> + Send + 'a>> {
+        Box::pin(Outbound::deliver(
+            self, domain, envelope, recipients, message,
+        ))
+    }
+}
+
 /// The scheduler's settings (from `serve`'s arguments).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Settings {
@@ -228,7 +257,7 @@ struct Entry {
 /// The scheduler task's state.
 pub(crate) struct Scheduler {
     office: Arc<Office>,
-    outbound: Arc<Outbound>,
+    remote: Arc<dyn Remote>,
     settings: Settings,
     messages: HashMap<String, Entry>,
     /// Messages with no attempt running, by the time they are next due.
@@ -242,12 +271,12 @@ pub(crate) struct Scheduler {
 
 impl Scheduler {
     /// A scheduler for the queue of `office` (which must have one).
-    pub(crate) fn new(office: Arc<Office>, outbound: Arc<Outbound>, settings: Settings) -> Self {
+    pub(crate) fn new(office: Arc<Office>, remote: Arc<dyn Remote>, settings: Settings) -> Self {
         // Bounded in effect by the workers: one message per attempt running.
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Self {
             office,
-            outbound,
+            remote,
             settings: Settings {
                 workers: settings.workers.max(1),
                 per_domain: settings.per_domain.max(1),
@@ -375,7 +404,7 @@ impl Scheduler {
                 started += 1;
                 tokio::spawn(attempt(
                     self.office.clone(),
-                    self.outbound.clone(),
+                    self.remote.clone(),
                     entry.envelope.clone(),
                     destination,
                     indices,
@@ -500,7 +529,7 @@ fn groups(office: &Office, envelope: &QueuedEnvelope, now: u64) -> Vec<(Destinat
 /// One attempt for `indices` of `envelope` at `destination`; its outcomes go to `done`.
 async fn attempt(
     office: Arc<Office>,
-    outbound: Arc<Outbound>,
+    remote: Arc<dyn Remote>,
     envelope: QueuedEnvelope,
     destination: Destination,
     indices: Vec<usize>,
@@ -529,7 +558,7 @@ async fn attempt(
         }
         Destination::Domain(domain) => tokio::time::timeout(
             ATTEMPT_TIMEOUT,
-            outbound.deliver(domain, &envelope, &indices, &message),
+            remote.deliver(domain, &envelope, &indices, &message),
         )
         .await
         .unwrap_or_default(),
@@ -555,12 +584,7 @@ async fn attempt(
 }
 
 /// Final delivery of recipient `index` here (a DSN to a local sender, say).
-fn store(
-    office: &Office,
-    envelope: &QueuedEnvelope,
-    index: usize,
-    message: &std::path::Path,
-) -> Outcome {
+fn store(office: &Office, envelope: &QueuedEnvelope, index: usize, message: &Path) -> Outcome {
     let outcome = |kind, status: &str| Outcome {
         kind,
         status: status.into(),
