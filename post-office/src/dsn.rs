@@ -93,12 +93,23 @@ pub fn build(
     let text = human_text(hostname, envelope, &reported, failed);
     let status = delivery_status(hostname, envelope, &reported);
     let full = envelope.parameters.ret == Some(Ret::Full);
-    let original = if full { read_full(message)? } else { None };
+    // An original that cannot be read (gone from the queue) leaves the third part empty: the
+    // report itself matters more.
+    let unreadable = |error: io::Error| {
+        tracing::warn!(id = %envelope.id, %error, "reading a queued message for its DSN");
+    };
+    let original = if full {
+        read_full(message).map_err(unreadable).ok().flatten()
+    } else {
+        None
+    };
     let returned = match original {
         Some(content) => MimePart::new("message/rfc822", content.clone())
             .transfer_encoding(if content.is_ascii() { "7bit" } else { "8bit" }),
         None => {
-            let headers = read_headers(message)?;
+            let headers = read_headers(message)
+                .map_err(unreadable)
+                .unwrap_or_default();
             MimePart::new("text/rfc822-headers", headers.clone())
                 .transfer_encoding(if headers.is_ascii() { "7bit" } else { "8bit" })
         }

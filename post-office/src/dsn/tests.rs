@@ -360,3 +360,22 @@ fn a_header_section_is_cut_at_the_empty_line_or_at_a_whole_line() {
     }
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn an_original_gone_from_the_queue_still_gives_the_report() {
+    let envelope = envelope(
+        "RET=FULL",
+        vec![(
+            "<bob@b.example>",
+            "",
+            done(OutcomeKind::Failed, "5.1.1", None),
+        )],
+    );
+    let missing = std::env::temp_dir().join("dsn-test-no-such-file");
+    let (content, _) = build("mx.here.example", &envelope, &[0], &missing, 1_765_000_200)
+        .unwrap()
+        .unwrap();
+    let parsed = MessageParser::default().parse(&content).unwrap();
+    let blocks = status_blocks(&parsed);
+    assert_eq!(value(&blocks[1], "Status"), Some("5.1.1"));
+}

@@ -14,7 +14,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -406,6 +406,7 @@ impl Scheduler {
                     self.office.clone(),
                     self.remote.clone(),
                     entry.envelope.clone(),
+                    queue.message_path(&id),
                     destination,
                     indices,
                     self.done_tx.clone(),
@@ -437,6 +438,21 @@ impl Scheduler {
         entry.running = entry.running.saturating_sub(1);
         let before = entry.envelope.clone();
         for (&index, outcome) in attempt.indices.iter().zip(attempt.outcomes) {
+            if let Some(recipient) = entry.envelope.recipients.get(index) {
+                let result = match outcome.kind {
+                    OutcomeKind::Delivered { .. } => "delivered",
+                    OutcomeKind::Failed => "failed",
+                    OutcomeKind::Deferred => "deferred",
+                };
+                info!(
+                    id = %attempt.id,
+                    to = %recipient.to,
+                    status = %outcome.status,
+                    remote = outcome.remote_mta.as_deref().unwrap_or("-"),
+                    diagnostic = outcome.diagnostic.as_deref().unwrap_or("-"),
+                    "{result}"
+                );
+            }
             record_outcome(&mut entry.envelope, index, outcome, &self.settings.policy);
         }
         if let Err(error) = tokio::task::block_in_place(|| queue.update(&entry.envelope)) {
@@ -531,20 +547,13 @@ async fn attempt(
     office: Arc<Office>,
     remote: Arc<dyn Remote>,
     envelope: QueuedEnvelope,
+    message: PathBuf,
     destination: Destination,
     indices: Vec<usize>,
     done: mpsc::UnboundedSender<Attempt>,
 ) {
-    let Some(message) = office
-        .queue
-        .as_ref()
-        .map(|queue| queue.message_path(&envelope.id))
-    else {
-        return;
-    };
     let outcomes = match &destination {
         Destination::Local => {
-            let office = office.clone();
             let envelope = envelope.clone();
             let indices = indices.clone();
             tokio::task::spawn_blocking(move || {
@@ -556,12 +565,20 @@ async fn attempt(
             .await
             .unwrap_or_default()
         }
-        Destination::Domain(domain) => tokio::time::timeout(
-            ATTEMPT_TIMEOUT,
-            remote.deliver(domain, &envelope, &indices, &message),
-        )
-        .await
-        .unwrap_or_default(),
+        Destination::Domain(domain) => {
+            // A task of its own: should the delivery panic, its recipients are deferred and
+            // the worker is not lost.
+            let (domain, envelope, indices) = (domain.clone(), envelope.clone(), indices.clone());
+            let delivery = tokio::spawn(async move {
+                tokio::time::timeout(
+                    ATTEMPT_TIMEOUT,
+                    remote.deliver(&domain, &envelope, &indices, &message),
+                )
+                .await
+                .unwrap_or_default()
+            });
+            delivery.await.unwrap_or_default()
+        }
     };
     // One outcome per recipient, whatever went wrong.
     let outcomes = (0..indices.len())
