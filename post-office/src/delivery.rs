@@ -127,7 +127,6 @@ impl Drop for Spool {
 /// Final delivery of a message the queue holds (a DSN to a local sender, say): `message` (a
 /// durable file) stored in `user`'s Maildir under `data`.
 ///
-#[allow(dead_code)] // until the queue delivers DSNs
 /// Skeleton for the queue: the issue-15 trace work adds `Return-Path:` and `Delivered-To:`
 /// above the message (RFC 5321 4.4) here as in [`Spool::deliver`].
 pub fn store_local(

@@ -17,6 +17,8 @@ use crate::UserPass;
 use crate::auth::Penalties;
 use crate::delivery::Spool;
 use crate::maildir::{Maildir, STALE_TMP};
+use crate::queue::{Queue, RetryPolicy, Scheduler, Settings};
+use crate::relay::Outbound;
 
 /// `serve`'s options.
 #[derive(clap::Args)]
@@ -106,12 +108,28 @@ pub struct Args {
     /// Where relayed mail goes and how (routes, relay host, DNS, TLS).
     #[command(flatten)]
     pub outbound: crate::relay::OutboundArgs,
+    /// Relay queue: delivery attempts at once, across all destinations.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    relay_workers: u32,
+    /// Relay queue: delivery attempts at once to one destination domain.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    relay_per_domain: u32,
+    /// Relay queue: seconds before a deferred recipient is tried again; doubled after each
+    /// further attempt, up to --retry-max.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    retry_first: u64,
+    /// Relay queue: the longest wait between two attempts, in seconds (default 4 hours).
+    #[arg(long, value_name = "SECONDS", default_value_t = 4 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    retry_max: u64,
+    /// Relay queue: seconds after its arrival after which a message not yet delivered is
+    /// bounced (4.4.7, delivery time expired; RFC 5321 4.5.4.1 suggests 4 to 5 days; default
+    /// 5 days).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5 * 24 * 3600)]
+    give_up: u64,
 }
 
 /// The outbound side's settings from `serve`'s options (the queue's workers hold the
 /// [`Outbound`](crate::relay::Outbound) made of them).
-// Issue 15 in progress: called once the queue's workers are started.
-#[allow(dead_code)]
 pub fn outbound_config(args: &Args) -> crate::relay::OutboundConfig {
     args.outbound.config(&args.hostname)
 }
@@ -138,6 +156,8 @@ pub struct Office {
     pub locks: Mutex<HashSet<String>>,
     /// Failed logins per client address and per user name, across every listener.
     pub penalties: Penalties,
+    /// The relay queue under `DATA/.queue` (none in `--sink` mode).
+    pub queue: Option<Queue>,
 }
 
 impl Office {
@@ -152,6 +172,31 @@ impl Office {
     /// A user's password.
     pub fn password(&self, user: &str) -> Option<&str> {
         self.users.get(&user.to_lowercase()).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+impl Office {
+    /// An office for unit tests: `users` (password `secret`), every domain local, the queue
+    /// under `data`.
+    pub(crate) fn for_tests(data: &std::path::Path, users: &[&str]) -> Self {
+        Self {
+            data: data.to_path_buf(),
+            users: users
+                .iter()
+                .map(|user| (user.to_string(), "secret".to_string()))
+                .collect(),
+            domains: Vec::new(),
+            hostname: "mx.here.example".into(),
+            sink: false,
+            max_message_size: 1 << 20,
+            min_free: 0,
+            plaintext_login: false,
+            command_timeout: Duration::from_secs(300),
+            locks: Mutex::new(HashSet::new()),
+            penalties: Penalties::new(),
+            queue: Queue::open(data).ok(),
+        }
     }
 }
 
@@ -214,8 +259,14 @@ pub async fn run(args: Args) -> Result<()> {
         command_timeout: Duration::from_secs(args.command_timeout),
         locks: Mutex::new(HashSet::new()),
         penalties: Penalties::new().trusted(args.trusted_networks.iter().copied()),
+        queue: if args.sink {
+            None
+        } else {
+            Some(Queue::open(&args.data).context("opening the relay queue")?)
+        },
     });
     let shutdown = Shutdown::new();
+    start_queue(&office, &args, &shutdown)?;
     let sessions = SessionLimit::new(usize::try_from(args.max_sessions).unwrap_or(usize::MAX));
     let mut clients = ClientLimits::new()
         .max_sessions_per_client(usize::try_from(args.max_per_client).unwrap_or(usize::MAX))
@@ -282,6 +333,37 @@ pub async fn run(args: Args) -> Result<()> {
     for listener in running {
         let _ = listener.await;
     }
+    Ok(())
+}
+
+/// Reads the relay queue back (before any listener can queue) and starts its scheduler,
+/// unless in `--sink` mode.
+fn start_queue(office: &Arc<Office>, args: &Args, shutdown: &Shutdown) -> Result<()> {
+    let Some(queue) = &office.queue else {
+        return Ok(());
+    };
+    let loaded = queue.recover().context("reading the relay queue")?;
+    let outbound = Outbound::new(outbound_config(args))?;
+    let settings = Settings {
+        policy: RetryPolicy {
+            first: args.retry_first,
+            max: args.retry_max.max(args.retry_first),
+            give_up: args.give_up,
+        },
+        workers: usize::try_from(args.relay_workers).unwrap_or(usize::MAX),
+        per_domain: usize::try_from(args.relay_per_domain).unwrap_or(usize::MAX),
+    };
+    info!(
+        messages = loaded.len(),
+        workers = settings.workers,
+        per_domain = settings.per_domain,
+        retry_first = settings.policy.first,
+        retry_max = settings.policy.max,
+        give_up = settings.policy.give_up,
+        "relay queue"
+    );
+    let scheduler = Scheduler::new(office.clone(), Arc::new(outbound), settings);
+    tokio::spawn(scheduler.run(loaded, shutdown.clone()));
     Ok(())
 }
 

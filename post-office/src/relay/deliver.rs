@@ -316,12 +316,17 @@ async fn try_hop(
         Ok(client) => client,
         Err(error) => return Err(connect_problem(hop, tls, error)),
     };
-    let offers = |extension| {
-        client
-            .capabilities()
-            .is_some_and(|caps| caps.supports(extension))
+    // Read before any await: the client is `Send` but not `Sync`, so no borrow of it may be
+    // held across one (the queue's workers run on any thread).
+    let (requiretls_offered, dsn) = {
+        let offers = |extension| {
+            client
+                .capabilities()
+                .is_some_and(|caps| caps.supports(extension))
+        };
+        (offers(Extension::RequireTls), offers(Extension::Dsn))
     };
-    if tls == (Tls::Verified { requiretls: true }) && !offers(Extension::RequireTls) {
+    if tls == (Tls::Verified { requiretls: true }) && !requiretls_offered {
         quit(client).await;
         return Err(Problem::new(
             true,
@@ -330,7 +335,6 @@ async fn try_hop(
             &format!("{} does not offer REQUIRETLS (RFC 8689 4.2.1)", hop.name),
         ));
     }
-    let dsn = offers(Extension::Dsn);
     let secured = client.is_tls();
     let mut results = Vec::new();
     // Once the session broke, the rest waits for the next attempt.

@@ -1,0 +1,355 @@
+//! Delivery status notifications (RFC 3464, requested per RFC 3461 6): the report the queue
+//! sends a message's sender about recipients that failed for good, and about those delivered
+//! when they asked (`NOTIFY=SUCCESS`).
+//!
+//! One DSN covers every recipient of a message decided in one attempt round. It is a
+//! `multipart/report; report-type=delivery-status` (RFC 6522) of three parts: a text for
+//! people, the `message/delivery-status` fields (RFC 3464 2.2, 2.3), and the original: the
+//! whole message (`message/rfc822`) with `RET=FULL`, its header section only
+//! (`text/rfc822-headers`) with `RET=HDRS` and also when no `RET` was given, to keep bounces
+//! small (RFC 3461 4.3 leaves the choice to us).
+//!
+//! A DSN goes from the null reverse-path (RFC 5321 4.5.5: never answered by another), from
+//! `MAILER-DAEMON@<hostname>`, and is marked `Auto-Submitted: auto-replied` (RFC 3834 5).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use mail_builder::MessageBuilder;
+use mail_builder::headers::content_type::ContentType;
+use mail_builder::headers::date::Date;
+use mail_builder::headers::raw::Raw;
+use mail_builder::mime::MimePart;
+use smtp_proto::types::{
+    Body, ForwardPath, MailParameters, Notify, RcptParameters, Ret, ReversePath,
+};
+
+use crate::envelope::{Outcome, OutcomeKind, QueuedEnvelope, QueuedRecipient, RecipientState};
+
+/// The most octets of the original a DSN returns with `RET=FULL`: a larger message is
+/// returned as its header section only (RFC 3461 4.3 allows a truncated return).
+pub const MAX_RETURNED: u64 = 64 * 1024 * 1024;
+
+/// The most octets of the original's header section returned (`RET=HDRS`).
+pub const MAX_RETURNED_HEADERS: usize = 1024 * 1024;
+
+/// The longest value written in a report field (one line; RFC 5322 2.1.1 allows 998).
+const MAX_FIELD: usize = 900;
+
+/// Whether `recipient` of `envelope`, decided, calls for a DSN (RFC 3461 4.1, 6.2): never to
+/// the null reverse-path nor with `NOTIFY=NEVER`; on failure unless NOTIFY leaves FAILURE out
+/// (its default); on delivery only with `NOTIFY=SUCCESS`.
+pub fn wanted(envelope: &QueuedEnvelope, recipient: &QueuedRecipient) -> bool {
+    if envelope.from == ReversePath::Null {
+        return false;
+    }
+    let RecipientState::Done { outcome, .. } = &recipient.state else {
+        return false;
+    };
+    let notify = recipient.parameters.notify;
+    match outcome.kind {
+        OutcomeKind::Failed => notify.is_none_or(Notify::failure),
+        OutcomeKind::Delivered { .. } => notify.is_some_and(Notify::success),
+        OutcomeKind::Deferred => false,
+    }
+}
+
+/// The DSN's queue id: the message's, and the first recipient it reports (each recipient is
+/// reported once, so this names the round): the same after a restart, so that a DSN queued
+/// before a crash is not queued twice.
+pub fn id(original: &str, first: usize) -> String {
+    format!("{original}.dsn{first}")
+}
+
+/// The DSN about the recipients of `envelope` at `indices` (all decided), the original read
+/// from `message`: its content and its envelope (from `<>` to the original sender, NOTIFY=NEVER),
+/// `None` when the sender is the null reverse-path.
+pub fn build(
+    hostname: &str,
+    envelope: &QueuedEnvelope,
+    indices: &[usize],
+    message: &Path,
+    now: u64,
+) -> io::Result<Option<(Vec<u8>, QueuedEnvelope)>> {
+    let Some(sender) = envelope.from.mailbox() else {
+        return Ok(None);
+    };
+    let Some(&first) = indices.first() else {
+        return Ok(None);
+    };
+    let reported: Vec<(&QueuedRecipient, &Outcome)> = indices
+        .iter()
+        .filter_map(|&index| envelope.recipients.get(index))
+        .filter_map(|recipient| match &recipient.state {
+            RecipientState::Done { outcome, .. } => Some((recipient, outcome)),
+            RecipientState::Pending { .. } => None,
+        })
+        .collect();
+    let failed = reported
+        .iter()
+        .any(|(_, outcome)| !matches!(outcome.kind, OutcomeKind::Delivered { .. }));
+    let id = id(&envelope.id, first);
+    let text = human_text(hostname, envelope, &reported, failed);
+    let status = delivery_status(hostname, envelope, &reported);
+    let full = envelope.parameters.ret == Some(Ret::Full);
+    // An original that cannot be read (gone from the queue) leaves the third part empty: the
+    // report itself matters more.
+    let unreadable = |error: io::Error| {
+        tracing::warn!(id = %envelope.id, %error, "reading a queued message for its DSN");
+    };
+    let original = if full {
+        read_full(message).map_err(unreadable).ok().flatten()
+    } else {
+        None
+    };
+    let returned = match original {
+        Some(content) => MimePart::new("message/rfc822", content.clone())
+            .transfer_encoding(if content.is_ascii() { "7bit" } else { "8bit" }),
+        None => {
+            let headers = read_headers(message)
+                .map_err(unreadable)
+                .unwrap_or_default();
+            MimePart::new("text/rfc822-headers", headers.clone())
+                .transfer_encoding(if headers.is_ascii() { "7bit" } else { "8bit" })
+        }
+    };
+    let subject = if failed {
+        "Undelivered Mail Returned to Sender"
+    } else {
+        "Successful Mail Delivery Report"
+    };
+    let report = MimePart::new(
+        ContentType::new("multipart/report").attribute("report-type", "delivery-status"),
+        vec![
+            // Lines of at most 900 octets: no need to encode them.
+            MimePart::new("text/plain", text.clone()).transfer_encoding(if text.is_ascii() {
+                "7bit"
+            } else {
+                "8bit"
+            }),
+            MimePart::new("message/delivery-status", status.into_bytes()).transfer_encoding("7bit"),
+            returned,
+        ],
+    );
+    let content = MessageBuilder::new()
+        .from((
+            "Mail Delivery System",
+            format!("MAILER-DAEMON@{hostname}").as_str(),
+        ))
+        .to(sender.to_string())
+        .subject(subject)
+        .message_id(format!("{id}@{hostname}"))
+        .date(Date::new(i64::try_from(now).unwrap_or(i64::MAX)))
+        .header("Auto-Submitted", Raw::new("auto-replied"))
+        .body(report)
+        .write_to_vec()?;
+    let mut parameters = MailParameters::new();
+    if !content.is_ascii() {
+        parameters = parameters.with_body(Body::EightBitMime);
+    }
+    parameters.smtputf8 = !sender.is_ascii();
+    let dsn = QueuedEnvelope {
+        id,
+        from: ReversePath::Null,
+        parameters,
+        recipients: vec![QueuedRecipient {
+            to: ForwardPath::from(sender.clone().into_owned()),
+            parameters: RcptParameters::new().with_notify(Notify::NEVER),
+            state: RecipientState::Pending {
+                attempts: 0,
+                next_attempt: now,
+                last: None,
+            },
+        }],
+        arrival: now,
+        received_from: format!("[127.0.0.1] ({hostname})"),
+    };
+    Ok(Some((content, dsn)))
+}
+
+/// The part for people: what happened to each recipient, and why.
+fn human_text(
+    hostname: &str,
+    envelope: &QueuedEnvelope,
+    reported: &[(&QueuedRecipient, &Outcome)],
+    failed: bool,
+) -> String {
+    let mut text = format!("This is the mail system at {hostname}.\r\n\r\n");
+    text.push_str(if failed {
+        "Your message could not be delivered to one or more of its recipients.\r\n\
+         The reasons are below; the attached report says the same for programs.\r\n\r\n"
+    } else {
+        "Your message was delivered to the recipients below, as you asked (NOTIFY=SUCCESS).\r\n\r\n"
+    });
+    for (recipient, outcome) in reported {
+        let reason = match outcome.kind {
+            OutcomeKind::Delivered {
+                dsn_passed_on: true,
+            } => "delivered".to_string(),
+            OutcomeKind::Delivered {
+                dsn_passed_on: false,
+            } => "relayed to a server that does not send delivery reports".to_string(),
+            _ if outcome.status == "4.4.7" => format!(
+                "failed: still not delivered after trying since {} (status 4.4.7){}",
+                date(envelope.arrival),
+                outcome
+                    .diagnostic
+                    .as_deref()
+                    .map(|d| format!("; last error: {d}"))
+                    .unwrap_or_default()
+            ),
+            _ => match &outcome.diagnostic {
+                Some(diagnostic) => format!("failed: {diagnostic}"),
+                None => format!("failed (status {})", outcome.status),
+            },
+        };
+        text.push_str(&field(&format!("{}: {reason}", recipient.to)));
+        text.push_str("\r\n");
+    }
+    text
+}
+
+/// The `message/delivery-status` fields (RFC 3464 2.1): the per-message fields, then a block
+/// per recipient, each after an empty line.
+fn delivery_status(
+    hostname: &str,
+    envelope: &QueuedEnvelope,
+    reported: &[(&QueuedRecipient, &Outcome)],
+) -> String {
+    let mut fields = Vec::new();
+    // RFC 3464 2.2.2.
+    fields.push(format!("Reporting-MTA: dns; {hostname}"));
+    // 2.2.1: the ENVID, decoded from xtext.
+    if let Some(envid) = &envelope.parameters.envid {
+        fields.push(format!("Original-Envelope-Id: {}", envid.as_str()));
+    }
+    // 2.2.4: the client's name first, `dns; client.example ([192.0.2.1])`.
+    if !envelope.received_from.is_empty() {
+        fields.push(format!(
+            "Received-From-MTA: dns; {}",
+            mta_name(&envelope.received_from)
+        ));
+    }
+    // 2.2.5.
+    fields.push(format!("Arrival-Date: {}", date(envelope.arrival)));
+    let mut text = String::new();
+    for line in &fields {
+        text.push_str(&field(line));
+        text.push_str("\r\n");
+    }
+    for (recipient, outcome) in reported {
+        text.push_str("\r\n");
+        let mut fields = Vec::new();
+        // 2.3.1, with RFC 3461 4.2's xtext decoded.
+        if let Some(orcpt) = &recipient.parameters.orcpt {
+            fields.push(format!(
+                "Original-Recipient: {};{}",
+                orcpt.addr_type(),
+                orcpt.address().as_str()
+            ));
+        }
+        // 2.3.2.
+        let address = match recipient.to.mailbox() {
+            Some(mailbox) => mailbox.to_string(),
+            None => "postmaster".to_string(),
+        };
+        let utf8 = if address.is_ascii() {
+            "rfc822"
+        } else {
+            "utf-8"
+        };
+        fields.push(format!("Final-Recipient: {utf8};{address}"));
+        // 2.3.3.
+        let action = match outcome.kind {
+            OutcomeKind::Delivered {
+                dsn_passed_on: true,
+            } => "delivered",
+            OutcomeKind::Delivered {
+                dsn_passed_on: false,
+            } => "relayed",
+            OutcomeKind::Failed | OutcomeKind::Deferred => "failed",
+        };
+        fields.push(format!("Action: {action}"));
+        // 2.3.4.
+        fields.push(format!("Status: {}", outcome.status));
+        // 2.3.5, 2.3.6: as the outbound side wrote them (`dns; ...`, `smtp; ...`).
+        if let Some(remote) = &outcome.remote_mta {
+            fields.push(format!("Remote-MTA: {remote}"));
+        }
+        if let Some(diagnostic) = &outcome.diagnostic {
+            fields.push(format!("Diagnostic-Code: {diagnostic}"));
+        }
+        // 2.3.7.
+        fields.push(format!("Last-Attempt-Date: {}", date(outcome.at)));
+        for line in &fields {
+            text.push_str(&field(line));
+            text.push_str("\r\n");
+        }
+    }
+    text
+}
+
+/// `[192.0.2.1] (client.example)` as RFC 3464 2.2.4's `dns` name-type wants it, the domain
+/// first: `client.example ([192.0.2.1])`; anything else as it is.
+fn mta_name(received_from: &str) -> String {
+    match received_from.split_once(" (") {
+        Some((address, name)) if address.starts_with('[') && name.ends_with(')') => {
+            format!("{} ({address})", name.trim_end_matches(')'))
+        }
+        _ => received_from.to_string(),
+    }
+}
+
+/// An RFC 5322 date-time (`Mon, 7 Dec 2026 02:33:12 +0000`) of seconds since the epoch.
+pub fn date(seconds: u64) -> String {
+    Date::new(i64::try_from(seconds).unwrap_or(i64::MAX)).to_rfc822()
+}
+
+/// One line of at most [`MAX_FIELD`] octets: controls (CR, LF...) become spaces.
+fn field(line: &str) -> String {
+    let mut out = String::with_capacity(line.len().min(MAX_FIELD));
+    for c in line.chars() {
+        if out.len() + c.len_utf8() > MAX_FIELD {
+            break;
+        }
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out
+}
+
+/// The whole message, unless larger than [`MAX_RETURNED`].
+fn read_full(message: &Path) -> io::Result<Option<Vec<u8>>> {
+    let mut content = Vec::new();
+    File::open(message)?
+        .take(MAX_RETURNED + 1)
+        .read_to_end(&mut content)?;
+    Ok((content.len() as u64 <= MAX_RETURNED).then_some(content))
+}
+
+/// The message's header section (RFC 5322 2.1: up to the first empty line, which is left
+/// out), at most [`MAX_RETURNED_HEADERS`] octets.
+fn read_headers(message: &Path) -> io::Result<Vec<u8>> {
+    let mut content = Vec::new();
+    File::open(message)?
+        .take(MAX_RETURNED_HEADERS as u64)
+        .read_to_end(&mut content)?;
+    let end = if content.starts_with(b"\r\n") || content.starts_with(b"\n") {
+        0
+    } else {
+        memchr::memmem::find(&content, b"\r\n\r\n")
+            .map(|at| at + 2)
+            .or_else(|| memchr::memmem::find(&content, b"\n\n").map(|at| at + 1))
+            .unwrap_or(content.len())
+    };
+    content.truncate(end);
+    // A header section cut off at the limit ends at its last whole line.
+    if !content.ends_with(b"\n") {
+        let last = memchr::memrchr(b'\n', &content).map_or(0, |at| at + 1);
+        content.truncate(last);
+    }
+    Ok(content)
+}
+
+#[cfg(test)]
+mod tests;

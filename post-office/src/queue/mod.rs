@@ -1,0 +1,417 @@
+//! The relay queue under `DATA/.queue/`: messages accepted for other servers, stored durably
+//! before the 250 (RFC 5321 6.1: once accepted, a message must not be lost), tried until
+//! delivered, failed or given up (RFC 5321 4.5.4.1), and reported (RFC 3464 DSNs, [`report`]).
+//!
+//! On disk, each message is two files named by its queue id:
+//!
+//! - `msg/ID`: the content as received (trace fields included), a hard link to the spool file
+//!   when it can be one, a copy otherwise;
+//! - `env/ID.json`: its [`QueuedEnvelope`] (JSON), rewritten after each attempt.
+//!
+//! Every write goes to `tmp/`, is synced, renamed into place, and the directory synced: a crash
+//! at any point leaves either the old file or the new one. `msg/ID` is placed before
+//! `env/ID.json` is written and removed after it: a message file without its envelope is
+//! debris of a crash before the 250 (or after the end), removed by [`Queue::recover`]. An
+//! envelope file that cannot be read is moved to `corrupt/` and logged, never a crash.
+//!
+//! `flush` (a file) asks the running scheduler to retry every pending recipient now
+//! (`post-office queue --flush`).
+
+mod scheduler;
+
+pub use scheduler::{RetryPolicy, record_outcome, report};
+pub(crate) use scheduler::{Scheduler, Settings};
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tracing::{info, warn};
+
+use crate::envelope::QueuedEnvelope;
+use crate::maildir::sync_dir;
+
+/// The most messages the queue takes: beyond, [`Queue::enqueue`] fails (the SMTP listener
+/// answers 4yz) until some are delivered. Each costs its envelope in memory.
+pub const MAX_MESSAGES: usize = 100_000;
+
+/// The largest envelope file read back (RFC 5321 4.5.3.1.8's 100 recipients take a few
+/// kilobytes; this leaves room for thousands).
+pub const MAX_ENVELOPE_FILE: u64 = 4 * 1024 * 1024;
+
+/// The longest queue id (a file name, with room for `.json` and a DSN suffix).
+pub const MAX_ID: usize = 200;
+
+/// The queue of one data directory.
+pub struct Queue {
+    /// `DATA/.queue`.
+    dir: PathBuf,
+    /// Messages queued since the scheduler last looked (bounded by [`MAX_MESSAGES`]).
+    arrivals: Mutex<Vec<QueuedEnvelope>>,
+    /// Wakes the scheduler when a message arrives.
+    wake: tokio::sync::Notify,
+    /// Messages in the queue (on disk).
+    count: AtomicUsize,
+    /// Tests: the durable steps left before a simulated crash ([`Queue::crash_after`]).
+    crash: Mutex<Option<u32>>,
+}
+
+impl Queue {
+    /// The queue under `data`, its directories created.
+    pub fn open(data: &Path) -> io::Result<Self> {
+        let dir = data.join(".queue");
+        for sub in ["msg", "env", "tmp", "corrupt"] {
+            fs::create_dir_all(dir.join(sub))?;
+        }
+        Ok(Self {
+            dir,
+            arrivals: Mutex::new(Vec::new()),
+            wake: tokio::sync::Notify::new(),
+            count: AtomicUsize::new(0),
+            crash: Mutex::new(None),
+        })
+    }
+
+    /// Where the queue lives.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the content of message `id` is.
+    pub fn message_path(&self, id: &str) -> PathBuf {
+        self.dir.join("msg").join(id)
+    }
+
+    /// Where the envelope of message `id` is.
+    fn envelope_path(&self, id: &str) -> PathBuf {
+        self.dir.join("env").join(format!("{id}.json"))
+    }
+
+    /// Messages in the queue.
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Whether the queue is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes over a message: `message` is its content, already durable (fsync'ed: trace
+    /// fields and all); it is linked (or copied) into the queue, and `envelope` written beside
+    /// it; both are durable (files and directories synced) when this returns `Ok`, and only
+    /// then may the server answer 250. `envelope.id` names both files.
+    ///
+    /// An id already queued is not queued again (`Ok`): a DSN's id is derived from its
+    /// message's, so that one written before a crash is not written twice.
+    pub fn enqueue(&self, message: &Path, envelope: &QueuedEnvelope) -> io::Result<()> {
+        if !self.admit(envelope)? {
+            return Ok(());
+        }
+        let id = &envelope.id;
+        let target = self.message_path(id);
+        self.step()?;
+        // A message file without its envelope is what a crash before the 250 left.
+        let _ = fs::remove_file(&target);
+        if fs::hard_link(message, &target).is_err() {
+            let tmp = self.dir.join("tmp").join(id);
+            fs::copy(message, &tmp)?;
+            File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, &target)?;
+        }
+        self.step()?;
+        sync_dir(&self.dir.join("msg"))?;
+        self.write_envelope(envelope)?;
+        self.arrived(envelope);
+        Ok(())
+    }
+
+    /// Like [`enqueue`](Self::enqueue), for a message made here (a DSN): `content` is written
+    /// to the queue and synced.
+    pub fn enqueue_content(&self, content: &[u8], envelope: &QueuedEnvelope) -> io::Result<()> {
+        if !self.admit(envelope)? {
+            return Ok(());
+        }
+        let id = &envelope.id;
+        let tmp = self.dir.join("tmp").join(id);
+        self.step()?;
+        write_synced(&tmp, content)?;
+        self.step()?;
+        fs::rename(&tmp, self.message_path(id))?;
+        self.step()?;
+        sync_dir(&self.dir.join("msg"))?;
+        self.write_envelope(envelope)?;
+        self.arrived(envelope);
+        Ok(())
+    }
+
+    /// Checks the id and that there is room; false when the message is queued already.
+    fn admit(&self, envelope: &QueuedEnvelope) -> io::Result<bool> {
+        check_id(&envelope.id)?;
+        if self.envelope_path(&envelope.id).exists() {
+            return Ok(false);
+        }
+        if self.len() >= MAX_MESSAGES {
+            return Err(io::Error::other(format!(
+                "the queue is full ({MAX_MESSAGES} messages)"
+            )));
+        }
+        Ok(true)
+    }
+
+    /// Counts a new message and hands it to the scheduler.
+    fn arrived(&self, envelope: &QueuedEnvelope) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut arrivals) = self.arrivals.lock() {
+            arrivals.push(envelope.clone());
+        }
+        self.wake.notify_one();
+    }
+
+    /// Rewrites the envelope of a queued message (its recipients' states) durably: a temp
+    /// file, synced, renamed over the old one, the directory synced.
+    pub fn update(&self, envelope: &QueuedEnvelope) -> io::Result<()> {
+        check_id(&envelope.id)?;
+        self.write_envelope(envelope)
+    }
+
+    fn write_envelope(&self, envelope: &QueuedEnvelope) -> io::Result<()> {
+        let json = serde_json::to_vec_pretty(envelope).map_err(io::Error::other)?;
+        let tmp = self.dir.join("tmp").join(format!("{}.json", envelope.id));
+        self.step()?;
+        write_synced(&tmp, &json)?;
+        self.step()?;
+        fs::rename(&tmp, self.envelope_path(&envelope.id))?;
+        self.step()?;
+        sync_dir(&self.dir.join("env"))
+    }
+
+    /// Removes a message that is done: its envelope first (so that a crash between leaves a
+    /// message file without envelope, which [`recover`](Self::recover) removes), then its
+    /// content.
+    pub fn remove(&self, id: &str) -> io::Result<()> {
+        check_id(id)?;
+        self.step()?;
+        fs::remove_file(self.envelope_path(id))?;
+        self.step()?;
+        sync_dir(&self.dir.join("env"))?;
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        self.step()?;
+        match fs::remove_file(self.message_path(id)) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+        sync_dir(&self.dir.join("msg"))
+    }
+
+    /// Reads the queue back at start-up, before anything is queued: temp files removed, every
+    /// envelope loaded (oldest first), an unreadable one moved to `corrupt/` and logged, a
+    /// message file without envelope removed (no 250 was given for it, or it was done).
+    pub fn recover(&self) -> io::Result<Vec<QueuedEnvelope>> {
+        for entry in fs::read_dir(self.dir.join("tmp"))?.flatten() {
+            let _ = fs::remove_file(entry.path());
+        }
+        let mut loaded = Vec::new();
+        for entry in fs::read_dir(self.dir.join("env"))?.flatten() {
+            let path = entry.path();
+            match self.load(&path) {
+                Ok(envelope) => loaded.push(envelope),
+                Err(error) => {
+                    warn!(file = %path.display(), %error, "unreadable queue file moved to corrupt/");
+                    self.set_aside(&path);
+                }
+            }
+        }
+        let mut removed = 0;
+        for entry in fs::read_dir(self.dir.join("msg"))?.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !self.envelope_path(&name).exists() && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            info!(
+                removed,
+                "message files without envelope removed from the queue"
+            );
+        }
+        sync_dir(&self.dir.join("msg"))?;
+        sync_dir(&self.dir.join("env"))?;
+        loaded.sort_by(|a, b| a.arrival.cmp(&b.arrival).then_with(|| a.id.cmp(&b.id)));
+        self.count.store(loaded.len(), Ordering::Relaxed);
+        if let Ok(mut arrivals) = self.arrivals.lock() {
+            arrivals.clear();
+        }
+        Ok(loaded)
+    }
+
+    /// One envelope file, checked: its name is its id, and its message file is there.
+    fn load(&self, path: &Path) -> io::Result<QueuedEnvelope> {
+        let envelope = read_envelope(path)?;
+        let named = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.strip_suffix(".json"));
+        if named != Some(envelope.id.as_str()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the file holds message {}", envelope.id),
+            ));
+        }
+        check_id(&envelope.id)?;
+        if !self.message_path(&envelope.id).is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "its message file is missing",
+            ));
+        }
+        Ok(envelope)
+    }
+
+    /// Moves an envelope file to `corrupt/` (a name not taken there yet).
+    fn set_aside(&self, path: &Path) {
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let corrupt = self.dir.join("corrupt");
+        let mut target = corrupt.join(&name);
+        let mut n = 0;
+        while target.exists() && n < 1000 {
+            n += 1;
+            target = corrupt.join(format!("{name}.{n}"));
+        }
+        if let Err(error) = fs::rename(path, &target) {
+            warn!(file = %path.display(), %error, "moving a queue file aside");
+            return;
+        }
+        let _ = sync_dir(&corrupt);
+    }
+
+    /// The messages queued since the last call (for the scheduler).
+    pub fn take_arrivals(&self) -> Vec<QueuedEnvelope> {
+        self.arrivals
+            .lock()
+            .map(|mut arrivals| std::mem::take(&mut *arrivals))
+            .unwrap_or_default()
+    }
+
+    /// Resolves when a message has arrived (at once if one arrived since the last wait).
+    pub async fn arrival(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Whether a flush was asked for ([`request_flush`]); the request is removed.
+    pub fn take_flush(&self) -> bool {
+        fs::remove_file(self.dir.join("flush")).is_ok()
+    }
+
+    /// Tests: after `steps` more durable steps (a file written, renamed, removed or a
+    /// directory synced), every step fails as if the process had died there, and nothing is
+    /// cleaned up. Reopen the queue to see what a restart would.
+    #[doc(hidden)]
+    pub fn crash_after(&self, steps: u32) {
+        if let Ok(mut crash) = self.crash.lock() {
+            *crash = Some(steps);
+        }
+    }
+
+    /// One durable step: fails once the simulated crash has happened.
+    fn step(&self) -> io::Result<()> {
+        let Ok(mut crash) = self.crash.lock() else {
+            return Ok(());
+        };
+        match &mut *crash {
+            None => Ok(()),
+            Some(0) => Err(io::Error::other("simulated crash")),
+            Some(left) => {
+                *left -= 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Asks the server running on `data` (or the next to start) to retry every pending recipient
+/// now: the flag file `DATA/.queue/flush`, which the scheduler looks for every second.
+pub fn request_flush(data: &Path) -> io::Result<()> {
+    let dir = data.join(".queue");
+    fs::create_dir_all(&dir)?;
+    write_synced(&dir.join("flush"), b"")?;
+    sync_dir(&dir)
+}
+
+/// The queued messages of `data`, read without changing anything (a server may be running):
+/// the envelopes that could be read, oldest first, and the names of those that could not.
+pub fn list(data: &Path) -> io::Result<(Vec<QueuedEnvelope>, Vec<String>)> {
+    let dir = data.join(".queue").join("env");
+    let mut envelopes = Vec::new();
+    let mut unreadable = Vec::new();
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            return Ok((envelopes, unreadable));
+        }
+        Err(error) => return Err(error),
+    };
+    for entry in entries.flatten() {
+        match read_envelope(&entry.path()) {
+            Ok(envelope) => envelopes.push(envelope),
+            Err(_) => unreadable.push(entry.file_name().to_string_lossy().into_owned()),
+        }
+    }
+    envelopes.sort_by(|a, b| a.arrival.cmp(&b.arrival).then_with(|| a.id.cmp(&b.id)));
+    unreadable.sort();
+    Ok((envelopes, unreadable))
+}
+
+/// Reads and parses one envelope file, of at most [`MAX_ENVELOPE_FILE`] octets.
+fn read_envelope(path: &Path) -> io::Result<QueuedEnvelope> {
+    let mut text = Vec::new();
+    File::open(path)?
+        .take(MAX_ENVELOPE_FILE + 1)
+        .read_to_end(&mut text)?;
+    if text.len() as u64 > MAX_ENVELOPE_FILE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "larger than an envelope file may be",
+        ));
+    }
+    serde_json::from_slice(&text).map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
+}
+
+/// Writes `content` to a new file at `path` and syncs it.
+fn write_synced(path: &Path, content: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    file.write_all(content)?;
+    file.sync_all()
+}
+
+/// A queue id is a file name: 1 to [`MAX_ID`] letters, digits, `.`, `_`, `-`, not starting
+/// with a dot.
+pub fn check_id(id: &str) -> io::Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_ID
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a queue id: {id:?}"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,646 @@
+//! The queue's scheduler and workers: due recipients are grouped by message and destination
+//! (one SMTP transaction per message per domain, RFC 5321 4.5.4.1's "one copy per host"),
+//! delivered by [`Outbound::deliver`] (or stored here for local users: DSNs to local senders),
+//! retried with an exponential backoff until delivered, failed, or given up (4.4.7, RFC 3463),
+//! and reported ([`report`]) once every attempt of a round has ended.
+//!
+//! The scheduler is one task owning every envelope in memory; deliveries run as tasks of
+//! their own, at most `--relay-workers` at once and `--relay-per-domain` per domain, and send
+//! their outcomes back. Each outcome is written to the envelope file before anything depends
+//! on it (the next attempt, the DSN, the removal). The task wakes when a message arrives, when
+//! a delivery ends, and every second (for the flush flag and the next due time): it never
+//! spins.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mail_io::Shutdown;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::Queue;
+use crate::delivery::store_local;
+use crate::dsn;
+use crate::envelope::{Outcome, OutcomeKind, QueuedEnvelope, RecipientState, now};
+use crate::relay::Outbound;
+use crate::serve::Office;
+
+/// How often the scheduler looks at the clock and the flush flag when nothing wakes it.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The longest one delivery attempt may take before its recipients are deferred (the
+/// outbound side bounds each step much tighter; this only keeps a worker from being lost).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// When recipients are tried again, and when the queue gives up (RFC 5321 4.5.4.1: retry at
+/// least 30 minutes apart, give up after 4 to 5 days).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Seconds before the second attempt (`--retry-first`), doubled for each further one.
+    pub first: u64,
+    /// The longest wait between attempts (`--retry-max`).
+    pub max: u64,
+    /// Seconds after the arrival after which a failure for now becomes a failure for good,
+    /// 4.4.7 (`--give-up`).
+    pub give_up: u64,
+}
+
+impl Default for RetryPolicy {
+    /// 5 minutes, doubling up to 4 hours, given up after 5 days.
+    fn default() -> Self {
+        Self {
+            first: 300,
+            max: 4 * 3600,
+            give_up: 5 * 24 * 3600,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after `attempts` attempts (at least one): `first`, doubled for each attempt
+    /// after the first, at most `max`.
+    pub fn delay(&self, attempts: u32) -> u64 {
+        let doublings = attempts.saturating_sub(1).min(63);
+        self.first
+            .saturating_mul(1u64 << doublings)
+            .min(self.max)
+            .max(1)
+    }
+}
+
+/// Records what an attempt gave for recipient `index` of `envelope` (still pending): delivered
+/// or failed for good ends it (to be reported); a failure for now counts an attempt and
+/// schedules the next, or fails it with 4.4.7 (RFC 3463: delivery time expired) once
+/// `policy.give_up` seconds have passed since the arrival. The last attempt is made at the
+/// give-up time, not after. Nothing is written: see [`Queue::update`].
+pub fn record_outcome(
+    envelope: &mut QueuedEnvelope,
+    index: usize,
+    outcome: Outcome,
+    policy: &RetryPolicy,
+) {
+    let deadline = envelope.arrival.saturating_add(policy.give_up);
+    let Some(recipient) = envelope.recipients.get_mut(index) else {
+        return;
+    };
+    let RecipientState::Pending { attempts, .. } = &recipient.state else {
+        return;
+    };
+    let attempts = attempts.saturating_add(1);
+    recipient.state = match outcome.kind {
+        OutcomeKind::Delivered { .. } | OutcomeKind::Failed => RecipientState::Done {
+            outcome,
+            reported: false,
+        },
+        OutcomeKind::Deferred if outcome.at >= deadline => RecipientState::Done {
+            outcome: Outcome {
+                kind: OutcomeKind::Failed,
+                status: "4.4.7".into(),
+                ..outcome
+            },
+            reported: false,
+        },
+        OutcomeKind::Deferred => RecipientState::Pending {
+            attempts,
+            next_attempt: outcome
+                .at
+                .saturating_add(policy.delay(attempts))
+                .min(deadline.max(outcome.at.saturating_add(1))),
+            last: Some(outcome),
+        },
+    };
+}
+
+/// Ends a round of `envelope` (no attempt of it running): the recipients decided and not yet
+/// reported get their DSN if they call for one ([`dsn::wanted`]; one DSN for them all, queued
+/// under an id derived from theirs, so that a crash before they are marked does not give a
+/// second one), then are marked reported; a message with every recipient done is removed.
+/// True when it was removed. Each step is durable before the next.
+pub fn report(queue: &Queue, hostname: &str, envelope: &mut QueuedEnvelope) -> io::Result<bool> {
+    let decided: Vec<usize> = envelope
+        .recipients
+        .iter()
+        .enumerate()
+        .filter(|(_, recipient)| {
+            matches!(
+                recipient.state,
+                RecipientState::Done {
+                    reported: false,
+                    ..
+                }
+            )
+        })
+        .map(|(index, _)| index)
+        .collect();
+    if !decided.is_empty() {
+        if envelope.from == mail_io::smtp::ReversePath::Null {
+            // RFC 5321 4.5.5: a bounce is never bounced; the log is all that is left of it.
+            for recipient in &envelope.recipients {
+                if let RecipientState::Done {
+                    outcome,
+                    reported: false,
+                } = &recipient.state
+                {
+                    if outcome.kind == OutcomeKind::Failed {
+                        warn!(id = %envelope.id, status = %outcome.status, "a DSN could not be delivered; dropped");
+                    }
+                }
+            }
+        }
+        let wanted: Vec<usize> = decided
+            .iter()
+            .copied()
+            .filter(|&index| {
+                envelope
+                    .recipients
+                    .get(index)
+                    .is_some_and(|recipient| dsn::wanted(envelope, recipient))
+            })
+            .collect();
+        if !wanted.is_empty() {
+            let message = queue.message_path(&envelope.id);
+            if let Some((content, notification)) =
+                dsn::build(hostname, envelope, &wanted, &message, now())?
+            {
+                queue.enqueue_content(&content, &notification)?;
+                info!(id = %envelope.id, dsn = %notification.id, recipients = wanted.len(), "DSN queued");
+            }
+        }
+        for &index in &decided {
+            if let Some(RecipientState::Done { reported, .. }) = envelope
+                .recipients
+                .get_mut(index)
+                .map(|recipient| &mut recipient.state)
+            {
+                *reported = true;
+            }
+        }
+        queue.update(envelope)?;
+    }
+    let finished = envelope
+        .recipients
+        .iter()
+        .all(|recipient| matches!(recipient.state, RecipientState::Done { .. }));
+    if finished {
+        queue.remove(&envelope.id)?;
+        info!(id = %envelope.id, "message done, removed from the queue");
+    }
+    Ok(finished)
+}
+
+/// Delivery to other servers as the scheduler sees it: [`Outbound`], or a stand-in in tests.
+pub(crate) trait Remote: Send + Sync + 'static {
+    /// One attempt for `recipients` of `envelope`, all at `domain`: one outcome per index.
+    fn deliver<'a>(
+        &'a self,
+        domain: &'a str,
+        envelope: &'a QueuedEnvelope,
+        recipients: &'a [usize],
+        message: &'a Path,
+    ) -> Pin<Box<dyn Future<Output = Vec<Outcome>> + Send + 'a>>;
+}
+
+impl Remote for Outbound {
+    fn deliver<'a>(
+        &'a self,
+        domain: &'a str,
+        envelope: &'a QueuedEnvelope,
+        recipients: &'a [usize],
+        message: &'a Path,
+    ) -> Pin<Box<dyn Future<Output = Vec<Outcome>> + Send + 'a>> {
+        Box::pin(Outbound::deliver(
+            self, domain, envelope, recipients, message,
+        ))
+    }
+}
+
+/// The scheduler's settings (from `serve`'s arguments).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    /// Retries and giving up.
+    pub policy: RetryPolicy,
+    /// Attempts at once (`--relay-workers`).
+    pub workers: usize,
+    /// Attempts at once per destination domain (`--relay-per-domain`).
+    pub per_domain: usize,
+}
+
+/// Where a group of recipients goes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Destination {
+    /// Local users: stored here.
+    Local,
+    /// Another server's domain (lower case).
+    Domain(String),
+}
+
+/// One attempt that ended.
+struct Attempt {
+    id: String,
+    destination: Destination,
+    indices: Vec<usize>,
+    outcomes: Vec<Outcome>,
+}
+
+/// A queued message in memory.
+struct Entry {
+    envelope: QueuedEnvelope,
+    /// Attempts of the current round still running.
+    running: usize,
+}
+
+/// The scheduler task's state.
+pub(crate) struct Scheduler {
+    office: Arc<Office>,
+    remote: Arc<dyn Remote>,
+    settings: Settings,
+    messages: HashMap<String, Entry>,
+    /// Messages with no attempt running, by the time they are next due.
+    due: BTreeSet<(u64, String)>,
+    /// Attempts running per domain (only domains with some).
+    domains: HashMap<String, usize>,
+    running: usize,
+    done_tx: mpsc::UnboundedSender<Attempt>,
+    done_rx: mpsc::UnboundedReceiver<Attempt>,
+}
+
+impl Scheduler {
+    /// A scheduler for the queue of `office` (which must have one).
+    pub(crate) fn new(office: Arc<Office>, remote: Arc<dyn Remote>, settings: Settings) -> Self {
+        // Bounded in effect by the workers: one message per attempt running.
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        Self {
+            office,
+            remote,
+            settings: Settings {
+                workers: settings.workers.max(1),
+                per_domain: settings.per_domain.max(1),
+                ..settings
+            },
+            messages: HashMap::new(),
+            due: BTreeSet::new(),
+            domains: HashMap::new(),
+            running: 0,
+            done_tx,
+            done_rx,
+        }
+    }
+
+    /// Runs until `shutdown`, starting from the envelopes [`Queue::recover`] read: what was
+    /// decided and not reported before a crash is reported first.
+    pub(crate) async fn run(mut self, loaded: Vec<QueuedEnvelope>, shutdown: Shutdown) {
+        let office = self.office.clone();
+        let Some(queue) = office.queue.as_ref() else {
+            return;
+        };
+        info!(messages = loaded.len(), "relay queue loaded");
+        for envelope in loaded {
+            let id = envelope.id.clone();
+            self.messages.insert(
+                id.clone(),
+                Entry {
+                    envelope,
+                    running: 0,
+                },
+            );
+            self.settle(queue, &id);
+        }
+        loop {
+            for envelope in queue.take_arrivals() {
+                self.add(envelope);
+            }
+            if queue.take_flush() {
+                self.flush();
+            }
+            self.dispatch(queue, now());
+            tokio::select! {
+                Some(attempt) = self.done_rx.recv() => self.finished(queue, attempt),
+                () = queue.arrival() => {}
+                () = tokio::time::sleep(TICK) => {}
+                () = shutdown.triggered() => return,
+            }
+        }
+    }
+
+    /// A message just queued.
+    fn add(&mut self, envelope: QueuedEnvelope) {
+        if self.messages.contains_key(&envelope.id) {
+            return;
+        }
+        if let Some(due) = next_due(&envelope) {
+            self.due.insert((due, envelope.id.clone()));
+        }
+        self.messages.insert(
+            envelope.id.clone(),
+            Entry {
+                envelope,
+                running: 0,
+            },
+        );
+    }
+
+    /// `post-office queue --flush`: every pending recipient is due now.
+    fn flush(&mut self) {
+        let now = now();
+        let mut pending = 0;
+        for entry in self.messages.values_mut() {
+            for recipient in &mut entry.envelope.recipients {
+                if let RecipientState::Pending { next_attempt, .. } = &mut recipient.state {
+                    *next_attempt = (*next_attempt).min(now);
+                    pending += 1;
+                }
+            }
+        }
+        let idle: Vec<(u64, String)> = std::mem::take(&mut self.due).into_iter().collect();
+        self.due = idle
+            .into_iter()
+            .map(|(due, id)| (due.min(now), id))
+            .collect();
+        info!(
+            recipients = pending,
+            "queue flush: every pending recipient is due now"
+        );
+    }
+
+    /// Starts the attempts that are due, within the limits.
+    fn dispatch(&mut self, queue: &Queue, now: u64) {
+        let mut waiting = Vec::new();
+        let mut settle = Vec::new();
+        while self.running < self.settings.workers {
+            let Some((due, id)) = self.due.first().cloned() else {
+                break;
+            };
+            if due > now {
+                break;
+            }
+            self.due.remove(&(due, id.clone()));
+            let Some(entry) = self.messages.get_mut(&id) else {
+                continue;
+            };
+            let groups = groups(&self.office, &entry.envelope, now);
+            if groups.is_empty() {
+                // Nothing pending is due: decided recipients to report, or a time to wait.
+                settle.push(id);
+                continue;
+            }
+            let mut started = 0;
+            for (destination, indices) in groups {
+                if self.running >= self.settings.workers {
+                    break;
+                }
+                if let Destination::Domain(domain) = &destination {
+                    let busy = self.domains.get(domain).copied().unwrap_or(0);
+                    if busy >= self.settings.per_domain {
+                        continue;
+                    }
+                    self.domains.insert(domain.clone(), busy + 1);
+                }
+                self.running += 1;
+                started += 1;
+                tokio::spawn(attempt(
+                    self.office.clone(),
+                    self.remote.clone(),
+                    entry.envelope.clone(),
+                    queue.message_path(&id),
+                    destination,
+                    indices,
+                    self.done_tx.clone(),
+                ));
+            }
+            entry.running += started;
+            if started == 0 {
+                waiting.push((due, id));
+            }
+        }
+        self.due.extend(waiting);
+        for id in settle {
+            self.settle(queue, &id);
+        }
+    }
+
+    /// An attempt ended: its outcomes recorded and written; the round ends with the last.
+    fn finished(&mut self, queue: &Queue, attempt: Attempt) {
+        self.running = self.running.saturating_sub(1);
+        if let Destination::Domain(domain) = &attempt.destination {
+            let busy = self.domains.remove(domain).unwrap_or(0).saturating_sub(1);
+            if busy > 0 {
+                self.domains.insert(domain.clone(), busy);
+            }
+        }
+        let Some(entry) = self.messages.get_mut(&attempt.id) else {
+            return;
+        };
+        entry.running = entry.running.saturating_sub(1);
+        let before = entry.envelope.clone();
+        for (&index, outcome) in attempt.indices.iter().zip(attempt.outcomes) {
+            if let Some(recipient) = entry.envelope.recipients.get(index) {
+                let result = match outcome.kind {
+                    OutcomeKind::Delivered { .. } => "delivered",
+                    OutcomeKind::Failed => "failed",
+                    OutcomeKind::Deferred => "deferred",
+                };
+                info!(
+                    id = %attempt.id,
+                    to = %recipient.to,
+                    status = %outcome.status,
+                    remote = outcome.remote_mta.as_deref().unwrap_or("-"),
+                    diagnostic = outcome.diagnostic.as_deref().unwrap_or("-"),
+                    "{result}"
+                );
+            }
+            record_outcome(&mut entry.envelope, index, outcome, &self.settings.policy);
+        }
+        if let Err(error) = tokio::task::block_in_place(|| queue.update(&entry.envelope)) {
+            // Not written: as if the attempt had not been made, tried again later.
+            warn!(id = %attempt.id, %error, "writing a queue file; the attempt will be repeated");
+            entry.envelope = before;
+            let later = now().saturating_add(self.settings.policy.first);
+            for &index in &attempt.indices {
+                if let Some(RecipientState::Pending { next_attempt, .. }) = entry
+                    .envelope
+                    .recipients
+                    .get_mut(index)
+                    .map(|recipient| &mut recipient.state)
+                {
+                    *next_attempt = later;
+                }
+            }
+        }
+        if entry.running == 0 {
+            self.settle(queue, &attempt.id);
+        }
+    }
+
+    /// The end of a message's round: its report, its removal when done, or its next due time.
+    fn settle(&mut self, queue: &Queue, id: &str) {
+        let Some(entry) = self.messages.get_mut(id) else {
+            return;
+        };
+        let hostname = &self.office.hostname;
+        match tokio::task::block_in_place(|| report(queue, hostname, &mut entry.envelope)) {
+            Ok(true) => {
+                self.messages.remove(id);
+            }
+            Ok(false) => {
+                if let Some(due) = next_due(&entry.envelope) {
+                    self.due.insert((due, id.to_string()));
+                }
+            }
+            Err(error) => {
+                warn!(%id, %error, "reporting on a queued message; tried again later");
+                let later = now().saturating_add(self.settings.policy.first);
+                self.due.insert((later, id.to_string()));
+            }
+        }
+    }
+}
+
+/// When a message has something to do: its earliest pending recipient, or now when decided
+/// recipients wait for their report.
+fn next_due(envelope: &QueuedEnvelope) -> Option<u64> {
+    let mut due = None;
+    for recipient in &envelope.recipients {
+        let at = match &recipient.state {
+            RecipientState::Pending { next_attempt, .. } => *next_attempt,
+            RecipientState::Done {
+                reported: false, ..
+            } => 0,
+            RecipientState::Done { reported: true, .. } => continue,
+        };
+        due = Some(due.map_or(at, |due: u64| due.min(at)));
+    }
+    due
+}
+
+/// The pending recipients of `envelope` due at `now`, grouped by where they go (in RCPT
+/// order, destinations in the order of their first recipient).
+fn groups(office: &Office, envelope: &QueuedEnvelope, now: u64) -> Vec<(Destination, Vec<usize>)> {
+    let mut groups: Vec<(Destination, Vec<usize>)> = Vec::new();
+    for (index, recipient) in envelope.recipients.iter().enumerate() {
+        let RecipientState::Pending { next_attempt, .. } = recipient.state else {
+            continue;
+        };
+        if next_attempt > now {
+            continue;
+        }
+        let destination = match recipient.to.mailbox() {
+            Some(mailbox) if office.local_user(mailbox).is_none() => {
+                Destination::Domain(mailbox.host().to_string().to_lowercase())
+            }
+            _ => Destination::Local,
+        };
+        match groups.iter_mut().find(|(d, _)| *d == destination) {
+            Some((_, indices)) => indices.push(index),
+            None => groups.push((destination, vec![index])),
+        }
+    }
+    groups
+}
+
+/// One attempt for `indices` of `envelope` at `destination`; its outcomes go to `done`.
+async fn attempt(
+    office: Arc<Office>,
+    remote: Arc<dyn Remote>,
+    envelope: QueuedEnvelope,
+    message: PathBuf,
+    destination: Destination,
+    indices: Vec<usize>,
+    done: mpsc::UnboundedSender<Attempt>,
+) {
+    let outcomes = match &destination {
+        Destination::Local => {
+            let envelope = envelope.clone();
+            let indices = indices.clone();
+            tokio::task::spawn_blocking(move || {
+                indices
+                    .iter()
+                    .map(|&index| store(&office, &envelope, index, &message))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default()
+        }
+        Destination::Domain(domain) => {
+            // A task of its own: should the delivery panic, its recipients are deferred and
+            // the worker is not lost.
+            let (domain, envelope, indices) = (domain.clone(), envelope.clone(), indices.clone());
+            let delivery = tokio::spawn(async move {
+                tokio::time::timeout(
+                    ATTEMPT_TIMEOUT,
+                    remote.deliver(&domain, &envelope, &indices, &message),
+                )
+                .await
+                .unwrap_or_default()
+            });
+            delivery.await.unwrap_or_default()
+        }
+    };
+    // One outcome per recipient, whatever went wrong.
+    let outcomes = (0..indices.len())
+        .map(|n| {
+            outcomes.get(n).cloned().unwrap_or_else(|| Outcome {
+                kind: OutcomeKind::Deferred,
+                status: "4.4.1".into(),
+                remote_mta: None,
+                diagnostic: None,
+                at: now(),
+            })
+        })
+        .collect();
+    let _ = done.send(Attempt {
+        id: envelope.id,
+        destination,
+        indices,
+        outcomes,
+    });
+}
+
+/// Final delivery of recipient `index` here (a DSN to a local sender, say).
+fn store(office: &Office, envelope: &QueuedEnvelope, index: usize, message: &Path) -> Outcome {
+    let outcome = |kind, status: &str| Outcome {
+        kind,
+        status: status.into(),
+        remote_mta: None,
+        diagnostic: None,
+        at: now(),
+    };
+    let Some(recipient) = envelope.recipients.get(index) else {
+        return outcome(OutcomeKind::Failed, "5.1.1");
+    };
+    let Some((mailbox, user)) = recipient
+        .to
+        .mailbox()
+        .and_then(|mailbox| Some((mailbox, office.local_user(mailbox)?)))
+    else {
+        // `<Postmaster>` alone, or a user since removed.
+        return outcome(OutcomeKind::Failed, "5.1.1");
+    };
+    let delivered_to = mailbox.to_string();
+    match store_local(
+        &office.data,
+        &office.hostname,
+        &user,
+        &delivered_to,
+        &envelope.from,
+        message,
+    ) {
+        Ok(_) => outcome(
+            OutcomeKind::Delivered {
+                dsn_passed_on: true,
+            },
+            "2.0.0",
+        ),
+        Err(error) => {
+            warn!(id = %envelope.id, %user, %error, "storing a queued message");
+            outcome(OutcomeKind::Deferred, "4.3.0")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,497 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::fs;
+
+use super::*;
+use crate::queue::tests::{envelope, scratch, spool};
+use crate::serve::Office;
+
+const POLICY: RetryPolicy = RetryPolicy {
+    first: 300,
+    max: 4 * 3600,
+    give_up: 5 * 24 * 3600,
+};
+
+fn outcome(kind: OutcomeKind, status: &str, at: u64) -> Outcome {
+    Outcome {
+        kind,
+        status: status.into(),
+        remote_mta: Some("dns; mx.b.example".into()),
+        diagnostic: Some(format!("smtp; {status}")),
+        at,
+    }
+}
+
+#[test]
+fn the_wait_doubles_from_the_first_up_to_the_cap() {
+    let waits: Vec<u64> = (1..=9).map(|n| POLICY.delay(n)).collect();
+    assert_eq!(
+        waits,
+        [300, 600, 1200, 2400, 4800, 9600, 14400, 14400, 14400]
+    );
+    assert_eq!(POLICY.delay(u32::MAX), 14400);
+    assert_eq!(POLICY.delay(0), 300);
+}
+
+#[test]
+fn a_deferred_recipient_is_tried_again_later_and_later() {
+    let mut envelope = envelope("m1");
+    let arrival = envelope.arrival;
+    let mut at = arrival;
+    for (attempt, wait) in [(1, 300), (2, 600), (3, 1200)] {
+        record_outcome(
+            &mut envelope,
+            0,
+            outcome(OutcomeKind::Deferred, "4.4.1", at),
+            &POLICY,
+        );
+        let RecipientState::Pending {
+            attempts,
+            next_attempt,
+            last,
+        } = &envelope.recipients[0].state
+        else {
+            panic!("still pending");
+        };
+        assert_eq!(*attempts, attempt);
+        assert_eq!(*next_attempt, at + wait);
+        assert_eq!(last.as_ref().map(|l| l.status.as_str()), Some("4.4.1"));
+        at = *next_attempt;
+    }
+}
+
+#[test]
+fn the_last_attempt_is_at_the_give_up_time_then_it_fails_with_4_4_7() {
+    let mut envelope = envelope("m1");
+    let deadline = envelope.arrival + POLICY.give_up;
+    // Long after many attempts: the next would be after the deadline, so it is at it.
+    envelope.recipients[0].state = RecipientState::Pending {
+        attempts: 30,
+        next_attempt: 0,
+        last: None,
+    };
+    record_outcome(
+        &mut envelope,
+        0,
+        outcome(OutcomeKind::Deferred, "4.4.1", deadline - 60),
+        &POLICY,
+    );
+    let RecipientState::Pending { next_attempt, .. } = envelope.recipients[0].state else {
+        panic!("still pending");
+    };
+    assert_eq!(next_attempt, deadline);
+    record_outcome(
+        &mut envelope,
+        0,
+        outcome(OutcomeKind::Deferred, "4.4.1", deadline),
+        &POLICY,
+    );
+    let RecipientState::Done { outcome, reported } = &envelope.recipients[0].state else {
+        panic!("done");
+    };
+    assert_eq!(outcome.kind, OutcomeKind::Failed);
+    assert_eq!(outcome.status, "4.4.7");
+    // What the last attempt said stays for the DSN's Diagnostic-Code.
+    assert_eq!(outcome.diagnostic.as_deref(), Some("smtp; 4.4.1"));
+    assert!(!reported);
+}
+
+#[test]
+fn delivered_and_failed_end_a_recipient_and_a_done_one_stays_done() {
+    let mut envelope = envelope("m1");
+    record_outcome(
+        &mut envelope,
+        0,
+        outcome(OutcomeKind::Failed, "5.1.1", 1),
+        &POLICY,
+    );
+    let done = envelope.recipients[0].state.clone();
+    assert!(matches!(
+        done,
+        RecipientState::Done {
+            reported: false,
+            ..
+        }
+    ));
+    record_outcome(
+        &mut envelope,
+        0,
+        outcome(
+            OutcomeKind::Delivered {
+                dsn_passed_on: true,
+            },
+            "2.0.0",
+            2,
+        ),
+        &POLICY,
+    );
+    assert_eq!(envelope.recipients[0].state, done);
+    // An index out of range is ignored.
+    record_outcome(
+        &mut envelope,
+        7,
+        outcome(OutcomeKind::Failed, "5.1.1", 1),
+        &POLICY,
+    );
+}
+
+/// An envelope with three recipients: bob (NOTIFY default), carol (NOTIFY=NEVER), dave
+/// (NOTIFY=SUCCESS).
+fn three(id: &str) -> QueuedEnvelope {
+    let mut envelope = envelope(id);
+    let template = envelope.recipients[0].clone();
+    for (to, parameters) in [
+        ("<carol@c.example>", "NOTIFY=NEVER"),
+        ("<dave@d.example>", "NOTIFY=SUCCESS"),
+    ] {
+        let mut recipient = template.clone();
+        recipient.to = to.parse().unwrap();
+        recipient.parameters = parameters.parse().unwrap();
+        envelope.recipients.push(recipient);
+    }
+    envelope
+}
+
+fn dsns(queue: &Queue) -> Vec<QueuedEnvelope> {
+    let (envelopes, _) = crate::queue::list(queue.dir().parent().unwrap()).unwrap();
+    envelopes
+        .into_iter()
+        .filter(|envelope| envelope.from == mail_io::smtp::ReversePath::Null)
+        .collect()
+}
+
+#[test]
+fn a_round_gives_one_dsn_for_the_recipients_that_ask_then_the_message_goes() {
+    let data = scratch("report");
+    let queue = Queue::open(&data).unwrap();
+    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let mut envelope = three("m1");
+    queue.enqueue(&message, &envelope).unwrap();
+
+    // Round 1: carol fails (NEVER: no DSN), dave is delivered (SUCCESS: a DSN).
+    record_outcome(
+        &mut envelope,
+        1,
+        outcome(OutcomeKind::Failed, "5.1.1", 1),
+        &POLICY,
+    );
+    let delivered = outcome(
+        OutcomeKind::Delivered {
+            dsn_passed_on: true,
+        },
+        "2.0.0",
+        1,
+    );
+    record_outcome(&mut envelope, 2, delivered, &POLICY);
+    assert!(!report(&queue, "mx.here.example", &mut envelope).unwrap());
+    let queued = dsns(&queue);
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].id, "m1.dsn2");
+    assert_eq!(queued[0].recipients[0].to.to_string(), "<alice@a.example>");
+    // Nothing new to report: nothing written, no DSN.
+    assert!(!report(&queue, "mx.here.example", &mut envelope).unwrap());
+    assert_eq!(dsns(&queue).len(), 1);
+
+    // Round 2: bob fails: the second DSN, and the message is done.
+    record_outcome(
+        &mut envelope,
+        0,
+        outcome(OutcomeKind::Failed, "5.1.1", 2),
+        &POLICY,
+    );
+    assert!(report(&queue, "mx.here.example", &mut envelope).unwrap());
+    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, ["m1.dsn0", "m1.dsn2"]);
+    assert!(!queue.message_path("m1").exists());
+    let (left, _) = crate::queue::list(&data).unwrap();
+    assert_eq!(left.len(), 2, "only the DSNs remain");
+
+    // A DSN's own failure is never reported (null reverse-path): it just goes.
+    let mut bounce = dsns(&queue).remove(0);
+    record_outcome(
+        &mut bounce,
+        0,
+        outcome(OutcomeKind::Failed, "5.1.1", 3),
+        &POLICY,
+    );
+    assert!(report(&queue, "mx.here.example", &mut bounce).unwrap());
+    assert_eq!(dsns(&queue).len(), 1);
+    let _ = fs::remove_dir_all(data);
+}
+
+#[test]
+fn a_crash_between_the_dsn_and_the_mark_gives_no_second_dsn() {
+    let data = scratch("report-crash");
+    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let queue = Queue::open(&data).unwrap();
+    let mut envelope = envelope("m1");
+    queue.enqueue(&message, &envelope).unwrap();
+    record_outcome(
+        &mut envelope,
+        0,
+        outcome(OutcomeKind::Failed, "5.1.1", 1),
+        &POLICY,
+    );
+    queue.update(&envelope).unwrap();
+    // The DSN is enqueued (its 6 steps), then the process dies.
+    queue.crash_after(6);
+    assert!(report(&queue, "mx.here.example", &mut envelope).is_err());
+    drop(queue);
+
+    let queue = Queue::open(&data).unwrap();
+    let mut loaded = queue.recover().unwrap();
+    assert_eq!(loaded.len(), 2);
+    let mut original = loaded.remove(loaded.iter().position(|e| e.id == "m1").unwrap());
+    assert!(report(&queue, "mx.here.example", &mut original).unwrap());
+    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, ["m1.dsn0"]);
+    let _ = fs::remove_dir_all(data);
+}
+
+/// A stand-in for the outbound side: each attempt takes `delay` and gives `kind`; it counts
+/// attempts at once, overall and per domain, and every attempt made.
+struct FakeRemote {
+    delay: Duration,
+    kind: OutcomeKind,
+    state: std::sync::Mutex<FakeState>,
+}
+
+#[derive(Default)]
+struct FakeState {
+    running: usize,
+    most_running: usize,
+    per_domain: HashMap<String, usize>,
+    most_per_domain: usize,
+    /// (message id, domain, recipient indices), in order.
+    attempts: Vec<(String, String, Vec<usize>)>,
+}
+
+impl Remote for FakeRemote {
+    fn deliver<'a>(
+        &'a self,
+        domain: &'a str,
+        envelope: &'a QueuedEnvelope,
+        recipients: &'a [usize],
+        _message: &'a Path,
+    ) -> Pin<Box<dyn Future<Output = Vec<Outcome>> + Send + 'a>> {
+        Box::pin(async move {
+            {
+                let mut state = self.state.lock().unwrap();
+                state.running += 1;
+                state.most_running = state.most_running.max(state.running);
+                let busy = state.per_domain.entry(domain.to_string()).or_insert(0);
+                *busy += 1;
+                let busy = *busy;
+                state.most_per_domain = state.most_per_domain.max(busy);
+                state
+                    .attempts
+                    .push((envelope.id.clone(), domain.to_string(), recipients.to_vec()));
+            }
+            tokio::time::sleep(self.delay).await;
+            let mut state = self.state.lock().unwrap();
+            state.running -= 1;
+            *state.per_domain.get_mut(domain).unwrap() -= 1;
+            recipients
+                .iter()
+                .map(|_| outcome(self.kind, "2.0.0", now()))
+                .collect()
+        })
+    }
+}
+
+/// Runs a scheduler over the queue of `office` with `remote` until `done` says yes (at most
+/// `limit`), then stops it.
+async fn run_until(
+    office: &Arc<Office>,
+    remote: Arc<FakeRemote>,
+    settings: Settings,
+    limit: Duration,
+    mut done: impl FnMut() -> bool,
+) -> bool {
+    let queue = office.queue.as_ref().unwrap();
+    let loaded = queue.recover().unwrap();
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn(
+        Scheduler::new(office.clone(), remote, settings).run(loaded, shutdown.clone()),
+    );
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut ok = done();
+    while !ok && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ok = done();
+    }
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the scheduler stops")
+        .unwrap();
+    ok
+}
+
+fn settings(workers: usize, per_domain: usize, policy: RetryPolicy) -> Settings {
+    Settings {
+        policy,
+        workers,
+        per_domain,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_stay_within_the_worker_and_per_domain_limits_one_per_message_and_domain() {
+    let data = scratch("limits");
+    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let queue = office.queue.as_ref().unwrap();
+    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    const MESSAGES: usize = 8;
+    for n in 0..MESSAGES {
+        let mut queued = envelope(&format!("m{n}"));
+        let template = queued.recipients[0].clone();
+        // bob@b.example, then two at c.example and another at b.example.
+        for to in ["<x@c.example>", "<y@B.example>", "<z@c.example>"] {
+            let mut recipient = template.clone();
+            recipient.to = to.parse().unwrap();
+            queued.recipients.push(recipient);
+        }
+        queue.enqueue(&message, &queued).unwrap();
+    }
+    let remote = Arc::new(FakeRemote {
+        delay: Duration::from_millis(150),
+        kind: OutcomeKind::Delivered {
+            dsn_passed_on: true,
+        },
+        state: Default::default(),
+    });
+    let check = remote.clone();
+    let finished = run_until(
+        &office,
+        remote.clone(),
+        settings(3, 2, POLICY),
+        Duration::from_secs(30),
+        || crate::queue::list(&data).unwrap().0.is_empty(),
+    )
+    .await;
+    assert!(finished, "not all delivered");
+    let state = check.state.lock().unwrap();
+    assert_eq!(state.most_running, 3, "--relay-workers is used to the full");
+    assert_eq!(state.most_per_domain, 2, "--relay-per-domain holds");
+    // One transaction per message per domain, its recipients together.
+    assert_eq!(state.attempts.len(), 2 * MESSAGES);
+    for n in 0..MESSAGES {
+        let id = format!("m{n}");
+        let mut mine: Vec<(&str, &[usize])> = state
+            .attempts
+            .iter()
+            .filter(|(message, ..)| *message == id)
+            .map(|(_, domain, indices)| (domain.as_str(), indices.as_slice()))
+            .collect();
+        mine.sort();
+        assert_eq!(
+            mine,
+            [("b.example", &[0, 2][..]), ("c.example", &[1, 3][..])]
+        );
+    }
+    let _ = fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_queued_while_the_scheduler_waits_is_tried_at_once() {
+    let data = scratch("wake");
+    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let remote = Arc::new(FakeRemote {
+        delay: Duration::ZERO,
+        kind: OutcomeKind::Delivered {
+            dsn_passed_on: true,
+        },
+        state: Default::default(),
+    });
+    let check = remote.clone();
+    let queuer = office.clone();
+    let mut queued_at = None;
+    let mut latency = None;
+    let started = std::time::Instant::now();
+    let finished = run_until(
+        &office,
+        remote,
+        settings(4, 4, POLICY),
+        Duration::from_secs(10),
+        || {
+            // Queued once the scheduler has been waiting for a while, between its ticks.
+            if queued_at.is_none() && started.elapsed() > Duration::from_millis(1300) {
+                let queue = queuer.queue.as_ref().unwrap();
+                queue.enqueue(&message, &envelope("m1")).unwrap();
+                queued_at = Some(std::time::Instant::now());
+            }
+            let attempted = !check.state.lock().unwrap().attempts.is_empty();
+            if attempted && latency.is_none() {
+                latency = queued_at.map(|at| at.elapsed());
+            }
+            attempted
+        },
+    )
+    .await;
+    assert!(finished);
+    let latency = latency.unwrap();
+    eprintln!("tried {latency:?} after it was queued");
+    assert!(
+        latency < Duration::from_millis(500),
+        "{latency:?}: not woken"
+    );
+    let _ = fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_recipient_is_not_tried_before_its_time_and_a_local_sender_gets_the_bounce() {
+    let data = scratch("backoff");
+    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let queue = office.queue.as_ref().unwrap();
+    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let mut queued = envelope("m1");
+    // From a local user, so that the bounce is stored here.
+    queued.from = "<alice@here.example>".parse().unwrap();
+    queued.arrival = now();
+    queue.enqueue(&message, &queued).unwrap();
+    let remote = Arc::new(FakeRemote {
+        delay: Duration::ZERO,
+        kind: OutcomeKind::Deferred,
+        state: Default::default(),
+    });
+    let check = remote.clone();
+    let policy = RetryPolicy {
+        first: 1,
+        max: 60,
+        give_up: 3,
+    };
+    let maildir = data.join("alice").join("new");
+    let started = std::time::Instant::now();
+    let finished = run_until(
+        &office,
+        remote,
+        settings(4, 4, policy),
+        Duration::from_secs(20),
+        || fs::read_dir(&maildir).is_ok_and(|mut entries| entries.next().is_some()),
+    )
+    .await;
+    assert!(finished, "no bounce");
+    let elapsed = started.elapsed();
+    // Tried at 0, 1 and 3 seconds (1, then 2 capped at the give-up time), then failed; on a
+    // machine so loaded that the second attempt is late past 3 seconds, it is the last.
+    let attempts = check.state.lock().unwrap().attempts.len();
+    assert!((2..=3).contains(&attempts), "{attempts} after {elapsed:?}");
+    assert!(elapsed >= Duration::from_secs(2), "{elapsed:?}");
+    let bounce = fs::read_dir(&maildir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bounce = fs::read_to_string(bounce).unwrap();
+    assert!(bounce.contains("Status: 4.4.7"), "{bounce}");
+    assert!(
+        bounce.contains("Final-Recipient: rfc822;bob@b.example"),
+        "{bounce}"
+    );
+    // The message and its bounce are done.
+    assert!(crate::queue::list(&data).unwrap().0.is_empty());
+    let _ = fs::remove_dir_all(data);
+}
