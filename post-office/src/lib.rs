@@ -9,7 +9,6 @@
 mod auth;
 mod delivery;
 // Issue 15 in progress: the relay's parts are wired in as they land.
-#[allow(dead_code)]
 mod envelope;
 mod fetch;
 mod maildir;
@@ -22,6 +21,7 @@ mod send;
 mod serve;
 mod smtp;
 mod tls;
+mod trace;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
