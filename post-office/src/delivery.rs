@@ -94,6 +94,9 @@ pub struct Spool {
     file: Option<File>,
     /// Counted as it is written: the Maildir file names carry them.
     sizes: Sizes,
+    /// The user whose `Return-Path:` and `Delivered-To:` the file starts with, if any
+    /// ([`write_delivery_fields`](Self::write_delivery_fields)).
+    fields_for: Option<String>,
 }
 
 impl Spool {
@@ -126,7 +129,19 @@ impl Spool {
             path,
             file: Some(file),
             sizes: Sizes::default(),
+            fields_for: None,
         })
+    }
+
+    /// Starts the file with `user`'s `Return-Path:` and `Delivered-To:` ([`delivery_fields`]):
+    /// for a message whose recipients are all that one local user (the usual case), so that
+    /// its Maildir copy is the spool file itself, hard-linked, not a copy. Only before
+    /// anything else is written, and never for a message that goes to the queue.
+    pub fn write_delivery_fields(&mut self, user: &str, fields: &[u8]) {
+        if self.sizes.size() == 0 {
+            self.write(fields);
+            self.fields_for = Some(user.to_string());
+        }
     }
 
     /// The spool and queue id.
@@ -152,7 +167,9 @@ impl Spool {
     /// is one, and the envelope of the other recipients).
     ///
     /// Each user gets a file of its own, `Return-Path:` and `Delivered-To:` above the spool
-    /// file's octets ([`delivery_fields`]): `tmp/`, fsync, `new/`, directory fsync. One result
+    /// file's octets ([`delivery_fields`]): `tmp/`, fsync, `new/`, directory fsync; the user
+    /// whose fields the spool file starts with gets the spool file itself (hard-linked: no
+    /// copy, no second fsync of the data). One result
     /// per local recipient, in order (a user named twice gets one copy, with the first
     /// address, and two results). The queue is asked last, once the Maildir copies are made.
     pub fn deliver(
@@ -181,10 +198,15 @@ impl Spool {
         for recipient in local {
             let user = recipient.user.as_str();
             let ok = *done.entry(user).or_insert_with(|| {
-                let fields = delivery_fields(return_path, &recipient.address);
                 Maildir::open(data.join(user))
                     .and_then(|maildir| {
-                        maildir.deliver_with(&fields, &self.path, hostname, &self.sizes)
+                        if self.fields_for.as_deref() == Some(user) {
+                            // The spool file is this user's copy already.
+                            maildir.deliver_file(&self.path, hostname, &self.sizes)
+                        } else {
+                            let fields = delivery_fields(return_path, &recipient.address);
+                            maildir.deliver_with(&fields, &self.path, hostname, &self.sizes)
+                        }
                     })
                     .map_err(|error| warn!(%error, user, "delivery failed"))
                     .is_ok()
@@ -193,6 +215,10 @@ impl Spool {
         }
         let queued = relay.map(|(queue, envelope)| {
             let queued = match queue {
+                // The queue takes the message as received, no fields of a local copy.
+                _ if self.fields_for.is_some() => Err(io::Error::other(
+                    "the spool file starts with a local user's delivery fields",
+                )),
                 Some(queue) => queue.enqueue(&self.path, envelope),
                 None => Err(io::Error::other("no relay queue")),
             };
@@ -373,6 +399,70 @@ mod tests {
         assert_eq!(seen[0].0, message, "the queue gets the message as received");
         assert_eq!(seen[0].1, relayed);
         assert_eq!(spool_left, 0);
+    }
+
+    #[test]
+    fn a_message_for_one_user_is_stored_as_the_spool_file_itself() {
+        let data = scratch("one-user");
+        Spool::clean(&data).unwrap();
+        let mut spool = Spool::create(&data).unwrap();
+        let from: ReversePath<'static> = "<alice@a.example>".parse().unwrap();
+        let fields = delivery_fields(&from, "Bob@ours.example");
+        spool.write_delivery_fields("bob", &fields);
+        spool.write(b"Received: r\r\n");
+        // Too late for another user's fields: ignored.
+        spool.write_delivery_fields("dave", b"X: y\r\n");
+        spool.write(b"\r\nbody\n");
+        let delivery = spool.deliver(
+            &[
+                local("bob", "Bob@ours.example"),
+                local("bob", "bob@ours.example"),
+            ],
+            &from,
+            &data,
+            "host",
+            None,
+        );
+        let bob = stored(&data, "bob");
+        let _ = fs::remove_dir_all(&data);
+        assert_eq!(
+            delivery,
+            Delivery {
+                local: vec![true, true],
+                queued: None
+            }
+        );
+        assert_eq!(
+            bob,
+            vec![
+                b"Return-Path: <alice@a.example>\r\nDelivered-To: Bob@ours.example\r\nReceived: r\r\n\r\nbody\n"
+                    .to_vec()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_spool_with_a_users_fields_is_never_queued() {
+        let data = scratch("fields-not-queued");
+        Spool::clean(&data).unwrap();
+        let mut spool = Spool::create(&data).unwrap();
+        spool.write_delivery_fields("bob", b"Return-Path: <>\r\nDelivered-To: bob@x\r\n");
+        spool.write(b"\r\nbody\r\n");
+        let queue = FakeQueue {
+            takes: true,
+            seen: RefCell::new(Vec::new()),
+        };
+        let relayed = envelope(spool.id());
+        let delivery = spool.deliver(
+            &[],
+            &ReversePath::Null,
+            &data,
+            "host",
+            Some((Some(&queue), &relayed)),
+        );
+        let _ = fs::remove_dir_all(&data);
+        assert_eq!(delivery.queued, Some(false));
+        assert!(queue.seen.borrow().is_empty());
     }
 
     #[test]

@@ -175,6 +175,29 @@ impl Maildir {
         Ok(Self { root })
     }
 
+    /// Stores the contents of `spool` (of `sizes`) as a new message: written to `tmp/`, synced,
+    /// renamed into `new/` (named `<unique>,S=<size>,W=<wire size>`, [`stored_name`]), the
+    /// directory synced. Returns the name, the message's POP3 unique-id.
+    pub fn deliver_file(&self, spool: &Path, hostname: &str, sizes: &Sizes) -> io::Result<String> {
+        let name = stored_name(&unique_name(hostname), sizes);
+        let tmp = self.root.join("tmp").join(&name);
+        // A hard link when the spool is on the same file system, a copy otherwise.
+        let new = self.root.join("new").join(&name);
+        let stored = (|| {
+            if fs::hard_link(spool, &tmp).is_err() {
+                fs::copy(spool, &tmp)?;
+            }
+            File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, &new)?;
+            sync_dir(&self.root.join("new"))
+        })();
+        if stored.is_err() {
+            // Nothing half-stored stays behind.
+            let _ = fs::remove_file(&tmp);
+        }
+        stored.map(|()| name)
+    }
+
     /// Stores `prefix` (trace fields: `Return-Path:`, `Delivered-To:`) followed by the contents
     /// of `message` (of `sizes`) as a new message: a file of its own in `tmp/` (the prefix
     /// written, the message copied after it, by `copy_file_range(2)` where the kernel can),
@@ -607,7 +630,7 @@ mod tests {
         fs::write(&spool, b"a\nb\r\n").unwrap();
         let mut sizes = Sizes::default();
         sizes.count(b"a\nb\r\n");
-        let unique = maildir.deliver_with(b"", &spool, "host", &sizes).unwrap();
+        let unique = maildir.deliver_file(&spool, "host", &sizes).unwrap();
         // The file changes behind the name's back: the listing believes the name.
         let listed = maildir.list().unwrap();
         fs::write(&listed[0].path, b"").unwrap();

@@ -228,6 +228,18 @@ pub async fn run(args: Args) -> Result<()> {
     if !args.relay_networks.is_empty() && args.domains.is_empty() {
         warn!("--relay-network without --domain: every domain is ours, nothing is relayed");
     }
+    let relay_networks = args
+        .relay_networks
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    info!(
+        domains = %if args.domains.is_empty() { "any".to_string() } else { args.domains.join(",") },
+        relay_networks = %if relay_networks.is_empty() { "-" } else { &relay_networks },
+        max_received = args.max_received,
+        "relay policy: other domains for authenticated clients and relay networks"
+    );
     let office = Arc::new(Office {
         data: args.data.clone(),
         users,

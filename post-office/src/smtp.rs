@@ -14,7 +14,7 @@ use mail_io::smtp::{
 use tracing::info;
 
 use crate::auth::{self, Protocol, Verdict};
-use crate::delivery::{Enqueue, LocalRecipient, Spool, has_room};
+use crate::delivery::{Delivery, Enqueue, LocalRecipient, Spool, delivery_fields, has_room};
 use crate::envelope::{self, QueuedEnvelope, QueuedRecipient, RecipientState};
 use crate::serve::Office;
 use crate::trace::{self, HopCounter, Received};
@@ -168,13 +168,9 @@ impl Session {
                 relay,
             )
         });
+        let done = per_recipient(&recipients, &delivery);
         if self.lmtp {
-            let mut stored = delivery.local.iter();
-            let replies = recipients.iter().map(|accepted| {
-                let ok = match accepted.user {
-                    Some(_) => stored.next().copied().unwrap_or(false),
-                    None => delivery.queued.unwrap_or(false),
-                };
+            let replies = done.into_iter().map(|ok| {
                 if ok {
                     reply(ReplyCode::OK, EnhancedStatus::SUCCESS, "Delivered")
                 } else {
@@ -183,12 +179,39 @@ impl Session {
             });
             return Answer::PerRecipient(replies.collect());
         }
-        if delivery.local.iter().all(|ok| *ok) && delivery.queued != Some(false) {
+        if done.iter().all(|ok| *ok) {
             Answer::Accept
         } else {
             Answer::Reply(not_stored())
         }
     }
+}
+
+/// The one local user every recipient names, and the first recipient's address, if that is
+/// what `recipients` are (no other domain's among them).
+fn sole_user(recipients: &[Accepted]) -> Option<(&str, String)> {
+    let first = recipients.first()?;
+    let user = first.user.as_deref()?;
+    recipients
+        .iter()
+        .all(|accepted| accepted.user.as_deref() == Some(user))
+        .then(|| {
+            let address = first.to.mailbox().map(ToString::to_string);
+            (user, address.unwrap_or_default())
+        })
+}
+
+/// Whether each recipient, in RCPT order, is taken care of: a local one stored in its
+/// Maildir, another domain's in the queue.
+fn per_recipient(recipients: &[Accepted], delivery: &Delivery) -> Vec<bool> {
+    let mut stored = delivery.local.iter();
+    recipients
+        .iter()
+        .map(|accepted| match accepted.user {
+            Some(_) => stored.next().copied().unwrap_or(false),
+            None => delivery.queued.unwrap_or(false),
+        })
+        .collect()
 }
 
 /// The queue's envelope for the recipients of other domains among `recipients`, if there are
@@ -367,9 +390,18 @@ impl Handler for Session {
         let spool = tokio::task::block_in_place(|| Spool::create(&office.data));
         match spool {
             Ok(mut spool) => {
-                // The message starts with our trace field (RFC 5321 4.4).
+                // The message starts with our trace field (RFC 5321 4.4); when it goes to one
+                // local user alone, with that copy's Return-Path and Delivered-To above it,
+                // so that the spool file is stored as it is (hard-linked, not copied).
                 let received = self.received(transaction, spool.id());
-                tokio::task::block_in_place(|| spool.write(&received));
+                let fields = sole_user(&transaction.recipients)
+                    .map(|(user, address)| (user, delivery_fields(&transaction.from, &address)));
+                tokio::task::block_in_place(|| {
+                    if let Some((user, fields)) = &fields {
+                        spool.write_delivery_fields(user, fields);
+                    }
+                    spool.write(&received);
+                });
                 if let Some(transaction) = &mut self.transaction {
                     transaction.spool = Some(spool);
                 }
@@ -538,6 +570,50 @@ mod tests {
         }
         // Only local recipients: nothing to queue.
         assert!(queued_envelope("i", &from, &parameters, &recipients[..1], "", 0).is_none());
+    }
+
+    #[test]
+    fn each_recipient_is_done_when_its_own_store_or_the_queue_succeeded() {
+        let recipients = [
+            accepted("<bob@ours.example>", "", Some("bob")),
+            accepted("<carol@c.example>", "", None),
+            accepted("<dave@ours.example>", "", Some("dave")),
+            accepted("<erin@e.example>", "", None),
+        ];
+        let delivery = |local: Vec<bool>, queued| Delivery { local, queued };
+        assert_eq!(
+            per_recipient(&recipients, &delivery(vec![true, false], Some(true))),
+            [true, true, false, true]
+        );
+        assert_eq!(
+            per_recipient(&recipients, &delivery(vec![true, true], Some(false))),
+            [true, false, true, false]
+        );
+        // Fewer results than local recipients (never happens): not done, no panic.
+        assert_eq!(
+            per_recipient(&recipients, &delivery(vec![], None)),
+            [false; 4]
+        );
+    }
+
+    #[test]
+    fn a_sole_user_is_one_local_user_named_by_every_recipient() {
+        let bob = accepted("<Bob@ours.example>", "", Some("bob"));
+        let bob_again = accepted("<bob@other-ours.example>", "", Some("bob"));
+        let dave = accepted("<dave@ours.example>", "", Some("dave"));
+        let carol = accepted("<carol@c.example>", "", None);
+        assert_eq!(
+            sole_user(&[bob, bob_again]),
+            Some(("bob", "Bob@ours.example".to_string()))
+        );
+        let bob = accepted("<bob@ours.example>", "", Some("bob"));
+        assert_eq!(sole_user(&[]), None);
+        assert_eq!(
+            sole_user(&[accepted("<bob@ours.example>", "", Some("bob")), dave]),
+            None
+        );
+        assert_eq!(sole_user(&[bob, carol]), None);
+        assert_eq!(sole_user(&[accepted("<carol@c.example>", "", None)]), None);
     }
 
     #[test]
