@@ -169,9 +169,9 @@ impl Spool {
     /// Each user gets a file of its own, `Return-Path:` and `Delivered-To:` above the spool
     /// file's octets ([`delivery_fields`]): `tmp/`, fsync, `new/`, directory fsync; the user
     /// whose fields the spool file starts with gets the spool file itself (hard-linked: no
-    /// copy, no second fsync of the data). One result
-    /// per local recipient, in order (a user named twice gets one copy, with the first
-    /// address, and two results). The queue is asked last, once the Maildir copies are made.
+    /// copy, no second fsync of the data). One result per local recipient, in order (a user
+    /// named twice gets one copy, with the first address, and two results). The queue is
+    /// asked last, once the Maildir copies are made.
     pub fn deliver(
         mut self,
         local: &[LocalRecipient],

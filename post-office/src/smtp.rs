@@ -306,13 +306,15 @@ fn not_stored() -> Reply<'static> {
 }
 
 impl Handler for Session {
-    /// A transaction, unless the disk has less than `--min-free` octets free (plus the size
-    /// the client declared, RFC 1870): then 452 4.3.1 before anything is sent.
+    /// Any name: it is only recorded, for the `Received:` field (RFC 5321 4.1.4: a server
+    /// MUST NOT refuse a message because the name does not match the address).
     async fn hello(&mut self, greeting: Greeting, host: Host<'static>) -> Answer {
         self.hello = Some((greeting, host));
         Answer::Accept
     }
 
+    /// A transaction, unless the disk has less than `--min-free` octets free (plus the size
+    /// the client declared, RFC 1870): then 452 4.3.1 before anything is sent.
     async fn mail_from(
         &mut self,
         from: ReversePath<'static>,
@@ -337,10 +339,10 @@ impl Handler for Session {
 
     /// A local user of one of our domains (`--domain`; every domain is ours without it), or
     /// 550 5.1.1. A recipient of another domain, for the relay queue, only from a client that
-    /// authenticated or is in a `--relay-network`; 554 5.7.1 otherwise (RFC 5321 3.6.2: no
-    /// open relay). Source routes were dropped by the parser (RFC 5321 C: ignored), and `%`
-    /// or a quoted `@` in the local part are part of the local part (RFC 5321 2.4): the
-    /// domain after the last `@` decides. Anything in `--sink` mode.
+    /// authenticated or is in a `--relay-network`; 554 5.7.1 otherwise (RFC 5321 3.6.1:
+    /// servers MAY decline to act as relays; 7.9). Source routes were dropped by the parser
+    /// (RFC 5321 C: ignored), and `%` or a quoted `@` in the local part are part of the local
+    /// part (RFC 5321 2.4): the domain after the last `@` decides. Anything in `--sink` mode.
     async fn rcpt_to(
         &mut self,
         to: ForwardPath<'static>,
