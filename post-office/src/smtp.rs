@@ -105,10 +105,13 @@ impl Session {
             [one] => Some(&one.to),
             _ => None,
         };
+        // The name the greeting gives ([`config`]): never anything a header cannot hold.
+        let by = Domain::new(self.office.hostname.as_str())
+            .map_or_else(|_| "localhost".to_string(), |domain| domain.to_string());
         Received {
             helo: self.hello.as_ref().map(|(_, host)| host),
             peer: self.peer.ip(),
-            by: &self.office.hostname,
+            by: &by,
             protocol: &protocol,
             id,
             recipient,
