@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
 
-use crate::maildir::{Maildir, Sizes, sync_dir, unique_name};
+use mail_io::smtp::ReversePath;
+
+use crate::envelope::QueuedEnvelope;
+use crate::maildir::{Maildir, Sizes, count_file, sync_dir, unique_name};
+use crate::queue::Queue;
 
 /// Octets free for an unprivileged user on the file system of `path` (statvfs(3)'s
 /// `f_bavail` blocks of `f_frsize` octets).
@@ -32,14 +36,67 @@ pub fn has_room(path: &Path, needed: u64) -> bool {
     }
 }
 
-/// A message being received into `DATA/.spool/`. Whatever happens to the session, the spool
-/// file does not outlive this value: a broken connection leaves nothing behind.
+/// A new spool and queue id: the Maildir convention's time, process and counter (a unique
+/// name on this host, [`unique_name`]) in letters and digits only, so that it is an RFC 5321
+/// `Atom` for the `id` of the `Received:` field, and a file name.
+pub fn new_id() -> String {
+    unique_name("")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect()
+}
+
+/// The fields above each stored copy (RFC 5321 4.4): `Return-Path:` (the reverse-path, `<>`
+/// for the null one), then `Delivered-To:` (the recipient the copy is for, as common
+/// practice since qmail and Postfix: it also lets a later hop see a loop).
+pub fn delivery_fields(return_path: &ReversePath<'_>, delivered_to: &str) -> Vec<u8> {
+    format!("Return-Path: {return_path}\r\nDelivered-To: {delivered_to}\r\n").into_bytes()
+}
+
+/// One local recipient of a message: the user (its Maildir) and the address as given in RCPT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalRecipient {
+    /// The user (lower case): `DATA/USER` is the Maildir.
+    pub user: String,
+    /// The recipient as the client gave it (`Delivered-To:`).
+    pub address: String,
+}
+
+/// Where the relay queue takes a message over: [`Queue`] in the server, a stand-in in tests.
+pub trait Enqueue {
+    /// Takes over `message` (durable) for `envelope`'s recipients, durably before `Ok`.
+    fn enqueue(&self, message: &Path, envelope: &QueuedEnvelope) -> io::Result<()>;
+}
+
+impl Enqueue for Queue {
+    fn enqueue(&self, message: &Path, envelope: &QueuedEnvelope) -> io::Result<()> {
+        Queue::enqueue(self, message, envelope)
+    }
+}
+
+/// How the delivery of one message went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// One per local recipient, in order: stored in its Maildir.
+    pub local: Vec<bool>,
+    /// Whether the queue took the message for the other recipients (`None`: there were none).
+    pub queued: Option<bool>,
+}
+
+/// A message being received into `DATA/.spool/`, its trace field first. Whatever happens to
+/// the session, the spool file does not outlive this value: a broken connection leaves
+/// nothing behind.
 pub struct Spool {
+    /// The spool and queue id (the file's name, the `id` of the `Received:` field).
+    id: String,
     path: PathBuf,
     /// `None` once writing failed (the file is gone then).
     file: Option<File>,
     /// Counted as it is written: the Maildir file names carry them.
     sizes: Sizes,
+    /// The user whose `Return-Path:` and `Delivered-To:` the file starts with, if any
+    /// ([`write_delivery_fields`](Self::write_delivery_fields)).
+    fields_for: Option<String>,
 }
 
 impl Spool {
@@ -59,18 +116,37 @@ impl Spool {
         Ok(())
     }
 
-    /// A new, empty spool file.
-    pub fn create(data: &Path, hostname: &str) -> io::Result<Self> {
-        let path = Self::dir(data).join(unique_name(hostname));
+    /// A new, empty spool file, named with a new id ([`new_id`]).
+    pub fn create(data: &Path) -> io::Result<Self> {
+        let id = new_id();
+        let path = Self::dir(data).join(&id);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)?;
         Ok(Self {
+            id,
             path,
             file: Some(file),
             sizes: Sizes::default(),
+            fields_for: None,
         })
+    }
+
+    /// Starts the file with `user`'s `Return-Path:` and `Delivered-To:` ([`delivery_fields`]):
+    /// for a message whose recipients are all that one local user (the usual case), so that
+    /// its Maildir copy is the spool file itself, hard-linked, not a copy. Only before
+    /// anything else is written, and never for a message that goes to the queue.
+    pub fn write_delivery_fields(&mut self, user: &str, fields: &[u8]) {
+        if self.sizes.size() == 0 {
+            self.write(fields);
+            self.fields_for = Some(user.to_string());
+        }
+    }
+
+    /// The spool and queue id.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// Appends a piece of the message. When it cannot be written (a full disk, say) the file
@@ -86,33 +162,84 @@ impl Spool {
         }
     }
 
-    /// Makes the message durable and stores it in the Maildir of each user (`DATA/USER`):
-    /// `tmp/`, fsync, `new/`, directory fsync. One result per entry of `users`, in order
-    /// (a user named twice gets one copy and two results).
-    pub fn deliver(mut self, users: &[String], data: &Path, hostname: &str) -> Vec<bool> {
+    /// Makes the message durable, stores it in the Maildir of each local recipient
+    /// (`DATA/USER`), and hands it to the queue for the others (`relay`: the queue, if there
+    /// is one, and the envelope of the other recipients).
+    ///
+    /// Each user gets a file of its own, `Return-Path:` and `Delivered-To:` above the spool
+    /// file's octets ([`delivery_fields`]): `tmp/`, fsync, `new/`, directory fsync; the user
+    /// whose fields the spool file starts with gets the spool file itself (hard-linked: no
+    /// copy, no second fsync of the data). One result per local recipient, in order (a user
+    /// named twice gets one copy, with the first address, and two results). The queue is
+    /// asked last, once the Maildir copies are made.
+    pub fn deliver(
+        mut self,
+        local: &[LocalRecipient],
+        return_path: &ReversePath<'_>,
+        data: &Path,
+        hostname: &str,
+        relay: Option<(Option<&dyn Enqueue>, &QueuedEnvelope)>,
+    ) -> Delivery {
+        let failed = || Delivery {
+            local: vec![false; local.len()],
+            queued: relay.as_ref().map(|_| false),
+        };
         let Some(file) = self.file.take() else {
-            return vec![false; users.len()];
+            return failed();
         };
         let synced = file.sync_all();
         drop(file);
+        if let Err(error) = synced {
+            warn!(%error, "syncing a spool file");
+            return failed();
+        }
         let mut done: HashMap<&str, bool> = HashMap::new();
-        let mut results = Vec::with_capacity(users.len());
-        for user in users {
+        let mut results = Vec::with_capacity(local.len());
+        for recipient in local {
+            let user = recipient.user.as_str();
             let ok = *done.entry(user).or_insert_with(|| {
-                synced.is_ok()
-                    && Maildir::open(data.join(user))
-                        .and_then(|maildir| maildir.deliver_file(&self.path, hostname, &self.sizes))
-                        .map_err(|error| warn!(%error, user, "delivery failed"))
-                        .is_ok()
+                Maildir::open(data.join(user))
+                    .and_then(|maildir| {
+                        if self.fields_for.as_deref() == Some(user) {
+                            // The spool file is this user's copy already.
+                            maildir.deliver_file(&self.path, hostname, &self.sizes)
+                        } else {
+                            let fields = delivery_fields(return_path, &recipient.address);
+                            maildir.deliver_with(&fields, &self.path, hostname, &self.sizes)
+                        }
+                    })
+                    .map_err(|error| warn!(%error, user, "delivery failed"))
+                    .is_ok()
             });
             results.push(ok);
         }
+        let queued = relay.map(|(queue, envelope)| {
+            let queued = match queue {
+                // The queue takes the message as received, no fields of a local copy.
+                _ if self.fields_for.is_some() => Err(io::Error::other(
+                    "the spool file starts with a local user's delivery fields",
+                )),
+                Some(queue) => queue.enqueue(&self.path, envelope),
+                None => Err(io::Error::other("no relay queue")),
+            };
+            queued
+                .map_err(|error| warn!(%error, id = %self.id, "queueing failed"))
+                .is_ok()
+        });
         let _ = fs::remove_file(&self.path);
         if let Some(parent) = self.path.parent() {
             let _ = sync_dir(parent);
         }
-        info!(recipients = users.len(), "message stored");
-        results
+        info!(
+            id = %self.id,
+            local = local.len(),
+            queued = ?queued,
+            "message stored"
+        );
+        Delivery {
+            local: results,
+            queued,
+        }
     }
 }
 
@@ -125,20 +252,307 @@ impl Drop for Spool {
 }
 
 /// Final delivery of a message the queue holds (a DSN to a local sender, say): `message` (a
-/// durable file) stored in `user`'s Maildir under `data`.
-///
-/// Skeleton for the queue: the issue-15 trace work adds `Return-Path:` and `Delivered-To:`
-/// above the message (RFC 5321 4.4) here as in [`Spool::deliver`].
+/// durable file) stored in `user`'s Maildir under `data`, `Return-Path:` and `Delivered-To:`
+/// above it (RFC 5321 4.4) as in [`Spool::deliver`]. Returns the stored name (the POP3
+/// unique-id).
 pub fn store_local(
     data: &Path,
     hostname: &str,
     user: &str,
     delivered_to: &str,
-    return_path: &mail_io::smtp::ReversePath<'_>,
+    return_path: &ReversePath<'_>,
     message: &Path,
 ) -> io::Result<String> {
-    let _ = (delivered_to, return_path);
-    let mut sizes = Sizes::default();
-    sizes.count(&fs::read(message)?);
-    Maildir::open(data.join(user))?.deliver_file(message, hostname, &sizes)
+    let sizes = count_file(message)?;
+    let fields = delivery_fields(return_path, delivered_to);
+    Maildir::open(data.join(user))?.deliver_with(&fields, message, hostname, &sizes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::envelope::{QueuedRecipient, RecipientState};
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("po-delivery-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A queue that records what it was given (the message as it was at that moment), and
+    /// takes it or not.
+    struct FakeQueue {
+        takes: bool,
+        seen: RefCell<Vec<(Vec<u8>, QueuedEnvelope)>>,
+    }
+
+    impl Enqueue for FakeQueue {
+        fn enqueue(&self, message: &Path, envelope: &QueuedEnvelope) -> io::Result<()> {
+            self.seen
+                .borrow_mut()
+                .push((fs::read(message)?, envelope.clone()));
+            if self.takes {
+                Ok(())
+            } else {
+                Err(io::Error::other("full"))
+            }
+        }
+    }
+
+    fn envelope(id: &str) -> QueuedEnvelope {
+        QueuedEnvelope {
+            id: id.into(),
+            from: "<alice@a.example>".parse().unwrap(),
+            parameters: "BODY=8BITMIME".parse().unwrap(),
+            recipients: vec![QueuedRecipient {
+                to: "<carol@c.example>".parse().unwrap(),
+                parameters: "NOTIFY=FAILURE".parse().unwrap(),
+                state: RecipientState::Pending {
+                    attempts: 0,
+                    next_attempt: 0,
+                    last: None,
+                },
+            }],
+            arrival: 0,
+            received_from: "[127.0.0.1] (c.example)".into(),
+        }
+    }
+
+    fn local(user: &str, address: &str) -> LocalRecipient {
+        LocalRecipient {
+            user: user.into(),
+            address: address.into(),
+        }
+    }
+
+    fn stored(data: &Path, user: &str) -> Vec<Vec<u8>> {
+        let maildir = Maildir::open(data.join(user)).unwrap();
+        let listed = maildir.list().unwrap();
+        for message in &listed {
+            let length = fs::metadata(&message.path).unwrap().len();
+            assert!(
+                message.unique.contains(&format!(",S={length},")),
+                "{}",
+                message.unique
+            );
+        }
+        listed.iter().map(|m| fs::read(&m.path).unwrap()).collect()
+    }
+
+    #[test]
+    fn each_user_gets_its_own_copy_with_return_path_and_delivered_to_and_the_rest_is_queued() {
+        let data = scratch("deliver");
+        Spool::clean(&data).unwrap();
+        let mut spool = Spool::create(&data).unwrap();
+        let id = spool.id().to_string();
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
+        spool.write(b"Received: from x\r\n\tby y; date\r\n");
+        spool.write(b"Subject: hi\r\n\r\nbare\rCR\r\n.dot\r\n");
+        let queue = FakeQueue {
+            takes: true,
+            seen: RefCell::new(Vec::new()),
+        };
+        let relayed = envelope(&id);
+        let from: ReversePath<'static> = "<alice@a.example>".parse().unwrap();
+        let delivery = spool.deliver(
+            &[
+                local("bob", "Bob@Ours.example"),
+                local("dave", "dave@ours.example"),
+                local("bob", "bob@other-name.example"),
+            ],
+            &from,
+            &data,
+            "host",
+            Some((Some(&queue), &relayed)),
+        );
+        let message =
+            b"Received: from x\r\n\tby y; date\r\nSubject: hi\r\n\r\nbare\rCR\r\n.dot\r\n";
+        let bob = stored(&data, "bob");
+        let dave = stored(&data, "dave");
+        let spool_left = fs::read_dir(Spool::dir(&data)).unwrap().count();
+        let _ = fs::remove_dir_all(&data);
+        assert_eq!(
+            delivery,
+            Delivery {
+                local: vec![true, true, true],
+                queued: Some(true)
+            }
+        );
+        let expect = |to: &str| {
+            let mut bytes =
+                format!("Return-Path: <alice@a.example>\r\nDelivered-To: {to}\r\n").into_bytes();
+            bytes.extend_from_slice(message);
+            bytes
+        };
+        assert_eq!(
+            bob,
+            vec![expect("Bob@Ours.example")],
+            "one copy, the first address"
+        );
+        assert_eq!(dave, vec![expect("dave@ours.example")]);
+        let seen = queue.seen.borrow();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0, message, "the queue gets the message as received");
+        assert_eq!(seen[0].1, relayed);
+        assert_eq!(spool_left, 0);
+    }
+
+    #[test]
+    fn a_message_for_one_user_is_stored_as_the_spool_file_itself() {
+        let data = scratch("one-user");
+        Spool::clean(&data).unwrap();
+        let mut spool = Spool::create(&data).unwrap();
+        let from: ReversePath<'static> = "<alice@a.example>".parse().unwrap();
+        let fields = delivery_fields(&from, "Bob@ours.example");
+        spool.write_delivery_fields("bob", &fields);
+        spool.write(b"Received: r\r\n");
+        // Too late for another user's fields: ignored.
+        spool.write_delivery_fields("dave", b"X: y\r\n");
+        spool.write(b"\r\nbody\n");
+        let delivery = spool.deliver(
+            &[
+                local("bob", "Bob@ours.example"),
+                local("bob", "bob@ours.example"),
+            ],
+            &from,
+            &data,
+            "host",
+            None,
+        );
+        let bob = stored(&data, "bob");
+        let _ = fs::remove_dir_all(&data);
+        assert_eq!(
+            delivery,
+            Delivery {
+                local: vec![true, true],
+                queued: None
+            }
+        );
+        assert_eq!(
+            bob,
+            vec![
+                b"Return-Path: <alice@a.example>\r\nDelivered-To: Bob@ours.example\r\nReceived: r\r\n\r\nbody\n"
+                    .to_vec()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_spool_with_a_users_fields_is_never_queued() {
+        let data = scratch("fields-not-queued");
+        Spool::clean(&data).unwrap();
+        let mut spool = Spool::create(&data).unwrap();
+        spool.write_delivery_fields("bob", b"Return-Path: <>\r\nDelivered-To: bob@x\r\n");
+        spool.write(b"\r\nbody\r\n");
+        let queue = FakeQueue {
+            takes: true,
+            seen: RefCell::new(Vec::new()),
+        };
+        let relayed = envelope(spool.id());
+        let delivery = spool.deliver(
+            &[],
+            &ReversePath::Null,
+            &data,
+            "host",
+            Some((Some(&queue), &relayed)),
+        );
+        let _ = fs::remove_dir_all(&data);
+        assert_eq!(delivery.queued, Some(false));
+        assert!(queue.seen.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_queue_that_fails_or_is_missing_fails_the_relayed_part_only() {
+        for queue in [
+            Some(FakeQueue {
+                takes: false,
+                seen: RefCell::new(Vec::new()),
+            }),
+            None,
+        ] {
+            let data = scratch("no-queue");
+            Spool::clean(&data).unwrap();
+            let mut spool = Spool::create(&data).unwrap();
+            spool.write(b"\r\nbody\r\n");
+            let relayed = envelope(spool.id());
+            let delivery = spool.deliver(
+                &[local("bob", "bob@ours.example")],
+                &ReversePath::Null,
+                &data,
+                "host",
+                Some((queue.as_ref().map(|q| q as &dyn Enqueue), &relayed)),
+            );
+            let bob = stored(&data, "bob");
+            let spool_left = fs::read_dir(Spool::dir(&data)).unwrap().count();
+            let _ = fs::remove_dir_all(&data);
+            assert_eq!(
+                delivery,
+                Delivery {
+                    local: vec![true],
+                    queued: Some(false)
+                }
+            );
+            assert_eq!(
+                bob,
+                vec![b"Return-Path: <>\r\nDelivered-To: bob@ours.example\r\n\r\nbody\r\n".to_vec()]
+            );
+            assert_eq!(spool_left, 0);
+        }
+    }
+
+    #[test]
+    fn a_spool_that_could_not_be_written_fails_every_recipient() {
+        let data = scratch("broken");
+        Spool::clean(&data).unwrap();
+        let mut spool = Spool::create(&data).unwrap();
+        spool.write(b"x");
+        // As after a failed write.
+        spool.file = None;
+        let relayed = envelope(spool.id());
+        let delivery = spool.deliver(
+            &[local("bob", "bob@x")],
+            &ReversePath::Null,
+            &data,
+            "host",
+            Some((None, &relayed)),
+        );
+        let _ = fs::remove_dir_all(&data);
+        assert_eq!(
+            delivery,
+            Delivery {
+                local: vec![false],
+                queued: Some(false)
+            }
+        );
+    }
+
+    #[test]
+    fn store_local_puts_return_path_and_delivered_to_above_the_queued_message() {
+        let data = scratch("store-local");
+        let message = data.join("queued");
+        fs::write(&message, b"Received: a\r\n\r\nDSN\n").unwrap();
+        let from: ReversePath<'static> = "<>".parse().unwrap();
+        let name = store_local(
+            &data,
+            "host",
+            "alice",
+            "alice@ours.example",
+            &from,
+            &message,
+        )
+        .unwrap();
+        let alice = stored(&data, "alice");
+        let _ = fs::remove_dir_all(&data);
+        let expected =
+            b"Return-Path: <>\r\nDelivered-To: alice@ours.example\r\nReceived: a\r\n\r\nDSN\n";
+        assert_eq!(alice, vec![expected.to_vec()]);
+        // The bare LF counts one more octet on the wire.
+        assert!(
+            name.ends_with(&format!(",S={},W={}", expected.len(), expected.len() + 1)),
+            "{name}"
+        );
+    }
 }

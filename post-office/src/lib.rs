@@ -9,8 +9,7 @@
 mod auth;
 mod delivery;
 mod dsn;
-// Issue 15 in progress: the relay's parts are wired in as they land. The queue and its
-// envelopes are public for the peer tests (tests/tests/queue.rs).
+// The queue and its envelopes are public for the peer tests (tests/tests/queue.rs).
 pub mod envelope;
 mod fetch;
 mod maildir;
@@ -22,6 +21,7 @@ mod send;
 mod serve;
 mod smtp;
 mod tls;
+mod trace;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -35,6 +35,8 @@ pub struct Stored {
 pub struct Sizes {
     size: u64,
     extra: u64,
+    /// The first octet counted (0 before any).
+    first: u8,
     last: u8,
 }
 
@@ -44,6 +46,9 @@ impl Sizes {
         let Some(&final_octet) = chunk.last() else {
             return;
         };
+        if self.size == 0 {
+            self.first = chunk.first().copied().unwrap_or_default();
+        }
         self.size = self.size.saturating_add(chunk.len() as u64);
         // A CR that ended the last piece is bare unless this one starts with LF.
         if self.last == b'\r' && chunk.first() != Some(&b'\n') {
@@ -74,6 +79,33 @@ impl Sizes {
     /// The size as POP3 sends it (a final bare CR included).
     pub fn wire_size(&self) -> u64 {
         self.size + self.extra + u64::from(self.last == b'\r')
+    }
+
+    /// The sizes of what these counted followed by what `after` counted, as if counted in one
+    /// go: a CR at the end of the first and an LF at the start of the second make one CRLF.
+    pub fn then(&self, after: &Sizes) -> Sizes {
+        if self.size == 0 {
+            return *after;
+        }
+        if after.size == 0 {
+            return *self;
+        }
+        let mut extra = self.extra.saturating_add(after.extra);
+        if self.last == b'\r' {
+            if after.first == b'\n' {
+                // `after` counted its first LF as bare: it was not.
+                extra = extra.saturating_sub(1);
+            } else {
+                // The CR that ended the first part is bare.
+                extra = extra.saturating_add(1);
+            }
+        }
+        Sizes {
+            size: self.size.saturating_add(after.size),
+            extra,
+            first: self.first,
+            last: after.last,
+        }
     }
 
     /// `,S=<size>,W=<wire size>`, for the file name.
@@ -156,6 +188,39 @@ impl Maildir {
                 fs::copy(spool, &tmp)?;
             }
             File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, &new)?;
+            sync_dir(&self.root.join("new"))
+        })();
+        if stored.is_err() {
+            // Nothing half-stored stays behind.
+            let _ = fs::remove_file(&tmp);
+        }
+        stored.map(|()| name)
+    }
+
+    /// Stores `prefix` (trace fields: `Return-Path:`, `Delivered-To:`) followed by the contents
+    /// of `message` (of `sizes`) as a new message: a file of its own in `tmp/` (the prefix
+    /// written, the message copied after it, by `copy_file_range(2)` where the kernel can),
+    /// synced, renamed into `new/` (named with the sizes of the whole, [`stored_name`]), the
+    /// directory synced. Returns the name, the message's POP3 unique-id.
+    pub fn deliver_with(
+        &self,
+        prefix: &[u8],
+        message: &Path,
+        hostname: &str,
+        sizes: &Sizes,
+    ) -> io::Result<String> {
+        let mut whole = Sizes::default();
+        whole.count(prefix);
+        let name = stored_name(&unique_name(hostname), &whole.then(sizes));
+        let tmp = self.root.join("tmp").join(&name);
+        let new = self.root.join("new").join(&name);
+        let stored = (|| {
+            let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            file.write_all(prefix)?;
+            io::copy(&mut File::open(message)?, &mut file)?;
+            file.sync_all()?;
+            drop(file);
             fs::rename(&tmp, &new)?;
             sync_dir(&self.root.join("new"))
         })();
@@ -322,7 +387,7 @@ fn rememberable(unique: &str) -> bool {
 }
 
 /// Counts a file's sizes by reading it (64 KiB at a time).
-fn count_file(path: &Path) -> io::Result<Sizes> {
+pub fn count_file(path: &Path) -> io::Result<Sizes> {
     let mut file = File::open(path)?;
     let mut sizes = Sizes::default();
     let mut chunk = vec![0; 64 * 1024];
@@ -495,6 +560,54 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn sizes_of_two_parts_chained_are_the_sizes_of_the_whole() {
+        let samples: [&[u8]; 7] = [
+            b"a\r\nb\r\n",
+            b"a\nb\n",
+            b"a\rb\r",
+            b"\r\r\n\n\r",
+            b"\n\r\n\r\r\n\nx",
+            b"\r\n",
+            b"",
+        ];
+        for sample in samples {
+            for split in 0..=sample.len() {
+                let (a, b) = sample.split_at(split);
+                let (mut first, mut second) = (Sizes::default(), Sizes::default());
+                first.count(a);
+                second.count(b);
+                let chained = first.then(&second);
+                assert_eq!(chained.size(), sample.len() as u64);
+                assert_eq!(
+                    chained.wire_size(),
+                    wire_size_by_hand(sample),
+                    "{sample:?} at {split}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_copy_with_a_prefix_is_stored_whole_and_named_with_its_sizes() {
+        let dir = scratch("prefixed");
+        let maildir = Maildir::open(&dir).unwrap();
+        let spool = dir.join("spool");
+        fs::write(&spool, b"\nbody\r").unwrap();
+        let sizes = count_file(&spool).unwrap();
+        let unique = maildir
+            .deliver_with(b"Return-Path: <>\r", &spool, "host", &sizes)
+            .unwrap();
+        let listed = maildir.list().unwrap();
+        let stored = fs::read(&listed[0].path).unwrap();
+        let tmp_left = fs::read_dir(dir.join("tmp")).unwrap().count();
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(stored, b"Return-Path: <>\r\nbody\r");
+        assert!(unique.ends_with(",S=22,W=23"), "{unique}");
+        assert_eq!(listed[0].wire_size, wire_size_by_hand(&stored));
+        assert_eq!(tmp_left, 0);
     }
 
     #[test]

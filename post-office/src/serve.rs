@@ -2,13 +2,13 @@
 //! POP3S listeners on mail-io's servers, and the shutdown at Ctrl-C.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use mail_io::smtp::Mailbox;
+use mail_io::smtp::{Host, Mailbox};
 use mail_io::{ClientLimits, ServeOptions, SessionLimit, Shutdown};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
@@ -47,9 +47,21 @@ pub struct Args {
     /// A user, `NAME:PASSWORD`; repeatable. Without any, user `demo` with password `demo`.
     #[arg(long = "user")]
     users: Vec<UserPass>,
-    /// Accept mail only for these domains (any domain when none is given).
+    /// Our domains, repeatable: mail for their users is stored here. Without any, every
+    /// domain is ours (and nothing is relayed); with some, a recipient of another domain is
+    /// relayed for clients that authenticated or are in a --relay-network, and refused with
+    /// 554 5.7.1 for the others.
     #[arg(long = "domain")]
     domains: Vec<String>,
+    /// A network whose clients may relay without authenticating, `ADDRESS/PREFIX` or one
+    /// address; repeatable; none by default (Postfix's `mynetworks` in
+    /// `permit_mynetworks`). Relaying needs --domain.
+    #[arg(long = "relay-network", value_name = "CIDR")]
+    relay_networks: Vec<mail_io::Network>,
+    /// Refuse a message (554 5.4.6) that arrives with more `Received:` fields than this: a
+    /// mail loop (RFC 5321 6.3; Postfix's `hopcount_limit` is 50, Exim's 100).
+    #[arg(long, default_value_t = 100)]
+    max_received: u32,
     /// The name in greetings and the self-signed certificate.
     #[arg(long, default_value = "localhost")]
     hostname: String,
@@ -156,17 +168,32 @@ pub struct Office {
     pub locks: Mutex<HashSet<String>>,
     /// Failed logins per client address and per user name, across every listener.
     pub penalties: Penalties,
-    /// The relay queue under `DATA/.queue` (none in `--sink` mode).
+    /// `--relay-network`: clients that may relay without authenticating.
+    pub relay_networks: Vec<mail_io::Network>,
+    /// `--max-received`: more `Received:` fields than this is a loop (RFC 5321 6.3).
+    pub max_received: u32,
+    /// The relay queue (`DATA/.queue`); none in `--sink` mode.
     pub queue: Option<Queue>,
 }
 
 impl Office {
-    /// The local user a recipient names, if it is one (and its domain is taken).
+    /// Whether `host` is one of our domains (`--domain`, any case); every domain is, without
+    /// any `--domain`.
+    pub fn local_domain(&self, host: &Host<'_>) -> bool {
+        self.domains.is_empty() || self.domains.contains(&host.to_string().to_lowercase())
+    }
+
+    /// The local user a recipient names, if it is one (and its domain is ours).
     pub fn local_user(&self, mailbox: &Mailbox<'_>) -> Option<String> {
         let local = mailbox.local_part().unquoted().to_lowercase();
-        let domain = mailbox.host().to_string().to_lowercase();
-        let domain_ok = self.domains.is_empty() || self.domains.contains(&domain);
-        (domain_ok && self.users.contains_key(&local)).then_some(local)
+        (self.local_domain(mailbox.host()) && self.users.contains_key(&local)).then_some(local)
+    }
+
+    /// Whether a client at `address` may relay without authenticating (`--relay-network`).
+    pub fn may_relay(&self, address: IpAddr) -> bool {
+        self.relay_networks
+            .iter()
+            .any(|network| network.contains(address))
     }
 
     /// A user's password.
@@ -195,6 +222,8 @@ impl Office {
             command_timeout: Duration::from_secs(300),
             locks: Mutex::new(HashSet::new()),
             penalties: Penalties::new(),
+            relay_networks: Vec::new(),
+            max_received: 100,
             queue: Queue::open(data).ok(),
         }
     }
@@ -243,6 +272,29 @@ pub async fn run(args: Args) -> Result<()> {
             Err(error) => warn!(user = %name, %error, "sweeping tmp/"),
         }
     }
+    let queue = if args.sink {
+        None
+    } else {
+        Some(
+            Queue::open(&args.data)
+                .with_context(|| format!("opening the queue in {}", args.data.display()))?,
+        )
+    };
+    if !args.relay_networks.is_empty() && args.domains.is_empty() {
+        warn!("--relay-network without --domain: every domain is ours, nothing is relayed");
+    }
+    let relay_networks = args
+        .relay_networks
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    info!(
+        domains = %if args.domains.is_empty() { "any".to_string() } else { args.domains.join(",") },
+        relay_networks = %if relay_networks.is_empty() { "-" } else { &relay_networks },
+        max_received = args.max_received,
+        "relay policy: other domains for authenticated clients and relay networks"
+    );
     let office = Arc::new(Office {
         data: args.data.clone(),
         users,
@@ -259,11 +311,9 @@ pub async fn run(args: Args) -> Result<()> {
         command_timeout: Duration::from_secs(args.command_timeout),
         locks: Mutex::new(HashSet::new()),
         penalties: Penalties::new().trusted(args.trusted_networks.iter().copied()),
-        queue: if args.sink {
-            None
-        } else {
-            Some(Queue::open(&args.data).context("opening the relay queue")?)
-        },
+        relay_networks: args.relay_networks.clone(),
+        max_received: args.max_received,
+        queue,
     });
     let shutdown = Shutdown::new();
     start_queue(&office, &args, &shutdown)?;
@@ -414,7 +464,7 @@ fn listen(
             let lmtp = kind == Listener::Lmtp;
             let config = crate::smtp::config(&office, lmtp, kind == Listener::Submission)?;
             let new_session = move |info: &mail_io::smtp::SessionInfo| {
-                crate::smtp::Session::new(office.clone(), info.peer, lmtp)
+                crate::smtp::Session::new(office.clone(), info)
             };
             Box::pin(mail_io::smtp::serve(listener, config, options, new_session))
         }

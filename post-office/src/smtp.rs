@@ -1,19 +1,23 @@
-//! The SMTP, submission, SMTPS and LMTP listeners' policy: which recipients are taken, who may
-//! authenticate, when a message counts as delivered (LMTP: per recipient), and `--sink`.
+//! The SMTP, submission, SMTPS and LMTP listeners' policy: which recipients are taken (local
+//! users, and other domains' for clients that may relay), who may authenticate, the trace
+//! field each message gets (RFC 5321 4.4), mail loops (6.3), when a message counts as delivered
+//! (LMTP: per recipient) or queued, and `--sink`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mail_io::smtp::{
-    Answer, Bytes, Credentials, Domain, EnhancedStatus, ForwardPath, Handler, MailParameters,
-    Mechanism, RcptParameters, Reply, ReplyCode, ReversePath, ServerConfig, ServerMechanisms,
-    Timeouts, reply,
+    Answer, Bytes, Credentials, Domain, EnhancedStatus, ForwardPath, Greeting, Handler, Host,
+    MailParameters, Mechanism, RcptParameters, Reply, ReplyCode, ReversePath, ServerConfig,
+    ServerMechanisms, SessionInfo, Timeouts, reply,
 };
 use tracing::info;
 
 use crate::auth::{self, Protocol, Verdict};
-use crate::delivery::{Spool, has_room};
+use crate::delivery::{Delivery, Enqueue, LocalRecipient, Spool, delivery_fields, has_room};
+use crate::envelope::{self, QueuedEnvelope, QueuedRecipient, RecipientState};
 use crate::serve::Office;
+use crate::trace::{self, HopCounter, Received};
 
 /// The machine's settings for one listener.
 pub fn config(office: &Office, lmtp: bool, submission: bool) -> anyhow::Result<ServerConfig> {
@@ -40,43 +44,136 @@ pub struct Session {
     office: Arc<Office>,
     peer: SocketAddr,
     lmtp: bool,
+    /// Under TLS (implicit, or after STARTTLS): `S` in the `with` keyword.
+    tls: bool,
+    /// What the client said in HELO / EHLO / LHLO (forgotten at STARTTLS, RFC 3207 4.2).
+    hello: Option<(Greeting, Host<'static>)>,
+    /// The client authenticated (forgotten at STARTTLS): `A` in the `with` keyword, and it may
+    /// relay.
+    authenticated: bool,
     transaction: Option<Transaction>,
 }
 
 /// The message being received.
-#[derive(Default)]
 struct Transaction {
-    /// Local users, in RCPT order (duplicates kept for LMTP's per-recipient replies).
-    recipients: Vec<String>,
+    /// MAIL FROM: `Return-Path:` of each copy, the queued envelope's sender.
+    from: ReversePath<'static>,
+    /// MAIL FROM's parameters, queued as received.
+    parameters: MailParameters<'static>,
+    /// The recipients accepted, in RCPT order (duplicates kept for LMTP's per-recipient
+    /// replies).
+    recipients: Vec<Accepted>,
     /// Where the message goes as it arrives (none in `--sink` mode, or when it could not be
     /// opened).
     spool: Option<Spool>,
+    /// The `Received:` fields the message arrived with (RFC 5321 6.3).
+    hops: HopCounter,
+}
+
+/// A recipient accepted at RCPT.
+struct Accepted {
+    to: ForwardPath<'static>,
+    parameters: RcptParameters<'static>,
+    /// The local user it names; `None`: another domain's, for the relay queue.
+    user: Option<String>,
 }
 
 impl Session {
-    /// A session from `peer`.
-    pub fn new(office: Arc<Office>, peer: SocketAddr, lmtp: bool) -> Self {
+    /// A session described by `info` (the client, the listener, implicit TLS).
+    pub fn new(office: Arc<Office>, info: &SessionInfo) -> Self {
         Self {
             office,
-            peer,
-            lmtp,
+            peer: info.peer,
+            lmtp: info.lmtp,
+            tls: info.implicit_tls,
+            hello: None,
+            authenticated: false,
             transaction: None,
         }
     }
 
-    /// Stores the message for every recipient, durably, and says how it went: 250 only once
-    /// it is in every Maildir; in LMTP one reply per recipient.
+    /// Our `Received:` field for the message `transaction` is about to receive, with `id`.
+    fn received(&self, transaction: &Transaction, id: &str) -> Vec<u8> {
+        let protocol = trace::protocol(
+            self.lmtp,
+            self.hello.as_ref().map(|(greeting, _)| *greeting),
+            self.tls,
+            self.authenticated,
+            transaction.parameters.smtputf8,
+        );
+        let recipient = match transaction.recipients.as_slice() {
+            [one] => Some(&one.to),
+            _ => None,
+        };
+        // The name the greeting gives ([`config`]): never anything a header cannot hold.
+        let by = Domain::new(self.office.hostname.as_str())
+            .map_or_else(|_| "localhost".to_string(), |domain| domain.to_string());
+        Received {
+            helo: self.hello.as_ref().map(|(_, host)| host),
+            peer: self.peer.ip(),
+            by: &by,
+            protocol: &protocol,
+            id,
+            recipient,
+            at: envelope::now(),
+        }
+        .field()
+    }
+
+    /// Stores the message for every local recipient and queues it for the others, durably:
+    /// 250 only once it is in every Maildir and in the queue (451 4.3.0 otherwise, and the
+    /// client tries again); in LMTP one reply per recipient.
     fn deliver(&self, transaction: Transaction) -> Answer {
-        let Transaction { recipients, spool } = transaction;
+        let Transaction {
+            from,
+            parameters,
+            recipients,
+            spool,
+            ..
+        } = transaction;
         let Some(spool) = spool else {
             // `--sink`: nothing to store.
             return Answer::Accept;
         };
-        let results = tokio::task::block_in_place(|| {
-            spool.deliver(&recipients, &self.office.data, &self.office.hostname)
+        let local: Vec<LocalRecipient> = recipients
+            .iter()
+            .filter_map(|accepted| {
+                Some(LocalRecipient {
+                    user: accepted.user.clone()?,
+                    address: accepted
+                        .to
+                        .mailbox()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                })
+            })
+            .collect();
+        let envelope = queued_envelope(
+            spool.id(),
+            &from,
+            &parameters,
+            &recipients,
+            &received_from(self.peer, self.hello.as_ref().map(|(_, host)| host)),
+            envelope::now(),
+        );
+        let queue = self
+            .office
+            .queue
+            .as_ref()
+            .map(|queue| queue as &dyn Enqueue);
+        let relay = envelope.as_ref().map(|envelope| (queue, envelope));
+        let delivery = tokio::task::block_in_place(|| {
+            spool.deliver(
+                &local,
+                &from,
+                &self.office.data,
+                &self.office.hostname,
+                relay,
+            )
         });
+        let done = per_recipient(&recipients, &delivery);
         if self.lmtp {
-            let replies = results.into_iter().map(|ok| {
+            let replies = done.into_iter().map(|ok| {
                 if ok {
                     reply(ReplyCode::OK, EnhancedStatus::SUCCESS, "Delivered")
                 } else {
@@ -85,12 +182,112 @@ impl Session {
             });
             return Answer::PerRecipient(replies.collect());
         }
-        if results.iter().all(|ok| *ok) {
+        if done.iter().all(|ok| *ok) {
             Answer::Accept
         } else {
             Answer::Reply(not_stored())
         }
     }
+}
+
+/// The one local user every recipient names, and the first recipient's address, if that is
+/// what `recipients` are (no other domain's among them).
+fn sole_user(recipients: &[Accepted]) -> Option<(&str, String)> {
+    let first = recipients.first()?;
+    let user = first.user.as_deref()?;
+    recipients
+        .iter()
+        .all(|accepted| accepted.user.as_deref() == Some(user))
+        .then(|| {
+            let address = first.to.mailbox().map(ToString::to_string);
+            (user, address.unwrap_or_default())
+        })
+}
+
+/// Whether each recipient, in RCPT order, is taken care of: a local one stored in its
+/// Maildir, another domain's in the queue.
+fn per_recipient(recipients: &[Accepted], delivery: &Delivery) -> Vec<bool> {
+    let mut stored = delivery.local.iter();
+    recipients
+        .iter()
+        .map(|accepted| match accepted.user {
+            Some(_) => stored.next().copied().unwrap_or(false),
+            None => delivery.queued.unwrap_or(false),
+        })
+        .collect()
+}
+
+/// The queue's envelope for the recipients of other domains among `recipients`, if there are
+/// any: each `Pending`, to be tried at once; parameters as received.
+fn queued_envelope(
+    id: &str,
+    from: &ReversePath<'static>,
+    parameters: &MailParameters<'static>,
+    recipients: &[Accepted],
+    received_from: &str,
+    now: u64,
+) -> Option<QueuedEnvelope> {
+    let remote: Vec<QueuedRecipient> = recipients
+        .iter()
+        .filter(|accepted| accepted.user.is_none())
+        .map(|accepted| QueuedRecipient {
+            to: accepted.to.clone(),
+            parameters: accepted.parameters.clone(),
+            state: RecipientState::Pending {
+                attempts: 0,
+                next_attempt: now,
+                last: None,
+            },
+        })
+        .collect();
+    (!remote.is_empty()).then(|| QueuedEnvelope {
+        id: id.to_string(),
+        from: from.clone(),
+        parameters: parameters.clone(),
+        recipients: remote,
+        arrival: now,
+        received_from: received_from.to_string(),
+    })
+}
+
+/// The client as a DSN names it (RFC 3464 2.2.4 `Received-From-MTA`): `[192.0.2.1]
+/// (client.example)`, its address and the name it gave.
+fn received_from(peer: SocketAddr, helo: Option<&Host<'static>>) -> String {
+    let address = trace::address_literal(peer.ip());
+    match helo {
+        Some(helo) => format!("{address} ({helo})"),
+        None => address,
+    }
+}
+
+/// 554 5.4.6 (RFC 5321 6.3, RFC 3463 3.5 "Routing loop detected"): the message came with more
+/// `Received:` fields than `--max-received`.
+fn too_many_hops() -> Answer {
+    let status = EnhancedStatus::new(5, 4, 6).unwrap_or(EnhancedStatus::PERMANENT_FAILURE);
+    Answer::Reply(reply(
+        ReplyCode::TRANSACTION_FAILED,
+        status,
+        "Too many hops (mail loop)",
+    ))
+}
+
+/// 554 5.7.1: a recipient of another domain, from a client that may not relay (Postfix's
+/// answer).
+fn relay_denied() -> Answer {
+    Answer::Reply(reply(
+        ReplyCode::TRANSACTION_FAILED,
+        EnhancedStatus::NOT_AUTHORIZED,
+        "Relay access denied",
+    ))
+}
+
+/// 550 5.1.1: no such local user.
+fn no_such_user() -> Answer {
+    Answer::Reply(reply(
+        ReplyCode::MAILBOX_UNAVAILABLE,
+        EnhancedStatus::BAD_DESTINATION_MAILBOX,
+        "No such user here",
+    ))
 }
 
 /// 452 4.3.1: the disk is too full to take a message now (Postfix's `queue_minfree`).
@@ -112,11 +309,18 @@ fn not_stored() -> Reply<'static> {
 }
 
 impl Handler for Session {
+    /// Any name: it is only recorded, for the `Received:` field (RFC 5321 4.1.4: a server
+    /// MUST NOT refuse a message because the name does not match the address).
+    async fn hello(&mut self, greeting: Greeting, host: Host<'static>) -> Answer {
+        self.hello = Some((greeting, host));
+        Answer::Accept
+    }
+
     /// A transaction, unless the disk has less than `--min-free` octets free (plus the size
     /// the client declared, RFC 1870): then 452 4.3.1 before anything is sent.
     async fn mail_from(
         &mut self,
-        _: ReversePath<'static>,
+        from: ReversePath<'static>,
         parameters: MailParameters<'static>,
     ) -> Answer {
         let office = &self.office;
@@ -126,38 +330,60 @@ impl Handler for Session {
         if !office.sink && office.min_free > 0 && !has_room(&office.data, needed) {
             return no_room();
         }
-        self.transaction = Some(Transaction::default());
+        self.transaction = Some(Transaction {
+            from,
+            parameters,
+            recipients: Vec::new(),
+            spool: None,
+            hops: HopCounter::new(),
+        });
         Answer::Accept
     }
 
-    /// A local user (of an accepted domain), or 550; anything in `--sink` mode.
-    async fn rcpt_to(&mut self, to: ForwardPath<'static>, _: RcptParameters<'static>) -> Answer {
-        if self.office.sink {
+    /// A local user of one of our domains (`--domain`; every domain is ours without it), or
+    /// 550 5.1.1. A recipient of another domain, for the relay queue, only from a client that
+    /// authenticated or is in a `--relay-network`; 554 5.7.1 otherwise (RFC 5321 3.6.1:
+    /// servers MAY decline to act as relays; 7.9). Source routes were dropped by the parser
+    /// (RFC 5321 C: ignored), and `%` or a quoted `@` in the local part are part of the local
+    /// part (RFC 5321 2.4): the domain after the last `@` decides. Anything in `--sink` mode.
+    async fn rcpt_to(
+        &mut self,
+        to: ForwardPath<'static>,
+        parameters: RcptParameters<'static>,
+    ) -> Answer {
+        let office = &self.office;
+        if office.sink {
             return Answer::Accept;
         }
-        match to
-            .mailbox()
-            .and_then(|mailbox| self.office.local_user(mailbox))
-        {
-            Some(user) => {
-                if let Some(transaction) = &mut self.transaction {
-                    transaction.recipients.push(user);
-                }
-                Answer::Accept
+        let Some(mailbox) = to.mailbox() else {
+            return no_such_user();
+        };
+        let user = if office.local_domain(mailbox.host()) {
+            match office.local_user(mailbox) {
+                Some(user) => Some(user),
+                None => return no_such_user(),
             }
-            None => Answer::Reply(reply(
-                ReplyCode::MAILBOX_UNAVAILABLE,
-                EnhancedStatus::BAD_DESTINATION_MAILBOX,
-                "No such user here",
-            )),
+        } else if self.authenticated || office.may_relay(self.peer.ip()) {
+            None
+        } else {
+            info!(peer = %self.peer.ip().to_canonical(), to = %to, "relay access denied");
+            return relay_denied();
+        };
+        if let Some(transaction) = &mut self.transaction {
+            transaction.recipients.push(Accepted {
+                to,
+                parameters,
+                user,
+            });
         }
+        Answer::Accept
     }
 
     /// Opens the spool file, or answers 452 when it cannot be opened or the disk has less
     /// than `--min-free` octets free (4.3.1, before the body is sent).
     async fn data_start(&mut self) -> Answer {
         let office = &self.office;
-        let Some(transaction) = &mut self.transaction else {
+        let Some(transaction) = &self.transaction else {
             return Answer::Accept;
         };
         if office.sink {
@@ -166,10 +392,24 @@ impl Handler for Session {
         if !has_room(&office.data, office.min_free) {
             return no_room();
         }
-        let spool = tokio::task::block_in_place(|| Spool::create(&office.data, &office.hostname));
+        let spool = tokio::task::block_in_place(|| Spool::create(&office.data));
         match spool {
-            Ok(spool) => {
-                transaction.spool = Some(spool);
+            Ok(mut spool) => {
+                // The message starts with our trace field (RFC 5321 4.4); when it goes to one
+                // local user alone, with that copy's Return-Path and Delivered-To above it,
+                // so that the spool file is stored as it is (hard-linked, not copied).
+                let received = self.received(transaction, spool.id());
+                let fields = sole_user(&transaction.recipients)
+                    .map(|(user, address)| (user, delivery_fields(&transaction.from, &address)));
+                tokio::task::block_in_place(|| {
+                    if let Some((user, fields)) = &fields {
+                        spool.write_delivery_fields(user, fields);
+                    }
+                    spool.write(&received);
+                });
+                if let Some(transaction) = &mut self.transaction {
+                    transaction.spool = Some(spool);
+                }
                 Answer::Accept
             }
             Err(error) => {
@@ -184,16 +424,29 @@ impl Handler for Session {
     }
 
     async fn body(&mut self, chunk: Bytes) {
-        if let Some(spool) = self.transaction.as_mut().and_then(|t| t.spool.as_mut()) {
+        if let Some(Transaction {
+            spool: Some(spool),
+            hops,
+            ..
+        }) = &mut self.transaction
+        {
+            hops.feed(&chunk);
             tokio::task::block_in_place(|| spool.write(&chunk));
         }
     }
 
+    /// 554 5.4.6 when the message came with more than `--max-received` `Received:` fields
+    /// (RFC 5321 6.3); otherwise stored and queued ([`Session::deliver`]).
     async fn message_end(&mut self, _size: u64, _recipients: usize) -> Answer {
-        match self.transaction.take() {
-            Some(transaction) => self.deliver(transaction),
-            None => Answer::Accept,
+        let Some(transaction) = self.transaction.take() else {
+            return Answer::Accept;
+        };
+        let hops = transaction.hops.count();
+        if transaction.spool.is_some() && hops > self.office.max_received {
+            info!(peer = %self.peer.ip().to_canonical(), hops, "mail loop: message refused");
+            return too_many_hops();
         }
+        self.deliver(transaction)
     }
 
     fn message_rejected(&mut self, _: mail_io::smtp::BodyError) {
@@ -229,7 +482,10 @@ impl Handler for Session {
         )
         .await;
         match verdict {
-            Verdict::Accepted => Answer::Accept,
+            Verdict::Accepted => {
+                self.authenticated = true;
+                Answer::Accept
+            }
             Verdict::Rejected => Answer::Reply(reply(
                 ReplyCode::AUTH_CREDENTIALS_INVALID,
                 EnhancedStatus::AUTH_CREDENTIALS_INVALID,
@@ -243,11 +499,146 @@ impl Handler for Session {
         }
     }
 
+    /// RFC 3207 4.2: the session starts over under TLS; what the client said before is
+    /// forgotten.
+    fn tls_established(&mut self) {
+        self.tls = true;
+        self.hello = None;
+        self.authenticated = false;
+    }
+
     fn closed(&mut self, error: Option<&mail_io::Error>) {
         // A message cut off is dropped with its spool file.
         self.transaction = None;
         if let Some(error) = error {
             info!(peer = %self.peer, lmtp = self.lmtp, "session ended: {error}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted(to: &str, parameters: &str, user: Option<&str>) -> Accepted {
+        Accepted {
+            to: to.parse().unwrap(),
+            parameters: parameters.parse().unwrap(),
+            user: user.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn other_domains_recipients_are_queued_pending_with_the_envelope_as_received() {
+        let from: ReversePath<'static> = "<alice@ours.example>".parse().unwrap();
+        let parameters: MailParameters<'static> =
+            "SIZE=100 BODY=8BITMIME RET=HDRS ENVID=x1".parse().unwrap();
+        let recipients = [
+            accepted("<bob@ours.example>", "", Some("bob")),
+            accepted(
+                "<carol@c.example>",
+                "NOTIFY=SUCCESS ORCPT=rfc822;carol@c.example",
+                None,
+            ),
+            accepted("<dan@d.example>", "", None),
+        ];
+        let envelope = queued_envelope(
+            "17650M1P2Q3",
+            &from,
+            &parameters,
+            &recipients,
+            "[127.0.0.1] (client.example)",
+            1_765_000_000,
+        )
+        .unwrap();
+        assert_eq!(envelope.id, "17650M1P2Q3");
+        assert_eq!(envelope.from, from);
+        assert_eq!(envelope.parameters, parameters);
+        assert_eq!(envelope.arrival, 1_765_000_000);
+        assert_eq!(envelope.received_from, "[127.0.0.1] (client.example)");
+        let queued: Vec<String> = envelope
+            .recipients
+            .iter()
+            .map(|r| r.to.to_string())
+            .collect();
+        assert_eq!(queued, ["<carol@c.example>", "<dan@d.example>"]);
+        assert_eq!(envelope.recipients[0].parameters, recipients[1].parameters);
+        for recipient in &envelope.recipients {
+            assert_eq!(
+                recipient.state,
+                RecipientState::Pending {
+                    attempts: 0,
+                    next_attempt: 1_765_000_000,
+                    last: None
+                }
+            );
+        }
+        // Only local recipients: nothing to queue.
+        assert!(queued_envelope("i", &from, &parameters, &recipients[..1], "", 0).is_none());
+    }
+
+    #[test]
+    fn each_recipient_is_done_when_its_own_store_or_the_queue_succeeded() {
+        let recipients = [
+            accepted("<bob@ours.example>", "", Some("bob")),
+            accepted("<carol@c.example>", "", None),
+            accepted("<dave@ours.example>", "", Some("dave")),
+            accepted("<erin@e.example>", "", None),
+        ];
+        let delivery = |local: Vec<bool>, queued| Delivery { local, queued };
+        assert_eq!(
+            per_recipient(&recipients, &delivery(vec![true, false], Some(true))),
+            [true, true, false, true]
+        );
+        assert_eq!(
+            per_recipient(&recipients, &delivery(vec![true, true], Some(false))),
+            [true, false, true, false]
+        );
+        // Fewer results than local recipients (never happens): not done, no panic.
+        assert_eq!(
+            per_recipient(&recipients, &delivery(vec![], None)),
+            [false; 4]
+        );
+    }
+
+    #[test]
+    fn a_sole_user_is_one_local_user_named_by_every_recipient() {
+        let bob = accepted("<Bob@ours.example>", "", Some("bob"));
+        let bob_again = accepted("<bob@other-ours.example>", "", Some("bob"));
+        let dave = accepted("<dave@ours.example>", "", Some("dave"));
+        let carol = accepted("<carol@c.example>", "", None);
+        assert_eq!(
+            sole_user(&[bob, bob_again]),
+            Some(("bob", "Bob@ours.example".to_string()))
+        );
+        let bob = accepted("<bob@ours.example>", "", Some("bob"));
+        assert_eq!(sole_user(&[]), None);
+        assert_eq!(
+            sole_user(&[accepted("<bob@ours.example>", "", Some("bob")), dave]),
+            None
+        );
+        assert_eq!(sole_user(&[bob, carol]), None);
+        assert_eq!(sole_user(&[accepted("<carol@c.example>", "", None)]), None);
+    }
+
+    #[test]
+    fn the_client_is_named_by_address_and_hello() {
+        let peer: SocketAddr = "[::ffff:192.0.2.1]:25".parse().unwrap();
+        let helo = Host::new("client.example").unwrap();
+        assert_eq!(
+            received_from(peer, Some(&helo)),
+            "[192.0.2.1] (client.example)"
+        );
+        let peer: SocketAddr = "[2001:db8::1]:25".parse().unwrap();
+        assert_eq!(received_from(peer, None), "[IPv6:2001:db8::1]");
+    }
+
+    #[test]
+    fn a_loop_is_refused_with_554_5_4_6() {
+        let Answer::Reply(refusal) = too_many_hops() else {
+            panic!("a reply");
+        };
+        assert_eq!(refusal.code(), ReplyCode::TRANSACTION_FAILED);
+        assert_eq!(refusal.status(), EnhancedStatus::new(5, 4, 6).ok());
     }
 }

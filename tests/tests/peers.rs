@@ -75,6 +75,14 @@ fn python_smtplib_and_poplib() {
 import poplib, smtplib, ssl, sys
 smtp_port, pop3_port = int(sys.argv[1]), int(sys.argv[2])
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+def sent(lines):
+    # post-office's trace fields come first: Return-Path, Delivered-To, Received (folded).
+    for at, name in enumerate([b"Return-Path: ", b"Delivered-To: ", b"Received: "]):
+        assert lines[at].startswith(name), lines[:6]
+    rest = lines[3:]
+    while rest[0].startswith(b"\t"):
+        rest = rest[1:]
+    return rest
 one = b"Subject: one\r\n\r\n.dot\r\nbody one\r\n"
 two = "Subject: zwei\r\n\r\nGr\u00fc\u00dfe, J\u00f6rg\r\n".encode()
 s = smtplib.SMTP("127.0.0.1", smtp_port)
@@ -99,10 +107,10 @@ count, size = p.stat()
 assert count == 2, count
 uids = p.uidl()[1]
 assert len(uids) == 2
-top = p.top(1, 0)[1]
+top = sent(p.top(1, 0)[1])
 assert top == [b"Subject: one", b""], top
-assert b"\r\n".join(p.retr(1)[1]) + b"\r\n" == one
-assert b"\r\n".join(p.retr(2)[1]) + b"\r\n" == two
+assert b"\r\n".join(sent(p.retr(1)[1])) + b"\r\n" == one
+assert b"\r\n".join(sent(p.retr(2)[1])) + b"\r\n" == two
 p.dele(1)
 assert p.quit().startswith(b"+OK")
 
@@ -114,7 +122,7 @@ p.quit()
 p = poplib.POP3("127.0.0.1", pop3_port)
 p.stls(context=ctx)
 p.user("bob"); p.pass_("hunter2")
-assert b"\r\n".join(p.retr(1)[1]) + b"\r\n" == one
+assert b"\r\n".join(sent(p.retr(1)[1])) + b"\r\n" == one
 p.quit()
 print("ok")
 "#;
@@ -157,7 +165,7 @@ fn curl_smtp_and_pop3() {
         .args(["--silent", "--show-error", "--ssl-reqd", "--insecure"])
         .arg(format!("pop3://127.0.0.1:{}/1", office.pop3))
         .args(["--user", "alice:secret"]));
-    assert_eq!(fetched.as_bytes(), MESSAGE);
+    assert_eq!(common::without_trace(fetched.as_bytes()), MESSAGE);
 }
 
 /// `post-office send` and `post-office fetch` against post-office itself: every listener.
@@ -239,7 +247,11 @@ fn own_send_and_fetch_every_listener() {
         "PLAIN",
         "--delete",
     ]);
-    assert_eq!(common::messages_in(&out), vec![MESSAGE.to_vec(); 12]);
+    let fetched: Vec<Vec<u8>> = common::messages_in(&out)
+        .iter()
+        .map(|message| common::without_trace(message))
+        .collect();
+    assert_eq!(fetched, vec![MESSAGE.to_vec(); 12]);
     assert!(office.messages("alice").is_empty());
 }
 
@@ -331,7 +343,11 @@ fn send_and_fetch_trust_an_openssl_self_signed_certificate() {
         let fetched = fetch("server.pem", server, tls);
         assert!(fetched.status.success(), "{}", report(&fetched));
     }
-    assert_eq!(common::messages_in(&out), vec![MESSAGE.to_vec(); 6]);
+    let fetched: Vec<Vec<u8>> = common::messages_in(&out)
+        .iter()
+        .map(|message| common::without_trace(message))
+        .collect();
+    assert_eq!(fetched, vec![MESSAGE.to_vec(); 6]);
 }
 
 /// 3. swaks with `--pipeline`, `--tls`, `--auth`, and a body with lines that start with dots.
@@ -819,7 +835,8 @@ try:
     s.sendmail("a@example.org", ["alice@other.example"], b"x\r\n")
     raise SystemExit("other domain accepted")
 except smtplib.SMTPRecipientsRefused as e:
-    assert e.recipients["alice@other.example"][0] == 550
+    # Another domain, from a client that may not relay (issue 15).
+    assert e.recipients["alice@other.example"] == (554, b"5.7.1 Relay access denied"), e
 print("ok")
 "#;
     let out = python(script, &[office.pop3.to_string(), office.smtp.to_string()]);

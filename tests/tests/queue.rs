@@ -159,17 +159,17 @@ fn a_flush_makes_a_running_server_retry_at_once() {
     );
     let office = Office::start_in(&dir, &[]);
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(office.messages("alice").is_empty(), "not due yet");
+    assert!(office.stored("alice").is_empty(), "not due yet");
 
     let output = queue_command(&data, &["--flush"]);
     assert!(output.starts_with("flush requested"), "{output}");
     assert!(
-        wait_until(Duration::from_secs(15), || office.messages("alice").len()
+        wait_until(Duration::from_secs(15), || office.stored("alice").len()
             == 1),
         "the flush was not acted on:\n{}",
         office.log()
     );
-    let stored = String::from_utf8(office.messages("alice").remove(0)).unwrap();
+    let stored = String::from_utf8(office.stored("alice").remove(0)).unwrap();
     assert!(
         stored.contains("Subject: queued 1765000000.M1P1Q2.here"),
         "{stored}"
@@ -195,8 +195,7 @@ fn a_flush_asked_while_no_server_runs_happens_at_the_next_start() {
     queue_command(&data, &["--flush"]);
     let office = Office::start_in(&dir, &[]);
     assert!(
-        wait_until(Duration::from_secs(15), || office.messages("bob").len()
-            == 1),
+        wait_until(Duration::from_secs(15), || office.stored("bob").len() == 1),
         "not delivered after the start:\n{}",
         office.log()
     );
@@ -223,12 +222,12 @@ fn a_message_not_delivered_in_time_comes_back_to_its_sender_as_a_dsn() {
         &["--retry-first", "1", "--retry-max", "1", "--give-up", "2"],
     );
     assert!(
-        wait_until(Duration::from_secs(30), || office.messages("alice").len()
+        wait_until(Duration::from_secs(30), || office.stored("alice").len()
             == 1),
         "no DSN came back:\n{}",
         office.log()
     );
-    let dsn = office.messages("alice").remove(0);
+    let dsn = office.stored("alice").remove(0);
     let text = String::from_utf8_lossy(&dsn).into_owned();
     assert!(
         text.contains("Subject: Undelivered Mail Returned to Sender"),

@@ -203,8 +203,17 @@ impl Office {
         })
     }
 
-    /// The messages in a user's Maildir, oldest first.
+    /// The messages in a user's Maildir, oldest first, each without the trace fields
+    /// post-office put above it ([`without_trace`]): what the client sent.
     pub fn messages(&self, user: &str) -> Vec<Vec<u8>> {
+        self.stored(user)
+            .iter()
+            .map(|message| without_trace(message))
+            .collect()
+    }
+
+    /// The files in a user's Maildir as stored, oldest first.
+    pub fn stored(&self, user: &str) -> Vec<Vec<u8>> {
         messages_in(&self.dir.join("data").join(user))
     }
 
@@ -254,6 +263,29 @@ pub fn messages_in(maildir: &Path) -> Vec<Vec<u8>> {
         .into_iter()
         .map(|path| std::fs::read(path).unwrap())
         .collect()
+}
+
+/// `message` without the fields post-office puts above each message it stores (RFC 5321
+/// 4.4): `Return-Path:`, `Delivered-To:` and its `Received:` field (with its folded lines),
+/// which must be there, in that order.
+pub fn without_trace(message: &[u8]) -> Vec<u8> {
+    let mut rest = message;
+    for name in ["Return-Path: ", "Delivered-To: ", "Received: "] {
+        assert!(
+            rest.starts_with(name.as_bytes()),
+            "no {name:?} where expected in {:?}",
+            String::from_utf8_lossy(message.get(..message.len().min(400)).unwrap())
+        );
+        // The field, and the lines that continue it (folded: they start with white space).
+        loop {
+            let end = rest.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+            rest = &rest[end..];
+            if !rest.starts_with(b"\t") && !rest.starts_with(b" ") {
+                break;
+            }
+        }
+    }
+    rest.to_vec()
 }
 
 /// Runs a command; panics with its output unless it exits 0.
