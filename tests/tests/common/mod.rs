@@ -99,12 +99,18 @@ impl Office {
     /// Starts post-office with users `alice:secret` and `bob:hunter2`, every listener on a free
     /// port, and `extra` arguments.
     pub fn start(name: &str, extra: &[&str]) -> Self {
+        Self::start_with_smtp(name, None, extra)
+    }
+
+    /// Like [`Office::start`], with the SMTP listener on `smtp` when given (a port another
+    /// server was told to relay to before this one runs).
+    pub fn start_with_smtp(name: &str, smtp: Option<u16>, extra: &[&str]) -> Self {
         // A port picked free can be taken by a test running beside this one before post-office
         // binds it: then post-office exits at once, and the start is tried again.
         let mut log = String::new();
         for _ in 0..5 {
             let dir = scratch(name);
-            if let Some(office) = Self::try_start(&dir, extra) {
+            if let Some(office) = Self::try_start(&dir, smtp, extra) {
                 return office;
             }
             log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
@@ -117,7 +123,7 @@ impl Office {
     /// fresh ports).
     pub fn start_in(dir: &Path, extra: &[&str]) -> Self {
         for _ in 0..5 {
-            if let Some(office) = Self::try_start(dir, extra) {
+            if let Some(office) = Self::try_start(dir, None, extra) {
                 return office;
             }
         }
@@ -137,10 +143,10 @@ impl Office {
         std::mem::take(&mut self.dir)
     }
 
-    fn try_start(dir: &Path, extra: &[&str]) -> Option<Self> {
+    fn try_start(dir: &Path, smtp: Option<u16>, extra: &[&str]) -> Option<Self> {
         let dir = dir.to_path_buf();
         let (smtp, submission, smtps, lmtp, pop3, pop3s) = (
-            free_port(),
+            smtp.unwrap_or_else(free_port),
             free_port(),
             free_port(),
             free_port(),
