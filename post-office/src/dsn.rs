@@ -39,7 +39,11 @@ const MAX_FIELD: usize = 900;
 
 /// Whether `recipient` of `envelope`, decided, calls for a DSN (RFC 3461 4.1, 6.2): never to
 /// the null reverse-path nor with `NOTIFY=NEVER`; on failure unless NOTIFY leaves FAILURE out
-/// (its default); on delivery only with `NOTIFY=SUCCESS`.
+/// (its default); on delivery only with `NOTIFY=SUCCESS`, and only when the report is ours to
+/// make: stored here ("delivered", RFC 3461 5.2.3) or relayed to a server without DSN
+/// ("relayed", 5.2.2 (b)). A server that offers DSN got NOTIFY passed on (5.2.1 (c)) and
+/// reports the delivery itself: a report of ours would be a second one, and would claim a
+/// delivery we did not make (RFC 3464 2.3.3).
 pub fn wanted(envelope: &QueuedEnvelope, recipient: &QueuedRecipient) -> bool {
     if envelope.from == ReversePath::Null {
         return false;
@@ -50,7 +54,11 @@ pub fn wanted(envelope: &QueuedEnvelope, recipient: &QueuedRecipient) -> bool {
     let notify = recipient.parameters.notify;
     match outcome.kind {
         OutcomeKind::Failed => notify.is_none_or(Notify::failure),
-        OutcomeKind::Delivered { .. } => notify.is_some_and(Notify::success),
+        OutcomeKind::Delivered { dsn_passed_on } => {
+            // A remote MTA that answered and offered DSN took the duty over.
+            let passed_on = dsn_passed_on && outcome.remote_mta.is_some();
+            !passed_on && notify.is_some_and(Notify::success)
+        }
         OutcomeKind::Deferred => false,
     }
 }

@@ -379,3 +379,29 @@ fn an_original_gone_from_the_queue_still_gives_the_report() {
     let blocks = status_blocks(&parsed);
     assert_eq!(value(&blocks[1], "Status"), Some("5.1.1"));
 }
+
+#[test]
+fn no_success_report_when_a_dsn_server_took_the_duty_over() {
+    // Relayed to a server that offers DSN: NOTIFY=SUCCESS went on with the message, and that
+    // server reports the delivery (RFC 3461 5.2.1): no second report from us.
+    let relayed_on = |dsn_passed_on| RecipientState::Done {
+        outcome: Outcome {
+            kind: OutcomeKind::Delivered { dsn_passed_on },
+            status: "2.0.0".into(),
+            remote_mta: Some("dns; mx.b.example".into()),
+            diagnostic: Some("smtp; 250 2.0.0 Ok".into()),
+            at: 1_765_000_100,
+        },
+        reported: false,
+    };
+    let envelope = envelope(
+        "",
+        vec![
+            ("<bob@b.example>", "NOTIFY=SUCCESS", relayed_on(true)),
+            ("<carol@c.example>", "NOTIFY=SUCCESS", relayed_on(false)),
+        ],
+    );
+    assert!(!wanted(&envelope, &envelope.recipients[0]));
+    // A server without DSN: ours to report, as "relayed" (5.2.2 (b)).
+    assert!(wanted(&envelope, &envelope.recipients[1]));
+}
