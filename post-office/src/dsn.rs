@@ -28,8 +28,10 @@ use smtp_proto::types::{
 use crate::envelope::{Outcome, OutcomeKind, QueuedEnvelope, QueuedRecipient, RecipientState};
 
 /// The most octets of the original a DSN returns with `RET=FULL`: a larger message is
-/// returned as its header section only (RFC 3461 4.3 allows a truncated return).
-pub const MAX_RETURNED: u64 = 64 * 1024 * 1024;
+/// returned as its header section only (RFC 3461 4.3 leaves the extent to the MTA; Postfix's
+/// `bounce_size_limit` is 50 000). The DSN is built in memory, the original and the DSN
+/// each held once: this bounds what one bounce costs.
+pub const MAX_RETURNED: u64 = 10 * 1024 * 1024;
 
 /// The most octets of the original's header section returned (`RET=HDRS`).
 pub const MAX_RETURNED_HEADERS: usize = 1024 * 1024;
@@ -100,7 +102,10 @@ pub fn build(
     let id = id(&envelope.id, first);
     let text = human_text(hostname, envelope, &reported, failed);
     let status = delivery_status(hostname, envelope, &reported);
-    let full = envelope.parameters.ret == Some(Ret::Full);
+    // RET=FULL applies to reports of failures only (RFC 3461 4.3), and never to a message
+    // sent with REQUIRETLS, whose bounce behaves as RET=HDRS (RFC 8689 5).
+    let requiretls = envelope.parameters.require_tls;
+    let full = envelope.parameters.ret == Some(Ret::Full) && failed && !requiretls;
     // An original that cannot be read (gone from the queue) leaves the third part empty: the
     // report itself matters more.
     let unreadable = |error: io::Error| {
@@ -112,14 +117,16 @@ pub fn build(
         None
     };
     let returned = match original {
-        Some(content) => MimePart::new("message/rfc822", content.clone())
-            .transfer_encoding(if content.is_ascii() { "7bit" } else { "8bit" }),
+        Some(content) => {
+            let encoding = if content.is_ascii() { "7bit" } else { "8bit" };
+            MimePart::new("message/rfc822", content).transfer_encoding(encoding)
+        }
         None => {
             let headers = read_headers(message)
                 .map_err(unreadable)
                 .unwrap_or_default();
-            MimePart::new("text/rfc822-headers", headers.clone())
-                .transfer_encoding(if headers.is_ascii() { "7bit" } else { "8bit" })
+            let encoding = if headers.is_ascii() { "7bit" } else { "8bit" };
+            MimePart::new("text/rfc822-headers", headers).transfer_encoding(encoding)
         }
     };
     let subject = if failed {
@@ -157,6 +164,9 @@ pub fn build(
         parameters = parameters.with_body(Body::EightBitMime);
     }
     parameters.smtputf8 = !sender.is_ascii();
+    // RFC 8689 5: the bounce of a REQUIRETLS message is protected as the message was (sent
+    // with REQUIRETLS where the next hop offers it; being from `<>`, never dropped for it).
+    parameters.require_tls = requiretls;
     let dsn = QueuedEnvelope {
         id,
         from: ReversePath::Null,
