@@ -140,11 +140,7 @@ impl Session {
             .filter_map(|accepted| {
                 Some(LocalRecipient {
                     user: accepted.user.clone()?,
-                    address: accepted
-                        .to
-                        .mailbox()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
+                    address: delivered_to(&accepted.to),
                 })
             })
             .collect();
@@ -198,10 +194,13 @@ fn sole_user(recipients: &[Accepted]) -> Option<(&str, String)> {
     recipients
         .iter()
         .all(|accepted| accepted.user.as_deref() == Some(user))
-        .then(|| {
-            let address = first.to.mailbox().map(ToString::to_string);
-            (user, address.unwrap_or_default())
-        })
+        .then(|| (user, delivered_to(&first.to)))
+}
+
+/// The recipient as `Delivered-To:` names it: the address, `postmaster` for `<Postmaster>`.
+fn delivered_to(to: &ForwardPath<'_>) -> String {
+    to.mailbox()
+        .map_or_else(|| "postmaster".to_string(), ToString::to_string)
 }
 
 /// Whether each recipient, in RCPT order, is taken care of: a local one stored in its
@@ -341,7 +340,8 @@ impl Handler for Session {
     }
 
     /// A local user of one of our domains (`--domain`; every domain is ours without it), or
-    /// 550 5.1.1. A recipient of another domain, for the relay queue, only from a client that
+    /// 550 5.1.1; `<Postmaster>` and `postmaster@` our domains are the `--postmaster` user's
+    /// (RFC 5321 4.5.1). A recipient of another domain, for the relay queue, only from a client that
     /// authenticated or is in a `--relay-network`; 554 5.7.1 otherwise (RFC 5321 3.6.1:
     /// servers MAY decline to act as relays; 7.9). Source routes were dropped by the parser
     /// (RFC 5321 C: ignored), and `%` or a quoted `@` in the local part are part of the local
@@ -355,19 +355,20 @@ impl Handler for Session {
         if office.sink {
             return Answer::Accept;
         }
-        let Some(mailbox) = to.mailbox() else {
-            return no_such_user();
-        };
-        let user = if office.local_domain(mailbox.host()) {
-            match office.local_user(mailbox) {
-                Some(user) => Some(user),
-                None => return no_such_user(),
+        let user = match to.mailbox() {
+            // `<Postmaster>`: always taken (RFC 5321 4.5.1).
+            None => Some(office.postmaster().to_string()),
+            Some(mailbox) if office.local_domain(mailbox.host()) => {
+                match office.local_user(mailbox) {
+                    Some(user) => Some(user),
+                    None => return no_such_user(),
+                }
             }
-        } else if self.authenticated || office.may_relay(self.peer.ip()) {
-            None
-        } else {
-            info!(peer = %self.peer.ip().to_canonical(), to = %to, "relay access denied");
-            return relay_denied();
+            Some(_) if self.authenticated || office.may_relay(self.peer.ip()) => None,
+            Some(_) => {
+                info!(peer = %self.peer.ip().to_canonical(), to = %to, "relay access denied");
+                return relay_denied();
+            }
         };
         if let Some(transaction) = &mut self.transaction {
             transaction.recipients.push(Accepted {
@@ -631,6 +632,29 @@ mod tests {
         );
         let peer: SocketAddr = "[2001:db8::1]:25".parse().unwrap();
         assert_eq!(received_from(peer, None), "[IPv6:2001:db8::1]");
+    }
+
+    #[test]
+    fn postmaster_at_our_domains_is_a_local_user_in_any_case() {
+        let data = std::env::temp_dir().join(format!("po-smtp-pm-{}", std::process::id()));
+        let office = Office::for_tests(&data, &["alice", "bob"]);
+        let user = |to: &str| {
+            let to: ForwardPath<'static> = to.parse().unwrap();
+            office.local_user(to.mailbox().unwrap())
+        };
+        assert_eq!(office.postmaster(), "alice");
+        assert_eq!(user("<PostMaster@ours.example>").as_deref(), Some("alice"));
+        assert_eq!(user("<bob@ours.example>").as_deref(), Some("bob"));
+        assert_eq!(user("<carol@ours.example>"), None);
+        assert_eq!(delivered_to(&ForwardPath::Postmaster), "postmaster");
+        // A user named postmaster is that user.
+        let office = Office::for_tests(&data, &["alice", "postmaster"]);
+        let to: ForwardPath<'static> = "<postmaster@ours.example>".parse().unwrap();
+        assert_eq!(
+            office.local_user(to.mailbox().unwrap()).as_deref(),
+            Some("postmaster")
+        );
+        let _ = std::fs::remove_dir_all(&data);
     }
 
     #[test]
