@@ -72,6 +72,16 @@ pub fn id(original: &str, first: usize) -> String {
     format!("{original}.dsn{first}")
 }
 
+/// Where a DSN finds the original it returns.
+#[derive(Clone, Copy, Debug)]
+pub enum Original<'a> {
+    /// The message file (queued): the whole or its header section, as RET says.
+    File(&'a Path),
+    /// The header section alone, read before the message file went (a report of local
+    /// deliveries, which returns no more: RFC 3461 4.3).
+    Headers(&'a [u8]),
+}
+
 /// The DSN about the recipients of `envelope` at `indices` (all decided), the original read
 /// from `message`: its content and its envelope (from `<>` to the original sender, NOTIFY=NEVER),
 /// `None` when the sender is the null reverse-path.
@@ -80,6 +90,17 @@ pub fn build(
     envelope: &QueuedEnvelope,
     indices: &[usize],
     message: &Path,
+    now: u64,
+) -> io::Result<Option<(Vec<u8>, QueuedEnvelope)>> {
+    build_from(hostname, envelope, indices, Original::File(message), now)
+}
+
+/// [`build`], the original taken from `original`.
+pub fn build_from(
+    hostname: &str,
+    envelope: &QueuedEnvelope,
+    indices: &[usize],
+    original: Original<'_>,
     now: u64,
 ) -> io::Result<Option<(Vec<u8>, QueuedEnvelope)>> {
     let Some(sender) = envelope.from.mailbox() else {
@@ -111,20 +132,22 @@ pub fn build(
     let unreadable = |error: io::Error| {
         tracing::warn!(id = %envelope.id, %error, "reading a queued message for its DSN");
     };
-    let original = if full {
-        read_full(message).map_err(unreadable).ok().flatten()
-    } else {
-        None
+    let whole = match original {
+        Original::File(message) if full => read_full(message).map_err(unreadable).ok().flatten(),
+        _ => None,
     };
-    let returned = match original {
+    let returned = match whole {
         Some(content) => {
             let encoding = if content.is_ascii() { "7bit" } else { "8bit" };
             MimePart::new("message/rfc822", content).transfer_encoding(encoding)
         }
         None => {
-            let headers = read_headers(message)
-                .map_err(unreadable)
-                .unwrap_or_default();
+            let headers = match original {
+                Original::File(message) => read_headers(message)
+                    .map_err(unreadable)
+                    .unwrap_or_default(),
+                Original::Headers(headers) => headers.to_vec(),
+            };
             let encoding = if headers.is_ascii() { "7bit" } else { "8bit" };
             MimePart::new("text/rfc822-headers", headers).transfer_encoding(encoding)
         }
@@ -347,7 +370,7 @@ fn read_full(message: &Path) -> io::Result<Option<Vec<u8>>> {
 
 /// The message's header section (RFC 5322 2.1: up to the first empty line, which is left
 /// out), at most [`MAX_RETURNED_HEADERS`] octets.
-fn read_headers(message: &Path) -> io::Result<Vec<u8>> {
+pub fn read_headers(message: &Path) -> io::Result<Vec<u8>> {
     let mut content = Vec::new();
     File::open(message)?
         .take(MAX_RETURNED_HEADERS as u64)

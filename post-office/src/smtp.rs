@@ -11,11 +11,14 @@ use mail_io::smtp::{
     MailParameters, Mechanism, RcptParameters, Reply, ReplyCode, ReversePath, ServerConfig,
     ServerMechanisms, SessionInfo, Timeouts, reply,
 };
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::auth::{self, Protocol, Verdict};
 use crate::delivery::{Delivery, Enqueue, LocalRecipient, Spool, delivery_fields, has_room};
-use crate::envelope::{self, QueuedEnvelope, QueuedRecipient, RecipientState};
+use crate::dsn;
+use crate::envelope::{
+    self, Outcome, OutcomeKind, QueuedEnvelope, QueuedRecipient, RecipientState,
+};
 use crate::serve::Office;
 use crate::trace::{self, HopCounter, Received};
 
@@ -158,6 +161,20 @@ impl Session {
             .as_ref()
             .map(|queue| queue as &dyn Enqueue);
         let relay = envelope.as_ref().map(|envelope| (queue, envelope));
+        let id = spool.id().to_string();
+        // The header section for a report of local deliveries, read while the spool file is
+        // there, only when a recipient asked for one.
+        let wants_report = from != ReversePath::Null
+            && recipients.iter().any(|accepted| {
+                accepted.user.is_some()
+                    && accepted
+                        .parameters
+                        .notify
+                        .is_some_and(smtp_proto::types::Notify::success)
+            });
+        let headers = wants_report
+            .then(|| tokio::task::block_in_place(|| dsn::read_headers(spool.path()).ok()))
+            .flatten();
         let delivery = tokio::task::block_in_place(|| {
             spool.deliver(
                 &local,
@@ -168,6 +185,9 @@ impl Session {
             )
         });
         let done = per_recipient(&recipients, &delivery);
+        if let Some(headers) = headers {
+            self.report_local(&id, &from, &parameters, &recipients, &done, &headers);
+        }
         if self.lmtp {
             let replies = done.into_iter().map(|ok| {
                 if ok {
@@ -184,6 +204,104 @@ impl Session {
             Answer::Reply(not_stored())
         }
     }
+}
+
+impl Session {
+    /// RFC 3461 5.2.3 (a): the "delivered" DSN of the local recipients stored that asked for
+    /// one (NOTIFY=SUCCESS), queued for the sender. Once the message is stored, so a DSN
+    /// that cannot be queued is logged, not a reason to take the message again.
+    fn report_local(
+        &self,
+        id: &str,
+        from: &ReversePath<'static>,
+        parameters: &MailParameters<'static>,
+        recipients: &[Accepted],
+        done: &[bool],
+        headers: &[u8],
+    ) {
+        let Some(queue) = &self.office.queue else {
+            return;
+        };
+        let received_from = received_from(self.peer, self.hello.as_ref().map(|(_, host)| host));
+        let now = envelope::now();
+        let Some(report) =
+            local_report(id, from, parameters, recipients, done, &received_from, now)
+        else {
+            return;
+        };
+        let indices: Vec<usize> = (0..report.recipients.len()).collect();
+        let hostname = &self.office.hostname;
+        let queued = tokio::task::block_in_place(|| {
+            let built = dsn::build_from(
+                hostname,
+                &report,
+                &indices,
+                dsn::Original::Headers(headers),
+                now,
+            )?;
+            match built {
+                Some((content, notification)) => queue.enqueue_content(&content, &notification),
+                None => Ok(()),
+            }
+        });
+        match queued {
+            Ok(()) => info!(id, recipients = indices.len(), "delivery DSN queued"),
+            Err(error) => warn!(id, %error, "queueing a delivery DSN failed"),
+        }
+    }
+}
+
+/// What a report of local deliveries covers (RFC 3461 5.2.3 (a)): the local recipients
+/// stored (`done`, in RCPT order) that asked for NOTIFY=SUCCESS, delivered here, under an id
+/// of its own (`ID.local`: the queue's reports of the same message are `ID.dsnN`). `None`
+/// when there are none, or for the null reverse-path.
+fn local_report(
+    id: &str,
+    from: &ReversePath<'static>,
+    parameters: &MailParameters<'static>,
+    recipients: &[Accepted],
+    done: &[bool],
+    received_from: &str,
+    now: u64,
+) -> Option<QueuedEnvelope> {
+    let reported: Vec<QueuedRecipient> = recipients
+        .iter()
+        .zip(done)
+        .filter(|(accepted, stored)| **stored && accepted.user.is_some())
+        .map(|(accepted, _)| QueuedRecipient {
+            to: accepted.to.clone(),
+            parameters: accepted.parameters.clone(),
+            state: RecipientState::Done {
+                outcome: Outcome {
+                    kind: OutcomeKind::Delivered {
+                        dsn_passed_on: true,
+                    },
+                    status: "2.0.0".into(),
+                    remote_mta: None,
+                    diagnostic: None,
+                    at: now,
+                },
+                reported: false,
+            },
+        })
+        .collect();
+    let mut report = QueuedEnvelope {
+        id: format!("{id}.local"),
+        from: from.clone(),
+        parameters: parameters.clone(),
+        recipients: reported,
+        arrival: now,
+        received_from: received_from.to_string(),
+    };
+    // Only the recipients that asked (and never for `<>`: [`dsn::wanted`]).
+    let asked: Vec<QueuedRecipient> = report
+        .recipients
+        .iter()
+        .filter(|recipient| dsn::wanted(&report, recipient))
+        .cloned()
+        .collect();
+    report.recipients = asked;
+    (!report.recipients.is_empty()).then_some(report)
 }
 
 /// The one local user every recipient names, and the first recipient's address, if that is
@@ -414,7 +532,7 @@ impl Handler for Session {
                 Answer::Accept
             }
             Err(error) => {
-                tracing::warn!(%error, "opening a spool file");
+                warn!(%error, "opening a spool file");
                 Answer::Reply(reply(
                     ReplyCode::INSUFFICIENT_STORAGE,
                     EnhancedStatus::SYSTEM_FULL,
@@ -655,6 +773,77 @@ mod tests {
             Some("postmaster")
         );
         let _ = std::fs::remove_dir_all(&data);
+    }
+
+    #[test]
+    fn local_deliveries_that_asked_for_success_are_reported_here() {
+        let from: ReversePath<'static> = "<alice@ours.example>".parse().unwrap();
+        let parameters: MailParameters<'static> = "ENVID=e1".parse().unwrap();
+        let recipients = [
+            accepted("<bob@ours.example>", "NOTIFY=SUCCESS", Some("bob")),
+            accepted(
+                "<dave@ours.example>",
+                "NOTIFY=SUCCESS,FAILURE",
+                Some("dave"),
+            ),
+            accepted("<carol@c.example>", "NOTIFY=SUCCESS", None),
+            accepted("<erin@ours.example>", "", Some("erin")),
+        ];
+        // dave's store failed (he gets a 4yz, no report); carol is the queue's to report.
+        let done = [true, false, true, true];
+        let report = local_report(
+            "17650M1",
+            &from,
+            &parameters,
+            &recipients,
+            &done,
+            "[127.0.0.1] (client.example)",
+            1_765_000_000,
+        )
+        .unwrap();
+        assert_eq!(report.id, "17650M1.local");
+        assert_eq!(report.from, from);
+        assert_eq!(report.parameters, parameters);
+        let reported: Vec<String> = report.recipients.iter().map(|r| r.to.to_string()).collect();
+        assert_eq!(reported, ["<bob@ours.example>"]);
+        let RecipientState::Done { outcome, reported } = &report.recipients[0].state else {
+            panic!("decided");
+        };
+        assert!(!reported);
+        assert_eq!(
+            outcome.kind,
+            OutcomeKind::Delivered {
+                dsn_passed_on: true
+            }
+        );
+        assert_eq!(outcome.remote_mta, None);
+        let (content, notification) = dsn::build_from(
+            "mx.here.example",
+            &report,
+            &[0],
+            dsn::Original::Headers(b"Subject: hi\r\n"),
+            1_765_000_000,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(notification.id, "17650M1.local.dsn0");
+        let text = String::from_utf8(content).unwrap();
+        assert!(text.contains("Action: delivered"), "{text}");
+        assert!(text.contains("Subject: hi"), "{text}");
+        // Nobody asked, or the null reverse-path: no report.
+        assert!(local_report("i", &from, &parameters, &recipients[3..], &[true], "", 0).is_none());
+        assert!(
+            local_report(
+                "i",
+                &ReversePath::Null,
+                &parameters,
+                &recipients,
+                &done,
+                "",
+                0
+            )
+            .is_none()
+        );
     }
 
     #[test]
