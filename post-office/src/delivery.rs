@@ -149,6 +149,11 @@ impl Spool {
         &self.id
     }
 
+    /// The spool file (gone once [`deliver`](Self::deliver) returns).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Appends a piece of the message. When it cannot be written (a full disk, say) the file
     /// is removed, the rest of the message is ignored, and [`deliver`](Self::deliver) fails.
     pub fn write(&mut self, chunk: &[u8]) {

@@ -28,8 +28,10 @@ use smtp_proto::types::{
 use crate::envelope::{Outcome, OutcomeKind, QueuedEnvelope, QueuedRecipient, RecipientState};
 
 /// The most octets of the original a DSN returns with `RET=FULL`: a larger message is
-/// returned as its header section only (RFC 3461 4.3 allows a truncated return).
-pub const MAX_RETURNED: u64 = 64 * 1024 * 1024;
+/// returned as its header section only (RFC 3461 4.3 leaves the extent to the MTA; Postfix's
+/// `bounce_size_limit` is 50 000). The DSN is built in memory, the original and the DSN
+/// each held once: this bounds what one bounce costs.
+pub const MAX_RETURNED: u64 = 10 * 1024 * 1024;
 
 /// The most octets of the original's header section returned (`RET=HDRS`).
 pub const MAX_RETURNED_HEADERS: usize = 1024 * 1024;
@@ -39,7 +41,11 @@ const MAX_FIELD: usize = 900;
 
 /// Whether `recipient` of `envelope`, decided, calls for a DSN (RFC 3461 4.1, 6.2): never to
 /// the null reverse-path nor with `NOTIFY=NEVER`; on failure unless NOTIFY leaves FAILURE out
-/// (its default); on delivery only with `NOTIFY=SUCCESS`.
+/// (its default); on delivery only with `NOTIFY=SUCCESS`, and only when the report is ours to
+/// make: stored here ("delivered", RFC 3461 5.2.3) or relayed to a server without DSN
+/// ("relayed", 5.2.2 (b)). A server that offers DSN got NOTIFY passed on (5.2.1 (c)) and
+/// reports the delivery itself: a report of ours would be a second one, and would claim a
+/// delivery we did not make (RFC 3464 2.3.3).
 pub fn wanted(envelope: &QueuedEnvelope, recipient: &QueuedRecipient) -> bool {
     if envelope.from == ReversePath::Null {
         return false;
@@ -50,7 +56,11 @@ pub fn wanted(envelope: &QueuedEnvelope, recipient: &QueuedRecipient) -> bool {
     let notify = recipient.parameters.notify;
     match outcome.kind {
         OutcomeKind::Failed => notify.is_none_or(Notify::failure),
-        OutcomeKind::Delivered { .. } => notify.is_some_and(Notify::success),
+        OutcomeKind::Delivered { dsn_passed_on } => {
+            // A remote MTA that answered and offered DSN took the duty over.
+            let passed_on = dsn_passed_on && outcome.remote_mta.is_some();
+            !passed_on && notify.is_some_and(Notify::success)
+        }
         OutcomeKind::Deferred => false,
     }
 }
@@ -62,6 +72,16 @@ pub fn id(original: &str, first: usize) -> String {
     format!("{original}.dsn{first}")
 }
 
+/// Where a DSN finds the original it returns.
+#[derive(Clone, Copy, Debug)]
+pub enum Original<'a> {
+    /// The message file (queued): the whole or its header section, as RET says.
+    File(&'a Path),
+    /// The header section alone, read before the message file went (a report of local
+    /// deliveries, which returns no more: RFC 3461 4.3).
+    Headers(&'a [u8]),
+}
+
 /// The DSN about the recipients of `envelope` at `indices` (all decided), the original read
 /// from `message`: its content and its envelope (from `<>` to the original sender, NOTIFY=NEVER),
 /// `None` when the sender is the null reverse-path.
@@ -70,6 +90,17 @@ pub fn build(
     envelope: &QueuedEnvelope,
     indices: &[usize],
     message: &Path,
+    now: u64,
+) -> io::Result<Option<(Vec<u8>, QueuedEnvelope)>> {
+    build_from(hostname, envelope, indices, Original::File(message), now)
+}
+
+/// [`build`], the original taken from `original`.
+pub fn build_from(
+    hostname: &str,
+    envelope: &QueuedEnvelope,
+    indices: &[usize],
+    original: Original<'_>,
     now: u64,
 ) -> io::Result<Option<(Vec<u8>, QueuedEnvelope)>> {
     let Some(sender) = envelope.from.mailbox() else {
@@ -92,26 +123,33 @@ pub fn build(
     let id = id(&envelope.id, first);
     let text = human_text(hostname, envelope, &reported, failed);
     let status = delivery_status(hostname, envelope, &reported);
-    let full = envelope.parameters.ret == Some(Ret::Full);
+    // RET=FULL applies to reports of failures only (RFC 3461 4.3), and never to a message
+    // sent with REQUIRETLS, whose bounce behaves as RET=HDRS (RFC 8689 5).
+    let requiretls = envelope.parameters.require_tls;
+    let full = envelope.parameters.ret == Some(Ret::Full) && failed && !requiretls;
     // An original that cannot be read (gone from the queue) leaves the third part empty: the
     // report itself matters more.
     let unreadable = |error: io::Error| {
         tracing::warn!(id = %envelope.id, %error, "reading a queued message for its DSN");
     };
-    let original = if full {
-        read_full(message).map_err(unreadable).ok().flatten()
-    } else {
-        None
+    let whole = match original {
+        Original::File(message) if full => read_full(message).map_err(unreadable).ok().flatten(),
+        _ => None,
     };
-    let returned = match original {
-        Some(content) => MimePart::new("message/rfc822", content.clone())
-            .transfer_encoding(if content.is_ascii() { "7bit" } else { "8bit" }),
+    let returned = match whole {
+        Some(content) => {
+            let encoding = if content.is_ascii() { "7bit" } else { "8bit" };
+            MimePart::new("message/rfc822", content).transfer_encoding(encoding)
+        }
         None => {
-            let headers = read_headers(message)
-                .map_err(unreadable)
-                .unwrap_or_default();
-            MimePart::new("text/rfc822-headers", headers.clone())
-                .transfer_encoding(if headers.is_ascii() { "7bit" } else { "8bit" })
+            let headers = match original {
+                Original::File(message) => read_headers(message)
+                    .map_err(unreadable)
+                    .unwrap_or_default(),
+                Original::Headers(headers) => headers.to_vec(),
+            };
+            let encoding = if headers.is_ascii() { "7bit" } else { "8bit" };
+            MimePart::new("text/rfc822-headers", headers).transfer_encoding(encoding)
         }
     };
     let subject = if failed {
@@ -149,6 +187,9 @@ pub fn build(
         parameters = parameters.with_body(Body::EightBitMime);
     }
     parameters.smtputf8 = !sender.is_ascii();
+    // RFC 8689 5: the bounce of a REQUIRETLS message is protected as the message was (sent
+    // with REQUIRETLS where the next hop offers it; being from `<>`, never dropped for it).
+    parameters.require_tls = requiretls;
     let dsn = QueuedEnvelope {
         id,
         from: ReversePath::Null,
@@ -329,7 +370,7 @@ fn read_full(message: &Path) -> io::Result<Option<Vec<u8>>> {
 
 /// The message's header section (RFC 5322 2.1: up to the first empty line, which is left
 /// out), at most [`MAX_RETURNED_HEADERS`] octets.
-fn read_headers(message: &Path) -> io::Result<Vec<u8>> {
+pub fn read_headers(message: &Path) -> io::Result<Vec<u8>> {
     let mut content = Vec::new();
     File::open(message)?
         .take(MAX_RETURNED_HEADERS as u64)

@@ -47,6 +47,11 @@ pub struct Args {
     /// A user, `NAME:PASSWORD`; repeatable. Without any, user `demo` with password `demo`.
     #[arg(long = "user")]
     users: Vec<UserPass>,
+    /// The user who gets mail for `<Postmaster>` and `postmaster@` each of our domains (RFC
+    /// 5321 4.5.1: every server must take it). Default: the user `postmaster` if there is
+    /// one, else the first --user.
+    #[arg(long, value_name = "USER")]
+    postmaster: Option<String>,
     /// Our domains, repeatable: mail for their users is stored here. Without any, every
     /// domain is ours (and nothing is relayed); with some, a recipient of another domain is
     /// relayed for clients that authenticated or are in a --relay-network, and refused with
@@ -152,6 +157,8 @@ pub struct Office {
     pub data: PathBuf,
     /// Users (lower case) and their passwords.
     users: HashMap<String, String>,
+    /// The user (lower case) who gets the postmaster's mail (`--postmaster`).
+    postmaster: String,
     /// Domains taken (lower case); all when empty.
     domains: Vec<String>,
     /// In greetings, Maildir names and APOP timestamps.
@@ -183,10 +190,26 @@ impl Office {
         self.domains.is_empty() || self.domains.contains(&host.to_string().to_lowercase())
     }
 
-    /// The local user a recipient names, if it is one (and its domain is ours).
+    /// The local user a recipient names, if it is one (and its domain is ours):
+    /// `postmaster` (any case) is the `--postmaster` user unless a user has that name (RFC
+    /// 5321 4.5.1).
     pub fn local_user(&self, mailbox: &Mailbox<'_>) -> Option<String> {
+        if !self.local_domain(mailbox.host()) {
+            return None;
+        }
         let local = mailbox.local_part().unquoted().to_lowercase();
-        (self.local_domain(mailbox.host()) && self.users.contains_key(&local)).then_some(local)
+        if self.users.contains_key(&local) {
+            Some(local)
+        } else if local == "postmaster" {
+            Some(self.postmaster.clone())
+        } else {
+            None
+        }
+    }
+
+    /// The user who gets mail for `<Postmaster>` (RFC 5321 4.5.1).
+    pub fn postmaster(&self) -> &str {
+        &self.postmaster
     }
 
     /// Whether a client at `address` may relay without authenticating (`--relay-network`).
@@ -213,6 +236,10 @@ impl Office {
                 .iter()
                 .map(|user| (user.to_string(), "secret".to_string()))
                 .collect(),
+            postmaster: users
+                .first()
+                .map(|user| user.to_string())
+                .unwrap_or_default(),
             domains: Vec::new(),
             hostname: "mx.here.example".into(),
             sink: false,
@@ -262,6 +289,7 @@ pub async fn run(args: Args) -> Result<()> {
     for user in &args.users {
         users.insert(user.name.to_lowercase(), user.password.clone());
     }
+    let postmaster = postmaster(args.postmaster.as_deref(), &args.users, &users)?;
     Spool::clean(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
     for name in users.keys() {
         let maildir = Maildir::open(args.data.join(name))?;
@@ -298,6 +326,7 @@ pub async fn run(args: Args) -> Result<()> {
     let office = Arc::new(Office {
         data: args.data.clone(),
         users,
+        postmaster,
         domains: args.domains.iter().map(|d| d.to_lowercase()).collect(),
         hostname: args.hostname.clone(),
         sink: args.sink,
@@ -386,6 +415,27 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The user who gets the postmaster's mail: `--postmaster` (a user), else the user
+/// `postmaster`, else the first `--user` (`demo` without any).
+fn postmaster(
+    named: Option<&str>,
+    given: &[UserPass],
+    users: &HashMap<String, String>,
+) -> Result<String> {
+    let user = match named {
+        Some(named) => named.to_lowercase(),
+        None if users.contains_key("postmaster") => "postmaster".to_string(),
+        None => given
+            .first()
+            .map_or_else(|| "demo".to_string(), |user| user.name.to_lowercase()),
+    };
+    anyhow::ensure!(
+        users.contains_key(&user),
+        "--postmaster {user}: no such --user"
+    );
+    Ok(user)
+}
+
 /// Reads the relay queue back (before any listener can queue) and starts its scheduler,
 /// unless in `--sink` mode.
 fn start_queue(office: &Arc<Office>, args: &Args, shutdown: &Shutdown) -> Result<()> {
@@ -469,4 +519,36 @@ fn listen(
             Box::pin(mail_io::smtp::serve(listener, config, options, new_session))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str) -> UserPass {
+        UserPass {
+            name: name.into(),
+            password: "x".into(),
+        }
+    }
+
+    #[test]
+    fn the_postmaster_is_named_or_the_user_postmaster_or_the_first_user() {
+        let given = [user("Bob"), user("alice")];
+        let users: HashMap<String, String> = given
+            .iter()
+            .map(|u| (u.name.to_lowercase(), u.password.clone()))
+            .collect();
+        assert_eq!(postmaster(None, &given, &users).unwrap(), "bob");
+        assert_eq!(postmaster(Some("ALICE"), &given, &users).unwrap(), "alice");
+        assert!(postmaster(Some("carol"), &given, &users).is_err());
+        let mut with_postmaster = users.clone();
+        with_postmaster.insert("postmaster".into(), "x".into());
+        assert_eq!(
+            postmaster(None, &given, &with_postmaster).unwrap(),
+            "postmaster"
+        );
+        let demo: HashMap<String, String> = [("demo".to_string(), "demo".to_string())].into();
+        assert_eq!(postmaster(None, &[], &demo).unwrap(), "demo");
+    }
 }

@@ -11,11 +11,14 @@ use mail_io::smtp::{
     MailParameters, Mechanism, RcptParameters, Reply, ReplyCode, ReversePath, ServerConfig,
     ServerMechanisms, SessionInfo, Timeouts, reply,
 };
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::auth::{self, Protocol, Verdict};
 use crate::delivery::{Delivery, Enqueue, LocalRecipient, Spool, delivery_fields, has_room};
-use crate::envelope::{self, QueuedEnvelope, QueuedRecipient, RecipientState};
+use crate::dsn;
+use crate::envelope::{
+    self, Outcome, OutcomeKind, QueuedEnvelope, QueuedRecipient, RecipientState,
+};
 use crate::serve::Office;
 use crate::trace::{self, HopCounter, Received};
 
@@ -140,11 +143,7 @@ impl Session {
             .filter_map(|accepted| {
                 Some(LocalRecipient {
                     user: accepted.user.clone()?,
-                    address: accepted
-                        .to
-                        .mailbox()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
+                    address: delivered_to(&accepted.to),
                 })
             })
             .collect();
@@ -162,6 +161,20 @@ impl Session {
             .as_ref()
             .map(|queue| queue as &dyn Enqueue);
         let relay = envelope.as_ref().map(|envelope| (queue, envelope));
+        let id = spool.id().to_string();
+        // The header section for a report of local deliveries, read while the spool file is
+        // there, only when a recipient asked for one.
+        let wants_report = from != ReversePath::Null
+            && recipients.iter().any(|accepted| {
+                accepted.user.is_some()
+                    && accepted
+                        .parameters
+                        .notify
+                        .is_some_and(smtp_proto::types::Notify::success)
+            });
+        let headers = wants_report
+            .then(|| tokio::task::block_in_place(|| dsn::read_headers(spool.path()).ok()))
+            .flatten();
         let delivery = tokio::task::block_in_place(|| {
             spool.deliver(
                 &local,
@@ -172,6 +185,9 @@ impl Session {
             )
         });
         let done = per_recipient(&recipients, &delivery);
+        if let Some(headers) = headers {
+            self.report_local(&id, &from, &parameters, &recipients, &done, &headers);
+        }
         if self.lmtp {
             let replies = done.into_iter().map(|ok| {
                 if ok {
@@ -190,6 +206,104 @@ impl Session {
     }
 }
 
+impl Session {
+    /// RFC 3461 5.2.3 (a): the "delivered" DSN of the local recipients stored that asked for
+    /// one (NOTIFY=SUCCESS), queued for the sender. Once the message is stored, so a DSN
+    /// that cannot be queued is logged, not a reason to take the message again.
+    fn report_local(
+        &self,
+        id: &str,
+        from: &ReversePath<'static>,
+        parameters: &MailParameters<'static>,
+        recipients: &[Accepted],
+        done: &[bool],
+        headers: &[u8],
+    ) {
+        let Some(queue) = &self.office.queue else {
+            return;
+        };
+        let received_from = received_from(self.peer, self.hello.as_ref().map(|(_, host)| host));
+        let now = envelope::now();
+        let Some(report) =
+            local_report(id, from, parameters, recipients, done, &received_from, now)
+        else {
+            return;
+        };
+        let indices: Vec<usize> = (0..report.recipients.len()).collect();
+        let hostname = &self.office.hostname;
+        let queued = tokio::task::block_in_place(|| {
+            let built = dsn::build_from(
+                hostname,
+                &report,
+                &indices,
+                dsn::Original::Headers(headers),
+                now,
+            )?;
+            match built {
+                Some((content, notification)) => queue.enqueue_content(&content, &notification),
+                None => Ok(()),
+            }
+        });
+        match queued {
+            Ok(()) => info!(id, recipients = indices.len(), "delivery DSN queued"),
+            Err(error) => warn!(id, %error, "queueing a delivery DSN failed"),
+        }
+    }
+}
+
+/// What a report of local deliveries covers (RFC 3461 5.2.3 (a)): the local recipients
+/// stored (`done`, in RCPT order) that asked for NOTIFY=SUCCESS, delivered here, under an id
+/// of its own (`ID.local`: the queue's reports of the same message are `ID.dsnN`). `None`
+/// when there are none, or for the null reverse-path.
+fn local_report(
+    id: &str,
+    from: &ReversePath<'static>,
+    parameters: &MailParameters<'static>,
+    recipients: &[Accepted],
+    done: &[bool],
+    received_from: &str,
+    now: u64,
+) -> Option<QueuedEnvelope> {
+    let reported: Vec<QueuedRecipient> = recipients
+        .iter()
+        .zip(done)
+        .filter(|(accepted, stored)| **stored && accepted.user.is_some())
+        .map(|(accepted, _)| QueuedRecipient {
+            to: accepted.to.clone(),
+            parameters: accepted.parameters.clone(),
+            state: RecipientState::Done {
+                outcome: Outcome {
+                    kind: OutcomeKind::Delivered {
+                        dsn_passed_on: true,
+                    },
+                    status: "2.0.0".into(),
+                    remote_mta: None,
+                    diagnostic: None,
+                    at: now,
+                },
+                reported: false,
+            },
+        })
+        .collect();
+    let mut report = QueuedEnvelope {
+        id: format!("{id}.local"),
+        from: from.clone(),
+        parameters: parameters.clone(),
+        recipients: reported,
+        arrival: now,
+        received_from: received_from.to_string(),
+    };
+    // Only the recipients that asked (and never for `<>`: [`dsn::wanted`]).
+    let asked: Vec<QueuedRecipient> = report
+        .recipients
+        .iter()
+        .filter(|recipient| dsn::wanted(&report, recipient))
+        .cloned()
+        .collect();
+    report.recipients = asked;
+    (!report.recipients.is_empty()).then_some(report)
+}
+
 /// The one local user every recipient names, and the first recipient's address, if that is
 /// what `recipients` are (no other domain's among them).
 fn sole_user(recipients: &[Accepted]) -> Option<(&str, String)> {
@@ -198,10 +312,13 @@ fn sole_user(recipients: &[Accepted]) -> Option<(&str, String)> {
     recipients
         .iter()
         .all(|accepted| accepted.user.as_deref() == Some(user))
-        .then(|| {
-            let address = first.to.mailbox().map(ToString::to_string);
-            (user, address.unwrap_or_default())
-        })
+        .then(|| (user, delivered_to(&first.to)))
+}
+
+/// The recipient as `Delivered-To:` names it: the address, `postmaster` for `<Postmaster>`.
+fn delivered_to(to: &ForwardPath<'_>) -> String {
+    to.mailbox()
+        .map_or_else(|| "postmaster".to_string(), ToString::to_string)
 }
 
 /// Whether each recipient, in RCPT order, is taken care of: a local one stored in its
@@ -341,7 +458,8 @@ impl Handler for Session {
     }
 
     /// A local user of one of our domains (`--domain`; every domain is ours without it), or
-    /// 550 5.1.1. A recipient of another domain, for the relay queue, only from a client that
+    /// 550 5.1.1; `<Postmaster>` and `postmaster@` our domains are the `--postmaster` user's
+    /// (RFC 5321 4.5.1). A recipient of another domain, for the relay queue, only from a client that
     /// authenticated or is in a `--relay-network`; 554 5.7.1 otherwise (RFC 5321 3.6.1:
     /// servers MAY decline to act as relays; 7.9). Source routes were dropped by the parser
     /// (RFC 5321 C: ignored), and `%` or a quoted `@` in the local part are part of the local
@@ -355,19 +473,20 @@ impl Handler for Session {
         if office.sink {
             return Answer::Accept;
         }
-        let Some(mailbox) = to.mailbox() else {
-            return no_such_user();
-        };
-        let user = if office.local_domain(mailbox.host()) {
-            match office.local_user(mailbox) {
-                Some(user) => Some(user),
-                None => return no_such_user(),
+        let user = match to.mailbox() {
+            // `<Postmaster>`: always taken (RFC 5321 4.5.1).
+            None => Some(office.postmaster().to_string()),
+            Some(mailbox) if office.local_domain(mailbox.host()) => {
+                match office.local_user(mailbox) {
+                    Some(user) => Some(user),
+                    None => return no_such_user(),
+                }
             }
-        } else if self.authenticated || office.may_relay(self.peer.ip()) {
-            None
-        } else {
-            info!(peer = %self.peer.ip().to_canonical(), to = %to, "relay access denied");
-            return relay_denied();
+            Some(_) if self.authenticated || office.may_relay(self.peer.ip()) => None,
+            Some(_) => {
+                info!(peer = %self.peer.ip().to_canonical(), to = %to, "relay access denied");
+                return relay_denied();
+            }
         };
         if let Some(transaction) = &mut self.transaction {
             transaction.recipients.push(Accepted {
@@ -413,7 +532,7 @@ impl Handler for Session {
                 Answer::Accept
             }
             Err(error) => {
-                tracing::warn!(%error, "opening a spool file");
+                warn!(%error, "opening a spool file");
                 Answer::Reply(reply(
                     ReplyCode::INSUFFICIENT_STORAGE,
                     EnhancedStatus::SYSTEM_FULL,
@@ -631,6 +750,100 @@ mod tests {
         );
         let peer: SocketAddr = "[2001:db8::1]:25".parse().unwrap();
         assert_eq!(received_from(peer, None), "[IPv6:2001:db8::1]");
+    }
+
+    #[test]
+    fn postmaster_at_our_domains_is_a_local_user_in_any_case() {
+        let data = std::env::temp_dir().join(format!("po-smtp-pm-{}", std::process::id()));
+        let office = Office::for_tests(&data, &["alice", "bob"]);
+        let user = |to: &str| {
+            let to: ForwardPath<'static> = to.parse().unwrap();
+            office.local_user(to.mailbox().unwrap())
+        };
+        assert_eq!(office.postmaster(), "alice");
+        assert_eq!(user("<PostMaster@ours.example>").as_deref(), Some("alice"));
+        assert_eq!(user("<bob@ours.example>").as_deref(), Some("bob"));
+        assert_eq!(user("<carol@ours.example>"), None);
+        assert_eq!(delivered_to(&ForwardPath::Postmaster), "postmaster");
+        // A user named postmaster is that user.
+        let office = Office::for_tests(&data, &["alice", "postmaster"]);
+        let to: ForwardPath<'static> = "<postmaster@ours.example>".parse().unwrap();
+        assert_eq!(
+            office.local_user(to.mailbox().unwrap()).as_deref(),
+            Some("postmaster")
+        );
+        let _ = std::fs::remove_dir_all(&data);
+    }
+
+    #[test]
+    fn local_deliveries_that_asked_for_success_are_reported_here() {
+        let from: ReversePath<'static> = "<alice@ours.example>".parse().unwrap();
+        let parameters: MailParameters<'static> = "ENVID=e1".parse().unwrap();
+        let recipients = [
+            accepted("<bob@ours.example>", "NOTIFY=SUCCESS", Some("bob")),
+            accepted(
+                "<dave@ours.example>",
+                "NOTIFY=SUCCESS,FAILURE",
+                Some("dave"),
+            ),
+            accepted("<carol@c.example>", "NOTIFY=SUCCESS", None),
+            accepted("<erin@ours.example>", "", Some("erin")),
+        ];
+        // dave's store failed (he gets a 4yz, no report); carol is the queue's to report.
+        let done = [true, false, true, true];
+        let report = local_report(
+            "17650M1",
+            &from,
+            &parameters,
+            &recipients,
+            &done,
+            "[127.0.0.1] (client.example)",
+            1_765_000_000,
+        )
+        .unwrap();
+        assert_eq!(report.id, "17650M1.local");
+        assert_eq!(report.from, from);
+        assert_eq!(report.parameters, parameters);
+        let reported: Vec<String> = report.recipients.iter().map(|r| r.to.to_string()).collect();
+        assert_eq!(reported, ["<bob@ours.example>"]);
+        let RecipientState::Done { outcome, reported } = &report.recipients[0].state else {
+            panic!("decided");
+        };
+        assert!(!reported);
+        assert_eq!(
+            outcome.kind,
+            OutcomeKind::Delivered {
+                dsn_passed_on: true
+            }
+        );
+        assert_eq!(outcome.remote_mta, None);
+        let (content, notification) = dsn::build_from(
+            "mx.here.example",
+            &report,
+            &[0],
+            dsn::Original::Headers(b"Subject: hi\r\n"),
+            1_765_000_000,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(notification.id, "17650M1.local.dsn0");
+        let text = String::from_utf8(content).unwrap();
+        assert!(text.contains("Action: delivered"), "{text}");
+        assert!(text.contains("Subject: hi"), "{text}");
+        // Nobody asked, or the null reverse-path: no report.
+        assert!(local_report("i", &from, &parameters, &recipients[3..], &[true], "", 0).is_none());
+        assert!(
+            local_report(
+                "i",
+                &ReversePath::Null,
+                &parameters,
+                &recipients,
+                &done,
+                "",
+                0
+            )
+            .is_none()
+        );
     }
 
     #[test]

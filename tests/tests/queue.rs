@@ -428,3 +428,61 @@ fn what_was_acknowledged_survives_a_crash_at_any_step_and_is_reported_once() {
         cut += 1;
     }
 }
+
+/// RFC 3461 5.2.3 (a): a message stored here for a recipient that asked for NOTIFY=SUCCESS
+/// gets a "delivered" DSN, queued and stored for the (local) sender; a recipient that did not
+/// ask gets none.
+#[test]
+fn a_local_delivery_with_notify_success_is_reported_to_the_sender() {
+    let office = Office::start("queue-local-success", &["--domain", "example.com"]);
+    let mut smtp = common::Client::connect(office.smtp);
+    assert!(smtp.reply().starts_with("220"));
+    smtp.smtp("EHLO client.example");
+    assert!(
+        smtp.smtp("MAIL FROM:<alice@example.com> ENVID=local-1")
+            .starts_with("250")
+    );
+    let reply = smtp.smtp("RCPT TO:<bob@example.com> NOTIFY=SUCCESS,FAILURE");
+    assert!(reply.starts_with("250"), "{reply}");
+    assert!(smtp.smtp("RCPT TO:<Alice@example.com>").starts_with("250"));
+    assert!(smtp.smtp("DATA").starts_with("354"));
+    let end = smtp.smtp("Subject: report me\r\n\r\nhi\r\n.");
+    assert!(end.starts_with("250"), "{end}");
+    smtp.smtp("QUIT");
+    // Alice: her copy, then the DSN.
+    assert!(
+        wait_until(Duration::from_secs(30), || office.stored("alice").len()
+            == 2),
+        "no DSN came:\n{}",
+        office.log()
+    );
+    let stored: Vec<String> = office
+        .stored("alice")
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    let dsn = stored
+        .iter()
+        .find(|m| m.contains("multipart/report"))
+        .expect("a DSN");
+    assert!(dsn.starts_with("Return-Path: <>\r\n"), "{dsn}");
+    assert!(
+        dsn.contains("Subject: Successful Mail Delivery Report"),
+        "{dsn}"
+    );
+    assert!(
+        dsn.contains("Final-Recipient: rfc822;bob@example.com"),
+        "{dsn}"
+    );
+    assert!(!dsn.contains("Final-Recipient: rfc822;Alice@"), "{dsn}");
+    assert!(dsn.contains("Action: delivered"), "{dsn}");
+    assert!(dsn.contains("Status: 2.0.0"), "{dsn}");
+    assert!(dsn.contains("Original-Envelope-Id: local-1"), "{dsn}");
+    assert!(dsn.contains("Subject: report me"), "{dsn}");
+    assert!(!dsn.contains("\r\nhi\r\n"), "headers only: {dsn}");
+    assert_eq!(office.stored("bob").len(), 1);
+    // The DSN is done: nothing left in the queue.
+    assert!(wait_until(Duration::from_secs(5), || {
+        queue_command(&office.dir.join("data"), &[]) == "0 messages queued, 0 recipients pending\n"
+    }));
+}

@@ -235,3 +235,37 @@ fn without_domain_every_domain_is_local_and_nothing_is_relayed() {
     assert_eq!(office.messages("alice").len(), 1);
     assert!(office.log().contains("--relay-network without --domain"));
 }
+
+/// RFC 5321 4.5.1: `<Postmaster>` and `postmaster@` each of our domains (any case) are taken
+/// from anyone and stored for the `--postmaster` user; `postmaster@` another domain is still
+/// another domain's.
+#[test]
+fn postmaster_is_taken_in_both_forms_for_the_postmaster_user() {
+    let office = Office::start(
+        "relay-postmaster",
+        &["--domain", "example.com", "--postmaster", "bob"],
+    );
+    let mut smtp = Client::connect(Ipv4Addr::LOCALHOST, office.smtp);
+    smtp.smtp("EHLO client.example");
+    assert!(smtp.smtp("MAIL FROM:<a@example.org>").starts_with("250"));
+    let reply = smtp.smtp("RCPT TO:<Postmaster>");
+    assert!(reply.starts_with("250"), "{reply}");
+    let reply = smtp.smtp("RCPT TO:<POSTMASTER@Example.com>");
+    assert!(reply.starts_with("250"), "{reply}");
+    let reply = smtp.smtp("RCPT TO:<postmaster@other.example>");
+    assert!(reply.starts_with("554 5.7.1"), "{reply}");
+    assert!(smtp.smtp("DATA").starts_with("354"));
+    assert!(
+        smtp.smtp("Subject: abuse report\r\n\r\nx\r\n.")
+            .starts_with("250")
+    );
+    smtp.smtp("QUIT");
+    let stored = office.stored("bob");
+    assert_eq!(stored.len(), 1, "one copy for the one user");
+    assert!(
+        stored[0].starts_with(b"Return-Path: <a@example.org>\r\nDelivered-To: postmaster\r\n"),
+        "{}",
+        String::from_utf8_lossy(&stored[0])
+    );
+    assert!(office.messages("alice").is_empty());
+}

@@ -379,3 +379,114 @@ fn an_original_gone_from_the_queue_still_gives_the_report() {
     let blocks = status_blocks(&parsed);
     assert_eq!(value(&blocks[1], "Status"), Some("5.1.1"));
 }
+
+#[test]
+fn no_success_report_when_a_dsn_server_took_the_duty_over() {
+    // Relayed to a server that offers DSN: NOTIFY=SUCCESS went on with the message, and that
+    // server reports the delivery (RFC 3461 5.2.1): no second report from us.
+    let relayed_on = |dsn_passed_on| RecipientState::Done {
+        outcome: Outcome {
+            kind: OutcomeKind::Delivered { dsn_passed_on },
+            status: "2.0.0".into(),
+            remote_mta: Some("dns; mx.b.example".into()),
+            diagnostic: Some("smtp; 250 2.0.0 Ok".into()),
+            at: 1_765_000_100,
+        },
+        reported: false,
+    };
+    let envelope = envelope(
+        "",
+        vec![
+            ("<bob@b.example>", "NOTIFY=SUCCESS", relayed_on(true)),
+            ("<carol@c.example>", "NOTIFY=SUCCESS", relayed_on(false)),
+        ],
+    );
+    assert!(!wanted(&envelope, &envelope.recipients[0]));
+    // A server without DSN: ours to report, as "relayed" (5.2.2 (b)).
+    assert!(wanted(&envelope, &envelope.recipients[1]));
+}
+
+/// Whether the DSN returns the whole original (`message/rfc822`) rather than its header
+/// section (`text/rfc822-headers`).
+fn returns_full(content: &[u8]) -> bool {
+    let parsed = MessageParser::default().parse(content).unwrap();
+    let full = parsed
+        .parts
+        .iter()
+        .any(|part| matches!(part.body, PartType::Message(_)));
+    let headers = parsed.parts.iter().any(|part| {
+        part.content_type()
+            .is_some_and(|t| t.ctype() == "text" && t.subtype() == Some("rfc822-headers"))
+    });
+    assert!(full != headers, "one returned part");
+    full
+}
+
+#[test]
+fn ret_full_is_ignored_for_success_reports_and_requiretls_messages() {
+    let message = original("full-or-not");
+    let delivered = done(
+        OutcomeKind::Delivered {
+            dsn_passed_on: false,
+        },
+        "2.0.0",
+        None,
+    );
+    let failed = || done(OutcomeKind::Failed, "5.1.1", None);
+    // RFC 3461 4.3: a report without failures returns the headers only.
+    let success = envelope(
+        "RET=FULL",
+        vec![("<bob@b.example>", "NOTIFY=SUCCESS", delivered)],
+    );
+    let (content, dsn) = build("mx.here.example", &success, &[0], &message, 1_765_000_200)
+        .unwrap()
+        .unwrap();
+    assert!(!returns_full(&content));
+    assert!(!dsn.parameters.require_tls);
+    // RFC 8689 5: a REQUIRETLS message's bounce behaves as RET=HDRS and is sent with
+    // REQUIRETLS itself.
+    let protected = envelope(
+        "RET=FULL REQUIRETLS",
+        vec![("<bob@b.example>", "", failed())],
+    );
+    let (content, dsn) = build("mx.here.example", &protected, &[0], &message, 1_765_000_200)
+        .unwrap()
+        .unwrap();
+    assert!(!returns_full(&content));
+    assert!(dsn.parameters.require_tls);
+    // The same failure without REQUIRETLS: the whole message.
+    let plain = envelope("RET=FULL", vec![("<bob@b.example>", "", failed())]);
+    let (content, dsn) = build("mx.here.example", &plain, &[0], &message, 1_765_000_200)
+        .unwrap()
+        .unwrap();
+    assert!(returns_full(&content));
+    assert!(!dsn.parameters.require_tls);
+    let _ = std::fs::remove_file(message);
+}
+
+#[test]
+fn ret_full_of_a_message_over_the_limit_returns_its_headers() {
+    let path = std::env::temp_dir().join(format!("dsn-test-{}-large", std::process::id()));
+    let mut large = ORIGINAL.to_vec();
+    let line = [b"x".repeat(998), b"\r\n".to_vec()].concat();
+    // 11 MiB: over the limit of 10 MiB (a bounce holds the original and itself in memory).
+    assert_eq!(MAX_RETURNED, 10 * 1024 * 1024);
+    while large.len() < 11 * 1024 * 1024 {
+        large.extend_from_slice(&line);
+    }
+    std::fs::write(&path, &large).unwrap();
+    let envelope = envelope(
+        "RET=FULL",
+        vec![(
+            "<bob@b.example>",
+            "",
+            done(OutcomeKind::Failed, "5.1.1", None),
+        )],
+    );
+    let (content, _) = build("mx.here.example", &envelope, &[0], &path, 1_765_000_200)
+        .unwrap()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(content.len() < 64 * 1024, "{} octets", content.len());
+    assert!(!returns_full(&content));
+}

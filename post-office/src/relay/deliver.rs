@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use mail_io::smtp::{Client, ClientConfig, ClientError, Envelope, Host, Reply};
+use mail_io::smtp::{
+    Client, ClientConfig, ClientError, Envelope, Host, MailParameters, Reply, ReversePath,
+};
 use mail_io::{IoConfig, TlsClient};
 use smtp_proto::client::{Error as SessionError, Recipient, RecipientReport, SendError};
 use smtp_proto::types::Extension;
@@ -209,12 +211,10 @@ async fn attempt(
             return all(&Problem::new(false, status, None, &explanation));
         }
     };
-    let requiretls = envelope.parameters.require_tls;
-    let tls = if requiretls || outbound.config.route_tls.contains(&normalize(domain)) {
-        Tls::Verified { requiretls }
-    } else {
-        Tls::Opportunistic
-    };
+    let tls = tls_for(
+        envelope,
+        outbound.config.route_tls.contains(&normalize(domain)),
+    );
     let mut transient: Option<Problem> = None;
     let mut permanent: Option<Problem> = None;
     for hop in &hops {
@@ -247,6 +247,40 @@ async fn attempt(
         )
     });
     all(&problem)
+}
+
+/// The TLS a message needs: verified for REQUIRETLS (RFC 8689 4.2.1) and for a
+/// `--route-tls` domain, opportunistic otherwise. A bounce (`<>`) of a REQUIRETLS message is
+/// not held to 4.2.1 (it applies to a non-empty return path) and is never dropped for want of
+/// REQUIRETLS (section 5): opportunistic, REQUIRETLS asked where offered ([`mail_parameters`]).
+fn tls_for(envelope: &QueuedEnvelope, route_tls: bool) -> Tls {
+    let requiretls = envelope.parameters.require_tls && envelope.from != ReversePath::Null;
+    if requiretls || route_tls {
+        Tls::Verified { requiretls }
+    } else {
+        Tls::Opportunistic
+    }
+}
+
+/// MAIL FROM's parameters for `envelope` on this session: as received, with the SIZE of the
+/// file as it goes out (RFC 1870 3), without AUTH= (RFC 4954 5: the authenticated identity
+/// is not passed on), and, for a bounce, REQUIRETLS only where the session is under TLS and
+/// the hop offers it (RFC 8689 5).
+fn mail_parameters(
+    envelope: &QueuedEnvelope,
+    size: Option<u64>,
+    secured: bool,
+    requiretls_offered: bool,
+) -> MailParameters<'static> {
+    let mut parameters = envelope.parameters.clone();
+    if size.is_some() {
+        parameters.size = size;
+    }
+    parameters.auth = None;
+    if envelope.from == ReversePath::Null && !(secured && requiretls_offered) {
+        parameters.require_tls = false;
+    }
+    parameters
 }
 
 /// The name a hop's certificate must carry: its host name, or its address.
@@ -354,13 +388,8 @@ async fn try_hop(
                 continue;
             }
         };
-        let mut parameters = envelope.parameters.clone();
-        // The file as it goes out, trace fields included (RFC 1870 3).
-        if let Ok(metadata) = file.metadata().await {
-            parameters.size = Some(metadata.len());
-        }
-        // RFC 4954 5: the authenticated identity is not passed on to other servers.
-        parameters.auth = None;
+        let size = file.metadata().await.ok().map(|metadata| metadata.len());
+        let parameters = mail_parameters(envelope, size, secured, requiretls_offered);
         let transaction = Envelope {
             from: envelope.from.clone(),
             parameters,
@@ -622,6 +651,40 @@ mod tests {
     fn a_status_of_another_class_than_the_code_is_not_trusted() {
         let odd = recipient_outcome(&report(250, "5.1.1 ok"), false, &hop());
         assert_eq!(odd.status, "2.0.0");
+    }
+
+    fn queued(from: &str, parameters: &str) -> QueuedEnvelope {
+        QueuedEnvelope {
+            id: "m1".into(),
+            from: from.parse().expect("a reverse-path"),
+            parameters: parameters.parse().expect("parameters"),
+            recipients: Vec::new(),
+            arrival: 0,
+            received_from: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_bounce_of_a_requiretls_message_asks_requiretls_only_where_offered() {
+        // A REQUIRETLS message: verified TLS, REQUIRETLS passed on, AUTH= never.
+        let message = queued("<alice@a.example>", "REQUIRETLS AUTH=<> SIZE=10");
+        assert_eq!(tls_for(&message, false), Tls::Verified { requiretls: true });
+        let sent = mail_parameters(&message, Some(42), true, true);
+        assert!(sent.require_tls);
+        assert_eq!(sent.size, Some(42));
+        assert_eq!(sent.auth, None);
+        // Its bounce (RFC 8689 5): not dropped for want of REQUIRETLS; asked where offered.
+        let bounce = queued("<>", "REQUIRETLS");
+        assert_eq!(tls_for(&bounce, false), Tls::Opportunistic);
+        assert_eq!(tls_for(&bounce, true), Tls::Verified { requiretls: false });
+        assert!(mail_parameters(&bounce, None, true, true).require_tls);
+        assert!(!mail_parameters(&bounce, None, true, false).require_tls);
+        assert!(!mail_parameters(&bounce, None, false, true).require_tls);
+        // Neither: opportunistic.
+        assert_eq!(
+            tls_for(&queued("<alice@a.example>", ""), false),
+            Tls::Opportunistic
+        );
     }
 
     #[test]
