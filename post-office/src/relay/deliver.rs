@@ -286,10 +286,7 @@ async fn try_hop(
         .session_timeout(Some(remaining));
     let hostname =
         Host::new(config.hostname.clone()).unwrap_or_else(|_| ClientConfig::default().hostname);
-    let client_config = ClientConfig {
-        hostname,
-        ..ClientConfig::default()
-    };
+    let client_config = relay_client_config(hostname);
     let builder = Client::connect(hop.address.to_string())
         .config(client_config)
         .io(io);
@@ -415,6 +412,17 @@ async fn try_hop(
         quit(client).await;
     }
     Ok(results)
+}
+
+/// The client's settings for a hop: PIPELINING (RFC 2920) and CHUNKING (RFC 3030) whenever
+/// the hop offers them; STARTTLS is set per hop by the builder.
+fn relay_client_config(hostname: Host<'static>) -> ClientConfig {
+    ClientConfig {
+        hostname,
+        pipelining: true,
+        chunking: true,
+        ..ClientConfig::default()
+    }
 }
 
 /// QUIT, not waiting long for the answer.
@@ -622,6 +630,14 @@ mod tests {
     fn a_status_of_another_class_than_the_code_is_not_trusted() {
         let odd = recipient_outcome(&report(250, "5.1.1 ok"), false, &hop());
         assert_eq!(odd.status, "2.0.0");
+    }
+
+    #[test]
+    fn pipelining_and_chunking_are_used_when_offered() {
+        let config = relay_client_config(Host::new("relay.test".to_string()).expect("host"));
+        assert!(config.pipelining);
+        assert!(config.chunking);
+        assert_eq!(config.hostname.to_string(), "relay.test");
     }
 
     #[test]
