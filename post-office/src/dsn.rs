@@ -282,25 +282,31 @@ fn delivery_status(
     for (recipient, outcome) in reported {
         text.push_str("\r\n");
         let mut fields = Vec::new();
-        // 2.3.1, with RFC 3461 4.2's xtext decoded.
+        // 2.3.1, with RFC 3461 4.2's xtext decoded; a `utf-8` address already is in RFC
+        // 6533's unitext form but may hold UTF-8, which a 7-bit part cannot.
         if let Some(orcpt) = &recipient.parameters.orcpt {
+            let address = orcpt.address().as_str();
             fields.push(format!(
                 "Original-Recipient: {};{}",
                 orcpt.addr_type(),
-                orcpt.address().as_str()
+                if orcpt.is_utf8_type() {
+                    utf8_addr_xtext(address, true)
+                } else {
+                    address.to_string()
+                }
             ));
         }
-        // 2.3.2.
+        // 2.3.2; a UTF-8 address as RFC 6533 3's `utf-8-addr-xtext`.
         let address = match recipient.to.mailbox() {
             Some(mailbox) => mailbox.to_string(),
             None => "postmaster".to_string(),
         };
-        let utf8 = if address.is_ascii() {
-            "rfc822"
+        let address = if address.is_ascii() {
+            format!("rfc822;{address}")
         } else {
-            "utf-8"
+            format!("utf-8;{}", utf8_addr_xtext(&address, false))
         };
-        fields.push(format!("Final-Recipient: {utf8};{address}"));
+        fields.push(format!("Final-Recipient: {address}"));
         // 2.3.3.
         let action = match outcome.kind {
             OutcomeKind::Delivered {
@@ -329,6 +335,24 @@ fn delivery_status(
         }
     }
     text
+}
+
+/// `address` in RFC 6533 3's 7-bit `utf-8-addr-xtext` form, as a `message/delivery-status`
+/// part needs it (that part is 7-bit; UTF-8 fields would need `message/global-delivery-status`):
+/// each character outside ASCII as `\x{HEX}`, and, for an address not yet `unitext`-encoded
+/// (`encoded` false: a mailbox as it is), also `\`, `+`, `=`, space and controls.
+fn utf8_addr_xtext(address: &str, encoded: bool) -> String {
+    let mut out = String::with_capacity(address.len() + 8);
+    for c in address.chars() {
+        let special =
+            !encoded && matches!(c, '\\' | '+' | '=' | ' ' | '\u{0}'..='\u{1f}' | '\u{7f}');
+        if c.is_ascii() && !special {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\x{{{:02X}}}", u32::from(c)));
+        }
+    }
+    out
 }
 
 /// `[192.0.2.1] (client.example)` as RFC 3464 2.2.4's `dns` name-type wants it, the domain

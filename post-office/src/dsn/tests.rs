@@ -490,3 +490,52 @@ fn ret_full_of_a_message_over_the_limit_returns_its_headers() {
     assert!(content.len() < 64 * 1024, "{} octets", content.len());
     assert!(!returns_full(&content));
 }
+
+#[test]
+fn utf8_addresses_are_7_bit_in_the_delivery_status_part() {
+    let message = original("utf8");
+    let envelope = envelope(
+        "SMTPUTF8",
+        vec![(
+            "<jörg+tag@b.example>",
+            "ORCPT=utf-8;J\\x{F6}rg@b.example",
+            done(
+                OutcomeKind::Failed,
+                "5.6.7",
+                Some("smtp; 554 5.6.7 no SMTPUTF8"),
+            ),
+        )],
+    );
+    let (content, _) = build("mx.here.example", &envelope, &[0], &message, 1_765_000_200)
+        .unwrap()
+        .unwrap();
+    let parsed = MessageParser::default().parse(&content).unwrap();
+    let part = parsed
+        .parts
+        .iter()
+        .find(|part| {
+            part.content_type()
+                .is_some_and(|t| t.ctype() == "message" && t.subtype() == Some("delivery-status"))
+        })
+        .unwrap();
+    assert!(part.contents().is_ascii(), "RFC 6533 3: a 7-bit part");
+    let blocks = status_blocks(&parsed);
+    // The mailbox encoded, `+` included; the ORCPT, already unitext, kept as it came.
+    assert_eq!(
+        value(&blocks[1], "Final-Recipient"),
+        Some("utf-8;j\\x{F6}rg\\x{2B}tag@b.example")
+    );
+    assert_eq!(
+        value(&blocks[1], "Original-Recipient"),
+        Some("utf-8;J\\x{F6}rg@b.example")
+    );
+    assert_eq!(
+        utf8_addr_xtext("日本@例え.jp", false),
+        "\\x{65E5}\\x{672C}@\\x{4F8B}\\x{3048}.jp"
+    );
+    assert_eq!(
+        utf8_addr_xtext("Jörg@b.example", true),
+        "J\\x{F6}rg@b.example"
+    );
+    let _ = std::fs::remove_file(message);
+}

@@ -320,10 +320,7 @@ async fn try_hop(
         .session_timeout(Some(remaining));
     let hostname =
         Host::new(config.hostname.clone()).unwrap_or_else(|_| ClientConfig::default().hostname);
-    let client_config = ClientConfig {
-        hostname,
-        ..ClientConfig::default()
-    };
+    let client_config = relay_client_config(hostname);
     let builder = Client::connect(hop.address.to_string())
         .config(client_config)
         .io(io);
@@ -444,6 +441,17 @@ async fn try_hop(
         quit(client).await;
     }
     Ok(results)
+}
+
+/// The client's settings for a hop: PIPELINING (RFC 2920) and CHUNKING (RFC 3030) whenever
+/// the hop offers them; STARTTLS is set per hop by the builder.
+fn relay_client_config(hostname: Host<'static>) -> ClientConfig {
+    ClientConfig {
+        hostname,
+        pipelining: true,
+        chunking: true,
+        ..ClientConfig::default()
+    }
 }
 
 /// QUIT, not waiting long for the answer.
@@ -685,6 +693,14 @@ mod tests {
             tls_for(&queued("<alice@a.example>", ""), false),
             Tls::Opportunistic
         );
+    }
+
+    #[test]
+    fn pipelining_and_chunking_are_used_when_offered() {
+        let config = relay_client_config(Host::new("relay.test".to_string()).expect("host"));
+        assert!(config.pipelining);
+        assert!(config.chunking);
+        assert_eq!(config.hostname.to_string(), "relay.test");
     }
 
     #[test]
