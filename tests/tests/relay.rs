@@ -41,20 +41,23 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 /// B: the server of `b.example` (users alice and bob), SMTP on `smtp` when given.
 fn office_b(name: &str, smtp: Option<u16>) -> Office {
-    Office::start_with_smtp(
-        name,
-        smtp,
-        &[
-            "--domain",
-            "b.example",
-            "--hostname",
-            "mx.b.example",
-            "--rate-per-client",
-            "0",
-            "--max-per-client",
-            "0",
-        ],
-    )
+    office_b_with(name, smtp, &[])
+}
+
+/// [`office_b`] with `extra` arguments.
+fn office_b_with(name: &str, smtp: Option<u16>, extra: &[&str]) -> Office {
+    let mut args = vec![
+        "--domain",
+        "b.example",
+        "--hostname",
+        "mx.b.example",
+        "--rate-per-client",
+        "0",
+        "--max-per-client",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    Office::start_with_smtp(name, smtp, &args)
 }
 
 /// A: the server of `a.example`, relaying for its users, `--plaintext-login` (raw AUTH PLAIN
@@ -74,6 +77,30 @@ fn office_a(name: &str, next_hop: &[&str], extra: &[&str]) -> Office {
     args.extend_from_slice(next_hop);
     args.extend_from_slice(extra);
     Office::start(name, &args)
+}
+
+/// A and B up, each routing the other's domain to it (B's reports go back to A).
+fn pair_both_ways(name: &str) -> (Office, Office) {
+    let a_smtp = common::free_port();
+    let back = format!("a.example=127.0.0.1:{a_smtp}");
+    let b = office_b_with(
+        &format!("{name}-b"),
+        None,
+        &["--route", &back, "--retry-first", "1"],
+    );
+    let route = route_to(b.smtp);
+    let mut args = vec![
+        "--domain",
+        "a.example",
+        "--hostname",
+        "mx.a.example",
+        "--plaintext-login",
+        "--retry-first",
+        "1",
+    ];
+    args.extend(route.iter().map(String::as_str));
+    let a = Office::start_with_smtp(&format!("{name}-a"), Some(a_smtp), &args);
+    (a, b)
 }
 
 /// `--route b.example=127.0.0.1:PORT`.
@@ -625,21 +652,22 @@ fn notify_success_gives_a_delivered_dsn_and_notify_never_none() {
     if !peer("python3", "apt-get install -y python3") {
         return;
     }
-    let (a, b) = pair("relay-notify");
+    let (a, b) = pair_both_ways("relay-notify");
     submit(
         a.submission,
         "<alice@a.example>",
         &["<bob@b.example> NOTIFY=SUCCESS"],
         BODY,
     );
-    // One "delivered" DSN, whichever server sends it: A sends it today, on B's 250. (RFC 3461
-    // 5.2.1 and 5.2.3 would have B, the final server, send it, and A, which passed NOTIFY on
-    // to a server that offers DSN, send none: Reporting-MTA is left unchecked here.)
+    // Exactly one "delivered" DSN, from B, the server that stored the message (RFC 3461
+    // 5.2.3); A passed NOTIFY on to B, which offers DSN, and reports nothing itself (5.2.1).
     let alice = alice_after(&a, &b, 1);
     assert_eq!(alice.len(), 1, "exactly one DSN");
-    let original = &b.messages("bob")[0];
-    let blocks = dsn_blocks(&a, &alice[0], original, "text/rfc822-headers");
+    // What B returns: the header section of the copy it stored.
+    let stored = &b.stored("bob")[0];
+    let blocks = dsn_blocks(&a, &alice[0], stored, "text/rfc822-headers");
     assert_eq!(blocks.len(), 2, "{blocks:?}");
+    assert_eq!(value(&blocks[0], "Reporting-MTA"), "dns; mx.b.example");
     assert_eq!(value(&blocks[1], "Final-Recipient"), "rfc822;bob@b.example");
     assert_eq!(value(&blocks[1], "Action"), "delivered");
     assert!(value(&blocks[1], "Status").starts_with("2."), "{blocks:?}");
