@@ -37,6 +37,9 @@ pub fn config(office: &Office, lmtp: bool, submission: bool) -> anyhow::Result<S
             data_block: office.command_timeout.min(Timeouts::default().data_block),
             ..Timeouts::default()
         },
+        // RFC 8689: offered under TLS only (the machine's rule); a REQUIRETLS message leaves
+        // only over verified TLS to a hop the operator named (`relay::deliver`).
+        require_tls: true,
         // STARTTLS and implicit TLS follow the listener's `ServeOptions`.
         ..ServerConfig::default()
     })

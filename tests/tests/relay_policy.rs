@@ -269,3 +269,28 @@ fn postmaster_is_taken_in_both_forms_for_the_postmaster_user() {
     );
     assert!(office.messages("alice").is_empty());
 }
+
+/// RFC 8689 2: REQUIRETLS is offered once the session is under TLS, never in plaintext (a
+/// REQUIRETLS message then leaves only over verified TLS to a hop the operator named).
+#[test]
+fn requiretls_is_offered_under_tls_only() {
+    if !peer("python3", "apt-get install -y python3") {
+        return;
+    }
+    let office = Office::start("relay-requiretls-offer", &["--domain", "here.example"]);
+    let out = python(
+        r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+s.ehlo("client.example")
+print("plain", s.has_extn("requiretls"))
+s.starttls(context=ctx)
+s.ehlo("client.example")
+print("tls", s.has_extn("requiretls"))
+s.quit()
+"#,
+        &[office.smtp.to_string()],
+    );
+    assert_eq!(out, "plain False\ntls True\n");
+}

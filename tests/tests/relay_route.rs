@@ -655,7 +655,8 @@ fn requiretls_fails_without_tls_or_without_requiretls_and_passes_with_both() {
     let sinks = Sinks::new("relay-requiretls");
     let (tls, pem) = certificate(&sinks.dir);
     let ca = pem.to_str().unwrap();
-    // No TLS at all: RFC 8689's 5.7.10.
+    // Through the MX found in the DNS (no DNSSEC, no MTA-STS here): RFC 8689 4.2.1 step 2
+    // forbids it, 5.7.10 before any connection.
     let plain = sinks.start("127.0.0.5", ServerConfig::default(), None);
     let outcomes = sinks.relay(
         &dns,
@@ -666,16 +667,33 @@ fn requiretls_fails_without_tls_or_without_requiretls_and_passes_with_both() {
     );
     assert_eq!(kind(&outcomes[0]), "Failed", "{outcomes:?}");
     assert_eq!(outcomes[0]["status"], "5.7.10");
+    assert!(
+        outcomes[0]["diagnostic"]
+            .as_str()
+            .is_some_and(|text| text.contains("RFC 8689 4.2.1")),
+        "{outcomes:?}"
+    );
+    assert!(plain.lock().unwrap().is_empty());
+    // Routes name the hosts from here on (resolved in the DNS, certificates checked against
+    // the names).
+    let old_route = format!("old.example=mx.old.example:{}", sinks.port);
+    let tls_route = format!("tls.example=mx.tls.example:{}", sinks.port);
+    let routes = [
+        "--route",
+        &old_route,
+        "--route",
+        &tls_route,
+        "--relay-ca",
+        ca,
+    ];
+    // No TLS at all: RFC 8689's 5.7.10.
+    let outcomes = sinks.relay(&dns, MESSAGE, "REQUIRETLS", &["<bob@old.example>"], &routes);
+    assert_eq!(kind(&outcomes[0]), "Failed", "{outcomes:?}");
+    assert_eq!(outcomes[0]["status"], "5.7.10");
     assert!(plain.lock().unwrap().is_empty());
     // TLS without REQUIRETLS: 5.7.30.
     let no_requiretls = sinks.start("127.0.0.4", ServerConfig::default(), Some(tls.clone()));
-    let outcomes = sinks.relay(
-        &dns,
-        MESSAGE,
-        "REQUIRETLS",
-        &["<bob@tls.example>"],
-        &["--relay-ca", ca],
-    );
+    let outcomes = sinks.relay(&dns, MESSAGE, "REQUIRETLS", &["<bob@tls.example>"], &routes);
     assert_eq!(kind(&outcomes[0]), "Failed", "{outcomes:?}");
     assert_eq!(outcomes[0]["status"], "5.7.30");
     assert!(no_requiretls.lock().unwrap().is_empty());
@@ -690,12 +708,13 @@ fn requiretls_fails_without_tls_or_without_requiretls_and_passes_with_both() {
         },
         Some(tls),
     );
+    let tls_route = format!("tls.example=mx.tls.example:{}", secure.port);
     let outcomes = secure.relay(
         &dns,
         MESSAGE,
         "REQUIRETLS",
         &["<bob@tls.example>"],
-        &["--relay-ca", ca],
+        &["--route", &tls_route, "--relay-ca", ca],
     );
     assert_eq!(kind(&outcomes[0]), "Delivered(true)", "{outcomes:?}");
     let seen = both.lock().unwrap();

@@ -194,6 +194,17 @@ async fn attempt(
             .map(|(slot, _)| (*slot, problem.outcome()))
             .collect::<Vec<_>>()
     };
+    if needs_a_named_hop(envelope) && !outbound.router.is_configured(domain) {
+        // RFC 8689 4.2.1 step 2: an MX must be DNSSEC-validated or MTA-STS-confirmed before
+        // a REQUIRETLS message goes there; this server does neither, so it sends such a
+        // message only through a hop the operator named.
+        let explanation = format!(
+            "REQUIRETLS: the MX of {domain} cannot be validated here (no DNSSEC, no MTA-STS; \
+             RFC 8689 4.2.1), and no --route or --relayhost names a host for it"
+        );
+        info!(id = %envelope.id, %domain, "REQUIRETLS without a named hop: failed");
+        return all(&Problem::new(true, "5.7.10", None, &explanation));
+    }
     let hops = match outbound.router.route(domain).await {
         Route::Hops(hops) => hops,
         Route::Failed(NoRoute {
@@ -249,12 +260,18 @@ async fn attempt(
     all(&problem)
 }
 
+/// Whether `envelope` asks REQUIRETLS for itself (a bounce of such a message does not: RFC
+/// 8689 5).
+fn needs_a_named_hop(envelope: &QueuedEnvelope) -> bool {
+    envelope.parameters.require_tls && envelope.from != ReversePath::Null
+}
+
 /// The TLS a message needs: verified for REQUIRETLS (RFC 8689 4.2.1) and for a
 /// `--route-tls` domain, opportunistic otherwise. A bounce (`<>`) of a REQUIRETLS message is
 /// not held to 4.2.1 (it applies to a non-empty return path) and is never dropped for want of
 /// REQUIRETLS (section 5): opportunistic, REQUIRETLS asked where offered ([`mail_parameters`]).
 fn tls_for(envelope: &QueuedEnvelope, route_tls: bool) -> Tls {
-    let requiretls = envelope.parameters.require_tls && envelope.from != ReversePath::Null;
+    let requiretls = needs_a_named_hop(envelope);
     if requiretls || route_tls {
         Tls::Verified { requiretls }
     } else {

@@ -220,6 +220,15 @@ impl Router {
         }
     }
 
+    /// Whether mail for `domain` goes to a hop the operator named (`--route`, `--relayhost`),
+    /// not to one found in the DNS: RFC 8689 4.2.1 trusts such a name for REQUIRETLS, where
+    /// an MX found without DNSSEC or MTA-STS is not to be trusted.
+    pub fn is_configured(&self, domain: &str) -> bool {
+        let domain = domain.trim();
+        !domain.starts_with('[')
+            && (self.routes.contains_key(&normalize(domain)) || self.relayhost.is_some())
+    }
+
     /// Where mail for `domain` (a domain, or an address literal `[192.0.2.1]`) goes now.
     pub async fn route(&self, domain: &str) -> Route {
         if let Some(inner) = domain

@@ -495,7 +495,10 @@ async fn a_deferred_recipient_is_not_tried_before_its_time_and_a_local_sender_ge
     // The message and its bounce are done (the bounce leaves the queue just after its store).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !crate::queue::list(&data).unwrap().0.is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the queue did not empty");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue did not empty"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = fs::remove_dir_all(data);
