@@ -439,6 +439,8 @@ fn mail_zone() -> Zone {
         .a("mx.tls.example", "127.0.0.4")
         .mx("old.example", 10, "mx.old.example")
         .a("mx.old.example", "127.0.0.5")
+        .mx("broken-tls.example", 10, "mx.broken-tls.example")
+        .a("mx.broken-tls.example", "127.0.0.6")
 }
 
 /// `Delivered(true)`, `Failed`, `Deferred`: an outcome's kind.
@@ -613,6 +615,89 @@ fn starttls_is_used_when_offered() {
     assert_eq!(kind(&outcomes[0]), "Delivered(true)", "{outcomes:?}");
     let seen = seen.lock().unwrap();
     assert!(seen[0].tls, "the message came over TLS");
+}
+
+/// A server that offers STARTTLS and then answers the handshake with plaintext (a broken TLS
+/// set-up); the session after it is served in plaintext. Returns what that session received.
+fn broken_tls_server(address: &str, port: u16) -> std::thread::JoinHandle<Vec<String>> {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind((address, port)).unwrap();
+    std::thread::spawn(move || {
+        let mut received = Vec::new();
+        for session in 0..2 {
+            let (stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let mut lines = BufReader::new(stream);
+            writer.write_all(b"220 mx.broken-tls.example\r\n").unwrap();
+            let mut in_data = false;
+            loop {
+                let mut line = String::new();
+                if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if session == 1 {
+                    received.push(line.clone());
+                }
+                let command = line.trim_end().to_ascii_uppercase();
+                let answer: &[u8] = if in_data {
+                    if command == "." {
+                        in_data = false;
+                        b"250 2.0.0 taken\r\n"
+                    } else {
+                        continue;
+                    }
+                } else if command.starts_with("EHLO") {
+                    b"250-mx.broken-tls.example\r\n250 STARTTLS\r\n"
+                } else if command == "STARTTLS" {
+                    // "Go ahead", then no TLS at all: the client's handshake fails.
+                    writer.write_all(b"220 2.0.0 go ahead\r\n").unwrap();
+                    // Once the ClientHello is in (not before: text right after the 220 would
+                    // be taken for response injection).
+                    let mut hello = [0u8; 64];
+                    let _ = std::io::Read::read(lines.get_mut(), &mut hello);
+                    writer.write_all(b"this is not a TLS record\r\n").unwrap();
+                    break;
+                } else if command == "DATA" {
+                    in_data = true;
+                    b"354 go on\r\n"
+                } else if command == "QUIT" {
+                    writer.write_all(b"221 bye\r\n").unwrap();
+                    break;
+                } else {
+                    b"250 2.0.0 ok\r\n"
+                };
+                writer.write_all(answer).unwrap();
+            }
+        }
+        received
+    })
+}
+
+#[test]
+fn a_failed_opportunistic_handshake_falls_back_to_plaintext_on_the_same_hop() {
+    let dns = DnsServer::start(mail_zone());
+    let sinks = Sinks::new("relay-broken-tls");
+    let server = broken_tls_server("127.0.0.6", sinks.port);
+    let outcomes = sinks.relay(&dns, MESSAGE, "", &["<bob@broken-tls.example>"], &[]);
+    assert_eq!(kind(&outcomes[0]), "Delivered(false)", "{outcomes:?}");
+    let received = server.join().unwrap();
+    // The second session: no STARTTLS, the whole transaction in plaintext.
+    assert!(
+        !received.iter().any(|line| line.starts_with("STARTTLS")),
+        "{received:?}"
+    );
+    assert!(
+        received
+            .iter()
+            .any(|line| line.starts_with("MAIL FROM:<alice@a.example>"))
+    );
+    assert!(
+        received.iter().any(|line| line == "Subject: relay\r\n"),
+        "{received:?}"
+    );
 }
 
 #[test]

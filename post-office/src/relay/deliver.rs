@@ -35,6 +35,9 @@ enum Tls {
     /// the message asked for it (RFC 8689): failing is permanent, and the hop must also
     /// offer REQUIRETLS; otherwise `--route-tls` asked, and failing is transient.
     Verified { requiretls: bool },
+    /// No STARTTLS: the same hop again after an opportunistic handshake failed there (RFC
+    /// 7435 3: opportunistic security falls back to cleartext rather than not delivering).
+    Plaintext,
 }
 
 /// Why a hop did not take the transaction; the next hop is tried.
@@ -229,7 +232,31 @@ async fn attempt(
     let mut transient: Option<Problem> = None;
     let mut permanent: Option<Problem> = None;
     for hop in &hops {
-        match try_hop(outbound, hop, tls, envelope, recipients, message, deadline).await {
+        let mut tried = try_hop(outbound, hop, tls, envelope, recipients, message, deadline).await;
+        let handshake_failed = tried
+            .as_ref()
+            .is_err_and(|problem| problem.status == "4.7.5");
+        if let (true, Tls::Opportunistic, Err(problem)) = (handshake_failed, tls, &tried) {
+            // STARTTLS was offered but the handshake (or the command) failed: the same hop
+            // without it, as an MTA with opportunistic TLS does (Postfix's `may` level).
+            warn!(
+                id = %envelope.id,
+                hop = %hop.name,
+                diagnostic = %problem.diagnostic,
+                "STARTTLS failed: trying again in plaintext"
+            );
+            tried = try_hop(
+                outbound,
+                hop,
+                Tls::Plaintext,
+                envelope,
+                recipients,
+                message,
+                deadline,
+            )
+            .await;
+        }
+        match tried {
             Ok(outcomes) => return outcomes,
             Err(problem) => {
                 warn!(
@@ -343,6 +370,7 @@ async fn try_hop(
         .io(io);
     let name = tls_name(hop);
     let builder = match tls {
+        Tls::Plaintext => builder.plaintext(),
         Tls::Opportunistic => match TlsClient::dangerous_accept_any(&name) {
             Ok(client) => builder.opportunistic_tls(client),
             Err(_) => builder.plaintext(),
@@ -526,7 +554,7 @@ fn connect_problem(hop: &Hop, tls: Tls, error: ClientError) -> Problem {
         }
         ClientError::Io(mail_io::Error::Tls(_) | mail_io::Error::HandshakeTimeout(_)) => {
             match tls {
-                Tls::Opportunistic => Problem::new(
+                Tls::Opportunistic | Tls::Plaintext => Problem::new(
                     false,
                     "4.7.5",
                     Some(hop),
