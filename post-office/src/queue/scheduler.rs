@@ -11,7 +11,7 @@
 //! a delivery ends, and every second (for the flush flag and the next due time): it never
 //! spins.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -262,6 +262,11 @@ pub(crate) struct Scheduler {
     messages: HashMap<String, Entry>,
     /// Messages with no attempt running, by the time they are next due.
     due: BTreeSet<(u64, String)>,
+    /// Messages due but waiting for a busy domain (at `--relay-per-domain`), oldest first:
+    /// out of `due`, so that each dispatch does not look at them all again (a backlog for one
+    /// domain made every dispatch cost its length); one goes back to `due` each time an
+    /// attempt to that domain ends.
+    parked: HashMap<String, VecDeque<(u64, String)>>,
     /// Attempts running per domain (only domains with some).
     domains: HashMap<String, usize>,
     running: usize,
@@ -284,6 +289,7 @@ impl Scheduler {
             },
             messages: HashMap::new(),
             due: BTreeSet::new(),
+            parked: HashMap::new(),
             domains: HashMap::new(),
             running: 0,
             done_tx,
@@ -389,6 +395,8 @@ impl Scheduler {
                 continue;
             }
             let mut started = 0;
+            let mut busy_domain = None;
+            let single = groups.len() == 1;
             for (destination, indices) in groups {
                 if self.running >= self.settings.workers {
                     break;
@@ -396,6 +404,7 @@ impl Scheduler {
                 if let Destination::Domain(domain) = &destination {
                     let busy = self.domains.get(domain).copied().unwrap_or(0);
                     if busy >= self.settings.per_domain {
+                        busy_domain.get_or_insert_with(|| domain.clone());
                         continue;
                     }
                     self.domains.insert(domain.clone(), busy + 1);
@@ -414,7 +423,15 @@ impl Scheduler {
             }
             entry.running += started;
             if started == 0 {
-                waiting.push((due, id));
+                match busy_domain {
+                    // Its one destination is busy: it waits until an attempt there ends.
+                    // (A message for several busy domains stays due, to go to whichever
+                    // frees first.)
+                    Some(domain) if single && self.running < self.settings.workers => {
+                        self.parked.entry(domain).or_default().push_back((due, id));
+                    }
+                    _ => waiting.push((due, id)),
+                }
             }
         }
         self.due.extend(waiting);
@@ -430,6 +447,15 @@ impl Scheduler {
             let busy = self.domains.remove(domain).unwrap_or(0).saturating_sub(1);
             if busy > 0 {
                 self.domains.insert(domain.clone(), busy);
+            }
+            // A slot there is free: the message that waited longest for it is due again.
+            if let Some(parked) = self.parked.get_mut(domain) {
+                if let Some(next) = parked.pop_front() {
+                    self.due.insert(next);
+                }
+                if parked.is_empty() {
+                    self.parked.remove(domain);
+                }
             }
         }
         let Some(entry) = self.messages.get_mut(&attempt.id) else {

@@ -470,10 +470,14 @@ async fn a_deferred_recipient_is_not_tried_before_its_time_and_a_local_sender_ge
         remote,
         settings(4, 4, policy),
         Duration::from_secs(20),
-        || fs::read_dir(&maildir).is_ok_and(|mut entries| entries.next().is_some()),
+        // The bounce stored, and then (its outcome written) removed from the queue.
+        || {
+            fs::read_dir(&maildir).is_ok_and(|mut entries| entries.next().is_some())
+                && crate::queue::list(&data).unwrap().0.is_empty()
+        },
     )
     .await;
-    assert!(finished, "no bounce");
+    assert!(finished, "no bounce, or the queue not emptied");
     let elapsed = started.elapsed();
     // Tried at 0, 1 and 3 seconds (1, then 2 capped at the give-up time), then failed; on a
     // machine so loaded that the second attempt is late past 3 seconds, it is the last.
@@ -501,5 +505,126 @@ async fn a_deferred_recipient_is_not_tried_before_its_time_and_a_local_sender_ge
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let _ = fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_waiting_for_a_busy_domain_is_set_aside_until_an_attempt_there_ends() {
+    let data = scratch("parked");
+    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let queue = office.queue.as_ref().unwrap();
+    // Attempts that never end by themselves: the test ends them.
+    let remote = Arc::new(FakeRemote {
+        delay: Duration::from_secs(3600),
+        kind: OutcomeKind::Delivered {
+            dsn_passed_on: true,
+        },
+        state: Default::default(),
+    });
+    let mut scheduler = Scheduler::new(office.clone(), remote, settings(4, 1, POLICY));
+    // A backlog of 100 for b.example, then one for c.example behind it.
+    for n in 0..100 {
+        scheduler.add(envelope(&format!("m{n:03}")));
+    }
+    let mut other = envelope("z");
+    other.recipients[0].to = "<carol@c.example>".parse().unwrap();
+    scheduler.add(other);
+    scheduler.dispatch(queue, now());
+    // One attempt per domain; the other 99 wait aside, not in `due`, where every dispatch
+    // would look at each of them again.
+    assert_eq!(scheduler.running, 2);
+    assert!(scheduler.due.is_empty());
+    assert_eq!(scheduler.parked["b.example"].len(), 99);
+    assert_eq!(scheduler.parked["b.example"][0].1, "m001");
+
+    // The attempt to b.example ends: the message that waited longest is due, and started.
+    let delivered = outcome(
+        OutcomeKind::Delivered {
+            dsn_passed_on: true,
+        },
+        "2.0.0",
+        now(),
+    );
+    scheduler.finished(
+        queue,
+        Attempt {
+            id: "m000".into(),
+            destination: Destination::Domain("b.example".into()),
+            indices: vec![0],
+            outcomes: vec![delivered],
+        },
+    );
+    assert_eq!(
+        scheduler
+            .due
+            .iter()
+            .map(|(_, id)| id.as_str())
+            .collect::<Vec<_>>(),
+        ["m001"]
+    );
+    scheduler.dispatch(queue, now());
+    assert_eq!(scheduler.running, 2);
+    assert!(scheduler.due.is_empty());
+    assert_eq!(scheduler.parked["b.example"].len(), 98);
+    assert_eq!(scheduler.messages["m001"].running, 1);
+    let _ = fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_for_several_busy_domains_stays_due_for_whichever_frees_first() {
+    let data = scratch("parked-two");
+    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let queue = office.queue.as_ref().unwrap();
+    let remote = Arc::new(FakeRemote {
+        delay: Duration::from_secs(3600),
+        kind: OutcomeKind::Delivered {
+            dsn_passed_on: true,
+        },
+        state: Default::default(),
+    });
+    let mut scheduler = Scheduler::new(office.clone(), remote, settings(4, 1, POLICY));
+    let mut to_c = envelope("c1");
+    to_c.recipients[0].to = "<carol@c.example>".parse().unwrap();
+    scheduler.add(envelope("b1"));
+    scheduler.add(to_c);
+    // For bob@b.example and carol@c.example, both busy.
+    let mut both = envelope("m2");
+    let mut carol = both.recipients[0].clone();
+    carol.to = "<carol@c.example>".parse().unwrap();
+    both.recipients.push(carol);
+    scheduler.add(both);
+    scheduler.dispatch(queue, now());
+    assert_eq!(scheduler.running, 2);
+    assert!(scheduler.parked.is_empty());
+    assert_eq!(
+        scheduler
+            .due
+            .iter()
+            .map(|(_, id)| id.as_str())
+            .collect::<Vec<_>>(),
+        ["m2"]
+    );
+
+    // c.example frees first: m2's recipient there goes at once.
+    let delivered = outcome(
+        OutcomeKind::Delivered {
+            dsn_passed_on: true,
+        },
+        "2.0.0",
+        now(),
+    );
+    scheduler.finished(
+        queue,
+        Attempt {
+            id: "c1".into(),
+            destination: Destination::Domain("c.example".into()),
+            indices: vec![0],
+            outcomes: vec![delivered],
+        },
+    );
+    scheduler.dispatch(queue, now());
+    assert_eq!(scheduler.running, 2);
+    assert_eq!(scheduler.messages["m2"].running, 1);
+    assert_eq!(scheduler.domains["c.example"], 1);
     let _ = fs::remove_dir_all(data);
 }
