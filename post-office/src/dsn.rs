@@ -69,7 +69,22 @@ pub fn wanted(envelope: &QueuedEnvelope, recipient: &QueuedRecipient) -> bool {
 /// reported once, so this names the round): the same after a restart, so that a DSN queued
 /// before a crash is not queued twice.
 pub fn id(original: &str, first: usize) -> String {
-    format!("{original}.dsn{first}")
+    let suffix = format!(".dsn{first}");
+    if original.len() + suffix.len() <= crate::queue::MAX_ID {
+        return format!("{original}{suffix}");
+    }
+    // Only a queue file written by hand has an id this long: shortened to fit, a hash of the
+    // whole keeping two such ids apart (the same after a restart, as above).
+    let keep = crate::queue::MAX_ID.saturating_sub(suffix.len() + 17);
+    let head = original.get(..keep).unwrap_or(original);
+    format!("{head}-{:016x}{suffix}", fnv1a(original))
+}
+
+/// FNV-1a, 64 bits: a stable hash (std's `DefaultHasher` may change between releases).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Where a DSN finds the original it returns.

@@ -62,7 +62,9 @@ pub fn listing(data: &Path) -> Result<String> {
 
 /// One message; returns its pending recipients.
 fn write_message(out: &mut String, data: &Path, envelope: &QueuedEnvelope) -> usize {
-    let size = std::fs::metadata(data.join(".queue").join("msg").join(&envelope.id))
+    // The id names a file only once checked (as the queue itself does at start-up).
+    let size = crate::queue::check_id(&envelope.id)
+        .and_then(|()| std::fs::metadata(data.join(".queue").join("msg").join(&envelope.id)))
         .map(|meta| meta.len().to_string())
         .unwrap_or_else(|_| "?".into());
     let _ = writeln!(

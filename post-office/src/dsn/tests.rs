@@ -539,3 +539,19 @@ fn utf8_addresses_are_7_bit_in_the_delivery_status_part() {
     );
     let _ = std::fs::remove_file(message);
 }
+
+#[test]
+fn a_long_original_id_still_gives_a_valid_distinct_stable_dsn_id() {
+    let short = id("1796613678M909876P25868Q000000", 2);
+    assert_eq!(short, "1796613678M909876P25868Q000000.dsn2");
+    let long_a = format!("{}a", "x".repeat(199));
+    let long_b = format!("{}b", "x".repeat(199));
+    for long in [&long_a, &long_b] {
+        let made = id(long, 12);
+        assert!(made.len() <= crate::queue::MAX_ID, "{}", made.len());
+        crate::queue::check_id(&made).unwrap();
+        assert!(made.ends_with(".dsn12"), "{made}");
+        assert_eq!(made, id(long, 12), "stable");
+    }
+    assert_ne!(id(&long_a, 12), id(&long_b, 12));
+}
