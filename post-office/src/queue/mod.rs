@@ -19,7 +19,7 @@
 
 mod scheduler;
 
-pub use scheduler::{RetryPolicy, record_outcome, report};
+pub use scheduler::{RetryPolicy, conclude, record_outcome, report};
 pub(crate) use scheduler::{Scheduler, Settings};
 
 use std::fs::{self, File, OpenOptions};
@@ -188,9 +188,10 @@ impl Queue {
         sync_dir(&self.dir.join("env"))
     }
 
-    /// Removes a message that is done: its envelope first (so that a crash between leaves a
-    /// message file without envelope, which [`recover`](Self::recover) removes), then its
-    /// content.
+    /// Removes a message that is done: its envelope first, made durable, then its content.
+    /// The content's removal is not synced: should a crash undo it, the message file is left
+    /// without its envelope, which [`recover`](Self::recover) removes (the envelope's removal
+    /// is synced first, so that no envelope is ever left without its message file).
     pub fn remove(&self, id: &str) -> io::Result<()> {
         check_id(id)?;
         self.step()?;
@@ -200,10 +201,9 @@ impl Queue {
         self.count.fetch_sub(1, Ordering::Relaxed);
         self.step()?;
         match fs::remove_file(self.message_path(id)) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
-            _ => {}
+            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
         }
-        sync_dir(&self.dir.join("msg"))
     }
 
     /// Reads the queue back at start-up, before anything is queued: temp files removed, every
