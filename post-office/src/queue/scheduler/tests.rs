@@ -632,3 +632,50 @@ async fn a_deferred_recipient_is_not_tried_before_its_time_and_a_local_sender_ge
     assert!(crate::queue::list(&data).unwrap().0.is_empty());
     let _ = fs::remove_dir_all(data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_whose_write_failed_is_written_again_later_without_another_attempt() {
+    let data = scratch("write-fails");
+    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let queue = office.queue.as_ref().unwrap();
+    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    queue.enqueue(&message, &envelope("m1")).unwrap();
+    // Every write fails (a full disk, say) until `healed`.
+    queue.crash_after(0);
+    let remote = Arc::new(FakeRemote {
+        delay: Duration::ZERO,
+        kind: OutcomeKind::Delivered {
+            dsn_passed_on: true,
+        },
+        state: Default::default(),
+    });
+    let check = remote.clone();
+    let policy = RetryPolicy {
+        first: 1,
+        max: 60,
+        give_up: 3600,
+    };
+    let mut healed = None;
+    let finished = run_until(
+        &office,
+        remote,
+        settings(4, 4, policy),
+        Duration::from_secs(15),
+        || {
+            let attempts = check.state.lock().unwrap().attempts.len();
+            if attempts > 0 && healed.is_none() {
+                // Long enough for the removal to have failed at least once.
+                std::thread::sleep(Duration::from_millis(300));
+                queue.crash_after(u32::MAX);
+                healed = Some(std::time::Instant::now());
+            }
+            healed.is_some() && crate::queue::list(&data).unwrap().0.is_empty()
+        },
+    )
+    .await;
+    assert!(finished, "never removed");
+    // The delivery was not repeated: the outcome was kept, only its write tried again.
+    assert_eq!(check.state.lock().unwrap().attempts.len(), 1);
+    assert!(!queue.message_path("m1").exists());
+    let _ = fs::remove_dir_all(data);
+}
