@@ -9,7 +9,8 @@
 //! - `env/ID.json`: its [`QueuedEnvelope`] (JSON), rewritten after each attempt.
 //!
 //! Every write goes to `tmp/`, is synced, renamed into place, and the directory synced: a crash
-//! at any point leaves either the old file or the new one. `msg/ID` is placed before
+//! at any point leaves either the old file or the new one. Writers that need the same
+//! directory synced at the same time share one sync ([`DirSync`], a group commit). `msg/ID` is placed before
 //! `env/ID.json` is written and removed after it: a message file without its envelope is
 //! debris of a crash before the 250 (or after the end), removed by [`Queue::recover`]. An
 //! envelope file that cannot be read is moved to `corrupt/` and logged, never a crash.
@@ -19,14 +20,14 @@
 
 mod scheduler;
 
-pub use scheduler::{RetryPolicy, record_outcome, report};
+pub use scheduler::{RetryPolicy, conclude, record_outcome, report};
 pub(crate) use scheduler::{Scheduler, Settings};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use tracing::{info, warn};
 
@@ -56,6 +57,9 @@ pub struct Queue {
     count: AtomicUsize,
     /// Tests: the durable steps left before a simulated crash ([`Queue::crash_after`]).
     crash: Mutex<Option<u32>>,
+    /// Syncs of `msg/` and `env/`, shared by the writers waiting for one.
+    msg_sync: DirSync,
+    env_sync: DirSync,
 }
 
 impl Queue {
@@ -66,6 +70,8 @@ impl Queue {
             fs::create_dir_all(dir.join(sub))?;
         }
         Ok(Self {
+            msg_sync: DirSync::new(dir.join("msg")),
+            env_sync: DirSync::new(dir.join("env")),
             dir,
             arrivals: Mutex::new(Vec::new()),
             wake: tokio::sync::Notify::new(),
@@ -122,7 +128,7 @@ impl Queue {
             fs::rename(&tmp, &target)?;
         }
         self.step()?;
-        sync_dir(&self.dir.join("msg"))?;
+        self.msg_sync.sync()?;
         self.write_envelope(envelope)?;
         self.arrived(envelope);
         Ok(())
@@ -141,7 +147,7 @@ impl Queue {
         self.step()?;
         fs::rename(&tmp, self.message_path(id))?;
         self.step()?;
-        sync_dir(&self.dir.join("msg"))?;
+        self.msg_sync.sync()?;
         self.write_envelope(envelope)?;
         self.arrived(envelope);
         Ok(())
@@ -185,25 +191,25 @@ impl Queue {
         self.step()?;
         fs::rename(&tmp, self.envelope_path(&envelope.id))?;
         self.step()?;
-        sync_dir(&self.dir.join("env"))
+        self.env_sync.sync()
     }
 
-    /// Removes a message that is done: its envelope first (so that a crash between leaves a
-    /// message file without envelope, which [`recover`](Self::recover) removes), then its
-    /// content.
+    /// Removes a message that is done: its envelope first, made durable, then its content.
+    /// The content's removal is not synced: should a crash undo it, the message file is left
+    /// without its envelope, which [`recover`](Self::recover) removes (the envelope's removal
+    /// is synced first, so that no envelope is ever left without its message file).
     pub fn remove(&self, id: &str) -> io::Result<()> {
         check_id(id)?;
         self.step()?;
         fs::remove_file(self.envelope_path(id))?;
         self.step()?;
-        sync_dir(&self.dir.join("env"))?;
+        self.env_sync.sync()?;
         self.count.fetch_sub(1, Ordering::Relaxed);
         self.step()?;
         match fs::remove_file(self.message_path(id)) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
-            _ => {}
+            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
         }
-        sync_dir(&self.dir.join("msg"))
     }
 
     /// Reads the queue back at start-up, before anything is queued: temp files removed, every
@@ -332,6 +338,80 @@ impl Queue {
                 Ok(())
             }
         }
+    }
+}
+
+/// The syncs of one directory, shared (a group commit): a writer asks for one once its change
+/// (a rename, a removal) is made; a sync that begins after that covers it, whoever made it.
+/// While one runs, the writers that come wait for it to end, and the first of them then syncs
+/// for them all: with many writers, far fewer syncs than changes.
+struct DirSync {
+    dir: PathBuf,
+    state: Mutex<SyncState>,
+    /// Signalled when a sync ends.
+    ended: Condvar,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// Changes made so far (each caller's ticket).
+    changes: u64,
+    /// Changes covered by the syncs that succeeded.
+    synced: u64,
+    /// Whether a sync is under way.
+    running: bool,
+    /// Syncs made (tests).
+    syncs: u64,
+}
+
+impl DirSync {
+    fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            state: Mutex::new(SyncState::default()),
+            ended: Condvar::new(),
+        }
+    }
+
+    /// Makes every change made to the directory before this call durable.
+    fn sync(&self) -> io::Result<()> {
+        self.sync_with(|| sync_dir(&self.dir))
+    }
+
+    /// [`sync`](Self::sync), with `sync` doing the syncing (tests).
+    fn sync_with(&self, sync: impl Fn() -> io::Result<()>) -> io::Result<()> {
+        let mut state = self.lock();
+        state.changes += 1;
+        let ticket = state.changes;
+        loop {
+            if state.synced >= ticket {
+                return Ok(());
+            }
+            if !state.running {
+                // Every change with a ticket so far was made before this sync begins.
+                let covered = state.changes;
+                state.running = true;
+                state.syncs += 1;
+                drop(state);
+                let result = sync();
+                let mut state = self.lock();
+                state.running = false;
+                if result.is_ok() {
+                    state.synced = state.synced.max(covered);
+                }
+                // The others see whether it covered them; if it failed, one of them tries.
+                self.ended.notify_all();
+                return result;
+            }
+            state = self
+                .ended
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SyncState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -6,10 +6,13 @@
 //!
 //! The scheduler is one task owning every envelope in memory; deliveries run as tasks of
 //! their own, at most `--relay-workers` at once and `--relay-per-domain` per domain, and send
-//! their outcomes back. Each outcome is written to the envelope file before anything depends
-//! on it (the next attempt, the DSN, the removal). The task wakes when a message arrives, when
-//! a delivery ends, and every second (for the flush flag and the next due time): it never
-//! spins.
+//! their outcomes back. When the last attempt of a message's round ends, the round is written
+//! ([`conclude`]) on a blocking thread, which holds a worker until it is done: the messages'
+//! writes overlap, and the scheduler never waits for the disk. The outcomes are written before
+//! anything depends on them (the next attempt, the DSN); a message delivered to every
+//! recipient without a DSN is removed at once, its outcomes never written. The task wakes when
+//! a message arrives, when a delivery or a write ends, and every second (for the flush flag
+//! and the next due time): it never spins.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
@@ -116,11 +119,12 @@ pub fn record_outcome(
     };
 }
 
-/// Ends a round of `envelope` (no attempt of it running): the recipients decided and not yet
-/// reported get their DSN if they call for one ([`dsn::wanted`]; one DSN for them all, queued
-/// under an id derived from theirs, so that a crash before they are marked does not give a
-/// second one), then are marked reported; a message with every recipient done is removed.
-/// True when it was removed. Each step is durable before the next.
+/// Ends a round of `envelope` whose outcomes are already written ([`Queue::update`]; no attempt
+/// of it running): the recipients decided and not yet reported get their DSN if they call for
+/// one ([`dsn::wanted`]; one DSN for them all, queued under an id derived from theirs, so that
+/// a crash before they are marked does not give a second one), then are marked reported; a
+/// message with every recipient done is removed instead (its marks are not written: a removal
+/// needs none). True when it was removed. Each step is durable before the next.
 pub fn report(queue: &Queue, hostname: &str, envelope: &mut QueuedEnvelope) -> io::Result<bool> {
     let decided: Vec<usize> = envelope
         .recipients
@@ -180,17 +184,63 @@ pub fn report(queue: &Queue, hostname: &str, envelope: &mut QueuedEnvelope) -> i
                 *reported = true;
             }
         }
-        queue.update(envelope)?;
+        if !finished(envelope) {
+            queue.update(envelope)?;
+        }
     }
-    let finished = envelope
-        .recipients
-        .iter()
-        .all(|recipient| matches!(recipient.state, RecipientState::Done { .. }));
-    if finished {
+    if finished(envelope) {
         queue.remove(&envelope.id)?;
         info!(id = %envelope.id, "message done, removed from the queue");
+        return Ok(true);
     }
-    Ok(finished)
+    Ok(false)
+}
+
+/// Ends a round of `envelope` whose outcomes are recorded in memory only ([`record_outcome`]),
+/// with the fewest durable steps that keep every guarantee. When no DSN is called for, the
+/// outcomes are written once (the decided ones marked reported), or the message is removed at
+/// once when every recipient is done: a crash before that leaves the state before the round,
+/// whose recipients are tried again (a duplicate at worst, which RFC 5321 6.1 allows; never a
+/// loss). When a DSN is called for, the outcomes are written first (so that the DSN, whose id
+/// derives from the round, is never made for a round a restart would not see: each recipient
+/// is reported once), then [`report`]. True when the message was removed.
+pub fn conclude(queue: &Queue, hostname: &str, envelope: &mut QueuedEnvelope) -> io::Result<bool> {
+    let dsn_wanted = envelope.recipients.iter().any(|recipient| {
+        matches!(
+            recipient.state,
+            RecipientState::Done {
+                reported: false,
+                ..
+            }
+        ) && dsn::wanted(envelope, recipient)
+    });
+    // Without a DSN, `report` writes the decided recipients' marks (with every outcome) or
+    // removes the message; a round of deferrals alone is written here.
+    if dsn_wanted || !unreported(envelope) && !finished(envelope) {
+        queue.update(envelope)?;
+    }
+    report(queue, hostname, envelope)
+}
+
+/// Whether every recipient of `envelope` is done (delivered, or failed for good).
+fn finished(envelope: &QueuedEnvelope) -> bool {
+    envelope
+        .recipients
+        .iter()
+        .all(|recipient| matches!(recipient.state, RecipientState::Done { .. }))
+}
+
+/// Whether `envelope` has recipients decided and not reported yet.
+fn unreported(envelope: &QueuedEnvelope) -> bool {
+    envelope.recipients.iter().any(|recipient| {
+        matches!(
+            recipient.state,
+            RecipientState::Done {
+                reported: false,
+                ..
+            }
+        )
+    })
 }
 
 /// Delivery to other servers as the scheduler sees it: [`Outbound`], or a stand-in in tests.
@@ -247,6 +297,19 @@ struct Attempt {
     outcomes: Vec<Outcome>,
 }
 
+/// What the scheduler hears back from the tasks it started.
+enum Event {
+    /// A delivery attempt ended.
+    Attempt(Attempt),
+    /// The round of message `id` was ended on disk ([`conclude`], on a blocking thread):
+    /// `envelope` as it left it, and whether the message was removed.
+    Concluded {
+        id: String,
+        envelope: Box<QueuedEnvelope>,
+        result: io::Result<bool>,
+    },
+}
+
 /// A queued message in memory.
 struct Entry {
     envelope: QueuedEnvelope,
@@ -260,7 +323,7 @@ pub(crate) struct Scheduler {
     remote: Arc<dyn Remote>,
     settings: Settings,
     messages: HashMap<String, Entry>,
-    /// Messages with no attempt running, by the time they are next due.
+    /// Messages with nothing running (no attempt, no write), by the time they are next due.
     due: BTreeSet<(u64, String)>,
     /// Messages due but waiting for a busy domain (at `--relay-per-domain`), oldest first:
     /// out of `due`, so that each dispatch does not look at them all again (a backlog for one
@@ -269,16 +332,17 @@ pub(crate) struct Scheduler {
     parked: HashMap<String, VecDeque<(u64, String)>>,
     /// Attempts running per domain (only domains with some).
     domains: HashMap<String, usize>,
+    /// Attempts and rounds being written (each takes one of `--relay-workers`).
     running: usize,
-    done_tx: mpsc::UnboundedSender<Attempt>,
-    done_rx: mpsc::UnboundedReceiver<Attempt>,
+    events_tx: mpsc::UnboundedSender<Event>,
+    events_rx: mpsc::UnboundedReceiver<Event>,
 }
 
 impl Scheduler {
     /// A scheduler for the queue of `office` (which must have one).
     pub(crate) fn new(office: Arc<Office>, remote: Arc<dyn Remote>, settings: Settings) -> Self {
-        // Bounded in effect by the workers: one message per attempt running.
-        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        // Bounded in effect by the workers: one event per attempt or write running.
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
         Self {
             office,
             remote,
@@ -292,40 +356,51 @@ impl Scheduler {
             parked: HashMap::new(),
             domains: HashMap::new(),
             running: 0,
-            done_tx,
-            done_rx,
+            events_tx,
+            events_rx,
         }
     }
 
     /// Runs until `shutdown`, starting from the envelopes [`Queue::recover`] read: what was
-    /// decided and not reported before a crash is reported first.
+    /// decided and not reported before a crash is reported first, before anything is tried
+    /// (a DSN queued before the crash must still be in the queue when its id is looked for).
     pub(crate) async fn run(mut self, loaded: Vec<QueuedEnvelope>, shutdown: Shutdown) {
         let office = self.office.clone();
         let Some(queue) = office.queue.as_ref() else {
             return;
         };
         info!(messages = loaded.len(), "relay queue loaded");
-        for envelope in loaded {
-            let id = envelope.id.clone();
-            self.messages.insert(
-                id.clone(),
-                Entry {
-                    envelope,
-                    running: 0,
-                },
-            );
-            self.settle(queue, &id);
+        for mut envelope in loaded {
+            let mut due = next_due(&envelope);
+            if unreported(&envelope) || finished(&envelope) {
+                let hostname = &office.hostname;
+                match tokio::task::block_in_place(|| report(queue, hostname, &mut envelope)) {
+                    Ok(true) => continue,
+                    Ok(false) => due = next_due(&envelope),
+                    Err(error) => {
+                        warn!(id = %envelope.id, %error, "reporting on a queued message; tried again later");
+                        due = Some(now().saturating_add(self.settings.policy.first));
+                    }
+                }
+            }
+            self.insert(envelope, due);
         }
         loop {
             for envelope in queue.take_arrivals() {
-                self.add(envelope);
+                let due = next_due(&envelope);
+                self.insert(envelope, due);
             }
             if queue.take_flush() {
                 self.flush();
             }
             self.dispatch(queue, now());
             tokio::select! {
-                Some(attempt) = self.done_rx.recv() => self.finished(queue, attempt),
+                Some(event) = self.events_rx.recv() => match event {
+                    Event::Attempt(attempt) => self.finished(attempt),
+                    Event::Concluded { id, envelope, result } => {
+                        self.concluded(&id, envelope, result);
+                    }
+                },
                 () = queue.arrival() => {}
                 () = tokio::time::sleep(TICK) => {}
                 () = shutdown.triggered() => return,
@@ -333,12 +408,12 @@ impl Scheduler {
         }
     }
 
-    /// A message just queued.
-    fn add(&mut self, envelope: QueuedEnvelope) {
+    /// A message to keep (unless kept already), due at `due`.
+    fn insert(&mut self, envelope: QueuedEnvelope, due: Option<u64>) {
         if self.messages.contains_key(&envelope.id) {
             return;
         }
-        if let Some(due) = next_due(&envelope) {
+        if let Some(due) = due {
             self.due.insert((due, envelope.id.clone()));
         }
         self.messages.insert(
@@ -373,10 +448,10 @@ impl Scheduler {
         );
     }
 
-    /// Starts the attempts that are due, within the limits.
+    /// Starts what is due, within the limits: the report of recipients decided and not
+    /// reported (a write that failed), else the attempts.
     fn dispatch(&mut self, queue: &Queue, now: u64) {
         let mut waiting = Vec::new();
-        let mut settle = Vec::new();
         while self.running < self.settings.workers {
             let Some((due, id)) = self.due.first().cloned() else {
                 break;
@@ -388,10 +463,16 @@ impl Scheduler {
             let Some(entry) = self.messages.get_mut(&id) else {
                 continue;
             };
+            if unreported(&entry.envelope) || finished(&entry.envelope) {
+                self.conclude(&id);
+                continue;
+            }
             let groups = groups(&self.office, &entry.envelope, now);
             if groups.is_empty() {
-                // Nothing pending is due: decided recipients to report, or a time to wait.
-                settle.push(id);
+                // Nothing pending is due (it was moved): its time to wait.
+                if let Some(next) = next_due(&entry.envelope) {
+                    waiting.push((next.max(now.saturating_add(1)), id));
+                }
                 continue;
             }
             let mut started = 0;
@@ -418,7 +499,7 @@ impl Scheduler {
                     queue.message_path(&id),
                     destination,
                     indices,
-                    self.done_tx.clone(),
+                    self.events_tx.clone(),
                 ));
             }
             entry.running += started;
@@ -435,13 +516,10 @@ impl Scheduler {
             }
         }
         self.due.extend(waiting);
-        for id in settle {
-            self.settle(queue, &id);
-        }
     }
 
-    /// An attempt ended: its outcomes recorded and written; the round ends with the last.
-    fn finished(&mut self, queue: &Queue, attempt: Attempt) {
+    /// An attempt ended: its outcomes recorded (in memory); the round ends with the last.
+    fn finished(&mut self, attempt: Attempt) {
         self.running = self.running.saturating_sub(1);
         if let Destination::Domain(domain) = &attempt.destination {
             let busy = self.domains.remove(domain).unwrap_or(0).saturating_sub(1);
@@ -462,7 +540,6 @@ impl Scheduler {
             return;
         };
         entry.running = entry.running.saturating_sub(1);
-        let before = entry.envelope.clone();
         for (&index, outcome) in attempt.indices.iter().zip(attempt.outcomes) {
             if let Some(recipient) = entry.envelope.recipients.get(index) {
                 let result = match outcome.kind {
@@ -481,34 +558,63 @@ impl Scheduler {
             }
             record_outcome(&mut entry.envelope, index, outcome, &self.settings.policy);
         }
-        if let Err(error) = tokio::task::block_in_place(|| queue.update(&entry.envelope)) {
-            // Not written: as if the attempt had not been made, tried again later.
-            warn!(id = %attempt.id, %error, "writing a queue file; the attempt will be repeated");
-            entry.envelope = before;
-            let later = now().saturating_add(self.settings.policy.first);
-            for &index in &attempt.indices {
-                if let Some(RecipientState::Pending { next_attempt, .. }) = entry
-                    .envelope
-                    .recipients
-                    .get_mut(index)
-                    .map(|recipient| &mut recipient.state)
-                {
-                    *next_attempt = later;
-                }
-            }
-        }
         if entry.running == 0 {
-            self.settle(queue, &attempt.id);
+            self.conclude(&attempt.id);
         }
     }
 
-    /// The end of a message's round: its report, its removal when done, or its next due time.
-    fn settle(&mut self, queue: &Queue, id: &str) {
+    /// The end of a message's round, written on a blocking thread ([`conclude`]): different
+    /// messages' writes overlap, and this task never waits for the disk. It takes a worker
+    /// until [`concluded`](Self::concluded), so that writes cannot pile up behind attempts.
+    fn conclude(&mut self, id: &str) {
+        let Some(entry) = self.messages.get(id) else {
+            return;
+        };
+        self.running += 1;
+        let office = self.office.clone();
+        let before = entry.envelope.clone();
+        let mut envelope = before.clone();
+        let write = tokio::task::spawn_blocking(move || {
+            let result = match office.queue.as_ref() {
+                Some(queue) => conclude(queue, &office.hostname, &mut envelope),
+                None => Err(io::Error::other("no queue")),
+            };
+            (envelope, result)
+        });
+        let (id, events) = (id.to_string(), self.events_tx.clone());
+        tokio::spawn(async move {
+            // Should the write panic, the message stays as it was, to be tried again.
+            let (envelope, result) = write
+                .await
+                .unwrap_or_else(|error| (before, Err(io::Error::other(error.to_string()))));
+            let _ = events.send(Event::Concluded {
+                id,
+                envelope: Box::new(envelope),
+                result,
+            });
+        });
+    }
+
+    /// A round was written: the message forgotten when removed, else due again when next due
+    /// (or, when the write failed, tried again later: decided recipients are reported first).
+    fn concluded(&mut self, id: &str, envelope: Box<QueuedEnvelope>, result: io::Result<bool>) {
+        self.running = self.running.saturating_sub(1);
         let Some(entry) = self.messages.get_mut(id) else {
             return;
         };
-        let hostname = &self.office.hostname;
-        match tokio::task::block_in_place(|| report(queue, hostname, &mut entry.envelope)) {
+        // The decided recipients (and their marks) as written; the pending ones as they are
+        // here, where a flush may have made them due meanwhile.
+        for (mine, written) in entry
+            .envelope
+            .recipients
+            .iter_mut()
+            .zip(envelope.recipients)
+        {
+            if matches!(written.state, RecipientState::Done { .. }) {
+                *mine = written;
+            }
+        }
+        match result {
             Ok(true) => {
                 self.messages.remove(id);
             }
@@ -518,7 +624,7 @@ impl Scheduler {
                 }
             }
             Err(error) => {
-                warn!(%id, %error, "reporting on a queued message; tried again later");
+                warn!(%id, %error, "writing a queue file; tried again later");
                 let later = now().saturating_add(self.settings.policy.first);
                 self.due.insert((later, id.to_string()));
             }
@@ -576,7 +682,7 @@ async fn attempt(
     message: PathBuf,
     destination: Destination,
     indices: Vec<usize>,
-    done: mpsc::UnboundedSender<Attempt>,
+    done: mpsc::UnboundedSender<Event>,
 ) {
     let outcomes = match &destination {
         Destination::Local => {
@@ -618,12 +724,12 @@ async fn attempt(
             })
         })
         .collect();
-    let _ = done.send(Attempt {
+    let _ = done.send(Event::Attempt(Attempt {
         id: envelope.id,
         destination,
         indices,
         outcomes,
-    });
+    }));
 }
 
 /// Final delivery of recipient `index` here (a DSN to a local sender, say).

@@ -278,3 +278,73 @@ fn the_listing_reads_without_changing_anything() {
     assert!(queue.dir().join("env").join("bad.json").exists());
     let _ = fs::remove_dir_all(data);
 }
+
+/// A first caller holding a sync of a directory (until released), and `waiting` more callers
+/// who ask for one while it runs; the next sync after the first fails when `next_fails`: the
+/// results, the first caller's first, and the syncs made.
+fn around_a_sync(waiting: usize, next_fails: bool) -> (Vec<io::Result<()>>, u64) {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::mpsc::channel;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    let sync = Arc::new(DirSync::new(PathBuf::from("unused")));
+    let (started_tx, started_rx) = channel();
+    let (release_tx, release_rx) = channel::<()>();
+    let first = thread::spawn({
+        let sync = sync.clone();
+        move || {
+            sync.sync_with(|| {
+                started_tx.send(()).unwrap();
+                release_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+                Ok(())
+            })
+        }
+    });
+    started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let fail = Arc::new(AtomicBool::new(next_fails));
+    let others: Vec<_> = (0..waiting)
+        .map(|_| {
+            let (sync, fail) = (sync.clone(), fail.clone());
+            thread::spawn(move || {
+                sync.sync_with(|| {
+                    if fail.swap(false, Ordering::SeqCst) {
+                        Err(io::Error::other("EIO"))
+                    } else {
+                        Ok(())
+                    }
+                })
+            })
+        })
+        .collect();
+    // Until every one of them has made its change and asks.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sync.lock().changes < 1 + waiting as u64 {
+        assert!(Instant::now() < deadline, "the callers never asked");
+        thread::sleep(Duration::from_millis(5));
+    }
+    release_tx.send(()).unwrap();
+    let mut results = vec![first.join().unwrap()];
+    results.extend(others.into_iter().map(|other| other.join().unwrap()));
+    let syncs = sync.lock().syncs;
+    (results, syncs)
+}
+
+#[test]
+fn writers_that_ask_during_a_sync_share_the_next_one() {
+    let (results, syncs) = around_a_sync(5, false);
+    assert!(results.iter().all(Result::is_ok));
+    // The one under way began before their changes: it cannot count for them; one more does.
+    assert_eq!(syncs, 2);
+}
+
+#[test]
+fn a_sync_that_failed_covers_nobody() {
+    let (results, syncs) = around_a_sync(4, true);
+    // The one who made the failed sync hears of it; the others it would have covered make
+    // their own.
+    assert!(results[0].is_ok());
+    assert_eq!(results.iter().filter(|result| result.is_err()).count(), 1);
+    assert_eq!(syncs, 3);
+}

@@ -249,6 +249,143 @@ fn a_crash_between_the_dsn_and_the_mark_gives_no_second_dsn() {
     let _ = fs::remove_dir_all(data);
 }
 
+/// The durable steps of one envelope write ([`Queue::update`]) and of a removal.
+const UPDATE_STEPS: u32 = 3;
+const REMOVE_STEPS: u32 = 3;
+
+#[test]
+fn a_message_delivered_everywhere_without_a_dsn_is_removed_with_nothing_written_before() {
+    let data = scratch("conclude-remove");
+    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let delivered = outcome(
+        OutcomeKind::Delivered {
+            dsn_passed_on: true,
+        },
+        "2.0.0",
+        1,
+    );
+    for cut in 0..=REMOVE_STEPS {
+        let queue = Queue::open(&data).unwrap();
+        let queued = envelope("m1");
+        queue.enqueue(&message, &queued).unwrap();
+        let mut round = queued.clone();
+        record_outcome(&mut round, 0, delivered.clone(), &POLICY);
+        // The removal's steps are all it takes: no write of the outcome, nor of its mark.
+        queue.crash_after(cut);
+        let result = conclude(&queue, "mx.here.example", &mut round);
+        assert_eq!(result.is_ok(), cut == REMOVE_STEPS, "cut {cut}");
+        drop(queue);
+        // A restart finds the message as it was before the round (to be tried again: a
+        // duplicate, never a loss), or nothing at all.
+        let queue = Queue::open(&data).unwrap();
+        let loaded = queue.recover().unwrap();
+        if cut == 0 {
+            assert_eq!(loaded, vec![queued], "cut {cut}");
+            queue.remove("m1").unwrap();
+        } else {
+            assert!(loaded.is_empty(), "cut {cut}: {loaded:?}");
+            assert_eq!(fs::read_dir(queue.dir().join("msg")).unwrap().count(), 0);
+        }
+        assert!(dsns(&queue).is_empty());
+    }
+    let _ = fs::remove_dir_all(data);
+}
+
+#[test]
+fn a_round_without_a_dsn_is_written_once_its_decided_recipients_marked() {
+    let data = scratch("conclude-once");
+    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let queue = Queue::open(&data).unwrap();
+    let mut queued = three("m1");
+    queue.enqueue(&message, &queued).unwrap();
+    // bob delivered (no DSN asked), carol failed (NOTIFY=NEVER), dave deferred.
+    let delivered = outcome(
+        OutcomeKind::Delivered {
+            dsn_passed_on: true,
+        },
+        "2.0.0",
+        1,
+    );
+    record_outcome(&mut queued, 0, delivered, &POLICY);
+    record_outcome(
+        &mut queued,
+        1,
+        outcome(OutcomeKind::Failed, "5.1.1", 1),
+        &POLICY,
+    );
+    record_outcome(
+        &mut queued,
+        2,
+        outcome(OutcomeKind::Deferred, "4.4.1", 1),
+        &POLICY,
+    );
+    queue.crash_after(UPDATE_STEPS);
+    assert!(!conclude(&queue, "mx.here.example", &mut queued).unwrap());
+    for recipient in &queued.recipients[..2] {
+        assert!(matches!(
+            recipient.state,
+            RecipientState::Done { reported: true, .. }
+        ));
+    }
+    drop(queue);
+    let queue = Queue::open(&data).unwrap();
+    assert_eq!(queue.recover().unwrap(), vec![queued.clone()]);
+    assert!(dsns(&queue).is_empty());
+
+    // A round of deferrals alone is written too, once.
+    record_outcome(
+        &mut queued,
+        2,
+        outcome(OutcomeKind::Deferred, "4.4.1", 400),
+        &POLICY,
+    );
+    queue.crash_after(UPDATE_STEPS);
+    assert!(!conclude(&queue, "mx.here.example", &mut queued).unwrap());
+    drop(queue);
+    let queue = Queue::open(&data).unwrap();
+    let loaded = queue.recover().unwrap();
+    assert_eq!(loaded, vec![queued]);
+    assert!(matches!(
+        loaded[0].recipients[2].state,
+        RecipientState::Pending { attempts: 2, .. }
+    ));
+    let _ = fs::remove_dir_all(data);
+}
+
+#[test]
+fn a_round_that_calls_for_a_dsn_is_written_before_the_dsn_is_queued() {
+    let data = scratch("conclude-dsn");
+    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let queue = Queue::open(&data).unwrap();
+    let mut queued = envelope("m1");
+    queue.enqueue(&message, &queued).unwrap();
+    record_outcome(
+        &mut queued,
+        0,
+        outcome(OutcomeKind::Failed, "5.1.1", 1),
+        &POLICY,
+    );
+    // Cut once the outcome is written: no DSN yet, and the restart reports it, once.
+    queue.crash_after(UPDATE_STEPS);
+    assert!(conclude(&queue, "mx.here.example", &mut queued).is_err());
+    assert!(dsns(&queue).is_empty());
+    drop(queue);
+    let queue = Queue::open(&data).unwrap();
+    let mut loaded = queue.recover().unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert!(matches!(
+        loaded[0].recipients[0].state,
+        RecipientState::Done {
+            reported: false,
+            ..
+        }
+    ));
+    assert!(report(&queue, "mx.here.example", &mut loaded[0]).unwrap());
+    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, ["m1.dsn0"]);
+    let _ = fs::remove_dir_all(data);
+}
+
 /// A stand-in for the outbound side: each attempt takes `delay` and gives `kind`; it counts
 /// attempts at once, overall and per domain, and every attempt made.
 struct FakeRemote {
@@ -626,5 +763,52 @@ async fn a_message_for_several_busy_domains_stays_due_for_whichever_frees_first(
     assert_eq!(scheduler.running, 2);
     assert_eq!(scheduler.messages["m2"].running, 1);
     assert_eq!(scheduler.domains["c.example"], 1);
+    let _ = fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_whose_write_failed_is_written_again_later_without_another_attempt() {
+    let data = scratch("write-fails");
+    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let queue = office.queue.as_ref().unwrap();
+    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    queue.enqueue(&message, &envelope("m1")).unwrap();
+    // Every write fails (a full disk, say) until `healed`.
+    queue.crash_after(0);
+    let remote = Arc::new(FakeRemote {
+        delay: Duration::ZERO,
+        kind: OutcomeKind::Delivered {
+            dsn_passed_on: true,
+        },
+        state: Default::default(),
+    });
+    let check = remote.clone();
+    let policy = RetryPolicy {
+        first: 1,
+        max: 60,
+        give_up: 3600,
+    };
+    let mut healed = None;
+    let finished = run_until(
+        &office,
+        remote,
+        settings(4, 4, policy),
+        Duration::from_secs(15),
+        || {
+            let attempts = check.state.lock().unwrap().attempts.len();
+            if attempts > 0 && healed.is_none() {
+                // Long enough for the removal to have failed at least once.
+                std::thread::sleep(Duration::from_millis(300));
+                queue.crash_after(u32::MAX);
+                healed = Some(std::time::Instant::now());
+            }
+            healed.is_some() && crate::queue::list(&data).unwrap().0.is_empty()
+        },
+    )
+    .await;
+    assert!(finished, "never removed");
+    // The delivery was not repeated: the outcome was kept, only its write tried again.
+    assert_eq!(check.state.lock().unwrap().attempts.len(), 1);
+    assert!(!queue.message_path("m1").exists());
     let _ = fs::remove_dir_all(data);
 }
