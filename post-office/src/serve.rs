@@ -190,6 +190,11 @@ impl Office {
         self.domains.is_empty() || self.domains.contains(&host.to_string().to_lowercase())
     }
 
+    /// Whether `host` is one of the domains `--domain` named (none is, without any).
+    pub fn named_domain(&self, host: &Host<'_>) -> bool {
+        self.domains.contains(&host.to_string().to_lowercase())
+    }
+
     /// The local user a recipient names, if it is one (and its domain is ours):
     /// `postmaster` (any case) is the `--postmaster` user unless a user has that name (RFC
     /// 5321 4.5.1).
@@ -227,6 +232,12 @@ impl Office {
 
 #[cfg(test)]
 impl Office {
+    /// This office with `--domain` `domains` (lower case).
+    pub(crate) fn with_domains(mut self, domains: &[&str]) -> Self {
+        self.domains = domains.iter().map(|domain| domain.to_string()).collect();
+        self
+    }
+
     /// An office for unit tests: `users` (password `secret`), every domain local, the queue
     /// under `data`.
     pub(crate) fn for_tests(data: &std::path::Path, users: &[&str]) -> Self {

@@ -69,6 +69,12 @@ impl Queue {
         for sub in ["msg", "env", "tmp", "corrupt"] {
             fs::create_dir_all(dir.join(sub))?;
         }
+        // The directories themselves durable before anything is queued in them (a power loss
+        // after the first start must not take `.queue/` and what it holds).
+        sync_dir(&dir)?;
+        if let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
+        }
         Ok(Self {
             msg_sync: DirSync::new(dir.join("msg")),
             env_sync: DirSync::new(dir.join("env")),

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mail_io::Shutdown;
+use mail_io::smtp::ForwardPath;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -660,8 +661,13 @@ fn groups(office: &Office, envelope: &QueuedEnvelope, now: u64) -> Vec<(Destinat
         if next_attempt > now {
             continue;
         }
+        // Our users, and anyone at a domain named by `--domain` (a stranger there fails 5.1.1
+        // at its store): never out to our own MX and back. Without `--domain` (every domain
+        // ours for incoming mail), what is not a user goes out: a report to a sender elsewhere.
         let destination = match recipient.to.mailbox() {
-            Some(mailbox) if office.local_user(mailbox).is_none() => {
+            Some(mailbox)
+                if office.local_user(mailbox).is_none() && !office.named_domain(mailbox.host()) =>
+            {
                 Destination::Domain(mailbox.host().to_string().to_lowercase())
             }
             _ => Destination::Local,
@@ -744,15 +750,17 @@ fn store(office: &Office, envelope: &QueuedEnvelope, index: usize, message: &Pat
     let Some(recipient) = envelope.recipients.get(index) else {
         return outcome(OutcomeKind::Failed, "5.1.1");
     };
-    let Some((mailbox, user)) = recipient
-        .to
-        .mailbox()
-        .and_then(|mailbox| Some((mailbox, office.local_user(mailbox)?)))
-    else {
-        // `<Postmaster>` alone, or a user since removed.
-        return outcome(OutcomeKind::Failed, "5.1.1");
+    let (delivered_to, user) = match &recipient.to {
+        // `<Postmaster>` alone: the postmaster user (RFC 5321 4.5.1).
+        ForwardPath::Postmaster => ("Postmaster".to_string(), office.postmaster().to_string()),
+        ForwardPath::Path(path) => {
+            let Some(user) = office.local_user(path.mailbox()) else {
+                // Not a user of our domain (or one since removed).
+                return outcome(OutcomeKind::Failed, "5.1.1");
+            };
+            (path.mailbox().to_string(), user)
+        }
     };
-    let delivered_to = mailbox.to_string();
     match store_local(
         &office.data,
         &office.hostname,

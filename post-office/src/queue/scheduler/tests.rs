@@ -814,3 +814,55 @@ fn add(scheduler: &mut Scheduler, envelope: QueuedEnvelope) {
     let due = next_due(&envelope);
     scheduler.insert(envelope, due);
 }
+
+#[test]
+fn our_domains_stay_here_users_or_not_and_postmaster_goes_to_the_postmaster() {
+    let data = scratch("our-domains");
+    let office = Office::for_tests(&data, &["alice"]).with_domains(&["here.example"]);
+    let mut message = envelope("ours");
+    let pending = message.recipients[0].state.clone();
+    message.recipients = [
+        "<alice@here.example>",
+        "<stranger@HERE.example>",
+        "<Postmaster>",
+        "<bob@b.example>",
+    ]
+    .iter()
+    .map(|to| crate::envelope::QueuedRecipient {
+        to: to.parse().unwrap(),
+        parameters: "".parse().unwrap(),
+        state: pending.clone(),
+    })
+    .collect();
+    // A stranger at our own domain is not sent out to our own MX (and back).
+    assert_eq!(
+        groups(&office, &message, now()),
+        [
+            (Destination::Local, vec![0, 1, 2]),
+            (Destination::Domain("b.example".into()), vec![3]),
+        ]
+    );
+    let content = spool(&data, "ours", b"Subject: s\r\n\r\nbody\r\n");
+    let kinds: Vec<OutcomeKind> = (0..3)
+        .map(|index| store(&office, &message, index, &content).kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            OutcomeKind::Delivered {
+                dsn_passed_on: true
+            },
+            OutcomeKind::Failed,
+            OutcomeKind::Delivered {
+                dsn_passed_on: true
+            },
+        ]
+    );
+    assert_eq!(store(&office, &message, 1, &content).status, "5.1.1");
+    // alice got two copies: her own, and the postmaster's (she is the first user).
+    let stored = fs::read_dir(data.join("alice").join("new"))
+        .unwrap()
+        .count();
+    assert_eq!(stored, 2);
+    let _ = fs::remove_dir_all(data);
+}
