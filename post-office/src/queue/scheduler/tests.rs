@@ -798,7 +798,10 @@ async fn a_round_whose_write_failed_is_written_again_later_without_another_attem
                 queue.crash_after(u32::MAX);
                 healed = Some(std::time::Instant::now());
             }
-            healed.is_some() && crate::queue::list(&data).unwrap().0.is_empty()
+            // The envelope goes first, then the message file: both gone.
+            healed.is_some()
+                && crate::queue::list(&data).unwrap().0.is_empty()
+                && !queue.message_path("m1").exists()
         },
     )
     .await;
