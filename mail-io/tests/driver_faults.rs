@@ -428,7 +428,12 @@ async fn twenty_thousand_pipelined_commands_through_a_seven_octet_buffer_are_all
     let (listener, addr) = bind().await;
     let server = tokio::spawn(async move {
         let (socket, _) = listener.accept().await.unwrap();
-        let connection = Connection::new(SmtpServer::new(ServerConfig::default()), socket)
+        // The junk-command limit set aside: this test is about the buffer.
+        let config = ServerConfig {
+            max_junk_commands: usize::MAX,
+            ..ServerConfig::default()
+        };
+        let connection = Connection::new(SmtpServer::new(config), socket)
             .with_config(IoConfig::default().read_buffer(7));
         accept_all(connection).await.unwrap()
     });
