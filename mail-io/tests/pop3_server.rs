@@ -923,7 +923,12 @@ async fn implicit_tls_and_a_plaintext_client_on_the_tls_port() {
 async fn twenty_thousand_pipelined_commands_are_all_answered_with_a_small_read_buffer() {
     let mailbox = Mailbox::new(vec![message(100, 1)]);
     let options = ServeOptions::new().io(IoConfig::default().read_buffer(16));
-    let (address, _) = start(&mailbox, plaintext(), options).await;
+    // The junk-command limit set aside: this test is about the buffer.
+    let config = ServerConfig {
+        max_junk_commands: usize::MAX,
+        ..plaintext()
+    };
+    let (address, _) = start(&mailbox, config, options).await;
     let peer = Peer::alice(address).await;
     let (mut reader, mut writer) = peer.io.into_inner().into_split();
 
