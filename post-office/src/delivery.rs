@@ -74,6 +74,22 @@ impl Enqueue for Queue {
     }
 }
 
+/// What the relay queue is given by [`Spool::deliver`].
+#[derive(Clone, Copy, Default)]
+pub struct Relay<'a> {
+    /// The queue (none: nothing can be queued).
+    pub queue: Option<&'a dyn Enqueue>,
+    /// The envelope of the other domains' recipients, queued before anything is stored
+    /// (`None`: there are none).
+    pub remote: Option<&'a QueuedEnvelope>,
+    /// One reply for the whole message (SMTP): the local recipients as the queue would hold
+    /// them (one per local recipient, in order, under an id of their own), so that those that
+    /// cannot be stored now are queued for the scheduler to store with retries; and nothing
+    /// is stored when the queue does not take `remote`. `None` (LMTP): each recipient has its
+    /// own reply, its own result.
+    pub retry: Option<&'a QueuedEnvelope>,
+}
+
 /// How the delivery of one message went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -81,6 +97,9 @@ pub struct Delivery {
     pub local: Vec<bool>,
     /// Whether the queue took the message for the other recipients (`None`: there were none).
     pub queued: Option<bool>,
+    /// Whether the local recipients not stored were queued, to be stored with retries
+    /// ([`Relay::retry`]; false when every one was stored).
+    pub retry_queued: bool,
 }
 
 /// A message being received into `DATA/.spool/`, its trace field first. Whatever happens to
@@ -167,27 +186,30 @@ impl Spool {
         }
     }
 
-    /// Makes the message durable, stores it in the Maildir of each local recipient
-    /// (`DATA/USER`), and hands it to the queue for the others (`relay`: the queue, if there
-    /// is one, and the envelope of the other recipients).
+    /// Makes the message durable, hands it to the queue for the other domains' recipients
+    /// ([`Relay::remote`]), then stores it in the Maildir of each local recipient
+    /// (`DATA/USER`); with [`Relay::retry`] (one reply for all), nothing is stored when the
+    /// queue did not take it, and the local recipients that could not be stored are queued:
+    /// whatever the outcome, either nothing durable is made (the client's retry duplicates
+    /// nothing) or every recipient is taken care of.
     ///
     /// Each user gets a file of its own, `Return-Path:` and `Delivered-To:` above the spool
     /// file's octets ([`delivery_fields`]): `tmp/`, fsync, `new/`, directory fsync; the user
     /// whose fields the spool file starts with gets the spool file itself (hard-linked: no
     /// copy, no second fsync of the data). One result per local recipient, in order (a user
-    /// named twice gets one copy, with the first address, and two results). The queue is
-    /// asked last, once the Maildir copies are made.
+    /// named twice gets one copy, with the first address, and two results).
     pub fn deliver(
         mut self,
         local: &[LocalRecipient],
         return_path: &ReversePath<'_>,
         data: &Path,
         hostname: &str,
-        relay: Option<(Option<&dyn Enqueue>, &QueuedEnvelope)>,
+        relay: Relay<'_>,
     ) -> Delivery {
         let failed = || Delivery {
             local: vec![false; local.len()],
-            queued: relay.as_ref().map(|_| false),
+            queued: relay.remote.map(|_| false),
+            retry_queued: false,
         };
         let Some(file) = self.file.take() else {
             return failed();
@@ -196,8 +218,76 @@ impl Spool {
         drop(file);
         if let Err(error) = synced {
             warn!(%error, "syncing a spool file");
+            let _ = fs::remove_file(&self.path);
             return failed();
         }
+        let enqueue = |envelope: &QueuedEnvelope| {
+            let queued = match relay.queue {
+                // The queue takes the message as received, no fields of a local copy.
+                _ if self.fields_for.is_some() => Err(io::Error::other(
+                    "the spool file starts with a local user's delivery fields",
+                )),
+                Some(queue) => queue.enqueue(&self.path, envelope),
+                None => Err(io::Error::other("no relay queue")),
+            };
+            queued
+                .map_err(|error| warn!(%error, id = %envelope.id, "queueing failed"))
+                .is_ok()
+        };
+        let queued = relay.remote.map(enqueue);
+        let results = if relay.retry.is_some() && queued == Some(false) {
+            // One reply for all, and it is 4yz: nothing stored, nothing for a retry to
+            // duplicate.
+            vec![false; local.len()]
+        } else {
+            self.store(local, return_path, data, hostname)
+        };
+        let retry_queued = match relay.retry {
+            Some(envelope) if results.contains(&false) => {
+                if envelope.recipients.len() == local.len() {
+                    let mut retry = envelope.clone();
+                    retry.recipients = envelope
+                        .recipients
+                        .iter()
+                        .zip(&results)
+                        .filter(|(_, stored)| !**stored)
+                        .map(|(recipient, _)| recipient.clone())
+                        .collect();
+                    queued != Some(false) && enqueue(&retry)
+                } else {
+                    warn!(id = %self.id, "the retry envelope does not match the local recipients");
+                    false
+                }
+            }
+            _ => false,
+        };
+        let _ = fs::remove_file(&self.path);
+        if let Some(parent) = self.path.parent() {
+            let _ = sync_dir(parent);
+        }
+        info!(
+            id = %self.id,
+            local = local.len(),
+            queued = ?queued,
+            retry_queued,
+            "message stored"
+        );
+        Delivery {
+            local: results,
+            queued,
+            retry_queued,
+        }
+    }
+
+    /// Stores the (durable) spool file in each local recipient's Maildir: one result per
+    /// recipient, one copy per user.
+    fn store(
+        &self,
+        local: &[LocalRecipient],
+        return_path: &ReversePath<'_>,
+        data: &Path,
+        hostname: &str,
+    ) -> Vec<bool> {
         let mut done: HashMap<&str, bool> = HashMap::new();
         let mut results = Vec::with_capacity(local.len());
         for recipient in local {
@@ -218,33 +308,7 @@ impl Spool {
             });
             results.push(ok);
         }
-        let queued = relay.map(|(queue, envelope)| {
-            let queued = match queue {
-                // The queue takes the message as received, no fields of a local copy.
-                _ if self.fields_for.is_some() => Err(io::Error::other(
-                    "the spool file starts with a local user's delivery fields",
-                )),
-                Some(queue) => queue.enqueue(&self.path, envelope),
-                None => Err(io::Error::other("no relay queue")),
-            };
-            queued
-                .map_err(|error| warn!(%error, id = %self.id, "queueing failed"))
-                .is_ok()
-        });
-        let _ = fs::remove_file(&self.path);
-        if let Some(parent) = self.path.parent() {
-            let _ = sync_dir(parent);
-        }
-        info!(
-            id = %self.id,
-            local = local.len(),
-            queued = ?queued,
-            "message stored"
-        );
-        Delivery {
-            local: results,
-            queued,
-        }
+        results
     }
 }
 
@@ -371,7 +435,11 @@ mod tests {
             &from,
             &data,
             "host",
-            Some((Some(&queue), &relayed)),
+            Relay {
+                queue: Some(&queue),
+                remote: Some(&relayed),
+                retry: None,
+            },
         );
         let message =
             b"Received: from x\r\n\tby y; date\r\nSubject: hi\r\n\r\nbare\rCR\r\n.dot\r\n";
@@ -383,7 +451,8 @@ mod tests {
             delivery,
             Delivery {
                 local: vec![true, true, true],
-                queued: Some(true)
+                queued: Some(true),
+                retry_queued: false,
             }
         );
         let expect = |to: &str| {
@@ -425,7 +494,7 @@ mod tests {
             &from,
             &data,
             "host",
-            None,
+            Relay::default(),
         );
         let bob = stored(&data, "bob");
         let _ = fs::remove_dir_all(&data);
@@ -433,7 +502,8 @@ mod tests {
             delivery,
             Delivery {
                 local: vec![true, true],
-                queued: None
+                queued: None,
+                retry_queued: false,
             }
         );
         assert_eq!(
@@ -462,7 +532,11 @@ mod tests {
             &ReversePath::Null,
             &data,
             "host",
-            Some((Some(&queue), &relayed)),
+            Relay {
+                queue: Some(&queue),
+                remote: Some(&relayed),
+                retry: None,
+            },
         );
         let _ = fs::remove_dir_all(&data);
         assert_eq!(delivery.queued, Some(false));
@@ -470,7 +544,7 @@ mod tests {
     }
 
     #[test]
-    fn a_queue_that_fails_or_is_missing_fails_the_relayed_part_only() {
+    fn with_replies_per_recipient_a_failing_or_missing_queue_fails_the_relayed_part_only() {
         for queue in [
             Some(FakeQueue {
                 takes: false,
@@ -488,7 +562,11 @@ mod tests {
                 &ReversePath::Null,
                 &data,
                 "host",
-                Some((queue.as_ref().map(|q| q as &dyn Enqueue), &relayed)),
+                Relay {
+                    queue: queue.as_ref().map(|q| q as &dyn Enqueue),
+                    remote: Some(&relayed),
+                    retry: None,
+                },
             );
             let bob = stored(&data, "bob");
             let spool_left = fs::read_dir(Spool::dir(&data)).unwrap().count();
@@ -497,7 +575,8 @@ mod tests {
                 delivery,
                 Delivery {
                     local: vec![true],
-                    queued: Some(false)
+                    queued: Some(false),
+                    retry_queued: false,
                 }
             );
             assert_eq!(
@@ -506,6 +585,165 @@ mod tests {
             );
             assert_eq!(spool_left, 0);
         }
+    }
+
+    /// The local recipients as [`Relay::retry`] gives them, under `id`.
+    fn retry_envelope(id: &str, to: &[&str]) -> QueuedEnvelope {
+        let mut retry = envelope(id);
+        retry.recipients = to
+            .iter()
+            .map(|to| QueuedRecipient {
+                to: to.parse().unwrap(),
+                parameters: "NOTIFY=SUCCESS".parse().unwrap(),
+                state: RecipientState::Pending {
+                    attempts: 0,
+                    next_attempt: 0,
+                    last: None,
+                },
+            })
+            .collect();
+        retry
+    }
+
+    #[test]
+    fn with_one_reply_a_queue_that_refuses_the_relayed_part_leaves_nothing_stored() {
+        let data = scratch("one-reply-queue-fails");
+        Spool::clean(&data).unwrap();
+        let mut spool = Spool::create(&data).unwrap();
+        spool.write(b"\r\nbody\r\n");
+        let queue = FakeQueue {
+            takes: false,
+            seen: RefCell::new(Vec::new()),
+        };
+        let relayed = envelope(spool.id());
+        let retry = retry_envelope(&format!("{}.retry", spool.id()), &["<bob@ours.example>"]);
+        let delivery = spool.deliver(
+            &[local("bob", "bob@ours.example")],
+            &ReversePath::Null,
+            &data,
+            "host",
+            Relay {
+                queue: Some(&queue),
+                remote: Some(&relayed),
+                retry: Some(&retry),
+            },
+        );
+        let bob = stored(&data, "bob");
+        let spool_left = fs::read_dir(Spool::dir(&data)).unwrap().count();
+        let _ = fs::remove_dir_all(&data);
+        assert_eq!(
+            delivery,
+            Delivery {
+                local: vec![false],
+                queued: Some(false),
+                retry_queued: false,
+            }
+        );
+        assert!(
+            bob.is_empty(),
+            "no copy for the client's retry to duplicate"
+        );
+        assert_eq!(
+            queue.seen.borrow().len(),
+            1,
+            "asked once, for the relayed part"
+        );
+        assert_eq!(spool_left, 0);
+    }
+
+    #[test]
+    fn with_one_reply_local_recipients_that_cannot_be_stored_are_queued_after_the_relayed_part() {
+        let data = scratch("one-reply-retry");
+        Spool::clean(&data).unwrap();
+        // dave's Maildir cannot be made: a file is in its way.
+        fs::write(data.join("dave"), b"not a directory").unwrap();
+        let mut spool = Spool::create(&data).unwrap();
+        let id = spool.id().to_string();
+        spool.write(b"Subject: hi\r\n\r\nbody\r\n");
+        let queue = FakeQueue {
+            takes: true,
+            seen: RefCell::new(Vec::new()),
+        };
+        let relayed = envelope(&id);
+        let retry = retry_envelope(
+            &format!("{id}.retry"),
+            &["<bob@ours.example>", "<dave@ours.example>"],
+        );
+        let delivery = spool.deliver(
+            &[
+                local("bob", "bob@ours.example"),
+                local("dave", "dave@ours.example"),
+            ],
+            &ReversePath::Null,
+            &data,
+            "host",
+            Relay {
+                queue: Some(&queue),
+                remote: Some(&relayed),
+                retry: Some(&retry),
+            },
+        );
+        let bob = stored(&data, "bob");
+        let _ = fs::remove_dir_all(&data);
+        assert_eq!(
+            delivery,
+            Delivery {
+                local: vec![true, false],
+                queued: Some(true),
+                retry_queued: true,
+            }
+        );
+        assert_eq!(bob.len(), 1);
+        let seen = queue.seen.borrow();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].1, relayed, "the relayed part first");
+        assert_eq!(seen[1].0, b"Subject: hi\r\n\r\nbody\r\n", "as received");
+        assert_eq!(seen[1].1.id, format!("{id}.retry"));
+        let retried: Vec<String> = seen[1]
+            .1
+            .recipients
+            .iter()
+            .map(|r| r.to.to_string())
+            .collect();
+        assert_eq!(retried, ["<dave@ours.example>"], "only the one not stored");
+    }
+
+    #[test]
+    fn with_one_reply_a_refused_retry_says_so() {
+        let data = scratch("one-reply-retry-refused");
+        Spool::clean(&data).unwrap();
+        fs::write(data.join("dave"), b"not a directory").unwrap();
+        let mut spool = Spool::create(&data).unwrap();
+        spool.write(b"\r\nbody\r\n");
+        let queue = FakeQueue {
+            takes: false,
+            seen: RefCell::new(Vec::new()),
+        };
+        let retry = retry_envelope(spool.id(), &["<bob@ours.example>", "<dave@ours.example>"]);
+        let delivery = spool.deliver(
+            &[
+                local("bob", "bob@ours.example"),
+                local("dave", "dave@ours.example"),
+            ],
+            &ReversePath::Null,
+            &data,
+            "host",
+            Relay {
+                queue: Some(&queue),
+                remote: None,
+                retry: Some(&retry),
+            },
+        );
+        let _ = fs::remove_dir_all(&data);
+        assert_eq!(
+            delivery,
+            Delivery {
+                local: vec![true, false],
+                queued: None,
+                retry_queued: false,
+            }
+        );
+        assert_eq!(queue.seen.borrow().len(), 1);
     }
 
     #[test]
@@ -522,14 +760,19 @@ mod tests {
             &ReversePath::Null,
             &data,
             "host",
-            Some((None, &relayed)),
+            Relay {
+                queue: None,
+                remote: Some(&relayed),
+                retry: None,
+            },
         );
         let _ = fs::remove_dir_all(&data);
         assert_eq!(
             delivery,
             Delivery {
                 local: vec![false],
-                queued: Some(false)
+                queued: Some(false),
+                retry_queued: false,
             }
         );
     }

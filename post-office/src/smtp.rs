@@ -14,11 +14,12 @@ use mail_io::smtp::{
 use tracing::{info, warn};
 
 use crate::auth::{self, Protocol, Verdict};
-use crate::delivery::{Delivery, Enqueue, LocalRecipient, Spool, delivery_fields, has_room};
+use crate::delivery::{Delivery, Enqueue, LocalRecipient, Relay, Spool, delivery_fields, has_room};
 use crate::dsn;
 use crate::envelope::{
     self, Outcome, OutcomeKind, QueuedEnvelope, QueuedRecipient, RecipientState,
 };
+use crate::queue::{self, Queue};
 use crate::serve::Office;
 use crate::trace::{self, HopCounter, Received};
 
@@ -126,9 +127,12 @@ impl Session {
         .field()
     }
 
-    /// Stores the message for every local recipient and queues it for the others, durably:
-    /// 250 only once it is in every Maildir and in the queue (451 4.3.0 otherwise, and the
-    /// client tries again); in LMTP one reply per recipient.
+    /// Queues the message for the other domains' recipients, then stores it for every local
+    /// one, durably ([`Spool::deliver`]). SMTP: 250 once every recipient is stored or queued
+    /// (a local one that cannot be stored now is queued, for the scheduler to store with
+    /// retries); 451 4.3.0 otherwise, and then nothing durable was made, so that the client's
+    /// retry duplicates nothing (unless the queue failed between two writes: see
+    /// [`one_reply`]). LMTP: one reply per recipient, 250 for those stored or queued.
     fn deliver(&self, transaction: Transaction) -> Answer {
         let Transaction {
             from,
@@ -150,21 +154,46 @@ impl Session {
                 })
             })
             .collect();
-        let envelope = queued_envelope(
-            spool.id(),
+        let received_from = received_from(self.peer, self.hello.as_ref().map(|(_, host)| host));
+        let now = envelope::now();
+        let id = spool.id().to_string();
+        let remote = queued_envelope(
+            &id,
             &from,
             &parameters,
             &recipients,
-            &received_from(self.peer, self.hello.as_ref().map(|(_, host)| host)),
-            envelope::now(),
+            &received_from,
+            now,
+            false,
         );
-        let queue = self
-            .office
-            .queue
-            .as_ref()
-            .map(|queue| queue as &dyn Enqueue);
-        let relay = envelope.as_ref().map(|envelope| (queue, envelope));
-        let id = spool.id().to_string();
+        // SMTP: the local recipients that cannot be stored now go to the queue, under an id
+        // of their own when the others are queued under the message's.
+        let retry_id = match remote {
+            Some(_) => format!("{id}.retry"),
+            None => id.clone(),
+        };
+        let retry = (!self.lmtp)
+            .then(|| {
+                queued_envelope(
+                    &retry_id,
+                    &from,
+                    &parameters,
+                    &recipients,
+                    &received_from,
+                    now,
+                    true,
+                )
+            })
+            .flatten();
+        let relay = Relay {
+            queue: self
+                .office
+                .queue
+                .as_ref()
+                .map(|queue| queue as &dyn Enqueue),
+            remote: remote.as_ref(),
+            retry: retry.as_ref(),
+        };
         // The header section for a report of local deliveries, read while the spool file is
         // there, only when a recipient asked for one.
         let wants_report = from != ReversePath::Null
@@ -187,12 +216,23 @@ impl Session {
                 relay,
             )
         });
-        let done = per_recipient(&recipients, &delivery);
+        let taken = per_recipient(&recipients, &delivery);
+        let answered = if self.lmtp {
+            taken.iter().map(|taken| *taken != Taken::No).collect()
+        } else {
+            vec![one_reply(&id, &taken); taken.len()]
+        };
         if let Some(headers) = headers {
-            self.report_local(&id, &from, &parameters, &recipients, &done, &headers);
+            // Those stored here and answered 250 (the queue reports those it stores).
+            let stored: Vec<bool> = taken
+                .iter()
+                .zip(&answered)
+                .map(|(taken, ok)| *ok && *taken == Taken::Stored)
+                .collect();
+            self.report_local(&id, &from, &parameters, &recipients, &stored, &headers);
         }
         if self.lmtp {
-            let replies = done.into_iter().map(|ok| {
+            let replies = answered.into_iter().map(|ok| {
                 if ok {
                     reply(ReplyCode::OK, EnhancedStatus::SUCCESS, "Delivered")
                 } else {
@@ -201,7 +241,7 @@ impl Session {
             });
             return Answer::PerRecipient(replies.collect());
         }
-        if done.iter().all(|ok| *ok) {
+        if answered.first().copied().unwrap_or(true) {
             Answer::Accept
         } else {
             Answer::Reply(not_stored())
@@ -324,21 +364,55 @@ fn delivered_to(to: &ForwardPath<'_>) -> String {
         .map_or_else(|| "postmaster".to_string(), ToString::to_string)
 }
 
-/// Whether each recipient, in RCPT order, is taken care of: a local one stored in its
-/// Maildir, another domain's in the queue.
-fn per_recipient(recipients: &[Accepted], delivery: &Delivery) -> Vec<bool> {
+/// What became of a recipient at the end of DATA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Taken {
+    /// A local recipient, stored in its Maildir.
+    Stored,
+    /// In the queue: another domain's, or a local one to be stored with retries.
+    Queued,
+    /// Neither.
+    No,
+}
+
+/// What became of each recipient, in RCPT order: a local one stored in its Maildir (or
+/// queued when it could not be), another domain's in the queue.
+fn per_recipient(recipients: &[Accepted], delivery: &Delivery) -> Vec<Taken> {
     let mut stored = delivery.local.iter();
+    let queued = |yes: bool| if yes { Taken::Queued } else { Taken::No };
     recipients
         .iter()
         .map(|accepted| match accepted.user {
-            Some(_) => stored.next().copied().unwrap_or(false),
-            None => delivery.queued.unwrap_or(false),
+            Some(_) => match stored.next() {
+                Some(true) => Taken::Stored,
+                Some(false) => queued(delivery.retry_queued),
+                None => Taken::No,
+            },
+            None => queued(delivery.queued.unwrap_or(false)),
         })
         .collect()
 }
 
-/// The queue's envelope for the recipients of other domains among `recipients`, if there are
-/// any: each `Pending`, to be tried at once; parameters as received.
+/// SMTP's one reply for the message: 250 when every recipient is stored or queued. Otherwise
+/// 451, which [`Spool::deliver`] makes sure follows nothing durable, except when the queue
+/// took one part and then failed to take the local recipients not stored: 451 then (the
+/// client's retry duplicates the copies made) rather than 250 for a copy never made.
+fn one_reply(id: &str, taken: &[Taken]) -> bool {
+    if taken.iter().all(|taken| *taken != Taken::No) {
+        return true;
+    }
+    if taken.iter().any(|taken| *taken != Taken::No) {
+        warn!(
+            id,
+            "part of the message was stored or queued, not all: a retry duplicates it"
+        );
+    }
+    false
+}
+
+/// The queue's envelope for the recipients of other domains among `recipients` (or, `local`,
+/// for the local ones), if there are any: each `Pending`, to be tried at once; parameters as
+/// received.
 fn queued_envelope(
     id: &str,
     from: &ReversePath<'static>,
@@ -346,10 +420,11 @@ fn queued_envelope(
     recipients: &[Accepted],
     received_from: &str,
     now: u64,
+    local: bool,
 ) -> Option<QueuedEnvelope> {
     let remote: Vec<QueuedRecipient> = recipients
         .iter()
-        .filter(|accepted| accepted.user.is_none())
+        .filter(|accepted| accepted.user.is_some() == local)
         .map(|accepted| QueuedRecipient {
             to: accepted.to.clone(),
             parameters: accepted.parameters.clone(),
@@ -419,6 +494,18 @@ fn no_room() -> Answer {
     ))
 }
 
+/// Whether the relay queue can take one more message now: there is one, under its cap
+/// ([`queue::MAX_MESSAGES`]), and its directories can be written.
+fn queue_has_room(queue: Option<&Queue>) -> bool {
+    use rustix::fs::{Access, access};
+    queue.is_some_and(|queue| {
+        queue.len() < queue::MAX_MESSAGES
+            && ["tmp", "msg", "env"].iter().all(|sub| {
+                access(queue.dir().join(sub), Access::WRITE_OK | Access::EXEC_OK).is_ok()
+            })
+    })
+}
+
 /// 451: try again later.
 fn not_stored() -> Reply<'static> {
     reply(
@@ -464,7 +551,8 @@ impl Handler for Session {
     /// 550 5.1.1; `<Postmaster>` and `postmaster@` our domains are the `--postmaster` user's
     /// (RFC 5321 4.5.1). A recipient of another domain, for the relay queue, only from a client that
     /// authenticated or is in a `--relay-network`; 554 5.7.1 otherwise (RFC 5321 3.6.1:
-    /// servers MAY decline to act as relays; 7.9). Source routes were dropped by the parser
+    /// servers MAY decline to act as relays; 7.9), and 452 4.3.1 (RFC 5321 4.5.3.1.10) when
+    /// the queue cannot take a message now. Source routes were dropped by the parser
     /// (RFC 5321 C: ignored), and `%` or a quoted `@` in the local part are part of the local
     /// part (RFC 5321 2.4): the domain after the last `@` decides. Anything in `--sink` mode.
     async fn rcpt_to(
@@ -485,7 +573,14 @@ impl Handler for Session {
                     None => return no_such_user(),
                 }
             }
-            Some(_) if self.authenticated || office.may_relay(self.peer.ip()) => None,
+            Some(_) if self.authenticated || office.may_relay(self.peer.ip()) => {
+                if !queue_has_room(office.queue.as_ref()) {
+                    // RFC 5321 4.5.3.1.10: this recipient, not the transaction.
+                    info!(to = %to, "the relay queue cannot take a message now");
+                    return no_room();
+                }
+                None
+            }
             Some(_) => {
                 info!(peer = %self.peer.ip().to_canonical(), to = %to, "relay access denied");
                 return relay_denied();
@@ -640,6 +735,8 @@ impl Handler for Session {
 
 #[cfg(test)]
 mod tests {
+    use std::path::{Path, PathBuf};
+
     use super::*;
 
     fn accepted(to: &str, parameters: &str, user: Option<&str>) -> Accepted {
@@ -671,6 +768,7 @@ mod tests {
             &recipients,
             "[127.0.0.1] (client.example)",
             1_765_000_000,
+            false,
         )
         .unwrap();
         assert_eq!(envelope.id, "17650M1P2Q3");
@@ -696,31 +794,60 @@ mod tests {
             );
         }
         // Only local recipients: nothing to queue.
-        assert!(queued_envelope("i", &from, &parameters, &recipients[..1], "", 0).is_none());
+        assert!(queued_envelope("i", &from, &parameters, &recipients[..1], "", 0, false).is_none());
+        // The local ones, for the queue to store when they cannot be stored now.
+        let local = queued_envelope("i.retry", &from, &parameters, &recipients, "", 0, true);
+        let local: Vec<String> = local
+            .unwrap()
+            .recipients
+            .iter()
+            .map(|r| r.to.to_string())
+            .collect();
+        assert_eq!(local, ["<bob@ours.example>"]);
     }
 
     #[test]
-    fn each_recipient_is_done_when_its_own_store_or_the_queue_succeeded() {
+    fn each_recipient_is_stored_or_queued_by_its_own_store_or_the_queue() {
+        use Taken::{No, Queued, Stored};
         let recipients = [
             accepted("<bob@ours.example>", "", Some("bob")),
             accepted("<carol@c.example>", "", None),
             accepted("<dave@ours.example>", "", Some("dave")),
             accepted("<erin@e.example>", "", None),
         ];
-        let delivery = |local: Vec<bool>, queued| Delivery { local, queued };
+        let delivery = |local: Vec<bool>, queued, retry_queued| Delivery {
+            local,
+            queued,
+            retry_queued,
+        };
         assert_eq!(
-            per_recipient(&recipients, &delivery(vec![true, false], Some(true))),
-            [true, true, false, true]
+            per_recipient(&recipients, &delivery(vec![true, false], Some(true), false)),
+            [Stored, Queued, No, Queued]
         );
         assert_eq!(
-            per_recipient(&recipients, &delivery(vec![true, true], Some(false))),
-            [true, false, true, false]
+            per_recipient(&recipients, &delivery(vec![true, false], Some(true), true)),
+            [Stored, Queued, Queued, Queued],
+            "dave queued to be stored with retries"
+        );
+        assert_eq!(
+            per_recipient(&recipients, &delivery(vec![true, true], Some(false), false)),
+            [Stored, No, Stored, No]
         );
         // Fewer results than local recipients (never happens): not done, no panic.
         assert_eq!(
-            per_recipient(&recipients, &delivery(vec![], None)),
-            [false; 4]
+            per_recipient(&recipients, &delivery(vec![], None, true)),
+            [No; 4]
         );
+    }
+
+    #[test]
+    fn one_reply_is_250_only_when_every_recipient_is_stored_or_queued() {
+        use Taken::{No, Queued, Stored};
+        assert!(one_reply("i", &[Stored, Queued]));
+        assert!(one_reply("i", &[]));
+        assert!(!one_reply("i", &[No, No]));
+        // Part durable, part not (the queue failed between two writes): 451 all the same.
+        assert!(!one_reply("i", &[Stored, No]));
     }
 
     #[test]
@@ -856,5 +983,223 @@ mod tests {
         };
         assert_eq!(refusal.code(), ReplyCode::TRANSACTION_FAILED);
         assert_eq!(refusal.status(), EnhancedStatus::new(5, 4, 6).ok());
+    }
+
+    /// A data directory for a session test, with its spool and queue.
+    fn office_in(name: &str, users: &[&str]) -> (PathBuf, Arc<Office>) {
+        let data = std::env::temp_dir().join(format!("po-smtp-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data).unwrap();
+        Spool::clean(&data).unwrap();
+        let office = Office::for_tests(&data, users).with_domains(&["ours.example"]);
+        (data, Arc::new(office))
+    }
+
+    /// An authenticated session (it may relay) of `office`.
+    fn session(office: &Arc<Office>, lmtp: bool) -> Session {
+        Session {
+            office: Arc::clone(office),
+            peer: "127.0.0.1:2525".parse().unwrap(),
+            lmtp,
+            tls: false,
+            hello: None,
+            authenticated: true,
+            transaction: None,
+        }
+    }
+
+    fn run<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    async fn rcpt(session: &mut Session, to: &str, parameters: &str) -> Answer {
+        session
+            .rcpt_to(to.parse().unwrap(), parameters.parse().unwrap())
+            .await
+    }
+
+    /// DATA for the transaction under way: the message's end's answer.
+    async fn send_data(session: &mut Session) -> Answer {
+        assert_eq!(session.data_start().await, Answer::Accept);
+        session
+            .body(Bytes::from_static(b"Subject: hi\r\n\r\nbody\r\n"))
+            .await;
+        session.message_end(0, 0).await
+    }
+
+    /// The messages in `user`'s Maildir.
+    fn copies(data: &Path, user: &str) -> usize {
+        std::fs::read_dir(data.join(user).join("new")).map_or(0, Iterator::count)
+    }
+
+    /// The ids of the queued messages, sorted.
+    fn queued_ids(data: &Path) -> Vec<String> {
+        let (envelopes, _) = queue::list(data).unwrap();
+        let mut ids: Vec<String> = envelopes.into_iter().map(|e| e.id).collect();
+        ids.sort();
+        ids
+    }
+
+    fn code(answer: &Answer) -> Option<(ReplyCode, Option<EnhancedStatus>)> {
+        match answer {
+            Answer::Reply(reply) => Some((reply.code(), reply.status())),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_relayed_recipient_gets_452_4_3_1_when_the_queue_cannot_be_written_and_the_rest_goes_on() {
+        let (data, office) = office_in("rcpt-452", &["alice", "bob"]);
+        assert!(queue_has_room(office.queue.as_ref()));
+        assert!(!queue_has_room(None));
+        std::fs::remove_dir_all(data.join(".queue").join("tmp")).unwrap();
+        assert!(!queue_has_room(office.queue.as_ref()));
+        let mut session = session(&office, false);
+        let (carol, bob, answer) = run(async {
+            let from = "<alice@ours.example>".parse().unwrap();
+            session.mail_from(from, MailParameters::default()).await;
+            let carol = rcpt(&mut session, "<carol@c.example>", "").await;
+            let bob = rcpt(&mut session, "<bob@ours.example>", "").await;
+            (carol, bob, send_data(&mut session).await)
+        });
+        let bob_copies = copies(&data, "bob");
+        let _ = std::fs::remove_dir_all(&data);
+        assert_eq!(
+            code(&carol),
+            Some((
+                ReplyCode::INSUFFICIENT_STORAGE,
+                Some(EnhancedStatus::SYSTEM_FULL)
+            ))
+        );
+        assert_eq!(bob, Answer::Accept);
+        assert_eq!(answer, Answer::Accept);
+        assert_eq!(bob_copies, 1);
+    }
+
+    #[test]
+    fn smtp_a_queue_failing_at_the_end_of_data_gets_451_with_no_local_copy_nor_report() {
+        let (data, office) = office_in("queue-fails", &["alice", "bob"]);
+        let mut session = session(&office, false);
+        let answer = run(async {
+            let from = "<alice@ours.example>".parse().unwrap();
+            session.mail_from(from, MailParameters::default()).await;
+            assert_eq!(
+                rcpt(&mut session, "<bob@ours.example>", "NOTIFY=SUCCESS").await,
+                Answer::Accept
+            );
+            assert_eq!(
+                rcpt(&mut session, "<carol@c.example>", "").await,
+                Answer::Accept
+            );
+            // The queue breaks after RCPT: its messages cannot be placed.
+            std::fs::remove_dir_all(data.join(".queue").join("msg")).unwrap();
+            send_data(&mut session).await
+        });
+        let bob_copies = copies(&data, "bob");
+        let queued = queued_ids(&data);
+        let _ = std::fs::remove_dir_all(&data);
+        assert_eq!(
+            code(&answer),
+            Some((
+                ReplyCode::LOCAL_ERROR,
+                Some(EnhancedStatus::SYSTEM_TRANSIENT)
+            ))
+        );
+        assert_eq!(bob_copies, 0, "nothing for the client's retry to duplicate");
+        assert!(queued.is_empty(), "no delivered DSN for a 451: {queued:?}");
+    }
+
+    #[test]
+    fn smtp_a_local_recipient_that_cannot_be_stored_is_queued_and_the_message_gets_250() {
+        let (data, office) = office_in("store-fails", &["alice", "bob", "dave"]);
+        // dave's Maildir cannot be made: a file is in its way.
+        std::fs::write(data.join("dave"), b"not a directory").unwrap();
+        let mut session = session(&office, false);
+        let answer = run(async {
+            let from = "<alice@ours.example>".parse().unwrap();
+            session.mail_from(from, MailParameters::default()).await;
+            for to in [
+                "<bob@ours.example>",
+                "<dave@ours.example>",
+                "<carol@c.example>",
+            ] {
+                assert_eq!(
+                    rcpt(&mut session, to, "NOTIFY=SUCCESS").await,
+                    Answer::Accept
+                );
+            }
+            send_data(&mut session).await
+        });
+        let bob_copies = copies(&data, "bob");
+        let (envelopes, _) = queue::list(&data).unwrap();
+        let dsn: Vec<String> = envelopes
+            .iter()
+            .filter(|e| e.id.ends_with(".local.dsn0"))
+            .map(|e| {
+                String::from_utf8(
+                    std::fs::read(office.queue.as_ref().unwrap().message_path(&e.id)).unwrap(),
+                )
+                .unwrap()
+            })
+            .collect();
+        let _ = std::fs::remove_dir_all(&data);
+        assert_eq!(answer, Answer::Accept);
+        assert_eq!(bob_copies, 1);
+        let mut ids: Vec<&str> = envelopes.iter().map(|e| e.id.as_str()).collect();
+        ids.sort_unstable();
+        let id = ids[0].to_string();
+        assert_eq!(
+            ids,
+            [
+                id.clone(),
+                format!("{id}.local.dsn0"),
+                format!("{id}.retry")
+            ],
+            "carol's, bob's report, dave's retries"
+        );
+        let to = |id: &str| -> Vec<String> {
+            let envelope = envelopes.iter().find(|e| e.id == id).unwrap();
+            envelope
+                .recipients
+                .iter()
+                .map(|r| r.to.to_string())
+                .collect()
+        };
+        assert_eq!(to(&id), ["<carol@c.example>"]);
+        assert_eq!(to(&format!("{id}.retry")), ["<dave@ours.example>"]);
+        // The report covers bob alone: dave's is the queue's to send once it stores him.
+        assert_eq!(dsn.len(), 1);
+        assert!(dsn[0].contains("rfc822;bob@ours.example"), "{}", dsn[0]);
+        assert!(!dsn[0].contains("dave@"), "{}", dsn[0]);
+    }
+
+    #[test]
+    fn lmtp_replies_per_recipient_and_queues_no_retry() {
+        let (data, office) = office_in("lmtp", &["alice", "bob", "dave"]);
+        std::fs::write(data.join("dave"), b"not a directory").unwrap();
+        let mut session = session(&office, true);
+        let answer = run(async {
+            let from = "<alice@ours.example>".parse().unwrap();
+            session.mail_from(from, MailParameters::default()).await;
+            for to in ["<bob@ours.example>", "<dave@ours.example>"] {
+                assert_eq!(rcpt(&mut session, to, "").await, Answer::Accept);
+            }
+            send_data(&mut session).await
+        });
+        let bob_copies = copies(&data, "bob");
+        let queued = queued_ids(&data);
+        let _ = std::fs::remove_dir_all(&data);
+        let Answer::PerRecipient(replies) = answer else {
+            panic!("one reply per recipient: {answer:?}");
+        };
+        let codes: Vec<ReplyCode> = replies.iter().map(Reply::code).collect();
+        assert_eq!(codes, [ReplyCode::OK, ReplyCode::LOCAL_ERROR]);
+        assert_eq!(bob_copies, 1);
+        assert!(queued.is_empty(), "{queued:?}");
     }
 }
