@@ -154,10 +154,13 @@ fn three(id: &str) -> QueuedEnvelope {
 
 fn dsns(queue: &Queue) -> Vec<QueuedEnvelope> {
     let (envelopes, _) = crate::queue::list(queue.dir().parent().unwrap()).unwrap();
-    envelopes
+    let mut dsns: Vec<QueuedEnvelope> = envelopes
         .into_iter()
         .filter(|envelope| envelope.from == mail_io::smtp::ReversePath::Null)
-        .collect()
+        .collect();
+    // In the order of their ids (a directory lists in no order of its own).
+    dsns.sort_by(|a, b| a.id.cmp(&b.id));
+    dsns
 }
 
 #[test]
