@@ -57,6 +57,8 @@ pub struct Queue {
     count: AtomicUsize,
     /// Tests: the durable steps left before a simulated crash ([`Queue::crash_after`]).
     crash: Mutex<Option<u32>>,
+    /// Tests: the durable steps left before one that fails ([`Queue::fail_after`]).
+    fault: Mutex<Option<u32>>,
     /// Syncs of `msg/` and `env/`, shared by the writers waiting for one.
     msg_sync: DirSync,
     env_sync: DirSync,
@@ -83,6 +85,7 @@ impl Queue {
             wake: tokio::sync::Notify::new(),
             count: AtomicUsize::new(0),
             crash: Mutex::new(None),
+            fault: Mutex::new(None),
         })
     }
 
@@ -182,6 +185,15 @@ impl Queue {
         self.wake.notify_one();
     }
 
+    /// One message fewer (never below zero).
+    fn uncount(&self) {
+        let _ = self
+            .count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |count| {
+                count.checked_sub(1)
+            });
+    }
+
     /// Rewrites the envelope of a queued message (its recipients' states) durably: a temp
     /// file, synced, renamed over the old one, the directory synced.
     pub fn update(&self, envelope: &QueuedEnvelope) -> io::Result<()> {
@@ -204,18 +216,28 @@ impl Queue {
     /// The content's removal is not synced: should a crash undo it, the message file is left
     /// without its envelope, which [`recover`](Self::recover) removes (the envelope's removal
     /// is synced first, so that no envelope is ever left without its message file).
+    ///
+    /// Tried again after a failure, it goes on where it stopped: an envelope already gone
+    /// was removed by the failed call (counted then), and is made durable now. A message file
+    /// that cannot be removed is logged, not a failure (the next start removes it).
     pub fn remove(&self, id: &str) -> io::Result<()> {
         check_id(id)?;
         self.step()?;
-        fs::remove_file(self.envelope_path(id))?;
+        match fs::remove_file(self.envelope_path(id)) {
+            Ok(()) => self.uncount(),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
         self.step()?;
         self.env_sync.sync()?;
-        self.count.fetch_sub(1, Ordering::Relaxed);
         self.step()?;
         match fs::remove_file(self.message_path(id)) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-            _ => Ok(()),
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                warn!(%id, %error, "removing a delivered message's file; removed at the next start");
+            }
+            _ => {}
         }
+        Ok(())
     }
 
     /// Reads the queue back at start-up, before anything is queued: temp files removed, every
@@ -331,19 +353,36 @@ impl Queue {
         }
     }
 
-    /// One durable step: fails once the simulated crash has happened.
+    /// Tests: after `steps` more durable steps, the next one fails (an I/O error, a disk
+    /// full, say), once: the caller cleans up as it would, and what follows succeeds.
+    #[doc(hidden)]
+    pub fn fail_after(&self, steps: u32) {
+        if let Ok(mut fault) = self.fault.lock() {
+            *fault = Some(steps);
+        }
+    }
+
+    /// One durable step: fails once the simulated crash has happened (and at the failure
+    /// [`fail_after`](Self::fail_after) asked for).
     fn step(&self) -> io::Result<()> {
-        let Ok(mut crash) = self.crash.lock() else {
-            return Ok(());
-        };
-        match &mut *crash {
-            None => Ok(()),
-            Some(0) => Err(io::Error::other("simulated crash")),
-            Some(left) => {
-                *left -= 1;
-                Ok(())
+        if let Ok(mut crash) = self.crash.lock() {
+            match &mut *crash {
+                None => {}
+                Some(0) => return Err(io::Error::other("simulated crash")),
+                Some(left) => *left -= 1,
             }
         }
+        if let Ok(mut fault) = self.fault.lock() {
+            match &mut *fault {
+                None => {}
+                Some(0) => {
+                    *fault = None;
+                    return Err(io::Error::other("simulated failure"));
+                }
+                Some(left) => *left -= 1,
+            }
+        }
+        Ok(())
     }
 }
 

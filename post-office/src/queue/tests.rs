@@ -348,3 +348,28 @@ fn a_sync_that_failed_covers_nobody() {
     assert_eq!(results.iter().filter(|result| result.is_err()).count(), 1);
     assert_eq!(syncs, 3);
 }
+
+#[test]
+fn a_removal_that_failed_midway_succeeds_when_tried_again_and_counts_once() {
+    let data = scratch("remove-again");
+    let queue = Queue::open(&data).unwrap();
+    let message = spool(&data, "a", b"x\r\n");
+    queue.enqueue(&message, &envelope("m1")).unwrap();
+    queue.enqueue(&message, &envelope("m2")).unwrap();
+    // The envelope is unlinked, then the directory's sync fails: tried again, it is done.
+    queue.fail_after(1);
+    assert!(queue.remove("m1").is_err());
+    queue.remove("m1").unwrap();
+    assert_eq!(queue.len(), 1);
+    assert!(!queue.message_path("m1").exists());
+    // The message file cannot be removed (a directory stands in its place): logged, not a
+    // failure (the start removes what is left), and counted once however often it is asked.
+    fs::remove_file(queue.message_path("m2")).unwrap();
+    fs::create_dir(queue.message_path("m2")).unwrap();
+    queue.remove("m2").unwrap();
+    assert_eq!(queue.len(), 0);
+    queue.remove("m2").unwrap();
+    assert_eq!(queue.len(), 0);
+    assert!(names(&queue.dir().join("env")).is_empty());
+    let _ = fs::remove_dir_all(data);
+}
