@@ -38,6 +38,11 @@ use crate::maildir::sync_dir;
 /// answers 4yz) until some are delivered. Each costs its envelope in memory.
 pub const MAX_MESSAGES: usize = 100_000;
 
+/// Room for DSNs beyond [`MAX_MESSAGES`]: a full queue must still take the bounces of the
+/// messages it gives up, or they could never leave. DSNs never cause DSNs and always leave
+/// (delivered, or dropped when they fail), so this room empties.
+pub const DSN_RESERVE: usize = MAX_MESSAGES;
+
 /// The largest envelope file read back (RFC 5321 4.5.3.1.8's 100 recipients take a few
 /// kilobytes; this leaves room for thousands).
 pub const MAX_ENVELOPE_FILE: u64 = 4 * 1024 * 1024;
@@ -49,7 +54,8 @@ pub const MAX_ID: usize = 200;
 pub struct Queue {
     /// `DATA/.queue`.
     dir: PathBuf,
-    /// Messages queued since the scheduler last looked (bounded by [`MAX_MESSAGES`]).
+    /// Messages queued since the scheduler last looked (bounded by [`MAX_MESSAGES`] and
+    /// [`DSN_RESERVE`]).
     arrivals: Mutex<Vec<QueuedEnvelope>>,
     /// Wakes the scheduler when a message arrives.
     wake: tokio::sync::Notify,
@@ -122,9 +128,9 @@ impl Queue {
     /// An id already queued is not queued again (`Ok`): a DSN's id is derived from its
     /// message's, so that one written before a crash is not written twice.
     pub fn enqueue(&self, message: &Path, envelope: &QueuedEnvelope) -> io::Result<()> {
-        if !self.admit(envelope)? {
+        let Some(slot) = self.admit(&envelope.id, MAX_MESSAGES)? else {
             return Ok(());
-        }
+        };
         let id = &envelope.id;
         let target = self.message_path(id);
         self.step()?;
@@ -139,16 +145,37 @@ impl Queue {
         self.step()?;
         self.msg_sync.sync()?;
         self.write_envelope(envelope)?;
-        self.arrived(envelope);
+        slot.keep();
+        self.hand_over(envelope.clone());
         Ok(())
     }
 
-    /// Like [`enqueue`](Self::enqueue), for a message made here (a DSN): `content` is written
-    /// to the queue and synced.
+    /// Like [`enqueue`](Self::enqueue), for a DSN made here: `content` is written to the
+    /// queue and synced (in the room of [`DSN_RESERVE`] when the queue is full).
     pub fn enqueue_content(&self, content: &[u8], envelope: &QueuedEnvelope) -> io::Result<()> {
-        if !self.admit(envelope)? {
+        let Some(slot) = self.admit_dsn(&envelope.id)? else {
             return Ok(());
-        }
+        };
+        self.store_content(slot, content, envelope)?;
+        self.hand_over(envelope.clone());
+        Ok(())
+    }
+
+    /// A place for DSN `id` ([`DSN_RESERVE`] beyond [`MAX_MESSAGES`]); `None` when it is
+    /// queued already. Taken before the DSN is built, so that a full queue costs no build.
+    pub(crate) fn admit_dsn(&self, id: &str) -> io::Result<Option<Slot<'_>>> {
+        self.admit(id, MAX_MESSAGES + DSN_RESERVE)
+    }
+
+    /// Writes DSN `envelope` with its `content` durably in the place `slot` holds, without
+    /// handing it to the scheduler ([`hand_over`](Self::hand_over), once what depends on it
+    /// is durable too).
+    pub(crate) fn store_content(
+        &self,
+        slot: Slot<'_>,
+        content: &[u8],
+        envelope: &QueuedEnvelope,
+    ) -> io::Result<()> {
         let id = &envelope.id;
         let tmp = self.dir.join("tmp").join(id);
         self.step()?;
@@ -158,29 +185,33 @@ impl Queue {
         self.step()?;
         self.msg_sync.sync()?;
         self.write_envelope(envelope)?;
-        self.arrived(envelope);
+        slot.keep();
         Ok(())
     }
 
-    /// Checks the id and that there is room; false when the message is queued already.
-    fn admit(&self, envelope: &QueuedEnvelope) -> io::Result<bool> {
-        check_id(&envelope.id)?;
-        if self.envelope_path(&envelope.id).exists() {
-            return Ok(false);
+    /// Checks the id and takes a place, while fewer than `limit` messages are queued (the
+    /// check and the count one step: two writers cannot both take the last place); `None`
+    /// when the message is queued already. The place is given back unless it is kept.
+    fn admit(&self, id: &str, limit: usize) -> io::Result<Option<Slot<'_>>> {
+        check_id(id)?;
+        if self.envelope_path(id).exists() {
+            return Ok(None);
         }
-        if self.len() >= MAX_MESSAGES {
-            return Err(io::Error::other(format!(
-                "the queue is full ({MAX_MESSAGES} messages)"
-            )));
-        }
-        Ok(true)
+        self.count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |count| {
+                (count < limit).then_some(count + 1)
+            })
+            .map_err(|_| io::Error::other(format!("the queue is full ({limit} messages)")))?;
+        Ok(Some(Slot {
+            queue: self,
+            kept: false,
+        }))
     }
 
-    /// Counts a new message and hands it to the scheduler.
-    fn arrived(&self, envelope: &QueuedEnvelope) {
-        self.count.fetch_add(1, Ordering::Relaxed);
+    /// Hands a message written durably to the scheduler.
+    pub(crate) fn hand_over(&self, envelope: QueuedEnvelope) {
         if let Ok(mut arrivals) = self.arrivals.lock() {
-            arrivals.push(envelope.clone());
+            arrivals.push(envelope);
         }
         self.wake.notify_one();
     }
@@ -383,6 +414,29 @@ impl Queue {
             }
         }
         Ok(())
+    }
+}
+
+/// A place in the queue taken by [`Queue::admit`]: given back when dropped, unless the
+/// message was written ([`keep`](Self::keep)).
+#[must_use]
+pub(crate) struct Slot<'a> {
+    queue: &'a Queue,
+    kept: bool,
+}
+
+impl Slot<'_> {
+    /// The message is queued: its place stays taken (until [`Queue::remove`]).
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.queue.uncount();
+        }
     }
 }
 

@@ -167,13 +167,18 @@ pub fn report(queue: &Queue, hostname: &str, envelope: &mut QueuedEnvelope) -> i
                     .is_some_and(|recipient| dsn::wanted(envelope, recipient))
             })
             .collect();
-        if !wanted.is_empty() {
-            let message = queue.message_path(&envelope.id);
-            if let Some((content, notification)) =
-                dsn::build(hostname, envelope, &wanted, &message, now())?
-            {
-                queue.enqueue_content(&content, &notification)?;
-                info!(id = %envelope.id, dsn = %notification.id, recipients = wanted.len(), "DSN queued");
+        let first = wanted.first().filter(|_| envelope.from.mailbox().is_some());
+        if let Some(&first) = first {
+            // The place first: a full queue costs no build.
+            if let Some(slot) = queue.admit_dsn(&dsn::id(&envelope.id, first))? {
+                let message = queue.message_path(&envelope.id);
+                if let Some((content, notification)) =
+                    dsn::build(hostname, envelope, &wanted, &message, now())?
+                {
+                    queue.store_content(slot, &content, &notification)?;
+                    queue.hand_over(notification.clone());
+                    info!(id = %envelope.id, dsn = %notification.id, recipients = wanted.len(), "DSN queued");
+                }
             }
         }
         for &index in &decided {

@@ -350,6 +350,30 @@ fn a_sync_that_failed_covers_nobody() {
 }
 
 #[test]
+fn the_last_place_is_taken_by_one_writer_and_given_back_when_its_write_fails() {
+    let data = scratch("places");
+    let queue = Queue::open(&data).unwrap();
+    let message = spool(&data, "a", b"x\r\n");
+    queue.count.store(MAX_MESSAGES - 1, Ordering::Relaxed);
+    let slot = queue.admit("m1", MAX_MESSAGES).unwrap().unwrap();
+    assert!(
+        queue.enqueue(&message, &envelope("m2")).is_err(),
+        "the last place is taken"
+    );
+    // DSNs still have their reserve.
+    assert!(queue.admit_dsn("m1.dsn0").unwrap().is_some());
+    drop(slot);
+    assert_eq!(queue.len(), MAX_MESSAGES - 1);
+    // A write that fails gives its place back.
+    queue.fail_after(1);
+    assert!(queue.enqueue(&message, &envelope("m2")).is_err());
+    assert_eq!(queue.len(), MAX_MESSAGES - 1);
+    queue.enqueue(&message, &envelope("m2")).unwrap();
+    assert_eq!(queue.len(), MAX_MESSAGES);
+    let _ = fs::remove_dir_all(data);
+}
+
+#[test]
 fn a_removal_that_failed_midway_succeeds_when_tried_again_and_counts_once() {
     let data = scratch("remove-again");
     let queue = Queue::open(&data).unwrap();

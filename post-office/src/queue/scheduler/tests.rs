@@ -249,6 +249,35 @@ fn a_crash_between_the_dsn_and_the_mark_gives_no_second_dsn() {
     let _ = fs::remove_dir_all(data);
 }
 
+#[test]
+fn a_full_queue_still_takes_its_bounces_and_lets_the_message_go() {
+    let data = scratch("report-full");
+    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let queue = Queue::open(&data).unwrap();
+    let mut envelope = envelope("m1");
+    queue.enqueue(&message, &envelope).unwrap();
+    record_outcome(
+        &mut envelope,
+        0,
+        outcome(OutcomeKind::Failed, "5.1.1", 1),
+        &POLICY,
+    );
+    queue.update(&envelope).unwrap();
+    queue.count.store(
+        crate::queue::MAX_MESSAGES,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    // The bounce has a reserve of its own: the message is reported and goes.
+    assert!(report(&queue, "mx.here.example", &mut envelope).unwrap());
+    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, ["m1.dsn0"]);
+    assert!(!queue.message_path("m1").exists());
+    // A new message is still refused: the bounce took the place the message left.
+    let error = queue.enqueue(&message, &crate::queue::tests::envelope("m2"));
+    assert!(error.is_err());
+    let _ = fs::remove_dir_all(data);
+}
+
 /// The durable steps of one envelope write ([`Queue::update`]) and of a removal.
 const UPDATE_STEPS: u32 = 3;
 const REMOVE_STEPS: u32 = 3;
