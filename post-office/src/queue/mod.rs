@@ -208,6 +208,12 @@ impl Queue {
         }))
     }
 
+    /// The envelope of message `id` if it is queued (as written last).
+    pub(crate) fn queued(&self, id: &str) -> Option<QueuedEnvelope> {
+        let path = self.envelope_path(id);
+        path.exists().then(|| read_envelope(&path).ok()).flatten()
+    }
+
     /// Hands a message written durably to the scheduler.
     pub(crate) fn hand_over(&self, envelope: QueuedEnvelope) {
         if let Ok(mut arrivals) = self.arrivals.lock() {
