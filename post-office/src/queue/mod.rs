@@ -125,10 +125,12 @@ impl Queue {
     /// it; both are durable (files and directories synced) when this returns `Ok`, and only
     /// then may the server answer 250. `envelope.id` names both files.
     ///
-    /// An id already queued is not queued again (`Ok`): a DSN's id is derived from its
-    /// message's, so that one written before a crash is not written twice.
+    /// An id already queued is not queued again (`Ok`), but handed to the scheduler again (a
+    /// retry after a failure that followed its write must not strand it): a DSN's id is
+    /// derived from its message's, so that one written before a crash is not written twice.
     pub fn enqueue(&self, message: &Path, envelope: &QueuedEnvelope) -> io::Result<()> {
         let Some(slot) = self.admit(&envelope.id, MAX_MESSAGES)? else {
+            self.hand_over_queued(&envelope.id);
             return Ok(());
         };
         let id = &envelope.id;
@@ -144,7 +146,7 @@ impl Queue {
         }
         self.step()?;
         self.msg_sync.sync()?;
-        self.write_envelope(envelope)?;
+        self.write_new_envelope(envelope)?;
         slot.keep();
         self.hand_over(envelope.clone());
         Ok(())
@@ -154,6 +156,7 @@ impl Queue {
     /// queue and synced (in the room of [`DSN_RESERVE`] when the queue is full).
     pub fn enqueue_content(&self, content: &[u8], envelope: &QueuedEnvelope) -> io::Result<()> {
         let Some(slot) = self.admit_dsn(&envelope.id)? else {
+            self.hand_over_queued(&envelope.id);
             return Ok(());
         };
         self.store_content(slot, content, envelope)?;
@@ -184,7 +187,7 @@ impl Queue {
         fs::rename(&tmp, self.message_path(id))?;
         self.step()?;
         self.msg_sync.sync()?;
-        self.write_envelope(envelope)?;
+        self.write_new_envelope(envelope)?;
         slot.keep();
         Ok(())
     }
@@ -212,6 +215,14 @@ impl Queue {
     pub(crate) fn queued(&self, id: &str) -> Option<QueuedEnvelope> {
         let path = self.envelope_path(id);
         path.exists().then(|| read_envelope(&path).ok()).flatten()
+    }
+
+    /// Hands message `id`, queued already, to the scheduler again (which ignores an id it
+    /// knows): a retry after a failure that followed its durable write.
+    fn hand_over_queued(&self, id: &str) {
+        if let Some(envelope) = self.queued(id) {
+            self.hand_over(envelope);
+        }
     }
 
     /// Hands a message written durably to the scheduler.
@@ -247,6 +258,19 @@ impl Queue {
         fs::rename(&tmp, self.envelope_path(&envelope.id))?;
         self.step()?;
         self.env_sync.sync()
+    }
+
+    /// The first envelope of a message: should it fail once in place (its directory not
+    /// synced), it is taken back, so that a failure means not queued: the caller answers
+    /// 4yz or tries again, and the message is not stranded (queued, never handed over) nor
+    /// delivered twice (once from here after a restart, once as sent again).
+    fn write_new_envelope(&self, envelope: &QueuedEnvelope) -> io::Result<()> {
+        let result = self.write_envelope(envelope);
+        if result.is_err() && !self.crashed() {
+            // Best effort: should the unlink fail too, the start finds the message queued.
+            let _ = fs::remove_file(self.envelope_path(&envelope.id));
+        }
+        result
     }
 
     /// Removes a message that is done: its envelope first, made durable, then its content.
@@ -420,6 +444,11 @@ impl Queue {
             }
         }
         Ok(())
+    }
+
+    /// Whether the simulated crash has happened (then nothing is cleaned up).
+    fn crashed(&self) -> bool {
+        self.crash.lock().is_ok_and(|crash| *crash == Some(0))
     }
 }
 

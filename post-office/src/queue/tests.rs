@@ -90,7 +90,8 @@ fn an_id_already_queued_is_not_queued_again() {
         .enqueue_content(b"third\r\n", &envelope("m1"))
         .unwrap();
     assert_eq!(queue.len(), 1);
-    assert_eq!(queue.take_arrivals().len(), 1);
+    // Handed over each time (a retry must not strand it): the scheduler keeps one.
+    assert_eq!(queue.take_arrivals(), vec![envelope("m1"); 3]);
     assert_eq!(fs::read(queue.message_path("m1")).unwrap(), b"first\r\n");
     let _ = fs::remove_dir_all(data);
 }
@@ -395,5 +396,33 @@ fn a_removal_that_failed_midway_succeeds_when_tried_again_and_counts_once() {
     queue.remove("m2").unwrap();
     assert_eq!(queue.len(), 0);
     assert!(names(&queue.dir().join("env")).is_empty());
+    let _ = fs::remove_dir_all(data);
+}
+
+#[test]
+fn an_envelope_whose_sync_failed_is_taken_back_and_the_retry_hands_the_message_over() {
+    let data = scratch("env-sync");
+    let queue = Queue::open(&data).unwrap();
+    let dsn = envelope("m1.dsn0");
+    // Content written (1), renamed (2), synced (3); envelope written (4), renamed (5): its
+    // directory's sync (6) fails. The caller hears of a failure: nothing may stay queued.
+    queue.fail_after(5);
+    assert!(queue.enqueue_content(b"report\r\n", &dsn).is_err());
+    assert!(names(&queue.dir().join("env")).is_empty());
+    assert_eq!(queue.len(), 0);
+    assert!(queue.take_arrivals().is_empty());
+    // Tried again: written, and handed to the scheduler.
+    queue.enqueue_content(b"report\r\n", &dsn).unwrap();
+    assert_eq!(queue.take_arrivals(), vec![dsn.clone()]);
+    assert_eq!(queue.len(), 1);
+    // Queued already (a retry after a later step failed): not written again, handed over
+    // (the scheduler ignores an id it knows).
+    queue.enqueue_content(b"other\r\n", &dsn).unwrap();
+    assert_eq!(queue.take_arrivals(), vec![dsn]);
+    assert_eq!(queue.len(), 1);
+    assert_eq!(
+        fs::read(queue.message_path("m1.dsn0")).unwrap(),
+        b"report\r\n"
+    );
     let _ = fs::remove_dir_all(data);
 }
