@@ -38,6 +38,11 @@ use crate::maildir::sync_dir;
 /// answers 4yz) until some are delivered. Each costs its envelope in memory.
 pub const MAX_MESSAGES: usize = 100_000;
 
+/// Room for DSNs beyond [`MAX_MESSAGES`]: a full queue must still take the bounces of the
+/// messages it gives up, or they could never leave. DSNs never cause DSNs and always leave
+/// (delivered, or dropped when they fail), so this room empties.
+pub const DSN_RESERVE: usize = MAX_MESSAGES;
+
 /// The largest envelope file read back (RFC 5321 4.5.3.1.8's 100 recipients take a few
 /// kilobytes; this leaves room for thousands).
 pub const MAX_ENVELOPE_FILE: u64 = 4 * 1024 * 1024;
@@ -49,7 +54,8 @@ pub const MAX_ID: usize = 200;
 pub struct Queue {
     /// `DATA/.queue`.
     dir: PathBuf,
-    /// Messages queued since the scheduler last looked (bounded by [`MAX_MESSAGES`]).
+    /// Messages queued since the scheduler last looked (bounded by [`MAX_MESSAGES`] and
+    /// [`DSN_RESERVE`]).
     arrivals: Mutex<Vec<QueuedEnvelope>>,
     /// Wakes the scheduler when a message arrives.
     wake: tokio::sync::Notify,
@@ -57,6 +63,8 @@ pub struct Queue {
     count: AtomicUsize,
     /// Tests: the durable steps left before a simulated crash ([`Queue::crash_after`]).
     crash: Mutex<Option<u32>>,
+    /// Tests: the durable steps left before one that fails ([`Queue::fail_after`]).
+    fault: Mutex<Option<u32>>,
     /// Syncs of `msg/` and `env/`, shared by the writers waiting for one.
     msg_sync: DirSync,
     env_sync: DirSync,
@@ -83,6 +91,7 @@ impl Queue {
             wake: tokio::sync::Notify::new(),
             count: AtomicUsize::new(0),
             crash: Mutex::new(None),
+            fault: Mutex::new(None),
         })
     }
 
@@ -116,12 +125,14 @@ impl Queue {
     /// it; both are durable (files and directories synced) when this returns `Ok`, and only
     /// then may the server answer 250. `envelope.id` names both files.
     ///
-    /// An id already queued is not queued again (`Ok`): a DSN's id is derived from its
-    /// message's, so that one written before a crash is not written twice.
+    /// An id already queued is not queued again (`Ok`), but handed to the scheduler again (a
+    /// retry after a failure that followed its write must not strand it): a DSN's id is
+    /// derived from its message's, so that one written before a crash is not written twice.
     pub fn enqueue(&self, message: &Path, envelope: &QueuedEnvelope) -> io::Result<()> {
-        if !self.admit(envelope)? {
+        let Some(slot) = self.admit(&envelope.id, MAX_MESSAGES)? else {
+            self.hand_over_queued(&envelope.id);
             return Ok(());
-        }
+        };
         let id = &envelope.id;
         let target = self.message_path(id);
         self.step()?;
@@ -135,17 +146,39 @@ impl Queue {
         }
         self.step()?;
         self.msg_sync.sync()?;
-        self.write_envelope(envelope)?;
-        self.arrived(envelope);
+        self.write_new_envelope(envelope)?;
+        slot.keep();
+        self.hand_over(envelope.clone());
         Ok(())
     }
 
-    /// Like [`enqueue`](Self::enqueue), for a message made here (a DSN): `content` is written
-    /// to the queue and synced.
+    /// Like [`enqueue`](Self::enqueue), for a DSN made here: `content` is written to the
+    /// queue and synced (in the room of [`DSN_RESERVE`] when the queue is full).
     pub fn enqueue_content(&self, content: &[u8], envelope: &QueuedEnvelope) -> io::Result<()> {
-        if !self.admit(envelope)? {
+        let Some(slot) = self.admit_dsn(&envelope.id)? else {
+            self.hand_over_queued(&envelope.id);
             return Ok(());
-        }
+        };
+        self.store_content(slot, content, envelope)?;
+        self.hand_over(envelope.clone());
+        Ok(())
+    }
+
+    /// A place for DSN `id` ([`DSN_RESERVE`] beyond [`MAX_MESSAGES`]); `None` when it is
+    /// queued already. Taken before the DSN is built, so that a full queue costs no build.
+    pub(crate) fn admit_dsn(&self, id: &str) -> io::Result<Option<Slot<'_>>> {
+        self.admit(id, MAX_MESSAGES + DSN_RESERVE)
+    }
+
+    /// Writes DSN `envelope` with its `content` durably in the place `slot` holds, without
+    /// handing it to the scheduler ([`hand_over`](Self::hand_over), once what depends on it
+    /// is durable too).
+    pub(crate) fn store_content(
+        &self,
+        slot: Slot<'_>,
+        content: &[u8],
+        envelope: &QueuedEnvelope,
+    ) -> io::Result<()> {
         let id = &envelope.id;
         let tmp = self.dir.join("tmp").join(id);
         self.step()?;
@@ -154,32 +187,59 @@ impl Queue {
         fs::rename(&tmp, self.message_path(id))?;
         self.step()?;
         self.msg_sync.sync()?;
-        self.write_envelope(envelope)?;
-        self.arrived(envelope);
+        self.write_new_envelope(envelope)?;
+        slot.keep();
         Ok(())
     }
 
-    /// Checks the id and that there is room; false when the message is queued already.
-    fn admit(&self, envelope: &QueuedEnvelope) -> io::Result<bool> {
-        check_id(&envelope.id)?;
-        if self.envelope_path(&envelope.id).exists() {
-            return Ok(false);
+    /// Checks the id and takes a place, while fewer than `limit` messages are queued (the
+    /// check and the count one step: two writers cannot both take the last place); `None`
+    /// when the message is queued already. The place is given back unless it is kept.
+    fn admit(&self, id: &str, limit: usize) -> io::Result<Option<Slot<'_>>> {
+        check_id(id)?;
+        if self.envelope_path(id).exists() {
+            return Ok(None);
         }
-        if self.len() >= MAX_MESSAGES {
-            return Err(io::Error::other(format!(
-                "the queue is full ({MAX_MESSAGES} messages)"
-            )));
-        }
-        Ok(true)
+        self.count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |count| {
+                (count < limit).then_some(count + 1)
+            })
+            .map_err(|_| io::Error::other(format!("the queue is full ({limit} messages)")))?;
+        Ok(Some(Slot {
+            queue: self,
+            kept: false,
+        }))
     }
 
-    /// Counts a new message and hands it to the scheduler.
-    fn arrived(&self, envelope: &QueuedEnvelope) {
-        self.count.fetch_add(1, Ordering::Relaxed);
+    /// The envelope of message `id` if it is queued (as written last).
+    pub(crate) fn queued(&self, id: &str) -> Option<QueuedEnvelope> {
+        let path = self.envelope_path(id);
+        path.exists().then(|| read_envelope(&path).ok()).flatten()
+    }
+
+    /// Hands message `id`, queued already, to the scheduler again (which ignores an id it
+    /// knows): a retry after a failure that followed its durable write.
+    fn hand_over_queued(&self, id: &str) {
+        if let Some(envelope) = self.queued(id) {
+            self.hand_over(envelope);
+        }
+    }
+
+    /// Hands a message written durably to the scheduler.
+    pub(crate) fn hand_over(&self, envelope: QueuedEnvelope) {
         if let Ok(mut arrivals) = self.arrivals.lock() {
-            arrivals.push(envelope.clone());
+            arrivals.push(envelope);
         }
         self.wake.notify_one();
+    }
+
+    /// One message fewer (never below zero).
+    fn uncount(&self) {
+        let _ = self
+            .count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |count| {
+                count.checked_sub(1)
+            });
     }
 
     /// Rewrites the envelope of a queued message (its recipients' states) durably: a temp
@@ -200,22 +260,45 @@ impl Queue {
         self.env_sync.sync()
     }
 
+    /// The first envelope of a message: should it fail once in place (its directory not
+    /// synced), it is taken back, so that a failure means not queued: the caller answers
+    /// 4yz or tries again, and the message is not stranded (queued, never handed over) nor
+    /// delivered twice (once from here after a restart, once as sent again).
+    fn write_new_envelope(&self, envelope: &QueuedEnvelope) -> io::Result<()> {
+        let result = self.write_envelope(envelope);
+        if result.is_err() && !self.crashed() {
+            // Best effort: should the unlink fail too, the start finds the message queued.
+            let _ = fs::remove_file(self.envelope_path(&envelope.id));
+        }
+        result
+    }
+
     /// Removes a message that is done: its envelope first, made durable, then its content.
     /// The content's removal is not synced: should a crash undo it, the message file is left
     /// without its envelope, which [`recover`](Self::recover) removes (the envelope's removal
     /// is synced first, so that no envelope is ever left without its message file).
+    ///
+    /// Tried again after a failure, it goes on where it stopped: an envelope already gone
+    /// was removed by the failed call (counted then), and is made durable now. A message file
+    /// that cannot be removed is logged, not a failure (the next start removes it).
     pub fn remove(&self, id: &str) -> io::Result<()> {
         check_id(id)?;
         self.step()?;
-        fs::remove_file(self.envelope_path(id))?;
+        match fs::remove_file(self.envelope_path(id)) {
+            Ok(()) => self.uncount(),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
         self.step()?;
         self.env_sync.sync()?;
-        self.count.fetch_sub(1, Ordering::Relaxed);
         self.step()?;
         match fs::remove_file(self.message_path(id)) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-            _ => Ok(()),
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                warn!(%id, %error, "removing a delivered message's file; removed at the next start");
+            }
+            _ => {}
         }
+        Ok(())
     }
 
     /// Reads the queue back at start-up, before anything is queued: temp files removed, every
@@ -331,18 +414,63 @@ impl Queue {
         }
     }
 
-    /// One durable step: fails once the simulated crash has happened.
+    /// Tests: after `steps` more durable steps, the next one fails (an I/O error, a disk
+    /// full, say), once: the caller cleans up as it would, and what follows succeeds.
+    #[doc(hidden)]
+    pub fn fail_after(&self, steps: u32) {
+        if let Ok(mut fault) = self.fault.lock() {
+            *fault = Some(steps);
+        }
+    }
+
+    /// One durable step: fails once the simulated crash has happened (and at the failure
+    /// [`fail_after`](Self::fail_after) asked for).
     fn step(&self) -> io::Result<()> {
-        let Ok(mut crash) = self.crash.lock() else {
-            return Ok(());
-        };
-        match &mut *crash {
-            None => Ok(()),
-            Some(0) => Err(io::Error::other("simulated crash")),
-            Some(left) => {
-                *left -= 1;
-                Ok(())
+        if let Ok(mut crash) = self.crash.lock() {
+            match &mut *crash {
+                None => {}
+                Some(0) => return Err(io::Error::other("simulated crash")),
+                Some(left) => *left -= 1,
             }
+        }
+        if let Ok(mut fault) = self.fault.lock() {
+            match &mut *fault {
+                None => {}
+                Some(0) => {
+                    *fault = None;
+                    return Err(io::Error::other("simulated failure"));
+                }
+                Some(left) => *left -= 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the simulated crash has happened (then nothing is cleaned up).
+    fn crashed(&self) -> bool {
+        self.crash.lock().is_ok_and(|crash| *crash == Some(0))
+    }
+}
+
+/// A place in the queue taken by [`Queue::admit`]: given back when dropped, unless the
+/// message was written ([`keep`](Self::keep)).
+#[must_use]
+pub(crate) struct Slot<'a> {
+    queue: &'a Queue,
+    kept: bool,
+}
+
+impl Slot<'_> {
+    /// The message is queued: its place stays taken (until [`Queue::remove`]).
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.queue.uncount();
         }
     }
 }

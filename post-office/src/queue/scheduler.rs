@@ -126,6 +126,13 @@ pub fn record_outcome(
 /// a crash before they are marked does not give a second one), then are marked reported; a
 /// message with every recipient done is removed instead (its marks are not written: a removal
 /// needs none). True when it was removed. Each step is durable before the next.
+///
+/// The DSN's place is taken before it is built (a full queue costs no build; DSNs have a
+/// reserve of their own, [`super::DSN_RESERVE`]), and it is handed to the scheduler only once
+/// the marks or the removal are durable: delivered and removed before, a crash would leave
+/// the round unreported and its DSN gone, to be made again. A DSN queued by an earlier call
+/// that failed is handed over the same way. On failure, `envelope` is left as it was (no
+/// marks kept that were not written), so that the report is made again.
 pub fn report(queue: &Queue, hostname: &str, envelope: &mut QueuedEnvelope) -> io::Result<bool> {
     let decided: Vec<usize> = envelope
         .recipients
@@ -142,59 +149,72 @@ pub fn report(queue: &Queue, hostname: &str, envelope: &mut QueuedEnvelope) -> i
         })
         .map(|(index, _)| index)
         .collect();
-    if !decided.is_empty() {
-        if envelope.from == mail_io::smtp::ReversePath::Null {
-            // RFC 5321 4.5.5: a bounce is never bounced; the log is all that is left of it.
-            for recipient in &envelope.recipients {
-                if let RecipientState::Done {
-                    outcome,
-                    reported: false,
-                } = &recipient.state
-                {
-                    if outcome.kind == OutcomeKind::Failed {
-                        warn!(id = %envelope.id, status = %outcome.status, "a DSN could not be delivered; dropped");
-                    }
+    if envelope.from == mail_io::smtp::ReversePath::Null {
+        // RFC 5321 4.5.5: a bounce is never bounced; the log is all that is left of it.
+        for recipient in &envelope.recipients {
+            if let RecipientState::Done {
+                outcome,
+                reported: false,
+            } = &recipient.state
+            {
+                if outcome.kind == OutcomeKind::Failed {
+                    warn!(id = %envelope.id, status = %outcome.status, "a DSN could not be delivered; dropped");
                 }
             }
         }
-        let wanted: Vec<usize> = decided
-            .iter()
-            .copied()
-            .filter(|&index| {
-                envelope
-                    .recipients
-                    .get(index)
-                    .is_some_and(|recipient| dsn::wanted(envelope, recipient))
-            })
-            .collect();
-        if !wanted.is_empty() {
-            let message = queue.message_path(&envelope.id);
-            if let Some((content, notification)) =
-                dsn::build(hostname, envelope, &wanted, &message, now())?
-            {
-                queue.enqueue_content(&content, &notification)?;
-                info!(id = %envelope.id, dsn = %notification.id, recipients = wanted.len(), "DSN queued");
-            }
-        }
-        for &index in &decided {
-            if let Some(RecipientState::Done { reported, .. }) = envelope
+    }
+    let wanted: Vec<usize> = decided
+        .iter()
+        .copied()
+        .filter(|&index| {
+            envelope
                 .recipients
-                .get_mut(index)
-                .map(|recipient| &mut recipient.state)
-            {
-                *reported = true;
+                .get(index)
+                .is_some_and(|recipient| dsn::wanted(envelope, recipient))
+        })
+        .collect();
+    let mut notification = None;
+    // `dsn::build` makes none for the null reverse-path.
+    let first = wanted.first().filter(|_| envelope.from.mailbox().is_some());
+    if let Some(&first) = first {
+        let id = dsn::id(&envelope.id, first);
+        match queue.admit_dsn(&id)? {
+            // Queued by a call that failed after: handed over below.
+            None => notification = queue.queued(&id),
+            Some(slot) => {
+                let message = queue.message_path(&envelope.id);
+                if let Some((content, built)) =
+                    dsn::build(hostname, envelope, &wanted, &message, now())?
+                {
+                    queue.store_content(slot, &content, &built)?;
+                    info!(id = %envelope.id, dsn = %built.id, recipients = wanted.len(), "DSN queued");
+                    notification = Some(built);
+                }
             }
         }
-        if !finished(envelope) {
-            queue.update(envelope)?;
+    }
+    let mut marked = envelope.clone();
+    for &index in &decided {
+        if let Some(RecipientState::Done { reported, .. }) = marked
+            .recipients
+            .get_mut(index)
+            .map(|recipient| &mut recipient.state)
+        {
+            *reported = true;
         }
     }
-    if finished(envelope) {
-        queue.remove(&envelope.id)?;
-        info!(id = %envelope.id, "message done, removed from the queue");
-        return Ok(true);
+    let removed = finished(&marked);
+    if removed {
+        queue.remove(&marked.id)?;
+        info!(id = %marked.id, "message done, removed from the queue");
+    } else if !decided.is_empty() {
+        queue.update(&marked)?;
     }
-    Ok(false)
+    *envelope = marked;
+    if let Some(notification) = notification {
+        queue.hand_over(notification);
+    }
+    Ok(removed)
 }
 
 /// Ends a round of `envelope` whose outcomes are recorded in memory only ([`record_outcome`]),

@@ -90,7 +90,8 @@ fn an_id_already_queued_is_not_queued_again() {
         .enqueue_content(b"third\r\n", &envelope("m1"))
         .unwrap();
     assert_eq!(queue.len(), 1);
-    assert_eq!(queue.take_arrivals().len(), 1);
+    // Handed over each time (a retry must not strand it): the scheduler keeps one.
+    assert_eq!(queue.take_arrivals(), vec![envelope("m1"); 3]);
     assert_eq!(fs::read(queue.message_path("m1")).unwrap(), b"first\r\n");
     let _ = fs::remove_dir_all(data);
 }
@@ -347,4 +348,81 @@ fn a_sync_that_failed_covers_nobody() {
     assert!(results[0].is_ok());
     assert_eq!(results.iter().filter(|result| result.is_err()).count(), 1);
     assert_eq!(syncs, 3);
+}
+
+#[test]
+fn the_last_place_is_taken_by_one_writer_and_given_back_when_its_write_fails() {
+    let data = scratch("places");
+    let queue = Queue::open(&data).unwrap();
+    let message = spool(&data, "a", b"x\r\n");
+    queue.count.store(MAX_MESSAGES - 1, Ordering::Relaxed);
+    let slot = queue.admit("m1", MAX_MESSAGES).unwrap().unwrap();
+    assert!(
+        queue.enqueue(&message, &envelope("m2")).is_err(),
+        "the last place is taken"
+    );
+    // DSNs still have their reserve.
+    assert!(queue.admit_dsn("m1.dsn0").unwrap().is_some());
+    drop(slot);
+    assert_eq!(queue.len(), MAX_MESSAGES - 1);
+    // A write that fails gives its place back.
+    queue.fail_after(1);
+    assert!(queue.enqueue(&message, &envelope("m2")).is_err());
+    assert_eq!(queue.len(), MAX_MESSAGES - 1);
+    queue.enqueue(&message, &envelope("m2")).unwrap();
+    assert_eq!(queue.len(), MAX_MESSAGES);
+    let _ = fs::remove_dir_all(data);
+}
+
+#[test]
+fn a_removal_that_failed_midway_succeeds_when_tried_again_and_counts_once() {
+    let data = scratch("remove-again");
+    let queue = Queue::open(&data).unwrap();
+    let message = spool(&data, "a", b"x\r\n");
+    queue.enqueue(&message, &envelope("m1")).unwrap();
+    queue.enqueue(&message, &envelope("m2")).unwrap();
+    // The envelope is unlinked, then the directory's sync fails: tried again, it is done.
+    queue.fail_after(1);
+    assert!(queue.remove("m1").is_err());
+    queue.remove("m1").unwrap();
+    assert_eq!(queue.len(), 1);
+    assert!(!queue.message_path("m1").exists());
+    // The message file cannot be removed (a directory stands in its place): logged, not a
+    // failure (the start removes what is left), and counted once however often it is asked.
+    fs::remove_file(queue.message_path("m2")).unwrap();
+    fs::create_dir(queue.message_path("m2")).unwrap();
+    queue.remove("m2").unwrap();
+    assert_eq!(queue.len(), 0);
+    queue.remove("m2").unwrap();
+    assert_eq!(queue.len(), 0);
+    assert!(names(&queue.dir().join("env")).is_empty());
+    let _ = fs::remove_dir_all(data);
+}
+
+#[test]
+fn an_envelope_whose_sync_failed_is_taken_back_and_the_retry_hands_the_message_over() {
+    let data = scratch("env-sync");
+    let queue = Queue::open(&data).unwrap();
+    let dsn = envelope("m1.dsn0");
+    // Content written (1), renamed (2), synced (3); envelope written (4), renamed (5): its
+    // directory's sync (6) fails. The caller hears of a failure: nothing may stay queued.
+    queue.fail_after(5);
+    assert!(queue.enqueue_content(b"report\r\n", &dsn).is_err());
+    assert!(names(&queue.dir().join("env")).is_empty());
+    assert_eq!(queue.len(), 0);
+    assert!(queue.take_arrivals().is_empty());
+    // Tried again: written, and handed to the scheduler.
+    queue.enqueue_content(b"report\r\n", &dsn).unwrap();
+    assert_eq!(queue.take_arrivals(), vec![dsn.clone()]);
+    assert_eq!(queue.len(), 1);
+    // Queued already (a retry after a later step failed): not written again, handed over
+    // (the scheduler ignores an id it knows).
+    queue.enqueue_content(b"other\r\n", &dsn).unwrap();
+    assert_eq!(queue.take_arrivals(), vec![dsn]);
+    assert_eq!(queue.len(), 1);
+    assert_eq!(
+        fs::read(queue.message_path("m1.dsn0")).unwrap(),
+        b"report\r\n"
+    );
+    let _ = fs::remove_dir_all(data);
 }

@@ -252,6 +252,87 @@ fn a_crash_between_the_dsn_and_the_mark_gives_no_second_dsn() {
     let _ = fs::remove_dir_all(data);
 }
 
+#[test]
+fn a_full_queue_still_takes_its_bounces_and_lets_the_message_go() {
+    let data = scratch("report-full");
+    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let queue = Queue::open(&data).unwrap();
+    let mut envelope = envelope("m1");
+    queue.enqueue(&message, &envelope).unwrap();
+    record_outcome(
+        &mut envelope,
+        0,
+        outcome(OutcomeKind::Failed, "5.1.1", 1),
+        &POLICY,
+    );
+    queue.update(&envelope).unwrap();
+    queue.count.store(
+        crate::queue::MAX_MESSAGES,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    // The bounce has a reserve of its own: the message is reported and goes.
+    assert!(report(&queue, "mx.here.example", &mut envelope).unwrap());
+    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, ["m1.dsn0"]);
+    assert!(!queue.message_path("m1").exists());
+    // A new message is still refused: the bounce took the place the message left.
+    let error = queue.enqueue(&message, &crate::queue::tests::envelope("m2"));
+    assert!(error.is_err());
+    let _ = fs::remove_dir_all(data);
+}
+
+#[test]
+fn a_dsn_is_handed_over_only_once_its_report_is_durable() {
+    let data = scratch("report-handover");
+    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let queue = Queue::open(&data).unwrap();
+    let failed = outcome(OutcomeKind::Failed, "5.1.1", 1);
+    // m1: bob fails, the others pending (the marks are written); m2: its one recipient fails
+    // (the message is removed).
+    let mut m1 = three("m1");
+    let mut m2 = envelope("m2");
+    for envelope in [&mut m1, &mut m2] {
+        queue.enqueue(&message, envelope).unwrap();
+        record_outcome(envelope, 0, failed.clone(), &POLICY);
+        queue.update(envelope).unwrap();
+    }
+    queue.take_arrivals();
+    for envelope in [&mut m1, &mut m2] {
+        // The DSN is written (its 6 steps); the marks' write, or the removal, fails.
+        queue.fail_after(6);
+        assert!(report(&queue, "mx.here.example", envelope).is_err());
+        assert!(
+            queue.take_arrivals().is_empty(),
+            "{}: a DSN handed over before its report is durable",
+            envelope.id
+        );
+        assert!(
+            matches!(
+                envelope.recipients[0].state,
+                RecipientState::Done {
+                    reported: false,
+                    ..
+                }
+            ),
+            "{}: the marks of a failed write are kept",
+            envelope.id
+        );
+        // Tried again: the DSN queued already is handed over once the report is durable.
+        let removed = report(&queue, "mx.here.example", envelope).unwrap();
+        assert_eq!(removed, envelope.id == "m2");
+        let arrived: Vec<String> = queue.take_arrivals().into_iter().map(|e| e.id).collect();
+        assert_eq!(arrived, [format!("{}.dsn0", envelope.id)]);
+    }
+    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, ["m1.dsn0", "m2.dsn0"]);
+    assert!(matches!(
+        m1.recipients[0].state,
+        RecipientState::Done { reported: true, .. }
+    ));
+    assert_eq!(queue.len(), 3);
+    let _ = fs::remove_dir_all(data);
+}
+
 /// The durable steps of one envelope write ([`Queue::update`]) and of a removal.
 const UPDATE_STEPS: u32 = 3;
 const REMOVE_STEPS: u32 = 3;
