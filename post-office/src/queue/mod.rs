@@ -10,7 +10,7 @@
 //!
 //! Every write goes to `tmp/`, is synced, renamed into place, and the directory synced: a crash
 //! at any point leaves either the old file or the new one. Writers that need the same
-//! directory synced at the same time share one sync ([`DirSync`], a group commit). `msg/ID` is placed before
+//! directory synced at the same time share one sync (`DirSync`, a group commit). `msg/ID` is placed before
 //! `env/ID.json` is written and removed after it: a message file without its envelope is
 //! debris of a crash before the 250 (or after the end), removed by [`Queue::recover`]. An
 //! envelope file that cannot be read is moved to `corrupt/` and logged, never a crash.

@@ -122,7 +122,7 @@ pub fn record_outcome(
 
 /// Ends a round of `envelope` whose outcomes are already written ([`Queue::update`]; no attempt
 /// of it running): the recipients decided and not yet reported get their DSN if they call for
-/// one ([`dsn::wanted`]; one DSN for them all, queued under an id derived from theirs, so that
+/// one (`dsn::wanted`; one DSN for them all, queued under an id derived from theirs, so that
 /// a crash before they are marked does not give a second one), then are marked reported; a
 /// message with every recipient done is removed instead (its marks are not written: a removal
 /// needs none). True when it was removed. Each step is durable before the next.
