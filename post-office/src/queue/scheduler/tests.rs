@@ -22,6 +22,46 @@ fn outcome(kind: OutcomeKind, status: &str, at: u64) -> Outcome {
     }
 }
 
+/// A message's content, as every test here spools it.
+const BODY: &[u8] = b"Subject: s\r\n\r\nbody\r\n";
+
+const DELIVERED: OutcomeKind = OutcomeKind::Delivered {
+    dsn_passed_on: true,
+};
+
+/// A delivery at `at` whose DSN duty was passed on.
+fn delivered(at: u64) -> Outcome {
+    outcome(DELIVERED, "2.0.0", at)
+}
+
+/// Records a permanent failure (5.1.1) of recipient `index` at `at`.
+fn fail(envelope: &mut QueuedEnvelope, index: usize, at: u64) {
+    record_outcome(
+        envelope,
+        index,
+        outcome(OutcomeKind::Failed, "5.1.1", at),
+        &POLICY,
+    );
+}
+
+/// Records a deferral (4.4.1) of recipient `index` at `at`.
+fn defer(envelope: &mut QueuedEnvelope, index: usize, at: u64) {
+    record_outcome(
+        envelope,
+        index,
+        outcome(OutcomeKind::Deferred, "4.4.1", at),
+        &POLICY,
+    );
+}
+
+/// A scratch data directory named `name`, a message spooled there, and its queue opened.
+fn queue_with_message(name: &str) -> (PathBuf, PathBuf, Queue) {
+    let data = scratch(name);
+    let message = spool(&data, "a", BODY);
+    let queue = Queue::open(&data).unwrap();
+    (data, message, queue)
+}
+
 #[test]
 fn the_wait_doubles_from_the_first_up_to_the_cap() {
     let waits: Vec<u64> = (1..=9).map(|n| POLICY.delay(n)).collect();
@@ -39,12 +79,7 @@ fn a_deferred_recipient_is_tried_again_later_and_later() {
     let arrival = envelope.arrival;
     let mut at = arrival;
     for (attempt, wait) in [(1, 300), (2, 600), (3, 1200)] {
-        record_outcome(
-            &mut envelope,
-            0,
-            outcome(OutcomeKind::Deferred, "4.4.1", at),
-            &POLICY,
-        );
+        defer(&mut envelope, 0, at);
         let RecipientState::Pending {
             attempts,
             next_attempt,
@@ -70,22 +105,12 @@ fn the_last_attempt_is_at_the_give_up_time_then_it_fails_with_4_4_7() {
         next_attempt: 0,
         last: None,
     };
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(OutcomeKind::Deferred, "4.4.1", deadline - 60),
-        &POLICY,
-    );
+    defer(&mut envelope, 0, deadline - 60);
     let RecipientState::Pending { next_attempt, .. } = envelope.recipients[0].state else {
         panic!("still pending");
     };
     assert_eq!(next_attempt, deadline);
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(OutcomeKind::Deferred, "4.4.1", deadline),
-        &POLICY,
-    );
+    defer(&mut envelope, 0, deadline);
     let RecipientState::Done { outcome, reported } = &envelope.recipients[0].state else {
         panic!("done");
     };
@@ -99,12 +124,7 @@ fn the_last_attempt_is_at_the_give_up_time_then_it_fails_with_4_4_7() {
 #[test]
 fn delivered_and_failed_end_a_recipient_and_a_done_one_stays_done() {
     let mut envelope = envelope("m1");
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
+    fail(&mut envelope, 0, 1);
     let done = envelope.recipients[0].state.clone();
     assert!(matches!(
         done,
@@ -113,26 +133,10 @@ fn delivered_and_failed_end_a_recipient_and_a_done_one_stays_done() {
             ..
         }
     ));
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(
-            OutcomeKind::Delivered {
-                dsn_passed_on: true,
-            },
-            "2.0.0",
-            2,
-        ),
-        &POLICY,
-    );
+    record_outcome(&mut envelope, 0, delivered(2), &POLICY);
     assert_eq!(envelope.recipients[0].state, done);
     // An index out of range is ignored.
-    record_outcome(
-        &mut envelope,
-        7,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
+    fail(&mut envelope, 7, 1);
 }
 
 /// An envelope with three recipients: bob (NOTIFY default), carol (NOTIFY=NEVER), dave
@@ -163,22 +167,20 @@ fn dsns(queue: &Queue) -> Vec<QueuedEnvelope> {
     dsns
 }
 
+/// The ids of the DSNs queued, in order.
+fn dsn_ids(queue: &Queue) -> Vec<String> {
+    dsns(queue).into_iter().map(|e| e.id).collect()
+}
+
 #[test]
 fn a_round_gives_one_dsn_for_the_recipients_that_ask_then_the_message_goes() {
-    let data = scratch("report");
-    let queue = Queue::open(&data).unwrap();
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let (data, message, queue) = queue_with_message("report");
     let mut envelope = three("m1");
     queue.enqueue(&message, &envelope).unwrap();
 
     // Round 1: carol fails (NEVER: no DSN), dave is relayed to a server without DSN
     // (SUCCESS: a "relayed" DSN of ours).
-    record_outcome(
-        &mut envelope,
-        1,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
+    fail(&mut envelope, 1, 1);
     let delivered = outcome(
         OutcomeKind::Delivered {
             dsn_passed_on: false,
@@ -197,27 +199,16 @@ fn a_round_gives_one_dsn_for_the_recipients_that_ask_then_the_message_goes() {
     assert_eq!(dsns(&queue).len(), 1);
 
     // Round 2: bob fails: the second DSN, and the message is done.
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(OutcomeKind::Failed, "5.1.1", 2),
-        &POLICY,
-    );
+    fail(&mut envelope, 0, 2);
     assert!(report(&queue, "mx.here.example", &mut envelope).unwrap());
-    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
-    assert_eq!(ids, ["m1.dsn0", "m1.dsn2"]);
+    assert_eq!(dsn_ids(&queue), ["m1.dsn0", "m1.dsn2"]);
     assert!(!queue.message_path("m1").exists());
     let (left, _) = crate::queue::list(&data).unwrap();
     assert_eq!(left.len(), 2, "only the DSNs remain");
 
     // A DSN's own failure is never reported (null reverse-path): it just goes.
     let mut bounce = dsns(&queue).remove(0);
-    record_outcome(
-        &mut bounce,
-        0,
-        outcome(OutcomeKind::Failed, "5.1.1", 3),
-        &POLICY,
-    );
+    fail(&mut bounce, 0, 3);
     assert!(report(&queue, "mx.here.example", &mut bounce).unwrap());
     assert_eq!(dsns(&queue).len(), 1);
     let _ = fs::remove_dir_all(data);
@@ -225,17 +216,10 @@ fn a_round_gives_one_dsn_for_the_recipients_that_ask_then_the_message_goes() {
 
 #[test]
 fn a_crash_between_the_dsn_and_the_mark_gives_no_second_dsn() {
-    let data = scratch("report-crash");
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let queue = Queue::open(&data).unwrap();
+    let (data, message, queue) = queue_with_message("report-crash");
     let mut envelope = envelope("m1");
     queue.enqueue(&message, &envelope).unwrap();
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
+    fail(&mut envelope, 0, 1);
     queue.update(&envelope).unwrap();
     // The DSN is enqueued (its 6 steps), then the process dies.
     queue.crash_after(6);
@@ -247,24 +231,16 @@ fn a_crash_between_the_dsn_and_the_mark_gives_no_second_dsn() {
     assert_eq!(loaded.len(), 2);
     let mut original = loaded.remove(loaded.iter().position(|e| e.id == "m1").unwrap());
     assert!(report(&queue, "mx.here.example", &mut original).unwrap());
-    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
-    assert_eq!(ids, ["m1.dsn0"]);
+    assert_eq!(dsn_ids(&queue), ["m1.dsn0"]);
     let _ = fs::remove_dir_all(data);
 }
 
 #[test]
 fn a_full_queue_still_takes_its_bounces_and_lets_the_message_go() {
-    let data = scratch("report-full");
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let queue = Queue::open(&data).unwrap();
+    let (data, message, queue) = queue_with_message("report-full");
     let mut envelope = envelope("m1");
     queue.enqueue(&message, &envelope).unwrap();
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
+    fail(&mut envelope, 0, 1);
     queue.update(&envelope).unwrap();
     queue.count.store(
         crate::queue::MAX_MESSAGES,
@@ -272,8 +248,7 @@ fn a_full_queue_still_takes_its_bounces_and_lets_the_message_go() {
     );
     // The bounce has a reserve of its own: the message is reported and goes.
     assert!(report(&queue, "mx.here.example", &mut envelope).unwrap());
-    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
-    assert_eq!(ids, ["m1.dsn0"]);
+    assert_eq!(dsn_ids(&queue), ["m1.dsn0"]);
     assert!(!queue.message_path("m1").exists());
     // A new message is still refused: the bounce took the place the message left.
     let error = queue.enqueue(&message, &crate::queue::tests::envelope("m2"));
@@ -283,9 +258,7 @@ fn a_full_queue_still_takes_its_bounces_and_lets_the_message_go() {
 
 #[test]
 fn a_dsn_is_handed_over_only_once_its_report_is_durable() {
-    let data = scratch("report-handover");
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let queue = Queue::open(&data).unwrap();
+    let (data, message, queue) = queue_with_message("report-handover");
     let failed = outcome(OutcomeKind::Failed, "5.1.1", 1);
     // m1: bob fails, the others pending (the marks are written); m2: its one recipient fails
     // (the message is removed).
@@ -323,8 +296,7 @@ fn a_dsn_is_handed_over_only_once_its_report_is_durable() {
         let arrived: Vec<String> = queue.take_arrivals().into_iter().map(|e| e.id).collect();
         assert_eq!(arrived, [format!("{}.dsn0", envelope.id)]);
     }
-    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
-    assert_eq!(ids, ["m1.dsn0", "m2.dsn0"]);
+    assert_eq!(dsn_ids(&queue), ["m1.dsn0", "m2.dsn0"]);
     assert!(matches!(
         m1.recipients[0].state,
         RecipientState::Done { reported: true, .. }
@@ -340,14 +312,8 @@ const REMOVE_STEPS: u32 = 3;
 #[test]
 fn a_message_delivered_everywhere_without_a_dsn_is_removed_with_nothing_written_before() {
     let data = scratch("conclude-remove");
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let delivered = outcome(
-        OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        "2.0.0",
-        1,
-    );
+    let message = spool(&data, "a", BODY);
+    let delivered = delivered(1);
     for cut in 0..=REMOVE_STEPS {
         let queue = Queue::open(&data).unwrap();
         let queued = envelope("m1");
@@ -377,32 +343,14 @@ fn a_message_delivered_everywhere_without_a_dsn_is_removed_with_nothing_written_
 
 #[test]
 fn a_round_without_a_dsn_is_written_once_its_decided_recipients_marked() {
-    let data = scratch("conclude-once");
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let queue = Queue::open(&data).unwrap();
+    let (data, message, queue) = queue_with_message("conclude-once");
     let mut queued = three("m1");
     queue.enqueue(&message, &queued).unwrap();
     // bob delivered (no DSN asked), carol failed (NOTIFY=NEVER), dave deferred.
-    let delivered = outcome(
-        OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        "2.0.0",
-        1,
-    );
+    let delivered = delivered(1);
     record_outcome(&mut queued, 0, delivered, &POLICY);
-    record_outcome(
-        &mut queued,
-        1,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
-    record_outcome(
-        &mut queued,
-        2,
-        outcome(OutcomeKind::Deferred, "4.4.1", 1),
-        &POLICY,
-    );
+    fail(&mut queued, 1, 1);
+    defer(&mut queued, 2, 1);
     queue.crash_after(UPDATE_STEPS);
     assert!(!conclude(&queue, "mx.here.example", &mut queued).unwrap());
     for recipient in &queued.recipients[..2] {
@@ -417,12 +365,7 @@ fn a_round_without_a_dsn_is_written_once_its_decided_recipients_marked() {
     assert!(dsns(&queue).is_empty());
 
     // A round of deferrals alone is written too, once.
-    record_outcome(
-        &mut queued,
-        2,
-        outcome(OutcomeKind::Deferred, "4.4.1", 400),
-        &POLICY,
-    );
+    defer(&mut queued, 2, 400);
     queue.crash_after(UPDATE_STEPS);
     assert!(!conclude(&queue, "mx.here.example", &mut queued).unwrap());
     drop(queue);
@@ -438,17 +381,10 @@ fn a_round_without_a_dsn_is_written_once_its_decided_recipients_marked() {
 
 #[test]
 fn a_round_that_calls_for_a_dsn_is_written_before_the_dsn_is_queued() {
-    let data = scratch("conclude-dsn");
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let queue = Queue::open(&data).unwrap();
+    let (data, message, queue) = queue_with_message("conclude-dsn");
     let mut queued = envelope("m1");
     queue.enqueue(&message, &queued).unwrap();
-    record_outcome(
-        &mut queued,
-        0,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
+    fail(&mut queued, 0, 1);
     // Cut once the outcome is written: no DSN yet, and the restart reports it, once.
     queue.crash_after(UPDATE_STEPS);
     assert!(conclude(&queue, "mx.here.example", &mut queued).is_err());
@@ -465,8 +401,7 @@ fn a_round_that_calls_for_a_dsn_is_written_before_the_dsn_is_queued() {
         }
     ));
     assert!(report(&queue, "mx.here.example", &mut loaded[0]).unwrap());
-    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
-    assert_eq!(ids, ["m1.dsn0"]);
+    assert_eq!(dsn_ids(&queue), ["m1.dsn0"]);
     let _ = fs::remove_dir_all(data);
 }
 
@@ -486,6 +421,16 @@ struct FakeState {
     most_per_domain: usize,
     /// (message id, domain, recipient indices), in order.
     attempts: Vec<(String, String, Vec<usize>)>,
+}
+
+impl FakeRemote {
+    fn new(delay: Duration, kind: OutcomeKind) -> Arc<FakeRemote> {
+        Arc::new(FakeRemote {
+            delay,
+            kind,
+            state: Default::default(),
+        })
+    }
 }
 
 impl Remote for FakeRemote {
@@ -550,6 +495,13 @@ async fn run_until(
     ok
 }
 
+/// A scratch data directory named `name` and an office for alice there.
+fn office(name: &str) -> (PathBuf, Arc<Office>) {
+    let data = scratch(name);
+    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    (data, office)
+}
+
 fn settings(workers: usize, per_domain: usize, policy: RetryPolicy) -> Settings {
     Settings {
         policy,
@@ -560,10 +512,9 @@ fn settings(workers: usize, per_domain: usize, policy: RetryPolicy) -> Settings 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_stay_within_the_worker_and_per_domain_limits_one_per_message_and_domain() {
-    let data = scratch("limits");
-    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let (data, office) = office("limits");
     let queue = office.queue.as_ref().unwrap();
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let message = spool(&data, "a", BODY);
     const MESSAGES: usize = 8;
     for n in 0..MESSAGES {
         let mut queued = envelope(&format!("m{n}"));
@@ -576,13 +527,7 @@ async fn attempts_stay_within_the_worker_and_per_domain_limits_one_per_message_a
         }
         queue.enqueue(&message, &queued).unwrap();
     }
-    let remote = Arc::new(FakeRemote {
-        delay: Duration::from_millis(150),
-        kind: OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        state: Default::default(),
-    });
+    let remote = FakeRemote::new(Duration::from_millis(150), DELIVERED);
     let check = remote.clone();
     let finished = run_until(
         &office,
@@ -617,16 +562,9 @@ async fn attempts_stay_within_the_worker_and_per_domain_limits_one_per_message_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_queued_while_the_scheduler_waits_is_tried_at_once() {
-    let data = scratch("wake");
-    let office = Arc::new(Office::for_tests(&data, &["alice"]));
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let remote = Arc::new(FakeRemote {
-        delay: Duration::ZERO,
-        kind: OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        state: Default::default(),
-    });
+    let (data, office) = office("wake");
+    let message = spool(&data, "a", BODY);
+    let remote = FakeRemote::new(Duration::ZERO, DELIVERED);
     let check = remote.clone();
     let queuer = office.clone();
     let mut queued_at = None;
@@ -664,20 +602,15 @@ async fn a_message_queued_while_the_scheduler_waits_is_tried_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deferred_recipient_is_not_tried_before_its_time_and_a_local_sender_gets_the_bounce() {
-    let data = scratch("backoff");
-    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let (data, office) = office("backoff");
     let queue = office.queue.as_ref().unwrap();
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let message = spool(&data, "a", BODY);
     let mut queued = envelope("m1");
     // From a local user, so that the bounce is stored here.
     queued.from = "<alice@here.example>".parse().unwrap();
     queued.arrival = now();
     queue.enqueue(&message, &queued).unwrap();
-    let remote = Arc::new(FakeRemote {
-        delay: Duration::ZERO,
-        kind: OutcomeKind::Deferred,
-        state: Default::default(),
-    });
+    let remote = FakeRemote::new(Duration::ZERO, OutcomeKind::Deferred);
     let check = remote.clone();
     let policy = RetryPolicy {
         first: 1,
@@ -731,17 +664,10 @@ async fn a_deferred_recipient_is_not_tried_before_its_time_and_a_local_sender_ge
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_waiting_for_a_busy_domain_is_set_aside_until_an_attempt_there_ends() {
-    let data = scratch("parked");
-    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let (data, office) = office("parked");
     let queue = office.queue.as_ref().unwrap();
     // Attempts that never end by themselves: the test ends them.
-    let remote = Arc::new(FakeRemote {
-        delay: Duration::from_secs(3600),
-        kind: OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        state: Default::default(),
-    });
+    let remote = FakeRemote::new(Duration::from_secs(3600), DELIVERED);
     let mut scheduler = Scheduler::new(office.clone(), remote, settings(4, 1, POLICY));
     // A backlog of 100 for b.example, then one for c.example behind it.
     for n in 0..100 {
@@ -759,13 +685,7 @@ async fn a_message_waiting_for_a_busy_domain_is_set_aside_until_an_attempt_there
     assert_eq!(scheduler.parked["b.example"][0].1, "m001");
 
     // The attempt to b.example ends: the message that waited longest is due, and started.
-    let delivered = outcome(
-        OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        "2.0.0",
-        now(),
-    );
+    let delivered = delivered(now());
     scheduler.finished(Attempt {
         id: "m000".into(),
         destination: Destination::Domain("b.example".into()),
@@ -791,16 +711,9 @@ async fn a_message_waiting_for_a_busy_domain_is_set_aside_until_an_attempt_there
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_for_several_busy_domains_stays_due_for_whichever_frees_first() {
-    let data = scratch("parked-two");
-    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let (data, office) = office("parked-two");
     let queue = office.queue.as_ref().unwrap();
-    let remote = Arc::new(FakeRemote {
-        delay: Duration::from_secs(3600),
-        kind: OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        state: Default::default(),
-    });
+    let remote = FakeRemote::new(Duration::from_secs(3600), DELIVERED);
     let mut scheduler = Scheduler::new(office.clone(), remote, settings(4, 1, POLICY));
     let mut to_c = envelope("c1");
     to_c.recipients[0].to = "<carol@c.example>".parse().unwrap();
@@ -825,13 +738,7 @@ async fn a_message_for_several_busy_domains_stays_due_for_whichever_frees_first(
     );
 
     // c.example frees first: m2's recipient there goes at once.
-    let delivered = outcome(
-        OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        "2.0.0",
-        now(),
-    );
+    let delivered = delivered(now());
     scheduler.finished(Attempt {
         id: "c1".into(),
         destination: Destination::Domain("c.example".into()),
@@ -848,20 +755,13 @@ async fn a_message_for_several_busy_domains_stays_due_for_whichever_frees_first(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_whose_write_failed_is_written_again_later_without_another_attempt() {
-    let data = scratch("write-fails");
-    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let (data, office) = office("write-fails");
     let queue = office.queue.as_ref().unwrap();
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let message = spool(&data, "a", BODY);
     queue.enqueue(&message, &envelope("m1")).unwrap();
     // Every write fails (a full disk, say) until `healed`.
     queue.crash_after(0);
-    let remote = Arc::new(FakeRemote {
-        delay: Duration::ZERO,
-        kind: OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        state: Default::default(),
-    });
+    let remote = FakeRemote::new(Duration::ZERO, DELIVERED);
     let check = remote.clone();
     let policy = RetryPolicy {
         first: 1,
@@ -929,7 +829,7 @@ fn our_domains_stay_here_users_or_not_and_postmaster_goes_to_the_postmaster() {
             (Destination::Domain("b.example".into()), vec![3]),
         ]
     );
-    let content = spool(&data, "ours", b"Subject: s\r\n\r\nbody\r\n");
+    let content = spool(&data, "ours", BODY);
     let kinds: Vec<OutcomeKind> = (0..3)
         .map(|index| store(&office, &message, index, &content).kind)
         .collect();
