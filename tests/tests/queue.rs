@@ -14,10 +14,9 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Office;
+use common::{EMPTY_QUEUE, Office, queue_listing};
 use post_office::envelope::{
     Outcome, OutcomeKind, QueuedEnvelope, QueuedRecipient, RecipientState, now,
 };
@@ -60,17 +59,6 @@ fn enqueue(data: &Path, envelope: &QueuedEnvelope) -> usize {
     queue.enqueue(&spool, envelope).unwrap();
     std::fs::remove_file(spool).unwrap();
     content.len()
-}
-
-/// `post-office queue --data DATA` and `extra`, its output.
-fn queue_command(data: &Path, extra: &[&str]) -> String {
-    common::run(
-        Command::new(common::binary())
-            .arg("queue")
-            .arg("--data")
-            .arg(data)
-            .args(extra),
-    )
 }
 
 /// Waits (at most `limit`) until `done` says yes.
@@ -117,7 +105,7 @@ fn the_listing_shows_each_message_and_the_state_of_each_recipient() {
     record_outcome(&mut queued, 1, deferred, &RetryPolicy::default());
     Queue::open(&data).unwrap().update(&queued).unwrap();
 
-    let listing = queue_command(&data, &[]);
+    let listing = queue_listing(&data, &[]);
     let lines: Vec<&str> = listing.lines().collect();
     assert_eq!(lines.len(), 4, "{listing}");
     assert!(lines[0].starts_with("1765000000.M1P1Q1.here  from <alice@a.example>  arrived "));
@@ -137,10 +125,7 @@ fn the_listing_shows_each_message_and_the_state_of_each_recipient() {
     assert_eq!(lines[3], "1 message queued, 2 recipients pending");
     // An empty queue, or none at all.
     let empty = common::scratch("queue-list-empty");
-    assert_eq!(
-        queue_command(&empty, &[]),
-        "0 messages queued, 0 recipients pending\n"
-    );
+    assert_eq!(queue_listing(&empty, &[]), EMPTY_QUEUE);
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_dir_all(empty);
 }
@@ -161,7 +146,7 @@ fn a_flush_makes_a_running_server_retry_at_once() {
     std::thread::sleep(Duration::from_millis(1500));
     assert!(office.stored("alice").is_empty(), "not due yet");
 
-    let output = queue_command(&data, &["--flush"]);
+    let output = queue_listing(&data, &["--flush"]);
     assert!(output.starts_with("flush requested"), "{output}");
     assert!(
         wait_until(Duration::from_secs(15), || office.stored("alice").len()
@@ -176,7 +161,7 @@ fn a_flush_makes_a_running_server_retry_at_once() {
     );
     // Delivered: gone from the queue, and the request consumed.
     assert!(wait_until(Duration::from_secs(5), || {
-        queue_command(&data, &[]) == "0 messages queued, 0 recipients pending\n"
+        queue_listing(&data, &[]) == EMPTY_QUEUE
     }));
     assert!(!data.join(".queue").join("flush").exists());
 }
@@ -192,7 +177,7 @@ fn a_flush_asked_while_no_server_runs_happens_at_the_next_start() {
             vec![recipient("<bob@here.example>", "", now() + 3600)],
         ),
     );
-    queue_command(&data, &["--flush"]);
+    queue_listing(&data, &["--flush"]);
     let office = Office::start_in(&dir, &[]);
     assert!(
         wait_until(Duration::from_secs(15), || office.stored("bob").len() == 1),
@@ -255,7 +240,7 @@ fn a_message_not_delivered_in_time_comes_back_to_its_sender_as_a_dsn() {
     );
     // Everything done: the message and its DSN are gone from the queue.
     assert!(wait_until(Duration::from_secs(5), || {
-        queue_command(&data, &[]) == "0 messages queued, 0 recipients pending\n"
+        queue_listing(&data, &[]) == EMPTY_QUEUE
     }));
 
     // A reader nobody here wrote: Python's email package.
@@ -522,6 +507,6 @@ fn a_local_delivery_with_notify_success_is_reported_to_the_sender() {
     assert_eq!(office.stored("bob").len(), 1);
     // The DSN is done: nothing left in the queue.
     assert!(wait_until(Duration::from_secs(5), || {
-        queue_command(&office.dir.join("data"), &[]) == "0 messages queued, 0 recipients pending\n"
+        office.queue(&[]) == EMPTY_QUEUE
     }));
 }

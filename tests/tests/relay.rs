@@ -21,7 +21,7 @@ mod dns;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Client, Office, peer, python};
+use common::{Client, EMPTY_QUEUE, Office, peer, python};
 use dns::{DnsServer, Zone};
 
 /// `\0alice\0secret`, for AUTH PLAIN.
@@ -107,19 +107,6 @@ fn pair_both_ways(name: &str) -> (Office, Office) {
 fn route_to(port: u16) -> Vec<String> {
     vec!["--route".into(), format!("b.example=127.0.0.1:{port}")]
 }
-
-/// `post-office queue --data DATA` and `extra`: its output.
-fn queue(office: &Office, extra: &[&str]) -> String {
-    common::run(
-        Command::new(common::binary())
-            .arg("queue")
-            .arg("--data")
-            .arg(office.dir.join("data"))
-            .args(extra),
-    )
-}
-
-const EMPTY_QUEUE: &str = "0 messages queued, 0 recipients pending\n";
 
 /// One field at the top of `message`, unfolded (its CRLF TAB / CRLF SP joins become one
 /// space), without its CRLF; and what follows it.
@@ -316,9 +303,9 @@ s.quit()
     assert!(fetched == stored, "POP3 differs from the Maildir");
     // Done: nothing left in A's queue.
     assert!(
-        wait_until(Duration::from_secs(10), || queue(a, &[]) == EMPTY_QUEUE),
+        wait_until(Duration::from_secs(10), || a.queue(&[]) == EMPTY_QUEUE),
         "{}",
-        queue(a, &[])
+        a.queue(&[])
     );
 }
 
@@ -396,7 +383,7 @@ fn queued_while_b_is_down(name: &str, retry_first: &str) -> (Office, u16) {
     let mut listing = String::new();
     assert!(
         wait_until(Duration::from_secs(20), || {
-            listing = queue(&a, &[]);
+            listing = a.queue(&[]);
             listing.contains("attempts 1")
         }),
         "no attempt made:\n{listing}\n{}",
@@ -427,7 +414,7 @@ fn delivered_to_bob(a: &Office, b: &Office, limit: Duration, settle: Duration) -
     assert!(
         wait_until(limit, || !b.stored("bob").is_empty()),
         "not delivered:\n{}\nA:\n{}\nB:\n{}",
-        queue(a, &[]),
+        a.queue(&[]),
         a.log(),
         b.log()
     );
@@ -442,7 +429,7 @@ fn queued_while_b_is_down_and_delivered_once_by_a_flush() {
     let b = office_b("relay-up-flush", Some(b_port));
     std::thread::sleep(Duration::from_millis(1500));
     assert!(b.stored("bob").is_empty(), "delivered before the flush");
-    let output = queue(&a, &["--flush"]);
+    let output = a.queue(&["--flush"]);
     assert!(output.starts_with("flush requested"), "{output}");
     let messages = delivered_to_bob(&a, &b, Duration::from_secs(20), Duration::from_secs(3));
     assert_eq!(messages.len(), 1, "delivered exactly once");
@@ -452,7 +439,7 @@ fn queued_while_b_is_down_and_delivered_once_by_a_flush() {
         "{received}"
     );
     assert_eq!(rest, BODY);
-    assert_eq!(queue(&a, &[]), EMPTY_QUEUE);
+    assert_eq!(a.queue(&[]), EMPTY_QUEUE);
 }
 
 #[test]
@@ -463,7 +450,7 @@ fn queued_while_b_is_down_and_delivered_once_at_the_next_retry() {
     let messages = delivered_to_bob(&a, &b, Duration::from_secs(40), Duration::from_secs(3));
     assert_eq!(messages.len(), 1, "delivered exactly once");
     assert_eq!(first_field(&messages[0]).1, BODY);
-    assert_eq!(queue(&a, &[]), EMPTY_QUEUE);
+    assert_eq!(a.queue(&[]), EMPTY_QUEUE);
     assert!(!a.dir.join("data").join(".queue").join("flush").exists());
 }
 
@@ -484,14 +471,14 @@ fn alice_after(a: &Office, b: &Office, expected: usize) -> Vec<Vec<u8>> {
         wait_until(Duration::from_secs(20), || a.stored("alice").len()
             >= expected),
         "no DSN:\n{}\n{}",
-        queue(a, &[]),
+        a.queue(&[]),
         a.log()
     );
     std::thread::sleep(Duration::from_secs(3));
     assert!(
-        wait_until(Duration::from_secs(10), || queue(a, &[]) == EMPTY_QUEUE),
+        wait_until(Duration::from_secs(10), || a.queue(&[]) == EMPTY_QUEUE),
         "{}",
-        queue(a, &[])
+        a.queue(&[])
     );
     a.stored("alice")
 }
@@ -707,7 +694,7 @@ fn a_stranger_cannot_relay_through_a_to_b() {
     assert!(smtp.smtp("QUIT").starts_with("221"));
     std::thread::sleep(Duration::from_secs(2));
     assert!(b.stored("bob").is_empty());
-    assert_eq!(queue(&a, &[]), EMPTY_QUEUE);
+    assert_eq!(a.queue(&[]), EMPTY_QUEUE);
 }
 
 /// Relay throughput: 200 messages of 10 KiB submitted to A in one smtplib session (STARTTLS,
@@ -770,6 +757,6 @@ print(start, end)
         MESSAGES as f64 / took,
         times[1] - times[0]
     );
-    assert!(wait_until(Duration::from_secs(10), || queue(&a, &[]) == EMPTY_QUEUE));
+    assert!(wait_until(Duration::from_secs(10), || a.queue(&[]) == EMPTY_QUEUE));
     assert_eq!(count(), MESSAGES);
 }

@@ -18,10 +18,9 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Office, peer, python};
+use common::{EMPTY_QUEUE, Office, peer, python, queue_listing};
 
 /// Messages submitted to A in each round.
 const MESSAGES: usize = 500;
@@ -158,19 +157,6 @@ fn stored_ids(b: &Office) -> BTreeMap<String, usize> {
     ids
 }
 
-/// `post-office queue --data DATA` and `extra`: its output.
-fn queue_command(data: &Path, extra: &[&str]) -> String {
-    common::run(
-        Command::new(common::binary())
-            .arg("queue")
-            .arg("--data")
-            .arg(data)
-            .args(extra),
-    )
-}
-
-const EMPTY_QUEUE: &str = "0 messages queued, 0 recipients pending\n";
-
 /// Waits (at most `limit`, looking every 20 ms) until `done` says yes.
 fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
@@ -238,12 +224,12 @@ fn crash_round(b: &Office, round: usize, kill_at: usize) -> Round {
     let drain = restarted.elapsed();
     // Removed from the queue once delivered and recorded.
     assert!(
-        wait_until(Duration::from_secs(20), || queue_command(
+        wait_until(Duration::from_secs(20), || queue_listing(
             &a.dir.join("data"),
             &[]
         ) == EMPTY_QUEUE),
         "A's queue is not empty: {}",
-        queue_command(&a.dir.join("data"), &[])
+        a.queue(&[])
     );
 
     let ids = stored_ids(b);
@@ -322,12 +308,12 @@ fn killed_while_the_next_hop_is_down_every_message_arrives_exactly_once_after_a_
     let everything_deferred = format!("{COUNT} messages queued, {COUNT} recipients pending\n");
     assert!(
         wait_until(Duration::from_secs(30), || {
-            let listing = queue_command(&data, &[]);
+            let listing = queue_listing(&data, &[]);
             listing.ends_with(&everything_deferred)
                 && listing.matches("  attempts 1 ").count() == COUNT
         }),
         "not every message was tried once and deferred: {}",
-        queue_command(&data, &[])
+        queue_listing(&data, &[])
     );
     let dir = a.kill();
 
@@ -336,7 +322,7 @@ fn killed_while_the_next_hop_is_down_every_message_arrives_exactly_once_after_a_
     let a = restart_a(&dir, &a_args(b.smtp, 3600));
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(stored_count(&b), 0, "retried before the flush");
-    let output = queue_command(&data, &["--flush"]);
+    let output = queue_listing(&data, &["--flush"]);
     assert!(output.starts_with("flush requested"), "{output}");
     assert!(
         wait_until(DRAIN, || stored_count(&b) >= COUNT),
@@ -344,10 +330,10 @@ fn killed_while_the_next_hop_is_down_every_message_arrives_exactly_once_after_a_
         a.log()
     );
     assert!(
-        wait_until(Duration::from_secs(20), || queue_command(&data, &[])
+        wait_until(Duration::from_secs(20), || queue_listing(&data, &[])
             == EMPTY_QUEUE),
         "A's queue is not empty: {}",
-        queue_command(&data, &[])
+        queue_listing(&data, &[])
     );
     let ids = stored_ids(&b);
     let expected: BTreeMap<String, usize> = acked.into_iter().map(|id| (id, 1)).collect();

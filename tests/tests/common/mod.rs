@@ -240,6 +240,11 @@ impl Office {
         }
     }
 
+    /// `post-office queue` on this office's data, with `extra`: its output.
+    pub fn queue(&self, extra: &[&str]) -> String {
+        queue_listing(&self.dir.join("data"), extra)
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
@@ -305,6 +310,18 @@ pub fn run(command: &mut Command) -> String {
         output.status
     );
     stdout
+}
+
+/// What `post-office queue` prints for an empty queue.
+pub const EMPTY_QUEUE: &str = "0 messages queued, 0 recipients pending\n";
+
+/// `post-office queue --data DATA` and `extra`: its output (it must exit 0).
+pub fn queue_listing(data: &Path, extra: &[&str]) -> String {
+    run(Command::new(binary())
+        .arg("queue")
+        .arg("--data")
+        .arg(data)
+        .args(extra))
 }
 
 /// Runs a Python script (standard library only unless the peer is installed) with arguments.
