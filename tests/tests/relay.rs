@@ -63,6 +63,11 @@ fn office_b_with(name: &str, smtp: Option<u16>, extra: &[&str]) -> Office {
 /// A: the server of `a.example`, relaying for its users, `--plaintext-login` (raw AUTH PLAIN
 /// in the tests below), with `next_hop` (how it finds B) and `extra`.
 fn office_a(name: &str, next_hop: &[&str], extra: &[&str]) -> Office {
+    office_a_on(name, None, next_hop, extra)
+}
+
+/// [`office_a`] with its SMTP listener on `smtp` when given.
+fn office_a_on(name: &str, smtp: Option<u16>, next_hop: &[&str], extra: &[&str]) -> Office {
     let mut args = vec![
         "--domain",
         "a.example",
@@ -76,7 +81,7 @@ fn office_a(name: &str, next_hop: &[&str], extra: &[&str]) -> Office {
     ];
     args.extend_from_slice(next_hop);
     args.extend_from_slice(extra);
-    Office::start(name, &args)
+    Office::start_with_smtp(name, smtp, &args)
 }
 
 /// A and B up, each routing the other's domain to it (B's reports go back to A).
@@ -89,17 +94,13 @@ fn pair_both_ways(name: &str) -> (Office, Office) {
         &["--route", &back, "--retry-first", "1"],
     );
     let route = route_to(b.smtp);
-    let mut args = vec![
-        "--domain",
-        "a.example",
-        "--hostname",
-        "mx.a.example",
-        "--plaintext-login",
-        "--retry-first",
-        "1",
-    ];
-    args.extend(route.iter().map(String::as_str));
-    let a = Office::start_with_smtp(&format!("{name}-a"), Some(a_smtp), &args);
+    let route: Vec<&str> = route.iter().map(String::as_str).collect();
+    let a = office_a_on(
+        &format!("{name}-a"),
+        Some(a_smtp),
+        &route,
+        &["--retry-first", "1"],
+    );
     (a, b)
 }
 
