@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{EMPTY_QUEUE, Office, queue_listing};
+use common::{EMPTY_QUEUE, Office, queue_listing, wait_until};
 use post_office::envelope::{
     Outcome, OutcomeKind, QueuedEnvelope, QueuedRecipient, RecipientState, now,
 };
@@ -61,17 +61,8 @@ fn enqueue(data: &Path, envelope: &QueuedEnvelope) -> usize {
     content.len()
 }
 
-/// Waits (at most `limit`) until `done` says yes.
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    done()
-}
+/// How often [`wait_until`] looks.
+const POLL: Duration = Duration::from_millis(100);
 
 /// A scratch directory for [`Office::start_in`], with its `data/`.
 fn prepared(name: &str) -> (PathBuf, PathBuf) {
@@ -149,7 +140,9 @@ fn a_flush_makes_a_running_server_retry_at_once() {
     let output = queue_listing(&data, &["--flush"]);
     assert!(output.starts_with("flush requested"), "{output}");
     assert!(
-        wait_until(Duration::from_secs(15), || office.stored("alice").len()
+        wait_until(Duration::from_secs(15), POLL, || office
+            .stored("alice")
+            .len()
             == 1),
         "the flush was not acted on:\n{}",
         office.log()
@@ -160,7 +153,7 @@ fn a_flush_makes_a_running_server_retry_at_once() {
         "{stored}"
     );
     // Delivered: gone from the queue, and the request consumed.
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(5), POLL, || {
         queue_listing(&data, &[]) == EMPTY_QUEUE
     }));
     assert!(!data.join(".queue").join("flush").exists());
@@ -180,7 +173,8 @@ fn a_flush_asked_while_no_server_runs_happens_at_the_next_start() {
     queue_listing(&data, &["--flush"]);
     let office = Office::start_in(&dir, &[]);
     assert!(
-        wait_until(Duration::from_secs(15), || office.stored("bob").len() == 1),
+        wait_until(Duration::from_secs(15), POLL, || office.stored("bob").len()
+            == 1),
         "not delivered after the start:\n{}",
         office.log()
     );
@@ -207,7 +201,9 @@ fn a_message_not_delivered_in_time_comes_back_to_its_sender_as_a_dsn() {
         &["--retry-first", "1", "--retry-max", "1", "--give-up", "2"],
     );
     assert!(
-        wait_until(Duration::from_secs(30), || office.stored("alice").len()
+        wait_until(Duration::from_secs(30), POLL, || office
+            .stored("alice")
+            .len()
             == 1),
         "no DSN came back:\n{}",
         office.log()
@@ -239,7 +235,7 @@ fn a_message_not_delivered_in_time_comes_back_to_its_sender_as_a_dsn() {
         "the original's header section is returned: {text}"
     );
     // Everything done: the message and its DSN are gone from the queue.
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(5), POLL, || {
         queue_listing(&data, &[]) == EMPTY_QUEUE
     }));
 
@@ -475,7 +471,9 @@ fn a_local_delivery_with_notify_success_is_reported_to_the_sender() {
     smtp.smtp("QUIT");
     // Alice: her copy, then the DSN.
     assert!(
-        wait_until(Duration::from_secs(30), || office.stored("alice").len()
+        wait_until(Duration::from_secs(30), POLL, || office
+            .stored("alice")
+            .len()
             == 2),
         "no DSN came:\n{}",
         office.log()
@@ -506,7 +504,7 @@ fn a_local_delivery_with_notify_success_is_reported_to_the_sender() {
     assert!(!dsn.contains("\r\nhi\r\n"), "headers only: {dsn}");
     assert_eq!(office.stored("bob").len(), 1);
     // The DSN is done: nothing left in the queue.
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(5), POLL, || {
         office.queue(&[]) == EMPTY_QUEUE
     }));
 }

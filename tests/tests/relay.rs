@@ -19,25 +19,16 @@ mod common;
 mod dns;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Client, EMPTY_QUEUE, Office, peer, python};
+use common::{Client, EMPTY_QUEUE, Office, peer, python, wait_until};
 use dns::{DnsServer, Zone};
 
 /// `\0alice\0secret`, for AUTH PLAIN.
 const ALICE_PLAIN: &str = "AGFsaWNlAHNlY3JldA==";
 
-/// Waits (at most `limit`) until `done` says yes; whether it did.
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    done()
-}
+/// How often [`wait_until`] looks.
+const POLL: Duration = Duration::from_millis(50);
 
 /// B: the server of `b.example` (users alice and bob), SMTP on `smtp` when given.
 fn office_b(name: &str, smtp: Option<u16>) -> Office {
@@ -279,7 +270,7 @@ s.quit()
     by_lettre.extend_from_slice(b"\r\n");
 
     assert!(
-        wait_until(Duration::from_secs(30), || b.stored("bob").len() >= 2),
+        wait_until(Duration::from_secs(30), POLL, || b.stored("bob").len() >= 2),
         "not at B:\nA:\n{}\nB:\n{}",
         a.log(),
         b.log()
@@ -304,7 +295,8 @@ s.quit()
     assert!(fetched == stored, "POP3 differs from the Maildir");
     // Done: nothing left in A's queue.
     assert!(
-        wait_until(Duration::from_secs(10), || a.queue(&[]) == EMPTY_QUEUE),
+        wait_until(Duration::from_secs(10), POLL, || a.queue(&[])
+            == EMPTY_QUEUE),
         "{}",
         a.queue(&[])
     );
@@ -383,7 +375,7 @@ fn queued_while_b_is_down(name: &str, retry_first: &str) -> (Office, u16) {
     );
     let mut listing = String::new();
     assert!(
-        wait_until(Duration::from_secs(20), || {
+        wait_until(Duration::from_secs(20), POLL, || {
             listing = a.queue(&[]);
             listing.contains("attempts 1")
         }),
@@ -413,7 +405,7 @@ fn queued_while_b_is_down(name: &str, retry_first: &str) -> (Office, u16) {
 /// would have come by then.
 fn delivered_to_bob(a: &Office, b: &Office, limit: Duration, settle: Duration) -> Vec<Vec<u8>> {
     assert!(
-        wait_until(limit, || !b.stored("bob").is_empty()),
+        wait_until(limit, POLL, || !b.stored("bob").is_empty()),
         "not delivered:\n{}\nA:\n{}\nB:\n{}",
         a.queue(&[]),
         a.log(),
@@ -469,7 +461,7 @@ fn pair(name: &str) -> (Office, Office) {
 fn alice_after(a: &Office, b: &Office, expected: usize) -> Vec<Vec<u8>> {
     delivered_to_bob(a, b, Duration::from_secs(30), Duration::ZERO);
     assert!(
-        wait_until(Duration::from_secs(20), || a.stored("alice").len()
+        wait_until(Duration::from_secs(20), POLL, || a.stored("alice").len()
             >= expected),
         "no DSN:\n{}\n{}",
         a.queue(&[]),
@@ -477,7 +469,8 @@ fn alice_after(a: &Office, b: &Office, expected: usize) -> Vec<Vec<u8>> {
     );
     std::thread::sleep(Duration::from_secs(3));
     assert!(
-        wait_until(Duration::from_secs(10), || a.queue(&[]) == EMPTY_QUEUE),
+        wait_until(Duration::from_secs(10), POLL, || a.queue(&[])
+            == EMPTY_QUEUE),
         "{}",
         a.queue(&[])
     );
@@ -735,7 +728,7 @@ print(start, end)
     let new = b.dir.join("data").join("bob").join("new");
     let count = || std::fs::read_dir(&new).map_or(0, Iterator::count);
     // Until all arrived, or smtplib failed (it has ended, and not well).
-    let arrived = wait_until(Duration::from_secs(180), || {
+    let arrived = wait_until(Duration::from_secs(180), POLL, || {
         count() >= MESSAGES
             || child
                 .try_wait()
@@ -758,6 +751,7 @@ print(start, end)
         MESSAGES as f64 / took,
         times[1] - times[0]
     );
-    assert!(wait_until(Duration::from_secs(10), || a.queue(&[]) == EMPTY_QUEUE));
+    assert!(wait_until(Duration::from_secs(10), POLL, || a.queue(&[])
+        == EMPTY_QUEUE));
     assert_eq!(count(), MESSAGES);
 }

@@ -27,7 +27,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Client, EMPTY_QUEUE, Office, free_port, peer, run, scratch, wait_for};
+use common::{Client, EMPTY_QUEUE, Office, free_port, peer, run, scratch, wait_for, wait_until};
 
 /// The message submitted to A: a line that starts with a dot (stuffed on every hop), an empty
 /// line in the body and trailing white space, all of which must arrive as they were.
@@ -45,17 +45,8 @@ The end.\r\n";
 /// How long a message may take from submission to the peer (retries after 1 s).
 const ARRIVAL: Duration = Duration::from_secs(30);
 
-/// Waits (at most `limit`) until `done` says yes.
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    done()
-}
+/// How often [`wait_until`] looks.
+const POLL: Duration = Duration::from_millis(100);
 
 /// The arguments of post-office A: `a.example` is local (users alice and bob), mail for
 /// `b.example` goes to 127.0.0.1:`port`, loopback clients may relay; a deferred recipient is
@@ -183,7 +174,11 @@ fn queue_empty(office: &Office) -> bool {
 
 /// Waits until A's queue is empty; fails with its listing if it does not empty in time.
 fn assert_queue_empties(a: &Office) {
-    assert!(wait_until(ARRIVAL, || queue_empty(a)), "{}", a.queue(&[]));
+    assert!(
+        wait_until(ARRIVAL, POLL, || queue_empty(a)),
+        "{}",
+        a.queue(&[])
+    );
 }
 
 /// The DSNs in alice's Maildir on A, as text.
@@ -198,7 +193,7 @@ fn dsns(office: &Office) -> Vec<String> {
 /// Waits for the `n`th DSN to alice on A, and returns it.
 fn nth_dsn(office: &Office, n: usize) -> String {
     assert!(
-        wait_until(ARRIVAL, || dsns(office).len() >= n),
+        wait_until(ARRIVAL, POLL, || dsns(office).len() >= n),
         "no DSN number {n} came back:\n{}\n{}",
         office.queue(&[]),
         office.log()
@@ -305,7 +300,7 @@ impl Aiosmtpd {
     fn message(&self, n: usize, office: &Office) -> (Vec<u8>, String) {
         let eml = self.out.join(format!("{n}.eml"));
         assert!(
-            wait_until(ARRIVAL, || eml.exists()),
+            wait_until(ARRIVAL, POLL, || eml.exists()),
             "message {n} did not reach aiosmtpd:\n{}\n{}",
             office.queue(&[]),
             office.log()
@@ -380,7 +375,7 @@ fn aiosmtpd_gets_the_message_over_verified_tls_and_a_wrong_ca_defers_it() {
     );
     submit_to_bob(a.smtp);
     assert!(
-        wait_until(ARRIVAL, || a.queue(&[]).contains("last 4.7.5")),
+        wait_until(ARRIVAL, POLL, || a.queue(&[]).contains("last 4.7.5")),
         "not deferred for TLS:\n{}\n{}",
         a.queue(&[]),
         a.log()
@@ -632,7 +627,7 @@ impl Sink {
     /// Waits until `n` messages were dumped.
     fn wait_for_messages(&self, n: usize, office: &Office) -> Vec<Dumped> {
         assert!(
-            wait_until(ARRIVAL, || self.messages().len() >= n),
+            wait_until(ARRIVAL, POLL, || self.messages().len() >= n),
             "smtp-sink got {} of {n} messages:\n{}\n{}",
             self.messages().len(),
             office.queue(&[]),
@@ -812,7 +807,7 @@ fn a_peer_offering_chunking_gets_bdat() {
     assert!(large.len() > 200_000);
     submit_to_bob(a.smtp);
     assert!(
-        wait_until(ARRIVAL, || b.stored("bob").len() == 1),
+        wait_until(ARRIVAL, POLL, || b.stored("bob").len() == 1),
         "{}\n{}",
         a.queue(&[]),
         a.log()
@@ -826,7 +821,7 @@ fn a_peer_offering_chunking_gets_bdat() {
         &large,
     );
     assert!(
-        wait_until(ARRIVAL, || b.stored("bob").len() == 2),
+        wait_until(ARRIVAL, POLL, || b.stored("bob").len() == 2),
         "{}\n{}",
         a.queue(&[]),
         a.log()
@@ -985,7 +980,7 @@ fn a_4yz_from_the_peer_defers_and_a_later_retry_delivers() {
     let a = relay("relay-sink-4yz-a", port, &[]);
     submit_to_bob(a.smtp);
     assert!(
-        wait_until(ARRIVAL, || a
+        wait_until(ARRIVAL, POLL, || a
             .queue(&[])
             .contains("last 4.7.1 smtp; 451 4.7.1 Try again later")),
         "not deferred:\n{}\n{}",

@@ -312,6 +312,18 @@ pub fn run(command: &mut Command) -> String {
     stdout
 }
 
+/// Waits (at most `limit`, looking every `every`) until `done` says yes; whether it did.
+pub fn wait_until(limit: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(every);
+    }
+    done()
+}
+
 /// What `post-office queue` prints for an empty queue.
 pub const EMPTY_QUEUE: &str = "0 messages queued, 0 recipients pending\n";
 
