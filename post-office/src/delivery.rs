@@ -412,6 +412,19 @@ mod tests {
         fs::read_dir(Spool::dir(data)).unwrap().count()
     }
 
+    /// What [`Spool::deliver`] is given to relay through `queue`.
+    fn relaying<'a>(
+        queue: &'a FakeQueue,
+        remote: Option<&'a QueuedEnvelope>,
+        retry: Option<&'a QueuedEnvelope>,
+    ) -> Relay<'a> {
+        Relay {
+            queue: Some(queue),
+            remote,
+            retry,
+        }
+    }
+
     fn local(user: &str, address: &str) -> LocalRecipient {
         LocalRecipient {
             user: user.into(),
@@ -452,11 +465,7 @@ mod tests {
             &from,
             &data,
             "host",
-            Relay {
-                queue: Some(&queue),
-                remote: Some(&relayed),
-                retry: None,
-            },
+            relaying(&queue, Some(&relayed), None),
         );
         let message =
             b"Received: from x\r\n\tby y; date\r\nSubject: hi\r\n\r\nbare\rCR\r\n.dot\r\n";
@@ -542,11 +551,7 @@ mod tests {
             &ReversePath::Null,
             &data,
             "host",
-            Relay {
-                queue: Some(&queue),
-                remote: Some(&relayed),
-                retry: None,
-            },
+            relaying(&queue, Some(&relayed), None),
         );
         let _ = fs::remove_dir_all(&data);
         assert_eq!(delivery.queued, Some(false));
@@ -619,11 +624,7 @@ mod tests {
             &ReversePath::Null,
             &data,
             "host",
-            Relay {
-                queue: Some(&queue),
-                remote: Some(&relayed),
-                retry: Some(&retry),
-            },
+            relaying(&queue, Some(&relayed), Some(&retry)),
         );
         let bob = stored(&data, "bob");
         let spool_left = spool_left(&data);
@@ -669,11 +670,7 @@ mod tests {
             &ReversePath::Null,
             &data,
             "host",
-            Relay {
-                queue: Some(&queue),
-                remote: Some(&relayed),
-                retry: Some(&retry),
-            },
+            relaying(&queue, Some(&relayed), Some(&retry)),
         );
         let bob = stored(&data, "bob");
         let _ = fs::remove_dir_all(&data);
@@ -715,11 +712,7 @@ mod tests {
             &ReversePath::Null,
             &data,
             "host",
-            Relay {
-                queue: Some(&queue),
-                remote: None,
-                retry: Some(&retry),
-            },
+            relaying(&queue, None, Some(&retry)),
         );
         let _ = fs::remove_dir_all(&data);
         assert_eq!(

@@ -167,6 +167,25 @@ fn dsns(queue: &Queue) -> Vec<QueuedEnvelope> {
     dsns
 }
 
+/// [`report`] as mx.here.example.
+fn report_here(queue: &Queue, envelope: &mut QueuedEnvelope) -> io::Result<bool> {
+    report(queue, "mx.here.example", envelope)
+}
+
+/// [`conclude`] as mx.here.example.
+fn conclude_here(queue: &Queue, envelope: &mut QueuedEnvelope) -> io::Result<bool> {
+    conclude(queue, "mx.here.example", envelope)
+}
+
+/// m1 queued with `message`, its one recipient failed (5.1.1) and that written.
+fn failed_m1(queue: &Queue, message: &Path) -> QueuedEnvelope {
+    let mut envelope = envelope("m1");
+    queue.enqueue(message, &envelope).unwrap();
+    fail(&mut envelope, 0, 1);
+    queue.update(&envelope).unwrap();
+    envelope
+}
+
 /// The ids of the DSNs queued, in order.
 fn dsn_ids(queue: &Queue) -> Vec<String> {
     dsns(queue).into_iter().map(|e| e.id).collect()
@@ -189,18 +208,18 @@ fn a_round_gives_one_dsn_for_the_recipients_that_ask_then_the_message_goes() {
         1,
     );
     record_outcome(&mut envelope, 2, delivered, &POLICY);
-    assert!(!report(&queue, "mx.here.example", &mut envelope).unwrap());
+    assert!(!report_here(&queue, &mut envelope).unwrap());
     let queued = dsns(&queue);
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].id, "m1.dsn2");
     assert_eq!(queued[0].recipients[0].to.to_string(), "<alice@a.example>");
     // Nothing new to report: nothing written, no DSN.
-    assert!(!report(&queue, "mx.here.example", &mut envelope).unwrap());
+    assert!(!report_here(&queue, &mut envelope).unwrap());
     assert_eq!(dsns(&queue).len(), 1);
 
     // Round 2: bob fails: the second DSN, and the message is done.
     fail(&mut envelope, 0, 2);
-    assert!(report(&queue, "mx.here.example", &mut envelope).unwrap());
+    assert!(report_here(&queue, &mut envelope).unwrap());
     assert_eq!(dsn_ids(&queue), ["m1.dsn0", "m1.dsn2"]);
     assert!(!queue.message_path("m1").exists());
     let (left, _) = crate::queue::list(&data).unwrap();
@@ -209,7 +228,7 @@ fn a_round_gives_one_dsn_for_the_recipients_that_ask_then_the_message_goes() {
     // A DSN's own failure is never reported (null reverse-path): it just goes.
     let mut bounce = dsns(&queue).remove(0);
     fail(&mut bounce, 0, 3);
-    assert!(report(&queue, "mx.here.example", &mut bounce).unwrap());
+    assert!(report_here(&queue, &mut bounce).unwrap());
     assert_eq!(dsns(&queue).len(), 1);
     let _ = fs::remove_dir_all(data);
 }
@@ -217,20 +236,17 @@ fn a_round_gives_one_dsn_for_the_recipients_that_ask_then_the_message_goes() {
 #[test]
 fn a_crash_between_the_dsn_and_the_mark_gives_no_second_dsn() {
     let (data, message, queue) = queue_with_message("report-crash");
-    let mut envelope = envelope("m1");
-    queue.enqueue(&message, &envelope).unwrap();
-    fail(&mut envelope, 0, 1);
-    queue.update(&envelope).unwrap();
+    let mut envelope = failed_m1(&queue, &message);
     // The DSN is enqueued (its 6 steps), then the process dies.
     queue.crash_after(6);
-    assert!(report(&queue, "mx.here.example", &mut envelope).is_err());
+    assert!(report_here(&queue, &mut envelope).is_err());
     drop(queue);
 
     let queue = Queue::open(&data).unwrap();
     let mut loaded = queue.recover().unwrap();
     assert_eq!(loaded.len(), 2);
     let mut original = loaded.remove(loaded.iter().position(|e| e.id == "m1").unwrap());
-    assert!(report(&queue, "mx.here.example", &mut original).unwrap());
+    assert!(report_here(&queue, &mut original).unwrap());
     assert_eq!(dsn_ids(&queue), ["m1.dsn0"]);
     let _ = fs::remove_dir_all(data);
 }
@@ -238,16 +254,13 @@ fn a_crash_between_the_dsn_and_the_mark_gives_no_second_dsn() {
 #[test]
 fn a_full_queue_still_takes_its_bounces_and_lets_the_message_go() {
     let (data, message, queue) = queue_with_message("report-full");
-    let mut envelope = envelope("m1");
-    queue.enqueue(&message, &envelope).unwrap();
-    fail(&mut envelope, 0, 1);
-    queue.update(&envelope).unwrap();
+    let mut envelope = failed_m1(&queue, &message);
     queue.count.store(
         crate::queue::MAX_MESSAGES,
         std::sync::atomic::Ordering::Relaxed,
     );
     // The bounce has a reserve of its own: the message is reported and goes.
-    assert!(report(&queue, "mx.here.example", &mut envelope).unwrap());
+    assert!(report_here(&queue, &mut envelope).unwrap());
     assert_eq!(dsn_ids(&queue), ["m1.dsn0"]);
     assert!(!queue.message_path("m1").exists());
     // A new message is still refused: the bounce took the place the message left.
@@ -273,7 +286,7 @@ fn a_dsn_is_handed_over_only_once_its_report_is_durable() {
     for envelope in [&mut m1, &mut m2] {
         // The DSN is written (its 6 steps); the marks' write, or the removal, fails.
         queue.fail_after(6);
-        assert!(report(&queue, "mx.here.example", envelope).is_err());
+        assert!(report_here(&queue, envelope).is_err());
         assert!(
             queue.take_arrivals().is_empty(),
             "{}: a DSN handed over before its report is durable",
@@ -291,7 +304,7 @@ fn a_dsn_is_handed_over_only_once_its_report_is_durable() {
             envelope.id
         );
         // Tried again: the DSN queued already is handed over once the report is durable.
-        let removed = report(&queue, "mx.here.example", envelope).unwrap();
+        let removed = report_here(&queue, envelope).unwrap();
         assert_eq!(removed, envelope.id == "m2");
         let arrived: Vec<String> = queue.take_arrivals().into_iter().map(|e| e.id).collect();
         assert_eq!(arrived, [format!("{}.dsn0", envelope.id)]);
@@ -322,7 +335,7 @@ fn a_message_delivered_everywhere_without_a_dsn_is_removed_with_nothing_written_
         record_outcome(&mut round, 0, delivered.clone(), &POLICY);
         // The removal's steps are all it takes: no write of the outcome, nor of its mark.
         queue.crash_after(cut);
-        let result = conclude(&queue, "mx.here.example", &mut round);
+        let result = conclude_here(&queue, &mut round);
         assert_eq!(result.is_ok(), cut == REMOVE_STEPS, "cut {cut}");
         drop(queue);
         // A restart finds the message as it was before the round (to be tried again: a
@@ -352,7 +365,7 @@ fn a_round_without_a_dsn_is_written_once_its_decided_recipients_marked() {
     fail(&mut queued, 1, 1);
     defer(&mut queued, 2, 1);
     queue.crash_after(UPDATE_STEPS);
-    assert!(!conclude(&queue, "mx.here.example", &mut queued).unwrap());
+    assert!(!conclude_here(&queue, &mut queued).unwrap());
     for recipient in &queued.recipients[..2] {
         assert!(matches!(
             recipient.state,
@@ -367,7 +380,7 @@ fn a_round_without_a_dsn_is_written_once_its_decided_recipients_marked() {
     // A round of deferrals alone is written too, once.
     defer(&mut queued, 2, 400);
     queue.crash_after(UPDATE_STEPS);
-    assert!(!conclude(&queue, "mx.here.example", &mut queued).unwrap());
+    assert!(!conclude_here(&queue, &mut queued).unwrap());
     drop(queue);
     let queue = Queue::open(&data).unwrap();
     let loaded = queue.recover().unwrap();
@@ -387,7 +400,7 @@ fn a_round_that_calls_for_a_dsn_is_written_before_the_dsn_is_queued() {
     fail(&mut queued, 0, 1);
     // Cut once the outcome is written: no DSN yet, and the restart reports it, once.
     queue.crash_after(UPDATE_STEPS);
-    assert!(conclude(&queue, "mx.here.example", &mut queued).is_err());
+    assert!(conclude_here(&queue, &mut queued).is_err());
     assert!(dsns(&queue).is_empty());
     drop(queue);
     let queue = Queue::open(&data).unwrap();
@@ -400,7 +413,7 @@ fn a_round_that_calls_for_a_dsn_is_written_before_the_dsn_is_queued() {
             ..
         }
     ));
-    assert!(report(&queue, "mx.here.example", &mut loaded[0]).unwrap());
+    assert!(report_here(&queue, &mut loaded[0]).unwrap());
     assert_eq!(dsn_ids(&queue), ["m1.dsn0"]);
     let _ = fs::remove_dir_all(data);
 }
