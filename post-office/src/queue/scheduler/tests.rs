@@ -677,11 +677,8 @@ async fn a_deferred_recipient_is_not_tried_before_its_time_and_a_local_sender_ge
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_waiting_for_a_busy_domain_is_set_aside_until_an_attempt_there_ends() {
-    let (data, office) = office("parked");
+    let (data, office, mut scheduler) = one_per_domain("parked");
     let queue = office.queue.as_ref().unwrap();
-    // Attempts that never end by themselves: the test ends them.
-    let remote = FakeRemote::new(Duration::from_secs(3600), DELIVERED);
-    let mut scheduler = Scheduler::new(office.clone(), remote, settings(4, 1, POLICY));
     // A backlog of 100 for b.example, then one for c.example behind it.
     for n in 0..100 {
         add(&mut scheduler, envelope(&format!("m{n:03}")));
@@ -698,21 +695,8 @@ async fn a_message_waiting_for_a_busy_domain_is_set_aside_until_an_attempt_there
     assert_eq!(scheduler.parked["b.example"][0].1, "m001");
 
     // The attempt to b.example ends: the message that waited longest is due, and started.
-    let delivered = delivered(now());
-    scheduler.finished(Attempt {
-        id: "m000".into(),
-        destination: Destination::Domain("b.example".into()),
-        indices: vec![0],
-        outcomes: vec![delivered],
-    });
-    assert_eq!(
-        scheduler
-            .due
-            .iter()
-            .map(|(_, id)| id.as_str())
-            .collect::<Vec<_>>(),
-        ["m001"]
-    );
+    scheduler.finished(delivered_first("m000", "b.example"));
+    assert_eq!(due(&scheduler), ["m001"]);
     scheduler.dispatch(queue, now());
     // Two attempts, and the finished message's write (it holds a worker until done).
     assert_eq!(scheduler.running, 3);
@@ -724,10 +708,8 @@ async fn a_message_waiting_for_a_busy_domain_is_set_aside_until_an_attempt_there
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_for_several_busy_domains_stays_due_for_whichever_frees_first() {
-    let (data, office) = office("parked-two");
+    let (data, office, mut scheduler) = one_per_domain("parked-two");
     let queue = office.queue.as_ref().unwrap();
-    let remote = FakeRemote::new(Duration::from_secs(3600), DELIVERED);
-    let mut scheduler = Scheduler::new(office.clone(), remote, settings(4, 1, POLICY));
     let mut to_c = envelope("c1");
     to_c.recipients[0].to = "<carol@c.example>".parse().unwrap();
     add(&mut scheduler, envelope("b1"));
@@ -741,23 +723,10 @@ async fn a_message_for_several_busy_domains_stays_due_for_whichever_frees_first(
     scheduler.dispatch(queue, now());
     assert_eq!(scheduler.running, 2);
     assert!(scheduler.parked.is_empty());
-    assert_eq!(
-        scheduler
-            .due
-            .iter()
-            .map(|(_, id)| id.as_str())
-            .collect::<Vec<_>>(),
-        ["m2"]
-    );
+    assert_eq!(due(&scheduler), ["m2"]);
 
     // c.example frees first: m2's recipient there goes at once.
-    let delivered = delivered(now());
-    scheduler.finished(Attempt {
-        id: "c1".into(),
-        destination: Destination::Domain("c.example".into()),
-        indices: vec![0],
-        outcomes: vec![delivered],
-    });
+    scheduler.finished(delivered_first("c1", "c.example"));
     scheduler.dispatch(queue, now());
     // Two attempts, and the finished message's write (it holds a worker until done).
     assert_eq!(scheduler.running, 3);
@@ -807,6 +776,30 @@ async fn a_round_whose_write_failed_is_written_again_later_without_another_attem
     assert_eq!(check.state.lock().unwrap().attempts.len(), 1);
     assert!(!queue.message_path("m1").exists());
     let _ = fs::remove_dir_all(data);
+}
+
+/// A scheduler (not running) over a new office's queue, with 4 workers, 1 per domain, and
+/// attempts that never end by themselves: the test ends them.
+fn one_per_domain(name: &str) -> (PathBuf, Arc<Office>, Scheduler) {
+    let (data, office) = office(name);
+    let remote = FakeRemote::new(Duration::from_secs(3600), DELIVERED);
+    let scheduler = Scheduler::new(office.clone(), remote, settings(4, 1, POLICY));
+    (data, office, scheduler)
+}
+
+/// The attempt of `id`'s first recipient at `domain`, delivered now.
+fn delivered_first(id: &str, domain: &str) -> Attempt {
+    Attempt {
+        id: id.into(),
+        destination: Destination::Domain(domain.into()),
+        indices: vec![0],
+        outcomes: vec![delivered(now())],
+    }
+}
+
+/// The ids of the messages due, in order.
+fn due(scheduler: &Scheduler) -> Vec<&str> {
+    scheduler.due.iter().map(|(_, id)| id.as_str()).collect()
 }
 
 /// Keeps `envelope` in `scheduler`, due at its next attempt (as the scheduler does at start).
