@@ -425,6 +425,15 @@ mod tests {
         }
     }
 
+    /// Delivers `spool` from the null reverse-path to `users` (each as USER@ours.example).
+    fn deliver_null(spool: Spool, data: &Path, users: &[&str], relay: Relay<'_>) -> Delivery {
+        let local: Vec<LocalRecipient> = users
+            .iter()
+            .map(|user| local(user, &format!("{user}@ours.example")))
+            .collect();
+        spool.deliver(&local, &ReversePath::Null, data, "host", relay)
+    }
+
     fn local(user: &str, address: &str) -> LocalRecipient {
         LocalRecipient {
             user: user.into(),
@@ -546,13 +555,7 @@ mod tests {
         spool.write(b"\r\nbody\r\n");
         let queue = FakeQueue::new(true);
         let relayed = envelope(spool.id());
-        let delivery = spool.deliver(
-            &[],
-            &ReversePath::Null,
-            &data,
-            "host",
-            relaying(&queue, Some(&relayed), None),
-        );
+        let delivery = deliver_null(spool, &data, &[], relaying(&queue, Some(&relayed), None));
         let _ = fs::remove_dir_all(&data);
         assert_eq!(delivery.queued, Some(false));
         assert!(queue.seen.borrow().is_empty());
@@ -564,11 +567,10 @@ mod tests {
             let (data, mut spool) = spool("no-queue");
             spool.write(b"\r\nbody\r\n");
             let relayed = envelope(spool.id());
-            let delivery = spool.deliver(
-                &[local("bob", "bob@ours.example")],
-                &ReversePath::Null,
+            let delivery = deliver_null(
+                spool,
                 &data,
-                "host",
+                &["bob"],
                 Relay {
                     queue: queue.as_ref().map(|q| q as &dyn Enqueue),
                     remote: Some(&relayed),
@@ -619,11 +621,10 @@ mod tests {
         let queue = FakeQueue::new(false);
         let relayed = envelope(spool.id());
         let retry = retry_envelope(&format!("{}.retry", spool.id()), &["<bob@ours.example>"]);
-        let delivery = spool.deliver(
-            &[local("bob", "bob@ours.example")],
-            &ReversePath::Null,
+        let delivery = deliver_null(
+            spool,
             &data,
-            "host",
+            &["bob"],
             relaying(&queue, Some(&relayed), Some(&retry)),
         );
         let bob = stored(&data, "bob");
@@ -662,14 +663,10 @@ mod tests {
             &format!("{id}.retry"),
             &["<bob@ours.example>", "<dave@ours.example>"],
         );
-        let delivery = spool.deliver(
-            &[
-                local("bob", "bob@ours.example"),
-                local("dave", "dave@ours.example"),
-            ],
-            &ReversePath::Null,
+        let delivery = deliver_null(
+            spool,
             &data,
-            "host",
+            &["bob", "dave"],
             relaying(&queue, Some(&relayed), Some(&retry)),
         );
         let bob = stored(&data, "bob");
@@ -704,14 +701,10 @@ mod tests {
         spool.write(b"\r\nbody\r\n");
         let queue = FakeQueue::new(false);
         let retry = retry_envelope(spool.id(), &["<bob@ours.example>", "<dave@ours.example>"]);
-        let delivery = spool.deliver(
-            &[
-                local("bob", "bob@ours.example"),
-                local("dave", "dave@ours.example"),
-            ],
-            &ReversePath::Null,
+        let delivery = deliver_null(
+            spool,
             &data,
-            "host",
+            &["bob", "dave"],
             relaying(&queue, None, Some(&retry)),
         );
         let _ = fs::remove_dir_all(&data);
