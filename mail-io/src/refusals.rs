@@ -67,3 +67,18 @@ impl Channel {
         Self::Closed
     }
 }
+
+/// Checks that a refused client that never sent its ClientHello was closed `took` after it
+/// connected: at the handshake deadline, give or take.
+#[cfg(all(test, feature = "rustls"))]
+pub(crate) fn assert_closed_at_the_handshake_deadline(took: Duration) {
+    println!("a silent refused client was closed after {took:?}");
+    assert!(
+        took >= REFUSAL_HANDSHAKE_TIME - Duration::from_millis(500),
+        "{took:?}"
+    );
+    assert!(
+        took < REFUSAL_HANDSHAKE_TIME + Duration::from_secs(3),
+        "{took:?}"
+    );
+}

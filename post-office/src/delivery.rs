@@ -358,6 +358,15 @@ mod tests {
         seen: RefCell<Vec<(Vec<u8>, QueuedEnvelope)>>,
     }
 
+    impl FakeQueue {
+        fn new(takes: bool) -> FakeQueue {
+            FakeQueue {
+                takes,
+                seen: RefCell::new(Vec::new()),
+            }
+        }
+    }
+
     impl Enqueue for FakeQueue {
         fn enqueue(&self, message: &Path, envelope: &QueuedEnvelope) -> io::Result<()> {
             self.seen
@@ -390,6 +399,41 @@ mod tests {
         }
     }
 
+    /// A scratch data directory named `name`, cleaned, and a spool created there.
+    fn spool(name: &str) -> (PathBuf, Spool) {
+        let data = scratch(name);
+        Spool::clean(&data).unwrap();
+        let spool = Spool::create(&data).unwrap();
+        (data, spool)
+    }
+
+    /// How many files are left in the spool directory.
+    fn spool_left(data: &Path) -> usize {
+        fs::read_dir(Spool::dir(data)).unwrap().count()
+    }
+
+    /// What [`Spool::deliver`] is given to relay through `queue`.
+    fn relaying<'a>(
+        queue: &'a FakeQueue,
+        remote: Option<&'a QueuedEnvelope>,
+        retry: Option<&'a QueuedEnvelope>,
+    ) -> Relay<'a> {
+        Relay {
+            queue: Some(queue),
+            remote,
+            retry,
+        }
+    }
+
+    /// Delivers `spool` from the null reverse-path to `users` (each as USER@ours.example).
+    fn deliver_null(spool: Spool, data: &Path, users: &[&str], relay: Relay<'_>) -> Delivery {
+        let local: Vec<LocalRecipient> = users
+            .iter()
+            .map(|user| local(user, &format!("{user}@ours.example")))
+            .collect();
+        spool.deliver(&local, &ReversePath::Null, data, "host", relay)
+    }
+
     fn local(user: &str, address: &str) -> LocalRecipient {
         LocalRecipient {
             user: user.into(),
@@ -413,17 +457,12 @@ mod tests {
 
     #[test]
     fn each_user_gets_its_own_copy_with_return_path_and_delivered_to_and_the_rest_is_queued() {
-        let data = scratch("deliver");
-        Spool::clean(&data).unwrap();
-        let mut spool = Spool::create(&data).unwrap();
+        let (data, mut spool) = spool("deliver");
         let id = spool.id().to_string();
         assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
         spool.write(b"Received: from x\r\n\tby y; date\r\n");
         spool.write(b"Subject: hi\r\n\r\nbare\rCR\r\n.dot\r\n");
-        let queue = FakeQueue {
-            takes: true,
-            seen: RefCell::new(Vec::new()),
-        };
+        let queue = FakeQueue::new(true);
         let relayed = envelope(&id);
         let from: ReversePath<'static> = "<alice@a.example>".parse().unwrap();
         let delivery = spool.deliver(
@@ -435,17 +474,13 @@ mod tests {
             &from,
             &data,
             "host",
-            Relay {
-                queue: Some(&queue),
-                remote: Some(&relayed),
-                retry: None,
-            },
+            relaying(&queue, Some(&relayed), None),
         );
         let message =
             b"Received: from x\r\n\tby y; date\r\nSubject: hi\r\n\r\nbare\rCR\r\n.dot\r\n";
         let bob = stored(&data, "bob");
         let dave = stored(&data, "dave");
-        let spool_left = fs::read_dir(Spool::dir(&data)).unwrap().count();
+        let spool_left = spool_left(&data);
         let _ = fs::remove_dir_all(&data);
         assert_eq!(
             delivery,
@@ -476,9 +511,7 @@ mod tests {
 
     #[test]
     fn a_message_for_one_user_is_stored_as_the_spool_file_itself() {
-        let data = scratch("one-user");
-        Spool::clean(&data).unwrap();
-        let mut spool = Spool::create(&data).unwrap();
+        let (data, mut spool) = spool("one-user");
         let from: ReversePath<'static> = "<alice@a.example>".parse().unwrap();
         let fields = delivery_fields(&from, "Bob@ours.example");
         spool.write_delivery_fields("bob", &fields);
@@ -517,27 +550,12 @@ mod tests {
 
     #[test]
     fn a_spool_with_a_users_fields_is_never_queued() {
-        let data = scratch("fields-not-queued");
-        Spool::clean(&data).unwrap();
-        let mut spool = Spool::create(&data).unwrap();
+        let (data, mut spool) = spool("fields-not-queued");
         spool.write_delivery_fields("bob", b"Return-Path: <>\r\nDelivered-To: bob@x\r\n");
         spool.write(b"\r\nbody\r\n");
-        let queue = FakeQueue {
-            takes: true,
-            seen: RefCell::new(Vec::new()),
-        };
+        let queue = FakeQueue::new(true);
         let relayed = envelope(spool.id());
-        let delivery = spool.deliver(
-            &[],
-            &ReversePath::Null,
-            &data,
-            "host",
-            Relay {
-                queue: Some(&queue),
-                remote: Some(&relayed),
-                retry: None,
-            },
-        );
+        let delivery = deliver_null(spool, &data, &[], relaying(&queue, Some(&relayed), None));
         let _ = fs::remove_dir_all(&data);
         assert_eq!(delivery.queued, Some(false));
         assert!(queue.seen.borrow().is_empty());
@@ -545,23 +563,14 @@ mod tests {
 
     #[test]
     fn with_replies_per_recipient_a_failing_or_missing_queue_fails_the_relayed_part_only() {
-        for queue in [
-            Some(FakeQueue {
-                takes: false,
-                seen: RefCell::new(Vec::new()),
-            }),
-            None,
-        ] {
-            let data = scratch("no-queue");
-            Spool::clean(&data).unwrap();
-            let mut spool = Spool::create(&data).unwrap();
+        for queue in [Some(FakeQueue::new(false)), None] {
+            let (data, mut spool) = spool("no-queue");
             spool.write(b"\r\nbody\r\n");
             let relayed = envelope(spool.id());
-            let delivery = spool.deliver(
-                &[local("bob", "bob@ours.example")],
-                &ReversePath::Null,
+            let delivery = deliver_null(
+                spool,
                 &data,
-                "host",
+                &["bob"],
                 Relay {
                     queue: queue.as_ref().map(|q| q as &dyn Enqueue),
                     remote: Some(&relayed),
@@ -569,7 +578,7 @@ mod tests {
                 },
             );
             let bob = stored(&data, "bob");
-            let spool_left = fs::read_dir(Spool::dir(&data)).unwrap().count();
+            let spool_left = spool_left(&data);
             let _ = fs::remove_dir_all(&data);
             assert_eq!(
                 delivery,
@@ -607,29 +616,19 @@ mod tests {
 
     #[test]
     fn with_one_reply_a_queue_that_refuses_the_relayed_part_leaves_nothing_stored() {
-        let data = scratch("one-reply-queue-fails");
-        Spool::clean(&data).unwrap();
-        let mut spool = Spool::create(&data).unwrap();
+        let (data, mut spool) = spool("one-reply-queue-fails");
         spool.write(b"\r\nbody\r\n");
-        let queue = FakeQueue {
-            takes: false,
-            seen: RefCell::new(Vec::new()),
-        };
+        let queue = FakeQueue::new(false);
         let relayed = envelope(spool.id());
         let retry = retry_envelope(&format!("{}.retry", spool.id()), &["<bob@ours.example>"]);
-        let delivery = spool.deliver(
-            &[local("bob", "bob@ours.example")],
-            &ReversePath::Null,
+        let delivery = deliver_null(
+            spool,
             &data,
-            "host",
-            Relay {
-                queue: Some(&queue),
-                remote: Some(&relayed),
-                retry: Some(&retry),
-            },
+            &["bob"],
+            relaying(&queue, Some(&relayed), Some(&retry)),
         );
         let bob = stored(&data, "bob");
-        let spool_left = fs::read_dir(Spool::dir(&data)).unwrap().count();
+        let spool_left = spool_left(&data);
         let _ = fs::remove_dir_all(&data);
         assert_eq!(
             delivery,
@@ -653,35 +652,22 @@ mod tests {
 
     #[test]
     fn with_one_reply_local_recipients_that_cannot_be_stored_are_queued_after_the_relayed_part() {
-        let data = scratch("one-reply-retry");
-        Spool::clean(&data).unwrap();
+        let (data, mut spool) = spool("one-reply-retry");
         // dave's Maildir cannot be made: a file is in its way.
         fs::write(data.join("dave"), b"not a directory").unwrap();
-        let mut spool = Spool::create(&data).unwrap();
         let id = spool.id().to_string();
         spool.write(b"Subject: hi\r\n\r\nbody\r\n");
-        let queue = FakeQueue {
-            takes: true,
-            seen: RefCell::new(Vec::new()),
-        };
+        let queue = FakeQueue::new(true);
         let relayed = envelope(&id);
         let retry = retry_envelope(
             &format!("{id}.retry"),
             &["<bob@ours.example>", "<dave@ours.example>"],
         );
-        let delivery = spool.deliver(
-            &[
-                local("bob", "bob@ours.example"),
-                local("dave", "dave@ours.example"),
-            ],
-            &ReversePath::Null,
+        let delivery = deliver_null(
+            spool,
             &data,
-            "host",
-            Relay {
-                queue: Some(&queue),
-                remote: Some(&relayed),
-                retry: Some(&retry),
-            },
+            &["bob", "dave"],
+            relaying(&queue, Some(&relayed), Some(&retry)),
         );
         let bob = stored(&data, "bob");
         let _ = fs::remove_dir_all(&data);
@@ -710,29 +696,16 @@ mod tests {
 
     #[test]
     fn with_one_reply_a_refused_retry_says_so() {
-        let data = scratch("one-reply-retry-refused");
-        Spool::clean(&data).unwrap();
+        let (data, mut spool) = spool("one-reply-retry-refused");
         fs::write(data.join("dave"), b"not a directory").unwrap();
-        let mut spool = Spool::create(&data).unwrap();
         spool.write(b"\r\nbody\r\n");
-        let queue = FakeQueue {
-            takes: false,
-            seen: RefCell::new(Vec::new()),
-        };
+        let queue = FakeQueue::new(false);
         let retry = retry_envelope(spool.id(), &["<bob@ours.example>", "<dave@ours.example>"]);
-        let delivery = spool.deliver(
-            &[
-                local("bob", "bob@ours.example"),
-                local("dave", "dave@ours.example"),
-            ],
-            &ReversePath::Null,
+        let delivery = deliver_null(
+            spool,
             &data,
-            "host",
-            Relay {
-                queue: Some(&queue),
-                remote: None,
-                retry: Some(&retry),
-            },
+            &["bob", "dave"],
+            relaying(&queue, None, Some(&retry)),
         );
         let _ = fs::remove_dir_all(&data);
         assert_eq!(
@@ -748,9 +721,7 @@ mod tests {
 
     #[test]
     fn a_spool_that_could_not_be_written_fails_every_recipient() {
-        let data = scratch("broken");
-        Spool::clean(&data).unwrap();
-        let mut spool = Spool::create(&data).unwrap();
+        let (data, mut spool) = spool("broken");
         spool.write(b"x");
         // As after a failed write.
         spool.file = None;

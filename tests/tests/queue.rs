@@ -14,10 +14,9 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Office;
+use common::{EMPTY_QUEUE, Office, queue_listing, wait_until};
 use post_office::envelope::{
     Outcome, OutcomeKind, QueuedEnvelope, QueuedRecipient, RecipientState, now,
 };
@@ -62,28 +61,8 @@ fn enqueue(data: &Path, envelope: &QueuedEnvelope) -> usize {
     content.len()
 }
 
-/// `post-office queue --data DATA` and `extra`, its output.
-fn queue_command(data: &Path, extra: &[&str]) -> String {
-    common::run(
-        Command::new(common::binary())
-            .arg("queue")
-            .arg("--data")
-            .arg(data)
-            .args(extra),
-    )
-}
-
-/// Waits (at most `limit`) until `done` says yes.
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    done()
-}
+/// How often [`wait_until`] looks.
+const POLL: Duration = Duration::from_millis(100);
 
 /// A scratch directory for [`Office::start_in`], with its `data/`.
 fn prepared(name: &str) -> (PathBuf, PathBuf) {
@@ -117,7 +96,7 @@ fn the_listing_shows_each_message_and_the_state_of_each_recipient() {
     record_outcome(&mut queued, 1, deferred, &RetryPolicy::default());
     Queue::open(&data).unwrap().update(&queued).unwrap();
 
-    let listing = queue_command(&data, &[]);
+    let listing = queue_listing(&data, &[]);
     let lines: Vec<&str> = listing.lines().collect();
     assert_eq!(lines.len(), 4, "{listing}");
     assert!(lines[0].starts_with("1765000000.M1P1Q1.here  from <alice@a.example>  arrived "));
@@ -137,10 +116,7 @@ fn the_listing_shows_each_message_and_the_state_of_each_recipient() {
     assert_eq!(lines[3], "1 message queued, 2 recipients pending");
     // An empty queue, or none at all.
     let empty = common::scratch("queue-list-empty");
-    assert_eq!(
-        queue_command(&empty, &[]),
-        "0 messages queued, 0 recipients pending\n"
-    );
+    assert_eq!(queue_listing(&empty, &[]), EMPTY_QUEUE);
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_dir_all(empty);
 }
@@ -161,10 +137,12 @@ fn a_flush_makes_a_running_server_retry_at_once() {
     std::thread::sleep(Duration::from_millis(1500));
     assert!(office.stored("alice").is_empty(), "not due yet");
 
-    let output = queue_command(&data, &["--flush"]);
+    let output = queue_listing(&data, &["--flush"]);
     assert!(output.starts_with("flush requested"), "{output}");
     assert!(
-        wait_until(Duration::from_secs(15), || office.stored("alice").len()
+        wait_until(Duration::from_secs(15), POLL, || office
+            .stored("alice")
+            .len()
             == 1),
         "the flush was not acted on:\n{}",
         office.log()
@@ -175,8 +153,8 @@ fn a_flush_makes_a_running_server_retry_at_once() {
         "{stored}"
     );
     // Delivered: gone from the queue, and the request consumed.
-    assert!(wait_until(Duration::from_secs(5), || {
-        queue_command(&data, &[]) == "0 messages queued, 0 recipients pending\n"
+    assert!(wait_until(Duration::from_secs(5), POLL, || {
+        queue_listing(&data, &[]) == EMPTY_QUEUE
     }));
     assert!(!data.join(".queue").join("flush").exists());
 }
@@ -192,10 +170,11 @@ fn a_flush_asked_while_no_server_runs_happens_at_the_next_start() {
             vec![recipient("<bob@here.example>", "", now() + 3600)],
         ),
     );
-    queue_command(&data, &["--flush"]);
+    queue_listing(&data, &["--flush"]);
     let office = Office::start_in(&dir, &[]);
     assert!(
-        wait_until(Duration::from_secs(15), || office.stored("bob").len() == 1),
+        wait_until(Duration::from_secs(15), POLL, || office.stored("bob").len()
+            == 1),
         "not delivered after the start:\n{}",
         office.log()
     );
@@ -222,7 +201,9 @@ fn a_message_not_delivered_in_time_comes_back_to_its_sender_as_a_dsn() {
         &["--retry-first", "1", "--retry-max", "1", "--give-up", "2"],
     );
     assert!(
-        wait_until(Duration::from_secs(30), || office.stored("alice").len()
+        wait_until(Duration::from_secs(30), POLL, || office
+            .stored("alice")
+            .len()
             == 1),
         "no DSN came back:\n{}",
         office.log()
@@ -254,8 +235,8 @@ fn a_message_not_delivered_in_time_comes_back_to_its_sender_as_a_dsn() {
         "the original's header section is returned: {text}"
     );
     // Everything done: the message and its DSN are gone from the queue.
-    assert!(wait_until(Duration::from_secs(5), || {
-        queue_command(&data, &[]) == "0 messages queued, 0 recipients pending\n"
+    assert!(wait_until(Duration::from_secs(5), POLL, || {
+        queue_listing(&data, &[]) == EMPTY_QUEUE
     }));
 
     // A reader nobody here wrote: Python's email package.
@@ -490,7 +471,9 @@ fn a_local_delivery_with_notify_success_is_reported_to_the_sender() {
     smtp.smtp("QUIT");
     // Alice: her copy, then the DSN.
     assert!(
-        wait_until(Duration::from_secs(30), || office.stored("alice").len()
+        wait_until(Duration::from_secs(30), POLL, || office
+            .stored("alice")
+            .len()
             == 2),
         "no DSN came:\n{}",
         office.log()
@@ -521,7 +504,7 @@ fn a_local_delivery_with_notify_success_is_reported_to_the_sender() {
     assert!(!dsn.contains("\r\nhi\r\n"), "headers only: {dsn}");
     assert_eq!(office.stored("bob").len(), 1);
     // The DSN is done: nothing left in the queue.
-    assert!(wait_until(Duration::from_secs(5), || {
-        queue_command(&office.dir.join("data"), &[]) == "0 messages queued, 0 recipients pending\n"
+    assert!(wait_until(Duration::from_secs(5), POLL, || {
+        office.queue(&[]) == EMPTY_QUEUE
     }));
 }

@@ -19,25 +19,16 @@ mod common;
 mod dns;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Client, Office, peer, python};
+use common::{Client, EMPTY_QUEUE, Office, peer, python, wait_until};
 use dns::{DnsServer, Zone};
 
 /// `\0alice\0secret`, for AUTH PLAIN.
 const ALICE_PLAIN: &str = "AGFsaWNlAHNlY3JldA==";
 
-/// Waits (at most `limit`) until `done` says yes; whether it did.
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    done()
-}
+/// How often [`wait_until`] looks.
+const POLL: Duration = Duration::from_millis(50);
 
 /// B: the server of `b.example` (users alice and bob), SMTP on `smtp` when given.
 fn office_b(name: &str, smtp: Option<u16>) -> Office {
@@ -63,6 +54,11 @@ fn office_b_with(name: &str, smtp: Option<u16>, extra: &[&str]) -> Office {
 /// A: the server of `a.example`, relaying for its users, `--plaintext-login` (raw AUTH PLAIN
 /// in the tests below), with `next_hop` (how it finds B) and `extra`.
 fn office_a(name: &str, next_hop: &[&str], extra: &[&str]) -> Office {
+    office_a_on(name, None, next_hop, extra)
+}
+
+/// [`office_a`] with its SMTP listener on `smtp` when given.
+fn office_a_on(name: &str, smtp: Option<u16>, next_hop: &[&str], extra: &[&str]) -> Office {
     let mut args = vec![
         "--domain",
         "a.example",
@@ -76,7 +72,7 @@ fn office_a(name: &str, next_hop: &[&str], extra: &[&str]) -> Office {
     ];
     args.extend_from_slice(next_hop);
     args.extend_from_slice(extra);
-    Office::start(name, &args)
+    Office::start_with_smtp(name, smtp, &args)
 }
 
 /// A and B up, each routing the other's domain to it (B's reports go back to A).
@@ -89,17 +85,13 @@ fn pair_both_ways(name: &str) -> (Office, Office) {
         &["--route", &back, "--retry-first", "1"],
     );
     let route = route_to(b.smtp);
-    let mut args = vec![
-        "--domain",
-        "a.example",
-        "--hostname",
-        "mx.a.example",
-        "--plaintext-login",
-        "--retry-first",
-        "1",
-    ];
-    args.extend(route.iter().map(String::as_str));
-    let a = Office::start_with_smtp(&format!("{name}-a"), Some(a_smtp), &args);
+    let route: Vec<&str> = route.iter().map(String::as_str).collect();
+    let a = office_a_on(
+        &format!("{name}-a"),
+        Some(a_smtp),
+        &route,
+        &["--retry-first", "1"],
+    );
     (a, b)
 }
 
@@ -107,19 +99,6 @@ fn pair_both_ways(name: &str) -> (Office, Office) {
 fn route_to(port: u16) -> Vec<String> {
     vec!["--route".into(), format!("b.example=127.0.0.1:{port}")]
 }
-
-/// `post-office queue --data DATA` and `extra`: its output.
-fn queue(office: &Office, extra: &[&str]) -> String {
-    common::run(
-        Command::new(common::binary())
-            .arg("queue")
-            .arg("--data")
-            .arg(office.dir.join("data"))
-            .args(extra),
-    )
-}
-
-const EMPTY_QUEUE: &str = "0 messages queued, 0 recipients pending\n";
 
 /// One field at the top of `message`, unfolded (its CRLF TAB / CRLF SP joins become one
 /// space), without its CRLF; and what follows it.
@@ -291,7 +270,7 @@ s.quit()
     by_lettre.extend_from_slice(b"\r\n");
 
     assert!(
-        wait_until(Duration::from_secs(30), || b.stored("bob").len() >= 2),
+        wait_until(Duration::from_secs(30), POLL, || b.stored("bob").len() >= 2),
         "not at B:\nA:\n{}\nB:\n{}",
         a.log(),
         b.log()
@@ -316,9 +295,10 @@ s.quit()
     assert!(fetched == stored, "POP3 differs from the Maildir");
     // Done: nothing left in A's queue.
     assert!(
-        wait_until(Duration::from_secs(10), || queue(a, &[]) == EMPTY_QUEUE),
+        wait_until(Duration::from_secs(10), POLL, || a.queue(&[])
+            == EMPTY_QUEUE),
         "{}",
-        queue(a, &[])
+        a.queue(&[])
     );
 }
 
@@ -395,8 +375,8 @@ fn queued_while_b_is_down(name: &str, retry_first: &str) -> (Office, u16) {
     );
     let mut listing = String::new();
     assert!(
-        wait_until(Duration::from_secs(20), || {
-            listing = queue(&a, &[]);
+        wait_until(Duration::from_secs(20), POLL, || {
+            listing = a.queue(&[]);
             listing.contains("attempts 1")
         }),
         "no attempt made:\n{listing}\n{}",
@@ -425,9 +405,9 @@ fn queued_while_b_is_down(name: &str, retry_first: &str) -> (Office, u16) {
 /// would have come by then.
 fn delivered_to_bob(a: &Office, b: &Office, limit: Duration, settle: Duration) -> Vec<Vec<u8>> {
     assert!(
-        wait_until(limit, || !b.stored("bob").is_empty()),
+        wait_until(limit, POLL, || !b.stored("bob").is_empty()),
         "not delivered:\n{}\nA:\n{}\nB:\n{}",
-        queue(a, &[]),
+        a.queue(&[]),
         a.log(),
         b.log()
     );
@@ -442,7 +422,7 @@ fn queued_while_b_is_down_and_delivered_once_by_a_flush() {
     let b = office_b("relay-up-flush", Some(b_port));
     std::thread::sleep(Duration::from_millis(1500));
     assert!(b.stored("bob").is_empty(), "delivered before the flush");
-    let output = queue(&a, &["--flush"]);
+    let output = a.queue(&["--flush"]);
     assert!(output.starts_with("flush requested"), "{output}");
     let messages = delivered_to_bob(&a, &b, Duration::from_secs(20), Duration::from_secs(3));
     assert_eq!(messages.len(), 1, "delivered exactly once");
@@ -452,7 +432,7 @@ fn queued_while_b_is_down_and_delivered_once_by_a_flush() {
         "{received}"
     );
     assert_eq!(rest, BODY);
-    assert_eq!(queue(&a, &[]), EMPTY_QUEUE);
+    assert_eq!(a.queue(&[]), EMPTY_QUEUE);
 }
 
 #[test]
@@ -463,7 +443,7 @@ fn queued_while_b_is_down_and_delivered_once_at_the_next_retry() {
     let messages = delivered_to_bob(&a, &b, Duration::from_secs(40), Duration::from_secs(3));
     assert_eq!(messages.len(), 1, "delivered exactly once");
     assert_eq!(first_field(&messages[0]).1, BODY);
-    assert_eq!(queue(&a, &[]), EMPTY_QUEUE);
+    assert_eq!(a.queue(&[]), EMPTY_QUEUE);
     assert!(!a.dir.join("data").join(".queue").join("flush").exists());
 }
 
@@ -481,17 +461,18 @@ fn pair(name: &str) -> (Office, Office) {
 fn alice_after(a: &Office, b: &Office, expected: usize) -> Vec<Vec<u8>> {
     delivered_to_bob(a, b, Duration::from_secs(30), Duration::ZERO);
     assert!(
-        wait_until(Duration::from_secs(20), || a.stored("alice").len()
+        wait_until(Duration::from_secs(20), POLL, || a.stored("alice").len()
             >= expected),
         "no DSN:\n{}\n{}",
-        queue(a, &[]),
+        a.queue(&[]),
         a.log()
     );
     std::thread::sleep(Duration::from_secs(3));
     assert!(
-        wait_until(Duration::from_secs(10), || queue(a, &[]) == EMPTY_QUEUE),
+        wait_until(Duration::from_secs(10), POLL, || a.queue(&[])
+            == EMPTY_QUEUE),
         "{}",
-        queue(a, &[])
+        a.queue(&[])
     );
     a.stored("alice")
 }
@@ -707,7 +688,7 @@ fn a_stranger_cannot_relay_through_a_to_b() {
     assert!(smtp.smtp("QUIT").starts_with("221"));
     std::thread::sleep(Duration::from_secs(2));
     assert!(b.stored("bob").is_empty());
-    assert_eq!(queue(&a, &[]), EMPTY_QUEUE);
+    assert_eq!(a.queue(&[]), EMPTY_QUEUE);
 }
 
 /// Relay throughput: 200 messages of 10 KiB submitted to A in one smtplib session (STARTTLS,
@@ -747,7 +728,7 @@ print(start, end)
     let new = b.dir.join("data").join("bob").join("new");
     let count = || std::fs::read_dir(&new).map_or(0, Iterator::count);
     // Until all arrived, or smtplib failed (it has ended, and not well).
-    let arrived = wait_until(Duration::from_secs(180), || {
+    let arrived = wait_until(Duration::from_secs(180), POLL, || {
         count() >= MESSAGES
             || child
                 .try_wait()
@@ -770,6 +751,7 @@ print(start, end)
         MESSAGES as f64 / took,
         times[1] - times[0]
     );
-    assert!(wait_until(Duration::from_secs(10), || queue(&a, &[]) == EMPTY_QUEUE));
+    assert!(wait_until(Duration::from_secs(10), POLL, || a.queue(&[])
+        == EMPTY_QUEUE));
     assert_eq!(count(), MESSAGES);
 }

@@ -18,10 +18,9 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Office, peer, python};
+use common::{EMPTY_QUEUE, Office, peer, python, queue_listing, wait_until};
 
 /// Messages submitted to A in each round.
 const MESSAGES: usize = 500;
@@ -158,30 +157,8 @@ fn stored_ids(b: &Office) -> BTreeMap<String, usize> {
     ids
 }
 
-/// `post-office queue --data DATA` and `extra`: its output.
-fn queue_command(data: &Path, extra: &[&str]) -> String {
-    common::run(
-        Command::new(common::binary())
-            .arg("queue")
-            .arg("--data")
-            .arg(data)
-            .args(extra),
-    )
-}
-
-const EMPTY_QUEUE: &str = "0 messages queued, 0 recipients pending\n";
-
-/// Waits (at most `limit`, looking every 20 ms) until `done` says yes.
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    done()
-}
+/// How often [`wait_until`] looks.
+const POLL: Duration = Duration::from_millis(20);
 
 /// Nothing came back to the sender: no DSN in alice's Maildir on A, none queued in its log.
 fn assert_no_dsn(a: &Office) {
@@ -210,7 +187,7 @@ fn crash_round(b: &Office, round: usize, kill_at: usize) -> Round {
     let acked = submit(&a, &tag, MESSAGES);
     assert_eq!(acked.len(), MESSAGES, "not every message was acknowledged");
     assert!(
-        wait_until(Duration::from_secs(60), || stored_count(b) - before
+        wait_until(Duration::from_secs(60), POLL, || stored_count(b) - before
             >= kill_at),
         "B never had {kill_at} messages:\n{}",
         a.log()
@@ -231,19 +208,19 @@ fn crash_round(b: &Office, round: usize, kill_at: usize) -> Round {
     let restarted = Instant::now();
     let a = restart_a(&dir, &args);
     assert!(
-        wait_until(DRAIN, || stored_count(b) - before >= MESSAGES),
+        wait_until(DRAIN, POLL, || stored_count(b) - before >= MESSAGES),
         "not every acknowledged message reached B in {DRAIN:?}:\n{}",
         a.log()
     );
     let drain = restarted.elapsed();
     // Removed from the queue once delivered and recorded.
     assert!(
-        wait_until(Duration::from_secs(20), || queue_command(
+        wait_until(Duration::from_secs(20), POLL, || queue_listing(
             &a.dir.join("data"),
             &[]
         ) == EMPTY_QUEUE),
         "A's queue is not empty: {}",
-        queue_command(&a.dir.join("data"), &[])
+        a.queue(&[])
     );
 
     let ids = stored_ids(b);
@@ -321,13 +298,13 @@ fn killed_while_the_next_hop_is_down_every_message_arrives_exactly_once_after_a_
     let data = a.dir.join("data");
     let everything_deferred = format!("{COUNT} messages queued, {COUNT} recipients pending\n");
     assert!(
-        wait_until(Duration::from_secs(30), || {
-            let listing = queue_command(&data, &[]);
+        wait_until(Duration::from_secs(30), POLL, || {
+            let listing = queue_listing(&data, &[]);
             listing.ends_with(&everything_deferred)
                 && listing.matches("  attempts 1 ").count() == COUNT
         }),
         "not every message was tried once and deferred: {}",
-        queue_command(&data, &[])
+        queue_listing(&data, &[])
     );
     let dir = a.kill();
 
@@ -336,18 +313,18 @@ fn killed_while_the_next_hop_is_down_every_message_arrives_exactly_once_after_a_
     let a = restart_a(&dir, &a_args(b.smtp, 3600));
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(stored_count(&b), 0, "retried before the flush");
-    let output = queue_command(&data, &["--flush"]);
+    let output = queue_listing(&data, &["--flush"]);
     assert!(output.starts_with("flush requested"), "{output}");
     assert!(
-        wait_until(DRAIN, || stored_count(&b) >= COUNT),
+        wait_until(DRAIN, POLL, || stored_count(&b) >= COUNT),
         "not every message reached B after the flush:\n{}",
         a.log()
     );
     assert!(
-        wait_until(Duration::from_secs(20), || queue_command(&data, &[])
+        wait_until(Duration::from_secs(20), POLL, || queue_listing(&data, &[])
             == EMPTY_QUEUE),
         "A's queue is not empty: {}",
-        queue_command(&data, &[])
+        queue_listing(&data, &[])
     );
     let ids = stored_ids(&b);
     let expected: BTreeMap<String, usize> = acked.into_iter().map(|id| (id, 1)).collect();

@@ -27,7 +27,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Client, Office, binary, free_port, peer, run, scratch, wait_for};
+use common::{Client, EMPTY_QUEUE, Office, free_port, peer, run, scratch, wait_for, wait_until};
 
 /// The message submitted to A: a line that starts with a dot (stuffed on every hop), an empty
 /// line in the body and trailing white space, all of which must arrive as they were.
@@ -45,17 +45,8 @@ The end.\r\n";
 /// How long a message may take from submission to the peer (retries after 1 s).
 const ARRIVAL: Duration = Duration::from_secs(30);
 
-/// Waits (at most `limit`) until `done` says yes.
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    done()
-}
+/// How often [`wait_until`] looks.
+const POLL: Duration = Duration::from_millis(100);
 
 /// The arguments of post-office A: `a.example` is local (users alice and bob), mail for
 /// `b.example` goes to 127.0.0.1:`port`, loopback clients may relay; a deferred recipient is
@@ -84,6 +75,12 @@ fn relay_args(port: u16, extra: &[&str]) -> Vec<String> {
     args.push(format!("b.example=127.0.0.1:{port}"));
     args.extend(extra.iter().map(ToString::to_string));
     args
+}
+
+/// alice@a.example sends MESSAGE to bob@b.example through A (SMTP on `port`), without
+/// parameters.
+fn submit_to_bob(port: u16) {
+    submit(port, "alice@a.example", "", &["bob@b.example"], "", MESSAGE);
 }
 
 /// Starts post-office A (see [`relay_args`]).
@@ -145,6 +142,19 @@ fn below_received(message: &[u8]) -> (String, Vec<u8>) {
     (field, rest.to_vec())
 }
 
+/// Checks that `message` is MESSAGE as relayed by A: A's `Received:` field on top, then the
+/// message unchanged. Returns the field.
+fn assert_relayed_whole(message: &[u8]) -> String {
+    let (field, rest) = below_received(message);
+    assert_received_by_a(&field);
+    assert_eq!(
+        String::from_utf8_lossy(&rest),
+        String::from_utf8_lossy(MESSAGE)
+    );
+    assert_eq!(rest, MESSAGE);
+    field
+}
+
 /// Checks that `field` is A's `Received:` field for a message from the client above.
 fn assert_received_by_a(field: &str) {
     assert!(
@@ -157,17 +167,18 @@ fn assert_received_by_a(field: &str) {
     assert!(field.ends_with("\r\n"), "{field}");
 }
 
-/// `post-office queue --data` of `office`.
-fn queue(office: &Office) -> String {
-    run(Command::new(binary())
-        .arg("queue")
-        .arg("--data")
-        .arg(office.dir.join("data")))
-}
-
 /// Whether A's queue is empty: every recipient delivered or reported.
 fn queue_empty(office: &Office) -> bool {
-    queue(office).ends_with("0 messages queued, 0 recipients pending\n")
+    office.queue(&[]).ends_with(EMPTY_QUEUE)
+}
+
+/// Waits until A's queue is empty; fails with its listing if it does not empty in time.
+fn assert_queue_empties(a: &Office) {
+    assert!(
+        wait_until(ARRIVAL, POLL, || queue_empty(a)),
+        "{}",
+        a.queue(&[])
+    );
 }
 
 /// The DSNs in alice's Maildir on A, as text.
@@ -182,9 +193,9 @@ fn dsns(office: &Office) -> Vec<String> {
 /// Waits for the `n`th DSN to alice on A, and returns it.
 fn nth_dsn(office: &Office, n: usize) -> String {
     assert!(
-        wait_until(ARRIVAL, || dsns(office).len() >= n),
+        wait_until(ARRIVAL, POLL, || dsns(office).len() >= n),
         "no DSN number {n} came back:\n{}\n{}",
-        queue(office),
+        office.queue(&[]),
         office.log()
     );
     assert_eq!(dsns(office).len(), n, "more DSNs than expected");
@@ -289,9 +300,9 @@ impl Aiosmtpd {
     fn message(&self, n: usize, office: &Office) -> (Vec<u8>, String) {
         let eml = self.out.join(format!("{n}.eml"));
         assert!(
-            wait_until(ARRIVAL, || eml.exists()),
+            wait_until(ARRIVAL, POLL, || eml.exists()),
             "message {n} did not reach aiosmtpd:\n{}\n{}",
-            queue(office),
+            office.queue(&[]),
             office.log()
         );
         let info = std::fs::read_to_string(self.out.join(format!("{n}.info"))).unwrap();
@@ -326,27 +337,14 @@ fn aiosmtpd_gets_the_message_whole_over_opportunistic_starttls() {
     let (cert, key) = certificate(&dir, "server");
     let server = Aiosmtpd::start(&dir, &cert, &key);
     let a = relay("relay-aiosmtpd-a", server.port, &[]);
-    submit(
-        a.smtp,
-        "alice@a.example",
-        "",
-        &["bob@b.example"],
-        "",
-        MESSAGE,
-    );
+    submit_to_bob(a.smtp);
     let (message, info) = server.message(1, &a);
-    let (field, rest) = below_received(&message);
-    assert_received_by_a(&field);
+    let field = assert_relayed_whole(&message);
     assert!(field.contains("for <bob@b.example>"), "{field}");
-    assert_eq!(
-        String::from_utf8_lossy(&rest),
-        String::from_utf8_lossy(MESSAGE)
-    );
-    assert_eq!(rest, MESSAGE);
     assert!(info.contains("tls True\n"), "{info}");
     assert!(info.contains("mail alice@a.example"), "{info}");
     assert!(info.contains("rcpt bob@b.example\n"), "{info}");
-    assert!(wait_until(ARRIVAL, || queue_empty(&a)), "{}", queue(&a));
+    assert_queue_empties(&a);
     assert!(
         a.log().contains("tls=true"),
         "A's log does not say TLS:\n{}",
@@ -375,18 +373,11 @@ fn aiosmtpd_gets_the_message_over_verified_tls_and_a_wrong_ca_defers_it() {
         server.port,
         &["--route-tls", "b.example", "--relay-ca", &other],
     );
-    submit(
-        a.smtp,
-        "alice@a.example",
-        "",
-        &["bob@b.example"],
-        "",
-        MESSAGE,
-    );
+    submit_to_bob(a.smtp);
     assert!(
-        wait_until(ARRIVAL, || queue(&a).contains("last 4.7.5")),
+        wait_until(ARRIVAL, POLL, || a.queue(&[]).contains("last 4.7.5")),
         "not deferred for TLS:\n{}\n{}",
-        queue(&a),
+        a.queue(&[]),
         a.log()
     );
     assert_eq!(server.count(), 0);
@@ -398,11 +389,9 @@ fn aiosmtpd_gets_the_message_over_verified_tls_and_a_wrong_ca_defers_it() {
     );
     let a = Office::start_in(&data, &args.iter().map(String::as_str).collect::<Vec<_>>());
     let (message, info) = server.message(1, &a);
-    let (field, rest) = below_received(&message);
-    assert_received_by_a(&field);
-    assert_eq!(rest, MESSAGE);
+    assert_relayed_whole(&message);
     assert!(info.contains("tls True\n"), "{info}");
-    assert!(wait_until(ARRIVAL, || queue_empty(&a)), "{}", queue(&a));
+    assert_queue_empties(&a);
     assert!(a.log().contains("verified=true"), "{}", a.log());
     assert_eq!(server.count(), 1, "delivered once");
     assert!(dsns(&a).is_empty(), "no DSN was asked for");
@@ -638,10 +627,10 @@ impl Sink {
     /// Waits until `n` messages were dumped.
     fn wait_for_messages(&self, n: usize, office: &Office) -> Vec<Dumped> {
         assert!(
-            wait_until(ARRIVAL, || self.messages().len() >= n),
+            wait_until(ARRIVAL, POLL, || self.messages().len() >= n),
             "smtp-sink got {} of {n} messages:\n{}\n{}",
             self.messages().len(),
-            queue(office),
+            office.queue(&[]),
             office.log()
         );
         self.messages()
@@ -743,7 +732,7 @@ fn smtp_sink_gets_several_messages_for_several_recipients_pipelined() {
         );
     }
     let dumped = sink.wait_for_messages(3, &a);
-    assert!(wait_until(ARRIVAL, || queue_empty(&a)), "{}", queue(&a));
+    assert_queue_empties(&a);
     assert_eq!(sink.messages().len(), 3, "each message once");
     for message in &messages {
         let subject = String::from_utf8_lossy(message)
@@ -816,18 +805,11 @@ fn a_peer_offering_chunking_gets_bdat() {
         );
     }
     assert!(large.len() > 200_000);
-    submit(
-        a.smtp,
-        "alice@a.example",
-        "",
-        &["bob@b.example"],
-        "",
-        MESSAGE,
-    );
+    submit_to_bob(a.smtp);
     assert!(
-        wait_until(ARRIVAL, || b.stored("bob").len() == 1),
+        wait_until(ARRIVAL, POLL, || b.stored("bob").len() == 1),
         "{}\n{}",
-        queue(&a),
+        a.queue(&[]),
         a.log()
     );
     submit(
@@ -839,12 +821,12 @@ fn a_peer_offering_chunking_gets_bdat() {
         &large,
     );
     assert!(
-        wait_until(ARRIVAL, || b.stored("bob").len() == 2),
+        wait_until(ARRIVAL, POLL, || b.stored("bob").len() == 2),
         "{}\n{}",
-        queue(&a),
+        a.queue(&[]),
         a.log()
     );
-    assert!(wait_until(ARRIVAL, || queue_empty(&a)), "{}", queue(&a));
+    assert_queue_empties(&a);
     // Below B's trace fields: A's Received: field, then the message as submitted.
     let mut stored: Vec<Vec<u8>> = b.messages("bob");
     stored.sort_by_key(Vec::len);
@@ -917,9 +899,7 @@ fn a_peer_without_dsn_or_8bitmime_gets_a_relayed_report_or_a_bounce() {
     // RFC 6152 3).
     assert_eq!(got.mail, "<alice@a.example>");
     assert_eq!(got.rcpt, ["<bob@b.example>"]);
-    let (field, rest) = below_received(&crlf(&got.content));
-    assert_received_by_a(&field);
-    assert_eq!(rest, MESSAGE);
+    assert_relayed_whole(&crlf(&got.content));
     let dsn = nth_dsn(&a, 1);
     assert!(dsn.contains("multipart/report"), "{dsn}");
     assert!(dsn.contains("report-type=\"delivery-status\""), "{dsn}");
@@ -981,7 +961,7 @@ fn a_peer_without_dsn_or_8bitmime_gets_a_relayed_report_or_a_bounce() {
     let end = start + dsn[start..].find("\r\n--").unwrap();
     assert!(dsn[start..end].is_ascii(), "{dsn}");
 
-    assert!(wait_until(ARRIVAL, || queue_empty(&a)), "{}", queue(&a));
+    assert_queue_empties(&a);
     assert_eq!(sink.messages().len(), 1, "only the 7-bit message went");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -998,29 +978,21 @@ fn a_4yz_from_the_peer_defers_and_a_later_retry_delivers() {
     let sink = Sink::start(&dir, &["-r", "RCPT", "-b", "451 4.7.1 Try again later"]);
     let port = sink.port;
     let a = relay("relay-sink-4yz-a", port, &[]);
-    submit(
-        a.smtp,
-        "alice@a.example",
-        "",
-        &["bob@b.example"],
-        "",
-        MESSAGE,
-    );
+    submit_to_bob(a.smtp);
     assert!(
-        wait_until(ARRIVAL, || queue(&a)
+        wait_until(ARRIVAL, POLL, || a
+            .queue(&[])
             .contains("last 4.7.1 smtp; 451 4.7.1 Try again later")),
         "not deferred:\n{}\n{}",
-        queue(&a),
+        a.queue(&[]),
         a.log()
     );
     assert!(sink.messages().is_empty());
     let dir = sink.stop();
     let sink = Sink::start_on(&dir, port, &[]);
     let dumped = sink.wait_for_messages(1, &a);
-    assert!(wait_until(ARRIVAL, || queue_empty(&a)), "{}", queue(&a));
-    let (field, rest) = below_received(&crlf(&dumped[0].content));
-    assert_received_by_a(&field);
-    assert_eq!(rest, MESSAGE);
+    assert_queue_empties(&a);
+    assert_relayed_whole(&crlf(&dumped[0].content));
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(sink.messages().len(), 1, "delivered once");
     assert!(dsns(&a).is_empty(), "a DSN for a delivered message");
@@ -1062,7 +1034,7 @@ fn a_5yz_from_the_peer_bounces_with_its_reply() {
         dsn.contains("Subject: relayed to a real peer"),
         "the original's header: {dsn}"
     );
-    assert!(wait_until(ARRIVAL, || queue_empty(&a)), "{}", queue(&a));
+    assert_queue_empties(&a);
     assert!(sink.messages().is_empty());
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
@@ -54,14 +54,7 @@ fn envelope(mail: &str, recipients: Vec<(&str, &str, RecipientState)>) -> Queued
 
 /// The `message/delivery-status` part's text: the per-message block, then one per recipient.
 fn status_blocks(message: &mail_parser::Message<'_>) -> Vec<Vec<(String, String)>> {
-    let part = message
-        .parts
-        .iter()
-        .find(|part| {
-            part.content_type()
-                .is_some_and(|t| t.ctype() == "message" && t.subtype() == Some("delivery-status"))
-        })
-        .expect("a message/delivery-status part");
+    let part = delivery_status(message);
     let text = std::str::from_utf8(part.contents()).unwrap();
     text.split("\r\n\r\n")
         .filter(|block| !block.trim().is_empty())
@@ -75,6 +68,42 @@ fn status_blocks(message: &mail_parser::Message<'_>) -> Vec<Vec<(String, String)
                 .collect()
         })
         .collect()
+}
+
+/// `envelope` built into a DSN at a fixed time: its content and its envelope.
+fn built(
+    envelope: &QueuedEnvelope,
+    indices: &[usize],
+    message: &Path,
+) -> (Vec<u8>, QueuedEnvelope) {
+    build("mx.here.example", envelope, indices, message, 1_765_000_200)
+        .unwrap()
+        .expect("a DSN")
+}
+
+fn failed() -> RecipientState {
+    done(OutcomeKind::Failed, "5.1.1", None)
+}
+
+fn delivered(dsn_passed_on: bool) -> RecipientState {
+    done(OutcomeKind::Delivered { dsn_passed_on }, "2.0.0", None)
+}
+
+/// A message with `mail` parameters whose one recipient, bob, failed with 5.1.1.
+fn bounce_to_bob(mail: &str) -> QueuedEnvelope {
+    envelope(mail, vec![("<bob@b.example>", "", failed())])
+}
+
+/// The `message/delivery-status` part.
+fn delivery_status<'a>(message: &'a mail_parser::Message<'_>) -> &'a mail_parser::MessagePart<'a> {
+    message
+        .parts
+        .iter()
+        .find(|part| {
+            part.content_type()
+                .is_some_and(|t| t.ctype() == "message" && t.subtype() == Some("delivery-status"))
+        })
+        .expect("a message/delivery-status part")
 }
 
 fn value<'a>(block: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -106,15 +135,7 @@ fn a_bounce_has_every_rfc_3464_field_and_the_header_section_by_default() {
             ),
         ],
     );
-    let (content, dsn) = build(
-        "mx.here.example",
-        &envelope,
-        &[0, 1],
-        &message,
-        1_765_000_200,
-    )
-    .unwrap()
-    .expect("a DSN");
+    let (content, dsn) = built(&envelope, &[0, 1], &message);
     let parsed = MessageParser::default().parse(&content).expect("parses");
 
     assert_eq!(
@@ -221,17 +242,8 @@ fn a_bounce_has_every_rfc_3464_field_and_the_header_section_by_default() {
 #[test]
 fn ret_full_returns_the_whole_message_as_message_rfc822() {
     let message = original("full");
-    let envelope = envelope(
-        "RET=FULL",
-        vec![(
-            "<bob@b.example>",
-            "",
-            done(OutcomeKind::Failed, "5.1.1", None),
-        )],
-    );
-    let (content, _) = build("mx.here.example", &envelope, &[0], &message, 1_765_000_200)
-        .unwrap()
-        .unwrap();
+    let envelope = bounce_to_bob("RET=FULL");
+    let (content, _) = built(&envelope, &[0], &message);
     let parsed = MessageParser::default().parse(&content).unwrap();
     let nested = parsed
         .parts
@@ -255,39 +267,15 @@ fn a_success_report_says_delivered_or_relayed() {
     let envelope = envelope(
         "",
         vec![
-            (
-                "<bob@b.example>",
-                "NOTIFY=SUCCESS",
-                done(
-                    OutcomeKind::Delivered {
-                        dsn_passed_on: true,
-                    },
-                    "2.0.0",
-                    None,
-                ),
-            ),
+            ("<bob@b.example>", "NOTIFY=SUCCESS", delivered(true)),
             (
                 "<carol@c.example>",
                 "NOTIFY=SUCCESS,FAILURE",
-                done(
-                    OutcomeKind::Delivered {
-                        dsn_passed_on: false,
-                    },
-                    "2.0.0",
-                    None,
-                ),
+                delivered(false),
             ),
         ],
     );
-    let (content, dsn) = build(
-        "mx.here.example",
-        &envelope,
-        &[0, 1],
-        &message,
-        1_765_000_200,
-    )
-    .unwrap()
-    .unwrap();
+    let (content, dsn) = built(&envelope, &[0, 1], &message);
     let parsed = MessageParser::default().parse(&content).unwrap();
     assert_eq!(parsed.subject(), Some("Successful Mail Delivery Report"));
     let blocks = status_blocks(&parsed);
@@ -300,24 +288,14 @@ fn a_success_report_says_delivered_or_relayed() {
 
 #[test]
 fn dsns_are_wanted_only_as_rfc_3461_says() {
-    let failed = || done(OutcomeKind::Failed, "5.1.1", None);
-    let delivered = || {
-        done(
-            OutcomeKind::Delivered {
-                dsn_passed_on: true,
-            },
-            "2.0.0",
-            None,
-        )
-    };
     let cases = [
         ("", failed(), true),
         ("NOTIFY=FAILURE", failed(), true),
         ("NOTIFY=SUCCESS", failed(), false),
         ("NOTIFY=NEVER", failed(), false),
-        ("", delivered(), false),
-        ("NOTIFY=FAILURE", delivered(), false),
-        ("NOTIFY=SUCCESS", delivered(), true),
+        ("", delivered(true), false),
+        ("NOTIFY=FAILURE", delivered(true), false),
+        ("NOTIFY=SUCCESS", delivered(true), true),
         (
             "",
             RecipientState::Pending {
@@ -363,18 +341,9 @@ fn a_header_section_is_cut_at_the_empty_line_or_at_a_whole_line() {
 
 #[test]
 fn an_original_gone_from_the_queue_still_gives_the_report() {
-    let envelope = envelope(
-        "RET=FULL",
-        vec![(
-            "<bob@b.example>",
-            "",
-            done(OutcomeKind::Failed, "5.1.1", None),
-        )],
-    );
+    let envelope = bounce_to_bob("RET=FULL");
     let missing = std::env::temp_dir().join("dsn-test-no-such-file");
-    let (content, _) = build("mx.here.example", &envelope, &[0], &missing, 1_765_000_200)
-        .unwrap()
-        .unwrap();
+    let (content, _) = built(&envelope, &[0], &missing);
     let parsed = MessageParser::default().parse(&content).unwrap();
     let blocks = status_blocks(&parsed);
     assert_eq!(value(&blocks[1], "Status"), Some("5.1.1"));
@@ -425,40 +394,24 @@ fn returns_full(content: &[u8]) -> bool {
 #[test]
 fn ret_full_is_ignored_for_success_reports_and_requiretls_messages() {
     let message = original("full-or-not");
-    let delivered = done(
-        OutcomeKind::Delivered {
-            dsn_passed_on: false,
-        },
-        "2.0.0",
-        None,
-    );
-    let failed = || done(OutcomeKind::Failed, "5.1.1", None);
+    let delivered = delivered(false);
     // RFC 3461 4.3: a report without failures returns the headers only.
     let success = envelope(
         "RET=FULL",
         vec![("<bob@b.example>", "NOTIFY=SUCCESS", delivered)],
     );
-    let (content, dsn) = build("mx.here.example", &success, &[0], &message, 1_765_000_200)
-        .unwrap()
-        .unwrap();
+    let (content, dsn) = built(&success, &[0], &message);
     assert!(!returns_full(&content));
     assert!(!dsn.parameters.require_tls);
     // RFC 8689 5: a REQUIRETLS message's bounce behaves as RET=HDRS and is sent with
     // REQUIRETLS itself.
-    let protected = envelope(
-        "RET=FULL REQUIRETLS",
-        vec![("<bob@b.example>", "", failed())],
-    );
-    let (content, dsn) = build("mx.here.example", &protected, &[0], &message, 1_765_000_200)
-        .unwrap()
-        .unwrap();
+    let protected = bounce_to_bob("RET=FULL REQUIRETLS");
+    let (content, dsn) = built(&protected, &[0], &message);
     assert!(!returns_full(&content));
     assert!(dsn.parameters.require_tls);
     // The same failure without REQUIRETLS: the whole message.
-    let plain = envelope("RET=FULL", vec![("<bob@b.example>", "", failed())]);
-    let (content, dsn) = build("mx.here.example", &plain, &[0], &message, 1_765_000_200)
-        .unwrap()
-        .unwrap();
+    let plain = bounce_to_bob("RET=FULL");
+    let (content, dsn) = built(&plain, &[0], &message);
     assert!(returns_full(&content));
     assert!(!dsn.parameters.require_tls);
     let _ = std::fs::remove_file(message);
@@ -475,17 +428,8 @@ fn ret_full_of_a_message_over_the_limit_returns_its_headers() {
         large.extend_from_slice(&line);
     }
     std::fs::write(&path, &large).unwrap();
-    let envelope = envelope(
-        "RET=FULL",
-        vec![(
-            "<bob@b.example>",
-            "",
-            done(OutcomeKind::Failed, "5.1.1", None),
-        )],
-    );
-    let (content, _) = build("mx.here.example", &envelope, &[0], &path, 1_765_000_200)
-        .unwrap()
-        .unwrap();
+    let envelope = bounce_to_bob("RET=FULL");
+    let (content, _) = built(&envelope, &[0], &path);
     let _ = std::fs::remove_file(&path);
     assert!(content.len() < 64 * 1024, "{} octets", content.len());
     assert!(!returns_full(&content));
@@ -506,18 +450,9 @@ fn utf8_addresses_are_7_bit_in_the_delivery_status_part() {
             ),
         )],
     );
-    let (content, _) = build("mx.here.example", &envelope, &[0], &message, 1_765_000_200)
-        .unwrap()
-        .unwrap();
+    let (content, _) = built(&envelope, &[0], &message);
     let parsed = MessageParser::default().parse(&content).unwrap();
-    let part = parsed
-        .parts
-        .iter()
-        .find(|part| {
-            part.content_type()
-                .is_some_and(|t| t.ctype() == "message" && t.subtype() == Some("delivery-status"))
-        })
-        .unwrap();
+    let part = delivery_status(&parsed);
     assert!(part.contents().is_ascii(), "RFC 6533 3: a 7-bit part");
     let blocks = status_blocks(&parsed);
     // The mailbox encoded, `+` included; the ORCPT, already unitext, kept as it came.

@@ -240,6 +240,11 @@ impl Office {
         }
     }
 
+    /// `post-office queue` on this office's data, with `extra`: its output.
+    pub fn queue(&self, extra: &[&str]) -> String {
+        queue_listing(&self.dir.join("data"), extra)
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
@@ -305,6 +310,30 @@ pub fn run(command: &mut Command) -> String {
         output.status
     );
     stdout
+}
+
+/// Waits (at most `limit`, looking every `every`) until `done` says yes; whether it did.
+pub fn wait_until(limit: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(every);
+    }
+    done()
+}
+
+/// What `post-office queue` prints for an empty queue.
+pub const EMPTY_QUEUE: &str = "0 messages queued, 0 recipients pending\n";
+
+/// `post-office queue --data DATA` and `extra`: its output (it must exit 0).
+pub fn queue_listing(data: &Path, extra: &[&str]) -> String {
+    run(Command::new(binary())
+        .arg("queue")
+        .arg("--data")
+        .arg(data)
+        .args(extra))
 }
 
 /// Runs a Python script (standard library only unless the peer is installed) with arguments.

@@ -22,6 +22,46 @@ fn outcome(kind: OutcomeKind, status: &str, at: u64) -> Outcome {
     }
 }
 
+/// A message's content, as every test here spools it.
+const BODY: &[u8] = b"Subject: s\r\n\r\nbody\r\n";
+
+const DELIVERED: OutcomeKind = OutcomeKind::Delivered {
+    dsn_passed_on: true,
+};
+
+/// A delivery at `at` whose DSN duty was passed on.
+fn delivered(at: u64) -> Outcome {
+    outcome(DELIVERED, "2.0.0", at)
+}
+
+/// Records a permanent failure (5.1.1) of recipient `index` at `at`.
+fn fail(envelope: &mut QueuedEnvelope, index: usize, at: u64) {
+    record_outcome(
+        envelope,
+        index,
+        outcome(OutcomeKind::Failed, "5.1.1", at),
+        &POLICY,
+    );
+}
+
+/// Records a deferral (4.4.1) of recipient `index` at `at`.
+fn defer(envelope: &mut QueuedEnvelope, index: usize, at: u64) {
+    record_outcome(
+        envelope,
+        index,
+        outcome(OutcomeKind::Deferred, "4.4.1", at),
+        &POLICY,
+    );
+}
+
+/// A scratch data directory named `name`, a message spooled there, and its queue opened.
+fn queue_with_message(name: &str) -> (PathBuf, PathBuf, Queue) {
+    let data = scratch(name);
+    let message = spool(&data, "a", BODY);
+    let queue = Queue::open(&data).unwrap();
+    (data, message, queue)
+}
+
 #[test]
 fn the_wait_doubles_from_the_first_up_to_the_cap() {
     let waits: Vec<u64> = (1..=9).map(|n| POLICY.delay(n)).collect();
@@ -39,12 +79,7 @@ fn a_deferred_recipient_is_tried_again_later_and_later() {
     let arrival = envelope.arrival;
     let mut at = arrival;
     for (attempt, wait) in [(1, 300), (2, 600), (3, 1200)] {
-        record_outcome(
-            &mut envelope,
-            0,
-            outcome(OutcomeKind::Deferred, "4.4.1", at),
-            &POLICY,
-        );
+        defer(&mut envelope, 0, at);
         let RecipientState::Pending {
             attempts,
             next_attempt,
@@ -70,22 +105,12 @@ fn the_last_attempt_is_at_the_give_up_time_then_it_fails_with_4_4_7() {
         next_attempt: 0,
         last: None,
     };
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(OutcomeKind::Deferred, "4.4.1", deadline - 60),
-        &POLICY,
-    );
+    defer(&mut envelope, 0, deadline - 60);
     let RecipientState::Pending { next_attempt, .. } = envelope.recipients[0].state else {
         panic!("still pending");
     };
     assert_eq!(next_attempt, deadline);
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(OutcomeKind::Deferred, "4.4.1", deadline),
-        &POLICY,
-    );
+    defer(&mut envelope, 0, deadline);
     let RecipientState::Done { outcome, reported } = &envelope.recipients[0].state else {
         panic!("done");
     };
@@ -99,12 +124,7 @@ fn the_last_attempt_is_at_the_give_up_time_then_it_fails_with_4_4_7() {
 #[test]
 fn delivered_and_failed_end_a_recipient_and_a_done_one_stays_done() {
     let mut envelope = envelope("m1");
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
+    fail(&mut envelope, 0, 1);
     let done = envelope.recipients[0].state.clone();
     assert!(matches!(
         done,
@@ -113,26 +133,10 @@ fn delivered_and_failed_end_a_recipient_and_a_done_one_stays_done() {
             ..
         }
     ));
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(
-            OutcomeKind::Delivered {
-                dsn_passed_on: true,
-            },
-            "2.0.0",
-            2,
-        ),
-        &POLICY,
-    );
+    record_outcome(&mut envelope, 0, delivered(2), &POLICY);
     assert_eq!(envelope.recipients[0].state, done);
     // An index out of range is ignored.
-    record_outcome(
-        &mut envelope,
-        7,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
+    fail(&mut envelope, 7, 1);
 }
 
 /// An envelope with three recipients: bob (NOTIFY default), carol (NOTIFY=NEVER), dave
@@ -163,22 +167,39 @@ fn dsns(queue: &Queue) -> Vec<QueuedEnvelope> {
     dsns
 }
 
+/// [`report`] as mx.here.example.
+fn report_here(queue: &Queue, envelope: &mut QueuedEnvelope) -> io::Result<bool> {
+    report(queue, "mx.here.example", envelope)
+}
+
+/// [`conclude`] as mx.here.example.
+fn conclude_here(queue: &Queue, envelope: &mut QueuedEnvelope) -> io::Result<bool> {
+    conclude(queue, "mx.here.example", envelope)
+}
+
+/// m1 queued with `message`, its one recipient failed (5.1.1) and that written.
+fn failed_m1(queue: &Queue, message: &Path) -> QueuedEnvelope {
+    let mut envelope = envelope("m1");
+    queue.enqueue(message, &envelope).unwrap();
+    fail(&mut envelope, 0, 1);
+    queue.update(&envelope).unwrap();
+    envelope
+}
+
+/// The ids of the DSNs queued, in order.
+fn dsn_ids(queue: &Queue) -> Vec<String> {
+    dsns(queue).into_iter().map(|e| e.id).collect()
+}
+
 #[test]
 fn a_round_gives_one_dsn_for_the_recipients_that_ask_then_the_message_goes() {
-    let data = scratch("report");
-    let queue = Queue::open(&data).unwrap();
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let (data, message, queue) = queue_with_message("report");
     let mut envelope = three("m1");
     queue.enqueue(&message, &envelope).unwrap();
 
     // Round 1: carol fails (NEVER: no DSN), dave is relayed to a server without DSN
     // (SUCCESS: a "relayed" DSN of ours).
-    record_outcome(
-        &mut envelope,
-        1,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
+    fail(&mut envelope, 1, 1);
     let delivered = outcome(
         OutcomeKind::Delivered {
             dsn_passed_on: false,
@@ -187,93 +208,60 @@ fn a_round_gives_one_dsn_for_the_recipients_that_ask_then_the_message_goes() {
         1,
     );
     record_outcome(&mut envelope, 2, delivered, &POLICY);
-    assert!(!report(&queue, "mx.here.example", &mut envelope).unwrap());
+    assert!(!report_here(&queue, &mut envelope).unwrap());
     let queued = dsns(&queue);
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].id, "m1.dsn2");
     assert_eq!(queued[0].recipients[0].to.to_string(), "<alice@a.example>");
     // Nothing new to report: nothing written, no DSN.
-    assert!(!report(&queue, "mx.here.example", &mut envelope).unwrap());
+    assert!(!report_here(&queue, &mut envelope).unwrap());
     assert_eq!(dsns(&queue).len(), 1);
 
     // Round 2: bob fails: the second DSN, and the message is done.
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(OutcomeKind::Failed, "5.1.1", 2),
-        &POLICY,
-    );
-    assert!(report(&queue, "mx.here.example", &mut envelope).unwrap());
-    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
-    assert_eq!(ids, ["m1.dsn0", "m1.dsn2"]);
+    fail(&mut envelope, 0, 2);
+    assert!(report_here(&queue, &mut envelope).unwrap());
+    assert_eq!(dsn_ids(&queue), ["m1.dsn0", "m1.dsn2"]);
     assert!(!queue.message_path("m1").exists());
     let (left, _) = crate::queue::list(&data).unwrap();
     assert_eq!(left.len(), 2, "only the DSNs remain");
 
     // A DSN's own failure is never reported (null reverse-path): it just goes.
     let mut bounce = dsns(&queue).remove(0);
-    record_outcome(
-        &mut bounce,
-        0,
-        outcome(OutcomeKind::Failed, "5.1.1", 3),
-        &POLICY,
-    );
-    assert!(report(&queue, "mx.here.example", &mut bounce).unwrap());
+    fail(&mut bounce, 0, 3);
+    assert!(report_here(&queue, &mut bounce).unwrap());
     assert_eq!(dsns(&queue).len(), 1);
     let _ = fs::remove_dir_all(data);
 }
 
 #[test]
 fn a_crash_between_the_dsn_and_the_mark_gives_no_second_dsn() {
-    let data = scratch("report-crash");
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let queue = Queue::open(&data).unwrap();
-    let mut envelope = envelope("m1");
-    queue.enqueue(&message, &envelope).unwrap();
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
-    queue.update(&envelope).unwrap();
+    let (data, message, queue) = queue_with_message("report-crash");
+    let mut envelope = failed_m1(&queue, &message);
     // The DSN is enqueued (its 6 steps), then the process dies.
     queue.crash_after(6);
-    assert!(report(&queue, "mx.here.example", &mut envelope).is_err());
+    assert!(report_here(&queue, &mut envelope).is_err());
     drop(queue);
 
     let queue = Queue::open(&data).unwrap();
     let mut loaded = queue.recover().unwrap();
     assert_eq!(loaded.len(), 2);
     let mut original = loaded.remove(loaded.iter().position(|e| e.id == "m1").unwrap());
-    assert!(report(&queue, "mx.here.example", &mut original).unwrap());
-    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
-    assert_eq!(ids, ["m1.dsn0"]);
+    assert!(report_here(&queue, &mut original).unwrap());
+    assert_eq!(dsn_ids(&queue), ["m1.dsn0"]);
     let _ = fs::remove_dir_all(data);
 }
 
 #[test]
 fn a_full_queue_still_takes_its_bounces_and_lets_the_message_go() {
-    let data = scratch("report-full");
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let queue = Queue::open(&data).unwrap();
-    let mut envelope = envelope("m1");
-    queue.enqueue(&message, &envelope).unwrap();
-    record_outcome(
-        &mut envelope,
-        0,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
-    queue.update(&envelope).unwrap();
+    let (data, message, queue) = queue_with_message("report-full");
+    let mut envelope = failed_m1(&queue, &message);
     queue.count.store(
         crate::queue::MAX_MESSAGES,
         std::sync::atomic::Ordering::Relaxed,
     );
     // The bounce has a reserve of its own: the message is reported and goes.
-    assert!(report(&queue, "mx.here.example", &mut envelope).unwrap());
-    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
-    assert_eq!(ids, ["m1.dsn0"]);
+    assert!(report_here(&queue, &mut envelope).unwrap());
+    assert_eq!(dsn_ids(&queue), ["m1.dsn0"]);
     assert!(!queue.message_path("m1").exists());
     // A new message is still refused: the bounce took the place the message left.
     let error = queue.enqueue(&message, &crate::queue::tests::envelope("m2"));
@@ -283,9 +271,7 @@ fn a_full_queue_still_takes_its_bounces_and_lets_the_message_go() {
 
 #[test]
 fn a_dsn_is_handed_over_only_once_its_report_is_durable() {
-    let data = scratch("report-handover");
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let queue = Queue::open(&data).unwrap();
+    let (data, message, queue) = queue_with_message("report-handover");
     let failed = outcome(OutcomeKind::Failed, "5.1.1", 1);
     // m1: bob fails, the others pending (the marks are written); m2: its one recipient fails
     // (the message is removed).
@@ -300,7 +286,7 @@ fn a_dsn_is_handed_over_only_once_its_report_is_durable() {
     for envelope in [&mut m1, &mut m2] {
         // The DSN is written (its 6 steps); the marks' write, or the removal, fails.
         queue.fail_after(6);
-        assert!(report(&queue, "mx.here.example", envelope).is_err());
+        assert!(report_here(&queue, envelope).is_err());
         assert!(
             queue.take_arrivals().is_empty(),
             "{}: a DSN handed over before its report is durable",
@@ -318,13 +304,12 @@ fn a_dsn_is_handed_over_only_once_its_report_is_durable() {
             envelope.id
         );
         // Tried again: the DSN queued already is handed over once the report is durable.
-        let removed = report(&queue, "mx.here.example", envelope).unwrap();
+        let removed = report_here(&queue, envelope).unwrap();
         assert_eq!(removed, envelope.id == "m2");
         let arrived: Vec<String> = queue.take_arrivals().into_iter().map(|e| e.id).collect();
         assert_eq!(arrived, [format!("{}.dsn0", envelope.id)]);
     }
-    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
-    assert_eq!(ids, ["m1.dsn0", "m2.dsn0"]);
+    assert_eq!(dsn_ids(&queue), ["m1.dsn0", "m2.dsn0"]);
     assert!(matches!(
         m1.recipients[0].state,
         RecipientState::Done { reported: true, .. }
@@ -340,14 +325,8 @@ const REMOVE_STEPS: u32 = 3;
 #[test]
 fn a_message_delivered_everywhere_without_a_dsn_is_removed_with_nothing_written_before() {
     let data = scratch("conclude-remove");
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let delivered = outcome(
-        OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        "2.0.0",
-        1,
-    );
+    let message = spool(&data, "a", BODY);
+    let delivered = delivered(1);
     for cut in 0..=REMOVE_STEPS {
         let queue = Queue::open(&data).unwrap();
         let queued = envelope("m1");
@@ -356,7 +335,7 @@ fn a_message_delivered_everywhere_without_a_dsn_is_removed_with_nothing_written_
         record_outcome(&mut round, 0, delivered.clone(), &POLICY);
         // The removal's steps are all it takes: no write of the outcome, nor of its mark.
         queue.crash_after(cut);
-        let result = conclude(&queue, "mx.here.example", &mut round);
+        let result = conclude_here(&queue, &mut round);
         assert_eq!(result.is_ok(), cut == REMOVE_STEPS, "cut {cut}");
         drop(queue);
         // A restart finds the message as it was before the round (to be tried again: a
@@ -377,34 +356,16 @@ fn a_message_delivered_everywhere_without_a_dsn_is_removed_with_nothing_written_
 
 #[test]
 fn a_round_without_a_dsn_is_written_once_its_decided_recipients_marked() {
-    let data = scratch("conclude-once");
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let queue = Queue::open(&data).unwrap();
+    let (data, message, queue) = queue_with_message("conclude-once");
     let mut queued = three("m1");
     queue.enqueue(&message, &queued).unwrap();
     // bob delivered (no DSN asked), carol failed (NOTIFY=NEVER), dave deferred.
-    let delivered = outcome(
-        OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        "2.0.0",
-        1,
-    );
+    let delivered = delivered(1);
     record_outcome(&mut queued, 0, delivered, &POLICY);
-    record_outcome(
-        &mut queued,
-        1,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
-    record_outcome(
-        &mut queued,
-        2,
-        outcome(OutcomeKind::Deferred, "4.4.1", 1),
-        &POLICY,
-    );
+    fail(&mut queued, 1, 1);
+    defer(&mut queued, 2, 1);
     queue.crash_after(UPDATE_STEPS);
-    assert!(!conclude(&queue, "mx.here.example", &mut queued).unwrap());
+    assert!(!conclude_here(&queue, &mut queued).unwrap());
     for recipient in &queued.recipients[..2] {
         assert!(matches!(
             recipient.state,
@@ -417,14 +378,9 @@ fn a_round_without_a_dsn_is_written_once_its_decided_recipients_marked() {
     assert!(dsns(&queue).is_empty());
 
     // A round of deferrals alone is written too, once.
-    record_outcome(
-        &mut queued,
-        2,
-        outcome(OutcomeKind::Deferred, "4.4.1", 400),
-        &POLICY,
-    );
+    defer(&mut queued, 2, 400);
     queue.crash_after(UPDATE_STEPS);
-    assert!(!conclude(&queue, "mx.here.example", &mut queued).unwrap());
+    assert!(!conclude_here(&queue, &mut queued).unwrap());
     drop(queue);
     let queue = Queue::open(&data).unwrap();
     let loaded = queue.recover().unwrap();
@@ -438,20 +394,13 @@ fn a_round_without_a_dsn_is_written_once_its_decided_recipients_marked() {
 
 #[test]
 fn a_round_that_calls_for_a_dsn_is_written_before_the_dsn_is_queued() {
-    let data = scratch("conclude-dsn");
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let queue = Queue::open(&data).unwrap();
+    let (data, message, queue) = queue_with_message("conclude-dsn");
     let mut queued = envelope("m1");
     queue.enqueue(&message, &queued).unwrap();
-    record_outcome(
-        &mut queued,
-        0,
-        outcome(OutcomeKind::Failed, "5.1.1", 1),
-        &POLICY,
-    );
+    fail(&mut queued, 0, 1);
     // Cut once the outcome is written: no DSN yet, and the restart reports it, once.
     queue.crash_after(UPDATE_STEPS);
-    assert!(conclude(&queue, "mx.here.example", &mut queued).is_err());
+    assert!(conclude_here(&queue, &mut queued).is_err());
     assert!(dsns(&queue).is_empty());
     drop(queue);
     let queue = Queue::open(&data).unwrap();
@@ -464,9 +413,8 @@ fn a_round_that_calls_for_a_dsn_is_written_before_the_dsn_is_queued() {
             ..
         }
     ));
-    assert!(report(&queue, "mx.here.example", &mut loaded[0]).unwrap());
-    let ids: Vec<String> = dsns(&queue).into_iter().map(|e| e.id).collect();
-    assert_eq!(ids, ["m1.dsn0"]);
+    assert!(report_here(&queue, &mut loaded[0]).unwrap());
+    assert_eq!(dsn_ids(&queue), ["m1.dsn0"]);
     let _ = fs::remove_dir_all(data);
 }
 
@@ -486,6 +434,16 @@ struct FakeState {
     most_per_domain: usize,
     /// (message id, domain, recipient indices), in order.
     attempts: Vec<(String, String, Vec<usize>)>,
+}
+
+impl FakeRemote {
+    fn new(delay: Duration, kind: OutcomeKind) -> Arc<FakeRemote> {
+        Arc::new(FakeRemote {
+            delay,
+            kind,
+            state: Default::default(),
+        })
+    }
 }
 
 impl Remote for FakeRemote {
@@ -550,6 +508,13 @@ async fn run_until(
     ok
 }
 
+/// A scratch data directory named `name` and an office for alice there.
+fn office(name: &str) -> (PathBuf, Arc<Office>) {
+    let data = scratch(name);
+    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    (data, office)
+}
+
 fn settings(workers: usize, per_domain: usize, policy: RetryPolicy) -> Settings {
     Settings {
         policy,
@@ -560,10 +525,9 @@ fn settings(workers: usize, per_domain: usize, policy: RetryPolicy) -> Settings 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_stay_within_the_worker_and_per_domain_limits_one_per_message_and_domain() {
-    let data = scratch("limits");
-    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let (data, office) = office("limits");
     let queue = office.queue.as_ref().unwrap();
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let message = spool(&data, "a", BODY);
     const MESSAGES: usize = 8;
     for n in 0..MESSAGES {
         let mut queued = envelope(&format!("m{n}"));
@@ -576,13 +540,7 @@ async fn attempts_stay_within_the_worker_and_per_domain_limits_one_per_message_a
         }
         queue.enqueue(&message, &queued).unwrap();
     }
-    let remote = Arc::new(FakeRemote {
-        delay: Duration::from_millis(150),
-        kind: OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        state: Default::default(),
-    });
+    let remote = FakeRemote::new(Duration::from_millis(150), DELIVERED);
     let check = remote.clone();
     let finished = run_until(
         &office,
@@ -617,16 +575,9 @@ async fn attempts_stay_within_the_worker_and_per_domain_limits_one_per_message_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_queued_while_the_scheduler_waits_is_tried_at_once() {
-    let data = scratch("wake");
-    let office = Arc::new(Office::for_tests(&data, &["alice"]));
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
-    let remote = Arc::new(FakeRemote {
-        delay: Duration::ZERO,
-        kind: OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        state: Default::default(),
-    });
+    let (data, office) = office("wake");
+    let message = spool(&data, "a", BODY);
+    let remote = FakeRemote::new(Duration::ZERO, DELIVERED);
     let check = remote.clone();
     let queuer = office.clone();
     let mut queued_at = None;
@@ -664,20 +615,15 @@ async fn a_message_queued_while_the_scheduler_waits_is_tried_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deferred_recipient_is_not_tried_before_its_time_and_a_local_sender_gets_the_bounce() {
-    let data = scratch("backoff");
-    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let (data, office) = office("backoff");
     let queue = office.queue.as_ref().unwrap();
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let message = spool(&data, "a", BODY);
     let mut queued = envelope("m1");
     // From a local user, so that the bounce is stored here.
     queued.from = "<alice@here.example>".parse().unwrap();
     queued.arrival = now();
     queue.enqueue(&message, &queued).unwrap();
-    let remote = Arc::new(FakeRemote {
-        delay: Duration::ZERO,
-        kind: OutcomeKind::Deferred,
-        state: Default::default(),
-    });
+    let remote = FakeRemote::new(Duration::ZERO, OutcomeKind::Deferred);
     let check = remote.clone();
     let policy = RetryPolicy {
         first: 1,
@@ -731,18 +677,8 @@ async fn a_deferred_recipient_is_not_tried_before_its_time_and_a_local_sender_ge
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_waiting_for_a_busy_domain_is_set_aside_until_an_attempt_there_ends() {
-    let data = scratch("parked");
-    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let (data, office, mut scheduler) = one_per_domain("parked");
     let queue = office.queue.as_ref().unwrap();
-    // Attempts that never end by themselves: the test ends them.
-    let remote = Arc::new(FakeRemote {
-        delay: Duration::from_secs(3600),
-        kind: OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        state: Default::default(),
-    });
-    let mut scheduler = Scheduler::new(office.clone(), remote, settings(4, 1, POLICY));
     // A backlog of 100 for b.example, then one for c.example behind it.
     for n in 0..100 {
         add(&mut scheduler, envelope(&format!("m{n:03}")));
@@ -759,27 +695,8 @@ async fn a_message_waiting_for_a_busy_domain_is_set_aside_until_an_attempt_there
     assert_eq!(scheduler.parked["b.example"][0].1, "m001");
 
     // The attempt to b.example ends: the message that waited longest is due, and started.
-    let delivered = outcome(
-        OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        "2.0.0",
-        now(),
-    );
-    scheduler.finished(Attempt {
-        id: "m000".into(),
-        destination: Destination::Domain("b.example".into()),
-        indices: vec![0],
-        outcomes: vec![delivered],
-    });
-    assert_eq!(
-        scheduler
-            .due
-            .iter()
-            .map(|(_, id)| id.as_str())
-            .collect::<Vec<_>>(),
-        ["m001"]
-    );
+    scheduler.finished(delivered_first("m000", "b.example"));
+    assert_eq!(due(&scheduler), ["m001"]);
     scheduler.dispatch(queue, now());
     // Two attempts, and the finished message's write (it holds a worker until done).
     assert_eq!(scheduler.running, 3);
@@ -791,17 +708,8 @@ async fn a_message_waiting_for_a_busy_domain_is_set_aside_until_an_attempt_there
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_for_several_busy_domains_stays_due_for_whichever_frees_first() {
-    let data = scratch("parked-two");
-    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let (data, office, mut scheduler) = one_per_domain("parked-two");
     let queue = office.queue.as_ref().unwrap();
-    let remote = Arc::new(FakeRemote {
-        delay: Duration::from_secs(3600),
-        kind: OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        state: Default::default(),
-    });
-    let mut scheduler = Scheduler::new(office.clone(), remote, settings(4, 1, POLICY));
     let mut to_c = envelope("c1");
     to_c.recipients[0].to = "<carol@c.example>".parse().unwrap();
     add(&mut scheduler, envelope("b1"));
@@ -815,29 +723,10 @@ async fn a_message_for_several_busy_domains_stays_due_for_whichever_frees_first(
     scheduler.dispatch(queue, now());
     assert_eq!(scheduler.running, 2);
     assert!(scheduler.parked.is_empty());
-    assert_eq!(
-        scheduler
-            .due
-            .iter()
-            .map(|(_, id)| id.as_str())
-            .collect::<Vec<_>>(),
-        ["m2"]
-    );
+    assert_eq!(due(&scheduler), ["m2"]);
 
     // c.example frees first: m2's recipient there goes at once.
-    let delivered = outcome(
-        OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        "2.0.0",
-        now(),
-    );
-    scheduler.finished(Attempt {
-        id: "c1".into(),
-        destination: Destination::Domain("c.example".into()),
-        indices: vec![0],
-        outcomes: vec![delivered],
-    });
+    scheduler.finished(delivered_first("c1", "c.example"));
     scheduler.dispatch(queue, now());
     // Two attempts, and the finished message's write (it holds a worker until done).
     assert_eq!(scheduler.running, 3);
@@ -848,20 +737,13 @@ async fn a_message_for_several_busy_domains_stays_due_for_whichever_frees_first(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_whose_write_failed_is_written_again_later_without_another_attempt() {
-    let data = scratch("write-fails");
-    let office = Arc::new(Office::for_tests(&data, &["alice"]));
+    let (data, office) = office("write-fails");
     let queue = office.queue.as_ref().unwrap();
-    let message = spool(&data, "a", b"Subject: s\r\n\r\nbody\r\n");
+    let message = spool(&data, "a", BODY);
     queue.enqueue(&message, &envelope("m1")).unwrap();
     // Every write fails (a full disk, say) until `healed`.
     queue.crash_after(0);
-    let remote = Arc::new(FakeRemote {
-        delay: Duration::ZERO,
-        kind: OutcomeKind::Delivered {
-            dsn_passed_on: true,
-        },
-        state: Default::default(),
-    });
+    let remote = FakeRemote::new(Duration::ZERO, DELIVERED);
     let check = remote.clone();
     let policy = RetryPolicy {
         first: 1,
@@ -894,6 +776,30 @@ async fn a_round_whose_write_failed_is_written_again_later_without_another_attem
     assert_eq!(check.state.lock().unwrap().attempts.len(), 1);
     assert!(!queue.message_path("m1").exists());
     let _ = fs::remove_dir_all(data);
+}
+
+/// A scheduler (not running) over a new office's queue, with 4 workers, 1 per domain, and
+/// attempts that never end by themselves: the test ends them.
+fn one_per_domain(name: &str) -> (PathBuf, Arc<Office>, Scheduler) {
+    let (data, office) = office(name);
+    let remote = FakeRemote::new(Duration::from_secs(3600), DELIVERED);
+    let scheduler = Scheduler::new(office.clone(), remote, settings(4, 1, POLICY));
+    (data, office, scheduler)
+}
+
+/// The attempt of `id`'s first recipient at `domain`, delivered now.
+fn delivered_first(id: &str, domain: &str) -> Attempt {
+    Attempt {
+        id: id.into(),
+        destination: Destination::Domain(domain.into()),
+        indices: vec![0],
+        outcomes: vec![delivered(now())],
+    }
+}
+
+/// The ids of the messages due, in order.
+fn due(scheduler: &Scheduler) -> Vec<&str> {
+    scheduler.due.iter().map(|(_, id)| id.as_str()).collect()
 }
 
 /// Keeps `envelope` in `scheduler`, due at its next attempt (as the scheduler does at start).
@@ -929,7 +835,7 @@ fn our_domains_stay_here_users_or_not_and_postmaster_goes_to_the_postmaster() {
             (Destination::Domain("b.example".into()), vec![3]),
         ]
     );
-    let content = spool(&data, "ours", b"Subject: s\r\n\r\nbody\r\n");
+    let content = spool(&data, "ours", BODY);
     let kinds: Vec<OutcomeKind> = (0..3)
         .map(|index| store(&office, &message, index, &content).kind)
         .collect();
