@@ -1,5 +1,6 @@
-//! `post-office`: a small, real mail program on the sans-IO crates. SMTP in, POP3 out, a
-//! Maildir between (`serve`); a submission client (`send`) and a fetcher (`fetch`). The
+//! `post-office`: a small, real mail program on the sans-IO crates. SMTP in, relaying out
+//! through a durable queue, POP3 out, a Maildir between (`serve`); the queue's listing
+//! (`queue`); a submission client (`send`) and a fetcher (`fetch`). The
 //! protocols live in `smtp-proto` and `pop3-proto`, the sockets, TLS and timers in `mail-io`;
 //! what is here is the listeners, the policy (users, domains, authentication) and the store.
 
