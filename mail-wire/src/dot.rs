@@ -513,6 +513,9 @@ impl DotEncoder {
     /// [`EncodeBareEndings::Reject`], a bare CR or LF fails the call; what was written before it
     /// must then not be sent as a complete message.
     pub fn encode<O: Output>(&mut self, body: &[u8], out: &mut O) -> Result<(), BodyError> {
+        // Room for the piece and a little stuffing at once: one allocation, not a doubling
+        // buffer's several, for a piece of any size.
+        out.reserve(body.len().saturating_add(body.len() / 64).saturating_add(1));
         let convert = self.bare_endings == EncodeBareEndings::ConvertToCrlf;
         // `body[run..at]` is copied as it is when the run ends.
         let mut run = 0;
