@@ -53,48 +53,9 @@ pub fn address_literal(ip: IpAddr) -> String {
 }
 
 /// RFC 5322 3.3 `date-time` of `unix` (seconds since 1970-01-01 UTC), in UTC:
-/// `Thu, 1 Jan 1970 00:00:00 +0000`.
+/// `Thu, 1 Jan 1970 00:00:00 +0000` (mail-builder's formatter, as in the DSNs).
 pub fn date_time(unix: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = unix / 86_400;
-    let seconds = unix % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    let weekday = DAYS
-        .get(usize::try_from(days % 7).unwrap_or(0))
-        .unwrap_or(&"Thu");
-    let month = MONTHS
-        .get(usize::try_from(month.saturating_sub(1)).unwrap_or(0))
-        .unwrap_or(&"Jan");
-    format!(
-        "{weekday}, {day} {month} {year} {:02}:{:02}:{:02} +0000",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    )
-}
-
-/// The proleptic Gregorian (year, month 1-12, day 1-31) of `days` since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`, for days that are not negative).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Counted from 0000-03-01, so that the leap day ends each 400-year era's year.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    crate::dsn::date(unix)
 }
 
 /// What our `Received:` field says of one message (RFC 5321 4.4).
