@@ -36,6 +36,8 @@ FULL = {
         ("iii", "4 sessions x 200 msgs of 1 MiB", 4, 200, 1048576, False),
     ],
     "smtp_reps": 3,
+    "maildir_load": (20, 5000, 10240),
+    "maildir_reps": 3,
     "idle": 1000,
 }
 QUICK = {
@@ -50,8 +52,18 @@ QUICK = {
         ("iii", "4 sessions x 40 msgs of 1 MiB", 4, 40, 1048576, False),
     ],
     "smtp_reps": 1,
+    "maildir_load": (20, 1000, 10240),
+    "maildir_reps": 1,
     "idle": 1000,
 }
+
+# The durable Maildir phase: the domain both servers accept, its one user, and the messages sent
+# to each server (and cleared) before the measured runs, so that neither starts cold.
+MAILDIR_DOMAIN = "maildir.example"
+MAILDIR_USER = "bob"
+MAILDIR_WARMUP = 100
+# How long one durable run may take before it is called failed.
+MAILDIR_DEADLINE = 600.0
 
 POP3_MODES = [
     ("retr", "one command in flight, `RETR n`"),
@@ -117,11 +129,57 @@ def tree_rss_kib(root):
     return total
 
 
-def cpu_ticks(pid):
+def stat_fields(pid):
+    """/proc/PID/stat's fields after the command name: [0] is the state, [1] the parent, [11]
+    to [14] utime, stime, cutime, cstime (in clock ticks)."""
     with open(f"/proc/{pid}/stat") as f:
         stat = f.read()
-    fields = stat[stat.rfind(")") + 2 :].split()
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def cpu_ticks(pid):
+    fields = stat_fields(pid)
     return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def postfix_cpu_ticks(master_pid):
+    """CPU ticks of a Postfix instance: utime + stime + cutime + cstime of its master and of each
+    of master's children (smtpd, cleanup, qmgr, trivial-rewrite, virtual, smtp, postlogd, ...).
+
+    The daemons come and go: one that exits is reaped by master, and its ticks move into master's
+    cutime/cstime; one still alive is read directly. A difference of two readings therefore counts
+    every daemon that ran in between, whether it was born, died or both, without sampling (a zombie
+    not yet reaped is read directly as well)."""
+    total = sum(int(x) for x in stat_fields(master_pid)[11:15])
+    for child in os.listdir("/proc"):
+        if not child.isdigit():
+            continue
+        try:
+            fields = stat_fields(child)
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:
+            total += sum(int(x) for x in fields[11:15])
+    return total
+
+
+def postfix_master_cf(port):
+    """The system's master.cf for a private instance: smtpd on 127.0.0.1:`port` instead of 25,
+    and no chroot anywhere (a private queue directory has no chroot environment)."""
+    with open("/etc/postfix/master.cf") as f:
+        master = f.read()
+    master = master.replace("smtp      inet  n       -       y       -       -       smtpd",
+                            f"127.0.0.1:{port} inet  n       -       n       -       -       smtpd", 1)
+    if f"127.0.0.1:{port}" not in master:
+        raise BenchError("/etc/postfix/master.cf has no smtpd line to move to another port")
+    lines = []
+    for line in master.splitlines():
+        fields = line.split()
+        if len(fields) >= 8 and not line.startswith((" ", "\t", "#")) and fields[4] == "y":
+            fields[4] = "n"
+            line = "  ".join(fields)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def fmt(x, digits=None):
@@ -169,6 +227,141 @@ def make_message(index, size, box):
     return data
 
 
+def maildir_clear(maildir):
+    """Removes every message from a Maildir (new/, cur/, tmp/), keeping the directories."""
+    for sub in ("new", "cur", "tmp"):
+        d = os.path.join(maildir, sub)
+        for name in os.listdir(d):
+            os.unlink(os.path.join(d, name))
+
+
+def queue_files(queue):
+    """Files in a Postfix queue's message queues: read from the disk, not with postqueue, whose
+    showq daemon would add to the instance's CPU time."""
+    n = 0
+    for sub in ("maildrop", "incoming", "active", "deferred", "hold"):
+        for _, _, files in os.walk(os.path.join(queue, sub)):
+            n += len(files)
+    return n
+
+
+class PostfixMaildir:
+    """A private Postfix instance (its own config and queue directories under `root`, smtpd on a
+    free loopback port) that accepts mail for `domain` and delivers `user@domain` with virtual(8)
+    into `root`/mail/`user`/Maildir/; no local delivery, no DNS, no client restrictions."""
+
+    def __init__(self, root, domain, user):
+        self.root = root
+        self.conf = os.path.join(root, "etc")
+        self.queue = os.path.join(root, "queue")
+        data = os.path.join(root, "data")
+        base = os.path.join(root, "mail")
+        self.maildir = os.path.join(base, user, "Maildir")
+        for d in (self.conf, self.queue, data):
+            os.makedirs(d)
+        for sub in ("new", "cur", "tmp"):
+            os.makedirs(os.path.join(self.maildir, sub))
+        shutil.chown(data, "postfix")
+        subprocess.run(["chown", "-R", "nobody:nogroup", base], check=True)
+        owner = os.stat(base)
+        uid, gid = owner.st_uid, owner.st_gid
+        with open(os.path.join(self.conf, "vmailbox"), "w") as f:
+            f.write(f"{user}@{domain} {user}/Maildir/\n")  # trailing slash: Maildir delivery
+        self.port = free_port()
+        with open(os.path.join(self.conf, "main.cf"), "w") as f:
+            f.write(f"""# private Postfix instance for bench/e2e: durable delivery into a Maildir
+compatibility_level = 3.6
+queue_directory = {self.queue}
+data_directory = {data}
+meta_directory = /etc/postfix
+myhostname = postfix-bench.example
+mydomain = postfix-bench.example
+myorigin = $myhostname
+mydestination =
+local_transport = error:local delivery is disabled
+alias_maps =
+alias_database =
+local_recipient_maps =
+relay_domains =
+biff = no
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+virtual_mailbox_domains = {domain}
+virtual_mailbox_base = {base}
+virtual_mailbox_maps = texthash:{self.conf}/vmailbox
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+smtpd_client_restrictions =
+smtpd_helo_restrictions =
+smtpd_sender_restrictions =
+smtpd_recipient_restrictions =
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_peername_lookup = no
+smtpd_client_connection_rate_limit = 0
+smtpd_client_connection_count_limit = 0
+smtp_dns_support_level = disabled
+smtp_host_lookup = native
+default_process_limit = 100
+maillog_file = {root}/maillog
+maillog_file_prefixes = {root}
+syslog_name = postfix-maildir-bench
+""")
+        with open(os.path.join(self.conf, "master.cf"), "w") as f:
+            f.write(postfix_master_cf(self.port))
+        self.postfix(["check"])
+        self.postfix(["start"])
+        self.wait_ready()
+
+    def postfix(self, args):
+        p = subprocess.run(["postfix", "-c", self.conf] + args, capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise BenchError(f"postfix {' '.join(args)}: {p.stdout}{p.stderr}")
+
+    def wait_ready(self, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                    s.settimeout(5)
+                    last = s.recv(1024)
+                    if last.startswith(b"220"):
+                        s.sendall(b"QUIT\r\n")
+                        return
+            except OSError as e:
+                last = e
+            time.sleep(0.05)
+        raise BenchError(f"Postfix not ready on port {self.port} within {timeout} s (last: {last!r})\n"
+                         f"{self.log_tail()}")
+
+    def master_pid(self):
+        with open(os.path.join(self.queue, "pid", "master.pid")) as f:
+            return int(f.read().split()[0])
+
+    def alive(self):
+        try:
+            return stat_fields(self.master_pid())[0] != "Z"
+        except (OSError, ValueError, IndexError):
+            return False
+
+    def cpu(self):
+        return postfix_cpu_ticks(self.master_pid())
+
+    def log_tail(self, n=15):
+        try:
+            with open(os.path.join(self.root, "maillog"), errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        try:
+            self.postfix(["stop"])
+        except (BenchError, subprocess.SubprocessError) as e:
+            log(f"stopping Postfix: {e}")
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -176,6 +369,7 @@ class Bench:
         self.work = args.work
         self.po = args.post_office
         self.procs = []  # (name, Popen)
+        self.postfixes = []  # PostfixMaildir instances running
         self.rows = []  # table rows
         self.notes = []
         self.details = []
@@ -210,6 +404,9 @@ class Bench:
                 self.stop(p)
             except Exception as e:  # noqa: BLE001 - best effort at exit
                 print(f"stopping {p.pid}: {e}", file=sys.stderr)
+        for pf in list(self.postfixes):
+            pf.stop()
+            self.postfixes.remove(pf)
 
     def log_tail(self, name, n=15):
         try:
@@ -483,6 +680,159 @@ service pop3-login {{
         self.stop(po)
         self.stop(ss)
 
+    # ---------------------------------------------------------------- durable delivery into a Maildir
+
+    def start_postfix_maildir(self):
+        pf = PostfixMaildir(os.path.join(self.work, "postfix-maildir"), MAILDIR_DOMAIN, MAILDIR_USER)
+        self.postfixes.append(pf)
+        with open(self.pidfile, "a") as f:
+            f.write(f"{pf.master_pid()} master\n")  # run.sh stops its process group if we cannot
+        return pf
+
+    def durable_run(self, label, server, sessions, msgs, size):
+        """One smtp-source load into `server` (a dict: maildir, cpu, alive, settled, port): the
+        time from the start of smtp-source until the last message is in the Maildir's new/ (polled
+        every 10 ms), smtp-source's own wall time, and the server's CPU time. Raises BenchError if
+        smtp-source fails, or if the Maildir then holds other than `msgs` files of >= `size` octets."""
+        maildir_clear(server["maildir"])
+        new = os.path.join(server["maildir"], "new")
+        argv = ["smtp-source", "-s", str(sessions), "-m", str(msgs), "-l", str(size), "-f", "a@example.com",
+                "-t", f"{MAILDIR_USER}@{MAILDIR_DOMAIN}", "-M", "client.example", f"127.0.0.1:{server['port']}"]
+        log(f"{label}: {' '.join(argv)}")
+        out = open(os.path.join(self.work, "smtp-source.out"), "w+")
+        c0 = server["cpu"]()
+        t0_clock = time.time()  # the files' ctimes are on this clock
+        t0 = time.perf_counter()
+        source = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        source_wall = None
+        delivered = None
+        count = 0
+        next_count = t0
+        try:
+            while delivered is None or source_wall is None:
+                now = time.perf_counter()
+                if source_wall is None and source.poll() is not None:
+                    source_wall = now - t0
+                    if source.returncode != 0:
+                        break
+                if delivered is None and now >= next_count:
+                    count = len(os.listdir(new))
+                    if count >= msgs:
+                        delivered = now - t0
+                    else:
+                        # Listing 5000 names takes some ms of a core the servers need: counted
+                        # sparsely while far from the end (the time comes from the files' ctimes
+                        # below), every 10 ms near it at the rate so far.
+                        rate = count / (now - t0) if count else 0.0
+                        wait = (msgs - count) / rate / 4 if rate else 0.05
+                        next_count = now + min(wait, 0.1)
+                if now - t0 > MAILDIR_DEADLINE or not server["alive"]():
+                    break
+                time.sleep(0.01)
+        finally:
+            if source.poll() is None:
+                source.kill()
+            source.wait()
+            out.seek(0)
+            source_out = out.read().strip()
+            out.close()
+        if source.returncode != 0 or source_out:
+            raise BenchError(f"{label}: smtp-source exit {source.returncode}: {source_out[-400:]}")
+        if not server["alive"]():
+            raise BenchError(f"{label}: the server exited during the run")
+        if delivered is None:
+            raise BenchError(f"{label}: {count} of {msgs} messages in the Maildir after "
+                             f"{time.perf_counter() - t0:.0f} s")
+        server["settled"]()
+        cpu = (server["cpu"]() - c0) / os.sysconf("SC_CLK_TCK")
+        names = os.listdir(new)
+        stats = [os.stat(os.path.join(new, n)) for n in names]
+        short = [st for st in stats if st.st_size < size]
+        elsewhere = len(os.listdir(os.path.join(server["maildir"], "cur")))
+        if len(names) != msgs or short or elsewhere:
+            raise BenchError(f"{label}: {len(names)} files in new/ for {msgs} messages sent, "
+                             f"{len(short)} shorter than {size} octets, {elsewhere} in cur/")
+        # A file's ctime is set when it is linked or renamed into new/: the newest one is when the
+        # last message arrived, to the kernel's clock tick, whenever the polling saw it.
+        last = max(st.st_ctime for st in stats) - t0_clock
+        return {"deliver": last, "polled": delivered, "wall": source_wall, "cpu": cpu, "msgs": msgs}
+
+    def phase_maildir(self):
+        sessions, msgs, size = self.cfg["maildir_load"]
+        reps = self.cfg["maildir_reps"]
+        data = os.path.join(self.work, "po-maildir")
+        os.makedirs(data)
+
+        def po_argv(ports):
+            # A POP3 port of its own too: without --pop3 it would take the default, 1110.
+            return [self.po, "serve", "--smtp", f"127.0.0.1:{ports[0]}", "--pop3", f"127.0.0.1:{ports[1]}",
+                    "--data", data, "--domain",
+                    MAILDIR_DOMAIN, "--user", f"{MAILDIR_USER}:{PASSWORD}",
+                    "--max-per-client", "0", "--rate-per-client", "0"]
+
+        po, po_ports = self.start("po-maildir", po_argv, "220", ports=2)
+        # The Maildir exists once the first message is delivered: made here, as post-office does.
+        for sub in ("new", "cur", "tmp"):
+            os.makedirs(os.path.join(data, MAILDIR_USER, sub), exist_ok=True)
+        pf = self.start_postfix_maildir()
+
+        def po_settled():
+            time.sleep(0.3)  # the last sessions' QUIT
+
+        def pf_settled():
+            # Postfix answers 250 once its queue file is fsync'ed and delivers afterwards: wait
+            # until qmgr has removed every queue file, then for the daemons to go idle.
+            deadline = time.monotonic() + 60
+            while queue_files(pf.queue) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)
+
+        servers = [
+            {"name": "post-office", "port": po_ports[0], "maildir": os.path.join(data, MAILDIR_USER),
+             "cpu": lambda: cpu_ticks(po.pid), "alive": lambda: po.poll() is None, "settled": po_settled},
+            {"name": "Postfix", "port": pf.port, "maildir": pf.maildir, "cpu": pf.cpu, "alive": pf.alive,
+             "settled": pf_settled},
+        ]
+        for server in servers:
+            self.durable_run(f"Maildir warm-up: {server['name']}", server, sessions, MAILDIR_WARMUP, size)
+        runs = {s["name"]: [] for s in servers}
+        for rep in range(reps):
+            order = servers if rep % 2 == 0 else servers[::-1]
+            for server in order:
+                label = f"Maildir run {rep + 1}: {server['name']}"
+                try:
+                    run = self.durable_run(label, server, sessions, msgs, size)
+                except BenchError as e:
+                    self.notes.append(str(e))
+                    self.details.append(f"{label}: failed")
+                    if not server["alive"]():
+                        raise
+                    continue
+                log(f"{label}: {fmt(msgs / run['deliver'])} msg/s stored, "
+                    f"{fmt(run['cpu'] / msgs * 1e6)} µs/msg")
+                self.details.append(f"{label}: {json.dumps(run)}")
+                runs[server["name"]].append(run)
+        maildir_clear(servers[0]["maildir"])
+        maildir_clear(servers[1]["maildir"])
+
+        def rate(name):
+            rs = runs[name]
+            return statistics.median(r["msgs"] / r["deliver"] for r in rs) if rs else None
+
+        def cpu_per_msg(name):
+            rs = runs[name]
+            return sum(r["cpu"] for r in rs) / sum(r["msgs"] for r in rs) * 1e6 if rs else None
+
+        self.add_row(f"Durable delivery into a Maildir (fsync), {sessions} sessions x {msgs} msgs of "
+                     f"{size // KIB} KiB: throughput (median of {reps})", "msg/s", rate("post-office"),
+                     "Postfix (virtual)", rate("Postfix"), higher_better=True, goal="≥ 4.00x", ratio_goal=4.0)
+        self.add_row("Durable delivery: server CPU per stored message", "µs/msg", cpu_per_msg("post-office"),
+                     "Postfix (all processes)", cpu_per_msg("Postfix"), higher_better=False, goal="≤ 300 µs",
+                     absolute_goal=300.0)
+        self.stop(po)
+        pf.stop()
+        self.postfixes.remove(pf)
+
     # ---------------------------------------------------------------- idle connections
 
     def idle_measure(self, label, name, proc, port, greeting, rss):
@@ -565,13 +915,13 @@ service pop3-login {{
 
     # ---------------------------------------------------------------- table
 
-    def add_row(self, what, unit, po, peer, peer_value, higher_better, goal="", absolute_goal=None):
+    def add_row(self, what, unit, po, peer, peer_value, higher_better, goal="", absolute_goal=None, ratio_goal=1.0):
         ratio = po / peer_value if (po is not None and peer_value) else None
         met = ""
         if absolute_goal is not None:
             met = "n/a" if po is None else ("yes" if po <= absolute_goal else "no")
         elif goal and ratio is not None:
-            met = "yes" if (ratio >= 1.0 if higher_better else ratio < 1.0) else "no"
+            met = "yes" if (ratio >= ratio_goal if higher_better else ratio < ratio_goal) else "no"
         elif goal:
             met = "n/a"
         self.rows.append({
@@ -613,12 +963,14 @@ service pop3-login {{
         postfix = first_line(["dpkg-query", "-W", "-f=${Version}", "postfix"])
         aiosmtpd = first_line([sys.executable, "-c", "import aiosmtpd; print(aiosmtpd.__version__)"])
         return (f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}; "
-                f"Dovecot {first_line(['dovecot', '--version'])}, Postfix {postfix} (smtp-source, smtp-sink), "
+                f"Dovecot {first_line(['dovecot', '--version'])}, "
+                f"Postfix {postfix} (smtp-source, smtp-sink, the durable Maildir peer), "
                 f"{first_line(['mpop', '--version'])}, Python {platform.python_version()}, aiosmtpd {aiosmtpd}")
 
     def report(self, started, phases_done):
         cfg = self.cfg
         a, b = cfg["a"], cfg["b"]
+        sessions, msgs, size = cfg["maildir_load"]
         lines = [
             "# bench/e2e results",
             "",
@@ -634,14 +986,22 @@ service pop3-login {{
             f"each client repeating its walk over the mailbox until {cfg['pop_min_seconds']} s have passed, {cfg['pop_reps']} runs per server alternating, the median counting "
             f"(at most {cfg['pop_max_rounds']} walks, at least one). SMTP: wall time of smtp-source, "
             f"median of {cfg['smtp_reps']} runs per server (alternating order); CPU: utime+stime of the "
-            f"server process over all those runs / messages. Idle: VmRSS growth of the server (Dovecot: "
+            f"server process over all those runs / messages. Durable delivery: smtp-source "
+            f"({sessions} sessions, {msgs} messages of {size} octets, one per connection) into "
+            f"`post-office serve --domain` and into a private Postfix delivering with virtual(8) into a "
+            f"Maildir, both on the work directory's file system; msg/s = messages / time from the start "
+            f"of smtp-source until the last one is in the Maildir's new/ (Postfix acknowledges on its "
+            f"queue file and delivers afterwards), median of {cfg['maildir_reps']} runs per server "
+            f"(alternating); CPU: post-office's utime+stime, Postfix's summed over master and its daemons "
+            f"(utime+stime+cutime+cstime of master and of each child: the exited ones count through "
+            f"master's cutime/cstime). Idle: VmRSS growth of the server (Dovecot: "
             f"summed over all its processes) with {cfg['idle']} connections open. "
             f"Ratios are post-office / peer, from this run; for µs/msg and KiB/conn lower is better.",
             "",
             self.table(),
             "",
         ]
-        if phases_done != ["pop3", "smtp", "idle"]:
+        if phases_done != self.args.phases.split(","):
             lines += [f"Incomplete: only these phases finished: {', '.join(phases_done) or 'none'}.", ""]
         if self.notes:
             lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
@@ -657,7 +1017,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--revision", default="?")
     ap.add_argument("--command", default="bash bench/e2e/run.sh")
-    ap.add_argument("--phases", default="pop3,smtp,idle")
+    ap.add_argument("--phases", default="pop3,smtp,maildir,idle",
+                    help="comma-separated, in order: pop3, smtp, maildir, idle")
     args = ap.parse_args()
 
     def on_signal(signum, _frame):

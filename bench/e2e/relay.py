@@ -30,7 +30,17 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import BenchError, cpu_ticks, fmt, free_port, loadavg, log, make_message  # noqa: E402
+from bench import (  # noqa: E402
+    BenchError,
+    cpu_ticks,
+    fmt,
+    free_port,
+    loadavg,
+    log,
+    make_message,
+    postfix_cpu_ticks,
+    postfix_master_cf,
+)
 
 # How long the whole relay of one run may take before the run is called failed.
 DEADLINE = 600.0
@@ -128,22 +138,8 @@ maillog_file_prefixes = {self.root}
 syslog_name = postfix-relay-bench
 default_process_limit = 100
 """)
-        master = open("/etc/postfix/master.cf").read()
-        # The smtpd service on our port instead of 25; postlog so that maillog_file works.
-        master = master.replace("smtp      inet  n       -       y       -       -       smtpd",
-                                f"127.0.0.1:{self.smtp} inet  n       -       n       -       -       smtpd", 1)
-        if f"127.0.0.1:{self.smtp}" not in master:
-            raise BenchError("master.cf has no smtpd line to move to another port")
-        # No chroot anywhere: the private queue directory has no chroot environment.
-        lines = []
-        for line in master.splitlines():
-            fields = line.split()
-            if len(fields) >= 8 and not line.startswith((" ", "\t", "#")) and fields[4] == "y":
-                fields[4] = "n"
-                line = "  ".join(fields)
-            lines.append(line)
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write(postfix_master_cf(self.smtp))
         self.postfix(["check"])
         self.postfix(["start"])
         wait_greeting(self.smtp, None, "postfix")
@@ -159,27 +155,7 @@ default_process_limit = 100
             return int(f.read().split()[0])
 
     def cpu(self):
-        # master and every daemon it started (smtpd, cleanup, qmgr, smtp, ...): Postfix's work
-        # is spread over processes, which end (and take their ticks) as they idle out, so the
-        # figure is read from the children's cumulated fields too.
-        total = 0
-        pid = self.master_pid()
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-        fields = stat[stat.rfind(")") + 2:].split()
-        total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-        for child in os.listdir("/proc"):
-            if not child.isdigit():
-                continue
-            try:
-                with open(f"/proc/{child}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2:].split()
-            if int(fields[1]) == pid:
-                total += sum(int(x) for x in fields[11:15])
-        return total
+        return postfix_cpu_ticks(self.master_pid())
 
     def queue_empty(self):
         p = subprocess.run(["postqueue", "-c", self.conf, "-p"], capture_output=True, text=True,
