@@ -971,6 +971,27 @@ service pop3-login {{
         cfg = self.cfg
         a, b = cfg["a"], cfg["b"]
         sessions, msgs, size = cfg["maildir_load"]
+        described = [
+            ("pop3", f"Mailbox A: {a[0]} messages of {a[1] // KIB} KiB; mailbox B: {b[0]} messages of "
+                     f"{b[1] // MIB} MiB (the same files, hard-linked, for both servers). POP3 rates: messages "
+                     f"retrieved / seconds, each client repeating its walk over the mailbox until "
+                     f"{cfg['pop_min_seconds']} s have passed, {cfg['pop_reps']} runs per server alternating, "
+                     f"the median counting (at most {cfg['pop_max_rounds']} walks, at least one)."),
+            ("smtp", f"SMTP: wall time of smtp-source, median of {cfg['smtp_reps']} runs per server "
+                     f"(alternating order); CPU: utime+stime of the server process over all those runs / "
+                     f"messages."),
+            ("maildir", f"Durable delivery: smtp-source ({sessions} sessions, {msgs} messages of {size} "
+                        f"octets, one per connection) into `post-office serve --domain` and into a private "
+                        f"Postfix delivering with virtual(8) into a Maildir, both on the work directory's file "
+                        f"system; msg/s = messages / time from the start of smtp-source until the last one is "
+                        f"in the Maildir's new/ (the newest ctime there; Postfix acknowledges on its queue file "
+                        f"and delivers afterwards), median of {cfg['maildir_reps']} runs per server "
+                        f"(alternating); CPU: post-office's utime+stime, Postfix's summed over master and its "
+                        f"daemons (utime+stime+cutime+cstime of master and of each child: the exited ones "
+                        f"count through master's cutime/cstime)."),
+            ("idle", f"Idle: VmRSS growth of the server (Dovecot: summed over all its processes) with "
+                     f"{cfg['idle']} connections open."),
+        ]
         lines = [
             "# bench/e2e results",
             "",
@@ -981,22 +1002,8 @@ service pop3-login {{
             f"Load average (1 min) at the start {self.load_start}, at the end {loadavg()}: other work on the "
             f"machine during the run shows here and disturbs the figures.",
             "",
-            f"Mailbox A: {a[0]} messages of {a[1] // KIB} KiB; mailbox B: {b[0]} messages of {b[1] // MIB} MiB "
-            f"(the same files, hard-linked, for both servers). POP3 rates: messages retrieved / seconds, "
-            f"each client repeating its walk over the mailbox until {cfg['pop_min_seconds']} s have passed, {cfg['pop_reps']} runs per server alternating, the median counting "
-            f"(at most {cfg['pop_max_rounds']} walks, at least one). SMTP: wall time of smtp-source, "
-            f"median of {cfg['smtp_reps']} runs per server (alternating order); CPU: utime+stime of the "
-            f"server process over all those runs / messages. Durable delivery: smtp-source "
-            f"({sessions} sessions, {msgs} messages of {size} octets, one per connection) into "
-            f"`post-office serve --domain` and into a private Postfix delivering with virtual(8) into a "
-            f"Maildir, both on the work directory's file system; msg/s = messages / time from the start "
-            f"of smtp-source until the last one is in the Maildir's new/ (Postfix acknowledges on its "
-            f"queue file and delivers afterwards), median of {cfg['maildir_reps']} runs per server "
-            f"(alternating); CPU: post-office's utime+stime, Postfix's summed over master and its daemons "
-            f"(utime+stime+cutime+cstime of master and of each child: the exited ones count through "
-            f"master's cutime/cstime). Idle: VmRSS growth of the server (Dovecot: "
-            f"summed over all its processes) with {cfg['idle']} connections open. "
-            f"Ratios are post-office / peer, from this run; for µs/msg and KiB/conn lower is better.",
+            " ".join(text for phase, text in described if phase in self.args.phases.split(","))
+            + " Ratios are post-office / peer, from this run; for µs/msg and KiB/conn lower is better.",
             "",
             self.table(),
             "",
