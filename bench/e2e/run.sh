@@ -93,6 +93,7 @@ done
 
 # ------------------------------------------------------------------ post-office
 cd "$ROOT"
+given="$binary"
 if [ -z "$binary" ]; then
     # cargo puts it under CARGO_TARGET_DIR when set (a relative one is taken from here, as cargo does).
     binary="${CARGO_TARGET_DIR:-target}/release/post-office"
@@ -110,8 +111,8 @@ if [ -n "$(git status --porcelain --untracked-files=no -- Cargo.toml Cargo.lock 
 else
     revision="commit $revision"
 fi
-if [ "$build" = 0 ]; then
-    revision="$binary (not built by this run; the working tree is at $revision)"
+if [ -n "$given" ]; then
+    revision="$binary (given; this working tree is at $revision)"
 fi
 
 # ------------------------------------------------------------------ run
