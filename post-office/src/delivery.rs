@@ -2,8 +2,8 @@
 //! each recipient's Maildir before the server says 250.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
@@ -11,7 +11,8 @@ use tracing::{info, warn};
 use mail_io::smtp::ReversePath;
 
 use crate::envelope::QueuedEnvelope;
-use crate::maildir::{Maildir, Sizes, count_file, sync_dir, unique_name};
+use crate::files::NewFile;
+use crate::maildir::{Incoming, Maildir, Sizes, count_file, unique_name};
 use crate::queue::Queue;
 
 /// Octets free for an unprivileged user on the file system of `path` (statvfs(3)'s
@@ -102,20 +103,30 @@ pub struct Delivery {
     pub retry_queued: bool,
 }
 
-/// A message being received into `DATA/.spool/`, its trace field first. Whatever happens to
-/// the session, the spool file does not outlive this value: a broken connection leaves
-/// nothing behind.
+/// A message being received, its trace field first: into `DATA/.spool/ID` (to be queued
+/// and/or copied into Maildirs), or, when every recipient is one local user (the usual case),
+/// straight into that user's Maildir, `Return-Path:` and `Delivered-To:` first
+/// ([`for_user`](Self::for_user)): one file, written once, in its final place. Written through
+/// a buffer ([`NewFile`]): a message of up to [`WRITE_BUFFER`](crate::files::WRITE_BUFFER)
+/// octets reaches the disk in one `write` at the end. Whatever happens to the session, the
+/// file does not outlive this value unless delivered: a broken connection leaves nothing
+/// behind.
 pub struct Spool {
-    /// The spool and queue id (the file's name, the `id` of the `Received:` field).
+    /// The spool and queue id (the `id` of the `Received:` field).
     id: String,
-    path: PathBuf,
-    /// `None` once writing failed (the file is gone then).
-    file: Option<File>,
-    /// Counted as it is written: the Maildir file names carry them.
+    place: Place,
+    /// Counted as it is written into the spool: the Maildir file names carry them.
     sizes: Sizes,
-    /// The user whose `Return-Path:` and `Delivered-To:` the file starts with, if any
-    /// ([`write_delivery_fields`](Self::write_delivery_fields)).
-    fields_for: Option<String>,
+}
+
+/// Where a [`Spool`] writes.
+enum Place {
+    /// `DATA/.spool/ID`.
+    Spool(NewFile),
+    /// The Maildir `tmp/` of the one local user every recipient names.
+    Maildir { user: String, incoming: Incoming },
+    /// Writing failed: the file is gone, the rest is ignored, delivery fails.
+    Gone,
 }
 
 impl Spool {
@@ -135,31 +146,46 @@ impl Spool {
         Ok(())
     }
 
-    /// A new, empty spool file, named with a new id ([`new_id`]).
-    pub fn create(data: &Path) -> io::Result<Self> {
+    /// A new, empty spool file `DATA/.spool/ID`, named with a new id ([`new_id`]); created
+    /// when its first octets are written out.
+    pub fn new(data: &Path) -> Self {
         let id = new_id();
-        let path = Self::dir(data).join(&id);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        Ok(Self {
+        Self {
+            place: Place::Spool(NewFile::new(Self::dir(data).join(&id))),
             id,
-            path,
-            file: Some(file),
             sizes: Sizes::default(),
-            fields_for: None,
-        })
+        }
     }
 
-    /// Starts the file with `user`'s `Return-Path:` and `Delivered-To:` ([`delivery_fields`]):
-    /// for a message whose recipients are all that one local user (the usual case), so that
-    /// its Maildir copy is the spool file itself, hard-linked, not a copy. Only before
-    /// anything else is written, and never for a message that goes to the queue.
-    pub fn write_delivery_fields(&mut self, user: &str, fields: &[u8]) {
-        if self.sizes.size() == 0 {
-            self.write(fields);
-            self.fields_for = Some(user.to_string());
+    /// A message for `user` alone, written straight into its Maildir (`DATA/USER/tmp/`),
+    /// starting with `fields` (its `Return-Path:` and `Delivered-To:`, [`delivery_fields`]);
+    /// it is never queued. When the Maildir cannot be opened, a spool file
+    /// ([`new`](Self::new)) instead: its delivery fails or queues the user for a retry as any
+    /// failed copy.
+    pub fn for_user(data: &Path, hostname: &str, user: &str, fields: &[u8]) -> Self {
+        let mut spool = Self::new(data);
+        match Maildir::open(data.join(user)) {
+            Ok(maildir) => {
+                spool.place = Place::Maildir {
+                    user: user.to_string(),
+                    incoming: maildir.begin(hostname),
+                };
+                spool.write(fields);
+            }
+            Err(error) => warn!(%error, user, "opening a Maildir"),
+        }
+        spool
+    }
+
+    /// Whether the file can be expected to be created: its directory is there (looked at
+    /// before the body is sent, so that a broken data directory gets 452 at DATA rather than
+    /// 451 after the message).
+    pub fn ready(&self) -> bool {
+        match &self.place {
+            Place::Spool(file) => file.path().parent().is_some_and(Path::is_dir),
+            // Opened just now ([`for_user`](Self::for_user)).
+            Place::Maildir { .. } => true,
+            Place::Gone => false,
         }
     }
 
@@ -168,21 +194,57 @@ impl Spool {
         &self.id
     }
 
-    /// The spool file (gone once [`deliver`](Self::deliver) returns).
+    /// The file (gone once [`deliver`](Self::deliver) returns); it holds what was written
+    /// once [`flush`](Self::flush)ed.
     pub fn path(&self) -> &Path {
-        &self.path
+        match &self.place {
+            Place::Spool(file) => file.path(),
+            Place::Maildir { incoming, .. } => incoming.path(),
+            Place::Gone => Path::new(""),
+        }
+    }
+
+    /// Whether [`write`](Self::write)ing `len` more octets touches the disk (a caller on an
+    /// async runtime hands the thread over only then).
+    pub fn writes_through(&self, len: usize) -> bool {
+        match &self.place {
+            Place::Spool(file) => file.writes_through(len),
+            Place::Maildir { incoming, .. } => incoming.writes_through(len),
+            Place::Gone => false,
+        }
     }
 
     /// Appends a piece of the message. When it cannot be written (a full disk, say) the file
     /// is removed, the rest of the message is ignored, and [`deliver`](Self::deliver) fails.
     pub fn write(&mut self, chunk: &[u8]) {
-        if let Some(file) = &mut self.file {
-            self.sizes.count(chunk);
-            if let Err(error) = file.write_all(chunk) {
-                warn!(%error, "writing a spool file");
-                self.file = None;
-                let _ = fs::remove_file(&self.path);
+        let written = match &mut self.place {
+            Place::Spool(file) => {
+                self.sizes.count(chunk);
+                file.write(chunk)
             }
+            // The Maildir file counts its own sizes (the name carries them).
+            Place::Maildir { incoming, .. } => incoming.write(chunk),
+            Place::Gone => Ok(()),
+        };
+        self.fail_on(written);
+    }
+
+    /// Writes out what is buffered, so that the file at [`path`](Self::path) holds the
+    /// message so far.
+    pub fn flush(&mut self) {
+        let flushed = match &mut self.place {
+            Place::Spool(file) => file.flush(),
+            Place::Maildir { incoming, .. } => incoming.flush(),
+            Place::Gone => Ok(()),
+        };
+        self.fail_on(flushed);
+    }
+
+    fn fail_on(&mut self, result: io::Result<()>) {
+        if let Err(error) = result {
+            warn!(%error, id = %self.id, "writing a message file");
+            // Nothing half-written stays: the file goes with its value.
+            self.place = Place::Gone;
         }
     }
 
@@ -199,7 +261,7 @@ impl Spool {
     /// copy, no second fsync of the data). One result per local recipient, in order (a user
     /// named twice gets one copy, with the first address, and two results).
     pub fn deliver(
-        mut self,
+        self,
         local: &[LocalRecipient],
         return_path: &ReversePath<'_>,
         data: &Path,
@@ -211,23 +273,22 @@ impl Spool {
             queued: relay.remote.map(|_| false),
             retry_queued: false,
         };
-        let Some(file) = self.file.take() else {
-            return failed();
+        let Self { id, place, sizes } = self;
+        let mut file = match place {
+            Place::Spool(file) => file,
+            Place::Maildir { user, incoming } => {
+                return Self::deliver_direct(&id, &user, incoming, local, relay);
+            }
+            Place::Gone => return failed(),
         };
-        let synced = file.sync_all();
-        drop(file);
-        if let Err(error) = synced {
-            warn!(%error, "syncing a spool file");
-            let _ = fs::remove_file(&self.path);
+        if let Err(error) = file.sync() {
+            warn!(%error, %id, "syncing a spool file");
             return failed();
         }
+        let path = file.path();
         let enqueue = |envelope: &QueuedEnvelope| {
             let queued = match relay.queue {
-                // The queue takes the message as received, no fields of a local copy.
-                _ if self.fields_for.is_some() => Err(io::Error::other(
-                    "the spool file starts with a local user's delivery fields",
-                )),
-                Some(queue) => queue.enqueue(&self.path, envelope),
+                Some(queue) => queue.enqueue(path, envelope),
                 None => Err(io::Error::other("no relay queue")),
             };
             queued
@@ -240,7 +301,7 @@ impl Spool {
             // duplicate.
             vec![false; local.len()]
         } else {
-            self.store(local, return_path, data, hostname)
+            store(path, &sizes, local, return_path, data, hostname)
         };
         let retry_queued = match relay.retry {
             Some(envelope) if results.contains(&false) => {
@@ -255,18 +316,17 @@ impl Spool {
                         .collect();
                     queued != Some(false) && enqueue(&retry)
                 } else {
-                    warn!(id = %self.id, "the retry envelope does not match the local recipients");
+                    warn!(%id, "the retry envelope does not match the local recipients");
                     false
                 }
             }
             _ => false,
         };
-        let _ = fs::remove_file(&self.path);
-        if let Some(parent) = self.path.parent() {
-            let _ = sync_dir(parent);
-        }
+        // The spool file goes with `file` (the queue and the Maildirs hold their own links
+        // or copies); a crash before leaves it to [`Spool::clean`].
+        drop(file);
         info!(
-            id = %self.id,
+            %id,
             local = local.len(),
             queued = ?queued,
             retry_queued,
@@ -279,45 +339,56 @@ impl Spool {
         }
     }
 
-    /// Stores the (durable) spool file in each local recipient's Maildir: one result per
-    /// recipient, one copy per user.
-    fn store(
-        &self,
+    /// The end of a message written straight into `user`'s Maildir ([`Spool::for_user`]):
+    /// durable in `new/` ([`Incoming::finish`]), or nothing stored; never queued (its file
+    /// starts with the user's delivery fields).
+    fn deliver_direct(
+        id: &str,
+        user: &str,
+        incoming: Incoming,
         local: &[LocalRecipient],
-        return_path: &ReversePath<'_>,
-        data: &Path,
-        hostname: &str,
-    ) -> Vec<bool> {
-        let mut done: HashMap<&str, bool> = HashMap::new();
-        let mut results = Vec::with_capacity(local.len());
-        for recipient in local {
-            let user = recipient.user.as_str();
-            let ok = *done.entry(user).or_insert_with(|| {
-                Maildir::open(data.join(user))
-                    .and_then(|maildir| {
-                        if self.fields_for.as_deref() == Some(user) {
-                            // The spool file is this user's copy already.
-                            maildir.deliver_file(&self.path, hostname, &self.sizes)
-                        } else {
-                            let fields = delivery_fields(return_path, &recipient.address);
-                            maildir.deliver_with(&fields, &self.path, hostname, &self.sizes)
-                        }
-                    })
-                    .map_err(|error| warn!(%error, user, "delivery failed"))
-                    .is_ok()
-            });
-            results.push(ok);
+        relay: Relay<'_>,
+    ) -> Delivery {
+        if relay.remote.is_some() {
+            warn!(%id, "a message for one local user has other recipients: not queued");
         }
-        results
+        let stored = incoming
+            .finish()
+            .map_err(|error| warn!(%error, %id, user, "delivery failed"))
+            .is_ok();
+        info!(%id, local = local.len(), user, stored, "message stored");
+        Delivery {
+            local: vec![stored; local.len()],
+            queued: relay.remote.map(|_| false),
+            retry_queued: false,
+        }
     }
 }
 
-impl Drop for Spool {
-    fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.path);
-        }
+/// Stores the (durable) spool file at `path` (of `sizes`) in each local recipient's Maildir:
+/// one result per recipient, one copy per user.
+fn store(
+    path: &Path,
+    sizes: &Sizes,
+    local: &[LocalRecipient],
+    return_path: &ReversePath<'_>,
+    data: &Path,
+    hostname: &str,
+) -> Vec<bool> {
+    let mut done: HashMap<&str, bool> = HashMap::new();
+    let mut results = Vec::with_capacity(local.len());
+    for recipient in local {
+        let user = recipient.user.as_str();
+        let ok = *done.entry(user).or_insert_with(|| {
+            let fields = delivery_fields(return_path, &recipient.address);
+            Maildir::open(data.join(user))
+                .and_then(|maildir| maildir.deliver_with(&fields, path, hostname, sizes))
+                .map_err(|error| warn!(%error, user, "delivery failed"))
+                .is_ok()
+        });
+        results.push(ok);
     }
+    results
 }
 
 /// Final delivery of a message the queue holds (a DSN to a local sender, say): `message` (a
@@ -403,7 +474,7 @@ mod tests {
     fn spool(name: &str) -> (PathBuf, Spool) {
         let data = scratch(name);
         Spool::clean(&data).unwrap();
-        let spool = Spool::create(&data).unwrap();
+        let spool = Spool::new(&data);
         (data, spool)
     }
 
@@ -510,15 +581,18 @@ mod tests {
     }
 
     #[test]
-    fn a_message_for_one_user_is_stored_as_the_spool_file_itself() {
-        let (data, mut spool) = spool("one-user");
+    fn a_message_for_one_user_is_written_once_straight_into_its_maildir() {
+        let data = scratch("one-user");
+        Spool::clean(&data).unwrap();
         let from: ReversePath<'static> = "<alice@a.example>".parse().unwrap();
         let fields = delivery_fields(&from, "Bob@ours.example");
-        spool.write_delivery_fields("bob", &fields);
+        let mut spool = Spool::for_user(&data, "host", "bob", &fields);
         spool.write(b"Received: r\r\n");
-        // Too late for another user's fields: ignored.
-        spool.write_delivery_fields("dave", b"X: y\r\n");
         spool.write(b"\r\nbody\n");
+        // A small message is still all in memory: no file yet, anywhere.
+        let tmp = data.join("bob").join("tmp");
+        assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+        assert_eq!(spool_left(&data), 0);
         let delivery = spool.deliver(
             &[
                 local("bob", "Bob@ours.example"),
@@ -530,6 +604,7 @@ mod tests {
             Relay::default(),
         );
         let bob = stored(&data, "bob");
+        let (tmp_left, spool_left) = (fs::read_dir(&tmp).unwrap().count(), spool_left(&data));
         let _ = fs::remove_dir_all(&data);
         assert_eq!(
             delivery,
@@ -539,6 +614,7 @@ mod tests {
                 retry_queued: false,
             }
         );
+        assert_eq!((tmp_left, spool_left), (0, 0), "one file, moved into new/");
         assert_eq!(
             bob,
             vec![
@@ -549,9 +625,28 @@ mod tests {
     }
 
     #[test]
-    fn a_spool_with_a_users_fields_is_never_queued() {
-        let (data, mut spool) = spool("fields-not-queued");
-        spool.write_delivery_fields("bob", b"Return-Path: <>\r\nDelivered-To: bob@x\r\n");
+    fn a_message_for_one_user_that_cannot_be_written_stores_nothing() {
+        let data = scratch("one-user-broken");
+        let mut spool = Spool::for_user(&data, "host", "bob", b"Return-Path: <>\r\n");
+        spool.write(b"\r\nbody\r\n");
+        // The Maildir's tmp/ vanishes before the end: the file cannot be created.
+        fs::remove_dir(data.join("bob").join("tmp")).unwrap();
+        let delivery = deliver_null(spool, &data, &["bob", "bob"], Relay::default());
+        let new = fs::read_dir(data.join("bob").join("new")).unwrap().count();
+        let _ = fs::remove_dir_all(&data);
+        assert_eq!(delivery.local, vec![false, false]);
+        assert_eq!(new, 0);
+    }
+
+    #[test]
+    fn a_message_written_for_one_user_is_never_queued() {
+        let data = scratch("fields-not-queued");
+        let mut spool = Spool::for_user(
+            &data,
+            "host",
+            "bob",
+            b"Return-Path: <>\r\nDelivered-To: bob@x\r\n",
+        );
         spool.write(b"\r\nbody\r\n");
         let queue = FakeQueue::new(true);
         let relayed = envelope(spool.id());
@@ -724,7 +819,7 @@ mod tests {
         let (data, mut spool) = spool("broken");
         spool.write(b"x");
         // As after a failed write.
-        spool.file = None;
+        spool.place = Place::Gone;
         let relayed = envelope(spool.id());
         let delivery = spool.deliver(
             &[local("bob", "bob@x")],

@@ -182,11 +182,16 @@ impl From<std::io::Error> for Failure {
 }
 
 /// The message streamed into the Maildir as it arrives (memory stays bounded), made durable
-/// (`tmp/`, fsync, `new/`) before this returns.
+/// (`tmp/`, fdatasync, `new/`, its sync) before this returns.
 async fn store(reader: &mut MessageReader<'_>, maildir: &Maildir) -> Result<(), Failure> {
-    let mut incoming = tokio::task::block_in_place(|| maildir.begin("fetch"))?;
+    let mut incoming = maildir.begin("fetch");
     while let Some(chunk) = reader.next_chunk().await? {
-        tokio::task::block_in_place(|| incoming.write(&chunk))?;
+        // Buffered: the thread is handed over only when the piece reaches the disk.
+        if incoming.writes_through(chunk.len()) {
+            tokio::task::block_in_place(|| incoming.write(&chunk))?;
+        } else {
+            incoming.write(&chunk)?;
+        }
     }
     tokio::task::block_in_place(|| incoming.finish())?;
     Ok(())

@@ -13,6 +13,7 @@ mod dsn;
 // The queue and its envelopes are public for the peer tests (tests/tests/queue.rs).
 pub mod envelope;
 mod fetch;
+mod files;
 mod maildir;
 mod pop3;
 pub mod queue;

@@ -1,11 +1,13 @@
 //! Maildirs (one per user): messages written to `tmp/`, made durable, then moved to `new/`.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::files::{self, NewFile};
 
 /// A Maildir directory.
 #[derive(Debug, Clone)]
@@ -166,43 +168,36 @@ pub fn unique_name(hostname: &str) -> String {
 }
 
 impl Maildir {
-    /// The Maildir at `root`, created with its `tmp`, `new` and `cur` if missing.
+    /// The Maildir at `root`, created with its `tmp`, `new` and `cur` if missing (looked at
+    /// first: `mkdir` of an existing directory would lock its parent, which every concurrent
+    /// delivery into the Maildir needs).
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         for sub in ["tmp", "new", "cur"] {
-            fs::create_dir_all(root.join(sub))?;
+            let dir = root.join(sub);
+            if !dir.is_dir() {
+                fs::create_dir_all(dir)?;
+            }
         }
         Ok(Self { root })
     }
 
-    /// Stores the contents of `spool` (of `sizes`) as a new message: written to `tmp/`, synced,
-    /// renamed into `new/` (named `<unique>,S=<size>,W=<wire size>`, [`stored_name`]), the
-    /// directory synced. Returns the name, the message's POP3 unique-id.
-    pub fn deliver_file(&self, spool: &Path, hostname: &str, sizes: &Sizes) -> io::Result<String> {
-        let name = stored_name(&unique_name(hostname), sizes);
-        let tmp = self.root.join("tmp").join(&name);
-        // A hard link when the spool is on the same file system, a copy otherwise.
-        let new = self.root.join("new").join(&name);
-        let stored = (|| {
-            if fs::hard_link(spool, &tmp).is_err() {
-                fs::copy(spool, &tmp)?;
-            }
-            File::open(&tmp)?.sync_all()?;
-            fs::rename(&tmp, &new)?;
-            sync_dir(&self.root.join("new"))
-        })();
-        if stored.is_err() {
-            // Nothing half-stored stays behind.
-            let _ = fs::remove_file(&tmp);
+    /// Starts a new message: a file in `tmp/` (created when its first octets reach the disk,
+    /// [`NewFile`]) that appears in `new/` only once [`Incoming::finish`] has made it durable.
+    pub fn begin(&self, hostname: &str) -> Incoming {
+        let unique = unique_name(hostname);
+        Incoming {
+            file: NewFile::new(self.root.join("tmp").join(&unique)),
+            maildir: self.clone(),
+            unique,
+            sizes: Sizes::default(),
         }
-        stored.map(|()| name)
     }
 
     /// Stores `prefix` (trace fields: `Return-Path:`, `Delivered-To:`) followed by the contents
-    /// of `message` (of `sizes`) as a new message: a file of its own in `tmp/` (the prefix
-    /// written, the message copied after it, by `copy_file_range(2)` where the kernel can),
-    /// synced, renamed into `new/` (named with the sizes of the whole, [`stored_name`]), the
-    /// directory synced. Returns the name, the message's POP3 unique-id.
+    /// of `message` (of `sizes`) as a new message ([`begin`](Self::begin), then the message
+    /// copied after the prefix, by `copy_file_range(2)` where the kernel can, and
+    /// [`Incoming::finish`]). Returns the name, the message's POP3 unique-id.
     pub fn deliver_with(
         &self,
         prefix: &[u8],
@@ -210,41 +205,31 @@ impl Maildir {
         hostname: &str,
         sizes: &Sizes,
     ) -> io::Result<String> {
-        let mut whole = Sizes::default();
-        whole.count(prefix);
-        let name = stored_name(&unique_name(hostname), &whole.then(sizes));
-        let tmp = self.root.join("tmp").join(&name);
-        let new = self.root.join("new").join(&name);
-        let stored = (|| {
-            let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            file.write_all(prefix)?;
-            io::copy(&mut File::open(message)?, &mut file)?;
-            file.sync_all()?;
-            drop(file);
-            fs::rename(&tmp, &new)?;
-            sync_dir(&self.root.join("new"))
-        })();
-        if stored.is_err() {
-            // Nothing half-stored stays behind.
-            let _ = fs::remove_file(&tmp);
-        }
-        stored.map(|()| name)
+        let mut incoming = self.begin(hostname);
+        incoming.write(prefix)?;
+        incoming.file.copy_from(&mut File::open(message)?)?;
+        incoming.sizes = incoming.sizes.then(sizes);
+        incoming.finish()
     }
 
-    /// Starts a new message written as it arrives (the fetch side): it goes to `tmp/` and
-    /// appears in `new/` only once [`Incoming::finish`] has made it durable.
-    pub fn begin(&self, hostname: &str) -> io::Result<Incoming> {
-        let unique = unique_name(hostname);
-        let tmp = self.root.join("tmp").join(&unique);
-        let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        Ok(Incoming {
-            file,
-            new_dir: self.root.join("new"),
-            tmp,
-            unique,
-            sizes: Sizes::default(),
-            done: false,
-        })
+    /// Makes `file` (a message in `tmp/` named `unique`, of `sizes`) part of the Maildir:
+    /// `fdatasync(2)`, renamed into `new/` (named `<unique>,S=<size>,W=<wire size>`,
+    /// [`stored_name`]), `new/` synced, a sync shared with the deliveries that end at the same
+    /// time ([`files::shared`](crate::files::shared), a group commit). When the sync fails
+    /// the file is taken out of `new/` again: an error means nothing was stored. Returns the
+    /// name, the message's POP3 unique-id.
+    fn commit(&self, file: &mut NewFile, unique: &str, sizes: &Sizes) -> io::Result<String> {
+        file.sync()?;
+        let name = stored_name(unique, sizes);
+        let new_dir = self.root.join("new");
+        let new = new_dir.join(&name);
+        fs::rename(file.path(), &new)?;
+        file.keep();
+        if let Err(error) = files::shared(&new_dir).sync() {
+            let _ = fs::remove_file(&new);
+            return Err(error);
+        }
+        Ok(name)
     }
 
     /// Removes the files in `tmp/` last modified more than `age` ago (36 hours by the Maildir
@@ -371,7 +356,7 @@ impl Maildir {
         let written = (|| {
             let mut file = File::create(&tmp)?;
             file.write_all(text.as_bytes())?;
-            file.sync_all()?;
+            file.sync_data()?;
             fs::rename(&tmp, self.root.join(SIZES_FILE))
         })();
         if written.is_err() {
@@ -474,40 +459,43 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// A message being written into a Maildir; removed from `tmp/` if dropped unfinished.
+/// A message being written into a Maildir ([`Maildir::begin`]); removed from `tmp/` if
+/// dropped unfinished.
 pub struct Incoming {
-    file: File,
-    tmp: PathBuf,
-    new_dir: PathBuf,
+    file: NewFile,
+    maildir: Maildir,
     unique: String,
     sizes: Sizes,
-    done: bool,
 }
 
 impl Incoming {
-    /// Appends a piece.
+    /// Appends a piece (it reaches the disk when the buffer fills, [`NewFile::write`]).
     pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
         self.sizes.count(chunk);
-        self.file.write_all(chunk)
+        self.file.write(chunk)
     }
 
-    /// Syncs the file, moves it into `new/` (named with its sizes, `,S=` and `,W=`,
-    /// [`stored_name`]), syncs the directory; returns the name, the POP3 unique-id.
+    /// Whether writing `len` more octets touches the disk ([`NewFile::writes_through`]).
+    pub fn writes_through(&self, len: usize) -> bool {
+        self.file.writes_through(len)
+    }
+
+    /// Writes out what is buffered, so that the file at [`path`](Self::path) holds all that
+    /// was written.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+
+    /// The file in `tmp/`.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Makes the message durable and moves it into `new/` ([`Maildir::commit`]); returns the
+    /// name, the POP3 unique-id.
     pub fn finish(mut self) -> io::Result<String> {
-        self.file.sync_all()?;
-        let name = stored_name(&self.unique, &self.sizes);
-        fs::rename(&self.tmp, self.new_dir.join(&name))?;
-        sync_dir(&self.new_dir)?;
-        self.done = true;
-        Ok(name)
-    }
-}
-
-impl Drop for Incoming {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = fs::remove_file(&self.tmp);
-        }
+        self.maildir
+            .commit(&mut self.file, &self.unique, &self.sizes)
     }
 }
 
@@ -630,7 +618,7 @@ mod tests {
         fs::write(&spool, b"a\nb\r\n").unwrap();
         let mut sizes = Sizes::default();
         sizes.count(b"a\nb\r\n");
-        let unique = maildir.deliver_file(&spool, "host", &sizes).unwrap();
+        let unique = maildir.deliver_with(b"", &spool, "host", &sizes).unwrap();
         // The file changes behind the name's back: the listing believes the name.
         let listed = maildir.list().unwrap();
         fs::write(&listed[0].path, b"").unwrap();

@@ -141,7 +141,7 @@ impl Session {
             spool,
             ..
         } = transaction;
-        let Some(spool) = spool else {
+        let Some(mut spool) = spool else {
             // `--sink`: nothing to store.
             return Answer::Accept;
         };
@@ -205,7 +205,12 @@ impl Session {
                         .is_some_and(smtp_proto::types::Notify::success)
             });
         let headers = wants_report
-            .then(|| tokio::task::block_in_place(|| dsn::read_headers(spool.path()).ok()))
+            .then(|| {
+                tokio::task::block_in_place(|| {
+                    spool.flush();
+                    dsn::read_headers(spool.path()).ok()
+                })
+            })
             .flatten();
         let delivery = tokio::task::block_in_place(|| {
             spool.deliver(
@@ -596,8 +601,10 @@ impl Handler for Session {
         Answer::Accept
     }
 
-    /// Opens the spool file, or answers 452 when it cannot be opened or the disk has less
-    /// than `--min-free` octets free (4.3.1, before the body is sent).
+    /// Starts the message's file ([`Spool`]: straight into the Maildir when every recipient is
+    /// one local user, else the spool), or answers 452 when the disk has less than
+    /// `--min-free` octets free, or when the file's directory is missing (4.3.1, before the
+    /// body is sent). Nothing is written yet: a small message is written in one go at its end.
     async fn data_start(&mut self) -> Answer {
         let office = &self.office;
         let Some(transaction) = &self.transaction else {
@@ -609,35 +616,31 @@ impl Handler for Session {
         if !has_room(&office.data, office.min_free) {
             return no_room();
         }
-        let spool = tokio::task::block_in_place(|| Spool::create(&office.data));
-        match spool {
-            Ok(mut spool) => {
-                // The message starts with our trace field (RFC 5321 4.4); when it goes to one
-                // local user alone, with that copy's Return-Path and Delivered-To above it,
-                // so that the spool file is stored as it is (hard-linked, not copied).
-                let received = self.received(transaction, spool.id());
-                let fields = sole_user(&transaction.recipients)
-                    .map(|(user, address)| (user, delivery_fields(&transaction.from, &address)));
-                tokio::task::block_in_place(|| {
-                    if let Some((user, fields)) = &fields {
-                        spool.write_delivery_fields(user, fields);
-                    }
-                    spool.write(&received);
-                });
-                if let Some(transaction) = &mut self.transaction {
-                    transaction.spool = Some(spool);
-                }
-                Answer::Accept
-            }
-            Err(error) => {
-                warn!(%error, "opening a spool file");
-                Answer::Reply(reply(
-                    ReplyCode::INSUFFICIENT_STORAGE,
-                    EnhancedStatus::SYSTEM_FULL,
-                    "Cannot store messages now",
-                ))
-            }
+        // The message starts with our trace field (RFC 5321 4.4); when it goes to one local
+        // user alone, with that copy's Return-Path and Delivered-To above it.
+        let mut spool = match sole_user(&transaction.recipients) {
+            Some((user, address)) => Spool::for_user(
+                &office.data,
+                &office.hostname,
+                user,
+                &delivery_fields(&transaction.from, &address),
+            ),
+            None => Spool::new(&office.data),
+        };
+        if !spool.ready() {
+            warn!(path = %spool.path().display(), "no directory for a message file");
+            return Answer::Reply(reply(
+                ReplyCode::INSUFFICIENT_STORAGE,
+                EnhancedStatus::SYSTEM_FULL,
+                "Cannot store messages now",
+            ));
         }
+        let received = self.received(transaction, spool.id());
+        spool.write(&received);
+        if let Some(transaction) = &mut self.transaction {
+            transaction.spool = Some(spool);
+        }
+        Answer::Accept
     }
 
     async fn body(&mut self, chunk: Bytes) {
@@ -648,7 +651,12 @@ impl Handler for Session {
         }) = &mut self.transaction
         {
             hops.feed(&chunk);
-            tokio::task::block_in_place(|| spool.write(&chunk));
+            // Buffered: the thread is handed over only when the piece reaches the disk.
+            if spool.writes_through(chunk.len()) {
+                tokio::task::block_in_place(|| spool.write(&chunk));
+            } else {
+                spool.write(&chunk);
+            }
         }
     }
 

@@ -104,13 +104,8 @@ fn long_hostname_messages_visible_over_pop3() {
     assert!(stat.starts_with("+OK 1 "), "{stat}");
 }
 
-/// Failing to open the spool file at DATA gets a 4yz reply, not a dropped connection.
-#[test]
-fn spool_failure_gets_a_temporary_reply() {
-    let office = Office::start("rv-spool", &[]);
-    let spool = office.dir.join("data/.spool");
-    std::fs::remove_dir_all(&spool).unwrap();
-    std::fs::write(&spool, b"not a directory").unwrap();
+/// DATA to `rcpt` on `office`'s SMTP port: the reply to DATA.
+fn data_reply(office: &Office, rcpt: &str) -> String {
     let stream = TcpStream::connect(("127.0.0.1", office.smtp)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -119,19 +114,44 @@ fn spool_failure_gets_a_temporary_reply() {
     let mut lines = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
     lines.read_line(&mut line).unwrap();
-    w.write_all(b"HELO c.example\r\n").unwrap();
-    line.clear();
-    lines.read_line(&mut line).unwrap();
-    w.write_all(b"MAIL FROM:<a@example.org>\r\n").unwrap();
-    line.clear();
-    lines.read_line(&mut line).unwrap();
-    w.write_all(b"RCPT TO:<alice@example.com>\r\n").unwrap();
-    line.clear();
-    lines.read_line(&mut line).unwrap();
-    w.write_all(b"DATA\r\n").unwrap();
-    line.clear();
-    lines.read_line(&mut line).unwrap();
-    assert!(line.starts_with('4'), "DATA got {line:?}");
+    for command in [
+        "HELO c.example".to_string(),
+        "MAIL FROM:<a@example.org>".to_string(),
+        format!("RCPT TO:<{rcpt}>"),
+        "DATA".to_string(),
+    ] {
+        w.write_all(format!("{command}\r\n").as_bytes()).unwrap();
+        line.clear();
+        lines.read_line(&mut line).unwrap();
+    }
+    line
+}
+
+/// With nowhere to write the message (neither the recipient's Maildir nor the spool), DATA
+/// gets a 4yz reply before the body is sent, not a dropped connection.
+#[test]
+fn spool_failure_gets_a_temporary_reply() {
+    let office = Office::start("rv-spool", &[]);
+    let data = office.dir.join("data");
+    let spool = data.join(".spool");
+    std::fs::remove_dir_all(&spool).unwrap();
+    std::fs::write(&spool, b"not a directory").unwrap();
+    let _ = std::fs::remove_dir_all(data.join("alice"));
+    std::fs::write(data.join("alice"), b"not a Maildir").unwrap();
+    let line = data_reply(&office, "alice@example.com");
+    assert!(line.starts_with("452"), "DATA got {line:?}");
+}
+
+/// A message for one local user goes straight into its Maildir: a broken spool is no
+/// reason to refuse it.
+#[test]
+fn a_message_for_one_user_needs_no_spool() {
+    let office = Office::start("rv-spool-direct", &[]);
+    let spool = office.dir.join("data/.spool");
+    std::fs::remove_dir_all(&spool).unwrap();
+    std::fs::write(&spool, b"not a directory").unwrap();
+    smtp_deliver(office.smtp, "alice@example.com", "Subject: x\r\n\r\nx\r\n");
+    assert_eq!(office.messages("alice").len(), 1);
 }
 
 /// A listing error releases the maildrop lock it took.

@@ -26,12 +26,13 @@ pub(crate) use scheduler::{Scheduler, Settings};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use tracing::{info, warn};
 
 use crate::envelope::QueuedEnvelope;
+use crate::files::DirSync;
 use crate::maildir::sync_dir;
 
 /// The most messages the queue takes: beyond, [`Queue::enqueue`] fails (the SMTP listener
@@ -120,7 +121,7 @@ impl Queue {
         self.len() == 0
     }
 
-    /// Takes over a message: `message` is its content, already durable (fsync'ed: trace
+    /// Takes over a message: `message` is its content, already durable (synced: trace
     /// fields and all); it is linked (or copied) into the queue, and `envelope` written beside
     /// it; both are durable (files and directories synced) when this returns `Ok`, and only
     /// then may the server answer 250. `envelope.id` names both files.
@@ -141,7 +142,7 @@ impl Queue {
         if fs::hard_link(message, &target).is_err() {
             let tmp = self.dir.join("tmp").join(id);
             fs::copy(message, &tmp)?;
-            File::open(&tmp)?.sync_all()?;
+            File::open(&tmp)?.sync_data()?;
             fs::rename(&tmp, &target)?;
         }
         self.step()?;
@@ -475,80 +476,6 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// The syncs of one directory, shared (a group commit): a writer asks for one once its change
-/// (a rename, a removal) is made; a sync that begins after that covers it, whoever made it.
-/// While one runs, the writers that come wait for it to end, and the first of them then syncs
-/// for them all: with many writers, far fewer syncs than changes.
-struct DirSync {
-    dir: PathBuf,
-    state: Mutex<SyncState>,
-    /// Signalled when a sync ends.
-    ended: Condvar,
-}
-
-#[derive(Default)]
-struct SyncState {
-    /// Changes made so far (each caller's ticket).
-    changes: u64,
-    /// Changes covered by the syncs that succeeded.
-    synced: u64,
-    /// Whether a sync is under way.
-    running: bool,
-    /// Syncs made (tests).
-    syncs: u64,
-}
-
-impl DirSync {
-    fn new(dir: PathBuf) -> Self {
-        Self {
-            dir,
-            state: Mutex::new(SyncState::default()),
-            ended: Condvar::new(),
-        }
-    }
-
-    /// Makes every change made to the directory before this call durable.
-    fn sync(&self) -> io::Result<()> {
-        self.sync_with(|| sync_dir(&self.dir))
-    }
-
-    /// [`sync`](Self::sync), with `sync` doing the syncing (tests).
-    fn sync_with(&self, sync: impl Fn() -> io::Result<()>) -> io::Result<()> {
-        let mut state = self.lock();
-        state.changes += 1;
-        let ticket = state.changes;
-        loop {
-            if state.synced >= ticket {
-                return Ok(());
-            }
-            if !state.running {
-                // Every change with a ticket so far was made before this sync begins.
-                let covered = state.changes;
-                state.running = true;
-                state.syncs += 1;
-                drop(state);
-                let result = sync();
-                let mut state = self.lock();
-                state.running = false;
-                if result.is_ok() {
-                    state.synced = state.synced.max(covered);
-                }
-                // The others see whether it covered them; if it failed, one of them tries.
-                self.ended.notify_all();
-                return result;
-            }
-            state = self
-                .ended
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, SyncState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 /// Asks the server running on `data` (or the next to start) to retry every pending recipient
 /// now: the flag file `DATA/.queue/flush`, which the scheduler looks for every second.
 pub fn request_flush(data: &Path) -> io::Result<()> {
@@ -597,7 +524,8 @@ fn read_envelope(path: &Path) -> io::Result<QueuedEnvelope> {
     serde_json::from_slice(&text).map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
 }
 
-/// Writes `content` to a new file at `path` and syncs it.
+/// Writes `content` to a new file at `path` and makes it durable (`fdatasync(2)`: the data
+/// and the size; the name is its directory's to sync).
 fn write_synced(path: &Path, content: &[u8]) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
@@ -605,7 +533,7 @@ fn write_synced(path: &Path, content: &[u8]) -> io::Result<()> {
         .truncate(true)
         .open(path)?;
     file.write_all(content)?;
-    file.sync_all()
+    file.sync_data()
 }
 
 /// A queue id is a file name: 1 to [`MAX_ID`] letters, digits, `.`, `_`, `-`, not starting
