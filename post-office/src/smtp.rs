@@ -133,7 +133,7 @@ impl Session {
     /// retries); 451 4.3.0 otherwise, and then nothing durable was made, so that the client's
     /// retry duplicates nothing (unless the queue failed between two writes: see
     /// [`one_reply`]). LMTP: one reply per recipient, 250 for those stored or queued.
-    fn deliver(&self, transaction: Transaction) -> Answer {
+    async fn deliver(&self, transaction: Transaction) -> Answer {
         let Transaction {
             from,
             parameters,
@@ -185,15 +185,6 @@ impl Session {
                 )
             })
             .flatten();
-        let relay = Relay {
-            queue: self
-                .office
-                .queue
-                .as_ref()
-                .map(|queue| queue as &dyn Enqueue),
-            remote: remote.as_ref(),
-            retry: retry.as_ref(),
-        };
         // The header section for a report of local deliveries, read while the spool file is
         // there, only when a recipient asked for one.
         let wants_report = from != ReversePath::Null
@@ -212,14 +203,28 @@ impl Session {
                 })
             })
             .flatten();
-        let delivery = tokio::task::block_in_place(|| {
-            spool.deliver(
-                &local,
-                &from,
-                &self.office.data,
-                &self.office.hostname,
-                relay,
-            )
+        // On the blocking pool: the worker thread goes on with the other sessions meanwhile
+        // (no hand-over of the runtime, as `block_in_place` makes).
+        let office = Arc::clone(&self.office);
+        let return_path = from.clone();
+        let local_count = local.len();
+        let delivered = tokio::task::spawn_blocking(move || {
+            let relay = Relay {
+                queue: office.queue.as_ref().map(|queue| queue as &dyn Enqueue),
+                remote: remote.as_ref(),
+                retry: retry.as_ref(),
+            };
+            spool.deliver(&local, &return_path, &office.data, &office.hostname, relay)
+        })
+        .await;
+        let delivery = delivered.unwrap_or_else(|error| {
+            // Nothing panics there; if it did, the client hears 4yz (a retry may duplicate).
+            warn!(%error, %id, "delivery task failed");
+            Delivery {
+                local: vec![false; local_count],
+                queued: Some(false),
+                retry_queued: false,
+            }
         });
         let taken = per_recipient(&recipients, &delivery);
         let answered = if self.lmtp {
@@ -671,7 +676,7 @@ impl Handler for Session {
             info!(peer = %self.peer.ip().to_canonical(), hops, "mail loop: message refused");
             return too_many_hops();
         }
-        self.deliver(transaction)
+        self.deliver(transaction).await
     }
 
     fn message_rejected(&mut self, _: mail_io::smtp::BodyError) {
