@@ -1301,3 +1301,62 @@ fn rfc3461_4_1_notify_flags_and_parameters_from_text() {
 
 #[cfg(feature = "serde")]
 mod serde_round_trip;
+
+/// The one-pass NOTIFY reader agrees with reading it item by item, on lists built from the
+/// events, near misses, empty items and stray commas.
+#[test]
+fn notify_agrees_with_a_list_split_at_commas() {
+    fn reference(value: &str) -> Option<Notify> {
+        if value.eq_ignore_ascii_case("NEVER") {
+            return Some(Notify::Never);
+        }
+        let mut events: Option<NotifyEvents> = None;
+        for item in value.split(',') {
+            let event = match item.to_ascii_uppercase().as_str() {
+                "SUCCESS" => Notify::SUCCESS,
+                "FAILURE" => Notify::FAILURE,
+                "DELAY" => Notify::DELAY,
+                _ => return None,
+            };
+            events = match events {
+                Some(set) if set.contains(event) => return None,
+                Some(set) => Some(set | event),
+                None => Some(event),
+            };
+        }
+        events.map(Notify::On)
+    }
+    let words = [
+        "SUCCESS",
+        "success",
+        "FAILURE",
+        "Failure",
+        "DELAY",
+        "delay",
+        "NEVER",
+        "",
+        "DELAYS",
+        "SUCCES",
+        "DELA",
+        "FAILURES",
+        "S,UCCESS",
+        "DELAY,",
+        ",",
+        "X",
+        "DELAY\u{e9}",
+        "SUCC\0SS",
+    ];
+    for a in words {
+        assert_eq!(super::notify(a), reference(a), "{a:?}");
+        for b in words {
+            for separator in [",", "", ",,"] {
+                let value = alloc::format!("{a}{separator}{b}");
+                assert_eq!(super::notify(&value), reference(&value), "{value:?}");
+                for c in ["SUCCESS", "DELAY", "FAILURE", "", "NEVER"] {
+                    let value = alloc::format!("{a}{separator}{b},{c}");
+                    assert_eq!(super::notify(&value), reference(&value), "{value:?}");
+                }
+            }
+        }
+    }
+}
