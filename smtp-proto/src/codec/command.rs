@@ -759,6 +759,20 @@ fn digits(at: usize, text: &str, max: usize, what: &'static str) -> Result<u64, 
         return Err(DecodeError::syntax(at, "digits"));
     }
     let mut value: u64 = 0;
+    if text.len() <= 19 {
+        // Nineteen digits cannot overflow a u64: no check at each step.
+        for (offset, byte) in text.bytes().enumerate() {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                return Err(DecodeError::syntax(at + offset, "digits"));
+            }
+            value = value * 10 + u64::from(digit);
+        }
+        if text.len() > max {
+            return Err(DecodeError::new(at, ErrorKind::NumberOutOfRange { what }));
+        }
+        return Ok(value);
+    }
     let mut overflow = text.len() > max;
     for (offset, byte) in text.bytes().enumerate() {
         if !byte.is_ascii_digit() {

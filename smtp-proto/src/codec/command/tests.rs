@@ -1360,3 +1360,52 @@ fn notify_agrees_with_a_list_split_at_commas() {
         }
     }
 }
+
+/// Reading up to nineteen digits without overflow checks gives what the checked reading gives:
+/// the value, the first non-digit, or out of range past the limit or past `u64`.
+#[test]
+fn digits_fast_and_checked_agree() {
+    fn checked(at: usize, text: &str, max: usize) -> Result<u64, DecodeError> {
+        if text.is_empty() {
+            return Err(DecodeError::syntax(at, "digits"));
+        }
+        if let Some(offset) = text.bytes().position(|b| !b.is_ascii_digit()) {
+            return Err(DecodeError::syntax(at + offset, "digits"));
+        }
+        match text.parse::<u64>() {
+            Ok(value) if text.len() <= max => Ok(value),
+            _ => Err(DecodeError::new(
+                at,
+                ErrorKind::NumberOutOfRange { what: "test" },
+            )),
+        }
+    }
+    let texts = [
+        "",
+        "0",
+        "7",
+        "123456",
+        "00000000000000000001",
+        "1234567890123456789",
+        "9999999999999999999",
+        "18446744073709551615",
+        "18446744073709551616",
+        "99999999999999999999",
+        "12a4",
+        "a",
+        "1 ",
+        "999999999",
+        "1000000000",
+        "x99999999999999999999",
+        "9999999999999999999x",
+    ];
+    for text in texts {
+        for max in [1, 3, 9, 19, 20, 25] {
+            assert_eq!(
+                super::digits(5, text, max, "test"),
+                checked(5, text, max),
+                "{text:?} {max}"
+            );
+        }
+    }
+}
