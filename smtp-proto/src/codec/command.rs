@@ -30,7 +30,7 @@ use mail_wire::Output;
 use mail_wire::decode::find_line;
 
 use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_COMMAND_LINE};
-use crate::types::chars::{self, HYPHEN, LET_DIG, VALUE};
+use crate::types::chars::{self, ATEXT, HYPHEN, LET_DIG, VALUE};
 use crate::types::{
     Argument, AuthMailbox, Body, ByMode, Command, DateTime, DeliverBy, EnvelopeId,
     ExtensionParameters, Hold, HoldFor, InitialResponse, Lookup, MailParameters, Mechanism, Notify,
@@ -38,9 +38,7 @@ use crate::types::{
     Url, Verb, XText, check_argument, check_esmtp_value, check_keyword, parse_domain,
     parse_forward_path, parse_host, parse_reverse_path, smtputf8_suffix,
 };
-use crate::types::{
-    InvalidValue, KNOWN_PARAMETERS, MAX_ENVID, MAX_ORCPT, is_atext, parse_etrn_node,
-};
+use crate::types::{InvalidValue, KNOWN_PARAMETERS, MAX_ENVID, MAX_ORCPT, parse_etrn_node};
 
 /// Settings of the command decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -353,7 +351,8 @@ impl<'a> Parser<'a> {
 
     #[inline(always)]
     fn mail(&self, at: usize, argument: &'a str) -> Result<Command<'a>, DecodeError> {
-        let path = strip_keyword(argument, "FROM:").ok_or(DecodeError::syntax(at, "FROM:"))?;
+        const FROM: u64 = key(b"FROM:");
+        let path = strip_keyword(argument, FROM, 5).ok_or(DecodeError::syntax(at, "FROM:"))?;
         let at = at + 5;
         let (from, end) =
             parse_reverse_path(path, self.utf8).map_err(|e| DecodeError::value(at, e))?;
@@ -365,7 +364,8 @@ impl<'a> Parser<'a> {
 
     #[inline(always)]
     fn rcpt(&self, at: usize, argument: &'a str) -> Result<Command<'a>, DecodeError> {
-        let path = strip_keyword(argument, "TO:").ok_or(DecodeError::syntax(at, "TO:"))?;
+        const TO: u64 = key(b"TO:");
+        let path = strip_keyword(argument, TO, 3).ok_or(DecodeError::syntax(at, "TO:"))?;
         let at = at + 3;
         let (to, end) =
             parse_forward_path(path, self.utf8).map_err(|e| DecodeError::value(at, e))?;
@@ -626,7 +626,9 @@ impl<'a> Parser<'a> {
                     let (addr_type, address) = split_at_byte(value, b';');
                     let address = address.ok_or_else(bad)?;
                     // addr-type = atom (RFC 3461 4.2)
-                    if addr_type.is_empty() || !addr_type.bytes().all(|b| is_atext(b, false)) {
+                    if addr_type.is_empty()
+                        || !addr_type.bytes().all(|b| chars::class(b) & ATEXT != 0)
+                    {
                         return Err(bad());
                     }
                     let address_at = value_at + addr_type.len() + 1;
@@ -634,7 +636,9 @@ impl<'a> Parser<'a> {
                     let address = if utf8_type {
                         XText::decode_unitext(address)
                     } else {
-                        XText::decode(address)
+                        // Already checked as esmtp-value octets, which mostly leaves nothing
+                        // to decode.
+                        XText::decode_value(address)
                     }
                     .map_err(|e| DecodeError::value(address_at, e))?;
                     let orcpt = if utf8_type {
@@ -738,11 +742,14 @@ fn required<'t>(
     argument.ok_or(DecodeError::syntax(at.saturating_sub(1), expected))
 }
 
-/// `text` without its case-insensitive `prefix`.
-fn strip_keyword<'t>(text: &'t str, prefix: &str) -> Option<&'t str> {
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| text.get(prefix.len()..))
+/// `text` without its case-insensitive ASCII prefix of `len` octets (at most 8) whose
+/// [`key`] is `prefix`: one comparison of words instead of one of each octet.
+#[inline(always)]
+fn strip_keyword(text: &str, prefix: u64, len: usize) -> Option<&str> {
+    let head = text.as_bytes().get(..len)?;
+    // The head matched ASCII octets, so `len` is a character boundary.
+    (verb_key(head) == prefix)
+        .then(|| text.get(len..))
         .flatten()
 }
 
@@ -752,6 +759,20 @@ fn digits(at: usize, text: &str, max: usize, what: &'static str) -> Result<u64, 
         return Err(DecodeError::syntax(at, "digits"));
     }
     let mut value: u64 = 0;
+    if text.len() <= 19 {
+        // Nineteen digits cannot overflow a u64: no check at each step.
+        for (offset, byte) in text.bytes().enumerate() {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                return Err(DecodeError::syntax(at + offset, "digits"));
+            }
+            value = value * 10 + u64::from(digit);
+        }
+        if text.len() > max {
+            return Err(DecodeError::new(at, ErrorKind::NumberOutOfRange { what }));
+        }
+        return Ok(value);
+    }
     let mut overflow = text.len() > max;
     for (offset, byte) in text.bytes().enumerate() {
         if !byte.is_ascii_digit() {
@@ -894,14 +915,22 @@ fn notify(value: &str) -> Option<Notify> {
         return Some(Notify::Never);
     }
     let mut events: Option<NotifyEvents> = None;
-    let mut rest = Some(value);
-    while let Some(remaining) = rest {
-        let (item, next) = split_at_byte(remaining, b',');
-        rest = next;
-        let event = match verb_key(item.as_bytes()) {
-            SUCCESS => Notify::SUCCESS,
-            FAILURE => Notify::FAILURE,
-            DELAY => Notify::DELAY,
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    loop {
+        // The key of the item of `n` octets at `start`, if one ends there: the events have two
+        // lengths, so each item is one comparison of words, without looking for its comma.
+        let item = |n: usize| {
+            let word = bytes.get(start..start + n)?;
+            match bytes.get(start + n) {
+                None | Some(b',') => Some(verb_key(word)),
+                Some(_) => None,
+            }
+        };
+        let (event, len) = match item(7) {
+            Some(SUCCESS) => (Notify::SUCCESS, 7),
+            Some(FAILURE) => (Notify::FAILURE, 7),
+            _ if item(5) == Some(DELAY) => (Notify::DELAY, 5),
             _ => return None,
         };
         events = match events {
@@ -909,6 +938,12 @@ fn notify(value: &str) -> Option<Notify> {
             Some(set) => Some(set | event),
             None => Some(event),
         };
+        start += len;
+        if start >= bytes.len() {
+            break;
+        }
+        // Past the comma; an empty item after it matches nothing.
+        start += 1;
     }
     events.map(Notify::On)
 }

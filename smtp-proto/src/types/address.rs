@@ -645,18 +645,6 @@ fn is_ldh(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'-'
 }
 
-/// RFC 5322 3.2.3 atext, plus UTF-8 (RFC 6531 3.3) when allowed.
-#[inline]
-pub(crate) fn is_atext(byte: u8, utf8: bool) -> bool {
-    match byte {
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => true,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'/' | b'=' | b'?'
-        | b'^' | b'_' | b'`' | b'{' | b'|' | b'}' | b'~' => true,
-        0x80.. => utf8,
-        _ => false,
-    }
-}
-
 /// Scans the domain at the start of `text` in one pass: where it ends (the first octet that
 /// cannot be part of it), or what is wrong with it. Checks the label rules of RFC 5321 4.1.2
 /// (letters, digits, inner hyphens; U-labels with `utf8`) and the lengths of 4.5.3.1.2.

@@ -465,18 +465,50 @@ impl Extension {
             (19, b'E') => Self::EnhancedStatusCodes,
             _ => return None,
         };
-        // Without branches: under a known upper-case letter, clearing bit 5 folds the case of
-        // the octet (and only a letter then matches); other known octets must be equal.
         let known = candidate.keyword().as_bytes();
-        let same = known.len() == keyword.len()
-            && known
+        (known.len() == keyword.len() && same_keyword(keyword.as_bytes(), known))
+            .then_some(candidate)
+    }
+}
+
+/// Whether `keyword` is `known` (a keyword of [`Extension::ALL`]: upper-case letters, digits
+/// and `-`, of the same length) in any case, compared eight octets at a time.
+///
+/// Clearing bit 5 of every octet that has bit 6 set turns exactly the lower-case letters into
+/// capitals and no other octet into a letter, a digit or `-`: so only the known keyword, in
+/// any case, folds to the known keyword.
+#[inline(always)]
+fn same_keyword(keyword: &[u8], known: &[u8]) -> bool {
+    const fn fold(word: u64) -> u64 {
+        word & !((word & 0x4040_4040_4040_4040) >> 1)
+    }
+    // The eight octets at `at`, zero-padded past the end.
+    fn word(bytes: &[u8], at: usize) -> u64 {
+        match bytes.get(at..at + 8) {
+            Some(chunk) => <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes),
+            None => bytes
+                .get(at..)
+                .unwrap_or_default()
                 .iter()
-                .zip(keyword.as_bytes())
-                .fold(true, |same, (k, b)| {
-                    let mask = !(u8::from(k.is_ascii_uppercase()) << 5);
-                    same & (b & mask == *k)
-                });
-        same.then_some(candidate)
+                .rev()
+                .fold(0, |word, &byte| word << 8 | u64::from(byte)),
+        }
+    }
+    let len = keyword.len();
+    if len < 8 {
+        return fold(word(keyword, 0)) == word(known, 0);
+    }
+    // Whole words, the last one overlapping the one before it.
+    let mut at = 0;
+    loop {
+        let start = at.min(len - 8);
+        if fold(word(keyword, start)) != word(known, start) {
+            return false;
+        }
+        at += 8;
+        if at >= len {
+            return true;
+        }
     }
 }
 
@@ -1253,6 +1285,18 @@ fn optional_number(param: Option<&str>) -> Option<Option<u64>> {
 fn number(text: &str) -> Option<u64> {
     if text.is_empty() {
         return None;
+    }
+    if text.len() <= 19 {
+        // Nineteen digits cannot overflow a u64: no check at each step.
+        let mut value = 0u64;
+        for byte in text.bytes() {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            value = value * 10 + u64::from(digit);
+        }
+        return Some(value);
     }
     text.bytes().try_fold(0u64, |acc, b| {
         if !b.is_ascii_digit() {

@@ -13,6 +13,8 @@ pub(crate) const VALUE: u8 = 8;
 pub(crate) const XCHAR: u8 = 16;
 /// An octet of a UTF-8 sequence (0x80 and above), allowed where SMTPUTF8 extends a class.
 pub(crate) const HIGH: u8 = 32;
+/// RFC 4954 3 `mech-char` (letters, digits, `-` and `_`; lower-case letters accepted too).
+pub(crate) const MECHANISM: u8 = 64;
 
 // Evaluated at compile time (for the static table), `byte` below 256: an index out of range
 // would fail the build, never a run.
@@ -61,6 +63,9 @@ const fn build() -> [u8; 256] {
         if b >= 0x80 {
             class |= HIGH;
         }
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            class |= MECHANISM;
+        }
         table[byte] = class;
         byte += 1;
     }
@@ -106,6 +111,8 @@ mod tests {
                 (33..=126).contains(&byte) && byte != b'=' && byte != b'+'
             );
             assert_eq!(c & HIGH != 0, byte >= 0x80);
+            let mechanism = byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_';
+            assert_eq!(c & MECHANISM != 0, mechanism);
             let atext = byte.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&byte);
             assert_eq!(c & ATEXT != 0, atext);
         }

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use super::address::{Domain, ForwardPath, Host, ReversePath, parse_domain};
+use super::chars;
 use super::error::InvalidValue;
 use super::params::{MailParameters, RcptParameters, check_keyword};
 
@@ -433,7 +434,7 @@ impl<'a> Mechanism<'a> {
         }
         if let Some(bad) = name
             .bytes()
-            .position(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .position(|b| chars::class(b) & chars::MECHANISM == 0)
         {
             return Err(InvalidValue::at(WHAT, &name, bad, false));
         }

@@ -13,9 +13,7 @@ pub use address::{
     AddressLiteral, Domain, ForwardPath, Host, LiteralKind, LocalPart, MAX_DOMAIN, MAX_LABEL,
     MAX_LOCAL_PART, MAX_MAILBOX, MAX_PATH, Mailbox, Path, ReversePath,
 };
-pub(crate) use address::{
-    is_atext, parse_domain, parse_forward_path, parse_host, parse_reverse_path,
-};
+pub(crate) use address::{parse_domain, parse_forward_path, parse_host, parse_reverse_path};
 pub(crate) use command::check_argument;
 pub(crate) use command::parse_etrn_node;
 pub(crate) use command::smtputf8_suffix;

@@ -339,6 +339,7 @@ impl EnhancedStatus {
 
 /// Reads `status-code` at the start of `text`, followed by a space or the end; gives the code
 /// and its length (without the space).
+#[inline]
 pub(crate) fn parse_status_prefix(text: &[u8]) -> Option<(EnhancedStatus, usize)> {
     let class = match text.first()? {
         b'2' => 2,
@@ -362,21 +363,29 @@ pub(crate) fn parse_status_prefix(text: &[u8]) -> Option<(EnhancedStatus, usize)
     }
 }
 
-/// `1*3digit` without a leading zero (RFC 3463 2), at the start of `text`.
+/// `1*3digit` without a leading zero (RFC 3463 2), at the start of `text`: the digits one by
+/// one (a fourth digit or a leading zero refuses it), without counting them first.
+#[inline]
 fn sub_code(text: &[u8]) -> Option<(u16, usize)> {
-    let len = text
-        .iter()
-        .take(4)
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    if len == 0 || len > 3 || (len > 1 && text.first() == Some(&b'0')) {
+    let digit = |at: usize| {
+        text.get(at)
+            .filter(|b| b.is_ascii_digit())
+            .map(|b| u16::from(b - b'0'))
+    };
+    let first = digit(0)?;
+    let Some(second) = digit(1) else {
+        return Some((first, 1));
+    };
+    if first == 0 {
         return None;
     }
-    let value = text
-        .get(..len)?
-        .iter()
-        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
-    Some((value, len))
+    let Some(third) = digit(2) else {
+        return Some((first * 10 + second, 2));
+    };
+    if digit(3).is_some() {
+        return None;
+    }
+    Some((first * 100 + second * 10 + third, 3))
 }
 
 impl fmt::Display for EnhancedStatus {

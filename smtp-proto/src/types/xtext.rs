@@ -89,6 +89,18 @@ impl<'a> XText<'a> {
         Self::new(text)
     }
 
+    /// [`decode`](Self::decode) for text already checked as `esmtp-value` octets (RFC 5321
+    /// 4.1.2: `%d33-60 / %d62-126`, and UTF-8 with SMTPUTF8): then without `+` and non-ASCII
+    /// it is all `xchar`, and decodes to itself.
+    #[inline]
+    pub(crate) fn decode_value(encoded: &'a str) -> Result<Self, InvalidValue> {
+        // Both tests go a word at a time.
+        if !encoded.is_ascii() || encoded.as_bytes().contains(&b'+') {
+            return Self::decode(encoded);
+        }
+        Ok(Self(Cow::Borrowed(encoded)))
+    }
+
     /// Decodes RFC 6533 utf-8-addr-xtext / utf-8-addr-unitext: `\x{HEX}` stands for a
     /// character; other characters must be printable ASCII but `+`, `=`, `\`, or (unitext)
     /// non-ASCII.

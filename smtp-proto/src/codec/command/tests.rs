@@ -1301,3 +1301,111 @@ fn rfc3461_4_1_notify_flags_and_parameters_from_text() {
 
 #[cfg(feature = "serde")]
 mod serde_round_trip;
+
+/// The one-pass NOTIFY reader agrees with reading it item by item, on lists built from the
+/// events, near misses, empty items and stray commas.
+#[test]
+fn notify_agrees_with_a_list_split_at_commas() {
+    fn reference(value: &str) -> Option<Notify> {
+        if value.eq_ignore_ascii_case("NEVER") {
+            return Some(Notify::Never);
+        }
+        let mut events: Option<NotifyEvents> = None;
+        for item in value.split(',') {
+            let event = match item.to_ascii_uppercase().as_str() {
+                "SUCCESS" => Notify::SUCCESS,
+                "FAILURE" => Notify::FAILURE,
+                "DELAY" => Notify::DELAY,
+                _ => return None,
+            };
+            events = match events {
+                Some(set) if set.contains(event) => return None,
+                Some(set) => Some(set | event),
+                None => Some(event),
+            };
+        }
+        events.map(Notify::On)
+    }
+    let words = [
+        "SUCCESS",
+        "success",
+        "FAILURE",
+        "Failure",
+        "DELAY",
+        "delay",
+        "NEVER",
+        "",
+        "DELAYS",
+        "SUCCES",
+        "DELA",
+        "FAILURES",
+        "S,UCCESS",
+        "DELAY,",
+        ",",
+        "X",
+        "DELAY\u{e9}",
+        "SUCC\0SS",
+    ];
+    for a in words {
+        assert_eq!(super::notify(a), reference(a), "{a:?}");
+        for b in words {
+            for separator in [",", "", ",,"] {
+                let value = alloc::format!("{a}{separator}{b}");
+                assert_eq!(super::notify(&value), reference(&value), "{value:?}");
+                for c in ["SUCCESS", "DELAY", "FAILURE", "", "NEVER"] {
+                    let value = alloc::format!("{a}{separator}{b},{c}");
+                    assert_eq!(super::notify(&value), reference(&value), "{value:?}");
+                }
+            }
+        }
+    }
+}
+
+/// Reading up to nineteen digits without overflow checks gives what the checked reading gives:
+/// the value, the first non-digit, or out of range past the limit or past `u64`.
+#[test]
+fn digits_fast_and_checked_agree() {
+    fn checked(at: usize, text: &str, max: usize) -> Result<u64, DecodeError> {
+        if text.is_empty() {
+            return Err(DecodeError::syntax(at, "digits"));
+        }
+        if let Some(offset) = text.bytes().position(|b| !b.is_ascii_digit()) {
+            return Err(DecodeError::syntax(at + offset, "digits"));
+        }
+        match text.parse::<u64>() {
+            Ok(value) if text.len() <= max => Ok(value),
+            _ => Err(DecodeError::new(
+                at,
+                ErrorKind::NumberOutOfRange { what: "test" },
+            )),
+        }
+    }
+    let texts = [
+        "",
+        "0",
+        "7",
+        "123456",
+        "00000000000000000001",
+        "1234567890123456789",
+        "9999999999999999999",
+        "18446744073709551615",
+        "18446744073709551616",
+        "99999999999999999999",
+        "12a4",
+        "a",
+        "1 ",
+        "999999999",
+        "1000000000",
+        "x99999999999999999999",
+        "9999999999999999999x",
+    ];
+    for text in texts {
+        for max in [1, 3, 9, 19, 20, 25] {
+            assert_eq!(
+                super::digits(5, text, max, "test"),
+                checked(5, text, max),
+                "{text:?} {max}"
+            );
+        }
+    }
+}

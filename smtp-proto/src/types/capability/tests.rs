@@ -580,3 +580,33 @@ fn rfc9422_4_limit_entries_cannot_name_a_registered_limit() {
     assert_eq!(line, "LIMITS MAILMAX=7 RCPTDOMAINMAX=0 X=1 X=2 MAILMAXX");
     assert_eq!(Capability::parse(&line), Ok(built));
 }
+
+/// The word-at-a-time keyword comparison agrees with comparing octet by octet without case,
+/// for every keyword with every octet at every position (through `from_keyword`, also the
+/// UTF-8 ones), and the known keywords hold only the octets it relies on.
+#[test]
+fn keyword_comparison_agrees_with_octet_by_octet() {
+    for (extension, keyword) in Extension::ALL {
+        assert!(
+            keyword
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-'),
+            "{keyword}"
+        );
+        for position in 0..keyword.len() {
+            for byte in 0..=255u8 {
+                let mut bytes = keyword.as_bytes().to_vec();
+                bytes[position] = byte;
+                assert_eq!(
+                    super::same_keyword(&bytes, keyword.as_bytes()),
+                    bytes.eq_ignore_ascii_case(keyword.as_bytes()),
+                    "{bytes:?}"
+                );
+                if let Ok(text) = core::str::from_utf8(&bytes) {
+                    let expected = text.eq_ignore_ascii_case(keyword).then_some(extension);
+                    assert_eq!(Extension::from_keyword(text), expected, "{text:?}");
+                }
+            }
+        }
+    }
+}

@@ -274,3 +274,44 @@ proptest! {
         prop_assert!(ReplyText::new(text).is_err());
     }
 }
+
+/// The digit-by-digit sub-code reader agrees with counting the digits first, on every text of
+/// up to five octets over digits, a leading-zero digit and the octets that end a sub-code.
+#[test]
+fn sub_code_agrees_with_counting_digits() {
+    fn reference(text: &[u8]) -> Option<(u16, usize)> {
+        let len = text
+            .iter()
+            .take(4)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if len == 0 || len > 3 || (len > 1 && text.first() == Some(&b'0')) {
+            return None;
+        }
+        let value = text
+            .get(..len)?
+            .iter()
+            .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
+        Some((value, len))
+    }
+    let alphabet = b"0159. a";
+    let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+    for _ in 0..5 {
+        let longer: Vec<Vec<u8>> = texts
+            .iter()
+            .filter(|text| text.len() == texts.last().map_or(0, Vec::len))
+            .flat_map(|text| {
+                alphabet.iter().map(move |&b| {
+                    let mut next = text.clone();
+                    next.push(b);
+                    next
+                })
+            })
+            .collect();
+        texts.extend(longer);
+    }
+    assert!(texts.len() > 19_000);
+    for text in &texts {
+        assert_eq!(super::sub_code(text), reference(text), "{text:?}");
+    }
+}
