@@ -15,21 +15,21 @@ use crate::files::NewFile;
 use crate::maildir::{Incoming, Maildir, Sizes, count_file, unique_name};
 use crate::queue::Queue;
 
-/// Octets free for an unprivileged user on the file system of `path` (statvfs(3)'s
-/// `f_bavail` blocks of `f_frsize` octets).
-pub fn free_space(path: &Path) -> io::Result<u64> {
-    let stat = rustix::fs::statvfs(path)?;
-    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
-}
-
-/// Whether `path`'s file system has `needed` octets free. When it cannot be told (statvfs
-/// fails), yes: a write that then fails still gets its 4yz reply.
+/// Whether `path`'s file system has `needed` octets free and is writable (a file system
+/// remounted read-only after an error takes nothing: better 452 before the message than 451
+/// after it). When it cannot be told (statvfs fails), yes: a write that then fails still gets
+/// its 4yz reply.
 pub fn has_room(path: &Path, needed: u64) -> bool {
     if needed == 0 {
         return true;
     }
-    match free_space(path) {
-        Ok(free) => free >= needed,
+    match rustix::fs::statvfs(path) {
+        Ok(stat) if stat.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) => {
+            warn!(path = %path.display(), "the data directory's file system is read-only");
+            false
+        }
+        // Octets free for an unprivileged user: `f_bavail` blocks of `f_frsize` octets.
+        Ok(stat) => stat.f_bavail.saturating_mul(stat.f_frsize) >= needed,
         Err(error) => {
             warn!(%error, "checking free disk space");
             true

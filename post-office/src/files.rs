@@ -48,16 +48,32 @@ impl NewFile {
         self.pending.len().saturating_add(len) >= WRITE_BUFFER
     }
 
-    /// Appends `chunk`; writes the buffer out once it holds [`WRITE_BUFFER`] octets.
-    pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
-        if self.pending.is_empty() && chunk.len() >= WRITE_BUFFER {
-            return self.open()?.write_all(chunk);
+    /// Appends `chunk`; writes the buffer out each time it holds [`WRITE_BUFFER`] octets
+    /// (its capacity never grows beyond that).
+    pub fn write(&mut self, mut chunk: &[u8]) -> io::Result<()> {
+        loop {
+            if self.pending.is_empty() && chunk.len() >= WRITE_BUFFER {
+                return self.open()?.write_all(chunk);
+            }
+            let room = WRITE_BUFFER.saturating_sub(self.pending.len());
+            let Some((now, rest)) = chunk.split_at_checked(room.min(chunk.len())) else {
+                return Ok(());
+            };
+            let needed = self.pending.len() + now.len();
+            if needed > self.pending.capacity() {
+                // Doubling, as a Vec grows, but never past the limit.
+                let grown = (self.pending.capacity() * 2).clamp(needed, WRITE_BUFFER.max(needed));
+                self.pending.reserve_exact(grown - self.pending.len());
+            }
+            self.pending.extend_from_slice(now);
+            if self.pending.len() >= WRITE_BUFFER {
+                self.flush()?;
+            }
+            if rest.is_empty() {
+                return Ok(());
+            }
+            chunk = rest;
         }
-        self.pending.extend_from_slice(chunk);
-        if self.pending.len() >= WRITE_BUFFER {
-            self.flush()?;
-        }
-        Ok(())
     }
 
     /// Writes out what is buffered (creating the file if need be).
@@ -150,6 +166,8 @@ struct SyncState {
     changes: u64,
     /// Changes covered by the syncs that succeeded.
     synced: u64,
+    /// Changes covered by syncs that failed.
+    failed: u64,
     /// Whether a sync is under way.
     running: bool,
     /// Syncs made (tests).
@@ -171,6 +189,10 @@ impl DirSync {
     }
 
     /// [`sync`](Self::sync), with `sync` doing the syncing (tests).
+    ///
+    /// A sync that fails fails every writer it would have covered: on Linux a write-back
+    /// error is reported once, so a second sync could succeed without the changes being on
+    /// disk; each of them then undoes its change and answers 4yz.
     fn sync_with(&self, sync: impl Fn() -> io::Result<()>) -> io::Result<()> {
         let mut state = self.lock();
         state.changes += 1;
@@ -179,20 +201,29 @@ impl DirSync {
             if state.synced >= ticket {
                 return Ok(());
             }
+            if state.failed >= ticket {
+                return Err(io::Error::other(format!(
+                    "syncing {} failed",
+                    self.dir.display()
+                )));
+            }
             if !state.running {
                 // Every change with a ticket so far was made before this sync begins.
                 let covered = state.changes;
                 state.running = true;
                 state.syncs += 1;
                 drop(state);
+                // Whatever happens in `sync` (a panic too), the others are let go.
+                let running = Running(self);
                 let result = sync();
                 let mut state = self.lock();
-                state.running = false;
                 if result.is_ok() {
                     state.synced = state.synced.max(covered);
+                } else {
+                    state.failed = state.failed.max(covered);
                 }
-                // The others see whether it covered them; if it failed, one of them tries.
-                self.ended.notify_all();
+                drop(state);
+                drop(running);
                 return result;
             }
             state = self
@@ -202,8 +233,24 @@ impl DirSync {
         }
     }
 
+    /// Syncs made so far (tests).
+    #[cfg(test)]
+    pub fn syncs(&self) -> u64 {
+        self.lock().syncs
+    }
+
     fn lock(&self) -> MutexGuard<'_, SyncState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A sync under way: when it ends, however it ends, the writers waiting are told.
+struct Running<'a>(&'a DirSync);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.lock().running = false;
+        self.0.ended.notify_all();
     }
 }
 
@@ -264,6 +311,35 @@ mod tests {
             drop(file);
             assert!(on_disk_early, "piece {piece}");
             assert_eq!(fs::read(&path).unwrap(), message, "piece {piece}");
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_buffer_never_holds_more_than_its_limit_whatever_the_pieces() {
+        let dir = scratch("capacity");
+        for (n, pieces) in [
+            vec![1000; 200],
+            vec![60_000, 60_000, 10],
+            vec![65_535, 65_536, 3],
+            vec![1, WRITE_BUFFER * 2, 5],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let path = dir.join(format!("f{n}"));
+            let mut file = NewFile::new(path.clone());
+            let mut expected = Vec::new();
+            for (i, len) in pieces.into_iter().enumerate() {
+                let piece = vec![i as u8; len];
+                file.write(&piece).unwrap();
+                expected.extend_from_slice(&piece);
+                assert!(file.pending.capacity() <= WRITE_BUFFER, "case {n}");
+            }
+            file.sync().unwrap();
+            file.keep();
+            drop(file);
+            assert_eq!(fs::read(&path).unwrap(), expected, "case {n}");
         }
         let _ = fs::remove_dir_all(&dir);
     }
@@ -358,12 +434,25 @@ mod tests {
     }
 
     #[test]
-    fn a_sync_that_failed_covers_nobody() {
+    fn a_sync_that_failed_fails_every_writer_it_covered() {
         let (results, syncs) = around_a_sync(4, true);
-        // The one who made the failed sync hears of it; the others it would have covered make
-        // their own.
+        // The first caller's sync succeeded; the next one, made for the four others, failed:
+        // all four hear of it (a retry could succeed without their changes on disk).
         assert!(results[0].is_ok());
-        assert_eq!(results.iter().filter(|result| result.is_err()).count(), 1);
-        assert_eq!(syncs, 3);
+        assert_eq!(results.iter().filter(|result| result.is_err()).count(), 4);
+        assert_eq!(syncs, 2);
+    }
+
+    #[test]
+    fn a_sync_that_panicked_lets_the_next_writer_sync() {
+        let sync = Arc::new(DirSync::new(PathBuf::from("unused")));
+        let panicked = std::thread::spawn({
+            let sync = sync.clone();
+            move || sync.sync_with(|| panic!("in the sync"))
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(sync.sync_with(|| Ok(())).is_ok());
+        assert_eq!(sync.lock().syncs, 2);
     }
 }

@@ -137,15 +137,10 @@ const MAX_SIZES_FILE: u64 = 16 * 1024 * 1024;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A name no other delivery on this host uses (the Maildir convention: time, process, counter,
-/// host), made only of characters a POP3 unique-id allows.
-pub fn unique_name(hostname: &str) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // POP3 unique-ids are at most 70 characters: the host part is cut to fit.
-    let host: String = hostname
+/// The host part of [`unique_name`]: POP3 unique-ids are at most 70 characters, so it is cut
+/// to fit, and made of characters a unique-id allows.
+fn host_part(hostname: &str) -> String {
+    hostname
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
@@ -155,7 +150,17 @@ pub fn unique_name(hostname: &str) -> String {
             }
         })
         .take(24)
-        .collect();
+        .collect()
+}
+
+/// A name no other delivery on this host uses (the Maildir convention: time, process, counter,
+/// host), made only of characters a POP3 unique-id allows.
+pub fn unique_name(hostname: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let host = host_part(hostname);
     // Zero-padded, so that the names sort in the order of delivery.
     format!(
         "{}.M{:06}P{}Q{:06}.{}",
@@ -219,17 +224,53 @@ impl Maildir {
     /// the file is taken out of `new/` again: an error means nothing was stored. Returns the
     /// name, the message's POP3 unique-id.
     fn commit(&self, file: &mut NewFile, unique: &str, sizes: &Sizes) -> io::Result<String> {
+        self.commit_with(file, unique, sizes, |new_dir| files::shared(new_dir).sync())
+    }
+
+    /// [`commit`](Self::commit), with `sync_new` making `new/`'s entries durable (tests).
+    fn commit_with(
+        &self,
+        file: &mut NewFile,
+        unique: &str,
+        sizes: &Sizes,
+        sync_new: impl FnOnce(&Path) -> io::Result<()>,
+    ) -> io::Result<String> {
         file.sync()?;
         let name = stored_name(unique, sizes);
         let new_dir = self.root.join("new");
         let new = new_dir.join(&name);
         fs::rename(file.path(), &new)?;
         file.keep();
-        if let Err(error) = files::shared(&new_dir).sync() {
+        if let Err(error) = sync_new(&new_dir) {
             let _ = fs::remove_file(&new);
             return Err(error);
         }
         Ok(name)
+    }
+
+    /// Removes the files in `tmp/` that an earlier run of this server left (named by
+    /// [`unique_name`] with `hostname`, another process id): messages whose delivery was cut
+    /// by a crash, never answered 250, whatever their age. Other programs' files wait for
+    /// [`sweep_tmp`](Self::sweep_tmp). Returns how many.
+    pub fn sweep_own_tmp(&self, hostname: &str) -> io::Result<usize> {
+        let host = host_part(hostname);
+        let ours = std::process::id().to_string();
+        let mut removed = 0;
+        for entry in fs::read_dir(self.root.join("tmp"))?.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let left = name
+                .split_once('.')
+                .and_then(|(_, rest)| rest.split_once('.'))
+                .filter(|(_, named_host)| *named_host == host)
+                .and_then(|(counters, _)| counters.split_once('P'))
+                .and_then(|(_, rest)| rest.split_once('Q'))
+                .is_some_and(|(pid, _)| pid != ours);
+            if left && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes the files in `tmp/` last modified more than `age` ago (36 hours by the Maildir
@@ -608,6 +649,72 @@ mod tests {
         assert_eq!(sizes, NamedSizes::default());
         let (_, sizes) = parse_name("x,S=12x,W=:2,");
         assert_eq!(sizes, NamedSizes::default());
+    }
+
+    #[test]
+    fn a_commit_whose_directory_sync_fails_leaves_nothing_in_new_or_tmp() {
+        let dir = scratch("commit-sync-fails");
+        let maildir = Maildir::open(&dir).unwrap();
+        let mut incoming = maildir.begin("host");
+        incoming.write(b"x\r\n").unwrap();
+        let (unique, sizes) = (incoming.unique.clone(), incoming.sizes);
+        let failed = maildir.commit_with(&mut incoming.file, &unique, &sizes, |_| {
+            Err(io::Error::other("EIO"))
+        });
+        drop(incoming);
+        let left = |sub: &str| fs::read_dir(dir.join(sub)).unwrap().count();
+        let (new, tmp) = (left("new"), left("tmp"));
+        let _ = fs::remove_dir_all(&dir);
+        assert!(failed.is_err());
+        assert_eq!((new, tmp), (0, 0));
+    }
+
+    #[test]
+    fn a_delivery_syncs_new_and_a_failed_rename_leaves_nothing_in_tmp() {
+        let dir = scratch("commit-syncs");
+        let maildir = Maildir::open(&dir).unwrap();
+        let syncs = || files::shared(&dir.join("new")).syncs();
+        let before = syncs();
+        let mut incoming = maildir.begin("host");
+        incoming.write(b"x\r\n").unwrap();
+        incoming.finish().unwrap();
+        let after = syncs();
+        fs::remove_dir_all(dir.join("new")).unwrap();
+        let mut incoming = maildir.begin("host");
+        incoming.write(b"y\r\n").unwrap();
+        let renamed = incoming.finish();
+        let tmp = fs::read_dir(dir.join("tmp")).unwrap().count();
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(after, before + 1);
+        assert!(renamed.is_err());
+        assert_eq!(tmp, 0);
+    }
+
+    #[test]
+    fn at_start_our_own_leftovers_in_tmp_go_and_other_programs_files_stay() {
+        let dir = scratch("own-tmp");
+        let maildir = Maildir::open(&dir).unwrap();
+        let ours = unique_name("mx.example");
+        let pid = format!("P{}Q", std::process::id());
+        let earlier_run = ours.replacen(&pid, "P1Q", 1);
+        let names = [
+            earlier_run.clone(),
+            ours.clone(),
+            unique_name("fetch").replacen(&pid, "P1Q", 1),
+            "1700000000.M1P1Q1.other.host".to_string(),
+            "not-a-maildir-name".to_string(),
+        ];
+        for name in &names {
+            fs::write(dir.join("tmp").join(name), b"x").unwrap();
+        }
+        let removed = maildir.sweep_own_tmp("mx.example").unwrap();
+        let kept: Vec<bool> = names
+            .iter()
+            .map(|n| dir.join("tmp").join(n).exists())
+            .collect();
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(removed, 1);
+        assert_eq!(kept, [false, true, true, true, true], "{names:?}");
     }
 
     #[test]

@@ -304,10 +304,14 @@ pub async fn run(args: Args) -> Result<()> {
     Spool::clean(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
     for name in users.keys() {
         let maildir = Maildir::open(args.data.join(name))?;
-        // What a delivery killed midway left in tmp/ (the Maildir convention: 36 hours).
-        match maildir.sweep_tmp(STALE_TMP) {
+        // What a delivery killed midway left in tmp/: ours at once (never answered 250),
+        // other programs' after 36 hours (the Maildir convention).
+        let swept = maildir
+            .sweep_own_tmp(&args.hostname)
+            .and_then(|own| Ok(own + maildir.sweep_tmp(STALE_TMP)?));
+        match swept {
             Ok(0) => {}
-            Ok(removed) => info!(user = %name, removed, "stale files removed from tmp/"),
+            Ok(removed) => info!(user = %name, removed, "unfinished files removed from tmp/"),
             Err(error) => warn!(user = %name, %error, "sweeping tmp/"),
         }
     }

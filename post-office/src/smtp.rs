@@ -1095,6 +1095,25 @@ mod tests {
     }
 
     #[test]
+    fn a_message_written_straight_into_a_maildir_gets_its_delivered_report_with_its_headers() {
+        let (data, office) = office_in("direct-report", &["alice", "bob"]);
+        let mut session = session(&office, false);
+        let answer = run(async {
+            let from = "<alice@ours.example>".parse().unwrap();
+            session.mail_from(from, MailParameters::default()).await;
+            rcpt(&mut session, "<bob@ours.example>", "NOTIFY=SUCCESS").await;
+            send_data(&mut session).await
+        });
+        let bob_copies = copies(&data, "bob");
+        let queued = queued_ids(&data);
+        let _ = std::fs::remove_dir_all(&data);
+        assert_eq!(answer, Answer::Accept);
+        assert_eq!(bob_copies, 1);
+        // The report is built from the file's header section: flushed before it is read.
+        assert_eq!(queued.len(), 1, "{queued:?}");
+    }
+
+    #[test]
     fn smtp_a_queue_failing_at_the_end_of_data_gets_451_with_no_local_copy_nor_report() {
         let (data, office) = office_in("queue-fails", &["alice", "bob"]);
         let mut session = session(&office, false);
