@@ -21,6 +21,20 @@ pub(crate) const CLIENT_TOO_MANY: &[u8] =
 /// written out once this much waits, so a message of any size streams with bounded memory.
 pub(crate) const BODY_CHUNK: usize = 64 * 1024;
 
+/// The pieces a TOP reads: the header section and a few lines are usually a few kilobytes, so
+/// a TOP of a large message reads (and zeroes) no more than this before the machine has what
+/// it needs.
+pub(crate) const TOP_CHUNK: usize = 8 * 1024;
+
+/// The size of the pieces `request` is read in.
+pub(crate) fn chunk_size(request: &Retrieve) -> usize {
+    if request.top.is_some() {
+        TOP_CHUNK
+    } else {
+        BODY_CHUNK
+    }
+}
+
 /// The message a client asks for, as `Maildrop::retrieve` gets it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

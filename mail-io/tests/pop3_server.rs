@@ -587,6 +587,26 @@ async fn top_sends_the_headers_and_the_lines_asked_for() {
 }
 
 #[tokio::test]
+async fn top_of_a_large_message_reads_only_a_small_prefix_and_streams_the_rest_in_pieces() {
+    let big = message(1024 * 1024, 3);
+    let mailbox = Mailbox::new(vec![big.clone()]);
+    let (address, _) = start(&mailbox, plaintext(), ServeOptions::new()).await;
+    let mut peer = Peer::alice(address).await;
+    assert!(peer.command("TOP 1 0").await.starts_with("+OK"));
+    assert_eq!(peer.multi().await, b"Subject: test 3\r\n\r\n");
+    let read = mailbox.octets_read.load(Ordering::SeqCst);
+    // Not the 64 KiB piece a RETR reads.
+    assert!(
+        read <= 8 * 1024,
+        "{read} octets read for the headers of a 1 MiB message"
+    );
+    assert!(peer.command("TOP 1 100000").await.starts_with("+OK"));
+    assert!(unstuff(&peer.multi().await) == big);
+    assert_eq!(peer.command("QUIT").await, "+OK bye\r\n");
+    mailbox.until_closed(1).await;
+}
+
+#[tokio::test]
 async fn quit_commits_exactly_the_messages_marked_deleted() {
     let mailbox = Mailbox::new((0..5).map(|i| message(200, i)).collect());
     let (address, _) = start(&mailbox, plaintext(), ServeOptions::new()).await;

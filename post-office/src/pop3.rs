@@ -161,15 +161,16 @@ impl Maildrop for Session {
         // name's `S=`: a file named `S=5` may hold 1 GiB, and would be read whole.
         let file = File::open(&stored.path).map_err(unreadable)?;
         let length = file.metadata().map_err(unreadable)?.len();
+        if request.top.is_some() {
+            // TOP needs the header section and a few lines: read on the worker, piece by
+            // piece as the machine asks (a few kilobytes for most), rather than the whole
+            // file or each read sent to the blocking pool and back.
+            return Ok(Box::new(InlineFile(file)));
+        }
         if length <= READ_WHOLE {
             // On the worker: a small file from the page cache reads in microseconds, while
-            // handing the worker over (`block_in_place`) wakes threads on every RETR and TOP.
+            // handing the worker over (`block_in_place`) wakes threads on every RETR.
             return read_small(file, length).map_err(unreadable);
-        }
-        if request.top.is_some() {
-            // TOP of a large message needs its first chunk or two: read them on the worker
-            // rather than send each read to the blocking pool and back.
-            return Ok(Box::new(InlineFile(file)));
         }
         Ok(Box::new(tokio::fs::File::from_std(file)))
     }

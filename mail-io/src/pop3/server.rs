@@ -14,7 +14,7 @@ pub use pop3_proto::server::{
     Login, MessageInfo, ScramSecret, ScramUnknownUsers, Server, ServerConfig, ServerMechanisms,
 };
 
-use crate::pop3_server::{BODY_CHUNK, CLIENT_TOO_MANY, TOO_MANY};
+use crate::pop3_server::{BODY_CHUNK, CLIENT_TOO_MANY, TOO_MANY, chunk_size};
 pub use crate::pop3_server::{Refusal, Retrieve, ServerError};
 
 #[cfg(feature = "rustls")]
@@ -507,7 +507,7 @@ impl<H: Maildrop, T: Transport> Session<H, T> {
             Err(refusal) => return self.answer(refusal.into_answer()),
         };
         // Allocated per message, freed after it: an idle session holds no chunk.
-        let mut chunk = vec![0; BODY_CHUNK];
+        let mut chunk = vec![0; chunk_size(request)];
         // The first read decides between `+OK` and `-ERR`.
         let mut read = match message.read(&mut chunk).await {
             Ok(read) => read,
@@ -527,6 +527,11 @@ impl<H: Maildrop, T: Transport> Session<H, T> {
                     // The session's limit came mid-message: the close is announced next.
                     return Ok(());
                 }
+            }
+            if !self.connection.machine().wants_body() {
+                // A TOP has its lines: nothing more is read.
+                read = 0;
+                continue;
             }
             read = match message.read(&mut chunk).await {
                 Ok(read) => read,

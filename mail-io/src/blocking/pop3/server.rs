@@ -13,7 +13,7 @@ pub use pop3_proto::server::{
 };
 
 use crate::closing::Step;
-use crate::pop3_server::{BODY_CHUNK, CLIENT_TOO_MANY, TOO_MANY};
+use crate::pop3_server::{BODY_CHUNK, CLIENT_TOO_MANY, TOO_MANY, chunk_size};
 pub use crate::pop3_server::{Refusal, Retrieve, ServerError};
 
 use super::super::accept::{Refusals, accept_loop};
@@ -413,7 +413,7 @@ impl<H: Maildrop, S: Transport> Session<H, S> {
             Err(refusal) => return self.answer(refusal.into_answer()),
         };
         // Allocated per message, freed after it: an idle session holds no chunk.
-        let mut chunk = vec![0; BODY_CHUNK];
+        let mut chunk = vec![0; chunk_size(request)];
         // The first read decides between `+OK` and `-ERR`.
         let mut read = match read_some(&mut message, &mut chunk) {
             Ok(read) => read,
@@ -433,6 +433,11 @@ impl<H: Maildrop, S: Transport> Session<H, S> {
                     // The session's limit came mid-message: the close is announced next.
                     return Ok(());
                 }
+            }
+            if !self.connection.machine().wants_body() {
+                // A TOP has its lines: nothing more is read.
+                read = 0;
+                continue;
             }
             read = match read_some(&mut message, &mut chunk) {
                 Ok(read) => read,
