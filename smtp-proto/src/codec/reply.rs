@@ -176,7 +176,7 @@ fn decode_plain_line<'a>(
         return Err(not_plain());
     }
     let window = input.get(..options.max_line_length).unwrap_or(input);
-    let lf = general(find_lf(window))?;
+    let lf = general(find_lf_short(window))?;
     let used = lf + 1;
     let line = general(window.get(..lf).and_then(|line| line.strip_suffix(b"\r")))?;
     if used > options.max_bytes
@@ -316,7 +316,7 @@ pub(crate) fn general<T>(value: Option<T>) -> Result<T, DecodeError> {
 
 /// The enhanced status code at the start of `text` if it agrees with `code`, and the text
 /// after it (and after the space that follows it).
-#[inline]
+#[inline(always)]
 fn split_status(code: ReplyCode, text: &[u8]) -> (Option<EnhancedStatus>, &[u8]) {
     if !matches!(text.first(), Some(b'2' | b'4' | b'5')) {
         return (None, text);
@@ -338,21 +338,28 @@ pub(crate) fn is_plain(text: &[u8], utf8: bool) -> bool {
     const DEL: u64 = LOW * 0x7f;
     // A word at a time: any control octet, DEL, or (without `utf8`) non-ASCII octet sets a
     // high bit; then the octets are looked at one by one, which also lets HT through.
-    let mut chunks = text.chunks_exact(8);
-    let mut flagged = 0;
-    for chunk in &mut chunks {
+    let flags = |chunk: &[u8]| {
         let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
         let control = word.wrapping_sub(LOW * 0x20) & !word;
         let del = (word ^ DEL).wrapping_sub(LOW) & !(word ^ DEL);
         let high = if utf8 { 0 } else { word };
-        flagged |= (control | del | high) & HIGH;
+        (control | del | high) & HIGH
+    };
+    let mut chunks = text.chunks_exact(8);
+    let mut flagged = 0;
+    for chunk in &mut chunks {
+        flagged |= flags(chunk);
     }
     let plain_byte = |b: u8| (b >= 0x20 && b != 0x7f && (utf8 || b < 0x80)) || b == b'\t';
-    if flagged == 0 {
-        chunks.remainder().iter().all(|b| plain_byte(*b))
-    } else {
-        text.iter().all(|b| plain_byte(*b))
+    if !chunks.remainder().is_empty() {
+        // The last eight octets as one word, overlapping the words before; a text shorter
+        // than a word is looked at octet by octet.
+        match text.len().checked_sub(8) {
+            Some(start) => flagged |= flags(text.get(start..).unwrap_or_default()),
+            None => return text.iter().all(|b| plain_byte(*b)),
+        }
     }
+    flagged == 0 || text.iter().all(|b| plain_byte(*b))
 }
 
 /// Writes `reply`: `code "-" text` CRLF for every line but the last, `code SP text` CRLF for
@@ -536,6 +543,40 @@ pub(crate) fn find_lf(haystack: &[u8]) -> Option<usize> {
     }
     let rest = chunks.remainder();
     rest.iter().position(|b| *b == b'\n').map(|at| offset + at)
+}
+
+/// [`find_lf`] for a haystack that is often a single short line (one-line replies,
+/// commands): its last partial word is read as the eight octets that end the haystack,
+/// overlapping the words before, rather than octet by octet.
+#[inline]
+pub(crate) fn find_lf_short(haystack: &[u8]) -> Option<usize> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LF: u64 = LOW * b'\n' as u64;
+    let mut chunks = haystack.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default()) ^ LF;
+        let found = word.wrapping_sub(LOW) & !word & HIGH;
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    if chunks.remainder().is_empty() {
+        return None;
+    }
+    // The octets already looked at hold no LF, so the first LF of the last eight octets is
+    // the first of the haystack.
+    match haystack.len().checked_sub(8) {
+        Some(start) => {
+            let chunk = haystack.get(start..).unwrap_or_default();
+            let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default()) ^ LF;
+            let found = word.wrapping_sub(LOW) & !word & HIGH;
+            (found != 0).then(|| start + (found.trailing_zeros() / 8) as usize)
+        }
+        None => haystack.iter().position(|b| *b == b'\n'),
+    }
 }
 
 /// What [`frame_reply`] found.

@@ -661,20 +661,19 @@ fn scan_domain(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
     // The previous octet, with '.' standing for "start of a label".
     let mut previous = b'.';
     let letters = chars::with_utf8(chars::LET_DIG, utf8);
-    let mut at = 0;
-    let end = loop {
-        // Labels are mostly letters and digits: skip them a run at a time.
-        let run = chars::span(bytes.get(at..).unwrap_or_default(), letters);
-        if run > 0 {
-            at += run;
+    // One loop over the octets: letters and digits (most of them) cost a lookup and a test.
+    let mut end = bytes.len();
+    for (at, &byte) in bytes.iter().enumerate() {
+        if chars::class(byte) & letters != 0 {
             previous = b'a';
+            continue;
         }
-        match bytes.get(at).copied() {
-            Some(b'-') if previous == b'.' => {
+        match byte {
+            b'-' if previous == b'.' => {
                 return Err(malformed(at, "label starts with a hyphen"));
             }
-            Some(b'-') => previous = b'-',
-            Some(b'.') => {
+            b'-' => previous = b'-',
+            b'.' => {
                 if previous == b'.' {
                     return Err(malformed(at, "empty label"));
                 }
@@ -687,16 +686,18 @@ fn scan_domain(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
                 label_start = at + 1;
                 previous = b'.';
             }
-            Some(0x80..) => {
+            0x80.. => {
                 return Err(InvalidValue::NonAscii {
                     what: WHAT,
                     offset: at,
                 });
             }
-            _ => break at,
+            _ => {
+                end = at;
+                break;
+            }
         }
-        at += 1;
-    };
+    }
     match previous {
         _ if end == 0 => Err(InvalidValue::Empty { what: WHAT }),
         b'.' => Err(malformed(end - 1, "empty label")),

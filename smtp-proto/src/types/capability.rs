@@ -1064,7 +1064,7 @@ fn line_len(capability: &Capability<'_>) -> usize {
 #[inline]
 pub(crate) fn parse_capability(text: &str) -> Result<Capability<'_>, InvalidValue> {
     // Most lines are a known keyword alone.
-    if let Some(capability) = Extension::from_keyword(text).and_then(|e| typed(e, "").ok()) {
+    if let Some(capability) = Extension::from_keyword(text).and_then(bare) {
         return Ok(capability);
     }
     let (capability, end) = parse_capability_prefix(text)?;
@@ -1072,6 +1072,31 @@ pub(crate) fn parse_capability(text: &str) -> Result<Capability<'_>, InvalidValu
         None => Ok(capability),
         Some(_) => Err(InvalidValue::at("EHLO parameter", text, end, false)),
     }
+}
+
+/// What [`typed`] gives for `extension` without parameters, in one step; `None` where it
+/// needs them (`FUTURERELEASE`) or they make a list (`AUTH`, `LIMITS`).
+#[inline(always)]
+fn bare(extension: Extension) -> Option<Capability<'static>> {
+    Some(match extension {
+        Extension::Size => Capability::Size(None),
+        Extension::EightBitMime => Capability::EightBitMime,
+        Extension::Pipelining => Capability::Pipelining,
+        Extension::Chunking => Capability::Chunking,
+        Extension::BinaryMime => Capability::BinaryMime,
+        Extension::Dsn => Capability::Dsn,
+        Extension::SmtpUtf8 => Capability::SmtpUtf8,
+        Extension::EnhancedStatusCodes => Capability::EnhancedStatusCodes,
+        Extension::StartTls => Capability::StartTls,
+        Extension::RequireTls => Capability::RequireTls,
+        Extension::MtPriority => Capability::MtPriority(None),
+        Extension::DeliverBy => Capability::DeliverBy(None),
+        Extension::Etrn => Capability::Etrn,
+        Extension::Vrfy => Capability::Vrfy,
+        Extension::Expn => Capability::Expn,
+        Extension::Help => Capability::Help,
+        Extension::Auth | Extension::FutureRelease | Extension::Limits => return None,
+    })
 }
 
 /// Reads the EHLO line at the start of `text` up to the first octet no EHLO line holds (the

@@ -341,6 +341,25 @@ impl EnhancedStatus {
 /// and its length (without the space).
 #[inline]
 pub(crate) fn parse_status_prefix(text: &[u8]) -> Option<(EnhancedStatus, usize)> {
+    // Most codes are one digit each (`2.1.0`): matched at once.
+    if let [
+        class @ (b'2' | b'4' | b'5'),
+        b'.',
+        subject @ b'0'..=b'9',
+        b'.',
+        detail @ b'0'..=b'9',
+        rest @ ..,
+    ] = text
+    {
+        if matches!(rest.first(), None | Some(b' ')) {
+            let status = EnhancedStatus::known(
+                class - b'0',
+                u16::from(subject - b'0'),
+                u16::from(detail - b'0'),
+            );
+            return Some((status, 5));
+        }
+    }
     let class = match text.first()? {
         b'2' => 2,
         b'4' => 4,

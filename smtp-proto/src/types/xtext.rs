@@ -94,8 +94,7 @@ impl<'a> XText<'a> {
     /// it is all `xchar`, and decodes to itself.
     #[inline]
     pub(crate) fn decode_value(encoded: &'a str) -> Result<Self, InvalidValue> {
-        // Both tests go a word at a time.
-        if !encoded.is_ascii() || encoded.as_bytes().contains(&b'+') {
+        if !ascii_without_plus(encoded.as_bytes()) {
             return Self::decode(encoded);
         }
         Ok(Self(Cow::Borrowed(encoded)))
@@ -230,10 +229,53 @@ impl fmt::Display for XText<'_> {
     }
 }
 
+/// Whether `bytes` holds neither a `+` nor a non-ASCII octet: one pass a word at a time, the
+/// last partial word read as the eight octets that end `bytes` (overlapping the words before).
+#[inline]
+fn ascii_without_plus(bytes: &[u8]) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const PLUS: u64 = LOW * b'+' as u64;
+    // A high bit for an octet of 0x80 or more, and (exactly, over the word) for a `+`.
+    let flags = |chunk: &[u8]| {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+        let plus = word ^ PLUS;
+        (word | (plus.wrapping_sub(LOW) & !plus)) & HIGH
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    let mut flagged = 0;
+    for chunk in &mut chunks {
+        flagged |= flags(chunk);
+    }
+    if !chunks.remainder().is_empty() {
+        match bytes.len().checked_sub(8) {
+            Some(start) => flagged |= flags(bytes.get(start..).unwrap_or_default()),
+            None => return bytes.iter().all(|b| *b < 0x80 && *b != b'+'),
+        }
+    }
+    flagged == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The word-at-a-time test against a loop over the octets, the odd octet at every place.
+    #[test]
+    fn ascii_without_plus_agrees_with_an_octet_loop() {
+        for len in 0..=24usize {
+            for at in 0..len {
+                for odd in [b'+', b'*', b',', b'k', 0x2b ^ 0x80, 0x7f, 0x80, 0xff] {
+                    let mut bytes = alloc::vec![b'a'; len];
+                    bytes[at] = odd;
+                    let expected = bytes.iter().all(|b| *b < 0x80 && *b != b'+');
+                    assert_eq!(ascii_without_plus(&bytes), expected, "{len} {at} {odd:#x}");
+                }
+            }
+        }
+        assert!(ascii_without_plus(b""));
+    }
 
     #[test]
     fn decodes_rfc3461_xtext() {

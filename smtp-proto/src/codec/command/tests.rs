@@ -512,6 +512,45 @@ fn framing_limits_and_prefixes() {
     ));
 }
 
+/// Short input is framed a word at a time, longer input by `find_line`: both give the same
+/// command, `Incomplete` or error, at every limit (RFC 5321 4.5.3.1.4 counts the CRLF).
+#[test]
+fn short_and_long_input_frame_alike() {
+    let inputs: [&[u8]; 10] = [
+        b"QUIT\r\n",
+        b"EHLO mail.example.com\r\n",
+        b"EHLO mail.example.com\r\nMAIL FROM:<a@b.example>\r\n",
+        b"EHLO a\n",
+        b"EHLO a\r\r\n",
+        b"EHLO a\rb\r\n",
+        b"NOOP\0\r\n",
+        b"RSET\r",
+        b"HELP xxxxxxxxxxxxxxxxxxxxxxxxx\r\n",
+        b"\r\n",
+    ];
+    for input in inputs {
+        for limit in [2, 4, 6, 7, 8, 9, 23, 24, 31, 32, 33, 512] {
+            let options = CommandOptions::default().max_line_length(limit);
+            for end in 0..=input.len() {
+                let input = &input[..end];
+                let expected = match find_line::<ErrorKind>(input, limit) {
+                    Err(error) => Err(error),
+                    Ok(None) => Ok(Decoded::Incomplete),
+                    Ok(Some((line, used))) => {
+                        parse_command(line, &options).map(|c| Decoded::Complete(c, used))
+                    }
+                };
+                assert_eq!(
+                    decode_command(input, &options),
+                    expected,
+                    "{:?} {limit}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn injection_through_values_is_impossible() {
     assert!(Domain::new("a.example\r\nDATA").is_err());

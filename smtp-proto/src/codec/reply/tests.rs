@@ -1,6 +1,7 @@
 use super::*;
 use crate::types::{ReplyClass, strategies};
 use alloc::string::{String, ToString};
+use alloc::vec;
 use bytes::BytesMut;
 
 use proptest::prelude::*;
@@ -616,6 +617,46 @@ fn replyish() -> impl Strategy<Value = Vec<u8>> {
         ],
         0..200,
     )
+}
+
+/// The word-at-a-time scanners, against a loop over the octets: every length up to a few
+/// words, the octet sought (or a fault) at every place, the last partial word included.
+#[test]
+fn word_scanners_agree_with_octet_loops() {
+    for len in 0..=40usize {
+        for at in 0..=len {
+            let mut haystack = vec![b'a'; len];
+            if let Some(byte) = haystack.get_mut(at) {
+                *byte = b'\n';
+            }
+            // A second LF after the first changes nothing.
+            if at + 3 < len {
+                haystack[at + 3] = b'\n';
+            }
+            let expected = haystack.iter().position(|b| *b == b'\n');
+            assert_eq!(find_lf(&haystack), expected, "{len} {at}");
+            assert_eq!(find_lf_short(&haystack), expected, "{len} {at}");
+        }
+    }
+    let plain = |text: &[u8], utf8: bool| {
+        text.iter()
+            .all(|&b| (b >= 0x20 && b != 0x7f && (utf8 || b < 0x80)) || b == b'\t')
+    };
+    for len in 0..=24usize {
+        for at in 0..len {
+            for odd in [0u8, b'\t', b'\r', 0x1f, b' ', b'~', 0x7f, 0x80, 0xc3, 0xff] {
+                let mut text = vec![b'x'; len];
+                text[at] = odd;
+                for utf8 in [false, true] {
+                    assert_eq!(
+                        is_plain(&text, utf8),
+                        plain(&text, utf8),
+                        "{len} {at} {odd:#x} {utf8}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 proptest! {

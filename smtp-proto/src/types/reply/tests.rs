@@ -1,6 +1,7 @@
 use super::*;
 use crate::types::strategies;
-use alloc::string::ToString;
+use alloc::string::{String, ToString};
+use alloc::vec;
 use proptest::prelude::*;
 
 #[test]
@@ -155,6 +156,65 @@ fn status_prefixes() {
         b"250",
     ] {
         assert_eq!(parse_status_prefix(text), None, "{text:?}");
+    }
+}
+
+/// RFC 3463 2 (`class "." subject "." detail`, each `1*3digit` without a leading zero): the
+/// one-digit shortcut gives what the digit-by-digit reading gives, whatever follows the
+/// fifth octet.
+#[test]
+fn rfc3463_2_one_digit_status_codes_and_what_follows_them() {
+    for class in [b'1', b'2', b'3', b'4', b'5', b'6', b'x'] {
+        for subject in [b'0', b'1', b'7', b'9', b'a', b'.'] {
+            for (detail, next) in [
+                (b'0', None),
+                (b'0', Some(b' ')),
+                (b'5', Some(b'0')),
+                (b'0', Some(b'5')),
+                (b'1', Some(b'5')),
+                (b'1', Some(b'x')),
+                (b'1', Some(b'\t')),
+                (b'9', Some(b'.')),
+                (b':', None),
+            ] {
+                let mut text = vec![class, b'.', subject, b'.', detail];
+                text.extend(next);
+                text.extend_from_slice(b" rest");
+                let digit = |b: u8| b.is_ascii_digit();
+                let expected = match (class, next) {
+                    (b'2' | b'4' | b'5', None | Some(b' ')) if digit(subject) && digit(detail) => {
+                        Some((
+                            EnhancedStatus::new(
+                                class - b'0',
+                                u16::from(subject - b'0'),
+                                u16::from(detail - b'0'),
+                            )
+                            .unwrap(),
+                            5,
+                        ))
+                    }
+                    // `x.y.15`, `x.y.50`: two digits of detail, the first not a zero.
+                    (b'2' | b'4' | b'5', Some(next))
+                        if digit(subject) && digit(next) && (b'1'..=b'9').contains(&detail) =>
+                    {
+                        let detail = u16::from(detail - b'0') * 10 + u16::from(next - b'0');
+                        Some((
+                            EnhancedStatus::new(class - b'0', u16::from(subject - b'0'), detail)
+                                .unwrap(),
+                            6,
+                        ))
+                    }
+                    // A leading zero, another octet than a digit or a space: none.
+                    _ => None,
+                };
+                assert_eq!(
+                    parse_status_prefix(&text),
+                    expected,
+                    "{:?}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+        }
     }
 }
 
