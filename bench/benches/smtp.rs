@@ -9,10 +9,7 @@ use smtp_proto::codec::{
 use stalwart_smtp_proto::response::parser::ResponseReceiver;
 use stalwart_smtp_proto::{EhloResponse, Request};
 
-const EHLO: &[u8] = b"EHLO mail.example.com\r\n";
-const MAIL: &[u8] = b"MAIL FROM:<sender.name@example.com> SIZE=123456 BODY=8BITMIME\r\n";
-const RCPT: &[u8] =
-    b"RCPT TO:<recipient@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;recipient@example.org\r\n";
+use mail_bench::smtp_inputs::{EHLO, EHLO_REPLY, MAIL, OK_REPLY, RCPT};
 
 fn commands(c: &mut Criterion) {
     let options = CommandOptions::default();
@@ -39,18 +36,6 @@ fn commands(c: &mut Criterion) {
         group.finish();
     }
 }
-
-const EHLO_REPLY: &[u8] = b"250-mx.example.com Hello client.example [192.0.2.1]\r\n\
-250-SIZE 52428800\r\n\
-250-8BITMIME\r\n\
-250-PIPELINING\r\n\
-250-CHUNKING\r\n\
-250-SMTPUTF8\r\n\
-250-ENHANCEDSTATUSCODES\r\n\
-250-STARTTLS\r\n\
-250-AUTH PLAIN LOGIN\r\n\
-250 DSN\r\n";
-const OK_REPLY: &[u8] = b"250 2.1.0 Ok\r\n";
 
 fn replies(c: &mut Criterion) {
     let options = ReplyOptions::default();

@@ -70,6 +70,31 @@ pub fn command_stream(envelopes: usize) -> Vec<u8> {
     out
 }
 
+/// The inputs of the codec comparison (`benches/smtp.rs`, `examples/profile_smtp.rs`): one
+/// command or reply each, as a real session sends them.
+pub mod smtp_inputs {
+    /// An EHLO command.
+    pub const EHLO: &[u8] = b"EHLO mail.example.com\r\n";
+    /// A MAIL command with SIZE and BODY.
+    pub const MAIL: &[u8] = b"MAIL FROM:<sender.name@example.com> SIZE=123456 BODY=8BITMIME\r\n";
+    /// A RCPT command with NOTIFY and ORCPT.
+    pub const RCPT: &[u8] =
+        b"RCPT TO:<recipient@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;recipient@example.org\r\n";
+    /// A one-line reply with an enhanced status code.
+    pub const OK_REPLY: &[u8] = b"250 2.1.0 Ok\r\n";
+    /// A 10-line EHLO reply.
+    pub const EHLO_REPLY: &[u8] = b"250-mx.example.com Hello client.example [192.0.2.1]\r\n\
+250-SIZE 52428800\r\n\
+250-8BITMIME\r\n\
+250-PIPELINING\r\n\
+250-CHUNKING\r\n\
+250-SMTPUTF8\r\n\
+250-ENHANCEDSTATUSCODES\r\n\
+250-STARTTLS\r\n\
+250-AUTH PLAIN LOGIN\r\n\
+250 DSN\r\n";
+}
+
 /// The in-memory wiring of this workspace's client and server machines: the bytes out of
 /// one go into the other's `receive`, and the server's decisions are answered `Accept`.
 ///

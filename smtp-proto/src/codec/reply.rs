@@ -523,26 +523,43 @@ pub(crate) fn text_str(text: &[u8], utf8: bool) -> Result<&str, DecodeError> {
     Ok(checked)
 }
 
+const LOW: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const LF: u64 = LOW * b'\n' as u64;
+
+/// The first LF among the eight octets of `chunk` (of eight octets; a shorter one reads as
+/// zeros).
+#[inline(always)]
+fn lf_in_word(chunk: &[u8]) -> Option<usize> {
+    let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default()) ^ LF;
+    // The lowest flagged byte is the first LF (higher flags may be false).
+    let found = word.wrapping_sub(LOW) & !word & HIGH;
+    (found != 0).then(|| (found.trailing_zeros() / 8) as usize)
+}
+
+/// The first LF in the whole eight-octet words that start `haystack`: `Ok` with its index,
+/// or `Err` with where the words end and the octets after them.
+#[inline(always)]
+fn lf_in_words(haystack: &[u8]) -> Result<usize, (usize, &[u8])> {
+    let mut chunks = haystack.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        if let Some(at) = lf_in_word(chunk) {
+            return Ok(offset + at);
+        }
+        offset += 8;
+    }
+    Err((offset, chunks.remainder()))
+}
+
 /// The first LF in `haystack`. Reply lines are short, and a word at a time beats both a
 /// byte loop and the call into `memchr` for them.
 #[inline]
 pub(crate) fn find_lf(haystack: &[u8]) -> Option<usize> {
-    const LOW: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const LF: u64 = LOW * b'\n' as u64;
-    let mut chunks = haystack.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default()) ^ LF;
-        // The lowest flagged byte is the first LF (higher flags may be false).
-        let found = word.wrapping_sub(LOW) & !word & HIGH;
-        if found != 0 {
-            return Some(offset + (found.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
+    match lf_in_words(haystack) {
+        Ok(at) => Some(at),
+        Err((offset, rest)) => rest.iter().position(|b| *b == b'\n').map(|at| offset + at),
     }
-    let rest = chunks.remainder();
-    rest.iter().position(|b| *b == b'\n').map(|at| offset + at)
 }
 
 /// [`find_lf`] for a haystack that is often a single short line (one-line replies,
@@ -550,32 +567,17 @@ pub(crate) fn find_lf(haystack: &[u8]) -> Option<usize> {
 /// overlapping the words before, rather than octet by octet.
 #[inline]
 pub(crate) fn find_lf_short(haystack: &[u8]) -> Option<usize> {
-    const LOW: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const LF: u64 = LOW * b'\n' as u64;
-    let mut chunks = haystack.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default()) ^ LF;
-        let found = word.wrapping_sub(LOW) & !word & HIGH;
-        if found != 0 {
-            return Some(offset + (found.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    if chunks.remainder().is_empty() {
-        return None;
-    }
-    // The octets already looked at hold no LF, so the first LF of the last eight octets is
-    // the first of the haystack.
-    match haystack.len().checked_sub(8) {
-        Some(start) => {
-            let chunk = haystack.get(start..).unwrap_or_default();
-            let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default()) ^ LF;
-            let found = word.wrapping_sub(LOW) & !word & HIGH;
-            (found != 0).then(|| start + (found.trailing_zeros() / 8) as usize)
-        }
-        None => haystack.iter().position(|b| *b == b'\n'),
+    match lf_in_words(haystack) {
+        Ok(at) => Some(at),
+        Err((_, [])) => None,
+        // The octets already looked at hold no LF, so the first LF of the last eight octets
+        // is the first of the haystack.
+        Err(_) => match haystack.len().checked_sub(8) {
+            Some(start) => {
+                lf_in_word(haystack.get(start..).unwrap_or_default()).map(|at| start + at)
+            }
+            None => haystack.iter().position(|b| *b == b'\n'),
+        },
     }
 }
 
