@@ -205,8 +205,14 @@ impl<M: Machine, T: Transport> Connection<M, T> {
     /// Where the machine asks for TLS (STARTTLS, STLS), take the server side with `tls`.
     #[cfg(feature = "rustls")]
     pub fn with_tls_server(mut self, tls: TlsServer) -> Self {
-        self.tls = TlsRole::Server(tls);
+        self.set_tls_server(tls);
         self
+    }
+
+    /// [`with_tls_server`](Self::with_tls_server) on a connection that stays where it is.
+    #[cfg(feature = "rustls")]
+    pub(crate) fn set_tls_server(&mut self, tls: TlsServer) {
+        self.tls = TlsRole::Server(tls);
     }
 
     /// Starts TLS now, as the client, before the machine speaks (implicit TLS, RFC 8314):
@@ -221,9 +227,16 @@ impl<M: Machine, T: Transport> Connection<M, T> {
     /// Starts TLS now, as the server, before the machine speaks (implicit TLS, RFC 8314).
     #[cfg(feature = "rustls")]
     pub async fn accept_tls(mut self, tls: TlsServer) -> Result<Self, Error> {
-        self.tls = TlsRole::Server(tls);
-        Box::pin(self.handshake()).await?;
+        self.accept_tls_in_place(tls).await?;
         Ok(self)
+    }
+
+    /// [`accept_tls`](Self::accept_tls) on a connection that stays where it is: a session
+    /// task that owns its connection need not hold a second one while the handshake runs.
+    #[cfg(feature = "rustls")]
+    pub(crate) async fn accept_tls_in_place(&mut self, tls: TlsServer) -> Result<(), Error> {
+        self.tls = TlsRole::Server(tls);
+        Box::pin(self.handshake()).await
     }
 
     /// The machine, to read its state.

@@ -58,7 +58,8 @@ pub struct Session {
     /// The client authenticated (forgotten at STARTTLS): `A` in the `with` keyword, and it may
     /// relay.
     authenticated: bool,
-    transaction: Option<Transaction>,
+    /// Boxed: a few hundred octets that every idle connection would hold otherwise.
+    transaction: Option<Box<Transaction>>,
 }
 
 /// The message being received.
@@ -547,13 +548,13 @@ impl Handler for Session {
         if !office.sink && office.min_free > 0 && !has_room(&office.data, needed) {
             return no_room();
         }
-        self.transaction = Some(Transaction {
+        self.transaction = Some(Box::new(Transaction {
             from,
             parameters,
             recipients: Vec::new(),
             spool: None,
             hops: HopCounter::new(),
-        });
+        }));
         Answer::Accept
     }
 
@@ -653,7 +654,7 @@ impl Handler for Session {
             spool: Some(spool),
             hops,
             ..
-        }) = &mut self.transaction
+        }) = self.transaction.as_deref_mut()
         {
             hops.feed(&chunk);
             // Buffered: the thread is handed over only when the piece reaches the disk.
@@ -676,7 +677,9 @@ impl Handler for Session {
             info!(peer = %self.peer.ip().to_canonical(), hops, "mail loop: message refused");
             return too_many_hops();
         }
-        self.deliver(transaction).await
+        // Boxed: what the delivery holds while it waits (over 1 KiB) would otherwise be part
+        // of every session's task, idle or not.
+        Box::pin(self.deliver(*transaction)).await
     }
 
     fn message_rejected(&mut self, _: mail_io::smtp::BodyError) {
@@ -1034,6 +1037,16 @@ mod tests {
         session
             .rcpt_to(to.parse().unwrap(), parameters.parse().unwrap())
             .await
+    }
+
+    /// Every session's task holds its handler and the largest of its decisions' futures,
+    /// idle or not: the transaction and the delivery's waiting state are boxed instead.
+    #[test]
+    fn an_idle_session_holds_no_transaction_nor_delivery_state() {
+        let (_, office) = office_in("sizes", &["bob"]);
+        let mut idle = session(&office, false);
+        assert!(std::mem::size_of::<Session>() <= 128);
+        assert!(std::mem::size_of_val(&idle.message_end(0, 0)) <= 128);
     }
 
     /// DATA for the transaction under way: the message's end's answer.

@@ -23,11 +23,11 @@ use smtp_proto::types::{
     EnhancedStatus, ForwardPath, Host, Lookup, MailParameters, Mechanism, RcptParameters, Reply,
     ReplyCode, ReplyText, ReversePath,
 };
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 #[cfg(feature = "rustls")]
 use crate::TlsServer;
-use crate::accept::{Refusals, accept_loop};
+use crate::accept::{Refusals, SessionPermit, accept_loop};
 use crate::{Connection, Error, ServeOptions, Transport};
 
 /// What a connection over the session limit is told before it is closed (RFC 5321 3.8).
@@ -339,24 +339,39 @@ pub async fn serve<F, H>(
             implicit_tls: options.implicit_tls,
             lmtp,
         };
-        let mut handler = new_handler(&info);
+        let handler = new_handler(&info);
         let connection = Connection::new(Server::new(config.clone()), stream)
             .with_config(options.io)
             .with_shutdown(options.shutdown.clone());
         let security = Security::from(&options);
-        async move {
-            // Held for as long as the session runs: it is what the limit counts.
-            let _permit = permit;
-            match security.apply(connection).await {
-                Ok(connection) => {
-                    // The outcome goes to the handler's `closed`.
-                    let _ = run_session(connection, &mut handler).await;
-                }
-                Err(error) => handler.closed(error.as_ref()),
-            }
-        }
+        session(permit, security, connection, handler)
     })
     .await;
+}
+
+/// One session of [`serve`], in its task. The connection is held once, where the task
+/// captured it, and lent to the handshake and the session loop: an `async fn` would hold its
+/// argument twice (the argument and its binding), and moving it into each step would hold it
+/// again there, over 1 KiB each time for as long as the session lasts, idle or not.
+#[allow(clippy::manual_async_fn)]
+fn session<H: Handler>(
+    permit: SessionPermit,
+    security: Security,
+    mut connection: Connection<Server, TcpStream>,
+    mut handler: H,
+) -> impl Future<Output = ()> {
+    async move {
+        // Held for as long as the session runs: it is what the limit counts.
+        let _permit = permit;
+        match security.apply(&mut connection).await {
+            Ok(()) => {
+                // The outcome goes to the handler's `closed`, as in `run_session`.
+                let result = drive(&mut connection, &mut handler).await;
+                handler.closed(result.as_ref().err());
+            }
+            Err(error) => handler.closed(error.as_ref()),
+        }
+    }
 }
 
 /// The TLS side of a listener, for each of its sessions.
@@ -386,16 +401,19 @@ impl Security {
     #[cfg(feature = "rustls")]
     async fn apply<T: Transport>(
         self,
-        connection: Connection<Server, T>,
-    ) -> Result<Connection<Server, T>, Option<Error>> {
+        connection: &mut Connection<Server, T>,
+    ) -> Result<(), Option<Error>> {
         match (self.tls, self.implicit) {
             (Some(tls), true) => tokio::select! {
-                secured = connection.accept_tls(tls) => secured.map_err(Some),
+                secured = connection.accept_tls_in_place(tls) => secured.map_err(Some),
                 () = self.shutdown.triggered() => Err(None),
             },
             (None, true) => Err(Some(Error::TlsUnavailable)),
-            (Some(tls), false) => Ok(connection.with_tls_server(tls)),
-            (None, false) => Ok(connection),
+            (Some(tls), false) => {
+                connection.set_tls_server(tls);
+                Ok(())
+            }
+            (None, false) => Ok(()),
         }
     }
 
@@ -403,12 +421,13 @@ impl Security {
     #[cfg(not(feature = "rustls"))]
     async fn apply<T: Transport>(
         self,
-        connection: Connection<Server, T>,
-    ) -> Result<Connection<Server, T>, Option<Error>> {
+        connection: &mut Connection<Server, T>,
+    ) -> Result<(), Option<Error>> {
+        let _ = connection;
         if self.implicit {
             return Err(Some(Error::TlsUnavailable));
         }
-        Ok(connection)
+        Ok(())
     }
 }
 
@@ -560,4 +579,31 @@ async fn misused<T: Transport>(
         }
     }
     Error::api(misuse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Accepting;
+    impl Handler for Accepting {}
+
+    /// The size of what `make` would return; it is never called.
+    fn size_of_return<F>(_: impl FnOnce() -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// An idle connection's memory is mostly its task: the connection in it once, with the
+    /// session loop's state beside it (not a second copy moved into the loop).
+    #[test]
+    #[allow(unreachable_code, clippy::diverging_sub_expression)]
+    fn a_session_task_holds_its_connection_once() {
+        let connection = std::mem::size_of::<Connection<Server, TcpStream>>();
+        let session_loop = size_of_return(|| drive::<Accepting, TcpStream>(todo!(), todo!()));
+        let task = size_of_return(|| session::<Accepting>(todo!(), todo!(), todo!(), todo!()));
+        assert!(
+            task <= connection + session_loop + 256,
+            "a session task of {task} octets: connection {connection}, loop {session_loop}"
+        );
+    }
 }
