@@ -736,17 +736,16 @@ service pop3-login {{
                     source_wall = now - t0
                     if source.returncode != 0:
                         break
-                if delivered is None and now >= next_count:
+                # new/ is listed only once smtp-source is done: listing thousands of names holds
+                # the directory's lock that every delivery's rename needs, and a server spinning
+                # on it would be charged for the ruler. The time comes from the files' ctimes
+                # below; the listing only tells when the last one is there.
+                if delivered is None and source_wall is not None and now >= next_count:
                     count = len(os.listdir(new))
                     if count >= msgs:
                         delivered = now - t0
                     else:
-                        # Listing 5000 names takes some ms of a core the servers need: counted
-                        # sparsely while far from the end (the time comes from the files' ctimes
-                        # below), every 10 ms near it at the rate so far.
-                        rate = count / (now - t0) if count else 0.0
-                        wait = (msgs - count) / rate / 4 if rate else 0.05
-                        next_count = now + min(wait, 0.1)
+                        next_count = now + 0.05
                 if now - t0 > MAILDIR_DEADLINE or not server["alive"]():
                     break
                 time.sleep(0.01)
