@@ -115,14 +115,13 @@ pub struct Spool {
     /// The spool and queue id (the `id` of the `Received:` field).
     id: String,
     place: Place,
-    /// Counted as it is written into the spool: the Maildir file names carry them.
-    sizes: Sizes,
 }
 
 /// Where a [`Spool`] writes.
 enum Place {
-    /// `DATA/.spool/ID`.
-    Spool(NewFile),
+    /// `DATA/.spool/ID`, and its sizes, counted as it is written (the Maildir file names
+    /// carry them).
+    Spool(NewFile, Sizes),
     /// The Maildir `tmp/` of the one local user every recipient names.
     Maildir { user: String, incoming: Incoming },
     /// Writing failed: the file is gone, the rest is ignored, delivery fails.
@@ -151,9 +150,8 @@ impl Spool {
     pub fn new(data: &Path) -> Self {
         let id = new_id();
         Self {
-            place: Place::Spool(NewFile::new(Self::dir(data).join(&id))),
+            place: Place::Spool(NewFile::new(Self::dir(data).join(&id)), Sizes::default()),
             id,
-            sizes: Sizes::default(),
         }
     }
 
@@ -163,18 +161,23 @@ impl Spool {
     /// ([`new`](Self::new)) instead: its delivery fails or queues the user for a retry as any
     /// failed copy.
     pub fn for_user(data: &Path, hostname: &str, user: &str, fields: &[u8]) -> Self {
-        let mut spool = Self::new(data);
         match Maildir::open(data.join(user)) {
             Ok(maildir) => {
-                spool.place = Place::Maildir {
-                    user: user.to_string(),
-                    incoming: maildir.begin(hostname),
+                let mut spool = Self {
+                    id: new_id(),
+                    place: Place::Maildir {
+                        user: user.to_string(),
+                        incoming: maildir.begin(hostname),
+                    },
                 };
                 spool.write(fields);
+                spool
             }
-            Err(error) => warn!(%error, user, "opening a Maildir"),
+            Err(error) => {
+                warn!(%error, user, "opening a Maildir");
+                Self::new(data)
+            }
         }
-        spool
     }
 
     /// Whether the file can be expected to be created: its directory is there (looked at
@@ -182,7 +185,7 @@ impl Spool {
     /// 451 after the message).
     pub fn ready(&self) -> bool {
         match &self.place {
-            Place::Spool(file) => file.path().parent().is_some_and(Path::is_dir),
+            Place::Spool(file, _) => file.path().parent().is_some_and(Path::is_dir),
             // Opened just now ([`for_user`](Self::for_user)).
             Place::Maildir { .. } => true,
             Place::Gone => false,
@@ -198,7 +201,7 @@ impl Spool {
     /// once [`flush`](Self::flush)ed.
     pub fn path(&self) -> &Path {
         match &self.place {
-            Place::Spool(file) => file.path(),
+            Place::Spool(file, _) => file.path(),
             Place::Maildir { incoming, .. } => incoming.path(),
             Place::Gone => Path::new(""),
         }
@@ -208,7 +211,7 @@ impl Spool {
     /// async runtime hands the thread over only then).
     pub fn writes_through(&self, len: usize) -> bool {
         match &self.place {
-            Place::Spool(file) => file.writes_through(len),
+            Place::Spool(file, _) => file.writes_through(len),
             Place::Maildir { incoming, .. } => incoming.writes_through(len),
             Place::Gone => false,
         }
@@ -218,8 +221,8 @@ impl Spool {
     /// is removed, the rest of the message is ignored, and [`deliver`](Self::deliver) fails.
     pub fn write(&mut self, chunk: &[u8]) {
         let written = match &mut self.place {
-            Place::Spool(file) => {
-                self.sizes.count(chunk);
+            Place::Spool(file, sizes) => {
+                sizes.count(chunk);
                 file.write(chunk)
             }
             // The Maildir file counts its own sizes (the name carries them).
@@ -233,7 +236,7 @@ impl Spool {
     /// message so far.
     pub fn flush(&mut self) {
         let flushed = match &mut self.place {
-            Place::Spool(file) => file.flush(),
+            Place::Spool(file, _) => file.flush(),
             Place::Maildir { incoming, .. } => incoming.flush(),
             Place::Gone => Ok(()),
         };
@@ -273,9 +276,9 @@ impl Spool {
             queued: relay.remote.map(|_| false),
             retry_queued: false,
         };
-        let Self { id, place, sizes } = self;
-        let mut file = match place {
-            Place::Spool(file) => file,
+        let Self { id, place } = self;
+        let (mut file, sizes) = match place {
+            Place::Spool(file, sizes) => (file, sizes),
             Place::Maildir { user, incoming } => {
                 return Self::deliver_direct(&id, &user, incoming, local, relay);
             }
