@@ -19,7 +19,7 @@ pub use crate::pop3_server::{Refusal, Retrieve, ServerError};
 
 #[cfg(feature = "rustls")]
 use crate::TlsServer;
-use crate::accept::{Refusals, accept_loop};
+use crate::accept::{Refusals, SessionPermit, accept_loop};
 use crate::closing::Step;
 use crate::{Connection, IoConfig, ServeOptions, Shutdown, Transport};
 
@@ -254,15 +254,46 @@ pub async fn serve<F, H>(
         tls: options.tls.clone(),
     });
     accept_loop(listener, &options, refusals, |stream, peer, permit| {
-        let listening = listening.clone();
-        let handler = new_handler(peer);
-        async move {
-            listening.session(stream, handler).await;
-            // The slot is free once the handler has had its last word.
-            drop(permit);
-        }
+        let mut handler = new_handler(peer);
+        let mut config = listening.config.clone();
+        config.apop_timestamp = handler.apop_timestamp();
+        let connection = Connection::new(Server::new(config), stream)
+            .with_config(listening.io)
+            .with_shutdown(listening.shutdown.clone());
+        session(permit, listening.clone(), connection, handler)
     })
     .await;
+}
+
+/// One session of [`serve`], in its task. The connection and the handler are held once, where
+/// the task captured them, and lent to the handshake and the session loop: an `async fn` would
+/// hold its arguments twice (the argument and its binding), and moving them into each step
+/// would hold them again there, over 1 KiB each time for as long as the session lasts, idle or
+/// not.
+#[allow(clippy::manual_async_fn)]
+fn session<H: Maildrop>(
+    permit: SessionPermit,
+    listening: Arc<Listening>,
+    mut connection: Connection<Server, TcpStream>,
+    mut handler: H,
+) -> impl Future<Output = ()> {
+    async move {
+        match listening.secure(&mut connection).await {
+            Ok(()) => {
+                let shutdown = Some(listening.shutdown.clone());
+                // The handler heard how it ended; nobody else is waiting for the outcome.
+                let _ = Session::new(&mut connection, &mut handler, shutdown)
+                    .finish()
+                    .await;
+            }
+            // The shutdown came during the implicit TLS handshake: no word can be said.
+            Err(None) => handler.closed(None).await,
+            Err(Some(error)) => handler.closed(Some(&error.into())).await,
+        }
+        drop(connection);
+        // The slot is free once the handler has had its last word and the connection is closed.
+        drop(permit);
+    }
 }
 
 /// What every connection of one [`serve`] shares.
@@ -275,52 +306,37 @@ struct Listening {
 }
 
 impl Listening {
-    async fn session<H: Maildrop>(&self, stream: TcpStream, mut handler: H) {
-        let mut config = self.config.clone();
-        config.apop_timestamp = handler.apop_timestamp();
-        let connection = Connection::new(Server::new(config), stream)
-            .with_config(self.io)
-            .with_shutdown(self.shutdown.clone());
-        match self.secure(connection).await {
-            Ok(Some(connection)) => {
-                // The handler heard how it ended; nobody else is waiting for the outcome.
-                let _ = Session::new(connection, handler, Some(self.shutdown.clone()))
-                    .finish()
-                    .await;
-            }
-            // The shutdown came during the implicit TLS handshake: no word can be said.
-            Ok(None) => handler.closed(None).await,
-            Err(error) => handler.closed(Some(&error.into())).await,
-        }
-    }
-
     /// TLS as the listener has it: offered for STLS, or started at once (implicit TLS; cut
-    /// short by the shutdown, `Ok(None)`).
+    /// short by the shutdown, which ends the session without a word: `Err(None)`).
     #[cfg(feature = "rustls")]
     async fn secure(
         &self,
-        connection: Connection<Server>,
-    ) -> Result<Option<Connection<Server>>, crate::Error> {
+        connection: &mut Connection<Server>,
+    ) -> Result<(), Option<crate::Error>> {
         match (&self.tls, self.config.implicit_tls) {
             (Some(tls), true) => tokio::select! {
-                secured = connection.accept_tls(tls.clone()) => secured.map(Some),
-                () = self.shutdown.triggered() => Ok(None),
+                secured = connection.accept_tls_in_place(tls.clone()) => secured.map_err(Some),
+                () = self.shutdown.triggered() => Err(None),
             },
-            (Some(tls), false) => Ok(Some(connection.with_tls_server(tls.clone()))),
-            (None, true) => Err(crate::Error::TlsUnavailable),
-            (None, false) => Ok(Some(connection)),
+            (Some(tls), false) => {
+                connection.set_tls_server(tls.clone());
+                Ok(())
+            }
+            (None, true) => Err(Some(crate::Error::TlsUnavailable)),
+            (None, false) => Ok(()),
         }
     }
 
     #[cfg(not(feature = "rustls"))]
     async fn secure(
         &self,
-        connection: Connection<Server>,
-    ) -> Result<Option<Connection<Server>>, crate::Error> {
+        connection: &mut Connection<Server>,
+    ) -> Result<(), Option<crate::Error>> {
+        let _ = connection;
         if self.config.implicit_tls {
-            return Err(crate::Error::TlsUnavailable);
+            return Err(Some(crate::Error::TlsUnavailable));
         }
-        Ok(Some(connection))
+        Ok(())
     }
 }
 
@@ -360,15 +376,21 @@ impl Listening {
 /// # Ok(())
 /// # }
 /// ```
-pub async fn run_session<H, T>(
-    connection: Connection<Server, T>,
-    handler: H,
-) -> Result<(), ServerError>
+#[allow(clippy::manual_async_fn)]
+pub fn run_session<H, T>(
+    mut connection: Connection<Server, T>,
+    mut handler: H,
+) -> impl Future<Output = Result<(), ServerError>>
 where
     H: Maildrop,
     T: Transport,
 {
-    Session::new(connection, handler, None).finish().await
+    // Not an `async fn`: that would hold the connection twice (see `session`).
+    async move {
+        Session::new(&mut connection, &mut handler, None)
+            .finish()
+            .await
+    }
 }
 
 /// TLS is up: the machine learns what it established (see
@@ -378,18 +400,23 @@ fn tls_up(server: &mut Server, identity: Option<String>, binding: Option<Channel
     server.set_channel_binding(binding);
 }
 
-/// One session: the connection, the handler, and whether the handler heard of the end.
-struct Session<H, T: Transport> {
-    connection: Connection<Server, T>,
-    handler: H,
+/// One session: the connection and the handler (lent by whoever holds them), and whether the
+/// handler heard of the end.
+struct Session<'a, H, T: Transport> {
+    connection: &'a mut Connection<Server, T>,
+    handler: &'a mut H,
     ended: bool,
     /// The server's shutdown, watched here too so that the maildrop is released before the
     /// session's `-ERR` goes out (`None` once seen, or when the caller has its own).
     shutdown: Option<Shutdown>,
 }
 
-impl<H: Maildrop, T: Transport> Session<H, T> {
-    fn new(connection: Connection<Server, T>, handler: H, shutdown: Option<Shutdown>) -> Self {
+impl<'a, H: Maildrop, T: Transport> Session<'a, H, T> {
+    fn new(
+        connection: &'a mut Connection<Server, T>,
+        handler: &'a mut H,
+        shutdown: Option<Shutdown>,
+    ) -> Self {
         Self {
             connection,
             handler,
@@ -543,5 +570,52 @@ impl<H: Maildrop, T: Transport> Session<H, T> {
                 }
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    /// A maildrop with nothing in it.
+    struct Empty;
+
+    impl Maildrop for Empty {
+        type Message = Cursor<Vec<u8>>;
+
+        async fn login(&mut self, _: &Login) -> Result<Vec<MessageInfo>, Refusal> {
+            Ok(Vec::new())
+        }
+
+        async fn retrieve(&mut self, _: &Retrieve) -> Result<Self::Message, Refusal> {
+            Err(Refusal::new("no such message"))
+        }
+    }
+
+    /// The size of what `make` would return; it is never called.
+    fn size_of_return<F>(_: impl FnOnce() -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// An idle connection's memory is mostly its task: the connection in it once, with the
+    /// session loop's state beside it (not a second copy moved into the handshake, the session
+    /// or the loop).
+    #[test]
+    #[allow(unreachable_code, clippy::diverging_sub_expression)]
+    fn a_session_task_holds_its_connection_once() {
+        let connection = std::mem::size_of::<Connection<Server, TcpStream>>();
+        let session_loop = size_of_return(|| Session::<Empty, TcpStream>::run(todo!()));
+        let task = size_of_return(|| session::<Empty>(todo!(), todo!(), todo!(), todo!()));
+        assert!(
+            task <= connection + session_loop + 256,
+            "a session task of {task} octets: connection {connection}, loop {session_loop}"
+        );
+        let run = size_of_return(|| run_session::<Empty, TcpStream>(todo!(), todo!()));
+        assert!(
+            run <= connection + session_loop + 256,
+            "run_session's future of {run} octets: connection {connection}, loop {session_loop}"
+        );
     }
 }
