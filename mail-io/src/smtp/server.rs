@@ -467,13 +467,17 @@ impl Security {
 /// # Ok(())
 /// # }
 /// ```
-pub async fn run_session<H: Handler, T: Transport>(
+#[allow(clippy::manual_async_fn)]
+pub fn run_session<H: Handler, T: Transport>(
     mut connection: Connection<Server, T>,
     handler: &mut H,
-) -> Result<(), Error> {
-    let result = drive(&mut connection, handler).await;
-    handler.closed(result.as_ref().err());
-    result
+) -> impl Future<Output = Result<(), Error>> {
+    // Not an `async fn`: that would hold the connection twice (see `session`).
+    async move {
+        let result = drive(&mut connection, handler).await;
+        handler.closed(result.as_ref().err());
+        result
+    }
 }
 
 /// The session loop: events to the handler, its answers to the machine.
@@ -604,6 +608,19 @@ mod tests {
         assert!(
             task <= connection + session_loop + 256,
             "a session task of {task} octets: connection {connection}, loop {session_loop}"
+        );
+    }
+
+    /// `run_session`, for a listener of one's own, holds its connection once too.
+    #[test]
+    #[allow(unreachable_code, clippy::diverging_sub_expression)]
+    fn run_session_holds_its_connection_once() {
+        let connection = std::mem::size_of::<Connection<Server, TcpStream>>();
+        let session_loop = size_of_return(|| drive::<Accepting, TcpStream>(todo!(), todo!()));
+        let run = size_of_return(|| run_session::<Accepting, TcpStream>(todo!(), todo!()));
+        assert!(
+            run <= connection + session_loop + 256,
+            "run_session's future of {run} octets: connection {connection}, loop {session_loop}"
         );
     }
 }
