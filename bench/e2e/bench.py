@@ -709,6 +709,11 @@ service pop3-login {{
         every 10 ms), smtp-source's own wall time, and the server's CPU time. Raises BenchError if
         smtp-source fails, or if the Maildir then holds other than `msgs` files of >= `size` octets."""
         maildir_clear(server["maildir"], self.trash)
+        # Nothing left for the disk to write from earlier work (the other phases' mailboxes, the
+        # last run's directories): each run's syncs wait for its own writes only, whichever
+        # server it is. Without it, the first measured run of a full invocation cost each server
+        # up to 3x the CPU and time of the later ones.
+        os.sync()
         # Until the inodes the last Postfix run freed are 35 s old (maildir_clear's docstring):
         # each run starts on a quiet file system; Postfix pays for its own queue files within
         # its run, as it would in service.
