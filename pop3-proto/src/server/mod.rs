@@ -80,6 +80,7 @@ mod config;
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::fmt;
 use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -925,6 +926,17 @@ impl Server {
         self.respond(Response::ok(text));
     }
 
+    /// [`ok`](Self::ok) with a text made of numbers and words, written on the stack when it is
+    /// short (a RETR's `+OK 10240 octets` allocates nothing).
+    fn ok_with(&mut self, text: fmt::Arguments<'_>) {
+        let mut short = ShortText::default();
+        if fmt::Write::write_fmt(&mut short, text).is_ok() {
+            self.ok(short.as_str());
+        } else {
+            self.ok(&alloc::fmt::format(text));
+        }
+    }
+
     /// A `-ERR` for a protocol slip or a refused request; `counted` slips end the session
     /// once there are too many.
     fn err(&mut self, code: Option<KnownCode>, text: &str, counted: bool) {
@@ -955,10 +967,14 @@ impl Server {
             self.flush();
             return;
         }
-        let mut input = self.held.split().freeze();
+        let mut input = core::mem::take(&mut self.held).freeze();
         self.process(&mut input);
         if !input.is_empty() {
-            let mut rest = BytesMut::from(&input[..]);
+            // Nothing else holds these octets as a rule (no event keeps a piece of a command
+            // line): the buffer comes back as it is, without a copy.
+            let mut rest = input
+                .try_into_mut()
+                .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
             rest.extend_from_slice(&self.held);
             self.held = rest;
         }
@@ -1418,11 +1434,11 @@ impl Server {
         match command {
             Command::Stat => {
                 let (count, size) = self.maildrop.totals();
-                self.ok(&alloc::format!("{count} {size}"));
+                self.ok_with(format_args!("{count} {size}"));
             }
             Command::List(None) => {
                 let (count, size) = self.maildrop.totals();
-                self.ok(&alloc::format!("{count} messages ({size} octets)"));
+                self.ok_with(format_args!("{count} messages ({size} octets)"));
                 let listings: Vec<ScanListing> = self
                     .maildrop
                     .live()
@@ -1438,7 +1454,7 @@ impl Server {
             }
             Command::List(Some(n)) => {
                 if let Some(info) = self.message(n) {
-                    self.ok(&alloc::format!("{n} {}", info.size));
+                    self.ok_with(format_args!("{n} {}", info.size));
                 }
             }
             Command::Uidl(None) => {
@@ -1458,7 +1474,7 @@ impl Server {
             }
             Command::Uidl(Some(n)) => {
                 if let Some(info) = self.message(n) {
-                    self.ok(&alloc::format!("{n} {}", info.uid));
+                    self.ok_with(format_args!("{n} {}", info.uid));
                 }
             }
             Command::Retr(n) => self.retrieve(n, None),
@@ -1468,7 +1484,7 @@ impl Server {
                     if let Some(flag) = self.maildrop.deleted.get_mut(n.index()) {
                         *flag = true;
                     }
-                    self.ok(&alloc::format!("message {n} deleted"));
+                    self.ok_with(format_args!("message {n} deleted"));
                 }
             }
             Command::Noop => {
@@ -1513,20 +1529,14 @@ impl Server {
     }
 
     fn retrieve(&mut self, n: MessageNumber, top: Option<u32>) {
-        if let Some(info) = self.message(n) {
+        if let Some(MessageInfo { size, uid }) = self.message(n) {
             let event = Event::Retrieve {
                 message: n,
-                uid: info.uid.clone(),
-                size: info.size,
+                uid,
+                size,
                 top,
             };
-            self.ask(
-                Pending::Retrieve {
-                    top,
-                    size: info.size,
-                },
-                event,
-            );
+            self.ask(Pending::Retrieve { top, size }, event);
         }
     }
 
@@ -1616,7 +1626,7 @@ impl Server {
                 match custom {
                     Some(response) => self.respond(response),
                     None => match top {
-                        None => self.ok(&alloc::format!("{size} octets")),
+                        None => self.ok_with(format_args!("{size} octets")),
                         Some(_) => self.ok("top of message follows"),
                     },
                 }
@@ -1651,6 +1661,42 @@ fn maildrop_text(count: usize, size: u64) -> String {
 }
 
 mail_wire::impl_machine!(Server, Event, ApiError, session_timeout);
+
+/// A short text formatted on the stack ([`Server::ok_with`]); a text longer than it holds
+/// fails to write, and is then formatted on the heap.
+struct ShortText {
+    octets: [u8; 64],
+    len: usize,
+}
+
+impl Default for ShortText {
+    fn default() -> Self {
+        Self {
+            octets: [0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl fmt::Write for ShortText {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let end = self.len.checked_add(text.len()).ok_or(fmt::Error)?;
+        let room = self.octets.get_mut(self.len..end).ok_or(fmt::Error)?;
+        room.copy_from_slice(text.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl ShortText {
+    fn as_str(&self) -> &str {
+        // Whole `str`s were written: the octets are UTF-8.
+        self.octets
+            .get(..self.len)
+            .and_then(|octets| core::str::from_utf8(octets).ok())
+            .unwrap_or_default()
+    }
+}
 
 #[cfg(test)]
 mod guard_tests;

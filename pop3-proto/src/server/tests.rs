@@ -7,12 +7,15 @@ use proptest::prelude::*;
 #[derive(Debug, Clone)]
 struct Mailbox {
     messages: Vec<Vec<u8>>,
+    /// Unique-ids of the longest length RFC 1939 7 allows (70 octets) instead of `uid-N`.
+    long_uids: bool,
 }
 
 impl Mailbox {
     fn new(messages: &[&[u8]]) -> Self {
         Self {
             messages: messages.iter().map(|m| m.to_vec()).collect(),
+            long_uids: false,
         }
     }
 
@@ -22,7 +25,12 @@ impl Mailbox {
             .enumerate()
             .map(|(i, m)| MessageInfo {
                 size: m.len() as u64,
-                uid: UniqueId::new(alloc::format!("uid-{}", i + 1)).unwrap(),
+                uid: UniqueId::new(if self.long_uids {
+                    alloc::format!("{:~>70}", i + 1)
+                } else {
+                    alloc::format!("uid-{}", i + 1)
+                })
+                .unwrap(),
             })
             .collect()
     }
@@ -230,6 +238,24 @@ fn rfc1939_example_session() {
 
 // ---------------------------------------------------------------------------------------------
 // RFC 1939 sections 5 and 6.
+
+#[test]
+fn responses_longer_than_the_stack_text_are_whole() {
+    // `UIDL n` with a 70-octet unique-id does not fit the 64 octets a number-and-words reply
+    // is formatted in on the stack: it is formatted on the heap, whole.
+    let mut mailbox = two_messages();
+    mailbox.long_uids = true;
+    let run = session(mailbox, "UIDL 2\r\nLIST 1\r\nSTAT\r\n");
+    let uid = alloc::format!("{:~>70}", 2);
+    assert_eq!(
+        after_login(&run),
+        alloc::format!("+OK 2 {uid}\r\n+OK 1 23\r\n+OK 2 47\r\n")
+    );
+    let mut short = ShortText::default();
+    assert!(fmt::Write::write_str(&mut short, &"x".repeat(64)).is_ok());
+    assert!(fmt::Write::write_str(&mut short, "y").is_err());
+    assert_eq!(short.as_str(), "x".repeat(64));
+}
 
 #[test]
 fn deleted_messages_disappear_and_numbers_stay() {
