@@ -21,7 +21,7 @@ use mail_io::pop3::{
     UidListing, UniqueId, run_session, serve,
 };
 use mail_io::tls::{CertificateDer, PrivateKeyDer};
-use mail_io::{Connection, IoConfig, ServeOptions, TlsClient, TlsServer};
+use mail_io::{Connection, IoConfig, ServeOptions, SessionLimit, TlsClient, TlsServer};
 use pop3_proto::types::ApopDigest;
 use tokio::io::{
     AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf,
@@ -50,6 +50,8 @@ struct Log {
     commits: Vec<Vec<(u32, String)>>,
     /// Every end of a session: the error it ended on, if any.
     closed: Vec<Option<String>>,
+    /// Sessions counted by the limit when each handler was dropped (with `Mailbox::limit`).
+    in_use_at_drop: Vec<usize>,
 }
 
 /// A test's maildrop: its messages, its log, its locks, and the faults it should show.
@@ -67,6 +69,8 @@ struct Mailbox {
     refuse_commit: bool,
     /// Sessions get APOP timestamps, numbered by this counter.
     apop: Option<Arc<AtomicUsize>>,
+    /// The limit the server counts sessions with, read as each handler is dropped.
+    limit: Option<SessionLimit>,
 }
 
 impl Mailbox {
@@ -197,6 +201,15 @@ impl Maildrop for Handler {
             .log()
             .closed
             .push(error.map(ToString::to_string));
+    }
+}
+
+impl Drop for Handler {
+    fn drop(&mut self) {
+        if let Some(limit) = &self.mailbox.limit {
+            let in_use = limit.in_use();
+            self.mailbox.log().in_use_at_drop.push(in_use);
+        }
     }
 }
 
@@ -829,6 +842,58 @@ async fn over_the_session_limit_a_client_is_told_and_closed() {
         assert!(start.elapsed() < STEP, "the slot was never given back");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+#[tokio::test]
+async fn the_slot_is_given_back_only_once_the_handler_is_gone() {
+    // What a handler holds (a maildrop lock's guard, a file) is let go before its session
+    // stops counting against the limit.
+    let limit = SessionLimit::new(4);
+    let mut mailbox = Mailbox::new(vec![message(100, 1)]);
+    mailbox.limit = Some(limit.clone());
+    let options = ServeOptions::new().session_limit(limit.clone());
+    let (address, _) = start(&mailbox, plaintext(), options).await;
+    let mut peer = Peer::alice(address).await;
+    assert_eq!(peer.command("QUIT").await, "+OK bye\r\n");
+    assert!(peer.at_end().await);
+    let start = Instant::now();
+    while mailbox.log().in_use_at_drop.is_empty() {
+        assert!(start.elapsed() < STEP, "the handler was never dropped");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(mailbox.log().in_use_at_drop, [1]);
+    while limit.in_use() != 0 {
+        assert!(start.elapsed() < STEP, "the slot was never given back");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_implicit_tls_handshake_that_never_comes_times_out_and_frees_its_slot() {
+    let (tls_server, tls_client, _, _) = self_signed();
+    let mailbox = Mailbox::new(vec![]);
+    let io = IoConfig::new().handshake_timeout(Duration::from_millis(300));
+    let options = ServeOptions::new()
+        .implicit_tls(tls_server)
+        .max_sessions(1)
+        .io(io);
+    let (address, _) = start(&mailbox, ServerConfig::default(), options).await;
+    // A client that never says hello holds the only slot until the handshake's deadline.
+    let started = Instant::now();
+    let mut silent = Peer::connect(address).await;
+    assert!(silent.at_end().await);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    mailbox.until_closed(1).await;
+    let error = mailbox.log().closed[0].clone().unwrap_or_default();
+    assert!(error.contains("TLS handshake took longer"), "{error}");
+    // The slot is free again: a client that speaks TLS is greeted.
+    let tcp = TcpStream::connect(address).await.unwrap();
+    let mut peer = Peer::over(tls_connect(&tls_client, tcp).await);
+    assert!(peer.line().await.starts_with("+OK"));
 }
 
 #[tokio::test]

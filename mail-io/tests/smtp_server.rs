@@ -18,7 +18,8 @@ use mail_io::smtp::{
     ReplyCode, ReversePath, Server, ServerConfig, SessionInfo, reply, run_session, serve,
 };
 use mail_io::{
-    ClientLimits, Connection, Error, IoConfig, ServeOptions, Shutdown, TlsClient, TlsServer,
+    ClientLimits, Connection, Error, IoConfig, ServeOptions, SessionLimit, Shutdown, TlsClient,
+    TlsServer,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -542,6 +543,51 @@ async fn a_message_the_machine_refuses_resets_the_handler() {
 
 // ---------------------------------------------------------------------------------------------
 // Limits and shutdown.
+
+/// A handler that notes, as it is dropped, how many sessions the limit counts.
+struct CountsAtDrop {
+    limit: SessionLimit,
+    seen: Arc<Mutex<Vec<usize>>>,
+}
+impl Handler for CountsAtDrop {}
+impl Drop for CountsAtDrop {
+    fn drop(&mut self) {
+        self.seen.lock().unwrap().push(self.limit.in_use());
+    }
+}
+
+#[tokio::test]
+async fn the_slot_is_given_back_only_once_the_connection_and_handler_are_gone() {
+    bounded(async {
+        let limit = SessionLimit::new(4);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let options = ServeOptions::new().session_limit(limit.clone());
+        let (counted, shared) = (limit.clone(), seen.clone());
+        let _server = tokio::spawn(serve(
+            listener,
+            ServerConfig::default(),
+            options,
+            move |_| CountsAtDrop {
+                limit: counted.clone(),
+                seen: shared.clone(),
+            },
+        ));
+        let mut client = Raw::connect(address).await;
+        assert!(client.reply().await.starts_with("220 "));
+        client.command("QUIT\r\n").await;
+        client.rest().await;
+        while seen.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(*seen.lock().unwrap(), [1]);
+        while limit.in_use() != 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
 
 #[tokio::test]
 async fn over_the_session_limit_a_client_hears_421() {

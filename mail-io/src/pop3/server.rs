@@ -254,13 +254,7 @@ pub async fn serve<F, H>(
         tls: options.tls.clone(),
     });
     accept_loop(listener, &options, refusals, |stream, peer, permit| {
-        let mut handler = new_handler(peer);
-        let mut config = listening.config.clone();
-        config.apop_timestamp = handler.apop_timestamp();
-        let connection = Connection::new(Server::new(config), stream)
-            .with_config(listening.io)
-            .with_shutdown(listening.shutdown.clone());
-        session(permit, listening.clone(), connection, handler)
+        session(permit, listening.clone(), stream, new_handler(peer))
     })
     .await;
 }
@@ -274,10 +268,20 @@ pub async fn serve<F, H>(
 fn session<H: Maildrop>(
     permit: SessionPermit,
     listening: Arc<Listening>,
-    mut connection: Connection<Server, TcpStream>,
+    stream: TcpStream,
     mut handler: H,
 ) -> impl Future<Output = ()> {
     async move {
+        // In the task, not on the accept loop: a slow or panicking `apop_timestamp` holds up
+        // or ends this session only.
+        // (In a block of its own: nothing built on the way is kept in the task.)
+        let mut connection = {
+            let mut config = listening.config.clone();
+            config.apop_timestamp = handler.apop_timestamp();
+            Connection::new(Server::new(config), stream)
+                .with_config(listening.io)
+                .with_shutdown(listening.shutdown.clone())
+        };
         match listening.secure(&mut connection).await {
             Ok(()) => {
                 let shutdown = Some(listening.shutdown.clone());
@@ -291,7 +295,9 @@ fn session<H: Maildrop>(
             Err(Some(error)) => handler.closed(Some(&error.into())).await,
         }
         drop(connection);
-        // The slot is free once the handler has had its last word and the connection is closed.
+        drop(handler);
+        // The slot is free once the handler has had its last word, the connection is closed
+        // and what the handler held (a maildrop lock's guard) is let go.
         drop(permit);
     }
 }

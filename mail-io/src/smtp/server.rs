@@ -361,8 +361,6 @@ fn session<H: Handler>(
     mut handler: H,
 ) -> impl Future<Output = ()> {
     async move {
-        // Held for as long as the session runs: it is what the limit counts.
-        let _permit = permit;
         match security.apply(&mut connection).await {
             Ok(()) => {
                 // The outcome goes to the handler's `closed`, as in `run_session`.
@@ -371,6 +369,11 @@ fn session<H: Handler>(
             }
             Err(error) => handler.closed(error.as_ref()),
         }
+        drop(connection);
+        drop(handler);
+        // The slot (what the limit counts) is free once the connection is closed and the
+        // handler is gone.
+        drop(permit);
     }
 }
 

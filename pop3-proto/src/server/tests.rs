@@ -734,6 +734,84 @@ proptest! {
     }
 }
 
+/// Feeds `input` in chunks of `sizes` (cycled), and answers each decision only after `delay`
+/// more calls of `receive` (the application is slow): meanwhile the server holds what the
+/// client pipelined, within its bound.
+fn run_deferred(
+    config: ServerConfig,
+    app: &App,
+    input: &[u8],
+    sizes: &[usize],
+    delay: usize,
+) -> Run {
+    let bound = config.max_pending + config.max_command_line + 2;
+    let mut server = Server::new(config);
+    let mut run = Run::default();
+    // Decisions not answered yet, with the calls of `receive` left before they are.
+    let mut waiting: Vec<(usize, Event)> = Vec::new();
+    let mut rest = input;
+    let mut turn = 0;
+    for _ in 0..1_000_000 {
+        for _ in 0..100_000 {
+            let Some(output) = server.poll_output() else {
+                break;
+            };
+            match output {
+                Output::Transmit(bytes) => run
+                    .transcript
+                    .push_str(core::str::from_utf8(&bytes).unwrap()),
+                Output::Event(event) if event.is_decision() => {
+                    waiting.push((delay, event.clone()));
+                    run.events.push(event);
+                }
+                Output::Event(event) => run.events.push(event),
+                Output::StartTls => run.starttls = true,
+                Output::Close => run.closed = true,
+            }
+        }
+        if let Some(index) = waiting.iter().position(|(left, _)| *left == 0) {
+            let (_, event) = waiting.remove(index);
+            app.handle(&mut server, &event);
+            continue;
+        }
+        if rest.is_empty() && waiting.is_empty() {
+            return run;
+        }
+        let size = sizes[turn % sizes.len()].max(1).min(rest.len());
+        turn += 1;
+        let taken = server.receive(&rest[..size]);
+        rest = &rest[taken..];
+        assert!(server.buffered() <= bound, "{} buffered", server.buffered());
+        for (left, _) in &mut waiting {
+            *left = left.saturating_sub(1);
+        }
+    }
+    panic!("livelock");
+}
+
+proptest! {
+    /// An application that answers late, whatever the chunking and the pending bound: the
+    /// input held meanwhile is processed in order, every response and event as when the
+    /// application answers at once.
+    #[test]
+    fn late_answers_keep_pipelined_input_in_order(
+        sizes in proptest::collection::vec(1usize..300, 1..8),
+        max_pending in 8usize..200,
+        delay in 0usize..4,
+    ) {
+        let (config, app, input) = full_session();
+        let pipelined = "LIST\r\nSTAT\r\nRETR 2\r\nNOOP\r\nLIST 3\r\n".repeat(40);
+        let input = input.replace("QUIT\r\n", &(pipelined + "QUIT\r\n"));
+        let (whole, _) = run_with(config.clone(), &app, &[input.as_bytes()]);
+        prop_assert!(whole.closed);
+        let config = ServerConfig { max_pending, ..config };
+        let late = run_deferred(config, &app, input.as_bytes(), &sizes, delay);
+        prop_assert_eq!(&late.transcript, &whole.transcript);
+        prop_assert_eq!(&late.events, &whole.events);
+        prop_assert!(late.closed);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The model: random command sequences with random disconnects.
 
