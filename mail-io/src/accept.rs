@@ -454,12 +454,9 @@ mod tests {
     /// Refusals on an implicit TLS listener, said inside TLS.
     #[cfg(feature = "rustls")]
     mod implicit_tls {
-        use std::io::Cursor;
-
         use tokio_rustls::client::TlsStream;
 
         use super::*;
-        use crate::pop3::{Login, Maildrop, MessageInfo, Refusal, Retrieve};
         use crate::tls::PrivateKeyDer;
         use crate::{TlsClient, TlsServer};
 
@@ -599,20 +596,7 @@ mod tests {
             ended(server).await;
         }
 
-        /// A maildrop with nothing in it.
-        struct Empty;
-
-        impl Maildrop for Empty {
-            type Message = Cursor<Vec<u8>>;
-
-            async fn login(&mut self, _: &Login) -> Result<Vec<MessageInfo>, Refusal> {
-                Ok(Vec::new())
-            }
-
-            async fn retrieve(&mut self, _: &Retrieve) -> Result<Self::Message, Refusal> {
-                Err(Refusal::new("no such message"))
-            }
-        }
+        use crate::test_support::Empty;
 
         #[tokio::test]
         async fn a_pop3_client_refused_on_implicit_tls_reads_err_sys_temp_inside_tls_then_the_end()

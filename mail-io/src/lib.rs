@@ -135,6 +135,8 @@ mod connection;
 pub mod pop3;
 #[cfg(feature = "tokio")]
 pub mod smtp;
+#[cfg(all(test, feature = "tokio"))]
+mod test_support;
 #[cfg(feature = "tokio")]
 mod transport;
 

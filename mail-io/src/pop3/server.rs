@@ -581,29 +581,9 @@ impl<'a, H: Maildrop, T: Transport> Session<'a, H, T> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Cursor;
-
     use super::*;
 
-    /// A maildrop with nothing in it.
-    struct Empty;
-
-    impl Maildrop for Empty {
-        type Message = Cursor<Vec<u8>>;
-
-        async fn login(&mut self, _: &Login) -> Result<Vec<MessageInfo>, Refusal> {
-            Ok(Vec::new())
-        }
-
-        async fn retrieve(&mut self, _: &Retrieve) -> Result<Self::Message, Refusal> {
-            Err(Refusal::new("no such message"))
-        }
-    }
-
-    /// The size of what `make` would return; it is never called.
-    fn size_of_return<F>(_: impl FnOnce() -> F) -> usize {
-        std::mem::size_of::<F>()
-    }
+    use crate::test_support::{Empty, size_of_return};
 
     /// An idle connection's memory is mostly its task: the connection in it once, with the
     /// session loop's state beside it (not a second copy moved into the handshake, the session

@@ -595,10 +595,7 @@ mod tests {
     struct Accepting;
     impl Handler for Accepting {}
 
-    /// The size of what `make` would return; it is never called.
-    fn size_of_return<F>(_: impl FnOnce() -> F) -> usize {
-        std::mem::size_of::<F>()
-    }
+    use crate::test_support::size_of_return;
 
     /// An idle connection's memory is mostly its task: the connection in it once, with the
     /// session loop's state beside it (not a second copy moved into the loop).
