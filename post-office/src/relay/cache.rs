@@ -9,11 +9,12 @@
 //! and a verified one is kept for messages that ask for verification). Bounded: idle time,
 //! age, transactions per session, idle sessions per hop and in all ([`CacheLimits`]). Expired
 //! sessions are closed with QUIT by a small task that runs while sessions wait, and ends when
-//! none do, at the shutdown, or when the cache is dropped.
+//! none do (within the idle time, even when the cache is dropped meanwhile) or at the
+//! shutdown.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use mail_io::Shutdown;
@@ -216,7 +217,7 @@ impl Cache {
         };
         if start_reaper {
             tokio::spawn(reap(
-                Arc::downgrade(&self.waiting),
+                Arc::clone(&self.waiting),
                 self.limits,
                 self.shutdown.clone(),
             ));
@@ -278,14 +279,12 @@ async fn closing(sessions: Vec<Session>) {
 }
 
 /// Closes sessions as they expire; ends when none wait (the next [`Cache::put`] starts it
-/// again), when the cache is gone, or at `shutdown` (closing every one).
-async fn reap(waiting: Weak<Mutex<Waiting>>, limits: CacheLimits, shutdown: Option<Shutdown>) {
+/// again) or at `shutdown` (closing every one). It holds the sessions while it runs, so that
+/// each is closed with QUIT even when the cache is dropped first.
+async fn reap(waiting: Arc<Mutex<Waiting>>, limits: CacheLimits, shutdown: Option<Shutdown>) {
     loop {
         let next = {
-            let Some(shared) = waiting.upgrade() else {
-                return;
-            };
-            let mut waiting = lock(&shared);
+            let mut waiting = lock(&waiting);
             let next = waiting
                 .sessions
                 .values()
@@ -310,22 +309,17 @@ async fn reap(waiting: Weak<Mutex<Waiting>>, limits: CacheLimits, shutdown: Opti
         tokio::select! {
             () = tokio::time::sleep_until(next) => {}
             () = stop => {
-                if let Some(shared) = waiting.upgrade() {
-                    let sessions = drain(&shared, true);
-                    debug!(sessions = sessions.len(), "shutdown: closing the cached sessions");
-                    lock(&shared).reaper = false;
-                    closing(sessions).await;
-                }
+                let sessions = drain(&waiting, true);
+                debug!(sessions = sessions.len(), "shutdown: closing the cached sessions");
+                lock(&waiting).reaper = false;
+                closing(sessions).await;
                 return;
             }
         }
-        let Some(shared) = waiting.upgrade() else {
-            return;
-        };
         let now = Instant::now();
         let mut expired = Vec::new();
         {
-            let mut waiting = lock(&shared);
+            let mut waiting = lock(&waiting);
             let mut left = 0;
             for sessions in waiting.sessions.values_mut() {
                 let (keep, gone): (Vec<Idle>, Vec<Idle>) = std::mem::take(sessions)

@@ -430,3 +430,48 @@ async fn a_session_after_a_refused_transaction_is_not_kept() {
     .await
     .unwrap();
 }
+
+/// At the shutdown the idle sessions are closed with QUIT and none is kept after it; an
+/// outbound side dropped with a session waiting still closes it with QUIT at its idle time.
+#[tokio::test]
+async fn sessions_are_closed_at_the_shutdown_and_after_a_drop() {
+    tokio::time::timeout(LIMIT, async {
+        let message = message_file();
+        let (port, seen) = next_hop(After::Serve, Duration::ZERO).await;
+        let shutdown = Shutdown::new();
+        let limits = CacheLimits {
+            idle: Duration::from_secs(30),
+            ..CacheLimits::default()
+        };
+        let outbound = outbound(port, limits, false).close_at(shutdown.clone());
+        assert_eq!(send(&outbound, &message, "m1").await, DELIVERED);
+        assert_eq!(outbound.cache.idle(), 1);
+        shutdown.trigger();
+        eventually("QUIT at the shutdown", || {
+            seen.commands(0).last().map(String::as_str) == Some("QUIT")
+        })
+        .await;
+        assert_eq!(outbound.cache.idle(), 0);
+        assert_eq!(send(&outbound, &message, "m2").await, DELIVERED);
+        assert_eq!(outbound.cache.idle(), 0);
+        eventually("QUIT after the message", || {
+            seen.commands(1).last().map(String::as_str) == Some("QUIT")
+        })
+        .await;
+
+        let (port, seen) = next_hop(After::Serve, Duration::ZERO).await;
+        let limits = CacheLimits {
+            idle: Duration::from_millis(200),
+            ..CacheLimits::default()
+        };
+        let outbound = outbound_with(port, limits);
+        assert_eq!(send(&outbound, &message, "m1").await, DELIVERED);
+        drop(outbound);
+        eventually("QUIT after the drop", || {
+            seen.commands(0).last().map(String::as_str) == Some("QUIT")
+        })
+        .await;
+    })
+    .await
+    .unwrap();
+}
