@@ -1,7 +1,12 @@
 //! Idle SMTP sessions to next hops, kept a short while for the next message to the same hop
-//! (a connection cache, as Postfix's): a message that finds one skips the TCP and TLS
-//! handshakes and EHLO, and goes after an RSET (RFC 5321 4.1.1.5: a new transaction may
-//! follow a completed one, 4.1.4; the RSET only proves the session still answers).
+//! (a connection cache, as Postfix's): a message that finds one skips the TCP connection, the
+//! greeting, EHLO, STARTTLS with its handshake and the second EHLO. A new transaction may
+//! follow a completed one (RFC 5321 4.1.4); an RSET goes first (4.1.1.5) only to prove that
+//! the session still answers: a server may close an idle session at any time (its own idle
+//! timeout, a restart, 421), and the failure of a transaction does not say how far it got,
+//! so without the RSET a message could meet a dead session half-way, its fate unknown. A
+//! session that fails the RSET has carried nothing, and the message takes a new connection
+//! in the same attempt. It costs one round trip per reused session.
 //!
 //! A session is cached only after every transaction on it completed cleanly, and is found
 //! again only by a message that needs exactly what it was opened with: the same hop (name and
