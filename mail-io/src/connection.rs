@@ -354,6 +354,14 @@ impl<M: Machine, T: Transport> Connection<M, T> {
         self.unread.capacity() + self.unsent.capacity()
     }
 
+    /// Sets [`IoConfig::session_timeout`] and counts it from now, not from the connection: a
+    /// connection kept for a new piece of work gets that work's bound. A limit that already
+    /// expired (the machine was told) stays expired.
+    pub fn restart_session_timeout(&mut self, limit: Option<std::time::Duration>) {
+        self.config.session_timeout = limit;
+        self.deadlines.restart_session();
+    }
+
     /// The driver's limits.
     pub fn config(&self) -> &IoConfig {
         &self.config

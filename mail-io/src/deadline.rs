@@ -138,6 +138,12 @@ impl<I: Moment> Deadlines<I> {
         Expired::Phase
     }
 
+    /// The session limit counts from now (unless it expired already: the machine was told).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn restart_session(&mut self) {
+        self.started = I::now();
+    }
+
     /// Whether the session's limit has passed and the machine has not been told yet: checked
     /// before each turn of the drivers' loops, so that a session busy sending (a POP3 server
     /// streaming a message, which never waits to read) ends at its limit too, one write

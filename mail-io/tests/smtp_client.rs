@@ -652,3 +652,96 @@ async fn an_abandoned_message_interrupts_the_session() {
     .await
     .unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// A session kept between messages (a connection cache).
+
+/// `reset` answers whether an idle session still works: RSET and its 250 on a live one, which
+/// then takes the next message; an error, and a session that is over, where the server closed
+/// the connection meanwhile.
+#[tokio::test]
+async fn reset_tells_a_live_session_from_one_the_server_closed() {
+    timeout(LIMIT, async {
+        let (address, seen) = start_server(Server::default()).await;
+        let mut client = connect(address, false, false).await;
+        let body = &b"Subject: one\r\n\r\nhi\r\n"[..];
+        client
+            .send(envelope(&["bob@example.com"]), body)
+            .await
+            .unwrap();
+        client.reset().await.unwrap();
+        assert!(client.is_ready());
+        client
+            .send(envelope(&["bob@example.com"]), body)
+            .await
+            .unwrap();
+        assert_eq!(seen.messages.lock().unwrap().len(), 2);
+        client.quit().await.unwrap();
+
+        // A server that greets, answers EHLO, then hangs up.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            write.write_all(b"220 gone.example\r\n").await.unwrap();
+            let _ehlo = lines.next_line().await.unwrap();
+            write.write_all(b"250 gone.example\r\n").await.unwrap();
+        });
+        let mut client = connect(address, false, false).await;
+        let reset = client.reset().await;
+        assert!(
+            matches!(
+                reset,
+                Err(ClientError::Session(SessionError::ConnectionClosed) | ClientError::Io(_))
+            ),
+            "{reset:?}"
+        );
+        assert!(!client.is_ready());
+        assert!(matches!(
+            client.send(envelope(&["bob@example.com"]), body).await,
+            Err(ClientError::Closed)
+        ));
+    })
+    .await
+    .unwrap();
+}
+
+/// The session limit counts from the connection; restarted, it counts from then: a session
+/// idle past its first limit takes a message under a new one, and fails without it.
+#[tokio::test]
+async fn a_restarted_session_timeout_counts_from_the_restart() {
+    timeout(LIMIT, async {
+        let (address, seen) = start_server(Server::default()).await;
+        let limited = |address| async move {
+            let stream = TcpSocket::new_v4().unwrap().connect(address).await.unwrap();
+            let config = ClientConfig {
+                tls: TlsPolicy::Never,
+                ..ClientConfig::default()
+            };
+            Client::connect("unused")
+                .config(config)
+                .io(IoConfig::new().session_timeout(Some(Duration::from_millis(300))))
+                .over(stream)
+                .await
+                .unwrap()
+        };
+        let body = &b"Subject: later\r\n\r\nhi\r\n"[..];
+        let mut kept = limited(address).await;
+        let mut expired = limited(address).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        kept.restart_session_timeout(Some(Duration::from_secs(30)));
+        kept.send(envelope(&["bob@example.com"]), body)
+            .await
+            .unwrap();
+        let late = expired.send(envelope(&["bob@example.com"]), body).await;
+        assert!(
+            matches!(late, Err(ClientError::Session(SessionError::Timeout))),
+            "{late:?}"
+        );
+        assert_eq!(seen.messages.lock().unwrap().len(), 1);
+    })
+    .await
+    .unwrap();
+}

@@ -148,7 +148,11 @@ pub struct Args {
 /// The outbound side's settings from `serve`'s options (the queue's workers hold the
 /// [`Outbound`](crate::relay::Outbound) made of them).
 pub fn outbound_config(args: &Args) -> crate::relay::OutboundConfig {
-    args.outbound.config(&args.hostname)
+    let mut config = args.outbound.config(&args.hostname);
+    // Idle sessions: no more than could be busy at once, per domain and in all.
+    config.cache.per_hop = usize::try_from(args.relay_per_domain).unwrap_or(usize::MAX);
+    config.cache.total = usize::try_from(args.relay_workers).unwrap_or(usize::MAX);
+    config
 }
 
 /// What every session shares: the users, the domains, the store, the maildrop locks.
@@ -458,7 +462,7 @@ fn start_queue(office: &Arc<Office>, args: &Args, shutdown: &Shutdown) -> Result
         return Ok(());
     };
     let loaded = queue.recover().context("reading the relay queue")?;
-    let outbound = Outbound::new(outbound_config(args))?;
+    let outbound = Outbound::new(outbound_config(args))?.close_at(shutdown.clone());
     let settings = Settings {
         policy: RetryPolicy {
             first: args.retry_first,

@@ -670,30 +670,34 @@ fn ehlo(port: u16) -> Vec<String> {
     lines
 }
 
-/// Checks that on every session of `tap` with a transaction, A sent its RCPTs and DATA (or
-/// BDAT) before it could have read the reply to MAIL, held back by the tap: PIPELINING
-/// (RFC 2920 3.1).
+/// Checks that for every transaction on the sessions of `tap` (a session may carry several:
+/// A keeps its sessions for the next message), A sent its RCPTs and DATA (or BDAT) before it
+/// could have read the reply to MAIL, held back by the tap: PIPELINING (RFC 2920 3.1).
 fn assert_pipelined(tap: &Tap, transactions: usize) {
     let sessions = tap.sessions();
     let mut seen = 0;
     for (sent, replies) in sessions {
-        let Some(mail) = sent.windows(10).position(|w| w == b"MAIL FROM:") else {
-            continue;
-        };
-        seen += 1;
-        // The first reply passed on once MAIL had gone out: the reply to MAIL.
-        let (_, by_then) = replies
-            .iter()
-            .find(|(_, sent)| *sent > mail)
-            .expect("a reply to MAIL");
-        let before = String::from_utf8_lossy(&sent[mail..*by_then]);
-        assert!(
-            before.contains("RCPT TO:")
-                && (before.contains("\r\nDATA\r\n") || before.contains("BDAT ")),
-            "A waited for the reply to MAIL; it had sent only {before:?}"
-        );
+        let mails = sent
+            .windows(10)
+            .enumerate()
+            .filter(|(_, w)| *w == b"MAIL FROM:")
+            .map(|(at, _)| at);
+        for mail in mails {
+            seen += 1;
+            // The first reply passed on once MAIL had gone out: the reply to MAIL.
+            let (_, by_then) = replies
+                .iter()
+                .find(|(_, sent)| *sent > mail)
+                .expect("a reply to MAIL");
+            let before = String::from_utf8_lossy(&sent[mail..*by_then]);
+            assert!(
+                before.contains("RCPT TO:")
+                    && (before.contains("\r\nDATA\r\n") || before.contains("BDAT ")),
+                "A waited for the reply to MAIL; it had sent only {before:?}"
+            );
+        }
     }
-    assert_eq!(seen, transactions, "sessions with a transaction");
+    assert_eq!(seen, transactions, "transactions");
 }
 
 /// smtp-sink (Postfix 3.7, PIPELINING but no CHUNKING here: the EHLO says so) gets three
@@ -1036,5 +1040,57 @@ fn a_5yz_from_the_peer_bounces_with_its_reply() {
     );
     assert_queue_empties(&a);
     assert!(sink.messages().is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Connection reuse against smtp-sink: three messages one after another go over one session
+/// (one EHLO, an RSET before each later message); smtp-sink restarted meanwhile, the kept
+/// session is gone and the next message takes a new one, delivered once; the last session is
+/// closed with QUIT once idle for `--relay-cache-time`.
+#[test]
+fn smtp_sink_gets_messages_one_after_another_over_one_kept_session() {
+    if !smtp_sink_installed() {
+        return;
+    }
+    let dir = scratch("relay-sink-reuse");
+    let sink = Sink::start(&dir, &[]);
+    let port = sink.port;
+    let tap = Tap::start(port, Duration::ZERO, false);
+    let a = relay("relay-sink-reuse-a", tap.port, &["--relay-cache-time", "5"]);
+    for n in 1..=3 {
+        submit_to_bob(a.smtp);
+        sink.wait_for_messages(n, &a);
+    }
+    let sessions = tap.sessions();
+    assert_eq!(sessions.len(), 1, "one connection for three messages");
+    let sent = String::from_utf8_lossy(&sessions[0].0).into_owned();
+    assert_eq!(sent.matches("EHLO ").count(), 1, "{sent}");
+    assert_eq!(sent.matches("MAIL FROM:").count(), 3, "{sent}");
+    assert_eq!(sent.matches("\r\nRSET\r\n").count(), 2, "{sent}");
+    assert!(!sent.contains("QUIT"), "{sent}");
+
+    let dir = sink.stop();
+    let sink = Sink::start_on(&dir, port, &[]);
+    submit_to_bob(a.smtp);
+    let dumped = sink.wait_for_messages(4, &a);
+    assert_queue_empties(&a);
+    for message in &dumped {
+        assert_relayed_whole(&crlf(&message.content));
+    }
+    assert_eq!(
+        tap.sessions().len(),
+        2,
+        "a new connection after the restart"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), POLL, || {
+            String::from_utf8_lossy(&tap.sessions()[1].0).ends_with("QUIT\r\n")
+        }),
+        "no QUIT after the idle time: {:?}",
+        String::from_utf8_lossy(&tap.sessions()[1].0)
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(sink.messages().len(), 4, "each message once");
+    assert!(dsns(&a).is_empty());
     let _ = std::fs::remove_dir_all(dir);
 }

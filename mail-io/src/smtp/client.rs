@@ -240,6 +240,29 @@ impl<T: Transport> Client<T> {
         Ok(writer)
     }
 
+    /// Checks that the session still answers, between messages: `RSET` (RFC 5321 4.1.1.5),
+    /// and its 250. Made before a message goes over a session that stood idle (a connection
+    /// cache), it tells a session the server gave up meanwhile (421, the end of the
+    /// connection, no answer in time) before anything of the message is sent. Any failure
+    /// ends the session.
+    ///
+    /// Not cancel safe: dropping its future before it completes leaves the session unusable
+    /// ([`ClientError::Closed`]); drop the client then.
+    pub async fn reset(&mut self) -> Result<(), ClientError> {
+        self.check_idle()?;
+        self.connection.machine_mut().reset()?;
+        self.ready = false;
+        self.until_ready().await
+    }
+
+    /// Sets the session's overall limit ([`IoConfig::session_timeout`]) and counts it from
+    /// now: for a session kept between messages, each message's own bound.
+    ///
+    /// [`IoConfig::session_timeout`]: crate::IoConfig::session_timeout
+    pub fn restart_session_timeout(&mut self, limit: Option<std::time::Duration>) {
+        self.connection.restart_session_timeout(limit);
+    }
+
     /// Ends the session politely (QUIT) and closes the connection. After a message was cut off
     /// ([`ClientError::Interrupted`]) nothing is sent: the connection is closed as it is, and
     /// the result is that error.

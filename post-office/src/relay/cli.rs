@@ -120,5 +120,6 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
     {
         println!("{}", serde_json::to_string(&outcome)?);
     }
+    outbound.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -13,9 +13,10 @@ use mail_io::{IoConfig, TlsClient};
 use smtp_proto::client::{Error as SessionError, Recipient, RecipientReport, SendError};
 use smtp_proto::types::Extension;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::Outbound;
+use super::cache::{Key, Session};
 use super::route::{Hop, NoRoute, Route, normalize};
 use crate::envelope::{Outcome, OutcomeKind, QueuedEnvelope, QueuedRecipient, now};
 
@@ -26,9 +27,13 @@ const MAX_RECIPIENTS: usize = 100;
 /// How long QUIT may wait for its reply: the mail is through already.
 const QUIT_WAIT: Duration = Duration::from_secs(10);
 
+/// How long a cached session may take to answer the RSET that shows it still works, before
+/// a new connection is made instead.
+const PROBE_WAIT: Duration = Duration::from_secs(5);
+
 /// What TLS a hop must give.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tls {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Tls {
     /// STARTTLS when offered, the certificate unchecked; plaintext otherwise.
     Opportunistic,
     /// STARTTLS required, the certificate verified against the hop's name. `requiretls`:
@@ -337,8 +342,12 @@ fn tls_name(hop: &Hop) -> String {
     .to_string()
 }
 
-/// One hop: connect, greet, secure as `tls` says, then the recipients in transactions of
-/// [`MAX_RECIPIENTS`]. `Err`: the hop did not take the message (try the next).
+/// One hop: a session kept from an earlier message to it ([`Cache`](super::cache)) that
+/// still answers an RSET, else a new one (connect, greet, secure as `tls` says); then the
+/// recipients in transactions of [`MAX_RECIPIENTS`]. `Err`: the hop did not take the message
+/// (try the next). A kept session that turns out gone before a transaction got anywhere (no
+/// answer to RSET, or a 421 to the first transaction, which the server did not take) is
+/// dropped, and a new connection carries on within the attempt: not the hop's failure.
 async fn try_hop(
     outbound: &Outbound,
     hop: &Hop,
@@ -348,7 +357,51 @@ async fn try_hop(
     message: &Path,
     deadline: Instant,
 ) -> Result<Vec<(usize, Outcome)>, Problem> {
-    let config = &outbound.config;
+    let key = Key::new(hop, tls);
+    let work = Work {
+        outbound,
+        hop,
+        tls,
+        envelope,
+        recipients,
+        message,
+    };
+    while let Some(mut session) = outbound.cache.take(&key) {
+        let remaining = time_left(deadline)?;
+        // The attempt's bound, counted from now, not from the session's first attempt.
+        session.client.restart_session_timeout(Some(remaining));
+        match tokio::time::timeout(PROBE_WAIT.min(remaining), session.client.reset()).await {
+            Ok(Ok(())) => match work.transactions(session, true).await {
+                Ending::Done(result) => return result,
+                Ending::Gone(problem) => {
+                    info!(
+                        id = %envelope.id,
+                        hop = %hop.name,
+                        diagnostic = %problem.diagnostic,
+                        "a cached session was closed by the server: a new connection"
+                    );
+                    break;
+                }
+            },
+            Ok(Err(error)) => {
+                debug!(hop = %hop.name, %error, "a cached session is gone: dropped");
+            }
+            Err(_) => {
+                // The hop is slow to answer: no other cached session is tried.
+                debug!(hop = %hop.name, "a cached session did not answer RSET: dropped");
+                break;
+            }
+        }
+    }
+    let session = connect(outbound, hop, tls, time_left(deadline)?).await?;
+    match work.transactions(session, false).await {
+        Ending::Done(result) => result,
+        Ending::Gone(problem) => Err(problem),
+    }
+}
+
+/// What is left of the attempt's time, or the problem when nothing is.
+fn time_left(deadline: Instant) -> Result<Duration, Problem> {
     let remaining = deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
         return Err(Problem::new(
@@ -358,6 +411,18 @@ async fn try_hop(
             "no time left for this attempt",
         ));
     }
+    Ok(remaining)
+}
+
+/// A new session with `hop`: connected, greeted, secured as `tls` says, bound by
+/// `remaining` in all.
+async fn connect(
+    outbound: &Outbound,
+    hop: &Hop,
+    tls: Tls,
+    remaining: Duration,
+) -> Result<Session, Problem> {
+    let config = &outbound.config;
     let io = IoConfig::new()
         .connect_timeout(config.connect_timeout.min(remaining))
         .handshake_timeout(config.connect_timeout.min(remaining))
@@ -388,104 +453,158 @@ async fn try_hop(
             }
         }
     };
-    let mut client = match builder.await {
-        Ok(client) => client,
-        Err(error) => return Err(connect_problem(hop, tls, error)),
-    };
-    // Read before any await: the client is `Send` but not `Sync`, so no borrow of it may be
-    // held across one (the queue's workers run on any thread).
-    let (requiretls_offered, dsn) = {
-        let offers = |extension| {
-            client
-                .capabilities()
-                .is_some_and(|caps| caps.supports(extension))
-        };
-        (offers(Extension::RequireTls), offers(Extension::Dsn))
-    };
-    if tls == (Tls::Verified { requiretls: true }) && !requiretls_offered {
-        quit(client).await;
-        return Err(Problem::new(
-            true,
-            "5.7.30",
-            Some(hop),
-            &format!("{} does not offer REQUIRETLS (RFC 8689 4.2.1)", hop.name),
-        ));
+    match builder.await {
+        Ok(client) => Ok(Session::new(client)),
+        Err(error) => Err(connect_problem(hop, tls, error)),
     }
-    let secured = client.is_tls();
-    let mut results = Vec::new();
-    // Once the session broke, the rest waits for the next attempt.
-    let mut broken: Option<Problem> = None;
-    for batch in recipients.chunks(MAX_RECIPIENTS) {
-        if let Some(problem) = &broken {
-            results.extend(batch.iter().map(|(slot, _)| (*slot, problem.outcome())));
-            continue;
+}
+
+/// How the transactions on a session ended.
+enum Ending {
+    /// The hop took the transactions (`Ok`), or did not (`Err`: try the next hop).
+    Done(Result<Vec<(usize, Outcome)>, Problem>),
+    /// A cached session answered its first transaction with 421: the server closed it
+    /// without taking anything; a new connection may carry on.
+    Gone(Problem),
+}
+
+/// The message and recipients of one attempt at one hop.
+struct Work<'a> {
+    outbound: &'a Outbound,
+    hop: &'a Hop,
+    tls: Tls,
+    envelope: &'a QueuedEnvelope,
+    recipients: &'a [(usize, &'a QueuedRecipient)],
+    message: &'a Path,
+}
+
+impl Work<'_> {
+    /// The recipients over `session` (`reused`: from the cache), in transactions of
+    /// [`MAX_RECIPIENTS`]; then the session is cached when every transaction completed
+    /// cleanly (MAIL taken, the client ready), closed with QUIT otherwise, or dropped when
+    /// it broke.
+    async fn transactions(&self, mut session: Session, reused: bool) -> Ending {
+        let Self {
+            outbound,
+            hop,
+            tls,
+            envelope,
+            recipients,
+            message,
+        } = *self;
+        // Read before any await: the client is `Send` but not `Sync`, so no borrow of it may
+        // be held across one (the queue's workers run on any thread).
+        let (requiretls_offered, dsn) = {
+            let offers = |extension| {
+                session
+                    .client
+                    .capabilities()
+                    .is_some_and(|caps| caps.supports(extension))
+            };
+            (offers(Extension::RequireTls), offers(Extension::Dsn))
+        };
+        if tls == (Tls::Verified { requiretls: true }) && !requiretls_offered {
+            quit(session.client).await;
+            return Ending::Done(Err(Problem::new(
+                true,
+                "5.7.30",
+                Some(hop),
+                &format!("{} does not offer REQUIRETLS (RFC 8689 4.2.1)", hop.name),
+            )));
         }
-        let file = match tokio::fs::File::open(message).await {
-            Ok(file) => file,
-            Err(error) => {
-                let text = format!("reading the queued message: {error}");
-                let problem = Problem::new(false, "4.3.0", None, &text);
+        let secured = session.client.is_tls();
+        let mut results = Vec::new();
+        // Once the session broke, the rest waits for the next attempt.
+        let mut broken: Option<Problem> = None;
+        // Every transaction completed with its MAIL taken: the session may be kept.
+        let mut clean = true;
+        for batch in recipients.chunks(MAX_RECIPIENTS) {
+            if let Some(problem) = &broken {
                 results.extend(batch.iter().map(|(slot, _)| (*slot, problem.outcome())));
-                broken = Some(problem);
                 continue;
             }
-        };
-        let size = file.metadata().await.ok().map(|metadata| metadata.len());
-        let parameters = mail_parameters(envelope, size, secured, requiretls_offered);
-        let transaction = Envelope {
-            from: envelope.from.clone(),
-            parameters,
-            recipients: batch
-                .iter()
-                .map(|(_, recipient)| Recipient {
-                    to: recipient.to.clone(),
-                    parameters: recipient.parameters.clone(),
-                })
-                .collect(),
-        };
-        match client.send(transaction, file).await {
-            Ok(report) => {
-                let mut replies = report.recipients.iter();
-                for (slot, _) in batch {
-                    let outcome = match replies.next() {
-                        Some(reply) => recipient_outcome(reply, dsn, hop),
-                        None => Problem::new(false, "4.4.2", Some(hop), "no reply").outcome(),
-                    };
-                    results.push((*slot, outcome));
+            let file = match tokio::fs::File::open(message).await {
+                Ok(file) => file,
+                Err(error) => {
+                    let text = format!("reading the queued message: {error}");
+                    let problem = Problem::new(false, "4.3.0", None, &text);
+                    results.extend(batch.iter().map(|(slot, _)| (*slot, problem.outcome())));
+                    broken = Some(problem);
+                    continue;
                 }
-            }
-            Err(ClientError::Send(error)) => {
-                let problem = send_problem(hop, &error);
-                if results.is_empty() {
-                    quit(client).await;
-                    return Err(problem);
+            };
+            let size = file.metadata().await.ok().map(|metadata| metadata.len());
+            let parameters = mail_parameters(envelope, size, secured, requiretls_offered);
+            let transaction = Envelope {
+                from: envelope.from.clone(),
+                parameters,
+                recipients: batch
+                    .iter()
+                    .map(|(_, recipient)| Recipient {
+                        to: recipient.to.clone(),
+                        parameters: recipient.parameters.clone(),
+                    })
+                    .collect(),
+            };
+            session.transactions = session.transactions.saturating_add(1);
+            match session.client.send(transaction, file).await {
+                Ok(report) => {
+                    clean &= report.mail.as_ref().is_some_and(Reply::is_positive);
+                    let mut replies = report.recipients.iter();
+                    for (slot, _) in batch {
+                        let outcome = match replies.next() {
+                            Some(reply) => recipient_outcome(reply, dsn, hop),
+                            None => Problem::new(false, "4.4.2", Some(hop), "no reply").outcome(),
+                        };
+                        results.push((*slot, outcome));
+                    }
                 }
-                results.extend(batch.iter().map(|(slot, _)| (*slot, problem.outcome())));
-            }
-            Err(error) => {
-                let problem = session_problem(hop, &error);
-                results.extend(batch.iter().map(|(slot, _)| (*slot, problem.outcome())));
-                broken = Some(problem);
+                Err(ClientError::Send(error)) => {
+                    let problem = send_problem(hop, &error);
+                    if results.is_empty() {
+                        quit(session.client).await;
+                        return Ending::Done(Err(problem));
+                    }
+                    clean = false;
+                    results.extend(batch.iter().map(|(slot, _)| (*slot, problem.outcome())));
+                }
+                Err(error) => {
+                    let problem = session_problem(hop, &error);
+                    let closing =
+                        matches!(error, ClientError::Session(SessionError::ServiceClosing(_)));
+                    if reused && closing && results.is_empty() {
+                        // RFC 5321 3.8: a 421 takes nothing; the first transaction on a
+                        // kept session, so nothing of this attempt was delivered yet.
+                        return Ending::Gone(problem);
+                    }
+                    results.extend(batch.iter().map(|(slot, _)| (*slot, problem.outcome())));
+                    broken = Some(problem);
+                }
             }
         }
+        info!(
+            id = %envelope.id,
+            hop = %hop.name,
+            address = %hop.address,
+            tls = secured,
+            verified = matches!(tls, Tls::Verified { .. }),
+            reused,
+            recipients = results.len(),
+            delivered = results
+                .iter()
+                .filter(|(_, o)| matches!(o.kind, OutcomeKind::Delivered { .. }))
+                .count(),
+            "relay attempt"
+        );
+        if broken.is_none() {
+            if clean && session.client.is_ready() {
+                outbound.cache.put(Key::new(hop, tls), session);
+            } else {
+                quit(session.client).await;
+            }
+        }
+        Ending::Done(Ok(results))
     }
-    info!(
-        id = %envelope.id,
-        hop = %hop.name,
-        address = %hop.address,
-        tls = secured,
-        verified = matches!(tls, Tls::Verified { .. }),
-        recipients = results.len(),
-        delivered = results
-            .iter()
-            .filter(|(_, o)| matches!(o.kind, OutcomeKind::Delivered { .. }))
-            .count(),
-        "relay attempt"
-    );
-    if broken.is_none() {
-        quit(client).await;
-    }
-    Ok(results)
 }
 
 /// The client's settings for a hop: PIPELINING (RFC 2920) and CHUNKING (RFC 3030) whenever

@@ -9,7 +9,12 @@
 //! with `REQUIRETLS` (RFC 8689 4.2.1: failing that on every host, it bounces with 5.7.10, or
 //! 5.7.30 when no host offers REQUIRETLS) and for a domain named by `--route-tls` (failing
 //! that, the message waits: 4.7.5).
+//!
+//! Sessions are reused: after its transactions a session waits a short while for the next
+//! message to the same hop, with the same TLS ([`cache`]; `--relay-cache-time`,
+//! `--relay-reuse-limit`, `--relay-reuse-time`).
 
+mod cache;
 pub mod cli;
 mod deliver;
 pub mod route;
@@ -18,9 +23,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mail_io::Shutdown;
 use mail_io::tls::CertificateDer;
 
 use crate::envelope::{Outcome, QueuedEnvelope};
+pub use cache::CacheLimits;
 pub use route::{Relay, Route, RouteArg, Router};
 
 /// `serve`'s outbound options (and the hidden `route` and `relay` test commands').
@@ -56,6 +63,19 @@ pub struct OutboundArgs {
     /// Seconds a TCP connection (and a TLS handshake) to a next hop may take.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub relay_connect_timeout: u64,
+    /// Seconds a session to a next hop stays open after its last message, for the next one
+    /// to the same hop with the same TLS (checked with RSET before use); 0: a new connection
+    /// for every attempt. Idle sessions kept: at most `--relay-per-domain` per hop and
+    /// `--relay-workers` in all (as Postfix's `smtp_connection_cache_time_limit`).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub relay_cache_time: u64,
+    /// Messages (transactions) one session to a next hop carries at most.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub relay_reuse_limit: u32,
+    /// Seconds after its connection after which a session to a next hop is not used again
+    /// (as Postfix's `smtp_connection_reuse_time_limit`).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub relay_reuse_time: u64,
 }
 
 /// `IP` or `IP:PORT` (`[IPv6]:PORT`), port 53 by default.
@@ -78,6 +98,12 @@ impl OutboundArgs {
             ca: self.relay_ca.clone(),
             attempt_timeout: Duration::from_secs(self.relay_timeout),
             connect_timeout: Duration::from_secs(self.relay_connect_timeout),
+            cache: CacheLimits {
+                idle: Duration::from_secs(self.relay_cache_time),
+                transactions: self.relay_reuse_limit,
+                age: Duration::from_secs(self.relay_reuse_time),
+                ..CacheLimits::default()
+            },
         }
     }
 }
@@ -103,6 +129,8 @@ pub struct OutboundConfig {
     pub attempt_timeout: Duration,
     /// One connection's (and TLS handshake's) bound.
     pub connect_timeout: Duration,
+    /// The connection cache's bounds.
+    pub cache: CacheLimits,
 }
 
 impl Default for OutboundConfig {
@@ -117,6 +145,7 @@ impl Default for OutboundConfig {
             ca: None,
             attempt_timeout: Duration::from_secs(900),
             connect_timeout: Duration::from_secs(30),
+            cache: CacheLimits::default(),
         }
     }
 }
@@ -127,6 +156,8 @@ pub struct Outbound {
     router: Router,
     /// `--relay-ca`'s certificates, read once.
     ca: Option<Vec<CertificateDer<'static>>>,
+    /// Idle sessions to next hops.
+    cache: cache::Cache,
 }
 
 impl Outbound {
@@ -143,7 +174,25 @@ impl Outbound {
             &config.hostname,
             config.resolver,
         );
-        Ok(Self { config, router, ca })
+        let cache = cache::Cache::new(config.cache);
+        Ok(Self {
+            config,
+            router,
+            ca,
+            cache,
+        })
+    }
+
+    /// Closes the idle sessions (QUIT) at `shutdown`, and keeps none after it.
+    pub fn close_at(mut self, shutdown: Shutdown) -> Self {
+        self.cache.close_at(shutdown);
+        self
+    }
+
+    /// Closes the idle sessions now (QUIT, a short wait for each reply), and keeps none
+    /// from now on.
+    pub async fn close(&self) {
+        self.cache.close_all().await;
     }
 
     /// Where mail for `domain` goes now (RFC 5321 5.1).
@@ -165,3 +214,6 @@ impl Outbound {
         deliver::deliver(self, domain, envelope, recipients, message).await
     }
 }
+
+#[cfg(test)]
+mod tests;

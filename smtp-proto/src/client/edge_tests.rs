@@ -1050,3 +1050,76 @@ fn rfc5802_section5_rfc4422_3_6_scram_235_without_server_signature_fails() {
     assert!(d.errors().is_empty(), "{:?}", d.errors());
     assert!(d.client.is_authenticated());
 }
+
+// ---------------------------------------------------------------------------------------------
+// RSET between messages
+
+/// RFC 5321 4.1.1.5: RSET on an idle session is answered 250 and leaves it ready for the next
+/// message; asked while busy it is an API error and sends nothing.
+#[test]
+fn reset_between_messages_is_ready_again_after_250() {
+    let mut d = ready(config(), &["PIPELINING"]);
+    d.client.reset().unwrap();
+    d.drain();
+    assert_eq!(d.take_sent(), "RSET\r\n");
+    assert!(!d.client.is_ready());
+    assert_eq!(d.client.reset(), Err(ApiError::NotReady));
+    assert!(
+        d.client.timeout().is_some(),
+        "the reply is awaited under a deadline"
+    );
+    d.feed(b"250 2.0.0 ok\r\n");
+    assert!(d.client.is_ready());
+    assert!(matches!(d.events.last(), Some(Event::Ready)));
+    d.client.send_message(envelope(&["b@example.com"])).unwrap();
+    d.drain();
+    assert!(d.take_sent().starts_with("MAIL FROM:<a@example.org>"));
+    assert!(d.errors().is_empty(), "{:?}", d.errors());
+}
+
+/// A session the server gave up while idle fails at the RSET, before any message: 421, a
+/// refusal, the end of the connection, a timeout.
+#[test]
+fn reset_on_a_session_gone_fails_it() {
+    type Check = fn(&Error) -> bool;
+    let ends: [(&[u8], Check); 3] = [
+        (b"421 4.4.2 idle too long\r\n", |e| {
+            matches!(e, Error::ServiceClosing(_))
+        }),
+        (b"500 5.5.1 what\r\n", |e| {
+            matches!(
+                e,
+                Error::UnexpectedReply {
+                    command: "RSET",
+                    ..
+                }
+            )
+        }),
+        (b"", |e| matches!(e, Error::ConnectionClosed)),
+    ];
+    for (reply, expected) in ends {
+        let mut d = ready(config(), &[]);
+        d.client.reset().unwrap();
+        d.drain();
+        if reply.is_empty() {
+            d.client.receive_eof();
+            d.drain();
+        } else {
+            d.feed(reply);
+        }
+        assert!(!d.client.is_ready());
+        assert!(d.reports().is_empty());
+        let errors = d.errors();
+        assert!(
+            matches!(errors.as_slice(), [e] if expected(e)),
+            "{errors:?}"
+        );
+    }
+    let mut d = ready(config(), &[]);
+    d.client.reset().unwrap();
+    d.drain();
+    d.client.handle_timeout();
+    d.drain();
+    assert!(matches!(d.errors().as_slice(), [Error::Timeout]));
+    assert!(d.closed);
+}

@@ -6,7 +6,7 @@
 //! and drains [`Client::poll_output`]: bytes to send, [`Event`]s, the point where TLS starts,
 //! and the end of the connection. The requests are [`Client::send_message`] (once the client
 //! is [`Event::Ready`]), [`Client::send_body`] and [`Client::end_body`] (after
-//! [`Event::SendBody`]) and [`Client::quit`]. Once it is closed, [`Client::outcome`] says how the
+//! [`Event::SendBody`]), [`Client::reset`] and [`Client::quit`]. Once it is closed, [`Client::outcome`] says how the
 //! session ended.
 //!
 //! **The invariant:** after every input and every request, call `poll_output` until it
@@ -121,7 +121,8 @@ pub enum Event {
     Hello(Hello),
     /// AUTH succeeded with this mechanism.
     Authenticated(Mechanism<'static>),
-    /// The session is set up and idle: call [`Client::send_message`] or [`Client::quit`].
+    /// The session is set up and idle: call [`Client::send_message`], [`Client::reset`] or
+    /// [`Client::quit`].
     Ready,
     /// The server waits for the body (after 354, or for the next BDAT chunk): call
     /// [`Client::send_body`] while [`Client::wants_body`] says so, then [`Client::end_body`].
@@ -877,6 +878,20 @@ impl Client {
             (false, true) => self.expect(Expect::Chunk { last: true }),
             (false, false) => self.expect(Expect::EndOfData),
         }
+        Ok(())
+    }
+
+    /// Resets the session between messages (`RSET`, RFC 5321 4.1.1.5), to learn whether an
+    /// idle session still answers before a message is entrusted to it: [`Event::Ready`]
+    /// follows the server's 250; any other reply (421 among them), the end of the connection
+    /// or a timeout fails the session, before anything of a message was sent.
+    pub fn reset(&mut self) -> Result<(), ApiError> {
+        if self.stage != Stage::Ready {
+            return Err(ApiError::NotReady);
+        }
+        self.command(&Command::Rset);
+        self.expect(Expect::Rset);
+        self.stage = Stage::Busy;
         Ok(())
     }
 

@@ -1,0 +1,345 @@
+//! Idle SMTP sessions to next hops, kept a short while for the next message to the same hop
+//! (a connection cache, as Postfix's): a message that finds one skips the TCP connection, the
+//! greeting, EHLO, STARTTLS with its handshake and the second EHLO. A new transaction may
+//! follow a completed one (RFC 5321 4.1.4); an RSET goes first (4.1.1.5) only to prove that
+//! the session still answers: a server may close an idle session at any time (its own idle
+//! timeout, a restart, 421), and the failure of a transaction does not say how far it got,
+//! so without the RSET a message could meet a dead session half-way, its fate unknown. A
+//! session that fails the RSET has carried nothing, and the message takes a new connection
+//! in the same attempt. It costs one round trip per reused session.
+//!
+//! A session is cached only after every transaction on it completed cleanly, and is found
+//! again only by a message that needs exactly what it was opened with: the same hop (name and
+//! address) and the same [`Tls`] (a plaintext session never carries a message that needs TLS,
+//! and a verified one is kept for messages that ask for verification). Bounded: idle time,
+//! age, transactions per session, idle sessions per hop and in all ([`CacheLimits`]). Expired
+//! sessions are closed with QUIT by a small task that runs while sessions wait, and ends when
+//! none do (within the idle time, even when the cache is dropped meanwhile) or at the
+//! shutdown.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use mail_io::Shutdown;
+use mail_io::smtp::Client;
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::deliver::Tls;
+use super::route::Hop;
+
+/// How long the QUIT of a session leaving the cache may wait for its reply.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// The cache's bounds (`serve`'s `--relay-cache-time`, `--relay-reuse-limit`,
+/// `--relay-reuse-time`, `--relay-per-domain` and `--relay-workers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// How long a session waits for the next message; zero: no session is kept.
+    pub idle: Duration,
+    /// Transactions one session carries at most.
+    pub transactions: u32,
+    /// A session this old is not used again (counted from its connection).
+    pub age: Duration,
+    /// Idle sessions kept per hop (and TLS).
+    pub per_hop: usize,
+    /// Idle sessions kept in all.
+    pub total: usize,
+}
+
+impl Default for CacheLimits {
+    /// 2 s idle (Postfix's `smtp_connection_cache_time_limit`), 100 transactions, 300 s of
+    /// age (Postfix's `smtp_connection_reuse_time_limit`), 4 per hop and 16 in all (`serve`'s
+    /// default attempts at once per domain and in all).
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(2),
+            transactions: 100,
+            age: Duration::from_secs(300),
+            per_hop: 4,
+            total: 16,
+        }
+    }
+}
+
+/// What makes a session fit for a message.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Key {
+    address: SocketAddr,
+    name: String,
+    tls: Tls,
+}
+
+impl Key {
+    pub(super) fn new(hop: &Hop, tls: Tls) -> Self {
+        Self {
+            address: hop.address,
+            name: hop.name.clone(),
+            tls,
+        }
+    }
+}
+
+/// A session with a next hop, set up and between messages.
+#[derive(Debug)]
+pub(super) struct Session {
+    pub(super) client: Client,
+    /// When it was connected.
+    opened: Instant,
+    /// Transactions it carried.
+    pub(super) transactions: u32,
+}
+
+impl Session {
+    /// A session connected just now.
+    pub(super) fn new(client: Client) -> Self {
+        Self {
+            client,
+            opened: Instant::now(),
+            transactions: 0,
+        }
+    }
+}
+
+/// A session waiting in the cache.
+#[derive(Debug)]
+struct Idle {
+    session: Session,
+    since: Instant,
+}
+
+impl Idle {
+    /// When it must leave the cache: idle too long, or too old to be used again (`None`:
+    /// beyond the clock's range, never).
+    fn expiry(&self, limits: &CacheLimits) -> Option<Instant> {
+        let idle = self.since.checked_add(limits.idle);
+        let old = self.session.opened.checked_add(limits.age);
+        match (idle, old) {
+            (Some(idle), Some(old)) => Some(idle.min(old)),
+            (idle, old) => idle.or(old),
+        }
+    }
+
+    /// Whether it may still be used at `now`.
+    fn fresh(&self, limits: &CacheLimits, now: Instant) -> bool {
+        self.expiry(limits).is_none_or(|at| at > now)
+    }
+}
+
+/// The sessions waiting, and whether the task that closes expired ones runs.
+#[derive(Debug, Default)]
+struct Waiting {
+    /// Per key, the most recently used last.
+    sessions: HashMap<Key, Vec<Idle>>,
+    count: usize,
+    reaper: bool,
+    /// Closed for good (the shutdown): nothing is kept any more.
+    closed: bool,
+}
+
+/// The connection cache of an [`Outbound`](super::Outbound).
+#[derive(Debug)]
+pub(super) struct Cache {
+    limits: CacheLimits,
+    waiting: Arc<Mutex<Waiting>>,
+    shutdown: Option<Shutdown>,
+}
+
+impl Cache {
+    pub(super) fn new(limits: CacheLimits) -> Self {
+        Self {
+            limits,
+            waiting: Arc::default(),
+            shutdown: None,
+        }
+    }
+
+    /// Closes every session at `shutdown`, and keeps none after it.
+    pub(super) fn close_at(&mut self, shutdown: Shutdown) {
+        self.shutdown = Some(shutdown);
+    }
+
+    /// The most recently used session for `key` that has not expired, if any (expired ones
+    /// met on the way are closed).
+    pub(super) fn take(&self, key: &Key) -> Option<Session> {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        let found = {
+            let mut waiting = lock(&self.waiting);
+            let mut found = None;
+            let mut taken = 0;
+            if let Some(sessions) = waiting.sessions.get_mut(key) {
+                while let Some(idle) = sessions.pop() {
+                    taken += 1;
+                    if idle.fresh(&self.limits, now) {
+                        found = Some(idle.session);
+                        break;
+                    }
+                    expired.push(idle.session);
+                }
+                if sessions.is_empty() {
+                    waiting.sessions.remove(key);
+                }
+            }
+            waiting.count = waiting.count.saturating_sub(taken);
+            found
+        };
+        close(expired);
+        found
+    }
+
+    /// Keeps `session` (idle, after transactions that all completed) for the next message
+    /// to `key`, unless it reached a limit or the cache is full: then it is closed.
+    pub(super) fn put(&self, key: Key, session: Session) {
+        let limits = &self.limits;
+        let usable = !limits.idle.is_zero()
+            && session.transactions < limits.transactions
+            && session.opened.elapsed() < limits.age
+            && session.client.is_ready()
+            && !self.shutdown.as_ref().is_some_and(Shutdown::is_triggered);
+        let start_reaper = {
+            let mut waiting = lock(&self.waiting);
+            let fits = usable
+                && !waiting.closed
+                && waiting.count < limits.total
+                && waiting
+                    .sessions
+                    .get(&key)
+                    .is_none_or(|sessions| sessions.len() < limits.per_hop);
+            if !fits {
+                drop(waiting);
+                close(vec![session]);
+                return;
+            }
+            waiting.sessions.entry(key).or_default().push(Idle {
+                session,
+                since: Instant::now(),
+            });
+            waiting.count += 1;
+            !std::mem::replace(&mut waiting.reaper, true)
+        };
+        if start_reaper {
+            tokio::spawn(reap(
+                Arc::clone(&self.waiting),
+                self.limits,
+                self.shutdown.clone(),
+            ));
+        }
+    }
+
+    /// Closes every idle session (QUIT, waiting [`CLOSE_WAIT`] at most) and keeps none
+    /// from now on.
+    pub(super) async fn close_all(&self) {
+        let sessions = drain(&self.waiting, true);
+        closing(sessions).await;
+    }
+
+    /// Idle sessions now.
+    #[cfg(test)]
+    pub(super) fn idle(&self) -> usize {
+        lock(&self.waiting).count
+    }
+}
+
+/// The lock, whatever a panic elsewhere did: the map stays consistent at every step.
+fn lock(waiting: &Mutex<Waiting>) -> MutexGuard<'_, Waiting> {
+    waiting.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Takes every idle session out; `closed`: for good.
+fn drain(waiting: &Mutex<Waiting>, closed: bool) -> Vec<Session> {
+    let mut waiting = lock(waiting);
+    waiting.closed |= closed;
+    waiting.count = 0;
+    waiting
+        .sessions
+        .drain()
+        .flat_map(|(_, sessions)| sessions)
+        .map(|idle| idle.session)
+        .collect()
+}
+
+/// Closes `sessions` in the background.
+fn close(sessions: Vec<Session>) {
+    if !sessions.is_empty() {
+        tokio::spawn(closing(sessions));
+    }
+}
+
+/// QUIT on each of `sessions` at once, each waiting [`CLOSE_WAIT`] at most for its reply.
+async fn closing(sessions: Vec<Session>) {
+    let quits: Vec<_> = sessions
+        .into_iter()
+        .map(|session| {
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(CLOSE_WAIT, session.client.quit()).await;
+            })
+        })
+        .collect();
+    for quit in quits {
+        let _ = quit.await;
+    }
+}
+
+/// Closes sessions as they expire; ends when none wait (the next [`Cache::put`] starts it
+/// again) or at `shutdown` (closing every one). It holds the sessions while it runs, so that
+/// each is closed with QUIT even when the cache is dropped first.
+async fn reap(waiting: Arc<Mutex<Waiting>>, limits: CacheLimits, shutdown: Option<Shutdown>) {
+    loop {
+        let next = {
+            let mut waiting = lock(&waiting);
+            let next = waiting
+                .sessions
+                .values()
+                .flatten()
+                .filter_map(|idle| idle.expiry(&limits))
+                .min();
+            match next {
+                Some(next) => next,
+                // None waits (or none ever expires): the next `put` starts a new task.
+                None => {
+                    waiting.reaper = false;
+                    return;
+                }
+            }
+        };
+        let stop = async {
+            match &shutdown {
+                Some(shutdown) => shutdown.triggered().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            () = stop => {
+                let sessions = drain(&waiting, true);
+                debug!(sessions = sessions.len(), "shutdown: closing the cached sessions");
+                lock(&waiting).reaper = false;
+                closing(sessions).await;
+                return;
+            }
+        }
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        {
+            let mut waiting = lock(&waiting);
+            let mut left = 0;
+            for sessions in waiting.sessions.values_mut() {
+                let (keep, gone): (Vec<Idle>, Vec<Idle>) = std::mem::take(sessions)
+                    .into_iter()
+                    .partition(|idle| idle.fresh(&limits, now));
+                *sessions = keep;
+                left += sessions.len();
+                expired.extend(gone.into_iter().map(|idle| idle.session));
+            }
+            waiting.sessions.retain(|_, sessions| !sessions.is_empty());
+            waiting.count = left;
+        }
+        if !expired.is_empty() {
+            debug!(sessions = expired.len(), "closing idle sessions");
+            close(expired);
+        }
+    }
+}
