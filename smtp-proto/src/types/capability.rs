@@ -562,7 +562,7 @@ pub enum Capability<'a> {
     /// including the pre-standard `AUTH=LOGIN PLAIN` form that some servers still send for old
     /// clients, and each mechanism is kept once (names compare without regard to case), as
     /// decoding and [`EhloResponse::push`] keep them.
-    Auth(Vec<Mechanism<'a>>),
+    Auth(Mechanisms<'a>),
     /// `REQUIRETLS` (RFC 8689).
     RequireTls,
     /// `MT-PRIORITY [profile]` (RFC 6710 3).
@@ -669,9 +669,7 @@ impl<'a> Capability<'a> {
             Self::SmtpUtf8 => Capability::SmtpUtf8,
             Self::EnhancedStatusCodes => Capability::EnhancedStatusCodes,
             Self::StartTls => Capability::StartTls,
-            Self::Auth(mechanisms) => {
-                Capability::Auth(mechanisms.into_iter().map(Mechanism::into_owned).collect())
-            }
+            Self::Auth(mechanisms) => Capability::Auth(mechanisms.into_owned()),
             Self::RequireTls => Capability::RequireTls,
             Self::MtPriority(profile) => {
                 Capability::MtPriority(profile.map(PriorityProfile::into_owned))
@@ -828,9 +826,9 @@ impl MalformedCapability<'_> {
 ///
 /// let ehlo = EhloResponse::new(Domain::new("mx.example")?)
 ///     .with(Capability::Size(Some(35882577)))?
-///     .with(Capability::Auth(vec![Mechanism::new("PLAIN")?]))?
+///     .with(Capability::Auth([Mechanism::new("PLAIN")?].into()))?
 ///     .with(Capability::Pipelining)?
-///     .with(Capability::Auth(vec![Mechanism::new("LOGIN")?, Mechanism::new("plain")?]))?;
+///     .with(Capability::Auth([Mechanism::new("LOGIN")?, Mechanism::new("plain")?].into()))?;
 /// assert!(ehlo.supports(Extension::Pipelining));
 /// assert_eq!(ehlo.size(), Some(35882577));
 /// let mechanisms: Vec<&str> = ehlo.auth_mechanisms().iter().map(|m| m.as_str()).collect();
@@ -1031,7 +1029,7 @@ pub(crate) fn push_capability<'a>(
     let mechanisms = match existing {
         Some(mechanisms) => mechanisms,
         None => {
-            capabilities.push(Capability::Auth(Vec::with_capacity(more.len())));
+            capabilities.push(Capability::Auth(Mechanisms::new()));
             match capabilities.last_mut() {
                 Some(Capability::Auth(mechanisms)) => mechanisms,
                 _ => return,
@@ -1207,7 +1205,7 @@ fn typed(extension: Extension, params: &str) -> Result<Capability<'_>, &'static 
             })
         }
         Extension::Auth => {
-            let mut mechanisms = Vec::with_capacity(4);
+            let mut mechanisms = Mechanisms::new();
             for name in Params(params) {
                 let mechanism =
                     Mechanism::new(name).map_err(|_| "AUTH mechanism breaks its grammar")?;
@@ -1317,6 +1315,9 @@ fn number(text: &str) -> Option<u64> {
         acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
     })
 }
+
+mod mechanisms;
+pub use mechanisms::Mechanisms;
 
 #[cfg(test)]
 pub(crate) mod strategies;

@@ -42,19 +42,22 @@ fn known_capabilities() {
         ("SMTPUTF8", Capability::SmtpUtf8),
         ("ENHANCEDSTATUSCODES", Capability::EnhancedStatusCodes),
         ("STARTTLS", Capability::StartTls),
-        ("AUTH", Capability::Auth(vec![])),
+        ("AUTH", Capability::Auth(vec![].into())),
         (
             "AUTH GSSAPI DIGEST-MD5",
-            Capability::Auth(mechanisms(&["GSSAPI", "DIGEST-MD5"])),
+            Capability::Auth(mechanisms(&["GSSAPI", "DIGEST-MD5"]).into()),
         ),
         (
             "AUTH=LOGIN PLAIN",
-            Capability::Auth(mechanisms(&["LOGIN", "PLAIN"])),
+            Capability::Auth(mechanisms(&["LOGIN", "PLAIN"]).into()),
         ),
-        ("auth=login", Capability::Auth(mechanisms(&["login"]))),
+        (
+            "auth=login",
+            Capability::Auth(mechanisms(&["login"]).into()),
+        ),
         (
             "AUTH SCRAM-SHA-256-PLUS XOAUTH2",
-            Capability::Auth(mechanisms(&["SCRAM-SHA-256-PLUS", "XOAUTH2"])),
+            Capability::Auth(mechanisms(&["SCRAM-SHA-256-PLUS", "XOAUTH2"]).into()),
         ),
         ("REQUIRETLS", Capability::RequireTls),
         ("MT-PRIORITY", Capability::MtPriority(None)),
@@ -105,7 +108,7 @@ fn known_capabilities() {
         ("PIPELINING ", Capability::Pipelining),
         (
             "AUTH  PLAIN   LOGIN",
-            Capability::Auth(mechanisms(&["PLAIN", "LOGIN"])),
+            Capability::Auth(mechanisms(&["PLAIN", "LOGIN"]).into()),
         ),
     ];
     for (line, expected) in table {
@@ -399,10 +402,10 @@ fn display() {
         (Capability::Size(None), "SIZE"),
         (Capability::Size(Some(10)), "SIZE 10"),
         (
-            Capability::Auth(mechanisms(&["PLAIN", "LOGIN"])),
+            Capability::Auth(mechanisms(&["PLAIN", "LOGIN"]).into()),
             "AUTH PLAIN LOGIN",
         ),
-        (Capability::Auth(vec![]), "AUTH"),
+        (Capability::Auth(vec![].into()), "AUTH"),
         (Capability::MtPriority(None), "MT-PRIORITY"),
         (
             Capability::FutureRelease {
@@ -448,7 +451,7 @@ fn auth_lines_merge() {
         capabilities,
         [
             Capability::Pipelining,
-            Capability::Auth(mechanisms(&["LOGIN", "PLAIN", "CRAM-MD5"])),
+            Capability::Auth(mechanisms(&["LOGIN", "PLAIN", "CRAM-MD5"]).into()),
             Capability::Size(None),
         ]
     );
@@ -456,7 +459,7 @@ fn auth_lines_merge() {
     assert_eq!(taken, 18);
     assert_eq!(
         capability,
-        Capability::Auth(mechanisms(&["XOAUTH2", "plain"]))
+        Capability::Auth(mechanisms(&["XOAUTH2", "plain"]).into())
     );
 }
 
@@ -465,7 +468,7 @@ fn lookups() {
     let ehlo = EhloResponse::new(Domain::new("mx.example").unwrap())
         .with_greeting(ReplyText::new("hi").unwrap())
         .with(Capability::Size(Some(0)))
-        .and_then(|e| e.with(Capability::Auth(mechanisms(&["PLAIN"]))))
+        .and_then(|e| e.with(Capability::Auth(mechanisms(&["PLAIN"]).into())))
         .and_then(|e| e.with(other("X-FOO", &["1"])))
         .unwrap();
     assert_eq!(ehlo.size(), None);
