@@ -1061,8 +1061,7 @@ fn line_len(capability: &Capability<'_>) -> usize {
 /// Reads an EHLO line. See [`Capability::parse`].
 #[inline]
 pub(crate) fn parse_capability(text: &str) -> Result<Capability<'_>, InvalidValue> {
-    // Most lines are a known keyword alone.
-    if let Some(capability) = Extension::from_keyword(text).and_then(bare) {
+    if let Some(capability) = parse_usual_capability(text) {
         return Ok(capability);
     }
     let (capability, end) = parse_capability_prefix(text)?;
@@ -1070,6 +1069,54 @@ pub(crate) fn parse_capability(text: &str) -> Result<Capability<'_>, InvalidValu
         None => Ok(capability),
         Some(_) => Err(InvalidValue::at("EHLO parameter", text, end, false)),
     }
+}
+
+/// The usual EHLO lines, quickly: a known keyword alone, `SIZE n`, and `AUTH` with its
+/// mechanisms one space apart. `None` for any other line, and for these with anything
+/// unusual (a run of spaces, a trailing space, a name that breaks the grammar), which
+/// [`parse_capability_prefix`] then reads: what this gives is what it would give.
+#[inline(always)]
+pub(crate) fn parse_usual_capability<'a>(text: &'a str) -> Option<Capability<'a>> {
+    if let Some(capability) = Extension::from_keyword(text).and_then(bare) {
+        return Some(capability);
+    }
+    const fn key(keyword: &[u8; 4]) -> u32 {
+        u32::from_le_bytes(*keyword)
+    }
+    let bytes = text.as_bytes();
+    let head = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
+    // Upper case as in `same_keyword`: only `size` and `auth` in any case fold to these.
+    let head = head & !((head & 0x4040_4040) >> 1);
+    if !matches!(bytes.get(4), Some(b' ' | b'=')) {
+        return None;
+    }
+    let params = text.get(5..)?;
+    if head == key(b"SIZE") {
+        return number(params).map(|size| Capability::Size(Some(size)));
+    }
+    if head != key(b"AUTH") {
+        return None;
+    }
+    // Names of mechanism octets, one space apart.
+    let mut mechanisms = Mechanisms::new();
+    let octets = params.as_bytes();
+    let mut start = 0;
+    for at in 0..=octets.len() {
+        match octets.get(at) {
+            Some(&octet) if chars::class(octet) & chars::MECHANISM != 0 => continue,
+            Some(b' ') | None => {}
+            Some(_) => return None,
+        }
+        let name = params.get(start..at)?;
+        if name.is_empty() || name.len() > 20 {
+            return None;
+        }
+        if !mechanisms.iter().any(|m| m.is(name)) {
+            mechanisms.push(Mechanism::from_cow(Cow::Borrowed(name)));
+        }
+        start = at + 1;
+    }
+    Some(Capability::Auth(mechanisms))
 }
 
 /// What [`typed`] gives for `extension` without parameters, in one step; `None` where it

@@ -613,3 +613,64 @@ fn keyword_comparison_agrees_with_octet_by_octet() {
         }
     }
 }
+
+/// The line as the general reading gives it, without the quick one.
+fn read_generally(text: &str) -> Option<Capability<'_>> {
+    let (capability, end) = parse_capability_prefix(text).ok()?;
+    (end == text.len()).then_some(capability)
+}
+
+#[test]
+fn the_quick_reading_of_usual_lines_gives_what_the_general_one_gives() {
+    let table = [
+        ("SIZE 0", true),
+        ("size=52428800", true),
+        ("SIZE 18446744073709551615", true),
+        ("SIZE 18446744073709551616", false),
+        ("SIZE  10", false),
+        ("SIZE 10 ", false),
+        ("SIZE 1 2", false),
+        ("SIZE ", false),
+        ("SIZE x", false),
+        ("SIZEX 1", false),
+        ("AUTH PLAIN LOGIN", true),
+        ("auth=login PLAIN plain Login", true),
+        ("AUTH SCRAM-SHA-256-PLUS XOAUTH2", true),
+        ("AUTH ABCDEFGHIJKLMNOPQRST", true),
+        ("AUTH ABCDEFGHIJKLMNOPQRSTU", false),
+        ("AUTH PLAIN  LOGIN", false),
+        ("AUTH PLAIN ", false),
+        ("AUTH ", false),
+        ("AUTH=", false),
+        ("AUTH PL@IN", false),
+        ("AUTH A B C D E", true),
+        ("PIPELINING", true),
+        ("X-SIZE 1", false),
+    ];
+    for (line, quick) in table {
+        let read = parse_usual_capability(line);
+        assert_eq!(read.is_some(), quick, "{line:?}");
+        if let Some(read) = read {
+            assert_eq!(Some(read), read_generally(line), "{line:?}");
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_line_read_quickly_reads_the_same_generally(
+        keyword in "(SIZE|size|AUTH|Auth|auth|DSN|SIZ|AUTHS)",
+        separator in "[ =]?",
+        params in "[0-9A-Za-z_ =@-]{0,40}",
+    ) {
+        let line = alloc::format!("{keyword}{separator}{params}");
+        if let Some(read) = parse_usual_capability(&line) {
+            prop_assert_eq!(Some(read), read_generally(&line));
+        }
+        prop_assert_eq!(
+            parse_capability(&line).ok(),
+            read_generally(&line),
+            "{:?}", line
+        );
+    }
+}
