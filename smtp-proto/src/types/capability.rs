@@ -472,7 +472,8 @@ impl Extension {
 }
 
 /// Whether `keyword` is `known` (a keyword of [`Extension::ALL`]: upper-case letters, digits
-/// and `-`, of the same length) in any case, compared eight octets at a time.
+/// and `-`, of the same length) in any case, compared eight octets at a time; a keyword
+/// shorter than a word as two overlapping halves, each read at once.
 ///
 /// Clearing bit 5 of every octet that has bit 6 set turns exactly the lower-case letters into
 /// capitals and no other octet into a letter, a digit or `-`: so only the known keyword, in
@@ -482,27 +483,50 @@ fn same_keyword(keyword: &[u8], known: &[u8]) -> bool {
     const fn fold(word: u64) -> u64 {
         word & !((word & 0x4040_4040_4040_4040) >> 1)
     }
-    // The eight octets at `at`, zero-padded past the end.
-    fn word(bytes: &[u8], at: usize) -> u64 {
-        match bytes.get(at..at + 8) {
-            Some(chunk) => <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes),
-            None => bytes
-                .get(at..)
-                .unwrap_or_default()
-                .iter()
-                .rev()
-                .fold(0, |word, &byte| word << 8 | u64::from(byte)),
-        }
+    // The `N` octets at `at`, or none past the end.
+    fn word<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+        bytes.get(at..at + N)?.try_into().ok()
     }
     let len = keyword.len();
     if len < 8 {
-        return fold(word(keyword, 0)) == word(known, 0);
+        // Four octets at the start and four at the end (overlapping), or the few there are:
+        // read at once, rather than octet by octet.
+        let half = |bytes: &[u8], at| word::<4>(bytes, at).map(u32::from_le_bytes);
+        return match (half(keyword, 0), half(keyword, len.saturating_sub(4))) {
+            (Some(start), Some(end)) => {
+                let both = |a: u32, b: u32| u64::from(a) | u64::from(b) << 32;
+                fold(both(start, end))
+                    == half(known, 0)
+                        .zip(half(known, len - 4))
+                        .map_or(0, |(s, e)| both(s, e))
+            }
+            // `DSN`: two octets at the start and two at the end.
+            _ => {
+                let quarter = |bytes: &[u8], at| word::<2>(bytes, at).map(u16::from_le_bytes);
+                let both = |a: u16, b: u16| u64::from(a) | u64::from(b) << 16;
+                let end = len.saturating_sub(2);
+                match (quarter(keyword, 0), quarter(keyword, end)) {
+                    (Some(start), Some(last)) => {
+                        fold(both(start, last))
+                            == quarter(known, 0)
+                                .zip(quarter(known, end))
+                                .map_or(0, |(s, e)| both(s, e))
+                    }
+                    _ => keyword.eq_ignore_ascii_case(known),
+                }
+            }
+        };
     }
     // Whole words, the last one overlapping the one before it.
     let mut at = 0;
     loop {
         let start = at.min(len - 8);
-        if fold(word(keyword, start)) != word(known, start) {
+        let (Some(word_in), Some(word_known)) =
+            (word::<8>(keyword, start), word::<8>(known, start))
+        else {
+            return false;
+        };
+        if fold(u64::from_le_bytes(word_in)) != u64::from_le_bytes(word_known) {
             return false;
         }
         at += 8;
