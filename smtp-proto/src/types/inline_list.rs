@@ -46,7 +46,7 @@ impl<T: Filler, const N: usize> InlineList<T, N> {
     }
 
     /// Adds `item` at the end.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, item: T) {
         match self {
             Self::Inline { len, items } => match items.get_mut(*len) {
@@ -55,14 +55,20 @@ impl<T: Filler, const N: usize> InlineList<T, N> {
                     mem::forget(mem::replace(place, item));
                     *len += 1;
                 }
-                None => {
-                    let mut all = Vec::with_capacity(N * 2);
-                    all.extend(items.iter_mut().map(|item| mem::replace(item, T::FILLER)));
-                    all.push(item);
-                    *self = Self::Heap(all);
-                }
+                None => self.spill(item),
             },
             Self::Heap(items) => items.push(item),
+        }
+    }
+
+    /// Moves the items to the heap, `item` after them.
+    #[cold]
+    fn spill(&mut self, item: T) {
+        if let Self::Inline { items, .. } = self {
+            let mut all = Vec::with_capacity(N * 2);
+            all.extend(items.iter_mut().map(|item| mem::replace(item, T::FILLER)));
+            all.push(item);
+            *self = Self::Heap(all);
         }
     }
 
