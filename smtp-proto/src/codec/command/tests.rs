@@ -1493,3 +1493,16 @@ fn the_same_command_or_error_wherever_the_line_lies() {
         }
     }
 }
+
+proptest! {
+    /// Read as two halves at once, the octets make the integer they make one by one.
+    #[test]
+    fn packed_octets_are_the_octets_one_by_one(octets in prop::collection::vec(any::<u8>(), 0..20)) {
+        let expected = octets
+            .iter()
+            .take(16)
+            .rev()
+            .fold(0u128, |key, &byte| key << 8 | u128::from(byte));
+        prop_assert_eq!(packed(&octets), expected);
+    }
+}
