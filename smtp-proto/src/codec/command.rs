@@ -30,7 +30,7 @@ use mail_wire::Output;
 use mail_wire::decode::find_line;
 
 use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_COMMAND_LINE};
-use crate::types::chars::{self, ATEXT, HYPHEN, LET_DIG, VALUE};
+use crate::types::chars::{self, ATEXT, HYPHEN, LET_DIG, VALUE, packed};
 use crate::types::{
     Argument, AuthMailbox, Body, ByMode, Command, DateTime, DeliverBy, EnvelopeId,
     ExtensionParameters, Hold, HoldFor, InitialResponse, Lookup, MailParameters, Mechanism, Notify,
@@ -216,37 +216,6 @@ fn verb_key(verb: &[u8]) -> u64 {
     // At most eight octets: the high half is zero.
     let key = packed(verb) as u64;
     with_length(key & !((key & 0x4040_4040_4040_4040) >> 1), verb.len())
-}
-
-/// Up to 16 octets as an integer, the first in the lowest octet, zeros after the last (more
-/// than 16: the first 16). Read as two overlapping halves, each at once, rather than octet by
-/// octet; built in registers (going through a stack array stalls on store forwarding).
-#[inline(always)]
-fn packed(octets: &[u8]) -> u128 {
-    fn half<const N: usize>(octets: &[u8], at: usize) -> Option<[u8; N]> {
-        octets.get(at..at + N)?.try_into().ok()
-    }
-    let len = octets.len().min(16);
-    if len >= 8 {
-        let (Some(start), Some(end)) = (half::<8>(octets, 0), half::<8>(octets, len - 8)) else {
-            return 0;
-        };
-        // The end's octets shifted down to their places: those it shares with the start
-        // fall on the same octets, equal.
-        let end = u128::from(u64::from_le_bytes(end)) << 64 >> (8 * (16 - len));
-        return u128::from(u64::from_le_bytes(start)) | end;
-    }
-    if len >= 4 {
-        let (Some(start), Some(end)) = (half::<4>(octets, 0), half::<4>(octets, len - 4)) else {
-            return 0;
-        };
-        let end = u64::from(u32::from_le_bytes(end)) << 32 >> (8 * (8 - len));
-        return u128::from(u64::from(u32::from_le_bytes(start)) | end);
-    }
-    octets
-        .iter()
-        .rev()
-        .fold(0, |key, &byte| key << 8 | u128::from(byte))
 }
 
 /// Puts the length of a key shorter than 8 octets in its (otherwise zero) top octet, so that a

@@ -427,113 +427,72 @@ impl Extension {
     /// The extension a keyword names, in any case.
     #[inline(always)]
     pub fn from_keyword(keyword: &str) -> Option<Self> {
-        // The length and the first letter leave at most one candidate.
-        let first = keyword.as_bytes().first()?.to_ascii_uppercase();
-        let candidate = match (keyword.len(), first) {
-            (3, b'D') => Self::Dsn,
-            (4, b'S') => Self::Size,
-            (4, b'A') => Self::Auth,
-            (4, b'E')
-                if keyword
-                    .as_bytes()
-                    .get(1)
-                    .is_some_and(|b| b.eq_ignore_ascii_case(&b'T')) =>
-            {
-                Self::Etrn
-            }
-            (4, b'E') => Self::Expn,
-            (4, b'V') => Self::Vrfy,
-            (4, b'H') => Self::Help,
-            (6, b'L') => Self::Limits,
-            (8, b'8') => Self::EightBitMime,
-            (8, b'C') => Self::Chunking,
-            (8, b'S')
-                if keyword
-                    .as_bytes()
-                    .get(1)
-                    .is_some_and(|b| b.eq_ignore_ascii_case(&b'T')) =>
-            {
-                Self::StartTls
-            }
-            (8, b'S') => Self::SmtpUtf8,
-            (9, b'D') => Self::DeliverBy,
-            (10, b'P') => Self::Pipelining,
-            (10, b'B') => Self::BinaryMime,
-            (10, b'R') => Self::RequireTls,
-            (11, b'M') => Self::MtPriority,
-            (13, b'F') => Self::FutureRelease,
-            (19, b'E') => Self::EnhancedStatusCodes,
-            _ => return None,
-        };
-        let known = candidate.keyword().as_bytes();
-        (known.len() == keyword.len() && same_keyword(keyword.as_bytes(), known))
-            .then_some(candidate)
+        extension_of(keyword.as_bytes())
     }
 }
 
-/// Whether `keyword` is `known` (a keyword of [`Extension::ALL`]: upper-case letters, digits
-/// and `-`, of the same length) in any case, compared eight octets at a time; a keyword
-/// shorter than a word as two overlapping halves, each read at once.
+/// The extension `keyword` names, in any case: its length and its octets as one integer,
+/// upper-cased, matched against the known keywords' (the longest, 19 octets, in two
+/// overlapping pieces of 16).
 ///
-/// Clearing bit 5 of every octet that has bit 6 set turns exactly the lower-case letters into
-/// capitals and no other octet into a letter, a digit or `-`: so only the known keyword, in
-/// any case, folds to the known keyword.
+/// Upper-casing clears bit 5 of every octet that has bit 6 set: that turns exactly the
+/// lower-case letters into capitals and no other octet into a letter, a digit or `-` (the
+/// octets of the known keywords), so only a known keyword in any case matches.
 #[inline(always)]
-fn same_keyword(keyword: &[u8], known: &[u8]) -> bool {
-    const fn fold(word: u64) -> u64 {
-        word & !((word & 0x4040_4040_4040_4040) >> 1)
+fn extension_of(keyword: &[u8]) -> Option<Extension> {
+    const fn fold(key: u128) -> u128 {
+        key & !((key & 0x4040_4040_4040_4040_4040_4040_4040_4040) >> 1)
     }
-    // The `N` octets at `at`, or none past the end.
-    fn word<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
-        bytes.get(at..at + N)?.try_into().ok()
+    const fn key(keyword: &[u8]) -> u128 {
+        chars::packed_const(keyword)
     }
+    const DSN: u128 = key(b"DSN");
+    const SIZE: u128 = key(b"SIZE");
+    const AUTH: u128 = key(b"AUTH");
+    const ETRN: u128 = key(b"ETRN");
+    const EXPN: u128 = key(b"EXPN");
+    const VRFY: u128 = key(b"VRFY");
+    const HELP: u128 = key(b"HELP");
+    const LIMITS: u128 = key(b"LIMITS");
+    const EIGHT_BIT_MIME: u128 = key(b"8BITMIME");
+    const CHUNKING: u128 = key(b"CHUNKING");
+    const STARTTLS: u128 = key(b"STARTTLS");
+    const SMTPUTF8: u128 = key(b"SMTPUTF8");
+    const DELIVERBY: u128 = key(b"DELIVERBY");
+    const PIPELINING: u128 = key(b"PIPELINING");
+    const BINARYMIME: u128 = key(b"BINARYMIME");
+    const REQUIRETLS: u128 = key(b"REQUIRETLS");
+    const MT_PRIORITY: u128 = key(b"MT-PRIORITY");
+    const FUTURERELEASE: u128 = key(b"FUTURERELEASE");
+    const ENHANCED_START: u128 = key(b"ENHANCEDSTATUSCO");
+    const ENHANCED_END: u128 = key(b"ANCEDSTATUSCODES");
     let len = keyword.len();
-    if len < 8 {
-        // Four octets at the start and four at the end (overlapping), or the few there are:
-        // read at once, rather than octet by octet.
-        let half = |bytes: &[u8], at| word::<4>(bytes, at).map(u32::from_le_bytes);
-        return match (half(keyword, 0), half(keyword, len.saturating_sub(4))) {
-            (Some(start), Some(end)) => {
-                let both = |a: u32, b: u32| u64::from(a) | u64::from(b) << 32;
-                fold(both(start, end))
-                    == half(known, 0)
-                        .zip(half(known, len - 4))
-                        .map_or(0, |(s, e)| both(s, e))
-            }
-            // `DSN`: two octets at the start and two at the end.
-            _ => {
-                let quarter = |bytes: &[u8], at| word::<2>(bytes, at).map(u16::from_le_bytes);
-                let both = |a: u16, b: u16| u64::from(a) | u64::from(b) << 16;
-                let end = len.saturating_sub(2);
-                match (quarter(keyword, 0), quarter(keyword, end)) {
-                    (Some(start), Some(last)) => {
-                        fold(both(start, last))
-                            == quarter(known, 0)
-                                .zip(quarter(known, end))
-                                .map_or(0, |(s, e)| both(s, e))
-                    }
-                    _ => keyword.eq_ignore_ascii_case(known),
-                }
-            }
-        };
-    }
-    // Whole words, the last one overlapping the one before it.
-    let mut at = 0;
-    loop {
-        let start = at.min(len - 8);
-        let (Some(word_in), Some(word_known)) =
-            (word::<8>(keyword, start), word::<8>(known, start))
-        else {
-            return false;
-        };
-        if fold(u64::from_le_bytes(word_in)) != u64::from_le_bytes(word_known) {
-            return false;
+    Some(match (len, fold(chars::packed(keyword))) {
+        (3, DSN) => Extension::Dsn,
+        (4, SIZE) => Extension::Size,
+        (4, AUTH) => Extension::Auth,
+        (4, ETRN) => Extension::Etrn,
+        (4, EXPN) => Extension::Expn,
+        (4, VRFY) => Extension::Vrfy,
+        (4, HELP) => Extension::Help,
+        (6, LIMITS) => Extension::Limits,
+        (8, EIGHT_BIT_MIME) => Extension::EightBitMime,
+        (8, CHUNKING) => Extension::Chunking,
+        (8, STARTTLS) => Extension::StartTls,
+        (8, SMTPUTF8) => Extension::SmtpUtf8,
+        (9, DELIVERBY) => Extension::DeliverBy,
+        (10, PIPELINING) => Extension::Pipelining,
+        (10, BINARYMIME) => Extension::BinaryMime,
+        (10, REQUIRETLS) => Extension::RequireTls,
+        (11, MT_PRIORITY) => Extension::MtPriority,
+        (13, FUTURERELEASE) => Extension::FutureRelease,
+        (19, ENHANCED_START)
+            if fold(chars::packed(keyword.get(3..).unwrap_or_default())) == ENHANCED_END =>
+        {
+            Extension::EnhancedStatusCodes
         }
-        at += 8;
-        if at >= len {
-            return true;
-        }
-    }
+        _ => return None,
+    })
 }
 
 impl fmt::Display for Extension {

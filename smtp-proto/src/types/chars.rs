@@ -96,6 +96,51 @@ pub(crate) fn span(bytes: &[u8], classes: u8) -> usize {
         .unwrap_or(bytes.len())
 }
 
+/// Up to 16 octets as an integer, the first in the lowest octet, zeros after the last (more
+/// than 16: the first 16). Read as two overlapping halves, each at once, rather than octet by
+/// octet; built in registers (going through a stack array stalls on store forwarding).
+#[inline(always)]
+pub(crate) fn packed(octets: &[u8]) -> u128 {
+    fn half<const N: usize>(octets: &[u8], at: usize) -> Option<[u8; N]> {
+        octets.get(at..at + N)?.try_into().ok()
+    }
+    let len = octets.len().min(16);
+    if len >= 8 {
+        let (Some(start), Some(end)) = (half::<8>(octets, 0), half::<8>(octets, len - 8)) else {
+            return 0;
+        };
+        // The end's octets shifted down to their places: those it shares with the start
+        // fall on the same octets, equal.
+        let end = u128::from(u64::from_le_bytes(end)) << 64 >> (8 * (16 - len));
+        return u128::from(u64::from_le_bytes(start)) | end;
+    }
+    if len >= 4 {
+        let (Some(start), Some(end)) = (half::<4>(octets, 0), half::<4>(octets, len - 4)) else {
+            return 0;
+        };
+        let end = u64::from(u32::from_le_bytes(end)) << 32 >> (8 * (8 - len));
+        return u128::from(u64::from(u32::from_le_bytes(start)) | end);
+    }
+    octets
+        .iter()
+        .rev()
+        .fold(0, |key, &byte| key << 8 | u128::from(byte))
+}
+
+/// [`packed`] at compile time, for constants.
+// Evaluated at compile time, within the loop's bounds: an index out of range would fail the
+// build, never a run.
+#[allow(clippy::indexing_slicing)]
+pub(crate) const fn packed_const(octets: &[u8]) -> u128 {
+    let mut key = [0u8; 16];
+    let mut at = 0;
+    while at < octets.len() && at < 16 {
+        key[at] = octets[at];
+        at += 1;
+    }
+    u128::from_le_bytes(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

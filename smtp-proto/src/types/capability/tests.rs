@@ -601,8 +601,10 @@ fn keyword_comparison_agrees_with_octet_by_octet() {
                 let mut bytes = keyword.as_bytes().to_vec();
                 bytes[position] = byte;
                 assert_eq!(
-                    super::same_keyword(&bytes, keyword.as_bytes()),
-                    bytes.eq_ignore_ascii_case(keyword.as_bytes()),
+                    super::extension_of(&bytes),
+                    bytes
+                        .eq_ignore_ascii_case(keyword.as_bytes())
+                        .then_some(extension),
                     "{bytes:?}"
                 );
                 if let Ok(text) = core::str::from_utf8(&bytes) {
