@@ -833,6 +833,12 @@ fn digits(at: usize, text: &str, max: usize, what: &'static str) -> Result<u64, 
     if text.is_empty() {
         return Err(DecodeError::syntax(at, "digits"));
     }
+    if let Some(value) = chars::short_number(text.as_bytes()) {
+        if text.len() > max {
+            return Err(DecodeError::new(at, ErrorKind::NumberOutOfRange { what }));
+        }
+        return Ok(value);
+    }
     let mut value: u64 = 0;
     if text.len() <= 19 {
         // Nineteen digits cannot overflow a u64: no check at each step.

@@ -1326,6 +1326,9 @@ fn number(text: &str) -> Option<u64> {
     if text.is_empty() {
         return None;
     }
+    if let Some(value) = chars::short_number(text.as_bytes()) {
+        return Some(value);
+    }
     if text.len() <= 19 {
         // Nineteen digits cannot overflow a u64: no check at each step.
         let mut value = 0u64;
