@@ -30,7 +30,7 @@ use mail_wire::Output;
 use mail_wire::decode::find_line;
 
 use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_COMMAND_LINE};
-use crate::types::chars::{self, ATEXT, HYPHEN, LET_DIG, VALUE};
+use crate::types::chars::{self, ATEXT, HYPHEN, LET_DIG, VALUE, packed};
 use crate::types::{
     Argument, AuthMailbox, Body, ByMode, Command, DateTime, DeliverBy, EnvelopeId,
     ExtensionParameters, Hold, HoldFor, InitialResponse, Lookup, MailParameters, Mechanism, Notify,
@@ -138,18 +138,43 @@ fn parse_checked<'a>(line: &'a [u8], options: &CommandOptions) -> Result<Command
     // Every octet of a valid command is checked by the grammar of the part it belongs to, so the
     // parse itself refuses CR, LF, NUL, controls and (without SMTPUTF8) non-ASCII. Only when it
     // fails is the line searched for those, to name them precisely.
-    let parsed = match core::str::from_utf8(line) {
-        Ok(text) => Parser {
+    let space = line.iter().position(|&b| b == b' ');
+    let base = text_start(line, space);
+    let text = match line.get(base..).map(core::str::from_utf8) {
+        Some(Ok(text)) => Ok((text, base)),
+        // The whole line, for the offset of the first octet that is not UTF-8.
+        _ => match core::str::from_utf8(line) {
+            Ok(text) => Ok((text, 0)),
+            Err(error) => Err(DecodeError::new(
+                error.valid_up_to(),
+                ErrorKind::InvalidUtf8,
+            )),
+        },
+    };
+    let parsed = text.and_then(|(text, base)| {
+        Parser {
+            line,
             text,
+            base,
+            space,
             utf8: options.smtputf8,
         }
-        .command(),
-        Err(error) => Err(DecodeError::new(
-            error.valid_up_to(),
-            ErrorKind::InvalidUtf8,
-        )),
-    };
+        .command()
+    });
     parsed.map_err(|error| line_error(line, options.smtputf8).unwrap_or(error))
+}
+
+/// Where the text of `line` starts: the verb is read as octets, and what follows it (from the
+/// octet after the `space` that ends it) needs to be a `str`. The conversion starts up to seven
+/// octets earlier, inside the verb, where the octets are aligned on a word: the UTF-8 check
+/// of `core` then reads them two words at a time rather than one by one.
+#[inline(always)]
+fn text_start(line: &[u8], space: Option<usize>) -> usize {
+    let start = space.map_or(line.len(), |space| space + 1);
+    let ahead = line.as_ptr().wrapping_add(start).align_offset(8);
+    // Octets since the last word boundary; none when the offset is unknown.
+    let behind = (8 - ahead % 8) % 8;
+    start.checked_sub(behind).unwrap_or(start)
 }
 
 /// The first octet that can never be in a command line, as an error.
@@ -187,11 +212,8 @@ fn verb_key(verb: &[u8]) -> u64 {
     if verb.len() > 8 {
         return 0;
     }
-    // Built in registers: going through a stack array stalls on store forwarding.
-    let key = verb
-        .iter()
-        .rev()
-        .fold(0u64, |key, &byte| key << 8 | u64::from(byte));
+    // At most eight octets: the high half is zero.
+    let key = packed(verb) as u64;
     with_length(key & !((key & 0x4040_4040_4040_4040) >> 1), verb.len())
 }
 
@@ -236,7 +258,13 @@ fn split_at_byte(text: &str, separator: u8) -> (&str, Option<&str>) {
 }
 
 struct Parser<'a> {
+    /// The command line.
+    line: &'a [u8],
+    /// The line from `base` on, which holds the argument.
     text: &'a str,
+    base: usize,
+    /// The first space of the line, which ends the verb.
+    space: Option<usize>,
     utf8: bool,
 }
 
@@ -261,9 +289,17 @@ impl<'a> Parser<'a> {
         const AUTH: u64 = key(b"AUTH");
         const ATRN: u64 = key(b"ATRN");
         const BURL: u64 = key(b"BURL");
-        let (verb, argument) = split_space(self.text);
+        let (verb, argument) = match self.space {
+            Some(space) => (
+                self.line.get(..space).unwrap_or_default(),
+                (space + 1)
+                    .checked_sub(self.base)
+                    .and_then(|start| self.text.get(start..)),
+            ),
+            None => (self.line, None),
+        };
         let at = verb.len() + 1;
-        let command = match verb_key(verb.as_bytes()) {
+        let command = match verb_key(verb) {
             EHLO => Command::Ehlo(self.host(at, argument)?),
             LHLO => Command::Lhlo(self.host(at, argument)?),
             HELO => {
@@ -303,6 +339,15 @@ impl<'a> Parser<'a> {
             ATRN => self.atrn(at, argument)?,
             BURL => self.burl(at, required(at, argument, "URL")?)?,
             _ => {
+                let verb = match core::str::from_utf8(verb) {
+                    Ok(verb) => verb,
+                    Err(error) => {
+                        return Err(DecodeError::new(
+                            error.valid_up_to(),
+                            ErrorKind::InvalidUtf8,
+                        ));
+                    }
+                };
                 check_keyword(verb).map_err(|_| DecodeError::syntax(0, "command verb"))?;
                 Command::Other {
                     verb: Verb::checked(verb),
@@ -316,12 +361,20 @@ impl<'a> Parser<'a> {
     /// Nothing may follow the `what` that ends at `at`.
     #[inline]
     fn end(&self, at: usize, what: &'static str) -> Result<(), DecodeError> {
-        match self.text.get(at..).and_then(|rest| rest.chars().next()) {
+        // Offsets count from the start of the line, `text` from `base`.
+        let in_text = at.saturating_sub(self.base);
+        match self
+            .text
+            .get(in_text..)
+            .and_then(|rest| rest.chars().next())
+        {
             None => Ok(()),
             Some(' ') => Err(DecodeError::syntax(at, "end of line")),
             Some(_) => Err(DecodeError::new(
                 at,
-                ErrorKind::Invalid(InvalidValue::at(what, self.text, at, self.utf8)),
+                ErrorKind::Invalid(
+                    InvalidValue::at(what, self.text, in_text, self.utf8).shifted(self.base),
+                ),
             )),
         }
     }
@@ -702,7 +755,10 @@ fn parse_parameters<T>(
     // count offsets from the start of `text`.
     let line = alloc::format!(" {text}");
     let parser = Parser {
+        line: line.as_bytes(),
         text: &line,
+        base: 0,
+        space: Some(0),
         utf8: true,
     };
     read(&parser, &line).map_err(|e| DecodeError::new(e.offset.saturating_sub(1), e.kind))
@@ -777,6 +833,12 @@ fn digits(at: usize, text: &str, max: usize, what: &'static str) -> Result<u64, 
     if text.is_empty() {
         return Err(DecodeError::syntax(at, "digits"));
     }
+    if let Some(value) = chars::short_number(text.as_bytes()) {
+        if text.len() > max {
+            return Err(DecodeError::new(at, ErrorKind::NumberOutOfRange { what }));
+        }
+        return Ok(value);
+    }
     let mut value: u64 = 0;
     if text.len() <= 19 {
         // Nineteen digits cannot overflow a u64: no check at each step.
@@ -818,10 +880,7 @@ fn keyword_key(keyword: &str) -> u128 {
     if keyword.len() > 16 {
         return 0;
     }
-    let key = keyword
-        .bytes()
-        .rev()
-        .fold(0u128, |key, byte| key << 8 | u128::from(byte));
+    let key = packed(keyword.as_bytes());
     key & !((key & 0x4040_4040_4040_4040_4040_4040_4040_4040) >> 1)
 }
 

@@ -206,11 +206,13 @@ fn decode_plain_lines<'a>(
     let mut ranges = [(0usize, 0usize); MOST_PLAIN_LINES];
     let (lines, used) = general(plain_lines(bytes, options, &mut ranges))?;
     let ranges = general(ranges.get(..lines))?;
+    // The CR and LF of each line, and nothing else, as a rule: every text plain at once.
+    let all_plain = unplain_octets(general(bytes.get(..used))?, options.utf8) == 2 * lines;
     // The text of every line, and the status code they all start with.
     let mut status: Option<(EnhancedStatus, usize)> = None;
     for (index, &(start, end)) in ranges.iter().enumerate() {
         let content = general(bytes.get(start..end))?;
-        if !is_plain(content, options.utf8) {
+        if !all_plain && !is_plain(content, options.utf8) {
             return Err(not_plain());
         }
         let found = match content.first() {
@@ -360,6 +362,43 @@ pub(crate) fn is_plain(text: &[u8], utf8: bool) -> bool {
         }
     }
     flagged == 0 || text.iter().all(|b| plain_byte(*b))
+}
+
+/// How many octets of `text` are a control character (HT, CR and LF among them), DEL, or
+/// (without `utf8`) not ASCII: a word at a time, exactly (no carry crosses octets).
+#[inline]
+pub(crate) fn unplain_octets(text: &[u8], utf8: bool) -> usize {
+    const SEVEN: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let flags = |word: u64| {
+        let low = word & SEVEN;
+        // Below 0x20 in the low seven bits, or all of them set (DEL).
+        let control = !(low + LOW * 0x60) | (low + LOW);
+        // A UTF-8 octet (high bit set) is plain with `utf8`, and never without.
+        let flagged = if utf8 {
+            control & !word
+        } else {
+            control | word
+        };
+        (flagged & HIGH).count_ones() as usize
+    };
+    let mut chunks = text.chunks_exact(8);
+    let mut count = 0;
+    for chunk in &mut chunks {
+        count += flags(u64::from_le_bytes(
+            <[u8; 8]>::try_from(chunk).unwrap_or_default(),
+        ));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        // The last octets in the low end of a word; the empty places count as plain spaces.
+        let word = rest
+            .iter()
+            .rev()
+            .fold(0, |word, &byte| word << 8 | u64::from(byte));
+        let padding = !0u64 << (8 * rest.len());
+        count += flags(word | (padding & (LOW * u64::from(b' '))));
+    }
+    count
 }
 
 /// Writes `reply`: `code "-" text` CRLF for every line but the last, `code SP text` CRLF for

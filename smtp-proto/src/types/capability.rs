@@ -427,89 +427,72 @@ impl Extension {
     /// The extension a keyword names, in any case.
     #[inline(always)]
     pub fn from_keyword(keyword: &str) -> Option<Self> {
-        // The length and the first letter leave at most one candidate.
-        let first = keyword.as_bytes().first()?.to_ascii_uppercase();
-        let candidate = match (keyword.len(), first) {
-            (3, b'D') => Self::Dsn,
-            (4, b'S') => Self::Size,
-            (4, b'A') => Self::Auth,
-            (4, b'E')
-                if keyword
-                    .as_bytes()
-                    .get(1)
-                    .is_some_and(|b| b.eq_ignore_ascii_case(&b'T')) =>
-            {
-                Self::Etrn
-            }
-            (4, b'E') => Self::Expn,
-            (4, b'V') => Self::Vrfy,
-            (4, b'H') => Self::Help,
-            (6, b'L') => Self::Limits,
-            (8, b'8') => Self::EightBitMime,
-            (8, b'C') => Self::Chunking,
-            (8, b'S')
-                if keyword
-                    .as_bytes()
-                    .get(1)
-                    .is_some_and(|b| b.eq_ignore_ascii_case(&b'T')) =>
-            {
-                Self::StartTls
-            }
-            (8, b'S') => Self::SmtpUtf8,
-            (9, b'D') => Self::DeliverBy,
-            (10, b'P') => Self::Pipelining,
-            (10, b'B') => Self::BinaryMime,
-            (10, b'R') => Self::RequireTls,
-            (11, b'M') => Self::MtPriority,
-            (13, b'F') => Self::FutureRelease,
-            (19, b'E') => Self::EnhancedStatusCodes,
-            _ => return None,
-        };
-        let known = candidate.keyword().as_bytes();
-        (known.len() == keyword.len() && same_keyword(keyword.as_bytes(), known))
-            .then_some(candidate)
+        extension_of(keyword.as_bytes())
     }
 }
 
-/// Whether `keyword` is `known` (a keyword of [`Extension::ALL`]: upper-case letters, digits
-/// and `-`, of the same length) in any case, compared eight octets at a time.
+/// The extension `keyword` names, in any case: its length and its octets as one integer,
+/// upper-cased, matched against the known keywords' (the longest, 19 octets, in two
+/// overlapping pieces of 16).
 ///
-/// Clearing bit 5 of every octet that has bit 6 set turns exactly the lower-case letters into
-/// capitals and no other octet into a letter, a digit or `-`: so only the known keyword, in
-/// any case, folds to the known keyword.
+/// Upper-casing clears bit 5 of every octet that has bit 6 set: that turns exactly the
+/// lower-case letters into capitals and no other octet into a letter, a digit or `-` (the
+/// octets of the known keywords), so only a known keyword in any case matches.
 #[inline(always)]
-fn same_keyword(keyword: &[u8], known: &[u8]) -> bool {
-    const fn fold(word: u64) -> u64 {
-        word & !((word & 0x4040_4040_4040_4040) >> 1)
+fn extension_of(keyword: &[u8]) -> Option<Extension> {
+    const fn fold(key: u128) -> u128 {
+        key & !((key & 0x4040_4040_4040_4040_4040_4040_4040_4040) >> 1)
     }
-    // The eight octets at `at`, zero-padded past the end.
-    fn word(bytes: &[u8], at: usize) -> u64 {
-        match bytes.get(at..at + 8) {
-            Some(chunk) => <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes),
-            None => bytes
-                .get(at..)
-                .unwrap_or_default()
-                .iter()
-                .rev()
-                .fold(0, |word, &byte| word << 8 | u64::from(byte)),
-        }
+    const fn key(keyword: &[u8]) -> u128 {
+        chars::packed_const(keyword)
     }
+    const DSN: u128 = key(b"DSN");
+    const SIZE: u128 = key(b"SIZE");
+    const AUTH: u128 = key(b"AUTH");
+    const ETRN: u128 = key(b"ETRN");
+    const EXPN: u128 = key(b"EXPN");
+    const VRFY: u128 = key(b"VRFY");
+    const HELP: u128 = key(b"HELP");
+    const LIMITS: u128 = key(b"LIMITS");
+    const EIGHT_BIT_MIME: u128 = key(b"8BITMIME");
+    const CHUNKING: u128 = key(b"CHUNKING");
+    const STARTTLS: u128 = key(b"STARTTLS");
+    const SMTPUTF8: u128 = key(b"SMTPUTF8");
+    const DELIVERBY: u128 = key(b"DELIVERBY");
+    const PIPELINING: u128 = key(b"PIPELINING");
+    const BINARYMIME: u128 = key(b"BINARYMIME");
+    const REQUIRETLS: u128 = key(b"REQUIRETLS");
+    const MT_PRIORITY: u128 = key(b"MT-PRIORITY");
+    const FUTURERELEASE: u128 = key(b"FUTURERELEASE");
+    const ENHANCED_START: u128 = key(b"ENHANCEDSTATUSCO");
+    const ENHANCED_END: u128 = key(b"ANCEDSTATUSCODES");
     let len = keyword.len();
-    if len < 8 {
-        return fold(word(keyword, 0)) == word(known, 0);
-    }
-    // Whole words, the last one overlapping the one before it.
-    let mut at = 0;
-    loop {
-        let start = at.min(len - 8);
-        if fold(word(keyword, start)) != word(known, start) {
-            return false;
+    Some(match (len, fold(chars::packed(keyword))) {
+        (3, DSN) => Extension::Dsn,
+        (4, SIZE) => Extension::Size,
+        (4, AUTH) => Extension::Auth,
+        (4, ETRN) => Extension::Etrn,
+        (4, EXPN) => Extension::Expn,
+        (4, VRFY) => Extension::Vrfy,
+        (4, HELP) => Extension::Help,
+        (6, LIMITS) => Extension::Limits,
+        (8, EIGHT_BIT_MIME) => Extension::EightBitMime,
+        (8, CHUNKING) => Extension::Chunking,
+        (8, STARTTLS) => Extension::StartTls,
+        (8, SMTPUTF8) => Extension::SmtpUtf8,
+        (9, DELIVERBY) => Extension::DeliverBy,
+        (10, PIPELINING) => Extension::Pipelining,
+        (10, BINARYMIME) => Extension::BinaryMime,
+        (10, REQUIRETLS) => Extension::RequireTls,
+        (11, MT_PRIORITY) => Extension::MtPriority,
+        (13, FUTURERELEASE) => Extension::FutureRelease,
+        (19, ENHANCED_START)
+            if fold(chars::packed(keyword.get(3..).unwrap_or_default())) == ENHANCED_END =>
+        {
+            Extension::EnhancedStatusCodes
         }
-        at += 8;
-        if at >= len {
-            return true;
-        }
-    }
+        _ => return None,
+    })
 }
 
 impl fmt::Display for Extension {
@@ -562,7 +545,7 @@ pub enum Capability<'a> {
     /// including the pre-standard `AUTH=LOGIN PLAIN` form that some servers still send for old
     /// clients, and each mechanism is kept once (names compare without regard to case), as
     /// decoding and [`EhloResponse::push`] keep them.
-    Auth(Vec<Mechanism<'a>>),
+    Auth(Mechanisms<'a>),
     /// `REQUIRETLS` (RFC 8689).
     RequireTls,
     /// `MT-PRIORITY [profile]` (RFC 6710 3).
@@ -669,9 +652,7 @@ impl<'a> Capability<'a> {
             Self::SmtpUtf8 => Capability::SmtpUtf8,
             Self::EnhancedStatusCodes => Capability::EnhancedStatusCodes,
             Self::StartTls => Capability::StartTls,
-            Self::Auth(mechanisms) => {
-                Capability::Auth(mechanisms.into_iter().map(Mechanism::into_owned).collect())
-            }
+            Self::Auth(mechanisms) => Capability::Auth(mechanisms.into_owned()),
             Self::RequireTls => Capability::RequireTls,
             Self::MtPriority(profile) => {
                 Capability::MtPriority(profile.map(PriorityProfile::into_owned))
@@ -828,9 +809,9 @@ impl MalformedCapability<'_> {
 ///
 /// let ehlo = EhloResponse::new(Domain::new("mx.example")?)
 ///     .with(Capability::Size(Some(35882577)))?
-///     .with(Capability::Auth(vec![Mechanism::new("PLAIN")?]))?
+///     .with(Capability::Auth([Mechanism::new("PLAIN")?].into()))?
 ///     .with(Capability::Pipelining)?
-///     .with(Capability::Auth(vec![Mechanism::new("LOGIN")?, Mechanism::new("plain")?]))?;
+///     .with(Capability::Auth([Mechanism::new("LOGIN")?, Mechanism::new("plain")?].into()))?;
 /// assert!(ehlo.supports(Extension::Pipelining));
 /// assert_eq!(ehlo.size(), Some(35882577));
 /// let mechanisms: Vec<&str> = ehlo.auth_mechanisms().iter().map(|m| m.as_str()).collect();
@@ -1031,7 +1012,7 @@ pub(crate) fn push_capability<'a>(
     let mechanisms = match existing {
         Some(mechanisms) => mechanisms,
         None => {
-            capabilities.push(Capability::Auth(Vec::with_capacity(more.len())));
+            capabilities.push(Capability::Auth(Mechanisms::new()));
             match capabilities.last_mut() {
                 Some(Capability::Auth(mechanisms)) => mechanisms,
                 _ => return,
@@ -1063,8 +1044,7 @@ fn line_len(capability: &Capability<'_>) -> usize {
 /// Reads an EHLO line. See [`Capability::parse`].
 #[inline]
 pub(crate) fn parse_capability(text: &str) -> Result<Capability<'_>, InvalidValue> {
-    // Most lines are a known keyword alone.
-    if let Some(capability) = Extension::from_keyword(text).and_then(bare) {
+    if let Some(capability) = parse_usual_capability(text) {
         return Ok(capability);
     }
     let (capability, end) = parse_capability_prefix(text)?;
@@ -1072,6 +1052,54 @@ pub(crate) fn parse_capability(text: &str) -> Result<Capability<'_>, InvalidValu
         None => Ok(capability),
         Some(_) => Err(InvalidValue::at("EHLO parameter", text, end, false)),
     }
+}
+
+/// The usual EHLO lines, quickly: a known keyword alone, `SIZE n`, and `AUTH` with its
+/// mechanisms one space apart. `None` for any other line, and for these with anything
+/// unusual (a run of spaces, a trailing space, a name that breaks the grammar), which
+/// [`parse_capability_prefix`] then reads: what this gives is what it would give.
+#[inline(always)]
+pub(crate) fn parse_usual_capability<'a>(text: &'a str) -> Option<Capability<'a>> {
+    if let Some(capability) = Extension::from_keyword(text).and_then(bare) {
+        return Some(capability);
+    }
+    const fn key(keyword: &[u8; 4]) -> u32 {
+        u32::from_le_bytes(*keyword)
+    }
+    let bytes = text.as_bytes();
+    let head = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
+    // Upper case as in `same_keyword`: only `size` and `auth` in any case fold to these.
+    let head = head & !((head & 0x4040_4040) >> 1);
+    if !matches!(bytes.get(4), Some(b' ' | b'=')) {
+        return None;
+    }
+    let params = text.get(5..)?;
+    if head == key(b"SIZE") {
+        return number(params).map(|size| Capability::Size(Some(size)));
+    }
+    if head != key(b"AUTH") {
+        return None;
+    }
+    // Names of mechanism octets, one space apart.
+    let mut mechanisms = Mechanisms::new();
+    let octets = params.as_bytes();
+    let mut start = 0;
+    for at in 0..=octets.len() {
+        match octets.get(at) {
+            Some(&octet) if chars::class(octet) & chars::MECHANISM != 0 => continue,
+            Some(b' ') | None => {}
+            Some(_) => return None,
+        }
+        let name = params.get(start..at)?;
+        if name.is_empty() || name.len() > 20 {
+            return None;
+        }
+        if !mechanisms.iter().any(|m| m.is(name)) {
+            mechanisms.push(Mechanism::from_cow(Cow::Borrowed(name)));
+        }
+        start = at + 1;
+    }
+    Some(Capability::Auth(mechanisms))
 }
 
 /// What [`typed`] gives for `extension` without parameters, in one step; `None` where it
@@ -1207,7 +1235,7 @@ fn typed(extension: Extension, params: &str) -> Result<Capability<'_>, &'static 
             })
         }
         Extension::Auth => {
-            let mut mechanisms = Vec::with_capacity(4);
+            let mut mechanisms = Mechanisms::new();
             for name in Params(params) {
                 let mechanism =
                     Mechanism::new(name).map_err(|_| "AUTH mechanism breaks its grammar")?;
@@ -1298,6 +1326,9 @@ fn number(text: &str) -> Option<u64> {
     if text.is_empty() {
         return None;
     }
+    if let Some(value) = chars::short_number(text.as_bytes()) {
+        return Some(value);
+    }
     if text.len() <= 19 {
         // Nineteen digits cannot overflow a u64: no check at each step.
         let mut value = 0u64;
@@ -1317,6 +1348,9 @@ fn number(text: &str) -> Option<u64> {
         acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
     })
 }
+
+mod mechanisms;
+pub use mechanisms::Mechanisms;
 
 #[cfg(test)]
 pub(crate) mod strategies;

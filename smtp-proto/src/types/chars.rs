@@ -96,6 +96,77 @@ pub(crate) fn span(bytes: &[u8], classes: u8) -> usize {
         .unwrap_or(bytes.len())
 }
 
+/// Up to 16 octets as an integer, the first in the lowest octet, zeros after the last (more
+/// than 16: the first 16). Read as two overlapping halves, each at once, rather than octet by
+/// octet; built in registers (going through a stack array stalls on store forwarding).
+#[inline(always)]
+pub(crate) fn packed(octets: &[u8]) -> u128 {
+    fn half<const N: usize>(octets: &[u8], at: usize) -> Option<[u8; N]> {
+        octets.get(at..at + N)?.try_into().ok()
+    }
+    let len = octets.len().min(16);
+    if len >= 8 {
+        let (Some(start), Some(end)) = (half::<8>(octets, 0), half::<8>(octets, len - 8)) else {
+            return 0;
+        };
+        // The end's octets shifted down to their places: those it shares with the start
+        // fall on the same octets, equal.
+        let end = u128::from(u64::from_le_bytes(end)) << 64 >> (8 * (16 - len));
+        return u128::from(u64::from_le_bytes(start)) | end;
+    }
+    if len >= 4 {
+        let (Some(start), Some(end)) = (half::<4>(octets, 0), half::<4>(octets, len - 4)) else {
+            return 0;
+        };
+        let end = u64::from(u32::from_le_bytes(end)) << 32 >> (8 * (8 - len));
+        return u128::from(u64::from(u32::from_le_bytes(start)) | end);
+    }
+    octets
+        .iter()
+        .rev()
+        .fold(0, |key, &byte| key << 8 | u128::from(byte))
+}
+
+/// One to eight ASCII digits as their number, read at once: `None` for anything else
+/// (empty, longer, or an octet that is not a digit).
+#[inline(always)]
+pub(crate) fn short_number(text: &[u8]) -> Option<u64> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let len = text.len();
+    if len == 0 || len > 8 {
+        return None;
+    }
+    // The digits at the end of a word of eight, '0's before them: the first octet (the
+    // most significant digit) lowest.
+    let pad = 8 * (8 - len);
+    let word = ((packed(text) as u64) << pad) | ZEROS.checked_shr(64 - pad as u32).unwrap_or(0);
+    // Every octet 0x30 to 0x39: its high half 3, and still 3 with 6 added.
+    let high = 0xf0f0_f0f0_f0f0_f0f0;
+    if word & high != ZEROS || word.wrapping_add(0x0606_0606_0606_0606) & high != ZEROS {
+        return None;
+    }
+    // Pairs of digits, then fours, then the eight (each step a multiply and a shift).
+    let mut value = word & 0x0f0f_0f0f_0f0f_0f0f;
+    value = (value.wrapping_mul(10 << 8 | 1) >> 8) & 0x00ff_00ff_00ff_00ff;
+    value = (value.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_ffff_0000_ffff;
+    value = value.wrapping_mul(10_000 << 32 | 1) >> 32;
+    Some(value)
+}
+
+/// [`packed`] at compile time, for constants.
+// Evaluated at compile time, within the loop's bounds: an index out of range would fail the
+// build, never a run.
+#[allow(clippy::indexing_slicing)]
+pub(crate) const fn packed_const(octets: &[u8]) -> u128 {
+    let mut key = [0u8; 16];
+    let mut at = 0;
+    while at < octets.len() && at < 16 {
+        key[at] = octets[at];
+        at += 1;
+    }
+    u128::from_le_bytes(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +188,38 @@ mod tests {
             assert_eq!(c & ATEXT != 0, atext);
         }
         assert_eq!(span(b"abc-1 x", LET_DIG | HYPHEN), 5);
+    }
+
+    /// Every octet at every place of one to eight digits: a number only when all are digits.
+    #[test]
+    fn short_numbers_refuse_every_other_octet() {
+        for len in 1..=8usize {
+            for place in 0..len {
+                for byte in 0..=255u8 {
+                    let mut text = alloc::vec![b'5'; len];
+                    text[place] = byte;
+                    let expected = text.iter().all(u8::is_ascii_digit).then(|| {
+                        text.iter()
+                            .fold(0u64, |value, digit| value * 10 + u64::from(digit - b'0'))
+                    });
+                    assert_eq!(short_number(&text), expected, "{text:?}");
+                }
+            }
+        }
+        assert_eq!(short_number(b""), None);
+        assert_eq!(short_number(b"123456789"), None);
+        assert_eq!(short_number(b"99999999"), Some(99_999_999));
+        assert_eq!(short_number(b"00000000"), Some(0));
+    }
+
+    proptest::proptest! {
+        /// Read at once, the digits make the number they make one by one.
+        #[test]
+        fn short_numbers_read_as_digit_by_digit(text in "[0-9]{0,9}|[0-9/:a ]{0,9}") {
+            let expected = (!text.is_empty() && text.len() <= 8 && text.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| text.parse::<u64>().ok())
+                .flatten();
+            proptest::prop_assert_eq!(short_number(text.as_bytes()), expected);
+        }
     }
 }

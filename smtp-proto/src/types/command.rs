@@ -441,6 +441,11 @@ impl<'a> Mechanism<'a> {
         Ok(Self(name))
     }
 
+    /// For a name already checked (or the placeholder of an unused place).
+    pub(crate) const fn from_cow(name: Cow<'a, str>) -> Self {
+        Self(name)
+    }
+
     /// The name as sent.
     pub fn as_str(&self) -> &str {
         &self.0

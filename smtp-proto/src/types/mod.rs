@@ -4,6 +4,7 @@ mod address;
 pub(crate) mod chars;
 mod command;
 mod error;
+pub(crate) mod inline_list;
 mod params;
 #[cfg(feature = "serde")]
 mod serde_impls;

@@ -1448,3 +1448,61 @@ fn digits_fast_and_checked_agree() {
         }
     }
 }
+
+/// The text of a line is converted from a word boundary inside its verb where there is one
+/// (`text_start`): wherever the line lies in memory, the same command or the same error.
+#[test]
+fn the_same_command_or_error_wherever_the_line_lies() {
+    let lines: [&[u8]; 20] = [
+        b"EHLO mail.example.com",
+        b"MAIL FROM:<sender.name@example.com> SIZE=123456 BODY=8BITMIME",
+        b"RCPT TO:<r@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;r@example.org",
+        b"NOOP",
+        b"DATA",
+        b"EHLO",
+        b"EHLO ",
+        b"EHLO mail.example.com x",
+        b"EHLO mail..example.com",
+        b"EH\xc3\xa9LO x",
+        b"EHLO \xff",
+        b"\xffHLO x",
+        b"XVERB\xe2\x82 arg",
+        b"X\xe2\x82\xacVERB arg",
+        b"MAIL FROM:<a@b.example> SIZE=x",
+        b"RCPT TO:<\xc3\xa9@b.example>",
+        b"VRFY  x",
+        b"HELO [1.2.3.4]",
+        b"X-LONGER-VERB-THAN-EIGHT some argument",
+        b"AUTH PLAIN dGVzdAB0ZXN0AHRlc3Q=",
+    ];
+    for utf8 in [false, true] {
+        let options = CommandOptions::default().smtputf8(utf8);
+        for line in lines {
+            let mut buffer = vec![0u8; line.len() + 16];
+            let mut outcomes = Vec::new();
+            for shift in 0..16 {
+                let place = &mut buffer[shift..shift + line.len()];
+                place.copy_from_slice(line);
+                let outcome = parse_command(&buffer[shift..shift + line.len()], &options)
+                    .map(Command::into_owned);
+                outcomes.push(outcome);
+            }
+            for outcome in &outcomes {
+                assert_eq!(outcome, &outcomes[0], "{line:?}, SMTPUTF8 {utf8}");
+            }
+        }
+    }
+}
+
+proptest! {
+    /// Read as two halves at once, the octets make the integer they make one by one.
+    #[test]
+    fn packed_octets_are_the_octets_one_by_one(octets in prop::collection::vec(any::<u8>(), 0..20)) {
+        let expected = octets
+            .iter()
+            .take(16)
+            .rev()
+            .fold(0u128, |key, &byte| key << 8 | u128::from(byte));
+        prop_assert_eq!(packed(&octets), expected);
+    }
+}

@@ -414,7 +414,7 @@ fn encoding_limits() {
         .map(|n| Mechanism::new(n.clone()).unwrap())
         .collect();
     let ehlo = EhloResponse::new(domain("mx.example"))
-        .with(Capability::Auth(many.clone()))
+        .with(Capability::Auth(many.clone().into()))
         .and_then(|e| e.with(Capability::Pipelining))
         .unwrap();
     let wire = encode(&ehlo);

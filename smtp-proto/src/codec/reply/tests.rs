@@ -653,6 +653,12 @@ fn word_scanners_agree_with_octet_loops() {
                         plain(&text, utf8),
                         "{len} {at} {odd:#x} {utf8}"
                     );
+                    let unplain = usize::from(!plain(&[odd], utf8) || odd == b'\t');
+                    assert_eq!(
+                        unplain_octets(&text, utf8),
+                        unplain,
+                        "{len} {at} {odd:#x} {utf8}"
+                    );
                 }
             }
         }
@@ -660,6 +666,16 @@ fn word_scanners_agree_with_octet_loops() {
 }
 
 proptest! {
+    /// The count read a word at a time is the count octet by octet.
+    #[test]
+    fn unplain_octets_counts_each_octet(text in prop::collection::vec(any::<u8>(), 0..40), utf8 in any::<bool>()) {
+        let expected = text
+            .iter()
+            .filter(|&&b| b < 0x20 || b == 0x7f || (!utf8 && b >= 0x80))
+            .count();
+        prop_assert_eq!(unplain_octets(&text, utf8), expected);
+    }
+
     /// Item of issue 13: decode(encode(x)) == x for every reply the public constructors allow
     /// (RFC 5321 4.2; a status code at the start of the text is the reply's, RFC 2034 4; long
     /// text in lines of at most 512 octets, RFC 5321 4.5.3.1.5), ASCII without SMTPUTF8 and

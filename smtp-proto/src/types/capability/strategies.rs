@@ -207,7 +207,7 @@ pub(crate) fn capability() -> impl Strategy<Value = Capability<'static>> {
                     unique.push(mechanism);
                 }
             }
-            Capability::Auth(unique)
+            Capability::Auth(unique.into())
         }),
         Just(Capability::RequireTls),
         proptest::option::of("[A-Za-z0-9._-]{1,20}".prop_map(|p| PriorityProfile::new(p).unwrap()))
@@ -360,7 +360,8 @@ fn any_capability() -> impl Strategy<Value = Capability<'static>> {
         other,
         limits,
         parsed,
-        prop::collection::vec(mechanism(), 0..40).prop_map(Capability::Auth),
+        prop::collection::vec(mechanism(), 0..40)
+            .prop_map(|mechanisms| Capability::Auth(mechanisms.into())),
     ]
 }
 

@@ -42,19 +42,22 @@ fn known_capabilities() {
         ("SMTPUTF8", Capability::SmtpUtf8),
         ("ENHANCEDSTATUSCODES", Capability::EnhancedStatusCodes),
         ("STARTTLS", Capability::StartTls),
-        ("AUTH", Capability::Auth(vec![])),
+        ("AUTH", Capability::Auth(vec![].into())),
         (
             "AUTH GSSAPI DIGEST-MD5",
-            Capability::Auth(mechanisms(&["GSSAPI", "DIGEST-MD5"])),
+            Capability::Auth(mechanisms(&["GSSAPI", "DIGEST-MD5"]).into()),
         ),
         (
             "AUTH=LOGIN PLAIN",
-            Capability::Auth(mechanisms(&["LOGIN", "PLAIN"])),
+            Capability::Auth(mechanisms(&["LOGIN", "PLAIN"]).into()),
         ),
-        ("auth=login", Capability::Auth(mechanisms(&["login"]))),
+        (
+            "auth=login",
+            Capability::Auth(mechanisms(&["login"]).into()),
+        ),
         (
             "AUTH SCRAM-SHA-256-PLUS XOAUTH2",
-            Capability::Auth(mechanisms(&["SCRAM-SHA-256-PLUS", "XOAUTH2"])),
+            Capability::Auth(mechanisms(&["SCRAM-SHA-256-PLUS", "XOAUTH2"]).into()),
         ),
         ("REQUIRETLS", Capability::RequireTls),
         ("MT-PRIORITY", Capability::MtPriority(None)),
@@ -105,7 +108,7 @@ fn known_capabilities() {
         ("PIPELINING ", Capability::Pipelining),
         (
             "AUTH  PLAIN   LOGIN",
-            Capability::Auth(mechanisms(&["PLAIN", "LOGIN"])),
+            Capability::Auth(mechanisms(&["PLAIN", "LOGIN"]).into()),
         ),
     ];
     for (line, expected) in table {
@@ -399,10 +402,10 @@ fn display() {
         (Capability::Size(None), "SIZE"),
         (Capability::Size(Some(10)), "SIZE 10"),
         (
-            Capability::Auth(mechanisms(&["PLAIN", "LOGIN"])),
+            Capability::Auth(mechanisms(&["PLAIN", "LOGIN"]).into()),
             "AUTH PLAIN LOGIN",
         ),
-        (Capability::Auth(vec![]), "AUTH"),
+        (Capability::Auth(vec![].into()), "AUTH"),
         (Capability::MtPriority(None), "MT-PRIORITY"),
         (
             Capability::FutureRelease {
@@ -448,7 +451,7 @@ fn auth_lines_merge() {
         capabilities,
         [
             Capability::Pipelining,
-            Capability::Auth(mechanisms(&["LOGIN", "PLAIN", "CRAM-MD5"])),
+            Capability::Auth(mechanisms(&["LOGIN", "PLAIN", "CRAM-MD5"]).into()),
             Capability::Size(None),
         ]
     );
@@ -456,7 +459,7 @@ fn auth_lines_merge() {
     assert_eq!(taken, 18);
     assert_eq!(
         capability,
-        Capability::Auth(mechanisms(&["XOAUTH2", "plain"]))
+        Capability::Auth(mechanisms(&["XOAUTH2", "plain"]).into())
     );
 }
 
@@ -465,7 +468,7 @@ fn lookups() {
     let ehlo = EhloResponse::new(Domain::new("mx.example").unwrap())
         .with_greeting(ReplyText::new("hi").unwrap())
         .with(Capability::Size(Some(0)))
-        .and_then(|e| e.with(Capability::Auth(mechanisms(&["PLAIN"]))))
+        .and_then(|e| e.with(Capability::Auth(mechanisms(&["PLAIN"]).into())))
         .and_then(|e| e.with(other("X-FOO", &["1"])))
         .unwrap();
     assert_eq!(ehlo.size(), None);
@@ -598,8 +601,10 @@ fn keyword_comparison_agrees_with_octet_by_octet() {
                 let mut bytes = keyword.as_bytes().to_vec();
                 bytes[position] = byte;
                 assert_eq!(
-                    super::same_keyword(&bytes, keyword.as_bytes()),
-                    bytes.eq_ignore_ascii_case(keyword.as_bytes()),
+                    super::extension_of(&bytes),
+                    bytes
+                        .eq_ignore_ascii_case(keyword.as_bytes())
+                        .then_some(extension),
                     "{bytes:?}"
                 );
                 if let Ok(text) = core::str::from_utf8(&bytes) {
@@ -608,5 +613,66 @@ fn keyword_comparison_agrees_with_octet_by_octet() {
                 }
             }
         }
+    }
+}
+
+/// The line as the general reading gives it, without the quick one.
+fn read_generally(text: &str) -> Option<Capability<'_>> {
+    let (capability, end) = parse_capability_prefix(text).ok()?;
+    (end == text.len()).then_some(capability)
+}
+
+#[test]
+fn the_quick_reading_of_usual_lines_gives_what_the_general_one_gives() {
+    let table = [
+        ("SIZE 0", true),
+        ("size=52428800", true),
+        ("SIZE 18446744073709551615", true),
+        ("SIZE 18446744073709551616", false),
+        ("SIZE  10", false),
+        ("SIZE 10 ", false),
+        ("SIZE 1 2", false),
+        ("SIZE ", false),
+        ("SIZE x", false),
+        ("SIZEX 1", false),
+        ("AUTH PLAIN LOGIN", true),
+        ("auth=login PLAIN plain Login", true),
+        ("AUTH SCRAM-SHA-256-PLUS XOAUTH2", true),
+        ("AUTH ABCDEFGHIJKLMNOPQRST", true),
+        ("AUTH ABCDEFGHIJKLMNOPQRSTU", false),
+        ("AUTH PLAIN  LOGIN", false),
+        ("AUTH PLAIN ", false),
+        ("AUTH ", false),
+        ("AUTH=", false),
+        ("AUTH PL@IN", false),
+        ("AUTH A B C D E", true),
+        ("PIPELINING", true),
+        ("X-SIZE 1", false),
+    ];
+    for (line, quick) in table {
+        let read = parse_usual_capability(line);
+        assert_eq!(read.is_some(), quick, "{line:?}");
+        if let Some(read) = read {
+            assert_eq!(Some(read), read_generally(line), "{line:?}");
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_line_read_quickly_reads_the_same_generally(
+        keyword in "(SIZE|size|AUTH|Auth|auth|DSN|SIZ|AUTHS)",
+        separator in "[ =]?",
+        params in "[0-9A-Za-z_ =@-]{0,40}",
+    ) {
+        let line = alloc::format!("{keyword}{separator}{params}");
+        if let Some(read) = parse_usual_capability(&line) {
+            prop_assert_eq!(Some(read), read_generally(&line));
+        }
+        prop_assert_eq!(
+            parse_capability(&line).ok(),
+            read_generally(&line),
+            "{:?}", line
+        );
     }
 }

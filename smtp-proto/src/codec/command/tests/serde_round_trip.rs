@@ -318,7 +318,7 @@ fn rfc5321_4_1_1_1_capabilities_round_trip_through_json() {
     ehlo.capabilities = vec![
         Capability::Size(Some(35882577)),
         Capability::Pipelining,
-        Capability::Auth(vec![Mechanism::new("PLAIN").unwrap()]),
+        Capability::Auth(vec![Mechanism::new("PLAIN").unwrap()].into()),
         Capability::parse("SIZE ten-megabytes")
             .unwrap()
             .into_owned(),
