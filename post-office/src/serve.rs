@@ -364,7 +364,7 @@ pub async fn run(args: Args) -> Result<()> {
         queue,
     });
     let shutdown = Shutdown::new();
-    start_queue(&office, &args, &shutdown)?;
+    let outbound = start_queue(&office, &args, &shutdown)?;
     let sessions = SessionLimit::new(usize::try_from(args.max_sessions).unwrap_or(usize::MAX));
     let mut clients = ClientLimits::new()
         .max_sessions_per_client(usize::try_from(args.max_per_client).unwrap_or(usize::MAX))
@@ -431,6 +431,11 @@ pub async fn run(args: Args) -> Result<()> {
     for listener in running {
         let _ = listener.await;
     }
+    // The sessions the relay kept open say QUIT before the process ends (each waits a
+    // moment for its reply).
+    if let Some(outbound) = outbound {
+        outbound.close().await;
+    }
     Ok(())
 }
 
@@ -456,13 +461,17 @@ fn postmaster(
 }
 
 /// Reads the relay queue back (before any listener can queue) and starts its scheduler,
-/// unless in `--sink` mode.
-fn start_queue(office: &Arc<Office>, args: &Args, shutdown: &Shutdown) -> Result<()> {
+/// unless in `--sink` mode; the outbound side it delivers through.
+fn start_queue(
+    office: &Arc<Office>,
+    args: &Args,
+    shutdown: &Shutdown,
+) -> Result<Option<Arc<Outbound>>> {
     let Some(queue) = &office.queue else {
-        return Ok(());
+        return Ok(None);
     };
     let loaded = queue.recover().context("reading the relay queue")?;
-    let outbound = Outbound::new(outbound_config(args))?.close_at(shutdown.clone());
+    let outbound = Arc::new(Outbound::new(outbound_config(args))?.close_at(shutdown.clone()));
     let settings = Settings {
         policy: RetryPolicy {
             first: args.retry_first,
@@ -481,9 +490,9 @@ fn start_queue(office: &Arc<Office>, args: &Args, shutdown: &Shutdown) -> Result
         give_up = settings.policy.give_up,
         "relay queue"
     );
-    let scheduler = Scheduler::new(office.clone(), Arc::new(outbound), settings);
+    let scheduler = Scheduler::new(office.clone(), outbound.clone(), settings);
     tokio::spawn(scheduler.run(loaded, shutdown.clone()));
-    Ok(())
+    Ok(Some(outbound))
 }
 
 /// Logs the connections refused over the limits, summed up every [`REFUSALS_LOGGED_EVERY`]

@@ -6,7 +6,9 @@
 //! timeout, a restart, 421), and the failure of a transaction does not say how far it got,
 //! so without the RSET a message could meet a dead session half-way, its fate unknown. A
 //! session that fails the RSET has carried nothing, and the message takes a new connection
-//! in the same attempt. It costs one round trip per reused session.
+//! in the same attempt. Once the RSET is answered, the session stands for the hop as a new
+//! one would: a 421 later defers the message to its retry (RFC 5321 4.5.4.1). It costs one
+//! round trip per reused session.
 //!
 //! A session is cached only after every transaction on it completed cleanly, and is found
 //! again only by a message that needs exactly what it was opened with: the same hop (name and
@@ -274,7 +276,11 @@ async fn closing(sessions: Vec<Session>) {
         .into_iter()
         .map(|session| {
             tokio::spawn(async move {
-                let _ = tokio::time::timeout(CLOSE_WAIT, session.client.quit()).await;
+                let mut client = session.client;
+                // The session's own bound may have run out while it waited: the QUIT gets
+                // its moment whatever was left of it.
+                client.restart_session_timeout(Some(CLOSE_WAIT));
+                let _ = tokio::time::timeout(CLOSE_WAIT, client.quit()).await;
             })
         })
         .collect();

@@ -345,9 +345,11 @@ fn tls_name(hop: &Hop) -> String {
 /// One hop: a session kept from an earlier message to it ([`Cache`](super::cache)) that
 /// still answers an RSET, else a new one (connect, greet, secure as `tls` says); then the
 /// recipients in transactions of [`MAX_RECIPIENTS`]. `Err`: the hop did not take the message
-/// (try the next). A kept session that turns out gone before a transaction got anywhere (no
-/// answer to RSET, or a 421 to the first transaction, which the server did not take) is
-/// dropped, and a new connection carries on within the attempt: not the hop's failure.
+/// (try the next). A kept session that does not answer its RSET with 250 is dropped before
+/// any of the message is sent, and a new connection carries on within the attempt: not the
+/// hop's failure. Once the RSET is answered, the session is the hop's answer like a new one:
+/// a 421 later (to MAIL, or at the end of the data) defers the recipients, to be tried again
+/// after the retry delay (RFC 5321 4.5.4.1), never at once over another connection.
 async fn try_hop(
     outbound: &Outbound,
     hop: &Hop,
@@ -371,18 +373,7 @@ async fn try_hop(
         // The attempt's bound, counted from now, not from the session's first attempt.
         session.client.restart_session_timeout(Some(remaining));
         match tokio::time::timeout(PROBE_WAIT.min(remaining), session.client.reset()).await {
-            Ok(Ok(())) => match work.transactions(session, true).await {
-                Ending::Done(result) => return result,
-                Ending::Gone(problem) => {
-                    info!(
-                        id = %envelope.id,
-                        hop = %hop.name,
-                        diagnostic = %problem.diagnostic,
-                        "a cached session was closed by the server: a new connection"
-                    );
-                    break;
-                }
-            },
+            Ok(Ok(())) => return work.transactions(session, true).await,
             Ok(Err(error)) => {
                 debug!(hop = %hop.name, %error, "a cached session is gone: dropped");
             }
@@ -394,10 +385,7 @@ async fn try_hop(
         }
     }
     let session = connect(outbound, hop, tls, time_left(deadline)?).await?;
-    match work.transactions(session, false).await {
-        Ending::Done(result) => result,
-        Ending::Gone(problem) => Err(problem),
-    }
+    work.transactions(session, false).await
 }
 
 /// What is left of the attempt's time, or the problem when nothing is.
@@ -459,15 +447,6 @@ async fn connect(
     }
 }
 
-/// How the transactions on a session ended.
-enum Ending {
-    /// The hop took the transactions (`Ok`), or did not (`Err`: try the next hop).
-    Done(Result<Vec<(usize, Outcome)>, Problem>),
-    /// A cached session answered its first transaction with 421: the server closed it
-    /// without taking anything; a new connection may carry on.
-    Gone(Problem),
-}
-
 /// The message and recipients of one attempt at one hop.
 struct Work<'a> {
     outbound: &'a Outbound,
@@ -483,7 +462,11 @@ impl Work<'_> {
     /// [`MAX_RECIPIENTS`]; then the session is cached when every transaction completed
     /// cleanly (MAIL taken, the client ready), closed with QUIT otherwise, or dropped when
     /// it broke.
-    async fn transactions(&self, mut session: Session, reused: bool) -> Ending {
+    async fn transactions(
+        &self,
+        mut session: Session,
+        reused: bool,
+    ) -> Result<Vec<(usize, Outcome)>, Problem> {
         let Self {
             outbound,
             hop,
@@ -505,12 +488,12 @@ impl Work<'_> {
         };
         if tls == (Tls::Verified { requiretls: true }) && !requiretls_offered {
             quit(session.client).await;
-            return Ending::Done(Err(Problem::new(
+            return Err(Problem::new(
                 true,
                 "5.7.30",
                 Some(hop),
                 &format!("{} does not offer REQUIRETLS (RFC 8689 4.2.1)", hop.name),
-            )));
+            ));
         }
         let secured = session.client.is_tls();
         let mut results = Vec::new();
@@ -563,20 +546,13 @@ impl Work<'_> {
                     let problem = send_problem(hop, &error);
                     if results.is_empty() {
                         quit(session.client).await;
-                        return Ending::Done(Err(problem));
+                        return Err(problem);
                     }
                     clean = false;
                     results.extend(batch.iter().map(|(slot, _)| (*slot, problem.outcome())));
                 }
                 Err(error) => {
                     let problem = session_problem(hop, &error);
-                    let closing =
-                        matches!(error, ClientError::Session(SessionError::ServiceClosing(_)));
-                    if reused && closing && results.is_empty() {
-                        // RFC 5321 3.8: a 421 takes nothing; the first transaction on a
-                        // kept session, so nothing of this attempt was delivered yet.
-                        return Ending::Gone(problem);
-                    }
                     results.extend(batch.iter().map(|(slot, _)| (*slot, problem.outcome())));
                     broken = Some(problem);
                 }
@@ -603,7 +579,7 @@ impl Work<'_> {
                 quit(session.client).await;
             }
         }
-        Ending::Done(Ok(results))
+        Ok(results)
     }
 }
 

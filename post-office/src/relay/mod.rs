@@ -65,11 +65,14 @@ pub struct OutboundArgs {
     pub relay_connect_timeout: u64,
     /// Seconds a session to a next hop stays open after its last message, for the next one
     /// to the same hop with the same TLS (checked with RSET before use); 0: a new connection
-    /// for every attempt. Idle sessions kept: at most `--relay-per-domain` per hop and
-    /// `--relay-workers` in all (as Postfix's `smtp_connection_cache_time_limit`).
+    /// for every attempt. Idle sessions kept: at most `--relay-per-domain` per hop and TLS
+    /// requirement, and `--relay-workers` in all (as Postfix's
+    /// `smtp_connection_cache_time_limit`).
     #[arg(long, value_name = "SECONDS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub relay_cache_time: u64,
-    /// Messages (transactions) one session to a next hop carries at most.
+    /// Messages (transactions) one session to a next hop carries at most, counted as it goes
+    /// back to the cache (a message of more than 100 recipients, several transactions, ends
+    /// on the session it began on).
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub relay_reuse_limit: u32,
     /// Seconds after its connection after which a session to a next hop is not used again

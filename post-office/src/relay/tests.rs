@@ -33,6 +33,9 @@ enum After {
     RsetClosing,
     /// Answers RSET with 250, then the next MAIL with 421 and closes.
     MailClosing,
+    /// Answers RSET with 250, takes the next message's data, then answers its end with 421
+    /// and closes.
+    DataClosing,
 }
 
 /// What the scripted next hop saw: per connection (in accept order), its commands' verbs.
@@ -114,6 +117,9 @@ async fn next_hop(after: After, delay: Duration) -> (u16, Seen) {
                         "DATA" => {
                             in_data = true;
                             (b"354 go on\r\n", false)
+                        }
+                        "." if delivered > 0 && after == After::DataClosing => {
+                            (b"421 4.3.0 going down\r\n", true)
                         }
                         "." => {
                             delivered += 1;
@@ -235,12 +241,12 @@ async fn two_messages_to_one_hop_share_one_connection() {
     .unwrap();
 }
 
-/// A kept session the server gave up meanwhile (closed, 421 to RSET, 421 to MAIL) is
-/// dropped, and the message goes through a new connection in the same attempt, once.
+/// A kept session the server gave up meanwhile (closed, 421 to RSET) is dropped, and the
+/// message goes through a new connection in the same attempt, once.
 #[tokio::test]
 async fn a_kept_session_the_server_gave_up_is_replaced_within_the_attempt() {
     tokio::time::timeout(LIMIT, async {
-        for after in [After::Close, After::RsetClosing, After::MailClosing] {
+        for after in [After::Close, After::RsetClosing] {
             let (port, seen) = next_hop(after, Duration::ZERO).await;
             let outbound = outbound(port, CacheLimits::default(), false);
             let message = message_file();
@@ -259,6 +265,38 @@ async fn a_kept_session_the_server_gave_up_is_replaced_within_the_attempt() {
             let second = seen.commands(1);
             assert_eq!(second[0], "EHLO", "{after:?}: a new session");
             assert!(second.contains(&".".to_string()), "{after:?}: {second:?}");
+            outbound.close().await;
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// A kept session that answered its RSET is the hop's answer like a new one: a 421 to MAIL or
+/// at the end of the data defers the message (tried again after the retry delay, RFC 5321
+/// 4.5.4.1), it is not sent again at once over another connection.
+#[tokio::test]
+async fn a_421_after_a_good_rset_defers_the_message_instead_of_sending_it_again_at_once() {
+    tokio::time::timeout(LIMIT, async {
+        for after in [After::MailClosing, After::DataClosing] {
+            let (port, seen) = next_hop(after, Duration::ZERO).await;
+            let outbound = outbound(port, CacheLimits::default(), false);
+            let message = message_file();
+            assert_eq!(send(&outbound, &message, "m1").await, DELIVERED);
+            assert_eq!(
+                send(&outbound, &message, "m2").await,
+                OutcomeKind::Deferred,
+                "{after:?}"
+            );
+            assert_eq!(seen.connections(), 1, "{after:?}: no second connection");
+            let commands = seen.commands(0);
+            assert_eq!(
+                commands.iter().filter(|c| *c == "RSET").count(),
+                1,
+                "{commands:?}"
+            );
+            let sent_twice = if after == After::DataClosing { 2 } else { 1 };
+            assert_eq!(seen.messages(), sent_twice, "{after:?}: {commands:?}");
             outbound.close().await;
         }
     })
