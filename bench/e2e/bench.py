@@ -38,7 +38,7 @@ FULL = {
     ],
     "smtp_reps": 3,
     "maildir_load": (20, 5000, 10240),
-    "maildir_reps": 3,
+    "maildir_reps": 5,
     "idle": 1000,
 }
 QUICK = {
