@@ -62,7 +62,7 @@ QUICK = {
 # to each server (and cleared) before the measured runs, so that neither starts cold.
 MAILDIR_DOMAIN = "maildir.example"
 MAILDIR_USER = "bob"
-MAILDIR_WARMUP = 100
+MAILDIR_WARMUP = None  # a warm-up as large as a measured run (its load's message count)
 # How long one durable run may take before it is called failed.
 MAILDIR_DEADLINE = 600.0
 MAILDIR_QUIET = 35.0  # s: ext4 without a journal skips inodes freed in the last 30 s (maildir_clear)
@@ -827,7 +827,7 @@ service pop3-login {{
              "settled": pf_settled, "frees": True},
         ]
         for server in servers:
-            self.durable_run(f"Maildir warm-up: {server['name']}", server, sessions, MAILDIR_WARMUP, size)
+            self.durable_run(f"Maildir warm-up: {server['name']}", server, sessions, MAILDIR_WARMUP or msgs, size)
         runs = {s["name"]: [] for s in servers}
         for rep in range(reps):
             order = servers if rep % 2 == 0 else servers[::-1]
