@@ -36,6 +36,8 @@ enum After {
     /// Answers RSET with 250, takes the next message's data, then answers its end with 421
     /// and closes.
     DataClosing,
+    /// Answers every MAIL with 421 and closes, the first one too.
+    Closing,
 }
 
 /// What the scripted next hop saw: per connection (in accept order), its commands' verbs.
@@ -110,6 +112,7 @@ async fn next_hop(after: After, delay: Duration) -> (u16, Seen) {
                             refused = false;
                             (b"250 2.0.0 ok\r\n", false)
                         }
+                        "MAIL" if after == After::Closing => (b"421 4.3.2 closing\r\n", true),
                         "MAIL" if delivered > 0 && after == After::MailClosing => {
                             (b"421 4.3.2 closing\r\n", true)
                         }
@@ -299,6 +302,27 @@ async fn a_421_after_a_good_rset_defers_the_message_instead_of_sending_it_again_
             assert_eq!(seen.messages(), sent_twice, "{after:?}: {commands:?}");
             outbound.close().await;
         }
+    })
+    .await
+    .unwrap();
+}
+
+/// A 421 on a new connection defers the message: no second connection within the attempt.
+#[tokio::test]
+async fn a_421_on_a_new_session_defers_without_another_connection() {
+    tokio::time::timeout(LIMIT, async {
+        let (port, seen) = next_hop(After::Closing, Duration::ZERO).await;
+        let outbound = outbound(port, CacheLimits::default(), false);
+        let message = message_file();
+        assert_eq!(send(&outbound, &message, "m1").await, OutcomeKind::Deferred);
+        assert_eq!(seen.connections(), 1);
+        assert_eq!(seen.commands(0), ["EHLO", "MAIL"]);
+        assert_eq!(
+            outbound.cache.idle(),
+            0,
+            "a session that said 421 is not kept"
+        );
+        outbound.close().await;
     })
     .await
     .unwrap();
