@@ -556,4 +556,4 @@ pub fn check_id(id: &str) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -17,7 +17,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use super::*;
-use crate::envelope::{OutcomeKind, QueuedRecipient, RecipientState};
+use crate::envelope::OutcomeKind;
+use crate::queue::tests::envelope;
 
 /// Every test ends well within this, or fails instead of hanging.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -151,25 +152,6 @@ fn message_file() -> PathBuf {
     ));
     std::fs::write(&path, b"Subject: cached\r\n\r\nhello\r\n").unwrap();
     path
-}
-
-fn envelope(id: &str) -> QueuedEnvelope {
-    QueuedEnvelope {
-        id: id.into(),
-        from: "<alice@a.example>".parse().unwrap(),
-        parameters: "".parse().unwrap(),
-        recipients: vec![QueuedRecipient {
-            to: "<bob@b.example>".parse().unwrap(),
-            parameters: "".parse().unwrap(),
-            state: RecipientState::Pending {
-                attempts: 0,
-                next_attempt: 0,
-                last: None,
-            },
-        }],
-        arrival: 0,
-        received_from: "[127.0.0.1] (test)".into(),
-    }
 }
 
 /// An outbound side that sends b.example's mail to `port`, with `cache`.
