@@ -884,17 +884,9 @@ fn keyword_key(keyword: &str) -> u128 {
     key & !((key & 0x4040_4040_4040_4040_4040_4040_4040_4040) >> 1)
 }
 
-/// The key of a known keyword.
-// Evaluated at compile time for constants only, within the loop's bounds.
-#[allow(clippy::indexing_slicing)]
+/// The key of a known keyword (as [`keyword_key`] makes it of a keyword read).
 const fn kw(keyword: &[u8]) -> u128 {
-    let mut key = [0u8; 16];
-    let mut at = 0;
-    while at < keyword.len() && at < 16 {
-        key[at] = keyword[at];
-        at += 1;
-    }
-    u128::from_le_bytes(key)
+    chars::packed_const(keyword)
 }
 
 const SIZE: u128 = kw(b"SIZE");
