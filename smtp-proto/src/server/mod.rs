@@ -711,7 +711,12 @@ impl Server {
 
     /// Ends the session with a reply (none while TLS is being set up: the wire is not
     /// plaintext any more), abandoning any message in progress.
-    fn end_with(&mut self, code: ReplyCode, status: (u8, u16, u16), text: &str) {
+    fn end_with(
+        &mut self,
+        code: ReplyCode,
+        status: (u8, u16, u16),
+        text: impl Into<Cow<'static, str>>,
+    ) {
         if self.is_closed() {
             return;
         }
@@ -808,7 +813,12 @@ impl Server {
     }
 
     /// A reply of ours, with its enhanced status code when those are advertised.
-    fn ours(&self, code: ReplyCode, status: (u8, u16, u16), text: &str) -> Reply<'static> {
+    fn ours(
+        &self,
+        code: ReplyCode,
+        status: (u8, u16, u16),
+        text: impl Into<Cow<'static, str>>,
+    ) -> Reply<'static> {
         reply(
             code,
             self.config.enhanced_status_codes.then_some(status),
@@ -817,7 +827,12 @@ impl Server {
     }
 
     /// Sends a reply of ours.
-    fn send(&mut self, code: ReplyCode, status: (u8, u16, u16), text: &str) {
+    fn send(
+        &mut self,
+        code: ReplyCode,
+        status: (u8, u16, u16),
+        text: impl Into<Cow<'static, str>>,
+    ) {
         let reply = self.ours(code, status, text);
         self.push_reply(&reply);
     }
@@ -866,7 +881,12 @@ impl Server {
     }
 
     /// A protocol error: counted, and past the limit the session ends (421).
-    fn error(&mut self, code: ReplyCode, status: (u8, u16, u16), text: &str) {
+    fn error(
+        &mut self,
+        code: ReplyCode,
+        status: (u8, u16, u16),
+        text: impl Into<Cow<'static, str>>,
+    ) {
         self.send(code, status, text);
         self.count_error();
     }
@@ -1160,7 +1180,7 @@ impl Server {
             _ => {
                 let text =
                     alloc::format!("Syntax error in parameters or arguments: {}", error.kind);
-                self.error(ReplyCode::PARAMETER_SYNTAX_ERROR, (5, 5, 4), &text);
+                self.error(ReplyCode::PARAMETER_SYNTAX_ERROR, (5, 5, 4), text);
             }
         }
     }
@@ -1217,7 +1237,7 @@ impl Server {
             ),
             Command::Other { verb, .. } => {
                 let text = alloc::format!("Command unrecognized: {}", verb.as_str());
-                self.error(ReplyCode::COMMAND_UNRECOGNIZED, (5, 5, 2), &text);
+                self.error(ReplyCode::COMMAND_UNRECOGNIZED, (5, 5, 2), text);
             }
             Command::Ehlo(_) | Command::Helo(_) | Command::Lhlo(_) => {
                 self.error(
@@ -1544,7 +1564,7 @@ impl Server {
             // RFC 3030 4.2: each chunk is acknowledged with its own size.
             let size = self.transaction.as_ref().map_or(0, |t| t.chunk);
             let text = alloc::format!("{size} octets received");
-            return self.send(ReplyCode::OK, (2, 0, 0), &text);
+            return self.send(ReplyCode::OK, (2, 0, 0), text);
         }
         let (size, recipients) = self
             .transaction
@@ -1732,7 +1752,7 @@ impl Server {
         match step {
             Ok(ServerStep::Challenge(challenge)) => {
                 let text = sasl::encode_challenge(&challenge);
-                let reply = reply(ReplyCode::AUTH_CHALLENGE, None, &text);
+                let reply = reply(ReplyCode::AUTH_CHALLENGE, None, text);
                 self.push_reply(&reply);
                 self.lines = LineReader::new(LineConfig::new(self.config.max_auth_line));
                 self.phase = Phase::Auth(mechanism, name);
@@ -1807,7 +1827,7 @@ impl Server {
             Answer::Reply(reply) => Some(reply.clone()),
             _ => None,
         };
-        let answered = |server: &mut Self, code, status, text: &str| match &custom {
+        let answered = |server: &mut Self, code, status, text: &'static str| match &custom {
             Some(reply) => server.send_theirs(reply),
             None => server.send(code, status, text),
         };
@@ -1819,7 +1839,7 @@ impl Server {
                         self.config.hostname,
                         if self.config.lmtp { "LMTP" } else { "ESMTP" }
                     );
-                    let reply = custom.unwrap_or_else(|| reply(ReplyCode::READY, None, &text));
+                    let reply = custom.unwrap_or_else(|| reply(ReplyCode::READY, None, text));
                     self.push_reply(&reply);
                     // An early talker spoke before the greeting: even PIPELINING does not
                     // allow that (RFC 2920 3.1).
@@ -1847,7 +1867,11 @@ impl Server {
                 self.greeting = Some(greeting);
                 let reply = match (greeting, custom) {
                     (Greeting::Helo, custom) => custom.unwrap_or_else(|| {
-                        reply(ReplyCode::OK, None, self.config.hostname.as_str())
+                        reply(
+                            ReplyCode::OK,
+                            None,
+                            String::from(self.config.hostname.as_str()),
+                        )
                     }),
                     (_, _) => self.ehlo_reply(&host).to_reply(),
                 };
@@ -2069,12 +2093,16 @@ fn command_line_limit(config: &ServerConfig) -> usize {
 
 /// A reply from fixed parts; the texts here are valid, and a status that does not fit the
 /// code is dropped rather than failing.
-pub(crate) fn reply(code: ReplyCode, status: Option<(u8, u16, u16)>, text: &str) -> Reply<'static> {
-    let text =
-        ReplyText::new(Cow::Owned(String::from(text))).unwrap_or_else(|_| ReplyText::empty());
+/// A fixed text is borrowed, not copied: the usual replies allocate nothing.
+pub(crate) fn reply(
+    code: ReplyCode,
+    status: Option<(u8, u16, u16)>,
+    text: impl Into<Cow<'static, str>>,
+) -> Reply<'static> {
+    let text = ReplyText::new(text).unwrap_or_else(|_| ReplyText::empty());
     let reply = Reply::from_text(code, text);
     match status.and_then(|(c, s, d)| EnhancedStatus::new(c, s, d).ok()) {
-        Some(status) => reply.clone().set_status(status).unwrap_or(reply),
+        Some(status) => reply.with_agreeing_status(status),
         None => reply,
     }
 }

@@ -2404,3 +2404,17 @@ fn rfc3030_2_chunks_after_a_transient_refusal_stay_transient() {
         "{answers:?}"
     );
 }
+
+#[test]
+fn the_machines_own_replies_borrow_their_fixed_texts_and_keep_only_an_agreeing_status() {
+    let ok = reply(ReplyCode::OK, Some((2, 1, 0)), "Ok");
+    assert!(matches!(
+        ok.lines()[0].clone().into_inner(),
+        Cow::Borrowed("Ok")
+    ));
+    assert_eq!(ok.status(), EnhancedStatus::new(2, 1, 0).ok());
+    // RFC 2034 4: a 5.x.x status on a 250 is dropped, the reply kept.
+    let odd = reply(ReplyCode::OK, Some((5, 1, 0)), String::from("made"));
+    assert_eq!(odd.status(), None);
+    assert_eq!(odd.lines()[0].as_str(), "made");
+}

@@ -688,6 +688,14 @@ impl<'a> Reply<'a> {
         Ok(self)
     }
 
+    /// The reply with `status` if it agrees with the code (RFC 2034 4), unchanged otherwise.
+    pub(crate) fn with_agreeing_status(mut self, status: EnhancedStatus) -> Self {
+        if status.agrees_with(self.code) {
+            self.status = Some(status);
+        }
+        self
+    }
+
     /// Adds a line at the end (split if longer than [`MAX_REPLY_TEXT`], as the encoder would
     /// split it).
     pub fn push_line(&mut self, text: ReplyText<'a>) {
