@@ -880,8 +880,7 @@ fn keyword_key(keyword: &str) -> u128 {
     if keyword.len() > 16 {
         return 0;
     }
-    let key = packed(keyword.as_bytes());
-    key & !((key & 0x4040_4040_4040_4040_4040_4040_4040_4040) >> 1)
+    chars::packed_upper(keyword.as_bytes())
 }
 
 /// The key of a known keyword (as [`keyword_key`] makes it of a keyword read).

@@ -440,9 +440,6 @@ impl Extension {
 /// octets of the known keywords), so only a known keyword in any case matches.
 #[inline(always)]
 fn extension_of(keyword: &[u8]) -> Option<Extension> {
-    const fn fold(key: u128) -> u128 {
-        key & !((key & 0x4040_4040_4040_4040_4040_4040_4040_4040) >> 1)
-    }
     const fn key(keyword: &[u8]) -> u128 {
         chars::packed_const(keyword)
     }
@@ -467,7 +464,7 @@ fn extension_of(keyword: &[u8]) -> Option<Extension> {
     const ENHANCED_START: u128 = key(b"ENHANCEDSTATUSCO");
     const ENHANCED_END: u128 = key(b"ANCEDSTATUSCODES");
     let len = keyword.len();
-    Some(match (len, fold(chars::packed(keyword))) {
+    Some(match (len, chars::packed_upper(keyword)) {
         (3, DSN) => Extension::Dsn,
         (4, SIZE) => Extension::Size,
         (4, AUTH) => Extension::Auth,
@@ -487,7 +484,7 @@ fn extension_of(keyword: &[u8]) -> Option<Extension> {
         (11, MT_PRIORITY) => Extension::MtPriority,
         (13, FUTURERELEASE) => Extension::FutureRelease,
         (19, ENHANCED_START)
-            if fold(chars::packed(keyword.get(3..).unwrap_or_default())) == ENHANCED_END =>
+            if chars::packed_upper(keyword.get(3..).unwrap_or_default()) == ENHANCED_END =>
         {
             Extension::EnhancedStatusCodes
         }

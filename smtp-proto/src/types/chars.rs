@@ -153,6 +153,15 @@ pub(crate) fn short_number(text: &[u8]) -> Option<u64> {
     Some(value)
 }
 
+/// [`packed`] with the lower-case letters made capitals: bit 5 is cleared in every octet that
+/// has bit 6 set, which turns exactly the lower-case letters into capitals and no other octet
+/// into a letter, a digit or `-` (the octets of the known keywords).
+#[inline(always)]
+pub(crate) fn packed_upper(octets: &[u8]) -> u128 {
+    let key = packed(octets);
+    key & !((key & 0x4040_4040_4040_4040_4040_4040_4040_4040) >> 1)
+}
+
 /// [`packed`] at compile time, for constants.
 // Evaluated at compile time, within the loop's bounds: an index out of range would fail the
 // build, never a run.
