@@ -384,7 +384,7 @@ impl Router {
         }
     }
 
-    /// Appends `host`'s A and AAAA addresses to `hops`, up to [`MAX_ADDRESSES`] in all.
+    /// Appends `host`'s A and then AAAA addresses to `hops`, up to [`MAX_ADDRESSES`] in all.
     async fn addresses(&self, host: &str, port: u16, hops: &mut Vec<Hop>) -> Result<(), Lookup> {
         let Ok(mut name) = Name::from_utf8(host) else {
             return Err(Lookup::NoSuchName);
@@ -395,7 +395,11 @@ impl Router {
             .lookup_ip(name)
             .await
             .map_err(|error| classify(&error))?;
-        for address in found.iter() {
+        // A before AAAA, each in the order the answer gave: the two queries run at once, and
+        // whichever answered first must not decide the order of the hops.
+        let mut addresses: Vec<_> = found.iter().collect();
+        addresses.sort_by_key(std::net::IpAddr::is_ipv6);
+        for address in addresses {
             if hops.len() >= MAX_ADDRESSES {
                 break;
             }
