@@ -755,3 +755,115 @@ print(start, end)
         == EMPTY_QUEUE));
     assert_eq!(count(), MESSAGES);
 }
+
+/// A next hop on loopback that speaks just enough SMTP (std threads): its port and, per
+/// connection in accept order, the verbs it was sent. It answers QUIT 300 ms late, and
+/// records it as `QUIT unanswered` when the client had closed the connection by then.
+fn scripted_hop() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::{Arc, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let shared = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let index = {
+                let mut all = shared.lock().unwrap();
+                all.push(Vec::new());
+                all.len() - 1
+            };
+            let seen = shared.clone();
+            std::thread::spawn(move || {
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(120)))
+                    .unwrap();
+                let mut lines = BufReader::new(stream.try_clone().unwrap());
+                let _ = stream.write_all(b"220 hop.test ESMTP\r\n");
+                let mut in_data = false;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if !matches!(lines.read_line(&mut line), Ok(1..)) {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if in_data && line != "." {
+                        continue;
+                    }
+                    in_data = false;
+                    let verb = line.split([' ', ':']).next().unwrap().to_ascii_uppercase();
+                    if verb == "QUIT" {
+                        // Answered late, and only while the client still listens: a client
+                        // gone by then did not wait for its 221.
+                        std::thread::sleep(Duration::from_millis(300));
+                        stream.set_nonblocking(true).unwrap();
+                        let gone = matches!(lines.get_mut().read(&mut [0; 1]), Ok(0));
+                        stream.set_nonblocking(false).unwrap();
+                        let verb = if gone { "QUIT unanswered" } else { "QUIT" };
+                        seen.lock().unwrap()[index].push(verb.into());
+                        let _ = stream.write_all(b"221 2.0.0 bye\r\n");
+                        return;
+                    }
+                    seen.lock().unwrap()[index].push(verb.clone());
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-hop.test\r\n250 PIPELINING\r\n",
+                        "DATA" => {
+                            in_data = true;
+                            b"354 go on\r\n"
+                        }
+                        _ => b"250 2.0.0 ok\r\n",
+                    };
+                    if stream.write_all(reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// The session A keeps open to a next hop after a message (its connection cache) is closed
+/// with QUIT when A stops (SIGINT), before the process ends; not before, with a cache time
+/// longer than the test.
+#[test]
+fn a_kept_relay_session_says_quit_when_the_server_stops() {
+    let (port, seen) = scripted_hop();
+    let mut a = office_a(
+        "relay-quit-at-stop",
+        &route_to(port)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &["--relay-cache-time", "600"],
+    );
+    submit(
+        a.submission,
+        "<alice@a.example>",
+        &["<bob@b.example>"],
+        BODY,
+    );
+    // The message went through and A is done with it (its session is then kept).
+    assert!(
+        wait_until(Duration::from_secs(30), POLL, || a
+            .log()
+            .contains("message done, removed from the queue")),
+        "{}",
+        a.log()
+    );
+    let commands = seen.lock().unwrap().clone();
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert_eq!(commands[0], ["EHLO", "MAIL", "RCPT", "DATA", "."]);
+    Command::new("kill")
+        .args(["-INT", &a.pid().to_string()])
+        .status()
+        .unwrap();
+    let status = a.wait();
+    assert!(status.success(), "{status:?}\n{}", a.log());
+    // A waits for the 221, so the hop has seen the QUIT by the time A is gone.
+    let commands = seen.lock().unwrap().clone();
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert_eq!(commands[0], ["EHLO", "MAIL", "RCPT", "DATA", ".", "QUIT"]);
+}

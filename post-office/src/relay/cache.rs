@@ -17,7 +17,9 @@
 //! age, transactions per session, idle sessions per hop and in all ([`CacheLimits`]). Expired
 //! sessions are closed with QUIT by a small task that runs while sessions wait, and ends when
 //! none do (within the idle time, even when the cache is dropped meanwhile) or at the
-//! shutdown.
+//! shutdown. [`Cache::close_all`] returns only once every QUIT under way has ended, those the
+//! reaper began at the shutdown included, so that a process that awaits it before exiting
+//! ends its sessions cleanly.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,6 +28,7 @@ use std::time::Duration;
 
 use mail_io::Shutdown;
 use mail_io::smtp::Client;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::debug;
 
@@ -49,12 +52,16 @@ pub struct CacheLimits {
     pub per_hop: usize,
     /// Idle sessions kept in all.
     pub total: usize,
+    /// How long a kept session may take to answer the RSET that shows it still works,
+    /// before a new connection is made instead (and no other kept session to the hop is
+    /// tried).
+    pub probe: Duration,
 }
 
 impl Default for CacheLimits {
     /// 2 s idle (Postfix's `smtp_connection_cache_time_limit`), 100 transactions, 300 s of
     /// age (Postfix's `smtp_connection_reuse_time_limit`), 4 per hop and 16 in all (`serve`'s
-    /// default attempts at once per domain and in all).
+    /// default attempts at once per domain and in all); 5 s for the RSET.
     fn default() -> Self {
         Self {
             idle: Duration::from_secs(2),
@@ -62,6 +69,7 @@ impl Default for CacheLimits {
             age: Duration::from_secs(300),
             per_hop: 4,
             total: 16,
+            probe: Duration::from_secs(5),
         }
     }
 }
@@ -147,6 +155,53 @@ pub(super) struct Cache {
     limits: CacheLimits,
     waiting: Arc<Mutex<Waiting>>,
     shutdown: Option<Shutdown>,
+    /// QUITs under way, wherever they were begun.
+    quits: Quits,
+}
+
+/// How many sessions are being closed (QUIT sent, its reply awaited) at the moment.
+#[derive(Clone, Debug)]
+struct Quits(Arc<watch::Sender<usize>>);
+
+impl Default for Quits {
+    fn default() -> Self {
+        Self(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl Quits {
+    /// `session`, counted as closing until the returned value is dropped.
+    fn leaving(&self, session: Session) -> Leaving {
+        self.0.send_modify(|running| *running += 1);
+        Leaving {
+            session,
+            counted: Counted(self.clone()),
+        }
+    }
+
+    /// Until no QUIT is under way.
+    async fn ended(&self) {
+        let _ = self.0.subscribe().wait_for(|running| *running == 0).await;
+    }
+}
+
+/// A session on its way out of the cache, counted in [`Quits`] while its [`Counted`] lives.
+#[derive(Debug)]
+struct Leaving {
+    session: Session,
+    counted: Counted,
+}
+
+/// One QUIT under way in [`Quits`], until dropped.
+#[derive(Debug)]
+struct Counted(Quits);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0
+            .0
+            .send_modify(|running| *running = running.saturating_sub(1));
+    }
 }
 
 impl Cache {
@@ -155,6 +210,7 @@ impl Cache {
             limits,
             waiting: Arc::default(),
             shutdown: None,
+            quits: Quits::default(),
         }
     }
 
@@ -179,7 +235,7 @@ impl Cache {
                         found = Some(idle.session);
                         break;
                     }
-                    expired.push(idle.session);
+                    expired.push(self.quits.leaving(idle.session));
                 }
                 if sessions.is_empty() {
                     waiting.sessions.remove(key);
@@ -212,7 +268,7 @@ impl Cache {
                     .is_none_or(|sessions| sessions.len() < limits.per_hop);
             if !fits {
                 drop(waiting);
-                close(vec![session]);
+                close(vec![self.quits.leaving(session)]);
                 return;
             }
             waiting.sessions.entry(key).or_default().push(Idle {
@@ -227,15 +283,23 @@ impl Cache {
                 Arc::clone(&self.waiting),
                 self.limits,
                 self.shutdown.clone(),
+                self.quits.clone(),
             ));
         }
     }
 
     /// Closes every idle session (QUIT, waiting [`CLOSE_WAIT`] at most) and keeps none
-    /// from now on.
+    /// from now on; returns once every QUIT under way has ended (those begun by the reaper
+    /// at the shutdown, or for expired sessions, each bounded by [`CLOSE_WAIT`] too).
     pub(super) async fn close_all(&self) {
-        let sessions = drain(&self.waiting, true);
+        let sessions = drain(&self.waiting, &self.quits, true);
         closing(sessions).await;
+        self.quits.ended().await;
+    }
+
+    /// How long a kept session may take to answer its RSET ([`CacheLimits::probe`]).
+    pub(super) fn probe_wait(&self) -> Duration {
+        self.limits.probe
     }
 
     /// Idle sessions now.
@@ -250,8 +314,9 @@ fn lock(waiting: &Mutex<Waiting>) -> MutexGuard<'_, Waiting> {
     waiting.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Takes every idle session out; `closed`: for good.
-fn drain(waiting: &Mutex<Waiting>, closed: bool) -> Vec<Session> {
+/// Takes every idle session out, each counted in `quits` before the lock is let go (so that a
+/// [`Cache::close_all`] that finds none left waits for their QUITs); `closed`: for good.
+fn drain(waiting: &Mutex<Waiting>, quits: &Quits, closed: bool) -> Vec<Leaving> {
     let mut waiting = lock(waiting);
     waiting.closed |= closed;
     waiting.count = 0;
@@ -259,23 +324,24 @@ fn drain(waiting: &Mutex<Waiting>, closed: bool) -> Vec<Session> {
         .sessions
         .drain()
         .flat_map(|(_, sessions)| sessions)
-        .map(|idle| idle.session)
+        .map(|idle| quits.leaving(idle.session))
         .collect()
 }
 
 /// Closes `sessions` in the background.
-fn close(sessions: Vec<Session>) {
+fn close(sessions: Vec<Leaving>) {
     if !sessions.is_empty() {
         tokio::spawn(closing(sessions));
     }
 }
 
 /// QUIT on each of `sessions` at once, each waiting [`CLOSE_WAIT`] at most for its reply.
-async fn closing(sessions: Vec<Session>) {
+async fn closing(sessions: Vec<Leaving>) {
     let quits: Vec<_> = sessions
         .into_iter()
-        .map(|session| {
+        .map(|Leaving { session, counted }| {
             tokio::spawn(async move {
+                let _counted = counted;
                 let mut client = session.client;
                 // The session's own bound may have run out while it waited: the QUIT gets
                 // its moment whatever was left of it.
@@ -292,7 +358,12 @@ async fn closing(sessions: Vec<Session>) {
 /// Closes sessions as they expire; ends when none wait (the next [`Cache::put`] starts it
 /// again) or at `shutdown` (closing every one). It holds the sessions while it runs, so that
 /// each is closed with QUIT even when the cache is dropped first.
-async fn reap(waiting: Arc<Mutex<Waiting>>, limits: CacheLimits, shutdown: Option<Shutdown>) {
+async fn reap(
+    waiting: Arc<Mutex<Waiting>>,
+    limits: CacheLimits,
+    shutdown: Option<Shutdown>,
+    quits: Quits,
+) {
     loop {
         let next = {
             let mut waiting = lock(&waiting);
@@ -320,7 +391,7 @@ async fn reap(waiting: Arc<Mutex<Waiting>>, limits: CacheLimits, shutdown: Optio
         tokio::select! {
             () = tokio::time::sleep_until(next) => {}
             () = stop => {
-                let sessions = drain(&waiting, true);
+                let sessions = drain(&waiting, &quits, true);
                 debug!(sessions = sessions.len(), "shutdown: closing the cached sessions");
                 lock(&waiting).reaper = false;
                 closing(sessions).await;
@@ -338,7 +409,7 @@ async fn reap(waiting: Arc<Mutex<Waiting>>, limits: CacheLimits, shutdown: Optio
                     .partition(|idle| idle.fresh(&limits, now));
                 *sessions = keep;
                 left += sessions.len();
-                expired.extend(gone.into_iter().map(|idle| idle.session));
+                expired.extend(gone.into_iter().map(|idle| quits.leaving(idle.session)));
             }
             waiting.sessions.retain(|_, sessions| !sessions.is_empty());
             waiting.count = left;
