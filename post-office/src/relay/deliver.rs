@@ -27,10 +27,6 @@ const MAX_RECIPIENTS: usize = 100;
 /// How long QUIT may wait for its reply: the mail is through already.
 const QUIT_WAIT: Duration = Duration::from_secs(10);
 
-/// How long a cached session may take to answer the RSET that shows it still works, before
-/// a new connection is made instead.
-const PROBE_WAIT: Duration = Duration::from_secs(5);
-
 /// What TLS a hop must give.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Tls {
@@ -372,7 +368,8 @@ async fn try_hop(
         let remaining = time_left(deadline)?;
         // The attempt's bound, counted from now, not from the session's first attempt.
         session.client.restart_session_timeout(Some(remaining));
-        match tokio::time::timeout(PROBE_WAIT.min(remaining), session.client.reset()).await {
+        let probe = outbound.cache.probe_wait().min(remaining);
+        match tokio::time::timeout(probe, session.client.reset()).await {
             Ok(Ok(())) => return work.transactions(session, true).await,
             Ok(Err(error)) => {
                 debug!(hop = %hop.name, %error, "a cached session is gone: dropped");

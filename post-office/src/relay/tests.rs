@@ -32,6 +32,8 @@ enum After {
     Close,
     /// Answers RSET with 421 and closes.
     RsetClosing,
+    /// Never answers RSET (the connection stays open).
+    RsetSilent,
     /// Answers RSET with 250, then the next MAIL with 421 and closes.
     MailClosing,
     /// Answers RSET with 250, takes the next message's data, then answers its end with 421
@@ -118,6 +120,7 @@ async fn next_hop(after: After, delay: Duration) -> (u16, Seen) {
                             (b"421 4.3.2 closing\r\n", true)
                         }
                         "RSET" if after == After::RsetClosing => (b"421 4.4.2 idle\r\n", true),
+                        "RSET" if after == After::RsetSilent => (b"", false),
                         "DATA" => {
                             in_data = true;
                             (b"354 go on\r\n", false)
@@ -252,6 +255,37 @@ async fn a_kept_session_the_server_gave_up_is_replaced_within_the_attempt() {
             assert!(second.contains(&".".to_string()), "{after:?}: {second:?}");
             outbound.close().await;
         }
+    })
+    .await
+    .unwrap();
+}
+
+/// A kept session that does not answer its RSET within the probe's time is dropped, and the
+/// message goes through a new connection in the same attempt, once; the silent session
+/// carried none of it.
+#[tokio::test]
+async fn a_kept_session_silent_to_rset_is_replaced_after_the_probe_time() {
+    tokio::time::timeout(LIMIT, async {
+        let (port, seen) = next_hop(After::RsetSilent, Duration::ZERO).await;
+        let limits = CacheLimits {
+            probe: Duration::from_millis(300),
+            ..CacheLimits::default()
+        };
+        let outbound = outbound(port, limits, false);
+        let message = message_file();
+        assert_eq!(send(&outbound, &message, "m1").await, DELIVERED);
+        let started = std::time::Instant::now();
+        assert_eq!(send(&outbound, &message, "m2").await, DELIVERED);
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        assert_eq!(seen.connections(), 2);
+        assert_eq!(seen.messages(), 2, "each message once");
+        assert_eq!(
+            seen.commands(0),
+            ["EHLO", "MAIL", "RCPT", "DATA", ".", "RSET"]
+        );
+        assert_eq!(seen.commands(1), ["EHLO", "MAIL", "RCPT", "DATA", "."]);
+        outbound.close().await;
     })
     .await
     .unwrap();
