@@ -799,7 +799,10 @@ fn scripted_hop() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
                         // gone by then did not wait for its 221.
                         std::thread::sleep(Duration::from_millis(300));
                         stream.set_nonblocking(true).unwrap();
-                        let gone = matches!(lines.get_mut().read(&mut [0; 1]), Ok(0));
+                        let gone = !matches!(
+                            lines.get_mut().read(&mut [0; 1]),
+                            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock
+                        );
                         stream.set_nonblocking(false).unwrap();
                         let verb = if gone { "QUIT unanswered" } else { "QUIT" };
                         seen.lock().unwrap()[index].push(verb.into());
@@ -856,10 +859,11 @@ fn a_kept_relay_session_says_quit_when_the_server_stops() {
     let commands = seen.lock().unwrap().clone();
     assert_eq!(commands.len(), 1, "{commands:?}");
     assert_eq!(commands[0], ["EHLO", "MAIL", "RCPT", "DATA", "."]);
-    Command::new("kill")
+    let signalled = Command::new("kill")
         .args(["-INT", &a.pid().to_string()])
         .status()
         .unwrap();
+    assert!(signalled.success());
     let status = a.wait();
     assert!(status.success(), "{status:?}\n{}", a.log());
     // A waits for the 221, so the hop has seen the QUIT by the time A is gone.

@@ -17,9 +17,11 @@
 //! age, transactions per session, idle sessions per hop and in all ([`CacheLimits`]). Expired
 //! sessions are closed with QUIT by a small task that runs while sessions wait, and ends when
 //! none do (within the idle time, even when the cache is dropped meanwhile) or at the
-//! shutdown. [`Cache::close_all`] returns only once every QUIT under way has ended, those the
+//! shutdown. Every QUIT of a session with a next hop goes through the cache (those of
+//! sessions not kept too: [`Cache::quit`]) and is counted, and
+//! [`Cache::close_all`] returns only once every QUIT begun before it has ended, those the
 //! reaper began at the shutdown included, so that a process that awaits it before exiting
-//! ends its sessions cleanly.
+//! ends those sessions cleanly. (A session still carrying a message then is not waited for.)
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -54,7 +56,7 @@ pub struct CacheLimits {
     pub total: usize,
     /// How long a kept session may take to answer the RSET that shows it still works,
     /// before a new connection is made instead (and no other kept session to the hop is
-    /// tried).
+    /// tried). Non-zero: with zero no kept session would ever pass.
     pub probe: Duration,
 }
 
@@ -155,11 +157,13 @@ pub(super) struct Cache {
     limits: CacheLimits,
     waiting: Arc<Mutex<Waiting>>,
     shutdown: Option<Shutdown>,
-    /// QUITs under way, wherever they were begun.
+    /// QUITs under way, of the sessions this cache held and of those given to
+    /// [`Cache::quit`].
     quits: Quits,
 }
 
-/// How many sessions are being closed (QUIT sent, its reply awaited) at the moment.
+/// How many sessions are on their way out (from leaving the cache, or the call of
+/// [`Cache::quit`], to the end of their QUIT) at the moment.
 #[derive(Clone, Debug)]
 struct Quits(Arc<watch::Sender<usize>>);
 
@@ -172,11 +176,16 @@ impl Default for Quits {
 impl Quits {
     /// `session`, counted as closing until the returned value is dropped.
     fn leaving(&self, session: Session) -> Leaving {
-        self.0.send_modify(|running| *running += 1);
         Leaving {
             session,
-            counted: Counted(self.clone()),
+            counted: self.count(),
         }
+    }
+
+    /// One more on its way out, until the returned value is dropped.
+    fn count(&self) -> Counted {
+        self.0.send_modify(|running| *running += 1);
+        Counted(self.clone())
     }
 
     /// Until no QUIT is under way.
@@ -267,8 +276,10 @@ impl Cache {
                     .get(&key)
                     .is_none_or(|sessions| sessions.len() < limits.per_hop);
             if !fits {
+                // Counted before the lock is let go, as `drain` does.
+                let leaving = self.quits.leaving(session);
                 drop(waiting);
-                close(vec![self.quits.leaving(session)]);
+                close(vec![leaving]);
                 return;
             }
             waiting.sessions.entry(key).or_default().push(Idle {
@@ -295,6 +306,13 @@ impl Cache {
         let sessions = drain(&self.waiting, &self.quits, true);
         closing(sessions).await;
         self.quits.ended().await;
+    }
+
+    /// QUIT on `client`, a session that is not kept, waiting `wait` at most for the reply;
+    /// counted, so that [`close_all`](Self::close_all) waits for it too.
+    pub(super) async fn quit(&self, client: Client, wait: Duration) {
+        let _counted = self.quits.count();
+        let _ = tokio::time::timeout(wait, client.quit()).await;
     }
 
     /// How long a kept session may take to answer its RSET ([`CacheLimits::probe`]).

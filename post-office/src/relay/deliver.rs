@@ -484,7 +484,7 @@ impl Work<'_> {
             (offers(Extension::RequireTls), offers(Extension::Dsn))
         };
         if tls == (Tls::Verified { requiretls: true }) && !requiretls_offered {
-            quit(session.client).await;
+            outbound.cache.quit(session.client, QUIT_WAIT).await;
             return Err(Problem::new(
                 true,
                 "5.7.30",
@@ -542,7 +542,7 @@ impl Work<'_> {
                 Err(ClientError::Send(error)) => {
                     let problem = send_problem(hop, &error);
                     if results.is_empty() {
-                        quit(session.client).await;
+                        outbound.cache.quit(session.client, QUIT_WAIT).await;
                         return Err(problem);
                     }
                     clean = false;
@@ -573,7 +573,7 @@ impl Work<'_> {
             if clean && session.client.is_ready() {
                 outbound.cache.put(Key::new(hop, tls), session);
             } else {
-                quit(session.client).await;
+                outbound.cache.quit(session.client, QUIT_WAIT).await;
             }
         }
         Ok(results)
@@ -589,11 +589,6 @@ fn relay_client_config(hostname: Host<'static>) -> ClientConfig {
         chunking: true,
         ..ClientConfig::default()
     }
-}
-
-/// QUIT, not waiting long for the answer.
-async fn quit<T: mail_io::Transport>(client: Client<T>) {
-    let _ = tokio::time::timeout(QUIT_WAIT, client.quit()).await;
 }
 
 /// A recipient's outcome from its reply (RFC 5321 4.2.1: 2yz taken, 4yz transient, 5yz
