@@ -557,3 +557,34 @@ async fn sessions_are_closed_at_the_shutdown_and_after_a_drop() {
     .await
     .unwrap();
 }
+
+/// At the shutdown the reaper takes the kept sessions and sends their QUITs; `close` (which
+/// `serve` awaits before it exits) still waits for their replies.
+#[tokio::test]
+async fn close_waits_for_the_quits_the_reaper_began_at_the_shutdown() {
+    tokio::time::timeout(LIMIT, async {
+        let message = message_file();
+        let (port, seen) = next_hop(After::Serve, Duration::from_millis(400)).await;
+        let shutdown = Shutdown::new();
+        let limits = CacheLimits {
+            idle: Duration::from_secs(30),
+            ..CacheLimits::default()
+        };
+        let outbound = outbound(port, limits, false).close_at(shutdown.clone());
+        assert_eq!(send(&outbound, &message, "m1").await, DELIVERED);
+        assert_eq!(outbound.cache.idle(), 1);
+        let started = std::time::Instant::now();
+        shutdown.trigger();
+        eventually("the reaper took the session", || outbound.cache.idle() == 0).await;
+        outbound.close().await;
+        // The QUIT's reply comes 400 ms after the hop read it, which was after the trigger.
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(seen.commands(0).last().map(String::as_str), Some("QUIT"));
+    })
+    .await
+    .unwrap();
+}
