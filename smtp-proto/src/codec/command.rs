@@ -30,7 +30,8 @@ use mail_wire::Output;
 use mail_wire::decode::find_line;
 
 use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_COMMAND_LINE};
-use crate::types::chars::{self, ATEXT, HYPHEN, LET_DIG, VALUE, packed};
+use crate::types::chars::{self, ATEXT, HYPHEN, LET_DIG, packed};
+use crate::types::swar;
 use crate::types::{
     Argument, AuthMailbox, Body, ByMode, Command, DateTime, DeliverBy, EnvelopeId,
     ExtensionParameters, Hold, HoldFor, InitialResponse, Lookup, MailParameters, Mechanism, Notify,
@@ -537,8 +538,9 @@ impl<'a> Parser<'a> {
             let value = match bytes.get(at) {
                 Some(b'=') => {
                     let start = at + 1;
-                    let value_chars = chars::with_utf8(VALUE, self.utf8);
-                    at = start + chars::span(bytes.get(start..).unwrap_or_default(), value_chars);
+                    let utf8 = self.utf8;
+                    let value = bytes.get(start..).unwrap_or_default();
+                    at = start + swar::span(value, |word| swar::value(word, utf8));
                     let value = rest.get(start..at).unwrap_or_default();
                     if value.is_empty() || !matches!(bytes.get(at), None | Some(b' ')) {
                         let error =
