@@ -360,23 +360,28 @@ impl<'a> Parser<'a> {
     }
 
     /// Nothing may follow the `what` that ends at `at`.
-    #[inline]
+    #[inline(always)]
     fn end(&self, at: usize, what: &'static str) -> Result<(), DecodeError> {
+        // `at` ends a value, so it starts a character (or the end): its octet tells.
+        match self.line.get(at) {
+            None => Ok(()),
+            Some(_) => Err(self.not_end(at, what)),
+        }
+    }
+
+    /// What follows the `what` that ends at `at`, as an error.
+    #[cold]
+    fn not_end(&self, at: usize, what: &'static str) -> DecodeError {
         // Offsets count from the start of the line, `text` from `base`.
         let in_text = at.saturating_sub(self.base);
-        match self
-            .text
-            .get(in_text..)
-            .and_then(|rest| rest.chars().next())
-        {
-            None => Ok(()),
-            Some(' ') => Err(DecodeError::syntax(at, "end of line")),
-            Some(_) => Err(DecodeError::new(
+        match self.line.get(at) {
+            Some(b' ') => DecodeError::syntax(at, "end of line"),
+            _ => DecodeError::new(
                 at,
                 ErrorKind::Invalid(
                     InvalidValue::at(what, self.text, in_text, self.utf8).shifted(self.base),
                 ),
-            )),
+            ),
         }
     }
 
@@ -425,7 +430,8 @@ impl<'a> Parser<'a> {
     #[inline(always)]
     fn mail(&self, at: usize, argument: &'a str) -> Result<Command<'a>, DecodeError> {
         const FROM: u64 = key(b"FROM:");
-        let path = strip_keyword(argument, FROM, 5).ok_or(DecodeError::syntax(at, "FROM:"))?;
+        let path =
+            strip_keyword(argument, FROM, 5).ok_or_else(|| DecodeError::syntax(at, "FROM:"))?;
         let at = at + 5;
         let (from, end) =
             parse_reverse_path(path, self.utf8).map_err(|e| DecodeError::value(at, e))?;
@@ -438,7 +444,7 @@ impl<'a> Parser<'a> {
     #[inline(always)]
     fn rcpt(&self, at: usize, argument: &'a str) -> Result<Command<'a>, DecodeError> {
         const TO: u64 = key(b"TO:");
-        let path = strip_keyword(argument, TO, 3).ok_or(DecodeError::syntax(at, "TO:"))?;
+        let path = strip_keyword(argument, TO, 3).ok_or_else(|| DecodeError::syntax(at, "TO:"))?;
         let at = at + 3;
         let (to, end) =
             parse_forward_path(path, self.utf8).map_err(|e| DecodeError::value(at, e))?;
@@ -811,12 +817,13 @@ impl core::str::FromStr for RcptParameters<'static> {
 }
 
 /// The argument after the verb, which the command needs.
+#[inline(always)]
 fn required<'t>(
     at: usize,
     argument: Option<&'t str>,
     expected: &'static str,
 ) -> Result<&'t str, DecodeError> {
-    argument.ok_or(DecodeError::syntax(at.saturating_sub(1), expected))
+    argument.ok_or_else(|| DecodeError::syntax(at.saturating_sub(1), expected))
 }
 
 /// `text` without its case-insensitive ASCII prefix of `len` octets (at most 8) whose

@@ -996,9 +996,11 @@ pub(crate) fn parse_path(text: &str, utf8: bool) -> Result<(Path<'_>, usize), In
         return Err(InvalidValue::at(WHAT, text, 0, utf8));
     }
     let mut at = 1;
+    // Without a source route (nearly always) the empty list, which needs no allocation.
     let mut route = Vec::new();
     // A-d-l = At-domain *( "," At-domain ), then ":"
-    if text.as_bytes().get(at) == Some(&b'@') {
+    let routed = text.as_bytes().get(at) == Some(&b'@');
+    if routed {
         loop {
             let rest = text.get(at + 1..).unwrap_or_default();
             let (domain, len) = parse_domain(rest, utf8).map_err(|e| e.shifted(at + 1))?;
@@ -1030,7 +1032,11 @@ pub(crate) fn parse_path(text: &str, utf8: bool) -> Result<(Path<'_>, usize), In
     }
     Ok((
         Path {
-            route: route.into_boxed_slice(),
+            route: if routed {
+                route.into_boxed_slice()
+            } else {
+                alloc::boxed::Box::default()
+            },
             mailbox,
         },
         at,
