@@ -139,7 +139,7 @@ fn parse_checked<'a>(line: &'a [u8], options: &CommandOptions) -> Result<Command
     // Every octet of a valid command is checked by the grammar of the part it belongs to, so the
     // parse itself refuses CR, LF, NUL, controls and (without SMTPUTF8) non-ASCII. Only when it
     // fails is the line searched for those, to name them precisely.
-    let space = line.iter().position(|&b| b == b' ');
+    let space = first_space(line);
     let base = text_start(line, space);
     let text = match line.get(base..).map(core::str::from_utf8) {
         Some(Ok(text)) => Ok((text, base)),
@@ -163,6 +163,23 @@ fn parse_checked<'a>(line: &'a [u8], options: &CommandOptions) -> Result<Command
         .command()
     });
     parsed.map_err(|error| line_error(line, options.smtputf8).unwrap_or(error))
+}
+
+/// The first space of `line`, which ends the verb: in its first eight octets (the verbs are
+/// four, or eight for STARTTLS) read at once, or further on.
+#[inline(always)]
+fn first_space(line: &[u8]) -> Option<usize> {
+    match line.first_chunk::<8>() {
+        Some(head) => match swar::equal(u64::from_le_bytes(*head), b' ') {
+            0 => line
+                .iter()
+                .skip(8)
+                .position(|&b| b == b' ')
+                .map(|at| at + 8),
+            spaces => Some(swar::first(spaces)),
+        },
+        None => line.iter().position(|&b| b == b' '),
+    }
 }
 
 /// Where the text of `line` starts: the verb is read as octets, and what follows it (from the
