@@ -962,10 +962,12 @@ fn duplicate(offset: usize, keyword: &str) -> DecodeError {
     )
 }
 
+#[inline(always)]
 fn need(value: Option<&str>, bad: impl Fn() -> DecodeError) -> Result<&str, DecodeError> {
     value.ok_or_else(bad)
 }
 
+#[inline(always)]
 fn set<T>(slot: &mut Option<T>, offset: usize, keyword: &str, value: T) -> Result<(), DecodeError> {
     if slot.is_some() {
         return Err(duplicate(offset, keyword));
