@@ -30,7 +30,8 @@ use mail_wire::Output;
 use mail_wire::decode::find_line;
 
 use super::{DecodeError, DecodeErrorExt, Decoded, ErrorKind, MAX_COMMAND_LINE};
-use crate::types::chars::{self, ATEXT, HYPHEN, LET_DIG, VALUE, packed};
+use crate::types::chars::{self, ATEXT, HYPHEN, LET_DIG, packed};
+use crate::types::swar;
 use crate::types::{
     Argument, AuthMailbox, Body, ByMode, Command, DateTime, DeliverBy, EnvelopeId,
     ExtensionParameters, Hold, HoldFor, InitialResponse, Lookup, MailParameters, Mechanism, Notify,
@@ -138,7 +139,7 @@ fn parse_checked<'a>(line: &'a [u8], options: &CommandOptions) -> Result<Command
     // Every octet of a valid command is checked by the grammar of the part it belongs to, so the
     // parse itself refuses CR, LF, NUL, controls and (without SMTPUTF8) non-ASCII. Only when it
     // fails is the line searched for those, to name them precisely.
-    let space = line.iter().position(|&b| b == b' ');
+    let space = first_space(line);
     let base = text_start(line, space);
     let text = match line.get(base..).map(core::str::from_utf8) {
         Some(Ok(text)) => Ok((text, base)),
@@ -162,6 +163,23 @@ fn parse_checked<'a>(line: &'a [u8], options: &CommandOptions) -> Result<Command
         .command()
     });
     parsed.map_err(|error| line_error(line, options.smtputf8).unwrap_or(error))
+}
+
+/// The first space of `line`, which ends the verb: in its first eight octets (the verbs are
+/// four, or eight for STARTTLS) read at once, or further on.
+#[inline(always)]
+fn first_space(line: &[u8]) -> Option<usize> {
+    match line.first_chunk::<8>() {
+        Some(head) => match swar::equal(u64::from_le_bytes(*head), b' ') {
+            0 => line
+                .iter()
+                .skip(8)
+                .position(|&b| b == b' ')
+                .map(|at| at + 8),
+            spaces => Some(swar::first(spaces)),
+        },
+        None => line.iter().position(|&b| b == b' '),
+    }
 }
 
 /// Where the text of `line` starts: the verb is read as octets, and what follows it (from the
@@ -359,23 +377,28 @@ impl<'a> Parser<'a> {
     }
 
     /// Nothing may follow the `what` that ends at `at`.
-    #[inline]
+    #[inline(always)]
     fn end(&self, at: usize, what: &'static str) -> Result<(), DecodeError> {
+        // `at` ends a value, so it starts a character (or the end): its octet tells.
+        match self.line.get(at) {
+            None => Ok(()),
+            Some(_) => Err(self.not_end(at, what)),
+        }
+    }
+
+    /// What follows the `what` that ends at `at`, as an error.
+    #[cold]
+    fn not_end(&self, at: usize, what: &'static str) -> DecodeError {
         // Offsets count from the start of the line, `text` from `base`.
         let in_text = at.saturating_sub(self.base);
-        match self
-            .text
-            .get(in_text..)
-            .and_then(|rest| rest.chars().next())
-        {
-            None => Ok(()),
-            Some(' ') => Err(DecodeError::syntax(at, "end of line")),
-            Some(_) => Err(DecodeError::new(
+        match self.line.get(at) {
+            Some(b' ') => DecodeError::syntax(at, "end of line"),
+            _ => DecodeError::new(
                 at,
                 ErrorKind::Invalid(
                     InvalidValue::at(what, self.text, in_text, self.utf8).shifted(self.base),
                 ),
-            )),
+            ),
         }
     }
 
@@ -424,7 +447,8 @@ impl<'a> Parser<'a> {
     #[inline(always)]
     fn mail(&self, at: usize, argument: &'a str) -> Result<Command<'a>, DecodeError> {
         const FROM: u64 = key(b"FROM:");
-        let path = strip_keyword(argument, FROM, 5).ok_or(DecodeError::syntax(at, "FROM:"))?;
+        let path =
+            strip_keyword(argument, FROM, 5).ok_or_else(|| DecodeError::syntax(at, "FROM:"))?;
         let at = at + 5;
         let (from, end) =
             parse_reverse_path(path, self.utf8).map_err(|e| DecodeError::value(at, e))?;
@@ -437,7 +461,7 @@ impl<'a> Parser<'a> {
     #[inline(always)]
     fn rcpt(&self, at: usize, argument: &'a str) -> Result<Command<'a>, DecodeError> {
         const TO: u64 = key(b"TO:");
-        let path = strip_keyword(argument, TO, 3).ok_or(DecodeError::syntax(at, "TO:"))?;
+        let path = strip_keyword(argument, TO, 3).ok_or_else(|| DecodeError::syntax(at, "TO:"))?;
         let at = at + 3;
         let (to, end) =
             parse_forward_path(path, self.utf8).map_err(|e| DecodeError::value(at, e))?;
@@ -537,8 +561,9 @@ impl<'a> Parser<'a> {
             let value = match bytes.get(at) {
                 Some(b'=') => {
                     let start = at + 1;
-                    let value_chars = chars::with_utf8(VALUE, self.utf8);
-                    at = start + chars::span(bytes.get(start..).unwrap_or_default(), value_chars);
+                    let utf8 = self.utf8;
+                    let value = bytes.get(start..).unwrap_or_default();
+                    at = start + swar::span(value, |word| swar::value(word, utf8));
                     let value = rest.get(start..at).unwrap_or_default();
                     if value.is_empty() || !matches!(bytes.get(at), None | Some(b' ')) {
                         let error =
@@ -809,12 +834,13 @@ impl core::str::FromStr for RcptParameters<'static> {
 }
 
 /// The argument after the verb, which the command needs.
+#[inline(always)]
 fn required<'t>(
     at: usize,
     argument: Option<&'t str>,
     expected: &'static str,
 ) -> Result<&'t str, DecodeError> {
-    argument.ok_or(DecodeError::syntax(at.saturating_sub(1), expected))
+    argument.ok_or_else(|| DecodeError::syntax(at.saturating_sub(1), expected))
 }
 
 /// `text` without its case-insensitive ASCII prefix of `len` octets (at most 8) whose
@@ -936,10 +962,12 @@ fn duplicate(offset: usize, keyword: &str) -> DecodeError {
     )
 }
 
+#[inline(always)]
 fn need(value: Option<&str>, bad: impl Fn() -> DecodeError) -> Result<&str, DecodeError> {
     value.ok_or_else(bad)
 }
 
+#[inline(always)]
 fn set<T>(slot: &mut Option<T>, offset: usize, keyword: &str, value: T) -> Result<(), DecodeError> {
     if slot.is_some() {
         return Err(duplicate(offset, keyword));

@@ -996,24 +996,12 @@ pub(crate) fn parse_path(text: &str, utf8: bool) -> Result<(Path<'_>, usize), In
         return Err(InvalidValue::at(WHAT, text, 0, utf8));
     }
     let mut at = 1;
-    let mut route = Vec::new();
-    // A-d-l = At-domain *( "," At-domain ), then ":"
-    if text.as_bytes().get(at) == Some(&b'@') {
-        loop {
-            let rest = text.get(at + 1..).unwrap_or_default();
-            let (domain, len) = parse_domain(rest, utf8).map_err(|e| e.shifted(at + 1))?;
-            route.push(domain);
-            at += 1 + len;
-            match text.as_bytes().get(at) {
-                Some(b',') if text.as_bytes().get(at + 1) == Some(&b'@') => at += 1,
-                Some(b':') => {
-                    at += 1;
-                    break;
-                }
-                _ => return Err(InvalidValue::at(WHAT, text, at, utf8)),
-            }
-        }
-    }
+    // Without a source route (nearly always) the empty list, which needs no allocation.
+    let route = if text.as_bytes().get(at) == Some(&b'@') {
+        parse_route(text, &mut at, utf8)?
+    } else {
+        alloc::boxed::Box::default()
+    };
     let rest = text.get(at..).unwrap_or_default();
     let (mailbox, len) = parse_mailbox(rest, utf8).map_err(|e| e.shifted(at))?;
     at += len;
@@ -1028,13 +1016,32 @@ pub(crate) fn parse_path(text: &str, utf8: bool) -> Result<(Path<'_>, usize), In
             limit: MAX_PATH,
         });
     }
-    Ok((
-        Path {
-            route: route.into_boxed_slice(),
-            mailbox,
-        },
-        at,
-    ))
+    Ok((Path { route, mailbox }, at))
+}
+
+/// `A-d-l ":"` (`At-domain *( "," At-domain )`, RFC 5321 4.1.2) from `at` in the path `text`,
+/// `at` moved past it.
+#[cold]
+fn parse_route<'a>(
+    text: &'a str,
+    at: &mut usize,
+    utf8: bool,
+) -> Result<alloc::boxed::Box<[Domain<'a>]>, InvalidValue> {
+    let mut route = Vec::new();
+    loop {
+        let rest = text.get(*at + 1..).unwrap_or_default();
+        let (domain, len) = parse_domain(rest, utf8).map_err(|e| e.shifted(*at + 1))?;
+        route.push(domain);
+        *at += 1 + len;
+        match text.as_bytes().get(*at) {
+            Some(b',') if text.as_bytes().get(*at + 1) == Some(&b'@') => *at += 1,
+            Some(b':') => {
+                *at += 1;
+                return Ok(route.into_boxed_slice());
+            }
+            _ => return Err(InvalidValue::at("path", text, *at, utf8)),
+        }
+    }
 }
 
 /// `Reverse-path = Path / "<>"` at the start of `text`.

@@ -8,6 +8,7 @@ pub(crate) mod inline_list;
 mod params;
 #[cfg(feature = "serde")]
 mod serde_impls;
+pub(crate) mod swar;
 mod xtext;
 
 pub use address::{

@@ -1506,3 +1506,13 @@ proptest! {
         prop_assert_eq!(packed(&octets), expected);
     }
 }
+
+proptest! {
+    /// The verb's space found in the first word at once is the first space, as octet by octet.
+    #[test]
+    fn first_space_is_the_first_space(octets in prop::collection::vec(
+        prop_oneof![Just(b' '), Just(b'A'), Just(0xa0u8), any::<u8>()], 0..20,
+    )) {
+        prop_assert_eq!(first_space(&octets), octets.iter().position(|&b| b == b' '));
+    }
+}
