@@ -185,12 +185,23 @@ fn decode_plain_line<'a>(
     {
         return Err(not_plain());
     }
-    let (status, text) = split_status(code, line.get(4..).unwrap_or_default());
-    if !is_plain(text, options.utf8) {
+    // The status code is plain when there is one, so the whole text is checked at once: in
+    // place if it is one or two words long.
+    let content = line.get(4..).unwrap_or_default();
+    let short_plain = match (content.get(..8), content.len().checked_sub(8)) {
+        (Some(first), Some(last)) if content.len() <= 16 => {
+            let last = content.get(last..).unwrap_or_default();
+            plain_flags(first, options.utf8) | plain_flags(last, options.utf8) == 0
+        }
+        _ => false,
+    };
+    if !short_plain && !is_plain(content, options.utf8) {
         return Err(not_plain());
     }
+    let class = input.first().map_or(0, |digit| digit.wrapping_sub(b'0'));
+    let (status, text) = split_status(class, content);
     let text = general(core::str::from_utf8(text).ok())?;
-    let reply = Reply::decoded_one(code, status, ReplyText::checked(text));
+    let reply = Reply::decoded_agreeing(code, status, ReplyText::checked(text));
     Ok(Decoded::Complete(reply, used))
 }
 
@@ -316,15 +327,15 @@ pub(crate) fn general<T>(value: Option<T>) -> Result<T, DecodeError> {
     value.ok_or_else(not_plain)
 }
 
-/// The enhanced status code at the start of `text` if it agrees with `code`, and the text
-/// after it (and after the space that follows it).
+/// The enhanced status code at the start of `text` if it agrees with the reply code whose
+/// first digit is `class`, and the text after it (and after the space that follows it).
 #[inline(always)]
-fn split_status(code: ReplyCode, text: &[u8]) -> (Option<EnhancedStatus>, &[u8]) {
+fn split_status(class: u8, text: &[u8]) -> (Option<EnhancedStatus>, &[u8]) {
     if !matches!(text.first(), Some(b'2' | b'4' | b'5')) {
         return (None, text);
     }
     match parse_status_prefix(text) {
-        Some((status, len)) if status.agrees_with(code) => {
+        Some((status, len)) if status.class() == class => {
             let skip = len + usize::from(text.len() > len);
             (Some(status), text.get(skip..).unwrap_or_default())
         }
@@ -335,18 +346,9 @@ fn split_status(code: ReplyCode, text: &[u8]) -> (Option<EnhancedStatus>, &[u8])
 /// Whether `text` is all printable ASCII and HT (and non-ASCII, with `utf8`).
 #[inline]
 pub(crate) fn is_plain(text: &[u8], utf8: bool) -> bool {
-    const LOW: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const DEL: u64 = LOW * 0x7f;
     // A word at a time: any control octet, DEL, or (without `utf8`) non-ASCII octet sets a
     // high bit; then the octets are looked at one by one, which also lets HT through.
-    let flags = |chunk: &[u8]| {
-        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
-        let control = word.wrapping_sub(LOW * 0x20) & !word;
-        let del = (word ^ DEL).wrapping_sub(LOW) & !(word ^ DEL);
-        let high = if utf8 { 0 } else { word };
-        (control | del | high) & HIGH
-    };
+    let flags = |chunk: &[u8]| plain_flags(chunk, utf8);
     let mut chunks = text.chunks_exact(8);
     let mut flagged = 0;
     for chunk in &mut chunks {
@@ -362,6 +364,19 @@ pub(crate) fn is_plain(text: &[u8], utf8: bool) -> bool {
         }
     }
     flagged == 0 || text.iter().all(|b| plain_byte(*b))
+}
+
+/// The eight octets of `chunk` (a shorter one reads as zeros) as a word whose high bits flag
+/// any control octet, DEL, or (without `utf8`) non-ASCII octet; higher flags than the first
+/// may be false, so a word with any flag needs a closer look. Zero when all are plain.
+#[inline(always)]
+fn plain_flags(chunk: &[u8], utf8: bool) -> u64 {
+    const DEL: u64 = LOW * 0x7f;
+    let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+    let control = word.wrapping_sub(LOW * 0x20) & !word;
+    let del = (word ^ DEL).wrapping_sub(LOW) & !(word ^ DEL);
+    let high = if utf8 { 0 } else { word };
+    (control | del | high) & HIGH
 }
 
 /// How many octets of `text` are a control character (HT, CR and LF among them), DEL, or

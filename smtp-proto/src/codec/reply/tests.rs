@@ -821,3 +821,30 @@ fn reply_line_into_owned_outlives_the_input() {
     assert!(!owned.is_last);
     assert_eq!(owned.text.as_str(), "mail.example greets you");
 }
+
+proptest! {
+    /// A one-line reply's text, any octets at any alignment (the fast path reads one or two
+    /// words of it in place): the same reply or error as the general path.
+    #[test]
+    fn one_line_fast_path_agrees_octet_by_octet(
+        code in prop::sample::select(vec![&b"250"[..], b"550", b"451"]),
+        text in prop::collection::vec(
+            prop_oneof![
+                3 => prop::sample::select(b"0124559. Ok\t".to_vec()),
+                1 => any::<u8>(),
+            ],
+            0..40,
+        ),
+        shift in 0usize..8,
+        utf8 in any::<bool>(),
+    ) {
+        let mut wire = vec![b'x'; shift];
+        wire.extend_from_slice(code);
+        wire.push(b' ');
+        wire.extend_from_slice(&text);
+        wire.extend_from_slice(b"\r\n");
+        let wire = &wire[shift..];
+        let options = ReplyOptions { utf8, ..options() };
+        prop_assert_eq!(decode_reply(wire, &options), decode_reply_general(wire, &options));
+    }
+}
