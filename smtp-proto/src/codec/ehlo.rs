@@ -61,7 +61,7 @@ use super::reply::{
 use super::{DecodeError, Decoded, ErrorKind, MAX_REPLY_LINE, ReplyOptions};
 use crate::types::{
     Capability, EhloResponse, Host, InvalidValue, Mechanism, Reply, ReplyCode, ReplyText,
-    check_reply_text, parse_capability, parse_host, push_capability,
+    check_reply_text, parse_capability, parse_host, parse_usual_line, push_capability,
 };
 
 /// Decodes the EHLO response at the start of `input`: [`Decoded::Incomplete`] until its last
@@ -119,20 +119,26 @@ fn decode_plain<'a>(
     if bytes.get(..3) != Some(b"250") {
         return Err(not_plain());
     }
-    let mut ranges = [(0usize, 0usize); MOST_PLAIN_LINES];
+    let mut ranges = [(0u16, 0u16); MOST_PLAIN_LINES];
     let (lines, used) = general(plain_lines(bytes, options, &mut ranges))?;
     let ranges = general(ranges.get(..lines))?;
     let (first, rest) = general(ranges.split_first())?;
     // The capabilities are collected from an iterator of known length, so that each is
     // written in place: one built apart and pushed would be copied through the stack, which
-    // stalls on store forwarding and costs more than reading `PIPELINING`.
+    // stalls on store forwarding and costs more than reading `PIPELINING`. The usual lines
+    // are read as octets: only the text they hold (AUTH's mechanisms) is cut out of `text`.
     let mut failed = false;
     let mut auth = false;
     let capabilities: Vec<Capability<'a>> = rest
         .iter()
         .map(|&(start, end)| {
-            let line = text.get(start..end).unwrap_or_default();
-            match parse_capability(line) {
+            let (start, end) = (usize::from(start), usize::from(end));
+            let line = bytes.get(start..end).unwrap_or_default();
+            let read = match parse_usual_line(line, |at| text.get(start + at..end)) {
+                Some(capability) => Ok(capability),
+                None => parse_capability(text.get(start..end).unwrap_or_default()),
+            };
+            match read {
                 Ok(capability) => {
                     if let Capability::Auth(_) = capability {
                         // Two AUTH lines merge: the general path does that.
@@ -151,7 +157,7 @@ fn decode_plain<'a>(
     if failed {
         return Err(not_plain());
     }
-    let first = general(text.get(first.0..first.1))?;
+    let first = general(text.get(usize::from(first.0)..usize::from(first.1)))?;
     let (host, greeting) = general(parse_first_line(first, false).ok())?;
     Ok(Decoded::Complete(
         EhloResponse {

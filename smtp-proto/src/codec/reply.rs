@@ -214,7 +214,7 @@ fn decode_plain_lines<'a>(
     let text = plain_window(input, options)?;
     let bytes = text.as_bytes();
     let code = general(ReplyCode::from_digits(bytes).ok())?;
-    let mut ranges = [(0usize, 0usize); MOST_PLAIN_LINES];
+    let mut ranges = [(0u16, 0u16); MOST_PLAIN_LINES];
     let (lines, used) = general(plain_lines(bytes, options, &mut ranges))?;
     let ranges = general(ranges.get(..lines))?;
     // The CR and LF of each line, and nothing else, as a rule: every text plain at once.
@@ -222,7 +222,7 @@ fn decode_plain_lines<'a>(
     // The text of every line, and the status code they all start with.
     let mut status: Option<(EnhancedStatus, usize)> = None;
     for (index, &(start, end)) in ranges.iter().enumerate() {
-        let content = general(bytes.get(start..end))?;
+        let content = general(bytes.get(usize::from(start)..usize::from(end)))?;
         if !all_plain && !is_plain(content, options.utf8) {
             return Err(not_plain());
         }
@@ -243,6 +243,7 @@ fn decode_plain_lines<'a>(
     let texts: Vec<ReplyText<'a>> = ranges
         .iter()
         .map(|&(start, end)| {
+            let (start, end) = (usize::from(start), usize::from(end));
             // The status code, and the space after it if there is more.
             let skip = if strip == 0 {
                 0
@@ -278,38 +279,53 @@ pub(crate) fn plain_window<'a>(
 /// Finds the lines of the complete reply at the start of `bytes`, all with the code of the
 /// first, within the limits of `options`: records where each line's text starts and where its
 /// CR is, and gives the number of lines and the octets the reply takes. `None` for anything
-/// unusual, which the general path decides.
-#[inline]
+/// unusual, which the general path decides. (The offsets are 16-bit, so that the callers'
+/// arrays of them take little to clear: a fast path reads at most 4 KiB.) Apart from its
+/// callers, whose many live values would otherwise crowd its loop out of registers.
+#[inline(never)]
 pub(crate) fn plain_lines(
     bytes: &[u8],
     options: &ReplyOptions,
-    ranges: &mut [(usize, usize)],
+    ranges: &mut [(u16, u16)],
 ) -> Option<(usize, usize)> {
-    let digits = bytes.get(..3)?;
-    let mut lines = 0;
+    // Every offset below fits in 16 bits.
+    let bytes = bytes.get(..usize::from(u16::MAX)).unwrap_or(bytes);
+    let code = head_word(bytes, 0)? & 0x00ff_ffff;
     let mut at = 0;
-    loop {
+    for (lines, range) in ranges.iter_mut().enumerate() {
         let rest = bytes.get(at..)?;
-        let line = rest.get(..options.max_line_length).unwrap_or(rest);
-        let lf = find_lf(line)?;
-        if lf < 4 || line.get(lf - 1) != Some(&b'\r') || line.get(..3) != Some(digits) {
+        // `code [sep text] CR LF` within the line length; a CR inside is for the text's check.
+        let lf = find_lf(rest)?;
+        if lf < 4 || lf >= options.max_line_length || rest.get(lf - 1) != Some(&b'\r') {
             return None;
         }
-        let cr = lf - 1;
-        let is_last = match line.get(3) {
-            Some(b'-') => false,
-            Some(b' ') => true,
-            Some(b'\r') if cr == 3 => true,
+        let head = head_word(rest, 0)?;
+        if head & 0x00ff_ffff != code {
+            return None;
+        }
+        let is_last = match (head >> 24) as u8 {
+            b'-' => false,
+            b' ' => true,
+            b'\r' if lf == 4 => true,
             _ => return None,
         };
-        *ranges.get_mut(lines)? = (at + 4.min(cr), at + cr);
-        lines += 1;
+        let cr = at + lf - 1;
+        // The text starts after the separator, or at the CR of a bare code.
+        *range = ((at + 4).min(cr) as u16, cr as u16);
         at += lf + 1;
         if is_last {
-            break;
+            let lines = lines + 1;
+            return (lines <= options.max_lines && at <= options.max_bytes).then_some((lines, at));
         }
     }
-    (lines <= options.max_lines && at <= options.max_bytes).then_some((lines, at))
+    None
+}
+
+/// The four octets at `at` as one little-endian word.
+#[inline(always)]
+fn head_word(bytes: &[u8], at: usize) -> Option<u32> {
+    let head = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(<[u8; 4]>::try_from(head).ok()?))
 }
 
 /// The error of a fast path that sends the input to the general path.

@@ -1057,26 +1057,35 @@ pub(crate) fn parse_capability(text: &str) -> Result<Capability<'_>, InvalidValu
 /// [`parse_capability_prefix`] then reads: what this gives is what it would give.
 #[inline(always)]
 pub(crate) fn parse_usual_capability<'a>(text: &'a str) -> Option<Capability<'a>> {
-    if let Some(capability) = Extension::from_keyword(text).and_then(bare) {
+    parse_usual_line(text.as_bytes(), |at| text.get(at..))
+}
+
+/// [`parse_usual_capability`] of a line read as octets, whose octets from an offset on
+/// `text_from` gives as text: only an `AUTH` asks, as the other usual lines hold no text.
+#[inline(always)]
+pub(crate) fn parse_usual_line<'a>(
+    line: &'a [u8],
+    text_from: impl FnOnce(usize) -> Option<&'a str>,
+) -> Option<Capability<'a>> {
+    if let Some(capability) = extension_of(line).and_then(bare) {
         return Some(capability);
     }
     const fn key(keyword: &[u8; 4]) -> u32 {
         u32::from_le_bytes(*keyword)
     }
-    let bytes = text.as_bytes();
-    let head = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
+    let head = u32::from_le_bytes(line.get(..4)?.try_into().ok()?);
     // Upper case as in `same_keyword`: only `size` and `auth` in any case fold to these.
     let head = head & !((head & 0x4040_4040) >> 1);
-    if !matches!(bytes.get(4), Some(b' ' | b'=')) {
+    if !matches!(line.get(4), Some(b' ' | b'=')) {
         return None;
     }
-    let params = text.get(5..)?;
     if head == key(b"SIZE") {
-        return number(params).map(|size| Capability::Size(Some(size)));
+        return number_octets(line.get(5..)?).map(|size| Capability::Size(Some(size)));
     }
     if head != key(b"AUTH") {
         return None;
     }
+    let params = text_from(5)?;
     // Names of mechanism octets, one space apart.
     let mut mechanisms = Mechanisms::new();
     let octets = params.as_bytes();
@@ -1320,16 +1329,21 @@ fn optional_number(param: Option<&str>) -> Option<Option<u64>> {
 
 /// `1*DIGIT` that fits in a `u64`.
 fn number(text: &str) -> Option<u64> {
+    number_octets(text.as_bytes())
+}
+
+/// [`number`] of octets.
+fn number_octets(text: &[u8]) -> Option<u64> {
     if text.is_empty() {
         return None;
     }
-    if let Some(value) = chars::short_number(text.as_bytes()) {
+    if let Some(value) = chars::short_number(text) {
         return Some(value);
     }
     if text.len() <= 19 {
         // Nineteen digits cannot overflow a u64: no check at each step.
         let mut value = 0u64;
-        for byte in text.bytes() {
+        for &byte in text {
             let digit = byte.wrapping_sub(b'0');
             if digit > 9 {
                 return None;
@@ -1338,7 +1352,7 @@ fn number(text: &str) -> Option<u64> {
         }
         return Some(value);
     }
-    text.bytes().try_fold(0u64, |acc, b| {
+    text.iter().try_fold(0u64, |acc, &b| {
         if !b.is_ascii_digit() {
             return None;
         }
