@@ -133,7 +133,10 @@ fn decode_plain<'a>(
         .iter()
         .map(|&(start, end)| {
             let (start, end) = (usize::from(start), usize::from(end));
-            let line = bytes.get(start..end).unwrap_or_default();
+            let Some(line) = bytes.get(start..end) else {
+                failed = true;
+                return Capability::Help;
+            };
             let read = match parse_usual_line(line, |at| text.get(start + at..end)) {
                 Some(capability) => Ok(capability),
                 None => parse_capability(text.get(start..end).unwrap_or_default()),

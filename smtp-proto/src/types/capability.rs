@@ -1085,27 +1085,28 @@ pub(crate) fn parse_usual_line<'a>(
     if head != key(b"AUTH") {
         return None;
     }
-    let params = text_from(5)?;
     // Names of mechanism octets, one space apart.
+    let mut rest = text_from(5)?;
     let mut mechanisms = Mechanisms::new();
-    let octets = params.as_bytes();
-    let mut start = 0;
-    for at in 0..=octets.len() {
-        match octets.get(at) {
-            Some(&octet) if chars::class(octet) & chars::MECHANISM != 0 => continue,
-            Some(b' ') | None => {}
-            Some(_) => return None,
-        }
-        let name = params.get(start..at)?;
-        if name.is_empty() || name.len() > 20 {
+    loop {
+        let octets = rest.as_bytes();
+        let len = octets
+            .iter()
+            .position(|&octet| chars::class(octet) & chars::MECHANISM == 0)
+            .unwrap_or(octets.len());
+        if len == 0 || len > 20 {
             return None;
         }
+        let (name, after) = rest.split_at_checked(len)?;
         if !mechanisms.iter().any(|m| m.is(name)) {
             mechanisms.push(Mechanism::from_cow(Cow::Borrowed(name)));
         }
-        start = at + 1;
+        match after.as_bytes().first() {
+            None => return Some(Capability::Auth(mechanisms)),
+            Some(b' ') => rest = after.get(1..)?,
+            Some(_) => return None,
+        }
     }
-    Some(Capability::Auth(mechanisms))
 }
 
 /// What [`typed`] gives for `extension` without parameters, in one step; `None` where it
