@@ -1334,6 +1334,7 @@ fn number(text: &str) -> Option<u64> {
 }
 
 /// [`number`] of octets.
+#[inline]
 fn number_octets(text: &[u8]) -> Option<u64> {
     if text.is_empty() {
         return None;
