@@ -137,12 +137,13 @@ pub fn decode_reply<'a>(
     input: &'a [u8],
     options: &ReplyOptions,
 ) -> Result<Decoded<Reply<'a>>, DecodeError> {
-    let decoded = match input.get(3) {
-        Some(b'-') => decode_plain_lines(input, options),
-        _ => decode_plain_line(input, options),
-    };
-    if !is_not_plain(&decoded) {
-        return decoded;
+    if input.get(3) == Some(&b'-') {
+        let decoded = decode_plain_lines(input, options);
+        if !is_not_plain(&decoded) {
+            return decoded;
+        }
+    } else if let Some((reply, used)) = decode_plain_line(input, options) {
+        return Ok(Decoded::Complete(reply, used));
     }
     decode_reply_general(input, options)
 }
@@ -163,27 +164,23 @@ fn decode_reply_general<'a>(
     Ok(Decoded::Complete(builder.finish(), framed.used))
 }
 
-/// The common case, quickly: a one-line reply of plain text. [`not_plain`] for anything
-/// else, which the general path then decodes (or reports). The fast paths return the very
-/// type of [`decode_reply`], which can then hand their result on without copying it.
+/// The common case, quickly: a one-line reply of plain text, and the octets it takes.
+/// `None` for anything else, which the general path then decodes (or reports).
 #[inline]
-fn decode_plain_line<'a>(
-    input: &'a [u8],
-    options: &ReplyOptions,
-) -> Result<Decoded<Reply<'a>>, DecodeError> {
-    let code = general(ReplyCode::from_digits(input).ok())?;
+fn decode_plain_line<'a>(input: &'a [u8], options: &ReplyOptions) -> Option<(Reply<'a>, usize)> {
+    let code = ReplyCode::from_digits(input).ok()?;
     if !matches!(input.get(3), Some(b' ' | b'\r')) {
-        return Err(not_plain());
+        return None;
     }
     let window = input.get(..options.max_line_length).unwrap_or(input);
-    let lf = general(find_lf_short(window))?;
+    let lf = find_lf_short(window)?;
     let used = lf + 1;
-    let line = general(window.get(..lf).and_then(|line| line.strip_suffix(b"\r")))?;
+    let line = window.get(..lf).and_then(|line| line.strip_suffix(b"\r"))?;
     if used > options.max_bytes
         || options.max_lines == 0
         || !matches!(line.get(3), None | Some(b' '))
     {
-        return Err(not_plain());
+        return None;
     }
     // The status code is plain when there is one, so the whole text is checked at once: in
     // place if it is one or two words long.
@@ -196,13 +193,13 @@ fn decode_plain_line<'a>(
         _ => false,
     };
     if !short_plain && !is_plain(content, options.utf8) {
-        return Err(not_plain());
+        return None;
     }
     let class = input.first().map_or(0, |digit| digit.wrapping_sub(b'0'));
     let (status, text) = split_status(class, content);
-    let text = general(core::str::from_utf8(text).ok())?;
+    let text = core::str::from_utf8(text).ok()?;
     let reply = Reply::decoded_agreeing(code, status, ReplyText::checked(text));
-    Ok(Decoded::Complete(reply, used))
+    Some((reply, used))
 }
 
 /// The common case of a multi-line reply, quickly: complete, plain text, a few dozen lines.
