@@ -109,7 +109,7 @@ fn decode_general<'a>(
 /// and the octets it takes. `None` for anything else, which the general path then decodes
 /// (or reports).
 fn decode_plain<'a>(input: &'a [u8], options: &ReplyOptions) -> Option<(EhloResponse<'a>, usize)> {
-    let text = plain_window(input, options).ok()?;
+    let text = plain_window(input, options)?;
     let bytes = text.as_bytes();
     if bytes.get(..3) != Some(b"250") {
         return None;

@@ -138,9 +138,8 @@ pub fn decode_reply<'a>(
     options: &ReplyOptions,
 ) -> Result<Decoded<Reply<'a>>, DecodeError> {
     if input.get(3) == Some(&b'-') {
-        let decoded = decode_plain_lines(input, options);
-        if !is_not_plain(&decoded) {
-            return decoded;
+        if let Some((reply, used)) = decode_plain_lines(input, options) {
+            return Ok(Decoded::Complete(reply, used));
         }
     } else if let Some((reply, used)) = decode_plain_line(input, options) {
         return Ok(Decoded::Complete(reply, used));
@@ -203,25 +202,22 @@ fn decode_plain_line<'a>(input: &'a [u8], options: &ReplyOptions) -> Option<(Rep
 }
 
 /// The common case of a multi-line reply, quickly: complete, plain text, a few dozen lines.
-/// [`not_plain`] for anything else, which the general path then decodes (or reports).
-fn decode_plain_lines<'a>(
-    input: &'a [u8],
-    options: &ReplyOptions,
-) -> Result<Decoded<Reply<'a>>, DecodeError> {
+/// `None` for anything else, which the general path then decodes (or reports).
+fn decode_plain_lines<'a>(input: &'a [u8], options: &ReplyOptions) -> Option<(Reply<'a>, usize)> {
     let text = plain_window(input, options)?;
     let bytes = text.as_bytes();
-    let code = general(ReplyCode::from_digits(bytes).ok())?;
+    let code = ReplyCode::from_digits(bytes).ok()?;
     let mut ranges = [(0u16, 0u16); MOST_PLAIN_LINES];
-    let (lines, used) = general(plain_lines(bytes, options, &mut ranges))?;
-    let ranges = general(ranges.get(..lines))?;
+    let (lines, used) = plain_lines(bytes, options, &mut ranges)?;
+    let ranges = ranges.get(..lines)?;
     // The CR and LF of each line, and nothing else, as a rule: every text plain at once.
-    let all_plain = unplain_octets(general(bytes.get(..used))?, options.utf8) == 2 * lines;
+    let all_plain = unplain_octets(bytes.get(..used)?, options.utf8) == 2 * lines;
     // The text of every line, and the status code they all start with.
     let mut status: Option<(EnhancedStatus, usize)> = None;
     for (index, &(start, end)) in ranges.iter().enumerate() {
-        let content = general(bytes.get(usize::from(start)..usize::from(end)))?;
+        let content = bytes.get(usize::from(start)..usize::from(end))?;
         if !all_plain && !is_plain(content, options.utf8) {
-            return Err(not_plain());
+            return None;
         }
         let found = match content.first() {
             Some(b'2' | b'4' | b'5') => {
@@ -251,7 +247,7 @@ fn decode_plain_lines<'a>(
         })
         .collect();
     let reply = Reply::decoded_many(code, status.map(|(status, _)| status), texts);
-    Ok(Decoded::Complete(reply, used))
+    Some((reply, used))
 }
 
 /// More lines than this take the general path.
@@ -260,16 +256,11 @@ pub(crate) const MOST_PLAIN_LINES: usize = 32;
 /// The start of `input` as text for a fast path, checked as UTF-8 in one go: the reply and
 /// what follows it, up to the size limit and at most 4 KiB.
 #[inline]
-pub(crate) fn plain_window<'a>(
-    input: &'a [u8],
-    options: &ReplyOptions,
-) -> Result<&'a str, DecodeError> {
+pub(crate) fn plain_window<'a>(input: &'a [u8], options: &ReplyOptions) -> Option<&'a str> {
     let window = input.get(..options.max_bytes.min(4096)).unwrap_or(input);
     match core::str::from_utf8(window) {
-        Ok(text) => Ok(text),
-        Err(error) => {
-            general(core::str::from_utf8(general(window.get(..error.valid_up_to()))?).ok())
-        }
+        Ok(text) => Some(text),
+        Err(error) => core::str::from_utf8(window.get(..error.valid_up_to())?).ok(),
     }
 }
 
@@ -323,21 +314,6 @@ pub(crate) fn plain_lines(
 fn head_word(bytes: &[u8], at: usize) -> Option<u32> {
     let head = bytes.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes(<[u8; 4]>::try_from(head).ok()?))
-}
-
-/// The error of a fast path that sends the input to the general path.
-pub(crate) fn not_plain() -> DecodeError {
-    DecodeError::new(usize::MAX, ErrorKind::Syntax { expected: "" })
-}
-
-/// Whether a fast path sent the input to the general path.
-pub(crate) fn is_not_plain<T>(decoded: &Result<T, DecodeError>) -> bool {
-    matches!(decoded, Err(error) if error.offset == usize::MAX)
-}
-
-/// `value`, or else the general path.
-pub(crate) fn general<T>(value: Option<T>) -> Result<T, DecodeError> {
-    value.ok_or_else(not_plain)
 }
 
 /// The enhanced status code at the start of `text` if it agrees with the reply code whose
