@@ -55,13 +55,13 @@ use core::fmt;
 use mail_wire::Output;
 
 use super::reply::{
-    MOST_PLAIN_LINES, ReplyLines, frame_reply, general, is_not_plain, is_plain, not_plain,
-    plain_lines, plain_window, reply_str, text_error,
+    MOST_PLAIN_LINES, ReplyLines, frame_reply, is_plain, plain_lines, plain_window, reply_str,
+    text_error,
 };
 use super::{DecodeError, Decoded, ErrorKind, MAX_REPLY_LINE, ReplyOptions};
 use crate::types::{
     Capability, EhloResponse, Host, InvalidValue, Mechanism, Reply, ReplyCode, ReplyText,
-    check_reply_text, parse_capability, parse_host, push_capability,
+    check_reply_text, parse_capability, parse_host, parse_usual_line, push_capability,
 };
 
 /// Decodes the EHLO response at the start of `input`: [`Decoded::Incomplete`] until its last
@@ -71,9 +71,8 @@ pub fn decode_ehlo_response<'a>(
     input: &'a [u8],
     options: &ReplyOptions,
 ) -> Result<Decoded<EhloResponse<'a>>, DecodeError> {
-    let decoded = decode_plain(input, options);
-    if !is_not_plain(&decoded) {
-        return decoded;
+    if let Some((ehlo, used)) = decode_plain(input, options) {
+        return Ok(Decoded::Complete(ehlo, used));
     }
     decode_general(input, options)
 }
@@ -106,33 +105,37 @@ fn decode_general<'a>(
     ))
 }
 
-/// The usual case, quickly: a whole response of plain ASCII lines with at most one `AUTH`.
-/// [`not_plain`] for anything else, which the general path then decodes (or reports). It
-/// returns a `Result` of the very type of [`decode_ehlo_response`], which can then hand it
-/// on without copying it.
-fn decode_plain<'a>(
-    input: &'a [u8],
-    options: &ReplyOptions,
-) -> Result<Decoded<EhloResponse<'a>>, DecodeError> {
+/// The usual case, quickly: a whole response of plain ASCII lines with at most one `AUTH`,
+/// and the octets it takes. `None` for anything else, which the general path then decodes
+/// (or reports).
+fn decode_plain<'a>(input: &'a [u8], options: &ReplyOptions) -> Option<(EhloResponse<'a>, usize)> {
     let text = plain_window(input, options)?;
     let bytes = text.as_bytes();
     if bytes.get(..3) != Some(b"250") {
-        return Err(not_plain());
+        return None;
     }
-    let mut ranges = [(0usize, 0usize); MOST_PLAIN_LINES];
-    let (lines, used) = general(plain_lines(bytes, options, &mut ranges))?;
-    let ranges = general(ranges.get(..lines))?;
-    let (first, rest) = general(ranges.split_first())?;
+    let mut ranges = [(0u16, 0u16); MOST_PLAIN_LINES];
+    let (lines, used) = plain_lines(bytes, options, &mut ranges)?;
+    let (first, rest) = ranges.get(..lines)?.split_first()?;
     // The capabilities are collected from an iterator of known length, so that each is
     // written in place: one built apart and pushed would be copied through the stack, which
-    // stalls on store forwarding and costs more than reading `PIPELINING`.
+    // stalls on store forwarding and costs more than reading `PIPELINING`. The usual lines
+    // are read as octets: only the text they hold (AUTH's mechanisms) is cut out of `text`.
     let mut failed = false;
     let mut auth = false;
     let capabilities: Vec<Capability<'a>> = rest
         .iter()
         .map(|&(start, end)| {
-            let line = text.get(start..end).unwrap_or_default();
-            match parse_capability(line) {
+            let (start, end) = (usize::from(start), usize::from(end));
+            let Some(line) = bytes.get(start..end) else {
+                failed = true;
+                return Capability::Help;
+            };
+            let read = match parse_usual_line(line, |at| text.get(start + at..end)) {
+                Some(capability) => Ok(capability),
+                None => parse_capability(text.get(start..end).unwrap_or_default()),
+            };
+            match read {
                 Ok(capability) => {
                     if let Capability::Auth(_) = capability {
                         // Two AUTH lines merge: the general path does that.
@@ -149,11 +152,11 @@ fn decode_plain<'a>(
         })
         .collect();
     if failed {
-        return Err(not_plain());
+        return None;
     }
-    let first = general(text.get(first.0..first.1))?;
-    let (host, greeting) = general(parse_first_line(first, false).ok())?;
-    Ok(Decoded::Complete(
+    let first = text.get(usize::from(first.0)..usize::from(first.1))?;
+    let (host, greeting) = parse_first_line(first, false).ok()?;
+    Some((
         EhloResponse {
             host,
             greeting,

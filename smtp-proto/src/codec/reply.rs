@@ -137,12 +137,12 @@ pub fn decode_reply<'a>(
     input: &'a [u8],
     options: &ReplyOptions,
 ) -> Result<Decoded<Reply<'a>>, DecodeError> {
-    let decoded = match input.get(3) {
-        Some(b'-') => decode_plain_lines(input, options),
-        _ => decode_plain_line(input, options),
-    };
-    if !is_not_plain(&decoded) {
-        return decoded;
+    if input.get(3) == Some(&b'-') {
+        if let Some((reply, used)) = decode_plain_lines(input, options) {
+            return Ok(Decoded::Complete(reply, used));
+        }
+    } else if let Some((reply, used)) = decode_plain_line(input, options) {
+        return Ok(Decoded::Complete(reply, used));
     }
     decode_reply_general(input, options)
 }
@@ -163,57 +163,61 @@ fn decode_reply_general<'a>(
     Ok(Decoded::Complete(builder.finish(), framed.used))
 }
 
-/// The common case, quickly: a one-line reply of plain text. [`not_plain`] for anything
-/// else, which the general path then decodes (or reports). The fast paths return the very
-/// type of [`decode_reply`], which can then hand their result on without copying it.
+/// The common case, quickly: a one-line reply of plain text, and the octets it takes.
+/// `None` for anything else, which the general path then decodes (or reports).
 #[inline]
-fn decode_plain_line<'a>(
-    input: &'a [u8],
-    options: &ReplyOptions,
-) -> Result<Decoded<Reply<'a>>, DecodeError> {
-    let code = general(ReplyCode::from_digits(input).ok())?;
+fn decode_plain_line<'a>(input: &'a [u8], options: &ReplyOptions) -> Option<(Reply<'a>, usize)> {
+    let code = ReplyCode::from_digits(input).ok()?;
     if !matches!(input.get(3), Some(b' ' | b'\r')) {
-        return Err(not_plain());
+        return None;
     }
     let window = input.get(..options.max_line_length).unwrap_or(input);
-    let lf = general(find_lf_short(window))?;
+    let lf = find_lf_short(window)?;
     let used = lf + 1;
-    let line = general(window.get(..lf).and_then(|line| line.strip_suffix(b"\r")))?;
+    let line = window.get(..lf).and_then(|line| line.strip_suffix(b"\r"))?;
     if used > options.max_bytes
         || options.max_lines == 0
         || !matches!(line.get(3), None | Some(b' '))
     {
-        return Err(not_plain());
+        return None;
     }
-    let (status, text) = split_status(code, line.get(4..).unwrap_or_default());
-    if !is_plain(text, options.utf8) {
-        return Err(not_plain());
+    // The status code is plain when there is one, so the whole text is checked at once: in
+    // place if it is one or two words long.
+    let content = line.get(4..).unwrap_or_default();
+    let short_plain = match (content.get(..8), content.len().checked_sub(8)) {
+        (Some(first), Some(last)) if content.len() <= 16 => {
+            let last = content.get(last..).unwrap_or_default();
+            plain_flags(first, options.utf8) | plain_flags(last, options.utf8) == 0
+        }
+        _ => false,
+    };
+    if !short_plain && !is_plain(content, options.utf8) {
+        return None;
     }
-    let text = general(core::str::from_utf8(text).ok())?;
-    let reply = Reply::decoded_one(code, status, ReplyText::checked(text));
-    Ok(Decoded::Complete(reply, used))
+    let class = input.first().map_or(0, |digit| digit.wrapping_sub(b'0'));
+    let (status, text) = split_status(class, content);
+    let text = core::str::from_utf8(text).ok()?;
+    let reply = Reply::decoded_agreeing(code, status, ReplyText::checked(text));
+    Some((reply, used))
 }
 
 /// The common case of a multi-line reply, quickly: complete, plain text, a few dozen lines.
-/// [`not_plain`] for anything else, which the general path then decodes (or reports).
-fn decode_plain_lines<'a>(
-    input: &'a [u8],
-    options: &ReplyOptions,
-) -> Result<Decoded<Reply<'a>>, DecodeError> {
+/// `None` for anything else, which the general path then decodes (or reports).
+fn decode_plain_lines<'a>(input: &'a [u8], options: &ReplyOptions) -> Option<(Reply<'a>, usize)> {
     let text = plain_window(input, options)?;
     let bytes = text.as_bytes();
-    let code = general(ReplyCode::from_digits(bytes).ok())?;
-    let mut ranges = [(0usize, 0usize); MOST_PLAIN_LINES];
-    let (lines, used) = general(plain_lines(bytes, options, &mut ranges))?;
-    let ranges = general(ranges.get(..lines))?;
+    let code = ReplyCode::from_digits(bytes).ok()?;
+    let mut ranges = [(0u16, 0u16); MOST_PLAIN_LINES];
+    let (lines, used) = plain_lines(bytes, options, &mut ranges)?;
+    let ranges = ranges.get(..lines)?;
     // The CR and LF of each line, and nothing else, as a rule: every text plain at once.
-    let all_plain = unplain_octets(general(bytes.get(..used))?, options.utf8) == 2 * lines;
+    let all_plain = unplain_octets(bytes.get(..used)?, options.utf8) == 2 * lines;
     // The text of every line, and the status code they all start with.
     let mut status: Option<(EnhancedStatus, usize)> = None;
     for (index, &(start, end)) in ranges.iter().enumerate() {
-        let content = general(bytes.get(start..end))?;
+        let content = bytes.get(usize::from(start)..usize::from(end))?;
         if !all_plain && !is_plain(content, options.utf8) {
-            return Err(not_plain());
+            return None;
         }
         let found = match content.first() {
             Some(b'2' | b'4' | b'5') => {
@@ -232,6 +236,7 @@ fn decode_plain_lines<'a>(
     let texts: Vec<ReplyText<'a>> = ranges
         .iter()
         .map(|&(start, end)| {
+            let (start, end) = (usize::from(start), usize::from(end));
             // The status code, and the space after it if there is more.
             let skip = if strip == 0 {
                 0
@@ -242,7 +247,7 @@ fn decode_plain_lines<'a>(
         })
         .collect();
     let reply = Reply::decoded_many(code, status.map(|(status, _)| status), texts);
-    Ok(Decoded::Complete(reply, used))
+    Some((reply, used))
 }
 
 /// More lines than this take the general path.
@@ -251,80 +256,75 @@ pub(crate) const MOST_PLAIN_LINES: usize = 32;
 /// The start of `input` as text for a fast path, checked as UTF-8 in one go: the reply and
 /// what follows it, up to the size limit and at most 4 KiB.
 #[inline]
-pub(crate) fn plain_window<'a>(
-    input: &'a [u8],
-    options: &ReplyOptions,
-) -> Result<&'a str, DecodeError> {
+pub(crate) fn plain_window<'a>(input: &'a [u8], options: &ReplyOptions) -> Option<&'a str> {
     let window = input.get(..options.max_bytes.min(4096)).unwrap_or(input);
     match core::str::from_utf8(window) {
-        Ok(text) => Ok(text),
-        Err(error) => {
-            general(core::str::from_utf8(general(window.get(..error.valid_up_to()))?).ok())
-        }
+        Ok(text) => Some(text),
+        Err(error) => core::str::from_utf8(window.get(..error.valid_up_to())?).ok(),
     }
 }
 
 /// Finds the lines of the complete reply at the start of `bytes`, all with the code of the
 /// first, within the limits of `options`: records where each line's text starts and where its
 /// CR is, and gives the number of lines and the octets the reply takes. `None` for anything
-/// unusual, which the general path decides.
-#[inline]
+/// unusual, which the general path decides. (The offsets are 16-bit, so that the callers'
+/// arrays of them take little to clear: a fast path reads at most 4 KiB.) Apart from its
+/// callers, whose many live values would otherwise crowd its loop out of registers.
+#[inline(never)]
 pub(crate) fn plain_lines(
     bytes: &[u8],
     options: &ReplyOptions,
-    ranges: &mut [(usize, usize)],
+    ranges: &mut [(u16, u16)],
 ) -> Option<(usize, usize)> {
-    let digits = bytes.get(..3)?;
-    let mut lines = 0;
+    // Every offset below fits in 16 bits.
+    let bytes = bytes.get(..usize::from(u16::MAX)).unwrap_or(bytes);
+    let code = head_word(bytes, 0)? & 0x00ff_ffff;
     let mut at = 0;
-    loop {
+    for (lines, range) in ranges.iter_mut().enumerate() {
         let rest = bytes.get(at..)?;
-        let line = rest.get(..options.max_line_length).unwrap_or(rest);
-        let lf = find_lf(line)?;
-        if lf < 4 || line.get(lf - 1) != Some(&b'\r') || line.get(..3) != Some(digits) {
+        // `code [sep text] CR LF` within the line length; a CR inside is for the text's check.
+        let lf = find_lf(rest)?;
+        if lf < 4 || lf >= options.max_line_length || rest.get(lf - 1) != Some(&b'\r') {
             return None;
         }
-        let cr = lf - 1;
-        let is_last = match line.get(3) {
-            Some(b'-') => false,
-            Some(b' ') => true,
-            Some(b'\r') if cr == 3 => true,
+        let head = head_word(rest, 0)?;
+        if head & 0x00ff_ffff != code {
+            return None;
+        }
+        let is_last = match (head >> 24) as u8 {
+            b'-' => false,
+            b' ' => true,
+            b'\r' if lf == 4 => true,
             _ => return None,
         };
-        *ranges.get_mut(lines)? = (at + 4.min(cr), at + cr);
-        lines += 1;
+        let cr = at + lf - 1;
+        // The text starts after the separator, or at the CR of a bare code.
+        *range = ((at + 4).min(cr) as u16, cr as u16);
         at += lf + 1;
         if is_last {
-            break;
+            let lines = lines + 1;
+            return (lines <= options.max_lines && at <= options.max_bytes).then_some((lines, at));
         }
     }
-    (lines <= options.max_lines && at <= options.max_bytes).then_some((lines, at))
+    None
 }
 
-/// The error of a fast path that sends the input to the general path.
-pub(crate) fn not_plain() -> DecodeError {
-    DecodeError::new(usize::MAX, ErrorKind::Syntax { expected: "" })
-}
-
-/// Whether a fast path sent the input to the general path.
-pub(crate) fn is_not_plain<T>(decoded: &Result<T, DecodeError>) -> bool {
-    matches!(decoded, Err(error) if error.offset == usize::MAX)
-}
-
-/// `value`, or else the general path.
-pub(crate) fn general<T>(value: Option<T>) -> Result<T, DecodeError> {
-    value.ok_or_else(not_plain)
-}
-
-/// The enhanced status code at the start of `text` if it agrees with `code`, and the text
-/// after it (and after the space that follows it).
+/// The four octets at `at` as one little-endian word.
 #[inline(always)]
-fn split_status(code: ReplyCode, text: &[u8]) -> (Option<EnhancedStatus>, &[u8]) {
+fn head_word(bytes: &[u8], at: usize) -> Option<u32> {
+    let head = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(<[u8; 4]>::try_from(head).ok()?))
+}
+
+/// The enhanced status code at the start of `text` if it agrees with the reply code whose
+/// first digit is `class`, and the text after it (and after the space that follows it).
+#[inline(always)]
+fn split_status(class: u8, text: &[u8]) -> (Option<EnhancedStatus>, &[u8]) {
     if !matches!(text.first(), Some(b'2' | b'4' | b'5')) {
         return (None, text);
     }
     match parse_status_prefix(text) {
-        Some((status, len)) if status.agrees_with(code) => {
+        Some((status, len)) if status.class() == class => {
             let skip = len + usize::from(text.len() > len);
             (Some(status), text.get(skip..).unwrap_or_default())
         }
@@ -335,18 +335,9 @@ fn split_status(code: ReplyCode, text: &[u8]) -> (Option<EnhancedStatus>, &[u8])
 /// Whether `text` is all printable ASCII and HT (and non-ASCII, with `utf8`).
 #[inline]
 pub(crate) fn is_plain(text: &[u8], utf8: bool) -> bool {
-    const LOW: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const DEL: u64 = LOW * 0x7f;
     // A word at a time: any control octet, DEL, or (without `utf8`) non-ASCII octet sets a
     // high bit; then the octets are looked at one by one, which also lets HT through.
-    let flags = |chunk: &[u8]| {
-        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
-        let control = word.wrapping_sub(LOW * 0x20) & !word;
-        let del = (word ^ DEL).wrapping_sub(LOW) & !(word ^ DEL);
-        let high = if utf8 { 0 } else { word };
-        (control | del | high) & HIGH
-    };
+    let flags = |chunk: &[u8]| plain_flags(chunk, utf8);
     let mut chunks = text.chunks_exact(8);
     let mut flagged = 0;
     for chunk in &mut chunks {
@@ -362,6 +353,19 @@ pub(crate) fn is_plain(text: &[u8], utf8: bool) -> bool {
         }
     }
     flagged == 0 || text.iter().all(|b| plain_byte(*b))
+}
+
+/// The eight octets of `chunk` (a shorter one reads as zeros) as a word whose high bits flag
+/// any control octet, DEL, or (without `utf8`) non-ASCII octet; higher flags than the first
+/// may be false, so a word with any flag needs a closer look. Zero when all are plain.
+#[inline(always)]
+fn plain_flags(chunk: &[u8], utf8: bool) -> u64 {
+    const DEL: u64 = LOW * 0x7f;
+    let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+    let control = word.wrapping_sub(LOW * 0x20) & !word;
+    let del = (word ^ DEL).wrapping_sub(LOW) & !(word ^ DEL);
+    let high = if utf8 { 0 } else { word };
+    (control | del | high) & HIGH
 }
 
 /// How many octets of `text` are a control character (HT, CR and LF among them), DEL, or

@@ -1057,46 +1057,56 @@ pub(crate) fn parse_capability(text: &str) -> Result<Capability<'_>, InvalidValu
 /// [`parse_capability_prefix`] then reads: what this gives is what it would give.
 #[inline(always)]
 pub(crate) fn parse_usual_capability<'a>(text: &'a str) -> Option<Capability<'a>> {
-    if let Some(capability) = Extension::from_keyword(text).and_then(bare) {
+    parse_usual_line(text.as_bytes(), |at| text.get(at..))
+}
+
+/// [`parse_usual_capability`] of a line read as octets, whose octets from an offset on
+/// `text_from` gives as text: only an `AUTH` asks, as the other usual lines hold no text.
+#[inline(always)]
+pub(crate) fn parse_usual_line<'a>(
+    line: &'a [u8],
+    text_from: impl FnOnce(usize) -> Option<&'a str>,
+) -> Option<Capability<'a>> {
+    if let Some(capability) = extension_of(line).and_then(bare) {
         return Some(capability);
     }
     const fn key(keyword: &[u8; 4]) -> u32 {
         u32::from_le_bytes(*keyword)
     }
-    let bytes = text.as_bytes();
-    let head = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
+    let head = u32::from_le_bytes(line.get(..4)?.try_into().ok()?);
     // Upper case as in `same_keyword`: only `size` and `auth` in any case fold to these.
     let head = head & !((head & 0x4040_4040) >> 1);
-    if !matches!(bytes.get(4), Some(b' ' | b'=')) {
+    if !matches!(line.get(4), Some(b' ' | b'=')) {
         return None;
     }
-    let params = text.get(5..)?;
     if head == key(b"SIZE") {
-        return number(params).map(|size| Capability::Size(Some(size)));
+        return number_octets(line.get(5..)?).map(|size| Capability::Size(Some(size)));
     }
     if head != key(b"AUTH") {
         return None;
     }
     // Names of mechanism octets, one space apart.
+    let mut rest = text_from(5)?;
     let mut mechanisms = Mechanisms::new();
-    let octets = params.as_bytes();
-    let mut start = 0;
-    for at in 0..=octets.len() {
-        match octets.get(at) {
-            Some(&octet) if chars::class(octet) & chars::MECHANISM != 0 => continue,
-            Some(b' ') | None => {}
-            Some(_) => return None,
-        }
-        let name = params.get(start..at)?;
-        if name.is_empty() || name.len() > 20 {
+    loop {
+        let octets = rest.as_bytes();
+        let len = octets
+            .iter()
+            .position(|&octet| chars::class(octet) & chars::MECHANISM == 0)
+            .unwrap_or(octets.len());
+        if len == 0 || len > 20 {
             return None;
         }
+        let (name, after) = rest.split_at_checked(len)?;
         if !mechanisms.iter().any(|m| m.is(name)) {
             mechanisms.push(Mechanism::from_cow(Cow::Borrowed(name)));
         }
-        start = at + 1;
+        match after.as_bytes().first() {
+            None => return Some(Capability::Auth(mechanisms)),
+            Some(b' ') => rest = after.get(1..)?,
+            Some(_) => return None,
+        }
     }
-    Some(Capability::Auth(mechanisms))
 }
 
 /// What [`typed`] gives for `extension` without parameters, in one step; `None` where it
@@ -1320,16 +1330,22 @@ fn optional_number(param: Option<&str>) -> Option<Option<u64>> {
 
 /// `1*DIGIT` that fits in a `u64`.
 fn number(text: &str) -> Option<u64> {
+    number_octets(text.as_bytes())
+}
+
+/// [`number`] of octets.
+#[inline]
+fn number_octets(text: &[u8]) -> Option<u64> {
     if text.is_empty() {
         return None;
     }
-    if let Some(value) = chars::short_number(text.as_bytes()) {
+    if let Some(value) = chars::short_number(text) {
         return Some(value);
     }
     if text.len() <= 19 {
         // Nineteen digits cannot overflow a u64: no check at each step.
         let mut value = 0u64;
-        for byte in text.bytes() {
+        for &byte in text {
             let digit = byte.wrapping_sub(b'0');
             if digit > 9 {
                 return None;
@@ -1338,7 +1354,7 @@ fn number(text: &str) -> Option<u64> {
         }
         return Some(value);
     }
-    text.bytes().try_fold(0u64, |acc, b| {
+    text.iter().try_fold(0u64, |acc, &b| {
         if !b.is_ascii_digit() {
             return None;
         }

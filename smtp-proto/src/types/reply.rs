@@ -339,9 +339,22 @@ impl EnhancedStatus {
 
 /// Reads `status-code` at the start of `text`, followed by a space or the end; gives the code
 /// and its length (without the space).
-#[inline]
+#[inline(always)]
 pub(crate) fn parse_status_prefix(text: &[u8]) -> Option<(EnhancedStatus, usize)> {
-    // Most codes are one digit each (`2.1.0`): matched at once.
+    // Most codes are one digit each and have text after them (`2.1.0 Ok`): their six octets
+    // are checked as one word, in place.
+    if let Some(head) = text.get(..6) {
+        if let Some(status) = short_status(head) {
+            return Some((status, 5));
+        }
+    }
+    parse_status_prefix_apart(text)
+}
+
+/// [`parse_status_prefix`] for any other text, apart from its callers.
+#[inline(never)]
+fn parse_status_prefix_apart(text: &[u8]) -> Option<(EnhancedStatus, usize)> {
+    // The same code at the end of the text.
     if let [
         class @ (b'2' | b'4' | b'5'),
         b'.',
@@ -380,6 +393,36 @@ pub(crate) fn parse_status_prefix(text: &[u8]) -> Option<(EnhancedStatus, usize)
         None | Some(b' ') => Some((EnhancedStatus::known(class, subject, detail), end)),
         _ => None,
     }
+}
+
+/// `class "." digit "." digit SP` in the six octets of `head`, read as one word: the dots and
+/// the space compared at once, the three digits checked at once (each octet XOR `0` is below
+/// 10: no bit of its high half set, even once 6 is added).
+#[inline(always)]
+fn short_status(head: &[u8]) -> Option<EnhancedStatus> {
+    const DIGITS: u64 = 0x00_ff_00_ff_00_ff;
+    const FIXED: u64 = 0xff_00_ff_00_ff_00;
+    const SEPARATORS: u64 = u64::from_le_bytes([0, b'.', 0, b'.', 0, b' ', 0, 0]);
+    const ZEROS: u64 = u64::from_le_bytes([b'0', 0, b'0', 0, b'0', 0, 0, 0]);
+    const HIGH_HALVES: u64 = 0x00_f0_00_f0_00_f0;
+    let mut octets = [0u8; 8];
+    octets.get_mut(..6)?.copy_from_slice(head);
+    let word = u64::from_le_bytes(octets);
+    let digits = (word & DIGITS) ^ ZEROS;
+    let not_digits = (digits | (digits + 0x06_00_06_00_06)) & HIGH_HALVES;
+    if word & FIXED != SEPARATORS || not_digits != 0 {
+        return None;
+    }
+    // Octets 0, 2 and 4, each 0 to 9; the class must be 2, 4 or 5.
+    let class = (digits & 0xff) as u8;
+    if (0b11_0100u16 >> class) & 1 == 0 {
+        return None;
+    }
+    Some(EnhancedStatus::known(
+        class,
+        ((digits >> 16) & 0xff) as u16,
+        ((digits >> 32) & 0xff) as u16,
+    ))
 }
 
 /// `1*3digit` without a leading zero (RFC 3463 2), at the start of `text`: the digits one by
@@ -719,6 +762,21 @@ impl<'a> Reply<'a> {
         Self {
             code,
             status: status.filter(|s| s.agrees_with(code)),
+            lines: Lines::One(line),
+        }
+    }
+
+    /// A reply of one line assembled by the decoder, whose status (if any) agrees with the
+    /// code already.
+    #[inline(always)]
+    pub(crate) fn decoded_agreeing(
+        code: ReplyCode,
+        status: Option<EnhancedStatus>,
+        line: ReplyText<'a>,
+    ) -> Self {
+        Self {
+            code,
+            status,
             lines: Lines::One(line),
         }
     }

@@ -821,3 +821,111 @@ fn reply_line_into_owned_outlives_the_input() {
     assert!(!owned.is_last);
     assert_eq!(owned.text.as_str(), "mail.example greets you");
 }
+
+proptest! {
+    /// A one-line reply's text, any octets at any alignment (the fast path reads one or two
+    /// words of it in place): the same reply or error as the general path.
+    #[test]
+    fn one_line_fast_path_agrees_octet_by_octet(
+        code in prop::sample::select(vec![&b"250"[..], b"550", b"451"]),
+        text in prop::collection::vec(
+            prop_oneof![
+                3 => prop::sample::select(b"0124559. Ok\t".to_vec()),
+                1 => any::<u8>(),
+            ],
+            0..40,
+        ),
+        shift in 0usize..8,
+        utf8 in any::<bool>(),
+    ) {
+        let mut wire = vec![b'x'; shift];
+        wire.extend_from_slice(code);
+        wire.push(b' ');
+        wire.extend_from_slice(&text);
+        wire.extend_from_slice(b"\r\n");
+        let wire = &wire[shift..];
+        let options = ReplyOptions { utf8, ..options() };
+        prop_assert_eq!(decode_reply(wire, &options), decode_reply_general(wire, &options));
+    }
+}
+
+/// [`plain_lines`] written line by line and octet by octet: its definition.
+fn plain_lines_reference(
+    bytes: &[u8],
+    options: &ReplyOptions,
+    ranges: &mut [(u16, u16)],
+) -> Option<(usize, usize)> {
+    let digits = bytes.get(..3)?;
+    let mut lines = 0;
+    let mut at = 0;
+    loop {
+        let rest = bytes.get(at..)?;
+        let line = rest.get(..options.max_line_length).unwrap_or(rest);
+        let lf = line.iter().position(|b| *b == b'\n')?;
+        if lf < 4 || line.get(lf - 1) != Some(&b'\r') || line.get(..3) != Some(digits) {
+            return None;
+        }
+        let cr = lf - 1;
+        let is_last = match line.get(3) {
+            Some(b'-') => false,
+            Some(b' ') => true,
+            Some(b'\r') if cr == 3 => true,
+            _ => return None,
+        };
+        *ranges.get_mut(lines)? = (
+            u16::try_from(at + 4.min(cr)).ok()?,
+            u16::try_from(at + cr).ok()?,
+        );
+        lines += 1;
+        at += lf + 1;
+        if is_last {
+            break;
+        }
+    }
+    (lines <= options.max_lines && at <= options.max_bytes).then_some((lines, at))
+}
+
+/// Lines that look like reply lines: a code (mostly the same), a separator, text, and CRLF
+/// (mostly).
+fn framable_lines() -> impl Strategy<Value = Vec<u8>> {
+    let line = (
+        prop::sample::select(vec![&b"250"[..], b"250", b"250", b"251", b"25", b"2500"]),
+        prop::sample::select(vec![&b"-"[..], b"-", b" ", b"", b"\r", b"x"]),
+        prop::collection::vec(
+            prop_oneof![
+                6 => prop::sample::select(&b"abc -250\r\n"[..]),
+                1 => any::<u8>(),
+            ],
+            0..30,
+        ),
+        prop::sample::select(vec![&b"\r\n"[..], b"\r\n", b"\r\n", b"\n", b""]),
+    )
+        .prop_map(|(code, separator, text, end)| [code, separator, &text, end].concat());
+    prop::collection::vec(line, 0..12).prop_map(|lines| lines.concat())
+}
+
+proptest! {
+    /// The framing of a fast path, a word at a time, against its definition: any lines, at
+    /// any alignment, with limits that cut them anywhere.
+    #[test]
+    fn plain_lines_agrees_with_its_definition(
+        input in framable_lines(),
+        shift in 0usize..8,
+        max_line_length in prop::sample::select(vec![3usize, 4, 5, 8, 12, 20, 512]),
+        max_lines in 0usize..14,
+        max_bytes in prop::sample::select(vec![0usize, 10, 40, 100, 65536]),
+    ) {
+        let mut buffer = vec![b'x'; shift];
+        buffer.extend_from_slice(&input);
+        let bytes = &buffer[shift..];
+        let options = ReplyOptions { max_line_length, max_lines, max_bytes, utf8: false };
+        let mut ranges = [(0u16, 0u16); MOST_PLAIN_LINES];
+        let mut expected_ranges = [(0u16, 0u16); MOST_PLAIN_LINES];
+        let found = plain_lines(bytes, &options, &mut ranges);
+        let expected = plain_lines_reference(bytes, &options, &mut expected_ranges);
+        prop_assert_eq!(found, expected);
+        if let Some((lines, _)) = found {
+            prop_assert_eq!(&ranges[..lines], &expected_ranges[..lines]);
+        }
+    }
+}

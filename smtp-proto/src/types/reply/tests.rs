@@ -375,3 +375,90 @@ fn sub_code_agrees_with_counting_digits() {
         assert_eq!(super::sub_code(text), reference(text), "{text:?}");
     }
 }
+
+/// `class "." digit "." digit SP`, octet by octet: what [`super::short_status`] reads as a word.
+fn short_status_reference(head: &[u8]) -> Option<EnhancedStatus> {
+    match *head {
+        [
+            class @ (b'2' | b'4' | b'5'),
+            b'.',
+            subject @ b'0'..=b'9',
+            b'.',
+            detail @ b'0'..=b'9',
+            b' ',
+        ] => Some(EnhancedStatus::known(
+            class - b'0',
+            u16::from(subject - b'0'),
+            u16::from(detail - b'0'),
+        )),
+        _ => None,
+    }
+}
+
+/// The word reading of a short status code agrees with the octet-by-octet one with any two of
+/// its six octets set to every pair of values, around codes that match and one that does not.
+#[test]
+fn short_status_agrees_octet_by_octet() {
+    for template in [b"2.1.0 ", b"5.9.9 ", b"3.0.0 "] {
+        for first in 0..6 {
+            for second in first + 1..6 {
+                for a in 0..=255u8 {
+                    for b in 0..=255u8 {
+                        let mut head = *template;
+                        head[first] = a;
+                        head[second] = b;
+                        assert_eq!(
+                            super::short_status(&head),
+                            short_status_reference(&head),
+                            "{head:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `status-code` followed by a space or the end, octet by octet (RFC 3463 2).
+fn status_prefix_reference(text: &[u8]) -> Option<(EnhancedStatus, usize)> {
+    let class = match text.first()? {
+        b'2' => 2,
+        b'4' => 4,
+        b'5' => 5,
+        _ => return None,
+    };
+    if text.get(1) != Some(&b'.') {
+        return None;
+    }
+    let (subject, subject_len) = super::sub_code(text.get(2..)?)?;
+    let at = 2 + subject_len;
+    if text.get(at) != Some(&b'.') {
+        return None;
+    }
+    let (detail, detail_len) = super::sub_code(text.get(at + 1..)?)?;
+    let end = at + 1 + detail_len;
+    match text.get(end) {
+        None | Some(b' ') => Some((EnhancedStatus::known(class, subject, detail), end)),
+        _ => None,
+    }
+}
+
+proptest! {
+    /// Any octets, mostly those of status codes, at any alignment: the same as octet by octet.
+    #[test]
+    fn status_prefix_agrees_octet_by_octet(
+        text in prop::collection::vec(
+            prop_oneof![
+                3 => prop::sample::select(b"0124559. ".to_vec()),
+                1 => any::<u8>(),
+            ],
+            0..40,
+        ),
+        shift in 0usize..8,
+    ) {
+        let mut buffer = vec![b'x'; shift];
+        buffer.extend_from_slice(&text);
+        let text = &buffer[shift..];
+        prop_assert_eq!(parse_status_prefix(text), status_prefix_reference(text));
+    }
+}
