@@ -749,8 +749,53 @@ pub(crate) fn check_domain(text: &str, utf8: bool) -> Result<(), InvalidValue> {
 }
 
 /// A domain at the start of `text`.
-#[inline]
+#[inline(always)]
 pub(crate) fn parse_domain(text: &str, utf8: bool) -> Result<(Domain<'_>, usize), InvalidValue> {
+    // An ASCII domain that is valid (nearly all) is read in place, in registers; anything else
+    // goes through the full scan, which names what is wrong, or reads the U-labels.
+    let end = match ascii_domain_end(text.as_bytes()) {
+        Some(end) => end,
+        None => return parse_domain_scanned(text, utf8),
+    };
+    Ok((
+        Domain(Cow::Borrowed(text.get(..end).unwrap_or_default())),
+        end,
+    ))
+}
+
+/// Where the valid ASCII domain at the start of `bytes` ends; `None` for anything
+/// [`scan_domain`] refuses and for any octet above 0x7f, which it reads (or refuses) itself.
+/// With or without UTF-8, what this accepts the scan accepts alike.
+#[inline(always)]
+fn ascii_domain_end(bytes: &[u8]) -> Option<usize> {
+    let mut label_start = 0;
+    // As in `scan_domain`: the previous octet, '.' standing for "start of a label".
+    let mut previous = b'.';
+    let mut end = bytes.len();
+    for (at, &byte) in bytes.iter().enumerate() {
+        if chars::class(byte) & chars::LET_DIG != 0 {
+            previous = b'a';
+            continue;
+        }
+        match byte {
+            b'-' if previous != b'.' => previous = b'-',
+            b'.' if previous == b'a' && at - label_start <= MAX_LABEL => {
+                label_start = at + 1;
+                previous = b'.';
+            }
+            b'-' | b'.' | 0x80.. => return None,
+            _ => {
+                end = at;
+                break;
+            }
+        }
+    }
+    (previous == b'a' && end - label_start <= MAX_LABEL && end <= MAX_DOMAIN).then_some(end)
+}
+
+/// A domain at the start of `text`, through the full scan.
+#[inline(never)]
+fn parse_domain_scanned(text: &str, utf8: bool) -> Result<(Domain<'_>, usize), InvalidValue> {
     let end = scan_domain(text, utf8)?;
     Ok((
         Domain(Cow::Borrowed(text.get(..end).unwrap_or_default())),
