@@ -854,8 +854,19 @@ fn strip_keyword(text: &str, prefix: u64, len: usize) -> Option<&str> {
         .flatten()
 }
 
-/// `1*max DIGIT` as a number; more digits, or a value over `u64`, is out of range.
+/// `1*max DIGIT` as a number; more digits, or a value over `u64`, is out of range. Up to
+/// eight digits within `max` (nearly every number) are read in place, in registers.
+#[inline(always)]
 fn digits(at: usize, text: &str, max: usize, what: &'static str) -> Result<u64, DecodeError> {
+    match chars::short_number(text.as_bytes()) {
+        Some(value) if text.len() <= max => Ok(value),
+        _ => long_digits(at, text, max, what),
+    }
+}
+
+/// [`digits`] for the rest: longer numbers, and the errors.
+#[inline(never)]
+fn long_digits(at: usize, text: &str, max: usize, what: &'static str) -> Result<u64, DecodeError> {
     if text.is_empty() {
         return Err(DecodeError::syntax(at, "digits"));
     }
