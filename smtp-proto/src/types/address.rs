@@ -771,24 +771,23 @@ fn ascii_domain_end(bytes: &[u8]) -> Option<usize> {
     let mut label_start = 0;
     // As in `scan_domain`: the previous octet, '.' standing for "start of a label".
     let mut previous = b'.';
-    let mut end = bytes.len();
-    for (at, &byte) in bytes.iter().enumerate() {
+    let mut end = 0;
+    while let Some(&byte) = bytes.get(end) {
         if chars::class(byte) & chars::LET_DIG != 0 {
             previous = b'a';
+            end += 1;
             continue;
         }
         match byte {
             b'-' if previous != b'.' => previous = b'-',
-            b'.' if previous == b'a' && at - label_start <= MAX_LABEL => {
-                label_start = at + 1;
+            b'.' if previous == b'a' && end - label_start <= MAX_LABEL => {
+                label_start = end + 1;
                 previous = b'.';
             }
             b'-' | b'.' | 0x80.. => return None,
-            _ => {
-                end = at;
-                break;
-            }
+            _ => break,
         }
+        end += 1;
     }
     (previous == b'a' && end - label_start <= MAX_LABEL && end <= MAX_DOMAIN).then_some(end)
 }
