@@ -564,7 +564,11 @@ impl<'a> Parser<'a> {
                     let utf8 = self.utf8;
                     let value = bytes.get(start..).unwrap_or_default();
                     at = start + swar::span(value, |word| swar::value(word, utf8));
-                    let value = rest.get(start..at).unwrap_or_default();
+                    // Cut at each end apart: a range cut is a call, not inlined.
+                    let value = rest
+                        .get(..at)
+                        .and_then(|head| head.get(start..))
+                        .unwrap_or_default();
                     if value.is_empty() || !matches!(bytes.get(at), None | Some(b' ')) {
                         let error =
                             check_esmtp_value(rest.get(start..).unwrap_or_default(), self.utf8);
