@@ -452,10 +452,17 @@ impl<'a> Parser<'a> {
         let at = at + 5;
         let (from, end) =
             parse_reverse_path(path, self.utf8).map_err(|e| DecodeError::value(at, e))?;
-        let parameters = self.mail_parameters(at + end, path.get(end..).unwrap_or_default())?;
         // A UTF-8 path without the SMTPUTF8 parameter is grammar (RFC 6531 3.3 extends
         // Mailbox); that the transaction needs the parameter (3.4) is the server's to answer.
-        Ok(Command::Mail { from, parameters })
+        // The parameters are read into the command itself, not into a value moved there.
+        let mut command = Command::Mail {
+            from,
+            parameters: MailParameters::default(),
+        };
+        if let Command::Mail { parameters, .. } = &mut command {
+            self.mail_parameters(at + end, path.get(end..).unwrap_or_default(), parameters)?;
+        }
+        Ok(command)
     }
 
     #[inline(always)]
@@ -564,7 +571,11 @@ impl<'a> Parser<'a> {
                     let utf8 = self.utf8;
                     let value = bytes.get(start..).unwrap_or_default();
                     at = start + swar::span(value, |word| swar::value(word, utf8));
-                    let value = rest.get(start..at).unwrap_or_default();
+                    // Cut at each end apart: a range cut is a call, not inlined.
+                    let value = rest
+                        .get(..at)
+                        .and_then(|head| head.get(start..))
+                        .unwrap_or_default();
                     if value.is_empty() || !matches!(bytes.get(at), None | Some(b' ')) {
                         let error =
                             check_esmtp_value(rest.get(start..).unwrap_or_default(), self.utf8);
@@ -597,8 +608,12 @@ impl<'a> Parser<'a> {
     }
 
     #[inline(always)]
-    fn mail_parameters(&self, at: usize, text: &'a str) -> Result<MailParameters<'a>, DecodeError> {
-        let mut out = MailParameters::default();
+    fn mail_parameters(
+        &self,
+        at: usize,
+        text: &'a str,
+        out: &mut MailParameters<'a>,
+    ) -> Result<(), DecodeError> {
         self.parameters(at, text, |offset, keyword, value| {
             let bad = || DecodeError::new(offset, invalid_value(keyword));
             let value_at = offset + keyword.len() + 1;
@@ -693,8 +708,7 @@ impl<'a> Parser<'a> {
                 NOTIFY | ORCPT | RRVS => Err(not_allowed(offset, keyword)),
                 _ => other(&mut out.other, offset, keyword, value),
             }
-        })?;
-        Ok(out)
+        })
     }
 
     #[inline(always)]
@@ -809,9 +823,9 @@ impl core::str::FromStr for MailParameters<'static> {
             return Ok(Self::default());
         }
         parse_parameters(text, |parser, line| {
-            parser
-                .mail_parameters(0, line)
-                .map(MailParameters::into_owned)
+            let mut parameters = MailParameters::default();
+            parser.mail_parameters(0, line, &mut parameters)?;
+            Ok(parameters.into_owned())
         })
     }
 }
@@ -854,8 +868,19 @@ fn strip_keyword(text: &str, prefix: u64, len: usize) -> Option<&str> {
         .flatten()
 }
 
-/// `1*max DIGIT` as a number; more digits, or a value over `u64`, is out of range.
+/// `1*max DIGIT` as a number; more digits, or a value over `u64`, is out of range. Up to
+/// eight digits within `max` (nearly every number) are read in place, in registers.
+#[inline(always)]
 fn digits(at: usize, text: &str, max: usize, what: &'static str) -> Result<u64, DecodeError> {
+    match chars::short_number(text.as_bytes()) {
+        Some(value) if text.len() <= max => Ok(value),
+        _ => long_digits(at, text, max, what),
+    }
+}
+
+/// [`digits`] for the rest: longer numbers, and the errors.
+#[inline(never)]
+fn long_digits(at: usize, text: &str, max: usize, what: &'static str) -> Result<u64, DecodeError> {
     if text.is_empty() {
         return Err(DecodeError::syntax(at, "digits"));
     }

@@ -749,8 +749,52 @@ pub(crate) fn check_domain(text: &str, utf8: bool) -> Result<(), InvalidValue> {
 }
 
 /// A domain at the start of `text`.
-#[inline]
+#[inline(always)]
 pub(crate) fn parse_domain(text: &str, utf8: bool) -> Result<(Domain<'_>, usize), InvalidValue> {
+    // An ASCII domain that is valid (nearly all) is read in place, in registers; anything else
+    // goes through the full scan, which names what is wrong, or reads the U-labels.
+    let end = match ascii_domain_end(text.as_bytes()) {
+        Some(end) => end,
+        None => return parse_domain_scanned(text, utf8),
+    };
+    Ok((
+        Domain(Cow::Borrowed(text.get(..end).unwrap_or_default())),
+        end,
+    ))
+}
+
+/// Where the valid ASCII domain at the start of `bytes` ends; `None` for anything
+/// [`scan_domain`] refuses and for any octet above 0x7f, which it reads (or refuses) itself.
+/// With or without UTF-8, what this accepts the scan accepts alike.
+#[inline(always)]
+fn ascii_domain_end(bytes: &[u8]) -> Option<usize> {
+    let mut label_start = 0;
+    // As in `scan_domain`: the previous octet, '.' standing for "start of a label".
+    let mut previous = b'.';
+    let mut end = 0;
+    while let Some(&byte) = bytes.get(end) {
+        if chars::class(byte) & chars::LET_DIG != 0 {
+            previous = b'a';
+            end += 1;
+            continue;
+        }
+        match byte {
+            b'-' if previous != b'.' => previous = b'-',
+            b'.' if previous == b'a' && end - label_start <= MAX_LABEL => {
+                label_start = end + 1;
+                previous = b'.';
+            }
+            b'-' | b'.' | 0x80.. => return None,
+            _ => break,
+        }
+        end += 1;
+    }
+    (previous == b'a' && end - label_start <= MAX_LABEL && end <= MAX_DOMAIN).then_some(end)
+}
+
+/// A domain at the start of `text`, through the full scan.
+#[inline(never)]
+fn parse_domain_scanned(text: &str, utf8: bool) -> Result<(Domain<'_>, usize), InvalidValue> {
     let end = scan_domain(text, utf8)?;
     Ok((
         Domain(Cow::Borrowed(text.get(..end).unwrap_or_default())),
@@ -877,8 +921,44 @@ pub(crate) fn parse_host(text: &str, utf8: bool) -> Result<(Host<'_>, usize), In
     }
 }
 
-/// Where the local part at the start of `text` ends.
+/// Where the local part at the start of `text` ends: a valid ASCII Dot-string (nearly all)
+/// read in place, anything else through the full scan.
+#[inline(always)]
 fn local_part_end(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
+    match ascii_dot_string_end(text.as_bytes()) {
+        Some(end) => Ok(end),
+        None => local_part_scanned(text, utf8),
+    }
+}
+
+/// Where the valid ASCII Dot-string at the start of `bytes` ends; `None` for anything
+/// [`local_part_scanned`] refuses, a Quoted-string, and any octet above 0x7f, which it reads
+/// (or refuses) itself. With or without UTF-8, what this accepts the scan accepts alike.
+#[inline(always)]
+fn ascii_dot_string_end(bytes: &[u8]) -> Option<usize> {
+    // As in the scan: the previous octet, '.' standing for "start of an atom".
+    let mut previous = b'.';
+    let mut end = bytes.len();
+    for (at, &byte) in bytes.iter().enumerate() {
+        if chars::class(byte) & chars::ATEXT != 0 {
+            previous = b'a';
+            continue;
+        }
+        match byte {
+            b'.' if previous == b'a' => previous = b'.',
+            b'.' | 0x80.. => return None,
+            _ => {
+                end = at;
+                break;
+            }
+        }
+    }
+    (previous == b'a' && end <= MAX_LOCAL_PART).then_some(end)
+}
+
+/// Where the local part at the start of `text` ends, through the full scan.
+#[inline(never)]
+fn local_part_scanned(text: &str, utf8: bool) -> Result<usize, InvalidValue> {
     const WHAT: &str = "local part";
     let bytes = text.as_bytes();
     let end = if bytes.first() == Some(&b'"') {

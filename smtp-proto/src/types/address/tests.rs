@@ -448,3 +448,59 @@ fn into_owned_keeps_the_value() {
     let forward = ForwardPath::parse(text.as_str()).unwrap();
     assert_eq!(owned(forward.clone().into_owned()), forward);
 }
+
+proptest! {
+    // The in-place read of a valid ASCII domain gives what the full scan gives, value, end and
+    // error alike, on dots, hyphens, letters, ends and non-ASCII in any order, labels of 63
+    // and 64 octets and domains about 255 octets long among them.
+    #[test]
+    fn parse_domain_matches_the_full_scan(
+        parts in prop::collection::vec(
+            prop_oneof![
+                Just("a".to_string()),
+                Just("Z9".to_string()),
+                Just("-".to_string()),
+                Just(".".to_string()),
+                Just(" ".to_string()),
+                Just(">".to_string()),
+                Just("é".to_string()),
+                Just("\u{85}".to_string()),
+                Just("x".repeat(62)),
+                Just("y".repeat(63)),
+            ],
+            0..12,
+        ),
+        utf8 in any::<bool>(),
+    ) {
+        let text = parts.concat();
+        prop_assert_eq!(parse_domain(&text, utf8), parse_domain_scanned(&text, utf8));
+    }
+}
+
+proptest! {
+    // The in-place read of a valid ASCII Dot-string gives what the full scan gives, end and
+    // error alike, on dots, atext, quotes, ends and non-ASCII in any order, and local parts
+    // about 64 octets long among them.
+    #[test]
+    fn local_part_end_matches_the_full_scan(
+        parts in prop::collection::vec(
+            prop_oneof![
+                Just("a".to_string()),
+                Just("Z9!#$%&'*+-/=?^_`{|}~".to_string()),
+                Just(".".to_string()),
+                Just("\"".to_string()),
+                Just("\\".to_string()),
+                Just("@".to_string()),
+                Just(" ".to_string()),
+                Just("é".to_string()),
+                Just("\u{85}".to_string()),
+                Just("x".repeat(31)),
+            ],
+            0..10,
+        ),
+        utf8 in any::<bool>(),
+    ) {
+        let text = parts.concat();
+        prop_assert_eq!(local_part_end(&text, utf8), local_part_scanned(&text, utf8));
+    }
+}
