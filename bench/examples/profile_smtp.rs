@@ -26,7 +26,13 @@ fn main() {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
-    let alignment: Option<usize> = args.next().and_then(|n| n.parse().ok());
+    let alignment: Option<usize> = args.next().map(|n| match n.parse() {
+        Ok(at @ 0..=7) => at,
+        _ => {
+            eprintln!("the alignment is 0 to 7 octets past a word boundary, not {n}");
+            std::process::exit(2);
+        }
+    });
     let commands = CommandOptions::default();
     let replies = ReplyOptions::default();
     let (ehlo, mail, rcpt, ok_reply, ehlo_reply) = match alignment {
@@ -79,7 +85,7 @@ fn main() {
 /// constants it stands for live for the whole run.
 fn placed(input: &'static [u8], at: usize) -> &'static [u8] {
     let mut buffer = vec![0u8; input.len() + 16];
-    let start = buffer.as_ptr().align_offset(8) + at % 8;
+    let start = buffer.as_ptr().align_offset(8) + at;
     buffer[start..start + input.len()].copy_from_slice(input);
     &buffer.leak()[start..start + input.len()]
 }

@@ -6,8 +6,8 @@
 //!
 //! A mask has the high bit of each octet set where the octet passes the test, nothing else;
 //! [`first`] gives the place of its first set octet. The tests are exact (no carry from one
-//! octet can reach the next), and none passes a NUL octet, so the zeros that pad a short word
-//! always end a span.
+//! octet can reach the next). [`span`] pads a short last word with zeros and counts no further
+//! than the octets given, whatever the test says of the padding.
 
 use super::chars;
 
@@ -32,12 +32,14 @@ pub(crate) const fn first(mask: u64) -> usize {
 /// high bit exactly then, and never past it.
 #[inline(always)]
 const fn above(word: u64, bound: u8) -> u64 {
+    debug_assert!(bound <= 0x7f);
     ((word & SEVEN) + splat(0x7f - bound)) & HIGH
 }
 
-/// ASCII octets from `low` (above 0) to `high`.
+/// ASCII octets from `low` (1 to 0x7f) to `high` (at most 0x7f).
 #[inline(always)]
 const fn within(word: u64, low: u8, high: u8) -> u64 {
+    debug_assert!(low >= 1 && low <= 0x7f && high <= 0x7f);
     above(word, low - 1) & !above(word, high) & !word & HIGH
 }
 
@@ -63,7 +65,7 @@ pub(crate) const fn value(word: u64, utf8: bool) -> u64 {
 }
 
 /// Octets from the start of `bytes` that `hits` marks, as [`chars::span`] counts them with a
-/// class. `hits` must not mark a NUL.
+/// class.
 #[inline(always)]
 pub(crate) fn span(bytes: &[u8], hits: impl Fn(u64) -> u64) -> usize {
     let mut chunks = bytes.chunks_exact(8);
