@@ -7,6 +7,7 @@
 //! server said is dropped, and nothing unreadable passes for absent.
 
 use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -431,66 +432,82 @@ impl Extension {
     }
 }
 
-/// The extension `keyword` names, in any case: its length and its octets as one integer,
-/// upper-cased, matched against the known keywords' (the longest, 19 octets, in two
-/// overlapping pieces of 16).
+/// The extension `keyword` names, in any case: its octets as one integer (the first 16),
+/// upper-cased, looked up by a hash of its first eight octets in a table of the known
+/// keywords, and taken if it is the keyword there, length and all (the longest, 19 octets,
+/// also has its last 16 compared).
 ///
 /// Upper-casing clears bit 5 of every octet that has bit 6 set: that turns exactly the
 /// lower-case letters into capitals and no other octet into a letter, a digit or `-` (the
 /// octets of the known keywords), so only a known keyword in any case matches.
 #[inline(always)]
 fn extension_of(keyword: &[u8]) -> Option<Extension> {
-    const fn key(keyword: &[u8]) -> u128 {
-        chars::packed_const(keyword)
-    }
-    const DSN: u128 = key(b"DSN");
-    const SIZE: u128 = key(b"SIZE");
-    const AUTH: u128 = key(b"AUTH");
-    const ETRN: u128 = key(b"ETRN");
-    const EXPN: u128 = key(b"EXPN");
-    const VRFY: u128 = key(b"VRFY");
-    const HELP: u128 = key(b"HELP");
-    const LIMITS: u128 = key(b"LIMITS");
-    const EIGHT_BIT_MIME: u128 = key(b"8BITMIME");
-    const CHUNKING: u128 = key(b"CHUNKING");
-    const STARTTLS: u128 = key(b"STARTTLS");
-    const SMTPUTF8: u128 = key(b"SMTPUTF8");
-    const DELIVERBY: u128 = key(b"DELIVERBY");
-    const PIPELINING: u128 = key(b"PIPELINING");
-    const BINARYMIME: u128 = key(b"BINARYMIME");
-    const REQUIRETLS: u128 = key(b"REQUIRETLS");
-    const MT_PRIORITY: u128 = key(b"MT-PRIORITY");
-    const FUTURERELEASE: u128 = key(b"FUTURERELEASE");
-    const ENHANCED_START: u128 = key(b"ENHANCEDSTATUSCO");
-    const ENHANCED_END: u128 = key(b"ANCEDSTATUSCODES");
     let len = keyword.len();
-    Some(match (len, chars::packed_upper(keyword)) {
-        (3, DSN) => Extension::Dsn,
-        (4, SIZE) => Extension::Size,
-        (4, AUTH) => Extension::Auth,
-        (4, ETRN) => Extension::Etrn,
-        (4, EXPN) => Extension::Expn,
-        (4, VRFY) => Extension::Vrfy,
-        (4, HELP) => Extension::Help,
-        (6, LIMITS) => Extension::Limits,
-        (8, EIGHT_BIT_MIME) => Extension::EightBitMime,
-        (8, CHUNKING) => Extension::Chunking,
-        (8, STARTTLS) => Extension::StartTls,
-        (8, SMTPUTF8) => Extension::SmtpUtf8,
-        (9, DELIVERBY) => Extension::DeliverBy,
-        (10, PIPELINING) => Extension::Pipelining,
-        (10, BINARYMIME) => Extension::BinaryMime,
-        (10, REQUIRETLS) => Extension::RequireTls,
-        (11, MT_PRIORITY) => Extension::MtPriority,
-        (13, FUTURERELEASE) => Extension::FutureRelease,
-        (19, ENHANCED_START)
-            if chars::packed_upper(keyword.get(3..).unwrap_or_default()) == ENHANCED_END =>
-        {
-            Extension::EnhancedStatusCodes
-        }
-        _ => return None,
-    })
+    let key = chars::packed_upper(keyword);
+    // Always there: five bits index 32 slots.
+    let &(known_len, known_key, extension) = KEYWORD_SLOTS.get(keyword_slot(key))?;
+    if known_len != len || known_key != key {
+        return None;
+    }
+    if len == 19 && chars::packed_upper(keyword.get(3..).unwrap_or_default()) != ENHANCED_END {
+        return None;
+    }
+    Some(extension)
 }
+
+/// The last 16 octets of `ENHANCEDSTATUSCODES`, the one keyword longer than 16.
+const ENHANCED_END: u128 = chars::packed_const(b"ANCEDSTATUSCODES");
+
+/// A multiplier that spreads the first eight octets of the known keywords over distinct
+/// slots (found by trying; [`KEYWORD_SLOTS`] fails to build if two would share one).
+const KEYWORD_HASH: u64 = 0x9450_085b_63a0_29a5;
+
+/// The slot of [`KEYWORD_SLOTS`] for a packed keyword: the top five bits of its first eight
+/// octets times [`KEYWORD_HASH`].
+#[inline(always)]
+fn keyword_slot(key: u128) -> usize {
+    ((key as u64).wrapping_mul(KEYWORD_HASH) >> 59) as usize
+}
+
+/// Each known keyword's length, packed octets and extension in its slot; a free slot has a
+/// length no keyword has.
+// Evaluated at compile time, within the array's bounds: an index out of range or two
+// keywords in one slot would fail the build, never a run.
+#[allow(clippy::indexing_slicing)]
+const KEYWORD_SLOTS: [(usize, u128, Extension); 32] = {
+    let keywords: [(&[u8], Extension); 19] = [
+        (b"SIZE", Extension::Size),
+        (b"8BITMIME", Extension::EightBitMime),
+        (b"PIPELINING", Extension::Pipelining),
+        (b"CHUNKING", Extension::Chunking),
+        (b"BINARYMIME", Extension::BinaryMime),
+        (b"DSN", Extension::Dsn),
+        (b"SMTPUTF8", Extension::SmtpUtf8),
+        (b"ENHANCEDSTATUSCODES", Extension::EnhancedStatusCodes),
+        (b"STARTTLS", Extension::StartTls),
+        (b"AUTH", Extension::Auth),
+        (b"REQUIRETLS", Extension::RequireTls),
+        (b"MT-PRIORITY", Extension::MtPriority),
+        (b"FUTURERELEASE", Extension::FutureRelease),
+        (b"DELIVERBY", Extension::DeliverBy),
+        (b"LIMITS", Extension::Limits),
+        (b"ETRN", Extension::Etrn),
+        (b"VRFY", Extension::Vrfy),
+        (b"EXPN", Extension::Expn),
+        (b"HELP", Extension::Help),
+    ];
+    let mut slots = [(usize::MAX, 0, Extension::Help); 32];
+    let mut at = 0;
+    while at < keywords.len() {
+        let (keyword, extension) = keywords[at];
+        let key = chars::packed_const(keyword);
+        let slot = ((key as u64).wrapping_mul(KEYWORD_HASH) >> 59) as usize;
+        assert!(slots[slot].0 == usize::MAX, "two keywords in one slot");
+        slots[slot] = (keyword.len(), key, extension);
+        at += 1;
+    }
+    slots
+};
 
 impl fmt::Display for Extension {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -518,46 +535,47 @@ impl fmt::Display for Extension {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
+#[repr(u8)]
 pub enum Capability<'a> {
     /// `SIZE [n]` (RFC 1870 4): the largest message the server accepts; `Some(0)` means no
     /// fixed maximum, `None` that the server does not say.
-    Size(Option<u64>),
+    Size(Option<u64>) = 0,
     /// `8BITMIME` (RFC 6152).
-    EightBitMime,
+    EightBitMime = 1,
     /// `PIPELINING` (RFC 2920).
-    Pipelining,
+    Pipelining = 2,
     /// `CHUNKING`: the BDAT command (RFC 3030).
-    Chunking,
+    Chunking = 3,
     /// `BINARYMIME` (RFC 3030).
-    BinaryMime,
+    BinaryMime = 4,
     /// `DSN`: delivery status notifications (RFC 3461).
-    Dsn,
+    Dsn = 5,
     /// `SMTPUTF8` (RFC 6531).
-    SmtpUtf8,
+    SmtpUtf8 = 6,
     /// `ENHANCEDSTATUSCODES` (RFC 2034).
-    EnhancedStatusCodes,
+    EnhancedStatusCodes = 7,
     /// `STARTTLS` (RFC 3207).
-    StartTls,
+    StartTls = 8,
     /// `AUTH mechanism...` (RFC 4954 3). Every `AUTH` line of a response is merged into one,
     /// including the pre-standard `AUTH=LOGIN PLAIN` form that some servers still send for old
     /// clients, and each mechanism is kept once (names compare without regard to case), as
     /// decoding and [`EhloResponse::push`] keep them.
-    Auth(Mechanisms<'a>),
+    Auth(Mechanisms<'a>) = 15,
     /// `REQUIRETLS` (RFC 8689).
-    RequireTls,
+    RequireTls = 9,
     /// `MT-PRIORITY [profile]` (RFC 6710 3).
-    MtPriority(Option<PriorityProfile<'a>>),
+    MtPriority(Option<PriorityProfile<'a>>) = 16,
     /// `FUTURERELEASE max-interval max-date-time` (RFC 4865 3).
     FutureRelease {
         /// The longest hold, in seconds, that `HOLDFOR` may ask for.
         max_interval: u64,
         /// The latest time that `HOLDUNTIL` may ask for.
         max_datetime: DateTime<'a>,
-    },
+    } = 17,
     /// `DELIVERBY [min-by-time]` (RFC 2852 2): the shortest `BY` time the server accepts with
     /// by-mode `R`. A parameter of more than nine digits, or not a number, is
     /// [`Capability::Malformed`].
-    DeliverBy(Option<MinByTime>),
+    DeliverBy(Option<MinByTime>) = 10,
     /// `LIMITS` (RFC 9422): the limits the server applies in this session. The three registered
     /// limits (RFC 9422 4) are read into fields, other entries are kept in `others`. A line
     /// whose registered limit has no number that fits its field (`RCPTMAX=abc`), or names it
@@ -571,19 +589,20 @@ pub enum Capability<'a> {
         rcpt_domain_max: Option<u32>,
         /// The other entries, in order.
         others: Vec<Limit<'a>>,
-    },
+    } = 18,
     /// `ETRN` (RFC 1985).
-    Etrn,
+    Etrn = 11,
     /// `VRFY` (RFC 5321 3.5.2).
-    Vrfy,
+    Vrfy = 12,
     /// `EXPN` (RFC 5321 3.5.2).
-    Expn,
+    Expn = 13,
     /// `HELP` (RFC 5321 4.1.1.8).
-    Help,
+    Help = 14,
     /// A keyword this crate knows whose parameters break its grammar (`SIZE abc`, `AUTH
     /// PL@IN`): kept as sent, with the reason, so that it is never mistaken for the extension
-    /// being absent or for a well-formed one. Only the decoder makes it.
-    Malformed(MalformedCapability<'a>),
+    /// being absent or for a well-formed one. Only the decoder makes it. Boxed, as it is rare:
+    /// the usual capabilities then stay small and take little to drop.
+    Malformed(Box<MalformedCapability<'a>>) = 19,
     /// Any other keyword ([`EhloKeyword`] refuses the known ones, so that this is what
     /// decoding gives back).
     Other {
@@ -591,7 +610,7 @@ pub enum Capability<'a> {
         keyword: EhloKeyword<'a>,
         /// The parameters as sent.
         params: Vec<EhloParam<'a>>,
-    },
+    } = 20,
 }
 
 impl<'a> Capability<'a> {
@@ -677,7 +696,7 @@ impl<'a> Capability<'a> {
             Self::Vrfy => Capability::Vrfy,
             Self::Expn => Capability::Expn,
             Self::Help => Capability::Help,
-            Self::Malformed(malformed) => Capability::Malformed(malformed.into_owned()),
+            Self::Malformed(malformed) => Capability::Malformed(Box::new(malformed.into_owned())),
             Self::Other { keyword, params } => Capability::Other {
                 keyword: keyword.into_owned(),
                 params: params.into_iter().map(EhloParam::into_owned).collect(),
@@ -937,7 +956,7 @@ impl<'a> EhloResponse<'a> {
             .iter()
             .find_map(|capability| match capability {
                 Capability::Malformed(malformed) if malformed.extension == extension => {
-                    Some(malformed)
+                    Some(&**malformed)
                 }
                 _ => None,
             })
@@ -1170,12 +1189,12 @@ pub(crate) fn parse_capability_prefix(text: &str) -> Result<(Capability<'_>, usi
     let capability = match Extension::from_keyword(keyword) {
         Some(extension) => match typed(extension, params) {
             Ok(capability) => capability,
-            Err(reason) => Capability::Malformed(MalformedCapability {
+            Err(reason) => Capability::Malformed(Box::new(MalformedCapability {
                 extension,
                 keyword: Cow::Borrowed(keyword),
                 params: raw(),
                 reason,
-            }),
+            })),
         },
         None => Capability::Other {
             keyword: EhloKeyword::checked(keyword),
