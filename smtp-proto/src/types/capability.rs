@@ -432,82 +432,66 @@ impl Extension {
     }
 }
 
-/// The extension `keyword` names, in any case: its octets as one integer (the first 16),
-/// upper-cased, looked up by a hash of its first eight octets in a table of the known
-/// keywords, and taken if it is the keyword there, length and all (the longest, 19 octets,
-/// also has its last 16 compared).
+/// The extension `keyword` names, in any case: its length and its octets as one integer,
+/// upper-cased, matched against the known keywords' (the longest, 19 octets, in two
+/// overlapping pieces of 16).
 ///
 /// Upper-casing clears bit 5 of every octet that has bit 6 set: that turns exactly the
 /// lower-case letters into capitals and no other octet into a letter, a digit or `-` (the
 /// octets of the known keywords), so only a known keyword in any case matches.
 #[inline(always)]
 fn extension_of(keyword: &[u8]) -> Option<Extension> {
+    const fn key(keyword: &[u8]) -> u128 {
+        chars::packed_const(keyword)
+    }
+    const DSN: u128 = key(b"DSN");
+    const SIZE: u128 = key(b"SIZE");
+    const AUTH: u128 = key(b"AUTH");
+    const ETRN: u128 = key(b"ETRN");
+    const EXPN: u128 = key(b"EXPN");
+    const VRFY: u128 = key(b"VRFY");
+    const HELP: u128 = key(b"HELP");
+    const LIMITS: u128 = key(b"LIMITS");
+    const EIGHT_BIT_MIME: u128 = key(b"8BITMIME");
+    const CHUNKING: u128 = key(b"CHUNKING");
+    const STARTTLS: u128 = key(b"STARTTLS");
+    const SMTPUTF8: u128 = key(b"SMTPUTF8");
+    const DELIVERBY: u128 = key(b"DELIVERBY");
+    const PIPELINING: u128 = key(b"PIPELINING");
+    const BINARYMIME: u128 = key(b"BINARYMIME");
+    const REQUIRETLS: u128 = key(b"REQUIRETLS");
+    const MT_PRIORITY: u128 = key(b"MT-PRIORITY");
+    const FUTURERELEASE: u128 = key(b"FUTURERELEASE");
+    const ENHANCED_START: u128 = key(b"ENHANCEDSTATUSCO");
+    const ENHANCED_END: u128 = key(b"ANCEDSTATUSCODES");
     let len = keyword.len();
-    let key = chars::packed_upper(keyword);
-    // Always there: five bits index 32 slots.
-    let &(known_len, known_key, extension) = KEYWORD_SLOTS.get(keyword_slot(key))?;
-    if known_len != len || known_key != key {
-        return None;
-    }
-    if len == 19 && chars::packed_upper(keyword.get(3..).unwrap_or_default()) != ENHANCED_END {
-        return None;
-    }
-    Some(extension)
+    Some(match (len, chars::packed_upper(keyword)) {
+        (3, DSN) => Extension::Dsn,
+        (4, SIZE) => Extension::Size,
+        (4, AUTH) => Extension::Auth,
+        (4, ETRN) => Extension::Etrn,
+        (4, EXPN) => Extension::Expn,
+        (4, VRFY) => Extension::Vrfy,
+        (4, HELP) => Extension::Help,
+        (6, LIMITS) => Extension::Limits,
+        (8, EIGHT_BIT_MIME) => Extension::EightBitMime,
+        (8, CHUNKING) => Extension::Chunking,
+        (8, STARTTLS) => Extension::StartTls,
+        (8, SMTPUTF8) => Extension::SmtpUtf8,
+        (9, DELIVERBY) => Extension::DeliverBy,
+        (10, PIPELINING) => Extension::Pipelining,
+        (10, BINARYMIME) => Extension::BinaryMime,
+        (10, REQUIRETLS) => Extension::RequireTls,
+        (11, MT_PRIORITY) => Extension::MtPriority,
+        (13, FUTURERELEASE) => Extension::FutureRelease,
+        (19, ENHANCED_START)
+            if chars::packed_upper(keyword.get(3..).unwrap_or_default()) == ENHANCED_END =>
+        {
+            Extension::EnhancedStatusCodes
+        }
+        _ => return None,
+    })
 }
-
-/// The last 16 octets of `ENHANCEDSTATUSCODES`, the one keyword longer than 16.
-const ENHANCED_END: u128 = chars::packed_const(b"ANCEDSTATUSCODES");
-
-/// A multiplier that spreads the first eight octets of the known keywords over distinct
-/// slots (found by trying; [`KEYWORD_SLOTS`] fails to build if two would share one).
-const KEYWORD_HASH: u64 = 0x9450_085b_63a0_29a5;
-
-/// The slot of [`KEYWORD_SLOTS`] for a packed keyword: the top five bits of its first eight
-/// octets times [`KEYWORD_HASH`].
-#[inline(always)]
-fn keyword_slot(key: u128) -> usize {
-    ((key as u64).wrapping_mul(KEYWORD_HASH) >> 59) as usize
-}
-
-/// Each known keyword's length, packed octets and extension in its slot; a free slot has a
-/// length no keyword has.
-// Evaluated at compile time, within the array's bounds: an index out of range or two
-// keywords in one slot would fail the build, never a run.
-#[allow(clippy::indexing_slicing)]
-const KEYWORD_SLOTS: [(usize, u128, Extension); 32] = {
-    let keywords: [(&[u8], Extension); 19] = [
-        (b"SIZE", Extension::Size),
-        (b"8BITMIME", Extension::EightBitMime),
-        (b"PIPELINING", Extension::Pipelining),
-        (b"CHUNKING", Extension::Chunking),
-        (b"BINARYMIME", Extension::BinaryMime),
-        (b"DSN", Extension::Dsn),
-        (b"SMTPUTF8", Extension::SmtpUtf8),
-        (b"ENHANCEDSTATUSCODES", Extension::EnhancedStatusCodes),
-        (b"STARTTLS", Extension::StartTls),
-        (b"AUTH", Extension::Auth),
-        (b"REQUIRETLS", Extension::RequireTls),
-        (b"MT-PRIORITY", Extension::MtPriority),
-        (b"FUTURERELEASE", Extension::FutureRelease),
-        (b"DELIVERBY", Extension::DeliverBy),
-        (b"LIMITS", Extension::Limits),
-        (b"ETRN", Extension::Etrn),
-        (b"VRFY", Extension::Vrfy),
-        (b"EXPN", Extension::Expn),
-        (b"HELP", Extension::Help),
-    ];
-    let mut slots = [(usize::MAX, 0, Extension::Help); 32];
-    let mut at = 0;
-    while at < keywords.len() {
-        let (keyword, extension) = keywords[at];
-        let key = chars::packed_const(keyword);
-        let slot = ((key as u64).wrapping_mul(KEYWORD_HASH) >> 59) as usize;
-        assert!(slots[slot].0 == usize::MAX, "two keywords in one slot");
-        slots[slot] = (keyword.len(), key, extension);
-        at += 1;
-    }
-    slots
-};
 
 impl fmt::Display for Extension {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
