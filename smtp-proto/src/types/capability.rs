@@ -444,7 +444,6 @@ fn extension_of(keyword: &[u8]) -> Option<Extension> {
     const fn key(keyword: &[u8]) -> u128 {
         chars::packed_const(keyword)
     }
-    const DSN: u128 = key(b"DSN");
     const SIZE: u128 = key(b"SIZE");
     const AUTH: u128 = key(b"AUTH");
     const ETRN: u128 = key(b"ETRN");
@@ -465,8 +464,13 @@ fn extension_of(keyword: &[u8]) -> Option<Extension> {
     const ENHANCED_START: u128 = key(b"ENHANCEDSTATUSCO");
     const ENHANCED_END: u128 = key(b"ANCEDSTATUSCODES");
     let len = keyword.len();
+    if let [a, b, c] = *keyword {
+        // The one keyword shorter than four octets, without packing it octet by octet.
+        let word = u32::from_le_bytes([a, b, c, 0]);
+        let upper = word & !((word & 0x0040_4040) >> 1);
+        return (upper == u32::from_le_bytes(*b"DSN\0")).then_some(Extension::Dsn);
+    }
     Some(match (len, chars::packed_upper(keyword)) {
-        (3, DSN) => Extension::Dsn,
         (4, SIZE) => Extension::Size,
         (4, AUTH) => Extension::Auth,
         (4, ETRN) => Extension::Etrn,
