@@ -1074,8 +1074,10 @@ pub(crate) fn parse_usual_line<'a>(
     line: &'a [u8],
     text_from: impl FnOnce(usize) -> Option<&'a str>,
 ) -> Option<Capability<'a>> {
-    if let Some(capability) = extension_of(line).and_then(bare) {
-        return Some(capability);
+    // A line with a space or `=` after four octets is no keyword alone (no keyword holds
+    // either): only `SIZE n` and `AUTH ...` are read here.
+    if !matches!(line.get(4), Some(b' ' | b'=')) {
+        return extension_of(line).and_then(bare);
     }
     const fn key(keyword: &[u8; 4]) -> u32 {
         u32::from_le_bytes(*keyword)
@@ -1083,9 +1085,6 @@ pub(crate) fn parse_usual_line<'a>(
     let head = u32::from_le_bytes(line.get(..4)?.try_into().ok()?);
     // Upper case as in `same_keyword`: only `size` and `auth` in any case fold to these.
     let head = head & !((head & 0x4040_4040) >> 1);
-    if !matches!(line.get(4), Some(b' ' | b'=')) {
-        return None;
-    }
     if head == key(b"SIZE") {
         return number_octets(line.get(5..)?).map(|size| Capability::Size(Some(size)));
     }
