@@ -432,45 +432,70 @@ impl Extension {
     }
 }
 
-/// The extension `keyword` names, in any case: its length and its octets as one integer,
-/// upper-cased, matched against the known keywords' (the longest, 19 octets, in two
-/// overlapping pieces of 16).
+/// The extension `keyword` names, in any case: its length and its octets upper-cased, read as
+/// two overlapping words (the first and the last four octets of a keyword of four to seven,
+/// the first and the last eight of one of eight to sixteen, and the middle eight too of the
+/// longest, 19), matched against the known keywords'.
 ///
 /// Upper-casing clears bit 5 of every octet that has bit 6 set: that turns exactly the
 /// lower-case letters into capitals and no other octet into a letter, a digit or `-` (the
 /// octets of the known keywords), so only a known keyword in any case matches.
 #[inline(always)]
 fn extension_of(keyword: &[u8]) -> Option<Extension> {
-    const fn key(keyword: &[u8]) -> u128 {
-        chars::packed_const(keyword)
+    /// The first and the last `size` octets of `keyword` as little-endian words.
+    // Evaluated at compile time, within the keyword's bounds: an index out of range would
+    // fail the build, never a run.
+    #[allow(clippy::indexing_slicing)]
+    const fn key(keyword: &[u8], size: usize) -> (u64, u64) {
+        let (mut first, mut last) = (0u64, 0u64);
+        let mut at = 0;
+        while at < size {
+            first |= (keyword[at] as u64) << (8 * at);
+            last |= (keyword[keyword.len() - size + at] as u64) << (8 * at);
+            at += 1;
+        }
+        (first, last)
     }
-    const SIZE: u128 = key(b"SIZE");
-    const AUTH: u128 = key(b"AUTH");
-    const ETRN: u128 = key(b"ETRN");
-    const EXPN: u128 = key(b"EXPN");
-    const VRFY: u128 = key(b"VRFY");
-    const HELP: u128 = key(b"HELP");
-    const LIMITS: u128 = key(b"LIMITS");
-    const EIGHT_BIT_MIME: u128 = key(b"8BITMIME");
-    const CHUNKING: u128 = key(b"CHUNKING");
-    const STARTTLS: u128 = key(b"STARTTLS");
-    const SMTPUTF8: u128 = key(b"SMTPUTF8");
-    const DELIVERBY: u128 = key(b"DELIVERBY");
-    const PIPELINING: u128 = key(b"PIPELINING");
-    const BINARYMIME: u128 = key(b"BINARYMIME");
-    const REQUIRETLS: u128 = key(b"REQUIRETLS");
-    const MT_PRIORITY: u128 = key(b"MT-PRIORITY");
-    const FUTURERELEASE: u128 = key(b"FUTURERELEASE");
-    const ENHANCED_START: u128 = key(b"ENHANCEDSTATUSCO");
-    const ENHANCED_END: u128 = key(b"ANCEDSTATUSCODES");
+    const SIZE: (u64, u64) = key(b"SIZE", 4);
+    const AUTH: (u64, u64) = key(b"AUTH", 4);
+    const ETRN: (u64, u64) = key(b"ETRN", 4);
+    const EXPN: (u64, u64) = key(b"EXPN", 4);
+    const VRFY: (u64, u64) = key(b"VRFY", 4);
+    const HELP: (u64, u64) = key(b"HELP", 4);
+    const LIMITS: (u64, u64) = key(b"LIMITS", 4);
+    const EIGHT_BIT_MIME: (u64, u64) = key(b"8BITMIME", 8);
+    const CHUNKING: (u64, u64) = key(b"CHUNKING", 8);
+    const STARTTLS: (u64, u64) = key(b"STARTTLS", 8);
+    const SMTPUTF8: (u64, u64) = key(b"SMTPUTF8", 8);
+    const DELIVERBY: (u64, u64) = key(b"DELIVERBY", 8);
+    const PIPELINING: (u64, u64) = key(b"PIPELINING", 8);
+    const BINARYMIME: (u64, u64) = key(b"BINARYMIME", 8);
+    const REQUIRETLS: (u64, u64) = key(b"REQUIRETLS", 8);
+    const MT_PRIORITY: (u64, u64) = key(b"MT-PRIORITY", 8);
+    const FUTURERELEASE: (u64, u64) = key(b"FUTURERELEASE", 8);
+    const ENHANCED: (u64, u64) = key(b"ENHANCEDSTATUSCODES", 8);
+    const ENHANCED_MIDDLE: u64 = key(b"STATUSCO", 8).0;
+    let upper = |word: u64| word & !((word & 0x4040_4040_4040_4040) >> 1);
     let len = keyword.len();
-    if let [a, b, c] = *keyword {
-        // The one keyword shorter than four octets, without packing it octet by octet.
-        let word = u32::from_le_bytes([a, b, c, 0]);
-        let upper = word & !((word & 0x0040_4040) >> 1);
-        return (upper == u32::from_le_bytes(*b"DSN\0")).then_some(Extension::Dsn);
-    }
-    Some(match (len, chars::packed_upper(keyword)) {
+    let (first, last) = match len {
+        3 => {
+            // The one keyword shorter than four octets: DSN.
+            let [a, b, c] = *keyword else { return None };
+            let word = upper(u64::from(u32::from_le_bytes([a, b, c, 0])));
+            return (word == u64::from(u32::from_le_bytes(*b"DSN\0"))).then_some(Extension::Dsn);
+        }
+        4..=7 => (
+            u64::from(u32::from_le_bytes(*keyword.first_chunk::<4>()?)),
+            u64::from(u32::from_le_bytes(*keyword.last_chunk::<4>()?)),
+        ),
+        8..=16 | 19 => (
+            u64::from_le_bytes(*keyword.first_chunk::<8>()?),
+            u64::from_le_bytes(*keyword.last_chunk::<8>()?),
+        ),
+        _ => return None,
+    };
+    let key = (upper(first), upper(last));
+    Some(match (len, key) {
         (4, SIZE) => Extension::Size,
         (4, AUTH) => Extension::Auth,
         (4, ETRN) => Extension::Etrn,
@@ -488,8 +513,13 @@ fn extension_of(keyword: &[u8]) -> Option<Extension> {
         (10, REQUIRETLS) => Extension::RequireTls,
         (11, MT_PRIORITY) => Extension::MtPriority,
         (13, FUTURERELEASE) => Extension::FutureRelease,
-        (19, ENHANCED_START)
-            if chars::packed_upper(keyword.get(3..).unwrap_or_default()) == ENHANCED_END =>
+        // The first and last eight octets of `ENHANCEDSTATUSCODES`, and the eight between.
+        (19, ENHANCED)
+            if keyword
+                .get(8..16)
+                .and_then(|middle| middle.try_into().ok())
+                .map(|middle| upper(u64::from_le_bytes(middle)))
+                == Some(ENHANCED_MIDDLE) =>
         {
             Extension::EnhancedStatusCodes
         }
