@@ -7,6 +7,7 @@
 //! server said is dropped, and nothing unreadable passes for absent.
 
 use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -431,41 +432,70 @@ impl Extension {
     }
 }
 
-/// The extension `keyword` names, in any case: its length and its octets as one integer,
-/// upper-cased, matched against the known keywords' (the longest, 19 octets, in two
-/// overlapping pieces of 16).
+/// The extension `keyword` names, in any case: its length and its octets upper-cased, read as
+/// two overlapping words (the first and the last four octets of a keyword of four to seven,
+/// the first and the last eight of one of eight to sixteen, and the middle eight too of the
+/// longest, 19), matched against the known keywords'.
 ///
 /// Upper-casing clears bit 5 of every octet that has bit 6 set: that turns exactly the
 /// lower-case letters into capitals and no other octet into a letter, a digit or `-` (the
 /// octets of the known keywords), so only a known keyword in any case matches.
 #[inline(always)]
 fn extension_of(keyword: &[u8]) -> Option<Extension> {
-    const fn key(keyword: &[u8]) -> u128 {
-        chars::packed_const(keyword)
+    /// The first and the last `size` octets of `keyword` as little-endian words.
+    // Evaluated at compile time, within the keyword's bounds: an index out of range would
+    // fail the build, never a run.
+    #[allow(clippy::indexing_slicing)]
+    const fn key(keyword: &[u8], size: usize) -> (u64, u64) {
+        let (mut first, mut last) = (0u64, 0u64);
+        let mut at = 0;
+        while at < size {
+            first |= (keyword[at] as u64) << (8 * at);
+            last |= (keyword[keyword.len() - size + at] as u64) << (8 * at);
+            at += 1;
+        }
+        (first, last)
     }
-    const DSN: u128 = key(b"DSN");
-    const SIZE: u128 = key(b"SIZE");
-    const AUTH: u128 = key(b"AUTH");
-    const ETRN: u128 = key(b"ETRN");
-    const EXPN: u128 = key(b"EXPN");
-    const VRFY: u128 = key(b"VRFY");
-    const HELP: u128 = key(b"HELP");
-    const LIMITS: u128 = key(b"LIMITS");
-    const EIGHT_BIT_MIME: u128 = key(b"8BITMIME");
-    const CHUNKING: u128 = key(b"CHUNKING");
-    const STARTTLS: u128 = key(b"STARTTLS");
-    const SMTPUTF8: u128 = key(b"SMTPUTF8");
-    const DELIVERBY: u128 = key(b"DELIVERBY");
-    const PIPELINING: u128 = key(b"PIPELINING");
-    const BINARYMIME: u128 = key(b"BINARYMIME");
-    const REQUIRETLS: u128 = key(b"REQUIRETLS");
-    const MT_PRIORITY: u128 = key(b"MT-PRIORITY");
-    const FUTURERELEASE: u128 = key(b"FUTURERELEASE");
-    const ENHANCED_START: u128 = key(b"ENHANCEDSTATUSCO");
-    const ENHANCED_END: u128 = key(b"ANCEDSTATUSCODES");
+    const SIZE: (u64, u64) = key(b"SIZE", 4);
+    const AUTH: (u64, u64) = key(b"AUTH", 4);
+    const ETRN: (u64, u64) = key(b"ETRN", 4);
+    const EXPN: (u64, u64) = key(b"EXPN", 4);
+    const VRFY: (u64, u64) = key(b"VRFY", 4);
+    const HELP: (u64, u64) = key(b"HELP", 4);
+    const LIMITS: (u64, u64) = key(b"LIMITS", 4);
+    const EIGHT_BIT_MIME: (u64, u64) = key(b"8BITMIME", 8);
+    const CHUNKING: (u64, u64) = key(b"CHUNKING", 8);
+    const STARTTLS: (u64, u64) = key(b"STARTTLS", 8);
+    const SMTPUTF8: (u64, u64) = key(b"SMTPUTF8", 8);
+    const DELIVERBY: (u64, u64) = key(b"DELIVERBY", 8);
+    const PIPELINING: (u64, u64) = key(b"PIPELINING", 8);
+    const BINARYMIME: (u64, u64) = key(b"BINARYMIME", 8);
+    const REQUIRETLS: (u64, u64) = key(b"REQUIRETLS", 8);
+    const MT_PRIORITY: (u64, u64) = key(b"MT-PRIORITY", 8);
+    const FUTURERELEASE: (u64, u64) = key(b"FUTURERELEASE", 8);
+    const ENHANCED: (u64, u64) = key(b"ENHANCEDSTATUSCODES", 8);
+    const ENHANCED_MIDDLE: u64 = key(b"STATUSCO", 8).0;
+    let upper = |word: u64| word & !((word & 0x4040_4040_4040_4040) >> 1);
     let len = keyword.len();
-    Some(match (len, chars::packed_upper(keyword)) {
-        (3, DSN) => Extension::Dsn,
+    let (first, last) = match len {
+        3 => {
+            // The one keyword shorter than four octets: DSN.
+            let [a, b, c] = *keyword else { return None };
+            let word = upper(u64::from(u32::from_le_bytes([a, b, c, 0])));
+            return (word == u64::from(u32::from_le_bytes(*b"DSN\0"))).then_some(Extension::Dsn);
+        }
+        4..=7 => (
+            u64::from(u32::from_le_bytes(*keyword.first_chunk::<4>()?)),
+            u64::from(u32::from_le_bytes(*keyword.last_chunk::<4>()?)),
+        ),
+        8..=16 | 19 => (
+            u64::from_le_bytes(*keyword.first_chunk::<8>()?),
+            u64::from_le_bytes(*keyword.last_chunk::<8>()?),
+        ),
+        _ => return None,
+    };
+    let key = (upper(first), upper(last));
+    Some(match (len, key) {
         (4, SIZE) => Extension::Size,
         (4, AUTH) => Extension::Auth,
         (4, ETRN) => Extension::Etrn,
@@ -483,8 +513,13 @@ fn extension_of(keyword: &[u8]) -> Option<Extension> {
         (10, REQUIRETLS) => Extension::RequireTls,
         (11, MT_PRIORITY) => Extension::MtPriority,
         (13, FUTURERELEASE) => Extension::FutureRelease,
-        (19, ENHANCED_START)
-            if chars::packed_upper(keyword.get(3..).unwrap_or_default()) == ENHANCED_END =>
+        // The first and last eight octets of `ENHANCEDSTATUSCODES`, and the eight between.
+        (19, ENHANCED)
+            if keyword
+                .get(8..16)
+                .and_then(|middle| middle.try_into().ok())
+                .map(|middle| upper(u64::from_le_bytes(middle)))
+                == Some(ENHANCED_MIDDLE) =>
         {
             Extension::EnhancedStatusCodes
         }
@@ -518,46 +553,51 @@ impl fmt::Display for Extension {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
+// A tag octet, and the variants that own nothing numbered before those that may (`Auth` on):
+// dropping a response then takes one compare for each of its usual capabilities, where a tag
+// kept in a niche of the payload took a decode and a jump table. (`Malformed` is boxed so that
+// the tag adds no room: 64 octets, as `Auth` needs.)
+#[repr(u8)]
 pub enum Capability<'a> {
     /// `SIZE [n]` (RFC 1870 4): the largest message the server accepts; `Some(0)` means no
     /// fixed maximum, `None` that the server does not say.
-    Size(Option<u64>),
+    Size(Option<u64>) = 0,
     /// `8BITMIME` (RFC 6152).
-    EightBitMime,
+    EightBitMime = 1,
     /// `PIPELINING` (RFC 2920).
-    Pipelining,
+    Pipelining = 2,
     /// `CHUNKING`: the BDAT command (RFC 3030).
-    Chunking,
+    Chunking = 3,
     /// `BINARYMIME` (RFC 3030).
-    BinaryMime,
+    BinaryMime = 4,
     /// `DSN`: delivery status notifications (RFC 3461).
-    Dsn,
+    Dsn = 5,
     /// `SMTPUTF8` (RFC 6531).
-    SmtpUtf8,
+    SmtpUtf8 = 6,
     /// `ENHANCEDSTATUSCODES` (RFC 2034).
-    EnhancedStatusCodes,
+    EnhancedStatusCodes = 7,
     /// `STARTTLS` (RFC 3207).
-    StartTls,
+    StartTls = 8,
     /// `AUTH mechanism...` (RFC 4954 3). Every `AUTH` line of a response is merged into one,
     /// including the pre-standard `AUTH=LOGIN PLAIN` form that some servers still send for old
     /// clients, and each mechanism is kept once (names compare without regard to case), as
     /// decoding and [`EhloResponse::push`] keep them.
-    Auth(Mechanisms<'a>),
+    Auth(Mechanisms<'a>) = 15,
     /// `REQUIRETLS` (RFC 8689).
-    RequireTls,
+    RequireTls = 9,
     /// `MT-PRIORITY [profile]` (RFC 6710 3).
-    MtPriority(Option<PriorityProfile<'a>>),
+    MtPriority(Option<PriorityProfile<'a>>) = 16,
     /// `FUTURERELEASE max-interval max-date-time` (RFC 4865 3).
     FutureRelease {
         /// The longest hold, in seconds, that `HOLDFOR` may ask for.
         max_interval: u64,
         /// The latest time that `HOLDUNTIL` may ask for.
         max_datetime: DateTime<'a>,
-    },
+    } = 17,
     /// `DELIVERBY [min-by-time]` (RFC 2852 2): the shortest `BY` time the server accepts with
     /// by-mode `R`. A parameter of more than nine digits, or not a number, is
     /// [`Capability::Malformed`].
-    DeliverBy(Option<MinByTime>),
+    DeliverBy(Option<MinByTime>) = 10,
     /// `LIMITS` (RFC 9422): the limits the server applies in this session. The three registered
     /// limits (RFC 9422 4) are read into fields, other entries are kept in `others`. A line
     /// whose registered limit has no number that fits its field (`RCPTMAX=abc`), or names it
@@ -571,19 +611,20 @@ pub enum Capability<'a> {
         rcpt_domain_max: Option<u32>,
         /// The other entries, in order.
         others: Vec<Limit<'a>>,
-    },
+    } = 18,
     /// `ETRN` (RFC 1985).
-    Etrn,
+    Etrn = 11,
     /// `VRFY` (RFC 5321 3.5.2).
-    Vrfy,
+    Vrfy = 12,
     /// `EXPN` (RFC 5321 3.5.2).
-    Expn,
+    Expn = 13,
     /// `HELP` (RFC 5321 4.1.1.8).
-    Help,
+    Help = 14,
     /// A keyword this crate knows whose parameters break its grammar (`SIZE abc`, `AUTH
     /// PL@IN`): kept as sent, with the reason, so that it is never mistaken for the extension
-    /// being absent or for a well-formed one. Only the decoder makes it.
-    Malformed(MalformedCapability<'a>),
+    /// being absent or for a well-formed one. Only the decoder makes it. Boxed, as it is rare:
+    /// the usual capabilities then stay small and take little to drop.
+    Malformed(Box<MalformedCapability<'a>>) = 19,
     /// Any other keyword ([`EhloKeyword`] refuses the known ones, so that this is what
     /// decoding gives back).
     Other {
@@ -591,7 +632,7 @@ pub enum Capability<'a> {
         keyword: EhloKeyword<'a>,
         /// The parameters as sent.
         params: Vec<EhloParam<'a>>,
-    },
+    } = 20,
 }
 
 impl<'a> Capability<'a> {
@@ -677,7 +718,7 @@ impl<'a> Capability<'a> {
             Self::Vrfy => Capability::Vrfy,
             Self::Expn => Capability::Expn,
             Self::Help => Capability::Help,
-            Self::Malformed(malformed) => Capability::Malformed(malformed.into_owned()),
+            Self::Malformed(malformed) => Capability::Malformed(Box::new(malformed.into_owned())),
             Self::Other { keyword, params } => Capability::Other {
                 keyword: keyword.into_owned(),
                 params: params.into_iter().map(EhloParam::into_owned).collect(),
@@ -937,7 +978,7 @@ impl<'a> EhloResponse<'a> {
             .iter()
             .find_map(|capability| match capability {
                 Capability::Malformed(malformed) if malformed.extension == extension => {
-                    Some(malformed)
+                    Some(&**malformed)
                 }
                 _ => None,
             })
@@ -1067,8 +1108,10 @@ pub(crate) fn parse_usual_line<'a>(
     line: &'a [u8],
     text_from: impl FnOnce(usize) -> Option<&'a str>,
 ) -> Option<Capability<'a>> {
-    if let Some(capability) = extension_of(line).and_then(bare) {
-        return Some(capability);
+    // A line with a space or `=` after four octets is no keyword alone (no keyword holds
+    // either): only `SIZE n` and `AUTH ...` are read here.
+    if !matches!(line.get(4), Some(b' ' | b'=')) {
+        return extension_of(line).and_then(bare);
     }
     const fn key(keyword: &[u8; 4]) -> u32 {
         u32::from_le_bytes(*keyword)
@@ -1076,9 +1119,6 @@ pub(crate) fn parse_usual_line<'a>(
     let head = u32::from_le_bytes(line.get(..4)?.try_into().ok()?);
     // Upper case as in `same_keyword`: only `size` and `auth` in any case fold to these.
     let head = head & !((head & 0x4040_4040) >> 1);
-    if !matches!(line.get(4), Some(b' ' | b'=')) {
-        return None;
-    }
     if head == key(b"SIZE") {
         return number_octets(line.get(5..)?).map(|size| Capability::Size(Some(size)));
     }
@@ -1170,12 +1210,12 @@ pub(crate) fn parse_capability_prefix(text: &str) -> Result<(Capability<'_>, usi
     let capability = match Extension::from_keyword(keyword) {
         Some(extension) => match typed(extension, params) {
             Ok(capability) => capability,
-            Err(reason) => Capability::Malformed(MalformedCapability {
+            Err(reason) => Capability::Malformed(Box::new(MalformedCapability {
                 extension,
                 keyword: Cow::Borrowed(keyword),
                 params: raw(),
                 reason,
-            }),
+            })),
         },
         None => Capability::Other {
             keyword: EhloKeyword::checked(keyword),

@@ -7,6 +7,7 @@
 //! owns its text (any lifetime will do). Credentials are left out: an `AUTH` initial response
 //! (RFC 4954 4, a password in base64 for PLAIN) is never serialized nor deserialized.
 
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
@@ -154,7 +155,7 @@ fn parameters_text(parameters: &impl fmt::Display) -> String {
 
 /// The EHLO line of a malformed capability; read back by the decoder, which gives the reason.
 fn malformed_text(malformed: &MalformedCapability<'_>) -> String {
-    Capability::Malformed(malformed.clone()).to_string()
+    Capability::Malformed(Box::new(malformed.clone())).to_string()
 }
 
 fn malformed(text: String) -> Result<MalformedCapability<'static>, InvalidValue> {

@@ -300,7 +300,7 @@ fn known_keywords_with_broken_parameters_are_malformed() {
             .with(capability.clone())
             .unwrap();
         assert!(!ehlo.supports(extension), "{line}");
-        assert_eq!(ehlo.malformed(extension), Some(malformed), "{line}");
+        assert_eq!(ehlo.malformed(extension), Some(&**malformed), "{line}");
     }
     // The size of a response with an unreadable SIZE is unknown, and says so.
     let ehlo = EhloResponse::new(Domain::new("mx.example").unwrap())
