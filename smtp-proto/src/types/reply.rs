@@ -354,7 +354,8 @@ pub(crate) fn parse_status_prefix(text: &[u8]) -> Option<(EnhancedStatus, usize)
 /// [`parse_status_prefix`] for any other text, apart from its callers.
 #[inline(never)]
 fn parse_status_prefix_apart(text: &[u8]) -> Option<(EnhancedStatus, usize)> {
-    // The same code at the end of the text.
+    // A code of one-digit parts that ends the text (`2.1.0`): one followed by a space was
+    // taken by `short_status` already, and is accepted here too only for completeness.
     if let [
         class @ (b'2' | b'4' | b'5'),
         b'.',

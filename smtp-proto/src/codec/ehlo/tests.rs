@@ -580,3 +580,51 @@ fn rfc5321_4_1_1_1_a_host_like_a_status_code_survives_the_reply_road() {
     };
     assert_eq!(EhloResponse::try_from(reply), Ok(built));
 }
+
+#[test]
+fn unusual_capability_lines_decode_as_the_general_path_does() {
+    let lines: &[&[u8]] = &[
+        b"X-FOO caf\xc3\xa9",
+        b"AUTH PLAIN  LOGIN",
+        b"AUTH ",
+        b"AUTH",
+        b"AUTH=PLAIN LOGIN",
+        b"AUTH PLAIN ",
+        b"AUTH ABCDEFGHIJKLMNOPQRSTU",
+        b"AUTH ABCDEFGHIJKLMNOPQRST",
+        b"auth plain login plain",
+        b"AUTH PLAIN\tLOGIN",
+        b"AUTH PL\xc3\xa9",
+        b"SIZE 0",
+        b"SIZE",
+        b"SIZE ",
+        b"SIZE=10",
+        b"size 10",
+        b"SIZE 18446744073709551615",
+        b"SIZE 18446744073709551616",
+        b"SIZE 00000000000000000000001",
+        b"SIZE 1 ",
+        b"SIZE +1",
+        b"PIPELINING",
+        b"pipelining",
+        b"PIPELINING ",
+        b"8BITMIME\x7f",
+        b"SIZE 12345678",
+        b"SIZE 1234567\xff",
+        b"AUTH PLAIN\r",
+    ];
+    for line in lines {
+        for utf8 in [false, true] {
+            let mut w = b"250-mx.example greets\r\n250-".to_vec();
+            w.extend_from_slice(line);
+            w.extend_from_slice(b"\r\n250 HELP\r\n");
+            let options = ReplyOptions { utf8, ..options() };
+            assert_eq!(
+                decode_ehlo_response(&w, &options),
+                decode_general(&w, &options),
+                "{:?} {utf8}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+}

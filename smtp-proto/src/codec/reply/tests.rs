@@ -929,3 +929,88 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn one_line_fast_path_agrees_for_every_odd_octet_at_every_place() {
+    for utf8 in [false, true] {
+        let options = ReplyOptions { utf8, ..options() };
+        for len in 0..=18usize {
+            for place in 0..len {
+                for byte in 0..=255u8 {
+                    for fill in [b'a', b' ', b'\t'] {
+                        let mut wire = b"250 ".to_vec();
+                        let mut text = vec![fill; len];
+                        text[place] = byte;
+                        wire.extend_from_slice(&text);
+                        wire.extend_from_slice(b"\r\n");
+                        assert_eq!(
+                            decode_reply(&wire, &options),
+                            decode_reply_general(&wire, &options),
+                            "{wire:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn multi_line_fast_path_agrees_on_mixed_codes_statuses_and_line_counts() {
+    let mut cases: Vec<Vec<u8>> = vec![
+        b"250-2.1.0 a\r\n250 5.1.0 b\r\n".to_vec(),
+        b"250-2.1.0 a\r\n251 2.1.0 b\r\n".to_vec(),
+        b"250-2.1.0\r\n250 2.1.0\r\n".to_vec(),
+        b"250-\r\n250\r\n".to_vec(),
+        b"550-5.1.1 a\r\n550-5.1.1\r\n550 5.1.1 c\r\n".to_vec(),
+        b"550-5.1.1 a\r\n550-5.1.10\r\n550 5.1.1 c\r\n".to_vec(),
+    ];
+    // 33 lines, 32 lines
+    for n in [31usize, 32, 33] {
+        let mut w = Vec::new();
+        for i in 0..n {
+            w.extend_from_slice(if i + 1 == n {
+                b"250 x\r\n"
+            } else {
+                b"250-x\r\n"
+            });
+        }
+        cases.push(w);
+    }
+    // around the 4 KiB window
+    for total in [4090usize, 4094, 4095, 4096, 4097, 4100, 70000] {
+        let mut w = Vec::new();
+        let line = 500;
+        let mut left = total;
+        while left > line {
+            w.extend_from_slice(b"250-");
+            w.extend(core::iter::repeat_n(b'a', line - 6));
+            w.extend_from_slice(b"\r\n");
+            left -= line;
+        }
+        w.extend_from_slice(b"250 ");
+        w.extend(core::iter::repeat_n(b'b', left.saturating_sub(6)));
+        w.extend_from_slice(b"\r\n");
+        cases.push(w);
+    }
+    for w in &cases {
+        for options in [
+            options(),
+            ReplyOptions {
+                max_bytes: 1 << 20,
+                max_lines: 1000,
+                ..options()
+            },
+            ReplyOptions {
+                max_bytes: 1 << 20,
+                max_lines: 1000,
+                max_line_length: 1 << 20,
+                utf8: true,
+            },
+        ] {
+            let a = decode_reply(w, &options);
+            let b = decode_reply_general(w, &options);
+            assert_eq!(a, b, "{:?}", String::from_utf8_lossy(&w[..w.len().min(60)]));
+        }
+    }
+}
