@@ -536,6 +536,9 @@ impl fmt::Display for Extension {
 /// One line of an EHLO response after the first: a service extension the server offers, with
 /// its parameters (RFC 5321 4.1.1.1: `ehlo-line = ehlo-keyword *( SP ehlo-param )`).
 ///
+/// The enum's in-memory layout (its `repr(u8)` tag numbers) is a speed detail, not part of the
+/// API: it may change in any release, and derived hashes with it.
+///
 /// ```
 /// use smtp_proto::types::{Capability, Extension};
 ///
