@@ -760,11 +760,7 @@ impl<'a> Reply<'a> {
         status: Option<EnhancedStatus>,
         line: ReplyText<'a>,
     ) -> Self {
-        Self {
-            code,
-            status: status.filter(|s| s.agrees_with(code)),
-            lines: Lines::One(line),
-        }
+        Self::decoded_agreeing(code, status.filter(|s| s.agrees_with(code)), line)
     }
 
     /// A reply of one line assembled by the decoder, whose status (if any) agrees with the
