@@ -283,8 +283,9 @@ pub(crate) fn plain_lines(
     for (lines, range) in ranges.iter_mut().enumerate() {
         let rest = bytes.get(at..)?;
         // `code [sep text] CR LF` within the line length; a CR inside is for the text's check.
-        // No further than a line may be long: a longer one is the general path's to refuse.
-        let lf = find_lf(rest.get(..options.max_line_length).unwrap_or(rest))?;
+        // Searched through the window (4 KiB at most, `plain_window`), not cut at the line
+        // length first: that cut costs every line, and a longer line is the general path's.
+        let lf = find_lf(rest)?;
         if lf < 4 || lf >= options.max_line_length || rest.get(lf - 1) != Some(&b'\r') {
             return None;
         }

@@ -351,29 +351,10 @@ pub(crate) fn parse_status_prefix(text: &[u8]) -> Option<(EnhancedStatus, usize)
     parse_status_prefix_apart(text)
 }
 
-/// [`parse_status_prefix`] for any other text, apart from its callers.
+/// [`parse_status_prefix`] for any other text, apart from its callers: the grammar read octet
+/// by octet (RFC 3463 2: each of subject and detail 1 to 3 digits, no leading zero).
 #[inline(never)]
 fn parse_status_prefix_apart(text: &[u8]) -> Option<(EnhancedStatus, usize)> {
-    // A code of one-digit parts that ends the text (`2.1.0`): one followed by a space was
-    // taken by `short_status` already, and is accepted here too only for completeness.
-    if let [
-        class @ (b'2' | b'4' | b'5'),
-        b'.',
-        subject @ b'0'..=b'9',
-        b'.',
-        detail @ b'0'..=b'9',
-        rest @ ..,
-    ] = text
-    {
-        if matches!(rest.first(), None | Some(b' ')) {
-            let status = EnhancedStatus::known(
-                class - b'0',
-                u16::from(subject - b'0'),
-                u16::from(detail - b'0'),
-            );
-            return Some((status, 5));
-        }
-    }
     let class = match text.first()? {
         b'2' => 2,
         b'4' => 4,
