@@ -983,7 +983,7 @@ fn verb_and_keyword_keys_upper_case_letters_only() {
 }
 
 #[test]
-fn review_findings_on_the_wire_are_closed() {
+fn findings_on_the_wire_are_closed() {
     // A NUL after a known verb never passes for the verb.
     for line in [
         &b"QUIT\0"[..],
@@ -1009,7 +1009,7 @@ fn review_findings_on_the_wire_are_closed() {
 }
 
 #[test]
-fn review_findings_on_built_values_are_closed() {
+fn findings_on_built_values_are_closed() {
     // ENVID: never empty, printable US-ASCII only (RFC 3461 4.4).
     assert!(EnvelopeId::new("").is_err());
     assert!(EnvelopeId::new("é").is_err());
@@ -1027,7 +1027,7 @@ fn review_findings_on_built_values_are_closed() {
 }
 
 #[test]
-fn review_findings_on_grammar_are_closed() {
+fn findings_on_grammar_are_closed() {
     // MT-PRIORITY: (["-"] NZDIGIT) / "0" (RFC 6710 2).
     for bad in ["+5", "+0", "-0", "+-5", "05", "10"] {
         assert!(
@@ -1514,5 +1514,54 @@ proptest! {
         prop_oneof![Just(b' '), Just(b'A'), Just(0xa0u8), any::<u8>()], 0..20,
     )) {
         prop_assert_eq!(first_space(&octets), octets.iter().position(|&b| b == b' '));
+    }
+}
+
+// ---- review18b throwaway tests ----
+#[test]
+fn digits_match_a_reference() {
+    fn reference(
+        at: usize,
+        text: &str,
+        max: usize,
+        what: &'static str,
+    ) -> Result<u64, DecodeError> {
+        if text.is_empty() {
+            return Err(DecodeError::syntax(at, "digits"));
+        }
+        if let Some(bad) = text.bytes().position(|b| !b.is_ascii_digit()) {
+            return Err(DecodeError::syntax(at + bad, "digits"));
+        }
+        match text.parse::<u64>() {
+            Ok(v) if text.len() <= max => Ok(v),
+            _ => Err(DecodeError::new(at, ErrorKind::NumberOutOfRange { what })),
+        }
+    }
+    let mut texts: Vec<String> = vec![];
+    for len in 0..=22 {
+        texts.push("9".repeat(len));
+        texts.push("0".repeat(len));
+        texts.push(format!("{}1", "0".repeat(len)));
+        texts.push("1234567890123456789012".chars().take(len).collect());
+        for bad in 0..len {
+            for c in ['a', '/', ':', ' ', '+', '-'] {
+                let mut t: Vec<u8> = "1".repeat(len).into_bytes();
+                t[bad] = c as u8;
+                texts.push(String::from_utf8(t).unwrap());
+            }
+        }
+    }
+    texts.push("18446744073709551615".into());
+    texts.push("18446744073709551616".into());
+    texts.push("99999999999999999999".into());
+    texts.push("0018446744073709551615".into());
+    for t in &texts {
+        for max in [1usize, 7, 8, 9, 19, 20, 21] {
+            assert_eq!(
+                digits(3, t, max, "x"),
+                reference(3, t, max, "x"),
+                "{t:?} {max}"
+            );
+        }
     }
 }

@@ -504,3 +504,132 @@ proptest! {
         prop_assert_eq!(local_part_end(&text, utf8), local_part_scanned(&text, utf8));
     }
 }
+
+// ---- review18b throwaway tests ----
+
+/// Every string of up to `len` pieces from `alphabet`, through `check`.
+fn each(alphabet: &[&str], len: usize, check: &mut impl FnMut(&str)) {
+    let mut text = String::new();
+    fn go(alphabet: &[&str], len: usize, text: &mut String, check: &mut impl FnMut(&str)) {
+        check(text);
+        if len == 0 {
+            return;
+        }
+        for piece in alphabet {
+            let keep = text.len();
+            text.push_str(piece);
+            go(alphabet, len - 1, text, check);
+            text.truncate(keep);
+        }
+    }
+    go(alphabet, len, &mut text, check);
+}
+
+#[test]
+fn domain_fast_path_exhaustive_short() {
+    let alphabet = ["a", "0", "-", ".", " ", ">", "é", "_"];
+    let mut n = 0;
+    each(&alphabet, 6, &mut |text| {
+        n += 1;
+        for utf8 in [false, true] {
+            assert_eq!(
+                parse_domain(text, utf8),
+                parse_domain_scanned(text, utf8),
+                "{text:?} {utf8}"
+            );
+        }
+    });
+    assert!(n > 200_000);
+}
+
+#[test]
+fn domain_fast_path_lengths() {
+    let tails = [
+        "", ".", "-", " ", ">", "é", ".-", "-.", "..", ".a", "a-", "-a",
+    ];
+    for label in [1usize, 62, 63, 64, 65] {
+        for total in [label, 253, 254, 255, 256, 257] {
+            // labels of `label` octets then a last one to make `total`
+            let mut text = String::new();
+            while text.len() + label + 1 < total {
+                text.push_str(&"b".repeat(label));
+                text.push('.');
+            }
+            let rest = total.saturating_sub(text.len()).max(1);
+            text.push_str(&"9".repeat(rest));
+            for head in ["", "1", "-"] {
+                for tail in tails {
+                    let t = format!("{head}{text}{tail}");
+                    for utf8 in [false, true] {
+                        assert_eq!(
+                            parse_domain(&t, utf8),
+                            parse_domain_scanned(&t, utf8),
+                            "{} {utf8}",
+                            t.len()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // 63 accepted, 64 refused
+    assert!(parse_domain(&"a".repeat(63), false).is_ok());
+    assert!(parse_domain(&"a".repeat(64), false).is_err());
+    let d255 = format!(
+        "{}.{}.{}.{}",
+        "a".repeat(63),
+        "a".repeat(63),
+        "a".repeat(63),
+        "a".repeat(63)
+    );
+    assert_eq!(d255.len(), 255);
+    assert_eq!(parse_domain(&d255, false).map(|(_, e)| e), Ok(255));
+    let d256 = format!("{d255}a");
+    assert!(parse_domain(&d256, false).is_err());
+}
+
+#[test]
+fn local_part_fast_path_exhaustive_short() {
+    let alphabet = ["a", ".", "\"", "\\", "@", " ", "é", "!", "\u{85}"];
+    each(&alphabet, 6, &mut |text| {
+        for utf8 in [false, true] {
+            assert_eq!(
+                local_part_end(text, utf8),
+                local_part_scanned(text, utf8),
+                "{text:?} {utf8}"
+            );
+            // and through the mailbox reader
+            let mailbox = format!("{text}@x.y");
+            let _ = parse_mailbox(&mailbox, utf8);
+        }
+    });
+}
+
+#[test]
+fn local_part_fast_path_lengths() {
+    for len in [1usize, 63, 64, 65, 66] {
+        for dots in [0usize, 1, 2] {
+            let mut text: String = "a".repeat(len);
+            if dots >= 1 && len > 2 {
+                text.replace_range(1..2, ".");
+            }
+            if dots >= 2 && len > 4 {
+                text.replace_range(len - 2..len - 1, ".");
+            }
+            for head in ["", ".", "é"] {
+                for tail in ["", ".", "@", " ", "..", ".@", "é", ">"] {
+                    let t = format!("{head}{text}{tail}");
+                    for utf8 in [false, true] {
+                        assert_eq!(
+                            local_part_end(&t, utf8),
+                            local_part_scanned(&t, utf8),
+                            "{t:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(local_part_end(&"a".repeat(64), false), Ok(64));
+    assert!(local_part_end(&"a".repeat(65), false).is_err());
+}

@@ -676,3 +676,111 @@ proptest! {
         );
     }
 }
+
+// ---- review18b throwaway tests ----
+fn reference(bytes: &[u8]) -> Option<Extension> {
+    Extension::ALL
+        .iter()
+        .find(|(_, k)| bytes.eq_ignore_ascii_case(k.as_bytes()))
+        .map(|(e, _)| *e)
+}
+
+#[test]
+fn extension_of_prefixes_suffixes_and_pairs() {
+    let mut inputs: Vec<Vec<u8>> = vec![
+        b"DSN".to_vec(),
+        b"DSNX".to_vec(),
+        b"DS".to_vec(),
+        b"dsn".to_vec(),
+        b"D".to_vec(),
+        b"".to_vec(),
+        b"DSN\0".to_vec(),
+        b"\0DSN".to_vec(),
+        b"dSn".to_vec(),
+        b"DSn ".to_vec(),
+    ];
+    for (_, k) in Extension::ALL {
+        let k = k.as_bytes();
+        for cut in 0..=k.len() {
+            inputs.push(k[..cut].to_vec());
+            inputs.push(k[cut..].to_vec());
+        }
+        for byte in [0u8, b' ', b'=', b'X', b'x', 0x80, 0xff, b'-'] {
+            let mut v = k.to_vec();
+            v.push(byte);
+            inputs.push(v.clone());
+            v.insert(0, byte);
+            inputs.push(v);
+            let mut w = k.to_vec();
+            w.insert(0, byte);
+            inputs.push(w);
+        }
+        // share the first / last 4 or 8 octets with something else
+        for n in [4usize, 8] {
+            if k.len() > n {
+                for extra in 0..10 {
+                    let mut a = k[..n].to_vec();
+                    a.extend(core::iter::repeat_n(b'Q', extra));
+                    inputs.push(a.clone());
+                    let mut b: Vec<u8> = core::iter::repeat_n(b'Q', extra).collect();
+                    b.extend_from_slice(&k[k.len() - n..]);
+                    inputs.push(b);
+                    let mut c = k[..n].to_vec();
+                    c.extend(core::iter::repeat_n(b'Q', extra));
+                    c.extend_from_slice(&k[k.len() - n..]);
+                    inputs.push(c);
+                }
+            }
+        }
+        // pairs of octets changed (a reduced byte set)
+        for i in 0..k.len() {
+            for j in i + 1..k.len() {
+                for a in [b'a', 0x20, 0x60, 0xe0, 0xc1, b'0', b'_'] {
+                    for b in [b'z', 0x40, 0x7f, 0xd3, b'9'] {
+                        let mut v = k.to_vec();
+                        v[i] = a;
+                        v[j] = b;
+                        inputs.push(v);
+                        let mut l = k.to_ascii_lowercase();
+                        l[i] = a;
+                        inputs.push(l);
+                    }
+                }
+            }
+        }
+        // every length 1..=24 of repeated chunks of the keyword
+        for len in 1..=24 {
+            inputs.push(k.iter().cycle().take(len).copied().collect());
+        }
+    }
+    for input in &inputs {
+        assert_eq!(
+            super::extension_of(input),
+            reference(input),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+proptest! {
+    #[test]
+    fn extension_of_random(bytes in prop::collection::vec(
+        prop_oneof![any::<u8>(), prop::sample::select(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-abcdefghijklmnopqrstuvwxyz".to_vec())],
+        0..24)) {
+        prop_assert_eq!(super::extension_of(&bytes), reference(&bytes));
+    }
+}
+
+#[test]
+fn capability_debug_hash_eq_serde() {
+    let malformed = Capability::parse("SIZE abc").unwrap();
+    let debug = alloc::format!("{malformed:?}");
+    assert!(
+        debug.starts_with("Malformed(MalformedCapability {"),
+        "{debug}"
+    );
+    assert_eq!(malformed.clone(), malformed);
+    assert_ne!(malformed, Capability::Size(None));
+    assert_eq!(core::mem::size_of::<Capability<'static>>(), 64);
+}
