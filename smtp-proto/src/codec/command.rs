@@ -140,8 +140,8 @@ fn parse_checked<'a>(line: &'a [u8], options: &CommandOptions) -> Result<Command
     // parse itself refuses CR, LF, NUL, controls and (without SMTPUTF8) non-ASCII. Only when it
     // fails is the line searched for those, to name them precisely.
     let space = first_space(line);
-    let base = text_start(line, space);
-    let text = match line.get(base..).map(core::str::from_utf8) {
+    let base = space.map_or(line.len(), |space| space + 1);
+    let text = match line.get(base..).map(super::text) {
         Some(Ok(text)) => Ok((text, base)),
         // The whole line, for the offset of the first octet that is not UTF-8.
         _ => match core::str::from_utf8(line) {
@@ -180,19 +180,6 @@ fn first_space(line: &[u8]) -> Option<usize> {
         },
         None => line.iter().position(|&b| b == b' '),
     }
-}
-
-/// Where the text of `line` starts: the verb is read as octets, and what follows it (from the
-/// octet after the `space` that ends it) needs to be a `str`. The conversion starts up to seven
-/// octets earlier, inside the verb, where the octets are aligned on a word: the UTF-8 check
-/// of `core` then reads them two words at a time rather than one by one.
-#[inline(always)]
-fn text_start(line: &[u8], space: Option<usize>) -> usize {
-    let start = space.map_or(line.len(), |space| space + 1);
-    let ahead = line.as_ptr().wrapping_add(start).align_offset(8);
-    // Octets since the last word boundary; none when the offset is unknown.
-    let behind = (8 - ahead % 8) % 8;
-    start.checked_sub(behind).unwrap_or(start)
 }
 
 /// The first octet that can never be in a command line, as an error.

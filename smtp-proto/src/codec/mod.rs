@@ -23,6 +23,19 @@ pub const MAX_COMMAND_LINE: usize = 512;
 /// RFC 5321 4.5.3.1.5: a reply line is at most 512 octets, CRLF included.
 pub const MAX_REPLY_LINE: usize = 512;
 
+/// `bytes` as a `str`. ASCII, which nearly every line is, is checked a word at a time from
+/// any place (`ascii` turns the checked octets into a `str` without checking them again);
+/// anything else goes through the UTF-8 check, whose error tells where it fails. `core`'s
+/// UTF-8 check reads words only from a word boundary and spends octet by octet elsewhere: on
+/// a short line that is most of it.
+#[inline(always)]
+pub(crate) fn text(bytes: &[u8]) -> Result<&str, core::str::Utf8Error> {
+    match ascii::AsciiStr::from_ascii(bytes) {
+        Ok(ascii) => Ok(ascii.as_str()),
+        Err(_) => core::str::from_utf8(bytes),
+    }
+}
+
 /// Why a unit could not be decoded, and where: [`mail_wire::decode::DecodeError`] with this
 /// crate's [`ErrorKind`].
 pub type DecodeError = mail_wire::decode::DecodeError<ErrorKind>;
@@ -151,3 +164,33 @@ pub use reply::*;
 
 #[cfg(test)]
 mod output_tests;
+
+#[cfg(test)]
+mod text_tests {
+    use super::text;
+
+    proptest::proptest! {
+        /// Any octets from any place: the same `str`, or the same error, as the UTF-8 check.
+        #[test]
+        fn text_is_what_the_utf8_check_gives(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![0x20u8..0x7f, proptest::num::u8::ANY], 0..48),
+            start in 0usize..8,
+        ) {
+            let bytes = bytes.get(start.min(bytes.len())..).unwrap_or_default();
+            proptest::prop_assert_eq!(text(bytes), core::str::from_utf8(bytes));
+        }
+    }
+
+    #[test]
+    fn ascii_utf8_and_neither() {
+        assert_eq!(text(b"mail.example.com"), Ok("mail.example.com"));
+        assert_eq!(
+            text("caf\u{e9}.example".as_bytes()),
+            Ok("caf\u{e9}.example")
+        );
+        assert_eq!(text(b""), Ok(""));
+        let error = text(b"abc\xffdef").err().map(|e| e.valid_up_to());
+        assert_eq!(error, Some(3));
+    }
+}

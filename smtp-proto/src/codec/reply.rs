@@ -258,7 +258,7 @@ pub(crate) const MOST_PLAIN_LINES: usize = 32;
 #[inline]
 pub(crate) fn plain_window<'a>(input: &'a [u8], options: &ReplyOptions) -> Option<&'a str> {
     let window = input.get(..options.max_bytes.min(4096)).unwrap_or(input);
-    match core::str::from_utf8(window) {
+    match super::text(window) {
         Ok(text) => Some(text),
         Err(error) => core::str::from_utf8(window.get(..error.valid_up_to())?).ok(),
     }
@@ -558,7 +558,7 @@ pub(crate) fn text_error(base: usize, invalid: InvalidValue) -> DecodeError {
 #[inline]
 pub(crate) fn text_str(text: &[u8], utf8: bool) -> Result<&str, DecodeError> {
     if is_plain(text, false) {
-        if let Ok(checked) = core::str::from_utf8(text) {
+        if let Ok(checked) = super::text(text) {
             return Ok(checked);
         }
     }
