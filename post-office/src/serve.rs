@@ -143,6 +143,11 @@ pub struct Args {
     /// 5 days).
     #[arg(long, value_name = "SECONDS", default_value_t = 5 * 24 * 3600)]
     give_up: u64,
+    /// Relay queue: at Ctrl-C, seconds the delivery attempts under way may take to end
+    /// before they are cut (a cut one is tried again after the restart). A second Ctrl-C
+    /// stops at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    relay_drain: u64,
 }
 
 /// The outbound side's settings from `serve`'s options (the queue's workers hold the
@@ -364,7 +369,7 @@ pub async fn run(args: Args) -> Result<()> {
         queue,
     });
     let shutdown = Shutdown::new();
-    let outbound = start_queue(&office, &args, &shutdown)?;
+    let relay = start_queue(&office, &args, &shutdown)?;
     let sessions = SessionLimit::new(usize::try_from(args.max_sessions).unwrap_or(usize::MAX));
     let mut clients = ClientLimits::new()
         .max_sessions_per_client(usize::try_from(args.max_per_client).unwrap_or(usize::MAX))
@@ -426,14 +431,24 @@ pub async fn run(args: Args) -> Result<()> {
     }
     tokio::signal::ctrl_c().await?;
     info!("shutting down");
+    // Listening for a second Ctrl-C from now on, not only once the listeners are done.
+    let mut second = tokio::spawn(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
     // Every session says goodbye (421 / -ERR); each listener waits for its own, within GRACE.
     shutdown.trigger();
     for listener in running {
         let _ = listener.await;
     }
-    // The sessions the relay kept open say QUIT before the process ends (each waits a
-    // moment for its reply).
-    if let Some(outbound) = outbound {
+    if let Some((outbound, scheduler)) = relay {
+        // The relay attempts under way end and their outcomes are written (within
+        // --relay-drain), unless a second Ctrl-C says not to wait.
+        tokio::select! {
+            _ = scheduler => {}
+            _ = &mut second => warn!("second interrupt: relay attempts under way are cut"),
+        }
+        // The sessions the relay kept open say QUIT before the process ends (each waits a
+        // moment for its reply).
         outbound.close().await;
     }
     Ok(())
@@ -461,12 +476,13 @@ fn postmaster(
 }
 
 /// Reads the relay queue back (before any listener can queue) and starts its scheduler,
-/// unless in `--sink` mode; the outbound side it delivers through.
+/// unless in `--sink` mode; the outbound side it delivers through, and the scheduler's task
+/// (which ends once its attempts under way have, after `shutdown`).
 fn start_queue(
     office: &Arc<Office>,
     args: &Args,
     shutdown: &Shutdown,
-) -> Result<Option<Arc<Outbound>>> {
+) -> Result<Option<(Arc<Outbound>, tokio::task::JoinHandle<()>)>> {
     let Some(queue) = &office.queue else {
         return Ok(None);
     };
@@ -480,6 +496,7 @@ fn start_queue(
         },
         workers: usize::try_from(args.relay_workers).unwrap_or(usize::MAX),
         per_domain: usize::try_from(args.relay_per_domain).unwrap_or(usize::MAX),
+        drain: Duration::from_secs(args.relay_drain),
     };
     info!(
         messages = loaded.len(),
@@ -491,8 +508,8 @@ fn start_queue(
         "relay queue"
     );
     let scheduler = Scheduler::new(office.clone(), outbound.clone(), settings);
-    tokio::spawn(scheduler.run(loaded, shutdown.clone()));
-    Ok(Some(outbound))
+    let scheduler = tokio::spawn(scheduler.run(loaded, shutdown.clone()));
+    Ok(Some((outbound, scheduler)))
 }
 
 /// Logs the connections refused over the limits, summed up every [`REFUSALS_LOGGED_EVERY`]

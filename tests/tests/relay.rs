@@ -757,9 +757,10 @@ print(start, end)
 }
 
 /// A next hop on loopback that speaks just enough SMTP (std threads): its port and, per
-/// connection in accept order, the verbs it was sent. It answers QUIT 300 ms late, and
-/// records it as `QUIT unanswered` when the client had closed the connection by then.
-fn scripted_hop() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
+/// connection in accept order, the verbs it was sent. It answers the final dot `dot_delay`
+/// late and QUIT 300 ms late, and records QUIT as `QUIT unanswered` when the client had
+/// closed the connection by then.
+fn scripted_hop(dot_delay: Duration) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::sync::{Arc, Mutex};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -810,6 +811,9 @@ fn scripted_hop() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
                         return;
                     }
                     seen.lock().unwrap()[index].push(verb.clone());
+                    if verb == "." {
+                        std::thread::sleep(dot_delay);
+                    }
                     let reply: &[u8] = match verb.as_str() {
                         "EHLO" => b"250-hop.test\r\n250 PIPELINING\r\n",
                         "DATA" => {
@@ -833,7 +837,7 @@ fn scripted_hop() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
 /// longer than the test.
 #[test]
 fn a_kept_relay_session_says_quit_when_the_server_stops() {
-    let (port, seen) = scripted_hop();
+    let (port, seen) = scripted_hop(Duration::ZERO);
     let mut a = office_a(
         "relay-quit-at-stop",
         &route_to(port)
@@ -870,4 +874,109 @@ fn a_kept_relay_session_says_quit_when_the_server_stops() {
     let commands = seen.lock().unwrap().clone();
     assert_eq!(commands.len(), 1, "{commands:?}");
     assert_eq!(commands[0], ["EHLO", "MAIL", "RCPT", "DATA", ".", "QUIT"]);
+}
+
+/// A message whose transaction with the next hop is under way at SIGINT (the hop takes its
+/// time to answer the final dot) is not cut: A waits for the answer, writes the outcome (the
+/// message leaves the queue, so a restart does not send it twice), says QUIT, then exits.
+#[test]
+fn a_relay_attempt_under_way_at_the_stop_ends_before_the_server_does() {
+    let (port, seen) = scripted_hop(Duration::from_millis(1500));
+    let mut a = office_a(
+        "relay-drain-at-stop",
+        &route_to(port)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    submit(
+        a.submission,
+        "<alice@a.example>",
+        &["<bob@b.example>"],
+        BODY,
+    );
+    // The final dot is with the hop, its answer not yet sent.
+    assert!(
+        wait_until(Duration::from_secs(30), POLL, || seen
+            .lock()
+            .unwrap()
+            .first()
+            .is_some_and(|verbs| verbs.last().is_some_and(|verb| verb == "."))),
+        "{}",
+        a.log()
+    );
+    let signalled = Command::new("kill")
+        .args(["-INT", &a.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let status = a.wait();
+    assert!(status.success(), "{status:?}\n{}", a.log());
+    let log = a.log();
+    assert!(
+        log.contains("message done, removed from the queue"),
+        "the outcome was not written before the exit:\n{log}"
+    );
+    let commands = seen.lock().unwrap().clone();
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert_eq!(commands[0], ["EHLO", "MAIL", "RCPT", "DATA", ".", "QUIT"]);
+}
+
+/// A second SIGINT does not wait for the relay attempts under way (here one whose hop would
+/// answer the final dot only after a minute, with `--relay-drain 120`).
+#[test]
+fn a_second_interrupt_stops_without_waiting_for_the_relay() {
+    let (port, seen) = scripted_hop(Duration::from_secs(60));
+    let mut a = office_a(
+        "relay-second-interrupt",
+        &route_to(port)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &["--relay-drain", "120"],
+    );
+    submit(
+        a.submission,
+        "<alice@a.example>",
+        &["<bob@b.example>"],
+        BODY,
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), POLL, || seen
+            .lock()
+            .unwrap()
+            .first()
+            .is_some_and(|verbs| verbs.last().is_some_and(|verb| verb == "."))),
+        "{}",
+        a.log()
+    );
+    let interrupt = || {
+        let signalled = Command::new("kill")
+            .args(["-INT", &a.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(signalled.success());
+    };
+    interrupt();
+    // Still waiting for the attempt after the first.
+    assert!(
+        wait_until(Duration::from_secs(10), POLL, || a
+            .log()
+            .contains("waiting for the relay attempts under way")),
+        "{}",
+        a.log()
+    );
+    let stopping = std::time::Instant::now();
+    interrupt();
+    let status = a.wait();
+    assert!(status.success(), "{status:?}\n{}", a.log());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        stopping.elapsed()
+    );
+    assert!(a.log().contains("second interrupt"), "{}", a.log());
+    // The message stays queued, for after the restart.
+    assert!(!a.log().contains("message done, removed from the queue"));
 }

@@ -299,6 +299,8 @@ pub(crate) struct Settings {
     pub workers: usize,
     /// Attempts at once per destination domain (`--relay-per-domain`).
     pub per_domain: usize,
+    /// At the shutdown, how long the attempts under way may take to end (`--relay-drain`).
+    pub drain: Duration,
 }
 
 /// Where a group of recipients goes.
@@ -385,6 +387,7 @@ impl Scheduler {
     /// Runs until `shutdown`, starting from the envelopes [`Queue::recover`] read: what was
     /// decided and not reported before a crash is reported first, before anything is tried
     /// (a DSN queued before the crash must still be in the queue when its id is looked for).
+    /// Then [drains](Self::drain) the attempts under way.
     pub(crate) async fn run(mut self, loaded: Vec<QueuedEnvelope>, shutdown: Shutdown) {
         let office = self.office.clone();
         let Some(queue) = office.queue.as_ref() else {
@@ -424,7 +427,42 @@ impl Scheduler {
                 },
                 () = queue.arrival() => {}
                 () = tokio::time::sleep(TICK) => {}
-                () = shutdown.triggered() => return,
+                () = shutdown.triggered() => break,
+            }
+        }
+        self.drain().await;
+    }
+
+    /// At the shutdown: nothing more starts, and the attempts under way get
+    /// [`Settings::drain`] to end and have their outcomes written. An attempt cut in the
+    /// middle of a transaction leaves its recipients pending, to be tried again after the
+    /// restart; if the next hop had taken the message (its reply to the final dot not yet
+    /// read), it would go twice (RFC 1047), which waiting for the attempt avoids.
+    async fn drain(&mut self) {
+        if self.running == 0 {
+            return;
+        }
+        info!(
+            running = self.running,
+            within = ?self.settings.drain,
+            "shutdown: waiting for the relay attempts under way"
+        );
+        let deadline = tokio::time::Instant::now() + self.settings.drain;
+        while self.running > 0 {
+            tokio::select! {
+                Some(event) = self.events_rx.recv() => match event {
+                    Event::Attempt(attempt) => self.finished(attempt),
+                    Event::Concluded { id, envelope, result } => {
+                        self.concluded(&id, envelope, result);
+                    }
+                },
+                () = tokio::time::sleep_until(deadline) => {
+                    warn!(
+                        running = self.running,
+                        "shutdown: relay attempts still under way are cut; their recipients are tried again after the restart"
+                    );
+                    return;
+                }
             }
         }
     }

@@ -520,6 +520,7 @@ fn settings(workers: usize, per_domain: usize, policy: RetryPolicy) -> Settings 
         policy,
         workers,
         per_domain,
+        drain: Duration::from_secs(2),
     }
 }
 
@@ -857,5 +858,88 @@ fn our_domains_stay_here_users_or_not_and_postmaster_goes_to_the_postmaster() {
         .unwrap()
         .count();
     assert_eq!(stored, 2);
+    let _ = fs::remove_dir_all(data);
+}
+
+/// Starts a scheduler over `office`'s queue with `remote` and `drain`, waits until its first
+/// attempt is under way, then triggers the shutdown: the scheduler's task, and when the
+/// shutdown came.
+async fn shut_down_during_an_attempt(
+    office: &Arc<Office>,
+    remote: Arc<FakeRemote>,
+    drain: Duration,
+) -> (tokio::task::JoinHandle<()>, std::time::Instant) {
+    let loaded = office.queue.as_ref().unwrap().recover().unwrap();
+    let shutdown = Shutdown::new();
+    let settings = Settings {
+        drain,
+        ..settings(4, 4, POLICY)
+    };
+    let task = tokio::spawn(
+        Scheduler::new(office.clone(), remote.clone(), settings).run(loaded, shutdown.clone()),
+    );
+    let started = std::time::Instant::now();
+    while remote.state.lock().unwrap().running == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no attempt began"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    shutdown.trigger();
+    (task, std::time::Instant::now())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_under_way_at_the_shutdown_ends_and_is_written_before_the_scheduler_stops() {
+    let (data, office) = office("drain");
+    let queue = office.queue.as_ref().unwrap();
+    let message = spool(&data, "a", BODY);
+    queue.enqueue(&message, &envelope("m1")).unwrap();
+    let remote = FakeRemote::new(Duration::from_millis(600), DELIVERED);
+    let (task, shut) =
+        shut_down_during_an_attempt(&office, remote.clone(), Duration::from_secs(10)).await;
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the scheduler stops once the attempt has ended")
+        .unwrap();
+    let waited = shut.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300),
+        "stopped after {waited:?}: the attempt was cut"
+    );
+    // Delivered, written, and so removed: nothing left to send again after a restart.
+    assert!(crate::queue::list(&data).unwrap().0.is_empty());
+    assert!(!queue.message_path("m1").exists());
+    assert_eq!(remote.state.lock().unwrap().attempts.len(), 1);
+    let _ = fs::remove_dir_all(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_still_under_way_after_the_drain_time_is_cut_and_its_message_kept() {
+    let (data, office) = office("drain-cut");
+    let queue = office.queue.as_ref().unwrap();
+    let message = spool(&data, "a", BODY);
+    queue.enqueue(&message, &envelope("m1")).unwrap();
+    let remote = FakeRemote::new(Duration::from_secs(3600), DELIVERED);
+    let (task, shut) =
+        shut_down_during_an_attempt(&office, remote, Duration::from_millis(300)).await;
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the scheduler stops at the drain time")
+        .unwrap();
+    let waited = shut.elapsed();
+    assert!(
+        (Duration::from_millis(250)..Duration::from_secs(3)).contains(&waited),
+        "stopped after {waited:?}"
+    );
+    // Still queued, its recipient pending: tried again after the restart.
+    let (envelopes, _) = crate::queue::list(&data).unwrap();
+    assert_eq!(envelopes.len(), 1);
+    assert!(matches!(
+        envelopes[0].recipients[0].state,
+        RecipientState::Pending { .. }
+    ));
+    assert!(queue.message_path("m1").exists());
     let _ = fs::remove_dir_all(data);
 }
