@@ -2,18 +2,23 @@
 """Runs `cargo bench --bench smtp` RUNS times (default 2) and prints the codec table of the
 README: criterion's median for ours and stalwart's on each input, and their ratio, per run.
 
-    cd bench && python3 codec_table.py [--runs N] [--filter REGEX]
+    cd bench && python3 codec_table.py [--runs N]
 
 Issue 16's goal is 1.5x stalwart on every input, in two runs."""
 
 import argparse
 import json
+import os
 import pathlib
 import subprocess
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-CRITERION = HERE / "target" / "criterion"
+# Where criterion writes, as it decides: CRITERION_HOME, else the target directory's.
+CRITERION = pathlib.Path(
+    os.environ.get("CRITERION_HOME")
+    or pathlib.Path(os.environ.get("CARGO_TARGET_DIR") or HERE / "target") / "criterion"
+)
 
 # (row label, criterion group, our function, stalwart's function)
 ROWS = [
@@ -45,13 +50,10 @@ def median(group: str, function: str) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--filter", default="", help="passed to criterion (all inputs if empty)")
     args = parser.parse_args()
     runs = []
     for run in range(args.runs):
         command = ["cargo", "bench", "--bench", "smtp"]
-        if args.filter:
-            command += ["--", args.filter]
         print(f"run {run + 1} of {args.runs}: {' '.join(command)}", file=sys.stderr)
         subprocess.run(command, cwd=HERE, check=True, stdout=subprocess.DEVNULL)
         runs.append([(median(g, ours), median(g, theirs)) for _, g, ours, theirs in ROWS])

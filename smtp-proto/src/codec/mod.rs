@@ -23,11 +23,12 @@ pub const MAX_COMMAND_LINE: usize = 512;
 /// RFC 5321 4.5.3.1.5: a reply line is at most 512 octets, CRLF included.
 pub const MAX_REPLY_LINE: usize = 512;
 
-/// `bytes` as a `str`. ASCII, which nearly every line is, is checked a word at a time from
-/// any place (`ascii` turns the checked octets into a `str` without checking them again);
-/// anything else goes through the UTF-8 check, whose error tells where it fails. `core`'s
-/// UTF-8 check reads words only from a word boundary and spends octet by octet elsewhere: on
-/// a short line that is most of it.
+/// `bytes` as a `str`. ASCII, which nearly every line is, is checked by `<[u8]>::is_ascii`,
+/// which reads whole words from any address; the `ascii` crate then turns the checked octets
+/// into a `str` without a second check (its one `unsafe` cast, outside this crate, which
+/// forbids its own). Anything else goes through the UTF-8 check, whose error tells where it
+/// fails. `core`'s UTF-8 check reads two words at a time only from a word boundary, octet by
+/// octet up to it and after the last whole pair: on a short line that is most of the line.
 #[inline(always)]
 pub(crate) fn text(bytes: &[u8]) -> Result<&str, core::str::Utf8Error> {
     match ascii::AsciiStr::from_ascii(bytes) {

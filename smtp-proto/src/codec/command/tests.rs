@@ -1449,8 +1449,8 @@ fn digits_fast_and_checked_agree() {
     }
 }
 
-/// The text of a line is converted from a word boundary inside its verb where there is one
-/// (`text_start`): wherever the line lies in memory, the same command or the same error.
+/// Wherever the line lies in memory (the ASCII and UTF-8 checks read words from aligned or
+/// unaligned addresses), the same command or the same error.
 #[test]
 fn the_same_command_or_error_wherever_the_line_lies() {
     let lines: [&[u8]; 20] = [
@@ -1517,7 +1517,7 @@ proptest! {
     }
 }
 
-// ---- review18b throwaway tests ----
+// Edge cases of the in-place readers, each against a reference or the full scan.
 #[test]
 fn digits_match_a_reference() {
     fn reference(
