@@ -145,8 +145,8 @@ pub struct Args {
     give_up: u64,
     /// Relay queue: at Ctrl-C, seconds the delivery attempts under way may take to end
     /// before they are cut (a cut one is tried again after the restart). A second Ctrl-C
-    /// stops at once.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    /// does not wait for them.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     relay_drain: u64,
 }
 

@@ -409,7 +409,8 @@ impl Scheduler {
             }
             self.insert(envelope, due);
         }
-        loop {
+        // Nothing starts once the shutdown is there, whatever else is ready with it.
+        while !shutdown.is_triggered() {
             for envelope in queue.take_arrivals() {
                 let due = next_due(&envelope);
                 self.insert(envelope, due);
@@ -419,6 +420,8 @@ impl Scheduler {
             }
             self.dispatch(queue, now());
             tokio::select! {
+                biased;
+                () = shutdown.triggered() => break,
                 Some(event) = self.events_rx.recv() => match event {
                     Event::Attempt(attempt) => self.finished(attempt),
                     Event::Concluded { id, envelope, result } => {
@@ -427,7 +430,6 @@ impl Scheduler {
                 },
                 () = queue.arrival() => {}
                 () = tokio::time::sleep(TICK) => {}
-                () = shutdown.triggered() => break,
             }
         }
         self.drain().await;
@@ -447,16 +449,19 @@ impl Scheduler {
             within = ?self.settings.drain,
             "shutdown: waiting for the relay attempts under way"
         );
-        let deadline = tokio::time::Instant::now() + self.settings.drain;
+        let deadline = tokio::time::sleep(self.settings.drain);
+        tokio::pin!(deadline);
         while self.running > 0 {
             tokio::select! {
+                // An outcome that is there is taken, even at the deadline.
+                biased;
                 Some(event) = self.events_rx.recv() => match event {
                     Event::Attempt(attempt) => self.finished(attempt),
                     Event::Concluded { id, envelope, result } => {
                         self.concluded(&id, envelope, result);
                     }
                 },
-                () = tokio::time::sleep_until(deadline) => {
+                () = &mut deadline => {
                     warn!(
                         running = self.running,
                         "shutdown: relay attempts still under way are cut; their recipients are tried again after the restart"

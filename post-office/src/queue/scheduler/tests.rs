@@ -943,3 +943,30 @@ async fn an_attempt_still_under_way_after_the_drain_time_is_cut_and_its_message_
     assert!(queue.message_path("m1").exists());
     let _ = fs::remove_dir_all(data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_tried_once_the_shutdown_is_there() {
+    let (data, office) = office("no-start-at-shutdown");
+    let queue = office.queue.as_ref().unwrap();
+    let message = spool(&data, "a", BODY);
+    for n in 0..3 {
+        queue
+            .enqueue(&message, &envelope(&format!("m{n}")))
+            .unwrap();
+    }
+    let loaded = queue.recover().unwrap();
+    let remote = FakeRemote::new(Duration::ZERO, DELIVERED);
+    let shutdown = Shutdown::new();
+    shutdown.trigger();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        Scheduler::new(office.clone(), remote.clone(), settings(4, 4, POLICY))
+            .run(loaded, shutdown),
+    )
+    .await
+    .expect("the scheduler stops");
+    // Three messages due, and not one attempt: they wait for the restart.
+    assert!(remote.state.lock().unwrap().attempts.is_empty());
+    assert_eq!(crate::queue::list(&data).unwrap().0.len(), 3);
+    let _ = fs::remove_dir_all(data);
+}
