@@ -612,10 +612,11 @@ impl<'a> Parser<'a> {
                     digits(value_at, need(value, bad)?, 20, "SIZE")?,
                 ),
                 BODY => {
-                    let body = match need(value, bad)? {
-                        v if v.eq_ignore_ascii_case("8BITMIME") => Body::EightBitMime,
-                        v if v.eq_ignore_ascii_case("7BIT") => Body::SevenBit,
-                        v if v.eq_ignore_ascii_case("BINARYMIME") => Body::BinaryMime,
+                    // In any case, matched as one upper-cased integer like the keywords.
+                    let body = match keyword_key(need(value, bad)?) {
+                        EIGHTBITMIME => Body::EightBitMime,
+                        SEVENBIT => Body::SevenBit,
+                        BINARYMIME => Body::BinaryMime,
                         _ => return Err(bad()),
                     };
                     set(&mut out.body, offset, keyword, body)
@@ -623,9 +624,9 @@ impl<'a> Parser<'a> {
                 SMTPUTF8 => flag(&mut out.smtputf8, offset, keyword, value),
                 REQUIRETLS => flag(&mut out.require_tls, offset, keyword, value),
                 RET => {
-                    let ret = match need(value, bad)? {
-                        v if v.eq_ignore_ascii_case("FULL") => Ret::Full,
-                        v if v.eq_ignore_ascii_case("HDRS") => Ret::Headers,
+                    let ret = match keyword_key(need(value, bad)?) {
+                        FULL => Ret::Full,
+                        HDRS => Ret::Headers,
                         _ => return Err(bad()),
                     };
                     set(&mut out.ret, offset, keyword, ret)
@@ -911,8 +912,9 @@ fn long_digits(at: usize, text: &str, max: usize, what: &'static str) -> Result<
     Ok(value)
 }
 
-/// A parameter keyword of up to 16 octets, upper-cased as in [`verb_key`], as an integer; 0
-/// for longer ones.
+/// A parameter keyword (or a value: BODY's, RET's) of up to 16 octets, upper-cased as in
+/// [`verb_key`], as an integer; 0 for longer ones. Neither holds a NUL, so the zeros after a
+/// shorter one tell it from a longer one.
 #[inline]
 fn keyword_key(keyword: &str) -> u128 {
     if keyword.len() > 16 {
@@ -940,6 +942,12 @@ const BY: u128 = kw(b"BY");
 const NOTIFY: u128 = kw(b"NOTIFY");
 const ORCPT: u128 = kw(b"ORCPT");
 const RRVS: u128 = kw(b"RRVS");
+// BODY's and RET's values.
+const EIGHTBITMIME: u128 = kw(b"8BITMIME");
+const SEVENBIT: u128 = kw(b"7BIT");
+const BINARYMIME: u128 = kw(b"BINARYMIME");
+const FULL: u128 = kw(b"FULL");
+const HDRS: u128 = kw(b"HDRS");
 
 /// The static name of a known keyword, for errors.
 fn known_name(keyword: &str) -> &'static str {

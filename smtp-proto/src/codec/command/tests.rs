@@ -1565,3 +1565,63 @@ fn digits_match_a_reference() {
         }
     }
 }
+
+/// BODY's and RET's values in any case, and nothing near them.
+#[test]
+fn body_and_ret_values_in_any_case_and_no_near_miss() {
+    let mail = |parameters: &str| {
+        let line = format!("MAIL FROM:<a@b.example> {parameters}\r\n");
+        match decode_command(line.as_bytes(), &CommandOptions::new().smtputf8(true)) {
+            Ok(Decoded::Complete(Command::Mail { parameters, .. }, _)) => {
+                Ok((parameters.body, parameters.ret))
+            }
+            Ok(other) => panic!("{other:?}"),
+            Err(error) => Err(error),
+        }
+    };
+    for (value, body) in [
+        ("8BITMIME", Body::EightBitMime),
+        ("8bitmime", Body::EightBitMime),
+        ("8BitMime", Body::EightBitMime),
+        ("7BIT", Body::SevenBit),
+        ("7bit", Body::SevenBit),
+        ("BINARYMIME", Body::BinaryMime),
+        ("binaryMIME", Body::BinaryMime),
+    ] {
+        assert_eq!(
+            mail(&format!("BODY={value}")).unwrap().0,
+            Some(body),
+            "{value}"
+        );
+    }
+    for (value, ret) in [
+        ("FULL", Ret::Full),
+        ("full", Ret::Full),
+        ("HdRs", Ret::Headers),
+    ] {
+        assert_eq!(
+            mail(&format!("RET={value}")).unwrap().1,
+            Some(ret),
+            "{value}"
+        );
+    }
+    for near in [
+        "BODY=8BITMIM",
+        "BODY=8BITMIMEE",
+        "BODY=8BITMIME7",
+        "BODY=7BI",
+        "BODY=7BITS",
+        "BODY=BINARYMIMEBINARYMIME",
+        "BODY=8BITMIM\u{c9}",
+        "BODY=\u{c9}BIT",
+        "BODY=8{ITMIME",
+        "BODY=8bitmime\u{0}",
+        "RET=FUL",
+        "RET=FULLY",
+        "RET=HDR",
+        "RET=HDRS0",
+        "RET=[ULL",
+    ] {
+        assert!(mail(near).is_err(), "{near}");
+    }
+}
