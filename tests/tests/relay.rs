@@ -863,11 +863,7 @@ fn a_kept_relay_session_says_quit_when_the_server_stops() {
     let commands = seen.lock().unwrap().clone();
     assert_eq!(commands.len(), 1, "{commands:?}");
     assert_eq!(commands[0], ["EHLO", "MAIL", "RCPT", "DATA", "."]);
-    let signalled = Command::new("kill")
-        .args(["-INT", &a.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
+    interrupt(&a);
     let status = a.wait();
     assert!(status.success(), "{status:?}\n{}", a.log());
     // A waits for the 221, so the hop has seen the QUIT by the time A is gone.
@@ -876,19 +872,19 @@ fn a_kept_relay_session_says_quit_when_the_server_stops() {
     assert_eq!(commands[0], ["EHLO", "MAIL", "RCPT", "DATA", ".", "QUIT"]);
 }
 
-/// A message whose transaction with the next hop is under way at SIGINT (the hop takes its
-/// time to answer the final dot) is not cut: A waits for the answer, writes the outcome (the
-/// message leaves the queue, so a restart does not send it twice), says QUIT, then exits.
-#[test]
-fn a_relay_attempt_under_way_at_the_stop_ends_before_the_server_does() {
-    let (port, seen) = scripted_hop(Duration::from_millis(1500));
-    let mut a = office_a(
-        "relay-drain-at-stop",
-        &route_to(port)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        &[],
+/// A's office relaying through a [`scripted_hop`] that answers the final dot `dot_delay`
+/// late, with `extra` options, once a message from alice to bob has reached that dot.
+fn office_a_at_the_hops_dot(
+    name: &str,
+    dot_delay: Duration,
+    extra: &[&str],
+) -> (Office, std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
+    let (port, seen) = scripted_hop(dot_delay);
+    let route = route_to(port);
+    let a = office_a(
+        name,
+        &route.iter().map(String::as_str).collect::<Vec<_>>(),
+        extra,
     );
     submit(
         a.submission,
@@ -906,11 +902,26 @@ fn a_relay_attempt_under_way_at_the_stop_ends_before_the_server_does() {
         "{}",
         a.log()
     );
+    (a, seen)
+}
+
+/// Sends SIGINT (Ctrl-C) to the office's process.
+fn interrupt(office: &Office) {
     let signalled = Command::new("kill")
-        .args(["-INT", &a.pid().to_string()])
+        .args(["-INT", &office.pid().to_string()])
         .status()
         .unwrap();
     assert!(signalled.success());
+}
+
+/// A message whose transaction with the next hop is under way at SIGINT (the hop takes its
+/// time to answer the final dot) is not cut: A waits for the answer, writes the outcome (the
+/// message leaves the queue, so a restart does not send it twice), says QUIT, then exits.
+#[test]
+fn a_relay_attempt_under_way_at_the_stop_ends_before_the_server_does() {
+    let (mut a, seen) =
+        office_a_at_the_hops_dot("relay-drain-at-stop", Duration::from_millis(1500), &[]);
+    interrupt(&a);
     let status = a.wait();
     assert!(status.success(), "{status:?}\n{}", a.log());
     let log = a.log();
@@ -927,38 +938,12 @@ fn a_relay_attempt_under_way_at_the_stop_ends_before_the_server_does() {
 /// answer the final dot only after a minute, with `--relay-drain 120`).
 #[test]
 fn a_second_interrupt_stops_without_waiting_for_the_relay() {
-    let (port, seen) = scripted_hop(Duration::from_secs(60));
-    let mut a = office_a(
+    let (mut a, _seen) = office_a_at_the_hops_dot(
         "relay-second-interrupt",
-        &route_to(port)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        Duration::from_secs(60),
         &["--relay-drain", "120"],
     );
-    submit(
-        a.submission,
-        "<alice@a.example>",
-        &["<bob@b.example>"],
-        BODY,
-    );
-    assert!(
-        wait_until(Duration::from_secs(30), POLL, || seen
-            .lock()
-            .unwrap()
-            .first()
-            .is_some_and(|verbs| verbs.last().is_some_and(|verb| verb == "."))),
-        "{}",
-        a.log()
-    );
-    let interrupt = || {
-        let signalled = Command::new("kill")
-            .args(["-INT", &a.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(signalled.success());
-    };
-    interrupt();
+    interrupt(&a);
     // Still waiting for the attempt after the first.
     assert!(
         wait_until(Duration::from_secs(10), POLL, || a
@@ -968,7 +953,7 @@ fn a_second_interrupt_stops_without_waiting_for_the_relay() {
         a.log()
     );
     let stopping = std::time::Instant::now();
-    interrupt();
+    interrupt(&a);
     let status = a.wait();
     assert!(status.success(), "{status:?}\n{}", a.log());
     assert!(
