@@ -1171,7 +1171,11 @@ pub(crate) fn parse_usual_line<'a>(
             return None;
         }
         let (name, after) = rest.split_at_checked(len)?;
-        if !mechanisms.iter().any(|m| m.is(name)) {
+        // `Mechanism::is`, inline.
+        if !mechanisms
+            .iter()
+            .any(|m| m.as_str().eq_ignore_ascii_case(name))
+        {
             mechanisms.push(Mechanism::from_cow(Cow::Borrowed(name)));
         }
         match after.as_bytes().first() {
