@@ -154,7 +154,10 @@ fn decode_plain<'a>(input: &'a [u8], options: &ReplyOptions) -> Option<(EhloResp
     if failed {
         return None;
     }
-    let first = text.get(usize::from(first.0)..usize::from(first.1))?;
+    // Cut at the end, then at the start: each a check the compiler keeps inline.
+    let first = text
+        .get(..usize::from(first.1))?
+        .get(usize::from(first.0)..)?;
     let (host, greeting) = parse_first_line(first, false).ok()?;
     Some((
         EhloResponse {

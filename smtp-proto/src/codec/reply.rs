@@ -293,15 +293,16 @@ pub(crate) fn plain_lines(
         if head & 0x00ff_ffff != code {
             return None;
         }
-        let is_last = match (head >> 24) as u8 {
-            b'-' => false,
-            b' ' => true,
-            b'\r' if lf == 4 => true,
+        let cr = at + lf - 1;
+        // The text starts after the separator (the CR comes after it: the LF is not at 4),
+        // or at the CR of a bare code.
+        let (is_last, start) = match (head >> 24) as u8 {
+            b'-' => (false, at + 4),
+            b' ' => (true, at + 4),
+            b'\r' if lf == 4 => (true, cr),
             _ => return None,
         };
-        let cr = at + lf - 1;
-        // The text starts after the separator, or at the CR of a bare code.
-        *range = ((at + 4).min(cr) as u16, cr as u16);
+        *range = (start as u16, cr as u16);
         at += lf + 1;
         if is_last {
             let lines = lines + 1;

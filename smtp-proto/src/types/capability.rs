@@ -432,10 +432,10 @@ impl Extension {
     }
 }
 
-/// The extension `keyword` names, in any case: its length and its octets upper-cased, read as
-/// two overlapping words (the first and the last four octets of a keyword of four to seven,
-/// the first and the last eight of one of eight to sixteen, and the middle eight too of the
-/// longest, 19), matched against the known keywords'.
+/// The extension `keyword` names, in any case: its length, then its octets upper-cased and
+/// read as words (the whole keyword as one word for the four- and eight-octet ones; otherwise
+/// the first and the last four octets, or eight, overlapping, and the middle eight too of the
+/// longest, 19), matched against the known keywords' of that length.
 ///
 /// Upper-casing clears bit 5 of every octet that has bit 6 set: that turns exactly the
 /// lower-case letters into capitals and no other octet into a letter, a digit or `-` (the
@@ -476,51 +476,77 @@ fn extension_of(keyword: &[u8]) -> Option<Extension> {
     const ENHANCED: (u64, u64) = key(b"ENHANCEDSTATUSCODES", 8);
     const ENHANCED_MIDDLE: u64 = key(b"STATUSCO", 8).0;
     let upper = |word: u64| word & !((word & 0x4040_4040_4040_4040) >> 1);
-    let len = keyword.len();
-    let (first, last) = match len {
+    // Dispatched on the length first, so that each length reads only the words it needs: one
+    // of four octets, or one of eight, for the common keywords.
+    let short = |word: [u8; 4]| upper(u64::from(u32::from_le_bytes(word)));
+    let first8 = || {
+        keyword
+            .first_chunk::<8>()
+            .map(|w| upper(u64::from_le_bytes(*w)))
+    };
+    let last8 = || {
+        keyword
+            .last_chunk::<8>()
+            .map(|w| upper(u64::from_le_bytes(*w)))
+    };
+    Some(match keyword.len() {
         3 => {
             // The one keyword shorter than four octets: DSN.
             let [a, b, c] = *keyword else { return None };
-            let word = upper(u64::from(u32::from_le_bytes([a, b, c, 0])));
+            let word = short([a, b, c, 0]);
             return (word == u64::from(u32::from_le_bytes(*b"DSN\0"))).then_some(Extension::Dsn);
         }
-        4..=7 => (
-            u64::from(u32::from_le_bytes(*keyword.first_chunk::<4>()?)),
-            u64::from(u32::from_le_bytes(*keyword.last_chunk::<4>()?)),
-        ),
-        8..=16 | 19 => (
-            u64::from_le_bytes(*keyword.first_chunk::<8>()?),
-            u64::from_le_bytes(*keyword.last_chunk::<8>()?),
-        ),
-        _ => return None,
-    };
-    let key = (upper(first), upper(last));
-    Some(match (len, key) {
-        (4, SIZE) => Extension::Size,
-        (4, AUTH) => Extension::Auth,
-        (4, ETRN) => Extension::Etrn,
-        (4, EXPN) => Extension::Expn,
-        (4, VRFY) => Extension::Vrfy,
-        (4, HELP) => Extension::Help,
-        (6, LIMITS) => Extension::Limits,
-        (8, EIGHT_BIT_MIME) => Extension::EightBitMime,
-        (8, CHUNKING) => Extension::Chunking,
-        (8, STARTTLS) => Extension::StartTls,
-        (8, SMTPUTF8) => Extension::SmtpUtf8,
-        (9, DELIVERBY) => Extension::DeliverBy,
-        (10, PIPELINING) => Extension::Pipelining,
-        (10, BINARYMIME) => Extension::BinaryMime,
-        (10, REQUIRETLS) => Extension::RequireTls,
-        (11, MT_PRIORITY) => Extension::MtPriority,
-        (13, FUTURERELEASE) => Extension::FutureRelease,
+        4 => match short(*keyword.first_chunk::<4>()?) {
+            word if word == SIZE.0 => Extension::Size,
+            word if word == AUTH.0 => Extension::Auth,
+            word if word == ETRN.0 => Extension::Etrn,
+            word if word == EXPN.0 => Extension::Expn,
+            word if word == VRFY.0 => Extension::Vrfy,
+            word if word == HELP.0 => Extension::Help,
+            _ => return None,
+        },
+        6 => {
+            let first = short(*keyword.first_chunk::<4>()?);
+            let last = short(*keyword.last_chunk::<4>()?);
+            if (first, last) != LIMITS {
+                return None;
+            }
+            Extension::Limits
+        }
+        8 => match first8()? {
+            word if word == EIGHT_BIT_MIME.0 => Extension::EightBitMime,
+            word if word == CHUNKING.0 => Extension::Chunking,
+            word if word == STARTTLS.0 => Extension::StartTls,
+            word if word == SMTPUTF8.0 => Extension::SmtpUtf8,
+            _ => return None,
+        },
+        9 => match (first8()?, last8()?) {
+            DELIVERBY => Extension::DeliverBy,
+            _ => return None,
+        },
+        10 => match (first8()?, last8()?) {
+            PIPELINING => Extension::Pipelining,
+            BINARYMIME => Extension::BinaryMime,
+            REQUIRETLS => Extension::RequireTls,
+            _ => return None,
+        },
+        11 => match (first8()?, last8()?) {
+            MT_PRIORITY => Extension::MtPriority,
+            _ => return None,
+        },
+        13 => match (first8()?, last8()?) {
+            FUTURERELEASE => Extension::FutureRelease,
+            _ => return None,
+        },
         // The first and last eight octets of `ENHANCEDSTATUSCODES`, and the eight between.
-        (19, ENHANCED)
-            if keyword
+        19 => {
+            let middle = keyword
                 .get(8..16)
                 .and_then(|middle| middle.try_into().ok())
-                .map(|middle| upper(u64::from_le_bytes(middle)))
-                == Some(ENHANCED_MIDDLE) =>
-        {
+                .map(|middle| upper(u64::from_le_bytes(middle)));
+            if (first8()?, last8()?) != ENHANCED || middle != Some(ENHANCED_MIDDLE) {
+                return None;
+            }
             Extension::EnhancedStatusCodes
         }
         _ => return None,
@@ -1133,15 +1159,23 @@ pub(crate) fn parse_usual_line<'a>(
     let mut mechanisms = Mechanisms::new();
     loop {
         let octets = rest.as_bytes();
-        let len = octets
-            .iter()
-            .position(|&octet| chars::class(octet) & chars::MECHANISM == 0)
-            .unwrap_or(octets.len());
+        // An index loop: tighter than `position` in the caller's crowded loop.
+        let mut len = 0;
+        while let Some(&octet) = octets.get(len) {
+            if chars::class(octet) & chars::MECHANISM == 0 {
+                break;
+            }
+            len += 1;
+        }
         if len == 0 || len > 20 {
             return None;
         }
         let (name, after) = rest.split_at_checked(len)?;
-        if !mechanisms.iter().any(|m| m.is(name)) {
+        // `Mechanism::is`, inline.
+        if !mechanisms
+            .iter()
+            .any(|m| m.as_str().eq_ignore_ascii_case(name))
+        {
             mechanisms.push(Mechanism::from_cow(Cow::Borrowed(name)));
         }
         match after.as_bytes().first() {

@@ -637,6 +637,7 @@ fn the_quick_reading_of_usual_lines_gives_what_the_general_one_gives() {
         ("SIZEX 1", false),
         ("AUTH PLAIN LOGIN", true),
         ("auth=login PLAIN plain Login", true),
+        ("AUTH PLAIN PLAINX plainx PLAI plai-n LOGIN login", true),
         ("AUTH SCRAM-SHA-256-PLUS XOAUTH2", true),
         ("AUTH ABCDEFGHIJKLMNOPQRST", true),
         ("AUTH ABCDEFGHIJKLMNOPQRSTU", false),
