@@ -141,18 +141,16 @@ fn parse_checked<'a>(line: &'a [u8], options: &CommandOptions) -> Result<Command
     // fails is the line searched for those, to name them precisely.
     let space = first_space(line);
     let base = space.map_or(line.len(), |space| space + 1);
-    let text = match line.get(base..).map(super::text) {
-        Some(Ok(text)) => Ok((text, base)),
-        // The whole line, for the offset of the first octet that is not UTF-8.
-        _ => match core::str::from_utf8(line) {
-            Ok(text) => Ok((text, 0)),
-            Err(error) => Err(DecodeError::new(
-                error.valid_up_to(),
-                ErrorKind::InvalidUtf8,
-            )),
-        },
-    };
-    let parsed = text.and_then(|(text, base)| {
+    // The text after the verb's space: a suffix of a UTF-8 line from an ASCII octet is UTF-8,
+    // so only a line that is not fails here.
+    let text = super::text(line.get(base..).unwrap_or_default()).map_err(|error| {
+        // The first octet that is not UTF-8 may be in the verb: counted over the whole line.
+        let at = core::str::from_utf8(line)
+            .err()
+            .map_or(base + error.valid_up_to(), |error| error.valid_up_to());
+        DecodeError::new(at, ErrorKind::InvalidUtf8)
+    });
+    let parsed = text.and_then(|text| {
         Parser {
             line,
             text,

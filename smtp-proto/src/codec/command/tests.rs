@@ -1611,3 +1611,24 @@ fn body_and_ret_values_in_any_case_and_no_near_miss() {
         assert!(mail(near).is_err(), "{near}");
     }
 }
+
+/// With SMTPUTF8, octets that are not UTF-8 are `InvalidUtf8` at the first of them, counted from
+/// the line's start, in the verb or after it.
+#[test]
+fn octets_not_utf8_are_named_where_they_start() {
+    let options = CommandOptions::new().smtputf8(true);
+    for (line, at) in [
+        (&b"EHLO a\xffb\r\n"[..], 6),
+        (b"\xffHLO x\xff\r\n", 0),
+        (b"EH\xc3 x\r\n", 2),
+        (b"MAIL FROM:<\xc3\xa9@x.y> SIZE=\xe2\x82\r\n", 24),
+        (b"NOOP caf\xc3\r\n", 8),
+    ] {
+        let error = decode_command(line, &options).unwrap_err();
+        assert_eq!(
+            (error.offset, &error.kind),
+            (at, &ErrorKind::InvalidUtf8),
+            "{line:?}"
+        );
+    }
+}
