@@ -708,6 +708,105 @@ async fn reset_tells_a_live_session_from_one_the_server_closed() {
     .unwrap();
 }
 
+/// A hop that answers RSET only after `delay`, and records each line it reads, with whether
+/// its RSET reply had been written by then.
+async fn slow_rset_hop(pipelining: bool, delay: Duration) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let lines_seen = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read, write) = stream.into_split();
+        let write = Arc::new(tokio::sync::Mutex::new(write));
+        let mut lines = BufReader::new(read).lines();
+        write
+            .lock()
+            .await
+            .write_all(b"220 slow.example\r\n")
+            .await
+            .unwrap();
+        let answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        while let Ok(Some(line)) = lines.next_line().await {
+            let after = if answered.load(Ordering::SeqCst) {
+                " (after 250)"
+            } else {
+                ""
+            };
+            lines_seen.lock().unwrap().push(format!("{line}{after}"));
+            let reply: &[u8] = match line.as_str() {
+                l if l.starts_with("EHLO") && pipelining => {
+                    b"250-slow.example\r\n250 PIPELINING\r\n"
+                }
+                l if l.starts_with("EHLO") => b"250 slow.example\r\n",
+                "RSET" => {
+                    let (write, answered) = (Arc::clone(&write), Arc::clone(&answered));
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        write
+                            .lock()
+                            .await
+                            .write_all(b"250 2.0.0 ok\r\n")
+                            .await
+                            .unwrap();
+                        answered.store(true, Ordering::SeqCst);
+                    });
+                    continue;
+                }
+                "QUIT" => {
+                    // After the RSET's reply, as the order of replies wants.
+                    while !answered.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    let _ = write.lock().await.write_all(b"221 2.0.0 bye\r\n").await;
+                    break;
+                }
+                _ => b"500 5.5.1 what\r\n",
+            };
+            write.lock().await.write_all(reply).await.unwrap();
+        }
+    });
+    (address, seen)
+}
+
+/// RFC 5321 4.1.1.10: a `reset` whose future was dropped (the caller stopped waiting for a
+/// slow RSET) leaves the session unusable for messages, and `quit` still sends QUIT: right
+/// behind the RSET with PIPELINING, else after its 250; then it waits for the 221.
+#[tokio::test]
+async fn quit_after_an_abandoned_reset_still_says_quit() {
+    timeout(LIMIT, async {
+        for (pipelining, expected) in [
+            (true, ["RSET", "QUIT"]),
+            (false, ["RSET", "QUIT (after 250)"]),
+        ] {
+            let (address, seen) = slow_rset_hop(pipelining, Duration::from_millis(400)).await;
+            let mut client = connect(address, false, false).await;
+            let abandoned = timeout(Duration::from_millis(100), client.reset()).await;
+            assert!(abandoned.is_err(), "the RSET is not answered yet");
+            assert!(!client.is_ready());
+            assert!(matches!(
+                client
+                    .send(envelope(&["bob@example.com"]), &b"hi\r\n"[..])
+                    .await,
+                Err(ClientError::Closed)
+            ));
+            // Bounded here: a QUIT that never goes would wait for the end of the connection.
+            timeout(Duration::from_secs(5), client.quit())
+                .await
+                .expect("quit ends")
+                .unwrap();
+            let lines = seen.lock().unwrap().clone();
+            assert_eq!(
+                lines.get(1..).unwrap_or_default(),
+                expected,
+                "{pipelining}: {lines:?}"
+            );
+        }
+    })
+    .await
+    .unwrap();
+}
+
 /// The session limit counts from the connection; restarted, it counts from then: a session
 /// idle past its first limit takes a message under a new one, and fails without it.
 #[tokio::test]

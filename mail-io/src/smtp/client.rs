@@ -247,7 +247,7 @@ impl<T: Transport> Client<T> {
     /// ends the session.
     ///
     /// Not cancel safe: dropping its future before it completes leaves the session unusable
-    /// ([`ClientError::Closed`]); drop the client then.
+    /// for messages ([`ClientError::Closed`]); [`quit`](Self::quit) still ends it politely.
     pub async fn reset(&mut self) -> Result<(), ClientError> {
         self.check_idle()?;
         self.connection.machine_mut().reset()?;
@@ -265,14 +265,20 @@ impl<T: Transport> Client<T> {
 
     /// Ends the session politely (QUIT) and closes the connection. After a message was cut off
     /// ([`ClientError::Interrupted`]) nothing is sent: the connection is closed as it is, and
-    /// the result is that error.
+    /// the result is that error. After a [`reset`](Self::reset) whose future was dropped, QUIT
+    /// follows its RSET (RFC 5321 4.1.1.10): at once with PIPELINING, else once the RSET is
+    /// answered.
     pub async fn quit(mut self) -> Result<(), ClientError> {
         if self.in_message {
             // The server may be in the middle of a body: QUIT would be read as part of it.
             return Err(ClientError::Interrupted);
         }
+        let machine = self.connection.machine_mut();
         if self.ready {
-            self.connection.machine_mut().quit()?;
+            machine.quit()?;
+        } else {
+            // An RSET awaiting its reply takes a QUIT behind it; a failed session, nothing.
+            let _ = machine.quit();
         }
         while let Some(event) = self.connection.next_event().await? {
             if let Event::Error(error) = event {

@@ -315,6 +315,13 @@ impl Cache {
         let _ = tokio::time::timeout(wait, client.quit()).await;
     }
 
+    /// Closes `session`, taken out and found unfit, in the background: QUIT (behind an RSET
+    /// still unanswered, [`Client::quit`]), waiting [`CLOSE_WAIT`] at most; counted at once,
+    /// so that [`close_all`](Self::close_all) waits for it too.
+    pub(super) fn dismiss(&self, session: Session) {
+        close(vec![self.quits.leaving(session)]);
+    }
+
     /// How long a kept session may take to answer its RSET ([`CacheLimits::probe`]).
     pub(super) fn probe_wait(&self) -> Duration {
         self.limits.probe

@@ -375,8 +375,10 @@ async fn try_hop(
                 debug!(hop = %hop.name, %error, "a cached session is gone: dropped");
             }
             Err(_) => {
-                // The hop is slow to answer: no other cached session is tried.
+                // The hop is slow to answer: no other cached session is tried. This one is
+                // closed politely meanwhile (QUIT behind its RSET, RFC 5321 4.1.1.10).
                 debug!(hop = %hop.name, "a cached session did not answer RSET: dropped");
+                outbound.cache.dismiss(session);
                 break;
             }
         }

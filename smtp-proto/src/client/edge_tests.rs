@@ -1123,3 +1123,79 @@ fn reset_on_a_session_gone_fails_it() {
     assert!(matches!(d.errors().as_slice(), [Error::Timeout]));
     assert!(d.closed);
 }
+
+/// RFC 5321 4.1.1.10: QUIT before closing, also when the application stops waiting for an
+/// RSET's reply. With PIPELINING (RFC 2920 3.1) QUIT goes right behind the RSET; the RSET's
+/// 250 then makes the session neither ready nor failed, and the 221 closes it.
+#[test]
+fn quit_while_an_rset_is_unanswered_goes_behind_it_with_pipelining() {
+    let mut d = ready(config(), &["PIPELINING"]);
+    d.client.reset().unwrap();
+    d.drain();
+    assert_eq!(d.take_sent(), "RSET\r\n");
+    let events = d.events.len();
+    d.client.quit().unwrap();
+    d.drain();
+    assert_eq!(d.take_sent(), "QUIT\r\n");
+    d.feed(b"250 2.0.0 ok\r\n");
+    assert!(!d.client.is_ready());
+    assert!(!d.closed);
+    d.feed(b"221 2.0.0 bye\r\n");
+    assert!(d.closed);
+    assert_eq!(d.client.outcome(), Some(&Outcome::Quit));
+    assert!(
+        d.events.get(events..).unwrap_or_default().is_empty(),
+        "no Ready, no error: {:?}",
+        d.events
+    );
+}
+
+/// Without PIPELINING (offered, or allowed by the configuration) QUIT waits for the RSET's
+/// 250; a refused RSET fails the session as before, and no QUIT goes.
+#[test]
+fn quit_while_an_rset_is_unanswered_waits_for_it_without_pipelining() {
+    let no_pipelining = ClientConfig {
+        pipelining: false,
+        ..config()
+    };
+    for (config, keywords) in [(config(), &[][..]), (no_pipelining, &["PIPELINING"][..])] {
+        let mut d = ready(config, keywords);
+        let events = d.events.len();
+        d.client.reset().unwrap();
+        d.client.quit().unwrap();
+        d.drain();
+        assert_eq!(d.take_sent(), "RSET\r\n");
+        d.feed(b"250 2.0.0 ok\r\n");
+        assert_eq!(d.take_sent(), "QUIT\r\n");
+        assert!(!d.client.is_ready());
+        d.feed(b"221 2.0.0 bye\r\n");
+        assert!(d.closed);
+        assert_eq!(d.client.outcome(), Some(&Outcome::Quit));
+        assert!(
+            d.events.get(events..).unwrap_or_default().is_empty(),
+            "no Ready, no error: {:?}",
+            d.events
+        );
+    }
+    let mut d = ready(config(), &[]);
+    d.client.reset().unwrap();
+    d.client.quit().unwrap();
+    d.drain();
+    d.take_sent();
+    d.feed(b"421 4.4.2 idle too long\r\n");
+    assert_eq!(d.take_sent(), "");
+    assert!(d.closed);
+    assert!(matches!(d.errors().as_slice(), [Error::ServiceClosing(_)]));
+}
+
+/// QUIT while a message is under way stays refused: the server may be reading its body.
+#[test]
+fn quit_during_a_transaction_is_still_not_ready() {
+    let mut d = ready(config(), &["PIPELINING"]);
+    d.client.send_message(envelope(&["b@example.com"])).unwrap();
+    d.drain();
+    d.take_sent();
+    assert_eq!(d.client.quit(), Err(ApiError::NotReady));
+    d.drain();
+    assert_eq!(d.take_sent(), "");
+}

@@ -448,6 +448,9 @@ pub struct Client {
     outcome: Option<Outcome>,
     /// The phase the timeout times (see [`timer_epoch`](Self::timer_epoch)).
     timer: TimerEpoch,
+    /// [`quit`](Client::quit) was asked while an RSET awaited its reply, from a server without
+    /// PIPELINING: QUIT goes once the RSET is answered.
+    quit_after_rset: bool,
 }
 
 impl core::fmt::Debug for Client {
@@ -515,6 +518,7 @@ impl Client {
             reply_utf8: false,
             outcome: None,
             timer: TimerEpoch::new(),
+            quit_after_rset: false,
         }
     }
 
@@ -896,11 +900,29 @@ impl Client {
     }
 
     /// Ends the session politely: `QUIT`, then [`Output::Close`] after the reply.
+    ///
+    /// Also while an RSET awaits its reply (a [`reset`](Self::reset) the application stopped
+    /// waiting for, or the RSET after a failed message), as RFC 5321 4.1.1.10 wants a QUIT
+    /// before the connection is closed: it goes right behind the RSET when the server offers
+    /// PIPELINING (RFC 2920 3.1: QUIT may end a group), else once the RSET is answered. A
+    /// refusal of that RSET fails the session as ever, and no QUIT goes.
     pub fn quit(&mut self) -> Result<(), ApiError> {
-        if self.stage != Stage::Ready {
-            return Err(ApiError::NotReady);
+        match self.stage {
+            Stage::Ready => self.send_quit(),
+            Stage::Busy if self.only_rset_pending() => {
+                let pipelining = self.config.pipelining
+                    && self
+                        .capabilities
+                        .as_ref()
+                        .is_some_and(|c| c.supports(Extension::Pipelining));
+                if pipelining {
+                    self.send_quit();
+                } else {
+                    self.quit_after_rset = true;
+                }
+            }
+            _ => return Err(ApiError::NotReady),
         }
-        self.send_quit();
         Ok(())
     }
 }
@@ -1040,6 +1062,13 @@ impl Client {
         self.expect(Expect::Hello(verb));
     }
 
+    /// No transaction, and only RSETs (one, in practice) await their replies.
+    fn only_rset_pending(&self) -> bool {
+        self.transaction.is_none()
+            && !self.expected.is_empty()
+            && self.expected.iter().all(|e| *e == Expect::Rset)
+    }
+
     fn send_quit(&mut self) {
         self.command(&Command::Quit);
         self.expect(Expect::Quit);
@@ -1157,6 +1186,10 @@ impl Client {
                     command: "RSET",
                     reply,
                 });
+            }
+            Expect::Rset if self.stage == Stage::Busy && self.quit_after_rset => {
+                self.quit_after_rset = false;
+                self.send_quit();
             }
             Expect::Rset => {
                 if self.stage == Stage::Busy {
