@@ -137,6 +137,13 @@ const MAX_SIZES_FILE: u64 = 16 * 1024 * 1024;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// This process's id, asked of the kernel once (`getpid(2)` is a system call each time, and
+/// every delivery names two files with it).
+fn process_id() -> u32 {
+    static ID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *ID.get_or_init(std::process::id)
+}
+
 /// The host part of [`unique_name`]: POP3 unique-ids are at most 70 characters, so it is cut
 /// to fit, and made of characters a unique-id allows.
 fn host_part(hostname: &str) -> String {
@@ -166,7 +173,7 @@ pub fn unique_name(hostname: &str) -> String {
         "{}.M{:06}P{}Q{:06}.{}",
         now.as_secs(),
         now.subsec_micros(),
-        std::process::id(),
+        process_id(),
         n,
         host
     )
@@ -254,7 +261,7 @@ impl Maildir {
     /// [`sweep_tmp`](Self::sweep_tmp). Returns how many.
     pub fn sweep_own_tmp(&self, hostname: &str) -> io::Result<usize> {
         let host = host_part(hostname);
-        let ours = std::process::id().to_string();
+        let ours = process_id().to_string();
         let mut removed = 0;
         for entry in fs::read_dir(self.root.join("tmp"))?.flatten() {
             let name = entry.file_name();
