@@ -18,7 +18,8 @@
 //! sessions are closed with QUIT by a small task that runs while sessions wait, and ends when
 //! none do (within the idle time, even when the cache is dropped meanwhile) or at the
 //! shutdown. Every QUIT of a session with a next hop goes through the cache (those of
-//! sessions not kept too: [`Cache::quit`]) and is counted, and
+//! sessions not kept too: [`Cache::quit`], and of a kept one that left its RSET unanswered:
+//! [`Cache::dismiss`]) and is counted, and
 //! [`Cache::close_all`] returns only once every QUIT begun before it has ended, those the
 //! reaper began at the shutdown included, so that a process that awaits it before exiting
 //! ends those sessions cleanly. (A session still carrying a message then is not waited for.)

@@ -341,9 +341,10 @@ fn tls_name(hop: &Hop) -> String {
 /// One hop: a session kept from an earlier message to it ([`Cache`](super::cache)) that
 /// still answers an RSET, else a new one (connect, greet, secure as `tls` says); then the
 /// recipients in transactions of [`MAX_RECIPIENTS`]. `Err`: the hop did not take the message
-/// (try the next). A kept session that does not answer its RSET with 250 is dropped before
-/// any of the message is sent, and a new connection carries on within the attempt: not the
-/// hop's failure. Once the RSET is answered, the session is the hop's answer like a new one:
+/// (try the next). A kept session that does not answer its RSET with 250 is given up before
+/// any of the message is sent (one silent past the probe's wait is closed with QUIT in the
+/// background, [`Cache::dismiss`](super::cache::Cache::dismiss)), and a new connection
+/// carries on within the attempt: not the hop's failure. Once the RSET is answered, the session is the hop's answer like a new one:
 /// a 421 later (to MAIL, or at the end of the data) defers the recipients, to be tried again
 /// after the retry delay (RFC 5321 4.5.4.1), never at once over another connection.
 async fn try_hop(
@@ -377,7 +378,7 @@ async fn try_hop(
             Err(_) => {
                 // The hop is slow to answer: no other cached session is tried. This one is
                 // closed politely meanwhile (QUIT behind its RSET, RFC 5321 4.1.1.10).
-                debug!(hop = %hop.name, "a cached session did not answer RSET: dropped");
+                debug!(hop = %hop.name, "a cached session did not answer RSET: closing it");
                 outbound.cache.dismiss(session);
                 break;
             }

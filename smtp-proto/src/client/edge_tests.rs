@@ -1199,3 +1199,118 @@ fn quit_during_a_transaction_is_still_not_ready() {
     d.drain();
     assert_eq!(d.take_sent(), "");
 }
+
+/// A refused RSET (RFC 5321 4.1.1.5: it must succeed) fails the session as before, whether
+/// a QUIT went behind it (PIPELINING) or waits for its 250: closed at once, no QUIT after.
+#[test]
+fn a_refused_rset_with_quit_asked_closes_the_session() {
+    for pipelining in [true, false] {
+        let keywords: &[&str] = if pipelining { &["PIPELINING"] } else { &[] };
+        let mut d = ready(config(), keywords);
+        d.client.reset().unwrap();
+        d.client.quit().unwrap();
+        d.drain();
+        let expected = if pipelining {
+            "RSET\r\nQUIT\r\n"
+        } else {
+            "RSET\r\n"
+        };
+        assert_eq!(d.take_sent(), expected);
+        d.feed(b"500 5.5.1 what\r\n");
+        assert!(d.closed);
+        assert_eq!(d.take_sent(), "");
+        assert!(matches!(
+            d.client.outcome(),
+            Some(Outcome::Failed(Error::UnexpectedReply {
+                command: "RSET",
+                ..
+            }))
+        ));
+    }
+}
+
+/// The end of the connection or a timeout while RSET and QUIT await their replies fail the
+/// session at once, and a QUIT waiting for the RSET's reply never goes.
+#[test]
+fn eof_or_timeout_with_an_rset_and_quit_pending_close_the_session() {
+    let mut d = ready(config(), &["PIPELINING"]);
+    d.client.reset().unwrap();
+    d.client.quit().unwrap();
+    d.drain();
+    d.client.receive_eof();
+    d.drain();
+    assert!(d.closed);
+    assert!(matches!(
+        d.client.outcome(),
+        Some(Outcome::Failed(Error::ConnectionClosed))
+    ));
+    let mut d = ready(config(), &[]);
+    d.client.reset().unwrap();
+    d.client.quit().unwrap();
+    d.drain();
+    d.take_sent();
+    d.client.handle_timeout();
+    d.drain();
+    assert!(d.closed);
+    assert_eq!(d.take_sent(), "");
+    assert!(matches!(
+        d.client.outcome(),
+        Some(Outcome::Failed(Error::Timeout))
+    ));
+}
+
+/// The RSET the client sends itself after a message that failed before its body (every
+/// recipient refused) takes a QUIT behind it too: pipelined, or after its 250.
+#[test]
+fn quit_behind_the_rset_after_a_failed_message() {
+    for pipelining in [true, false] {
+        let keywords: &[&str] = if pipelining { &["PIPELINING"] } else { &[] };
+        let mut d = ready(config(), keywords);
+        d.client.send_message(envelope(&["b@example.com"])).unwrap();
+        d.drain();
+        d.take_sent();
+        d.feed(b"250 2.1.0 ok\r\n");
+        d.feed(b"550 5.1.1 no such user\r\n");
+        if pipelining {
+            d.feed(b"554 5.5.1 no valid recipients\r\n");
+        }
+        assert_eq!(d.reports().len(), 1);
+        assert!(d.take_sent().ends_with("RSET\r\n"));
+        d.client.quit().unwrap();
+        d.drain();
+        if pipelining {
+            assert_eq!(d.take_sent(), "QUIT\r\n");
+            d.feed(b"250 2.0.0 ok\r\n");
+        } else {
+            assert_eq!(d.take_sent(), "");
+            d.feed(b"250 2.0.0 ok\r\n");
+            assert_eq!(d.take_sent(), "QUIT\r\n");
+        }
+        d.feed(b"221 2.0.0 bye\r\n");
+        assert!(d.closed);
+        assert_eq!(d.client.outcome(), Some(&Outcome::Quit), "{pipelining}");
+    }
+}
+
+/// `shut_down` with an RSET unanswered: QUIT behind it with PIPELINING; without, the session
+/// closes at once, as before (it does not wait for the RSET's reply).
+#[test]
+fn shut_down_with_an_rset_unanswered() {
+    let mut d = ready(config(), &["PIPELINING"]);
+    d.client.reset().unwrap();
+    d.drain();
+    d.take_sent();
+    d.client.shut_down();
+    d.drain();
+    assert_eq!(d.take_sent(), "QUIT\r\n");
+    assert!(!d.closed);
+    let mut d = ready(config(), &[]);
+    d.client.reset().unwrap();
+    d.drain();
+    d.take_sent();
+    d.client.shut_down();
+    d.drain();
+    assert_eq!(d.take_sent(), "");
+    assert!(d.closed);
+    assert_eq!(d.client.outcome(), Some(&Outcome::ShutDown));
+}

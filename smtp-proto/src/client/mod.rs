@@ -707,10 +707,11 @@ impl Client {
         Ok(())
     }
 
-    /// Ends the session now (for example on shutdown): QUIT when the dialogue allows it,
-    /// otherwise close.
+    /// Ends the session now (for example on shutdown): QUIT when the dialogue allows it at
+    /// once (when ready, or behind an unanswered RSET with PIPELINING), otherwise close.
     pub fn shut_down(&mut self) {
-        if self.quit().is_err() {
+        if self.quit().is_err() || self.quit_after_rset {
+            self.quit_after_rset = false;
             self.close(Outcome::ShutDown);
         }
     }
@@ -905,7 +906,11 @@ impl Client {
     /// waiting for, or the RSET after a failed message), as RFC 5321 4.1.1.10 wants a QUIT
     /// before the connection is closed: it goes right behind the RSET when the server offers
     /// PIPELINING (RFC 2920 3.1: QUIT may end a group), else once the RSET is answered. A
-    /// refusal of that RSET fails the session as ever, and no QUIT goes.
+    /// refused RSET fails the session as ever (a reply RSET must not get, RFC 5321 4.1.1.5):
+    /// the connection is closed at once, a QUIT waiting for the RSET's 250 never goes. A
+    /// QUIT sent behind the
+    /// RSET restarts the reply timer ([`timeout`](Self::timeout)). Not while BDAT chunks
+    /// refused mid-message are still being answered: `NotReady` then.
     pub fn quit(&mut self) -> Result<(), ApiError> {
         match self.stage {
             Stage::Ready => self.send_quit(),
