@@ -66,6 +66,19 @@ impl Drive {
         self.drain();
     }
 
+    /// The server's 221 to a QUIT: the session closes, ended by QUIT, with no event since
+    /// the first `events` (no `Ready`, no error).
+    fn quit_answered(&mut self, events: usize) {
+        self.feed(b"221 2.0.0 bye\r\n");
+        assert!(self.closed);
+        assert_eq!(self.client.outcome(), Some(&Outcome::Quit));
+        assert!(
+            self.events.get(events..).unwrap_or_default().is_empty(),
+            "no Ready, no error: {:?}",
+            self.events
+        );
+    }
+
     fn take_sent(&mut self) -> String {
         core::mem::take(&mut self.sent)
     }
@@ -1140,14 +1153,7 @@ fn quit_while_an_rset_is_unanswered_goes_behind_it_with_pipelining() {
     d.feed(b"250 2.0.0 ok\r\n");
     assert!(!d.client.is_ready());
     assert!(!d.closed);
-    d.feed(b"221 2.0.0 bye\r\n");
-    assert!(d.closed);
-    assert_eq!(d.client.outcome(), Some(&Outcome::Quit));
-    assert!(
-        d.events.get(events..).unwrap_or_default().is_empty(),
-        "no Ready, no error: {:?}",
-        d.events
-    );
+    d.quit_answered(events);
 }
 
 /// Without PIPELINING (offered, or allowed by the configuration) QUIT waits for the RSET's
@@ -1168,14 +1174,7 @@ fn quit_while_an_rset_is_unanswered_waits_for_it_without_pipelining() {
         d.feed(b"250 2.0.0 ok\r\n");
         assert_eq!(d.take_sent(), "QUIT\r\n");
         assert!(!d.client.is_ready());
-        d.feed(b"221 2.0.0 bye\r\n");
-        assert!(d.closed);
-        assert_eq!(d.client.outcome(), Some(&Outcome::Quit));
-        assert!(
-            d.events.get(events..).unwrap_or_default().is_empty(),
-            "no Ready, no error: {:?}",
-            d.events
-        );
+        d.quit_answered(events);
     }
     let mut d = ready(config(), &[]);
     d.client.reset().unwrap();
