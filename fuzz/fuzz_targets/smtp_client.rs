@@ -1,5 +1,5 @@
 //! SMTP client machine: arbitrary server bytes in arbitrary chunks, and arbitrary application
-//! requests at arbitrary times. Never panics, never livelocks, holds no more than the reply
+//! requests at arbitrary times (RSET, QUIT and shutdown among them). Never panics, never livelocks, holds no more than the reply
 //! limits, sends nothing after closing, and never sends credentials before TLS.
 #![no_main]
 
@@ -89,7 +89,7 @@ fuzz_target!(|input: &[u8]| {
             break;
         }
         // Now and then a request out of turn: refused or harmless.
-        match u.arbitrary::<u8>().unwrap_or(0) % 8 {
+        match u.arbitrary::<u8>().unwrap_or(0) % 16 {
             0 => {
                 let _ = client.send_body(b"x");
             }
@@ -98,6 +98,15 @@ fuzz_target!(|input: &[u8]| {
             }
             2 => client.handle_timeout(),
             3 => client.receive_eof(),
+            // RSET between messages, and QUIT or a shutdown at any time (behind an RSET
+            // still unanswered too).
+            4 => {
+                let _ = client.reset();
+            }
+            5 => {
+                let _ = client.quit();
+            }
+            6 => client.shut_down(),
             _ => {}
         }
         let len = usize::from(u.arbitrary::<u8>().unwrap_or(0));

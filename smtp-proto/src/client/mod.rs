@@ -1089,10 +1089,15 @@ impl Client {
         self.output.emit(event);
     }
 
-    /// Closes the session; `outcome` counts unless a failure came first.
+    /// Closes the session; `outcome` counts unless a failure came first. A message still under
+    /// way (cut by [`shut_down`](Self::shut_down)) is reported as it stands and goes no
+    /// further: nothing of its body follows the close.
     fn close(&mut self, outcome: Outcome) {
         if self.stage == Stage::Closed {
             return;
+        }
+        if let Some(t) = self.transaction.take() {
+            self.emit(Event::Sent(finish_report(t)));
         }
         self.outcome.get_or_insert(outcome);
         self.output.close();

@@ -84,6 +84,42 @@ fn shut_down_during_a_message_is_shut_down() {
     assert_eq!(client.outcome().and_then(Outcome::error), None);
 }
 
+// `shut_down` in the middle of a body (found by the smtp_client fuzz target): the message is
+// reported, without results, and nothing of it goes after the close; the rest of the body and
+// its end are refused.
+#[test]
+fn shut_down_in_the_middle_of_a_body_sends_nothing_after_the_close() {
+    let mut client = ready();
+    let envelope = Envelope::new(Mailbox::parse("a@example.org").unwrap().into_owned())
+        .to(Mailbox::parse("b@example.com").unwrap().into_owned());
+    client.send_message(envelope).unwrap();
+    drain(&mut client);
+    feed(&mut client, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go on\r\n");
+    client.send_body(b"Subject: cut\r\n\r\nhal").unwrap();
+    drain(&mut client);
+    client.shut_down();
+    let mut reports = 0;
+    let mut closed = false;
+    while let Some(output) = client.poll_output() {
+        match output {
+            Output::Event(Event::Sent(report)) => {
+                assert!(!closed, "reported before the close");
+                assert!(report.recipients.iter().all(|r| r.result.is_none()));
+                reports += 1;
+            }
+            Output::Close => closed = true,
+            Output::Transmit(bytes) => panic!("sent {bytes:?}"),
+            Output::Event(_) | Output::StartTls => {}
+        }
+    }
+    assert!(closed);
+    assert_eq!(reports, 1);
+    assert_eq!(client.send_body(b"f\r\n"), Err(ApiError::NotSendingBody));
+    assert_eq!(client.end_body(), Err(ApiError::NotSendingBody));
+    assert_eq!(drain(&mut client), "");
+    assert_eq!(client.outcome(), Some(&Outcome::ShutDown));
+}
+
 // RFC 5321 3.8: a 421 ends the session; the outcome is the failure.
 #[test]
 fn service_closing_421_is_a_failure_rfc5321_3_8() {
