@@ -71,7 +71,7 @@ fuzz_target!(|input: &[u8]| {
         }
         // Requests at any time: refused unless ready.
         let number = MessageNumber::new(u32::from(u.arbitrary::<u8>().unwrap_or(1)) + 1).unwrap();
-        let request = match u.arbitrary::<u8>().unwrap_or(0) % 12 {
+        let request = match u.arbitrary::<u8>().unwrap_or(0) % 14 {
             0 => Some(Request::Stat),
             1 => Some(Request::List(None)),
             2 => Some(Request::Uidl(Some(number))),
@@ -89,6 +89,10 @@ fuzz_target!(|input: &[u8]| {
             }
             9 => Some(Request::Languages),
             10 => Some(Request::Lang(LanguageTag::any())),
+            11 => {
+                client.shut_down();
+                None
+            }
             _ => None,
         };
         if let Some(request) = request {

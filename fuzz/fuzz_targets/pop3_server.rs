@@ -109,6 +109,7 @@ fuzz_target!(|input: &[u8]| {
             }
             1 => server.handle_timeout(),
             2 => server.receive_eof(),
+            3 => server.shut_down(),
             _ => {}
         }
         let len = usize::from(u.arbitrary::<u8>().unwrap_or(0));

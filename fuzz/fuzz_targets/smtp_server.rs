@@ -1,6 +1,7 @@
-//! SMTP server machine: arbitrary client bytes in arbitrary chunks, and arbitrary application
-//! answers. Never panics, never livelocks, every transmitted line is a well-formed reply, and the
-//! bytes held stay within the configured bounds.
+//! SMTP server machine: arbitrary client bytes in arbitrary chunks, arbitrary application
+//! answers, and timeouts, the client's end and shutdowns at any time. Never panics, never
+//! livelocks, sends nothing after closing, every transmitted line is a well-formed reply, and
+//! the bytes held stay within the configured bounds.
 #![no_main]
 
 use arbitrary::Unstructured;
@@ -37,13 +38,17 @@ fuzz_target!(|input: &[u8]| {
     // A cheap stored secret (SCRAM's iteration count is the fuzzer's enemy).
     let secret = ScramSecret::new(b"salt".to_vec(), 1, [1; 32], [2; 32]).unwrap();
     let mut transcript = Vec::new();
+    let mut closed = false;
     for _ in 0..200 {
         for _ in 0..10_000 {
             let Some(output) = server.poll_output() else {
                 break;
             };
             match output {
-                Output::Transmit(bytes) => transcript.extend_from_slice(&bytes),
+                Output::Transmit(bytes) => {
+                    assert!(!closed, "output after Close");
+                    transcript.extend_from_slice(&bytes);
+                }
                 Output::Event(Event::LookupSecret { .. }) => {
                     let known = u.arbitrary().unwrap_or(false);
                     server
@@ -68,7 +73,7 @@ fuzz_target!(|input: &[u8]| {
                         server.tls_established().unwrap();
                     }
                 }
-                Output::Close => {}
+                Output::Close => closed = true,
             }
         }
         assert!(
@@ -77,6 +82,13 @@ fuzz_target!(|input: &[u8]| {
         );
         if u.is_empty() {
             break;
+        }
+        // The connection's events at any time.
+        match u.arbitrary::<u8>().unwrap_or(0) % 16 {
+            0 => server.handle_timeout(),
+            1 => server.receive_eof(),
+            2 => server.shut_down(),
+            _ => {}
         }
         let len = usize::from(u.arbitrary::<u8>().unwrap_or(0));
         let chunk = u.bytes(len.min(u.len())).unwrap_or_default();
