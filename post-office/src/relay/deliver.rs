@@ -344,9 +344,10 @@ fn tls_name(hop: &Hop) -> String {
 /// (try the next). A kept session that does not answer its RSET with 250 is given up before
 /// any of the message is sent (one silent past the probe's wait is closed with QUIT in the
 /// background, [`Cache::dismiss`](super::cache::Cache::dismiss)), and a new connection
-/// carries on within the attempt: not the hop's failure. Once the RSET is answered, the session is the hop's answer like a new one:
-/// a 421 later (to MAIL, or at the end of the data) defers the recipients, to be tried again
-/// after the retry delay (RFC 5321 4.5.4.1), never at once over another connection.
+/// carries on within the attempt: not the hop's failure. Once the RSET is answered, the
+/// session is the hop's answer like a new one: a 421 later (to MAIL, or at the end of the
+/// data) defers the recipients, to be tried again after the retry delay (RFC 5321 4.5.4.1),
+/// never at once over another connection.
 async fn try_hop(
     outbound: &Outbound,
     hop: &Hop,

@@ -907,10 +907,9 @@ impl Client {
     /// before the connection is closed: it goes right behind the RSET when the server offers
     /// PIPELINING (RFC 2920 3.1: QUIT may end a group), else once the RSET is answered. A
     /// refused RSET fails the session as ever (a reply RSET must not get, RFC 5321 4.1.1.5):
-    /// the connection is closed at once, a QUIT waiting for the RSET's 250 never goes. A
-    /// QUIT sent behind the
-    /// RSET restarts the reply timer ([`timeout`](Self::timeout)). Not while BDAT chunks
-    /// refused mid-message are still being answered: `NotReady` then.
+    /// the connection is closed at once, a QUIT waiting for the RSET's 250 never goes. A QUIT
+    /// sent behind the RSET restarts the reply timer ([`timeout`](Self::timeout)). Not while
+    /// BDAT chunks refused mid-message are still being answered: `NotReady` then.
     pub fn quit(&mut self) -> Result<(), ApiError> {
         match self.stage {
             Stage::Ready => self.send_quit(),
